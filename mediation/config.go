@@ -1,5 +1,30 @@
 package mediation
 
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v3"
+)
+
+// defaultYAML is the built-in configuration; it doubles as the reference
+// documentation of every key, so it is kept as commented YAML rather than Go.
+//
+//go:embed default.yaml
+var defaultYAML []byte
+
 // Config is the whole configuration of one mediation server. It is read from
 // YAML (the embedded default, or --config FILE), overridden by flags, and
 // validated once, before anything binds.
@@ -68,4 +93,388 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 	// Format is json or console; empty picks console on a terminal, json otherwise.
 	Format string `yaml:"format"`
+}
+
+// ConfigError is the first problem Validate or LoadConfig found. Field is the
+// key's YAML path (edge.listen, gateways[0].transport) so an operator can find
+// it in the file and a test can match it without parsing prose.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return "config: " + e.Field + ": " + e.Reason
+}
+
+// DefaultConfig returns a fresh copy of the embedded default configuration.
+// It panics only if the embedded file is broken, which the tests catch at
+// build time; it never depends on input.
+func DefaultConfig() *Config {
+	cfg := &Config{}
+	if err := decodeYAML(defaultYAML, "default.yaml", cfg); err != nil {
+		panic(fmt.Sprintf("mediation: embedded default.yaml: %v", err))
+	}
+	return cfg
+}
+
+// LoadConfig reads the YAML file at path over the default configuration: keys
+// the file leaves out keep their default, lists (gateways, internal_subnets)
+// are replaced whole. Unknown keys are a *ConfigError naming the key. The
+// result is not validated; call Validate after applying any overrides.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	cfg := DefaultConfig()
+	if err := decodeYAML(data, path, cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeYAML overlays data onto cfg. Unknown keys are looked for first, on the
+// node tree, because yaml's own KnownFields error is multi-line and names the
+// Go type instead of the YAML path.
+func decodeYAML(data []byte, name string, cfg *Config) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return fmt.Errorf("config: %s: %s", name, oneLine(err))
+	}
+	if err := checkKnownKeys(&root, reflect.TypeOf(cfg).Elem(), "", name); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s: %s", name, oneLine(err))
+	}
+	return nil
+}
+
+// oneLine flattens yaml's multi-line type errors so the command line can print
+// every configuration problem as a single line.
+func oneLine(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.Join(te.Errors, "; ")
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// checkKnownKeys walks the YAML tree alongside the Go type and reports the
+// first mapping key that has no field, with its full YAML path and line.
+func checkKnownKeys(n *yaml.Node, t reflect.Type, path, file string) error {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := checkKnownKeys(c, t, path, file); err != nil {
+				return err
+			}
+		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i]
+			if key.Value == "<<" { // merge key: its contents are checked by the decoder
+				continue
+			}
+			sub := joinPath(path, key.Value)
+			ft, ok := fields[key.Value]
+			if !ok {
+				return &ConfigError{Field: sub, Reason: fmt.Sprintf("unknown key (%s line %d)", file, key.Line)}
+			}
+			if err := checkKnownKeys(n.Content[i+1], ft, sub, file); err != nil {
+				return err
+			}
+		}
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		for i, c := range n.Content {
+			if err := checkKnownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), file); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// yamlFields maps each yaml key of struct type t to its field type.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := make(map[string]reflect.Type, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// Validate reports the first problem in c as a *ConfigError, checking keys in
+// the order the YAML lists them so the report matches a top-down read of the
+// file. The server relies on every accessor below being valid after it.
+func (c *Config) Validate() error {
+	checks := []func() *ConfigError{
+		func() *ConfigError { return checkListen("edge.listen", c.Edge.Listen) },
+		func() *ConfigError { return checkHostPort("edge.peer", c.Edge.Peer) },
+		func() *ConfigError { return checkTransport("edge.peer_transport", c.Edge.PeerTransport) },
+		func() *ConfigError { return checkListen("gateway_listen", c.GatewayListen) },
+		c.checkGateways,
+		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
+		c.checkListenConflicts,
+		c.Bypass.check,
+		c.Media.check,
+		c.Log.check,
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func invalid(field, value, format string, args ...any) *ConfigError {
+	return &ConfigError{Field: field, Reason: strconv.Quote(value) + ": " + fmt.Sprintf(format, args...)}
+}
+
+func required(field string) *ConfigError {
+	return &ConfigError{Field: field, Reason: "is required"}
+}
+
+// checkListen accepts only a literal IP so the server binds exactly what the
+// operator wrote; a hostname could resolve to several addresses or none.
+func checkListen(field, value string) *ConfigError {
+	if value == "" {
+		return required(field)
+	}
+	if _, err := netip.ParseAddrPort(value); err != nil {
+		return invalid(field, value, "must be IP:PORT (a literal IP, 0.0.0.0 for every interface; port 0 picks a free port)")
+	}
+	return nil
+}
+
+func checkHostPort(field, value string) *ConfigError {
+	if value == "" {
+		return required(field)
+	}
+	host, port, err := net.SplitHostPort(value)
+	if err != nil {
+		return invalid(field, value, "must be HOST:PORT")
+	}
+	if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
+		return invalid(field, value, "host %q is neither an IP address nor a hostname", host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return invalid(field, value, "port must be 1..65535")
+	}
+	return nil
+}
+
+// validHostname follows RFC 1123: dot-separated labels of letters, digits and
+// inner hyphens.
+func validHostname(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func checkTransport(field, value string) *ConfigError {
+	if value != "udp" && value != "tcp" {
+		return invalid(field, value, `must be "udp" or "tcp"`)
+	}
+	return nil
+}
+
+func (c *Config) checkGateways() *ConfigError {
+	if len(c.Gateways) == 0 {
+		return &ConfigError{Field: "gateways", Reason: "at least one gateway is required"}
+	}
+	seen := make(map[string]int, len(c.Gateways))
+	for i, g := range c.Gateways {
+		field := fmt.Sprintf("gateways[%d]", i)
+		if err := checkHostPort(field+".address", g.Address); err != nil {
+			return err
+		}
+		if err := checkTransport(field+".transport", g.Transport); err != nil {
+			return err
+		}
+		// Names label logs and metrics, so two trunks must not share one.
+		if j, dup := seen[g.DisplayName()]; dup {
+			return invalid(field+".name", g.DisplayName(), "same name as gateways[%d]", j)
+		}
+		seen[g.DisplayName()] = i
+	}
+	return nil
+}
+
+// checkListenConflicts refuses two listeners on one address: all three bind
+// TCP on their port, so the second bind would fail at run time instead.
+func (c *Config) checkListenConflicts() *ConfigError {
+	listens := []struct{ field, value string }{
+		{"edge.listen", c.Edge.Listen},
+		{"gateway_listen", c.GatewayListen},
+		{"http_listen", c.HTTPListen},
+	}
+	for j := 1; j < len(listens); j++ {
+		b := netip.MustParseAddrPort(listens[j].value) // checked by checkListen
+		for i := range j {
+			a := netip.MustParseAddrPort(listens[i].value)
+			if a.Port() == 0 || a.Port() != b.Port() {
+				continue
+			}
+			if a.Addr() == b.Addr() || a.Addr().IsUnspecified() || b.Addr().IsUnspecified() {
+				return invalid(listens[j].field, listens[j].value, "same address as %s", listens[i].field)
+			}
+		}
+	}
+	return nil
+}
+
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func (b BypassConfig) check() *ConfigError {
+	switch {
+	case b.BypassID == "" && b.Enabled:
+		return &ConfigError{Field: "bypass.bypass_id", Reason: "is required when bypass is enabled"}
+	case b.BypassID != "" && !guidPattern.MatchString(b.BypassID):
+		return invalid("bypass.bypass_id", b.BypassID, "must be a GUID like be38f190-a24a-4a72-b66c-b09fd0909ebc (8-4-4-4-12 hex digits, no braces)")
+	case !b.AlwaysBypass:
+		return &ConfigError{Field: "bypass.always_bypass", Reason: "must be true: Cloud Connector supports AlwaysBypass mode only"}
+	}
+	for i, s := range b.InternalSubnets {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			return invalid(fmt.Sprintf("bypass.internal_subnets[%d]", i), s, "must be a CIDR like 10.0.0.0/8")
+		}
+	}
+	if b.WebServiceURL != "" {
+		u, err := url.Parse(b.WebServiceURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalid("bypass.web_service_url", b.WebServiceURL, "must be an http:// or https:// URL")
+		}
+	}
+	return nil
+}
+
+// minMediaPorts is one RTP/RTCP pair for each side of an anchored call.
+const minMediaPorts = 4
+
+func (m MediaConfig) check() *ConfigError {
+	ip, err := netip.ParseAddr(m.IP)
+	switch {
+	case m.IP == "":
+		return required("media.ip")
+	case err != nil:
+		return invalid("media.ip", m.IP, "must be an IP address")
+	case ip.IsUnspecified():
+		return invalid("media.ip", m.IP, "must be a specific address: it is advertised in SDP")
+	}
+	low, high, err := parsePortRange(m.Ports)
+	switch {
+	case err != nil:
+		return invalid("media.ports", m.Ports, "must be LOW-HIGH, e.g. 49152-57500")
+	case low >= high:
+		return invalid("media.ports", m.Ports, "low must be below high")
+	case low < 1024:
+		return invalid("media.ports", m.Ports, "low must be at least 1024")
+	case high > 65535:
+		return invalid("media.ports", m.Ports, "high must be at most 65535")
+	case high-low+1 < minMediaPorts:
+		return invalid("media.ports", m.Ports, "needs at least %d ports: an RTP/RTCP pair for each side", minMediaPorts)
+	}
+	return nil
+}
+
+func parsePortRange(s string) (low, high int, err error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, errors.New("no '-'")
+	}
+	if low, err = strconv.Atoi(lo); err != nil {
+		return 0, 0, err
+	}
+	if high, err = strconv.Atoi(hi); err != nil {
+		return 0, 0, err
+	}
+	return low, high, nil
+}
+
+func (l LogConfig) check() *ConfigError {
+	// ParseLevel takes "" as NoLevel, which would silently drop every event.
+	if _, err := zerolog.ParseLevel(l.Level); err != nil || l.Level == "" {
+		return invalid("log.level", l.Level, "must be trace, debug, info, warn, error, fatal, panic or disabled")
+	}
+	if l.Format != "" && l.Format != "json" && l.Format != "console" {
+		return invalid("log.format", l.Format, `must be "json", "console" or empty (console on a terminal)`)
+	}
+	return nil
+}
+
+// MediaPortRange returns media.ports as numbers, inclusive; 0, 0 if the
+// config was not validated.
+func (c *Config) MediaPortRange() (low, high int) {
+	low, high, err := parsePortRange(c.Media.Ports)
+	if err != nil {
+		return 0, 0
+	}
+	return low, high
+}
+
+// InternalPrefixes returns bypass.internal_subnets, masked to their network
+// so "10.1.2.3/8" matches like "10.0.0.0/8". Invalid entries are skipped;
+// Validate reports them.
+func (c *Config) InternalPrefixes() []netip.Prefix {
+	prefixes := make([]netip.Prefix, 0, len(c.Bypass.InternalSubnets))
+	for _, s := range c.Bypass.InternalSubnets {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			prefixes = append(prefixes, p.Masked())
+		}
+	}
+	return prefixes
+}
+
+// BypassEnabled is the trunk's own bypass switch; an omitted enable_bypass
+// means true, as in Set-CsTrunkConfiguration.
+func (g GatewayConfig) BypassEnabled() bool {
+	return g.EnableBypass == nil || *g.EnableBypass
+}
+
+// DisplayName is the trunk's name for logs and metrics: Name, or Address when
+// no name was given.
+func (g GatewayConfig) DisplayName() string {
+	if g.Name != "" {
+		return g.Name
+	}
+	return g.Address
 }

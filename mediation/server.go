@@ -3,24 +3,222 @@ package mediation
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/gateway"
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sip"
 )
+
+// UserAgent is what the mediation server calls itself in User-Agent and
+// Server headers. The real CCE Mediation Server says RTCC/<version>
+// MediationServer; the suffix tells the two apart in a trace.
+const UserAgent = "RTCC/6.0.0.0 MediationServer (mediation emulator)"
+
+// drainTimeout bounds how long a shutdown waits for calls to end.
+const drainTimeout = 10 * time.Second
 
 // Server is one mediation server: both SIP sides, the media relay, the bypass
 // web service and the metrics.
 type Server struct {
-	cfg *Config
-	log zerolog.Logger
+	cfg       *Config
+	log       zerolog.Logger
+	userAgent string
+
+	settings      settingsStore
+	gateways      *gateway.Table
+	edgePeer      netip.AddrPort
+	edgeTransport string
+	internal      []netip.Prefix
+	mediaIP       netip.Addr
+	mediaLow      int
+	mediaHigh     int
+
+	calls    *registry
+	metrics  *metrics
+	alloc    *relay.Allocator
+	draining atomic.Bool
+
+	edge, gw  *sip.Side
+	httpLn    net.Listener
+	ready     chan struct{}
+	setupWait sync.WaitGroup // INVITE handlers still setting up a call
 }
 
 // NewServer checks cfg and prepares a server; nothing is bound until Run.
 func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
-	return &Server{cfg: cfg, log: log}, nil
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, userAgent: UserAgent, calls: newRegistry(), ready: make(chan struct{})}
+	s.settings.store(BypassSettings{
+		Enabled:       cfg.Bypass.Enabled,
+		AlwaysBypass:  cfg.Bypass.AlwaysBypass,
+		BypassID:      cfg.Bypass.BypassID,
+		WebServiceURL: cfg.Bypass.WebServiceURL,
+	})
+	var trunks []gateway.Trunk
+	for i, g := range cfg.Gateways {
+		addr, err := resolve(g.Address)
+		if err != nil {
+			return nil, fmt.Errorf("gateways[%d].address: %w", i, err)
+		}
+		trunks = append(trunks, gateway.Trunk{Name: g.DisplayName(), Addr: addr,
+			Transport: strings.ToLower(g.Transport), EnableBypass: g.BypassEnabled()})
+	}
+	var err error
+	if s.gateways, err = gateway.NewTable(trunks); err != nil {
+		return nil, err
+	}
+	if s.edgePeer, err = resolve(cfg.Edge.Peer); err != nil {
+		return nil, fmt.Errorf("edge.peer: %w", err)
+	}
+	s.edgeTransport = strings.ToLower(cfg.Edge.PeerTransport)
+	s.internal = cfg.InternalPrefixes()
+	s.mediaIP = netip.MustParseAddr(cfg.Media.IP)
+	s.mediaLow, s.mediaHigh = cfg.MediaPortRange()
+	return s, nil
+}
+
+// resolve turns HOST:PORT into an address, looking the host up if needed.
+func resolve(hostPort string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(hostPort); err == nil {
+		return ap, nil
+	}
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("cannot resolve %q: %v", host, err)
+	}
+	return netip.ParseAddrPort(net.JoinHostPort(addrs[0].Unmap().String(), port))
 }
 
 // Run binds every listener and serves until ctx is done, then shuts down
-// gracefully. It returns listener errors; nil after a clean shutdown.
+// gracefully: new calls get 503, calls in progress are ended with BYE on
+// both legs (or CANCEL), and the listeners close. It returns a listener's
+// error, or nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
-	return errors.New("not implemented yet")
+	if err := s.bind(); err != nil {
+		return err
+	}
+	s.registerHandlers(s.edge, outbound)
+	s.registerHandlers(s.gw, inbound)
+	s.log.Info().Str("edge", s.edge.Addr().String()).Str("gateway_side", s.gw.Addr().String()).
+		Str("http", s.httpLn.Addr().String()).Str("bypass_id", s.Settings().BypassID).
+		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", s.gateways.Trunks()[0].Addr.String()).
+		Str("edge_peer", s.edgePeer.String()).Msg("mediation server listening")
+	close(s.ready)
+
+	sipCtx, stopSIP := context.WithCancel(context.Background())
+	defer stopSIP()
+	errc := make(chan error, 3)
+	go func() { errc <- s.edge.Serve(sipCtx) }()
+	go func() { errc <- s.gw.Serve(sipCtx) }()
+	httpSrv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := httpSrv.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+
+	var runErr error
+	pending := 3
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		pending--
+	}
+	s.drain()
+	stopSIP()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutCtx)
+	for ; pending > 0; pending-- {
+		if err := <-errc; err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	s.log.Info().Err(runErr).Msg("mediation server stopped")
+	return runErr
 }
+
+// bind opens every socket; on failure it closes what it opened.
+func (s *Server) bind() error {
+	edgeAddr, err := netip.ParseAddrPort(s.cfg.Edge.Listen)
+	if err != nil {
+		return fmt.Errorf("edge.listen: %w", err)
+	}
+	gwAddr, err := netip.ParseAddrPort(s.cfg.GatewayListen)
+	if err != nil {
+		return fmt.Errorf("gateway_listen: %w", err)
+	}
+	if s.alloc, err = relay.NewAllocator(s.mediaIP, s.mediaLow, s.mediaHigh); err != nil {
+		return err
+	}
+	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
+	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log}); err != nil {
+		return err
+	}
+	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log}); err != nil {
+		s.edge.Close()
+		return err
+	}
+	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPListen); err != nil {
+		s.edge.Close()
+		s.gw.Close()
+		return fmt.Errorf("http_listen: %w", err)
+	}
+	return nil
+}
+
+// drain refuses new calls and ends the ones in progress.
+func (s *Server) drain() {
+	s.draining.Store(true)
+	calls := s.calls.all()
+	if len(calls) > 0 {
+		s.log.Info().Int("calls", len(calls)).Msg("ending calls in progress")
+	}
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Go(c.terminate)
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { s.setupWait.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drainTimeout):
+		s.log.Warn().Int("calls", s.calls.len()).Msg("calls still in setup after the drain timeout")
+	}
+}
+
+// Ready is closed once every listener is bound and the addresses are known.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// EdgeAddr is the edge side's SIP address (UDP and TCP). Valid after Ready.
+func (s *Server) EdgeAddr() netip.AddrPort { return s.edge.Addr() }
+
+// GatewayAddr is the gateway side's SIP address (UDP and TCP). Valid after Ready.
+func (s *Server) GatewayAddr() netip.AddrPort { return s.gw.Addr() }
+
+// HTTPAddr is the web service, /metrics and /healthz address. Valid after Ready.
+func (s *Server) HTTPAddr() netip.AddrPort {
+	return netip.MustParseAddrPort(s.httpLn.Addr().String())
+}
+
+// ActiveCalls is the number of calls in progress.
+func (s *Server) ActiveCalls() int { return s.calls.len() }

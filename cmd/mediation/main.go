@@ -1,0 +1,83 @@
+// Command mediation runs the Skype for Business Cloud Connector Mediation
+// Server emulator and the tools around it. Each subcommand lives in its own
+// file; main only dispatches and maps the outcome to an exit code.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Exit codes: 2 is a usage or configuration error found before anything ran.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// commands maps each subcommand to its entry point, which gets the arguments
+// after the subcommand's name and returns the exit code. Adding a subcommand
+// is one line here (plus, optionally, one in summaries).
+var commands = map[string]func(args []string) int{
+	"serve":   serve,
+	"version": version,
+}
+
+// summaries are the one-line descriptions that help prints.
+var summaries = map[string]string{
+	"serve":   "run the mediation server until SIGINT or SIGTERM",
+	"version": "print the module version",
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if cmd, ok := commands[args[1]]; ok {
+				return cmd([]string{"-h"})
+			}
+		}
+		usage(os.Stdout)
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "mediation: unknown command %q (run \"mediation help\")\n", args[0])
+		return exitUsage
+	}
+	return cmd(args[1:])
+}
+
+func usage(w io.Writer) {
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("mediation emulates the Mediation Server of Skype for Business Cloud Connector Edition.\n\n")
+	b.WriteString("Usage:\n\n\tmediation COMMAND [flags]\n\nCommands:\n\n")
+	for _, name := range names {
+		fmt.Fprintf(&b, "\t%-10s %s\n", name, summaries[name])
+	}
+	b.WriteString("\nRun \"mediation help COMMAND\" or \"mediation COMMAND -h\" for a command's flags.\n")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// fail prints err as the single stderr line that scripts and operators read;
+// newlines are folded so the one-line promise holds whatever err says.
+func fail(err error) {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	fmt.Fprintf(os.Stderr, "mediation: %s\n", msg)
+}

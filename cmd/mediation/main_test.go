@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// binary is the mediation command built once for the tests that run it.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mediation-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mkdir:", err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "mediation")
+	if err := build(binary); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		_ = os.RemoveAll(dir)
+		os.Exit(code)
+	}))
+}
+
+func build(out string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goTool); err != nil {
+		goTool = "go"
+	}
+	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, ".")
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, output)
+	}
+	return nil
+}
+
+type runResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// safeListens keeps every listener on an ephemeral loopback port, so a test
+// whose bad value were wrongly accepted could not take a real port; the
+// deadline below would then kill the daemon and the exit code check fails.
+var safeListens = []string{"--edge-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}
+
+func runBinary(t *testing.T, args ...string) runResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	code := 0
+	switch {
+	case errors.As(err, &exitErr):
+		code = exitErr.ExitCode()
+	case err != nil:
+		t.Fatalf("run %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("mediation %v did not exit in time (stderr %q)", args, stderr.String())
+	}
+	return runResult{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantCode int
+		stderr   bool // usage goes to stderr
+	}{
+		{[]string{"help"}, 0, false},
+		{[]string{"-h"}, 0, false},
+		{[]string{"--help"}, 0, false},
+		{nil, 2, true},
+	}
+	for _, tt := range tests {
+		res := runBinary(t, tt.args...)
+		out := res.stdout
+		if tt.stderr {
+			out = res.stderr
+		}
+		if res.code != tt.wantCode || !strings.Contains(out, "serve") || !strings.Contains(out, "version") {
+			t.Errorf("mediation %v: exit %d, output %q; want exit %d listing serve and version", tt.args, res.code, out, tt.wantCode)
+		}
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	res := runBinary(t, "bogus")
+	if res.code != 2 || !strings.Contains(res.stderr, `unknown command "bogus"`) {
+		t.Fatalf("exit %d stderr %q; want 2 naming the command", res.code, res.stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	res := runBinary(t, "version")
+	if res.code != 0 || !strings.HasPrefix(res.stdout, "mediation ") || !strings.Contains(res.stdout, runtime.Version()) {
+		t.Fatalf("exit %d stdout %q; want 0 and \"mediation VERSION %s\"", res.code, res.stdout, runtime.Version())
+	}
+}
+
+func TestServeHelpShowsEmbeddedDefaults(t *testing.T) {
+	for _, args := range [][]string{{"serve", "-h"}, {"serve", "--help"}, {"help", "serve"}} {
+		res := runBinary(t, args...)
+		if res.code != 0 {
+			t.Fatalf("mediation %v: exit %d, stderr %q", args, res.code, res.stderr)
+		}
+		for _, want := range []string{"-config", "-edge-listen", "-gateway-listen", "-gateway ", "-gateway-transport",
+			"-edge-peer", "-edge-transport", "-http-listen", "-bypass\n", "-bypass-id", "-media-ip", "-media-ports",
+			"-log-level", "-log-format", `"127.0.0.1:5070"`, `"49152-57500"`, `"be38f190-a24a-4a72-b66c-b09fd0909ebc"`} {
+			if !strings.Contains(res.stdout, want) {
+				t.Errorf("mediation %v: usage lacks %q:\n%s", args, want, res.stdout)
+			}
+		}
+	}
+}
+
+// TestServeRejectsBadInput checks that each bad value stops serve with exit 2
+// and exactly one stderr line naming the problem, before anything binds.
+func TestServeRejectsBadInput(t *testing.T) {
+	configDir := filepath.Join("..", "..", "testdata", "config")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"media ports reversed", []string{"--media-ports", "9-3"}, `mediation: config: media.ports: "9-3": low must be below high`},
+		{"media ports garbage", []string{"--media-ports=lots"}, "media.ports"},
+		{"bypass id", []string{"--bypass-id", "not-a-guid"}, "bypass.bypass_id"},
+		{"bypass id when disabled", []string{"--bypass=false", "--bypass-id", "{x}"}, "bypass.bypass_id"},
+		{"gateway transport", []string{"--gateway-transport", "sctp"}, "gateways[0].transport"},
+		{"gateway address", []string{"--gateway", "127.0.0.1"}, "gateways[0].address"},
+		{"edge transport", []string{"--edge-transport", "tls"}, "edge.peer_transport"},
+		{"edge listen hostname", []string{"--edge-listen", "localhost:5070"}, "edge.listen"},
+		{"media ip", []string{"--media-ip", "0.0.0.0"}, "media.ip"},
+		{"log level", []string{"--log-level", "loud"}, "log.level"},
+		{"log format", []string{"--log-format", "xml"}, "log.format"},
+		{"bad boolean", []string{"--bypass=maybe"}, "-bypass"},
+		{"unknown flag", []string{"--no-such-flag"}, "no-such-flag"},
+		{"positional argument", []string{"extra"}, `unexpected argument "extra"`},
+		{"unknown key in config", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, "edge.lisen: unknown key"},
+		{"bad yaml type in config", []string{"--config", filepath.Join(configDir, "bad-type.yaml")}, "cannot unmarshal"},
+		{"missing config", []string{"--config", filepath.Join(configDir, "does-not-exist.yaml")}, "no such file"},
+		{"bad value in config", []string{"--config", filepath.Join(configDir, "bad-ports.yaml")}, "media.ports"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{"serve"}, safeListens...), tt.args...)
+			if tt.name == "positional argument" {
+				args = append([]string{"serve"}, tt.args...)
+			}
+			res := runBinary(t, args...)
+			if res.code != 2 {
+				t.Fatalf("exit %d, want 2 (stderr %q)", res.code, res.stderr)
+			}
+			lines := strings.Split(strings.TrimSuffix(res.stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "mediation: ") || !strings.Contains(lines[0], tt.want) {
+				t.Fatalf("stderr %q; want one \"mediation: \" line containing %q", res.stderr, tt.want)
+			}
+			if res.stdout != "" {
+				t.Errorf("stdout %q, want nothing", res.stdout)
+			}
+		})
+	}
+}

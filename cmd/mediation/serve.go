@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/mediation-emulator/mediation/mediation"
+)
+
+// serveFlag is one serve flag and the config field it overrides.
+type serveFlag struct {
+	name  string
+	usage string
+	// isBool makes it a boolean flag, so --bypass alone means true.
+	isBool bool
+	get    func(c *mediation.Config) string
+	set    func(c *mediation.Config, v string)
+}
+
+// serveFlags override the config only when given on the command line; their
+// help defaults are the embedded config's values.
+var serveFlags = []serveFlag{
+	{name: "edge-listen", usage: "`IP:PORT` the edge side listens on, UDP and TCP (edge.listen)",
+		get: func(c *mediation.Config) string { return c.Edge.Listen },
+		set: func(c *mediation.Config, v string) { c.Edge.Listen = v }},
+	{name: "edge-peer", usage: "`HOST:PORT` of the Online edge next hop (edge.peer)",
+		get: func(c *mediation.Config) string { return c.Edge.Peer },
+		set: func(c *mediation.Config, v string) { c.Edge.Peer = v }},
+	{name: "edge-transport", usage: "`udp|tcp` towards the edge peer (edge.peer_transport)",
+		get: func(c *mediation.Config) string { return c.Edge.PeerTransport },
+		set: func(c *mediation.Config, v string) { c.Edge.PeerTransport = v }},
+	{name: "gateway-listen", usage: "`IP:PORT` the gateway side listens on, UDP and TCP (gateway_listen)",
+		get: func(c *mediation.Config) string { return c.GatewayListen },
+		set: func(c *mediation.Config, v string) { c.GatewayListen = v }},
+	{name: "gateway", usage: "`HOST:PORT` of the first SBC (gateways[0].address)",
+		get: func(c *mediation.Config) string { return firstGateway(c).Address },
+		set: func(c *mediation.Config, v string) { firstGateway(c).Address = v }},
+	{name: "gateway-transport", usage: "`udp|tcp` towards the first SBC (gateways[0].transport)",
+		get: func(c *mediation.Config) string { return firstGateway(c).Transport },
+		set: func(c *mediation.Config, v string) { firstGateway(c).Transport = v }},
+	{name: "http-listen", usage: "`IP:PORT` of the bypass web service, /metrics and /healthz (http_listen)",
+		get: func(c *mediation.Config) string { return c.HTTPListen },
+		set: func(c *mediation.Config, v string) { c.HTTPListen = v }},
+	{name: "bypass", isBool: true, usage: "enable media bypass (bypass.enabled)",
+		get: func(c *mediation.Config) string { return strconv.FormatBool(c.Bypass.Enabled) },
+		set: func(c *mediation.Config, v string) { c.Bypass.Enabled = v == "true" }},
+	{name: "bypass-id", usage: "bypass `GUID` handed to clients and matched in a=x-bypassid (bypass.bypass_id)",
+		get: func(c *mediation.Config) string { return c.Bypass.BypassID },
+		set: func(c *mediation.Config, v string) { c.Bypass.BypassID = v }},
+	{name: "media-ip", usage: "`IP` advertised in SDP and bound for anchored RTP (media.ip)",
+		get: func(c *mediation.Config) string { return c.Media.IP },
+		set: func(c *mediation.Config, v string) { c.Media.IP = v }},
+	{name: "media-ports", usage: "`LOW-HIGH` port range for anchored RTP and RTCP (media.ports)",
+		get: func(c *mediation.Config) string { return c.Media.Ports },
+		set: func(c *mediation.Config, v string) { c.Media.Ports = v }},
+	{name: "log-level", usage: "zerolog `level`: trace, debug, info, warn, error (log.level)",
+		get: func(c *mediation.Config) string { return c.Log.Level },
+		set: func(c *mediation.Config, v string) { c.Log.Level = v }},
+	{name: "log-format", usage: "`json|console`; default console on a terminal, json otherwise (log.format)",
+		get: func(c *mediation.Config) string { return c.Log.Format },
+		set: func(c *mediation.Config, v string) { c.Log.Format = v }},
+}
+
+// firstGateway returns gateways[0], creating it when a config file emptied
+// the list, so --gateway alone is enough to name a trunk.
+func firstGateway(c *mediation.Config) *mediation.GatewayConfig {
+	if len(c.Gateways) == 0 {
+		c.Gateways = append(c.Gateways, mediation.GatewayConfig{Transport: "udp"})
+	}
+	return &c.Gateways[0]
+}
+
+// newServeFlagSet defines the serve flags with def's values as their help
+// defaults. Errors are returned, not printed, so serve controls the output.
+func newServeFlagSet(def *mediation.Config) (fs *flag.FlagSet, configPath *string) {
+	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	configPath = fs.String("config", "", "YAML `FILE` overlaid on the built-in default configuration")
+	for _, f := range serveFlags {
+		if f.isBool {
+			fs.Bool(f.name, f.get(def) == "true", f.usage)
+		} else {
+			fs.String(f.name, f.get(def), f.usage)
+		}
+	}
+	return fs, configPath
+}
+
+// applyFlags copies the flags given on the command line into cfg; flags left
+// out keep the value from the config file (Visit skips unset flags).
+func applyFlags(fs *flag.FlagSet, cfg *mediation.Config) {
+	byName := make(map[string]serveFlag, len(serveFlags))
+	for _, f := range serveFlags {
+		byName[f.name] = f
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		if f, ok := byName[fl.Name]; ok {
+			f.set(cfg, fl.Value.String())
+		}
+	})
+}
+
+// serveConfig builds the configuration: the default or --config file, then the
+// flags, then Validate, so every problem is found before anything binds.
+func serveConfig(fs *flag.FlagSet, configPath string) (*mediation.Config, error) {
+	cfg := mediation.DefaultConfig()
+	if configPath != "" {
+		var err error
+		if cfg, err = mediation.LoadConfig(configPath); err != nil {
+			return nil, err
+		}
+	}
+	applyFlags(fs, cfg)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func serveUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, "Usage: mediation serve [flags]\n\n"+
+		"Runs the mediation server until SIGINT or SIGTERM. The configuration is the\n"+
+		"built-in default, or --config FILE over it; flags given override both.\n\nFlags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// serve runs the daemon: exit 2 for a bad flag or config, 1 if the server
+// fails, 0 after a clean shutdown on a signal.
+func serve(args []string) int {
+	fs, configPath := newServeFlagSet(mediation.DefaultConfig())
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			serveUsage(os.Stdout, fs)
+			return exitOK
+		}
+		fail(fmt.Errorf("serve: %w", err))
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fail(fmt.Errorf("serve: unexpected argument %q", fs.Arg(0)))
+		return exitUsage
+	}
+	cfg, err := serveConfig(fs, *configPath)
+	if err != nil {
+		fail(err)
+		return exitUsage
+	}
+	log := newLogger(os.Stderr, cfg.Log)
+	srv, err := mediation.NewServer(cfg, log)
+	if err != nil {
+		var ce *mediation.ConfigError
+		if errors.As(err, &ce) {
+			fail(err)
+			return exitUsage
+		}
+		log.Error().Err(err).Msg("cannot create the mediation server")
+		return exitFailure
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, restore the default handlers so a second one
+	// kills a shutdown that hangs.
+	context.AfterFunc(ctx, stop)
+
+	log.Info().Str("edge_listen", cfg.Edge.Listen).Str("gateway_listen", cfg.GatewayListen).
+		Str("http_listen", cfg.HTTPListen).Bool("bypass", cfg.Bypass.Enabled).
+		Str("version", versionString()).Msg("mediation server starting")
+	if err := srv.Run(ctx); err != nil {
+		log.Error().Err(err).Msg("mediation server failed")
+		return exitFailure
+	}
+	return exitOK
+}

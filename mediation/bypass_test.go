@@ -1,0 +1,137 @@
+package mediation
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mediation-emulator/mediation/sdp"
+)
+
+const fixtureID = "be38f190-a24a-4a72-b66c-b09fd0909ebc"
+
+func fixture(t *testing.T, name string) sdp.Media {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("..", "testdata", "sdp", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sdp.Parse(body)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return m
+}
+
+func TestDecideOutbound(t *testing.T) {
+	on := BypassSettings{Enabled: true, AlwaysBypass: true, BypassID: fixtureID}
+	upper := on
+	upper.BypassID = "BE38F190-A24A-4A72-B66C-B09FD0909EBC"
+	other := on
+	other.BypassID = "2cd1a522-b9c5-4410-8aed-f3eca85eb367"
+	off := on
+	off.Enabled = false
+	tests := []struct {
+		name     string
+		settings BypassSettings
+		trunk    bool
+		offer    string
+		want     bool
+	}{
+		{"matching bypass ID", on, true, "sfb-bypass-offer.sdp", true},
+		{"bypass ID compared case-insensitively", upper, true, "sfb-bypass-offer.sdp", true},
+		{"another deployment's bypass ID", other, true, "sfb-bypass-offer.sdp", false},
+		{"bypass disabled", off, true, "sfb-bypass-offer.sdp", false},
+		{"trunk EnableBypass off", on, false, "sfb-bypass-offer.sdp", false},
+		{"client without bypass ID (unsupported or external)", on, true, "sfb-edge-srtp-optional-offer.sdp", false},
+		{"SRTP-only client", on, true, "sfb-savp-audio-video-offer.sdp", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := decideOutbound(tt.settings, tt.trunk, fixture(t, tt.offer))
+			if d.bypass != tt.want {
+				t.Fatalf("bypass = %v (%s), want %v", d.bypass, d.reason, tt.want)
+			}
+			if d.reason == "" {
+				t.Fatal("no reason given")
+			}
+		})
+	}
+}
+
+func TestDecideInbound(t *testing.T) {
+	on := BypassSettings{Enabled: true, AlwaysBypass: true, BypassID: fixtureID}
+	tests := []struct {
+		name     string
+		settings BypassSettings
+		trunk    bool
+		answer   string
+		want     bool
+	}{
+		{"client answers with the bypass ID", on, true, "sfb-answer-with-bypassid.sdp", true},
+		{"client answers without it", on, true, "sfb-answer-no-bypassid.sdp", false},
+		{"bypass disabled: nothing offered", BypassSettings{AlwaysBypass: true, BypassID: fixtureID}, true, "sfb-answer-with-bypassid.sdp", false},
+		{"trunk EnableBypass off: nothing offered", on, false, "sfb-answer-with-bypassid.sdp", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			offered := inboundBypassID(tt.settings, tt.trunk)
+			d := decideInbound(offered, fixture(t, tt.answer))
+			if d.bypass != tt.want {
+				t.Fatalf("bypass = %v (%s), want %v", d.bypass, d.reason, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseOfferRefusals(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"hold-offer.sdp", reasonHold},
+		{"hold-zero-ip.sdp", reasonHold},
+		{"no-audio.sdp", "No audio media in the SDP offer"},
+		{"not-sdp.txt", "Unparseable SDP offer"},
+	}
+	for _, tt := range tests {
+		body, err := os.ReadFile(filepath.Join("..", "testdata", "sdp", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parseOffer(body); err == nil || err.Error() != tt.want {
+			t.Errorf("%s: error %v, want %q", tt.file, err, tt.want)
+		}
+	}
+	if _, err := parseOffer(nil); err == nil {
+		t.Error("empty body accepted")
+	}
+}
+
+func TestSDPLegBumpsVersionOnChange(t *testing.T) {
+	l := sdpLeg{origin: sdp.Origin{SessionID: 7, Version: 1}}
+	d := sdp.Description{Port: 4000, Codecs: []sdp.Codec{sdp.PCMU}}
+	d.Addr = mustAddr("192.0.2.1")
+	first := fixtureParse(t, l.marshal(d))
+	again := fixtureParse(t, l.marshal(d))
+	d.Port = 4002
+	changed := fixtureParse(t, l.marshal(d))
+	if first.OriginVersion != 1 || again.OriginVersion != 1 || changed.OriginVersion != 2 {
+		t.Fatalf("versions %d, %d, %d; want 1, 1, 2", first.OriginVersion, again.OriginVersion, changed.OriginVersion)
+	}
+	if changed.OriginSessionID != 7 {
+		t.Fatalf("session id changed to %d", changed.OriginSessionID)
+	}
+}
+
+func fixtureParse(t *testing.T, body []byte) sdp.Media {
+	t.Helper()
+	m, err := sdp.Parse(body)
+	if err != nil {
+		t.Fatalf("%v in\n%s", err, body)
+	}
+	return m
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

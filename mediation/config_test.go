@@ -1,0 +1,350 @@
+package mediation_test
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/mediation-emulator/mediation/mediation"
+)
+
+// configDir holds the sample and broken configuration files.
+var configDir = filepath.Join("..", "testdata", "config")
+
+func TestDefaultConfigValidates(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := mediation.DefaultConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"edge.listen", cfg.Edge.Listen, "127.0.0.1:5070"},
+		{"edge.peer", cfg.Edge.Peer, "127.0.0.1:5061"},
+		{"edge.peer_transport", cfg.Edge.PeerTransport, "udp"},
+		{"gateway_listen", cfg.GatewayListen, "127.0.0.1:5068"},
+		{"http_listen", cfg.HTTPListen, "127.0.0.1:8080"},
+		{"bypass.bypass_id", cfg.Bypass.BypassID, "be38f190-a24a-4a72-b66c-b09fd0909ebc"},
+		{"bypass.web_service_url", cfg.Bypass.WebServiceURL, "http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc"},
+		{"media.ip", cfg.Media.IP, "127.0.0.1"},
+		{"media.ports", cfg.Media.Ports, "49152-57500"},
+		{"log.level", cfg.Log.Level, "info"},
+		{"log.format", cfg.Log.Format, ""},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if !cfg.Bypass.Enabled || !cfg.Bypass.AlwaysBypass {
+		t.Errorf("bypass enabled=%v always=%v, want both true", cfg.Bypass.Enabled, cfg.Bypass.AlwaysBypass)
+	}
+	if len(cfg.Gateways) != 1 {
+		t.Fatalf("gateways = %d, want 1", len(cfg.Gateways))
+	}
+	gw := cfg.Gateways[0]
+	if gw.Name != "sbc" || gw.Address != "127.0.0.1:5060" || gw.Transport != "udp" || !gw.BypassEnabled() {
+		t.Errorf("gateways[0] = %+v, want sbc 127.0.0.1:5060 udp bypass", gw)
+	}
+	wantPrefixes := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	if got := cfg.InternalPrefixes(); !reflect.DeepEqual(got, wantPrefixes) {
+		t.Errorf("InternalPrefixes = %v, want %v", got, wantPrefixes)
+	}
+	if low, high := cfg.MediaPortRange(); low != 49152 || high != 57500 {
+		t.Errorf("MediaPortRange = %d-%d, want 49152-57500", low, high)
+	}
+}
+
+func TestDefaultConfigIsAFreshCopy(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	a := mediation.DefaultConfig()
+	a.Gateways[0].Address = "127.0.0.1:1"
+	a.Bypass.InternalSubnets[0] = "10.0.0.0/8"
+	b := mediation.DefaultConfig()
+	if b.Gateways[0].Address != "127.0.0.1:5060" || b.Bypass.InternalSubnets[0] != "127.0.0.0/8" {
+		t.Fatalf("changing one DefaultConfig changed the next: %+v %v", b.Gateways[0], b.Bypass.InternalSubnets)
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// TestValidate changes one field of the default config per case; wantField is
+// the YAML path Validate must name, "" for a value that must be accepted.
+func TestValidate(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	tests := []struct {
+		name       string
+		mutate     func(c *mediation.Config)
+		wantField  string
+		wantReason string
+	}{
+		{"edge listen ephemeral port", func(c *mediation.Config) { c.Edge.Listen = "127.0.0.1:0" }, "", ""},
+		{"edge listen ipv6", func(c *mediation.Config) { c.Edge.Listen = "[::1]:5070" }, "", ""},
+		{"edge listen hostname", func(c *mediation.Config) { c.Edge.Listen = "localhost:5070" }, "edge.listen", "IP:PORT"},
+		{"edge listen no port", func(c *mediation.Config) { c.Edge.Listen = "127.0.0.1" }, "edge.listen", "IP:PORT"},
+		{"edge listen empty", func(c *mediation.Config) { c.Edge.Listen = "" }, "edge.listen", "required"},
+		{"edge peer hostname", func(c *mediation.Config) { c.Edge.Peer = "sip.pstnhub.example:5061" }, "", ""},
+		{"edge peer ipv6", func(c *mediation.Config) { c.Edge.Peer = "[::1]:5061" }, "", ""},
+		{"edge peer port 0", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1:0" }, "edge.peer", "1..65535"},
+		{"edge peer port too big", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1:65536" }, "edge.peer", "1..65535"},
+		{"edge peer no port", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1" }, "edge.peer", "HOST:PORT"},
+		{"edge peer bad host", func(c *mediation.Config) { c.Edge.Peer = "bad_host!:5061" }, "edge.peer", "hostname"},
+		{"edge transport tcp", func(c *mediation.Config) { c.Edge.PeerTransport = "tcp" }, "", ""},
+		{"edge transport tls", func(c *mediation.Config) { c.Edge.PeerTransport = "tls" }, "edge.peer_transport", `"udp" or "tcp"`},
+		{"gateway listen ipv6 any", func(c *mediation.Config) { c.GatewayListen = "[::]:5068" }, "", ""},
+		{"gateway listen hostname", func(c *mediation.Config) { c.GatewayListen = "sbc.local:5068" }, "gateway_listen", "IP:PORT"},
+		{"no gateways", func(c *mediation.Config) { c.Gateways = nil }, "gateways", "at least one"},
+		{"gateway address hostname", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com:5060" }, "", ""},
+		{"gateway address no port", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com" }, "gateways[0].address", "HOST:PORT"},
+		{"gateway transport tcp", func(c *mediation.Config) { c.Gateways[0].Transport = "tcp" }, "", ""},
+		{"gateway transport bad", func(c *mediation.Config) { c.Gateways[0].Transport = "sctp" }, "gateways[0].transport", `"udp" or "tcp"`},
+		{"second gateway transport bad", func(c *mediation.Config) {
+			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "b", Address: "127.0.0.1:5062", Transport: "UDP"})
+		}, "gateways[1].transport", `"udp" or "tcp"`},
+		{"gateway names differ", func(c *mediation.Config) {
+			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "b", Address: "127.0.0.1:5060", Transport: "udp"})
+		}, "", ""},
+		{"gateway names clash", func(c *mediation.Config) {
+			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "sbc", Address: "127.0.0.1:5062", Transport: "udp"})
+		}, "gateways[1].name", "same name as gateways[0]"},
+		{"http listen bad", func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:http" }, "http_listen", "IP:PORT"},
+		{"listens all port 0", func(c *mediation.Config) {
+			c.Edge.Listen, c.GatewayListen, c.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		}, "", ""},
+		{"listens same port other ip", func(c *mediation.Config) { c.GatewayListen = "127.0.0.2:5070" }, "", ""},
+		{"gateway listen same as edge", func(c *mediation.Config) { c.GatewayListen = "127.0.0.1:5070" }, "gateway_listen", "same address as edge.listen"},
+		{"http listen same as gateway", func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:5068" }, "http_listen", "same address as gateway_listen"},
+		{"http listen any overlaps edge", func(c *mediation.Config) { c.HTTPListen = "0.0.0.0:5070" }, "http_listen", "same address as edge.listen"},
+		{"bypass id upper case", func(c *mediation.Config) { c.Bypass.BypassID = "BE38F190-A24A-4A72-B66C-B09FD0909EBC" }, "", ""},
+		{"bypass id braces", func(c *mediation.Config) { c.Bypass.BypassID = "{be38f190-a24a-4a72-b66c-b09fd0909ebc}" }, "bypass.bypass_id", "GUID"},
+		{"bypass id short", func(c *mediation.Config) { c.Bypass.BypassID = "be38f190-a24a-4a72-b66c-b09fd0909eb" }, "bypass.bypass_id", "GUID"},
+		{"bypass id empty", func(c *mediation.Config) { c.Bypass.BypassID = "" }, "bypass.bypass_id", "required when bypass is enabled"},
+		{"bypass disabled id empty", func(c *mediation.Config) { c.Bypass.Enabled, c.Bypass.BypassID = false, "" }, "", ""},
+		{"bypass disabled id bad", func(c *mediation.Config) { c.Bypass.Enabled, c.Bypass.BypassID = false, "not-a-guid" }, "bypass.bypass_id", "GUID"},
+		{"always bypass false", func(c *mediation.Config) { c.Bypass.AlwaysBypass = false }, "bypass.always_bypass", "AlwaysBypass mode only"},
+		{"internal subnets ipv4 and ipv6", func(c *mediation.Config) { c.Bypass.InternalSubnets = []string{"10.0.0.0/8", "fd00::/8"} }, "", ""},
+		{"internal subnets none", func(c *mediation.Config) { c.Bypass.InternalSubnets = nil }, "", ""},
+		{"internal subnet no mask", func(c *mediation.Config) { c.Bypass.InternalSubnets = []string{"10.0.0.0/8", "192.168.1.1"} }, "bypass.internal_subnets[1]", "CIDR"},
+		{"web service https", func(c *mediation.Config) {
+			c.Bypass.WebServiceURL = "https://cce.example/hybridconfig/hybridconfigservice.svc"
+		}, "", ""},
+		{"web service not a url", func(c *mediation.Config) { c.Bypass.WebServiceURL = "cce.example/hybridconfig" }, "bypass.web_service_url", "http"},
+		{"media ip ipv6", func(c *mediation.Config) { c.Media.IP = "::1" }, "", ""},
+		{"media ip hostname", func(c *mediation.Config) { c.Media.IP = "localhost" }, "media.ip", "IP address"},
+		{"media ip unspecified", func(c *mediation.Config) { c.Media.IP = "0.0.0.0" }, "media.ip", "specific address"},
+		{"media ip empty", func(c *mediation.Config) { c.Media.IP = "" }, "media.ip", "required"},
+		{"media ports four", func(c *mediation.Config) { c.Media.Ports = "1024-1027" }, "", ""},
+		{"media ports full range", func(c *mediation.Config) { c.Media.Ports = "1024-65535" }, "", ""},
+		{"media ports reversed", func(c *mediation.Config) { c.Media.Ports = "9-3" }, "media.ports", `"9-3": low must be below high`},
+		{"media ports equal", func(c *mediation.Config) { c.Media.Ports = "50000-50000" }, "media.ports", "low must be below high"},
+		{"media ports privileged", func(c *mediation.Config) { c.Media.Ports = "1000-2000" }, "media.ports", "at least 1024"},
+		{"media ports above 65535", func(c *mediation.Config) { c.Media.Ports = "60000-70000" }, "media.ports", "at most 65535"},
+		{"media ports too few", func(c *mediation.Config) { c.Media.Ports = "50000-50002" }, "media.ports", "at least 4 ports"},
+		{"media ports not a range", func(c *mediation.Config) { c.Media.Ports = "50000" }, "media.ports", "LOW-HIGH"},
+		{"media ports negative", func(c *mediation.Config) { c.Media.Ports = "-5-10" }, "media.ports", "LOW-HIGH"},
+		{"log level debug upper", func(c *mediation.Config) { c.Log.Level = "DEBUG" }, "", ""},
+		{"log level bad", func(c *mediation.Config) { c.Log.Level = "verbose" }, "log.level", "must be trace"},
+		{"log level empty", func(c *mediation.Config) { c.Log.Level = "" }, "log.level", "must be trace"},
+		{"log format json", func(c *mediation.Config) { c.Log.Format = "json" }, "", ""},
+		{"log format console", func(c *mediation.Config) { c.Log.Format = "console" }, "", ""},
+		{"log format bad", func(c *mediation.Config) { c.Log.Format = "text" }, "log.format", `"json", "console"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mediation.DefaultConfig()
+			tt.mutate(cfg)
+			err := cfg.Validate()
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var ce *mediation.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Validate() = %v (%T), want *ConfigError for %s", err, err, tt.wantField)
+			}
+			if ce.Field != tt.wantField || !strings.Contains(ce.Reason, tt.wantReason) {
+				t.Fatalf("Validate() = field %q reason %q, want field %q reason containing %q", ce.Field, ce.Reason, tt.wantField, tt.wantReason)
+			}
+			if want := "config: " + ce.Field + ": " + ce.Reason; err.Error() != want {
+				t.Fatalf("Error() = %q, want %q", err.Error(), want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsFirstProblemInFileOrder(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := mediation.DefaultConfig()
+	cfg.Log.Level = "loud"
+	cfg.Media.Ports = "1-2"
+	cfg.Gateways[0].Transport = "x"
+	var ce *mediation.ConfigError
+	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Field != "gateways[0].transport" {
+		t.Fatalf("Validate() = %v, want the gateways[0].transport problem first", err)
+	}
+}
+
+func TestGatewayAccessors(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	tests := []struct {
+		gw         mediation.GatewayConfig
+		wantBypass bool
+		wantName   string
+	}{
+		{mediation.GatewayConfig{Name: "sbc", Address: "127.0.0.1:5060"}, true, "sbc"},
+		{mediation.GatewayConfig{Address: "127.0.0.1:5060", EnableBypass: boolPtr(true)}, true, "127.0.0.1:5060"},
+		{mediation.GatewayConfig{Name: "x", Address: "127.0.0.1:5060", EnableBypass: boolPtr(false)}, false, "x"},
+	}
+	for _, tt := range tests {
+		if got := tt.gw.BypassEnabled(); got != tt.wantBypass {
+			t.Errorf("%+v BypassEnabled() = %v, want %v", tt.gw, got, tt.wantBypass)
+		}
+		if got := tt.gw.DisplayName(); got != tt.wantName {
+			t.Errorf("%+v DisplayName() = %q, want %q", tt.gw, got, tt.wantName)
+		}
+	}
+}
+
+func TestInternalPrefixesMasked(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := mediation.DefaultConfig()
+	cfg.Bypass.InternalSubnets = []string{"10.1.2.3/8", "fd00::1/64"}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/64")}
+	if got := cfg.InternalPrefixes(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("InternalPrefixes() = %v, want %v", got, want)
+	}
+}
+
+func TestLoadConfigExample(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg, err := mediation.LoadConfig(filepath.Join(configDir, "example.yaml"))
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	want := mediation.Config{
+		Edge:          mediation.EdgeConfig{Listen: "127.0.0.1:5070", Peer: "127.0.0.1:5061", PeerTransport: "tcp"},
+		GatewayListen: "127.0.0.1:5068",
+		Gateways: []mediation.GatewayConfig{
+			{Name: "sbc-primary", Address: "127.0.0.1:5060", Transport: "udp", EnableBypass: boolPtr(true)},
+			{Name: "sbc-backup", Address: "localhost:5062", Transport: "tcp", EnableBypass: boolPtr(false)},
+		},
+		HTTPListen: "127.0.0.1:8080",
+		Bypass: mediation.BypassConfig{
+			Enabled: true, AlwaysBypass: true,
+			BypassID:        "2cd1a522-b9c5-4410-8aed-f3eca85eb367",
+			InternalSubnets: []string{"127.0.0.0/8", "::1/128"},
+			WebServiceURL:   "http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc",
+		},
+		Media: mediation.MediaConfig{IP: "127.0.0.1", Ports: "50000-50999"},
+		Log:   mediation.LogConfig{Level: "debug", Format: "json"},
+	}
+	if !reflect.DeepEqual(*cfg, want) {
+		t.Fatalf("LoadConfig(example.yaml) =\n%+v\nwant\n%+v", *cfg, want)
+	}
+	if low, high := cfg.MediaPortRange(); low != 50000 || high != 50999 {
+		t.Errorf("MediaPortRange = %d-%d, want 50000-50999", low, high)
+	}
+}
+
+func TestLoadConfigOverlaysDefault(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, file := range []string{"partial.yaml", "empty.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			cfg, err := mediation.LoadConfig(filepath.Join(configDir, file))
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			want := mediation.DefaultConfig()
+			if file == "partial.yaml" {
+				want.Media.Ports = "40000-40099"
+				want.Log.Level = "warn"
+			}
+			if !reflect.DeepEqual(cfg, want) {
+				t.Fatalf("LoadConfig(%s) =\n%+v\nwant\n%+v", file, cfg, want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	tests := []struct {
+		file      string
+		wantField string // "" when the error is not a *ConfigError
+		wantText  string
+	}{
+		{"bad-unknown-key.yaml", "edge.lisen", "unknown key"},
+		{"bad-unknown-gateway-key.yaml", "gateways[1].enable_bypas", "line 9"},
+		{"bad-unknown-top-key.yaml", "metrics_listen", "unknown key"},
+		{"bad-type.yaml", "", "cannot unmarshal"},
+		{"bad-syntax.yaml", "", "bad-syntax.yaml"},
+		{"does-not-exist.yaml", "", "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			cfg, err := mediation.LoadConfig(filepath.Join(configDir, tt.file))
+			if err == nil {
+				t.Fatalf("LoadConfig = %+v, nil; want an error", cfg)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "config: ") || !strings.Contains(msg, tt.wantText) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q: want one line starting with \"config: \" containing %q", msg, tt.wantText)
+			}
+			var ce *mediation.ConfigError
+			isCE := errors.As(err, &ce)
+			if tt.wantField == "" {
+				if isCE {
+					t.Fatalf("error %q is a *ConfigError, want a plain error", msg)
+				}
+				if tt.file == "does-not-exist.yaml" && !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("error %q does not wrap os.ErrNotExist", msg)
+				}
+				return
+			}
+			if !isCE || ce.Field != tt.wantField {
+				t.Fatalf("error %q, want *ConfigError for field %q", msg, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestLoadConfigThenValidate(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg, err := mediation.LoadConfig(filepath.Join(configDir, "bad-ports.yaml"))
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	err = cfg.Validate()
+	if err == nil || err.Error() != `config: media.ports: "9-3": low must be below high` {
+		t.Fatalf("Validate() = %v", err)
+	}
+}
+
+func TestLoadConfigOmittedEnableBypassIsTrue(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	data := "gateways:\n  - address: 127.0.0.1:5070\n    transport: tcp\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := mediation.LoadConfig(path)
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	if len(cfg.Gateways) != 1 || cfg.Gateways[0].EnableBypass != nil || !cfg.Gateways[0].BypassEnabled() {
+		t.Fatalf("gateways = %+v, want one with enable_bypass omitted (bypass on)", cfg.Gateways)
+	}
+	if got := cfg.Gateways[0].DisplayName(); got != "127.0.0.1:5070" {
+		t.Fatalf("DisplayName() = %q, want the address", got)
+	}
+}

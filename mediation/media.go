@@ -1,0 +1,218 @@
+package mediation
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+	"github.com/rs/zerolog"
+)
+
+// errNotAcceptable carries the reason of a 488 to the caller.
+type errNotAcceptable struct{ reason string }
+
+func (e errNotAcceptable) Error() string { return e.reason }
+
+// reasonHold is the real Mediation Server's reason phrase for an initial
+// offer on hold (seen in the wild, sipwise/rtpengine #702).
+const reasonHold = "Invalid incoming Gateway SDP: Call hold not allowed for initial INVITE offer"
+
+// errNoPorts means the media port range is used up: 503.
+var errNoPorts = errors.New("no media ports free")
+
+// mediaPlan is one call's offer/answer state on both legs and, for an
+// anchored call, its relay. The caller's offer comes in on leg A; the SDP
+// each leg sees is built by package sdp from the other leg's SDP.
+type mediaPlan struct {
+	dir      direction
+	offer    sdp.Media // the caller's offer, as received on leg A
+	bypassID string    // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
+	log      zerolog.Logger
+	decided  bool
+	decision decision
+	relay    *relay.Session
+	aSDP     sdpLeg // what we sent on leg A (answers)
+	bSDP     sdpLeg // what we sent on leg B (the offer)
+}
+
+// sdpLeg remembers the SDP last sent on one leg so that o= stays the same
+// for the same session and its version grows with every change.
+type sdpLeg struct {
+	origin sdp.Origin
+	last   []byte
+}
+
+func newSDPLeg() sdpLeg {
+	return sdpLeg{origin: sdp.Origin{SessionID: rand.Uint64N(1 << 62), Version: 1}}
+}
+
+// marshal stamps d with the leg's origin, bumping the version when the SDP
+// differs from the last one sent.
+func (l *sdpLeg) marshal(d sdp.Description) []byte {
+	d.Origin = l.origin
+	body := d.Marshal()
+	if l.last != nil && !bytes.Equal(body, l.last) {
+		l.origin = l.origin.Next()
+		d.Origin = l.origin
+		body = d.Marshal()
+	}
+	l.last = body
+	return body
+}
+
+// parseOffer checks the caller's initial offer; the error says which 488.
+func parseOffer(body []byte) (sdp.Media, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return sdp.Media{}, errNotAcceptable{"No SDP offer: delayed-offer INVITEs are not supported"}
+	}
+	m, err := sdp.Parse(body)
+	switch {
+	case errors.Is(err, sdp.ErrNoAudio):
+		return m, errNotAcceptable{"No audio media in the SDP offer"}
+	case err != nil:
+		return m, errNotAcceptable{"Unparseable SDP offer"}
+	case m.OnHold():
+		return m, errNotAcceptable{reasonHold}
+	}
+	return m, nil
+}
+
+// planOffer decides what leg B is offered. s are the settings in force when
+// the call arrived.
+func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.Allocator) ([]byte, error) {
+	p.aSDP, p.bSDP = newSDPLeg(), newSDPLeg()
+	if p.dir == outbound {
+		p.decision = decideOutbound(s, trunkBypass, p.offer)
+		p.decided = true
+		if p.decision.bypass {
+			p.bypassID = s.BypassID
+			d, err := sdp.GatewayOffer(p.offer, true, netip.AddrPort{})
+			if err != nil {
+				return nil, errNotAcceptable{"No G.711 codec in the SDP offer"}
+			}
+			return p.bSDP.marshal(d), nil
+		}
+		if p.offer.Proto != "RTP/AVP" {
+			return nil, errNotAcceptable{"SRTP-only offers (" + p.offer.Proto + ") need SRTP, which this mediation server does not terminate yet"}
+		}
+		if len(p.offer.G711()) == 0 {
+			return nil, errNotAcceptable{"No G.711 codec in the SDP offer"}
+		}
+		if err := p.openRelay(alloc); err != nil {
+			return nil, err
+		}
+		d, err := sdp.GatewayOffer(p.offer, false, p.relay.Local(relay.Gateway))
+		if err != nil {
+			return nil, errNotAcceptable{err.Error()}
+		}
+		return p.bSDP.marshal(d), nil
+	}
+	// Inbound: the client decides, so the relay is always ready for it.
+	if len(p.offer.G711()) == 0 {
+		return nil, errNotAcceptable{"No G.711 codec in the gateway's SDP offer"}
+	}
+	if err := p.openRelay(alloc); err != nil {
+		return nil, err
+	}
+	p.bypassID = inboundBypassID(s, trunkBypass)
+	d, err := sdp.ClientOffer(p.offer, p.relay.Local(relay.Edge), p.bypassID)
+	if err != nil {
+		return nil, errNotAcceptable{err.Error()}
+	}
+	return p.bSDP.marshal(d), nil
+}
+
+func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {
+	r, err := relay.NewSession(alloc, p.log)
+	if err != nil {
+		if errors.Is(err, relay.ErrExhausted) {
+			return errNoPorts
+		}
+		return fmt.Errorf("media relay: %w", err)
+	}
+	r.Start()
+	p.relay = r
+	return nil
+}
+
+// planAnswer turns leg B's answer (an 18x or the 200) into leg A's answer
+// and points the relay at both peers. final says whether this is the 200:
+// an inbound call's bypass releases the relay only then.
+func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("far side's SDP answer: %w", err)
+	}
+	if len(ans.G711()) == 0 {
+		return nil, fmt.Errorf("far side's SDP answer: %w", sdp.ErrNoG711)
+	}
+	var d sdp.Description
+	if p.dir == outbound {
+		d, err = sdp.ClientAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Edge), p.bypassID)
+		if err != nil {
+			return nil, fmt.Errorf("answer to the client: %w", err)
+		}
+		if !p.decision.bypass {
+			err = p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, p.offer, d.Codecs[0])
+		}
+	} else {
+		p.decision = decideInbound(p.bypassID, ans)
+		p.decided = true
+		d, err = sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
+		if err != nil {
+			return nil, fmt.Errorf("answer to the gateway: %w", err)
+		}
+		if !p.decision.bypass {
+			err = p.pointRelay(relay.Gateway, p.offer, d.Codecs[0], relay.Edge, ans, ans.G711()[0])
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.decision.bypass && final {
+		p.closeRelay()
+	}
+	return p.aSDP.marshal(d), nil
+}
+
+// lastAnswer is leg A's answer already sent (a 200 without SDP after a 183
+// with SDP repeats it).
+func (p *mediaPlan) lastAnswer() []byte { return p.aSDP.last }
+
+// local is our RTP address on a side, the zero address for a bypassed call.
+func (p *mediaPlan) local(side relay.Side) netip.AddrPort {
+	if p.relay == nil {
+		return netip.AddrPort{}
+	}
+	return p.relay.Local(side)
+}
+
+// pointRelay tells the relay where each peer takes media and in which codec.
+func (p *mediaPlan) pointRelay(gw relay.Side, gwMedia sdp.Media, gwCodec sdp.Codec, edge relay.Side, edgeMedia sdp.Media, edgeCodec sdp.Codec) error {
+	if p.relay == nil {
+		return errors.New("anchored call without a relay")
+	}
+	if err := p.relay.SetLeg(gw, legFor(gwMedia, gwCodec)); err != nil {
+		return err
+	}
+	return p.relay.SetLeg(edge, legFor(edgeMedia, edgeCodec))
+}
+
+func legFor(m sdp.Media, c sdp.Codec) relay.Leg {
+	l := relay.Leg{RTP: m.RTP(), RTCP: m.RTCP(), Codec: relay.Codec{PT: c.PT, Name: c.Name}}
+	if ev, ok := m.TelephoneEvent(); ok {
+		l.Codec.EventPT = ev.PT
+	}
+	return l
+}
+
+func (p *mediaPlan) closeRelay() {
+	if p.relay != nil {
+		p.relay.Close()
+		p.relay = nil
+	}
+}

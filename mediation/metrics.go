@@ -1,0 +1,71 @@
+package mediation
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the perf counters of the LS:MediationServer objects, one
+// registry per server so that several servers can live in one test process.
+type metrics struct {
+	reg *prometheus.Registry
+
+	callsCurrent  *prometheus.GaugeVec   // LS:MediationServer - Inbound/Outbound Calls\- Current
+	callsTotal    *prometheus.CounterVec // ...\- Total
+	bypassActive  *prometheus.GaugeVec   // ...\- Active media bypass calls
+	bypassTotal   *prometheus.CounterVec // ...\- Total media bypass calls
+	failedCalls   *prometheus.CounterVec // by direction and reason
+	gatewayPorts  prometheus.GaugeFunc   // Global Counters\- Current number of ports opened on the gateway side
+	sipMalformed  prometheus.Counter
+	sipUnanswered prometheus.Counter
+}
+
+func newMetrics(gatewayPortsOpen func() float64) *metrics {
+	dir := []string{"direction"}
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		callsCurrent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediationserver_calls_current",
+			Help: "Calls in progress (LS:MediationServer - Inbound Calls / Outbound Calls \\- Current).",
+		}, dir),
+		callsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_calls_total",
+			Help: "Calls received since start (LS:MediationServer - Inbound Calls / Outbound Calls \\- Total).",
+		}, dir),
+		bypassActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediationserver_media_bypass_calls_active",
+			Help: "Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls \\- Active media bypass calls).",
+		}, dir),
+		bypassTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_media_bypass_calls_total",
+			Help: "Answered media bypass calls since start.",
+		}, dir),
+		failedCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_failed_calls_total",
+			Help: "Calls that ended without being answered, by direction and reason (the SIP code relayed, canceled, timeout, ...).",
+		}, []string{"direction", "reason"}),
+		gatewayPorts: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mediationserver_gateway_side_ports_open",
+			Help: "RTP/RTCP port pairs open for anchored media (LS:MediationServer - Global Counters \\- Current number of ports opened on the gateway side, counted in pairs per side).",
+		}, gatewayPortsOpen),
+		sipMalformed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mediationserver_sip_malformed_requests_total",
+			Help: "Requests refused with 400 because a mandatory header was missing.",
+		}),
+		sipUnanswered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mediationserver_sip_unknown_dialog_requests_total",
+			Help: "Requests answered 481 (no such call or transaction).",
+		}),
+	}
+	m.reg.MustRegister(m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
+		m.gatewayPorts, m.sipMalformed, m.sipUnanswered,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Both directions exist from the start so dashboards see zeros, not gaps.
+	for _, d := range []direction{outbound, inbound} {
+		m.callsCurrent.WithLabelValues(d.String())
+		m.callsTotal.WithLabelValues(d.String())
+		m.bypassActive.WithLabelValues(d.String())
+		m.bypassTotal.WithLabelValues(d.String())
+	}
+	return m
+}

@@ -1,0 +1,84 @@
+package mediation
+
+import (
+	"sync"
+)
+
+// registry finds a call from any request of either of its dialogs. Keys are
+// (Call-ID, our tag): every in-dialog request we receive carries our tag in
+// its To header, whichever side started the dialog.
+type registry struct {
+	mu      sync.Mutex
+	dialogs map[string]*call
+	invites map[string]*call
+	calls   map[*call]struct{}
+}
+
+func newRegistry() *registry {
+	return &registry{dialogs: map[string]*call{}, invites: map[string]*call{}, calls: map[*call]struct{}{}}
+}
+
+func key(callID, tag string) string { return callID + "\x00" + tag }
+
+// add records a call under the INVITE that created it.
+func (r *registry) add(c *call, callID, fromTag string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls[c] = struct{}{}
+	r.invites[key(callID, fromTag)] = c
+	c.keys = append(c.keys, key(callID, fromTag))
+}
+
+// addDialog records one of the call's dialogs by our tag.
+func (r *registry) addDialog(c *call, callID, localTag string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dialogs[key(callID, localTag)] = c
+	c.dialogKeys = append(c.dialogKeys, key(callID, localTag))
+}
+
+func (r *registry) remove(c *call) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.calls, c)
+	for _, k := range c.keys {
+		delete(r.invites, k)
+	}
+	for _, k := range c.dialogKeys {
+		delete(r.dialogs, k)
+	}
+}
+
+func (r *registry) byDialog(callID, localTag string) *call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dialogs[key(callID, localTag)]
+}
+
+// HasDialog implements sip.Dialogs.
+func (r *registry) HasDialog(callID, localTag string) bool {
+	return r.byDialog(callID, localTag) != nil
+}
+
+// HasInvite implements sip.Dialogs.
+func (r *registry) HasInvite(callID, fromTag string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.invites[key(callID, fromTag)] != nil
+}
+
+func (r *registry) all() []*call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*call, 0, len(r.calls))
+	for c := range r.calls {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (r *registry) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}

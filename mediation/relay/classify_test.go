@@ -1,0 +1,91 @@
+package relay
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func mustPeer(t *testing.T, leg Leg) *peer {
+	t.Helper()
+	p, err := newPeer(leg)
+	if err != nil {
+		t.Fatalf("newPeer(%+v): %v", leg, err)
+	}
+	return p
+}
+
+func TestClassify(t *testing.T) {
+	addr := netip.MustParseAddrPort("127.0.0.1:40000")
+	pcmu := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 0, Name: "PCMU", EventPT: 101}})
+	pcma := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 8, Name: "PCMA", EventPT: 96}})
+	pcmaNoEvents := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 8, Name: "pcma"}})
+	dynPCMU := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 110, Name: "PCMU", EventPT: 101}})
+	held := mustPeer(t, Leg{RTP: netip.MustParseAddrPort("0.0.0.0:40000"), Codec: Codec{PT: 0, Name: "PCMU"}})
+
+	tests := []struct {
+		name     string
+		pt       uint8
+		from, to *peer
+		want     route
+	}{
+		{"PCMU to PCMA transcodes", 0, pcmu, pcma, route{pt: 8, table: &ulawToAlaw}},
+		{"PCMA to PCMU transcodes", 8, pcma, pcmu, route{pt: 0, table: &alawToUlaw}},
+		{"same law passes", 0, pcmu, dynPCMU, route{pt: 110}},
+		{"event remapped", 101, pcmu, pcma, route{pt: 96}},
+		{"event back", 96, pcma, pcmu, route{pt: 101}},
+		{"event to leg without events", 101, pcmu, pcmaNoEvents, route{drop: dropUnknownPT}},
+		{"comfort noise", 13, pcmu, pcma, route{drop: dropUnknownPT}},
+		{"other leg's codec PT", 8, pcmu, pcma, route{drop: dropUnknownPT}},
+		{"PT 0 is not an event when EventPT is 0", 0, pcmaNoEvents, pcmu, route{drop: dropUnknownPT}},
+		{"to leg unset", 0, pcmu, nil, route{drop: dropNoPeer}},
+		{"from leg unset", 0, nil, pcma, route{drop: dropNoPeer}},
+		{"to leg held (0.0.0.0)", 8, pcma, held, route{drop: dropNoPeer}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := classify(tt.pt, tt.from, tt.to); got != tt.want {
+				t.Fatalf("classify(%d) = %+v, want %+v", tt.pt, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewPeer(t *testing.T) {
+	rtpAddr := netip.MustParseAddrPort("127.0.0.1:40000")
+	tests := []struct {
+		name     string
+		leg      Leg
+		wantErr  bool
+		wantRTCP netip.AddrPort
+		rtcpOK   bool
+	}{
+		{"RTCP defaults to RTP+1", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU"}}, false,
+			netip.MustParseAddrPort("127.0.0.1:40001"), true},
+		{"explicit RTCP kept", Leg{RTP: rtpAddr, RTCP: netip.MustParseAddrPort("127.0.0.1:5000"), Codec: Codec{PT: 8, Name: "PCMA"}}, false,
+			netip.MustParseAddrPort("127.0.0.1:5000"), true},
+		{"mapped IPv4 unmapped", Leg{RTP: netip.MustParseAddrPort("[::ffff:127.0.0.1]:40000"), Codec: Codec{Name: "PCMU"}}, false,
+			netip.MustParseAddrPort("127.0.0.1:40001"), true},
+		{"port 0 accepted but unusable", Leg{RTP: netip.MustParseAddrPort("127.0.0.1:0"), Codec: Codec{Name: "PCMU"}}, false,
+			netip.AddrPort{}, false},
+		{"unknown codec", Leg{RTP: rtpAddr, Codec: Codec{PT: 18, Name: "G729"}}, true, netip.AddrPort{}, false},
+		{"empty codec", Leg{RTP: rtpAddr}, true, netip.AddrPort{}, false},
+		{"PT out of range", Leg{RTP: rtpAddr, Codec: Codec{PT: 128, Name: "PCMU"}}, true, netip.AddrPort{}, false},
+		{"event PT out of range", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", EventPT: 200}}, true, netip.AddrPort{}, false},
+		{"event PT equals PT", Leg{RTP: rtpAddr, Codec: Codec{PT: 101, Name: "PCMU", EventPT: 101}}, true, netip.AddrPort{}, false},
+		{"no RTP address", Leg{Codec: Codec{Name: "PCMU"}}, true, netip.AddrPort{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := newPeer(tt.leg)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("newPeer err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if p.rtcp != tt.wantRTCP || p.rtcpOK != tt.rtcpOK {
+				t.Fatalf("rtcp = %s (ok %v), want %s (ok %v)", p.rtcp, p.rtcpOK, tt.wantRTCP, tt.rtcpOK)
+			}
+		})
+	}
+}

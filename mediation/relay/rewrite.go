@@ -1,0 +1,97 @@
+package relay
+
+// This file is the header-rewrite stage: each outgoing direction is one RTP
+// stream of ours, with its own SSRC, sequence numbers and timestamps.
+
+import "github.com/pion/rtp"
+
+// defaultTSDelta is the timestamp step assumed before any is observed:
+// 20 ms of 8 kHz audio, the G.711 packetisation every SfB client and SBC uses.
+const defaultTSDelta = 160
+
+// rewriter maps the headers of the packets received from one peer onto our
+// own outgoing stream. Sequence numbers and timestamps keep the input's
+// deltas (so the receiver's jitter buffer sees the sender's timing and loss),
+// but start from our own random values, and when the peer restarts its stream
+// (new SSRC) the output is re-based so it stays continuous: the receiving peer
+// sees one stream for the whole call, whatever happens on the other leg.
+//
+// A rewriter is not safe for concurrent use; each direction's reader owns one.
+type rewriter struct {
+	ssrc uint32
+
+	started   bool
+	inSSRC    uint32
+	seqOffset uint16
+	tsOffset  uint32
+
+	haveLast bool
+	lastSeq  uint16 // highest sequence number sent since the last re-base
+	lastTS   uint32 // timestamp sent with lastSeq
+	tsDelta  uint32 // last positive timestamp step between consecutive packets
+
+	firstSeq uint16
+	firstTS  uint32
+}
+
+// newRewriter returns a rewriter for an outgoing stream with the given SSRC,
+// whose first packet carries seq and ts.
+func newRewriter(ssrc uint32, seq uint16, ts uint32) *rewriter {
+	return &rewriter{ssrc: ssrc, firstSeq: seq, firstTS: ts, tsDelta: defaultTSDelta}
+}
+
+// rewrite fills out with the outgoing header for in, using payload type pt.
+// CSRCs, extensions and padding are dropped: we are the only source of our
+// stream, and the input's extensions describe the other leg's stream.
+func (r *rewriter) rewrite(in *rtp.Header, pt uint8, out *rtp.Header) {
+	if !r.started || in.SSRC != r.inSSRC {
+		r.rebase(in)
+	}
+	seq := in.SequenceNumber + r.seqOffset
+	ts := in.Timestamp + r.tsOffset
+	r.observe(seq, ts)
+
+	*out = rtp.Header{
+		Version:        2,
+		Marker:         in.Marker,
+		PayloadType:    pt,
+		SequenceNumber: seq,
+		Timestamp:      ts,
+		SSRC:           r.ssrc,
+		CSRC:           out.CSRC[:0],
+		Extensions:     out.Extensions[:0],
+	}
+}
+
+// rebase aligns a new input stream so that its first packet directly follows
+// the last one we sent (or starts at our initial values).
+func (r *rewriter) rebase(in *rtp.Header) {
+	nextSeq, nextTS := r.firstSeq, r.firstTS
+	if r.haveLast {
+		nextSeq = r.lastSeq + 1
+		nextTS = r.lastTS + r.tsDelta
+	}
+	r.seqOffset = nextSeq - in.SequenceNumber
+	r.tsOffset = nextTS - in.Timestamp
+	r.inSSRC = in.SSRC
+	r.started = true
+	r.haveLast = false
+}
+
+// observe tracks the newest packet sent, ignoring late (reordered) ones, and
+// learns the timestamp step from consecutive packets. Steps of zero (the
+// packets of one RFC 4733 event share a timestamp) are not learnt.
+func (r *rewriter) observe(seq uint16, ts uint32) {
+	if !r.haveLast {
+		r.lastSeq, r.lastTS, r.haveLast = seq, ts, true
+		return
+	}
+	d := int16(seq - r.lastSeq)
+	if d <= 0 {
+		return
+	}
+	if step := int32(ts - r.lastTS); d == 1 && step > 0 {
+		r.tsDelta = uint32(step)
+	}
+	r.lastSeq, r.lastTS = seq, ts
+}

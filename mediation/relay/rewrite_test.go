@@ -1,0 +1,106 @@
+package relay
+
+import (
+	"testing"
+
+	"github.com/pion/rtp"
+)
+
+func TestRewrite(t *testing.T) {
+	const ssrc, firstSeq, firstTS = 0xCAFEBABE, 1000, 50000
+	type in struct {
+		ssrc   uint32
+		seq    uint16
+		ts     uint32
+		marker bool
+	}
+	type out struct {
+		seq uint16
+		ts  uint32
+	}
+	tests := []struct {
+		name     string
+		firstSeq uint16
+		firstTS  uint32
+		in       []in
+		want     []out
+	}{
+		{
+			name:     "keeps deltas including a loss",
+			firstSeq: firstSeq, firstTS: firstTS,
+			in:   []in{{1, 7, 900, true}, {1, 8, 1060, false}, {1, 10, 1380, false}},
+			want: []out{{1000, 50000}, {1001, 50160}, {1003, 50480}},
+		},
+		{
+			name:     "input sequence wraps",
+			firstSeq: firstSeq, firstTS: firstTS,
+			in:   []in{{1, 65534, 0, false}, {1, 65535, 160, false}, {1, 0, 320, false}, {1, 1, 480, false}},
+			want: []out{{1000, 50000}, {1001, 50160}, {1002, 50320}, {1003, 50480}},
+		},
+		{
+			name:     "output sequence and timestamp wrap",
+			firstSeq: 65535, firstTS: 0xFFFFFF60,
+			in:   []in{{1, 100, 0, false}, {1, 101, 160, false}, {1, 102, 320, false}},
+			want: []out{{65535, 0xFFFFFF60}, {0, 0}, {1, 160}},
+		},
+		{
+			name:     "new input SSRC continues our stream",
+			firstSeq: firstSeq, firstTS: firstTS,
+			in:   []in{{1, 10, 0, false}, {1, 11, 160, false}, {2, 40000, 123456, true}, {2, 40001, 123616, false}},
+			want: []out{{1000, 50000}, {1001, 50160}, {1002, 50320}, {1003, 50480}},
+		},
+		{
+			name:     "re-base uses the learnt timestamp step",
+			firstSeq: firstSeq, firstTS: firstTS,
+			in:   []in{{1, 10, 0, false}, {1, 11, 240, false}, {2, 7, 9, false}},
+			want: []out{{1000, 50000}, {1001, 50240}, {1002, 50480}},
+		},
+		{
+			name:     "re-base after a single packet steps 160",
+			firstSeq: firstSeq, firstTS: firstTS,
+			in:   []in{{1, 10, 0, false}, {2, 7, 9, false}},
+			want: []out{{1000, 50000}, {1001, 50160}},
+		},
+		{
+			name:     "event packets sharing a timestamp do not teach a zero step",
+			firstSeq: firstSeq, firstTS: firstTS,
+			in:   []in{{1, 10, 0, false}, {1, 11, 160, false}, {1, 12, 320, true}, {1, 13, 320, false}, {2, 1, 1, false}},
+			want: []out{{1000, 50000}, {1001, 50160}, {1002, 50320}, {1003, 50320}, {1004, 50480}},
+		},
+		{
+			name:     "late packet keeps its place and does not move the re-base point",
+			firstSeq: firstSeq, firstTS: firstTS,
+			in:   []in{{1, 10, 0, false}, {1, 12, 320, false}, {1, 11, 160, false}, {2, 5, 5, false}},
+			want: []out{{1000, 50000}, {1002, 50320}, {1001, 50160}, {1003, 50480}},
+		},
+		{
+			name:     "returning to an earlier SSRC re-bases again",
+			firstSeq: firstSeq, firstTS: firstTS,
+			in:   []in{{1, 10, 0, false}, {2, 500, 7, false}, {1, 11, 160, false}},
+			want: []out{{1000, 50000}, {1001, 50160}, {1002, 50320}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rw := newRewriter(ssrc, tt.firstSeq, tt.firstTS)
+			var got rtp.Header
+			for i, p := range tt.in {
+				h := rtp.Header{
+					Version: 2, SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: p.ts, Marker: p.marker,
+					PayloadType: 0, CSRC: []uint32{1, 2},
+				}
+				rw.rewrite(&h, 8, &got)
+				if got.SequenceNumber != tt.want[i].seq || got.Timestamp != tt.want[i].ts {
+					t.Errorf("packet %d: seq/ts = %d/%d, want %d/%d",
+						i, got.SequenceNumber, got.Timestamp, tt.want[i].seq, tt.want[i].ts)
+				}
+				if got.SSRC != ssrc || got.PayloadType != 8 || got.Marker != p.marker || got.Version != 2 {
+					t.Errorf("packet %d: header %+v, want SSRC %#x PT 8 marker %v", i, got, uint32(ssrc), p.marker)
+				}
+				if len(got.CSRC) != 0 || got.Extension || got.Padding {
+					t.Errorf("packet %d: CSRC/extension/padding not dropped: %+v", i, got)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,459 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/zaf/g711"
+)
+
+var (
+	codecPCMU = Codec{PT: 0, Name: "PCMU", EventPT: 101}
+	codecPCMA = Codec{PT: 8, Name: "PCMA", EventPT: 96}
+)
+
+// call is one session with a fake client on the edge and a fake SBC on the
+// gateway side.
+type call struct {
+	s           *Session
+	edge, gw    *fakePeer
+	alloc       *Allocator
+	ctx         context.Context
+	sessionEdge netip.AddrPort
+	sessionGW   netip.AddrPort
+}
+
+func newCall(t *testing.T, a *Allocator) *call {
+	t.Helper()
+	s, err := NewSession(a, testLogger(t))
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return &call{
+		s: s, edge: newFakePeer(t), gw: newFakePeer(t), alloc: a, ctx: testContext(t),
+		sessionEdge: s.Local(Edge), sessionGW: s.Local(Gateway),
+	}
+}
+
+// setLegs points both sides of the session at the fake peers.
+func (c *call) setLegs(t *testing.T, edge, gw Codec) {
+	t.Helper()
+	if err := c.s.SetLeg(Edge, c.edge.leg(edge)); err != nil {
+		t.Fatalf("SetLeg edge: %v", err)
+	}
+	if err := c.s.SetLeg(Gateway, c.gw.leg(gw)); err != nil {
+		t.Fatalf("SetLeg gateway: %v", err)
+	}
+}
+
+// ends returns the sending peer, the receiving peer, and the session
+// addresses they use, for media flowing from side from.
+func (c *call) ends(from Side) (src, dst *fakePeer, toSession, fromSession netip.AddrPort) {
+	if from == Edge {
+		return c.edge, c.gw, c.sessionEdge, c.sessionGW
+	}
+	return c.gw, c.edge, c.sessionGW, c.sessionEdge
+}
+
+func rtcpOf(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr(), a.Port()+1) }
+
+func TestSessionRelaysRTP(t *testing.T) {
+	const n = 50
+	pcmuDyn := Codec{PT: 0, Name: "PCMU"}
+	tests := []struct {
+		name        string
+		edge, gw    Codec
+		from        Side
+		inPT, outPT uint8
+		in          []byte
+		want        []byte
+	}{
+		{"edge PCMU to gateway PCMA", codecPCMU, codecPCMA, Edge, 0, 8, payload(160, 1), g711.Ulaw2Alaw(payload(160, 1))},
+		{"gateway PCMA to edge PCMU", codecPCMU, codecPCMA, Gateway, 8, 0, payload(160, 2), g711.Alaw2Ulaw(payload(160, 2))},
+		{"same law passes unchanged", codecPCMU, pcmuDyn, Edge, 0, 0, payload(160, 3), payload(160, 3)},
+		{"same law with different PTs", Codec{PT: 8, Name: "PCMA"}, Codec{PT: 118, Name: "PCMA"}, Gateway, 118, 8,
+			payload(160, 4), payload(160, 4)},
+		{"telephone-event remapped", Codec{PT: 0, Name: "PCMU", EventPT: 101}, Codec{PT: 8, Name: "PCMA", EventPT: 96},
+			Edge, 101, 96, []byte{5, 0x0a, 0x01, 0x40}, []byte{5, 0x0a, 0x01, 0x40}},
+	}
+	a := newTestAllocator(t, 20)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCall(t, a)
+			c.setLegs(t, tt.edge, tt.gw)
+			c.s.Start()
+			src, dst, toSession, fromSession := c.ends(tt.from)
+
+			for i := range n {
+				src.sendRTP(t, toSession, rtp.Header{
+					PayloadType: tt.inPT, SequenceNumber: uint16(65530 + i), Timestamp: uint32(i * 160),
+					SSRC: 0x1234, Marker: i == 0,
+				}, tt.in)
+			}
+			var first rtp.Packet
+			for i := range n {
+				p, from := readRTP(c.ctx, t, dst.rtp)
+				if from != fromSession {
+					t.Fatalf("packet %d came from %s, want the session's %s", i, from, fromSession)
+				}
+				if i == 0 {
+					first = p
+					if p.SSRC == 0x1234 {
+						t.Errorf("SSRC passed through; want the session's own")
+					}
+				}
+				if p.PayloadType != tt.outPT || p.SSRC != first.SSRC || p.Marker != (i == 0) ||
+					p.SequenceNumber != first.SequenceNumber+uint16(i) || p.Timestamp != first.Timestamp+uint32(i*160) {
+					t.Fatalf("packet %d header %+v; want PT %d, SSRC %#x, seq %d, ts %d",
+						i, p.Header, tt.outPT, first.SSRC, first.SequenceNumber+uint16(i), first.Timestamp+uint32(i*160))
+				}
+				if !bytes.Equal(p.Payload, tt.want) {
+					t.Fatalf("packet %d payload\n got %x\nwant %x", i, p.Payload, tt.want)
+				}
+			}
+			// The sent counter moves just after the write the peer saw.
+			waitFor(c.ctx, t, "sent counter", func() bool { return c.s.Stats().Side(tt.from.other()).RTPSent == n })
+			st := c.s.Stats()
+			rx, tx := st.Side(tt.from), st.Side(tt.from.other())
+			if rx.RTPReceived != n || tx.RTPSent != n || rx.Dropped.Total() != 0 ||
+				rx.RTPReceivedBytes != uint64(n*(rtpHeaderLen+len(tt.in))) || tx.RTPSentBytes != uint64(n*(rtpHeaderLen+len(tt.want))) {
+				t.Fatalf("stats: received %+v, sent %+v", rx, tx)
+			}
+		})
+	}
+}
+
+// TestSessionDrops sends packets that must not be relayed, then one that
+// must: the relay handles a direction's packets in order, so once the good
+// packet arrives every earlier one has been counted.
+func TestSessionDrops(t *testing.T) {
+	good := rtp.Header{PayloadType: 0, SequenceNumber: 9, SSRC: 1}
+	tests := []struct {
+		name  string
+		gw    Codec
+		bad   func(t *testing.T, c *call)
+		count uint64
+		want  func(Drops) uint64
+	}{
+		{"comfort noise", codecPCMA, func(t *testing.T, c *call) {
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 13, SSRC: 1}, []byte{42})
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 13, SSRC: 1}, []byte{42})
+		}, 2, func(d Drops) uint64 { return d.UnknownPT }},
+		{"unnegotiated codec", codecPCMA, func(t *testing.T, c *call) {
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 9, SSRC: 1}, payload(160, 0))
+		}, 1, func(d Drops) uint64 { return d.UnknownPT }},
+		{"event towards a leg without events", Codec{PT: 8, Name: "PCMA"}, func(t *testing.T, c *call) {
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 101, SSRC: 1}, []byte{1, 0, 0, 160})
+		}, 1, func(d Drops) uint64 { return d.UnknownPT }},
+		{"malformed", codecPCMA, func(t *testing.T, c *call) {
+			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte("not rtp at all"))
+			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte{0x40, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff}) // version 1
+			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte{0x80, 0})                                     // too short
+		}, 3, func(d Drops) uint64 { return d.Malformed }},
+	}
+	a := newTestAllocator(t, 10)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCall(t, a)
+			c.setLegs(t, codecPCMU, tt.gw)
+			c.s.Start()
+			tt.bad(t, c)
+			c.edge.sendRTP(t, c.sessionEdge, good, payload(160, 0))
+			p, _ := readRTP(c.ctx, t, c.gw.rtp)
+			if p.PayloadType != tt.gw.PT || len(p.Payload) != 160 {
+				t.Fatalf("first relayed packet %+v is not the good one", p.Header)
+			}
+			waitFor(c.ctx, t, "sent counter", func() bool { return c.s.Stats().Gateway.RTPSent == 1 })
+			st := c.s.Stats()
+			if got := tt.want(st.Edge.Dropped); got != tt.count || st.Edge.Dropped.Total() != tt.count {
+				t.Fatalf("drops %+v, want %d of the tested reason and no other", st.Edge.Dropped, tt.count)
+			}
+			if st.Edge.RTPReceived != tt.count+1 || st.Gateway.RTPSent != 1 {
+				t.Fatalf("stats %+v, want %d received on edge and 1 sent to gateway", st, tt.count+1)
+			}
+		})
+	}
+}
+
+func TestSessionLegsSetAfterStart(t *testing.T) {
+	c := newCall(t, newTestAllocator(t, 4))
+	c.s.Start()
+
+	// No leg yet: counted as dropped, nothing to send to.
+	for i := range 3 {
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: uint16(i), SSRC: 1}, payload(160, 0))
+	}
+	waitFor(c.ctx, t, "3 packets dropped for lack of a peer", func() bool { return c.s.Stats().Edge.Dropped.NoPeer == 3 })
+
+	// Only the gateway leg: still no codec for what the edge sends.
+	if err := c.s.SetLeg(Gateway, c.gw.leg(codecPCMA)); err != nil {
+		t.Fatal(err)
+	}
+	c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 3, SSRC: 1}, payload(160, 0))
+	waitFor(c.ctx, t, "packet dropped with only one leg", func() bool { return c.s.Stats().Edge.Dropped.NoPeer == 4 })
+
+	if err := c.s.SetLeg(Edge, c.edge.leg(codecPCMU)); err != nil {
+		t.Fatal(err)
+	}
+	c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 4, Timestamp: 640, SSRC: 1}, payload(160, 0))
+	first, _ := readRTP(c.ctx, t, c.gw.rtp)
+	if first.PayloadType != 8 {
+		t.Fatalf("PT %d, want 8", first.PayloadType)
+	}
+
+	// Re-INVITE: the gateway moves to a new address and switches to PCMU
+	// with another PT; our stream towards it continues.
+	moved := newFakePeer(t)
+	if err := c.s.SetLeg(Gateway, moved.leg(Codec{PT: 0, Name: "PCMU"})); err != nil {
+		t.Fatal(err)
+	}
+	in := payload(160, 9)
+	c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 5, Timestamp: 800, SSRC: 1}, in)
+	p, from := readRTP(c.ctx, t, moved.rtp)
+	if from != c.sessionGW || p.PayloadType != 0 || !bytes.Equal(p.Payload, in) {
+		t.Fatalf("after re-INVITE got PT %d from %s payload %x", p.PayloadType, from, p.Payload)
+	}
+	if p.SSRC != first.SSRC || p.SequenceNumber != first.SequenceNumber+1 || p.Timestamp != first.Timestamp+160 {
+		t.Fatalf("stream not continuous across re-INVITE: %+v after %+v", p.Header, first.Header)
+	}
+}
+
+func TestSessionPeerRestartKeepsStreamContinuous(t *testing.T) {
+	c := newCall(t, newTestAllocator(t, 4))
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	inputs := []rtp.Header{
+		{SSRC: 1, SequenceNumber: 100, Timestamp: 1000},
+		{SSRC: 1, SequenceNumber: 101, Timestamp: 1160},
+		{SSRC: 2, SequenceNumber: 7, Timestamp: 99999, Marker: true}, // client restarted its stream
+		{SSRC: 2, SequenceNumber: 8, Timestamp: 100159},
+	}
+	var first rtp.Packet
+	for i, h := range inputs {
+		c.edge.sendRTP(t, c.sessionEdge, h, payload(160, 0))
+		p, _ := readRTP(c.ctx, t, c.gw.rtp)
+		if i == 0 {
+			first = p
+		}
+		if p.SSRC != first.SSRC || p.SequenceNumber != first.SequenceNumber+uint16(i) ||
+			p.Timestamp != first.Timestamp+uint32(160*i) || p.Marker != h.Marker {
+			t.Fatalf("packet %d: %+v, want continuation of %+v", i, p.Header, first.Header)
+		}
+	}
+}
+
+func TestSessionRelaysRTCP(t *testing.T) {
+	c := newCall(t, newTestAllocator(t, 4))
+	c.s.Start()
+	report := []byte{0x81, 201, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22}
+
+	// Before the gateway leg is set there is nowhere to send it.
+	sendRaw(t, c.edge.rtcp, rtcpOf(c.sessionEdge), report)
+	waitFor(c.ctx, t, "RTCP dropped without a peer", func() bool { return c.s.Stats().Edge.Dropped.NoPeer == 1 })
+
+	c.setLegs(t, codecPCMU, codecPCMA)
+	for _, from := range []Side{Edge, Gateway} {
+		src, dst, toSession, fromSession := c.ends(from)
+		sendRaw(t, src.rtcp, rtcpOf(toSession), report)
+		got, addr, err := readRaw(c.ctx, dst.rtcp)
+		if err != nil {
+			t.Fatalf("%s -> RTCP not relayed: %v", from, err)
+		}
+		if addr != rtcpOf(fromSession) || !bytes.Equal(got, report) {
+			t.Fatalf("%s -> got %x from %s, want %x from %s", from, got, addr, report, rtcpOf(fromSession))
+		}
+	}
+	waitFor(c.ctx, t, "RTCP sent counters", func() bool {
+		st := c.s.Stats()
+		return st.Edge.RTCPSent == 1 && st.Gateway.RTCPSent == 1
+	})
+	st := c.s.Stats()
+	for _, side := range []Side{Edge, Gateway} {
+		s := st.Side(side)
+		wantRx := uint64(1)
+		if side == Edge {
+			wantRx = 2
+		}
+		if s.RTCPReceived != wantRx || s.RTCPSent != 1 || s.RTCPSentBytes != uint64(len(report)) || s.RTPReceived != 0 {
+			t.Fatalf("%s stats %+v", side, s)
+		}
+	}
+}
+
+func TestSessionSetLegRejectsBadLegs(t *testing.T) {
+	c := newCall(t, newTestAllocator(t, 2))
+	good := c.gw.leg(codecPCMA)
+	tests := []struct {
+		name string
+		side Side
+		leg  Leg
+	}{
+		{"unknown side", Side(2), good},
+		{"unknown codec", Gateway, Leg{RTP: good.RTP, Codec: Codec{PT: 18, Name: "G729"}}},
+		{"no address", Gateway, Leg{Codec: codecPCMA}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := c.s.SetLeg(tt.side, tt.leg); err == nil {
+				t.Fatal("SetLeg accepted a bad leg")
+			}
+		})
+	}
+	if got := c.s.Local(Side(5)); got.IsValid() {
+		t.Fatalf("Local of an unknown side = %s, want the zero AddrPort", got)
+	}
+}
+
+func TestSessionCloseReleasesPorts(t *testing.T) {
+	tests := []struct {
+		name  string
+		start bool
+	}{
+		{"started", true},
+		{"never started", false},
+	}
+	a := newTestAllocator(t, 4)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewSession(a, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.InUse(); got != 2 {
+				t.Fatalf("InUse = %d with one session, want 2", got)
+			}
+			if tt.start {
+				s.Start()
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			s.Start() // after Close: must not start readers on closed sockets
+			if got := a.InUse(); got != 0 {
+				t.Fatalf("InUse = %d after Close, want 0", got)
+			}
+			for _, side := range []Side{Edge, Gateway} {
+				for _, addr := range []netip.AddrPort{s.Local(side), rtcpOf(s.Local(side))} {
+					conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+					if err != nil {
+						t.Fatalf("%s still bound after Close: %v", addr, err)
+					}
+					_ = conn.Close()
+				}
+			}
+		})
+	}
+}
+
+func TestSessionFailsWhenPortsRunOut(t *testing.T) {
+	a := newTestAllocator(t, 3)
+	s, err := NewSession(a, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := NewSession(a, testLogger(t)); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("second session: err = %v, want ErrExhausted", err)
+	}
+	if got := a.InUse(); got != 2 {
+		t.Fatalf("InUse = %d, want 2: a failed session must release its first pair", got)
+	}
+}
+
+func TestConcurrentSessionsNeverSharePorts(t *testing.T) {
+	const sessions = 6
+	a := newTestAllocator(t, 2*sessions)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		all  []*Session
+		errs = make(chan error, sessions)
+	)
+	for range sessions {
+		wg.Go(func() {
+			s, err := NewSession(a, testLogger(t))
+			if err != nil {
+				errs <- err
+				return
+			}
+			s.Start()
+			mu.Lock()
+			all = append(all, s)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("NewSession: %v", err)
+	}
+	seen := map[netip.AddrPort]bool{}
+	for _, s := range all {
+		for _, side := range []Side{Edge, Gateway} {
+			if seen[s.Local(side)] {
+				t.Errorf("%s used by two sessions", s.Local(side))
+			}
+			seen[s.Local(side)] = true
+		}
+	}
+	for _, s := range all {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+	if got := a.InUse(); got != 0 {
+		t.Fatalf("InUse = %d after closing all sessions, want 0", got)
+	}
+}
+
+// BenchmarkRelayLoopback measures one packet's round through real sockets:
+// fake client -> session (PCMU->PCMA) -> fake SBC.
+func BenchmarkRelayLoopback(b *testing.B) {
+	a := newTestAllocator(b, 2)
+	s, err := NewSession(a, testLogger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	edge, gw := newFakePeer(b), newFakePeer(b)
+	if err := s.SetLeg(Edge, edge.leg(codecPCMU)); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SetLeg(Gateway, gw.leg(codecPCMA)); err != nil {
+		b.Fatal(err)
+	}
+	s.Start()
+	ctx := testContext(b)
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 1}, Payload: payload(160, 0)}
+	buf := make([]byte, maxPacket)
+	deadline, _ := ctx.Deadline()
+	if err := gw.rtp.SetReadDeadline(deadline); err != nil {
+		b.Fatal(err)
+	}
+	to := s.Local(Edge)
+	b.ReportAllocs()
+	for b.Loop() {
+		pkt.SequenceNumber++
+		pkt.Timestamp += 160
+		n, err := pkt.MarshalTo(buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := edge.rtp.WriteToUDPAddrPort(buf[:n], to); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := gw.rtp.ReadFromUDPAddrPort(buf); err != nil {
+			b.Fatalf("relayed packet not received: %v", err)
+		}
+	}
+}

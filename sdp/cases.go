@@ -1,0 +1,260 @@
+// Cases: the four SDP builders of a CCE call, outbound and inbound,
+// bypassed or anchored.
+
+package sdp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// ErrBadAnchor means the anchor address given to a builder cannot carry an
+// RTP/RTCP port pair.
+var ErrBadAnchor = errors.New("sdp: invalid anchor address")
+
+// anchoredPtime is the packetisation the mediation server's relay uses:
+// 20 ms is what SfB clients and every G.711 gateway default to.
+const anchoredPtime = 20
+
+// Local preferences rank host candidates in SDP sent to clients: the
+// gateway's own address first, so a bypass-capable client tries it before
+// falling back to the mediation server's anchor.
+const (
+	prefFirst  uint16 = 65535
+	prefSecond uint16 = 65534
+)
+
+// GatewayOffer builds the offer sent to the gateway for an outbound call,
+// from the client's offer. In bypass mode it is a plain RFC 3264 offer
+// pointing at the client's own RTP address with only the client's G.711 and
+// telephone-event formats (ErrNoG711 if the client offered no G.711);
+// otherwise it points at anchor and offers PCMU, PCMA and telephone-event.
+func GatewayOffer(client Media, bypass bool, anchor netip.AddrPort) (Description, error) {
+	if !bypass {
+		d, err := anchored(anchor, []Codec{PCMU, PCMA, TelephoneEvent}, peerDirection(client))
+		if err != nil {
+			return Description{}, fmt.Errorf("gateway offer: %w", err)
+		}
+		return d, nil
+	}
+	if len(client.G711()) == 0 {
+		return Description{}, fmt.Errorf("gateway offer: client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
+	}
+	return direct(client, g711AndEvents(client.Codecs)), nil
+}
+
+// ClientAnswer builds the answer sent to the client for an outbound call,
+// from the client's offer and the gateway's answer (183 or 200). In bypass
+// mode it points at the gateway's media address, carries bypassID and a host
+// candidate pair for the gateway; otherwise it points at anchor with the
+// codec the client should send so that, when possible, no transcoding is
+// needed. Payload types are always the client's, as RFC 3264 §6.1 asks.
+// ErrNoG711 when the two sides share no G.711 (bypass) or either side has
+// none (anchored).
+func ClientAnswer(client, gateway Media, bypass bool, anchor netip.AddrPort, bypassID string) (Description, error) {
+	if bypass {
+		return clientAnswerBypass(client, gateway, bypassID)
+	}
+	return clientAnswerAnchored(client, gateway, anchor)
+}
+
+func clientAnswerBypass(client, gateway Media, bypassID string) (Description, error) {
+	var codec Codec
+	found := false
+	for _, g := range gateway.G711() {
+		if codec, found = findCodec(client.Codecs, g); found {
+			break
+		}
+	}
+	if !found {
+		return Description{}, fmt.Errorf("client answer: gateway answered %s to client offer %s: %w",
+			codecNames(gateway.Codecs), codecNames(client.Codecs), ErrNoG711)
+	}
+	codecs := []Codec{codec}
+	if te, ok := client.TelephoneEvent(); ok {
+		if _, ok := gateway.TelephoneEvent(); ok {
+			codecs = append(codecs, te)
+		}
+	}
+	d := direct(gateway, codecs)
+	d.BypassID = bypassID
+	d.Candidates = hostPair("1", prefFirst, gateway.RTP(), gateway.RTCP())
+	return d, nil
+}
+
+func clientAnswerAnchored(client, gateway Media, anchor netip.AddrPort) (Description, error) {
+	offered := client.G711()
+	if len(offered) == 0 {
+		return Description{}, fmt.Errorf("client answer: client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
+	}
+	// The gateway was offered only G.711, and the relay needs its choice.
+	chosen := gateway.G711()
+	if len(chosen) == 0 {
+		return Description{}, fmt.Errorf("client answer: gateway answered %s: %w", codecNames(gateway.Codecs), ErrNoG711)
+	}
+	codec := offered[0]
+	if c, ok := findCodec(offered, chosen[0]); ok {
+		codec = c
+	}
+	codecs := []Codec{codec}
+	if te, ok := client.TelephoneEvent(); ok {
+		codecs = append(codecs, te)
+	}
+	d, err := anchored(anchor, codecs, peerDirection(gateway))
+	if err != nil {
+		return Description{}, fmt.Errorf("client answer: %w", err)
+	}
+	d.Candidates = hostPair("1", prefFirst, anchor, rtcpOf(anchor))
+	return d, nil
+}
+
+// ClientOffer builds the offer sent to the client for an inbound call, from
+// the gateway's offer. It always points at anchor, so clients that cannot
+// bypass still get media, and offers the gateway's G.711 and
+// telephone-event formats with the gateway's payload types (ErrNoG711 if
+// the gateway offered no G.711). With a bypassID it also carries
+// a=x-bypassid and the gateway's address as the preferred host candidate
+// pair: a client whose own bypass ID matches then sends media straight to
+// the gateway, which is how CCE lets the client make the inbound decision.
+func ClientOffer(gateway Media, anchor netip.AddrPort, bypassID string) (Description, error) {
+	if len(gateway.G711()) == 0 {
+		return Description{}, fmt.Errorf("client offer: gateway offered %s: %w", codecNames(gateway.Codecs), ErrNoG711)
+	}
+	d, err := anchored(anchor, g711AndEvents(gateway.Codecs), peerDirection(gateway))
+	if err != nil {
+		return Description{}, fmt.Errorf("client offer: %w", err)
+	}
+	d.Ptime = gateway.Ptime
+	if bypassID == "" {
+		d.Candidates = hostPair("1", prefFirst, anchor, rtcpOf(anchor))
+		return d, nil
+	}
+	d.BypassID = bypassID
+	d.Candidates = append(hostPair("1", prefFirst, gateway.RTP(), gateway.RTCP()),
+		hostPair("2", prefSecond, anchor, rtcpOf(anchor))...)
+	return d, nil
+}
+
+// GatewayAnswer builds the answer sent to the gateway for an inbound call,
+// from the gateway's offer and the client's answer. In bypass mode it points
+// at the client's RTP address with the codec the client chose (it must be
+// one the gateway offered); otherwise it points at anchor with the client's
+// codec if the gateway offered it, else the gateway's first G.711. Payload
+// types are always the gateway's.
+func GatewayAnswer(gateway, client Media, bypass bool, anchor netip.AddrPort) (Description, error) {
+	if bypass {
+		return gatewayAnswerBypass(gateway, client)
+	}
+	return gatewayAnswerAnchored(gateway, client, anchor)
+}
+
+func gatewayAnswerBypass(gateway, client Media) (Description, error) {
+	var codec Codec
+	found := false
+	for _, c := range client.G711() {
+		if codec, found = findCodec(gateway.Codecs, c); found {
+			break
+		}
+	}
+	if !found {
+		return Description{}, fmt.Errorf("gateway answer: client answered %s to gateway offer %s: %w",
+			codecNames(client.Codecs), codecNames(gateway.Codecs), ErrNoG711)
+	}
+	codecs := []Codec{codec}
+	if te, ok := gateway.TelephoneEvent(); ok {
+		if _, ok := client.TelephoneEvent(); ok {
+			codecs = append(codecs, te)
+		}
+	}
+	return direct(client, codecs), nil
+}
+
+func gatewayAnswerAnchored(gateway, client Media, anchor netip.AddrPort) (Description, error) {
+	offered := gateway.G711()
+	if len(offered) == 0 {
+		return Description{}, fmt.Errorf("gateway answer: gateway offered %s: %w", codecNames(gateway.Codecs), ErrNoG711)
+	}
+	codec := offered[0]
+	if chosen := client.G711(); len(chosen) > 0 {
+		if c, ok := findCodec(offered, chosen[0]); ok {
+			codec = c
+		}
+	}
+	codecs := []Codec{codec}
+	if te, ok := gateway.TelephoneEvent(); ok {
+		codecs = append(codecs, te)
+	}
+	d, err := anchored(anchor, codecs, peerDirection(client))
+	if err != nil {
+		return Description{}, fmt.Errorf("gateway answer: %w", err)
+	}
+	return d, nil
+}
+
+// direct describes peer's own media address, for bypass: the other side
+// sends straight to it, at the peer's packetisation.
+func direct(peer Media, codecs []Codec) Description {
+	return Description{
+		Addr:      peer.Addr,
+		Port:      peer.Port,
+		RTCPPort:  peer.RTCPPort,
+		Codecs:    codecs,
+		Direction: peerDirection(peer),
+		Ptime:     peer.Ptime,
+	}
+}
+
+// anchored describes the mediation server's own port pair.
+func anchored(anchor netip.AddrPort, codecs []Codec, dir string) (Description, error) {
+	if !anchor.Addr().IsValid() || anchor.Addr().IsUnspecified() || anchor.Port() == 0 || anchor.Port() == 65535 {
+		return Description{}, fmt.Errorf("%w: %v", ErrBadAnchor, anchor)
+	}
+	return Description{
+		Addr:      anchor.Addr().Unmap(),
+		Port:      int(anchor.Port()),
+		RTCPPort:  int(anchor.Port()) + 1,
+		Codecs:    codecs,
+		Direction: dir,
+		Ptime:     anchoredPtime,
+	}, nil
+}
+
+func rtcpOf(rtp netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(rtp.Addr().Unmap(), rtp.Port()+1)
+}
+
+// peerDirection is the direction to forward on behalf of peer. An RFC 2543
+// hold (c=0.0.0.0) is forwarded as sendonly, because the anchor address that
+// replaces it would otherwise invite the other side to send again.
+func peerDirection(peer Media) string {
+	if peer.Direction == SendRecv && peer.Addr.IsUnspecified() {
+		return SendOnly
+	}
+	return peer.Direction
+}
+
+// g711AndEvents keeps PCMU, PCMA and telephone-event in their original order
+// and payload types: the formats a gateway and a bypassing client share.
+func g711AndEvents(list []Codec) []Codec {
+	var out []Codec
+	for _, c := range list {
+		if c.IsG711() || c.IsTelephoneEvent() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// codecNames renders a codec list for error messages.
+func codecNames(list []Codec) string {
+	if len(list) == 0 {
+		return "no codecs"
+	}
+	names := make([]string, len(list))
+	for i, c := range list {
+		names[i] = fmt.Sprintf("%d %s/%d", c.PT, c.Name, c.Rate)
+	}
+	return "[" + strings.Join(names, ", ") + "]"
+}

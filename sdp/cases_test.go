@@ -1,0 +1,442 @@
+// Tests of the four builders in both modes over the fixtures.
+
+package sdp
+
+import (
+	"errors"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+
+	psdp "github.com/pion/sdp/v3"
+)
+
+// peer builds a synthetic Media for cases no fixture covers.
+func peer(addr string, port int, codecs ...Codec) Media {
+	return Media{Addr: netip.MustParseAddr(addr), Port: port, RTCPPort: port + 1, Proto: "RTP/AVP",
+		Codecs: codecs, Direction: SendRecv}
+}
+
+var (
+	silk     = Codec{PT: 104, Name: "SILK", Rate: 16000, Channels: 1}
+	te96     = Codec{PT: 96, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}
+	sbcTE    = Codec{PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}
+	gwHostA  = hostPair("1", prefFirst, netip.MustParseAddrPort("203.0.113.10:20002"), netip.MustParseAddrPort("203.0.113.10:20003"))
+	edgePair = hostPair("1", prefFirst, edgeAnchor, netip.MustParseAddrPort("192.0.2.1:49155"))
+)
+
+// anchoredAt is the Description of the mediation server's own port pair.
+func anchoredAt(a netip.AddrPort, dir string, codecs ...Codec) Description {
+	return Description{Addr: a.Addr(), Port: int(a.Port()), RTCPPort: int(a.Port()) + 1, Codecs: codecs,
+		Direction: dir, Ptime: anchoredPtime}
+}
+
+// builderCase is one builder call with its expected result.
+type builderCase struct {
+	name    string
+	build   func(t *testing.T) (Description, error)
+	want    Description
+	wantErr error
+}
+
+func runBuilderCases(t *testing.T, toGateway bool, tests []builderCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.build(t)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("error = %v, want %v", err, tt.wantErr)
+				}
+				if err.Error() == tt.wantErr.Error() {
+					t.Errorf("error %q carries no detail", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("\n got %+v\nwant %+v", got, tt.want)
+			}
+			got.Origin = Origin{SessionID: 1000, Version: 1}
+			roundTrip(t, got)
+			if toGateway {
+				assertPlainRFC3264(t, got.Marshal())
+			} else {
+				assertClientBound(t, got)
+			}
+		})
+	}
+}
+
+// gatewayAttributes are the only attributes a gateway-bound SDP may carry:
+// gateways are not ICE peers and must see no Microsoft extensions.
+var gatewayAttributes = map[string]bool{
+	"rtpmap": true, "fmtp": true, "ptime": true, "rtcp": true,
+	SendRecv: true, SendOnly: true, RecvOnly: true, Inactive: true,
+}
+
+func assertPlainRFC3264(t *testing.T, body []byte) {
+	t.Helper()
+	var sd psdp.SessionDescription
+	if err := sd.Unmarshal(body); err != nil {
+		t.Fatalf("pion Unmarshal: %v", err)
+	}
+	attrs := append([]psdp.Attribute{}, sd.Attributes...)
+	for _, md := range sd.MediaDescriptions {
+		attrs = append(attrs, md.Attributes...)
+		if p := strings.Join(md.MediaName.Protos, "/"); p != "RTP/AVP" {
+			t.Errorf("gateway-bound proto %q", p)
+		}
+	}
+	for _, a := range attrs {
+		if !gatewayAttributes[a.Key] {
+			t.Errorf("gateway-bound SDP leaks a=%s", a)
+		}
+	}
+	for _, bad := range []string{"ice-ufrag", "ice-pwd", "crypto", "candidate", "x-", "b="} {
+		if strings.Contains(string(body), bad) {
+			t.Errorf("gateway-bound SDP contains %q:\n%s", bad, body)
+		}
+	}
+	if m, err := Parse(body); err != nil {
+		t.Errorf("Parse: %v", err)
+	} else if len(m.G711()) == 0 {
+		t.Errorf("gateway-bound SDP without G.711:\n%s", body)
+	}
+}
+
+func assertClientBound(t *testing.T, d Description) {
+	t.Helper()
+	body := string(d.Marshal())
+	for _, bad := range []string{"ice-ufrag", "ice-pwd", "crypto", "x-ssrc", "x-candidate"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("client-bound SDP contains %q:\n%s", bad, body)
+		}
+	}
+	if len(d.Candidates) == 0 {
+		t.Errorf("client-bound SDP without candidates:\n%s", body)
+	}
+	for _, c := range d.Candidates {
+		if c.Type != "host" || c.Transport != "UDP" {
+			t.Errorf("candidate %+v is not a UDP host candidate", c)
+		}
+	}
+}
+
+func TestGatewayOffer(t *testing.T) {
+	offer := func(file string, bypass bool, anchor netip.AddrPort) func(*testing.T) (Description, error) {
+		return func(t *testing.T) (Description, error) { return GatewayOffer(media(t, file), bypass, anchor) }
+	}
+	offerMedia := func(m Media, bypass bool, anchor netip.AddrPort) func(*testing.T) (Description, error) {
+		return func(*testing.T) (Description, error) { return GatewayOffer(m, bypass, anchor) }
+	}
+	runBuilderCases(t, true, []builderCase{
+		{
+			name:  "bypass: client's address and G.711 + telephone-event only (Fixture A)",
+			build: offer("sfb-bypass-offer.sdp", true, gatewayAnchor),
+			want: Description{Addr: netip.MustParseAddr("192.168.106.63"), Port: 10406, RTCPPort: 10407,
+				Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: 20},
+		},
+		{
+			name:  "bypass: SRTP-optional offer loses its crypto (Fixture B)",
+			build: offer("sfb-edge-srtp-optional-offer.sdp", true, gatewayAnchor),
+			want: Description{Addr: netip.MustParseAddr("10.77.44.43"), Port: 50052, RTCPPort: 50053,
+				Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: 20},
+		},
+		{
+			name:  "bypass: RTP/SAVP audio+video offer becomes plain RTP/AVP audio (Fixture C)",
+			build: offer("sfb-savp-audio-video-offer.sdp", true, gatewayAnchor),
+			want: Description{Addr: netip.MustParseAddr("192.168.56.1"), Port: 27100, RTCPPort: 27101,
+				Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: 20},
+		},
+		{
+			name:  "bypass: client's PT and order kept, no telephone-event when not offered",
+			build: offerMedia(peer("198.51.100.9", 7000, silk, PCMA, PCMU), true, gatewayAnchor),
+			want: Description{Addr: netip.MustParseAddr("198.51.100.9"), Port: 7000, RTCPPort: 7001,
+				Codecs: []Codec{PCMA, PCMU}, Direction: SendRecv},
+		},
+		{
+			name:    "bypass: client without G.711",
+			build:   offerMedia(peer("198.51.100.9", 7000, silk, TelephoneEvent), true, gatewayAnchor),
+			wantErr: ErrNoG711,
+		},
+		{
+			name:  "anchored: anchor address, PCMU PCMA telephone-event (Fixture B)",
+			build: offer("sfb-edge-srtp-optional-offer.sdp", false, gatewayAnchor),
+			want:  anchoredAt(gatewayAnchor, SendRecv, PCMU, PCMA, TelephoneEvent),
+		},
+		{
+			name:  "anchored: client without G.711 is transcoded, not refused",
+			build: offerMedia(peer("198.51.100.9", 7000, silk), false, gatewayAnchor),
+			want:  anchoredAt(gatewayAnchor, SendRecv, PCMU, PCMA, TelephoneEvent),
+		},
+		{
+			name:  "anchored: IPv6 anchor",
+			build: offer("sfb-bypass-offer.sdp", false, v6Anchor),
+			want:  anchoredAt(v6Anchor, SendRecv, PCMU, PCMA, TelephoneEvent),
+		},
+		{
+			name:  "anchored: sendonly hold is forwarded",
+			build: offer("hold-offer.sdp", false, gatewayAnchor),
+			want:  anchoredAt(gatewayAnchor, SendOnly, PCMU, PCMA, TelephoneEvent),
+		},
+		{
+			name:  "anchored: c=0.0.0.0 hold is forwarded as sendonly",
+			build: offer("hold-zero-ip.sdp", false, gatewayAnchor),
+			want:  anchoredAt(gatewayAnchor, SendOnly, PCMU, PCMA, TelephoneEvent),
+		},
+		{
+			name:    "anchored: invalid anchor",
+			build:   offer("sfb-bypass-offer.sdp", false, netip.AddrPort{}),
+			wantErr: ErrBadAnchor,
+		},
+		{
+			name:    "anchored: anchor port leaves no room for RTCP",
+			build:   offer("sfb-bypass-offer.sdp", false, netip.MustParseAddrPort("192.0.2.1:65535")),
+			wantErr: ErrBadAnchor,
+		},
+		{
+			name:    "anchored: unspecified anchor",
+			build:   offer("sfb-bypass-offer.sdp", false, netip.MustParseAddrPort("0.0.0.0:49152")),
+			wantErr: ErrBadAnchor,
+		},
+	})
+}
+
+func TestClientAnswer(t *testing.T) {
+	answer := func(client, gateway string, bypass bool, anchor netip.AddrPort, id string) func(*testing.T) (Description, error) {
+		return func(t *testing.T) (Description, error) {
+			return ClientAnswer(media(t, client), media(t, gateway), bypass, anchor, id)
+		}
+	}
+	answerMedia := func(client, gateway Media, bypass bool, anchor netip.AddrPort) func(*testing.T) (Description, error) {
+		return func(*testing.T) (Description, error) {
+			return ClientAnswer(client, gateway, bypass, anchor, testBypass)
+		}
+	}
+	gw := peer("203.0.113.10", 20002)
+	runBuilderCases(t, false, []builderCase{
+		{
+			name:  "bypass: gateway's address, law and candidate pair, client's telephone-event PT, x-bypassid",
+			build: answer("sfb-bypass-offer.sdp", "sbc-answer-pcma.sdp", true, edgeAnchor, testBypass),
+			want: Description{Addr: netip.MustParseAddr("203.0.113.10"), Port: 20002, RTCPPort: 20003,
+				Codecs: []Codec{PCMA, TelephoneEvent}, BypassID: testBypass, Candidates: gwHostA,
+				Direction: SendRecv, Ptime: 20},
+		},
+		{
+			name: "bypass: dynamic telephone-event PT is the client's",
+			build: answerMedia(peer("198.51.100.9", 7000, PCMU, TelephoneEvent),
+				withCodecs(gw, PCMU, te96), true, edgeAnchor),
+			want: Description{Addr: netip.MustParseAddr("203.0.113.10"), Port: 20002, RTCPPort: 20003,
+				Codecs: []Codec{PCMU, TelephoneEvent}, BypassID: testBypass, Candidates: gwHostA, Direction: SendRecv},
+		},
+		{
+			name: "bypass: no telephone-event unless both sides have it",
+			build: answerMedia(peer("198.51.100.9", 7000, PCMU, TelephoneEvent),
+				withCodecs(gw, PCMU), true, edgeAnchor),
+			want: Description{Addr: netip.MustParseAddr("203.0.113.10"), Port: 20002, RTCPPort: 20003,
+				Codecs: []Codec{PCMU}, BypassID: testBypass, Candidates: gwHostA, Direction: SendRecv},
+		},
+		{
+			name:    "bypass: gateway answered a law the client did not offer",
+			build:   answerMedia(peer("198.51.100.9", 7000, PCMU), withCodecs(gw, PCMA), true, edgeAnchor),
+			wantErr: ErrNoG711,
+		},
+		{
+			name:  "anchored: same law as the gateway, anchor candidates, no x-bypassid (Fixture B)",
+			build: answer("sfb-edge-srtp-optional-offer.sdp", "sbc-answer-pcma.sdp", false, edgeAnchor, testBypass),
+			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
+				Codecs: []Codec{PCMA, TelephoneEvent}, Candidates: edgePair, Direction: SendRecv, Ptime: anchoredPtime},
+		},
+		{
+			name: "anchored: gateway's law not offered by the client: client's first G.711, transcoded",
+			build: answerMedia(peer("198.51.100.9", 7000, silk, PCMU), withCodecs(gw, PCMA, sbcTE),
+				false, edgeAnchor),
+			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
+				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendRecv, Ptime: anchoredPtime},
+		},
+		{
+			name:    "anchored: client without G.711",
+			build:   answerMedia(peer("198.51.100.9", 7000, silk), withCodecs(gw, PCMA), false, edgeAnchor),
+			wantErr: ErrNoG711,
+		},
+		{
+			name:    "anchored: gateway answered without G.711",
+			build:   answerMedia(peer("198.51.100.9", 7000, PCMU), withCodecs(gw, silk), false, edgeAnchor),
+			wantErr: ErrNoG711,
+		},
+		{
+			name:  "anchored: IPv6 anchor",
+			build: answer("sfb-bypass-offer.sdp", "sbc-answer-pcma.sdp", false, v6Anchor, testBypass),
+			want: Description{Addr: v6Anchor.Addr(), Port: 49156, RTCPPort: 49157,
+				Codecs: []Codec{PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: anchoredPtime,
+				Candidates: hostPair("1", prefFirst, v6Anchor, netip.MustParseAddrPort("[2001:db8::1]:49157"))},
+		},
+		{
+			name:    "anchored: invalid anchor",
+			build:   answer("sfb-bypass-offer.sdp", "sbc-answer-pcma.sdp", false, netip.AddrPort{}, ""),
+			wantErr: ErrBadAnchor,
+		},
+	})
+}
+
+func TestClientOffer(t *testing.T) {
+	offer := func(file string, anchor netip.AddrPort, id string) func(*testing.T) (Description, error) {
+		return func(t *testing.T) (Description, error) { return ClientOffer(media(t, file), anchor, id) }
+	}
+	gwPair := hostPair("1", prefFirst, netip.MustParseAddrPort("203.0.113.10:20000"), netip.MustParseAddrPort("203.0.113.10:20001"))
+	sbcCodecs := []Codec{PCMA, PCMU, sbcTE}
+	runBuilderCases(t, false, []builderCase{
+		{
+			name:  "with bypass ID: gateway candidates first, then the anchor's",
+			build: offer("sbc-offer-pcma-pcmu.sdp", edgeAnchor, testBypass),
+			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155, Codecs: sbcCodecs,
+				BypassID: testBypass, Direction: SendRecv, Ptime: 20,
+				Candidates: append(append([]Candidate{}, gwPair...),
+					hostPair("2", prefSecond, edgeAnchor, netip.MustParseAddrPort("192.0.2.1:49155"))...)},
+		},
+		{
+			name:  "without bypass ID: anchor candidates only",
+			build: offer("sbc-offer-pcma-pcmu.sdp", edgeAnchor, ""),
+			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155, Codecs: sbcCodecs,
+				Direction: SendRecv, Ptime: 20, Candidates: edgePair},
+		},
+		{
+			name: "only G.711 and telephone-event, gateway's PTs and order",
+			build: func(*testing.T) (Description, error) {
+				return ClientOffer(peer("203.0.113.10", 20000, PCMU, Codec{PT: 18, Name: "G729", Rate: 8000, Channels: 1}, te96, PCMA), edgeAnchor, "")
+			},
+			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155, Codecs: []Codec{PCMU, te96, PCMA},
+				Direction: SendRecv, Candidates: edgePair},
+		},
+		{
+			name:  "IPv6 anchor",
+			build: offer("sbc-offer-pcma-pcmu.sdp", v6Anchor, ""),
+			want: Description{Addr: v6Anchor.Addr(), Port: 49156, RTCPPort: 49157, Codecs: sbcCodecs,
+				Direction: SendRecv, Ptime: 20,
+				Candidates: hostPair("1", prefFirst, v6Anchor, netip.MustParseAddrPort("[2001:db8::1]:49157"))},
+		},
+		{
+			name: "gateway without G.711",
+			build: func(*testing.T) (Description, error) {
+				return ClientOffer(peer("203.0.113.10", 20000, Codec{PT: 18, Name: "G729", Rate: 8000}), edgeAnchor, testBypass)
+			},
+			wantErr: ErrNoG711,
+		},
+		{
+			name:    "invalid anchor",
+			build:   offer("sbc-offer-pcma-pcmu.sdp", netip.MustParseAddrPort("192.0.2.1:0"), testBypass),
+			wantErr: ErrBadAnchor,
+		},
+	})
+}
+
+func TestGatewayAnswer(t *testing.T) {
+	answer := func(gateway, client string, bypass bool, anchor netip.AddrPort) func(*testing.T) (Description, error) {
+		return func(t *testing.T) (Description, error) {
+			return GatewayAnswer(media(t, gateway), media(t, client), bypass, anchor)
+		}
+	}
+	answerMedia := func(gateway, client Media, bypass bool) func(*testing.T) (Description, error) {
+		return func(*testing.T) (Description, error) { return GatewayAnswer(gateway, client, bypass, gatewayAnchor) }
+	}
+	gw := peer("203.0.113.10", 20000)
+	cl := peer("198.51.100.20", 50010)
+	runBuilderCases(t, true, []builderCase{
+		{
+			name:  "bypass: client's address and law, gateway's telephone-event",
+			build: answer("sbc-offer-pcma-pcmu.sdp", "sfb-answer-with-bypassid.sdp", true, gatewayAnchor),
+			want: Description{Addr: netip.MustParseAddr("198.51.100.20"), Port: 50010, RTCPPort: 50011,
+				Codecs: []Codec{PCMA, sbcTE}, Direction: SendRecv, Ptime: 20},
+		},
+		{
+			name:  "bypass: gateway's dynamic telephone-event PT",
+			build: answerMedia(withCodecs(gw, PCMU, te96), withCodecs(cl, PCMU, TelephoneEvent), true),
+			want: Description{Addr: cl.Addr, Port: 50010, RTCPPort: 50011, Codecs: []Codec{PCMU, te96},
+				Direction: SendRecv},
+		},
+		{
+			name:  "bypass: no telephone-event unless both sides have it",
+			build: answerMedia(withCodecs(gw, PCMU, te96), withCodecs(cl, PCMU), true),
+			want:  Description{Addr: cl.Addr, Port: 50010, RTCPPort: 50011, Codecs: []Codec{PCMU}, Direction: SendRecv},
+		},
+		{
+			name:    "bypass: client chose a law the gateway did not offer",
+			build:   answerMedia(withCodecs(gw, PCMA), withCodecs(cl, PCMU), true),
+			wantErr: ErrNoG711,
+		},
+		{
+			name:    "bypass: client answered without G.711",
+			build:   answerMedia(withCodecs(gw, PCMA), withCodecs(cl, silk), true),
+			wantErr: ErrNoG711,
+		},
+		{
+			name:  "anchored: client's law when the gateway offered it",
+			build: answer("sbc-offer-pcma-pcmu.sdp", "sfb-answer-no-bypassid.sdp", false, gatewayAnchor),
+			want:  anchoredAt(gatewayAnchor, SendRecv, PCMU, sbcTE),
+		},
+		{
+			name:  "anchored: gateway's first G.711 when the client's law was not offered",
+			build: answerMedia(withCodecs(gw, PCMA, te96), withCodecs(cl, silk), false),
+			want:  anchoredAt(gatewayAnchor, SendRecv, PCMA, te96),
+		},
+		{
+			name:  "anchored: no telephone-event when the gateway did not offer it",
+			build: answerMedia(withCodecs(gw, PCMU), withCodecs(cl, PCMU, TelephoneEvent), false),
+			want:  anchoredAt(gatewayAnchor, SendRecv, PCMU),
+		},
+		{
+			name:    "anchored: gateway without G.711",
+			build:   answerMedia(withCodecs(gw, silk), withCodecs(cl, PCMU), false),
+			wantErr: ErrNoG711,
+		},
+		{
+			name: "anchored: IPv6 anchor",
+			build: func(t *testing.T) (Description, error) {
+				return GatewayAnswer(media(t, "sbc-offer-pcma-pcmu.sdp"), media(t, "sfb-answer-with-bypassid.sdp"), false, v6Anchor)
+			},
+			want: anchoredAt(v6Anchor, SendRecv, PCMA, sbcTE),
+		},
+		{
+			name:  "anchored: client's recvonly answer is forwarded",
+			build: answerMedia(withCodecs(gw, PCMU), withDirection(withCodecs(cl, PCMU), RecvOnly), false),
+			want:  anchoredAt(gatewayAnchor, RecvOnly, PCMU),
+		},
+	})
+}
+
+func withCodecs(m Media, codecs ...Codec) Media {
+	m.Codecs = codecs
+	return m
+}
+
+func withDirection(m Media, dir string) Media {
+	m.Direction = dir
+	return m
+}
+
+// TestGatewayBoundNeverLeaks sweeps every client fixture through both
+// gateway-bound builders in both modes.
+func TestGatewayBoundNeverLeaks(t *testing.T) {
+	clients := []string{"sfb-bypass-offer.sdp", "sfb-edge-srtp-optional-offer.sdp", "sfb-savp-audio-video-offer.sdp",
+		"sfb-answer-with-bypassid.sdp", "sfb-answer-no-bypassid.sdp"}
+	gateway := media(t, "sbc-offer-pcma-pcmu.sdp")
+	for _, file := range clients {
+		client := media(t, file)
+		for _, bypass := range []bool{true, false} {
+			offer, err := GatewayOffer(client, bypass, gatewayAnchor)
+			if err != nil {
+				t.Fatalf("GatewayOffer(%s, %v): %v", file, bypass, err)
+			}
+			assertPlainRFC3264(t, offer.Marshal())
+			answer, err := GatewayAnswer(gateway, client, bypass, gatewayAnchor)
+			if err != nil {
+				t.Fatalf("GatewayAnswer(%s, %v): %v", file, bypass, err)
+			}
+			assertPlainRFC3264(t, answer.Marshal())
+		}
+	}
+}

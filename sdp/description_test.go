@@ -1,0 +1,188 @@
+// Tests of Marshal: exact output, optional lines and round trips.
+
+package sdp
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+
+	psdp "github.com/pion/sdp/v3"
+)
+
+func TestDescriptionMarshal(t *testing.T) {
+	d := Description{
+		Origin:   Origin{SessionID: 42, Version: 7},
+		Addr:     netip.MustParseAddr("192.0.2.1"),
+		Port:     49152,
+		RTCPPort: 49153,
+		Codecs:   []Codec{PCMU, {PT: 117, Name: "G722", Rate: 8000, Channels: 2}, TelephoneEvent},
+		BypassID: testBypass,
+		Candidates: []Candidate{
+			cand("1", 1, "UDP", 2130706431, "192.0.2.1:49152", "host"),
+		},
+		Direction: RecvOnly,
+		Ptime:     20,
+	}
+	want := "v=0\r\n" +
+		"o=- 42 7 IN IP4 192.0.2.1\r\n" +
+		"s=session\r\n" +
+		"c=IN IP4 192.0.2.1\r\n" +
+		"t=0 0\r\n" +
+		"m=audio 49152 RTP/AVP 0 117 101\r\n" +
+		"a=rtpmap:0 PCMU/8000\r\n" +
+		"a=rtpmap:117 G722/8000/2\r\n" +
+		"a=rtpmap:101 telephone-event/8000\r\n" +
+		"a=fmtp:101 0-16\r\n" +
+		"a=ptime:20\r\n" +
+		"a=rtcp:49153\r\n" +
+		"a=x-bypassid:" + testBypass + "\r\n" +
+		"a=candidate:1 1 UDP 2130706431 192.0.2.1 49152 typ host\r\n" +
+		"a=recvonly\r\n"
+	if got := string(d.Marshal()); got != want {
+		t.Errorf("Marshal:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestDescriptionMarshalOptionalLines(t *testing.T) {
+	tests := []struct {
+		name    string
+		d       Description
+		present []string
+		absent  []string
+	}{
+		{
+			name:    "minimal: sendrecv by default, optional lines omitted",
+			d:       Description{Addr: netip.MustParseAddr("192.0.2.1"), Port: 4000, Codecs: []Codec{PCMA}},
+			present: []string{"a=sendrecv\r\n", "m=audio 4000 RTP/AVP 8\r\n", "o=- 0 0 IN IP4 192.0.2.1\r\n"},
+			absent:  []string{"a=rtcp", "a=ptime", "a=x-bypassid", "a=candidate", "a=fmtp"},
+		},
+		{
+			name:    "IPv6 address gives IN IP6 in o= and c=",
+			d:       Description{Addr: netip.MustParseAddr("2001:db8::1"), Port: 4000, Codecs: []Codec{PCMA}},
+			present: []string{"o=- 0 0 IN IP6 2001:db8::1\r\n", "c=IN IP6 2001:db8::1\r\n"},
+			absent:  []string{"IP4"},
+		},
+		{
+			name:    "IPv4-mapped address gives IN IP4",
+			d:       Description{Addr: netip.MustParseAddr("::ffff:192.0.2.1"), Port: 4000, Codecs: []Codec{PCMA}},
+			present: []string{"c=IN IP4 192.0.2.1\r\n"},
+			absent:  []string{"IP6", "ffff"},
+		},
+		{
+			name:    "invalid address becomes 0.0.0.0, never Go's 'invalid IP'",
+			d:       Description{Port: 4000, Codecs: []Codec{PCMA}},
+			present: []string{"c=IN IP4 0.0.0.0\r\n"},
+			absent:  []string{"invalid"},
+		},
+		{
+			name:    "unknown direction falls back to sendrecv; case is normalised",
+			d:       Description{Addr: netip.MustParseAddr("192.0.2.1"), Port: 4000, Codecs: []Codec{PCMA}, Direction: "SendOnly"},
+			present: []string{"a=sendonly\r\n"},
+			absent:  []string{"a=sendrecv", "SendOnly"},
+		},
+		{
+			name:    "bogus direction",
+			d:       Description{Addr: netip.MustParseAddr("192.0.2.1"), Port: 4000, Codecs: []Codec{PCMA}, Direction: "hold"},
+			present: []string{"a=sendrecv\r\n"},
+			absent:  []string{"hold"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(tt.d.Marshal())
+			for _, s := range tt.present {
+				if !strings.Contains(got, s) {
+					t.Errorf("missing %q in\n%s", s, got)
+				}
+			}
+			for _, s := range tt.absent {
+				if strings.Contains(got, s) {
+					t.Errorf("unexpected %q in\n%s", s, got)
+				}
+			}
+			assertCRLF(t, got)
+		})
+	}
+}
+
+func TestOriginNext(t *testing.T) {
+	o := Origin{SessionID: 1000, Version: 1}
+	if got := o.Next(); got != (Origin{SessionID: 1000, Version: 2}) {
+		t.Errorf("Next() = %+v", got)
+	}
+	if o.Version != 1 {
+		t.Errorf("Next modified the receiver")
+	}
+}
+
+func assertCRLF(t *testing.T, body string) {
+	t.Helper()
+	if !strings.HasSuffix(body, "\r\n") {
+		t.Errorf("body does not end with CRLF")
+	}
+	for i, line := range strings.Split(strings.TrimSuffix(body, "\r\n"), "\r\n") {
+		if strings.ContainsAny(line, "\r\n") {
+			t.Errorf("line %d has a bare CR or LF: %q", i+1, line)
+		}
+	}
+}
+
+// roundTrip checks that d's SDP is accepted by pion and that Parse reads
+// back exactly what was built.
+func roundTrip(t *testing.T, d Description) {
+	t.Helper()
+	body := d.Marshal()
+	assertCRLF(t, string(body))
+	var sd psdp.SessionDescription
+	if err := sd.Unmarshal(body); err != nil {
+		t.Fatalf("pion Unmarshal: %v\n%s", err, body)
+	}
+	got, err := Parse(body)
+	if err != nil {
+		t.Fatalf("Parse: %v\n%s", err, body)
+	}
+	if want := expectedMedia(d); !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip:\n got %+v\nwant %+v\n%s", got, want, body)
+	}
+}
+
+// expectedMedia is what Parse must return for d's SDP.
+func expectedMedia(d Description) Media {
+	m := Media{
+		Addr:            d.Addr.Unmap(),
+		Port:            d.Port,
+		RTCPPort:        d.RTCPPort,
+		Proto:           "RTP/AVP",
+		BypassID:        d.BypassID,
+		Direction:       d.direction(),
+		Ptime:           d.Ptime,
+		OriginSessionID: d.Origin.SessionID,
+		OriginVersion:   d.Origin.Version,
+	}
+	if m.RTCPPort == 0 {
+		m.RTCPPort = d.Port + 1
+	}
+	for _, c := range d.Codecs {
+		c.Channels = channels(c)
+		m.Codecs = append(m.Codecs, c)
+	}
+	if len(d.Candidates) > 0 {
+		m.Candidates = d.Candidates
+	}
+	return m
+}
+
+func TestDescriptionRoundTrip(t *testing.T) {
+	tests := []Description{
+		{Origin: Origin{1, 2}, Addr: netip.MustParseAddr("192.0.2.1"), Port: 4000, Codecs: []Codec{PCMA}},
+		{Origin: Origin{^uint64(0) >> 1, 9}, Addr: netip.MustParseAddr("2001:db8::1"), Port: 4000, RTCPPort: 4005,
+			Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, BypassID: testBypass, Direction: Inactive, Ptime: 30,
+			Candidates: hostPair("1", prefFirst, netip.MustParseAddrPort("[2001:db8::1]:4000"), netip.MustParseAddrPort("[2001:db8::1]:4005"))},
+		{Addr: netip.MustParseAddr("198.51.100.7"), Port: 65000, Codecs: []Codec{{PT: 96, Name: "opus", Rate: 48000, Channels: 2, Fmtp: "useinbandfec=1"}}},
+	}
+	for _, d := range tests {
+		roundTrip(t, d)
+	}
+}

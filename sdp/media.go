@@ -1,0 +1,287 @@
+// Media: what the mediation server reads from a peer's SDP, and Parse.
+
+package sdp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	psdp "github.com/pion/sdp/v3"
+)
+
+// Sentinel errors; the errors returned by this package wrap them with detail,
+// so test them with errors.Is.
+var (
+	// ErrUnparseable means the body is not SDP the mediation server can use:
+	// pion rejected it, or the audio section's address or ports are invalid.
+	ErrUnparseable = errors.New("sdp: unparseable")
+	// ErrNoAudio means the SDP has no m=audio line with a non-zero port.
+	ErrNoAudio = errors.New("sdp: no audio stream")
+	// ErrNoG711 means no PCMU/PCMA codec is available where one is required.
+	ErrNoG711 = errors.New("sdp: no G.711 codec")
+)
+
+// Directions of a media stream (RFC 3264 §5.1).
+const (
+	SendRecv = "sendrecv"
+	SendOnly = "sendonly"
+	RecvOnly = "recvonly"
+	Inactive = "inactive"
+)
+
+// Media is what the mediation server needs of a peer's SDP: the first audio
+// m-line with a port other than 0. Everything else (video, data) is ignored
+// because the mediation server only handles voice.
+type Media struct {
+	Addr            netip.Addr  // media-level c= if present, else session-level c=
+	Port            int         // RTP port from m=
+	RTCPPort        int         // a=rtcp:<port> if present, else Port+1
+	Proto           string      // "RTP/AVP", "RTP/SAVP", ...
+	Codecs          []Codec     // in m-line order
+	BypassID        string      // a=x-bypassid of the audio section, "" if none
+	Direction       string      // sendrecv|sendonly|recvonly|inactive
+	Candidates      []Candidate // a=candidate lines of the audio section, in order
+	Crypto          []string    // raw a=crypto values, kept for SRTP support
+	Ptime           int         // a=ptime, 0 if absent
+	OriginSessionID uint64      // o= sess-id
+	OriginVersion   uint64      // o= sess-version; a change means a new offer/answer
+}
+
+// OnHold reports whether the peer asked not to receive media, either the
+// RFC 3264 way (sendonly/inactive) or the RFC 2543 way (c= 0.0.0.0 or ::).
+func (m Media) OnHold() bool {
+	return m.Direction == SendOnly || m.Direction == Inactive || m.Addr.IsUnspecified()
+}
+
+// G711 returns the PCMU/PCMA codecs in m-line order.
+func (m Media) G711() []Codec {
+	var out []Codec
+	for _, c := range m.Codecs {
+		if c.IsG711() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TelephoneEvent returns the telephone-event/8000 codec if the peer offered it.
+func (m Media) TelephoneEvent() (Codec, bool) {
+	return telephoneEvent(m.Codecs)
+}
+
+// RTP is the address the peer receives RTP on.
+func (m Media) RTP() netip.AddrPort {
+	return netip.AddrPortFrom(m.Addr, uint16(m.Port))
+}
+
+// RTCP is the address the peer receives RTCP on. An address given in
+// a=rtcp (RFC 3605) is not kept: SfB clients and gateways never send one.
+func (m Media) RTCP() netip.AddrPort {
+	return netip.AddrPortFrom(m.Addr, uint16(m.RTCPPort))
+}
+
+// HasBypassID reports whether the peer's a=x-bypassid equals id. GUIDs are
+// compared case-insensitively and without braces; an empty ID on either side
+// never matches, so a client without bypass support is never bypassed.
+func (m Media) HasBypassID(id string) bool {
+	a, b := normalizeGUID(m.BypassID), normalizeGUID(id)
+	return a != "" && b != "" && strings.EqualFold(a, b)
+}
+
+func normalizeGUID(s string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "{"), "}")
+}
+
+// Parse reads a peer's SDP body (CRLF or LF line endings) into a Media.
+// It fails with ErrUnparseable when pion cannot parse the body or the audio
+// section's c= or ports are invalid, and with ErrNoAudio when there is no
+// audio m-line with a non-zero port.
+func Parse(body []byte) (Media, error) {
+	sd, err := unmarshal(body)
+	if err != nil {
+		return Media{}, fmt.Errorf("%w: %w", ErrUnparseable, err)
+	}
+	md := firstAudio(sd)
+	if md == nil {
+		return Media{}, fmt.Errorf("%w: no m=audio with a non-zero port", ErrNoAudio)
+	}
+	m := Media{
+		Port:            md.MediaName.Port.Value,
+		Proto:           strings.Join(md.MediaName.Protos, "/"),
+		OriginSessionID: sd.Origin.SessionID,
+		OriginVersion:   sd.Origin.SessionVersion,
+		Direction:       direction(sd.Attributes, md.Attributes),
+	}
+	if m.Addr, err = connectionAddr(sd, md); err != nil {
+		return Media{}, fmt.Errorf("%w: %w", ErrUnparseable, err)
+	}
+	if m.RTCPPort, err = rtcpPort(md, m.Port); err != nil {
+		return Media{}, fmt.Errorf("%w: %w", ErrUnparseable, err)
+	}
+	if m.Codecs, err = codecs(md); err != nil {
+		return Media{}, fmt.Errorf("%w: %w", ErrUnparseable, err)
+	}
+	readAttributes(&m, md.Attributes)
+	return m, nil
+}
+
+// unmarshal runs pion on body. A parser bug must not take the B2BUA down on
+// one peer's bad body, hence the recover.
+func unmarshal(body []byte) (sd *psdp.SessionDescription, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			sd, err = nil, fmt.Errorf("pion/sdp panicked: %v", r)
+		}
+	}()
+	b := normalizeNewlines(body)
+	sd = &psdp.SessionDescription{}
+	if err := sd.Unmarshal(b); err != nil {
+		return nil, err
+	}
+	// pion stops without error wherever the input ends; its state machine
+	// only reaches t= after v=, o= and s=, so a t= proves the header is whole.
+	if len(sd.TimeDescriptions) == 0 {
+		return nil, errors.New("truncated: no v=, o=, s= and t= lines")
+	}
+	return sd, nil
+}
+
+// normalizeNewlines turns CRLF, LF and lone CR into LF and terminates the
+// last line: pion treats a CR inside a line inconsistently and needs the
+// final newline, which SIP stacks do not guarantee.
+func normalizeNewlines(body []byte) []byte {
+	b := bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
+	b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
+	b = bytes.TrimLeft(b, " \t\n")
+	if !bytes.HasSuffix(b, []byte("\n")) {
+		b = append(b, '\n')
+	}
+	return b
+}
+
+func firstAudio(sd *psdp.SessionDescription) *psdp.MediaDescription {
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media == "audio" && md.MediaName.Port.Value != 0 {
+			return md
+		}
+	}
+	return nil
+}
+
+// connectionAddr applies RFC 4566 §5.7: a media-level c= overrides the
+// session-level one.
+func connectionAddr(sd *psdp.SessionDescription, md *psdp.MediaDescription) (netip.Addr, error) {
+	ci := md.ConnectionInformation
+	if ci == nil {
+		ci = sd.ConnectionInformation
+	}
+	if ci == nil || ci.Address == nil {
+		return netip.Addr{}, errors.New("no c= line for the audio stream")
+	}
+	addr, err := netip.ParseAddr(ci.Address.Address)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("c=%s: %w", ci, err)
+	}
+	if (ci.AddressType == "IP4") != addr.Is4() && !addr.Is4In6() {
+		return netip.Addr{}, fmt.Errorf("c=%s: address does not match %s", ci, ci.AddressType)
+	}
+	return addr.Unmap(), nil
+}
+
+// rtcpPort reads a=rtcp:<port> [nettype addrtype addr] (RFC 3605); without
+// it RTCP is on the next port up (RFC 3550 §11).
+func rtcpPort(md *psdp.MediaDescription, rtp int) (int, error) {
+	v, ok := md.Attribute("rtcp")
+	if !ok {
+		if rtp >= 65535 {
+			return 0, fmt.Errorf("m= port %d leaves no room for RTCP", rtp)
+		}
+		return rtp + 1, nil
+	}
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return 0, errors.New("empty a=rtcp")
+	}
+	p, err := strconv.Atoi(f[0])
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("a=rtcp:%s: bad port", v)
+	}
+	return p, nil
+}
+
+// codecs lists the m-line's formats, named from a=rtpmap or, for static
+// payload types, from RFC 3551.
+func codecs(md *psdp.MediaDescription) ([]Codec, error) {
+	maps := map[uint8]Codec{}
+	fmtps := map[uint8]string{}
+	for _, a := range md.Attributes {
+		switch a.Key {
+		case "rtpmap":
+			if c, ok := parseRtpmap(a.Value); ok {
+				maps[c.PT] = c
+			}
+		case "fmtp":
+			if pt, params, ok := parseFmtp(a.Value); ok {
+				fmtps[pt] = params
+			}
+		}
+	}
+	out := make([]Codec, 0, len(md.MediaName.Formats))
+	for _, f := range md.MediaName.Formats {
+		pt, ok := parsePT(f)
+		if !ok {
+			return nil, fmt.Errorf("m=audio format %q is not an RTP payload type", f)
+		}
+		c, ok := maps[pt]
+		if !ok {
+			c, ok = staticCodecs[pt]
+		}
+		if !ok {
+			c = Codec{PT: pt}
+		}
+		c.Fmtp = fmtps[pt]
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// direction applies RFC 3264 §5.1: media-level overrides session-level,
+// and sendrecv is the default.
+func direction(session, media []psdp.Attribute) string {
+	for _, attrs := range [][]psdp.Attribute{media, session} {
+		for _, a := range attrs {
+			switch a.Key {
+			case SendRecv, SendOnly, RecvOnly, Inactive:
+				return a.Key
+			}
+		}
+	}
+	return SendRecv
+}
+
+// readAttributes fills the fields that come straight from audio-section
+// attributes and cannot make the SDP unusable.
+func readAttributes(m *Media, attrs []psdp.Attribute) {
+	for _, a := range attrs {
+		switch a.Key {
+		case "x-bypassid":
+			if m.BypassID == "" {
+				m.BypassID = strings.TrimSpace(a.Value)
+			}
+		case "candidate":
+			if c, ok := parseCandidate(a.Value); ok {
+				m.Candidates = append(m.Candidates, c)
+			}
+		case "crypto":
+			m.Crypto = append(m.Crypto, a.Value)
+		case "ptime":
+			if p, err := strconv.Atoi(strings.TrimSpace(a.Value)); err == nil && p > 0 {
+				m.Ptime = p
+			}
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package sip
+
+import (
+	"net/netip"
+	"strings"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// Methods the mediation server handles, for Allow headers.
+const Allow = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+
+// Invite is what the B2BUA copies from one leg's INVITE into the INVITE it
+// originates on the other side. Nothing else crosses: the new leg gets its
+// own Call-ID, From-tag, Via and Contact.
+type Invite struct {
+	// Target is HOST:PORT of the next hop.
+	Target    netip.AddrPort
+	Transport string
+	// RequestUser, FromUser and ToUser are user parts (phone numbers).
+	RequestUser, FromUser, FromDisplay, ToUser string
+	// MaxForwards is the incoming value minus one.
+	MaxForwards int
+	// Body is an SDP offer.
+	Body []byte
+	// UserAgent is sent as User-Agent.
+	UserAgent string
+}
+
+// NewInvite builds the INVITE this side sends for a new leg.
+func (s *Side) NewInvite(inv Invite) *gosip.Request {
+	host := inv.Target.Addr().String()
+	ruri := gosip.Uri{Scheme: "sip", User: inv.RequestUser, Host: host, Port: int(inv.Target.Port())}
+	tcp := strings.EqualFold(inv.Transport, "tcp")
+	if tcp {
+		ruri.UriParams = gosip.NewParams()
+		ruri.UriParams.Add("transport", "tcp")
+	}
+	req := gosip.NewRequest(gosip.INVITE, ruri)
+	if tcp {
+		req.SetTransport("TCP")
+	} else {
+		req.SetTransport("UDP")
+	}
+	from := &gosip.FromHeader{
+		DisplayName: inv.FromDisplay,
+		Address:     gosip.Uri{Scheme: "sip", User: inv.FromUser, Host: s.addr.Addr().String()},
+		Params:      gosip.NewParams(),
+	}
+	from.Params.Add("tag", gosip.GenerateTagN(16))
+	to := &gosip.ToHeader{Address: gosip.Uri{Scheme: "sip", User: inv.ToUser, Host: host}, Params: gosip.NewParams()}
+	mf := gosip.MaxForwardsHeader(inv.MaxForwards)
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&mf)
+	req.AppendHeader(gosip.NewHeader("Allow", Allow))
+	if inv.UserAgent != "" {
+		req.AppendHeader(gosip.NewHeader("User-Agent", inv.UserAgent))
+	}
+	if inv.Body != nil {
+		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(inv.Body)
+	}
+	return req
+}
+
+// UserPart is the user part of a From/To header's URI, "" when absent.
+func UserPart(h interface{ Value() string }) string {
+	switch v := h.(type) {
+	case *gosip.FromHeader:
+		if v != nil {
+			return v.Address.User
+		}
+	case *gosip.ToHeader:
+		if v != nil {
+			return v.Address.User
+		}
+	}
+	return ""
+}
+
+// MaxForwards is the request's Max-Forwards, 70 when absent (RFC 3261
+// §8.1.1.6's recommended initial value).
+func MaxForwards(req *gosip.Request) int {
+	if mf := req.MaxForwards(); mf != nil {
+		return int(mf.Val())
+	}
+	return 70
+}
+
+// Reply answers a request outside any dialog session, with extra headers.
+func Reply(tx gosip.ServerTransaction, req *gosip.Request, code int, reason string, hdrs ...gosip.Header) error {
+	res := gosip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	return tx.Respond(res)
+}
+
+// CapabilityHeaders are the headers that tell a peer what we handle, for
+// OPTIONS answers and 405s.
+func CapabilityHeaders() []gosip.Header {
+	return []gosip.Header{
+		gosip.NewHeader("Allow", Allow),
+		gosip.NewHeader("Accept", "application/sdp"),
+		gosip.NewHeader("Supported", ""),
+	}
+}

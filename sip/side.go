@@ -1,0 +1,186 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+)
+
+func init() {
+	// Skype for Business INVITEs carry ICE candidates, several crypto lines
+	// and ms-* headers; they are well over sipgo's 1300-byte UDP default.
+	// 10000 leaves room for the largest SfB offers seen (about 5 KB).
+	if gosip.UDPMTUSize < 10000 {
+		gosip.UDPMTUSize = 10000
+	}
+}
+
+// SideConfig says where one side listens and how it introduces itself.
+type SideConfig struct {
+	// Name is "edge" or "gateway"; it appears in every log line of the side.
+	Name string
+	// Listen is IP:PORT for UDP and TCP; port 0 picks one free for both.
+	Listen netip.AddrPort
+	// UserAgent is the User-Agent / Server header value.
+	UserAgent string
+	Log       zerolog.Logger
+}
+
+// Side is one network side of the B2BUA: a UDP socket and a TCP listener on
+// the same port, one sipgo user agent and server, and one client per
+// transport (UDP pinned to the listen socket so peers see replies from the
+// port they talk to; TCP unpinned, since sipgo would otherwise reuse an
+// accepted connection for a different peer).
+type Side struct {
+	Name   string
+	Server *sipgo.Server
+
+	ua        *sipgo.UserAgent
+	udpClient *sipgo.Client
+	tcpClient *sipgo.Client
+	udpConn   net.PacketConn
+	tcpLn     net.Listener
+	addr      netip.AddrPort
+	log       zerolog.Logger
+
+	closeOnce sync.Once
+}
+
+// NewSide binds the side's sockets and builds its user agent, server and
+// clients. Nothing is served until Serve.
+func NewSide(cfg SideConfig) (*Side, error) {
+	udpConn, tcpLn, err := listenPair(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
+	}
+	addr := netip.MustParseAddrPort(udpConn.LocalAddr().String())
+	log := cfg.Log.With().Str("side", cfg.Name).Logger()
+	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
+
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentHostname(addr.Addr().String()),
+		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(sl)),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(sl)),
+	)
+	if err != nil {
+		udpConn.Close()
+		tcpLn.Close()
+		return nil, fmt.Errorf("%s side: user agent: %w", cfg.Name, err)
+	}
+	s := &Side{Name: cfg.Name, ua: ua, udpConn: udpConn, tcpLn: tcpLn, addr: addr, log: log}
+	host, port := addr.Addr().String(), int(addr.Port())
+	if s.Server, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sl)); err == nil {
+		s.udpClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl),
+			sipgo.WithClientHostname(host), sipgo.WithClientPort(port),
+			sipgo.WithClientConnectionAddr(addr.String()))
+	}
+	if err == nil {
+		s.tcpClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl),
+			sipgo.WithClientHostname(host), sipgo.WithClientPort(port))
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+// listenPair binds UDP and TCP on the same address. With port 0 it lets the
+// kernel pick a UDP port and retries until TCP can have the same one.
+func listenPair(addr netip.AddrPort) (net.PacketConn, net.Listener, error) {
+	attempts := 1
+	if addr.Port() == 0 {
+		attempts = 20
+	}
+	var lastErr error
+	for i := 0; i < attempts; i++ {
+		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		bound := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(addr.Addr(), bound.Port())))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		lastErr = fmt.Errorf("listen tcp %s: %w", netip.AddrPortFrom(addr.Addr(), bound.Port()), err)
+	}
+	return nil, nil, lastErr
+}
+
+// Addr is the side's SIP address, the same for UDP and TCP.
+func (s *Side) Addr() netip.AddrPort { return s.addr }
+
+// Serve serves UDP and TCP until ctx is done or a listener fails. It returns
+// nil after ctx is done, else the listener's error.
+func (s *Side) Serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.Server.ServeUDP(s.udpConn) }()
+	go func() { errc <- s.Server.ServeTCP(s.tcpLn) }()
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+	}
+	s.Close()
+	second := <-errc
+	if ctx.Err() != nil {
+		return nil
+	}
+	if first == nil {
+		first = second
+	}
+	return fmt.Errorf("%s side: %w", s.Name, first)
+}
+
+// Close closes the sockets and the user agent (all transactions). It is
+// idempotent.
+func (s *Side) Close() {
+	s.closeOnce.Do(func() {
+		s.udpConn.Close()
+		s.tcpLn.Close()
+		if err := s.ua.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Debug().Err(err).Msg("closing user agent")
+		}
+	})
+}
+
+// Client returns the client for a transport ("udp" or "tcp").
+func (s *Side) Client(transport string) *sipgo.Client {
+	if strings.EqualFold(transport, "tcp") {
+		return s.tcpClient
+	}
+	return s.udpClient
+}
+
+// Contact is the side's Contact header for a transport.
+func (s *Side) Contact(transport string) gosip.ContactHeader {
+	uri := gosip.Uri{Scheme: "sip", Host: s.addr.Addr().String(), Port: int(s.addr.Port())}
+	if strings.EqualFold(transport, "tcp") {
+		uri.UriParams = gosip.NewParams()
+		uri.UriParams.Add("transport", "tcp")
+	}
+	return gosip.ContactHeader{Address: uri}
+}
+
+// DialogUA is the dialog user agent for dialogs on this side over a
+// transport. In-dialog requests go to the address the peer's messages came
+// from, which keeps TCP calls on their connection and copes with peers whose
+// Contact is not reachable.
+func (s *Side) DialogUA(transport string) *sipgo.DialogUA {
+	return &sipgo.DialogUA{Client: s.Client(transport), ContactHDR: s.Contact(transport), RewriteContact: true}
+}
+
+// Log is the side's logger.
+func (s *Side) Log() *zerolog.Logger { return &s.log }
