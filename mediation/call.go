@@ -227,6 +227,11 @@ func (c *call) respondA(code int, phrase string, body []byte, hdrs ...gosip.Head
 		res.AppendHeader(gosip.NewHeader("Allow", sip.Allow))
 	}
 	res.AppendHeader(gosip.NewHeader("Server", c.srv.userAgent))
+	if code > 100 && code < 300 {
+		// Set here rather than by sipgo so that the trace shows it.
+		contact := c.aSide.Contact(c.a.InviteRequest.Transport())
+		res.AppendHeader(&contact)
+	}
 	c.aSide.Trace(&c.log, sip.Out, res)
 	err := c.a.WriteResponse(res)
 	if err != nil {
@@ -307,7 +312,14 @@ func (c *call) answered(ctx context.Context) {
 	}
 	c.log.Info().Bool("bypass", bypass).Str("why", c.media.decision.reason).Msg("call answered")
 	if err := c.respondA(200, "OK", body); err != nil {
-		c.hangup(nil, "no ACK from the caller")
+		// A BYE that overtook the ACK (sipgo hands each request to its own
+		// goroutine) also ends the wait; that call is already being ended.
+		c.mu.Lock()
+		ended := c.state == stateEnded
+		c.mu.Unlock()
+		if !ended {
+			c.hangup(nil, "no ACK from the caller")
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package mediation
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -14,17 +15,35 @@ import (
 // gateway side inbound.
 func (s *Server) registerHandlers(side *sip.Side, dir direction) {
 	srv := side.Server
-	srv.OnInvite(func(req *gosip.Request, tx gosip.ServerTransaction) { s.onInvite(side, dir, req, tx) })
-	srv.OnAck(func(req *gosip.Request, tx gosip.ServerTransaction) { s.onAck(side, req, tx) })
-	srv.OnBye(func(req *gosip.Request, tx gosip.ServerTransaction) { s.onBye(side, req, tx) })
-	srv.OnOptions(func(req *gosip.Request, tx gosip.ServerTransaction) { s.onOptions(side, req, tx) })
+	srv.OnInvite(s.guard(side, func(req *gosip.Request, tx gosip.ServerTransaction) { s.onInvite(side, dir, req, tx) }))
+	srv.OnAck(s.guard(side, func(req *gosip.Request, tx gosip.ServerTransaction) { s.onAck(side, req, tx) }))
+	srv.OnBye(s.guard(side, func(req *gosip.Request, tx gosip.ServerTransaction) { s.onBye(side, req, tx) }))
+	srv.OnOptions(s.guard(side, func(req *gosip.Request, tx gosip.ServerTransaction) { s.onOptions(side, req, tx) }))
 	// A CANCEL that reaches the handler matched no INVITE transaction (the
 	// transaction layer answers the ones that do).
-	srv.OnCancel(func(req *gosip.Request, tx gosip.ServerTransaction) { s.unknownDialog(side, req, tx) })
-	srv.OnNoRoute(func(req *gosip.Request, tx gosip.ServerTransaction) {
+	srv.OnCancel(s.guard(side, func(req *gosip.Request, tx gosip.ServerTransaction) { s.unknownDialog(side, req, tx) }))
+	srv.OnNoRoute(s.guard(side, func(req *gosip.Request, tx gosip.ServerTransaction) {
 		side.Trace(side.Log(), sip.In, req)
 		s.reply(side, tx, req, 405, "Method Not Allowed", gosip.NewHeader("Allow", sip.Allow))
-	})
+	}))
+}
+
+// guard keeps a bug in one request's handling from taking the whole server
+// (and every other call) down: the request gets a 500 and the stack is
+// logged.
+func (s *Server) guard(side *sip.Side, h func(*gosip.Request, gosip.ServerTransaction)) func(*gosip.Request, gosip.ServerTransaction) {
+	return func(req *gosip.Request, tx gosip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				side.Log().Error().Interface("panic", r).Str("stack", string(debug.Stack())).
+					Str("method", req.Method.String()).Msg("handler panicked; answered 500")
+				if !req.IsAck() {
+					_ = tx.Respond(gosip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+				}
+			}
+		}()
+		h(req, tx)
+	}
 }
 
 func (s *Server) reply(side *sip.Side, tx gosip.ServerTransaction, req *gosip.Request, code int, phrase string, hdrs ...gosip.Header) {

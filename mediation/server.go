@@ -115,6 +115,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.registerHandlers(s.edge, outbound)
 	s.registerHandlers(s.gw, inbound)
+	s.edge.Start()
+	s.gw.Start()
 	s.log.Info().Str("edge", s.edge.Addr().String()).Str("gateway_side", s.gw.Addr().String()).
 		Str("http", s.httpLn.Addr().String()).Str("bypass_id", s.Settings().BypassID).
 		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", s.gateways.Trunks()[0].Addr.String()).
@@ -124,8 +126,8 @@ func (s *Server) Run(ctx context.Context) error {
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	defer stopSIP()
 	errc := make(chan error, 3)
-	go func() { errc <- s.edge.Serve(sipCtx) }()
-	go func() { errc <- s.gw.Serve(sipCtx) }()
+	go func() { errc <- s.edge.Wait(sipCtx) }()
+	go func() { errc <- s.gw.Wait(sipCtx) }()
 	httpSrv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := httpSrv.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
 )
 
 // Methods the mediation server handles, for Allow headers.
@@ -50,8 +51,13 @@ func (s *Side) NewInvite(inv Invite) *gosip.Request {
 	from.Params.Add("tag", gosip.GenerateTagN(16))
 	to := &gosip.ToHeader{Address: gosip.Uri{Scheme: "sip", User: inv.ToUser, Host: host}, Params: gosip.NewParams()}
 	mf := gosip.MaxForwardsHeader(inv.MaxForwards)
+	// Call-ID and CSeq are set here, not by sipgo, so that the call can be
+	// registered under its new dialog before the INVITE leaves.
+	callID := gosip.CallIDHeader(uuid.NewString())
 	req.AppendHeader(from)
 	req.AppendHeader(to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&gosip.CSeqHeader{SeqNo: 1, MethodName: gosip.INVITE})
 	req.AppendHeader(&mf)
 	req.AppendHeader(gosip.NewHeader("Allow", Allow))
 	if inv.UserAgent != "" {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
@@ -52,6 +53,7 @@ type Side struct {
 	addr      netip.AddrPort
 	log       zerolog.Logger
 
+	errc      chan error
 	closeOnce sync.Once
 }
 
@@ -122,19 +124,33 @@ func listenPair(addr netip.AddrPort) (net.PacketConn, net.Listener, error) {
 // Addr is the side's SIP address, the same for UDP and TCP.
 func (s *Side) Addr() netip.AddrPort { return s.addr }
 
-// Serve serves UDP and TCP until ctx is done or a listener fails. It returns
-// nil after ctx is done, else the listener's error.
-func (s *Side) Serve(ctx context.Context) error {
-	errc := make(chan error, 2)
-	go func() { errc <- s.Server.ServeUDP(s.udpConn) }()
-	go func() { errc <- s.Server.ServeTCP(s.tcpLn) }()
+// Start serves UDP and TCP in the background and returns once sipgo has
+// registered the UDP socket: before that, the pinned UDP client would try to
+// bind the listen address itself and fail.
+func (s *Side) Start() {
+	s.errc = make(chan error, 2)
+	go func() { s.errc <- s.Server.ServeUDP(s.udpConn) }()
+	go func() { s.errc <- s.Server.ServeTCP(s.tcpLn) }()
+	tl := s.ua.TransportLayer()
+	for i := 0; i < 2000; i++ {
+		if _, err := tl.GetConnection("udp", s.addr.String()); err == nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.log.Warn().Msg("UDP listener not registered after 2s")
+}
+
+// Wait blocks until ctx is done or a listener fails, then closes the side.
+// It returns nil after ctx is done, else the listener's error.
+func (s *Side) Wait(ctx context.Context) error {
 	var first error
 	select {
 	case <-ctx.Done():
-	case first = <-errc:
+	case first = <-s.errc:
 	}
 	s.Close()
-	second := <-errc
+	second := <-s.errc
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -184,3 +200,11 @@ func (s *Side) DialogUA(transport string) *sipgo.DialogUA {
 
 // Log is the side's logger.
 func (s *Side) Log() *zerolog.Logger { return &s.log }
+
+// SetDefaultLogger sends the logs of sipgo code paths that use its
+// process-wide default logger (connection pools, stray responses) to log
+// instead of stderr. It changes process state, so only a program's main
+// should call it, before any Side is built.
+func SetDefaultLogger(log zerolog.Logger) {
+	gosip.SetDefaultLogger(slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger())))
+}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // serveFlag is one serve flag and the config field it overrides.
@@ -155,6 +156,7 @@ func serve(args []string) int {
 		return exitUsage
 	}
 	log := newLogger(os.Stderr, cfg.Log)
+	sip.SetDefaultLogger(log)
 	srv, err := mediation.NewServer(cfg, log)
 	if err != nil {
 		var ce *mediation.ConfigError

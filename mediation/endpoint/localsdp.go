@@ -1,0 +1,209 @@
+package endpoint
+
+import (
+	_ "embed"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/pion/sdp/v3"
+)
+
+// attrBypassID is the SfB attribute naming the media bypass ID.
+const attrBypassID = "x-bypassid"
+
+// sfbTemplate is Fixture A of the project notes (testdata/sdp/sfb-bypass-offer.sdp):
+// a real SfB client offer. Copied here because go:embed cannot reach ../testdata.
+//
+//go:embed sfb-offer.sdp
+var sfbTemplate []byte
+
+// localMedia is our own media address as written into SDP.
+type localMedia struct {
+	ip       netip.Addr
+	rtpPort  uint16
+	rtcpPort uint16
+	ssrc     uint32
+}
+
+// sfbSDP describes an SfB-like SDP built from the template.
+type sfbSDP struct {
+	local localMedia
+	// bypassID goes into a=x-bypassid; "" removes the attribute.
+	bypassID string
+	// formats, when not nil, replace the template's codec list (an answer);
+	// nil keeps SfB's full list (an offer).
+	formats []format
+}
+
+// build returns the template with our address, ports, SSRC, candidates and
+// bypass ID: c=, o=, m= port, a=rtcp and a host candidate per component are
+// rewritten; the TCP-ACT and x-candidate-ipv6 candidates are dropped.
+func (p sfbSDP) build() ([]byte, error) {
+	var desc sdp.SessionDescription
+	if err := desc.Unmarshal(sfbTemplate); err != nil {
+		return nil, fmt.Errorf("sfb template: %w", err)
+	}
+	setAddress(&desc, p.local.ip)
+	md := firstAudio(&desc)
+	if md == nil {
+		return nil, fmt.Errorf("sfb template: no audio stream")
+	}
+	md.MediaName.Port = sdp.RangedPort{Value: int(p.local.rtpPort)}
+	md.Attributes = p.rewriteAttributes(md.Attributes)
+	if p.formats != nil {
+		md.MediaName.Formats = formatList(p.formats)
+	}
+	out, err := desc.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("marshal sfb sdp: %w", err)
+	}
+	return out, nil
+}
+
+func (p sfbSDP) rewriteAttributes(in []sdp.Attribute) []sdp.Attribute {
+	out := make([]sdp.Attribute, 0, len(in))
+	codecsDone, bypassDone := false, false
+	for _, a := range in {
+		switch a.Key {
+		case "candidate":
+			c, ok := p.rewriteCandidate(a.Value)
+			if !ok {
+				continue
+			}
+			a.Value = c
+		case "x-candidate-ipv6":
+			continue
+		case "rtcp":
+			a.Value = strconv.Itoa(int(p.local.rtcpPort))
+		case "x-ssrc-range":
+			a.Value = fmt.Sprintf("%d-%d", p.local.ssrc, p.local.ssrc)
+		case attrBypassID:
+			bypassDone = true
+			if p.bypassID == "" {
+				continue
+			}
+			a.Value = p.bypassID
+		case "rtpmap", "fmtp":
+			if p.formats == nil {
+				break
+			}
+			if !codecsDone {
+				out = append(out, formatAttributes(p.formats)...)
+				codecsDone = true
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	if p.bypassID != "" && !bypassDone {
+		out = append(out, sdp.NewAttribute(attrBypassID, p.bypassID))
+	}
+	return out
+}
+
+// rewriteCandidate points a UDP candidate of component 1 (RTP) or 2 (RTCP) at
+// our sockets and turns it into a host candidate; others are dropped.
+func (p sfbSDP) rewriteCandidate(v string) (string, bool) {
+	f := strings.Fields(v)
+	if len(f) < 8 || !strings.EqualFold(f[2], "UDP") {
+		return "", false
+	}
+	var port uint16
+	switch f[1] {
+	case "1":
+		port = p.local.rtpPort
+	case "2":
+		port = p.local.rtcpPort
+	default:
+		return "", false
+	}
+	f[4] = p.local.ip.String()
+	f[5] = strconv.Itoa(int(port))
+	return strings.Join(append(f[:6], "typ", "host"), " "), true
+}
+
+// plainSDP builds a plain RFC 3264 audio description as an SBC sends it.
+// A bypassID adds a=x-bypassid and host candidates for our RTP and RTCP ports,
+// as a CCE mediation server's bypass offer to a client has them.
+func plainSDP(local localMedia, formats []format, sessionID uint64, bypassID string) ([]byte, error) {
+	desc := sdp.SessionDescription{
+		Origin: sdp.Origin{
+			Username:       "-",
+			SessionID:      sessionID,
+			SessionVersion: sessionID,
+			NetworkType:    "IN",
+		},
+		SessionName:      "SBC",
+		TimeDescriptions: []sdp.TimeDescription{{}},
+		MediaDescriptions: []*sdp.MediaDescription{{
+			MediaName: sdp.MediaName{
+				Media:   "audio",
+				Port:    sdp.RangedPort{Value: int(local.rtpPort)},
+				Protos:  []string{"RTP", "AVP"},
+				Formats: formatList(formats),
+			},
+		}},
+	}
+	setAddress(&desc, local.ip)
+	md := desc.MediaDescriptions[0]
+	if bypassID != "" {
+		md.Attributes = append(md.Attributes,
+			sdp.NewAttribute("candidate", hostCandidate(1, local.ip, local.rtpPort)),
+			sdp.NewAttribute("candidate", hostCandidate(2, local.ip, local.rtcpPort)),
+			sdp.NewAttribute(attrBypassID, bypassID))
+	}
+	md.Attributes = append(md.Attributes, formatAttributes(formats)...)
+	md.Attributes = append(md.Attributes,
+		sdp.NewAttribute("ptime", "20"),
+		sdp.NewPropertyAttribute("sendrecv"))
+	out, err := desc.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("marshal sdp: %w", err)
+	}
+	return out, nil
+}
+
+// hostCandidate is an MS-ICE2 UDP host candidate line value.
+func hostCandidate(component int, ip netip.Addr, port uint16) string {
+	priority := 2130706431 - 513*(component-1) // SfB's values: 2130706431, 2130705918
+	return fmt.Sprintf("1 %d UDP %d %s %d typ host", component, priority, ip, port)
+}
+
+// setAddress writes ip into o= and the session c= line.
+func setAddress(desc *sdp.SessionDescription, ip netip.Addr) {
+	addrType := "IP4"
+	if ip.Is6() && !ip.Is4In6() {
+		addrType = "IP6"
+	}
+	desc.Origin.NetworkType = "IN"
+	desc.Origin.AddressType = addrType
+	desc.Origin.UnicastAddress = ip.String()
+	desc.ConnectionInformation = &sdp.ConnectionInformation{
+		NetworkType: "IN",
+		AddressType: addrType,
+		Address:     &sdp.Address{Address: ip.String()},
+	}
+}
+
+func formatList(formats []format) []string {
+	out := make([]string, len(formats))
+	for i, f := range formats {
+		out[i] = strconv.Itoa(int(f.pt))
+	}
+	return out
+}
+
+// formatAttributes returns a=rtpmap (and a=fmtp where set) for formats.
+func formatAttributes(formats []format) []sdp.Attribute {
+	var out []sdp.Attribute
+	for _, f := range formats {
+		pt := strconv.Itoa(int(f.pt))
+		out = append(out, sdp.NewAttribute("rtpmap", fmt.Sprintf("%s %s/%d", pt, f.name, f.rate)))
+		if f.fmtp != "" {
+			out = append(out, sdp.NewAttribute("fmtp", pt+" "+f.fmtp))
+		}
+	}
+	return out
+}

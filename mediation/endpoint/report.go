@@ -1,0 +1,94 @@
+package endpoint
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Directions of a CallReport.
+const (
+	// Outbound: this endpoint sent the INVITE.
+	Outbound = "outbound"
+	// Inbound: this endpoint received the INVITE.
+	Inbound = "inbound"
+)
+
+// How a call ended (CallReport.EndedBy).
+const (
+	EndedLocalBye  = "local-bye"  // we sent BYE
+	EndedRemoteBye = "remote-bye" // the peer sent BYE
+	EndedCancel    = "cancel"     // CANCEL before the answer, sent or received
+	EndedRejected  = "rejected"   // a non-2xx final response, sent or received
+	EndedError     = "error"      // anything else; Err says what
+)
+
+// ErrClosed is returned by an endpoint that has been closed, and is the Err
+// of calls cut short by Close.
+var ErrClosed = errors.New("endpoint closed")
+
+// CallReport is what one endpoint saw of one call: the tests assert on it.
+type CallReport struct {
+	CallID string
+	// Direction is Outbound (we sent the INVITE) or Inbound.
+	Direction string
+	// From and To are the user parts of the INVITE's From and To.
+	From, To string
+	// Code is the final response code of the INVITE (200, 486, 487, 408 ...),
+	// 0 when there was none.
+	Code int
+	// Provisional are the provisional codes received (outbound) or sent
+	// (inbound). Received ones are in the order sipgo delivered them: it
+	// dispatches every response on its own goroutine, so a 100 may follow the
+	// 18x, or be missing when the final response overtook it.
+	Provisional []int
+	// OfferSDP and AnswerSDP are the bodies of the INVITE and of its 2xx, as
+	// sent or received; EarlySDP is the body of the 18x that carried one.
+	OfferSDP, AnswerSDP, EarlySDP []byte
+	// Codec is the negotiated audio codec name (PCMU or PCMA).
+	Codec string
+	// MediaTo is where we sent RTP.
+	MediaTo netip.AddrPort
+	// MediaFrom is the source of the first RTP packet received; it tells a
+	// bypassed call (the peer's own address) from an anchored one.
+	MediaFrom netip.AddrPort
+	// MediaLocal is our own RTP address.
+	MediaLocal                   netip.AddrPort
+	PacketsSent, PacketsReceived int
+	// ReceivedPT is the payload type of the first received audio packet, -1 if none.
+	ReceivedPT int
+	// DetectedHz is the dominant frequency of the received audio, decoded with
+	// the negotiated codec (0 for silence or no audio).
+	DetectedHz float64
+	// BypassOffered and BypassAnswered tell whether a=x-bypassid was in the
+	// offer and in the answer (the 2xx's, or the 18x's if there was no 2xx).
+	BypassOffered, BypassAnswered bool
+	// EndedBy is one of the Ended* constants.
+	EndedBy string
+	// Err is why the call failed; nil for every call that ran its course,
+	// rejected and cancelled ones included.
+	Err error
+}
+
+// CallOptions describe one call placed with Client.Call or SBC.Call.
+type CallOptions struct {
+	// Target is the next hop: the mediation server's edge or gateway side, or
+	// the peer endpoint directly.
+	Target netip.AddrPort
+	// Transport is "udp" (default) or "tcp".
+	Transport string
+	// To and From are user parts, e.g. "+15550100".
+	To, From string
+	// Duration is the media time after the answer before we hang up; default 1s.
+	Duration time.Duration
+	// WaitRemoteHangup makes us wait for the far side's BYE instead of hanging
+	// up; the wait is bounded by the context of Call.
+	WaitRemoteHangup bool
+	// CancelOnRinging sends CANCEL as soon as an 18x arrives.
+	CancelOnRinging bool
+	// BypassID, for SBC.Call only, adds a=x-bypassid and host candidates of
+	// the SBC's own media to its offer: the shape of the offer a CCE mediation
+	// server sends a client when it offers media bypass, so a Client can be
+	// tested against an SBC directly. Client.Call uses ClientConfig.BypassID.
+	BypassID string
+}

@@ -1,0 +1,154 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+)
+
+// DefaultSBCUserAgent is the User-Agent of the simulated SBC.
+const DefaultSBCUserAgent = "mediation-emulator-sbc/1.0"
+
+// SBCConfig configures a simulated SBC / PSTN gateway trunk.
+type SBCConfig struct {
+	// Listen is the SIP address, UDP and TCP on one port; default "127.0.0.1:0"
+	// (a port free for both is searched).
+	Listen string
+	// MediaIP is the RTP address; default the Listen IP.
+	MediaIP netip.Addr
+	// Codecs is the answer and offer preference; default [PCMA, PCMU], so
+	// PCMU-first clients get transcoded when the call is anchored.
+	Codecs []string
+	// Ring is the delay between 183 Session Progress (with SDP) and 200; default 50ms.
+	Ring time.Duration
+	// Reject, e.g. 486, answers 100 and then this final code, without 183.
+	Reject int
+	// NoAnswer sends 183 and then never answers (until CANCEL).
+	NoAnswer bool
+	// HangupAfter > 0 sends BYE that long after answering; 0 waits for the peer's BYE.
+	HangupAfter time.Duration
+	// ToneHz is the tone the SBC sends; default 440.
+	ToneHz float64
+	// UserAgent defaults to DefaultSBCUserAgent.
+	UserAgent string
+	Log       zerolog.Logger
+}
+
+// SBC simulates an SBC / PSTN gateway: plain RFC 3264 G.711 SDP, early media
+// with 183, and configurable busy, no-answer and hang-up behaviour.
+type SBC struct {
+	cfg     SBCConfig
+	formats []format // offer order, telephone-event last
+	a       *agent
+}
+
+// StartSBC binds the SBC and serves until ctx is done or Close.
+func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
+	if len(cfg.Codecs) == 0 {
+		cfg.Codecs = []string{PCMA, PCMU}
+	}
+	if cfg.Ring <= 0 {
+		cfg.Ring = 50 * time.Millisecond
+	}
+	if cfg.ToneHz <= 0 {
+		cfg.ToneHz = 440
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultSBCUserAgent
+	}
+	if cfg.Reject != 0 && (cfg.Reject < 300 || cfg.Reject > 699) {
+		return nil, fmt.Errorf("sbc config: Reject %d is not a final error code", cfg.Reject)
+	}
+	if !validToken(cfg.UserAgent) {
+		return nil, errors.New("sbc config: UserAgent must be a single line")
+	}
+	s := &SBC{cfg: cfg}
+	for _, name := range cfg.Codecs {
+		f, err := defaultFormat(name)
+		if err != nil {
+			return nil, fmt.Errorf("sbc config: %w", err)
+		}
+		s.formats = append(s.formats, f)
+	}
+	s.formats = append(s.formats, dtmfFormat)
+	a, err := startAgent(ctx, agentConfig{
+		role: "sbc", listen: cfg.Listen, mediaIP: cfg.MediaIP,
+		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log,
+	}, func(a *agent) func(*sip.Request, sip.ServerTransaction) {
+		return func(req *sip.Request, tx sip.ServerTransaction) { a.serveInvite(req, tx, s.plan) }
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start sbc: %w", err)
+	}
+	s.a = a
+	return s, nil
+}
+
+// Addr is the SBC's SIP address (UDP and TCP).
+func (s *SBC) Addr() netip.AddrPort { return s.a.addr }
+
+// Call places a call from the PSTN towards opt.Target (a mediation server's
+// gateway side, or a client directly) and returns its report once the call
+// ended. The error is the report's Err. From defaults to "+15550199", To to "alice".
+func (s *SBC) Call(ctx context.Context, opt CallOptions) (CallReport, error) {
+	opt, err := opt.normalize("+15550199", "alice")
+	if err == nil && (!validToken(opt.BypassID) || strings.ContainsAny(opt.BypassID, " \t")) {
+		err = fmt.Errorf("call options: bypass ID %q is not a single token", opt.BypassID)
+	}
+	if err != nil {
+		return CallReport{Direction: Outbound, EndedBy: EndedError, Err: err, ReceivedPT: -1}, err
+	}
+	return s.a.dial(ctx, outboundPlan{
+		opt: opt,
+		offer: func(l localMedia) ([]byte, error) {
+			return plainSDP(l, s.formats, sessionID(), opt.BypassID)
+		},
+	})
+}
+
+// NextCall returns the report of the next inbound call the SBC answered,
+// rejected or had cancelled, after it ended.
+func (s *SBC) NextCall(ctx context.Context) (CallReport, error) { return s.a.nextCall(ctx) }
+
+// Close hangs up or cancels the SBC's calls, stops it and waits for all its
+// goroutines. It is idempotent.
+func (s *SBC) Close() error { return s.a.close() }
+
+// plan answers with the preferred codec among those offered (+ the offer's
+// telephone-event), 183 with SDP and early media, then 200 after Ring.
+func (s *SBC) plan(rm remoteMedia) (answerPlan, error) {
+	if s.cfg.Reject != 0 {
+		return answerPlan{reject: s.cfg.Reject}, nil
+	}
+	codec, ok := preferredG711(rm.formats, s.cfg.Codecs)
+	if !ok {
+		return answerPlan{}, fmt.Errorf("offer has none of %v", s.cfg.Codecs)
+	}
+	formats, dtmf := []format{codec}, -1
+	if ev, ok := eventFormat(rm.formats); ok {
+		formats, dtmf = append(formats, ev), int(ev.pt)
+	}
+	id := sessionID()
+	return answerPlan{
+		earlyMedia:  true,
+		delay:       s.cfg.Ring,
+		noAnswer:    s.cfg.NoAnswer,
+		hangupAfter: s.cfg.HangupAfter,
+		codec:       codec,
+		dtmf:        dtmf,
+		dest:        rm.addr,
+		sdp: func(l localMedia) ([]byte, error) {
+			return plainSDP(l, formats, id, "")
+		},
+	}, nil
+}
+
+// sessionID is an o= session ID; NTP-like values keep it positive in 63 bits.
+func sessionID() uint64 { return rand.Uint64() >> 2 }

@@ -1,0 +1,167 @@
+package mediation_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// TestShutdownEndsCalls stops a server with a call up: both legs get a BYE
+// and Run returns nil.
+func TestShutdownEndsCalls(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: "127.0.0.1:0", MediaIP: loopback, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sbc.Close()
+	cfg := mediation.DefaultConfig()
+	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Gateways[0].Address = sbc.Addr().String()
+	srv, err := mediation.NewServer(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	client := startClient(t, ctx, mediationtest.DefaultBypassID)
+	calls := make(chan endpoint.CallReport, 1)
+	go func() {
+		rep, _ := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), WaitRemoteHangup: true})
+		calls <- rep
+	}()
+	for srv.ActiveCalls() == 0 || !answered(t, srv) {
+		if ctx.Err() != nil {
+			t.Fatal("call never answered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Run did not return")
+	}
+	rep := <-calls
+	if rep.Code != 200 || rep.EndedBy != endpoint.EndedRemoteBye {
+		t.Fatalf("client: %d, ended by %q; want a BYE from the server", rep.Code, rep.EndedBy)
+	}
+	sbcRep, err := sbc.NextCall(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sbcRep.EndedBy != endpoint.EndedRemoteBye {
+		t.Fatalf("SBC: ended by %q; want a BYE from the server", sbcRep.EndedBy)
+	}
+}
+
+func answered(t *testing.T, srv *mediation.Server) bool {
+	v, err := mediationtest.Metric(srv, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+	return err == nil && v == 1
+}
+
+// TestUnreachableGateway: a TCP gateway that refuses connections gives the
+// caller 503.
+func TestUnreachableGateway(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
+		c.Gateways[0].Address = closed
+		c.Gateways[0].Transport = "tcp"
+	}})
+	client := startClient(t, ctx, "")
+	rep, err := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Code != 503 {
+		t.Fatalf("got %d, want 503", rep.Code)
+	}
+	waitMetric(t, lab, 0, "mediationserver_gateway_side_ports_open")
+	waitMetric(t, lab, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+// TestSilentGatewayTimesOut: a gateway that never answers gives the caller
+// 408 after Timer B (32 s), so this test runs in parallel with the others.
+func TestSilentGatewayTimesOut(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, 90*time.Second)
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
+		c.Gateways[0].Address = hole.LocalAddr().String()
+	}})
+	client := startClient(t, ctx, "")
+	rep, err := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Code != 408 {
+		t.Fatalf("got %d, want 408", rep.Code)
+	}
+	waitMetric(t, lab, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "timeout")
+}
+
+// TestReInviteAnsweredLocally: a re-INVITE in an answered call gets 200
+// with the SDP that leg already has.
+func TestReInviteAnsweredLocally(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
+	offer := fixtureBody(t, "sfb-bypass-offer.sdp")
+	d, err := dua.WriteInvite(ctx, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := d.InviteResponse.Body()
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	re := gosip.NewRequest(gosip.INVITE, d.InviteResponse.Contact().Address)
+	re.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	re.SetBody(offer)
+	res, err := d.Do(ctx, re)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 || !bytes.Equal(res.Body(), first) {
+		t.Fatalf("re-INVITE got %d with\n%s\nwant 200 with the first answer\n%s", res.StatusCode, res.Body(), first)
+	}
+	if err := d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.SBC.NextCall(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
