@@ -60,31 +60,9 @@ func checkTone(t *testing.T, who string, got, want float64) {
 	}
 }
 
-func metric(t *testing.T, lab *mediationtest.Lab, name string, labels ...string) float64 {
-	t.Helper()
-	v, err := mediationtest.Metric(lab.Server, name, labels...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// waitMetric polls a metric until it has the wanted value: the server
-// updates counters as the call's last message is handled, which can be just
-// after the endpoints report.
 func waitMetric(t *testing.T, lab *mediationtest.Lab, want float64, name string, labels ...string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := metric(t, lab, name, labels...)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	mediationtest.WaitMetric(t, lab.Server, want, name, labels...)
 }
 
 func TestOutboundBypass(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -68,8 +67,6 @@ func TestSipp(t *testing.T) {
 	bin := sippBinary(t)
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() {
-		// sippMetric's keep-alive connections die with each server; do not wait for them.
-		sippHTTP.CloseIdleConnections()
 		goleak.VerifyNone(t, ignore)
 	})
 	for _, transport := range []string{"udp", "tcp"} {
@@ -176,9 +173,9 @@ func sippCheckCounters(t *testing.T, srv *mediation.Server, tc sippCase) {
 		dir, other = "inbound", "outbound"
 	}
 	// The last BYE or ACK can reach the server just after sipp reports.
-	sippWaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", dir)
-	sippWaitMetric(t, srv, 0, "mediationserver_media_bypass_calls_active", "direction", dir)
-	sippWaitMetric(t, srv, 0, "mediationserver_gateway_side_ports_open")
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", dir)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_media_bypass_calls_active", "direction", dir)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_ports_open")
 
 	type sample struct {
 		want   float64
@@ -198,67 +195,13 @@ func sippCheckCounters(t *testing.T, srv *mediation.Server, tc sippCase) {
 		samples[3] = sample{1, "mediationserver_failed_calls_total", []string{"direction", dir, "reason", tc.failure}}
 	}
 	for _, s := range samples {
-		got, err := sippMetric(srv, s.name, s.labels...)
+		got, err := mediationtest.Metric(srv, s.name, s.labels...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got != s.want {
 			t.Errorf("%s%v = %v, want %v", s.name, s.labels, got, s.want)
 		}
-	}
-}
-
-// sippHTTP reads /metrics; its timeout bounds every read.
-var sippHTTP = &http.Client{Timeout: 10 * time.Second}
-
-// sippMetric reads one sample of the server's /metrics: name with label
-// pairs; a series that does not exist reads as 0. It reads the text format
-// line by line because mediationtest.Metric's expfmt parser panics ("Invalid
-// name validation scheme requested: unset") with prometheus/common v0.72.
-func sippMetric(srv *mediation.Server, name string, labels ...string) (float64, error) {
-	res, err := sippHTTP.Get(mediationtest.URL(srv, "/metrics"))
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-next:
-	for sc.Scan() {
-		line := sc.Text()
-		sp := strings.LastIndexByte(line, ' ')
-		if strings.HasPrefix(line, "#") || sp < 0 {
-			continue
-		}
-		metric, lbls, _ := strings.Cut(line[:sp], "{")
-		if metric != name {
-			continue
-		}
-		for i := 0; i+1 < len(labels); i += 2 {
-			if !strings.Contains(","+lbls, fmt.Sprintf(",%s=%q", labels[i], labels[i+1])) {
-				continue next
-			}
-		}
-		return strconv.ParseFloat(line[sp+1:], 64)
-	}
-	return 0, sc.Err()
-}
-
-func sippWaitMetric(t *testing.T, srv *mediation.Server, want float64, name string, labels ...string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got, err := sippMetric(srv, name, labels...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -130,7 +130,7 @@ func Serve(t testing.TB, cfg *mediation.Config, log zerolog.Logger) *mediation.S
 // label pairs, e.g. Metric("mediationserver_calls_total", "direction", "inbound").
 // A metric or series that does not exist reads as 0.
 func Metric(srv *mediation.Server, name string, labels ...string) (float64, error) {
-	res, err := http.Get("http://" + srv.HTTPAddr().String() + "/metrics")
+	res, err := metricsClient.Get(URL(srv, "/metrics"))
 	if err != nil {
 		return 0, err
 	}
@@ -167,6 +167,10 @@ next:
 	return 0, nil
 }
 
+// metricsClient keeps no idle connections: each lab's server is gone at the
+// end of its test, and goroutine-leak checks must not see its keep-alives.
+var metricsClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 // URL is an HTTP URL on the server's web listener.
 func URL(srv *mediation.Server, path string) string {
 	return "http://" + srv.HTTPAddr().String() + "/" + strings.TrimPrefix(path, "/")
@@ -177,4 +181,25 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// WaitMetric polls a metric until it reads want, failing the test after
+// 10 s. The server updates its counters as a call's last message is handled,
+// which can be just after the endpoints report the call.
+func WaitMetric(t testing.TB, srv *mediation.Server, want float64, name string, labels ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := Metric(srv, name, labels...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
