@@ -165,3 +165,52 @@ func TestReInviteAnsweredLocally(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRetransmittedInviteIsOneCall replays a caller's INVITE, byte for byte,
+// while its call is up: it must not create a second call.
+func TestRetransmittedInviteIsOneCall(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			lab := mediationtest.Start(t, mediationtest.Options{})
+			dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
+			inv := request(gosip.INVITE, lab.Server.EdgeAddr().String(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
+			d, err := dua.WriteInvite(ctx, inv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// The same INVITE again, from another socket, after its transaction is over.
+			conn, err := net.Dial(tr, lab.Server.EdgeAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte(inv.String())); err != nil {
+				t.Fatal(err)
+			}
+			// An OPTIONS on the same path proves the replay was read before we count.
+			opt := request(gosip.OPTIONS, lab.Server.EdgeAddr().String(), tr, nil)
+			if res, err := sipClient(t).Do(ctx, opt); err != nil || res.StatusCode != 200 {
+				t.Fatalf("OPTIONS: %v %v", res, err)
+			}
+			mediationtest.WaitMetric(t, lab.Server, 1, "mediationserver_calls_total", "direction", "outbound")
+			if n := lab.Server.ActiveCalls(); n != 1 {
+				t.Fatalf("%d calls up, want 1", n)
+			}
+			if err := d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lab.SBC.NextCall(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+			mediationtest.WaitMetric(t, lab.Server, 1, "mediationserver_calls_total", "direction", "outbound")
+		})
+	}
+}

@@ -59,8 +59,10 @@ type agent struct {
 	reports  []CallReport
 	reported chan struct{} // signalled (non-blocking) when a report is queued
 
-	// lastRead is when the last SIP message was read (UnixNano), for drain.
+	// lastRead is when the last SIP message was read (UnixNano), and deaf
+	// makes the stack drop what it reads: both for drain.
 	lastRead atomic.Int64
+	deaf     atomic.Bool
 
 	callWG    sync.WaitGroup // INVITE handlers and outbound calls
 	serveWG   sync.WaitGroup // the UDP and TCP serve loops
@@ -159,10 +161,7 @@ func (a *agent) buildStack() error {
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(sl),
-			sip.WithTransportLayerReadFilter(func(_ sip.TransportReadProps, data []byte) ([]byte, error) {
-				a.lastRead.Store(time.Now().UnixNano())
-				return data, nil
-			}),
+			sip.WithTransportLayerReadFilter(a.filterRead),
 		),
 	)
 	if err != nil {
@@ -237,19 +236,27 @@ func (a *agent) close() error {
 	return a.closeErr
 }
 
-// Shutdown waits for the SIP traffic of ended calls to settle (an ACK for a
-// 487, a retransmission) before the stack goes away.
+// Shutdown waits this long for the SIP traffic of ended calls (an ACK for a
+// 487, a retransmission) to settle; see drain.
 const (
 	drainQuiet = 50 * time.Millisecond
 	drainMax   = 300 * time.Millisecond
 )
 
-// drain waits until no SIP message was read for drainQuiet, at most drainMax.
-// sipgo handles each message on a goroutine of its own; one still running
-// when the connection pool is cleared would find no connection for its
-// response and open a socket that nobody closes. Messages read long enough
-// ago are done.
+// drain lets the SIP traffic of ended calls settle before the stack goes
+// away. sipgo handles each message on a goroutine of its own; one still
+// running when the connection pool is cleared finds no connection for its
+// response and opens a socket that nobody closes. So drain waits for a quiet
+// spell, stops passing messages to sipgo, and waits for another quiet spell,
+// which covers any message that slipped in between.
 func (a *agent) drain() {
+	a.waitQuiet()
+	a.deaf.Store(true)
+	a.waitQuiet()
+}
+
+// waitQuiet waits until no message was read for drainQuiet, at most drainMax.
+func (a *agent) waitQuiet() {
 	deadline := time.Now().Add(drainMax)
 	for {
 		quiet := time.Since(time.Unix(0, a.lastRead.Load()))
@@ -258,6 +265,17 @@ func (a *agent) drain() {
 		}
 		time.Sleep(drainQuiet - quiet)
 	}
+}
+
+// filterRead runs on sipgo's reading goroutines before a message is parsed.
+// It stamps the time first and checks deaf second, so drain's second wait
+// sees every message that got through.
+func (a *agent) filterRead(_ sip.TransportReadProps, data []byte) ([]byte, error) {
+	a.lastRead.Store(time.Now().UnixNano())
+	if a.deaf.Load() {
+		return nil, nil // dropped
+	}
+	return data, nil
 }
 
 // enter registers a call (inbound handler or outbound Call) unless closing.

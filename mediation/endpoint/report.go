@@ -66,7 +66,8 @@ type CallReport struct {
 	// EndedBy is one of the Ended* constants.
 	EndedBy string
 	// Err is why the call failed; nil for every call that ran its course,
-	// rejected and cancelled ones included.
+	// rejected and cancelled ones included. An offer the endpoint refused
+	// (488, EndedRejected) has Err saying what was wrong with it.
 	Err error
 }
 
