@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
@@ -43,6 +44,15 @@ type Config struct {
 	Media MediaConfig `yaml:"media"`
 	// Log sets the level and format of the log.
 	Log LogConfig `yaml:"log"`
+	// Records is where call quality records go.
+	Records RecordsConfig `yaml:"records"`
+}
+
+// RecordsConfig says where the call quality records (one JSON line per
+// ended call) are written.
+type RecordsConfig struct {
+	// Path is the file records are appended to; "" writes none.
+	Path string `yaml:"path"`
 }
 
 // EdgeConfig is the edge side: where it listens and where inbound calls go.
@@ -65,6 +75,9 @@ type GatewayConfig struct {
 	Transport string `yaml:"transport"`
 	// EnableBypass is the per-trunk switch (Set-CsTrunkConfiguration -EnableBypass); nil means true.
 	EnableBypass *bool `yaml:"enable_bypass"`
+	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
+	// required; "" means off. Only "off" is implemented so far.
+	SRTP string `yaml:"srtp"`
 }
 
 // BypassConfig is MediaBypassSettings plus the web service that hands the bypass ID to clients.
@@ -86,7 +99,18 @@ type MediaConfig struct {
 	IP string `yaml:"ip"`
 	// Ports is LOW-HIGH, inclusive.
 	Ports string `yaml:"ports"`
+	// Timeout ends an anchored call whose legs receive no RTP or RTCP for
+	// this long (not while on hold); 0 disables it.
+	Timeout time.Duration `yaml:"timeout"`
+	// Latching sends media to where a peer's packets come from (symmetric
+	// RTP); nil means true.
+	Latching *bool `yaml:"latching"`
+	// Quarantine keeps released ports unused for this long.
+	Quarantine time.Duration `yaml:"quarantine"`
 }
+
+// LatchingEnabled is Latching with its default.
+func (m MediaConfig) LatchingEnabled() bool { return m.Latching == nil || *m.Latching }
 
 // LogConfig sets zerolog's level and output format.
 type LogConfig struct {
@@ -412,6 +436,10 @@ func (m MediaConfig) check() *ConfigError {
 		return invalid("media.ports", m.Ports, "high must be at most 65535")
 	case high-low+1 < minMediaPorts:
 		return invalid("media.ports", m.Ports, "needs at least %d ports: an RTP/RTCP pair for each side", minMediaPorts)
+	case m.Timeout < 0:
+		return invalid("media.timeout", m.Timeout.String(), "must not be negative")
+	case m.Quarantine < 0:
+		return invalid("media.quarantine", m.Quarantine.String(), "must not be negative")
 	}
 	return nil
 }

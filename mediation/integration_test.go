@@ -33,10 +33,10 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 
 // startClient starts a simulated SfB client; bypassID "" plays a client
 // that did not get bypass from the web service.
-func startClient(t *testing.T, ctx context.Context, bypassID string, _ ...string) *endpoint.Client {
+func startClient(t *testing.T, ctx context.Context, bypassID string, codecs ...string) *endpoint.Client {
 	t.Helper()
 	c, err := endpoint.StartClient(ctx, endpoint.ClientConfig{Listen: "127.0.0.1:0", MediaIP: loopback,
-		BypassID: bypassID, ToneHz: clientHz, Log: zerolog.Nop()})
+		BypassID: bypassID, ToneHz: clientHz, Codecs: codecs, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

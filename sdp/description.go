@@ -36,6 +36,10 @@ type Description struct {
 	Candidates []Candidate // a=candidate lines; nil omits them
 	Direction  string      // "" means sendrecv
 	Ptime      int         // a=ptime; 0 omits the line
+	// Crypto are a=crypto lines (SDES). With SAVP the profile is RTP/SAVP;
+	// without, crypto lines in RTP/AVP make SRTP optional, as SfB does.
+	Crypto []Crypto
+	SAVP   bool
 }
 
 // sessionName is what SfB clients send in s=; peers ignore it.
@@ -82,7 +86,7 @@ func (d Description) audio() *psdp.MediaDescription {
 		MediaName: psdp.MediaName{
 			Media:   "audio",
 			Port:    psdp.RangedPort{Value: d.Port},
-			Protos:  []string{"RTP", "AVP"},
+			Protos:  d.protos(),
 			Formats: make([]string, 0, len(d.Codecs)),
 		},
 	}
@@ -110,8 +114,18 @@ func (d Description) audio() *psdp.MediaDescription {
 	for _, c := range d.Candidates {
 		add("candidate", c.String())
 	}
+	for _, c := range d.Crypto {
+		add("crypto", c.String())
+	}
 	md.Attributes = append(md.Attributes, psdp.NewPropertyAttribute(d.direction()))
 	return md
+}
+
+func (d Description) protos() []string {
+	if d.SAVP {
+		return []string{"RTP", "SAVP"}
+	}
+	return []string{"RTP", "AVP"}
 }
 
 func (d Description) direction() string {

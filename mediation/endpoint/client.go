@@ -26,6 +26,9 @@ type ClientConfig struct {
 	BypassID string
 	// UserAgent defaults to DefaultClientUserAgent.
 	UserAgent string
+	// Codecs limits the G.711 laws the client offers ("PCMU", "PCMA"); nil
+	// offers both, as SfB does.
+	Codecs []string
 	// ToneHz is the tone the client sends; default 1000.
 	ToneHz float64
 	// AnswerDelay is the time between 180 Ringing and 200 for inbound calls; default 50ms.
@@ -86,7 +89,7 @@ func (c *Client) Call(ctx context.Context, opt CallOptions) (CallReport, error) 
 	return c.a.dial(ctx, outboundPlan{
 		opt: opt,
 		offer: func(l localMedia) ([]byte, error) {
-			return sfbSDP{local: l, bypassID: c.cfg.BypassID}.build()
+			return sfbSDP{local: l, bypassID: c.cfg.BypassID, g711: c.cfg.Codecs}.build()
 		},
 		headers: c.headers(),
 	})

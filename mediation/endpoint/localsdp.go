@@ -35,6 +35,9 @@ type sfbSDP struct {
 	// formats, when not nil, replace the template's codec list (an answer);
 	// nil keeps SfB's full list (an offer).
 	formats []format
+	// g711, when not nil, limits the G.711 laws of an offer (e.g. a client
+	// that only offers PCMU); the other SfB codecs stay.
+	g711 []string
 }
 
 // build returns the template with our address, ports, SSRC, candidates and
@@ -54,6 +57,8 @@ func (p sfbSDP) build() ([]byte, error) {
 	md.Attributes = p.rewriteAttributes(md.Attributes)
 	if p.formats != nil {
 		md.MediaName.Formats = formatList(p.formats)
+	} else if p.g711 != nil {
+		dropG711(md, p.g711)
 	}
 	out, err := desc.Marshal()
 	if err != nil {
@@ -206,4 +211,33 @@ func formatAttributes(formats []format) []sdp.Attribute {
 		}
 	}
 	return out
+}
+
+// dropG711 removes the G.711 payload types (static 0 and 8) not in keep
+// from an offer's m= line and their rtpmap lines.
+func dropG711(md *sdp.MediaDescription, keep []string) {
+	drop := map[string]bool{"0": true, "8": true}
+	for _, law := range keep {
+		switch strings.ToUpper(law) {
+		case PCMU:
+			delete(drop, "0")
+		case PCMA:
+			delete(drop, "8")
+		}
+	}
+	formats := md.MediaName.Formats[:0]
+	for _, f := range md.MediaName.Formats {
+		if !drop[f] {
+			formats = append(formats, f)
+		}
+	}
+	md.MediaName.Formats = formats
+	attrs := md.Attributes[:0]
+	for _, a := range md.Attributes {
+		if a.Key == "rtpmap" && drop[strings.Fields(a.Value + " ")[0]] {
+			continue
+		}
+		attrs = append(attrs, a)
+	}
+	md.Attributes = attrs
 }

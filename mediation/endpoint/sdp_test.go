@@ -283,3 +283,18 @@ func TestPlansRefuseOffersWithoutG711(t *testing.T) {
 		t.Error("PCMA-only SBC accepted a PCMU offer")
 	}
 }
+
+func TestOfferLimitedToOneLaw(t *testing.T) {
+	l := localMedia{ip: netip.MustParseAddr("127.0.0.1"), rtpPort: 40000, rtcpPort: 40001}
+	body, err := sfbSDP{local: l, g711: []string{"PCMU"}}.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(body)
+	if strings.Contains(s, "PCMA") || !strings.Contains(s, "a=rtpmap:0 PCMU/8000") || strings.Contains(s, " 8 ") {
+		t.Fatalf("offer not limited to PCMU:\n%s", s)
+	}
+	if !strings.Contains(s, "SILK/16000") {
+		t.Fatalf("other SfB codecs dropped:\n%s", s)
+	}
+}
