@@ -354,6 +354,13 @@ func (c *Config) checkGateways() *ConfigError {
 		if err := checkTransport(field+".transport", g.Transport); err != nil {
 			return err
 		}
+		switch g.SRTP {
+		case "", "off":
+		case "optional", "required":
+			return invalid(field+".srtp", g.SRTP, "SRTP towards the gateway is not supported yet; use off (plain RTP, as CCE with a TCP gateway)")
+		default:
+			return invalid(field+".srtp", g.SRTP, "must be off, optional or required")
+		}
 		// Names label logs and metrics, so two trunks must not share one.
 		if j, dup := seen[g.DisplayName()]; dup {
 			return invalid(field+".name", g.DisplayName(), "same name as gateways[%d]", j)

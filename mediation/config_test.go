@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -142,6 +143,12 @@ func TestValidate(t *testing.T) {
 		{"media ports full range", func(c *mediation.Config) { c.Media.Ports = "1024-65535" }, "", ""},
 		{"media ports reversed", func(c *mediation.Config) { c.Media.Ports = "9-3" }, "media.ports", `"9-3": low must be below high`},
 		{"media ports equal", func(c *mediation.Config) { c.Media.Ports = "50000-50000" }, "media.ports", "low must be below high"},
+		{"media timeout off", func(c *mediation.Config) { c.Media.Timeout = 0 }, "", ""},
+		{"media timeout negative", func(c *mediation.Config) { c.Media.Timeout = -time.Second }, "media.timeout", "negative"},
+		{"media quarantine negative", func(c *mediation.Config) { c.Media.Quarantine = -time.Second }, "media.quarantine", "negative"},
+		{"gateway srtp off", func(c *mediation.Config) { c.Gateways[0].SRTP = "off" }, "", ""},
+		{"gateway srtp required", func(c *mediation.Config) { c.Gateways[0].SRTP = "required" }, "gateways[0].srtp", "not supported yet"},
+		{"gateway srtp bad", func(c *mediation.Config) { c.Gateways[0].SRTP = "maybe" }, "gateways[0].srtp", "off, optional or required"},
 		{"media ports privileged", func(c *mediation.Config) { c.Media.Ports = "1000-2000" }, "media.ports", "at least 1024"},
 		{"media ports above 65535", func(c *mediation.Config) { c.Media.Ports = "60000-70000" }, "media.ports", "at most 65535"},
 		{"media ports too few", func(c *mediation.Config) { c.Media.Ports = "50000-50002" }, "media.ports", "at least 4 ports"},
@@ -245,8 +252,10 @@ func TestLoadConfigExample(t *testing.T) {
 			InternalSubnets: []string{"127.0.0.0/8", "::1/128"},
 			WebServiceURL:   "http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc",
 		},
-		Media: mediation.MediaConfig{IP: "127.0.0.1", Ports: "50000-50999"},
-		Log:   mediation.LogConfig{Level: "debug", Format: "json"},
+		Media: mediation.MediaConfig{IP: "127.0.0.1", Ports: "50000-50999",
+			Timeout: 20 * time.Second, Latching: boolPtr(false), Quarantine: 10 * time.Second},
+		Log:     mediation.LogConfig{Level: "debug", Format: "json"},
+		Records: mediation.RecordsConfig{Path: "/var/log/mediation/calls.jsonl"},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("LoadConfig(example.yaml) =\n%+v\nwant\n%+v", *cfg, want)
