@@ -65,6 +65,11 @@ type call struct {
 	trunk gateway.Trunk
 	start time.Time
 
+	// For the call record, set before the call is shared.
+	from, to         string
+	aCallID, bCallID string
+	answerTime       time.Time
+
 	aSide, bSide *sip.Side
 	a            *sipgo.DialogServerSession
 	b            *sipgo.DialogClientSession
@@ -117,7 +122,10 @@ func (c *call) setup(ctx context.Context, req *gosip.Request) {
 		UserAgent:   s.userAgent,
 	})
 	tag, _ := breq.From().Params.Get("tag")
-	s.calls.addDialog(c, string(*breq.CallID()), tag)
+	c.mu.Lock()
+	c.bCallID = string(*breq.CallID())
+	c.mu.Unlock()
+	s.calls.addDialog(c, c.bCallID, tag)
 	c.log.Debug().Str("b_call_id", string(*breq.CallID())).Str("target", target.String()).
 		Str("transport", transport).Msg("calling the other side")
 
@@ -304,6 +312,7 @@ func (c *call) answered(ctx context.Context) {
 		return
 	}
 	c.state = stateAnswered
+	c.answerTime = time.Now()
 	bypass := c.media.decision.bypass
 	c.mu.Unlock()
 	if bypass {
@@ -413,9 +422,13 @@ func (c *call) finish(reason string, wasAnswered bool) {
 	}
 	c.finished = true
 	c.state = stateEnded
+	rec := c.record(reason)
 	c.media.closeRelay()
 	bypass := c.media.decision.bypass
 	c.mu.Unlock()
+	if err := c.srv.records.write(rec); err != nil {
+		c.log.Error().Err(err).Msg("call record not written")
+	}
 
 	s := c.srv
 	s.calls.remove(c)
@@ -433,4 +446,23 @@ func (c *call) finish(reason string, wasAnswered bool) {
 	c.log.Info().Str("reason", reason).Bool("answered", wasAnswered).Bool("bypass", bypass).
 		Dur("duration", time.Since(c.start)).Msg("call ended")
 	close(c.done)
+}
+
+// record is the call's quality record; c.mu is held.
+func (c *call) record(reason string) Record {
+	r := Record{
+		CallID: c.id, Direction: c.dir.String(), From: c.from, To: c.to, Gateway: c.trunk.Name,
+		StartTime: c.start, EndTime: time.Now(), EndReason: reason,
+		MediationServerBypass: c.media.decision.bypass,
+		EdgeCallID:            c.aCallID, GatewayCallID: c.bCallID,
+	}
+	if c.dir == inbound {
+		r.EdgeCallID, r.GatewayCallID = c.bCallID, c.aCallID
+	}
+	if !c.answerTime.IsZero() {
+		t := c.answerTime
+		r.AnswerTime = &t
+	}
+	r.EdgeLeg, r.GatewayLeg = c.media.legRecords()
+	return r
 }

@@ -107,8 +107,10 @@ func (s *Server) newCall(aSide *sip.Side, dir direction, req *gosip.Request, tx 
 	if dir == inbound {
 		c.bSide = s.edge
 	}
+	c.aCallID = string(*req.CallID())
+	c.from, c.to = req.From().Address.User, req.To().Address.User
 	c.log = s.log.With().Str("call", c.id).Str("direction", dir.String()).
-		Str("a_call_id", string(*req.CallID())).Logger()
+		Str("a_call_id", c.aCallID).Logger()
 	aSide.Trace(&c.log, sip.In, req)
 
 	if s.draining.Load() {

@@ -37,6 +37,8 @@ type mediaPlan struct {
 	relay    *relay.Session
 	aSDP     sdpLeg // what we sent on leg A (answers)
 	bSDP     sdpLeg // what we sent on leg B (the offer)
+	// codecs negotiated on each side (relay.Edge, relay.Gateway), for the record.
+	codecs [2]string
 }
 
 // sdpLeg remembers the SDP last sent on one leg so that o= stays the same
@@ -156,7 +158,9 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("answer to the client: %w", err)
 		}
-		if !p.decision.bypass {
+		if p.decision.bypass {
+			p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
+		} else {
 			err = p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, p.offer, d.Codecs[0])
 		}
 	} else {
@@ -166,7 +170,9 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("answer to the gateway: %w", err)
 		}
-		if !p.decision.bypass {
+		if p.decision.bypass {
+			p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
+		} else {
 			err = p.pointRelay(relay.Gateway, p.offer, d.Codecs[0], relay.Edge, ans, ans.G711()[0])
 		}
 	}
@@ -199,6 +205,7 @@ func (p *mediaPlan) pointRelay(gw relay.Side, gwMedia sdp.Media, gwCodec sdp.Cod
 	if err := p.relay.SetLeg(gw, legFor(gwMedia, gwCodec)); err != nil {
 		return err
 	}
+	p.codecs[relay.Gateway], p.codecs[relay.Edge] = gwCodec.Name, edgeCodec.Name
 	return p.relay.SetLeg(edge, legFor(edgeMedia, edgeCodec))
 }
 
@@ -215,4 +222,20 @@ func (p *mediaPlan) closeRelay() {
 		p.relay.Close()
 		p.relay = nil
 	}
+}
+
+// legRecords reports each side's media for the call record.
+func (p *mediaPlan) legRecords() (edge, gw LegRecord) {
+	edge.Codec, gw.Codec = p.codecs[relay.Edge], p.codecs[relay.Gateway]
+	if p.relay == nil {
+		return edge, gw
+	}
+	st := p.relay.Stats()
+	fill := func(l *LegRecord, s relay.SideStats) {
+		l.PacketsSent, l.PacketsReceived = s.RTPSent, s.RTPReceived
+		l.BytesSent, l.BytesReceived = s.RTPSentBytes, s.RTPReceivedBytes
+	}
+	fill(&edge, st.Edge)
+	fill(&gw, st.Gateway)
+	return edge, gw
 }

@@ -44,6 +44,7 @@ type Server struct {
 	mediaHigh     int
 
 	calls    *registry
+	records  *recordWriter
 	metrics  *metrics
 	alloc    *relay.Allocator
 	draining atomic.Bool
@@ -154,6 +155,9 @@ func (s *Server) Run(ctx context.Context) error {
 			runErr = err
 		}
 	}
+	if err := s.records.close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("records: %w", err)
+	}
 	s.log.Info().Err(runErr).Msg("mediation server stopped")
 	return runErr
 }
@@ -171,15 +175,21 @@ func (s *Server) bind() error {
 	if s.alloc, err = relay.NewAllocator(s.mediaIP, s.mediaLow, s.mediaHigh); err != nil {
 		return err
 	}
+	if s.records, err = openRecords(s.cfg.Records.Path); err != nil {
+		return err
+	}
 	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log}); err != nil {
+		s.records.close()
 		return err
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log}); err != nil {
+		s.records.close()
 		s.edge.Close()
 		return err
 	}
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPListen); err != nil {
+		s.records.close()
 		s.edge.Close()
 		s.gw.Close()
 		return fmt.Errorf("http_listen: %w", err)

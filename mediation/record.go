@@ -1,0 +1,84 @@
+package mediation
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// Record is the call quality record written when a call ends: one JSON
+// line, named after what the Skype for Business QoE report carries.
+type Record struct {
+	CallID    string `json:"callId"`
+	Direction string `json:"direction"`
+	// EdgeCallID and GatewayCallID are the SIP Call-IDs of the two legs.
+	EdgeCallID    string     `json:"edgeCallId"`
+	GatewayCallID string     `json:"gatewayCallId,omitempty"`
+	From          string     `json:"from"`
+	To            string     `json:"to"`
+	Gateway       string     `json:"gateway"`
+	StartTime     time.Time  `json:"startTime"`
+	AnswerTime    *time.Time `json:"answerTime,omitempty"`
+	EndTime       time.Time  `json:"endTime"`
+	EndReason     string     `json:"endReason"`
+	// MediationServerBypass is the QoE report's "Mediation Server bypass
+	// call" flag.
+	MediationServerBypass bool      `json:"mediationServerBypass"`
+	EdgeLeg               LegRecord `json:"edgeLeg"`
+	GatewayLeg            LegRecord `json:"gatewayLeg"`
+}
+
+// LegRecord is what one leg's media did, as seen by the mediation server
+// (zero for a bypassed call: its media never reached us).
+type LegRecord struct {
+	Codec           string `json:"codec,omitempty"`
+	PacketsSent     uint64 `json:"packetsSent"`
+	PacketsReceived uint64 `json:"packetsReceived"`
+	BytesSent       uint64 `json:"bytesSent"`
+	BytesReceived   uint64 `json:"bytesReceived"`
+}
+
+// recordWriter appends records to a file, one fsynced line each, so that a
+// record written is a record kept, whatever happens to the process next.
+type recordWriter struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openRecords(path string) (*recordWriter, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("records.path: %w", err)
+	}
+	return &recordWriter{f: f}, nil
+}
+
+func (w *recordWriter) write(r Record) error {
+	if w == nil {
+		return nil
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.f.Write(append(line, '\n')); err != nil {
+		return err
+	}
+	return w.f.Sync()
+}
+
+func (w *recordWriter) close() error {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.f.Close()
+}
