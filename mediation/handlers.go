@@ -211,30 +211,3 @@ func (s *Server) onOptions(side *sip.Side, req *gosip.Request, tx gosip.ServerTr
 		s.reply(side, tx, req, 200, "OK", sip.CapabilityHeaders()...)
 	}
 }
-
-// onReInvite answers a re-INVITE (session refresh, SfB's post-ICE
-// re-INVITE) locally with the SDP this leg already has, so the media path
-// stays as it is. Relaying re-INVITEs (hold, resume) is future work.
-func (c *call) onReInvite(side *sip.Side, req *gosip.Request, tx gosip.ServerTransaction) {
-	side.Trace(&c.log, sip.In, req)
-	c.mu.Lock()
-	body := c.media.bSDP.last
-	if side == c.aSide {
-		body = c.media.aSDP.last
-	}
-	answered := c.state == stateAnswered
-	c.mu.Unlock()
-	if !answered || body == nil {
-		c.srv.reply(side, tx, req, 491, "Request Pending")
-		return
-	}
-	res := gosip.NewResponseFromRequest(req, 200, "OK", body)
-	res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	contact := side.Contact(req.Transport())
-	res.AppendHeader(&contact)
-	res.AppendHeader(gosip.NewHeader("Server", c.srv.userAgent))
-	side.Trace(&c.log, sip.Out, res)
-	if err := tx.Respond(res); err != nil {
-		c.log.Debug().Err(err).Msg("answering re-INVITE")
-	}
-}

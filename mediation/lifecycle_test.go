@@ -1,8 +1,8 @@
 package mediation_test
 
 import (
-	"bytes"
 	"context"
+	"strings"
 	"net"
 	"testing"
 	"time"
@@ -14,6 +14,7 @@ import (
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/sdp"
 )
 
 // TestShutdownEndsCalls stops a server with a call up: both legs get a BYE
@@ -130,13 +131,13 @@ func TestSilentGatewayTimesOut(t *testing.T) {
 	waitMetric(t, lab, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "timeout")
 }
 
-// TestReInviteAnsweredLocally: a re-INVITE in an answered call gets 200
-// with the SDP that leg already has.
-func TestReInviteAnsweredLocally(t *testing.T) {
+// TestHoldResume: a client's hold and resume re-INVITEs are relayed to the
+// SBC with rewritten SDP; the call and its relay ports stay.
+func TestHoldResume(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	lab := mediationtest.Start(t, mediationtest.Options{})
 	dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
-	offer := fixtureBody(t, "sfb-bypass-offer.sdp")
+	offer := fixtureBody(t, "sfb-edge-srtp-optional-offer.sdp") // no bypass ID: anchored
 	d, err := dua.WriteInvite(ctx, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", offer))
 	if err != nil {
 		t.Fatal(err)
@@ -144,26 +145,55 @@ func TestReInviteAnsweredLocally(t *testing.T) {
 	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	first := d.InviteResponse.Body()
 	if err := d.Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
-	re := gosip.NewRequest(gosip.INVITE, d.InviteResponse.Contact().Address)
-	re.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	re.SetBody(offer)
-	res, err := d.Do(ctx, re)
-	if err != nil {
-		t.Fatal(err)
+	first := media(t, "first answer", d.InviteResponse.Body())
+	reinvite := func(body string) sdp.Media {
+		t.Helper()
+		re := gosip.NewRequest(gosip.INVITE, d.InviteResponse.Contact().Address)
+		re.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		re.SetBody([]byte(body))
+		res, err := d.Do(ctx, re)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != 200 {
+			t.Fatalf("re-INVITE got %d %s", res.StatusCode, res.Reason)
+		}
+		if err := d.WriteRequest(gosip.NewRequest(gosip.ACK, d.InviteResponse.Contact().Address)); err != nil {
+			t.Fatal(err)
+		}
+		return media(t, "re-INVITE answer", res.Body())
 	}
-	if res.StatusCode != 200 || !bytes.Equal(res.Body(), first) {
-		t.Fatalf("re-INVITE got %d with\n%s\nwant 200 with the first answer\n%s", res.StatusCode, res.Body(), first)
+	held := reinvite(strings.Replace(string(offer), "a=rtcp-mux", "a=sendonly", 1))
+	if held.RTP() != first.RTP() || held.OriginVersion != first.OriginVersion+1 || held.OriginSessionID != first.OriginSessionID {
+		t.Fatalf("hold answer %s v%d, want the same relay port %s and version %d", held.RTP(), held.OriginVersion, first.RTP(), first.OriginVersion+1)
+	}
+	if held.Direction != sdp.RecvOnly {
+		t.Errorf("hold answered %s, want the SBC's recvonly relayed", held.Direction)
+	}
+	resumed := reinvite(string(offer))
+	if resumed.RTP() != first.RTP() || resumed.Direction != sdp.SendRecv {
+		t.Fatalf("resume answer %s %s", resumed.RTP(), resumed.Direction)
+	}
+	if n := lab.Server.ActiveCalls(); n != 1 {
+		t.Fatalf("%d calls after hold and resume", n)
 	}
 	if err := d.Bye(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lab.SBC.NextCall(ctx); err != nil {
+	sbc, err := lab.SBC.NextCall(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if sbc.Code != 200 || sbc.EndedBy != endpoint.EndedRemoteBye {
+		t.Fatalf("SBC: %d ended by %s", sbc.Code, sbc.EndedBy)
+	}
+	if len(sbc.ReInvites) != 2 || sbc.ReInvites[0] != "sendonly" || sbc.ReInvites[1] != "sendrecv" {
+		t.Fatalf("SBC saw re-INVITEs %v, want [sendonly sendrecv]", sbc.ReInvites)
+	}
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_gateway_side_ports_open")
 }
 
 // TestRetransmittedInviteIsOneCall replays a caller's INVITE, byte for byte,

@@ -39,6 +39,10 @@ type mediaPlan struct {
 	bSDP     sdpLeg // what we sent on leg B (the offer)
 	// codecs negotiated on each side (relay.Edge, relay.Gateway), for the record.
 	codecs [2]string
+	// client and gateway are the latest SDP each peer sent (offer or answer).
+	client, gateway sdp.Media
+	onHold          bool
+	reinviting      bool
 }
 
 // sdpLeg remembers the SDP last sent on one leg so that o= stays the same
@@ -154,6 +158,7 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 	}
 	var d sdp.Description
 	if p.dir == outbound {
+		p.client, p.gateway = p.offer, ans
 		d, err = sdp.ClientAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Edge), p.bypassID)
 		if err != nil {
 			return nil, fmt.Errorf("answer to the client: %w", err)
@@ -164,6 +169,7 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 			err = p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, p.offer, d.Codecs[0])
 		}
 	} else {
+		p.gateway, p.client = p.offer, ans
 		p.decision = decideInbound(p.bypassID, ans)
 		p.decided = true
 		d, err = sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))

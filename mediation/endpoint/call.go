@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"context"
+	"github.com/pion/sdp/v3"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +26,8 @@ type call struct {
 	mu       sync.Mutex
 	localSDP []byte // our current SDP, repeated in answers to re-INVITEs
 	dtmfPT   int
+	// reInvites are the directions of the re-INVITE offers answered.
+	reInvites []string
 
 	// answered is set once the 2xx was sent and ACKed, or received and ACKed.
 	answered atomic.Bool
@@ -135,7 +138,11 @@ func (a *agent) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	res := sip.NewSDPResponseFromRequest(req, local)
+	dir := offeredDirection(req.Body())
+	c.mu.Lock()
+	c.reInvites = append(c.reInvites, dir)
+	c.mu.Unlock()
+	res := sip.NewSDPResponseFromRequest(req, answerDirection(local, dir))
 	contact := a.contact("", req.Transport())
 	res.AppendHeader(&contact)
 	if err := tx.Respond(res); err != nil {
@@ -197,4 +204,68 @@ func hangup(ctx context.Context, bye func(context.Context) error) error {
 	byeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
 	defer cancel()
 	return bye(byeCtx)
+}
+
+// reInviteDirections returns the directions of the re-INVITEs answered.
+func (c *call) reInviteDirections() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.reInvites...)
+}
+
+// offeredDirection is the direction of an offer's audio stream; a
+// c=0.0.0.0 offer is the RFC 2543 way of saying sendonly.
+func offeredDirection(body []byte) string {
+	var desc sdp.SessionDescription
+	if len(body) == 0 || desc.Unmarshal(body) != nil {
+		return "sendrecv"
+	}
+	md := firstAudio(&desc)
+	if md == nil {
+		return "sendrecv"
+	}
+	for _, d := range []string{"sendonly", "recvonly", "inactive", "sendrecv"} {
+		if _, ok := md.Attribute(d); ok {
+			return d
+		}
+	}
+	if c := md.ConnectionInformation; c != nil && c.Address != nil && c.Address.Address == "0.0.0.0" {
+		return "sendonly"
+	}
+	if c := desc.ConnectionInformation; c != nil && c.Address != nil && c.Address.Address == "0.0.0.0" {
+		return "sendonly"
+	}
+	return "sendrecv"
+}
+
+// answerDirection returns our SDP with the direction RFC 3264 §6.1 asks of
+// an answer to an offer in direction offered: recvonly to sendonly, sendonly
+// to recvonly, inactive to inactive.
+func answerDirection(local []byte, offered string) []byte {
+	want := map[string]string{"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}[offered]
+	if want == "" {
+		want = "sendrecv"
+	}
+	var desc sdp.SessionDescription
+	if desc.Unmarshal(local) != nil {
+		return local
+	}
+	md := firstAudio(&desc)
+	if md == nil {
+		return local
+	}
+	attrs := md.Attributes[:0]
+	for _, a := range md.Attributes {
+		switch a.Key {
+		case "sendonly", "recvonly", "inactive", "sendrecv":
+			continue
+		}
+		attrs = append(attrs, a)
+	}
+	md.Attributes = append(attrs, sdp.NewPropertyAttribute(want))
+	out, err := desc.Marshal()
+	if err != nil {
+		return local
+	}
+	return out
 }

@@ -231,6 +231,9 @@ func (in *inbound) end(by string, err error) {
 	}
 	in.done = true
 	in.r.EndedBy, in.r.Err = by, err
+	if in.c != nil {
+		in.r.ReInvites = in.c.reInviteDirections()
+	}
 	if len(in.r.AnswerSDP) > 0 {
 		in.r.BypassAnswered = hasBypassID(in.r.AnswerSDP)
 	} else if len(in.r.EarlySDP) > 0 {

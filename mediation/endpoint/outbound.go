@@ -299,6 +299,7 @@ func (o *outbound) finish() (CallReport, error) {
 	} else if len(o.r.EarlySDP) > 0 {
 		o.r.BypassAnswered = hasBypassID(o.r.EarlySDP)
 	}
+	o.r.ReInvites = o.c.reInviteDirections()
 	o.c.log.Debug().Int("code", o.r.Code).Str("ended_by", o.r.EndedBy).Err(o.r.Err).Msg("call ended")
 	return o.r, o.r.Err
 }

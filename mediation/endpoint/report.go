@@ -63,6 +63,9 @@ type CallReport struct {
 	// BypassOffered and BypassAnswered tell whether a=x-bypassid was in the
 	// offer and in the answer (the 2xx's, or the 18x's if there was no 2xx).
 	BypassOffered, BypassAnswered bool
+	// ReInvites are the directions (sendrecv, sendonly, ...) of the
+	// re-INVITE offers the endpoint answered during the call.
+	ReInvites []string
 	// EndedBy is one of the Ended* constants.
 	EndedBy string
 	// Err is why the call failed; nil for every call that ran its course,
