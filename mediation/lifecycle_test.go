@@ -2,8 +2,8 @@ package mediation_test
 
 import (
 	"context"
-	"strings"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
