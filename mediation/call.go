@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/gateway"
+	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
 
@@ -313,6 +314,7 @@ func (c *call) answered(ctx context.Context) {
 	}
 	c.state = stateAnswered
 	c.answerTime = time.Now()
+	c.media.answered()
 	bypass := c.media.decision.bypass
 	c.mu.Unlock()
 	if bypass {
@@ -396,6 +398,20 @@ func (c *call) hangup(from *sip.Side, reason string) {
 	}
 	wg.Wait()
 	c.finish(reason, true)
+}
+
+// onMediaTimeout is the relay's report that a leg has been silent (no RTP,
+// no RTCP) for media.timeout: CCE ends such calls with BYE on both legs.
+func (c *call) onMediaTimeout(side relay.Side) {
+	c.mu.Lock()
+	answered := c.state == stateAnswered
+	c.mu.Unlock()
+	if !answered {
+		return
+	}
+	c.log.Warn().Str("leg", side.String()).Dur("timeout", c.srv.cfg.Media.Timeout).
+		Msg("no RTP or RTCP received: ending the call")
+	go c.hangup(nil, "media timeout")
 }
 
 // terminate ends the call for a server shutdown.

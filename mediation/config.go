@@ -107,6 +107,9 @@ type MediaConfig struct {
 	Latching *bool `yaml:"latching"`
 	// Quarantine keeps released ports unused for this long.
 	Quarantine time.Duration `yaml:"quarantine"`
+	// EdgeCodecs are the codecs an anchored call may use towards the
+	// client, in order of preference: PCMU, PCMA, G722.
+	EdgeCodecs []string `yaml:"edge_codecs"`
 }
 
 // LatchingEnabled is Latching with its default.
@@ -447,6 +450,15 @@ func (m MediaConfig) check() *ConfigError {
 		return invalid("media.timeout", m.Timeout.String(), "must not be negative")
 	case m.Quarantine < 0:
 		return invalid("media.quarantine", m.Quarantine.String(), "must not be negative")
+	case len(m.EdgeCodecs) == 0:
+		return required("media.edge_codecs")
+	}
+	for i, c := range m.EdgeCodecs {
+		switch c {
+		case "PCMU", "PCMA", "G722":
+		default:
+			return invalid(fmt.Sprintf("media.edge_codecs[%d]", i), c, "must be PCMU, PCMA or G722")
+		}
 	}
 	return nil
 }

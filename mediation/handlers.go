@@ -7,6 +7,7 @@ import (
 
 	gosip "github.com/emiago/sipgo/sip"
 
+	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
 
@@ -140,7 +141,10 @@ func (s *Server) newCall(aSide *sip.Side, dir direction, req *gosip.Request, tx 
 		src, _ := parseSource(req.Source())
 		c.trunk = s.gateways.FromSource(src)
 	}
-	c.media = mediaPlan{dir: dir, offer: offer, log: c.log}
+	c.media = mediaPlan{dir: dir, offer: offer, log: c.log, edgeCodecs: s.cfg.Media.EdgeCodecs, sessionOpts: []relay.SessionOption{
+		relay.WithLatching(s.cfg.Media.LatchingEnabled()),
+		relay.WithMediaTimeout(s.cfg.Media.Timeout, c.onMediaTimeout),
+	}}
 
 	s.setupWait.Add(1)
 	defer s.setupWait.Done()

@@ -43,6 +43,14 @@ type mediaPlan struct {
 	client, gateway sdp.Media
 	onHold          bool
 	reinviting      bool
+	// edgeSRTP is the keying towards the client on an anchored call: the
+	// client's a=crypto (what we decrypt) and ours (what we answered).
+	edgeSRTP  *relay.SRTP
+	ourCrypto *sdp.Crypto
+	// edgeCodecs is media.edge_codecs.
+	edgeCodecs []string
+	// sessionOpts configure the relay of an anchored call.
+	sessionOpts []relay.SessionOption
 }
 
 // sdpLeg remembers the SDP last sent on one leg so that o= stays the same
@@ -102,8 +110,8 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 			}
 			return p.bSDP.marshal(d), nil
 		}
-		if p.offer.Proto != "RTP/AVP" {
-			return nil, errNotAcceptable{"SRTP-only offers (" + p.offer.Proto + ") need SRTP, which this mediation server does not terminate yet"}
+		if err := p.planEdgeSRTP(p.offer); err != nil {
+			return nil, err
 		}
 		if len(p.offer.G711()) == 0 {
 			return nil, errNotAcceptable{"No G.711 codec in the SDP offer"}
@@ -129,17 +137,23 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 	if err != nil {
 		return nil, errNotAcceptable{err.Error()}
 	}
+	if err := p.offerEdgeSRTP(&d); err != nil {
+		return nil, err
+	}
 	return p.bSDP.marshal(d), nil
 }
 
 func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {
-	r, err := relay.NewSession(alloc, p.log)
+	r, err := relay.NewSession(alloc, p.log, p.sessionOpts...)
 	if err != nil {
 		if errors.Is(err, relay.ErrExhausted) {
 			return errNoPorts
 		}
 		return fmt.Errorf("media relay: %w", err)
 	}
+	// The media timeout counts only once the call is answered (and not on
+	// hold): a call may ring for longer than the timeout without early media.
+	r.SetHold(true)
 	r.Start()
 	p.relay = r
 	return nil
@@ -159,13 +173,18 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 	var d sdp.Description
 	if p.dir == outbound {
 		p.client, p.gateway = p.offer, ans
-		d, err = sdp.ClientAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Edge), p.bypassID)
+		if p.decision.bypass {
+			d, err = sdp.ClientAnswer(p.offer, ans, true, netip.AddrPort{}, p.bypassID)
+		} else {
+			d, err = sdp.ClientAnswerPrefer(p.offer, ans, p.local(relay.Edge), p.edgeCodecs)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("answer to the client: %w", err)
 		}
 		if p.decision.bypass {
 			p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
 		} else {
+			p.withEdgeSRTP(&d)
 			err = p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, p.offer, d.Codecs[0])
 		}
 	} else {
@@ -179,6 +198,7 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 		if p.decision.bypass {
 			p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
 		} else {
+			p.acceptEdgeSRTP(ans)
 			err = p.pointRelay(relay.Gateway, p.offer, d.Codecs[0], relay.Edge, ans, ans.G711()[0])
 		}
 	}
@@ -189,6 +209,13 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 		p.closeRelay()
 	}
 	return p.aSDP.marshal(d), nil
+}
+
+// answered starts the relay's media timeout.
+func (p *mediaPlan) answered() {
+	if p.relay != nil && !p.onHold {
+		p.relay.SetHold(false)
+	}
 }
 
 // lastAnswer is leg A's answer already sent (a 200 without SDP after a 183
@@ -212,7 +239,72 @@ func (p *mediaPlan) pointRelay(gw relay.Side, gwMedia sdp.Media, gwCodec sdp.Cod
 		return err
 	}
 	p.codecs[relay.Gateway], p.codecs[relay.Edge] = gwCodec.Name, edgeCodec.Name
-	return p.relay.SetLeg(edge, legFor(edgeMedia, edgeCodec))
+	leg := legFor(edgeMedia, edgeCodec)
+	leg.SRTP = p.edgeSRTP
+	return p.relay.SetLeg(edge, leg)
+}
+
+// planEdgeSRTP decides SRTP towards the client from its offer: SfB sends
+// a=crypto in RTP/SAVP (SRTP required) or in RTP/AVP (SRTP optional, taken
+// when we can). We answer with a key of our own for the first usable line.
+func (p *mediaPlan) planEdgeSRTP(offer sdp.Media) error {
+	cryptos := offer.SRTP()
+	if len(cryptos) == 0 {
+		if offer.RequiresSRTP() {
+			return errNotAcceptable{"No usable a=crypto (AES_CM_128_HMAC_SHA1_80/32, inline key) in an " + offer.Proto + " offer"}
+		}
+		p.edgeSRTP, p.ourCrypto = nil, nil
+		return nil
+	}
+	theirs := cryptos[0]
+	ours, err := sdp.NewCrypto(theirs)
+	if err != nil {
+		return err
+	}
+	p.ourCrypto = &ours
+	p.edgeSRTP = &relay.SRTP{Profile: theirs.Suite,
+		Recv: relay.Keying{Master: theirs.Master, MKI: theirs.MKI},
+		Send: relay.Keying{Master: ours.Master, MKI: ours.MKI}}
+	return nil
+}
+
+// withEdgeSRTP puts our a=crypto (and RTP/SAVP when the client required
+// it) into an SDP for the client.
+func (p *mediaPlan) withEdgeSRTP(d *sdp.Description) {
+	if p.ourCrypto == nil {
+		return
+	}
+	d.Crypto = []sdp.Crypto{*p.ourCrypto}
+	d.SAVP = p.dir == outbound && p.client.RequiresSRTP()
+}
+
+// offerEdgeSRTP makes the key we offer the client on an inbound call: SRTP
+// is optional (a=crypto in RTP/AVP, as SfB itself offers), so a client
+// without SRTP still answers in plain RTP.
+func (p *mediaPlan) offerEdgeSRTP(d *sdp.Description) error {
+	ours, err := sdp.NewCrypto(sdp.Crypto{Tag: 1, Suite: sdp.SuiteAES80})
+	if err != nil {
+		return err
+	}
+	p.ourCrypto = &ours
+	d.Crypto = []sdp.Crypto{ours}
+	return nil
+}
+
+// acceptEdgeSRTP takes the client's answer to our optional SRTP offer.
+func (p *mediaPlan) acceptEdgeSRTP(ans sdp.Media) {
+	p.edgeSRTP = nil
+	if p.ourCrypto == nil {
+		return
+	}
+	for _, c := range ans.SRTP() {
+		if c.Tag == p.ourCrypto.Tag && c.Suite == p.ourCrypto.Suite {
+			p.edgeSRTP = &relay.SRTP{Profile: c.Suite,
+				Recv: relay.Keying{Master: c.Master, MKI: c.MKI},
+				Send: relay.Keying{Master: p.ourCrypto.Master, MKI: p.ourCrypto.MKI}}
+			return
+		}
+	}
 }
 
 func legFor(m sdp.Media, c sdp.Codec) relay.Leg {

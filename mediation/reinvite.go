@@ -195,8 +195,8 @@ func (c *call) sendReInvite(ctx context.Context, toA bool, body []byte) (*gosip.
 // one at the relay, which stops its media timeout while the call is held.
 func (p *mediaPlan) reOffer(fromEdge bool, offer sdp.Media) (sdp.Description, error) {
 	p.onHold = offer.OnHold()
-	if h, ok := any(p.relay).(interface{ SetHold(bool) }); ok && p.relay != nil {
-		h.SetHold(p.onHold)
+	if p.relay != nil {
+		p.relay.SetHold(p.onHold)
 	}
 	switch {
 	case p.decision.bypass:
@@ -206,9 +206,16 @@ func (p *mediaPlan) reOffer(fromEdge bool, offer sdp.Media) (sdp.Description, er
 		}
 		return d, err
 	case fromEdge:
+		if err := p.planEdgeSRTP(offer); err != nil {
+			return sdp.Description{}, err
+		}
 		return sdp.GatewayOffer(offer, false, p.local(relay.Gateway))
 	default:
-		return sdp.ClientOffer(offer, p.local(relay.Edge), "")
+		d, err := sdp.ClientOffer(offer, p.local(relay.Edge), "")
+		if err == nil {
+			err = p.offerEdgeSRTP(&d)
+		}
+		return d, err
 	}
 }
 
@@ -230,13 +237,15 @@ func (p *mediaPlan) reAnswer(fromEdge bool, offer sdp.Media, body []byte) (sdp.D
 	case p.decision.bypass:
 		return sdp.GatewayOffer(ans, true, netip.AddrPort{})
 	case fromEdge:
-		d, err := sdp.ClientAnswer(offer, ans, false, p.local(relay.Edge), "")
+		d, err := sdp.ClientAnswerPrefer(offer, ans, p.local(relay.Edge), p.edgeCodecs)
+		p.withEdgeSRTP(&d)
 		if err == nil && len(ans.G711()) > 0 {
 			err = p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, offer, d.Codecs[0])
 		}
 		return d, err
 	default:
 		d, err := sdp.GatewayAnswer(offer, ans, false, p.local(relay.Gateway))
+		p.acceptEdgeSRTP(ans)
 		if err == nil && len(ans.G711()) > 0 {
 			err = p.pointRelay(relay.Gateway, offer, d.Codecs[0], relay.Edge, ans, ans.G711()[0])
 		}

@@ -172,7 +172,7 @@ func (s *Server) bind() error {
 	if err != nil {
 		return fmt.Errorf("gateway_listen: %w", err)
 	}
-	if s.alloc, err = relay.NewAllocator(s.mediaIP, s.mediaLow, s.mediaHigh); err != nil {
+	if s.alloc, err = relay.NewAllocator(s.mediaIP, s.mediaLow, s.mediaHigh, relay.WithQuarantine(s.cfg.Media.Quarantine)); err != nil {
 		return err
 	}
 	if s.records, err = openRecords(s.cfg.Records.Path); err != nil {

@@ -85,18 +85,23 @@ func clientAnswerBypass(client, gateway Media, bypassID string) (Description, er
 }
 
 func clientAnswerAnchored(client, gateway Media, anchor netip.AddrPort) (Description, error) {
-	offered := client.G711()
-	if len(offered) == 0 {
-		return Description{}, fmt.Errorf("client answer: client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
-	}
+	return ClientAnswerPrefer(client, gateway, anchor, nil)
+}
+
+// ClientAnswerPrefer is ClientAnswer for an anchored call with a codec
+// preference for the client's leg: the first codec of the client's offer
+// (in the offer's order) whose name is in prefer, where a G.711 law the
+// gateway chose counts before the other (no transcoding needed). nil prefer
+// means G.711 only. Only mono G.722 is taken (SfB also offers a stereo one).
+func ClientAnswerPrefer(client, gateway Media, anchor netip.AddrPort, prefer []string) (Description, error) {
 	// The gateway was offered only G.711, and the relay needs its choice.
 	chosen := gateway.G711()
 	if len(chosen) == 0 {
 		return Description{}, fmt.Errorf("client answer: gateway answered %s: %w", codecNames(gateway.Codecs), ErrNoG711)
 	}
-	codec := offered[0]
-	if c, ok := findCodec(offered, chosen[0]); ok {
-		codec = c
+	codec, ok := preferredCodec(client, chosen[0], prefer)
+	if !ok {
+		return Description{}, fmt.Errorf("client answer: client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
 	}
 	codecs := []Codec{codec}
 	if te, ok := client.TelephoneEvent(); ok {
@@ -108,6 +113,34 @@ func clientAnswerAnchored(client, gateway Media, anchor netip.AddrPort) (Descrip
 	}
 	d.Candidates = hostPair("1", prefFirst, anchor, rtcpOf(anchor))
 	return d, nil
+}
+
+// preferredCodec picks the client's codec for an anchored leg.
+func preferredCodec(client Media, gatewayLaw Codec, prefer []string) (Codec, bool) {
+	if prefer == nil {
+		prefer = []string{"PCMU", "PCMA"}
+	}
+	allowed := func(c Codec) bool {
+		for _, name := range prefer {
+			if strings.EqualFold(c.Name, name) && c.Rate == 8000 && channels(c) == 1 {
+				return c.IsG711() || strings.EqualFold(c.Name, "G722")
+			}
+		}
+		return false
+	}
+	for _, c := range client.Codecs {
+		if !allowed(c) {
+			continue
+		}
+		if c.IsG711() {
+			// A G.711 pick: the gateway's law if the client has it.
+			if same, ok := findCodec(client.G711(), gatewayLaw); ok && allowed(same) {
+				return same, true
+			}
+		}
+		return c, true
+	}
+	return Codec{}, false
 }
 
 // ClientOffer builds the offer sent to the client for an inbound call, from

@@ -440,3 +440,31 @@ func TestGatewayBoundNeverLeaks(t *testing.T) {
 		}
 	}
 }
+
+func TestClientAnswerPrefer(t *testing.T) {
+	pcma := media(t, "sbc-answer-pcma.sdp")
+	tests := []struct {
+		offer  string
+		prefer []string
+		want   string
+		wantPT uint8
+	}{
+		{"sfb-bypass-offer.sdp", nil, "PCMA", 8},
+		{"sfb-bypass-offer.sdp", []string{"G722", "PCMU", "PCMA"}, "G722", 9},
+		{"sfb-edge-srtp-optional-offer.sdp", []string{"G722", "PCMU", "PCMA"}, "G722", 9}, // not the stereo PT 117
+		{"sfb-bypass-offer.sdp", []string{"PCMU"}, "PCMU", 0},
+		{"sfb-bypass-offer.sdp", []string{"PCMU", "PCMA"}, "PCMA", 8}, // the gateway's law first
+	}
+	for _, tt := range tests {
+		d, err := ClientAnswerPrefer(media(t, tt.offer), pcma, edgeAnchor, tt.prefer)
+		if err != nil {
+			t.Fatalf("%s %v: %v", tt.offer, tt.prefer, err)
+		}
+		if got := d.Codecs[0]; got.Name != tt.want || got.PT != tt.wantPT {
+			t.Errorf("%s %v: chose %s/%d, want %s/%d", tt.offer, tt.prefer, got.Name, got.PT, tt.want, tt.wantPT)
+		}
+	}
+	if _, err := ClientAnswerPrefer(media(t, "sfb-bypass-offer.sdp"), pcma, edgeAnchor, []string{"SILK"}); !errors.Is(err, ErrNoG711) {
+		t.Errorf("no allowed codec: err %v", err)
+	}
+}

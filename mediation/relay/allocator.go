@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // ErrExhausted is returned (wrapped) by Allocator.Allocate when no port pair
@@ -21,24 +22,31 @@ const maxPort = 65535
 // Allocator hands out RTP/RTCP port pairs (even RTP port, RTCP = RTP+1) from a
 // fixed range on one IP address. It is safe for concurrent use.
 //
-// Released pairs go to the back of the free list, so a port is reused as late
-// as possible and late packets of an ended call are unlikely to reach a new
-// one.
+// Released pairs are quarantined (WithQuarantine, DefaultQuarantine) and
+// then go to the back of the free list, so late packets of an ended call
+// never reach a new one and a port is reused as late as possible.
 type Allocator struct {
 	ip      netip.Addr
 	network string
 	low     int
 	high    int
+	opts    allocatorOptions
 
 	mu    sync.Mutex
-	free  []int // RTP ports, front is the next candidate (FIFO)
+	free  []freePair // front is the next candidate (FIFO)
 	inUse int
+}
+
+// freePair is a pair not held by a session, usable from readyAt on.
+type freePair struct {
+	port    int // the RTP port
+	readyAt time.Time
 }
 
 // NewAllocator returns an Allocator for the port pairs that fit in
 // [low, high] on ip. The first RTP port is the first even port >= low; the
 // last pair must have its RTCP port <= high.
-func NewAllocator(ip netip.Addr, low, high int) (*Allocator, error) {
+func NewAllocator(ip netip.Addr, low, high int, opts ...AllocatorOption) (*Allocator, error) {
 	if !ip.IsValid() {
 		return nil, fmt.Errorf("relay allocator: invalid IP address")
 	}
@@ -49,48 +57,76 @@ func NewAllocator(ip netip.Addr, low, high int) (*Allocator, error) {
 	if first+1 > high {
 		return nil, fmt.Errorf("relay allocator: port range [%d, %d] holds no even/odd pair", low, high)
 	}
-	a := &Allocator{ip: ip, network: "udp6", low: low, high: high}
+	a := &Allocator{ip: ip, network: "udp6", low: low, high: high, opts: defaultAllocatorOptions()}
+	for _, o := range opts {
+		o(&a.opts)
+	}
 	if ip.Unmap().Is4() {
 		a.ip = ip.Unmap()
 		a.network = "udp4"
 	}
 	for p := first; p+1 <= high; p += 2 {
-		a.free = append(a.free, p)
+		a.free = append(a.free, freePair{port: p})
 	}
 	return a, nil
 }
 
-// Allocate binds the next free pair. Ports that fail to bind (held by another
-// process) are skipped and moved to the back of the list, so they are retried
-// only after every other port.
+// Allocate binds the next free pair that is out of quarantine. Ports that
+// fail to bind (held by another process) are skipped and moved to the back
+// of the list, so they are retried only after every other port.
 func (a *Allocator) Allocate() (*PortPair, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	now := a.opts.now()
 	var lastErr error
+	quarantined := 0
+	// One turn through the list; skipped entries go to the back, which
+	// keeps their order.
 	for n := len(a.free); n > 0; n-- {
-		port := a.free[0]
+		f := a.free[0]
 		a.free = a.free[1:]
-		pair, err := a.bind(port)
+		if now.Before(f.readyAt) {
+			a.free = append(a.free, f)
+			quarantined++
+			continue
+		}
+		pair, err := a.bind(f.port)
 		if err != nil {
-			a.free = append(a.free, port)
+			a.free = append(a.free, f)
 			lastErr = err
 			continue
 		}
 		a.inUse++
 		return pair, nil
 	}
+	err := fmt.Errorf("relay allocator %s [%d, %d]: %w (%d pairs in quarantine)",
+		a.ip, a.low, a.high, ErrExhausted, quarantined)
 	if lastErr != nil {
-		return nil, fmt.Errorf("relay allocator %s [%d, %d]: %w (last bind error: %v)",
-			a.ip, a.low, a.high, ErrExhausted, lastErr)
+		err = fmt.Errorf("%w (last bind error: %v)", err, lastErr)
 	}
-	return nil, fmt.Errorf("relay allocator %s [%d, %d]: %w", a.ip, a.low, a.high, ErrExhausted)
+	return nil, err
 }
 
-// InUse reports how many pairs are currently allocated.
+// InUse reports how many pairs are held by sessions (quarantined pairs are
+// not in use).
 func (a *Allocator) InUse() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.inUse
+}
+
+// Quarantined reports how many released pairs are still in quarantine.
+func (a *Allocator) Quarantined() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.opts.now()
+	n := 0
+	for _, f := range a.free {
+		if now.Before(f.readyAt) {
+			n++
+		}
+	}
+	return n
 }
 
 // bind opens the RTP and RTCP sockets of the pair starting at port.
@@ -116,11 +152,12 @@ func (a *Allocator) listen(port int) (*net.UDPConn, error) {
 	return conn, nil
 }
 
-// release returns a closed pair's RTP port to the back of the free list.
+// release returns a closed pair's RTP port to the back of the free list,
+// in quarantine.
 func (a *Allocator) release(port int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.free = append(a.free, port)
+	a.free = append(a.free, freePair{port: port, readyAt: a.opts.now().Add(a.opts.quarantine)})
 	a.inUse--
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestNewAllocatorRejectsBadRanges(t *testing.T) {
@@ -132,7 +133,7 @@ func TestAllocatorExhaustionAndInUse(t *testing.T) {
 
 func TestAllocatorReusesReleasedPortsLast(t *testing.T) {
 	low, high := freeRange(t, 3)
-	a, err := NewAllocator(loopback, low, high)
+	a, err := NewAllocator(loopback, low, high, WithQuarantine(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,5 +257,125 @@ func TestAllocatorConcurrentAllocationsAreDistinct(t *testing.T) {
 	}
 	if got := a.InUse(); got != 0 {
 		t.Fatalf("InUse = %d after closing all, want 0", got)
+	}
+}
+
+// fakeClock is a settable clock for the allocator's quarantine.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestAllocatorQuarantine(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       []AllocatorOption
+		quarantine time.Duration
+	}{
+		{"default 30 s", nil, DefaultQuarantine},
+		{"configured 5 s", []AllocatorOption{WithQuarantine(5 * time.Second)}, 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+			low, high := freeRange(t, 2)
+			a, err := NewAllocator(loopback, low, high, append(tt.opts, WithClock(clock.Now))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p1, err := a.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p2, err := a.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p2.Close()
+			if err := p1.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if a.InUse() != 1 || a.Quarantined() != 1 {
+				t.Fatalf("InUse %d, Quarantined %d after one release; want 1 and 1", a.InUse(), a.Quarantined())
+			}
+			// The released pair is free in the OS but not handed out.
+			if _, err := a.Allocate(); !errors.Is(err, ErrExhausted) {
+				t.Fatalf("Allocate during quarantine: err = %v, want ErrExhausted", err)
+			}
+			clock.advance(tt.quarantine - time.Millisecond)
+			if _, err := a.Allocate(); !errors.Is(err, ErrExhausted) {
+				t.Fatalf("Allocate 1 ms before the quarantine ends: err = %v, want ErrExhausted", err)
+			}
+			clock.advance(time.Millisecond)
+			if a.Quarantined() != 0 {
+				t.Fatalf("Quarantined = %d after the quarantine, want 0", a.Quarantined())
+			}
+			p3, err := a.Allocate()
+			if err != nil {
+				t.Fatalf("Allocate after the quarantine: %v", err)
+			}
+			defer p3.Close()
+			if p3.Addr() != p1.Addr() || a.InUse() != 2 {
+				t.Fatalf("got %s (InUse %d), want the released %s (InUse 2)", p3.Addr(), a.InUse(), p1.Addr())
+			}
+		})
+	}
+}
+
+// TestAllocatorQuarantineKeepsFIFOOrder releases pairs at different times:
+// each comes back when its own quarantine ends, oldest release first.
+func TestAllocatorQuarantineKeepsFIFOOrder(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	low, high := freeRange(t, 3)
+	a, err := NewAllocator(loopback, low, high, WithQuarantine(10*time.Second), WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pairs []*PortPair
+	for range 3 {
+		p, err := a.Allocate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs = append(pairs, p)
+	}
+	// Release the last first, the first four seconds later.
+	_ = pairs[2].Close()
+	clock.advance(4 * time.Second)
+	_ = pairs[0].Close()
+	defer pairs[1].Close()
+
+	clock.advance(6 * time.Second) // pairs[2] out, pairs[0] still in
+	p, err := a.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Addr() != pairs[2].Addr() {
+		t.Fatalf("got %s, want %s (released earliest)", p.Addr(), pairs[2].Addr())
+	}
+	defer p.Close()
+	if _, err := a.Allocate(); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("pairs[0] handed out during its quarantine: err = %v", err)
+	}
+	clock.advance(4 * time.Second)
+	q, err := a.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if q.Addr() != pairs[0].Addr() {
+		t.Fatalf("got %s, want %s", q.Addr(), pairs[0].Addr())
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 func mustPeer(t *testing.T, leg Leg) *peer {
 	t.Helper()
-	p, err := newPeer(leg)
+	p, err := newPeer(leg, nil)
 	if err != nil {
 		t.Fatalf("newPeer(%+v): %v", leg, err)
 	}
@@ -20,6 +20,7 @@ func TestClassify(t *testing.T) {
 	pcma := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 8, Name: "PCMA", EventPT: 96}})
 	pcmaNoEvents := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 8, Name: "pcma"}})
 	dynPCMU := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 110, Name: "PCMU", EventPT: 101}})
+	g722 := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 9, Name: "G722", EventPT: 101}})
 	held := mustPeer(t, Leg{RTP: netip.MustParseAddrPort("0.0.0.0:40000"), Codec: Codec{PT: 0, Name: "PCMU"}})
 
 	tests := []struct {
@@ -28,13 +29,17 @@ func TestClassify(t *testing.T) {
 		from, to *peer
 		want     route
 	}{
-		{"PCMU to PCMA transcodes", 0, pcmu, pcma, route{pt: 8, table: &ulawToAlaw}},
-		{"PCMA to PCMU transcodes", 8, pcma, pcmu, route{pt: 0, table: &alawToUlaw}},
+		{"PCMU to PCMA transcodes", 0, pcmu, pcma, route{pt: 8, conv: convUlawToAlaw}},
+		{"PCMA to PCMU transcodes", 8, pcma, pcmu, route{pt: 0, conv: convAlawToUlaw}},
 		{"same law passes", 0, pcmu, dynPCMU, route{pt: 110}},
 		{"event remapped", 101, pcmu, pcma, route{pt: 96}},
 		{"event back", 96, pcma, pcmu, route{pt: 101}},
 		{"event to leg without events", 101, pcmu, pcmaNoEvents, route{drop: dropUnknownPT}},
 		{"comfort noise", 13, pcmu, pcma, route{drop: dropUnknownPT}},
+		{"G.722 decoded to PCMU", 9, g722, pcmu, route{pt: 0, conv: convG722ToUlaw}},
+		{"PCMA encoded to G.722", 8, pcma, g722, route{pt: 9, conv: convAlawToG722}},
+		{"event from a G.722 leg", 101, g722, pcma, route{pt: 96, conv: convCopy}},
+		{"comfort noise never reaches the G.722 decoder", 13, g722, pcmu, route{drop: dropUnknownPT}},
 		{"other leg's codec PT", 8, pcmu, pcma, route{drop: dropUnknownPT}},
 		{"PT 0 is not an event when EventPT is 0", 0, pcmaNoEvents, pcmu, route{drop: dropUnknownPT}},
 		{"to leg unset", 0, pcmu, nil, route{drop: dropNoPeer}},
@@ -76,7 +81,7 @@ func TestNewPeer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := newPeer(tt.leg)
+			p, err := newPeer(tt.leg, nil)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("newPeer err = %v, wantErr %v", err, tt.wantErr)
 			}

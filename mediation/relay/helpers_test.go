@@ -65,10 +65,12 @@ func bindable(low, high int) bool {
 	return true
 }
 
-func newTestAllocator(t testing.TB, pairs int) *Allocator {
+// newTestAllocator returns an allocator over pairs free pairs, without
+// quarantine unless opts set one: tests reuse a small range quickly.
+func newTestAllocator(t testing.TB, pairs int, opts ...AllocatorOption) *Allocator {
 	t.Helper()
 	low, high := freeRange(t, pairs)
-	a, err := NewAllocator(loopback, low, high)
+	a, err := NewAllocator(loopback, low, high, append([]AllocatorOption{WithQuarantine(0)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewAllocator(%d, %d): %v", low, high, err)
 	}

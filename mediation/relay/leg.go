@@ -1,7 +1,7 @@
 package relay
 
 // This file describes the two sides of an anchored call and what each peer
-// expects: where to send media and in which payload format.
+// expects: where to send media, in which payload format, and with which keys.
 
 import (
 	"fmt"
@@ -40,14 +40,16 @@ func (s Side) other() Side { return 1 - s }
 type Codec struct {
 	// PT is the RTP payload type of the audio codec on this leg.
 	PT uint8
-	// Name is the codec's SDP encoding name: "PCMU" or "PCMA" (case-insensitive).
+	// Name is the codec's SDP encoding name, case-insensitive: "PCMU",
+	// "PCMA", or "G722" (Edge side only: the gateway side is G.711).
 	Name string
 	// EventPT is the telephone-event (RFC 4733) payload type on this leg; 0
 	// means the leg negotiated none.
 	EventPT uint8
 }
 
-// Leg is where one side's peer expects media and in which codec.
+// Leg is where one side's peer expects media, in which codec, and with
+// which SRTP keys.
 type Leg struct {
 	// RTP is the peer's RTP address. An unspecified IP or port 0 (a held or
 	// rejected stream) is accepted; packets towards it are dropped as "no peer".
@@ -57,23 +59,40 @@ type Leg struct {
 	RTCP netip.AddrPort
 	// Codec is the payload format the peer sends and expects.
 	Codec Codec
+	// SRTP holds the SDES keys of the leg; nil means plain RTP and RTCP.
+	SRTP *SRTP
 }
 
-// law is a G.711 companding law.
-type law uint8
+// codecKind is a payload format the relay can decode or pass.
+type codecKind uint8
 
 const (
-	lawPCMU law = iota
-	lawPCMA
+	kindPCMU codecKind = iota
+	kindPCMA
+	kindG722
 )
 
-// lawOf maps an SDP encoding name to its law; only G.711 is relayed for now.
-func lawOf(name string) (law, error) {
+// String returns the SDP encoding name.
+func (k codecKind) String() string {
+	switch k {
+	case kindPCMU:
+		return "PCMU"
+	case kindPCMA:
+		return "PCMA"
+	default:
+		return "G722"
+	}
+}
+
+// codecOf maps an SDP encoding name to the codec it names.
+func codecOf(name string) (codecKind, error) {
 	switch strings.ToUpper(name) {
 	case "PCMU":
-		return lawPCMU, nil
+		return kindPCMU, nil
 	case "PCMA":
-		return lawPCMA, nil
+		return kindPCMA, nil
+	case "G722":
+		return kindG722, nil
 	default:
 		return 0, fmt.Errorf("unsupported codec %q", name)
 	}
@@ -83,20 +102,26 @@ func lawOf(name string) (law, error) {
 const maxPT = 127
 
 // peer is a validated Leg with what the per-packet path needs precomputed, so
-// that path never parses strings or re-derives addresses.
+// that path never parses strings or re-derives addresses. A peer is
+// immutable once published, except for its SRTP contexts, each of which is
+// used by exactly one goroutine (see srtpContexts).
 type peer struct {
 	leg    Leg
-	law    law
+	codec  codecKind
 	rtp    netip.AddrPort
 	rtcp   netip.AddrPort
-	rtpOK  bool // rtp is a usable destination
-	rtcpOK bool // rtcp is a usable destination
+	rtpOK  bool          // rtp is a usable destination
+	rtcpOK bool          // rtcp is a usable destination
+	srtp   *srtpContexts // nil: plain RTP
 }
 
 // newPeer validates leg. Addresses are unmapped so that IPv4 peers given as
-// ::ffff:a.b.c.d can be reached from IPv4 sockets.
-func newPeer(leg Leg) (*peer, error) {
-	l, err := lawOf(leg.Codec.Name)
+// ::ffff:a.b.c.d can be reached from IPv4 sockets. prev is the leg this one
+// replaces (nil for the first): its SRTP contexts are kept when the keys are
+// unchanged, so a re-INVITE that repeats the keys does not lose the
+// rollover counters and replay windows.
+func newPeer(leg Leg, prev *peer) (*peer, error) {
+	k, err := codecOf(leg.Codec.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -110,18 +135,25 @@ func newPeer(leg Leg) (*peer, error) {
 	if !leg.RTP.IsValid() {
 		return nil, fmt.Errorf("invalid RTP address %q", leg.RTP)
 	}
-	p := &peer{leg: leg, law: l}
-	p.rtp = netip.AddrPortFrom(leg.RTP.Addr().Unmap(), leg.RTP.Port())
+	p := &peer{leg: leg, codec: k}
+	if p.srtp, err = contextsFor(leg.SRTP, prev); err != nil {
+		return nil, err
+	}
+	p.rtp = unmap(leg.RTP)
 	p.rtcp = leg.RTCP
 	if !p.rtcp.IsValid() && p.rtp.Port() != 0 && p.rtp.Port() < maxPort {
 		p.rtcp = netip.AddrPortFrom(p.rtp.Addr(), p.rtp.Port()+1)
 	}
 	if p.rtcp.IsValid() {
-		p.rtcp = netip.AddrPortFrom(p.rtcp.Addr().Unmap(), p.rtcp.Port())
+		p.rtcp = unmap(p.rtcp)
 	}
 	p.rtpOK = usable(p.rtp)
 	p.rtcpOK = usable(p.rtcp)
 	return p, nil
+}
+
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
 
 func usable(a netip.AddrPort) bool {

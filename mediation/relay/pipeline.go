@@ -1,9 +1,14 @@
 package relay
 
 // This file chains the per-packet stages of one direction (from one side's
-// peer to the other's): parse -> classify -> transcode -> rewrite -> marshal.
-// Receiving and sending stay in the session so the chain runs without
-// sockets in tests and benchmarks.
+// peer to the other's):
+//
+//	receive: SRTP decrypt -> parse
+//	forward: classify -> rewrite -> transcode -> SRTP encrypt
+//
+// Latching, receive statistics and the sockets stay in the session (they are
+// per leg, not per direction), so the chain runs without sockets in tests and
+// benchmarks.
 
 import (
 	"github.com/pion/rtp"
@@ -11,8 +16,8 @@ import (
 
 const (
 	// maxPacket bounds one datagram. RTP audio packets are far smaller; a
-	// larger datagram is truncated by the read and then fails to parse or is
-	// relayed short, which only a broken peer would cause.
+	// larger datagram is truncated by the read and then fails to parse or
+	// authenticate, which only a broken peer would cause.
 	maxPacket = 2048
 	// rtpHeaderLen is the fixed RTP header, the only header we emit.
 	rtpHeaderLen = 12
@@ -23,44 +28,80 @@ const (
 // packet so the relay path does not allocate. Not safe for concurrent use:
 // one reader goroutine owns it.
 type pipeline struct {
-	in  rtp.Packet // parse target; Payload aliases the receive buffer
-	hdr rtp.Header // outgoing header
-	rw  *rewriter
-	out [maxPacket]byte
+	in     rtp.Packet // parse target; Payload aliases the receive buffer
+	srtpIn rtp.Header // scratch header for the decrypt stage
+	hdr    rtp.Header // outgoing header
+	encHdr rtp.Header // scratch header for the encrypt stage
+	rw     *rewriter
+	tc     transcoder
+	// payloadLen and audio describe the last forwarded packet, for the
+	// sender report: its payload octets, and whether it was audio (an
+	// event's timestamp is its start, useless to extrapolate our clock).
+	payloadLen int
+	audio      bool
+	out        [maxPacket + srtpHeadroom]byte
 }
 
 func newPipeline(rw *rewriter) *pipeline {
 	return &pipeline{rw: rw}
 }
 
-// process runs one received datagram through the stages and returns the
-// datagram to send, which aliases the pipeline's buffer and is valid until
-// the next call, or the reason it is dropped.
+// process runs one received datagram through all stages: receive, then
+// forward. The result aliases the pipeline's buffer and is valid until the
+// next call.
 func (p *pipeline) process(datagram []byte, from, to *peer) ([]byte, dropReason) {
-	if !parse(datagram, &p.in) {
-		return nil, dropMalformed
+	if from == nil {
+		return nil, dropNoPeer
 	}
+	if r := p.receive(datagram, from); r != dropNone {
+		return nil, r
+	}
+	return p.forward(from, to)
+}
+
+// receive decrypts (for an SRTP leg) and parses datagram, received from
+// from's peer, into p.in. datagram is decrypted in place.
+func (p *pipeline) receive(datagram []byte, from *peer) dropReason {
+	// The cheap checks come first so common garbage (STUN, keep-alives) is
+	// rejected without pion building an error value.
+	if len(datagram) < rtpHeaderLen || datagram[0]>>6 != rtpVersion {
+		return dropMalformed
+	}
+	if from.srtp != nil {
+		plain, err := decryptRTP(from.srtp.rtpIn, datagram, &p.srtpIn)
+		if err != nil {
+			return dropDecrypt
+		}
+		datagram = plain
+	}
+	if p.in.Unmarshal(datagram) != nil {
+		return dropMalformed
+	}
+	return dropNone
+}
+
+// forward turns the packet in p.in into the datagram for to's peer: the
+// returned slice aliases the pipeline's buffer and is valid until the next
+// call.
+func (p *pipeline) forward(from, to *peer) ([]byte, dropReason) {
 	r := classify(p.in.PayloadType, from, to)
 	if r.drop != dropNone {
 		return nil, r.drop
 	}
 	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr)
+	p.audio = p.in.PayloadType == from.leg.Codec.PT
 	n, err := p.hdr.MarshalTo(p.out[:])
 	if err != nil || n != rtpHeaderLen {
 		// Cannot happen for the fixed header we build; treated as malformed
 		// rather than trusted.
 		return nil, dropMalformed
 	}
-	n += transcode(p.out[n:], p.in.Payload, r.table)
-	return p.out[:n], dropNone
-}
-
-// parse is the parse stage: it accepts only RTP version 2 packets. The cheap
-// checks come first so common garbage (STUN, keep-alives) is rejected
-// without pion building an error value.
-func parse(datagram []byte, pkt *rtp.Packet) bool {
-	if len(datagram) < rtpHeaderLen || datagram[0]>>6 != rtpVersion {
-		return false
+	p.payloadLen = p.tc.run(p.out[n:maxPacket], p.in.Payload, r.conv, p.in.SSRC)
+	pkt := p.out[:n+p.payloadLen]
+	if to.srtp != nil {
+		if pkt, err = encryptRTP(to.srtp.rtpOut, pkt, &p.encHdr); err != nil {
+			return nil, dropSendFailed
+		}
 	}
-	return pkt.Unmarshal(datagram) == nil
+	return pkt, dropNone
 }

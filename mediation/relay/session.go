@@ -1,7 +1,7 @@
 package relay
 
 // This file is the media session of one anchored call: two port pairs, the
-// two legs, and the reader goroutines that relay between them.
+// two legs, and the goroutines that relay between them.
 
 import (
 	"context"
@@ -24,27 +24,50 @@ const readErrorBackoff = 10 * time.Millisecond
 // Session relays the media of one anchored call between the edge and the
 // gateway side. Create it with NewSession, advertise Local in the SDP, set
 // each peer with SetLeg, Start it, and Close it when the call ends.
+//
+// Per side it runs an RTP reader (which relays to the other side) and an
+// RTCP reader (which terminates the peer's RTCP), plus one goroutine for
+// both sides that sends our RTCP reports and watches for media timeouts.
 type Session struct {
-	log      zerolog.Logger
-	pairs    [2]*PortPair
-	peers    [2]atomic.Pointer[peer]
-	counters [2]counters
+	log   zerolog.Logger
+	opts  sessionOptions
+	pairs [2]*PortPair
+	legs  [2]legState
 	// pipes[x] relays RTP received on side x; only x's RTP reader uses it.
 	pipes [2]*pipeline
+	// ssrc[y] is the SSRC of our stream towards side y.
+	ssrc  [2]uint32
+	cname string
+	// epoch starts the session clock: durations since it, monotonic.
+	epoch time.Time
+
+	onHold   atomic.Bool
+	timedOut atomic.Bool
+	// lastCheck is the session clock of the last media-timeout check,
+	// which tests wait on instead of sleeping.
+	lastCheck atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	closeErr error
+	setMu sync.Mutex // serialises SetLeg
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewSession allocates one port pair per side from a. The session relays
 // nothing until Start.
-func NewSession(a *Allocator, log zerolog.Logger) (*Session, error) {
+func NewSession(a *Allocator, log zerolog.Logger, opts ...SessionOption) (*Session, error) {
+	o := defaultSessionOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
 	edge, err := a.Allocate()
 	if err != nil {
 		return nil, fmt.Errorf("relay session edge ports: %w", err)
@@ -55,7 +78,10 @@ func NewSession(a *Allocator, log zerolog.Logger) (*Session, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
+		opts:   o,
 		pairs:  [2]*PortPair{Edge: edge, Gateway: gw},
+		cname:  fmt.Sprintf("%016x@mediation", rand.Uint64()),
+		epoch:  time.Now(),
 		ctx:    ctx,
 		cancel: cancel,
 	}
@@ -65,6 +91,7 @@ func NewSession(a *Allocator, log zerolog.Logger) (*Session, error) {
 		// Random starting values (RFC 3550 §5.1) so our streams cannot be
 		// confused with an earlier call's on a reused port.
 		s.pipes[side] = newPipeline(newRewriter(rand.Uint32(), uint16(rand.Uint32()), rand.Uint32()))
+		s.ssrc[side.other()] = s.pipes[side].rw.ssrc
 	}
 	return s, nil
 }
@@ -77,26 +104,49 @@ func (s *Session) Local(side Side) netip.AddrPort {
 	return s.pairs[side].Addr()
 }
 
-// SetLeg tells the session where side's peer expects media and in which
-// codec. It may be called before or after Start, and again on re-INVITE; the
-// readers pick up the new leg with the next packet.
+// SetLeg tells the session where side's peer expects media, in which codec
+// and with which SRTP keys. It may be called before or after Start, and
+// again on re-INVITE; the readers pick up the new leg with the next packet.
+// A leg whose address changes is latched afresh; SRTP contexts are kept
+// when the keys are the same. The leg's media timeout restarts.
 func (s *Session) SetLeg(side Side, leg Leg) error {
 	if !side.valid() {
 		return fmt.Errorf("relay set leg: unknown side %d", int(side))
 	}
-	p, err := newPeer(leg)
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	l := &s.legs[side]
+	p, err := newPeer(leg, l.peer.Load())
 	if err != nil {
 		return fmt.Errorf("relay set %s leg: %w", side, err)
 	}
-	s.peers[side].Store(p)
+	if side == Gateway && p.codec == kindG722 {
+		return fmt.Errorf("relay set %s leg: G722 is only supported on the edge side", side)
+	}
+	l.hear(s.now())
+	l.setPeer(p)
 	s.log.Debug().Stringer("side", side).Stringer("peer_rtp", p.rtp).Stringer("peer_rtcp", p.rtcp).
-		Str("codec", leg.Codec.Name).Uint8("pt", leg.Codec.PT).Uint8("event_pt", leg.Codec.EventPT).
-		Msg("leg set")
+		Str("codec", p.codec.String()).Uint8("pt", leg.Codec.PT).Uint8("event_pt", leg.Codec.EventPT).
+		Bool("srtp", p.srtp != nil).Msg("leg set")
 	return nil
 }
 
-// Start launches the RTP and RTCP readers of both sides. It does nothing if
-// the session is already started or closed.
+// SetHold suspends the media timeout while the call is on hold (on) and
+// restarts it from now when the call resumes. Media keeps being relayed.
+func (s *Session) SetHold(on bool) {
+	if !on {
+		// Restart the count before lifting the hold, so a concurrent check
+		// that sees the hold lifted also sees the fresh times.
+		now := s.now()
+		s.legs[Edge].hear(now)
+		s.legs[Gateway].hear(now)
+	}
+	s.onHold.Store(on)
+	s.log.Debug().Bool("hold", on).Msg("hold changed")
+}
+
+// Start launches the readers and the reporter. It does nothing if the
+// session is already started or closed.
 func (s *Session) Start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,110 +154,120 @@ func (s *Session) Start() {
 		return
 	}
 	s.started = true
+	now := s.now()
 	for _, side := range []Side{Edge, Gateway} {
+		s.legs[side].hear(now)
 		s.wg.Add(2)
-		go s.relayRTP(side)
-		go s.relayRTCP(side)
+		go s.readRTP(side)
+		go s.readRTCP(side)
 	}
-	s.log.Debug().Msg("relay started")
+	s.wg.Add(1)
+	go s.housekeep()
+	s.log.Debug().Bool("latching", s.opts.latching).Dur("media_timeout", s.opts.mediaTimeout).
+		Dur("rtcp_interval", s.opts.rtcpInterval).Msg("relay started")
 }
 
-// Close stops the readers, waits for them, and returns both port pairs to
-// the allocator. It is idempotent and safe without Start.
+// Close stops the goroutines, waits for them, and returns both port pairs
+// to the allocator. It is idempotent, safe without Start, and safe to call
+// from the media-timeout callback.
 func (s *Session) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return s.closeErr
-	}
-	s.closed = true
-	s.cancel()
-	if s.started {
-		// A past deadline wakes readers blocked in ReadFromUDPAddrPort; they
-		// see the cancelled context and return.
-		for _, p := range s.pairs {
-			_ = p.RTP.SetReadDeadline(time.Unix(1, 0))
-			_ = p.RTCP.SetReadDeadline(time.Unix(1, 0))
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		started := s.started
+		s.mu.Unlock()
+		s.cancel()
+		if started {
+			// A past deadline wakes readers blocked in ReadFromUDPAddrPort;
+			// they see the cancelled context and return.
+			for _, p := range s.pairs {
+				_ = p.RTP.SetReadDeadline(time.Unix(1, 0))
+				_ = p.RTCP.SetReadDeadline(time.Unix(1, 0))
+			}
+			s.wg.Wait()
 		}
-		s.wg.Wait()
-	}
-	s.closeErr = errors.Join(s.pairs[Edge].Close(), s.pairs[Gateway].Close())
-	s.log.Debug().Err(s.closeErr).Msg("relay closed")
+		s.closeErr = errors.Join(s.pairs[Edge].Close(), s.pairs[Gateway].Close())
+		s.log.Debug().Err(s.closeErr).Msg("relay closed")
+	})
 	return s.closeErr
 }
 
-// Stats returns a snapshot of the counters of both sides.
+// Stats returns a snapshot of the counters and measurements of both sides.
 func (s *Session) Stats() Stats {
-	return Stats{Edge: s.counters[Edge].snapshot(), Gateway: s.counters[Gateway].snapshot()}
+	return Stats{
+		Edge:    s.legs[Edge].snapshot(s.opts.latching),
+		Gateway: s.legs[Gateway].snapshot(s.opts.latching),
+	}
 }
 
-// relayRTP reads RTP arriving on side x, runs it through x's pipeline and
-// sends the result to the other side's peer from our RTP socket on that side,
-// so the peer sees media coming from the address we advertised to it.
-func (s *Session) relayRTP(x Side) {
+// now is the session clock: monotonic time since NewSession.
+func (s *Session) now() time.Duration { return time.Since(s.epoch) }
+
+// readRTP reads RTP arriving on side x, runs it through the stages and sends
+// the result to the other side's peer from our RTP socket on that side, so
+// the peer sees media coming from the address we advertised to it.
+func (s *Session) readRTP(x Side) {
 	defer s.wg.Done()
 	y := x.other()
 	in, out := s.pairs[x].RTP, s.pairs[y].RTP
-	rx, tx := &s.counters[x], &s.counters[y]
+	rx, tx := &s.legs[x], &s.legs[y]
 	pipe := s.pipes[x]
 	buf := make([]byte, maxPacket)
 	for {
-		n, _, err := in.ReadFromUDPAddrPort(buf)
+		n, src, err := in.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if s.readFailed(x, "rtp", err) {
 				return
 			}
 			continue
 		}
+		now := s.now()
 		rx.rtpReceived.Add(1)
 		rx.rtpReceivedBytes.Add(uint64(n))
-		to := s.peers[y].Load()
-		pkt, reason := pipe.process(buf[:n], s.peers[x].Load(), to)
+		pkt, dst, reason := s.handleRTP(x, buf[:n], unmap(src), now)
 		if reason != dropNone {
 			rx.drop(reason)
 			continue
 		}
-		if _, err := out.WriteToUDPAddrPort(pkt, to.rtp); err != nil {
+		if _, err := out.WriteToUDPAddrPort(pkt, dst); err != nil {
 			rx.sendFailed.Add(1)
 			continue
 		}
 		tx.rtpSent.Add(1)
 		tx.rtpSentBytes.Add(uint64(len(pkt)))
+		tx.send.sent(pipe.hdr.Timestamp, pipe.payloadLen, pipe.audio, now)
 	}
 }
 
-// relayRTCP forwards RTCP arriving on side x unchanged to the other side's
-// peer. This is a stopgap: a later issue terminates RTCP per leg (our own
-// SR/RR per stream, as the SSRC/sequence rewrite makes the peers' reports
-// describe streams the other peer never sees).
-func (s *Session) relayRTCP(x Side) {
-	defer s.wg.Done()
-	y := x.other()
-	in, out := s.pairs[x].RTCP, s.pairs[y].RTCP
-	rx, tx := &s.counters[x], &s.counters[y]
-	buf := make([]byte, maxPacket)
-	for {
-		n, _, err := in.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if s.readFailed(x, "rtcp", err) {
-				return
-			}
-			continue
-		}
-		rx.rtcpReceived.Add(1)
-		rx.rtcpReceivedBytes.Add(uint64(n))
-		to := s.peers[y].Load()
-		if to == nil || !to.rtcpOK {
-			rx.noPeer.Add(1)
-			continue
-		}
-		if _, err := out.WriteToUDPAddrPort(buf[:n], to.rtcp); err != nil {
-			rx.sendFailed.Add(1)
-			continue
-		}
-		tx.rtcpSent.Add(1)
-		tx.rtcpSentBytes.Add(uint64(n))
+// handleRTP is the per-packet chain of side x: latch check -> decrypt ->
+// parse -> (latch, liveness and reception statistics) -> classify ->
+// rewrite -> transcode -> encrypt. It returns the datagram to send and its
+// destination, or why the packet is dropped.
+func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now time.Duration) ([]byte, netip.AddrPort, dropReason) {
+	in, out := &s.legs[x], &s.legs[x.other()]
+	from := in.peer.Load()
+	if from == nil {
+		return nil, netip.AddrPort{}, dropNoPeer
 	}
+	latching := s.opts.latching
+	if latching && !in.rtpLatch.accepts(from, from.rtp, src) {
+		return nil, netip.AddrPort{}, dropForeign
+	}
+	pipe := s.pipes[x]
+	if r := pipe.receive(datagram, from); r != dropNone {
+		return nil, netip.AddrPort{}, r
+	}
+	if latching {
+		in.rtpLatch.commit(from, src)
+	}
+	in.hear(now)
+	in.recv.update(&pipe.in.Header, now, pipe.in.PayloadType == from.leg.Codec.PT)
+	to := out.peer.Load()
+	pkt, r := pipe.forward(from, to)
+	if r != dropNone {
+		return nil, netip.AddrPort{}, r
+	}
+	return pkt, out.rtpDest(to, latching), dropNone
 }
 
 // readFailed handles a read error and reports whether the reader must stop:

@@ -1,8 +1,12 @@
 package relay
 
-// This file counts what a session relays and drops, per side.
+// This file counts what a session relays, drops and measures, per side.
 
-import "sync/atomic"
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
 
 // Stats is a snapshot of a session's counters.
 type Stats struct {
@@ -21,17 +25,39 @@ func (s Stats) Side(side Side) SideStats {
 	}
 }
 
-// SideStats counts one side's traffic. Received counts datagrams that arrived
+// SideStats describes one side's leg. Received counts datagrams that arrived
 // on our ports on this side (whether relayed or not); Sent counts datagrams we
-// sent to this side's peer.
+// sent to this side's peer (RTCP: our own reports).
 type SideStats struct {
 	RTPReceived, RTPReceivedBytes   uint64
 	RTPSent, RTPSentBytes           uint64
 	RTCPReceived, RTCPReceivedBytes uint64
 	RTCPSent, RTCPSentBytes         uint64
 	// Dropped counts datagrams (RTP and RTCP) received on this side that
-	// were not relayed to the other side.
+	// were not relayed or used, and our own sends to the peer that failed.
 	Dropped Drops
+
+	// Lost is the cumulative number of the peer's RTP packets lost (RFC
+	// 3550 A.3, from sequence numbers; negative if duplicates outnumber
+	// losses).
+	Lost int64
+	// FractionLost is the fraction (0-1) of the peer's packets lost since
+	// our last RTCP report to it (or since its stream began).
+	FractionLost float64
+	// Jitter is the interarrival jitter of the peer's stream (RFC 3550
+	// A.8), and JitterUnits the same in RTP timestamp units (1/8000 s), as
+	// RTCP reports carry it.
+	Jitter      time.Duration
+	JitterUnits uint32
+	// RTT is the round-trip time to the peer, from its last report about
+	// our stream (RFC 3550 6.4.1); 0 until it reported.
+	RTT time.Duration
+	// Codec is the leg's codec name ("PCMU", "PCMA", "G722"), empty before
+	// the leg is set.
+	Codec string
+	// Latched is the source address the leg's RTP is latched to; the zero
+	// value before the first packet or with latching off.
+	Latched netip.AddrPort
 }
 
 // Drops counts dropped datagrams by reason.
@@ -42,25 +68,30 @@ type Drops struct {
 	// NoPeer: the other leg (or this one, needed to classify RTP) is not
 	// set yet or has no usable address.
 	NoPeer uint64
-	// Malformed: not a parseable RTP version 2 packet.
+	// Malformed: not a parseable RTP version 2 (or RTCP) packet.
 	Malformed uint64
-	// SendFailed: the write towards the other side's peer failed.
+	// SendFailed: encrypting or writing towards a peer failed.
 	SendFailed uint64
+	// Foreign: the packet came from a third address after the leg latched.
+	Foreign uint64
+	// Decrypt: SRTP or SRTCP authentication failed, or a replayed packet.
+	Decrypt uint64
 }
 
 // Total is the sum of all drop reasons.
 func (d Drops) Total() uint64 {
-	return d.UnknownPT + d.NoPeer + d.Malformed + d.SendFailed
+	return d.UnknownPT + d.NoPeer + d.Malformed + d.SendFailed + d.Foreign + d.Decrypt
 }
 
-// counters is the live, lock-free form of SideStats, updated by the readers.
+// counters is the live, lock-free form of SideStats' counts, updated by the
+// readers and the reporter.
 type counters struct {
 	rtpReceived, rtpReceivedBytes   atomic.Uint64
 	rtpSent, rtpSentBytes           atomic.Uint64
 	rtcpReceived, rtcpReceivedBytes atomic.Uint64
 	rtcpSent, rtcpSentBytes         atomic.Uint64
 	unknownPT, noPeer, malformed    atomic.Uint64
-	sendFailed                      atomic.Uint64
+	sendFailed, foreign, decrypt    atomic.Uint64
 }
 
 func (c *counters) drop(r dropReason) {
@@ -71,6 +102,12 @@ func (c *counters) drop(r dropReason) {
 		c.noPeer.Add(1)
 	case dropMalformed:
 		c.malformed.Add(1)
+	case dropSendFailed:
+		c.sendFailed.Add(1)
+	case dropForeign:
+		c.foreign.Add(1)
+	case dropDecrypt:
+		c.decrypt.Add(1)
 	}
 }
 
@@ -89,6 +126,8 @@ func (c *counters) snapshot() SideStats {
 			NoPeer:     c.noPeer.Load(),
 			Malformed:  c.malformed.Load(),
 			SendFailed: c.sendFailed.Load(),
+			Foreign:    c.foreign.Load(),
+			Decrypt:    c.decrypt.Load(),
 		},
 	}
 }

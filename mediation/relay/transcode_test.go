@@ -7,30 +7,55 @@ import (
 	"github.com/zaf/g711"
 )
 
+func TestConversionOf(t *testing.T) {
+	tests := []struct {
+		from, to codecKind
+		want     conversion
+	}{
+		{kindPCMU, kindPCMU, convCopy},
+		{kindPCMA, kindPCMA, convCopy},
+		{kindG722, kindG722, convCopy},
+		{kindPCMU, kindPCMA, convUlawToAlaw},
+		{kindPCMA, kindPCMU, convAlawToUlaw},
+		{kindG722, kindPCMU, convG722ToUlaw},
+		{kindG722, kindPCMA, convG722ToAlaw},
+		{kindPCMU, kindG722, convUlawToG722},
+		{kindPCMA, kindG722, convAlawToG722},
+	}
+	for _, tt := range tests {
+		if got := conversionOf(tt.from, tt.to); got != tt.want {
+			t.Errorf("conversionOf(%s, %s) = %d, want %d", tt.from, tt.to, got, tt.want)
+		}
+	}
+}
+
 func TestTranscodeMatchesG711(t *testing.T) {
 	all := make([]byte, 256)
 	for i := range all {
 		all[i] = byte(i)
 	}
 	tests := []struct {
-		name     string
-		from, to law
-		want     func([]byte) []byte
+		name string
+		conv conversion
+		want func([]byte) []byte
 	}{
-		{"PCMU to PCMA", lawPCMU, lawPCMA, g711.Ulaw2Alaw},
-		{"PCMA to PCMU", lawPCMA, lawPCMU, g711.Alaw2Ulaw},
-		{"PCMU pass-through", lawPCMU, lawPCMU, func(b []byte) []byte { return b }},
-		{"PCMA pass-through", lawPCMA, lawPCMA, func(b []byte) []byte { return b }},
+		{"PCMU to PCMA", convUlawToAlaw, g711.Ulaw2Alaw},
+		{"PCMA to PCMU", convAlawToUlaw, g711.Alaw2Ulaw},
+		{"copy", convCopy, func(b []byte) []byte { return b }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var tc transcoder
 			dst := make([]byte, len(all)+10)
-			n := transcode(dst, all, conversion(tt.from, tt.to))
+			n := tc.run(dst, all, tt.conv, 1)
 			if n != len(all) {
 				t.Fatalf("wrote %d bytes, want %d", n, len(all))
 			}
 			if want := tt.want(all); !bytes.Equal(dst[:n], want) {
 				t.Fatalf("output differs from g711:\n got %x\nwant %x", dst[:n], want)
+			}
+			if tc.dec != nil || tc.enc != nil {
+				t.Fatal("a G.711 conversion set up G.722 state")
 			}
 		})
 	}
@@ -62,5 +87,16 @@ func TestConversionPreservesSignal(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDecodeTablesMatchG711(t *testing.T) {
+	for i := range 256 {
+		if got, want := ulawToPCM[i], g711.DecodeUlawFrame(uint8(i)); got != want {
+			t.Fatalf("ulawToPCM[%#x] = %d, want %d", i, got, want)
+		}
+		if got, want := alawToPCM[i], g711.DecodeAlawFrame(uint8(i)); got != want {
+			t.Fatalf("alawToPCM[%#x] = %d, want %d", i, got, want)
+		}
 	}
 }

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+const clientUsage = `Usage: mediation client [flags]
+
+Plays a Skype for Business client. It first asks the bypass web service
+(--web-service) whether it may use media bypass, with the User-Agent of build
+--version, from --source-ip, and offers a=x-bypassid only when granted:
+16.0.7870.2020 from an internal address gets bypass, 15.0.4420.1017 plays Lync
+2013 (no bypass), and an address outside the server's internal_subnets gets
+403 (external client, no bypass).
+
+It then calls --to through the mediation server's edge side (--via), or with
+--answer waits on --listen (the server's edge peer) for inbound calls, and
+prints one summary per call: bypassed or anchored, the media path, codec,
+packets, and whether it heard the far end's tone. The exit status is 0 only
+when every call was answered, the audio checked out and --expect matched.
+`
+
+// clientRun is a validated `mediation client` command line.
+type clientRun struct {
+	url, userAgent   string
+	source           netip.Addr
+	listen           string
+	via              netip.AddrPort
+	transport        string
+	to, from         string
+	duration         time.Duration
+	expect           string
+	answer           bool
+	calls            int
+	codecs           []string
+	tone, farEndTone float64
+	json             bool
+}
+
+// client runs `mediation client`.
+func client(args []string) int {
+	def := mediation.DefaultConfig()
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	url := fs.String("web-service", def.Bypass.WebServiceURL, "bypass web service `URL` (HybridConfigServiceInternalUrl)")
+	version := fs.String("version", mediationtest.SupportedVersion, "Skype for Business `build` in the User-Agent; 15.0.4420.1017 plays Lync 2013")
+	source := fs.String("source-ip", "127.0.0.1", "local `IP` of the web-service fetch, SIP and RTP")
+	to := fs.String("to", "+15550100", "called `number`")
+	from := fs.String("from", "+15550111", "calling `number`")
+	via := fs.String("via", def.Edge.Listen, "the mediation server's edge side, `IP:PORT`")
+	transport := fs.String("transport", "udp", "SIP transport, `udp|tcp`")
+	duration := fs.Duration("duration", 2*time.Second, "how long a placed call lasts after the answer")
+	expect := fs.String("expect", expectAny, "media path required for exit status 0: `bypass|anchored|any`")
+	answer := fs.Bool("answer", false, "wait for inbound calls on --listen instead of calling")
+	listen := fs.String("listen", def.Edge.Peer, "SIP `IP:PORT` to answer on with --answer (the server's edge peer); default when calling: --source-ip, any port")
+	calls := fs.Int("calls", 0, "`N` calls to place (0 means 1) or, with --answer, to answer before exiting (0: until SIGINT)")
+	codecs := fs.String("codecs", "PCMU,PCMA", "G.711 laws the client offers, `list`; one law makes an anchored call transcode when the SBC prefers the other")
+	tone := fs.Float64("tone", mediationtest.DefaultClientHz, "tone this client sends, `Hz`")
+	farTone := fs.Float64("sbc-tone", mediationtest.DefaultSBCHz, "tone the SBC sends, `Hz`, for the audio check")
+	jsonOut := fs.Bool("json", false, "print each summary as one JSON object per line")
+	logLevel := fs.String("log-level", "warn", "zerolog `level` of the log on stderr")
+	if done, code := parseCommand(fs, args, clientUsage); done {
+		return code
+	}
+	run := clientRun{url: *url, to: *to, from: *from, duration: *duration, expect: *expect, answer: *answer,
+		calls: *calls, tone: *tone, farEndTone: *farTone, json: *jsonOut}
+	var err error
+	if run.codecs, err = codecList(*codecs); err != nil {
+		return exitFor("client", err)
+	}
+	if err := run.check(*version, *source, *via, *transport, *listen, given(fs, "listen")); err != nil {
+		return exitFor("client", err)
+	}
+	log, err := labLogger(*logLevel)
+	if err != nil {
+		return exitFor("client", err)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	code, err := run.run(ctx, log, os.Stdout)
+	if err != nil {
+		return exitFor("client", err)
+	}
+	return code
+}
+
+// check validates the flags and fills the derived fields.
+func (c *clientRun) check(version, source, via, transport, listen string, listenGiven bool) error {
+	c.userAgent = endpoint.SfBUserAgent(version)
+	if v, ok := hybridconfig.ClientVersion(c.userAgent); !ok || v.String() != version {
+		return usagef("--version %q: want a four-part build such as 16.0.7870.2020", version)
+	}
+	var err error
+	if c.source, err = ipFlag("source-ip", source); err != nil {
+		return err
+	}
+	if c.via, err = addrFlag("via", via, true); err != nil {
+		return err
+	}
+	if c.transport, err = checkTransport(transport); err != nil {
+		return err
+	}
+	if err := checkExpect(c.expect); err != nil {
+		return err
+	}
+	if c.duration <= 0 {
+		return usagef("--duration %s: want a positive duration", c.duration)
+	}
+	if c.calls < 0 {
+		return usagef("--calls %d: want 0 or more", c.calls)
+	}
+	if !c.answer && c.calls == 0 {
+		c.calls = 1
+	}
+	for _, u := range []string{c.to, c.from} {
+		if !validNumber(u) {
+			return usagef("%q is not a number or SIP user part", u)
+		}
+	}
+	c.listen = netip.AddrPortFrom(c.source, 0).String()
+	if c.answer || listenGiven {
+		ap, err := addrFlag("listen", listen, c.answer)
+		if err != nil {
+			return err
+		}
+		c.listen = ap.String()
+	}
+	return nil
+}
+
+// run fetches the web service, starts the client and places or answers the
+// calls. The error is for what stopped the client from running at all.
+func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (int, error) {
+	fetchCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	grant, err := endpoint.FetchBypass(fetchCtx, c.url, c.userAgent, c.source)
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	ws := &webServiceSummary{URL: c.url, UserAgent: c.userAgent, Source: c.source.String(),
+		Status: grant.Status, Granted: grant.Enabled, BypassID: grant.BypassID, Reason: grant.Reason}
+	ep, err := endpoint.StartClient(ctx, endpoint.ClientConfig{Listen: c.listen, MediaIP: c.source,
+		BypassID: grant.BypassID, UserAgent: c.userAgent, Codecs: c.codecs, ToneHz: c.tone, Log: log})
+	if err != nil {
+		return 0, err
+	}
+	defer ep.Close()
+	log.Info().Stringer("sip", ep.Addr()).Bool("bypass_granted", grant.Enabled).Int("web_service_status", grant.Status).
+		Str("reason", grant.Reason).Msg("client ready")
+	rep := &reporter{w: out, json: c.json}
+	j := judgement{expect: c.expect, wantHz: c.farEndTone, wantCode: 200}
+	report := func(r endpoint.CallReport) {
+		s := summarize(roleClient, r, clientPath(r), j)
+		s.WebService = ws
+		rep.report(s)
+	}
+	if c.answer {
+		answerCalls(ctx, ep.NextCall, c.calls, report)
+		return rep.exitCode(c.calls), nil
+	}
+	for range c.calls {
+		r, _ := ep.Call(ctx, endpoint.CallOptions{Target: c.via, Transport: c.transport, To: c.to, From: c.from, Duration: c.duration})
+		if ctx.Err() != nil && r.Code == 0 {
+			break // interrupted before anything happened: nothing to report
+		}
+		report(r)
+	}
+	return rep.exitCode(c.calls), nil
+}

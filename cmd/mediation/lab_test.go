@@ -1,0 +1,481 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
+)
+
+// proc is a mediation process a test runs in the background. Its stdout is
+// read line by line as it comes; it is stopped (SIGINT, then SIGKILL) and
+// reaped by t.Cleanup.
+type proc struct {
+	args   []string
+	cmd    *exec.Cmd
+	lines  chan string // stdout, closed at EOF
+	stderr *syncBuffer
+	done   chan struct{}
+	code   int
+}
+
+// syncBuffer collects a process's stderr for failure messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startProc(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{args: args, cmd: exec.Command(binary, args...), lines: make(chan string, 100),
+		stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stderr = p.stderr
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start mediation %v: %v", args, err)
+	}
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	})
+	go func() {
+		readers.Wait() // Wait closes stdout: read it all first
+		err := p.cmd.Wait()
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			p.code = exitErr.ExitCode()
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// stop asks the process to exit as an operator would, then insists.
+func (p *proc) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(15 * time.Second):
+	}
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("mediation %v: not reaped after SIGKILL", p.args)
+	}
+}
+
+// wait waits for the process to exit by itself and returns its exit code.
+func (p *proc) wait(ctx context.Context, t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-ctx.Done():
+		t.Fatalf("mediation %v did not exit: %v (stderr %q)", p.args, ctx.Err(), p.stderr.String())
+	}
+	return 0
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// nextSummary reads the next JSON summary the process printed.
+func (p *proc) nextSummary(ctx context.Context, t *testing.T) callSummary {
+	t.Helper()
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			t.Fatalf("mediation %v: output ended (exit %d, stderr %q)", p.args, p.code, p.stderr.String())
+		}
+		return parseSummary(t, line)
+	case <-ctx.Done():
+		t.Fatalf("mediation %v: no summary: %v (stderr %q)", p.args, ctx.Err(), p.stderr.String())
+	}
+	return callSummary{}
+}
+
+func parseSummary(t *testing.T, line string) callSummary {
+	t.Helper()
+	var s callSummary
+	if err := json.Unmarshal([]byte(line), &s); err != nil {
+		t.Fatalf("summary %q: %v", line, err)
+	}
+	return s
+}
+
+// runProc runs a mediation command to its end within ctx.
+func runProc(ctx context.Context, t *testing.T, args ...string) runResult {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	code := 0
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("mediation %v did not exit in time (stderr %q)", args, stderr.String())
+	case errors.As(err, &exitErr):
+		code = exitErr.ExitCode()
+	case err != nil:
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return runResult{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+// freeAddrs returns n loopback addresses whose port was just free for both
+// UDP and TCP. Another process may take one before the caller binds it, so
+// callers retry on a bind failure.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	var held []func()
+	defer func() {
+		for _, release := range held {
+			release()
+		}
+	}()
+	for len(out) < n {
+		udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := udp.LocalAddr().String()
+		tcp, err := net.Listen("tcp", addr)
+		if err != nil {
+			udp.Close()
+			continue
+		}
+		held = append(held, func() { udp.Close(); tcp.Close() })
+		out = append(out, addr)
+	}
+	return out
+}
+
+// poll calls ok until it is true or ctx ends.
+func poll(ctx context.Context, ok func() bool) error {
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// tcpListening tells whether something accepts TCP connections on addr;
+// every endpoint listens on UDP and TCP together.
+func tcpListening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+var healthClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+func healthy(url string) bool {
+	res, err := healthClient.Get(url)
+	if err != nil {
+		return false
+	}
+	res.Body.Close()
+	return res.StatusCode == http.StatusOK
+}
+
+// labDaemon is a `mediation serve` on free loopback ports with the README's
+// lab config: internal subnets 127.0.0.1/32, so 127.0.0.2 plays an external
+// client, and a media range below Linux's ephemeral ports, so the SBC's
+// verdict is exact.
+type labDaemon struct {
+	edge, gateway, http, sbc, edgePeer string
+	webService                         string
+	proc                               *proc
+}
+
+// labMediaPorts is media.ports of testdata/config/lab.yaml.
+const labMediaPorts = "20000-20999"
+
+func startDaemon(ctx context.Context, t *testing.T) *labDaemon {
+	t.Helper()
+	cfg := filepath.Join("..", "..", "testdata", "config", "lab.yaml")
+	for attempt := 1; ; attempt++ {
+		a := freeAddrs(t, 5)
+		d := &labDaemon{edge: a[0], gateway: a[1], http: a[2], sbc: a[3], edgePeer: a[4],
+			webService: "http://" + a[2] + hybridconfig.Path}
+		d.proc = startProc(t, "serve", "--config", cfg, "--edge-listen", d.edge, "--gateway-listen", d.gateway,
+			"--http-listen", d.http, "--gateway", d.sbc, "--edge-peer", d.edgePeer,
+			"--log-level", "warn", "--log-format", "json")
+		err := poll(ctx, func() bool { return d.proc.exited() || healthy("http://"+d.http+"/healthz") })
+		switch {
+		case err != nil:
+			t.Fatalf("mediation serve not healthy: %v (stderr %q)", err, d.proc.stderr.String())
+		case !d.proc.exited():
+			return d
+		case attempt == 3:
+			t.Fatalf("mediation serve exited %d: %s", d.proc.code, d.proc.stderr.String())
+		}
+		t.Logf("mediation serve exited %d (a port was taken?), retrying: %s", d.proc.code, d.proc.stderr.String())
+	}
+}
+
+// The three kinds of client, the flags that make them, and what CCE does.
+var clientKinds = []struct {
+	name      string
+	args      []string
+	wantMedia string
+	wantWS    int // web service status
+}{
+	{"supported internal", []string{"--version", "16.0.7870.2020"}, pathBypassed, 200},
+	{"Lync 2013", []string{"--version", "15.0.4420.1017"}, pathAnchored, 200},
+	{"external", []string{"--source-ip", "127.0.0.2"}, pathAnchored, 403},
+}
+
+// expectFlag is the --expect value for a media path.
+func expectFlag(path string) string {
+	if path == pathBypassed {
+		return expectBypass
+	}
+	return expectAnchored
+}
+
+// TestLabCommands runs the daemon, `mediation sbc` and `mediation client`
+// as separate processes, as the README's lab walkthrough does, for each kind
+// of client in both directions.
+func TestLabCommands(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d := startDaemon(ctx, t)
+	sbc := startProc(t, "sbc", "--listen", d.sbc, "--ring", "100ms", "--mediation-media-ports", labMediaPorts, "--json")
+	if err := poll(ctx, func() bool { return sbc.exited() || tcpListening(d.sbc) }); err != nil || sbc.exited() {
+		t.Fatalf("mediation sbc not listening: %v (stderr %q)", err, sbc.stderr.String())
+	}
+	for _, k := range clientKinds {
+		t.Run(k.name+"/outbound", func(t *testing.T) {
+			args := append([]string{"client", "--via", d.edge, "--web-service", d.webService, "--duration", "1s",
+				"--expect", expectFlag(k.wantMedia), "--json"}, k.args...)
+			res := runProc(ctx, t, args...)
+			if res.code != 0 {
+				t.Fatalf("client exit %d, stdout %s stderr %s", res.code, res.stdout, res.stderr)
+			}
+			cl := parseSummary(t, strings.TrimSpace(res.stdout))
+			checkSummary(t, "client", cl, "outbound", k.wantMedia)
+			if cl.WebService == nil || cl.WebService.Status != k.wantWS || cl.WebService.Granted != (k.wantMedia == pathBypassed) {
+				t.Errorf("client's web service: %+v, want status %d", cl.WebService, k.wantWS)
+			}
+			sb := sbc.nextSummary(ctx, t)
+			checkSummary(t, "sbc", sb, "outbound", k.wantMedia)
+			checkSameCall(t, cl, sb)
+		})
+		t.Run(k.name+"/inbound", func(t *testing.T) {
+			args := append([]string{"client", "--answer", "--listen", d.edgePeer, "--calls", "1", "--web-service", d.webService,
+				"--expect", expectFlag(k.wantMedia), "--json"}, k.args...)
+			answerer := startProc(t, args...)
+			if err := poll(ctx, func() bool { return answerer.exited() || tcpListening(d.edgePeer) }); err != nil || answerer.exited() {
+				t.Fatalf("answering client not listening: %v (stderr %q)", err, answerer.stderr.String())
+			}
+			res := runProc(ctx, t, "sbc", "--call", "+15550111", "--via", d.gateway, "--duration", "1s",
+				"--mediation-media-ports", labMediaPorts, "--expect", expectFlag(k.wantMedia), "--json")
+			if res.code != 0 {
+				t.Fatalf("sbc --call exit %d, stdout %s stderr %s", res.code, res.stdout, res.stderr)
+			}
+			sb := parseSummary(t, strings.TrimSpace(res.stdout))
+			checkSummary(t, "sbc", sb, "inbound", k.wantMedia)
+			cl := answerer.nextSummary(ctx, t)
+			if code := answerer.wait(ctx, t); code != 0 {
+				t.Fatalf("answering client exit %d, stderr %q", code, answerer.stderr.String())
+			}
+			checkSummary(t, "client", cl, "inbound", k.wantMedia)
+			checkSameCall(t, cl, sb)
+		})
+	}
+	t.Run("expectation not met", func(t *testing.T) {
+		res := runProc(ctx, t, "client", "--via", d.edge, "--web-service", d.webService, "--duration", "300ms",
+			"--version", "15.0.4420.1017", "--expect", "bypass")
+		if res.code != 1 || !strings.Contains(res.stdout, "FAIL: media anchored, expected bypass") {
+			t.Fatalf("exit %d, stdout %s; want 1 and the reason", res.code, res.stdout)
+		}
+		_ = sbc.nextSummary(ctx, t) // the SBC answered it
+	})
+	sbc.stop(t)
+	if sbc.code != 0 {
+		t.Errorf("sbc exit %d after SIGINT with every call passed; stderr %q", sbc.code, sbc.stderr.String())
+	}
+}
+
+// checkSummary checks what every passing lab call must show.
+func checkSummary(t *testing.T, who string, s callSummary, direction, media string) {
+	t.Helper()
+	if !s.Pass || s.Code != 200 || !s.Answered || s.Direction != direction || s.Media != media || !s.AudioOK || s.Codec == "" {
+		t.Errorf("%s summary %+v; want a passing %s %s call", who, s, direction, media)
+	}
+	if s.Received < 10 || s.LossPercent == nil || *s.LossPercent > 20 {
+		t.Errorf("%s received %d packets, loss %v", who, s.Received, s.LossPercent)
+	}
+}
+
+// checkSameCall cross-checks the two ends: in bypass each got RTP from the
+// other's own socket, anchored neither did and the SBC's came from the
+// server's media range.
+func checkSameCall(t *testing.T, cl, sb callSummary) {
+	t.Helper()
+	direct := cl.MediaFrom == sb.MediaLocal && sb.MediaFrom == cl.MediaLocal
+	if direct != (cl.Media == pathBypassed) {
+		t.Errorf("client %s got RTP from %s (SBC media %s), SBC %s from %s (client media %s)",
+			cl.Media, cl.MediaFrom, sb.MediaLocal, sb.Media, sb.MediaFrom, cl.MediaLocal)
+	}
+	relay, err := parseMediaRange("127.0.0.1", labMediaPorts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, err := netip.ParseAddrPort(sb.MediaFrom); cl.Media == pathAnchored && (err != nil || !relay.contains(from)) {
+		t.Errorf("anchored: SBC got RTP from %s, outside the server's %s", sb.MediaFrom, labMediaPorts)
+	}
+}
+
+// TestLabCommandFlags: bad command lines stop with one line and exit 2
+// before anything binds.
+func TestLabCommandFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"client", "--version", "16.0"}, "--version"},
+		{[]string{"client", "--version", "16.0.7870.2020 evil"}, "--version"},
+		{[]string{"client", "--source-ip", "nowhere"}, "--source-ip"},
+		{[]string{"client", "--via", "localhost:5070"}, "--via"},
+		{[]string{"client", "--via", "127.0.0.1"}, "--via"},
+		{[]string{"client", "--transport", "sctp"}, "--transport"},
+		{[]string{"client", "--expect", "maybe"}, "--expect"},
+		{[]string{"client", "--duration", "0s"}, "--duration"},
+		{[]string{"client", "--calls", "-1"}, "--calls"},
+		{[]string{"client", "--to", "a b"}, "not a number"},
+		{[]string{"client", "--answer", "--listen", "127.0.0.1:0"}, "--listen"},
+		{[]string{"client", "--log-level", "loud"}, "--log-level"},
+		{[]string{"client", "extra"}, `unexpected argument "extra"`},
+		{[]string{"client", "--bogus"}, "bogus"},
+		{[]string{"sbc", "--codecs", "G729"}, "--codecs"},
+		{[]string{"sbc", "--reject", "200"}, "--reject"},
+		{[]string{"sbc", "--listen", "0.0.0.0:5060"}, "--listen"},
+		{[]string{"sbc", "--mediation-media-ports", "9-3"}, "--mediation-media-ports"},
+		{[]string{"sbc", "--call", "+1555", "--via", "127.0.0.1:0"}, "--via"},
+		{[]string{"sbc", "--expect", "maybe"}, "--expect"},
+		{[]string{"demo", "--duration", "-1s"}, "--duration"},
+		{[]string{"demo", "extra"}, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			res := runBinary(t, tt.args...)
+			lines := strings.Split(strings.TrimSuffix(res.stderr, "\n"), "\n")
+			if res.code != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "mediation: "+tt.args[0]+": ") || !strings.Contains(lines[0], tt.want) {
+				t.Fatalf("exit %d stderr %q; want 2 and one line naming %q", res.code, res.stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestLabCommandHelp(t *testing.T) {
+	for _, cmd := range []string{"client", "sbc", "demo"} {
+		res := runBinary(t, cmd, "-h")
+		if res.code != 0 || !strings.Contains(res.stdout, "Usage: mediation "+cmd) || !strings.Contains(res.stdout, "-json") {
+			t.Errorf("mediation %s -h: exit %d, stdout %q", cmd, res.code, res.stdout)
+		}
+	}
+	res := runBinary(t, "help")
+	for _, cmd := range []string{"client", "sbc", "demo"} {
+		if !strings.Contains(res.stdout, cmd) {
+			t.Errorf("help does not list %s:\n%s", cmd, res.stdout)
+		}
+	}
+}
+
+// TestClientUnreachableWebService: a client that cannot reach the web
+// service is external, which is not an error; with nothing on --via the
+// call then fails quickly over TCP and the exit status says so.
+func TestClientUnreachableWebService(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := freeAddrs(t, 2)
+	res := runProc(ctx, t, "client", "--web-service", "http://"+a[0]+"/x", "--via", a[1], "--transport", "tcp", "--json")
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1 (stdout %s, stderr %s)", res.code, res.stdout, res.stderr)
+	}
+	s := parseSummary(t, strings.TrimSpace(res.stdout))
+	if s.WebService == nil || s.WebService.Status != 0 || s.WebService.Granted || !strings.Contains(s.WebService.Reason, "unreachable") || s.Pass {
+		t.Errorf("summary %+v, want an unreachable web service and a failed call", s)
+	}
+}
+
+// TestSBCReject: an SBC told to reject answers the call with that code, and
+// that is its success; the caller's is not.
+func TestSBCReject(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	addr := freeAddrs(t, 1)[0]
+	sbc := startProc(t, "sbc", "--listen", addr, "--reject", "486", "--calls", "1", "--json")
+	if err := poll(ctx, func() bool { return sbc.exited() || tcpListening(addr) }); err != nil || sbc.exited() {
+		t.Fatalf("mediation sbc not listening: %v (stderr %q)", err, sbc.stderr.String())
+	}
+	// The client calls the SBC directly: no mediation server is needed to
+	// see the SBC reject.
+	res := runProc(ctx, t, "client", "--web-service", "http://"+freeAddrs(t, 1)[0]+"/x", "--via", addr, "--json")
+	cl := parseSummary(t, strings.TrimSpace(res.stdout))
+	if res.code != 1 || cl.Code != 486 || cl.Pass {
+		t.Errorf("client exit %d, summary %+v; want 1 and 486", res.code, cl)
+	}
+	sb := sbc.nextSummary(ctx, t)
+	if code := sbc.wait(ctx, t); code != 0 || sb.Code != 486 || !sb.Pass || sb.Answered {
+		t.Errorf("sbc exit %d, summary %+v; want 0 and a passing 486", code, sb)
+	}
+}

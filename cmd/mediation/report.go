@@ -1,0 +1,98 @@
+package main
+
+// This file prints call summaries: a few aligned lines for a person, or one
+// JSON object per line (--json) for a script.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// reporter prints each call's summary as it ends and keeps the tally that
+// decides the exit code.
+type reporter struct {
+	w      io.Writer
+	json   bool
+	calls  int
+	failed int
+}
+
+func (r *reporter) report(s callSummary) {
+	r.calls++
+	s.Call = r.calls
+	if !s.Pass {
+		r.failed++
+	}
+	if r.json {
+		_ = jsonLine(r.w, s)
+		return
+	}
+	_, _ = io.WriteString(r.w, s.text())
+}
+
+// jsonLine writes v as one line of JSON, leaving "<->" in paths readable.
+func jsonLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// exitCode is 0 when at least want calls ran and all passed (want 0: any
+// number of calls).
+func (r *reporter) exitCode(want int) int {
+	if r.failed > 0 || r.calls < want {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// text renders the human-readable summary.
+func (s callSummary) text() string {
+	var b strings.Builder
+	answered := "not answered"
+	if s.Answered {
+		answered = "answered"
+	}
+	fmt.Fprintf(&b, "call %d: %s %s -> %s, %d %s, ended by %s\n", s.Call, s.Direction, s.From, s.To, s.Code, answered, s.EndedBy)
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(&b, "  %-12s %s\n", label, fmt.Sprintf(format, args...))
+	}
+	if ws := s.WebService; ws != nil {
+		line("web service", "%s from %s: %s", statusText(ws.Status), ws.Source, ws.Reason)
+	}
+	line("media", "%s: %s", s.Media, s.Path)
+	line("", "%s", s.MediaWhy)
+	line("codec", "%s", orNone(s.Codec))
+	loss := "n/a"
+	if s.LossPercent != nil {
+		loss = fmt.Sprintf("~%.1f%% (estimated from counts)", *s.LossPercent)
+	}
+	line("packets", "sent %d, received %d, loss %s, jitter not measured", s.Sent, s.Received, loss)
+	verdict := "ok"
+	if !s.AudioOK {
+		verdict = "NOT OK"
+	}
+	line("audio", "heard %.0f Hz, want %.0f ±%.0f Hz: %s", s.HeardHz, s.WantHz, toneTolerance, verdict)
+	if s.Pass {
+		line("result", "PASS (expected %s)", s.Expect)
+	} else {
+		line("result", "FAIL: %s", strings.Join(s.Problems, "; "))
+	}
+	return b.String()
+}
+
+func statusText(status int) string {
+	if status == 0 {
+		return "unreachable"
+	}
+	return fmt.Sprintf("HTTP %d", status)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

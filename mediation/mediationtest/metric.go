@@ -1,0 +1,116 @@
+package mediationtest
+
+// This file reads the server's counters over HTTP, as an operator's scraper
+// would.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/mediation-emulator/mediation/mediation"
+)
+
+// Metric reads one sample of the server's /metrics over HTTP: name with
+// label pairs, e.g. Metric("mediationserver_calls_total", "direction", "inbound").
+// A metric or series that does not exist reads as 0.
+func Metric(srv *mediation.Server, name string, labels ...string) (float64, error) {
+	return metricContext(context.Background(), srv, name, labels...)
+}
+
+func metricContext(ctx context.Context, srv *mediation.Server, name string, labels ...string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, URL(srv, "/metrics"), nil)
+	if err != nil {
+		return 0, fmt.Errorf("read /metrics: %w", err)
+	}
+	res, err := metricsClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("read /metrics: %w", err)
+	}
+	defer res.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	if err != nil {
+		return 0, fmt.Errorf("parse /metrics: %w", err)
+	}
+	fam, ok := families[name]
+	if !ok {
+		return 0, nil
+	}
+next:
+	for _, m := range fam.GetMetric() {
+		for i := 0; i+1 < len(labels); i += 2 {
+			found := false
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue(), nil
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue(), nil
+		}
+	}
+	return 0, nil
+}
+
+// metricsClient keeps no idle connections: each lab's server is gone at the
+// end of its test, and goroutine-leak checks must not see its keep-alives.
+var metricsClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// URL is an HTTP URL on the server's web listener.
+func URL(srv *mediation.Server, path string) string {
+	return "http://" + srv.HTTPAddr().String() + "/" + strings.TrimPrefix(path, "/")
+}
+
+// metricPoll is how often AwaitMetric reads /metrics.
+const metricPoll = 20 * time.Millisecond
+
+// AwaitMetric polls a metric until it reads want or ctx ends. The server
+// updates its counters as a call's last message is handled, which can be
+// just after the endpoints report the call.
+func AwaitMetric(ctx context.Context, srv *mediation.Server, want float64, name string, labels ...string) error {
+	last, read := 0.0, false
+	for {
+		got, err := metricContext(ctx, srv, name, labels...)
+		if err == nil {
+			if got == want {
+				return nil
+			}
+			last, read = got, true
+		}
+		select {
+		case <-ctx.Done():
+			// The deadline can cut the last read short: report the last
+			// value read, which is what a test wants to see.
+			if !read {
+				return fmt.Errorf("%s%v, want %v: %w (%v)", name, labels, want, ctx.Err(), err)
+			}
+			return fmt.Errorf("%s%v = %v, want %v: %w", name, labels, last, want, ctx.Err())
+		case <-time.After(metricPoll):
+		}
+	}
+}
+
+// WaitMetric polls a metric until it reads want, failing the test after
+// 10 s.
+func WaitMetric(t testing.TB, srv *mediation.Server, want float64, name string, labels ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := AwaitMetric(ctx, srv, want, name, labels...); err != nil {
+		t.Fatal(err)
+	}
+}

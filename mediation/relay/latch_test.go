@@ -1,0 +1,224 @@
+package relay
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+func TestLatch(t *testing.T) {
+	sdp := netip.MustParseAddrPort("192.0.2.1:4000")
+	nat := netip.MustParseAddrPort("198.51.100.7:31000")
+	third := netip.MustParseAddrPort("203.0.113.9:5000")
+	p := mustPeer(t, Leg{RTP: sdp, Codec: codecPCMU})
+	var l latch
+	if _, ok := l.addr(p); ok {
+		t.Fatal("latched before any packet")
+	}
+	for _, src := range []netip.AddrPort{nat, third, sdp} {
+		if !l.accepts(p, sdp, src) {
+			t.Fatalf("%s refused before latching", src)
+		}
+	}
+	l.commit(p, nat)
+	if a, ok := l.addr(p); !ok || a != nat {
+		t.Fatalf("latched to %s (%v), want %s", a, ok, nat)
+	}
+	tests := []struct {
+		src  netip.AddrPort
+		want bool
+	}{{nat, true}, {sdp, true}, {third, false}}
+	for _, tt := range tests {
+		if got := l.accepts(p, sdp, tt.src); got != tt.want {
+			t.Errorf("accepts(%s) = %v after latching to %s, want %v", tt.src, got, nat, tt.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { l.commit(p, nat) }); n != 0 {
+		t.Errorf("re-committing the latched address allocates %v times", n)
+	}
+
+	// A new peer value (SetLeg) starts unlatched unless the latch is carried.
+	moved := mustPeer(t, Leg{RTP: netip.MustParseAddrPort("192.0.2.2:4000"), Codec: codecPCMU})
+	if _, ok := l.addr(moved); ok || !l.accepts(moved, moved.rtp, third) {
+		t.Fatal("a new peer inherited the old peer's latch")
+	}
+	same := mustPeer(t, Leg{RTP: sdp, Codec: codecPCMA})
+	l.carry(p, same)
+	if a, ok := l.addr(same); !ok || a != nat {
+		t.Fatalf("carried latch %s (%v), want %s", a, ok, nat)
+	}
+	if _, ok := l.addr(p); ok {
+		t.Fatal("the replaced peer still sees the latch")
+	}
+}
+
+// sendSeed sends one PCMU packet whose payload is identified by seed.
+func sendSeed(t *testing.T, from *fakePeer, to netip.AddrPort, seq uint16, seed byte) {
+	t.Helper()
+	from.sendRTP(t, to, rtp.Header{PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 160, SSRC: uint32(seed) + 1000}, payload(160, seed))
+}
+
+// expectSeed reads one packet at to and checks it carries seed's payload
+// (both legs are PCMU in these tests, so payloads pass unchanged).
+func expectSeed(t *testing.T, c *call, to *net.UDPConn, seed byte) {
+	t.Helper()
+	p, _ := readRTP(c.ctx, t, to)
+	if !bytes.Equal(p.Payload, payload(160, seed)) {
+		t.Fatalf("got payload %x…, want packet %d's", p.Payload[:4], seed)
+	}
+}
+
+func TestSessionLatching(t *testing.T) {
+	c := newCall(t, newTestAllocator(t, 2))
+	nat, third := newFakePeer(t), newFakePeer(t)
+	c.setLegs(t, codecPCMU, Codec{PT: 0, Name: "PCMU"})
+	c.s.Start()
+
+	// Before the client sends, its media goes to the SDP address.
+	sendSeed(t, c.gw, c.sessionGW, 1, 1)
+	expectSeed(t, c, c.edge.rtp, 1)
+
+	// The client's media comes from a NAT's address: latched.
+	sendSeed(t, nat, c.sessionEdge, 1, 2)
+	expectSeed(t, c, c.gw.rtp, 2)
+	if got := c.s.Stats().Edge.Latched; got != localAddr(nat.rtp) {
+		t.Fatalf("Latched = %s, want %s", got, localAddr(nat.rtp))
+	}
+	sendSeed(t, c.gw, c.sessionGW, 2, 3)
+	expectSeed(t, c, nat.rtp, 3)
+
+	// A third address is ignored.
+	sendSeed(t, third, c.sessionEdge, 2, 4)
+	sendSeed(t, nat, c.sessionEdge, 3, 5)
+	expectSeed(t, c, c.gw.rtp, 5)
+	if d := c.s.Stats().Edge.Dropped; d.Foreign != 1 || d.Total() != 1 {
+		t.Fatalf("drops %+v, want one foreign", d)
+	}
+
+	// The signalled address is always heard, and takes the latch back.
+	sendSeed(t, c.edge, c.sessionEdge, 4, 6)
+	expectSeed(t, c, c.gw.rtp, 6)
+	sendSeed(t, c.gw, c.sessionGW, 3, 7)
+	expectSeed(t, c, c.edge.rtp, 7)
+
+	// A re-INVITE that keeps the address keeps the latch…
+	if err := c.s.SetLeg(Edge, c.edge.leg(Codec{PT: 0, Name: "PCMU", EventPT: 100})); err != nil {
+		t.Fatal(err)
+	}
+	sendSeed(t, nat, c.sessionEdge, 5, 8) // latched to the SDP address: nat is foreign now
+	sendSeed(t, c.edge, c.sessionEdge, 6, 9)
+	expectSeed(t, c, c.gw.rtp, 9)
+	if d := c.s.Stats().Edge.Dropped; d.Foreign != 2 {
+		t.Fatalf("drops %+v, want a second foreign", d)
+	}
+
+	// …one to a new address resets it: the first source latches again.
+	moved := newFakePeer(t)
+	if err := c.s.SetLeg(Edge, moved.leg(codecPCMU)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.s.Stats().Edge.Latched; got.IsValid() {
+		t.Fatalf("Latched = %s after the leg moved, want none", got)
+	}
+	sendSeed(t, third, c.sessionEdge, 7, 10)
+	expectSeed(t, c, c.gw.rtp, 10)
+	sendSeed(t, c.gw, c.sessionGW, 4, 11)
+	expectSeed(t, c, third.rtp, 11)
+}
+
+func TestSessionWithoutLatching(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	s, err := NewSession(a, testLogger(t), WithLatching(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := &call{s: s, edge: newFakePeer(t), gw: newFakePeer(t), alloc: a, ctx: testContext(t),
+		sessionEdge: s.Local(Edge), sessionGW: s.Local(Gateway)}
+	nat, third := newFakePeer(t), newFakePeer(t)
+	c.setLegs(t, codecPCMU, Codec{PT: 0, Name: "PCMU"})
+	s.Start()
+	sendSeed(t, nat, c.sessionEdge, 1, 1)
+	expectSeed(t, c, c.gw.rtp, 1)
+	sendSeed(t, third, c.sessionEdge, 2, 2)
+	expectSeed(t, c, c.gw.rtp, 2)
+	sendSeed(t, c.gw, c.sessionGW, 1, 3)
+	expectSeed(t, c, c.edge.rtp, 3) // the SDP address, not a source
+	if st := s.Stats().Edge; st.Latched.IsValid() || st.Dropped.Total() != 0 {
+		t.Fatalf("stats %+v: want no latch, no drops", st)
+	}
+}
+
+// readReport reads RTCP datagrams at conn until one parses (decrypting with
+// crypto when set) and returns its packets.
+func readReport(t *testing.T, c *call, conn *net.UDPConn, crypto *clientCrypto) []rtcp.Packet {
+	t.Helper()
+	b, _, err := readRaw(c.ctx, conn)
+	if err != nil {
+		t.Fatalf("no RTCP at %s: %v", conn.LocalAddr(), err)
+	}
+	if crypto != nil {
+		if b, err = crypto.rtcpIn.DecryptRTCP(nil, b, nil); err != nil {
+			t.Fatalf("client cannot decrypt the session's SRTCP: %v", err)
+		}
+	}
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		t.Fatalf("report does not parse: %v", err)
+	}
+	return pkts
+}
+
+// TestSessionLatchesRTCP: reports go to the SDP RTCP address, then to the
+// port above the latched RTP source, then to where the peer's own RTCP
+// comes from; a third RTCP source is ignored.
+func TestSessionLatchesRTCP(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	s, err := NewSession(a, testLogger(t), WithRTCPInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := &call{s: s, edge: newFakePeer(t), gw: newFakePeer(t), alloc: a, ctx: testContext(t),
+		sessionEdge: s.Local(Edge), sessionGW: s.Local(Gateway)}
+	// The NAT maps the client's RTP and RTCP to consecutive ports.
+	low, _ := freeRange(t, 1)
+	nat := &fakePeer{rtp: listenAt(t, low), rtcp: listenAt(t, low+1)}
+	elsewhere, third := listenLoopback(t), listenLoopback(t)
+	c.setLegs(t, codecPCMU, Codec{PT: 0, Name: "PCMU"})
+	s.Start()
+
+	readReport(t, c, c.edge.rtcp, nil)
+
+	sendSeed(t, nat, c.sessionEdge, 1, 1)
+	expectSeed(t, c, c.gw.rtp, 1)
+	readReport(t, c, nat.rtcp, nil)
+
+	rr, err := (&rtcp.ReceiverReport{SSRC: 1000}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendRaw(t, elsewhere, rtcpOf(c.sessionEdge), rr)
+	readReport(t, c, elsewhere, nil)
+
+	sendRaw(t, third, rtcpOf(c.sessionEdge), rr)
+	waitFor(c.ctx, t, "foreign RTCP dropped", func() bool { return s.Stats().Edge.Dropped.Foreign == 1 })
+	if got, _ := s.legs[Edge].rtcpDest(s.legs[Edge].peer.Load(), true); got != localAddr(elsewhere) {
+		t.Fatalf("reports go to %s after a foreign RTCP packet, want %s", got, localAddr(elsewhere))
+	}
+}
+
+func listenAt(t *testing.T, port int) *net.UDPConn {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
