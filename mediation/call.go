@@ -445,6 +445,10 @@ func (c *call) finish(reason string, wasAnswered bool) {
 	if err := c.srv.records.write(rec); err != nil {
 		c.log.Error().Err(err).Msg("call record not written")
 	}
+	if !rec.MediationServerBypass {
+		c.srv.metrics.observeLeg("edge", rec.EdgeLeg)
+		c.srv.metrics.observeLeg("gateway", rec.GatewayLeg)
+	}
 
 	s := c.srv
 	s.calls.remove(c)

@@ -32,6 +32,10 @@ func (s *Server) httpHandler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc(SettingsPath, s.serveSettings)
+	mux.HandleFunc("GET /calls", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.Calls())
+	})
 	return mux
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"time"
 
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sdp"
@@ -332,6 +333,9 @@ func (p *mediaPlan) legRecords() (edge, gw LegRecord) {
 	fill := func(l *LegRecord, s relay.SideStats) {
 		l.PacketsSent, l.PacketsReceived = s.RTPSent, s.RTPReceived
 		l.BytesSent, l.BytesReceived = s.RTPSentBytes, s.RTPReceivedBytes
+		l.PacketsLost = s.Lost
+		l.JitterMs = float64(s.Jitter) / float64(time.Millisecond)
+		l.RTTMs = float64(s.RTT) / float64(time.Millisecond)
 	}
 	fill(&edge, st.Edge)
 	fill(&gw, st.Gateway)

@@ -16,6 +16,9 @@ type metrics struct {
 	bypassTotal   *prometheus.CounterVec // ...\- Total media bypass calls
 	failedCalls   *prometheus.CounterVec // by direction and reason
 	gatewayPorts  prometheus.GaugeFunc   // Global Counters\- Current number of ports opened on the gateway side
+	legJitter     *prometheus.HistogramVec
+	legLoss       *prometheus.HistogramVec
+	legRTT        *prometheus.HistogramVec
 	sipMalformed  prometheus.Counter
 	sipUnanswered prometheus.Counter
 }
@@ -48,6 +51,21 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 			Name: "mediationserver_gateway_side_ports_open",
 			Help: "RTP/RTCP port pairs open for anchored media (LS:MediationServer - Global Counters \\- Current number of ports opened on the gateway side, counted in pairs per side).",
 		}, gatewayPortsOpen),
+		legJitter: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mediationserver_anchored_leg_jitter_seconds",
+			Help:    "Interarrival jitter of each anchored leg's incoming RTP at the end of the call (the call record's jitterMs), by side.",
+			Buckets: []float64{.001, .002, .005, .01, .02, .03, .05, .1, .2},
+		}, []string{"side"}),
+		legLoss: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mediationserver_anchored_leg_loss_ratio",
+			Help:    "Share of each anchored leg's incoming RTP packets lost over the call (packetsLost over packets expected), by side.",
+			Buckets: []float64{0, .001, .005, .01, .02, .05, .1, .2, .5},
+		}, []string{"side"}),
+		legRTT: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mediationserver_anchored_leg_rtt_seconds",
+			Help:    "Round-trip time to each anchored leg's peer from its RTCP reports, by side (legs without reports are not observed).",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .2, .5, 1},
+		}, []string{"side"}),
 		sipMalformed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mediationserver_sip_malformed_requests_total",
 			Help: "Requests refused with 400 because a mandatory header was missing.",
@@ -58,7 +76,7 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 		}),
 	}
 	m.reg.MustRegister(m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
-		m.gatewayPorts, m.sipMalformed, m.sipUnanswered,
+		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.
 	for _, d := range []direction{outbound, inbound} {
@@ -68,4 +86,18 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 		m.bypassTotal.WithLabelValues(d.String())
 	}
 	return m
+}
+
+// observeLeg records an anchored leg's figures from its call record.
+func (m *metrics) observeLeg(side string, l LegRecord) {
+	if l.PacketsReceived == 0 && l.PacketsLost == 0 {
+		return
+	}
+	m.legJitter.WithLabelValues(side).Observe(l.JitterMs / 1000)
+	if expected := float64(l.PacketsReceived) + float64(l.PacketsLost); expected > 0 {
+		m.legLoss.WithLabelValues(side).Observe(max(float64(l.PacketsLost), 0) / expected)
+	}
+	if l.RTTMs > 0 {
+		m.legRTT.WithLabelValues(side).Observe(l.RTTMs / 1000)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"sync"
 	"time"
 )
@@ -38,6 +39,15 @@ type LegRecord struct {
 	PacketsReceived uint64 `json:"packetsReceived"`
 	BytesSent       uint64 `json:"bytesSent"`
 	BytesReceived   uint64 `json:"bytesReceived"`
+	// PacketsLost is the cumulative loss of the peer's RTP stream, from
+	// its sequence numbers (RFC 3550 A.3).
+	PacketsLost int64 `json:"packetsLost"`
+	// JitterMs is the interarrival jitter of the peer's stream (RFC 3550
+	// A.8) when the call ended.
+	JitterMs float64 `json:"jitterMs"`
+	// RTTMs is the round-trip time to the peer from its RTCP reports, 0
+	// when it sent none.
+	RTTMs float64 `json:"rttMs"`
 }
 
 // recordWriter appends records to a file, one fsynced line each, so that a
@@ -81,4 +91,20 @@ func (w *recordWriter) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.f.Close()
+}
+
+// Calls returns a snapshot of the calls in progress, in the call record's
+// form (end time and reason as of now), for GET /calls and for tests.
+func (s *Server) Calls() []Record {
+	calls := s.calls.all()
+	out := make([]Record, 0, len(calls))
+	for _, c := range calls {
+		c.mu.Lock()
+		if !c.finished {
+			out = append(out, c.record("in progress"))
+		}
+		c.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StartTime.Before(out[j].StartTime) })
+	return out
 }

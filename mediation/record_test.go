@@ -3,14 +3,23 @@ package mediation_test
 import (
 	"bufio"
 	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+	"github.com/zaf/g711"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/mediation/tone"
 )
 
 func readRecords(t *testing.T, path string) []mediation.Record {
@@ -89,4 +98,105 @@ func TestCallRecords(t *testing.T) {
 	if b.EdgeLeg.PacketsReceived != 0 {
 		t.Errorf("bypassed call has relay packets: %+v", b.EdgeLeg)
 	}
+}
+
+// TestCallRecordLoss: the loss a caller injects (sequence numbers it
+// skips) shows in the call record and the loss histogram.
+func TestCallRecordLoss(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	path := filepath.Join(t.TempDir(), "calls.jsonl")
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) { c.Records.Path = path }})
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	offer := srtpOffer(t, conn.LocalAddr().(*net.UDPAddr).Port)
+	offer = []byte(strings.Replace(string(offer), "RTP/SAVP", "RTP/AVP", 1))
+	var plain []string
+	for _, l := range strings.Split(string(offer), "\n") {
+		if !strings.HasPrefix(l, "a=crypto") {
+			plain = append(plain, l)
+		}
+	}
+	dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
+	d, err := dua.WriteInvite(ctx, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", []byte(strings.Join(plain, "\n"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	answer := media(t, "answer", d.InviteResponse.Body())
+	if len(answer.Crypto) != 0 {
+		t.Fatalf("plain offer answered with SRTP:\n%s", d.InviteResponse.Body())
+	}
+	const sent, lost = 60, 6
+	var phase float64
+	for seq := 0; seq < sent+lost; seq++ {
+		if seq%11 == 5 {
+			continue // injected loss: 6 of 66
+		}
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(seq), Timestamp: uint32(160 * seq), SSRC: 42},
+			Payload: g711.EncodeUlaw(pcmBytes(tone.Generate(clientHz, 8000, 160, &phase)))}
+		b, _ := pkt.Marshal()
+		if _, err := conn.WriteToUDP(b, net.UDPAddrFromAddrPort(answer.RTP())); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // pacing, not synchronisation: loopback drops bursts
+	}
+	// Hang up once the relay has counted every packet (GET /calls).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		calls := lab.Server.Calls()
+		if len(calls) == 1 && calls[0].EdgeLeg.PacketsReceived == sent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay never counted %d packets: %+v", sent, calls)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := http.Get(mediationtest.URL(lab.Server, "/calls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live []mediation.Record
+	err = json.NewDecoder(res.Body).Decode(&live)
+	res.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+	if err != nil || len(live) != 1 || live[0].EdgeLeg.PacketsLost != lost || live[0].EndReason != "in progress" {
+		t.Fatalf("GET /calls: %v %+v", err, live)
+	}
+	if err := d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.SBC.NextCall(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+	recs := readRecords(t, path)
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	edge := recs[0].EdgeLeg
+	if edge.PacketsReceived != sent || edge.PacketsLost != lost || edge.Codec != "PCMU" {
+		t.Fatalf("edge leg %+v, want %d received and %d lost in PCMU", edge, sent, lost)
+	}
+	if got := metricHistogramCount(t, lab, "mediationserver_anchored_leg_loss_ratio", "edge"); got != 1 {
+		t.Fatalf("loss histogram has %v observations for the edge side, want 1", got)
+	}
+}
+
+// metricHistogramCount reads a histogram's sample count from /metrics.
+func metricHistogramCount(t *testing.T, lab *mediationtest.Lab, name, side string) float64 {
+	t.Helper()
+	v, err := mediationtest.Metric(lab.Server, name+"_count", "side", side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

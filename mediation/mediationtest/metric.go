@@ -19,7 +19,8 @@ import (
 
 // Metric reads one sample of the server's /metrics over HTTP: name with
 // label pairs, e.g. Metric("mediationserver_calls_total", "direction", "inbound").
-// A metric or series that does not exist reads as 0.
+// A histogram reads as its sample count under NAME_count. A metric or series
+// that does not exist reads as 0.
 func Metric(srv *mediation.Server, name string, labels ...string) (float64, error) {
 	return metricContext(context.Background(), srv, name, labels...)
 }
@@ -39,7 +40,15 @@ func metricContext(ctx context.Context, srv *mediation.Server, name string, labe
 	if err != nil {
 		return 0, fmt.Errorf("parse /metrics: %w", err)
 	}
+	// A histogram reads as its sample count under NAME_count.
+	histogramCount := false
 	fam, ok := families[name]
+	if !ok {
+		if base, isCount := strings.CutSuffix(name, "_count"); isCount {
+			fam, ok = families[base]
+			histogramCount = ok
+		}
+	}
 	if !ok {
 		return 0, nil
 	}
@@ -57,6 +66,8 @@ next:
 			}
 		}
 		switch {
+		case histogramCount && m.GetHistogram() != nil:
+			return float64(m.GetHistogram().GetSampleCount()), nil
 		case m.GetCounter() != nil:
 			return m.GetCounter().GetValue(), nil
 		case m.GetGauge() != nil:
