@@ -289,7 +289,8 @@ func parseCounters(r io.Reader) ([]demoCounter, error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "mediationserver_") {
+		if !strings.HasPrefix(line, "mediationserver_") || strings.HasPrefix(line, "mediationserver_anchored_leg_") {
+			// The per-leg quality histograms are not counters.
 			continue
 		}
 		i := strings.LastIndexByte(line, ' ')
