@@ -479,3 +479,24 @@ func TestSBCReject(t *testing.T) {
 		t.Errorf("sbc exit %d, summary %+v; want 0 and a passing 486", code, sb)
 	}
 }
+
+// TestServeStopsOnSignal: SIGTERM and SIGINT stop `mediation serve` with
+// exit code 0 after a clean shutdown.
+func TestServeStopsOnSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			d := startDaemon(ctx, t)
+			if err := d.proc.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := d.proc.wait(ctx, t); code != 0 {
+				t.Fatalf("exit code %d after %v: %s", code, sig, d.proc.stderr.String())
+			}
+			if strings.Contains(d.proc.stderr.String(), `"level":"error"`) {
+				t.Errorf("errors logged during shutdown: %s", d.proc.stderr.String())
+			}
+		})
+	}
+}
