@@ -22,6 +22,9 @@ type Trunk struct {
 	// EnableBypass is CCE's per-trunk switch (Set-CsTrunkConfiguration
 	// -EnableBypass): media bypass needs it on as well as the global setting.
 	EnableBypass bool
+	// SRTP is "off", "optional" or "required" (CCE's SRTPMode) for the media
+	// towards this SBC.
+	SRTP string
 }
 
 // ErrNoTrunk means no trunk can take a call.
@@ -48,6 +51,13 @@ func NewTable(trunks []Trunk) (*Table, error) {
 		}
 		if t.Name == "" {
 			trunks[i].Name = t.Addr.String()
+		}
+		switch t.SRTP {
+		case "":
+			trunks[i].SRTP = "off"
+		case "off", "optional", "required":
+		default:
+			return nil, fmt.Errorf("gateway %q: unknown srtp mode %q", t.Name, t.SRTP)
 		}
 	}
 	return &Table{trunks: append([]Trunk(nil), trunks...)}, nil

@@ -15,7 +15,7 @@ type decision struct {
 // server compares the bypass ID of the client with the gateway's (there is
 // one ID per deployment in CCE's AlwaysBypass mode). The gateway must be
 // able to take media directly in G.711 over plain RTP.
-func decideOutbound(s BypassSettings, trunkBypass bool, offer sdp.Media) decision {
+func decideOutbound(s BypassSettings, trunkBypass bool, trunkSRTP string, offer sdp.Media) decision {
 	switch {
 	case !s.Enabled:
 		return decision{false, "media bypass is disabled"}
@@ -27,8 +27,10 @@ func decideOutbound(s BypassSettings, trunkBypass bool, offer sdp.Media) decisio
 		return decision{false, "the client's a=x-bypassid does not match"}
 	case len(offer.G711()) == 0:
 		return decision{false, "the client offered no G.711"}
-	case offer.Proto != "RTP/AVP":
-		return decision{false, "the client insists on " + offer.Proto + "; the gateway takes plain RTP"}
+	case offer.RequiresSRTP() && (trunkSRTP == srtpOff || len(offer.SRTP()) == 0):
+		return decision{false, "the client insists on " + offer.Proto + "; the gateway's SRTP is off"}
+	case trunkSRTP == srtpRequired && len(offer.SRTP()) == 0:
+		return decision{false, "the gateway requires SRTP; the client offered no usable a=crypto"}
 	}
 	return decision{true, "the client's a=x-bypassid matches"}
 }
@@ -46,7 +48,7 @@ func inboundBypassID(s BypassSettings, trunkBypass bool) string {
 // decideInbound is the client's side of the rule: on an inbound call the
 // client compares its bypass ID with the gateway's, and says so by answering
 // with the same a=x-bypassid.
-func decideInbound(offeredID string, answer sdp.Media) decision {
+func decideInbound(offeredID string, answer sdp.Media, needSRTP bool) decision {
 	switch {
 	case offeredID == "":
 		return decision{false, "media bypass is disabled for this gateway"}
@@ -56,6 +58,8 @@ func decideInbound(offeredID string, answer sdp.Media) decision {
 		return decision{false, "the client's a=x-bypassid does not match"}
 	case len(answer.G711()) == 0:
 		return decision{false, "the client answered no G.711"}
+	case needSRTP && len(answer.SRTP()) == 0:
+		return decision{false, "the gateway requires SRTP; the client answered without a=crypto"}
 	}
 	return decision{true, "the client answered with the matching a=x-bypassid"}
 }

@@ -11,9 +11,13 @@ import (
 
 const fixtureID = "be38f190-a24a-4a72-b66c-b09fd0909ebc"
 
+func readFixture(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("..", "testdata", "sdp", name))
+}
+
 func fixture(t *testing.T, name string) sdp.Media {
 	t.Helper()
-	body, err := os.ReadFile(filepath.Join("..", "testdata", "sdp", name))
+	body, err := readFixture(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,24 +36,34 @@ func TestDecideOutbound(t *testing.T) {
 	other.BypassID = "2cd1a522-b9c5-4410-8aed-f3eca85eb367"
 	off := on
 	off.Enabled = false
+	withID := func(name string) sdp.Media {
+		m := fixture(t, name)
+		m.BypassID = fixtureID
+		return m
+	}
 	tests := []struct {
 		name     string
 		settings BypassSettings
 		trunk    bool
-		offer    string
+		srtp     string
+		offer    sdp.Media
 		want     bool
 	}{
-		{"matching bypass ID", on, true, "sfb-bypass-offer.sdp", true},
-		{"bypass ID compared case-insensitively", upper, true, "sfb-bypass-offer.sdp", true},
-		{"another deployment's bypass ID", other, true, "sfb-bypass-offer.sdp", false},
-		{"bypass disabled", off, true, "sfb-bypass-offer.sdp", false},
-		{"trunk EnableBypass off", on, false, "sfb-bypass-offer.sdp", false},
-		{"client without bypass ID (unsupported or external)", on, true, "sfb-edge-srtp-optional-offer.sdp", false},
-		{"SRTP-only client", on, true, "sfb-savp-audio-video-offer.sdp", false},
+		{"matching bypass ID", on, true, "off", fixture(t, "sfb-bypass-offer.sdp"), true},
+		{"bypass ID compared case-insensitively", upper, true, "off", fixture(t, "sfb-bypass-offer.sdp"), true},
+		{"another deployment's bypass ID", other, true, "off", fixture(t, "sfb-bypass-offer.sdp"), false},
+		{"bypass disabled", off, true, "off", fixture(t, "sfb-bypass-offer.sdp"), false},
+		{"trunk EnableBypass off", on, false, "off", fixture(t, "sfb-bypass-offer.sdp"), false},
+		{"client without bypass ID (unsupported or external)", on, true, "off", fixture(t, "sfb-edge-srtp-optional-offer.sdp"), false},
+		{"client insists on SRTP, gateway SRTP off", on, true, "off", withID("sfb-savp-audio-video-offer.sdp"), false},
+		{"client insists on SRTP, gateway SRTP optional", on, true, "optional", withID("sfb-savp-audio-video-offer.sdp"), true},
+		{"optional SRTP client, gateway SRTP off: plain bypass", on, true, "off", withID("sfb-edge-srtp-optional-offer.sdp"), true},
+		{"gateway requires SRTP, client offers none", on, true, "required", fixture(t, "sfb-bypass-offer.sdp"), false},
+		{"gateway requires SRTP, client offers it", on, true, "required", withID("sfb-edge-srtp-optional-offer.sdp"), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := decideOutbound(tt.settings, tt.trunk, fixture(t, tt.offer))
+			d := decideOutbound(tt.settings, tt.trunk, tt.srtp, tt.offer)
 			if d.bypass != tt.want {
 				t.Fatalf("bypass = %v (%s), want %v", d.bypass, d.reason, tt.want)
 			}
@@ -77,7 +91,10 @@ func TestDecideInbound(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			offered := inboundBypassID(tt.settings, tt.trunk)
-			d := decideInbound(offered, fixture(t, tt.answer))
+			if tt.answer == "sfb-answer-with-bypassid.sdp" && decideInbound(offered, fixture(t, tt.answer), true).bypass {
+				t.Error("bypass granted to a client without a=crypto on an SRTP-only gateway")
+			}
+			d := decideInbound(offered, fixture(t, tt.answer), false)
 			if d.bypass != tt.want {
 				t.Fatalf("bypass = %v (%s), want %v", d.bypass, d.reason, tt.want)
 			}

@@ -76,8 +76,16 @@ type GatewayConfig struct {
 	// EnableBypass is the per-trunk switch (Set-CsTrunkConfiguration -EnableBypass); nil means true.
 	EnableBypass *bool `yaml:"enable_bypass"`
 	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
-	// required; "" means off. Only "off" is implemented so far.
+	// required; "" means off.
 	SRTP string `yaml:"srtp"`
+}
+
+// SRTPMode is SRTP with its default.
+func (g GatewayConfig) SRTPMode() string {
+	if g.SRTP == "" {
+		return "off"
+	}
+	return g.SRTP
 }
 
 // BypassConfig is MediaBypassSettings plus the web service that hands the bypass ID to clients.
@@ -358,9 +366,7 @@ func (c *Config) checkGateways() *ConfigError {
 			return err
 		}
 		switch g.SRTP {
-		case "", "off":
-		case "optional", "required":
-			return invalid(field+".srtp", g.SRTP, "SRTP towards the gateway is not supported yet; use off (plain RTP, as CCE with a TCP gateway)")
+		case "", "off", "optional", "required":
 		default:
 			return invalid(field+".srtp", g.SRTP, "must be off, optional or required")
 		}

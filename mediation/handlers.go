@@ -141,7 +141,7 @@ func (s *Server) newCall(aSide *sip.Side, dir direction, req *gosip.Request, tx 
 		src, _ := parseSource(req.Source())
 		c.trunk = s.gateways.FromSource(src)
 	}
-	c.media = mediaPlan{dir: dir, offer: offer, log: c.log, edgeCodecs: s.cfg.Media.EdgeCodecs, sessionOpts: []relay.SessionOption{
+	c.media = mediaPlan{dir: dir, offer: offer, log: c.log, edgeCodecs: s.cfg.Media.EdgeCodecs, gwSRTP: c.trunk.SRTP, sessionOpts: []relay.SessionOption{
 		relay.WithLatching(s.cfg.Media.LatchingEnabled()),
 		relay.WithMediaTimeout(s.cfg.Media.Timeout, c.onMediaTimeout),
 	}}

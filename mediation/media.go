@@ -44,10 +44,10 @@ type mediaPlan struct {
 	client, gateway sdp.Media
 	onHold          bool
 	reinviting      bool
-	// edgeSRTP is the keying towards the client on an anchored call: the
-	// client's a=crypto (what we decrypt) and ours (what we answered).
-	edgeSRTP  *relay.SRTP
-	ourCrypto *sdp.Crypto
+	// keys are the SDES keying of each side (relay.Edge, relay.Gateway);
+	// gwSRTP is the trunk's srtp mode.
+	keys   [2]keying
+	gwSRTP string
 	// edgeCodecs is media.edge_codecs.
 	edgeCodecs []string
 	// sessionOpts configure the relay of an anchored call.
@@ -101,7 +101,7 @@ func parseOffer(body []byte) (sdp.Media, error) {
 func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.Allocator) ([]byte, error) {
 	p.aSDP, p.bSDP = newSDPLeg(), newSDPLeg()
 	if p.dir == outbound {
-		p.decision = decideOutbound(s, trunkBypass, p.offer)
+		p.decision = decideOutbound(s, trunkBypass, p.gwSRTP, p.offer)
 		p.decided = true
 		if p.decision.bypass {
 			p.bypassID = s.BypassID
@@ -109,9 +109,14 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 			if err != nil {
 				return nil, errNotAcceptable{"No G.711 codec in the SDP offer"}
 			}
+			if p.gwSRTP != srtpOff {
+				// End-to-end SRTP: the gateway decrypts with the client's key.
+				d.Crypto = p.offer.SRTP()
+				d.SAVP = len(d.Crypto) > 0 && (p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
+			}
 			return p.bSDP.marshal(d), nil
 		}
-		if err := p.planEdgeSRTP(p.offer); err != nil {
+		if err := p.keys[relay.Edge].answerTo(p.offer, false); err != nil {
 			return nil, err
 		}
 		if len(p.offer.G711()) == 0 {
@@ -124,11 +129,25 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 		if err != nil {
 			return nil, errNotAcceptable{err.Error()}
 		}
+		if p.gwSRTP != srtpOff {
+			if err := p.keys[relay.Gateway].offer(p.gwSRTP == srtpRequired, nil); err != nil {
+				return nil, err
+			}
+			p.keys[relay.Gateway].apply(&d)
+		}
 		return p.bSDP.marshal(d), nil
 	}
 	// Inbound: the client decides, so the relay is always ready for it.
 	if len(p.offer.G711()) == 0 {
 		return nil, errNotAcceptable{"No G.711 codec in the gateway's SDP offer"}
+	}
+	switch {
+	case p.gwSRTP == srtpOff && p.offer.RequiresSRTP():
+		return nil, errNotAcceptable{"The gateway offered " + p.offer.Proto + " but SRTP is off for this gateway"}
+	case p.gwSRTP != srtpOff:
+		if err := p.keys[relay.Gateway].answerTo(p.offer, p.gwSRTP == srtpRequired); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.openRelay(alloc); err != nil {
 		return nil, err
@@ -138,9 +157,14 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 	if err != nil {
 		return nil, errNotAcceptable{err.Error()}
 	}
-	if err := p.offerEdgeSRTP(&d); err != nil {
+	// The client is offered the gateway's own key when the gateway uses
+	// SRTP: a bypassing client then decrypts the gateway's packets, and the
+	// relay encrypts with the same key otherwise. SRTP stays optional
+	// towards the client (a=crypto in RTP/AVP, as SfB offers it).
+	if err := p.keys[relay.Edge].offer(false, p.keys[relay.Gateway].theirs); err != nil {
 		return nil, err
 	}
+	p.keys[relay.Edge].apply(&d)
 	return p.bSDP.marshal(d), nil
 }
 
@@ -184,13 +208,27 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 		}
 		if p.decision.bypass {
 			p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
+			if p.gwSRTP != srtpOff {
+				// End-to-end SRTP: the client decrypts with the gateway's key.
+				for _, c := range ans.SRTP() {
+					if matching(p.offer.SRTP(), c.Tag) != nil {
+						d.Crypto, d.SAVP = []sdp.Crypto{c}, p.offer.RequiresSRTP()
+						break
+					}
+				}
+			}
 		} else {
-			p.withEdgeSRTP(&d)
-			err = p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, p.offer, d.Codecs[0])
+			p.keys[relay.Edge].apply(&d)
+			if p.gwSRTP != srtpOff {
+				err = p.keys[relay.Gateway].accept(ans, p.gwSRTP == srtpRequired)
+			}
+			if err == nil {
+				err = p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, p.offer, d.Codecs[0])
+			}
 		}
 	} else {
 		p.gateway, p.client = p.offer, ans
-		p.decision = decideInbound(p.bypassID, ans)
+		p.decision = decideInbound(p.bypassID, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
 		p.decided = true
 		d, err = sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
 		if err != nil {
@@ -198,9 +236,18 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 		}
 		if p.decision.bypass {
 			p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
+			if p.keys[relay.Gateway].theirs != nil {
+				// End-to-end SRTP: the gateway decrypts with the client's key.
+				if c := matching(ans.SRTP(), p.keys[relay.Gateway].theirs.Tag); c != nil {
+					d.Crypto, d.SAVP = []sdp.Crypto{*c}, p.offer.RequiresSRTP()
+				}
+			}
 		} else {
-			p.acceptEdgeSRTP(ans)
-			err = p.pointRelay(relay.Gateway, p.offer, d.Codecs[0], relay.Edge, ans, ans.G711()[0])
+			err = p.keys[relay.Edge].accept(ans, false)
+			p.keys[relay.Gateway].apply(&d)
+			if err == nil {
+				err = p.pointRelay(relay.Gateway, p.offer, d.Codecs[0], relay.Edge, ans, ans.G711()[0])
+			}
 		}
 	}
 	if err != nil {
@@ -236,76 +283,13 @@ func (p *mediaPlan) pointRelay(gw relay.Side, gwMedia sdp.Media, gwCodec sdp.Cod
 	if p.relay == nil {
 		return errors.New("anchored call without a relay")
 	}
-	if err := p.relay.SetLeg(gw, legFor(gwMedia, gwCodec)); err != nil {
+	gwLeg, edgeLeg := legFor(gwMedia, gwCodec), legFor(edgeMedia, edgeCodec)
+	gwLeg.SRTP, edgeLeg.SRTP = p.keys[relay.Gateway].relay(), p.keys[relay.Edge].relay()
+	if err := p.relay.SetLeg(gw, gwLeg); err != nil {
 		return err
 	}
 	p.codecs[relay.Gateway], p.codecs[relay.Edge] = gwCodec.Name, edgeCodec.Name
-	leg := legFor(edgeMedia, edgeCodec)
-	leg.SRTP = p.edgeSRTP
-	return p.relay.SetLeg(edge, leg)
-}
-
-// planEdgeSRTP decides SRTP towards the client from its offer: SfB sends
-// a=crypto in RTP/SAVP (SRTP required) or in RTP/AVP (SRTP optional, taken
-// when we can). We answer with a key of our own for the first usable line.
-func (p *mediaPlan) planEdgeSRTP(offer sdp.Media) error {
-	cryptos := offer.SRTP()
-	if len(cryptos) == 0 {
-		if offer.RequiresSRTP() {
-			return errNotAcceptable{"No usable a=crypto (AES_CM_128_HMAC_SHA1_80/32, inline key) in an " + offer.Proto + " offer"}
-		}
-		p.edgeSRTP, p.ourCrypto = nil, nil
-		return nil
-	}
-	theirs := cryptos[0]
-	ours, err := sdp.NewCrypto(theirs)
-	if err != nil {
-		return err
-	}
-	p.ourCrypto = &ours
-	p.edgeSRTP = &relay.SRTP{Profile: theirs.Suite,
-		Recv: relay.Keying{Master: theirs.Master, MKI: theirs.MKI},
-		Send: relay.Keying{Master: ours.Master, MKI: ours.MKI}}
-	return nil
-}
-
-// withEdgeSRTP puts our a=crypto (and RTP/SAVP when the client required
-// it) into an SDP for the client.
-func (p *mediaPlan) withEdgeSRTP(d *sdp.Description) {
-	if p.ourCrypto == nil {
-		return
-	}
-	d.Crypto = []sdp.Crypto{*p.ourCrypto}
-	d.SAVP = p.dir == outbound && p.client.RequiresSRTP()
-}
-
-// offerEdgeSRTP makes the key we offer the client on an inbound call: SRTP
-// is optional (a=crypto in RTP/AVP, as SfB itself offers), so a client
-// without SRTP still answers in plain RTP.
-func (p *mediaPlan) offerEdgeSRTP(d *sdp.Description) error {
-	ours, err := sdp.NewCrypto(sdp.Crypto{Tag: 1, Suite: sdp.SuiteAES80})
-	if err != nil {
-		return err
-	}
-	p.ourCrypto = &ours
-	d.Crypto = []sdp.Crypto{ours}
-	return nil
-}
-
-// acceptEdgeSRTP takes the client's answer to our optional SRTP offer.
-func (p *mediaPlan) acceptEdgeSRTP(ans sdp.Media) {
-	p.edgeSRTP = nil
-	if p.ourCrypto == nil {
-		return
-	}
-	for _, c := range ans.SRTP() {
-		if c.Tag == p.ourCrypto.Tag && c.Suite == p.ourCrypto.Suite {
-			p.edgeSRTP = &relay.SRTP{Profile: c.Suite,
-				Recv: relay.Keying{Master: c.Master, MKI: c.MKI},
-				Send: relay.Keying{Master: p.ourCrypto.Master, MKI: p.ourCrypto.MKI}}
-			return
-		}
-	}
+	return p.relay.SetLeg(edge, edgeLeg)
 }
 
 func legFor(m sdp.Media, c sdp.Codec) relay.Leg {

@@ -206,15 +206,20 @@ func (p *mediaPlan) reOffer(fromEdge bool, offer sdp.Media) (sdp.Description, er
 		}
 		return d, err
 	case fromEdge:
-		if err := p.planEdgeSRTP(offer); err != nil {
+		if err := p.keys[relay.Edge].answerTo(offer, false); err != nil {
 			return sdp.Description{}, err
 		}
-		return sdp.GatewayOffer(offer, false, p.local(relay.Gateway))
+		d, err := sdp.GatewayOffer(offer, false, p.local(relay.Gateway))
+		p.keys[relay.Gateway].apply(&d)
+		return d, err
 	default:
-		d, err := sdp.ClientOffer(offer, p.local(relay.Edge), "")
-		if err == nil {
-			err = p.offerEdgeSRTP(&d)
+		if p.gwSRTP != srtpOff {
+			if err := p.keys[relay.Gateway].answerTo(offer, p.gwSRTP == srtpRequired); err != nil {
+				return sdp.Description{}, err
+			}
 		}
+		d, err := sdp.ClientOffer(offer, p.local(relay.Edge), "")
+		p.keys[relay.Edge].apply(&d)
 		return d, err
 	}
 }
@@ -238,14 +243,20 @@ func (p *mediaPlan) reAnswer(fromEdge bool, offer sdp.Media, body []byte) (sdp.D
 		return sdp.GatewayOffer(ans, true, netip.AddrPort{})
 	case fromEdge:
 		d, err := sdp.ClientAnswerPrefer(offer, ans, p.local(relay.Edge), p.edgeCodecs)
-		p.withEdgeSRTP(&d)
+		p.keys[relay.Edge].apply(&d)
+		if err == nil && p.keys[relay.Gateway].ours != nil {
+			err = p.keys[relay.Gateway].accept(ans, p.gwSRTP == srtpRequired)
+		}
 		if err == nil && len(ans.G711()) > 0 {
 			err = p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, offer, d.Codecs[0])
 		}
 		return d, err
 	default:
 		d, err := sdp.GatewayAnswer(offer, ans, false, p.local(relay.Gateway))
-		p.acceptEdgeSRTP(ans)
+		p.keys[relay.Gateway].apply(&d)
+		if err == nil && p.keys[relay.Edge].ours != nil {
+			err = p.keys[relay.Edge].accept(ans, false)
+		}
 		if err == nil && len(ans.G711()) > 0 {
 			err = p.pointRelay(relay.Gateway, offer, d.Codecs[0], relay.Edge, ans, ans.G711()[0])
 		}

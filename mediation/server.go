@@ -74,7 +74,7 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("gateways[%d].address: %w", i, err)
 		}
 		trunks = append(trunks, gateway.Trunk{Name: g.DisplayName(), Addr: addr,
-			Transport: strings.ToLower(g.Transport), EnableBypass: g.BypassEnabled()})
+			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode()})
 	}
 	var err error
 	if s.gateways, err = gateway.NewTable(trunks); err != nil {

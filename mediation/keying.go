@@ -1,0 +1,113 @@
+package mediation
+
+import (
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+)
+
+// SRTP modes of a gateway trunk (gateways[].srtp), as CCE's SRTPMode.
+const (
+	srtpOff      = "off"
+	srtpOptional = "optional"
+	srtpRequired = "required"
+)
+
+// keying is the SDES state of one side of a call: the key we declared to
+// that peer (what we encrypt with) and the key it declared (what we decrypt
+// with). SRTP runs on the side only when both exist.
+type keying struct {
+	ours, theirs *sdp.Crypto
+	// savp: the SDP we send that peer says RTP/SAVP (SRTP required) rather
+	// than RTP/AVP with optional a=crypto, as SfB writes it.
+	savp bool
+}
+
+// relay is the side's keying for the relay, nil for plain RTP.
+func (k keying) relay() *relay.SRTP {
+	if k.ours == nil || k.theirs == nil {
+		return nil
+	}
+	return &relay.SRTP{Profile: k.theirs.Suite,
+		Recv: relay.Keying{Master: k.theirs.Master, MKI: k.theirs.MKI},
+		Send: relay.Keying{Master: k.ours.Master, MKI: k.ours.MKI}}
+}
+
+// apply puts our key into an SDP for the peer.
+func (k keying) apply(d *sdp.Description) {
+	if k.ours == nil {
+		return
+	}
+	d.Crypto = []sdp.Crypto{*k.ours}
+	d.SAVP = k.savp
+}
+
+// answerTo takes the peer's offer: its first usable key, and a key of ours
+// for the answer. An offer that requires SRTP (RTP/SAVP), or a side where
+// we require it, without a usable key is refused.
+func (k *keying) answerTo(offer sdp.Media, require bool) error {
+	cryptos := offer.SRTP()
+	if len(cryptos) == 0 {
+		*k = keying{}
+		switch {
+		case offer.RequiresSRTP():
+			return errNotAcceptable{"No usable a=crypto (AES_CM_128_HMAC_SHA1_80/32, inline key) in an " + offer.Proto + " offer"}
+		case require:
+			return errNotAcceptable{"SRTP is required on this side and the offer has no usable a=crypto"}
+		}
+		return nil
+	}
+	theirs := cryptos[0]
+	ours, err := sdp.NewCrypto(theirs)
+	if err != nil {
+		return err
+	}
+	*k = keying{ours: &ours, theirs: &theirs, savp: offer.RequiresSRTP()}
+	return nil
+}
+
+// offer makes the key we offer the peer: reuse when given (the other
+// peer's own key, so that media bypass works end to end), else a new one.
+func (k *keying) offer(savp bool, reuse *sdp.Crypto) error {
+	ours := sdp.Crypto{}
+	if reuse != nil {
+		ours = *reuse
+	} else {
+		var err error
+		if ours, err = sdp.NewCrypto(sdp.Crypto{Tag: 1, Suite: sdp.SuiteAES80}); err != nil {
+			return err
+		}
+	}
+	*k = keying{ours: &ours, savp: savp}
+	return nil
+}
+
+// accept takes the peer's answer to our offered key: the line with our tag
+// and suite. Without one the side runs plain RTP, unless we require SRTP.
+func (k *keying) accept(ans sdp.Media, require bool) error {
+	k.theirs = nil
+	if k.ours == nil {
+		return nil
+	}
+	for _, c := range ans.SRTP() {
+		if c.Tag == k.ours.Tag && c.Suite == k.ours.Suite {
+			k.theirs = &c
+			return nil
+		}
+	}
+	if require {
+		return errNotAcceptable{"SRTP is required on this side and the answer has no matching a=crypto"}
+	}
+	k.ours = nil
+	return nil
+}
+
+// matching is the line of cryptos with tag, for passing keys through a
+// bypassed call.
+func matching(cryptos []sdp.Crypto, tag int) *sdp.Crypto {
+	for _, c := range cryptos {
+		if c.Tag == tag {
+			return &c
+		}
+	}
+	return nil
+}

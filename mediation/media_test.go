@@ -1,0 +1,63 @@
+package mediation
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+)
+
+// TestBypassSRTPEndToEnd: with gateway SRTP on, a bypassed call passes the
+// keys between client and gateway (media never reaches us to decrypt).
+func TestBypassSRTPEndToEnd(t *testing.T) {
+	on := BypassSettings{Enabled: true, AlwaysBypass: true, BypassID: fixtureID}
+	offer := fixture(t, "sfb-edge-srtp-optional-offer.sdp")
+	offer.BypassID = fixtureID
+	tests := []struct {
+		srtp        string
+		wantCrypto  bool
+		wantSAVPtoG bool
+	}{
+		{"off", false, false},
+		{"optional", true, false},
+		{"required", true, true},
+	}
+	for _, tt := range tests {
+		p := mediaPlan{dir: outbound, offer: offer, gwSRTP: tt.srtp, log: zerolog.Nop()}
+		body, err := p.planOffer(on, true, nil)
+		if err != nil || !p.decision.bypass {
+			t.Fatalf("%s: bypass %v, err %v", tt.srtp, p.decision.bypass, err)
+		}
+		toGW := fixtureParse(t, body)
+		if (len(toGW.SRTP()) > 0) != tt.wantCrypto || toGW.RequiresSRTP() != tt.wantSAVPtoG {
+			t.Fatalf("%s: gateway offer crypto %v, proto %s", tt.srtp, toGW.Crypto, toGW.Proto)
+		}
+		if tt.wantCrypto && toGW.SRTP()[0].String() != offer.SRTP()[0].String() {
+			t.Fatalf("%s: gateway not given the client's own key", tt.srtp)
+		}
+		ans := strings.Replace(string(fixtureBytes(t, "sbc-answer-pcma.sdp")), "a=sendrecv",
+			"a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:wPc6ZtvQBLSMAs2zYkSrt0smBKnHNbyzN2VLC4GV\na=sendrecv", 1)
+		toClient, err := p.planAnswer([]byte(ans), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := fixtureParse(t, toClient)
+		if (len(got.SRTP()) > 0) != tt.wantCrypto {
+			t.Fatalf("%s: client answer crypto %v", tt.srtp, got.Crypto)
+		}
+		if tt.wantCrypto && !strings.Contains(string(toClient), "wPc6ZtvQBLSMAs2zYkSrt0smBKnHNbyzN2VLC4GV") {
+			t.Fatalf("%s: client not given the gateway's key:\n%s", tt.srtp, toClient)
+		}
+	}
+}
+
+func fixtureBytes(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := readFixture(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
