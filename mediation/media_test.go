@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
-
 )
 
 // TestBypassSRTPEndToEnd: with gateway SRTP on, a bypassed call passes the
@@ -60,4 +59,3 @@ func fixtureBytes(t *testing.T, name string) []byte {
 	}
 	return b
 }
-
