@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -257,14 +258,31 @@ func request(method gosip.RequestMethod, target string, transport string, body [
 	return req
 }
 
+// fixtureBody is a testdata/sdp file with every IPv4 address moved to
+// 127.0.0.1 and IPv6 candidates dropped: calls set up from it make the
+// server and the SBC send media, which must stay on loopback.
 func fixtureBody(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "sdp", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "x-candidate-ipv6") {
+			continue
+		}
+		out = append(out, ipv4.ReplaceAllStringFunc(l, func(a string) string {
+			if a == "0.0.0.0" {
+				return a
+			}
+			return "127.0.0.1"
+		}))
+	}
+	return []byte(strings.Join(out, "\n"))
 }
+
+var ipv4 = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
 
 // TestRequestsAnsweredWithoutACall covers the answers a peer gets from the
 // server itself, on both sides and both transports.

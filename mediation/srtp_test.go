@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,11 +29,7 @@ const fixtureKey = "IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY"
 // at the test's own media socket and offering PCMU only.
 func srtpOffer(t *testing.T, port int) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "sdp", "sfb-edge-srtp-optional-offer.sdp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.ReplaceAll(string(b), "10.77.44.43", "127.0.0.1")
+	s := string(fixtureBody(t, "sfb-edge-srtp-optional-offer.sdp"))
 	s = strings.Replace(s, "m=audio 50052 RTP/AVP 117 104 114 9 112 111 0 8 103 116 115 97 13 118 119 101",
 		fmt.Sprintf("m=audio %d RTP/SAVP 0 101", port), 1)
 	s = strings.Replace(s, "a=rtcp:50053", fmt.Sprintf("a=rtcp:%d", port+1), 1)

@@ -2,9 +2,11 @@ package endpoint
 
 import (
 	"context"
-	"github.com/pion/sdp/v3"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/pion/sdp/v3"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -268,4 +270,35 @@ func answerDirection(local []byte, offered string) []byte {
 		return local
 	}
 	return out
+}
+
+// sendDigits starts sending DTMF digits; the channel is closed once they
+// were sent, and is nil when there are none.
+func (c *call) sendDigits(digits string) <-chan struct{} {
+	if digits == "" {
+		return nil
+	}
+	return c.media.SendDigits(digits)
+}
+
+// await waits until hangup has fired and dtmf is closed (a nil channel is
+// done already; a nil hangup never fires), or ctx ends. It returns false
+// when the peer's BYE came first.
+func (c *call) await(ctx context.Context, hangup <-chan time.Time, dtmf <-chan struct{}) bool {
+	due := false
+	for {
+		select {
+		case <-c.remoteBye:
+			return false
+		case <-hangup:
+			hangup, due = nil, true
+		case <-dtmf:
+			dtmf = nil
+		case <-ctx.Done():
+			return true
+		}
+		if due && dtmf == nil {
+			return true
+		}
+	}
 }

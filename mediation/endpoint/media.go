@@ -34,6 +34,9 @@ type stream struct {
 	local  localMedia
 	toneHz float64
 
+	// epoch is the origin of arrival times for the jitter estimate.
+	epoch time.Time
+
 	mu       sync.Mutex
 	dest     netip.AddrPort
 	codec    format
@@ -44,6 +47,10 @@ type stream struct {
 	received int
 	recvPT   int
 	samples  []int16
+	rx       reception
+	player   dtmfPlayer
+	sentDTMF []byte
+	decoder  dtmfDecoder
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -55,7 +62,12 @@ type mediaStats struct {
 	codec           string
 	sent, received  int
 	receivedPT      int
+	eventPT         int
 	detectedHz      float64
+	expected, lost  int
+	jitter          time.Duration
+	digitsSent      string
+	digitsReceived  string
 }
 
 // newStream binds an RTP/RTCP pair on ip and starts reading.
@@ -77,6 +89,7 @@ func newStream(ip netip.Addr, toneHz float64, log zerolog.Logger) (*stream, erro
 			ssrc:     rand.Uint32(),
 		},
 		toneHz: toneHz,
+		epoch:  time.Now(),
 		dtmfPT: -1,
 		recvPT: -1,
 		stop:   make(chan struct{}),
@@ -130,19 +143,43 @@ func (s *stream) Close() mediaStats {
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.player.abandon()
 	return mediaStats{
-		to:         s.dest,
-		from:       s.first,
-		local:      netip.AddrPortFrom(s.local.ip, s.local.rtpPort),
-		codec:      s.codec.codecName(),
-		sent:       s.sent,
-		received:   s.received,
-		receivedPT: s.recvPT,
-		detectedHz: tone.Detect(s.samples, sampleRate),
+		to:             s.dest,
+		from:           s.first,
+		local:          netip.AddrPortFrom(s.local.ip, s.local.rtpPort),
+		codec:          s.codec.codecName(),
+		sent:           s.sent,
+		received:       s.received,
+		receivedPT:     s.recvPT,
+		eventPT:        s.dtmfPT,
+		detectedHz:     tone.Detect(s.samples, sampleRate),
+		expected:       s.rx.expected(),
+		lost:           s.rx.lost(),
+		jitter:         s.rx.jitterDuration(),
+		digitsSent:     string(s.sentDTMF),
+		digitsReceived: string(s.decoder.digits),
 	}
 }
 
-// send writes one 20 ms packet per tick until stop.
+// SendDigits queues DTMF digits (checked by CheckDigits) as RFC 4733
+// events on the negotiated telephone-event payload type, in place of the
+// audio packets of their slots. The channel is closed once they were sent,
+// or at once when the far end negotiated no telephone-event.
+func (s *stream) SendDigits(digits string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dtmfPT < 0 {
+		s.log.Warn().Str("digits", digits).Msg("DTMF not sent: the far end did not negotiate telephone-event")
+		return s.player.enqueue("")
+	}
+	return s.player.enqueue(digits)
+}
+
+// send writes one 20 ms packet per tick until stop: audio, or the DTMF
+// event of the slot. Timestamps follow the clock, not the packet count, as
+// a phone's sampling clock does: a tick the scheduler dropped is a gap in
+// the audio, not a shift of everything after it.
 func (s *stream) send() {
 	defer s.wg.Done()
 	ticker := time.NewTicker(frameInterval)
@@ -152,44 +189,80 @@ func (s *stream) send() {
 		pcm     = make([]int16, frameSamples)
 		payload = make([]byte, frameSamples)
 		buf     = make([]byte, 12+frameSamples)
-		hdr     = rtp.Header{Version: 2, Marker: true, SSRC: s.local.ssrc,
-			SequenceNumber: uint16(rand.Uint32()), Timestamp: rand.Uint32()}
+		start   = time.Now()
+		baseTS  = rand.Uint32()
+		slot    int64 = -1
+		eventTS uint32
+		hdr           = rtp.Header{Version: 2, Marker: true, SSRC: s.local.ssrc, SequenceNumber: uint16(rand.Uint32())}
 	)
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-ticker.C:
+		case now := <-ticker.C:
+			slot = max(slot+1, int64(now.Sub(start)/frameInterval))
 		}
+		hdr.Timestamp = baseTS + uint32(slot)*frameSamples
 		s.mu.Lock()
-		dest, codec := s.dest, s.codec
+		dest, codec, dtmfPT := s.dest, s.codec, s.dtmfPT
+		frame, isEvent := s.nextEvent()
 		s.mu.Unlock()
-		tone.GenerateInto(pcm, s.toneHz, sampleRate, &phase)
-		encode := encoder(codec.name)
-		for i, v := range pcm {
-			payload[i] = encode(v)
+		pkt := rtp.Packet{Header: hdr}
+		if isEvent {
+			if frame.start {
+				eventTS = hdr.Timestamp
+			}
+			pkt.Marker, pkt.Timestamp = frame.start, eventTS
+			pkt.PayloadType, pkt.Payload = uint8(dtmfPT), frame.ev.marshal()
+		} else {
+			tone.GenerateInto(pcm, s.toneHz, sampleRate, &phase)
+			encode := encoder(codec.name)
+			for i, v := range pcm {
+				payload[i] = encode(v)
+			}
+			pkt.PayloadType, pkt.Payload = codec.pt, payload
 		}
-		hdr.PayloadType = codec.pt
-		pkt := rtp.Packet{Header: hdr, Payload: payload}
-		n, err := pkt.MarshalTo(buf)
-		if err == nil {
-			_, err = s.rtp.WriteToUDPAddrPort(buf[:n], dest)
+		err := s.write(&pkt, buf, dest)
+		if errors.Is(err, net.ErrClosed) {
+			return
 		}
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
 			// ICMP unreachable and the like: a real phone keeps sending too.
 			s.log.Debug().Err(err).Stringer("to", dest).Msg("rtp send failed")
-		} else {
-			s.mu.Lock()
-			s.sent++
-			s.mu.Unlock()
 		}
+		s.mu.Lock()
+		if isEvent && frame.last {
+			s.sentDTMF = append(s.sentDTMF, dtmfDigits[frame.ev.code])
+		} else if !isEvent && err == nil {
+			s.sent++
+		}
+		s.mu.Unlock()
 		hdr.Marker = false
 		hdr.SequenceNumber++
-		hdr.Timestamp += frameSamples
 	}
+}
+
+// nextEvent returns the DTMF frame of this slot, if any; s.mu is held.
+// Digits queued when telephone-event is no longer negotiated are dropped.
+func (s *stream) nextEvent() (eventFrame, bool) {
+	if !s.player.busy() {
+		return eventFrame{}, false
+	}
+	if s.dtmfPT < 0 {
+		s.player.abandon()
+		return eventFrame{}, false
+	}
+	return s.player.next()
+}
+
+// write marshals pkt into buf and sends it to dest.
+func (s *stream) write(pkt *rtp.Packet, buf []byte, dest netip.AddrPort) error {
+	n, err := pkt.MarshalTo(buf)
+	if err != nil {
+		return fmt.Errorf("marshal rtp: %w", err)
+	}
+	_, err = s.rtp.WriteToUDPAddrPort(buf[:n], dest)
+	return err
 }
 
 // receive records every RTP packet until the socket is closed.
@@ -215,11 +288,13 @@ func (s *stream) receive() {
 		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
 			continue // STUN, garbage
 		}
-		s.record(from, &pkt)
+		s.record(from, &pkt, time.Now())
 	}
 }
 
-func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet) {
+// record accounts one received RTP packet: its source, loss and jitter,
+// a DTMF event, or audio samples for the tone detector.
+func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, arrival time.Time) {
 	pt := int(pkt.PayloadType)
 	if pt >= rtcpMuxLowestPT && pt <= rtcpMuxHighest {
 		return
@@ -229,7 +304,13 @@ func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet) {
 	if !s.first.IsValid() {
 		s.first = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	}
-	if pt == s.dtmfPT || pt == cnPayloadType {
+	event := pt == s.dtmfPT
+	audio := !event && pt != cnPayloadType
+	s.rx.update(&pkt.Header, arrival.Sub(s.epoch), audio)
+	if event {
+		s.decoder.add(pkt.SSRC, pkt.Timestamp, pkt.Payload)
+	}
+	if !audio {
 		return
 	}
 	s.received++

@@ -43,6 +43,9 @@ func (o CallOptions) normalize(defaultFrom, defaultTo string) (CallOptions, erro
 	if o.Duration <= 0 {
 		o.Duration = defaultDuration
 	}
+	if err := CheckDigits(o.DTMF); err != nil {
+		return o, fmt.Errorf("call options: %w", err)
+	}
 	return o, nil
 }
 

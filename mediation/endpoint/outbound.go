@@ -36,7 +36,7 @@ type outbound struct {
 // dial places a call and returns its report once it ended. The returned
 // error is the report's Err.
 func (a *agent) dial(ctx context.Context, plan outboundPlan) (CallReport, error) {
-	r := CallReport{Direction: Outbound, From: plan.opt.From, To: plan.opt.To, ReceivedPT: -1}
+	r := CallReport{Direction: Outbound, From: plan.opt.From, To: plan.opt.To, ReceivedPT: -1, EventPT: -1}
 	fail := func(err error) (CallReport, error) {
 		r.EndedBy, r.Err = EndedError, err
 		return r, err
@@ -253,7 +253,8 @@ func (o *outbound) cancelled() {
 	o.end(EndedCancel, err)
 }
 
-// talk keeps the call up for Duration, or until the peer's BYE.
+// talk sends the DTMF digits and keeps the call up for Duration, and at
+// least until the digits are sent, or until the peer's BYE.
 func (o *outbound) talk() {
 	var timeout <-chan time.Time
 	if !o.opt.WaitRemoteHangup {
@@ -261,12 +262,11 @@ func (o *outbound) talk() {
 		defer t.Stop()
 		timeout = t.C
 	}
-	select {
-	case <-o.c.remoteBye:
+	if !o.c.await(o.ctx, timeout, o.c.sendDigits(o.opt.DTMF)) {
 		o.end(EndedRemoteBye, nil)
 		return
-	case <-timeout:
-	case <-o.ctx.Done():
+	}
+	if o.ctx.Err() != nil {
 		o.r.Err = o.a.cause(o.ctx)
 	}
 	if err := o.bye(); err != nil && o.r.Err == nil {
@@ -309,7 +309,9 @@ func (r *CallReport) fillMedia(s mediaStats) {
 	r.Codec = s.codec
 	r.MediaTo, r.MediaFrom, r.MediaLocal = s.to, s.from, s.local
 	r.PacketsSent, r.PacketsReceived = s.sent, s.received
-	r.ReceivedPT = s.receivedPT
+	r.PacketsExpected, r.PacketsLost, r.Jitter = s.expected, s.lost, s.jitter
+	r.ReceivedPT, r.EventPT = s.receivedPT, s.eventPT
+	r.DigitsSent, r.DigitsReceived = s.digitsSent, s.digitsReceived
 	r.DetectedHz = s.detectedHz
 }
 

@@ -53,10 +53,34 @@ type CallReport struct {
 	// bypassed call (the peer's own address) from an anchored one.
 	MediaFrom netip.AddrPort
 	// MediaLocal is our own RTP address.
-	MediaLocal                   netip.AddrPort
+	MediaLocal netip.AddrPort
+	// PacketsSent and PacketsReceived count audio packets; DTMF events and
+	// comfort noise are not audio.
 	PacketsSent, PacketsReceived int
+	// PacketsExpected and PacketsLost are RFC 3550's (appendix A.3) for the
+	// RTP we received, audio and DTMF events alike since they share the
+	// sender's sequence numbers: expected is the highest sequence number
+	// received (extended over wraps) minus the first, plus one; lost is
+	// expected minus received, never below 0. A new SSRC starts a new
+	// count, added to the earlier ones. Packets still in flight when the
+	// call ended are neither.
+	PacketsExpected, PacketsLost int
+	// Jitter is RFC 3550's interarrival jitter (appendix A.8) of the audio
+	// received from the current SSRC, computed in timestamp units (8 kHz)
+	// and given as a time.
+	Jitter time.Duration
 	// ReceivedPT is the payload type of the first received audio packet, -1 if none.
 	ReceivedPT int
+	// EventPT is the telephone-event payload type negotiated for the call,
+	// on which DTMF is sent and recognised; -1 if none was negotiated.
+	EventPT int
+	// DigitsSent are the DTMF digits (CallOptions.DTMF or the answering
+	// side's) sent whole as RFC 4733 events, in order.
+	DigitsSent string
+	// DigitsReceived are the DTMF digits received as RFC 4733 events on
+	// EventPT, in order: one per event, however many of its packets
+	// (redundant end packets included) arrived.
+	DigitsReceived string
 	// DetectedHz is the dominant frequency of the received audio, decoded with
 	// the negotiated codec (0 for silence or no audio).
 	DetectedHz float64
@@ -95,4 +119,11 @@ type CallOptions struct {
 	// server sends a client when it offers media bypass, so a Client can be
 	// tested against an SBC directly. Client.Call uses ClientConfig.BypassID.
 	BypassID string
+	// DTMF are digits (0-9, *, #, A-D) sent once the call is answered, as
+	// RFC 4733 telephone-events on the payload type of the answer: per digit
+	// 100 ms of event packets every 20 ms and the end packet three times,
+	// then 100 ms of audio. The call lasts at least until they are sent
+	// (unless the peer hangs up first). Without telephone-event in the answer
+	// nothing is sent (CallReport.EventPT is then -1).
+	DTMF string
 }
