@@ -29,6 +29,7 @@ func TestShutdownEndsCalls(t *testing.T) {
 	cfg := mediation.DefaultConfig()
 	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Gateways[0].Address = sbc.Addr().String()
+	cfg.Records.Path = t.TempDir() + "/calls.jsonl"
 	srv, err := mediation.NewServer(cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +74,10 @@ func TestShutdownEndsCalls(t *testing.T) {
 	}
 	if sbcRep.EndedBy != endpoint.EndedRemoteBye {
 		t.Fatalf("SBC: ended by %q; want a BYE from the server", sbcRep.EndedBy)
+	}
+	// The call's record was written before Run returned.
+	if recs := readRecords(t, cfg.Records.Path); len(recs) != 1 || recs[0].EndReason != "shutdown" {
+		t.Fatalf("records after shutdown: %+v", recs)
 	}
 }
 
@@ -131,69 +136,89 @@ func TestSilentGatewayTimesOut(t *testing.T) {
 	waitMetric(t, lab, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "timeout")
 }
 
-// TestHoldResume: a client's hold and resume re-INVITEs are relayed to the
-// SBC with rewritten SDP; the call and its relay ports stay.
+// TestHoldResume: hold and resume re-INVITEs from either side are relayed
+// to the other side with rewritten SDP; the call and its relay ports stay.
 func TestHoldResume(t *testing.T) {
-	ctx := testCtx(t, 30*time.Second)
-	lab := mediationtest.Start(t, mediationtest.Options{})
-	dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
-	offer := fixtureBody(t, "sfb-edge-srtp-optional-offer.sdp") // no bypass ID: anchored
-	d, err := dua.WriteInvite(ctx, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", offer))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		from    string // who sends the re-INVITEs
+		fixture string
+	}{
+		{"client", "sfb-edge-srtp-optional-offer.sdp"}, // no bypass ID: anchored
+		{"SBC", "sbc-offer-pcma-pcmu.sdp"},             // the edge peer answers without a bypass ID: anchored
 	}
-	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.from, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			lab := mediationtest.Start(t, mediationtest.Options{})
+			target := lab.Server.EdgeAddr()
+			if tt.from == "SBC" {
+				target = lab.Server.GatewayAddr()
+			}
+			dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
+			offer := fixtureBody(t, tt.fixture)
+			d, err := dua.WriteInvite(ctx, request(gosip.INVITE, target.String(), "udp", offer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			first := media(t, "first answer", d.InviteResponse.Body())
+			reinvite := func(body string) sdp.Media {
+				t.Helper()
+				re := gosip.NewRequest(gosip.INVITE, d.InviteResponse.Contact().Address)
+				re.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+				re.SetBody([]byte(body))
+				res, err := d.Do(ctx, re)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.StatusCode != 200 {
+					t.Fatalf("re-INVITE got %d %s", res.StatusCode, res.Reason)
+				}
+				if err := d.WriteRequest(gosip.NewRequest(gosip.ACK, d.InviteResponse.Contact().Address)); err != nil {
+					t.Fatal(err)
+				}
+				return media(t, "re-INVITE answer", res.Body())
+			}
+			held := reinvite(strings.Replace(string(offer), "a=sendrecv", "", 1) + "a=sendonly\n")
+			if held.RTP() != first.RTP() || held.OriginVersion != first.OriginVersion+1 || held.OriginSessionID != first.OriginSessionID {
+				t.Fatalf("hold answer %s v%d, want the same relay port %s and version %d", held.RTP(), held.OriginVersion, first.RTP(), first.OriginVersion+1)
+			}
+			if held.Direction != sdp.RecvOnly {
+				t.Errorf("hold answered %s, want the far side's recvonly relayed", held.Direction)
+			}
+			resumed := reinvite(string(offer))
+			if resumed.RTP() != first.RTP() || resumed.Direction != sdp.SendRecv {
+				t.Fatalf("resume answer %s %s", resumed.RTP(), resumed.Direction)
+			}
+			if n := lab.Server.ActiveCalls(); n != 1 {
+				t.Fatalf("%d calls after hold and resume", n)
+			}
+			if err := d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var far endpoint.CallReport
+			if tt.from == "SBC" {
+				far, err = lab.Client.NextCall(ctx)
+			} else {
+				far, err = lab.SBC.NextCall(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if far.Code != 200 || far.EndedBy != endpoint.EndedRemoteBye {
+				t.Fatalf("far side: %d ended by %s", far.Code, far.EndedBy)
+			}
+			if len(far.ReInvites) != 2 || far.ReInvites[0] != "sendonly" || far.ReInvites[1] != "sendrecv" {
+				t.Fatalf("far side saw re-INVITEs %v, want [sendonly sendrecv]", far.ReInvites)
+			}
+			mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_gateway_side_ports_open")
+		})
 	}
-	if err := d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-	first := media(t, "first answer", d.InviteResponse.Body())
-	reinvite := func(body string) sdp.Media {
-		t.Helper()
-		re := gosip.NewRequest(gosip.INVITE, d.InviteResponse.Contact().Address)
-		re.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-		re.SetBody([]byte(body))
-		res, err := d.Do(ctx, re)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.StatusCode != 200 {
-			t.Fatalf("re-INVITE got %d %s", res.StatusCode, res.Reason)
-		}
-		if err := d.WriteRequest(gosip.NewRequest(gosip.ACK, d.InviteResponse.Contact().Address)); err != nil {
-			t.Fatal(err)
-		}
-		return media(t, "re-INVITE answer", res.Body())
-	}
-	held := reinvite(strings.Replace(string(offer), "a=rtcp-mux", "a=sendonly", 1))
-	if held.RTP() != first.RTP() || held.OriginVersion != first.OriginVersion+1 || held.OriginSessionID != first.OriginSessionID {
-		t.Fatalf("hold answer %s v%d, want the same relay port %s and version %d", held.RTP(), held.OriginVersion, first.RTP(), first.OriginVersion+1)
-	}
-	if held.Direction != sdp.RecvOnly {
-		t.Errorf("hold answered %s, want the SBC's recvonly relayed", held.Direction)
-	}
-	resumed := reinvite(string(offer))
-	if resumed.RTP() != first.RTP() || resumed.Direction != sdp.SendRecv {
-		t.Fatalf("resume answer %s %s", resumed.RTP(), resumed.Direction)
-	}
-	if n := lab.Server.ActiveCalls(); n != 1 {
-		t.Fatalf("%d calls after hold and resume", n)
-	}
-	if err := d.Bye(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sbc, err := lab.SBC.NextCall(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sbc.Code != 200 || sbc.EndedBy != endpoint.EndedRemoteBye {
-		t.Fatalf("SBC: %d ended by %s", sbc.Code, sbc.EndedBy)
-	}
-	if len(sbc.ReInvites) != 2 || sbc.ReInvites[0] != "sendonly" || sbc.ReInvites[1] != "sendrecv" {
-		t.Fatalf("SBC saw re-INVITEs %v, want [sendonly sendrecv]", sbc.ReInvites)
-	}
-	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_gateway_side_ports_open")
 }
 
 // TestRetransmittedInviteIsOneCall replays a caller's INVITE, byte for byte,
