@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"context"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -242,6 +243,26 @@ func sipClient(t *testing.T) *sipgo.Client {
 	return c
 }
 
+// answeredCall sends inv with dua (a bare sipgo caller: nil for a fresh
+// one), waits for the 200 and ACKs it.
+func answeredCall(ctx context.Context, t *testing.T, dua *sipgo.DialogUA, inv *gosip.Request) *sipgo.DialogClientSession {
+	t.Helper()
+	if dua == nil {
+		dua = &sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
+	}
+	d, err := dua.WriteInvite(ctx, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+		t.Fatalf("no 200 for the INVITE: %v", err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func request(method gosip.RequestMethod, target string, transport string, body []byte, hdrs ...gosip.Header) *gosip.Request {
 	host, port, _ := gosip.ParseAddr(target)
 	req := gosip.NewRequest(method, gosip.Uri{Scheme: "sip", User: "+15550100", Host: host, Port: port})
@@ -359,18 +380,7 @@ func TestLargeUDPInvite(t *testing.T) {
 	if len(big) < 7000 {
 		t.Fatalf("padded body only %d bytes", len(big))
 	}
-	cli := sipClient(t)
-	dua := sipgo.DialogUA{Client: cli, ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
-	d, err := dua.WriteInvite(ctx, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", []byte(big)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
-		t.Fatalf("no 200 for an %d-byte SDP over UDP: %v", len(big), err)
-	}
-	if err := d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d := answeredCall(ctx, t, nil, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", []byte(big)))
 	if err := d.Bye(ctx); err != nil {
 		t.Fatal(err)
 	}

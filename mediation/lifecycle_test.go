@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 
@@ -154,18 +153,8 @@ func TestHoldResume(t *testing.T) {
 			if tt.from == "SBC" {
 				target = lab.Server.GatewayAddr()
 			}
-			dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
 			offer := fixtureBody(t, tt.fixture)
-			d, err := dua.WriteInvite(ctx, request(gosip.INVITE, target.String(), "udp", offer))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.Ack(ctx); err != nil {
-				t.Fatal(err)
-			}
+			d := answeredCall(ctx, t, nil, request(gosip.INVITE, target.String(), "udp", offer))
 			first := media(t, "first answer", d.InviteResponse.Body())
 			reinvite := func(body string) sdp.Media {
 				t.Helper()
@@ -202,6 +191,7 @@ func TestHoldResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			var far endpoint.CallReport
+			var err error
 			if tt.from == "SBC" {
 				far, err = lab.Client.NextCall(ctx)
 			} else {
@@ -228,18 +218,8 @@ func TestRetransmittedInviteIsOneCall(t *testing.T) {
 		t.Run(tr, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			lab := mediationtest.Start(t, mediationtest.Options{})
-			dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
 			inv := request(gosip.INVITE, lab.Server.EdgeAddr().String(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
-			d, err := dua.WriteInvite(ctx, inv)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.Ack(ctx); err != nil {
-				t.Fatal(err)
-			}
+			d := answeredCall(ctx, t, nil, inv)
 			// The same INVITE again, from another socket, after its transaction is over.
 			conn, err := net.Dial(tr, lab.Server.EdgeAddr().String())
 			if err != nil {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 	"github.com/zaf/g711"
@@ -119,17 +118,7 @@ func TestCallRecordLoss(t *testing.T) {
 			plain = append(plain, l)
 		}
 	}
-	dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
-	d, err := dua.WriteInvite(ctx, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", []byte(strings.Join(plain, "\n"))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d := answeredCall(ctx, t, nil, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", []byte(strings.Join(plain, "\n"))))
 	answer := media(t, "answer", d.InviteResponse.Body())
 	if len(answer.Crypto) != 0 {
 		t.Fatalf("plain offer answered with SRTP:\n%s", d.InviteResponse.Body())

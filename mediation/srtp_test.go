@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -64,17 +63,7 @@ func TestSRTPClientToRTPGateway(t *testing.T) {
 	}
 	defer conn.Close()
 	port := conn.LocalAddr().(*net.UDPAddr).Port
-	dua := sipgo.DialogUA{Client: sipClient(t), ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999}}}
-	d, err := dua.WriteInvite(ctx, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", srtpOffer(t, port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d := answeredCall(ctx, t, nil, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", srtpOffer(t, port)))
 	answer := media(t, "answer", d.InviteResponse.Body())
 	if answer.Proto != "RTP/SAVP" || len(answer.SRTP()) != 1 {
 		t.Fatalf("answer is not SRTP:\n%s", d.InviteResponse.Body())

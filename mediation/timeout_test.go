@@ -62,16 +62,7 @@ func TestMediaTimeout(t *testing.T) {
 			if hold {
 				offer = []byte(string(offer) + "a=inactive\n")
 			}
-			d, err := dua.WriteInvite(ctx, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-edge-srtp-optional-offer.sdp")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.Ack(ctx); err != nil {
-				t.Fatal(err)
-			}
+			d := answeredCall(ctx, t, dua, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-edge-srtp-optional-offer.sdp")))
 			if hold {
 				re := gosip.NewRequest(gosip.INVITE, d.InviteResponse.Contact().Address)
 				re.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
