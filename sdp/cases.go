@@ -73,8 +73,11 @@ func clientAnswerBypass(client, gateway Media, bypassID string) (Description, er
 			codecNames(gateway.Codecs), codecNames(client.Codecs), ErrNoG711)
 	}
 	codecs := []Codec{codec}
-	if te, ok := client.TelephoneEvent(); ok {
-		if _, ok := gateway.TelephoneEvent(); ok {
+	// The client sends its events straight to the gateway, so it must use
+	// the payload type the gateway declared it receives them on, which
+	// need not be the one the client offered (RFC 3264 §6.1 allows it).
+	if _, ok := client.TelephoneEvent(); ok {
+		if te, ok := gateway.TelephoneEvent(); ok {
 			codecs = append(codecs, te)
 		}
 	}

@@ -220,18 +220,19 @@ func TestClientAnswer(t *testing.T) {
 	gw := peer("203.0.113.10", 20002)
 	runBuilderCases(t, false, []builderCase{
 		{
-			name:  "bypass: gateway's address, law and candidate pair, client's telephone-event PT, x-bypassid",
+			name:  "bypass: gateway's address, law, telephone-event and candidate pair, x-bypassid",
 			build: answer("sfb-bypass-offer.sdp", "sbc-answer-pcma.sdp", true, edgeAnchor, testBypass),
 			want: Description{Addr: netip.MustParseAddr("203.0.113.10"), Port: 20002, RTCPPort: 20003,
-				Codecs: []Codec{PCMA, TelephoneEvent}, BypassID: testBypass, Candidates: gwHostA,
+				Codecs: []Codec{PCMA, {PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}}, BypassID: testBypass, Candidates: gwHostA,
 				Direction: SendRecv, Ptime: 20},
 		},
 		{
-			name: "bypass: dynamic telephone-event PT is the client's",
+			// The client sends its events straight to the gateway.
+			name: "bypass: dynamic telephone-event PT is the gateway's",
 			build: answerMedia(peer("198.51.100.9", 7000, PCMU, TelephoneEvent),
 				withCodecs(gw, PCMU, te96), true, edgeAnchor),
 			want: Description{Addr: netip.MustParseAddr("203.0.113.10"), Port: 20002, RTCPPort: 20003,
-				Codecs: []Codec{PCMU, TelephoneEvent}, BypassID: testBypass, Candidates: gwHostA, Direction: SendRecv},
+				Codecs: []Codec{PCMU, te96}, BypassID: testBypass, Candidates: gwHostA, Direction: SendRecv},
 		},
 		{
 			name: "bypass: no telephone-event unless both sides have it",
@@ -466,5 +467,23 @@ func TestClientAnswerPrefer(t *testing.T) {
 	}
 	if _, err := ClientAnswerPrefer(media(t, "sfb-bypass-offer.sdp"), pcma, edgeAnchor, []string{"SILK"}); !errors.Is(err, ErrNoG711) {
 		t.Errorf("no allowed codec: err %v", err)
+	}
+}
+
+// TestClientAnswerBypassEventPT: in bypass the client is told the gateway's
+// telephone-event payload type, since it sends its events to the gateway.
+func TestClientAnswerBypassEventPT(t *testing.T) {
+	gw := media(t, "sbc-answer-pcma.sdp")
+	for i, c := range gw.Codecs {
+		if c.IsTelephoneEvent() {
+			gw.Codecs[i].PT = 96
+		}
+	}
+	d, err := ClientAnswer(media(t, "sfb-bypass-offer.sdp"), gw, true, netip.AddrPort{}, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Codecs) != 2 || d.Codecs[1].PT != 96 || !d.Codecs[1].IsTelephoneEvent() {
+		t.Fatalf("answer codecs %+v, want telephone-event on the gateway's PT 96", d.Codecs)
 	}
 }

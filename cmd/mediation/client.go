@@ -28,8 +28,11 @@ Plays a Skype for Business client. It first asks the bypass web service
 It then calls --to through the mediation server's edge side (--via), or with
 --answer waits on --listen (the server's edge peer) for inbound calls, and
 prints one summary per call: bypassed or anchored, the media path, codec,
-packets, and whether it heard the far end's tone. The exit status is 0 only
-when every call was answered, the audio checked out and --expect matched.
+packets with RFC 3550 loss and jitter, whether it heard the far end's tone,
+and the DTMF digits it sent (--dtmf, as RFC 4733 events once a call is
+answered) and received. The exit status is 0 only when every call was
+answered, the audio checked out and --expect matched; DTMF is reported, not
+judged.
 `
 
 // clientRun is a validated `mediation client` command line.
@@ -46,6 +49,7 @@ type clientRun struct {
 	calls            int
 	codecs           []string
 	tone, farEndTone float64
+	dtmf             string
 	json             bool
 }
 
@@ -68,13 +72,14 @@ func client(args []string) int {
 	codecs := fs.String("codecs", "PCMU,PCMA", "G.711 laws the client offers, `list`; one law makes an anchored call transcode when the SBC prefers the other")
 	tone := fs.Float64("tone", mediationtest.DefaultClientHz, "tone this client sends, `Hz`")
 	farTone := fs.Float64("sbc-tone", mediationtest.DefaultSBCHz, "tone the SBC sends, `Hz`, for the audio check")
+	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is answered, placed or answered")
 	jsonOut := fs.Bool("json", false, "print each summary as one JSON object per line")
 	logLevel := fs.String("log-level", "warn", "zerolog `level` of the log on stderr")
 	if done, code := parseCommand(fs, args, clientUsage); done {
 		return code
 	}
 	run := clientRun{url: *url, to: *to, from: *from, duration: *duration, expect: *expect, answer: *answer,
-		calls: *calls, tone: *tone, farEndTone: *farTone, json: *jsonOut}
+		calls: *calls, tone: *tone, farEndTone: *farTone, dtmf: *dtmf, json: *jsonOut}
 	var err error
 	if run.codecs, err = codecList(*codecs); err != nil {
 		return exitFor("client", err)
@@ -117,6 +122,9 @@ func (c *clientRun) check(version, source, via, transport, listen string, listen
 	if c.duration <= 0 {
 		return usagef("--duration %s: want a positive duration", c.duration)
 	}
+	if c.dtmf, err = dtmfFlag(c.dtmf); err != nil {
+		return err
+	}
 	if c.calls < 0 {
 		return usagef("--calls %d: want 0 or more", c.calls)
 	}
@@ -151,7 +159,7 @@ func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (
 	ws := &webServiceSummary{URL: c.url, UserAgent: c.userAgent, Source: c.source.String(),
 		Status: grant.Status, Granted: grant.Enabled, BypassID: grant.BypassID, Reason: grant.Reason}
 	ep, err := endpoint.StartClient(ctx, endpoint.ClientConfig{Listen: c.listen, MediaIP: c.source,
-		BypassID: grant.BypassID, UserAgent: c.userAgent, Codecs: c.codecs, ToneHz: c.tone, Log: log})
+		BypassID: grant.BypassID, UserAgent: c.userAgent, Codecs: c.codecs, ToneHz: c.tone, AnswerDTMF: c.answerDTMF(), Log: log})
 	if err != nil {
 		return 0, err
 	}
@@ -159,7 +167,7 @@ func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (
 	log.Info().Stringer("sip", ep.Addr()).Bool("bypass_granted", grant.Enabled).Int("web_service_status", grant.Status).
 		Str("reason", grant.Reason).Msg("client ready")
 	rep := &reporter{w: out, json: c.json}
-	j := judgement{expect: c.expect, wantHz: c.farEndTone, wantCode: 200}
+	j := judgement{expect: c.expect, wantHz: c.farEndTone, wantCode: 200, dtmf: c.dtmf}
 	report := func(r endpoint.CallReport) {
 		s := summarize(roleClient, r, clientPath(r), j)
 		s.WebService = ws
@@ -170,11 +178,20 @@ func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (
 		return rep.exitCode(c.calls), nil
 	}
 	for range c.calls {
-		r, _ := ep.Call(ctx, endpoint.CallOptions{Target: c.via, Transport: c.transport, To: c.to, From: c.from, Duration: c.duration})
+		r, _ := ep.Call(ctx, endpoint.CallOptions{Target: c.via, Transport: c.transport, To: c.to, From: c.from,
+			Duration: c.duration, DTMF: c.dtmf})
 		if ctx.Err() != nil && r.Code == 0 {
 			break // interrupted before anything happened: nothing to report
 		}
 		report(r)
 	}
 	return rep.exitCode(c.calls), nil
+}
+
+// answerDTMF are the digits to send on answered calls: --dtmf with --answer.
+func (c clientRun) answerDTMF() string {
+	if c.answer {
+		return c.dtmf
+	}
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/netip"
 	"os"
@@ -35,8 +36,9 @@ three simulated clients, each of which asks the bypass web service first:
   external            build 16.0.7870.2020 from 127.0.0.2: 403, no bypass
 
 Each client places an outbound call and answers an inbound one. The table
-shows the media path each call took, codecs, packets, loss and whether each
-end heard the other's tone, then the server's counters. As Cloud Connector
+shows the media path each call took, codecs, packets, loss and jitter (RFC
+3550, as each receiving end measured them) and whether each end heard the
+other's tone, then the server's counters. As Cloud Connector
 does it, the supported internal client is bypassed both ways and the others
 are anchored. The exit status is 0 only when every call matched.
 `
@@ -106,14 +108,18 @@ type demoCall struct {
 	ToSBCReceived    int `json:"to_sbc_received"`
 	ToClientSent     int `json:"to_client_sent"`
 	ToClientReceived int `json:"to_client_received"`
-	// Loss in percent per direction, nil when nothing was sent that way.
-	LossToSBC     *float64 `json:"loss_to_sbc_percent"`
-	LossToClient  *float64 `json:"loss_to_client_percent"`
-	ClientHeardHz float64  `json:"client_heard_hz"`
-	SBCHeardHz    float64  `json:"sbc_heard_hz"`
-	AudioOK       bool     `json:"audio_ok"`
-	Pass          bool     `json:"pass"`
-	Error         string   `json:"error,omitempty"`
+	// Loss in percent per direction, from the receiving end's sequence
+	// numbers, and the receiving end's interarrival jitter in ms; nil when
+	// nothing was received that way.
+	LossToSBC      *float64 `json:"loss_to_sbc_percent"`
+	LossToClient   *float64 `json:"loss_to_client_percent"`
+	JitterToSBC    *float64 `json:"jitter_to_sbc_ms"`
+	JitterToClient *float64 `json:"jitter_to_client_ms"`
+	ClientHeardHz  float64  `json:"client_heard_hz"`
+	SBCHeardHz     float64  `json:"sbc_heard_hz"`
+	AudioOK        bool     `json:"audio_ok"`
+	Pass           bool     `json:"pass"`
+	Error          string   `json:"error,omitempty"`
 }
 
 type demoCounter struct {
@@ -205,12 +211,14 @@ func runDemo(ctx context.Context, log zerolog.Logger, d time.Duration) (demoResu
 // judgeDemoCall makes a table row of a call seen from both ends.
 func judgeDemoCall(k demoKind, r mediationtest.CallResult, err error) demoCall {
 	toSBC, toClient := r.Loss()
+	jitterToSBC, jitterToClient := r.Jitter()
 	row := demoCall{
 		Client: k.name, Direction: r.Direction, Expect: k.want, Media: r.Media(), Path: r.Path(),
 		ClientCodec: r.Client.Codec, SBCCodec: r.SBC.Codec, ClientCode: r.Client.Code, SBCCode: r.SBC.Code,
 		ToSBCSent: r.Client.PacketsSent, ToSBCReceived: r.SBC.PacketsReceived,
 		ToClientSent: r.SBC.PacketsSent, ToClientReceived: r.Client.PacketsReceived,
 		LossToSBC: percent(toSBC), LossToClient: percent(toClient),
+		JitterToSBC: millis(jitterToSBC, toSBC), JitterToClient: millis(jitterToClient, toClient),
 		ClientHeardHz: round(r.Client.DetectedHz), SBCHeardHz: round(r.SBC.DetectedHz), AudioOK: r.AudioOK(),
 	}
 	if err != nil {
@@ -227,6 +235,16 @@ func percent(share float64) *float64 {
 	}
 	p := round(share * 1000 / 10)
 	return &p
+}
+
+// millis is a jitter in ms, rounded to µs; nil when loss says nothing was
+// received (share < 0).
+func millis(jitter time.Duration, share float64) *float64 {
+	if share < 0 {
+		return nil
+	}
+	ms := math.Round(float64(jitter)/float64(time.Microsecond)) / 1000
+	return &ms
 }
 
 func round(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
@@ -326,11 +344,12 @@ func (res demoResult) writeText(w io.Writer) {
 	_ = tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT\tDIRECTION\tMEDIA\tPATH\tCODECS client|SBC\tRTP client->SBC\tSBC->client\tLOSS\tAUDIO\tRESULT")
+	fmt.Fprintln(tw, "CLIENT\tDIRECTION\tMEDIA\tPATH\tCODECS client|SBC\tRTP client->SBC\tSBC->client\tLOSS\tJITTER ms\tAUDIO\tRESULT")
 	for _, c := range res.Calls {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s|%s\t%d->%d\t%d->%d\t%s|%s\t%s\t%s\n", c.Client, c.Direction, c.Media, c.Path,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s|%s\t%d->%d\t%d->%d\t%s|%s\t%s|%s\t%s\t%s\n", c.Client, c.Direction, c.Media, c.Path,
 			orNone(c.ClientCodec), orNone(c.SBCCodec), c.ToSBCSent, c.ToSBCReceived, c.ToClientSent, c.ToClientReceived,
-			percentText(c.LossToSBC), percentText(c.LossToClient), audioText(c), resultText(c))
+			percentText(c.LossToSBC), percentText(c.LossToClient), jitterText(c.JitterToSBC), jitterText(c.JitterToClient),
+			audioText(c), resultText(c))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\ncounters (/metrics):")
@@ -353,6 +372,13 @@ func percentText(p *float64) string {
 		return "n/a"
 	}
 	return strconv.FormatFloat(*p, 'f', 1, 64) + "%"
+}
+
+func jitterText(ms *float64) string {
+	if ms == nil {
+		return "n/a"
+	}
+	return strconv.FormatFloat(*ms, 'f', 1, 64)
 }
 
 func audioText(c demoCall) string {

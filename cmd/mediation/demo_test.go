@@ -72,6 +72,10 @@ func TestDemo(t *testing.T) {
 				c.ClientCode != 200 || c.SBCCode != 200 || c.ClientCodec == "" || c.SBCCodec == "" {
 				t.Errorf("call %d: %+v, want %+v", i, c, row)
 			}
+			if c.LossToSBC == nil || c.LossToClient == nil || *c.LossToSBC > 20 || *c.LossToClient > 20 ||
+				c.JitterToSBC == nil || c.JitterToClient == nil || *c.JitterToSBC <= 0 || *c.JitterToClient <= 0 {
+				t.Errorf("call %d: loss %v|%v %%, jitter %v|%v ms; want both measured", i, c.LossToSBC, c.LossToClient, c.JitterToSBC, c.JitterToClient)
+			}
 		}
 		granted := map[string]bool{}
 		for _, c := range got.Clients {

@@ -360,8 +360,43 @@ func checkSummary(t *testing.T, who string, s callSummary, direction, media stri
 	if !s.Pass || s.Code != 200 || !s.Answered || s.Direction != direction || s.Media != media || !s.AudioOK || s.Codec == "" {
 		t.Errorf("%s summary %+v; want a passing %s %s call", who, s, direction, media)
 	}
-	if s.Received < 10 || s.LossPercent == nil || *s.LossPercent > 20 {
-		t.Errorf("%s received %d packets, loss %v", who, s.Received, s.LossPercent)
+	if s.Received < 10 || s.LossPercent == nil || *s.LossPercent > 20 || s.PacketsLost == nil || s.JitterMs == nil || *s.JitterMs > 50 {
+		t.Errorf("%s received %d packets, lost %v (%v%%), jitter %v ms", who, s.Received, s.PacketsLost, s.LossPercent, s.JitterMs)
+	}
+}
+
+// TestLabDTMF: `mediation client --dtmf` through `mediation serve` to
+// `mediation sbc`, anchored, with the SBC on telephone-event PT 96 where the
+// client offers 101 and sending a digit back on the call it answers.
+func TestLabDTMF(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d := startDaemon(ctx, t)
+	sbc := startProc(t, "sbc", "--listen", d.sbc, "--ring", "100ms", "--mediation-media-ports", labMediaPorts,
+		"--dtmf-pt", "96", "--dtmf", "9", "--calls", "1", "--json")
+	if err := poll(ctx, func() bool { return sbc.exited() || tcpListening(d.sbc) }); err != nil || sbc.exited() {
+		t.Fatalf("mediation sbc not listening: %v (stderr %q)", err, sbc.stderr.String())
+	}
+	res := runProc(ctx, t, "client", "--via", d.edge, "--web-service", d.webService, "--duration", "1s",
+		"--version", "15.0.4420.1017", "--expect", "anchored", "--dtmf", "12", "--json")
+	if res.code != 0 {
+		t.Fatalf("client exit %d, stdout %s stderr %s", res.code, res.stdout, res.stderr)
+	}
+	cl := parseSummary(t, strings.TrimSpace(res.stdout))
+	sb := sbc.nextSummary(ctx, t)
+	if code := sbc.wait(ctx, t); code != 0 {
+		t.Fatalf("sbc exit %d, stderr %q", code, sbc.stderr.String())
+	}
+	checkSummary(t, "client", cl, "outbound", pathAnchored)
+	checkSummary(t, "sbc", sb, "outbound", pathAnchored)
+	if cl.DTMF != "12" || cl.DigitsSent != "12" || cl.DigitsReceived != "9" || cl.DTMFPT != 101 {
+		t.Errorf("client: dtmf %q, sent %q, received %q on PT %d; want 12, 12, 9 on 101", cl.DTMF, cl.DigitsSent, cl.DigitsReceived, cl.DTMFPT)
+	}
+	if sb.DigitsReceived != "12" || sb.DigitsSent != "9" || sb.DTMFPT != 96 {
+		t.Errorf("sbc: sent %q, received %q on PT %d; want 9, 12 on 96", sb.DigitsSent, sb.DigitsReceived, sb.DTMFPT)
+	}
+	if cl.PacketsLost == nil || *cl.PacketsLost != 0 || cl.LossPercent == nil || *cl.LossPercent != 0 || cl.JitterMs == nil {
+		t.Errorf("client: lost %v (%v%%), jitter %v ms; want 0 and a jitter", cl.PacketsLost, cl.LossPercent, cl.JitterMs)
 	}
 }
 
@@ -404,6 +439,10 @@ func TestLabCommandFlags(t *testing.T) {
 		{[]string{"client", "--answer", "--listen", "127.0.0.1:0"}, "--listen"},
 		{[]string{"client", "--log-level", "loud"}, "--log-level"},
 		{[]string{"client", "extra"}, `unexpected argument "extra"`},
+		{[]string{"client", "--dtmf", "12x"}, "--dtmf"},
+		{[]string{"sbc", "--dtmf", "E"}, "--dtmf"},
+		{[]string{"sbc", "--dtmf-pt", "95"}, "--dtmf-pt"},
+		{[]string{"sbc", "--dtmf-pt", "128"}, "--dtmf-pt"},
 		{[]string{"client", "--bogus"}, "bogus"},
 		{[]string{"sbc", "--codecs", "G729"}, "--codecs"},
 		{[]string{"sbc", "--reject", "200"}, "--reject"},

@@ -116,6 +116,14 @@ func codecList(v string) ([]string, error) {
 	return out, nil
 }
 
+// dtmfFlag checks --dtmf and returns it in upper case, as it is reported.
+func dtmfFlag(v string) (string, error) {
+	if err := endpoint.CheckDigits(v); err != nil {
+		return "", usagef("--dtmf %q: want DTMF digits 0-9, *, # and A-D", v)
+	}
+	return strings.ToUpper(v), nil
+}
+
 // labLogger is the logger of a lab command: zerolog on stderr, so that
 // stdout holds only the summaries.
 func labLogger(level string) (zerolog.Logger, error) {

@@ -65,11 +65,10 @@ func (s callSummary) text() string {
 	line("media", "%s: %s", s.Media, s.Path)
 	line("", "%s", s.MediaWhy)
 	line("codec", "%s", orNone(s.Codec))
-	loss := "n/a"
-	if s.LossPercent != nil {
-		loss = fmt.Sprintf("~%.1f%% (estimated from counts)", *s.LossPercent)
+	line("packets", "sent %d, received %d, %s", s.Sent, s.Received, s.receptionText())
+	if dtmf := s.dtmfText(); dtmf != "" {
+		line("dtmf", "%s", dtmf)
 	}
-	line("packets", "sent %d, received %d, loss %s, jitter not measured", s.Sent, s.Received, loss)
 	verdict := "ok"
 	if !s.AudioOK {
 		verdict = "NOT OK"
@@ -81,6 +80,39 @@ func (s callSummary) text() string {
 		line("result", "FAIL: %s", strings.Join(s.Problems, "; "))
 	}
 	return b.String()
+}
+
+// receptionText is the RFC 3550 loss and jitter of what we received.
+func (s callSummary) receptionText() string {
+	if s.PacketsLost == nil || s.LossPercent == nil || s.JitterMs == nil {
+		return "lost n/a, jitter n/a"
+	}
+	return fmt.Sprintf("lost %d (%.1f%%), jitter %.1f ms", *s.PacketsLost, *s.LossPercent, *s.JitterMs)
+}
+
+// dtmfText tells what became of the digits we were to send and which we
+// received; "" when there is nothing to tell.
+func (s callSummary) dtmfText() string {
+	if s.DTMF == "" && s.DigitsSent == "" && s.DigitsReceived == "" {
+		return ""
+	}
+	var parts []string
+	switch {
+	case s.DTMF == "":
+	case !s.Answered:
+		parts = append(parts, fmt.Sprintf("not sent (%s): the call was not answered", s.DTMF))
+	case s.DTMFPT < 0:
+		parts = append(parts, fmt.Sprintf("not sent (%s): the far end did not negotiate telephone-event", s.DTMF))
+	case s.DigitsSent == s.DTMF:
+		parts = append(parts, "sent "+s.DTMF)
+	default:
+		parts = append(parts, fmt.Sprintf("sent %q of %s: the call ended first", s.DigitsSent, s.DTMF))
+	}
+	parts = append(parts, "received "+orNone(s.DigitsReceived))
+	if s.DTMFPT >= 0 {
+		parts = append(parts, fmt.Sprintf("telephone-event PT %d", s.DTMFPT))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func statusText(status int) string {

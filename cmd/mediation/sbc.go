@@ -31,7 +31,10 @@ the two apart by the RTP source: inside the server's media IP and port range
 (--mediation-media-ip, --mediation-media-ports, the server's --media-ip and
 --media-ports) is the server. On one host a client's ephemeral RTP port can
 fall inside 49152-57500; run the server with a range below 32768 (and pass it
-here) for an exact verdict. The exit status is 0 only when every call passed.
+here) for an exact verdict. The summary also gives RFC 3550 loss and jitter
+of the media received and the DTMF digits received as RFC 4733 events (and
+those sent with --dtmf). The exit status is 0 only when every call passed;
+DTMF is reported, not judged.
 `
 
 // sbcRun is a validated `mediation sbc` command line.
@@ -45,6 +48,7 @@ type sbcRun struct {
 	expect     string
 	clientTone float64
 	anchor     mediaRange
+	dtmf       string
 	json       bool
 }
 
@@ -68,14 +72,16 @@ func sbc(args []string) int {
 	expect := fs.String("expect", expectAny, "media path required for exit status 0: `bypass|anchored|any`")
 	mediaIP := fs.String("mediation-media-ip", def.Media.IP, "the mediation server's media `IP` (its --media-ip)")
 	mediaPorts := fs.String("mediation-media-ports", def.Media.Ports, "the mediation server's media port range `LOW-HIGH` (its --media-ports)")
+	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is answered, placed or answered")
+	dtmfPT := fs.Int("dtmf-pt", 0, "telephone-event payload `type`, 96-127, in the SBC's offers and answers (0: offer 101, answer with the offer's)")
 	jsonOut := fs.Bool("json", false, "print each summary as one JSON object per line")
 	logLevel := fs.String("log-level", "warn", "zerolog `level` of the log on stderr")
 	if done, code := parseCommand(fs, args, sbcUsage); done {
 		return code
 	}
 	run := sbcRun{call: *call, from: *from, duration: *duration, calls: *calls, expect: *expect,
-		clientTone: *clientTone, json: *jsonOut,
-		cfg: endpoint.SBCConfig{Ring: *ring, Reject: *reject, ToneHz: *tone, HangupAfter: *hangup}}
+		clientTone: *clientTone, dtmf: *dtmf, json: *jsonOut,
+		cfg: endpoint.SBCConfig{Ring: *ring, Reject: *reject, ToneHz: *tone, HangupAfter: *hangup, TelephoneEventPT: *dtmfPT}}
 	if err := run.check(*listen, given(fs, "listen"), *codecs, *via, *transport, *mediaIP, *mediaPorts); err != nil {
 		return exitFor("sbc", err)
 	}
@@ -115,6 +121,13 @@ func (s *sbcRun) check(listen string, listenGiven bool, codecs, via, transport, 
 	if s.calls < 0 {
 		return usagef("--calls %d: want 0 or more", s.calls)
 	}
+	if pt := s.cfg.TelephoneEventPT; pt != 0 && (pt < 96 || pt > 127) {
+		return usagef("--dtmf-pt %d: want a dynamic payload type, 96-127 (0: the default)", pt)
+	}
+	if s.dtmf, err = dtmfFlag(s.dtmf); err != nil {
+		return err
+	}
+	s.cfg.AnswerDTMF = s.dtmf
 	if err := checkExpect(s.expect); err != nil {
 		return err
 	}
@@ -164,7 +177,7 @@ func (s sbcRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (int
 	defer ep.Close()
 	log.Info().Stringer("sip", ep.Addr()).Msg("sbc ready")
 	rep := &reporter{w: out, json: s.json}
-	j := judgement{expect: s.expect, wantHz: s.clientTone, wantCode: 200}
+	j := judgement{expect: s.expect, wantHz: s.clientTone, wantCode: 200, dtmf: s.dtmf}
 	if s.call == "" && s.cfg.Reject != 0 {
 		j.wantCode = s.cfg.Reject // only the calls it answers
 	}
@@ -174,7 +187,8 @@ func (s sbcRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (int
 		return rep.exitCode(s.calls), nil
 	}
 	for range s.calls {
-		r, _ := ep.Call(ctx, endpoint.CallOptions{Target: s.via, Transport: s.transport, To: s.call, From: s.from, Duration: s.duration})
+		r, _ := ep.Call(ctx, endpoint.CallOptions{Target: s.via, Transport: s.transport, To: s.call, From: s.from,
+			Duration: s.duration, DTMF: s.dtmf})
 		if ctx.Err() != nil && r.Code == 0 {
 			break
 		}

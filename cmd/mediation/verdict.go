@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/sdp"
@@ -45,6 +46,9 @@ type judgement struct {
 	// wantCode is the final response that counts as success: 200, or the
 	// code an SBC was told to reject with.
 	wantCode int
+	// dtmf are the digits this end was told to send (--dtmf). DTMF is
+	// reported, not judged: a far end without telephone-event is no failure.
+	dtmf string
 }
 
 // mediaPath is one end's view of where the media went.
@@ -86,19 +90,29 @@ type callSummary struct {
 	MediaTo    string             `json:"media_to"`
 	MediaFrom  string             `json:"media_from"`
 	Codec      string             `json:"codec"`
-	Sent       int                `json:"packets_sent"`
-	Received   int                `json:"packets_received"`
-	// LossPercent is estimated from packet counts (received against sent at
-	// the same 50 packets/s), nil when nothing was sent; the endpoints keep
-	// no sequence numbers or jitter yet.
+	// Sent and Received count audio packets.
+	Sent     int `json:"packets_sent"`
+	Received int `json:"packets_received"`
+	// PacketsLost and LossPercent are RFC 3550's cumulative loss of what we
+	// received, from its sequence numbers (lost of expected); JitterMs is
+	// its interarrival jitter of the audio. All nil when nothing was received.
+	PacketsLost *int     `json:"packets_lost"`
 	LossPercent *float64 `json:"loss_percent"`
-	HeardHz     float64  `json:"heard_hz"`
-	WantHz      float64  `json:"want_hz"`
-	AudioOK     bool     `json:"audio_ok"`
-	Expect      string   `json:"expect"`
-	Pass        bool     `json:"pass"`
-	Problems    []string `json:"problems,omitempty"`
-	Error       string   `json:"error,omitempty"`
+	JitterMs    *float64 `json:"jitter_ms"`
+	// DTMF are the digits we were asked to send, DigitsSent those sent
+	// whole and DigitsReceived those recognised, as RFC 4733 events on the
+	// negotiated telephone-event payload type DTMFPT (-1: none negotiated).
+	DTMF           string   `json:"dtmf,omitempty"`
+	DTMFPT         int      `json:"dtmf_pt"`
+	DigitsSent     string   `json:"digits_sent"`
+	DigitsReceived string   `json:"digits_received"`
+	HeardHz        float64  `json:"heard_hz"`
+	WantHz         float64  `json:"want_hz"`
+	AudioOK        bool     `json:"audio_ok"`
+	Expect         string   `json:"expect"`
+	Pass           bool     `json:"pass"`
+	Problems       []string `json:"problems,omitempty"`
+	Error          string   `json:"error,omitempty"`
 }
 
 // summarize judges a report against j with the end's view of the media path.
@@ -108,8 +122,15 @@ func summarize(role string, r endpoint.CallReport, mp mediaPath, j judgement) ca
 		Code: r.Code, Answered: r.Code >= 200 && r.Code < 300, EndedBy: r.EndedBy,
 		Media: mp.path, MediaWhy: mp.why, Path: mp.drawn,
 		MediaLocal: addrString(r.MediaLocal), MediaTo: addrString(r.MediaTo), MediaFrom: addrString(r.MediaFrom),
-		Codec: r.Codec, Sent: r.PacketsSent, Received: r.PacketsReceived, LossPercent: lossPercent(r),
+		Codec: r.Codec, Sent: r.PacketsSent, Received: r.PacketsReceived,
+		DTMF: j.dtmf, DTMFPT: r.EventPT, DigitsSent: r.DigitsSent, DigitsReceived: r.DigitsReceived,
 		HeardHz: math.Round(r.DetectedHz), WantHz: j.wantHz, Expect: j.expect,
+	}
+	if r.PacketsExpected > 0 {
+		lost := r.PacketsLost
+		loss := math.Round(float64(lost)/float64(r.PacketsExpected)*1000) / 10
+		jitter := math.Round(float64(r.Jitter)/float64(time.Microsecond)) / 1000
+		s.PacketsLost, s.LossPercent, s.JitterMs = &lost, &loss, &jitter
 	}
 	s.AudioOK = r.PacketsReceived > 0 && math.Abs(r.DetectedHz-j.wantHz) <= toneTolerance
 	if r.Err != nil {
@@ -163,17 +184,6 @@ func serverDirection(role, endDirection string) string {
 		return "outbound"
 	}
 	return "inbound"
-}
-
-// lossPercent estimates loss from counts: both ends send 50 packets/s for
-// the length of the call, so what we sent is what we should have received.
-func lossPercent(r endpoint.CallReport) *float64 {
-	if r.PacketsSent <= 0 {
-		return nil
-	}
-	p := math.Max(0, float64(r.PacketsSent-r.PacketsReceived)/float64(r.PacketsSent)*100)
-	p = math.Round(p*10) / 10
-	return &p
 }
 
 func addrString(a netip.AddrPort) string {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
@@ -157,9 +158,11 @@ func TestSBCPath(t *testing.T) {
 }
 
 func TestSummarize(t *testing.T) {
-	answered := func(sent, received int, hz float64) endpoint.CallReport {
+	// answered has received 100 - lost of 100 expected packets, with a 0.42 ms jitter.
+	answered := func(lost int, hz float64) endpoint.CallReport {
 		return endpoint.CallReport{Direction: endpoint.Outbound, Code: 200, EndedBy: endpoint.EndedLocalBye,
-			PacketsSent: sent, PacketsReceived: received, DetectedHz: hz, MediaFrom: sbcMedia, MediaLocal: clientMedia}
+			PacketsSent: 100, PacketsReceived: 100 - lost, PacketsExpected: 100, PacketsLost: lost, Jitter: 420 * time.Microsecond,
+			DetectedHz: hz, MediaFrom: sbcMedia, MediaLocal: clientMedia, EventPT: 101}
 	}
 	bypassed := mediaPath{path: pathBypassed, why: "w", drawn: "d"}
 	anchored := mediaPath{path: pathAnchored, why: "w", drawn: "d"}
@@ -171,23 +174,49 @@ func TestSummarize(t *testing.T) {
 		wantPass bool
 		wantLoss float64 // -1: none
 		problem  string
+		text     string // in the human summary
 	}{
-		{"bypass as expected", answered(100, 98, 441), bypassed, judgement{expectBypass, 440, 200}, true, 2, ""},
-		{"anchored, any", answered(100, 100, 430), anchored, judgement{expectAny, 440, 200}, true, 0, ""},
-		{"anchored, bypass expected", answered(100, 100, 440), anchored, judgement{expectBypass, 440, 200}, false, 0, "media anchored, expected bypass"},
-		{"bypassed, anchored expected", answered(100, 100, 440), bypassed, judgement{expectAnchored, 440, 200}, false, 0, "expected anchored"},
-		{"wrong tone", answered(100, 100, 1000), bypassed, judgement{expectAny, 440, 200}, false, 0, "heard 1000 Hz"},
-		{"tone just inside", answered(100, 100, 465), bypassed, judgement{expectAny, 440, 200}, true, 0, ""},
-		{"tone just outside", answered(100, 100, 466), bypassed, judgement{expectAny, 440, 200}, false, 0, "want 440 ±25 Hz"},
-		{"silence", answered(100, 0, 0), mediaPath{path: pathNone}, judgement{expectAny, 440, 200}, false, 100, "heard 0 Hz in 0 packets"},
-		{"more received than sent", answered(50, 60, 440), bypassed, judgement{expectAny, 440, 200}, true, 0, ""},
-		{"busy", endpoint.CallReport{Code: 486, EndedBy: endpoint.EndedRejected}, mediaPath{path: pathNone}, judgement{expectBypass, 440, 200}, false, -1, "final response 486, want 200"},
-		{"busy as the SBC was told", endpoint.CallReport{Code: 486, EndedBy: endpoint.EndedRejected}, mediaPath{path: pathNone}, judgement{expectBypass, 440, 486}, true, -1, ""},
+		{"bypass as expected", answered(2, 441), bypassed, judgement{expect: expectBypass, wantHz: 440, wantCode: 200}, true, 2, "", "lost 2 (2.0%), jitter 0.4 ms"},
+		{"anchored, any", answered(0, 430), anchored, judgement{expect: expectAny, wantHz: 440, wantCode: 200}, true, 0, "", "received 100, lost 0 (0.0%)"},
+		{"anchored, bypass expected", answered(0, 440), anchored, judgement{expect: expectBypass, wantHz: 440, wantCode: 200}, false, 0, "media anchored, expected bypass", ""},
+		{"bypassed, anchored expected", answered(0, 440), bypassed, judgement{expect: expectAnchored, wantHz: 440, wantCode: 200}, false, 0, "expected anchored", ""},
+		{"wrong tone", answered(0, 1000), bypassed, judgement{expect: expectAny, wantHz: 440, wantCode: 200}, false, 0, "heard 1000 Hz", ""},
+		{"tone just inside", answered(0, 465), bypassed, judgement{expect: expectAny, wantHz: 440, wantCode: 200}, true, 0, "", ""},
+		{"tone just outside", answered(0, 466), bypassed, judgement{expect: expectAny, wantHz: 440, wantCode: 200}, false, 0, "want 440 ±25 Hz", ""},
+		{"silence", endpoint.CallReport{Code: 200, PacketsSent: 100, EventPT: 101}, mediaPath{path: pathNone}, judgement{expect: expectAny, wantHz: 440, wantCode: 200},
+			false, -1, "heard 0 Hz in 0 packets", "received 0, lost n/a, jitter n/a"},
+		{"a third lost", answered(33, 440), bypassed, judgement{expect: expectAny, wantHz: 440, wantCode: 200}, true, 33, "", "lost 33 (33.0%)"},
+		{"busy", endpoint.CallReport{Code: 486, EndedBy: endpoint.EndedRejected, EventPT: -1}, mediaPath{path: pathNone},
+			judgement{expect: expectBypass, wantHz: 440, wantCode: 200, dtmf: "12"}, false, -1, "final response 486, want 200", "dtmf         not sent (12): the call was not answered, received none\n"},
+		{"busy as the SBC was told", endpoint.CallReport{Code: 486, EndedBy: endpoint.EndedRejected}, mediaPath{path: pathNone}, judgement{expect: expectBypass, wantHz: 440, wantCode: 486}, true, -1, "", ""},
 		{"answered with an error", func() endpoint.CallReport {
-			r := answered(100, 100, 440)
+			r := answered(0, 440)
 			r.Err = errors.New("BYE: timeout")
 			return r
-		}(), bypassed, judgement{expectAny, 440, 200}, false, 0, "error: BYE: timeout"},
+		}(), bypassed, judgement{expect: expectAny, wantHz: 440, wantCode: 200}, false, 0, "error: BYE: timeout", ""},
+		{"digits sent", func() endpoint.CallReport {
+			r := answered(0, 440)
+			r.DigitsSent = "12#"
+			return r
+		}(), bypassed, judgement{expect: expectAny, wantHz: 440, wantCode: 200, dtmf: "12#"}, true, 0, "",
+			"dtmf         sent 12#, received none, telephone-event PT 101\n"},
+		{"digits received on PT 96", func() endpoint.CallReport {
+			r := answered(0, 440)
+			r.DigitsReceived, r.EventPT = "*0", 96
+			return r
+		}(), anchored, judgement{expect: expectAny, wantHz: 440, wantCode: 200}, true, 0, "",
+			"dtmf         received *0, telephone-event PT 96\n"},
+		{"no telephone-event: DTMF is no failure", func() endpoint.CallReport {
+			r := answered(0, 440)
+			r.EventPT = -1
+			return r
+		}(), bypassed, judgement{expect: expectAny, wantHz: 440, wantCode: 200, dtmf: "5"}, true, 0, "",
+			"not sent (5): the far end did not negotiate telephone-event, received none\n"},
+		{"digits cut short", func() endpoint.CallReport {
+			r := answered(0, 440)
+			r.DigitsSent, r.EndedBy = "1", endpoint.EndedRemoteBye
+			return r
+		}(), bypassed, judgement{expect: expectAny, wantHz: 440, wantCode: 200, dtmf: "123"}, true, 0, "", `sent "1" of 123: the call ended first`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,11 +227,23 @@ func TestSummarize(t *testing.T) {
 			if (tt.wantLoss < 0) != (s.LossPercent == nil) || (s.LossPercent != nil && *s.LossPercent != tt.wantLoss) {
 				t.Errorf("loss %v, want %v", s.LossPercent, tt.wantLoss)
 			}
+			if tt.wantLoss >= 0 && (s.PacketsLost == nil || *s.PacketsLost != tt.r.PacketsLost || s.JitterMs == nil || *s.JitterMs != 0.42) {
+				t.Errorf("packets lost %v, jitter %v ms; want %d and 0.42", s.PacketsLost, s.JitterMs, tt.r.PacketsLost)
+			}
+			if tt.wantLoss < 0 && (s.PacketsLost != nil || s.JitterMs != nil) {
+				t.Errorf("nothing received, yet packets lost %v, jitter %v", s.PacketsLost, s.JitterMs)
+			}
+			if s.DTMF != tt.j.dtmf || s.DTMFPT != tt.r.EventPT || s.DigitsSent != tt.r.DigitsSent || s.DigitsReceived != tt.r.DigitsReceived {
+				t.Errorf("dtmf %q PT %d sent %q received %q; want the report's", s.DTMF, s.DTMFPT, s.DigitsSent, s.DigitsReceived)
+			}
 			text := s.text()
-			for _, want := range []string{"media", "packets", "audio", "jitter not measured"} {
+			for _, want := range []string{"media", "packets", "audio", tt.text} {
 				if !strings.Contains(text, want) {
 					t.Errorf("text lacks %q:\n%s", want, text)
 				}
+			}
+			if hasDTMF := tt.j.dtmf != "" || tt.r.DigitsReceived != ""; hasDTMF != strings.Contains(text, "dtmf") {
+				t.Errorf("dtmf line shown: %v, want %v:\n%s", !hasDTMF, hasDTMF, text)
 			}
 			if tt.wantPass != strings.Contains(text, "result       PASS") {
 				t.Errorf("text disagrees with the verdict:\n%s", text)
@@ -290,7 +331,8 @@ func TestReporter(t *testing.T) {
 
 func TestJudgeDemoCall(t *testing.T) {
 	report := func(local, from netip.AddrPort, hz float64) endpoint.CallReport {
-		return endpoint.CallReport{Code: 200, Codec: "PCMA", MediaLocal: local, MediaFrom: from, PacketsSent: 50, PacketsReceived: 50, DetectedHz: hz}
+		return endpoint.CallReport{Code: 200, Codec: "PCMA", MediaLocal: local, MediaFrom: from, PacketsSent: 50, PacketsReceived: 50,
+			PacketsExpected: 50, Jitter: 1500 * time.Microsecond, DetectedHz: hz}
 	}
 	supported, lync := demoKinds[0], demoKinds[1]
 	tests := []struct {
@@ -314,8 +356,11 @@ func TestJudgeDemoCall(t *testing.T) {
 			if row.Pass != tt.pass || row.Media != tt.media || row.Client != tt.kind.name || row.Expect != tt.kind.want {
 				t.Errorf("row %+v, want pass %v media %s", row, tt.pass, tt.media)
 			}
-			if row.LossToSBC == nil || *row.LossToSBC != 0 {
-				t.Errorf("loss to SBC %v, want 0", row.LossToSBC)
+			if row.LossToSBC == nil || *row.LossToSBC != 0 || row.LossToClient == nil || *row.LossToClient != 0 {
+				t.Errorf("loss %v to the SBC, %v to the client; want 0", row.LossToSBC, row.LossToClient)
+			}
+			if row.JitterToSBC == nil || *row.JitterToSBC != 1.5 || row.JitterToClient == nil || *row.JitterToClient != 1.5 {
+				t.Errorf("jitter %v ms to the SBC, %v to the client; want 1.5", row.JitterToSBC, row.JitterToClient)
 			}
 			if !tt.pass && !strings.HasPrefix(resultText(row), "FAIL") {
 				t.Errorf("result %q for a failed row", resultText(row))

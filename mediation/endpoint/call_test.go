@@ -61,6 +61,10 @@ func checkAnswered(t *testing.T, caller, callee CallReport, callerHz, calleeHz f
 		if r.Err != nil {
 			t.Errorf("%s: err %v", side.name, r.Err)
 		}
+		if r.EventPT != 101 || r.DigitsReceived != "" || r.DigitsSent != "" {
+			t.Errorf("%s: telephone-event PT %d, digits sent %q, received %q; want 101 and none", side.name, r.EventPT, r.DigitsSent, r.DigitsReceived)
+		}
+		checkReception(t, r)
 	}
 }
 

@@ -36,7 +36,10 @@ type ClientConfig struct {
 	// HangupAfter > 0 makes the client send BYE that long after answering an
 	// inbound call; 0 waits for the peer's BYE.
 	HangupAfter time.Duration
-	Log         zerolog.Logger
+	// AnswerDTMF are DTMF digits (0-9, *, #, A-D) sent on every call the
+	// client answers, once answered; see CallOptions.DTMF.
+	AnswerDTMF string
+	Log        zerolog.Logger
 }
 
 // Client simulates a Skype for Business client: SfB-shaped INVITEs and SDP
@@ -61,6 +64,9 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if !validToken(cfg.UserAgent) || !validToken(cfg.BypassID) || strings.ContainsAny(cfg.BypassID, " \t") {
 		return nil, errors.New("client config: UserAgent and BypassID must be single-line, BypassID without spaces")
 	}
+	if err := CheckDigits(cfg.AnswerDTMF); err != nil {
+		return nil, fmt.Errorf("client config: AnswerDTMF: %w", err)
+	}
 	c := &Client{cfg: cfg}
 	a, err := startAgent(ctx, agentConfig{
 		role: "client", listen: cfg.Listen, mediaIP: cfg.MediaIP,
@@ -84,7 +90,7 @@ func (c *Client) Addr() netip.AddrPort { return c.a.addr }
 func (c *Client) Call(ctx context.Context, opt CallOptions) (CallReport, error) {
 	opt, err := opt.normalize("alice", "+15550100")
 	if err != nil {
-		return CallReport{Direction: Outbound, EndedBy: EndedError, Err: err, ReceivedPT: -1}, err
+		return CallReport{Direction: Outbound, EndedBy: EndedError, Err: err, ReceivedPT: -1, EventPT: -1}, err
 	}
 	return c.a.dial(ctx, outboundPlan{
 		opt: opt,
@@ -148,6 +154,7 @@ func (c *Client) plan(rm remoteMedia) (answerPlan, error) {
 	return answerPlan{
 		delay:       c.cfg.AnswerDelay,
 		hangupAfter: c.cfg.HangupAfter,
+		digits:      c.cfg.AnswerDTMF,
 		codec:       codec,
 		dtmf:        dtmf,
 		dest:        dest,

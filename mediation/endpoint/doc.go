@@ -5,7 +5,9 @@
 // Both are real SIP user agents (sipgo over UDP and TCP on one port) that send
 // a G.711 tone as RTP from their own media socket and report, per call, what
 // they saw: response codes, SDP bodies, the negotiated codec, where media went
-// and came from, and the frequency of the audio they received. Tests place
+// and came from, the frequency of the audio they received, its RFC 3550 loss
+// and jitter, and the DTMF digits received as RFC 4733 telephone-events
+// (CallOptions.DTMF sends some). Tests place
 // calls with Call, collect the calls the endpoint answered with NextCall, and
 // assert on the CallReport of each side.
 //

@@ -27,7 +27,9 @@ type answerPlan struct {
 	hangupAfter time.Duration
 	codec       format
 	dtmf        int // telephone-event PT, -1 if none
-	dest        netip.AddrPort
+	// digits are DTMF digits to send once the call is answered.
+	digits string
+	dest   netip.AddrPort
 	// sdp builds our answer once our media address is known.
 	sdp func(localMedia) ([]byte, error)
 }
@@ -48,7 +50,7 @@ type inbound struct {
 // for the whole call, so the INVITE transaction never ends before its final
 // response.
 func (a *agent) serveInvite(req *sip.Request, tx sip.ServerTransaction, plan func(remoteMedia) (answerPlan, error)) {
-	r := CallReport{Direction: Inbound, OfferSDP: req.Body(), ReceivedPT: -1}
+	r := CallReport{Direction: Inbound, OfferSDP: req.Body(), ReceivedPT: -1, EventPT: -1}
 	if id := req.CallID(); id != nil {
 		r.CallID = id.Value()
 	}
@@ -202,7 +204,8 @@ func (in *inbound) answer(body []byte) bool {
 	return true
 }
 
-// talk keeps the answered call up until the peer's BYE, our HangupAfter or Close.
+// talk sends the plan's DTMF digits and keeps the answered call up until
+// the peer's BYE, our HangupAfter (but not before the digits are sent) or Close.
 func (in *inbound) talk() {
 	var hang <-chan time.Time
 	if in.p.hangupAfter > 0 {
@@ -210,13 +213,12 @@ func (in *inbound) talk() {
 		defer t.Stop()
 		hang = t.C
 	}
-	var cause error
-	select {
-	case <-in.c.remoteBye:
+	if !in.c.await(in.a.ctx, hang, in.c.sendDigits(in.p.digits)) {
 		in.end(EndedRemoteBye, nil)
 		return
-	case <-hang:
-	case <-in.a.ctx.Done():
+	}
+	var cause error
+	if in.a.ctx.Err() != nil {
 		cause = ErrClosed
 	}
 	if err := hangup(in.a.ctx, in.dlg.Bye); err != nil && cause == nil {

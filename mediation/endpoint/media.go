@@ -186,14 +186,14 @@ func (s *stream) send() {
 	defer ticker.Stop()
 	var (
 		phase   float64
-		pcm     = make([]int16, frameSamples)
-		payload = make([]byte, frameSamples)
-		buf     = make([]byte, 12+frameSamples)
-		start   = time.Now()
-		baseTS  = rand.Uint32()
+		pcm           = make([]int16, frameSamples)
+		payload       = make([]byte, frameSamples)
+		buf           = make([]byte, 12+frameSamples)
+		start         = time.Now()
+		baseTS        = rand.Uint32()
 		slot    int64 = -1
 		eventTS uint32
-		hdr           = rtp.Header{Version: 2, Marker: true, SSRC: s.local.ssrc, SequenceNumber: uint16(rand.Uint32())}
+		hdr     = rtp.Header{Version: 2, Marker: true, SSRC: s.local.ssrc, SequenceNumber: uint16(rand.Uint32())}
 	)
 	for {
 		select {

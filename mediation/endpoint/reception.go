@@ -5,6 +5,7 @@ package endpoint
 // A.3) and interarrival jitter (A.8).
 
 import (
+	"math"
 	"time"
 
 	"github.com/pion/rtp"
@@ -37,8 +38,10 @@ type reception struct {
 	// earlier sources' expected and lost packets.
 	priorExpected, priorLost int64
 
-	haveTransit bool
-	transit     uint32  // arrival - RTP timestamp of the last audio packet, in timestamp units
+	// The last audio packet's arrival and timestamp.
+	haveLast    bool
+	lastArrival time.Duration
+	lastTS      uint32
 	jitter      float64 // RFC 3550 A.8 estimate, in timestamp units
 }
 
@@ -68,7 +71,7 @@ func (r *reception) restart(ssrc uint32, seq uint16) {
 	r.baseSeq, r.maxSeq = uint32(seq), seq
 	r.badSeq = seqMod + 1 // no sequence number is this
 	r.cycles, r.received = 0, 0
-	r.haveTransit, r.jitter = false, 0
+	r.haveLast, r.jitter = false, 0
 }
 
 // updateSeq is A.1 update_seq without the probation of new sources (the
@@ -93,18 +96,18 @@ func (r *reception) updateSeq(seq uint16) bool {
 	return true
 }
 
-// updateJitter is A.8: J += (|D| - J) / 16, D the change in transit time.
+// updateJitter is A.8: J += (|D| - J) / 16, where D is the difference of
+// the transit times of consecutive packets, (Rj - Ri) - (Sj - Si). Arrival
+// times keep their nanoseconds rather than being rounded to timestamp units
+// first, so sub-unit jitter on a quiet loopback still shows.
 func (r *reception) updateJitter(ts uint32, arrival time.Duration) {
-	// Modulo 2^32 like the timestamps, so a timestamp wrap is no jump.
-	transit := uint32(int64(arrival)*sampleRate/int64(time.Second)) - ts
-	if r.haveTransit {
-		d := int64(int32(transit - r.transit))
-		if d < 0 {
-			d = -d
-		}
-		r.jitter += (float64(d) - r.jitter) / 16
+	if r.haveLast {
+		elapsed := float64(arrival-r.lastArrival) * sampleRate / float64(time.Second)
+		// int32: modulo 2^32 like the timestamps, so a wrap is no jump.
+		d := math.Abs(elapsed - float64(int32(ts-r.lastTS)))
+		r.jitter += (d - r.jitter) / 16
 	}
-	r.transit, r.haveTransit = transit, true
+	r.haveLast, r.lastArrival, r.lastTS = true, arrival, ts
 }
 
 // expectedNow is A.3's expected count of the current source.

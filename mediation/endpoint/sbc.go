@@ -36,6 +36,14 @@ type SBCConfig struct {
 	HangupAfter time.Duration
 	// ToneHz is the tone the SBC sends; default 440.
 	ToneHz float64
+	// TelephoneEventPT is the payload type of telephone-event (DTMF) in
+	// the SBC's offers and answers, 96-127. 0 offers 101 and answers with
+	// the offer's. Another value in an answer is what RFC 3264 §6.1 allows
+	// but discourages; it makes a relay in between remap the payload type.
+	TelephoneEventPT int
+	// AnswerDTMF are DTMF digits (0-9, *, #, A-D) sent on every call the
+	// SBC answers, once answered; see CallOptions.DTMF.
+	AnswerDTMF string
 	// UserAgent defaults to DefaultSBCUserAgent.
 	UserAgent string
 	Log       zerolog.Logger
@@ -69,6 +77,12 @@ func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
 	if !validToken(cfg.UserAgent) {
 		return nil, errors.New("sbc config: UserAgent must be a single line")
 	}
+	if cfg.TelephoneEventPT != 0 && (cfg.TelephoneEventPT < 96 || cfg.TelephoneEventPT > 127) {
+		return nil, fmt.Errorf("sbc config: TelephoneEventPT %d: want a dynamic payload type, 96-127", cfg.TelephoneEventPT)
+	}
+	if err := CheckDigits(cfg.AnswerDTMF); err != nil {
+		return nil, fmt.Errorf("sbc config: AnswerDTMF: %w", err)
+	}
 	s := &SBC{cfg: cfg}
 	for _, name := range cfg.Codecs {
 		f, err := defaultFormat(name)
@@ -77,7 +91,7 @@ func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
 		}
 		s.formats = append(s.formats, f)
 	}
-	s.formats = append(s.formats, dtmfFormat)
+	s.formats = append(s.formats, s.eventFormat(dtmfFormat))
 	a, err := startAgent(ctx, agentConfig{
 		role: "sbc", listen: cfg.Listen, mediaIP: cfg.MediaIP,
 		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log,
@@ -103,7 +117,7 @@ func (s *SBC) Call(ctx context.Context, opt CallOptions) (CallReport, error) {
 		err = fmt.Errorf("call options: bypass ID %q is not a single token", opt.BypassID)
 	}
 	if err != nil {
-		return CallReport{Direction: Outbound, EndedBy: EndedError, Err: err, ReceivedPT: -1}, err
+		return CallReport{Direction: Outbound, EndedBy: EndedError, Err: err, ReceivedPT: -1, EventPT: -1}, err
 	}
 	return s.a.dial(ctx, outboundPlan{
 		opt: opt,
@@ -133,10 +147,12 @@ func (s *SBC) plan(rm remoteMedia) (answerPlan, error) {
 	}
 	formats, dtmf := []format{codec}, -1
 	if ev, ok := eventFormat(rm.formats); ok {
+		ev = s.eventFormat(ev)
 		formats, dtmf = append(formats, ev), int(ev.pt)
 	}
 	id := sessionID()
 	return answerPlan{
+		digits:      s.cfg.AnswerDTMF,
 		earlyMedia:  true,
 		delay:       s.cfg.Ring,
 		noAnswer:    s.cfg.NoAnswer,
@@ -148,6 +164,15 @@ func (s *SBC) plan(rm remoteMedia) (answerPlan, error) {
 			return plainSDP(l, formats, id, "")
 		},
 	}, nil
+}
+
+// eventFormat is telephone-event with the configured payload type, if any,
+// instead of f's.
+func (s *SBC) eventFormat(f format) format {
+	if s.cfg.TelephoneEventPT != 0 {
+		f.pt = uint8(s.cfg.TelephoneEventPT)
+	}
+	return f
 }
 
 // sessionID is an o= session ID; NTP-like values keep it positive in 63 bits.

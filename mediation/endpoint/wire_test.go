@@ -216,6 +216,9 @@ func TestStartErrors(t *testing.T) {
 		"hostname listen": {Listen: "localhost:0"},
 		"user agent CRLF": {UserAgent: "x\r\nVia: evil"},
 		"foreign listen":  {Listen: "192.0.2.1:0"},
+		"event PT 95":     {TelephoneEventPT: 95},
+		"event PT 128":    {TelephoneEventPT: 128},
+		"answer DTMF E":   {AnswerDTMF: "12E"},
 	}
 	for name, cfg := range sbcs {
 		if s, err := StartSBC(ctx, cfg); err == nil {
@@ -227,6 +230,7 @@ func TestStartErrors(t *testing.T) {
 		"bypass ID with space": {BypassID: "a b"},
 		"bypass ID with CRLF":  {BypassID: "a\r\na=evil"},
 		"user agent CRLF":      {UserAgent: "x\ny"},
+		"answer DTMF !":        {AnswerDTMF: "!"},
 	}
 	for name, cfg := range clients {
 		if c, err := StartClient(ctx, cfg); err == nil {
@@ -260,6 +264,7 @@ func TestCallOptionErrors(t *testing.T) {
 		"From with CRLF":  {Target: sbc.Addr(), From: "a\r\nVia: evil"},
 		"To with space":   {Target: sbc.Addr(), To: "a b"},
 		"To with at-sign": {Target: sbc.Addr(), To: "a@b"},
+		"DTMF with x":     {Target: sbc.Addr(), DTMF: "12x"},
 	}
 	for name, opt := range cases {
 		r, err := client.Call(ctx, opt)

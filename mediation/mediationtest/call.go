@@ -115,19 +115,25 @@ func heard(rep endpoint.CallReport, want float64) bool {
 	return rep.PacketsReceived > 0 && math.Abs(rep.DetectedHz-want) <= ToneTolerance
 }
 
-// Loss is the share (0..1) of the RTP packets one end sent that the other
-// did not receive, per direction; -1 when nothing was sent that way. The
-// endpoints count packets rather than sequence numbers, so packets still in
-// flight when the call ended count as lost.
+// Loss is the share (0..1) of the RTP packets sent one way that the
+// receiving end found missing by their sequence numbers (RFC 3550 A.3:
+// CallReport.PacketsLost of PacketsExpected), per direction; -1 when that
+// end received nothing. Packets in flight when the call ended are not lost.
 func (r CallResult) Loss() (toSBC, toClient float64) {
-	return loss(r.Client.PacketsSent, r.SBC.PacketsReceived), loss(r.SBC.PacketsSent, r.Client.PacketsReceived)
+	return loss(r.SBC), loss(r.Client)
 }
 
-func loss(sent, received int) float64 {
-	if sent <= 0 {
+func loss(rep endpoint.CallReport) float64 {
+	if rep.PacketsExpected <= 0 {
 		return -1
 	}
-	return math.Max(0, float64(sent-received)/float64(sent))
+	return float64(rep.PacketsLost) / float64(rep.PacketsExpected)
+}
+
+// Jitter is the RFC 3550 interarrival jitter each end measured on the
+// audio it received: towards the SBC and towards the client.
+func (r CallResult) Jitter() (toSBC, toClient time.Duration) {
+	return r.SBC.Jitter, r.Client.Jitter
 }
 
 // unansweredWait bounds how long a call that was not answered waits for the
@@ -193,9 +199,9 @@ func farReport(ctx context.Context, next func(context.Context) (endpoint.CallRep
 		rep, err := next(ctx)
 		if err != nil {
 			if !answered && errors.Is(err, context.DeadlineExceeded) {
-				return endpoint.CallReport{ReceivedPT: -1}, nil
+				return endpoint.CallReport{ReceivedPT: -1, EventPT: -1}, nil
 			}
-			return endpoint.CallReport{ReceivedPT: -1}, fmt.Errorf("mediationtest: far end's report of the call to %s: %w", number, err)
+			return endpoint.CallReport{ReceivedPT: -1, EventPT: -1}, fmt.Errorf("mediationtest: far end's report of the call to %s: %w", number, err)
 		}
 		if rep.To == number {
 			return rep, nil
