@@ -3,6 +3,7 @@ package endpoint
 import (
 	"errors"
 	"fmt"
+	"github.com/mediation-emulator/mediation/mediation/reception"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -47,7 +48,7 @@ type stream struct {
 	received int
 	recvPT   int
 	samples  []int16
-	rx       reception
+	rx       reception.Stats
 	player   dtmfPlayer
 	sentDTMF []byte
 	decoder  dtmfDecoder
@@ -154,9 +155,9 @@ func (s *stream) Close() mediaStats {
 		receivedPT:     s.recvPT,
 		eventPT:        s.dtmfPT,
 		detectedHz:     tone.Detect(s.samples, sampleRate),
-		expected:       s.rx.expected(),
-		lost:           s.rx.lost(),
-		jitter:         s.rx.jitterDuration(),
+		expected:       int(s.rx.TotalExpected()),
+		lost:           int(s.rx.TotalLost()),
+		jitter:         s.rx.Jitter(),
 		digitsSent:     string(s.sentDTMF),
 		digitsReceived: string(s.decoder.digits),
 	}
@@ -306,7 +307,7 @@ func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, arrival time.Time)
 	}
 	event := pt == s.dtmfPT
 	audio := !event && pt != cnPayloadType
-	s.rx.update(&pkt.Header, arrival.Sub(s.epoch), audio)
+	s.rx.Update(&pkt.Header, arrival.Sub(s.epoch), audio)
 	if event {
 		s.decoder.add(pkt.SSRC, pkt.Timestamp, pkt.Payload)
 	}

@@ -1,52 +1,40 @@
 package relay
 
-// This file keeps the reception statistics of the stream a peer sends us
-// (RFC 3550 appendix A.1, A.3 and A.8): sequence tracking, loss and
-// interarrival jitter, and the peer's last sender report, from which our
+// This file keeps what our RTCP reports say of the stream a peer sends us:
+// the RFC 3550 statistics (package reception), the loss interval between
+// reports, and the peer's last sender report, from which our
 // reports' reception blocks are built.
 
 import (
 	"sync"
 	"time"
 
+	"github.com/mediation-emulator/mediation/mediation/reception"
+
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
 const (
-	// clockRate is the RTP clock of every codec the relay handles (G.722's
-	// is 8000 too, RFC 3551 §4.5.2).
-	clockRate = 8000
-	// maxDropout and maxMisorder are RFC 3550 A.1's limits: a jump of
-	// fewer than maxDropout is a loss, one within maxMisorder behind is a
-	// late packet, anything else a possible restart.
-	maxDropout  = 3000
-	maxMisorder = 100
-	seqMod      = 1 << 16
+	// clockRate is the RTP clock of every codec the relay handles.
+	clockRate = reception.ClockRate
 	// maxReportedLoss is the largest cumulative loss the 24-bit signed RTCP
 	// field holds.
 	maxReportedLoss = 1<<23 - 1
 )
 
-// receiver holds the reception state of one leg. The leg's RTP reader
-// updates it per packet, its RTCP reader records sender reports, and the
-// reporter and Stats read it, hence the mutex (uncontended per packet).
+// receiver holds the reception state of one leg: the RFC 3550 statistics
+// of the peer's stream, the loss interval of our reports, and the peer's
+// last sender report. The leg's RTP reader updates it per packet, its RTCP
+// reader records sender reports, and the reporter and Stats read it, hence
+// the mutex (uncontended per packet).
 type receiver struct {
-	mu sync.Mutex
+	mu    sync.Mutex
+	stats reception.Stats
 
-	started  bool
-	ssrc     uint32
-	maxSeq   uint16
-	cycles   uint32 // sequence number wraps, times 2^16
-	baseSeq  uint32
-	badSeq   uint32
-	received uint64
-
-	expectedPrior, receivedPrior uint64
-
-	haveTransit bool
-	transit     uint32  // arrival - RTP timestamp of the last audio packet, in timestamp units
-	jitter      float64 // RFC 3550 A.8 estimate, in timestamp units
+	// The source and counts at our last report, for the fraction lost.
+	priorSSRC                    uint32
+	expectedPrior, receivedPrior int64
 
 	haveSR bool
 	lastSR uint32        // middle 32 bits of the NTP time of the peer's last SR
@@ -59,63 +47,7 @@ type receiver struct {
 func (r *receiver) update(h *rtp.Header, now time.Duration, audio bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started || h.SSRC != r.ssrc {
-		r.restart(h.SSRC, h.SequenceNumber)
-	} else if !r.updateSeq(h.SequenceNumber) {
-		return
-	}
-	r.received++
-	if audio {
-		r.updateJitter(h.Timestamp, now)
-	}
-}
-
-// restart begins a new source at seq (RFC 3550 A.1 init_seq).
-func (r *receiver) restart(ssrc uint32, seq uint16) {
-	r.started, r.ssrc = true, ssrc
-	r.baseSeq, r.maxSeq = uint32(seq), seq
-	r.badSeq = seqMod + 1
-	r.cycles, r.received, r.expectedPrior, r.receivedPrior = 0, 0, 0, 0
-	r.haveTransit, r.jitter = false, 0
-}
-
-// updateSeq is RFC 3550 A.1 update_seq without the probation of new
-// sources (a leg's source is known from signalling): it reports whether the
-// packet counts as received.
-func (r *receiver) updateSeq(seq uint16) bool {
-	udelta := seq - r.maxSeq
-	switch {
-	case udelta < maxDropout:
-		if seq < r.maxSeq {
-			r.cycles += seqMod
-		}
-		r.maxSeq = seq
-	case int(udelta) <= seqMod-maxMisorder:
-		// A large jump: twice in a row means the peer restarted its
-		// sequence; once is a stray packet.
-		if uint32(seq) != r.badSeq {
-			r.badSeq = (uint32(seq) + 1) & (seqMod - 1)
-			return false
-		}
-		r.restart(r.ssrc, seq)
-	default:
-		// A duplicate or late packet: counted, the maximum stays.
-	}
-	return true
-}
-
-// updateJitter is RFC 3550 A.8: J += (|D| - J) / 16 over the transit times.
-func (r *receiver) updateJitter(ts uint32, now time.Duration) {
-	// Modulo 2^32 like the timestamps, so a timestamp wrap is no jump.
-	transit := uint32(int64(now)*clockRate/int64(time.Second)) - ts
-	if r.haveTransit {
-		d := int64(int32(transit - r.transit))
-		if d < 0 {
-			d = -d
-		}
-		r.jitter += (float64(d) - r.jitter) / 16
-	}
-	r.transit, r.haveTransit = transit, true
+	r.stats.Update(h, now, audio)
 }
 
 // senderReport records the NTP time of a sender report from the peer,
@@ -126,16 +58,16 @@ func (r *receiver) senderReport(ntp uint64, now time.Duration) {
 	r.haveSR, r.lastSR, r.srAt = true, ntpMiddle(ntp), now
 }
 
-// expected is RFC 3550 A.3's expected packet count. r.mu must be held.
-func (r *receiver) expected() uint64 {
-	return uint64(r.cycles) + uint64(r.maxSeq) - uint64(r.baseSeq) + 1
-}
-
 // interval returns the loss since the previous report: the RFC 3550 A.3
-// fraction lost as a ratio. r.mu must be held.
-func (r *receiver) interval() (expected, lost uint64) {
-	expected = r.expected() - r.expectedPrior
-	received := r.received - r.receivedPrior
+// fraction lost as a ratio. A new source (or a restarted sequence) since
+// the last report starts the interval from zero. r.mu must be held.
+func (r *receiver) interval() (expected, lost int64) {
+	expectedPrior, receivedPrior := r.expectedPrior, r.receivedPrior
+	if r.stats.SSRC() != r.priorSSRC || r.stats.Expected() < expectedPrior {
+		expectedPrior, receivedPrior = 0, 0
+	}
+	expected = r.stats.Expected() - expectedPrior
+	received := r.stats.Received() - receivedPrior
 	if received >= expected {
 		return expected, 0
 	}
@@ -148,7 +80,7 @@ func (r *receiver) interval() (expected, lost uint64) {
 func (r *receiver) report(now time.Duration) (rtcp.ReceptionReport, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started {
+	if !r.stats.Started() {
 		return rtcp.ReceptionReport{}, false
 	}
 	expected, lost := r.interval()
@@ -156,25 +88,19 @@ func (r *receiver) report(now time.Duration) (rtcp.ReceptionReport, bool) {
 	if expected > 0 && lost > 0 {
 		fraction = uint8(min(lost*256/expected, 255))
 	}
-	r.expectedPrior, r.receivedPrior = r.expected(), r.received
+	r.priorSSRC, r.expectedPrior, r.receivedPrior = r.stats.SSRC(), r.stats.Expected(), r.stats.Received()
 	rr := rtcp.ReceptionReport{
-		SSRC:               r.ssrc,
+		SSRC:               r.stats.SSRC(),
 		FractionLost:       fraction,
-		TotalLost:          uint32(min(max(r.lost(), 0), maxReportedLoss)),
-		LastSequenceNumber: r.cycles + uint32(r.maxSeq),
-		Jitter:             uint32(r.jitter),
+		TotalLost:          uint32(min(max(r.stats.Lost(), 0), maxReportedLoss)),
+		LastSequenceNumber: r.stats.ExtendedHighest(),
+		Jitter:             r.stats.JitterUnits(),
 	}
 	if r.haveSR {
 		rr.LastSenderReport = r.lastSR
 		rr.Delay = uint32(int64(now-r.srAt) * (1 << 16) / int64(time.Second))
 	}
 	return rr, true
-}
-
-// lost is the cumulative loss; negative when duplicates outnumber losses.
-// r.mu must be held.
-func (r *receiver) lost() int64 {
-	return int64(r.expected()) - int64(r.received)
 }
 
 // receptionStats is what Stats reports about a peer's stream.
@@ -190,13 +116,13 @@ type receptionStats struct {
 func (r *receiver) snapshot() receptionStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started {
+	if !r.stats.Started() {
 		return receptionStats{}
 	}
 	s := receptionStats{
-		lost:        r.lost(),
-		jitter:      time.Duration(r.jitter * float64(time.Second) / clockRate),
-		jitterUnits: uint32(r.jitter),
+		lost:        r.stats.Lost(),
+		jitter:      r.stats.Jitter(),
+		jitterUnits: r.stats.JitterUnits(),
 	}
 	if expected, lost := r.interval(); expected > 0 {
 		s.fraction = float64(lost) / float64(expected)

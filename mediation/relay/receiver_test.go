@@ -101,8 +101,9 @@ func TestReceiverJitter(t *testing.T) {
 				r.update(&rtp.Header{SSRC: 1, SequenceNumber: uint16(i), Timestamp: 0xFFFF0000 + uint32(i)*160}, at, tt.audio)
 				at += tt.gaps[i%len(tt.gaps)]
 			}
-			if math.Abs(r.jitter-tt.want) > tt.within {
-				t.Fatalf("jitter %.2f units, want %.0f", r.jitter, tt.want)
+			units := float64(r.stats.Jitter()) * clockRate / float64(time.Second)
+			if math.Abs(units-tt.want) > tt.within {
+				t.Fatalf("jitter %.2f units, want %.0f", units, tt.want)
 			}
 			s := r.snapshot()
 			if wantDur := time.Duration(tt.want / clockRate * float64(time.Second)); absDur(s.jitter-wantDur) > 200*time.Microsecond {

@@ -1,4 +1,4 @@
-package endpoint
+package reception
 
 import (
 	"math"
@@ -7,6 +7,9 @@ import (
 
 	"github.com/pion/rtp"
 )
+
+// frameInterval is 20 ms of G.711.
+const frameInterval = 20 * time.Millisecond
 
 func TestReceptionLoss(t *testing.T) {
 	type in struct {
@@ -42,12 +45,12 @@ func TestReceptionLoss(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var r reception
+			var r Stats
 			for i, p := range tt.pkts {
-				r.update(&rtp.Header{SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: uint32(i) * 160}, time.Duration(i)*frameInterval, true)
+				r.Update(&rtp.Header{SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: uint32(i) * 160}, time.Duration(i)*frameInterval, true)
 			}
-			if r.expected() != tt.wantExpected || r.lost() != tt.lost {
-				t.Errorf("expected %d, lost %d; want %d, %d", r.expected(), r.lost(), tt.wantExpected, tt.lost)
+			if int(r.TotalExpected()) != tt.wantExpected || int(r.TotalLost()) != tt.lost {
+				t.Errorf("expected %d, lost %d; want %d, %d", r.TotalExpected(), r.TotalLost(), tt.wantExpected, tt.lost)
 			}
 		})
 	}
@@ -91,29 +94,29 @@ func TestReceptionJitter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var r reception
+			var r Stats
 			for i := range n {
-				r.update(&rtp.Header{SSRC: 7, SequenceNumber: uint16(i), Timestamp: tt.ts(i)}, tt.arrival(i), tt.audio(i))
+				r.Update(&rtp.Header{SSRC: 7, SequenceNumber: uint16(i), Timestamp: tt.ts(i)}, tt.arrival(i), tt.audio(i))
 			}
 			if math.Abs(r.jitter-tt.want) > 1e-9 {
 				t.Errorf("jitter %.6f units, want %.6f", r.jitter, tt.want)
 			}
-			wantDur := time.Duration(tt.want * float64(time.Second) / sampleRate)
-			if d := r.jitterDuration() - wantDur; d < -time.Microsecond || d > time.Microsecond {
-				t.Errorf("jitter %v, want %v", r.jitterDuration(), wantDur)
+			wantDur := time.Duration(tt.want * float64(time.Second) / ClockRate)
+			if d := r.Jitter() - wantDur; d < -time.Microsecond || d > time.Microsecond {
+				t.Errorf("jitter %v, want %v", r.Jitter(), wantDur)
 			}
-			if r.lost() != 0 || r.expected() != n {
-				t.Errorf("expected %d lost %d, want %d and 0", r.expected(), r.lost(), n)
+			if r.TotalLost() != 0 || r.TotalExpected() != n {
+				t.Errorf("expected %d lost %d, want %d and 0", r.TotalExpected(), r.TotalLost(), n)
 			}
 		})
 	}
 	t.Run("one late packet", func(t *testing.T) {
 		// A single packet 10 ms late: D = 80 then -80, so J = 80/16, then
 		// 5 + (80-5)/16.
-		var r reception
+		var r Stats
 		arrivals := []time.Duration{0, 20 * time.Millisecond, 50 * time.Millisecond, 60 * time.Millisecond}
 		for i, a := range arrivals {
-			r.update(&rtp.Header{SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i) * 160}, a, true)
+			r.Update(&rtp.Header{SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i) * 160}, a, true)
 		}
 		want := 5 + (80-5)/16.0
 		if math.Abs(r.jitter-want) > 1e-9 {
@@ -121,15 +124,15 @@ func TestReceptionJitter(t *testing.T) {
 		}
 	})
 	t.Run("new SSRC starts over", func(t *testing.T) {
-		var r reception
+		var r Stats
 		for i := range 20 {
-			r.update(&rtp.Header{SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i) * 160},
+			r.Update(&rtp.Header{SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i) * 160},
 				time.Duration(i)*frameInterval+time.Duration(i%2)*5*time.Millisecond, true)
 		}
 		if r.jitter == 0 {
 			t.Fatal("no jitter from a jittery source")
 		}
-		r.update(&rtp.Header{SSRC: 2, SequenceNumber: 500, Timestamp: 9}, time.Second, true)
+		r.Update(&rtp.Header{SSRC: 2, SequenceNumber: 500, Timestamp: 9}, time.Second, true)
 		if r.jitter != 0 {
 			t.Errorf("jitter %.3f after a new SSRC, want 0", r.jitter)
 		}
