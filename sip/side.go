@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -60,7 +61,7 @@ type Side struct {
 // NewSide binds the side's sockets and builds its user agent, server and
 // clients. Nothing is served until Serve.
 func NewSide(cfg SideConfig) (*Side, error) {
-	udpConn, tcpLn, err := listenPair(cfg.Listen)
+	udpConn, tcpLn, err := ListenPair(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
 	}
@@ -97,28 +98,30 @@ func NewSide(cfg SideConfig) (*Side, error) {
 	return s, nil
 }
 
-// listenPair binds UDP and TCP on the same address. With port 0 it lets the
-// kernel pick a UDP port and retries until TCP can have the same one.
-func listenPair(addr netip.AddrPort) (net.PacketConn, net.Listener, error) {
-	attempts := 1
-	if addr.Port() == 0 {
-		attempts = 20
-	}
-	var lastErr error
-	for i := 0; i < attempts; i++ {
+// listenAttempts bounds the search for a port free on both UDP and TCP;
+// a handful always suffices.
+const listenAttempts = 64
+
+// ListenPair binds UDP and TCP on the same address, so one SIP address
+// serves both transports. With port 0 it lets the kernel pick a UDP port
+// and retries until TCP can have the same one.
+func ListenPair(addr netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
+	for range listenAttempts {
 		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
 		}
-		bound := udp.LocalAddr().(*net.UDPAddr).AddrPort()
-		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(addr.Addr(), bound.Port())))
+		got := netip.AddrPortFrom(addr.Addr(), udp.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(got))
 		if err == nil {
 			return udp, tcp, nil
 		}
 		udp.Close()
-		lastErr = fmt.Errorf("listen tcp %s: %w", netip.AddrPortFrom(addr.Addr(), bound.Port()), err)
+		if addr.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", got, err)
+		}
 	}
-	return nil, nil, lastErr
+	return nil, nil, fmt.Errorf("listen %s: no port free for both UDP and TCP after %d attempts", addr, listenAttempts)
 }
 
 // Addr is the side's SIP address, the same for UDP and TCP.

@@ -17,14 +17,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func init() {
-	// SfB INVITEs are about 2.5 KB; sipgo refuses UDP messages above
-	// UDPMTUSize-200 bytes. This is a process-wide sipgo setting.
-	if sip.UDPMTUSize < 10000 {
-		sip.UDPMTUSize = 10000
-	}
-}
-
 // agent is the SIP user agent under both endpoints: sockets, sipgo stack,
 // call registry, report queue and shutdown. The roles (Client, SBC) supply the
 // SDP and the answering behaviour.

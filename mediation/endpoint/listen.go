@@ -1,15 +1,16 @@
 package endpoint
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
+
+	// Its init also raises sipgo's UDP size limit for SfB-sized INVITEs.
+	mediationsip "github.com/mediation-emulator/mediation/sip"
 )
 
-// bindAttempts bounds the search for a port free on both UDP and TCP, and for
-// a free RTP/RTCP pair; on loopback a handful of attempts always suffices.
+// bindAttempts bounds the search for a free RTP/RTCP pair; on loopback a
+// handful of attempts always suffices.
 const bindAttempts = 64
 
 // bindSIP binds UDP and TCP on the same address. With port 0 it retries until
@@ -27,22 +28,11 @@ func bindSIP(listen string) (*net.UDPConn, *net.TCPListener, netip.AddrPort, err
 		// The address goes into Via, Contact and SDP; a wildcard there is useless.
 		return nil, nil, netip.AddrPort{}, fmt.Errorf("listen address %q: need a concrete IP", listen)
 	}
-	for range bindAttempts {
-		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(want))
-		if err != nil {
-			return nil, nil, netip.AddrPort{}, fmt.Errorf("listen udp %s: %w", want, err)
-		}
-		got := netip.AddrPortFrom(want.Addr(), udp.LocalAddr().(*net.UDPAddr).AddrPort().Port())
-		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(got))
-		if err == nil {
-			return udp, tcp, got, nil
-		}
-		_ = udp.Close()
-		if want.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, netip.AddrPort{}, fmt.Errorf("listen tcp %s: %w", got, err)
-		}
+	udp, tcp, err := mediationsip.ListenPair(want)
+	if err != nil {
+		return nil, nil, netip.AddrPort{}, err
 	}
-	return nil, nil, netip.AddrPort{}, fmt.Errorf("listen %s: no port free for both UDP and TCP after %d attempts", listen, bindAttempts)
+	return udp, tcp, netip.AddrPortFrom(want.Addr(), udp.LocalAddr().(*net.UDPAddr).AddrPort().Port()), nil
 }
 
 // bindMediaPair binds an RTP socket and an RTCP socket on the next port, the
