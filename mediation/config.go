@@ -46,6 +46,9 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// Records is where call quality records go.
 	Records RecordsConfig `yaml:"records"`
+	// MaxCalls caps the calls in progress (both directions); one more gets
+	// 503 with Retry-After. 0 means no cap.
+	MaxCalls int `yaml:"max_calls"`
 }
 
 // RecordsConfig says where the call quality records (one JSON line per
@@ -279,6 +282,12 @@ func (c *Config) Validate() error {
 		c.Bypass.check,
 		c.Media.check,
 		c.Log.check,
+		func() *ConfigError {
+			if c.MaxCalls < 0 {
+				return invalid("max_calls", strconv.Itoa(c.MaxCalls), "must not be negative (0: no cap)")
+			}
+			return nil
+		},
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

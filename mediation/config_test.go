@@ -145,6 +145,8 @@ func TestValidate(t *testing.T) {
 		{"media ports equal", func(c *mediation.Config) { c.Media.Ports = "50000-50000" }, "media.ports", "low must be below high"},
 		{"media timeout off", func(c *mediation.Config) { c.Media.Timeout = 0 }, "", ""},
 		{"media timeout negative", func(c *mediation.Config) { c.Media.Timeout = -time.Second }, "media.timeout", "negative"},
+		{"max calls off", func(c *mediation.Config) { c.MaxCalls = 0 }, "", ""},
+		{"max calls negative", func(c *mediation.Config) { c.MaxCalls = -1 }, "max_calls", "negative"},
 		{"edge codecs G722 first", func(c *mediation.Config) { c.Media.EdgeCodecs = []string{"G722", "PCMA"} }, "", ""},
 		{"edge codecs empty", func(c *mediation.Config) { c.Media.EdgeCodecs = nil }, "media.edge_codecs", "required"},
 		{"edge codecs SILK", func(c *mediation.Config) { c.Media.EdgeCodecs = []string{"PCMU", "SILK"} }, "media.edge_codecs[1]", "PCMU, PCMA or G722"},
@@ -259,8 +261,9 @@ func TestLoadConfigExample(t *testing.T) {
 		Media: mediation.MediaConfig{IP: "127.0.0.1", Ports: "50000-50999",
 			Timeout: 20 * time.Second, Latching: boolPtr(false), Quarantine: 10 * time.Second,
 			EdgeCodecs: []string{"G722", "PCMU", "PCMA"}},
-		Log:     mediation.LogConfig{Level: "debug", Format: "json"},
-		Records: mediation.RecordsConfig{Path: "/var/log/mediation/calls.jsonl"},
+		Log:      mediation.LogConfig{Level: "debug", Format: "json"},
+		Records:  mediation.RecordsConfig{Path: "/var/log/mediation/calls.jsonl"},
+		MaxCalls: 200,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("LoadConfig(example.yaml) =\n%+v\nwant\n%+v", *cfg, want)

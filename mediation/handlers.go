@@ -119,6 +119,13 @@ func (s *Server) newCall(aSide *sip.Side, dir direction, req *gosip.Request, tx 
 		return
 	}
 	s.metrics.callsTotal.WithLabelValues(dir.String()).Inc()
+	if max := s.cfg.MaxCalls; max > 0 && s.calls.len() >= max {
+		s.metrics.failedCalls.WithLabelValues(dir.String(), "overload").Inc()
+		c.log.Warn().Int("max_calls", max).Msg("call refused: max_calls reached")
+		s.reply(aSide, tx, req, 503, "Service Unavailable", gosip.NewHeader("Retry-After", "5"),
+			warning(aSide, "max_calls reached"))
+		return
+	}
 	if sip.MaxForwards(req) <= 1 {
 		s.metrics.failedCalls.WithLabelValues(dir.String(), "too_many_hops").Inc()
 		s.reply(aSide, tx, req, 483, "Too Many Hops")

@@ -249,3 +249,32 @@ func TestRetransmittedInviteIsOneCall(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxCalls: a call over max_calls gets 503 with Retry-After, and the
+// calls in progress are not disturbed.
+func TestMaxCalls(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	lab := mediationtest.Start(t, mediationtest.Options{SBC: endpoint.SBCConfig{NoAnswer: true},
+		Configure: func(c *mediation.Config) { c.MaxCalls = 1 }})
+	first := startClient(t, ctx, "")
+	ringing, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan endpoint.CallReport, 1)
+	go func() {
+		rep, _ := first.Call(ringing, endpoint.CallOptions{Target: lab.Server.EdgeAddr()})
+		done <- rep
+	}()
+	mediationtest.WaitMetric(t, lab.Server, 1, "mediationserver_calls_current", "direction", "outbound")
+	res, err := sipClient(t).Do(ctx, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("second call got %d %s, want 503 with Retry-After", res.StatusCode, res.Reason)
+	}
+	mediationtest.WaitMetric(t, lab.Server, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "overload")
+	stop() // the first caller gives up: CANCEL
+	if rep := <-done; rep.Code != 487 {
+		t.Fatalf("first call ended with %d, want 487 after its CANCEL", rep.Code)
+	}
+}
