@@ -212,7 +212,9 @@ func (c *call) onResponseB(res *gosip.Response) error {
 	var body []byte
 	if len(res.Body()) > 0 {
 		var err error
-		if body, err = c.media.planAnswer(res.Body(), false); err != nil {
+		if body, err = c.media.planAnswer(res.Body(), false); errors.Is(err, errNoEarlyOffer) {
+			body = nil
+		} else if err != nil {
 			c.log.Warn().Err(err).Int("code", res.StatusCode).Msg("early SDP not usable; relaying the provisional without SDP")
 			body = nil
 		}
@@ -347,6 +349,22 @@ func (c *call) answerBody(b []byte) ([]byte, error) {
 		return last, nil
 	}
 	return nil, errors.New("no SDP answer in 18x or 200")
+}
+
+// onLateAnswer completes a delayed-offer call with the SDP of the
+// gateway's ACK; without a usable one the call is hung up (RFC 3261 §13.2.2.4).
+func (c *call) onLateAnswer(body []byte) {
+	c.mu.Lock()
+	if !c.media.lateOffer || c.media.pendingEdge == nil || c.state != stateAnswered {
+		c.mu.Unlock()
+		return
+	}
+	err := c.media.lateAnswer(body)
+	c.mu.Unlock()
+	if err != nil {
+		c.log.Warn().Err(err).Msg("delayed offer: no usable answer in the ACK; hanging up")
+		go c.hangup(nil, "bad_ack_sdp")
+	}
 }
 
 // onBye handles a BYE from either leg: answer it, hang up the other leg.

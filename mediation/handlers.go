@@ -131,7 +131,7 @@ func (s *Server) newCall(aSide *sip.Side, dir direction, req *gosip.Request, tx 
 		s.reply(aSide, tx, req, 483, "Too Many Hops")
 		return
 	}
-	offer, err := parseOffer(req.Body())
+	offer, late, err := parseInitialOffer(dir, req.Body())
 	if err != nil {
 		s.metrics.failedCalls.WithLabelValues(dir.String(), "not_acceptable").Inc()
 		phrase := "Not Acceptable Here"
@@ -148,7 +148,7 @@ func (s *Server) newCall(aSide *sip.Side, dir direction, req *gosip.Request, tx 
 		src, _ := parseSource(req.Source())
 		c.trunk = s.gateways.FromSource(src)
 	}
-	c.media = mediaPlan{dir: dir, offer: offer, log: c.log, edgeCodecs: s.cfg.Media.EdgeCodecs, gwSRTP: c.trunk.SRTP, sessionOpts: []relay.SessionOption{
+	c.media = mediaPlan{dir: dir, offer: offer, lateOffer: late, log: c.log, edgeCodecs: s.cfg.Media.EdgeCodecs, gwSRTP: c.trunk.SRTP, sessionOpts: []relay.SessionOption{
 		relay.WithLatching(s.cfg.Media.LatchingEnabled()),
 		relay.WithMediaTimeout(s.cfg.Media.Timeout, c.onMediaTimeout),
 	}}
@@ -193,7 +193,9 @@ func (s *Server) onAck(side *sip.Side, req *gosip.Request, tx gosip.ServerTransa
 	if side == c.aSide && c.a != nil {
 		if err := c.a.ReadAck(req, tx); err != nil {
 			c.log.Debug().Err(err).Msg("ACK not for our last 2xx")
+			return
 		}
+		c.onLateAnswer(req.Body())
 	}
 }
 

@@ -42,8 +42,15 @@ type mediaPlan struct {
 	codecs [2]string
 	// client and gateway are the latest SDP each peer sent (offer or answer).
 	client, gateway sdp.Media
-	onHold          bool
-	reinviting      bool
+	// lateOffer: the gateway's INVITE had no SDP. The client is offered
+	// G.711 on our relay (no bypass: we do not know the gateway's address),
+	// the gateway gets our offer in the 200 and answers in its ACK.
+	lateOffer bool
+	// pendingEdge is the client's answer of a delayed-offer call until the
+	// gateway's ACK completes the exchange.
+	pendingEdge *sdp.Media
+	onHold      bool
+	reinviting  bool
 	// keys are the SDES keying of each side (relay.Edge, relay.Gateway);
 	// gwSRTP is the trunk's srtp mode.
 	keys   [2]keying
@@ -77,6 +84,17 @@ func (l *sdpLeg) marshal(d sdp.Description) []byte {
 	}
 	l.last = body
 	return body
+}
+
+// parseInitialOffer checks an initial INVITE's SDP. An inbound INVITE
+// without SDP is a delayed offer (late is true): we make the offer, in our
+// 200, and the gateway answers in its ACK.
+func parseInitialOffer(dir direction, body []byte) (offer sdp.Media, late bool, err error) {
+	if dir == inbound && len(bytes.TrimSpace(body)) == 0 {
+		return sdp.Media{Codecs: []sdp.Codec{sdp.PCMU, sdp.PCMA, sdp.TelephoneEvent}, Proto: "RTP/AVP"}, true, nil
+	}
+	offer, err = parseOffer(body)
+	return offer, false, err
 }
 
 // parseOffer checks the caller's initial offer; the error says which 488.
@@ -142,6 +160,10 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 		return nil, errNotAcceptable{"No G.711 codec in the gateway's SDP offer"}
 	}
 	switch {
+	case p.lateOffer && p.gwSRTP == srtpRequired:
+		return nil, errNotAcceptable{"A delayed-offer INVITE cannot be taken on a gateway that requires SRTP"}
+	case p.lateOffer:
+		// Plain RTP towards the gateway: our offer goes in the 200.
 	case p.gwSRTP == srtpOff && p.offer.RequiresSRTP():
 		return nil, errNotAcceptable{"The gateway offered " + p.offer.Proto + " but SRTP is off for this gateway"}
 	case p.gwSRTP != srtpOff:
@@ -152,7 +174,10 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 	if err := p.openRelay(alloc); err != nil {
 		return nil, err
 	}
-	p.bypassID = inboundBypassID(s, trunkBypass)
+	if !p.lateOffer {
+		// Without the gateway's address there is nothing to bypass to.
+		p.bypassID = inboundBypassID(s, trunkBypass)
+	}
 	d, err := sdp.ClientOffer(p.offer, p.relay.Local(relay.Edge), p.bypassID)
 	if err != nil {
 		return nil, errNotAcceptable{err.Error()}
@@ -226,6 +251,25 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 				err = p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, p.offer, d.Codecs[0])
 			}
 		}
+	} else if p.lateOffer {
+		p.client = ans
+		p.decision = decision{false, "delayed offer from the gateway: media is anchored"}
+		if err = p.keys[relay.Edge].accept(ans, false); err != nil {
+			return nil, err
+		}
+		// Our offer to the gateway, the client's law first (no transcoding
+		// if the gateway takes it).
+		d, err = sdp.GatewayOffer(sdp.Media{}, false, p.local(relay.Gateway))
+		if err != nil {
+			return nil, err
+		}
+		d.Codecs = lateOfferCodecs(ans.G711()[0])
+		if !final {
+			// No offer in an unreliable 18x: the 200 carries it.
+			return nil, errNoEarlyOffer
+		}
+		p.pendingEdge = &ans
+		return p.aSDP.marshal(d), nil
 	} else {
 		p.gateway, p.client = p.offer, ans
 		p.decision = decideInbound(p.bypassID, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
@@ -257,6 +301,36 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 		p.closeRelay()
 	}
 	return p.aSDP.marshal(d), nil
+}
+
+// errNoEarlyOffer: a delayed-offer call relays 18x without SDP.
+var errNoEarlyOffer = errors.New("delayed offer: the offer goes in the 200")
+
+// lateOfferCodecs is our offer to a delayed-offer gateway: the client's
+// G.711 law first, the other, then telephone-event.
+func lateOfferCodecs(clientLaw sdp.Codec) []sdp.Codec {
+	if clientLaw.Name == sdp.PCMA.Name {
+		return []sdp.Codec{sdp.PCMA, sdp.PCMU, sdp.TelephoneEvent}
+	}
+	return []sdp.Codec{sdp.PCMU, sdp.PCMA, sdp.TelephoneEvent}
+}
+
+// lateAnswer takes the gateway's answer from its ACK and points the relay.
+func (p *mediaPlan) lateAnswer(body []byte) error {
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		return fmt.Errorf("gateway's answer in ACK: %w", err)
+	}
+	if len(ans.G711()) == 0 {
+		return fmt.Errorf("gateway's answer in ACK: %w", sdp.ErrNoG711)
+	}
+	if p.pendingEdge == nil {
+		return errors.New("gateway's answer in ACK: no client answer")
+	}
+	p.gateway = ans
+	edge := *p.pendingEdge
+	p.pendingEdge = nil
+	return p.pointRelay(relay.Gateway, ans, ans.G711()[0], relay.Edge, edge, edge.G711()[0])
 }
 
 // answered starts the relay's media timeout.
