@@ -2,7 +2,6 @@ package mediation_test
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
-	"github.com/pion/rtp"
-	"github.com/zaf/g711"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
@@ -130,39 +127,7 @@ func TestGatewaySRTPRequired(t *testing.T) {
 	key, _ := base64.StdEncoding.DecodeString(sbcKey)
 	enc := srtpContext(t, key, nil, false)
 	dec := srtpContext(t, ours.Master, ours.MKI, true)
-	var phase float64
-	var heard []int16
-	buf := make([]byte, 1500)
-	for i := 0; i < 60; i++ {
-		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: 77},
-			Payload: g711.EncodeUlaw(pcmBytes(tone.Generate(sbcHz, 8000, 160, &phase)))}
-		plain, _ := pkt.Marshal()
-		cipher, err := enc.EncryptRTP(nil, plain, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sbc.media.WriteToUDP(cipher, net.UDPAddrFromAddrPort(offer.RTP()))
-		sbc.media.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		for {
-			n, _, err := sbc.media.ReadFromUDP(buf)
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var h rtp.Header
-			out, err := dec.DecryptRTP(nil, buf[:n], &h)
-			if err != nil {
-				continue // RTCP on the RTP port is not expected; count nothing
-			}
-			var p rtp.Packet
-			if p.Unmarshal(out) == nil && p.PayloadType == 0 {
-				heard = append(heard, pcmSamples(g711.DecodeUlaw(p.Payload))...)
-			}
-		}
-	}
+	heard := rawPeer{sock: sbc.media, law: "PCMU", enc: enc, dec: dec}.exchange(t, offer.RTP(), sbcHz, 60)
 	r := <-done
 	if r.err != nil || r.rep.Code != 200 {
 		t.Fatalf("client call: %d %v", r.rep.Code, r.err)

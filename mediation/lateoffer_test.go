@@ -9,8 +9,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
-	"github.com/pion/rtp"
-	"github.com/zaf/g711"
 
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 	"github.com/mediation-emulator/mediation/mediation/tone"
@@ -48,26 +46,7 @@ func TestDelayedOfferFromGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Play 1 s of PCMA at the relay and listen to what comes back.
-	var phase float64
-	var heard []int16
-	buf := make([]byte, 1500)
-	for i := 0; i < 50; i++ {
-		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: 5},
-			Payload: g711.EncodeAlaw(pcmBytes(tone.Generate(sbcHz, 8000, 160, &phase)))}
-		b, _ := pkt.Marshal()
-		sock.WriteToUDP(b, net.UDPAddrFromAddrPort(offer.RTP()))
-		sock.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		for {
-			n, _, err := sock.ReadFromUDP(buf)
-			if err != nil {
-				break
-			}
-			var p rtp.Packet
-			if p.Unmarshal(buf[:n]) == nil && p.PayloadType == 8 {
-				heard = append(heard, pcmSamples(g711.DecodeAlaw(p.Payload))...)
-			}
-		}
-	}
+	heard := rawPeer{sock: sock, law: "PCMA"}.exchange(t, offer.RTP(), sbcHz, 50)
 	if err := d.Bye(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package mediation_test
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -11,9 +10,7 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
-	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
-	"github.com/zaf/g711"
 
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
@@ -77,43 +74,7 @@ func TestSRTPClientToRTPGateway(t *testing.T) {
 	dec := srtpContext(t, ours.Master, ours.MKI, true)
 
 	// Send 1 s of a 1000 Hz tone in SRTP, and read what comes back.
-	to := net.UDPAddrFromAddrPort(answer.RTP())
-	var phase float64
-	var heard []int16
-	buf := make([]byte, 1500)
-	for i := 0; i < 50; i++ {
-		pcm := tone.Generate(clientHz, 8000, 160, &phase)
-		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: 0x1234},
-			Payload: g711.EncodeUlaw(pcmBytes(pcm))}
-		plain, _ := pkt.Marshal()
-		cipher, err := enc.EncryptRTP(nil, plain, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.WriteToUDP(cipher, to); err != nil {
-			t.Fatal(err)
-		}
-		conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		for {
-			n, _, err := conn.ReadFromUDP(buf)
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var h rtp.Header
-			out, err := dec.DecryptRTP(nil, buf[:n], &h)
-			if err != nil {
-				t.Fatalf("packet from the server does not decrypt with our answer's key: %v", err)
-			}
-			var p rtp.Packet
-			if p.Unmarshal(out) == nil && p.PayloadType == 0 {
-				heard = append(heard, pcmSamples(g711.DecodeUlaw(p.Payload))...)
-			}
-		}
-	}
+	heard := rawPeer{sock: conn, law: "PCMU", enc: enc, dec: dec}.exchange(t, answer.RTP(), clientHz, 50)
 	if err := d.Bye(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -134,20 +95,4 @@ func TestSRTPClientToRTPGateway(t *testing.T) {
 	if hz := tone.Detect(heard, 8000); math.Abs(hz-sbcHz) > 25 {
 		t.Errorf("client heard %.0f Hz, want the SBC's %.0f Hz", hz, sbcHz)
 	}
-}
-
-func pcmBytes(s []int16) []byte {
-	b := make([]byte, 2*len(s))
-	for i, v := range s {
-		b[2*i], b[2*i+1] = byte(v), byte(v>>8)
-	}
-	return b
-}
-
-func pcmSamples(b []byte) []int16 {
-	s := make([]int16, len(b)/2)
-	for i := range s {
-		s[i] = int16(b[2*i]) | int16(b[2*i+1])<<8
-	}
-	return s
 }
