@@ -432,19 +432,29 @@ func (c *call) onMediaTimeout(side relay.Side) {
 	go c.hangup(nil, "media timeout")
 }
 
-// terminate ends the call for a server shutdown.
-func (c *call) terminate() {
+// stateOf reads the call's state.
+func (c *call) stateOf() callState {
 	c.mu.Lock()
-	state := c.state
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// terminate ends the call for a server shutdown. It reports false when the
+// call is too early in its setup to be stopped yet (try again).
+func (c *call) terminate() bool {
+	c.mu.Lock()
+	state, cancel := c.state, c.cancel
 	c.mu.Unlock()
 	switch state {
 	case stateSetup:
-		if c.cancel != nil {
-			c.cancel(errShutdown)
+		if cancel == nil {
+			return false
 		}
+		cancel(errShutdown)
 	case stateAnswered:
 		c.hangup(nil, "shutdown")
 	}
+	return true
 }
 
 // finish releases everything the call holds; only the first call counts.

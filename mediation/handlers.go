@@ -153,8 +153,6 @@ func (s *Server) newCall(aSide *sip.Side, dir direction, req *gosip.Request, tx 
 		relay.WithMediaTimeout(s.cfg.Media.Timeout, c.onMediaTimeout),
 	}}
 
-	s.setupWait.Add(1)
-	defer s.setupWait.Done()
 	s.metrics.callsCurrent.WithLabelValues(dir.String()).Inc()
 	fromTag, _ := req.From().Params.Get("tag")
 	s.calls.add(c, string(*req.CallID()), fromTag)

@@ -278,3 +278,47 @@ func TestMaxCalls(t *testing.T) {
 		t.Fatalf("first call ended with %d, want 487 after its CANCEL", rep.Code)
 	}
 }
+
+// TestShutdownCancelsRingingCalls: a call still ringing when the server
+// stops is CANCELled towards the SBC and its caller gets 503.
+func TestShutdownCancelsRingingCalls(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: "127.0.0.1:0", MediaIP: loopback, NoAnswer: true, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sbc.Close()
+	cfg := mediation.DefaultConfig()
+	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Gateways[0].Address = sbc.Addr().String()
+	srv, err := mediation.NewServer(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx) }()
+	<-srv.Ready()
+	client := startClient(t, ctx, "")
+	calls := make(chan endpoint.CallReport, 1)
+	go func() {
+		rep, _ := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr()})
+		calls <- rep
+	}()
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_calls_current", "direction", "outbound")
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	if rep := <-calls; rep.Code != 503 {
+		t.Fatalf("ringing caller got %d, want 503", rep.Code)
+	}
+	sbcRep, err := sbc.NextCall(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sbcRep.EndedBy != endpoint.EndedCancel {
+		t.Fatalf("SBC call ended by %q, want a CANCEL", sbcRep.EndedBy)
+	}
+}

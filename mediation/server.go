@@ -49,10 +49,9 @@ type Server struct {
 	alloc    *relay.Allocator
 	draining atomic.Bool
 
-	edge, gw  *sip.Side
-	httpLn    net.Listener
-	ready     chan struct{}
-	setupWait sync.WaitGroup // INVITE handlers still setting up a call
+	edge, gw *sip.Side
+	httpLn   net.Listener
+	ready    chan struct{}
 }
 
 // NewServer checks cfg and prepares a server; nothing is bound until Run.
@@ -200,21 +199,37 @@ func (s *Server) bind() error {
 // drain refuses new calls and ends the ones in progress.
 func (s *Server) drain() {
 	s.draining.Store(true)
-	calls := s.calls.all()
-	if len(calls) > 0 {
-		s.log.Info().Int("calls", len(calls)).Msg("ending calls in progress")
+	if n := s.calls.len(); n > 0 {
+		s.log.Info().Int("calls", n).Msg("ending calls in progress")
 	}
+	// Answered calls get BYE on both legs, ringing ones a CANCEL; a call
+	// whose INVITE raced the drain is caught on a later pass. Each leaves
+	// the registry when it is over.
 	var wg sync.WaitGroup
-	for _, c := range calls {
-		wg.Go(c.terminate)
-	}
-	wg.Wait()
-	done := make(chan struct{})
-	go func() { s.setupWait.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(drainTimeout):
-		s.log.Warn().Int("calls", s.calls.len()).Msg("calls still in setup after the drain timeout")
+	defer wg.Wait()
+	ended := map[*call]bool{}
+	deadline := time.Now().Add(drainTimeout)
+	for {
+		calls := s.calls.all()
+		if len(calls) == 0 {
+			return
+		}
+		for _, c := range calls {
+			if !ended[c] {
+				// hangup blocks on BYEs, so answered calls end in parallel.
+				if c.stateOf() == stateAnswered {
+					ended[c] = true
+					wg.Go(func() { c.terminate() })
+				} else {
+					ended[c] = c.terminate()
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			s.log.Warn().Int("calls", len(calls)).Msg("calls still in progress after the drain timeout")
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
