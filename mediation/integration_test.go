@@ -65,21 +65,29 @@ func waitMetric(t *testing.T, lab *mediationtest.Lab, want float64, name string,
 	mediationtest.WaitMetric(t, lab.Server, want, name, labels...)
 }
 
+// callOut places a 1 s answered call from client through the lab's edge
+// side and returns both ends' reports.
+func callOut(ctx context.Context, t *testing.T, lab *mediationtest.Lab, client *endpoint.Client, transport string) (endpoint.CallReport, endpoint.CallReport) {
+	t.Helper()
+	rep, err := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), Transport: transport,
+		To: "+15550100", From: "+15550111", Duration: time.Second})
+	if err != nil || rep.Code != 200 {
+		t.Fatalf("call: code %d, err %v, report err %v", rep.Code, err, rep.Err)
+	}
+	sbc, err := lab.SBC.NextCall(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, sbc
+}
+
 func TestOutboundBypass(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			lab := mediationtest.Start(t, mediationtest.Options{GatewayTransport: tr})
 			client := startClient(t, ctx, mediationtest.DefaultBypassID)
-			rep, err := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), Transport: tr,
-				To: "+15550100", From: "+15550111", Duration: time.Second})
-			if err != nil || rep.Code != 200 {
-				t.Fatalf("call: code %d, err %v, report err %v", rep.Code, err, rep.Err)
-			}
-			sbc, err := lab.SBC.NextCall(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep, sbc := callOut(ctx, t, lab, client, tr)
 			offer := media(t, "offer to the SBC", sbc.OfferSDP)
 			answer := media(t, "answer to the client", rep.AnswerSDP)
 			// The SBC is told the client's own media address, and the client the SBC's.
@@ -127,15 +135,7 @@ func TestOutboundAnchoredTranscodes(t *testing.T) {
 			lab := mediationtest.Start(t, mediationtest.Options{GatewayTransport: tr,
 				SBC: endpoint.SBCConfig{Codecs: []string{"PCMA"}, ToneHz: sbcHz}})
 			client := startClient(t, ctx, "", "PCMU")
-			rep, err := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), Transport: tr,
-				To: "+15550100", From: "+15550111", Duration: time.Second})
-			if err != nil || rep.Code != 200 {
-				t.Fatalf("call: code %d, err %v, report err %v", rep.Code, err, rep.Err)
-			}
-			sbc, err := lab.SBC.NextCall(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep, sbc := callOut(ctx, t, lab, client, tr)
 			offer := media(t, "offer to the SBC", sbc.OfferSDP)
 			answer := media(t, "answer to the client", rep.AnswerSDP)
 			if offer.RTP() == rep.MediaLocal || answer.RTP() == sbc.MediaLocal {

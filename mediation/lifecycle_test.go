@@ -3,6 +3,7 @@ package mediation_test
 import (
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,49 @@ import (
 	"github.com/mediation-emulator/mediation/sdp"
 )
 
+// stoppableServer runs a server towards sbc that the test stops itself
+// (mediationtest.Serve stops it only at cleanup): stop cancels Run, and
+// stopped returns Run's result.
+func stoppableServer(ctx context.Context, t *testing.T, sbc *endpoint.SBC, records string) (srv *mediation.Server, stop func(), stopped func() error) {
+	t.Helper()
+	return stoppableServerWith(ctx, t, sbc.Addr().String(), records)
+}
+
+// stoppableServerTo is stoppableServer towards any gateway address.
+func stoppableServerTo(ctx context.Context, t *testing.T, gateway string) (srv *mediation.Server, stop func(), stopped func() error) {
+	t.Helper()
+	return stoppableServerWith(ctx, t, gateway, "")
+}
+
+func stoppableServerWith(ctx context.Context, t *testing.T, gateway, records string) (srv *mediation.Server, stop func(), stopped func() error) {
+	t.Helper()
+	cfg := mediation.DefaultConfig()
+	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Gateways[0].Address = gateway
+	cfg.Records.Path = records
+	srv, err := mediation.NewServer(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return srv, cancel, func() error {
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // TestShutdownEndsCalls stops a server with a call up: both legs get a BYE
 // and Run returns nil.
 func TestShutdownEndsCalls(t *testing.T) {
@@ -25,23 +69,8 @@ func TestShutdownEndsCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sbc.Close()
-	cfg := mediation.DefaultConfig()
-	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Gateways[0].Address = sbc.Addr().String()
-	cfg.Records.Path = t.TempDir() + "/calls.jsonl"
-	srv, err := mediation.NewServer(cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	}
+	records := t.TempDir() + "/calls.jsonl"
+	srv, stop, stopped := stoppableServer(ctx, t, sbc, records)
 	client := startClient(t, ctx, mediationtest.DefaultBypassID)
 	calls := make(chan endpoint.CallReport, 1)
 	go func() {
@@ -55,13 +84,8 @@ func TestShutdownEndsCalls(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run returned %v", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("Run did not return")
+	if err := stopped(); err != nil {
+		t.Fatalf("Run returned %v", err)
 	}
 	rep := <-calls
 	if rep.Code != 200 || rep.EndedBy != endpoint.EndedRemoteBye {
@@ -75,7 +99,7 @@ func TestShutdownEndsCalls(t *testing.T) {
 		t.Fatalf("SBC: ended by %q; want a BYE from the server", sbcRep.EndedBy)
 	}
 	// The call's record was written before Run returned.
-	if recs := readRecords(t, cfg.Records.Path); len(recs) != 1 || recs[0].EndReason != "shutdown" {
+	if recs := readRecords(t, records); len(recs) != 1 || recs[0].EndReason != "shutdown" {
 		t.Fatalf("records after shutdown: %+v", recs)
 	}
 }
@@ -143,6 +167,7 @@ func TestHoldResume(t *testing.T) {
 		fixture string
 	}{
 		{"client", "sfb-edge-srtp-optional-offer.sdp"}, // no bypass ID: anchored
+		{"client, bypassed", "sfb-bypass-offer.sdp"},   // the call stays bypassed
 		{"SBC", "sbc-offer-pcma-pcmu.sdp"},             // the edge peer answers without a bypass ID: anchored
 	}
 	for _, tt := range tests {
@@ -179,6 +204,10 @@ func TestHoldResume(t *testing.T) {
 			}
 			if held.Direction != sdp.RecvOnly {
 				t.Errorf("hold answered %s, want the far side's recvonly relayed", held.Direction)
+			}
+			if bypassed := strings.Contains(tt.from, "bypassed"); bypassed != held.HasBypassID(mediationtest.DefaultBypassID) ||
+				bypassed != first.HasBypassID(mediationtest.DefaultBypassID) {
+				t.Errorf("a=x-bypassid in the first answer %v and the hold answer %v, want %v", first.BypassID, held.BypassID, bypassed)
 			}
 			resumed := reinvite(string(offer))
 			if resumed.RTP() != first.RTP() || resumed.Direction != sdp.SendRecv {
@@ -288,18 +317,7 @@ func TestShutdownCancelsRingingCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sbc.Close()
-	cfg := mediation.DefaultConfig()
-	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Gateways[0].Address = sbc.Addr().String()
-	srv, err := mediation.NewServer(cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx) }()
-	<-srv.Ready()
+	srv, stop, stopped := stoppableServer(ctx, t, sbc, "")
 	client := startClient(t, ctx, "")
 	calls := make(chan endpoint.CallReport, 1)
 	go func() {
@@ -308,7 +326,7 @@ func TestShutdownCancelsRingingCalls(t *testing.T) {
 	}()
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_calls_current", "direction", "outbound")
 	stop()
-	if err := <-done; err != nil {
+	if err := stopped(); err != nil {
 		t.Fatalf("Run returned %v", err)
 	}
 	if rep := <-calls; rep.Code != 503 {
@@ -320,5 +338,45 @@ func TestShutdownCancelsRingingCalls(t *testing.T) {
 	}
 	if sbcRep.EndedBy != endpoint.EndedCancel {
 		t.Fatalf("SBC call ended by %q, want a CANCEL", sbcRep.EndedBy)
+	}
+}
+
+// TestDrainingRefusesCalls: while a shutdown waits for a call to end, new
+// INVITEs get 503 with Retry-After and /healthz answers 503. The call that
+// holds the drain goes to a gateway that never answers, so its CANCEL
+// cannot be sent (no provisional yet) until the drain gives up.
+func TestDrainingRefusesCalls(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, 60*time.Second)
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	srv, stop, stopped := stoppableServerTo(ctx, t, hole.LocalAddr().String())
+	caller, inv := sipClient(t), request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	go caller.Do(ctx, inv) // never answered: it holds the drain
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_calls_current", "direction", "outbound")
+	stop()
+	for {
+		res, err := http.Get(mediationtest.URL(srv, "/healthz"))
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatal("/healthz never reported draining")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	res, err := sipClient(t).Do(ctx, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp")))
+	if err != nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("INVITE while draining: %v %v, want 503 with Retry-After", res, err)
+	}
+	if err := stopped(); err != nil {
+		t.Fatalf("Run returned %v", err)
 	}
 }

@@ -33,7 +33,6 @@ type mediaPlan struct {
 	offer    sdp.Media // the caller's offer, as received on leg A
 	bypassID string    // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
 	log      zerolog.Logger
-	decided  bool
 	decision decision
 	relay    *relay.Session
 	aSDP     sdpLeg // what we sent on leg A (answers)
@@ -120,7 +119,6 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 	p.aSDP, p.bSDP = newSDPLeg(), newSDPLeg()
 	if p.dir == outbound {
 		p.decision = decideOutbound(s, trunkBypass, p.gwSRTP, p.offer)
-		p.decided = true
 		if p.decision.bypass {
 			p.bypassID = s.BypassID
 			d, err := sdp.GatewayOffer(p.offer, true, netip.AddrPort{})
@@ -273,7 +271,6 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 	} else {
 		p.gateway, p.client = p.offer, ans
 		p.decision = decideInbound(p.bypassID, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
-		p.decided = true
 		d, err = sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
 		if err != nil {
 			return nil, fmt.Errorf("answer to the gateway: %w", err)

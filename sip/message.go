@@ -70,21 +70,6 @@ func (s *Side) NewInvite(inv Invite) *gosip.Request {
 	return req
 }
 
-// UserPart is the user part of a From/To header's URI, "" when absent.
-func UserPart(h interface{ Value() string }) string {
-	switch v := h.(type) {
-	case *gosip.FromHeader:
-		if v != nil {
-			return v.Address.User
-		}
-	case *gosip.ToHeader:
-		if v != nil {
-			return v.Address.User
-		}
-	}
-	return ""
-}
-
 // MaxForwards is the request's Max-Forwards, 70 when absent (RFC 3261
 // §8.1.1.6's recommended initial value).
 func MaxForwards(req *gosip.Request) int {
@@ -92,15 +77,6 @@ func MaxForwards(req *gosip.Request) int {
 		return int(mf.Val())
 	}
 	return 70
-}
-
-// Reply answers a request outside any dialog session, with extra headers.
-func Reply(tx gosip.ServerTransaction, req *gosip.Request, code int, reason string, hdrs ...gosip.Header) error {
-	res := gosip.NewResponseFromRequest(req, code, reason, nil)
-	for _, h := range hdrs {
-		res.AppendHeader(h)
-	}
-	return tx.Respond(res)
 }
 
 // CapabilityHeaders are the headers that tell a peer what we handle, for
