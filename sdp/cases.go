@@ -31,6 +31,8 @@ const (
 // pointing at the client's own RTP address with only the client's G.711 and
 // telephone-event formats (ErrNoG711 if the client offered no G.711);
 // otherwise it points at anchor and offers PCMU, PCMA and telephone-event.
+// Like ClientOffer it offers audio only: the client's video is rejected in
+// the answer to the client (ClientAnswer) and never offered on.
 func GatewayOffer(client Media, bypass bool, anchor netip.AddrPort) (Description, error) {
 	if !bypass {
 		d, err := anchored(anchor, []Codec{PCMU, PCMA, TelephoneEvent}, peerDirection(client))
@@ -51,8 +53,9 @@ func GatewayOffer(client Media, bypass bool, anchor netip.AddrPort) (Description
 // candidate pair for the gateway; otherwise it points at anchor with the
 // codec the client should send so that, when possible, no transcoding is
 // needed. Payload types are always the client's, as RFC 3264 §6.1 asks.
-// ErrNoG711 when the two sides share no G.711 (bypass) or either side has
-// none (anchored).
+// The client's other m-lines (video, a second audio) are kept, rejected
+// (see Answering). ErrNoG711 when the two sides share no G.711 (bypass) or
+// either side has none (anchored).
 func ClientAnswer(client, gateway Media, bypass bool, anchor netip.AddrPort, bypassID string) (Description, error) {
 	if bypass {
 		return clientAnswerBypass(client, gateway, bypassID)
@@ -84,7 +87,7 @@ func clientAnswerBypass(client, gateway Media, bypassID string) (Description, er
 	d := direct(gateway, codecs)
 	d.BypassID = bypassID
 	d.Candidates = hostPair("1", prefFirst, gateway.RTP(), gateway.RTCP())
-	return d, nil
+	return d.Answering(client), nil
 }
 
 func clientAnswerAnchored(client, gateway Media, anchor netip.AddrPort) (Description, error) {
@@ -115,7 +118,7 @@ func ClientAnswerPrefer(client, gateway Media, anchor netip.AddrPort, prefer []s
 		return Description{}, fmt.Errorf("client answer: %w", err)
 	}
 	d.Candidates = hostPair("1", prefFirst, anchor, rtcpOf(anchor))
-	return d, nil
+	return d.Answering(client), nil
 }
 
 // preferredCodec picks the client's codec for an anchored leg.
@@ -178,7 +181,8 @@ func ClientOffer(gateway Media, anchor netip.AddrPort, bypassID string) (Descrip
 // at the client's RTP address with the codec the client chose (it must be
 // one the gateway offered); otherwise it points at anchor with the client's
 // codec if the gateway offered it, else the gateway's first G.711. Payload
-// types are always the gateway's.
+// types are always the gateway's, and the gateway's other m-lines are kept,
+// rejected (see Answering).
 func GatewayAnswer(gateway, client Media, bypass bool, anchor netip.AddrPort) (Description, error) {
 	if bypass {
 		return gatewayAnswerBypass(gateway, client)
@@ -204,7 +208,7 @@ func gatewayAnswerBypass(gateway, client Media) (Description, error) {
 			codecs = append(codecs, te)
 		}
 	}
-	return direct(client, codecs), nil
+	return direct(client, codecs).Answering(gateway), nil
 }
 
 func gatewayAnswerAnchored(gateway, client Media, anchor netip.AddrPort) (Description, error) {
@@ -226,7 +230,7 @@ func gatewayAnswerAnchored(gateway, client Media, anchor netip.AddrPort) (Descri
 	if err != nil {
 		return Description{}, fmt.Errorf("gateway answer: %w", err)
 	}
-	return d, nil
+	return d.Answering(gateway), nil
 }
 
 // direct describes peer's own media address, for bypass: the other side

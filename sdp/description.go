@@ -23,7 +23,8 @@ func (o Origin) Next() Origin {
 	return Origin{SessionID: o.SessionID, Version: o.Version + 1}
 }
 
-// Description is an SDP the mediation server sends: one audio stream.
+// Description is an SDP the mediation server sends: one audio stream and,
+// in an answer, the offer's other m-lines rejected around it (Rejected).
 // The builders in this package fill everything but Origin, which belongs to
 // the leg and is set by the caller.
 type Description struct {
@@ -40,6 +41,15 @@ type Description struct {
 	// without, crypto lines in RTP/AVP make SRTP optional, as SfB does.
 	Crypto []Crypto
 	SAVP   bool
+	// Rejected are the m-lines of the offer this Description answers other
+	// than the audio one, in the offer's order; Marshal writes each with
+	// port 0, its Media, Proto and Formats, and no attributes. AudioIndex
+	// is where the audio m-line goes among them: the number of Rejected
+	// lines before it, clamped to 0..len(Rejected). nil in offers and in
+	// answers to audio-only offers, which then have the audio m-line only.
+	// Answering fills both from the offer.
+	Rejected   []MLine
+	AudioIndex int
 }
 
 // sessionName is what SfB clients send in s=; peers ignore it.
@@ -77,7 +87,7 @@ func (d Description) session() *psdp.SessionDescription {
 			Address:     &psdp.Address{Address: addr},
 		},
 		TimeDescriptions:  []psdp.TimeDescription{{Timing: psdp.Timing{}}},
-		MediaDescriptions: []*psdp.MediaDescription{d.audio()},
+		MediaDescriptions: d.mediaDescriptions(),
 	}
 }
 

@@ -5,6 +5,7 @@ package sdp
 import (
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -171,7 +172,30 @@ func expectedMedia(d Description) Media {
 	if len(d.Candidates) > 0 {
 		m.Candidates = d.Candidates
 	}
+	m.Lines, m.AudioIndex = expectedLines(d)
 	return m
+}
+
+// expectedLines is the m-line layout Parse must read from d's SDP: the
+// rejected lines with port 0 and the audio line at its clamped index.
+func expectedLines(d Description) ([]MLine, int) {
+	audio := MLine{Media: "audio", Port: d.Port, Proto: strings.Join(d.protos(), "/")}
+	for _, c := range d.Codecs {
+		audio.Formats = append(audio.Formats, strconv.Itoa(int(c.PT)))
+	}
+	at := min(max(d.AudioIndex, 0), len(d.Rejected))
+	var lines []MLine
+	for i, l := range d.Rejected {
+		if i == at {
+			lines = append(lines, audio)
+		}
+		l.Port = 0
+		lines = append(lines, l)
+	}
+	if at == len(d.Rejected) {
+		lines = append(lines, audio)
+	}
+	return lines, at
 }
 
 func TestDescriptionRoundTrip(t *testing.T) {

@@ -35,7 +35,8 @@ const (
 
 // Media is what the mediation server needs of a peer's SDP: the first audio
 // m-line with a port other than 0. Everything else (video, data) is ignored
-// because the mediation server only handles voice.
+// because the mediation server only handles voice, except for the layout
+// of the m-lines (Lines), which an answer must repeat (see Answering).
 type Media struct {
 	Addr            netip.Addr  // media-level c= if present, else session-level c=
 	Port            int         // RTP port from m=
@@ -49,6 +50,12 @@ type Media struct {
 	Ptime           int         // a=ptime, 0 if absent
 	OriginSessionID uint64      // o= sess-id
 	OriginVersion   uint64      // o= sess-version; a change means a new offer/answer
+	// Lines is the layout of every m-line of the SDP, audio or not, in
+	// m-line order; Lines[AudioIndex] is the audio m-line described above.
+	// A Media not made by Parse may leave Lines nil: it is then taken as
+	// an SDP with that one audio m-line.
+	Lines      []MLine
+	AudioIndex int
 }
 
 // OnHold reports whether the peer asked not to receive media, either the
@@ -105,11 +112,14 @@ func Parse(body []byte) (Media, error) {
 	if err != nil {
 		return Media{}, fmt.Errorf("%w: %w", ErrUnparseable, err)
 	}
-	md := firstAudio(sd)
-	if md == nil {
+	audio := firstAudio(sd)
+	if audio < 0 {
 		return Media{}, fmt.Errorf("%w: no m=audio with a non-zero port", ErrNoAudio)
 	}
+	md := sd.MediaDescriptions[audio]
 	m := Media{
+		Lines:           mlines(sd),
+		AudioIndex:      audio,
 		Port:            md.MediaName.Port.Value,
 		Proto:           strings.Join(md.MediaName.Protos, "/"),
 		OriginSessionID: sd.Origin.SessionID,
@@ -163,13 +173,15 @@ func normalizeNewlines(body []byte) []byte {
 	return b
 }
 
-func firstAudio(sd *psdp.SessionDescription) *psdp.MediaDescription {
-	for _, md := range sd.MediaDescriptions {
+// firstAudio is the index of the first audio m-line with a non-zero port,
+// -1 if there is none.
+func firstAudio(sd *psdp.SessionDescription) int {
+	for i, md := range sd.MediaDescriptions {
 		if md.MediaName.Media == "audio" && md.MediaName.Port.Value != 0 {
-			return md
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // connectionAddr applies RFC 4566 §5.7: a media-level c= overrides the

@@ -1,0 +1,100 @@
+// MLine: the m-line layout of an offer, which every answer must repeat.
+
+package sdp
+
+import (
+	"strings"
+
+	psdp "github.com/pion/sdp/v3"
+)
+
+// MLine is one m-line of an SDP as written: what an answer needs to keep
+// the offer's m-lines, because RFC 3264 §6 requires exactly the same
+// number of m-lines as the offer, in the same order, and the mediation
+// server answers only the audio one.
+type MLine struct {
+	Media   string   // "audio", "video", "application", ...
+	Port    int      // m= port; 0 for a stream that is rejected
+	Proto   string   // "RTP/AVP", "RTP/SAVP", ... as in Media.Proto
+	Formats []string // m= formats as written (not every proto has payload types)
+}
+
+// mlines records the layout of every m-line of sd, in order.
+func mlines(sd *psdp.SessionDescription) []MLine {
+	out := make([]MLine, 0, len(sd.MediaDescriptions))
+	for _, md := range sd.MediaDescriptions {
+		out = append(out, MLine{
+			Media:   md.MediaName.Media,
+			Port:    md.MediaName.Port.Value,
+			Proto:   strings.Join(md.MediaName.Protos, "/"),
+			Formats: append([]string(nil), md.MediaName.Formats...),
+		})
+	}
+	return out
+}
+
+// Answering returns d, an answer to offer, with every m-line of offer
+// other than the audio one Parse described kept in place and rejected, so
+// the answer has the offer's m-lines in the offer's order (RFC 3264 §6).
+// Each rejected line keeps the offer's media and proto and only the first
+// offered format (RFC 3264 §6 asks for at least one; the rest would be
+// ignored), and carries no attributes. An offer with nothing but its audio
+// m-line, or a Media not made by Parse, leaves d as it is, so answers to
+// audio-only offers are byte-for-byte what they were before.
+//
+// The answer builders of this package call it; callers need it only for
+// an answer they build with an offer builder.
+func (d Description) Answering(offer Media) Description {
+	d.Rejected, d.AudioIndex = rejectedLines(offer)
+	return d
+}
+
+// rejectedLines are offer's m-lines other than its audio one, rejected,
+// and the audio line's position among them. nil when there are none.
+func rejectedLines(offer Media) ([]MLine, int) {
+	if len(offer.Lines) < 2 || offer.AudioIndex < 0 || offer.AudioIndex >= len(offer.Lines) {
+		return nil, 0
+	}
+	out := make([]MLine, 0, len(offer.Lines)-1)
+	for i, l := range offer.Lines {
+		if i == offer.AudioIndex {
+			continue
+		}
+		r := MLine{Media: l.Media, Proto: l.Proto}
+		if len(l.Formats) > 0 {
+			r.Formats = []string{l.Formats[0]}
+		}
+		out = append(out, r)
+	}
+	return out, offer.AudioIndex
+}
+
+// mediaDescriptions places the audio section among d's rejected lines.
+// AudioIndex is clamped, so a hand-built Description never loses its audio
+// line or makes Marshal panic.
+func (d Description) mediaDescriptions() []*psdp.MediaDescription {
+	at := min(max(d.AudioIndex, 0), len(d.Rejected))
+	out := make([]*psdp.MediaDescription, 0, len(d.Rejected)+1)
+	for _, l := range d.Rejected[:at] {
+		out = append(out, rejected(l))
+	}
+	out = append(out, d.audio())
+	for _, l := range d.Rejected[at:] {
+		out = append(out, rejected(l))
+	}
+	return out
+}
+
+// rejected renders l as a rejected stream: port 0 whatever l.Port says,
+// no c= (the session-level one covers it) and no attributes, which RFC
+// 3264 §6 allows to be omitted for a rejected stream.
+func rejected(l MLine) *psdp.MediaDescription {
+	return &psdp.MediaDescription{
+		MediaName: psdp.MediaName{
+			Media:   l.Media,
+			Port:    psdp.RangedPort{Value: 0},
+			Protos:  strings.Split(l.Proto, "/"),
+			Formats: append([]string(nil), l.Formats...),
+		},
+	}
+}
