@@ -1,16 +1,13 @@
 package mediation
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"strings"
-	"sync"
+	"net/netip"
+	"runtime/debug"
 	"time"
 
-	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 
@@ -36,55 +33,116 @@ func (d direction) String() string {
 	return "outbound"
 }
 
-type callState int
+// callDeps is what a call needs of its server, and nothing more: where to
+// count, record and register itself, the sides it talks through, and the
+// settings in force.
+type callDeps struct {
+	log      zerolog.Logger
+	metrics  *metrics
+	records  recordSink
+	index    callIndex
+	settings func() BypassSettings
+	alloc    *relay.Allocator
+	gateways *gateway.Table
+	edge, gw *sip.Side
+	// edgePeer and edgeTransport are where inbound calls go.
+	edgePeer      netip.AddrPort
+	edgeTransport string
+	// edgeCalls are the edge side's call settings, trunkCalls each trunk's
+	// by name.
+	edgeCalls  CallSettings
+	trunkCalls map[string]CallSettings
+	sip        SIPConfig
+	media      MediaConfig
+	// lateAnswer cleans up a 2xx that arrives for a call already over.
+	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
+}
 
-const (
-	stateSetup callState = iota
-	stateAnswered
-	stateEnded
-)
+// recordSink takes a call's quality record when it ends.
+type recordSink interface{ write(Record) error }
 
-// Causes that end a call's setup, so the setup goroutine knows what the
-// caller has already been told.
-var (
-	errCallerCanceled = errors.New("caller sent CANCEL")
-	errShutdown       = errors.New("mediation server shutting down")
-)
+// callIndex is the call registry as a call sees it.
+type callIndex interface {
+	addDialog(c *call, callID, localTag string)
+	remove(c *call)
+}
 
-// byeTimeout bounds a BYE we send; a peer that is gone must not hold up the
-// end of a call (or of the server) for Timer F's 32 s.
-const byeTimeout = 5 * time.Second
-
-// call is one B2BUA call: leg A is the caller's dialog (we are its UAS), leg
-// B the dialog we start on the other side (we are its UAC). mu serialises
-// the call's events, which sipgo delivers on separate goroutines.
+// call is one B2BUA call: the caller's dialog (we are its UAS) and the
+// callee's (we are its UAC). Everything that happens to the call (requests
+// and responses of either leg, timers, the media timeout, shutdown) is an
+// event on its inbox, handled one at a time by its own goroutine, in the
+// order the events arrived; nothing of the call is touched elsewhere, and
+// nothing holds a lock across a network write.
 type call struct {
 	id    string
 	dir   direction
-	srv   *Server
 	log   zerolog.Logger
-	trunk gateway.Trunk
+	deps  *callDeps
 	start time.Time
+	trunk gateway.Trunk
+	box   *inbox
 
-	// For the call record, set before the call is shared.
-	from, to         string
-	aCallID, bCallID string
-	answerTime       time.Time
+	state  callState
+	caller *callerLeg
+	callee *calleeLeg
+	media  mediaPlan
 
-	aSide, bSide *sip.Side
-	a            *sipgo.DialogServerSession
-	b            *sipgo.DialogClientSession
+	timers    map[timerID]*time.Timer
+	nextTimer timerID
+	// out are our requests in flight, by transaction.
+	out map[*sip.ClientTx]*outgoing
+	// offer is the re-offer (re-INVITE or UPDATE) in progress, if any.
+	offer *relayedOffer
+
+	// For the call record.
+	from, to       string
+	answerTime     time.Time
+	undelivered    []string
+	endReason      string
+	bypassCounted  bool
+	endingDeadline timerID
 
 	// Registry bookkeeping, guarded by the registry's lock.
 	keys, dialogKeys []string
-
-	mu       sync.Mutex
-	state    callState
-	media    mediaPlan
-	cancel   context.CancelCauseFunc
-	finished bool
-	done     chan struct{}
+	// done is closed once the call has ended.
+	done chan struct{}
 }
+
+// event is anything a call's goroutine handles.
+type event any
+
+// Events besides evTimer (timers.go).
+type (
+	// evStart is the caller's INVITE that created the call.
+	evStart struct{}
+	// evRequest is a request from either leg's peer.
+	evRequest struct{ in *sip.Incoming }
+	// evResponse is a response to one of our requests.
+	evResponse struct {
+		tx  *sip.ClientTx
+		res *gosip.Response
+	}
+	// evTxDone is the end of one of our client transactions.
+	evTxDone struct {
+		tx  *sip.ClientTx
+		err error
+	}
+	// evStray is a response that matched no transaction any more (a 2xx
+	// retransmission).
+	evStray struct {
+		side *sip.Side
+		res  *gosip.Response
+	}
+	// evMediaTimeout is the relay's report of a silent leg.
+	evMediaTimeout struct{ side relay.Side }
+	// evShutdown ends the call for a server shutdown.
+	evShutdown struct{}
+	// evQuery runs fn on the call's goroutine (snapshots, tests).
+	evQuery struct {
+		fn   func()
+		done chan struct{}
+	}
+)
 
 func newCallID() string {
 	var b [6]byte
@@ -92,425 +150,189 @@ func newCallID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// setup runs in leg A's INVITE handler and returns once leg A has its final
-// response (sipgo's rule: the handler must not return before that).
-func (c *call) setup(ctx context.Context, req *gosip.Request) {
-	s := c.srv
-	c.mu.Lock()
-	body, err := c.media.planOffer(s.Settings(), c.trunk.EnableBypass, s.alloc)
-	c.mu.Unlock()
-	if err != nil {
-		c.failSetup(err)
-		return
+// newCall builds the call of a caller's initial INVITE. It only sets up
+// state: the call's goroutine (run) does the work, starting with evStart,
+// which is queued here so that it comes before anything else of the call.
+func newCall(deps *callDeps, dir direction, in *sip.Incoming) *call {
+	req := in.Req
+	c := &call{
+		id: newCallID(), dir: dir, deps: deps, start: time.Now(), box: newInbox(),
+		timers: map[timerID]*time.Timer{}, out: map[*sip.ClientTx]*outgoing{}, done: make(chan struct{}),
+		from: req.From().Address.User, to: req.To().Address.User,
 	}
-	if c.dir == outbound {
-		c.log.Info().Bool("bypass", c.media.decision.bypass).Str("why", c.media.decision.reason).
-			Str("gateway", c.trunk.Name).Msg("media bypass decision")
+	c.log = deps.log.With().Str("call", c.id).Str("direction", dir.String()).
+		Str("a_call_id", string(*req.CallID())).Logger()
+	callerSide, calleeSide := relay.Edge, relay.Gateway
+	if dir == inbound {
+		callerSide, calleeSide = relay.Gateway, relay.Edge
 	}
-	target, transport := s.edgePeer, s.edgeTransport
-	if c.dir == outbound {
-		target, transport = c.trunk.Addr, c.trunk.Transport
-	}
-	breq := c.bSide.NewInvite(sip.Invite{
-		Target:      target,
-		Transport:   transport,
-		RequestUser: req.Recipient.User,
-		FromUser:    req.From().Address.User,
-		FromDisplay: req.From().DisplayName,
-		ToUser:      req.To().Address.User,
-		MaxForwards: sip.MaxForwards(req) - 1,
-		Body:        body,
-		UserAgent:   s.userAgent,
-	})
-	tag, _ := breq.From().Params.Get("tag")
-	c.mu.Lock()
-	c.bCallID = string(*breq.CallID())
-	c.mu.Unlock()
-	s.calls.addDialog(c, c.bCallID, tag)
-	c.log.Debug().Str("b_call_id", string(*breq.CallID())).Str("target", target.String()).
-		Str("transport", transport).Msg("calling the other side")
-
-	b, err := c.bSide.DialogUA(transport).WriteInvite(ctx, breq)
-	c.bSide.Trace(&c.log, sip.Out, breq)
-	if err != nil {
-		c.log.Warn().Err(err).Str("target", target.String()).Msg("cannot send INVITE to the next hop")
-		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
-		return
-	}
-	c.mu.Lock()
-	c.b = b
-	c.mu.Unlock()
-	err = c.waitAnswer(ctx)
-	c.afterAnswer(ctx, err)
+	c.caller = &callerLeg{leg: leg{role: "caller", side: in.Side, media: callerSide}, invite: in, tag: gosip.GenerateTagN(16)}
+	c.callee = &calleeLeg{leg: leg{role: "callee", side: deps.sideFor(calleeSide), media: calleeSide}, early: map[string]*sip.Dialog{}}
+	// The caller's dialog exists from our first response on: its tag is ours.
+	c.caller.dialog = sip.NewUASDialog(in, c.caller.tag)
+	c.box.push(evStart{})
+	return c
 }
 
-// setupError is a final response for leg A and the failure reason to count.
-type setupError struct {
-	code   int
-	phrase string
-	reason string
+// sideFor is the sip side of a media side.
+func (d *callDeps) sideFor(s relay.Side) *sip.Side {
+	if s == relay.Edge {
+		return d.edge
+	}
+	return d.gw
 }
 
-func (e setupError) Error() string { return fmt.Sprintf("%d %s", e.code, e.phrase) }
-
-// failSetup answers leg A with the error's response and ends the call.
-func (c *call) failSetup(err error) {
-	var se setupError
-	var na errNotAcceptable
-	switch {
-	case errors.As(err, &se):
-	case errors.As(err, &na):
-		se = setupError{488, "Not Acceptable Here", "not_acceptable"}
-		if na.reason == reasonHold {
-			se.phrase = reasonHold
-		}
-	case errors.Is(err, errNoPorts):
-		se = setupError{503, "Service Unavailable", "no_media_ports"}
-	default:
-		se = setupError{500, "Server Internal Error", "internal_error"}
+// legOf is the leg whose peer is on side, nil if neither (never).
+func (c *call) legOf(side *sip.Side) *leg {
+	switch side {
+	case c.caller.side:
+		return &c.caller.leg
+	case c.callee.side:
+		return &c.callee.leg
 	}
-	c.log.Info().Err(err).Int("code", se.code).Msg("call setup failed")
-	var hdrs []gosip.Header
-	if se.code == 488 || se.code == 500 {
-		hdrs = append(hdrs, warning(c.aSide, err.Error()))
-	}
-	c.respondA(se.code, se.phrase, nil, hdrs...)
-	c.finish(se.reason, false)
-}
-
-// warning is a Warning header (RFC 3261 §20.43, code 399: miscellaneous)
-// that tells an SBC engineer why we refused.
-func warning(side *sip.Side, text string) gosip.Header {
-	text = strings.ReplaceAll(text, `"`, `'`)
-	return gosip.NewHeader("Warning", fmt.Sprintf(`399 %s "%s"`, side.Addr().Addr(), text))
-}
-
-// waitAnswer waits for leg B's final response, relaying its provisionals.
-func (c *call) waitAnswer(ctx context.Context) error {
-	for {
-		err := c.b.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: c.onResponseB})
-		// sipgo gives up after 11 responses; SBCs that repeat 180/183 keep going.
-		if err != nil && strings.Contains(err.Error(), "more than 10 responses") {
-			continue
-		}
-		return err
-	}
-}
-
-// onResponseB relays leg B's provisional responses to leg A. It never
-// returns an error: that would make sipgo abandon leg B without a CANCEL.
-func (c *call) onResponseB(res *gosip.Response) error {
-	c.bSide.Trace(&c.log, sip.In, res)
-	if !res.IsProvisional() || res.StatusCode == 100 {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state != stateSetup {
-		return nil
-	}
-	var body []byte
-	if len(res.Body()) > 0 {
-		var err error
-		if body, err = c.media.planAnswer(res.Body(), false); errors.Is(err, errNoEarlyOffer) {
-			body = nil
-		} else if err != nil {
-			c.log.Warn().Err(err).Int("code", res.StatusCode).Msg("early SDP not usable; relaying the provisional without SDP")
-			body = nil
-		}
-	}
-	c.respondA(res.StatusCode, res.Reason, body)
 	return nil
 }
 
-// respondA sends a response on leg A's INVITE transaction. For a final
-// response it blocks until the ACK (sipgo's dialog session handles 2xx
-// retransmission).
-func (c *call) respondA(code int, phrase string, body []byte, hdrs ...gosip.Header) error {
-	res := gosip.NewResponseFromRequest(c.a.InviteRequest, code, phrase, body)
-	if body != nil {
-		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+// other is the leg that is not l.
+func (c *call) other(l *leg) *leg {
+	if l == &c.caller.leg {
+		return &c.callee.leg
 	}
-	for _, h := range hdrs {
-		res.AppendHeader(h)
-	}
-	if code >= 200 {
-		res.AppendHeader(gosip.NewHeader("Allow", sip.Allow))
-	}
-	res.AppendHeader(gosip.NewHeader("Server", c.srv.userAgent))
-	if code > 100 && code < 300 {
-		// Set here rather than by sipgo so that the trace shows it.
-		contact := c.aSide.Contact(c.a.InviteRequest.Transport())
-		res.AppendHeader(&contact)
-	}
-	c.aSide.Trace(&c.log, sip.Out, res)
-	err := c.a.WriteResponse(res)
-	if err != nil {
-		c.log.Debug().Err(err).Int("code", code).Msg("response to the caller not delivered")
-	}
-	return err
+	return &c.caller.leg
 }
 
-// afterAnswer completes the setup once leg B's INVITE is over.
-func (c *call) afterAnswer(ctx context.Context, err error) {
-	var rejected *sipgo.ErrDialogResponse
-	switch {
-	case err == nil:
-		c.answered(ctx)
-	case errors.As(err, &rejected):
-		res := rejected.Res
-		c.log.Info().Int("code", res.StatusCode).Str("reason", res.Reason).Msg("far side rejected the call")
-		c.respondA(res.StatusCode, res.Reason, nil)
-		c.finish(fmt.Sprintf("%d", res.StatusCode), false)
-	case ctx.Err() != nil:
-		c.endCanceledSetup(context.Cause(ctx))
-	default:
-		c.log.Info().Err(err).Msg("no final answer from the far side")
-		c.respondA(408, "Request Timeout", nil)
-		c.finish("timeout", false)
+// push queues an event; false when the call no longer takes any.
+func (c *call) push(e event) bool { return c.box.push(e) }
+
+// OnResponse implements sip.ResponseSink for every request the call sends.
+func (c *call) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
+	if !c.push(evResponse{tx, res}) && res.IsSuccess() && tx.Req.IsInvite() {
+		// The call is over but its INVITE was answered after all.
+		c.deps.lateAnswer(tx.Side(), tx.Req, res)
 	}
 }
 
-// endCanceledSetup cleans up a setup stopped by CANCEL or shutdown. sipgo
-// already sent CANCEL on leg B; if leg B answered in the meantime it is
-// acknowledged and hung up.
-func (c *call) endCanceledSetup(cause error) {
-	if res := c.b.InviteResponse; res != nil && res.IsSuccess() {
-		bctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-		defer cancel()
-		_ = c.b.Ack(bctx)
-		_ = c.b.Bye(bctx)
-	}
-	if errors.Is(cause, errCallerCanceled) {
-		// The transaction layer already sent 200 to the CANCEL and 487 to the INVITE.
-		c.log.Info().Msg("caller canceled the call")
-		c.finish("canceled", false)
-		return
-	}
-	c.respondA(503, "Service Unavailable", nil)
-	c.finish("shutdown", false)
-}
+// OnDone implements sip.ResponseSink.
+func (c *call) OnDone(tx *sip.ClientTx, err error) { c.push(evTxDone{tx, err}) }
 
-// answered relays leg B's 200 to leg A: ACK leg B at once (early offer: the
-// SDP exchange is complete), then answer leg A and wait for its ACK.
-func (c *call) answered(ctx context.Context) {
-	bctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-	defer cancel()
-	if err := c.b.Ack(bctx); err != nil {
-		c.log.Warn().Err(err).Msg("ACK to the far side failed")
-	}
-	c.mu.Lock()
-	if c.state != stateSetup {
-		c.mu.Unlock()
-		_ = c.b.Bye(bctx)
-		return
-	}
-	body, err := c.answerBody(c.b.InviteResponse.Body())
-	if err != nil {
-		c.mu.Unlock()
-		c.log.Warn().Err(err).Msg("far side's 200 OK has no usable SDP; hanging up")
-		_ = c.b.Bye(bctx)
-		c.respondA(488, "Not Acceptable Here", nil, warning(c.aSide, err.Error()))
-		c.finish("bad_answer_sdp", false)
-		return
-	}
-	c.state = stateAnswered
-	c.answerTime = time.Now()
-	c.media.answered()
-	bypass := c.media.decision.bypass
-	c.mu.Unlock()
-	if bypass {
-		c.srv.metrics.bypassActive.WithLabelValues(c.dir.String()).Inc()
-		c.srv.metrics.bypassTotal.WithLabelValues(c.dir.String()).Inc()
-	}
-	c.log.Info().Bool("bypass", bypass).Str("why", c.media.decision.reason).Msg("call answered")
-	if err := c.respondA(200, "OK", body); err != nil {
-		// A BYE that overtook the ACK (sipgo hands each request to its own
-		// goroutine) also ends the wait; that call is already being ended.
-		c.mu.Lock()
-		ended := c.state == stateEnded
-		c.mu.Unlock()
-		if !ended {
-			c.hangup(nil, "no ACK from the caller")
+// run is the call's goroutine: it takes the call's events in order until
+// the call has ended.
+func (c *call) run() {
+	for range c.box.wake {
+		for _, ev := range c.box.take() {
+			c.handle(ev)
+			if c.state == stateEnded {
+				c.drainClosed()
+				return
+			}
 		}
 	}
 }
 
-// answerBody is leg A's final SDP: built from the 200's SDP, or the early
-// answer again when the 200 carries none.
-func (c *call) answerBody(b []byte) ([]byte, error) {
-	if len(b) > 0 {
-		return c.media.planAnswer(b, true)
-	}
-	if last := c.media.lastAnswer(); last != nil {
-		if c.media.decision.bypass {
-			c.media.closeRelay()
+// drainClosed answers what was still queued when the call ended.
+func (c *call) drainClosed() {
+	for _, ev := range c.box.close() {
+		switch e := ev.(type) {
+		case evRequest:
+			goneAnswer(e.in)
+		case evQuery:
+			close(e.done)
 		}
-		return last, nil
-	}
-	return nil, errors.New("no SDP answer in 18x or 200")
-}
-
-// onLateAnswer completes a delayed-offer call with the SDP of the
-// gateway's ACK; without a usable one the call is hung up (RFC 3261 §13.2.2.4).
-func (c *call) onLateAnswer(body []byte) {
-	c.mu.Lock()
-	if !c.media.lateOffer || c.media.pendingEdge == nil || c.state != stateAnswered {
-		c.mu.Unlock()
-		return
-	}
-	err := c.media.lateAnswer(body)
-	c.mu.Unlock()
-	if err != nil {
-		c.log.Warn().Err(err).Msg("delayed offer: no usable answer in the ACK; hanging up")
-		go c.hangup(nil, "bad_ack_sdp")
 	}
 }
 
-// onBye handles a BYE from either leg: answer it, hang up the other leg.
-func (c *call) onBye(side *sip.Side, req *gosip.Request, tx gosip.ServerTransaction) {
-	c.mu.Lock()
-	if c.state != stateAnswered {
-		c.mu.Unlock()
-		// A BYE racing our own end of the call: the dialog is over anyway.
-		res := gosip.NewResponseFromRequest(req, 200, "OK", nil)
-		side.Trace(&c.log, sip.Out, res)
-		_ = tx.Respond(res)
-		return
+// handle runs one event. A bug in it is logged with its stack, the request
+// (if any) answered 500, and the call ended: it never takes the server down.
+func (c *call) handle(ev event) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		c.log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).
+			Str("event", fmt.Sprintf("%T", ev)).Msg("call event handler panicked")
+		if e, ok := ev.(evRequest); ok && e.in.Answerable() {
+			_ = e.in.Reply(500, "Server Internal Error", "")
+		}
+		if c.state != stateEnded {
+			c.finish("internal_error")
+		}
+	}()
+	switch e := ev.(type) {
+	case evStart:
+		c.onStart()
+	case evRequest:
+		c.onRequest(e.in)
+	case evResponse:
+		c.onResponse(e.tx, e.res)
+	case evTxDone:
+		c.onTxDone(e.tx, e.err)
+	case evStray:
+		c.onStray(e.side, e.res)
+	case evTimer:
+		c.onTimer(e)
+	case evMediaTimeout:
+		c.onMediaTimeout(e.side)
+	case evShutdown:
+		c.onShutdown()
+	case evQuery:
+		e.fn()
+		close(e.done)
 	}
-	c.state = stateEnded
-	c.mu.Unlock()
-	var err error
-	if side == c.aSide {
-		err = c.a.ReadBye(req, tx)
-	} else {
-		err = c.b.ReadBye(req, tx)
-	}
-	if err != nil {
-		c.log.Debug().Err(err).Msg("answering BYE")
-	}
-	c.hangup(side, "bye from "+side.Name)
 }
 
-// hangup sends BYE on every leg but from (nil: both) and ends the call.
-func (c *call) hangup(from *sip.Side, reason string) {
-	c.mu.Lock()
-	c.state = stateEnded
-	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	if from != c.aSide {
-		wg.Go(func() {
-			if err := c.a.Bye(ctx); err != nil {
-				c.log.Debug().Err(err).Msg("BYE to the caller")
-			}
-		})
+// query runs fn on the call's goroutine and waits for it, at most wait;
+// false when the call ended or was too busy.
+func (c *call) query(fn func(), wait time.Duration) bool {
+	done := make(chan struct{})
+	ran := false
+	if !c.push(evQuery{fn: func() { ran = true; fn() }, done: done}) {
+		return false
 	}
-	if from != c.bSide {
-		wg.Go(func() {
-			if err := c.b.Bye(ctx); err != nil {
-				c.log.Debug().Err(err).Msg("BYE to the callee")
-			}
-		})
+	select {
+	case <-done:
+		return ran
+	case <-time.After(wait):
+		return false
+	case <-c.done:
+		return false
 	}
-	wg.Wait()
-	c.finish(reason, true)
 }
 
-// onMediaTimeout is the relay's report that a leg has been silent (no RTP,
-// no RTCP) for media.timeout: CCE ends such calls with BYE on both legs.
+// onMediaTimeoutEvent is the relay's callback: a leg has been silent (no
+// RTP, no RTCP) for media.timeout.
+func (c *call) onMediaTimeoutEvent(side relay.Side) { c.push(evMediaTimeout{side}) }
+
+// onMediaTimeout: CCE ends such calls with BYE on both legs.
 func (c *call) onMediaTimeout(side relay.Side) {
-	c.mu.Lock()
-	answered := c.state == stateAnswered
-	c.mu.Unlock()
-	if !answered {
+	if c.state != stateAnswered {
 		return
 	}
-	c.log.Warn().Str("leg", side.String()).Dur("timeout", c.srv.cfg.Media.Timeout).
+	c.log.Warn().Str("leg", side.String()).Int64("timeout_ms", c.deps.media.Timeout.Milliseconds()).
 		Msg("no RTP or RTCP received: ending the call")
-	go c.hangup(nil, "media timeout")
+	c.hangup(nil, "media timeout")
 }
 
-// stateOf reads the call's state.
-func (c *call) stateOf() callState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.state
-}
-
-// terminate ends the call for a server shutdown. It reports false when the
-// call is too early in its setup to be stopped yet (try again).
-func (c *call) terminate() bool {
-	c.mu.Lock()
-	state, cancel := c.state, c.cancel
-	c.mu.Unlock()
-	switch state {
-	case stateSetup:
-		if cancel == nil {
-			return false
-		}
-		cancel(errShutdown)
-	case stateAnswered:
+// onShutdown ends the call for a server shutdown: BYE on both legs of an
+// answered call, CANCEL and 503 for one still ringing.
+func (c *call) onShutdown() {
+	switch {
+	case c.state == stateAnswered:
 		c.hangup(nil, "shutdown")
+	case c.live():
+		c.failSetup(setupError{503, "Service Unavailable", "shutdown"})
 	}
-	return true
 }
 
-// finish releases everything the call holds; only the first call counts.
-func (c *call) finish(reason string, wasAnswered bool) {
-	c.mu.Lock()
-	if c.finished {
-		c.mu.Unlock()
+// goneAnswer answers a request for a call that has just ended.
+func goneAnswer(in *sip.Incoming) {
+	if !in.Answerable() {
 		return
 	}
-	c.finished = true
-	c.state = stateEnded
-	rec := c.record(reason)
-	c.media.closeRelay()
-	bypass := c.media.decision.bypass
-	c.mu.Unlock()
-	if err := c.srv.records.write(rec); err != nil {
-		c.log.Error().Err(err).Msg("call record not written")
+	if in.Req.Method == gosip.BYE {
+		// The call is over anyway: the peer need not retry.
+		_ = in.Reply(200, "OK", "")
+		return
 	}
-	if !rec.MediationServerBypass {
-		c.srv.metrics.observeLeg("edge", rec.EdgeLeg)
-		c.srv.metrics.observeLeg("gateway", rec.GatewayLeg)
-	}
-
-	s := c.srv
-	s.calls.remove(c)
-	dir := c.dir.String()
-	s.metrics.callsCurrent.WithLabelValues(dir).Dec()
-	if wasAnswered && bypass {
-		s.metrics.bypassActive.WithLabelValues(dir).Dec()
-	}
-	if !wasAnswered {
-		s.metrics.failedCalls.WithLabelValues(dir, reason).Inc()
-	}
-	if c.cancel != nil {
-		c.cancel(nil)
-	}
-	c.log.Info().Str("reason", reason).Bool("answered", wasAnswered).Bool("bypass", bypass).
-		Dur("duration", time.Since(c.start)).Msg("call ended")
-	close(c.done)
-}
-
-// record is the call's quality record; c.mu is held.
-func (c *call) record(reason string) Record {
-	r := Record{
-		CallID: c.id, Direction: c.dir.String(), From: c.from, To: c.to, Gateway: c.trunk.Name,
-		StartTime: c.start, EndTime: time.Now(), EndReason: reason,
-		MediationServerBypass: c.media.decision.bypass,
-		EdgeCallID:            c.aCallID, GatewayCallID: c.bCallID,
-	}
-	if c.dir == inbound {
-		r.EdgeCallID, r.GatewayCallID = c.bCallID, c.aCallID
-	}
-	if !c.answerTime.IsZero() {
-		t := c.answerTime
-		r.AnswerTime = &t
-	}
-	r.EdgeLeg, r.GatewayLeg = c.media.legRecords()
-	return r
+	_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 }

@@ -49,6 +49,116 @@ type Config struct {
 	// MaxCalls caps the calls in progress (both directions); one more gets
 	// 503 with Retry-After. 0 means no cap.
 	MaxCalls int `yaml:"max_calls"`
+	// SIP holds the protocol timers.
+	SIP SIPConfig `yaml:"sip"`
+}
+
+// SIPConfig holds the protocol timers the mediation server applies itself.
+// (sipgo's own request retransmission over UDP keeps RFC 3261's defaults.)
+type SIPConfig struct {
+	// T1 is RFC 3261's round-trip estimate: our 2xx and reliable 18x are
+	// retransmitted from T1 on, and 64*T1 bounds every wait for an answer
+	// (a final response to a request we sent, an ACK, a PRACK).
+	T1 time.Duration `yaml:"t1"`
+	// T2 caps the interval of 2xx retransmissions.
+	T2 time.Duration `yaml:"t2"`
+}
+
+// Timeout is 64*T1, RFC 3261's Timer B/F/H.
+func (s SIPConfig) Timeout() time.Duration { return 64 * s.T1 }
+
+// Option values of prack (RFC 3262 100rel) per side.
+const (
+	PrackOff       = "off"
+	PrackSupported = "supported"
+	PrackRequired  = "required"
+)
+
+// Defaults of the per-side call settings.
+const (
+	defaultRingTimeout    = 180 * time.Second
+	defaultSessionExpires = 1800 * time.Second
+	defaultMinSE          = 90 * time.Second
+)
+
+// CallSettings are what each side (the edge, each gateway trunk) says about
+// the calls it takes part in.
+type CallSettings struct {
+	// Prack is RFC 3262 100rel on this side: off, supported (the default:
+	// offered on INVITEs we send, used when a caller supports it) or
+	// required (demanded of callers and callees).
+	Prack string `yaml:"prack"`
+	// RingTimeout ends a call still ringing after this long: the callee
+	// gets CANCEL, the caller 408. 0 means 180 s.
+	RingTimeout time.Duration `yaml:"ring_timeout"`
+	// SessionTimer asks for RFC 4028 session timers on the INVITEs we send
+	// to this side (CCE's EnableSessionTimer).
+	SessionTimer SessionTimerConfig `yaml:"session_timer"`
+}
+
+// SessionTimerConfig is RFC 4028 for one side. A peer's own Session-Expires
+// is always honoured, whatever Enabled says.
+type SessionTimerConfig struct {
+	// Enabled adds Session-Expires (refresher=uac: we refresh) to the
+	// INVITEs we send to this side.
+	Enabled bool `yaml:"enabled"`
+	// Expires is the session interval we ask for; 0 means 1800 s.
+	Expires time.Duration `yaml:"expires"`
+	// MinSE is the smallest interval we accept (smaller gets 422); 0 means
+	// 90 s, RFC 4028's floor. Values down to 1 s are accepted for lab tests.
+	MinSE time.Duration `yaml:"min_se"`
+}
+
+// PrackMode is Prack with its default.
+func (c CallSettings) PrackMode() string {
+	if c.Prack == "" {
+		return PrackSupported
+	}
+	return c.Prack
+}
+
+// Ring is RingTimeout with its default.
+func (c CallSettings) Ring() time.Duration {
+	if c.RingTimeout <= 0 {
+		return defaultRingTimeout
+	}
+	return c.RingTimeout
+}
+
+// Interval is Expires with its default.
+func (s SessionTimerConfig) Interval() time.Duration {
+	if s.Expires <= 0 {
+		return defaultSessionExpires
+	}
+	return s.Expires
+}
+
+// Min is MinSE with its default.
+func (s SessionTimerConfig) Min() time.Duration {
+	if s.MinSE <= 0 {
+		return defaultMinSE
+	}
+	return s.MinSE
+}
+
+func (c CallSettings) check(field string) *ConfigError {
+	switch c.Prack {
+	case "", PrackOff, PrackSupported, PrackRequired:
+	default:
+		return invalid(field+".prack", c.Prack, "must be off, supported or required")
+	}
+	switch {
+	case c.RingTimeout < 0:
+		return invalid(field+".ring_timeout", c.RingTimeout.String(), "must not be negative (0: 180s)")
+	case c.SessionTimer.Expires < 0:
+		return invalid(field+".session_timer.expires", c.SessionTimer.Expires.String(), "must not be negative (0: 1800s)")
+	case c.SessionTimer.MinSE < 0 || c.SessionTimer.MinSE != 0 && c.SessionTimer.MinSE < time.Second:
+		// RFC 4028 says 90 s; shorter is allowed for lab tests that cannot wait.
+		return invalid(field+".session_timer.min_se", c.SessionTimer.MinSE.String(), "must be at least 1s (RFC 4028: 90s; 0: 90s)")
+	case c.SessionTimer.Interval() < c.SessionTimer.Min():
+		return invalid(field+".session_timer.expires", c.SessionTimer.Interval().String(), "must not be below session_timer.min_se")
+	}
+	return nil
 }
 
 // RecordsConfig says where the call quality records (one JSON line per
@@ -66,6 +176,8 @@ type EdgeConfig struct {
 	Peer string `yaml:"peer"`
 	// PeerTransport is udp or tcp.
 	PeerTransport string `yaml:"peer_transport"`
+	// CallSettings apply to the edge side of every call.
+	CallSettings `yaml:",inline"`
 }
 
 // GatewayConfig is one SBC / PSTN gateway trunk.
@@ -81,6 +193,8 @@ type GatewayConfig struct {
 	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
 	// required; "" means off.
 	SRTP string `yaml:"srtp"`
+	// CallSettings apply to the gateway side of the trunk's calls.
+	CallSettings `yaml:",inline"`
 }
 
 // SRTPMode is SRTP with its default.
@@ -248,8 +362,14 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	fields := make(map[string]reflect.Type, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			for k, v := range yamlFields(f.Type) {
+				fields[k] = v
+			}
 			continue
 		}
 		if name == "" {
@@ -275,6 +395,7 @@ func (c *Config) Validate() error {
 		func() *ConfigError { return checkListen("edge.listen", c.Edge.Listen) },
 		func() *ConfigError { return checkHostPort("edge.peer", c.Edge.Peer) },
 		func() *ConfigError { return checkTransport("edge.peer_transport", c.Edge.PeerTransport) },
+		func() *ConfigError { return c.Edge.CallSettings.check("edge") },
 		func() *ConfigError { return checkListen("gateway_listen", c.GatewayListen) },
 		c.checkGateways,
 		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
@@ -282,6 +403,7 @@ func (c *Config) Validate() error {
 		c.Bypass.check,
 		c.Media.check,
 		c.Log.check,
+		c.SIP.check,
 		func() *ConfigError {
 			if c.MaxCalls < 0 {
 				return invalid("max_calls", strconv.Itoa(c.MaxCalls), "must not be negative (0: no cap)")
@@ -379,6 +501,9 @@ func (c *Config) checkGateways() *ConfigError {
 		default:
 			return invalid(field+".srtp", g.SRTP, "must be off, optional or required")
 		}
+		if err := g.CallSettings.check(field); err != nil {
+			return err
+		}
 		// Names label logs and metrics, so two trunks must not share one.
 		if j, dup := seen[g.DisplayName()]; dup {
 			return invalid(field+".name", g.DisplayName(), "same name as gateways[%d]", j)
@@ -432,6 +557,16 @@ func (b BypassConfig) check() *ConfigError {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return invalid("bypass.web_service_url", b.WebServiceURL, "must be an http:// or https:// URL")
 		}
+	}
+	return nil
+}
+
+func (s SIPConfig) check() *ConfigError {
+	switch {
+	case s.T1 <= 0:
+		return invalid("sip.t1", s.T1.String(), "must be positive (RFC 3261: 500ms)")
+	case s.T2 < s.T1:
+		return invalid("sip.t2", s.T2.String(), "must be at least sip.t1 (RFC 3261: 4s)")
 	}
 	return nil
 }

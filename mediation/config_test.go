@@ -245,11 +245,15 @@ func TestLoadConfigExample(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 	want := mediation.Config{
-		Edge:          mediation.EdgeConfig{Listen: "127.0.0.1:5070", Peer: "127.0.0.1:5061", PeerTransport: "tcp"},
+		Edge: mediation.EdgeConfig{Listen: "127.0.0.1:5070", Peer: "127.0.0.1:5061", PeerTransport: "tcp",
+			CallSettings: mediation.CallSettings{Prack: "supported", RingTimeout: 120 * time.Second,
+				SessionTimer: mediation.SessionTimerConfig{Expires: 1800 * time.Second, MinSE: 90 * time.Second}}},
 		GatewayListen: "127.0.0.1:5068",
 		Gateways: []mediation.GatewayConfig{
 			{Name: "sbc-primary", Address: "127.0.0.1:5060", Transport: "udp", EnableBypass: boolPtr(true)},
-			{Name: "sbc-backup", Address: "localhost:5062", Transport: "tcp", EnableBypass: boolPtr(false)},
+			{Name: "sbc-backup", Address: "localhost:5062", Transport: "tcp", EnableBypass: boolPtr(false),
+				CallSettings: mediation.CallSettings{Prack: "required", RingTimeout: 60 * time.Second,
+					SessionTimer: mediation.SessionTimerConfig{Enabled: true, Expires: 600 * time.Second, MinSE: 90 * time.Second}}},
 		},
 		HTTPListen: "127.0.0.1:8080",
 		Bypass: mediation.BypassConfig{
@@ -264,6 +268,7 @@ func TestLoadConfigExample(t *testing.T) {
 		Log:      mediation.LogConfig{Level: "debug", Format: "json"},
 		Records:  mediation.RecordsConfig{Path: "/var/log/mediation/calls.jsonl"},
 		MaxCalls: 200,
+		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("LoadConfig(example.yaml) =\n%+v\nwant\n%+v", *cfg, want)

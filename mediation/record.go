@@ -29,6 +29,9 @@ type Record struct {
 	MediationServerBypass bool      `json:"mediationServerBypass"`
 	EdgeLeg               LegRecord `json:"edgeLeg"`
 	GatewayLeg            LegRecord `json:"gatewayLeg"`
+	// ByeUndelivered names the sides ("edge", "gateway") whose peer could
+	// not be told the call was over: its BYE got no answer on any target.
+	ByeUndelivered []string `json:"byeUndelivered,omitempty"`
 }
 
 // LegRecord is what one leg's media did, as seen by the mediation server
@@ -94,16 +97,17 @@ func (w *recordWriter) close() error {
 }
 
 // Calls returns a snapshot of the calls in progress, in the call record's
-// form (end time and reason as of now), for GET /calls and for tests.
+// form (end time and reason as of now), for GET /calls and for tests. Each
+// call takes its own snapshot on its goroutine; one too busy to answer
+// within a moment is left out.
 func (s *Server) Calls() []Record {
 	calls := s.calls.all()
 	out := make([]Record, 0, len(calls))
 	for _, c := range calls {
-		c.mu.Lock()
-		if !c.finished {
-			out = append(out, c.record("in progress"))
+		var r Record
+		if c.query(func() { r = c.record("in progress") }, time.Second) {
+			out = append(out, r)
 		}
-		c.mu.Unlock()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].StartTime.Before(out[j].StartTime) })
 	return out

@@ -2,20 +2,25 @@ package mediation
 
 import (
 	"sync"
+
+	gosip "github.com/emiago/sipgo/sip"
 )
 
-// registry finds a call from any request of either of its dialogs. Keys are
+// registry finds a call from any message of either of its dialogs. Keys are
 // (Call-ID, our tag): every in-dialog request we receive carries our tag in
-// its To header, whichever side started the dialog.
+// its To header, and every response to our requests in its From, whichever
+// side started the dialog. The caller's INVITE is also found by (Call-ID,
+// its From-tag), for its CANCEL and its retransmissions.
 type registry struct {
 	mu      sync.Mutex
 	dialogs map[string]*call
 	invites map[string]*call
+	callIDs map[string]*call
 	calls   map[*call]struct{}
 }
 
 func newRegistry() *registry {
-	return &registry{dialogs: map[string]*call{}, invites: map[string]*call{}, calls: map[*call]struct{}{}}
+	return &registry{dialogs: map[string]*call{}, invites: map[string]*call{}, callIDs: map[string]*call{}, calls: map[*call]struct{}{}}
 }
 
 func key(callID, tag string) string { return callID + "\x00" + tag }
@@ -26,6 +31,7 @@ func (r *registry) add(c *call, callID, fromTag string) {
 	defer r.mu.Unlock()
 	r.calls[c] = struct{}{}
 	r.invites[key(callID, fromTag)] = c
+	r.callIDs[callID] = c
 	c.keys = append(c.keys, key(callID, fromTag))
 }
 
@@ -34,6 +40,7 @@ func (r *registry) addDialog(c *call, callID, localTag string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.dialogs[key(callID, localTag)] = c
+	r.callIDs[callID] = c
 	c.dialogKeys = append(c.dialogKeys, key(callID, localTag))
 }
 
@@ -47,12 +54,42 @@ func (r *registry) remove(c *call) {
 	for _, k := range c.dialogKeys {
 		delete(r.dialogs, k)
 	}
+	for id, x := range r.callIDs {
+		if x == c {
+			delete(r.callIDs, id)
+		}
+	}
 }
 
 func (r *registry) byDialog(callID, localTag string) *call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.dialogs[key(callID, localTag)]
+}
+
+// byInvite is the call created by an INVITE (for its CANCEL or a
+// retransmission).
+func (r *registry) byInvite(req *gosip.Request) *call {
+	tag, _ := req.From().Params.Get("tag")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.invites[key(string(*req.CallID()), tag)]
+}
+
+// byResponse is the call of a response to one of our requests.
+func (r *registry) byResponse(res *gosip.Response) *call {
+	if res.CallID() == nil || res.From() == nil {
+		return nil
+	}
+	tag, _ := res.From().Params.Get("tag")
+	return r.byDialog(string(*res.CallID()), tag)
+}
+
+// byCallID is the call one of whose legs has this Call-ID, for the trace.
+func (r *registry) byCallID(callID string) *call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.callIDs[callID]
 }
 
 // HasDialog implements sip.Dialogs.

@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/gateway"
@@ -48,6 +48,11 @@ type Server struct {
 	metrics  *metrics
 	alloc    *relay.Allocator
 	draining atomic.Bool
+	deps     *callDeps
+
+	trunkCalls   map[string]CallSettings
+	unknownLog   sip.Limiter
+	malformedLog sip.Limiter
 
 	edge, gw *sip.Side
 	httpLn   net.Listener
@@ -67,7 +72,9 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		WebServiceURL: cfg.Bypass.WebServiceURL,
 	})
 	var trunks []gateway.Trunk
+	s.trunkCalls = map[string]CallSettings{}
 	for i, g := range cfg.Gateways {
+		s.trunkCalls[g.DisplayName()] = g.CallSettings
 		addr, err := resolve(g.Address)
 		if err != nil {
 			return nil, fmt.Errorf("gateways[%d].address: %w", i, err)
@@ -113,10 +120,15 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.bind(); err != nil {
 		return err
 	}
-	s.registerHandlers(s.edge, outbound)
-	s.registerHandlers(s.gw, inbound)
-	s.edge.Start()
-	s.gw.Start()
+	for _, side := range []*sip.Side{s.edge, s.gw} {
+		if err := side.Start(); err != nil {
+			s.edge.Close()
+			s.gw.Close()
+			s.httpLn.Close()
+			s.records.close()
+			return err
+		}
+	}
 	s.log.Info().Str("edge", s.edge.Addr().String()).Str("gateway_side", s.gw.Addr().String()).
 		Str("http", s.httpLn.Addr().String()).Str("bypass_id", s.Settings().BypassID).
 		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", s.gateways.Trunks()[0].Addr.String()).
@@ -178,11 +190,13 @@ func (s *Server) bind() error {
 		return err
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
-	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log}); err != nil {
+	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
+		Handler: sideHandler{s, outbound}, Tracer: s.trace}); err != nil {
 		s.records.close()
 		return err
 	}
-	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log}); err != nil {
+	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
+		Handler: sideHandler{s, inbound}, Tracer: s.trace}); err != nil {
 		s.records.close()
 		s.edge.Close()
 		return err
@@ -193,7 +207,31 @@ func (s *Server) bind() error {
 		s.gw.Close()
 		return fmt.Errorf("http_listen: %w", err)
 	}
+	s.deps = &callDeps{
+		log: s.log, metrics: s.metrics, records: s.records, index: s.calls, settings: s.Settings,
+		alloc: s.alloc, gateways: s.gateways, edge: s.edge, gw: s.gw,
+		edgePeer: s.edgePeer, edgeTransport: s.edgeTransport,
+		edgeCalls: s.cfg.Edge.CallSettings, trunkCalls: s.trunkCalls,
+		sip: s.cfg.SIP, media: s.cfg.Media,
+		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
+	}
 	return nil
+}
+
+// trace logs a SIP message a side read or wrote, under the call it belongs
+// to when there is one.
+func (s *Server) trace(side *sip.Side, dir string, msg gosip.Message) {
+	log := side.Log()
+	if !log.Debug().Enabled() {
+		return
+	}
+	if id := msg.CallID(); id != nil {
+		if c := s.calls.byCallID(string(*id)); c != nil {
+			l := c.log.With().Logger()
+			log = &l
+		}
+	}
+	sip.Trace(log, side, dir, msg)
 }
 
 // drain refuses new calls and ends the ones in progress.
@@ -202,12 +240,11 @@ func (s *Server) drain() {
 	if n := s.calls.len(); n > 0 {
 		s.log.Info().Int("calls", n).Msg("ending calls in progress")
 	}
-	// Answered calls get BYE on both legs, ringing ones a CANCEL; a call
-	// whose INVITE raced the drain is caught on a later pass. Each leaves
-	// the registry when it is over.
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ended := map[*call]bool{}
+	// Every call ends itself on its own goroutine (BYE on both legs of an
+	// answered call, CANCEL and 503 for a ringing one) and leaves the
+	// registry when it is over; a call whose INVITE raced the drain is
+	// told on a later pass.
+	told := map[*call]bool{}
 	deadline := time.Now().Add(drainTimeout)
 	for {
 		calls := s.calls.all()
@@ -215,14 +252,8 @@ func (s *Server) drain() {
 			return
 		}
 		for _, c := range calls {
-			if !ended[c] {
-				// hangup blocks on BYEs, so answered calls end in parallel.
-				if c.stateOf() == stateAnswered {
-					ended[c] = true
-					wg.Go(func() { c.terminate() })
-				} else {
-					ended[c] = c.terminate()
-				}
+			if !told[c] {
+				told[c] = c.push(evShutdown{})
 			}
 		}
 		if time.Now().After(deadline) {

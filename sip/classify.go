@@ -9,8 +9,8 @@ import (
 type Class int
 
 const (
-	// Malformed requests lack a header every request must have.
-	Malformed Class = iota
+	// Invalid requests lack a header every request must have.
+	Invalid Class = iota
 	// Initial is an INVITE that starts a new call.
 	Initial
 	// Duplicate is an initial INVITE for a call that already exists (a
@@ -24,9 +24,12 @@ const (
 	UnknownDialog
 	// OutOfDialog is a request that needs no dialog (OPTIONS, ...).
 	OutOfDialog
+	// Cancel is a CANCEL of an initial INVITE the registry knows (matched by
+	// Call-ID and From-tag; the call checks the branch).
+	Cancel
 )
 
-var classNames = [...]string{"malformed", "initial", "duplicate", "in-dialog", "unknown-dialog", "out-of-dialog"}
+var classNames = [...]string{"malformed", "initial", "duplicate", "in-dialog", "unknown-dialog", "out-of-dialog", "cancel"}
 
 func (c Class) String() string { return classNames[c] }
 
@@ -40,13 +43,13 @@ type Dialogs interface {
 	HasInvite(callID, fromTag string) bool
 }
 
-// Classify sorts a request. sipgo has already absorbed retransmissions
-// whose transaction is alive and answered CANCELs that match one, so what
-// reaches here is new to the transaction layer.
+// Classify sorts a request. The side has already absorbed retransmissions
+// whose transaction is alive, so what reaches here is new to the
+// transaction layer.
 func Classify(req *gosip.Request, d Dialogs) Class {
 	callID, from, to, cseq := req.CallID(), req.From(), req.To(), req.CSeq()
 	if callID == nil || from == nil || to == nil || cseq == nil || req.Via() == nil {
-		return Malformed
+		return Invalid
 	}
 	fromTag, _ := from.Params.Get("tag")
 	toTag, hasToTag := to.Params.Get("tag")
@@ -70,8 +73,19 @@ func Classify(req *gosip.Request, d Dialogs) Class {
 			return UnknownDialog
 		}
 		return OutOfDialog
+	case gosip.CANCEL:
+		if hasToTag && toTag != "" {
+			if d.HasDialog(string(*callID), toTag) {
+				return InDialog
+			}
+			return UnknownDialog
+		}
+		if fromTag != "" && d.HasInvite(string(*callID), fromTag) {
+			return Cancel
+		}
+		return UnknownDialog
 	default:
-		// BYE, ACK, CANCEL, INFO, UPDATE, PRACK, REFER, NOTIFY and unknown
+		// BYE, ACK, INFO, UPDATE, PRACK, REFER, NOTIFY and unknown
 		// methods only make sense inside a dialog.
 		if hasToTag && toTag != "" && d.HasDialog(string(*callID), toTag) {
 			return InDialog

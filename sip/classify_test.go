@@ -31,11 +31,15 @@ func TestClassify(t *testing.T) {
 		{"BYE of an unknown dialog", gosip.BYE, "c9", "a", "b", false, UnknownDialog},
 		{"BYE without To-tag", gosip.BYE, "c1", "theirs", "", false, UnknownDialog},
 		{"ACK of a known dialog", gosip.ACK, "c1", "theirs", "ours", false, InDialog},
-		{"CANCEL with no transaction", gosip.CANCEL, "c3", "a", "", false, UnknownDialog},
+		{"CANCEL of no known INVITE", gosip.CANCEL, "c3", "a", "", false, UnknownDialog},
+		{"CANCEL of a known INVITE", gosip.CANCEL, "c1", "theirs", "", false, Cancel},
+		{"CANCEL of a re-INVITE in a known dialog", gosip.CANCEL, "c1", "theirs", "ours", false, InDialog},
+		{"PRACK of a known dialog", gosip.PRACK, "c1", "theirs", "ours", false, InDialog},
+		{"UPDATE of an unknown dialog", gosip.UPDATE, "c1", "theirs", "nope", false, UnknownDialog},
 		{"OPTIONS ping", gosip.OPTIONS, "c4", "a", "", false, OutOfDialog},
 		{"OPTIONS in a known dialog", gosip.OPTIONS, "c1", "theirs", "ours", false, InDialog},
 		{"INFO of an unknown dialog", gosip.INFO, "c5", "a", "b", false, UnknownDialog},
-		{"no Via", gosip.INVITE, "c6", "a", "", true, Malformed},
+		{"no Via", gosip.INVITE, "c6", "a", "", true, Invalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

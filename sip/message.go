@@ -8,8 +8,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// Methods the mediation server handles, for Allow headers.
-const Allow = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+// Allow lists the methods the mediation server handles, for Allow headers.
+const Allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE"
 
 // Invite is what the B2BUA copies from one leg's INVITE into the INVITE it
 // originates on the other side. Nothing else crosses: the new leg gets its
@@ -24,13 +24,13 @@ type Invite struct {
 	MaxForwards int
 	// Body is an SDP offer.
 	Body []byte
-	// UserAgent is sent as User-Agent.
-	UserAgent string
+	// Headers are added as they are (Supported, Require, Session-Expires).
+	Headers []gosip.Header
 }
 
 // NewInvite builds the INVITE this side sends for a new leg.
 func (s *Side) NewInvite(inv Invite) *gosip.Request {
-	host := inv.Target.Addr().String()
+	host := URIHost(inv.Target.Addr())
 	ruri := gosip.Uri{Scheme: "sip", User: inv.RequestUser, Host: host, Port: int(inv.Target.Port())}
 	tcp := strings.EqualFold(inv.Transport, "tcp")
 	if tcp {
@@ -38,14 +38,10 @@ func (s *Side) NewInvite(inv Invite) *gosip.Request {
 		ruri.UriParams.Add("transport", "tcp")
 	}
 	req := gosip.NewRequest(gosip.INVITE, ruri)
-	if tcp {
-		req.SetTransport("TCP")
-	} else {
-		req.SetTransport("UDP")
-	}
+	req.SetTransport(transportName(inv.Transport))
 	from := &gosip.FromHeader{
 		DisplayName: inv.FromDisplay,
-		Address:     gosip.Uri{Scheme: "sip", User: inv.FromUser, Host: s.addr.Addr().String()},
+		Address:     gosip.Uri{Scheme: "sip", User: inv.FromUser, Host: s.stack.Host()},
 		Params:      gosip.NewParams(),
 	}
 	from.Params.Add("tag", gosip.GenerateTagN(16))
@@ -54,14 +50,16 @@ func (s *Side) NewInvite(inv Invite) *gosip.Request {
 	// Call-ID and CSeq are set here, not by sipgo, so that the call can be
 	// registered under its new dialog before the INVITE leaves.
 	callID := gosip.CallIDHeader(uuid.NewString())
+	contact := s.Contact(inv.Transport)
 	req.AppendHeader(from)
 	req.AppendHeader(to)
 	req.AppendHeader(&callID)
 	req.AppendHeader(&gosip.CSeqHeader{SeqNo: 1, MethodName: gosip.INVITE})
 	req.AppendHeader(&mf)
+	req.AppendHeader(&contact)
 	req.AppendHeader(gosip.NewHeader("Allow", Allow))
-	if inv.UserAgent != "" {
-		req.AppendHeader(gosip.NewHeader("User-Agent", inv.UserAgent))
+	for _, h := range inv.Headers {
+		req.AppendHeader(h)
 	}
 	if inv.Body != nil {
 		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
@@ -80,11 +78,11 @@ func MaxForwards(req *gosip.Request) int {
 }
 
 // CapabilityHeaders are the headers that tell a peer what we handle, for
-// OPTIONS answers and 405s.
-func CapabilityHeaders() []gosip.Header {
+// OPTIONS answers and 405s: supported are the option tags of the side.
+func CapabilityHeaders(supported ...string) []gosip.Header {
 	return []gosip.Header{
 		gosip.NewHeader("Allow", Allow),
 		gosip.NewHeader("Accept", "application/sdp"),
-		gosip.NewHeader("Supported", ""),
+		OptionHeader("Supported", supported...),
 	}
 }

@@ -4,29 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 )
 
-func init() {
-	// Skype for Business INVITEs carry ICE candidates, several crypto lines
-	// and ms-* headers; they are well over sipgo's 1300-byte UDP default.
-	// 10000 leaves room for the largest SfB offers seen (about 5 KB).
-	if gosip.UDPMTUSize < 10000 {
-		gosip.UDPMTUSize = 10000
-	}
-}
-
-// SideConfig says where one side listens and how it introduces itself.
+// SideConfig says where one side of the B2BUA listens and how it introduces
+// itself.
 type SideConfig struct {
 	// Name is "edge" or "gateway"; it appears in every log line of the side.
 	Name string
@@ -35,179 +24,334 @@ type SideConfig struct {
 	// UserAgent is the User-Agent / Server header value.
 	UserAgent string
 	Log       zerolog.Logger
+	// Handler receives the side's requests and stray responses.
+	Handler Handler
+	// Tracer, when set, sees every message the side reads or writes itself.
+	Tracer Tracer
+	// DialTimeout bounds a TCP connect (sipgo's default is a minute).
+	DialTimeout time.Duration
 }
 
-// Side is one network side of the B2BUA: a UDP socket and a TCP listener on
-// the same port, one sipgo user agent and server, and one client per
-// transport (UDP pinned to the listen socket so peers see replies from the
-// port they talk to; TCP unpinned, since sipgo would otherwise reuse an
-// accepted connection for a different peer).
+// Handler is what a Side hands its traffic to. Both methods run on the
+// goroutine that read the message from its socket or connection, in the
+// order the messages were read: that order is what keeps a call's events
+// in wire order (sipgo's own transaction layer would hand each message to a
+// goroutine of its own). They must not block.
+type Handler interface {
+	// HandleRequest gets every request that is new to its transaction:
+	// retransmissions are absorbed by the transaction (which repeats its
+	// last response). ACKs come with no transaction.
+	HandleRequest(in *Incoming)
+	// HandleStrayResponse gets a response that matches no client
+	// transaction: a 2xx retransmission after its INVITE transaction ended,
+	// or a 2xx of another fork.
+	HandleStrayResponse(side *Side, res *gosip.Response)
+}
+
+// Tracer sees a message a side read (In) or wrote (Out).
+type Tracer func(side *Side, dir string, msg gosip.Message)
+
+// Stats are a side's transport-level counters.
+type Stats struct {
+	// Unparseable counts reads that were not a SIP message.
+	Unparseable atomic.Uint64
+	// Malformed counts requests refused statelessly with 400 because no
+	// transaction could be made of them.
+	Malformed atomic.Uint64
+	// Retransmissions counts requests absorbed by their transaction.
+	Retransmissions atomic.Uint64
+}
+
+// Side is one network side of the B2BUA (edge or gateway): a Stack whose
+// reads it takes over before sipgo's transaction layer sees them, its own
+// table of sipgo server and client transactions, and the request builders
+// of a B2BUA. Messages are parsed on the reading goroutine and handed on in
+// wire order; responses go back through the transaction they belong to.
 type Side struct {
-	Name   string
-	Server *sipgo.Server
+	Name string
 
-	ua        *sipgo.UserAgent
-	udpClient *sipgo.Client
-	tcpClient *sipgo.Client
-	udpConn   net.PacketConn
-	tcpLn     net.Listener
-	addr      netip.AddrPort
-	log       zerolog.Logger
+	stack   *Stack
+	tpl     *gosip.TransportLayer
+	parser  *gosip.Parser
+	handler Handler
+	tracer  Tracer
+	log     zerolog.Logger
+	ua      string
+	dial    time.Duration
+	stats   Stats
+	limit   Limiter
 
-	errc      chan error
-	closeOnce sync.Once
+	mu      sync.Mutex
+	servers map[string]*gosip.ServerTx
+	clients map[string]*ClientTx
+	streams map[string]*stream
+	stop    context.CancelFunc
+	swept   chan struct{}
 }
 
-// NewSide binds the side's sockets and builds its user agent, server and
-// clients. Nothing is served until Serve.
+// NewSide binds the side's sockets and builds its stack. Nothing is read
+// until Start.
 func NewSide(cfg SideConfig) (*Side, error) {
-	udpConn, tcpLn, err := ListenPair(cfg.Listen)
+	if cfg.Handler == nil {
+		return nil, fmt.Errorf("%s side: no handler", cfg.Name)
+	}
+	s := &Side{
+		Name: cfg.Name, parser: gosip.NewParser(), handler: cfg.Handler, tracer: cfg.Tracer,
+		ua: cfg.UserAgent, dial: cfg.DialTimeout,
+		servers: map[string]*gosip.ServerTx{}, clients: map[string]*ClientTx{}, streams: map[string]*stream{},
+	}
+	if s.dial <= 0 {
+		s.dial = 10 * time.Second
+	}
+	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read})
 	if err != nil {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
 	}
-	addr := netip.MustParseAddrPort(udpConn.LocalAddr().String())
-	log := cfg.Log.With().Str("side", cfg.Name).Logger()
-	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
-
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent(cfg.UserAgent),
-		sipgo.WithUserAgentHostname(addr.Addr().String()),
-		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(sl)),
-		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(sl)),
-	)
-	if err != nil {
-		udpConn.Close()
-		tcpLn.Close()
-		return nil, fmt.Errorf("%s side: user agent: %w", cfg.Name, err)
-	}
-	s := &Side{Name: cfg.Name, ua: ua, udpConn: udpConn, tcpLn: tcpLn, addr: addr, log: log}
-	host, port := addr.Addr().String(), int(addr.Port())
-	if s.Server, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sl)); err == nil {
-		s.udpClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl),
-			sipgo.WithClientHostname(host), sipgo.WithClientPort(port),
-			sipgo.WithClientConnectionAddr(addr.String()))
-	}
-	if err == nil {
-		s.tcpClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl),
-			sipgo.WithClientHostname(host), sipgo.WithClientPort(port))
-	}
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
-	}
+	s.stack, s.tpl, s.log = stack, stack.UA.TransportLayer(), *stack.Log()
 	return s, nil
 }
 
-// listenAttempts bounds the search for a port free on both UDP and TCP;
-// a handful always suffices.
-const listenAttempts = 64
-
-// ListenPair binds UDP and TCP on the same address, so one SIP address
-// serves both transports. With port 0 it lets the kernel pick a UDP port
-// and retries until TCP can have the same one.
-func ListenPair(addr netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
-	for range listenAttempts {
-		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
-		if err != nil {
-			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
-		}
-		got := netip.AddrPortFrom(addr.Addr(), udp.LocalAddr().(*net.UDPAddr).AddrPort().Port())
-		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(got))
-		if err == nil {
-			return udp, tcp, nil
-		}
-		udp.Close()
-		if addr.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, fmt.Errorf("listen tcp %s: %w", got, err)
-		}
-	}
-	return nil, nil, fmt.Errorf("listen %s: no port free for both UDP and TCP after %d attempts", addr, listenAttempts)
-}
-
-// Addr is the side's SIP address, the same for UDP and TCP.
-func (s *Side) Addr() netip.AddrPort { return s.addr }
-
-// Start serves UDP and TCP in the background and returns once sipgo has
-// registered the UDP socket: before that, the pinned UDP client would try to
-// bind the listen address itself and fail.
-func (s *Side) Start() {
-	s.errc = make(chan error, 2)
-	go func() { s.errc <- s.Server.ServeUDP(s.udpConn) }()
-	go func() { s.errc <- s.Server.ServeTCP(s.tcpLn) }()
-	tl := s.ua.TransportLayer()
-	for i := 0; i < 2000; i++ {
-		if _, err := tl.GetConnection("udp", s.addr.String()); err == nil {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	s.log.Warn().Msg("UDP listener not registered after 2s")
+// Start serves the side's listeners; see Stack.Start.
+func (s *Side) Start() error {
+	ctx, stop := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.stop, s.swept = stop, make(chan struct{})
+	s.mu.Unlock()
+	go s.sweep(ctx)
+	return s.stack.Start()
 }
 
 // Wait blocks until ctx is done or a listener fails, then closes the side.
 // It returns nil after ctx is done, else the listener's error.
 func (s *Side) Wait(ctx context.Context) error {
-	var first error
+	var err error
 	select {
 	case <-ctx.Done():
-	case first = <-s.errc:
+	case err = <-s.stack.Failed():
 	}
 	s.Close()
-	second := <-s.errc
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || err == nil {
 		return nil
 	}
-	if first == nil {
-		first = second
-	}
-	return fmt.Errorf("%s side: %w", s.Name, first)
+	return fmt.Errorf("%s side: %w", s.Name, err)
 }
 
-// Close closes the sockets and the user agent (all transactions). It is
-// idempotent.
+// Close stops the side: sockets, transactions, connections. Idempotent.
 func (s *Side) Close() {
-	s.closeOnce.Do(func() {
-		s.udpConn.Close()
-		s.tcpLn.Close()
-		if err := s.ua.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			s.log.Debug().Err(err).Msg("closing user agent")
-		}
-	})
-}
-
-// Client returns the client for a transport ("udp" or "tcp").
-func (s *Side) Client(transport string) *sipgo.Client {
-	if strings.EqualFold(transport, "tcp") {
-		return s.tcpClient
+	s.mu.Lock()
+	stop, swept := s.stop, s.swept
+	s.stop = nil
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-swept
 	}
-	return s.udpClient
-}
-
-// Contact is the side's Contact header for a transport.
-func (s *Side) Contact(transport string) gosip.ContactHeader {
-	uri := gosip.Uri{Scheme: "sip", Host: s.addr.Addr().String(), Port: int(s.addr.Port())}
-	if strings.EqualFold(transport, "tcp") {
-		uri.UriParams = gosip.NewParams()
-		uri.UriParams.Add("transport", "tcp")
+	if err := s.stack.Close(); err != nil {
+		s.log.Debug().Err(err).Msg("closing the side")
 	}
-	return gosip.ContactHeader{Address: uri}
+	// Our transactions are not in sipgo's transaction layer, which the
+	// stack has just closed: end them here, with their timers and
+	// goroutines.
+	s.mu.Lock()
+	clients := make([]*ClientTx, 0, len(s.clients))
+	for _, ct := range s.clients {
+		clients = append(clients, ct)
+	}
+	servers := make([]*gosip.ServerTx, 0, len(s.servers))
+	for _, tx := range s.servers {
+		servers = append(servers, tx)
+	}
+	s.mu.Unlock()
+	for _, ct := range clients {
+		ct.Terminate()
+	}
+	for _, tx := range servers {
+		tx.Terminate()
+	}
 }
 
-// DialogUA is the dialog user agent for dialogs on this side over a
-// transport. In-dialog requests go to the address the peer's messages came
-// from, which keeps TCP calls on their connection and copes with peers whose
-// Contact is not reachable.
-func (s *Side) DialogUA(transport string) *sipgo.DialogUA {
-	return &sipgo.DialogUA{Client: s.Client(transport), ContactHDR: s.Contact(transport), RewriteContact: true}
-}
+// Addr is the side's SIP address, the same for UDP and TCP.
+func (s *Side) Addr() netip.AddrPort { return s.stack.Addr() }
 
 // Log is the side's logger.
 func (s *Side) Log() *zerolog.Logger { return &s.log }
 
-// SetDefaultLogger sends the logs of sipgo code paths that use its
-// process-wide default logger (connection pools, stray responses) to log
-// instead of stderr. It changes process state, so only a program's main
-// should call it, before any Side is built.
-func SetDefaultLogger(log zerolog.Logger) {
-	gosip.SetDefaultLogger(slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger())))
+// Stats are the side's transport-level counters.
+func (s *Side) Stats() *Stats { return &s.stats }
+
+// Contact is the side's Contact header for a transport.
+func (s *Side) Contact(transport string) gosip.ContactHeader {
+	return s.stack.Contact("", transport)
+}
+
+// UserAgent is the side's User-Agent / Server value.
+func (s *Side) UserAgent() string { return s.ua }
+
+// Via is a new top Via for a request this side sends over transport, with
+// a fresh RFC 3261 branch.
+func (s *Side) Via(transport string) *gosip.ViaHeader {
+	p := gosip.NewParams()
+	p.Add("branch", gosip.GenerateBranchN(16))
+	return &gosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: transportName(transport),
+		Host: s.stack.Host(), Port: int(s.Addr().Port()), Params: p}
+}
+
+// transportName is the Via/SetTransport spelling of a transport.
+func transportName(t string) string {
+	if strings.EqualFold(t, "tcp") {
+		return "TCP"
+	}
+	return "UDP"
+}
+
+// IsTCP reports a message that came (or goes) over TCP.
+func IsTCP(msg gosip.Message) bool { return strings.EqualFold(msg.Transport(), "tcp") }
+
+func (s *Side) trace(dir string, msg gosip.Message) {
+	if s.tracer != nil {
+		s.tracer(s, dir, msg)
+	}
+}
+
+// Incoming is a request a side received, with the server transaction its
+// responses go through (nil for ACK, which is never answered).
+type Incoming struct {
+	Req  *gosip.Request
+	Side *Side
+	tx   *gosip.ServerTx
+	// traced makes the request's own trace come once, before any response
+	// to it: after the handler has seen it (so that a new call's trace
+	// carries the call's id), or earlier if a response goes first.
+	traced sync.Once
+}
+
+func (in *Incoming) trace() { in.traced.Do(func() { in.Side.trace(In, in.Req) }) }
+
+// Answerable reports whether the request has a transaction to answer on.
+func (in *Incoming) Answerable() bool { return in.tx != nil }
+
+// Response builds a response to the request. toTag, when not empty, is our
+// tag: it goes into To (a response of ours in a dialog always carries it).
+// The response leaves for where RFC 3261 §18.2.2 and RFC 3581 say: the
+// connection the request came on (TCP), or its source IP and Via port
+// (UDP; the source port when the Via asks for rport).
+func (in *Incoming) Response(code int, reason string, toTag string, body []byte) *gosip.Response {
+	res := gosip.NewResponseFromRequest(in.Req, code, reason, body)
+	if toTag != "" && code > 100 {
+		if to := res.To(); to != nil {
+			to.Params.Add("tag", toTag)
+		}
+	}
+	if body != nil {
+		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	}
+	res.AppendHeader(gosip.NewHeader("Server", in.Side.ua))
+	res.SetDestination(responseDestination(in.Req))
+	return res
+}
+
+// Respond sends res on the request's transaction: sipgo's transaction
+// retransmits a final non-2xx response until the ACK (UDP) and repeats the
+// last response to a retransmitted request. A 2xx to an INVITE is not
+// retransmitted by the transaction (RFC 6026): the dialog does that.
+func (in *Incoming) Respond(res *gosip.Response) error {
+	if in.tx == nil {
+		return errors.New("respond: an ACK has no transaction")
+	}
+	in.trace()
+	in.Side.trace(Out, res)
+	if err := in.tx.Respond(res); err != nil {
+		return fmt.Errorf("respond %d to %s: %w", res.StatusCode, in.Req.Method, err)
+	}
+	return nil
+}
+
+// Reply builds and sends a response with no body; toTag as in Response.
+func (in *Incoming) Reply(code int, reason, toTag string, hdrs ...gosip.Header) error {
+	res := in.Response(code, reason, toTag, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	return in.Respond(res)
+}
+
+// Done is closed when the request's transaction has ended.
+func (in *Incoming) Done() <-chan struct{} {
+	if in.tx == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return in.tx.Done()
+}
+
+// responseDestination is where a response to req goes over UDP: the
+// request's source IP and the port in its top Via, or the source port when
+// the Via has rport (RFC 3581). Over TCP the transaction's connection is
+// used and the destination only labels the trace.
+func responseDestination(req *gosip.Request) string {
+	src := req.Source()
+	if IsTCP(req) {
+		return src
+	}
+	via := req.Via()
+	ap, err := netip.ParseAddrPort(src)
+	if err != nil || via == nil {
+		return src
+	}
+	if via.Params != nil {
+		if _, ok := via.Params.Get("rport"); ok {
+			return src
+		}
+	}
+	port := via.Port
+	if via.Port == 0 && via.Host == "" || port < 0 || port > 65535 {
+		// No usable Via port: where the request came from.
+		return src
+	}
+	if port == 0 {
+		port = 5060
+	}
+	return netip.AddrPortFrom(ap.Addr(), uint16(port)).String()
+}
+
+// WriteResponse sends a response outside any transaction (a 2xx
+// retransmission after its transaction ended).
+func (s *Side) WriteResponse(res *gosip.Response) error {
+	conn, err := s.responseConn(res.Transport(), res.Destination())
+	if err != nil {
+		return err
+	}
+	defer conn.TryClose()
+	s.trace(Out, res)
+	return conn.WriteMsg(res)
+}
+
+// responseConn is the connection a response or a new server transaction
+// uses: the listening socket for UDP (so the peer sees the port it talks
+// to), the request's own connection for TCP.
+func (s *Side) responseConn(transport, source string) (gosip.Connection, error) {
+	if strings.EqualFold(transport, "tcp") {
+		c, err := s.tpl.GetConnection("tcp", source)
+		if err != nil {
+			return nil, fmt.Errorf("tcp connection to %s: %w", source, err)
+		}
+		return c, nil
+	}
+	c, err := s.tpl.GetConnection("udp", s.Addr().String())
+	if err != nil {
+		return nil, fmt.Errorf("udp listener %s: %w", s.Addr(), err)
+	}
+	return c, nil
+}
+
+// ConnectionOpen reports whether a TCP connection to addr (IP:PORT as the
+// peer's messages came from) is still in sipgo's pool.
+func (s *Side) ConnectionOpen(addr string) bool {
+	c, err := s.tpl.GetConnection("tcp", addr)
+	if err != nil {
+		return false
+	}
+	_, _ = c.TryClose()
+	return true
 }

@@ -11,15 +11,20 @@ const (
 	Out = "out"
 )
 
-// Trace logs a whole SIP message at debug level with its side, direction
-// and Call-ID, so an operator can follow one call (and find a=x-bypassid in
-// its INVITE, 183 and 200) by grepping one field. log should already carry
-// the call's own id.
-func (s *Side) Trace(log *zerolog.Logger, dir string, msg gosip.Message) {
+// Trace logs a whole SIP message at debug level with its side, direction,
+// addresses and Call-ID, so an operator can follow one call (and find
+// a=x-bypassid in its INVITE, 183 and 200) by grepping one field. log
+// should already carry the call's own id.
+func Trace(log *zerolog.Logger, side *Side, dir string, msg gosip.Message) {
 	if msg == nil || !log.Debug().Enabled() {
 		return
 	}
-	ev := log.Debug().Str("side", s.Name).Str("dir", dir)
+	ev := log.Debug().Str("side", side.Name).Str("dir", dir).Str("transport", msg.Transport())
+	if dir == In {
+		ev = ev.Str("remote", msg.Source())
+	} else {
+		ev = ev.Str("remote", msg.Destination())
+	}
 	if cid := msg.CallID(); cid != nil {
 		ev = ev.Str("sip_call_id", string(*cid))
 	}

@@ -2,12 +2,8 @@ package endpoint
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,11 +11,14 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
+
+	mediationsip "github.com/mediation-emulator/mediation/sip"
 )
 
-// agent is the SIP user agent under both endpoints: sockets, sipgo stack,
-// call registry, report queue and shutdown. The roles (Client, SBC) supply the
-// SDP and the answering behaviour.
+// agent is the SIP user agent under both endpoints: the SIP stack (sockets,
+// sipgo user agent, server and clients, built by sip.NewStack like the
+// mediation server's sides), call registry, report queue and shutdown. The
+// roles (Client, SBC) supply the SDP and the answering behaviour.
 type agent struct {
 	role      string
 	log       zerolog.Logger
@@ -28,12 +27,8 @@ type agent struct {
 	userAgent string
 	toneHz    float64
 
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	udp     *sipgo.Client // pinned to the listen socket: replies come back to it
-	tcp     *sipgo.Client // unpinned: sipgo misroutes TCP when pinned
-	udpConn *net.UDPConn
-	tcpLn   *net.TCPListener
+	stack *mediationsip.Stack
+	srv   *sipgo.Server
 
 	// ctx ends when Close is called or the parent context is done; every call
 	// runs under it.
@@ -57,7 +52,6 @@ type agent struct {
 	deaf     atomic.Bool
 
 	callWG    sync.WaitGroup // INVITE handlers and outbound calls
-	serveWG   sync.WaitGroup // the UDP and TCP serve loops
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -79,36 +73,51 @@ func startAgent(ctx context.Context, cfg agentConfig, answer func(*agent) func(*
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	udpConn, tcpLn, addr, err := bindSIP(cfg.listen)
+	listen := cfg.listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	want, err := netip.ParseAddrPort(listen)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listen address %q: %w", listen, err)
 	}
-	mediaIP := cfg.mediaIP
-	if !mediaIP.IsValid() {
-		mediaIP = addr.Addr()
-	}
-	log := cfg.log.With().Str("endpoint", cfg.role).Stringer("sip", addr).Logger()
 	a := &agent{
 		role:      cfg.role,
-		log:       log,
-		addr:      addr,
-		mediaIP:   mediaIP,
 		userAgent: cfg.userAgent,
 		toneHz:    cfg.toneHz,
-		udpConn:   udpConn,
-		tcpLn:     tcpLn,
 		calls:     map[string]*call{},
 		reported:  make(chan struct{}, 1),
 	}
-	a.answer = answer(a)
-	if err := a.buildStack(); err != nil {
-		_ = udpConn.Close()
-		_ = tcpLn.Close()
+	a.stack, err = mediationsip.NewStack(mediationsip.StackConfig{
+		Name: cfg.role, Listen: want, UserAgent: cfg.userAgent, Log: cfg.log,
+		ReadFilter: a.filterRead,
+		TransactionOptions: []sip.TransactionLayerOption{
+			// A peer's TCP connection that drops fails its pending transactions
+			// at once instead of after Timer B/F: a ringing call ends.
+			sip.WithTransactionLayerTerminateOnConnClose(),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				a.log.Debug().Str("response", r.StartLine()).Msg("unmatched response (retransmission)")
+			}),
+		},
+	})
+	if err != nil {
 		return nil, err
 	}
+	a.addr = a.stack.Addr()
+	a.mediaIP = cfg.mediaIP
+	if !a.mediaIP.IsValid() {
+		a.mediaIP = a.addr.Addr()
+	}
+	a.log = cfg.log.With().Str("endpoint", cfg.role).Stringer("sip", a.addr).Logger()
+	a.answer = answer(a)
+	a.srv = a.stack.Server
+	a.srv.OnInvite(a.onInvite)
+	a.srv.OnAck(a.onAck)
+	a.srv.OnBye(a.onBye)
+	a.srv.OnCancel(a.onStrayCancel)
+	a.srv.OnOptions(a.onOptions)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.serve()
-	if err := a.waitServing(); err != nil {
+	if err := a.stack.Start(); err != nil {
 		_ = a.close()
 		return nil, err
 	}
@@ -118,83 +127,6 @@ func startAgent(ctx context.Context, cfg agentConfig, answer func(*agent) func(*
 	a.mu.Unlock()
 	a.log.Debug().Msg("listening")
 	return a, nil
-}
-
-// waitServing waits until sipgo has registered the UDP listener in its pool:
-// until then a request pinned to the listen address would make sipgo bind a
-// second socket on it and fail with "address already in use".
-func (a *agent) waitServing() error {
-	pool := a.ua.TransportLayer().Pool("udp")
-	deadline := time.Now().Add(5 * time.Second)
-	for pool.Size() == 0 {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sip udp %s: not serving after 5s", a.addr)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return nil
-}
-
-// buildStack creates the sipgo UA, server and clients, with sipgo's slog
-// output bridged into our zerolog logger (per UA, not the process-wide default).
-func (a *agent) buildStack() error {
-	sl := slog.New(zerolog.NewSlogHandler(a.log.With().Str("component", "sipgo").Logger()))
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent(a.userAgent),
-		sipgo.WithUserAgentHostname(uriHost(a.addr.Addr())),
-		sipgo.WithUserAgentTransactionLayerOptions(
-			sip.WithTransactionLayerLogger(sl),
-			// A peer's TCP connection that drops fails its pending transactions
-			// at once instead of after Timer B/F: a ringing call ends.
-			sip.WithTransactionLayerTerminateOnConnClose(),
-			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
-				a.log.Debug().Str("response", r.StartLine()).Msg("unmatched response (retransmission)")
-			}),
-		),
-		sipgo.WithUserAgentTransportLayerOptions(
-			sip.WithTransportLayerLogger(sl),
-			sip.WithTransportLayerReadFilter(a.filterRead),
-		),
-	)
-	if err != nil {
-		return fmt.Errorf("sip user agent: %w", err)
-	}
-	host := uriHost(a.addr.Addr())
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sl))
-	if err == nil {
-		a.udp, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl), sipgo.WithClientHostname(host),
-			sipgo.WithClientPort(int(a.addr.Port())), sipgo.WithClientConnectionAddr(a.addr.String()))
-	}
-	if err == nil {
-		a.tcp, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl), sipgo.WithClientHostname(host))
-	}
-	if err != nil {
-		_ = ua.Close()
-		return fmt.Errorf("sip stack: %w", err)
-	}
-	a.ua, a.srv = ua, srv
-	srv.OnInvite(a.onInvite)
-	srv.OnAck(a.onAck)
-	srv.OnBye(a.onBye)
-	srv.OnCancel(a.onStrayCancel)
-	srv.OnOptions(a.onOptions)
-	return nil
-}
-
-func (a *agent) serve() {
-	a.serveWG.Add(2)
-	go func() {
-		defer a.serveWG.Done()
-		if err := a.srv.ServeUDP(a.udpConn); err != nil && !errors.Is(err, net.ErrClosed) {
-			a.log.Error().Err(err).Msg("udp serve stopped")
-		}
-	}()
-	go func() {
-		defer a.serveWG.Done()
-		if err := a.srv.ServeTCP(a.tcpLn); err != nil && !errors.Is(err, net.ErrClosed) {
-			a.log.Error().Err(err).Msg("tcp serve stopped")
-		}
-	}()
 }
 
 // close ends every call (BYE or CANCEL where one is due), then stops the SIP
@@ -214,13 +146,8 @@ func (a *agent) close() error {
 		a.finished = true
 		a.mu.Unlock()
 		a.drain()
-		// Stop reading before sipgo clears its connection pool: a request read
-		// after the clear would make sipgo open a new socket nobody closes.
-		_ = a.udpConn.Close()
-		_ = a.tcpLn.Close()
-		a.serveWG.Wait()
-		if err := a.ua.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			a.closeErr = fmt.Errorf("close %s: %w", a.role, err)
+		if err := a.stack.Close(); err != nil {
+			a.closeErr = err
 		}
 		a.signal()
 		a.log.Debug().Msg("closed")
@@ -284,21 +211,11 @@ func (a *agent) enter() bool {
 func (a *agent) leave() { a.callWG.Done() }
 
 // clientFor returns the sipgo client for a transport name.
-func (a *agent) clientFor(transport string) *sipgo.Client {
-	if strings.EqualFold(transport, "tcp") {
-		return a.tcp
-	}
-	return a.udp
-}
+func (a *agent) clientFor(transport string) *sipgo.Client { return a.stack.Client(transport) }
 
 // contact is our Contact header for a transport.
 func (a *agent) contact(user, transport string) sip.ContactHeader {
-	uri := sip.Uri{Scheme: "sip", User: user, Host: uriHost(a.addr.Addr()), Port: int(a.addr.Port())}
-	if strings.EqualFold(transport, "tcp") {
-		uri.UriParams = sip.NewParams()
-		uri.UriParams.Add("transport", "tcp")
-	}
-	return sip.ContactHeader{Address: uri}
+	return a.stack.Contact(user, transport)
 }
 
 // dialogUA returns the sipgo dialog handle for a transport. RewriteContact
@@ -351,10 +268,4 @@ func (a *agent) nextCall(ctx context.Context) (CallReport, error) {
 }
 
 // uriHost writes an IP as SIP wants it in URIs and Via: IPv6 in brackets.
-// sipgo builds destinations as host:port, so a bare IPv6 host would not parse.
-func uriHost(ip netip.Addr) string {
-	if ip.Is6() && !ip.Is4In6() {
-		return "[" + ip.String() + "]"
-	}
-	return ip.String()
-}
+func uriHost(ip netip.Addr) string { return mediationsip.URIHost(ip) }

@@ -33,8 +33,8 @@ func (s Side) String() string {
 
 func (s Side) valid() bool { return s == Edge || s == Gateway }
 
-// other is the side media received on s is relayed to.
-func (s Side) other() Side { return 1 - s }
+// Other is the side media received on s is relayed to.
+func (s Side) Other() Side { return 1 - s }
 
 // Codec names the payload format of one leg.
 type Codec struct {

@@ -91,7 +91,7 @@ func NewSession(a *Allocator, log zerolog.Logger, opts ...SessionOption) (*Sessi
 		// Random starting values (RFC 3550 §5.1) so our streams cannot be
 		// confused with an earlier call's on a reused port.
 		s.pipes[side] = newPipeline(newRewriter(rand.Uint32(), uint16(rand.Uint32()), rand.Uint32()))
-		s.ssrc[side.other()] = s.pipes[side].rw.ssrc
+		s.ssrc[side.Other()] = s.pipes[side].rw.ssrc
 	}
 	return s, nil
 }
@@ -208,7 +208,7 @@ func (s *Session) now() time.Duration { return time.Since(s.epoch) }
 // the peer sees media coming from the address we advertised to it.
 func (s *Session) readRTP(x Side) {
 	defer s.wg.Done()
-	y := x.other()
+	y := x.Other()
 	in, out := s.pairs[x].RTP, s.pairs[y].RTP
 	rx, tx := &s.legs[x], &s.legs[y]
 	pipe := s.pipes[x]
@@ -244,7 +244,7 @@ func (s *Session) readRTP(x Side) {
 // rewrite -> transcode -> encrypt. It returns the datagram to send and its
 // destination, or why the packet is dropped.
 func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now time.Duration) ([]byte, netip.AddrPort, dropReason) {
-	in, out := &s.legs[x], &s.legs[x.other()]
+	in, out := &s.legs[x], &s.legs[x.Other()]
 	from := in.peer.Load()
 	if from == nil {
 		return nil, netip.AddrPort{}, dropNoPeer

@@ -119,9 +119,9 @@ func TestSessionRelaysRTP(t *testing.T) {
 				}
 			}
 			// The sent counter moves just after the write the peer saw.
-			waitFor(c.ctx, t, "sent counter", func() bool { return c.s.Stats().Side(tt.from.other()).RTPSent == n })
+			waitFor(c.ctx, t, "sent counter", func() bool { return c.s.Stats().Side(tt.from.Other()).RTPSent == n })
 			st := c.s.Stats()
-			rx, tx := st.Side(tt.from), st.Side(tt.from.other())
+			rx, tx := st.Side(tt.from), st.Side(tt.from.Other())
 			if rx.RTPReceived != n || tx.RTPSent != n || rx.Dropped.Total() != 0 ||
 				rx.RTPReceivedBytes != uint64(n*(rtpHeaderLen+len(tt.in))) || tx.RTPSentBytes != uint64(n*(rtpHeaderLen+len(tt.want))) {
 				t.Fatalf("stats: received %+v, sent %+v", rx, tx)

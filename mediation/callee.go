@@ -1,0 +1,340 @@
+package mediation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// The callee's leg: we are the UAC of the INVITE we send the other side.
+
+// calleeLeg is the INVITE we sent and the dialogs it created.
+type calleeLeg struct {
+	leg
+	inv *outgoing
+	// provisional: the callee sent a 1xx (a CANCEL may now go out).
+	provisional bool
+	// final is the status of the callee's final response, 0 for none.
+	final int
+	// early are the early dialogs by the callee's tag (forks); dialog (in
+	// leg) is the one of the latest 18x, then the one the 2xx confirmed.
+	early map[string]*sip.Dialog
+	rel   sip.ReliableReceiver
+	// cancelWanted: CANCEL as soon as a provisional arrives (RFC 3261 §9.1
+	// forbids it before one); canceled: it went out.
+	cancelWanted, canceled bool
+	// ack is the ACK of the 2xx, sent again for a retransmitted 2xx.
+	ack *gosip.Request
+	// requestedSE is the session interval our INVITE asked for (0: none).
+	requestedSE time.Duration
+	ringTimer   timerID
+	trying      timerID
+	retried422  bool
+}
+
+// inviteCallee sends the callee our INVITE with body as its offer.
+func (c *call) inviteCallee(body []byte) {
+	a, b := c.caller, c.callee
+	req := a.invite.Req
+	target, transport := c.deps.edgePeer, c.deps.edgeTransport
+	if c.dir == outbound {
+		target, transport = c.trunk.Addr, c.trunk.Transport
+	}
+	hdrs := []gosip.Header{sip.OptionHeader("Supported", b.supported()...)}
+	if b.policy.PrackMode() == PrackRequired {
+		hdrs = append(hdrs, sip.OptionHeader("Require", sip.Ext100rel))
+	}
+	if st := b.policy.SessionTimer; st.Enabled {
+		b.requestedSE = st.Interval()
+		hdrs = append(hdrs, sip.RequestHeaders(st.Interval(), st.Min())...)
+	}
+	inv := b.side.NewInvite(sip.Invite{
+		Target:      target,
+		Transport:   transport,
+		RequestUser: req.Recipient.User,
+		FromUser:    req.From().Address.User,
+		FromDisplay: req.From().DisplayName,
+		ToUser:      req.To().Address.User,
+		MaxForwards: sip.MaxForwards(req) - 1,
+		Body:        body,
+		Headers:     hdrs,
+	})
+	tag, _ := inv.From().Params.Get("tag")
+	c.deps.index.addDialog(c, string(*inv.CallID()), tag)
+	c.log = c.log.With().Str("b_call_id", string(*inv.CallID())).Logger()
+	c.log.Debug().Str("target", target.String()).Str("transport", transport).Msg("calling the other side")
+	if !c.sendInvite(inv) {
+		return
+	}
+	b.ringTimer = c.after(b.policy.Ring(), c.onRingTimeout)
+}
+
+// sendInvite sends (or, after a 422, sends again) the callee's INVITE.
+func (c *call) sendInvite(inv *gosip.Request) bool {
+	b := c.callee
+	tx, err := b.side.Send(context.Background(), inv, c)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("cannot send INVITE to the next hop")
+		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
+		return false
+	}
+	b.inv = &outgoing{leg: &b.leg, req: inv, onResponse: c.onCalleeResponse, onFail: c.onCalleeFail}
+	c.out[tx] = b.inv
+	// Timer B of our own (sipgo's follows the process-wide T1): no
+	// response at all within 64*T1 is a timeout.
+	c.cancel(b.trying)
+	b.trying = c.after(c.deps.sip.Timeout(), func() {
+		if !b.provisional && b.final == 0 {
+			c.terminate(b.inv)
+			c.onCalleeFail(sip.ErrTimeout)
+		}
+	})
+	return true
+}
+
+// onRingTimeout: the callee rang for ring_timeout without answering.
+func (c *call) onRingTimeout() {
+	if !c.live() || c.callee.final != 0 {
+		return
+	}
+	c.log.Info().Int64("ring_timeout_ms", c.callee.policy.Ring().Milliseconds()).Msg("no answer: ring timeout")
+	c.failSetup(setupError{408, "Request Timeout", "ring_timeout"}, warning(c.caller.side, "no answer within ring_timeout"))
+}
+
+// onCalleeResponse handles every response to the callee's INVITE, in the
+// order they arrived.
+func (c *call) onCalleeResponse(res *gosip.Response) {
+	b := c.callee
+	switch {
+	case res.IsProvisional():
+		if !b.provisional {
+			b.provisional = true
+			c.cancel(b.trying)
+		}
+		if b.cancelWanted && !b.canceled {
+			c.cancelCallee()
+		}
+		if res.StatusCode == 100 || !c.live() {
+			return
+		}
+		d := c.earlyDialog(res)
+		if sip.IsReliable(res) {
+			rseq, _, _ := sip.RSeq(res)
+			if !b.rel.Accept(rseq) {
+				return // a retransmission or out of order: neither PRACKed nor relayed
+			}
+			if d != nil {
+				c.prack(d, res, rseq)
+			}
+		}
+		c.relayProvisional(res)
+	case res.IsSuccess():
+		c.onCalleeAnswer(res)
+	default:
+		c.onCalleeRejected(res)
+	}
+}
+
+// earlyDialog is the early dialog a provisional with a To-tag creates (or
+// belongs to): RFC 3261 §12.1.2.
+func (c *call) earlyDialog(res *gosip.Response) *sip.Dialog {
+	b := c.callee
+	tag, _ := res.To().Params.Get("tag")
+	if tag == "" {
+		return nil
+	}
+	d := b.early[tag]
+	if d == nil {
+		d = sip.NewUACDialog(b.side, b.inv.req, res)
+		b.early[tag] = d
+	} else {
+		d.Refresh(res)
+		d.Heard(res)
+	}
+	b.dialog = d
+	return d
+}
+
+// prack acknowledges a reliable provisional (RFC 3262 §4), also from an SBC
+// that sends them though we did not offer 100rel: leaving it unacknowledged
+// would only make it give up on the call.
+func (c *call) prack(d *sip.Dialog, res *gosip.Response, rseq uint32) {
+	b := c.callee
+	req := d.NewRequest(gosip.PRACK, 0, nil, nil)
+	req.AppendHeader(gosip.NewHeader("RAck", sip.RAck{RSeq: rseq, CSeq: b.inv.req.CSeq().SeqNo, Method: gosip.INVITE}.String()))
+	_, err := c.sendIn(&b.leg, d, req, func(r *gosip.Response) {
+		if !r.IsProvisional() && !r.IsSuccess() {
+			c.log.Warn().Int("code", r.StatusCode).Msg("callee refused our PRACK")
+		}
+	}, func(err error) { c.log.Warn().Err(err).Msg("PRACK not answered") })
+	if err != nil {
+		c.log.Warn().Err(err).Msg("PRACK not sent")
+	}
+}
+
+// onCalleeAnswer handles the callee's 2xx: ACK it at once (early offer: the
+// SDP exchange is complete), then answer the caller.
+func (c *call) onCalleeAnswer(res *gosip.Response) {
+	b := c.callee
+	if b.final != 0 {
+		// A retransmission (or another fork's 2xx) while the INVITE
+		// transaction is alive.
+		c.reAck(res)
+		return
+	}
+	b.final = res.StatusCode
+	c.cancel(b.trying)
+	c.cancel(b.ringTimer)
+	d := c.earlyDialog(res)
+	if d == nil {
+		c.log.Warn().Msg("callee's 2xx has no To-tag")
+		d = sip.NewUACDialog(b.side, b.inv.req, res)
+		b.dialog = d
+	}
+	ack, err := d.Ack(context.Background(), b.inv.req.CSeq().SeqNo, nil)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("ACK to the far side failed")
+	}
+	b.ack = ack
+	// The INVITE transaction has nothing left to do; retransmissions of the
+	// 2xx come as strays and are ACKed again.
+	c.terminate(b.inv)
+	if !c.live() {
+		// Answered while we were cancelling it: hang it up.
+		c.bye(&b.leg)
+		return
+	}
+	b.timer = sip.NegotiateUAC(res, b.requestedSE)
+	body, err := c.answerBody(res.Body())
+	if err != nil {
+		c.log.Warn().Err(err).Msg("far side's 2xx has no usable SDP; hanging up")
+		c.failSetup(setupError{488, "Not Acceptable Here", "bad_answer_sdp"}, warning(c.caller.side, err.Error()))
+		return
+	}
+	c.answerCaller(body)
+}
+
+// reAck answers a retransmitted 2xx of the callee's INVITE with our ACK
+// again (RFC 3261 §13.2.2.4).
+func (c *call) reAck(res *gosip.Response) {
+	b := c.callee
+	tag, _ := res.To().Params.Get("tag")
+	if b.ack == nil || b.dialog == nil || tag != b.dialog.RemoteTag {
+		return
+	}
+	if err := b.dialog.WriteAck(context.Background(), b.ack); err != nil {
+		c.log.Debug().Err(err).Msg("ACK for a retransmitted 2xx")
+	}
+}
+
+// onCalleeRejected handles the callee's final non-2xx response.
+func (c *call) onCalleeRejected(res *gosip.Response) {
+	b := c.callee
+	if b.final != 0 {
+		return
+	}
+	if res.StatusCode == 422 && b.requestedSE > 0 && !b.retried422 && c.live() {
+		if min, ok, _ := sip.ParseMinSE(res); ok && min > b.requestedSE {
+			c.retryWithInterval(min)
+			return
+		}
+	}
+	b.final = res.StatusCode
+	c.cancel(b.trying)
+	c.cancel(b.ringTimer)
+	if !c.live() {
+		c.maybeFinish()
+		return
+	}
+	c.log.Info().Int("code", res.StatusCode).Str("reason", res.Reason).Msg("far side rejected the call")
+	c.failSetup(setupError{res.StatusCode, res.Reason, fmt.Sprint(res.StatusCode)})
+}
+
+// retryWithInterval sends the INVITE again with the Min-SE of the callee's
+// 422 (RFC 4028 §7.4): same dialog identifiers, next CSeq.
+func (c *call) retryWithInterval(min time.Duration) {
+	b := c.callee
+	b.retried422 = true
+	b.requestedSE = min
+	inv := b.inv.req.Clone()
+	inv.SetBody(b.inv.req.Body())
+	inv.RemoveHeader("Via")
+	inv.RemoveHeader("Session-Expires")
+	inv.RemoveHeader("Min-SE")
+	inv.ReplaceHeader(&gosip.CSeqHeader{SeqNo: b.inv.req.CSeq().SeqNo + 1, MethodName: gosip.INVITE})
+	for _, h := range sip.RequestHeaders(min, min) {
+		inv.AppendHeader(h)
+	}
+	c.log.Info().Int64("session_expires_s", int64(min/time.Second)).Msg("callee wants a longer session interval (422): INVITE again")
+	c.sendInvite(inv)
+}
+
+// onCalleeFail: the callee's INVITE got no final response.
+func (c *call) onCalleeFail(err error) {
+	b := c.callee
+	if b.final != 0 {
+		return
+	}
+	b.final = 408
+	c.cancel(b.ringTimer)
+	c.cancel(b.trying)
+	if !c.live() {
+		c.maybeFinish()
+		return
+	}
+	if errors.Is(err, sip.ErrTransport) {
+		c.log.Warn().Err(err).Msg("next hop unreachable")
+		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
+		return
+	}
+	c.log.Info().Err(err).Msg("no final answer from the far side")
+	c.failSetup(setupError{408, "Request Timeout", "timeout"})
+}
+
+// cancelCallee sends CANCEL for the callee's INVITE, or marks it due once a
+// provisional response allows it.
+func (c *call) cancelCallee() {
+	b := c.callee
+	if b.inv == nil || b.final != 0 || b.canceled {
+		return
+	}
+	if !b.provisional {
+		b.cancelWanted = true
+		return
+	}
+	for tx, o := range c.out {
+		if o == b.inv {
+			b.canceled = true
+			if err := tx.Cancel(context.Background()); err != nil {
+				c.log.Debug().Err(err).Msg("CANCEL to the callee not sent")
+			}
+			return
+		}
+	}
+}
+
+// onStray handles a response no transaction wanted: a retransmitted 2xx of
+// the callee's INVITE (whose transaction we ended after the ACK) or of a
+// re-INVITE.
+func (c *call) onStray(side *sip.Side, res *gosip.Response) {
+	if !res.IsSuccess() {
+		return
+	}
+	cseq := res.CSeq()
+	if cseq == nil || cseq.MethodName != gosip.INVITE {
+		return
+	}
+	if b := c.callee; side == b.side && b.inv != nil && cseq.SeqNo == b.inv.req.CSeq().SeqNo {
+		c.reAck(res)
+		return
+	}
+	l := c.legOf(side)
+	if l != nil && l.lastAck != nil && l.lastAck.CSeq().SeqNo == cseq.SeqNo && l.dialog != nil {
+		_ = l.dialog.WriteAck(context.Background(), l.lastAck)
+	}
+}

@@ -1,0 +1,423 @@
+package mediation
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// The caller's leg: we are the UAS of the INVITE that created the call.
+
+// callerLeg is the caller's dialog and its INVITE transaction.
+type callerLeg struct {
+	leg
+	invite *sip.Incoming
+	tag    string
+	// finalRes is the final response we sent the INVITE (nil: none yet).
+	finalRes *gosip.Response
+
+	// reliable: our 18x go with 100rel (RFC 3262), retransmitted until
+	// PRACKed; one at a time, later ones queued.
+	reliable bool
+	rel      *sip.ReliableSender
+	relOut   *gosip.Response
+	relSDP   bool
+	relSend  resend
+	relQueue []pendingProvisional
+	// lastProvisional is the last 18x relayed (code and body), so that
+	// repeats of the callee's unreliable 180 are not sent again reliably.
+	lastProvisional string
+	// heldFinal is our 2xx, held until the PRACK of a reliable 18x that
+	// carried SDP (RFC 3262 §3).
+	heldFinal func()
+}
+
+type pendingProvisional struct {
+	res    *gosip.Response
+	hasSDP bool
+}
+
+// final is the status of the final response sent to the INVITE, 0 for none.
+func (a *callerLeg) final() int {
+	if a.finalRes == nil {
+		return 0
+	}
+	return a.finalRes.StatusCode
+}
+
+// setupError is a final response for the caller and the failure reason to
+// count.
+type setupError struct {
+	code   int
+	phrase string
+	reason string
+}
+
+func (e setupError) Error() string { return fmt.Sprintf("%d %s", e.code, e.phrase) }
+
+// warning is a Warning header (RFC 3261 §20.43, code 399: miscellaneous)
+// that tells an SBC engineer why we refused.
+func warning(side *sip.Side, text string) gosip.Header {
+	text = strings.ReplaceAll(text, `"`, `'`)
+	return gosip.NewHeader("Warning", fmt.Sprintf(`399 %s "%s"`, side.Addr().Addr(), text))
+}
+
+// onStart handles the caller's INVITE: checks it, picks the trunk, plans
+// the media and calls the callee.
+func (c *call) onStart() {
+	a := c.caller
+	req := a.invite.Req
+	if err := c.pickTrunk(req); err != nil {
+		c.failSetup(setupError{503, "Service Unavailable", "no_trunk"})
+		return
+	}
+	_ = a.invite.Reply(100, "Trying", "")
+
+	if sip.MaxForwards(req) <= 1 {
+		c.failSetup(setupError{483, "Too Many Hops", "too_many_hops"})
+		return
+	}
+	if bad := sip.Unsupported(req, a.supported()...); len(bad) > 0 {
+		c.log.Info().Strs("unsupported", bad).Msg("INVITE requires extensions we do not support: 420")
+		c.failSetup(setupError{420, "Bad Extension", "bad_extension"}, sip.OptionHeader("Unsupported", bad...))
+		return
+	}
+	callerRel := sip.HasOptionTag(req, "Supported", sip.Ext100rel) || sip.HasOptionTag(req, "Require", sip.Ext100rel)
+	switch mode := a.policy.PrackMode(); {
+	case mode == PrackRequired && !callerRel:
+		c.failSetup(setupError{421, "Extension Required", "extension_required"}, sip.OptionHeader("Require", sip.Ext100rel))
+		return
+	case mode != PrackOff && callerRel:
+		a.reliable = true
+		a.rel = sip.NewReliableSender(sip.NewRSeq())
+	}
+	t, err := sip.NegotiateUAS(req, a.policy.SessionTimer.Min())
+	switch {
+	case errors.Is(err, sip.ErrIntervalTooSmall):
+		c.failSetup(setupError{422, "Session Interval Too Small", "session_interval_too_small"}, sip.MinSEHeader(a.policy.SessionTimer.Min()))
+		return
+	case err != nil:
+		c.failSetup(setupError{400, "Bad Request - " + err.Error(), "malformed"})
+		return
+	}
+	a.timer = t
+
+	offer, late, err := parseInitialOffer(c.dir, req.Body())
+	if err != nil {
+		phrase := "Not Acceptable Here"
+		if err.Error() == reasonHold {
+			phrase = reasonHold
+		}
+		c.log.Info().Str("why", err.Error()).Msg("offer refused: 488")
+		c.failSetup(setupError{488, phrase, "not_acceptable"}, warning(a.side, err.Error()))
+		return
+	}
+	c.media = mediaPlan{dir: c.dir, offer: offer, lateOffer: late, log: c.log,
+		edgeCodecs: c.deps.media.EdgeCodecs, gwSRTP: c.trunk.SRTP, sessionOpts: []relay.SessionOption{
+			relay.WithLatching(c.deps.media.LatchingEnabled()),
+			relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
+		}}
+	body, err := c.media.planOffer(c.deps.settings(), c.trunk.EnableBypass, c.deps.alloc)
+	if err != nil {
+		c.failSetup(mediaFailure(err), warningFor(a.side, err)...)
+		return
+	}
+	if c.dir == outbound {
+		c.log.Info().Bool("bypass", c.media.decision.bypass).Str("why", c.media.decision.reason).
+			Str("gateway", c.trunk.Name).Msg("media bypass decision")
+	}
+	c.inviteCallee(body)
+}
+
+// pickTrunk finds the call's trunk and the call settings of both legs.
+func (c *call) pickTrunk(req *gosip.Request) error {
+	if c.dir == outbound {
+		t, err := c.deps.gateways.Route(req.Recipient.User)
+		if err != nil {
+			return err
+		}
+		c.trunk = t
+		c.caller.policy, c.callee.policy = c.deps.edgeCalls, c.deps.trunkCalls[t.Name]
+		return nil
+	}
+	src, _ := netip.ParseAddrPort(req.Source())
+	c.trunk = c.deps.gateways.FromSource(src)
+	c.caller.policy, c.callee.policy = c.deps.trunkCalls[c.trunk.Name], c.deps.edgeCalls
+	return nil
+}
+
+// mediaFailure maps a media plan error to the caller's response.
+func mediaFailure(err error) setupError {
+	var na errNotAcceptable
+	switch {
+	case errors.As(err, &na):
+		se := setupError{488, "Not Acceptable Here", "not_acceptable"}
+		if na.reason == reasonHold {
+			se.phrase = reasonHold
+		}
+		return se
+	case errors.Is(err, errNoPorts):
+		return setupError{503, "Service Unavailable", "no_media_ports"}
+	}
+	return setupError{500, "Server Internal Error", "internal_error"}
+}
+
+// warningFor is the Warning of a refusal that needs one (488, 500).
+func warningFor(side *sip.Side, err error) []gosip.Header {
+	se := mediaFailure(err)
+	if se.code == 488 || se.code == 500 {
+		return []gosip.Header{warning(side, err.Error())}
+	}
+	return nil
+}
+
+// callerResponse builds a response to the caller's INVITE with our tag and
+// the headers every one of ours carries.
+func (c *call) callerResponse(code int, phrase string, body []byte) *gosip.Response {
+	a := c.caller
+	res := a.invite.Response(code, phrase, a.tag, body)
+	if code > 100 && code < 300 {
+		contact := a.side.Contact(a.invite.Req.Transport())
+		res.AppendHeader(&contact)
+		res.AppendHeader(sip.OptionHeader("Supported", a.supported()...))
+	}
+	if code >= 200 || code > 100 {
+		res.AppendHeader(gosip.NewHeader("Allow", sip.Allow))
+	}
+	return res
+}
+
+// respondCaller sends the caller a final non-2xx response, once.
+func (c *call) respondCaller(code int, phrase string, hdrs ...gosip.Header) {
+	a := c.caller
+	if a.finalRes != nil {
+		return
+	}
+	res := c.callerResponse(code, phrase, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	a.finalRes = res
+	c.stopReliable()
+	a.heldFinal = nil
+	if err := a.invite.Respond(res); err != nil {
+		c.log.Debug().Err(err).Int("code", code).Msg("response to the caller not delivered")
+	}
+}
+
+// relayProvisional relays the callee's 18x to the caller, with the SDP
+// rewritten.
+func (c *call) relayProvisional(res *gosip.Response) {
+	a := c.caller
+	if a.finalRes != nil {
+		return
+	}
+	if c.state == stateSetup {
+		_ = c.setState(stateEarly)
+	}
+	var body []byte
+	if len(res.Body()) > 0 {
+		var err error
+		if body, err = c.media.planAnswer(res.Body(), false); errors.Is(err, errNoEarlyOffer) {
+			body = nil
+		} else if err != nil {
+			c.log.Warn().Err(err).Int("code", res.StatusCode).Msg("early SDP not usable; relaying the provisional without SDP")
+			body = nil
+		}
+	}
+	key := fmt.Sprintf("%d\n%s", res.StatusCode, body)
+	if a.reliable && key == a.lastProvisional {
+		return // the callee repeating itself; the caller has it reliably
+	}
+	a.lastProvisional = key
+	out := c.callerResponse(res.StatusCode, res.Reason, body)
+	if !a.reliable {
+		if err := a.invite.Respond(out); err != nil {
+			c.log.Debug().Err(err).Msg("provisional response to the caller not delivered")
+		}
+		return
+	}
+	c.sendReliable(out, body != nil)
+}
+
+// sendReliable sends a reliable provisional (RFC 3262 §3), or queues it
+// while an earlier one awaits its PRACK.
+func (c *call) sendReliable(res *gosip.Response, hasSDP bool) {
+	a := c.caller
+	rseq, ok := a.rel.Send()
+	if !ok {
+		if len(a.relQueue) < 16 {
+			a.relQueue = append(a.relQueue, pendingProvisional{res, hasSDP})
+		}
+		return
+	}
+	res.AppendHeader(sip.OptionHeader("Require", sip.Ext100rel))
+	res.AppendHeader(gosip.NewHeader("RSeq", fmt.Sprint(rseq)))
+	a.relOut, a.relSDP, a.relSend = res, hasSDP, resend{}
+	if err := a.invite.Respond(res); err != nil {
+		c.log.Debug().Err(err).Msg("reliable provisional not delivered")
+	}
+	// RFC 3262 §3: T1, doubling, no cap; 64*T1 without PRACK and the
+	// caller gets a 5xx, the callee a CANCEL.
+	b := sip.Backoff{T1: c.deps.sip.T1, Total: c.deps.sip.Timeout()}
+	c.resendUntil(&a.relSend, b, sip.IsTCP(a.invite.Req), func() { _ = a.invite.Respond(res) }, func() {
+		c.log.Warn().Msg("no PRACK for our reliable provisional response")
+		c.failSetup(setupError{504, "Server Time-out", "no_prack"}, warning(a.side, "no PRACK for the reliable provisional response"))
+	})
+}
+
+// stopReliable ends reliable provisional retransmission (a final response
+// went out).
+func (c *call) stopReliable() {
+	a := c.caller
+	c.stopResend(&a.relSend)
+	a.relOut, a.relQueue = nil, nil
+}
+
+// onPrack handles the caller's PRACK of a reliable provisional.
+func (c *call) onPrack(l *leg, in *sip.Incoming) {
+	a := c.caller
+	if l != &a.leg || a.rel == nil {
+		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
+		return
+	}
+	rack, err := sip.ParseRAck(in.Req)
+	if err != nil {
+		_ = in.Reply(400, "Bad Request - "+err.Error(), a.tag)
+		return
+	}
+	if !a.rel.Acknowledge(rack, a.invite.Req.CSeq().SeqNo) {
+		_ = in.Reply(481, "Call/Transaction Does Not Exist", a.tag)
+		return
+	}
+	res := in.Response(200, "OK", a.tag, nil)
+	contact := a.side.Contact(in.Req.Transport())
+	res.AppendHeader(&contact)
+	_ = in.Respond(res)
+	if out := a.relOut; out != nil {
+		if rseq, _, _ := sip.RSeq(out); rseq == rack.RSeq {
+			c.stopResend(&a.relSend)
+			a.relOut = nil
+		}
+	}
+	if a.relOut == nil && len(a.relQueue) > 0 && a.finalRes == nil {
+		next := a.relQueue[0]
+		a.relQueue = a.relQueue[1:]
+		c.sendReliable(next.res, next.hasSDP)
+	}
+	if a.heldFinal != nil && (a.relOut == nil || !a.relSDP) {
+		f := a.heldFinal
+		a.heldFinal = nil
+		f()
+	}
+}
+
+// onCancel handles the caller's CANCEL of its INVITE (RFC 3261 §9.2): the
+// CANCEL gets 200 and, while the INVITE has no final response, the INVITE
+// gets 487 with the tag of our provisionals; the callee is cancelled.
+func (c *call) onCancel(in *sip.Incoming) {
+	a := c.caller
+	if branch(in.Req) != branch(a.invite.Req) {
+		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
+		return
+	}
+	_ = in.Reply(200, "OK", a.tag)
+	if a.finalRes != nil {
+		return
+	}
+	c.log.Info().Msg("caller canceled the call")
+	c.failSetup(setupError{487, "Request Terminated", "canceled"})
+}
+
+func branch(req *gosip.Request) string {
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		return b
+	}
+	return ""
+}
+
+// answerCaller sends the caller our 2xx with body (the callee has
+// answered), retransmitted until the ACK.
+func (c *call) answerCaller(body []byte) {
+	a := c.caller
+	if a.relOut != nil && a.relSDP {
+		// RFC 3262 §3: no 2xx before the PRACK of a reliable 18x with SDP.
+		a.heldFinal = func() { c.answerCaller(body) }
+		return
+	}
+	if a.finalRes != nil || !c.live() {
+		return
+	}
+	res := c.callerResponse(200, "OK", body)
+	for _, h := range a.timer.AnswerHeaders(a.invite.Req) {
+		res.AppendHeader(h)
+	}
+	a.finalRes = res
+	c.stopReliable()
+	if err := c.setState(stateAnswered); err != nil {
+		return
+	}
+	c.answerTime = time.Now()
+	c.media.answered()
+	if c.media.decision.bypass {
+		c.bypassCounted = true
+		c.deps.metrics.bypassActive.WithLabelValues(c.dir.String()).Inc()
+		c.deps.metrics.bypassTotal.WithLabelValues(c.dir.String()).Inc()
+	}
+	c.log.Info().Bool("bypass", c.media.decision.bypass).Str("why", c.media.decision.reason).Msg("call answered")
+	c.sendOK(&a.leg, a.invite, res, c.callerAcked, func() {
+		c.log.Warn().Msg("no ACK from the caller for our 2xx")
+		c.hangup(nil, "no ACK from the caller")
+	})
+	c.armSessionTimer(&a.leg)
+	c.armSessionTimer(&c.callee.leg)
+}
+
+// callerAcked completes the exchange of a delayed-offer call with the
+// answer in the gateway's ACK; without a usable one the call is hung up
+// (RFC 3261 §13.2.2.4).
+func (c *call) callerAcked(ack *gosip.Request) {
+	if !c.media.awaitingLateAnswer() || c.state != stateAnswered {
+		return
+	}
+	if err := c.media.lateAnswer(ack.Body()); err != nil {
+		c.log.Warn().Err(err).Msg("delayed offer: no usable answer in the ACK; hanging up")
+		c.hangup(nil, "bad_ack_sdp")
+	}
+}
+
+// answerBody is the caller's final SDP: built from the 200's SDP, or the
+// early answer again when the 200 carries none.
+func (c *call) answerBody(b []byte) ([]byte, error) {
+	if len(b) > 0 {
+		return c.media.planAnswer(b, true)
+	}
+	if last := c.media.lastAnswer(); last != nil && !c.media.lateOffer {
+		if c.media.decision.bypass {
+			c.media.closeRelay()
+		}
+		return last, nil
+	}
+	return nil, errors.New("no SDP answer in 18x or 200")
+}
+
+// onDuplicateInvite answers the caller's INVITE retransmitted after its
+// transaction ended with the final response it already has.
+func (c *call) onDuplicateInvite(in *sip.Incoming) {
+	a := c.caller
+	if a.finalRes == nil {
+		// Its transaction is still alive and absorbs retransmissions; a
+		// second INVITE of the same dialog is a merged request.
+		_ = in.Reply(482, "Loop Detected", "")
+		return
+	}
+	_ = in.Respond(a.finalRes)
+}

@@ -1,0 +1,130 @@
+package mediation_test
+
+import (
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// ringingSBC answers INVITEs with 180 and never more, until a CANCEL (then
+// 487).
+func ringingSBC(t *testing.T) *peer {
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(180, nil)
+		<-pi.tx.Done()
+	})
+	return sbc
+}
+
+// TestCancelKeepsTag: the 487 to a cancelled INVITE carries the To-tag of
+// the 18x the caller already has (RFC 3261 §8.2.6.2, §9.2), and the callee
+// gets a CANCEL.
+func TestCancelKeepsTag(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := ringingSBC(t)
+			srv := serveTo(t, sbc.addr(), tr, nil)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
+			var ringTag string
+			ringing := make(chan struct{})
+			go func() {
+				<-ringing
+				cancel := gosip.NewRequest(gosip.CANCEL, oc.inv.Recipient)
+				cancel.AppendHeader(oc.inv.Via().Clone())
+				for _, h := range []gosip.Header{oc.inv.From(), oc.inv.To(), oc.inv.CallID()} {
+					cancel.AppendHeader(gosip.HeaderClone(h))
+				}
+				cancel.AppendHeader(&gosip.CSeqHeader{SeqNo: oc.inv.CSeq().SeqNo, MethodName: gosip.CANCEL})
+				cancel.SetTransport(oc.inv.Transport())
+				res, err := caller.stack.Client(tr).Do(ctx, cancel)
+				if err != nil || res.StatusCode != 200 {
+					t.Errorf("CANCEL: %v %v", res, err)
+				}
+			}()
+			res := oc.answer(ctx, func(r *gosip.Response) {
+				if r.StatusCode == 180 {
+					ringTag, _ = r.To().Params.Get("tag")
+					close(ringing)
+				}
+			})
+			if res.StatusCode != 487 {
+				t.Fatalf("got %d, want 487", res.StatusCode)
+			}
+			if tag, _ := res.To().Params.Get("tag"); tag == "" || tag != ringTag {
+				t.Errorf("487 To-tag %q, the 180's %q", tag, ringTag)
+			}
+			sbc.wait(ctx, gosip.CANCEL, 1)
+			mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "canceled")
+		})
+	}
+}
+
+// TestEarlyByeFromCaller: a caller that hangs up with BYE while the call
+// rings gets 200 for the BYE and 487 for its INVITE, and the callee a
+// CANCEL (RFC 3261 §15); the client does not keep ringing.
+func TestEarlyByeFromCaller(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := ringingSBC(t)
+			srv := serveTo(t, sbc.addr(), tr, nil)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
+			byed := make(chan *gosip.Response, 1)
+			res := oc.answer(ctx, func(r *gosip.Response) {
+				if r.StatusCode != 180 {
+					return
+				}
+				go func() {
+					res, err := oc.d.Do(ctx, gosip.NewRequest(gosip.BYE, r.Contact().Address))
+					if err != nil {
+						t.Errorf("early BYE: %v", err)
+						res = &gosip.Response{}
+					}
+					byed <- res
+				}()
+			})
+			if res.StatusCode != 487 {
+				t.Fatalf("INVITE got %d, want 487", res.StatusCode)
+			}
+			if b := <-byed; b.StatusCode != 200 {
+				t.Errorf("early BYE got %d, want 200", b.StatusCode)
+			}
+			sbc.wait(ctx, gosip.CANCEL, 1)
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+		})
+	}
+}
+
+// TestRingTimeout: an SBC that rings for ever is CANCELled after
+// ring_timeout and the caller gets 408; the relay's ports are released.
+func TestRingTimeout(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := ringingSBC(t)
+			srv := serveTo(t, sbc.addr(), tr, func(c *mediation.Config) { c.Gateways[0].RingTimeout = 400 * time.Millisecond })
+			caller := startPeer(t, "caller")
+			// No bypass ID: the call is anchored and holds relay ports while ringing.
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+			start := time.Now()
+			res := oc.answer(ctx, nil)
+			if res.StatusCode != 408 {
+				t.Fatalf("got %d, want 408", res.StatusCode)
+			}
+			if d := time.Since(start); d < 400*time.Millisecond {
+				t.Errorf("timed out after %v, before ring_timeout", d)
+			}
+			sbc.wait(ctx, gosip.CANCEL, 1)
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_ports_open")
+			mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "ring_timeout")
+		})
+	}
+}

@@ -1,0 +1,217 @@
+package mediation
+
+import (
+	"errors"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// Ending a call: whatever ends it (a refusal, CANCEL, BYE, a timeout, the
+// media timeout, shutdown), the first cause wins, the legs that need it get
+// a final response, CANCEL or BYE, and the call ends once they have an
+// outcome or the ending deadline passed. The record is written once.
+
+// maxByeWait bounds the wait for the answer to one BYE on one target; a
+// peer that is gone must not hold up the end of a call (or of the server)
+// for Timer F's 32 s.
+const maxByeWait = 4 * time.Second
+
+// byeWait is how long one BYE waits for its answer: 64*T1, at most
+// maxByeWait.
+func (c *call) byeWait() time.Duration { return min(c.deps.sip.Timeout(), maxByeWait) }
+
+// failSetup answers the caller with se (unless it has a final response
+// already) and ends the call: the callee's INVITE is cancelled.
+func (c *call) failSetup(se setupError, hdrs ...gosip.Header) {
+	if !c.live() {
+		return
+	}
+	if se.code >= 400 {
+		c.log.Info().Int("code", se.code).Str("reason", se.reason).Msg("call setup failed")
+	}
+	c.respondCaller(se.code, se.phrase, hdrs...)
+	c.end(nil, se.reason)
+}
+
+// hangup ends an answered call with BYE on every leg but from (nil: both).
+func (c *call) hangup(from *leg, reason string) {
+	if !c.live() {
+		return
+	}
+	c.end(from, reason)
+}
+
+// end starts the end of the call for reason; from is the leg whose peer
+// already ended its dialog (it gets no BYE).
+func (c *call) end(from *leg, reason string) {
+	if !c.live() {
+		return
+	}
+	c.endReason = reason
+	if err := c.setState(stateEnding); err != nil {
+		return
+	}
+	a, b := c.caller, c.callee
+	c.cancel(b.ringTimer)
+	c.cancel(b.trying)
+	c.cancel(a.timerID)
+	c.cancel(b.timerID)
+	c.stopReliable()
+	if c.offer != nil {
+		c.abortOffer(503, "Service Unavailable")
+	}
+	if from != nil {
+		from.byeDone = true
+	}
+	switch {
+	case b.inv == nil:
+	case b.final == 0:
+		c.cancelCallee()
+	case b.final < 300 && from != &b.leg:
+		c.bye(&b.leg)
+	}
+	if a.final() >= 200 && a.final() < 300 && from != &a.leg {
+		c.bye(&a.leg)
+	}
+	deadline := 2*c.byeWait() + time.Second
+	c.endingDeadline = c.after(deadline, func() {
+		c.log.Warn().Int64("waited_ms", deadline.Milliseconds()).Msg("legs still unanswered at the end of the call")
+		c.finish(c.endReason)
+	})
+	c.maybeFinish()
+}
+
+// bye sends BYE on l's dialog; a BYE that cannot be delivered (refused,
+// timed out) is tried on the dialog's next target, then recorded as
+// undelivered.
+func (c *call) bye(l *leg) {
+	if l.byeSent || l.dialog == nil {
+		return
+	}
+	l.byeSent = true
+	if l.ok != nil {
+		c.stopResend(&l.ok.r)
+		l.ok = nil
+	}
+	req := l.dialog.NewRequest(gosip.BYE, 0, nil, nil)
+	var o *outgoing
+	var wait timerID
+	fail := func(err error) {
+		c.cancel(wait)
+		if o != nil && c.resend(o) {
+			c.log.Warn().Err(err).Str("leg", l.role).Str("side", l.side.Name).Msg("BYE not delivered; trying the next target")
+			wait = c.after(c.byeWait(), func() { c.terminate(o); o.onFail(sip.ErrTimeout) })
+			return
+		}
+		c.log.Warn().Err(err).Str("leg", l.role).Str("side", l.side.Name).Msg("BYE could not be delivered")
+		c.undelivered = append(c.undelivered, l.side.Name)
+		l.byeDone = true
+		c.maybeFinish()
+	}
+	var err error
+	o, err = c.sendIn(l, l.dialog, req, func(res *gosip.Response) {
+		if res.IsProvisional() {
+			return
+		}
+		c.cancel(wait)
+		l.byeDone = true
+		c.maybeFinish()
+	}, fail)
+	if err != nil {
+		o = nil
+		fail(err)
+		return
+	}
+	l.bye = o
+	wait = c.after(c.byeWait(), func() { c.terminate(o); o.onFail(sip.ErrTimeout) })
+}
+
+// maybeFinish ends an ending call once nothing is outstanding.
+func (c *call) maybeFinish() {
+	if c.state != stateEnding {
+		return
+	}
+	a, b := c.caller, c.callee
+	if b.inv != nil && b.final == 0 && (b.canceled || b.cancelWanted) {
+		return // the callee's 487 (or a 2xx to hang up) is still due
+	}
+	for _, l := range []*leg{&a.leg, &b.leg} {
+		if l.byeSent && !l.byeDone {
+			return
+		}
+	}
+	c.finish(c.endReason)
+}
+
+// finish releases everything the call holds and writes its record: the
+// last thing a call does.
+func (c *call) finish(reason string) {
+	if c.state == stateEnded {
+		return
+	}
+	answered := !c.answerTime.IsZero()
+	if c.state < stateEnding {
+		c.endReason = reason
+	}
+	c.state = stateEnded
+	c.stopTimers()
+	for tx, o := range c.out {
+		if o.final && o.req.IsInvite() {
+			// Its transaction still ACKs retransmissions of the final
+			// response until Timer D; it ends by itself.
+			continue
+		}
+		tx.Terminate()
+	}
+	rec := c.record(reason)
+	c.media.closeRelay()
+	if err := c.deps.records.write(rec); err != nil {
+		c.log.Error().Err(err).Msg("call record not written")
+	}
+	m := c.deps.metrics
+	if !rec.MediationServerBypass {
+		m.observeLeg("edge", rec.EdgeLeg)
+		m.observeLeg("gateway", rec.GatewayLeg)
+	}
+	c.deps.index.remove(c)
+	dir := c.dir.String()
+	m.callsCurrent.WithLabelValues(dir).Dec()
+	if c.bypassCounted {
+		m.bypassActive.WithLabelValues(dir).Dec()
+	}
+	if !answered {
+		m.failedCalls.WithLabelValues(dir, reason).Inc()
+	}
+	c.log.Info().Str("reason", reason).Bool("answered", answered).Bool("bypass", c.media.decision.bypass).
+		Strs("bye_undelivered", c.undelivered).Int64("duration_ms", time.Since(c.start).Milliseconds()).Msg("call ended")
+	close(c.done)
+}
+
+// record is the call's quality record.
+func (c *call) record(reason string) Record {
+	r := Record{
+		CallID: c.id, Direction: c.dir.String(), From: c.from, To: c.to, Gateway: c.trunk.Name,
+		StartTime: c.start, EndTime: time.Now(), EndReason: reason,
+		MediationServerBypass: c.media.decision.bypass,
+		EdgeCallID:            c.caller.dialog.CallID,
+		ByeUndelivered:        c.undelivered,
+	}
+	if b := c.callee.inv; b != nil {
+		r.GatewayCallID = string(*b.req.CallID())
+	}
+	if c.dir == inbound {
+		r.EdgeCallID, r.GatewayCallID = r.GatewayCallID, r.EdgeCallID
+	}
+	if !c.answerTime.IsZero() {
+		t := c.answerTime
+		r.AnswerTime = &t
+	}
+	r.EdgeLeg, r.GatewayLeg = c.media.legRecords()
+	return r
+}
+
+// errEnded is returned for operations on a call that is over.
+var errEnded = errors.New("call ended")

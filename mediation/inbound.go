@@ -1,0 +1,78 @@
+package mediation
+
+import (
+	"fmt"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+)
+
+// Inbound media plan: the PSTN calls a client and the gateway's INVITE
+// carries an offer. The client decides: it is offered our relay and, when
+// bypass is possible, the gateway's address and the bypass ID; its answer
+// says which it took.
+
+// inboundOffer is the client's offer.
+func (p *mediaPlan) inboundOffer(s BypassSettings, trunkBypass bool, alloc *relay.Allocator) ([]byte, error) {
+	if len(p.offer.G711()) == 0 {
+		return nil, errNotAcceptable{"No G.711 codec in the gateway's SDP offer"}
+	}
+	switch {
+	case p.gwSRTP == srtpOff && p.offer.RequiresSRTP():
+		return nil, errNotAcceptable{"The gateway offered " + p.offer.Proto + " but SRTP is off for this gateway"}
+	case p.gwSRTP != srtpOff:
+		if err := p.keys[relay.Gateway].answerTo(p.offer, p.gwSRTP == srtpRequired); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.openRelay(alloc); err != nil {
+		return nil, err
+	}
+	p.bypassID = inboundBypassID(s, trunkBypass)
+	return p.clientOffer()
+}
+
+// clientOffer offers the client our relay (and the gateway when bypassID is
+// set). The client is offered the gateway's own key when the gateway uses
+// SRTP: a bypassing client then decrypts the gateway's packets, and the
+// relay encrypts with the same key otherwise. SRTP stays optional towards
+// the client (a=crypto in RTP/AVP, as SfB offers it).
+func (p *mediaPlan) clientOffer() ([]byte, error) {
+	d, err := sdp.ClientOffer(p.offer, p.relay.Local(relay.Edge), p.bypassID)
+	if err != nil {
+		return nil, errNotAcceptable{err.Error()}
+	}
+	if err := p.keys[relay.Edge].offer(false, p.keys[relay.Gateway].theirs); err != nil {
+		return nil, err
+	}
+	p.keys[relay.Edge].apply(&d)
+	return p.sdp[relay.Edge].marshal(d), nil
+}
+
+// inboundAnswer is the gateway's answer from the client's.
+func (p *mediaPlan) inboundAnswer(ans sdp.Media) ([]byte, error) {
+	p.gateway, p.client = p.offer, ans
+	p.decision = decideInbound(p.bypassID, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
+	d, err := sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
+	if err != nil {
+		return nil, fmt.Errorf("answer to the gateway: %w", err)
+	}
+	if p.decision.bypass {
+		p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
+		if p.keys[relay.Gateway].theirs != nil {
+			// End-to-end SRTP: the gateway decrypts with the client's key.
+			if c := matching(ans.SRTP(), p.keys[relay.Gateway].theirs.Tag); c != nil {
+				d.Crypto, d.SAVP = []sdp.Crypto{*c}, p.offer.RequiresSRTP()
+			}
+		}
+		return p.sdp[relay.Gateway].marshal(d), nil
+	}
+	if err := p.keys[relay.Edge].accept(ans, false); err != nil {
+		return nil, err
+	}
+	p.keys[relay.Gateway].apply(&d)
+	if err := p.pointRelay(p.offer, d.Codecs[0], ans, ans.G711()[0]); err != nil {
+		return nil, err
+	}
+	return p.sdp[relay.Gateway].marshal(d), nil
+}

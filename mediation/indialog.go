@@ -1,0 +1,332 @@
+package mediation
+
+import (
+	"context"
+	"errors"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/sdp"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// Requests from either leg's peer, in arrival order.
+
+// onRequest routes a request of the call's peers.
+func (c *call) onRequest(in *sip.Incoming) {
+	req := in.Req
+	l := c.legOf(in.Side)
+	if l == nil {
+		goneAnswer(in)
+		return
+	}
+	toTag, _ := req.To().Params.Get("tag")
+	switch req.Method {
+	case gosip.INVITE:
+		if toTag == "" {
+			c.onDuplicateInvite(in)
+			return
+		}
+		c.inDialog(l, in, c.onReInvite)
+	case gosip.ACK:
+		c.onAck(l, in)
+	case gosip.CANCEL:
+		if toTag == "" {
+			c.onCancel(in)
+			return
+		}
+		c.onReInviteCancel(l, in)
+	case gosip.BYE:
+		c.inDialog(l, in, c.onBye)
+	case gosip.PRACK:
+		c.inDialog(l, in, c.onPrack)
+	case gosip.UPDATE:
+		c.inDialog(l, in, c.onUpdate)
+	case gosip.OPTIONS:
+		_ = in.Reply(200, "OK", "", sip.CapabilityHeaders(l.supported()...)...)
+	default:
+		_ = in.Reply(405, "Method Not Allowed", "", gosip.NewHeader("Allow", sip.Allow))
+	}
+}
+
+// inDialog checks a request against its dialog (RFC 3261 §12.2.2) before
+// handle sees it: the dialog must exist and the CSeq must not go back.
+func (c *call) inDialog(l *leg, in *sip.Incoming, handle func(*leg, *sip.Incoming)) {
+	d := c.dialogOf(l, in.Req)
+	if d == nil {
+		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
+		return
+	}
+	if err := d.CheckRemoteSeq(in.Req); err != nil {
+		_ = in.Reply(500, "Server Internal Error - CSeq out of order", "")
+		return
+	}
+	d.Heard(in.Req)
+	handle(l, in)
+}
+
+// dialogOf is the dialog of l a request from its peer belongs to: the
+// caller's one dialog, or the callee's dialog (or early dialog) whose tag
+// is the request's From-tag.
+func (c *call) dialogOf(l *leg, req *gosip.Request) *sip.Dialog {
+	if l == &c.caller.leg {
+		return l.dialog
+	}
+	tag, _ := req.From().Params.Get("tag")
+	if d := c.callee.dialog; d != nil && d.RemoteTag == tag {
+		return d
+	}
+	return c.callee.early[tag]
+}
+
+// onAck takes the ACK of a 2xx of ours.
+func (c *call) onAck(l *leg, in *sip.Incoming) {
+	c.ackFor(l, in.Req)
+}
+
+// onBye ends the call on a BYE from either leg.
+func (c *call) onBye(l *leg, in *sip.Incoming) {
+	a := c.caller
+	_ = in.Reply(200, "OK", "")
+	switch {
+	case !c.live():
+		// A BYE racing our own end of the call: that leg is over.
+		if !l.byeDone {
+			l.byeDone = true
+			c.maybeFinish()
+		}
+	case l == &a.leg && a.final() == 0:
+		// RFC 3261 §15: a BYE of the caller in the early dialog ends the
+		// INVITE (487) and the callee is cancelled.
+		c.log.Info().Msg("caller sent BYE before the answer")
+		c.failSetup(setupError{487, "Request Terminated", "canceled"})
+	case c.state != stateAnswered:
+		// The callee hung up an early dialog: the call cannot complete.
+		c.failSetup(setupError{480, "Temporarily Unavailable", "callee_bye"})
+	default:
+		c.hangup(l, "bye from "+l.side.Name)
+	}
+}
+
+// relayedOffer is a re-offer (re-INVITE or UPDATE with SDP) from one leg,
+// relayed to the other; staged in the media plan until the answer.
+type relayedOffer struct {
+	from  *leg
+	in    *sip.Incoming
+	ro    *reoffer
+	out   *outgoing
+	timer timerID
+}
+
+// onReInvite handles a re-INVITE: relayed to the other leg when it has
+// SDP, answered locally with the leg's current SDP when it has none (a
+// session refresh).
+func (c *call) onReInvite(l *leg, in *sip.Incoming) {
+	switch {
+	case c.state != stateAnswered, l.ok != nil, c.offer != nil:
+		_ = in.Reply(491, "Request Pending", "")
+		return
+	}
+	l.dialog.Refresh(in.Req)
+	if !c.renegotiateTimer(l, in) {
+		return
+	}
+	if len(in.Req.Body()) == 0 {
+		res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
+		c.sendOK(l, in, res, nil, func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
+		c.armSessionTimer(l)
+		return
+	}
+	c.relayOffer(l, in)
+}
+
+// onUpdate handles UPDATE (RFC 3311) in an early or confirmed dialog: with
+// SDP it is relayed like a re-INVITE's offer, without it is a session
+// refresh answered here.
+func (c *call) onUpdate(l *leg, in *sip.Incoming) {
+	l.dialog.Refresh(in.Req)
+	if len(in.Req.Body()) > 0 && c.offer != nil {
+		_ = in.Reply(491, "Request Pending", "")
+		return
+	}
+	if !c.renegotiateTimer(l, in) {
+		return
+	}
+	if len(in.Req.Body()) == 0 {
+		_ = in.Respond(c.inDialogResponse(l, in, 200, "OK", nil))
+		c.armSessionTimer(l)
+		return
+	}
+	if c.other(l).dialog == nil || !c.live() {
+		_ = in.Reply(491, "Request Pending", "")
+		return
+	}
+	c.relayOffer(l, in)
+}
+
+// renegotiateTimer applies a refresh's Session-Expires to the leg's timer;
+// false when the request was refused (422, 400).
+func (c *call) renegotiateTimer(l *leg, in *sip.Incoming) bool {
+	t, err := sip.NegotiateUAS(in.Req, l.policy.SessionTimer.Min())
+	switch {
+	case errors.Is(err, sip.ErrIntervalTooSmall):
+		_ = in.Reply(422, "Session Interval Too Small", "", sip.MinSEHeader(l.policy.SessionTimer.Min()))
+		return false
+	case err != nil:
+		_ = in.Reply(400, "Bad Request - "+err.Error(), "")
+		return false
+	}
+	if t.Active || !l.timer.Active {
+		l.timer = t
+	}
+	return true
+}
+
+// inDialogResponse is our response to a request in l's dialog, with our
+// Contact (target refresh responses need it) and l's session timer.
+func (c *call) inDialogResponse(l *leg, in *sip.Incoming, code int, phrase string, body []byte) *gosip.Response {
+	res := in.Response(code, phrase, "", body)
+	if code >= 200 && code < 300 {
+		contact := l.side.Contact(in.Req.Transport())
+		res.AppendHeader(&contact)
+		res.AppendHeader(sip.OptionHeader("Supported", l.supported()...))
+		for _, h := range l.timer.AnswerHeaders(in.Req) {
+			res.AppendHeader(h)
+		}
+	}
+	return res
+}
+
+// relayOffer stages the offer of l's peer and sends it to the other leg:
+// UPDATE when the request was an UPDATE and the other peer allows it (the
+// only way in an early dialog), else re-INVITE.
+func (c *call) relayOffer(l *leg, in *sip.Incoming) {
+	offer, err := sdp.Parse(in.Req.Body())
+	if err != nil {
+		_ = in.Reply(488, "Not Acceptable Here", "", warning(l.side, "unparseable SDP in "+string(in.Req.Method)))
+		return
+	}
+	to := c.other(l)
+	method := gosip.INVITE
+	if in.Req.Method == gosip.UPDATE && (to.dialog.Allows(gosip.UPDATE) || c.state != stateAnswered) {
+		method = gosip.UPDATE
+	}
+	if method == gosip.INVITE && c.state != stateAnswered {
+		_ = in.Reply(491, "Request Pending", "")
+		return
+	}
+	ro, body, err := c.media.reOffer(l.media, offer)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("re-offer not relayed")
+		_ = in.Reply(488, "Not Acceptable Here", "", warning(l.side, err.Error()))
+		return
+	}
+	contact := to.side.Contact(to.dialog.Transport)
+	req := to.dialog.NewRequest(method, 0, body, &contact)
+	req.AppendHeader(sip.OptionHeader("Supported", to.supported()...))
+	if to.timer.Active && to.timer.WeRefresh {
+		// Our re-offer refreshes that leg's session as well (RFC 4028 §7.4).
+		for _, h := range sip.RequestHeaders(to.timer.Interval, to.policy.SessionTimer.Min()) {
+			req.AppendHeader(h)
+		}
+	}
+	off := &relayedOffer{from: l, in: in, ro: ro}
+	c.offer = off
+	off.out, err = c.sendIn(to, to.dialog, req, func(res *gosip.Response) { c.onOfferAnswer(off, res) },
+		func(err error) {
+			if c.offer == off {
+				c.log.Warn().Err(err).Msg("re-offer got no answer")
+				c.abortOffer(408, "Request Timeout")
+			}
+		})
+	if err != nil {
+		c.log.Warn().Err(err).Msg("re-offer not sent")
+		c.abortOffer(503, "Service Unavailable")
+		return
+	}
+	off.timer = c.after(c.deps.sip.Timeout(), func() {
+		if c.offer == off {
+			c.terminate(off.out)
+			c.abortOffer(408, "Request Timeout")
+		}
+	})
+}
+
+// onOfferAnswer takes the other leg's answer to a relayed offer.
+func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
+	to := c.other(off.from)
+	if res.IsSuccess() && off.out.req.IsInvite() {
+		// ACK every 2xx (retransmissions too) of our re-INVITE.
+		if to.lastAck == nil || to.lastAck.CSeq().SeqNo != off.out.req.CSeq().SeqNo {
+			ack, err := to.dialog.Ack(context.Background(), off.out.req.CSeq().SeqNo, nil)
+			if err != nil {
+				c.log.Debug().Err(err).Msg("ACK for re-INVITE")
+			}
+			to.lastAck = ack
+		} else {
+			_ = to.dialog.WriteAck(context.Background(), to.lastAck)
+		}
+	}
+	if res.IsProvisional() || c.offer != off {
+		return
+	}
+	c.cancel(off.timer)
+	c.offer = nil
+	if !res.IsSuccess() {
+		c.media.refuse(off.ro)
+		c.log.Info().Int("code", res.StatusCode).Msg("re-offer refused by the far side")
+		_ = off.in.Reply(res.StatusCode, res.Reason, "")
+		if res.StatusCode == 481 || res.StatusCode == 408 {
+			c.hangup(nil, "re-offer: dialog gone")
+		}
+		return
+	}
+	to.dialog.Refresh(res)
+	if t := sip.NegotiateUAC(res, to.timer.Interval); t.Active {
+		to.timer = t
+		c.armSessionTimer(to)
+	}
+	body, err := c.media.commit(off.ro, res.Body())
+	if err != nil {
+		c.log.Warn().Err(err).Msg("far side's answer to the re-offer not usable")
+		_ = off.in.Reply(488, "Not Acceptable Here", "", warning(off.from.side, err.Error()))
+		return
+	}
+	c.log.Info().Bool("hold", c.media.onHold).Str("from", off.from.media.String()).
+		Str("method", string(off.in.Req.Method)).Msg("re-offer relayed")
+	out := c.inDialogResponse(off.from, off.in, 200, "OK", body)
+	if off.in.Req.IsInvite() {
+		from := off.from
+		c.sendOK(from, off.in, out, nil, func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
+	} else {
+		_ = off.in.Respond(out)
+	}
+	c.armSessionTimer(off.from)
+}
+
+// abortOffer answers the offer in progress with code and drops its staged
+// state.
+func (c *call) abortOffer(code int, phrase string) {
+	off := c.offer
+	if off == nil {
+		return
+	}
+	c.offer = nil
+	c.cancel(off.timer)
+	c.media.refuse(off.ro)
+	_ = off.in.Reply(code, phrase, "")
+}
+
+// onReInviteCancel handles a CANCEL of a re-INVITE: 200, and 487 for the
+// re-INVITE if it is still waiting for the other leg.
+func (c *call) onReInviteCancel(l *leg, in *sip.Incoming) {
+	_ = in.Reply(200, "OK", "")
+	if off := c.offer; off != nil && off.from == l && branch(off.in.Req) == branch(in.Req) {
+		for tx, o := range c.out {
+			if o == off.out {
+				_ = tx.Cancel(context.Background())
+			}
+		}
+		c.abortOffer(487, "Request Terminated")
+	}
+}

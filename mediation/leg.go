@@ -1,0 +1,182 @@
+package mediation
+
+import (
+	"context"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// leg is what the two legs of a call have in common: the side their peer
+// is on, the peer's media side, the dialog once there is one, its session
+// timer and the BYE that ends it.
+type leg struct {
+	role   string // "caller" or "callee", for logs and records
+	side   *sip.Side
+	media  relay.Side
+	policy CallSettings
+	dialog *sip.Dialog
+
+	timer   sip.SessionTimer
+	timerID timerID
+	// ok is our 2xx to an INVITE from this leg's peer, retransmitted until
+	// the ACK.
+	ok *okRetransmit
+	// lastAck is our latest ACK of a 2xx to a re-INVITE of ours, sent again
+	// for a retransmitted 2xx.
+	lastAck *gosip.Request
+	// bye is our BYE in flight; byeDone once it has an outcome.
+	bye     *outgoing
+	byeSent bool
+	byeDone bool
+}
+
+// sdp is the SDP we last sent this leg's peer.
+func (c *call) legSDP(l *leg) []byte { return c.media.sdp[l.media].last }
+
+// supported are the option tags this leg's side supports.
+func (l *leg) supported() []string {
+	if l.policy.PrackMode() == PrackOff {
+		return []string{sip.ExtTimer}
+	}
+	return []string{sip.Ext100rel, sip.ExtTimer}
+}
+
+// outgoing is a request of ours in flight and what to do with its outcome.
+type outgoing struct {
+	leg    *leg
+	dialog *sip.Dialog
+	req    *gosip.Request
+	// tried are the dialog targets the request went to (sip.Dialog.SendNext).
+	tried []string
+	final bool
+	// onResponse gets every response; onFail the end of a transaction that
+	// got no final response.
+	onResponse func(*gosip.Response)
+	onFail     func(error)
+}
+
+// sendIn sends req in dialog d of leg l. The callbacks run on the call's
+// goroutine.
+func (c *call) sendIn(l *leg, d *sip.Dialog, req *gosip.Request, onResponse func(*gosip.Response), onFail func(error)) (*outgoing, error) {
+	o := &outgoing{leg: l, dialog: d, req: req, onResponse: onResponse, onFail: onFail}
+	tx, target, err := d.Send(context.Background(), req, c)
+	if err != nil {
+		return nil, err
+	}
+	o.tried = append(o.tried, target)
+	c.out[tx] = o
+	return o, nil
+}
+
+// resend retries o on its dialog's next target, if there is one.
+func (c *call) resend(o *outgoing) bool {
+	tx, target, err := o.dialog.SendNext(context.Background(), o.req, c, o.tried)
+	if err != nil {
+		return false
+	}
+	o.tried, o.final = append(o.tried, target), false
+	c.out[tx] = o
+	return true
+}
+
+// onResponse routes a response to the request it answers.
+func (c *call) onResponse(tx *sip.ClientTx, res *gosip.Response) {
+	o := c.out[tx]
+	if o == nil {
+		return
+	}
+	if !res.IsProvisional() {
+		if o.final && !res.IsSuccess() {
+			return // a retransmitted final response: its transaction ACKs it
+		}
+		o.final = true
+	}
+	if o.onResponse != nil {
+		o.onResponse(res)
+	}
+}
+
+// onTxDone forgets an ended transaction and reports one that got no final
+// response.
+func (c *call) onTxDone(tx *sip.ClientTx, err error) {
+	o := c.out[tx]
+	if o == nil {
+		return
+	}
+	delete(c.out, tx)
+	if o.final {
+		return
+	}
+	if err == nil {
+		err = sip.ErrTimeout
+	}
+	if o.onFail != nil {
+		o.onFail(err)
+	}
+}
+
+// terminate ends a transaction we no longer need (an INVITE after its ACK):
+// later retransmissions of its 2xx arrive as strays.
+func (c *call) terminate(o *outgoing) {
+	for tx, x := range c.out {
+		if x == o {
+			delete(c.out, tx)
+			tx.Terminate()
+		}
+	}
+}
+
+// okRetransmit is our 2xx to an INVITE, retransmitted over UDP until the
+// ACK (RFC 3261 §13.3.1.4): sipgo's INVITE server transaction passes a 2xx
+// on once and leaves the rest to the dialog.
+type okRetransmit struct {
+	in  *sip.Incoming
+	res *gosip.Response
+	seq uint32
+	r   resend
+	// onAck runs when the ACK comes; onGiveUp when none came in 64*T1.
+	onAck    func(ack *gosip.Request)
+	onGiveUp func()
+}
+
+// sendOK sends a 2xx to an INVITE from l's peer and keeps it going until
+// the ACK.
+func (c *call) sendOK(l *leg, in *sip.Incoming, res *gosip.Response, onAck func(*gosip.Request), onGiveUp func()) {
+	if l.ok != nil {
+		c.stopResend(&l.ok.r)
+	}
+	ok := &okRetransmit{in: in, res: res, seq: in.Req.CSeq().SeqNo, onAck: onAck, onGiveUp: onGiveUp}
+	l.ok = ok
+	if err := in.Respond(res); err != nil {
+		c.log.Debug().Err(err).Msg("2xx not sent")
+	}
+	b := sip.Backoff{T1: c.deps.sip.T1, Cap: c.deps.sip.T2, Total: c.deps.sip.Timeout()}
+	c.resendUntil(&ok.r, b, sip.IsTCP(in.Req), func() {
+		c.log.Debug().Int("n", ok.r.n).Msg("2xx retransmitted: no ACK yet")
+		if err := ok.in.Respond(ok.res); err != nil {
+			// The INVITE transaction is gone (Timer L): write it directly.
+			_ = ok.in.Side.WriteResponse(ok.res)
+		}
+	}, func() {
+		l.ok = nil
+		ok.onGiveUp()
+	})
+}
+
+// ackFor stops the 2xx retransmission an ACK answers; false when the ACK
+// is not for our latest 2xx.
+func (c *call) ackFor(l *leg, ack *gosip.Request) bool {
+	ok := l.ok
+	if ok == nil || ack.CSeq().SeqNo != ok.seq {
+		return false
+	}
+	c.stopResend(&ok.r)
+	l.ok = nil
+	if ok.onAck != nil {
+		ok.onAck(ack)
+	}
+	return true
+}

@@ -1,0 +1,252 @@
+package mediation
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+)
+
+// The media plan of a call: the offer/answer state towards both peers and,
+// for an anchored call, the relay. Each case has its own file beside this
+// one: outbound.go (client -> PSTN), inbound.go (PSTN -> client),
+// delayedoffer.go (an inbound INVITE without SDP) and reoffer.go (offers
+// inside the call: re-INVITE and UPDATE). Everything here is indexed by
+// relay.Side (the edge peer, the gateway peer); which leg of the call is on
+// which side is the call's business, decided once when it starts.
+
+// errNotAcceptable carries the reason of a 488 to the caller.
+type errNotAcceptable struct{ reason string }
+
+func (e errNotAcceptable) Error() string { return e.reason }
+
+// reasonHold is the real Mediation Server's reason phrase for an initial
+// offer on hold (seen in the wild, sipwise/rtpengine #702).
+const reasonHold = "Invalid incoming Gateway SDP: Call hold not allowed for initial INVITE offer"
+
+// errNoPorts means the media port range is used up: 503.
+var errNoPorts = errors.New("no media ports free")
+
+// mediaPlan is one call's offer/answer state on both sides and, for an
+// anchored call, its relay. It belongs to the call's goroutine.
+type mediaPlan struct {
+	dir      direction
+	offer    sdp.Media // the caller's initial offer
+	bypassID string    // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
+	log      zerolog.Logger
+	decision decision
+	relay    *relay.Session
+	// sdp is what we last sent each peer (relay.Edge, relay.Gateway).
+	sdp [2]sdpLeg
+	// codecs negotiated on each side, for the record.
+	codecs [2]string
+	// client and gateway are the latest SDP each peer sent (offer or answer).
+	client, gateway sdp.Media
+	// lateOffer: the gateway's INVITE had no SDP (delayedoffer.go).
+	lateOffer bool
+	// pendingEdge is the client's answer of a delayed-offer call until the
+	// gateway's ACK completes the exchange.
+	pendingEdge *sdp.Media
+	onHold      bool
+	// keys are the SDES keying of each side; gwSRTP is the trunk's srtp mode.
+	keys   [2]keying
+	gwSRTP string
+	// edgeCodecs is media.edge_codecs.
+	edgeCodecs []string
+	// sessionOpts configure the relay of an anchored call.
+	sessionOpts []relay.SessionOption
+}
+
+// sdpLeg remembers the SDP last sent to one peer so that o= stays the same
+// for the same session and its version grows with every change.
+type sdpLeg struct {
+	origin sdp.Origin
+	last   []byte
+}
+
+func newSDPLeg() sdpLeg {
+	return sdpLeg{origin: sdp.Origin{SessionID: rand.Uint64N(1 << 62), Version: 1}}
+}
+
+// marshal stamps d with the leg's origin, bumping the version when the SDP
+// differs from the last one sent.
+func (l *sdpLeg) marshal(d sdp.Description) []byte {
+	d.Origin = l.origin
+	body := d.Marshal()
+	if l.last != nil && !bytes.Equal(body, l.last) {
+		l.origin = l.origin.Next()
+		d.Origin = l.origin
+		body = d.Marshal()
+	}
+	l.last = body
+	return body
+}
+
+// parseInitialOffer checks an initial INVITE's SDP. An inbound INVITE
+// without SDP is a delayed offer (late is true): we make the offer, in our
+// 200, and the gateway answers in its ACK.
+func parseInitialOffer(dir direction, body []byte) (offer sdp.Media, late bool, err error) {
+	if dir == inbound && len(bytes.TrimSpace(body)) == 0 {
+		return sdp.Media{Codecs: []sdp.Codec{sdp.PCMU, sdp.PCMA, sdp.TelephoneEvent}, Proto: "RTP/AVP"}, true, nil
+	}
+	offer, err = parseOffer(body)
+	return offer, false, err
+}
+
+// parseOffer checks the caller's initial offer; the error says which 488.
+func parseOffer(body []byte) (sdp.Media, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return sdp.Media{}, errNotAcceptable{"No SDP offer: delayed-offer INVITEs are not supported"}
+	}
+	m, err := sdp.Parse(body)
+	switch {
+	case errors.Is(err, sdp.ErrNoAudio):
+		return m, errNotAcceptable{"No audio media in the SDP offer"}
+	case err != nil:
+		return m, errNotAcceptable{"Unparseable SDP offer"}
+	case m.OnHold():
+		return m, errNotAcceptable{reasonHold}
+	}
+	return m, nil
+}
+
+// planOffer decides what the callee is offered, with the settings in force
+// when the call arrived.
+func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.Allocator) ([]byte, error) {
+	p.sdp = [2]sdpLeg{newSDPLeg(), newSDPLeg()}
+	switch {
+	case p.dir == outbound:
+		return p.outboundOffer(s, trunkBypass, alloc)
+	case p.lateOffer:
+		return p.delayedOffer(alloc)
+	default:
+		return p.inboundOffer(s, trunkBypass, alloc)
+	}
+}
+
+// planAnswer turns the callee's answer (an 18x or the 200) into the
+// caller's answer and points the relay at both peers. final says whether
+// this is the 200: an inbound call's bypass releases the relay only then.
+func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("far side's SDP answer: %w", err)
+	}
+	if len(ans.G711()) == 0 {
+		return nil, fmt.Errorf("far side's SDP answer: %w", sdp.ErrNoG711)
+	}
+	var out []byte
+	switch {
+	case p.dir == outbound:
+		out, err = p.outboundAnswer(ans)
+	case p.lateOffer:
+		return p.delayedAnswer(ans, final)
+	default:
+		out, err = p.inboundAnswer(ans)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.decision.bypass && final {
+		p.closeRelay()
+	}
+	return out, nil
+}
+
+// callerSide is the side the caller's SDP comes from.
+func (p *mediaPlan) callerSide() relay.Side {
+	if p.dir == outbound {
+		return relay.Edge
+	}
+	return relay.Gateway
+}
+
+// lastAnswer is the caller's answer already sent (a 200 without SDP after
+// a 183 with SDP repeats it).
+func (p *mediaPlan) lastAnswer() []byte { return p.sdp[p.callerSide()].last }
+
+// answered starts the relay's media timeout.
+func (p *mediaPlan) answered() {
+	if p.relay != nil && !p.onHold {
+		p.relay.SetHold(false)
+	}
+}
+
+func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {
+	r, err := relay.NewSession(alloc, p.log, p.sessionOpts...)
+	if err != nil {
+		if errors.Is(err, relay.ErrExhausted) {
+			return errNoPorts
+		}
+		return fmt.Errorf("media relay: %w", err)
+	}
+	// The media timeout counts only once the call is answered (and not on
+	// hold): a call may ring for longer than the timeout without early media.
+	r.SetHold(true)
+	r.Start()
+	p.relay = r
+	return nil
+}
+
+// local is our RTP address on a side, the zero address for a bypassed call.
+func (p *mediaPlan) local(side relay.Side) netip.AddrPort {
+	if p.relay == nil {
+		return netip.AddrPort{}
+	}
+	return p.relay.Local(side)
+}
+
+// pointRelay tells the relay where each peer takes media and in which codec.
+func (p *mediaPlan) pointRelay(gwMedia sdp.Media, gwCodec sdp.Codec, edgeMedia sdp.Media, edgeCodec sdp.Codec) error {
+	if p.relay == nil {
+		return errors.New("anchored call without a relay")
+	}
+	gwLeg, edgeLeg := legFor(gwMedia, gwCodec), legFor(edgeMedia, edgeCodec)
+	gwLeg.SRTP, edgeLeg.SRTP = p.keys[relay.Gateway].relay(), p.keys[relay.Edge].relay()
+	if err := p.relay.SetLeg(relay.Gateway, gwLeg); err != nil {
+		return err
+	}
+	p.codecs[relay.Gateway], p.codecs[relay.Edge] = gwCodec.Name, edgeCodec.Name
+	return p.relay.SetLeg(relay.Edge, edgeLeg)
+}
+
+func legFor(m sdp.Media, c sdp.Codec) relay.Leg {
+	l := relay.Leg{RTP: m.RTP(), RTCP: m.RTCP(), Codec: relay.Codec{PT: c.PT, Name: c.Name}}
+	if ev, ok := m.TelephoneEvent(); ok {
+		l.Codec.EventPT = ev.PT
+	}
+	return l
+}
+
+func (p *mediaPlan) closeRelay() {
+	if p.relay != nil {
+		p.relay.Close()
+		p.relay = nil
+	}
+}
+
+// legRecords reports each side's media for the call record.
+func (p *mediaPlan) legRecords() (edge, gw LegRecord) {
+	edge.Codec, gw.Codec = p.codecs[relay.Edge], p.codecs[relay.Gateway]
+	if p.relay == nil {
+		return edge, gw
+	}
+	st := p.relay.Stats()
+	fill := func(l *LegRecord, s relay.SideStats) {
+		l.PacketsSent, l.PacketsReceived = s.RTPSent, s.RTPReceived
+		l.BytesSent, l.BytesReceived = s.RTPSentBytes, s.RTPReceivedBytes
+		l.PacketsLost = s.Lost
+		l.JitterMs = float64(s.Jitter) / float64(time.Millisecond)
+		l.RTTMs = float64(s.RTT) / float64(time.Millisecond)
+	}
+	fill(&edge, st.Edge)
+	fill(&gw, st.Gateway)
+	return edge, gw
+}

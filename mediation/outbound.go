@@ -1,0 +1,90 @@
+package mediation
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+)
+
+// Outbound media plan: a Skype for Business client calls the PSTN. The
+// client's offer comes from the edge; the gateway is offered either the
+// client's own address (bypass) or our relay (anchored), and its answer is
+// turned into the client's answer.
+
+// outboundOffer is the gateway's offer.
+func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *relay.Allocator) ([]byte, error) {
+	p.decision = decideOutbound(s, trunkBypass, p.gwSRTP, p.offer)
+	if p.decision.bypass {
+		p.bypassID = s.BypassID
+		d, err := sdp.GatewayOffer(p.offer, true, netip.AddrPort{})
+		if err != nil {
+			return nil, errNotAcceptable{"No G.711 codec in the SDP offer"}
+		}
+		if p.gwSRTP != srtpOff {
+			// End-to-end SRTP: the gateway decrypts with the client's key.
+			d.Crypto = p.offer.SRTP()
+			d.SAVP = len(d.Crypto) > 0 && (p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
+		}
+		return p.sdp[relay.Gateway].marshal(d), nil
+	}
+	if err := p.keys[relay.Edge].answerTo(p.offer, false); err != nil {
+		return nil, err
+	}
+	if len(p.offer.G711()) == 0 {
+		return nil, errNotAcceptable{"No G.711 codec in the SDP offer"}
+	}
+	if err := p.openRelay(alloc); err != nil {
+		return nil, err
+	}
+	d, err := sdp.GatewayOffer(p.offer, false, p.relay.Local(relay.Gateway))
+	if err != nil {
+		return nil, errNotAcceptable{err.Error()}
+	}
+	if p.gwSRTP != srtpOff {
+		if err := p.keys[relay.Gateway].offer(p.gwSRTP == srtpRequired, nil); err != nil {
+			return nil, err
+		}
+		p.keys[relay.Gateway].apply(&d)
+	}
+	return p.sdp[relay.Gateway].marshal(d), nil
+}
+
+// outboundAnswer is the client's answer from the gateway's.
+func (p *mediaPlan) outboundAnswer(ans sdp.Media) ([]byte, error) {
+	p.client, p.gateway = p.offer, ans
+	var d sdp.Description
+	var err error
+	if p.decision.bypass {
+		d, err = sdp.ClientAnswer(p.offer, ans, true, netip.AddrPort{}, p.bypassID)
+	} else {
+		d, err = sdp.ClientAnswerPrefer(p.offer, ans, p.local(relay.Edge), p.edgeCodecs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("answer to the client: %w", err)
+	}
+	if p.decision.bypass {
+		p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
+		if p.gwSRTP != srtpOff {
+			// End-to-end SRTP: the client decrypts with the gateway's key.
+			for _, c := range ans.SRTP() {
+				if matching(p.offer.SRTP(), c.Tag) != nil {
+					d.Crypto, d.SAVP = []sdp.Crypto{c}, p.offer.RequiresSRTP()
+					break
+				}
+			}
+		}
+		return p.sdp[relay.Edge].marshal(d), nil
+	}
+	p.keys[relay.Edge].apply(&d)
+	if p.gwSRTP != srtpOff {
+		if err := p.keys[relay.Gateway].accept(ans, p.gwSRTP == srtpRequired); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.pointRelay(ans, ans.G711()[0], p.offer, d.Codecs[0]); err != nil {
+		return nil, err
+	}
+	return p.sdp[relay.Edge].marshal(d), nil
+}

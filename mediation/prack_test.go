@@ -1,0 +1,237 @@
+package mediation_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// TestPrackStrictSBC: an SBC that insists on 100rel sends its 183
+// reliably (Require: 100rel, RSeq), retransmits it until PRACKed and sends
+// its 200 only after the PRACK. The server PRACKs it once, with the right
+// RAck, whether or not its trunk offers 100rel; the call is answered
+// without waiting for any timer.
+func TestPrackStrictSBC(t *testing.T) {
+	for _, tr := range transports {
+		for _, mode := range []string{"supported", "off"} {
+			t.Run(tr+"/prack "+mode, func(t *testing.T) {
+				ctx := testCtx(t, 20*time.Second)
+				sbc := startPeer(t, "sbc")
+				sbc.invites(func(pi *peerInvite) {
+					pi.reliable(183, 4711, fixtureBody(t, "sbc-answer-pcma.sdp"))
+					// A retransmission of the same reliable 183: not PRACKed again.
+					pi.reliable(183, 4711, fixtureBody(t, "sbc-answer-pcma.sdp"))
+					pi.p.wait(ctx, gosip.PRACK, 1)
+					pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+					pi.waitAck(ctx)
+				})
+				srv := serveTo(t, sbc.addr(), tr, func(c *mediation.Config) { c.Gateways[0].Prack = mode })
+				caller := startPeer(t, "caller")
+				oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
+				if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+					t.Fatalf("caller got %d %s", res.StatusCode, res.Reason)
+				}
+				inv, prack := sbc.wait(ctx, gosip.INVITE, 1), sbc.wait(ctx, gosip.PRACK, 1)
+				if rack := prack.GetHeader("RAck"); rack == nil || rack.Value() != fmt.Sprintf("4711 %d INVITE", inv.CSeq().SeqNo) {
+					t.Errorf("PRACK RAck = %v, want 4711 %d INVITE", rack, inv.CSeq().SeqNo)
+				}
+				if got := supported(inv); (mode == "off") == strings.Contains(got, "100rel") {
+					t.Errorf("INVITE to the SBC has Supported %q with prack %s", got, mode)
+				}
+				_ = oc.d.Ack(ctx)
+				if err := oc.d.Bye(ctx); err != nil {
+					t.Fatal(err)
+				}
+				sbc.wait(ctx, gosip.BYE, 1)
+				if n := sbc.count(gosip.PRACK); n != 1 {
+					t.Errorf("%d PRACKs, want 1", n)
+				}
+			})
+		}
+	}
+}
+
+func supported(msg interface{ GetHeaders(string) []gosip.Header }) string {
+	var v []string
+	for _, h := range msg.GetHeaders("Supported") {
+		v = append(v, h.Value())
+	}
+	return strings.Join(v, ", ")
+}
+
+// TestPrackToCaller: a caller that supports 100rel gets our 18x reliably
+// (Require: 100rel and an RSeq), retransmitted until it PRACKs; the PRACK
+// gets 200 and the call goes on. A caller that never PRACKs gets a 5xx
+// after 64*T1 and the SBC a CANCEL.
+func TestPrackToCaller(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr+"/prack", func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			pracked := make(chan struct{}, 2)
+			sbc.invites(func(pi *peerInvite) {
+				// Back to back: the 183 must wait for the PRACK of the 180.
+				pi.respond(180, nil)
+				pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				for range 2 {
+					select {
+					case <-pracked:
+					case <-ctx.Done():
+						return
+					}
+				}
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				pi.waitAck(ctx)
+			})
+			srv := serveTo(t, sbc.addr(), tr, nil)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
+			var codes []int
+			res := oc.answer(ctx, func(r *gosip.Response) {
+				if r.StatusCode == 100 {
+					return
+				}
+				if req := r.GetHeader("Require"); req == nil || !strings.Contains(req.Value(), "100rel") || r.GetHeader("RSeq") == nil {
+					t.Errorf("%d to a 100rel caller is not reliable:\n%s", r.StatusCode, r)
+					return
+				}
+				if len(codes) > 0 && codes[len(codes)-1] == r.StatusCode {
+					return // a retransmission
+				}
+				codes = append(codes, r.StatusCode)
+				// A PRACK answered 200 moves the server to the next one.
+				if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 200 {
+					t.Errorf("PRACK got %d", pres.StatusCode)
+				}
+				pracked <- struct{}{}
+			})
+			if res.StatusCode != 200 || len(res.Body()) == 0 {
+				t.Fatalf("caller got %d, %d bytes of SDP", res.StatusCode, len(res.Body()))
+			}
+			if len(codes) != 2 || codes[0] != 180 || codes[1] != 183 {
+				t.Errorf("reliable provisionals %v, want 180 then 183", codes)
+			}
+			_ = oc.d.Ack(ctx)
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+		})
+		t.Run(tr+"/no prack", func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(180, nil)
+				pi.p.wait(ctx, gosip.CANCEL, 1)
+				pi.respond(487, nil)
+			})
+			srv := serveTo(t, sbc.addr(), tr, nil)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
+			start := time.Now()
+			res := oc.answer(ctx, nil)
+			if res.StatusCode < 500 || res.StatusCode > 599 {
+				t.Fatalf("unPRACKed caller got %d, want a 5xx", res.StatusCode)
+			}
+			if d := time.Since(start); d < 64*20*time.Millisecond {
+				t.Errorf("gave up after %v, before 64*T1", d)
+			}
+			codes := caller.responses(string(*oc.inv.CallID()), gosip.INVITE)
+			if tr == "udp" && count(codes, 180) < 3 {
+				t.Errorf("the reliable 180 was not retransmitted over UDP: %v", codes)
+			}
+			sbc.wait(ctx, gosip.CANCEL, 1)
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+		})
+	}
+}
+
+func count(codes []int, c int) int {
+	n := 0
+	for _, x := range codes {
+		if x == c {
+			n++
+		}
+	}
+	return n
+}
+
+// prackFor builds the caller's PRACK of a reliable provisional; the
+// caller's dialog (sipgo's, early at this point) adds tags, Call-ID and
+// CSeq when it is sent with doIn.
+func prackFor(oc *outCall, r *gosip.Response) *gosip.Request {
+	req := gosip.NewRequest(gosip.PRACK, r.Contact().Address)
+	req.AppendHeader(gosip.NewHeader("RAck", fmt.Sprintf("%s %d INVITE", r.GetHeader("RSeq").Value(), oc.inv.CSeq().SeqNo)))
+	return req
+}
+
+// doIn sends a request in the caller's dialog and returns its final
+// response.
+func doIn(ctx context.Context, t *testing.T, oc *outCall, req *gosip.Request) *gosip.Response {
+	t.Helper()
+	res, err := oc.d.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: %v", req.Method, err)
+	}
+	return res
+}
+
+// TestRequireAndSupported: an INVITE whose Require lists an extension we
+// do not support gets 420 with Unsupported (RFC 3261 §8.2.2.3); a side
+// set to prack: required refuses a caller without 100rel with 421; timer
+// and (with prack on) 100rel are accepted.
+func TestRequireAndSupported(t *testing.T) {
+	tests := []struct {
+		name        string
+		prack       string
+		hdrs        []gosip.Header
+		code        int
+		unsupported string
+	}{
+		{"unknown extension", "supported", []gosip.Header{gosip.NewHeader("Require", "foo, timer")}, 420, "foo"},
+		{"100rel with prack off", "off", []gosip.Header{gosip.NewHeader("Require", "100rel")}, 420, "100rel"},
+		{"timer", "supported", []gosip.Header{gosip.NewHeader("Require", "timer"), gosip.NewHeader("Session-Expires", "1800")}, 200, ""},
+		{"100rel required of a caller without it", "required", nil, 421, ""},
+	}
+	for _, tr := range transports {
+		for _, tt := range tests {
+			t.Run(tr+"/"+tt.name, func(t *testing.T) {
+				ctx := testCtx(t, 20*time.Second)
+				sbc := startPeer(t, "sbc")
+				srv := serveTo(t, sbc.addr(), tr, func(c *mediation.Config) { c.Edge.Prack = tt.prack })
+				caller := startPeer(t, "caller")
+				oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), tt.hdrs...)
+				res := oc.answer(ctx, func(r *gosip.Response) {
+					if r.GetHeader("RSeq") != nil {
+						_ = doIn(ctx, t, oc, prackFor(oc, r))
+					}
+				})
+				if res.StatusCode != tt.code {
+					t.Fatalf("got %d %s, want %d", res.StatusCode, res.Reason, tt.code)
+				}
+				if tt.unsupported != "" {
+					if u := res.GetHeader("Unsupported"); u == nil || u.Value() != tt.unsupported {
+						t.Errorf("Unsupported = %v, want %q", u, tt.unsupported)
+					}
+				}
+				if tt.code == 421 {
+					if r := res.GetHeader("Require"); r == nil || r.Value() != "100rel" {
+						t.Errorf("421 without Require: 100rel:\n%s", res)
+					}
+				}
+				if tt.code == 200 {
+					_ = oc.d.Ack(ctx)
+					_ = oc.d.Bye(ctx)
+				} else if n := sbc.count(gosip.INVITE); n != 0 {
+					t.Errorf("refused call reached the SBC (%d INVITEs)", n)
+				}
+				mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+			})
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package mediation
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+)
+
+// Re-offers: a new offer inside the call (re-INVITE or UPDATE with SDP:
+// hold, resume, a new media address) from either peer. The bypass decision
+// of the call stands: a bypassed call points each peer at the other, an
+// anchored one at the relay. Nothing changes until the other peer accepts:
+// reOffer stages the new state, commit applies it, and a refused offer
+// leaves the call exactly as it was (RFC 3264 §8: the old session stays).
+
+// reoffer is a staged offer from one peer.
+type reoffer struct {
+	from  relay.Side
+	offer sdp.Media
+	hold  bool
+	// keys are both sides' keying as they will be once the exchange
+	// completes; sent is the SDP leg towards the other peer before the
+	// offer, restored if the offer is refused.
+	keys [2]keying
+	sent sdpLeg
+}
+
+// reOffer builds the offer for the other peer from a new offer of from.
+func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media) (*reoffer, []byte, error) {
+	ro := &reoffer{from: from, offer: offer, hold: offer.OnHold(), keys: p.keys}
+	to := from.Other()
+	var d sdp.Description
+	var err error
+	switch {
+	case p.decision.bypass:
+		d, err = sdp.GatewayOffer(offer, true, netip.AddrPort{})
+		if from == relay.Gateway {
+			d.BypassID = p.bypassID
+		}
+	case from == relay.Edge:
+		if err = ro.keys[relay.Edge].answerTo(offer, false); err == nil {
+			d, err = sdp.GatewayOffer(offer, false, p.local(relay.Gateway))
+			ro.keys[relay.Gateway].apply(&d)
+		}
+	default:
+		if p.gwSRTP != srtpOff {
+			err = ro.keys[relay.Gateway].answerTo(offer, p.gwSRTP == srtpRequired)
+		}
+		if err == nil {
+			d, err = sdp.ClientOffer(offer, p.local(relay.Edge), "")
+			ro.keys[relay.Edge].apply(&d)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ro.sent = p.sdp[to]
+	return ro, p.sdp[to].marshal(d), nil
+}
+
+// refuse drops a staged offer the other peer did not accept.
+func (p *mediaPlan) refuse(ro *reoffer) {
+	p.sdp[ro.from.Other()] = ro.sent
+}
+
+// commit completes a staged offer with the other peer's answer: it builds
+// the answer for the offerer and applies the new state (hold, keys, relay
+// peers). On error nothing is applied.
+func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("far side's answer to the re-offer: %w", err)
+	}
+	keys := ro.keys
+	var d sdp.Description
+	switch {
+	case p.decision.bypass && ro.from == relay.Edge:
+		d, err = sdp.ClientAnswer(ro.offer, ans, true, netip.AddrPort{}, p.bypassID)
+	case p.decision.bypass:
+		// The client's answer as an answer to the gateway: same m-lines as
+		// the gateway's offer.
+		d, err = sdp.GatewayOffer(ans, true, netip.AddrPort{})
+		d = d.Answering(ro.offer)
+	case ro.from == relay.Edge:
+		d, err = sdp.ClientAnswerPrefer(ro.offer, ans, p.local(relay.Edge), p.edgeCodecs)
+		keys[relay.Edge].apply(&d)
+		if err == nil && keys[relay.Gateway].ours != nil {
+			err = keys[relay.Gateway].accept(ans, p.gwSRTP == srtpRequired)
+		}
+	default:
+		d, err = sdp.GatewayAnswer(ro.offer, ans, false, p.local(relay.Gateway))
+		keys[relay.Gateway].apply(&d)
+		if err == nil && keys[relay.Edge].ours != nil {
+			err = keys[relay.Edge].accept(ans, false)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !p.decision.bypass && len(ans.G711()) == 0 {
+		return nil, fmt.Errorf("far side's answer to the re-offer: %w", sdp.ErrNoG711)
+	}
+	// Applied from here on.
+	old := p.keys
+	p.keys = keys
+	if !p.decision.bypass {
+		var err error
+		if ro.from == relay.Edge {
+			err = p.pointRelay(ans, ans.G711()[0], ro.offer, d.Codecs[0])
+		} else {
+			err = p.pointRelay(ro.offer, d.Codecs[0], ans, ans.G711()[0])
+		}
+		if err != nil {
+			p.keys = old
+			return nil, err
+		}
+	}
+	if ro.from == relay.Edge {
+		p.client, p.gateway = ro.offer, ans
+	} else {
+		p.gateway, p.client = ro.offer, ans
+	}
+	p.onHold = ro.hold
+	if p.relay != nil {
+		p.relay.SetHold(p.onHold)
+	}
+	return p.sdp[ro.from].marshal(d), nil
+}

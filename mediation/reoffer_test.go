@@ -1,0 +1,154 @@
+package mediation_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+	psdp "github.com/pion/sdp/v3"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// TestRefusedReofferChangesNothing: a hold re-INVITE the far side refuses
+// is answered with its code and leaves the call as it was: not on hold, so
+// the media timeout of a silent anchored call still runs (it used to be
+// suspended by the hold that never happened).
+func TestRefusedReofferChangesNothing(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				sbc.reply(req, tx, 488, nil)
+			})
+			records := t.TempDir() + "/calls.jsonl"
+			srv := serveTo(t, sbc.addr(), tr, func(c *mediation.Config) {
+				c.Media.Timeout = 1500 * time.Millisecond
+				c.Records.Path = records
+			})
+			caller := startPeer(t, "caller")
+			// No bypass ID: anchored, and nobody sends media.
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+				t.Fatalf("got %d", res.StatusCode)
+			}
+			_ = oc.d.Ack(ctx)
+			hold := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+			hold.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+			hold.SetBody(fixtureBody(t, "hold-offer.sdp"))
+			if res := doIn(ctx, t, oc, hold); res.StatusCode != 488 {
+				t.Fatalf("refused hold got %d, want the far side's 488", res.StatusCode)
+			}
+			// Not on hold: the silent call is ended by the media timeout.
+			caller.wait(ctx, gosip.BYE, 1)
+			sbc.wait(ctx, gosip.BYE, 1)
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+			if recs := readRecords(t, records); len(recs) != 1 || recs[0].EndReason != "media timeout" {
+				t.Fatalf("records %+v, want one ended by the media timeout", recs)
+			}
+		})
+	}
+}
+
+// TestReinvite2xxRetransmitted: our 200 to a re-INVITE is retransmitted
+// over UDP until the ACK comes (RFC 3261 §13.3.1.4), then no more.
+func TestReinvite2xxRetransmitted(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	var call *peerInvite
+	sbc.invites(func(pi *peerInvite) {
+		call = pi
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.SIP.T2 = 80 * time.Millisecond })
+	caller := startPeer(t, "caller")
+	caller.answerSDP(t, gosip.INVITE)
+	oc := upCall(ctx, t, caller, srv, "udp")
+	sbc.wait(ctx, gosip.ACK, 1)
+	reinv := call.inDialog(gosip.INVITE, 2, fixtureBody(t, "hold-offer.sdp"))
+	tx, err := sbc.stack.Client("udp").TransactionRequest(ctx, reinv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Terminate()
+	callID := string(*reinv.CallID())
+	okCount := func() int {
+		n := 0
+		sbc.mu.Lock()
+		defer sbc.mu.Unlock()
+		for _, m := range sbc.wire {
+			if r, ok := m.(*gosip.Response); ok && r.StatusCode == 200 && string(*r.CallID()) == callID && r.CSeq().SeqNo == 2 {
+				n++
+			}
+		}
+		return n
+	}
+	for okCount() < 3 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("our 200 to the re-INVITE came %d times without an ACK, want retransmissions", okCount())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	var ok *gosip.Response
+	sbc.mu.Lock()
+	for _, m := range sbc.wire {
+		if r, isRes := m.(*gosip.Response); isRes && r.StatusCode == 200 && r.CSeq().SeqNo == 2 && string(*r.CallID()) == callID {
+			ok = r
+		}
+	}
+	sbc.mu.Unlock()
+	ack := call.inDialog(gosip.ACK, 2, nil)
+	ack.Recipient = ok.Contact().Address
+	if err := sbc.stack.Client("udp").WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+	// After the ACK: no more than what was in flight, for ten T2.
+	after := okCount()
+	deadline := time.After(10 * 80 * time.Millisecond)
+	for done := false; !done; {
+		select {
+		case <-deadline:
+			done = true
+		case <-time.After(20 * time.Millisecond):
+			if okCount() > after+1 {
+				t.Fatalf("200 still retransmitted after the ACK (%d -> %d)", after, okCount())
+			}
+		}
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// TestAnswerKeepsOfferMLines: an offer with audio and video is answered
+// with the video m-line rejected (port 0), not dropped (RFC 3264 §6); the
+// SBC is offered audio only.
+func TestAnswerKeepsOfferMLines(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-savp-audio-video-offer.sdp"))
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("got %d %s", res.StatusCode, res.Reason)
+	}
+	var ans psdp.SessionDescription
+	if err := ans.UnmarshalString(string(res.Body())); err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.MediaDescriptions) != 2 || ans.MediaDescriptions[0].MediaName.Media != "audio" ||
+		ans.MediaDescriptions[1].MediaName.Media != "video" || ans.MediaDescriptions[1].MediaName.Port.Value != 0 {
+		t.Fatalf("answer m-lines are not audio + rejected video:\n%s", res.Body())
+	}
+	if inv := sbc.wait(ctx, gosip.INVITE, 1); strings.Contains(string(inv.Body()), "m=video") {
+		t.Errorf("the SBC was offered video:\n%s", inv.Body())
+	}
+	_ = oc.d.Ack(ctx)
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}

@@ -1,0 +1,163 @@
+package mediation_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// rawInvite is an INVITE as a hostile or broken peer writes it; edit
+// changes one line.
+func rawInvite(local, target string, edit func(string) string) string {
+	lines := []string{
+		"INVITE sip:+15550100@" + target + " SIP/2.0",
+		"Via: SIP/2.0/%T " + local + ";branch=z9hG4bK" + gosip.GenerateBranchN(8),
+		"Max-Forwards: 70",
+		"From: <sip:+15550199@127.0.0.1>;tag=f" + gosip.GenerateTagN(6),
+		"To: <sip:+15550100@" + target + ">",
+		"Call-ID: " + gosip.GenerateTagN(16),
+		"CSeq: 1 INVITE",
+		"Contact: <sip:caller@" + local + ">",
+		"Content-Length: 0",
+	}
+	var out []string
+	for _, l := range lines {
+		if edit != nil {
+			l = edit(l)
+		}
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\r\n") + "\r\n\r\n"
+}
+
+// TestEveryInviteGetsAFinalResponse: INVITEs that sipgo's parser lets
+// through but that no dialog can be made of (found with the PROTOS c07-sip
+// suite) get 400 with the problem in the reason phrase, over UDP and TCP,
+// instead of a 100 and nothing more or a call that never ends.
+func TestEveryInviteGetsAFinalResponse(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(string) string
+		about string // in the reason phrase, lower case
+	}{
+		{"no Contact", drop("Contact:"), "contact"},
+		{"From without tag", func(l string) string {
+			if strings.HasPrefix(l, "From:") {
+				return "From: <sip:+15550199@127.0.0.1>"
+			}
+			return l
+		}, "tag"},
+		{"CSeq method not INVITE", replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS"), "cseq"},
+		{"Via port out of range", func(l string) string {
+			if strings.HasPrefix(l, "Via:") {
+				return "Via: SIP/2.0/%T 127.0.0.1:70000;branch=z9hG4bK" + gosip.GenerateBranchN(8)
+			}
+			return l
+		}, "via"},
+	}
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	target := lab.Server.EdgeAddr().String()
+	for _, tr := range transports {
+		for _, tt := range tests {
+			t.Run(tr+"/"+tt.name, func(t *testing.T) {
+				conn, err := net.Dial(tr, target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+				local := conn.LocalAddr().String()
+				msg := strings.ReplaceAll(rawInvite(local, target, tt.edit), "%T", strings.ToUpper(tr))
+				if _, err := conn.Write([]byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				rd := bufio.NewReader(conn)
+				for {
+					res := readResponse(t, conn, rd, tr)
+					if res.StatusCode == 100 {
+						continue
+					}
+					if res.StatusCode != 400 || !strings.Contains(strings.ToLower(res.Reason), tt.about) {
+						t.Fatalf("got %d %q, want 400 naming %s", res.StatusCode, res.Reason, tt.about)
+					}
+					break
+				}
+			})
+		}
+	}
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+func drop(prefix string) func(string) string {
+	return func(l string) string {
+		if strings.HasPrefix(l, prefix) {
+			return ""
+		}
+		return l
+	}
+}
+
+func replace(old, new string) func(string) string {
+	return func(l string) string {
+		if l == old {
+			return new
+		}
+		return l
+	}
+}
+
+// readResponse reads one SIP response from a raw UDP or TCP connection.
+// For TCP it reads through rd, which keeps what follows the response.
+func readResponse(t *testing.T, conn net.Conn, rd *bufio.Reader, transport string) *gosip.Response {
+	t.Helper()
+	var data []byte
+	if transport == "udp" {
+		buf := make([]byte, 65535)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no response: %v", err)
+		}
+		data = buf[:n]
+	} else {
+		r := rd
+		var head strings.Builder
+		length := 0
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("no response: %v", err)
+			}
+			head.WriteString(line)
+			if strings.HasPrefix(strings.ToLower(line), "content-length:") {
+				_, _ = fmt.Sscan(strings.TrimSpace(line[len("content-length:"):]), &length)
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		body := make([]byte, length)
+		if _, err := io.ReadFull(r, body); err != nil {
+			t.Fatal(err)
+		}
+		data = append([]byte(head.String()), body...)
+	}
+	msg, err := gosip.ParseMessage(data)
+	if err != nil {
+		t.Fatalf("unparseable response %q: %v", data, err)
+	}
+	res, ok := msg.(*gosip.Response)
+	if !ok {
+		t.Fatalf("got a request:\n%s", msg)
+	}
+	return res
+}

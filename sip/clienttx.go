@@ -1,0 +1,206 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// ResponseSink receives what happens to a client transaction.
+type ResponseSink interface {
+	// OnResponse gets each response of the transaction (retransmissions
+	// too) on the reading goroutine, in wire order. It must not block.
+	OnResponse(tx *ClientTx, res *gosip.Response)
+	// OnDone is called once, when the transaction has ended: err is nil
+	// after a final response, else it says why none came (ErrTimeout,
+	// ErrTransport, or a termination by Terminate).
+	OnDone(tx *ClientTx, err error)
+}
+
+// Errors a client transaction ends with.
+var (
+	// ErrTimeout: no final response before Timer B/F (64*T1).
+	ErrTimeout = errors.New("sip: transaction timed out")
+	// ErrTransport: the request could not be sent, or a retransmission
+	// failed (TCP connection refused or closed).
+	ErrTransport = errors.New("sip: transport error")
+)
+
+// ClientTx is a request this side sent, with sipgo's client transaction
+// (retransmissions over UDP, Timer B/F) under it.
+type ClientTx struct {
+	// Req is the request as sent.
+	Req  *gosip.Request
+	side *Side
+	tx   *gosip.ClientTx
+	sink ResponseSink
+}
+
+// Side is the side that sent the request.
+func (t *ClientTx) Side() *Side { return t.side }
+
+// Done is closed when the transaction has ended.
+func (t *ClientTx) Done() <-chan struct{} { return t.tx.Done() }
+
+// Terminate ends the transaction now (its sink's OnDone follows); later
+// responses to it are stray.
+func (t *ClientTx) Terminate() { t.tx.Terminate() }
+
+// discard is a sink for transactions whose outcome does not matter (a
+// CANCEL: the INVITE's final response says what happened).
+type discard struct{}
+
+func (discard) OnResponse(*ClientTx, *gosip.Response) {}
+func (discard) OnDone(*ClientTx, error)               {}
+
+// Discard is a sink that ignores everything.
+var Discard ResponseSink = discard{}
+
+// Send sends req in a new client transaction; sink gets its responses. req
+// must be complete but for Via, which Send adds when missing. Over UDP the
+// request leaves from the side's listening socket (the port in our Via),
+// whatever its destination; over TCP an open connection to the destination
+// is reused, else one is dialled. The error is ErrTransport-wrapped when
+// the request could not be written.
+func (s *Side) Send(ctx context.Context, req *gosip.Request, sink ResponseSink) (*ClientTx, error) {
+	if sink == nil {
+		sink = Discard
+	}
+	conn, err := s.prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	key, err := gosip.ClientTxKeyMake(req)
+	if err != nil {
+		_, _ = conn.TryClose()
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.Recipient.String(), err)
+	}
+	ct := &ClientTx{Req: req, side: s, sink: sink}
+	ct.tx = gosip.NewClientTx(key, req, conn, s.stack.Slog())
+	s.mu.Lock()
+	if s.clients[key] != nil {
+		s.mu.Unlock()
+		_, _ = conn.TryClose()
+		return nil, fmt.Errorf("%s: transaction %s already exists", req.Method, key)
+	}
+	s.clients[key] = ct
+	s.mu.Unlock()
+	ct.tx.OnTerminate(func(key string, _ error) {
+		s.mu.Lock()
+		if s.clients[key] == ct {
+			delete(s.clients, key)
+		}
+		s.mu.Unlock()
+	})
+	s.trace(Out, req)
+	if err := ct.tx.Init(); err != nil {
+		ct.tx.Terminate()
+		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
+	}
+	go ct.drain()
+	return ct, nil
+}
+
+// drain reads sipgo's response channel, which blocks the transaction until
+// read; the sink already has the responses, in wire order, from dispatch.
+func (t *ClientTx) drain() {
+	for {
+		select {
+		case <-t.tx.Responses():
+		case <-t.tx.Done():
+			t.sink.OnDone(t, doneError(t.tx.Err()))
+			return
+		}
+	}
+}
+
+func doneError(err error) error {
+	switch {
+	case err == nil, errors.Is(err, gosip.ErrTransactionTerminated):
+		return nil
+	case errors.Is(err, gosip.ErrTransactionTimeout):
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	case errors.Is(err, gosip.ErrTransactionTransport):
+		return fmt.Errorf("%w: %w", ErrTransport, err)
+	}
+	return err
+}
+
+// prepare adds our Via, pins UDP to the listening socket and finds (or
+// dials) the connection for req.
+func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connection, error) {
+	if req.Via() == nil {
+		req.PrependHeader(s.Via(req.Transport()))
+	}
+	if !IsTCP(req) {
+		a := s.Addr()
+		req.Laddr = gosip.Addr{IP: net.IP(a.Addr().AsSlice()), Port: int(a.Port())}
+	}
+	if req.MaxForwards() == nil {
+		mf := gosip.MaxForwardsHeader(70)
+		req.AppendHeader(&mf)
+	}
+	if req.GetHeader("User-Agent") == nil && s.ua != "" {
+		req.AppendHeader(gosip.NewHeader("User-Agent", s.ua))
+	}
+	if req.ContentLength() == nil {
+		cl := gosip.ContentLengthHeader(len(req.Body()))
+		req.AppendHeader(&cl)
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.dial)
+	defer cancel()
+	conn, err := s.tpl.ClientRequestConnection(dctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
+	}
+	return conn, nil
+}
+
+// WriteRequest sends req outside any transaction: the ACK of a 2xx.
+func (s *Side) WriteRequest(ctx context.Context, req *gosip.Request) error {
+	conn, err := s.prepare(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer conn.TryClose()
+	s.trace(Out, req)
+	if err := conn.WriteMsg(req); err != nil {
+		return fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
+	}
+	return nil
+}
+
+// Cancel sends a CANCEL for the INVITE of t (RFC 3261 §9.1: same
+// Request-URI, Call-ID, From, To, CSeq number and top Via as the INVITE),
+// in a transaction of its own whose outcome is not reported: the INVITE's
+// final response (487, or a 2xx that raced it) is what counts.
+func (t *ClientTx) Cancel(ctx context.Context) error {
+	inv := t.Req
+	if !inv.IsInvite() {
+		return fmt.Errorf("cancel: %s is not an INVITE", inv.Method)
+	}
+	c := gosip.NewRequest(gosip.CANCEL, inv.Recipient)
+	c.SipVersion = inv.SipVersion
+	c.AppendHeader(inv.Via().Clone())
+	gosip.CopyHeaders("Route", inv, c)
+	mf := gosip.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	for _, h := range []gosip.Header{inv.From(), inv.To(), inv.CallID()} {
+		if h != nil {
+			c.AppendHeader(gosip.HeaderClone(h))
+		}
+	}
+	c.AppendHeader(&gosip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: gosip.CANCEL})
+	c.SetTransport(inv.Transport())
+	c.SetDestination(inv.Destination())
+	c.Laddr = inv.Laddr
+	_, err := t.side.Send(ctx, c, Discard)
+	return err
+}
+
+// LocalAddr is the side's address as a netip value.
+func (s *Side) LocalAddr() netip.AddrPort { return s.Addr() }

@@ -1,0 +1,353 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// Dialog is one dialog of a call as RFC 3261 §12 keeps it: Call-ID, tags,
+// both CSeq counters, the remote target and the route set, plus the flow
+// (the address the peer's messages come from) so that requests to a TCP
+// peer reuse its connection while it is open. It is not safe for
+// concurrent use: it belongs to its call's goroutine.
+type Dialog struct {
+	Side   *Side
+	CallID string
+	// LocalTag is ours, RemoteTag the peer's.
+	LocalTag, RemoteTag string
+	// Local and Remote are the From and To of the requests we send in the
+	// dialog, without tags.
+	Local, Remote gosip.Uri
+	// LocalName is our display name in From.
+	LocalName string
+	// LocalSeq is the CSeq of our last request; RemoteSeq the peer's (0:
+	// none yet).
+	LocalSeq, RemoteSeq uint32
+	// RemoteTarget is the peer's Contact.
+	RemoteTarget gosip.Uri
+	// RouteSet is the Record-Route of the dialog, in the order requests
+	// follow it.
+	RouteSet []gosip.Uri
+	// Transport is the dialog's transport ("UDP" or "TCP").
+	Transport string
+	// Flow is the source IP:PORT of the peer's latest message.
+	Flow string
+	// Allow lists the methods the peer said it allows ("" unknown).
+	Allow []string
+	// Supported lists the option tags the peer supports.
+	Supported []string
+}
+
+// NewUASDialog is the dialog of an INVITE we received (we are its UAS):
+// localTag is the tag of our responses.
+func NewUASDialog(in *Incoming, localTag string) *Dialog {
+	req := in.Req
+	d := &Dialog{
+		Side: in.Side, CallID: string(*req.CallID()), LocalTag: localTag,
+		Local: req.To().Address, Remote: req.From().Address,
+		LocalSeq: uint32(rand.IntN(1<<15) + 1), RemoteSeq: req.CSeq().SeqNo,
+		Transport: transportName(req.Transport()), Flow: req.Source(),
+	}
+	d.RemoteTag, _ = req.From().Params.Get("tag")
+	if c := req.Contact(); c != nil {
+		d.RemoteTarget = c.Address
+	}
+	for _, h := range req.GetHeaders("Record-Route") {
+		if rr, ok := h.(*gosip.RecordRouteHeader); ok {
+			d.RouteSet = append(d.RouteSet, rr.Address)
+		}
+	}
+	d.learn(req)
+	return d
+}
+
+// NewUACDialog is the dialog created by a response with a To-tag (18x or
+// 2xx) to an INVITE we sent.
+func NewUACDialog(side *Side, inv *gosip.Request, res *gosip.Response) *Dialog {
+	d := &Dialog{
+		Side: side, CallID: string(*inv.CallID()),
+		Local: inv.From().Address, LocalName: inv.From().DisplayName, Remote: inv.To().Address,
+		LocalSeq: inv.CSeq().SeqNo, RemoteTarget: inv.Recipient,
+		Transport: transportName(inv.Transport()), Flow: res.Source(),
+	}
+	d.LocalTag, _ = inv.From().Params.Get("tag")
+	d.RemoteTag, _ = res.To().Params.Get("tag")
+	d.Refresh(res)
+	// RFC 3261 §12.1.2: the route set is the Record-Route of the response,
+	// in reverse order.
+	rrs := res.GetHeaders("Record-Route")
+	for i := len(rrs) - 1; i >= 0; i-- {
+		if rr, ok := rrs[i].(*gosip.RecordRouteHeader); ok {
+			d.RouteSet = append(d.RouteSet, rr.Address)
+		}
+	}
+	d.learn(res)
+	return d
+}
+
+// Refresh takes the peer's new Contact from a target refresh request
+// (re-INVITE, UPDATE) or its 2xx (RFC 3261 §12.2, RFC 3311 §5).
+func (d *Dialog) Refresh(msg gosip.Message) {
+	if c := contactOf(msg); c != nil {
+		d.RemoteTarget = c.Address
+	}
+}
+
+// headerOf is msg's first header called name.
+func headerOf(msg gosip.Message, name string) gosip.Header {
+	switch m := msg.(type) {
+	case *gosip.Request:
+		return m.GetHeader(name)
+	case *gosip.Response:
+		return m.GetHeader(name)
+	}
+	return nil
+}
+
+func contactOf(msg gosip.Message) *gosip.ContactHeader {
+	switch m := msg.(type) {
+	case *gosip.Request:
+		return m.Contact()
+	case *gosip.Response:
+		return m.Contact()
+	}
+	return nil
+}
+
+// Heard notes a message the peer sent in the dialog: where it came from
+// (the flow), and what it allows and supports.
+func (d *Dialog) Heard(msg gosip.Message) {
+	if src := msg.Source(); src != "" {
+		d.Flow = src
+	}
+	d.learn(msg)
+}
+
+func (d *Dialog) learn(msg gosip.Message) {
+	if h := headerOf(msg, "Allow"); h != nil {
+		d.Allow = d.Allow[:0]
+		for _, m := range strings.Split(h.Value(), ",") {
+			if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
+				d.Allow = append(d.Allow, m)
+			}
+		}
+	}
+	if tags := OptionTags(msg, "Supported"); len(tags) > 0 {
+		d.Supported = tags
+	}
+}
+
+// Allows reports whether the peer allows method; a peer that sent no Allow
+// is assumed to allow only RFC 3261's core methods.
+func (d *Dialog) Allows(method gosip.RequestMethod) bool {
+	if len(d.Allow) == 0 {
+		switch method {
+		case gosip.INVITE, gosip.ACK, gosip.BYE, gosip.CANCEL, gosip.OPTIONS:
+			return true
+		}
+		return false
+	}
+	for _, m := range d.Allow {
+		if m == string(method) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckRemoteSeq enforces RFC 3261 §12.2.2 on a new request in the dialog:
+// a CSeq lower than the peer's last one is out of order (500); ACK and
+// CANCEL carry their INVITE's number and are not counted.
+func (d *Dialog) CheckRemoteSeq(req *gosip.Request) error {
+	if req.IsAck() || req.IsCancel() {
+		return nil
+	}
+	n := req.CSeq().SeqNo
+	if d.RemoteSeq != 0 && n < d.RemoteSeq {
+		return fmt.Errorf("CSeq %d is lower than the dialog's %d", n, d.RemoteSeq)
+	}
+	d.RemoteSeq = n
+	return nil
+}
+
+// NewRequest builds a request inside the dialog (RFC 3261 §12.2.1.1): the
+// remote target as Request-URI and the route set as Route (strict routing
+// when the first route lacks lr), our From and the peer's To with their
+// tags, the Call-ID and the next CSeq (ACK and CANCEL reuse
+// inviteSeq). contact is added for target refresh requests.
+func (d *Dialog) NewRequest(method gosip.RequestMethod, inviteSeq uint32, body []byte, contact *gosip.ContactHeader) *gosip.Request {
+	ruri, routes := d.RemoteTarget, d.RouteSet
+	if len(routes) > 0 && !routes[0].UriParams.Has("lr") {
+		// Strict router: it goes in the Request-URI, the target last in Route.
+		ruri = routes[0]
+		routes = append(append([]gosip.Uri(nil), routes[1:]...), d.RemoteTarget)
+	}
+	req := gosip.NewRequest(method, *ruri.Clone())
+	for _, r := range routes {
+		req.AppendHeader(&gosip.RouteHeader{Address: *r.Clone()})
+	}
+	from := &gosip.FromHeader{DisplayName: d.LocalName, Address: d.Local, Params: gosip.NewParams()}
+	from.Params.Add("tag", d.LocalTag)
+	to := &gosip.ToHeader{Address: d.Remote, Params: gosip.NewParams()}
+	if d.RemoteTag != "" {
+		to.Params.Add("tag", d.RemoteTag)
+	}
+	callID := gosip.CallIDHeader(d.CallID)
+	seq := inviteSeq
+	if method != gosip.ACK && method != gosip.CANCEL {
+		d.LocalSeq++
+		seq = d.LocalSeq
+	}
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: method})
+	if contact != nil {
+		c := *contact
+		req.AppendHeader(&c)
+	}
+	if body != nil {
+		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(body)
+	}
+	req.SetTransport(d.transportFor(ruri))
+	return req
+}
+
+// transportFor is the transport towards a URI: its transport parameter,
+// else the dialog's (RFC 3263 §4.1).
+func (d *Dialog) transportFor(u gosip.Uri) string {
+	if u.UriParams != nil {
+		if t, ok := u.UriParams.Get("transport"); ok && t != "" {
+			return transportName(t)
+		}
+	}
+	return d.Transport
+}
+
+// targets are the destinations an in-dialog request may take, best first,
+// each named "how:address": over TCP the connection the peer's messages
+// arrive on while it is open ("flow"); then the first route or the remote
+// target (RFC 3261 §12.2.1.1), dialled anew over TCP if need be
+// ("target"); then, over UDP, the address the peer's messages come from,
+// for peers whose Contact cannot be reached ("source").
+func (d *Dialog) targets(req *gosip.Request) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(how, addr string) {
+		if addr == "" || seen[addr] && how == "source" {
+			return
+		}
+		seen[addr] = true
+		out = append(out, how+":"+addr)
+	}
+	tcp := IsTCP(req)
+	if tcp && d.Flow != "" && d.Side.ConnectionOpen(d.Flow) {
+		add("flow", d.Flow)
+	}
+	add("target", uriHostPort(req.Recipient, routeOf(req), tcp))
+	if !tcp {
+		add("source", d.Flow)
+	}
+	return out
+}
+
+func routeOf(req *gosip.Request) *gosip.Uri {
+	if r := req.Route(); r != nil {
+		return &r.Address
+	}
+	return nil
+}
+
+// uriHostPort is where a request goes by URI: the first Route, else the
+// Request-URI, with the transport's default port.
+func uriHostPort(ruri gosip.Uri, route *gosip.Uri, tcp bool) string {
+	u := ruri
+	if route != nil {
+		u = *route
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	host := strings.Trim(u.Host, "[]")
+	if a, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(a, uint16(port)).String()
+	}
+	return fmt.Sprintf("%s:%d", u.Host, port)
+}
+
+// Send sends an in-dialog request, trying its targets in order while the
+// request cannot even be written (a TCP connection refused, a dead
+// connection). It returns the transaction and the target used; SendNext
+// tries the targets not tried yet.
+func (d *Dialog) Send(ctx context.Context, req *gosip.Request, sink ResponseSink) (*ClientTx, string, error) {
+	return d.SendNext(ctx, req, sink, nil)
+}
+
+// SendNext sends req, with a fresh Via branch, to the first of its targets
+// not in tried (see Send). It is how a request that timed out on one
+// target is retried on the next: the targets are worked out again, since
+// a connection may have closed in the meantime.
+func (d *Dialog) SendNext(ctx context.Context, req *gosip.Request, sink ResponseSink, tried []string) (*ClientTx, string, error) {
+	var errs []error
+	for _, target := range d.targets(req) {
+		if slices.Contains(tried, target) {
+			continue
+		}
+		r := req
+		if req.Via() != nil {
+			r = req.Clone()
+			r.SetBody(req.Body())
+			r.RemoveHeader("Via")
+		}
+		r.SetTransport(req.Transport())
+		_, addr, _ := strings.Cut(target, ":")
+		r.SetDestination(addr)
+		tx, err := d.Side.Send(ctx, r, sink)
+		if err == nil {
+			return tx, target, nil
+		}
+		tried = append(tried, target)
+		errs = append(errs, fmt.Errorf("%s: %w", target, err))
+		if !errors.Is(err, ErrTransport) {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return nil, "", fmt.Errorf("%s: no target left: %w", req.Method, ErrTransport)
+	}
+	return nil, "", errors.Join(errs...)
+}
+
+// Ack sends the ACK of a 2xx to our INVITE (RFC 3261 §13.2.2.4): in the
+// dialog, with the INVITE's CSeq number and its own branch; body carries
+// the answer to an offer in the 2xx.
+func (d *Dialog) Ack(ctx context.Context, inviteSeq uint32, body []byte) (*gosip.Request, error) {
+	ack := d.NewRequest(gosip.ACK, inviteSeq, body, nil)
+	return ack, d.WriteAck(ctx, ack)
+}
+
+// WriteAck (re)sends an ACK built by Ack: for a retransmitted 2xx.
+func (d *Dialog) WriteAck(ctx context.Context, ack *gosip.Request) error {
+	var err error
+	for _, t := range d.targets(ack) {
+		_, addr, _ := strings.Cut(t, ":")
+		r := ack.Clone()
+		r.SetBody(ack.Body())
+		r.RemoveHeader("Via")
+		r.SetTransport(ack.Transport())
+		r.SetDestination(addr)
+		if err = d.Side.WriteRequest(ctx, r); err == nil || !errors.Is(err, ErrTransport) {
+			return err
+		}
+	}
+	return err
+}

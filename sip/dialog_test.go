@@ -1,0 +1,121 @@
+package sip
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+func parseReq(t *testing.T, lines ...string) *gosip.Request {
+	t.Helper()
+	m, err := gosip.ParseMessage([]byte(strings.Join(lines, "\r\n") + "\r\nContent-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.(*gosip.Request)
+}
+
+func parseRes(t *testing.T, lines ...string) *gosip.Response {
+	t.Helper()
+	m, err := gosip.ParseMessage([]byte(strings.Join(lines, "\r\n") + "\r\nContent-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.(*gosip.Response)
+}
+
+// TestDialogRequests: in-dialog requests follow RFC 3261 §12.2.1.1: the
+// remote target in the Request-URI and the route set in Route (loose
+// routing), or the first route in the Request-URI and the target last in
+// Route (strict routing); tags, Call-ID and the next CSeq.
+func TestDialogRequests(t *testing.T) {
+	side := &Side{Name: "test"}
+	inv := parseReq(t,
+		"INVITE sip:b@10.0.0.2 SIP/2.0",
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa",
+		"From: <sip:a@10.0.0.1>;tag=ours",
+		"To: <sip:b@10.0.0.2>",
+		"Call-ID: c1",
+		"CSeq: 7 INVITE",
+		"Contact: <sip:a@10.0.0.1>")
+	tests := []struct {
+		name       string
+		rr         []string
+		wantRURI   string
+		wantRoutes []string
+	}{
+		{"no route set", nil, "sip:b@10.0.0.2:5070", nil},
+		{"loose routers, reversed from the 2xx", []string{"<sip:p2.example;lr>", "<sip:p1.example;lr>"},
+			"sip:b@10.0.0.2:5070", []string{"<sip:p1.example;lr>", "<sip:p2.example;lr>"}},
+		{"strict router", []string{"<sip:p1.example>"}, "sip:p1.example", []string{"<sip:b@10.0.0.2:5070>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := []string{"SIP/2.0 200 OK", "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa",
+				"From: <sip:a@10.0.0.1>;tag=ours", "To: <sip:b@10.0.0.2>;tag=theirs", "Call-ID: c1", "CSeq: 7 INVITE",
+				"Contact: <sip:b@10.0.0.2:5070>"}
+			for _, rr := range tt.rr {
+				lines = append(lines, "Record-Route: "+rr)
+			}
+			d := NewUACDialog(side, inv, parseRes(t, lines...))
+			bye := d.NewRequest(gosip.BYE, 0, nil, nil)
+			if got := bye.Recipient.String(); got != tt.wantRURI {
+				t.Errorf("Request-URI %s, want %s", got, tt.wantRURI)
+			}
+			var routes []string
+			for _, h := range bye.GetHeaders("Route") {
+				routes = append(routes, h.Value())
+			}
+			if strings.Join(routes, ",") != strings.Join(tt.wantRoutes, ",") {
+				t.Errorf("Route %v, want %v", routes, tt.wantRoutes)
+			}
+			if tag, _ := bye.From().Params.Get("tag"); tag != "ours" {
+				t.Errorf("From tag %q", tag)
+			}
+			if tag, _ := bye.To().Params.Get("tag"); tag != "theirs" {
+				t.Errorf("To tag %q", tag)
+			}
+			if bye.CSeq().SeqNo != 8 || string(*bye.CallID()) != "c1" {
+				t.Errorf("CSeq %d, Call-ID %s", bye.CSeq().SeqNo, *bye.CallID())
+			}
+			if ack := d.NewRequest(gosip.ACK, 7, nil, nil); ack.CSeq().SeqNo != 7 || d.LocalSeq != 8 {
+				t.Errorf("ACK CSeq %d (local seq %d): an ACK takes its INVITE's number", ack.CSeq().SeqNo, d.LocalSeq)
+			}
+		})
+	}
+}
+
+// TestDialogRemoteSeq: a request with a CSeq lower than the peer's last one
+// is out of order (RFC 3261 §12.2.2); ACK and CANCEL are not counted.
+func TestDialogRemoteSeq(t *testing.T) {
+	d := &Dialog{RemoteSeq: 5}
+	req := func(method string, n int) *gosip.Request {
+		return parseReq(t, method+" sip:a@x SIP/2.0", "Via: SIP/2.0/UDP x;branch=z9hG4bKb", "From: <sip:b@x>;tag=t",
+			"To: <sip:a@x>;tag=o", "Call-ID: c", "CSeq: "+strconv.Itoa(n)+" "+method)
+	}
+	if err := d.CheckRemoteSeq(req("BYE", 4)); err == nil {
+		t.Error("a lower CSeq was accepted")
+	}
+	if err := d.CheckRemoteSeq(req("ACK", 1)); err != nil {
+		t.Errorf("ACK: %v", err)
+	}
+	if err := d.CheckRemoteSeq(req("UPDATE", 6)); err != nil || d.RemoteSeq != 6 {
+		t.Errorf("UPDATE 6: %v, remote seq %d", err, d.RemoteSeq)
+	}
+}
+
+// TestDialogAllows: a peer that sent no Allow is held to RFC 3261's core
+// methods; one that did, to its list.
+func TestDialogAllows(t *testing.T) {
+	d := &Dialog{}
+	if d.Allows(gosip.UPDATE) || !d.Allows(gosip.BYE) {
+		t.Error("no Allow: want core methods only")
+	}
+	d.Heard(parseRes(t, "SIP/2.0 200 OK", "Via: SIP/2.0/UDP x;branch=z9hG4bKb", "From: <sip:b@x>;tag=t",
+		"To: <sip:a@x>;tag=o", "Call-ID: c", "CSeq: 1 INVITE", "Allow: INVITE, ACK, update , BYE"))
+	if !d.Allows(gosip.UPDATE) || d.Allows(gosip.INFO) {
+		t.Errorf("Allow %v", d.Allow)
+	}
+}

@@ -1,0 +1,253 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// Dispatch: a Side takes every read away from sipgo's transaction layer
+// (which would hand each message to a goroutine of its own, so that a 183
+// read before a 200 may be handled after it) and routes the parsed
+// messages itself, on the reading goroutine, to sipgo transaction objects
+// of its own and to its Handler. sipgo's transports (sockets, connection
+// pool, dialling), parser and transaction state machines are used as they
+// are.
+
+// read is the Side's transport read filter. It never returns an error:
+// sipgo ends the read loop of a socket whose filter fails.
+func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).
+				Str("remote", addrString(props.RemoteAddr)).Msg("handling a SIP read panicked; message dropped")
+			out = nil
+		}
+	}()
+	remote := addrString(props.RemoteAddr)
+	if strings.EqualFold(props.Transport, "tcp") {
+		s.readStream(props, remote, data)
+		return nil, nil
+	}
+	msg, err := s.parser.ParseSIP(data)
+	if err != nil {
+		s.unparseable(remote, "udp", err)
+		return nil, nil
+	}
+	msg.SetTransport("UDP")
+	msg.SetSource(remote)
+	s.dispatch(msg)
+	return nil, nil
+}
+
+func (s *Side) unparseable(remote, transport string, err error) {
+	s.stats.Unparseable.Add(1)
+	if ok, dropped := s.limit.Allow(); ok {
+		s.log.Warn().Err(err).Str("remote", remote).Str("transport", transport).Int("suppressed", dropped).
+			Msg("unparseable SIP message dropped")
+	}
+}
+
+// stream is the parser state of one TCP connection: a read may hold part
+// of a message, or several.
+type stream struct {
+	par      *gosip.ParserStream
+	lastRead time.Time
+}
+
+// readStream parses a TCP read in the connection's own stream parser.
+func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []byte) {
+	key := addrString(props.LocalAddr) + ">" + remote
+	s.mu.Lock()
+	st := s.streams[key]
+	if st == nil {
+		st = &stream{par: s.parser.NewSIPStream()}
+		s.streams[key] = st
+	}
+	st.lastRead = time.Now()
+	s.mu.Unlock()
+
+	// RFC 5626 §3.5.1 keep-alive between messages: CRLFCRLF is a ping,
+	// answered with CRLF; a lone CRLF is a pong.
+	if len(data) <= 4 && st.par.Buffer().Len() == 0 && len(bytes.Trim(data, "\r\n")) == 0 {
+		if len(data) == 4 {
+			s.pong(remote)
+		}
+		return
+	}
+	err := st.par.ParseSIPStream(data, func(msg gosip.Message) {
+		msg.SetTransport("TCP")
+		msg.SetSource(remote)
+		s.dispatch(msg)
+	})
+	if err != nil && !errors.Is(err, gosip.ErrParseSipPartial) {
+		// A framing error leaves no message boundary to resync on.
+		s.unparseable(remote, "tcp", err)
+		st.par.Reset()
+		if c, err := s.tpl.GetConnection("tcp", remote); err == nil {
+			_ = c.Close()
+			_, _ = c.TryClose()
+		}
+	}
+}
+
+// pong answers a CRLFCRLF keep-alive ping.
+func (s *Side) pong(remote string) {
+	c, err := s.tpl.GetConnection("tcp", remote)
+	if err != nil {
+		return
+	}
+	defer c.TryClose()
+	if w, ok := c.(interface{ Write([]byte) (int, error) }); ok {
+		_, _ = w.Write([]byte("\r\n"))
+	}
+}
+
+// sweepEvery is how often the parsers of closed TCP connections are freed.
+const sweepEvery = 10 * time.Second
+
+// sweep frees the stream parsers of connections that are gone.
+func (s *Side) sweep(ctx context.Context) {
+	defer close(s.swept)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// The connections may still be read until the stack closes:
+			// leave their parsers to the garbage collector.
+			s.mu.Lock()
+			clear(s.streams)
+			s.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		for k, st := range s.streams {
+			_, remote, _ := strings.Cut(k, ">")
+			if time.Since(st.lastRead) > sweepEvery && !s.ConnectionOpen(remote) {
+				// Gone from the pool: its reading goroutine has ended.
+				st.par.Close()
+				delete(s.streams, k)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Side) dispatch(msg gosip.Message) {
+	switch m := msg.(type) {
+	case *gosip.Request:
+		s.dispatchRequest(m)
+	case *gosip.Response:
+		s.dispatchResponse(m)
+	}
+}
+
+// dispatchResponse hands a response to its client transaction: first to the
+// transaction's sink, in wire order, then to sipgo's state machine (which
+// stops retransmissions and ACKs a non-2xx final response).
+func (s *Side) dispatchResponse(res *gosip.Response) {
+	key, err := gosip.ClientTxKeyMake(res)
+	if err != nil {
+		s.unparseable(res.Source(), res.Transport(), fmt.Errorf("response without transaction key: %w", err))
+		return
+	}
+	s.mu.Lock()
+	ct := s.clients[key]
+	s.mu.Unlock()
+	s.trace(In, res)
+	if ct == nil {
+		s.handler.HandleStrayResponse(s, res)
+		return
+	}
+	ct.sink.OnResponse(ct, res)
+	ct.tx.Receive(res)
+}
+
+// dispatchRequest gives a request its server transaction (a new one, or
+// the one it retransmits) and, when new, hands it to the handler. A CANCEL
+// gets a transaction of its own and is never fed to the INVITE's: sipgo
+// would answer the INVITE 487 itself, with a To-tag of its own.
+func (s *Side) dispatchRequest(req *gosip.Request) {
+	key, err := gosip.ServerTxKeyMake(req)
+	if err != nil {
+		s.rejectMalformed(req, err)
+		return
+	}
+	s.mu.Lock()
+	tx := s.servers[key]
+	s.mu.Unlock()
+	if req.IsAck() {
+		if tx != nil {
+			// The ACK of a non-2xx final response (same branch as the INVITE).
+			_ = tx.Receive(req)
+		}
+		in := &Incoming{Req: req, Side: s}
+		s.handler.HandleRequest(in)
+		in.trace()
+		return
+	}
+	if tx != nil {
+		s.trace(In, req)
+		s.stats.Retransmissions.Add(1)
+		_ = tx.Receive(req)
+		return
+	}
+	conn, err := s.responseConn(req.Transport(), req.Source())
+	if err != nil {
+		s.log.Debug().Err(err).Str("method", req.Method.String()).Msg("no connection to answer on; request dropped")
+		return
+	}
+	tx = gosip.NewServerTx(key, req, conn, s.stack.Slog())
+	if err := tx.Init(); err != nil {
+		_, _ = conn.TryClose()
+		s.log.Debug().Err(err).Msg("server transaction not started")
+		return
+	}
+	s.mu.Lock()
+	s.servers[key] = tx
+	s.mu.Unlock()
+	tx.OnTerminate(func(key string, _ error) {
+		s.mu.Lock()
+		if s.servers[key] == tx {
+			delete(s.servers, key)
+		}
+		s.mu.Unlock()
+	})
+	in := &Incoming{Req: req, Side: s, tx: tx}
+	s.handler.HandleRequest(in)
+	in.trace()
+}
+
+// rejectMalformed answers statelessly a request no transaction can be made
+// of (no Via, CSeq, ...), as sipgo's transaction layer does: without an
+// answer the sender would retransmit it for 32 s.
+func (s *Side) rejectMalformed(req *gosip.Request, why error) {
+	s.trace(In, req)
+	s.stats.Malformed.Add(1)
+	if ok, dropped := s.limit.Allow(); ok {
+		s.log.Warn().Err(why).Str("remote", req.Source()).Int("suppressed", dropped).Msg("malformed request: 400")
+	}
+	if req.IsAck() {
+		return
+	}
+	res := gosip.NewResponseFromRequest(req, 400, "Bad Request", nil)
+	res.SetDestination(responseDestination(req))
+	if err := s.WriteResponse(res); err != nil {
+		s.log.Debug().Err(err).Msg("400 to a malformed request not sent")
+	}
+}
+
+func addrString(a interface{ String() string }) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}

@@ -1,0 +1,281 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+)
+
+func init() {
+	// Skype for Business INVITEs carry ICE candidates, several crypto lines
+	// and ms-* headers; they are well over sipgo's 1300-byte UDP default.
+	// 10000 leaves room for the largest SfB offers seen (about 5 KB).
+	if gosip.UDPMTUSize < 10000 {
+		gosip.UDPMTUSize = 10000
+	}
+}
+
+// readyTimeout bounds the wait for sipgo to take over a bound socket; a
+// listener not serving by then is broken.
+const readyTimeout = 5 * time.Second
+
+// StackConfig says where a SIP stack listens and how it is built.
+type StackConfig struct {
+	// Name appears in every log line of the stack ("edge", "gateway",
+	// "sbc", ...).
+	Name string
+	// Listen is IP:PORT for UDP and TCP; port 0 picks one free for both.
+	// The IP goes into Via and Contact, so it must be a concrete address.
+	Listen netip.AddrPort
+	// UserAgent names the stack in User-Agent and Server headers.
+	UserAgent string
+	Log       zerolog.Logger
+	// ReadFilter, when set, sees every read of every transport before sipgo
+	// parses it (see gosip.WithTransportLayerReadFilter).
+	ReadFilter gosip.TransportReadFilter
+	// TransactionOptions are added to sipgo's transaction layer options.
+	TransactionOptions []gosip.TransactionLayerOption
+}
+
+// Stack is one sipgo user agent serving a UDP socket and a TCP listener on
+// the same address, with a server and one client per transport: the UDP
+// client is pinned to the listen socket (peers see requests come from the
+// port they talk to), the TCP one is not (sipgo would reuse an accepted
+// connection of another peer). The mediation server's sides and the
+// simulated endpoints are both built on it.
+type Stack struct {
+	// UA is the sipgo user agent; Server serves its listeners.
+	UA     *sipgo.UserAgent
+	Server *sipgo.Server
+
+	name      string
+	addr      netip.AddrPort
+	log       zerolog.Logger
+	slog      *slog.Logger
+	udpConn   *net.UDPConn
+	tcpLn     *net.TCPListener
+	udpClient *sipgo.Client
+	tcpClient *sipgo.Client
+
+	errc      chan error
+	serving   sync.WaitGroup
+	startOnce sync.Once
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewStack binds the sockets and builds the user agent, server and
+// clients. Nothing is read until Start.
+func NewStack(cfg StackConfig) (*Stack, error) {
+	if !cfg.Listen.Addr().IsValid() || cfg.Listen.Addr().IsUnspecified() {
+		// The address goes into Via and Contact; a wildcard there is useless.
+		return nil, fmt.Errorf("%s: listen address %s: need a concrete IP", cfg.Name, cfg.Listen)
+	}
+	udpConn, tcpLn, err := ListenPair(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	addr := netip.AddrPortFrom(cfg.Listen.Addr(), udpConn.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+	log := cfg.Log.With().Str("side", cfg.Name).Logger()
+	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
+	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, errc: make(chan error, 2)}
+
+	tpOpts := []gosip.TransportLayerOption{gosip.WithTransportLayerLogger(sl)}
+	if cfg.ReadFilter != nil {
+		tpOpts = append(tpOpts, gosip.WithTransportLayerReadFilter(cfg.ReadFilter))
+	}
+	txOpts := append([]gosip.TransactionLayerOption{gosip.WithTransactionLayerLogger(sl)}, cfg.TransactionOptions...)
+	host := URIHost(addr.Addr())
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransactionLayerOptions(txOpts...),
+		sipgo.WithUserAgentTransportLayerOptions(tpOpts...),
+	)
+	if err != nil {
+		udpConn.Close()
+		tcpLn.Close()
+		return nil, fmt.Errorf("%s: user agent: %w", cfg.Name, err)
+	}
+	s.UA = ua
+	if s.Server, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sl)); err == nil {
+		s.udpClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl),
+			sipgo.WithClientHostname(host), sipgo.WithClientPort(int(addr.Port())),
+			sipgo.WithClientConnectionAddr(addr.String()))
+	}
+	if err == nil {
+		s.tcpClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl), sipgo.WithClientHostname(host))
+	}
+	if err != nil {
+		udpConn.Close()
+		tcpLn.Close()
+		_ = ua.Close()
+		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+// listenAttempts bounds the search for a port free on both UDP and TCP;
+// a handful always suffices.
+const listenAttempts = 64
+
+// ListenPair binds UDP and TCP on the same address, so one SIP address
+// serves both transports. With port 0 it lets the kernel pick a UDP port
+// and retries until TCP can have the same one.
+func ListenPair(addr netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
+	for range listenAttempts {
+		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		got := netip.AddrPortFrom(addr.Addr(), udp.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(got))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if addr.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", got, err)
+		}
+	}
+	return nil, nil, fmt.Errorf("listen %s: no port free for both UDP and TCP after %d attempts", addr, listenAttempts)
+}
+
+// Start serves UDP and TCP in the background and returns once sipgo has
+// taken over the UDP socket (until then a request pinned to the listen
+// address would make sipgo bind a second socket there and fail). It returns
+// an error when a listener stopped or is not serving within readyTimeout.
+func (s *Stack) Start() error {
+	started := false
+	s.startOnce.Do(func() {
+		started = true
+		s.serving.Add(2)
+		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeUDP(s.udpConn) }()
+		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.tcpLn) }()
+	})
+	if !started {
+		return fmt.Errorf("%s: already started", s.name)
+	}
+	tl := s.UA.TransportLayer()
+	deadline := time.Now().Add(readyTimeout)
+	wait := time.Millisecond
+	for {
+		if c, err := tl.GetConnection("udp", s.addr.String()); err == nil {
+			_, _ = c.TryClose() // GetConnection took a reference
+			if err := s.open(); err != nil {
+				return fmt.Errorf("%s: listener not serving: %w", s.name, err)
+			}
+			return nil
+		}
+		select {
+		case err := <-s.errc:
+			s.errc <- err // Wait reports it too
+			return fmt.Errorf("%s: listener stopped before serving: %w", s.name, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: udp %s not serving after %s", s.name, s.addr, readyTimeout)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 20*time.Millisecond)
+	}
+}
+
+// open checks that both sockets are still open (sipgo may have taken a
+// socket that was closed under it).
+func (s *Stack) open() error {
+	for _, sc := range []interface {
+		SyscallConn() (syscall.RawConn, error)
+	}{s.udpConn, s.tcpLn} {
+		rc, err := sc.SyscallConn()
+		if err == nil {
+			err = rc.Control(func(uintptr) {})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Failed delivers the error of a listener that stopped on its own (not by
+// Close).
+func (s *Stack) Failed() <-chan error { return s.errc }
+
+// Close stops reading, waits for the serve loops and closes the user agent
+// (every transaction and connection). It is idempotent.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		// Stop reading before sipgo clears its connection pool: a request
+		// read after the clear would make sipgo open a socket nobody closes.
+		s.udpConn.Close()
+		s.tcpLn.Close()
+		s.serving.Wait()
+		if err := s.UA.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.closeErr = fmt.Errorf("%s: close: %w", s.name, err)
+		}
+	})
+	return s.closeErr
+}
+
+// Name is the stack's name in logs.
+func (s *Stack) Name() string { return s.name }
+
+// Addr is the stack's SIP address, the same for UDP and TCP.
+func (s *Stack) Addr() netip.AddrPort { return s.addr }
+
+// Host is the stack's IP as written in URIs and Via.
+func (s *Stack) Host() string { return URIHost(s.addr.Addr()) }
+
+// Log is the stack's logger.
+func (s *Stack) Log() *zerolog.Logger { return &s.log }
+
+// Slog is the stack's logger in log/slog form, for sipgo objects.
+func (s *Stack) Slog() *slog.Logger { return s.slog }
+
+// Client returns the sipgo client for a transport ("udp" or "tcp").
+func (s *Stack) Client(transport string) *sipgo.Client {
+	if strings.EqualFold(transport, "tcp") {
+		return s.tcpClient
+	}
+	return s.udpClient
+}
+
+// Contact is the stack's Contact for a transport, with user as user part
+// ("" for none).
+func (s *Stack) Contact(user, transport string) gosip.ContactHeader {
+	uri := gosip.Uri{Scheme: "sip", User: user, Host: s.Host(), Port: int(s.addr.Port())}
+	if strings.EqualFold(transport, "tcp") {
+		uri.UriParams = gosip.NewParams()
+		uri.UriParams.Add("transport", "tcp")
+	}
+	return gosip.ContactHeader{Address: uri}
+}
+
+// URIHost writes an IP as SIP wants it in URIs and Via: IPv6 in brackets.
+// sipgo builds destinations as host:port, so a bare IPv6 host would not
+// parse.
+func URIHost(ip netip.Addr) string {
+	if ip.Is6() && !ip.Is4In6() {
+		return "[" + ip.String() + "]"
+	}
+	return ip.String()
+}
+
+// SetDefaultLogger sends the logs of sipgo code paths that use its
+// process-wide default logger (connection pools, stray responses) to log
+// instead of stderr. It changes process state, so only a program's main
+// (or a test's TestMain) should call it, before any Stack is built.
+func SetDefaultLogger(log zerolog.Logger) {
+	gosip.SetDefaultLogger(slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger())))
+}
