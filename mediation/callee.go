@@ -224,7 +224,14 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 func (c *call) reAck(res *gosip.Response) {
 	b := c.callee
 	tag, _ := res.To().Params.Get("tag")
-	if b.ack == nil || b.dialog == nil || tag != b.dialog.RemoteTag {
+	if b.ack == nil || b.dialog == nil {
+		return
+	}
+	if tag != b.dialog.RemoteTag {
+		// Another fork answered too: ACK and hang up that dialog (RFC 3261
+		// §13.2.2.4), the call stays with the first.
+		c.log.Info().Str("fork_tag", tag).Msg("second 2xx from another fork: ACK and BYE")
+		c.deps.lateAnswer(b.side, b.inv.req, res)
 		return
 	}
 	if err := b.dialog.WriteAck(context.Background(), b.ack); err != nil {

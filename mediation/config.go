@@ -18,6 +18,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // defaultYAML is the built-in configuration; it doubles as the reference
@@ -115,6 +117,16 @@ func (c CallSettings) PrackMode() string {
 		return PrackSupported
 	}
 	return c.Prack
+}
+
+// optionTags are the SIP extensions a side with these settings supports,
+// for Supported headers: session timers always, 100rel unless prack is
+// off.
+func (c CallSettings) optionTags() []string {
+	if c.PrackMode() == PrackOff {
+		return []string{sip.ExtTimer}
+	}
+	return []string{sip.Ext100rel, sip.ExtTimer}
 }
 
 // Ring is RingTimeout with its default.

@@ -1,6 +1,8 @@
 package mediation_test
 
 import (
+	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -125,6 +127,95 @@ func TestRingTimeout(t *testing.T) {
 			sbc.wait(ctx, gosip.CANCEL, 1)
 			mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_ports_open")
 			mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "ring_timeout")
+		})
+	}
+}
+
+// TestLateAnswerIsHungUp: an SBC that answers 200 only after the server
+// gave up on its INVITE (no response within 64*T1: the caller got 408)
+// gets an ACK and a BYE, so that it does not keep a call nobody is on.
+func TestLateAnswerIsHungUp(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sbc.Close()
+	srv := serveTo(t, sbc.LocalAddr().(*net.UDPAddr).AddrPort(), "udp", nil)
+	read := func() (*gosip.Request, netip.AddrPort) {
+		t.Helper()
+		buf := make([]byte, 65535)
+		_ = sbc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			n, src, err := sbc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("SBC read: %v", err)
+			}
+			if m, err := gosip.ParseMessage(append([]byte(nil), buf[:n]...)); err == nil {
+				if r, ok := m.(*gosip.Request); ok {
+					return r, src
+				}
+			}
+		}
+	}
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	inv, from := read()
+	if res := oc.answer(ctx, nil); res.StatusCode != 408 {
+		t.Fatalf("caller got %d, want 408", res.StatusCode)
+	}
+	ok := gosip.NewResponseFromRequest(inv, 200, "OK", fixtureBody(t, "sbc-answer-pcma.sdp"))
+	ok.To().Params.Add("tag", "late")
+	ok.AppendHeader(&gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: int(sbc.LocalAddr().(*net.UDPAddr).Port)}})
+	ok.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	if _, err := sbc.WriteToUDPAddrPort([]byte(ok.String()), from); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		r, _ := read()
+		if r.IsInvite() {
+			continue // INVITE retransmissions before the server gave up
+		}
+		got = append(got, string(r.Method))
+		if tag, _ := r.To().Params.Get("tag"); tag != "late" {
+			t.Errorf("%s To-tag %q, want the late 2xx's", r.Method, tag)
+		}
+	}
+	if got[0] != "ACK" || got[1] != "BYE" {
+		t.Fatalf("SBC got %v, want ACK then BYE", got)
+	}
+}
+
+// TestSecondForkHungUp: when two forks of the callee answer 2xx, the call
+// stays with the first and the second is ACKed and sent BYE (RFC 3261
+// §13.2.2.4).
+func TestSecondForkHungUp(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				fork := pi.response(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				fork.To().Params.Add("tag", "fork2")
+				_ = pi.tx.Respond(fork)
+			})
+			srv := serveTo(t, sbc.addr(), tr, nil)
+			caller := startPeer(t, "caller")
+			oc := upCall(ctx, t, caller, srv, tr)
+			bye := sbc.wait(ctx, gosip.BYE, 1)
+			if tag, _ := bye.To().Params.Get("tag"); tag != "fork2" {
+				t.Fatalf("BYE to tag %q, want the second fork's", tag)
+			}
+			// The call itself is up: the caller's BYE reaches the first fork.
+			if err := oc.d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tag, _ := sbc.wait(ctx, gosip.BYE, 2).To().Params.Get("tag"); tag == "fork2" {
+				t.Error("the caller's BYE went to the second fork")
+			}
 		})
 	}
 }

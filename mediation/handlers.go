@@ -3,6 +3,7 @@ package mediation
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"runtime/debug"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -57,13 +58,23 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 		s.toCall(in, s.callOf(req))
 	case sip.OutOfDialog:
 		if req.Method == gosip.OPTIONS {
-			s.reply(in, 200, "OK", sip.CapabilityHeaders(sip.Ext100rel, sip.ExtTimer)...)
+			s.reply(in, 200, "OK", sip.CapabilityHeaders(s.sideCalls(in).optionTags()...)...)
 			return
 		}
 		s.reply(in, 405, "Method Not Allowed", gosip.NewHeader("Allow", sip.Allow))
 	case sip.UnknownDialog:
 		s.unknownDialog(in)
 	}
+}
+
+// sideCalls are the call settings of the peer a request came from: the
+// edge's, or the trunk's on the gateway side.
+func (s *Server) sideCalls(in *sip.Incoming) CallSettings {
+	if in.Side == s.edge {
+		return s.cfg.Edge.CallSettings
+	}
+	src, _ := netip.ParseAddrPort(in.Req.Source())
+	return s.trunkCalls[s.gateways.FromSource(src).Name]
 }
 
 // handledMethod reports the methods the server implements; others get 405
@@ -79,8 +90,13 @@ func handledMethod(m gosip.RequestMethod) bool {
 // HandleStrayResponse implements sip.Handler: a 2xx retransmission whose
 // transaction we ended goes to its call to be ACKed again.
 func (h sideHandler) HandleStrayResponse(side *sip.Side, res *gosip.Response) {
-	if c := h.s.calls.byResponse(res); c != nil {
-		c.push(evStray{side, res})
+	if c := h.s.calls.byResponse(res); c != nil && c.push(evStray{side, res}) {
+		return
+	}
+	if res.IsSuccess() && res.CSeq() != nil && res.CSeq().MethodName == gosip.INVITE {
+		// A 2xx for a call that is over (its INVITE given up): ACK it and
+		// hang up, or the far side keeps a call nobody is on.
+		go h.s.lateAnswer(side, nil, res)
 	}
 }
 
@@ -155,12 +171,13 @@ func (s *Server) callOf(req *gosip.Request) *call {
 }
 
 // lateAnswer hangs up a call that the callee answered after it was over
-// (a 2xx racing our CANCEL): ACK, then BYE (RFC 3261 §15).
+// (a 2xx racing our CANCEL, or one to an INVITE we gave up): ACK, then BYE
+// (RFC 3261 §15). invite is nil when only the response is known.
 func (s *Server) lateAnswer(side *sip.Side, invite *gosip.Request, res *gosip.Response) {
 	d := sip.NewUACDialog(side, invite, res)
 	ctx, cancel := context.WithTimeout(context.Background(), maxByeWait)
 	defer cancel()
-	if _, err := d.Ack(ctx, invite.CSeq().SeqNo, nil); err != nil {
+	if _, err := d.Ack(ctx, res.CSeq().SeqNo, nil); err != nil {
 		side.Log().Debug().Err(err).Msg("ACK of a late 2xx")
 	}
 	bye := d.NewRequest(gosip.BYE, 0, nil, nil)

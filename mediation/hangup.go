@@ -68,6 +68,13 @@ func (c *call) end(from *leg, reason string) {
 	}
 	switch {
 	case b.inv == nil:
+	case b.final == 0 && !b.provisional:
+		// Nothing heard from the callee: no CANCEL may go before a
+		// provisional (RFC 3261 §9.1), and there is no dialog to end. Stop
+		// the INVITE; a 2xx that still comes is ACKed and hung up as a
+		// stray.
+		c.terminate(b.inv)
+		b.final = 408
 	case b.final == 0:
 		c.cancelCallee()
 	case b.final < 300 && from != &b.leg:

@@ -37,12 +37,7 @@ type leg struct {
 func (c *call) legSDP(l *leg) []byte { return c.media.sdp[l.media].last }
 
 // supported are the option tags this leg's side supports.
-func (l *leg) supported() []string {
-	if l.policy.PrackMode() == PrackOff {
-		return []string{sip.ExtTimer}
-	}
-	return []string{sip.Ext100rel, sip.ExtTimer}
-}
+func (l *leg) supported() []string { return l.policy.optionTags() }
 
 // outgoing is a request of ours in flight and what to do with its outcome.
 type outgoing struct {
@@ -86,6 +81,9 @@ func (c *call) resend(o *outgoing) bool {
 func (c *call) onResponse(tx *sip.ClientTx, res *gosip.Response) {
 	o := c.out[tx]
 	if o == nil {
+		// Its transaction was ended here (an INVITE after its ACK) while
+		// this response was on its way: a 2xx is still to be ACKed.
+		c.onStray(tx.Side(), res)
 		return
 	}
 	if !res.IsProvisional() {

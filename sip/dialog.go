@@ -69,8 +69,12 @@ func NewUASDialog(in *Incoming, localTag string) *Dialog {
 }
 
 // NewUACDialog is the dialog created by a response with a To-tag (18x or
-// 2xx) to an INVITE we sent.
+// 2xx) to an INVITE we sent. inv may be nil when the INVITE is gone (a late
+// 2xx): the response's own headers say what the dialog needs.
 func NewUACDialog(side *Side, inv *gosip.Request, res *gosip.Response) *Dialog {
+	if inv == nil {
+		inv = inviteOf(res)
+	}
 	d := &Dialog{
 		Side: side, CallID: string(*inv.CallID()),
 		Local: inv.From().Address, LocalName: inv.From().DisplayName, Remote: inv.To().Address,
@@ -90,6 +94,25 @@ func NewUACDialog(side *Side, inv *gosip.Request, res *gosip.Response) *Dialog {
 	}
 	d.learn(res)
 	return d
+}
+
+// inviteOf rebuilds from a response the parts of its INVITE a dialog is
+// made of (From, To, Call-ID, CSeq, transport); the Request-URI is the
+// response's Contact.
+func inviteOf(res *gosip.Response) *gosip.Request {
+	var ruri gosip.Uri
+	if c := res.Contact(); c != nil {
+		ruri = c.Address
+	}
+	req := gosip.NewRequest(gosip.INVITE, ruri)
+	to := gosip.HeaderClone(res.To()).(*gosip.ToHeader)
+	to.Params.Remove("tag")
+	req.AppendHeader(gosip.HeaderClone(res.From()))
+	req.AppendHeader(to)
+	req.AppendHeader(gosip.HeaderClone(res.CallID()))
+	req.AppendHeader(gosip.HeaderClone(res.CSeq()))
+	req.SetTransport(res.Transport())
+	return req
 }
 
 // Refresh takes the peer's new Contact from a target refresh request
