@@ -46,6 +46,8 @@ type sippCase struct {
 	failure string // the failed_calls_total reason; "" for an answered call
 	// wire checks the SDP that crossed the server, from sipp's traces.
 	wire func(t *testing.T, c *sippCall)
+	// configure, when set, edits the server's config last.
+	configure func(*mediation.Config)
 }
 
 var sippCases = []sippCase{
@@ -61,6 +63,19 @@ var sippCases = []sippCase{
 		failure: "486", wire: sippCheckRejected},
 	{name: "outbound-cancel", uac: "sfb-client-cancel.xml", uas: "sbc-ring.xml",
 		failure: "canceled", wire: sippCheckRejected},
+	// An SBC whose 183 is reliable and that waits for the PRACK; the trunk
+	// offers 100rel (prack: supported, the default).
+	{name: "outbound-prack", uac: "sfb-client-bypass.xml", uas: "sbc-answer-100rel.xml",
+		bypass: true, wire: sippCheckPrack},
+	// The same SBC on a trunk with prack: off: it insists on 100rel though
+	// our INVITE did not offer it, and is PRACKed all the same.
+	{name: "outbound-prack-insisted", uac: "sfb-client-anchored.xml", uas: "sbc-answer-100rel.xml",
+		wire: sippCheckPrack, configure: func(c *mediation.Config) { c.Gateways[0].Prack = mediation.PrackOff }},
+	// An SBC that asks for a 4 s session timer and refreshes it with UPDATE
+	// for 4.5 s: the server answers each refresh and never ends the call.
+	{name: "inbound-session-refresh", inbound: true, uac: "sbc-call-timer.xml", uas: "sfb-client-answer.xml",
+		bypass: true, wire: sippCheckInbound,
+		configure: func(c *mediation.Config) { c.Gateways[0].SessionTimer.MinSE = time.Second }},
 }
 
 func TestSipp(t *testing.T) {
@@ -115,6 +130,9 @@ func sippRunCase(t *testing.T, bin, transport string, tc sippCase) {
 	uacAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(uacPort))
 
 	cfg := sippConfig(tc, transport, uas.addr, uacAddr)
+	if tc.configure != nil {
+		tc.configure(cfg)
+	}
 	log := &sippLog{}
 	srv := mediationtest.Serve(t, cfg, zerolog.New(log).Level(zerolog.DebugLevel))
 	t.Cleanup(func() {
@@ -236,6 +254,66 @@ func sippCheckOutbound(t *testing.T, c *sippCall) {
 	if clientAnswer.media.BypassID != "" {
 		t.Errorf("anchored answer to the client carries a=x-bypassid:%s", clientAnswer.media.BypassID)
 	}
+}
+
+// sippCheckPrack: an outbound call through an SBC that insists on 100rel.
+// Our INVITE offers 100rel exactly when the trunk's prack is not off; the
+// reliable 183 is PRACKed once, in the INVITE's dialog, with RAck naming its
+// RSeq and the INVITE's CSeq; the client, which offered no 100rel, gets the
+// 183 unreliably; the rest is an ordinary outbound call.
+func sippCheckPrack(t *testing.T, c *sippCall) {
+	sippCheckOutbound(t, c)
+	invite := sippFind(t, c.sbc, false, "INVITE ")
+	offered := strings.Contains(strings.ToLower(sippHeaders(invite, "Supported")), "100rel")
+	if want := c.tc.configure == nil; offered != want {
+		t.Errorf("INVITE to the SBC offers 100rel = %v, want %v (Supported: %q)", offered, want, sippHeaders(invite, "Supported"))
+	}
+	var pracks []sippMsg
+	for _, m := range c.sbc {
+		if !m.sent && strings.HasPrefix(m.startLine(), "PRACK ") {
+			pracks = append(pracks, m)
+		}
+	}
+	if len(pracks) != 1 {
+		t.Fatalf("the SBC got %d PRACKs, want 1", len(pracks))
+	}
+	cseq, _, _ := strings.Cut(invite.header("CSeq"), " ")
+	if got, want := pracks[0].header("RAck"), "1 "+cseq+" INVITE"; got != want {
+		t.Errorf("PRACK RAck: %q, want %q", got, want)
+	}
+	if got, want := pracks[0].header("Call-ID"), invite.header("Call-ID"); got != want {
+		t.Errorf("PRACK Call-ID %q, want the INVITE's %q", got, want)
+	}
+	early := sippFind(t, c.client, false, "SIP/2.0 183")
+	if early.header("RSeq") != "" || strings.Contains(early.header("Require"), "100rel") {
+		t.Errorf("183 to a client that offered no 100rel is reliable:\n%s", early.raw)
+	}
+}
+
+// sippFind is the first message sent (or received) whose start line begins
+// with start.
+func sippFind(t *testing.T, trace []sippMsg, sent bool, start string) sippMsg {
+	t.Helper()
+	for _, m := range trace {
+		if m.sent == sent && strings.HasPrefix(m.startLine(), start) {
+			return m
+		}
+	}
+	t.Fatalf("no %q message in the trace", start)
+	return sippMsg{}
+}
+
+// sippHeaders joins every value of the named header, as a list.
+func sippHeaders(m sippMsg, name string) string {
+	head, _, _ := strings.Cut(m.raw, "\r\n\r\n")
+	var vals []string
+	for _, line := range strings.Split(head, "\r\n")[1:] {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			vals = append(vals, strings.TrimSpace(v))
+		}
+	}
+	return strings.Join(vals, ", ")
 }
 
 // sippCheckSBCCodecs: the SBC is offered G.711 and telephone-event only; the
