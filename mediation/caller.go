@@ -69,6 +69,15 @@ func warning(side *sip.Side, text string) gosip.Header {
 	return gosip.NewHeader("Warning", fmt.Sprintf(`399 %s "%s"`, side.Addr().Addr(), text))
 }
 
+// sourceIP is the IP a request came from, the zero Addr if unknown.
+func sourceIP(req *gosip.Request) netip.Addr {
+	ap, err := parseSource(req.Source())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr()
+}
+
 // onStart handles the caller's INVITE: checks it, picks the trunk, plans
 // the media and calls the callee.
 func (c *call) onStart() {
@@ -124,6 +133,11 @@ func (c *call) onStart() {
 			relay.WithLatching(c.deps.media.LatchingEnabled()),
 			relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
 		}}
+	c.media.signalling[c.media.callerSide()] = sourceIP(req)
+	c.media.signalling[c.media.callerSide().Other()] = c.deps.edgePeer.Addr()
+	if c.dir == outbound {
+		c.media.signalling[relay.Gateway] = c.trunk.Addr.Addr()
+	}
 	body, err := c.media.planOffer(c.deps.settings(), c.trunk.EnableBypass, c.deps.alloc)
 	if err != nil {
 		c.failSetup(mediaFailure(err), warningFor(a.side, err)...)

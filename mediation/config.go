@@ -242,7 +242,8 @@ type MediaConfig struct {
 	// Latching sends media to where a peer's packets come from (symmetric
 	// RTP); nil means true.
 	Latching *bool `yaml:"latching"`
-	// Quarantine keeps released ports unused for this long.
+	// Quarantine keeps released ports unused for this long while other
+	// ports are free.
 	Quarantine time.Duration `yaml:"quarantine"`
 	// EdgeCodecs are the codecs an anchored call may use towards the
 	// client, in order of preference: PCMU, PCMA, G722.

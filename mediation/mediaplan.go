@@ -62,6 +62,10 @@ type mediaPlan struct {
 	edgeCodecs []string
 	// sessionOpts configure the relay of an anchored call.
 	sessionOpts []relay.SessionOption
+	// signalling is the IP each peer's SIP comes from or goes to (the
+	// caller's source, the callee's next hop): a peer behind a NAT sends
+	// its media from there, so the relay accepts it before latching.
+	signalling [2]netip.Addr
 }
 
 // sdpLeg remembers the SDP last sent to one peer so that o= stays the same
@@ -208,7 +212,7 @@ func (p *mediaPlan) pointRelay(gwMedia sdp.Media, gwCodec sdp.Codec, edgeMedia s
 	if p.relay == nil {
 		return errors.New("anchored call without a relay")
 	}
-	gwLeg, edgeLeg := legFor(gwMedia, gwCodec), legFor(edgeMedia, edgeCodec)
+	gwLeg, edgeLeg := p.legFor(relay.Gateway, gwMedia, gwCodec), p.legFor(relay.Edge, edgeMedia, edgeCodec)
 	gwLeg.SRTP, edgeLeg.SRTP = p.keys[relay.Gateway].relay(), p.keys[relay.Edge].relay()
 	if err := p.relay.SetLeg(relay.Gateway, gwLeg); err != nil {
 		return err
@@ -217,10 +221,19 @@ func (p *mediaPlan) pointRelay(gwMedia sdp.Media, gwCodec sdp.Codec, edgeMedia s
 	return p.relay.SetLeg(relay.Edge, edgeLeg)
 }
 
-func legFor(m sdp.Media, c sdp.Codec) relay.Leg {
+// legFor is the relay's view of the peer on side: where its SDP m says to
+// send media, in codec c, and the IPs its media may come from before the
+// relay latches to it (its SIP peer's, its ICE candidates').
+func (p *mediaPlan) legFor(side relay.Side, m sdp.Media, c sdp.Codec) relay.Leg {
 	l := relay.Leg{RTP: m.RTP(), RTCP: m.RTCP(), Codec: relay.Codec{PT: c.PT, Name: c.Name}}
 	if ev, ok := m.TelephoneEvent(); ok {
 		l.Codec.EventPT = ev.PT
+	}
+	if ip := p.signalling[side]; ip.IsValid() {
+		l.Sources = append(l.Sources, ip)
+	}
+	for _, cand := range m.Candidates {
+		l.Sources = append(l.Sources, cand.Addr.Addr())
 	}
 	return l
 }
@@ -245,6 +258,7 @@ func (p *mediaPlan) legRecords() (edge, gw LegRecord) {
 		l.PacketsLost = s.Lost
 		l.JitterMs = float64(s.Jitter) / float64(time.Millisecond)
 		l.RTTMs = float64(s.RTT) / float64(time.Millisecond)
+		l.PacketsRefused = s.Dropped.Foreign
 	}
 	fill(&edge, st.Edge)
 	fill(&gw, st.Gateway)

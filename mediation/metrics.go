@@ -21,6 +21,7 @@ type metrics struct {
 	legRTT        *prometheus.HistogramVec
 	sipMalformed  prometheus.Counter
 	sipUnanswered prometheus.Counter
+	mediaRefused  *prometheus.CounterVec // RTP from neither the peer's IPs nor its latched address
 }
 
 func newMetrics(gatewayPortsOpen func() float64) *metrics {
@@ -74,11 +75,18 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 			Name: "mediationserver_sip_unknown_dialog_requests_total",
 			Help: "Requests answered 481 (no such call or transaction).",
 		}),
+		mediaRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_media_packets_refused_total",
+			Help: "RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
+		}, []string{"side"}),
 	}
 	m.reg.MustRegister(m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
-		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered,
+		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered, m.mediaRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.
+	for _, side := range []string{"edge", "gateway"} {
+		m.mediaRefused.WithLabelValues(side)
+	}
 	for _, d := range []direction{outbound, inbound} {
 		m.callsCurrent.WithLabelValues(d.String())
 		m.callsTotal.WithLabelValues(d.String())
@@ -90,6 +98,9 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 
 // observeLeg records an anchored leg's figures from its call record.
 func (m *metrics) observeLeg(side string, l LegRecord) {
+	if l.PacketsRefused > 0 {
+		m.mediaRefused.WithLabelValues(side).Add(float64(l.PacketsRefused))
+	}
 	if l.PacketsReceived == 0 && l.PacketsLost == 0 {
 		return
 	}

@@ -51,6 +51,9 @@ type LegRecord struct {
 	// RTTMs is the round-trip time to the peer from its RTCP reports, 0
 	// when it sent none.
 	RTTMs float64 `json:"rttMs"`
+	// PacketsRefused counts the RTP and RTCP packets that reached this
+	// leg's relay port from a stranger (see Anchored media: latching).
+	PacketsRefused uint64 `json:"packetsRefused,omitempty"`
 }
 
 // recordWriter appends records to a file, one fsynced line each, so that a

@@ -6,6 +6,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -22,9 +23,14 @@ const maxPort = 65535
 // Allocator hands out RTP/RTCP port pairs (even RTP port, RTCP = RTP+1) from a
 // fixed range on one IP address. It is safe for concurrent use.
 //
-// Released pairs are quarantined (WithQuarantine, DefaultQuarantine) and
-// then go to the back of the free list, so late packets of an ended call
-// never reach a new one and a port is reused as late as possible.
+// A pair is picked at random among the free ones, so that the ports of the
+// next call cannot be guessed from the last (a stranger who guesses them can
+// race the real peer's first packet). Released pairs are quarantined
+// (WithQuarantine, DefaultQuarantine) so that late packets of an ended call
+// do not reach a new one; but the quarantine yields to demand: when no pair
+// out of quarantine is left, the one released longest ago is handed out
+// rather than refusing a call (a busy server would otherwise starve its
+// range: 200 anchored calls/s hold 400 pairs per second of quarantine).
 type Allocator struct {
 	ip      netip.Addr
 	network string
@@ -32,12 +38,16 @@ type Allocator struct {
 	high    int
 	opts    allocatorOptions
 
-	mu    sync.Mutex
-	free  []freePair // front is the next candidate (FIFO)
-	inUse int
+	mu sync.Mutex
+	// ready are the RTP ports of free pairs out of quarantine, unordered.
+	ready []int
+	// quarantine are released pairs in release order, oldest first.
+	quarantine []freePair
+	inUse      int
+	early      uint64 // pairs handed out before their quarantine ended
 }
 
-// freePair is a pair not held by a session, usable from readyAt on.
+// freePair is a released pair, out of quarantine from readyAt on.
 type freePair struct {
 	port    int // the RTP port
 	readyAt time.Time
@@ -66,45 +76,67 @@ func NewAllocator(ip netip.Addr, low, high int, opts ...AllocatorOption) (*Alloc
 		a.network = "udp4"
 	}
 	for p := first; p+1 <= high; p += 2 {
-		a.free = append(a.free, freePair{port: p})
+		a.ready = append(a.ready, p)
 	}
 	return a, nil
 }
 
-// Allocate binds the next free pair that is out of quarantine. Ports that
-// fail to bind (held by another process) are skipped and moved to the back
-// of the list, so they are retried only after every other port.
+// Allocate binds a free pair: a random one out of quarantine, else the
+// one released longest ago. A pair that fails to bind (held by another
+// process) goes to the back of the quarantine line, so it is retried only
+// after every other pair.
 func (a *Allocator) Allocate() (*PortPair, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.opts.now()
+	a.promote(now)
 	var lastErr error
-	quarantined := 0
-	// One turn through the list; skipped entries go to the back, which
-	// keeps their order.
-	for n := len(a.free); n > 0; n-- {
-		f := a.free[0]
-		a.free = a.free[1:]
-		if now.Before(f.readyAt) {
-			a.free = append(a.free, f)
-			quarantined++
-			continue
-		}
-		pair, err := a.bind(f.port)
+	for tries := len(a.ready) + len(a.quarantine); tries > 0; tries-- {
+		port, early := a.take(now)
+		pair, err := a.bind(port)
 		if err != nil {
-			a.free = append(a.free, f)
+			a.quarantine = append(a.quarantine, freePair{port: port, readyAt: now})
 			lastErr = err
 			continue
+		}
+		if early {
+			a.early++
 		}
 		a.inUse++
 		return pair, nil
 	}
-	err := fmt.Errorf("relay allocator %s [%d, %d]: %w (%d pairs in quarantine)",
-		a.ip, a.low, a.high, ErrExhausted, quarantined)
+	err := fmt.Errorf("relay allocator %s [%d, %d]: %w (%d in use)", a.ip, a.low, a.high, ErrExhausted, a.inUse)
 	if lastErr != nil {
 		err = fmt.Errorf("%w (last bind error: %v)", err, lastErr)
 	}
 	return nil, err
+}
+
+// promote moves the pairs whose quarantine has ended to the ready set.
+// a.mu must be held.
+func (a *Allocator) promote(now time.Time) {
+	n := 0
+	for n < len(a.quarantine) && !now.Before(a.quarantine[n].readyAt) {
+		a.ready = append(a.ready, a.quarantine[n].port)
+		n++
+	}
+	a.quarantine = a.quarantine[n:]
+}
+
+// take removes the next pair to try from the free pairs: a random ready
+// one, else the oldest in quarantine (early reports that). There must be
+// one. a.mu must be held.
+func (a *Allocator) take(now time.Time) (port int, early bool) {
+	if n := len(a.ready); n > 0 {
+		i := rand.IntN(n)
+		port = a.ready[i]
+		a.ready[i] = a.ready[n-1]
+		a.ready = a.ready[:n-1]
+		return port, false
+	}
+	f := a.quarantine[0]
+	a.quarantine = a.quarantine[1:]
+	return f.port, now.Before(f.readyAt)
 }
 
 // InUse reports how many pairs are held by sessions (quarantined pairs are
@@ -121,12 +153,21 @@ func (a *Allocator) Quarantined() int {
 	defer a.mu.Unlock()
 	now := a.opts.now()
 	n := 0
-	for _, f := range a.free {
+	for _, f := range a.quarantine {
 		if now.Before(f.readyAt) {
 			n++
 		}
 	}
 	return n
+}
+
+// EarlyReuses counts the pairs handed out before their quarantine ended
+// because no other pair was free: a sign that the port range is too small
+// for the call rate.
+func (a *Allocator) EarlyReuses() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.early
 }
 
 // bind opens the RTP and RTCP sockets of the pair starting at port.
@@ -152,12 +193,11 @@ func (a *Allocator) listen(port int) (*net.UDPConn, error) {
 	return conn, nil
 }
 
-// release returns a closed pair's RTP port to the back of the free list,
-// in quarantine.
+// release puts a closed pair at the back of the quarantine line.
 func (a *Allocator) release(port int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.free = append(a.free, freePair{port: port, readyAt: a.opts.now().Add(a.opts.quarantine)})
+	a.quarantine = append(a.quarantine, freePair{port: port, readyAt: a.opts.now().Add(a.opts.quarantine)})
 	a.inUse--
 }
 

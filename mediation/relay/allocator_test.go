@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -33,15 +34,14 @@ func TestNewAllocatorRejectsBadRanges(t *testing.T) {
 
 func TestAllocatorHandsOutDistinctEvenPairsInRange(t *testing.T) {
 	tests := []struct {
-		name       string
-		lowShift   int // added to a free even base
-		highShift  int
-		wantPairs  int
-		wantFirstP int // first RTP port relative to base
+		name      string
+		lowShift  int // added to a free even base
+		highShift int
+		wantPorts []int // RTP ports relative to base, in any order
 	}{
-		{"even bounds", 0, 9, 5, 0},
-		{"odd low starts at next even", 1, 7, 3, 2},
-		{"odd size ignores trailing port", 0, 6, 3, 0},
+		{"even bounds", 0, 9, []int{0, 2, 4, 6, 8}},
+		{"odd low starts at next even", 1, 7, []int{2, 4, 6}},
+		{"odd size ignores trailing port", 0, 6, []int{0, 2, 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,16 +58,13 @@ func TestAllocatorHandsOutDistinctEvenPairsInRange(t *testing.T) {
 					_ = p.Close()
 				}
 			}()
-			for i := range tt.wantPairs {
+			for i := range tt.wantPorts {
 				p, err := a.Allocate()
 				if err != nil {
 					t.Fatalf("Allocate #%d: %v", i, err)
 				}
 				pairs = append(pairs, p)
 				port := p.Addr().Port()
-				if i == 0 && int(port) != base+tt.wantFirstP {
-					t.Errorf("first RTP port = %d, want %d", port, base+tt.wantFirstP)
-				}
 				if port%2 != 0 || int(port) < low || int(port)+1 > high {
 					t.Errorf("RTP port %d odd or outside [%d, %d]", port, low, high)
 				}
@@ -83,6 +80,11 @@ func TestAllocatorHandsOutDistinctEvenPairsInRange(t *testing.T) {
 				}
 				if got := a.InUse(); got != i+1 {
 					t.Errorf("InUse = %d, want %d", got, i+1)
+				}
+			}
+			for _, w := range tt.wantPorts {
+				if !seen[uint16(base+w)] {
+					t.Errorf("RTP port %d never handed out", base+w)
 				}
 			}
 			if _, err := a.Allocate(); !errors.Is(err, ErrExhausted) {
@@ -131,35 +133,38 @@ func TestAllocatorExhaustionAndInUse(t *testing.T) {
 	}
 }
 
-func TestAllocatorReusesReleasedPortsLast(t *testing.T) {
-	low, high := freeRange(t, 3)
-	a, err := NewAllocator(loopback, low, high, WithQuarantine(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []int{low + 2, low + 4, low} // low is released first, so comes back last
-	first, err := a.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var pairs []*PortPair
-	defer func() {
-		for _, p := range pairs {
+// TestAllocatorIsUnpredictable: the order in which a fresh allocator hands
+// out its pairs is random (not 45000, 45002, ...), and differs between two
+// allocators: the chance of ascending order by luck is 1 in 40!.
+func TestAllocatorIsUnpredictable(t *testing.T) {
+	const pairs = 40
+	low, high := freeRange(t, pairs)
+	order := func() []int {
+		a, err := NewAllocator(loopback, low, high)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		var held []*PortPair
+		for range pairs {
+			p, err := a.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, p)
+			got = append(got, int(p.Addr().Port()))
+		}
+		for _, p := range held {
 			_ = p.Close()
 		}
-	}()
-	for i, w := range want {
-		p, err := a.Allocate()
-		if err != nil {
-			t.Fatalf("Allocate #%d: %v", i, err)
-		}
-		pairs = append(pairs, p)
-		if got := int(p.Addr().Port()); got != w {
-			t.Errorf("Allocate #%d = port %d, want %d", i, got, w)
-		}
+		return got
+	}
+	first, second := order(), order()
+	if slices.IsSorted(first) {
+		t.Errorf("pairs handed out in ascending order: %v", first)
+	}
+	if slices.Equal(first, second) {
+		t.Errorf("two allocators handed out the same sequence: %v", first)
 	}
 }
 
@@ -278,6 +283,8 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// TestAllocatorQuarantine: a released pair is not handed out while another
+// pair is free, until its quarantine (default or configured) is over.
 func TestAllocatorQuarantine(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -290,7 +297,8 @@ func TestAllocatorQuarantine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-			low, high := freeRange(t, 2)
+			const pairs = 6
+			low, high := freeRange(t, pairs)
 			a, err := NewAllocator(loopback, low, high, append(tt.opts, WithClock(clock.Now))...)
 			if err != nil {
 				t.Fatal(err)
@@ -299,44 +307,53 @@ func TestAllocatorQuarantine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p2, err := a.Allocate()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p2.Close()
 			if err := p1.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if a.InUse() != 1 || a.Quarantined() != 1 {
-				t.Fatalf("InUse %d, Quarantined %d after one release; want 1 and 1", a.InUse(), a.Quarantined())
-			}
-			// The released pair is free in the OS but not handed out.
-			if _, err := a.Allocate(); !errors.Is(err, ErrExhausted) {
-				t.Fatalf("Allocate during quarantine: err = %v, want ErrExhausted", err)
+			if a.InUse() != 0 || a.Quarantined() != 1 {
+				t.Fatalf("InUse %d, Quarantined %d after one release; want 0 and 1", a.InUse(), a.Quarantined())
 			}
 			clock.advance(tt.quarantine - time.Millisecond)
-			if _, err := a.Allocate(); !errors.Is(err, ErrExhausted) {
-				t.Fatalf("Allocate 1 ms before the quarantine ends: err = %v, want ErrExhausted", err)
+			// Every other pair goes first, in quarantine or (1 ms later) not.
+			var held []*PortPair
+			defer func() {
+				for _, p := range held {
+					_ = p.Close()
+				}
+			}()
+			for i := range pairs - 1 {
+				p, err := a.Allocate()
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, p)
+				if p.Addr() == p1.Addr() {
+					t.Fatalf("Allocate #%d handed out the quarantined %s while other pairs were free", i, p1.Addr())
+				}
+			}
+			if a.Quarantined() != 1 {
+				t.Fatalf("Quarantined = %d 1 ms before the end, want 1", a.Quarantined())
 			}
 			clock.advance(time.Millisecond)
 			if a.Quarantined() != 0 {
 				t.Fatalf("Quarantined = %d after the quarantine, want 0", a.Quarantined())
 			}
-			p3, err := a.Allocate()
+			p, err := a.Allocate()
 			if err != nil {
 				t.Fatalf("Allocate after the quarantine: %v", err)
 			}
-			defer p3.Close()
-			if p3.Addr() != p1.Addr() || a.InUse() != 2 {
-				t.Fatalf("got %s (InUse %d), want the released %s (InUse 2)", p3.Addr(), a.InUse(), p1.Addr())
+			held = append(held, p)
+			if p.Addr() != p1.Addr() || a.EarlyReuses() != 0 {
+				t.Fatalf("got %s (early reuses %d), want the released %s, not early", p.Addr(), a.EarlyReuses(), p1.Addr())
 			}
 		})
 	}
 }
 
-// TestAllocatorQuarantineKeepsFIFOOrder releases pairs at different times:
-// each comes back when its own quarantine ends, oldest release first.
-func TestAllocatorQuarantineKeepsFIFOOrder(t *testing.T) {
+// TestAllocatorQuarantineYields: with no pair out of quarantine, the one
+// released longest ago is handed out rather than refusing the call, and
+// counted.
+func TestAllocatorQuarantineYields(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	low, high := freeRange(t, 3)
 	a, err := NewAllocator(loopback, low, high, WithQuarantine(10*time.Second), WithClock(clock.Now))
@@ -357,25 +374,73 @@ func TestAllocatorQuarantineKeepsFIFOOrder(t *testing.T) {
 	_ = pairs[0].Close()
 	defer pairs[1].Close()
 
-	clock.advance(6 * time.Second) // pairs[2] out, pairs[0] still in
-	p, err := a.Allocate()
-	if err != nil {
-		t.Fatal(err)
+	for i, want := range []*PortPair{pairs[2], pairs[0]} {
+		p, err := a.Allocate()
+		if err != nil {
+			t.Fatalf("Allocate #%d with only quarantined pairs free: %v", i, err)
+		}
+		defer p.Close()
+		if p.Addr() != want.Addr() {
+			t.Fatalf("Allocate #%d = %s, want %s (released earliest)", i, p.Addr(), want.Addr())
+		}
+		if got := a.EarlyReuses(); got != uint64(i+1) {
+			t.Fatalf("EarlyReuses = %d, want %d", got, i+1)
+		}
 	}
-	if p.Addr() != pairs[2].Addr() {
-		t.Fatalf("got %s, want %s (released earliest)", p.Addr(), pairs[2].Addr())
-	}
-	defer p.Close()
 	if _, err := a.Allocate(); !errors.Is(err, ErrExhausted) {
-		t.Fatalf("pairs[0] handed out during its quarantine: err = %v", err)
+		t.Fatalf("Allocate with every pair in use: err = %v, want ErrExhausted", err)
 	}
-	clock.advance(4 * time.Second)
-	q, err := a.Allocate()
+}
+
+// TestAllocatorSustainsCallRate: anchored calls (two pairs each) arriving
+// at 200 per second and lasting 0.5 s, on a 1,000-port range (250 pairs)
+// with the default 30 s quarantine: no call is ever refused a port (a hard
+// quarantine refuses them after about 0.6 s), and the quarantine yields
+// only as much as it must.
+func TestAllocatorSustainsCallRate(t *testing.T) {
+	const (
+		rate     = 200 // calls per second
+		seconds  = 5
+		talk     = 500 * time.Millisecond
+		rangeLen = 1000
+	)
+	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	low, high := freeRange(t, rangeLen/2)
+	a, err := NewAllocator(loopback, low, high, WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
-	if q.Addr() != pairs[0].Addr() {
-		t.Fatalf("got %s, want %s", q.Addr(), pairs[0].Addr())
+	type call struct {
+		ends  time.Time
+		pairs [2]*PortPair
+	}
+	var live []call
+	defer func() {
+		for _, c := range live {
+			_ = c.pairs[0].Close()
+			_ = c.pairs[1].Close()
+		}
+	}()
+	step := time.Second / rate
+	for i := range rate * seconds {
+		now := clock.Now()
+		for len(live) > 0 && !now.Before(live[0].ends) {
+			_ = live[0].pairs[0].Close()
+			_ = live[0].pairs[1].Close()
+			live = live[1:]
+		}
+		c := call{ends: now.Add(talk)}
+		for j := range c.pairs {
+			p, err := a.Allocate()
+			if err != nil {
+				t.Fatalf("call %d at %v, %d calls up: %v", i, now.Sub(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)), len(live), err)
+			}
+			c.pairs[j] = p
+		}
+		live = append(live, c)
+		clock.advance(step)
+	}
+	if a.EarlyReuses() == 0 {
+		t.Errorf("no early reuse at %d calls/s on %d pairs: the test did not reach the quarantine", rate, rangeLen/2)
 	}
 }

@@ -79,7 +79,14 @@ func newTestAllocator(t testing.TB, pairs int, opts ...AllocatorOption) *Allocat
 
 func listenLoopback(t testing.TB) *net.UDPConn {
 	t.Helper()
-	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+	return listenOn(t, loopback)
+}
+
+// listenOn binds an ephemeral UDP port on ip, a loopback address (any of
+// 127.0.0.0/8 plays another host).
+func listenOn(t testing.TB, ip netip.Addr) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}

@@ -15,15 +15,23 @@ func TestLatch(t *testing.T) {
 	sdp := netip.MustParseAddrPort("192.0.2.1:4000")
 	nat := netip.MustParseAddrPort("198.51.100.7:31000")
 	third := netip.MustParseAddrPort("203.0.113.9:5000")
-	p := mustPeer(t, Leg{RTP: sdp, Codec: codecPCMU})
+	p := mustPeer(t, Leg{RTP: sdp, Codec: codecPCMU, Sources: []netip.Addr{netip.MustParseAddr("::ffff:198.51.100.7")}})
 	var l latch
 	if _, ok := l.addr(p); ok {
 		t.Fatal("latched before any packet")
 	}
-	for _, src := range []netip.AddrPort{nat, third, sdp} {
-		if !l.accepts(p, sdp, src) {
-			t.Fatalf("%s refused before latching", src)
+	// Before latching: the peer's own IPs (SDP, signalling, candidates), any port.
+	before := []struct {
+		src  netip.AddrPort
+		want bool
+	}{{nat, true}, {sdp, true}, {netip.MustParseAddrPort("192.0.2.1:4010"), true}, {third, false}}
+	for _, tt := range before {
+		if got := l.accepts(p, sdp, tt.src); got != tt.want {
+			t.Errorf("accepts(%s) before latching = %v, want %v", tt.src, got, tt.want)
 		}
+	}
+	if strict := mustPeer(t, Leg{RTP: sdp, Codec: codecPCMU}); l.accepts(strict, sdp, nat) {
+		t.Errorf("%s accepted for a peer that does not list it", nat)
 	}
 	l.commit(p, nat)
 	if a, ok := l.addr(p); !ok || a != nat {
@@ -44,7 +52,7 @@ func TestLatch(t *testing.T) {
 
 	// A new peer value (SetLeg) starts unlatched unless the latch is carried.
 	moved := mustPeer(t, Leg{RTP: netip.MustParseAddrPort("192.0.2.2:4000"), Codec: codecPCMU})
-	if _, ok := l.addr(moved); ok || !l.accepts(moved, moved.rtp, third) {
+	if _, ok := l.addr(moved); ok || !l.accepts(moved, moved.rtp, netip.MustParseAddrPort("192.0.2.2:4002")) {
 		t.Fatal("a new peer inherited the old peer's latch")
 	}
 	same := mustPeer(t, Leg{RTP: sdp, Codec: codecPCMA})
@@ -129,6 +137,61 @@ func TestSessionLatching(t *testing.T) {
 	expectSeed(t, c, c.gw.rtp, 10)
 	sendSeed(t, c.gw, c.sessionGW, 4, 11)
 	expectSeed(t, c, third.rtp, 11)
+}
+
+// TestSessionRefusesHijack: before the client's first packet, a stranger
+// (another host: 127.0.0.2) sends RTP to the client's relay port, first
+// random bytes, then well-formed RTP: none of it is relayed, latched to or
+// answered, and it is counted. The client, behind a NAT (its media comes
+// from 127.0.0.3, its SIP source, not its SDP address), is then heard and
+// latched; a packet from it of a payload type its SDP did not negotiate
+// does not latch.
+func TestSessionRefusesHijack(t *testing.T) {
+	c := newCall(t, newTestAllocator(t, 2))
+	stranger := &fakePeer{rtp: listenOn(t, netip.MustParseAddr("127.0.0.2")), rtcp: listenOn(t, netip.MustParseAddr("127.0.0.2"))}
+	natIP := netip.MustParseAddr("127.0.0.3")
+	nat := &fakePeer{rtp: listenOn(t, natIP), rtcp: listenOn(t, natIP)}
+	edge := c.edge.leg(codecPCMU)
+	edge.Sources = []netip.Addr{natIP}
+	if err := c.s.SetLeg(Edge, edge); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.s.SetLeg(Gateway, c.gw.leg(codecPCMU)); err != nil {
+		t.Fatal(err)
+	}
+	c.s.Start()
+
+	sendRaw(t, stranger.rtp, c.sessionEdge, []byte("\x80\x00 not a call of yours, 160 bytes or so"))
+	sendSeed(t, stranger, c.sessionEdge, 1, 1)
+	waitFor(c.ctx, t, "stranger's packets refused", func() bool { return c.s.Stats().Edge.Dropped.Foreign == 2 })
+	if got := c.s.Stats().Edge.Latched; got.IsValid() {
+		t.Fatalf("latched to %s after a stranger's packets", got)
+	}
+	// The SBC's media goes to the client's SDP address, not the stranger.
+	sendSeed(t, c.gw, c.sessionGW, 1, 2)
+	expectSeed(t, c, c.edge.rtp, 2)
+
+	// A payload type the client did not negotiate (8: PCMA) is not latched to.
+	nat.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 8, SequenceNumber: 1, Timestamp: 160, SSRC: 77}, payload(160, 3))
+	waitFor(c.ctx, t, "unnegotiated PT dropped", func() bool { return c.s.Stats().Edge.Dropped.UnknownPT == 1 })
+	if got := c.s.Stats().Edge.Latched; got.IsValid() {
+		t.Fatalf("latched to %s by a packet of an unnegotiated payload type", got)
+	}
+	// The client's own media from behind its NAT is relayed and latched.
+	sendSeed(t, nat, c.sessionEdge, 2, 4)
+	expectSeed(t, c, c.gw.rtp, 4)
+	if got := c.s.Stats().Edge.Latched; got != localAddr(nat.rtp) {
+		t.Fatalf("Latched = %s, want the client's NAT address %s", got, localAddr(nat.rtp))
+	}
+	sendSeed(t, c.gw, c.sessionGW, 2, 5)
+	expectSeed(t, c, nat.rtp, 5)
+	// The stranger stays out.
+	sendSeed(t, stranger, c.sessionEdge, 3, 6)
+	waitFor(c.ctx, t, "stranger refused after latching", func() bool { return c.s.Stats().Edge.Dropped.Foreign == 3 })
+	// The SBC got the client's one packet and nothing of the stranger's.
+	if got := c.s.Stats().Gateway.RTPSent; got != 1 {
+		t.Fatalf("the SBC was sent %d packets, want 1 (the client's)", got)
+	}
 }
 
 func TestSessionWithoutLatching(t *testing.T) {

@@ -61,6 +61,13 @@ type Leg struct {
 	Codec Codec
 	// SRTP holds the SDES keys of the leg; nil means plain RTP and RTCP.
 	SRTP *SRTP
+	// Sources are the other IP addresses the peer's media may come from
+	// before the leg is latched: its SIP signalling source (a peer behind a
+	// NAT sends from the NAT's address, not its SDP's) and the addresses of
+	// its ICE candidates. With latching on, a packet from an IP that is
+	// neither the SDP's nor one of these is never relayed nor latched to, so
+	// a stranger cannot take the stream over by sending first.
+	Sources []netip.Addr
 }
 
 // codecKind is a payload format the relay can decode or pass.
@@ -113,6 +120,8 @@ type peer struct {
 	rtpOK  bool          // rtp is a usable destination
 	rtcpOK bool          // rtcp is a usable destination
 	srtp   *srtpContexts // nil: plain RTP
+	// sources are Leg.Sources, unmapped.
+	sources []netip.Addr
 }
 
 // newPeer validates leg. Addresses are unmapped so that IPv4 peers given as
@@ -149,7 +158,18 @@ func newPeer(leg Leg, prev *peer) (*peer, error) {
 	}
 	p.rtpOK = usable(p.rtp)
 	p.rtcpOK = usable(p.rtcp)
+	for _, a := range leg.Sources {
+		if a.IsValid() && !a.IsUnspecified() {
+			p.sources = append(p.sources, a.Unmap())
+		}
+	}
 	return p, nil
+}
+
+// negotiated reports whether pt is one the peer's SDP agreed to: its audio
+// codec or its telephone-event.
+func (p *peer) negotiated(pt uint8) bool {
+	return pt == p.leg.Codec.PT || (pt == p.leg.Codec.EventPT && pt != 0)
 }
 
 func unmap(a netip.AddrPort) netip.AddrPort {

@@ -257,7 +257,7 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 	if r := pipe.receive(datagram, from); r != dropNone {
 		return nil, netip.AddrPort{}, r
 	}
-	if latching {
+	if latching && from.negotiated(pipe.in.PayloadType) {
 		in.rtpLatch.commit(from, src)
 	}
 	in.hear(now)

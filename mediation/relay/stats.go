@@ -72,7 +72,9 @@ type Drops struct {
 	Malformed uint64
 	// SendFailed: encrypting or writing towards a peer failed.
 	SendFailed uint64
-	// Foreign: the packet came from a third address after the leg latched.
+	// Foreign: the packet came from a stranger: before latching, an IP that
+	// is not one of the peer's (Leg); after, neither the latched nor the
+	// signalled address.
 	Foreign uint64
 	// Decrypt: SRTP or SRTCP authentication failed, or a replayed packet.
 	Decrypt uint64
