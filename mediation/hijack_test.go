@@ -3,7 +3,6 @@ package mediation_test
 import (
 	"errors"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,15 +31,8 @@ func TestStrangerCannotHijackMedia(t *testing.T) {
 	}
 	defer stranger.Close()
 
-	offer := srtpOffer(t, client.LocalAddr().(*net.UDPAddr).Port)
-	offer = []byte(strings.Replace(string(offer), "RTP/SAVP", "RTP/AVP", 1))
-	var plain []string
-	for _, l := range strings.Split(string(offer), "\n") {
-		if !strings.HasPrefix(l, "a=crypto") {
-			plain = append(plain, l)
-		}
-	}
-	d := answeredCall(ctx, t, nil, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", []byte(strings.Join(plain, "\n"))))
+	body := plainOffer(t, client.LocalAddr().(*net.UDPAddr).Port)
+	d := answeredCall(ctx, t, nil, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", body))
 	relayPort := media(t, "answer", d.InviteResponse.Body()).RTP()
 
 	const strangers = 10

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -110,15 +109,8 @@ func TestCallRecordLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	offer := srtpOffer(t, conn.LocalAddr().(*net.UDPAddr).Port)
-	offer = []byte(strings.Replace(string(offer), "RTP/SAVP", "RTP/AVP", 1))
-	var plain []string
-	for _, l := range strings.Split(string(offer), "\n") {
-		if !strings.HasPrefix(l, "a=crypto") {
-			plain = append(plain, l)
-		}
-	}
-	d := answeredCall(ctx, t, nil, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", []byte(strings.Join(plain, "\n"))))
+	body := plainOffer(t, conn.LocalAddr().(*net.UDPAddr).Port)
+	d := answeredCall(ctx, t, nil, request(gosip.INVITE, lab.Server.EdgeAddr().String(), "udp", body))
 	answer := media(t, "answer", d.InviteResponse.Body())
 	if len(answer.Crypto) != 0 {
 		t.Fatalf("plain offer answered with SRTP:\n%s", d.InviteResponse.Body())

@@ -32,6 +32,19 @@ func srtpOffer(t *testing.T, port int) []byte {
 	return []byte(s)
 }
 
+// plainOffer is srtpOffer as plain RTP: RTP/AVP and no a=crypto lines.
+func plainOffer(t *testing.T, port int) []byte {
+	t.Helper()
+	offer := strings.Replace(string(srtpOffer(t, port)), "RTP/SAVP", "RTP/AVP", 1)
+	var plain []string
+	for _, l := range strings.Split(offer, "\n") {
+		if !strings.HasPrefix(l, "a=crypto") {
+			plain = append(plain, l)
+		}
+	}
+	return []byte(strings.Join(plain, "\n"))
+}
+
 func srtpContext(t *testing.T, master []byte, mki []byte, inbound bool) *srtp.Context {
 	t.Helper()
 	opts := []srtp.ContextOption{}
