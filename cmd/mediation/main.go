@@ -23,6 +23,7 @@ const (
 // is one line here (plus, optionally, one in summaries).
 var commands = map[string]func(args []string) int{
 	"serve":   serve,
+	"bench":   benchCmd,
 	"client":  client,
 	"sbc":     sbc,
 	"demo":    demo,
@@ -32,6 +33,7 @@ var commands = map[string]func(args []string) int{
 // summaries are the one-line descriptions that help prints.
 var summaries = map[string]string{
 	"serve":   "run the mediation server until SIGINT or SIGTERM",
+	"bench":   "load a mediation server with calls and report calls/s, latency, loss, CPU and memory",
 	"client":  "play a Skype for Business client: call, or answer, through the server",
 	"sbc":     "play an SBC: answer the server's calls, or call through it",
 	"demo":    "run a server, an SBC and three kinds of client in-process and show what CCE does",

@@ -26,6 +26,7 @@ type agent struct {
 	mediaIP   netip.Addr
 	userAgent string
 	toneHz    float64
+	silent    bool // send no media (signalling-only load)
 
 	stack *mediationsip.Stack
 	srv   *sipgo.Server
@@ -63,6 +64,7 @@ type agentConfig struct {
 	mediaIP   netip.Addr
 	userAgent string
 	toneHz    float64
+	silent    bool // send no media (signalling-only load)
 	log       zerolog.Logger
 }
 
@@ -85,6 +87,7 @@ func startAgent(ctx context.Context, cfg agentConfig, answer func(*agent) func(*
 		role:      cfg.role,
 		userAgent: cfg.userAgent,
 		toneHz:    cfg.toneHz,
+		silent:    cfg.silent,
 		calls:     map[string]*call{},
 		reported:  make(chan struct{}, 1),
 	}

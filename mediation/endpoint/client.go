@@ -39,7 +39,10 @@ type ClientConfig struct {
 	// AnswerDTMF are DTMF digits (0-9, *, #, A-D) sent on every call the
 	// client answers, once answered; see CallOptions.DTMF.
 	AnswerDTMF string
-	Log        zerolog.Logger
+	// Silent sends no media (the SDP is as usual): for signalling-only
+	// load, where thousands of calls must not each play a tone.
+	Silent bool
+	Log    zerolog.Logger
 }
 
 // Client simulates a Skype for Business client: SfB-shaped INVITEs and SDP
@@ -70,7 +73,7 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	c := &Client{cfg: cfg}
 	a, err := startAgent(ctx, agentConfig{
 		role: "client", listen: cfg.Listen, mediaIP: cfg.MediaIP,
-		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log,
+		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log, silent: cfg.Silent,
 	}, func(a *agent) func(*sip.Request, sip.ServerTransaction) {
 		return func(req *sip.Request, tx sip.ServerTransaction) { a.serveInvite(req, tx, c.plan) }
 	})

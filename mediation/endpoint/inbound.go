@@ -103,6 +103,7 @@ func (in *inbound) run(log zerolog.Logger) {
 		in.final(sip.StatusInternalServerError, err)
 		return
 	}
+	media.silent = in.a.silent
 	tag, _ := in.dlg.InviteRequest.To().Params.Get("tag")
 	in.c = newCall(callKey(in.r.CallID, tag), log, media)
 	in.c.uas = in.dlg

@@ -43,6 +43,7 @@ type stream struct {
 	codec    format
 	dtmfPT   int // telephone-event PT of the negotiation, -1 if none
 	started  bool
+	silent   bool // Start only records where and how to send
 	sent     int
 	first    netip.AddrPort
 	received int
@@ -106,7 +107,7 @@ func (s *stream) Start(dest netip.AddrPort, codec format, dtmf int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dest, s.codec, s.dtmfPT = dest, codec, dtmf
-	if s.started {
+	if s.started || s.silent {
 		return
 	}
 	s.started = true

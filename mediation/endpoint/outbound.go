@@ -31,6 +31,8 @@ type outbound struct {
 	r    CallReport
 	ctx  context.Context
 	done bool // the report is final (EndedBy set)
+	// sent is when the INVITE left, for SetupTime.
+	sent time.Time
 }
 
 // dial places a call and returns its report once it ended. The returned
@@ -53,6 +55,7 @@ func (a *agent) dial(ctx context.Context, plan outboundPlan) (CallReport, error)
 	if err != nil {
 		return fail(fmt.Errorf("call: %w", err))
 	}
+	media.silent = a.silent
 	body, err := plan.offer(media.local)
 	if err != nil {
 		media.Close()
@@ -63,6 +66,7 @@ func (a *agent) dial(ctx context.Context, plan outboundPlan) (CallReport, error)
 	r.OfferSDP = body
 	r.BypassOffered = hasBypassID(body)
 	log := a.log.With().Str("call_id", r.CallID).Str("dir", Outbound).Logger()
+	sent := time.Now()
 	dlg, err := a.dialogUA(plan.opt.From, plan.opt.Transport).WriteInvite(ctx, req)
 	if err != nil {
 		media.Close()
@@ -75,7 +79,7 @@ func (a *agent) dial(ctx context.Context, plan outboundPlan) (CallReport, error)
 	a.register(c)
 	defer a.unregister(c)
 
-	o := &outbound{a: a, opt: plan.opt, c: c, dlg: dlg, r: r, ctx: ctx}
+	o := &outbound{a: a, opt: plan.opt, c: c, dlg: dlg, r: r, ctx: ctx, sent: sent}
 	log.Debug().Stringer("target", plan.opt.Target).Str("transport", plan.opt.Transport).Msg("INVITE sent")
 	if o.ring() {
 		o.talk()
@@ -117,6 +121,7 @@ func (a *agent) newInvite(plan outboundPlan, body []byte) *sip.Request {
 // ring waits for the final response; it reports whether the call was answered.
 func (o *outbound) ring() bool {
 	err := o.waitAnswer()
+	o.r.SetupTime = time.Since(o.sent)
 	if err == nil {
 		return o.answered()
 	}

@@ -37,6 +37,9 @@ type CallReport struct {
 	// Code is the final response code of the INVITE (200, 486, 487, 408 ...),
 	// 0 when there was none.
 	Code int
+	// SetupTime is, for a call we placed, the time from sending the INVITE
+	// to its final response (or to giving up on it).
+	SetupTime time.Duration
 	// Provisional are the provisional codes received (outbound) or sent
 	// (inbound). Received ones are in the order sipgo delivered them: it
 	// dispatches every response on its own goroutine, so a 100 may follow the

@@ -46,7 +46,10 @@ type SBCConfig struct {
 	AnswerDTMF string
 	// UserAgent defaults to DefaultSBCUserAgent.
 	UserAgent string
-	Log       zerolog.Logger
+	// Silent sends no media (the SDP is as usual): for signalling-only
+	// load, where thousands of calls must not each play a tone.
+	Silent bool
+	Log    zerolog.Logger
 }
 
 // SBC simulates an SBC / PSTN gateway: plain RFC 3264 G.711 SDP, early media
@@ -94,7 +97,7 @@ func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
 	s.formats = append(s.formats, s.eventFormat(dtmfFormat))
 	a, err := startAgent(ctx, agentConfig{
 		role: "sbc", listen: cfg.Listen, mediaIP: cfg.MediaIP,
-		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log,
+		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log, silent: cfg.Silent,
 	}, func(a *agent) func(*sip.Request, sip.ServerTransaction) {
 		return func(req *sip.Request, tx sip.ServerTransaction) { a.serveInvite(req, tx, s.plan) }
 	})

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/bench"
+)
+
+const benchUsage = `Usage: mediation bench [flags]
+
+Loads a mediation server with outbound calls from simulated Skype for
+Business clients to a simulated SBC: --calls calls started at --cps per
+second (at most --concurrent at once), each talking --duration, bypassed,
+anchored or a mix (--mode), with --transcode-share of the anchored ones
+transcoded (PCMU client, PCMA SBC). It prints calls per second achieved,
+failed calls by reason, INVITE -> final response latency percentiles, the
+media loss each end saw, and the daemon's CPU, memory and goroutines from its
+/metrics. The exit status is 0 only when every call went as planned.
+
+Without --edge it starts a daemon in-process on loopback (the figures are
+then the generator's and the daemon's together). With --edge it drives a
+running daemon whose trunk points at --sbc-listen, e.g.
+
+  mediation serve --gateway 127.0.0.1:5060 --log-level warn &
+  mediation bench --edge 127.0.0.1:5070 --sbc-listen 127.0.0.1:5060 \
+    --metrics http://127.0.0.1:8080/metrics --cps 500 --calls 15000
+`
+
+// benchCmd runs `mediation bench`.
+func benchCmd(args []string) int {
+	def := mediation.DefaultConfig()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	edge := fs.String("edge", "", "a running daemon's edge side, `IP:PORT`; empty starts one in-process")
+	sbcListen := fs.String("sbc-listen", "127.0.0.1:5060", "where the simulated SBC listens with --edge: the daemon's trunk address, `IP:PORT`")
+	metricsURL := fs.String("metrics", "", "a running daemon's /metrics `URL`, for its CPU, memory and goroutines")
+	bypassID := fs.String("bypass-id", def.Bypass.BypassID, "the bypass `GUID` bypass clients offer (the daemon's)")
+	cps := fs.Float64("cps", 50, "calls started per `second`")
+	calls := fs.Int("calls", 500, "`N` calls to place")
+	concurrent := fs.Int("concurrent", 0, "at most `N` calls in progress (0: no cap)")
+	duration := fs.Duration("duration", 100*time.Millisecond, "talk time of each call before the client's BYE")
+	mode := fs.String("mode", bench.ModeBypass, "media path of the calls: `bypass|anchored|mixed`")
+	transcode := fs.Float64("transcode-share", 0, "`share` (0-1) of the anchored calls that are transcoded")
+	transport := fs.String("transport", "udp", "SIP transport on both sides, `udp|tcp`")
+	media := fs.Bool("media", true, "play RTP in both directions; false: signalling only")
+	jsonOut := fs.Bool("json", false, "print the report as one JSON object")
+	logLevel := fs.String("log-level", "error", "zerolog `level` of the log on stderr")
+	if done, code := parseCommand(fs, args, benchUsage); done {
+		return code
+	}
+	cfg := bench.Config{SBCListen: *sbcListen, MetricsURL: *metricsURL, BypassID: *bypassID, CPS: *cps,
+		Calls: *calls, Concurrent: *concurrent, Duration: *duration, Mode: *mode, TranscodeShare: *transcode,
+		Transport: *transport, Media: media}
+	if *edge != "" {
+		ap, err := netip.ParseAddrPort(*edge)
+		if err != nil {
+			fail(fmt.Errorf("bench: --edge %q: %w", *edge, err))
+			return exitUsage
+		}
+		cfg.Edge = ap
+	}
+	if *cps <= 0 || *calls <= 0 {
+		fail(fmt.Errorf("bench: --cps and --calls must be above 0"))
+		return exitUsage
+	}
+	cfg.Log = newLogger(os.Stderr, mediation.LogConfig{Level: *logLevel})
+	if isTerminal(os.Stderr) && !*jsonOut {
+		cfg.Progress = func(p bench.Progress) {
+			fmt.Fprintf(os.Stderr, "\r%5.0fs  started %d  answered %d  failed %d  in progress %d   ",
+				p.Elapsed.Seconds(), p.Started, p.Answered, p.Failed, p.InFlight)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, cfg)
+	if cfg.Progress != nil {
+		fmt.Fprintln(os.Stderr)
+	}
+	if err != nil && rep.Calls == 0 {
+		fail(err)
+		if errors.Is(err, bench.ErrConfig) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	if *jsonOut {
+		if err := jsonLine(os.Stdout, rep); err != nil {
+			fail(err)
+			return exitFailure
+		}
+	} else {
+		printBench(os.Stdout, rep)
+	}
+	if rep.Failed > 0 || rep.Answered == 0 {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// printBench writes the report for a person.
+func printBench(w io.Writer, r bench.Report) {
+	fmt.Fprintf(w, "mode %s, %s, media %v, target %.0f calls/s, talk %.0f ms\n", r.Mode, r.Transport, r.Media, r.TargetCPS, r.DurationMs)
+	fmt.Fprintf(w, "calls      %d started, %d as planned (%d bypassed, %d anchored, %d transcoded), %d failed\n",
+		r.Calls, r.Answered, r.Bypassed, r.Anchored, r.Transcoded, r.Failed)
+	reasons := make([]string, 0, len(r.FailedBy))
+	for k := range r.FailedBy {
+		reasons = append(reasons, k)
+	}
+	sort.Strings(reasons)
+	for _, k := range reasons {
+		fmt.Fprintf(w, "           %6d %s\n", r.FailedBy[k], k)
+	}
+	fmt.Fprintf(w, "rate       %.1f calls/s achieved (%.1f s to start them, %.1f s in all; worst start %.0f ms late)\n",
+		r.CPS, r.LaunchS, r.ElapsedS, r.ScheduleLagMaxMs)
+	fmt.Fprintf(w, "setup      INVITE -> final response p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		r.SetupMs.P50, r.SetupMs.P90, r.SetupMs.P99, r.SetupMs.Max)
+	if r.Media {
+		fmt.Fprintf(w, "media      clients received %d of %d packets (loss %.3f %%), SBC %d of %d (loss %.3f %%)\n",
+			r.ClientMedia.Received, r.ClientMedia.Expected, 100*r.ClientMedia.LossRatio,
+			r.SBCMedia.Received, r.SBCMedia.Expected, 100*r.SBCMedia.LossRatio)
+	}
+	switch {
+	case r.Generator.InProcess:
+		fmt.Fprintf(w, "process    daemon and generator: %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end\n",
+			r.Generator.CoresUsed, r.Generator.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines)
+	case r.Daemon.Read:
+		fmt.Fprintf(w, "daemon     %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end\n",
+			r.Daemon.CoresUsed, r.Daemon.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines)
+		fallthrough
+	default:
+		fmt.Fprintf(w, "generator  %.2f cores (%.1f s CPU)\n", r.Generator.CoresUsed, r.Generator.CPUSeconds)
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}

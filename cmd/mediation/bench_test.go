@@ -1,0 +1,46 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mediation-emulator/mediation/mediation/bench"
+)
+
+// TestBenchJSON: a short bench of both modes, as CI runs it, prints one
+// JSON report in which every call went as planned, and exits 0.
+func TestBenchJSON(t *testing.T) {
+	res := runBinary(t, "bench", "--calls", "200", "--cps", "100", "--mode", "mixed", "--transcode-share", "0.5", "--json")
+	if res.code != 0 {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
+	}
+	var rep bench.Report
+	dec := json.NewDecoder(strings.NewReader(res.stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, res.stdout)
+	}
+	if rep.Calls != 200 || rep.Answered != 200 || rep.Bypassed != 100 || rep.Anchored != 50 || rep.Transcoded != 50 {
+		t.Fatalf("report %+v", rep)
+	}
+	if rep.SetupMs.P99 <= 0 || rep.ClientMedia.Expected == 0 || rep.SBCMedia.Expected == 0 {
+		t.Errorf("latency %+v, media %+v / %+v", rep.SetupMs, rep.ClientMedia, rep.SBCMedia)
+	}
+}
+
+// TestBenchFlags: bad values are usage errors (exit 2) named on stderr.
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--mode", "fast"},
+		{"--transport", "sctp"},
+		{"--cps", "0"},
+		{"--transcode-share", "2"},
+		{"--edge", "nowhere"},
+	} {
+		res := runBinary(t, append([]string{"bench"}, args...)...)
+		if res.code != 2 || !strings.Contains(res.stderr, "bench") {
+			t.Errorf("bench %v: exit %d stderr %q; want 2 and a message", args, res.code, res.stderr)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/bench"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestRunInProcess: a short mixed run against an in-process daemon places
+// every call on the path its kind asks for, in the shares asked for, and
+// reports latency, media and process figures that hang together.
+func TestRunInProcess(t *testing.T) {
+	for _, tc := range []struct {
+		transport string
+		media     bool
+		calls     int
+	}{{"udp", true, 200}, {"tcp", false, 100}} {
+		t.Run(fmt.Sprintf("%s/media=%v", tc.transport, tc.media), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			media := tc.media
+			rep, err := bench.Run(ctx, bench.Config{CPS: 100, Calls: tc.calls, Mode: bench.ModeMixed,
+				TranscodeShare: 0.5, Transport: tc.transport, Media: &media, Duration: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Calls != tc.calls || rep.Answered != tc.calls || rep.Failed != 0 {
+				t.Fatalf("calls %d, as planned %d, failed %d %v; want all %d as planned", rep.Calls, rep.Answered, rep.Failed, rep.FailedBy, tc.calls)
+			}
+			if rep.Bypassed != tc.calls/2 || rep.Anchored != tc.calls/4 || rep.Transcoded != tc.calls/4 {
+				t.Errorf("bypassed %d, anchored %d, transcoded %d; want half, a quarter, a quarter of %d", rep.Bypassed, rep.Anchored, rep.Transcoded, tc.calls)
+			}
+			if s := rep.SetupMs; !(s.P50 > 0 && s.P50 <= s.P90 && s.P90 <= s.P99 && s.P99 <= s.Max) {
+				t.Errorf("setup percentiles out of order: %+v", s)
+			}
+			if rep.CPS < 50 || rep.CPS > 110 {
+				t.Errorf("achieved %.1f calls/s at a target of 100", rep.CPS)
+			}
+			if !rep.Daemon.Read || rep.Daemon.RSSBytes <= 0 || rep.Daemon.Goroutines <= 0 || !rep.Generator.InProcess {
+				t.Errorf("process figures: daemon %+v generator %+v", rep.Daemon, rep.Generator)
+			}
+			for name, m := range map[string]bench.MediaFigures{"clients": rep.ClientMedia, "SBC": rep.SBCMedia} {
+				switch {
+				case !tc.media && m.Received != 0:
+					t.Errorf("%s received %d packets in a signalling-only run", name, m.Received)
+				case tc.media && (m.Calls != tc.calls || m.Expected < tc.calls*5 || m.LossRatio > 0.05):
+					t.Errorf("%s media: %+v; want every call with at least 5 packets and little loss", name, m)
+				}
+			}
+		})
+	}
+}
+
+// TestRunReportsFailures: against a running daemon with bypass turned off,
+// calls meant to be bypassed are answered but anchored: the run counts them
+// failed, by reason, instead of passing them.
+func TestRunReportsFailures(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sbc := freeAddr(t)
+	cfg := mediation.DefaultConfig()
+	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Gateways[0].Address = sbc.String()
+	cfg.Bypass.Enabled = false
+	srv := mediationtest.Serve(t, cfg, zerolog.Nop())
+	rep, err := bench.Run(ctx, bench.Config{Edge: srv.EdgeAddr(), SBCListen: sbc.String(),
+		MetricsURL: mediationtest.URL(srv, "/metrics"), CPS: 50, Calls: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Calls != 20 || rep.Failed != 20 || rep.FailedBy["wrong media path"] != 20 {
+		t.Fatalf("calls %d failed %d by %v; want 20 failed as \"wrong media path\"", rep.Calls, rep.Failed, rep.FailedBy)
+	}
+	if !rep.Daemon.Read || rep.Generator.InProcess {
+		t.Errorf("daemon %+v generator %+v: want the daemon's own figures", rep.Daemon, rep.Generator)
+	}
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+// freeAddr is a loopback address whose port is free for UDP and TCP now.
+func freeAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().(*net.TCPAddr).AddrPort()
+		u, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+		_ = l.Close()
+		if err == nil {
+			_ = u.Close()
+			return addr
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return netip.AddrPort{}
+}

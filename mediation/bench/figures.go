@@ -1,0 +1,120 @@
+package bench
+
+// This file reads the process figures of a run: the generator's own CPU
+// time, and the daemon's CPU, memory and goroutines from its /metrics.
+
+import (
+	"context"
+	"net/http"
+	"syscall"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Daemon are the daemon's figures from its /metrics at the end of the run
+// (CPU: over the run).
+type Daemon struct {
+	// Read is false when there was no /metrics to read.
+	Read       bool    `json:"read"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+	CoresUsed  float64 `json:"coresUsed"`
+	RSSBytes   float64 `json:"rssBytes"`
+	Goroutines float64 `json:"goroutines"`
+}
+
+// Generator is this process's CPU over the run.
+type Generator struct {
+	CPUSeconds float64 `json:"cpuSeconds"`
+	CoresUsed  float64 `json:"coresUsed"`
+	// InProcess: the daemon ran in this process, so the figures include it.
+	InProcess bool `json:"inProcess"`
+}
+
+// processCPU is the user and system CPU time of this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func generatorFigures(cpu, elapsed time.Duration, inProcess bool) Generator {
+	g := Generator{CPUSeconds: cpu.Seconds(), InProcess: inProcess}
+	if elapsed > 0 {
+		g.CoresUsed = cpu.Seconds() / elapsed.Seconds()
+	}
+	return g
+}
+
+// sample is the few series of a /metrics page the report uses.
+type sample struct {
+	cpu, rss, goroutines float64
+}
+
+// scrape reads url (a Prometheus text page); "" reads nothing.
+func scrape(ctx context.Context, url string) (sample, bool) {
+	if url == "" {
+		return sample{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return sample{}, false
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return sample{}, false
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return sample{}, false
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	if err != nil {
+		return sample{}, false
+	}
+	value := func(name string) float64 {
+		f, ok := families[name]
+		if !ok || len(f.Metric) == 0 {
+			return 0
+		}
+		return metricValue(f.Metric[0])
+	}
+	return sample{cpu: value("process_cpu_seconds_total"), rss: value("process_resident_memory_bytes"),
+		goroutines: value("go_goroutines")}, true
+}
+
+func metricValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Untyped != nil:
+		return m.Untyped.GetValue()
+	}
+	return 0
+}
+
+func daemonFigures(before, after sampleRead, elapsed time.Duration) Daemon {
+	if !before.ok || !after.ok {
+		return Daemon{}
+	}
+	d := Daemon{Read: true, CPUSeconds: after.cpu - before.cpu, RSSBytes: after.rss, Goroutines: after.goroutines}
+	if elapsed > 0 {
+		d.CoresUsed = d.CPUSeconds / elapsed.Seconds()
+	}
+	return d
+}
+
+// sampleRead is a sample and whether it was read.
+type sampleRead struct {
+	sample
+	ok bool
+}

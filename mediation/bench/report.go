@@ -1,0 +1,156 @@
+package bench
+
+// This file sums a run up: the Report and how it is computed from the
+// calls' reports.
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
+)
+
+// Report is the outcome of a run, in units a reader can compare with the
+// targets (calls per second, milliseconds, ratios).
+type Report struct {
+	Mode           string  `json:"mode"`
+	Transport      string  `json:"transport"`
+	Media          bool    `json:"media"`
+	TargetCPS      float64 `json:"targetCps"`
+	DurationMs     float64 `json:"durationMs"` // talk time per call
+	TranscodeShare float64 `json:"transcodeShare"`
+
+	// Calls were started; Answered went as planned (200, the media path of
+	// their kind); Failed did not, by reason in FailedBy (the final code,
+	// "wrong media path", "not transcoded", "error: ...").
+	Calls    int            `json:"calls"`
+	Answered int            `json:"answered"`
+	Failed   int            `json:"failed"`
+	FailedBy map[string]int `json:"failedBy"`
+	// Bypassed, Anchored and Transcoded count the answered calls by path.
+	Bypassed   int `json:"bypassed"`
+	Anchored   int `json:"anchored"`
+	Transcoded int `json:"transcoded"`
+
+	// CPS is the rate the calls were started at (calls-1 over the time from
+	// the first to the last start); LaunchS that time, ElapsedS until the
+	// last call ended.
+	CPS      float64 `json:"cps"`
+	LaunchS  float64 `json:"launchS"`
+	ElapsedS float64 `json:"elapsedS"`
+	// ScheduleLagMaxMs is how late the generator started a call at worst.
+	ScheduleLagMaxMs float64 `json:"scheduleLagMaxMs"`
+
+	// SetupMs is INVITE -> final response at the client, over all calls.
+	SetupMs Percentiles `json:"setupMs"`
+	// ClientMedia and SBCMedia are the RTP each end received, summed.
+	ClientMedia MediaFigures `json:"clientMedia"`
+	SBCMedia    MediaFigures `json:"sbcMedia"`
+
+	Daemon    Daemon    `json:"daemon"`
+	Generator Generator `json:"generator"`
+	Warnings  []string  `json:"warnings,omitempty"`
+}
+
+// Percentiles of a set of durations, in milliseconds.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// MediaFigures are RTP counts of one end over all calls (RFC 3550 A.3
+// expected and lost, from sequence numbers).
+type MediaFigures struct {
+	Calls     int     `json:"calls"`
+	Received  int     `json:"received"`
+	Expected  int     `json:"expected"`
+	Lost      int     `json:"lost"`
+	LossRatio float64 `json:"lossRatio"`
+}
+
+// mediaSum adds up the media of calls' reports.
+type mediaSum struct {
+	calls                    int
+	received, expected, lost int
+}
+
+func (m *mediaSum) add(r endpoint.CallReport) {
+	m.calls++
+	m.received += r.PacketsReceived
+	m.expected += r.PacketsExpected
+	m.lost += r.PacketsLost
+}
+
+func (m mediaSum) figures() MediaFigures {
+	f := MediaFigures{Calls: m.calls, Received: m.received, Expected: m.expected, Lost: m.lost}
+	if m.expected > 0 {
+		f.LossRatio = float64(m.lost) / float64(m.expected)
+	}
+	return f
+}
+
+// summarize builds the call figures of the report.
+func summarize(cfg Config, results []result, sbc mediaSum) Report {
+	rep := Report{Mode: cfg.Mode, Transport: cfg.Transport, Media: *cfg.Media, TargetCPS: cfg.CPS,
+		DurationMs: ms(cfg.Duration), TranscodeShare: cfg.TranscodeShare, FailedBy: map[string]int{}}
+	var setup []time.Duration
+	var client mediaSum
+	for _, res := range results {
+		rep.Calls++
+		setup = append(setup, res.report.SetupTime)
+		if res.reason != "" {
+			rep.Failed++
+			rep.FailedBy[res.reason]++
+			continue
+		}
+		rep.Answered++
+		client.add(res.report)
+		switch res.kind {
+		case kindBypass:
+			rep.Bypassed++
+		case kindAnchored:
+			rep.Anchored++
+		case kindTranscoded:
+			rep.Transcoded++
+		}
+	}
+	rep.SetupMs = percentiles(setup)
+	rep.ClientMedia, rep.SBCMedia = client.figures(), sbc.figures()
+	return rep
+}
+
+// percentiles by the nearest-rank method.
+func percentiles(d []time.Duration) Percentiles {
+	if len(d) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(d)
+	rank := func(p float64) float64 {
+		i := int(p*float64(len(d))+0.999999) - 1
+		return ms(d[min(max(i, 0), len(d)-1)])
+	}
+	return Percentiles{P50: rank(0.50), P90: rank(0.90), P99: rank(0.99), Max: ms(d[len(d)-1])}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// warnings say when the figures are not the daemon's alone.
+func warnings(cfg Config, rep Report, lag time.Duration) []string {
+	var w []string
+	if rep.Generator.InProcess {
+		w = append(w, "the daemon runs in this process: CPU and memory are the generator's and the daemon's together; run `mediation serve` separately and pass --edge for the daemon's own figures")
+	}
+	if lag > time.Second {
+		w = append(w, fmt.Sprintf("the generator fell up to %.1f s behind its schedule: it, not the daemon, limited the rate", lag.Seconds()))
+	}
+	if !rep.Generator.InProcess && rep.Generator.CoresUsed > 0.9 && rep.Generator.CoresUsed >= rep.Daemon.CoresUsed {
+		w = append(w, fmt.Sprintf("the generator used %.2f cores, as much as the daemon (%.2f): it may be the bottleneck", rep.Generator.CoresUsed, rep.Daemon.CoresUsed))
+	}
+	if rep.SBCMedia.Expected > 0 && cfg.Concurrent == 0 && rep.Generator.CoresUsed > float64(numCPU)*0.9 {
+		w = append(w, "the machine's cores were saturated: media loss may be the generator's")
+	}
+	return w
+}
