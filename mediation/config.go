@@ -51,8 +51,29 @@ type Config struct {
 	// MaxCalls caps the calls in progress (both directions); one more gets
 	// 503 with Retry-After. 0 means no cap.
 	MaxCalls int `yaml:"max_calls"`
+	// RateLimit caps the calls each source address may start.
+	RateLimit RateLimitConfig `yaml:"rate_limit"`
 	// SIP holds the protocol timers.
 	SIP SIPConfig `yaml:"sip"`
+}
+
+// RateLimitConfig is a token bucket per source address for new calls
+// (INVITEs): PerSecond on average, bursts of up to Burst.
+type RateLimitConfig struct {
+	// PerSecond is the rate; 0 means no limit.
+	PerSecond float64 `yaml:"per_second"`
+	// Burst is the bucket's size; 0 means PerSecond (at least 1).
+	Burst int `yaml:"burst"`
+}
+
+func (r RateLimitConfig) check() *ConfigError {
+	switch {
+	case r.PerSecond < 0:
+		return invalid("rate_limit.per_second", strconv.FormatFloat(r.PerSecond, 'g', -1, 64), "must not be negative (0: no limit)")
+	case r.Burst < 0:
+		return invalid("rate_limit.burst", strconv.Itoa(r.Burst), "must not be negative")
+	}
+	return nil
 }
 
 // SIPConfig holds the protocol timers the mediation server applies itself.
@@ -423,6 +444,7 @@ func (c *Config) Validate() error {
 			}
 			return nil
 		},
+		c.RateLimit.check,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

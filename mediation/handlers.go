@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/netip"
 	"runtime/debug"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -120,10 +122,12 @@ func (s *Server) newCall(in *sip.Incoming, dir direction) {
 		return
 	}
 	s.metrics.callsTotal.WithLabelValues(dir.String()).Inc()
+	if src := sourceIP(in.Req); !s.perSource.allow(src, time.Now()) {
+		s.refuse(in, dir, "rate_limited", "1", "rate limit of the source reached", zerolog.Dict().Str("source", src.String()))
+		return
+	}
 	if max := s.cfg.MaxCalls; max > 0 && s.calls.len() >= max {
-		s.metrics.failedCalls.WithLabelValues(dir.String(), "overload").Inc()
-		in.Side.Log().Warn().Int("max_calls", max).Msg("call refused: max_calls reached")
-		s.reply(in, 503, "Service Unavailable", gosip.NewHeader("Retry-After", "5"), warning(in.Side, "max_calls reached"))
+		s.refuse(in, dir, "overload", "5", "max_calls reached", zerolog.Dict().Int("max_calls", max))
 		return
 	}
 	c := newCall(s.deps, dir, in)
@@ -132,6 +136,17 @@ func (s *Server) newCall(in *sip.Incoming, dir direction) {
 	s.calls.add(c, string(*in.Req.CallID()), fromTag)
 	s.calls.addDialog(c, string(*in.Req.CallID()), c.caller.tag)
 	go c.run()
+}
+
+// refuse answers a new call 503 with Retry-After for lack of capacity,
+// counted as a failed call for reason and logged (rate-limited: a flood
+// must not turn into a flood of log lines).
+func (s *Server) refuse(in *sip.Incoming, dir direction, reason, retryAfter, why string, fields *zerolog.Event) {
+	s.metrics.failedCalls.WithLabelValues(dir.String(), reason).Inc()
+	if ok, n := s.refusedLog.Allow(); ok {
+		in.Side.Log().Warn().Dict("limit", fields).Str("why", why).Int("suppressed", n).Msg("call refused: 503")
+	}
+	s.reply(in, 503, "Service Unavailable", gosip.NewHeader("Retry-After", retryAfter), warning(in.Side, why))
 }
 
 func (s *Server) reply(in *sip.Incoming, code int, phrase string, hdrs ...gosip.Header) {

@@ -53,6 +53,8 @@ type Server struct {
 	trunkCalls   map[string]CallSettings
 	unknownLog   sip.Limiter
 	malformedLog sip.Limiter
+	refusedLog   sip.Limiter
+	perSource    *sourceLimiter
 
 	edge, gw *sip.Side
 	httpLn   net.Listener
@@ -64,7 +66,8 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, userAgent: UserAgent, calls: newRegistry(), ready: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, userAgent: UserAgent, calls: newRegistry(), ready: make(chan struct{}),
+		perSource: newSourceLimiter(cfg.RateLimit.PerSecond, cfg.RateLimit.Burst)}
 	s.settings.store(BypassSettings{
 		Enabled:       cfg.Bypass.Enabled,
 		AlwaysBypass:  cfg.Bypass.AlwaysBypass,
