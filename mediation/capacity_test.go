@@ -1,6 +1,8 @@
 package mediation_test
 
 import (
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -70,5 +72,64 @@ func TestRefusedCallsFreeTheirSlot(t *testing.T) {
 			}
 			mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "overload")
 		})
+	}
+}
+
+// TestShutdownWithCallersGone: calls ringing when the server stops, whose
+// callers have gone away (they will never ACK our 503), do not hold the
+// shutdown for the drain timeout: the SBC gets its CANCELs, every call is
+// recorded, and the server returns well within drain time, so that a
+// restart can bind the same ports at once.
+func TestShutdownWithCallersGone(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: "127.0.0.1:0", MediaIP: loopback, NoAnswer: true, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sbc.Close()
+	records := t.TempDir() + "/calls.jsonl"
+	srv, stop, stopped := stoppableServer(ctx, t, sbc, records)
+	const calls = 5
+	for range calls {
+		caller, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := fixtureBody(t, "sbc-offer-pcma-pcmu.sdp")
+		me := caller.LocalAddr().String()
+		inv := "INVITE sip:+15550100@" + srv.EdgeAddr().String() + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + me + ";branch=" + gosip.GenerateBranch() + "\r\n" +
+			"Max-Forwards: 70\r\n" +
+			"From: <sip:gone@" + me + ">;tag=" + gosip.GenerateTagN(10) + "\r\n" +
+			"To: <sip:+15550100@" + srv.EdgeAddr().String() + ">\r\n" +
+			"Call-ID: " + gosip.GenerateTagN(20) + "\r\n" +
+			"CSeq: 1 INVITE\r\n" +
+			"Contact: <sip:gone@" + me + ">\r\n" +
+			"Content-Type: application/sdp\r\n" +
+			"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
+		if _, err := caller.WriteToUDPAddrPort([]byte(inv), srv.EdgeAddr()); err != nil {
+			t.Fatal(err)
+		}
+		caller.Close() // gone: nobody will read our 100, 183 or 503, nor ACK
+	}
+	mediationtest.WaitMetric(t, srv, calls, "mediationserver_calls_current", "direction", "outbound")
+	began := time.Now()
+	stop()
+	if err := stopped(); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("shutdown took %v with %d ringing calls whose callers are gone; the drain timeout is 10 s", took, calls)
+	}
+	if recs := readRecords(t, records); len(recs) != calls {
+		t.Fatalf("%d records after shutdown, want %d", len(recs), calls)
+	}
+	// The ports are free again at once.
+	for _, addr := range []string{srv.EdgeAddr().String(), srv.GatewayAddr().String()} {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			t.Fatalf("%s still bound after shutdown: %v", addr, err)
+		}
+		c.Close()
 	}
 }
