@@ -96,6 +96,11 @@ func (p *pipeline) forward(from, to *peer) ([]byte, dropReason) {
 		// rather than trusted.
 		return nil, dropMalformed
 	}
+	if len(p.in.Payload) > maxPacket-n {
+		// Larger than any datagram the readers take in; a caller that
+		// hands us one must not make the transcoder write past p.out.
+		return nil, dropMalformed
+	}
 	p.payloadLen = p.tc.run(p.out[n:maxPacket], p.in.Payload, r.conv, p.in.SSRC)
 	pkt := p.out[:n+p.payloadLen]
 	if to.srtp != nil {
