@@ -312,6 +312,12 @@ func decodeYAML(data []byte, name string, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			if ce := typeError(&root, te, name); ce != nil {
+				return ce
+			}
+		}
 		return fmt.Errorf("config: %s: %s", name, oneLine(err))
 	}
 	return nil

@@ -308,7 +308,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad-unknown-key.yaml", "edge.lisen", "unknown key"},
 		{"bad-unknown-gateway-key.yaml", "gateways[1].enable_bypas", "line 9"},
 		{"bad-unknown-top-key.yaml", "metrics_listen", "unknown key"},
-		{"bad-type.yaml", "", "cannot unmarshal"},
+		{"bad-type.yaml", "bypass.enabled", "cannot unmarshal !!str `sometimes` into bool ("},
+		{"bad-type-gateway.yaml", "gateways[1].enable_bypass", "line 9"},
 		{"bad-syntax.yaml", "", "bad-syntax.yaml"},
 		{"does-not-exist.yaml", "", "no such file"},
 	}

@@ -193,19 +193,19 @@ func (s *Server) bind() error {
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, outbound}, Tracer: s.trace}); err != nil {
 		s.records.close()
-		return err
+		return &ListenError{Listener: "edge.listen", Addr: edgeAddr.String(), Err: err}
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, inbound}, Tracer: s.trace}); err != nil {
 		s.records.close()
 		s.edge.Close()
-		return err
+		return &ListenError{Listener: "gateway_listen", Addr: gwAddr.String(), Err: err}
 	}
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPListen); err != nil {
 		s.records.close()
 		s.edge.Close()
 		s.gw.Close()
-		return fmt.Errorf("http_listen: %w", err)
+		return &ListenError{Listener: "http_listen", Addr: s.cfg.HTTPListen, Err: err}
 	}
 	s.deps = &callDeps{
 		log: s.log, metrics: s.metrics, records: s.records, index: s.calls, settings: s.Settings,

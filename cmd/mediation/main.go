@@ -35,7 +35,7 @@ var summaries = map[string]string{
 	"client":  "play a Skype for Business client: call, or answer, through the server",
 	"sbc":     "play an SBC: answer the server's calls, or call through it",
 	"demo":    "run a server, an SBC and three kinds of client in-process and show what CCE does",
-	"version": "print the module version",
+	"version": "print the module version, VCS revision and time, and Go version (also --version)",
 }
 
 func main() {
@@ -56,6 +56,8 @@ func run(args []string) int {
 		}
 		usage(os.Stdout)
 		return exitOK
+	case "-version", "--version":
+		return version(args[1:])
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -115,9 +118,29 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	res := runBinary(t, "version")
-	if res.code != 0 || !strings.HasPrefix(res.stdout, "mediation ") || !strings.Contains(res.stdout, runtime.Version()) {
-		t.Fatalf("exit %d stdout %q; want 0 and \"mediation VERSION %s\"", res.code, res.stdout, runtime.Version())
+	// Whatever the toolchain stamped into the binary (the VCS revision when
+	// it was built from a checkout with git at hand) must be printed.
+	info, err := buildinfo.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := formatVersion(info)
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		res := runBinary(t, args...)
+		if res.code != 0 || res.stdout != want+"\n" || !strings.Contains(res.stdout, runtime.Version()) {
+			t.Fatalf("mediation %v: exit %d stdout %q; want 0 and %q", args, res.code, res.stdout, want)
+		}
+	}
+}
+
+func TestFormatVersion(t *testing.T) {
+	info := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2026-12-05T23:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := formatVersion(info), "mediation v1.2.3 0123456789ab+dirty 2026-12-05T23:00:00Z go1.26.0"; got != want {
+		t.Errorf("formatVersion = %q, want %q", got, want)
+	}
+	if got, want := formatVersion(&debug.BuildInfo{GoVersion: "go1.26.0"}), "mediation (devel) go1.26.0"; got != want {
+		t.Errorf("formatVersion without VCS = %q, want %q", got, want)
 	}
 }
 
@@ -161,7 +184,7 @@ func TestServeRejectsBadInput(t *testing.T) {
 		{"unknown flag", []string{"--no-such-flag"}, "no-such-flag"},
 		{"positional argument", []string{"extra"}, `unexpected argument "extra"`},
 		{"unknown key in config", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, "edge.lisen: unknown key"},
-		{"bad yaml type in config", []string{"--config", filepath.Join(configDir, "bad-type.yaml")}, "cannot unmarshal"},
+		{"bad yaml type in config", []string{"--config", filepath.Join(configDir, "bad-type.yaml")}, "config: bypass.enabled: cannot unmarshal"},
 		{"missing config", []string{"--config", filepath.Join(configDir, "does-not-exist.yaml")}, "no such file"},
 		{"bad value in config", []string{"--config", filepath.Join(configDir, "bad-ports.yaml")}, "media.ports"},
 	}
@@ -181,6 +204,28 @@ func TestServeRejectsBadInput(t *testing.T) {
 			}
 			if res.stdout != "" {
 				t.Errorf("stdout %q, want nothing", res.stdout)
+			}
+		})
+	}
+}
+
+// TestServePortInUse checks that a listener whose port is taken stops serve
+// with exit 2 and one plain line naming the listener, like a config error.
+func TestServePortInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, tt := range []struct{ flag, key string }{
+		{"--edge-listen", "edge.listen"}, {"--gateway-listen", "gateway_listen"}, {"--http-listen", "http_listen"},
+	} {
+		t.Run(tt.key, func(t *testing.T) {
+			res := runBinary(t, append(append([]string{"serve"}, safeListens...), tt.flag, addr)...)
+			want := "mediation: " + tt.key + " " + addr + ": address already in use\n"
+			if res.code != 2 || res.stderr != want {
+				t.Fatalf("exit %d stderr %q; want 2 and %q", res.code, res.stderr, want)
 			}
 		})
 	}

@@ -174,10 +174,23 @@ func serve(args []string) int {
 	// kills a shutdown that hangs.
 	context.AfterFunc(ctx, stop)
 
-	log.Info().Str("edge_listen", cfg.Edge.Listen).Str("gateway_listen", cfg.GatewayListen).
-		Str("http_listen", cfg.HTTPListen).Bool("bypass", cfg.Bypass.Enabled).
-		Str("version", versionString()).Msg("mediation server starting")
+	// The start is logged once every listener is bound: a port already in
+	// use is one plain line on stderr, like a configuration error.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-srv.Ready():
+			log.Info().Str("version", versionString()).Msg("mediation server started")
+		case <-done:
+		}
+	}()
 	if err := srv.Run(ctx); err != nil {
+		var le *mediation.ListenError
+		if errors.As(err, &le) {
+			fail(err)
+			return exitUsage
+		}
 		log.Error().Err(err).Msg("mediation server failed")
 		return exitFailure
 	}

@@ -27,7 +27,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -184,7 +183,7 @@ func (l *Lab) Close() error {
 }
 
 // Start builds a lab and registers its teardown with t.Cleanup.
-func Start(t testing.TB, opt Options) *Lab {
+func Start(t TB, opt Options) *Lab {
 	t.Helper()
 	l, err := New(context.Background(), opt)
 	if err != nil {
@@ -200,7 +199,7 @@ func Start(t testing.TB, opt Options) *Lab {
 
 // Serve runs a mediation server on cfg until the test ends, and returns it
 // once its listeners are bound.
-func Serve(t testing.TB, cfg *mediation.Config, log zerolog.Logger) *mediation.Server {
+func Serve(t TB, cfg *mediation.Config, log zerolog.Logger) *mediation.Server {
 	t.Helper()
 	run, err := startServer(context.Background(), cfg, log)
 	if err != nil {

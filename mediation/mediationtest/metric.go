@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -117,7 +116,7 @@ func AwaitMetric(ctx context.Context, srv *mediation.Server, want float64, name 
 
 // WaitMetric polls a metric until it reads want, failing the test after
 // 10 s.
-func WaitMetric(t testing.TB, srv *mediation.Server, want float64, name string, labels ...string) {
+func WaitMetric(t TB, srv *mediation.Server, want float64, name string, labels ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
