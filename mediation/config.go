@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -40,6 +39,10 @@ type Config struct {
 	Gateways []GatewayConfig `yaml:"gateways"`
 	// HTTPListen serves the bypass web service, /metrics and /healthz.
 	HTTPListen string `yaml:"http_listen"`
+	// Admin is the administrators' HTTP API.
+	Admin AdminConfig `yaml:"admin"`
+	// State keeps the settings changed at run time across restarts.
+	State StateConfig `yaml:"state"`
 	// Bypass holds the MediaBypassSettings and the web service's settings.
 	Bypass BypassConfig `yaml:"bypass"`
 	// Media is where anchored calls get their RTP ports.
@@ -417,6 +420,7 @@ func (c *Config) Validate() error {
 		func() *ConfigError { return checkListen("gateway_listen", c.GatewayListen) },
 		c.checkGateways,
 		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
+		c.Admin.check,
 		c.checkListenConflicts,
 		c.Bypass.check,
 		c.Media.check,
@@ -531,13 +535,14 @@ func (c *Config) checkGateways() *ConfigError {
 	return nil
 }
 
-// checkListenConflicts refuses two listeners on one address: all three bind
+// checkListenConflicts refuses two listeners on one address: all of them bind
 // TCP on their port, so the second bind would fail at run time instead.
 func (c *Config) checkListenConflicts() *ConfigError {
 	listens := []struct{ field, value string }{
 		{"edge.listen", c.Edge.Listen},
 		{"gateway_listen", c.GatewayListen},
 		{"http_listen", c.HTTPListen},
+		{"admin.listen", c.Admin.Listen},
 	}
 	for j := 1; j < len(listens); j++ {
 		b := netip.MustParseAddrPort(listens[j].value) // checked by checkListen
@@ -571,9 +576,8 @@ func (b BypassConfig) check() *ConfigError {
 		}
 	}
 	if b.WebServiceURL != "" {
-		u, err := url.Parse(b.WebServiceURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return invalid("bypass.web_service_url", b.WebServiceURL, "must be an http:// or https:// URL")
+		if reason := checkWebServiceURL(b.WebServiceURL); reason != "" {
+			return invalid("bypass.web_service_url", b.WebServiceURL, "%s", reason)
 		}
 	}
 	return nil

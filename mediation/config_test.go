@@ -30,6 +30,7 @@ func TestDefaultConfigValidates(t *testing.T) {
 		{"edge.peer_transport", cfg.Edge.PeerTransport, "udp"},
 		{"gateway_listen", cfg.GatewayListen, "127.0.0.1:5068"},
 		{"http_listen", cfg.HTTPListen, "127.0.0.1:8080"},
+		{"admin.listen", cfg.Admin.Listen, "127.0.0.1:8081"},
 		{"bypass.bypass_id", cfg.Bypass.BypassID, "be38f190-a24a-4a72-b66c-b09fd0909ebc"},
 		{"bypass.web_service_url", cfg.Bypass.WebServiceURL, "http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc"},
 		{"media.ip", cfg.Media.IP, "127.0.0.1"},
@@ -115,8 +116,15 @@ func TestValidate(t *testing.T) {
 		}, "gateways[1].name", "same name as gateways[0]"},
 		{"http listen bad", func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:http" }, "http_listen", "IP:PORT"},
 		{"listens all port 0", func(c *mediation.Config) {
-			c.Edge.Listen, c.GatewayListen, c.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+			c.Edge.Listen, c.GatewayListen, c.HTTPListen, c.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		}, "", ""},
+		{"admin listen loopback without token", func(c *mediation.Config) { c.Admin.Listen = "[::1]:8081" }, "", ""},
+		{"admin listen public without token", func(c *mediation.Config) { c.Admin.Listen = "0.0.0.0:8081" }, "admin.token", "not a loopback address"},
+		{"admin listen public with token", func(c *mediation.Config) { c.Admin.Listen, c.Admin.Token = "0.0.0.0:8081", "s3cret" }, "", ""},
+		{"admin token and file", func(c *mediation.Config) { c.Admin.Token, c.Admin.TokenFile = "a", "/etc/token" }, "admin.token_file", "not both"},
+		{"admin listen same as http", func(c *mediation.Config) { c.Admin.Listen = "127.0.0.1:8080" }, "admin.listen", "same address as http_listen"},
+		{"admin listen bad", func(c *mediation.Config) { c.Admin.Listen = "localhost:8081" }, "admin.listen", "IP:PORT"},
+		{"web service url wrong path", func(c *mediation.Config) { c.Bypass.WebServiceURL = "http://127.0.0.1:8080/svc" }, "bypass.web_service_url", "/hybridconfig/hybridconfigservice.svc"},
 		{"listens same port other ip", func(c *mediation.Config) { c.GatewayListen = "127.0.0.2:5070" }, "", ""},
 		{"gateway listen same as edge", func(c *mediation.Config) { c.GatewayListen = "127.0.0.1:5070" }, "gateway_listen", "same address as edge.listen"},
 		{"http listen same as gateway", func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:5068" }, "http_listen", "same address as gateway_listen"},
@@ -256,6 +264,7 @@ func TestLoadConfigExample(t *testing.T) {
 					SessionTimer: mediation.SessionTimerConfig{Enabled: true, Expires: 600 * time.Second, MinSE: 90 * time.Second}}},
 		},
 		HTTPListen: "127.0.0.1:8080",
+		Admin:      mediation.AdminConfig{Listen: "127.0.0.1:8081"},
 		Bypass: mediation.BypassConfig{
 			Enabled: true, AlwaysBypass: true,
 			BypassID:        "2cd1a522-b9c5-4410-8aed-f3eca85eb367",

@@ -35,6 +35,7 @@ func stoppableServerWith(ctx context.Context, t *testing.T, gateway, records str
 	t.Helper()
 	cfg := mediation.DefaultConfig()
 	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Gateways[0].Address = gateway
 	cfg.Records.Path = records
 	srv, err := mediation.NewServer(cfg, zerolog.Nop())

@@ -22,20 +22,22 @@ const (
 // after the subcommand's name and returns the exit code. Adding a subcommand
 // is one line here (plus, optionally, one in summaries).
 var commands = map[string]func(args []string) int{
-	"serve":   serve,
-	"client":  client,
-	"sbc":     sbc,
-	"demo":    demo,
-	"version": version,
+	"serve":    serve,
+	"client":   client,
+	"sbc":      sbc,
+	"demo":     demo,
+	"version":  version,
+	"settings": settings,
 }
 
 // summaries are the one-line descriptions that help prints.
 var summaries = map[string]string{
-	"serve":   "run the mediation server until SIGINT or SIGTERM",
-	"client":  "play a Skype for Business client: call, or answer, through the server",
-	"sbc":     "play an SBC: answer the server's calls, or call through it",
-	"demo":    "run a server, an SBC and three kinds of client in-process and show what CCE does",
-	"version": "print the module version, VCS revision and time, and Go version (also --version)",
+	"serve":    "run the mediation server until SIGINT or SIGTERM",
+	"client":   "play a Skype for Business client: call, or answer, through the server",
+	"sbc":      "play an SBC: answer the server's calls, or call through it",
+	"demo":     "run a server, an SBC and three kinds of client in-process and show what CCE does",
+	"settings": "read or change the MediaBypassSettings of one or several servers (admin API)",
+	"version":  "print the module version, VCS revision and time, and Go version (also --version)",
 }
 
 func main() {

@@ -62,7 +62,7 @@ type runResult struct {
 // safeListens keeps every listener on an ephemeral loopback port, so a test
 // whose bad value were wrongly accepted could not take a real port; the
 // deadline below would then kill the daemon and the exit code check fails.
-var safeListens = []string{"--edge-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}
+var safeListens = []string{"--edge-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
 
 func runBinary(t *testing.T, args ...string) runResult {
 	t.Helper()
@@ -151,7 +151,7 @@ func TestServeHelpShowsEmbeddedDefaults(t *testing.T) {
 			t.Fatalf("mediation %v: exit %d, stderr %q", args, res.code, res.stderr)
 		}
 		for _, want := range []string{"-config", "-edge-listen", "-gateway-listen", "-gateway ", "-gateway-transport",
-			"-edge-peer", "-edge-transport", "-http-listen", "-bypass\n", "-bypass-id", "-media-ip", "-media-ports",
+			"-edge-peer", "-edge-transport", "-http-listen", "-admin-listen", `"127.0.0.1:8081"`, "-bypass\n", "-bypass-id", "-media-ip", "-media-ports",
 			"-log-level", "-log-format", `"127.0.0.1:5070"`, `"49152-57500"`, `"be38f190-a24a-4a72-b66c-b09fd0909ebc"`} {
 			if !strings.Contains(res.stdout, want) {
 				t.Errorf("mediation %v: usage lacks %q:\n%s", args, want, res.stdout)
@@ -186,6 +186,8 @@ func TestServeRejectsBadInput(t *testing.T) {
 		{"unknown key in config", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, "edge.lisen: unknown key"},
 		{"bad yaml type in config", []string{"--config", filepath.Join(configDir, "bad-type.yaml")}, "config: bypass.enabled: cannot unmarshal"},
 		{"missing config", []string{"--config", filepath.Join(configDir, "does-not-exist.yaml")}, "no such file"},
+		{"torn state file", []string{"--state", filepath.Join("..", "..", "testdata", "state", "torn.json")}, "state: ../../testdata/state/torn.json: corrupt: "},
+		{"state in a missing directory", []string{"--state", filepath.Join("..", "..", "testdata", "no-such-dir", "state.json")}, "config: state.path"},
 		{"bad value in config", []string{"--config", filepath.Join(configDir, "bad-ports.yaml")}, "media.ports"},
 	}
 	for _, tt := range tests {
@@ -219,7 +221,7 @@ func TestServePortInUse(t *testing.T) {
 	defer taken.Close()
 	addr := taken.Addr().String()
 	for _, tt := range []struct{ flag, key string }{
-		{"--edge-listen", "edge.listen"}, {"--gateway-listen", "gateway_listen"}, {"--http-listen", "http_listen"},
+		{"--edge-listen", "edge.listen"}, {"--gateway-listen", "gateway_listen"}, {"--http-listen", "http_listen"}, {"--admin-listen", "admin.listen"},
 	} {
 		t.Run(tt.key, func(t *testing.T) {
 			res := runBinary(t, append(append([]string{"serve"}, safeListens...), tt.flag, addr)...)

@@ -49,6 +49,15 @@ var serveFlags = []serveFlag{
 	{name: "http-listen", usage: "`IP:PORT` of the bypass web service, /metrics and /healthz (http_listen)",
 		get: func(c *mediation.Config) string { return c.HTTPListen },
 		set: func(c *mediation.Config, v string) { c.HTTPListen = v }},
+	{name: "admin-listen", usage: "`IP:PORT` of the admin API: settings, calls, trunks, pprof (admin.listen)",
+		get: func(c *mediation.Config) string { return c.Admin.Listen },
+		set: func(c *mediation.Config, v string) { c.Admin.Listen = v }},
+	{name: "state", usage: "state `FILE` keeping settings changed at run time across restarts (state.path)",
+		get: func(c *mediation.Config) string { return c.State.Path },
+		set: func(c *mediation.Config, v string) { c.State.Path = v }},
+	{name: "reset-state", isBool: true, usage: "start from the config's settings if the state file is unusable (moved aside)",
+		get: func(c *mediation.Config) string { return strconv.FormatBool(c.State.Reset) },
+		set: func(c *mediation.Config, v string) { c.State.Reset = v == "true" }},
 	{name: "bypass", isBool: true, usage: "enable media bypass (bypass.enabled)",
 		get: func(c *mediation.Config) string { return strconv.FormatBool(c.Bypass.Enabled) },
 		set: func(c *mediation.Config, v string) { c.Bypass.Enabled = v == "true" }},
@@ -160,7 +169,8 @@ func serve(args []string) int {
 	srv, err := mediation.NewServer(cfg, log)
 	if err != nil {
 		var ce *mediation.ConfigError
-		if errors.As(err, &ce) {
+		var se *mediation.StateError
+		if errors.As(err, &ce) || errors.As(err, &se) {
 			fail(err)
 			return exitUsage
 		}

@@ -143,6 +143,7 @@ func (l *Lab) start(opt Options) error {
 	cfg.Edge.Listen = "127.0.0.1:0"
 	cfg.GatewayListen = "127.0.0.1:0"
 	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Edge.Peer = client.Addr().String()
 	cfg.Edge.PeerTransport = orDefault(opt.EdgeTransport, "udp")
 	cfg.Gateways[0].Address = sbc.Addr().String()

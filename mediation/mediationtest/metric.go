@@ -85,6 +85,11 @@ func URL(srv *mediation.Server, path string) string {
 	return "http://" + srv.HTTPAddr().String() + "/" + strings.TrimPrefix(path, "/")
 }
 
+// AdminURL is an HTTP URL on the server's admin API listener.
+func AdminURL(srv *mediation.Server, path string) string {
+	return "http://" + srv.AdminAddr().String() + "/" + strings.TrimPrefix(path, "/")
+}
+
 // metricPoll is how often AwaitMetric reads /metrics.
 const metricPoll = 20 * time.Millisecond
 

@@ -1,0 +1,28 @@
+package mediation
+
+// TrunkState is one gateway trunk as the admin API (GET /gateways) and
+// /readyz report it.
+type TrunkState struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	Transport string `json:"transport"`
+	// Up is whether the trunk takes calls (its health check passes).
+	Up bool `json:"up"`
+}
+
+// SetTrunkStates replaces where the server learns each trunk's health; until
+// it is called every configured trunk counts as up. Call it before Run.
+func (s *Server) SetTrunkStates(f func() []TrunkState) { s.trunkStates = f }
+
+// TrunkStates is every configured trunk with its health.
+func (s *Server) TrunkStates() []TrunkState {
+	if s.trunkStates != nil {
+		return s.trunkStates()
+	}
+	trunks := s.gateways.Trunks()
+	out := make([]TrunkState, 0, len(trunks))
+	for _, t := range trunks {
+		out = append(out, TrunkState{Name: t.Name, Address: t.Addr.String(), Transport: t.Transport, Up: true})
+	}
+	return out
+}
