@@ -376,6 +376,11 @@ func TestDrainingRefusesCalls(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	if res, err := http.Get(mediationtest.URL(srv, "/readyz")); err != nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz while draining: %v %v, want 503", res, err)
+	} else {
+		res.Body.Close()
+	}
 	http.DefaultClient.CloseIdleConnections()
 	res, err := sipClient(t).Do(ctx, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp")))
 	if err != nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {

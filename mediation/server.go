@@ -62,7 +62,7 @@ type Server struct {
 	adminToken   string
 	adminAuthLog sip.Limiter
 	// trunkStates reports the trunks' health; nil: every trunk is up.
-	trunkStates func() []TrunkState
+	trunkStates atomic.Pointer[func() []TrunkState]
 	// originLog logs where the settings in force at start came from.
 	originLog func()
 }

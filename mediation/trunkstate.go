@@ -11,13 +11,14 @@ type TrunkState struct {
 }
 
 // SetTrunkStates replaces where the server learns each trunk's health; until
-// it is called every configured trunk counts as up. Call it before Run.
-func (s *Server) SetTrunkStates(f func() []TrunkState) { s.trunkStates = f }
+// it is called every configured trunk counts as up. It may be called at any
+// time; f is called on each /readyz and GET /gateways.
+func (s *Server) SetTrunkStates(f func() []TrunkState) { s.trunkStates.Store(&f) }
 
 // TrunkStates is every configured trunk with its health.
 func (s *Server) TrunkStates() []TrunkState {
-	if s.trunkStates != nil {
-		return s.trunkStates()
+	if f := s.trunkStates.Load(); f != nil {
+		return (*f)()
 	}
 	trunks := s.gateways.Trunks()
 	out := make([]TrunkState, 0, len(trunks))
