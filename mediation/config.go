@@ -41,6 +41,8 @@ type Config struct {
 	HTTPListen string `yaml:"http_listen"`
 	// Admin is the administrators' HTTP API.
 	Admin AdminConfig `yaml:"admin"`
+	// DNS is the optional geo DNS responder for the web service's name.
+	DNS DNSConfig `yaml:"dns"`
 	// State keeps the settings changed at run time across restarts.
 	State StateConfig `yaml:"state"`
 	// Bypass holds the MediaBypassSettings and the web service's settings.
@@ -421,6 +423,7 @@ func (c *Config) Validate() error {
 		c.checkGateways,
 		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
 		c.Admin.check,
+		c.checkDNS,
 		c.checkListenConflicts,
 		c.Bypass.check,
 		c.Media.check,
@@ -543,8 +546,12 @@ func (c *Config) checkListenConflicts() *ConfigError {
 		{"gateway_listen", c.GatewayListen},
 		{"http_listen", c.HTTPListen},
 		{"admin.listen", c.Admin.Listen},
+		{"dns.listen", c.DNS.Listen},
 	}
 	for j := 1; j < len(listens); j++ {
+		if listens[j].value == "" { // an optional listener left off
+			continue
+		}
 		b := netip.MustParseAddrPort(listens[j].value) // checked by checkListen
 		for i := range j {
 			a := netip.MustParseAddrPort(listens[i].value)

@@ -125,6 +125,34 @@ func TestValidate(t *testing.T) {
 		{"admin listen same as http", func(c *mediation.Config) { c.Admin.Listen = "127.0.0.1:8080" }, "admin.listen", "same address as http_listen"},
 		{"admin listen bad", func(c *mediation.Config) { c.Admin.Listen = "localhost:8081" }, "admin.listen", "IP:PORT"},
 		{"web service url wrong path", func(c *mediation.Config) { c.Bypass.WebServiceURL = "http://127.0.0.1:8080/svc" }, "bypass.web_service_url", "/hybridconfig/hybridconfigservice.svc"},
+		{"dns off by default", func(c *mediation.Config) { c.DNS.Sites = nil }, "", ""},
+		{"dns ok", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hybridvoice.adatum.biz", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "amsterdam", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"192.168.1.45"}}}}
+		}, "", ""},
+		{"dns name from an IP url", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"192.168.1.45"}}}}
+		}, "dns.name", "host name"},
+		{"dns no sites", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hv.example", TTL: time.Minute}
+		}, "dns.sites", "at least one"},
+		{"dns bad subnet", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hv.example", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/33"}, Servers: []string{"192.168.1.45"}}}}
+		}, "dns.sites[0].subnets[0]", "CIDR"},
+		{"dns bad server", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hv.example", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"mediation1"}}}}
+		}, "dns.sites[0].servers[0]", "IP address"},
+		{"dns ttl zero", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hv.example",
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"192.168.1.45"}}}}
+		}, "dns.ttl", "at least 1s"},
+		{"dns listen same as edge", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5070", Name: "hv.example", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"192.168.1.45"}}}}
+		}, "dns.listen", "same address as edge.listen"},
 		{"listens same port other ip", func(c *mediation.Config) { c.GatewayListen = "127.0.0.2:5070" }, "", ""},
 		{"gateway listen same as edge", func(c *mediation.Config) { c.GatewayListen = "127.0.0.1:5070" }, "gateway_listen", "same address as edge.listen"},
 		{"http listen same as gateway", func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:5068" }, "http_listen", "same address as gateway_listen"},
@@ -265,6 +293,7 @@ func TestLoadConfigExample(t *testing.T) {
 		},
 		HTTPListen: "127.0.0.1:8080",
 		Admin:      mediation.AdminConfig{Listen: "127.0.0.1:8081"},
+		DNS:        mediation.DNSConfig{TTL: 300 * time.Second},
 		Bypass: mediation.BypassConfig{
 			Enabled: true, AlwaysBypass: true,
 			BypassID:        "2cd1a522-b9c5-4410-8aed-f3eca85eb367",

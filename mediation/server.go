@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/gateway"
+	"github.com/mediation-emulator/mediation/mediation/geodns"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -63,6 +64,8 @@ type Server struct {
 	adminAuthLog sip.Limiter
 	// trunkStates reports the trunks' health; nil: every trunk is up.
 	trunkStates atomic.Pointer[func() []TrunkState]
+	// dns is the geo DNS responder; nil without dns.listen.
+	dns *geodns.Responder
 	// originLog logs where the settings in force at start came from.
 	originLog func()
 }
@@ -135,6 +138,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.gw.Close()
 			s.httpLn.Close()
 			s.adminLn.Close()
+			s.closeDNS()
 			s.records.close()
 			return err
 		}
@@ -154,15 +158,19 @@ func (s *Server) Run(ctx context.Context) error {
 		newHTTPService("http_listen", s.httpLn, s.httpHandler(), httpWriteTimeout, s.log),
 		newHTTPService("admin.listen", s.adminLn, s.adminHandler(), adminWriteTimeout, s.log),
 	}
-	errc := make(chan error, 2+len(services))
+	errc := make(chan error, 3+len(services))
 	go func() { errc <- s.edge.Wait(sipCtx) }()
 	go func() { errc <- s.gw.Wait(sipCtx) }()
+	pending := 2 + len(services)
+	if s.dns != nil {
+		go func() { errc <- s.dns.Wait(sipCtx) }()
+		pending++
+	}
 	for _, h := range services {
 		go func() { errc <- h.serve() }()
 	}
 
 	var runErr error
-	pending := 2 + len(services)
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
@@ -227,6 +235,16 @@ func (s *Server) bind() error {
 		s.gw.Close()
 		s.httpLn.Close()
 		return &ListenError{Listener: "admin.listen", Addr: s.cfg.Admin.Listen, Err: err}
+	}
+	if s.cfg.DNS.Listen != "" {
+		if s.dns, err = geodns.Listen(netip.MustParseAddrPort(s.cfg.DNS.Listen), s.cfg.geoDNSConfig(s.log)); err != nil {
+			s.records.close()
+			s.edge.Close()
+			s.gw.Close()
+			s.httpLn.Close()
+			s.adminLn.Close()
+			return &ListenError{Listener: "dns.listen", Addr: s.cfg.DNS.Listen, Err: err}
+		}
 	}
 	s.deps = &callDeps{
 		log: s.log, metrics: s.metrics, records: s.records, index: s.calls, settings: s.Settings,
@@ -302,6 +320,21 @@ func (s *Server) HTTPAddr() netip.AddrPort {
 // AdminAddr is the admin API's address. Valid after Ready.
 func (s *Server) AdminAddr() netip.AddrPort {
 	return netip.MustParseAddrPort(s.adminLn.Addr().String())
+}
+
+// DNSAddr is the geo DNS responder's address (UDP and TCP); invalid without
+// dns.listen. Valid after Ready.
+func (s *Server) DNSAddr() netip.AddrPort {
+	if s.dns == nil {
+		return netip.AddrPort{}
+	}
+	return s.dns.Addr()
+}
+
+func (s *Server) closeDNS() {
+	if s.dns != nil {
+		s.dns.Close()
+	}
 }
 
 // ActiveCalls is the number of calls in progress.
