@@ -28,6 +28,7 @@ var commands = map[string]func(args []string) int{
 	"demo":     demo,
 	"version":  version,
 	"settings": settings,
+	"check":    check,
 }
 
 // summaries are the one-line descriptions that help prints.
@@ -36,6 +37,7 @@ var summaries = map[string]string{
 	"client":   "play a Skype for Business client: call, or answer, through the server",
 	"sbc":      "play an SBC: answer the server's calls, or call through it",
 	"demo":     "run a server, an SBC and three kinds of client in-process and show what CCE does",
+	"check":    "walk the media bypass troubleshooting steps against a running deployment",
 	"settings": "read or change the MediaBypassSettings of one or several servers (admin API)",
 	"version":  "print the module version, VCS revision and time, and Go version (also --version)",
 }

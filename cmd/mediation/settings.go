@@ -154,44 +154,56 @@ func settings(args []string) int {
 // the server then has.
 func adminSettings(client *http.Client, method, admin, token string, change mediation.SettingsChange) (mediation.SettingsView, error) {
 	var view mediation.SettingsView
-	var body io.Reader
+	var body []byte
 	if method != http.MethodGet {
-		data, err := json.Marshal(change)
-		if err != nil {
+		var err error
+		if body, err = json.Marshal(change); err != nil {
 			return view, err
 		}
-		body = bytes.NewReader(data)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(admin, "/")+"/settings", body)
+	data, err := adminRequest(client, method, strings.TrimSuffix(admin, "/")+"/settings", token, body)
 	if err != nil {
 		return view, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := client.Do(req)
-	if err != nil {
-		return view, err
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<16))
-	if err != nil {
-		return view, err
-	}
-	if res.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return view, fmt.Errorf("%s: %s", res.Status, e.Error)
-		}
-		return view, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(data)))
 	}
 	if err := json.Unmarshal(data, &view); err != nil {
 		return view, fmt.Errorf("not settings: %w", err)
 	}
 	return view, nil
+}
+
+// adminRequest sends one admin API request (with the bearer token, when
+// there is one) and returns the body of a 200; any other status is an
+// error with the API's message.
+func adminRequest(client *http.Client, method, url, token string, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s: %s", res.Status, e.Error)
+		}
+		return nil, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(data)))
+	}
+	return data, nil
 }
 
 // formatSettings prints the settings as the cmdlets' Format-List does:
