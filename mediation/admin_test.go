@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
@@ -269,5 +272,34 @@ func TestSettingsSurviveRestart(t *testing.T) {
 	code, body = adminDo(t, http.MethodGet, mediationtest.AdminURL(again.Server, "/settings"), "", "")
 	if got := decodeView(t, body); code != 200 || got != want || got.BypassID != id || got.Enabled {
 		t.Fatalf("settings after restart = %d %+v, want %+v", code, got, want)
+	}
+}
+
+// TestAdminTokenFile reads the token from admin.token_file (white space
+// around it ignored); an empty file stops the start.
+func TestAdminTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/token"
+	if err := os.WriteFile(path, []byte("  file-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) { c.Admin.TokenFile = path }})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	if code, _ := adminDo(t, http.MethodGet, url, "", ""); code != 401 {
+		t.Errorf("without the token: %d, want 401", code)
+	}
+	if code, _ := adminDo(t, http.MethodGet, url, "file-token", ""); code != 200 {
+		t.Errorf("with the file's token: %d, want 200", code)
+	}
+	empty := dir + "/empty"
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := mediation.DefaultConfig()
+	cfg.Admin.TokenFile = empty
+	_, err := mediation.NewServer(cfg, zerolog.Nop())
+	var ce *mediation.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "admin.token_file" {
+		t.Fatalf("NewServer with an empty token file: %v, want an admin.token_file config error", err)
 	}
 }

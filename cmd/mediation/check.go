@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -65,7 +64,7 @@ func check(args []string) int {
 	def := mediation.DefaultConfig()
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	admin := fs.String("admin", defaultAdmin, "admin API `URL` of the server")
-	token := fs.String("token", os.Getenv("MEDIATION_ADMIN_TOKEN"), "bearer `TOKEN` of the admin API (default $MEDIATION_ADMIN_TOKEN)")
+	token := fs.String("token", "", "bearer `TOKEN` of the admin API (default $MEDIATION_ADMIN_TOKEN)")
 	webService := fs.String("web-service", "", "bypass web service `URL` (default: the server's HybridConfigServiceInternalUrl)")
 	dnsServer := fs.String("dns", "", "DNS server `IP:PORT` to resolve the web service's name through, as clients do")
 	source := fs.String("source-ip", "127.0.0.1", "`IP` of an internal client")
@@ -77,7 +76,7 @@ func check(args []string) int {
 	if done, code := parseCommand(fs, args, checkUsage); done {
 		return code
 	}
-	c := &checkRun{admin: strings.TrimSuffix(*admin, "/"), token: *token, webService: *webService, call: *call, timeout: *timeout}
+	c := &checkRun{admin: strings.TrimSuffix(*admin, "/"), token: adminToken(*token), webService: *webService, call: *call, timeout: *timeout}
 	var err error
 	if *dnsServer != "" {
 		if c.dns, err = addrFlag("dns", *dnsServer, true); err != nil {

@@ -79,7 +79,7 @@ func settings(args []string) int {
 	fs.SetOutput(io.Discard)
 	var admins listFlag
 	fs.Var(&admins, "admin", "admin API `URL` of a server; repeat (or comma-separate) for every server of a pool (default "+defaultAdmin+")")
-	token := fs.String("token", os.Getenv("MEDIATION_ADMIN_TOKEN"), "bearer `TOKEN` of the admin API (default $MEDIATION_ADMIN_TOKEN)")
+	token := fs.String("token", "", "bearer `TOKEN` of the admin API (default $MEDIATION_ADMIN_TOKEN)")
 	asJSON := fs.Bool("json", false, "print each server's settings as JSON")
 	var enabled, alwaysBypass optBool
 	var bypassID, webService optString
@@ -104,6 +104,7 @@ func settings(args []string) int {
 	if len(admins) == 0 {
 		admins = listFlag{defaultAdmin}
 	}
+	*token = adminToken(*token)
 	var change mediation.SettingsChange
 	method := http.MethodGet
 	if verb == "set" {
@@ -148,6 +149,15 @@ func settings(args []string) int {
 		fmt.Print(formatSettings(admin, view))
 	}
 	return code
+}
+
+// adminToken is --token, else $MEDIATION_ADMIN_TOKEN. The variable is read
+// after parsing, not as the flag's default, so that -h never prints it.
+func adminToken(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return os.Getenv("MEDIATION_ADMIN_TOKEN")
 }
 
 // adminSettings sends one GET or PATCH /settings and returns the settings

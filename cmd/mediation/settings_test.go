@@ -37,8 +37,14 @@ func TestSettingsCommand(t *testing.T) {
 		}
 	}
 
-	// The token from the environment, one change for the whole pool.
+	// The token from the environment, one change for the whole pool; help
+	// never shows it.
 	t.Setenv("MEDIATION_ADMIN_TOKEN", token)
+	for _, args := range [][]string{{"settings", "set", "-h"}, {"check", "-h"}} {
+		if res := runBinary(t, args...); res.code != 0 || strings.Contains(res.stdout, token) {
+			t.Errorf("mediation %v: exit %d, token in the help: %q", args, res.code, res.stdout)
+		}
+	}
 	const id = "2cd1a522-b9c5-4410-8aed-f3eca85eb367"
 	res = runBinary(t, append(append([]string{"settings", "set"}, pool...), "--enabled=false", "--bypass-id", id)...)
 	if res.code != 0 || strings.Count(res.stdout, "Enabled                        : False\n") != 2 {
