@@ -230,6 +230,15 @@ func TestAdminPatchSwitchesNewCalls(t *testing.T) {
 		t.Fatalf("call in progress lost its bypass: %+v", lab.Server.Calls())
 	}
 
+	// Enabled again, the next call is bypassed again.
+	if code, body := adminDo(t, http.MethodPatch, mediationtest.AdminURL(lab.Server, "/settings"), "", `{"Enabled":true}`); code != 200 {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	third, err := lab.CallOut(ctx, client, endpoint.CallOptions{Duration: 300 * time.Millisecond})
+	if err != nil || third.Media() != mediationtest.MediaBypassed || !third.AudioOK() {
+		t.Fatalf("call after enabling bypass again: %v, media %s, audio ok %v; want bypassed", err, third.Media(), third.AudioOK())
+	}
+
 	// Hang the first call up by its id; an unknown id is 404.
 	if code, _ := adminDo(t, http.MethodDelete, mediationtest.AdminURL(lab.Server, "/calls/no-such-call"), "", ""); code != 404 {
 		t.Errorf("DELETE of an unknown call = %d, want 404", code)

@@ -154,9 +154,10 @@ func (r *Responder) answer(remote net.Addr, q *dns.Msg) *dns.Msg {
 	m.Authoritative = true
 	site := r.site(client)
 	if site == nil {
-		// External clients must not resolve the web service's name.
+		// External clients must not resolve the web service's name. Debug
+		// level: any host on the network may ask, as often as it likes.
 		m.Rcode = dns.RcodeNameError
-		log.Info().Str("rcode", "NXDOMAIN").Msg("geodns: client outside every site")
+		log.Debug().Str("rcode", "NXDOMAIN").Msg("geodns: client outside every site")
 		return m
 	}
 	ttl := uint32(r.cfg.TTL / time.Second)
