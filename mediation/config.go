@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -40,6 +39,12 @@ type Config struct {
 	Gateways []GatewayConfig `yaml:"gateways"`
 	// HTTPListen serves the bypass web service, /metrics and /healthz.
 	HTTPListen string `yaml:"http_listen"`
+	// Admin is the administrators' HTTP API.
+	Admin AdminConfig `yaml:"admin"`
+	// DNS is the optional geo DNS responder for the web service's name.
+	DNS DNSConfig `yaml:"dns"`
+	// State keeps the settings changed at run time across restarts.
+	State StateConfig `yaml:"state"`
 	// Bypass holds the MediaBypassSettings and the web service's settings.
 	Bypass BypassConfig `yaml:"bypass"`
 	// Media is where anchored calls get their RTP ports.
@@ -334,6 +339,12 @@ func decodeYAML(data []byte, name string, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			if ce := typeError(&root, te, name); ce != nil {
+				return ce
+			}
+		}
 		return fmt.Errorf("config: %s: %s", name, oneLine(err))
 	}
 	return nil
@@ -433,6 +444,8 @@ func (c *Config) Validate() error {
 		func() *ConfigError { return checkListen("gateway_listen", c.GatewayListen) },
 		c.checkGateways,
 		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
+		c.Admin.check,
+		c.checkDNS,
 		c.checkListenConflicts,
 		c.Bypass.check,
 		c.Media.check,
@@ -548,15 +561,20 @@ func (c *Config) checkGateways() *ConfigError {
 	return nil
 }
 
-// checkListenConflicts refuses two listeners on one address: all three bind
+// checkListenConflicts refuses two listeners on one address: all of them bind
 // TCP on their port, so the second bind would fail at run time instead.
 func (c *Config) checkListenConflicts() *ConfigError {
 	listens := []struct{ field, value string }{
 		{"edge.listen", c.Edge.Listen},
 		{"gateway_listen", c.GatewayListen},
 		{"http_listen", c.HTTPListen},
+		{"admin.listen", c.Admin.Listen},
+		{"dns.listen", c.DNS.Listen},
 	}
 	for j := 1; j < len(listens); j++ {
+		if listens[j].value == "" { // an optional listener left off
+			continue
+		}
 		b := netip.MustParseAddrPort(listens[j].value) // checked by checkListen
 		for i := range j {
 			a := netip.MustParseAddrPort(listens[i].value)
@@ -588,9 +606,8 @@ func (b BypassConfig) check() *ConfigError {
 		}
 	}
 	if b.WebServiceURL != "" {
-		u, err := url.Parse(b.WebServiceURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return invalid("bypass.web_service_url", b.WebServiceURL, "must be an http:// or https:// URL")
+		if reason := checkWebServiceURL(b.WebServiceURL); reason != "" {
+			return invalid("bypass.web_service_url", b.WebServiceURL, "%s", reason)
 		}
 	}
 	return nil

@@ -30,6 +30,7 @@ func TestDefaultConfigValidates(t *testing.T) {
 		{"edge.peer_transport", cfg.Edge.PeerTransport, "udp"},
 		{"gateway_listen", cfg.GatewayListen, "127.0.0.1:5068"},
 		{"http_listen", cfg.HTTPListen, "127.0.0.1:8080"},
+		{"admin.listen", cfg.Admin.Listen, "127.0.0.1:8081"},
 		{"bypass.bypass_id", cfg.Bypass.BypassID, "be38f190-a24a-4a72-b66c-b09fd0909ebc"},
 		{"bypass.web_service_url", cfg.Bypass.WebServiceURL, "http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc"},
 		{"media.ip", cfg.Media.IP, "127.0.0.1"},
@@ -115,8 +116,43 @@ func TestValidate(t *testing.T) {
 		}, "gateways[1].name", "same name as gateways[0]"},
 		{"http listen bad", func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:http" }, "http_listen", "IP:PORT"},
 		{"listens all port 0", func(c *mediation.Config) {
-			c.Edge.Listen, c.GatewayListen, c.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+			c.Edge.Listen, c.GatewayListen, c.HTTPListen, c.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		}, "", ""},
+		{"admin listen loopback without token", func(c *mediation.Config) { c.Admin.Listen = "[::1]:8081" }, "", ""},
+		{"admin listen public without token", func(c *mediation.Config) { c.Admin.Listen = "0.0.0.0:8081" }, "admin.token", "not a loopback address"},
+		{"admin listen public with token", func(c *mediation.Config) { c.Admin.Listen, c.Admin.Token = "0.0.0.0:8081", "s3cret" }, "", ""},
+		{"admin token and file", func(c *mediation.Config) { c.Admin.Token, c.Admin.TokenFile = "a", "/etc/token" }, "admin.token_file", "not both"},
+		{"admin listen same as http", func(c *mediation.Config) { c.Admin.Listen = "127.0.0.1:8080" }, "admin.listen", "same address as http_listen"},
+		{"admin listen bad", func(c *mediation.Config) { c.Admin.Listen = "localhost:8081" }, "admin.listen", "IP:PORT"},
+		{"web service url wrong path", func(c *mediation.Config) { c.Bypass.WebServiceURL = "http://127.0.0.1:8080/svc" }, "bypass.web_service_url", "/hybridconfig/hybridconfigservice.svc"},
+		{"dns off by default", func(c *mediation.Config) { c.DNS.Sites = nil }, "", ""},
+		{"dns ok", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hybridvoice.adatum.biz", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "amsterdam", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"192.168.1.45"}}}}
+		}, "", ""},
+		{"dns name from an IP url", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"192.168.1.45"}}}}
+		}, "dns.name", "host name"},
+		{"dns no sites", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hv.example", TTL: time.Minute}
+		}, "dns.sites", "at least one"},
+		{"dns bad subnet", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hv.example", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/33"}, Servers: []string{"192.168.1.45"}}}}
+		}, "dns.sites[0].subnets[0]", "CIDR"},
+		{"dns bad server", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hv.example", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"mediation1"}}}}
+		}, "dns.sites[0].servers[0]", "IP address"},
+		{"dns ttl zero", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5353", Name: "hv.example",
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"192.168.1.45"}}}}
+		}, "dns.ttl", "at least 1s"},
+		{"dns listen same as edge", func(c *mediation.Config) {
+			c.DNS = mediation.DNSConfig{Listen: "127.0.0.1:5070", Name: "hv.example", TTL: time.Minute,
+				Sites: []mediation.DNSSiteConfig{{Name: "a", Subnets: []string{"192.168.1.0/24"}, Servers: []string{"192.168.1.45"}}}}
+		}, "dns.listen", "same address as edge.listen"},
 		{"listens same port other ip", func(c *mediation.Config) { c.GatewayListen = "127.0.0.2:5070" }, "", ""},
 		{"gateway listen same as edge", func(c *mediation.Config) { c.GatewayListen = "127.0.0.1:5070" }, "gateway_listen", "same address as edge.listen"},
 		{"http listen same as gateway", func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:5068" }, "http_listen", "same address as gateway_listen"},
@@ -256,6 +292,8 @@ func TestLoadConfigExample(t *testing.T) {
 					SessionTimer: mediation.SessionTimerConfig{Enabled: true, Expires: 600 * time.Second, MinSE: 90 * time.Second}}},
 		},
 		HTTPListen: "127.0.0.1:8080",
+		Admin:      mediation.AdminConfig{Listen: "127.0.0.1:8081"},
+		DNS:        mediation.DNSConfig{TTL: 300 * time.Second},
 		Bypass: mediation.BypassConfig{
 			Enabled: true, AlwaysBypass: true,
 			BypassID:        "2cd1a522-b9c5-4410-8aed-f3eca85eb367",
@@ -308,7 +346,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad-unknown-key.yaml", "edge.lisen", "unknown key"},
 		{"bad-unknown-gateway-key.yaml", "gateways[1].enable_bypas", "line 9"},
 		{"bad-unknown-top-key.yaml", "metrics_listen", "unknown key"},
-		{"bad-type.yaml", "", "cannot unmarshal"},
+		{"bad-type.yaml", "bypass.enabled", "cannot unmarshal !!str `sometimes` into bool ("},
+		{"bad-type-gateway.yaml", "gateways[1].enable_bypass", "line 9"},
 		{"bad-syntax.yaml", "", "bad-syntax.yaml"},
 		{"does-not-exist.yaml", "", "no such file"},
 	}

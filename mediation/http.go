@@ -1,8 +1,6 @@
 package mediation
 
 import (
-	"encoding/json"
-	"net"
 	"net/http"
 	"net/netip"
 
@@ -11,12 +9,10 @@ import (
 	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 )
 
-// SettingsPath serves the MediaBypassSettings as JSON: GET reads them, PUT
-// replaces them (from internal subnets only), as Get-/Set-CsNetworkConfiguration.
-const SettingsPath = "/mediabypasssettings"
-
-// httpHandler serves the bypass web service, /metrics, /healthz and the
-// settings.
+// httpHandler serves what clients and monitoring need on http_listen: the
+// bypass web service, /metrics, /healthz and /readyz. Settings and calls are
+// on the admin listener only: this one is reachable from the clients'
+// network.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(hybridconfig.Path, hybridconfig.NewHandler(func() hybridconfig.Settings {
@@ -24,65 +20,16 @@ func (s *Server) httpHandler() http.Handler {
 		return hybridconfig.Settings{Enabled: b.Enabled, BypassID: b.BypassID}
 	}, s.internal, s.log.With().Str("component", "hybridconfig").Logger()))
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	// GET patterns also answer HEAD; other methods get 405 from the mux.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc(SettingsPath, s.serveSettings)
-	mux.HandleFunc("GET /calls", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(s.Calls())
-	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
 	return mux
-}
-
-func (s *Server) serveSettings(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodGet:
-	case http.MethodPut:
-		if !s.isInternal(r.RemoteAddr) {
-			http.Error(w, "settings can only be changed from an internal subnet", http.StatusForbidden)
-			return
-		}
-		var b BypassSettings
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&b); err != nil {
-			http.Error(w, "bad settings: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		if err := s.SetSettings(b); err != nil {
-			http.Error(w, "bad settings: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-	default:
-		w.Header().Set("Allow", "GET, PUT")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(s.Settings())
-}
-
-func (s *Server) isInternal(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, p := range s.internal {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 func parseSource(src string) (netip.AddrPort, error) {

@@ -35,6 +35,7 @@ func stoppableServerWith(ctx context.Context, t *testing.T, gateway, records str
 	t.Helper()
 	cfg := mediation.DefaultConfig()
 	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Gateways[0].Address = gateway
 	cfg.Records.Path = records
 	srv, err := mediation.NewServer(cfg, zerolog.Nop())
@@ -374,6 +375,11 @@ func TestDrainingRefusesCalls(t *testing.T) {
 			t.Fatal("/healthz never reported draining")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if res, err := http.Get(mediationtest.URL(srv, "/readyz")); err != nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz while draining: %v %v, want 503", res, err)
+	} else {
+		res.Body.Close()
 	}
 	http.DefaultClient.CloseIdleConnections()
 	res, err := sipClient(t).Do(ctx, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp")))

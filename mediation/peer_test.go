@@ -418,6 +418,7 @@ func runServer(t *testing.T, cfg *mediation.Config) (srv *mediation.Server, stop
 func labConfig(sbc netip.AddrPort, transport string) *mediation.Config {
 	cfg := mediation.DefaultConfig()
 	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Gateways[0].Address, cfg.Gateways[0].Transport = sbc.String(), transport
 	cfg.SIP.T1 = 20 * time.Millisecond
 	return cfg

@@ -141,7 +141,7 @@ func TestCallRecordLoss(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	res, err := http.Get(mediationtest.URL(lab.Server, "/calls"))
+	res, err := http.Get(mediationtest.AdminURL(lab.Server, "/calls"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,8 @@ package mediation
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -15,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/gateway"
+	"github.com/mediation-emulator/mediation/mediation/geodns"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -59,6 +58,18 @@ type Server struct {
 	edge, gw *sip.Side
 	httpLn   net.Listener
 	ready    chan struct{}
+
+	// The admin API: its listener, bearer token ("" for none) and the
+	// rate limit of its refusals' log lines.
+	adminLn      net.Listener
+	adminToken   string
+	adminAuthLog sip.Limiter
+	// trunkStates reports the trunks' health; nil: every trunk is up.
+	trunkStates atomic.Pointer[func() []TrunkState]
+	// dns is the geo DNS responder; nil without dns.listen.
+	dns *geodns.Responder
+	// originLog logs where the settings in force at start came from.
+	originLog func()
 }
 
 // NewServer checks cfg and prepares a server; nothing is bound until Run.
@@ -68,12 +79,11 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, userAgent: UserAgent, calls: newRegistry(), ready: make(chan struct{}),
 		perSource: newSourceLimiter(cfg.RateLimit.PerSecond, cfg.RateLimit.Burst)}
-	s.settings.store(BypassSettings{
-		Enabled:       cfg.Bypass.Enabled,
-		AlwaysBypass:  cfg.Bypass.AlwaysBypass,
-		BypassID:      cfg.Bypass.BypassID,
-		WebServiceURL: cfg.Bypass.WebServiceURL,
-	})
+	initial, err := s.initialSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.settings.store(initial)
 	var trunks []gateway.Trunk
 	s.trunkCalls = map[string]CallSettings{}
 	for i, g := range cfg.Gateways {
@@ -85,7 +95,6 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		trunks = append(trunks, gateway.Trunk{Name: g.DisplayName(), Addr: addr,
 			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode()})
 	}
-	var err error
 	if s.gateways, err = gateway.NewTable(trunks); err != nil {
 		return nil, err
 	}
@@ -96,6 +105,9 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 	s.internal = cfg.InternalPrefixes()
 	s.mediaIP = netip.MustParseAddr(cfg.Media.IP)
 	s.mediaLow, s.mediaHigh = cfg.MediaPortRange()
+	if s.adminToken, err = cfg.Admin.loadToken(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -128,32 +140,40 @@ func (s *Server) Run(ctx context.Context) error {
 			s.edge.Close()
 			s.gw.Close()
 			s.httpLn.Close()
+			s.adminLn.Close()
+			s.closeDNS()
 			s.records.close()
 			return err
 		}
 	}
 	s.log.Info().Str("edge", s.edge.Addr().String()).Str("gateway_side", s.gw.Addr().String()).
-		Str("http", s.httpLn.Addr().String()).Str("bypass_id", s.Settings().BypassID).
+		Str("http", s.httpLn.Addr().String()).Str("admin", s.adminLn.Addr().String()).Str("bypass_id", s.Settings().BypassID).
 		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", s.gateways.Trunks()[0].Addr.String()).
 		Str("edge_peer", s.edgePeer.String()).Msg("mediation server listening")
+	if s.originLog != nil {
+		s.originLog()
+	}
 	close(s.ready)
 
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	defer stopSIP()
-	errc := make(chan error, 3)
+	services := []*httpService{
+		newHTTPService("http_listen", s.httpLn, s.httpHandler(), httpWriteTimeout, s.log),
+		newHTTPService("admin.listen", s.adminLn, s.adminHandler(), adminWriteTimeout, s.log),
+	}
+	errc := make(chan error, 3+len(services))
 	go func() { errc <- s.edge.Wait(sipCtx) }()
 	go func() { errc <- s.gw.Wait(sipCtx) }()
-	httpSrv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := httpSrv.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http: %w", err)
-			return
-		}
-		errc <- nil
-	}()
+	pending := 2 + len(services)
+	if s.dns != nil {
+		go func() { errc <- s.dns.Wait(sipCtx) }()
+		pending++
+	}
+	for _, h := range services {
+		go func() { errc <- h.serve() }()
+	}
 
 	var runErr error
-	pending := 3
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
@@ -163,7 +183,9 @@ func (s *Server) Run(ctx context.Context) error {
 	stopSIP()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = httpSrv.Shutdown(shutCtx)
+	for _, h := range services {
+		_ = h.srv.Shutdown(shutCtx)
+	}
 	for ; pending > 0; pending-- {
 		if err := <-errc; err != nil && runErr == nil {
 			runErr = err
@@ -196,19 +218,36 @@ func (s *Server) bind() error {
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, outbound}, Tracer: s.trace}); err != nil {
 		s.records.close()
-		return err
+		return &ListenError{Listener: "edge.listen", Addr: edgeAddr.String(), Err: err}
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, inbound}, Tracer: s.trace}); err != nil {
 		s.records.close()
 		s.edge.Close()
-		return err
+		return &ListenError{Listener: "gateway_listen", Addr: gwAddr.String(), Err: err}
 	}
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPListen); err != nil {
 		s.records.close()
 		s.edge.Close()
 		s.gw.Close()
-		return fmt.Errorf("http_listen: %w", err)
+		return &ListenError{Listener: "http_listen", Addr: s.cfg.HTTPListen, Err: err}
+	}
+	if s.adminLn, err = net.Listen("tcp", s.cfg.Admin.Listen); err != nil {
+		s.records.close()
+		s.edge.Close()
+		s.gw.Close()
+		s.httpLn.Close()
+		return &ListenError{Listener: "admin.listen", Addr: s.cfg.Admin.Listen, Err: err}
+	}
+	if s.cfg.DNS.Listen != "" {
+		if s.dns, err = geodns.Listen(netip.MustParseAddrPort(s.cfg.DNS.Listen), s.cfg.geoDNSConfig(s.log)); err != nil {
+			s.records.close()
+			s.edge.Close()
+			s.gw.Close()
+			s.httpLn.Close()
+			s.adminLn.Close()
+			return &ListenError{Listener: "dns.listen", Addr: s.cfg.DNS.Listen, Err: err}
+		}
 	}
 	s.deps = &callDeps{
 		log: s.log, metrics: s.metrics, records: s.records, index: s.calls, settings: s.Settings,
@@ -279,6 +318,26 @@ func (s *Server) GatewayAddr() netip.AddrPort { return s.gw.Addr() }
 // HTTPAddr is the web service, /metrics and /healthz address. Valid after Ready.
 func (s *Server) HTTPAddr() netip.AddrPort {
 	return netip.MustParseAddrPort(s.httpLn.Addr().String())
+}
+
+// AdminAddr is the admin API's address. Valid after Ready.
+func (s *Server) AdminAddr() netip.AddrPort {
+	return netip.MustParseAddrPort(s.adminLn.Addr().String())
+}
+
+// DNSAddr is the geo DNS responder's address (UDP and TCP); invalid without
+// dns.listen. Valid after Ready.
+func (s *Server) DNSAddr() netip.AddrPort {
+	if s.dns == nil {
+		return netip.AddrPort{}
+	}
+	return s.dns.Addr()
+}
+
+func (s *Server) closeDNS() {
+	if s.dns != nil {
+		s.dns.Close()
+	}
 }
 
 // ActiveCalls is the number of calls in progress.

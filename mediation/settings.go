@@ -1,8 +1,14 @@
 package mediation
 
 import (
-	"fmt"
+	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 )
 
 // BypassSettings is CCE's MediaBypassSettings (Get-CsNetworkConfiguration
@@ -18,20 +24,73 @@ type BypassSettings struct {
 	WebServiceURL string `json:"webServiceUrl"`
 }
 
-// Validate checks the settings as Set-CsNetworkConfiguration would.
+// SettingsError is a setting that Set-CsNetworkConfiguration would refuse.
+// Field is the cmdlet's name for it (BypassID), so the admin API's 400 and
+// the settings command name what to fix.
+type SettingsError struct {
+	Field  string
+	Reason string
+}
+
+func (e *SettingsError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate checks the settings as Set-CsNetworkConfiguration and
+// Set-CsTenantHybridConfiguration would.
 func (b BypassSettings) Validate() error {
 	if !b.AlwaysBypass {
-		return fmt.Errorf("alwaysBypass: Cloud Connector supports AlwaysBypass mode only")
+		return &SettingsError{"AlwaysBypass", "Cloud Connector supports AlwaysBypass mode only"}
 	}
-	if (b.Enabled || b.BypassID != "") && !guidPattern.MatchString(b.BypassID) {
-		return fmt.Errorf("bypassId: %q is not a GUID", b.BypassID)
+	if b.Enabled && b.BypassID == "" {
+		return &SettingsError{"BypassID", "is required when bypass is enabled"}
+	}
+	if b.BypassID != "" && !isGUID(b.BypassID) {
+		return &SettingsError{"BypassID", "\"" + b.BypassID + "\" is not a GUID like be38f190-a24a-4a72-b66c-b09fd0909ebc"}
+	}
+	if b.WebServiceURL != "" {
+		if reason := checkWebServiceURL(b.WebServiceURL); reason != "" {
+			return &SettingsError{"HybridConfigServiceInternalUrl", "\"" + b.WebServiceURL + "\" " + reason}
+		}
 	}
 	return nil
 }
 
-// settingsStore holds the live settings; readers never block writers.
+// isGUID accepts the 8-4-4-4-12 form the cmdlets print, without braces or
+// a urn: prefix (which uuid.Parse would also take).
+func isGUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
+
+// checkWebServiceURL says what is wrong with a HybridConfigServiceInternalUrl,
+// or "": clients GET it over http(s) at the web service's path.
+func checkWebServiceURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "must be an http:// or https:// URL"
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return "must have no user, query or fragment"
+	case !strings.EqualFold(u.Path, hybridconfig.Path):
+		return "must have the web service's path " + hybridconfig.Path
+	}
+	return ""
+}
+
+// withGeneratedID fills in a BypassID when bypass is enabled without one, as
+// New-CsNetworkMediaBypassConfiguration -AlwaysBypass $true -Enabled $true
+// does.
+func (b BypassSettings) withGeneratedID() BypassSettings {
+	if b.Enabled && b.BypassID == "" {
+		b.BypassID = uuid.NewString()
+	}
+	return b
+}
+
+// settingsStore holds the live settings; readers never block, writers take
+// turns so that a change and its persistence happen in one order.
 type settingsStore struct {
-	p atomic.Pointer[BypassSettings]
+	p  atomic.Pointer[BypassSettings]
+	mu sync.Mutex // serialises changes
 }
 
 func (s *settingsStore) load() BypassSettings { return *s.p.Load() }
@@ -42,13 +101,38 @@ func (s *settingsStore) store(b BypassSettings) { s.p.Store(&b) }
 func (s *Server) Settings() BypassSettings { return s.settings.load() }
 
 // SetSettings replaces the MediaBypassSettings for calls that start from
-// now on.
+// now on. Enabling without a BypassID generates one. An invalid setting is
+// a *SettingsError and changes nothing.
 func (s *Server) SetSettings(b BypassSettings) error {
+	return s.UpdateSettings(func(BypassSettings) (BypassSettings, error) { return b, nil })
+}
+
+// UpdateSettings applies change to the settings in force, atomically with
+// respect to other changes (a PATCH changes only its own fields even when
+// two run at once), validates the result and makes it the settings in
+// force. An error from change or from validation changes nothing.
+func (s *Server) UpdateSettings(change func(BypassSettings) (BypassSettings, error)) error {
+	s.settings.mu.Lock()
+	defer s.settings.mu.Unlock()
+	old := s.settings.load()
+	b, err := change(old)
+	if err != nil {
+		return err
+	}
+	b = b.withGeneratedID()
 	if err := b.Validate(); err != nil {
 		return err
 	}
+	// Kept before it is in force: a change the caller was told about is
+	// never lost by a crash.
+	if path := s.cfg.State.Path; path != "" {
+		if err := writeState(path, b); err != nil {
+			return err
+		}
+	}
 	s.settings.store(b)
 	s.log.Info().Bool("enabled", b.Enabled).Str("bypass_id", b.BypassID).
-		Str("web_service_url", b.WebServiceURL).Msg("media bypass settings changed")
+		Str("web_service_url", b.WebServiceURL).Bool("was_enabled", old.Enabled).
+		Str("was_bypass_id", old.BypassID).Msg("media bypass settings changed")
 	return nil
 }

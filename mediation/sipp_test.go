@@ -173,6 +173,7 @@ func sippConfig(tc sippCase, transport string, uas, uac netip.AddrPort) *mediati
 	cfg.Edge.Listen = "127.0.0.1:0"
 	cfg.GatewayListen = "127.0.0.1:0"
 	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	sbc, peer := uas, uac
 	if tc.inbound {
 		sbc, peer = uac, uas

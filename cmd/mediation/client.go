@@ -51,6 +51,9 @@ type clientRun struct {
 	tone, farEndTone float64
 	dtmf             string
 	json             bool
+	// dns is the DNS server the web service's name is resolved through;
+	// invalid: the URL is used as written.
+	dns netip.AddrPort
 }
 
 // client runs `mediation client`.
@@ -75,6 +78,7 @@ func client(args []string) int {
 	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is answered, placed or answered")
 	jsonOut := fs.Bool("json", false, "print each summary as one JSON object per line")
 	logLevel := fs.String("log-level", "warn", "zerolog `level` of the log on stderr")
+	dnsServer := fs.String("dns", "", "resolve the web service's host name through this DNS server, `IP:PORT`, from --source-ip, as a client does (default: connect to the URL as written)")
 	if done, code := parseCommand(fs, args, clientUsage); done {
 		return code
 	}
@@ -86,6 +90,11 @@ func client(args []string) int {
 	}
 	if err := run.check(*version, *source, *via, *transport, *listen, given(fs, "listen")); err != nil {
 		return exitFor("client", err)
+	}
+	if *dnsServer != "" {
+		if run.dns, err = addrFlag("dns", *dnsServer, true); err != nil {
+			return exitFor("client", err)
+		}
 	}
 	log, err := labLogger(*logLevel)
 	if err != nil {
@@ -151,7 +160,7 @@ func (c *clientRun) check(version, source, via, transport, listen string, listen
 // calls. The error is for what stopped the client from running at all.
 func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (int, error) {
 	fetchCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	grant, err := endpoint.FetchBypass(fetchCtx, c.url, c.userAgent, c.source)
+	grant, err := c.fetch(fetchCtx)
 	cancel()
 	if err != nil {
 		return 0, err
@@ -186,6 +195,23 @@ func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (
 		report(r)
 	}
 	return rep.exitCode(c.calls), nil
+}
+
+// fetch asks the web service, after resolving its name through --dns when
+// given: a client whose lookup fails cannot reach the service, so it is
+// external (no bypass), as in Cloud Connector.
+func (c clientRun) fetch(ctx context.Context) (endpoint.BypassGrant, error) {
+	if !c.dns.IsValid() {
+		return endpoint.FetchBypass(ctx, c.url, c.userAgent, c.source)
+	}
+	name, err := resolveWebService(ctx, c.url, c.dns, c.source)
+	if err != nil {
+		return endpoint.BypassGrant{Reason: "web service name unresolved (" + err.Error() + "): external client"}, nil
+	}
+	if name.URL == "" {
+		return endpoint.BypassGrant{Reason: name.unresolvedReason()}, nil
+	}
+	return endpoint.FetchBypass(ctx, name.URL, c.userAgent, c.source)
 }
 
 // answerDTMF are the digits to send on answered calls: --dtmf with --answer.

@@ -50,6 +50,10 @@ func TestDemo(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", want, res.stdout)
 			}
 		}
+		// The external client's 403 is what the demo shows, not a problem.
+		if strings.Contains(res.stderr, `"level":"warn"`) || strings.Contains(res.stderr, `"level":"error"`) {
+			t.Errorf("demo logged a warning or error for expected outcomes:\n%s", res.stderr)
+		}
 	})
 	t.Run("json", func(t *testing.T) {
 		t.Parallel()

@@ -239,9 +239,9 @@ func healthy(url string) bool {
 // client, and a media range below Linux's ephemeral ports, so the SBC's
 // verdict is exact.
 type labDaemon struct {
-	edge, gateway, http, sbc, edgePeer string
-	webService                         string
-	proc                               *proc
+	edge, gateway, http, sbc, edgePeer, admin string
+	webService                                string
+	proc                                      *proc
 }
 
 // labMediaPorts is media.ports of testdata/config/lab.yaml.
@@ -251,11 +251,11 @@ func startDaemon(ctx context.Context, t *testing.T) *labDaemon {
 	t.Helper()
 	cfg := filepath.Join("..", "..", "testdata", "config", "lab.yaml")
 	for attempt := 1; ; attempt++ {
-		a := freeAddrs(t, 5)
-		d := &labDaemon{edge: a[0], gateway: a[1], http: a[2], sbc: a[3], edgePeer: a[4],
+		a := freeAddrs(t, 6)
+		d := &labDaemon{edge: a[0], gateway: a[1], http: a[2], sbc: a[3], edgePeer: a[4], admin: a[5],
 			webService: "http://" + a[2] + hybridconfig.Path}
 		d.proc = startProc(t, "serve", "--config", cfg, "--edge-listen", d.edge, "--gateway-listen", d.gateway,
-			"--http-listen", d.http, "--gateway", d.sbc, "--edge-peer", d.edgePeer,
+			"--http-listen", d.http, "--admin-listen", d.admin, "--gateway", d.sbc, "--edge-peer", d.edgePeer,
 			"--log-level", "warn", "--log-format", "json")
 		err := poll(ctx, func() bool { return d.proc.exited() || healthy("http://"+d.http+"/healthz") })
 		switch {

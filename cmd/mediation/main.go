@@ -22,22 +22,26 @@ const (
 // after the subcommand's name and returns the exit code. Adding a subcommand
 // is one line here (plus, optionally, one in summaries).
 var commands = map[string]func(args []string) int{
-	"serve":   serve,
-	"bench":   benchCmd,
-	"client":  client,
-	"sbc":     sbc,
-	"demo":    demo,
-	"version": version,
+	"serve":    serve,
+	"bench":    benchCmd,
+	"client":   client,
+	"sbc":      sbc,
+	"demo":     demo,
+	"version":  version,
+	"settings": settings,
+	"check":    check,
 }
 
 // summaries are the one-line descriptions that help prints.
 var summaries = map[string]string{
-	"serve":   "run the mediation server until SIGINT or SIGTERM",
-	"bench":   "load a mediation server with calls and report calls/s, latency, loss, CPU and memory",
-	"client":  "play a Skype for Business client: call, or answer, through the server",
-	"sbc":     "play an SBC: answer the server's calls, or call through it",
-	"demo":    "run a server, an SBC and three kinds of client in-process and show what CCE does",
-	"version": "print the module version",
+	"serve":    "run the mediation server until SIGINT or SIGTERM",
+	"bench":    "load a mediation server with calls and report calls/s, latency, loss, CPU and memory",
+	"client":   "play a Skype for Business client: call, or answer, through the server",
+	"sbc":      "play an SBC: answer the server's calls, or call through it",
+	"demo":     "run a server, an SBC and three kinds of client in-process and show what CCE does",
+	"check":    "walk the media bypass troubleshooting steps against a running deployment",
+	"settings": "read or change the MediaBypassSettings of one or several servers (admin API)",
+	"version":  "print the module version, VCS revision and time, and Go version (also --version)",
 }
 
 func main() {
@@ -58,6 +62,8 @@ func run(args []string) int {
 		}
 		usage(os.Stdout)
 		return exitOK
+	case "-version", "--version":
+		return version(args[1:])
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +62,7 @@ type runResult struct {
 // safeListens keeps every listener on an ephemeral loopback port, so a test
 // whose bad value were wrongly accepted could not take a real port; the
 // deadline below would then kill the daemon and the exit code check fails.
-var safeListens = []string{"--edge-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}
+var safeListens = []string{"--edge-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
 
 func runBinary(t *testing.T, args ...string) runResult {
 	t.Helper()
@@ -115,9 +118,29 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	res := runBinary(t, "version")
-	if res.code != 0 || !strings.HasPrefix(res.stdout, "mediation ") || !strings.Contains(res.stdout, runtime.Version()) {
-		t.Fatalf("exit %d stdout %q; want 0 and \"mediation VERSION %s\"", res.code, res.stdout, runtime.Version())
+	// Whatever the toolchain stamped into the binary (the VCS revision when
+	// it was built from a checkout with git at hand) must be printed.
+	info, err := buildinfo.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := formatVersion(info)
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		res := runBinary(t, args...)
+		if res.code != 0 || res.stdout != want+"\n" || !strings.Contains(res.stdout, runtime.Version()) {
+			t.Fatalf("mediation %v: exit %d stdout %q; want 0 and %q", args, res.code, res.stdout, want)
+		}
+	}
+}
+
+func TestFormatVersion(t *testing.T) {
+	info := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2026-12-05T23:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := formatVersion(info), "mediation v1.2.3 0123456789ab+dirty 2026-12-05T23:00:00Z go1.26.0"; got != want {
+		t.Errorf("formatVersion = %q, want %q", got, want)
+	}
+	if got, want := formatVersion(&debug.BuildInfo{GoVersion: "go1.26.0"}), "mediation (devel) go1.26.0"; got != want {
+		t.Errorf("formatVersion without VCS = %q, want %q", got, want)
 	}
 }
 
@@ -128,7 +151,7 @@ func TestServeHelpShowsEmbeddedDefaults(t *testing.T) {
 			t.Fatalf("mediation %v: exit %d, stderr %q", args, res.code, res.stderr)
 		}
 		for _, want := range []string{"-config", "-edge-listen", "-gateway-listen", "-gateway ", "-gateway-transport",
-			"-edge-peer", "-edge-transport", "-http-listen", "-bypass\n", "-bypass-id", "-media-ip", "-media-ports",
+			"-edge-peer", "-edge-transport", "-http-listen", "-admin-listen", `"127.0.0.1:8081"`, "-bypass\n", "-bypass-id", "-media-ip", "-media-ports",
 			"-log-level", "-log-format", `"127.0.0.1:5070"`, `"49152-57500"`, `"be38f190-a24a-4a72-b66c-b09fd0909ebc"`} {
 			if !strings.Contains(res.stdout, want) {
 				t.Errorf("mediation %v: usage lacks %q:\n%s", args, want, res.stdout)
@@ -161,8 +184,10 @@ func TestServeRejectsBadInput(t *testing.T) {
 		{"unknown flag", []string{"--no-such-flag"}, "no-such-flag"},
 		{"positional argument", []string{"extra"}, `unexpected argument "extra"`},
 		{"unknown key in config", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, "edge.lisen: unknown key"},
-		{"bad yaml type in config", []string{"--config", filepath.Join(configDir, "bad-type.yaml")}, "cannot unmarshal"},
+		{"bad yaml type in config", []string{"--config", filepath.Join(configDir, "bad-type.yaml")}, "config: bypass.enabled: cannot unmarshal"},
 		{"missing config", []string{"--config", filepath.Join(configDir, "does-not-exist.yaml")}, "no such file"},
+		{"torn state file", []string{"--state", filepath.Join("..", "..", "testdata", "state", "torn.json")}, "state: ../../testdata/state/torn.json: corrupt: "},
+		{"state in a missing directory", []string{"--state", filepath.Join("..", "..", "testdata", "no-such-dir", "state.json")}, "config: state.path"},
 		{"bad value in config", []string{"--config", filepath.Join(configDir, "bad-ports.yaml")}, "media.ports"},
 	}
 	for _, tt := range tests {
@@ -181,6 +206,28 @@ func TestServeRejectsBadInput(t *testing.T) {
 			}
 			if res.stdout != "" {
 				t.Errorf("stdout %q, want nothing", res.stdout)
+			}
+		})
+	}
+}
+
+// TestServePortInUse checks that a listener whose port is taken stops serve
+// with exit 2 and one plain line naming the listener, like a config error.
+func TestServePortInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, tt := range []struct{ flag, key string }{
+		{"--edge-listen", "edge.listen"}, {"--gateway-listen", "gateway_listen"}, {"--http-listen", "http_listen"}, {"--admin-listen", "admin.listen"},
+	} {
+		t.Run(tt.key, func(t *testing.T) {
+			res := runBinary(t, append(append([]string{"serve"}, safeListens...), tt.flag, addr)...)
+			want := "mediation: " + tt.key + " " + addr + ": address already in use\n"
+			if res.code != 2 || res.stderr != want {
+				t.Fatalf("exit %d stderr %q; want 2 and %q", res.code, res.stderr, want)
 			}
 		})
 	}

@@ -49,6 +49,15 @@ var serveFlags = []serveFlag{
 	{name: "http-listen", usage: "`IP:PORT` of the bypass web service, /metrics and /healthz (http_listen)",
 		get: func(c *mediation.Config) string { return c.HTTPListen },
 		set: func(c *mediation.Config, v string) { c.HTTPListen = v }},
+	{name: "admin-listen", usage: "`IP:PORT` of the admin API: settings, calls, trunks, pprof (admin.listen)",
+		get: func(c *mediation.Config) string { return c.Admin.Listen },
+		set: func(c *mediation.Config, v string) { c.Admin.Listen = v }},
+	{name: "state", usage: "state `FILE` keeping settings changed at run time across restarts (state.path)",
+		get: func(c *mediation.Config) string { return c.State.Path },
+		set: func(c *mediation.Config, v string) { c.State.Path = v }},
+	{name: "reset-state", isBool: true, usage: "start from the config's settings if the state file is unusable (moved aside)",
+		get: func(c *mediation.Config) string { return strconv.FormatBool(c.State.Reset) },
+		set: func(c *mediation.Config, v string) { c.State.Reset = v == "true" }},
 	{name: "bypass", isBool: true, usage: "enable media bypass (bypass.enabled)",
 		get: func(c *mediation.Config) string { return strconv.FormatBool(c.Bypass.Enabled) },
 		set: func(c *mediation.Config, v string) { c.Bypass.Enabled = v == "true" }},
@@ -160,7 +169,8 @@ func serve(args []string) int {
 	srv, err := mediation.NewServer(cfg, log)
 	if err != nil {
 		var ce *mediation.ConfigError
-		if errors.As(err, &ce) {
+		var se *mediation.StateError
+		if errors.As(err, &ce) || errors.As(err, &se) {
 			fail(err)
 			return exitUsage
 		}
@@ -174,10 +184,23 @@ func serve(args []string) int {
 	// kills a shutdown that hangs.
 	context.AfterFunc(ctx, stop)
 
-	log.Info().Str("edge_listen", cfg.Edge.Listen).Str("gateway_listen", cfg.GatewayListen).
-		Str("http_listen", cfg.HTTPListen).Bool("bypass", cfg.Bypass.Enabled).
-		Str("version", versionString()).Msg("mediation server starting")
+	// The start is logged once every listener is bound: a port already in
+	// use is one plain line on stderr, like a configuration error.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-srv.Ready():
+			log.Info().Str("version", versionString()).Msg("mediation server started")
+		case <-done:
+		}
+	}()
 	if err := srv.Run(ctx); err != nil {
+		var le *mediation.ListenError
+		if errors.As(err, &le) {
+			fail(err)
+			return exitUsage
+		}
 		log.Error().Err(err).Msg("mediation server failed")
 		return exitFailure
 	}

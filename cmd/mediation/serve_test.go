@@ -30,6 +30,7 @@ func TestApplyFlagsSetsEachField(t *testing.T) {
 		{[]string{"--gateway", "127.0.0.1:5090"}, func(c *mediation.Config) { c.Gateways[0].Address = "127.0.0.1:5090" }},
 		{[]string{"--gateway-transport", "tcp"}, func(c *mediation.Config) { c.Gateways[0].Transport = "tcp" }},
 		{[]string{"--http-listen", "127.0.0.1:0"}, func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:0" }},
+		{[]string{"--admin-listen", "127.0.0.1:0"}, func(c *mediation.Config) { c.Admin.Listen = "127.0.0.1:0" }},
 		{[]string{"--bypass=false"}, func(c *mediation.Config) { c.Bypass.Enabled = false }},
 		{[]string{"--bypass-id", "2cd1a522-b9c5-4410-8aed-f3eca85eb367"}, func(c *mediation.Config) { c.Bypass.BypassID = "2cd1a522-b9c5-4410-8aed-f3eca85eb367" }},
 		{[]string{"--media-ip", "::1"}, func(c *mediation.Config) { c.Media.IP = "::1" }},

@@ -238,7 +238,7 @@ func (r *runner) start(ctx context.Context) error {
 // the SBC, with no call cap and no records.
 func (r *runner) startServer(ctx context.Context) error {
 	c := mediation.DefaultConfig()
-	c.Edge.Listen, c.GatewayListen, c.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	c.Edge.Listen, c.GatewayListen, c.HTTPListen, c.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	c.Gateways[0].Address, c.Gateways[0].Transport = r.sbc.Addr().String(), r.cfg.Transport
 	c.Edge.PeerTransport = r.cfg.Transport
 	c.MaxCalls = 0

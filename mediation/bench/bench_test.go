@@ -71,7 +71,7 @@ func TestRunReportsFailures(t *testing.T) {
 	defer cancel()
 	sbc := freeAddr(t)
 	cfg := mediation.DefaultConfig()
-	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Gateways[0].Address = sbc.String()
 	cfg.Bypass.Enabled = false
 	srv := mediationtest.Serve(t, cfg, zerolog.Nop())

@@ -64,7 +64,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.isInternal(r.RemoteAddr) {
 		http.Error(w, forbiddenText, http.StatusForbidden)
-		event(zerolog.WarnLevel, http.StatusForbidden).Bool("granted", false).Msg("hybrid config: external client refused")
+		// An external client is refused by design (CCE grants bypass to
+		// internal clients only), so it is news, not a warning.
+		event(zerolog.InfoLevel, http.StatusForbidden).Bool("granted", false).Msg("hybrid config: external client refused")
 		return
 	}
 

@@ -166,7 +166,7 @@ func TestHandler(t *testing.T) {
 			wantStatus: 200, wantDoc: refusedBypass, wantLog: map[string]any{"granted": false}},
 		{name: "external client", settings: enabled, internal: private, method: http.MethodGet, userAgent: uaSupported,
 			wantStatus: 403, wantText: "external clients cannot use media bypass",
-			wantLog: map[string]any{"granted": false, "status": float64(403), "level": "warn"}},
+			wantLog: map[string]any{"granted": false, "status": float64(403), "level": "info"}},
 		{name: "external client forging X-Forwarded-For", settings: enabled, internal: private, method: http.MethodGet,
 			userAgent: uaSupported, header: http.Header{"X-Forwarded-For": {"10.1.2.3"}, "X-Real-Ip": {"10.1.2.3"}},
 			wantStatus: 403, wantText: "external clients cannot use media bypass", wantLog: map[string]any{"granted": false}},

@@ -27,7 +27,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -144,6 +143,7 @@ func (l *Lab) start(opt Options) error {
 	cfg.Edge.Listen = "127.0.0.1:0"
 	cfg.GatewayListen = "127.0.0.1:0"
 	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Edge.Peer = client.Addr().String()
 	cfg.Edge.PeerTransport = orDefault(opt.EdgeTransport, "udp")
 	cfg.Gateways[0].Address = sbc.Addr().String()
@@ -184,7 +184,7 @@ func (l *Lab) Close() error {
 }
 
 // Start builds a lab and registers its teardown with t.Cleanup.
-func Start(t testing.TB, opt Options) *Lab {
+func Start(t TB, opt Options) *Lab {
 	t.Helper()
 	l, err := New(context.Background(), opt)
 	if err != nil {
@@ -200,7 +200,7 @@ func Start(t testing.TB, opt Options) *Lab {
 
 // Serve runs a mediation server on cfg until the test ends, and returns it
 // once its listeners are bound.
-func Serve(t testing.TB, cfg *mediation.Config, log zerolog.Logger) *mediation.Server {
+func Serve(t TB, cfg *mediation.Config, log zerolog.Logger) *mediation.Server {
 	t.Helper()
 	run, err := startServer(context.Background(), cfg, log)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -86,6 +85,11 @@ func URL(srv *mediation.Server, path string) string {
 	return "http://" + srv.HTTPAddr().String() + "/" + strings.TrimPrefix(path, "/")
 }
 
+// AdminURL is an HTTP URL on the server's admin API listener.
+func AdminURL(srv *mediation.Server, path string) string {
+	return "http://" + srv.AdminAddr().String() + "/" + strings.TrimPrefix(path, "/")
+}
+
 // metricPoll is how often AwaitMetric reads /metrics.
 const metricPoll = 20 * time.Millisecond
 
@@ -117,7 +121,7 @@ func AwaitMetric(ctx context.Context, srv *mediation.Server, want float64, name 
 
 // WaitMetric polls a metric until it reads want, failing the test after
 // 10 s.
-func WaitMetric(t testing.TB, srv *mediation.Server, want float64, name string, labels ...string) {
+func WaitMetric(t TB, srv *mediation.Server, want float64, name string, labels ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// Outcomes of a check step.
+const (
+	checkPass = "pass"
+	checkFail = "fail"
+	checkSkip = "skip"
+)
+
+// checkStep is one line of `mediation check`.
+type checkStep struct {
+	Step   string `json:"step"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+	// Fix says what to do about a failure, with the cmdlet or setting.
+	Fix string `json:"fix,omitempty"`
+}
+
+const checkUsage = `Usage: mediation check [flags]
+
+Walks Cloud Connector's media bypass troubleshooting steps against a running
+deployment and prints one line per step: the web service's name resolves for an
+internal client (and not for an external one, with --dns); the web service
+grants bypass to a supported build and refuses an old one; the settings show
+Enabled, AlwaysBypass and the BypassID the web service hands out; each trunk
+answers OPTIONS; with --call, a test call is bypassed. Exit 0 only when no step
+fails.
+`
+
+// checkRun holds the flags of `mediation check`.
+type checkRun struct {
+	admin, token, webService string
+	dns                      netip.AddrPort
+	source, external         netip.Addr
+	via                      netip.AddrPort
+	call                     bool
+	timeout                  time.Duration
+	steps                    []checkStep
+}
+
+func check(args []string) int {
+	def := mediation.DefaultConfig()
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	admin := fs.String("admin", defaultAdmin, "admin API `URL` of the server")
+	token := fs.String("token", "", "bearer `TOKEN` of the admin API (default $MEDIATION_ADMIN_TOKEN)")
+	webService := fs.String("web-service", "", "bypass web service `URL` (default: the server's HybridConfigServiceInternalUrl)")
+	dnsServer := fs.String("dns", "", "DNS server `IP:PORT` to resolve the web service's name through, as clients do")
+	source := fs.String("source-ip", "127.0.0.1", "`IP` of an internal client")
+	external := fs.String("external-ip", "127.0.0.2", "`IP` of an external client, for the DNS step")
+	via := fs.String("via", def.Edge.Listen, "the server's edge side, `IP:PORT`, for --call")
+	call := fs.Bool("call", false, "place a test call through the server and check that its media is bypassed")
+	timeout := fs.Duration("timeout", 3*time.Second, "how long each step waits for an answer")
+	asJSON := fs.Bool("json", false, "print the steps as one JSON object")
+	if done, code := parseCommand(fs, args, checkUsage); done {
+		return code
+	}
+	c := &checkRun{admin: strings.TrimSuffix(*admin, "/"), token: adminToken(*token), webService: *webService, call: *call, timeout: *timeout}
+	var err error
+	if *dnsServer != "" {
+		if c.dns, err = addrFlag("dns", *dnsServer, true); err != nil {
+			return exitFor("check", err)
+		}
+	}
+	if c.source, err = ipFlag("source-ip", *source); err != nil {
+		return exitFor("check", err)
+	}
+	if c.external, err = ipFlag("external-ip", *external); err != nil {
+		return exitFor("check", err)
+	}
+	if c.via, err = addrFlag("via", *via, true); err != nil {
+		return exitFor("check", err)
+	}
+	if c.timeout <= 0 {
+		return exitFor("check", usagef("--timeout %s: want a positive duration", c.timeout))
+	}
+	// sipgo's own chatter (connection bookkeeping) is not a check result.
+	sip.SetDefaultLogger(zerolog.Nop())
+	ctx, stop := signalContext()
+	defer stop()
+	c.run(ctx)
+	pass := true
+	for _, s := range c.steps {
+		pass = pass && s.Status != checkFail
+	}
+	if *asJSON {
+		out, _ := json.MarshalIndent(struct {
+			Pass  bool        `json:"pass"`
+			Steps []checkStep `json:"steps"`
+		}{pass, c.steps}, "", "  ")
+		fmt.Println(string(out))
+	} else {
+		for _, s := range c.steps {
+			fmt.Println(s.line())
+		}
+	}
+	if !pass {
+		return exitFailure
+	}
+	return exitOK
+}
+
+func (s checkStep) line() string {
+	l := fmt.Sprintf("%-4s  %-22s %s", strings.ToUpper(s.Status), s.Step, s.Detail)
+	if s.Fix != "" {
+		l += " -> " + s.Fix
+	}
+	return l
+}
+
+func (c *checkRun) add(step, status, detail, fix string) {
+	c.steps = append(c.steps, checkStep{Step: step, Status: status, Detail: detail, Fix: fix})
+}
+
+// run walks the steps in the order of Cloud Connector's troubleshooting
+// guide; the settings are read first because they name the web service.
+func (c *checkRun) run(ctx context.Context) {
+	settings, settingsErr := c.settings()
+	url := c.webService
+	if url == "" {
+		url = settings.HybridConfigServiceInternalUrl
+	}
+	if url == "" {
+		url = mediation.DefaultConfig().Bypass.WebServiceURL
+	}
+	url = c.checkDNS(ctx, url)
+	grant := c.checkWebService(ctx, url)
+	c.checkSettings(settings, settingsErr, grant)
+	c.checkTrunks(ctx)
+	if c.call {
+		c.checkCall(ctx, grant)
+	}
+}
+
+// settings reads GET /settings of the admin API.
+func (c *checkRun) settings() (mediation.SettingsView, error) {
+	client := &http.Client{Timeout: c.timeout}
+	return adminSettings(client, http.MethodGet, c.admin, c.token, mediation.SettingsChange{})
+}
+
+// checkDNS resolves the web service's name as an internal client (it must
+// resolve) and, with --dns, as an external one (it must not), and returns
+// the URL to fetch.
+func (c *checkRun) checkDNS(ctx context.Context, url string) string {
+	named := url
+	if !c.dns.IsValid() {
+		name, err := lookupSystem(ctx, url, c.timeout)
+		switch {
+		case err != nil:
+			c.add("dns internal", checkFail, err.Error(), "publish an A record for the web service's name in the internal DNS")
+		case name == "":
+			c.add("dns internal", checkSkip, "the web service URL names an IP address: no DNS involved", "")
+		default:
+			c.add("dns internal", checkPass, name, "")
+		}
+		c.add("dns external", checkSkip, "give --dns IP:PORT to check that external clients cannot resolve the name", "")
+		return url
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	in, err := resolveWebService(ctx, url, c.dns, c.source)
+	switch {
+	case err != nil:
+		c.add("dns internal", checkFail, err.Error(), "check that the DNS server answers at "+c.dns.String())
+	case in.URL == "":
+		c.add("dns internal", checkFail, fmt.Sprintf("%s from %s: %s", in.Host, c.source, in.unresolvedReason()),
+			"publish the name for the site's subnets (DNS policy with client subnets and zone scopes; dns.sites here)")
+	default:
+		c.add("dns internal", checkPass, fmt.Sprintf("%s resolves to %s for %s", in.Host, joinAddrs(in.Addrs), c.source), "")
+		url = in.URL
+	}
+	ex, err := resolveWebService(ctx, named, c.dns, c.external)
+	switch {
+	case err != nil:
+		c.add("dns external", checkFail, err.Error(), "check that the DNS server answers at "+c.dns.String())
+	case ex.URL != "":
+		c.add("dns external", checkFail, fmt.Sprintf("%s resolves to %s for the external address %s", ex.Host, joinAddrs(ex.Addrs), c.external),
+			"external clients must not resolve the name: restrict the record to internal client subnets")
+	default:
+		c.add("dns external", checkPass, fmt.Sprintf("%s does not resolve for %s (%s)", ex.Host, c.external, ex.Rcode), "")
+	}
+	return url
+}
+
+// lookupSystem resolves the URL's host with the system resolver; "" when
+// the host is an address.
+func lookupSystem(ctx context.Context, rawURL string, timeout time.Duration) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL", rawURL)
+	}
+	host := u.Hostname()
+	if _, err := netip.ParseAddr(host); err == nil {
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return "", fmt.Errorf("%s does not resolve: %v", host, err)
+	}
+	return fmt.Sprintf("%s resolves to %s (system resolver)", host, strings.Join(addrs, ", ")), nil
+}
+
+func joinAddrs(addrs []netip.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkWebService asks the web service as a supported client (bypass must
+// be granted) and as Lync 2013 (it must not be).
+func (c *checkRun) checkWebService(ctx context.Context, url string) endpoint.BypassGrant {
+	ctx, cancel := context.WithTimeout(ctx, 2*c.timeout)
+	defer cancel()
+	grant, err := endpoint.FetchBypass(ctx, url, endpoint.SfBUserAgent(mediationtest.SupportedVersion), c.source)
+	switch {
+	case err != nil:
+		c.add("web service", checkFail, err.Error(), "check bypass.web_service_url (Set-CsTenantHybridConfiguration -HybridConfigServiceInternalUrl)")
+		return grant
+	case grant.Status == 0:
+		c.add("web service", checkFail, url+": "+grant.Reason, "check that http_listen is reachable from the client's subnet (firewall, URL, port)")
+	case grant.Status == http.StatusForbidden:
+		c.add("web service", checkFail, fmt.Sprintf("%s refused %s (403)", url, c.source), "add the client's subnet to bypass.internal_subnets")
+	case !grant.Enabled:
+		c.add("web service", checkFail, fmt.Sprintf("%s: build %s: %s", url, mediationtest.SupportedVersion, grant.Reason),
+			"enable bypass: mediation settings set --enabled=true (Set-CsNetworkConfiguration -MediaBypassSettings)")
+	default:
+		c.add("web service", checkPass, fmt.Sprintf("%s grants bypass to build %s, BypassID %s", url, mediationtest.SupportedVersion, grant.BypassID), "")
+	}
+	old, err := endpoint.FetchBypass(ctx, url, endpoint.SfBUserAgent(mediationtest.Lync2013Version), c.source)
+	switch {
+	case err != nil || old.Status != http.StatusOK:
+		c.add("web service old build", checkSkip, "web service not usable (see above)", "")
+	case old.Enabled:
+		c.add("web service old build", checkFail, fmt.Sprintf("granted bypass to build %s", mediationtest.Lync2013Version),
+			"clients older than 16.0.7870.2020 must not bypass")
+	default:
+		c.add("web service old build", checkPass, fmt.Sprintf("refuses bypass to build %s", mediationtest.Lync2013Version), "")
+	}
+	return grant
+}
+
+// checkSettings is Get-CsNetworkConfiguration -LocalStore on the server:
+// Enabled=True, AlwaysBypass=True and the BypassID clients are handed.
+func (c *checkRun) checkSettings(v mediation.SettingsView, err error, grant endpoint.BypassGrant) {
+	if err != nil {
+		c.add("settings", checkFail, c.admin+": "+err.Error(), "check --admin and --token (admin.listen, admin.token)")
+		return
+	}
+	var problems []string
+	if !v.Enabled {
+		problems = append(problems, "Enabled=False")
+	}
+	if !v.AlwaysBypass {
+		problems = append(problems, "AlwaysBypass=False")
+	}
+	if v.BypassID == "" {
+		problems = append(problems, "no BypassID")
+	}
+	if grant.Enabled && !strings.EqualFold(grant.BypassID, v.BypassID) {
+		problems = append(problems, fmt.Sprintf("BypassID %s but the web service hands out %s", v.BypassID, grant.BypassID))
+	}
+	if len(problems) > 0 {
+		c.add("settings", checkFail, strings.Join(problems, ", "),
+			"mediation settings set --enabled=true (New-CsNetworkMediaBypassConfiguration -AlwaysBypass $true -Enabled $true; Set-CsNetworkConfiguration)")
+		return
+	}
+	c.add("settings", checkPass, fmt.Sprintf("Enabled=True AlwaysBypass=True BypassID=%s", v.BypassID), "")
+}
+
+// checkTrunks sends OPTIONS to every trunk the server lists.
+func (c *checkRun) checkTrunks(ctx context.Context) {
+	var trunks []mediation.TrunkState
+	if err := c.adminGet("/gateways", &trunks); err != nil {
+		c.add("trunks", checkFail, c.admin+": "+err.Error(), "check --admin and --token")
+		return
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("mediation check"), sipgo.WithUserAgentHostname(c.source.String()))
+	if err != nil {
+		c.add("trunks", checkFail, err.Error(), "")
+		return
+	}
+	defer ua.Close()
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(c.source.String()))
+	if err != nil {
+		c.add("trunks", checkFail, err.Error(), "")
+		return
+	}
+	defer client.Close()
+	for _, t := range trunks {
+		step := "trunk " + t.Name
+		detail, err := c.options(ctx, client, t)
+		if err != nil {
+			c.add(step, checkFail, fmt.Sprintf("%s/%s: %v", t.Address, t.Transport, err),
+				"check that the SBC is up, listens there and trusts the mediation server (Set-CsTrunkConfiguration)")
+			continue
+		}
+		c.add(step, checkPass, fmt.Sprintf("%s/%s answered OPTIONS: %s", t.Address, t.Transport, detail), "")
+	}
+}
+
+// options sends one OPTIONS to the trunk; any final response counts as an
+// answer: the trunk is there and speaks SIP.
+func (c *checkRun) options(ctx context.Context, client *sipgo.Client, t mediation.TrunkState) (string, error) {
+	addr, err := netip.ParseAddrPort(t.Address)
+	if err != nil {
+		return "", fmt.Errorf("address: %w", err)
+	}
+	req := gosip.NewRequest(gosip.OPTIONS, gosip.Uri{Scheme: "sip", Host: addr.Addr().String(), Port: int(addr.Port())})
+	req.SetTransport(strings.ToUpper(t.Transport))
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	start := time.Now()
+	res, err := client.Do(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("no answer to OPTIONS within %s", c.timeout)
+		}
+		return "", err
+	}
+	return fmt.Sprintf("%d %s in %d ms", res.StatusCode, res.Reason, time.Since(start).Milliseconds()), nil
+}
+
+// adminGet reads one admin API resource into v.
+func (c *checkRun) adminGet(path string, v any) error {
+	data, err := adminRequest(&http.Client{Timeout: c.timeout}, http.MethodGet, c.admin+path, c.token, nil)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+// checkCall places a call as a supported client with the BypassID the web
+// service handed out, and checks that its media is bypassed: RTP straight
+// from the SBC.
+func (c *checkRun) checkCall(ctx context.Context, grant endpoint.BypassGrant) {
+	if !grant.Enabled {
+		c.add("bypass call", checkFail, "the web service granted no bypass (see above)", "fix the steps above first")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*c.timeout+10*time.Second)
+	defer cancel()
+	ep, err := endpoint.StartClient(ctx, endpoint.ClientConfig{Listen: netip.AddrPortFrom(c.source, 0).String(), MediaIP: c.source,
+		BypassID: grant.BypassID, UserAgent: endpoint.SfBUserAgent(mediationtest.SupportedVersion), Log: zerolog.Nop()})
+	if err != nil {
+		c.add("bypass call", checkFail, err.Error(), "")
+		return
+	}
+	defer ep.Close()
+	r, err := ep.Call(ctx, endpoint.CallOptions{Target: c.via, To: "+15550100", From: "+15550111", Duration: time.Second})
+	mp := clientPath(r)
+	switch {
+	case r.Code != 200:
+		c.add("bypass call", checkFail, fmt.Sprintf("call via %s not answered (%d; %v)", c.via, r.Code, err), "check the trunk and the SBC's routing")
+	case mp.path != pathBypassed:
+		c.add("bypass call", checkFail, fmt.Sprintf("media %s: %s", mp.path, mp.why),
+			"check the trunk's enable_bypass (Set-CsTrunkConfiguration -EnableBypass $true) and that the SBC accepts media from clients")
+	default:
+		c.add("bypass call", checkPass, fmt.Sprintf("bypassed: %s", mp.drawn), "")
+	}
+}

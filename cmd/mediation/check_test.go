@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// checkArgs are the flags that point `mediation check` at a lab with geo DNS.
+func checkArgs(lab *mediationtest.Lab) []string {
+	ws := fmt.Sprintf("http://%s:%d%s", labDNSName, lab.Server.HTTPAddr().Port(), hybridconfig.Path)
+	return []string{"check", "--admin", adminURL(lab), "--web-service", ws, "--dns", lab.Server.DNSAddr().String(),
+		"--via", lab.Server.EdgeAddr().String(), "--timeout", "2s"}
+}
+
+// stepLine is the line of a step in check's output, "" if missing.
+func stepLine(out, step string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 6 && strings.HasPrefix(l[6:], step+" ") {
+			return l
+		}
+	}
+	return ""
+}
+
+func TestCheckHealthyLab(t *testing.T) {
+	lab := startDNSLab(t)
+	res := runBinary(t, append(checkArgs(lab), "--call")...)
+	if res.code != 0 {
+		t.Fatalf("check on a healthy lab: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, step := range []string{"dns internal", "dns external", "web service", "web service old build", "settings", "trunk sbc", "bypass call"} {
+		if l := stepLine(res.stdout, step); !strings.HasPrefix(l, "PASS") {
+			t.Errorf("step %q: %q, want PASS\n%s", step, l, res.stdout)
+		}
+	}
+	res = runBinary(t, append(checkArgs(lab), "--json")...)
+	var doc struct {
+		Pass  bool
+		Steps []checkStep
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &doc); res.code != 0 || err != nil || !doc.Pass || len(doc.Steps) != 6 {
+		t.Fatalf("check --json: exit %d, %v, %+v", res.code, err, doc)
+	}
+}
+
+// TestCheckNamesTheFailingStep breaks one thing at a time and checks that
+// check fails and names the step.
+func TestCheckNamesTheFailingStep(t *testing.T) {
+	t.Run("bypass disabled", func(t *testing.T) {
+		lab := startDNSLab(t)
+		if err := lab.Server.SetSettings(mediation.BypassSettings{AlwaysBypass: true, BypassID: "be38f190-a24a-4a72-b66c-b09fd0909ebc",
+			WebServiceURL: lab.Server.Settings().WebServiceURL}); err != nil {
+			t.Fatal(err)
+		}
+		res := runBinary(t, checkArgs(lab)...)
+		if l := stepLine(res.stdout, "settings"); res.code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "Enabled=False") ||
+			!strings.Contains(l, "mediation settings set --enabled=true") {
+			t.Fatalf("exit %d, settings line %q\n%s", res.code, l, res.stdout)
+		}
+		if l := stepLine(res.stdout, "web service"); !strings.HasPrefix(l, "FAIL") {
+			t.Errorf("web service line %q, want FAIL (no bypass granted)", l)
+		}
+	})
+	t.Run("web service unreachable", func(t *testing.T) {
+		lab := startDNSLab(t)
+		closed, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := closed.Addr().(*net.TCPAddr).Port
+		closed.Close() // nothing listens there now
+		args := checkArgs(lab)
+		args[4] = fmt.Sprintf("http://%s:%d%s", labDNSName, port, hybridconfig.Path)
+		res := runBinary(t, args...)
+		if l := stepLine(res.stdout, "web service"); res.code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "unreachable") {
+			t.Fatalf("exit %d, web service line %q\n%s", res.code, l, res.stdout)
+		}
+		if l := stepLine(res.stdout, "dns internal"); !strings.HasPrefix(l, "PASS") {
+			t.Errorf("dns internal line %q, want PASS", l)
+		}
+	})
+	t.Run("trunk down", func(t *testing.T) {
+		hole, err := net.ListenPacket("udp", "127.0.0.1:0") // takes OPTIONS, never answers
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hole.Close()
+		lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
+			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "backup", Address: hole.LocalAddr().String(), Transport: "udp"})
+		}})
+		res := runBinary(t, "check", "--admin", adminURL(lab), "--web-service", mediationtest.URL(lab.Server, hybridconfig.Path), "--timeout", "1s")
+		if l := stepLine(res.stdout, "trunk backup"); res.code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "no answer to OPTIONS within 1s") {
+			t.Fatalf("exit %d, trunk line %q\n%s%s", res.code, l, res.stdout, res.stderr)
+		}
+		if l := stepLine(res.stdout, "trunk sbc"); !strings.HasPrefix(l, "PASS") {
+			t.Errorf("trunk sbc line %q, want PASS", l)
+		}
+		if l := stepLine(res.stdout, "dns internal"); !strings.HasPrefix(l, "SKIP") {
+			t.Errorf("dns internal line %q, want SKIP for a URL with an IP address", l)
+		}
+	})
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+func adminURL(l *mediationtest.Lab) string { return "http://" + l.Server.AdminAddr().String() }
+
+// TestSettingsCommand changes the settings of a pool of two servers with one
+// command and reads them back as the cmdlets print them.
+func TestSettingsCommand(t *testing.T) {
+	const token = "pool-token"
+	withToken := func(c *mediation.Config) { c.Admin.Token = token }
+	a := mediationtest.Start(t, mediationtest.Options{Configure: withToken})
+	b := mediationtest.Start(t, mediationtest.Options{Configure: withToken})
+	pool := []string{"--admin", adminURL(a), "--admin", adminURL(b)}
+
+	res := runBinary(t, append(append([]string{"settings", "get"}, pool...), "--token", token)...)
+	if res.code != 0 {
+		t.Fatalf("settings get: exit %d stderr %q", res.code, res.stderr)
+	}
+	for _, want := range []string{
+		"Identity                       : " + adminURL(a) + "\n",
+		"Identity                       : " + adminURL(b) + "\n",
+		"Enabled                        : True\n",
+		"AlwaysBypass                   : True\n",
+		"BypassID                       : be38f190-a24a-4a72-b66c-b09fd0909ebc\n",
+		"InternalBypassMode             : Any\n",
+		"HybridConfigServiceInternalUrl : http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc\n",
+	} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("settings get lacks %q:\n%s", want, res.stdout)
+		}
+	}
+
+	// The token from the environment, one change for the whole pool; help
+	// never shows it.
+	t.Setenv("MEDIATION_ADMIN_TOKEN", token)
+	for _, args := range [][]string{{"settings", "set", "-h"}, {"check", "-h"}} {
+		if res := runBinary(t, args...); res.code != 0 || strings.Contains(res.stdout, token) {
+			t.Errorf("mediation %v: exit %d, token in the help: %q", args, res.code, res.stdout)
+		}
+	}
+	const id = "2cd1a522-b9c5-4410-8aed-f3eca85eb367"
+	res = runBinary(t, append(append([]string{"settings", "set"}, pool...), "--enabled=false", "--bypass-id", id)...)
+	if res.code != 0 || strings.Count(res.stdout, "Enabled                        : False\n") != 2 {
+		t.Fatalf("settings set: exit %d stdout %q stderr %q", res.code, res.stdout, res.stderr)
+	}
+	for _, l := range []*mediationtest.Lab{a, b} {
+		if s := l.Server.Settings(); s.Enabled || s.BypassID != id || s.WebServiceURL == "" {
+			t.Errorf("%s after set: %+v", adminURL(l), s)
+		}
+	}
+
+	// A refused value is reported per server with the field, exit 1.
+	res = runBinary(t, append(append([]string{"settings", "set"}, pool...), "--bypass-id", "nope")...)
+	if res.code != 1 || strings.Count(res.stderr, "400 Bad Request: BypassID:") != 2 {
+		t.Errorf("bad bypass id: exit %d stderr %q", res.code, res.stderr)
+	}
+	// A server without the token, and one that is not there: both named.
+	t.Setenv("MEDIATION_ADMIN_TOKEN", "")
+	res = runBinary(t, "settings", "get", "--admin", adminURL(a), "--admin", "http://127.0.0.1:1")
+	if res.code != 1 || !strings.Contains(res.stderr, adminURL(a)+": 401 Unauthorized") || !strings.Contains(res.stderr, "http://127.0.0.1:1: ") {
+		t.Errorf("no token / no server: exit %d stderr %q", res.code, res.stderr)
+	}
+	res = runBinary(t, "settings", "set", "--admin", adminURL(a))
+	if res.code != 2 || !strings.Contains(res.stderr, "nothing to change") {
+		t.Errorf("set without a change: exit %d stderr %q", res.code, res.stderr)
+	}
+}

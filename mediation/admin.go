@@ -1,0 +1,112 @@
+package mediation
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/pprof"
+	"time"
+)
+
+// hangUpWait bounds how long DELETE /calls/{id} waits for the call to end.
+const hangUpWait = 5 * time.Second
+
+// adminHandler serves the administrators' API on admin.listen: the
+// settings (Get-/Set-CsNetworkConfiguration, Get-/Set-CsTenantHybridConfiguration),
+// the calls in progress, the trunks and the Go profiles. Every request is
+// authenticated (when a token is set) and logged with its remote address.
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Settings().View())
+	})
+	mux.HandleFunc("PUT /settings", func(w http.ResponseWriter, r *http.Request) { s.changeSettings(w, r, true) })
+	mux.HandleFunc("PATCH /settings", func(w http.ResponseWriter, r *http.Request) { s.changeSettings(w, r, false) })
+	mux.HandleFunc("GET /calls", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Calls())
+	})
+	mux.HandleFunc("DELETE /calls/{id}", s.hangUpCall)
+	mux.HandleFunc("GET /gateways", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.TrunkStates())
+	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return s.adminAuth(s.adminLog(mux))
+}
+
+// apiError is the JSON body of every admin API error; Field names the
+// setting at fault for a 400.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request, put bool) {
+	change, err := decodeSettingsChange(http.MaxBytesReader(w, r.Body, 1<<16))
+	if err == nil {
+		err = s.UpdateSettings(func(old BypassSettings) (BypassSettings, error) { return change.apply(old, put) })
+	}
+	var se *SettingsError
+	switch {
+	case errors.As(err, &se):
+		writeJSON(w, http.StatusBadRequest, apiError{Error: se.Error(), Field: se.Field})
+		return
+	case err != nil:
+		s.log.Error().Err(err).Msg("admin: settings not changed")
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		return
+	}
+	s.log.Info().Str("remote", r.RemoteAddr).Str("method", r.Method).Msg("admin: settings changed")
+	writeJSON(w, http.StatusOK, s.Settings().View())
+}
+
+// hangUpCall ends the call named by its call ID or either leg's SIP Call-ID:
+// BYE on both legs of an answered call, CANCEL and 503 for a ringing one.
+// 200 with the call's last record once it has ended, 202 if it is still
+// ending after hangUpWait, 404 if there is no such call.
+func (s *Server) hangUpCall(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c := s.findCall(id)
+	if c == nil {
+		writeJSON(w, http.StatusNotFound, apiError{Error: "no call in progress with id " + id})
+		return
+	}
+	var rec Record
+	c.query(func() { rec = c.record("in progress") }, time.Second)
+	s.log.Info().Str("remote", r.RemoteAddr).Str("call", c.id).Msg("admin: hanging up call")
+	// The call ends itself on its own goroutine, exactly as for a
+	// shutdown.
+	c.push(evShutdown{})
+	select {
+	case <-c.done:
+		writeJSON(w, http.StatusOK, rec)
+	case <-time.After(hangUpWait):
+		writeJSON(w, http.StatusAccepted, rec)
+	case <-r.Context().Done():
+	}
+}
+
+// findCall is the call in progress with this call ID or SIP Call-ID.
+func (s *Server) findCall(id string) *call {
+	if c := s.calls.byCallID(id); c != nil {
+		return c
+	}
+	for _, c := range s.calls.all() {
+		if c.id == id {
+			return c
+		}
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,314 @@
+package mediation_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// adminClient does not keep connections, so goroutine-leak checks see none.
+var adminClient = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// adminDo sends one admin request and returns the status and body.
+func adminDo(t *testing.T, method, url, token, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := adminClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, data
+}
+
+func decodeView(t *testing.T, data []byte) mediation.SettingsView {
+	t.Helper()
+	var v mediation.SettingsView
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("settings %q: %v", data, err)
+	}
+	return v
+}
+
+func TestAdminSettings(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	const id = "be38f190-a24a-4a72-b66c-b09fd0909ebc"
+	const ws = "http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc"
+
+	code, body := adminDo(t, http.MethodGet, url, "", "")
+	want := mediation.SettingsView{Enabled: true, AlwaysBypass: true, BypassID: id, InternalBypassMode: "Any",
+		ExternalBypassMode: "Off", HybridConfigServiceInternalUrl: ws}
+	if got := decodeView(t, body); code != 200 || got != want {
+		t.Fatalf("GET /settings = %d %+v, want 200 %+v", code, got, want)
+	}
+
+	// PATCH changes only what it names: disabling keeps the ID and the URL.
+	code, body = adminDo(t, http.MethodPatch, url, "", `{"Enabled":false}`)
+	want.Enabled, want.InternalBypassMode = false, "Off"
+	if got := decodeView(t, body); code != 200 || got != want || lab.Server.Settings().Enabled {
+		t.Fatalf("PATCH Enabled=false = %d %+v, want 200 %+v", code, got, want)
+	}
+
+	// A GET's output sent back as a PUT changes nothing.
+	_, body = adminDo(t, http.MethodGet, url, "", "")
+	if code, again := adminDo(t, http.MethodPut, url, "", string(body)); code != 200 || decodeView(t, again) != want {
+		t.Fatalf("PUT of GET's output = %d %s", code, again)
+	}
+
+	// Enabling without a BypassID generates one, as New-CsNetworkMediaBypassConfiguration does.
+	code, body = adminDo(t, http.MethodPut, url, "", `{"Enabled":true,"AlwaysBypass":true,"HybridConfigServiceInternalUrl":"`+ws+`"}`)
+	got := decodeView(t, body)
+	if _, err := uuid.Parse(got.BypassID); code != 200 || err != nil || got.BypassID == id || !got.Enabled {
+		t.Fatalf("PUT without BypassID = %d %+v, want a new GUID", code, got)
+	}
+	generated := got.BypassID
+
+	for _, tt := range []struct {
+		method, body, field string
+	}{
+		{http.MethodPatch, `{"BypassID":"not-a-guid"}`, "BypassID"},
+		{http.MethodPatch, `{"BypassID":"{be38f190-a24a-4a72-b66c-b09fd0909ebc}"}`, "BypassID"},
+		{http.MethodPatch, `{"HybridConfigServiceInternalUrl":"ftp://mediation/hybridconfig/hybridconfigservice.svc"}`, "HybridConfigServiceInternalUrl"},
+		{http.MethodPatch, `{"HybridConfigServiceInternalUrl":"http://mediation/other.svc"}`, "HybridConfigServiceInternalUrl"},
+		{http.MethodPatch, `{"HybridConfigServiceInternalUrl":"not a url"}`, "HybridConfigServiceInternalUrl"},
+		{http.MethodPatch, `{"AlwaysBypass":false}`, "AlwaysBypass"},
+		{http.MethodPatch, `{"Enabled":"yes"}`, "Enabled"},
+		{http.MethodPatch, `{"Bogus":1}`, "Bogus"},
+		{http.MethodPatch, `{"InternalBypassMode":"Off"}`, "InternalBypassMode"},
+		{http.MethodPatch, `{"ExternalBypassMode":"Any"}`, "ExternalBypassMode"},
+		{http.MethodPatch, `{"Enabled":true`, "body"},
+		{http.MethodPut, `{"Enabled":false,"AlwaysBypass":true}`, "HybridConfigServiceInternalUrl"},
+	} {
+		code, body := adminDo(t, tt.method, url, "", tt.body)
+		var e struct{ Error, Field string }
+		if err := json.Unmarshal(body, &e); code != 400 || err != nil || e.Field != tt.field || !strings.HasPrefix(e.Error, tt.field+": ") {
+			t.Errorf("%s %s = %d %s, want 400 naming %s", tt.method, tt.body, code, body, tt.field)
+		}
+	}
+	if s := lab.Server.Settings(); s.BypassID != generated || !s.Enabled || s.WebServiceURL != ws {
+		t.Fatalf("refused changes changed the settings: %+v", s)
+	}
+}
+
+// TestClientListenerServesNoAdmin checks that the listener clients reach
+// has no settings or calls, and that health checks take GET and HEAD only.
+func TestClientListenerServesNoAdmin(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	for _, tt := range []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodGet, "/mediabypasssettings", 404},
+		{http.MethodPut, "/mediabypasssettings", 404},
+		{http.MethodGet, "/settings", 404},
+		{http.MethodPatch, "/settings", 404},
+		{http.MethodGet, "/calls", 404},
+		{http.MethodGet, "/debug/pprof/", 404},
+		{http.MethodGet, "/healthz", 200},
+		{http.MethodHead, "/healthz", 200},
+		{http.MethodPost, "/healthz", 405},
+		{http.MethodGet, "/readyz", 200},
+		{http.MethodHead, "/readyz", 200},
+		{http.MethodDelete, "/readyz", 405},
+		{http.MethodGet, hybridconfig.Path, 200},
+	} {
+		if code, body := adminDo(t, tt.method, mediationtest.URL(lab.Server, tt.path), "", ""); code != tt.want {
+			t.Errorf("%s %s on http_listen = %d %q, want %d", tt.method, tt.path, code, body, tt.want)
+		}
+	}
+	if code, body := adminDo(t, http.MethodGet, mediationtest.AdminURL(lab.Server, "/debug/pprof/"), "", ""); code != 200 || !bytes.Contains(body, []byte("goroutine")) {
+		t.Errorf("GET /debug/pprof/ on admin.listen = %d", code)
+	}
+}
+
+func TestAdminToken(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) { c.Admin.Token = token }})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	for _, tt := range []struct {
+		name, header string
+		want         int
+	}{
+		{"no header", "", 401},
+		{"wrong token", "Bearer 0123456789abcdef-tokeN", 401},
+		{"prefix of the token", "Bearer 0123456789abcdef", 401},
+		{"basic scheme", "Basic " + token, 401},
+		{"right token", "Bearer " + token, 200},
+	} {
+		req, _ := http.NewRequest(http.MethodPatch, url, strings.NewReader(`{"Enabled":false}`))
+		if tt.header != "" {
+			req.Header.Set("Authorization", tt.header)
+		}
+		res, err := adminClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, res.StatusCode, tt.want)
+		}
+		if tt.want == 401 && (res.Header.Get("WWW-Authenticate") == "" || !lab.Server.Settings().Enabled) {
+			t.Errorf("%s: refused without WWW-Authenticate, or the settings changed anyway", tt.name)
+		}
+	}
+	if lab.Server.Settings().Enabled {
+		t.Error("the authenticated PATCH did not disable bypass")
+	}
+}
+
+// TestAdminPatchSwitchesNewCalls checks that a settings change applies to
+// calls that start after it while a call in progress keeps its media path,
+// and that DELETE /calls/{id} hangs a call up.
+func TestAdminPatchSwitchesNewCalls(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	client, err := lab.NewClient(ctx, mediationtest.ClientOptions{Version: mediationtest.SupportedVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan endpoint.CallReport, 1)
+	go func() {
+		rep, _ := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), To: "+15550199", WaitRemoteHangup: true})
+		first <- rep
+	}()
+	var live []mediation.Record
+	for {
+		code, body := adminDo(t, http.MethodGet, mediationtest.AdminURL(lab.Server, "/calls"), "", "")
+		live = nil
+		if code == 200 && json.Unmarshal(body, &live) == nil && len(live) == 1 && live[0].AnswerTime != nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("first call never answered: %d %s", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !live[0].MediationServerBypass {
+		t.Fatalf("first call not bypassed: %+v", live[0])
+	}
+
+	if code, body := adminDo(t, http.MethodPatch, mediationtest.AdminURL(lab.Server, "/settings"), "", `{"Enabled":false}`); code != 200 {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	second, err := lab.CallOut(ctx, client, endpoint.CallOptions{Duration: 300 * time.Millisecond})
+	if err != nil || second.Media() != mediationtest.MediaAnchored || !second.AudioOK() {
+		t.Fatalf("call after disabling bypass: %v, media %s, audio ok %v; want anchored", err, second.Media(), second.AudioOK())
+	}
+	// The second call may still be ending; the first must be there, bypassed.
+	kept := false
+	for _, c := range lab.Server.Calls() {
+		kept = kept || c.CallID == live[0].CallID && c.MediationServerBypass
+	}
+	if !kept {
+		t.Fatalf("call in progress lost its bypass: %+v", lab.Server.Calls())
+	}
+
+	// Enabled again, the next call is bypassed again.
+	if code, body := adminDo(t, http.MethodPatch, mediationtest.AdminURL(lab.Server, "/settings"), "", `{"Enabled":true}`); code != 200 {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	third, err := lab.CallOut(ctx, client, endpoint.CallOptions{Duration: 300 * time.Millisecond})
+	if err != nil || third.Media() != mediationtest.MediaBypassed || !third.AudioOK() {
+		t.Fatalf("call after enabling bypass again: %v, media %s, audio ok %v; want bypassed", err, third.Media(), third.AudioOK())
+	}
+
+	// Hang the first call up by its id; an unknown id is 404.
+	if code, _ := adminDo(t, http.MethodDelete, mediationtest.AdminURL(lab.Server, "/calls/no-such-call"), "", ""); code != 404 {
+		t.Errorf("DELETE of an unknown call = %d, want 404", code)
+	}
+	code, body := adminDo(t, http.MethodDelete, mediationtest.AdminURL(lab.Server, "/calls/"+live[0].CallID), "", "")
+	if code != 200 {
+		t.Fatalf("DELETE /calls/%s = %d %s", live[0].CallID, code, body)
+	}
+	select {
+	case rep := <-first:
+		if rep.Code != 200 || rep.EndedBy != endpoint.EndedRemoteBye {
+			t.Fatalf("hung-up call: code %d ended by %s (%v), want 200 and remote-bye", rep.Code, rep.EndedBy, rep.Err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the client never saw the hang-up")
+	}
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+// TestSettingsSurviveRestart changes the settings through the admin API and
+// checks that a server started again on the same state file has them, over
+// the config's values.
+func TestSettingsSurviveRestart(t *testing.T) {
+	path := t.TempDir() + "/state.json"
+	const id = "2cd1a522-b9c5-4410-8aed-f3eca85eb367"
+	configure := func(c *mediation.Config) { c.State.Path = path }
+	lab, err := mediationtest.New(context.Background(), mediationtest.Options{Configure: configure})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := adminDo(t, http.MethodPatch, mediationtest.AdminURL(lab.Server, "/settings"), "", `{"Enabled":false,"BypassID":"`+id+`"}`)
+	if code != 200 {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	want := decodeView(t, body)
+	if err := lab.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := mediationtest.Start(t, mediationtest.Options{Configure: configure})
+	code, body = adminDo(t, http.MethodGet, mediationtest.AdminURL(again.Server, "/settings"), "", "")
+	if got := decodeView(t, body); code != 200 || got != want || got.BypassID != id || got.Enabled {
+		t.Fatalf("settings after restart = %d %+v, want %+v", code, got, want)
+	}
+}
+
+// TestAdminTokenFile reads the token from admin.token_file (white space
+// around it ignored); an empty file stops the start.
+func TestAdminTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/token"
+	if err := os.WriteFile(path, []byte("  file-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) { c.Admin.TokenFile = path }})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	if code, _ := adminDo(t, http.MethodGet, url, "", ""); code != 401 {
+		t.Errorf("without the token: %d, want 401", code)
+	}
+	if code, _ := adminDo(t, http.MethodGet, url, "file-token", ""); code != 200 {
+		t.Errorf("with the file's token: %d, want 200", code)
+	}
+	empty := dir + "/empty"
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := mediation.DefaultConfig()
+	cfg.Admin.TokenFile = empty
+	_, err := mediation.NewServer(cfg, zerolog.Nop())
+	var ce *mediation.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "admin.token_file" {
+		t.Fatalf("NewServer with an empty token file: %v, want an admin.token_file config error", err)
+	}
+}

@@ -1,0 +1,71 @@
+package mediation
+
+import (
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/net/netutil"
+)
+
+// Limits of both HTTP servers. A client that sends its request slowly, or
+// never reads the answer, holds a connection for at most these; the cap on
+// connections keeps a flood from exhausting file descriptors that SIP and
+// RTP need.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpReadTimeout       = 30 * time.Second
+	httpWriteTimeout      = 30 * time.Second
+	// adminWriteTimeout lets /debug/pprof/profile run its default 30 s.
+	adminWriteTimeout = 2 * time.Minute
+	httpIdleTimeout   = 2 * time.Minute
+	// httpMaxConns is per listener; connections beyond it wait in the
+	// kernel's accept queue.
+	httpMaxConns = 256
+)
+
+// httpService is one HTTP listener and its server.
+type httpService struct {
+	name string // the listener's config key
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// newHTTPService limits ln and serves h on it with the timeouts above.
+func newHTTPService(name string, ln net.Listener, h http.Handler, writeTimeout time.Duration, log zerolog.Logger) *httpService {
+	return &httpService{name: name, ln: netutil.LimitListener(ln, httpMaxConns), srv: &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    1 << 16,
+		ErrorLog:          zerologStdLog(log.With().Str("component", name).Logger()),
+	}}
+}
+
+// serve runs until Shutdown; nil then, else the listener's error.
+func (h *httpService) serve() error {
+	if err := h.srv.Serve(h.ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", h.name, err)
+	}
+	return nil
+}
+
+// zerologStdLog routes net/http's own complaints (TLS handshakes, bad
+// requests it answers itself, accept errors) to the structured log.
+func zerologStdLog(log zerolog.Logger) *stdlog.Logger {
+	return stdlog.New(warnWriter{log}, "", 0)
+}
+
+type warnWriter struct{ log zerolog.Logger }
+
+func (w warnWriter) Write(p []byte) (int, error) {
+	w.log.Warn().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

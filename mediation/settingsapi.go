@@ -1,0 +1,120 @@
+package mediation
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// SettingsView is the admin API's form of the settings, with the names and
+// values Get-CsNetworkConfiguration -LocalStore (MediaBypassSettings) and
+// Get-CsTenantHybridConfiguration show.
+type SettingsView struct {
+	Enabled      bool   `json:"Enabled"`
+	AlwaysBypass bool   `json:"AlwaysBypass"`
+	BypassID     string `json:"BypassID"`
+	// InternalBypassMode follows Enabled (Any or Off), as
+	// New-CsNetworkMediaBypassConfiguration sets it; read-only.
+	InternalBypassMode string `json:"InternalBypassMode"`
+	// ExternalBypassMode is always Off: CCE does not bypass external
+	// clients; read-only.
+	ExternalBypassMode             string `json:"ExternalBypassMode"`
+	HybridConfigServiceInternalUrl string `json:"HybridConfigServiceInternalUrl"`
+}
+
+// View is b as the admin API shows it.
+func (b BypassSettings) View() SettingsView {
+	mode := "Off"
+	if b.Enabled {
+		mode = "Any"
+	}
+	return SettingsView{Enabled: b.Enabled, AlwaysBypass: b.AlwaysBypass, BypassID: b.BypassID,
+		InternalBypassMode: mode, ExternalBypassMode: "Off", HybridConfigServiceInternalUrl: b.WebServiceURL}
+}
+
+// SettingsChange is a PUT or PATCH body: the writable fields, nil when not
+// given. The read-only modes are accepted only with the value they already
+// have, so a GET's output can be sent back as a PUT.
+type SettingsChange struct {
+	Enabled                        *bool   `json:"Enabled,omitempty"`
+	AlwaysBypass                   *bool   `json:"AlwaysBypass,omitempty"`
+	BypassID                       *string `json:"BypassID,omitempty"`
+	HybridConfigServiceInternalUrl *string `json:"HybridConfigServiceInternalUrl,omitempty"`
+	InternalBypassMode             *string `json:"InternalBypassMode,omitempty"`
+	ExternalBypassMode             *string `json:"ExternalBypassMode,omitempty"`
+}
+
+// decodeSettingsChange reads one JSON object; unknown fields and values of
+// the wrong type are a *SettingsError naming the field.
+func decodeSettingsChange(r io.Reader) (SettingsChange, error) {
+	var c SettingsChange
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&c)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+	case errors.As(err, &te):
+		return c, &SettingsError{Field: te.Field, Reason: "must be a JSON " + jsonKind(te.Type.String())}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return c, &SettingsError{Field: field, Reason: "unknown field (writable: Enabled, AlwaysBypass, BypassID, HybridConfigServiceInternalUrl)"}
+	default:
+		return c, &SettingsError{Field: "body", Reason: "must be one JSON object: " + err.Error()}
+	}
+	if dec.More() {
+		return c, &SettingsError{Field: "body", Reason: "must be one JSON object"}
+	}
+	return c, nil
+}
+
+// jsonKind names the JSON type a Go type decodes from.
+func jsonKind(goType string) string {
+	switch strings.TrimLeft(goType, "*") {
+	case "bool":
+		return "boolean (true or false)"
+	case "string":
+		return "string"
+	}
+	return goType
+}
+
+// apply returns b with the change's fields; put requires every writable
+// field except BypassID (generated when enabling without one).
+func (c SettingsChange) apply(b BypassSettings, put bool) (BypassSettings, error) {
+	if put {
+		for _, f := range []struct {
+			name  string
+			given bool
+		}{{"Enabled", c.Enabled != nil}, {"AlwaysBypass", c.AlwaysBypass != nil},
+			{"HybridConfigServiceInternalUrl", c.HybridConfigServiceInternalUrl != nil}} {
+			if !f.given {
+				return b, &SettingsError{Field: f.name, Reason: "is required in a PUT (PATCH changes only the fields given)"}
+			}
+		}
+		b = BypassSettings{}
+	}
+	if c.Enabled != nil {
+		b.Enabled = *c.Enabled
+	}
+	if c.AlwaysBypass != nil {
+		b.AlwaysBypass = *c.AlwaysBypass
+	}
+	if c.BypassID != nil {
+		b.BypassID = *c.BypassID
+	}
+	if c.HybridConfigServiceInternalUrl != nil {
+		b.WebServiceURL = *c.HybridConfigServiceInternalUrl
+	}
+	// The modes follow Enabled; a client may echo them, not change them.
+	view := b.View()
+	if c.InternalBypassMode != nil && !strings.EqualFold(*c.InternalBypassMode, view.InternalBypassMode) {
+		return b, &SettingsError{Field: "InternalBypassMode", Reason: fmt.Sprintf("is read-only: %s while Enabled is %t", view.InternalBypassMode, b.Enabled)}
+	}
+	if c.ExternalBypassMode != nil && !strings.EqualFold(*c.ExternalBypassMode, view.ExternalBypassMode) {
+		return b, &SettingsError{Field: "ExternalBypassMode", Reason: "is read-only: Off (external media bypass is not supported)"}
+	}
+	return b, nil
+}

@@ -1,0 +1,168 @@
+package mediation
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// StateConfig is where the settings changed at run time are kept, so that
+// they survive a restart.
+type StateConfig struct {
+	// Path is the state file; "" keeps changes in memory only.
+	Path string `yaml:"path"`
+	// Reset starts from the config's settings when the state file is
+	// unreadable, moving it aside (--reset-state; not a config key).
+	Reset bool `yaml:"-"`
+}
+
+// stateVersion is the state file's format; a file of another version is
+// refused rather than half understood.
+const stateVersion = 1
+
+// stateFile is the state file's JSON.
+type stateFile struct {
+	Version  int          `json:"version"`
+	SavedAt  time.Time    `json:"savedAt"`
+	Settings SettingsView `json:"settings"`
+}
+
+// StateError is a state file that cannot be used: the server does not start
+// on settings it cannot trust, and the operator is told which file to fix.
+type StateError struct {
+	Path   string
+	Reason string
+}
+
+func (e *StateError) Error() string {
+	return "state: " + e.Path + ": " + e.Reason + " (fix or remove the file, or start with --reset-state)"
+}
+
+// readState returns the settings saved at path; ok is false when there is
+// no file yet.
+func readState(path string) (b BypassSettings, ok bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return b, false, nil
+	}
+	if err != nil {
+		return b, false, &StateError{Path: path, Reason: err.Error()}
+	}
+	var f stateFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return b, false, &StateError{Path: path, Reason: "corrupt: " + err.Error()}
+	}
+	if f.Version != stateVersion {
+		return b, false, &StateError{Path: path, Reason: fmt.Sprintf("version %d, want %d", f.Version, stateVersion)}
+	}
+	v := f.Settings
+	b = BypassSettings{Enabled: v.Enabled, AlwaysBypass: v.AlwaysBypass, BypassID: v.BypassID, WebServiceURL: v.HybridConfigServiceInternalUrl}
+	if err := b.Validate(); err != nil {
+		return b, false, &StateError{Path: path, Reason: "invalid settings: " + err.Error()}
+	}
+	return b, true, nil
+}
+
+// writeState replaces the file at path with b so that a crash at any moment
+// leaves either the old file or the new one, whole: the new content goes to
+// a temporary file in the same directory, is fsynced, renamed over path
+// (atomic on POSIX), and the directory is fsynced so the rename itself
+// survives a power loss.
+func writeState(path string, b BypassSettings) error {
+	data, err := json.MarshalIndent(stateFile{Version: stateVersion, SavedAt: time.Now().UTC(), Settings: b.View()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("state: write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("state: fsync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("state: close %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("state: open directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("state: fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// initialSettings are the settings the server starts with: the state file's
+// when there is one, else the config's. Where they came from is logged by
+// Run once the listeners are bound (s.originLog), so that a start that
+// fails to bind prints its one line and nothing else.
+func (s *Server) initialSettings(cfg *Config) (BypassSettings, error) {
+	conf := BypassSettings{Enabled: cfg.Bypass.Enabled, AlwaysBypass: cfg.Bypass.AlwaysBypass,
+		BypassID: cfg.Bypass.BypassID, WebServiceURL: cfg.Bypass.WebServiceURL}
+	path := cfg.State.Path
+	if path == "" {
+		s.originLog = func() {
+			s.log.Info().Str("origin", "config").Msg("media bypass settings from the config; changes are not kept across restarts (state.path is empty)")
+		}
+		return conf, nil
+	}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return conf, &ConfigError{Field: "state.path", Reason: fmt.Sprintf("%q: directory %s does not exist", path, filepath.Dir(path))}
+	}
+	saved, ok, err := readState(path)
+	var se *StateError
+	switch {
+	case errors.As(err, &se) && cfg.State.Reset:
+		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return conf, fmt.Errorf("state: --reset-state: %w", rerr)
+		}
+		s.log.Warn().Str("state_path", path).Str("moved_to", aside).Str("reason", se.Reason).
+			Msg("state file unusable: --reset-state starts from the config's settings")
+		if err := writeState(path, conf); err != nil {
+			return conf, err
+		}
+		s.originLog = func() {
+			s.log.Info().Str("origin", "config").Str("state_path", path).Msg("media bypass settings from the config (--reset-state)")
+		}
+		return conf, nil
+	case err != nil:
+		return conf, err
+	case !ok:
+		s.originLog = func() {
+			s.log.Info().Str("origin", "config").Str("state_path", path).Msg("media bypass settings from the config; no state file yet")
+		}
+		return conf, nil
+	}
+	var overridden []string
+	for _, f := range []struct {
+		key  string
+		same bool
+	}{{"bypass.enabled", saved.Enabled == conf.Enabled}, {"bypass.always_bypass", saved.AlwaysBypass == conf.AlwaysBypass},
+		{"bypass.bypass_id", saved.BypassID == conf.BypassID}, {"bypass.web_service_url", saved.WebServiceURL == conf.WebServiceURL}} {
+		if !f.same {
+			overridden = append(overridden, f.key)
+		}
+	}
+	s.originLog = func() {
+		s.log.Info().Str("origin", "state file").Str("state_path", path).Bool("enabled", saved.Enabled).
+			Str("bypass_id", saved.BypassID).Str("web_service_url", saved.WebServiceURL).
+			Strs("overridden_config_keys", overridden).Msg("media bypass settings from the state file, over the config")
+	}
+	return saved, nil
+}
