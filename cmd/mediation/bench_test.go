@@ -11,7 +11,7 @@ import (
 // TestBenchJSON: a short bench of both modes, as CI runs it, prints one
 // JSON report in which every call went as planned, and exits 0.
 func TestBenchJSON(t *testing.T) {
-	res := runBinary(t, "bench", "--calls", "200", "--cps", "100", "--mode", "mixed", "--transcode-share", "0.5", "--json")
+	res := runBinary(t, "bench", "--calls", "100", "--cps", "50", "--mode", "mixed", "--transcode-share", "0.5", "--json")
 	if res.code != 0 {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
 	}
@@ -21,7 +21,7 @@ func TestBenchJSON(t *testing.T) {
 	if err := dec.Decode(&rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, res.stdout)
 	}
-	if rep.Calls != 200 || rep.Answered != 200 || rep.Bypassed != 100 || rep.Anchored != 50 || rep.Transcoded != 50 {
+	if rep.Calls != 100 || rep.Answered != 100 || rep.Bypassed != 50 || rep.Anchored != 25 || rep.Transcoded != 25 {
 		t.Fatalf("report %+v", rep)
 	}
 	if rep.SetupMs.P99 <= 0 || rep.ClientMedia.Expected == 0 || rep.SBCMedia.Expected == 0 {

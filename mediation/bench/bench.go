@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -436,15 +437,20 @@ func (r *runner) progress(ctx context.Context, begin time.Time) chan struct{} {
 	return done
 }
 
-// errorClass names a failed call's error without its call-specific text.
+// errorClass names a failed call's error without its call-specific text
+// (the endpoints' errors start "call <Call-ID>: "), so that calls that
+// failed alike count under one reason.
 func errorClass(err error) string {
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "canceled"
-	case errors.Is(err, endpoint.ErrClosed):
-		return "closed"
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "call "); ok {
+		if _, after, found := strings.Cut(rest, ": "); found {
+			msg = after
+		}
 	}
-	return "other"
+	if len(msg) > 80 {
+		msg = msg[:80]
+	}
+	return msg
 }
 
 // numCPU is the machine's cores, for utilisation figures.

@@ -26,12 +26,12 @@ func TestRunInProcess(t *testing.T) {
 		transport string
 		media     bool
 		calls     int
-	}{{"udp", true, 200}, {"tcp", false, 100}} {
+	}{{"udp", true, 100}, {"tcp", false, 100}} {
 		t.Run(fmt.Sprintf("%s/media=%v", tc.transport, tc.media), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			media := tc.media
-			rep, err := bench.Run(ctx, bench.Config{CPS: 100, Calls: tc.calls, Mode: bench.ModeMixed,
+			rep, err := bench.Run(ctx, bench.Config{CPS: 50, Calls: tc.calls, Mode: bench.ModeMixed,
 				TranscodeShare: 0.5, Transport: tc.transport, Media: &media, Duration: 200 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
@@ -45,8 +45,8 @@ func TestRunInProcess(t *testing.T) {
 			if s := rep.SetupMs; !(s.P50 > 0 && s.P50 <= s.P90 && s.P90 <= s.P99 && s.P99 <= s.Max) {
 				t.Errorf("setup percentiles out of order: %+v", s)
 			}
-			if rep.CPS < 50 || rep.CPS > 110 {
-				t.Errorf("achieved %.1f calls/s at a target of 100", rep.CPS)
+			if rep.CPS < 25 || rep.CPS > 55 {
+				t.Errorf("achieved %.1f calls/s at a target of 50", rep.CPS)
 			}
 			if !rep.Daemon.Read || rep.Daemon.RSSBytes <= 0 || rep.Daemon.Goroutines <= 0 || !rep.Generator.InProcess {
 				t.Errorf("process figures: daemon %+v generator %+v", rep.Daemon, rep.Generator)
