@@ -150,13 +150,14 @@ func newCallID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newCall builds the call of a caller's initial INVITE. It only sets up
-// state: the call's goroutine (run) does the work, starting with evStart,
-// which is queued here so that it comes before anything else of the call.
-func newCall(deps *callDeps, dir direction, in *sip.Incoming) *call {
+// newCall builds the call of a caller's initial INVITE; id is the one its
+// trace already carries. It only sets up state: the call's goroutine (run)
+// does the work, starting with evStart, which is queued here so that it
+// comes before anything else of the call.
+func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	req := in.Req
 	c := &call{
-		id: newCallID(), dir: dir, deps: deps, start: time.Now(), box: newInbox(),
+		id: id, dir: dir, deps: deps, start: time.Now(), box: newInbox(),
 		timers: map[timerID]*time.Timer{}, out: map[*sip.ClientTx]*outgoing{}, done: make(chan struct{}),
 		from: req.From().Address.User, to: req.To().Address.User,
 	}

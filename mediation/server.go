@@ -49,6 +49,7 @@ type Server struct {
 	alloc    *relay.Allocator
 	draining atomic.Bool
 	deps     *callDeps
+	wires    *wireTrace
 
 	trunkCalls   map[string]CallSettings
 	unknownLog   sip.Limiter
@@ -190,13 +191,14 @@ func (s *Server) bind() error {
 		return err
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
+	s.wires = newWireTrace(s.calls, s.log)
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, outbound}, Tracer: s.trace}); err != nil {
+		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer()}); err != nil {
 		s.records.close()
 		return err
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, inbound}, Tracer: s.trace}); err != nil {
+		Handler: sideHandler{s, inbound}, Tracer: s.wires.tracer()}); err != nil {
 		s.records.close()
 		s.edge.Close()
 		return err
@@ -216,22 +218,6 @@ func (s *Server) bind() error {
 		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
 	}
 	return nil
-}
-
-// trace logs a SIP message a side read or wrote, under the call it belongs
-// to when there is one.
-func (s *Server) trace(side *sip.Side, dir string, msg gosip.Message) {
-	log := side.Log()
-	if !log.Debug().Enabled() {
-		return
-	}
-	if id := msg.CallID(); id != nil {
-		if c := s.calls.byCallID(string(*id)); c != nil {
-			l := c.log.With().Logger()
-			log = &l
-		}
-	}
-	sip.Trace(log, side, dir, msg)
 }
 
 // drain refuses new calls and ends the ones in progress.

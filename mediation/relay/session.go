@@ -163,7 +163,7 @@ func (s *Session) Start() {
 	}
 	s.wg.Add(1)
 	go s.housekeep()
-	s.log.Debug().Bool("latching", s.opts.latching).Dur("media_timeout", s.opts.mediaTimeout).
+	s.log.Debug().Bool("latching", s.opts.latching).Int64("media_timeout_ms", s.opts.mediaTimeout.Milliseconds()).
 		Dur("rtcp_interval", s.opts.rtcpInterval).Msg("relay started")
 }
 

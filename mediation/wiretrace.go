@@ -1,0 +1,122 @@
+package mediation
+
+import (
+	"sync"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// endedCallIDs bounds the memory of calls that have ended, whose last
+// messages (a retransmitted 200 to BYE, a late ACK) still get their id.
+const endedCallIDs = 4096
+
+// WireSink takes every SIP message both sides read or write, in wire order,
+// with the call it belongs to ("" for none): a capture file, a HEP
+// collector, the web page. It runs on the reading or writing goroutine, so
+// it must not block.
+type WireSink interface {
+	Wire(w *sip.Wire, call string)
+}
+
+// wireTrace finds the call of every traced message from the Call-ID of
+// either of its legs, logs the message under it and hands it to the sinks.
+type wireTrace struct {
+	calls *registry
+	log   zerolog.Logger
+	sinks []WireSink
+
+	// fresh holds the id given to an INVITE that starts a call, traced
+	// before the call exists; the call takes it (takeID) and the handler
+	// drops what no call took (forget).
+	fresh sync.Map // *gosip.Request -> string
+
+	mu    sync.Mutex
+	ended map[string]string // Call-ID -> call id
+	order []string          // ended's keys, oldest first
+}
+
+func newWireTrace(calls *registry, log zerolog.Logger, sinks ...WireSink) *wireTrace {
+	return &wireTrace{calls: calls, log: log, sinks: sinks, ended: map[string]string{}}
+}
+
+// tracer is the sides' sip.Tracer; nil when nobody looks (no debug log,
+// no sink), so that the sides do not copy and parse what they write.
+func (t *wireTrace) tracer() sip.Tracer {
+	if len(t.sinks) == 0 && !t.log.Debug().Enabled() {
+		return nil
+	}
+	return t.trace
+}
+
+// trace sees every message of both sides.
+func (t *wireTrace) trace(w *sip.Wire) {
+	cid := w.CallID()
+	id := ""
+	if cid != "" {
+		if c := t.calls.byCallID(cid); c != nil {
+			id = c.id
+			t.remember(cid, id)
+		} else if id = t.endedID(cid); id == "" {
+			if req, ok := w.Msg.(*gosip.Request); ok && w.Dir == sip.In && req.IsInvite() && !hasToTag(req) {
+				id = newCallID()
+				t.fresh.Store(req, id)
+			}
+		}
+	}
+	for _, s := range t.sinks {
+		s.Wire(w, id)
+	}
+	if !t.log.Debug().Enabled() {
+		return
+	}
+	log := t.log
+	if id != "" {
+		// Not the call's own logger: the call's goroutine changes it.
+		log = log.With().Str("call", id).Logger()
+	}
+	sip.Trace(&log, w)
+}
+
+func hasToTag(req *gosip.Request) bool {
+	if to := req.To(); to != nil && to.Params != nil {
+		_, ok := to.Params.Get("tag")
+		return ok
+	}
+	return false
+}
+
+// takeID is the id of the call an initial INVITE starts: the one its trace
+// line already carries.
+func (t *wireTrace) takeID(req *gosip.Request) string {
+	if id, ok := t.fresh.LoadAndDelete(req); ok {
+		return id.(string)
+	}
+	return newCallID()
+}
+
+// forget drops the id of an INVITE that started no call.
+func (t *wireTrace) forget(req *gosip.Request) { t.fresh.Delete(req) }
+
+// remember keeps a call's id for its Call-ID once it is over.
+func (t *wireTrace) remember(callID, id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.ended[callID]; ok {
+		return
+	}
+	t.ended[callID] = id
+	t.order = append(t.order, callID)
+	if len(t.order) > endedCallIDs {
+		delete(t.ended, t.order[0])
+		t.order = t.order[1:]
+	}
+}
+
+func (t *wireTrace) endedID(callID string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ended[callID]
+}
