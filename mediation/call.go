@@ -54,6 +54,8 @@ type callDeps struct {
 	trunkCalls map[string]CallSettings
 	sip        SIPConfig
 	media      MediaConfig
+	// mediaTap, when set, sees the anchored calls' RTP and RTCP (pcap).
+	mediaTap relay.PacketTap
 	// lateAnswer cleans up a 2xx that arrives for a call already over.
 	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
 }

@@ -124,6 +124,7 @@ func (c *call) onStart() {
 		edgeCodecs: c.deps.media.EdgeCodecs, gwSRTP: c.trunk.SRTP, sessionOpts: []relay.SessionOption{
 			relay.WithLatching(c.deps.media.LatchingEnabled()),
 			relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
+			relay.WithPacketTap(c.deps.mediaTap),
 		}}
 	body, err := c.media.planOffer(c.deps.settings(), c.trunk.EnableBypass, c.deps.alloc)
 	if err != nil {

@@ -53,6 +53,8 @@ type Config struct {
 	MaxCalls int `yaml:"max_calls"`
 	// SIP holds the protocol timers.
 	SIP SIPConfig `yaml:"sip"`
+	// Capture records SIP (and media) to pcap and HEP (captureconfig.go).
+	Capture CaptureConfig `yaml:"capture"`
 }
 
 // SIPConfig holds the protocol timers the mediation server applies itself.
@@ -416,6 +418,7 @@ func (c *Config) Validate() error {
 		c.Media.check,
 		c.Log.check,
 		c.SIP.check,
+		c.Capture.check,
 		func() *ConfigError {
 			if c.MaxCalls < 0 {
 				return invalid("max_calls", strconv.Itoa(c.MaxCalls), "must not be negative (0: no cap)")

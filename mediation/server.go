@@ -50,6 +50,7 @@ type Server struct {
 	draining atomic.Bool
 	deps     *callDeps
 	wires    *wireTrace
+	mediaTap relay.PacketTap
 
 	trunkCalls   map[string]CallSettings
 	unknownLog   sip.Limiter
@@ -118,6 +119,11 @@ func resolve(hostPort string) (netip.AddrPort, error) {
 // both legs (or CANCEL), and the listeners close. It returns a listener's
 // error, or nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
+	closeCapture, err := s.openCapture()
+	if err != nil {
+		return err
+	}
+	defer closeCapture()
 	if err := s.bind(); err != nil {
 		return err
 	}
@@ -191,7 +197,6 @@ func (s *Server) bind() error {
 		return err
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
-	s.wires = newWireTrace(s.calls, s.log)
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer()}); err != nil {
 		s.records.close()
@@ -214,7 +219,7 @@ func (s *Server) bind() error {
 		alloc: s.alloc, gateways: s.gateways, edge: s.edge, gw: s.gw,
 		edgePeer: s.edgePeer, edgeTransport: s.edgeTransport,
 		edgeCalls: s.cfg.Edge.CallSettings, trunkCalls: s.trunkCalls,
-		sip: s.cfg.SIP, media: s.cfg.Media,
+		sip: s.cfg.SIP, media: s.cfg.Media, mediaTap: s.mediaTap,
 		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
 	}
 	return nil

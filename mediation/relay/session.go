@@ -221,6 +221,7 @@ func (s *Session) readRTP(x Side) {
 			}
 			continue
 		}
+		s.tapped(true, s.pairs[x].Addr(), unmap(src), buf[:n])
 		now := s.now()
 		rx.rtpReceived.Add(1)
 		rx.rtpReceivedBytes.Add(uint64(n))
@@ -229,6 +230,7 @@ func (s *Session) readRTP(x Side) {
 			rx.drop(reason)
 			continue
 		}
+		s.tapped(false, s.pairs[y].Addr(), dst, pkt)
 		if _, err := out.WriteToUDPAddrPort(pkt, dst); err != nil {
 			rx.sendFailed.Add(1)
 			continue
