@@ -29,6 +29,17 @@ func (s *Server) openCapture() (closeAll func(), err error) {
 			s.mediaTap = pcapSink{p}.media
 		}
 	}
+	if cc.HEP != "" {
+		h, err := capture.DialHEP(netip.MustParseAddrPort(cc.HEP), cc.HEPCaptureID)
+		if err != nil {
+			for _, c := range closers {
+				_ = c()
+			}
+			return nil, err
+		}
+		closers = append(closers, h.Close)
+		sinks = append(sinks, hepSink{h})
+	}
 	s.wires = newWireTrace(s.calls, s.log, sinks...)
 	return func() {
 		for _, c := range closers {
@@ -39,17 +50,26 @@ func (s *Server) openCapture() (closeAll func(), err error) {
 	}, nil
 }
 
-// pcapSink writes SIP messages and media packets to a pcap file.
-type pcapSink struct{ p *capture.Pcap }
-
-// Wire implements WireSink.
-func (s pcapSink) Wire(w *sip.Wire, _ string) {
+// packet is a traced SIP message as a captured packet.
+func packet(w *sip.Wire) capture.Packet {
 	src, dst := addrPort(w.Remote), addrPort(w.Local)
 	if w.Dir == sip.Out {
 		src, dst = dst, src
 	}
-	s.p.Write(capture.Packet{Time: w.Time, TCP: w.Transport == "TCP", Src: src, Dst: dst, Payload: w.Data})
+	return capture.Packet{Time: w.Time, TCP: w.Transport == "TCP", Src: src, Dst: dst, Payload: w.Data, CallID: w.CallID()}
 }
+
+// hepSink sends SIP messages to a HEP collector.
+type hepSink struct{ h *capture.HEP }
+
+// Wire implements WireSink.
+func (s hepSink) Wire(w *sip.Wire, _ string) { s.h.Write(packet(w)) }
+
+// pcapSink writes SIP messages and media packets to a pcap file.
+type pcapSink struct{ p *capture.Pcap }
+
+// Wire implements WireSink.
+func (s pcapSink) Wire(w *sip.Wire, _ string) { s.p.Write(packet(w)) }
 
 // media is the relay's packet tap.
 func (s pcapSink) media(in bool, local, remote netip.AddrPort, data []byte) {

@@ -18,6 +18,15 @@ var captureFlags = []serveFlag{
 	{name: "pcap-max-size", usage: "rotate the pcap file at this many `BYTES`; 0: never (capture.pcap_max_size)",
 		get: func(c *mediation.Config) string { return strconv.FormatInt(c.Capture.PcapMaxSize, 10) },
 		set: func(c *mediation.Config, v string) { c.Capture.PcapMaxSize = parseSize(v) }},
+	{name: "hep", usage: "send every SIP message as HEPv3 to the collector at `IP:PORT` (capture.hep)",
+		get: func(c *mediation.Config) string { return c.Capture.HEP },
+		set: func(c *mediation.Config, v string) { c.Capture.HEP = v }},
+	{name: "hep-id", usage: "HEP capture agent `ID` (capture.hep_capture_id)",
+		get: func(c *mediation.Config) string { return strconv.FormatUint(uint64(c.Capture.HEPCaptureID), 10) },
+		set: func(c *mediation.Config, v string) {
+			n, _ := strconv.ParseUint(v, 10, 32)
+			c.Capture.HEPCaptureID = uint32(n)
+		}},
 }
 
 func init() { serveFlags = append(serveFlags, captureFlags...) }

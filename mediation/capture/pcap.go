@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket"
@@ -27,6 +25,8 @@ type Packet struct {
 	Src, Dst netip.AddrPort
 	// Payload belongs to the Packet once written.
 	Payload []byte
+	// CallID is the SIP Call-ID of a SIP message (HEP correlates by it).
+	CallID string
 }
 
 // queueLen bounds the packets waiting for the file; more are dropped (and
@@ -43,12 +43,8 @@ const snapLen = 65535
 type Pcap struct {
 	path    string
 	maxSize int64
-	queue   chan Packet
+	q       *queue
 	done    chan struct{}
-	dropped atomic.Uint64
-	closing sync.Once
-	mu      sync.Mutex // held while queueing, so Close does not race a send
-	closed  bool
 
 	// The writer goroutine's own.
 	f    *os.File
@@ -61,7 +57,7 @@ type Pcap struct {
 // OpenPcap creates (or truncates) path and starts the writer. maxSize is
 // in bytes, 0 for no rotation.
 func OpenPcap(path string, maxSize int64) (*Pcap, error) {
-	p := &Pcap{path: path, maxSize: maxSize, queue: make(chan Packet, queueLen), done: make(chan struct{}),
+	p := &Pcap{path: path, maxSize: maxSize, q: newQueue(), done: make(chan struct{}),
 		seq: map[[2]netip.AddrPort]uint32{}}
 	if err := p.open(); err != nil {
 		return nil, err
@@ -85,32 +81,16 @@ func (p *Pcap) open() error {
 }
 
 // Write queues a packet; it never blocks. A full queue drops the packet.
-func (p *Pcap) Write(pkt Packet) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	select {
-	case p.queue <- pkt:
-	default:
-		p.dropped.Add(1)
-	}
-}
+func (p *Pcap) Write(pkt Packet) { p.q.put(pkt) }
 
 // Dropped is the number of packets not recorded because the writer fell
 // behind.
-func (p *Pcap) Dropped() uint64 { return p.dropped.Load() }
+func (p *Pcap) Dropped() uint64 { return p.q.dropped.Load() }
 
 // Close writes what is queued and closes the file. It returns the first
 // write error, if any.
 func (p *Pcap) Close() error {
-	p.closing.Do(func() {
-		p.mu.Lock()
-		p.closed = true
-		close(p.queue)
-		p.mu.Unlock()
-	})
+	p.q.close()
 	<-p.done
 	return p.err
 }
@@ -118,7 +98,7 @@ func (p *Pcap) Close() error {
 func (p *Pcap) run() {
 	defer close(p.done)
 	buf := gopacket.NewSerializeBuffer()
-	for pkt := range p.queue {
+	for pkt := range p.q.ch {
 		if p.err != nil {
 			continue // keep draining; the error is reported by Close
 		}

@@ -34,7 +34,14 @@ func Tshark(t testing.TB) string {
 // that passes the display filter, the fields asked for (tshark -T fields).
 func TsharkFields(t testing.TB, ctx context.Context, file, filter string, fields ...string) [][]string {
 	t.Helper()
-	args := []string{"-n", "-r", file, "-Y", filter, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f"}
+	return TsharkFieldsWith(t, ctx, nil, file, filter, fields...)
+}
+
+// TsharkFieldsWith is TsharkFields with more tshark options first (a Lua
+// dissector: "-X", "lua_script:FILE").
+func TsharkFieldsWith(t testing.TB, ctx context.Context, opts []string, file, filter string, fields ...string) [][]string {
+	t.Helper()
+	args := append(append([]string{}, opts...), "-n", "-r", file, "-Y", filter, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f")
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}
