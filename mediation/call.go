@@ -313,6 +313,7 @@ func (c *call) onMediaTimeout(side relay.Side) {
 	}
 	c.log.Warn().Str("leg", side.String()).Int64("timeout_ms", c.deps.media.Timeout.Milliseconds()).
 		Msg("no RTP or RTCP received: ending the call")
+	c.deps.metrics.mediaTimeouts.WithLabelValues(c.dir.String()).Inc()
 	c.hangup(nil, "media timeout")
 }
 

@@ -21,6 +21,10 @@ type metrics struct {
 	legRTT        *prometheus.HistogramVec
 	sipMalformed  prometheus.Counter
 	sipUnanswered prometheus.Counter
+	// Operators' series (metricsops.go).
+	sipRequests   *prometheus.CounterVec
+	sipResponses  *prometheus.CounterVec
+	mediaTimeouts *prometheus.CounterVec
 }
 
 func newMetrics(gatewayPortsOpen func() float64) *metrics {
@@ -29,15 +33,15 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 		reg: prometheus.NewRegistry(),
 		callsCurrent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mediationserver_calls_current",
-			Help: "Calls in progress (LS:MediationServer - Inbound Calls / Outbound Calls \\- Current).",
+			Help: "Calls in progress (LS:MediationServer - Inbound Calls / Outbound Calls - Current).",
 		}, dir),
 		callsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_calls_total",
-			Help: "Calls received since start (LS:MediationServer - Inbound Calls / Outbound Calls \\- Total).",
+			Help: "Calls received since start (LS:MediationServer - Inbound Calls / Outbound Calls - Total).",
 		}, dir),
 		bypassActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mediationserver_media_bypass_calls_active",
-			Help: "Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls \\- Active media bypass calls).",
+			Help: "Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls - Active media bypass calls).",
 		}, dir),
 		bypassTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_media_bypass_calls_total",
@@ -48,8 +52,8 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 			Help: "Calls that ended without being answered, by direction and reason (the SIP code relayed, canceled, timeout, ...).",
 		}, []string{"direction", "reason"}),
 		gatewayPorts: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "mediationserver_gateway_side_ports_open",
-			Help: "RTP/RTCP port pairs open for anchored media (LS:MediationServer - Global Counters \\- Current number of ports opened on the gateway side, counted in pairs per side).",
+			Name: "mediationserver_gateway_side_port_pairs_open",
+			Help: "RTP/RTCP port pairs open for anchored media, one per side of each anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
 		}, gatewayPortsOpen),
 		legJitter: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mediationserver_anchored_leg_jitter_seconds",

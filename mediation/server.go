@@ -197,6 +197,8 @@ func (s *Server) bind() error {
 		return err
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
+	s.metrics.addOps(func() bool { return s.Settings().Enabled })
+	s.wires.metrics = s.metrics
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer()}); err != nil {
 		s.records.close()

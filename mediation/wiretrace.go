@@ -27,6 +27,8 @@ type wireTrace struct {
 	calls *registry
 	log   zerolog.Logger
 	sinks []WireSink
+	// metrics count every message; set before the sides start.
+	metrics *metrics
 
 	// fresh holds the id given to an INVITE that starts a call, traced
 	// before the call exists; the call takes it (takeID) and the handler
@@ -42,14 +44,8 @@ func newWireTrace(calls *registry, log zerolog.Logger, sinks ...WireSink) *wireT
 	return &wireTrace{calls: calls, log: log, sinks: sinks, ended: map[string]string{}}
 }
 
-// tracer is the sides' sip.Tracer; nil when nobody looks (no debug log,
-// no sink), so that the sides do not copy and parse what they write.
-func (t *wireTrace) tracer() sip.Tracer {
-	if len(t.sinks) == 0 && !t.log.Debug().Enabled() {
-		return nil
-	}
-	return t.trace
-}
+// tracer is the sides' sip.Tracer: the SIP counters need every message.
+func (t *wireTrace) tracer() sip.Tracer { return t.trace }
 
 // trace sees every message of both sides.
 func (t *wireTrace) trace(w *sip.Wire) {
@@ -66,6 +62,7 @@ func (t *wireTrace) trace(w *sip.Wire) {
 			}
 		}
 	}
+	t.metrics.countSIP(w)
 	for _, s := range t.sinks {
 		s.Wire(w, id)
 	}
