@@ -15,7 +15,8 @@ import (
 // (pcap file, HEP collector) and the relay's packet tap. The returned
 // function closes them once the sides and calls are gone.
 func (s *Server) openCapture() (closeAll func(), err error) {
-	var sinks []WireSink
+	s.book = newCallBook()
+	sinks := []WireSink{s.book}
 	var closers []func() error
 	cc := s.cfg.Capture
 	if cc.Pcap != "" {

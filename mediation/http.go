@@ -32,6 +32,7 @@ func (s *Server) httpHandler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc(SettingsPath, s.serveSettings)
+	mux.Handle("/ui/", s.UI())
 	mux.HandleFunc("GET /calls", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(s.Calls())

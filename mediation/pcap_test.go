@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,26 +28,7 @@ func TestPcapCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lab.Close()
-	bypassed, err := lab.NewClient(ctx, mediationtest.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	anchored, err := lab.NewClient(ctx, mediationtest.ClientOptions{Version: mediationtest.Lync2013Version})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		client *mediationtest.Client
-		media  string
-	}{{bypassed, mediationtest.MediaBypassed}, {anchored, mediationtest.MediaAnchored}} {
-		res, err := lab.CallOut(ctx, c.client, endpoint.CallOptions{Duration: 500 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Media() != c.media {
-			t.Fatalf("call media %s, want %s", res.Media(), c.media)
-		}
-	}
+	callBypassedAndAnchored(t, ctx, lab, 500*time.Millisecond)
 	edge, gw := lab.Server.EdgeAddr().String(), lab.Server.GatewayAddr().String()
 	// Closing the server closes the file: everything is in it.
 	if err := lab.Close(); err != nil {
@@ -96,4 +78,29 @@ func TestPcapCapture(t *testing.T) {
 	rtcp := mediationtest.TsharkFields(t, ctx, file, "rtcp", "frame.number")
 	t.Logf("capture: %d SIP messages, %d RTP packets in %d streams, %d RTCP; edge %s gateway %s",
 		len(sipRows), len(rtp), len(streams), len(rtcp), edge, gw)
+}
+
+// callBypassedAndAnchored places one outbound call with a client the web
+// service grants bypass (bypassed) and one with a Lync 2013 client
+// (anchored), each lasting d, and returns the edge Call-IDs.
+func callBypassedAndAnchored(t *testing.T, ctx context.Context, lab *mediationtest.Lab, d time.Duration) (bypassed, anchored string) {
+	t.Helper()
+	var ids []string
+	for _, c := range []struct {
+		version, media string
+	}{{mediationtest.SupportedVersion, mediationtest.MediaBypassed}, {mediationtest.Lync2013Version, mediationtest.MediaAnchored}} {
+		client, err := lab.NewClient(ctx, mediationtest.ClientOptions{Version: c.version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := lab.CallOut(ctx, client, endpoint.CallOptions{Duration: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Media() != c.media {
+			t.Fatalf("call media %s, want %s", res.Media(), c.media)
+		}
+		ids = append(ids, res.Client.CallID)
+	}
+	return ids[0], ids[1]
 }

@@ -51,6 +51,7 @@ type Server struct {
 	deps     *callDeps
 	wires    *wireTrace
 	mediaTap relay.PacketTap
+	book     *callBook
 
 	trunkCalls   map[string]CallSettings
 	unknownLog   sip.Limiter
@@ -217,7 +218,7 @@ func (s *Server) bind() error {
 		return fmt.Errorf("http_listen: %w", err)
 	}
 	s.deps = &callDeps{
-		log: s.log, metrics: s.metrics, records: s.records, index: s.calls, settings: s.Settings,
+		log: s.log, metrics: s.metrics, records: teeRecords{s.records, s.book}, index: s.calls, settings: s.Settings,
 		alloc: s.alloc, gateways: s.gateways, edge: s.edge, gw: s.gw,
 		edgePeer: s.edgePeer, edgeTransport: s.edgeTransport,
 		edgeCalls: s.cfg.Edge.CallSettings, trunkCalls: s.trunkCalls,

@@ -1,6 +1,7 @@
 package ladder
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,7 +23,7 @@ type Filter struct {
 // Match reports whether c passes every condition of f.
 func (f Filter) Match(c *Call) bool {
 	switch {
-	case f.Call != "" && c.ID != f.Call && !contains(c.CallIDs, f.Call):
+	case f.Call != "" && c.ID != f.Call && !slices.Contains(c.CallIDs, f.Call):
 		return false
 	case f.Number != "" && !strings.Contains(c.From, f.Number) && !strings.Contains(c.To, f.Number):
 		return false

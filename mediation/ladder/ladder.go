@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -153,7 +154,7 @@ func (b *Builder) Line(line []byte) bool {
 	switch {
 	case ev.SIP != "" && ev.Dir != "":
 		c.add(message(at, ev))
-		if ev.SIPCallID != "" && !contains(c.CallIDs, ev.SIPCallID) {
+		if ev.SIPCallID != "" && !slices.Contains(c.CallIDs, ev.SIPCallID) {
 			c.CallIDs = append(c.CallIDs, ev.SIPCallID)
 		}
 	case ev.Message == "call started":
@@ -173,14 +174,15 @@ func (b *Builder) Line(line []byte) bool {
 	return true
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
+// Add puts a message in the call in wire order.
+func (c *Call) Add(m Message) {
+	c.add(m)
+	c.Media = c.mediaPath()
 }
+
+// Update recomputes what is derived from the call's fields (the media
+// path) after they were set.
+func (c *Call) Update() { c.Media = c.mediaPath() }
 
 // add puts a message in wire order (log lines of several goroutines may
 // interleave by microseconds).
@@ -203,8 +205,13 @@ func (b *Builder) Calls() []*Call {
 
 // message reads one traced SIP message.
 func message(at time.Time, ev event) Message {
-	m := Message{Time: at, Side: ev.Side, Dir: ev.Dir, Transport: ev.Transport, Local: ev.Local, Remote: ev.Remote, Text: ev.SIP}
-	head, body, _ := strings.Cut(strings.ReplaceAll(ev.SIP, "\r\n", "\n"), "\n\n")
+	return NewMessage(at, ev.Side, ev.Dir, ev.Transport, ev.Local, ev.Remote, ev.SIP)
+}
+
+// NewMessage reads one SIP message (text) that crossed side in dir.
+func NewMessage(at time.Time, side, dir, transport, local, remote, text string) Message {
+	m := Message{Time: at, Side: side, Dir: dir, Transport: transport, Local: local, Remote: remote, Text: text}
+	head, body, _ := strings.Cut(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n")
 	lines := strings.Split(head, "\n")
 	first := lines[0]
 	if rest, ok := strings.CutPrefix(first, "SIP/2.0 "); ok {
