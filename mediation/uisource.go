@@ -2,6 +2,7 @@ package mediation
 
 import (
 	"net/http"
+	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -48,21 +49,6 @@ func (u uiSource) Calls() []ladder.Call {
 	return u.s.book.snapshot()
 }
 
-// counterNames are the counters at a glance, named as PerfMon shows the
-// LS:MediationServer objects.
-var counterNames = []struct{ metric, label, name string }{
-	{"mediationserver_calls_current", "inbound", "Inbound Calls - Current"},
-	{"mediationserver_calls_total", "inbound", "Inbound Calls - Total"},
-	{"mediationserver_media_bypass_calls_active", "inbound", "Inbound Calls - Active media bypass calls"},
-	{"mediationserver_media_bypass_calls_total", "inbound", "Inbound Calls - Total media bypass calls"},
-	{"mediationserver_calls_current", "outbound", "Outbound Calls - Current"},
-	{"mediationserver_calls_total", "outbound", "Outbound Calls - Total"},
-	{"mediationserver_media_bypass_calls_active", "outbound", "Outbound Calls - Active media bypass calls"},
-	{"mediationserver_media_bypass_calls_total", "outbound", "Outbound Calls - Total media bypass calls"},
-	{"mediationserver_gateway_side_port_pairs_open", "", "Global Counters - Port pairs open for anchored media"},
-	{"mediationserver_bypass_enabled", "", "Media bypass enabled"},
-}
-
 // Counters implements webui.Source.
 func (u uiSource) Counters() []webui.Counter {
 	values := map[string]float64{}
@@ -78,9 +64,10 @@ func (u uiSource) Counters() []webui.Counter {
 			values[f.GetName()+"/"+dir] += value(m)
 		}
 	}
-	out := make([]webui.Counter, 0, len(counterNames))
-	for _, c := range counterNames {
-		out = append(out, webui.Counter{Name: c.name, Value: values[c.metric+"/"+c.label]})
+	out := make([]webui.Counter, 0, len(PerfCounters))
+	for _, c := range PerfCounters {
+		name := strings.TrimPrefix(c.Object, "LS:MediationServer - ") + " " + c.Counter
+		out = append(out, webui.Counter{Name: name, Value: values[c.Metric+"/"+c.Direction]})
 	}
 	return out
 }
