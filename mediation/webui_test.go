@@ -12,11 +12,13 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
-// TestWebUIInBrowser: in headless Chromium, /ui/ lists a placed bypassed
-// call as bypassed and an anchored one as anchored, with the counters; the
+// TestWebUIInBrowser: in headless Chromium, /ui/ lists a call in progress
+// as bypassed, and, once over, a placed bypassed call as bypassed and an
+// anchored one as anchored, with the counters; the
 // bypassed call's page shows the decision above an SVG ladder whose
 // INVITE, 183 and 200 on the client's leg carry a=x-bypassid, and a click
 // on the INVITE shows its whole text. A screenshot of each page is saved
@@ -28,14 +30,38 @@ func TestWebUIInBrowser(t *testing.T) {
 	bypassedID, _ := callBypassedAndAnchored(t, ctx, lab, 200*time.Millisecond)
 	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
 
+	// A call in progress is listed live, bypassed, until it ends.
+	client, err := lab.NewClient(ctx, mediationtest.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	liveDone := make(chan error, 1)
+	go func() {
+		_, err := lab.CallOut(ctx, client, endpoint.CallOptions{Duration: 3 * time.Second})
+		liveDone <- err
+	}()
+	mediationtest.WaitMetric(t, lab.Server, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+	if err := chromedp.Do(browser, chromedp.Navigate(mediationtest.URL(lab.Server, "/ui/?refresh=0")), chromedp.WaitReady(`#live`)); err != nil {
+		t.Fatal(err)
+	}
+	live := run(t, browser, chromedp.Text(`#live`))
+	if !strings.Contains(live, "outbound") || !strings.Contains(live, "bypassed") || !strings.Contains(live, "sbc") {
+		t.Errorf("calls in progress:\n%s", live)
+	}
+	save(t, t.TempDir(), "ui-live.png", run(t, browser, chromedp.FullScreenshot(100)))
+	if err := <-liveDone; err != nil {
+		t.Fatal(err)
+	}
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+
 	dir := t.TempDir()
-	if err := chromedp.Do(browser, chromedp.Navigate(mediationtest.URL(lab.Server, "/ui/")), chromedp.WaitVisible(`#calls`)); err != nil {
+	if err := chromedp.Do(browser, chromedp.Navigate(mediationtest.URL(lab.Server, "/ui/?refresh=0")), chromedp.WaitVisible(`#calls`)); err != nil {
 		t.Fatal(err)
 	}
 	index := run(t, browser, chromedp.Text(`#calls`))
 	counters := run(t, browser, chromedp.Text(`#counters`))
 	save(t, dir, "ui-index.png", run(t, browser, chromedp.FullScreenshot(100)))
-	if !strings.Contains(counters, "Outbound Calls - Total\t2") && !strings.Contains(counters, "Outbound Calls - Total 2") {
+	if !strings.Contains(counters, "Outbound Calls - Total\t3") && !strings.Contains(counters, "Outbound Calls - Total 3") {
 		t.Errorf("counters:\n%s", counters)
 	}
 	rows := strings.Split(index, "\n")

@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +67,12 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 func New(src Source) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) {
-		render(w, "index.html", map[string]any{"Live": src.Live(), "Calls": src.Calls(), "Counters": src.Counters()})
+		// The page reloads itself every refresh seconds (?refresh=N, 0: never).
+		refresh := 5
+		if v, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && v >= 0 {
+			refresh = v
+		}
+		render(w, "index.html", map[string]any{"Live": src.Live(), "Calls": src.Calls(), "Counters": src.Counters(), "Refresh": refresh})
 	})
 	mux.HandleFunc("GET /ui/call/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")

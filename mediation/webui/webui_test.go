@@ -45,6 +45,12 @@ func TestPages(t *testing.T) {
 			t.Errorf("index (%d) lacks %q", code, want)
 		}
 	}
+	if !strings.Contains(body, `<meta http-equiv="refresh" content="5">`) {
+		t.Error("index does not refresh itself")
+	}
+	if _, body := get(t, h, "/ui/?refresh=0"); strings.Contains(body, "http-equiv") {
+		t.Error("?refresh=0 still refreshes")
+	}
 	for _, path := range []string{"/ui/call/c1", "/ui/call/abc@x"} {
 		code, body = get(t, h, path)
 		for _, want := range []string{"Media bypass: <span class=\"bypassed\">yes", `<svg id="ladder"`, `class="bypassid"`, "a=x-bypassid:be38", "&lt;script&gt;"} {
