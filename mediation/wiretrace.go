@@ -30,18 +30,23 @@ type wireTrace struct {
 	// metrics count every message; set before the sides start.
 	metrics *metrics
 
+	mu sync.Mutex
 	// fresh holds the id given to an INVITE that starts a call, traced
 	// before the call exists; the call takes it (takeID) and the handler
-	// drops what no call took (forget).
-	fresh sync.Map // *gosip.Request -> string
-
-	mu    sync.Mutex
-	ended map[string]string // Call-ID -> call id
-	order []string          // ended's keys, oldest first
+	// drops what no call took (forget). An INVITE the side refuses before
+	// the handler sees it (no Via, a retransmission of a refused one) is
+	// dropped when fresh is full, oldest first.
+	fresh      map[*gosip.Request]string
+	freshOrder []*gosip.Request
+	ended      map[string]string // Call-ID -> call id
+	order      []string          // ended's keys, oldest first
 }
 
+// freshIDs bounds the INVITEs waiting for their handler.
+const freshIDs = 1024
+
 func newWireTrace(calls *registry, log zerolog.Logger, sinks ...WireSink) *wireTrace {
-	return &wireTrace{calls: calls, log: log, sinks: sinks, ended: map[string]string{}}
+	return &wireTrace{calls: calls, log: log, sinks: sinks, ended: map[string]string{}, fresh: map[*gosip.Request]string{}}
 }
 
 // tracer is the sides' sip.Tracer: the SIP counters need every message.
@@ -58,7 +63,7 @@ func (t *wireTrace) trace(w *sip.Wire) {
 		} else if id = t.endedID(cid); id == "" {
 			if req, ok := w.Msg.(*gosip.Request); ok && w.Dir == sip.In && req.IsInvite() && !hasToTag(req) {
 				id = newCallID()
-				t.fresh.Store(req, id)
+				t.reserve(req, id)
 			}
 		}
 	}
@@ -88,14 +93,41 @@ func hasToTag(req *gosip.Request) bool {
 // takeID is the id of the call an initial INVITE starts: the one its trace
 // line already carries.
 func (t *wireTrace) takeID(req *gosip.Request) string {
-	if id, ok := t.fresh.LoadAndDelete(req); ok {
-		return id.(string)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	id, ok := t.fresh[req]
+	t.drop(req)
+	if ok {
+		return id
 	}
 	return newCallID()
 }
 
 // forget drops the id of an INVITE that started no call.
-func (t *wireTrace) forget(req *gosip.Request) { t.fresh.Delete(req) }
+func (t *wireTrace) forget(req *gosip.Request) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.drop(req)
+}
+
+func (t *wireTrace) drop(req *gosip.Request) {
+	delete(t.fresh, req)
+	if len(t.fresh) == 0 {
+		t.freshOrder = t.freshOrder[:0] // all taken or forgotten
+	}
+}
+
+// reserve keeps the id traced for an INVITE until its handler runs.
+func (t *wireTrace) reserve(req *gosip.Request, id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.fresh[req] = id
+	t.freshOrder = append(t.freshOrder, req)
+	for len(t.freshOrder) > freshIDs {
+		delete(t.fresh, t.freshOrder[0])
+		t.freshOrder = t.freshOrder[1:]
+	}
+}
 
 // remember keeps a call's id for its Call-ID once it is over.
 func (t *wireTrace) remember(callID, id string) {

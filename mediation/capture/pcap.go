@@ -33,6 +33,9 @@ type Packet struct {
 // counted) rather than slowing the SIP or RTP path.
 const queueLen = 8192
 
+// maxFlows bounds the TCP flows whose sequence numbers are remembered.
+const maxFlows = 4096
+
 // snapLen is the largest frame recorded: an IP packet's maximum.
 const snapLen = 65535
 
@@ -170,6 +173,11 @@ func (p *Pcap) frame(buf gopacket.SerializeBuffer, pkt Packet) ([]byte, error) {
 		// bytes sent, so that Wireshark reassembles messages split or
 		// joined across segments.
 		key, rev := [2]netip.AddrPort{pkt.Src, pkt.Dst}, [2]netip.AddrPort{pkt.Dst, pkt.Src}
+		if len(p.seq) >= maxFlows {
+			// Connections come and go: start the numbering again rather
+			// than remember every flow ever seen.
+			clear(p.seq)
+		}
 		seq := p.seq[key]
 		if seq == 0 {
 			seq = 1
