@@ -31,6 +31,7 @@ const (
 // own.
 type HEP struct {
 	conn *net.UDPConn
+	to   netip.AddrPort
 	id   uint32
 	q    *queue
 	done chan struct{}
@@ -39,11 +40,13 @@ type HEP struct {
 
 // DialHEP sends to collector, with captureID as the agent id.
 func DialHEP(collector netip.AddrPort, captureID uint32) (*HEP, error) {
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(collector))
+	// Not connected: a connected socket would fail the datagram after an
+	// ICMP port unreachable (a collector restarting) instead of sending it.
+	conn, err := net.ListenUDP("udp", nil)
 	if err != nil {
 		return nil, fmt.Errorf("hep collector %s: %w", collector, err)
 	}
-	h := &HEP{conn: conn, id: captureID, q: newQueue(), done: make(chan struct{})}
+	h := &HEP{conn: conn, to: collector, id: captureID, q: newQueue(), done: make(chan struct{})}
 	go h.run()
 	return h, nil
 }
@@ -65,7 +68,7 @@ func (h *HEP) Close() error {
 func (h *HEP) run() {
 	defer close(h.done)
 	for p := range h.q.ch {
-		_, _ = h.conn.Write(EncodeHEP(p, h.id))
+		_, _ = h.conn.WriteToUDPAddrPort(EncodeHEP(p, h.id), h.to)
 	}
 	h.err = h.conn.Close()
 }
