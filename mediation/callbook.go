@@ -13,8 +13,8 @@ import (
 // Bounds of the call book: the calls it remembers (in progress and
 // ended, oldest dropped first) and the messages it keeps per call.
 const (
-	bookCalls    = 200
-	bookMessages = 300
+	bookCalls    = 100
+	bookMessages = 100
 )
 
 // callBook keeps the ladders of the last calls, in progress or ended, for
