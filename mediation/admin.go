@@ -26,6 +26,7 @@ func (s *Server) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, s.Calls())
 	})
 	mux.HandleFunc("DELETE /calls/{id}", s.hangUpCall)
+	mux.Handle("/ui/", s.UI())
 	mux.HandleFunc("GET /gateways", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.TrunkStates())
 	})

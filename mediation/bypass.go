@@ -5,10 +5,35 @@ import (
 )
 
 // decision is the media bypass verdict for one call and why, for the log
-// and the call record.
+// and the call record: code is one of the reason codes below (what
+// `mediation trace` and the web page show), reason the sentence.
 type decision struct {
 	bypass bool
+	code   string
 	reason string
+}
+
+// Reason codes of a bypass decision.
+const (
+	reasonIDMatched      = "id_matched"
+	reasonNoID           = "no_id"
+	reasonIDMismatch     = "id_mismatch"
+	reasonBypassDisabled = "bypass_disabled"
+	reasonTrunkBypassOff = "trunk_bypass_off"
+	reasonSRTPMismatch   = "srtp_mismatch"
+	reasonDelayedOffer   = "delayed_offer"
+	reasonNoG711         = "no_g711"
+)
+
+// decide records the call's bypass decision and logs it when it is made
+// or changes: the one event per call that says whether media bypasses the
+// server and why.
+func (p *mediaPlan) decide(d decision) {
+	if d == p.decision {
+		return
+	}
+	p.decision = d
+	p.log.Info().Bool("bypass", d.bypass).Str("reason", d.code).Str("why", d.reason).Msg("media bypass decision")
 }
 
 // decideOutbound is CCE's rule for a client -> PSTN call: the mediation
@@ -18,48 +43,53 @@ type decision struct {
 func decideOutbound(s BypassSettings, trunkBypass bool, trunkSRTP string, offer sdp.Media) decision {
 	switch {
 	case !s.Enabled:
-		return decision{false, "media bypass is disabled"}
+		return decision{false, reasonBypassDisabled, "media bypass is disabled"}
 	case !trunkBypass:
-		return decision{false, "the gateway trunk has EnableBypass off"}
+		return decision{false, reasonTrunkBypassOff, "the gateway trunk has EnableBypass off"}
 	case offer.BypassID == "":
-		return decision{false, "the client offered no a=x-bypassid"}
+		return decision{false, reasonNoID, "the client offered no a=x-bypassid"}
 	case !offer.HasBypassID(s.BypassID):
-		return decision{false, "the client's a=x-bypassid does not match"}
+		return decision{false, reasonIDMismatch, "the client's a=x-bypassid does not match"}
 	case len(offer.G711()) == 0:
-		return decision{false, "the client offered no G.711"}
+		return decision{false, reasonNoG711, "the client offered no G.711"}
 	case offer.RequiresSRTP() && (trunkSRTP == srtpOff || len(offer.SRTP()) == 0):
-		return decision{false, "the client insists on " + offer.Proto + "; the gateway's SRTP is off"}
+		return decision{false, reasonSRTPMismatch, "the client insists on " + offer.Proto + "; the gateway's SRTP is off"}
 	case trunkSRTP == srtpRequired && len(offer.SRTP()) == 0:
-		return decision{false, "the gateway requires SRTP; the client offered no usable a=crypto"}
+		return decision{false, reasonSRTPMismatch, "the gateway requires SRTP; the client offered no usable a=crypto"}
 	}
-	return decision{true, "the client's a=x-bypassid matches"}
+	return decision{true, reasonIDMatched, "the client's a=x-bypassid matches"}
 }
 
 // inboundBypassID is the bypass ID offered to the client on a PSTN ->
 // client call, "" when bypass cannot happen (then no a=x-bypassid is sent
-// and the client cannot choose the gateway's address).
-func inboundBypassID(s BypassSettings, trunkBypass bool) string {
-	if !s.Enabled || !trunkBypass {
-		return ""
+// and the client cannot choose the gateway's address), with the decision
+// that leaves the call anchored.
+func inboundBypassID(s BypassSettings, trunkBypass bool) (string, decision) {
+	switch {
+	case !s.Enabled:
+		return "", decision{false, reasonBypassDisabled, "media bypass is disabled"}
+	case !trunkBypass:
+		return "", decision{false, reasonTrunkBypassOff, "the gateway trunk has EnableBypass off"}
 	}
-	return s.BypassID
+	return s.BypassID, decision{}
 }
 
-// decideInbound is the client's side of the rule: on an inbound call the
+// decideInbound is the client's side of the rule (none: the decision when
+// no ID was offered): on an inbound call the
 // client compares its bypass ID with the gateway's, and says so by answering
 // with the same a=x-bypassid.
-func decideInbound(offeredID string, answer sdp.Media, needSRTP bool) decision {
+func decideInbound(offeredID string, none decision, answer sdp.Media, needSRTP bool) decision {
 	switch {
 	case offeredID == "":
-		return decision{false, "media bypass is disabled for this gateway"}
+		return none
 	case answer.BypassID == "":
-		return decision{false, "the client answered without a=x-bypassid"}
+		return decision{false, reasonNoID, "the client answered without a=x-bypassid"}
 	case !answer.HasBypassID(offeredID):
-		return decision{false, "the client's a=x-bypassid does not match"}
+		return decision{false, reasonIDMismatch, "the client's a=x-bypassid does not match"}
 	case len(answer.G711()) == 0:
-		return decision{false, "the client answered no G.711"}
+		return decision{false, reasonNoG711, "the client answered no G.711"}
 	case needSRTP && len(answer.SRTP()) == 0:
-		return decision{false, "the gateway requires SRTP; the client answered without a=crypto"}
+		return decision{false, reasonSRTPMismatch, "the gateway requires SRTP; the client answered without a=crypto"}
 	}
-	return decision{true, "the client answered with the matching a=x-bypassid"}
+	return decision{true, reasonIDMatched, "the client answered with the matching a=x-bypassid"}
 }

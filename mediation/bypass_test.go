@@ -48,18 +48,19 @@ func TestDecideOutbound(t *testing.T) {
 		srtp     string
 		offer    sdp.Media
 		want     bool
+		code     string
 	}{
-		{"matching bypass ID", on, true, "off", fixture(t, "sfb-bypass-offer.sdp"), true},
-		{"bypass ID compared case-insensitively", upper, true, "off", fixture(t, "sfb-bypass-offer.sdp"), true},
-		{"another deployment's bypass ID", other, true, "off", fixture(t, "sfb-bypass-offer.sdp"), false},
-		{"bypass disabled", off, true, "off", fixture(t, "sfb-bypass-offer.sdp"), false},
-		{"trunk EnableBypass off", on, false, "off", fixture(t, "sfb-bypass-offer.sdp"), false},
-		{"client without bypass ID (unsupported or external)", on, true, "off", fixture(t, "sfb-edge-srtp-optional-offer.sdp"), false},
-		{"client insists on SRTP, gateway SRTP off", on, true, "off", withID("sfb-savp-audio-video-offer.sdp"), false},
-		{"client insists on SRTP, gateway SRTP optional", on, true, "optional", withID("sfb-savp-audio-video-offer.sdp"), true},
-		{"optional SRTP client, gateway SRTP off: plain bypass", on, true, "off", withID("sfb-edge-srtp-optional-offer.sdp"), true},
-		{"gateway requires SRTP, client offers none", on, true, "required", fixture(t, "sfb-bypass-offer.sdp"), false},
-		{"gateway requires SRTP, client offers it", on, true, "required", withID("sfb-edge-srtp-optional-offer.sdp"), true},
+		{"matching bypass ID", on, true, "off", fixture(t, "sfb-bypass-offer.sdp"), true, reasonIDMatched},
+		{"bypass ID compared case-insensitively", upper, true, "off", fixture(t, "sfb-bypass-offer.sdp"), true, reasonIDMatched},
+		{"another deployment's bypass ID", other, true, "off", fixture(t, "sfb-bypass-offer.sdp"), false, reasonIDMismatch},
+		{"bypass disabled", off, true, "off", fixture(t, "sfb-bypass-offer.sdp"), false, reasonBypassDisabled},
+		{"trunk EnableBypass off", on, false, "off", fixture(t, "sfb-bypass-offer.sdp"), false, reasonTrunkBypassOff},
+		{"client without bypass ID (unsupported or external)", on, true, "off", fixture(t, "sfb-edge-srtp-optional-offer.sdp"), false, reasonNoID},
+		{"client insists on SRTP, gateway SRTP off", on, true, "off", withID("sfb-savp-audio-video-offer.sdp"), false, reasonSRTPMismatch},
+		{"client insists on SRTP, gateway SRTP optional", on, true, "optional", withID("sfb-savp-audio-video-offer.sdp"), true, reasonIDMatched},
+		{"optional SRTP client, gateway SRTP off: plain bypass", on, true, "off", withID("sfb-edge-srtp-optional-offer.sdp"), true, reasonIDMatched},
+		{"gateway requires SRTP, client offers none", on, true, "required", fixture(t, "sfb-bypass-offer.sdp"), false, reasonSRTPMismatch},
+		{"gateway requires SRTP, client offers it", on, true, "required", withID("sfb-edge-srtp-optional-offer.sdp"), true, reasonIDMatched},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,8 +68,8 @@ func TestDecideOutbound(t *testing.T) {
 			if d.bypass != tt.want {
 				t.Fatalf("bypass = %v (%s), want %v", d.bypass, d.reason, tt.want)
 			}
-			if d.reason == "" {
-				t.Fatal("no reason given")
+			if d.reason == "" || d.code != tt.code {
+				t.Fatalf("reason %q (%s), want code %s", d.code, d.reason, tt.code)
 			}
 		})
 	}
@@ -82,21 +83,22 @@ func TestDecideInbound(t *testing.T) {
 		trunk    bool
 		answer   string
 		want     bool
+		code     string
 	}{
-		{"client answers with the bypass ID", on, true, "sfb-answer-with-bypassid.sdp", true},
-		{"client answers without it", on, true, "sfb-answer-no-bypassid.sdp", false},
-		{"bypass disabled: nothing offered", BypassSettings{AlwaysBypass: true, BypassID: fixtureID}, true, "sfb-answer-with-bypassid.sdp", false},
-		{"trunk EnableBypass off: nothing offered", on, false, "sfb-answer-with-bypassid.sdp", false},
+		{"client answers with the bypass ID", on, true, "sfb-answer-with-bypassid.sdp", true, reasonIDMatched},
+		{"client answers without it", on, true, "sfb-answer-no-bypassid.sdp", false, reasonNoID},
+		{"bypass disabled: nothing offered", BypassSettings{AlwaysBypass: true, BypassID: fixtureID}, true, "sfb-answer-with-bypassid.sdp", false, reasonBypassDisabled},
+		{"trunk EnableBypass off: nothing offered", on, false, "sfb-answer-with-bypassid.sdp", false, reasonTrunkBypassOff},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			offered := inboundBypassID(tt.settings, tt.trunk)
-			if tt.answer == "sfb-answer-with-bypassid.sdp" && decideInbound(offered, fixture(t, tt.answer), true).bypass {
-				t.Error("bypass granted to a client without a=crypto on an SRTP-only gateway")
+			offered, none := inboundBypassID(tt.settings, tt.trunk)
+			if d := decideInbound(offered, none, fixture(t, tt.answer), true); tt.want && (d.bypass || d.code != reasonSRTPMismatch) {
+				t.Errorf("%v %s: bypass granted to a client without a=crypto on an SRTP-only gateway", d.bypass, d.code)
 			}
-			d := decideInbound(offered, fixture(t, tt.answer), false)
-			if d.bypass != tt.want {
-				t.Fatalf("bypass = %v (%s), want %v", d.bypass, d.reason, tt.want)
+			d := decideInbound(offered, none, fixture(t, tt.answer), false)
+			if d.bypass != tt.want || d.code != tt.code {
+				t.Fatalf("bypass = %v %s (%s), want %v %s", d.bypass, d.code, d.reason, tt.want, tt.code)
 			}
 		})
 	}

@@ -54,6 +54,8 @@ type callDeps struct {
 	trunkCalls map[string]CallSettings
 	sip        SIPConfig
 	media      MediaConfig
+	// mediaTap, when set, sees the anchored calls' RTP and RTCP (pcap).
+	mediaTap relay.PacketTap
 	// lateAnswer cleans up a 2xx that arrives for a call already over.
 	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
 }
@@ -150,13 +152,14 @@ func newCallID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newCall builds the call of a caller's initial INVITE. It only sets up
-// state: the call's goroutine (run) does the work, starting with evStart,
-// which is queued here so that it comes before anything else of the call.
-func newCall(deps *callDeps, dir direction, in *sip.Incoming) *call {
+// newCall builds the call of a caller's initial INVITE; id is the one its
+// trace already carries. It only sets up state: the call's goroutine (run)
+// does the work, starting with evStart, which is queued here so that it
+// comes before anything else of the call.
+func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	req := in.Req
 	c := &call{
-		id: newCallID(), dir: dir, deps: deps, start: time.Now(), box: newInbox(),
+		id: id, dir: dir, deps: deps, start: time.Now(), box: newInbox(),
 		timers: map[timerID]*time.Timer{}, out: map[*sip.ClientTx]*outgoing{}, done: make(chan struct{}),
 		from: req.From().Address.User, to: req.To().Address.User,
 	}
@@ -310,6 +313,7 @@ func (c *call) onMediaTimeout(side relay.Side) {
 	}
 	c.log.Warn().Str("leg", side.String()).Int64("timeout_ms", c.deps.media.Timeout.Milliseconds()).
 		Msg("no RTP or RTCP received: ending the call")
+	c.deps.metrics.mediaTimeouts.WithLabelValues(c.dir.String()).Inc()
 	c.hangup(nil, "media timeout")
 }
 

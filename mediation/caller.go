@@ -87,6 +87,7 @@ func (c *call) onStart() {
 		c.failSetup(setupError{503, "Service Unavailable", "no_trunk"})
 		return
 	}
+	c.log.Info().Str("from", c.from).Str("to", c.to).Str("gateway", c.trunk.Name).Msg("call started")
 	_ = a.invite.Reply(100, "Trying", "")
 
 	if sip.MaxForwards(req) <= 1 {
@@ -128,10 +129,11 @@ func (c *call) onStart() {
 		c.failSetup(setupError{488, phrase, "not_acceptable"}, warning(a.side, err.Error()))
 		return
 	}
-	c.media = mediaPlan{dir: c.dir, offer: offer, lateOffer: late, log: c.log,
+	c.media = mediaPlan{dir: c.dir, offer: offer, lateOffer: late, log: c.log.With().Str("gateway", c.trunk.Name).Logger(),
 		edgeCodecs: c.deps.media.EdgeCodecs, gwSRTP: c.trunk.SRTP, sessionOpts: []relay.SessionOption{
 			relay.WithLatching(c.deps.media.LatchingEnabled()),
 			relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
+			relay.WithPacketTap(c.deps.mediaTap),
 		}}
 	c.media.signalling[c.media.callerSide()] = sourceIP(req)
 	c.media.signalling[c.media.callerSide().Other()] = c.deps.edgePeer.Addr()
@@ -142,10 +144,6 @@ func (c *call) onStart() {
 	if err != nil {
 		c.failSetup(mediaFailure(err), warningFor(a.side, err)...)
 		return
-	}
-	if c.dir == outbound {
-		c.log.Info().Bool("bypass", c.media.decision.bypass).Str("why", c.media.decision.reason).
-			Str("gateway", c.trunk.Name).Msg("media bypass decision")
 	}
 	c.inviteCallee(body)
 }

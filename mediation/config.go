@@ -60,6 +60,8 @@ type Config struct {
 	RateLimit RateLimitConfig `yaml:"rate_limit"`
 	// SIP holds the protocol timers.
 	SIP SIPConfig `yaml:"sip"`
+	// Capture records SIP (and media) to pcap and HEP (captureconfig.go).
+	Capture CaptureConfig `yaml:"capture"`
 }
 
 // RateLimitConfig is a token bucket per source address for new calls
@@ -451,6 +453,7 @@ func (c *Config) Validate() error {
 		c.Media.check,
 		c.Log.check,
 		c.SIP.check,
+		c.Capture.check,
 		func() *ConfigError {
 			if c.MaxCalls < 0 {
 				return invalid("max_calls", strconv.Itoa(c.MaxCalls), "must not be negative (0: no cap)")

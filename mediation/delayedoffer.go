@@ -30,7 +30,7 @@ func (p *mediaPlan) delayedOffer(alloc *relay.Allocator) ([]byte, error) {
 // gateway, for the 200 (an 18x carries none: errNoEarlyOffer).
 func (p *mediaPlan) delayedAnswer(ans sdp.Media, final bool) ([]byte, error) {
 	p.client = ans
-	p.decision = decision{false, "delayed offer from the gateway: media is anchored"}
+	p.decide(decision{false, reasonDelayedOffer, "delayed offer from the gateway: media is anchored"})
 	if err := p.keys[relay.Edge].accept(ans, false); err != nil {
 		return nil, err
 	}

@@ -125,7 +125,7 @@ func TestRingTimeout(t *testing.T) {
 				t.Errorf("timed out after %v, before ring_timeout", d)
 			}
 			sbc.wait(ctx, gosip.CANCEL, 1)
-			mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_ports_open")
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_port_pairs_open")
 			mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "ring_timeout")
 		})
 	}

@@ -44,7 +44,7 @@ func TestCancelWhileRinging(t *testing.T) {
 			}
 			waitMetric(t, lab, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "canceled")
 			waitMetric(t, lab, 0, "mediationserver_calls_current", "direction", "outbound")
-			waitMetric(t, lab, 0, "mediationserver_gateway_side_ports_open")
+			waitMetric(t, lab, 0, "mediationserver_gateway_side_port_pairs_open")
 		})
 	}
 }
@@ -165,7 +165,7 @@ func TestActiveCallGauges(t *testing.T) {
 	}()
 	waitMetric(t, lab, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 	waitMetric(t, lab, 1, "mediationserver_calls_current", "direction", "outbound")
-	waitMetric(t, lab, 0, "mediationserver_gateway_side_ports_open")
+	waitMetric(t, lab, 0, "mediationserver_gateway_side_port_pairs_open")
 	select {
 	case rep := <-done:
 		if rep.Code != 200 {
@@ -363,7 +363,7 @@ func TestRequestsAnsweredWithoutACall(t *testing.T) {
 		}
 	}
 	waitMetric(t, lab, 0, "mediationserver_calls_current", "direction", "outbound")
-	waitMetric(t, lab, 0, "mediationserver_gateway_side_ports_open")
+	waitMetric(t, lab, 0, "mediationserver_gateway_side_port_pairs_open")
 }
 
 // TestLargeUDPInvite sends an SfB-sized INVITE (about 8 KB of SDP) over UDP.

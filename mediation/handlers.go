@@ -38,6 +38,7 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 		}
 	}()
 	req := in.Req
+	defer s.wires.forget(req)
 	if !req.IsAck() {
 		var bad *sip.Malformed
 		if err := sip.CheckRequest(req); errors.As(err, &bad) {
@@ -130,7 +131,7 @@ func (s *Server) newCall(in *sip.Incoming, dir direction) {
 		s.refuse(in, dir, "overload", "5", "max_calls reached", zerolog.Dict().Int("max_calls", max))
 		return
 	}
-	c := newCall(s.deps, dir, in)
+	c := newCall(s.deps, dir, in, s.wires.takeID(in.Req))
 	s.metrics.callsCurrent.WithLabelValues(dir.String()).Inc()
 	fromTag, _ := in.Req.From().Params.Get("tag")
 	s.calls.add(c, string(*in.Req.CallID()), fromTag)

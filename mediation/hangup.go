@@ -203,6 +203,7 @@ func (c *call) record(reason string) Record {
 		CallID: c.id, Direction: c.dir.String(), From: c.from, To: c.to, Gateway: c.trunk.Name,
 		StartTime: c.start, EndTime: time.Now(), EndReason: reason,
 		MediationServerBypass: c.media.decision.bypass,
+		BypassReason:          c.media.decision.code,
 		EdgeCallID:            c.caller.dialog.CallID,
 		ByeUndelivered:        c.undelivered,
 	}

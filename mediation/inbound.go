@@ -28,7 +28,7 @@ func (p *mediaPlan) inboundOffer(s BypassSettings, trunkBypass bool, alloc *rela
 	if err := p.openRelay(alloc); err != nil {
 		return nil, err
 	}
-	p.bypassID = inboundBypassID(s, trunkBypass)
+	p.bypassID, p.noOffer = inboundBypassID(s, trunkBypass)
 	return p.clientOffer()
 }
 
@@ -52,7 +52,7 @@ func (p *mediaPlan) clientOffer() ([]byte, error) {
 // inboundAnswer is the gateway's answer from the client's.
 func (p *mediaPlan) inboundAnswer(ans sdp.Media) ([]byte, error) {
 	p.gateway, p.client = p.offer, ans
-	p.decision = decideInbound(p.bypassID, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
+	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired))
 	d, err := sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
 	if err != nil {
 		return nil, fmt.Errorf("answer to the gateway: %w", err)

@@ -122,7 +122,7 @@ func TestOutboundBypass(t *testing.T) {
 			waitMetric(t, lab, 1, "mediationserver_media_bypass_calls_total", "direction", "outbound")
 			waitMetric(t, lab, 0, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 			waitMetric(t, lab, 0, "mediationserver_calls_current", "direction", "outbound")
-			waitMetric(t, lab, 0, "mediationserver_gateway_side_ports_open")
+			waitMetric(t, lab, 0, "mediationserver_gateway_side_port_pairs_open")
 		})
 	}
 }
@@ -162,7 +162,7 @@ func TestOutboundAnchoredTranscodes(t *testing.T) {
 			}
 			waitMetric(t, lab, 0, "mediationserver_media_bypass_calls_total", "direction", "outbound")
 			waitMetric(t, lab, 1, "mediationserver_calls_total", "direction", "outbound")
-			waitMetric(t, lab, 0, "mediationserver_gateway_side_ports_open")
+			waitMetric(t, lab, 0, "mediationserver_gateway_side_port_pairs_open")
 		})
 	}
 }
@@ -224,7 +224,7 @@ func TestInbound(t *testing.T) {
 				waitMetric(t, lab, want, "mediationserver_media_bypass_calls_total", "direction", "inbound")
 				waitMetric(t, lab, 1, "mediationserver_calls_total", "direction", "inbound")
 				waitMetric(t, lab, 0, "mediationserver_calls_current", "direction", "inbound")
-				waitMetric(t, lab, 0, "mediationserver_gateway_side_ports_open")
+				waitMetric(t, lab, 0, "mediationserver_gateway_side_port_pairs_open")
 			})
 		}
 	}

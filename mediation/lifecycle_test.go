@@ -132,7 +132,7 @@ func TestUnreachableGateway(t *testing.T) {
 	if rep.Code != 503 {
 		t.Fatalf("got %d, want 503", rep.Code)
 	}
-	waitMetric(t, lab, 0, "mediationserver_gateway_side_ports_open")
+	waitMetric(t, lab, 0, "mediationserver_gateway_side_port_pairs_open")
 	waitMetric(t, lab, 0, "mediationserver_calls_current", "direction", "outbound")
 }
 
@@ -240,7 +240,7 @@ func TestHoldResume(t *testing.T) {
 			if len(far.ReInvites) != 2 || far.ReInvites[0] != "sendonly" || far.ReInvites[1] != "sendrecv" {
 				t.Fatalf("far side saw re-INVITEs %v, want [sendonly sendrecv]", far.ReInvites)
 			}
-			mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_gateway_side_ports_open")
+			mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_gateway_side_port_pairs_open")
 		})
 	}
 }

@@ -42,6 +42,7 @@ type mediaPlan struct {
 	bypassID string    // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
 	log      zerolog.Logger
 	decision decision
+	noOffer  decision // inbound: why no bypass ID was offered
 	relay    *relay.Session
 	// sdp is what we last sent each peer (relay.Edge, relay.Gateway).
 	sdp [2]sdpLeg

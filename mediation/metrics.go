@@ -22,6 +22,10 @@ type metrics struct {
 	sipMalformed  prometheus.Counter
 	sipUnanswered prometheus.Counter
 	mediaRefused  *prometheus.CounterVec // RTP from neither the peer's IPs nor its latched address
+	// Operators' series (metricsops.go).
+	sipRequests   *prometheus.CounterVec
+	sipResponses  *prometheus.CounterVec
+	mediaTimeouts *prometheus.CounterVec
 }
 
 func newMetrics(gatewayPortsOpen func() float64) *metrics {
@@ -30,15 +34,15 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 		reg: prometheus.NewRegistry(),
 		callsCurrent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mediationserver_calls_current",
-			Help: "Calls in progress (LS:MediationServer - Inbound Calls / Outbound Calls \\- Current).",
+			Help: "Calls in progress (LS:MediationServer - Inbound Calls / Outbound Calls - Current).",
 		}, dir),
 		callsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_calls_total",
-			Help: "Calls received since start (LS:MediationServer - Inbound Calls / Outbound Calls \\- Total).",
+			Help: "Calls received since start (LS:MediationServer - Inbound Calls / Outbound Calls - Total).",
 		}, dir),
 		bypassActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mediationserver_media_bypass_calls_active",
-			Help: "Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls \\- Active media bypass calls).",
+			Help: "Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls - Active media bypass calls).",
 		}, dir),
 		bypassTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_media_bypass_calls_total",
@@ -49,8 +53,8 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 			Help: "Calls that ended without being answered, by direction and reason (the SIP code relayed, canceled, timeout, ...).",
 		}, []string{"direction", "reason"}),
 		gatewayPorts: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "mediationserver_gateway_side_ports_open",
-			Help: "RTP/RTCP port pairs open for anchored media (LS:MediationServer - Global Counters \\- Current number of ports opened on the gateway side, counted in pairs per side).",
+			Name: "mediationserver_gateway_side_port_pairs_open",
+			Help: "RTP/RTCP port pairs open for anchored media, one per side of each anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
 		}, gatewayPortsOpen),
 		legJitter: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mediationserver_anchored_leg_jitter_seconds",

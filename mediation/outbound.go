@@ -15,7 +15,7 @@ import (
 
 // outboundOffer is the gateway's offer.
 func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *relay.Allocator) ([]byte, error) {
-	p.decision = decideOutbound(s, trunkBypass, p.gwSRTP, p.offer)
+	p.decide(decideOutbound(s, trunkBypass, p.gwSRTP, p.offer))
 	if p.decision.bypass {
 		p.bypassID = s.BypassID
 		d, err := sdp.GatewayOffer(p.offer, true, netip.AddrPort{})

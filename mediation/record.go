@@ -26,9 +26,12 @@ type Record struct {
 	EndReason     string     `json:"endReason"`
 	// MediationServerBypass is the QoE report's "Mediation Server bypass
 	// call" flag.
-	MediationServerBypass bool      `json:"mediationServerBypass"`
-	EdgeLeg               LegRecord `json:"edgeLeg"`
-	GatewayLeg            LegRecord `json:"gatewayLeg"`
+	MediationServerBypass bool `json:"mediationServerBypass"`
+	// BypassReason is the bypass decision's reason code (README: Seeing
+	// every call), "" before the decision.
+	BypassReason string    `json:"bypassReason,omitempty"`
+	EdgeLeg      LegRecord `json:"edgeLeg"`
+	GatewayLeg   LegRecord `json:"gatewayLeg"`
 	// ByeUndelivered names the sides ("edge", "gateway") whose peer could
 	// not be told the call was over: its BYE got no answer on any target.
 	ByeUndelivered []string `json:"byeUndelivered,omitempty"`

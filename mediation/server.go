@@ -48,6 +48,9 @@ type Server struct {
 	alloc    *relay.Allocator
 	draining atomic.Bool
 	deps     *callDeps
+	wires    *wireTrace
+	mediaTap relay.PacketTap
+	book     *callBook
 
 	trunkCalls   map[string]CallSettings
 	unknownLog   sip.Limiter
@@ -132,6 +135,11 @@ func resolve(hostPort string) (netip.AddrPort, error) {
 // both legs (or CANCEL), and the listeners close. It returns a listener's
 // error, or nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
+	closeCapture, err := s.openCapture()
+	if err != nil {
+		return err
+	}
+	defer closeCapture()
 	if err := s.bind(); err != nil {
 		return err
 	}
@@ -215,13 +223,15 @@ func (s *Server) bind() error {
 		return err
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
+	s.metrics.addOps(func() bool { return s.Settings().Enabled })
+	s.wires.metrics = s.metrics
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, outbound}, Tracer: s.trace}); err != nil {
+		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer()}); err != nil {
 		s.records.close()
 		return &ListenError{Listener: "edge.listen", Addr: edgeAddr.String(), Err: err}
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, inbound}, Tracer: s.trace}); err != nil {
+		Handler: sideHandler{s, inbound}, Tracer: s.wires.tracer()}); err != nil {
 		s.records.close()
 		s.edge.Close()
 		return &ListenError{Listener: "gateway_listen", Addr: gwAddr.String(), Err: err}
@@ -250,30 +260,14 @@ func (s *Server) bind() error {
 		}
 	}
 	s.deps = &callDeps{
-		log: s.log, metrics: s.metrics, records: s.records, index: s.calls, settings: s.Settings,
+		log: s.log, metrics: s.metrics, records: teeRecords{s.records, s.book}, index: s.calls, settings: s.Settings,
 		alloc: s.alloc, gateways: s.gateways, edge: s.edge, gw: s.gw,
 		edgePeer: s.edgePeer, edgeTransport: s.edgeTransport,
 		edgeCalls: s.cfg.Edge.CallSettings, trunkCalls: s.trunkCalls,
-		sip: s.cfg.SIP, media: s.cfg.Media,
+		sip: s.cfg.SIP, media: s.cfg.Media, mediaTap: s.mediaTap,
 		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
 	}
 	return nil
-}
-
-// trace logs a SIP message a side read or wrote, under the call it belongs
-// to when there is one.
-func (s *Server) trace(side *sip.Side, dir string, msg gosip.Message) {
-	log := side.Log()
-	if !log.Debug().Enabled() {
-		return
-	}
-	if id := msg.CallID(); id != nil {
-		if c := s.calls.byCallID(string(*id)); c != nil {
-			l := c.log.With().Logger()
-			log = &l
-		}
-	}
-	sip.Trace(log, side, dir, msg)
 }
 
 // drain refuses new calls and ends the ones in progress.

@@ -194,7 +194,7 @@ func sippCheckCounters(t *testing.T, srv *mediation.Server, tc sippCase) {
 	// The last BYE or ACK can reach the server just after sipp reports.
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", dir)
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_media_bypass_calls_active", "direction", dir)
-	mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_ports_open")
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_port_pairs_open")
 
 	type sample struct {
 		want   float64

@@ -96,7 +96,6 @@ func (s *Side) Send(ctx context.Context, req *gosip.Request, sink ResponseSink) 
 		}
 		s.mu.Unlock()
 	})
-	s.trace(Out, req)
 	if err := ct.tx.Init(); err != nil {
 		ct.tx.Terminate()
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
@@ -157,6 +156,9 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 	if err != nil {
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}
+	if IsTCP(req) {
+		conn = s.tapped(conn)
+	}
 	return conn, nil
 }
 
@@ -167,7 +169,6 @@ func (s *Side) WriteRequest(ctx context.Context, req *gosip.Request) error {
 		return err
 	}
 	defer conn.TryClose()
-	s.trace(Out, req)
 	if err := conn.WriteMsg(req); err != nil {
 		return fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}

@@ -37,11 +37,13 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 	}
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
+		s.traceRead(props, data, nil)
 		s.unparseable(remote, "udp", err)
 		return nil, nil
 	}
 	msg.SetTransport("UDP")
 	msg.SetSource(remote)
+	s.traceRead(props, data, msg)
 	s.dispatch(msg)
 	return nil, nil
 }
@@ -84,10 +86,14 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 	err := st.par.ParseSIPStream(data, func(msg gosip.Message) {
 		msg.SetTransport("TCP")
 		msg.SetSource(remote)
+		if s.tracer != nil {
+			s.traceRead(props, []byte(msg.String()), msg)
+		}
 		s.dispatch(msg)
 	})
 	if err != nil && !errors.Is(err, gosip.ErrParseSipPartial) {
 		// A framing error leaves no message boundary to resync on.
+		s.traceRead(props, data, nil)
 		s.unparseable(remote, "tcp", err)
 		st.par.Reset()
 		if c, err := s.tpl.GetConnection("tcp", remote); err == nil {
@@ -162,7 +168,6 @@ func (s *Side) dispatchResponse(res *gosip.Response) {
 	s.mu.Lock()
 	ct := s.clients[key]
 	s.mu.Unlock()
-	s.trace(In, res)
 	if ct == nil {
 		s.handler.HandleStrayResponse(s, res)
 		return
@@ -189,13 +194,10 @@ func (s *Side) dispatchRequest(req *gosip.Request) {
 			// The ACK of a non-2xx final response (same branch as the INVITE).
 			_ = tx.Receive(req)
 		}
-		in := &Incoming{Req: req, Side: s}
-		s.handler.HandleRequest(in)
-		in.trace()
+		s.handler.HandleRequest(&Incoming{Req: req, Side: s})
 		return
 	}
 	if tx != nil {
-		s.trace(In, req)
 		s.stats.Retransmissions.Add(1)
 		_ = tx.Receive(req)
 		return
@@ -221,16 +223,13 @@ func (s *Side) dispatchRequest(req *gosip.Request) {
 		}
 		s.mu.Unlock()
 	})
-	in := &Incoming{Req: req, Side: s, tx: tx}
-	s.handler.HandleRequest(in)
-	in.trace()
+	s.handler.HandleRequest(&Incoming{Req: req, Side: s, tx: tx})
 }
 
 // rejectMalformed answers statelessly a request no transaction can be made
 // of (no Via, CSeq, ...), as sipgo's transaction layer does: without an
 // answer the sender would retransmit it for 32 s.
 func (s *Side) rejectMalformed(req *gosip.Request, why error) {
-	s.trace(In, req)
 	s.stats.Malformed.Add(1)
 	if ok, dropped := s.limit.Allow(); ok {
 		s.log.Warn().Err(why).Str("remote", req.Source()).Int("suppressed", dropped).Msg("malformed request: 400")

@@ -26,7 +26,9 @@ type SideConfig struct {
 	Log       zerolog.Logger
 	// Handler receives the side's requests and stray responses.
 	Handler Handler
-	// Tracer, when set, sees every message the side reads or writes itself.
+	// Tracer, when set, sees every message the side reads or writes, at
+	// the transport: sipgo's own (100 Trying, retransmissions, the ACK of a
+	// non-2xx) too.
 	Tracer Tracer
 	// DialTimeout bounds a TCP connect (sipgo's default is a minute).
 	DialTimeout time.Duration
@@ -47,9 +49,6 @@ type Handler interface {
 	// or a 2xx of another fork.
 	HandleStrayResponse(side *Side, res *gosip.Response)
 }
-
-// Tracer sees a message a side read (In) or wrote (Out).
-type Tracer func(side *Side, dir string, msg gosip.Message)
 
 // Stats are a side's transport-level counters.
 type Stats struct {
@@ -75,6 +74,7 @@ type Side struct {
 	parser  *gosip.Parser
 	handler Handler
 	tracer  Tracer
+	tap     WriteTap
 	log     zerolog.Logger
 	ua      string
 	dial    time.Duration
@@ -103,7 +103,8 @@ func NewSide(cfg SideConfig) (*Side, error) {
 	if s.dial <= 0 {
 		s.dial = 10 * time.Second
 	}
-	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read})
+	s.tap = s.tapWrite(cfg.Tracer)
+	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, Tap: s.tap})
 	if err != nil {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
 	}
@@ -207,25 +208,13 @@ func transportName(t string) string {
 // IsTCP reports a message that came (or goes) over TCP.
 func IsTCP(msg gosip.Message) bool { return strings.EqualFold(msg.Transport(), "tcp") }
 
-func (s *Side) trace(dir string, msg gosip.Message) {
-	if s.tracer != nil {
-		s.tracer(s, dir, msg)
-	}
-}
-
 // Incoming is a request a side received, with the server transaction its
 // responses go through (nil for ACK, which is never answered).
 type Incoming struct {
 	Req  *gosip.Request
 	Side *Side
 	tx   *gosip.ServerTx
-	// traced makes the request's own trace come once, before any response
-	// to it: after the handler has seen it (so that a new call's trace
-	// carries the call's id), or earlier if a response goes first.
-	traced sync.Once
 }
-
-func (in *Incoming) trace() { in.traced.Do(func() { in.Side.trace(In, in.Req) }) }
 
 // Answerable reports whether the request has a transaction to answer on.
 func (in *Incoming) Answerable() bool { return in.tx != nil }
@@ -258,8 +247,6 @@ func (in *Incoming) Respond(res *gosip.Response) error {
 	if in.tx == nil {
 		return errors.New("respond: an ACK has no transaction")
 	}
-	in.trace()
-	in.Side.trace(Out, res)
 	if err := in.tx.Respond(res); err != nil {
 		return fmt.Errorf("respond %d to %s: %w", res.StatusCode, in.Req.Method, err)
 	}
@@ -323,7 +310,6 @@ func (s *Side) WriteResponse(res *gosip.Response) error {
 		return err
 	}
 	defer conn.TryClose()
-	s.trace(Out, res)
 	return conn.WriteMsg(res)
 }
 
@@ -336,13 +322,21 @@ func (s *Side) responseConn(transport, source string) (gosip.Connection, error) 
 		if err != nil {
 			return nil, fmt.Errorf("tcp connection to %s: %w", source, err)
 		}
-		return c, nil
+		return s.tapped(c), nil
 	}
 	c, err := s.tpl.GetConnection("udp", s.Addr().String())
 	if err != nil {
 		return nil, fmt.Errorf("udp listener %s: %w", s.Addr(), err)
 	}
 	return c, nil
+}
+
+// tapped wraps a TCP connection so the tracer sees what is written on it.
+func (s *Side) tapped(c gosip.Connection) gosip.Connection {
+	if s.tap == nil {
+		return c
+	}
+	return tapConnection{Connection: c, tap: s.tap}
 }
 
 // ConnectionOpen reports whether a TCP connection to addr (IP:PORT as the

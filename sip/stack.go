@@ -45,6 +45,9 @@ type StackConfig struct {
 	ReadFilter gosip.TransportReadFilter
 	// TransactionOptions are added to sipgo's transaction layer options.
 	TransactionOptions []gosip.TransactionLayerOption
+	// Tap, when set, sees every UDP datagram the stack writes, before it
+	// leaves.
+	Tap WriteTap
 }
 
 // Stack is one sipgo user agent serving a UDP socket and a TCP listener on
@@ -66,6 +69,7 @@ type Stack struct {
 	tcpLn     *net.TCPListener
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
+	tap       WriteTap
 
 	errc      chan error
 	serving   sync.WaitGroup
@@ -88,7 +92,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), udpConn.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 	log := cfg.Log.With().Str("side", cfg.Name).Logger()
 	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
-	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, errc: make(chan error, 2)}
+	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, tap: cfg.Tap, errc: make(chan error, 2)}
 
 	tpOpts := []gosip.TransportLayerOption{gosip.WithTransportLayerLogger(sl)}
 	if cfg.ReadFilter != nil {
@@ -159,8 +163,12 @@ func (s *Stack) Start() error {
 	started := false
 	s.startOnce.Do(func() {
 		started = true
+		var udp net.PacketConn = s.udpConn
+		if s.tap != nil {
+			udp = tapPacketConn{udp, s.tap}
+		}
 		s.serving.Add(2)
-		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeUDP(s.udpConn) }()
+		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeUDP(udp) }()
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.tcpLn) }()
 	})
 	if !started {

@@ -1,6 +1,11 @@
 package sip
 
 import (
+	"bytes"
+	"net"
+	"strings"
+	"time"
+
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 )
@@ -11,32 +16,89 @@ const (
 	Out = "out"
 )
 
-// Trace logs a whole SIP message at debug level with its side, direction,
-// addresses and Call-ID, so an operator can follow one call (and find
-// a=x-bypassid in its INVITE, 183 and 200) by grepping one field. log
-// should already carry the call's own id.
-func Trace(log *zerolog.Logger, side *Side, dir string, msg gosip.Message) {
-	if msg == nil || !log.Debug().Enabled() {
-		return
-	}
-	ev := log.Debug().Str("side", side.Name).Str("dir", dir).Str("transport", msg.Transport())
-	if dir == In {
-		ev = ev.Str("remote", msg.Source())
-	} else {
-		ev = ev.Str("remote", msg.Destination())
-	}
-	if cid := msg.CallID(); cid != nil {
-		ev = ev.Str("sip_call_id", string(*cid))
-	}
-	ev.Str("sip", msg.String()).Msg(firstLine(msg))
+// Wire is one SIP message as it crossed one of a side's sockets: read
+// (In) or about to be written (Out).
+type Wire struct {
+	Side *Side
+	Dir  string
+	// Transport is "UDP" or "TCP".
+	Transport string
+	// Local and Remote are the socket's addresses.
+	Local, Remote net.Addr
+	Time          time.Time
+	// Data is the message as on the wire (for a TCP read, the message cut
+	// out of the stream). It belongs to the Wire: tracers may keep it.
+	Data []byte
+	// Msg is Data parsed; nil when it is not a SIP message.
+	Msg gosip.Message
 }
 
-func firstLine(msg gosip.Message) string {
-	switch m := msg.(type) {
-	case *gosip.Request:
-		return "sip " + m.StartLine()
-	case *gosip.Response:
-		return "sip " + m.StartLine()
+// Tracer sees every message a side reads or writes, exactly once, in the
+// order of the wire. It runs on the goroutine that reads or writes, so it
+// must not block.
+type Tracer func(w *Wire)
+
+// CallID is the message's Call-ID, "" when there is none.
+func (w *Wire) CallID() string {
+	if w.Msg == nil {
+		return ""
 	}
-	return "sip message"
+	if id := w.Msg.CallID(); id != nil {
+		return string(*id)
+	}
+	return ""
+}
+
+// Summary is the message's start line ("INVITE sip:...", "SIP/2.0 200
+// OK"), or "unparseable" for bytes that are not SIP.
+func (w *Wire) Summary() string {
+	switch m := w.Msg.(type) {
+	case *gosip.Request:
+		return m.StartLine()
+	case *gosip.Response:
+		return m.StartLine()
+	}
+	return "unparseable"
+}
+
+// Trace logs a whole SIP message at debug level with its side, direction,
+// transport, addresses and Call-ID, so an operator can follow one call (and
+// find a=x-bypassid in its INVITE, 183 and 200) by grepping one field. log
+// should already carry the call's own id.
+func Trace(log *zerolog.Logger, w *Wire) {
+	if !log.Debug().Enabled() {
+		return
+	}
+	ev := log.Debug().Str("side", w.Side.Name).Str("dir", w.Dir).Str("transport", w.Transport).
+		Str("local", addrString(w.Local)).Str("remote", addrString(w.Remote))
+	if id := w.CallID(); id != "" {
+		ev = ev.Str("sip_call_id", id)
+	}
+	ev.Str("sip", string(w.Data)).Msg("sip " + w.Summary())
+}
+
+// traceRead shows the tracer a message read from the network, before it is
+// handled.
+func (s *Side) traceRead(props gosip.TransportReadProps, data []byte, msg gosip.Message) {
+	if s.tracer == nil {
+		return
+	}
+	s.tracer(&Wire{Side: s, Dir: In, Transport: strings.ToUpper(props.Transport), Local: props.LocalAddr,
+		Remote: props.RemoteAddr, Time: time.Now(), Data: bytes.Clone(data), Msg: msg})
+}
+
+// tapWrite is the stack's WriteTap for a side: it parses what is about to
+// be written and shows it to the tracer. nil without a tracer.
+func (s *Side) tapWrite(tracer Tracer) WriteTap {
+	if tracer == nil {
+		return nil
+	}
+	return func(transport string, local, remote net.Addr, data []byte) {
+		w := &Wire{Side: s, Dir: Out, Transport: transport, Local: local, Remote: remote, Time: time.Now(),
+			Data: bytes.Clone(data)}
+		if msg, err := s.parser.ParseSIP(w.Data); err == nil {
+			w.Msg = msg
+		}
+		tracer(w)
+	}
 }

@@ -271,7 +271,7 @@ func checkCounters(ctx context.Context, srv *mediation.Server, callsPerDirection
 			want{0, "mediationserver_calls_current", []string{"direction", dir}},
 			want{0, "mediationserver_media_bypass_calls_active", []string{"direction", dir}})
 	}
-	wants = append(wants, want{0, "mediationserver_gateway_side_ports_open", nil})
+	wants = append(wants, want{0, "mediationserver_gateway_side_port_pairs_open", nil})
 	var problems []string
 	for _, w := range wants {
 		if err := mediationtest.AwaitMetric(ctx, srv, w.value, w.name, w.labels...); err != nil {

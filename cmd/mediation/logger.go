@@ -1,14 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"os"
-	"time"
+	"strings"
 
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
 )
+
+// TimeFormat is the timestamp of every log line: RFC 3339 with
+// microseconds, so that the messages of one call can be told apart and
+// put side by side with a packet capture.
+const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+func init() {
+	// Process-wide, set before any logger is built.
+	zerolog.TimeFieldFormat = TimeFormat
+}
 
 // newLogger builds the daemon's logger from a validated log config. The
 // library packages get it passed in; only the binary decides where logs go.
@@ -20,7 +31,8 @@ func newLogger(w io.Writer, lc mediation.LogConfig) zerolog.Logger {
 	terminal := isTerminal(w)
 	out := w
 	if lc.Format == "console" || (lc.Format == "" && terminal) {
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !terminal}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: TimeFormat, NoColor: !terminal,
+			FieldsExclude: []string{"sip"}, FormatExtra: sipLines}
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger()
 }
@@ -34,4 +46,19 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// sipLines prints a traced SIP message (the "sip" field) under its log
+// line, one indented line per line of the message, as a reader of a trace
+// expects it instead of one line with escaped CRLFs.
+func sipLines(ev map[string]any, buf *bytes.Buffer) error {
+	msg, ok := ev["sip"].(string)
+	if !ok || msg == "" {
+		return nil
+	}
+	for _, line := range strings.Split(strings.TrimRight(msg, "\r\n"), "\n") {
+		buf.WriteString("\n    ")
+		buf.WriteString(strings.TrimSuffix(line, "\r"))
+	}
+	return nil
 }

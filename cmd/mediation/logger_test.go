@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mediation-emulator/mediation/mediation"
 )
@@ -40,5 +42,37 @@ func TestNewLogger(t *testing.T) {
 				t.Errorf("%+v: line %q has no time", tt.lc, line)
 			}
 		}
+	}
+}
+
+// TestLoggerTimeAndSIP: timestamps carry microseconds in both formats, and
+// the console prints a traced SIP message as indented lines.
+func TestLoggerTimeAndSIP(t *testing.T) {
+	sipMsg := "INVITE sip:+15550100@127.0.0.1 SIP/2.0\r\nCall-ID: abc\r\nContent-Length: 0\r\n\r\n"
+	var js bytes.Buffer
+	log := newLogger(&js, mediation.LogConfig{Level: "debug", Format: "json"})
+	log.Debug().Str("sip", sipMsg).Msg("sip INVITE")
+	var ev map[string]any
+	if err := json.Unmarshal(js.Bytes(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := ev["time"].(string)
+	if _, err := time.Parse(TimeFormat, ts); err != nil || !regexp.MustCompile(`\.\d{6}`).MatchString(ts) {
+		t.Errorf("json time %q: want microseconds (%v)", ts, err)
+	}
+	var con bytes.Buffer
+	log = newLogger(&con, mediation.LogConfig{Level: "debug", Format: "console"})
+	log.Debug().Str("side", "edge").Str("sip", sipMsg).Msg("sip INVITE")
+	out := con.String()
+	for _, want := range []string{"\n    INVITE sip:+15550100@127.0.0.1 SIP/2.0\n", "\n    Call-ID: abc\n", "side=edge"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `\r\n`) || strings.Contains(out, "sip=") {
+		t.Errorf("console output has the message as one escaped field:\n%s", out)
+	}
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}`).MatchString(out) {
+		t.Errorf("console time without microseconds:\n%s", out)
 	}
 }

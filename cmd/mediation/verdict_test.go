@@ -374,13 +374,13 @@ func TestParseCounters(t *testing.T) {
 # TYPE mediationserver_calls_total counter
 mediationserver_calls_total{direction="inbound"} 3
 mediationserver_calls_total{direction="outbound"} 2
-mediationserver_gateway_side_ports_open 0
+mediationserver_gateway_side_port_pairs_open 0
 go_goroutines 42
 mediationserver_broken_line
 `
 	got, err := parseCounters(strings.NewReader(text))
 	want := []demoCounter{{`mediationserver_calls_total{direction="inbound"}`, 3}, {`mediationserver_calls_total{direction="outbound"}`, 2},
-		{"mediationserver_gateway_side_ports_open", 0}}
+		{"mediationserver_gateway_side_port_pairs_open", 0}}
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("parseCounters = %v, %v; want %v", got, err, want)
 	}

@@ -21,6 +21,7 @@ type sessionOptions struct {
 	mediaTimeout time.Duration
 	onTimeout    func(Side)
 	rtcpInterval time.Duration
+	tap          PacketTap
 }
 
 func defaultSessionOptions() sessionOptions {

@@ -49,6 +49,7 @@ func (s *Session) readRTCP(x Side) {
 			}
 			continue
 		}
+		s.tapped(true, s.pairs[x].RTCPAddr(), unmap(src), buf[:n])
 		wall := time.Now()
 		l.rtcpReceived.Add(1)
 		l.rtcpReceivedBytes.Add(uint64(n))
@@ -150,6 +151,7 @@ func (s *Session) sendReport(y Side, wall time.Time) {
 			return
 		}
 	}
+	s.tapped(false, s.pairs[y].RTCPAddr(), dst, raw)
 	if _, err := s.pairs[y].RTCP.WriteToUDPAddrPort(raw, dst); err != nil {
 		l.sendFailed.Add(1)
 		return

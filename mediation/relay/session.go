@@ -163,7 +163,7 @@ func (s *Session) Start() {
 	}
 	s.wg.Add(1)
 	go s.housekeep()
-	s.log.Debug().Bool("latching", s.opts.latching).Dur("media_timeout", s.opts.mediaTimeout).
+	s.log.Debug().Bool("latching", s.opts.latching).Int64("media_timeout_ms", s.opts.mediaTimeout.Milliseconds()).
 		Dur("rtcp_interval", s.opts.rtcpInterval).Msg("relay started")
 }
 
@@ -221,6 +221,7 @@ func (s *Session) readRTP(x Side) {
 			}
 			continue
 		}
+		s.tapped(true, s.pairs[x].Addr(), unmap(src), buf[:n])
 		now := s.now()
 		rx.rtpReceived.Add(1)
 		rx.rtpReceivedBytes.Add(uint64(n))
@@ -229,6 +230,7 @@ func (s *Session) readRTP(x Side) {
 			rx.drop(reason)
 			continue
 		}
+		s.tapped(false, s.pairs[y].Addr(), dst, pkt)
 		if _, err := out.WriteToUDPAddrPort(pkt, dst); err != nil {
 			rx.sendFailed.Add(1)
 			continue

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/mediation-emulator/mediation/mediation/ladder"
+)
+
+func init() {
+	commands["trace"] = traceCmd
+	summaries["trace"] = "print each call of a server's JSON log as a ladder, with its bypass decision"
+}
+
+// traceCmd is `mediation trace [flags] [FILE|-]`.
+func traceCmd(args []string) int {
+	return traceRun(args, os.Stdin, os.Stdout, os.Stderr, time.Now)
+}
+
+func traceRun(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() time.Time) int {
+	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: mediation trace [flags] [FILE|-]\n\n"+
+			"Reads the JSON log of `mediation serve` (--log-format json; --log-level debug for the SIP\n"+
+			"messages) from FILE, or stdin, and prints every call: numbers, gateway, the media bypass\n"+
+			"decision and its reason, the media path, how it ended, and the ladder of both legs.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var f ladder.Filter
+	fs.StringVar(&f.Call, "call", "", "only the call with this `ID` (its own id, or either leg's Call-ID)")
+	fs.StringVar(&f.Number, "number", "", "only calls from or to a number containing `DIGITS`")
+	fs.BoolVar(&f.Bypassed, "bypassed", false, "only calls whose media bypasses the server")
+	fs.BoolVar(&f.Anchored, "anchored", false, "only calls whose media the server anchors")
+	fs.BoolVar(&f.Failed, "failed", false, "only calls that ended unanswered")
+	since := fs.String("since", "", "only calls started in the last `DURATION` (10m) or since an RFC 3339 time")
+	asJSON := fs.Bool("json", false, "print each call as one JSON object per line")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintln(stderr, "mediation: trace: one FILE at most (or - for stdin)")
+		return exitUsage
+	}
+	if *since != "" {
+		t, err := parseSince(*since, now())
+		if err != nil {
+			fmt.Fprintf(stderr, "mediation: trace: --since %q: %v\n", *since, err)
+			return exitUsage
+		}
+		f.Since = t
+	}
+	in := stdin
+	if name := fs.Arg(0); name != "" && name != "-" {
+		file, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "mediation: trace: %v\n", err)
+			return exitFailure
+		}
+		defer file.Close()
+		in = file
+	}
+	calls, err := ladder.Read(in)
+	if err != nil {
+		fmt.Fprintf(stderr, "mediation: trace: %v\n", err)
+		return exitFailure
+	}
+	calls = f.Select(calls)
+	if *asJSON {
+		err = ladder.WriteJSON(stdout, calls)
+	} else {
+		p := ladder.Printer{W: stdout, Color: isTerminal(stdout) && os.Getenv("NO_COLOR") == ""}
+		for _, c := range calls {
+			if err = p.Print(c); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "mediation: trace: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// parseSince reads --since: a duration back from now, or a point in time.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, errors.New("want a duration (10m) or an RFC 3339 time")
+	}
+	return t, nil
+}

@@ -1,0 +1,94 @@
+package capture_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"net/netip"
+
+	"github.com/mediation-emulator/mediation/mediation/capture"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+func sipMessage(method, callID string) []byte {
+	return []byte(method + " sip:+15550100@192.0.2.20:5060 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.0.2.1:5068;branch=z9hG4bK" + callID + "\r\n" +
+		"From: <sip:+15550199@192.0.2.1>;tag=a\r\nTo: <sip:+15550100@192.0.2.20>\r\n" +
+		"Call-ID: " + callID + "\r\nCSeq: 1 " + method + "\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+}
+
+// TestPcapReadByTshark: UDP and TCP (IPv4 and IPv6) packets come out of
+// the file with their addresses, ports and SIP messages, as tshark reads
+// them.
+func TestPcapReadByTshark(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	file := filepath.Join(t.TempDir(), "sip.pcap")
+	p, err := capture.OpenPcap(file, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	pkts := []capture.Packet{
+		{Time: now, Src: netip.MustParseAddrPort("192.0.2.1:5068"), Dst: netip.MustParseAddrPort("192.0.2.20:5060"), Payload: sipMessage("INVITE", "c1")},
+		{Time: now.Add(time.Millisecond), TCP: true, Src: netip.MustParseAddrPort("192.0.2.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.20:5060"), Payload: sipMessage("OPTIONS", "c2")},
+		{Time: now.Add(2 * time.Millisecond), TCP: true, Src: netip.MustParseAddrPort("192.0.2.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.20:5060"), Payload: sipMessage("BYE", "c3")},
+		{Time: now.Add(3 * time.Millisecond), Src: netip.MustParseAddrPort("[2001:db8::1]:5070"), Dst: netip.MustParseAddrPort("[2001:db8::2]:5061"), Payload: sipMessage("INVITE", "c4")},
+	}
+	for _, pkt := range pkts {
+		p.Write(pkt)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rows := mediationtest.TsharkFields(t, ctx, file, "sip", "ip.src", "ipv6.src", "udp.srcport", "tcp.srcport",
+		"ip.dst", "ipv6.dst", "udp.dstport", "tcp.dstport", "sip.Method", "sip.Call-ID")
+	var got []string
+	for _, r := range rows {
+		got = append(got, strings.Join(r, " "))
+	}
+	want := []string{
+		"192.0.2.1  5068  192.0.2.20  5060  INVITE c1",
+		"192.0.2.1   40000 192.0.2.20   5060 OPTIONS c2",
+		"192.0.2.1   40000 192.0.2.20   5060 BYE c3",
+		" 2001:db8::1 5070   2001:db8::2 5061  INVITE c4",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("tshark read:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestPcapRotates: at the maximum size the file is renamed FILE.1 and a
+// new one begins; neither grows past the maximum, and nothing is lost
+// from the newest file.
+func TestPcapRotates(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sip.pcap")
+	const max = 4096
+	p, err := capture.OpenPcap(file, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		p.Write(capture.Packet{Time: time.Now(), Src: netip.MustParseAddrPort("127.0.0.1:5068"),
+			Dst: netip.MustParseAddrPort("127.0.0.1:5060"), Payload: sipMessage("OPTIONS", "r"+string(rune('a'+i%26)))})
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{file, file + ".1"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatalf("after rotation: %v", err)
+		}
+		if st.Size() > max || st.Size() <= 24 {
+			t.Errorf("%s: %d bytes, want some packets and at most %d", f, st.Size(), max)
+		}
+	}
+	if p.Dropped() != 0 {
+		t.Errorf("%d packets dropped", p.Dropped())
+	}
+}

@@ -1,0 +1,40 @@
+package ladder
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+const invite = `{"level":"debug","call":"c1","direction":"outbound","side":"edge","dir":"in","transport":"UDP","local":"127.0.0.1:5070","remote":"127.0.0.1:5090","sip_call_id":"abc","sip":"INVITE sip:+15550100@127.0.0.1:5070 SIP/2.0\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP4 192.0.2.7\r\nm=audio 5000 RTP/AVP 0\r\na=x-bypassid:be38f190\r\n","time":"2026-12-05T23:56:55.254552Z","message":"sip INVITE sip:+15550100@127.0.0.1:5070 SIP/2.0"}`
+
+func TestMessageFields(t *testing.T) {
+	calls, err := Read(strings.NewReader("not json\n" + invite + "\n"))
+	if err != nil || len(calls) != 1 {
+		t.Fatalf("%d calls, %v", len(calls), err)
+	}
+	m := calls[0].Messages[0]
+	if m.Label != "INVITE" || m.CSeq != "1 INVITE" || m.SDP != "192.0.2.7:5000" || m.BypassID != "be38f190" || !m.Request() {
+		t.Errorf("message %+v", m)
+	}
+	if calls[0].CallIDs[0] != "abc" || calls[0].Decided {
+		t.Errorf("call %+v", calls[0])
+	}
+}
+
+func TestPrinterColour(t *testing.T) {
+	calls, _ := Read(strings.NewReader(invite))
+	var plain, colour bytes.Buffer
+	if err := (Printer{W: &plain}).Print(calls[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Printer{W: &colour, Color: true}).Print(calls[0]); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "\x1b[") || !strings.Contains(colour.String(), colMagenta+"a=x-bypassid:be38f190") {
+		t.Errorf("plain:\n%s\ncolour:\n%q", plain.String(), colour.String())
+	}
+	if !strings.Contains(plain.String(), "no decision logged") || !strings.Contains(plain.String(), "in progress") {
+		t.Errorf("a call without decision or end:\n%s", plain.String())
+	}
+}

@@ -1,0 +1,93 @@
+package mediation
+
+import (
+	"runtime/debug"
+	"strconv"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// The series an operator alerts on beside the LS:MediationServer counters:
+// what runs, whether bypass is on, SIP traffic per side, media timeouts.
+// Every label is bounded: sides, directions, methods we know, status codes.
+
+// addOps registers the operators' series; bypassEnabled reads the live
+// MediaBypassSettings.Enabled.
+func (m *metrics) addOps(bypassEnabled func() bool) {
+	version, revision := buildVersion()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mediationserver_build_info",
+		Help: "Always 1: the running binary's module version and VCS revision.",
+	}, []string{"version", "revision"})
+	build.WithLabelValues(version, revision).Set(1)
+	enabled := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mediationserver_bypass_enabled",
+		Help: "1 when media bypass is enabled (MediaBypassSettings.Enabled), else 0.",
+	}, func() float64 {
+		if bypassEnabled() {
+			return 1
+		}
+		return 0
+	})
+	m.sipRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mediationserver_sip_requests_total",
+		Help: "SIP requests by side (edge, gateway), direction (in: received, out: sent) and method; retransmissions included.",
+	}, []string{"side", "dir", "method"})
+	m.sipResponses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mediationserver_sip_responses_total",
+		Help: "SIP responses by side (edge, gateway), direction (in: received, out: sent) and status code; retransmissions included.",
+	}, []string{"side", "dir", "code"})
+	m.mediaTimeouts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mediationserver_media_timeouts_total",
+		Help: "Anchored calls ended because a leg sent no RTP or RTCP for media.timeout, by direction.",
+	}, []string{"direction"})
+	m.reg.MustRegister(build, enabled, m.sipRequests, m.sipResponses, m.mediaTimeouts)
+	for _, d := range []direction{outbound, inbound} {
+		m.mediaTimeouts.WithLabelValues(d.String())
+	}
+}
+
+// buildVersion is the module version and VCS revision the binary was
+// built from ("(devel)" and "" in tests).
+func buildVersion() (version, revision string) {
+	version = "(devel)"
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version, ""
+	}
+	if info.Main.Version != "" {
+		version = info.Main.Version
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" {
+			revision = s.Value
+		}
+	}
+	return version, revision
+}
+
+// countSIP counts one traced message.
+func (m *metrics) countSIP(w *sip.Wire) {
+	if m == nil || m.sipRequests == nil {
+		return
+	}
+	switch msg := w.Msg.(type) {
+	case *gosip.Request:
+		method := string(msg.Method)
+		if !handledMethod(msg.Method) && msg.Method != gosip.REGISTER && msg.Method != gosip.INFO &&
+			msg.Method != gosip.NOTIFY && msg.Method != gosip.SUBSCRIBE && msg.Method != gosip.MESSAGE &&
+			msg.Method != gosip.REFER && msg.Method != gosip.PUBLISH {
+			method = "other" // a peer's invention must not make a series
+		}
+		m.sipRequests.WithLabelValues(w.Side.Name, w.Dir, method).Inc()
+	case *gosip.Response:
+		code := msg.StatusCode
+		if code < 100 || code > 699 {
+			code = 0
+		}
+		m.sipResponses.WithLabelValues(w.Side.Name, w.Dir, strconv.Itoa(code)).Inc()
+	}
+}

@@ -1,0 +1,102 @@
+package mediation_test
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// wantSeries is every mediationserver_ series with its HELP: a series
+// added, renamed or re-described must be changed here (and in the README).
+var wantSeries = []string{
+	"mediationserver_anchored_leg_jitter_seconds: Interarrival jitter of each anchored leg's incoming RTP at the end of the call (the call record's jitterMs), by side.",
+	"mediationserver_anchored_leg_loss_ratio: Share of each anchored leg's incoming RTP packets lost over the call (packetsLost over packets expected), by side.",
+	"mediationserver_anchored_leg_rtt_seconds: Round-trip time to each anchored leg's peer from its RTCP reports, by side (legs without reports are not observed).",
+	"mediationserver_build_info: Always 1: the running binary's module version and VCS revision.",
+	"mediationserver_bypass_enabled: 1 when media bypass is enabled (MediaBypassSettings.Enabled), else 0.",
+	"mediationserver_calls_current: Calls in progress (LS:MediationServer - Inbound Calls / Outbound Calls - Current).",
+	"mediationserver_calls_total: Calls received since start (LS:MediationServer - Inbound Calls / Outbound Calls - Total).",
+	"mediationserver_failed_calls_total: Calls that ended without being answered, by direction and reason (the SIP code relayed, canceled, timeout, ...).",
+	"mediationserver_gateway_side_port_pairs_open: RTP/RTCP port pairs open for anchored media, one per side of each anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
+	"mediationserver_media_bypass_calls_active: Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls - Active media bypass calls).",
+	"mediationserver_media_bypass_calls_total: Answered media bypass calls since start.",
+	"mediationserver_media_timeouts_total: Anchored calls ended because a leg sent no RTP or RTCP for media.timeout, by direction.",
+	"mediationserver_sip_malformed_requests_total: Requests refused with 400 because a mandatory header was missing.",
+	"mediationserver_sip_requests_total: SIP requests by side (edge, gateway), direction (in: received, out: sent) and method; retransmissions included.",
+	"mediationserver_sip_responses_total: SIP responses by side (edge, gateway), direction (in: received, out: sent) and status code; retransmissions included.",
+	"mediationserver_sip_unknown_dialog_requests_total: Requests answered 481 (no such call or transaction).",
+}
+
+// TestMetricsSeries: /metrics lists exactly these series with these HELP
+// strings (no escaped characters), and the new ones count what they say.
+func TestMetricsSeries(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	client := startClient(t, ctx, mediationtest.DefaultBypassID)
+	if rep, err := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), Duration: 100 * time.Millisecond}); err != nil || rep.Code != 200 {
+		t.Fatalf("call: %d %v", rep.Code, err)
+	}
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+
+	res, err := http.Get(mediationtest.URL(lab.Server, "/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for name, f := range families {
+		if strings.HasPrefix(name, "mediationserver_") {
+			got = append(got, name+": "+f.GetHelp())
+			if strings.Contains(f.GetHelp(), `\`) {
+				t.Errorf("%s: HELP with a backslash: %q", name, f.GetHelp())
+			}
+		}
+	}
+	sort.Strings(got)
+	// Series with labels only known when something happens (a failed call,
+	// an anchored leg) appear with their first sample.
+	lazy := map[string]bool{"mediationserver_anchored_leg_jitter_seconds": true, "mediationserver_anchored_leg_loss_ratio": true,
+		"mediationserver_anchored_leg_rtt_seconds": true, "mediationserver_failed_calls_total": true}
+	var want []string
+	for _, w := range wantSeries {
+		name, _, _ := strings.Cut(w, ":")
+		if !lazy[name] {
+			want = append(want, w)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("series:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"mediationserver_bypass_enabled", nil, 1},
+		{"mediationserver_build_info", []string{"version", "(devel)"}, 1},
+		{"mediationserver_sip_requests_total", []string{"side", "edge", "dir", "in", "method", "INVITE"}, 1},
+		{"mediationserver_sip_requests_total", []string{"side", "gateway", "dir", "out", "method", "INVITE"}, 1},
+		{"mediationserver_sip_requests_total", []string{"side", "gateway", "dir", "out", "method", "BYE"}, 1},
+		{"mediationserver_sip_responses_total", []string{"side", "edge", "dir", "out", "code", "200"}, 2},
+		{"mediationserver_sip_responses_total", []string{"side", "gateway", "dir", "in", "code", "183"}, 1},
+		{"mediationserver_media_timeouts_total", []string{"direction", "outbound"}, 0},
+	} {
+		v, err := mediationtest.Metric(lab.Server, c.name, c.labels...)
+		if err != nil || v != c.want {
+			t.Errorf("%s%v = %v (%v), want %v", c.name, c.labels, v, err, c.want)
+		}
+	}
+}

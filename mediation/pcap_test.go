@@ -1,0 +1,106 @@
+package mediation_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// TestPcapCapture: with capture.pcap and capture.pcap_media, tshark finds
+// in the file the INVITE carrying a=x-bypassid of a bypassed call, every
+// SIP message of both calls with the server's real addresses, and the RTP
+// of the anchored call on both of its legs (set up by the SDP in the same
+// file, as Wireshark's VoIP Calls finds it).
+func TestPcapCapture(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	mediationtest.Tshark(t)
+	file := filepath.Join(t.TempDir(), "mediation.pcap")
+	lab, err := mediationtest.New(ctx, mediationtest.Options{Configure: func(c *mediation.Config) {
+		c.Capture.Pcap, c.Capture.PcapMedia = file, true
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	callBypassedAndAnchored(t, ctx, lab, 500*time.Millisecond)
+	edge, gw := lab.Server.EdgeAddr().String(), lab.Server.GatewayAddr().String()
+	// Closing the server closes the file: everything is in it.
+	if err := lab.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	inv := mediationtest.TsharkFields(t, ctx, file, `sip.Method == "INVITE" && sip contains "a=x-bypassid:`+mediationtest.DefaultBypassID+`"`,
+		"ip.dst", "udp.dstport", "sip.Call-ID")
+	if len(inv) == 0 {
+		t.Fatal("no INVITE with a=x-bypassid in the capture")
+	}
+	dsts := map[string]bool{}
+	for _, r := range inv {
+		dsts[r[0]+":"+r[1]] = true
+	}
+	if !dsts[edge] {
+		t.Errorf("no INVITE with a=x-bypassid to the edge side %s: %v", edge, dsts)
+	}
+
+	sipRows := mediationtest.TsharkFields(t, ctx, file, "sip", "sip.CSeq.method", "sip.Status-Code")
+	count := map[string]int{}
+	for _, r := range sipRows {
+		count[strings.Join(r, " ")]++
+	}
+	// Two calls, two legs each: INVITE, 200, ACK, BYE and its 200 each.
+	for _, k := range []string{"INVITE ", "INVITE 200", "ACK ", "BYE ", "BYE 200"} {
+		if count[k] < 4 {
+			t.Errorf("%d %q in the capture, want 4 (two calls, two legs): %v", count[k], k, count)
+		}
+	}
+
+	// The anchored call's RTP: both legs, both directions, through the
+	// server's media address.
+	rtp := mediationtest.TsharkFields(t, ctx, file, "rtp", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "rtp.ssrc")
+	streams := map[string]int{}
+	for _, r := range rtp {
+		streams[r[0]+":"+r[1]+" > "+r[2]+":"+r[3]]++
+	}
+	if len(streams) < 4 {
+		t.Fatalf("RTP streams %v, want 4 (two legs, both ways) of the anchored call", streams)
+	}
+	for s, n := range streams {
+		if n < 10 {
+			t.Errorf("RTP stream %s: %d packets, want a call's worth", s, n)
+		}
+	}
+	rtcp := mediationtest.TsharkFields(t, ctx, file, "rtcp", "frame.number")
+	t.Logf("capture: %d SIP messages, %d RTP packets in %d streams, %d RTCP; edge %s gateway %s",
+		len(sipRows), len(rtp), len(streams), len(rtcp), edge, gw)
+}
+
+// callBypassedAndAnchored places one outbound call with a client the web
+// service grants bypass (bypassed) and one with a Lync 2013 client
+// (anchored), each lasting d, and returns the edge Call-IDs.
+func callBypassedAndAnchored(t *testing.T, ctx context.Context, lab *mediationtest.Lab, d time.Duration) (bypassed, anchored string) {
+	t.Helper()
+	var ids []string
+	for _, c := range []struct {
+		version, media string
+	}{{mediationtest.SupportedVersion, mediationtest.MediaBypassed}, {mediationtest.Lync2013Version, mediationtest.MediaAnchored}} {
+		client, err := lab.NewClient(ctx, mediationtest.ClientOptions{Version: c.version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := lab.CallOut(ctx, client, endpoint.CallOptions{Duration: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Media() != c.media {
+			t.Fatalf("call media %s, want %s", res.Media(), c.media)
+		}
+		ids = append(ids, res.Client.CallID)
+	}
+	return ids[0], ids[1]
+}

@@ -1,0 +1,151 @@
+package mediation
+
+import (
+	"sync"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// endedCallIDs bounds the memory of calls that have ended, whose last
+// messages (a retransmitted 200 to BYE, a late ACK) still get their id.
+const endedCallIDs = 4096
+
+// WireSink takes every SIP message both sides read or write, in wire order,
+// with the call it belongs to ("" for none): a capture file, a HEP
+// collector, the web page. It runs on the reading or writing goroutine, so
+// it must not block.
+type WireSink interface {
+	Wire(w *sip.Wire, call string)
+}
+
+// wireTrace finds the call of every traced message from the Call-ID of
+// either of its legs, logs the message under it and hands it to the sinks.
+type wireTrace struct {
+	calls *registry
+	log   zerolog.Logger
+	sinks []WireSink
+	// metrics count every message; set before the sides start.
+	metrics *metrics
+
+	mu sync.Mutex
+	// fresh holds the id given to an INVITE that starts a call, traced
+	// before the call exists; the call takes it (takeID) and the handler
+	// drops what no call took (forget). An INVITE the side refuses before
+	// the handler sees it (no Via, a retransmission of a refused one) is
+	// dropped when fresh is full, oldest first.
+	fresh      map[*gosip.Request]string
+	freshOrder []*gosip.Request
+	ended      map[string]string // Call-ID -> call id
+	order      []string          // ended's keys, oldest first
+}
+
+// freshIDs bounds the INVITEs waiting for their handler.
+const freshIDs = 1024
+
+func newWireTrace(calls *registry, log zerolog.Logger, sinks ...WireSink) *wireTrace {
+	return &wireTrace{calls: calls, log: log, sinks: sinks, ended: map[string]string{}, fresh: map[*gosip.Request]string{}}
+}
+
+// tracer is the sides' sip.Tracer: the SIP counters need every message.
+func (t *wireTrace) tracer() sip.Tracer { return t.trace }
+
+// trace sees every message of both sides.
+func (t *wireTrace) trace(w *sip.Wire) {
+	cid := w.CallID()
+	id := ""
+	if cid != "" {
+		if c := t.calls.byCallID(cid); c != nil {
+			id = c.id
+			t.remember(cid, id)
+		} else if id = t.endedID(cid); id == "" {
+			if req, ok := w.Msg.(*gosip.Request); ok && w.Dir == sip.In && req.IsInvite() && !hasToTag(req) {
+				id = newCallID()
+				t.reserve(req, id)
+			}
+		}
+	}
+	t.metrics.countSIP(w)
+	for _, s := range t.sinks {
+		s.Wire(w, id)
+	}
+	if !t.log.Debug().Enabled() {
+		return
+	}
+	log := t.log
+	if id != "" {
+		// Not the call's own logger: the call's goroutine changes it.
+		log = log.With().Str("call", id).Logger()
+	}
+	sip.Trace(&log, w)
+}
+
+func hasToTag(req *gosip.Request) bool {
+	if to := req.To(); to != nil && to.Params != nil {
+		_, ok := to.Params.Get("tag")
+		return ok
+	}
+	return false
+}
+
+// takeID is the id of the call an initial INVITE starts: the one its trace
+// line already carries.
+func (t *wireTrace) takeID(req *gosip.Request) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	id, ok := t.fresh[req]
+	t.drop(req)
+	if ok {
+		return id
+	}
+	return newCallID()
+}
+
+// forget drops the id of an INVITE that started no call.
+func (t *wireTrace) forget(req *gosip.Request) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.drop(req)
+}
+
+func (t *wireTrace) drop(req *gosip.Request) {
+	delete(t.fresh, req)
+	if len(t.fresh) == 0 {
+		t.freshOrder = t.freshOrder[:0] // all taken or forgotten
+	}
+}
+
+// reserve keeps the id traced for an INVITE until its handler runs.
+func (t *wireTrace) reserve(req *gosip.Request, id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.fresh[req] = id
+	t.freshOrder = append(t.freshOrder, req)
+	for len(t.freshOrder) > freshIDs {
+		delete(t.fresh, t.freshOrder[0])
+		t.freshOrder = t.freshOrder[1:]
+	}
+}
+
+// remember keeps a call's id for its Call-ID once it is over.
+func (t *wireTrace) remember(callID, id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.ended[callID]; ok {
+		return
+	}
+	t.ended[callID] = id
+	t.order = append(t.order, callID)
+	if len(t.order) > endedCallIDs {
+		delete(t.ended, t.order[0])
+		t.order = t.order[1:]
+	}
+}
+
+func (t *wireTrace) endedID(callID string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ended[callID]
+}
