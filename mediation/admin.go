@@ -78,9 +78,9 @@ func (s *Server) hangUpCall(w http.ResponseWriter, r *http.Request) {
 	var rec Record
 	c.query(func() { rec = c.record("in progress") }, time.Second)
 	s.log.Info().Str("remote", r.RemoteAddr).Str("call", c.id).Msg("admin: hanging up call")
-	// The call ends itself on its own goroutine, exactly as for a
-	// shutdown.
-	c.push(evShutdown{})
+	// The call ends itself on its own goroutine, as for a shutdown, with
+	// its own end reason.
+	c.push(evShutdown{why: "hung up by admin"})
 	select {
 	case <-c.done:
 		writeJSON(w, http.StatusOK, rec)

@@ -188,7 +188,8 @@ func TestAdminToken(t *testing.T) {
 func TestAdminPatchSwitchesNewCalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	lab := mediationtest.Start(t, mediationtest.Options{})
+	records := t.TempDir() + "/calls.jsonl"
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) { c.Records.Path = records }})
 	client, err := lab.NewClient(ctx, mediationtest.ClientOptions{Version: mediationtest.SupportedVersion})
 	if err != nil {
 		t.Fatal(err)
@@ -256,6 +257,15 @@ func TestAdminPatchSwitchesNewCalls(t *testing.T) {
 		t.Fatal("the client never saw the hang-up")
 	}
 	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+	var reasons []string
+	for _, r := range readRecords(t, records) {
+		if r.CallID == live[0].CallID {
+			reasons = append(reasons, r.EndReason)
+		}
+	}
+	if len(reasons) != 1 || reasons[0] != "hung up by admin" {
+		t.Errorf("record of the hung-up call: end reasons %q, want one \"hung up by admin\"", reasons)
+	}
 }
 
 // TestSettingsSurviveRestart changes the settings through the admin API and

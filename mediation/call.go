@@ -137,8 +137,9 @@ type (
 	}
 	// evMediaTimeout is the relay's report of a silent leg.
 	evMediaTimeout struct{ side relay.Side }
-	// evShutdown ends the call for a server shutdown.
-	evShutdown struct{}
+	// evShutdown ends the call for a server shutdown, or for why when set
+	// (an operator's hang-up).
+	evShutdown struct{ why string }
 	// evQuery runs fn on the call's goroutine (snapshots, tests).
 	evQuery struct {
 		fn   func()
@@ -277,7 +278,7 @@ func (c *call) handle(ev event) {
 	case evMediaTimeout:
 		c.onMediaTimeout(e.side)
 	case evShutdown:
-		c.onShutdown()
+		c.onShutdown(e.why)
 	case evQuery:
 		e.fn()
 		close(e.done)
@@ -319,12 +320,15 @@ func (c *call) onMediaTimeout(side relay.Side) {
 
 // onShutdown ends the call for a server shutdown: BYE on both legs of an
 // answered call, CANCEL and 503 for one still ringing.
-func (c *call) onShutdown() {
+func (c *call) onShutdown(why string) {
+	if why == "" {
+		why = "shutdown"
+	}
 	switch {
 	case c.state == stateAnswered:
-		c.hangup(nil, "shutdown")
+		c.hangup(nil, why)
 	case c.live():
-		c.failSetup(setupError{503, "Service Unavailable", "shutdown"})
+		c.failSetup(setupError{503, "Service Unavailable", why})
 	}
 }
 
