@@ -15,6 +15,7 @@ import (
 	"github.com/mediation-emulator/mediation/mediation/capture"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest/tools"
 )
 
 // TestHEPCapture: with capture.hep, a collector receives every SIP message
@@ -23,7 +24,7 @@ import (
 // messages, in the same order, as the server's trace.
 func TestHEPCapture(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
-	mediationtest.Tshark(t)
+	tools.Tshark(t)
 	collector, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +91,7 @@ func TestHEPCapture(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rows := mediationtest.TsharkFieldsWith(t, ctx, []string{"-X", "lua_script:" + filepath.Join("..", "testdata", "hep", "hep3.lua")},
+	rows := tools.TsharkFieldsWith(t, ctx, []string{"-X", "lua_script:" + filepath.Join("..", "testdata", "hep", "hep3.lua")},
 		file, "hep3", "hep3.capture_id", "hep3.correlation_id", "hep3.src_ip", "hep3.src_port", "hep3.dst_ip", "hep3.dst_port",
 		"sip.Request-Line", "sip.Status-Line", "sip.Call-ID")
 	var decoded []string

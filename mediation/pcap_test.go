@@ -10,6 +10,7 @@ import (
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest/tools"
 )
 
 // TestPcapCapture: with capture.pcap and capture.pcap_media, tshark finds
@@ -19,7 +20,7 @@ import (
 // file, as Wireshark's VoIP Calls finds it).
 func TestPcapCapture(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
-	mediationtest.Tshark(t)
+	tools.Tshark(t)
 	file := filepath.Join(t.TempDir(), "mediation.pcap")
 	lab, err := mediationtest.New(ctx, mediationtest.Options{Configure: func(c *mediation.Config) {
 		c.Capture.Pcap, c.Capture.PcapMedia = file, true
@@ -35,7 +36,7 @@ func TestPcapCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	inv := mediationtest.TsharkFields(t, ctx, file, `sip.Method == "INVITE" && sip contains "a=x-bypassid:`+mediationtest.DefaultBypassID+`"`,
+	inv := tools.TsharkFields(t, ctx, file, `sip.Method == "INVITE" && sip contains "a=x-bypassid:`+mediationtest.DefaultBypassID+`"`,
 		"ip.dst", "udp.dstport", "sip.Call-ID")
 	if len(inv) == 0 {
 		t.Fatal("no INVITE with a=x-bypassid in the capture")
@@ -48,7 +49,7 @@ func TestPcapCapture(t *testing.T) {
 		t.Errorf("no INVITE with a=x-bypassid to the edge side %s: %v", edge, dsts)
 	}
 
-	sipRows := mediationtest.TsharkFields(t, ctx, file, "sip", "sip.CSeq.method", "sip.Status-Code")
+	sipRows := tools.TsharkFields(t, ctx, file, "sip", "sip.CSeq.method", "sip.Status-Code")
 	count := map[string]int{}
 	for _, r := range sipRows {
 		count[strings.Join(r, " ")]++
@@ -62,7 +63,7 @@ func TestPcapCapture(t *testing.T) {
 
 	// The anchored call's RTP: both legs, both directions, through the
 	// server's media address.
-	rtp := mediationtest.TsharkFields(t, ctx, file, "rtp", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "rtp.ssrc")
+	rtp := tools.TsharkFields(t, ctx, file, "rtp", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "rtp.ssrc")
 	streams := map[string]int{}
 	for _, r := range rtp {
 		streams[r[0]+":"+r[1]+" > "+r[2]+":"+r[3]]++
@@ -75,7 +76,7 @@ func TestPcapCapture(t *testing.T) {
 			t.Errorf("RTP stream %s: %d packets, want a call's worth", s, n)
 		}
 	}
-	rtcp := mediationtest.TsharkFields(t, ctx, file, "rtcp", "frame.number")
+	rtcp := tools.TsharkFields(t, ctx, file, "rtcp", "frame.number")
 	t.Logf("capture: %d SIP messages, %d RTP packets in %d streams, %d RTCP; edge %s gateway %s",
 		len(sipRows), len(rtp), len(streams), len(rtcp), edge, gw)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest/tools"
 )
 
 // TestWebUIInBrowser: in headless Chromium, /ui/ lists a call in progress
@@ -25,7 +26,7 @@ import (
 // in the test's temp dir.
 func TestWebUIInBrowser(t *testing.T) {
 	ctx := testCtx(t, 90*time.Second)
-	browser := mediationtest.Chromium(t, ctx)
+	browser := tools.Chromium(t, ctx)
 	lab := mediationtest.Start(t, mediationtest.Options{})
 	bypassedID, _ := callBypassedAndAnchored(t, ctx, lab, 200*time.Millisecond)
 	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest/tools"
 )
 
 // TestTraceMatchesWire: the debug trace of a call holds every SIP message
@@ -28,7 +29,7 @@ func TestTraceMatchesWire(t *testing.T) {
 			// The server's ports, and the SBC's: a TCP connection the
 			// server dials has an ephemeral port of ours.
 			edge, gw, sbc := lab.Server.EdgeAddr().Port(), lab.Server.GatewayAddr().Port(), lab.SBC.Addr().Port()
-			capture := mediationtest.StartCapture(t, ctx, fmt.Sprintf("port %d or port %d or port %d", edge, gw, sbc))
+			capture := tools.StartCapture(t, ctx, fmt.Sprintf("port %d or port %d or port %d", edge, gw, sbc))
 
 			client := startClient(t, ctx, mediationtest.DefaultBypassID)
 			rep, err := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), Duration: 200 * time.Millisecond, Transport: transport})
@@ -122,7 +123,7 @@ func tracedMessages(t *testing.T, logs *syncBuffer) []string {
 func capturedMessages(t *testing.T, ctx context.Context, file string) []string {
 	t.Helper()
 	var out []string
-	for _, f := range mediationtest.TsharkFields(t, ctx, file, "sip", "ip.src", "udp.srcport", "tcp.srcport",
+	for _, f := range tools.TsharkFields(t, ctx, file, "sip", "ip.src", "udp.srcport", "tcp.srcport",
 		"ip.dst", "udp.dstport", "tcp.dstport", "sip.Request-Line", "sip.Status-Line") {
 		for len(f) < 8 {
 			f = append(f, "")

@@ -11,7 +11,7 @@ import (
 	"net/netip"
 
 	"github.com/mediation-emulator/mediation/mediation/capture"
-	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest/tools"
 )
 
 func sipMessage(method, callID string) []byte {
@@ -45,7 +45,7 @@ func TestPcapReadByTshark(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rows := mediationtest.TsharkFields(t, ctx, file, "sip", "ip.src", "ipv6.src", "udp.srcport", "tcp.srcport",
+	rows := tools.TsharkFields(t, ctx, file, "sip", "ip.src", "ipv6.src", "udp.srcport", "tcp.srcport",
 		"ip.dst", "ipv6.dst", "udp.dstport", "tcp.dstport", "sip.Method", "sip.Call-ID")
 	var got []string
 	for _, r := range rows {

@@ -1,4 +1,4 @@
-package mediationtest
+package tools
 
 import (
 	"context"

@@ -1,4 +1,9 @@
-package mediationtest
+// Package tools runs the external programs some tests rely on: tshark to
+// capture and read SIP, RTP and HEP on loopback, and headless Chromium for
+// the web page. It is kept apart from mediationtest so that the daemon,
+// which links mediationtest for its lab commands, links neither testing
+// nor chromedp.
+package tools
 
 import (
 	"bufio"
