@@ -54,6 +54,9 @@ type callDeps struct {
 	trunkCalls map[string]CallSettings
 	sip        SIPConfig
 	media      MediaConfig
+	// failover is gateway_failover; trunkMetrics count per trunk.
+	failover     FailoverConfig
+	trunkMetrics *trunkMetrics
 	// lateAnswer cleans up a 2xx that arrives for a call already over.
 	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
 }
@@ -80,6 +83,10 @@ type call struct {
 	deps  *callDeps
 	start time.Time
 	trunk gateway.Trunk
+	// next are the trunks an outbound call fails over to, in order; tried
+	// the names of those it went to (failover.go).
+	next  []gateway.Trunk
+	tried []string
 	box   *inbox
 
 	state  callState

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -72,6 +73,7 @@ func (c *call) inviteCallee(body []byte) {
 		return
 	}
 	b.ringTimer = c.after(b.policy.Ring(), c.onRingTimeout)
+	c.attempted()
 }
 
 // sendInvite sends (or, after a 422, sends again) the callee's INVITE.
@@ -80,6 +82,9 @@ func (c *call) sendInvite(inv *gosip.Request) bool {
 	tx, err := b.side.Send(context.Background(), inv, c)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("cannot send INVITE to the next hop")
+		if c.failover("unreachable") {
+			return false
+		}
 		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
 		return false
 	}
@@ -258,6 +263,12 @@ func (c *call) onCalleeRejected(res *gosip.Response) {
 		c.maybeFinish()
 		return
 	}
+	if res.StatusCode >= 500 && res.StatusCode < 600 {
+		c.restTrunk(res)
+		if c.failover(strconv.Itoa(res.StatusCode)) {
+			return
+		}
+	}
 	c.log.Info().Int("code", res.StatusCode).Str("reason", res.Reason).Msg("far side rejected the call")
 	c.failSetup(setupError{res.StatusCode, res.Reason, fmt.Sprint(res.StatusCode)})
 }
@@ -296,6 +307,9 @@ func (c *call) onCalleeFail(err error) {
 	}
 	if errors.Is(err, sip.ErrTransport) {
 		c.log.Warn().Err(err).Msg("next hop unreachable")
+		if c.failover("unreachable") {
+			return
+		}
 		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
 		return
 	}

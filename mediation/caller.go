@@ -9,6 +9,7 @@ import (
 
 	gosip "github.com/emiago/sipgo/sip"
 
+	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -74,8 +75,8 @@ func warning(side *sip.Side, text string) gosip.Header {
 func (c *call) onStart() {
 	a := c.caller
 	req := a.invite.Req
-	if err := c.pickTrunk(req); err != nil {
-		c.failSetup(setupError{503, "Service Unavailable", "no_trunk"})
+	if se := c.pickTrunk(req); se != nil {
+		c.failSetup(*se)
 		return
 	}
 	_ = a.invite.Reply(100, "Trying", "")
@@ -124,31 +125,51 @@ func (c *call) onStart() {
 			relay.WithLatching(c.deps.media.LatchingEnabled()),
 			relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
 		}}
-	body, err := c.media.planOffer(c.deps.settings(), c.trunk.EnableBypass, c.deps.alloc)
+	body, err := c.offerFor()
 	if err != nil {
 		c.failSetup(mediaFailure(err), warningFor(a.side, err)...)
 		return
 	}
-	if c.dir == outbound {
-		c.log.Info().Bool("bypass", c.media.decision.bypass).Str("why", c.media.decision.reason).
-			Str("gateway", c.trunk.Name).Msg("media bypass decision")
-	}
 	c.inviteCallee(body)
 }
 
-// pickTrunk finds the call's trunk and the call settings of both legs.
-func (c *call) pickTrunk(req *gosip.Request) error {
+// offerFor plans the callee's offer for the call's trunk.
+func (c *call) offerFor() ([]byte, error) {
+	c.media.gwSRTP = c.trunk.SRTP
+	body, err := c.media.planOffer(c.deps.settings(), c.trunk.EnableBypass, c.deps.alloc)
+	if err == nil && c.dir == outbound {
+		c.log.Info().Bool("bypass", c.media.decision.bypass).Str("why", c.media.decision.reason).
+			Str("gateway", c.trunk.Name).Msg("media bypass decision")
+	}
+	return body, err
+}
+
+// pickTrunk finds the call's trunk and the call settings of both legs:
+// outbound, the best trunk for the called number (the others that serve it
+// wait in c.next for a failover); inbound, the trunk the INVITE came from.
+func (c *call) pickTrunk(req *gosip.Request) *setupError {
 	if c.dir == outbound {
-		t, err := c.deps.gateways.Route(req.Recipient.User)
-		if err != nil {
-			return err
+		cands, err := c.deps.gateways.Route(req.Recipient.User)
+		if errors.Is(err, gateway.ErrNoRoute) {
+			c.log.Info().Str("number", req.Recipient.User).Msg("no gateway trunk serves the number: 404")
+			return &setupError{404, "Not Found", "no_route"}
 		}
-		c.trunk = t
-		c.caller.policy, c.callee.policy = c.deps.edgeCalls, c.deps.trunkCalls[t.Name]
+		if err != nil {
+			return &setupError{503, "Service Unavailable", "no_trunk"}
+		}
+		c.useTrunk(cands[0])
+		c.next = cands[1:]
 		return nil
 	}
 	src, _ := netip.ParseAddrPort(req.Source())
-	c.trunk = c.deps.gateways.FromSource(src)
+	t, ok := c.deps.gateways.FromSource(src)
+	if !ok {
+		// The side's trust list keeps such requests out; this is a second
+		// lock on the same door.
+		return &setupError{403, "Forbidden", "untrusted"}
+	}
+	c.trunk = t
+	c.tried = []string{t.Name}
 	c.caller.policy, c.callee.policy = c.deps.trunkCalls[c.trunk.Name], c.deps.edgeCalls
 	return nil
 }

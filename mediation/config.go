@@ -36,8 +36,15 @@ type Config struct {
 	Edge EdgeConfig `yaml:"edge"`
 	// GatewayListen is where the gateway side listens, UDP and TCP on one port.
 	GatewayListen string `yaml:"gateway_listen"`
-	// Gateways are the SBC trunks. Outbound calls go to the first one.
+	// Gateways are the SBC trunks; outbound calls are routed by number
+	// (trunkconfig.go).
 	Gateways []GatewayConfig `yaml:"gateways"`
+	// GatewayFailover is CCE's fast failover to the next trunk.
+	GatewayFailover FailoverConfig `yaml:"gateway_failover"`
+	// GatewayHealth is the OPTIONS probing of the trunks.
+	GatewayHealth HealthConfig `yaml:"gateway_health"`
+	// Untrusted says what requests from untrusted sources get.
+	Untrusted UntrustedConfig `yaml:"untrusted"`
 	// HTTPListen serves the bypass web service, /metrics and /healthz.
 	HTTPListen string `yaml:"http_listen"`
 	// Bypass holds the MediaBypassSettings and the web service's settings.
@@ -188,6 +195,9 @@ type EdgeConfig struct {
 	Peer string `yaml:"peer"`
 	// PeerTransport is udp or tcp.
 	PeerTransport string `yaml:"peer_transport"`
+	// Trust are the subnets the edge side accepts requests from, besides
+	// the peer's own address.
+	Trust []string `yaml:"trust"`
 	// CallSettings apply to the edge side of every call.
 	CallSettings `yaml:",inline"`
 }
@@ -205,6 +215,10 @@ type GatewayConfig struct {
 	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
 	// required; "" means off.
 	SRTP string `yaml:"srtp"`
+	// Numbers, Priority and Trust: see trunkconfig.go.
+	Numbers  []string `yaml:"numbers"`
+	Priority int      `yaml:"priority"`
+	Trust    []string `yaml:"trust"`
 	// CallSettings apply to the gateway side of the trunk's calls.
 	CallSettings `yaml:",inline"`
 }
@@ -407,9 +421,13 @@ func (c *Config) Validate() error {
 		func() *ConfigError { return checkListen("edge.listen", c.Edge.Listen) },
 		func() *ConfigError { return checkHostPort("edge.peer", c.Edge.Peer) },
 		func() *ConfigError { return checkTransport("edge.peer_transport", c.Edge.PeerTransport) },
+		func() *ConfigError { return checkSubnets("edge.trust", c.Edge.Trust) },
 		func() *ConfigError { return c.Edge.CallSettings.check("edge") },
 		func() *ConfigError { return checkListen("gateway_listen", c.GatewayListen) },
 		c.checkGateways,
+		c.GatewayFailover.check,
+		c.GatewayHealth.check,
+		c.Untrusted.check,
 		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
 		c.checkListenConflicts,
 		c.Bypass.check,
@@ -514,6 +532,9 @@ func (c *Config) checkGateways() *ConfigError {
 			return invalid(field+".srtp", g.SRTP, "must be off, optional or required")
 		}
 		if err := g.CallSettings.check(field); err != nil {
+			return err
+		}
+		if err := g.checkTrunk(field); err != nil {
 			return err
 		}
 		// Names label logs and metrics, so two trunks must not share one.

@@ -113,6 +113,21 @@ func TestValidate(t *testing.T) {
 		{"gateway names clash", func(c *mediation.Config) {
 			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "sbc", Address: "127.0.0.1:5062", Transport: "udp"})
 		}, "gateways[1].name", "same name as gateways[0]"},
+		{"gateway numbers", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"+1", "*", `re:\+44\d+`} }, "", ""},
+		{"gateway number bad", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"+1", "+44 20"} }, "gateways[0].numbers[1]", "E.164 prefix"},
+		{"gateway number bad regexp", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"re:(+"} }, "gateways[0].numbers[0]", "re:REGEXP"},
+		{"gateway priority negative", func(c *mediation.Config) { c.Gateways[0].Priority = -1 }, "gateways[0].priority", "negative"},
+		{"gateway trust", func(c *mediation.Config) { c.Gateways[0].Trust = []string{"127.0.0.2", "10.0.0.0/8", "::1"} }, "", ""},
+		{"gateway trust bad", func(c *mediation.Config) { c.Gateways[0].Trust = []string{"10.0.0.0/33"} }, "gateways[0].trust[0]", "CIDR"},
+		{"gateway name control", func(c *mediation.Config) { c.Gateways[0].Name = "sbc\r\nX-Evil: 1" }, "gateways[0].name", "control character"},
+		{"edge trust bad", func(c *mediation.Config) { c.Edge.Trust = []string{"localhost"} }, "edge.trust[0]", "CIDR"},
+		{"failover timeout 0", func(c *mediation.Config) { c.GatewayFailover.Timeout = 0 }, "gateway_failover.timeout", "positive"},
+		{"failover off timeout 0", func(c *mediation.Config) { c.GatewayFailover = mediation.FailoverConfig{} }, "", ""},
+		{"health interval 0", func(c *mediation.Config) { c.GatewayHealth.Interval = 0 }, "gateway_health.interval", "positive"},
+		{"health max fails 0", func(c *mediation.Config) { c.GatewayHealth.MaxFails = 0 }, "gateway_health.max_fails", "at least 1"},
+		{"health off", func(c *mediation.Config) { c.GatewayHealth = mediation.HealthConfig{} }, "", ""},
+		{"untrusted udp 403", func(c *mediation.Config) { c.Untrusted.UDP = "403" }, "", ""},
+		{"untrusted tcp bad", func(c *mediation.Config) { c.Untrusted.TCP = "reject" }, "untrusted.tcp", `"drop" or "403"`},
 		{"http listen bad", func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:http" }, "http_listen", "IP:PORT"},
 		{"listens all port 0", func(c *mediation.Config) {
 			c.Edge.Listen, c.GatewayListen, c.HTTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -246,16 +261,22 @@ func TestLoadConfigExample(t *testing.T) {
 	}
 	want := mediation.Config{
 		Edge: mediation.EdgeConfig{Listen: "127.0.0.1:5070", Peer: "127.0.0.1:5061", PeerTransport: "tcp",
+			Trust: []string{"127.0.0.0/8"},
 			CallSettings: mediation.CallSettings{Prack: "supported", RingTimeout: 120 * time.Second,
 				SessionTimer: mediation.SessionTimerConfig{Expires: 1800 * time.Second, MinSE: 90 * time.Second}}},
 		GatewayListen: "127.0.0.1:5068",
 		Gateways: []mediation.GatewayConfig{
-			{Name: "sbc-primary", Address: "127.0.0.1:5060", Transport: "udp", EnableBypass: boolPtr(true)},
+			{Name: "sbc-primary", Address: "127.0.0.1:5060", Transport: "udp", EnableBypass: boolPtr(true),
+				Numbers: []string{"+1", "+44"}, Priority: 1},
 			{Name: "sbc-backup", Address: "localhost:5062", Transport: "tcp", EnableBypass: boolPtr(false),
+				Numbers: []string{"+1"}, Priority: 2, Trust: []string{"127.0.0.0/24"},
 				CallSettings: mediation.CallSettings{Prack: "required", RingTimeout: 60 * time.Second,
 					SessionTimer: mediation.SessionTimerConfig{Enabled: true, Expires: 600 * time.Second, MinSE: 90 * time.Second}}},
 		},
-		HTTPListen: "127.0.0.1:8080",
+		GatewayFailover: mediation.FailoverConfig{Enabled: true, Timeout: 8 * time.Second},
+		GatewayHealth:   mediation.HealthConfig{Enabled: true, Interval: 30 * time.Second, DownInterval: 60 * time.Second, MaxFails: 5},
+		Untrusted:       mediation.UntrustedConfig{UDP: "drop", TCP: "403"},
+		HTTPListen:      "127.0.0.1:8080",
 		Bypass: mediation.BypassConfig{
 			Enabled: true, AlwaysBypass: true,
 			BypassID:        "2cd1a522-b9c5-4410-8aed-f3eca85eb367",

@@ -74,7 +74,8 @@ func (s *Server) sideCalls(in *sip.Incoming) CallSettings {
 		return s.cfg.Edge.CallSettings
 	}
 	src, _ := netip.ParseAddrPort(in.Req.Source())
-	return s.trunkCalls[s.gateways.FromSource(src).Name]
+	t, _ := s.gateways.FromSource(src)
+	return s.trunkCalls[t.Name]
 }
 
 // handledMethod reports the methods the server implements; others get 405

@@ -205,6 +205,7 @@ func (c *call) record(reason string) Record {
 		MediationServerBypass: c.media.decision.bypass,
 		EdgeCallID:            c.caller.dialog.CallID,
 		ByeUndelivered:        c.undelivered,
+		GatewaysTried:         c.tried,
 	}
 	if b := c.callee.inv; b != nil {
 		r.GatewayCallID = string(*b.req.CallID())

@@ -71,19 +71,8 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		BypassID:      cfg.Bypass.BypassID,
 		WebServiceURL: cfg.Bypass.WebServiceURL,
 	})
-	var trunks []gateway.Trunk
-	s.trunkCalls = map[string]CallSettings{}
-	for i, g := range cfg.Gateways {
-		s.trunkCalls[g.DisplayName()] = g.CallSettings
-		addr, err := resolve(g.Address)
-		if err != nil {
-			return nil, fmt.Errorf("gateways[%d].address: %w", i, err)
-		}
-		trunks = append(trunks, gateway.Trunk{Name: g.DisplayName(), Addr: addr,
-			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode()})
-	}
 	var err error
-	if s.gateways, err = gateway.NewTable(trunks); err != nil {
+	if s.gateways, s.trunkCalls, err = buildTrunks(cfg.Gateways); err != nil {
 		return nil, err
 	}
 	if s.edgePeer, err = resolve(cfg.Edge.Peer); err != nil {
@@ -134,6 +123,7 @@ func (s *Server) Run(ctx context.Context) error {
 		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", s.gateways.Trunks()[0].Addr.String()).
 		Str("edge_peer", s.edgePeer.String()).Msg("mediation server listening")
 	close(s.ready)
+	stopHealth := s.startHealth()
 
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	defer stopSIP()
@@ -157,6 +147,7 @@ func (s *Server) Run(ctx context.Context) error {
 		pending--
 	}
 	s.drain()
+	stopHealth()
 	stopSIP()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -191,16 +182,17 @@ func (s *Server) bind() error {
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, outbound}, Tracer: s.trace}); err != nil {
+		Handler: sideHandler{s, outbound}, Tracer: s.trace, Trust: s.edgeTrust()}); err != nil {
 		s.records.close()
 		return err
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, inbound}, Tracer: s.trace}); err != nil {
+		Handler: sideHandler{s, inbound}, Tracer: s.trace, Trust: s.gatewayTrust()}); err != nil {
 		s.records.close()
 		s.edge.Close()
 		return err
 	}
+	s.registerTrustMetrics()
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPListen); err != nil {
 		s.records.close()
 		s.edge.Close()
@@ -213,6 +205,7 @@ func (s *Server) bind() error {
 		edgePeer: s.edgePeer, edgeTransport: s.edgeTransport,
 		edgeCalls: s.cfg.Edge.CallSettings, trunkCalls: s.trunkCalls,
 		sip: s.cfg.SIP, media: s.cfg.Media,
+		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
 		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
 	}
 	return nil

@@ -35,6 +35,9 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 		s.readStream(props, remote, data)
 		return nil, nil
 	}
+	if s.dropUntrustedDatagram(remote) {
+		return nil, nil
+	}
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
 		s.unparseable(remote, "udp", err)
@@ -142,6 +145,9 @@ func (s *Side) sweep(ctx context.Context) {
 }
 
 func (s *Side) dispatch(msg gosip.Message) {
+	if !s.admit(msg) {
+		return
+	}
 	switch m := msg.(type) {
 	case *gosip.Request:
 		s.dispatchRequest(m)

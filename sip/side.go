@@ -30,6 +30,9 @@ type SideConfig struct {
 	Tracer Tracer
 	// DialTimeout bounds a TCP connect (sipgo's default is a minute).
 	DialTimeout time.Duration
+	// Trust, when set, is the only sources the side takes messages from
+	// (trust.go); nil takes every source.
+	Trust *Trust
 }
 
 // Handler is what a Side hands its traffic to. Both methods run on the
@@ -60,6 +63,9 @@ type Stats struct {
 	Malformed atomic.Uint64
 	// Retransmissions counts requests absorbed by their transaction.
 	Retransmissions atomic.Uint64
+	// Untrusted counts requests from sources outside the side's Trust,
+	// dropped or refused with 403.
+	Untrusted atomic.Uint64
 }
 
 // Side is one network side of the B2BUA (edge or gateway): a Stack whose
@@ -80,6 +86,10 @@ type Side struct {
 	dial    time.Duration
 	stats   Stats
 	limit   Limiter
+	trust   *Trust
+	// untrustedLog limits the log of untrusted requests on its own, so
+	// that a flood of them does not hide other warnings.
+	untrustedLog Limiter
 
 	mu      sync.Mutex
 	servers map[string]*gosip.ServerTx
@@ -97,7 +107,7 @@ func NewSide(cfg SideConfig) (*Side, error) {
 	}
 	s := &Side{
 		Name: cfg.Name, parser: gosip.NewParser(), handler: cfg.Handler, tracer: cfg.Tracer,
-		ua: cfg.UserAgent, dial: cfg.DialTimeout,
+		ua: cfg.UserAgent, dial: cfg.DialTimeout, trust: cfg.Trust,
 		servers: map[string]*gosip.ServerTx{}, clients: map[string]*ClientTx{}, streams: map[string]*stream{},
 	}
 	if s.dial <= 0 {
