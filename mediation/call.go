@@ -57,6 +57,8 @@ type callDeps struct {
 	// failover is gateway_failover; trunkMetrics count per trunk.
 	failover     FailoverConfig
 	trunkMetrics *trunkMetrics
+	// trunkHeaders are each trunk's header policy by name.
+	trunkHeaders map[string]HeaderPolicy
 	// lateAnswer cleans up a 2xx that arrives for a call already over.
 	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
 }

@@ -54,13 +54,14 @@ func (c *call) inviteCallee(body []byte) {
 		b.requestedSE = st.Interval()
 		hdrs = append(hdrs, sip.RequestHeaders(st.Interval(), st.Min())...)
 	}
+	hdrs = append(hdrs, c.forwardedHeaders(req)...)
 	inv := b.side.NewInvite(sip.Invite{
 		Target:      target,
 		Transport:   transport,
-		RequestUser: req.Recipient.User,
-		FromUser:    req.From().Address.User,
+		RequestUser: c.calleeNumber(req.Recipient.User),
+		FromUser:    c.calleeNumber(req.From().Address.User),
 		FromDisplay: req.From().DisplayName,
-		ToUser:      req.To().Address.User,
+		ToUser:      c.calleeNumber(req.To().Address.User),
 		MaxForwards: sip.MaxForwards(req) - 1,
 		Body:        body,
 		Headers:     hdrs,
@@ -270,7 +271,8 @@ func (c *call) onCalleeRejected(res *gosip.Response) {
 		}
 	}
 	c.log.Info().Int("code", res.StatusCode).Str("reason", res.Reason).Msg("far side rejected the call")
-	c.failSetup(setupError{res.StatusCode, res.Reason, fmt.Sprint(res.StatusCode)})
+	code, phrase := c.translateCode(res.StatusCode, res.Reason)
+	c.failSetup(setupError{code, phrase, fmt.Sprint(res.StatusCode)})
 }
 
 // retryWithInterval sends the INVITE again with the Min-SE of the callee's

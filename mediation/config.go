@@ -219,6 +219,9 @@ type GatewayConfig struct {
 	Numbers  []string `yaml:"numbers"`
 	Priority int      `yaml:"priority"`
 	Trust    []string `yaml:"trust"`
+	// HeaderPolicy: forward_pai, forward_call_history,
+	// remove_plus_from_uri, response_code_translation (headerpolicy.go).
+	HeaderPolicy `yaml:",inline"`
 	// CallSettings apply to the gateway side of the trunk's calls.
 	CallSettings `yaml:",inline"`
 }

@@ -120,6 +120,15 @@ func TestValidate(t *testing.T) {
 		{"gateway trust", func(c *mediation.Config) { c.Gateways[0].Trust = []string{"127.0.0.2", "10.0.0.0/8", "::1"} }, "", ""},
 		{"gateway trust bad", func(c *mediation.Config) { c.Gateways[0].Trust = []string{"10.0.0.0/33"} }, "gateways[0].trust[0]", "CIDR"},
 		{"gateway name control", func(c *mediation.Config) { c.Gateways[0].Name = "sbc\r\nX-Evil: 1" }, "gateways[0].name", "control character"},
+		{"code translation", func(c *mediation.Config) {
+			c.Gateways[0].ResponseCodeTranslation = []mediation.CodeTranslation{{Received: 434, Translated: 404}}
+		}, "", ""},
+		{"code translation 2xx", func(c *mediation.Config) {
+			c.Gateways[0].ResponseCodeTranslation = []mediation.CodeTranslation{{Received: 486, Translated: 200}}
+		}, "gateways[0].response_code_translation[0].translated", "400..699"},
+		{"code translation twice", func(c *mediation.Config) {
+			c.Gateways[0].ResponseCodeTranslation = []mediation.CodeTranslation{{Received: 486, Translated: 480}, {Received: 486, Translated: 404}}
+		}, "gateways[0].response_code_translation[1].received", "has a rule already"},
 		{"edge trust bad", func(c *mediation.Config) { c.Edge.Trust = []string{"localhost"} }, "edge.trust[0]", "CIDR"},
 		{"failover timeout 0", func(c *mediation.Config) { c.GatewayFailover.Timeout = 0 }, "gateway_failover.timeout", "positive"},
 		{"failover off timeout 0", func(c *mediation.Config) { c.GatewayFailover = mediation.FailoverConfig{} }, "", ""},

@@ -206,7 +206,8 @@ func (s *Server) bind() error {
 		edgeCalls: s.cfg.Edge.CallSettings, trunkCalls: s.trunkCalls,
 		sip: s.cfg.SIP, media: s.cfg.Media,
 		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
-		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
+		trunkHeaders: headerPolicies(s.cfg.Gateways),
+		lateAnswer:   func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
 	}
 	return nil
 }

@@ -105,7 +105,10 @@ func (g GatewayConfig) checkTrunk(field string) *ConfigError {
 	if g.Priority < 0 {
 		return invalid(field+".priority", fmt.Sprint(g.Priority), "must not be negative (lower is tried first)")
 	}
-	return checkSubnets(field+".trust", g.Trust)
+	if err := checkSubnets(field+".trust", g.Trust); err != nil {
+		return err
+	}
+	return g.HeaderPolicy.check(field)
 }
 
 // checkSubnets checks a list of trusted sources: CIDRs or single IPs.
