@@ -23,8 +23,11 @@ type Trunk struct {
 	Addr netip.AddrPort
 	// Host is the host name the trunk was configured with ("" for an IP).
 	Host string
-	// Transport is "udp" or "tcp".
+	// Transport is "udp", "tcp" or "tls".
 	Transport string
+	// TLSName is the name the trunk's TLS certificate must carry (its
+	// FQDN); "" means Host, else Addr's IP.
+	TLSName string
 	// EnableBypass is CCE's per-trunk switch (Set-CsTrunkConfiguration
 	// -EnableBypass): media bypass needs it on as well as the global setting.
 	EnableBypass bool
@@ -83,7 +86,7 @@ func NewTable(trunks []Trunk) (*Table, error) {
 		tr.Addr = netip.AddrPortFrom(tr.Addr.Addr().Unmap(), tr.Addr.Port())
 		tr.Transport = strings.ToLower(tr.Transport)
 		switch tr.Transport {
-		case "udp", "tcp":
+		case "udp", "tcp", "tls":
 		default:
 			return nil, fmt.Errorf("gateway %q: unknown transport %q", tr.Name, tr.Transport)
 		}
@@ -151,6 +154,36 @@ func (t *Table) Trusted() []netip.Prefix {
 		out = append(out, tr.Trust...)
 	}
 	return out
+}
+
+// NamesAt are the certificate names of the trunks a TLS peer at ip may
+// be: those whose address has that IP or whose trust subnets hold it;
+// every trunk's for the invalid address (a peer whose address is not
+// known).
+func (t *Table) NamesAt(ip netip.Addr) []string {
+	ip = ip.Unmap()
+	var out []string
+	for _, tr := range t.trunks {
+		match := !ip.IsValid() || tr.Addr.Addr() == ip
+		for _, p := range tr.Trust {
+			match = match || p.Contains(ip)
+		}
+		if match {
+			out = append(out, tr.CertName())
+		}
+	}
+	return out
+}
+
+// CertName is the name the trunk's TLS certificate must carry.
+func (tr Trunk) CertName() string {
+	switch {
+	case tr.TLSName != "":
+		return tr.TLSName
+	case tr.Host != "":
+		return tr.Host
+	}
+	return tr.Addr.Addr().String()
 }
 
 // Trunks lists the trunks in order.

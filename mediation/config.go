@@ -45,6 +45,8 @@ type Config struct {
 	GatewayHealth HealthConfig `yaml:"gateway_health"`
 	// Untrusted says what requests from untrusted sources get.
 	Untrusted UntrustedConfig `yaml:"untrusted"`
+	// TLS is SIP over TLS on both sides (tlsconfig.go).
+	TLS TLSConfig `yaml:"tls"`
 	// HTTPListen serves the bypass web service, /metrics and /healthz.
 	HTTPListen string `yaml:"http_listen"`
 	// Bypass holds the MediaBypassSettings and the web service's settings.
@@ -215,10 +217,11 @@ type GatewayConfig struct {
 	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
 	// required; "" means off.
 	SRTP string `yaml:"srtp"`
-	// Numbers, Priority and Trust: see trunkconfig.go.
+	// Numbers, Priority, Trust and TLSName: see trunkconfig.go.
 	Numbers  []string `yaml:"numbers"`
 	Priority int      `yaml:"priority"`
 	Trust    []string `yaml:"trust"`
+	TLSName  string   `yaml:"tls_name"`
 	// HeaderPolicy: forward_pai, forward_call_history,
 	// remove_plus_from_uri, response_code_translation (headerpolicy.go).
 	HeaderPolicy `yaml:",inline"`
@@ -423,7 +426,9 @@ func (c *Config) Validate() error {
 	checks := []func() *ConfigError{
 		func() *ConfigError { return checkListen("edge.listen", c.Edge.Listen) },
 		func() *ConfigError { return checkHostPort("edge.peer", c.Edge.Peer) },
-		func() *ConfigError { return checkTransport("edge.peer_transport", c.Edge.PeerTransport) },
+		func() *ConfigError {
+			return checkTransport("edge.peer_transport", c.Edge.PeerTransport, c.TLS.enabled())
+		},
 		func() *ConfigError { return checkSubnets("edge.trust", c.Edge.Trust) },
 		func() *ConfigError { return c.Edge.CallSettings.check("edge") },
 		func() *ConfigError { return checkListen("gateway_listen", c.GatewayListen) },
@@ -431,6 +436,7 @@ func (c *Config) Validate() error {
 		c.GatewayFailover.check,
 		c.GatewayHealth.check,
 		c.Untrusted.check,
+		func() *ConfigError { return c.TLS.check() },
 		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
 		c.checkListenConflicts,
 		c.Bypass.check,
@@ -509,9 +515,13 @@ func validHostname(host string) bool {
 	return true
 }
 
-func checkTransport(field, value string) *ConfigError {
-	if value != "udp" && value != "tcp" {
-		return invalid(field, value, `must be "udp" or "tcp"`)
+func checkTransport(field, value string, tlsConfigured bool) *ConfigError {
+	switch {
+	case value == "tls" && !tlsConfigured:
+		return invalid(field, value, `needs the tls section (tls.ca, or tls.cert and tls.key)`)
+	case value == "tls":
+	case value != "udp" && value != "tcp":
+		return invalid(field, value, `must be "udp", "tcp" or "tls"`)
 	}
 	return nil
 }
@@ -526,7 +536,7 @@ func (c *Config) checkGateways() *ConfigError {
 		if err := checkHostPort(field+".address", g.Address); err != nil {
 			return err
 		}
-		if err := checkTransport(field+".transport", g.Transport); err != nil {
+		if err := checkTransport(field+".transport", g.Transport, c.TLS.enabled()); err != nil {
 			return err
 		}
 		switch g.SRTP {
@@ -556,6 +566,11 @@ func (c *Config) checkListenConflicts() *ConfigError {
 		{"edge.listen", c.Edge.Listen},
 		{"gateway_listen", c.GatewayListen},
 		{"http_listen", c.HTTPListen},
+	}
+	for _, l := range []struct{ field, value string }{{"tls.gateway_listen", c.TLS.GatewayListen}, {"tls.edge_listen", c.TLS.EdgeListen}} {
+		if _, err := netip.ParseAddrPort(l.value); err == nil {
+			listens = append(listens, l)
+		}
 	}
 	for j := 1; j < len(listens); j++ {
 		b := netip.MustParseAddrPort(listens[j].value) // checked by checkListen

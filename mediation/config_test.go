@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/labca"
 )
 
 // configDir holds the sample and broken configuration files.
@@ -78,6 +79,13 @@ func boolPtr(b bool) *bool { return &b }
 // the YAML path Validate must name, "" for a value that must be accepted.
 func TestValidate(t *testing.T) {
 	defer goleak.VerifyNone(t)
+	certs := t.TempDir()
+	if err := labca.Generate(certs, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	withTLS := func(c *mediation.Config) {
+		c.TLS.Cert, c.TLS.Key, c.TLS.CA = filepath.Join(certs, labca.ServerFile), filepath.Join(certs, labca.ServerKeyFile), filepath.Join(certs, labca.CAFile)
+	}
 	tests := []struct {
 		name       string
 		mutate     func(c *mediation.Config)
@@ -96,17 +104,28 @@ func TestValidate(t *testing.T) {
 		{"edge peer no port", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1" }, "edge.peer", "HOST:PORT"},
 		{"edge peer bad host", func(c *mediation.Config) { c.Edge.Peer = "bad_host!:5061" }, "edge.peer", "hostname"},
 		{"edge transport tcp", func(c *mediation.Config) { c.Edge.PeerTransport = "tcp" }, "", ""},
-		{"edge transport tls", func(c *mediation.Config) { c.Edge.PeerTransport = "tls" }, "edge.peer_transport", `"udp" or "tcp"`},
+		{"edge transport tls", func(c *mediation.Config) { c.Edge.PeerTransport = "tls" }, "edge.peer_transport", "needs the tls section"},
 		{"gateway listen ipv6 any", func(c *mediation.Config) { c.GatewayListen = "[::]:5068" }, "", ""},
 		{"gateway listen hostname", func(c *mediation.Config) { c.GatewayListen = "sbc.local:5068" }, "gateway_listen", "IP:PORT"},
 		{"no gateways", func(c *mediation.Config) { c.Gateways = nil }, "gateways", "at least one"},
 		{"gateway address hostname", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com:5060" }, "", ""},
 		{"gateway address no port", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com" }, "gateways[0].address", "HOST:PORT"},
 		{"gateway transport tcp", func(c *mediation.Config) { c.Gateways[0].Transport = "tcp" }, "", ""},
-		{"gateway transport bad", func(c *mediation.Config) { c.Gateways[0].Transport = "sctp" }, "gateways[0].transport", `"udp" or "tcp"`},
+		{"gateway transport bad", func(c *mediation.Config) { c.Gateways[0].Transport = "sctp" }, "gateways[0].transport", `"udp", "tcp" or "tls"`},
+		{"gateway transport tls without tls", func(c *mediation.Config) { c.Gateways[0].Transport = "tls" }, "gateways[0].transport", "needs the tls section"},
+		{"tls listen without cert", func(c *mediation.Config) { c.TLS.GatewayListen = "127.0.0.1:5067" }, "tls.cert", "required"},
+		{"tls cert missing file", func(c *mediation.Config) { c.TLS.Cert, c.TLS.Key = "/nonexistent.pem", "/nonexistent-key.pem" }, "tls.cert", "no such file"},
+		{"tls mutual without ca", func(c *mediation.Config) { c.TLS.Mutual = true }, "tls.cert", "required"},
+		{"tls listen same as gateway", func(c *mediation.Config) { withTLS(c); c.TLS.GatewayListen = "127.0.0.1:5068" }, "tls.gateway_listen", "same address as gateway_listen"},
+		{"tls mutual", func(c *mediation.Config) {
+			withTLS(c)
+			c.TLS.GatewayListen, c.TLS.Mutual, c.Gateways[0].Transport = "127.0.0.1:5067", true, "tls"
+		}, "", ""},
+		{"tls key mismatch", func(c *mediation.Config) { withTLS(c); c.TLS.Key = filepath.Join(certs, labca.ClientKeyFile) }, "tls.cert", "private key does not match"},
+		{"gateway tls name bad", func(c *mediation.Config) { c.Gateways[0].TLSName = "bad name" }, "gateways[0].tls_name", "host name"},
 		{"second gateway transport bad", func(c *mediation.Config) {
 			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "b", Address: "127.0.0.1:5062", Transport: "UDP"})
-		}, "gateways[1].transport", `"udp" or "tcp"`},
+		}, "gateways[1].transport", `"udp", "tcp" or "tls"`},
 		{"gateway names differ", func(c *mediation.Config) {
 			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "b", Address: "127.0.0.1:5060", Transport: "udp"})
 		}, "", ""},

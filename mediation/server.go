@@ -121,7 +121,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info().Str("edge", s.edge.Addr().String()).Str("gateway_side", s.gw.Addr().String()).
 		Str("http", s.httpLn.Addr().String()).Str("bypass_id", s.Settings().BypassID).
 		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", s.gateways.Trunks()[0].Addr.String()).
-		Str("edge_peer", s.edgePeer.String()).Msg("mediation server listening")
+		Str("edge_peer", s.edgePeer.String()).Str("gateway_tls", addrOrNone(s.gw.TLSAddr())).
+		Str("edge_tls", addrOrNone(s.edge.TLSAddr())).Msg("mediation server listening")
 	close(s.ready)
 	stopHealth := s.startHealth()
 
@@ -181,13 +182,23 @@ func (s *Server) bind() error {
 		return err
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
+	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
+	if err != nil {
+		s.records.close()
+		return err
+	}
+	gwTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.GatewayListen, trunkNames(s.gateways))
+	if err != nil {
+		s.records.close()
+		return err
+	}
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, outbound}, Tracer: s.trace, Trust: s.edgeTrust()}); err != nil {
+		Handler: sideHandler{s, outbound}, Tracer: s.trace, Trust: s.edgeTrust(), TLS: edgeTLS}); err != nil {
 		s.records.close()
 		return err
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, inbound}, Tracer: s.trace, Trust: s.gatewayTrust()}); err != nil {
+		Handler: sideHandler{s, inbound}, Tracer: s.trace, Trust: s.gatewayTrust(), TLS: gwTLS}); err != nil {
 		s.records.close()
 		s.edge.Close()
 		return err

@@ -108,6 +108,11 @@ func (g GatewayConfig) checkTrunk(field string) *ConfigError {
 	if err := checkSubnets(field+".trust", g.Trust); err != nil {
 		return err
 	}
+	if g.TLSName != "" && !validHostname(g.TLSName) {
+		if _, err := netip.ParseAddr(g.TLSName); err != nil {
+			return invalid(field+".tls_name", g.TLSName, "must be a host name or an IP address")
+		}
+	}
 	return g.HeaderPolicy.check(field)
 }
 
@@ -167,7 +172,7 @@ func buildTrunks(gws []GatewayConfig) (*gateway.Table, map[string]CallSettings, 
 		}
 		trunks = append(trunks, gateway.Trunk{Name: g.DisplayName(), Addr: addr, Host: host,
 			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode(),
-			Numbers: g.Numbers, Priority: g.Priority, Trust: subnets(g.Trust)})
+			Numbers: g.Numbers, Priority: g.Priority, Trust: subnets(g.Trust), TLSName: g.TLSName})
 	}
 	table, err := gateway.NewTable(trunks)
 	if err != nil {

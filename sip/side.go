@@ -33,6 +33,8 @@ type SideConfig struct {
 	// Trust, when set, is the only sources the side takes messages from
 	// (trust.go); nil takes every source.
 	Trust *Trust
+	// TLS, when set, adds a TLS listener and TLS towards peers (tls.go).
+	TLS *TLSConfig
 }
 
 // Handler is what a Side hands its traffic to. Both methods run on the
@@ -113,7 +115,7 @@ func NewSide(cfg SideConfig) (*Side, error) {
 	if s.dial <= 0 {
 		s.dial = 10 * time.Second
 	}
-	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read})
+	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, TLS: cfg.TLS})
 	if err != nil {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
 	}
@@ -203,19 +205,29 @@ func (s *Side) Via(transport string) *gosip.ViaHeader {
 	p := gosip.NewParams()
 	p.Add("branch", gosip.GenerateBranchN(16))
 	return &gosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: transportName(transport),
-		Host: s.stack.Host(), Port: int(s.Addr().Port()), Params: p}
+		Host: s.stack.Host(), Port: int(s.stack.Port(transport)), Params: p}
 }
 
 // transportName is the Via/SetTransport spelling of a transport.
 func transportName(t string) string {
-	if strings.EqualFold(t, "tcp") {
+	switch {
+	case strings.EqualFold(t, "tcp"):
 		return "TCP"
+	case strings.EqualFold(t, "tls"):
+		return "TLS"
 	}
 	return "UDP"
 }
 
-// IsTCP reports a message that came (or goes) over TCP.
-func IsTCP(msg gosip.Message) bool { return strings.EqualFold(msg.Transport(), "tcp") }
+// IsTCP reports a message that came (or goes) over a stream: TCP, or TLS
+// over TCP (reliable: no retransmissions, responses on the request's
+// connection).
+func IsTCP(msg gosip.Message) bool { return isStream(msg.Transport()) }
+
+// isStream reports TCP and TLS.
+func isStream(transport string) bool {
+	return strings.EqualFold(transport, "tcp") || strings.EqualFold(transport, "tls")
+}
 
 func (s *Side) trace(dir string, msg gosip.Message) {
 	if s.tracer != nil {
@@ -341,10 +353,11 @@ func (s *Side) WriteResponse(res *gosip.Response) error {
 // uses: the listening socket for UDP (so the peer sees the port it talks
 // to), the request's own connection for TCP.
 func (s *Side) responseConn(transport, source string) (gosip.Connection, error) {
-	if strings.EqualFold(transport, "tcp") {
-		c, err := s.tpl.GetConnection("tcp", source)
+	if isStream(transport) {
+		network := strings.ToLower(transport)
+		c, err := s.tpl.GetConnection(network, source)
 		if err != nil {
-			return nil, fmt.Errorf("tcp connection to %s: %w", source, err)
+			return nil, fmt.Errorf("%s connection to %s: %w", network, source, err)
 		}
 		return c, nil
 	}
@@ -358,10 +371,11 @@ func (s *Side) responseConn(transport, source string) (gosip.Connection, error) 
 // ConnectionOpen reports whether a TCP connection to addr (IP:PORT as the
 // peer's messages came from) is still in sipgo's pool.
 func (s *Side) ConnectionOpen(addr string) bool {
-	c, err := s.tpl.GetConnection("tcp", addr)
-	if err != nil {
-		return false
+	for _, network := range []string{"tcp", "tls"} {
+		if c, err := s.tpl.GetConnection(network, addr); err == nil {
+			_, _ = c.TryClose()
+			return true
+		}
 	}
-	_, _ = c.TryClose()
-	return true
+	return false
 }

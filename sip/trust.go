@@ -15,7 +15,7 @@ import (
 // be replaced while the side runs.
 type Trust struct {
 	prefixes atomic.Pointer[[]netip.Prefix]
-	// RejectUDP and RejectTCP answer untrusted requests 403 Forbidden
+	// RejectUDP and RejectTCP (TCP and TLS) answer untrusted requests 403 Forbidden
 	// instead of dropping them. Over UDP, dropping is the safe default: the
 	// source of a datagram can be spoofed, and answering would aim our
 	// responses at whoever the attacker names.
@@ -95,7 +95,7 @@ func (s *Side) admit(msg gosip.Message) bool {
 	transport := strings.ToLower(msg.Transport())
 	s.untrusted(remote, transport, req.Method.String())
 	reject := s.trust.RejectUDP
-	if transport == "tcp" {
+	if transport != "udp" {
 		reject = s.trust.RejectTCP
 	}
 	if reject && !req.IsAck() {

@@ -27,6 +27,7 @@ var commands = map[string]func(args []string) int{
 	"sbc":     sbc,
 	"demo":    demo,
 	"version": version,
+	"cert":    cert,
 }
 
 // summaries are the one-line descriptions that help prints.
@@ -36,6 +37,7 @@ var summaries = map[string]string{
 	"sbc":     "play an SBC: answer the server's calls, or call through it",
 	"demo":    "run a server, an SBC and three kinds of client in-process and show what CCE does",
 	"version": "print the module version",
+	"cert":    "make a lab CA and TLS certificates for the server and an SBC",
 }
 
 func main() {
