@@ -90,6 +90,9 @@ type call struct {
 	next  []gateway.Trunk
 	tried []string
 	box   *inbox
+	// forks are the callee's early dialogs of an inbound call, each
+	// relayed to the gateway as an early dialog of its own (forks.go).
+	forks map[string]*fork
 
 	state  callState
 	caller *callerLeg

@@ -216,7 +216,7 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 		return
 	}
 	b.timer = sip.NegotiateUAC(res, b.requestedSE)
-	body, err := c.answerBody(res.Body())
+	body, err := c.answerBody(c.answeredFork(res))
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far side's 2xx has no usable SDP; hanging up")
 		c.failSetup(setupError{488, "Not Acceptable Here", "bad_answer_sdp"}, warning(c.caller.side, err.Error()))

@@ -202,8 +202,13 @@ func warningFor(side *sip.Side, err error) []gosip.Header {
 // callerResponse builds a response to the caller's INVITE with our tag and
 // the headers every one of ours carries.
 func (c *call) callerResponse(code int, phrase string, body []byte) *gosip.Response {
+	return c.callerResponseAs(c.caller.tag, code, phrase, body)
+}
+
+// callerResponseAs is callerResponse in the early dialog of tag (forks.go).
+func (c *call) callerResponseAs(tag string, code int, phrase string, body []byte) *gosip.Response {
 	a := c.caller
-	res := a.invite.Response(code, phrase, a.tag, body)
+	res := a.invite.Response(code, phrase, tag, body)
 	if code > 100 && code < 300 {
 		contact := a.side.Contact(a.invite.Req.Transport())
 		res.AppendHeader(&contact)
@@ -244,6 +249,7 @@ func (c *call) relayProvisional(res *gosip.Response) {
 		_ = c.setState(stateEarly)
 	}
 	var body []byte
+	tag := c.forkTag(res)
 	if len(res.Body()) > 0 {
 		var err error
 		if body, err = c.media.planAnswer(res.Body(), false); errors.Is(err, errNoEarlyOffer) {
@@ -253,12 +259,12 @@ func (c *call) relayProvisional(res *gosip.Response) {
 			body = nil
 		}
 	}
-	key := fmt.Sprintf("%d\n%s", res.StatusCode, body)
+	key := fmt.Sprintf("%d\n%s\n%s", res.StatusCode, tag, body)
 	if a.reliable && key == a.lastProvisional {
 		return // the callee repeating itself; the caller has it reliably
 	}
 	a.lastProvisional = key
-	out := c.callerResponse(res.StatusCode, res.Reason, body)
+	out := c.callerResponseAs(tag, res.StatusCode, res.Reason, body)
 	if !a.reliable {
 		if err := a.invite.Respond(out); err != nil {
 			c.log.Debug().Err(err).Msg("provisional response to the caller not delivered")

@@ -58,6 +58,12 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 		s.toCall(in, s.callOf(req))
 	case sip.OutOfDialog:
 		if req.Method == gosip.OPTIONS {
+			if s.draining.Load() {
+				// A load balancer probing the pool (Kamailio's dispatcher)
+				// takes us out before we stop.
+				s.reply(in, 503, "Service Unavailable", gosip.NewHeader("Retry-After", "30"))
+				return
+			}
 			s.reply(in, 200, "OK", sip.CapabilityHeaders(s.sideCalls(in).optionTags()...)...)
 			return
 		}
@@ -82,7 +88,7 @@ func (s *Server) sideCalls(in *sip.Incoming) CallSettings {
 // wherever they come from.
 func handledMethod(m gosip.RequestMethod) bool {
 	switch m {
-	case gosip.INVITE, gosip.ACK, gosip.BYE, gosip.CANCEL, gosip.OPTIONS, gosip.PRACK, gosip.UPDATE:
+	case gosip.INVITE, gosip.ACK, gosip.BYE, gosip.CANCEL, gosip.OPTIONS, gosip.PRACK, gosip.UPDATE, gosip.REFER, gosip.NOTIFY:
 		return true
 	}
 	return false

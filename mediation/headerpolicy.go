@@ -30,6 +30,9 @@ type HeaderPolicy struct {
 	// ResponseCodeTranslation rewrites the final response codes the trunk
 	// answers outbound calls with before the caller gets them.
 	ResponseCodeTranslation []CodeTranslation `yaml:"response_code_translation"`
+	// EnableReferSupport relays REFER (and its NOTIFYs) across the
+	// trunk's calls (refer.go); nil means true, as in CCE.
+	EnableReferSupport *bool `yaml:"enable_refer_support"`
 }
 
 // CodeTranslation is one response-code translation rule.

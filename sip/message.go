@@ -9,7 +9,7 @@ import (
 )
 
 // Allow lists the methods the mediation server handles, for Allow headers.
-const Allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE"
+const Allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE, REFER, NOTIFY"
 
 // Invite is what the B2BUA copies from one leg's INVITE into the INVITE it
 // originates on the other side. Nothing else crosses: the new leg gets its
