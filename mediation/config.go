@@ -215,7 +215,7 @@ type GatewayConfig struct {
 	// EnableBypass is the per-trunk switch (Set-CsTrunkConfiguration -EnableBypass); nil means true.
 	EnableBypass *bool `yaml:"enable_bypass"`
 	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
-	// required; "" means off.
+	// required; "" means off, or required over TLS.
 	SRTP string `yaml:"srtp"`
 	// Numbers, Priority, Trust and TLSName: see trunkconfig.go.
 	Numbers  []string `yaml:"numbers"`
@@ -229,12 +229,16 @@ type GatewayConfig struct {
 	CallSettings `yaml:",inline"`
 }
 
-// SRTPMode is SRTP with its default.
+// SRTPMode is SRTP with its default: required over TLS (what CCE's
+// SRTPMode expects of a TLS trunk), else off.
 func (g GatewayConfig) SRTPMode() string {
-	if g.SRTP == "" {
-		return "off"
+	switch {
+	case g.SRTP != "":
+		return g.SRTP
+	case g.Transport == "tls":
+		return "required"
 	}
-	return g.SRTP
+	return "off"
 }
 
 // BypassConfig is MediaBypassSettings plus the web service that hands the bypass ID to clients.

@@ -266,6 +266,13 @@ func TestGatewayAccessors(t *testing.T) {
 			t.Errorf("%+v DisplayName() = %q, want %q", tt.gw, got, tt.wantName)
 		}
 	}
+	for _, tt := range []struct {
+		srtp, transport, want string
+	}{{"", "udp", "off"}, {"", "tcp", "off"}, {"", "tls", "required"}, {"optional", "tls", "optional"}, {"off", "tls", "off"}} {
+		if got := (mediation.GatewayConfig{SRTP: tt.srtp, Transport: tt.transport}).SRTPMode(); got != tt.want {
+			t.Errorf("srtp %q over %s: SRTPMode() = %q, want %q", tt.srtp, tt.transport, got, tt.want)
+		}
+	}
 }
 
 func TestInternalPrefixesMasked(t *testing.T) {
