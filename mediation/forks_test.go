@@ -75,3 +75,53 @@ func (p *peer) wireResponses(callID string, code int) []*gosip.Response {
 	}
 	return out
 }
+
+// TestInboundForksBypassPerDialog: bypass is decided per early dialog: a
+// fork whose client answers with our bypass ID gets the SBC its own media
+// address, a fork without gets our relay; the 200 of the anchored fork,
+// without SDP, gives the SBC that fork's answer, though the bypassed
+// fork's 18x came last.
+func TestInboundForksBypassPerDialog(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	bypassed, anchored := fixtureBody(t, "sfb-answer-with-bypassid.sdp"), fixtureBody(t, "sfb-answer-no-bypassid.sdp")
+	edge.invites(func(pi *peerInvite) {
+		for _, f := range []struct {
+			tag string
+			sdp []byte
+		}{{"anchoredFork", anchored}, {"bypassFork", bypassed}} {
+			res := pi.response(183, f.sdp)
+			res.To().Params.Add("tag", f.tag)
+			_ = pi.tx.Respond(res)
+		}
+		pi.tag = "anchoredFork"
+		pi.respond(200, nil)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC got %d", res.StatusCode)
+	}
+	early := sbc.wireResponses(string(*oc.inv.CallID()), 183)
+	if len(early) != 2 {
+		t.Fatalf("SBC got %d 183s, want one per fork", len(early))
+	}
+	anch, byp := media(t, "anchored fork's 183", early[0].Body()), media(t, "bypassed fork's 183", early[1].Body())
+	if byp.RTP().Port() != 50010 {
+		t.Errorf("bypassed fork: SBC told %s, want the client's own port 50010", byp.RTP())
+	}
+	if anch.RTP().Port() == 50020 || anch.RTP().Port() == 50010 {
+		t.Errorf("anchored fork: SBC told %s, want our relay", anch.RTP())
+	}
+	if final := media(t, "200", res.Body()); final.RTP() != anch.RTP() {
+		t.Errorf("200 names %s, want the anchored fork's %s", final.RTP(), anch.RTP())
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	waitCalls(t, srv, 0)
+}

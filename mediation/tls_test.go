@@ -213,3 +213,44 @@ func TestFailoverTLSHandshake(t *testing.T) {
 	checkTried(t, srv, records, "first", "backup")
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_failovers_total", "gateway", "first", "reason", "unreachable")
 }
+
+// TestTLSEdgeSide: a client calls the edge side's TLS listener, and an
+// inbound call reaches an edge peer over TLS (edge.peer_transport tls,
+// its certificate checked against the lab CA).
+func TestTLSEdgeSide(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newLab(t, []string{"mediation.lab", "127.0.0.1"}, []string{"edge.lab", "127.0.0.1"})
+	sbc := startPeer(t, "sbc")
+	edge := startPeerTLS(t, "edge", l.sbcTLS(t))
+	caller := startPeerTLS(t, "caller", &sip.TLSConfig{Client: &tls.Config{RootCAs: l.pool(t), MinVersion: tls.VersionTLS12}})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.TLS = mediation.TLSConfig{Cert: l.file(labca.ServerFile), Key: l.file(labca.ServerKeyFile), CA: l.file(labca.CAFile),
+			EdgeListen: "127.0.0.1:0"}
+		c.Edge.Peer, c.Edge.PeerTransport = edge.stack.TLSAddr().String(), "tls"
+	})
+	oc := caller.call(ctx, srv.EdgeTLSAddr(), "tls", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("outbound call to the edge TLS listener got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE over TLS: %v", err)
+	}
+	in := sbc.call(ctx, srv.GatewayAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	if res := in.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("inbound call to a TLS edge peer got %d", res.StatusCode)
+	}
+	inv := edge.wait(ctx, gosip.INVITE, 1)
+	if inv.Transport() != "TLS" {
+		t.Errorf("edge peer got the INVITE over %s", inv.Transport())
+	}
+	if err := in.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	waitCalls(t, srv, 0)
+}
