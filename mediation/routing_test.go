@@ -10,6 +10,7 @@ import (
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
 // trunkConfig is a gateway trunk at peer p serving numbers.
@@ -62,6 +63,9 @@ func TestRoutingByNumber(t *testing.T) {
 	}
 	if recs[0].Gateway != "uk" || recs[1].Gateway != "any" || len(recs[0].GatewaysTried) != 1 || recs[0].GatewaysTried[0] != "uk" {
 		t.Errorf("records name %q %v and %q, want uk [uk] and any", recs[0].Gateway, recs[0].GatewaysTried, recs[1].Gateway)
+	}
+	for gw, want := range map[string]float64{"uk": 1, "any": 1, "us1": usCalls / 2, "us2": usCalls / 2} {
+		mediationtest.WaitMetric(t, srv, want, "mediationserver_gateway_calls_total", "gateway", gw, "direction", "outbound", "outcome", "answered")
 	}
 }
 

@@ -11,6 +11,7 @@ type trunkMetrics struct {
 	up        *prometheus.GaugeVec
 	attempts  *prometheus.CounterVec
 	failovers *prometheus.CounterVec
+	calls     *prometheus.CounterVec
 }
 
 func newTrunkMetrics(reg *prometheus.Registry, trunks []gateway.Trunk) *trunkMetrics {
@@ -29,12 +30,29 @@ func newTrunkMetrics(reg *prometheus.Registry, trunks []gateway.Trunk) *trunkMet
 			Help: "Outbound calls moved off the gateway trunk to the next one, by reason: no_provisional, 5xx codes, unreachable.",
 		}, []string{"gateway", "reason"}),
 	}
-	reg.MustRegister(m.up, m.attempts, m.failovers)
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mediationserver_gateway_calls_total",
+		Help: "Calls that ended, by gateway trunk (the last one tried), direction and outcome (answered or failed).",
+	}, []string{"gateway", "direction", "outcome"})
+	reg.MustRegister(m.up, m.attempts, m.failovers, m.calls)
 	for _, t := range trunks {
 		m.up.WithLabelValues(t.Name).Set(1)
 		m.attempts.WithLabelValues(t.Name)
 	}
 	return m
+}
+
+// ended counts a call that ended on trunk name ("" for a call that never
+// had one: no route).
+func (m *trunkMetrics) ended(name, direction string, answered bool) {
+	if name == "" {
+		return
+	}
+	outcome := "failed"
+	if answered {
+		outcome = "answered"
+	}
+	m.calls.WithLabelValues(name, direction, outcome).Inc()
 }
 
 // setUp records a trunk's health.
