@@ -105,6 +105,8 @@ type call struct {
 	out map[*sip.ClientTx]*outgoing
 	// offer is the re-offer (re-INVITE or UPDATE) in progress, if any.
 	offer *relayedOffer
+	// xfer is the transfer we perform for a REFER, if any (transfer.go).
+	xfer *transfer
 
 	// For the call record.
 	from, to       string

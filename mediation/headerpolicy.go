@@ -31,7 +31,8 @@ type HeaderPolicy struct {
 	// answers outbound calls with before the caller gets them.
 	ResponseCodeTranslation []CodeTranslation `yaml:"response_code_translation"`
 	// EnableReferSupport relays REFER (and its NOTIFYs) across the
-	// trunk's calls (refer.go); nil means true, as in CCE.
+	// trunk's calls (refer.go); false makes the server perform a client's
+	// transfer itself (transfer.go). nil means true, as in CCE.
 	EnableReferSupport *bool `yaml:"enable_refer_support"`
 }
 

@@ -14,7 +14,8 @@ import (
 // side towards that peer (the transfer's new INVITE comes back through
 // us); the NOTIFYs of the implicit subscription (RFC 3515, message/sipfrag)
 // are relayed back the same way. Each relayed request's final response is
-// relayed to its sender.
+// relayed to its sender. With it off, the server performs the transfer
+// (transfer.go).
 
 // referSupport is the call's trunk's enable_refer_support.
 func (c *call) referSupport() bool {
@@ -27,10 +28,10 @@ func (c *call) onRefer(l *leg, in *sip.Incoming) {
 	switch {
 	case c.state != stateAnswered:
 		_ = in.Reply(403, "Forbidden", "", warning(l.side, "REFER before the call is answered"))
-	case !c.referSupport():
-		_ = in.Reply(403, "Forbidden", "", warning(l.side, "REFER support is off for this gateway trunk"))
 	case in.Req.GetHeader("Refer-To") == nil:
 		_ = in.Reply(400, "Bad Request - Missing Refer-To", "")
+	case !c.referSupport():
+		c.performTransfer(l, in)
 	default:
 		c.relayRequest(l, in, "Refer-To", "Referred-By", "Replaces")
 	}

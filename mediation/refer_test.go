@@ -8,14 +8,14 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
 // TestReferRelayed: a client's REFER in an answered call reaches the SBC
 // in the gateway dialog, its Refer-To pointed at our gateway side (the
 // transfer's INVITE comes back through us); the SBC's 202 and its NOTIFY
 // (message/sipfrag) come back to the client, and the NOTIFY's 200 to the
-// SBC. With enable_refer_support off the REFER gets 403 and the SBC never
-// sees it.
+// SBC. With enable_refer_support off the SBC never sees the REFER.
 func TestReferRelayed(t *testing.T) {
 	for _, on := range []bool{true, false} {
 		t.Run(map[bool]string{true: "on", false: "off"}[on], func(t *testing.T) {
@@ -55,8 +55,9 @@ func TestReferRelayed(t *testing.T) {
 			refer.AppendHeader(gosip.NewHeader("Referred-By", "<sip:+15550199@sfb.example.com>"))
 			res := doIn(ctx, t, oc, refer)
 			if !on {
-				if res.StatusCode != 403 {
-					t.Fatalf("REFER with refer support off got %d, want 403", res.StatusCode)
+				// Performed by the server (TestReferPerformedByServer), never relayed.
+				if res.StatusCode != 202 {
+					t.Fatalf("REFER with refer support off got %d, want 202", res.StatusCode)
 				}
 				if n := sbc.count(gosip.REFER); n != 0 {
 					t.Fatalf("SBC got %d REFERs", n)
@@ -91,4 +92,112 @@ func TestReferRelayed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReferPerformedByServer: with enable_refer_support off, the server
+// carries a client's transfer out itself: 202 and NOTIFYs (100 Trying,
+// then 200 OK) to the client, an INVITE to the Refer-To number on the
+// gateway side, BYE to the old gateway leg, and a re-INVITE that anchors
+// the client on our relay: the call was bypassed, it no longer is. The
+// client's BYE then reaches the new gateway leg.
+func TestReferPerformedByServer(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		caller.record(req)
+		caller.reply(req, tx, 200, nil)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		off := false
+		c.Gateways[0].EnableReferSupport = &off
+	})
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+	first := sbc.wait(ctx, gosip.INVITE, 1)
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	second := sbc.wait(ctx, gosip.INVITE, 2)
+	if second.Recipient.User != "+15550200" || string(*second.CallID()) == string(*first.CallID()) {
+		t.Fatalf("transfer INVITE to %s (Call-ID %s)", second.Recipient.User, *second.CallID())
+	}
+	bye := sbc.wait(ctx, gosip.BYE, 1)
+	if string(*bye.CallID()) != string(*first.CallID()) {
+		t.Errorf("BYE in Call-ID %s, want the old leg's %s", *bye.CallID(), *first.CallID())
+	}
+	reinv := caller.wait(ctx, gosip.INVITE, 1)
+	if m := media(t, "transfer re-INVITE", reinv.Body()); m.RTP().Port() < 49152 || m.RTP().Port() > 57500 {
+		t.Errorf("client re-INVITEd to %s, want our relay (anchored)", m.RTP())
+	}
+	notify := caller.wait(ctx, gosip.NOTIFY, 2)
+	if !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") || !strings.HasPrefix(headerValue(notify, "Subscription-State"), "terminated") {
+		t.Errorf("final NOTIFY %q, state %q", notify.Body(), headerValue(notify, "Subscription-State"))
+	}
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+	if n := srv.ActiveCalls(); n != 1 {
+		t.Fatalf("%d calls after the transfer, want 1", n)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	bye2 := sbc.wait(ctx, gosip.BYE, 2)
+	if string(*bye2.CallID()) != string(*second.CallID()) {
+		t.Errorf("client's BYE reached Call-ID %s, want the new leg's %s", *bye2.CallID(), *second.CallID())
+	}
+	waitCalls(t, srv, 0)
+}
+
+// TestReferPerformedByServerFails: a transfer whose target is busy leaves
+// the call as it was; the client's NOTIFY says 486.
+func TestReferPerformedByServerFails(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		caller.record(req)
+		caller.reply(req, tx, 200, nil)
+	})
+	sbc.invites(func(pi *peerInvite) {
+		if pi.req.Recipient.User == "+15550200" {
+			pi.respond(486, nil)
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		off := false
+		c.Gateways[0].EnableReferSupport = &off
+	})
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	notify := caller.wait(ctx, gosip.NOTIFY, 2)
+	if !strings.HasPrefix(string(notify.Body()), "SIP/2.0 486") {
+		t.Errorf("final NOTIFY %q, want the target's 486", notify.Body())
+	}
+	if n := sbc.count(gosip.BYE); n != 0 {
+		t.Errorf("old gateway leg got %d BYEs after a failed transfer", n)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
 }
