@@ -22,17 +22,7 @@ import (
 
 // kamailioBinary finds kamailio; CI installs it (Debian package
 // kamailio), so only a developer may go without.
-func kamailioBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("kamailio not on PATH (apt-get install kamailio)")
-		}
-		t.Fatalf("kamailio not on PATH in CI: %v", err)
-	}
-	return bin
-}
+func kamailioBinary(t *testing.T) string { return toolBinary(t, "kamailio", "kamailio") }
 
 // freeUDPPort is a loopback UDP port free a moment ago: Kamailio cannot
 // listen on port 0.

@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -103,21 +104,7 @@ func TestReferRelayed(t *testing.T) {
 func TestReferPerformedByServer(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
-	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		caller.record(req)
-		caller.reply(req, tx, 200, nil)
-	})
-	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
-		off := false
-		c.Gateways[0].EnableReferSupport = &off
-	})
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("call got %d", res.StatusCode)
-	}
-	if err := oc.d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
+	srv, oc := transferCall(ctx, t, sbc, caller)
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 	first := sbc.wait(ctx, gosip.INVITE, 1)
 	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
@@ -160,10 +147,6 @@ func TestReferPerformedByServer(t *testing.T) {
 func TestReferPerformedByServerFails(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
-	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		caller.record(req)
-		caller.reply(req, tx, 200, nil)
-	})
 	sbc.invites(func(pi *peerInvite) {
 		if pi.req.Recipient.User == "+15550200" {
 			pi.respond(486, nil)
@@ -171,17 +154,7 @@ func TestReferPerformedByServerFails(t *testing.T) {
 		}
 		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
 	})
-	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
-		off := false
-		c.Gateways[0].EnableReferSupport = &off
-	})
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("call got %d", res.StatusCode)
-	}
-	if err := oc.d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
+	srv, oc := transferCall(ctx, t, sbc, caller)
 	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
 	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com>"))
 	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
@@ -200,4 +173,27 @@ func TestReferPerformedByServerFails(t *testing.T) {
 	}
 	sbc.wait(ctx, gosip.BYE, 1)
 	waitCalls(t, srv, 0)
+}
+
+// transferCall sets up a bypassed call from caller (which answers NOTIFYs)
+// to sbc through a server whose trunk has enable_refer_support off, and
+// ACKs it.
+func transferCall(ctx context.Context, t *testing.T, sbc, caller *peer) (*mediation.Server, *outCall) {
+	t.Helper()
+	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		caller.record(req)
+		caller.reply(req, tx, 200, nil)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		off := false
+		c.Gateways[0].EnableReferSupport = &off
+	})
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return srv, oc
 }
