@@ -243,7 +243,10 @@ func (c *call) run() {
 	}
 }
 
-// drainClosed answers what was still queued when the call ended.
+// drainClosed answers what was still queued when the call ended: a
+// request gets its answer, and a 2xx to an INVITE of ours that raced the
+// end (the callee answering as we gave up) is ACKed and hung up, as it
+// would be had it come a moment later.
 func (c *call) drainClosed() {
 	for _, ev := range c.box.close() {
 		switch e := ev.(type) {
@@ -251,6 +254,14 @@ func (c *call) drainClosed() {
 			goneAnswer(e.in)
 		case evQuery:
 			close(e.done)
+		case evResponse:
+			if e.res.IsSuccess() && e.tx.Req.IsInvite() {
+				c.deps.lateAnswer(e.tx.Side(), e.tx.Req, e.res)
+			}
+		case evStray:
+			if cseq := e.res.CSeq(); e.res.IsSuccess() && cseq != nil && cseq.MethodName == gosip.INVITE {
+				c.deps.lateAnswer(e.side, nil, e.res)
+			}
 		}
 	}
 }
