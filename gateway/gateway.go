@@ -1,6 +1,8 @@
-// Package gateway holds the SBC / PSTN gateway trunks of a mediation server
-// and picks the trunk an outbound call goes to. It knows nothing of SIP
-// messages or SDP.
+// Package gateway holds the SBC / PSTN gateway trunks of a mediation server:
+// which trunks an outbound call may go to, in which order (policy.go), which
+// trunk an inbound request comes from and which sources are trusted at all
+// (this file), and whether each trunk is up (health.go). It knows nothing
+// of SIP messages or SDP: the mediation package probes and calls the trunks.
 package gateway
 
 import (
@@ -8,31 +10,57 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Trunk is one SBC the mediation server sends outbound calls to and accepts
 // inbound calls from.
 type Trunk struct {
-	// Name identifies the trunk in logs and metrics.
+	// Name identifies the trunk in logs, metrics and call records.
 	Name string
-	// Addr is the SBC's SIP address.
+	// Addr is the SBC's SIP address (resolved when configured by name).
 	Addr netip.AddrPort
-	// Transport is "udp" or "tcp".
+	// Host is the host name the trunk was configured with ("" for an IP).
+	Host string
+	// Transport is "udp", "tcp" or "tls".
 	Transport string
+	// TLSName is the name the trunk's TLS certificate must carry (its
+	// FQDN); "" means Host, else Addr's IP.
+	TLSName string
 	// EnableBypass is CCE's per-trunk switch (Set-CsTrunkConfiguration
 	// -EnableBypass): media bypass needs it on as well as the global setting.
 	EnableBypass bool
 	// SRTP is "off", "optional" or "required" (CCE's SRTPMode) for the media
 	// towards this SBC.
 	SRTP string
+	// Numbers are the called-number patterns the trunk serves (see
+	// ParsePattern); none means every number, as a default route.
+	Numbers []string
+	// Priority orders trunks whose patterns match equally well: lower
+	// first, as in DNS SRV. Equal priorities share the calls evenly.
+	Priority int
+	// Trust are further source subnets the SBC sends from (an SBC cluster,
+	// a NAT pool), besides Addr's IP.
+	Trust []netip.Prefix
 }
 
-// ErrNoTrunk means no trunk can take a call.
+// ErrNoTrunk means no trunk is configured.
 var ErrNoTrunk = errors.New("no gateway trunk configured")
 
-// Table is the set of trunks, in configuration order.
+// ErrNoRoute means no trunk serves the called number.
+var ErrNoRoute = errors.New("no gateway trunk serves the number")
+
+// Table is the set of trunks, in configuration order, with their routing
+// state and health. It is safe for concurrent use.
 type Table struct {
-	trunks []Trunk
+	trunks   []Trunk
+	patterns [][]Pattern
+
+	mu sync.Mutex
+	// next spreads calls over equal candidates, per set of candidates.
+	next   map[string]uint64
+	health []trunkHealth
 }
 
 // NewTable checks the trunks and keeps them in order.
@@ -40,55 +68,171 @@ func NewTable(trunks []Trunk) (*Table, error) {
 	if len(trunks) == 0 {
 		return nil, ErrNoTrunk
 	}
-	for i, t := range trunks {
-		if !t.Addr.IsValid() || t.Addr.Port() == 0 {
-			return nil, fmt.Errorf("gateway %q: invalid address %s", t.Name, t.Addr)
+	t := &Table{trunks: append([]Trunk(nil), trunks...), patterns: make([][]Pattern, len(trunks)),
+		next: map[string]uint64{}, health: make([]trunkHealth, len(trunks))}
+	seen := map[string]bool{}
+	for i := range t.trunks {
+		tr := &t.trunks[i]
+		if tr.Name == "" {
+			tr.Name = tr.Addr.String()
 		}
-		switch strings.ToLower(t.Transport) {
-		case "udp", "tcp":
+		if seen[tr.Name] {
+			return nil, fmt.Errorf("gateway %q: name used twice", tr.Name)
+		}
+		seen[tr.Name] = true
+		if !tr.Addr.IsValid() || tr.Addr.Port() == 0 {
+			return nil, fmt.Errorf("gateway %q: invalid address %s", tr.Name, tr.Addr)
+		}
+		tr.Addr = netip.AddrPortFrom(tr.Addr.Addr().Unmap(), tr.Addr.Port())
+		tr.Transport = strings.ToLower(tr.Transport)
+		switch tr.Transport {
+		case "udp", "tcp", "tls":
 		default:
-			return nil, fmt.Errorf("gateway %q: unknown transport %q", t.Name, t.Transport)
+			return nil, fmt.Errorf("gateway %q: unknown transport %q", tr.Name, tr.Transport)
 		}
-		if t.Name == "" {
-			trunks[i].Name = t.Addr.String()
-		}
-		switch t.SRTP {
+		switch tr.SRTP {
 		case "":
-			trunks[i].SRTP = "off"
+			tr.SRTP = "off"
 		case "off", "optional", "required":
 		default:
-			return nil, fmt.Errorf("gateway %q: unknown srtp mode %q", t.Name, t.SRTP)
+			return nil, fmt.Errorf("gateway %q: unknown srtp mode %q", tr.Name, tr.SRTP)
 		}
+		if tr.Priority < 0 {
+			return nil, fmt.Errorf("gateway %q: negative priority %d", tr.Name, tr.Priority)
+		}
+		for _, s := range tr.Numbers {
+			p, err := ParsePattern(s)
+			if err != nil {
+				return nil, fmt.Errorf("gateway %q: %w", tr.Name, err)
+			}
+			t.patterns[i] = append(t.patterns[i], p)
+		}
+		for j, p := range tr.Trust {
+			tr.Trust[j] = p.Masked()
+		}
+		t.health[i].up = true
 	}
-	return &Table{trunks: append([]Trunk(nil), trunks...)}, nil
-}
-
-// Route picks the trunk for an outbound call to number. CCE splits calls
-// over the gateways of a site; this emulator sends every call to the first
-// trunk until routing and failover are configurable.
-func (t *Table) Route(number string) (Trunk, error) {
-	if t == nil || len(t.trunks) == 0 {
-		return Trunk{}, ErrNoTrunk
-	}
-	return t.trunks[0], nil
+	return t, nil
 }
 
 // FromSource finds the trunk an inbound request came from, by source
-// address (IP and port, then IP alone). An unknown source gets the first
-// trunk's settings: lab SBCs often send from ephemeral ports.
-func (t *Table) FromSource(src netip.AddrPort) Trunk {
+// address: IP and port, then IP alone (SBCs often send from ephemeral
+// ports), then the trunks' trust subnets. ok is false for a source that is
+// no trunk's: such requests are not to be served at all.
+func (t *Table) FromSource(src netip.AddrPort) (tr Trunk, ok bool) {
+	if t == nil {
+		return Trunk{}, false
+	}
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	for _, tr := range t.trunks {
 		if tr.Addr == src {
-			return tr
+			return tr, true
 		}
 	}
 	for _, tr := range t.trunks {
 		if tr.Addr.Addr() == src.Addr() {
-			return tr
+			return tr, true
 		}
 	}
-	return t.trunks[0]
+	for _, tr := range t.trunks {
+		for _, p := range tr.Trust {
+			if p.Contains(src.Addr()) {
+				return tr, true
+			}
+		}
+	}
+	return Trunk{}, false
+}
+
+// Trusted are the source prefixes of every trunk: each address's IP and
+// each trust subnet. The gateway side accepts requests from these only.
+func (t *Table) Trusted() []netip.Prefix {
+	var out []netip.Prefix
+	for _, tr := range t.trunks {
+		ip := tr.Addr.Addr()
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+		out = append(out, tr.Trust...)
+	}
+	return out
+}
+
+// NamesAt are the certificate names of the trunks a TLS peer at ip may
+// be: those whose address has that IP or whose trust subnets hold it;
+// every trunk's for the invalid address (a peer whose address is not
+// known).
+func (t *Table) NamesAt(ip netip.Addr) []string {
+	ip = ip.Unmap()
+	var out []string
+	for _, tr := range t.trunks {
+		match := !ip.IsValid() || tr.Addr.Addr() == ip
+		for _, p := range tr.Trust {
+			match = match || p.Contains(ip)
+		}
+		if match {
+			out = append(out, tr.CertName())
+		}
+	}
+	return out
+}
+
+// CertName is the name the trunk's TLS certificate must carry.
+func (tr Trunk) CertName() string {
+	switch {
+	case tr.TLSName != "":
+		return tr.TLSName
+	case tr.Host != "":
+		return tr.Host
+	}
+	return tr.Addr.Addr().String()
 }
 
 // Trunks lists the trunks in order.
 func (t *Table) Trunks() []Trunk { return append([]Trunk(nil), t.trunks...) }
+
+// Lookup finds a trunk by name.
+func (t *Table) Lookup(name string) (Trunk, bool) {
+	for _, tr := range t.trunks {
+		if tr.Name == name {
+			return tr, true
+		}
+	}
+	return Trunk{}, false
+}
+
+// index is the position of the trunk called name, -1 if none.
+func (t *Table) index(name string) int {
+	for i, tr := range t.trunks {
+		if tr.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Status is what is known of one trunk's state, for the admin API and
+// readiness checks.
+type Status struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	Transport string `json:"transport"`
+	// Up is false after MaxFails missed health probes, until a reply.
+	Up bool `json:"up"`
+	// UnavailableUntil is set while the trunk rests after a 503 with
+	// Retry-After.
+	UnavailableUntil time.Time `json:"unavailable_until,omitempty"`
+}
+
+// Status reports every trunk's state, in configuration order.
+func (t *Table) Status() []Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Status, len(t.trunks))
+	now := time.Now()
+	for i, tr := range t.trunks {
+		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Transport: tr.Transport, Up: t.health[i].up}
+		if u := t.health[i].unavailableUntil; u.After(now) {
+			out[i].UnavailableUntil = u
+		}
+	}
+	return out
+}

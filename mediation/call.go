@@ -56,6 +56,11 @@ type callDeps struct {
 	media      MediaConfig
 	// mediaTap, when set, sees the anchored calls' RTP and RTCP (pcap).
 	mediaTap relay.PacketTap
+	// failover is gateway_failover; trunkMetrics count per trunk.
+	failover     FailoverConfig
+	trunkMetrics *trunkMetrics
+	// trunkHeaders are each trunk's header policy by name.
+	trunkHeaders map[string]HeaderPolicy
 	// lateAnswer cleans up a 2xx that arrives for a call already over.
 	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
 }
@@ -82,7 +87,14 @@ type call struct {
 	deps  *callDeps
 	start time.Time
 	trunk gateway.Trunk
+	// next are the trunks an outbound call fails over to, in order; tried
+	// the names of those it went to (failover.go).
+	next  []gateway.Trunk
+	tried []string
 	box   *inbox
+	// forks are the callee's early dialogs of an inbound call, each
+	// relayed to the gateway as an early dialog of its own (forks.go).
+	forks map[string]*fork
 
 	state  callState
 	caller *callerLeg
@@ -95,6 +107,8 @@ type call struct {
 	out map[*sip.ClientTx]*outgoing
 	// offer is the re-offer (re-INVITE or UPDATE) in progress, if any.
 	offer *relayedOffer
+	// xfer is the transfer we perform for a REFER, if any (transfer.go).
+	xfer *transfer
 
 	// For the call record.
 	from, to       string
@@ -233,7 +247,10 @@ func (c *call) run() {
 	}
 }
 
-// drainClosed answers what was still queued when the call ended.
+// drainClosed answers what was still queued when the call ended: a
+// request gets its answer, and a 2xx to an INVITE of ours that raced the
+// end (the callee answering as we gave up) is ACKed and hung up, as it
+// would be had it come a moment later.
 func (c *call) drainClosed() {
 	for _, ev := range c.box.close() {
 		switch e := ev.(type) {
@@ -241,6 +258,14 @@ func (c *call) drainClosed() {
 			goneAnswer(e.in)
 		case evQuery:
 			close(e.done)
+		case evResponse:
+			if e.res.IsSuccess() && e.tx.Req.IsInvite() {
+				c.deps.lateAnswer(e.tx.Side(), e.tx.Req, e.res)
+			}
+		case evStray:
+			if cseq := e.res.CSeq(); e.res.IsSuccess() && cseq != nil && cseq.MethodName == gosip.INVITE {
+				c.deps.lateAnswer(e.side, nil, e.res)
+			}
 		}
 	}
 }

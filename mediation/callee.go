@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -53,13 +54,14 @@ func (c *call) inviteCallee(body []byte) {
 		b.requestedSE = st.Interval()
 		hdrs = append(hdrs, sip.RequestHeaders(st.Interval(), st.Min())...)
 	}
+	hdrs = append(hdrs, c.forwardedHeaders(req)...)
 	inv := b.side.NewInvite(sip.Invite{
 		Target:      target,
 		Transport:   transport,
-		RequestUser: req.Recipient.User,
-		FromUser:    req.From().Address.User,
+		RequestUser: c.calleeNumber(req.Recipient.User),
+		FromUser:    c.calleeNumber(req.From().Address.User),
 		FromDisplay: req.From().DisplayName,
-		ToUser:      req.To().Address.User,
+		ToUser:      c.calleeNumber(req.To().Address.User),
 		MaxForwards: sip.MaxForwards(req) - 1,
 		Body:        body,
 		Headers:     hdrs,
@@ -72,6 +74,7 @@ func (c *call) inviteCallee(body []byte) {
 		return
 	}
 	b.ringTimer = c.after(b.policy.Ring(), c.onRingTimeout)
+	c.attempted()
 }
 
 // sendInvite sends (or, after a 422, sends again) the callee's INVITE.
@@ -80,6 +83,9 @@ func (c *call) sendInvite(inv *gosip.Request) bool {
 	tx, err := b.side.Send(context.Background(), inv, c)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("cannot send INVITE to the next hop")
+		if c.failover("unreachable") {
+			return false
+		}
 		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
 		return false
 	}
@@ -210,7 +216,7 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 		return
 	}
 	b.timer = sip.NegotiateUAC(res, b.requestedSE)
-	body, err := c.answerBody(res.Body())
+	body, err := c.answerBody(c.answeredFork(res))
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far side's 2xx has no usable SDP; hanging up")
 		c.failSetup(setupError{488, "Not Acceptable Here", "bad_answer_sdp"}, warning(c.caller.side, err.Error()))
@@ -258,8 +264,15 @@ func (c *call) onCalleeRejected(res *gosip.Response) {
 		c.maybeFinish()
 		return
 	}
+	if res.StatusCode >= 500 && res.StatusCode < 600 {
+		c.restTrunk(res)
+		if c.failover(strconv.Itoa(res.StatusCode)) {
+			return
+		}
+	}
 	c.log.Info().Int("code", res.StatusCode).Str("reason", res.Reason).Msg("far side rejected the call")
-	c.failSetup(setupError{res.StatusCode, res.Reason, fmt.Sprint(res.StatusCode)})
+	code, phrase := c.translateCode(res.StatusCode, res.Reason)
+	c.failSetup(setupError{code, phrase, fmt.Sprint(res.StatusCode)})
 }
 
 // retryWithInterval sends the INVITE again with the Min-SE of the callee's
@@ -296,6 +309,9 @@ func (c *call) onCalleeFail(err error) {
 	}
 	if errors.Is(err, sip.ErrTransport) {
 		c.log.Warn().Err(err).Msg("next hop unreachable")
+		if c.failover("unreachable") {
+			return
+		}
 		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
 		return
 	}

@@ -9,6 +9,7 @@ import (
 
 	gosip "github.com/emiago/sipgo/sip"
 
+	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -83,8 +84,8 @@ func sourceIP(req *gosip.Request) netip.Addr {
 func (c *call) onStart() {
 	a := c.caller
 	req := a.invite.Req
-	if err := c.pickTrunk(req); err != nil {
-		c.failSetup(setupError{503, "Service Unavailable", "no_trunk"})
+	if se := c.pickTrunk(req); se != nil {
+		c.failSetup(*se)
 		return
 	}
 	c.log.Info().Str("from", c.from).Str("to", c.to).Str("gateway", c.trunk.Name).Msg("call started")
@@ -137,10 +138,7 @@ func (c *call) onStart() {
 		}}
 	c.media.signalling[c.media.callerSide()] = sourceIP(req)
 	c.media.signalling[c.media.callerSide().Other()] = c.deps.edgePeer.Addr()
-	if c.dir == outbound {
-		c.media.signalling[relay.Gateway] = c.trunk.Addr.Addr()
-	}
-	body, err := c.media.planOffer(c.deps.settings(), c.trunk.EnableBypass, c.deps.alloc)
+	body, err := c.offerFor()
 	if err != nil {
 		c.failSetup(mediaFailure(err), warningFor(a.side, err)...)
 		return
@@ -148,19 +146,43 @@ func (c *call) onStart() {
 	c.inviteCallee(body)
 }
 
-// pickTrunk finds the call's trunk and the call settings of both legs.
-func (c *call) pickTrunk(req *gosip.Request) error {
+// offerFor plans the callee's offer for the call's trunk.
+func (c *call) offerFor() ([]byte, error) {
+	c.media.gwSRTP = c.trunk.SRTP
 	if c.dir == outbound {
-		t, err := c.deps.gateways.Route(req.Recipient.User)
-		if err != nil {
-			return err
+		// The trunk's SBC sends its media from its own address (relay
+		// latching accepts it): the new trunk's after a failover.
+		c.media.signalling[relay.Gateway] = c.trunk.Addr.Addr()
+	}
+	return c.media.planOffer(c.deps.settings(), c.trunk.EnableBypass, c.deps.alloc)
+}
+
+// pickTrunk finds the call's trunk and the call settings of both legs:
+// outbound, the best trunk for the called number (the others that serve it
+// wait in c.next for a failover); inbound, the trunk the INVITE came from.
+func (c *call) pickTrunk(req *gosip.Request) *setupError {
+	if c.dir == outbound {
+		cands, err := c.deps.gateways.Route(req.Recipient.User)
+		if errors.Is(err, gateway.ErrNoRoute) {
+			c.log.Info().Str("number", req.Recipient.User).Msg("no gateway trunk serves the number: 404")
+			return &setupError{404, "Not Found", "no_route"}
 		}
-		c.trunk = t
-		c.caller.policy, c.callee.policy = c.deps.edgeCalls, c.deps.trunkCalls[t.Name]
+		if err != nil {
+			return &setupError{503, "Service Unavailable", "no_trunk"}
+		}
+		c.useTrunk(cands[0])
+		c.next = cands[1:]
 		return nil
 	}
 	src, _ := netip.ParseAddrPort(req.Source())
-	c.trunk = c.deps.gateways.FromSource(src)
+	t, ok := c.deps.gateways.FromSource(src)
+	if !ok {
+		// The side's trust list keeps such requests out; this is a second
+		// lock on the same door.
+		return &setupError{403, "Forbidden", "untrusted"}
+	}
+	c.trunk = t
+	c.tried = []string{t.Name}
 	c.caller.policy, c.callee.policy = c.deps.trunkCalls[c.trunk.Name], c.deps.edgeCalls
 	return nil
 }
@@ -193,8 +215,13 @@ func warningFor(side *sip.Side, err error) []gosip.Header {
 // callerResponse builds a response to the caller's INVITE with our tag and
 // the headers every one of ours carries.
 func (c *call) callerResponse(code int, phrase string, body []byte) *gosip.Response {
+	return c.callerResponseAs(c.caller.tag, code, phrase, body)
+}
+
+// callerResponseAs is callerResponse in the early dialog of tag (forks.go).
+func (c *call) callerResponseAs(tag string, code int, phrase string, body []byte) *gosip.Response {
 	a := c.caller
-	res := a.invite.Response(code, phrase, a.tag, body)
+	res := a.invite.Response(code, phrase, tag, body)
 	if code > 100 && code < 300 {
 		contact := a.side.Contact(a.invite.Req.Transport())
 		res.AppendHeader(&contact)
@@ -235,6 +262,7 @@ func (c *call) relayProvisional(res *gosip.Response) {
 		_ = c.setState(stateEarly)
 	}
 	var body []byte
+	tag := c.forkTag(res)
 	if len(res.Body()) > 0 {
 		var err error
 		if body, err = c.media.planAnswer(res.Body(), false); errors.Is(err, errNoEarlyOffer) {
@@ -244,12 +272,12 @@ func (c *call) relayProvisional(res *gosip.Response) {
 			body = nil
 		}
 	}
-	key := fmt.Sprintf("%d\n%s", res.StatusCode, body)
+	key := fmt.Sprintf("%d\n%s\n%s", res.StatusCode, tag, body)
 	if a.reliable && key == a.lastProvisional {
 		return // the callee repeating itself; the caller has it reliably
 	}
 	a.lastProvisional = key
-	out := c.callerResponse(res.StatusCode, res.Reason, body)
+	out := c.callerResponseAs(tag, res.StatusCode, res.Reason, body)
 	if !a.reliable {
 		if err := a.invite.Respond(out); err != nil {
 			c.log.Debug().Err(err).Msg("provisional response to the caller not delivered")

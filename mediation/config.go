@@ -35,8 +35,17 @@ type Config struct {
 	Edge EdgeConfig `yaml:"edge"`
 	// GatewayListen is where the gateway side listens, UDP and TCP on one port.
 	GatewayListen string `yaml:"gateway_listen"`
-	// Gateways are the SBC trunks. Outbound calls go to the first one.
+	// Gateways are the SBC trunks; outbound calls are routed by number
+	// (trunkconfig.go).
 	Gateways []GatewayConfig `yaml:"gateways"`
+	// GatewayFailover is CCE's fast failover to the next trunk.
+	GatewayFailover FailoverConfig `yaml:"gateway_failover"`
+	// GatewayHealth is the OPTIONS probing of the trunks.
+	GatewayHealth HealthConfig `yaml:"gateway_health"`
+	// Untrusted says what requests from untrusted sources get.
+	Untrusted UntrustedConfig `yaml:"untrusted"`
+	// TLS is SIP over TLS on both sides (tlsconfig.go).
+	TLS TLSConfig `yaml:"tls"`
 	// HTTPListen serves the bypass web service, /metrics and /healthz.
 	HTTPListen string `yaml:"http_listen"`
 	// Admin is the administrators' HTTP API.
@@ -216,6 +225,9 @@ type EdgeConfig struct {
 	Peer string `yaml:"peer"`
 	// PeerTransport is udp or tcp.
 	PeerTransport string `yaml:"peer_transport"`
+	// Trust are the subnets the edge side accepts requests from, besides
+	// the peer's own address.
+	Trust []string `yaml:"trust"`
 	// CallSettings apply to the edge side of every call.
 	CallSettings `yaml:",inline"`
 }
@@ -231,18 +243,30 @@ type GatewayConfig struct {
 	// EnableBypass is the per-trunk switch (Set-CsTrunkConfiguration -EnableBypass); nil means true.
 	EnableBypass *bool `yaml:"enable_bypass"`
 	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
-	// required; "" means off.
+	// required; "" means off, or required over TLS.
 	SRTP string `yaml:"srtp"`
+	// Numbers, Priority, Trust and TLSName: see trunkconfig.go.
+	Numbers  []string `yaml:"numbers"`
+	Priority int      `yaml:"priority"`
+	Trust    []string `yaml:"trust"`
+	TLSName  string   `yaml:"tls_name"`
+	// HeaderPolicy: forward_pai, forward_call_history,
+	// remove_plus_from_uri, response_code_translation (headerpolicy.go).
+	HeaderPolicy `yaml:",inline"`
 	// CallSettings apply to the gateway side of the trunk's calls.
 	CallSettings `yaml:",inline"`
 }
 
-// SRTPMode is SRTP with its default.
+// SRTPMode is SRTP with its default: required over TLS (what CCE's
+// SRTPMode expects of a TLS trunk), else off.
 func (g GatewayConfig) SRTPMode() string {
-	if g.SRTP == "" {
-		return "off"
+	switch {
+	case g.SRTP != "":
+		return g.SRTP
+	case g.Transport == "tls":
+		return "required"
 	}
-	return g.SRTP
+	return "off"
 }
 
 // BypassConfig is MediaBypassSettings plus the web service that hands the bypass ID to clients.
@@ -441,10 +465,17 @@ func (c *Config) Validate() error {
 	checks := []func() *ConfigError{
 		func() *ConfigError { return checkListen("edge.listen", c.Edge.Listen) },
 		func() *ConfigError { return checkHostPort("edge.peer", c.Edge.Peer) },
-		func() *ConfigError { return checkTransport("edge.peer_transport", c.Edge.PeerTransport) },
+		func() *ConfigError {
+			return checkTransport("edge.peer_transport", c.Edge.PeerTransport, c.TLS.enabled())
+		},
+		func() *ConfigError { return checkSubnets("edge.trust", c.Edge.Trust) },
 		func() *ConfigError { return c.Edge.CallSettings.check("edge") },
 		func() *ConfigError { return checkListen("gateway_listen", c.GatewayListen) },
 		c.checkGateways,
+		c.GatewayFailover.check,
+		c.GatewayHealth.check,
+		c.Untrusted.check,
+		func() *ConfigError { return c.TLS.check() },
 		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
 		c.Admin.check,
 		c.checkDNS,
@@ -527,9 +558,13 @@ func validHostname(host string) bool {
 	return true
 }
 
-func checkTransport(field, value string) *ConfigError {
-	if value != "udp" && value != "tcp" {
-		return invalid(field, value, `must be "udp" or "tcp"`)
+func checkTransport(field, value string, tlsConfigured bool) *ConfigError {
+	switch {
+	case value == "tls" && !tlsConfigured:
+		return invalid(field, value, `needs the tls section (tls.ca, or tls.cert and tls.key)`)
+	case value == "tls":
+	case value != "udp" && value != "tcp":
+		return invalid(field, value, `must be "udp", "tcp" or "tls"`)
 	}
 	return nil
 }
@@ -544,7 +579,7 @@ func (c *Config) checkGateways() *ConfigError {
 		if err := checkHostPort(field+".address", g.Address); err != nil {
 			return err
 		}
-		if err := checkTransport(field+".transport", g.Transport); err != nil {
+		if err := checkTransport(field+".transport", g.Transport, c.TLS.enabled()); err != nil {
 			return err
 		}
 		switch g.SRTP {
@@ -553,6 +588,9 @@ func (c *Config) checkGateways() *ConfigError {
 			return invalid(field+".srtp", g.SRTP, "must be off, optional or required")
 		}
 		if err := g.CallSettings.check(field); err != nil {
+			return err
+		}
+		if err := g.checkTrunk(field); err != nil {
 			return err
 		}
 		// Names label logs and metrics, so two trunks must not share one.
@@ -573,6 +611,11 @@ func (c *Config) checkListenConflicts() *ConfigError {
 		{"http_listen", c.HTTPListen},
 		{"admin.listen", c.Admin.Listen},
 		{"dns.listen", c.DNS.Listen},
+	}
+	for _, l := range []struct{ field, value string }{{"tls.gateway_listen", c.TLS.GatewayListen}, {"tls.edge_listen", c.TLS.EdgeListen}} {
+		if _, err := netip.ParseAddrPort(l.value); err == nil {
+			listens = append(listens, l)
+		}
 	}
 	for j := 1; j < len(listens); j++ {
 		if listens[j].value == "" { // an optional listener left off

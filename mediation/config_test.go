@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/labca"
 )
 
 // configDir holds the sample and broken configuration files.
@@ -79,6 +80,13 @@ func boolPtr(b bool) *bool { return &b }
 // the YAML path Validate must name, "" for a value that must be accepted.
 func TestValidate(t *testing.T) {
 	defer goleak.VerifyNone(t)
+	certs := t.TempDir()
+	if err := labca.Generate(certs, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	withTLS := func(c *mediation.Config) {
+		c.TLS.Cert, c.TLS.Key, c.TLS.CA = filepath.Join(certs, labca.ServerFile), filepath.Join(certs, labca.ServerKeyFile), filepath.Join(certs, labca.CAFile)
+	}
 	tests := []struct {
 		name       string
 		mutate     func(c *mediation.Config)
@@ -97,23 +105,58 @@ func TestValidate(t *testing.T) {
 		{"edge peer no port", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1" }, "edge.peer", "HOST:PORT"},
 		{"edge peer bad host", func(c *mediation.Config) { c.Edge.Peer = "bad_host!:5061" }, "edge.peer", "hostname"},
 		{"edge transport tcp", func(c *mediation.Config) { c.Edge.PeerTransport = "tcp" }, "", ""},
-		{"edge transport tls", func(c *mediation.Config) { c.Edge.PeerTransport = "tls" }, "edge.peer_transport", `"udp" or "tcp"`},
+		{"edge transport tls", func(c *mediation.Config) { c.Edge.PeerTransport = "tls" }, "edge.peer_transport", "needs the tls section"},
 		{"gateway listen ipv6 any", func(c *mediation.Config) { c.GatewayListen = "[::]:5068" }, "", ""},
 		{"gateway listen hostname", func(c *mediation.Config) { c.GatewayListen = "sbc.local:5068" }, "gateway_listen", "IP:PORT"},
 		{"no gateways", func(c *mediation.Config) { c.Gateways = nil }, "gateways", "at least one"},
 		{"gateway address hostname", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com:5060" }, "", ""},
 		{"gateway address no port", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com" }, "gateways[0].address", "HOST:PORT"},
 		{"gateway transport tcp", func(c *mediation.Config) { c.Gateways[0].Transport = "tcp" }, "", ""},
-		{"gateway transport bad", func(c *mediation.Config) { c.Gateways[0].Transport = "sctp" }, "gateways[0].transport", `"udp" or "tcp"`},
+		{"gateway transport bad", func(c *mediation.Config) { c.Gateways[0].Transport = "sctp" }, "gateways[0].transport", `"udp", "tcp" or "tls"`},
+		{"gateway transport tls without tls", func(c *mediation.Config) { c.Gateways[0].Transport = "tls" }, "gateways[0].transport", "needs the tls section"},
+		{"tls listen without cert", func(c *mediation.Config) { c.TLS.GatewayListen = "127.0.0.1:5067" }, "tls.cert", "required"},
+		{"tls cert missing file", func(c *mediation.Config) { c.TLS.Cert, c.TLS.Key = "/nonexistent.pem", "/nonexistent-key.pem" }, "tls.cert", "no such file"},
+		{"tls mutual without ca", func(c *mediation.Config) { c.TLS.Mutual = true }, "tls.cert", "required"},
+		{"tls listen same as gateway", func(c *mediation.Config) { withTLS(c); c.TLS.GatewayListen = "127.0.0.1:5068" }, "tls.gateway_listen", "same address as gateway_listen"},
+		{"tls mutual", func(c *mediation.Config) {
+			withTLS(c)
+			c.TLS.GatewayListen, c.TLS.Mutual, c.Gateways[0].Transport = "127.0.0.1:5067", true, "tls"
+		}, "", ""},
+		{"tls key mismatch", func(c *mediation.Config) { withTLS(c); c.TLS.Key = filepath.Join(certs, labca.ClientKeyFile) }, "tls.cert", "private key does not match"},
+		{"gateway tls name bad", func(c *mediation.Config) { c.Gateways[0].TLSName = "bad name" }, "gateways[0].tls_name", "host name"},
 		{"second gateway transport bad", func(c *mediation.Config) {
 			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "b", Address: "127.0.0.1:5062", Transport: "UDP"})
-		}, "gateways[1].transport", `"udp" or "tcp"`},
+		}, "gateways[1].transport", `"udp", "tcp" or "tls"`},
 		{"gateway names differ", func(c *mediation.Config) {
 			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "b", Address: "127.0.0.1:5060", Transport: "udp"})
 		}, "", ""},
 		{"gateway names clash", func(c *mediation.Config) {
 			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "sbc", Address: "127.0.0.1:5062", Transport: "udp"})
 		}, "gateways[1].name", "same name as gateways[0]"},
+		{"gateway numbers", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"+1", "*", `re:\+44\d+`} }, "", ""},
+		{"gateway number bad", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"+1", "+44 20"} }, "gateways[0].numbers[1]", "E.164 prefix"},
+		{"gateway number bad regexp", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"re:(+"} }, "gateways[0].numbers[0]", "re:REGEXP"},
+		{"gateway priority negative", func(c *mediation.Config) { c.Gateways[0].Priority = -1 }, "gateways[0].priority", "negative"},
+		{"gateway trust", func(c *mediation.Config) { c.Gateways[0].Trust = []string{"127.0.0.2", "10.0.0.0/8", "::1"} }, "", ""},
+		{"gateway trust bad", func(c *mediation.Config) { c.Gateways[0].Trust = []string{"10.0.0.0/33"} }, "gateways[0].trust[0]", "CIDR"},
+		{"gateway name control", func(c *mediation.Config) { c.Gateways[0].Name = "sbc\r\nX-Evil: 1" }, "gateways[0].name", "control character"},
+		{"code translation", func(c *mediation.Config) {
+			c.Gateways[0].ResponseCodeTranslation = []mediation.CodeTranslation{{Received: 434, Translated: 404}}
+		}, "", ""},
+		{"code translation 2xx", func(c *mediation.Config) {
+			c.Gateways[0].ResponseCodeTranslation = []mediation.CodeTranslation{{Received: 486, Translated: 200}}
+		}, "gateways[0].response_code_translation[0].translated", "400..699"},
+		{"code translation twice", func(c *mediation.Config) {
+			c.Gateways[0].ResponseCodeTranslation = []mediation.CodeTranslation{{Received: 486, Translated: 480}, {Received: 486, Translated: 404}}
+		}, "gateways[0].response_code_translation[1].received", "has a rule already"},
+		{"edge trust bad", func(c *mediation.Config) { c.Edge.Trust = []string{"localhost"} }, "edge.trust[0]", "CIDR"},
+		{"failover timeout 0", func(c *mediation.Config) { c.GatewayFailover.Timeout = 0 }, "gateway_failover.timeout", "positive"},
+		{"failover off timeout 0", func(c *mediation.Config) { c.GatewayFailover = mediation.FailoverConfig{} }, "", ""},
+		{"health interval 0", func(c *mediation.Config) { c.GatewayHealth.Interval = 0 }, "gateway_health.interval", "positive"},
+		{"health max fails 0", func(c *mediation.Config) { c.GatewayHealth.MaxFails = 0 }, "gateway_health.max_fails", "at least 1"},
+		{"health off", func(c *mediation.Config) { c.GatewayHealth = mediation.HealthConfig{} }, "", ""},
+		{"untrusted udp 403", func(c *mediation.Config) { c.Untrusted.UDP = "403" }, "", ""},
+		{"untrusted tcp bad", func(c *mediation.Config) { c.Untrusted.TCP = "reject" }, "untrusted.tcp", `"drop" or "403"`},
 		{"http listen bad", func(c *mediation.Config) { c.HTTPListen = "127.0.0.1:http" }, "http_listen", "IP:PORT"},
 		{"listens all port 0", func(c *mediation.Config) {
 			c.Edge.Listen, c.GatewayListen, c.HTTPListen, c.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -259,6 +302,13 @@ func TestGatewayAccessors(t *testing.T) {
 			t.Errorf("%+v DisplayName() = %q, want %q", tt.gw, got, tt.wantName)
 		}
 	}
+	for _, tt := range []struct {
+		srtp, transport, want string
+	}{{"", "udp", "off"}, {"", "tcp", "off"}, {"", "tls", "required"}, {"optional", "tls", "optional"}, {"off", "tls", "off"}} {
+		if got := (mediation.GatewayConfig{SRTP: tt.srtp, Transport: tt.transport}).SRTPMode(); got != tt.want {
+			t.Errorf("srtp %q over %s: SRTPMode() = %q, want %q", tt.srtp, tt.transport, got, tt.want)
+		}
+	}
 }
 
 func TestInternalPrefixesMasked(t *testing.T) {
@@ -282,18 +332,24 @@ func TestLoadConfigExample(t *testing.T) {
 	}
 	want := mediation.Config{
 		Edge: mediation.EdgeConfig{Listen: "127.0.0.1:5070", Peer: "127.0.0.1:5061", PeerTransport: "tcp",
+			Trust: []string{"127.0.0.0/8"},
 			CallSettings: mediation.CallSettings{Prack: "supported", RingTimeout: 120 * time.Second,
 				SessionTimer: mediation.SessionTimerConfig{Expires: 1800 * time.Second, MinSE: 90 * time.Second}}},
 		GatewayListen: "127.0.0.1:5068",
 		Gateways: []mediation.GatewayConfig{
-			{Name: "sbc-primary", Address: "127.0.0.1:5060", Transport: "udp", EnableBypass: boolPtr(true)},
+			{Name: "sbc-primary", Address: "127.0.0.1:5060", Transport: "udp", EnableBypass: boolPtr(true),
+				Numbers: []string{"+1", "+44"}, Priority: 1},
 			{Name: "sbc-backup", Address: "localhost:5062", Transport: "tcp", EnableBypass: boolPtr(false),
+				Numbers: []string{"+1"}, Priority: 2, Trust: []string{"127.0.0.0/24"},
 				CallSettings: mediation.CallSettings{Prack: "required", RingTimeout: 60 * time.Second,
 					SessionTimer: mediation.SessionTimerConfig{Enabled: true, Expires: 600 * time.Second, MinSE: 90 * time.Second}}},
 		},
-		HTTPListen: "127.0.0.1:8080",
-		Admin:      mediation.AdminConfig{Listen: "127.0.0.1:8081"},
-		DNS:        mediation.DNSConfig{TTL: 300 * time.Second},
+		GatewayFailover: mediation.FailoverConfig{Enabled: true, Timeout: 8 * time.Second},
+		GatewayHealth:   mediation.HealthConfig{Enabled: true, Interval: 30 * time.Second, DownInterval: 60 * time.Second, MaxFails: 5},
+		Untrusted:       mediation.UntrustedConfig{UDP: "drop", TCP: "403"},
+		HTTPListen:      "127.0.0.1:8080",
+		Admin:           mediation.AdminConfig{Listen: "127.0.0.1:8081"},
+		DNS:             mediation.DNSConfig{TTL: 300 * time.Second},
 		Bypass: mediation.BypassConfig{
 			Enabled: true, AlwaysBypass: true,
 			BypassID:        "2cd1a522-b9c5-4410-8aed-f3eca85eb367",

@@ -61,6 +61,12 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 		s.toCall(in, s.callOf(req))
 	case sip.OutOfDialog:
 		if req.Method == gosip.OPTIONS {
+			if s.draining.Load() {
+				// A load balancer probing the pool (Kamailio's dispatcher)
+				// takes us out before we stop.
+				s.reply(in, 503, "Service Unavailable", gosip.NewHeader("Retry-After", "30"))
+				return
+			}
 			s.reply(in, 200, "OK", sip.CapabilityHeaders(s.sideCalls(in).optionTags()...)...)
 			return
 		}
@@ -77,14 +83,15 @@ func (s *Server) sideCalls(in *sip.Incoming) CallSettings {
 		return s.cfg.Edge.CallSettings
 	}
 	src, _ := netip.ParseAddrPort(in.Req.Source())
-	return s.trunkCalls[s.gateways.FromSource(src).Name]
+	t, _ := s.gateways.FromSource(src)
+	return s.trunkCalls[t.Name]
 }
 
 // handledMethod reports the methods the server implements; others get 405
 // wherever they come from.
 func handledMethod(m gosip.RequestMethod) bool {
 	switch m {
-	case gosip.INVITE, gosip.ACK, gosip.BYE, gosip.CANCEL, gosip.OPTIONS, gosip.PRACK, gosip.UPDATE:
+	case gosip.INVITE, gosip.ACK, gosip.BYE, gosip.CANCEL, gosip.OPTIONS, gosip.PRACK, gosip.UPDATE, gosip.REFER, gosip.NOTIFY:
 		return true
 	}
 	return false

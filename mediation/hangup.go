@@ -192,6 +192,7 @@ func (c *call) finish(reason string) {
 	if !answered {
 		m.failedCalls.WithLabelValues(dir, reason).Inc()
 	}
+	c.deps.trunkMetrics.ended(c.trunk.Name, dir, answered)
 	c.log.Info().Str("reason", reason).Bool("answered", answered).Bool("bypass", c.media.decision.bypass).
 		Strs("bye_undelivered", c.undelivered).Int64("duration_ms", time.Since(c.start).Milliseconds()).Msg("call ended")
 	close(c.done)
@@ -206,6 +207,7 @@ func (c *call) record(reason string) Record {
 		BypassReason:          c.media.decision.code,
 		EdgeCallID:            c.caller.dialog.CallID,
 		ByeUndelivered:        c.undelivered,
+		GatewaysTried:         c.tried,
 	}
 	if b := c.callee.inv; b != nil {
 		r.GatewayCallID = string(*b.req.CallID())

@@ -42,6 +42,10 @@ func (c *call) onRequest(in *sip.Incoming) {
 		c.inDialog(l, in, c.onPrack)
 	case gosip.UPDATE:
 		c.inDialog(l, in, c.onUpdate)
+	case gosip.REFER:
+		c.inDialog(l, in, c.onRefer)
+	case gosip.NOTIFY:
+		c.inDialog(l, in, c.onNotify)
 	case gosip.OPTIONS:
 		_ = in.Reply(200, "OK", "", sip.CapabilityHeaders(l.supported()...)...)
 	default:

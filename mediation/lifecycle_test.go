@@ -347,7 +347,7 @@ func TestShutdownCancelsRingingCalls(t *testing.T) {
 }
 
 // TestDrainingRefusesCalls: while a shutdown waits for a call to end, new
-// INVITEs get 503 with Retry-After and /healthz answers 503. The call that
+// INVITEs and OPTIONS get 503 with Retry-After and /healthz answers 503. The call that
 // holds the drain goes to a gateway that never answers, so its CANCEL
 // cannot be sent (no provisional yet) until the drain gives up.
 func TestDrainingRefusesCalls(t *testing.T) {
@@ -385,6 +385,11 @@ func TestDrainingRefusesCalls(t *testing.T) {
 	res, err := sipClient(t).Do(ctx, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp")))
 	if err != nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Fatalf("INVITE while draining: %v %v, want 503 with Retry-After", res, err)
+	}
+	// A load balancer's OPTIONS probe is told too.
+	res, err = sipClient(t).Do(ctx, request(gosip.OPTIONS, srv.EdgeAddr().String(), "udp", nil))
+	if err != nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("OPTIONS while draining: %v %v, want 503 with Retry-After", res, err)
 	}
 	if err := stopped(); err != nil {
 		t.Fatalf("Run returned %v", err)

@@ -25,7 +25,10 @@ var wantSeries = []string{
 	"mediationserver_calls_current: Calls in progress (LS:MediationServer - Inbound Calls / Outbound Calls - Current).",
 	"mediationserver_calls_total: Calls received since start (LS:MediationServer - Inbound Calls / Outbound Calls - Total).",
 	"mediationserver_failed_calls_total: Calls that ended without being answered, by direction and reason (the SIP code relayed, canceled, timeout, ...).",
+	"mediationserver_gateway_attempts_total: INVITEs of outbound calls sent to the gateway trunk (a failed-over call counts once per trunk tried).",
+	"mediationserver_gateway_calls_total: Calls that ended, by gateway trunk (the last one tried), direction and outcome (answered or failed).",
 	"mediationserver_gateway_side_port_pairs_open: RTP/RTCP port pairs open for anchored media, one per side of each anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
+	"mediationserver_gateway_up: 1 while the gateway trunk answers OPTIONS (or is not probed), 0 once it missed gateway_health.max_fails probes in a row.",
 	"mediationserver_media_bypass_calls_active: Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls - Active media bypass calls).",
 	"mediationserver_media_bypass_calls_total: Answered media bypass calls since start.",
 	"mediationserver_media_packets_refused_total: RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
@@ -34,6 +37,7 @@ var wantSeries = []string{
 	"mediationserver_sip_requests_total: SIP requests by side (edge, gateway), direction (in: received, out: sent) and method; retransmissions included.",
 	"mediationserver_sip_responses_total: SIP responses by side (edge, gateway), direction (in: received, out: sent) and status code; retransmissions included.",
 	"mediationserver_sip_unknown_dialog_requests_total: Requests answered 481 (no such call or transaction).",
+	"mediationserver_untrusted_requests_total: Requests from sources the side does not trust (edge.trust, the trunks), dropped or refused with 403 before any call state.",
 }
 
 // TestMetricsSeries: /metrics lists exactly these series with these HELP

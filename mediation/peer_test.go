@@ -43,12 +43,15 @@ type peer struct {
 }
 
 // startPeer starts a peer on an ephemeral loopback port; t.Cleanup stops it.
-func startPeer(t *testing.T, name string) *peer {
+func startPeer(t *testing.T, name string) *peer { return startPeerTLS(t, name, nil) }
+
+// startPeerTLS starts a peer that also speaks TLS (tls: nil for none).
+func startPeerTLS(t *testing.T, name string, tls *sip.TLSConfig) *peer {
 	t.Helper()
 	p := &peer{t: t, changed: make(chan struct{}), streams: map[string]*gosip.ParserStream{},
 		answer: map[gosip.RequestMethod]func(*gosip.Request, gosip.ServerTransaction){}}
 	stack, err := sip.NewStack(sip.StackConfig{Name: name, Listen: netip.MustParseAddrPort("127.0.0.1:0"),
-		UserAgent: "peer-" + name, Log: zerolog.Nop(), ReadFilter: p.tap})
+		UserAgent: "peer-" + name, Log: zerolog.Nop(), ReadFilter: p.tap, TLS: tls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +101,7 @@ var peerParser = gosip.NewParser()
 func (p *peer) tap(props gosip.TransportReadProps, data []byte) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if strings.EqualFold(props.Transport, "tcp") {
+	if !strings.EqualFold(props.Transport, "udp") {
 		key := props.RemoteAddr.String()
 		st := p.streams[key]
 		if st == nil {

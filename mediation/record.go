@@ -15,11 +15,14 @@ type Record struct {
 	CallID    string `json:"callId"`
 	Direction string `json:"direction"`
 	// EdgeCallID and GatewayCallID are the SIP Call-IDs of the two legs.
-	EdgeCallID    string     `json:"edgeCallId"`
-	GatewayCallID string     `json:"gatewayCallId,omitempty"`
-	From          string     `json:"from"`
-	To            string     `json:"to"`
-	Gateway       string     `json:"gateway"`
+	EdgeCallID    string `json:"edgeCallId"`
+	GatewayCallID string `json:"gatewayCallId,omitempty"`
+	From          string `json:"from"`
+	To            string `json:"to"`
+	Gateway       string `json:"gateway"`
+	// GatewaysTried are the trunks an outbound call went to, in order (the
+	// last is Gateway); more than one after a failover.
+	GatewaysTried []string   `json:"gatewaysTried,omitempty"`
 	StartTime     time.Time  `json:"startTime"`
 	AnswerTime    *time.Time `json:"answerTime,omitempty"`
 	EndTime       time.Time  `json:"endTime"`

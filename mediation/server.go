@@ -87,18 +87,7 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.settings.store(initial)
-	var trunks []gateway.Trunk
-	s.trunkCalls = map[string]CallSettings{}
-	for i, g := range cfg.Gateways {
-		s.trunkCalls[g.DisplayName()] = g.CallSettings
-		addr, err := resolve(g.Address)
-		if err != nil {
-			return nil, fmt.Errorf("gateways[%d].address: %w", i, err)
-		}
-		trunks = append(trunks, gateway.Trunk{Name: g.DisplayName(), Addr: addr,
-			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode()})
-	}
-	if s.gateways, err = gateway.NewTable(trunks); err != nil {
+	if s.gateways, s.trunkCalls, err = buildTrunks(cfg.Gateways); err != nil {
 		return nil, err
 	}
 	if s.edgePeer, err = resolve(cfg.Edge.Peer); err != nil {
@@ -157,11 +146,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info().Str("edge", s.edge.Addr().String()).Str("gateway_side", s.gw.Addr().String()).
 		Str("http", s.httpLn.Addr().String()).Str("admin", s.adminLn.Addr().String()).Str("bypass_id", s.Settings().BypassID).
 		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", s.gateways.Trunks()[0].Addr.String()).
-		Str("edge_peer", s.edgePeer.String()).Msg("mediation server listening")
+		Str("edge_peer", s.edgePeer.String()).Str("gateway_tls", addrOrNone(s.gw.TLSAddr())).
+		Str("edge_tls", addrOrNone(s.edge.TLSAddr())).Msg("mediation server listening")
 	if s.originLog != nil {
 		s.originLog()
 	}
 	close(s.ready)
+	stopHealth := s.startHealth()
 
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	defer stopSIP()
@@ -188,6 +179,7 @@ func (s *Server) Run(ctx context.Context) error {
 		pending--
 	}
 	s.drain()
+	stopHealth()
 	stopSIP()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -225,17 +217,28 @@ func (s *Server) bind() error {
 	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
 	s.metrics.addOps(func() bool { return s.Settings().Enabled })
 	s.wires.metrics = s.metrics
+	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
+	if err != nil {
+		s.records.close()
+		return err
+	}
+	gwTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.GatewayListen, trunkNames(s.gateways))
+	if err != nil {
+		s.records.close()
+		return err
+	}
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer()}); err != nil {
+		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer(), Trust: s.edgeTrust(), TLS: edgeTLS}); err != nil {
 		s.records.close()
 		return &ListenError{Listener: "edge.listen", Addr: edgeAddr.String(), Err: err}
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, inbound}, Tracer: s.wires.tracer()}); err != nil {
+		Handler: sideHandler{s, inbound}, Tracer: s.wires.tracer(), Trust: s.gatewayTrust(), TLS: gwTLS}); err != nil {
 		s.records.close()
 		s.edge.Close()
 		return &ListenError{Listener: "gateway_listen", Addr: gwAddr.String(), Err: err}
 	}
+	s.registerTrustMetrics()
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPListen); err != nil {
 		s.records.close()
 		s.edge.Close()
@@ -265,7 +268,9 @@ func (s *Server) bind() error {
 		edgePeer: s.edgePeer, edgeTransport: s.edgeTransport,
 		edgeCalls: s.cfg.Edge.CallSettings, trunkCalls: s.trunkCalls,
 		sip: s.cfg.SIP, media: s.cfg.Media, mediaTap: s.mediaTap,
-		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
+		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
+		trunkHeaders: headerPolicies(s.cfg.Gateways),
+		lateAnswer:   func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
 	}
 	return nil
 }

@@ -96,19 +96,27 @@ func TestSipp(t *testing.T) {
 // sippBinary finds sipp; CI installs it, so only a developer may go without.
 func sippBinary(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("sipp")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("sipp not on PATH (apt-get install sip-tester)")
-		}
-		t.Fatalf("sipp not on PATH in CI: %v", err)
-	}
+	bin := toolBinary(t, "sipp", "sip-tester")
 	if _, err := os.Stat("/proc/net/udp"); err != nil {
 		// waitListening reads /proc to see when sipp is ready.
 		if os.Getenv("CI") == "" {
 			t.Skipf("sipp tests need Linux /proc/net: %v", err)
 		}
 		t.Fatalf("sipp tests need Linux /proc/net: %v", err)
+	}
+	return bin
+}
+
+// toolBinary finds an external tool that CI installs (Debian package pkg):
+// a developer without it skips the test, CI (env CI set) fails it.
+func toolBinary(t *testing.T, name, pkg string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%s not on PATH (apt-get install %s)", name, pkg)
+		}
+		t.Fatalf("%s not on PATH in CI: %v", name, err)
 	}
 	return bin
 }

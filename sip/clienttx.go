@@ -157,7 +157,7 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}
 	if IsTCP(req) {
-		conn = s.tapped(conn)
+		conn = s.tapped(conn, req.Transport())
 	}
 	return conn, nil
 }

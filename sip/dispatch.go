@@ -31,8 +31,11 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 		}
 	}()
 	remote := addrString(props.RemoteAddr)
-	if strings.EqualFold(props.Transport, "tcp") {
+	if isStream(props.Transport) {
 		s.readStream(props, remote, data)
+		return nil, nil
+	}
+	if s.dropUntrustedDatagram(remote) {
 		return nil, nil
 	}
 	msg, err := s.parser.ParseSIP(data)
@@ -79,12 +82,12 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 	// answered with CRLF; a lone CRLF is a pong.
 	if len(data) <= 4 && st.par.Buffer().Len() == 0 && len(bytes.Trim(data, "\r\n")) == 0 {
 		if len(data) == 4 {
-			s.pong(remote)
+			s.pong(props.Transport, remote)
 		}
 		return
 	}
 	err := st.par.ParseSIPStream(data, func(msg gosip.Message) {
-		msg.SetTransport("TCP")
+		msg.SetTransport(transportName(props.Transport))
 		msg.SetSource(remote)
 		if s.tracer != nil {
 			s.traceRead(props, []byte(msg.String()), msg)
@@ -94,9 +97,9 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 	if err != nil && !errors.Is(err, gosip.ErrParseSipPartial) {
 		// A framing error leaves no message boundary to resync on.
 		s.traceRead(props, data, nil)
-		s.unparseable(remote, "tcp", err)
+		s.unparseable(remote, strings.ToLower(props.Transport), err)
 		st.par.Reset()
-		if c, err := s.tpl.GetConnection("tcp", remote); err == nil {
+		if c, err := s.tpl.GetConnection(props.Transport, remote); err == nil {
 			_ = c.Close()
 			_, _ = c.TryClose()
 		}
@@ -104,8 +107,8 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 }
 
 // pong answers a CRLFCRLF keep-alive ping.
-func (s *Side) pong(remote string) {
-	c, err := s.tpl.GetConnection("tcp", remote)
+func (s *Side) pong(network, remote string) {
+	c, err := s.tpl.GetConnection(network, remote)
 	if err != nil {
 		return
 	}
@@ -148,6 +151,9 @@ func (s *Side) sweep(ctx context.Context) {
 }
 
 func (s *Side) dispatch(msg gosip.Message) {
+	if !s.admit(msg) {
+		return
+	}
 	switch m := msg.(type) {
 	case *gosip.Request:
 		s.dispatchRequest(m)

@@ -9,7 +9,7 @@ import (
 )
 
 // Allow lists the methods the mediation server handles, for Allow headers.
-const Allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE"
+const Allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE, REFER, NOTIFY"
 
 // Invite is what the B2BUA copies from one leg's INVITE into the INVITE it
 // originates on the other side. Nothing else crosses: the new leg gets its
@@ -32,10 +32,9 @@ type Invite struct {
 func (s *Side) NewInvite(inv Invite) *gosip.Request {
 	host := URIHost(inv.Target.Addr())
 	ruri := gosip.Uri{Scheme: "sip", User: inv.RequestUser, Host: host, Port: int(inv.Target.Port())}
-	tcp := strings.EqualFold(inv.Transport, "tcp")
-	if tcp {
+	if isStream(inv.Transport) {
 		ruri.UriParams = gosip.NewParams()
-		ruri.UriParams.Add("transport", "tcp")
+		ruri.UriParams.Add("transport", strings.ToLower(inv.Transport))
 	}
 	req := gosip.NewRequest(gosip.INVITE, ruri)
 	req.SetTransport(transportName(inv.Transport))

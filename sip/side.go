@@ -32,6 +32,11 @@ type SideConfig struct {
 	Tracer Tracer
 	// DialTimeout bounds a TCP connect (sipgo's default is a minute).
 	DialTimeout time.Duration
+	// Trust, when set, is the only sources the side takes messages from
+	// (trust.go); nil takes every source.
+	Trust *Trust
+	// TLS, when set, adds a TLS listener and TLS towards peers (tls.go).
+	TLS *TLSConfig
 }
 
 // Handler is what a Side hands its traffic to. Both methods run on the
@@ -59,6 +64,9 @@ type Stats struct {
 	Malformed atomic.Uint64
 	// Retransmissions counts requests absorbed by their transaction.
 	Retransmissions atomic.Uint64
+	// Untrusted counts requests from sources outside the side's Trust,
+	// dropped or refused with 403.
+	Untrusted atomic.Uint64
 }
 
 // Side is one network side of the B2BUA (edge or gateway): a Stack whose
@@ -80,6 +88,10 @@ type Side struct {
 	dial    time.Duration
 	stats   Stats
 	limit   Limiter
+	trust   *Trust
+	// untrustedLog limits the log of untrusted requests on its own, so
+	// that a flood of them does not hide other warnings.
+	untrustedLog Limiter
 
 	mu      sync.Mutex
 	servers map[string]*gosip.ServerTx
@@ -97,14 +109,14 @@ func NewSide(cfg SideConfig) (*Side, error) {
 	}
 	s := &Side{
 		Name: cfg.Name, parser: gosip.NewParser(), handler: cfg.Handler, tracer: cfg.Tracer,
-		ua: cfg.UserAgent, dial: cfg.DialTimeout,
+		ua: cfg.UserAgent, dial: cfg.DialTimeout, trust: cfg.Trust,
 		servers: map[string]*gosip.ServerTx{}, clients: map[string]*ClientTx{}, streams: map[string]*stream{},
 	}
 	if s.dial <= 0 {
 		s.dial = 10 * time.Second
 	}
 	s.tap = s.tapWrite(cfg.Tracer)
-	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, Tap: s.tap})
+	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, Tap: s.tap, TLS: cfg.TLS})
 	if err != nil {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
 	}
@@ -194,19 +206,29 @@ func (s *Side) Via(transport string) *gosip.ViaHeader {
 	p := gosip.NewParams()
 	p.Add("branch", gosip.GenerateBranchN(16))
 	return &gosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: transportName(transport),
-		Host: s.stack.Host(), Port: int(s.Addr().Port()), Params: p}
+		Host: s.stack.Host(), Port: int(s.stack.Port(transport)), Params: p}
 }
 
 // transportName is the Via/SetTransport spelling of a transport.
 func transportName(t string) string {
-	if strings.EqualFold(t, "tcp") {
+	switch {
+	case strings.EqualFold(t, "tcp"):
 		return "TCP"
+	case strings.EqualFold(t, "tls"):
+		return "TLS"
 	}
 	return "UDP"
 }
 
-// IsTCP reports a message that came (or goes) over TCP.
-func IsTCP(msg gosip.Message) bool { return strings.EqualFold(msg.Transport(), "tcp") }
+// IsTCP reports a message that came (or goes) over a stream: TCP, or TLS
+// over TCP (reliable: no retransmissions, responses on the request's
+// connection).
+func IsTCP(msg gosip.Message) bool { return isStream(msg.Transport()) }
+
+// isStream reports TCP and TLS.
+func isStream(transport string) bool {
+	return strings.EqualFold(transport, "tcp") || strings.EqualFold(transport, "tls")
+}
 
 // Incoming is a request a side received, with the server transaction its
 // responses go through (nil for ACK, which is never answered).
@@ -317,12 +339,13 @@ func (s *Side) WriteResponse(res *gosip.Response) error {
 // uses: the listening socket for UDP (so the peer sees the port it talks
 // to), the request's own connection for TCP.
 func (s *Side) responseConn(transport, source string) (gosip.Connection, error) {
-	if strings.EqualFold(transport, "tcp") {
-		c, err := s.tpl.GetConnection("tcp", source)
+	if isStream(transport) {
+		network := strings.ToLower(transport)
+		c, err := s.tpl.GetConnection(network, source)
 		if err != nil {
-			return nil, fmt.Errorf("tcp connection to %s: %w", source, err)
+			return nil, fmt.Errorf("%s connection to %s: %w", network, source, err)
 		}
-		return s.tapped(c), nil
+		return s.tapped(c, transport), nil
 	}
 	c, err := s.tpl.GetConnection("udp", s.Addr().String())
 	if err != nil {
@@ -331,21 +354,23 @@ func (s *Side) responseConn(transport, source string) (gosip.Connection, error) 
 	return c, nil
 }
 
-// tapped wraps a TCP connection so the tracer sees what is written on it.
-func (s *Side) tapped(c gosip.Connection) gosip.Connection {
+// tapped wraps a TCP or TLS connection so the tracer sees what is written
+// on it.
+func (s *Side) tapped(c gosip.Connection, transport string) gosip.Connection {
 	if s.tap == nil {
 		return c
 	}
-	return tapConnection{Connection: c, tap: s.tap}
+	return tapConnection{Connection: c, tap: s.tap, transport: strings.ToUpper(transport)}
 }
 
 // ConnectionOpen reports whether a TCP connection to addr (IP:PORT as the
 // peer's messages came from) is still in sipgo's pool.
 func (s *Side) ConnectionOpen(addr string) bool {
-	c, err := s.tpl.GetConnection("tcp", addr)
-	if err != nil {
-		return false
+	for _, network := range []string{"tcp", "tls"} {
+		if c, err := s.tpl.GetConnection(network, addr); err == nil {
+			_, _ = c.TryClose()
+			return true
+		}
 	}
-	_, _ = c.TryClose()
-	return true
+	return false
 }

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,8 @@ type StackConfig struct {
 	// Tap, when set, sees every UDP datagram the stack writes, before it
 	// leaves.
 	Tap WriteTap
+	// TLS, when set, adds a TLS listener and the TLS client settings.
+	TLS *TLSConfig
 }
 
 // Stack is one sipgo user agent serving a UDP socket and a TCP listener on
@@ -67,6 +70,8 @@ type Stack struct {
 	slog      *slog.Logger
 	udpConn   *net.UDPConn
 	tcpLn     *net.TCPListener
+	tlsLn     net.Listener // nil without TLS
+	tlsAddr   netip.AddrPort
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
 	tap       WriteTap
@@ -92,7 +97,29 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), udpConn.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 	log := cfg.Log.With().Str("side", cfg.Name).Logger()
 	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
-	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, tap: cfg.Tap, errc: make(chan error, 2)}
+	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, tap: cfg.Tap, errc: make(chan error, 3)}
+	uaOpts := []sipgo.UserAgentOption{}
+	if cfg.TLS != nil && cfg.TLS.Server != nil {
+		if s.tlsLn, s.tlsAddr, err = listenTLS(cfg.TLS); err != nil {
+			udpConn.Close()
+			tcpLn.Close()
+			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		}
+	}
+	if cfg.TLS != nil {
+		client := cfg.TLS.Client
+		if client == nil {
+			client = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(client))
+	}
+	closeAll := func() {
+		udpConn.Close()
+		tcpLn.Close()
+		if s.tlsLn != nil {
+			s.tlsLn.Close()
+		}
+	}
 
 	tpOpts := []gosip.TransportLayerOption{gosip.WithTransportLayerLogger(sl)}
 	if cfg.ReadFilter != nil {
@@ -100,15 +127,14 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	}
 	txOpts := append([]gosip.TransactionLayerOption{gosip.WithTransactionLayerLogger(sl)}, cfg.TransactionOptions...)
 	host := URIHost(addr.Addr())
-	ua, err := sipgo.NewUA(
+	ua, err := sipgo.NewUA(append(uaOpts,
 		sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentHostname(host),
 		sipgo.WithUserAgentTransactionLayerOptions(txOpts...),
 		sipgo.WithUserAgentTransportLayerOptions(tpOpts...),
-	)
+	)...)
 	if err != nil {
-		udpConn.Close()
-		tcpLn.Close()
+		closeAll()
 		return nil, fmt.Errorf("%s: user agent: %w", cfg.Name, err)
 	}
 	s.UA = ua
@@ -121,8 +147,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 		s.tcpClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl), sipgo.WithClientHostname(host))
 	}
 	if err != nil {
-		udpConn.Close()
-		tcpLn.Close()
+		closeAll()
 		_ = ua.Close()
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
@@ -170,6 +195,10 @@ func (s *Stack) Start() error {
 		s.serving.Add(2)
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeUDP(udp) }()
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.tcpLn) }()
+		if s.tlsLn != nil {
+			s.serving.Add(1)
+			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsLn) }()
+		}
 	})
 	if !started {
 		return fmt.Errorf("%s: already started", s.name)
@@ -228,6 +257,9 @@ func (s *Stack) Close() error {
 		// read after the clear would make sipgo open a socket nobody closes.
 		s.udpConn.Close()
 		s.tcpLn.Close()
+		if s.tlsLn != nil {
+			s.tlsLn.Close()
+		}
 		s.serving.Wait()
 		if err := s.UA.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.closeErr = fmt.Errorf("%s: close: %w", s.name, err)
@@ -251,9 +283,9 @@ func (s *Stack) Log() *zerolog.Logger { return &s.log }
 // Slog is the stack's logger in log/slog form, for sipgo objects.
 func (s *Stack) Slog() *slog.Logger { return s.slog }
 
-// Client returns the sipgo client for a transport ("udp" or "tcp").
+// Client returns the sipgo client for a transport ("udp", "tcp", "tls").
 func (s *Stack) Client(transport string) *sipgo.Client {
-	if strings.EqualFold(transport, "tcp") {
+	if isStream(transport) {
 		return s.tcpClient
 	}
 	return s.udpClient
@@ -262,12 +294,21 @@ func (s *Stack) Client(transport string) *sipgo.Client {
 // Contact is the stack's Contact for a transport, with user as user part
 // ("" for none).
 func (s *Stack) Contact(user, transport string) gosip.ContactHeader {
-	uri := gosip.Uri{Scheme: "sip", User: user, Host: s.Host(), Port: int(s.addr.Port())}
-	if strings.EqualFold(transport, "tcp") {
+	uri := gosip.Uri{Scheme: "sip", User: user, Host: s.Host(), Port: int(s.Port(transport))}
+	if isStream(transport) {
 		uri.UriParams = gosip.NewParams()
-		uri.UriParams.Add("transport", "tcp")
+		uri.UriParams.Add("transport", strings.ToLower(transport))
 	}
 	return gosip.ContactHeader{Address: uri}
+}
+
+// Port is the stack's port for a transport: the TLS listener's for TLS,
+// else the one UDP and TCP share.
+func (s *Stack) Port(transport string) uint16 {
+	if strings.EqualFold(transport, "tls") && s.tlsLn != nil {
+		return s.tlsAddr.Port()
+	}
+	return s.addr.Port()
 }
 
 // URIHost writes an IP as SIP wants it in URIs and Via: IPv6 in brackets.

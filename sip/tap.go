@@ -15,7 +15,7 @@ import (
 // TCP connections are wrapped where the side takes them from sipgo's pool.
 
 // WriteTap sees the bytes of one message a stack is about to write.
-// transport is "UDP" or "TCP". data is only valid during the call.
+// transport is "UDP", "TCP" or "TLS". data is only valid during the call.
 type WriteTap func(transport string, local, remote net.Addr, data []byte)
 
 // tapPacketConn is a UDP socket whose writes are tapped.
@@ -36,7 +36,8 @@ func (c tapPacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // non-2xx) passes here.
 type tapConnection struct {
 	gosip.Connection
-	tap WriteTap
+	tap       WriteTap
+	transport string // "TCP" or "TLS"
 }
 
 func (c tapConnection) WriteMsg(msg gosip.Message) error {
@@ -46,6 +47,6 @@ func (c tapConnection) WriteMsg(msg gosip.Message) error {
 	}
 	var buf bytes.Buffer
 	msg.StringWrite(&buf)
-	c.tap("TCP", c.Connection.LocalAddr(), remote, buf.Bytes())
+	c.tap(c.transport, c.Connection.LocalAddr(), remote, buf.Bytes())
 	return c.Connection.WriteMsg(msg)
 }

@@ -35,6 +35,8 @@ const maxCSeq = 1<<31 - 1
 //     5060000 and -1, a non-number leaves Host empty, and ":0" is stored
 //     as 0, which is also sipgo's "no port", so a zero port reads as absent
 //     (the default port) and is accepted;
+//   - the values a B2BUA copies on (users, display names) hold no control
+//     characters (CheckHeaderValue);
 //   - Max-Forwards, when present, is 0..255 (RFC 3261 §20.22; sipgo refuses
 //     negatives and non-numbers itself but accepts up to 2**32-1);
 //   - Contact, for INVITE, UPDATE (target refresh requests, RFC 3261
@@ -83,6 +85,9 @@ func CheckRequest(req *gosip.Request) error {
 	}
 	if mf := req.MaxForwards(); mf != nil && mf.Val() > 255 {
 		return malformed("Invalid Max-Forwards")
+	}
+	if err := checkCopiedValues(req); err != nil {
+		return err
 	}
 	switch req.Method {
 	case gosip.INVITE, gosip.UPDATE, gosip.SUBSCRIBE:

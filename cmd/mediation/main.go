@@ -30,6 +30,7 @@ var commands = map[string]func(args []string) int{
 	"version":  version,
 	"settings": settings,
 	"check":    check,
+	"cert":     cert,
 }
 
 // summaries are the one-line descriptions that help prints.
@@ -42,6 +43,7 @@ var summaries = map[string]string{
 	"check":    "walk the media bypass troubleshooting steps against a running deployment",
 	"settings": "read or change the MediaBypassSettings of one or several servers (admin API)",
 	"version":  "print the module version, VCS revision and time, and Go version (also --version)",
+	"cert":     "make a lab CA and TLS certificates for the server and an SBC",
 }
 
 func main() {

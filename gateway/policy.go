@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Routing policy: which trunks an outbound call may go to, best first.
+
+// Pattern is one called-number pattern of a trunk.
+type Pattern struct {
+	// text is the pattern as configured.
+	text   string
+	prefix string
+	re     *regexp.Regexp
+}
+
+var prefixPattern = regexp.MustCompile(`^\+?[0-9]*$`)
+
+// ParsePattern reads a number pattern: an E.164 prefix ("+1", "+4420",
+// "1800", compared with the called number as it is written), "*" for every
+// number, or, after "re:", a Go regular expression that must match the
+// whole number ("re:\+44(20|11)\d{7}").
+func ParsePattern(s string) (Pattern, error) {
+	if expr, ok := strings.CutPrefix(s, "re:"); ok {
+		re, err := regexp.Compile(`^(?:` + expr + `)$`)
+		if err != nil {
+			return Pattern{}, fmt.Errorf("number pattern %q: %w", s, err)
+		}
+		return Pattern{text: s, re: re}, nil
+	}
+	if s == "*" {
+		return Pattern{text: s}, nil
+	}
+	if s == "" || !prefixPattern.MatchString(s) {
+		return Pattern{}, fmt.Errorf("number pattern %q: must be an E.164 prefix (+ and digits), * or re:REGEXP", s)
+	}
+	return Pattern{text: s, prefix: s}, nil
+}
+
+// Match reports whether number matches, and how specific the match is: the
+// length of the prefix, or of the literal prefix every match of the
+// regular expression starts with. Longer is more specific.
+func (p Pattern) Match(number string) (specificity int, ok bool) {
+	if p.re != nil {
+		if !p.re.MatchString(number) {
+			return 0, false
+		}
+		lit, _ := p.re.LiteralPrefix()
+		return len(lit), true
+	}
+	if !strings.HasPrefix(number, p.prefix) {
+		return 0, false
+	}
+	return len(p.prefix), true
+}
+
+// String is the pattern as configured.
+func (p Pattern) String() string { return p.text }
+
+// candidate is a trunk that serves a number, with how well.
+type candidate struct {
+	i, specificity int
+}
+
+// Route lists the trunks an outbound call to number may try, in the order
+// to try them: the most specific matching pattern first, then the lowest
+// priority; trunks equal on both take turns at the head of their group, so
+// that calls spread evenly over them (as CCE spreads a site's calls over
+// its gateways). Trunks that are down or resting after a 503 with
+// Retry-After are left out, unless every candidate is: then all are tried
+// rather than none (the probes may be wrong; the call may still go
+// through). ErrNoRoute when no trunk serves the number.
+func (t *Table) Route(number string) ([]Trunk, error) {
+	if t == nil || len(t.trunks) == 0 {
+		return nil, ErrNoTrunk
+	}
+	var all []candidate
+	for i := range t.trunks {
+		if spec, ok := t.match(i, number); ok {
+			all = append(all, candidate{i, spec})
+		}
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrNoRoute, number)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	cands := make([]candidate, 0, len(all))
+	for _, c := range all {
+		if t.health[c.i].available(now) {
+			cands = append(cands, c)
+		}
+	}
+	if len(cands) == 0 {
+		cands = all
+	}
+	sort.SliceStable(cands, func(a, b int) bool {
+		ca, cb := cands[a], cands[b]
+		if ca.specificity != cb.specificity {
+			return ca.specificity > cb.specificity
+		}
+		return t.trunks[ca.i].Priority < t.trunks[cb.i].Priority
+	})
+	out := make([]Trunk, 0, len(cands))
+	for start := 0; start < len(cands); {
+		end := start + 1
+		for end < len(cands) && cands[end].specificity == cands[start].specificity &&
+			t.trunks[cands[end].i].Priority == t.trunks[cands[start].i].Priority {
+			end++
+		}
+		group := cands[start:end]
+		turn := 0
+		if len(group) > 1 {
+			key := t.groupKey(group)
+			turn = int(t.next[key] % uint64(len(group)))
+			t.next[key]++
+		}
+		for k := range group {
+			out = append(out, t.trunks[group[(turn+k)%len(group)].i])
+		}
+		start = end
+	}
+	return out, nil
+}
+
+// match is trunk i's best match of number; a trunk with no patterns serves
+// every number, least specifically.
+func (t *Table) match(i int, number string) (int, bool) {
+	if len(t.patterns[i]) == 0 {
+		return 0, true
+	}
+	best, found := 0, false
+	for _, p := range t.patterns[i] {
+		if spec, ok := p.Match(number); ok && (!found || spec > best) {
+			best, found = spec, true
+		}
+	}
+	return best, found
+}
+
+// groupKey names a set of equal candidates, whose turns are counted
+// together.
+func (t *Table) groupKey(group []candidate) string {
+	var b strings.Builder
+	for _, c := range group {
+		b.WriteString(t.trunks[c.i].Name)
+		b.WriteByte(0)
+	}
+	return b.String()
+}

@@ -1,0 +1,179 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func trunk(name string, port uint16, prio int, numbers ...string) Trunk {
+	return Trunk{Name: name, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), Transport: "udp",
+		Priority: prio, Numbers: numbers}
+}
+
+func names(ts []Trunk) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Name
+	}
+	return out
+}
+
+func TestRouteByNumber(t *testing.T) {
+	tab, err := NewTable([]Trunk{
+		trunk("uk", 5060, 0, "+44"),
+		trunk("london", 5061, 0, "+4420", "re:\\+44(11)\\d{8}"),
+		trunk("us", 5062, 0, "+1"),
+		trunk("default", 5063, 5), // no patterns: every number
+		trunk("tollfree", 5064, 0, "re:\\+1800\\d{7}", "+1888"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		number string
+		want   []string
+	}{
+		{"+442071234567", []string{"london", "uk", "default"}},
+		{"+441131234567", []string{"uk", "london", "default"}}, // regexp literal prefix "+44" ties with uk: priority, then turns
+		{"+443001234567", []string{"uk", "default"}},
+		{"+18005550100", []string{"tollfree", "us", "default"}},
+		{"+15550100", []string{"us", "default"}},
+		{"+33123456789", []string{"default"}},
+	}
+	for _, tt := range tests {
+		got, err := tab.Route(tt.number)
+		if err != nil {
+			t.Fatalf("Route(%s): %v", tt.number, err)
+		}
+		if tt.number == "+441131234567" {
+			// uk and london tie (specificity 3, priority 0): either order.
+			if len(got) != 3 || got[2].Name != "default" {
+				t.Errorf("Route(%s) = %v", tt.number, names(got))
+			}
+			continue
+		}
+		if !reflect.DeepEqual(names(got), tt.want) {
+			t.Errorf("Route(%s) = %v, want %v", tt.number, names(got), tt.want)
+		}
+	}
+}
+
+func TestRouteNoMatch(t *testing.T) {
+	tab, err := NewTable([]Trunk{trunk("uk", 5060, 0, "+44")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tab.Route("+15550100"); !errors.Is(err, ErrNoRoute) {
+		t.Fatalf("Route = %v, want ErrNoRoute", err)
+	}
+}
+
+func TestRouteByPriority(t *testing.T) {
+	tab, err := NewTable([]Trunk{trunk("backup", 5060, 10, "+1"), trunk("primary", 5061, 1, "+1"), trunk("any", 5062, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		got, _ := tab.Route("+15550100")
+		if want := []string{"primary", "backup", "any"}; !reflect.DeepEqual(names(got), want) {
+			t.Fatalf("Route = %v, want %v", names(got), want)
+		}
+	}
+}
+
+// TestRouteSpread: calls to equal trunks are spread evenly (within 10 %
+// over 200 calls), and each call can still fail over to the others.
+func TestRouteSpread(t *testing.T) {
+	tab, err := NewTable([]Trunk{trunk("a", 5060, 0, "+1"), trunk("b", 5061, 0, "+1"), trunk("c", 5062, 0, "+1"), trunk("z", 5063, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for i := range 200 {
+		got, err := tab.Route(fmt.Sprintf("+1555%07d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 4 || got[3].Name != "z" {
+			t.Fatalf("Route = %v", names(got))
+		}
+		counts[got[0].Name]++
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if c := counts[n]; c < 60 || c > 73 {
+			t.Errorf("trunk %s got %d of 200 calls first, want 200/3 ± 10 %% (%v)", n, c, counts)
+		}
+	}
+}
+
+func TestRouteSkipsUnavailable(t *testing.T) {
+	tab, err := NewTable([]Trunk{trunk("a", 5060, 0), trunk("b", 5061, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.MarkUnavailable("a", time.Now().Add(time.Hour))
+	for range 4 {
+		if got, _ := tab.Route("+1"); !reflect.DeepEqual(names(got), []string{"b"}) {
+			t.Fatalf("Route = %v, want only b while a rests", names(got))
+		}
+	}
+	if st := tab.Status(); st[0].UnavailableUntil.IsZero() || !st[1].UnavailableUntil.IsZero() {
+		t.Fatalf("Status = %+v", st)
+	}
+	// Every candidate resting: all are tried rather than none.
+	tab.MarkUnavailable("b", time.Now().Add(time.Hour))
+	if got, _ := tab.Route("+1"); len(got) != 2 {
+		t.Fatalf("Route = %v, want both as a last resort", names(got))
+	}
+	// A rest in the past is over.
+	tab2, _ := NewTable([]Trunk{trunk("a", 5060, 0), trunk("b", 5061, 0)})
+	tab2.MarkUnavailable("a", time.Now().Add(-time.Second))
+	if got, _ := tab2.Route("+1"); len(got) != 2 {
+		t.Fatalf("Route = %v after the rest", names(got))
+	}
+}
+
+func TestParsePattern(t *testing.T) {
+	good := map[string]struct {
+		number string
+		spec   int
+	}{
+		"+1":                 {"+15550100", 2},
+		"1800":               {"18005550100", 4},
+		"*":                  {"anything", 0},
+		`re:\+44(20|11)\d+`:  {"+44201234", 3},
+		`re:(\+33|0033)\d+`:  {"0033123", 0},
+		`re:\+4420\d{8}`:     {"+442012345678", 5},
+		`re:100|200`:         {"200", 0},
+		`re:[0-9]{3}`:        {"123", 0},
+		`re:\+1555010[0-9]`:  {"+15550109", 8},
+		`re:\+1(555)?0100`:   {"+10100", 2},
+		`re:.*`:              {"", 0},
+		`re:\+49.*`:          {"+49", 3},
+		`re:\+3(1|2)\d*`:     {"+32", 2},
+		`re:\+46[0-9]{1,12}`: {"+46701234567", 3},
+	}
+	for pat, tt := range good {
+		p, err := ParsePattern(pat)
+		if err != nil {
+			t.Errorf("ParsePattern(%q): %v", pat, err)
+			continue
+		}
+		if spec, ok := p.Match(tt.number); !ok || spec != tt.spec {
+			t.Errorf("%q.Match(%q) = %d, %v; want %d", pat, tt.number, spec, ok, tt.spec)
+		}
+	}
+	p, _ := ParsePattern(`re:\+4420\d{8}`)
+	if _, ok := p.Match("+4420123456789"); ok {
+		t.Error("a regexp pattern must match the whole number")
+	}
+	for _, bad := range []string{"", "+44-20", "44x", "re:(", "++1"} {
+		if _, err := ParsePattern(bad); err == nil {
+			t.Errorf("ParsePattern(%q): no error", bad)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package mediation
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/gateway"
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// Fast failover of an outbound call (CCE's EnableFastFailoverTimer): when
+// the trunk sends no provisional response within gateway_failover.timeout,
+// rejects the call with a 5xx, or cannot be reached, the call's INVITE goes
+// to the next trunk that serves the number (Route's order). 4xx and 6xx
+// are the callee's answer and final. The caller sees one call: its
+// INVITE's transaction, tag and early answers carry on; the record lists
+// the trunks tried. It all runs on the call's goroutine, as events of the
+// call.
+
+// useTrunk makes t the trunk of the call's next attempt.
+func (c *call) useTrunk(t gateway.Trunk) {
+	c.trunk = t
+	c.tried = append(c.tried, t.Name)
+	c.caller.policy, c.callee.policy = c.deps.edgeCalls, c.deps.trunkCalls[t.Name]
+}
+
+// canFailover reports whether a failed attempt may go to another trunk.
+func (c *call) canFailover() bool {
+	return c.dir == outbound && c.deps.failover.Enabled && len(c.next) > 0 && c.live() && c.caller.final() == 0
+}
+
+// attempted counts an INVITE sent to the call's trunk and, when another
+// trunk could take over, arms the fast failover timer: the trunk must send
+// a provisional response within gateway_failover.timeout.
+func (c *call) attempted() {
+	if c.dir != outbound {
+		return
+	}
+	c.deps.trunkMetrics.attempts.WithLabelValues(c.trunk.Name).Inc()
+	if !c.canFailover() {
+		return
+	}
+	b := c.callee
+	c.after(c.deps.failover.Timeout, func() {
+		if c.callee == b && !b.provisional && b.final == 0 {
+			c.failover("no_provisional")
+		}
+	})
+}
+
+// failover moves the call to its next trunk, if it has one and may;
+// reason labels the metric. False when the call stays with its failure.
+func (c *call) failover(reason string) bool {
+	if !c.canFailover() {
+		return false
+	}
+	failed := c.trunk.Name
+	c.abandon(c.callee)
+	next := c.next[0]
+	c.next = c.next[1:]
+	c.callee = &calleeLeg{leg: leg{role: "callee", side: c.deps.gw, media: relay.Gateway}, early: map[string]*sip.Dialog{}}
+	c.useTrunk(next)
+	c.deps.trunkMetrics.failovers.WithLabelValues(failed, reason).Inc()
+	c.log.Warn().Str("gateway", failed).Str("reason", reason).Str("next_gateway", next.Name).
+		Msg("gateway trunk failed the call: trying the next trunk")
+	body, err := c.replan()
+	if err != nil {
+		c.failSetup(mediaFailure(err), warningFor(c.caller.side, err)...)
+		return true
+	}
+	c.inviteCallee(body)
+	return true
+}
+
+// abandon gives up an attempt that has no final response: its INVITE is
+// CANCELled (at once, or on its first provisional response: RFC 3261 §9.1
+// allows none before), a 2xx that still comes is ACKed and hung up, and
+// nothing else of it reaches the call.
+func (c *call) abandon(b *calleeLeg) {
+	c.cancel(b.trying)
+	c.cancel(b.ringTimer)
+	o := b.inv
+	if o == nil || b.final != 0 {
+		return
+	}
+	var tx *sip.ClientTx
+	for t, x := range c.out {
+		if x == o {
+			tx = t
+		}
+	}
+	if tx == nil {
+		return
+	}
+	canceled := false
+	cancel := func() {
+		canceled = true
+		if err := tx.Cancel(context.Background()); err != nil {
+			c.log.Debug().Err(err).Msg("CANCEL to the abandoned trunk not sent")
+		}
+	}
+	if b.provisional {
+		cancel()
+	}
+	side := b.side
+	o.onFail = nil
+	o.onResponse = func(res *gosip.Response) {
+		switch {
+		case res.IsProvisional() && !canceled:
+			cancel()
+		case res.IsSuccess():
+			c.log.Info().Msg("abandoned trunk answered after all: ACK and BYE")
+			c.deps.lateAnswer(side, o.req, res)
+		}
+	}
+}
+
+// replan makes the media plan afresh for the call's new trunk (its bypass
+// switch and SRTP mode decide the offer), keeping the caller's SDP session
+// so that what the caller hears next is a new version of the same session
+// (RFC 3264 §8).
+func (c *call) replan() ([]byte, error) {
+	old := c.media
+	c.media.closeRelay()
+	c.media = mediaPlan{dir: old.dir, offer: old.offer, lateOffer: old.lateOffer, log: old.log,
+		edgeCodecs: old.edgeCodecs, sessionOpts: old.sessionOpts, signalling: old.signalling}
+	body, err := c.offerFor()
+	c.media.sdp[relay.Edge] = old.sdp[relay.Edge]
+	return body, err
+}
+
+// restTrunk keeps routing away from the call's trunk for as long as its
+// 503's Retry-After says (CCE does the same).
+func (c *call) restTrunk(res *gosip.Response) {
+	if c.dir != outbound || res.StatusCode != 503 {
+		return
+	}
+	secs, ok := retryAfter(res)
+	if !ok {
+		return
+	}
+	until := time.Now().Add(time.Duration(secs) * time.Second)
+	if c.deps.gateways.MarkUnavailable(c.trunk.Name, until) {
+		c.log.Warn().Str("gateway", c.trunk.Name).Int("retry_after_s", secs).
+			Msg("gateway trunk answered 503 with Retry-After: skipped by routing until then")
+	}
+}
+
+// maxRetryAfter bounds a trunk's rest: a typo on the SBC must not take it
+// out of service for days.
+const maxRetryAfter = 3600
+
+// retryAfter reads the seconds of a Retry-After header (RFC 3261 §20.33:
+// delta-seconds, then an optional comment and parameters).
+func retryAfter(res *gosip.Response) (int, bool) {
+	h := res.GetHeader("Retry-After")
+	if h == nil {
+		return 0, false
+	}
+	v := strings.TrimSpace(h.Value())
+	end := 0
+	for end < len(v) && v[end] >= '0' && v[end] <= '9' {
+		end++
+	}
+	secs, err := strconv.Atoi(v[:end])
+	if err != nil || secs <= 0 {
+		return 0, false
+	}
+	return min(secs, maxRetryAfter), true
+}

@@ -1,0 +1,131 @@
+package mediation
+
+import (
+	"fmt"
+	"strings"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// Header policy of a gateway trunk, as CCE's trunk configuration
+// (Set-CsTrunkConfiguration -ForwardPAI, -ForwardCallHistory,
+// -RemovePlusFromUri, and New-CsSipResponseCodeTranslationRule). All off
+// by default: the B2BUA then copies no identity or history headers from
+// one leg to the other.
+
+// HeaderPolicy is what a trunk's calls carry across the B2BUA.
+type HeaderPolicy struct {
+	// ForwardPAI copies P-Asserted-Identity and Privacy (RFC 3325) from the
+	// caller's INVITE to the callee's, in both directions of the trunk's
+	// calls.
+	ForwardPAI bool `yaml:"forward_pai"`
+	// ForwardCallHistory copies History-Info (RFC 7044) and Referred-By
+	// (RFC 3892) likewise.
+	ForwardCallHistory bool `yaml:"forward_call_history"`
+	// RemovePlusFromURI strips the leading + of the numbers in the
+	// Request-URI, To and From of the INVITEs sent to the trunk.
+	RemovePlusFromURI bool `yaml:"remove_plus_from_uri"`
+	// ResponseCodeTranslation rewrites the final response codes the trunk
+	// answers outbound calls with before the caller gets them.
+	ResponseCodeTranslation []CodeTranslation `yaml:"response_code_translation"`
+	// EnableReferSupport relays REFER (and its NOTIFYs) across the
+	// trunk's calls (refer.go); false makes the server perform a client's
+	// transfer itself (transfer.go). nil means true, as in CCE.
+	EnableReferSupport *bool `yaml:"enable_refer_support"`
+}
+
+// CodeTranslation is one response-code translation rule.
+type CodeTranslation struct {
+	Received   int `yaml:"received"`
+	Translated int `yaml:"translated"`
+}
+
+func (h HeaderPolicy) check(field string) *ConfigError {
+	seen := map[int]bool{}
+	for i, r := range h.ResponseCodeTranslation {
+		f := fmt.Sprintf("%s.response_code_translation[%d]", field, i)
+		switch {
+		case r.Received < 400 || r.Received > 699:
+			return invalid(f+".received", fmt.Sprint(r.Received), "must be a final error code, 400..699")
+		case r.Translated < 400 || r.Translated > 699:
+			return invalid(f+".translated", fmt.Sprint(r.Translated), "must be a final error code, 400..699")
+		case seen[r.Received]:
+			return invalid(f+".received", fmt.Sprint(r.Received), "has a rule already")
+		}
+		seen[r.Received] = true
+	}
+	return nil
+}
+
+// headerPolicies are the trunks' policies by name.
+func headerPolicies(gws []GatewayConfig) map[string]HeaderPolicy {
+	m := make(map[string]HeaderPolicy, len(gws))
+	for _, g := range gws {
+		m[g.DisplayName()] = g.HeaderPolicy
+	}
+	return m
+}
+
+// headerPolicy is the policy of the call's trunk.
+func (c *call) headerPolicy() HeaderPolicy { return c.deps.trunkHeaders[c.trunk.Name] }
+
+// forwardedHeaders are the headers of the caller's INVITE that the policy
+// carries to the callee. A value with control characters is left behind.
+func (c *call) forwardedHeaders(req *gosip.Request) []gosip.Header {
+	p := c.headerPolicy()
+	var names []string
+	if p.ForwardPAI {
+		names = append(names, "P-Asserted-Identity", "Privacy")
+	}
+	if p.ForwardCallHistory {
+		names = append(names, "History-Info", "Referred-By")
+	}
+	var out []gosip.Header
+	for _, name := range names {
+		for _, h := range req.GetHeaders(name) {
+			if err := sip.CheckHeaderValue(h.Value()); err != nil {
+				c.log.Warn().Str("header", name).Msg("header not forwarded: control character in its value")
+				continue
+			}
+			out = append(out, gosip.NewHeader(name, h.Value()))
+		}
+	}
+	return out
+}
+
+// calleeNumber is a number as the callee's side is to see it.
+func (c *call) calleeNumber(user string) string {
+	if c.dir == outbound && c.headerPolicy().RemovePlusFromURI {
+		return strings.TrimPrefix(user, "+")
+	}
+	return user
+}
+
+// translateCode applies the trunk's response-code translation to a final
+// response of an outbound call; the phrase goes with the new code.
+func (c *call) translateCode(code int, phrase string) (int, string) {
+	if c.dir != outbound {
+		return code, phrase
+	}
+	for _, r := range c.headerPolicy().ResponseCodeTranslation {
+		if r.Received == code {
+			c.log.Info().Int("received", code).Int("translated", r.Translated).Msg("response code translated")
+			return r.Translated, reasonPhrase(r.Translated)
+		}
+	}
+	return code, phrase
+}
+
+// reasonPhrase is RFC 3261's reason phrase of a code ("" if unknown: the
+// phrase is only for humans).
+func reasonPhrase(code int) string {
+	return map[int]string{
+		400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
+		410: "Gone", 480: "Temporarily Unavailable", 484: "Address Incomplete", 486: "Busy Here",
+		487: "Request Terminated", 488: "Not Acceptable Here", 500: "Server Internal Error",
+		502: "Bad Gateway", 503: "Service Unavailable", 504: "Server Time-out", 600: "Busy Everywhere",
+		603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
+	}[code]
+}

@@ -1,0 +1,199 @@
+package mediation_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// TestReferRelayed: a client's REFER in an answered call reaches the SBC
+// in the gateway dialog, its Refer-To pointed at our gateway side (the
+// transfer's INVITE comes back through us); the SBC's 202 and its NOTIFY
+// (message/sipfrag) come back to the client, and the NOTIFY's 200 to the
+// SBC. With enable_refer_support off the SBC never sees the REFER.
+func TestReferRelayed(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(map[bool]string{true: "on", false: "off"}[on], func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+			for _, p := range []*peer{sbc, caller} {
+				p := p
+				for _, m := range []gosip.RequestMethod{gosip.REFER, gosip.NOTIFY} {
+					code := map[gosip.RequestMethod]int{gosip.REFER: 202, gosip.NOTIFY: 200}[m]
+					p.stack.Server.OnRequest(m, func(req *gosip.Request, tx gosip.ServerTransaction) {
+						p.record(req)
+						p.reply(req, tx, code, nil)
+					})
+				}
+			}
+			invites := make(chan *peerInvite, 1)
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				invites <- pi
+			})
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+				off := false
+				if !on {
+					c.Gateways[0].EnableReferSupport = &off
+				}
+			})
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+				t.Fatalf("call got %d", res.StatusCode)
+			}
+			if err := oc.d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			pi := <-invites
+			refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+			refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+			refer.AppendHeader(gosip.NewHeader("Referred-By", "<sip:+15550199@sfb.example.com>"))
+			res := doIn(ctx, t, oc, refer)
+			if !on {
+				// Performed by the server (TestReferPerformedByServer), never relayed.
+				if res.StatusCode != 202 {
+					t.Fatalf("REFER with refer support off got %d, want 202", res.StatusCode)
+				}
+				if n := sbc.count(gosip.REFER); n != 0 {
+					t.Fatalf("SBC got %d REFERs", n)
+				}
+				return
+			}
+			if res.StatusCode != 202 {
+				t.Fatalf("REFER got %d, want the SBC's 202", res.StatusCode)
+			}
+			got := sbc.wait(ctx, gosip.REFER, 1)
+			if callID := string(*got.CallID()); callID != string(*pi.req.CallID()) {
+				t.Errorf("REFER in Call-ID %s, want the gateway dialog's %s", callID, *pi.req.CallID())
+			}
+			referTo := headerValue(got, "Refer-To")
+			if !strings.Contains(referTo, "+15550200@"+srv.GatewayAddr().String()) {
+				t.Errorf("SBC's Refer-To %q, want the number at our gateway side %s", referTo, srv.GatewayAddr())
+			}
+			if headerValue(got, "Referred-By") == "" {
+				t.Error("Referred-By not relayed")
+			}
+			notify := pi.inDialog(gosip.NOTIFY, 2, nil, gosip.NewHeader("Event", "refer"),
+				gosip.NewHeader("Subscription-State", "terminated;reason=noresource"))
+			notify.AppendHeader(gosip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+			notify.SetBody([]byte("SIP/2.0 200 OK\r\n"))
+			if res := pi.do(ctx, notify); res.StatusCode != 200 {
+				t.Fatalf("NOTIFY got %d", res.StatusCode)
+			}
+			n := caller.wait(ctx, gosip.NOTIFY, 1)
+			if string(n.Body()) != "SIP/2.0 200 OK\r\n" || headerValue(n, "Event") != "refer" ||
+				!strings.HasPrefix(headerValue(n, "Content-Type"), "message/sipfrag") {
+				t.Errorf("client's NOTIFY: Event %q, Content-Type %q, body %q", headerValue(n, "Event"), headerValue(n, "Content-Type"), n.Body())
+			}
+		})
+	}
+}
+
+// TestReferPerformedByServer: with enable_refer_support off, the server
+// carries a client's transfer out itself: 202 and NOTIFYs (100 Trying,
+// then 200 OK) to the client, an INVITE to the Refer-To number on the
+// gateway side, BYE to the old gateway leg, and a re-INVITE that anchors
+// the client on our relay: the call was bypassed, it no longer is. The
+// client's BYE then reaches the new gateway leg.
+func TestReferPerformedByServer(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+	srv, oc := transferCall(ctx, t, sbc, caller)
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+	first := sbc.wait(ctx, gosip.INVITE, 1)
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	second := sbc.wait(ctx, gosip.INVITE, 2)
+	if second.Recipient.User != "+15550200" || string(*second.CallID()) == string(*first.CallID()) {
+		t.Fatalf("transfer INVITE to %s (Call-ID %s)", second.Recipient.User, *second.CallID())
+	}
+	bye := sbc.wait(ctx, gosip.BYE, 1)
+	if string(*bye.CallID()) != string(*first.CallID()) {
+		t.Errorf("BYE in Call-ID %s, want the old leg's %s", *bye.CallID(), *first.CallID())
+	}
+	reinv := caller.wait(ctx, gosip.INVITE, 1)
+	if m := media(t, "transfer re-INVITE", reinv.Body()); m.RTP().Port() < 49152 || m.RTP().Port() > 57500 {
+		t.Errorf("client re-INVITEd to %s, want our relay (anchored)", m.RTP())
+	}
+	notify := caller.wait(ctx, gosip.NOTIFY, 2)
+	if !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") || !strings.HasPrefix(headerValue(notify, "Subscription-State"), "terminated") {
+		t.Errorf("final NOTIFY %q, state %q", notify.Body(), headerValue(notify, "Subscription-State"))
+	}
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+	if n := srv.ActiveCalls(); n != 1 {
+		t.Fatalf("%d calls after the transfer, want 1", n)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	bye2 := sbc.wait(ctx, gosip.BYE, 2)
+	if string(*bye2.CallID()) != string(*second.CallID()) {
+		t.Errorf("client's BYE reached Call-ID %s, want the new leg's %s", *bye2.CallID(), *second.CallID())
+	}
+	waitCalls(t, srv, 0)
+}
+
+// TestReferPerformedByServerFails: a transfer whose target is busy leaves
+// the call as it was; the client's NOTIFY says 486.
+func TestReferPerformedByServerFails(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+	sbc.invites(func(pi *peerInvite) {
+		if pi.req.Recipient.User == "+15550200" {
+			pi.respond(486, nil)
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+	})
+	srv, oc := transferCall(ctx, t, sbc, caller)
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	notify := caller.wait(ctx, gosip.NOTIFY, 2)
+	if !strings.HasPrefix(string(notify.Body()), "SIP/2.0 486") {
+		t.Errorf("final NOTIFY %q, want the target's 486", notify.Body())
+	}
+	if n := sbc.count(gosip.BYE); n != 0 {
+		t.Errorf("old gateway leg got %d BYEs after a failed transfer", n)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
+}
+
+// transferCall sets up a bypassed call from caller (which answers NOTIFYs)
+// to sbc through a server whose trunk has enable_refer_support off, and
+// ACKs it.
+func transferCall(ctx context.Context, t *testing.T, sbc, caller *peer) (*mediation.Server, *outCall) {
+	t.Helper()
+	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		caller.record(req)
+		caller.reply(req, tx, 200, nil)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		off := false
+		c.Gateways[0].EnableReferSupport = &off
+	})
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return srv, oc
+}

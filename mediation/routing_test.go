@@ -1,0 +1,100 @@
+package mediation_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// trunkConfig is a gateway trunk at peer p serving numbers.
+func trunkConfig(name string, p *peer, prio int, numbers ...string) mediation.GatewayConfig {
+	return mediation.GatewayConfig{Name: name, Address: p.addr().String(), Transport: "udp", Priority: prio, Numbers: numbers}
+}
+
+// TestRoutingByNumber: four simulated SBCs on four ports; each call goes to
+// the trunk with the longest matching pattern, then the lowest priority,
+// and calls to equal trunks alternate. The call record names the trunk.
+func TestRoutingByNumber(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	uk, us1, us2, any := startPeer(t, "uk"), startPeer(t, "us1"), startPeer(t, "us2"), startPeer(t, "any")
+	records := filepath.Join(t.TempDir(), "records.jsonl")
+	srv := serveTo(t, uk.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways = []mediation.GatewayConfig{
+			trunkConfig("uk", uk, 0, "+44"),
+			trunkConfig("us1", us1, 1, "+1"),
+			trunkConfig("us2", us2, 1, `re:\+1\d{10}`),
+			trunkConfig("any", any, 0),
+		}
+		c.Records.Path = records
+	})
+	client := startClient(t, ctx, "")
+	call := func(to string) {
+		t.Helper()
+		rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: to, From: "+15550111", Duration: 50 * time.Millisecond})
+		if err != nil || rep.Code != 200 {
+			t.Fatalf("call to %s: code %d, err %v", to, rep.Code, err)
+		}
+	}
+	call("+442071234567")
+	call("+33123456789")
+	const usCalls = 10
+	for i := range usCalls {
+		call(fmt.Sprintf("+1555%07d", i))
+	}
+	for _, c := range []struct {
+		p    *peer
+		want int
+	}{{uk, 1}, {any, 1}, {us1, usCalls / 2}, {us2, usCalls / 2}} {
+		if got := c.p.count(gosip.INVITE); got != c.want {
+			t.Errorf("SBC %s got %d INVITEs, want %d", c.p.stack.Name(), got, c.want)
+		}
+	}
+	waitCalls(t, srv, 0)
+	recs := readRecords(t, records)
+	if len(recs) != 2+usCalls {
+		t.Fatalf("%d records, want %d", len(recs), 2+usCalls)
+	}
+	if recs[0].Gateway != "uk" || recs[1].Gateway != "any" || len(recs[0].GatewaysTried) != 1 || recs[0].GatewaysTried[0] != "uk" {
+		t.Errorf("records name %q %v and %q, want uk [uk] and any", recs[0].Gateway, recs[0].GatewaysTried, recs[1].Gateway)
+	}
+	for gw, want := range map[string]float64{"uk": 1, "any": 1, "us1": usCalls / 2, "us2": usCalls / 2} {
+		mediationtest.WaitMetric(t, srv, want, "mediationserver_gateway_calls_total", "gateway", gw, "direction", "outbound", "outcome", "answered")
+	}
+}
+
+// TestRoutingNoTrunk: a number no trunk serves gets 404 and no INVITE
+// leaves.
+func TestRoutingNoTrunk(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	uk := startPeer(t, "uk")
+	srv := serveTo(t, uk.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways = []mediation.GatewayConfig{trunkConfig("uk", uk, 0, "+44")}
+	})
+	client := startClient(t, ctx, "")
+	rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", Duration: 50 * time.Millisecond})
+	if err != nil || rep.Code != 404 {
+		t.Fatalf("call: code %d, err %v; want 404", rep.Code, err)
+	}
+	if n := uk.count(gosip.INVITE); n != 0 {
+		t.Errorf("the +44 trunk got %d INVITEs for a +1 number", n)
+	}
+}
+
+// waitCalls waits until the server has n calls in progress.
+func waitCalls(t *testing.T, srv *mediation.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for srv.ActiveCalls() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls in progress, want %d", srv.ActiveCalls(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

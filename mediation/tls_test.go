@@ -1,0 +1,256 @@
+package mediation_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/labca"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// lab is a directory of certificates made by labca (as `mediation cert`).
+type lab string
+
+func newLab(t *testing.T, server, client []string) lab {
+	t.Helper()
+	dir := t.TempDir()
+	if err := labca.Generate(dir, labca.Options{ServerNames: server, ClientNames: client}); err != nil {
+		t.Fatal(err)
+	}
+	return lab(dir)
+}
+
+func (l lab) file(name string) string { return filepath.Join(string(l), name) }
+
+func (l lab) pool(t *testing.T) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(l.file(labca.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := x509.NewCertPool()
+	p.AppendCertsFromPEM(pem)
+	return p
+}
+
+// clientCert is the lab's SBC certificate.
+func (l lab) clientCert(t *testing.T) tls.Certificate {
+	t.Helper()
+	c, err := tls.LoadX509KeyPair(l.file(labca.ClientFile), l.file(labca.ClientKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sbcTLS is an SBC's TLS: its certificate for both directions, the lab CA
+// for the server's, and client certificates required of the server.
+func (l lab) sbcTLS(t *testing.T) *sip.TLSConfig {
+	cert, pool := l.clientCert(t), l.pool(t)
+	return &sip.TLSConfig{Listen: netip.MustParseAddrPort("127.0.0.1:0"),
+		Server: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
+			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool},
+		Client: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, RootCAs: pool}}
+}
+
+// tlsServer runs a server with mutual TLS on its gateway side and the
+// trunk sbc over TLS, named sbc.lab.
+func tlsServer(t *testing.T, l lab, sbc netip.AddrPort, configure func(*mediation.Config)) *mediation.Server {
+	t.Helper()
+	return serveTo(t, sbc, "tls", func(c *mediation.Config) {
+		c.TLS = mediation.TLSConfig{Cert: l.file(labca.ServerFile), Key: l.file(labca.ServerKeyFile), CA: l.file(labca.CAFile),
+			GatewayListen: "127.0.0.1:0", Mutual: true}
+		c.Gateways[0].TLSName = "sbc.lab"
+		if configure != nil {
+			configure(c)
+		}
+	})
+}
+
+// TestTLSCallsMutual: an outbound call reaches the SBC over TLS (the
+// server checks that the SBC's certificate names sbc.lab, the SBC that
+// the server's is from the lab CA), and an inbound call from the SBC over
+// mutual TLS reaches the edge.
+func TestTLSCallsMutual(t *testing.T) {
+	l := newLab(t, []string{"mediation.lab", "127.0.0.1"}, []string{"sbc.lab", "127.0.0.1"})
+	sbc := startPeerTLS(t, "sbc", l.sbcTLS(t))
+	edge := startPeer(t, "edge")
+	srv := tlsServer(t, l, sbc.stack.TLSAddr(), func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+
+	if code := placeCall(t, srv); code != 200 {
+		t.Fatalf("outbound call over TLS got %d", code)
+	}
+	inv := sbc.wait(testCtx(t, 10*time.Second), gosip.INVITE, 1)
+	if inv.Transport() != "TLS" || inv.Via().Transport != "TLS" {
+		t.Errorf("SBC got the INVITE over %s, Via %s; want TLS", inv.Transport(), inv.Via().Transport)
+	}
+
+	ctx := testCtx(t, 30*time.Second)
+	oc := sbc.call(ctx, srv.GatewayTLSAddr(), "tls", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("inbound call over TLS got %d", res.StatusCode)
+	}
+	edge.wait(ctx, gosip.INVITE, 1)
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatalf("ACK over TLS: %v", err)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE over TLS: %v", err)
+	}
+	waitCalls(t, srv, 0)
+}
+
+// TestTLSRefusesClientCertificates: the gateway side's TLS listener
+// refuses a peer with no client certificate, with one from another CA,
+// and with one of the lab CA that names no trunk at its address.
+func TestTLSRefusesClientCertificates(t *testing.T) {
+	l := newLab(t, []string{"mediation.lab", "127.0.0.1"}, []string{"sbc.lab", "127.0.0.1"})
+	other := newLab(t, []string{"x.lab"}, []string{"sbc.lab", "127.0.0.1"})
+	sbc := startPeerTLS(t, "sbc", l.sbcTLS(t))
+	srv := tlsServer(t, l, sbc.stack.TLSAddr(), nil)
+	for _, tt := range []struct {
+		name  string
+		certs []tls.Certificate
+	}{
+		{"no certificate", nil},
+		{"another CA", []tls.Certificate{other.clientCert(t)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tlsExchange(srv.GatewayTLSAddr(), l.pool(t), tt.certs); err == nil {
+				t.Fatal("the server took the connection")
+			}
+		})
+	}
+	t.Run("name of no trunk", func(t *testing.T) {
+		// Signed by the lab CA, but for a name no trunk has.
+		if err := labca.IssueClient(string(l), []string{"intruder.lab", "127.0.0.1"}, "intruder.pem", "intruder-key.pem"); err != nil {
+			t.Fatal(err)
+		}
+		cert, err := tls.LoadX509KeyPair(l.file("intruder.pem"), l.file("intruder-key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlsExchange(srv.GatewayTLSAddr(), l.pool(t), []tls.Certificate{cert}); err == nil {
+			t.Fatal("the server took a certificate that names no trunk")
+		}
+	})
+	// The SBC's own certificate works (the control case).
+	if err := tlsExchange(srv.GatewayTLSAddr(), l.pool(t), []tls.Certificate{l.clientCert(t)}); err != nil {
+		t.Fatalf("the SBC's certificate was refused: %v", err)
+	}
+}
+
+// tlsExchange connects over TLS with certs and sends an OPTIONS; nil when
+// an answer came back.
+func tlsExchange(addr netip.AddrPort, roots *x509.CertPool, certs []tls.Certificate) error {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr.String(), &tls.Config{RootCAs: roots, Certificates: certs, ServerName: "127.0.0.1"})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	local := netip.MustParseAddrPort(conn.LocalAddr().String())
+	msg := "OPTIONS sip:" + addr.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/TLS " + local.String() + ";branch=z9hG4bK-tls-" + gosip.GenerateTagN(8) + "\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:" + addr.String() + ">\r\n" +
+		"Call-ID: tls-" + gosip.GenerateTagN(8) + "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		return err
+	}
+	buf := make([]byte, 512)
+	_, err = conn.Read(buf)
+	return err
+}
+
+// TestFailoverTLSHandshake: a TLS trunk whose certificate is not from the
+// configured CA fails the handshake, and the call fails over at once.
+func TestFailoverTLSHandshake(t *testing.T) {
+	l := newLab(t, []string{"mediation.lab", "127.0.0.1"}, []string{"sbc.lab", "127.0.0.1"})
+	other := newLab(t, []string{"sbc.lab", "127.0.0.1"}, []string{"x.lab"})
+	cert, err := tls.LoadX509KeyPair(other.file(labca.ServerFile), other.file(labca.ServerKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	backup := startPeer(t, "backup")
+	records := filepath.Join(t.TempDir(), "records.jsonl")
+	srv := serveTo(t, backup.addr(), "udp", func(c *mediation.Config) {
+		c.TLS = mediation.TLSConfig{CA: l.file(labca.CAFile)}
+		c.Gateways = []mediation.GatewayConfig{
+			{Name: "first", Address: ln.Addr().String(), Transport: "tls", Numbers: []string{"+1"}, TLSName: "sbc.lab"},
+			trunkConfig("backup", backup, 1, "+1"),
+		}
+		c.Records.Path = records
+	})
+	if code := placeCall(t, srv); code != 200 {
+		t.Fatalf("caller got %d, want 200 from the backup trunk", code)
+	}
+	checkTried(t, srv, records, "first", "backup")
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_failovers_total", "gateway", "first", "reason", "unreachable")
+}
+
+// TestTLSEdgeSide: a client calls the edge side's TLS listener, and an
+// inbound call reaches an edge peer over TLS (edge.peer_transport tls,
+// its certificate checked against the lab CA).
+func TestTLSEdgeSide(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newLab(t, []string{"mediation.lab", "127.0.0.1"}, []string{"edge.lab", "127.0.0.1"})
+	sbc := startPeer(t, "sbc")
+	edge := startPeerTLS(t, "edge", l.sbcTLS(t))
+	caller := startPeerTLS(t, "caller", &sip.TLSConfig{Client: &tls.Config{RootCAs: l.pool(t), MinVersion: tls.VersionTLS12}})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.TLS = mediation.TLSConfig{Cert: l.file(labca.ServerFile), Key: l.file(labca.ServerKeyFile), CA: l.file(labca.CAFile),
+			EdgeListen: "127.0.0.1:0"}
+		c.Edge.Peer, c.Edge.PeerTransport = edge.stack.TLSAddr().String(), "tls"
+	})
+	oc := caller.call(ctx, srv.EdgeTLSAddr(), "tls", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("outbound call to the edge TLS listener got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE over TLS: %v", err)
+	}
+	in := sbc.call(ctx, srv.GatewayAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	if res := in.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("inbound call to a TLS edge peer got %d", res.StatusCode)
+	}
+	inv := edge.wait(ctx, gosip.INVITE, 1)
+	if inv.Transport() != "TLS" {
+		t.Errorf("edge peer got the INVITE over %s", inv.Transport())
+	}
+	if err := in.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	waitCalls(t, srv, 0)
+}

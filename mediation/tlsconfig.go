@@ -1,0 +1,191 @@
+package mediation
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/mediation-emulator/mediation/gateway"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// TLSConfig is SIP over TLS on both sides (RFC 3261 §26.2), as CCE runs
+// its gateway side on TLS port 5067.
+type TLSConfig struct {
+	// Cert and Key are PEM files: the server's certificate (with its
+	// chain) and key. It is also the client certificate we show peers
+	// that ask for one.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// CA is a PEM bundle of the CAs the peers' certificates must chain
+	// to: trunks' server certificates, and client certificates under
+	// mutual TLS. "" trusts the system's roots (and no client).
+	CA string `yaml:"ca"`
+	// GatewayListen and EdgeListen are IP:PORT of each side's TLS
+	// listener (CCE: 5067 on the gateway side); "" listens for none.
+	GatewayListen string `yaml:"gateway_listen"`
+	EdgeListen    string `yaml:"edge_listen"`
+	// Mutual requires a client certificate, verified against CA, on both
+	// TLS listeners; on the gateway side it must also name a trunk that
+	// the connection's source address belongs to (gateways[].tls_name).
+	Mutual bool `yaml:"mutual"`
+}
+
+// enabled reports whether any TLS is configured.
+func (t TLSConfig) enabled() bool { return t.Cert != "" || t.Key != "" || t.CA != "" }
+
+func (t TLSConfig) check() *ConfigError {
+	switch {
+	case (t.GatewayListen != "" || t.EdgeListen != "" || t.Mutual) && (t.Cert == "" || t.Key == ""):
+		return &ConfigError{Field: "tls.cert", Reason: "a certificate and key are required for TLS listeners"}
+	case (t.Cert == "") != (t.Key == ""):
+		return &ConfigError{Field: "tls.key", Reason: "tls.cert and tls.key go together"}
+	case t.Mutual && t.CA == "":
+		return &ConfigError{Field: "tls.ca", Reason: "mutual TLS needs the CA that client certificates are checked against"}
+	}
+	if t.Cert != "" {
+		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+			return invalid("tls.cert", t.Cert, "%v", err)
+		}
+	}
+	if t.CA != "" {
+		if _, err := loadPool(t.CA); err != nil {
+			return invalid("tls.ca", t.CA, "%v", err)
+		}
+	}
+	for _, l := range []struct{ field, v string }{{"tls.gateway_listen", t.GatewayListen}, {"tls.edge_listen", t.EdgeListen}} {
+		if l.v != "" {
+			if err := checkListen(l.field, l.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func loadPool(path string) (*x509.CertPool, error) {
+	pemData, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, errors.New("no PEM certificate in the file")
+	}
+	return pool, nil
+}
+
+// sideTLS builds a side's TLS settings; nil when the side has no TLS at
+// all. names, when set (the gateway side), are the certificate names a
+// peer at an address may have: its certificate must carry one of them.
+func (t TLSConfig) sideTLS(listen string, names func(netip.Addr) []string) (*sip.TLSConfig, error) {
+	if !t.enabled() {
+		return nil, nil
+	}
+	var certs []tls.Certificate
+	if t.Cert != "" {
+		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert: %w", err)
+		}
+		certs = []tls.Certificate{pair}
+	}
+	var pool *x509.CertPool
+	if t.CA != "" {
+		var err error
+		if pool, err = loadPool(t.CA); err != nil {
+			return nil, fmt.Errorf("tls.ca: %w", err)
+		}
+	}
+	out := &sip.TLSConfig{Client: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs, RootCAs: pool}}
+	if names != nil {
+		// sipgo dials trunks by IP, and TLS sends no IP in SNI: the
+		// connection does not say which trunk it is for, so the chain is
+		// checked against the CA and the name against every trunk's.
+		out.Client.InsecureSkipVerify = true
+		out.Client.VerifyConnection = func(cs tls.ConnectionState) error {
+			if ip, err := netip.ParseAddr(cs.ServerName); err == nil {
+				return verifyPeer(cs, pool, names(ip), x509.ExtKeyUsageServerAuth)
+			}
+			return verifyPeer(cs, pool, names(netip.Addr{}), x509.ExtKeyUsageServerAuth)
+		}
+	}
+	if listen == "" {
+		return out, nil
+	}
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil {
+		return nil, err
+	}
+	out.Listen = ap
+	out.Server = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs}
+	if t.Mutual {
+		out.Server.ClientAuth = tls.RequireAndVerifyClientCert
+		out.Server.ClientCAs = pool
+		if names != nil {
+			base := out.Server
+			out.Server = &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				c := base.Clone()
+				ip := remoteIP(hello.Conn)
+				c.VerifyConnection = func(cs tls.ConnectionState) error {
+					return verifyPeer(cs, pool, names(ip), x509.ExtKeyUsageClientAuth)
+				}
+				return c, nil
+			}}
+		}
+	}
+	return out, nil
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	if c == nil {
+		return netip.Addr{}
+	}
+	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	return ap.Addr().Unmap()
+}
+
+// verifyPeer checks a peer's chain against pool (the system's roots when
+// nil) and that it names one of names.
+func verifyPeer(cs tls.ConnectionState, pool *x509.CertPool, names []string, usage x509.ExtKeyUsage) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("tls: the peer sent no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+		return fmt.Errorf("tls: peer certificate: %w", err)
+	}
+	for _, n := range names {
+		if leaf.VerifyHostname(n) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("tls: peer certificate names %v %v, none of the trunks' %v", leaf.DNSNames, leaf.IPAddresses, names)
+}
+
+// GatewayTLSAddr is the gateway side's TLS address (invalid without a TLS
+// listener). Valid after Ready.
+func (s *Server) GatewayTLSAddr() netip.AddrPort { return s.gw.TLSAddr() }
+
+// EdgeTLSAddr is the edge side's TLS address, likewise.
+func (s *Server) EdgeTLSAddr() netip.AddrPort { return s.edge.TLSAddr() }
+
+// addrOrNone is an address for the log, "" when there is none.
+func addrOrNone(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// trunkNames is the gateway side's name check: the trunks a peer at an IP
+// may be.
+func trunkNames(t *gateway.Table) func(netip.Addr) []string { return t.NamesAt }

@@ -1,0 +1,182 @@
+package mediation
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// Transfer performed by the mediation server: with a trunk's
+// enable_refer_support off, CCE does not pass a client's REFER to the
+// gateway; it carries the transfer out itself. The client's REFER gets 202
+// and NOTIFYs (message/sipfrag) of the progress; the mediation server
+// INVITEs the Refer-To number on the gateway side, and once it answers,
+// hangs up the old gateway leg (BYE) and re-INVITEs the client towards its
+// relay: a transferred call is always anchored, a bypassed one too (as
+// CCE's documentation says). If the target does not answer, the call goes
+// on as it was.
+
+// transfer is a transfer in progress.
+type transfer struct {
+	refer  *sip.Incoming
+	number string
+	plan   mediaPlan
+	out    *outgoing
+}
+
+// performTransfer starts the transfer a REFER from the edge leg l asks for.
+func (c *call) performTransfer(l *leg, in *sip.Incoming) {
+	if l.side != c.deps.edge || c.xfer != nil || c.offer != nil {
+		_ = in.Reply(491, "Request Pending", "")
+		return
+	}
+	var u gosip.Uri
+	var params gosip.HeaderParams
+	if _, err := gosip.ParseAddressValue(in.Req.GetHeader("Refer-To").Value(), &u, &params); err != nil || u.User == "" {
+		_ = in.Reply(400, "Bad Request - Refer-To has no number", "")
+		return
+	}
+	if sip.CheckHeaderValue(u.User) != nil {
+		_ = in.Reply(400, "Bad Request - Control Character In Header", "")
+		return
+	}
+	trunks, err := c.deps.gateways.Route(u.User)
+	if err != nil {
+		_ = in.Reply(404, "Not Found", "", warning(l.side, "no gateway trunk serves "+u.User))
+		return
+	}
+	trunk := trunks[0]
+	// The new gateway leg is offered our relay with the client's media.
+	x := &transfer{refer: in, number: u.User, plan: mediaPlan{dir: outbound, offer: c.media.client, log: c.log,
+		edgeCodecs: c.media.edgeCodecs, gwSRTP: trunk.SRTP, sessionOpts: c.media.sessionOpts,
+		signalling: [2]netip.Addr{relay.Edge: c.media.signalling[relay.Edge], relay.Gateway: trunk.Addr.Addr()}}}
+	body, err := x.plan.planOffer(c.deps.settings(), false, c.deps.alloc)
+	if err != nil {
+		x.plan.closeRelay()
+		_ = in.Reply(mediaFailure(err).code, mediaFailure(err).phrase, "")
+		return
+	}
+	x.plan.sdp[relay.Edge] = c.media.sdp[relay.Edge]
+	_ = in.Reply(202, "Accepted", "")
+	c.xfer = x
+	c.notifyTransfer(l, "SIP/2.0 100 Trying", false)
+
+	g := c.other(l)
+	inv := c.deps.gw.NewInvite(sip.Invite{Target: trunk.Addr, Transport: trunk.Transport, RequestUser: x.number,
+		FromUser: l.dialog.Remote.User, ToUser: x.number, MaxForwards: 70, Body: body,
+		Headers: []gosip.Header{sip.OptionHeader("Supported", sip.ExtTimer)}})
+	tag, _ := inv.From().Params.Get("tag")
+	c.deps.index.addDialog(c, string(*inv.CallID()), tag)
+	c.log.Info().Str("number", x.number).Str("gateway", trunk.Name).Msg("REFER with refer support off: transferring the call ourselves")
+	tx, err := c.deps.gw.Send(context.Background(), inv, c)
+	if err != nil {
+		c.transferFailed(l, 503, "Service Unavailable")
+		return
+	}
+	x.out = &outgoing{leg: g, req: inv, onFail: func(error) { c.transferFailed(l, 408, "Request Timeout") }}
+	x.out.onResponse = func(res *gosip.Response) { c.onTransferResponse(l, g, res) }
+	c.out[tx] = x.out
+}
+
+// onTransferResponse takes the transfer target's responses.
+func (c *call) onTransferResponse(edge, old *leg, res *gosip.Response) {
+	x := c.xfer
+	switch {
+	case x == nil:
+		if res.IsSuccess() {
+			c.deps.lateAnswer(c.deps.gw, nil, res)
+		}
+	case res.IsProvisional():
+	case !res.IsSuccess():
+		c.transferFailed(edge, res.StatusCode, res.Reason)
+	default:
+		c.transferAnswered(edge, old, res)
+	}
+}
+
+// transferAnswered completes the transfer: ACK the target, BYE the old
+// gateway leg, anchor the client on the relay and tell it.
+func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
+	x := c.xfer
+	c.xfer = nil
+	d := sip.NewUACDialog(c.deps.gw, x.out.req, res)
+	if _, err := d.Ack(context.Background(), x.out.req.CSeq().SeqNo, nil); err != nil {
+		c.log.Debug().Err(err).Msg("ACK to the transfer target")
+	}
+	c.terminate(x.out)
+	clientSDP, err := x.plan.planAnswer(res.Body(), true)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("transfer target's answer not usable; hanging it up")
+		_, _, _ = d.Send(context.Background(), d.NewRequest(gosip.BYE, 0, nil, nil), sip.Discard)
+		x.plan.closeRelay()
+		c.notifyTransfer(edge, "SIP/2.0 488 Not Acceptable Here", true)
+		return
+	}
+	// The old gateway leg goes; its peer gets BYE.
+	if old.dialog != nil {
+		bye := old.dialog.NewRequest(gosip.BYE, 0, nil, nil)
+		if _, _, err := old.dialog.Send(context.Background(), bye, sip.Discard); err != nil {
+			c.log.Debug().Err(err).Msg("BYE to the transferred gateway leg")
+		}
+	}
+	c.cancel(old.timerID)
+	old.dialog, old.timer, old.lastAck = d, sip.SessionTimer{}, nil
+	// The call is anchored from now on.
+	c.media.closeRelay()
+	if c.bypassCounted {
+		c.bypassCounted = false
+		c.deps.metrics.bypassActive.WithLabelValues(c.dir.String()).Dec()
+	}
+	c.media = x.plan
+	c.media.answered()
+	c.log.Info().Str("number", x.number).Msg("transfer answered: old gateway leg hung up, call anchored")
+	contact := edge.side.Contact(edge.dialog.Transport)
+	reinv := edge.dialog.NewRequest(gosip.INVITE, 0, clientSDP, &contact)
+	_, err = c.sendIn(edge, edge.dialog, reinv, func(r *gosip.Response) {
+		if r.IsSuccess() {
+			ack, err := edge.dialog.Ack(context.Background(), reinv.CSeq().SeqNo, nil)
+			if err != nil {
+				c.log.Debug().Err(err).Msg("ACK of the transfer re-INVITE")
+			}
+			edge.lastAck = ack
+		}
+	}, func(err error) { c.log.Warn().Err(err).Msg("client did not answer the transfer re-INVITE") })
+	if err != nil {
+		c.log.Warn().Err(err).Msg("transfer re-INVITE to the client not sent")
+	}
+	c.notifyTransfer(edge, "SIP/2.0 200 OK", true)
+}
+
+// transferFailed ends a transfer that did not happen: the call goes on as
+// it was; the client's subscription says why.
+func (c *call) transferFailed(edge *leg, code int, reason string) {
+	x := c.xfer
+	if x == nil {
+		return
+	}
+	c.xfer = nil
+	x.plan.closeRelay()
+	c.log.Info().Int("code", code).Str("number", x.number).Msg("transfer failed; the call goes on")
+	c.notifyTransfer(edge, fmt.Sprintf("SIP/2.0 %d %s", code, reason), true)
+}
+
+// notifyTransfer sends the REFER's subscriber a NOTIFY with frag.
+func (c *call) notifyTransfer(l *leg, frag string, final bool) {
+	state := "active;expires=60"
+	if final {
+		state = "terminated;reason=noresource"
+	}
+	n := l.dialog.NewRequest(gosip.NOTIFY, 0, nil, nil)
+	n.AppendHeader(gosip.NewHeader("Event", "refer"))
+	n.AppendHeader(gosip.NewHeader("Subscription-State", state))
+	n.AppendHeader(gosip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+	n.SetBody([]byte(frag + "\r\n"))
+	if _, err := c.sendIn(l, l.dialog, n, nil, nil); err != nil {
+		c.log.Debug().Err(err).Msg("NOTIFY of the transfer not sent")
+	}
+}

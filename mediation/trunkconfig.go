@@ -1,0 +1,182 @@
+package mediation
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/mediation-emulator/mediation/gateway"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// The configuration of the gateway trunks beyond one SBC: routing by
+// number and priority (gateways[].numbers, .priority), the sources each
+// trunk may send from (gateways[].trust), fast failover, OPTIONS health,
+// and what untrusted sources get.
+
+// FailoverConfig is CCE's EnableFastFailoverTimer: an outbound call not
+// answered with any provisional response within Timeout is tried on the
+// next trunk, as are 5xx rejections and transport failures.
+type FailoverConfig struct {
+	// Enabled turns fast failover on (the default, as in CCE). Off, a
+	// call tries its first trunk only.
+	Enabled bool `yaml:"enabled"`
+	// Timeout is how long the next trunk waits for a trunk's first
+	// provisional response (10 s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+func (f FailoverConfig) check() *ConfigError {
+	if f.Enabled && f.Timeout <= 0 {
+		return invalid("gateway_failover.timeout", f.Timeout.String(), "must be positive (CCE: 10s)")
+	}
+	return nil
+}
+
+// HealthConfig is the OPTIONS probing of every trunk.
+type HealthConfig struct {
+	// Enabled turns probing on (the default).
+	Enabled bool `yaml:"enabled"`
+	// Interval between probes of a trunk that is up (30 s).
+	Interval time.Duration `yaml:"interval"`
+	// DownInterval between probes of a trunk that is down (60 s).
+	DownInterval time.Duration `yaml:"down_interval"`
+	// MaxFails is how many probes in a row may go unanswered before the
+	// trunk is down (5).
+	MaxFails int `yaml:"max_fails"`
+}
+
+func (h HealthConfig) check() *ConfigError {
+	if !h.Enabled {
+		return nil
+	}
+	switch {
+	case h.Interval <= 0:
+		return invalid("gateway_health.interval", h.Interval.String(), "must be positive (CCE: 30s)")
+	case h.DownInterval <= 0:
+		return invalid("gateway_health.down_interval", h.DownInterval.String(), "must be positive (60s)")
+	case h.MaxFails < 1:
+		return invalid("gateway_health.max_fails", fmt.Sprint(h.MaxFails), "must be at least 1 (5)")
+	}
+	return nil
+}
+
+// gateway is the health config as the gateway package takes it.
+func (h HealthConfig) gateway() gateway.HealthConfig {
+	return gateway.HealthConfig{Interval: h.Interval, DownInterval: h.DownInterval, MaxFails: h.MaxFails}
+}
+
+// Actions for requests from untrusted sources.
+const (
+	UntrustedDrop   = "drop"
+	UntrustedReject = "403"
+)
+
+// UntrustedConfig says what a request from a source neither side trusts
+// gets, per transport: "drop" (no answer at all) or "403" (Forbidden,
+// statelessly). Dropping is the default over UDP, whose source address can
+// be spoofed: an answer would let anyone aim our responses at a victim.
+type UntrustedConfig struct {
+	UDP string `yaml:"udp"`
+	TCP string `yaml:"tcp"`
+}
+
+func (u UntrustedConfig) check() *ConfigError {
+	for _, f := range []struct{ field, v string }{{"untrusted.udp", u.UDP}, {"untrusted.tcp", u.TCP}} {
+		if f.v != UntrustedDrop && f.v != UntrustedReject {
+			return invalid(f.field, f.v, `must be "drop" or "403"`)
+		}
+	}
+	return nil
+}
+
+// checkTrunk checks the routing and trust keys of gateways[i] (field).
+func (g GatewayConfig) checkTrunk(field string) *ConfigError {
+	if err := sip.CheckHeaderValue(g.Name); err != nil {
+		return invalid(field+".name", g.Name, "%v", err)
+	}
+	for i, n := range g.Numbers {
+		if _, err := gateway.ParsePattern(n); err != nil {
+			return invalid(fmt.Sprintf("%s.numbers[%d]", field, i), n, `must be an E.164 prefix (+ and digits), "*" or re:REGEXP`)
+		}
+	}
+	if g.Priority < 0 {
+		return invalid(field+".priority", fmt.Sprint(g.Priority), "must not be negative (lower is tried first)")
+	}
+	if err := checkSubnets(field+".trust", g.Trust); err != nil {
+		return err
+	}
+	if g.TLSName != "" && !validHostname(g.TLSName) {
+		if _, err := netip.ParseAddr(g.TLSName); err != nil {
+			return invalid(field+".tls_name", g.TLSName, "must be a host name or an IP address")
+		}
+	}
+	return g.HeaderPolicy.check(field)
+}
+
+// checkSubnets checks a list of trusted sources: CIDRs or single IPs.
+func checkSubnets(field string, list []string) *ConfigError {
+	for i, s := range list {
+		if _, err := parseSubnet(s); err != nil {
+			return invalid(fmt.Sprintf("%s[%d]", field, i), s, "must be a CIDR like 192.0.2.0/24 or an IP address")
+		}
+	}
+	return nil
+}
+
+// parseSubnet reads a CIDR or a single IP (a /32 or /128), masked.
+func parseSubnet(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return p.Masked(), nil
+}
+
+// subnets parses a checked list of trusted sources.
+func subnets(list []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := parseSubnet(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// buildTrunks turns the checked gateways into the routing table (host
+// names are resolved here, once) and each trunk's call settings by name.
+func buildTrunks(gws []GatewayConfig) (*gateway.Table, map[string]CallSettings, error) {
+	var trunks []gateway.Trunk
+	calls := map[string]CallSettings{}
+	for i, g := range gws {
+		calls[g.DisplayName()] = g.CallSettings
+		addr, err := resolve(g.Address)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gateways[%d].address: %w", i, err)
+		}
+		host := ""
+		if h, _, err := net.SplitHostPort(g.Address); err == nil {
+			if _, err := netip.ParseAddr(h); err != nil {
+				host = h
+			}
+		}
+		trunks = append(trunks, gateway.Trunk{Name: g.DisplayName(), Addr: addr, Host: host,
+			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode(),
+			Numbers: g.Numbers, Priority: g.Priority, Trust: subnets(g.Trust), TLSName: g.TLSName})
+	}
+	table, err := gateway.NewTable(trunks)
+	if err != nil {
+		return nil, nil, err
+	}
+	return table, calls, nil
+}

@@ -1,0 +1,46 @@
+package mediation
+
+import (
+	"net/netip"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// Trust on both sides: the gateway side takes requests only from the
+// trunks (their addresses' IPs and trust subnets), the edge side only from
+// edge.trust and the edge peer. Everything else is refused by the side
+// itself (sip/trust.go) before any call state exists.
+
+// edgeTrust is the edge side's trust list.
+func (s *Server) edgeTrust() *sip.Trust {
+	prefixes := subnets(s.cfg.Edge.Trust)
+	ip := s.edgePeer.Addr().Unmap()
+	prefixes = append(prefixes, netip.PrefixFrom(ip, ip.BitLen()))
+	return s.untrustedAction(sip.NewTrust(prefixes))
+}
+
+// gatewayTrust is the gateway side's trust list.
+func (s *Server) gatewayTrust() *sip.Trust {
+	return s.untrustedAction(sip.NewTrust(s.gateways.Trusted()))
+}
+
+func (s *Server) untrustedAction(t *sip.Trust) *sip.Trust {
+	t.RejectUDP = s.cfg.Untrusted.UDP == UntrustedReject
+	t.RejectTCP = s.cfg.Untrusted.TCP == UntrustedReject
+	return t
+}
+
+// registerTrustMetrics exports each side's count of untrusted requests as
+// mediationserver_untrusted_requests_total{side}.
+func (s *Server) registerTrustMetrics() {
+	for _, side := range []*sip.Side{s.edge, s.gw} {
+		stats := side.Stats()
+		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "mediationserver_untrusted_requests_total",
+			Help:        "Requests from sources the side does not trust (edge.trust, the trunks), dropped or refused with 403 before any call state.",
+			ConstLabels: prometheus.Labels{"side": side.Name},
+		}, func() float64 { return float64(stats.Untrusted.Load()) }))
+	}
+}

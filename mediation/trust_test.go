@@ -1,0 +1,172 @@
+package mediation_test
+
+import (
+	"bufio"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// A stranger: 127.0.0.3 is loopback (so the test never leaves the host)
+// but neither a trunk's address nor in any trust list of these tests.
+var stranger = netip.MustParseAddr("127.0.0.3")
+
+// strangerInvite is an INVITE from a host at via (its Via and Contact).
+func strangerInvite(target, via netip.AddrPort, transport string) string {
+	return rawInvite(via.String(), target.String(), func(l string) string {
+		return strings.Replace(l, "%T", strings.ToUpper(transport), 1)
+	})
+}
+
+// strangerUDP is a UDP socket of the stranger.
+func strangerUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(stranger, 0)))
+	if err != nil {
+		t.Skipf("cannot bind %s: %v", stranger, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// noCalls checks that nothing of a call came into being: no call in
+// progress, no call counted, nothing sent to the trunk.
+func noCalls(t *testing.T, srv *mediation.Server, sbc *peer) {
+	t.Helper()
+	if n := srv.ActiveCalls(); n != 0 {
+		t.Errorf("%d calls in progress", n)
+	}
+	for _, dir := range []string{"inbound", "outbound"} {
+		if v, _ := mediationtest.Metric(srv, "mediationserver_calls_total", "direction", dir); v != 0 {
+			t.Errorf("%v %s calls counted", v, dir)
+		}
+	}
+	if n := sbc.count(gosip.INVITE); n != 0 {
+		t.Errorf("the trunk got %d INVITEs", n)
+	}
+}
+
+// TestUntrustedGatewayUDPDropped: an INVITE from a source that is no
+// trunk's is dropped (the default over UDP): no answer, no call, counted.
+func TestUntrustedGatewayUDPDropped(t *testing.T) {
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	conn := strangerUDP(t)
+	from := netip.MustParseAddrPort(conn.LocalAddr().String())
+	if _, err := conn.WriteToUDPAddrPort([]byte(strangerInvite(srv.GatewayAddr(), from, "udp")), srv.GatewayAddr()); err != nil {
+		t.Fatal(err)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_untrusted_requests_total", "side", "gateway")
+	// Counted means handled: an answer would be on its way by now.
+	_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	buf := make([]byte, 4096)
+	if n, _, err := conn.ReadFromUDPAddrPort(buf); err == nil {
+		t.Fatalf("the stranger got an answer:\n%s", buf[:n])
+	}
+	if v, _ := mediationtest.Metric(srv, "mediationserver_untrusted_requests_total", "side", "edge"); v != 0 {
+		t.Errorf("edge side counted %v untrusted requests", v)
+	}
+	noCalls(t, srv, sbc)
+}
+
+// TestUntrustedFlood403: with untrusted.udp 403, each of 10,000 INVITEs
+// from a stranger gets 403 and leaves nothing behind: no call, and the
+// heap stays flat (a transaction or dialog kept per INVITE would show).
+func TestUntrustedFlood403(t *testing.T) {
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Untrusted.UDP = mediation.UntrustedReject })
+	conn := strangerUDP(t)
+	from := netip.MustParseAddrPort(conn.LocalAddr().String())
+	buf := make([]byte, 4096)
+	send := func(i int) {
+		t.Helper()
+		if _, err := conn.WriteToUDPAddrPort([]byte(strangerInvite(srv.GatewayAddr(), from, "udp")), srv.GatewayAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("INVITE %d: no answer: %v", i, err)
+		}
+		if !strings.HasPrefix(string(buf[:n]), "SIP/2.0 403 ") {
+			t.Fatalf("INVITE %d answered:\n%s", i, buf[:n])
+		}
+	}
+	for i := range 500 { // warm up: buffers, pools
+		send(i)
+	}
+	before := heap()
+	const flood = 10000
+	for i := range flood {
+		send(500 + i)
+	}
+	after := heap()
+	if grew := int64(after) - int64(before); grew > 4<<20 {
+		t.Errorf("heap grew by %d bytes over %d untrusted INVITEs", grew, flood)
+	}
+	mediationtest.WaitMetric(t, srv, flood+500, "mediationserver_untrusted_requests_total", "side", "gateway")
+	noCalls(t, srv, sbc)
+}
+
+func heap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestUntrustedTCP403: over TCP (whose source cannot be spoofed) the
+// default is 403.
+func TestUntrustedTCP403(t *testing.T) {
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(stranger, 0)), Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", srv.GatewayAddr().String())
+	if err != nil {
+		t.Skipf("cannot connect from %s: %v", stranger, err)
+	}
+	defer conn.Close()
+	from := netip.MustParseAddrPort(conn.LocalAddr().String())
+	if _, err := conn.Write([]byte(strangerInvite(srv.GatewayAddr(), from, "tcp"))); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "SIP/2.0 403 ") {
+		t.Fatalf("answer %q, %v; want 403", line, err)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_untrusted_requests_total", "side", "gateway")
+	noCalls(t, srv, sbc)
+}
+
+// TestUntrustedEdge: the edge side takes requests from edge.trust and the
+// edge peer only.
+func TestUntrustedEdge(t *testing.T) {
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Edge.Trust = []string{"127.0.0.1"}
+		c.Untrusted.UDP = mediation.UntrustedReject
+	})
+	conn := strangerUDP(t)
+	from := netip.MustParseAddrPort(conn.LocalAddr().String())
+	if _, err := conn.WriteToUDPAddrPort([]byte(strangerInvite(srv.EdgeAddr(), from, "udp")), srv.EdgeAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4096)
+	n, _, err := conn.ReadFromUDPAddrPort(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 403 ") {
+		t.Fatalf("answer %q, %v; want 403", buf[:n], err)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_untrusted_requests_total", "side", "edge")
+	noCalls(t, srv, sbc)
+}

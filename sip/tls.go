@@ -1,0 +1,39 @@
+package sip
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// TLSConfig is a side's SIP over TLS (RFC 3261 §26.2): a listener of its
+// own (TLS has its own port: 5061 by convention, 5067 on CCE's gateway
+// side) and the settings for the connections the side dials.
+type TLSConfig struct {
+	// Listen is IP:PORT of the TLS listener; port 0 picks a free one.
+	Listen netip.AddrPort
+	// Server has the certificate and, for mutual TLS, ClientAuth and
+	// ClientCAs (and any check of the peer's name); nil: no listener, TLS
+	// only towards peers.
+	Server *tls.Config
+	// Client is used for every connection the side dials: RootCAs, a
+	// client certificate for peers that ask for one, name checks.
+	Client *tls.Config
+}
+
+// listenTLS binds the TLS listener.
+func listenTLS(cfg *TLSConfig) (net.Listener, netip.AddrPort, error) {
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(cfg.Listen))
+	if err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("listen tls %s: %w", cfg.Listen, err)
+	}
+	addr := netip.AddrPortFrom(cfg.Listen.Addr(), ln.Addr().(*net.TCPAddr).AddrPort().Port())
+	return tls.NewListener(ln, cfg.Server), addr, nil
+}
+
+// TLSAddr is the stack's TLS address; invalid without TLS.
+func (s *Stack) TLSAddr() netip.AddrPort { return s.tlsAddr }
+
+// TLSAddr is the side's TLS address; invalid without TLS.
+func (s *Side) TLSAddr() netip.AddrPort { return s.stack.tlsAddr }

@@ -1,0 +1,123 @@
+package sip
+
+import (
+	"net/netip"
+	"strings"
+	"sync/atomic"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// Trust is the list of sources a side takes requests from: the gateway
+// side's trunks, the edge side's peers. Anything else is dropped or
+// refused with 403 on the reading goroutine, before a transaction, dialog
+// or call exists: a stranger costs one parse and one counter. The list can
+// be replaced while the side runs.
+type Trust struct {
+	prefixes atomic.Pointer[[]netip.Prefix]
+	// RejectUDP and RejectTCP (TCP and TLS) answer untrusted requests 403 Forbidden
+	// instead of dropping them. Over UDP, dropping is the safe default: the
+	// source of a datagram can be spoofed, and answering would aim our
+	// responses at whoever the attacker names.
+	RejectUDP, RejectTCP bool
+}
+
+// NewTrust trusts the given prefixes (IPv4-mapped IPv6 sources are
+// compared as IPv4).
+func NewTrust(prefixes []netip.Prefix) *Trust {
+	t := &Trust{}
+	t.Set(prefixes)
+	return t
+}
+
+// Set replaces the trusted prefixes.
+func (t *Trust) Set(prefixes []netip.Prefix) {
+	ps := make([]netip.Prefix, 0, len(prefixes))
+	for _, p := range prefixes {
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		ps = append(ps, p.Masked())
+	}
+	t.prefixes.Store(&ps)
+}
+
+// Allows reports whether requests from ip are taken.
+func (t *Trust) Allows(ip netip.Addr) bool {
+	if t == nil {
+		return true
+	}
+	ip = ip.Unmap()
+	for _, p := range *t.prefixes.Load() {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// trusted reports whether a message from remote (IP:PORT) may be handled.
+// With no trust list every source is.
+func (s *Side) trusted(remote string) bool {
+	if s.trust == nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	return err == nil && s.trust.Allows(ap.Addr())
+}
+
+// dropUntrustedDatagram refuses an untrusted UDP read before it is parsed,
+// when such requests are dropped anyway: a flood of them costs nothing but
+// the counter.
+func (s *Side) dropUntrustedDatagram(remote string) bool {
+	if s.trust == nil || s.trust.RejectUDP || s.trusted(remote) {
+		return false
+	}
+	s.untrusted(remote, "udp", "")
+	return true
+}
+
+// admit lets a parsed message through, or drops or refuses it: requests
+// (and responses, which could only be forged) from untrusted sources go no
+// further.
+func (s *Side) admit(msg gosip.Message) bool {
+	remote := msg.Source()
+	if s.trusted(remote) {
+		return true
+	}
+	req, isReq := msg.(*gosip.Request)
+	if !isReq {
+		if ok, dropped := s.limit.Allow(); ok {
+			s.log.Warn().Str("remote", remote).Int("suppressed", dropped).Msg("response from an untrusted source dropped")
+		}
+		return false
+	}
+	transport := strings.ToLower(msg.Transport())
+	s.untrusted(remote, transport, req.Method.String())
+	reject := s.trust.RejectUDP
+	if transport != "udp" {
+		reject = s.trust.RejectTCP
+	}
+	if reject && !req.IsAck() {
+		res := gosip.NewResponseFromRequest(req, 403, "Forbidden", nil)
+		res.AppendHeader(gosip.NewHeader("Server", s.ua))
+		res.SetDestination(responseDestination(req))
+		if err := s.WriteResponse(res); err != nil {
+			s.log.Debug().Err(err).Msg("403 to an untrusted source not sent")
+		}
+	}
+	return false
+}
+
+// untrusted counts and logs (rate-limited) a request from an untrusted
+// source; method is "" when it was dropped unparsed.
+func (s *Side) untrusted(remote, transport, method string) {
+	s.stats.Untrusted.Add(1)
+	if ok, dropped := s.untrustedLog.Allow(); ok {
+		ev := s.log.Warn().Str("remote", remote).Str("transport", transport).Int("suppressed", dropped)
+		if method != "" {
+			ev = ev.Str("method", method)
+		}
+		ev.Msg("request from an untrusted source refused")
+	}
+}
