@@ -189,16 +189,22 @@ func TestWebService(t *testing.T) {
 		userAgent  string
 		wantStatus int
 		wantBypass bool
+		outcome    string // of mediationserver_web_service_requests_total
 	}{
-		{"supported internal client", internal, "UCCAPI/16.0.7870.2020 OC/16.0.7870.2020 (Skype for Business)", 200, true},
-		{"newer client", internal, "UCCAPI/16.0.8201.2025 OC/16.0.8201.2025 (Skype for Business)", 200, true},
-		{"unsupported client (older build)", internal, "UCCAPI/16.0.7870.2019 OC/16.0.7870.2019 (Skype for Business)", 200, false},
-		{"Lync 2013 client", internal, "UCCAPI/15.0.4420.1017 OC/15.0.4420.1017 (Microsoft Lync)", 200, false},
-		{"external client", external, "UCCAPI/16.0.7870.2020 OC/16.0.7870.2020 (Skype for Business)", 403, false},
-		{"bypass disabled", disabled, "UCCAPI/16.0.7870.2020 OC/16.0.7870.2020 (Skype for Business)", 200, false},
+		{"supported internal client", internal, "UCCAPI/16.0.7870.2020 OC/16.0.7870.2020 (Skype for Business)", 200, true, "granted"},
+		{"newer client", internal, "UCCAPI/16.0.8201.2025 OC/16.0.8201.2025 (Skype for Business)", 200, true, "granted"},
+		{"unsupported client (older build)", internal, "UCCAPI/16.0.7870.2019 OC/16.0.7870.2019 (Skype for Business)", 200, false, "not_supported"},
+		{"Lync 2013 client", internal, "UCCAPI/15.0.4420.1017 OC/15.0.4420.1017 (Microsoft Lync)", 200, false, "not_supported"},
+		{"external client", external, "UCCAPI/16.0.7870.2020 OC/16.0.7870.2020 (Skype for Business)", 403, false, "external"},
+		{"bypass disabled", disabled, "UCCAPI/16.0.7870.2020 OC/16.0.7870.2020 (Skype for Business)", 200, false, "disabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			before, err := mediationtest.Metric(tt.lab.Server, "mediationserver_web_service_requests_total", "outcome", tt.outcome)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mediationtest.WaitMetric(t, tt.lab.Server, before+1, "mediationserver_web_service_requests_total", "outcome", tt.outcome)
 			req, _ := http.NewRequestWithContext(testCtx(t, 10*time.Second), "GET",
 				mediationtest.URL(tt.lab.Server, hybridconfig.Path), nil)
 			req.Header.Set("User-Agent", tt.userAgent)

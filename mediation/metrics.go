@@ -26,6 +26,7 @@ type metrics struct {
 	sipRequests   *prometheus.CounterVec
 	sipResponses  *prometheus.CounterVec
 	mediaTimeouts *prometheus.CounterVec
+	webService    *prometheus.CounterVec
 }
 
 func newMetrics(gatewayPortsOpen func() float64) *metrics {

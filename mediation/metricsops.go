@@ -7,6 +7,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 	"github.com/mediation-emulator/mediation/sip"
 )
 
@@ -44,11 +45,22 @@ func (m *metrics) addOps(bypassEnabled func() bool) {
 		Name: "mediationserver_media_timeouts_total",
 		Help: "Anchored calls ended because a leg sent no RTP or RTCP for media.timeout, by direction.",
 	}, []string{"direction"})
-	m.reg.MustRegister(build, enabled, m.sipRequests, m.sipResponses, m.mediaTimeouts)
+	m.webService = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mediationserver_web_service_requests_total",
+		Help: "Requests to the bypass web service by outcome: granted (a supported internal client got the bypass ID), not_supported (an old or unknown client build), disabled (bypass off or no ID), external (403: not on an internal subnet), bad_method.",
+	}, []string{"outcome"})
+	m.reg.MustRegister(build, enabled, m.sipRequests, m.sipResponses, m.mediaTimeouts, m.webService)
 	for _, d := range []direction{outbound, inbound} {
 		m.mediaTimeouts.WithLabelValues(d.String())
 	}
+	for _, o := range []string{hybridconfig.OutcomeGranted, hybridconfig.OutcomeNotSupported, hybridconfig.OutcomeDisabled,
+		hybridconfig.OutcomeExternal, hybridconfig.OutcomeBadMethod} {
+		m.webService.WithLabelValues(o)
+	}
 }
+
+// webServiceOutcome counts one request to the bypass web service.
+func (m *metrics) webServiceOutcome(outcome string) { m.webService.WithLabelValues(outcome).Inc() }
 
 // buildVersion is the module version and VCS revision the binary was
 // built from ("(devel)" and "" in tests).

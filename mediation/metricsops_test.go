@@ -38,6 +38,7 @@ var wantSeries = []string{
 	"mediationserver_sip_responses_total: SIP responses by side (edge, gateway), direction (in: received, out: sent) and status code; retransmissions included.",
 	"mediationserver_sip_unknown_dialog_requests_total: Requests answered 481 (no such call or transaction).",
 	"mediationserver_untrusted_requests_total: Requests from sources the side does not trust (edge.trust, the trunks), dropped or refused with 403 before any call state.",
+	"mediationserver_web_service_requests_total: Requests to the bypass web service by outcome: granted (a supported internal client got the bypass ID), not_supported (an old or unknown client build), disabled (bypass off or no ID), external (403: not on an internal subnet), bad_method.",
 }
 
 // TestMetricsSeries: /metrics lists exactly these series with these HELP

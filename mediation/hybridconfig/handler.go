@@ -22,25 +22,49 @@ type Settings struct {
 // forbiddenText is the 403 body for clients outside the internal subnets.
 const forbiddenText = "external clients cannot use media bypass"
 
+// Outcomes of a request, for Option WithOutcome: what an operator counts
+// to see whether clients are being granted bypass.
+const (
+	OutcomeGranted      = "granted"       // 200 with the bypass ID: a supported internal client
+	OutcomeNotSupported = "not_supported" // 200 without bypass: an old or unknown client build
+	OutcomeDisabled     = "disabled"      // 200 without bypass: bypass disabled or no bypass ID
+	OutcomeExternal     = "external"      // 403: the client is not on an internal subnet
+	OutcomeBadMethod    = "bad_method"    // 405
+)
+
+// Option configures the handler.
+type Option func(*handler)
+
+// WithOutcome has observe called with the outcome of every request.
+func WithOutcome(observe func(outcome string)) Option {
+	return func(h *handler) { h.observe = observe }
+}
+
 type handler struct {
 	settings func() Settings
 	internal []netip.Prefix
 	log      zerolog.Logger
+	observe  func(outcome string)
 }
 
 // NewHandler returns the web service. settings is called once per request so
 // that a change (e.g. bypass disabled) applies to the next fetch; a nil
 // settings func means bypass is disabled. Only clients whose connection comes
 // from one of internal may fetch the document.
-func NewHandler(settings func() Settings, internal []netip.Prefix, log zerolog.Logger) http.Handler {
+func NewHandler(settings func() Settings, internal []netip.Prefix, log zerolog.Logger, opts ...Option) http.Handler {
 	if settings == nil {
 		settings = func() Settings { return Settings{} }
 	}
-	return &handler{
+	h := &handler{
 		settings: settings,
 		internal: append([]netip.Prefix(nil), internal...),
 		log:      log,
+		observe:  func(string) {},
 	}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,6 +84,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		event(zerolog.InfoLevel, http.StatusMethodNotAllowed).Bool("granted", false).Msg("hybrid config: method not allowed")
+		h.observe(OutcomeBadMethod)
 		return
 	}
 	if !h.isInternal(r.RemoteAddr) {
@@ -67,10 +92,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// An external client is refused by design (CCE grants bypass to
 		// internal clients only), so it is news, not a warning.
 		event(zerolog.InfoLevel, http.StatusForbidden).Bool("granted", false).Msg("hybrid config: external client refused")
+		h.observe(OutcomeExternal)
 		return
 	}
 
-	doc, reason := decide(h.settings(), version, known)
+	doc, reason, outcome := decide(h.settings(), version, known)
 	body, err := doc.marshal()
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -84,21 +110,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	event(zerolog.InfoLevel, http.StatusOK).Bool("granted", doc.MediaBypass.BypassEnabled).
 		Str("reason", reason).Msg("hybrid config served")
+	h.observe(outcome)
 }
 
-// decide picks the document and says why, for the log.
-func decide(s Settings, v Version, known bool) (Document, string) {
+// decide picks the document and says why, for the log and the counters.
+func decide(s Settings, v Version, known bool) (Document, string, string) {
 	switch {
 	case !s.Enabled:
-		return refused(), "bypass disabled"
+		return refused(), "bypass disabled", OutcomeDisabled
 	case s.BypassID == "":
-		return refused(), "no bypass ID configured"
+		return refused(), "no bypass ID configured", OutcomeDisabled
 	case !known:
-		return refused(), "no Skype for Business build in User-Agent"
+		return refused(), "no Skype for Business build in User-Agent", OutcomeNotSupported
 	case v.Less(MinBypassVersion):
-		return refused(), "client older than " + MinBypassVersion.String()
+		return refused(), "client older than " + MinBypassVersion.String(), OutcomeNotSupported
 	}
-	return granted(s.BypassID), "supported client"
+	return granted(s.BypassID), "supported client", OutcomeGranted
 }
 
 // isInternal judges the TCP peer only: X-Forwarded-For and similar headers are
