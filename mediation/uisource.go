@@ -49,6 +49,15 @@ func (u uiSource) Calls() []ladder.Call {
 	return u.s.book.snapshot()
 }
 
+// Trunks implements webui.Source.
+func (u uiSource) Trunks() []webui.Trunk {
+	var out []webui.Trunk
+	for _, t := range u.s.TrunkStates() {
+		out = append(out, webui.Trunk{Name: t.Name, Address: t.Address, Transport: t.Transport, Up: t.Up})
+	}
+	return out
+}
+
 // Counters implements webui.Source.
 func (u uiSource) Counters() []webui.Counter {
 	values := map[string]float64{}

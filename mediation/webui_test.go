@@ -61,6 +61,9 @@ func TestWebUIInBrowser(t *testing.T) {
 	}
 	index := run(t, browser, chromedp.Text(`#calls`))
 	counters := run(t, browser, chromedp.Text(`#counters`))
+	if trunks := run(t, browser, chromedp.Text(`#trunks`)); !strings.Contains(trunks, "sbc") || !strings.Contains(trunks, "up") {
+		t.Errorf("gateway trunks:\n%s", trunks)
+	}
 	save(t, dir, "ui-index.png", run(t, browser, chromedp.FullScreenshot(100)))
 	if !strings.Contains(counters, "Outbound Calls - Total\t3") && !strings.Contains(counters, "Outbound Calls - Total 3") {
 		t.Errorf("counters:\n%s", counters)

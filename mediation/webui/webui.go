@@ -39,6 +39,12 @@ type Counter struct {
 	Value float64
 }
 
+// Trunk is one gateway trunk and whether it takes calls.
+type Trunk struct {
+	Name, Address, Transport string
+	Up                       bool
+}
+
 // Source is what the page shows.
 type Source interface {
 	// Live are the calls in progress.
@@ -48,6 +54,8 @@ type Source interface {
 	Calls() []ladder.Call
 	// Counters are the LS:MediationServer counters and the like.
 	Counters() []Counter
+	// Trunks are the gateway trunks with their health.
+	Trunks() []Trunk
 }
 
 //go:embed templates
@@ -72,7 +80,7 @@ func New(src Source) http.Handler {
 		if v, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && v >= 0 {
 			refresh = v
 		}
-		render(w, "index.html", map[string]any{"Live": src.Live(), "Calls": src.Calls(), "Counters": src.Counters(), "Refresh": refresh})
+		render(w, "index.html", map[string]any{"Live": src.Live(), "Calls": src.Calls(), "Counters": src.Counters(), "Trunks": src.Trunks(), "Refresh": refresh})
 	})
 	mux.HandleFunc("GET /ui/call/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")

@@ -21,6 +21,10 @@ func (f fakeSource) Calls() []ladder.Call { return f.calls }
 func (f fakeSource) Counters() []Counter {
 	return []Counter{{Name: "Outbound Calls - Current", Value: 3}}
 }
+func (f fakeSource) Trunks() []Trunk {
+	return []Trunk{{Name: "sbc-a", Address: "127.0.0.1:5060", Transport: "udp", Up: true},
+		{Name: "sbc-b", Address: "127.0.0.1:5062", Transport: "tcp"}}
+}
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
@@ -40,7 +44,8 @@ func TestPages(t *testing.T) {
 		"INVITE sip:+15550100@127.0.0.1 SIP/2.0\r\nCSeq: 1 INVITE\r\nX-Evil: <script>alert(1)</script>\r\n\r\nv=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\na=x-bypassid:be38\r\n"))
 	h := New(fakeSource{calls: []ladder.Call{c}})
 	code, body := get(t, h, "/ui/")
-	for _, want := range []string{"Outbound Calls - Current", "live1", "anchored", "1.5%", `href="/ui/call/c1"`, "bypassed", "id_matched"} {
+	for _, want := range []string{"Outbound Calls - Current", `data-trunk="sbc-a"`, `<td>sbc-a</td><td>127.0.0.1:5060</td><td>udp</td><td><span class="bypassed">up</span>`,
+		`<td>sbc-b</td><td>127.0.0.1:5062</td><td>tcp</td><td><span class="failed">down</span>`, "live1", "anchored", "1.5%", `href="/ui/call/c1"`, "bypassed", "id_matched"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("index (%d) lacks %q", code, want)
 		}
