@@ -39,6 +39,18 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 		return nil, nil
 	}
 	msg, err := s.parser.ParseSIP(data)
+	if req, ok := msg.(*gosip.Request); ok && errors.Is(err, gosip.ErrParseReadBodyIncomplete) {
+		// RFC 3261 §18.3: a datagram that ends before the body its
+		// Content-Length announces is an error; a request SHOULD get 400.
+		req.SetTransport("UDP")
+		req.SetSource(remote)
+		s.traceRead(props, data, nil)
+		if s.admit(req) {
+			s.rejectMalformed(req, "Bad Request - Content-Length larger than the message body",
+				fmt.Errorf("Content-Length %s but the datagram ends sooner: %w", contentLength(req), err))
+		}
+		return nil, nil
+	}
 	if err != nil {
 		s.traceRead(props, data, nil)
 		s.unparseable(remote, "udp", err)
@@ -189,7 +201,7 @@ func (s *Side) dispatchResponse(res *gosip.Response) {
 func (s *Side) dispatchRequest(req *gosip.Request) {
 	key, err := gosip.ServerTxKeyMake(req)
 	if err != nil {
-		s.rejectMalformed(req, err)
+		s.rejectMalformed(req, "Bad Request", err)
 		return
 	}
 	s.mu.Lock()
@@ -235,7 +247,7 @@ func (s *Side) dispatchRequest(req *gosip.Request) {
 // rejectMalformed answers statelessly a request no transaction can be made
 // of (no Via, CSeq, ...), as sipgo's transaction layer does: without an
 // answer the sender would retransmit it for 32 s.
-func (s *Side) rejectMalformed(req *gosip.Request, why error) {
+func (s *Side) rejectMalformed(req *gosip.Request, phrase string, why error) {
 	s.stats.Malformed.Add(1)
 	if ok, dropped := s.limit.Allow(); ok {
 		s.log.Warn().Err(why).Str("remote", req.Source()).Int("suppressed", dropped).Msg("malformed request: 400")
@@ -243,11 +255,19 @@ func (s *Side) rejectMalformed(req *gosip.Request, why error) {
 	if req.IsAck() {
 		return
 	}
-	res := gosip.NewResponseFromRequest(req, 400, "Bad Request", nil)
+	res := gosip.NewResponseFromRequest(req, 400, phrase, nil)
 	res.SetDestination(responseDestination(req))
 	if err := s.WriteResponse(res); err != nil {
 		s.log.Debug().Err(err).Msg("400 to a malformed request not sent")
 	}
+}
+
+// contentLength is the request's Content-Length value, "" without one.
+func contentLength(req *gosip.Request) string {
+	if cl := req.ContentLength(); cl != nil {
+		return cl.Value()
+	}
+	return ""
 }
 
 func addrString(a interface{ String() string }) string {

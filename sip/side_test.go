@@ -248,10 +248,15 @@ func TestSideRejectsMalformed(t *testing.T) {
 	if len(rec.methods()) != 0 {
 		t.Fatalf("handler got %v", rec.methods())
 	}
+	// RFC 3261 §18.3: a datagram shorter than its Content-Length.
+	p.send("INVITE sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP %L;branch=z9hG4bKshort\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: short\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1>\r\nContent-Type: application/sdp\r\nContent-Length: 500\r\n\r\nv=0\r\n")
+	if res := p.read().(*gosip.Response); res.StatusCode != 400 || !strings.Contains(res.Reason, "Content-Length") {
+		t.Fatalf("short datagram got %d %q, want 400 naming Content-Length", res.StatusCode, res.Reason)
+	}
 	p.send("this is not SIP\r\n\r\n")
 	p.send(request("OPTIONS", "after", "", 1))
 	rec.waitN(t, 1) // the socket still reads after garbage
-	if s.Stats().Unparseable.Load() != 1 || s.Stats().Malformed.Load() != 1 {
+	if s.Stats().Unparseable.Load() != 1 || s.Stats().Malformed.Load() != 2 {
 		t.Errorf("stats: %d unparseable, %d malformed", s.Stats().Unparseable.Load(), s.Stats().Malformed.Load())
 	}
 }
