@@ -101,6 +101,28 @@ type SIPConfig struct {
 	T1 time.Duration `yaml:"t1"`
 	// T2 caps the interval of 2xx retransmissions.
 	T2 time.Duration `yaml:"t2"`
+	// TCP bounds the TCP and TLS connections peers open to each side.
+	TCP TCPLimits `yaml:"tcp"`
+}
+
+// TCPLimits bound the TCP and TLS connections peers open to a side: a
+// host that opens thousands, or sends one byte a second, must not hold
+// the server's descriptors.
+type TCPLimits struct {
+	// MaxConnectionsPerIP caps one IP's accepted connections; 0: no cap.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MaxConnections caps a side's accepted connections; 0: no cap.
+	MaxConnections int `yaml:"max_connections"`
+	// IdleTimeout closes an accepted connection silent that long; 0: never.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MessageTimeout closes a connection whose message is not complete
+	// that long after its first byte; 0: never.
+	MessageTimeout time.Duration `yaml:"message_timeout"`
+}
+
+// Limits is t as the sip package takes it.
+func (t TCPLimits) Limits() sip.ConnLimits {
+	return sip.ConnLimits{MaxPerIP: t.MaxConnectionsPerIP, Max: t.MaxConnections, IdleTimeout: t.IdleTimeout, MessageTimeout: t.MessageTimeout}
 }
 
 // Timeout is 64*T1, RFC 3261's Timer B/F/H.
@@ -668,6 +690,14 @@ func (s SIPConfig) check() *ConfigError {
 		return invalid("sip.t1", s.T1.String(), "must be positive (RFC 3261: 500ms)")
 	case s.T2 < s.T1:
 		return invalid("sip.t2", s.T2.String(), "must be at least sip.t1 (RFC 3261: 4s)")
+	case s.TCP.MaxConnectionsPerIP < 0:
+		return invalid("sip.tcp.max_connections_per_ip", strconv.Itoa(s.TCP.MaxConnectionsPerIP), "must not be negative (0: no cap)")
+	case s.TCP.MaxConnections < 0:
+		return invalid("sip.tcp.max_connections", strconv.Itoa(s.TCP.MaxConnections), "must not be negative (0: no cap)")
+	case s.TCP.IdleTimeout < 0:
+		return invalid("sip.tcp.idle_timeout", s.TCP.IdleTimeout.String(), "must not be negative (0: never)")
+	case s.TCP.MessageTimeout < 0:
+		return invalid("sip.tcp.message_timeout", s.TCP.MessageTimeout.String(), "must not be negative (0: never)")
 	}
 	return nil
 }

@@ -362,7 +362,7 @@ func TestLoadConfigExample(t *testing.T) {
 		Log:      mediation.LogConfig{Level: "debug", Format: "json"},
 		Records:  mediation.RecordsConfig{Path: "/var/log/mediation/calls.jsonl"},
 		MaxCalls: 200,
-		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second},
+		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second, TCP: mediation.TCPLimits{MaxConnectionsPerIP: 100, MaxConnections: 2000, IdleTimeout: 30 * time.Minute, MessageTimeout: 30 * time.Second}},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("LoadConfig(example.yaml) =\n%+v\nwant\n%+v", *cfg, want)

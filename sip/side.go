@@ -37,6 +37,8 @@ type SideConfig struct {
 	Trust *Trust
 	// TLS, when set, adds a TLS listener and TLS towards peers (tls.go).
 	TLS *TLSConfig
+	// Conn bounds the TCP and TLS connections peers open (connlimit.go).
+	Conn ConnLimits
 }
 
 // Handler is what a Side hands its traffic to. Both methods run on the
@@ -97,7 +99,10 @@ type Side struct {
 	servers map[string]*gosip.ServerTx
 	clients map[string]*ClientTx
 	streams map[string]*stream
-	stop    context.CancelFunc
+	// msgTimeout closes a stream connection whose message stays incomplete
+	// that long (ConnLimits.MessageTimeout).
+	msgTimeout time.Duration
+	stop       context.CancelFunc
 	swept   chan struct{}
 }
 
@@ -109,14 +114,14 @@ func NewSide(cfg SideConfig) (*Side, error) {
 	}
 	s := &Side{
 		Name: cfg.Name, parser: gosip.NewParser(), handler: cfg.Handler, tracer: cfg.Tracer,
-		ua: cfg.UserAgent, dial: cfg.DialTimeout, trust: cfg.Trust,
+		ua: cfg.UserAgent, dial: cfg.DialTimeout, trust: cfg.Trust, msgTimeout: cfg.Conn.MessageTimeout,
 		servers: map[string]*gosip.ServerTx{}, clients: map[string]*ClientTx{}, streams: map[string]*stream{},
 	}
 	if s.dial <= 0 {
 		s.dial = 10 * time.Second
 	}
 	s.tap = s.tapWrite(cfg.Tracer)
-	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, Tap: s.tap, TLS: cfg.TLS})
+	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, Tap: s.tap, TLS: cfg.TLS, Conn: cfg.Conn})
 	if err != nil {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
 	}
@@ -191,6 +196,10 @@ func (s *Side) Log() *zerolog.Logger { return &s.log }
 
 // Stats are the side's transport-level counters.
 func (s *Side) Stats() *Stats { return &s.stats }
+
+// ConnStats counts the TCP and TLS connections the side's limits refused
+// or closed.
+func (s *Side) ConnStats() *ConnStats { return s.stack.ConnStats() }
 
 // Contact is the side's Contact header for a transport.
 func (s *Side) Contact(transport string) gosip.ContactHeader {

@@ -51,6 +51,8 @@ type StackConfig struct {
 	Tap WriteTap
 	// TLS, when set, adds a TLS listener and the TLS client settings.
 	TLS *TLSConfig
+	// Conn bounds the TCP and TLS connections peers open (connlimit.go).
+	Conn ConnLimits
 }
 
 // Stack is one sipgo user agent serving a UDP socket and a TCP listener on
@@ -70,7 +72,9 @@ type Stack struct {
 	slog      *slog.Logger
 	udpConn   *net.UDPConn
 	tcpLn     *net.TCPListener
+	tcpServe  net.Listener // tcpLn within the connection limits
 	tlsLn     net.Listener // nil without TLS
+	connStats ConnStats
 	tlsAddr   netip.AddrPort
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
@@ -98,9 +102,10 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	log := cfg.Log.With().Str("side", cfg.Name).Logger()
 	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
 	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, tap: cfg.Tap, errc: make(chan error, 3)}
+	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
-		if s.tlsLn, s.tlsAddr, err = listenTLS(cfg.TLS); err != nil {
+		if s.tlsLn, s.tlsAddr, err = listenTLS(cfg.TLS, cfg.Conn, &s.connStats, log); err != nil {
 			udpConn.Close()
 			tcpLn.Close()
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
@@ -115,7 +120,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	}
 	closeAll := func() {
 		udpConn.Close()
-		tcpLn.Close()
+		s.tcpServe.Close()
 		if s.tlsLn != nil {
 			s.tlsLn.Close()
 		}
@@ -194,7 +199,7 @@ func (s *Stack) Start() error {
 		}
 		s.serving.Add(2)
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeUDP(udp) }()
-		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.tcpLn) }()
+		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.tcpServe) }()
 		if s.tlsLn != nil {
 			s.serving.Add(1)
 			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsLn) }()
@@ -245,6 +250,9 @@ func (s *Stack) open() error {
 	return nil
 }
 
+// ConnStats counts the connections the limits refused or closed.
+func (s *Stack) ConnStats() *ConnStats { return &s.connStats }
+
 // Failed delivers the error of a listener that stopped on its own (not by
 // Close).
 func (s *Stack) Failed() <-chan error { return s.errc }
@@ -256,7 +264,7 @@ func (s *Stack) Close() error {
 		// Stop reading before sipgo clears its connection pool: a request
 		// read after the clear would make sipgo open a socket nobody closes.
 		s.udpConn.Close()
-		s.tcpLn.Close()
+		s.tcpServe.Close()
 		if s.tlsLn != nil {
 			s.tlsLn.Close()
 		}

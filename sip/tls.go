@@ -3,6 +3,7 @@ package sip
 import (
 	"crypto/tls"
 	"fmt"
+	"github.com/rs/zerolog"
 	"net"
 	"net/netip"
 )
@@ -23,13 +24,15 @@ type TLSConfig struct {
 }
 
 // listenTLS binds the TLS listener.
-func listenTLS(cfg *TLSConfig) (net.Listener, netip.AddrPort, error) {
+func listenTLS(cfg *TLSConfig, lim ConnLimits, stats *ConnStats, log zerolog.Logger) (net.Listener, netip.AddrPort, error) {
 	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(cfg.Listen))
 	if err != nil {
 		return nil, netip.AddrPort{}, fmt.Errorf("listen tls %s: %w", cfg.Listen, err)
 	}
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), ln.Addr().(*net.TCPAddr).AddrPort().Port())
-	return tls.NewListener(ln, cfg.Server), addr, nil
+	// The limits apply to the raw connections, under TLS: a peer that
+	// never completes its handshake is idle too.
+	return tls.NewListener(limitListener(ln, lim, stats, log), cfg.Server), addr, nil
 }
 
 // TLSAddr is the stack's TLS address; invalid without TLS.

@@ -1,0 +1,186 @@
+package sip
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+)
+
+func startLimitedSide(t *testing.T, lim ConnLimits) *Side {
+	t.Helper()
+	rec := newRecorder()
+	rec.answer = func(in *Incoming) { _ = in.Reply(200, "OK", "") }
+	s, err := NewSide(SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: rec, Conn: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// dialFrom is a raw TCP peer of s on a given loopback IP (any of
+// 127.0.0.0/8 plays another host).
+func dialFrom(t *testing.T, ip string, to netip.AddrPort) *raw {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", to.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &raw{t: t, conn: c, rd: bufio.NewReader(c), tr: "tcp"}
+}
+
+// options sends an OPTIONS and wants its 200.
+func (r *raw) options(branch string) {
+	r.t.Helper()
+	r.send(request("OPTIONS", branch, "", 1))
+	if res, ok := r.read().(*gosip.Response); !ok || res.StatusCode != 200 {
+		r.t.Fatalf("OPTIONS on %s: got %v", r.conn.LocalAddr(), res)
+	}
+}
+
+// closedByPeer waits until the server closes the connection: a read
+// returns EOF or a reset (anything but a timeout).
+func (r *raw) closedByPeer(within time.Duration, what string) {
+	r.t.Helper()
+	_ = r.conn.SetReadDeadline(time.Now().Add(within))
+	buf := make([]byte, 512)
+	for {
+		_, err := r.rd.Read(buf)
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			r.t.Fatalf("%s: connection still open after %v", what, within)
+		}
+		return // io.EOF, or a reset
+	}
+}
+
+// TestConnLimitsPerIP: beyond MaxPerIP an IP's next connection is closed at
+// once while another IP still gets in, the admitted ones are served, and a
+// closed connection gives its place back.
+func TestConnLimitsPerIP(t *testing.T) {
+	s := startLimitedSide(t, ConnLimits{MaxPerIP: 2})
+	a1, a2 := dialFrom(t, "127.0.0.1", s.Addr()), dialFrom(t, "127.0.0.1", s.Addr())
+	a1.options("a1")
+	a2.options("a2")
+	dialFrom(t, "127.0.0.1", s.Addr()).closedByPeer(5*time.Second, "third connection from one IP")
+	if got := s.ConnStats().Refused.Load(); got != 1 {
+		t.Fatalf("refused %d, want 1", got)
+	}
+	dialFrom(t, "127.0.0.2", s.Addr()).options("other-ip")
+	a1.options("a1-again")
+
+	a2.conn.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := dialFrom(t, "127.0.0.1", s.Addr())
+		c.send(request("OPTIONS", "retry", "", 1))
+		_ = c.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, err := c.rd.Peek(1); err == nil {
+			return // served: the closed connection's place was given back
+		}
+		c.conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the place of a closed connection was never given back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConnLimitsMax: the side's total cap holds whatever the IPs.
+func TestConnLimitsMax(t *testing.T) {
+	s := startLimitedSide(t, ConnLimits{Max: 2})
+	dialFrom(t, "127.0.0.1", s.Addr()).options("one")
+	dialFrom(t, "127.0.0.2", s.Addr()).options("two")
+	dialFrom(t, "127.0.0.3", s.Addr()).closedByPeer(5*time.Second, "connection beyond the side's cap")
+	if got := s.ConnStats().Refused.Load(); got != 1 {
+		t.Fatalf("refused %d, want 1", got)
+	}
+}
+
+// TestConnIdleTimeout: an accepted connection that says nothing is closed
+// after IdleTimeout; one that keeps talking is not.
+func TestConnIdleTimeout(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	s := startLimitedSide(t, ConnLimits{IdleTimeout: idle})
+	silent := dialFrom(t, "127.0.0.1", s.Addr())
+	busy := dialFrom(t, "127.0.0.1", s.Addr())
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		silent.closedByPeer(5*time.Second, "silent connection")
+	}()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+		case <-time.After(idle / 4):
+			busy.options("busy" + string(rune('a'+i%26)))
+			continue
+		}
+		break
+	}
+	if took := time.Since(start); took < idle {
+		t.Fatalf("silent connection closed after %v, before the idle timeout %v", took, idle)
+	}
+	busy.options("still-open")
+	if got := s.ConnStats().Idle.Load(); got != 1 {
+		t.Fatalf("idle closes %d, want 1", got)
+	}
+}
+
+// TestConnMessageTimeout: a sender of one byte every 50 ms, and one that
+// stops in the middle of a message, are cut off MessageTimeout after their
+// message began, though neither is ever idle for long.
+func TestConnMessageTimeout(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	s := startLimitedSide(t, ConnLimits{MessageTimeout: timeout, IdleTimeout: time.Minute})
+	slow := dialFrom(t, "127.0.0.1", s.Addr())
+	msg := expandRaw(slow, request("OPTIONS", "slow", "", 1))
+	start := time.Now()
+	for i := 0; i < len(msg); i++ {
+		if _, err := slow.conn.Write([]byte{msg[i]}); err != nil {
+			break // closed under us: expected
+		}
+		time.Sleep(50 * time.Millisecond)
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("a slow sender was never cut off")
+		}
+	}
+	slow.closedByPeer(5*time.Second, "slow sender")
+	if took := time.Since(start); took < timeout {
+		t.Fatalf("slow sender cut off after %v, before %v", took, timeout)
+	}
+
+	stalled := dialFrom(t, "127.0.0.1", s.Addr())
+	half := expandRaw(stalled, request("OPTIONS", "stalled", "", 1))
+	if _, err := stalled.conn.Write([]byte(half[:len(half)/2])); err != nil {
+		t.Fatal(err)
+	}
+	stalled.closedByPeer(5*time.Second, "sender stalled mid-message")
+	if got := s.ConnStats().Slow.Load(); got != 2 {
+		t.Fatalf("slow closes %d, want 2", got)
+	}
+	dialFrom(t, "127.0.0.1", s.Addr()).options("after")
+}
+
+// expandRaw fills a request template's %L and %T for r's connection.
+func expandRaw(r *raw, msg string) string {
+	return strings.NewReplacer("%L", r.conn.LocalAddr().String(), "%T", "TCP").Replace(msg)
+}
