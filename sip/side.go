@@ -103,7 +103,7 @@ type Side struct {
 	// that long (ConnLimits.MessageTimeout).
 	msgTimeout time.Duration
 	stop       context.CancelFunc
-	swept   chan struct{}
+	swept      chan struct{}
 }
 
 // NewSide binds the side's sockets and builds its stack. Nothing is read
