@@ -2,6 +2,7 @@ package mediation
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,5 +43,13 @@ func (s *Server) registerTrustMetrics() {
 			Help:        "Requests from sources the side does not trust (edge.trust, the trunks), dropped or refused with 403 before any call state.",
 			ConstLabels: prometheus.Labels{"side": side.Name},
 		}, func() float64 { return float64(stats.Untrusted.Load()) }))
+		conns := side.ConnStats()
+		for reason, n := range map[string]*atomic.Uint64{"refused": &conns.Refused, "idle": &conns.Idle, "slow": &conns.Slow} {
+			s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "mediationserver_tcp_connections_closed_total",
+				Help:        "TCP and TLS connections the side closed under sip.tcp: refused (over max_connections_per_ip or max_connections), idle (idle_timeout), slow (message_timeout).",
+				ConstLabels: prometheus.Labels{"side": side.Name, "reason": reason},
+			}, func() float64 { return float64(n.Load()) }))
+		}
 	}
 }
