@@ -197,6 +197,14 @@ func (s *Server) callOf(req *gosip.Request) *call {
 // (a 2xx racing our CANCEL, or one to an INVITE we gave up): ACK, then BYE
 // (RFC 3261 §15). invite is nil when only the response is known.
 func (s *Server) lateAnswer(side *sip.Side, invite *gosip.Request, res *gosip.Response) {
+	defer func() {
+		// It runs on a goroutine of its own, outside the read path's
+		// recovery: a response no dialog can be made of must not take
+		// the process down.
+		if r := recover(); r != nil {
+			side.Log().Error().Interface("panic", r).Str("stack", string(debug.Stack())).Msg("hanging up a late 2xx panicked")
+		}
+	}()
 	d := sip.NewUACDialog(side, invite, res)
 	ctx, cancel := context.WithTimeout(context.Background(), maxByeWait)
 	defer cancel()

@@ -230,6 +230,13 @@ func (s *Side) dispatch(msg gosip.Message) {
 // transaction's sink, in wire order, then to sipgo's state machine (which
 // stops retransmissions and ACKs a non-2xx final response).
 func (s *Side) dispatchResponse(res *gosip.Response) {
+	// Every response handled on goes into dialogs and calls: one without
+	// the headers a dialog is made of (RFC 3261 §8.1.3.1: a response
+	// missing them is discarded) stops here.
+	if cid := res.CallID(); cid == nil || *cid == "" || res.CSeq() == nil || res.From() == nil || res.To() == nil {
+		s.unparseable(res.Source(), res.Transport(), errors.New("response without Call-ID, CSeq, From or To"))
+		return
+	}
 	key, err := gosip.ClientTxKeyMake(res)
 	if err != nil {
 		s.unparseable(res.Source(), res.Transport(), fmt.Errorf("response without transaction key: %w", err))
