@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"bufio"
+	"flag"
 	"net"
 	"net/netip"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
@@ -169,4 +171,68 @@ func TestUntrustedEdge(t *testing.T) {
 	}
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_untrusted_requests_total", "side", "edge")
 	noCalls(t, srv, sbc)
+}
+
+// floodFor is how long TestFloodWhileCallsComplete floods; CI keeps it
+// short, `-flood 30s` runs the issue's half minute.
+var floodFor = flag.Duration("flood", 2*time.Second, "how long TestFloodWhileCallsComplete floods the gateway side")
+
+// TestFloodWhileCallsComplete: a stranger floods the gateway side with
+// about 10,000 INVITEs a second over UDP (dropped unanswered, the default) while a client places
+// calls through the same side to the SBC: every call completes, nothing of
+// the flood becomes a call, and the heap does not grow with it.
+func TestFloodWhileCallsComplete(t *testing.T) {
+	ctx := testCtx(t, *floodFor+60*time.Second)
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	client := startClient(t, ctx, mediationtest.DefaultBypassID)
+	conn := strangerUDP(t)
+	from := netip.MustParseAddrPort(conn.LocalAddr().String())
+	invite := []byte(strangerInvite(lab.Server.GatewayAddr(), from, "udp"))
+	before := heap()
+
+	stop := make(chan struct{})
+	sent := make(chan int, 1)
+	go func() {
+		// About 10,000 INVITEs a second: 100 every 10 ms.
+		n := 0
+		defer func() { sent <- n }()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for range 100 {
+				if _, err := conn.WriteToUDPAddrPort(invite, lab.Server.GatewayAddr()); err == nil {
+					n++
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	calls := 0
+	for time.Since(start) < *floodFor || calls < 5 {
+		rep, err := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), Duration: 100 * time.Millisecond})
+		if err != nil || rep.Code != 200 || !rep.BypassAnswered {
+			close(stop)
+			t.Fatalf("call %d during the flood: %d, bypass %v, %v", calls, rep.Code, rep.BypassAnswered, err)
+		}
+		calls++
+	}
+	close(stop)
+	flood := <-sent
+	elapsed := time.Since(start)
+	t.Logf("%d calls completed while %d untrusted INVITEs were sent in %v (%.0f/s)", calls, flood, elapsed.Round(time.Millisecond), float64(flood)/elapsed.Seconds())
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+	if v, _ := mediationtest.Metric(lab.Server, "mediationserver_calls_total", "direction", "inbound"); v != 0 {
+		t.Errorf("%v inbound calls counted from the flood", v)
+	}
+	if v, _ := mediationtest.Metric(lab.Server, "mediationserver_untrusted_requests_total", "side", "gateway"); v == 0 {
+		t.Errorf("no untrusted request counted of %d sent", flood)
+	}
+	if grew := int64(heap()) - int64(before); grew > 16<<20 {
+		t.Errorf("heap grew by %d bytes over a flood of %d INVITEs", grew, flood)
+	}
 }
