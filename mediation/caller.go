@@ -449,13 +449,17 @@ func (c *call) answerBody(b []byte) ([]byte, error) {
 	return nil, errors.New("no SDP answer in 18x or 200")
 }
 
-// onDuplicateInvite answers the caller's INVITE retransmitted after its
-// transaction ended with the final response it already has.
+// onDuplicateInvite answers an INVITE with the Call-ID, From-tag and CSeq
+// of the caller's: a retransmission that outlived its transaction (same
+// Via branch) gets the final response the caller already has; any other
+// is a merged request (RFC 3261 §8.2.2.2: it reached us twice by
+// different paths) and gets 482, as does a retransmission while the
+// transaction, which absorbs those, is still alive.
 func (c *call) onDuplicateInvite(in *sip.Incoming) {
 	a := c.caller
-	if a.finalRes == nil {
-		// Its transaction is still alive and absorbs retransmissions; a
-		// second INVITE of the same dialog is a merged request.
+	orig, _ := a.invite.Req.Via().Params.Get("branch")
+	branch, _ := in.Req.Via().Params.Get("branch")
+	if a.finalRes == nil || branch != orig {
 		_ = in.Reply(482, "Loop Detected", "")
 		return
 	}

@@ -1,7 +1,9 @@
 package mediation_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -245,8 +247,10 @@ func TestHoldResume(t *testing.T) {
 	}
 }
 
-// TestRetransmittedInviteIsOneCall replays a caller's INVITE, byte for byte,
-// while its call is up: it must not create a second call.
+// TestRetransmittedInviteIsOneCall replays a caller's INVITE while its call
+// is up: byte for byte (absorbed by its transaction), then from another
+// host with a new Via branch, a merged request (RFC 3261 §8.2.2.2) that
+// reaches the call: it gets 482 Loop Detected, and no second call is made.
 func TestRetransmittedInviteIsOneCall(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
@@ -262,6 +266,24 @@ func TestRetransmittedInviteIsOneCall(t *testing.T) {
 			defer conn.Close()
 			if _, err := conn.Write([]byte(inv.String())); err != nil {
 				t.Fatal(err)
+			}
+			// The same INVITE by another path: its own Via (so the answer
+			// comes back here) and branch.
+			merged, err := net.Dial(tr, lab.Server.EdgeAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer merged.Close()
+			via := fmt.Sprintf("SIP/2.0/%s %s;branch=%s", strings.ToUpper(tr), merged.LocalAddr(), gosip.GenerateBranch())
+			replay := inv.Clone()
+			replay.RemoveHeader("Via")
+			replay.PrependHeader(gosip.NewHeader("Via", via))
+			if _, err := merged.Write([]byte(replay.String())); err != nil {
+				t.Fatal(err)
+			}
+			_ = merged.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if res := readResponse(t, merged, bufio.NewReader(merged), tr); res.StatusCode != 482 {
+				t.Fatalf("the merged INVITE got %d %s, want 482", res.StatusCode, res.Reason)
 			}
 			// An OPTIONS on the same path proves the replay was read before we count.
 			opt := request(gosip.OPTIONS, lab.Server.EdgeAddr().String(), tr, nil)
