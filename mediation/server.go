@@ -339,5 +339,14 @@ func (s *Server) closeDNS() {
 	}
 }
 
+// Transactions reports the SIP transactions in progress on both sides
+// (server and client ones): after the calls are over and the protocol
+// timers have run, none should be left.
+func (s *Server) Transactions() int {
+	es, ec := s.edge.Transactions()
+	gs, gc := s.gw.Transactions()
+	return es + ec + gs + gc
+}
+
 // ActiveCalls is the number of calls in progress.
 func (s *Server) ActiveCalls() int { return s.calls.len() }

@@ -112,8 +112,18 @@ func (t *wireTrace) forget(req *gosip.Request) {
 
 func (t *wireTrace) drop(req *gosip.Request) {
 	delete(t.fresh, req)
-	if len(t.fresh) == 0 {
-		t.freshOrder = t.freshOrder[:0] // all taken or forgotten
+	// freshOrder still points at the requests taken or forgotten (each an
+	// INVITE with its SDP): compact it once they are most of it, or it
+	// would keep up to freshIDs whole INVITEs alive for nothing.
+	if len(t.freshOrder) > 2*len(t.fresh)+16 {
+		live := t.freshOrder[:0]
+		for _, r := range t.freshOrder {
+			if _, ok := t.fresh[r]; ok {
+				live = append(live, r)
+			}
+		}
+		clear(t.freshOrder[len(live):])
+		t.freshOrder = live
 	}
 }
 
@@ -125,6 +135,7 @@ func (t *wireTrace) reserve(req *gosip.Request, id string) {
 	t.freshOrder = append(t.freshOrder, req)
 	for len(t.freshOrder) > freshIDs {
 		delete(t.fresh, t.freshOrder[0])
+		t.freshOrder[0] = nil
 		t.freshOrder = t.freshOrder[1:]
 	}
 }

@@ -197,6 +197,14 @@ func (s *Side) Log() *zerolog.Logger { return &s.log }
 // Stats are the side's transport-level counters.
 func (s *Side) Stats() *Stats { return &s.stats }
 
+// Transactions reports the server and client transactions in progress
+// (their table entries: a leak check for tests and soaks).
+func (s *Side) Transactions() (server, client int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.servers), len(s.clients)
+}
+
 // ConnStats counts the TCP and TLS connections the side's limits refused
 // or closed.
 func (s *Side) ConnStats() *ConnStats { return s.stack.ConnStats() }
@@ -280,6 +288,14 @@ func (in *Incoming) Respond(res *gosip.Response) error {
 	}
 	if err := in.tx.Respond(res); err != nil {
 		return fmt.Errorf("respond %d to %s: %w", res.StatusCode, in.Req.Method, err)
+	}
+	if in.Req.IsCancel() && !res.IsProvisional() {
+		// sipgo writes a response to a CANCEL past its state machine (it
+		// expects CANCEL inside the INVITE's transaction, which would answer
+		// the INVITE 487 itself), so the CANCEL's own transaction would
+		// never end and stay in the table for ever. A retransmitted CANCEL
+		// then reaches the call again, which answers it again.
+		in.tx.Terminate()
 	}
 	return nil
 }
