@@ -120,6 +120,7 @@ type call struct {
 
 	// Registry bookkeeping, guarded by the registry's lock.
 	keys, dialogKeys []string
+	callIDs          []string // of either leg, as registered
 	// done is closed once the call has ended.
 	done chan struct{}
 }

@@ -33,6 +33,7 @@ func (r *registry) add(c *call, callID, fromTag string) {
 	r.invites[key(callID, fromTag)] = c
 	r.callIDs[callID] = c
 	c.keys = append(c.keys, key(callID, fromTag))
+	c.callIDs = append(c.callIDs, callID)
 }
 
 // addDialog records one of the call's dialogs by our tag.
@@ -42,6 +43,7 @@ func (r *registry) addDialog(c *call, callID, localTag string) {
 	r.dialogs[key(callID, localTag)] = c
 	r.callIDs[callID] = c
 	c.dialogKeys = append(c.dialogKeys, key(callID, localTag))
+	c.callIDs = append(c.callIDs, callID)
 }
 
 func (r *registry) remove(c *call) {
@@ -54,8 +56,10 @@ func (r *registry) remove(c *call) {
 	for _, k := range c.dialogKeys {
 		delete(r.dialogs, k)
 	}
-	for id, x := range r.callIDs {
-		if x == c {
+	// The call's own Call-IDs, not a scan of the map: removing a call
+	// must not cost more with thousands of calls up.
+	for _, id := range c.callIDs {
+		if r.callIDs[id] == c {
 			delete(r.callIDs, id)
 		}
 	}
