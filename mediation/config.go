@@ -623,6 +623,9 @@ func (c *Config) checkListenConflicts() *ConfigError {
 		}
 		b := netip.MustParseAddrPort(listens[j].value) // checked by checkListen
 		for i := range j {
+			if listens[i].value == "" {
+				continue
+			}
 			a := netip.MustParseAddrPort(listens[i].value)
 			if a.Port() == 0 || a.Port() != b.Port() {
 				continue
