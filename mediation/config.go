@@ -42,6 +42,8 @@ type Config struct {
 	GatewayFailover FailoverConfig `yaml:"gateway_failover"`
 	// GatewayHealth is the OPTIONS probing of the trunks.
 	GatewayHealth HealthConfig `yaml:"gateway_health"`
+	// GatewayDNS resolves trunks configured by host name (trunkconfig.go).
+	GatewayDNS GatewayDNSConfig `yaml:"gateway_dns"`
 	// Untrusted says what requests from untrusted sources get.
 	Untrusted UntrustedConfig `yaml:"untrusted"`
 	// TLS is SIP over TLS on both sides (tlsconfig.go).
@@ -236,7 +238,7 @@ type EdgeConfig struct {
 type GatewayConfig struct {
 	// Name identifies the trunk in logs and metrics; defaults to Address.
 	Name string `yaml:"name"`
-	// Address is HOST:PORT of the SBC.
+	// Address is IP:PORT, HOST:PORT or HOST (port from DNS SRV) of the SBC.
 	Address string `yaml:"address"`
 	// Transport is udp or tcp.
 	Transport string `yaml:"transport"`
@@ -474,6 +476,7 @@ func (c *Config) Validate() error {
 		c.checkGateways,
 		c.GatewayFailover.check,
 		c.GatewayHealth.check,
+		c.GatewayDNS.check,
 		c.Untrusted.check,
 		func() *ConfigError { return c.TLS.check() },
 		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
@@ -576,7 +579,7 @@ func (c *Config) checkGateways() *ConfigError {
 	seen := make(map[string]int, len(c.Gateways))
 	for i, g := range c.Gateways {
 		field := fmt.Sprintf("gateways[%d]", i)
-		if err := checkHostPort(field+".address", g.Address); err != nil {
+		if err := checkTrunkAddress(field+".address", g.Address); err != nil {
 			return err
 		}
 		if err := checkTransport(field+".transport", g.Transport, c.TLS.enabled()); err != nil {

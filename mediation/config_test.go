@@ -346,6 +346,7 @@ func TestLoadConfigExample(t *testing.T) {
 		},
 		GatewayFailover: mediation.FailoverConfig{Enabled: true, Timeout: 8 * time.Second},
 		GatewayHealth:   mediation.HealthConfig{Enabled: true, Interval: 30 * time.Second, DownInterval: 60 * time.Second, MaxFails: 5},
+		GatewayDNS:      mediation.GatewayDNSConfig{MinTTL: 5 * time.Second, MaxTTL: time.Hour},
 		Untrusted:       mediation.UntrustedConfig{UDP: "drop", TCP: "403"},
 		HTTPListen:      "127.0.0.1:8080",
 		Admin:           mediation.AdminConfig{Listen: "127.0.0.1:8081"},
