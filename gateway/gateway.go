@@ -44,6 +44,9 @@ type Trunk struct {
 	// SRTP is "off", "optional" or "required" (CCE's SRTPMode) for the media
 	// towards this SBC.
 	SRTP string
+	// Codecs are the G.711 laws ("PCMU", "PCMA") offered to this SBC, in
+	// order; nil: both, PCMU first (in bypass: the client's order).
+	Codecs []string
 	// Numbers are the called-number patterns the trunk serves (see
 	// ParsePattern); none means every number, as a default route.
 	Numbers []string
@@ -128,6 +131,11 @@ func NewTable(trunks []Trunk) (*Table, error) {
 		case "off", "optional", "required":
 		default:
 			return nil, fmt.Errorf("gateway %q: unknown srtp mode %q", tr.Name, tr.SRTP)
+		}
+		for _, c := range tr.Codecs {
+			if c != "PCMU" && c != "PCMA" {
+				return nil, fmt.Errorf("gateway %q: codec %q: only PCMU and PCMA are offered to gateways", tr.Name, c)
+			}
 		}
 		if tr.Priority < 0 {
 			return nil, fmt.Errorf("gateway %q: negative priority %d", tr.Name, tr.Priority)

@@ -247,6 +247,9 @@ type GatewayConfig struct {
 	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
 	// required; "" means off, or required over TLS.
 	SRTP string `yaml:"srtp"`
+	// Codecs are the G.711 laws offered to the SBC, in order (PCMU, PCMA);
+	// empty: both, PCMU first (in bypass: the client's order).
+	Codecs []string `yaml:"codecs"`
 	// Numbers, Priority, Trust and TLSName: see trunkconfig.go.
 	Numbers  []string `yaml:"numbers"`
 	Priority int      `yaml:"priority"`

@@ -151,6 +151,13 @@ func (g GatewayConfig) checkTrunk(field string) *ConfigError {
 			return invalid(fmt.Sprintf("%s.numbers[%d]", field, i), n, `must be an E.164 prefix (+ and digits), "*" or re:REGEXP`)
 		}
 	}
+	seen := map[string]bool{}
+	for i, c := range g.Codecs {
+		if c != "PCMU" && c != "PCMA" || seen[c] {
+			return invalid(fmt.Sprintf("%s.codecs[%d]", field, i), c, "must be PCMU or PCMA, each at most once (G.711 is what CCE sends gateways)")
+		}
+		seen[c] = true
+	}
 	if g.Priority < 0 {
 		return invalid(field+".priority", fmt.Sprint(g.Priority), "must not be negative (lower is tried first)")
 	}
@@ -219,7 +226,7 @@ func buildTrunks(gws []GatewayConfig, r *gateway.Resolver) (*gateway.Table, map[
 			return nil, nil, fmt.Errorf("gateways[%d].address: %w", i, err)
 		}
 		tr := gateway.Trunk{Name: g.DisplayName(), Host: host, Port: port,
-			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode(),
+			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode(), Codecs: g.Codecs,
 			Numbers: g.Numbers, Priority: g.Priority, Trust: subnets(g.Trust), TLSName: g.TLSName}
 		if ip.IsValid() {
 			tr.Addr = netip.AddrPortFrom(ip, port)
