@@ -168,13 +168,8 @@ func (t *Table) FromSource(src netip.AddrPort) (tr Trunk, ok bool) {
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, tr := range t.trunks {
-		for _, tg := range tr.Targets {
-			if tg.Addr == src {
-				tr.Addr = src
-				return tr, true
-			}
-		}
+	if tr, ok := t.atTarget(src); ok {
+		return tr, true
 	}
 	for _, tr := range t.trunks {
 		if tr.hasIP(src.Addr()) {
@@ -184,6 +179,28 @@ func (t *Table) FromSource(src netip.AddrPort) (tr Trunk, ok bool) {
 	for _, tr := range t.trunks {
 		for _, p := range tr.Trust {
 			if p.Contains(src.Addr()) {
+				return tr, true
+			}
+		}
+	}
+	return Trunk{}, false
+}
+
+// AtTarget finds the trunk that dest is a current target of (the address
+// a call or probe to the trunk is sent to), first in configuration order.
+func (t *Table) AtTarget(dest netip.AddrPort) (Trunk, bool) {
+	dest = netip.AddrPortFrom(dest.Addr().Unmap(), dest.Port())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.atTarget(dest)
+}
+
+// atTarget is AtTarget with t.mu held and dest unmapped.
+func (t *Table) atTarget(dest netip.AddrPort) (Trunk, bool) {
+	for _, tr := range t.trunks {
+		for _, tg := range tr.Targets {
+			if tg.Addr == dest {
+				tr.Addr = dest
 				return tr, true
 			}
 		}

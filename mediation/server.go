@@ -232,6 +232,9 @@ func (s *Server) bind() error {
 		s.records.close()
 		return err
 	}
+	if gwTLS != nil {
+		gwTLS.Dial = trunkDial(s.gateways, gwTLS.Client)
+	}
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer(), Trust: s.edgeTrust(), TLS: edgeTLS}); err != nil {
 		s.records.close()

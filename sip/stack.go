@@ -72,6 +72,7 @@ type Stack struct {
 	tcpLn     *net.TCPListener
 	tlsLn     net.Listener // nil without TLS
 	tlsAddr   netip.AddrPort
+	tlsDial   *tlsDialer // nil: sipgo dials every TLS connection
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
 	tap       WriteTap
@@ -97,7 +98,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), udpConn.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 	log := cfg.Log.With().Str("side", cfg.Name).Logger()
 	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
-	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, tap: cfg.Tap, errc: make(chan error, 3)}
+	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, tap: cfg.Tap, errc: make(chan error, 4)}
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
 		if s.tlsLn, s.tlsAddr, err = listenTLS(cfg.TLS); err != nil {
@@ -105,6 +106,13 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 			tcpLn.Close()
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 		}
+	}
+	if cfg.TLS != nil && cfg.TLS.Dial != nil {
+		feedAddr := addr
+		if s.tlsLn != nil {
+			feedAddr = s.tlsAddr
+		}
+		s.tlsDial = &tlsDialer{feed: newConnFeed(feedAddr), config: cfg.TLS.Dial, dialing: map[netip.AddrPort]chan struct{}{}}
 	}
 	if cfg.TLS != nil {
 		client := cfg.TLS.Client
@@ -199,6 +207,10 @@ func (s *Stack) Start() error {
 			s.serving.Add(1)
 			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsLn) }()
 		}
+		if s.tlsDial != nil {
+			s.serving.Add(1)
+			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsDial.feed) }()
+		}
 	})
 	if !started {
 		return fmt.Errorf("%s: already started", s.name)
@@ -259,6 +271,9 @@ func (s *Stack) Close() error {
 		s.tcpLn.Close()
 		if s.tlsLn != nil {
 			s.tlsLn.Close()
+		}
+		if s.tlsDial != nil {
+			s.tlsDial.feed.Close()
 		}
 		s.serving.Wait()
 		if err := s.UA.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
