@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,10 +20,19 @@ import (
 type Trunk struct {
 	// Name identifies the trunk in logs, metrics and call records.
 	Name string
-	// Addr is the SBC's SIP address (resolved when configured by name).
+	// Addr is the SBC's SIP address: for a trunk configured by host name,
+	// the target of its current DNS answer that this call or probe is to
+	// use (Route spreads calls over the best targets by SRV weight).
 	Addr netip.AddrPort
 	// Host is the host name the trunk was configured with ("" for an IP).
 	Host string
+	// Port is the configured port of a host name; 0 means none: SRV
+	// records say (resolve.go).
+	Port uint16
+	// Targets are the addresses Host resolves to now, best first (set by
+	// ResolveTrunks and kept current by Table.Resolve); for an IP trunk,
+	// Addr alone.
+	Targets []Target
 	// Transport is "udp", "tcp" or "tls".
 	Transport string
 	// TLSName is the name the trunk's TLS certificate must carry (its
@@ -34,6 +44,9 @@ type Trunk struct {
 	// SRTP is "off", "optional" or "required" (CCE's SRTPMode) for the media
 	// towards this SBC.
 	SRTP string
+	// Codecs are the G.711 laws ("PCMU", "PCMA") offered to this SBC, in
+	// order; nil: both, PCMU first (in bypass: the client's order).
+	Codecs []string
 	// Numbers are the called-number patterns the trunk serves (see
 	// ParsePattern); none means every number, as a default route.
 	Numbers []string
@@ -43,6 +56,9 @@ type Trunk struct {
 	// Trust are further source subnets the SBC sends from (an SBC cluster,
 	// a NAT pool), besides Addr's IP.
 	Trust []netip.Prefix
+
+	// ttl is how long Targets are good for after ResolveTrunks.
+	ttl time.Duration
 }
 
 // ErrNoTrunk means no trunk is configured.
@@ -57,10 +73,15 @@ type Table struct {
 	trunks   []Trunk
 	patterns [][]Pattern
 
+	// mu guards the trunks' addresses (Addr, Targets), which DNS answers
+	// change, and the routing and health state.
 	mu sync.Mutex
 	// next spreads calls over equal candidates, per set of candidates.
 	next   map[string]uint64
 	health []trunkHealth
+	// resolveAt is when each trunk's host name is looked up again (zero
+	// for an IP trunk).
+	resolveAt []time.Time
 }
 
 // NewTable checks the trunks and keeps them in order.
@@ -69,8 +90,9 @@ func NewTable(trunks []Trunk) (*Table, error) {
 		return nil, ErrNoTrunk
 	}
 	t := &Table{trunks: append([]Trunk(nil), trunks...), patterns: make([][]Pattern, len(trunks)),
-		next: map[string]uint64{}, health: make([]trunkHealth, len(trunks))}
+		next: map[string]uint64{}, health: make([]trunkHealth, len(trunks)), resolveAt: make([]time.Time, len(trunks))}
 	seen := map[string]bool{}
+	now := time.Now()
 	for i := range t.trunks {
 		tr := &t.trunks[i]
 		if tr.Name == "" {
@@ -80,10 +102,23 @@ func NewTable(trunks []Trunk) (*Table, error) {
 			return nil, fmt.Errorf("gateway %q: name used twice", tr.Name)
 		}
 		seen[tr.Name] = true
-		if !tr.Addr.IsValid() || tr.Addr.Port() == 0 {
-			return nil, fmt.Errorf("gateway %q: invalid address %s", tr.Name, tr.Addr)
+		if len(tr.Targets) == 0 {
+			if tr.Host != "" && !tr.Addr.IsValid() {
+				return nil, fmt.Errorf("gateway %q: host %s not resolved", tr.Name, tr.Host)
+			}
+			tr.Targets = []Target{{Addr: tr.Addr}}
 		}
-		tr.Addr = netip.AddrPortFrom(tr.Addr.Addr().Unmap(), tr.Addr.Port())
+		tr.Targets = slices.Clone(tr.Targets)
+		for j, tg := range tr.Targets {
+			if !tg.Addr.IsValid() || tg.Addr.Port() == 0 {
+				return nil, fmt.Errorf("gateway %q: invalid address %s", tr.Name, tg.Addr)
+			}
+			tr.Targets[j].Addr = netip.AddrPortFrom(tg.Addr.Addr().Unmap(), tg.Addr.Port())
+		}
+		tr.Addr = tr.Targets[0].Addr
+		if tr.Host != "" {
+			t.resolveAt[i] = now.Add(tr.ttl)
+		}
 		tr.Transport = strings.ToLower(tr.Transport)
 		switch tr.Transport {
 		case "udp", "tcp", "tls":
@@ -96,6 +131,11 @@ func NewTable(trunks []Trunk) (*Table, error) {
 		case "off", "optional", "required":
 		default:
 			return nil, fmt.Errorf("gateway %q: unknown srtp mode %q", tr.Name, tr.SRTP)
+		}
+		for _, c := range tr.Codecs {
+			if c != "PCMU" && c != "PCMA" {
+				return nil, fmt.Errorf("gateway %q: codec %q: only PCMU and PCMA are offered to gateways", tr.Name, c)
+			}
 		}
 		if tr.Priority < 0 {
 			return nil, fmt.Errorf("gateway %q: negative priority %d", tr.Name, tr.Priority)
@@ -117,20 +157,22 @@ func NewTable(trunks []Trunk) (*Table, error) {
 
 // FromSource finds the trunk an inbound request came from, by source
 // address: IP and port, then IP alone (SBCs often send from ephemeral
-// ports), then the trunks' trust subnets. ok is false for a source that is
-// no trunk's: such requests are not to be served at all.
+// ports), then the trunks' trust subnets. The addresses are each trunk's
+// current targets: all the addresses its host name resolves to. ok is
+// false for a source that is no trunk's: such requests are not to be
+// served at all.
 func (t *Table) FromSource(src netip.AddrPort) (tr Trunk, ok bool) {
 	if t == nil {
 		return Trunk{}, false
 	}
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	for _, tr := range t.trunks {
-		if tr.Addr == src {
-			return tr, true
-		}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tr, ok := t.atTarget(src); ok {
+		return tr, true
 	}
 	for _, tr := range t.trunks {
-		if tr.Addr.Addr() == src.Addr() {
+		if tr.hasIP(src.Addr()) {
 			return tr, true
 		}
 	}
@@ -144,27 +186,67 @@ func (t *Table) FromSource(src netip.AddrPort) (tr Trunk, ok bool) {
 	return Trunk{}, false
 }
 
-// Trusted are the source prefixes of every trunk: each address's IP and
-// each trust subnet. The gateway side accepts requests from these only.
+// AtTarget finds the trunk that dest is a current target of (the address
+// a call or probe to the trunk is sent to), first in configuration order.
+func (t *Table) AtTarget(dest netip.AddrPort) (Trunk, bool) {
+	dest = netip.AddrPortFrom(dest.Addr().Unmap(), dest.Port())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.atTarget(dest)
+}
+
+// atTarget is AtTarget with t.mu held and dest unmapped.
+func (t *Table) atTarget(dest netip.AddrPort) (Trunk, bool) {
+	for _, tr := range t.trunks {
+		for _, tg := range tr.Targets {
+			if tg.Addr == dest {
+				tr.Addr = dest
+				return tr, true
+			}
+		}
+	}
+	return Trunk{}, false
+}
+
+// hasIP reports whether one of the trunk's targets has ip.
+func (tr Trunk) hasIP(ip netip.Addr) bool {
+	for _, tg := range tr.Targets {
+		if tg.Addr.Addr() == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// Trusted are the source prefixes of every trunk: each current target's
+// IP and each trust subnet. The gateway side accepts requests from these
+// only; after a DNS answer changes them, Resolve's onChange is the time to
+// read them again.
 func (t *Table) Trusted() []netip.Prefix {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var out []netip.Prefix
 	for _, tr := range t.trunks {
-		ip := tr.Addr.Addr()
-		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+		for _, tg := range tr.Targets {
+			ip := tg.Addr.Addr()
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+		}
 		out = append(out, tr.Trust...)
 	}
 	return out
 }
 
 // NamesAt are the certificate names of the trunks a TLS peer at ip may
-// be: those whose address has that IP or whose trust subnets hold it;
+// be: those with a target at that IP or whose trust subnets hold it;
 // every trunk's for the invalid address (a peer whose address is not
 // known).
 func (t *Table) NamesAt(ip netip.Addr) []string {
 	ip = ip.Unmap()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var out []string
 	for _, tr := range t.trunks {
-		match := !ip.IsValid() || tr.Addr.Addr() == ip
+		match := !ip.IsValid() || tr.hasIP(ip)
 		for _, p := range tr.Trust {
 			match = match || p.Contains(ip)
 		}
@@ -186,17 +268,26 @@ func (tr Trunk) CertName() string {
 	return tr.Addr.Addr().String()
 }
 
-// Trunks lists the trunks in order.
-func (t *Table) Trunks() []Trunk { return append([]Trunk(nil), t.trunks...) }
+// Trunks lists the trunks in order, with their current addresses.
+func (t *Table) Trunks() []Trunk {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.trunks)
+}
 
 // Lookup finds a trunk by name.
 func (t *Table) Lookup(name string) (Trunk, bool) {
-	for _, tr := range t.trunks {
-		if tr.Name == name {
-			return tr, true
-		}
+	if i := t.index(name); i >= 0 {
+		return t.trunk(i), true
 	}
 	return Trunk{}, false
+}
+
+// trunk is trunk i as it is now.
+func (t *Table) trunk(i int) Trunk {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.trunks[i]
 }
 
 // index is the position of the trunk called name, -1 if none.
@@ -212,8 +303,10 @@ func (t *Table) index(name string) int {
 // Status is what is known of one trunk's state, for the admin API and
 // readiness checks.
 type Status struct {
-	Name      string `json:"name"`
-	Address   string `json:"address"`
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	// Host is the host name the address was resolved from; "" for an IP.
+	Host      string `json:"host,omitempty"`
 	Transport string `json:"transport"`
 	// Up is false after MaxFails missed health probes, until a reply.
 	Up bool `json:"up"`
@@ -229,7 +322,7 @@ func (t *Table) Status() []Status {
 	out := make([]Status, len(t.trunks))
 	now := time.Now()
 	for i, tr := range t.trunks {
-		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Transport: tr.Transport, Up: t.health[i].up}
+		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Host: tr.Host, Transport: tr.Transport, Up: t.health[i].up}
 		if u := t.health[i].unavailableUntil; u.After(now) {
 			out[i].UnavailableUntil = u
 		}

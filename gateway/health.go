@@ -123,7 +123,6 @@ func (t *Table) Check(ctx context.Context, p Pinger, cfg HealthConfig, log zerol
 }
 
 func (t *Table) checkTrunk(ctx context.Context, i int, p Pinger, cfg HealthConfig, log zerolog.Logger, onChange func(Trunk, bool)) {
-	tr := t.trunks[i]
 	// The first probe waits an interval too: a trunk is up until it fails.
 	wait := time.NewTimer(cfg.Interval)
 	defer wait.Stop()
@@ -133,6 +132,7 @@ func (t *Table) checkTrunk(ctx context.Context, i int, p Pinger, cfg HealthConfi
 			return
 		case <-wait.C:
 		}
+		tr := t.trunk(i) // at its current address
 		pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		err := p.Ping(pctx, tr)
 		cancel()

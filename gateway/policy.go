@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"sort"
 	"strings"
@@ -121,7 +122,7 @@ func (t *Table) Route(number string) ([]Trunk, error) {
 			t.next[key]++
 		}
 		for k := range group {
-			out = append(out, t.trunks[group[(turn+k)%len(group)].i])
+			out = append(out, t.pick(group[(turn+k)%len(group)].i))
 		}
 		start = end
 	}
@@ -141,6 +142,40 @@ func (t *Table) match(i int, number string) (int, bool) {
 		}
 	}
 	return best, found
+}
+
+// pick is trunk i with the address this call is to use: among the
+// targets of the best SRV priority, one drawn by weight (RFC 2782), or
+// evenly when they have no weights (several A records). t.mu is held.
+func (t *Table) pick(i int) Trunk {
+	tr := t.trunks[i]
+	best := tr.Targets
+	for n, tg := range tr.Targets {
+		if tg.Priority != tr.Targets[0].Priority {
+			best = tr.Targets[:n]
+			break
+		}
+	}
+	if len(best) < 2 {
+		return tr
+	}
+	total := 0
+	for _, tg := range best {
+		total += int(tg.Weight)
+	}
+	if total == 0 {
+		tr.Addr = best[rand.IntN(len(best))].Addr
+		return tr
+	}
+	n := rand.IntN(total)
+	for _, tg := range best {
+		if n < int(tg.Weight) {
+			tr.Addr = tg.Addr
+			break
+		}
+		n -= int(tg.Weight)
+	}
+	return tr
 }
 
 // groupKey names a set of equal candidates, whose turns are counted

@@ -40,7 +40,7 @@ func (p *mediaPlan) decide(d decision) {
 // server compares the bypass ID of the client with the gateway's (there is
 // one ID per deployment in CCE's AlwaysBypass mode). The gateway must be
 // able to take media directly in G.711 over plain RTP.
-func decideOutbound(s BypassSettings, trunkBypass bool, trunkSRTP string, offer sdp.Media) decision {
+func decideOutbound(s BypassSettings, trunkBypass bool, trunkSRTP string, trunkCodecs []string, offer sdp.Media) decision {
 	switch {
 	case !s.Enabled:
 		return decision{false, reasonBypassDisabled, "media bypass is disabled"}
@@ -52,6 +52,8 @@ func decideOutbound(s BypassSettings, trunkBypass bool, trunkSRTP string, offer 
 		return decision{false, reasonIDMismatch, "the client's a=x-bypassid does not match"}
 	case len(offer.G711()) == 0:
 		return decision{false, reasonNoG711, "the client offered no G.711"}
+	case len(sdp.G711Order(offer.G711(), trunkCodecs)) == 0:
+		return decision{false, reasonNoG711, "the client offered none of the gateway trunk's codecs"}
 	case offer.RequiresSRTP() && (trunkSRTP == srtpOff || len(offer.SRTP()) == 0):
 		return decision{false, reasonSRTPMismatch, "the client insists on " + offer.Proto + "; the gateway's SRTP is off"}
 	case trunkSRTP == srtpRequired && len(offer.SRTP()) == 0:

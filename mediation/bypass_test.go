@@ -64,7 +64,7 @@ func TestDecideOutbound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := decideOutbound(tt.settings, tt.trunk, tt.srtp, tt.offer)
+			d := decideOutbound(tt.settings, tt.trunk, tt.srtp, nil, tt.offer)
 			if d.bypass != tt.want {
 				t.Fatalf("bypass = %v (%s), want %v", d.bypass, d.reason, tt.want)
 			}

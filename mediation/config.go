@@ -42,6 +42,8 @@ type Config struct {
 	GatewayFailover FailoverConfig `yaml:"gateway_failover"`
 	// GatewayHealth is the OPTIONS probing of the trunks.
 	GatewayHealth HealthConfig `yaml:"gateway_health"`
+	// GatewayDNS resolves trunks configured by host name (trunkconfig.go).
+	GatewayDNS GatewayDNSConfig `yaml:"gateway_dns"`
 	// Untrusted says what requests from untrusted sources get.
 	Untrusted UntrustedConfig `yaml:"untrusted"`
 	// TLS is SIP over TLS on both sides (tlsconfig.go).
@@ -258,7 +260,7 @@ type EdgeConfig struct {
 type GatewayConfig struct {
 	// Name identifies the trunk in logs and metrics; defaults to Address.
 	Name string `yaml:"name"`
-	// Address is HOST:PORT of the SBC.
+	// Address is IP:PORT, HOST:PORT or HOST (port from DNS SRV) of the SBC.
 	Address string `yaml:"address"`
 	// Transport is udp or tcp.
 	Transport string `yaml:"transport"`
@@ -267,6 +269,9 @@ type GatewayConfig struct {
 	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
 	// required; "" means off, or required over TLS.
 	SRTP string `yaml:"srtp"`
+	// Codecs are the G.711 laws offered to the SBC, in order (PCMU, PCMA);
+	// empty: both, PCMU first (in bypass: the client's order).
+	Codecs []string `yaml:"codecs"`
 	// Numbers, Priority, Trust and TLSName: see trunkconfig.go.
 	Numbers  []string `yaml:"numbers"`
 	Priority int      `yaml:"priority"`
@@ -496,6 +501,7 @@ func (c *Config) Validate() error {
 		c.checkGateways,
 		c.GatewayFailover.check,
 		c.GatewayHealth.check,
+		c.GatewayDNS.check,
 		c.Untrusted.check,
 		func() *ConfigError { return c.TLS.check() },
 		func() *ConfigError { return checkListen("http_listen", c.HTTPListen) },
@@ -598,7 +604,7 @@ func (c *Config) checkGateways() *ConfigError {
 	seen := make(map[string]int, len(c.Gateways))
 	for i, g := range c.Gateways {
 		field := fmt.Sprintf("gateways[%d]", i)
-		if err := checkHostPort(field+".address", g.Address); err != nil {
+		if err := checkTrunkAddress(field+".address", g.Address); err != nil {
 			return err
 		}
 		if err := checkTransport(field+".transport", g.Transport, c.TLS.enabled()); err != nil {

@@ -43,14 +43,18 @@ func (p *mediaPlan) delayedAnswer(ans sdp.Media, final bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.Codecs = lateOfferCodecs(ans.G711()[0])
+	d.Codecs = lateOfferCodecs(ans.G711()[0], p.gwCodecs)
 	p.pendingEdge = &ans
 	return p.sdp[relay.Gateway].marshal(d), nil
 }
 
-// lateOfferCodecs is our offer to a delayed-offer gateway: the client's
-// G.711 law first, the other, then telephone-event.
-func lateOfferCodecs(clientLaw sdp.Codec) []sdp.Codec {
+// lateOfferCodecs is our offer to a delayed-offer gateway: the trunk's
+// codecs in their order when it has some, else the client's G.711 law
+// first, the other; then telephone-event.
+func lateOfferCodecs(clientLaw sdp.Codec, trunkCodecs []string) []sdp.Codec {
+	if len(trunkCodecs) > 0 {
+		return append(sdp.G711Order([]sdp.Codec{sdp.PCMU, sdp.PCMA}, trunkCodecs), sdp.TelephoneEvent)
+	}
 	if clientLaw.Name == sdp.PCMA.Name {
 		return []sdp.Codec{sdp.PCMA, sdp.PCMU, sdp.TelephoneEvent}
 	}

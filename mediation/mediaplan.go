@@ -59,6 +59,9 @@ type mediaPlan struct {
 	// keys are the SDES keying of each side; gwSRTP is the trunk's srtp mode.
 	keys   [2]keying
 	gwSRTP string
+	// gwCodecs is the trunk's codecs: the G.711 laws offered to its SBC,
+	// in order (nil: PCMU, PCMA; in bypass the client's order).
+	gwCodecs []string
 	// edgeCodecs is media.edge_codecs.
 	edgeCodecs []string
 	// sessionOpts configure the relay of an anchored call.

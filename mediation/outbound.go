@@ -15,10 +15,10 @@ import (
 
 // outboundOffer is the gateway's offer.
 func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *relay.Allocator) ([]byte, error) {
-	p.decide(decideOutbound(s, trunkBypass, p.gwSRTP, p.offer))
+	p.decide(decideOutbound(s, trunkBypass, p.gwSRTP, p.gwCodecs, p.offer))
 	if p.decision.bypass {
 		p.bypassID = s.BypassID
-		d, err := sdp.GatewayOffer(p.offer, true, netip.AddrPort{})
+		d, err := sdp.GatewayOfferPrefer(p.offer, true, netip.AddrPort{}, p.gwCodecs)
 		if err != nil {
 			return nil, errNotAcceptable{"No G.711 codec in the SDP offer"}
 		}
@@ -38,7 +38,7 @@ func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *rel
 	if err := p.openRelay(alloc); err != nil {
 		return nil, err
 	}
-	d, err := sdp.GatewayOffer(p.offer, false, p.relay.Local(relay.Gateway))
+	d, err := sdp.GatewayOfferPrefer(p.offer, false, p.relay.Local(relay.Gateway), p.gwCodecs)
 	if err != nil {
 		return nil, errNotAcceptable{err.Error()}
 	}

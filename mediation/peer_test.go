@@ -48,9 +48,15 @@ func startPeer(t *testing.T, name string) *peer { return startPeerTLS(t, name, n
 // startPeerTLS starts a peer that also speaks TLS (tls: nil for none).
 func startPeerTLS(t *testing.T, name string, tls *sip.TLSConfig) *peer {
 	t.Helper()
+	return startPeerOn(t, name, netip.MustParseAddrPort("127.0.0.1:0"), tls)
+}
+
+// startPeerOn starts a peer listening on listen (a loopback address).
+func startPeerOn(t *testing.T, name string, listen netip.AddrPort, tls *sip.TLSConfig) *peer {
+	t.Helper()
 	p := &peer{t: t, changed: make(chan struct{}), streams: map[string]*gosip.ParserStream{},
 		answer: map[gosip.RequestMethod]func(*gosip.Request, gosip.ServerTransaction){}}
-	stack, err := sip.NewStack(sip.StackConfig{Name: name, Listen: netip.MustParseAddrPort("127.0.0.1:0"),
+	stack, err := sip.NewStack(sip.StackConfig{Name: name, Listen: listen,
 		UserAgent: "peer-" + name, Log: zerolog.Nop(), ReadFilter: p.tap, TLS: tls})
 	if err != nil {
 		t.Fatal(err)

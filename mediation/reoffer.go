@@ -34,14 +34,14 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media) (*reoffer, []byte,
 	var d sdp.Description
 	var err error
 	switch {
+	case p.decision.bypass && from == relay.Edge:
+		d, err = sdp.GatewayOfferPrefer(offer, true, netip.AddrPort{}, p.gwCodecs)
 	case p.decision.bypass:
 		d, err = sdp.GatewayOffer(offer, true, netip.AddrPort{})
-		if from == relay.Gateway {
-			d.BypassID = p.bypassID
-		}
+		d.BypassID = p.bypassID
 	case from == relay.Edge:
 		if err = ro.keys[relay.Edge].answerTo(offer, false); err == nil {
-			d, err = sdp.GatewayOffer(offer, false, p.local(relay.Gateway))
+			d, err = sdp.GatewayOfferPrefer(offer, false, p.local(relay.Gateway), p.gwCodecs)
 			ro.keys[relay.Gateway].apply(&d)
 		}
 	default:

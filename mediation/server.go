@@ -59,8 +59,11 @@ type Server struct {
 	perSource    *sourceLimiter
 
 	edge, gw *sip.Side
-	httpLn   net.Listener
-	ready    chan struct{}
+	// gwTrust is the gateway side's trust list, renewed when a trunk's
+	// host name resolves to new addresses (trunkdns.go).
+	gwTrust *sip.Trust
+	httpLn  net.Listener
+	ready   chan struct{}
 
 	// The admin API: its listener, bearer token ("" for none) and the
 	// rate limit of its refusals' log lines.
@@ -87,7 +90,7 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.settings.store(initial)
-	if s.gateways, s.trunkCalls, err = buildTrunks(cfg.Gateways); err != nil {
+	if s.gateways, s.trunkCalls, err = buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver()); err != nil {
 		return nil, err
 	}
 	if s.edgePeer, err = resolve(cfg.Edge.Peer); err != nil {
@@ -153,6 +156,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	close(s.ready)
 	stopHealth := s.startHealth()
+	stopResolve := s.startResolve()
 
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	defer stopSIP()
@@ -180,6 +184,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.drain()
 	stopHealth()
+	stopResolve()
 	stopSIP()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -226,6 +231,9 @@ func (s *Server) bind() error {
 	if err != nil {
 		s.records.close()
 		return err
+	}
+	if gwTLS != nil {
+		gwTLS.Dial = trunkDial(s.gateways, gwTLS.Client)
 	}
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer(), Trust: s.edgeTrust(), TLS: edgeTLS, Conn: s.cfg.SIP.TCP.Limits()}); err != nil {

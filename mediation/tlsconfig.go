@@ -186,6 +186,25 @@ func addrOrNone(a netip.AddrPort) string {
 	return a.String()
 }
 
+// trunkDial is the TLS of a connection the gateway side dials to a TLS
+// trunk's address: SNI and the certificate's name are that trunk's
+// (tls_name, else its host name, else its IP, which Go sends no SNI for),
+// checked as crypto/tls does against base's roots. Other destinations
+// (nil) are left to sipgo's dial with base, checked against the names of
+// every trunk at the IP.
+func trunkDial(t *gateway.Table, base *tls.Config) func(netip.AddrPort) *tls.Config {
+	return func(dest netip.AddrPort) *tls.Config {
+		tr, ok := t.AtTarget(dest)
+		if !ok || tr.Transport != "tls" {
+			return nil
+		}
+		c := base.Clone()
+		c.InsecureSkipVerify, c.VerifyConnection = false, nil
+		c.ServerName = tr.CertName()
+		return c
+	}
+}
+
 // trunkNames is the gateway side's name check: the trunks a peer at an IP
 // may be.
 func trunkNames(t *gateway.Table) func(netip.Addr) []string { return t.NamesAt }

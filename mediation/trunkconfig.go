@@ -1,8 +1,8 @@
 package mediation
 
 import (
+	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -68,6 +68,55 @@ func (h HealthConfig) gateway() gateway.HealthConfig {
 	return gateway.HealthConfig{Interval: h.Interval, DownInterval: h.DownInterval, MaxFails: h.MaxFails}
 }
 
+// GatewayDNSConfig is how trunks configured by host name are resolved
+// (RFC 3263: SRV when no port is given, then A/AAAA) and kept current.
+type GatewayDNSConfig struct {
+	// Resolver is the DNS server's IP:PORT; "" uses the first nameserver
+	// of /etc/resolv.conf.
+	Resolver string `yaml:"resolver"`
+	// MinTTL and MaxTTL bound how long an answer is used before it is
+	// looked up again (5 s, 1 h); a failed lookup is retried after
+	// MinTTL, keeping the last good answer.
+	MinTTL time.Duration `yaml:"min_ttl"`
+	MaxTTL time.Duration `yaml:"max_ttl"`
+}
+
+func (d GatewayDNSConfig) check() *ConfigError {
+	if d.Resolver != "" {
+		if ap, err := netip.ParseAddrPort(d.Resolver); err != nil || ap.Port() == 0 {
+			return invalid("gateway_dns.resolver", d.Resolver, "must be IP:PORT of a DNS server (empty: the first nameserver of /etc/resolv.conf)")
+		}
+	}
+	switch {
+	case d.MinTTL < time.Second:
+		return invalid("gateway_dns.min_ttl", d.MinTTL.String(), "must be at least 1s (5s)")
+	case d.MaxTTL < d.MinTTL:
+		return invalid("gateway_dns.max_ttl", d.MaxTTL.String(), "must not be below min_ttl (1h)")
+	}
+	return nil
+}
+
+// resolver is the config as the gateway package takes it.
+func (d GatewayDNSConfig) resolver() *gateway.Resolver {
+	return &gateway.Resolver{Server: d.Resolver, MinTTL: d.MinTTL, MaxTTL: d.MaxTTL}
+}
+
+// checkTrunkAddress checks gateways[i].address: IP:PORT, HOST:PORT, or a
+// bare HOST whose port SRV records give.
+func checkTrunkAddress(field, value string) *ConfigError {
+	if value == "" {
+		return required(field)
+	}
+	host, _, _, err := gateway.SplitHostPort(value)
+	if err != nil {
+		return invalid(field, value, "must be IP:PORT, HOST:PORT or HOST (port from DNS SRV): %v", err)
+	}
+	if host != "" && !validHostname(host) {
+		return invalid(field, value, "host %q is neither an IP address nor a host name", host)
+	}
+	return nil
+}
+
 // Actions for requests from untrusted sources.
 const (
 	UntrustedDrop   = "drop"
@@ -101,6 +150,13 @@ func (g GatewayConfig) checkTrunk(field string) *ConfigError {
 		if _, err := gateway.ParsePattern(n); err != nil {
 			return invalid(fmt.Sprintf("%s.numbers[%d]", field, i), n, `must be an E.164 prefix (+ and digits), "*" or re:REGEXP`)
 		}
+	}
+	seen := map[string]bool{}
+	for i, c := range g.Codecs {
+		if c != "PCMU" && c != "PCMA" || seen[c] {
+			return invalid(fmt.Sprintf("%s.codecs[%d]", field, i), c, "must be PCMU or PCMA, each at most once (G.711 is what CCE sends gateways)")
+		}
+		seen[c] = true
 	}
 	if g.Priority < 0 {
 		return invalid(field+".priority", fmt.Sprint(g.Priority), "must not be negative (lower is tried first)")
@@ -153,26 +209,34 @@ func subnets(list []string) []netip.Prefix {
 	return out
 }
 
+// startupLookupTimeout bounds the first resolution of the trunks' host
+// names, at start.
+const startupLookupTimeout = 15 * time.Second
+
 // buildTrunks turns the checked gateways into the routing table (host
-// names are resolved here, once) and each trunk's call settings by name.
-func buildTrunks(gws []GatewayConfig) (*gateway.Table, map[string]CallSettings, error) {
+// names are resolved here with r, and kept current by Table.Resolve) and
+// each trunk's call settings by name.
+func buildTrunks(gws []GatewayConfig, r *gateway.Resolver) (*gateway.Table, map[string]CallSettings, error) {
 	var trunks []gateway.Trunk
 	calls := map[string]CallSettings{}
 	for i, g := range gws {
 		calls[g.DisplayName()] = g.CallSettings
-		addr, err := resolve(g.Address)
+		host, ip, port, err := gateway.SplitHostPort(g.Address)
 		if err != nil {
 			return nil, nil, fmt.Errorf("gateways[%d].address: %w", i, err)
 		}
-		host := ""
-		if h, _, err := net.SplitHostPort(g.Address); err == nil {
-			if _, err := netip.ParseAddr(h); err != nil {
-				host = h
-			}
+		tr := gateway.Trunk{Name: g.DisplayName(), Host: host, Port: port,
+			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode(), Codecs: g.Codecs,
+			Numbers: g.Numbers, Priority: g.Priority, Trust: subnets(g.Trust), TLSName: g.TLSName}
+		if ip.IsValid() {
+			tr.Addr = netip.AddrPortFrom(ip, port)
 		}
-		trunks = append(trunks, gateway.Trunk{Name: g.DisplayName(), Addr: addr, Host: host,
-			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode(),
-			Numbers: g.Numbers, Priority: g.Priority, Trust: subnets(g.Trust), TLSName: g.TLSName})
+		trunks = append(trunks, tr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startupLookupTimeout)
+	defer cancel()
+	if err := gateway.ResolveTrunks(ctx, r, trunks); err != nil {
+		return nil, nil, err
 	}
 	table, err := gateway.NewTable(trunks)
 	if err != nil {

@@ -16,7 +16,7 @@ func TestTwoSitesConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	table, calls, err := buildTrunks(cfg.Gateways)
+	table, calls, err := buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,10 @@ import "time"
 // TrunkState is one gateway trunk as the admin API (GET /gateways) and
 // /readyz report it.
 type TrunkState struct {
-	Name      string `json:"name"`
-	Address   string `json:"address"`
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	// Host is the host name Address was resolved from ("" for an IP).
+	Host      string `json:"host,omitempty"`
 	Transport string `json:"transport"`
 	// Up is whether the trunk takes calls: its OPTIONS health check
 	// passes and it is not resting after a 503 with Retry-After.
@@ -29,7 +31,7 @@ func (s *Server) TrunkStates() []TrunkState {
 	status := s.gateways.Status()
 	out := make([]TrunkState, 0, len(status))
 	for _, st := range status {
-		ts := TrunkState{Name: st.Name, Address: st.Address, Transport: st.Transport, Up: st.Up && st.UnavailableUntil.IsZero()}
+		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Up && st.UnavailableUntil.IsZero()}
 		if !st.UnavailableUntil.IsZero() {
 			until := st.UnavailableUntil
 			ts.UnavailableUntil = &until

@@ -24,7 +24,8 @@ func (s *Server) edgeTrust() *sip.Trust {
 
 // gatewayTrust is the gateway side's trust list.
 func (s *Server) gatewayTrust() *sip.Trust {
-	return s.untrustedAction(sip.NewTrust(s.gateways.Trusted()))
+	s.gwTrust = s.untrustedAction(sip.NewTrust(s.gateways.Trusted()))
+	return s.gwTrust
 }
 
 func (s *Server) untrustedAction(t *sip.Trust) *sip.Trust {

@@ -34,17 +34,64 @@ const (
 // Like ClientOffer it offers audio only: the client's video is rejected in
 // the answer to the client (ClientAnswer) and never offered on.
 func GatewayOffer(client Media, bypass bool, anchor netip.AddrPort) (Description, error) {
+	return GatewayOfferPrefer(client, bypass, anchor, nil)
+}
+
+// GatewayOfferPrefer is GatewayOffer with the gateway trunk's G.711
+// preference: prefer names PCMU and PCMA in the order the gateway is
+// offered them, and only those are offered. Anchored, the offer lists them
+// in that order; in bypass, the client's G.711 formats among them, in that
+// order (with the client's payload types), then its telephone-event, and
+// ErrNoG711 when the client offered none of them. Empty prefer is PCMU, PCMA
+// anchored and the client's own order in bypass.
+func GatewayOfferPrefer(client Media, bypass bool, anchor netip.AddrPort, prefer []string) (Description, error) {
 	if !bypass {
-		d, err := anchored(anchor, []Codec{PCMU, PCMA, TelephoneEvent}, peerDirection(client))
+		codecs := append(G711Order([]Codec{PCMU, PCMA}, prefer), TelephoneEvent)
+		d, err := anchored(anchor, codecs, peerDirection(client))
 		if err != nil {
 			return Description{}, fmt.Errorf("gateway offer: %w", err)
 		}
 		return d, nil
 	}
-	if len(client.G711()) == 0 {
+	g711 := G711Order(client.G711(), prefer)
+	if len(g711) == 0 && len(prefer) > 0 {
+		return Description{}, fmt.Errorf("gateway offer: client offered %s, the gateway takes %s: %w", codecNames(client.Codecs), strings.Join(prefer, ", "), ErrNoG711)
+	}
+	if len(g711) == 0 {
 		return Description{}, fmt.Errorf("gateway offer: client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
 	}
-	return direct(client, g711AndEvents(client.Codecs)), nil
+	if len(prefer) == 0 {
+		return direct(client, g711AndEvents(client.Codecs)), nil
+	}
+	for _, c := range client.Codecs {
+		if c.IsTelephoneEvent() {
+			g711 = append(g711, c)
+		}
+	}
+	return direct(client, g711), nil
+}
+
+// G711Order is the G.711 codecs of list whose names are in prefer, in
+// prefer's order; empty prefer keeps list's G.711 codecs as they are.
+func G711Order(list []Codec, prefer []string) []Codec {
+	if len(prefer) == 0 {
+		var out []Codec
+		for _, c := range list {
+			if c.IsG711() {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	var out []Codec
+	for _, name := range prefer {
+		for _, c := range list {
+			if c.IsG711() && strings.EqualFold(c.Name, name) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // ClientAnswer builds the answer sent to the client for an outbound call,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -485,5 +486,50 @@ func TestClientAnswerBypassEventPT(t *testing.T) {
 	}
 	if len(d.Codecs) != 2 || d.Codecs[1].PT != 96 || !d.Codecs[1].IsTelephoneEvent() {
 		t.Fatalf("answer codecs %+v, want telephone-event on the gateway's PT 96", d.Codecs)
+	}
+}
+
+// TestGatewayOfferPrefer: a trunk's codec preference orders (and limits)
+// the G.711 offered to the gateway, anchored and in bypass.
+func TestGatewayOfferPrefer(t *testing.T) {
+	client := media(t, "sfb-bypass-offer.sdp") // PCMU, PCMA, telephone-event among others
+	names := func(cs []Codec) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		prefer []string
+		bypass bool
+		want   []string
+	}{
+		{nil, false, []string{"PCMU", "PCMA", "telephone-event"}},
+		{[]string{"PCMA", "PCMU"}, false, []string{"PCMA", "PCMU", "telephone-event"}},
+		{[]string{"PCMA"}, false, []string{"PCMA", "telephone-event"}},
+		{nil, true, []string{"PCMU", "PCMA", "telephone-event"}},
+		{[]string{"PCMA", "PCMU"}, true, []string{"PCMA", "PCMU", "telephone-event"}},
+		{[]string{"PCMA"}, true, []string{"PCMA", "telephone-event"}},
+	} {
+		d, err := GatewayOfferPrefer(client, c.bypass, gatewayAnchor, c.prefer)
+		if err != nil {
+			t.Errorf("%v bypass %v: %v", c.prefer, c.bypass, err)
+			continue
+		}
+		if got := names(d.Codecs); !slices.Equal(got, c.want) {
+			t.Errorf("%v bypass %v: offered %v, want %v", c.prefer, c.bypass, got, c.want)
+		}
+	}
+	// In bypass the client's payload types stay.
+	d, _ := GatewayOfferPrefer(client, true, gatewayAnchor, []string{"PCMA", "PCMU"})
+	if d.Codecs[0].PT != 8 || d.Codecs[1].PT != 0 {
+		t.Errorf("payload types %d %d, want the client's 8 0", d.Codecs[0].PT, d.Codecs[1].PT)
+	}
+	// A bypass client with none of the trunk's laws: ErrNoG711.
+	pcmuOnly := client
+	pcmuOnly.Codecs = []Codec{PCMU, TelephoneEvent}
+	if _, err := GatewayOfferPrefer(pcmuOnly, true, gatewayAnchor, []string{"PCMA"}); !errors.Is(err, ErrNoG711) {
+		t.Errorf("PCMU-only client to a PCMA trunk: %v, want ErrNoG711", err)
 	}
 }

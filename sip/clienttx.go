@@ -152,6 +152,9 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.dial)
 	defer cancel()
+	if err := s.stack.ensureTLS(dctx, req); err != nil {
+		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
+	}
 	conn, err := s.tpl.ClientRequestConnection(dctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)

@@ -76,6 +76,7 @@ type Stack struct {
 	tlsLn     net.Listener // nil without TLS
 	connStats ConnStats
 	tlsAddr   netip.AddrPort
+	tlsDial   *tlsDialer // nil: sipgo dials every TLS connection
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
 	tap       WriteTap
@@ -101,15 +102,22 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), udpConn.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 	log := cfg.Log.With().Str("side", cfg.Name).Logger()
 	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
-	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, tap: cfg.Tap, errc: make(chan error, 3)}
+	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, tap: cfg.Tap, errc: make(chan error, 4)}
 	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
 		if s.tlsLn, s.tlsAddr, err = listenTLS(cfg.TLS, cfg.Conn, &s.connStats, log); err != nil {
 			udpConn.Close()
-			tcpLn.Close()
+			s.tcpServe.Close()
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 		}
+	}
+	if cfg.TLS != nil && cfg.TLS.Dial != nil {
+		feedAddr := addr
+		if s.tlsLn != nil {
+			feedAddr = s.tlsAddr
+		}
+		s.tlsDial = &tlsDialer{feed: newConnFeed(feedAddr), config: cfg.TLS.Dial, dialing: map[netip.AddrPort]chan struct{}{}}
 	}
 	if cfg.TLS != nil {
 		client := cfg.TLS.Client
@@ -204,6 +212,10 @@ func (s *Stack) Start() error {
 			s.serving.Add(1)
 			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsLn) }()
 		}
+		if s.tlsDial != nil {
+			s.serving.Add(1)
+			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsDial.feed) }()
+		}
 	})
 	if !started {
 		return fmt.Errorf("%s: already started", s.name)
@@ -267,6 +279,9 @@ func (s *Stack) Close() error {
 		s.tcpServe.Close()
 		if s.tlsLn != nil {
 			s.tlsLn.Close()
+		}
+		if s.tlsDial != nil {
+			s.tlsDial.feed.Close()
 		}
 		s.serving.Wait()
 		if err := s.UA.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -21,6 +21,11 @@ type TLSConfig struct {
 	// Client is used for every connection the side dials: RootCAs, a
 	// client certificate for peers that ask for one, name checks.
 	Client *tls.Config
+	// Dial, when set, gives the settings of a connection to dest that
+	// the side dials itself (tlsdial.go): its ServerName is sent as SNI
+	// and the certificate must carry it. nil from Dial (or no Dial): sipgo
+	// dials with Client, by IP, without SNI.
+	Dial func(dest netip.AddrPort) *tls.Config
 }
 
 // listenTLS binds the TLS listener.

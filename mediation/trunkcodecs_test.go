@@ -1,0 +1,79 @@
+package mediation_test
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// TestTrunkCodecs: a trunk's codecs say which G.711 laws its SBC is
+// offered, in which order: anchored, exactly those; bypassed, the
+// client's formats among them in the trunk's order (with the client's
+// payload types); a bypass client that offers none of them is anchored.
+func TestTrunkCodecs(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways[0].Codecs = []string{"PCMA", "PCMU"}
+	})
+	call := func(client *endpoint.Client) {
+		t.Helper()
+		rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", Duration: 20 * time.Millisecond})
+		if err != nil || rep.Code != 200 {
+			t.Fatalf("call: code %d, err %v", rep.Code, err)
+		}
+	}
+	// offered is the n-th INVITE's codecs as "PT name" strings.
+	offered := func(n int) []string {
+		t.Helper()
+		m := media(t, "INVITE to the SBC", sbc.wait(ctx, gosip.INVITE, n).Body())
+		var out []string
+		for _, c := range m.Codecs {
+			out = append(out, strconv.Itoa(int(c.PT))+" "+c.Name)
+		}
+		return out
+	}
+	bypassID := srv.Settings().BypassID
+
+	// Anchored (the client has no bypass ID): PCMA, then PCMU.
+	call(startClient(t, ctx, ""))
+	if got, want := offered(1), []string{"8 PCMA", "0 PCMU", "101 telephone-event"}; !slices.Equal(got, want) {
+		t.Errorf("anchored offer to the SBC: %v, want %v", got, want)
+	}
+	// Bypassed: the client offers PCMU before PCMA; the SBC gets PCMA first.
+	call(startClient(t, ctx, bypassID, "PCMU", "PCMA"))
+	got := offered(2)
+	if len(got) < 2 || got[0] != "8 PCMA" || got[1] != "0 PCMU" {
+		t.Errorf("bypass offer to the SBC: %v, want 8 PCMA, 0 PCMU first", got)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_media_bypass_calls_total", "direction", "outbound")
+}
+
+// TestTrunkCodecsOnlyPCMA: a trunk that takes PCMA only is never offered
+// PCMU; a bypass client offering PCMU only is anchored (and transcoded).
+func TestTrunkCodecsOnlyPCMA(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways[0].Codecs = []string{"PCMA"}
+	})
+	client := startClient(t, ctx, srv.Settings().BypassID, "PCMU")
+	rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", Duration: 20 * time.Millisecond})
+	if err != nil || rep.Code != 200 {
+		t.Fatalf("call: code %d, err %v", rep.Code, err)
+	}
+	m := media(t, "INVITE to the SBC", sbc.wait(ctx, gosip.INVITE, 1).Body())
+	if g := m.G711(); len(g) != 1 || g[0].Name != "PCMA" {
+		t.Errorf("offer to the SBC has G.711 %v, want PCMA only", g)
+	}
+	if v, _ := mediationtest.Metric(srv, "mediationserver_media_bypass_calls_total", "direction", "outbound"); v != 0 {
+		t.Errorf("%v bypassed calls; the client's PCMU is not the trunk's", v)
+	}
+}
