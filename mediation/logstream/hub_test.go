@@ -245,3 +245,27 @@ func TestStreamEndsWhenDone(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestStreamOutlivesReadTimeout: a stream lasts beyond the server's
+// ReadTimeout (30 s on the admin listener; net/http clears the read
+// deadline once the request is read) and its WriteTimeout is replaced per
+// write.
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h := New(Options{Heartbeat: 20 * time.Millisecond})
+	done := make(chan struct{})
+	srv := httptest.NewUnstartedServer(h.Handler(done))
+	srv.Config.ReadTimeout = 100 * time.Millisecond
+	srv.Config.WriteTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	defer close(done)
+	sc := stream(t, ctx, srv.URL)
+	start := time.Now()
+	for time.Since(start) < 10*srv.Config.ReadTimeout {
+		if !sc.Scan() {
+			t.Fatalf("stream ended after %s: %v", time.Since(start), sc.Err())
+		}
+	}
+}
