@@ -13,9 +13,10 @@ const hangUpWait = 5 * time.Second
 
 // adminHandler serves the administrators' API on admin.listen: the
 // settings (Get-/Set-CsNetworkConfiguration, Get-/Set-CsTenantHybridConfiguration),
-// the calls in progress, the trunks and the Go profiles. Every request is
-// authenticated (when a token is set) and logged with its remote address.
-func (s *Server) adminHandler() http.Handler {
+// the calls in progress, the trunks, the live log and the Go profiles. Every
+// request is authenticated (when a token is set) and logged with its remote
+// address. The live log's streams end when stop is closed.
+func (s *Server) adminHandler(stop <-chan struct{}) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Settings().View())
@@ -27,6 +28,7 @@ func (s *Server) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("DELETE /calls/{id}", s.hangUpCall)
 	mux.Handle("/ui/", s.UI())
+	mux.Handle("GET /log/stream", s.logStreamHandler(stop))
 	mux.HandleFunc("GET /gateways", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.TrunkStates())
 	})

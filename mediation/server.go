@@ -14,6 +14,7 @@ import (
 
 	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/mediation/geodns"
+	"github.com/mediation-emulator/mediation/mediation/logstream"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -76,6 +77,8 @@ type Server struct {
 	dns *geodns.Responder
 	// originLog logs where the settings in force at start came from.
 	originLog func()
+	// logStream serves GET /log/stream; nil: not enabled (SetLogStream).
+	logStream *logstream.Hub
 }
 
 // NewServer checks cfg and prepares a server; nothing is bound until Run.
@@ -162,7 +165,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopSIP()
 	services := []*httpService{
 		newHTTPService("http_listen", s.httpLn, s.httpHandler(), httpWriteTimeout, s.log),
-		newHTTPService("admin.listen", s.adminLn, s.adminHandler(), adminWriteTimeout, s.log),
+		newHTTPService("admin.listen", s.adminLn, s.adminHandler(sipCtx.Done()), adminWriteTimeout, s.log),
 	}
 	errc := make(chan error, 3+len(services))
 	go func() { errc <- s.edge.Wait(sipCtx) }()

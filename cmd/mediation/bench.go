@@ -73,7 +73,7 @@ func benchCmd(args []string) int {
 		fail(fmt.Errorf("bench: --cps and --calls must be above 0"))
 		return exitUsage
 	}
-	cfg.Log = newLogger(os.Stderr, mediation.LogConfig{Level: *logLevel})
+	cfg.Log = newLogger(os.Stderr, mediation.LogConfig{Level: *logLevel}, nil)
 	if isTerminal(os.Stderr) && !*jsonOut {
 		cfg.Progress = func(p bench.Progress) {
 			fmt.Fprintf(os.Stderr, "\r%5.0fs  started %d  answered %d  failed %d  in progress %d   ",

@@ -247,16 +247,21 @@ type labDaemon struct {
 // labMediaPorts is media.ports of testdata/config/lab.yaml.
 const labMediaPorts = "20000-20999"
 
+// launch starts `mediation serve` on d's addresses.
+func (d *labDaemon) launch(t *testing.T) *proc {
+	t.Helper()
+	return startProc(t, "serve", "--config", filepath.Join("..", "..", "testdata", "config", "lab.yaml"),
+		"--edge-listen", d.edge, "--gateway-listen", d.gateway, "--http-listen", d.http, "--admin-listen", d.admin,
+		"--gateway", d.sbc, "--edge-peer", d.edgePeer, "--log-level", "warn", "--log-format", "json")
+}
+
 func startDaemon(ctx context.Context, t *testing.T) *labDaemon {
 	t.Helper()
-	cfg := filepath.Join("..", "..", "testdata", "config", "lab.yaml")
 	for attempt := 1; ; attempt++ {
 		a := freeAddrs(t, 6)
 		d := &labDaemon{edge: a[0], gateway: a[1], http: a[2], sbc: a[3], edgePeer: a[4], admin: a[5],
 			webService: "http://" + a[2] + hybridconfig.Path}
-		d.proc = startProc(t, "serve", "--config", cfg, "--edge-listen", d.edge, "--gateway-listen", d.gateway,
-			"--http-listen", d.http, "--admin-listen", d.admin, "--gateway", d.sbc, "--edge-peer", d.edgePeer,
-			"--log-level", "warn", "--log-format", "json")
+		d.proc = d.launch(t)
 		err := poll(ctx, func() bool { return d.proc.exited() || healthy("http://"+d.http+"/healthz") })
 		switch {
 		case err != nil:
@@ -268,6 +273,17 @@ func startDaemon(ctx context.Context, t *testing.T) *labDaemon {
 		}
 		t.Logf("mediation serve exited %d (a port was taken?), retrying: %s", d.proc.code, d.proc.stderr.String())
 	}
+}
+
+// startSBC starts `mediation sbc --listen addr` with args and waits until
+// it listens.
+func startSBC(ctx context.Context, t *testing.T, addr string, args ...string) *proc {
+	t.Helper()
+	sbc := startProc(t, append([]string{"sbc", "--listen", addr}, args...)...)
+	if err := poll(ctx, func() bool { return sbc.exited() || tcpListening(addr) }); err != nil || sbc.exited() {
+		t.Fatalf("mediation sbc not listening: %v (stderr %q)", err, sbc.stderr.String())
+	}
+	return sbc
 }
 
 // The three kinds of client, the flags that make them, and what CCE does.
@@ -297,10 +313,7 @@ func TestLabCommands(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	d := startDaemon(ctx, t)
-	sbc := startProc(t, "sbc", "--listen", d.sbc, "--ring", "100ms", "--mediation-media-ports", labMediaPorts, "--json")
-	if err := poll(ctx, func() bool { return sbc.exited() || tcpListening(d.sbc) }); err != nil || sbc.exited() {
-		t.Fatalf("mediation sbc not listening: %v (stderr %q)", err, sbc.stderr.String())
-	}
+	sbc := startSBC(ctx, t, d.sbc, "--ring", "100ms", "--mediation-media-ports", labMediaPorts, "--json")
 	for _, k := range clientKinds {
 		t.Run(k.name+"/outbound", func(t *testing.T) {
 			args := append([]string{"client", "--via", d.edge, "--web-service", d.webService, "--duration", "1s",
@@ -372,11 +385,8 @@ func TestLabDTMF(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	d := startDaemon(ctx, t)
-	sbc := startProc(t, "sbc", "--listen", d.sbc, "--ring", "100ms", "--mediation-media-ports", labMediaPorts,
+	sbc := startSBC(ctx, t, d.sbc, "--ring", "100ms", "--mediation-media-ports", labMediaPorts,
 		"--dtmf-pt", "96", "--dtmf", "9", "--calls", "1", "--json")
-	if err := poll(ctx, func() bool { return sbc.exited() || tcpListening(d.sbc) }); err != nil || sbc.exited() {
-		t.Fatalf("mediation sbc not listening: %v (stderr %q)", err, sbc.stderr.String())
-	}
 	res := runProc(ctx, t, "client", "--via", d.edge, "--web-service", d.webService, "--duration", "1s",
 		"--version", "15.0.4420.1017", "--expect", "anchored", "--dtmf", "12", "--json")
 	if res.code != 0 {
@@ -502,10 +512,7 @@ func TestSBCReject(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	addr := freeAddrs(t, 1)[0]
-	sbc := startProc(t, "sbc", "--listen", addr, "--reject", "486", "--calls", "1", "--json")
-	if err := poll(ctx, func() bool { return sbc.exited() || tcpListening(addr) }); err != nil || sbc.exited() {
-		t.Fatalf("mediation sbc not listening: %v (stderr %q)", err, sbc.stderr.String())
-	}
+	sbc := startSBC(ctx, t, addr, "--reject", "486", "--calls", "1", "--json")
 	// The client calls the SBC directly: no mediation server is needed to
 	// see the SBC reject.
 	res := runProc(ctx, t, "client", "--web-service", "http://"+freeAddrs(t, 1)[0]+"/x", "--via", addr, "--json")

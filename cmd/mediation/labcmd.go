@@ -131,7 +131,7 @@ func labLogger(level string) (zerolog.Logger, error) {
 	if _, err := zerolog.ParseLevel(level); err != nil || level == "" {
 		return zerolog.Nop(), usagef("--log-level %q: want trace, debug, info, warn, error or disabled", level)
 	}
-	log := newLogger(os.Stderr, lc)
+	log := newLogger(os.Stderr, lc, nil)
 	sip.SetDefaultLogger(log)
 	return log, nil
 }

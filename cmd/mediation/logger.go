@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/logstream"
 )
 
 // TimeFormat is the timestamp of every log line: RFC 3339 with
@@ -23,7 +24,10 @@ func init() {
 
 // newLogger builds the daemon's logger from a validated log config. The
 // library packages get it passed in; only the binary decides where logs go.
-func newLogger(w io.Writer, lc mediation.LogConfig) zerolog.Logger {
+// With a stream, the logger also writes every event at logstream.Level and
+// above, as JSON whatever the console's format, to the stream's
+// subscribers (the admin API's GET /log/stream), while w keeps lc.Level.
+func newLogger(w io.Writer, lc mediation.LogConfig, stream *logstream.Hub) zerolog.Logger {
 	level, err := zerolog.ParseLevel(lc.Level)
 	if err != nil || lc.Level == "" {
 		level = zerolog.InfoLevel
@@ -33,6 +37,9 @@ func newLogger(w io.Writer, lc mediation.LogConfig) zerolog.Logger {
 	if lc.Format == "console" || (lc.Format == "" && terminal) {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: TimeFormat, NoColor: !terminal,
 			FieldsExclude: []string{"sip"}, FormatExtra: sipLines}
+	}
+	if stream != nil {
+		return stream.Logger(out, level)
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger()
 }

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/logstream"
 )
 
 func TestNewLogger(t *testing.T) {
@@ -24,7 +28,7 @@ func TestNewLogger(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		log := newLogger(&buf, tt.lc)
+		log := newLogger(&buf, tt.lc, nil)
 		log.Debug().Msg("debug-msg")
 		log.Info().Str("k", "v").Msg("info-msg")
 		log.Warn().Msg("warn-msg")
@@ -50,7 +54,7 @@ func TestNewLogger(t *testing.T) {
 func TestLoggerTimeAndSIP(t *testing.T) {
 	sipMsg := "INVITE sip:+15550100@127.0.0.1 SIP/2.0\r\nCall-ID: abc\r\nContent-Length: 0\r\n\r\n"
 	var js bytes.Buffer
-	log := newLogger(&js, mediation.LogConfig{Level: "debug", Format: "json"})
+	log := newLogger(&js, mediation.LogConfig{Level: "debug", Format: "json"}, nil)
 	log.Debug().Str("sip", sipMsg).Msg("sip INVITE")
 	var ev map[string]any
 	if err := json.Unmarshal(js.Bytes(), &ev); err != nil {
@@ -61,7 +65,7 @@ func TestLoggerTimeAndSIP(t *testing.T) {
 		t.Errorf("json time %q: want microseconds (%v)", ts, err)
 	}
 	var con bytes.Buffer
-	log = newLogger(&con, mediation.LogConfig{Level: "debug", Format: "console"})
+	log = newLogger(&con, mediation.LogConfig{Level: "debug", Format: "console"}, nil)
 	log.Debug().Str("side", "edge").Str("sip", sipMsg).Msg("sip INVITE")
 	out := con.String()
 	for _, want := range []string{"\n    INVITE sip:+15550100@127.0.0.1 SIP/2.0\n", "\n    Call-ID: abc\n", "side=edge"} {
@@ -74,5 +78,41 @@ func TestLoggerTimeAndSIP(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}`).MatchString(out) {
 		t.Errorf("console time without microseconds:\n%s", out)
+	}
+}
+
+// TestNewLoggerStream: with a stream, the console keeps its level and
+// format while the stream's subscribers get the debug events as JSON.
+func TestNewLoggerStream(t *testing.T) {
+	stream := logstream.New(logstream.Options{})
+	sub, err := stream.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var con bytes.Buffer
+	log := newLogger(&con, mediation.LogConfig{Level: "info", Format: "console"}, stream)
+	log.Debug().Str("sip", "INVITE sip:x SIP/2.0\r\n").Msg("sip INVITE")
+	log.Info().Msg("call ended")
+	if out := con.String(); strings.Contains(out, "sip INVITE") || !strings.Contains(out, "call ended") || strings.HasPrefix(out, "{") {
+		t.Errorf("console got %q; want the info event in console format", out)
+	}
+	sub.Close()
+	srv := httptest.NewServer(stream.Handler(nil))
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Scan() // started
+	log.Debug().Str("sip", "BYE sip:x SIP/2.0\r\n").Msg("sip BYE")
+	if !sc.Scan() {
+		t.Fatal(sc.Err())
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev["message"] != "sip BYE" || ev["level"] != "debug" {
+		t.Errorf("stream line %q (%v); want the debug event as JSON", sc.Text(), err)
 	}
 }

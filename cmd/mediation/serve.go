@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/logstream"
 	"github.com/mediation-emulator/mediation/sip"
 )
 
@@ -164,7 +165,10 @@ func serve(args []string) int {
 		fail(err)
 		return exitUsage
 	}
-	log := newLogger(os.Stderr, cfg.Log)
+	// The live log on the admin API carries the SIP trace (debug) even
+	// when the console is at info: see newLogger.
+	stream := logstream.New(logstream.Options{})
+	log := newLogger(os.Stderr, cfg.Log, stream)
 	sip.SetDefaultLogger(log)
 	srv, err := mediation.NewServer(cfg, log)
 	if err != nil {
@@ -177,6 +181,7 @@ func serve(args []string) int {
 		log.Error().Err(err).Msg("cannot create the mediation server")
 		return exitFailure
 	}
+	srv.SetLogStream(stream)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/mediation-emulator/mediation/mediation/ladder"
@@ -25,10 +28,13 @@ func traceRun(args []string, stdin io.Reader, stdout, stderr io.Writer, now func
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: mediation trace [flags] [FILE|-]\n\n"+
+		fmt.Fprintf(stderr, "Usage: mediation trace [flags] [FILE|-]\n"+
+			"       mediation trace --follow [--admin URL] [--token TOKEN] [flags]\n\n"+
 			"Reads the JSON log of `mediation serve` (--log-format json; --log-level debug for the SIP\n"+
 			"messages) from FILE, or stdin, and prints every call: numbers, gateway, the media bypass\n"+
-			"decision and its reason, the media path, how it ended, and the ladder of both legs.\n\nFlags:\n")
+			"decision and its reason, the media path, how it ended, and the ladder of both legs.\n"+
+			"With --follow it reads the server's live log from its admin API instead (SIP messages\n"+
+			"included whatever its log level) and prints each call when it ends, until interrupted.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	var f ladder.Filter
@@ -39,10 +45,17 @@ func traceRun(args []string, stdin io.Reader, stdout, stderr io.Writer, now func
 	fs.BoolVar(&f.Failed, "failed", false, "only calls that ended unanswered")
 	since := fs.String("since", "", "only calls started in the last `DURATION` (10m) or since an RFC 3339 time")
 	asJSON := fs.Bool("json", false, "print each call as one JSON object per line")
+	follow := fs.Bool("follow", false, "follow the server's live log (admin API GET /log/stream); reconnect when it restarts")
+	admin := fs.String("admin", defaultAdmin, "admin API `URL` of the server to follow")
+	token := fs.String("token", "", "bearer `TOKEN` of the admin API (default $MEDIATION_ADMIN_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
+		return exitUsage
+	}
+	if *follow && fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "mediation: trace: --follow reads the admin API, not a FILE")
 		return exitUsage
 	}
 	if fs.NArg() > 1 {
@@ -56,6 +69,21 @@ func traceRun(args []string, stdin io.Reader, stdout, stderr io.Writer, now func
 			return exitUsage
 		}
 		f.Since = t
+	}
+	show := func(c *ladder.Call) error {
+		if *asJSON {
+			return ladder.WriteJSON(stdout, []*ladder.Call{c})
+		}
+		return ladder.Printer{W: stdout, Color: isTerminal(stdout) && os.Getenv("NO_COLOR") == ""}.Print(c)
+	}
+	if *follow {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := newFollower(*admin, adminToken(*token), f, show, stderr).run(ctx); err != nil {
+			fmt.Fprintf(stderr, "mediation: trace: %v\n", err)
+			return exitFailure
+		}
+		return exitOK
 	}
 	in := stdin
 	if name := fs.Arg(0); name != "" && name != "-" {
@@ -72,15 +100,9 @@ func traceRun(args []string, stdin io.Reader, stdout, stderr io.Writer, now func
 		fmt.Fprintf(stderr, "mediation: trace: %v\n", err)
 		return exitFailure
 	}
-	calls = f.Select(calls)
-	if *asJSON {
-		err = ladder.WriteJSON(stdout, calls)
-	} else {
-		p := ladder.Printer{W: stdout, Color: isTerminal(stdout) && os.Getenv("NO_COLOR") == ""}
-		for _, c := range calls {
-			if err = p.Print(c); err != nil {
-				break
-			}
+	for _, c := range f.Select(calls) {
+		if err = show(c); err != nil {
+			break
 		}
 	}
 	if err != nil {

@@ -187,6 +187,9 @@ func TestTraceUsage(t *testing.T) {
 	if _, _, code := runTrace(t, "", "a", "b"); code != exitUsage {
 		t.Errorf("two files: exit %d", code)
 	}
+	if _, errOut, code := runTrace(t, "", "--follow", "serve.log"); code != exitUsage || !strings.Contains(errOut, "--follow") {
+		t.Errorf("--follow with a FILE: exit %d %q", code, errOut)
+	}
 	if _, _, code := runTrace(t, "", "--since", "yesterday"); code != exitUsage {
 		t.Errorf("bad --since: exit %d", code)
 	}

@@ -133,10 +133,14 @@ type event struct {
 
 // Line takes one line of the log; it reports whether the line was about a
 // call.
-func (b *Builder) Line(line []byte) bool {
+func (b *Builder) Line(line []byte) bool { return b.Add(line) != nil }
+
+// Add takes one line of the log and returns the call it was about, nil for
+// none.
+func (b *Builder) Add(line []byte) *Call {
 	var ev event
 	if json.Unmarshal(line, &ev) != nil || ev.Call == "" {
-		return false
+		return nil
 	}
 	at, _ := time.Parse(time.RFC3339Nano, ev.Time)
 	c := b.calls[ev.Call]
@@ -171,7 +175,19 @@ func (b *Builder) Line(line []byte) bool {
 		}
 	}
 	c.Media = c.mediaPath()
-	return true
+	return c
+}
+
+// Take removes a call and returns it (nil if there is none): a call
+// followed to its end is printed and forgotten.
+func (b *Builder) Take(id string) *Call {
+	c := b.calls[id]
+	if c == nil {
+		return nil
+	}
+	delete(b.calls, id)
+	b.order = slices.DeleteFunc(b.order, func(o *Call) bool { return o == c })
+	return c
 }
 
 // Add puts a message in the call in wire order.

@@ -38,3 +38,26 @@ func TestPrinterColour(t *testing.T) {
 		t.Errorf("a call without decision or end:\n%s", plain.String())
 	}
 }
+
+// TestBuilderAddTake: Add names the call a line was about; Take removes a
+// call, which a later line starts afresh.
+func TestBuilderAddTake(t *testing.T) {
+	b := NewBuilder()
+	if b.Add([]byte(`{"message":"not about a call"}`)) != nil {
+		t.Fatal("a line without a call gave a call")
+	}
+	c := b.Add([]byte(invite))
+	if c == nil || c.ID != "c1" || len(c.Messages) != 1 {
+		t.Fatalf("Add: %+v", c)
+	}
+	ended := b.Add([]byte(`{"call":"c1","message":"call ended","reason":"bye from edge","answered":true,"time":"2026-12-05T23:56:56Z"}`))
+	if ended != c || !c.Ended || !c.Answered {
+		t.Fatalf("end: %+v", ended)
+	}
+	if got := b.Take("c1"); got != c || len(b.Calls()) != 0 || b.Take("c1") != nil {
+		t.Fatalf("Take: %v, %d calls left", got, len(b.Calls()))
+	}
+	if again := b.Add([]byte(invite)); again == c || len(again.Messages) != 1 {
+		t.Fatalf("after Take: %+v", again)
+	}
+}

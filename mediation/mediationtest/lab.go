@@ -33,6 +33,7 @@ import (
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/logstream"
 )
 
 // DefaultBypassID is the bypass ID of the embedded default configuration.
@@ -74,6 +75,9 @@ type Options struct {
 	Configure func(*mediation.Config)
 	// Log receives every component's log; the default discards it.
 	Log zerolog.Logger
+	// LogStream serves the server's live log on the admin API's
+	// GET /log/stream; Log must write to it (LogStream.Logger builds one).
+	LogStream *logstream.Hub
 }
 
 // Lab is a running mediation server with its simulated neighbours.
@@ -153,7 +157,7 @@ func (l *Lab) start(opt Options) error {
 		opt.Configure(cfg)
 	}
 	l.Config = cfg
-	if l.run, err = startServer(l.life, cfg, opt.Log); err != nil {
+	if l.run, err = startServer(l.life, cfg, opt.Log, opt.LogStream); err != nil {
 		return err
 	}
 	l.Server = l.run.srv
@@ -202,7 +206,7 @@ func Start(t TB, opt Options) *Lab {
 // once its listeners are bound.
 func Serve(t TB, cfg *mediation.Config, log zerolog.Logger) *mediation.Server {
 	t.Helper()
-	run, err := startServer(context.Background(), cfg, log)
+	run, err := startServer(context.Background(), cfg, log, nil)
 	if err != nil {
 		t.Fatalf("mediationtest: %v", err)
 	}
@@ -222,11 +226,14 @@ type running struct {
 }
 
 // startServer runs a server until ctx ends or shutdown, and returns once
-// its listeners are bound.
-func startServer(ctx context.Context, cfg *mediation.Config, log zerolog.Logger) (*running, error) {
+// its listeners are bound; stream, if not nil, is its live log.
+func startServer(ctx context.Context, cfg *mediation.Config, log zerolog.Logger, stream *logstream.Hub) (*running, error) {
 	srv, err := mediation.NewServer(cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("mediationtest: %w", err)
+	}
+	if stream != nil {
+		srv.SetLogStream(stream)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &running{srv: srv, cancel: cancel, done: make(chan error, 1)}
