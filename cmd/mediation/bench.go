@@ -54,7 +54,7 @@ func benchCmd(args []string) int {
 	transport := fs.String("transport", "udp", "SIP transport on both sides, `udp|tcp`")
 	media := fs.Bool("media", true, "play RTP in both directions; false: signalling only")
 	jsonOut := fs.Bool("json", false, "print the report as one JSON object")
-	logLevel := fs.String("log-level", "error", "zerolog `level` of the log on stderr")
+	logLevel := fs.String("log-level", "disabled", "zerolog `level` of the endpoints' and the in-process daemon's log on stderr (under load sipgo logs every retransmission)")
 	if done, code := parseCommand(fs, args, benchUsage); done {
 		return code
 	}
