@@ -300,15 +300,21 @@ func readCounters(ctx context.Context, url string) ([]demoCounter, error) {
 	return parseCounters(res.Body)
 }
 
-// parseCounters keeps the samples of the server's own metrics from the
-// Prometheus text format.
+// parseCounters keeps the samples of the LS:MediationServer counters
+// (mediation.PerfCounters) from the Prometheus text format: the demo shows
+// what an operator confirms bypass with, not every series of /metrics.
 func parseCounters(r io.Reader) ([]demoCounter, error) {
+	perf := map[string]bool{}
+	for _, c := range mediation.PerfCounters {
+		perf[c.Metric] = true
+	}
 	var out []demoCounter
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "mediationserver_") || strings.HasPrefix(line, "mediationserver_anchored_leg_") {
-			// The per-leg quality histograms are not counters.
+		name, _, _ := strings.Cut(line, "{")
+		name, _, _ = strings.Cut(name, " ")
+		if !perf[name] {
 			continue
 		}
 		i := strings.LastIndexByte(line, ' ')
@@ -352,7 +358,7 @@ func (res demoResult) writeText(w io.Writer) {
 			audioText(c), resultText(c))
 	}
 	_ = tw.Flush()
-	fmt.Fprintln(w, "\ncounters (/metrics):")
+	fmt.Fprintln(w, "\nLS:MediationServer counters (/metrics; `mediation counters` shows them as PerfMon does):")
 	for _, c := range res.Counters {
 		fmt.Fprintf(w, "  %s %g\n", c.Series, c.Value)
 	}
