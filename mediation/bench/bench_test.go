@@ -3,8 +3,6 @@ package bench_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -69,7 +67,7 @@ func TestRunInProcess(t *testing.T) {
 func TestRunReportsFailures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sbc := freeAddr(t)
+	sbc := mediationtest.FreeAddr(t)
 	cfg := mediation.DefaultConfig()
 	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Gateways[0].Address = sbc.String()
@@ -87,24 +85,4 @@ func TestRunReportsFailures(t *testing.T) {
 		t.Errorf("daemon %+v generator %+v: want the daemon's own figures", rep.Daemon, rep.Generator)
 	}
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
-}
-
-// freeAddr is a loopback address whose port is free for UDP and TCP now.
-func freeAddr(t *testing.T) netip.AddrPort {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().(*net.TCPAddr).AddrPort()
-		u, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return netip.AddrPort{}
 }

@@ -3,8 +3,6 @@ package soak_test
 import (
 	"context"
 	"flag"
-	"net"
-	"net/netip"
 	"os"
 	"runtime"
 	"testing"
@@ -40,7 +38,7 @@ func TestMain(m *testing.M) {
 func TestSoak(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*soakCalls)*200*time.Millisecond+2*time.Minute)
 	defer cancel()
-	sbcAddr := freeAddr(t)
+	sbcAddr := mediationtest.FreeAddr(t)
 	cfg := mediation.DefaultConfig()
 	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Gateways[0].Address = sbcAddr.String()
@@ -135,24 +133,4 @@ func heap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
-}
-
-// freeAddr is a loopback address whose port is free for UDP and TCP now.
-func freeAddr(t *testing.T) netip.AddrPort {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().(*net.TCPAddr).AddrPort()
-		u, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return netip.AddrPort{}
 }
