@@ -54,8 +54,8 @@ func TestRateLimitPerSource(t *testing.T) {
 }
 
 // TestRefusedCallsFreeTheirSlot: a refused call gives back its max_calls
-// slot when its final response is sent, not when its INVITE transaction
-// ends 32 s later: with max_calls 2, ten calls in a row that the SBC
+// slot and its relay ports when its final response is sent, not when its
+// INVITE transaction ends 32 s later: with max_calls 2, ten calls in a row that the SBC
 // refuses each get the SBC's 486, never 503, over UDP and TCP.
 func TestRefusedCallsFreeTheirSlot(t *testing.T) {
 	for _, tr := range []string{"udp", "tcp"} {
@@ -69,6 +69,9 @@ func TestRefusedCallsFreeTheirSlot(t *testing.T) {
 				if rep.Code != 486 {
 					t.Fatalf("call %d ended %d, want the SBC's 486", i, rep.Code)
 				}
+				// Its relay ports too (the client offers no bypass ID: anchored),
+				// well before its transaction's 32 s are over.
+				mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_gateway_side_port_pairs_open")
 			}
 			mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "overload")
 		})

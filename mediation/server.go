@@ -71,8 +71,6 @@ type Server struct {
 	adminLn      net.Listener
 	adminToken   string
 	adminAuthLog sip.Limiter
-	// trunkStates reports the trunks' health; nil: every trunk is up.
-	trunkStates atomic.Pointer[func() []TrunkState]
 	// dns is the geo DNS responder; nil without dns.listen.
 	dns *geodns.Responder
 	// originLog logs where the settings in force at start came from.

@@ -18,16 +18,9 @@ type TrunkState struct {
 	UnavailableUntil *time.Time `json:"unavailableUntil,omitempty"`
 }
 
-// SetTrunkStates replaces where the server learns each trunk's health (the
-// gateway health checks, by default), e.g. for a test that needs a trunk
-// down at once. f is called on each /readyz and GET /gateways.
-func (s *Server) SetTrunkStates(f func() []TrunkState) { s.trunkStates.Store(&f) }
-
-// TrunkStates is every configured trunk with its health.
+// TrunkStates is every configured trunk with its health, from the gateway
+// health checks (gateway_health) and 503 Retry-After rests.
 func (s *Server) TrunkStates() []TrunkState {
-	if f := s.trunkStates.Load(); f != nil {
-		return (*f)()
-	}
 	status := s.gateways.Status()
 	out := make([]TrunkState, 0, len(status))
 	for _, st := range status {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -105,25 +104,17 @@ func TestUntrustedFlood403(t *testing.T) {
 	for i := range 500 { // warm up: buffers, pools
 		send(i)
 	}
-	before := heap()
+	before := mediationtest.HeapInUse()
 	const flood = 10000
 	for i := range flood {
 		send(500 + i)
 	}
-	after := heap()
+	after := mediationtest.HeapInUse()
 	if grew := int64(after) - int64(before); grew > 4<<20 {
 		t.Errorf("heap grew by %d bytes over %d untrusted INVITEs", grew, flood)
 	}
 	mediationtest.WaitMetric(t, srv, flood+500, "mediationserver_untrusted_requests_total", "side", "gateway")
 	noCalls(t, srv, sbc)
-}
-
-func heap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // TestUntrustedTCP403: over TCP (whose source cannot be spoofed) the
@@ -188,7 +179,7 @@ func TestFloodWhileCallsComplete(t *testing.T) {
 	conn := strangerUDP(t)
 	from := netip.MustParseAddrPort(conn.LocalAddr().String())
 	invite := []byte(strangerInvite(lab.Server.GatewayAddr(), from, "udp"))
-	before := heap()
+	before := mediationtest.HeapInUse()
 
 	stop := make(chan struct{})
 	sent := make(chan int, 1)
@@ -232,7 +223,7 @@ func TestFloodWhileCallsComplete(t *testing.T) {
 	if v, _ := mediationtest.Metric(lab.Server, "mediationserver_untrusted_requests_total", "side", "gateway"); v == 0 {
 		t.Errorf("no untrusted request counted of %d sent", flood)
 	}
-	if grew := int64(heap()) - int64(before); grew > 16<<20 {
+	if grew := int64(mediationtest.HeapInUse()) - int64(before); grew > 16<<20 {
 		t.Errorf("heap grew by %d bytes over a flood of %d INVITEs", grew, flood)
 	}
 }

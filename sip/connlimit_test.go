@@ -10,23 +10,15 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
-	"github.com/rs/zerolog"
 )
 
+// startLimitedSide is a side under lim whose handler answers every
+// request 200.
 func startLimitedSide(t *testing.T, lim ConnLimits) *Side {
 	t.Helper()
 	rec := newRecorder()
 	rec.answer = func(in *Incoming) { _ = in.Reply(200, "OK", "") }
-	s, err := NewSide(SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
-		Log: zerolog.Nop(), Handler: rec, Conn: lim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return startSideWith(t, rec, lim)
 }
 
 // dialFrom is a raw TCP peer of s on a given loopback IP (any of

@@ -93,7 +93,13 @@ func (r *recorder) waitN(t *testing.T, n int) {
 
 func startSide(t *testing.T, h Handler) *Side {
 	t.Helper()
-	s, err := NewSide(SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test", Log: zerolog.Nop(), Handler: h})
+	return startSideWith(t, h, ConnLimits{})
+}
+
+// startSideWith is startSide with connection limits.
+func startSideWith(t *testing.T, h Handler, lim ConnLimits) *Side {
+	t.Helper()
+	s, err := NewSide(SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test", Log: zerolog.Nop(), Handler: h, Conn: lim})
 	if err != nil {
 		t.Fatal(err)
 	}

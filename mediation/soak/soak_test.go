@@ -124,13 +124,5 @@ func settleTo(t *testing.T, srv *mediation.Server, want int, within time.Duratio
 	if err != nil {
 		t.Skipf("needs /proc: %v", err)
 	}
-	return runtime.NumGoroutine(), len(ents), heap()
-}
-
-func heap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
+	return runtime.NumGoroutine(), len(ents), mediationtest.HeapInUse()
 }

@@ -3,6 +3,7 @@ package mediationtest
 import (
 	"net"
 	"net/netip"
+	"runtime"
 )
 
 // FreeAddr is a loopback address whose port is free for UDP and TCP at the
@@ -26,4 +27,14 @@ func FreeAddr(t TB) netip.AddrPort {
 	}
 	t.Fatal("mediationtest: no loopback port free for both UDP and TCP")
 	return netip.AddrPort{}
+}
+
+// HeapInUse is the live heap after two garbage collections: the figure
+// leak checks compare before and after a run.
+func HeapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
