@@ -221,16 +221,21 @@ func (s *Session) readRTP(x Side) {
 			}
 			continue
 		}
-		s.tapped(true, s.pairs[x].Addr(), unmap(src), buf[:n])
+		from := unmap(src)
+		if s.opts.tap != nil {
+			s.opts.tap(true, s.pairs[x].Addr(), from, buf[:n])
+		}
 		now := s.now()
 		rx.rtpReceived.Add(1)
 		rx.rtpReceivedBytes.Add(uint64(n))
-		pkt, dst, reason := s.handleRTP(x, buf[:n], unmap(src), now)
+		pkt, dst, reason := s.handleRTP(x, buf[:n], from, now)
 		if reason != dropNone {
 			rx.drop(reason)
 			continue
 		}
-		s.tapped(false, s.pairs[y].Addr(), dst, pkt)
+		if s.opts.tap != nil {
+			s.opts.tap(false, s.pairs[y].Addr(), dst, pkt)
+		}
 		if _, err := out.WriteToUDPAddrPort(pkt, dst); err != nil {
 			rx.sendFailed.Add(1)
 			continue
