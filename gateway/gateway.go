@@ -24,6 +24,10 @@ type Trunk struct {
 	// the target of its current DNS answer that this call or probe is to
 	// use (Route spreads calls over the best targets by SRV weight).
 	Addr netip.AddrPort
+	// Alternates are the trunk's other targets, in the order to try them
+	// when a call to Addr fails at transport level (RFC 3263 §4.3); set by
+	// Route, empty for a trunk with one address.
+	Alternates []netip.AddrPort
 	// Host is the host name the trunk was configured with ("" for an IP).
 	Host string
 	// Port is the configured port of a host name; 0 means none: SRV
@@ -67,6 +71,10 @@ var ErrNoTrunk = errors.New("no gateway trunk configured")
 // ErrNoRoute means no trunk serves the called number.
 var ErrNoRoute = errors.New("no gateway trunk serves the number")
 
+// ErrUnresolved means the trunks that serve the called number have host
+// names that do not resolve (yet).
+var ErrUnresolved = errors.New("no trunk that serves the number has resolved its host name")
+
 // Table is the set of trunks, in configuration order, with their routing
 // state and health. It is safe for concurrent use.
 type Table struct {
@@ -102,12 +110,11 @@ func NewTable(trunks []Trunk) (*Table, error) {
 			return nil, fmt.Errorf("gateway %q: name used twice", tr.Name)
 		}
 		seen[tr.Name] = true
-		if len(tr.Targets) == 0 {
-			if tr.Host != "" && !tr.Addr.IsValid() {
-				return nil, fmt.Errorf("gateway %q: host %s not resolved", tr.Name, tr.Host)
-			}
+		if len(tr.Targets) == 0 && (tr.Host == "" || tr.Addr.IsValid()) {
 			tr.Targets = []Target{{Addr: tr.Addr}}
 		}
+		// A host name that did not resolve leaves the trunk without
+		// targets: routing and probes skip it until Resolve finds them.
 		tr.Targets = slices.Clone(tr.Targets)
 		for j, tg := range tr.Targets {
 			if !tg.Addr.IsValid() || tg.Addr.Port() == 0 {
@@ -115,7 +122,9 @@ func NewTable(trunks []Trunk) (*Table, error) {
 			}
 			tr.Targets[j].Addr = netip.AddrPortFrom(tg.Addr.Addr().Unmap(), tg.Addr.Port())
 		}
-		tr.Addr = tr.Targets[0].Addr
+		if len(tr.Targets) > 0 {
+			tr.Addr = tr.Targets[0].Addr
+		}
 		if tr.Host != "" {
 			t.resolveAt[i] = now.Add(tr.ttl)
 		}
@@ -207,6 +216,9 @@ func (t *Table) atTarget(dest netip.AddrPort) (Trunk, bool) {
 	}
 	return Trunk{}, false
 }
+
+// resolved reports whether the trunk has an address to call.
+func (tr Trunk) resolved() bool { return len(tr.Targets) > 0 }
 
 // hasIP reports whether one of the trunk's targets has ip.
 func (tr Trunk) hasIP(ip netip.Addr) bool {
@@ -313,6 +325,9 @@ type Status struct {
 	// UnavailableUntil is set while the trunk rests after a 503 with
 	// Retry-After.
 	UnavailableUntil time.Time `json:"unavailable_until,omitempty"`
+	// Unresolved: the trunk's host name has not resolved yet (Address is
+	// ""); it takes no calls until it does.
+	Unresolved bool `json:"unresolved,omitempty"`
 }
 
 // Status reports every trunk's state, in configuration order.
@@ -323,6 +338,9 @@ func (t *Table) Status() []Status {
 	now := time.Now()
 	for i, tr := range t.trunks {
 		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Host: tr.Host, Transport: tr.Transport, Up: t.health[i].up}
+		if !tr.resolved() {
+			out[i].Address, out[i].Up, out[i].Unresolved = "", false, true
+		}
 		if u := t.health[i].unavailableUntil; u.After(now) {
 			out[i].UnavailableUntil = u
 		}

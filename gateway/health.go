@@ -133,6 +133,11 @@ func (t *Table) checkTrunk(ctx context.Context, i int, p Pinger, cfg HealthConfi
 		case <-wait.C:
 		}
 		tr := t.trunk(i) // at its current address
+		if !tr.resolved() {
+			// Nowhere to probe until the host name resolves.
+			wait.Reset(cfg.Interval)
+			continue
+		}
 		pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		err := p.Ping(pctx, tr)
 		cancel()

@@ -3,7 +3,9 @@ package gateway
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -90,6 +92,11 @@ func (t *Table) Route(number string) ([]Trunk, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// A trunk whose host name has not resolved has nowhere to send to.
+	all = slices.DeleteFunc(all, func(c candidate) bool { return !t.trunks[c.i].resolved() })
+	if len(all) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrUnresolved, number)
+	}
 	now := time.Now()
 	cands := make([]candidate, 0, len(all))
 	for _, c := range all {
@@ -144,38 +151,58 @@ func (t *Table) match(i int, number string) (int, bool) {
 	return best, found
 }
 
-// pick is trunk i with the address this call is to use: among the
-// targets of the best SRV priority, one drawn by weight (RFC 2782), or
-// evenly when they have no weights (several A records). t.mu is held.
+// pick is trunk i with the addresses this call is to use, in RFC 3263's
+// order (RFC 2782's selection): Addr is drawn by weight among the targets
+// of the best SRV priority (evenly when they have no weights: several A
+// records), and Alternates are the rest, drawn the same way, then the next
+// priorities. The call tries Alternates in turn when Addr fails at
+// transport level. t.mu is held.
 func (t *Table) pick(i int) Trunk {
 	tr := t.trunks[i]
-	best := tr.Targets
-	for n, tg := range tr.Targets {
-		if tg.Priority != tr.Targets[0].Priority {
-			best = tr.Targets[:n]
-			break
-		}
-	}
-	if len(best) < 2 {
+	tr.Alternates = nil
+	if len(tr.Targets) < 2 {
 		return tr
 	}
-	total := 0
-	for _, tg := range best {
-		total += int(tg.Weight)
-	}
-	if total == 0 {
-		tr.Addr = best[rand.IntN(len(best))].Addr
-		return tr
-	}
-	n := rand.IntN(total)
-	for _, tg := range best {
-		if n < int(tg.Weight) {
-			tr.Addr = tg.Addr
-			break
+	order := make([]netip.AddrPort, 0, len(tr.Targets))
+	for start := 0; start < len(tr.Targets); {
+		end := start + 1
+		for end < len(tr.Targets) && tr.Targets[end].Priority == tr.Targets[start].Priority {
+			end++
 		}
-		n -= int(tg.Weight)
+		order = append(order, drawByWeight(tr.Targets[start:end])...)
+		start = end
 	}
+	tr.Addr, tr.Alternates = order[0], order[1:]
 	return tr
+}
+
+// drawByWeight orders targets of one SRV priority as RFC 2782 selects
+// them: each next one drawn with a chance in proportion to its weight;
+// targets of weight 0 come after the weighted ones, in random order.
+func drawByWeight(group []Target) []netip.AddrPort {
+	left := slices.Clone(group)
+	out := make([]netip.AddrPort, 0, len(left))
+	for len(left) > 0 {
+		total := 0
+		for _, tg := range left {
+			total += int(tg.Weight)
+		}
+		k := 0
+		if total == 0 {
+			k = rand.IntN(len(left))
+		} else {
+			n := rand.IntN(total)
+			for k = range left {
+				if n < int(left[k].Weight) {
+					break
+				}
+				n -= int(left[k].Weight)
+			}
+		}
+		out = append(out, left[k].Addr)
+		left = slices.Delete(left, k, k+1)
+	}
+	return out
 }
 
 // groupKey names a set of equal candidates, whose turns are counted

@@ -338,9 +338,12 @@ func SplitHostPort(address string) (host string, ip netip.Addr, port uint16, err
 }
 
 // ResolveTrunks looks up the host names of the trunks that have one (Host
-// set, Addr not), before NewTable: a trunk that does not resolve is an
-// error, naming it.
+// set, Addr not), before NewTable. A trunk that does not resolve is left
+// without targets (NewTable accepts it; routing skips it and Resolve
+// keeps trying), and the error names each such trunk: the caller logs it
+// and starts anyway, since DNS that is down at boot often comes back.
 func ResolveTrunks(ctx context.Context, r *Resolver, trunks []Trunk) error {
+	var errs []error
 	for i := range trunks {
 		tr := &trunks[i]
 		if tr.Host == "" || tr.Addr.IsValid() {
@@ -348,11 +351,12 @@ func ResolveTrunks(ctx context.Context, r *Resolver, trunks []Trunk) error {
 		}
 		targets, ttl, err := r.Lookup(ctx, tr.Host, tr.Port, tr.Transport)
 		if err != nil {
-			return fmt.Errorf("gateway %q: %w", tr.Name, err)
+			errs = append(errs, fmt.Errorf("gateway %q: %w", tr.Name, err))
+			continue
 		}
 		tr.Targets, tr.ttl = targets, ttl
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // SetTargets replaces a trunk's addresses (best first) and reports
@@ -424,8 +428,12 @@ func (t *Table) resolveTrunk(ctx context.Context, i int, r *Resolver, log zerolo
 		}
 		if err != nil {
 			if now := time.Now(); now.Sub(lastLogged) >= failureLogEvery {
+				msg := "gateway trunk's host name does not resolve: keeping its last addresses"
+				if !tr.resolved() {
+					msg = "gateway trunk's host name does not resolve: the trunk takes no calls until it does"
+				}
 				log.Warn().Err(err).Str("gateway", tr.Name).Str("host", tr.Host).Str("address", tr.Addr.String()).
-					Int("suppressed", suppressed).Msg("gateway trunk's host name does not resolve: keeping its last addresses")
+					Int("suppressed", suppressed).Msg(msg)
 				lastLogged, suppressed = now, 0
 			} else {
 				suppressed++

@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,6 +209,93 @@ func TestRouteSpreadsByWeight(t *testing.T) {
 	// 75 % of 2000 = 1500; five standard deviations (~19 each) either way.
 	if counts[heavy] < 1400 || counts[heavy] > 1600 || counts[heavy]+counts[light] != calls {
 		t.Errorf("spread %v, want about 1500/500 and none to the lower priority", counts)
+	}
+}
+
+// TestRouteAlternates: each call's other targets come after its first in
+// RFC 3263's order: the rest of the best priority (drawn by weight), then
+// the next priority; every target exactly once.
+func TestRouteAlternates(t *testing.T) {
+	a, b, c, d := netip.MustParseAddrPort("127.0.0.2:5060"), netip.MustParseAddrPort("127.0.0.3:5060"),
+		netip.MustParseAddrPort("127.0.0.4:5060"), netip.MustParseAddrPort("127.0.0.5:5060")
+	table, err := gateway.NewTable([]gateway.Trunk{{Name: "sbc", Host: "sbc.test", Transport: "udp", Targets: []gateway.Target{
+		{Addr: a, Weight: 90}, {Addr: b, Weight: 10}, {Addr: c, Priority: 1}, {Addr: d, Priority: 1},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secondIsA := 0
+	const calls = 1000
+	for range calls {
+		route, err := table.Route("+15550100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := route[0]
+		order := append([]netip.AddrPort{tr.Addr}, tr.Alternates...)
+		if len(order) != 4 {
+			t.Fatalf("order %v: want all four targets", order)
+		}
+		best := map[netip.AddrPort]bool{order[0]: true, order[1]: true}
+		next := map[netip.AddrPort]bool{order[2]: true, order[3]: true}
+		if !best[a] || !best[b] || !next[c] || !next[d] {
+			t.Fatalf("order %v: want a and b (priority 0) before c and d (priority 1)", order)
+		}
+		if order[1] == a {
+			secondIsA++
+		}
+	}
+	// a (weight 90) comes second when b is drawn first: about 10 %.
+	if secondIsA < 50 || secondIsA > 150 {
+		t.Errorf("the heavy target came second in %d of %d calls, want about 100", secondIsA, calls)
+	}
+	ip, err := gateway.NewTable([]gateway.Trunk{{Name: "ip", Addr: a, Transport: "udp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if route, _ := ip.Route("+1"); len(route[0].Alternates) != 0 {
+		t.Errorf("an IP trunk has alternates %v", route[0].Alternates)
+	}
+}
+
+// TestUnresolvedTrunk: a trunk whose host name did not resolve is in the
+// table without an address: routing skips it (ErrUnresolved when it is
+// the only one that serves the number), its status says so, and once
+// its name resolves it takes calls.
+func TestUnresolvedTrunk(t *testing.T) {
+	trunks := []gateway.Trunk{
+		{Name: "named", Host: "sbc.test", Transport: "udp", Numbers: []string{"+1"}},
+		{Name: "ip", Addr: netip.MustParseAddrPort("127.0.0.9:5060"), Transport: "udp", Numbers: []string{"+4"}},
+	}
+	err := gateway.ResolveTrunks(lookupCtx(t), &gateway.Resolver{Server: dnstest.Start(t).Addr(), Timeout: time.Second}, trunks)
+	if err == nil || !strings.Contains(err.Error(), `gateway "named"`) {
+		t.Fatalf("ResolveTrunks: %v; want an error naming the trunk", err)
+	}
+	table, err := gateway.NewTable(trunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := table.Route("+15550100"); !errors.Is(err, gateway.ErrUnresolved) {
+		t.Errorf("Route to the unresolved trunk's number: %v, want ErrUnresolved", err)
+	}
+	if route, err := table.Route("+44"); err != nil || route[0].Name != "ip" {
+		t.Errorf("Route(+44) = %v, %v", route, err)
+	}
+	if st := table.Status()[0]; !st.Unresolved || st.Up || st.Address != "" {
+		t.Errorf("status %+v, want unresolved, down, no address", st)
+	}
+	if len(table.Trusted()) != 1 {
+		t.Errorf("trusted %v: the unresolved trunk adds none", table.Trusted())
+	}
+	addr := netip.MustParseAddrPort("127.0.0.8:5060")
+	if !table.SetTargets("named", []gateway.Target{{Addr: addr}}) {
+		t.Fatal("SetTargets: no change")
+	}
+	if route, err := table.Route("+15550100"); err != nil || route[0].Addr != addr {
+		t.Errorf("Route once resolved = %v, %v", route, err)
+	}
+	if st := table.Status()[0]; st.Unresolved || !st.Up {
+		t.Errorf("status once resolved %+v", st)
 	}
 }
 

@@ -83,7 +83,7 @@ func (c *call) sendInvite(inv *gosip.Request) bool {
 	tx, err := b.side.Send(context.Background(), inv, c)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("cannot send INVITE to the next hop")
-		if c.failover("unreachable") {
+		if c.retryElsewhere("unreachable") {
 			return false
 		}
 		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
@@ -309,10 +309,13 @@ func (c *call) onCalleeFail(err error) {
 	}
 	if errors.Is(err, sip.ErrTransport) {
 		c.log.Warn().Err(err).Msg("next hop unreachable")
-		if c.failover("unreachable") {
+		if c.retryElsewhere("unreachable") {
 			return
 		}
 		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
+		return
+	}
+	if c.retryTarget("timeout") {
 		return
 	}
 	c.log.Info().Err(err).Msg("no final answer from the far side")

@@ -17,7 +17,10 @@ import (
 // the trunk sends no provisional response within gateway_failover.timeout,
 // rejects the call with a 5xx, or cannot be reached, the call's INVITE goes
 // to the next trunk that serves the number (Route's order). 4xx and 6xx
-// are the callee's answer and final. The caller sees one call: its
+// are the callee's answer and final. Before that, a trunk whose host name
+// gave several addresses (SRV targets, A records) is tried at its next
+// address when the failure is the address's own: unreachable, no response
+// (RFC 3263 §4.3), or no provisional within the timer. The caller sees one call: its
 // INVITE's transaction, tag and early answers carry on; the record lists
 // the trunks tried. It all runs on the call's goroutine, as events of the
 // call.
@@ -34,6 +37,39 @@ func (c *call) canFailover() bool {
 	return c.dir == outbound && c.deps.failover.Enabled && len(c.next) > 0 && c.live() && c.caller.final() == 0
 }
 
+// canRetryTarget reports whether a failed attempt may go to another
+// address of the same trunk (its host name's next SRV target or A record:
+// RFC 3263 §4.3, whatever the failover setting).
+func (c *call) canRetryTarget() bool {
+	return c.dir == outbound && len(c.trunk.Alternates) > 0 && c.live() && c.caller.final() == 0
+}
+
+// retryElsewhere moves a call whose attempt failed at transport level, or
+// got no answer, to the trunk's next address, else to the next trunk.
+// False when it has neither (or may not): the failure stays.
+func (c *call) retryElsewhere(reason string) bool {
+	return c.retryTarget(reason) || c.failover(reason)
+}
+
+// retryTarget sends the call's INVITE to the trunk's next address (RFC
+// 3263 §4.3: a transport failure or a timeout moves to the next target).
+// The call record keeps the trunk's name once; the log and
+// mediationserver_gateway_target_retries_total tell of the address.
+func (c *call) retryTarget(reason string) bool {
+	if !c.canRetryTarget() {
+		return false
+	}
+	next := c.trunk
+	next.Addr, next.Alternates = next.Alternates[0], next.Alternates[1:]
+	c.deps.trunkMetrics.targetRetries.WithLabelValues(next.Name, reason).Inc()
+	c.log.Warn().Str("gateway", next.Name).Str("reason", reason).Str("address", c.trunk.Addr.String()).
+		Str("next_address", next.Addr.String()).Msg("gateway trunk's address failed the call: trying the trunk's next address")
+	c.restartCallee()
+	c.trunk = next
+	c.reinvite()
+	return true
+}
+
 // attempted counts an INVITE sent to the call's trunk and, when another
 // trunk could take over, arms the fast failover timer: the trunk must send
 // a provisional response within gateway_failover.timeout.
@@ -42,13 +78,13 @@ func (c *call) attempted() {
 		return
 	}
 	c.deps.trunkMetrics.attempts.WithLabelValues(c.trunk.Name).Inc()
-	if !c.canFailover() {
+	if !c.deps.failover.Enabled || !c.canFailover() && !c.canRetryTarget() {
 		return
 	}
 	b := c.callee
 	c.after(c.deps.failover.Timeout, func() {
 		if c.callee == b && !b.provisional && b.final == 0 {
-			c.failover("no_provisional")
+			c.retryElsewhere("no_provisional")
 		}
 	})
 }
@@ -60,21 +96,32 @@ func (c *call) failover(reason string) bool {
 		return false
 	}
 	failed := c.trunk.Name
-	c.abandon(c.callee)
 	next := c.next[0]
 	c.next = c.next[1:]
-	c.callee = &calleeLeg{leg: leg{role: "callee", side: c.deps.gw, media: relay.Gateway}, early: map[string]*sip.Dialog{}}
-	c.useTrunk(next)
 	c.deps.trunkMetrics.failovers.WithLabelValues(failed, reason).Inc()
 	c.log.Warn().Str("gateway", failed).Str("reason", reason).Str("next_gateway", next.Name).
 		Msg("gateway trunk failed the call: trying the next trunk")
+	c.restartCallee()
+	c.useTrunk(next)
+	c.reinvite()
+	return true
+}
+
+// restartCallee gives up the callee's attempt for a new one.
+func (c *call) restartCallee() {
+	c.abandon(c.callee)
+	c.callee = &calleeLeg{leg: leg{role: "callee", side: c.deps.gw, media: relay.Gateway}, early: map[string]*sip.Dialog{}}
+}
+
+// reinvite sends the new attempt's INVITE to the call's (new) trunk
+// address, with a media plan made for it.
+func (c *call) reinvite() {
 	body, err := c.replan()
 	if err != nil {
 		c.failSetup(mediaFailure(err), warningFor(c.caller.side, err)...)
-		return true
+		return
 	}
 	c.inviteCallee(body)
-	return true
 }
 
 // abandon gives up an attempt that has no final response: its INVITE is

@@ -91,7 +91,7 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.settings.store(initial)
-	if s.gateways, s.trunkCalls, err = buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver()); err != nil {
+	if s.gateways, s.trunkCalls, err = buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(), log); err != nil {
 		return nil, err
 	}
 	if s.edgePeer, err = resolve(cfg.Edge.Peer); err != nil {
@@ -149,7 +149,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info().Str("edge", s.edge.Addr().String()).Str("gateway_side", s.gw.Addr().String()).
 		Str("http", s.httpLn.Addr().String()).Str("admin", s.adminLn.Addr().String()).Str("bypass_id", s.Settings().BypassID).
-		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", s.gateways.Trunks()[0].Addr.String()).
+		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", firstTrunk(s.gateways)).
 		Str("edge_peer", s.edgePeer.String()).Str("gateway_tls", addrOrNone(s.gw.TLSAddr())).
 		Str("edge_tls", addrOrNone(s.edge.TLSAddr())).Msg("mediation server listening")
 	if s.originLog != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -216,7 +218,7 @@ const startupLookupTimeout = 15 * time.Second
 // buildTrunks turns the checked gateways into the routing table (host
 // names are resolved here with r, and kept current by Table.Resolve) and
 // each trunk's call settings by name.
-func buildTrunks(gws []GatewayConfig, r *gateway.Resolver) (*gateway.Table, map[string]CallSettings, error) {
+func buildTrunks(gws []GatewayConfig, r *gateway.Resolver, log zerolog.Logger) (*gateway.Table, map[string]CallSettings, error) {
 	var trunks []gateway.Trunk
 	calls := map[string]CallSettings{}
 	for i, g := range gws {
@@ -236,11 +238,23 @@ func buildTrunks(gws []GatewayConfig, r *gateway.Resolver) (*gateway.Table, map[
 	ctx, cancel := context.WithTimeout(context.Background(), startupLookupTimeout)
 	defer cancel()
 	if err := gateway.ResolveTrunks(ctx, r, trunks); err != nil {
-		return nil, nil, err
+		// Start anyway: the trunk takes no calls until its name resolves
+		// (Table.Resolve keeps trying), and the others serve meanwhile.
+		log.Warn().Err(err).Msg("gateway trunk's host name does not resolve at start: the trunk takes no calls until it does")
 	}
 	table, err := gateway.NewTable(trunks)
 	if err != nil {
 		return nil, nil, err
 	}
 	return table, calls, nil
+}
+
+// firstTrunk is where the first trunk is, for the start-up log line: its
+// address, or its host name while that does not resolve.
+func firstTrunk(t *gateway.Table) string {
+	tr := t.Trunks()[0]
+	if tr.Addr.IsValid() {
+		return tr.Addr.String()
+	}
+	return tr.Host + " (unresolved)"
 }

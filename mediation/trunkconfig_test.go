@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 // TestTwoSitesConfig: the two-site example of the README loads, validates
@@ -16,7 +18,7 @@ func TestTwoSitesConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	table, calls, err := buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver())
+	table, calls, err := buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,11 @@ package mediation_test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,15 +109,121 @@ func TestTrunkByHostName(t *testing.T) {
 }
 
 // TestTrunkHostNameUnresolvable: a trunk whose name does not resolve at
-// start is an error naming it, before anything binds.
+// start does not stop the server: it has no address, takes no calls (503,
+// /readyz and mediationserver_gateway_up say why), and once the name
+// resolves it comes up and takes calls.
 func TestTrunkHostNameUnresolvable(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	sbc := startPeer(t, "sbc")
 	zone := dnstest.Start(t)
-	cfg := labConfig(netip.MustParseAddrPort("127.0.0.1:5060"), "udp")
-	cfg.Gateways = []mediation.GatewayConfig{{Name: "sbc", Address: "nowhere.test:5060", Transport: "udp"}}
-	cfg.GatewayDNS.Resolver = zone.Addr()
-	_, err := mediation.NewServer(cfg, testLog(t))
-	if err == nil {
-		t.Fatal("a server with an unresolvable trunk was made")
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways = []mediation.GatewayConfig{{Name: "sbc", Address: fmt.Sprintf("sbc.test:%d", sbc.addr().Port()), Transport: "udp"}}
+		c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
+	})
+	if st := srv.Trunks()[0]; !st.Unresolved || st.Up || st.Address != "" {
+		t.Fatalf("trunk at start: %+v; want unresolved, down, no address", st)
 	}
-	t.Log(err)
+	if v, _ := mediationtest.Metric(srv, "mediationserver_gateway_up", "gateway", "sbc"); v != 0 {
+		t.Errorf("mediationserver_gateway_up = %v for an unresolved trunk, want 0", v)
+	}
+	if code, body := adminDo(t, http.MethodGet, mediationtest.URL(srv, "/readyz"), "", ""); code != 503 || !strings.Contains(string(body), "no trunk up") {
+		t.Errorf("/readyz: %d %q; want 503 no trunk up", code, body)
+	}
+	if code, body := adminDo(t, http.MethodGet, mediationtest.AdminURL(srv, "/gateways"), "", ""); code != 200 || !strings.Contains(string(body), `"unresolved": true`) {
+		t.Errorf("GET /gateways = %d %s; want the trunk unresolved", code, body)
+	}
+	client := startClient(t, ctx, "")
+	call := func() int {
+		t.Helper()
+		rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", From: "+15550111", Duration: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("call: %v", err)
+		}
+		return rep.Code
+	}
+	if code := call(); code != 503 {
+		t.Errorf("call while the trunk is unresolved: %d, want 503", code)
+	}
+	if n := sbc.count(gosip.INVITE); n != 0 {
+		t.Errorf("%d INVITEs reached the SBC before its name resolved", n)
+	}
+
+	zone.Set(fmt.Sprintf("sbc.test. 1 IN A %s", sbc.addr().Addr()))
+	for srv.Trunks()[0].Unresolved {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the trunk's name resolves now, but the trunk stays unresolved")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if code := call(); code != 200 {
+		t.Fatalf("call once the name resolves: %d, want 200", code)
+	}
+	if n := sbc.count(gosip.INVITE); n != 1 {
+		t.Errorf("%d INVITEs at the SBC, want 1", n)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_up", "gateway", "sbc")
+}
+
+// TestTrunkNextSRVTarget: when a call to a trunk's first SRV target fails
+// at transport level (a TCP port that refuses) or gets no answer at all
+// (a UDP address that swallows the INVITE), the next target of the same
+// trunk is tried (RFC 3263 §4.3) before any other trunk, with fast
+// failover on or off; the caller sees one call and the record names the
+// trunk once.
+func TestTrunkNextSRVTarget(t *testing.T) {
+	for _, tc := range []struct {
+		name, transport, reason string
+		failover                bool
+	}{
+		{"tcp refused", "tcp", "unreachable", false},
+		{"udp silent", "udp", "no_provisional", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 60*time.Second)
+			live := startPeerOn(t, "live", netip.MustParseAddrPort("127.0.0.2:0"), nil)
+			var dead netip.AddrPort
+			if tc.transport == "tcp" {
+				ln, err := net.Listen("tcp", "127.0.0.3:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				dead = netip.MustParseAddrPort(ln.Addr().String())
+				ln.Close()
+			} else {
+				silent, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 3)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { silent.Close() })
+				dead = netip.MustParseAddrPort(silent.LocalAddr().String())
+			}
+			srvName := "_sip._" + tc.transport + ".sbc.test."
+			zone := dnstest.Start(t)
+			zone.Set(
+				fmt.Sprintf("%s 60 IN SRV 0 1 %d dead.sbc.test.", srvName, dead.Port()),
+				fmt.Sprintf("%s 60 IN SRV 1 1 %d live.sbc.test.", srvName, live.addr().Port()),
+				fmt.Sprintf("dead.sbc.test. 60 IN A %s", dead.Addr()),
+				fmt.Sprintf("live.sbc.test. 60 IN A %s", live.addr().Addr()),
+			)
+			records := filepath.Join(t.TempDir(), "records.jsonl")
+			srv := serveTo(t, live.addr(), tc.transport, func(c *mediation.Config) {
+				c.Gateways = []mediation.GatewayConfig{{Name: "sbc", Address: "sbc.test", Transport: tc.transport}}
+				c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
+				c.GatewayFailover.Enabled = tc.failover
+				c.GatewayFailover.Timeout = 300 * time.Millisecond
+				c.Records.Path = records
+			})
+			client := startClient(t, ctx, "")
+			rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", From: "+15550111", Duration: 20 * time.Millisecond})
+			if err != nil || rep.Code != 200 {
+				t.Fatalf("call: code %d, err %v; want 200 from the second target", rep.Code, err)
+			}
+			if n := live.count(gosip.INVITE); n != 1 {
+				t.Errorf("%d INVITEs at the second SRV target, want 1", n)
+			}
+			mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_target_retries_total", "gateway", "sbc", "reason", tc.reason)
+			checkTried(t, srv, records, "sbc")
+		})
+	}
 }

@@ -11,7 +11,9 @@ type trunkMetrics struct {
 	up        *prometheus.GaugeVec
 	attempts  *prometheus.CounterVec
 	failovers *prometheus.CounterVec
-	calls     *prometheus.CounterVec
+	// targetRetries: a call moved to its trunk's next address.
+	targetRetries *prometheus.CounterVec
+	calls         *prometheus.CounterVec
 }
 
 func newTrunkMetrics(reg *prometheus.Registry, trunks []gateway.Trunk) *trunkMetrics {
@@ -29,14 +31,22 @@ func newTrunkMetrics(reg *prometheus.Registry, trunks []gateway.Trunk) *trunkMet
 			Name: "mediationserver_gateway_failovers_total",
 			Help: "Outbound calls moved off the gateway trunk to the next one, by reason: no_provisional, 5xx codes, unreachable.",
 		}, []string{"gateway", "reason"}),
+		targetRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_gateway_target_retries_total",
+			Help: "Outbound calls moved to the gateway trunk's next address (SRV target or A record, RFC 3263), by reason: unreachable, timeout, no_provisional.",
+		}, []string{"gateway", "reason"}),
 	}
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mediationserver_gateway_calls_total",
 		Help: "Calls that ended, by gateway trunk (the last one tried), direction and outcome (answered or failed).",
 	}, []string{"gateway", "direction", "outcome"})
-	reg.MustRegister(m.up, m.attempts, m.failovers, m.calls)
+	reg.MustRegister(m.up, m.attempts, m.failovers, m.targetRetries, m.calls)
 	for _, t := range trunks {
-		m.up.WithLabelValues(t.Name).Set(1)
+		up := 0.0
+		if t.Addr.IsValid() {
+			up = 1 // an unresolved host name: 0 until it resolves
+		}
+		m.up.WithLabelValues(t.Name).Set(up)
 		m.attempts.WithLabelValues(t.Name)
 	}
 	return m

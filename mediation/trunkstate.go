@@ -16,6 +16,9 @@ type TrunkState struct {
 	// UnavailableUntil is when a trunk that answered 503 with Retry-After
 	// is routed to again; absent otherwise.
 	UnavailableUntil *time.Time `json:"unavailableUntil,omitempty"`
+	// Unresolved: the trunk's host name does not resolve (yet), so it has
+	// no address and takes no calls.
+	Unresolved bool `json:"unresolved,omitempty"`
 }
 
 // TrunkStates is every configured trunk with its health, from the gateway
@@ -24,7 +27,7 @@ func (s *Server) TrunkStates() []TrunkState {
 	status := s.gateways.Status()
 	out := make([]TrunkState, 0, len(status))
 	for _, st := range status {
-		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Up && st.UnavailableUntil.IsZero()}
+		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Up && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved}
 		if !st.UnavailableUntil.IsZero() {
 			until := st.UnavailableUntil
 			ts.UnavailableUntil = &until
