@@ -17,6 +17,13 @@ func (p *mediaPlan) inboundOffer(s BypassSettings, trunkBypass bool, alloc *rela
 	if len(p.offer.G711()) == 0 {
 		return nil, errNotAcceptable{"No G.711 codec in the gateway's SDP offer"}
 	}
+	// The trunk's codec list holds for what we answer its SBC, whichever
+	// way the call goes: the client is offered only those laws.
+	limited, err := sdp.LimitG711(p.offer, p.gwCodecs)
+	if err != nil {
+		return nil, errNotAcceptable{"None of the gateway's G.711 codecs is in the trunk's codec list"}
+	}
+	p.offer = limited
 	switch {
 	case p.gwSRTP == srtpOff && p.offer.RequiresSRTP():
 		return nil, errNotAcceptable{"The gateway offered " + p.offer.Proto + " but SRTP is off for this gateway"}

@@ -29,6 +29,12 @@ type reoffer struct {
 
 // reOffer builds the offer for the other peer from a new offer of from.
 func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media) (*reoffer, []byte, error) {
+	if from == relay.Gateway {
+		var err error
+		if offer, err = sdp.LimitG711(offer, p.gwCodecs); err != nil {
+			return nil, nil, errNotAcceptable{"None of the gateway's G.711 codecs is in the trunk's codec list"}
+		}
+	}
 	ro := &reoffer{from: from, offer: offer, hold: offer.OnHold(), keys: p.keys}
 	to := from.Other()
 	var d sdp.Description

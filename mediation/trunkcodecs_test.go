@@ -77,3 +77,58 @@ func TestTrunkCodecsOnlyPCMA(t *testing.T) {
 		t.Errorf("%v bypassed calls; the client's PCMU is not the trunk's", v)
 	}
 }
+
+// g711Offer is an SBC's offer of the given G.711 laws (PCMU 0, PCMA 8)
+// and telephone-event, on loopback.
+func g711Offer(laws ...string) []byte {
+	pts := map[string]string{"PCMU": "0", "PCMA": "8"}
+	var fmts, maps string
+	for _, l := range laws {
+		fmts += " " + pts[l]
+		maps += "a=rtpmap:" + pts[l] + " " + l + "/8000\r\n"
+	}
+	return []byte("v=0\r\no=SBC 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 9 RTP/AVP" + fmts + " 101\r\n" + maps + "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
+}
+
+// TestTrunkCodecsInbound: the trunk's codecs also bound what we answer its
+// SBC's offers: an inbound call offering PCMA and PCMU to a PCMU-only
+// trunk offers the client PCMU only and answers the SBC PCMU; an offer of
+// PCMA alone gets 488 and reaches no client.
+func TestTrunkCodecsInbound(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	edge.invites(func(pi *peerInvite) {
+		pi.respond(200, g711Offer("PCMU"))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Edge.Peer = edge.addr().String()
+		c.Gateways[0].Codecs = []string{"PCMU"}
+	})
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", g711Offer("PCMA", "PCMU"))
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC got %d, want 200", res.StatusCode)
+	}
+	if g := media(t, "offer to the client", edge.wait(ctx, gosip.INVITE, 1).Body()).G711(); len(g) != 1 || g[0].Name != "PCMU" {
+		t.Errorf("client offered G.711 %v, want PCMU only", g)
+	}
+	if g := media(t, "answer to the SBC", res.Body()).G711(); len(g) != 1 || g[0].Name != "PCMU" {
+		t.Errorf("SBC answered G.711 %v, want PCMU only", g)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	oc = sbc.call(ctx, srv.GatewayAddr(), "udp", g711Offer("PCMA"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 488 {
+		t.Errorf("PCMA-only offer to a PCMU trunk: %d, want 488", res.StatusCode)
+	}
+	if n := edge.count(gosip.INVITE); n != 1 {
+		t.Errorf("%d INVITEs reached the client, want only the first call's", n)
+	}
+	waitCalls(t, srv, 0)
+}

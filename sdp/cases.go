@@ -71,6 +71,28 @@ func GatewayOfferPrefer(client Media, bypass bool, anchor netip.AddrPort, prefer
 	return direct(client, g711), nil
 }
 
+// LimitG711 is offer as seen through a gateway trunk's codec list
+// (gateways[].codecs): its G.711 codecs only those named in prefer, in
+// prefer's order, ahead of its other codecs (which keep theirs); an
+// answer built from it uses only those laws. Empty prefer returns offer
+// as it is. ErrNoG711 when the offer has none of them.
+func LimitG711(offer Media, prefer []string) (Media, error) {
+	if len(prefer) == 0 {
+		return offer, nil
+	}
+	codecs := G711Order(offer.Codecs, prefer)
+	if len(codecs) == 0 {
+		return offer, fmt.Errorf("gateway offered %s, the trunk allows %s: %w", codecNames(offer.Codecs), strings.Join(prefer, ", "), ErrNoG711)
+	}
+	for _, c := range offer.Codecs {
+		if !c.IsG711() {
+			codecs = append(codecs, c)
+		}
+	}
+	offer.Codecs = codecs
+	return offer, nil
+}
+
 // G711Order is the G.711 codecs of list whose names are in prefer, in
 // prefer's order; empty prefer keeps list's G.711 codecs as they are.
 func G711Order(list []Codec, prefer []string) []Codec {

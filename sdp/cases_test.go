@@ -533,3 +533,35 @@ func TestGatewayOfferPrefer(t *testing.T) {
 		t.Errorf("PCMU-only client to a PCMA trunk: %v, want ErrNoG711", err)
 	}
 }
+
+// TestLimitG711: an offer seen through a trunk's codec list keeps only
+// the listed laws, in the list's order, then its other codecs; no list
+// leaves it as it is; none of the laws is ErrNoG711.
+func TestLimitG711(t *testing.T) {
+	g722 := Codec{PT: 9, Name: "G722", Rate: 8000, Channels: 1}
+	offer := peer("127.0.0.1", 4000, PCMU, g722, PCMA, TelephoneEvent)
+	names := func(m Media) []string {
+		var out []string
+		for _, c := range m.Codecs {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	got, err := LimitG711(offer, []string{"PCMA", "PCMU"})
+	if want := []string{"PCMA", "PCMU", "G722", "telephone-event"}; err != nil || !slices.Equal(names(got), want) {
+		t.Errorf("PCMA, PCMU: %v, %v; want %v", names(got), err, want)
+	}
+	got, err = LimitG711(offer, []string{"PCMA"})
+	if want := []string{"PCMA", "G722", "telephone-event"}; err != nil || !slices.Equal(names(got), want) {
+		t.Errorf("PCMA: %v, %v; want %v", names(got), err, want)
+	}
+	if got, err := LimitG711(offer, nil); err != nil || !slices.Equal(names(got), names(offer)) {
+		t.Errorf("no list: %v, %v", names(got), err)
+	}
+	if _, err := LimitG711(peer("127.0.0.1", 4000, PCMU, TelephoneEvent), []string{"PCMA"}); !errors.Is(err, ErrNoG711) {
+		t.Errorf("PCMU offer, PCMA trunk: %v, want ErrNoG711", err)
+	}
+	if len(offer.Codecs) != 4 || offer.Codecs[0].Name != "PCMU" {
+		t.Errorf("the offer itself changed: %v", names(offer))
+	}
+}
