@@ -1,0 +1,152 @@
+package mediation
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+)
+
+// FuzzMediaPlan runs a call's whole offer/answer through the media plan:
+// any caller offer and any far-side answer, either direction, every
+// combination of the bypass switches, trunk SRTP mode and trunk codec
+// list. What it checks, for every input:
+//   - nothing panics; a refused offer is a 488 reason or no ports;
+//   - every SDP we build parses back (we never send what we cannot read);
+//   - the bypass decision follows CCE's rule: never bypassed unless bypass
+//     is enabled globally and on the trunk, and (outbound) the client's ID
+//     is the deployment's;
+//   - the bypass ID never reaches the gateway side, and what the gateway
+//     side is offered or answered holds only the trunk's G.711 laws;
+//   - the relay's ports all come back when the plan is closed.
+func FuzzMediaPlan(f *testing.F) {
+	dir := filepath.Join("..", "testdata", "sdp")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	sfb, sbcOffer, sbcAnswer := read("sfb-bypass-offer.sdp"), read("sbc-offer-pcma-pcmu.sdp"), read("sbc-answer-pcma.sdp")
+	withID, noID := read("sfb-answer-with-bypassid.sdp"), read("sfb-answer-no-bypassid.sdp")
+	for flags := range 256 {
+		if flags%2 == 0 {
+			f.Add(sfb, sbcAnswer, uint8(flags))
+		} else {
+			f.Add(sbcOffer, withID, uint8(flags))
+			f.Add(sbcOffer, noID, uint8(flags))
+		}
+	}
+	for _, name := range []string{"hold-offer.sdp", "no-audio.sdp", "savp-no-crypto.sdp", "rfc3264-video-audio-offer.sdp",
+		"sfb-edge-srtp-optional-offer.sdp", "sfb-savp-audio-video-offer.sdp"} {
+		f.Add(read(name), sbcAnswer, uint8(0x06))
+		f.Add(read(name), withID, uint8(0x07))
+	}
+
+	alloc, err := relay.NewAllocator(netip.MustParseAddr("127.0.0.1"), 40000, 40999)
+	if err != nil {
+		f.Fatal(err)
+	}
+	const bypassID = "0b6b5b5c-3c1f-4b4e-9a43-0d7c1c7a2f10"
+	codecLists := [][]string{nil, {"PCMA"}, {"PCMU"}, {"PCMA", "PCMU"}}
+	srtpModes := []string{srtpOff, srtpOptional, srtpRequired, srtpOff}
+
+	f.Fuzz(func(t *testing.T, offerBody, answerBody []byte, flags uint8) {
+		dir := outbound
+		if flags&1 != 0 {
+			dir = inbound
+		}
+		s := BypassSettings{Enabled: flags&2 != 0, AlwaysBypass: true, BypassID: bypassID}
+		trunkBypass := flags&4 != 0
+		gwSRTP := srtpModes[flags>>3&3]
+		gwCodecs := codecLists[flags>>5&3]
+		final := flags&0x80 == 0
+
+		// The fixtures carry their own bypass ID: make the outbound ones
+		// match the deployment's, so that bypass is reached.
+		offerBody = bytes.ReplaceAll(offerBody, []byte("x-bypassid:"+fixtureBypassID), []byte("x-bypassid:"+bypassID))
+		answerBody = bytes.ReplaceAll(answerBody, []byte("x-bypassid:"+fixtureBypassID), []byte("x-bypassid:"+bypassID))
+
+		offer, late, err := parseInitialOffer(dir, offerBody)
+		if err != nil {
+			if !errors.As(err, new(errNotAcceptable)) {
+				t.Fatalf("initial offer refused with %T %v, not a 488 reason", err, err)
+			}
+			return
+		}
+		p := mediaPlan{dir: dir, offer: offer, lateOffer: late, log: zerolog.Nop(), gwSRTP: gwSRTP, gwCodecs: gwCodecs,
+			edgeCodecs: []string{"PCMU", "PCMA"}}
+		defer func() {
+			p.closeRelay()
+			if n := alloc.InUse(); n != 0 {
+				t.Fatalf("%d port pairs still in use after the plan closed", n)
+			}
+		}()
+		out, err := p.planOffer(s, trunkBypass, alloc)
+		if err != nil {
+			return // the call answers it with mediaFailure's code
+		}
+		callee := relay.Gateway
+		if dir == inbound {
+			callee = relay.Edge
+		}
+		checkBuilt(t, "offer to the callee", out, callee, gwCodecs)
+
+		ans, err := p.planAnswer(answerBody, final)
+		if err != nil {
+			return
+		}
+		checkBuilt(t, "answer to the caller", ans, callee.Other(), gwCodecs)
+		d := p.decision
+		if d.bypass {
+			if !s.Enabled || !trunkBypass {
+				t.Fatalf("bypassed with bypass enabled=%v, trunk bypass=%v: %+v", s.Enabled, trunkBypass, d)
+			}
+			if dir == outbound && !offer.HasBypassID(bypassID) {
+				t.Fatalf("outbound call bypassed without the deployment's ID: %+v", d)
+			}
+			if final && p.relay != nil {
+				t.Fatal("a bypassed call kept its relay after the 200")
+			}
+		}
+	})
+}
+
+// fixtureBypassID is the bypass ID the SfB fixtures in testdata/sdp carry.
+const fixtureBypassID = "be38f190-a24a-4a72-b66c-b09fd0909ebc"
+
+// checkBuilt checks SDP we built for side: it parses; towards the gateway
+// it carries no bypass ID and only the trunk's G.711 laws.
+func checkBuilt(t *testing.T, what string, body []byte, side relay.Side, gwCodecs []string) {
+	t.Helper()
+	m, err := sdp.Parse(body)
+	if err != nil {
+		t.Fatalf("%s does not parse back: %v\n%s", what, err, body)
+	}
+	if side != relay.Gateway {
+		return
+	}
+	if m.BypassID != "" || bytes.Contains(body, []byte("x-bypassid")) {
+		t.Fatalf("%s to the gateway carries a bypass ID:\n%s", what, body)
+	}
+	if len(gwCodecs) == 0 {
+		return
+	}
+	for _, c := range m.G711() {
+		allowed := false
+		for _, name := range gwCodecs {
+			allowed = allowed || c.Name == name
+		}
+		if !allowed {
+			t.Fatalf("%s to the gateway has %s, the trunk allows %v:\n%s", what, c.Name, gwCodecs, body)
+		}
+	}
+}
