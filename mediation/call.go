@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -92,6 +93,8 @@ type call struct {
 	next  []gateway.Trunk
 	tried []string
 	box   *inbox
+	// sink is what the call's client transactions report to (callSink).
+	sink *callSink
 	// forks are the callee's early dialogs of an inbound call, each
 	// relayed to the gateway as an early dialog of its own (forks.go).
 	forks map[string]*fork
@@ -189,6 +192,7 @@ func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	c.callee = &calleeLeg{leg: leg{role: "callee", side: deps.sideFor(calleeSide), media: calleeSide}, early: map[string]*sip.Dialog{}}
 	// The caller's dialog exists from our first response on: its tag is ours.
 	c.caller.dialog = sip.NewUASDialog(in, c.caller.tag)
+	c.sink = newCallSink(c)
 	c.box.push(evStart{})
 	return c
 }
@@ -223,6 +227,44 @@ func (c *call) other(l *leg) *leg {
 // push queues an event; false when the call no longer takes any.
 func (c *call) push(e event) bool { return c.box.push(e) }
 
+// callSink is what the call's client transactions report to. They
+// outlive the call (sipgo keeps an answered INVITE's for Timer M, a BYE's
+// for Timer K, up to 32 s), and holding the call itself they would keep
+// all of it (messages, SDP, media plan) alive that long: at a high call
+// rate that is most of the heap. The call lets go of its sink when it
+// ends (release); what still comes is handled as for an ended call.
+type callSink struct {
+	c    atomic.Pointer[call]
+	deps *callDeps
+}
+
+func newCallSink(c *call) *callSink {
+	s := &callSink{deps: c.deps}
+	s.c.Store(c)
+	return s
+}
+
+// OnResponse implements sip.ResponseSink.
+func (s *callSink) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
+	if c := s.c.Load(); c != nil {
+		c.OnResponse(tx, res)
+		return
+	}
+	if res.IsSuccess() && tx.Req.IsInvite() {
+		s.deps.lateAnswer(tx.Side(), tx.Req, res)
+	}
+}
+
+// OnDone implements sip.ResponseSink.
+func (s *callSink) OnDone(tx *sip.ClientTx, err error) {
+	if c := s.c.Load(); c != nil {
+		c.OnDone(tx, err)
+	}
+}
+
+// release drops the sink's hold on the call.
+func (s *callSink) release() { s.c.Store(nil) }
+
 // OnResponse implements sip.ResponseSink for every request the call sends.
 func (c *call) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
 	if !c.push(evResponse{tx, res}) && res.IsSuccess() && tx.Req.IsInvite() {
@@ -242,6 +284,7 @@ func (c *call) run() {
 			c.handle(ev)
 			if c.state == stateEnded {
 				c.drainClosed()
+				c.sink.release()
 				return
 			}
 		}

@@ -80,7 +80,7 @@ func (c *call) inviteCallee(body []byte) {
 // sendInvite sends (or, after a 422, sends again) the callee's INVITE.
 func (c *call) sendInvite(inv *gosip.Request) bool {
 	b := c.callee
-	tx, err := b.side.Send(context.Background(), inv, c)
+	tx, err := b.side.Send(context.Background(), inv, c.sink)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("cannot send INVITE to the next hop")
 		if c.retryElsewhere("unreachable") {

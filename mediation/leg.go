@@ -57,7 +57,7 @@ type outgoing struct {
 // goroutine.
 func (c *call) sendIn(l *leg, d *sip.Dialog, req *gosip.Request, onResponse func(*gosip.Response), onFail func(error)) (*outgoing, error) {
 	o := &outgoing{leg: l, dialog: d, req: req, onResponse: onResponse, onFail: onFail}
-	tx, target, err := d.Send(context.Background(), req, c)
+	tx, target, err := d.Send(context.Background(), req, c.sink)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func (c *call) sendIn(l *leg, d *sip.Dialog, req *gosip.Request, onResponse func
 
 // resend retries o on its dialog's next target, if there is one.
 func (c *call) resend(o *outgoing) bool {
-	tx, target, err := o.dialog.SendNext(context.Background(), o.req, c, o.tried)
+	tx, target, err := o.dialog.SendNext(context.Background(), o.req, c.sink, o.tried)
 	if err != nil {
 		return false
 	}

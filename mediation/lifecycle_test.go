@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -415,5 +416,48 @@ func TestDrainingRefusesCalls(t *testing.T) {
 	}
 	if err := stopped(); err != nil {
 		t.Fatalf("Run returned %v", err)
+	}
+}
+
+// TestEndedCallReleased: once a call has ended nothing keeps it in memory,
+// although sipgo keeps its transactions for up to 32 s after (an answered
+// INVITE's for Timer M, a BYE's for Timer J): at a high call rate,
+// transactions holding whole calls were most of the heap.
+func TestEndedCallReleased(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	client := startClient(t, ctx, "")
+	done := make(chan error, 1)
+	go func() {
+		rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", From: "+15550111", Duration: 300 * time.Millisecond})
+		if err == nil && rep.Code != 200 {
+			err = fmt.Errorf("call answered %d", rep.Code)
+		}
+		done <- err
+	}()
+	var alive func() bool
+	for alive == nil {
+		if calls := srv.WeakCalls(); len(calls) > 0 {
+			w := calls[0]
+			alive = func() bool { return w.Value() != nil }
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the call never started")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitCalls(t, srv, 0)
+	for alive() {
+		runtime.GC()
+		select {
+		case <-ctx.Done():
+			t.Fatal("the ended call is still in memory")
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

@@ -73,7 +73,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	tag, _ := inv.From().Params.Get("tag")
 	c.deps.index.addDialog(c, string(*inv.CallID()), tag)
 	c.log.Info().Str("number", x.number).Str("gateway", trunk.Name).Msg("REFER with refer support off: transferring the call ourselves")
-	tx, err := c.deps.gw.Send(context.Background(), inv, c)
+	tx, err := c.deps.gw.Send(context.Background(), inv, c.sink)
 	if err != nil {
 		c.transferFailed(l, 503, "Service Unavailable")
 		return
