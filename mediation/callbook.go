@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"net"
 	"slices"
 	"sort"
 	"sync"
@@ -19,28 +20,46 @@ const (
 
 // callBook keeps the ladders of the last calls, in progress or ended, for
 // the web page: the SIP messages from the trace, the rest from the call's
-// record when it ends (and from the live record while it runs).
+// record when it ends (and from the live record while it runs). Messages
+// are kept as traced and read into ladder form only when the page asks
+// (snapshot): at a high call rate most calls leave the book unseen, and
+// reading every message of every call would cost more than the call.
 type callBook struct {
 	mu    sync.Mutex
-	calls map[string]*ladder.Call
+	calls map[string]*bookCall
 }
 
-func newCallBook() *callBook { return &callBook{calls: map[string]*ladder.Call{}} }
+// bookCall is one call of the book: what its record says, and its SIP
+// messages in the order traced.
+type bookCall struct {
+	ladder.Call
+	wires []bookWire
+}
 
-// Wire implements WireSink.
+// bookWire is a traced message as the book keeps it: not its parsed form,
+// which would hold far more memory than its bytes.
+type bookWire struct {
+	at                   time.Time
+	side, dir, transport string
+	local, remote        net.Addr
+	callID               string
+	data                 []byte
+}
+
+func newCallBook() *callBook { return &callBook{calls: map[string]*bookCall{}} }
+
+// Wire implements WireSink. The Wire's Data is the tracer's own copy of
+// the wire's bytes, so keeping it costs no copy.
 func (b *callBook) Wire(w *sip.Wire, id string) {
 	if id == "" || w.Msg == nil {
 		return
 	}
-	m := ladder.NewMessage(w.Time, w.Side.Name, w.Dir, w.Transport, addrString(w.Local), addrString(w.Remote), string(w.Data))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c := b.get(id, w.Time)
-	if cid := w.CallID(); cid != "" && !slices.Contains(c.CallIDs, cid) {
-		c.CallIDs = append(c.CallIDs, cid)
-	}
-	if len(c.Messages) < bookMessages {
-		c.Add(m)
+	if len(c.wires) < bookMessages {
+		c.wires = append(c.wires, bookWire{at: w.Time, side: w.Side.Name, dir: w.Dir, transport: w.Transport,
+			local: w.Local, remote: w.Remote, callID: w.CallID(), data: w.Data})
 	}
 }
 
@@ -52,13 +71,13 @@ func addrString(a interface{ String() string }) string {
 }
 
 // get is the call with this id, created (and the oldest dropped) if new.
-func (b *callBook) get(id string, at time.Time) *ladder.Call {
+func (b *callBook) get(id string, at time.Time) *bookCall {
 	c := b.calls[id]
 	if c != nil {
 		return c
 	}
 	if len(b.calls) >= bookCalls {
-		var oldest *ladder.Call
+		var oldest *bookCall
 		for _, x := range b.calls {
 			if oldest == nil || x.Start.Before(oldest.Start) {
 				oldest = x
@@ -66,7 +85,7 @@ func (b *callBook) get(id string, at time.Time) *ladder.Call {
 		}
 		delete(b.calls, oldest.ID)
 	}
-	c = &ladder.Call{ID: id, Start: at}
+	c = &bookCall{Call: ladder.Call{ID: id, Start: at}}
 	b.calls[id] = c
 	return c
 }
@@ -85,7 +104,6 @@ func (b *callBook) record(r Record, ended bool) {
 		c.Ended, c.Answered, c.EndReason = true, r.AnswerTime != nil, r.EndReason
 		c.DurationMS = r.EndTime.Sub(r.StartTime).Milliseconds()
 	}
-	c.Update()
 }
 
 // write implements recordSink: a call's record at its end.
@@ -100,13 +118,24 @@ func (b *callBook) snapshot() []ladder.Call {
 	defer b.mu.Unlock()
 	out := make([]ladder.Call, 0, len(b.calls))
 	for _, c := range b.calls {
-		cp := *c
-		cp.Messages = append([]ladder.Message(nil), c.Messages...)
-		cp.CallIDs = append([]string(nil), c.CallIDs...)
-		out = append(out, cp)
+		out = append(out, c.ladder())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.After(out[j].Start) })
 	return out
+}
+
+// ladder is the call with its messages read: a copy the caller owns.
+func (c *bookCall) ladder() ladder.Call {
+	cp := c.Call
+	cp.Messages, cp.CallIDs = nil, nil
+	for _, w := range c.wires {
+		if w.callID != "" && !slices.Contains(cp.CallIDs, w.callID) {
+			cp.CallIDs = append(cp.CallIDs, w.callID)
+		}
+		cp.Add(ladder.NewMessage(w.at, w.side, w.dir, w.transport, addrString(w.local), addrString(w.remote), string(w.data)))
+	}
+	cp.Update()
+	return cp
 }
 
 // teeRecords writes a call's record to the records file and the book.
