@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -184,6 +185,42 @@ func TestLateAnswerIsHungUp(t *testing.T) {
 	}
 	if got[0] != "ACK" || got[1] != "BYE" {
 		t.Fatalf("SBC got %v, want ACK then BYE", got)
+	}
+}
+
+// TestStrayAnswerDropped: a 2xx to an INVITE we never sent (an unknown
+// Call-ID), even from a trusted peer, is dropped and counted: no ACK or
+// BYE goes to the address its Contact names, which would let any peer aim
+// our messages anywhere.
+func TestStrayAnswerDropped(t *testing.T) {
+	victim, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.2:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	body := fixtureBody(t, "sbc-answer-pcma.sdp")
+	ok := fmt.Sprintf("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKstray1\r\n"+
+		"From: <sip:+15550111@127.0.0.1>;tag=neverours\r\nTo: <sip:+15550100@127.0.0.1>;tag=stray\r\n"+
+		"Call-ID: never-sent-by-us\r\nCSeq: 1 INVITE\r\nContact: <sip:127.0.0.2:%d>\r\n"+
+		"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		srv.GatewayAddr(), victim.LocalAddr().(*net.UDPAddr).Port, len(body), body)
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(srv.GatewayAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// From the SBC's IP (trusted: the gateway side trusts a trunk's IP
+	// from any port), not a stranger's.
+	if _, err := conn.Write([]byte(ok)); err != nil {
+		t.Fatal(err)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_sip_stray_responses_total", "side", "gateway")
+	_ = victim.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	buf := make([]byte, 65535)
+	if n, _, err := victim.ReadFromUDP(buf); err == nil {
+		t.Fatalf("the stray 2xx's Contact got %q", buf[:n])
 	}
 }
 

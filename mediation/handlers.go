@@ -103,10 +103,21 @@ func (h sideHandler) HandleStrayResponse(side *sip.Side, res *gosip.Response) {
 	if c := h.s.calls.byResponse(res); c != nil && c.push(evStray{side, res}) {
 		return
 	}
-	if res.IsSuccess() && res.CSeq() != nil && res.CSeq().MethodName == gosip.INVITE {
+	if res.IsSuccess() && res.CSeq() != nil && res.CSeq().MethodName == gosip.INVITE &&
+		h.s.calls.endedRecently(string(*res.CallID())) {
 		// A 2xx for a call that is over (its INVITE given up): ACK it and
 		// hang up, or the far side keeps a call nobody is on.
 		go h.s.lateAnswer(side, nil, res)
+		return
+	}
+	// Nothing of ours: a response to a request we never sent (or long
+	// forgotten) is dropped. Answering a stray 2xx with ACK and BYE to
+	// whatever its Contact names would let any peer aim our messages
+	// (and DNS lookups) anywhere.
+	h.s.metrics.sipStray.WithLabelValues(side.Name).Inc()
+	if ok, n := h.s.strayLog.Allow(); ok {
+		side.Log().Info().Int("code", res.StatusCode).Str("source", res.Source()).Str("sip_call_id", string(*res.CallID())).
+			Int("suppressed", n).Msg("response for no transaction or call of ours: dropped")
 	}
 }
 

@@ -21,6 +21,7 @@ type metrics struct {
 	legRTT        *prometheus.HistogramVec
 	sipMalformed  prometheus.Counter
 	sipUnanswered prometheus.Counter
+	sipStray      *prometheus.CounterVec // responses for nothing of ours, by side
 	mediaRefused  *prometheus.CounterVec // RTP from neither the peer's IPs nor its latched address
 	// Operators' series (metricsops.go).
 	sipRequests   *prometheus.CounterVec
@@ -80,17 +81,22 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 			Name: "mediationserver_sip_unknown_dialog_requests_total",
 			Help: "Requests answered 481 (no such call or transaction).",
 		}),
+		sipStray: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_sip_stray_responses_total",
+			Help: "Responses that match no transaction, dialog or recently ended call of ours, dropped; by side.",
+		}, []string{"side"}),
 		mediaRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_media_packets_refused_total",
 			Help: "RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
 		}, []string{"side"}),
 	}
 	m.reg.MustRegister(m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
-		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered, m.mediaRefused,
+		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered, m.sipStray, m.mediaRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.
 	for _, side := range []string{"edge", "gateway"} {
 		m.mediaRefused.WithLabelValues(side)
+		m.sipStray.WithLabelValues(side)
 	}
 	for _, d := range []direction{outbound, inbound} {
 		m.callsCurrent.WithLabelValues(d.String())

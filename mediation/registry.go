@@ -17,10 +17,21 @@ type registry struct {
 	invites map[string]*call
 	callIDs map[string]*call
 	calls   map[*call]struct{}
+	// ended are the Call-IDs of the last endedKept calls that ended, oldest
+	// first in endedOrder: a 2xx that comes after its call is over is ours
+	// to ACK and hang up only if its Call-ID is one of them.
+	ended      map[string]struct{}
+	endedOrder []string
 }
 
+// endedKept bounds the ended calls' Call-IDs remembered: at 1,000 calls/s
+// (two Call-IDs each) some 30 s of them, as long as a far side retransmits
+// a 2xx that gets no ACK (64*T1).
+const endedKept = 65536
+
 func newRegistry() *registry {
-	return &registry{dialogs: map[string]*call{}, invites: map[string]*call{}, callIDs: map[string]*call{}, calls: map[*call]struct{}{}}
+	return &registry{dialogs: map[string]*call{}, invites: map[string]*call{}, callIDs: map[string]*call{}, calls: map[*call]struct{}{},
+		ended: map[string]struct{}{}}
 }
 
 func key(callID, tag string) string { return callID + "\x00" + tag }
@@ -62,7 +73,25 @@ func (r *registry) remove(c *call) {
 		if r.callIDs[id] == c {
 			delete(r.callIDs, id)
 		}
+		if _, ok := r.ended[id]; !ok {
+			r.ended[id] = struct{}{}
+			r.endedOrder = append(r.endedOrder, id)
+		}
 	}
+	for len(r.endedOrder) > endedKept {
+		delete(r.ended, r.endedOrder[0])
+		r.endedOrder[0] = ""
+		r.endedOrder = r.endedOrder[1:]
+	}
+}
+
+// endedRecently reports whether callID was a leg of a call that ended not
+// long ago (the last endedKept Call-IDs).
+func (r *registry) endedRecently(callID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.ended[callID]
+	return ok
 }
 
 func (r *registry) byDialog(callID, localTag string) *call {

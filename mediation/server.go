@@ -55,6 +55,7 @@ type Server struct {
 
 	trunkCalls   map[string]CallSettings
 	unknownLog   sip.Limiter
+	strayLog     sip.Limiter
 	malformedLog sip.Limiter
 	refusedLog   sip.Limiter
 	perSource    *sourceLimiter
