@@ -1,11 +1,14 @@
 package mediation
 
 import (
+	"bytes"
 	"net"
 	"slices"
 	"sort"
 	"sync"
 	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation/ladder"
 	"github.com/mediation-emulator/mediation/sip"
@@ -16,6 +19,11 @@ import (
 const (
 	bookCalls    = 100
 	bookMessages = 100
+	// bookRate is how many new calls per second the book takes (bursts of
+	// bookCalls): above it, the page shows a sample. A person reads a
+	// ladder or two; at a thousand calls a second, copying every call's
+	// messages for a page nobody can follow was a tenth of the work.
+	bookRate = 50
 )
 
 // callBook keeps the ladders of the last calls, in progress or ended, for
@@ -27,6 +35,9 @@ const (
 type callBook struct {
 	mu    sync.Mutex
 	calls map[string]*bookCall
+	// tokens and filled are the token bucket of new calls (bookRate).
+	tokens float64
+	filled time.Time
 }
 
 // bookCall is one call of the book: what its record says, and its SIP
@@ -46,20 +57,31 @@ type bookWire struct {
 	data                 []byte
 }
 
-func newCallBook() *callBook { return &callBook{calls: map[string]*bookCall{}} }
+func newCallBook() *callBook {
+	return &callBook{calls: map[string]*bookCall{}, tokens: bookCalls, filled: time.Now()}
+}
 
-// Wire implements WireSink. The Wire's Data is the tracer's own copy of
-// the wire's bytes, so keeping it costs no copy.
+// Wire implements WireSink.
 func (b *callBook) Wire(w *sip.Wire, id string) {
 	if id == "" || w.Msg == nil {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c := b.get(id, w.Time)
+	c := b.calls[id]
+	if c == nil {
+		// A call enters the book with its first message, the caller's
+		// INVITE, if the rate allows; a call left out (or dropped as old)
+		// stays out rather than come back with half a ladder.
+		req, ok := w.Msg.(*gosip.Request)
+		if !ok || !req.IsInvite() || w.Dir != sip.In || hasToTag(req) || !b.admit(w.Time) {
+			return
+		}
+		c = b.get(id, w.Time)
+	}
 	if len(c.wires) < bookMessages {
 		c.wires = append(c.wires, bookWire{at: w.Time, side: w.Side.Name, dir: w.Dir, transport: w.Transport,
-			local: w.Local, remote: w.Remote, callID: w.CallID(), data: w.Data})
+			local: w.Local, remote: w.Remote, callID: w.CallID(), data: bytes.Clone(w.Data)})
 	}
 }
 
@@ -90,12 +112,28 @@ func (b *callBook) get(id string, at time.Time) *bookCall {
 	return c
 }
 
+// admit takes a token for a new call, if there is one.
+func (b *callBook) admit(now time.Time) bool {
+	if dt := now.Sub(b.filled).Seconds(); dt > 0 {
+		b.tokens = min(bookCalls, b.tokens+dt*bookRate)
+		b.filled = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
 // record takes what a call record says (at the end, or of a call in
 // progress).
 func (b *callBook) record(r Record, ended bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c := b.get(r.CallID, r.StartTime)
+	c := b.calls[r.CallID]
+	if c == nil {
+		return // not in the book (sampled out, or dropped as old)
+	}
 	c.Direction, c.From, c.To, c.Gateway = r.Direction, r.From, r.To, r.Gateway
 	if r.BypassReason != "" {
 		c.Decided, c.Bypass, c.Reason = true, r.MediationServerBypass, r.BypassReason

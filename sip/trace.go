@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"bytes"
 	"net"
 	"strings"
 	"time"
@@ -27,7 +26,10 @@ type Wire struct {
 	Local, Remote net.Addr
 	Time          time.Time
 	// Data is the message as on the wire (for a TCP read, the message cut
-	// out of the stream). It belongs to the Wire: tracers may keep it.
+	// out of the stream). It is the socket's buffer, valid only while the
+	// tracer runs: a tracer that keeps it (or hands it to another
+	// goroutine) copies it. Copying every message of every call for
+	// tracers that keep few of them cost more than parsing them.
 	Data []byte
 	// Msg is Data parsed; nil when it is not a SIP message.
 	Msg gosip.Message
@@ -84,7 +86,7 @@ func (s *Side) traceRead(props gosip.TransportReadProps, data []byte, msg gosip.
 		return
 	}
 	s.tracer(&Wire{Side: s, Dir: In, Transport: strings.ToUpper(props.Transport), Local: props.LocalAddr,
-		Remote: props.RemoteAddr, Time: time.Now(), Data: bytes.Clone(data), Msg: msg})
+		Remote: props.RemoteAddr, Time: time.Now(), Data: data, Msg: msg})
 }
 
 // tapWrite is the stack's WriteTap for a side: it parses what is about to
@@ -99,8 +101,7 @@ func (s *Side) tapWrite(tracer Tracer) WriteTap {
 	// far less than the full parse of every header.
 	lazy := gosip.NewParser(gosip.WithHeadersParsers(map[string]gosip.HeaderParser{}))
 	return func(transport string, local, remote net.Addr, data []byte) {
-		w := &Wire{Side: s, Dir: Out, Transport: transport, Local: local, Remote: remote, Time: time.Now(),
-			Data: bytes.Clone(data)}
+		w := &Wire{Side: s, Dir: Out, Transport: transport, Local: local, Remote: remote, Time: time.Now(), Data: data}
 		if msg, err := lazy.ParseSIP(w.Data); err == nil {
 			w.Msg = msg
 		}
