@@ -159,10 +159,7 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 	if err != nil {
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}
-	if IsTCP(req) {
-		conn = s.tapped(conn, req.Transport())
-	}
-	return conn, nil
+	return s.tapped(conn, req.Transport()), nil
 }
 
 // WriteRequest sends req outside any transaction: the ACK of a 2xx.

@@ -121,7 +121,7 @@ func NewSide(cfg SideConfig) (*Side, error) {
 		s.dial = 10 * time.Second
 	}
 	s.tap = s.tapWrite(cfg.Tracer)
-	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, Tap: s.tap, TLS: cfg.TLS, Conn: cfg.Conn})
+	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, TLS: cfg.TLS, Conn: cfg.Conn})
 	if err != nil {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
 	}
@@ -376,11 +376,10 @@ func (s *Side) responseConn(transport, source string) (gosip.Connection, error) 
 	if err != nil {
 		return nil, fmt.Errorf("udp listener %s: %w", s.Addr(), err)
 	}
-	return c, nil
+	return s.tapped(c, "UDP"), nil
 }
 
-// tapped wraps a TCP or TLS connection so the tracer sees what is written
-// on it.
+// tapped wraps a connection so the tracer sees what is written on it.
 func (s *Side) tapped(c gosip.Connection, transport string) gosip.Connection {
 	if s.tap == nil {
 		return c

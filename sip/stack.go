@@ -46,9 +46,6 @@ type StackConfig struct {
 	ReadFilter gosip.TransportReadFilter
 	// TransactionOptions are added to sipgo's transaction layer options.
 	TransactionOptions []gosip.TransactionLayerOption
-	// Tap, when set, sees every UDP datagram the stack writes, before it
-	// leaves.
-	Tap WriteTap
 	// TLS, when set, adds a TLS listener and the TLS client settings.
 	TLS *TLSConfig
 	// Conn bounds the TCP and TLS connections peers open (connlimit.go).
@@ -79,7 +76,6 @@ type Stack struct {
 	tlsDial   *tlsDialer // nil: sipgo dials every TLS connection
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
-	tap       WriteTap
 
 	errc      chan error
 	serving   sync.WaitGroup
@@ -102,7 +98,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), udpConn.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 	log := cfg.Log.With().Str("side", cfg.Name).Logger()
 	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
-	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, tap: cfg.Tap, errc: make(chan error, 4)}
+	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, errc: make(chan error, 4)}
 	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
@@ -202,9 +198,6 @@ func (s *Stack) Start() error {
 	s.startOnce.Do(func() {
 		started = true
 		var udp net.PacketConn = s.udpConn
-		if s.tap != nil {
-			udp = tapPacketConn{udp, s.tap}
-		}
 		s.serving.Add(2)
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeUDP(udp) }()
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.tcpServe) }()

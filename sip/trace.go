@@ -89,22 +89,13 @@ func (s *Side) traceRead(props gosip.TransportReadProps, data []byte, msg gosip.
 		Remote: props.RemoteAddr, Time: time.Now(), Data: data, Msg: msg})
 }
 
-// tapWrite is the stack's WriteTap for a side: it parses what is about to
-// be written and shows it to the tracer. nil without a tracer.
+// tapWrite is a side's WriteTap: it shows what is about to be written to
+// the tracer. nil without a tracer.
 func (s *Side) tapWrite(tracer Tracer) WriteTap {
 	if tracer == nil {
 		return nil
 	}
-	// What we write was built by us and is well-formed: the tracer's
-	// readers need its start line and Call-ID, which a parser without
-	// header parsers gives (sipgo parses the rest lazily when asked) for
-	// far less than the full parse of every header.
-	lazy := gosip.NewParser(gosip.WithHeadersParsers(map[string]gosip.HeaderParser{}))
-	return func(transport string, local, remote net.Addr, data []byte) {
-		w := &Wire{Side: s, Dir: Out, Transport: transport, Local: local, Remote: remote, Time: time.Now(), Data: data}
-		if msg, err := lazy.ParseSIP(w.Data); err == nil {
-			w.Msg = msg
-		}
-		tracer(w)
+	return func(transport string, local, remote net.Addr, data []byte, msg gosip.Message) {
+		tracer(&Wire{Side: s, Dir: Out, Transport: transport, Local: local, Remote: remote, Time: time.Now(), Data: data, Msg: msg})
 	}
 }
