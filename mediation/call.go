@@ -276,11 +276,15 @@ func (c *call) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
 // OnDone implements sip.ResponseSink.
 func (c *call) OnDone(tx *sip.ClientTx, err error) { c.push(evTxDone{tx, err}) }
 
-// run is the call's goroutine: it takes the call's events in order until
-// the call has ended.
+// run takes the call's events in order until none is left (the next event
+// runs it again, on a new goroutine: see inbox) or the call has ended.
 func (c *call) run() {
-	for range c.box.wake {
-		for _, ev := range c.box.take() {
+	for {
+		evs := c.box.take()
+		if len(evs) == 0 {
+			return
+		}
+		for _, ev := range evs {
 			c.handle(ev)
 			if c.state == stateEnded {
 				c.drainClosed()

@@ -7,16 +7,37 @@ import "sync"
 const inboxCap = 1024
 
 // inbox is a call's event queue. Pushing never blocks (the pusher is a
-// socket's reading goroutine, which serves every call on that socket); the
-// call's own goroutine takes the events in the order they were pushed.
+// socket's reading goroutine, which serves every call on that socket). The
+// events are taken in the order they were pushed by one goroutine at a
+// time, started when events arrive and none is running, and gone when the
+// queue is empty: a call that waits (most of a call's life) holds no
+// goroutine and no stack, only its state.
 type inbox struct {
 	mu     sync.Mutex
 	events []event
-	wake   chan struct{}
-	closed bool
+	// drain takes the events (the call's run); nil until start.
+	drain func()
+	// running: a drain goroutine is at work (or about to be).
+	running bool
+	closed  bool
 }
 
-func newInbox() *inbox { return &inbox{wake: make(chan struct{}, 1)} }
+func newInbox() *inbox { return &inbox{} }
+
+// start arms the inbox with its drain and runs it for the events already
+// queued: a call starts taking events only once it is registered.
+func (b *inbox) start(drain func()) {
+	b.mu.Lock()
+	b.drain = drain
+	run := len(b.events) > 0 && !b.running && !b.closed
+	if run {
+		b.running = true
+	}
+	b.mu.Unlock()
+	if run {
+		go drain()
+	}
+}
 
 // push queues e; false when the call is over or its queue is full.
 func (b *inbox) push(e event) bool {
@@ -26,20 +47,27 @@ func (b *inbox) push(e event) bool {
 		return false
 	}
 	b.events = append(b.events, e)
+	run := !b.running && b.drain != nil
+	if run {
+		b.running = true
+	}
 	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
+	if run {
+		go b.drain()
 	}
 	return true
 }
 
 // take returns the queued events, oldest first, and empties the queue.
+// None means the drain is to return: the next push starts another.
 func (b *inbox) take() []event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	ev := b.events
 	b.events = nil
+	if len(ev) == 0 {
+		b.running = false
+	}
 	return ev
 }
 
