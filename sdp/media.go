@@ -136,7 +136,35 @@ func Parse(body []byte) (Media, error) {
 		return Media{}, fmt.Errorf("%w: %w", ErrUnparseable, err)
 	}
 	readAttributes(&m, md.Attributes)
+	m.detach()
 	return m, nil
+}
+
+// detach gives m strings of its own. pion's lexer builds each line in a
+// strings.Builder and hands out substrings of it, so a codec name kept
+// for the whole call would pin a buffer the size of the SDP: a call keeps
+// its peers' SDP for its whole life, and with thousands of calls up these
+// buffers were a tenth of the heap.
+func (m *Media) detach() {
+	m.Proto, m.BypassID, m.Direction = strings.Clone(m.Proto), strings.Clone(m.BypassID), strings.Clone(m.Direction)
+	for i := range m.Codecs {
+		m.Codecs[i].Name, m.Codecs[i].Fmtp = strings.Clone(m.Codecs[i].Name), strings.Clone(m.Codecs[i].Fmtp)
+	}
+	for i := range m.Candidates {
+		m.Candidates[i].Foundation = strings.Clone(m.Candidates[i].Foundation)
+		m.Candidates[i].Transport = strings.Clone(m.Candidates[i].Transport)
+		m.Candidates[i].Type = strings.Clone(m.Candidates[i].Type)
+	}
+	for i := range m.Crypto {
+		m.Crypto[i] = strings.Clone(m.Crypto[i])
+	}
+	for i := range m.Lines {
+		l := &m.Lines[i]
+		l.Media, l.Proto = strings.Clone(l.Media), strings.Clone(l.Proto)
+		for j := range l.Formats {
+			l.Formats[j] = strings.Clone(l.Formats[j])
+		}
+	}
 }
 
 // unmarshal runs pion on body. A parser bug must not take the B2BUA down on
