@@ -128,6 +128,10 @@ func printBench(w io.Writer, r bench.Report) {
 		fmt.Fprintf(w, "media      clients received %d of %d packets (loss %.3f %%), SBC %d of %d (loss %.3f %%)\n",
 			r.ClientMedia.Received, r.ClientMedia.Expected, 100*r.ClientMedia.LossRatio,
 			r.SBCMedia.Received, r.SBCMedia.Expected, 100*r.SBCMedia.LossRatio)
+		if r.RelayDelayPackets > 0 {
+			fmt.Fprintf(w, "relay      one-way delay of %d anchored packets p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+				r.RelayDelayPackets, r.RelayDelayMs.P50, r.RelayDelayMs.P90, r.RelayDelayMs.P99, r.RelayDelayMs.Max)
+		}
 	}
 	switch {
 	case r.Generator.InProcess:

@@ -3,7 +3,7 @@
 // calls at a set rate through the server's edge side to a simulated SBC,
 // bypassed, anchored or transcoded in a set mix, and the run is summed up
 // as calls per second, failures by reason, setup latency percentiles, media
-// loss and the server's CPU, memory and goroutines.
+// loss, relay delay percentiles and the server's CPU, memory and goroutines.
 //
 // It drives a running daemon (Config.Edge, with its trunk pointed at
 // Config.SBCListen) or one it starts in-process on loopback.
@@ -181,9 +181,12 @@ type runner struct {
 	sbc     *endpoint.SBC
 	clients [3]*endpoint.Client // by kind
 
-	mu       sync.Mutex
-	results  []result
-	sbcSide  mediaSum
+	mu      sync.Mutex
+	results []result
+	sbcSide mediaSum
+	// delays are the one-way delays of the anchored calls' media: the SBC
+	// and the anchored clients stamp their send times in the payload.
+	delays   endpoint.DelayHistogram
 	started  atomic.Int64
 	answered atomic.Int64
 	failed   atomic.Int64
@@ -205,7 +208,7 @@ func (r *runner) start(ctx context.Context) error {
 		listen = "127.0.0.1:0"
 	}
 	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: listen, Ring: time.Microsecond,
-		Codecs: []string{endpoint.PCMA, endpoint.PCMU}, Silent: !*cfg.Media, Log: cfg.Log.With().Str("endpoint", "sbc").Logger()})
+		Codecs: []string{endpoint.PCMA, endpoint.PCMU}, Silent: !*cfg.Media, Delays: &r.delays, Log: cfg.Log.With().Str("endpoint", "sbc").Logger()})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -225,6 +228,12 @@ func (r *runner) start(ctx context.Context) error {
 		kindTranscoded: {Codecs: []string{endpoint.PCMU}},
 	} {
 		cc.Listen, cc.Silent = "127.0.0.1:0", !*cfg.Media
+		if k != kindBypass {
+			// Bypassed media goes client <-> SBC directly, not through the
+			// relay: only the anchored clients' stamps (and the SBC's
+			// towards them) measure it.
+			cc.Delays = &r.delays
+		}
 		cc.Log = cfg.Log.With().Str("endpoint", "client").Logger()
 		c, err := endpoint.StartClient(ctx, cc)
 		if err != nil {
@@ -356,6 +365,7 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := summarize(cfg, r.results, r.sbcSide)
+	rep.RelayDelayMs, rep.RelayDelayPackets = delayFigures(&r.delays)
 	rep.ElapsedS = elapsed.Seconds()
 	rep.LaunchS = launch.Seconds()
 	if launch > 0 && rep.Calls > 1 {
