@@ -71,6 +71,11 @@ type Config struct {
 	Log zerolog.Logger
 	// Progress, if set, is called about once a second during the run.
 	Progress func(Progress)
+	// OnStart, if set, is called right before the first call is placed
+	// (everything is up), and OnEnd right after the last one ended, before
+	// the run's own summing up: a Go benchmark resets and stops its timer
+	// there, so that its figures are the calls' alone.
+	OnStart, OnEnd func()
 }
 
 // Progress is a snapshot of a run in progress.
@@ -308,6 +313,9 @@ func (r *runner) stop() {
 func (r *runner) run(ctx context.Context) (Report, error) {
 	cfg := r.cfg
 	before := r.sample(ctx)
+	if cfg.OnStart != nil {
+		cfg.OnStart()
+	}
 	usageBefore := processCPU()
 	begin := time.Now()
 	interval := time.Duration(float64(time.Second) / cfg.CPS)
@@ -356,6 +364,9 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	launch := time.Since(begin)
 	wg.Wait()
 	elapsed := time.Since(begin)
+	if cfg.OnEnd != nil {
+		cfg.OnEnd()
+	}
 	close(progressDone)
 	usage := processCPU() - usageBefore
 	// The SBC's reports of the last calls may still be on their way.
@@ -373,7 +384,7 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	}
 	rep.ScheduleLagMaxMs = ms(lagMax)
 	rep.Generator = generatorFigures(usage, elapsed, r.srv != nil)
-	rep.Daemon = daemonFigures(before, after, elapsed)
+	rep.Daemon = daemonFigures(before, after, elapsed, rep.Calls)
 	rep.Warnings = warnings(cfg, rep, lagMax)
 	return rep, ctx.Err()
 }

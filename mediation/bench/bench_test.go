@@ -50,6 +50,11 @@ func TestRunInProcess(t *testing.T) {
 			if !rep.Daemon.Read || rep.Daemon.RSSBytes <= 0 || rep.Daemon.Goroutines <= 0 || !rep.Generator.InProcess {
 				t.Errorf("process figures: daemon %+v generator %+v", rep.Daemon, rep.Generator)
 			}
+			// INVITE, 100, 183, 200, ACK, BYE, 200 on each leg: 14, give or
+			// take a retransmission.
+			if m := rep.Daemon.SIPMessagesPerCall; m < 14 || m > 20 {
+				t.Errorf("%.1f SIP messages per call (%v in all), want about 14", m, rep.Daemon.SIPMessages)
+			}
 			for name, m := range map[string]bench.MediaFigures{"clients": rep.ClientMedia, "SBC": rep.SBCMedia} {
 				switch {
 				case !tc.media && m.Received != 0:
