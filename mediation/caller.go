@@ -400,6 +400,13 @@ func (c *call) answerCaller(body []byte) {
 	for _, h := range a.timer.AnswerHeaders(a.invite.Req) {
 		res.AppendHeader(h)
 	}
+	if err := a.invite.CheckSize(res); err != nil {
+		// Our 2xx would not fit in a UDP datagram (the caller's own
+		// Via and Record-Route headers come back in it): the caller
+		// gets 513 instead, and the callee, already ACKed, a BYE.
+		c.failSetup(setupError{513, "Message Too Large", "message_too_large"})
+		return
+	}
 	a.finalRes = res
 	c.stopReliable()
 	if err := c.setState(stateAnswered); err != nil {

@@ -37,6 +37,7 @@ var wantSeries = []string{
 	"mediationserver_sip_requests_total: SIP requests by side (edge, gateway), direction (in: received, out: sent) and method; retransmissions included.",
 	"mediationserver_sip_responses_total: SIP responses by side (edge, gateway), direction (in: received, out: sent) and status code; retransmissions included.",
 	"mediationserver_sip_stray_responses_total: Responses that match no transaction, dialog or recently ended call of ours, dropped; by side.",
+	"mediationserver_sip_too_large_total: SIP messages larger than a UDP datagram takes (sip.UDPLimit) that were to go over UDP: a final response is replaced by 513 Message Too Large, a provisional one or a request is not sent.",
 	"mediationserver_sip_unknown_dialog_requests_total: Requests answered 481 (no such call or transaction).",
 	"mediationserver_tcp_connections_closed_total: TCP and TLS connections the side closed under sip.tcp: refused (over max_connections_per_ip or max_connections), idle (idle_timeout), slow (message_timeout).",
 	"mediationserver_untrusted_requests_total: Requests from sources the side does not trust (edge.trust, the trunks), dropped or refused with 403 before any call state.",

@@ -150,6 +150,13 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 		cl := gosip.ContentLengthHeader(len(req.Body()))
 		req.AppendHeader(&cl)
 	}
+	if err := checkUDPSize(req.Transport(), req); err != nil {
+		// sipgo would refuse the write; say why instead of "transport
+		// error" (RFC 3261 §18.1.1 would have us switch to TCP, but a
+		// trunk's transport is configured: a UDP-only SBC has no TCP).
+		s.tooLarge("request", req, req.StartLine(), req.Destination(), err)
+		return nil, fmt.Errorf("send %s to %s: %w", req.Method, req.Destination(), err)
+	}
 	dctx, cancel := context.WithTimeout(ctx, s.dial)
 	defer cancel()
 	if err := s.stack.ensureTLS(dctx, req); err != nil {

@@ -69,6 +69,10 @@ type Stats struct {
 	// Untrusted counts requests from sources outside the side's Trust,
 	// dropped or refused with 403.
 	Untrusted atomic.Uint64
+	// ResponsesTooLarge counts responses that did not fit in a UDP
+	// datagram (a final one was replaced by 513 Message Too Large);
+	// RequestsTooLarge requests that could not be sent for their size.
+	ResponsesTooLarge, RequestsTooLarge atomic.Uint64
 }
 
 // Side is one network side of the B2BUA (edge or gateway): a Stack whose
@@ -94,6 +98,8 @@ type Side struct {
 	// untrustedLog limits the log of untrusted requests on its own, so
 	// that a flood of them does not hide other warnings.
 	untrustedLog Limiter
+	// sizeLog limits the log of messages too large for UDP (size.go).
+	sizeLog Limiter
 
 	mu      sync.Mutex
 	servers map[string]*gosip.ServerTx
@@ -285,6 +291,20 @@ func (in *Incoming) Response(code int, reason string, toTag string, body []byte)
 func (in *Incoming) Respond(res *gosip.Response) error {
 	if in.tx == nil {
 		return errors.New("respond: an ACK has no transaction")
+	}
+	if err := in.CheckSize(res); err != nil {
+		// sipgo would fail the write and end the transaction: the
+		// requester would get nothing. A final response becomes 513 (RFC
+		// 3261 §21.5.14), with our tag; a provisional one is dropped.
+		if res.IsProvisional() {
+			return fmt.Errorf("respond %d to %s: %w", res.StatusCode, in.Req.Method, err)
+		}
+		tag, _ := res.To().Params.Get("tag")
+		small := in.Response(513, "Message Too Large", tag, nil)
+		if err513 := in.tx.Respond(small); err513 != nil {
+			return fmt.Errorf("respond %d to %s: %w; 513 instead: %w", res.StatusCode, in.Req.Method, err, err513)
+		}
+		return fmt.Errorf("respond %d to %s: %w (513 sent instead)", res.StatusCode, in.Req.Method, err)
 	}
 	if err := in.tx.Respond(res); err != nil {
 		return fmt.Errorf("respond %d to %s: %w", res.StatusCode, in.Req.Method, err)

@@ -128,14 +128,18 @@ func printBench(w io.Writer, r bench.Report) {
 		fmt.Fprintf(w, "media      clients received %d of %d packets (loss %.3f %%), SBC %d of %d (loss %.3f %%)\n",
 			r.ClientMedia.Received, r.ClientMedia.Expected, 100*r.ClientMedia.LossRatio,
 			r.SBCMedia.Received, r.SBCMedia.Expected, 100*r.SBCMedia.LossRatio)
+		if r.RelayDelayPackets > 0 {
+			fmt.Fprintf(w, "relay      one-way delay of %d anchored packets p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+				r.RelayDelayPackets, r.RelayDelayMs.P50, r.RelayDelayMs.P90, r.RelayDelayMs.P99, r.RelayDelayMs.Max)
+		}
 	}
 	switch {
 	case r.Generator.InProcess:
-		fmt.Fprintf(w, "process    daemon and generator: %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end\n",
-			r.Generator.CoresUsed, r.Generator.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines)
+		fmt.Fprintf(w, "process    daemon and generator: %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.1f SIP messages per call\n",
+			r.Generator.CoresUsed, r.Generator.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall)
 	case r.Daemon.Read:
-		fmt.Fprintf(w, "daemon     %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end\n",
-			r.Daemon.CoresUsed, r.Daemon.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines)
+		fmt.Fprintf(w, "daemon     %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.1f SIP messages per call\n",
+			r.Daemon.CoresUsed, r.Daemon.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall)
 		fallthrough
 	default:
 		fmt.Fprintf(w, "generator  %.2f cores (%.1f s CPU)\n", r.Generator.CoresUsed, r.Generator.CPUSeconds)

@@ -27,6 +27,9 @@ func TestBenchJSON(t *testing.T) {
 	if rep.SetupMs.P99 <= 0 || rep.ClientMedia.Expected == 0 || rep.SBCMedia.Expected == 0 {
 		t.Errorf("latency %+v, media %+v / %+v", rep.SetupMs, rep.ClientMedia, rep.SBCMedia)
 	}
+	if d := rep.RelayDelayMs; rep.RelayDelayPackets == 0 || d.P50 <= 0 || d.P50 > d.P99 || d.P99 > d.Max {
+		t.Errorf("relay delay of %d packets: %+v", rep.RelayDelayPackets, d)
+	}
 }
 
 // TestBenchFlags: bad values are usage errors (exit 2) named on stderr.

@@ -3,7 +3,7 @@
 // calls at a set rate through the server's edge side to a simulated SBC,
 // bypassed, anchored or transcoded in a set mix, and the run is summed up
 // as calls per second, failures by reason, setup latency percentiles, media
-// loss and the server's CPU, memory and goroutines.
+// loss, relay delay percentiles and the server's CPU, memory and goroutines.
 //
 // It drives a running daemon (Config.Edge, with its trunk pointed at
 // Config.SBCListen) or one it starts in-process on loopback.
@@ -71,6 +71,11 @@ type Config struct {
 	Log zerolog.Logger
 	// Progress, if set, is called about once a second during the run.
 	Progress func(Progress)
+	// OnStart, if set, is called right before the first call is placed
+	// (everything is up), and OnEnd right after the last one ended, before
+	// the run's own summing up: a Go benchmark resets and stops its timer
+	// there, so that its figures are the calls' alone.
+	OnStart, OnEnd func()
 }
 
 // Progress is a snapshot of a run in progress.
@@ -181,9 +186,12 @@ type runner struct {
 	sbc     *endpoint.SBC
 	clients [3]*endpoint.Client // by kind
 
-	mu       sync.Mutex
-	results  []result
-	sbcSide  mediaSum
+	mu      sync.Mutex
+	results []result
+	sbcSide mediaSum
+	// delays are the one-way delays of the anchored calls' media: the SBC
+	// and the anchored clients stamp their send times in the payload.
+	delays   endpoint.DelayHistogram
 	started  atomic.Int64
 	answered atomic.Int64
 	failed   atomic.Int64
@@ -205,7 +213,7 @@ func (r *runner) start(ctx context.Context) error {
 		listen = "127.0.0.1:0"
 	}
 	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: listen, Ring: time.Microsecond,
-		Codecs: []string{endpoint.PCMA, endpoint.PCMU}, Silent: !*cfg.Media, Log: cfg.Log.With().Str("endpoint", "sbc").Logger()})
+		Codecs: []string{endpoint.PCMA, endpoint.PCMU}, Silent: !*cfg.Media, Delays: &r.delays, Log: cfg.Log.With().Str("endpoint", "sbc").Logger()})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -225,6 +233,12 @@ func (r *runner) start(ctx context.Context) error {
 		kindTranscoded: {Codecs: []string{endpoint.PCMU}},
 	} {
 		cc.Listen, cc.Silent = "127.0.0.1:0", !*cfg.Media
+		if k != kindBypass {
+			// Bypassed media goes client <-> SBC directly, not through the
+			// relay: only the anchored clients' stamps (and the SBC's
+			// towards them) measure it.
+			cc.Delays = &r.delays
+		}
 		cc.Log = cfg.Log.With().Str("endpoint", "client").Logger()
 		c, err := endpoint.StartClient(ctx, cc)
 		if err != nil {
@@ -299,6 +313,9 @@ func (r *runner) stop() {
 func (r *runner) run(ctx context.Context) (Report, error) {
 	cfg := r.cfg
 	before := r.sample(ctx)
+	if cfg.OnStart != nil {
+		cfg.OnStart()
+	}
 	usageBefore := processCPU()
 	begin := time.Now()
 	interval := time.Duration(float64(time.Second) / cfg.CPS)
@@ -347,6 +364,9 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	launch := time.Since(begin)
 	wg.Wait()
 	elapsed := time.Since(begin)
+	if cfg.OnEnd != nil {
+		cfg.OnEnd()
+	}
 	close(progressDone)
 	usage := processCPU() - usageBefore
 	// The SBC's reports of the last calls may still be on their way.
@@ -356,6 +376,7 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := summarize(cfg, r.results, r.sbcSide)
+	rep.RelayDelayMs, rep.RelayDelayPackets = delayFigures(&r.delays)
 	rep.ElapsedS = elapsed.Seconds()
 	rep.LaunchS = launch.Seconds()
 	if launch > 0 && rep.Calls > 1 {
@@ -363,7 +384,7 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	}
 	rep.ScheduleLagMaxMs = ms(lagMax)
 	rep.Generator = generatorFigures(usage, elapsed, r.srv != nil)
-	rep.Daemon = daemonFigures(before, after, elapsed)
+	rep.Daemon = daemonFigures(before, after, elapsed, rep.Calls)
 	rep.Warnings = warnings(cfg, rep, lagMax)
 	return rep, ctx.Err()
 }

@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -49,6 +50,11 @@ func TestRunInProcess(t *testing.T) {
 			if !rep.Daemon.Read || rep.Daemon.RSSBytes <= 0 || rep.Daemon.Goroutines <= 0 || !rep.Generator.InProcess {
 				t.Errorf("process figures: daemon %+v generator %+v", rep.Daemon, rep.Generator)
 			}
+			// INVITE, 100, 183, 200, ACK, BYE, 200 on each leg: 14, give or
+			// take a retransmission.
+			if m := rep.Daemon.SIPMessagesPerCall; m < 14 || m > 20 {
+				t.Errorf("%.1f SIP messages per call (%v in all), want about 14", m, rep.Daemon.SIPMessages)
+			}
 			for name, m := range map[string]bench.MediaFigures{"clients": rep.ClientMedia, "SBC": rep.SBCMedia} {
 				switch {
 				case !tc.media && m.Received != 0:
@@ -57,7 +63,57 @@ func TestRunInProcess(t *testing.T) {
 					t.Errorf("%s media: %+v; want every call with at least 5 packets and little loss", name, m)
 				}
 			}
+			if !tc.media && rep.RelayDelayPackets != 0 {
+				t.Errorf("relay delay of %d packets in a signalling-only run", rep.RelayDelayPackets)
+			}
 		})
+	}
+}
+
+// TestRunRelayDelay: an anchored run, half of it transcoded, measures the
+// relay's one-way delay on nearly every packet the ends received (the
+// stamp survives PCMU<->PCMA), and its JSON carries plausible figures.
+func TestRunRelayDelay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := bench.Run(ctx, bench.Config{CPS: 40, Calls: 40, Mode: bench.ModeAnchored,
+		TranscodeShare: 0.5, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Answered != 40 || rep.Anchored != 20 || rep.Transcoded != 20 {
+		t.Fatalf("answered %d (anchored %d, transcoded %d) failed %v; want 40, 20, 20", rep.Answered, rep.Anchored, rep.Transcoded, rep.FailedBy)
+	}
+	t.Logf("relay delay of %d packets: %+v", rep.RelayDelayPackets, rep.RelayDelayMs)
+	received := uint64(rep.ClientMedia.Received + rep.SBCMedia.Received)
+	if rep.RelayDelayPackets < received*9/10 || rep.RelayDelayPackets > received {
+		t.Errorf("relay delay measured on %d packets of %d received", rep.RelayDelayPackets, received)
+	}
+	out, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		RelayDelayMs      map[string]float64 `json:"relayDelayMs"`
+		RelayDelayPackets *uint64            `json:"relayDelayPackets"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := doc.RelayDelayMs
+	for _, k := range []string{"p50", "p90", "p99", "max"} {
+		// Generous: the race detector on a shared 2-core machine, where
+		// the relay and both ends in this one process may wait seconds
+		// for a core; but no packet can take longer than the run.
+		if v, ok := d[k]; !ok || v <= 0 || v > 10000 || v > rep.ElapsedS*1000 {
+			t.Errorf("relayDelayMs.%s = %v (present %v); want 0 < ms < 10,000 and the run's %.0f ms", k, v, ok, rep.ElapsedS*1000)
+		}
+	}
+	if !(d["p50"] <= d["p90"] && d["p90"] <= d["p99"] && d["p99"] <= d["max"]) {
+		t.Errorf("relayDelayMs out of order: %v", d)
+	}
+	if doc.RelayDelayPackets == nil || *doc.RelayDelayPackets == 0 {
+		t.Errorf("relayDelayPackets missing or 0 in %s", out)
 	}
 }
 

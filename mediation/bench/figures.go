@@ -23,6 +23,13 @@ type Daemon struct {
 	CoresUsed  float64 `json:"coresUsed"`
 	RSSBytes   float64 `json:"rssBytes"`
 	Goroutines float64 `json:"goroutines"`
+	// SIPMessages are the SIP messages the daemon read and wrote over the
+	// run, both sides, requests and responses, retransmissions and the
+	// transaction layer's own (100 Trying, ACKs) included: the sums of its
+	// mediationserver_sip_requests_total and _responses_total.
+	// SIPMessagesPerCall divides them by the calls started.
+	SIPMessages        float64 `json:"sipMessages"`
+	SIPMessagesPerCall float64 `json:"sipMessagesPerCall"`
 }
 
 // Generator is this process's CPU over the run.
@@ -53,6 +60,7 @@ func generatorFigures(cpu, elapsed time.Duration, inProcess bool) Generator {
 // sample is the few series of a /metrics page the report uses.
 type sample struct {
 	cpu, rss, goroutines float64
+	sipMessages          float64
 }
 
 // scrape reads url (a Prometheus text page); "" reads nothing.
@@ -86,8 +94,18 @@ func scrape(ctx context.Context, url string) (sample, bool) {
 		}
 		return metricValue(f.Metric[0])
 	}
+	sum := func(name string) float64 {
+		var total float64
+		if f, ok := families[name]; ok {
+			for _, m := range f.Metric {
+				total += metricValue(m)
+			}
+		}
+		return total
+	}
 	return sample{cpu: value("process_cpu_seconds_total"), rss: value("process_resident_memory_bytes"),
-		goroutines: value("go_goroutines")}, true
+		goroutines:  value("go_goroutines"),
+		sipMessages: sum("mediationserver_sip_requests_total") + sum("mediationserver_sip_responses_total")}, true
 }
 
 func metricValue(m *dto.Metric) float64 {
@@ -102,13 +120,17 @@ func metricValue(m *dto.Metric) float64 {
 	return 0
 }
 
-func daemonFigures(before, after sampleRead, elapsed time.Duration) Daemon {
+func daemonFigures(before, after sampleRead, elapsed time.Duration, calls int) Daemon {
 	if !before.ok || !after.ok {
 		return Daemon{}
 	}
-	d := Daemon{Read: true, CPUSeconds: after.cpu - before.cpu, RSSBytes: after.rss, Goroutines: after.goroutines}
+	d := Daemon{Read: true, CPUSeconds: after.cpu - before.cpu, RSSBytes: after.rss, Goroutines: after.goroutines,
+		SIPMessages: after.sipMessages - before.sipMessages}
 	if elapsed > 0 {
 		d.CoresUsed = d.CPUSeconds / elapsed.Seconds()
+	}
+	if calls > 0 {
+		d.SIPMessagesPerCall = d.SIPMessages / float64(calls)
 	}
 	return d
 }

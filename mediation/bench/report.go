@@ -47,6 +47,18 @@ type Report struct {
 	// ClientMedia and SBCMedia are the RTP each end received, summed.
 	ClientMedia MediaFigures `json:"clientMedia"`
 	SBCMedia    MediaFigures `json:"sbcMedia"`
+	// RelayDelayMs is the one-way delay of anchored calls' RTP, both
+	// directions, per packet: from the send time the sender stamped in
+	// the payload (nanoseconds since the run's start, a stamp the relay's
+	// PCMU<->PCMA conversion keeps) to the receiver's arrival time, both
+	// ends being in this process. It is the relay's delay plus two
+	// loopback hops and both ends' scheduling. Bypassed calls' media does
+	// not go through the relay and is not counted. From a histogram of
+	// fixed size: percentiles are within 1/32 (about 3 %) above the exact
+	// value, max is exact. RelayDelayPackets is the number of packets
+	// measured (0 when no anchored call had media).
+	RelayDelayMs      Percentiles `json:"relayDelayMs"`
+	RelayDelayPackets uint64      `json:"relayDelayPackets"`
 
 	Daemon    Daemon    `json:"daemon"`
 	Generator Generator `json:"generator"`
@@ -120,6 +132,14 @@ func summarize(cfg Config, results []result, sbc mediaSum) Report {
 	rep.SetupMs = percentiles(setup)
 	rep.ClientMedia, rep.SBCMedia = client.figures(), sbc.figures()
 	return rep
+}
+
+// delayFigures sums up the relay delays.
+func delayFigures(h *endpoint.DelayHistogram) (Percentiles, uint64) {
+	if h.Count() == 0 {
+		return Percentiles{}, 0
+	}
+	return Percentiles{P50: ms(h.Quantile(0.50)), P90: ms(h.Quantile(0.90)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max())}, h.Count()
 }
 
 // percentiles by the nearest-rank method.

@@ -27,6 +27,8 @@ type agent struct {
 	userAgent string
 	toneHz    float64
 	silent    bool // send no media (signalling-only load)
+	// delays, when set, has the media stamped and receives its delays.
+	delays *DelayHistogram
 
 	stack *mediationsip.Stack
 	srv   *sipgo.Server
@@ -65,6 +67,7 @@ type agentConfig struct {
 	userAgent string
 	toneHz    float64
 	silent    bool // send no media (signalling-only load)
+	delays    *DelayHistogram
 	log       zerolog.Logger
 }
 
@@ -88,6 +91,7 @@ func startAgent(ctx context.Context, cfg agentConfig, answer func(*agent) func(*
 		userAgent: cfg.userAgent,
 		toneHz:    cfg.toneHz,
 		silent:    cfg.silent,
+		delays:    cfg.delays,
 		calls:     map[string]*call{},
 		reported:  make(chan struct{}, 1),
 	}

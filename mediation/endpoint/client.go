@@ -42,6 +42,11 @@ type ClientConfig struct {
 	// Silent sends no media (the SDP is as usual): for signalling-only
 	// load, where thousands of calls must not each play a tone.
 	Silent bool
+	// Delays, when set, has the client stamp its send time into the first
+	// 21 bytes of every audio payload (in place of the tone) and add to it
+	// the one-way delay of every stamped packet it receives: a relay's
+	// delay, when the sender is in the same process (see SBCConfig.Delays).
+	Delays *DelayHistogram
 	Log    zerolog.Logger
 }
 
@@ -73,7 +78,7 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	c := &Client{cfg: cfg}
 	a, err := startAgent(ctx, agentConfig{
 		role: "client", listen: cfg.Listen, mediaIP: cfg.MediaIP,
-		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log, silent: cfg.Silent,
+		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log, silent: cfg.Silent, delays: cfg.Delays,
 	}, func(a *agent) func(*sip.Request, sip.ServerTransaction) {
 		return func(req *sip.Request, tx sip.ServerTransaction) { a.serveInvite(req, tx, c.plan) }
 	})

@@ -98,7 +98,7 @@ func (in *inbound) run(log zerolog.Logger) {
 		in.final(in.p.reject, nil)
 		return
 	}
-	media, err := newStream(in.a.mediaIP, in.a.toneHz, log)
+	media, err := newStream(in.a.mediaIP, in.a.toneHz, in.a.delays, log)
 	if err != nil {
 		in.final(sip.StatusInternalServerError, err)
 		return

@@ -38,12 +38,15 @@ type stream struct {
 	// epoch is the origin of arrival times for the jitter estimate.
 	epoch time.Time
 
-	mu       sync.Mutex
-	dest     netip.AddrPort
-	codec    format
-	dtmfPT   int // telephone-event PT of the negotiation, -1 if none
-	started  bool
-	silent   bool // Start only records where and how to send
+	mu      sync.Mutex
+	dest    netip.AddrPort
+	codec   format
+	dtmfPT  int // telephone-event PT of the negotiation, -1 if none
+	started bool
+	silent  bool // Start only records where and how to send
+	// delays, when set, has the audio sent stamped (stamp.go) and the
+	// delays of the stamped audio received added to it.
+	delays   *DelayHistogram
 	sent     int
 	first    netip.AddrPort
 	received int
@@ -72,8 +75,9 @@ type mediaStats struct {
 	digitsReceived  string
 }
 
-// newStream binds an RTP/RTCP pair on ip and starts reading.
-func newStream(ip netip.Addr, toneHz float64, log zerolog.Logger) (*stream, error) {
+// newStream binds an RTP/RTCP pair on ip and starts reading; delays as
+// in stream.delays (nil: none).
+func newStream(ip netip.Addr, toneHz float64, delays *DelayHistogram, log zerolog.Logger) (*stream, error) {
 	rtpConn, rtcpConn, err := bindMediaPair(ip)
 	if err != nil {
 		return nil, err
@@ -91,6 +95,7 @@ func newStream(ip netip.Addr, toneHz float64, log zerolog.Logger) (*stream, erro
 			ssrc:     rand.Uint32(),
 		},
 		toneHz: toneHz,
+		delays: delays,
 		epoch:  time.Now(),
 		dtmfPT: -1,
 		recvPT: -1,
@@ -223,6 +228,9 @@ func (s *stream) send() {
 				payload[i] = encode(v)
 			}
 			pkt.PayloadType, pkt.Payload = codec.pt, payload
+			if s.delays != nil {
+				writeStamp(payload, codec.codecName(), time.Now())
+			}
 		}
 		err := s.write(&pkt, buf, dest)
 		if errors.Is(err, net.ErrClosed) {
@@ -316,6 +324,25 @@ func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, arrival time.Time)
 		return
 	}
 	s.received++
+	if s.delays != nil {
+		// The relay may have converted the stamp from the other law: read
+		// it in the law of the packet's static payload type, which early
+		// media may carry before we know the negotiated one.
+		law := ""
+		switch {
+		case pt == int(staticFormats[0].pt):
+			law = PCMU
+		case pt == int(staticFormats[8].pt):
+			law = PCMA
+		case s.started:
+			law = s.codec.codecName()
+		}
+		if law != "" {
+			if sent, ok := readStamp(pkt.Payload, law); ok {
+				s.delays.Add(arrival.Sub(sent))
+			}
+		}
+	}
 	if s.recvPT < 0 {
 		s.recvPT = pt
 	}

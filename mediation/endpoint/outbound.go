@@ -51,7 +51,7 @@ func (a *agent) dial(ctx context.Context, plan outboundPlan) (CallReport, error)
 	defer cancel()
 	defer context.AfterFunc(a.ctx, cancel)()
 
-	media, err := newStream(a.mediaIP, a.toneHz, a.log)
+	media, err := newStream(a.mediaIP, a.toneHz, a.delays, a.log)
 	if err != nil {
 		return fail(fmt.Errorf("call: %w", err))
 	}

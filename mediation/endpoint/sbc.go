@@ -49,6 +49,8 @@ type SBCConfig struct {
 	// Silent sends no media (the SDP is as usual): for signalling-only
 	// load, where thousands of calls must not each play a tone.
 	Silent bool
+	// Delays is ClientConfig.Delays for the SBC's media.
+	Delays *DelayHistogram
 	Log    zerolog.Logger
 }
 
@@ -97,7 +99,7 @@ func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
 	s.formats = append(s.formats, s.eventFormat(dtmfFormat))
 	a, err := startAgent(ctx, agentConfig{
 		role: "sbc", listen: cfg.Listen, mediaIP: cfg.MediaIP,
-		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log, silent: cfg.Silent,
+		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log, silent: cfg.Silent, delays: cfg.Delays,
 	}, func(a *agent) func(*sip.Request, sip.ServerTransaction) {
 		return func(req *sip.Request, tx sip.ServerTransaction) { a.serveInvite(req, tx, s.plan) }
 	})

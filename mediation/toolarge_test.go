@@ -1,0 +1,148 @@
+package mediation_test
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// TestResponseTooLargeForUDP: a caller on UDP whose INVITE fits in a
+// datagram, within a few bytes, but whose 200 would not (its own
+// Record-Route headers, RFC 3261 §12.1.1, come back in it, with our
+// Contact, Allow, Supported and SDP), to an SBC on TCP that answers with a
+// 60 KB 200 OK (sipgo reads no message over 65,535 bytes) whose size stays
+// its own: the caller gets 513 Message Too Large instead of silence, the
+// SBC's dialog is ACKed and ended with BYE, and the call's slot and relay
+// ports come back; the 513 is counted.
+func TestResponseTooLargeForUDP(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	var huge strings.Builder
+	huge.Write(fixtureBody(t, "sbc-answer-pcma.sdp"))
+	for huge.Len() < 60<<10 {
+		fmt.Fprintf(&huge, "a=x-filler:%s\r\n", strings.Repeat("f", 100))
+	}
+	sbc.invites(func(pi *peerInvite) { pi.respond(200, []byte(huge.String())) })
+	srv := serveTo(t, sbc.addr(), "tcp", nil)
+	edge := srv.EdgeAddr().String()
+
+	conn, err := net.Dial("udp", edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := string(fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	invite := func(pad int) string {
+		return rawInvite(conn.LocalAddr().String(), edge, func(l string) string {
+			l = strings.ReplaceAll(l, "%T", "UDP")
+			switch {
+			case strings.HasPrefix(l, "Contact:"):
+				var b strings.Builder
+				b.WriteString(l)
+				for i := range 50 {
+					fmt.Fprintf(&b, "\r\nRecord-Route: <sip:proxy-%02d.example.net:5060;transport=udp;lr;x-hop=%s>", i, strings.Repeat("p", 100))
+				}
+				fmt.Fprintf(&b, "\r\nRecord-Route: <sip:last.example.net;lr;x-pad=%s>", strings.Repeat("q", pad))
+				return b.String()
+			case l == "Content-Length: 0":
+				return fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d", len(body))
+			}
+			return l
+		}) + body
+	}
+	msg := invite(1)
+	msg = invite(1 + sip.UDPLimit() - 4 - len(msg)) // 4 bytes short of the limit
+	if n := len(msg); n > sip.UDPLimit() || n < sip.UDPLimit()-10 {
+		t.Fatalf("the INVITE is %d bytes, want just under %d", n, sip.UDPLimit())
+	}
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	res := readResponse(t, conn, nil, "udp")
+	for res.IsProvisional() {
+		res = readResponse(t, conn, nil, "udp")
+	}
+	if res.StatusCode != 513 || len(res.Body()) != 0 {
+		t.Fatalf("caller got %d with %d bytes of body, want 513 without one", res.StatusCode, len(res.Body()))
+	}
+	tag, _ := res.To().Params.Get("tag")
+	ack := strings.Join([]string{
+		"ACK sip:+15550100@" + edge + " SIP/2.0",
+		"Via: " + res.Via().Value(),
+		"Max-Forwards: 70",
+		"From: " + res.From().Value(),
+		"To: " + res.To().Value(),
+		"Call-ID: " + res.CallID().Value(),
+		"CSeq: 1 ACK",
+		"Content-Length: 0",
+	}, "\r\n") + "\r\n\r\n"
+	if tag == "" {
+		t.Errorf("513 without a To-tag")
+	}
+	if _, err := conn.Write([]byte(ack)); err != nil {
+		t.Fatal(err)
+	}
+	sbc.wait(ctx, gosip.ACK, 1)
+	sbc.wait(ctx, gosip.BYE, 1)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_port_pairs_open")
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_sip_too_large_total", "side", "edge", "kind", "response")
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "message_too_large")
+
+	// The server still answers a call that fits.
+	caller := startPeer(t, "caller")
+	ok := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	if res := ok.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("a small call got %d after the large one", res.StatusCode)
+	}
+	if err := ok.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+// TestRequestTooLargeForUDP: a caller on TCP whose History-Info (forwarded
+// by the trunk's forward_call_history) makes our INVITE to a UDP trunk
+// larger than a datagram: the INVITE is not sent, the caller gets 513 with
+// a Warning at once (not a timeout), the slot and ports come back, and
+// the request is counted.
+func TestRequestTooLargeForUDP(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Gateways[0].ForwardCallHistory = true })
+	var hist []gosip.Header
+	for i := range 200 {
+		hist = append(hist, gosip.NewHeader("History-Info", fmt.Sprintf("<sip:+1555%07d@hop%d.example.net?Reason=SIP%%3Bcause%%3D302>;index=1.%d", i, i, i+1)))
+	}
+	caller := startPeer(t, "caller")
+	start := time.Now()
+	oc := caller.call(ctx, srv.EdgeAddr(), "tcp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"), hist...)
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 513 {
+		t.Fatalf("caller got %d, want 513", res.StatusCode)
+	}
+	if w := res.GetHeader("Warning"); w == nil || !strings.Contains(w.Value(), "too large") {
+		t.Errorf("513 without a Warning saying why: %v", w)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the 513 took %v", took)
+	}
+	if n := sbc.count(gosip.INVITE); n != 0 {
+		t.Errorf("the SBC got %d INVITEs", n)
+	}
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_port_pairs_open")
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_sip_too_large_total", "side", "gateway", "kind", "request")
+}
