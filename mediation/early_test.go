@@ -85,8 +85,17 @@ func TestEarlyByeFromCaller(t *testing.T) {
 				if r.StatusCode != 180 {
 					return
 				}
+				// The BYE in the early dialog, built from the INVITE and the
+				// 180 rather than through sipgo's dialog, which WaitAnswer
+				// is updating on this goroutine meanwhile.
+				bye := gosip.NewRequest(gosip.BYE, r.Contact().Address)
+				bye.AppendHeader(gosip.HeaderClone(oc.inv.From()))
+				bye.AppendHeader(gosip.HeaderClone(r.To()))
+				bye.AppendHeader(gosip.HeaderClone(oc.inv.CallID()))
+				bye.AppendHeader(&gosip.CSeqHeader{SeqNo: oc.inv.CSeq().SeqNo + 1, MethodName: gosip.BYE})
+				bye.SetTransport(oc.inv.Transport())
 				go func() {
-					res, err := oc.d.Do(ctx, gosip.NewRequest(gosip.BYE, r.Contact().Address))
+					res, err := caller.stack.Client(tr).Do(ctx, bye)
 					if err != nil {
 						t.Errorf("early BYE: %v", err)
 						res = &gosip.Response{}

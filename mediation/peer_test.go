@@ -223,6 +223,23 @@ func (p *peer) wait(ctx context.Context, method gosip.RequestMethod, n int) *gos
 	}
 }
 
+// waitLast waits for n requests of method and returns the one with the
+// highest CSeq: sipgo hands each request to its handler on a goroutine of
+// its own, so the order they were recorded in is not the order sent.
+func (p *peer) waitLast(ctx context.Context, method gosip.RequestMethod, n int) *gosip.Request {
+	p.t.Helper()
+	p.wait(ctx, method, n)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var last *gosip.Request
+	for _, r := range p.reqs {
+		if r.Method == method && (last == nil || r.CSeq().SeqNo > last.CSeq().SeqNo) {
+			last = r
+		}
+	}
+	return last
+}
+
 // count is how many requests of method the peer received.
 func (p *peer) count(method gosip.RequestMethod) int {
 	p.mu.Lock()

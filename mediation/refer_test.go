@@ -124,7 +124,7 @@ func TestReferPerformedByServer(t *testing.T) {
 	if m := media(t, "transfer re-INVITE", reinv.Body()); m.RTP().Port() < 49152 || m.RTP().Port() > 57500 {
 		t.Errorf("client re-INVITEd to %s, want our relay (anchored)", m.RTP())
 	}
-	notify := caller.wait(ctx, gosip.NOTIFY, 2)
+	notify := caller.waitLast(ctx, gosip.NOTIFY, 2)
 	if !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") || !strings.HasPrefix(headerValue(notify, "Subscription-State"), "terminated") {
 		t.Errorf("final NOTIFY %q, state %q", notify.Body(), headerValue(notify, "Subscription-State"))
 	}
@@ -160,7 +160,7 @@ func TestReferPerformedByServerFails(t *testing.T) {
 	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
 		t.Fatalf("REFER got %d, want 202", res.StatusCode)
 	}
-	notify := caller.wait(ctx, gosip.NOTIFY, 2)
+	notify := caller.waitLast(ctx, gosip.NOTIFY, 2)
 	if !strings.HasPrefix(string(notify.Body()), "SIP/2.0 486") {
 		t.Errorf("final NOTIFY %q, want the target's 486", notify.Body())
 	}
