@@ -208,7 +208,7 @@ func TestStreamSendsDTMF(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	s, err := newStream(netip.MustParseAddr("127.0.0.1"), 440, nil, testLog())
+	s, err := newStream(netip.MustParseAddr("127.0.0.1"), 440, nil, false, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestStreamSkipsDTMFWithoutTelephoneEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	s, err := newStream(netip.MustParseAddr("127.0.0.1"), 440, nil, testLog())
+	s, err := newStream(netip.MustParseAddr("127.0.0.1"), 440, nil, false, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,12 +98,11 @@ func (in *inbound) run(log zerolog.Logger) {
 		in.final(in.p.reject, nil)
 		return
 	}
-	media, err := newStream(in.a.mediaIP, in.a.toneHz, in.a.delays, log)
+	media, err := newStream(in.a.mediaIP, in.a.toneHz, in.a.delays, in.a.silent, log)
 	if err != nil {
 		in.final(sip.StatusInternalServerError, err)
 		return
 	}
-	media.silent = in.a.silent
 	tag, _ := in.dlg.InviteRequest.To().Params.Get("tag")
 	in.c = newCall(callKey(in.r.CallID, tag), log, media)
 	in.c.uas = in.dlg

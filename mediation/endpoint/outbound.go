@@ -51,11 +51,10 @@ func (a *agent) dial(ctx context.Context, plan outboundPlan) (CallReport, error)
 	defer cancel()
 	defer context.AfterFunc(a.ctx, cancel)()
 
-	media, err := newStream(a.mediaIP, a.toneHz, a.delays, a.log)
+	media, err := newStream(a.mediaIP, a.toneHz, a.delays, a.silent, a.log)
 	if err != nil {
 		return fail(fmt.Errorf("call: %w", err))
 	}
-	media.silent = a.silent
 	body, err := plan.offer(media.local)
 	if err != nil {
 		media.Close()
