@@ -21,23 +21,44 @@ func (s *Side) NewOptions(target netip.AddrPort, transport string) *gosip.Reques
 // Ping sends OPTIONS to target and waits for its final response, until ctx
 // ends. Any final response (even 404 or 405) means the peer is alive.
 func (s *Side) Ping(ctx context.Context, target netip.AddrPort, transport string) (*gosip.Response, error) {
-	sink := &pingSink{res: make(chan *gosip.Response, 1), done: make(chan error, 1)}
+	sink := newPingSink()
 	tx, err := s.Send(ctx, s.NewOptions(target, transport), sink)
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case res := <-sink.res:
+	res, err := sink.wait(ctx)
+	if err != nil {
 		tx.Terminate()
+		return nil, fmt.Errorf("OPTIONS to %s: %w", target, err)
+	}
+	tx.Terminate()
+	return res, nil
+}
+
+func newPingSink() *pingSink {
+	return &pingSink{res: make(chan *gosip.Response, 1), done: make(chan error, 1)}
+}
+
+// wait is the final response, or why there is none.
+func (p *pingSink) wait(ctx context.Context) (*gosip.Response, error) {
+	select {
+	case res := <-p.res:
 		return res, nil
-	case err := <-sink.done:
+	case err := <-p.done:
+		// Over TCP and TLS an answered OPTIONS transaction ends at once:
+		// the answer and the end are both ready, and select picks either.
+		// The answer was handed over first.
+		select {
+		case res := <-p.res:
+			return res, nil
+		default:
+		}
 		if err == nil {
 			err = ErrTimeout
 		}
-		return nil, fmt.Errorf("OPTIONS to %s: %w", target, err)
+		return nil, err
 	case <-ctx.Done():
-		tx.Terminate()
-		return nil, fmt.Errorf("OPTIONS to %s: no answer: %w", target, ctx.Err())
+		return nil, fmt.Errorf("no answer: %w", ctx.Err())
 	}
 }
 
