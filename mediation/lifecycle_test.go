@@ -371,8 +371,10 @@ func TestShutdownCancelsRingingCalls(t *testing.T) {
 
 // TestDrainingRefusesCalls: while a shutdown waits for a call to end, new
 // INVITEs and OPTIONS get 503 with Retry-After and /healthz answers 503. The call that
-// holds the drain goes to a gateway that never answers, so its CANCEL
-// cannot be sent (no provisional yet) until the drain gives up.
+// holds the drain goes to a gateway that rings (180) and then answers
+// nothing, not even our CANCEL: the call waits for the INVITE's final
+// response until the drain gives up. (A gateway silent from the start
+// would not hold it: a call with no provisional is given up at once.)
 func TestDrainingRefusesCalls(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t, 60*time.Second)
@@ -381,10 +383,36 @@ func TestDrainingRefusesCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hole.Close()
+	rang := make(chan struct{})
+	go func() {
+		buf := make([]byte, 65535)
+		rung := false
+		for {
+			n, from, err := hole.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m, err := gosip.ParseMessage(append([]byte(nil), buf[:n]...))
+			req, ok := m.(*gosip.Request)
+			if err != nil || !ok || !req.IsInvite() || rung {
+				continue // CANCEL, retransmissions: never answered
+			}
+			ringing := gosip.NewResponseFromRequest(req, 180, "Ringing", nil)
+			ringing.To().Params.Add("tag", "ringing")
+			_, _ = hole.WriteTo([]byte(ringing.String()), from)
+			close(rang)
+			rung = true
+		}
+	}()
 	srv, stop, stopped := stoppableServerTo(ctx, t, hole.LocalAddr().String())
 	caller, inv := sipClient(t), request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
 	go caller.Do(ctx, inv) // never answered: it holds the drain
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_calls_current", "direction", "outbound")
+	select {
+	case <-rang:
+	case <-ctx.Done():
+		t.Fatal("the gateway never got the INVITE")
+	}
 	stop()
 	for {
 		res, err := http.Get(mediationtest.URL(srv, "/healthz"))
@@ -405,12 +433,16 @@ func TestDrainingRefusesCalls(t *testing.T) {
 		res.Body.Close()
 	}
 	http.DefaultClient.CloseIdleConnections()
-	res, err := sipClient(t).Do(ctx, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp")))
+	// From a peer with a listening socket: a bare sipgo client's socket
+	// may be closed under it before the answer comes (its reference
+	// count goes negative under load).
+	probe := startPeer(t, "probe").stack.Client("udp")
+	res, err := probe.Do(ctx, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp")))
 	if err != nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Fatalf("INVITE while draining: %v %v, want 503 with Retry-After", res, err)
 	}
 	// A load balancer's OPTIONS probe is told too.
-	res, err = sipClient(t).Do(ctx, request(gosip.OPTIONS, srv.EdgeAddr().String(), "udp", nil))
+	res, err = probe.Do(ctx, request(gosip.OPTIONS, srv.EdgeAddr().String(), "udp", nil))
 	if err != nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Fatalf("OPTIONS while draining: %v %v, want 503 with Retry-After", res, err)
 	}
