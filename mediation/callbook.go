@@ -81,7 +81,7 @@ func (b *callBook) Wire(w *sip.Wire, id string) {
 	}
 	if len(c.wires) < bookMessages {
 		c.wires = append(c.wires, bookWire{at: w.Time, side: w.Side.Name, dir: w.Dir, transport: w.Transport,
-			local: w.Local, remote: w.Remote, callID: w.CallID(), data: bytes.Clone(w.Data)})
+			local: w.Local, remote: w.Remote, callID: w.CallID(), data: bytes.Clone(w.Bytes())})
 	}
 }
 

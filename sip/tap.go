@@ -1,10 +1,8 @@
 package sip
 
 import (
-	"bytes"
 	"net"
 	"net/netip"
-	"sync"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -20,10 +18,9 @@ import (
 // retransmissions, the ACK of a non-2xx) passes here, as a message: the
 // tracer needs no parse of what we built.
 
-// WriteTap sees one message a stack is about to write: its bytes (valid
-// only during the call) and the message itself. transport is "UDP", "TCP"
-// or "TLS".
-type WriteTap func(transport string, local, remote net.Addr, data []byte, msg gosip.Message)
+// WriteTap sees one message a stack is about to write. transport is
+// "UDP", "TCP" or "TLS".
+type WriteTap func(transport string, local, remote net.Addr, msg gosip.Message)
 
 // tapConnection is a sipgo connection whose messages are tapped.
 type tapConnection struct {
@@ -31,9 +28,6 @@ type tapConnection struct {
 	tap       WriteTap
 	transport string // "UDP", "TCP" or "TLS"
 }
-
-// tapBuffers serialise tapped messages: the bytes are only lent to the tap.
-var tapBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (c tapConnection) WriteMsg(msg gosip.Message) error {
 	var remote net.Addr
@@ -43,10 +37,6 @@ func (c tapConnection) WriteMsg(msg gosip.Message) error {
 		// The UDP listener is not connected: the message says where it goes.
 		remote = net.UDPAddrFromAddrPort(ap)
 	}
-	buf := tapBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	msg.StringWrite(buf)
-	c.tap(c.transport, c.Connection.LocalAddr(), remote, buf.Bytes(), msg)
-	tapBuffers.Put(buf)
+	c.tap(c.transport, c.Connection.LocalAddr(), remote, msg)
 	return c.Connection.WriteMsg(msg)
 }

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"net"
 	"strings"
 	"time"
@@ -25,14 +26,27 @@ type Wire struct {
 	// Local and Remote are the socket's addresses.
 	Local, Remote net.Addr
 	Time          time.Time
-	// Data is the message as on the wire (for a TCP read, the message cut
-	// out of the stream). It is the socket's buffer, valid only while the
-	// tracer runs: a tracer that keeps it (or hands it to another
-	// goroutine) copies it. Copying every message of every call for
-	// tracers that keep few of them cost more than parsing them.
-	Data []byte
-	// Msg is Data parsed; nil when it is not a SIP message.
+	// Msg is the message parsed (read) or as built (written); nil for
+	// bytes that are not SIP.
 	Msg gosip.Message
+	// data is what Bytes returns: set for a read, serialised on demand
+	// for a write (most tracers need only Msg).
+	data []byte
+}
+
+// Bytes is the message as on the wire (for a TCP read, the message cut
+// out of the stream). It is valid only while the tracer runs (a read's is
+// the socket's buffer): a tracer that keeps it, or hands it to another
+// goroutine, copies it. A written message is serialised here, on the
+// first call, rather than for every message whether a tracer wants its
+// bytes or not.
+func (w *Wire) Bytes() []byte {
+	if w.data == nil && w.Msg != nil {
+		var b bytes.Buffer
+		w.Msg.StringWrite(&b)
+		w.data = b.Bytes()
+	}
+	return w.data
 }
 
 // Tracer sees every message a side reads or writes, exactly once, in the
@@ -76,7 +90,7 @@ func Trace(log *zerolog.Logger, w *Wire) {
 	if id := w.CallID(); id != "" {
 		ev = ev.Str("sip_call_id", id)
 	}
-	ev.Str("sip", string(w.Data)).Msg("sip " + w.Summary())
+	ev.Str("sip", string(w.Bytes())).Msg("sip " + w.Summary())
 }
 
 // traceRead shows the tracer a message read from the network, before it is
@@ -86,7 +100,7 @@ func (s *Side) traceRead(props gosip.TransportReadProps, data []byte, msg gosip.
 		return
 	}
 	s.tracer(&Wire{Side: s, Dir: In, Transport: strings.ToUpper(props.Transport), Local: props.LocalAddr,
-		Remote: props.RemoteAddr, Time: time.Now(), Data: data, Msg: msg})
+		Remote: props.RemoteAddr, Time: time.Now(), data: data, Msg: msg})
 }
 
 // tapWrite is a side's WriteTap: it shows what is about to be written to
@@ -95,7 +109,7 @@ func (s *Side) tapWrite(tracer Tracer) WriteTap {
 	if tracer == nil {
 		return nil
 	}
-	return func(transport string, local, remote net.Addr, data []byte, msg gosip.Message) {
-		tracer(&Wire{Side: s, Dir: Out, Transport: transport, Local: local, Remote: remote, Time: time.Now(), Data: data, Msg: msg})
+	return func(transport string, local, remote net.Addr, msg gosip.Message) {
+		tracer(&Wire{Side: s, Dir: Out, Transport: transport, Local: local, Remote: remote, Time: time.Now(), Msg: msg})
 	}
 }
