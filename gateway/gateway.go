@@ -87,9 +87,6 @@ type Table struct {
 	// next spreads calls over equal candidates, per set of candidates.
 	next   map[string]uint64
 	health []trunkHealth
-	// resolveAt is when each trunk's host name is looked up again (zero
-	// for an IP trunk).
-	resolveAt []time.Time
 }
 
 // NewTable checks the trunks and keeps them in order.
@@ -98,9 +95,8 @@ func NewTable(trunks []Trunk) (*Table, error) {
 		return nil, ErrNoTrunk
 	}
 	t := &Table{trunks: append([]Trunk(nil), trunks...), patterns: make([][]Pattern, len(trunks)),
-		next: map[string]uint64{}, health: make([]trunkHealth, len(trunks)), resolveAt: make([]time.Time, len(trunks))}
+		next: map[string]uint64{}, health: make([]trunkHealth, len(trunks))}
 	seen := map[string]bool{}
-	now := time.Now()
 	for i := range t.trunks {
 		tr := &t.trunks[i]
 		if tr.Name == "" {
@@ -124,9 +120,6 @@ func NewTable(trunks []Trunk) (*Table, error) {
 		}
 		if len(tr.Targets) > 0 {
 			tr.Addr = tr.Targets[0].Addr
-		}
-		if tr.Host != "" {
-			t.resolveAt[i] = now.Add(tr.ttl)
 		}
 		tr.Transport = strings.ToLower(tr.Transport)
 		switch tr.Transport {
@@ -156,6 +149,7 @@ func NewTable(trunks []Trunk) (*Table, error) {
 			}
 			t.patterns[i] = append(t.patterns[i], p)
 		}
+		tr.Trust = slices.Clone(tr.Trust) // masked here, not in the caller's slice
 		for j, p := range tr.Trust {
 			tr.Trust[j] = p.Masked()
 		}
@@ -285,14 +279,6 @@ func (t *Table) Trunks() []Trunk {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return slices.Clone(t.trunks)
-}
-
-// Lookup finds a trunk by name.
-func (t *Table) Lookup(name string) (Trunk, bool) {
-	if i := t.index(name); i >= 0 {
-		return t.trunk(i), true
-	}
-	return Trunk{}, false
 }
 
 // trunk is trunk i as it is now.

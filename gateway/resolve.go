@@ -406,10 +406,9 @@ func (t *Table) Resolve(ctx context.Context, r *Resolver, log zerolog.Logger, on
 const failureLogEvery = time.Minute
 
 func (t *Table) resolveTrunk(ctx context.Context, i int, r *Resolver, log zerolog.Logger, onChange func(Trunk)) {
-	t.mu.Lock()
-	at := t.resolveAt[i]
-	t.mu.Unlock()
-	wait := time.NewTimer(max(time.Until(at), 0))
+	// The start-up answer is good for its TTL (0 for a name that did not
+	// resolve: look it up again at once).
+	wait := time.NewTimer(t.trunk(i).ttl)
 	defer wait.Stop()
 	var lastLogged time.Time
 	suppressed := 0

@@ -229,7 +229,7 @@ func (s *Server) bind() error {
 		s.records.close()
 		return err
 	}
-	gwTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.GatewayListen, trunkNames(s.gateways))
+	gwTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.GatewayListen, s.gateways.NamesAt)
 	if err != nil {
 		s.records.close()
 		return err

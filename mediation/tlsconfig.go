@@ -108,10 +108,8 @@ func (t TLSConfig) sideTLS(listen string, names func(netip.Addr) []string) (*sip
 		// checked against the CA and the name against every trunk's.
 		out.Client.InsecureSkipVerify = true
 		out.Client.VerifyConnection = func(cs tls.ConnectionState) error {
-			if ip, err := netip.ParseAddr(cs.ServerName); err == nil {
-				return verifyPeer(cs, pool, names(ip), x509.ExtKeyUsageServerAuth)
-			}
-			return verifyPeer(cs, pool, names(netip.Addr{}), x509.ExtKeyUsageServerAuth)
+			ip, _ := netip.ParseAddr(cs.ServerName) // the zero Addr when it is no IP: every trunk's names
+			return verifyPeer(cs, pool, names(ip), x509.ExtKeyUsageServerAuth)
 		}
 	}
 	if listen == "" {
@@ -204,7 +202,3 @@ func trunkDial(t *gateway.Table, base *tls.Config) func(netip.AddrPort) *tls.Con
 		return c
 	}
 }
-
-// trunkNames is the gateway side's name check: the trunks a peer at an IP
-// may be.
-func trunkNames(t *gateway.Table) func(netip.Addr) []string { return t.NamesAt }

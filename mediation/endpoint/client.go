@@ -39,8 +39,9 @@ type ClientConfig struct {
 	// AnswerDTMF are DTMF digits (0-9, *, #, A-D) sent on every call the
 	// client answers, once answered; see CallOptions.DTMF.
 	AnswerDTMF string
-	// Silent sends no media (the SDP is as usual): for signalling-only
-	// load, where thousands of calls must not each play a tone.
+	// Silent binds no media sockets and sends nothing; its SDP names the
+	// discard port (9): for signalling-only load, where thousands of calls
+	// must neither play a tone nor hold two descriptors each.
 	Silent bool
 	// Delays, when set, has the client stamp its send time into the first
 	// 21 bytes of every audio payload (in place of the tone) and add to it

@@ -46,8 +46,9 @@ type SBCConfig struct {
 	AnswerDTMF string
 	// UserAgent defaults to DefaultSBCUserAgent.
 	UserAgent string
-	// Silent sends no media (the SDP is as usual): for signalling-only
-	// load, where thousands of calls must not each play a tone.
+	// Silent binds no media sockets and sends nothing; its SDP names the
+	// discard port (9): for signalling-only load, where thousands of calls
+	// must neither play a tone nor hold two descriptors each.
 	Silent bool
 	// Delays is ClientConfig.Delays for the SBC's media.
 	Delays *DelayHistogram
