@@ -82,7 +82,6 @@ func (c *call) sendInvite(inv *gosip.Request) bool {
 	b := c.callee
 	tx, err := b.side.Send(context.Background(), inv, c.sink)
 	if err != nil {
-		c.log.Warn().Err(err).Msg("cannot send INVITE to the next hop")
 		if errors.Is(err, sip.ErrMessageTooLarge) {
 			// Our INVITE, built from the caller's, is larger than UDP
 			// takes: another trunk (perhaps over TCP) may take it, else
@@ -93,6 +92,7 @@ func (c *call) sendInvite(inv *gosip.Request) bool {
 			c.failSetup(setupError{513, "Message Too Large", "message_too_large"}, warning(c.caller.side, "the INVITE to the next hop is too large for UDP"))
 			return false
 		}
+		c.log.Warn().Err(err).Msg("cannot send INVITE to the next hop")
 		if c.retryElsewhere("unreachable") {
 			return false
 		}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -55,69 +56,104 @@ func FuzzMediaPlan(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	const bypassID = "0b6b5b5c-3c1f-4b4e-9a43-0d7c1c7a2f10"
+	f.Fuzz(func(t *testing.T, offerBody, answerBody []byte, flags uint8) {
+		planOnce(t, alloc, offerBody, answerBody, flags)
+	})
+}
+
+// TestMediaPlanSeedsBypass: the fuzz seeds reach media bypass in both
+// directions, so that FuzzMediaPlan's bypass checks are not vacuous.
+func TestMediaPlanSeedsBypass(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "sdp")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	alloc, err := relay.NewAllocator(netip.MustParseAddr("127.0.0.1"), 41000, 41999)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0x06: outbound, bypass on, trunk bypass on; 0x07 the same inbound.
+	if d := planOnce(t, alloc, read("sfb-bypass-offer.sdp"), read("sbc-answer-pcma.sdp"), 0x06); !d.bypass {
+		t.Errorf("outbound seed: %+v, want bypass", d)
+	}
+	if d := planOnce(t, alloc, read("sbc-offer-pcma-pcmu.sdp"), read("sfb-answer-with-bypassid.sdp"), 0x07); !d.bypass {
+		t.Errorf("inbound seed: %+v, want bypass", d)
+	}
+}
+
+// planBypassID is the deployment's bypass ID in planOnce.
+const planBypassID = "0b6b5b5c-3c1f-4b4e-9a43-0d7c1c7a2f10"
+
+// planOnce runs one offer and answer through a media plan with the
+// settings flags encodes (see FuzzMediaPlan), checks what FuzzMediaPlan
+// promises and returns the bypass decision (the zero decision when the
+// offer or answer was refused).
+func planOnce(t *testing.T, alloc *relay.Allocator, offerBody, answerBody []byte, flags uint8) decision {
+	t.Helper()
 	codecLists := [][]string{nil, {"PCMA"}, {"PCMU"}, {"PCMA", "PCMU"}}
 	srtpModes := []string{srtpOff, srtpOptional, srtpRequired, srtpOff}
+	dir := outbound
+	if flags&1 != 0 {
+		dir = inbound
+	}
+	s := BypassSettings{Enabled: flags&2 != 0, AlwaysBypass: true, BypassID: planBypassID}
+	trunkBypass := flags&4 != 0
+	gwSRTP := srtpModes[flags>>3&3]
+	gwCodecs := codecLists[flags>>5&3]
+	final := flags&0x80 == 0
 
-	f.Fuzz(func(t *testing.T, offerBody, answerBody []byte, flags uint8) {
-		dir := outbound
-		if flags&1 != 0 {
-			dir = inbound
-		}
-		s := BypassSettings{Enabled: flags&2 != 0, AlwaysBypass: true, BypassID: bypassID}
-		trunkBypass := flags&4 != 0
-		gwSRTP := srtpModes[flags>>3&3]
-		gwCodecs := codecLists[flags>>5&3]
-		final := flags&0x80 == 0
+	// The fixtures carry their own bypass ID: make the outbound ones
+	// match the deployment's, so that bypass is reached.
+	offerBody = bytes.ReplaceAll(offerBody, []byte("x-bypassid:"+fixtureBypassID), []byte("x-bypassid:"+planBypassID))
+	answerBody = bytes.ReplaceAll(answerBody, []byte("x-bypassid:"+fixtureBypassID), []byte("x-bypassid:"+planBypassID))
 
-		// The fixtures carry their own bypass ID: make the outbound ones
-		// match the deployment's, so that bypass is reached.
-		offerBody = bytes.ReplaceAll(offerBody, []byte("x-bypassid:"+fixtureBypassID), []byte("x-bypassid:"+bypassID))
-		answerBody = bytes.ReplaceAll(answerBody, []byte("x-bypassid:"+fixtureBypassID), []byte("x-bypassid:"+bypassID))
+	offer, late, err := parseInitialOffer(dir, offerBody)
+	if err != nil {
+		if !errors.As(err, new(errNotAcceptable)) {
+			t.Fatalf("initial offer refused with %T %v, not a 488 reason", err, err)
+		}
+		return decision{}
+	}
+	p := mediaPlan{dir: dir, offer: offer, lateOffer: late, log: zerolog.Nop(), gwSRTP: gwSRTP, gwCodecs: gwCodecs,
+		edgeCodecs: []string{"PCMU", "PCMA"}}
+	defer func() {
+		p.closeRelay()
+		if n := alloc.InUse(); n != 0 {
+			t.Fatalf("%d port pairs still in use after the plan closed", n)
+		}
+	}()
+	out, err := p.planOffer(s, trunkBypass, alloc)
+	if err != nil {
+		return decision{} // the call answers it with mediaFailure's code
+	}
+	callee := relay.Gateway
+	if dir == inbound {
+		callee = relay.Edge
+	}
+	checkBuilt(t, "offer to the callee", out, callee, gwCodecs)
 
-		offer, late, err := parseInitialOffer(dir, offerBody)
-		if err != nil {
-			if !errors.As(err, new(errNotAcceptable)) {
-				t.Fatalf("initial offer refused with %T %v, not a 488 reason", err, err)
-			}
-			return
+	ans, err := p.planAnswer(answerBody, final)
+	if err != nil {
+		return decision{}
+	}
+	checkBuilt(t, "answer to the caller", ans, callee.Other(), gwCodecs)
+	d := p.decision
+	if d.bypass {
+		if !s.Enabled || !trunkBypass {
+			t.Fatalf("bypassed with bypass enabled=%v, trunk bypass=%v: %+v", s.Enabled, trunkBypass, d)
 		}
-		p := mediaPlan{dir: dir, offer: offer, lateOffer: late, log: zerolog.Nop(), gwSRTP: gwSRTP, gwCodecs: gwCodecs,
-			edgeCodecs: []string{"PCMU", "PCMA"}}
-		defer func() {
-			p.closeRelay()
-			if n := alloc.InUse(); n != 0 {
-				t.Fatalf("%d port pairs still in use after the plan closed", n)
-			}
-		}()
-		out, err := p.planOffer(s, trunkBypass, alloc)
-		if err != nil {
-			return // the call answers it with mediaFailure's code
+		if dir == outbound && !offer.HasBypassID(planBypassID) {
+			t.Fatalf("outbound call bypassed without the deployment's ID: %+v", d)
 		}
-		callee := relay.Gateway
-		if dir == inbound {
-			callee = relay.Edge
+		if final && p.relay != nil {
+			t.Fatal("a bypassed call kept its relay after the 200")
 		}
-		checkBuilt(t, "offer to the callee", out, callee, gwCodecs)
-
-		ans, err := p.planAnswer(answerBody, final)
-		if err != nil {
-			return
-		}
-		checkBuilt(t, "answer to the caller", ans, callee.Other(), gwCodecs)
-		d := p.decision
-		if d.bypass {
-			if !s.Enabled || !trunkBypass {
-				t.Fatalf("bypassed with bypass enabled=%v, trunk bypass=%v: %+v", s.Enabled, trunkBypass, d)
-			}
-			if dir == outbound && !offer.HasBypassID(bypassID) {
-				t.Fatalf("outbound call bypassed without the deployment's ID: %+v", d)
-			}
-			if final && p.relay != nil {
-				t.Fatal("a bypassed call kept its relay after the 200")
-			}
-		}
-	})
+	}
+	return d
 }
 
 // fixtureBypassID is the bypass ID the SfB fixtures in testdata/sdp carry.
@@ -138,10 +174,12 @@ func checkBuilt(t *testing.T, what string, body []byte, side relay.Side, gwCodec
 		t.Fatalf("%s to the gateway carries a bypass ID:\n%s", what, body)
 	}
 	if len(gwCodecs) == 0 {
-		return
+		gwCodecs = []string{"PCMU", "PCMA"}
 	}
-	for _, c := range m.G711() {
-		allowed := false
+	// G.711 towards the gateway, always, in the trunk's laws; besides them
+	// only telephone-event and comfort noise.
+	for _, c := range m.Codecs {
+		allowed := c.IsTelephoneEvent() || strings.EqualFold(c.Name, "CN")
 		for _, name := range gwCodecs {
 			allowed = allowed || c.Name == name
 		}

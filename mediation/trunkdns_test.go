@@ -123,8 +123,8 @@ func TestTrunkHostNameUnresolvable(t *testing.T) {
 	if st := srv.Trunks()[0]; !st.Unresolved || st.Up || st.Address != "" {
 		t.Fatalf("trunk at start: %+v; want unresolved, down, no address", st)
 	}
-	if v, _ := mediationtest.Metric(srv, "mediationserver_gateway_up", "gateway", "sbc"); v != 0 {
-		t.Errorf("mediationserver_gateway_up = %v for an unresolved trunk, want 0", v)
+	if _, body := adminDo(t, http.MethodGet, mediationtest.URL(srv, "/metrics"), "", ""); !strings.Contains(string(body), "mediationserver_gateway_up{gateway=\"sbc\"} 0\n") {
+		t.Error("/metrics has no mediationserver_gateway_up{gateway=\"sbc\"} 0 for the unresolved trunk")
 	}
 	if code, body := adminDo(t, http.MethodGet, mediationtest.URL(srv, "/readyz"), "", ""); code != 503 || !strings.Contains(string(body), "no trunk up") {
 		t.Errorf("/readyz: %d %q; want 503 no trunk up", code, body)
@@ -167,21 +167,27 @@ func TestTrunkHostNameUnresolvable(t *testing.T) {
 
 // TestTrunkNextSRVTarget: when a call to a trunk's first SRV target fails
 // at transport level (a TCP port that refuses) or gets no answer at all
-// (a UDP address that swallows the INVITE), the next target of the same
-// trunk is tried (RFC 3263 §4.3) before any other trunk, with fast
-// failover on or off; the caller sees one call and the record names the
-// trunk once.
+// (a UDP address that swallows the INVITE: no provisional within the
+// failover timer, or with fast failover off no response within Timer B),
+// the next target of the same trunk is tried (RFC 3263 §4.3) before the
+// other trunk that serves the number; the caller sees one call and the
+// record names the trunk once.
 func TestTrunkNextSRVTarget(t *testing.T) {
 	for _, tc := range []struct {
 		name, transport, reason string
 		failover                bool
 	}{
 		{"tcp refused", "tcp", "unreachable", false},
+		{"tcp refused, failover on", "tcp", "unreachable", true},
 		{"udp silent", "udp", "no_provisional", true},
+		{"udp silent, failover off", "udp", "timeout", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 60*time.Second)
 			live := startPeerOn(t, "live", netip.MustParseAddrPort("127.0.0.2:0"), nil)
+			// Another trunk for the same numbers: it must not be tried
+			// while the first trunk has an address left.
+			backup := startPeerOn(t, "backup", netip.MustParseAddrPort("127.0.0.4:0"), nil)
 			var dead netip.AddrPort
 			if tc.transport == "tcp" {
 				ln, err := net.Listen("tcp", "127.0.0.3:0")
@@ -208,7 +214,8 @@ func TestTrunkNextSRVTarget(t *testing.T) {
 			)
 			records := filepath.Join(t.TempDir(), "records.jsonl")
 			srv := serveTo(t, live.addr(), tc.transport, func(c *mediation.Config) {
-				c.Gateways = []mediation.GatewayConfig{{Name: "sbc", Address: "sbc.test", Transport: tc.transport}}
+				c.Gateways = []mediation.GatewayConfig{{Name: "sbc", Address: "sbc.test", Transport: tc.transport},
+					{Name: "backup", Address: backup.addr().String(), Transport: tc.transport, Priority: 1}}
 				c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
 				c.GatewayFailover.Enabled = tc.failover
 				c.GatewayFailover.Timeout = 300 * time.Millisecond
@@ -219,8 +226,8 @@ func TestTrunkNextSRVTarget(t *testing.T) {
 			if err != nil || rep.Code != 200 {
 				t.Fatalf("call: code %d, err %v; want 200 from the second target", rep.Code, err)
 			}
-			if n := live.count(gosip.INVITE); n != 1 {
-				t.Errorf("%d INVITEs at the second SRV target, want 1", n)
+			if n, b := live.count(gosip.INVITE), backup.count(gosip.INVITE); n != 1 || b != 0 {
+				t.Errorf("%d INVITEs at the second SRV target, %d at the other trunk; want 1, 0", n, b)
 			}
 			mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_target_retries_total", "gateway", "sbc", "reason", tc.reason)
 			checkTried(t, srv, records, "sbc")
