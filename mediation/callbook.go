@@ -9,6 +9,7 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
 
 	"github.com/mediation-emulator/mediation/mediation/ladder"
 	"github.com/mediation-emulator/mediation/sip"
@@ -35,9 +36,8 @@ const (
 type callBook struct {
 	mu    sync.Mutex
 	calls map[string]*bookCall
-	// tokens and filled are the token bucket of new calls (bookRate).
-	tokens float64
-	filled time.Time
+	// admitted limits the new calls it takes (bookRate).
+	admitted *rate.Limiter
 }
 
 // bookCall is one call of the book: what its record says, and its SIP
@@ -58,7 +58,7 @@ type bookWire struct {
 }
 
 func newCallBook() *callBook {
-	return &callBook{calls: map[string]*bookCall{}, tokens: bookCalls, filled: time.Now()}
+	return &callBook{calls: map[string]*bookCall{}, admitted: rate.NewLimiter(bookRate, bookCalls)}
 }
 
 // Wire implements WireSink.
@@ -74,7 +74,7 @@ func (b *callBook) Wire(w *sip.Wire, id string) {
 		// INVITE, if the rate allows; a call left out (or dropped as old)
 		// stays out rather than come back with half a ladder.
 		req, ok := w.Msg.(*gosip.Request)
-		if !ok || !req.IsInvite() || w.Dir != sip.In || hasToTag(req) || !b.admit(w.Time) {
+		if !ok || !req.IsInvite() || w.Dir != sip.In || hasToTag(req) || !b.admitted.AllowN(w.Time, 1) {
 			return
 		}
 		c = b.get(id, w.Time)
@@ -110,19 +110,6 @@ func (b *callBook) get(id string, at time.Time) *bookCall {
 	c = &bookCall{Call: ladder.Call{ID: id, Start: at}}
 	b.calls[id] = c
 	return c
-}
-
-// admit takes a token for a new call, if there is one.
-func (b *callBook) admit(now time.Time) bool {
-	if dt := now.Sub(b.filled).Seconds(); dt > 0 {
-		b.tokens = min(bookCalls, b.tokens+dt*bookRate)
-		b.filled = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 // record takes what a call record says (at the end, or of a call in

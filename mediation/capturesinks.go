@@ -57,7 +57,7 @@ func packet(w *sip.Wire) capture.Packet {
 	if w.Dir == sip.Out {
 		src, dst = dst, src
 	}
-	return capture.Packet{Time: w.Time, TCP: w.Transport == "TCP", Src: src, Dst: dst, Payload: bytes.Clone(w.Bytes()), CallID: w.CallID()}
+	return capture.Packet{Time: w.Time, TCP: w.Transport != "UDP", Src: src, Dst: dst, Payload: bytes.Clone(w.Bytes()), CallID: w.CallID()}
 }
 
 // hepSink sends SIP messages to a HEP collector.

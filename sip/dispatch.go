@@ -108,7 +108,7 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 		msg.SetTransport(transportName(props.Transport))
 		msg.SetSource(remote)
 		if s.tracer != nil {
-			s.traceRead(props, []byte(msg.String()), msg)
+			s.traceRead(props, nil, msg) // bytes serialised only if a tracer asks (Wire.Bytes)
 		}
 		s.dispatch(msg)
 	})

@@ -259,6 +259,9 @@ type Incoming struct {
 	Req  *gosip.Request
 	Side *Side
 	tx   *gosip.ServerTx
+	// fits is the last response that passed the UDP size check: a 2xx
+	// retransmitted until its ACK is not serialised again for it.
+	fits atomic.Pointer[gosip.Response]
 }
 
 // Answerable reports whether the request has a transaction to answer on.

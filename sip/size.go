@@ -58,11 +58,16 @@ func checkUDPSize(transport string, msg gosip.Message) error {
 // to the request that would not fit in a UDP datagram; the side counts
 // and logs it (rate-limited). Over TCP every size fits.
 func (in *Incoming) CheckSize(res *gosip.Response) error {
+	if in.fits.Load() == res {
+		return nil
+	}
 	err := checkUDPSize(in.Req.Transport(), res)
 	if err != nil {
 		in.Side.tooLarge("response", in.Req, res.StartLine(), res.Destination(), err)
+		return err
 	}
-	return err
+	in.fits.Store(res)
+	return nil
 }
 
 // tooLarge counts and logs (rate-limited) a message not sent for its

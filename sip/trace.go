@@ -21,7 +21,7 @@ const (
 type Wire struct {
 	Side *Side
 	Dir  string
-	// Transport is "UDP" or "TCP".
+	// Transport is "UDP", "TCP" or "TLS".
 	Transport string
 	// Local and Remote are the socket's addresses.
 	Local, Remote net.Addr

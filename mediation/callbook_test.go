@@ -1,0 +1,54 @@
+package mediation
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// TestCallBookSamples: above bookRate new calls a second the book takes a
+// burst of bookCalls and then a sample; a call it left out stays out
+// (its later messages do not bring it in with half a ladder).
+func TestCallBookSamples(t *testing.T) {
+	b := newCallBook()
+	edge := &sip.Side{Name: "edge"}
+	at := time.Now()
+	wire := func(m gosip.Message, dir string) *sip.Wire {
+		return &sip.Wire{Side: edge, Dir: dir, Transport: "UDP", Time: at, Msg: m}
+	}
+	invite := func(n int) *gosip.Request {
+		req := gosip.NewRequest(gosip.INVITE, gosip.Uri{Scheme: "sip", User: "+15550100", Host: "127.0.0.1"})
+		req.AppendHeader(&gosip.ToHeader{Address: gosip.Uri{Scheme: "sip", User: "+15550100", Host: "127.0.0.1"}, Params: gosip.NewParams()})
+		cid := gosip.CallIDHeader(fmt.Sprintf("call-%d", n))
+		req.AppendHeader(&cid)
+		return req
+	}
+	const offered = bookCalls + 50
+	for n := range offered {
+		b.Wire(wire(invite(n), sip.In), fmt.Sprintf("id-%d", n))
+	}
+	if got := len(b.snapshot()); got != bookCalls {
+		t.Fatalf("%d calls in the book after %d INVITEs in one instant, want the burst of %d", got, offered, bookCalls)
+	}
+	// A message of a call left out does not bring it in.
+	b.Wire(wire(gosip.NewResponseFromRequest(invite(offered-1), 200, "OK", nil), sip.Out), fmt.Sprintf("id-%d", offered-1))
+	for _, c := range b.snapshot() {
+		if c.ID == fmt.Sprintf("id-%d", offered-1) {
+			t.Fatal("a call left out of the book came in with its 200")
+		}
+	}
+	// A second later the rate admits new calls again (and the oldest go).
+	at = at.Add(time.Second)
+	b.Wire(wire(invite(offered), sip.In), "late")
+	found := false
+	for _, c := range b.snapshot() {
+		found = found || c.ID == "late"
+	}
+	if !found {
+		t.Error("a call a second later was not taken")
+	}
+}
