@@ -17,10 +17,11 @@ type registry struct {
 	invites map[string]*call
 	callIDs map[string]*call
 	calls   map[*call]struct{}
-	// ended are the Call-IDs of the last endedKept calls that ended, oldest
-	// first in endedOrder: a 2xx that comes after its call is over is ours
-	// to ACK and hang up only if its Call-ID is one of them.
-	ended      map[string]struct{}
+	// ended are the Call-IDs of the last endedKept calls that ended, with
+	// their call's id, oldest first in endedOrder: a 2xx that comes after
+	// its call is over is ours to ACK and hang up only if its Call-ID is
+	// one of them, and the trace files a late message under its call.
+	ended      map[string]string
 	endedOrder []string
 }
 
@@ -31,7 +32,7 @@ const endedKept = 65536
 
 func newRegistry() *registry {
 	return &registry{dialogs: map[string]*call{}, invites: map[string]*call{}, callIDs: map[string]*call{}, calls: map[*call]struct{}{},
-		ended: map[string]struct{}{}}
+		ended: map[string]string{}}
 }
 
 func key(callID, tag string) string { return callID + "\x00" + tag }
@@ -74,7 +75,7 @@ func (r *registry) remove(c *call) {
 			delete(r.callIDs, id)
 		}
 		if _, ok := r.ended[id]; !ok {
-			r.ended[id] = struct{}{}
+			r.ended[id] = c.id
 			r.endedOrder = append(r.endedOrder, id)
 		}
 	}
@@ -118,11 +119,22 @@ func (r *registry) byResponse(res *gosip.Response) *call {
 	return r.byDialog(string(*res.CallID()), tag)
 }
 
-// byCallID is the call one of whose legs has this Call-ID, for the trace.
+// byCallID is the call in progress one of whose legs has this Call-ID.
 func (r *registry) byCallID(callID string) *call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.callIDs[callID]
+}
+
+// idOf is the id of the call in progress, or recently ended, one of
+// whose legs has this Call-ID ("" for none), for the trace.
+func (r *registry) idOf(callID string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.callIDs[callID]; c != nil {
+		return c.id
+	}
+	return r.ended[callID]
 }
 
 // HasDialog implements sip.Dialogs.

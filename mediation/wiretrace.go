@@ -9,10 +9,6 @@ import (
 	"github.com/mediation-emulator/mediation/sip"
 )
 
-// endedCallIDs bounds the memory of calls that have ended, whose last
-// messages (a retransmitted 200 to BYE, a late ACK) still get their id.
-const endedCallIDs = 4096
-
 // WireSink takes every SIP message both sides read or write, in wire order,
 // with the call it belongs to ("" for none): a capture file, a HEP
 // collector, the web page. It runs on the reading or writing goroutine, so
@@ -38,15 +34,13 @@ type wireTrace struct {
 	// dropped when fresh is full, oldest first.
 	fresh      map[*gosip.Request]string
 	freshOrder []*gosip.Request
-	ended      map[string]string // Call-ID -> call id
-	order      []string          // ended's keys, oldest first
 }
 
 // freshIDs bounds the INVITEs waiting for their handler.
 const freshIDs = 1024
 
 func newWireTrace(calls *registry, log zerolog.Logger, sinks ...WireSink) *wireTrace {
-	return &wireTrace{calls: calls, log: log, sinks: sinks, ended: map[string]string{}, fresh: map[*gosip.Request]string{}}
+	return &wireTrace{calls: calls, log: log, sinks: sinks, fresh: map[*gosip.Request]string{}}
 }
 
 // tracer is the sides' sip.Tracer: the SIP counters need every message.
@@ -57,10 +51,7 @@ func (t *wireTrace) trace(w *sip.Wire) {
 	cid := w.CallID()
 	id := ""
 	if cid != "" {
-		if c := t.calls.byCallID(cid); c != nil {
-			id = c.id
-			t.remember(cid, id)
-		} else if id = t.endedID(cid); id == "" {
+		if id = t.calls.idOf(cid); id == "" {
 			if req, ok := w.Msg.(*gosip.Request); ok && w.Dir == sip.In && req.IsInvite() && !hasToTag(req) {
 				id = newCallID()
 				t.reserve(req, id)
@@ -138,25 +129,4 @@ func (t *wireTrace) reserve(req *gosip.Request, id string) {
 		t.freshOrder[0] = nil
 		t.freshOrder = t.freshOrder[1:]
 	}
-}
-
-// remember keeps a call's id for its Call-ID once it is over.
-func (t *wireTrace) remember(callID, id string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.ended[callID]; ok {
-		return
-	}
-	t.ended[callID] = id
-	t.order = append(t.order, callID)
-	if len(t.order) > endedCallIDs {
-		delete(t.ended, t.order[0])
-		t.order = t.order[1:]
-	}
-}
-
-func (t *wireTrace) endedID(callID string) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.ended[callID]
 }
