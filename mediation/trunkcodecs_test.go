@@ -3,6 +3,7 @@ package mediation_test
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,13 +120,26 @@ func TestTrunkCodecsInbound(t *testing.T) {
 	if err := oc.d.Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The SBC's re-offer is read through the list too: PCMA alone gets
+	// 488 and never reaches the client.
+	reinvite := gosip.NewRequest(gosip.INVITE, res.Contact().Address)
+	reinvite.SetBody(g711Offer("PCMA"))
+	reinvite.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	if re, err := oc.d.Do(ctx, reinvite); err != nil || re.StatusCode != 488 {
+		t.Errorf("PCMA-only re-offer to a PCMU trunk: %v, %v; want 488", re, err)
+	}
 	if err := oc.d.Bye(ctx); err != nil {
 		t.Fatal(err)
 	}
 
 	oc = sbc.call(ctx, srv.GatewayAddr(), "udp", g711Offer("PCMA"))
-	if res := oc.answer(ctx, nil); res.StatusCode != 488 {
-		t.Errorf("PCMA-only offer to a PCMU trunk: %d, want 488", res.StatusCode)
+	res = oc.answer(ctx, nil)
+	warn := ""
+	if h := res.GetHeader("Warning"); h != nil {
+		warn = h.Value()
+	}
+	if res.StatusCode != 488 || !strings.Contains(warn, "None of the gateway's G.711 codecs is in the trunk's codec list") {
+		t.Errorf("PCMA-only offer to a PCMU trunk: %d, Warning %q; want 488 saying why", res.StatusCode, warn)
 	}
 	if n := edge.count(gosip.INVITE); n != 1 {
 		t.Errorf("%d INVITEs reached the client, want only the first call's", n)
