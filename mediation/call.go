@@ -64,6 +64,8 @@ type callDeps struct {
 	trunkHeaders map[string]HeaderPolicy
 	// lateAnswer cleans up a 2xx that arrives for a call already over.
 	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
+	// workers run the calls' event drains.
+	workers *workers
 }
 
 // recordSink takes a call's quality record when it ends.

@@ -11,12 +11,15 @@ const inboxCap = 1024
 // events are taken in the order they were pushed by one goroutine at a
 // time, started when events arrive and none is running, and gone when the
 // queue is empty: a call that waits (most of a call's life) holds no
-// goroutine and no stack, only its state.
+// goroutine and no stack, only its state. The goroutines are the server's
+// workers (workers.go), which outlive one drain.
 type inbox struct {
 	mu     sync.Mutex
 	events []event
 	// drain takes the events (the call's run); nil until start.
 	drain func()
+	// spawn runs drain on a goroutine (the server's workers).
+	spawn func(func())
 	// running: a drain goroutine is at work (or about to be).
 	running bool
 	closed  bool
@@ -24,18 +27,19 @@ type inbox struct {
 
 func newInbox() *inbox { return &inbox{} }
 
-// start arms the inbox with its drain and runs it for the events already
-// queued: a call starts taking events only once it is registered.
-func (b *inbox) start(drain func()) {
+// start arms the inbox with its drain, run by spawn, and runs it for the
+// events already queued: a call starts taking events only once it is
+// registered.
+func (b *inbox) start(drain func(), spawn func(func())) {
 	b.mu.Lock()
-	b.drain = drain
+	b.drain, b.spawn = drain, spawn
 	run := len(b.events) > 0 && !b.running && !b.closed
 	if run {
 		b.running = true
 	}
 	b.mu.Unlock()
 	if run {
-		go drain()
+		spawn(drain)
 	}
 }
 
@@ -53,7 +57,7 @@ func (b *inbox) push(e event) bool {
 	}
 	b.mu.Unlock()
 	if run {
-		go b.drain()
+		b.spawn(b.drain)
 	}
 	return true
 }

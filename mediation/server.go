@@ -198,6 +198,7 @@ func (s *Server) Run(ctx context.Context) error {
 			runErr = err
 		}
 	}
+	s.deps.workers.close(5 * time.Second)
 	if err := s.records.close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("records: %w", err)
 	}
@@ -282,6 +283,7 @@ func (s *Server) bind() error {
 		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
 		trunkHeaders: headerPolicies(s.cfg.Gateways),
 		lateAnswer:   func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
+		workers:      newWorkers(workerIdle),
 	}
 	return nil
 }
