@@ -26,6 +26,7 @@ type metrics struct {
 	// Operators' series (metricsops.go).
 	sipRequests   *prometheus.CounterVec
 	sipResponses  *prometheus.CounterVec
+	sipCounters   sipCounters
 	mediaTimeouts *prometheus.CounterVec
 	webService    *prometheus.CounterVec
 }

@@ -3,6 +3,7 @@ package mediation
 import (
 	"runtime/debug"
 	"strconv"
+	"sync"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,12 +95,38 @@ func (m *metrics) countSIP(w *sip.Wire) {
 			msg.Method != gosip.REFER && msg.Method != gosip.PUBLISH {
 			method = "other" // a peer's invention must not make a series
 		}
-		m.sipRequests.WithLabelValues(w.Side.Name, w.Dir, method).Inc()
+		m.sipCounters.get(m.sipRequests, sipCounterKey{w.Side.Name, w.Dir, method, 0}).Inc()
 	case *gosip.Response:
 		code := msg.StatusCode
 		if code < 100 || code > 699 {
 			code = 0
 		}
-		m.sipResponses.WithLabelValues(w.Side.Name, w.Dir, strconv.Itoa(code)).Inc()
+		m.sipCounters.get(m.sipResponses, sipCounterKey{w.Side.Name, w.Dir, "", code}).Inc()
 	}
+}
+
+// sipCounterKey names one series of the SIP message counters: a request's
+// method or a response's code.
+type sipCounterKey struct {
+	side, dir, method string
+	code              int
+}
+
+// sipCounters keeps the SIP message counters' series once looked up:
+// WithLabelValues hashes and checks its labels on every call, about 2 % of
+// the daemon's CPU when it ran for every message. The keys are bounded as
+// the labels are (sides, directions, known methods, codes 0 and 100-699).
+type sipCounters struct{ m sync.Map }
+
+func (c *sipCounters) get(vec *prometheus.CounterVec, k sipCounterKey) prometheus.Counter {
+	if ctr, ok := c.m.Load(k); ok {
+		return ctr.(prometheus.Counter)
+	}
+	label := k.method
+	if k.method == "" {
+		label = strconv.Itoa(k.code)
+	}
+	ctr := vec.WithLabelValues(k.side, k.dir, label)
+	c.m.Store(k, ctr)
+	return ctr
 }
