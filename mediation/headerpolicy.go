@@ -112,20 +112,8 @@ func (c *call) translateCode(code int, phrase string) (int, string) {
 	for _, r := range c.headerPolicy().ResponseCodeTranslation {
 		if r.Received == code {
 			c.log.Info().Int("received", code).Int("translated", r.Translated).Msg("response code translated")
-			return r.Translated, reasonPhrase(r.Translated)
+			return r.Translated, sip.ReasonPhrase(r.Translated)
 		}
 	}
 	return code, phrase
-}
-
-// reasonPhrase is RFC 3261's reason phrase of a code ("" if unknown: the
-// phrase is only for humans).
-func reasonPhrase(code int) string {
-	return map[int]string{
-		400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
-		410: "Gone", 480: "Temporarily Unavailable", 484: "Address Incomplete", 486: "Busy Here",
-		487: "Request Terminated", 488: "Not Acceptable Here", 500: "Server Internal Error",
-		502: "Bad Gateway", 503: "Service Unavailable", 504: "Server Time-out", 600: "Busy Everywhere",
-		603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
-	}[code]
 }

@@ -45,8 +45,8 @@ func TestHeaderPolicyOutbound(t *testing.T) {
 			inv := sbc.wait(ctx, gosip.INVITE, 1)
 			pai, privacy, hist := headerValue(inv, "P-Asserted-Identity"), headerValue(inv, "Privacy"), headerValue(inv, "History-Info")
 			if on {
-				if res.StatusCode != 480 {
-					t.Errorf("caller got %d, want 486 translated to 480", res.StatusCode)
+				if res.StatusCode != 480 || res.Reason != "Temporarily Unavailable" {
+					t.Errorf("caller got %d %s, want 486 translated to 480 Temporarily Unavailable", res.StatusCode, res.Reason)
 				}
 				if pai != "<sip:+15550199@sfb.example.com>" || privacy != "id" || hist == "" {
 					t.Errorf("SBC got PAI %q, Privacy %q, History-Info %q", pai, privacy, hist)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	mediationsip "github.com/mediation-emulator/mediation/sip"
 )
 
 // Defaults shared by both endpoints.
@@ -71,16 +73,9 @@ func validToken(s string) bool {
 	return !strings.ContainsAny(s, "\r\n\x00")
 }
 
-// reasons are the reason phrases of the final codes an endpoint may send.
-var reasons = map[int]string{
-	400: "Bad Request", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
-	480: "Temporarily Unavailable", 486: "Busy Here", 487: "Request Terminated",
-	488: "Not Acceptable Here", 500: "Server Internal Error", 503: "Service Unavailable",
-	600: "Busy Everywhere", 603: "Decline",
-}
-
+// reason is the reason phrase of a final code an endpoint sends.
 func reason(code int) string {
-	if r, ok := reasons[code]; ok {
+	if r := mediationsip.ReasonPhrase(code); r != "" {
 		return r
 	}
 	return "Rejected"
