@@ -148,12 +148,7 @@ func (c *call) onStart() {
 
 // offerFor plans the callee's offer for the call's trunk.
 func (c *call) offerFor() ([]byte, error) {
-	c.media.gwSRTP, c.media.gwCodecs = c.trunk.SRTP, c.trunk.Codecs
-	if c.dir == outbound {
-		// The trunk's SBC sends its media from its own address (relay
-		// latching accepts it): the new trunk's after a failover.
-		c.media.signalling[relay.Gateway] = c.trunk.Addr.Addr()
-	}
+	c.media.useTrunk(c.trunk)
 	return c.media.planOffer(c.deps.settings(), c.trunk.EnableBypass, c.deps.alloc)
 }
 

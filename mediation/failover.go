@@ -174,8 +174,8 @@ func (c *call) abandon(b *calleeLeg) {
 func (c *call) replan() ([]byte, error) {
 	old := c.media
 	c.media.closeRelay()
-	c.media = mediaPlan{dir: old.dir, offer: old.offer, lateOffer: old.lateOffer, log: old.log,
-		edgeCodecs: old.edgeCodecs, sessionOpts: old.sessionOpts, signalling: old.signalling}
+	c.media = old.fresh(old.dir, old.offer)
+	c.media.lateOffer = old.lateOffer
 	body, err := c.offerFor()
 	c.media.sdp[relay.Edge] = old.sdp[relay.Edge]
 	return body, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sdp"
 )
@@ -123,6 +124,26 @@ func parseOffer(body []byte) (sdp.Media, error) {
 		return m, errNotAcceptable{reasonHold}
 	}
 	return m, nil
+}
+
+// fresh is an empty plan for the same call with offer as the caller's SDP
+// (a failover to another trunk, a transfer we perform): it keeps what
+// belongs to the call rather than to one offer/answer, its logger, the
+// edge's codec list, the relay's options and the peers' signalling IPs.
+func (p *mediaPlan) fresh(dir direction, offer sdp.Media) mediaPlan {
+	return mediaPlan{dir: dir, offer: offer, log: p.log, edgeCodecs: p.edgeCodecs,
+		sessionOpts: p.sessionOpts, signalling: p.signalling}
+}
+
+// useTrunk makes the plan's gateway side trunk t's: its SRTP mode and codec
+// list shape the gateway's offer. Outbound, the trunk's SBC sends its media
+// from its own address (relay latching accepts it): the new trunk's after
+// a failover or a transfer.
+func (p *mediaPlan) useTrunk(t gateway.Trunk) {
+	p.gwSRTP, p.gwCodecs = t.SRTP, t.Codecs
+	if p.dir == outbound {
+		p.signalling[relay.Gateway] = t.Addr.Addr()
+	}
 }
 
 // planOffer decides what the callee is offered, with the settings in force

@@ -3,7 +3,6 @@ package mediation
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -52,9 +51,8 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	}
 	trunk := trunks[0]
 	// The new gateway leg is offered our relay with the client's media.
-	x := &transfer{refer: in, number: u.User, plan: mediaPlan{dir: outbound, offer: c.media.client, log: c.log,
-		edgeCodecs: c.media.edgeCodecs, gwSRTP: trunk.SRTP, gwCodecs: trunk.Codecs, sessionOpts: c.media.sessionOpts,
-		signalling: [2]netip.Addr{relay.Edge: c.media.signalling[relay.Edge], relay.Gateway: trunk.Addr.Addr()}}}
+	x := &transfer{refer: in, number: u.User, plan: c.media.fresh(outbound, c.media.client)}
+	x.plan.useTrunk(trunk)
 	body, err := x.plan.planOffer(c.deps.settings(), false, c.deps.alloc)
 	if err != nil {
 		x.plan.closeRelay()
