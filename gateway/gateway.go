@@ -301,19 +301,21 @@ func (t *Table) index(name string) int {
 // Status is what is known of one trunk's state, for the admin API and
 // readiness checks.
 type Status struct {
-	Name    string `json:"name"`
-	Address string `json:"address"`
+	Name    string
+	Address string
 	// Host is the host name the address was resolved from; "" for an IP.
-	Host      string `json:"host,omitempty"`
-	Transport string `json:"transport"`
-	// Up is false after MaxFails missed health probes, until a reply.
-	Up bool `json:"up"`
+	Host      string
+	Transport string
+	// Healthy is false after MaxFails missed health probes, until a reply.
+	// A healthy trunk may still take no calls: it may be resting
+	// (UnavailableUntil) or unresolved.
+	Healthy bool
 	// UnavailableUntil is set while the trunk rests after a 503 with
 	// Retry-After.
-	UnavailableUntil time.Time `json:"unavailable_until,omitempty"`
+	UnavailableUntil time.Time
 	// Unresolved: the trunk's host name has not resolved yet (Address is
 	// ""); it takes no calls until it does.
-	Unresolved bool `json:"unresolved,omitempty"`
+	Unresolved bool
 }
 
 // Status reports every trunk's state, in configuration order.
@@ -323,9 +325,9 @@ func (t *Table) Status() []Status {
 	out := make([]Status, len(t.trunks))
 	now := time.Now()
 	for i, tr := range t.trunks {
-		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Host: tr.Host, Transport: tr.Transport, Up: t.health[i].up}
+		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Host: tr.Host, Transport: tr.Transport, Healthy: t.health[i].up}
 		if !tr.resolved() {
-			out[i].Address, out[i].Up, out[i].Unresolved = "", false, true
+			out[i].Address, out[i].Healthy, out[i].Unresolved = "", false, true
 		}
 		if u := t.health[i].unavailableUntil; u.After(now) {
 			out[i].UnavailableUntil = u

@@ -85,7 +85,7 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := tab.Status()
-	if len(st) != 1 || st[0].Name != "a" || st[0].Address != "127.0.0.1:5060" || !st[0].Up || !st[0].UnavailableUntil.IsZero() {
+	if len(st) != 1 || st[0].Name != "a" || st[0].Address != "127.0.0.1:5060" || !st[0].Healthy || !st[0].UnavailableUntil.IsZero() {
 		t.Fatalf("Status() = %+v", st)
 	}
 }

@@ -41,8 +41,8 @@ func (t *Table) MarkUnavailable(name string, until time.Time) bool {
 	return true
 }
 
-// Up reports whether the trunk answers its health probes.
-func (t *Table) Up(name string) bool {
+// Healthy reports whether the trunk answers its health probes.
+func (t *Table) Healthy(name string) bool {
 	i := t.index(name)
 	if i < 0 {
 		return false

@@ -82,15 +82,15 @@ func TestHealthDownAndUp(t *testing.T) {
 	if n := p.probes("a"); n < 5 {
 		t.Fatalf("a went down after %d probes, want 5", n)
 	}
-	if tab.Up("a") || !tab.Up("b") {
-		t.Fatalf("Up(a) = %v, Up(b) = %v", tab.Up("a"), tab.Up("b"))
+	if tab.Healthy("a") || !tab.Healthy("b") {
+		t.Fatalf("Healthy(a) = %v, Healthy(b) = %v", tab.Healthy("a"), tab.Healthy("b"))
 	}
 	for range 4 {
 		if got, _ := tab.Route("+1"); !reflect.DeepEqual(names(got), []string{"b"}) {
 			t.Fatalf("Route = %v while a is down, want [b]", names(got))
 		}
 	}
-	if st := tab.Status(); st[0].Up || !st[1].Up {
+	if st := tab.Status(); st[0].Healthy || !st[1].Healthy {
 		t.Fatalf("Status = %+v", st)
 	}
 	p.set("a", false)

@@ -281,7 +281,7 @@ func TestUnresolvedTrunk(t *testing.T) {
 	if route, err := table.Route("+44"); err != nil || route[0].Name != "ip" {
 		t.Errorf("Route(+44) = %v, %v", route, err)
 	}
-	if st := table.Status()[0]; !st.Unresolved || st.Up || st.Address != "" {
+	if st := table.Status()[0]; !st.Unresolved || st.Healthy || st.Address != "" {
 		t.Errorf("status %+v, want unresolved, down, no address", st)
 	}
 	if len(table.Trusted()) != 1 {
@@ -294,7 +294,7 @@ func TestUnresolvedTrunk(t *testing.T) {
 	if route, err := table.Route("+15550100"); err != nil || route[0].Addr != addr {
 		t.Errorf("Route once resolved = %v, %v", route, err)
 	}
-	if st := table.Status()[0]; st.Unresolved || !st.Up {
+	if st := table.Status()[0]; st.Unresolved || !st.Healthy {
 		t.Errorf("status once resolved %+v", st)
 	}
 }

@@ -40,7 +40,3 @@ func (s *Server) startHealth() (stop func()) {
 		<-done
 	}
 }
-
-// Trunks reports each gateway trunk's name, address and state (up, or
-// resting after a 503 with Retry-After), for the admin API and readiness.
-func (s *Server) Trunks() []gateway.Status { return s.gateways.Status() }

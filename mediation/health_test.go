@@ -35,7 +35,7 @@ func TestTrunkHealthDownAndUp(t *testing.T) {
 	if n := first.count(gosip.OPTIONS); n < 3 {
 		t.Errorf("down after %d probes, want 3", n)
 	}
-	st := srv.Trunks()
+	st := srv.TrunkStates()
 	if len(st) != 2 || st[0].Name != "first" || st[0].Up || !st[1].Up {
 		t.Errorf("Trunks() = %+v", st)
 	}

@@ -23,7 +23,7 @@ func (s *Server) startResolve() (stop func()) {
 		s.gateways.Resolve(ctx, s.cfg.GatewayDNS.resolver(), s.log, func(tr gateway.Trunk) {
 			s.gwTrust.Set(s.gateways.Trusted())
 			// A trunk whose name resolved for the first time comes up.
-			s.deps.trunkMetrics.setUp(tr.Name, s.gateways.Up(tr.Name))
+			s.deps.trunkMetrics.setUp(tr.Name, s.gateways.Healthy(tr.Name))
 		})
 	}()
 	return func() {

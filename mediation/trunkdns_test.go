@@ -71,10 +71,10 @@ func TestTrunkByHostName(t *testing.T) {
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_untrusted_requests_total", "side", "gateway")
 
 	zone.Set(srvRecord("b.sbc.test", sbc2)...)
-	for srv.Trunks()[0].Address != sbc2.addr().String() {
+	for srv.TrunkStates()[0].Address != sbc2.addr().String() {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the trunk is still at %s after the record changed", srv.Trunks()[0].Address)
+			t.Fatalf("the trunk is still at %s after the record changed", srv.TrunkStates()[0].Address)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -103,8 +103,8 @@ func TestTrunkByHostName(t *testing.T) {
 		}
 	}
 	call()
-	if n2 := sbc2.count(gosip.INVITE); n2 != 2 || srv.Trunks()[0].Address != sbc2.addr().String() {
-		t.Errorf("while DNS fails: %d INVITEs to the last good target (want 2), trunk at %s", n2, srv.Trunks()[0].Address)
+	if n2 := sbc2.count(gosip.INVITE); n2 != 2 || srv.TrunkStates()[0].Address != sbc2.addr().String() {
+		t.Errorf("while DNS fails: %d INVITEs to the last good target (want 2), trunk at %s", n2, srv.TrunkStates()[0].Address)
 	}
 }
 
@@ -120,7 +120,7 @@ func TestTrunkHostNameUnresolvable(t *testing.T) {
 		c.Gateways = []mediation.GatewayConfig{{Name: "sbc", Address: fmt.Sprintf("sbc.test:%d", sbc.addr().Port()), Transport: "udp"}}
 		c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
 	})
-	if st := srv.Trunks()[0]; !st.Unresolved || st.Up || st.Address != "" {
+	if st := srv.TrunkStates()[0]; !st.Unresolved || st.Up || st.Address != "" {
 		t.Fatalf("trunk at start: %+v; want unresolved, down, no address", st)
 	}
 	if _, body := adminDo(t, http.MethodGet, mediationtest.URL(srv, "/metrics"), "", ""); !strings.Contains(string(body), "mediationserver_gateway_up{gateway=\"sbc\"} 0\n") {
@@ -149,7 +149,7 @@ func TestTrunkHostNameUnresolvable(t *testing.T) {
 	}
 
 	zone.Set(fmt.Sprintf("sbc.test. 1 IN A %s", sbc.addr().Addr()))
-	for srv.Trunks()[0].Unresolved {
+	for srv.TrunkStates()[0].Unresolved {
 		select {
 		case <-ctx.Done():
 			t.Fatal("the trunk's name resolves now, but the trunk stays unresolved")

@@ -27,7 +27,7 @@ func (s *Server) TrunkStates() []TrunkState {
 	status := s.gateways.Status()
 	out := make([]TrunkState, 0, len(status))
 	for _, st := range status {
-		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Up && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved}
+		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Healthy && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved}
 		if !st.UnavailableUntil.IsZero() {
 			until := st.UnavailableUntil
 			ts.UnavailableUntil = &until
