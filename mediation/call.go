@@ -49,19 +49,17 @@ type callDeps struct {
 	// edgePeer and edgeTransport are where inbound calls go.
 	edgePeer      netip.AddrPort
 	edgeTransport string
-	// edgeCalls are the edge side's call settings, trunkCalls each trunk's
-	// by name.
-	edgeCalls  CallSettings
-	trunkCalls map[string]CallSettings
-	sip        SIPConfig
-	media      MediaConfig
+	// edgeCalls are the edge side's call settings, trunks each trunk's
+	// call settings and header policy by name.
+	edgeCalls CallSettings
+	trunks    map[string]trunkPolicy
+	sip       SIPConfig
+	media     MediaConfig
 	// mediaTap, when set, sees the anchored calls' RTP and RTCP (pcap).
 	mediaTap relay.PacketTap
 	// failover is gateway_failover; trunkMetrics count per trunk.
 	failover     FailoverConfig
 	trunkMetrics *trunkMetrics
-	// trunkHeaders are each trunk's header policy by name.
-	trunkHeaders map[string]HeaderPolicy
 	// lateAnswer cleans up a 2xx that arrives for a call already over.
 	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
 	// workers run the calls' event drains.

@@ -178,7 +178,7 @@ func (c *call) pickTrunk(req *gosip.Request) *setupError {
 	}
 	c.trunk = t
 	c.tried = []string{t.Name}
-	c.caller.policy, c.callee.policy = c.deps.trunkCalls[c.trunk.Name], c.deps.edgeCalls
+	c.caller.policy, c.callee.policy = c.deps.trunks[c.trunk.Name].calls, c.deps.edgeCalls
 	return nil
 }
 

@@ -29,7 +29,7 @@ import (
 func (c *call) useTrunk(t gateway.Trunk) {
 	c.trunk = t
 	c.tried = append(c.tried, t.Name)
-	c.caller.policy, c.callee.policy = c.deps.edgeCalls, c.deps.trunkCalls[t.Name]
+	c.caller.policy, c.callee.policy = c.deps.edgeCalls, c.deps.trunks[t.Name].calls
 }
 
 // canFailover reports whether a failed attempt may go to another trunk.

@@ -84,7 +84,7 @@ func (s *Server) sideCalls(in *sip.Incoming) CallSettings {
 	}
 	src, _ := netip.ParseAddrPort(in.Req.Source())
 	t, _ := s.gateways.FromSource(src)
-	return s.trunkCalls[t.Name]
+	return s.trunks[t.Name].calls
 }
 
 // handledMethod reports the methods the server implements; others get 405

@@ -59,17 +59,8 @@ func (h HeaderPolicy) check(field string) *ConfigError {
 	return nil
 }
 
-// headerPolicies are the trunks' policies by name.
-func headerPolicies(gws []GatewayConfig) map[string]HeaderPolicy {
-	m := make(map[string]HeaderPolicy, len(gws))
-	for _, g := range gws {
-		m[g.DisplayName()] = g.HeaderPolicy
-	}
-	return m
-}
-
 // headerPolicy is the policy of the call's trunk.
-func (c *call) headerPolicy() HeaderPolicy { return c.deps.trunkHeaders[c.trunk.Name] }
+func (c *call) headerPolicy() HeaderPolicy { return c.deps.trunks[c.trunk.Name].headers }
 
 // forwardedHeaders are the headers of the caller's INVITE that the policy
 // carries to the callee. A value with control characters is left behind.

@@ -53,7 +53,7 @@ type Server struct {
 	mediaTap relay.PacketTap
 	book     *callBook
 
-	trunkCalls   map[string]CallSettings
+	trunks       map[string]trunkPolicy
 	unknownLog   sip.Limiter
 	strayLog     sip.Limiter
 	malformedLog sip.Limiter
@@ -92,7 +92,7 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.settings.store(initial)
-	if s.gateways, s.trunkCalls, err = buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(), log); err != nil {
+	if s.gateways, s.trunks, err = buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(), log); err != nil {
 		return nil, err
 	}
 	if s.edgePeer, err = resolve(cfg.Edge.Peer); err != nil {
@@ -278,12 +278,11 @@ func (s *Server) bind() error {
 		log: s.log, metrics: s.metrics, records: teeRecords{s.records, s.book}, index: s.calls, settings: s.Settings,
 		alloc: s.alloc, gateways: s.gateways, edge: s.edge, gw: s.gw,
 		edgePeer: s.edgePeer, edgeTransport: s.edgeTransport,
-		edgeCalls: s.cfg.Edge.CallSettings, trunkCalls: s.trunkCalls,
+		edgeCalls: s.cfg.Edge.CallSettings, trunks: s.trunks,
 		sip: s.cfg.SIP, media: s.cfg.Media, mediaTap: s.mediaTap,
 		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
-		trunkHeaders: headerPolicies(s.cfg.Gateways),
-		lateAnswer:   func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
-		workers:      newWorkers(workerIdle),
+		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
+		workers:    newWorkers(workerIdle),
 	}
 	return nil
 }

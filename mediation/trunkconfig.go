@@ -215,14 +215,21 @@ func subnets(list []string) []netip.Prefix {
 // names, at start.
 const startupLookupTimeout = 15 * time.Second
 
+// trunkPolicy is what a call takes from its trunk's configuration beside
+// routing: the call settings of the trunk's leg and the header policy.
+type trunkPolicy struct {
+	calls   CallSettings
+	headers HeaderPolicy
+}
+
 // buildTrunks turns the checked gateways into the routing table (host
 // names are resolved here with r, and kept current by Table.Resolve) and
-// each trunk's call settings by name.
-func buildTrunks(gws []GatewayConfig, r *gateway.Resolver, log zerolog.Logger) (*gateway.Table, map[string]CallSettings, error) {
+// each trunk's policy by name.
+func buildTrunks(gws []GatewayConfig, r *gateway.Resolver, log zerolog.Logger) (*gateway.Table, map[string]trunkPolicy, error) {
 	var trunks []gateway.Trunk
-	calls := map[string]CallSettings{}
+	policies := make(map[string]trunkPolicy, len(gws))
 	for i, g := range gws {
-		calls[g.DisplayName()] = g.CallSettings
+		policies[g.DisplayName()] = trunkPolicy{calls: g.CallSettings, headers: g.HeaderPolicy}
 		host, ip, port, err := gateway.SplitHostPort(g.Address)
 		if err != nil {
 			return nil, nil, fmt.Errorf("gateways[%d].address: %w", i, err)
@@ -246,7 +253,7 @@ func buildTrunks(gws []GatewayConfig, r *gateway.Resolver, log zerolog.Logger) (
 	if err != nil {
 		return nil, nil, err
 	}
-	return table, calls, nil
+	return table, policies, nil
 }
 
 // firstTrunk is where the first trunk is, for the start-up log line: its

@@ -18,12 +18,12 @@ func TestTwoSitesConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	table, calls, err := buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(), zerolog.Nop())
+	table, policies, err := buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 5 {
-		t.Fatalf("call settings of %d trunks, want 5", len(calls))
+	if len(policies) != 5 {
+		t.Fatalf("policies of %d trunks, want 5", len(policies))
 	}
 	route := func(number string) []string {
 		t.Helper()
