@@ -788,15 +788,7 @@ func (c *Config) MediaPortRange() (low, high int) {
 // InternalPrefixes returns bypass.internal_subnets, masked to their network
 // so "10.1.2.3/8" matches like "10.0.0.0/8". Invalid entries are skipped;
 // Validate reports them.
-func (c *Config) InternalPrefixes() []netip.Prefix {
-	prefixes := make([]netip.Prefix, 0, len(c.Bypass.InternalSubnets))
-	for _, s := range c.Bypass.InternalSubnets {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			prefixes = append(prefixes, p.Masked())
-		}
-	}
-	return prefixes
-}
+func (c *Config) InternalPrefixes() []netip.Prefix { return subnets(c.Bypass.InternalSubnets) }
 
 // BypassEnabled is the trunk's own bypass switch; an omitted enable_bypass
 // means true, as in Set-CsTrunkConfiguration.

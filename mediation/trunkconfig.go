@@ -200,7 +200,8 @@ func parseSubnet(s string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-// subnets parses a checked list of trusted sources.
+// subnets parses a checked list of CIDRs (or, for trusted sources, bare
+// IPs), masked to their network; invalid entries are skipped.
 func subnets(list []string) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
