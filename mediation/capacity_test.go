@@ -74,6 +74,11 @@ func TestRefusedCallsFreeTheirSlot(t *testing.T) {
 				mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_gateway_side_port_pairs_open")
 			}
 			mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "overload")
+			// Two pairs a call, each quarantined (30 s by default, longer
+			// than this test may take); the range is large, so none was
+			// needed early.
+			mediationtest.WaitMetric(t, lab.Server, 20, "mediationserver_media_port_pairs_quarantined")
+			mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_media_port_pairs_early_reuses_total")
 		})
 	}
 }

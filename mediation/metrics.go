@@ -31,7 +31,14 @@ type metrics struct {
 	webService    *prometheus.CounterVec
 }
 
-func newMetrics(gatewayPortsOpen func() float64) *metrics {
+// portPool is the media port allocator as the counters see it.
+type portPool interface {
+	InUse() int
+	Quarantined() int
+	EarlyReuses() uint64
+}
+
+func newMetrics(ports portPool) *metrics {
 	dir := []string{"direction"}
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
@@ -58,7 +65,7 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 		gatewayPorts: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mediationserver_gateway_side_port_pairs_open",
 			Help: "RTP/RTCP port pairs open for anchored media, one per side of each anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
-		}, gatewayPortsOpen),
+		}, func() float64 { return float64(ports.InUse()) }),
 		legJitter: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mediationserver_anchored_leg_jitter_seconds",
 			Help:    "Interarrival jitter of each anchored leg's incoming RTP at the end of the call (the call record's jitterMs), by side.",
@@ -91,7 +98,15 @@ func newMetrics(gatewayPortsOpen func() float64) *metrics {
 			Help: "RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
 		}, []string{"side"}),
 	}
-	m.reg.MustRegister(m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
+	quarantined := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mediationserver_media_port_pairs_quarantined",
+		Help: "Released RTP/RTCP port pairs kept out of use for media.quarantine, so that late packets of an ended call reach no new one.",
+	}, func() float64 { return float64(ports.Quarantined()) })
+	earlyReuse := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "mediationserver_media_port_pairs_early_reuses_total",
+		Help: "Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
+	}, func() float64 { return float64(ports.EarlyReuses()) })
+	m.reg.MustRegister(quarantined, earlyReuse, m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
 		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered, m.sipStray, m.mediaRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.

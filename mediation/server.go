@@ -222,7 +222,7 @@ func (s *Server) bind() error {
 	if s.records, err = openRecords(s.cfg.Records.Path); err != nil {
 		return err
 	}
-	s.metrics = newMetrics(func() float64 { return float64(s.alloc.InUse()) })
+	s.metrics = newMetrics(s.alloc)
 	s.metrics.addOps(func() bool { return s.Settings().Enabled })
 	s.wires.metrics = s.metrics
 	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
