@@ -13,11 +13,9 @@ import (
 	"syscall"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/mediation-emulator/mediation/mediation"
+
+	"github.com/mediation-emulator/mediation/mediation/metricspage"
 )
 
 func init() {
@@ -74,39 +72,17 @@ func countersRun(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 // scrape reads /metrics into "name/direction" -> value.
 func scrape(ctx context.Context, client *http.Client, url string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	page, err := metricspage.Get(ctx, client, url)
 	if err != nil {
 		return nil, err
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, res.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(res.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
 	}
 	values := map[string]float64{}
-	for name, f := range fams {
+	for name, f := range page {
 		for _, m := range f.GetMetric() {
-			values[name+"/"+direction(m)] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			values[name+"/"+metricspage.Label(m, "direction")] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
 	return values, nil
-}
-
-func direction(m *dto.Metric) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == "direction" {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 // printCounters prints one sample, grouped by PerfMon object; with a

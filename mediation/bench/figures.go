@@ -9,9 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/mediation-emulator/mediation/mediation/metricspage"
 )
 
 // Daemon are the daemon's figures from its /metrics at the end of the run
@@ -70,54 +68,13 @@ func scrape(ctx context.Context, url string) (sample, bool) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	p, err := metricspage.Get(ctx, http.DefaultClient, url)
 	if err != nil {
 		return sample{}, false
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return sample{}, false
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return sample{}, false
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(res.Body)
-	if err != nil {
-		return sample{}, false
-	}
-	value := func(name string) float64 {
-		f, ok := families[name]
-		if !ok || len(f.Metric) == 0 {
-			return 0
-		}
-		return metricValue(f.Metric[0])
-	}
-	sum := func(name string) float64 {
-		var total float64
-		if f, ok := families[name]; ok {
-			for _, m := range f.Metric {
-				total += metricValue(m)
-			}
-		}
-		return total
-	}
-	return sample{cpu: value("process_cpu_seconds_total"), rss: value("process_resident_memory_bytes"),
-		goroutines:  value("go_goroutines"),
-		sipMessages: sum("mediationserver_sip_requests_total") + sum("mediationserver_sip_responses_total")}, true
-}
-
-func metricValue(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Untyped != nil:
-		return m.Untyped.GetValue()
-	}
-	return 0
+	return sample{cpu: p.First("process_cpu_seconds_total"), rss: p.First("process_resident_memory_bytes"),
+		goroutines:  p.First("go_goroutines"),
+		sipMessages: p.Sum("mediationserver_sip_requests_total") + p.Sum("mediationserver_sip_responses_total")}, true
 }
 
 func daemonFigures(before, after sampleRead, elapsed time.Duration, calls int) Daemon {

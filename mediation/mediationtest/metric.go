@@ -10,10 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/mediation-emulator/mediation/mediation"
+
+	"github.com/mediation-emulator/mediation/mediation/metricspage"
 )
 
 // Metric reads one sample of the server's /metrics over HTTP: name with
@@ -25,19 +24,9 @@ func Metric(srv *mediation.Server, name string, labels ...string) (float64, erro
 }
 
 func metricContext(ctx context.Context, srv *mediation.Server, name string, labels ...string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, URL(srv, "/metrics"), nil)
+	families, err := metricspage.Get(ctx, metricsClient, URL(srv, "/metrics"))
 	if err != nil {
 		return 0, fmt.Errorf("read /metrics: %w", err)
-	}
-	res, err := metricsClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("read /metrics: %w", err)
-	}
-	defer res.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(res.Body)
-	if err != nil {
-		return 0, fmt.Errorf("parse /metrics: %w", err)
 	}
 	// A histogram reads as its sample count under NAME_count.
 	histogramCount := false
@@ -54,23 +43,15 @@ func metricContext(ctx context.Context, srv *mediation.Server, name string, labe
 next:
 	for _, m := range fam.GetMetric() {
 		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-					found = true
-				}
-			}
-			if !found {
+			if metricspage.Label(m, labels[i]) != labels[i+1] {
 				continue next
 			}
 		}
 		switch {
 		case histogramCount && m.GetHistogram() != nil:
 			return float64(m.GetHistogram().GetSampleCount()), nil
-		case m.GetCounter() != nil:
-			return m.GetCounter().GetValue(), nil
-		case m.GetGauge() != nil:
-			return m.GetGauge().GetValue(), nil
+		default:
+			return metricspage.Value(m), nil
 		}
 	}
 	return 0, nil

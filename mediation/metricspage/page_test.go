@@ -1,0 +1,59 @@
+package metricspage
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+const page = `# TYPE calls_total counter
+calls_total{direction="inbound"} 3
+calls_total{direction="outbound"} 4
+# TYPE go_goroutines gauge
+go_goroutines 23
+# TYPE odd untyped
+odd 1.5
+`
+
+func TestGet(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.Error(w, "no", http.StatusNotFound)
+			return
+		}
+		_, _ = w.Write([]byte(page))
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := Get(ctx, srv.Client(), srv.URL+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Sum("calls_total"); got != 7 {
+		t.Errorf("Sum(calls_total) = %v, want 7", got)
+	}
+	if got := p.First("go_goroutines"); got != 23 {
+		t.Errorf("First(go_goroutines) = %v, want 23", got)
+	}
+	if got := p.First("odd"); got != 1.5 {
+		t.Errorf("First(odd) = %v, want 1.5 (untyped)", got)
+	}
+	if got := p.First("absent") + p.Sum("absent"); got != 0 {
+		t.Errorf("an absent series reads %v, want 0", got)
+	}
+	var dirs []string
+	for _, m := range p["calls_total"].GetMetric() {
+		dirs = append(dirs, fmt.Sprintf("%s=%g", Label(m, "direction"), Value(m)))
+	}
+	if strings.Join(dirs, ",") != "inbound=3,outbound=4" {
+		t.Errorf("series %v", dirs)
+	}
+	if _, err := Get(ctx, srv.Client(), srv.URL+"/nothing"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("a 404 page: err %v, want one naming the status", err)
+	}
+}
