@@ -146,3 +146,46 @@ func TestRequestTooLargeForUDP(t *testing.T) {
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_port_pairs_open")
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_sip_too_large_total", "side", "gateway", "kind", "request")
 }
+
+// TestRequestTooLargeFailsOverToTCP: the same too-large INVITE, with a
+// second trunk for the number on TCP and failover on: the call is not
+// refused but goes to the TCP trunk, which answers it; the UDP trunk gets
+// nothing, and the failover is counted with its reason.
+func TestRequestTooLargeFailsOverToTCP(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	udpSBC, tcpSBC := startPeer(t, "udp-sbc"), startPeer(t, "tcp-sbc")
+	answer := fixtureBody(t, "sbc-answer-pcma.sdp")
+	tcpSBC.invites(func(pi *peerInvite) { pi.respond(200, answer) })
+	srv := serveTo(t, udpSBC.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways = []mediation.GatewayConfig{
+			{Name: "udp", Address: udpSBC.addr().String(), Transport: "udp", Numbers: []string{"+1"}, Priority: 0, HeaderPolicy: mediation.HeaderPolicy{ForwardCallHistory: true}},
+			{Name: "tcp", Address: tcpSBC.addr().String(), Transport: "tcp", Numbers: []string{"+1"}, Priority: 1, HeaderPolicy: mediation.HeaderPolicy{ForwardCallHistory: true}},
+		}
+	})
+	var hist []gosip.Header
+	for i := range 200 {
+		hist = append(hist, gosip.NewHeader("History-Info", fmt.Sprintf("<sip:+1555%07d@hop%d.example.net?Reason=SIP%%3Bcause%%3D302>;index=1.%d", i, i, i+1)))
+	}
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "tcp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"), hist...)
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("caller got %d, want 200 from the TCP trunk", res.StatusCode)
+	}
+	inv := tcpSBC.wait(ctx, gosip.INVITE, 1)
+	if n := len(inv.GetHeaders("History-Info")); n != 200 {
+		t.Errorf("the TCP trunk's INVITE carries %d History-Info headers, want 200", n)
+	}
+	if n := udpSBC.count(gosip.INVITE); n != 0 {
+		t.Errorf("the UDP trunk got %d INVITEs", n)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_failovers_total", "gateway", "udp", "reason", "message_too_large")
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_sip_too_large_total", "side", "gateway", "kind", "request")
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}
