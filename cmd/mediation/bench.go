@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 	"time"
@@ -54,6 +55,7 @@ func benchCmd(args []string) int {
 	transport := fs.String("transport", "udp", "SIP transport on both sides, `udp|tcp`")
 	media := fs.Bool("media", true, "play RTP in both directions; false: signalling only")
 	jsonOut := fs.Bool("json", false, "print the report as one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile (go tool pprof) to `FILE`: where its own time goes when it warns that it is the bottleneck")
 	logLevel := fs.String("log-level", "disabled", "zerolog `level` of the endpoints' and the in-process daemon's log on stderr (under load sipgo logs every retransmission)")
 	if done, code := parseCommand(fs, args, benchUsage); done {
 		return code
@@ -79,6 +81,19 @@ func benchCmd(args []string) int {
 			fmt.Fprintf(os.Stderr, "\r%5.0fs  started %d  answered %d  failed %d  in progress %d   ",
 				p.Elapsed.Seconds(), p.Started, p.Answered, p.Failed, p.InFlight)
 		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fail(fmt.Errorf("bench: --cpuprofile: %w", err))
+			return exitUsage
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(fmt.Errorf("bench: --cpuprofile: %w", err))
+			return exitFailure
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

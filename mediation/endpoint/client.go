@@ -47,6 +47,9 @@ type ClientConfig struct {
 	// 21 bytes of every audio payload (in place of the tone) and add to it
 	// the one-way delay of every stamped packet it receives: a relay's
 	// delay, when the sender is in the same process (see SBCConfig.Delays).
+	// Such a client keeps no audio for tone detection (Report.DetectedHz is
+	// 0): its payloads are not a pure tone, and the detection costs about
+	// 20 ms of CPU a call, too much for a load generator.
 	Delays *DelayHistogram
 	Log    zerolog.Logger
 }

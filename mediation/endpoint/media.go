@@ -359,7 +359,10 @@ func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, arrival time.Time)
 	if s.recvPT < 0 {
 		s.recvPT = pt
 	}
-	if !s.started || len(s.samples) >= maxKeptSamples {
+	// Stamped media (delays) is measured, not listened to: its payloads
+	// are not a pure tone, and detecting one (some 20 ms of CPU a call, at
+	// the end) made the load generator its own bottleneck.
+	if s.delays != nil || !s.started || len(s.samples) >= maxKeptSamples {
 		return
 	}
 	// Decode with the negotiated law, not the packet's PT: a relay that sends

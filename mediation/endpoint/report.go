@@ -85,7 +85,8 @@ type CallReport struct {
 	// (redundant end packets included) arrived.
 	DigitsReceived string
 	// DetectedHz is the dominant frequency of the received audio, decoded with
-	// the negotiated codec (0 for silence or no audio).
+	// the negotiated codec (0 for silence or no audio, and with
+	// ClientConfig.Delays or SBCConfig.Delays, which skip the detection).
 	DetectedHz float64
 	// BypassOffered and BypassAnswered tell whether a=x-bypassid was in the
 	// offer and in the answer (the 2xx's, or the 18x's if there was no 2xx).

@@ -50,7 +50,8 @@ type SBCConfig struct {
 	// discard port (9): for signalling-only load, where thousands of calls
 	// must neither play a tone nor hold two descriptors each.
 	Silent bool
-	// Delays is ClientConfig.Delays for the SBC's media.
+	// Delays is ClientConfig.Delays for the SBC's media (no tone detection
+	// either).
 	Delays *DelayHistogram
 	Log    zerolog.Logger
 }

@@ -114,4 +114,8 @@ func TestStampedCall(t *testing.T) {
 	if p50, mx := delays.Quantile(0.5), delays.Max(); p50 <= 0 || p50 > mx || mx > 5*time.Second {
 		t.Errorf("p50 %v max %v", p50, mx)
 	}
+	// Stamped media is measured, not analysed: no tone detection.
+	if rep.DetectedHz != 0 || callee.DetectedHz != 0 {
+		t.Errorf("detected %.0f Hz and %.0f Hz on stamped media, want no detection", rep.DetectedHz, callee.DetectedHz)
+	}
 }
