@@ -175,9 +175,8 @@ func unmarshal(body []byte) (sd *psdp.SessionDescription, err error) {
 			sd, err = nil, fmt.Errorf("pion/sdp panicked: %v", r)
 		}
 	}()
-	b := normalizeNewlines(body)
 	sd = &psdp.SessionDescription{}
-	if err := sd.Unmarshal(b); err != nil {
+	if err := sd.UnmarshalString(normalizeNewlines(body)); err != nil {
 		return nil, err
 	}
 	// pion stops without error wherever the input ends; its state machine
@@ -188,17 +187,48 @@ func unmarshal(body []byte) (sd *psdp.SessionDescription, err error) {
 	return sd, nil
 }
 
-// normalizeNewlines turns CRLF, LF and lone CR into LF and terminates the
-// last line: pion treats a CR inside a line inconsistently and needs the
-// final newline, which SIP stacks do not guarantee.
-func normalizeNewlines(body []byte) []byte {
-	b := bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
-	b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
-	b = bytes.TrimLeft(b, " \t\n")
-	if !bytes.HasSuffix(b, []byte("\n")) {
-		b = append(b, '\n')
+// normalizeNewlines returns body as the text pion reads: leading blank
+// space and empty lines dropped, the last line terminated, and every lone
+// CR turned into LF. pion treats a CR inside a line inconsistently and
+// needs the final newline, which SIP stacks do not guarantee; it reads
+// CRLF as it reads LF, so a body that already ends in LF and has no lone
+// CR (every SIP stack's CRLF body) is copied once, as is, into the string
+// pion needs, and only other bodies are rewritten (CRLF and lone CR to LF).
+func normalizeNewlines(body []byte) string {
+	b := bytes.TrimLeft(body, " \t\r\n")
+	if len(b) > 0 && b[len(b)-1] == '\n' && !hasLoneCR(b) {
+		return string(b)
 	}
-	return b
+	var out strings.Builder
+	out.Grow(len(b) + 1)
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] != '\r':
+			out.WriteByte(b[i])
+		case i+1 < len(b) && b[i+1] == '\n':
+			// CRLF: the LF is written next round.
+		default:
+			out.WriteByte('\n')
+		}
+	}
+	if s := out.String(); s == "" || s[len(s)-1] != '\n' {
+		out.WriteByte('\n')
+	}
+	return out.String()
+}
+
+// hasLoneCR reports a CR in b that is not the first half of a CRLF.
+func hasLoneCR(b []byte) bool {
+	for {
+		i := bytes.IndexByte(b, '\r')
+		if i < 0 {
+			return false
+		}
+		if i+1 == len(b) || b[i+1] != '\n' {
+			return true
+		}
+		b = b[i+2:]
+	}
 }
 
 // firstAudio is the index of the first audio m-line with a non-zero port,
