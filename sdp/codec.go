@@ -25,8 +25,10 @@ var (
 )
 
 // staticCodecs are the RFC 3551 audio payload types a peer may use without
-// an a=rtpmap line; gateways commonly send "m=audio ... 8 0" and nothing else.
-var staticCodecs = map[uint8]Codec{
+// an a=rtpmap line; gateways commonly send "m=audio ... 8 0" and nothing
+// else. Indexed by payload type; an empty Name is a type RFC 3551 leaves
+// unassigned for audio.
+var staticCodecs = [...]Codec{
 	0:  PCMU,
 	3:  {PT: 3, Name: "GSM", Rate: 8000, Channels: 1},
 	4:  {PT: 4, Name: "G723", Rate: 8000, Channels: 1},
@@ -44,6 +46,14 @@ var staticCodecs = map[uint8]Codec{
 	16: {PT: 16, Name: "DVI4", Rate: 11025, Channels: 1},
 	17: {PT: 17, Name: "DVI4", Rate: 22050, Channels: 1},
 	18: {PT: 18, Name: "G729", Rate: 8000, Channels: 1},
+}
+
+// staticCodec is the RFC 3551 codec of payload type pt, if it has one.
+func staticCodec(pt uint8) (Codec, bool) {
+	if int(pt) < len(staticCodecs) && staticCodecs[pt].Name != "" {
+		return staticCodecs[pt], true
+	}
+	return Codec{}, false
 }
 
 // IsG711 reports whether c is PCMU/8000 or PCMA/8000, the only codecs CCE
@@ -91,17 +101,21 @@ func parseRtpmap(v string) (Codec, bool) {
 	if !ok {
 		return Codec{}, false
 	}
-	parts := strings.Split(strings.TrimSpace(enc), "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+	name, rest, ok := strings.Cut(strings.TrimSpace(enc), "/")
+	if !ok || name == "" {
 		return Codec{}, false
 	}
-	rate, err := strconv.ParseUint(parts[1], 10, 32)
+	rateField, chField, hasCh := strings.Cut(rest, "/")
+	if hasCh && strings.Contains(chField, "/") {
+		return Codec{}, false
+	}
+	rate, err := strconv.ParseUint(rateField, 10, 32)
 	if err != nil {
 		return Codec{}, false
 	}
-	c := Codec{PT: pt, Name: parts[0], Rate: uint32(rate), Channels: 1}
-	if len(parts) == 3 {
-		ch, err := strconv.Atoi(parts[2])
+	c := Codec{PT: pt, Name: name, Rate: uint32(rate), Channels: 1}
+	if hasCh {
+		ch, err := strconv.Atoi(chField)
 		if err != nil || ch < 1 {
 			return Codec{}, false
 		}

@@ -284,37 +284,51 @@ func rtcpPort(md *psdp.MediaDescription, rtp int) (int, error) {
 }
 
 // codecs lists the m-line's formats, named from a=rtpmap or, for static
-// payload types, from RFC 3551.
+// payload types, from RFC 3551. As with a map, the last a=rtpmap or a=fmtp
+// of a payload type wins; the lists are short (a dozen formats from SfB),
+// so each attribute is matched against the formats in place.
 func codecs(md *psdp.MediaDescription) ([]Codec, error) {
-	maps := map[uint8]Codec{}
-	fmtps := map[uint8]string{}
-	for _, a := range md.Attributes {
-		switch a.Key {
-		case "rtpmap":
-			if c, ok := parseRtpmap(a.Value); ok {
-				maps[c.PT] = c
-			}
-		case "fmtp":
-			if pt, params, ok := parseFmtp(a.Value); ok {
-				fmtps[pt] = params
-			}
-		}
-	}
-	out := make([]Codec, 0, len(md.MediaName.Formats))
-	for _, f := range md.MediaName.Formats {
+	out := make([]Codec, len(md.MediaName.Formats))
+	for i, f := range md.MediaName.Formats {
 		pt, ok := parsePT(f)
 		if !ok {
 			return nil, fmt.Errorf("m=audio format %q is not an RTP payload type", f)
 		}
-		c, ok := maps[pt]
-		if !ok {
-			c, ok = staticCodecs[pt]
+		out[i].PT = pt
+	}
+	var mapped [2]uint64 // payload types with an a=rtpmap, one bit each
+	for _, a := range md.Attributes {
+		switch a.Key {
+		case "rtpmap":
+			c, ok := parseRtpmap(a.Value)
+			if !ok {
+				continue
+			}
+			mapped[c.PT/64] |= 1 << (c.PT % 64)
+			for i := range out {
+				if out[i].PT == c.PT {
+					c.Fmtp = out[i].Fmtp
+					out[i] = c
+				}
+			}
+		case "fmtp":
+			if pt, params, ok := parseFmtp(a.Value); ok {
+				for i := range out {
+					if out[i].PT == pt {
+						out[i].Fmtp = params
+					}
+				}
+			}
 		}
-		if !ok {
-			c = Codec{PT: pt}
+	}
+	for i, c := range out {
+		if mapped[c.PT/64]&(1<<(c.PT%64)) != 0 {
+			continue
 		}
-		c.Fmtp = fmtps[pt]
-		out = append(out, c)
+		if s, ok := staticCodec(c.PT); ok {
+			s.Fmtp = c.Fmtp
+			out[i] = s
+		}
 	}
 	return out, nil
 }

@@ -7,10 +7,15 @@ package sdp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
+
+	psdp "github.com/pion/sdp/v3"
 )
 
 // referenceNewlines is what Parse fed pion before it learnt to pass CRLF
@@ -59,6 +64,121 @@ func FuzzNewlines(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("Parse(%q):\n got %+v\nwant %+v (with LF line endings)", body, got, want)
+		}
+	})
+}
+
+// referenceStatic is the RFC 3551 table as the map it was.
+var referenceStatic = func() map[uint8]Codec {
+	m := map[uint8]Codec{}
+	for _, c := range staticCodecs {
+		if c.Name != "" {
+			m[c.PT] = c
+		}
+	}
+	return m
+}()
+
+// referenceCodecs is codecs as it was: two maps filled from the
+// attributes, then the formats looked up in them.
+func referenceCodecs(md *psdp.MediaDescription) ([]Codec, error) {
+	maps := map[uint8]Codec{}
+	fmtps := map[uint8]string{}
+	for _, a := range md.Attributes {
+		switch a.Key {
+		case "rtpmap":
+			if c, ok := referenceRtpmap(a.Value); ok {
+				maps[c.PT] = c
+			}
+		case "fmtp":
+			if pt, params, ok := parseFmtp(a.Value); ok {
+				fmtps[pt] = params
+			}
+		}
+	}
+	out := make([]Codec, 0, len(md.MediaName.Formats))
+	for _, f := range md.MediaName.Formats {
+		pt, ok := parsePT(f)
+		if !ok {
+			return nil, fmt.Errorf("m=audio format %q is not an RTP payload type", f)
+		}
+		c, ok := maps[pt]
+		if !ok {
+			c, ok = referenceStatic[pt]
+		}
+		if !ok {
+			c = Codec{PT: pt}
+		}
+		c.Fmtp = fmtps[pt]
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// referenceRtpmap is parseRtpmap as it was, with strings.Split.
+func referenceRtpmap(v string) (Codec, bool) {
+	ptField, enc, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok {
+		return Codec{}, false
+	}
+	pt, ok := parsePT(ptField)
+	if !ok {
+		return Codec{}, false
+	}
+	parts := strings.Split(strings.TrimSpace(enc), "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+		return Codec{}, false
+	}
+	rate, err := strconv.ParseUint(parts[1], 10, 32)
+	if err != nil {
+		return Codec{}, false
+	}
+	c := Codec{PT: pt, Name: parts[0], Rate: uint32(rate), Channels: 1}
+	if len(parts) == 3 {
+		ch, err := strconv.Atoi(parts[2])
+		if err != nil || ch < 1 {
+			return Codec{}, false
+		}
+		c.Channels = ch
+	}
+	return c, true
+}
+
+// FuzzCodecs checks codecs against referenceCodecs on every m-line of any
+// body pion accepts, and parseRtpmap against referenceRtpmap.
+func FuzzCodecs(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join(fixtureDir, "*.sdp"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("v=0\no=- 0 0 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n" +
+		"m=audio 1 RTP/AVP 96 0 96 8 13 127\na=rtpmap:96 opus/48000/2\na=fmtp:96 a=1\na=rtpmap:96 L16/8000\n" +
+		"a=fmtp:0 x\na=rtpmap:0 PCMA/8000/1/2\na=rtpmap:8 /8000\na=rtpmap:13 CN/x\na=rtpmap:127 X/8000/0\na=fmtp:96 b=2\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sd, err := unmarshal(body)
+		if err != nil {
+			return
+		}
+		for _, md := range sd.MediaDescriptions {
+			got, gotErr := codecs(md)
+			want, wantErr := referenceCodecs(md)
+			if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("codecs(%s): %+v, %v; was %+v, %v", md.MediaName, got, gotErr, want, wantErr)
+			}
+			for _, a := range md.Attributes {
+				got, gotOK := parseRtpmap(a.Value)
+				want, wantOK := referenceRtpmap(a.Value)
+				if gotOK != wantOK || got != want {
+					t.Fatalf("parseRtpmap(%q) = %+v, %v; was %+v, %v", a.Value, got, gotOK, want, wantOK)
+				}
+			}
 		}
 	})
 }
