@@ -46,8 +46,15 @@ func (c Candidate) String() string {
 // read (FQDN addresses, truncated lines); RFC 8839 lets an agent ignore such
 // candidates, and the mediation server never needs them.
 func parseCandidate(v string) (Candidate, bool) {
-	f := strings.Fields(v)
-	if len(f) < 8 || f[6] != "typ" {
+	var f [8]string // the fields used; extensions after the type are not
+	n := 0
+	for field := range strings.FieldsSeq(v) {
+		f[n] = field
+		if n++; n == len(f) {
+			break
+		}
+	}
+	if n < len(f) || f[6] != "typ" {
 		return Candidate{}, false
 	}
 	comp, err := strconv.Atoi(f[1])

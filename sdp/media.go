@@ -117,11 +117,12 @@ func Parse(body []byte) (Media, error) {
 		return Media{}, fmt.Errorf("%w: no m=audio with a non-zero port", ErrNoAudio)
 	}
 	md := sd.MediaDescriptions[audio]
+	lines := mlines(sd)
 	m := Media{
-		Lines:           mlines(sd),
+		Lines:           lines,
 		AudioIndex:      audio,
 		Port:            md.MediaName.Port.Value,
-		Proto:           strings.Join(md.MediaName.Protos, "/"),
+		Proto:           lines[audio].Proto,
 		OriginSessionID: sd.Origin.SessionID,
 		OriginVersion:   sd.Origin.SessionVersion,
 		Direction:       direction(sd.Attributes, md.Attributes),
@@ -138,33 +139,6 @@ func Parse(body []byte) (Media, error) {
 	readAttributes(&m, md.Attributes)
 	m.detach()
 	return m, nil
-}
-
-// detach gives m strings of its own. pion's lexer builds each line in a
-// strings.Builder and hands out substrings of it, so a codec name kept
-// for the whole call would pin a buffer the size of the SDP: a call keeps
-// its peers' SDP for its whole life, and with thousands of calls up these
-// buffers were a tenth of the heap.
-func (m *Media) detach() {
-	m.Proto, m.BypassID, m.Direction = strings.Clone(m.Proto), strings.Clone(m.BypassID), strings.Clone(m.Direction)
-	for i := range m.Codecs {
-		m.Codecs[i].Name, m.Codecs[i].Fmtp = strings.Clone(m.Codecs[i].Name), strings.Clone(m.Codecs[i].Fmtp)
-	}
-	for i := range m.Candidates {
-		m.Candidates[i].Foundation = strings.Clone(m.Candidates[i].Foundation)
-		m.Candidates[i].Transport = strings.Clone(m.Candidates[i].Transport)
-		m.Candidates[i].Type = strings.Clone(m.Candidates[i].Type)
-	}
-	for i := range m.Crypto {
-		m.Crypto[i] = strings.Clone(m.Crypto[i])
-	}
-	for i := range m.Lines {
-		l := &m.Lines[i]
-		l.Media, l.Proto = strings.Clone(l.Media), strings.Clone(l.Proto)
-		for j := range l.Formats {
-			l.Formats[j] = strings.Clone(l.Formats[j])
-		}
-	}
 }
 
 // unmarshal runs pion on body. A parser bug must not take the B2BUA down on
@@ -272,11 +246,15 @@ func rtcpPort(md *psdp.MediaDescription, rtp int) (int, error) {
 		}
 		return rtp + 1, nil
 	}
-	f := strings.Fields(v)
-	if len(f) == 0 {
+	port, empty := "", true
+	for f := range strings.FieldsSeq(v) {
+		port, empty = f, false
+		break
+	}
+	if empty {
 		return 0, errors.New("empty a=rtcp")
 	}
-	p, err := strconv.Atoi(f[0])
+	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {
 		return 0, fmt.Errorf("a=rtcp:%s: bad port", v)
 	}
@@ -350,6 +328,21 @@ func direction(session, media []psdp.Attribute) string {
 // readAttributes fills the fields that come straight from audio-section
 // attributes and cannot make the SDP unusable.
 func readAttributes(m *Media, attrs []psdp.Attribute) {
+	var candidates, crypto int
+	for _, a := range attrs {
+		switch a.Key {
+		case "candidate":
+			candidates++
+		case "crypto":
+			crypto++
+		}
+	}
+	if candidates > 0 {
+		m.Candidates = make([]Candidate, 0, candidates)
+	}
+	if crypto > 0 {
+		m.Crypto = make([]string, 0, crypto)
+	}
 	for _, a := range attrs {
 		switch a.Key {
 		case "x-bypassid":
@@ -367,5 +360,8 @@ func readAttributes(m *Media, attrs []psdp.Attribute) {
 				m.Ptime = p
 			}
 		}
+	}
+	if len(m.Candidates) == 0 {
+		m.Candidates = nil // none usable: as if none were sent
 	}
 }

@@ -26,11 +26,29 @@ func mlines(sd *psdp.SessionDescription) []MLine {
 		out = append(out, MLine{
 			Media:   md.MediaName.Media,
 			Port:    md.MediaName.Port.Value,
-			Proto:   strings.Join(md.MediaName.Protos, "/"),
+			Proto:   joinProto(md.MediaName.Protos),
 			Formats: append([]string(nil), md.MediaName.Formats...),
 		})
 	}
 	return out
+}
+
+// joinProto writes an m-line's proto as it appears in the SDP. The usual
+// ones ("RTP/AVP", "RTP/SAVP", ...) are this package's constants and cost
+// no allocation.
+func joinProto(protos []string) string {
+	var buf [32]byte
+	b := buf[:0]
+	for i, p := range protos {
+		if i > 0 {
+			b = append(b, '/')
+		}
+		b = append(b, p...)
+	}
+	if c, ok := constants[string(b)]; ok {
+		return c
+	}
+	return string(b)
 }
 
 // Answering returns d, an answer to offer, with every m-line of offer

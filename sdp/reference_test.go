@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -144,9 +145,55 @@ func referenceRtpmap(v string) (Codec, bool) {
 	return c, true
 }
 
-// FuzzCodecs checks codecs against referenceCodecs on every m-line of any
-// body pion accepts, and parseRtpmap against referenceRtpmap.
-func FuzzCodecs(f *testing.F) {
+// referenceCandidate is parseCandidate as it was, with strings.Fields.
+func referenceCandidate(v string) (Candidate, bool) {
+	f := strings.Fields(v)
+	if len(f) < 8 || f[6] != "typ" {
+		return Candidate{}, false
+	}
+	comp, err := strconv.Atoi(f[1])
+	if err != nil || comp < 1 || comp > 256 {
+		return Candidate{}, false
+	}
+	prio, err := strconv.ParseUint(f[3], 10, 32)
+	if err != nil {
+		return Candidate{}, false
+	}
+	addr, err := netip.ParseAddr(f[4])
+	if err != nil {
+		return Candidate{}, false
+	}
+	port, err := strconv.ParseUint(f[5], 10, 16)
+	if err != nil {
+		return Candidate{}, false
+	}
+	return Candidate{Foundation: f[0], Component: comp, Transport: f[2], Priority: uint32(prio), Addr: netip.AddrPortFrom(addr.Unmap(), uint16(port)), Type: f[7]}, true
+}
+
+// referenceRTCPPort is rtcpPort as it was, with strings.Fields.
+func referenceRTCPPort(md *psdp.MediaDescription, rtp int) (int, error) {
+	v, ok := md.Attribute("rtcp")
+	if !ok {
+		if rtp >= 65535 {
+			return 0, fmt.Errorf("m= port %d leaves no room for RTCP", rtp)
+		}
+		return rtp + 1, nil
+	}
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return 0, errors.New("empty a=rtcp")
+	}
+	p, err := strconv.Atoi(f[0])
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("a=rtcp:%s: bad port", v)
+	}
+	return p, nil
+}
+
+// FuzzAttributeParsers checks codecs, parseRtpmap, parseCandidate and
+// rtcpPort against the versions they replaced on every m-line and
+// attribute of any body pion accepts.
+func FuzzAttributeParsers(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join(fixtureDir, "*.sdp"))
 	if err != nil {
 		f.Fatal(err)
@@ -160,7 +207,8 @@ func FuzzCodecs(f *testing.F) {
 	}
 	f.Add([]byte("v=0\no=- 0 0 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n" +
 		"m=audio 1 RTP/AVP 96 0 96 8 13 127\na=rtpmap:96 opus/48000/2\na=fmtp:96 a=1\na=rtpmap:96 L16/8000\n" +
-		"a=fmtp:0 x\na=rtpmap:0 PCMA/8000/1/2\na=rtpmap:8 /8000\na=rtpmap:13 CN/x\na=rtpmap:127 X/8000/0\na=fmtp:96 b=2\n"))
+		"a=fmtp:0 x\na=rtpmap:0 PCMA/8000/1/2\na=rtpmap:8 /8000\na=rtpmap:13 CN/x\na=rtpmap:127 X/8000/0\na=fmtp:96 b=2\n" +
+		"a=candidate:1 1 UDP 1 ::ffff:192.0.2.1 9 typ host\u00a0x\na=candidate:1\t1 UDP 1 192.0.2.1 9 typ\vhost\na=rtcp:\u2003 7\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		sd, err := unmarshal(body)
 		if err != nil {
@@ -172,11 +220,21 @@ func FuzzCodecs(f *testing.F) {
 			if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
 				t.Fatalf("codecs(%s): %+v, %v; was %+v, %v", md.MediaName, got, gotErr, want, wantErr)
 			}
+			gotPort, gotErr := rtcpPort(md, md.MediaName.Port.Value)
+			wantPort, wantErr := referenceRTCPPort(md, md.MediaName.Port.Value)
+			if gotPort != wantPort || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Fatalf("rtcpPort(%s): %d, %v; was %d, %v", md.MediaName, gotPort, gotErr, wantPort, wantErr)
+			}
 			for _, a := range md.Attributes {
 				got, gotOK := parseRtpmap(a.Value)
 				want, wantOK := referenceRtpmap(a.Value)
 				if gotOK != wantOK || got != want {
 					t.Fatalf("parseRtpmap(%q) = %+v, %v; was %+v, %v", a.Value, got, gotOK, want, wantOK)
+				}
+				gotC, gotOK := parseCandidate(a.Value)
+				wantC, wantOK := referenceCandidate(a.Value)
+				if gotOK != wantOK || gotC != wantC {
+					t.Fatalf("parseCandidate(%q) = %+v, %v; was %+v, %v", a.Value, gotC, gotOK, wantC, wantOK)
 				}
 			}
 		}
