@@ -30,16 +30,28 @@ const (
 
 // String renders the a=candidate value.
 func (c Candidate) String() string {
-	return strings.Join([]string{
-		c.Foundation,
-		strconv.Itoa(c.Component),
-		c.Transport,
-		strconv.FormatUint(uint64(c.Priority), 10),
-		c.Addr.Addr().String(),
-		strconv.Itoa(int(c.Addr.Port())),
-		"typ",
-		c.Type,
-	}, " ")
+	return string(c.appendTo(make([]byte, 0, 64)))
+}
+
+// appendTo writes the a=candidate value.
+func (c Candidate) appendTo(b []byte) []byte {
+	b = append(b, c.Foundation...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(c.Component), 10)
+	b = append(b, ' ')
+	b = append(b, c.Transport...)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(c.Priority), 10)
+	b = append(b, ' ')
+	if a := c.Addr.Addr(); a.IsValid() {
+		b = a.AppendTo(b)
+	} else {
+		b = append(b, a.String()...) // "invalid IP", as it always was
+	}
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(c.Addr.Port()), 10)
+	b = append(b, " typ "...)
+	return append(b, c.Type...)
 }
 
 // parseCandidate reads an a=candidate value. ok is false for lines it cannot

@@ -74,14 +74,19 @@ func (c Codec) Same(o Codec) bool {
 	return strings.EqualFold(c.Name, o.Name) && c.Rate == o.Rate && channels(c) == channels(o)
 }
 
-// rtpmap renders the a=rtpmap value; a single channel is implied (RFC 4566)
-// so it is omitted, which is what gateways expect to read.
-func (c Codec) rtpmap() string {
-	v := strconv.Itoa(int(c.PT)) + " " + c.Name + "/" + strconv.FormatUint(uint64(c.Rate), 10)
+// appendRtpmap writes the a=rtpmap value; a single channel is implied
+// (RFC 4566) so it is omitted, which is what gateways expect to read.
+func (c Codec) appendRtpmap(b []byte) []byte {
+	b = strconv.AppendUint(b, uint64(c.PT), 10)
+	b = append(b, ' ')
+	b = append(b, c.Name...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(c.Rate), 10)
 	if c.Channels > 1 {
-		v += "/" + strconv.Itoa(c.Channels)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(c.Channels), 10)
 	}
-	return v
+	return b
 }
 
 func channels(c Codec) int {
