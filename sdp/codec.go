@@ -148,6 +148,28 @@ func parsePT(s string) (uint8, bool) {
 	return uint8(n), true
 }
 
+// filterCodecs returns the codecs of list that keep accepts, in order, in
+// a slice of exactly their number (one allocation: the call path asks for
+// these lists several times per call), nil when there are none.
+func filterCodecs(list []Codec, keep func(Codec) bool) []Codec {
+	n := 0
+	for _, c := range list {
+		if keep(c) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]Codec, 0, n)
+	for _, c := range list {
+		if keep(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // findCodec returns the first codec in list that is the same format as c.
 func findCodec(list []Codec, c Codec) (Codec, bool) {
 	for _, x := range list {

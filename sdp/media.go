@@ -66,13 +66,7 @@ func (m Media) OnHold() bool {
 
 // G711 returns the PCMU/PCMA codecs in m-line order.
 func (m Media) G711() []Codec {
-	var out []Codec
-	for _, c := range m.Codecs {
-		if c.IsG711() {
-			out = append(out, c)
-		}
-	}
-	return out
+	return filterCodecs(m.Codecs, Codec.IsG711)
 }
 
 // TelephoneEvent returns the telephone-event/8000 codec if the peer offered it.
