@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	psdp "github.com/pion/sdp/v3"
 )
@@ -145,7 +146,9 @@ func unmarshal(body []byte) (sd *psdp.SessionDescription, err error) {
 	}()
 	sd = &psdp.SessionDescription{}
 	if err := sd.UnmarshalString(normalizeNewlines(body)); err != nil {
-		return nil, err
+		// pion's syntax errors keep the text they were reading, which may
+		// be body itself (see normalizeNewlines): keep only the message.
+		return nil, errors.New(err.Error())
 	}
 	// pion stops without error wherever the input ends; its state machine
 	// only reaches t= after v=, o= and s=, so a t= proves the header is whole.
@@ -160,12 +163,19 @@ func unmarshal(body []byte) (sd *psdp.SessionDescription, err error) {
 // CR turned into LF. pion treats a CR inside a line inconsistently and
 // needs the final newline, which SIP stacks do not guarantee; it reads
 // CRLF as it reads LF, so a body that already ends in LF and has no lone
-// CR (every SIP stack's CRLF body) is copied once, as is, into the string
-// pion needs, and only other bodies are rewritten (CRLF and lone CR to LF).
+// CR (every SIP stack's CRLF body) is handed to pion as it is, and only
+// other bodies are rewritten (CRLF and lone CR to LF).
+//
+// As it is means without a copy: the string returned then shares body's
+// bytes, and is valid only while Parse runs (the caller's body must not
+// change under Parse, which it never could). Nothing keeps it: pion copies
+// every string it hands out (its lexer's copyString), and unmarshal keeps
+// only the text of pion's errors, which hold the string they parsed.
+// TestParseKeepsNoBody checks both.
 func normalizeNewlines(body []byte) string {
 	b := bytes.TrimLeft(body, " \t\r\n")
 	if len(b) > 0 && b[len(b)-1] == '\n' && !hasLoneCR(b) {
-		return string(b)
+		return unsafe.String(&b[0], len(b))
 	}
 	var out strings.Builder
 	out.Grow(len(b) + 1)
