@@ -58,15 +58,8 @@ func (c Candidate) appendTo(b []byte) []byte {
 // read (FQDN addresses, truncated lines); RFC 8839 lets an agent ignore such
 // candidates, and the mediation server never needs them.
 func parseCandidate(v string) (Candidate, bool) {
-	var f [8]string // the fields used; extensions after the type are not
-	n := 0
-	for field := range strings.FieldsSeq(v) {
-		f[n] = field
-		if n++; n == len(f) {
-			break
-		}
-	}
-	if n < len(f) || f[6] != "typ" {
+	f, ok := candidateFields(v)
+	if !ok || f[6] != "typ" {
 		return Candidate{}, false
 	}
 	comp, err := strconv.Atoi(f[1])
@@ -93,6 +86,20 @@ func parseCandidate(v string) (Candidate, bool) {
 		Addr:       netip.AddrPortFrom(addr.Unmap(), uint16(port)),
 		Type:       f[7],
 	}, true
+}
+
+// candidateFields are the first eight white-space separated fields of v,
+// those a candidate is read from (extensions after the type are not);
+// ok is false when v has fewer.
+func candidateFields(v string) (f [8]string, ok bool) {
+	n := 0
+	for field := range strings.FieldsSeq(v) {
+		f[n] = field
+		if n++; n == len(f) {
+			return f, true
+		}
+	}
+	return f, false
 }
 
 // hostPriority is the RFC 8445 §5.1.2.1 priority of a host candidate

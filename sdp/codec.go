@@ -106,12 +106,8 @@ func parseRtpmap(v string) (Codec, bool) {
 	if !ok {
 		return Codec{}, false
 	}
-	name, rest, ok := strings.Cut(strings.TrimSpace(enc), "/")
-	if !ok || name == "" {
-		return Codec{}, false
-	}
-	rateField, chField, hasCh := strings.Cut(rest, "/")
-	if hasCh && strings.Contains(chField, "/") {
+	name, rateField, chField, ok := splitEncoding(enc)
+	if !ok {
 		return Codec{}, false
 	}
 	rate, err := strconv.ParseUint(rateField, 10, 32)
@@ -119,7 +115,7 @@ func parseRtpmap(v string) (Codec, bool) {
 		return Codec{}, false
 	}
 	c := Codec{PT: pt, Name: name, Rate: uint32(rate), Channels: 1}
-	if hasCh {
+	if chField != "" {
 		ch, err := strconv.Atoi(chField)
 		if err != nil || ch < 1 {
 			return Codec{}, false
@@ -127,6 +123,21 @@ func parseRtpmap(v string) (Codec, bool) {
 		c.Channels = ch
 	}
 	return c, true
+}
+
+// splitEncoding splits an rtpmap's "<name>/<rate>[/<channels>]"; ok is
+// false without a name and a rate field, or with more than three fields.
+// channels is "" when absent.
+func splitEncoding(enc string) (name, rate, channels string, ok bool) {
+	name, rest, ok := strings.Cut(strings.TrimSpace(enc), "/")
+	if !ok || name == "" {
+		return "", "", "", false
+	}
+	rate, channels, hasCh := strings.Cut(rest, "/")
+	if hasCh && (channels == "" || strings.Contains(channels, "/")) {
+		return "", "", "", false
+	}
+	return name, rate, channels, true
 }
 
 // parseFmtp splits "<pt> <params>".

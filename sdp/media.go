@@ -250,12 +250,8 @@ func rtcpPort(md *psdp.MediaDescription, rtp int) (int, error) {
 		}
 		return rtp + 1, nil
 	}
-	port, empty := "", true
-	for f := range strings.FieldsSeq(v) {
-		port, empty = f, false
-		break
-	}
-	if empty {
+	port, ok := firstField(v)
+	if !ok {
 		return 0, errors.New("empty a=rtcp")
 	}
 	p, err := strconv.Atoi(port)
@@ -263,6 +259,15 @@ func rtcpPort(md *psdp.MediaDescription, rtp int) (int, error) {
 		return 0, fmt.Errorf("a=rtcp:%s: bad port", v)
 	}
 	return p, nil
+}
+
+// firstField is the first white-space separated field of v; ok is false
+// when v is all white space.
+func firstField(v string) (string, bool) {
+	for f := range strings.FieldsSeq(v) {
+		return f, true
+	}
+	return "", false
 }
 
 // codecs lists the m-line's formats, named from a=rtpmap or, for static

@@ -33,19 +33,28 @@ func referenceNewlines(body []byte) []byte {
 	return b
 }
 
-// FuzzNewlines checks that Parse reads any body as it reads the body with
-// all line endings turned into LF: same Media, same failure class. (The
-// position in a pion syntax error may differ: it counts the body's bytes.)
-func FuzzNewlines(f *testing.F) {
+// sdpFixtures are the SDP bodies of testdata/sdp, as written (LF).
+func sdpFixtures(f *testing.F) [][]byte {
 	files, err := filepath.Glob(filepath.Join(fixtureDir, "*.sdp"))
 	if err != nil {
 		f.Fatal(err)
 	}
+	out := make([][]byte, 0, len(files))
 	for _, file := range files {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)
 		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// FuzzNewlines checks that Parse reads any body as it reads the body with
+// all line endings turned into LF: same Media, same failure class. (The
+// position in a pion syntax error may differ: it counts the body's bytes.)
+func FuzzNewlines(f *testing.F) {
+	for _, b := range sdpFixtures(f) {
 		f.Add(b)
 		f.Add(bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")))
 		f.Add(bytes.ReplaceAll(b, []byte("\n"), []byte("\r")))
@@ -89,7 +98,7 @@ func referenceCodecs(md *psdp.MediaDescription) ([]Codec, error) {
 	for _, a := range md.Attributes {
 		switch a.Key {
 		case "rtpmap":
-			if c, ok := referenceRtpmap(a.Value); ok {
+			if c, ok := parseRtpmap(a.Value); ok {
 				maps[c.PT] = c
 			}
 		case "fmtp":
@@ -117,93 +126,48 @@ func referenceCodecs(md *psdp.MediaDescription) ([]Codec, error) {
 	return out, nil
 }
 
-// referenceRtpmap is parseRtpmap as it was, with strings.Split.
-func referenceRtpmap(v string) (Codec, bool) {
-	ptField, enc, ok := strings.Cut(strings.TrimSpace(v), " ")
-	if !ok {
-		return Codec{}, false
-	}
-	pt, ok := parsePT(ptField)
-	if !ok {
-		return Codec{}, false
-	}
+// referenceSplitEncoding is how parseRtpmap split "<name>/<rate>[/<channels>]"
+// before it cut instead.
+func referenceSplitEncoding(enc string) (name, rate, channels string, ok bool) {
 	parts := strings.Split(strings.TrimSpace(enc), "/")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
-		return Codec{}, false
+		return "", "", "", false
 	}
-	rate, err := strconv.ParseUint(parts[1], 10, 32)
-	if err != nil {
-		return Codec{}, false
-	}
-	c := Codec{PT: pt, Name: parts[0], Rate: uint32(rate), Channels: 1}
 	if len(parts) == 3 {
-		ch, err := strconv.Atoi(parts[2])
-		if err != nil || ch < 1 {
-			return Codec{}, false
+		if parts[2] == "" {
+			return "", "", "", false // Atoi("") failed
 		}
-		c.Channels = ch
+		channels = parts[2]
 	}
-	return c, true
+	return parts[0], parts[1], channels, true
 }
 
-// referenceCandidate is parseCandidate as it was, with strings.Fields.
-func referenceCandidate(v string) (Candidate, bool) {
-	f := strings.Fields(v)
-	if len(f) < 8 || f[6] != "typ" {
-		return Candidate{}, false
+// referenceCandidateFields is how parseCandidate split a candidate before
+// it used FieldsSeq.
+func referenceCandidateFields(v string) (f [8]string, ok bool) {
+	all := strings.Fields(v)
+	if len(all) < 8 {
+		return f, false
 	}
-	comp, err := strconv.Atoi(f[1])
-	if err != nil || comp < 1 || comp > 256 {
-		return Candidate{}, false
-	}
-	prio, err := strconv.ParseUint(f[3], 10, 32)
-	if err != nil {
-		return Candidate{}, false
-	}
-	addr, err := netip.ParseAddr(f[4])
-	if err != nil {
-		return Candidate{}, false
-	}
-	port, err := strconv.ParseUint(f[5], 10, 16)
-	if err != nil {
-		return Candidate{}, false
-	}
-	return Candidate{Foundation: f[0], Component: comp, Transport: f[2], Priority: uint32(prio), Addr: netip.AddrPortFrom(addr.Unmap(), uint16(port)), Type: f[7]}, true
+	copy(f[:], all)
+	return f, true
 }
 
-// referenceRTCPPort is rtcpPort as it was, with strings.Fields.
-func referenceRTCPPort(md *psdp.MediaDescription, rtp int) (int, error) {
-	v, ok := md.Attribute("rtcp")
-	if !ok {
-		if rtp >= 65535 {
-			return 0, fmt.Errorf("m= port %d leaves no room for RTCP", rtp)
-		}
-		return rtp + 1, nil
-	}
+// referenceFirstField is how rtcpPort found the port before it used
+// FieldsSeq.
+func referenceFirstField(v string) (string, bool) {
 	f := strings.Fields(v)
 	if len(f) == 0 {
-		return 0, errors.New("empty a=rtcp")
+		return "", false
 	}
-	p, err := strconv.Atoi(f[0])
-	if err != nil || p < 1 || p > 65535 {
-		return 0, fmt.Errorf("a=rtcp:%s: bad port", v)
-	}
-	return p, nil
+	return f[0], true
 }
 
-// FuzzAttributeParsers checks codecs, parseRtpmap, parseCandidate and
-// rtcpPort against the versions they replaced on every m-line and
-// attribute of any body pion accepts.
+// FuzzAttributeParsers checks codecs and the field splitting of
+// parseRtpmap, parseCandidate and rtcpPort against the versions they
+// replaced on every m-line and attribute value of any body pion accepts.
 func FuzzAttributeParsers(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join(fixtureDir, "*.sdp"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range sdpFixtures(f) {
 		f.Add(b)
 	}
 	f.Add([]byte("v=0\no=- 0 0 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n" +
@@ -221,21 +185,22 @@ func FuzzAttributeParsers(f *testing.F) {
 			if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
 				t.Fatalf("codecs(%s): %+v, %v; was %+v, %v", md.MediaName, got, gotErr, want, wantErr)
 			}
-			gotPort, gotErr := rtcpPort(md, md.MediaName.Port.Value)
-			wantPort, wantErr := referenceRTCPPort(md, md.MediaName.Port.Value)
-			if gotPort != wantPort || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-				t.Fatalf("rtcpPort(%s): %d, %v; was %d, %v", md.MediaName, gotPort, gotErr, wantPort, wantErr)
-			}
 			for _, a := range md.Attributes {
-				got, gotOK := parseRtpmap(a.Value)
-				want, wantOK := referenceRtpmap(a.Value)
-				if gotOK != wantOK || got != want {
-					t.Fatalf("parseRtpmap(%q) = %+v, %v; was %+v, %v", a.Value, got, gotOK, want, wantOK)
+				_, enc, _ := strings.Cut(strings.TrimSpace(a.Value), " ")
+				n, r, c, ok := splitEncoding(enc)
+				wn, wr, wc, wok := referenceSplitEncoding(enc)
+				if n != wn || r != wr || c != wc || ok != wok {
+					t.Fatalf("splitEncoding(%q) = %q %q %q %v; was %q %q %q %v", enc, n, r, c, ok, wn, wr, wc, wok)
 				}
-				gotC, gotOK := parseCandidate(a.Value)
-				wantC, wantOK := referenceCandidate(a.Value)
-				if gotOK != wantOK || gotC != wantC {
-					t.Fatalf("parseCandidate(%q) = %+v, %v; was %+v, %v", a.Value, gotC, gotOK, wantC, wantOK)
+				f, ok := candidateFields(a.Value)
+				wf, wok := referenceCandidateFields(a.Value)
+				if ok != wok || (ok && f != wf) {
+					t.Fatalf("candidateFields(%q) = %q, %v; was %q, %v", a.Value, f, ok, wf, wok)
+				}
+				first, ok := firstField(a.Value)
+				wfirst, wok := referenceFirstField(a.Value)
+				if first != wfirst || ok != wok {
+					t.Fatalf("firstField(%q) = %q, %v; was %q, %v", a.Value, first, ok, wfirst, wok)
 				}
 			}
 		}
