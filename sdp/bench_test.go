@@ -70,3 +70,75 @@ func benchFixture(b *testing.B, name string) []byte {
 	}
 	return data
 }
+
+// BenchmarkParse is Parse on the two bodies of a bypassed call as they
+// arrive in SIP (CRLF): the SfB client's offer (many candidates and
+// codecs) and a small SBC answer; "lf" is the client's offer with bare LF.
+func BenchmarkParse(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{
+		{"sfb-offer", fixture(b, "sfb-bypass-offer.sdp", true)},
+		{"sfb-offer-lf", fixture(b, "sfb-bypass-offer.sdp", false)},
+		{"sbc-answer", fixture(b, "sbc-answer-pcma.sdp", true)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(bc.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMarshal is Description.Marshal on what the mediation server
+// sends in a call: the bypassed gateway offer, the bypassed client answer
+// (candidates, x-bypassid) and an anchored client answer with SDES crypto
+// that rejects the offer's video.
+func BenchmarkMarshal(b *testing.B) {
+	client, gw := media(b, "sfb-bypass-offer.sdp"), media(b, "sbc-answer-pcma.sdp")
+	gwOffer, err := GatewayOffer(client, true, netip.AddrPort{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	clientAnswer, err := ClientAnswer(client, gw, true, edgeAnchor, testBypass)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srtp := media(b, "sfb-savp-audio-video-offer.sdp")
+	anchoredAnswer, err := ClientAnswer(srtp, gw, false, edgeAnchor, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	offered := srtp.SRTP()
+	if len(offered) == 0 || len(anchoredAnswer.Rejected) == 0 {
+		b.Fatalf("SRTP audio+video offer has %d usable crypto lines, its answer %d rejected m-lines", len(offered), len(anchoredAnswer.Rejected))
+	}
+	// The mediation server's keying adds the crypto line (mediation/keying.go).
+	ours, err := NewCrypto(offered[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	anchoredAnswer.Crypto, anchoredAnswer.SAVP = []Crypto{ours}, srtp.RequiresSRTP()
+	for _, bc := range []struct {
+		name string
+		d    Description
+	}{
+		{"gateway-offer", gwOffer},
+		{"client-answer", clientAnswer},
+		{"anchored-srtp-answer", anchoredAnswer},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(bc.d.Marshal()) == 0 {
+					b.Fatal("empty body")
+				}
+			}
+		})
+	}
+}

@@ -30,24 +30,36 @@ const (
 
 // String renders the a=candidate value.
 func (c Candidate) String() string {
-	return strings.Join([]string{
-		c.Foundation,
-		strconv.Itoa(c.Component),
-		c.Transport,
-		strconv.FormatUint(uint64(c.Priority), 10),
-		c.Addr.Addr().String(),
-		strconv.Itoa(int(c.Addr.Port())),
-		"typ",
-		c.Type,
-	}, " ")
+	return string(c.appendTo(make([]byte, 0, 64)))
+}
+
+// appendTo writes the a=candidate value.
+func (c Candidate) appendTo(b []byte) []byte {
+	b = append(b, c.Foundation...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(c.Component), 10)
+	b = append(b, ' ')
+	b = append(b, c.Transport...)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(c.Priority), 10)
+	b = append(b, ' ')
+	if a := c.Addr.Addr(); a.IsValid() {
+		b = a.AppendTo(b)
+	} else {
+		b = append(b, a.String()...) // "invalid IP", as it always was
+	}
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(c.Addr.Port()), 10)
+	b = append(b, " typ "...)
+	return append(b, c.Type...)
 }
 
 // parseCandidate reads an a=candidate value. ok is false for lines it cannot
 // read (FQDN addresses, truncated lines); RFC 8839 lets an agent ignore such
 // candidates, and the mediation server never needs them.
 func parseCandidate(v string) (Candidate, bool) {
-	f := strings.Fields(v)
-	if len(f) < 8 || f[6] != "typ" {
+	f, ok := candidateFields(v)
+	if !ok || f[6] != "typ" {
 		return Candidate{}, false
 	}
 	comp, err := strconv.Atoi(f[1])
@@ -74,6 +86,20 @@ func parseCandidate(v string) (Candidate, bool) {
 		Addr:       netip.AddrPortFrom(addr.Unmap(), uint16(port)),
 		Type:       f[7],
 	}, true
+}
+
+// candidateFields are the first eight white-space separated fields of v,
+// those a candidate is read from (extensions after the type are not);
+// ok is false when v has fewer.
+func candidateFields(v string) (f [8]string, ok bool) {
+	n := 0
+	for field := range strings.FieldsSeq(v) {
+		f[n] = field
+		if n++; n == len(f) {
+			return f, true
+		}
+	}
+	return f, false
 }
 
 // hostPriority is the RFC 8445 §5.1.2.1 priority of a host candidate

@@ -53,7 +53,7 @@ func GatewayOfferPrefer(client Media, bypass bool, anchor netip.AddrPort, prefer
 		}
 		return d, nil
 	}
-	g711 := G711Order(client.G711(), prefer)
+	g711 := G711Order(client.Codecs, prefer)
 	if len(g711) == 0 && len(prefer) > 0 {
 		return Description{}, fmt.Errorf("gateway offer: client offered %s, the gateway takes %s: %w", codecNames(client.Codecs), strings.Join(prefer, ", "), ErrNoG711)
 	}
@@ -97,13 +97,7 @@ func LimitG711(offer Media, prefer []string) (Media, error) {
 // prefer's order; empty prefer keeps list's G.711 codecs as they are.
 func G711Order(list []Codec, prefer []string) []Codec {
 	if len(prefer) == 0 {
-		var out []Codec
-		for _, c := range list {
-			if c.IsG711() {
-				out = append(out, c)
-			}
-		}
-		return out
+		return filterCodecs(list, Codec.IsG711)
 	}
 	var out []Codec
 	for _, name := range prefer {
@@ -135,7 +129,10 @@ func ClientAnswer(client, gateway Media, bypass bool, anchor netip.AddrPort, byp
 func clientAnswerBypass(client, gateway Media, bypassID string) (Description, error) {
 	var codec Codec
 	found := false
-	for _, g := range gateway.G711() {
+	for _, g := range gateway.Codecs {
+		if !g.IsG711() {
+			continue
+		}
 		if codec, found = findCodec(client.Codecs, g); found {
 			break
 		}
@@ -144,7 +141,7 @@ func clientAnswerBypass(client, gateway Media, bypassID string) (Description, er
 		return Description{}, fmt.Errorf("client answer: gateway answered %s to client offer %s: %w",
 			codecNames(gateway.Codecs), codecNames(client.Codecs), ErrNoG711)
 	}
-	codecs := []Codec{codec}
+	codecs := append(make([]Codec, 0, 2), codec)
 	// The client sends its events straight to the gateway, so it must use
 	// the payload type the gateway declared it receives them on, which
 	// need not be the one the client offered (RFC 3264 §6.1 allows it).
@@ -178,7 +175,7 @@ func ClientAnswerPrefer(client, gateway Media, anchor netip.AddrPort, prefer []s
 	if !ok {
 		return Description{}, fmt.Errorf("client answer: client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
 	}
-	codecs := []Codec{codec}
+	codecs := append(make([]Codec, 0, 2), codec)
 	if te, ok := client.TelephoneEvent(); ok {
 		codecs = append(codecs, te)
 	}
@@ -271,7 +268,7 @@ func gatewayAnswerBypass(gateway, client Media) (Description, error) {
 		return Description{}, fmt.Errorf("gateway answer: client answered %s to gateway offer %s: %w",
 			codecNames(client.Codecs), codecNames(gateway.Codecs), ErrNoG711)
 	}
-	codecs := []Codec{codec}
+	codecs := append(make([]Codec, 0, 2), codec)
 	if te, ok := gateway.TelephoneEvent(); ok {
 		if _, ok := client.TelephoneEvent(); ok {
 			codecs = append(codecs, te)
@@ -291,7 +288,7 @@ func gatewayAnswerAnchored(gateway, client Media, anchor netip.AddrPort) (Descri
 			codec = c
 		}
 	}
-	codecs := []Codec{codec}
+	codecs := append(make([]Codec, 0, 2), codec)
 	if te, ok := gateway.TelephoneEvent(); ok {
 		codecs = append(codecs, te)
 	}
@@ -347,13 +344,7 @@ func peerDirection(peer Media) string {
 // g711AndEvents keeps PCMU, PCMA and telephone-event in their original order
 // and payload types: the formats a gateway and a bypassing client share.
 func g711AndEvents(list []Codec) []Codec {
-	var out []Codec
-	for _, c := range list {
-		if c.IsG711() || c.IsTelephoneEvent() {
-			out = append(out, c)
-		}
-	}
-	return out
+	return filterCodecs(list, func(c Codec) bool { return c.IsG711() || c.IsTelephoneEvent() })
 }
 
 // codecNames renders a codec list for error messages.

@@ -25,8 +25,10 @@ var (
 )
 
 // staticCodecs are the RFC 3551 audio payload types a peer may use without
-// an a=rtpmap line; gateways commonly send "m=audio ... 8 0" and nothing else.
-var staticCodecs = map[uint8]Codec{
+// an a=rtpmap line; gateways commonly send "m=audio ... 8 0" and nothing
+// else. Indexed by payload type; an empty Name is a type RFC 3551 leaves
+// unassigned for audio.
+var staticCodecs = [...]Codec{
 	0:  PCMU,
 	3:  {PT: 3, Name: "GSM", Rate: 8000, Channels: 1},
 	4:  {PT: 4, Name: "G723", Rate: 8000, Channels: 1},
@@ -44,6 +46,14 @@ var staticCodecs = map[uint8]Codec{
 	16: {PT: 16, Name: "DVI4", Rate: 11025, Channels: 1},
 	17: {PT: 17, Name: "DVI4", Rate: 22050, Channels: 1},
 	18: {PT: 18, Name: "G729", Rate: 8000, Channels: 1},
+}
+
+// staticCodec is the RFC 3551 codec of payload type pt, if it has one.
+func staticCodec(pt uint8) (Codec, bool) {
+	if int(pt) < len(staticCodecs) && staticCodecs[pt].Name != "" {
+		return staticCodecs[pt], true
+	}
+	return Codec{}, false
 }
 
 // IsG711 reports whether c is PCMU/8000 or PCMA/8000, the only codecs CCE
@@ -64,14 +74,19 @@ func (c Codec) Same(o Codec) bool {
 	return strings.EqualFold(c.Name, o.Name) && c.Rate == o.Rate && channels(c) == channels(o)
 }
 
-// rtpmap renders the a=rtpmap value; a single channel is implied (RFC 4566)
-// so it is omitted, which is what gateways expect to read.
-func (c Codec) rtpmap() string {
-	v := strconv.Itoa(int(c.PT)) + " " + c.Name + "/" + strconv.FormatUint(uint64(c.Rate), 10)
+// appendRtpmap writes the a=rtpmap value; a single channel is implied
+// (RFC 4566) so it is omitted, which is what gateways expect to read.
+func (c Codec) appendRtpmap(b []byte) []byte {
+	b = strconv.AppendUint(b, uint64(c.PT), 10)
+	b = append(b, ' ')
+	b = append(b, c.Name...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(c.Rate), 10)
 	if c.Channels > 1 {
-		v += "/" + strconv.Itoa(c.Channels)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(c.Channels), 10)
 	}
-	return v
+	return b
 }
 
 func channels(c Codec) int {
@@ -91,23 +106,38 @@ func parseRtpmap(v string) (Codec, bool) {
 	if !ok {
 		return Codec{}, false
 	}
-	parts := strings.Split(strings.TrimSpace(enc), "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+	name, rateField, chField, ok := splitEncoding(enc)
+	if !ok {
 		return Codec{}, false
 	}
-	rate, err := strconv.ParseUint(parts[1], 10, 32)
+	rate, err := strconv.ParseUint(rateField, 10, 32)
 	if err != nil {
 		return Codec{}, false
 	}
-	c := Codec{PT: pt, Name: parts[0], Rate: uint32(rate), Channels: 1}
-	if len(parts) == 3 {
-		ch, err := strconv.Atoi(parts[2])
+	c := Codec{PT: pt, Name: name, Rate: uint32(rate), Channels: 1}
+	if chField != "" {
+		ch, err := strconv.Atoi(chField)
 		if err != nil || ch < 1 {
 			return Codec{}, false
 		}
 		c.Channels = ch
 	}
 	return c, true
+}
+
+// splitEncoding splits an rtpmap's "<name>/<rate>[/<channels>]"; ok is
+// false without a name and a rate field, or with more than three fields.
+// channels is "" when absent.
+func splitEncoding(enc string) (name, rate, channels string, ok bool) {
+	name, rest, ok := strings.Cut(strings.TrimSpace(enc), "/")
+	if !ok || name == "" {
+		return "", "", "", false
+	}
+	rate, channels, hasCh := strings.Cut(rest, "/")
+	if hasCh && (channels == "" || strings.Contains(channels, "/")) {
+		return "", "", "", false
+	}
+	return name, rate, channels, true
 }
 
 // parseFmtp splits "<pt> <params>".
@@ -127,6 +157,28 @@ func parsePT(s string) (uint8, bool) {
 		return 0, false
 	}
 	return uint8(n), true
+}
+
+// filterCodecs returns the codecs of list that keep accepts, in order, in
+// a slice of exactly their number (one allocation: the call path asks for
+// these lists several times per call), nil when there are none.
+func filterCodecs(list []Codec, keep func(Codec) bool) []Codec {
+	n := 0
+	for _, c := range list {
+		if keep(c) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]Codec, 0, n)
+	for _, c := range list {
+		if keep(c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // findCodec returns the first codec in list that is the same format as c.

@@ -78,7 +78,7 @@ func TestCodecRtpmap(t *testing.T) {
 		{Codec{PT: 117, Name: "G722", Rate: 8000, Channels: 2}, "117 G722/8000/2"},
 	}
 	for _, tt := range tests {
-		if got := tt.c.rtpmap(); got != tt.want {
+		if got := string(tt.c.appendRtpmap(nil)); got != tt.want {
 			t.Errorf("rtpmap(%+v) = %q, want %q", tt.c, got, tt.want)
 		}
 	}

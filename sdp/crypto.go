@@ -93,19 +93,31 @@ func mkiBytes(value, length string) ([]byte, error) {
 
 // String renders the attribute value.
 func (c Crypto) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d %s inline:%s", c.Tag, c.Suite, base64.StdEncoding.EncodeToString(c.Master))
+	return string(c.appendTo(make([]byte, 0, 96)))
+}
+
+// appendTo writes the attribute value.
+func (c Crypto) appendTo(b []byte) []byte {
+	b = strconv.AppendInt(b, int64(c.Tag), 10)
+	b = append(b, ' ')
+	b = append(b, c.Suite...)
+	b = append(b, " inline:"...)
+	b = base64.StdEncoding.AppendEncode(b, c.Master)
 	if c.Lifetime != "" {
-		b.WriteString("|" + c.Lifetime)
+		b = append(b, '|')
+		b = append(b, c.Lifetime...)
 	}
 	if len(c.MKI) > 0 {
 		var v uint64
 		for _, x := range c.MKI {
 			v = v<<8 | uint64(x)
 		}
-		fmt.Fprintf(&b, "|%d:%d", v, len(c.MKI))
+		b = append(b, '|')
+		b = strconv.AppendUint(b, v, 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(len(c.MKI)), 10)
 	}
-	return b.String()
+	return b
 }
 
 // NewCrypto makes our own keying for an answer to offered: same tag,

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-
-	psdp "github.com/pion/sdp/v3"
 )
 
 // Origin is the o= identity of one leg's SDP as sent by the mediation
@@ -55,87 +53,107 @@ type Description struct {
 // sessionName is what SfB clients send in s=; peers ignore it.
 const sessionName = "session"
 
-// Marshal renders d as a CRLF-terminated SDP body built with pion/sdp.
+// Marshal renders d as a CRLF-terminated SDP body: v=, o=, s=, c=, t=,
+// then the m-lines (the audio one among the rejected ones), in the form
+// pion/sdp's SessionDescription.Marshal gives (FuzzMarshalPion checks them
+// byte for byte). It writes straight into one buffer sized for d, with no
+// line built on its own: a call sends two or three of these.
 func (d Description) Marshal() []byte {
-	sd := d.session()
-	b, err := sd.Marshal()
-	if err != nil {
-		// pion's Marshal only appends to a buffer and has no failing path;
-		// an empty body makes the peer reject the message rather than the
-		// mediation server crash.
-		return nil
+	b := make([]byte, 0, d.marshalSize())
+	b = append(b, "v=0\r\no=- "...)
+	b = strconv.AppendUint(b, d.Origin.SessionID, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, d.Origin.Version, 10)
+	b = append(b, " IN "...)
+	b = appendAddr(b, d.Addr)
+	b = append(b, "\r\ns="+sessionName+"\r\nc=IN "...)
+	b = appendAddr(b, d.Addr)
+	b = append(b, "\r\nt=0 0\r\n"...)
+	// AudioIndex is clamped, so a hand-built Description never loses its
+	// audio line or makes Marshal panic.
+	at := min(max(d.AudioIndex, 0), len(d.Rejected))
+	for _, l := range d.Rejected[:at] {
+		b = l.appendRejected(b)
+	}
+	b = d.appendAudio(b)
+	for _, l := range d.Rejected[at:] {
+		b = l.appendRejected(b)
 	}
 	return b
 }
 
-func (d Description) session() *psdp.SessionDescription {
-	addrType, addr := addrFields(d.Addr)
-	return &psdp.SessionDescription{
-		Version: 0,
-		Origin: psdp.Origin{
-			Username:       "-",
-			SessionID:      d.Origin.SessionID,
-			SessionVersion: d.Origin.Version,
-			NetworkType:    "IN",
-			AddressType:    addrType,
-			UnicastAddress: addr,
-		},
-		SessionName: sessionName,
-		ConnectionInformation: &psdp.ConnectionInformation{
-			NetworkType: "IN",
-			AddressType: addrType,
-			Address:     &psdp.Address{Address: addr},
-		},
-		TimeDescriptions:  []psdp.TimeDescription{{Timing: psdp.Timing{}}},
-		MediaDescriptions: d.mediaDescriptions(),
+// marshalSize is an upper bound of the common case of Marshal's length, so
+// that the body is one allocation; a longer one (long codec names or
+// fmtp) only costs append a reallocation.
+func (d Description) marshalSize() int {
+	n := 160 + len(d.BypassID) + 96*len(d.Candidates) + 128*len(d.Crypto)
+	for _, c := range d.Codecs {
+		n += 32 + len(c.Name) + len(c.Fmtp)
 	}
+	for _, l := range d.Rejected {
+		n += 16 + len(l.Media) + len(l.Proto)
+		for _, f := range l.Formats {
+			n += 1 + len(f)
+		}
+	}
+	return n
 }
 
-func (d Description) audio() *psdp.MediaDescription {
-	md := &psdp.MediaDescription{
-		MediaName: psdp.MediaName{
-			Media:   "audio",
-			Port:    psdp.RangedPort{Value: d.Port},
-			Protos:  d.protos(),
-			Formats: make([]string, 0, len(d.Codecs)),
-		},
+// appendAudio writes the audio m-line and its attributes.
+func (d Description) appendAudio(b []byte) []byte {
+	b = append(b, "m=audio "...)
+	b = strconv.AppendInt(b, int64(d.Port), 10)
+	b = append(b, ' ')
+	b = append(b, d.proto()...)
+	b = append(b, ' ')
+	for i, c := range d.Codecs {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendUint(b, uint64(c.PT), 10)
 	}
+	b = append(b, "\r\n"...)
 	for _, c := range d.Codecs {
-		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PT)))
-	}
-	add := func(key, value string) {
-		md.Attributes = append(md.Attributes, psdp.NewAttribute(key, value))
-	}
-	for _, c := range d.Codecs {
-		add("rtpmap", c.rtpmap())
+		b = append(b, "a=rtpmap:"...)
+		b = append(c.appendRtpmap(b), "\r\n"...)
 		if c.Fmtp != "" {
-			add("fmtp", strconv.Itoa(int(c.PT))+" "+c.Fmtp)
+			b = append(b, "a=fmtp:"...)
+			b = strconv.AppendUint(b, uint64(c.PT), 10)
+			b = append(b, ' ')
+			b = append(b, c.Fmtp...)
+			b = append(b, "\r\n"...)
 		}
 	}
 	if d.Ptime > 0 {
-		add("ptime", strconv.Itoa(d.Ptime))
+		b = append(b, "a=ptime:"...)
+		b = append(strconv.AppendInt(b, int64(d.Ptime), 10), "\r\n"...)
 	}
 	if d.RTCPPort > 0 {
-		add("rtcp", strconv.Itoa(d.RTCPPort))
+		b = append(b, "a=rtcp:"...)
+		b = append(strconv.AppendInt(b, int64(d.RTCPPort), 10), "\r\n"...)
 	}
 	if d.BypassID != "" {
-		add("x-bypassid", d.BypassID)
+		b = append(b, "a=x-bypassid:"...)
+		b = append(append(b, d.BypassID...), "\r\n"...)
 	}
 	for _, c := range d.Candidates {
-		add("candidate", c.String())
+		b = append(b, "a=candidate:"...)
+		b = append(c.appendTo(b), "\r\n"...)
 	}
 	for _, c := range d.Crypto {
-		add("crypto", c.String())
+		b = append(b, "a=crypto:"...)
+		b = append(c.appendTo(b), "\r\n"...)
 	}
-	md.Attributes = append(md.Attributes, psdp.NewPropertyAttribute(d.direction()))
-	return md
+	b = append(b, "a="...)
+	return append(append(b, d.direction()...), "\r\n"...)
 }
 
-func (d Description) protos() []string {
+// proto is the audio m-line's transport.
+func (d Description) proto() string {
 	if d.SAVP {
-		return []string{"RTP", "SAVP"}
+		return "RTP/SAVP"
 	}
-	return []string{"RTP", "AVP"}
+	return "RTP/AVP"
 }
 
 func (d Description) direction() string {
@@ -147,16 +165,16 @@ func (d Description) direction() string {
 	}
 }
 
-// addrFields returns the addrtype and address text for o= and c=. An invalid
+// appendAddr writes the addrtype and address of o= and c=. An invalid
 // address is written as 0.0.0.0 (no media) rather than Go's "invalid IP",
 // which no peer could parse.
-func addrFields(a netip.Addr) (string, string) {
+func appendAddr(b []byte, a netip.Addr) []byte {
 	switch {
 	case !a.IsValid():
-		return "IP4", "0.0.0.0"
+		return append(b, "IP4 0.0.0.0"...)
 	case a.Unmap().Is4():
-		return "IP4", a.Unmap().String()
+		return a.Unmap().AppendTo(append(b, "IP4 "...))
 	default:
-		return "IP6", a.String()
+		return a.AppendTo(append(b, "IP6 "...))
 	}
 }

@@ -179,7 +179,7 @@ func expectedMedia(d Description) Media {
 // expectedLines is the m-line layout Parse must read from d's SDP: the
 // rejected lines with port 0 and the audio line at its clamped index.
 func expectedLines(d Description) ([]MLine, int) {
-	audio := MLine{Media: "audio", Port: d.Port, Proto: strings.Join(d.protos(), "/")}
+	audio := MLine{Media: "audio", Port: d.Port, Proto: d.proto()}
 	for _, c := range d.Codecs {
 		audio.Formats = append(audio.Formats, strconv.Itoa(int(c.PT)))
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	psdp "github.com/pion/sdp/v3"
 )
@@ -66,13 +67,7 @@ func (m Media) OnHold() bool {
 
 // G711 returns the PCMU/PCMA codecs in m-line order.
 func (m Media) G711() []Codec {
-	var out []Codec
-	for _, c := range m.Codecs {
-		if c.IsG711() {
-			out = append(out, c)
-		}
-	}
-	return out
+	return filterCodecs(m.Codecs, Codec.IsG711)
 }
 
 // TelephoneEvent returns the telephone-event/8000 codec if the peer offered it.
@@ -117,11 +112,12 @@ func Parse(body []byte) (Media, error) {
 		return Media{}, fmt.Errorf("%w: no m=audio with a non-zero port", ErrNoAudio)
 	}
 	md := sd.MediaDescriptions[audio]
+	lines := mlines(sd)
 	m := Media{
-		Lines:           mlines(sd),
+		Lines:           lines,
 		AudioIndex:      audio,
 		Port:            md.MediaName.Port.Value,
-		Proto:           strings.Join(md.MediaName.Protos, "/"),
+		Proto:           lines[audio].Proto,
 		OriginSessionID: sd.Origin.SessionID,
 		OriginVersion:   sd.Origin.SessionVersion,
 		Direction:       direction(sd.Attributes, md.Attributes),
@@ -140,33 +136,6 @@ func Parse(body []byte) (Media, error) {
 	return m, nil
 }
 
-// detach gives m strings of its own. pion's lexer builds each line in a
-// strings.Builder and hands out substrings of it, so a codec name kept
-// for the whole call would pin a buffer the size of the SDP: a call keeps
-// its peers' SDP for its whole life, and with thousands of calls up these
-// buffers were a tenth of the heap.
-func (m *Media) detach() {
-	m.Proto, m.BypassID, m.Direction = strings.Clone(m.Proto), strings.Clone(m.BypassID), strings.Clone(m.Direction)
-	for i := range m.Codecs {
-		m.Codecs[i].Name, m.Codecs[i].Fmtp = strings.Clone(m.Codecs[i].Name), strings.Clone(m.Codecs[i].Fmtp)
-	}
-	for i := range m.Candidates {
-		m.Candidates[i].Foundation = strings.Clone(m.Candidates[i].Foundation)
-		m.Candidates[i].Transport = strings.Clone(m.Candidates[i].Transport)
-		m.Candidates[i].Type = strings.Clone(m.Candidates[i].Type)
-	}
-	for i := range m.Crypto {
-		m.Crypto[i] = strings.Clone(m.Crypto[i])
-	}
-	for i := range m.Lines {
-		l := &m.Lines[i]
-		l.Media, l.Proto = strings.Clone(l.Media), strings.Clone(l.Proto)
-		for j := range l.Formats {
-			l.Formats[j] = strings.Clone(l.Formats[j])
-		}
-	}
-}
-
 // unmarshal runs pion on body. A parser bug must not take the B2BUA down on
 // one peer's bad body, hence the recover.
 func unmarshal(body []byte) (sd *psdp.SessionDescription, err error) {
@@ -175,10 +144,11 @@ func unmarshal(body []byte) (sd *psdp.SessionDescription, err error) {
 			sd, err = nil, fmt.Errorf("pion/sdp panicked: %v", r)
 		}
 	}()
-	b := normalizeNewlines(body)
 	sd = &psdp.SessionDescription{}
-	if err := sd.Unmarshal(b); err != nil {
-		return nil, err
+	if err := sd.UnmarshalString(normalizeNewlines(body)); err != nil {
+		// pion's syntax errors keep the text they were reading, which may
+		// be body itself (see normalizeNewlines): keep only the message.
+		return nil, errors.New(err.Error())
 	}
 	// pion stops without error wherever the input ends; its state machine
 	// only reaches t= after v=, o= and s=, so a t= proves the header is whole.
@@ -188,17 +158,55 @@ func unmarshal(body []byte) (sd *psdp.SessionDescription, err error) {
 	return sd, nil
 }
 
-// normalizeNewlines turns CRLF, LF and lone CR into LF and terminates the
-// last line: pion treats a CR inside a line inconsistently and needs the
-// final newline, which SIP stacks do not guarantee.
-func normalizeNewlines(body []byte) []byte {
-	b := bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
-	b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
-	b = bytes.TrimLeft(b, " \t\n")
-	if !bytes.HasSuffix(b, []byte("\n")) {
-		b = append(b, '\n')
+// normalizeNewlines returns body as the text pion reads: leading blank
+// space and empty lines dropped, the last line terminated, and every lone
+// CR turned into LF. pion treats a CR inside a line inconsistently and
+// needs the final newline, which SIP stacks do not guarantee; it reads
+// CRLF as it reads LF, so a body that already ends in LF and has no lone
+// CR (every SIP stack's CRLF body) is handed to pion as it is, and only
+// other bodies are rewritten (CRLF and lone CR to LF).
+//
+// As it is means without a copy: the string returned then shares body's
+// bytes, and is valid only while Parse runs (the caller's body must not
+// change under Parse, which it never could). Nothing keeps it: pion copies
+// every string it hands out (its lexer's copyString), and unmarshal keeps
+// only the text of pion's errors, which hold the string they parsed.
+// TestParseKeepsNoBody checks both.
+func normalizeNewlines(body []byte) string {
+	b := bytes.TrimLeft(body, " \t\r\n")
+	if len(b) > 0 && b[len(b)-1] == '\n' && !hasLoneCR(b) {
+		return unsafe.String(&b[0], len(b))
 	}
-	return b
+	var out strings.Builder
+	out.Grow(len(b) + 1)
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] != '\r':
+			out.WriteByte(b[i])
+		case i+1 < len(b) && b[i+1] == '\n':
+			// CRLF: the LF is written next round.
+		default:
+			out.WriteByte('\n')
+		}
+	}
+	if s := out.String(); s == "" || s[len(s)-1] != '\n' {
+		out.WriteByte('\n')
+	}
+	return out.String()
+}
+
+// hasLoneCR reports a CR in b that is not the first half of a CRLF.
+func hasLoneCR(b []byte) bool {
+	for {
+		i := bytes.IndexByte(b, '\r')
+		if i < 0 {
+			return false
+		}
+		if i+1 == len(b) || b[i+1] != '\n' {
+			return true
+		}
+		b = b[i+2:]
+	}
 }
 
 // firstAudio is the index of the first audio m-line with a non-zero port,
@@ -242,49 +250,72 @@ func rtcpPort(md *psdp.MediaDescription, rtp int) (int, error) {
 		}
 		return rtp + 1, nil
 	}
-	f := strings.Fields(v)
-	if len(f) == 0 {
+	port, ok := firstField(v)
+	if !ok {
 		return 0, errors.New("empty a=rtcp")
 	}
-	p, err := strconv.Atoi(f[0])
+	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {
 		return 0, fmt.Errorf("a=rtcp:%s: bad port", v)
 	}
 	return p, nil
 }
 
-// codecs lists the m-line's formats, named from a=rtpmap or, for static
-// payload types, from RFC 3551.
-func codecs(md *psdp.MediaDescription) ([]Codec, error) {
-	maps := map[uint8]Codec{}
-	fmtps := map[uint8]string{}
-	for _, a := range md.Attributes {
-		switch a.Key {
-		case "rtpmap":
-			if c, ok := parseRtpmap(a.Value); ok {
-				maps[c.PT] = c
-			}
-		case "fmtp":
-			if pt, params, ok := parseFmtp(a.Value); ok {
-				fmtps[pt] = params
-			}
-		}
+// firstField is the first white-space separated field of v; ok is false
+// when v is all white space.
+func firstField(v string) (string, bool) {
+	for f := range strings.FieldsSeq(v) {
+		return f, true
 	}
-	out := make([]Codec, 0, len(md.MediaName.Formats))
-	for _, f := range md.MediaName.Formats {
+	return "", false
+}
+
+// codecs lists the m-line's formats, named from a=rtpmap or, for static
+// payload types, from RFC 3551. As with a map, the last a=rtpmap or a=fmtp
+// of a payload type wins; the lists are short (a dozen formats from SfB),
+// so each attribute is matched against the formats in place.
+func codecs(md *psdp.MediaDescription) ([]Codec, error) {
+	out := make([]Codec, len(md.MediaName.Formats))
+	for i, f := range md.MediaName.Formats {
 		pt, ok := parsePT(f)
 		if !ok {
 			return nil, fmt.Errorf("m=audio format %q is not an RTP payload type", f)
 		}
-		c, ok := maps[pt]
-		if !ok {
-			c, ok = staticCodecs[pt]
+		out[i].PT = pt
+	}
+	var mapped [2]uint64 // payload types with an a=rtpmap, one bit each
+	for _, a := range md.Attributes {
+		switch a.Key {
+		case "rtpmap":
+			c, ok := parseRtpmap(a.Value)
+			if !ok {
+				continue
+			}
+			mapped[c.PT/64] |= 1 << (c.PT % 64)
+			for i := range out {
+				if out[i].PT == c.PT {
+					c.Fmtp = out[i].Fmtp
+					out[i] = c
+				}
+			}
+		case "fmtp":
+			if pt, params, ok := parseFmtp(a.Value); ok {
+				for i := range out {
+					if out[i].PT == pt {
+						out[i].Fmtp = params
+					}
+				}
+			}
 		}
-		if !ok {
-			c = Codec{PT: pt}
+	}
+	for i, c := range out {
+		if mapped[c.PT/64]&(1<<(c.PT%64)) != 0 {
+			continue
 		}
-		c.Fmtp = fmtps[pt]
-		out = append(out, c)
+		if s, ok := staticCodec(c.PT); ok {
+			s.Fmtp = c.Fmtp
+			out[i] = s
+		}
 	}
 	return out, nil
 }
@@ -306,6 +337,21 @@ func direction(session, media []psdp.Attribute) string {
 // readAttributes fills the fields that come straight from audio-section
 // attributes and cannot make the SDP unusable.
 func readAttributes(m *Media, attrs []psdp.Attribute) {
+	var candidates, crypto int
+	for _, a := range attrs {
+		switch a.Key {
+		case "candidate":
+			candidates++
+		case "crypto":
+			crypto++
+		}
+	}
+	if candidates > 0 {
+		m.Candidates = make([]Candidate, 0, candidates)
+	}
+	if crypto > 0 {
+		m.Crypto = make([]string, 0, crypto)
+	}
 	for _, a := range attrs {
 		switch a.Key {
 		case "x-bypassid":
@@ -323,5 +369,8 @@ func readAttributes(m *Media, attrs []psdp.Attribute) {
 				m.Ptime = p
 			}
 		}
+	}
+	if len(m.Candidates) == 0 {
+		m.Candidates = nil // none usable: as if none were sent
 	}
 }

@@ -3,8 +3,6 @@
 package sdp
 
 import (
-	"strings"
-
 	psdp "github.com/pion/sdp/v3"
 )
 
@@ -26,11 +24,29 @@ func mlines(sd *psdp.SessionDescription) []MLine {
 		out = append(out, MLine{
 			Media:   md.MediaName.Media,
 			Port:    md.MediaName.Port.Value,
-			Proto:   strings.Join(md.MediaName.Protos, "/"),
+			Proto:   joinProto(md.MediaName.Protos),
 			Formats: append([]string(nil), md.MediaName.Formats...),
 		})
 	}
 	return out
+}
+
+// joinProto writes an m-line's proto as it appears in the SDP. The usual
+// ones ("RTP/AVP", "RTP/SAVP", ...) are this package's constants and cost
+// no allocation.
+func joinProto(protos []string) string {
+	var buf [32]byte
+	b := buf[:0]
+	for i, p := range protos {
+		if i > 0 {
+			b = append(b, '/')
+		}
+		b = append(b, p...)
+	}
+	if c, ok := constants[string(b)]; ok {
+		return c
+	}
+	return string(b)
 }
 
 // Answering returns d, an answer to offer, with every m-line of offer
@@ -69,32 +85,20 @@ func rejectedLines(offer Media) ([]MLine, int) {
 	return out, offer.AudioIndex
 }
 
-// mediaDescriptions places the audio section among d's rejected lines.
-// AudioIndex is clamped, so a hand-built Description never loses its audio
-// line or makes Marshal panic.
-func (d Description) mediaDescriptions() []*psdp.MediaDescription {
-	at := min(max(d.AudioIndex, 0), len(d.Rejected))
-	out := make([]*psdp.MediaDescription, 0, len(d.Rejected)+1)
-	for _, l := range d.Rejected[:at] {
-		out = append(out, rejected(l))
+// appendRejected writes l as a rejected stream: port 0 whatever l.Port
+// says, no c= (the session-level one covers it) and no attributes, which
+// RFC 3264 §6 allows to be omitted for a rejected stream.
+func (l MLine) appendRejected(b []byte) []byte {
+	b = append(b, "m="...)
+	b = append(b, l.Media...)
+	b = append(b, " 0 "...)
+	b = append(b, l.Proto...)
+	b = append(b, ' ')
+	for i, f := range l.Formats {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, f...)
 	}
-	out = append(out, d.audio())
-	for _, l := range d.Rejected[at:] {
-		out = append(out, rejected(l))
-	}
-	return out
-}
-
-// rejected renders l as a rejected stream: port 0 whatever l.Port says,
-// no c= (the session-level one covers it) and no attributes, which RFC
-// 3264 §6 allows to be omitted for a rejected stream.
-func rejected(l MLine) *psdp.MediaDescription {
-	return &psdp.MediaDescription{
-		MediaName: psdp.MediaName{
-			Media:   l.Media,
-			Port:    psdp.RangedPort{Value: 0},
-			Protos:  strings.Split(l.Proto, "/"),
-			Formats: append([]string(nil), l.Formats...),
-		},
-	}
+	return append(b, "\r\n"...)
 }
