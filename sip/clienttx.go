@@ -132,21 +132,23 @@ func doneError(err error) error {
 // prepare adds our Via, pins UDP to the listening socket and finds (or
 // dials) the connection for req.
 func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connection, error) {
-	if req.Via() == nil {
+	// hasHeader, not sipgo's typed getters: they scan and lower-case every
+	// header name when the header is absent, as these usually are.
+	if !hasHeader(req, "Via") {
 		req.PrependHeader(s.Via(req.Transport()))
 	}
 	if !IsTCP(req) {
 		a := s.Addr()
 		req.Laddr = gosip.Addr{IP: net.IP(a.Addr().AsSlice()), Port: int(a.Port())}
 	}
-	if req.MaxForwards() == nil {
+	if !hasHeader(req, "Max-Forwards") {
 		mf := gosip.MaxForwardsHeader(70)
 		req.AppendHeader(&mf)
 	}
-	if req.GetHeader("User-Agent") == nil && s.ua != "" {
+	if !hasHeader(req, "User-Agent") && s.ua != "" {
 		req.AppendHeader(gosip.NewHeader("User-Agent", s.ua))
 	}
-	if req.ContentLength() == nil {
+	if !hasHeader(req, "Content-Length") {
 		cl := gosip.ContentLengthHeader(len(req.Body()))
 		req.AppendHeader(&cl)
 	}

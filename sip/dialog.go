@@ -59,7 +59,7 @@ func NewUASDialog(in *Incoming, localTag string) *Dialog {
 	if c := req.Contact(); c != nil {
 		d.RemoteTarget = c.Address
 	}
-	for _, h := range req.GetHeaders("Record-Route") {
+	for _, h := range HeadersNamed(req, "Record-Route") {
 		if rr, ok := h.(*gosip.RecordRouteHeader); ok {
 			d.RouteSet = append(d.RouteSet, rr.Address)
 		}
@@ -86,7 +86,7 @@ func NewUACDialog(side *Side, inv *gosip.Request, res *gosip.Response) *Dialog {
 	d.Refresh(res)
 	// RFC 3261 §12.1.2: the route set is the Record-Route of the response,
 	// in reverse order.
-	rrs := res.GetHeaders("Record-Route")
+	rrs := HeadersNamed(res, "Record-Route")
 	for i := len(rrs) - 1; i >= 0; i-- {
 		if rr, ok := rrs[i].(*gosip.RecordRouteHeader); ok {
 			d.RouteSet = append(d.RouteSet, rr.Address)
@@ -123,18 +123,10 @@ func (d *Dialog) Refresh(msg gosip.Message) {
 	}
 }
 
-// headerOf is msg's first header called name.
-func headerOf(msg gosip.Message, name string) gosip.Header {
-	switch m := msg.(type) {
-	case *gosip.Request:
-		return m.GetHeader(name)
-	case *gosip.Response:
-		return m.GetHeader(name)
-	}
-	return nil
-}
-
 func contactOf(msg gosip.Message) *gosip.ContactHeader {
+	if !hasHeader(msg, "Contact") {
+		return nil // a provisional response often has none
+	}
 	switch m := msg.(type) {
 	case *gosip.Request:
 		return m.Contact()
@@ -154,7 +146,7 @@ func (d *Dialog) Heard(msg gosip.Message) {
 }
 
 func (d *Dialog) learn(msg gosip.Message) {
-	if h := headerOf(msg, "Allow"); h != nil {
+	if h := HeaderNamed(msg, "Allow"); h != nil {
 		d.Allow = d.Allow[:0]
 		for _, m := range strings.Split(h.Value(), ",") {
 			if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
@@ -283,6 +275,9 @@ func (d *Dialog) targets(req *gosip.Request) []string {
 }
 
 func routeOf(req *gosip.Request) *gosip.Uri {
+	if !hasHeader(req, "Route") {
+		return nil // without sipgo's allocating scan for an absent header
+	}
 	if r := req.Route(); r != nil {
 		return &r.Address
 	}
@@ -326,7 +321,7 @@ func (d *Dialog) SendNext(ctx context.Context, req *gosip.Request, sink Response
 			continue
 		}
 		r := req
-		if req.Via() != nil {
+		if hasHeader(req, "Via") {
 			r = req.Clone()
 			r.SetBody(req.Body())
 			r.RemoveHeader("Via")
