@@ -353,14 +353,19 @@ func (d *Dialog) Ack(ctx context.Context, inviteSeq uint32, body []byte) (*gosip
 	return ack, d.WriteAck(ctx, ack)
 }
 
-// WriteAck (re)sends an ACK built by Ack: for a retransmitted 2xx.
+// WriteAck (re)sends an ACK built by Ack: for a retransmitted 2xx. The
+// first write sends ack itself; a later one (another target, a
+// retransmission) a copy with a Via of its own, as SendNext does.
 func (d *Dialog) WriteAck(ctx context.Context, ack *gosip.Request) error {
 	var err error
 	for _, t := range d.targets(ack) {
 		_, addr, _ := strings.Cut(t, ":")
-		r := ack.Clone()
-		r.SetBody(ack.Body())
-		r.RemoveHeader("Via")
+		r := ack
+		if hasHeader(ack, "Via") {
+			r = ack.Clone()
+			r.SetBody(ack.Body())
+			r.RemoveHeader("Via")
+		}
 		r.SetTransport(ack.Transport())
 		r.SetDestination(addr)
 		if err = d.Side.WriteRequest(ctx, r); err == nil || !errors.Is(err, ErrTransport) {
