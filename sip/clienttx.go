@@ -159,8 +159,16 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 		s.tooLarge("request", req, req.StartLine(), req.Destination(), err)
 		return nil, fmt.Errorf("send %s to %s: %w", req.Method, req.Destination(), err)
 	}
-	dctx, cancel := context.WithTimeout(ctx, s.dial)
-	defer cancel()
+	dctx := ctx
+	if IsTCP(req) || !isIPAddrPort(req.Destination()) {
+		// A dial, or a DNS lookup, is bounded; a UDP request to an IP
+		// address waits for nothing (the socket is the listener's), and
+		// a timer per request would cost an allocation or three for
+		// nothing.
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, s.dial)
+		defer cancel()
+	}
 	if err := s.stack.ensureTLS(dctx, req); err != nil {
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}
@@ -169,6 +177,17 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}
 	return s.tapped(conn, req.Transport()), nil
+}
+
+// isIPAddrPort reports a destination that is an IP address and port,
+// which sipgo resolves without DNS.
+func isIPAddrPort(dest string) bool {
+	host, _, err := net.SplitHostPort(dest)
+	if err != nil {
+		return false
+	}
+	_, err = netip.ParseAddr(host)
+	return err == nil
 }
 
 // WriteRequest sends req outside any transaction: the ACK of a 2xx.

@@ -204,15 +204,16 @@ func (d *Dialog) NewRequest(method gosip.RequestMethod, inviteSeq uint32, body [
 		ruri = routes[0]
 		routes = append(append([]gosip.Uri(nil), routes[1:]...), d.RemoteTarget)
 	}
-	req := gosip.NewRequest(method, *ruri.Clone())
+	// NewRequest copies the URI's parameters and headers itself.
+	req := gosip.NewRequest(method, ruri)
 	for _, r := range routes {
 		req.AppendHeader(&gosip.RouteHeader{Address: *r.Clone()})
 	}
-	from := &gosip.FromHeader{DisplayName: d.LocalName, Address: d.Local, Params: gosip.NewParams()}
-	from.Params.Add("tag", d.LocalTag)
-	to := &gosip.ToHeader{Address: d.Remote, Params: gosip.NewParams()}
+	// Params of the size they need (NewParams makes room for four).
+	from := &gosip.FromHeader{DisplayName: d.LocalName, Address: d.Local, Params: gosip.HeaderParams{{K: "tag", V: d.LocalTag}}}
+	to := &gosip.ToHeader{Address: d.Remote, Params: gosip.HeaderParams{}}
 	if d.RemoteTag != "" {
-		to.Params.Add("tag", d.RemoteTag)
+		to.Params = gosip.HeaderParams{{K: "tag", V: d.RemoteTag}}
 	}
 	callID := gosip.CallIDHeader(d.CallID)
 	seq := inviteSeq
