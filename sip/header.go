@@ -11,8 +11,8 @@ import (
 // lookup (HeaderToLower allocates for each name outside its short list:
 // Supported, Allow, User-Agent, ms-*, ...), and its typed getters (Via,
 // Route, MaxForwards, ContentLength, Contact) do the same over the whole
-// message when the header is absent. At 14 messages per call and a dozen
-// lookups per message that was about 2.5 % of the daemon's allocations.
+// message when the header is absent: 82 of the 2,244 allocations of a
+// bypassed call through the daemon (BenchmarkCall in mediation/bench).
 // Header names are case-insensitive (RFC 3261 §7.3.1) and may arrive in
 // compact form (§7.3.3); sipgo keeps the headers it does not parse (k:,
 // x:, r:, ...) under the name they arrived with, so a lookup by the long
