@@ -132,6 +132,12 @@ func doneError(err error) error {
 // prepare adds our Via, pins UDP to the listening socket and finds (or
 // dials) the connection for req.
 func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connection, error) {
+	if req.MessageData.Destination() == "" {
+		// sipgo works the destination out of the Route or Request-URI on
+		// every Destination call (a scan of the headers and a Sprintf), a
+		// handful of times per request on its way out: once is enough.
+		req.SetDestination(req.Destination())
+	}
 	// hasHeader, not sipgo's typed getters: they scan and lower-case every
 	// header name when the header is absent, as these usually are.
 	if !hasHeader(req, "Via") {

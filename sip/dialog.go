@@ -231,7 +231,7 @@ func (d *Dialog) NewRequest(method gosip.RequestMethod, inviteSeq uint32, body [
 	}
 	if body != nil {
 		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-		req.SetBody(body)
+		setBody(req, body)
 	}
 	req.SetTransport(d.transportFor(ruri))
 	return req

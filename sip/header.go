@@ -147,3 +147,15 @@ func HeadersNamed(msg gosip.Message, name string) []gosip.Header {
 func hasHeader(msg gosip.Message, name string) bool {
 	return HeaderNamed(msg, name) != nil
 }
+
+// setBody is msg.SetBody without its lookup of an absent Content-Length
+// (sipgo's typed getter, which lower-cases every header name): the header
+// goes where SetBody would append it, with the length SetBody would give
+// it.
+func setBody(msg gosip.Message, body []byte) {
+	if !hasHeader(msg, "Content-Length") {
+		cl := gosip.ContentLengthHeader(len(body))
+		msg.AppendHeader(&cl)
+	}
+	msg.SetBody(body)
+}

@@ -165,3 +165,25 @@ func BenchmarkHeaderLookup(b *testing.B) {
 		}
 	})
 }
+
+// TestSetBody: the body's Content-Length is added once, where sipgo's
+// SetBody puts it (last), and a later body replaces its value.
+func TestSetBody(t *testing.T) {
+	req := benchDialog().NewRequest(gosip.INVITE, 0, []byte("v=0\r\n"), nil)
+	hs := req.Headers()
+	if cl := HeadersNamed(req, "Content-Length"); len(cl) != 1 || cl[0].Value() != "5" || hs[len(hs)-1] != cl[0] {
+		t.Fatalf("Content-Length headers %q in\n%s", names(cl), req)
+	}
+	setBody(req, []byte("v=0\r\no=-\r\n"))
+	if cl := HeadersNamed(req, "Content-Length"); len(cl) != 1 || cl[0].Value() != "10" || string(req.Body()) != "v=0\r\no=-\r\n" {
+		t.Fatalf("after a new body: Content-Length %q in\n%s", names(cl), req)
+	}
+	want := gosip.NewRequest(gosip.INVITE, req.Recipient)
+	for _, h := range hs[:len(hs)-1] {
+		want.AppendHeader(h)
+	}
+	want.SetBody([]byte("v=0\r\no=-\r\n"))
+	if want.String() != req.String() {
+		t.Errorf("setBody built\n%s\nSetBody builds\n%s", req, want)
+	}
+}

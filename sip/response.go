@@ -59,7 +59,7 @@ func newResponse(req *gosip.Request, code int, reason, toTag string, body []byte
 			to.Params.Add("tag", uuid.NewString())
 		}
 	}
-	res.SetBody(body)
+	setBody(res, body)
 	res.SetTransport(req.Transport())
 	return res
 }
