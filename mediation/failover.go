@@ -205,7 +205,7 @@ const maxRetryAfter = 3600
 // retryAfter reads the seconds of a Retry-After header (RFC 3261 §20.33:
 // delta-seconds, then an optional comment and parameters).
 func retryAfter(res *gosip.Response) (int, bool) {
-	h := res.GetHeader("Retry-After")
+	h := sip.HeaderNamed(res, "Retry-After")
 	if h == nil {
 		return 0, false
 	}

@@ -75,7 +75,7 @@ func (c *call) forwardedHeaders(req *gosip.Request) []gosip.Header {
 	}
 	var out []gosip.Header
 	for _, name := range names {
-		for _, h := range req.GetHeaders(name) {
+		for _, h := range sip.HeadersNamed(req, name) {
 			if err := sip.CheckHeaderValue(h.Value()); err != nil {
 				c.log.Warn().Str("header", name).Msg("header not forwarded: control character in its value")
 				continue

@@ -28,7 +28,7 @@ func (c *call) onRefer(l *leg, in *sip.Incoming) {
 	switch {
 	case c.state != stateAnswered:
 		_ = in.Reply(403, "Forbidden", "", warning(l.side, "REFER before the call is answered"))
-	case in.Req.GetHeader("Refer-To") == nil:
+	case sip.HeaderNamed(in.Req, "Refer-To") == nil:
 		_ = in.Reply(400, "Bad Request - Missing Refer-To", "")
 	case !c.referSupport():
 		c.performTransfer(l, in)
@@ -58,7 +58,7 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, headers ...string) {
 	}
 	req := to.dialog.NewRequest(in.Req.Method, 0, nil, contact)
 	for _, name := range headers {
-		for _, h := range in.Req.GetHeaders(name) {
+		for _, h := range sip.HeadersNamed(in.Req, name) {
 			v := h.Value()
 			if name == "Refer-To" {
 				v = referTarget(v, to.side)

@@ -36,7 +36,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	}
 	var u gosip.Uri
 	var params gosip.HeaderParams
-	if _, err := gosip.ParseAddressValue(in.Req.GetHeader("Refer-To").Value(), &u, &params); err != nil || u.User == "" {
+	if _, err := gosip.ParseAddressValue(sip.HeaderNamed(in.Req, "Refer-To").Value(), &u, &params); err != nil || u.User == "" {
 		_ = in.Reply(400, "Bad Request - Refer-To has no number", "")
 		return
 	}

@@ -132,21 +132,29 @@ func doneError(err error) error {
 // prepare adds our Via, pins UDP to the listening socket and finds (or
 // dials) the connection for req.
 func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connection, error) {
-	if req.Via() == nil {
+	if req.MessageData.Destination() == "" {
+		// sipgo works the destination out of the Route or Request-URI on
+		// every Destination call (a scan of the headers and a Sprintf), a
+		// handful of times per request on its way out: once is enough.
+		req.SetDestination(req.Destination())
+	}
+	// hasHeader, not sipgo's typed getters: they scan and lower-case every
+	// header name when the header is absent, as these usually are.
+	if !hasHeader(req, "Via") {
 		req.PrependHeader(s.Via(req.Transport()))
 	}
 	if !IsTCP(req) {
 		a := s.Addr()
 		req.Laddr = gosip.Addr{IP: net.IP(a.Addr().AsSlice()), Port: int(a.Port())}
 	}
-	if req.MaxForwards() == nil {
+	if !hasHeader(req, "Max-Forwards") {
 		mf := gosip.MaxForwardsHeader(70)
 		req.AppendHeader(&mf)
 	}
-	if req.GetHeader("User-Agent") == nil && s.ua != "" {
+	if !hasHeader(req, "User-Agent") && s.ua != "" {
 		req.AppendHeader(gosip.NewHeader("User-Agent", s.ua))
 	}
-	if req.ContentLength() == nil {
+	if !hasHeader(req, "Content-Length") {
 		cl := gosip.ContentLengthHeader(len(req.Body()))
 		req.AppendHeader(&cl)
 	}
@@ -157,8 +165,16 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 		s.tooLarge("request", req, req.StartLine(), req.Destination(), err)
 		return nil, fmt.Errorf("send %s to %s: %w", req.Method, req.Destination(), err)
 	}
-	dctx, cancel := context.WithTimeout(ctx, s.dial)
-	defer cancel()
+	dctx := ctx
+	if IsTCP(req) || !isIPAddrPort(req.Destination()) {
+		// A dial, or a DNS lookup, is bounded; a UDP request to an IP
+		// address waits for nothing (the socket is the listener's), and
+		// a timer per request would cost an allocation or three for
+		// nothing.
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, s.dial)
+		defer cancel()
+	}
 	if err := s.stack.ensureTLS(dctx, req); err != nil {
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}
@@ -167,6 +183,17 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}
 	return s.tapped(conn, req.Transport()), nil
+}
+
+// isIPAddrPort reports a destination that is an IP address and port,
+// which sipgo resolves without DNS.
+func isIPAddrPort(dest string) bool {
+	host, _, err := net.SplitHostPort(dest)
+	if err != nil {
+		return false
+	}
+	_, err = netip.ParseAddr(host)
+	return err == nil
 }
 
 // WriteRequest sends req outside any transaction: the ACK of a 2xx.

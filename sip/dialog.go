@@ -59,7 +59,7 @@ func NewUASDialog(in *Incoming, localTag string) *Dialog {
 	if c := req.Contact(); c != nil {
 		d.RemoteTarget = c.Address
 	}
-	for _, h := range req.GetHeaders("Record-Route") {
+	for _, h := range HeadersNamed(req, "Record-Route") {
 		if rr, ok := h.(*gosip.RecordRouteHeader); ok {
 			d.RouteSet = append(d.RouteSet, rr.Address)
 		}
@@ -86,7 +86,7 @@ func NewUACDialog(side *Side, inv *gosip.Request, res *gosip.Response) *Dialog {
 	d.Refresh(res)
 	// RFC 3261 §12.1.2: the route set is the Record-Route of the response,
 	// in reverse order.
-	rrs := res.GetHeaders("Record-Route")
+	rrs := HeadersNamed(res, "Record-Route")
 	for i := len(rrs) - 1; i >= 0; i-- {
 		if rr, ok := rrs[i].(*gosip.RecordRouteHeader); ok {
 			d.RouteSet = append(d.RouteSet, rr.Address)
@@ -123,18 +123,10 @@ func (d *Dialog) Refresh(msg gosip.Message) {
 	}
 }
 
-// headerOf is msg's first header called name.
-func headerOf(msg gosip.Message, name string) gosip.Header {
-	switch m := msg.(type) {
-	case *gosip.Request:
-		return m.GetHeader(name)
-	case *gosip.Response:
-		return m.GetHeader(name)
-	}
-	return nil
-}
-
 func contactOf(msg gosip.Message) *gosip.ContactHeader {
+	if !hasHeader(msg, "Contact") {
+		return nil // a provisional response often has none
+	}
 	switch m := msg.(type) {
 	case *gosip.Request:
 		return m.Contact()
@@ -154,7 +146,7 @@ func (d *Dialog) Heard(msg gosip.Message) {
 }
 
 func (d *Dialog) learn(msg gosip.Message) {
-	if h := headerOf(msg, "Allow"); h != nil {
+	if h := HeaderNamed(msg, "Allow"); h != nil {
 		d.Allow = d.Allow[:0]
 		for _, m := range strings.Split(h.Value(), ",") {
 			if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
@@ -212,15 +204,16 @@ func (d *Dialog) NewRequest(method gosip.RequestMethod, inviteSeq uint32, body [
 		ruri = routes[0]
 		routes = append(append([]gosip.Uri(nil), routes[1:]...), d.RemoteTarget)
 	}
-	req := gosip.NewRequest(method, *ruri.Clone())
+	// NewRequest copies the URI's parameters and headers itself.
+	req := gosip.NewRequest(method, ruri)
 	for _, r := range routes {
 		req.AppendHeader(&gosip.RouteHeader{Address: *r.Clone()})
 	}
-	from := &gosip.FromHeader{DisplayName: d.LocalName, Address: d.Local, Params: gosip.NewParams()}
-	from.Params.Add("tag", d.LocalTag)
-	to := &gosip.ToHeader{Address: d.Remote, Params: gosip.NewParams()}
+	// Params of the size they need (NewParams makes room for four).
+	from := &gosip.FromHeader{DisplayName: d.LocalName, Address: d.Local, Params: gosip.HeaderParams{{K: "tag", V: d.LocalTag}}}
+	to := &gosip.ToHeader{Address: d.Remote, Params: gosip.HeaderParams{}}
 	if d.RemoteTag != "" {
-		to.Params.Add("tag", d.RemoteTag)
+		to.Params = gosip.HeaderParams{{K: "tag", V: d.RemoteTag}}
 	}
 	callID := gosip.CallIDHeader(d.CallID)
 	seq := inviteSeq
@@ -238,7 +231,7 @@ func (d *Dialog) NewRequest(method gosip.RequestMethod, inviteSeq uint32, body [
 	}
 	if body != nil {
 		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-		req.SetBody(body)
+		setBody(req, body)
 	}
 	req.SetTransport(d.transportFor(ruri))
 	return req
@@ -283,6 +276,9 @@ func (d *Dialog) targets(req *gosip.Request) []string {
 }
 
 func routeOf(req *gosip.Request) *gosip.Uri {
+	if !hasHeader(req, "Route") {
+		return nil // without sipgo's allocating scan for an absent header
+	}
 	if r := req.Route(); r != nil {
 		return &r.Address
 	}
@@ -326,7 +322,7 @@ func (d *Dialog) SendNext(ctx context.Context, req *gosip.Request, sink Response
 			continue
 		}
 		r := req
-		if req.Via() != nil {
+		if hasHeader(req, "Via") {
 			r = req.Clone()
 			r.SetBody(req.Body())
 			r.RemoveHeader("Via")
@@ -358,14 +354,19 @@ func (d *Dialog) Ack(ctx context.Context, inviteSeq uint32, body []byte) (*gosip
 	return ack, d.WriteAck(ctx, ack)
 }
 
-// WriteAck (re)sends an ACK built by Ack: for a retransmitted 2xx.
+// WriteAck (re)sends an ACK built by Ack: for a retransmitted 2xx. The
+// first write sends ack itself; a later one (another target, a
+// retransmission) a copy with a Via of its own, as SendNext does.
 func (d *Dialog) WriteAck(ctx context.Context, ack *gosip.Request) error {
 	var err error
 	for _, t := range d.targets(ack) {
 		_, addr, _ := strings.Cut(t, ":")
-		r := ack.Clone()
-		r.SetBody(ack.Body())
-		r.RemoveHeader("Via")
+		r := ack
+		if hasHeader(ack, "Via") {
+			r = ack.Clone()
+			r.SetBody(ack.Body())
+			r.RemoveHeader("Via")
+		}
 		r.SetTransport(ack.Transport())
 		r.SetDestination(addr)
 		if err = d.Side.WriteRequest(ctx, r); err == nil || !errors.Is(err, ErrTransport) {

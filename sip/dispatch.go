@@ -314,7 +314,7 @@ func (s *Side) rejectMalformed(req *gosip.Request, phrase string, why error) {
 	if req.IsAck() {
 		return
 	}
-	res := gosip.NewResponseFromRequest(req, 400, phrase, nil)
+	res := newResponse(req, 400, phrase, "", nil)
 	res.SetDestination(responseDestination(req))
 	if err := s.WriteResponse(res); err != nil {
 		s.log.Debug().Err(err).Msg("400 to a malformed request not sent")

@@ -12,39 +12,6 @@ const (
 	ExtTimer  = "timer"  // RFC 4028: session timers
 )
 
-// compactNames maps a header name (lower case) to its compact form (RFC 3261
-// §7.3.3, §20): sipgo keeps headers it does not parse under the name they
-// arrived with, so a "k:" header is not found by GetHeaders("Supported").
-var compactNames = map[string]string{
-	"supported":       "k", // RFC 3261 §20.37
-	"session-expires": "x", // RFC 4028 §4
-}
-
-// headersNamed returns msg's headers called name or its compact form, in
-// message order (the order of option tags across several headers matters
-// to Unsupported, and a message may mix both forms).
-func headersNamed(msg gosip.Message, name string) []gosip.Header {
-	if msg == nil {
-		return nil
-	}
-	long := gosip.HeaderToLower(name)
-	short, hasShort := compactNames[long]
-	if all, ok := msg.(interface{ Headers() []gosip.Header }); ok {
-		var out []gosip.Header
-		for _, h := range all.Headers() {
-			if n := gosip.HeaderToLower(h.Name()); n == long || (hasShort && n == short) {
-				out = append(out, h)
-			}
-		}
-		return out
-	}
-	out := msg.GetHeaders(long)
-	if hasShort {
-		out = append(out, msg.GetHeaders(short)...)
-	}
-	return out
-}
-
 // OptionTags returns the option tags listed in every header of msg named
 // name ("Require", "Supported", "Proxy-Require", "Unsupported"; the compact
 // form "k" of Supported is found too), comma-split, trimmed, lower-cased, in
@@ -54,7 +21,7 @@ func headersNamed(msg gosip.Message, name string) []gosip.Header {
 // split here.
 func OptionTags(msg gosip.Message, name string) []string {
 	var tags []string
-	for _, h := range headersNamed(msg, name) {
+	for _, h := range HeadersNamed(msg, name) {
 		for _, t := range strings.Split(h.Value(), ",") {
 			t = strings.ToLower(strings.TrimSpace(t))
 			if t != "" && !containsFold(tags, t) {

@@ -62,7 +62,7 @@ func (s *Side) NewInvite(inv Invite) *gosip.Request {
 	}
 	if inv.Body != nil {
 		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-		req.SetBody(inv.Body)
+		setBody(req, inv.Body)
 	}
 	return req
 }

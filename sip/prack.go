@@ -38,7 +38,7 @@ func ParseRAck(req *gosip.Request) (RAck, error) {
 	if req == nil {
 		return RAck{}, fmt.Errorf("parse RAck: %w", errNoRAck)
 	}
-	h := req.GetHeader("RAck")
+	h := HeaderNamed(req, "RAck")
 	if h == nil {
 		return RAck{}, fmt.Errorf("parse RAck: %w", errNoRAck)
 	}
@@ -68,7 +68,7 @@ func RSeq(res *gosip.Response) (rseq uint32, ok bool, err error) {
 	if res == nil {
 		return 0, false, nil
 	}
-	h := res.GetHeader("RSeq")
+	h := HeaderNamed(res, "RSeq")
 	if h == nil {
 		return 0, false, nil
 	}

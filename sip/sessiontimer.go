@@ -37,7 +37,7 @@ type SessionExpires struct {
 // first header counts. sipgo keeps the header generic: the value is split
 // at the first ';' and its parameters parsed with sipgo's parameter parser.
 func ParseSessionExpires(msg gosip.Message) (se SessionExpires, ok bool, err error) {
-	hs := headersNamed(msg, "Session-Expires")
+	hs := HeadersNamed(msg, "Session-Expires")
 	if len(hs) == 0 {
 		return SessionExpires{}, false, nil
 	}
@@ -63,7 +63,7 @@ func ParseSessionExpires(msg gosip.Message) (se SessionExpires, ok bool, err err
 // ParseMinSE reads msg's Min-SE (RFC 4028 §5: delta-seconds *(SEMI
 // generic-param)); ok false when absent; error when malformed.
 func ParseMinSE(msg gosip.Message) (d time.Duration, ok bool, err error) {
-	hs := headersNamed(msg, "Min-SE")
+	hs := HeadersNamed(msg, "Min-SE")
 	if len(hs) == 0 {
 		return 0, false, nil
 	}

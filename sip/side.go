@@ -273,12 +273,7 @@ func (in *Incoming) Answerable() bool { return in.tx != nil }
 // connection the request came on (TCP), or its source IP and Via port
 // (UDP; the source port when the Via asks for rport).
 func (in *Incoming) Response(code int, reason string, toTag string, body []byte) *gosip.Response {
-	res := gosip.NewResponseFromRequest(in.Req, code, reason, body)
-	if toTag != "" && code > 100 {
-		if to := res.To(); to != nil {
-			to.Params.Add("tag", toTag)
-		}
-	}
+	res := newResponse(in.Req, code, reason, toTag, body)
 	if body != nil {
 		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 	}
@@ -407,7 +402,7 @@ func (s *Side) tapped(c gosip.Connection, transport string) gosip.Connection {
 	if s.tap == nil {
 		return c
 	}
-	return tapConnection{Connection: c, tap: s.tap, transport: strings.ToUpper(transport)}
+	return tapConnection{Connection: c, tap: s.tap, transport: upperTransport(transport)}
 }
 
 // ConnectionOpen reports whether a TCP connection to addr (IP:PORT as the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -32,26 +33,53 @@ type Wire struct {
 	// data is what Bytes returns: set for a read, serialised on demand
 	// for a write (most tracers need only Msg).
 	data []byte
+	// buf holds a written message serialised by Bytes; it stays with the
+	// Wire in wirePool.
+	buf *bytes.Buffer
+}
+
+// wirePool recycles the Wires shown to tracers: two per message (read on
+// one side, written on the other) would otherwise be allocated for every
+// message of every call, with the buffer Bytes serialises a written
+// message into.
+var wirePool = sync.Pool{New: func() any { return new(Wire) }}
+
+// show hands the tracer a Wire from the pool and takes it back when the
+// tracer returns: a tracer keeps neither w nor what Bytes returned.
+func (s *Side) show(tracer Tracer, dir, transport string, local, remote net.Addr, data []byte, msg gosip.Message) {
+	w := wirePool.Get().(*Wire)
+	buf := w.buf
+	*w = Wire{Side: s, Dir: dir, Transport: transport, Local: local, Remote: remote, Time: time.Now(), Msg: msg, data: data, buf: buf}
+	tracer(w)
+	if buf = w.buf; buf != nil && buf.Cap() > 64<<10 {
+		buf = nil // a huge message's buffer is not kept
+	}
+	*w = Wire{buf: buf} // the pool holds no message, socket or side
+	wirePool.Put(w)
 }
 
 // Bytes is the message as on the wire (for a TCP read, the message cut
 // out of the stream). It is valid only while the tracer runs (a read's is
-// the socket's buffer): a tracer that keeps it, or hands it to another
-// goroutine, copies it. A written message is serialised here, on the
-// first call, rather than for every message whether a tracer wants its
-// bytes or not.
+// the socket's buffer, a write's a pooled one): a tracer that keeps it, or
+// hands it to another goroutine, copies it. A written message is
+// serialised here, on the first call, rather than for every message
+// whether a tracer wants its bytes or not.
 func (w *Wire) Bytes() []byte {
 	if w.data == nil && w.Msg != nil {
-		var b bytes.Buffer
-		w.Msg.StringWrite(&b)
-		w.data = b.Bytes()
+		if w.buf == nil {
+			w.buf = new(bytes.Buffer)
+		}
+		w.buf.Reset()
+		w.Msg.StringWrite(w.buf)
+		w.data = w.buf.Bytes()
 	}
 	return w.data
 }
 
 // Tracer sees every message a side reads or writes, exactly once, in the
 // order of the wire. It runs on the goroutine that reads or writes, so it
-// must not block.
+// must not block. The Wire is lent for the call: it is reused once the
+// tracer returns, so a tracer copies what it keeps of it.
 type Tracer func(w *Wire)
 
 // CallID is the message's Call-ID, "" when there is none.
@@ -99,8 +127,7 @@ func (s *Side) traceRead(props gosip.TransportReadProps, data []byte, msg gosip.
 	if s.tracer == nil {
 		return
 	}
-	s.tracer(&Wire{Side: s, Dir: In, Transport: strings.ToUpper(props.Transport), Local: props.LocalAddr,
-		Remote: props.RemoteAddr, Time: time.Now(), data: data, Msg: msg})
+	s.show(s.tracer, In, upperTransport(props.Transport), props.LocalAddr, props.RemoteAddr, data, msg)
 }
 
 // tapWrite is a side's WriteTap: it shows what is about to be written to
@@ -110,6 +137,20 @@ func (s *Side) tapWrite(tracer Tracer) WriteTap {
 		return nil
 	}
 	return func(transport string, local, remote net.Addr, msg gosip.Message) {
-		tracer(&Wire{Side: s, Dir: Out, Transport: transport, Local: local, Remote: remote, Time: time.Now(), Msg: msg})
+		s.show(tracer, Out, transport, local, remote, nil, msg)
 	}
+}
+
+// upperTransport is "UDP", "TCP" or "TLS" for sipgo's lower-case names,
+// without strings.ToUpper's allocation on every message read.
+func upperTransport(t string) string {
+	switch t {
+	case "udp", "UDP":
+		return "UDP"
+	case "tcp", "TCP":
+		return "TCP"
+	case "tls", "TLS":
+		return "TLS"
+	}
+	return strings.ToUpper(t)
 }

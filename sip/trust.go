@@ -99,7 +99,7 @@ func (s *Side) admit(msg gosip.Message) bool {
 		reject = s.trust.RejectTCP
 	}
 	if reject && !req.IsAck() {
-		res := gosip.NewResponseFromRequest(req, 403, "Forbidden", nil)
+		res := newResponse(req, 403, "Forbidden", "", nil)
 		res.AppendHeader(gosip.NewHeader("Server", s.ua))
 		res.SetDestination(responseDestination(req))
 		if err := s.WriteResponse(res); err != nil {

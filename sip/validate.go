@@ -104,15 +104,17 @@ func CheckRequest(req *gosip.Request) error {
 // tells whether an absent Contact is an error.
 func checkContact(req *gosip.Request, required bool) error {
 	n := 0
-	for _, name := range []string{"Contact", "m"} {
-		for _, h := range req.GetHeaders(name) {
-			// Parsed Contacts are split at commas by sipgo; a generic
-			// one (built in code) may still hold a list.
-			if _, parsed := h.(*gosip.ContactHeader); !parsed && strings.Contains(h.Value(), ",") {
-				n++
-			}
+	contact := nameOf("Contact")
+	for _, h := range req.Headers() {
+		if !contact.matches(h.Name()) {
+			continue
+		}
+		// Parsed Contacts are split at commas by sipgo; a generic one
+		// (built in code) may still hold a list.
+		if _, parsed := h.(*gosip.ContactHeader); !parsed && strings.Contains(h.Value(), ",") {
 			n++
 		}
+		n++
 	}
 	switch {
 	case n == 0 && !required:
