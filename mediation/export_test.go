@@ -11,3 +11,6 @@ func (s *Server) WeakCalls() []weak.Pointer[call] {
 	}
 	return out
 }
+
+// BookCalls is the number of calls the web page's call book holds.
+func (s *Server) BookCalls() int { return len(s.book.snapshot()) }

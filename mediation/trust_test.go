@@ -115,6 +115,10 @@ func TestUntrustedFlood403(t *testing.T) {
 	}
 	mediationtest.WaitMetric(t, srv, flood+500, "mediationserver_untrusted_requests_total", "side", "gateway")
 	noCalls(t, srv, sbc)
+	// Nor did they take the web page's call book from the trunks' calls.
+	if n := srv.BookCalls(); n != 0 {
+		t.Errorf("the call book holds %d calls after a flood of refused INVITEs", n)
+	}
 }
 
 // TestUntrustedTCP403: over TCP (whose source cannot be spoofed) the

@@ -50,7 +50,10 @@ func (t *wireTrace) tracer() sip.Tracer { return t.trace }
 func (t *wireTrace) trace(w *sip.Wire) {
 	cid := w.CallID()
 	id := ""
-	if cid != "" {
+	// A stranger's message is traced (captures show the wire) but belongs
+	// to no call: its INVITE must not reserve an id, nor take a place in
+	// the web page's call book from the trunks' calls.
+	if cid != "" && !w.Untrusted {
 		if id = t.calls.idOf(cid); id == "" {
 			if req, ok := w.Msg.(*gosip.Request); ok && w.Dir == sip.In && req.IsInvite() && !hasToTag(req) {
 				id = newCallID()

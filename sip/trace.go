@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,10 @@ type Wire struct {
 	// Msg is the message parsed (read) or as built (written); nil for
 	// bytes that are not SIP.
 	Msg gosip.Message
+	// Untrusted marks a read from a source outside the side's trust list:
+	// it is traced (a capture shows the wire) and then refused, so it is
+	// no call's message.
+	Untrusted bool
 	// data is what Bytes returns: set for a read, serialised on demand
 	// for a write (most tracers need only Msg).
 	data []byte
@@ -46,10 +51,11 @@ var wirePool = sync.Pool{New: func() any { return new(Wire) }}
 
 // show hands the tracer a Wire from the pool and takes it back when the
 // tracer returns: a tracer keeps neither w nor what Bytes returned.
-func (s *Side) show(tracer Tracer, dir, transport string, local, remote net.Addr, data []byte, msg gosip.Message) {
+func (s *Side) show(tracer Tracer, dir, transport string, local, remote net.Addr, data []byte, msg gosip.Message, untrusted bool) {
 	w := wirePool.Get().(*Wire)
 	buf := w.buf
-	*w = Wire{Side: s, Dir: dir, Transport: transport, Local: local, Remote: remote, Time: time.Now(), Msg: msg, data: data, buf: buf}
+	*w = Wire{Side: s, Dir: dir, Transport: transport, Local: local, Remote: remote, Time: time.Now(), Msg: msg, data: data,
+		Untrusted: untrusted, buf: buf}
 	tracer(w)
 	if buf = w.buf; buf != nil && buf.Cap() > 64<<10 {
 		buf = nil // a huge message's buffer is not kept
@@ -127,7 +133,28 @@ func (s *Side) traceRead(props gosip.TransportReadProps, data []byte, msg gosip.
 	if s.tracer == nil {
 		return
 	}
-	s.show(s.tracer, In, upperTransport(props.Transport), props.LocalAddr, props.RemoteAddr, data, msg)
+	s.show(s.tracer, In, upperTransport(props.Transport), props.LocalAddr, props.RemoteAddr, data, msg, s.untrustedSource(props.RemoteAddr))
+}
+
+// untrustedSource reports whether a read came from outside the side's
+// trust list (admit refuses what it carries).
+func (s *Side) untrustedSource(remote net.Addr) bool {
+	if s.trust == nil || remote == nil {
+		return false
+	}
+	var ap netip.AddrPort
+	switch a := remote.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	default:
+		var err error
+		if ap, err = netip.ParseAddrPort(remote.String()); err != nil {
+			return true
+		}
+	}
+	return !s.trust.Allows(ap.Addr())
 }
 
 // tapWrite is a side's WriteTap: it shows what is about to be written to
@@ -137,7 +164,7 @@ func (s *Side) tapWrite(tracer Tracer) WriteTap {
 		return nil
 	}
 	return func(transport string, local, remote net.Addr, msg gosip.Message) {
-		s.show(tracer, Out, transport, local, remote, nil, msg)
+		s.show(tracer, Out, transport, local, remote, nil, msg, false)
 	}
 }
 
