@@ -7,11 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/mediation/metricspage"
 )
 
 // wantSeries is every mediationserver_ series with its HELP: a series
@@ -32,6 +30,8 @@ var wantSeries = []string{
 	"mediationserver_media_bypass_calls_active: Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls - Active media bypass calls).",
 	"mediationserver_media_bypass_calls_total: Answered media bypass calls since start.",
 	"mediationserver_media_packets_refused_total: RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
+	"mediationserver_media_port_pairs_early_reuses_total: Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
+	"mediationserver_media_port_pairs_quarantined: Released RTP/RTCP port pairs kept out of use for media.quarantine, so that late packets of an ended call reach no new one.",
 	"mediationserver_media_timeouts_total: Anchored calls ended because a leg sent no RTP or RTCP for media.timeout, by direction.",
 	"mediationserver_sip_malformed_requests_total: Requests refused with 400 because a mandatory header was missing.",
 	"mediationserver_sip_requests_total: SIP requests by side (edge, gateway), direction (in: received, out: sent) and method; retransmissions included.",
@@ -55,13 +55,7 @@ func TestMetricsSeries(t *testing.T) {
 	}
 	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
 
-	res, err := http.Get(mediationtest.URL(lab.Server, "/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(res.Body)
+	families, err := metricspage.Get(ctx, http.DefaultClient, mediationtest.URL(lab.Server, "/metrics"))
 	if err != nil {
 		t.Fatal(err)
 	}
