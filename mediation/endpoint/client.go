@@ -109,7 +109,8 @@ func (c *Client) Call(ctx context.Context, opt CallOptions) (CallReport, error) 
 		offer: func(l localMedia) ([]byte, error) {
 			return sfbSDP{local: l, bypassID: c.cfg.BypassID, g711: c.cfg.Codecs}.build()
 		},
-		headers: c.headers(),
+		bypassID: c.cfg.BypassID,
+		headers:  c.headers(),
 	})
 }
 
@@ -173,5 +174,6 @@ func (c *Client) plan(rm remoteMedia) (answerPlan, error) {
 		sdp: func(l localMedia) ([]byte, error) {
 			return sfbSDP{local: l, bypassID: bypass, formats: formats}.build()
 		},
+		bypassID: bypass,
 	}, nil
 }

@@ -30,8 +30,10 @@ type answerPlan struct {
 	// digits are DTMF digits to send once the call is answered.
 	digits string
 	dest   netip.AddrPort
-	// sdp builds our answer once our media address is known.
-	sdp func(localMedia) ([]byte, error)
+	// sdp builds our answer once our media address is known, with
+	// a=x-bypassid bypassID ("" none).
+	sdp      func(localMedia) ([]byte, error)
+	bypassID string
 }
 
 // inbound is one call we answer, from INVITE to report.
@@ -236,9 +238,6 @@ func (in *inbound) end(by string, err error) {
 	if in.c != nil {
 		in.r.ReInvites = in.c.reInviteDirections()
 	}
-	if len(in.r.AnswerSDP) > 0 {
-		in.r.BypassAnswered = hasBypassID(in.r.AnswerSDP)
-	} else if len(in.r.EarlySDP) > 0 {
-		in.r.BypassAnswered = hasBypassID(in.r.EarlySDP)
-	}
+	// Our answer, early or final, is the plan's SDP.
+	in.r.BypassAnswered = (len(in.r.AnswerSDP) > 0 || len(in.r.EarlySDP) > 0) && in.p.bypassID != ""
 }

@@ -14,9 +14,12 @@ import (
 
 // outboundPlan is what a role adds to an outgoing INVITE.
 type outboundPlan struct {
-	opt     CallOptions
-	offer   func(localMedia) ([]byte, error)
-	headers []sip.Header
+	opt   CallOptions
+	offer func(localMedia) ([]byte, error)
+	// bypassID is the a=x-bypassid offer carries ("" none): the report
+	// need not parse our own SDP back.
+	bypassID string
+	headers  []sip.Header
 }
 
 // errCancelOnRinging marks the CANCEL the caller asked for.
@@ -24,13 +27,16 @@ var errCancelOnRinging = errors.New("cancel on ringing")
 
 // outbound is one call we place, from INVITE to report.
 type outbound struct {
-	a    *agent
-	opt  CallOptions
-	c    *call
-	dlg  *sipgo.DialogClientSession
-	r    CallReport
-	ctx  context.Context
-	done bool // the report is final (EndedBy set)
+	// parsed is the peer's SDP startMedia read last, so that the report
+	// does not parse it again.
+	parsed parsedSDP
+	a      *agent
+	opt    CallOptions
+	c      *call
+	dlg    *sipgo.DialogClientSession
+	r      CallReport
+	ctx    context.Context
+	done   bool // the report is final (EndedBy set)
 	// sent is when the INVITE left, for SetupTime.
 	sent time.Time
 }
@@ -63,7 +69,7 @@ func (a *agent) dial(ctx context.Context, plan outboundPlan) (CallReport, error)
 	req := a.newInvite(plan, body)
 	r.CallID = req.CallID().Value()
 	r.OfferSDP = body
-	r.BypassOffered = hasBypassID(body)
+	r.BypassOffered = plan.bypassID != ""
 	log := a.log.With().Str("call_id", r.CallID).Str("dir", Outbound).Logger()
 	sent := time.Now()
 	dlg, err := a.dialogUA(plan.opt.From, plan.opt.Transport).WriteInvite(ctx, req)
@@ -199,6 +205,7 @@ func (o *outbound) provisional(res *sip.Response) {
 // startMedia points our media at the peer's answer.
 func (o *outbound) startMedia(body []byte) error {
 	rm, err := parseRemote(body)
+	o.parsed = parsedSDP{body: body, bypass: err == nil && rm.bypassID != ""}
 	if err != nil {
 		return err
 	}
@@ -299,9 +306,9 @@ func (o *outbound) end(by string, err error) {
 func (o *outbound) finish() (CallReport, error) {
 	o.r.fillMedia(o.c.media.Close())
 	if len(o.r.AnswerSDP) > 0 {
-		o.r.BypassAnswered = hasBypassID(o.r.AnswerSDP)
+		o.r.BypassAnswered = o.parsed.hasBypassID(o.r.AnswerSDP)
 	} else if len(o.r.EarlySDP) > 0 {
-		o.r.BypassAnswered = hasBypassID(o.r.EarlySDP)
+		o.r.BypassAnswered = o.parsed.hasBypassID(o.r.EarlySDP)
 	}
 	o.r.ReInvites = o.c.reInviteDirections()
 	o.c.log.Debug().Int("code", o.r.Code).Str("ended_by", o.r.EndedBy).Err(o.r.Err).Msg("call ended")

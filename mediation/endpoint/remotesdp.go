@@ -65,6 +65,21 @@ func hasBypassID(body []byte) bool {
 	return err == nil && rm.bypassID != ""
 }
 
+// parsedSDP remembers whether a body already parsed had a bypass ID.
+type parsedSDP struct {
+	body   []byte
+	bypass bool
+}
+
+// hasBypassID is hasBypassID(body), from memory when body is the one
+// parsed (the same bytes, not a copy).
+func (p parsedSDP) hasBypassID(body []byte) bool {
+	if len(body) > 0 && len(body) == len(p.body) && &body[0] == &p.body[0] {
+		return p.bypass
+	}
+	return hasBypassID(body)
+}
+
 func firstAudio(desc *sdp.SessionDescription) *sdp.MediaDescription {
 	for _, md := range desc.MediaDescriptions {
 		if md.MediaName.Media == "audio" && md.MediaName.Port.Value != 0 {

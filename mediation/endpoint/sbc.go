@@ -131,6 +131,7 @@ func (s *SBC) Call(ctx context.Context, opt CallOptions) (CallReport, error) {
 		offer: func(l localMedia) ([]byte, error) {
 			return plainSDP(l, s.formats, sessionID(), opt.BypassID)
 		},
+		bypassID: opt.BypassID,
 	})
 }
 
