@@ -16,10 +16,17 @@ import (
 // in the gateway dialog, its Refer-To pointed at our gateway side (the
 // transfer's INVITE comes back through us); the SBC's 202 and its NOTIFY
 // (message/sipfrag) come back to the client, and the NOTIFY's 200 to the
-// SBC. With enable_refer_support off the SBC never sees the REFER.
+// SBC. With enable_refer_support off the SBC never sees the REFER. A REFER
+// whose Refer-To and Referred-By come in their compact forms (r, b: RFC
+// 3515, RFC 3892) is relayed the same.
 func TestReferRelayed(t *testing.T) {
-	for _, on := range []bool{true, false} {
-		t.Run(map[bool]string{true: "on", false: "off"}[on], func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		on      bool
+		compact bool
+	}{{"on", true, false}, {"off", false, false}, {"compact", true, true}} {
+		on := tc.on
+		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
 			for _, p := range []*peer{sbc, caller} {
@@ -52,8 +59,12 @@ func TestReferRelayed(t *testing.T) {
 			}
 			pi := <-invites
 			refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-			refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-			refer.AppendHeader(gosip.NewHeader("Referred-By", "<sip:+15550199@sfb.example.com>"))
+			referTo, referredBy := "Refer-To", "Referred-By"
+			if tc.compact {
+				referTo, referredBy = "r", "b"
+			}
+			refer.AppendHeader(gosip.NewHeader(referTo, "<sip:+15550200@sfb.example.com;user=phone>"))
+			refer.AppendHeader(gosip.NewHeader(referredBy, "<sip:+15550199@sfb.example.com>"))
 			res := doIn(ctx, t, oc, refer)
 			if !on {
 				// Performed by the server (TestReferPerformedByServer), never relayed.
@@ -72,8 +83,7 @@ func TestReferRelayed(t *testing.T) {
 			if callID := string(*got.CallID()); callID != string(*pi.req.CallID()) {
 				t.Errorf("REFER in Call-ID %s, want the gateway dialog's %s", callID, *pi.req.CallID())
 			}
-			referTo := headerValue(got, "Refer-To")
-			if !strings.Contains(referTo, "+15550200@"+srv.GatewayAddr().String()) {
+			if referTo := headerValue(got, "Refer-To"); !strings.Contains(referTo, "+15550200@"+srv.GatewayAddr().String()) {
 				t.Errorf("SBC's Refer-To %q, want the number at our gateway side %s", referTo, srv.GatewayAddr())
 			}
 			if headerValue(got, "Referred-By") == "" {
