@@ -73,6 +73,8 @@ type Config struct {
 	SIP SIPConfig `yaml:"sip"`
 	// Capture records SIP (and media) to pcap and HEP (captureconfig.go).
 	Capture CaptureConfig `yaml:"capture"`
+	// Runtime tunes the process's garbage collector (runtimeconfig.go).
+	Runtime RuntimeConfig `yaml:"runtime"`
 }
 
 // RateLimitConfig is a token bucket per source address for new calls
@@ -520,6 +522,7 @@ func (c *Config) Validate() error {
 			return nil
 		},
 		c.RateLimit.check,
+		c.Runtime.check,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -245,6 +245,10 @@ func TestValidate(t *testing.T) {
 		{"media ports too few", func(c *mediation.Config) { c.Media.Ports = "50000-50002" }, "media.ports", "at least 4 ports"},
 		{"media ports not a range", func(c *mediation.Config) { c.Media.Ports = "50000" }, "media.ports", "LOW-HIGH"},
 		{"media ports negative", func(c *mediation.Config) { c.Media.Ports = "-5-10" }, "media.ports", "LOW-HIGH"},
+		{"gc percent too low", func(c *mediation.Config) { c.Runtime.GCPercent = 10 }, "runtime.gc_percent", "from 25 to 2000"},
+		{"gc percent zero", func(c *mediation.Config) { c.Runtime.GCPercent = 0 }, "runtime.gc_percent", "from 25 to 2000"},
+		{"gc percent Go's default", func(c *mediation.Config) { c.Runtime.GCPercent = 100 }, "", ""},
+		{"memory limit negative", func(c *mediation.Config) { c.Runtime.MemoryLimitMiB = -1 }, "runtime.memory_limit_mib", "negative"},
 		{"log level debug upper", func(c *mediation.Config) { c.Log.Level = "DEBUG" }, "", ""},
 		{"log level bad", func(c *mediation.Config) { c.Log.Level = "verbose" }, "log.level", "must be trace"},
 		{"log level empty", func(c *mediation.Config) { c.Log.Level = "" }, "log.level", "must be trace"},
@@ -370,6 +374,7 @@ func TestLoadConfigExample(t *testing.T) {
 		Records:  mediation.RecordsConfig{Path: "/var/log/mediation/calls.jsonl"},
 		MaxCalls: 200,
 		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second, TCP: mediation.TCPLimits{MaxConnectionsPerIP: 100, MaxConnections: 2000, IdleTimeout: 30 * time.Minute, MessageTimeout: 30 * time.Second}},
+		Runtime:  mediation.RuntimeConfig{GCPercent: 400},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("LoadConfig(example.yaml) =\n%+v\nwant\n%+v", *cfg, want)

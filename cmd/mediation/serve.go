@@ -182,6 +182,7 @@ func serve(args []string) int {
 		return exitFailure
 	}
 	srv.SetLogStream(stream)
+	gc := cfg.Runtime.Apply()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -196,7 +197,7 @@ func serve(args []string) int {
 	go func() {
 		select {
 		case <-srv.Ready():
-			log.Info().Str("version", versionString()).Msg("mediation server started")
+			log.Info().Str("version", versionString()).Str("gc", gc).Msg("mediation server started")
 		case <-done:
 		}
 	}()
