@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"context"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,4 +105,47 @@ func callBypassedAndAnchored(t *testing.T, ctx context.Context, lab *mediationte
 		ids = append(ids, res.Client.CallID)
 	}
 	return ids[0], ids[1]
+}
+
+// TestPcapCapturesRefusedRequests: a stranger's INVITEs, refused with 403
+// before any call exists, are still in the capture with their 403s (a
+// network trace shows the wire), though they are no call's.
+func TestPcapCapturesRefusedRequests(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	tools.Tshark(t)
+	file := filepath.Join(t.TempDir(), "mediation.pcap")
+	lab, err := mediationtest.New(ctx, mediationtest.Options{Configure: func(c *mediation.Config) {
+		c.Capture.Pcap = file
+		c.Untrusted.UDP = mediation.UntrustedReject
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	conn := strangerUDP(t)
+	from := netip.MustParseAddrPort(conn.LocalAddr().String())
+	buf := make([]byte, 4096)
+	for i := range 3 {
+		if _, err := conn.WriteToUDPAddrPort([]byte(strangerInvite(lab.Server.GatewayAddr(), from, "udp")), lab.Server.GatewayAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, _, err := conn.ReadFromUDPAddrPort(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 403 ") {
+			t.Fatalf("INVITE %d: %v %q", i, err, buf[:n])
+		}
+	}
+	if n := lab.Server.BookCalls(); n != 0 {
+		t.Errorf("the call book holds %d calls of refused INVITEs", n)
+	}
+	if err := lab.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rows := tools.TsharkFields(t, ctx, file, "sip && ip.addr == "+stranger.String(), "ip.src", "sip.Method", "sip.Status-Code")
+	count := map[string]int{}
+	for _, r := range rows {
+		count[strings.Join(r, " ")]++
+	}
+	if count[stranger.String()+" INVITE "] != 3 || count[lab.Server.GatewayAddr().Addr().String()+"  403"] != 3 {
+		t.Errorf("capture of the stranger's traffic: %v, want 3 INVITEs from %s and 3 403s", count, stranger)
+	}
 }

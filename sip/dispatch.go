@@ -32,11 +32,14 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 		}
 	}()
 	remote := addrString(props.RemoteAddr)
+	// Trust is decided once a read: the trace and admit must agree even
+	// when the trust list changes meanwhile (a trunk's name resolving).
+	trusted := s.trusted(remote)
 	if isStream(props.Transport) {
-		s.readStream(props, remote, data)
+		s.readStream(props, remote, data, trusted)
 		return nil, nil
 	}
-	if s.dropUntrustedDatagram(remote) {
+	if !trusted && s.dropUntrustedDatagram(remote) {
 		return nil, nil
 	}
 	msg, err := s.parser.ParseSIP(data)
@@ -45,22 +48,22 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 		// Content-Length announces is an error; a request SHOULD get 400.
 		req.SetTransport("UDP")
 		req.SetSource(remote)
-		s.traceRead(props, data, nil)
-		if s.admit(req) {
+		s.traceRead(props, data, nil, trusted)
+		if s.admit(req, trusted) {
 			s.rejectMalformed(req, "Bad Request - Content-Length larger than the message body",
 				fmt.Errorf("Content-Length %s but the datagram ends sooner: %w", contentLength(req), err))
 		}
 		return nil, nil
 	}
 	if err != nil {
-		s.traceRead(props, data, nil)
+		s.traceRead(props, data, nil, trusted)
 		s.unparseable(remote, "udp", err)
 		return nil, nil
 	}
 	msg.SetTransport("UDP")
 	msg.SetSource(remote)
-	s.traceRead(props, data, msg)
-	s.dispatch(msg)
+	s.traceRead(props, data, msg, trusted)
+	s.dispatch(msg, trusted)
 	return nil, nil
 }
 
@@ -85,7 +88,7 @@ type stream struct {
 }
 
 // readStream parses a TCP read in the connection's own stream parser.
-func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []byte) {
+func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []byte, trusted bool) {
 	key := addrString(props.LocalAddr) + ">" + remote
 	s.mu.Lock()
 	st := s.streams[key]
@@ -108,13 +111,13 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 		msg.SetTransport(transportName(props.Transport))
 		msg.SetSource(remote)
 		if s.tracer != nil {
-			s.traceRead(props, nil, msg) // bytes serialised only if a tracer asks (Wire.Bytes)
+			s.traceRead(props, nil, msg, trusted) // bytes serialised only if a tracer asks (Wire.Bytes)
 		}
-		s.dispatch(msg)
+		s.dispatch(msg, trusted)
 	})
 	if err != nil && !errors.Is(err, gosip.ErrParseSipPartial) {
 		// A framing error leaves no message boundary to resync on.
-		s.traceRead(props, data, nil)
+		s.traceRead(props, data, nil, trusted)
 		s.unparseable(remote, strings.ToLower(props.Transport), err)
 		st.par.Reset()
 		if c, err := s.tpl.GetConnection(props.Transport, remote); err == nil {
@@ -214,8 +217,8 @@ func (s *Side) sweep(ctx context.Context) {
 	}
 }
 
-func (s *Side) dispatch(msg gosip.Message) {
-	if !s.admit(msg) {
+func (s *Side) dispatch(msg gosip.Message, trusted bool) {
+	if !s.admit(msg, trusted) {
 		return
 	}
 	switch m := msg.(type) {

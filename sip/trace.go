@@ -3,7 +3,6 @@ package sip
 import (
 	"bytes"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -129,32 +128,11 @@ func Trace(log *zerolog.Logger, w *Wire) {
 
 // traceRead shows the tracer a message read from the network, before it is
 // handled.
-func (s *Side) traceRead(props gosip.TransportReadProps, data []byte, msg gosip.Message) {
+func (s *Side) traceRead(props gosip.TransportReadProps, data []byte, msg gosip.Message, trusted bool) {
 	if s.tracer == nil {
 		return
 	}
-	s.show(s.tracer, In, upperTransport(props.Transport), props.LocalAddr, props.RemoteAddr, data, msg, s.untrustedSource(props.RemoteAddr))
-}
-
-// untrustedSource reports whether a read came from outside the side's
-// trust list (admit refuses what it carries).
-func (s *Side) untrustedSource(remote net.Addr) bool {
-	if s.trust == nil || remote == nil {
-		return false
-	}
-	var ap netip.AddrPort
-	switch a := remote.(type) {
-	case *net.UDPAddr:
-		ap = a.AddrPort()
-	case *net.TCPAddr:
-		ap = a.AddrPort()
-	default:
-		var err error
-		if ap, err = netip.ParseAddrPort(remote.String()); err != nil {
-			return true
-		}
-	}
-	return !s.trust.Allows(ap.Addr())
+	s.show(s.tracer, In, upperTransport(props.Transport), props.LocalAddr, props.RemoteAddr, data, msg, !trusted)
 }
 
 // tapWrite is a side's WriteTap: it shows what is about to be written to

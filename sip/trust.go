@@ -70,7 +70,7 @@ func (s *Side) trusted(remote string) bool {
 // when such requests are dropped anyway: a flood of them costs nothing but
 // the counter.
 func (s *Side) dropUntrustedDatagram(remote string) bool {
-	if s.trust == nil || s.trust.RejectUDP || s.trusted(remote) {
+	if s.trust == nil || s.trust.RejectUDP {
 		return false
 	}
 	s.untrusted(remote, "udp", "")
@@ -79,12 +79,12 @@ func (s *Side) dropUntrustedDatagram(remote string) bool {
 
 // admit lets a parsed message through, or drops or refuses it: requests
 // (and responses, which could only be forged) from untrusted sources go no
-// further.
-func (s *Side) admit(msg gosip.Message) bool {
-	remote := msg.Source()
-	if s.trusted(remote) {
+// further. trusted is the read's trust, decided once (read).
+func (s *Side) admit(msg gosip.Message, trusted bool) bool {
+	if trusted {
 		return true
 	}
+	remote := msg.Source()
 	req, isReq := msg.(*gosip.Request)
 	if !isReq {
 		if ok, dropped := s.limit.Allow(); ok {
