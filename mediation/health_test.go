@@ -37,7 +37,7 @@ func TestTrunkHealthDownAndUp(t *testing.T) {
 	}
 	st := srv.TrunkStates()
 	if len(st) != 2 || st[0].Name != "first" || st[0].Up || !st[1].Up {
-		t.Errorf("Trunks() = %+v", st)
+		t.Errorf("TrunkStates() = %+v", st)
 	}
 	if code := placeCall(t, srv); code != 200 {
 		t.Fatalf("call got %d", code)

@@ -402,7 +402,7 @@ func (s *Side) tapped(c gosip.Connection, transport string) gosip.Connection {
 	if s.tap == nil {
 		return c
 	}
-	return tapConnection{Connection: c, tap: s.tap, transport: upperTransport(transport)}
+	return tapConnection{Connection: c, tap: s.tap, transport: transportName(transport)}
 }
 
 // ConnectionOpen reports whether a TCP connection to addr (IP:PORT as the

@@ -3,7 +3,6 @@ package sip
 import (
 	"bytes"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -132,7 +131,7 @@ func (s *Side) traceRead(props gosip.TransportReadProps, data []byte, msg gosip.
 	if s.tracer == nil {
 		return
 	}
-	s.show(s.tracer, In, upperTransport(props.Transport), props.LocalAddr, props.RemoteAddr, data, msg, !trusted)
+	s.show(s.tracer, In, transportName(props.Transport), props.LocalAddr, props.RemoteAddr, data, msg, !trusted)
 }
 
 // tapWrite is a side's WriteTap: it shows what is about to be written to
@@ -144,18 +143,4 @@ func (s *Side) tapWrite(tracer Tracer) WriteTap {
 	return func(transport string, local, remote net.Addr, msg gosip.Message) {
 		s.show(tracer, Out, transport, local, remote, nil, msg, false)
 	}
-}
-
-// upperTransport is "UDP", "TCP" or "TLS" for sipgo's lower-case names,
-// without strings.ToUpper's allocation on every message read.
-func upperTransport(t string) string {
-	switch t {
-	case "udp", "UDP":
-		return "UDP"
-	case "tcp", "TCP":
-		return "TCP"
-	case "tls", "TLS":
-		return "TLS"
-	}
-	return strings.ToUpper(t)
 }

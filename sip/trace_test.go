@@ -79,8 +79,8 @@ func TestTracerSeesWrittenAcks(t *testing.T) {
 			t.Fatalf("not the ACK of CSeq 7: %s", buf[:n])
 		}
 		for _, name := range []string{"Via", "Max-Forwards", "User-Agent", "Content-Length"} {
-			if n := len(HeadersNamed(req, name)); n != 1 {
-				t.Errorf("%d %s headers in\n%s", n, name, buf[:n])
+			if c := len(HeadersNamed(req, name)); c != 1 {
+				t.Errorf("%d %s headers in\n%s", c, name, buf[:n])
 			}
 		}
 		b, _ := req.Via().Params.Get("branch")

@@ -79,7 +79,8 @@ func scrape(ctx context.Context, client *http.Client, url string) (map[string]fl
 	values := map[string]float64{}
 	for name, f := range page {
 		for _, m := range f.GetMetric() {
-			values[name+"/"+metricspage.Label(m, "direction")] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			dir, _ := metricspage.Label(m, "direction")
+			values[name+"/"+dir] += metricspage.Value(m)
 		}
 	}
 	return values, nil

@@ -43,7 +43,7 @@ func metricContext(ctx context.Context, srv *mediation.Server, name string, labe
 next:
 	for _, m := range fam.GetMetric() {
 		for i := 0; i+1 < len(labels); i += 2 {
-			if metricspage.Label(m, labels[i]) != labels[i+1] {
+			if v, ok := metricspage.Label(m, labels[i]); !ok || v != labels[i+1] {
 				continue next
 			}
 		}

@@ -72,12 +72,13 @@ func (p Page) Sum(name string) float64 {
 	return total
 }
 
-// Label is the value of the series' label name, "" if it has none.
-func Label(m *dto.Metric, name string) string {
+// Label is the value of the series' label name; ok is false when the
+// series has no such label.
+func Label(m *dto.Metric, name string) (value string, ok bool) {
 	for _, l := range m.GetLabel() {
 		if l.GetName() == name {
-			return l.GetValue()
+			return l.GetValue(), true
 		}
 	}
-	return ""
+	return "", false
 }

@@ -48,7 +48,11 @@ func TestGet(t *testing.T) {
 	}
 	var dirs []string
 	for _, m := range p["calls_total"].GetMetric() {
-		dirs = append(dirs, fmt.Sprintf("%s=%g", Label(m, "direction"), Value(m)))
+		dir, _ := Label(m, "direction")
+		dirs = append(dirs, fmt.Sprintf("%s=%g", dir, Value(m)))
+		if _, ok := Label(m, "side"); ok {
+			t.Errorf("a series without a side label has one")
+		}
 	}
 	if strings.Join(dirs, ",") != "inbound=3,outbound=4" {
 		t.Errorf("series %v", dirs)
