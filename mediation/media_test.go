@@ -59,3 +59,39 @@ func fixtureBytes(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// TestPlanAnswerParsesARepeatOnce: the 200 that repeats its 183's SDP, as
+// SBCs send it, is answered from the 183's parse, with the same result;
+// a different SDP is parsed anew.
+func TestPlanAnswerParsesARepeatOnce(t *testing.T) {
+	on := BypassSettings{Enabled: true, AlwaysBypass: true, BypassID: fixtureID}
+	offer := fixture(t, "sfb-edge-srtp-optional-offer.sdp")
+	offer.BypassID = fixtureID
+	p := mediaPlan{dir: outbound, offer: offer, gwSRTP: "off", log: zerolog.Nop()}
+	if _, err := p.planOffer(on, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	ans := fixtureBytes(t, "sbc-answer-pcma.sdp")
+	early, err := p.planAnswer(ans, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed := &p.answer.Codecs[0]
+	final, err := p.planAnswer([]byte(string(ans)), true) // the same SDP in another message
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(final) != string(early) {
+		t.Errorf("the 200's answer differs from the 183's:\n%s\n%s", early, final)
+	}
+	if &p.answer.Codecs[0] != parsed {
+		t.Error("the repeated SDP was parsed again")
+	}
+	other := []byte(strings.Replace(string(ans), "a=ptime:20", "a=ptime:30", 1))
+	if _, err := p.planAnswer(other, true); err != nil {
+		t.Fatal(err)
+	}
+	if &p.answer.Codecs[0] == parsed {
+		t.Error("a different SDP was not parsed")
+	}
+}

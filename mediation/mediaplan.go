@@ -67,6 +67,10 @@ type mediaPlan struct {
 	edgeCodecs []string
 	// sessionOpts configure the relay of an anchored call.
 	sessionOpts []relay.SessionOption
+	// answerBody and answer are the callee's last answer as received and
+	// parsed: SBCs send the same SDP in their 183 and their 200.
+	answerBody []byte
+	answer     sdp.Media
 	// signalling is the IP each peer's SIP comes from or goes to (the
 	// caller's source, the callee's next hop): a peer behind a NAT sends
 	// its media from there, so the relay accepts it before latching.
@@ -164,7 +168,7 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 // caller's answer and points the relay at both peers. final says whether
 // this is the 200: an inbound call's bypass releases the relay only then.
 func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
-	ans, err := sdp.Parse(body)
+	ans, err := p.parseAnswer(body)
 	if err != nil {
 		return nil, fmt.Errorf("far side's SDP answer: %w", err)
 	}
@@ -187,6 +191,21 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 		p.closeRelay()
 	}
 	return out, nil
+}
+
+// parseAnswer parses the callee's answer; the same body again (the 200
+// after a 183 with the same SDP) is not parsed twice: a parsed Media is
+// never changed, so the first one serves.
+func (p *mediaPlan) parseAnswer(body []byte) (sdp.Media, error) {
+	if p.answerBody != nil && bytes.Equal(body, p.answerBody) {
+		return p.answer, nil
+	}
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		return ans, err
+	}
+	p.answerBody, p.answer = body, ans
+	return ans, nil
 }
 
 // callerSide is the side the caller's SDP comes from.

@@ -38,6 +38,10 @@ const (
 // m-line with a port other than 0. Everything else (video, data) is ignored
 // because the mediation server only handles voice, except for the layout
 // of the m-lines (Lines), which an answer must repeat (see Answering).
+//
+// A Media is a value: nothing changes it, or the slices in it, after
+// Parse (the builders make slices of their own), so copies may share them
+// and a parsed Media may be used again for the same body.
 type Media struct {
 	Addr            netip.Addr  // media-level c= if present, else session-level c=
 	Port            int         // RTP port from m=
