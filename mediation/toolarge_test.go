@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -188,4 +189,123 @@ func TestRequestTooLargeFailsOverToTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+// TestReInviteAnswerTooLargeForUDP: a caller on UDP whose re-INVITE fits
+// in a datagram, within a few bytes, but whose 2xx would not (its
+// Record-Route headers come back in it). The SBC has taken the new offer
+// already, so the two peers' media no longer agree: the caller gets 513
+// at once and the call ends with BYE on both legs, not 64*T1 later.
+func TestReInviteAnswerTooLargeForUDP(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	answer := fixtureBody(t, "sbc-answer-pcma.sdp")
+	sbc.invites(func(pi *peerInvite) { pi.respond(200, answer) })
+	// RFC 3261's T1: without the check, the call would end when the 2xx
+	// that cannot be sent gave up, 64*T1 = 32 s later.
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.SIP.T1 = 500 * time.Millisecond })
+	edge := srv.EdgeAddr().String()
+	conn, err := net.Dial("udp", edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	body := string(fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	withBody := func(l string) string {
+		l = strings.ReplaceAll(l, "%T", "UDP")
+		if l == "Content-Length: 0" {
+			return fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d", len(body))
+		}
+		return l
+	}
+	if _, err := conn.Write([]byte(rawInvite(local, edge, withBody) + body)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	ok := readResponse(t, conn, nil, "udp")
+	for ok.IsProvisional() {
+		ok = readResponse(t, conn, nil, "udp")
+	}
+	if ok.StatusCode != 200 || ok.Contact() == nil {
+		t.Fatalf("call got %d", ok.StatusCode)
+	}
+	target := ok.Contact().Address.String()
+	inDialog := func(method string, seq int, extra []string, body string) string {
+		lines := []string{
+			method + " " + target + " SIP/2.0",
+			"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + gosip.GenerateBranchN(8),
+			"Max-Forwards: 70",
+			"From: " + ok.From().Value(),
+			"To: " + ok.To().Value(),
+			"Call-ID: " + ok.CallID().Value(),
+			fmt.Sprintf("CSeq: %d %s", seq, method),
+			"Contact: <sip:caller@" + local + ">",
+		}
+		lines = append(lines, extra...)
+		if body != "" {
+			lines = append(lines, "Content-Type: application/sdp")
+		}
+		lines = append(lines, fmt.Sprintf("Content-Length: %d", len(body)))
+		return strings.Join(lines, "\r\n") + "\r\n\r\n" + body
+	}
+	if _, err := conn.Write([]byte(inDialog("ACK", 1, nil, ""))); err != nil {
+		t.Fatal(err)
+	}
+	sbc.wait(ctx, gosip.ACK, 1)
+	reInvite := func(pad int) string {
+		var rr []string
+		for i := range 50 {
+			rr = append(rr, fmt.Sprintf("Record-Route: <sip:proxy-%02d.example.net:5060;transport=udp;lr;x-hop=%s>", i, strings.Repeat("p", 100)))
+		}
+		rr = append(rr, fmt.Sprintf("Record-Route: <sip:last.example.net;lr;x-pad=%s>", strings.Repeat("q", pad)))
+		return inDialog("INVITE", 2, rr, body)
+	}
+	msg := reInvite(1)
+	msg = reInvite(1 + sip.UDPLimit() - 4 - len(msg)) // 4 bytes short of the limit
+	if n := len(msg); n > sip.UDPLimit() || n < sip.UDPLimit()-10 {
+		t.Fatalf("the re-INVITE is %d bytes, want just under %d", n, sip.UDPLimit())
+	}
+	start := time.Now()
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	res := readResponse(t, conn, nil, "udp")
+	for res.IsProvisional() {
+		res = readResponse(t, conn, nil, "udp")
+	}
+	if res.StatusCode != 513 {
+		t.Fatalf("re-INVITE got %d, want 513", res.StatusCode)
+	}
+	if sbc.count(gosip.INVITE) != 2 {
+		t.Errorf("the SBC got %d INVITEs, want the re-INVITE too", sbc.count(gosip.INVITE))
+	}
+	byeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	sbc.wait(byeCtx, gosip.BYE, 1)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the SBC's BYE came %v after the re-INVITE", took)
+	}
+	// The caller gets its BYE too (after, perhaps, the 513 again: we send
+	// it no ACK); its 200 ends the call.
+	buf := make([]byte, 65535)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no BYE for the caller: %v", err)
+		}
+		if !strings.HasPrefix(string(buf[:n]), "BYE ") {
+			continue
+		}
+		m, err := gosip.ParseMessage(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte(gosip.NewResponseFromRequest(m.(*gosip.Request), 200, "OK", nil).String())); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_sip_too_large_total", "side", "edge", "kind", "response")
 }
