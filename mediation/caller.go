@@ -415,7 +415,8 @@ func (c *call) answerCaller(body []byte) {
 		c.deps.metrics.bypassTotal.WithLabelValues(c.dir.String()).Inc()
 	}
 	c.log.Info().Bool("bypass", c.media.decision.bypass).Str("why", c.media.decision.reason).Msg("call answered")
-	c.sendOK(&a.leg, a.invite, res, c.callerAcked, func() {
+	// The size was checked above, before the call counted as answered.
+	_ = c.sendOK(&a.leg, a.invite, res, c.callerAcked, func() {
 		c.log.Warn().Msg("no ACK from the caller for our 2xx")
 		c.hangup(nil, "no ACK from the caller")
 	})

@@ -137,7 +137,8 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 	}
 	if len(in.Req.Body()) == 0 {
 		res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
-		c.sendOK(l, in, res, nil, func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
+		// Too large for UDP: the requester has 513, the session is as it was.
+		_ = c.sendOK(l, in, res, nil, func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
 		c.armSessionTimer(l)
 		return
 	}
@@ -299,22 +300,18 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	c.log.Info().Bool("hold", c.media.onHold).Str("from", off.from.media.String()).
 		Str("method", string(off.in.Req.Method)).Msg("re-offer relayed")
 	out := c.inDialogResponse(off.from, off.in, 200, "OK", body)
-	if err := off.in.CheckSize(out); err != nil {
+	if off.in.Req.IsInvite() {
+		err = c.sendOK(off.from, off.in, out, nil, func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
+	} else {
+		err = off.in.Respond(out)
+	}
+	if errors.Is(err, sip.ErrMessageTooLarge) {
 		// Our 2xx would not fit in a UDP datagram (the request's own Via
-		// and Record-Route headers come back in it), and the other leg
-		// has taken the offer already: the two peers' media no longer
-		// agree. The requester gets 513, as for any response too large,
-		// and the call ends now rather than after 64*T1 of a 2xx that
-		// cannot be sent.
-		_ = off.in.Respond(c.inDialogResponse(off.from, off.in, 513, "Message Too Large", nil))
+		// and Record-Route headers come back in it) and the requester got
+		// 513 instead, but the other leg has taken the offer: the peers'
+		// media no longer agree, so the call ends.
 		c.hangup(nil, "re-offer: our 2xx too large for UDP")
 		return
-	}
-	if off.in.Req.IsInvite() {
-		from := off.from
-		c.sendOK(from, off.in, out, nil, func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
-	} else {
-		_ = off.in.Respond(out)
 	}
 	c.armSessionTimer(off.from)
 }

@@ -2,6 +2,7 @@ package mediation
 
 import (
 	"context"
+	"errors"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -142,15 +143,23 @@ type okRetransmit struct {
 
 // sendOK sends a 2xx to an INVITE from l's peer and keeps it going until
 // the ACK.
-func (c *call) sendOK(l *leg, in *sip.Incoming, res *gosip.Response, onAck func(*gosip.Request), onGiveUp func()) {
+//
+// A 2xx too large for UDP is not sent at all (Respond answers 513 in its
+// place): nothing is retransmitted, and the error, wrapping
+// sip.ErrMessageTooLarge, tells the caller.
+func (c *call) sendOK(l *leg, in *sip.Incoming, res *gosip.Response, onAck func(*gosip.Request), onGiveUp func()) error {
 	if l.ok != nil {
 		c.stopResend(&l.ok.r)
+		l.ok = nil
+	}
+	if err := in.Respond(res); err != nil {
+		if errors.Is(err, sip.ErrMessageTooLarge) {
+			return err
+		}
+		c.log.Debug().Err(err).Msg("2xx not sent")
 	}
 	ok := &okRetransmit{in: in, res: res, seq: in.Req.CSeq().SeqNo, onAck: onAck, onGiveUp: onGiveUp}
 	l.ok = ok
-	if err := in.Respond(res); err != nil {
-		c.log.Debug().Err(err).Msg("2xx not sent")
-	}
 	b := sip.Backoff{T1: c.deps.sip.T1, Cap: c.deps.sip.T2, Total: c.deps.sip.Timeout()}
 	c.resendUntil(&ok.r, b, sip.IsTCP(in.Req), func() {
 		c.log.Debug().Int("n", ok.r.n).Msg("2xx retransmitted: no ACK yet")
@@ -162,6 +171,7 @@ func (c *call) sendOK(l *leg, in *sip.Incoming, res *gosip.Response, onAck func(
 		l.ok = nil
 		ok.onGiveUp()
 	})
+	return nil
 }
 
 // ackFor stops the 2xx retransmission an ACK answers; false when the ACK
