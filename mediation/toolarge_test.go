@@ -114,6 +114,16 @@ func TestResponseTooLargeForUDP(t *testing.T) {
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
 }
 
+// longHistory is 200 History-Info headers: with forward_call_history they
+// make our INVITE larger than a UDP datagram takes.
+func longHistory() []gosip.Header {
+	var hist []gosip.Header
+	for i := range 200 {
+		hist = append(hist, gosip.NewHeader("History-Info", fmt.Sprintf("<sip:+1555%07d@hop%d.example.net?Reason=SIP%%3Bcause%%3D302>;index=1.%d", i, i, i+1)))
+	}
+	return hist
+}
+
 // TestRequestTooLargeForUDP: a caller on TCP whose History-Info (forwarded
 // by the trunk's forward_call_history) makes our INVITE to a UDP trunk
 // larger than a datagram: the INVITE is not sent, the caller gets 513 with
@@ -123,10 +133,7 @@ func TestRequestTooLargeForUDP(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	sbc := startPeer(t, "sbc")
 	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Gateways[0].ForwardCallHistory = true })
-	var hist []gosip.Header
-	for i := range 200 {
-		hist = append(hist, gosip.NewHeader("History-Info", fmt.Sprintf("<sip:+1555%07d@hop%d.example.net?Reason=SIP%%3Bcause%%3D302>;index=1.%d", i, i, i+1)))
-	}
+	hist := longHistory()
 	caller := startPeer(t, "caller")
 	start := time.Now()
 	oc := caller.call(ctx, srv.EdgeAddr(), "tcp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"), hist...)
@@ -163,10 +170,7 @@ func TestRequestTooLargeFailsOverToTCP(t *testing.T) {
 			{Name: "tcp", Address: tcpSBC.addr().String(), Transport: "tcp", Numbers: []string{"+1"}, Priority: 1, HeaderPolicy: mediation.HeaderPolicy{ForwardCallHistory: true}},
 		}
 	})
-	var hist []gosip.Header
-	for i := range 200 {
-		hist = append(hist, gosip.NewHeader("History-Info", fmt.Sprintf("<sip:+1555%07d@hop%d.example.net?Reason=SIP%%3Bcause%%3D302>;index=1.%d", i, i, i+1)))
-	}
+	hist := longHistory()
 	caller := startPeer(t, "caller")
 	oc := caller.call(ctx, srv.EdgeAddr(), "tcp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"), hist...)
 	res := oc.answer(ctx, nil)

@@ -2,12 +2,10 @@ package sip
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
-	"github.com/rs/zerolog"
 )
 
 // TestPingNeverMissesItsAnswer: over TCP an answered OPTIONS transaction
@@ -15,21 +13,12 @@ import (
 // together; it must always report the answer (a trunk's health probe
 // that was answered must never count as missed).
 func TestPingNeverMissesItsAnswer(t *testing.T) {
-	start := func(name string) *Side {
-		t.Helper()
+	answering := func() Handler {
 		rec := newRecorder()
 		rec.answer = func(in *Incoming) { _ = in.Reply(200, "OK", "") }
-		s, err := NewSide(SideConfig{Name: name, Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: name, Log: zerolog.Nop(), Handler: rec})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		return s
+		return rec
 	}
-	peer, us := start("peer"), start("us")
+	peer, us := startSide(t, answering()), startSide(t, answering())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i := range 60 {
