@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,12 +12,20 @@ import (
 )
 
 // TestServeAppliesGC: mediation serve sets the process's GOGC from
-// runtime.gc_percent (400 by default), as its Go metrics show.
+// runtime.gc_percent (400 by default), as its Go metrics show, and its
+// start line says what it applied.
 func TestServeAppliesGC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d := startDaemon(ctx, t)
-	page, err := metricspage.Get(ctx, http.DefaultClient, "http://"+d.http+"/metrics")
+	a := freeAddrs(t, 5)
+	p := startProc(t, "serve", "--config", filepath.Join("..", "..", "testdata", "config", "lab.yaml"),
+		"--edge-listen", a[0], "--gateway-listen", a[1], "--http-listen", a[2], "--admin-listen", a[3],
+		"--gateway", a[4], "--log-level", "info", "--log-format", "json")
+	const started = `"gc":"gc_percent 400, no memory limit"`
+	if err := poll(ctx, func() bool { return p.exited() || strings.Contains(p.stderr.String(), started) }); err != nil || p.exited() {
+		t.Fatalf("no start line with %s: %v (stderr %q)", started, err, p.stderr.String())
+	}
+	page, err := metricspage.Get(ctx, http.DefaultClient, "http://"+a[2]+"/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
