@@ -1,7 +1,6 @@
 package mediation
 
 import (
-	"errors"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -222,6 +221,3 @@ func (c *call) record(reason string) Record {
 	r.EdgeLeg, r.GatewayLeg = c.media.legRecords()
 	return r
 }
-
-// errEnded is returned for operations on a call that is over.
-var errEnded = errors.New("call ended")

@@ -344,7 +344,6 @@ func (pi *peerInvite) waitAck(ctx context.Context) {
 type outCall struct {
 	p   *peer
 	inv *gosip.Request
-	tx  gosip.ClientTransaction
 	// provisionals and final are the responses received.
 	provisionals []*gosip.Response
 	final        *gosip.Response
