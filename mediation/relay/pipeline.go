@@ -15,10 +15,12 @@ import (
 )
 
 const (
-	// maxPacket bounds one datagram. RTP audio packets are far smaller; a
-	// larger datagram is truncated by the read and then fails to parse or
-	// authenticate, which only a broken peer would cause.
-	maxPacket = 2048
+	// maxPacket bounds one datagram: the largest UDP payload a 1,500-byte
+	// MTU carries over IPv4. RTP audio packets are far smaller (G.711 at
+	// 60 ms is 492 bytes); a larger datagram is dropped as malformed
+	// (readBuffer). Every anchored call holds six buffers of about this
+	// size, so it is not larger than it needs to be.
+	maxPacket = 1472
 	// rtpHeaderLen is the fixed RTP header, the only header we emit.
 	rtpHeaderLen = 12
 	rtpVersion   = 2
@@ -41,6 +43,15 @@ type pipeline struct {
 	audio      bool
 	out        [maxPacket + srtpHeadroom]byte
 }
+
+// readBuffer is a socket reader's buffer: one byte more than maxPacket, so
+// that a datagram too large for it shows as a read that filled it
+// (tooLarge) instead of arriving truncated.
+func readBuffer() []byte { return make([]byte, maxPacket+1) }
+
+// tooLarge reports whether a read of n bytes into a readBuffer was a
+// datagram larger than maxPacket.
+func tooLarge(n int) bool { return n > maxPacket }
 
 func newPipeline(rw *rewriter) *pipeline {
 	return &pipeline{rw: rw}

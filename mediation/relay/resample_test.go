@@ -123,14 +123,15 @@ func TestInterpolatorResponse(t *testing.T) {
 // TestResamplersCarryStateAcrossPackets: 20 ms packets give exactly the
 // output of one long block.
 func TestResamplersCarryStateAcrossPackets(t *testing.T) {
-	in16 := sine(1234, 16000, 3200, 12000)
-	whole := make([]int16, 1600)
+	// 180 ms: nine packets, and as long a block as process takes.
+	in16 := sine(1234, 16000, 2880, 12000)
+	whole := make([]int16, 1440)
 	newDecimator().process(whole, in16)
 	if got := run16to8(in16); !slices.Equal(got, whole) {
 		t.Fatal("decimating per packet differs from decimating the whole block")
 	}
-	in8 := sine(777, 8000, 1600, 12000)
-	whole = make([]int16, 3200)
+	in8 := sine(777, 8000, 1440, 12000)
+	whole = make([]int16, 2880)
 	newInterpolator().process(whole, in8)
 	if got := run8to16(in8); !slices.Equal(got, whole) {
 		t.Fatal("interpolating per packet differs from interpolating the whole block")

@@ -40,7 +40,7 @@ func shortNTP(v uint32) time.Duration {
 func (s *Session) readRTCP(x Side) {
 	defer s.wg.Done()
 	conn, l := s.pairs[x].RTCP, &s.legs[x]
-	buf := make([]byte, maxPacket)
+	buf := readBuffer()
 	for {
 		n, src, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -53,6 +53,10 @@ func (s *Session) readRTCP(x Side) {
 		wall := time.Now()
 		l.rtcpReceived.Add(1)
 		l.rtcpReceivedBytes.Add(uint64(n))
+		if tooLarge(n) {
+			l.drop(dropMalformed)
+			continue
+		}
 		if r := s.handleRTCP(x, buf[:n], unmap(src), wall); r != dropNone {
 			l.drop(r)
 		}

@@ -26,8 +26,8 @@ const readErrorBackoff = 10 * time.Millisecond
 // each peer with SetLeg, Start it, and Close it when the call ends.
 //
 // Per side it runs an RTP reader (which relays to the other side) and an
-// RTCP reader (which terminates the peer's RTCP), plus one goroutine for
-// both sides that sends our RTCP reports and watches for media timeouts.
+// RTCP reader (which terminates the peer's RTCP); two timers send our RTCP
+// reports and watch for media timeouts (timeout.go).
 type Session struct {
 	log   zerolog.Logger
 	opts  sessionOptions
@@ -56,6 +56,8 @@ type Session struct {
 	mu      sync.Mutex
 	started bool
 	closed  bool
+	// reportTimer and checkTimer run the housekeeping; guarded by mu.
+	reportTimer, checkTimer *time.Timer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -161,8 +163,7 @@ func (s *Session) Start() {
 		go s.readRTP(side)
 		go s.readRTCP(side)
 	}
-	s.wg.Add(1)
-	go s.housekeep()
+	s.startHousekeeping()
 	s.log.Debug().Bool("latching", s.opts.latching).Int64("media_timeout_ms", s.opts.mediaTimeout.Milliseconds()).
 		Dur("rtcp_interval", s.opts.rtcpInterval).Msg("relay started")
 }
@@ -175,6 +176,7 @@ func (s *Session) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		started := s.started
+		s.stopHousekeeping()
 		s.mu.Unlock()
 		s.cancel()
 		if started {
@@ -212,7 +214,7 @@ func (s *Session) readRTP(x Side) {
 	in, out := s.pairs[x].RTP, s.pairs[y].RTP
 	rx, tx := &s.legs[x], &s.legs[y]
 	pipe := s.pipes[x]
-	buf := make([]byte, maxPacket)
+	buf := readBuffer()
 	for {
 		n, src, err := in.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -228,6 +230,10 @@ func (s *Session) readRTP(x Side) {
 		now := s.now()
 		rx.rtpReceived.Add(1)
 		rx.rtpReceivedBytes.Add(uint64(n))
+		if tooLarge(n) {
+			rx.drop(dropMalformed)
+			continue
+		}
 		pkt, dst, reason := s.handleRTP(x, buf[:n], from, now)
 		if reason != dropNone {
 			rx.drop(reason)

@@ -157,6 +157,12 @@ func TestSessionDrops(t *testing.T) {
 			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte{0x40, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff}) // version 1
 			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte{0x80, 0})                                     // too short
 		}, 3, func(d Drops) uint64 { return d.Malformed }},
+		{"larger than a datagram the relay takes", codecPCMA, func(t *testing.T, c *call) {
+			// Valid RTP, but one byte over maxPacket, and far over it: the
+			// reader's buffer would truncate them, so neither is relayed.
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 7, SSRC: 1}, payload(maxPacket-rtpHeaderLen+1, 0))
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 8, SSRC: 1}, payload(4000, 0))
+		}, 2, func(d Drops) uint64 { return d.Malformed }},
 	}
 	a := newTestAllocator(t, 10)
 	for _, tt := range tests {

@@ -13,26 +13,54 @@ const (
 	maxCheckEvery = time.Second
 )
 
-// housekeep sends the RTCP reports and checks the media timeout until the
-// session closes.
-func (s *Session) housekeep() {
-	defer s.wg.Done()
-	reports := time.NewTicker(s.opts.rtcpInterval)
-	defer reports.Stop()
-	var check <-chan time.Time
+// Housekeeping runs on timers rather than on a goroutine of its own: a
+// goroutine per anchored call, idle but for a few microseconds every
+// second, kept its stack (2 to 8 KB) for the whole call. A timer's function
+// runs on a goroutine of the runtime's for the moment it needs.
+
+// checkEvery is how often the media timeout is checked.
+func (s *Session) checkEvery() time.Duration {
+	return min(max(s.opts.mediaTimeout/10, minCheckEvery), maxCheckEvery)
+}
+
+// startHousekeeping arms the report and media-check timers. s.mu is held.
+func (s *Session) startHousekeeping() {
+	s.reportTimer = time.AfterFunc(s.opts.rtcpInterval, func() {
+		s.housekeep(&s.reportTimer, s.opts.rtcpInterval, s.sendReports)
+	})
 	if s.opts.mediaTimeout > 0 {
-		t := time.NewTicker(min(max(s.opts.mediaTimeout/10, minCheckEvery), maxCheckEvery))
-		defer t.Stop()
-		check = t.C
+		s.checkTimer = time.AfterFunc(s.checkEvery(), func() {
+			s.housekeep(&s.checkTimer, s.checkEvery(), func() { s.checkMedia(s.now()) })
+		})
 	}
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-reports.C:
-			s.sendReports()
-		case <-check:
-			s.checkMedia(s.now())
+}
+
+// housekeep runs work for the timer *t and arms it again, unless the session
+// has closed. Close waits for a run in progress (s.wg), and a timer armed
+// again is armed before Close stops it (both under s.mu), so nothing of the
+// session runs once Close returns.
+func (s *Session) housekeep(t **time.Timer, every time.Duration, work func()) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	work()
+	s.mu.Lock()
+	if !s.closed {
+		(*t).Reset(every)
+	}
+	s.mu.Unlock()
+}
+
+// stopHousekeeping stops the timers. s.mu is held and s.closed set.
+func (s *Session) stopHousekeeping() {
+	for _, t := range []*time.Timer{s.reportTimer, s.checkTimer} {
+		if t != nil {
+			t.Stop()
 		}
 	}
 }
