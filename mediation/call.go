@@ -120,6 +120,8 @@ type call struct {
 	endReason      string
 	bypassCounted  bool
 	endingDeadline timerID
+	// settleTimer lets the set-up messages go (settle.go).
+	settleTimer timerID
 
 	// Registry bookkeeping, guarded by the registry's lock.
 	keys, dialogKeys []string
@@ -182,19 +184,34 @@ func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 		timers: map[timerID]*time.Timer{}, out: map[*sip.ClientTx]*outgoing{}, done: make(chan struct{}),
 		from: req.From().Address.User, to: req.To().Address.User,
 	}
-	c.log = deps.log.With().Str("call", c.id).Str("direction", dir.String()).
-		Str("a_call_id", string(*req.CallID())).Logger()
 	callerSide, calleeSide := relay.Edge, relay.Gateway
 	if dir == inbound {
 		callerSide, calleeSide = relay.Gateway, relay.Edge
 	}
 	c.caller = &callerLeg{leg: leg{role: "caller", side: in.Side, media: callerSide}, invite: in, tag: gosip.GenerateTagN(16)}
-	c.callee = &calleeLeg{leg: leg{role: "callee", side: deps.sideFor(calleeSide), media: calleeSide}, early: map[string]*sip.Dialog{}}
+	c.callee = &calleeLeg{leg: leg{role: "callee", side: deps.sideFor(calleeSide), media: calleeSide}}
 	// The caller's dialog exists from our first response on: its tag is ours.
 	c.caller.dialog = sip.NewUASDialog(in, c.caller.tag)
+	c.relog("")
 	c.sink = newCallSink(c)
 	c.box.push(evStart{})
 	return c
+}
+
+// relog (re)builds the call's logger: its id, direction and caller's
+// Call-ID, then the trunk once chosen and the Call-ID of our INVITE (bCallID,
+// "" for none yet). Rebuilt rather than extended, so that a field never
+// appears twice (a failover changes both) and the call keeps one logger's
+// buffer (zerolog gives each 500 bytes); the media plan logs through it.
+func (c *call) relog(bCallID string) {
+	ctx := c.deps.log.With().Str("call", c.id).Str("direction", c.dir.String()).Str("a_call_id", c.caller.dialog.CallID)
+	if c.trunk.Name != "" {
+		ctx = ctx.Str("gateway", c.trunk.Name)
+	}
+	if bCallID != "" {
+		ctx = ctx.Str("b_call_id", bCallID)
+	}
+	c.log = ctx.Logger()
 }
 
 // sideFor is the sip side of a media side.

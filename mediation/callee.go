@@ -17,7 +17,11 @@ import (
 // calleeLeg is the INVITE we sent and the dialogs it created.
 type calleeLeg struct {
 	leg
-	inv *outgoing
+	// inv is our INVITE in flight; its req is nil once the call has
+	// settled (settle.go), and invSeq and invCallID say what it was.
+	inv       *outgoing
+	invSeq    uint32
+	invCallID string
 	// provisional: the callee sent a 1xx (a CANCEL may now go out).
 	provisional bool
 	// final is the status of the callee's final response, 0 for none.
@@ -68,7 +72,7 @@ func (c *call) inviteCallee(body []byte) {
 	})
 	tag, _ := inv.From().Params.Get("tag")
 	c.deps.index.addDialog(c, string(*inv.CallID()), tag)
-	c.log = c.log.With().Str("b_call_id", string(*inv.CallID())).Logger()
+	c.relog(string(*inv.CallID()))
 	c.log.Debug().Str("target", target.String()).Str("transport", transport).Msg("calling the other side")
 	if !c.sendInvite(inv) {
 		return
@@ -167,6 +171,9 @@ func (c *call) earlyDialog(res *gosip.Response) *sip.Dialog {
 	d := b.early[tag]
 	if d == nil {
 		d = sip.NewUACDialog(b.side, b.inv.req, res)
+		if b.early == nil {
+			b.early = map[string]*sip.Dialog{}
+		}
 		b.early[tag] = d
 	} else {
 		d.Refresh(res)
@@ -212,7 +219,7 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 		d = sip.NewUACDialog(b.side, b.inv.req, res)
 		b.dialog = d
 	}
-	ack, err := d.Ack(context.Background(), b.inv.req.CSeq().SeqNo, nil)
+	ack, err := d.Ack(context.Background(), b.inviteSeq(), nil)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("ACK to the far side failed")
 	}
@@ -240,19 +247,17 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 func (c *call) reAck(res *gosip.Response) {
 	b := c.callee
 	tag, _ := res.To().Params.Get("tag")
-	if b.ack == nil || b.dialog == nil {
+	if b.dialog == nil || (b.ack == nil && !c.caller.settled()) {
 		return
 	}
 	if tag != b.dialog.RemoteTag {
 		// Another fork answered too: ACK and hang up that dialog (RFC 3261
 		// §13.2.2.4), the call stays with the first.
 		c.log.Info().Str("fork_tag", tag).Msg("second 2xx from another fork: ACK and BYE")
-		c.deps.lateAnswer(b.side, b.inv.req, res)
+		c.deps.lateAnswer(b.side, b.inviteReq(), res)
 		return
 	}
-	if err := b.dialog.WriteAck(context.Background(), b.ack); err != nil {
-		c.log.Debug().Err(err).Msg("ACK for a retransmitted 2xx")
-	}
+	c.ackAgain()
 }
 
 // onCalleeRejected handles the callee's final non-2xx response.
@@ -365,7 +370,7 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 	if cseq == nil || cseq.MethodName != gosip.INVITE {
 		return
 	}
-	if b := c.callee; side == b.side && b.inv != nil && cseq.SeqNo == b.inv.req.CSeq().SeqNo {
+	if b := c.callee; side == b.side && b.inv != nil && cseq.SeqNo == b.inviteSeq() {
 		c.reAck(res)
 		return
 	}

@@ -19,10 +19,15 @@ import (
 // callerLeg is the caller's dialog and its INVITE transaction.
 type callerLeg struct {
 	leg
+	// invite is the caller's INVITE, nil once the call has settled
+	// (settle.go); branch is its Via branch from then on.
 	invite *sip.Incoming
+	branch string
 	tag    string
-	// finalRes is the final response we sent the INVITE (nil: none yet).
-	finalRes *gosip.Response
+	// finalRes is the final response we sent the INVITE (nil: none yet, or
+	// settled); finalCode its status.
+	finalRes  *gosip.Response
+	finalCode int
 
 	// reliable: our 18x go with 100rel (RFC 3262), retransmitted until
 	// PRACKed; one at a time, later ones queued.
@@ -46,12 +51,7 @@ type pendingProvisional struct {
 }
 
 // final is the status of the final response sent to the INVITE, 0 for none.
-func (a *callerLeg) final() int {
-	if a.finalRes == nil {
-		return 0
-	}
-	return a.finalRes.StatusCode
-}
+func (a *callerLeg) final() int { return a.finalCode }
 
 // setupError is a final response for the caller and the failure reason to
 // count.
@@ -130,7 +130,8 @@ func (c *call) onStart() {
 		c.failSetup(setupError{488, phrase, "not_acceptable"}, warning(a.side, err.Error()))
 		return
 	}
-	c.media = mediaPlan{dir: c.dir, offer: offer, lateOffer: late, log: c.log.With().Str("gateway", c.trunk.Name).Logger(),
+	c.relog("")
+	c.media = mediaPlan{dir: c.dir, offer: offer, lateOffer: late, log: &c.log,
 		edgeCodecs: c.deps.media.EdgeCodecs, gwSRTP: c.trunk.SRTP, sessionOpts: []relay.SessionOption{
 			relay.WithLatching(c.deps.media.LatchingEnabled()),
 			relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
@@ -215,10 +216,16 @@ func (c *call) callerResponse(code int, phrase string, body []byte) *gosip.Respo
 
 // callerResponseAs is callerResponse in the early dialog of tag (forks.go).
 func (c *call) callerResponseAs(tag string, code int, phrase string, body []byte) *gosip.Response {
+	return c.responseTo(c.caller.invite, tag, code, phrase, body)
+}
+
+// responseTo builds our response to the caller's INVITE in (the one that
+// created the call, or a copy of it).
+func (c *call) responseTo(in *sip.Incoming, tag string, code int, phrase string, body []byte) *gosip.Response {
 	a := c.caller
-	res := a.invite.Response(code, phrase, tag, body)
+	res := in.Response(code, phrase, tag, body)
 	if code > 100 && code < 300 {
-		contact := a.side.Contact(a.invite.Req.Transport())
+		contact := a.side.Contact(in.Req.Transport())
 		res.AppendHeader(&contact)
 		res.AppendHeader(sip.OptionHeader("Supported", a.supported()...))
 	}
@@ -231,14 +238,14 @@ func (c *call) callerResponseAs(tag string, code int, phrase string, body []byte
 // respondCaller sends the caller a final non-2xx response, once.
 func (c *call) respondCaller(code int, phrase string, hdrs ...gosip.Header) {
 	a := c.caller
-	if a.finalRes != nil {
+	if a.final() != 0 {
 		return
 	}
 	res := c.callerResponse(code, phrase, nil)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
-	a.finalRes = res
+	a.finalRes, a.finalCode = res, code
 	c.stopReliable()
 	a.heldFinal = nil
 	if err := a.invite.Respond(res); err != nil {
@@ -250,7 +257,7 @@ func (c *call) respondCaller(code int, phrase string, hdrs ...gosip.Header) {
 // rewritten.
 func (c *call) relayProvisional(res *gosip.Response) {
 	a := c.caller
-	if a.finalRes != nil {
+	if a.final() != 0 {
 		return
 	}
 	if c.state == stateSetup {
@@ -319,7 +326,7 @@ func (c *call) stopReliable() {
 // onPrack handles the caller's PRACK of a reliable provisional.
 func (c *call) onPrack(l *leg, in *sip.Incoming) {
 	a := c.caller
-	if l != &a.leg || a.rel == nil {
+	if l != &a.leg || a.rel == nil || a.settled() {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 		return
 	}
@@ -342,7 +349,7 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 			a.relOut = nil
 		}
 	}
-	if a.relOut == nil && len(a.relQueue) > 0 && a.finalRes == nil {
+	if a.relOut == nil && len(a.relQueue) > 0 && a.final() == 0 {
 		next := a.relQueue[0]
 		a.relQueue = a.relQueue[1:]
 		c.sendReliable(next.res, next.hasSDP)
@@ -359,12 +366,12 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 // gets 487 with the tag of our provisionals; the callee is cancelled.
 func (c *call) onCancel(in *sip.Incoming) {
 	a := c.caller
-	if branch(in.Req) != branch(a.invite.Req) {
+	if branch(in.Req) != a.inviteBranch() {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 		return
 	}
 	_ = in.Reply(200, "OK", a.tag)
-	if a.finalRes != nil {
+	if a.final() != 0 {
 		return
 	}
 	c.log.Info().Msg("caller canceled the call")
@@ -388,7 +395,7 @@ func (c *call) answerCaller(body []byte) {
 		a.heldFinal = func() { c.answerCaller(body) }
 		return
 	}
-	if a.finalRes != nil || !c.live() {
+	if a.final() != 0 || !c.live() {
 		return
 	}
 	res := c.callerResponse(200, "OK", body)
@@ -402,7 +409,7 @@ func (c *call) answerCaller(body []byte) {
 		c.failSetup(setupError{513, "Message Too Large", "message_too_large"})
 		return
 	}
-	a.finalRes = res
+	a.finalRes, a.finalCode = res, res.StatusCode
 	c.stopReliable()
 	if err := c.setState(stateAnswered); err != nil {
 		return
@@ -428,6 +435,7 @@ func (c *call) answerCaller(body []byte) {
 // answer in the gateway's ACK; without a usable one the call is hung up
 // (RFC 3261 §13.2.2.4).
 func (c *call) callerAcked(ack *gosip.Request) {
+	c.armSettle()
 	if !c.media.awaitingLateAnswer() || c.state != stateAnswered {
 		return
 	}
@@ -460,11 +468,19 @@ func (c *call) answerBody(b []byte) ([]byte, error) {
 // transaction, which absorbs those, is still alive.
 func (c *call) onDuplicateInvite(in *sip.Incoming) {
 	a := c.caller
-	orig, _ := a.invite.Req.Via().Params.Get("branch")
-	branch, _ := in.Req.Via().Params.Get("branch")
-	if a.finalRes == nil || branch != orig {
+	if a.final() == 0 || branch(in.Req) != a.inviteBranch() {
 		_ = in.Reply(482, "Loop Detected", "")
 		return
 	}
-	_ = in.Respond(a.finalRes)
+	res := a.finalRes
+	if a.settled() {
+		// Our 2xx went with the set-up (settle.go): the same again,
+		// built on the copy, with the SDP the caller last got (a UAC
+		// takes no SDP from a 2xx it already has).
+		res = c.responseTo(in, a.tag, a.finalCode, sip.ReasonPhrase(a.finalCode), c.legSDP(&a.leg))
+		for _, h := range a.timer.AnswerHeaders(in.Req) {
+			res.AppendHeader(h)
+		}
+	}
+	_ = in.Respond(res)
 }

@@ -1,6 +1,11 @@
 package mediation
 
-import "weak"
+import (
+	"time"
+	"weak"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
 
 // WeakCalls are weak pointers to the calls in progress: a test holds them
 // past the calls' end to see that nothing keeps an ended call alive.
@@ -14,3 +19,31 @@ func (s *Server) WeakCalls() []weak.Pointer[call] {
 
 // BookCalls is the number of calls the web page's call book holds.
 func (s *Server) BookCalls() int { return len(s.book.snapshot()) }
+
+// SetupState is what a call in progress holds of its set-up (settle.go):
+// whether it has let it go, and weak pointers to our INVITE to the callee
+// and our ACK of its 2xx as the call holds them now (zero once let go).
+type SetupState struct {
+	Settled     bool
+	Invite, Ack weak.Pointer[gosip.Request]
+}
+
+// SetupStates are the SetupState of the calls in progress.
+func (s *Server) SetupStates() []SetupState {
+	var out []SetupState
+	for _, c := range s.calls.all() {
+		var st SetupState
+		if c.query(func() {
+			st.Settled = c.caller.settled()
+			if r := c.callee.inviteReq(); r != nil {
+				st.Invite = weak.Make(r)
+			}
+			if c.callee.ack != nil {
+				st.Ack = weak.Make(c.callee.ack)
+			}
+		}, 5*time.Second) {
+			out = append(out, st)
+		}
+	}
+	return out
+}

@@ -110,7 +110,7 @@ func (c *call) failover(reason string) bool {
 // restartCallee gives up the callee's attempt for a new one.
 func (c *call) restartCallee() {
 	c.abandon(c.callee)
-	c.callee = &calleeLeg{leg: leg{role: "callee", side: c.deps.gw, media: relay.Gateway}, early: map[string]*sip.Dialog{}}
+	c.callee = &calleeLeg{leg: leg{role: "callee", side: c.deps.gw, media: relay.Gateway}}
 }
 
 // reinvite sends the new attempt's INVITE to the call's (new) trunk

@@ -208,9 +208,7 @@ func (c *call) record(reason string) Record {
 		ByeUndelivered:        c.undelivered,
 		GatewaysTried:         c.tried,
 	}
-	if b := c.callee.inv; b != nil {
-		r.GatewayCallID = string(*b.req.CallID())
-	}
+	r.GatewayCallID = c.callee.inviteCallID()
 	if c.dir == inbound {
 		r.EdgeCallID, r.GatewayCallID = r.GatewayCallID, r.EdgeCallID
 	}

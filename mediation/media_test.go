@@ -23,7 +23,7 @@ func TestBypassSRTPEndToEnd(t *testing.T) {
 		{"required", true, true},
 	}
 	for _, tt := range tests {
-		p := mediaPlan{dir: outbound, offer: offer, gwSRTP: tt.srtp, log: zerolog.Nop()}
+		p := mediaPlan{dir: outbound, offer: offer, gwSRTP: tt.srtp, log: new(zerolog.Nop())}
 		body, err := p.planOffer(on, true, nil)
 		if err != nil || !p.decision.bypass {
 			t.Fatalf("%s: bypass %v, err %v", tt.srtp, p.decision.bypass, err)
@@ -67,7 +67,7 @@ func TestPlanAnswerParsesARepeatOnce(t *testing.T) {
 	on := BypassSettings{Enabled: true, AlwaysBypass: true, BypassID: fixtureID}
 	offer := fixture(t, "sfb-edge-srtp-optional-offer.sdp")
 	offer.BypassID = fixtureID
-	p := mediaPlan{dir: outbound, offer: offer, gwSRTP: "off", log: zerolog.Nop()}
+	p := mediaPlan{dir: outbound, offer: offer, gwSRTP: "off", log: new(zerolog.Nop())}
 	if _, err := p.planOffer(on, true, nil); err != nil {
 		t.Fatal(err)
 	}

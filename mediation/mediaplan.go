@@ -39,9 +39,9 @@ var errNoPorts = errors.New("no media ports free")
 // anchored call, its relay. It belongs to the call's goroutine.
 type mediaPlan struct {
 	dir      direction
-	offer    sdp.Media // the caller's initial offer
-	bypassID string    // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
-	log      zerolog.Logger
+	offer    sdp.Media       // the caller's initial offer
+	bypassID string          // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
+	log      *zerolog.Logger // the call's
 	decision decision
 	noOffer  decision // inbound: why no bypass ID was offered
 	relay    *relay.Session
@@ -228,7 +228,7 @@ func (p *mediaPlan) answered() {
 }
 
 func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {
-	r, err := relay.NewSession(alloc, p.log, p.sessionOpts...)
+	r, err := relay.NewSession(alloc, *p.log, p.sessionOpts...)
 	if err != nil {
 		if errors.Is(err, relay.ErrExhausted) {
 			return errNoPorts

@@ -118,7 +118,7 @@ func planOnce(t *testing.T, alloc *relay.Allocator, offerBody, answerBody []byte
 		}
 		return decision{}
 	}
-	p := mediaPlan{dir: dir, offer: offer, lateOffer: late, log: zerolog.Nop(), gwSRTP: gwSRTP, gwCodecs: gwCodecs,
+	p := mediaPlan{dir: dir, offer: offer, lateOffer: late, log: new(zerolog.Nop()), gwSRTP: gwSRTP, gwCodecs: gwCodecs,
 		edgeCodecs: []string{"PCMU", "PCMA"}}
 	defer func() {
 		p.closeRelay()

@@ -24,7 +24,8 @@ import (
 // answered by the call with the final response it already sent, same
 // To-tag, and makes no second call. While the transaction lives, sipgo
 // absorbs the replay; this binary's short timers let the test reach the
-// call's own handling of it.
+// call's own handling of it, before and after the call has let its set-up
+// messages go (mediation/settle.go).
 func TestRetransmittedInviteOutlivesTransaction(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -107,6 +108,26 @@ func TestRetransmittedInviteOutlivesTransaction(t *testing.T) {
 	}
 	if got, _ := again.To().Params.Get("tag"); got != tag {
 		t.Errorf("the replay's 200 has To-tag %q, want the call's %q", got, tag)
+	}
+	// 64*T1 after the ACK the call lets its set-up go, our 2xx with it: a
+	// replay well past then (once the transaction the last answered
+	// replay made is gone too) is answered alike, the 2xx built again.
+	for {
+		if ctx.Err() != nil {
+			t.Fatal("no replay was answered after the call let its set-up go")
+		}
+		send(invite)
+		res := final(100 * time.Millisecond)
+		if res == nil {
+			continue
+		}
+		if got, _ := res.To().Params.Get("tag"); res.StatusCode != 200 || len(res.Body()) == 0 || got != tag {
+			t.Fatalf("a replay %v after the ACK got %d with To-tag %q, want the call's 200 with SDP and tag %q",
+				time.Since(answeredAt), res.StatusCode, got, tag)
+		}
+		if time.Since(answeredAt) > 2*64*t1 {
+			break
+		}
 	}
 	if v, _ := mediationtest.Metric(srv, "mediationserver_calls_total", "direction", "outbound"); v != 1 {
 		t.Errorf("%v calls made, want 1", v)

@@ -1,0 +1,105 @@
+package mediation
+
+import (
+	"context"
+	"strings"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// An answered call keeps only what its dialogs need. Its set-up messages
+// (the caller's INVITE with the server transaction it came in, our 2xx to
+// it, our INVITE to the callee and our ACK of the callee's 2xx) are needed
+// only while one of them can still be retransmitted to us: the callee
+// resends its 2xx for at most 64*T1 after sending it (RFC 3261 §13.3.1.4),
+// and the caller stops retransmitting its INVITE 64*T1 after sending it
+// (Timer B, §17.1.1.2). Both have passed 64*T1 after the caller's ACK of
+// our 2xx, which comes after both. Then the call lets them go: they were
+// about half of what a call in progress held (README "Performance").
+//
+// What each needed is kept in a few fields: the Via branch of the
+// caller's INVITE (to tell a CANCEL or a late copy of it from a merged
+// request; a copy gets our 2xx built again), the status we answered it
+// with, the Call-ID and CSeq of our INVITE (a late 2xx retransmission is
+// ACKed again from the dialog).
+
+// armSettle lets the set-up messages go 64*T1 from now (the caller's ACK
+// of our 2xx has come).
+func (c *call) armSettle() {
+	if c.caller.invite == nil || c.settleTimer != 0 {
+		return
+	}
+	c.settleTimer = c.after(c.deps.sip.Timeout(), c.settle)
+}
+
+// settle drops the set-up messages of an answered call.
+func (c *call) settle() {
+	c.settleTimer = 0
+	a, b := c.caller, c.callee
+	if a.invite == nil || c.state != stateAnswered || a.ok != nil {
+		return
+	}
+	a.branch = strings.Clone(branch(a.invite.Req)) // not a piece of the INVITE's text
+	a.invite, a.finalRes = nil, nil
+	if b.inv != nil && b.inv.req != nil {
+		b.invSeq, b.invCallID = b.inv.req.CSeq().SeqNo, string(*b.inv.req.CallID())
+		b.inv.req = nil
+	}
+	b.ack = nil
+	// Nor are what only the set-up used: the callee's other early dialogs
+	// (forks), the trunks left to fail over to, the last provisional.
+	b.early, c.next, a.lastProvisional = nil, nil, ""
+	c.log.Debug().Msg("call settled: set-up messages released")
+}
+
+// settled reports whether the set-up messages are gone.
+func (a *callerLeg) settled() bool { return a.invite == nil }
+
+// inviteBranch is the Via branch of the caller's INVITE.
+func (a *callerLeg) inviteBranch() string {
+	if a.invite != nil {
+		return branch(a.invite.Req)
+	}
+	return a.branch
+}
+
+// inviteSeq is the CSeq number of our INVITE to the callee.
+func (b *calleeLeg) inviteSeq() uint32 {
+	if b.inv != nil && b.inv.req != nil {
+		return b.inv.req.CSeq().SeqNo
+	}
+	return b.invSeq
+}
+
+// inviteCallID is the Call-ID of our INVITE to the callee ("" when none
+// was sent).
+func (b *calleeLeg) inviteCallID() string {
+	if b.inv != nil && b.inv.req != nil {
+		return string(*b.inv.req.CallID())
+	}
+	return b.invCallID
+}
+
+// inviteReq is our INVITE to the callee, nil once settled.
+func (b *calleeLeg) inviteReq() *gosip.Request {
+	if b.inv == nil {
+		return nil
+	}
+	return b.inv.req
+}
+
+// ackAgain answers a retransmitted 2xx of the callee's INVITE with our ACK:
+// the one we sent, or once settled a new one built from the dialog (an ACK
+// of a 2xx is a transaction of its own, RFC 3261 §17.1.1.3).
+func (c *call) ackAgain() {
+	b := c.callee
+	var err error
+	if b.ack != nil {
+		err = b.dialog.WriteAck(context.Background(), b.ack)
+	} else {
+		_, err = b.dialog.Ack(context.Background(), b.inviteSeq(), nil)
+	}
+	if err != nil {
+		c.log.Debug().Err(err).Msg("ACK for a retransmitted 2xx")
+	}
+}

@@ -1,0 +1,105 @@
+package mediation_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// TestSettledCallReleasesSetup: 64*T1 after the caller's ACK an answered
+// call lets its set-up messages go (our INVITE to the SBC and our ACK of
+// its 2xx: the ACK is then garbage collected) and keeps working: a 2xx the SBC sends
+// again is ACKed again from the dialog, and the call ends with a whole
+// record. (A late copy of the caller's INVITE is answered by sipgo's
+// transaction here, whose T1 is the RFC's: the soak package's
+// TestRetransmittedInviteOutlivesTransaction reaches the call with it.)
+func TestSettledCallReleasesSetup(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			sbc := startPeer(t, "sbc")
+			answered := make(chan *peerInvite, 1)
+			var ok *gosip.Response
+			sbc.invites(func(pi *peerInvite) {
+				ok = pi.response(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				_ = pi.tx.Respond(ok)
+				pi.waitAck(ctx)
+				answered <- pi
+			})
+			records := t.TempDir() + "/calls.jsonl"
+			const t1 = 20 * time.Millisecond // settles 1.28 s after the ACK
+			srv := serveTo(t, sbc.addr(), tr, func(c *mediation.Config) {
+				c.SIP.T1, c.SIP.T2 = t1, 4*t1
+				c.Records.Path = records
+			})
+			caller := startPeer(t, "caller")
+			oc := upCall(ctx, t, caller, srv, tr)
+			var pi *peerInvite
+			select {
+			case pi = <-answered:
+			case <-ctx.Done():
+				t.Fatal("the SBC got no ACK")
+			}
+
+			states := srv.SetupStates()
+			if len(states) != 1 || states[0].Settled || states[0].Invite.Value() == nil || states[0].Ack.Value() == nil {
+				t.Fatalf("right after the ACK: %+v, want one call holding its INVITE and ACK", states)
+			}
+			held := states[0]
+			waitUntil(ctx, t, "the call to settle", func() bool {
+				st := srv.SetupStates()
+				return len(st) == 1 && st[0].Settled
+			})
+			// The call holds neither any more. Our ACK is then garbage; our
+			// INVITE stays with sipgo until its own Timer M (64 of its T1,
+			// 500 ms here, after the 2xx: Terminate does not stop that timer),
+			// which in a server whose sip.t1 is sipgo's has passed by now.
+			if st := srv.SetupStates(); st[0].Invite.Value() != nil || st[0].Ack.Value() != nil {
+				t.Fatalf("settled call still holds its INVITE or ACK: %+v", st[0])
+			}
+			waitUntil(ctx, t, "our ACK collected", func() bool {
+				runtime.GC()
+				return held.Ack.Value() == nil
+			})
+
+			// The SBC's 2xx again (its transaction still accepts them): a
+			// new ACK in the same dialog.
+			if err := pi.tx.Respond(ok); err != nil {
+				t.Fatal(err)
+			}
+			ack := sbc.wait(ctx, gosip.ACK, 2)
+			tag, _ := ack.To().Params.Get("tag")
+			if ack.CallID().Value() != pi.req.CallID().Value() || ack.CSeq().SeqNo != pi.req.CSeq().SeqNo || tag != pi.tag {
+				t.Fatalf("second ACK %s, want the dialog of %s with CSeq %d", ack.StartLine(), pi.req.CallID().Value(), pi.req.CSeq().SeqNo)
+			}
+
+			if err := oc.d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			sbc.wait(ctx, gosip.BYE, 1)
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+			recs := readRecords(t, records)
+			if len(recs) != 1 || recs[0].GatewayCallID != pi.req.CallID().Value() || recs[0].EdgeCallID != oc.inv.CallID().Value() {
+				t.Fatalf("records %+v, want one with both Call-IDs", recs)
+			}
+		})
+	}
+}
+
+// waitUntil polls cond until it holds or ctx ends.
+func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
