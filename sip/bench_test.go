@@ -11,7 +11,7 @@ import (
 
 // benchInvite is a Skype for Business client's INVITE as it reaches the
 // edge side: the real SfB SDP of testdata (about 2.6 kB in all).
-func benchInvite(b *testing.B) []byte {
+func benchInvite(b testing.TB) []byte {
 	b.Helper()
 	body, err := os.ReadFile("../testdata/sdp/sfb-bypass-offer.sdp")
 	if err != nil {
