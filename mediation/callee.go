@@ -189,7 +189,7 @@ func (c *call) earlyDialog(res *gosip.Response) *sip.Dialog {
 func (c *call) prack(d *sip.Dialog, res *gosip.Response, rseq uint32) {
 	b := c.callee
 	req := d.NewRequest(gosip.PRACK, 0, nil, nil)
-	req.AppendHeader(gosip.NewHeader("RAck", sip.RAck{RSeq: rseq, CSeq: b.inv.req.CSeq().SeqNo, Method: gosip.INVITE}.String()))
+	req.AppendHeader(gosip.NewHeader("RAck", sip.RAck{RSeq: rseq, CSeq: b.inviteSeq(), Method: gosip.INVITE}.String()))
 	_, err := c.sendIn(&b.leg, d, req, func(r *gosip.Response) {
 		if !r.IsProvisional() && !r.IsSuccess() {
 			c.log.Warn().Int("code", r.StatusCode).Msg("callee refused our PRACK")
@@ -370,7 +370,7 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 	if cseq == nil || cseq.MethodName != gosip.INVITE {
 		return
 	}
-	if b := c.callee; side == b.side && b.inv != nil && cseq.SeqNo == b.inviteSeq() {
+	if b := c.callee; side == b.side && b.inv != nil && cseq.SeqNo == b.inviteSeq() && res.CallID() != nil && string(*res.CallID()) == b.inviteCallID() {
 		c.reAck(res)
 		return
 	}

@@ -36,7 +36,9 @@ func (c *call) armSettle() {
 func (c *call) settle() {
 	c.settleTimer = 0
 	a, b := c.caller, c.callee
-	if a.invite == nil || c.state != stateAnswered || a.ok != nil {
+	// A 2xx of ours to a later re-INVITE may still await its ACK: it
+	// keeps what it needs itself (leg.ok), nothing of the set-up.
+	if a.invite == nil || c.state != stateAnswered {
 		return
 	}
 	a.branch = strings.Clone(branch(a.invite.Req)) // not a piece of the INVITE's text

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -13,10 +14,10 @@ import (
 )
 
 // TestSettledCallReleasesSetup: 64*T1 after the caller's ACK an answered
-// call lets its set-up messages go (our INVITE to the SBC and our ACK of
-// its 2xx: the ACK is then garbage collected) and keeps working: a 2xx the SBC sends
-// again is ACKed again from the dialog, and the call ends with a whole
-// record. (A late copy of the caller's INVITE is answered by sipgo's
+// call lets its set-up messages go (our ACK of the SBC's 2xx is then
+// garbage collected) and keeps working: a PRACK gets 481, a 2xx the SBC
+// sends again is ACKed again from the dialog, and the call ends with a
+// whole record. (A late copy of the caller's INVITE is answered by sipgo's
 // transaction here, whose T1 is the RFC's: the soak package's
 // TestRetransmittedInviteOutlivesTransaction reaches the call with it.)
 func TestSettledCallReleasesSetup(t *testing.T) {
@@ -39,7 +40,15 @@ func TestSettledCallReleasesSetup(t *testing.T) {
 				c.Records.Path = records
 			})
 			caller := startPeer(t, "caller")
-			oc := upCall(ctx, t, caller, srv, tr)
+			// A caller that supports 100rel (so the call has reliable
+			// provisional state; the SBC answers at once).
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+				t.Fatalf("call got %d %s", res.StatusCode, res.Reason)
+			}
+			if err := oc.d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
 			var pi *peerInvite
 			select {
 			case pi = <-answered:
@@ -56,6 +65,12 @@ func TestSettledCallReleasesSetup(t *testing.T) {
 				st := srv.SetupStates()
 				return len(st) == 1 && st[0].Settled
 			})
+			// A PRACK now has nothing to acknowledge: 481.
+			prack := gosip.NewRequest(gosip.PRACK, oc.final.Contact().Address)
+			prack.AppendHeader(gosip.NewHeader("RAck", fmt.Sprintf("1 %d INVITE", oc.inv.CSeq().SeqNo)))
+			if res := doIn(ctx, t, oc, prack); res.StatusCode != 481 {
+				t.Fatalf("PRACK after the settle got %d, want 481", res.StatusCode)
+			}
 			// The call holds neither any more. Our ACK is then garbage; our
 			// INVITE stays with sipgo until its own Timer M (64 of its T1,
 			// 500 ms here, after the 2xx: Terminate does not stop that timer),

@@ -158,11 +158,14 @@ func TestSessionDrops(t *testing.T) {
 			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte{0x80, 0})                                     // too short
 		}, 3, func(d Drops) uint64 { return d.Malformed }},
 		{"larger than a datagram the relay takes", codecPCMA, func(t *testing.T, c *call) {
-			// Valid RTP, but one byte over maxPacket, and far over it: the
-			// reader's buffer would truncate them, so neither is relayed.
+			// Valid RTP, but one byte over maxPacket, far over it, and
+			// over it by its CSRC list with a payload the pipeline would
+			// take (truncated, it would still parse and be relayed).
 			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 7, SSRC: 1}, payload(maxPacket-rtpHeaderLen+1, 0))
 			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 8, SSRC: 1}, payload(4000, 0))
-		}, 2, func(d Drops) uint64 { return d.Malformed }},
+			csrc := make([]uint32, 15)
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 6, SSRC: 1, CSRC: csrc}, payload(maxPacket-rtpHeaderLen-20, 0))
+		}, 3, func(d Drops) uint64 { return d.Malformed }},
 	}
 	a := newTestAllocator(t, 10)
 	for _, tt := range tests {

@@ -38,7 +38,11 @@ func TestRetransmittedInviteOutlivesTransaction(t *testing.T) {
 	cfg := mediation.DefaultConfig()
 	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Gateways[0].Address = sbcAddr.String()
-	cfg.SIP.T1, cfg.SIP.T2 = t1, 4*t1
+	// The server's T1 twice sipgo's: its transaction is gone 64*t1 after
+	// our 2xx, and the call lets its set-up go (our 2xx with it) 64*T1
+	// after the ACK, so there is a window for each way of answering.
+	cfg.SIP.T1, cfg.SIP.T2 = 2*t1, 8*t1
+	settle := 64 * cfg.SIP.T1
 	srv := mediationtest.Serve(t, cfg, zerolog.Nop())
 
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -102,6 +106,8 @@ func TestRetransmittedInviteOutlivesTransaction(t *testing.T) {
 	}
 	if since := time.Since(answeredAt); since < 64*t1 {
 		t.Errorf("the replay was answered %v after the 2xx, while its transaction (64*T1 = %v) still lived", since, 64*t1)
+	} else if since >= settle {
+		t.Fatalf("the first replay was answered %v after the ACK, after the call let its set-up go (%v): the stored 2xx went untested", since, settle)
 	}
 	if again.StatusCode != 200 {
 		t.Fatalf("the replay got %d, want the call's 200", again.StatusCode)
@@ -109,9 +115,9 @@ func TestRetransmittedInviteOutlivesTransaction(t *testing.T) {
 	if got, _ := again.To().Params.Get("tag"); got != tag {
 		t.Errorf("the replay's 200 has To-tag %q, want the call's %q", got, tag)
 	}
-	// 64*T1 after the ACK the call lets its set-up go, our 2xx with it: a
-	// replay well past then (once the transaction the last answered
-	// replay made is gone too) is answered alike, the 2xx built again.
+	// Once the call has let its set-up go, our 2xx with it, a replay (once
+	// the transaction the last answered replay made is gone too) is
+	// answered alike, the 2xx built again.
 	for {
 		if ctx.Err() != nil {
 			t.Fatal("no replay was answered after the call let its set-up go")
@@ -125,7 +131,7 @@ func TestRetransmittedInviteOutlivesTransaction(t *testing.T) {
 			t.Fatalf("a replay %v after the ACK got %d with To-tag %q, want the call's 200 with SDP and tag %q",
 				time.Since(answeredAt), res.StatusCode, got, tag)
 		}
-		if time.Since(answeredAt) > 2*64*t1 {
+		if time.Since(answeredAt) > settle+32*t1 {
 			break
 		}
 	}
