@@ -5,15 +5,17 @@
 # same rate. Each call's INVITE -> 200 and BYE -> 200 are timed on the
 # client's side of a loopback capture (dumpcap, microseconds), first request
 # to first final response; the table gives percentiles of both runs and what
-# the daemon adds. A third run finds sipp's own ceiling (direct, at --ceiling
-# calls/s).
+# the daemon adds. Where kamailio is installed, the same run through
+# Kamailio as a plain stateful proxy (testdata/kamailio/proxy.cfg) gives a
+# reference: what a SIP element that only relays adds on the same machine.
+# A last run finds sipp's own ceiling (direct, at --ceiling calls/s).
 #
 # Usage (from the repository root; needs sipp, tshark and root or the
 # capture capability for dumpcap on lo):
 #   bash testdata/sipp/compare.sh [CPS] [CALLS] [udp|tcp] [CEILING_CPS]
 # Defaults: 500 calls/s, 5000 calls, udp, 3000 (0: skip the ceiling run).
 # Ports used on 127.0.0.1: 5060 (SBC), 5090 (client), 5070, 5068, 8080, 8081
-# (the daemon's defaults).
+# (the daemon's defaults), 5080 (Kamailio).
 set -euo pipefail
 
 cps=${1:-500}
@@ -120,18 +122,54 @@ wait "$daemon" 2>/dev/null || true
 kill "$sbc_pid"
 wait "$sbc_pid" 2>/dev/null || true
 
+runs="direct daemon"
+if command -v kamailio >/dev/null; then
+	sbc
+	sed "s#LISTEN#127.0.0.1:5080#; s#TARGET#sip:127.0.0.1:5060;transport=$transport#" "$root/testdata/kamailio/proxy.cfg" >"$work/kamailio.cfg"
+	mkdir -p "$work/kamailio-run"
+	# -m: 1 GiB of shared memory for transactions (the default 64 MiB runs
+	# out at 500 calls/s: tm keeps each 2.6 kB INVITE while it lives).
+	kamailio -f "$work/kamailio.cfg" -m 1024 -DD -E -Y "$work/kamailio-run" -w "$work" >"$work/kamailio.log" 2>&1 &
+	kam=$!
+	pids+=("$kam")
+	sleep 1.5
+	kill -0 "$kam" 2>/dev/null || {
+		cat "$work/kamailio.log" >&2
+		echo "kamailio did not start" >&2
+		exit 1
+	}
+	echo "through Kamailio (stateful proxy): $calls calls at $cps/s over $transport ..." >&2
+	read -r k_ok k_failed k_secs k_rc <<<"$(run kamailio 127.0.0.1:5080 "$cps" "$calls")"
+	times kamailio INVITE >"$work/kamailio.invite"
+	times kamailio BYE >"$work/kamailio.bye"
+	kill "$kam" 2>/dev/null || true
+	wait "$kam" 2>/dev/null || true
+	kill "$sbc_pid"
+	wait "$sbc_pid" 2>/dev/null || true
+	runs="$runs kamailio"
+else
+	echo "kamailio is not installed: no Kamailio run" >&2
+fi
+
 printf '\n%s calls at %s/s over %s, 100 ms talk time; times in ms at the client\n\n' "$calls" "$cps" "$transport"
 printf '| run | ok | failed | INVITE->200 p50 / p90 / p99 / max | BYE->200 p50 / p99 |\n| --- | --- | --- | --- | --- |\n'
-for r in direct daemon; do
-	if [ $r = direct ]; then ok=$d_ok failed=$d_failed; else ok=$m_ok failed=$m_failed; fi
+for r in $runs; do
+	case $r in
+	direct) ok=$d_ok failed=$d_failed ;;
+	daemon) ok=$m_ok failed=$m_failed ;;
+	kamailio) ok=$k_ok failed=$k_failed ;;
+	esac
 	printf '| %s | %s | %s | %s / %s / %s / %s | %s / %s |\n' "$r" "$ok" "$failed" \
 		"$(pct "$work/$r.invite" 50)" "$(pct "$work/$r.invite" 90)" "$(pct "$work/$r.invite" 99)" "$(pct "$work/$r.invite" 100)" \
 		"$(pct "$work/$r.bye" 50)" "$(pct "$work/$r.bye" 99)"
 done
-for p in 50 99; do
-	printf 'added by the daemon, p%s: INVITE->200 %s ms, BYE->200 %s ms\n' "$p" \
-		"$(echo "$(pct "$work/daemon.invite" $p) - $(pct "$work/direct.invite" $p)" | bc)" \
-		"$(echo "$(pct "$work/daemon.bye" $p) - $(pct "$work/direct.bye" $p)" | bc)"
+for r in $runs; do
+	[ $r = direct ] && continue
+	for p in 50 99; do
+		printf 'added by %s, p%s: INVITE->200 %s ms, BYE->200 %s ms\n' "$r" "$p" \
+			"$(echo "$(pct "$work/$r.invite" $p) - $(pct "$work/direct.invite" $p)" | bc)" \
+			"$(echo "$(pct "$work/$r.bye" $p) - $(pct "$work/direct.bye" $p)" | bc)"
+	done
 done
 printf 'daemon: %s calls bypassed, %s s of CPU (%s ms per call), RSS %s MiB at the end\n' "${bypassed:-0}" "$cpu" \
 	"$(echo "scale=3; $cpu * 1000 / $m_ok" | bc)" "$rss"
@@ -144,4 +182,4 @@ if [ "$ceiling" != 0 ]; then
 	printf 'sipp direct at %s/s: %s ok, %s failed in %.1f s (%.0f calls/s achieved)\n' "$ceiling" "$c_ok" "$c_failed" "$c_secs" \
 		"$(echo "$c_ok / $c_secs" | bc -l)"
 fi
-[ "$d_rc" = 0 ] && [ "$m_rc" = 0 ]
+[ "$d_rc" = 0 ] && [ "$m_rc" = 0 ] && [ "${k_rc:-0}" = 0 ]
