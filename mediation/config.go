@@ -107,7 +107,14 @@ type SIPConfig struct {
 	T2 time.Duration `yaml:"t2"`
 	// TCP bounds the TCP and TLS connections peers open to each side.
 	TCP TCPLimits `yaml:"tcp"`
+	// UDPBufferBytes is asked for each side's UDP socket receive and send
+	// buffers (the kernel caps it at net.core.rmem_max unless the process
+	// has CAP_NET_ADMIN); 0 keeps the system's default.
+	UDPBufferBytes int `yaml:"udp_buffer_bytes"`
 }
+
+// maxUDPBuffer bounds sip.udp_buffer_bytes: beyond it a typo, not a plan.
+const maxUDPBuffer = 1 << 30
 
 // TCPLimits bound the TCP and TLS connections peers open to a side: a
 // host that opens thousands, or sends one byte a second, must not hold
@@ -707,6 +714,8 @@ func (s SIPConfig) check() *ConfigError {
 		return invalid("sip.tcp.idle_timeout", s.TCP.IdleTimeout.String(), "must not be negative (0: never)")
 	case s.TCP.MessageTimeout < 0:
 		return invalid("sip.tcp.message_timeout", s.TCP.MessageTimeout.String(), "must not be negative (0: never)")
+	case s.UDPBufferBytes < 0 || s.UDPBufferBytes > maxUDPBuffer:
+		return invalid("sip.udp_buffer_bytes", strconv.Itoa(s.UDPBufferBytes), "must be 0 (the system's default) to 1073741824")
 	}
 	return nil
 }

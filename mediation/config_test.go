@@ -94,6 +94,9 @@ func TestValidate(t *testing.T) {
 		wantReason string
 	}{
 		{"edge listen ephemeral port", func(c *mediation.Config) { c.Edge.Listen = "127.0.0.1:0" }, "", ""},
+		{"udp buffers the system's", func(c *mediation.Config) { c.SIP.UDPBufferBytes = 0 }, "", ""},
+		{"udp buffers negative", func(c *mediation.Config) { c.SIP.UDPBufferBytes = -1 }, "sip.udp_buffer_bytes", "must be 0"},
+		{"udp buffers absurd", func(c *mediation.Config) { c.SIP.UDPBufferBytes = 2 << 30 }, "sip.udp_buffer_bytes", "must be 0"},
 		{"edge listen ipv6", func(c *mediation.Config) { c.Edge.Listen = "[::1]:5070" }, "", ""},
 		{"edge listen hostname", func(c *mediation.Config) { c.Edge.Listen = "localhost:5070" }, "edge.listen", "IP:PORT"},
 		{"edge listen no port", func(c *mediation.Config) { c.Edge.Listen = "127.0.0.1" }, "edge.listen", "IP:PORT"},
@@ -373,7 +376,7 @@ func TestLoadConfigExample(t *testing.T) {
 		Log:      mediation.LogConfig{Level: "debug", Format: "json"},
 		Records:  mediation.RecordsConfig{Path: "/var/log/mediation/calls.jsonl"},
 		MaxCalls: 200,
-		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second, TCP: mediation.TCPLimits{MaxConnectionsPerIP: 100, MaxConnections: 2000, IdleTimeout: 30 * time.Minute, MessageTimeout: 30 * time.Second}},
+		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second, TCP: mediation.TCPLimits{MaxConnectionsPerIP: 100, MaxConnections: 2000, IdleTimeout: 30 * time.Minute, MessageTimeout: 30 * time.Second}, UDPBufferBytes: 4 << 20},
 		Runtime:  mediation.RuntimeConfig{GCPercent: 400},
 	}
 	if !reflect.DeepEqual(*cfg, want) {

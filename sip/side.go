@@ -39,6 +39,8 @@ type SideConfig struct {
 	TLS *TLSConfig
 	// Conn bounds the TCP and TLS connections peers open (connlimit.go).
 	Conn ConnLimits
+	// UDPBuffer is StackConfig.UDPBuffer.
+	UDPBuffer int
 }
 
 // Handler is what a Side hands its traffic to. Both methods run on the
@@ -127,7 +129,7 @@ func NewSide(cfg SideConfig) (*Side, error) {
 		s.dial = 10 * time.Second
 	}
 	s.tap = s.tapWrite(cfg.Tracer)
-	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, TLS: cfg.TLS, Conn: cfg.Conn})
+	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, TLS: cfg.TLS, Conn: cfg.Conn, UDPBuffer: cfg.UDPBuffer})
 	if err != nil {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
 	}

@@ -50,6 +50,9 @@ type StackConfig struct {
 	TLS *TLSConfig
 	// Conn bounds the TCP and TLS connections peers open (connlimit.go).
 	Conn ConnLimits
+	// UDPBuffer is the size in bytes asked for the UDP socket's kernel
+	// receive and send buffers (udpbuffer.go); 0 keeps the system's.
+	UDPBuffer int
 }
 
 // Stack is one sipgo user agent serving a UDP socket and a TCP listener on
@@ -97,6 +100,22 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	}
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), udpConn.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 	log := cfg.Log.With().Str("side", cfg.Name).Logger()
+	if cfg.UDPBuffer > 0 {
+		got, err := setUDPBuffers(udpConn, cfg.UDPBuffer)
+		if err != nil {
+			udpConn.Close()
+			tcpLn.Close()
+			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		}
+		ev := log.Debug()
+		if got.Read > 0 && got.Read < cfg.UDPBuffer {
+			// Linux reports twice what it granted: less than asked here
+			// means the system's cap (net.core.rmem_max) won.
+			ev = log.Warn().Str("hint", "raise net.core.rmem_max and net.core.wmem_max, or run with CAP_NET_ADMIN")
+		}
+		ev.Int("udp_buffer_asked_bytes", cfg.UDPBuffer).Int("udp_read_buffer_bytes", got.Read).
+			Int("udp_write_buffer_bytes", got.Write).Msg("udp socket buffers")
+	}
 	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
 	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, errc: make(chan error, 4)}
 	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
