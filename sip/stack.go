@@ -79,6 +79,7 @@ type Stack struct {
 	tlsDial   *tlsDialer // nil: sipgo dials every TLS connection
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
+	udpBufs   UDPBuffers // as the kernel reports them; zero when not set
 
 	errc      chan error
 	serving   sync.WaitGroup
@@ -100,6 +101,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	}
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), udpConn.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 	log := cfg.Log.With().Str("side", cfg.Name).Logger()
+	var udpBufs UDPBuffers
 	if cfg.UDPBuffer > 0 {
 		got, err := setUDPBuffers(udpConn, cfg.UDPBuffer)
 		if err != nil {
@@ -107,17 +109,12 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 			tcpLn.Close()
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 		}
-		ev := log.Debug()
-		if got.Read > 0 && got.Read < cfg.UDPBuffer {
-			// Linux reports twice what it granted: less than asked here
-			// means the system's cap (net.core.rmem_max) won.
-			ev = log.Warn().Str("hint", "raise net.core.rmem_max and net.core.wmem_max, or run with CAP_NET_ADMIN")
-		}
-		ev.Int("udp_buffer_asked_bytes", cfg.UDPBuffer).Int("udp_read_buffer_bytes", got.Read).
+		log.Debug().Int("udp_buffer_asked_bytes", cfg.UDPBuffer).Int("udp_read_buffer_bytes", got.Read).
 			Int("udp_write_buffer_bytes", got.Write).Msg("udp socket buffers")
+		udpBufs = got
 	}
 	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
-	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, errc: make(chan error, 4)}
+	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 4)}
 	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
@@ -305,6 +302,11 @@ func (s *Stack) Close() error {
 
 // Name is the stack's name in logs.
 func (s *Stack) Name() string { return s.name }
+
+// UDPBuffers are the UDP socket's buffer sizes as the kernel reported them
+// when StackConfig.UDPBuffer set them (zero otherwise, or where they cannot
+// be read back).
+func (s *Stack) UDPBuffers() UDPBuffers { return s.udpBufs }
 
 // Addr is the stack's SIP address, the same for UDP and TCP.
 func (s *Stack) Addr() netip.AddrPort { return s.addr }
