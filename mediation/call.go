@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -188,7 +189,8 @@ func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	if dir == inbound {
 		callerSide, calleeSide = relay.Gateway, relay.Edge
 	}
-	c.caller = &callerLeg{leg: leg{role: "caller", side: in.Side, media: callerSide}, invite: in, tag: gosip.GenerateTagN(16)}
+	c.caller = &callerLeg{leg: leg{role: "caller", side: in.Side, media: callerSide}, invite: in, tag: gosip.GenerateTagN(16),
+		branch: strings.Clone(branch(req))} // not a piece of the INVITE's text, which settle lets go
 	c.callee = &calleeLeg{leg: leg{role: "callee", side: deps.sideFor(calleeSide), media: calleeSide}}
 	// The caller's dialog exists from our first response on: its tag is ours.
 	c.caller.dialog = sip.NewUASDialog(in, c.caller.tag)

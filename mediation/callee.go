@@ -17,8 +17,8 @@ import (
 // calleeLeg is the INVITE we sent and the dialogs it created.
 type calleeLeg struct {
 	leg
-	// inv is our INVITE in flight; its req is nil once the call has
-	// settled (settle.go), and invSeq and invCallID say what it was.
+	// inv is our INVITE in flight, its req nil once the call has settled
+	// (settle.go); invSeq and invCallID are its CSeq and Call-ID.
 	inv       *outgoing
 	invSeq    uint32
 	invCallID string
@@ -104,6 +104,7 @@ func (c *call) sendInvite(inv *gosip.Request) bool {
 		return false
 	}
 	b.inv = &outgoing{leg: &b.leg, req: inv, onResponse: c.onCalleeResponse, onFail: c.onCalleeFail}
+	b.invSeq, b.invCallID = inv.CSeq().SeqNo, string(*inv.CallID())
 	c.out[tx] = b.inv
 	// Timer B of our own (sipgo's follows the process-wide T1): no
 	// response at all within 64*T1 is a timeout.
@@ -189,7 +190,7 @@ func (c *call) earlyDialog(res *gosip.Response) *sip.Dialog {
 func (c *call) prack(d *sip.Dialog, res *gosip.Response, rseq uint32) {
 	b := c.callee
 	req := d.NewRequest(gosip.PRACK, 0, nil, nil)
-	req.AppendHeader(gosip.NewHeader("RAck", sip.RAck{RSeq: rseq, CSeq: b.inviteSeq(), Method: gosip.INVITE}.String()))
+	req.AppendHeader(gosip.NewHeader("RAck", sip.RAck{RSeq: rseq, CSeq: b.invSeq, Method: gosip.INVITE}.String()))
 	_, err := c.sendIn(&b.leg, d, req, func(r *gosip.Response) {
 		if !r.IsProvisional() && !r.IsSuccess() {
 			c.log.Warn().Int("code", r.StatusCode).Msg("callee refused our PRACK")
@@ -219,7 +220,7 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 		d = sip.NewUACDialog(b.side, b.inv.req, res)
 		b.dialog = d
 	}
-	ack, err := d.Ack(context.Background(), b.inviteSeq(), nil)
+	ack, err := d.Ack(context.Background(), b.invSeq, nil)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("ACK to the far side failed")
 	}
@@ -370,7 +371,7 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 	if cseq == nil || cseq.MethodName != gosip.INVITE {
 		return
 	}
-	if b := c.callee; side == b.side && b.inv != nil && cseq.SeqNo == b.inviteSeq() && res.CallID() != nil && string(*res.CallID()) == b.inviteCallID() {
+	if b := c.callee; side == b.side && b.inv != nil && cseq.SeqNo == b.invSeq && res.CallID() != nil && string(*res.CallID()) == b.invCallID {
 		c.reAck(res)
 		return
 	}

@@ -20,7 +20,7 @@ import (
 type callerLeg struct {
 	leg
 	// invite is the caller's INVITE, nil once the call has settled
-	// (settle.go); branch is its Via branch from then on.
+	// (settle.go); branch is its Via branch.
 	invite *sip.Incoming
 	branch string
 	tag    string
@@ -235,6 +235,16 @@ func (c *call) responseTo(in *sip.Incoming, tag string, code int, phrase string,
 	return res
 }
 
+// okTo builds our 200 to the caller's INVITE in (the one that created the
+// call, or a late copy of it) with body, and the session timer's headers.
+func (c *call) okTo(in *sip.Incoming, body []byte) *gosip.Response {
+	res := c.responseTo(in, c.caller.tag, 200, "OK", body)
+	for _, h := range c.caller.timer.AnswerHeaders(in.Req) {
+		res.AppendHeader(h)
+	}
+	return res
+}
+
 // respondCaller sends the caller a final non-2xx response, once.
 func (c *call) respondCaller(code int, phrase string, hdrs ...gosip.Header) {
 	a := c.caller
@@ -366,7 +376,7 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 // gets 487 with the tag of our provisionals; the callee is cancelled.
 func (c *call) onCancel(in *sip.Incoming) {
 	a := c.caller
-	if branch(in.Req) != a.inviteBranch() {
+	if branch(in.Req) != a.branch {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 		return
 	}
@@ -398,10 +408,7 @@ func (c *call) answerCaller(body []byte) {
 	if a.final() != 0 || !c.live() {
 		return
 	}
-	res := c.callerResponse(200, "OK", body)
-	for _, h := range a.timer.AnswerHeaders(a.invite.Req) {
-		res.AppendHeader(h)
-	}
+	res := c.okTo(a.invite, body)
 	if err := a.invite.CheckSize(res); err != nil {
 		// Our 2xx would not fit in a UDP datagram (the caller's own
 		// Via and Record-Route headers come back in it): the caller
@@ -468,7 +475,7 @@ func (c *call) answerBody(b []byte) ([]byte, error) {
 // transaction, which absorbs those, is still alive.
 func (c *call) onDuplicateInvite(in *sip.Incoming) {
 	a := c.caller
-	if a.final() == 0 || branch(in.Req) != a.inviteBranch() {
+	if a.final() == 0 || branch(in.Req) != a.branch {
 		_ = in.Reply(482, "Loop Detected", "")
 		return
 	}
@@ -477,10 +484,7 @@ func (c *call) onDuplicateInvite(in *sip.Incoming) {
 		// Our 2xx went with the set-up (settle.go): the same again,
 		// built on the copy, with the SDP the caller last got (a UAC
 		// takes no SDP from a 2xx it already has).
-		res = c.responseTo(in, a.tag, a.finalCode, sip.ReasonPhrase(a.finalCode), c.legSDP(&a.leg))
-		for _, h := range a.timer.AnswerHeaders(in.Req) {
-			res.AppendHeader(h)
-		}
+		res = c.okTo(in, c.legSDP(&a.leg))
 	}
 	_ = in.Respond(res)
 }

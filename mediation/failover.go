@@ -62,7 +62,7 @@ func (c *call) retryTarget(reason string) bool {
 	next := c.trunk
 	next.Addr, next.Alternates = next.Alternates[0], next.Alternates[1:]
 	c.deps.trunkMetrics.targetRetries.WithLabelValues(next.Name, reason).Inc()
-	c.log.Warn().Str("gateway", next.Name).Str("reason", reason).Str("address", c.trunk.Addr.String()).
+	c.log.Warn().Str("reason", reason).Str("address", c.trunk.Addr.String()).
 		Str("next_address", next.Addr.String()).Msg("gateway trunk's address failed the call: trying the trunk's next address")
 	c.restartCallee()
 	c.trunk = next
@@ -99,7 +99,7 @@ func (c *call) failover(reason string) bool {
 	next := c.next[0]
 	c.next = c.next[1:]
 	c.deps.trunkMetrics.failovers.WithLabelValues(failed, reason).Inc()
-	c.log.Warn().Str("gateway", failed).Str("reason", reason).Str("next_gateway", next.Name).
+	c.log.Warn().Str("reason", reason).Str("next_gateway", next.Name).
 		Msg("gateway trunk failed the call: trying the next trunk")
 	c.restartCallee()
 	c.useTrunk(next)
@@ -193,7 +193,7 @@ func (c *call) restTrunk(res *gosip.Response) {
 	}
 	until := time.Now().Add(time.Duration(secs) * time.Second)
 	if c.deps.gateways.MarkUnavailable(c.trunk.Name, until) {
-		c.log.Warn().Str("gateway", c.trunk.Name).Int("retry_after_s", secs).
+		c.log.Warn().Int("retry_after_s", secs).
 			Msg("gateway trunk answered 503 with Retry-After: skipped by routing until then")
 	}
 }

@@ -208,7 +208,7 @@ func (c *call) record(reason string) Record {
 		ByeUndelivered:        c.undelivered,
 		GatewaysTried:         c.tried,
 	}
-	r.GatewayCallID = c.callee.inviteCallID()
+	r.GatewayCallID = c.callee.invCallID
 	if c.dir == inbound {
 		r.EdgeCallID, r.GatewayCallID = r.GatewayCallID, r.EdgeCallID
 	}

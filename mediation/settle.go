@@ -2,7 +2,6 @@ package mediation
 
 import (
 	"context"
-	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -17,11 +16,11 @@ import (
 // our 2xx, which comes after both. Then the call lets them go: they were
 // about half of what a call in progress held (README "Performance").
 //
-// What each needed is kept in a few fields: the Via branch of the
-// caller's INVITE (to tell a CANCEL or a late copy of it from a merged
-// request; a copy gets our 2xx built again), the status we answered it
-// with, the Call-ID and CSeq of our INVITE (a late 2xx retransmission is
-// ACKed again from the dialog).
+// What the call still needs of them it noted when they were made: the Via
+// branch of the caller's INVITE (to tell a CANCEL or a late copy of it
+// from a merged request; a copy gets our 2xx built again), the status we
+// answered it with, the CSeq and Call-ID of our INVITE (a late 2xx
+// retransmission is ACKed again from the dialog).
 
 // armSettle lets the set-up messages go 64*T1 from now (the caller's ACK
 // of our 2xx has come).
@@ -41,10 +40,8 @@ func (c *call) settle() {
 	if a.invite == nil || c.state != stateAnswered {
 		return
 	}
-	a.branch = strings.Clone(branch(a.invite.Req)) // not a piece of the INVITE's text
 	a.invite, a.finalRes = nil, nil
-	if b.inv != nil && b.inv.req != nil {
-		b.invSeq, b.invCallID = b.inv.req.CSeq().SeqNo, string(*b.inv.req.CallID())
+	if b.inv != nil {
 		b.inv.req = nil
 	}
 	b.ack = nil
@@ -56,31 +53,6 @@ func (c *call) settle() {
 
 // settled reports whether the set-up messages are gone.
 func (a *callerLeg) settled() bool { return a.invite == nil }
-
-// inviteBranch is the Via branch of the caller's INVITE.
-func (a *callerLeg) inviteBranch() string {
-	if a.invite != nil {
-		return branch(a.invite.Req)
-	}
-	return a.branch
-}
-
-// inviteSeq is the CSeq number of our INVITE to the callee.
-func (b *calleeLeg) inviteSeq() uint32 {
-	if b.inv != nil && b.inv.req != nil {
-		return b.inv.req.CSeq().SeqNo
-	}
-	return b.invSeq
-}
-
-// inviteCallID is the Call-ID of our INVITE to the callee ("" when none
-// was sent).
-func (b *calleeLeg) inviteCallID() string {
-	if b.inv != nil && b.inv.req != nil {
-		return string(*b.inv.req.CallID())
-	}
-	return b.invCallID
-}
 
 // inviteReq is our INVITE to the callee, nil once settled.
 func (b *calleeLeg) inviteReq() *gosip.Request {
@@ -99,7 +71,7 @@ func (c *call) ackAgain() {
 	if b.ack != nil {
 		err = b.dialog.WriteAck(context.Background(), b.ack)
 	} else {
-		_, err = b.dialog.Ack(context.Background(), b.inviteSeq(), nil)
+		_, err = b.dialog.Ack(context.Background(), b.invSeq, nil)
 	}
 	if err != nil {
 		c.log.Debug().Err(err).Msg("ACK for a retransmitted 2xx")

@@ -70,7 +70,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 		Headers: []gosip.Header{sip.OptionHeader("Supported", sip.ExtTimer)}})
 	tag, _ := inv.From().Params.Get("tag")
 	c.deps.index.addDialog(c, string(*inv.CallID()), tag)
-	c.log.Info().Str("number", x.number).Str("gateway", trunk.Name).Msg("REFER with refer support off: transferring the call ourselves")
+	c.log.Info().Str("number", x.number).Str("transfer_gateway", trunk.Name).Msg("REFER with refer support off: transferring the call ourselves")
 	tx, err := c.deps.gw.Send(context.Background(), inv, c.sink)
 	if err != nil {
 		c.transferFailed(l, 503, "Service Unavailable")

@@ -46,6 +46,28 @@ func BenchmarkParseInvite(b *testing.B) {
 	}
 }
 
+// BenchmarkWireSize: the UDP size check of an SfB INVITE, counted as it
+// is (wireSize) and written out in full as it was (serialisedSize).
+func BenchmarkWireSize(b *testing.B) {
+	msg, err := gosip.NewParser().ParseSIP(benchInvite(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bb := range []struct {
+		name string
+		size func(gosip.Message) int
+	}{{"counted", wireSize}, {"written", serialisedSize}} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if bb.size(msg) <= 0 {
+					b.Fatal("no size")
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkCheckAndClassify: the checks and the classification every
 // request goes through before it reaches a call.
 func BenchmarkCheckAndClassify(b *testing.B) {

@@ -134,10 +134,9 @@ func NewSide(cfg SideConfig) (*Side, error) {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)
 	}
 	s.stack, s.tpl, s.log = stack, stack.UA.TransportLayer(), *stack.Log()
-	if got := stack.UDPBuffers(); got.Read > 0 && got.Read < cfg.UDPBuffer {
-		// Linux reports twice what it granted: less than asked means the
-		// system's cap (net.core.rmem_max) won. The server's operator can
-		// act on it; the lab kit's endpoints only note it (debug).
+	if got := stack.UDPBuffers(); got.short(cfg.UDPBuffer) {
+		// The system's cap (net.core.rmem_max) won. The server's operator
+		// can act on it; the lab kit's endpoints only note it (debug).
 		s.log.Warn().Str("hint", "raise net.core.rmem_max and net.core.wmem_max, or run with CAP_NET_ADMIN").
 			Int("udp_buffer_asked_bytes", cfg.UDPBuffer).Int("udp_read_buffer_bytes", got.Read).
 			Int("udp_write_buffer_bytes", got.Write).Msg("udp socket buffers smaller than asked")

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -34,30 +35,32 @@ func (c *countWriter) WriteString(s string) (int, error) {
 	return len(s), nil
 }
 
+// formatted is what a request and a response have for wireSize to count.
+type formatted interface {
+	StartLineWrite(io.StringWriter)
+	Headers() []gosip.Header
+}
+
 // wireSize is the length of msg as sipgo writes it: its start line and
 // headers as sipgo formats them, counted rather than copied, and its body's
 // length. (sipgo's own StringWrite copies the body into a new string on
 // every call: for an INVITE with SDP that was most of the check's cost.)
 // TestWireSize holds it to len(msg.String()).
 func wireSize(msg gosip.Message) int {
-	var n countWriter
-	var hs []gosip.Header
+	var compact bool
 	switch m := msg.(type) {
 	case *gosip.Request:
-		if m.CompactHeaders {
-			return serialisedSize(msg)
-		}
-		m.StartLineWrite(&n)
-		hs = m.Headers()
+		compact = m.CompactHeaders
 	case *gosip.Response:
-		if m.CompactHeaders {
-			return serialisedSize(msg)
-		}
-		m.StartLineWrite(&n)
-		hs = m.Headers()
-	default:
+		compact = m.CompactHeaders
+	}
+	m, ok := msg.(formatted)
+	if !ok || compact {
 		return serialisedSize(msg)
 	}
+	var n countWriter
+	m.StartLineWrite(&n)
+	hs := m.Headers()
 	for _, h := range hs {
 		h.StringWrite(&n) // "Name: value"
 	}

@@ -13,9 +13,16 @@ import (
 )
 
 // UDPBuffers are a UDP socket's kernel buffer sizes in bytes, as the
-// kernel reports them (Linux doubles what was asked, for its bookkeeping).
+// kernel reports them: Linux doubles what it grants, for its bookkeeping,
+// so a request for n was granted whole when n*2 is reported.
 type UDPBuffers struct {
 	Read, Write int
+}
+
+// short reports buffers known to be smaller than a request for n bytes got
+// whole (zero sizes are unknown: not short).
+func (b UDPBuffers) short(n int) bool {
+	return (b.Read > 0 && b.Read < 2*n) || (b.Write > 0 && b.Write < 2*n)
 }
 
 // setUDPBuffers asks for n bytes of receive and send buffer on conn and
@@ -30,7 +37,7 @@ func setUDPBuffers(conn *net.UDPConn, n int) (UDPBuffers, error) {
 		return UDPBuffers{}, fmt.Errorf("udp send buffer %d bytes: %w", n, err)
 	}
 	got, err := udpBuffers(conn)
-	if err != nil || (got.Read >= n && got.Write >= n) {
+	if err != nil || !got.short(n) {
 		return got, err
 	}
 	forceUDPBuffers(conn, n)

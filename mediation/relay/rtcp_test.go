@@ -209,3 +209,20 @@ func TestSessionLossAndJitterStats(t *testing.T) {
 		t.Fatalf("jitter %v is not %d units", st.Jitter, st.JitterUnits)
 	}
 }
+
+// TestSessionDropsOversizedRTCP: an RTCP compound larger than a datagram
+// the relay takes (maxPacket) is dropped as malformed, and the next report
+// is read as usual.
+func TestSessionDropsOversizedRTCP(t *testing.T) {
+	a := newTestAllocator(t, 4)
+	c := newCall(t, a)
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	big := &rtcp.ReceiverReport{SSRC: 0xED6E, ProfileExtensions: make([]byte, maxPacket)}
+	sendReportFrom(t, c, c.edge, Edge, nil, big)
+	sendReportFrom(t, c, c.edge, Edge, nil, &rtcp.ReceiverReport{SSRC: 0xED6E})
+	waitFor(c.ctx, t, "both reports read", func() bool { return c.s.Stats().Edge.RTCPReceived == 2 })
+	if d := c.s.Stats().Edge.Dropped; d.Malformed != 1 || d.Total() != 1 {
+		t.Fatalf("drops %+v, want the oversized report alone, as malformed", d)
+	}
+}

@@ -29,8 +29,9 @@ func (s *Session) startHousekeeping() {
 		s.housekeep(&s.reportTimer, s.opts.rtcpInterval, s.sendReports)
 	})
 	if s.opts.mediaTimeout > 0 {
-		s.checkTimer = time.AfterFunc(s.checkEvery(), func() {
-			s.housekeep(&s.checkTimer, s.checkEvery(), func() { s.checkMedia(s.now()) })
+		every := s.checkEvery()
+		s.checkTimer = time.AfterFunc(every, func() {
+			s.housekeep(&s.checkTimer, every, func() { s.checkMedia(s.now()) })
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package soak_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -127,9 +128,11 @@ func TestRetransmittedInviteOutlivesTransaction(t *testing.T) {
 		if res == nil {
 			continue
 		}
-		if got, _ := res.To().Params.Get("tag"); res.StatusCode != 200 || len(res.Body()) == 0 || got != tag {
-			t.Fatalf("a replay %v after the ACK got %d with To-tag %q, want the call's 200 with SDP and tag %q",
-				time.Since(answeredAt), res.StatusCode, got, tag)
+		// The SDP the caller last got: the first 200's, there being no
+		// re-INVITE.
+		if got, _ := res.To().Params.Get("tag"); res.StatusCode != 200 || !bytes.Equal(res.Body(), first.Body()) || got != tag {
+			t.Fatalf("a replay %v after the ACK got %d with To-tag %q and %d bytes of SDP, want the call's 200 with its SDP and tag %q",
+				time.Since(answeredAt), res.StatusCode, got, len(res.Body()), tag)
 		}
 		if time.Since(answeredAt) > settle+32*t1 {
 			break
