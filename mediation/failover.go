@@ -116,6 +116,9 @@ func (c *call) restartCallee() {
 // reinvite sends the new attempt's INVITE to the call's (new) trunk
 // address, with a media plan made for it.
 func (c *call) reinvite() {
+	// The new trunk, and no Call-ID of ours until the INVITE: the relay the
+	// plan opens copies the logger, the last attempt's must not be in it.
+	c.relog("")
 	body, err := c.replan()
 	if err != nil {
 		c.failSetup(mediaFailure(err), warningFor(c.caller.side, err)...)

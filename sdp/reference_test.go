@@ -98,7 +98,7 @@ func referenceCodecs(md *psdp.MediaDescription) ([]Codec, error) {
 	for _, a := range md.Attributes {
 		switch a.Key {
 		case "rtpmap":
-			if c, ok := parseRtpmap(a.Value); ok {
+			if c, ok := referenceRtpmap(a.Value); ok {
 				maps[c.PT] = c
 			}
 		case "fmtp":
@@ -126,46 +126,83 @@ func referenceCodecs(md *psdp.MediaDescription) ([]Codec, error) {
 	return out, nil
 }
 
-// referenceSplitEncoding is how parseRtpmap split "<name>/<rate>[/<channels>]"
-// before it cut instead.
-func referenceSplitEncoding(enc string) (name, rate, channels string, ok bool) {
+// referenceRtpmap is parseRtpmap as it was, with strings.Split.
+func referenceRtpmap(v string) (Codec, bool) {
+	ptField, enc, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok {
+		return Codec{}, false
+	}
+	pt, ok := parsePT(ptField)
+	if !ok {
+		return Codec{}, false
+	}
 	parts := strings.Split(strings.TrimSpace(enc), "/")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
-		return "", "", "", false
+		return Codec{}, false
 	}
+	rate, err := strconv.ParseUint(parts[1], 10, 32)
+	if err != nil {
+		return Codec{}, false
+	}
+	c := Codec{PT: pt, Name: parts[0], Rate: uint32(rate), Channels: 1}
 	if len(parts) == 3 {
-		if parts[2] == "" {
-			return "", "", "", false // Atoi("") failed
+		ch, err := strconv.Atoi(parts[2])
+		if err != nil || ch < 1 {
+			return Codec{}, false
 		}
-		channels = parts[2]
+		c.Channels = ch
 	}
-	return parts[0], parts[1], channels, true
+	return c, true
 }
 
-// referenceCandidateFields is how parseCandidate split a candidate before
-// it used FieldsSeq.
-func referenceCandidateFields(v string) (f [8]string, ok bool) {
-	all := strings.Fields(v)
-	if len(all) < 8 {
-		return f, false
+// referenceCandidate is parseCandidate as it was, with strings.Fields.
+func referenceCandidate(v string) (Candidate, bool) {
+	f := strings.Fields(v)
+	if len(f) < 8 || f[6] != "typ" {
+		return Candidate{}, false
 	}
-	copy(f[:], all)
-	return f, true
+	comp, err := strconv.Atoi(f[1])
+	if err != nil || comp < 1 || comp > 256 {
+		return Candidate{}, false
+	}
+	prio, err := strconv.ParseUint(f[3], 10, 32)
+	if err != nil {
+		return Candidate{}, false
+	}
+	addr, err := netip.ParseAddr(f[4])
+	if err != nil {
+		return Candidate{}, false
+	}
+	port, err := strconv.ParseUint(f[5], 10, 16)
+	if err != nil {
+		return Candidate{}, false
+	}
+	return Candidate{Foundation: f[0], Component: comp, Transport: f[2], Priority: uint32(prio), Addr: netip.AddrPortFrom(addr.Unmap(), uint16(port)), Type: f[7]}, true
 }
 
-// referenceFirstField is how rtcpPort found the port before it used
-// FieldsSeq.
-func referenceFirstField(v string) (string, bool) {
+// referenceRTCPPort is rtcpPort as it was, with strings.Fields.
+func referenceRTCPPort(md *psdp.MediaDescription, rtp int) (int, error) {
+	v, ok := md.Attribute("rtcp")
+	if !ok {
+		if rtp >= 65535 {
+			return 0, fmt.Errorf("m= port %d leaves no room for RTCP", rtp)
+		}
+		return rtp + 1, nil
+	}
 	f := strings.Fields(v)
 	if len(f) == 0 {
-		return "", false
+		return 0, errors.New("empty a=rtcp")
 	}
-	return f[0], true
+	p, err := strconv.Atoi(f[0])
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("a=rtcp:%s: bad port", v)
+	}
+	return p, nil
 }
 
-// FuzzAttributeParsers checks codecs and the field splitting of
-// parseRtpmap, parseCandidate and rtcpPort against the versions they
-// replaced on every m-line and attribute value of any body pion accepts.
+// FuzzAttributeParsers checks codecs, parseRtpmap, parseCandidate and
+// rtcpPort against the versions they replaced (kept here as independent
+// references) on every m-line and attribute of any body pion accepts.
 func FuzzAttributeParsers(f *testing.F) {
 	for _, b := range sdpFixtures(f) {
 		f.Add(b)
@@ -185,22 +222,21 @@ func FuzzAttributeParsers(f *testing.F) {
 			if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
 				t.Fatalf("codecs(%s): %+v, %v; was %+v, %v", md.MediaName, got, gotErr, want, wantErr)
 			}
+			gotPort, gotErr := rtcpPort(md, md.MediaName.Port.Value)
+			wantPort, wantErr := referenceRTCPPort(md, md.MediaName.Port.Value)
+			if gotPort != wantPort || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Fatalf("rtcpPort(%s): %d, %v; was %d, %v", md.MediaName, gotPort, gotErr, wantPort, wantErr)
+			}
 			for _, a := range md.Attributes {
-				_, enc, _ := strings.Cut(strings.TrimSpace(a.Value), " ")
-				n, r, c, ok := splitEncoding(enc)
-				wn, wr, wc, wok := referenceSplitEncoding(enc)
-				if n != wn || r != wr || c != wc || ok != wok {
-					t.Fatalf("splitEncoding(%q) = %q %q %q %v; was %q %q %q %v", enc, n, r, c, ok, wn, wr, wc, wok)
+				gotR, gotOK := parseRtpmap(a.Value)
+				wantR, wantOK := referenceRtpmap(a.Value)
+				if gotOK != wantOK || gotR != wantR {
+					t.Fatalf("parseRtpmap(%q) = %+v, %v; was %+v, %v", a.Value, gotR, gotOK, wantR, wantOK)
 				}
-				f, ok := candidateFields(a.Value)
-				wf, wok := referenceCandidateFields(a.Value)
-				if ok != wok || (ok && f != wf) {
-					t.Fatalf("candidateFields(%q) = %q, %v; was %q, %v", a.Value, f, ok, wf, wok)
-				}
-				first, ok := firstField(a.Value)
-				wfirst, wok := referenceFirstField(a.Value)
-				if first != wfirst || ok != wok {
-					t.Fatalf("firstField(%q) = %q, %v; was %q, %v", a.Value, first, ok, wfirst, wok)
+				gotC, gotOK := parseCandidate(a.Value)
+				wantC, wantOK := referenceCandidate(a.Value)
+				if gotOK != wantOK || gotC != wantC {
+					t.Fatalf("parseCandidate(%q) = %+v, %v; was %+v, %v", a.Value, gotC, gotOK, wantC, wantOK)
 				}
 			}
 		}

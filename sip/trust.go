@@ -66,11 +66,12 @@ func (s *Side) trusted(remote string) bool {
 	return err == nil && s.trust.Allows(ap.Addr())
 }
 
-// dropUntrustedDatagram refuses an untrusted UDP read before it is parsed,
-// when such requests are dropped anyway: a flood of them costs nothing but
-// the counter.
+// dropUntrustedDatagram takes a UDP read from an untrusted source (the
+// caller has decided that: there is a trust list) before it is parsed, when
+// such requests are dropped anyway: a flood of them costs nothing but the
+// counter. false: it is to be parsed and refused (403).
 func (s *Side) dropUntrustedDatagram(remote string) bool {
-	if s.trust == nil || s.trust.RejectUDP {
+	if s.trust.RejectUDP {
 		return false
 	}
 	s.untrusted(remote, "udp", "")
