@@ -15,6 +15,10 @@ import (
 // runtime.gc_percent (400 by default), as its Go metrics show, and its
 // start line says what it applied.
 func TestServeAppliesGC(t *testing.T) {
+	// The environment would win over the config (and the child inherits
+	// ours); empty is unset for both the runtime and serve.
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a := freeAddrs(t, 5)
