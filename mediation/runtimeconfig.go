@@ -39,6 +39,15 @@ func (r RuntimeConfig) check() *ConfigError {
 	return nil
 }
 
+// Validate reports a setting out of its bounds, as Config.Validate does
+// for the runtime section.
+func (r RuntimeConfig) Validate() error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Apply sets the process's garbage collector from r, except what the GOGC
 // and GOMEMLIMIT environment variables set, and says what it did.
 func (r RuntimeConfig) Apply() string {

@@ -56,6 +56,7 @@ func benchCmd(args []string) int {
 	media := fs.Bool("media", true, "play RTP in both directions; false: signalling only")
 	jsonOut := fs.Bool("json", false, "print the report as one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile (go tool pprof) to `FILE`: where its own time goes when it warns that it is the bottleneck")
+	gcPercent := fs.Int("gc-percent", def.Runtime.GCPercent, "Go's GOGC for this process, as serve's runtime.gc_percent (the GOGC variable wins): the generator allocates per call as the daemon does")
 	logLevel := fs.String("log-level", "disabled", "zerolog `level` of the endpoints' and the in-process daemon's log on stderr (under load sipgo logs every retransmission)")
 	if done, code := parseCommand(fs, args, benchUsage); done {
 		return code
@@ -75,6 +76,12 @@ func benchCmd(args []string) int {
 		fail(fmt.Errorf("bench: --cps and --calls must be above 0"))
 		return exitUsage
 	}
+	gc := mediation.RuntimeConfig{GCPercent: *gcPercent}
+	if err := gc.Validate(); err != nil {
+		fail(fmt.Errorf("bench: --gc-percent: %w", err))
+		return exitUsage
+	}
+	gcApplied := gc.Apply()
 	cfg.Log = newLogger(os.Stderr, mediation.LogConfig{Level: *logLevel}, nil)
 	if isTerminal(os.Stderr) && !*jsonOut {
 		cfg.Progress = func(p bench.Progress) {
@@ -98,6 +105,7 @@ func benchCmd(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := bench.Run(ctx, cfg)
+	rep.Generator.GC = gcApplied
 	if cfg.Progress != nil {
 		fmt.Fprintln(os.Stderr)
 	}
@@ -150,14 +158,14 @@ func printBench(w io.Writer, r bench.Report) {
 	}
 	switch {
 	case r.Generator.InProcess:
-		fmt.Fprintf(w, "process    daemon and generator: %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.1f SIP messages per call\n",
-			r.Generator.CoresUsed, r.Generator.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall)
+		fmt.Fprintf(w, "process    daemon and generator: %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.1f SIP messages per call; %s\n",
+			r.Generator.CoresUsed, r.Generator.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall, r.Generator.GC)
 	case r.Daemon.Read:
 		fmt.Fprintf(w, "daemon     %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.1f SIP messages per call\n",
 			r.Daemon.CoresUsed, r.Daemon.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall)
 		fallthrough
 	default:
-		fmt.Fprintf(w, "generator  %.2f cores (%.1f s CPU)\n", r.Generator.CoresUsed, r.Generator.CPUSeconds)
+		fmt.Fprintf(w, "generator  %.2f cores (%.1f s CPU); %s\n", r.Generator.CoresUsed, r.Generator.CPUSeconds, r.Generator.GC)
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)

@@ -9,9 +9,12 @@ import (
 )
 
 // TestBenchJSON: a short bench of both modes, as CI runs it, prints one
-// JSON report in which every call went as planned, and exits 0.
+// JSON report in which every call went as planned, and exits 0; the
+// generator ran with the garbage collector setting asked for.
 func TestBenchJSON(t *testing.T) {
-	res := runBinary(t, "bench", "--calls", "100", "--cps", "50", "--mode", "mixed", "--transcode-share", "0.5", "--json")
+	t.Setenv("GOGC", "") // inherited, it would win over --gc-percent
+	t.Setenv("GOMEMLIMIT", "")
+	res := runBinary(t, "bench", "--calls", "100", "--cps", "50", "--mode", "mixed", "--transcode-share", "0.5", "--gc-percent", "250", "--json")
 	if res.code != 0 {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
 	}
@@ -23,6 +26,9 @@ func TestBenchJSON(t *testing.T) {
 	}
 	if rep.Calls != 100 || rep.Answered != 100 || rep.Bypassed != 50 || rep.Anchored != 25 || rep.Transcoded != 25 {
 		t.Fatalf("report %+v", rep)
+	}
+	if rep.Generator.GC != "gc_percent 250, no memory limit" {
+		t.Errorf("generator gc %q", rep.Generator.GC)
 	}
 	if rep.SetupMs.P99 <= 0 || rep.ClientMedia.Expected == 0 || rep.SBCMedia.Expected == 0 {
 		t.Errorf("latency %+v, media %+v / %+v", rep.SetupMs, rep.ClientMedia, rep.SBCMedia)
@@ -40,6 +46,7 @@ func TestBenchFlags(t *testing.T) {
 		{"--cps", "0"},
 		{"--transcode-share", "2"},
 		{"--edge", "nowhere"},
+		{"--gc-percent", "5"},
 	} {
 		res := runBinary(t, append([]string{"bench"}, args...)...)
 		if res.code != 2 || !strings.Contains(res.stderr, "bench") {

@@ -36,6 +36,10 @@ type Generator struct {
 	CoresUsed  float64 `json:"coresUsed"`
 	// InProcess: the daemon ran in this process, so the figures include it.
 	InProcess bool `json:"inProcess"`
+	// GC is the garbage collector setting the process ran with, as
+	// RuntimeConfig.Apply reports it ("gc_percent 400, no memory limit");
+	// set by the command, empty from Run alone.
+	GC string `json:"gc,omitempty"`
 }
 
 // processCPU is the user and system CPU time of this process so far.

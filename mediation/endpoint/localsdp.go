@@ -4,8 +4,10 @@ import (
 	_ "embed"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pion/sdp/v3"
 )
@@ -18,6 +20,35 @@ const attrBypassID = "x-bypassid"
 //
 //go:embed sfb-offer.sdp
 var sfbTemplate []byte
+
+// parsedTemplate is sfbTemplate parsed once: a load generator builds an
+// offer per call, and parsing it each time was a tenth of its CPU.
+var parsedTemplate = sync.OnceValues(func() (*sdp.SessionDescription, error) {
+	var desc sdp.SessionDescription
+	if err := desc.Unmarshal(sfbTemplate); err != nil {
+		return nil, fmt.Errorf("sfb template: %w", err)
+	}
+	return &desc, nil
+})
+
+// templateCopy is a copy of the parsed template that build may change: the
+// media descriptions with their format and attribute lists are copied (build
+// rewrites those in place); the rest it only replaces, never mutates.
+func templateCopy() (sdp.SessionDescription, error) {
+	t, err := parsedTemplate()
+	if err != nil {
+		return sdp.SessionDescription{}, err
+	}
+	desc := *t
+	desc.MediaDescriptions = make([]*sdp.MediaDescription, len(t.MediaDescriptions))
+	for i, md := range t.MediaDescriptions {
+		c := *md
+		c.MediaName.Formats = slices.Clone(md.MediaName.Formats)
+		c.Attributes = slices.Clone(md.Attributes)
+		desc.MediaDescriptions[i] = &c
+	}
+	return desc, nil
+}
 
 // localMedia is our own media address as written into SDP.
 type localMedia struct {
@@ -44,9 +75,9 @@ type sfbSDP struct {
 // bypass ID: c=, o=, m= port, a=rtcp and a host candidate per component are
 // rewritten; the TCP-ACT and x-candidate-ipv6 candidates are dropped.
 func (p sfbSDP) build() ([]byte, error) {
-	var desc sdp.SessionDescription
-	if err := desc.Unmarshal(sfbTemplate); err != nil {
-		return nil, fmt.Errorf("sfb template: %w", err)
+	desc, err := templateCopy()
+	if err != nil {
+		return nil, err
 	}
 	setAddress(&desc, p.local.ip)
 	md := firstAudio(&desc)

@@ -298,3 +298,65 @@ func TestOfferLimitedToOneLaw(t *testing.T) {
 		t.Fatalf("other SfB codecs dropped:\n%s", s)
 	}
 }
+
+// TestSfBBuildLeavesTemplate: build works on a copy of the template parsed
+// once, so offers and answers built one after another, each changing the
+// codec list, candidates and addresses in its own way, come out as they do
+// from a fresh parse of the template, and the template itself is unchanged.
+func TestSfBBuildLeavesTemplate(t *testing.T) {
+	fresh := func(p sfbSDP) string {
+		var desc sdp.SessionDescription
+		if err := desc.Unmarshal(sfbTemplate); err != nil {
+			t.Fatal(err)
+		}
+		setAddress(&desc, p.local.ip)
+		md := firstAudio(&desc)
+		md.MediaName.Port = sdp.RangedPort{Value: int(p.local.rtpPort)}
+		md.Attributes = p.rewriteAttributes(md.Attributes)
+		if p.formats != nil {
+			md.MediaName.Formats = formatList(p.formats)
+		} else if p.g711 != nil {
+			dropG711(md, p.g711)
+		}
+		out, err := desc.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	before, err := parsedTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	untouched, err := before.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4 := localMedia{ip: netip.MustParseAddr("127.0.0.1"), rtpPort: 40000, rtcpPort: 40001, ssrc: 1}
+	v6 := localMedia{ip: netip.MustParseAddr("::1"), rtpPort: 50000, rtcpPort: 50001, ssrc: 2}
+	cases := []sfbSDP{
+		{local: v4, bypassID: testBypassID, g711: []string{PCMU}},
+		{local: v6, formats: []format{{pt: 8, name: PCMA, rate: 8000}}},
+		{local: v4, g711: []string{PCMA}},
+		{local: v6, bypassID: testBypassID},
+		{local: v4},
+	}
+	for round := 0; round < 2; round++ {
+		for i, p := range cases {
+			got, err := p.build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fresh(p); string(got) != want {
+				t.Fatalf("round %d case %d: built\n%s\nwant\n%s", round, i, got, want)
+			}
+		}
+	}
+	after, err := before.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(untouched) {
+		t.Fatalf("the parsed template changed:\n%s\nwas\n%s", after, untouched)
+	}
+}
