@@ -164,6 +164,12 @@ func (s *stream) Close() mediaStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.player.abandon()
+	var hz float64
+	if len(s.samples) > 0 {
+		// Not called on nothing: Detect's frame grew the stack of every
+		// closing goroutine, 2 % of a signalling-only bench's CPU.
+		hz = tone.Detect(s.samples, sampleRate)
+	}
 	return mediaStats{
 		to:             s.dest,
 		from:           s.first,
@@ -173,7 +179,7 @@ func (s *stream) Close() mediaStats {
 		received:       s.received,
 		receivedPT:     s.recvPT,
 		eventPT:        s.dtmfPT,
-		detectedHz:     tone.Detect(s.samples, sampleRate),
+		detectedHz:     hz,
 		expected:       int(s.rx.TotalExpected()),
 		lost:           int(s.rx.TotalLost()),
 		jitter:         s.rx.Jitter(),
