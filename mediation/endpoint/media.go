@@ -212,6 +212,7 @@ func (s *stream) send() {
 	defer ticker.Stop()
 	var (
 		phase   float64
+		played  int   // audio frames so far: the tone's position
 		pcm           = make([]int16, frameSamples)
 		payload       = make([]byte, frameSamples)
 		buf           = make([]byte, 12+frameSamples)
@@ -241,11 +242,16 @@ func (s *stream) send() {
 			pkt.Marker, pkt.Timestamp = frame.start, eventTS
 			pkt.PayloadType, pkt.Payload = uint8(dtmfPT), frame.ev.marshal()
 		} else {
-			tone.GenerateInto(pcm, s.toneHz, sampleRate, &phase)
-			encode := encoder(codec.name)
-			for i, v := range pcm {
-				payload[i] = encode(v)
+			if t := toneFrames(s.toneHz, codec.name); t != nil {
+				copy(payload, t[played%framesPerSecond][:])
+			} else {
+				tone.GenerateInto(pcm, s.toneHz, sampleRate, &phase)
+				encode := encoder(codec.name)
+				for i, v := range pcm {
+					payload[i] = encode(v)
+				}
 			}
+			played++
 			pkt.PayloadType, pkt.Payload = codec.pt, payload
 			if s.delays != nil {
 				writeStamp(payload, codec.codecName(), time.Now())
