@@ -480,3 +480,37 @@ func TestLoadConfigOmittedEnableBypassIsTrue(t *testing.T) {
 		t.Fatalf("DisplayName() = %q, want the address", got)
 	}
 }
+
+// TestShippedConfigsValid: every configuration in testdata/config that is
+// not meant to be refused (bad-*) loads and validates, as mediation serve
+// --config would take it; the bench ones keep what their comments promise.
+func TestShippedConfigsValid(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "config", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no configurations: %v", err)
+	}
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "bad-") {
+			continue
+		}
+		cfg, err := mediation.LoadConfig(f)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		switch filepath.Base(f) {
+		case "bench.yaml", "bench-anchored.yaml":
+			if cfg.MaxCalls != 0 {
+				t.Errorf("%s: max_calls %d, want no cap", f, cfg.MaxCalls)
+			}
+		case "bench-tcp.yaml":
+			if cfg.MaxCalls != 0 || cfg.Edge.PeerTransport != "tcp" || len(cfg.Gateways) != 1 || cfg.Gateways[0].Transport != "tcp" ||
+				cfg.Gateways[0].Address != mediation.DefaultConfig().Gateways[0].Address {
+				t.Errorf("%s: max_calls %d, edge peer_transport %q, gateways %+v; want TCP on both legs to the default SBC address", f, cfg.MaxCalls, cfg.Edge.PeerTransport, cfg.Gateways)
+			}
+		}
+	}
+}

@@ -189,6 +189,10 @@ type runner struct {
 	mu      sync.Mutex
 	results []result
 	sbcSide mediaSum
+	// sbcTransports counts the SBC's calls by the transport their INVITE
+	// came over: a running daemon reaches its trunk as its configuration
+	// says, whatever --transport asks of the endpoints.
+	sbcTransports map[string]int
 	// delays are the one-way delays of the anchored calls' media: the SBC
 	// and the anchored clients stamp their send times in the payload.
 	delays   endpoint.DelayHistogram
@@ -289,6 +293,10 @@ func (r *runner) drainSBC(ctx context.Context) {
 		}
 		r.mu.Lock()
 		r.sbcSide.add(rep)
+		if r.sbcTransports == nil {
+			r.sbcTransports = map[string]int{}
+		}
+		r.sbcTransports[strings.ToLower(rep.Transport)]++
 		r.mu.Unlock()
 	}
 }
@@ -385,7 +393,7 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	rep.ScheduleLagMaxMs = ms(lagMax)
 	rep.Generator = generatorFigures(usage, elapsed, r.srv != nil)
 	rep.Daemon = daemonFigures(before, after, elapsed, rep.Calls)
-	rep.Warnings = warnings(cfg, rep, lagMax)
+	rep.Warnings = warnings(cfg, rep, lagMax, r.sbcTransports)
 	return rep, ctx.Err()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,11 @@ func TestRunInProcess(t *testing.T) {
 			}
 			if !rep.Daemon.Read || rep.Daemon.RSSBytes <= 0 || rep.Daemon.Goroutines <= 0 || !rep.Generator.InProcess {
 				t.Errorf("process figures: daemon %+v generator %+v", rep.Daemon, rep.Generator)
+			}
+			for _, w := range rep.Warnings {
+				if strings.Contains(w, "another transport") {
+					t.Errorf("the in-process daemon's trunk takes --transport, yet: %s", w)
+				}
 			}
 			// INVITE, 100, 183, 200, ACK, BYE, 200 on each leg: 14, give or
 			// take a retransmission.
@@ -141,4 +147,34 @@ func TestRunReportsFailures(t *testing.T) {
 		t.Errorf("daemon %+v generator %+v: want the daemon's own figures", rep.Daemon, rep.Generator)
 	}
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+// TestRunWarnsTrunkTransport: against a running daemon whose trunk is UDP,
+// a TCP run still completes (the clients' leg is TCP, the SBC takes the
+// daemon's UDP), but the report says the SBC's leg was not TCP, and how
+// to make it so.
+func TestRunWarnsTrunkTransport(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sbc := mediationtest.FreeAddr(t)
+	cfg := mediation.DefaultConfig()
+	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Gateways[0].Address = sbc.String() // transport: udp, the default
+	srv := mediationtest.Serve(t, cfg, zerolog.Nop())
+	media := false
+	rep, err := bench.Run(ctx, bench.Config{Edge: srv.EdgeAddr(), SBCListen: sbc.String(), Transport: "tcp",
+		MetricsURL: mediationtest.URL(srv, "/metrics"), CPS: 50, Calls: 10, Media: &media})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Answered != 10 {
+		t.Fatalf("%d of %d calls as planned (%v)", rep.Answered, rep.Calls, rep.FailedBy)
+	}
+	var warned bool
+	for _, w := range rep.Warnings {
+		warned = warned || strings.Contains(w, "the SBC got 10 of its 10 calls over another transport than tcp") && strings.Contains(w, "bench-tcp.yaml")
+	}
+	if !warned {
+		t.Errorf("no transport warning in %q", rep.Warnings)
+	}
 }

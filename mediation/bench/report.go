@@ -158,8 +158,12 @@ func percentiles(d []time.Duration) Percentiles {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // warnings say when the figures are not the daemon's alone.
-func warnings(cfg Config, rep Report, lag time.Duration) []string {
+func warnings(cfg Config, rep Report, lag time.Duration, sbcTransports map[string]int) []string {
 	var w []string
+	if other := rep.SBCMedia.Calls - sbcTransports[cfg.Transport]; other > 0 {
+		w = append(w, fmt.Sprintf("the SBC got %d of its %d calls over another transport than %s: a running daemon reaches its trunk over the trunk's configured transport (gateways[].transport; for TCP on both legs, serve testdata/config/bench-tcp.yaml)",
+			other, rep.SBCMedia.Calls, cfg.Transport))
+	}
 	if rep.Generator.InProcess {
 		w = append(w, "the daemon runs in this process: CPU and memory are the generator's and the daemon's together; run `mediation serve` separately and pass --edge for the daemon's own figures")
 	}

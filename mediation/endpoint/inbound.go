@@ -52,7 +52,7 @@ type inbound struct {
 // for the whole call, so the INVITE transaction never ends before its final
 // response.
 func (a *agent) serveInvite(req *sip.Request, tx sip.ServerTransaction, plan func(remoteMedia) (answerPlan, error)) {
-	r := CallReport{Direction: Inbound, OfferSDP: req.Body(), ReceivedPT: -1, EventPT: -1}
+	r := CallReport{Direction: Inbound, Transport: req.Transport(), OfferSDP: req.Body(), ReceivedPT: -1, EventPT: -1}
 	if id := req.CallID(); id != nil {
 		r.CallID = id.Value()
 	}

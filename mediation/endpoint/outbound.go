@@ -68,6 +68,7 @@ func (a *agent) dial(ctx context.Context, plan outboundPlan) (CallReport, error)
 	}
 	req := a.newInvite(plan, body)
 	r.CallID = req.CallID().Value()
+	r.Transport = req.Transport()
 	r.OfferSDP = body
 	r.BypassOffered = plan.bypassID != ""
 	log := a.log.With().Str("call_id", r.CallID).Str("dir", Outbound).Logger()

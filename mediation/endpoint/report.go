@@ -32,6 +32,10 @@ type CallReport struct {
 	CallID string
 	// Direction is Outbound (we sent the INVITE) or Inbound.
 	Direction string
+	// Transport is what the INVITE came over (inbound: "UDP", "TCP" or
+	// "TLS", as sipgo names it) or was sent over (outbound: the call's
+	// CallOptions.Transport).
+	Transport string
 	// From and To are the user parts of the INVITE's From and To.
 	From, To string
 	// Code is the final response code of the INVITE (200, 486, 487, 408 ...),
