@@ -136,6 +136,7 @@ func (c *call) onStart() {
 			relay.WithLatching(c.deps.media.LatchingEnabled()),
 			relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
 			relay.WithPacketTap(c.deps.mediaTap),
+			relay.WithDelayObserver(c.deps.metrics.observeRelayDelay),
 		}}
 	c.media.signalling[c.media.callerSide()] = sourceIP(req)
 	c.media.signalling[c.media.callerSide().Other()] = c.deps.edgePeer.Addr()

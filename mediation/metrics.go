@@ -1,8 +1,12 @@
 package mediation
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
 )
 
 // metrics are the perf counters of the LS:MediationServer objects, one
@@ -23,6 +27,10 @@ type metrics struct {
 	sipUnanswered prometheus.Counter
 	sipStray      *prometheus.CounterVec // responses for nothing of ours, by side
 	mediaRefused  *prometheus.CounterVec // RTP from neither the peer's IPs nor its latched address
+	relayDelay    *prometheus.HistogramVec
+	// relayDelayBy are relayDelay's two series, looked up once: observed
+	// for every relayed packet.
+	relayDelayBy [2]prometheus.Observer
 	// Operators' series (metricsops.go).
 	sipRequests   *prometheus.CounterVec
 	sipResponses  *prometheus.CounterVec
@@ -97,6 +105,11 @@ func newMetrics(ports portPool) *metrics {
 			Name: "mediationserver_media_packets_refused_total",
 			Help: "RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
 		}, []string{"side"}),
+		relayDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mediationserver_relay_delay_seconds",
+			Help:    "Time anchored RTP spends in the relay, by the side it came from: from the kernel's receive timestamp of a packet (so its wait in the socket's queue counts) to the send of its relayed copy, transcoding and SRTP included (Linux only).",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"side"}),
 	}
 	quarantined := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mediationserver_media_port_pairs_quarantined",
@@ -107,13 +120,15 @@ func newMetrics(ports portPool) *metrics {
 		Help: "Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
 	}, func() float64 { return float64(ports.EarlyReuses()) })
 	m.reg.MustRegister(quarantined, earlyReuse, m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
-		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered, m.sipStray, m.mediaRefused,
+		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered, m.sipStray, m.mediaRefused, m.relayDelay,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.
 	for _, side := range []string{"edge", "gateway"} {
 		m.mediaRefused.WithLabelValues(side)
 		m.sipStray.WithLabelValues(side)
 	}
+	m.relayDelayBy[relay.Edge] = m.relayDelay.WithLabelValues("edge")
+	m.relayDelayBy[relay.Gateway] = m.relayDelay.WithLabelValues("gateway")
 	for _, d := range []direction{outbound, inbound} {
 		m.callsCurrent.WithLabelValues(d.String())
 		m.callsTotal.WithLabelValues(d.String())
@@ -121,6 +136,14 @@ func newMetrics(ports portPool) *metrics {
 		m.bypassTotal.WithLabelValues(d.String())
 	}
 	return m
+}
+
+// observeRelayDelay is the relay's delay observer (relay.WithDelayObserver).
+func (m *metrics) observeRelayDelay(from relay.Side, d time.Duration) {
+	if m == nil || from != relay.Edge && from != relay.Gateway {
+		return
+	}
+	m.relayDelayBy[from].Observe(d.Seconds())
 }
 
 // observeLeg records an anchored leg's figures from its call record.

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -33,6 +34,7 @@ var wantSeries = []string{
 	"mediationserver_media_port_pairs_early_reuses_total: Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
 	"mediationserver_media_port_pairs_quarantined: Released RTP/RTCP port pairs kept out of use for media.quarantine, so that late packets of an ended call reach no new one.",
 	"mediationserver_media_timeouts_total: Anchored calls ended because a leg sent no RTP or RTCP for media.timeout, by direction.",
+	"mediationserver_relay_delay_seconds: Time anchored RTP spends in the relay, by the side it came from: from the kernel's receive timestamp of a packet (so its wait in the socket's queue counts) to the send of its relayed copy, transcoding and SRTP included (Linux only).",
 	"mediationserver_sip_malformed_requests_total: Requests refused with 400 because a mandatory header was missing.",
 	"mediationserver_sip_requests_total: SIP requests by side (edge, gateway), direction (in: received, out: sent) and method; retransmissions included.",
 	"mediationserver_sip_responses_total: SIP responses by side (edge, gateway), direction (in: received, out: sent) and status code; retransmissions included.",
@@ -100,6 +102,60 @@ func TestMetricsSeries(t *testing.T) {
 		v, err := mediationtest.Metric(lab.Server, c.name, c.labels...)
 		if err != nil || v != c.want {
 			t.Errorf("%s%v = %v (%v), want %v", c.name, c.labels, v, err, c.want)
+		}
+	}
+}
+
+// TestRelayDelayMetric: an anchored call's relayed packets are observed in
+// mediationserver_relay_delay_seconds, on both sides, each well under the
+// call's length; a bypassed call adds none.
+func TestRelayDelayMetric(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("receive timestamps are Linux's")
+	}
+	ctx := testCtx(t, 30*time.Second)
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	count := func() (n [2]uint64, sum [2]float64) {
+		t.Helper()
+		page, err := metricspage.Get(ctx, http.DefaultClient, mediationtest.URL(lab.Server, "/metrics"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := page["mediationserver_relay_delay_seconds"]
+		if f == nil {
+			t.Fatal("no mediationserver_relay_delay_seconds")
+		}
+		for _, m := range f.GetMetric() {
+			i := 0
+			if m.GetLabel()[0].GetValue() == "gateway" {
+				i = 1
+			}
+			n[i], sum[i] = m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+		}
+		return n, sum
+	}
+	bypass := startClient(t, ctx, mediationtest.DefaultBypassID)
+	if rep, err := bypass.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), Duration: 500 * time.Millisecond}); err != nil || rep.Code != 200 {
+		t.Fatalf("bypassed call: %d %v", rep.Code, err)
+	}
+	if n, _ := count(); n != [2]uint64{} {
+		t.Fatalf("a bypassed call observed %v relay delays", n)
+	}
+	anchored := startClient(t, ctx, "")
+	rep, err := anchored.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), Duration: 1 * time.Second})
+	if err != nil || rep.Code != 200 {
+		t.Fatalf("anchored call: %d %v", rep.Code, err)
+	}
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+	n, sum := count()
+	for i, side := range []string{"edge", "gateway"} {
+		// 50 packets a second each way for a second, give or take the
+		// set-up and the end.
+		if n[i] < 10 || n[i] > 200 {
+			t.Errorf("%s: %d packets observed, want about 50", side, n[i])
+		}
+		if mean := sum[i] / float64(max(n[i], 1)); mean <= 0 || mean > 0.5 {
+			t.Errorf("%s: mean delay %v s over %d packets", side, mean, n[i])
 		}
 	}
 }

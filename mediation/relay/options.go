@@ -22,6 +22,7 @@ type sessionOptions struct {
 	onTimeout    func(Side)
 	rtcpInterval time.Duration
 	tap          PacketTap
+	delay        func(from Side, d time.Duration)
 }
 
 func defaultSessionOptions() sessionOptions {
@@ -59,6 +60,17 @@ func WithRTCPInterval(d time.Duration) SessionOption {
 			o.rtcpInterval = d
 		}
 	}
+}
+
+// WithDelayObserver calls observe, on the reading goroutine, for every RTP
+// packet relayed: from is the side it came from, d the time from the
+// kernel's receive timestamp of the datagram to the return of the send of
+// its relayed copy (the wait in the socket's queue, the pipeline with any
+// transcoding and SRTP, and the send). observe must be quick. Only on
+// Linux (SO_TIMESTAMPNS); elsewhere it is never called. nil, the default,
+// costs nothing.
+func WithDelayObserver(observe func(from Side, d time.Duration)) SessionOption {
+	return func(o *sessionOptions) { o.delay = observe }
 }
 
 // AllocatorOption configures an Allocator.

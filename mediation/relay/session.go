@@ -215,8 +215,21 @@ func (s *Session) readRTP(x Side) {
 	rx, tx := &s.legs[x], &s.legs[y]
 	pipe := s.pipes[x]
 	buf := readBuffer()
+	var oob []byte
+	if s.opts.delay != nil && rxTimestamps(in) {
+		oob = make([]byte, rxOOBSize)
+	}
 	for {
-		n, src, err := in.ReadFromUDPAddrPort(buf)
+		var (
+			n, oobn int
+			src     netip.AddrPort
+			err     error
+		)
+		if oob != nil {
+			n, oobn, _, src, err = in.ReadMsgUDPAddrPort(buf, oob)
+		} else {
+			n, src, err = in.ReadFromUDPAddrPort(buf)
+		}
 		if err != nil {
 			if s.readFailed(x, "rtp", err) {
 				return
@@ -249,6 +262,15 @@ func (s *Session) readRTP(x Side) {
 		tx.rtpSent.Add(1)
 		tx.rtpSentBytes.Add(uint64(len(pkt)))
 		tx.send.sent(pipe.hdr.Timestamp, pipe.payloadLen, pipe.audio, now)
+		if oobn > 0 {
+			if at, ok := rxTime(oob[:oobn]); ok {
+				// Wall clock against the kernel's: a step of the clock
+				// between the two can make it negative.
+				if d := time.Since(at); d >= 0 {
+					s.opts.delay(x, d)
+				}
+			}
+		}
 	}
 }
 
