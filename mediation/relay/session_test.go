@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/zaf/g711"
@@ -396,8 +398,18 @@ func TestConcurrentSessionsNeverSharePorts(t *testing.T) {
 // BenchmarkRelayLoopback measures one packet's round through real sockets:
 // fake client -> session (PCMU->PCMA) -> fake SBC.
 func BenchmarkRelayLoopback(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchmarkRelayLoopback(b) })
+	// As the daemon runs it: every packet read with its receive
+	// timestamp and its delay observed.
+	var observed atomic.Int64
+	b.Run("delay-observed", func(b *testing.B) {
+		benchmarkRelayLoopback(b, WithDelayObserver(func(Side, time.Duration) { observed.Add(1) }))
+	})
+}
+
+func benchmarkRelayLoopback(b *testing.B, opts ...SessionOption) {
 	a := newTestAllocator(b, 2)
-	s, err := NewSession(a, testLogger(b))
+	s, err := NewSession(a, testLogger(b), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
