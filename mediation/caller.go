@@ -136,8 +136,10 @@ func (c *call) onStart() {
 			relay.WithLatching(c.deps.media.LatchingEnabled()),
 			relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
 			relay.WithPacketTap(c.deps.mediaTap),
-			relay.WithDelayObserver(c.deps.metrics.observeRelayDelay),
 		}}
+	if c.deps.metrics != nil {
+		c.media.sessionOpts = append(c.media.sessionOpts, relay.WithDelayObserver(c.deps.metrics.observeRelayDelay))
+	}
 	c.media.signalling[c.media.callerSide()] = sourceIP(req)
 	c.media.signalling[c.media.callerSide().Other()] = c.deps.edgePeer.Addr()
 	body, err := c.offerFor()

@@ -78,7 +78,12 @@ func benchCmd(args []string) int {
 	}
 	gc := mediation.RuntimeConfig{GCPercent: *gcPercent}
 	if err := gc.Validate(); err != nil {
-		fail(fmt.Errorf("bench: --gc-percent: %w", err))
+		// The reason alone: the user typed a flag, not runtime.gc_percent.
+		var ce *mediation.ConfigError
+		if errors.As(err, &ce) {
+			err = errors.New(ce.Reason)
+		}
+		fail(fmt.Errorf("bench: --gc-percent %s", err))
 		return exitUsage
 	}
 	gcApplied := gc.Apply()

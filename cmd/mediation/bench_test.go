@@ -49,6 +49,9 @@ func TestBenchFlags(t *testing.T) {
 		{"--gc-percent", "5"},
 	} {
 		res := runBinary(t, append([]string{"bench"}, args...)...)
+		if args[0] == "--gc-percent" && (!strings.Contains(res.stderr, `--gc-percent "5": must be from 25 to 2000`) || strings.Contains(res.stderr, "runtime.gc_percent")) {
+			t.Errorf("bench %v: stderr %q; want the flag and its bounds named", args, res.stderr)
+		}
 		if res.code != 2 || !strings.Contains(res.stderr, "bench") {
 			t.Errorf("bench %v: exit %d stderr %q; want 2 and a message", args, res.code, res.stderr)
 		}

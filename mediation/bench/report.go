@@ -157,7 +157,8 @@ func percentiles(d []time.Duration) Percentiles {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// warnings say when the figures are not the daemon's alone.
+// warnings say when the figures are not the daemon's alone, or not of
+// what was asked (the SBC's leg over another transport).
 func warnings(cfg Config, rep Report, lag time.Duration, sbcTransports map[string]int) []string {
 	var w []string
 	if other := rep.SBCMedia.Calls - sbcTransports[cfg.Transport]; other > 0 {

@@ -31,9 +31,10 @@ var parsedTemplate = sync.OnceValues(func() (*sdp.SessionDescription, error) {
 	return &desc, nil
 })
 
-// templateCopy is a copy of the parsed template that build may change: the
-// media descriptions with their format and attribute lists are copied (build
-// rewrites those in place); the rest it only replaces, never mutates.
+// templateCopy is a copy of the parsed template that apply may change: the
+// media descriptions and their format lists are copied (dropG711 compacts
+// the formats in place); the rest apply only replaces, never mutates
+// (rewriteAttributes returns a new attribute list).
 func templateCopy() (sdp.SessionDescription, error) {
 	t, err := parsedTemplate()
 	if err != nil {
@@ -44,7 +45,6 @@ func templateCopy() (sdp.SessionDescription, error) {
 	for i, md := range t.MediaDescriptions {
 		c := *md
 		c.MediaName.Formats = slices.Clone(md.MediaName.Formats)
-		c.Attributes = slices.Clone(md.Attributes)
 		desc.MediaDescriptions[i] = &c
 	}
 	return desc, nil
@@ -79,10 +79,22 @@ func (p sfbSDP) build() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	setAddress(&desc, p.local.ip)
-	md := firstAudio(&desc)
+	if err := p.apply(&desc); err != nil {
+		return nil, err
+	}
+	out, err := desc.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("marshal sfb sdp: %w", err)
+	}
+	return out, nil
+}
+
+// apply turns a parse of the template into p's offer or answer.
+func (p sfbSDP) apply(desc *sdp.SessionDescription) error {
+	setAddress(desc, p.local.ip)
+	md := firstAudio(desc)
 	if md == nil {
-		return nil, fmt.Errorf("sfb template: no audio stream")
+		return fmt.Errorf("sfb template: no audio stream")
 	}
 	md.MediaName.Port = sdp.RangedPort{Value: int(p.local.rtpPort)}
 	md.Attributes = p.rewriteAttributes(md.Attributes)
@@ -91,11 +103,7 @@ func (p sfbSDP) build() ([]byte, error) {
 	} else if p.g711 != nil {
 		dropG711(md, p.g711)
 	}
-	out, err := desc.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal sfb sdp: %w", err)
-	}
-	return out, nil
+	return nil
 }
 
 func (p sfbSDP) rewriteAttributes(in []sdp.Attribute) []sdp.Attribute {

@@ -211,16 +211,18 @@ func (s *stream) send() {
 	ticker := time.NewTicker(frameInterval)
 	defer ticker.Stop()
 	var (
-		phase   float64
-		played  int   // audio frames so far: the tone's position
-		pcm           = make([]int16, frameSamples)
-		payload       = make([]byte, frameSamples)
-		buf           = make([]byte, 12+frameSamples)
-		start         = time.Now()
-		baseTS        = rand.Uint32()
-		slot    int64 = -1
-		eventTS uint32
-		hdr     = rtp.Header{Version: 2, Marker: true, SSRC: s.local.ssrc, SequenceNumber: uint16(rand.Uint32())}
+		phase      float64
+		played     int // audio frames so far: the tone's position
+		table      *toneTable
+		tableCodec string
+		pcm              = make([]int16, frameSamples)
+		payload          = make([]byte, frameSamples)
+		buf              = make([]byte, 12+frameSamples)
+		start            = time.Now()
+		baseTS           = rand.Uint32()
+		slot       int64 = -1
+		eventTS    uint32
+		hdr        = rtp.Header{Version: 2, Marker: true, SSRC: s.local.ssrc, SequenceNumber: uint16(rand.Uint32())}
 	)
 	for {
 		select {
@@ -242,14 +244,14 @@ func (s *stream) send() {
 			pkt.Marker, pkt.Timestamp = frame.start, eventTS
 			pkt.PayloadType, pkt.Payload = uint8(dtmfPT), frame.ev.marshal()
 		} else {
-			if t := toneFrames(s.toneHz, codec.name); t != nil {
-				copy(payload, t[played%framesPerSecond][:])
+			if codec.name != tableCodec {
+				// Looked up again only when the codec changes.
+				table, tableCodec = toneFrames(s.toneHz, codec.name), codec.name
+			}
+			if table != nil {
+				copy(payload, table[played%framesPerSecond][:])
 			} else {
-				tone.GenerateInto(pcm, s.toneHz, sampleRate, &phase)
-				encode := encoder(codec.name)
-				for i, v := range pcm {
-					payload[i] = encode(v)
-				}
+				encodeTone(payload, pcm, s.toneHz, codec.name, &phase)
 			}
 			played++
 			pkt.PayloadType, pkt.Payload = codec.pt, payload

@@ -1,11 +1,13 @@
 package endpoint
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pion/sdp/v3"
@@ -300,23 +302,18 @@ func TestOfferLimitedToOneLaw(t *testing.T) {
 }
 
 // TestSfBBuildLeavesTemplate: build works on a copy of the template parsed
-// once, so offers and answers built one after another, each changing the
-// codec list, candidates and addresses in its own way, come out as they do
-// from a fresh parse of the template, and the template itself is unchanged.
+// once, so offers and answers built one after another and at once, each
+// changing the codec list, candidates and addresses in its own way, come
+// out as apply makes them of a fresh parse of the template, and the
+// template itself is unchanged.
 func TestSfBBuildLeavesTemplate(t *testing.T) {
 	fresh := func(p sfbSDP) string {
 		var desc sdp.SessionDescription
 		if err := desc.Unmarshal(sfbTemplate); err != nil {
 			t.Fatal(err)
 		}
-		setAddress(&desc, p.local.ip)
-		md := firstAudio(&desc)
-		md.MediaName.Port = sdp.RangedPort{Value: int(p.local.rtpPort)}
-		md.Attributes = p.rewriteAttributes(md.Attributes)
-		if p.formats != nil {
-			md.MediaName.Formats = formatList(p.formats)
-		} else if p.g711 != nil {
-			dropG711(md, p.g711)
+		if err := p.apply(&desc); err != nil {
+			t.Fatal(err)
 		}
 		out, err := desc.Marshal()
 		if err != nil {
@@ -341,16 +338,37 @@ func TestSfBBuildLeavesTemplate(t *testing.T) {
 		{local: v6, bypassID: testBypassID},
 		{local: v4},
 	}
+	want := make([]string, len(cases))
+	for i, p := range cases {
+		want[i] = fresh(p)
+	}
 	for round := 0; round < 2; round++ {
 		for i, p := range cases {
 			got, err := p.build()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := fresh(p); string(got) != want {
-				t.Fatalf("round %d case %d: built\n%s\nwant\n%s", round, i, got, want)
+			if string(got) != want[i] {
+				t.Fatalf("round %d case %d: built\n%s\nwant\n%s", round, i, got, want[i])
 			}
 		}
+	}
+	// At once, as a load generator's calls build them (-race watches).
+	var wg sync.WaitGroup
+	errs := make(chan string, 8*len(cases))
+	for range 8 {
+		for i, p := range cases {
+			wg.Go(func() {
+				if got, err := p.build(); err != nil || string(got) != want[i] {
+					errs <- fmt.Sprintf("case %d built at once: %v\n%s", i, err, got)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
 	}
 	after, err := before.Marshal()
 	if err != nil {

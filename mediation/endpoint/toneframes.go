@@ -41,15 +41,21 @@ func toneFrames(hz float64, codec string) *toneTable {
 		return t.(*toneTable)
 	}
 	t := new(toneTable)
-	encode := encoder(codec)
 	var phase float64
 	pcm := make([]int16, frameSamples)
 	for f := range t {
-		tone.GenerateInto(pcm, hz, sampleRate, &phase)
-		for i, v := range pcm {
-			t[f][i] = encode(v)
-		}
+		encodeTone(t[f][:], pcm, hz, codec, &phase)
 	}
 	actual, _ := toneTables.LoadOrStore(k, t)
 	return actual.(*toneTable)
+}
+
+// encodeTone computes the next frame of a tone of hz from phase into pcm
+// and encodes it into dst in codec's law.
+func encodeTone(dst []byte, pcm []int16, hz float64, codec string, phase *float64) {
+	tone.GenerateInto(pcm, hz, sampleRate, phase)
+	encode := encoder(codec)
+	for i, v := range pcm {
+		dst[i] = encode(v)
+	}
 }

@@ -205,6 +205,10 @@ func (s *Session) Stats() Stats {
 // now is the session clock: monotonic time since NewSession.
 func (s *Session) now() time.Duration { return time.Since(s.epoch) }
 
+// maxObservedDelay bounds the relay delays passed to the observer: longer
+// ones are clock steps between the kernel's stamp and ours.
+const maxObservedDelay = 10 * time.Second
+
 // readRTP reads RTP arriving on side x, runs it through the stages and sends
 // the result to the other side's peer from our RTP socket on that side, so
 // the peer sees media coming from the address we advertised to it.
@@ -265,8 +269,10 @@ func (s *Session) readRTP(x Side) {
 		if oobn > 0 {
 			if at, ok := rxTime(oob[:oobn]); ok {
 				// Wall clock against the kernel's: a step of the clock
-				// between the two can make it negative.
-				if d := time.Since(at); d >= 0 {
+				// between the two makes it negative or huge; neither is
+				// the relay's doing (a packet that really waited this
+				// long was stale anyway).
+				if d := time.Since(at); d >= 0 && d < maxObservedDelay {
 					s.opts.delay(x, d)
 				}
 			}
