@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -123,18 +124,28 @@ func TestRunRelayDelay(t *testing.T) {
 	}
 }
 
+// runningDaemon starts a daemon on loopback as `mediation serve` would run
+// one for a bench, its trunk pointed at a free address for the bench's
+// SBC (returned), with mutate's changes.
+func runningDaemon(t *testing.T, mutate func(*mediation.Config)) (*mediation.Server, netip.AddrPort) {
+	t.Helper()
+	sbc := mediationtest.FreeAddr(t)
+	cfg := mediation.DefaultConfig()
+	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Gateways[0].Address = sbc.String()
+	if mutate != nil {
+		mutate(cfg)
+	}
+	return mediationtest.Serve(t, cfg, zerolog.Nop()), sbc
+}
+
 // TestRunReportsFailures: against a running daemon with bypass turned off,
 // calls meant to be bypassed are answered but anchored: the run counts them
 // failed, by reason, instead of passing them.
 func TestRunReportsFailures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sbc := mediationtest.FreeAddr(t)
-	cfg := mediation.DefaultConfig()
-	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Gateways[0].Address = sbc.String()
-	cfg.Bypass.Enabled = false
-	srv := mediationtest.Serve(t, cfg, zerolog.Nop())
+	srv, sbc := runningDaemon(t, func(cfg *mediation.Config) { cfg.Bypass.Enabled = false })
 	rep, err := bench.Run(ctx, bench.Config{Edge: srv.EdgeAddr(), SBCListen: sbc.String(),
 		MetricsURL: mediationtest.URL(srv, "/metrics"), CPS: 50, Calls: 20})
 	if err != nil {
@@ -156,11 +167,7 @@ func TestRunReportsFailures(t *testing.T) {
 func TestRunWarnsTrunkTransport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sbc := mediationtest.FreeAddr(t)
-	cfg := mediation.DefaultConfig()
-	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Gateways[0].Address = sbc.String() // transport: udp, the default
-	srv := mediationtest.Serve(t, cfg, zerolog.Nop())
+	srv, sbc := runningDaemon(t, nil) // the trunk's transport: udp, the default
 	media := false
 	rep, err := bench.Run(ctx, bench.Config{Edge: srv.EdgeAddr(), SBCListen: sbc.String(), Transport: "tcp",
 		MetricsURL: mediationtest.URL(srv, "/metrics"), CPS: 50, Calls: 10, Media: &media})

@@ -71,19 +71,13 @@ func TestSessionObservesDelay(t *testing.T) {
 		mu     sync.Mutex
 		delays = map[Side][]time.Duration{}
 	)
-	s, err := NewSession(a, testLogger(t), WithDelayObserver(func(from Side, d time.Duration) {
+	c := newCall(t, a, WithDelayObserver(func(from Side, d time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		delays[from] = append(delays[from], d)
 	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	c := &call{s: s, edge: newFakePeer(t), gw: newFakePeer(t), alloc: a, ctx: testContext(t),
-		sessionEdge: s.Local(Edge), sessionGW: s.Local(Gateway)}
 	c.setLegs(t, codecPCMU, codecPCMA)
-	s.Start()
+	c.s.Start()
 	const n = 20
 	for _, from := range []Side{Edge, Gateway} {
 		src, dst, toSession, _ := c.ends(from)

@@ -32,9 +32,9 @@ type call struct {
 	sessionGW   netip.AddrPort
 }
 
-func newCall(t *testing.T, a *Allocator) *call {
+func newCall(t *testing.T, a *Allocator, opts ...SessionOption) *call {
 	t.Helper()
-	s, err := NewSession(a, testLogger(t))
+	s, err := NewSession(a, testLogger(t), opts...)
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)
 	}

@@ -22,20 +22,14 @@ type timeoutCall struct {
 func newTimeoutCall(t *testing.T, a *Allocator, onTimeout func(*Session, Side)) *timeoutCall {
 	t.Helper()
 	fired := make(chan Side, 4)
-	var s *Session
-	var err error
-	s, err = NewSession(a, testLogger(t), WithMediaTimeout(testMediaTimeout, func(side Side) {
+	var c *call
+	// c is set before the session starts, and only a started one times out.
+	c = newCall(t, a, WithMediaTimeout(testMediaTimeout, func(side Side) {
 		if onTimeout != nil {
-			onTimeout(s, side)
+			onTimeout(c.s, side)
 		}
 		fired <- side
 	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	c := &call{s: s, edge: newFakePeer(t), gw: newFakePeer(t), alloc: a, ctx: testContext(t),
-		sessionEdge: s.Local(Edge), sessionGW: s.Local(Gateway)}
 	c.setLegs(t, codecPCMU, codecPCMA)
 	return &timeoutCall{call: c, fired: fired}
 }
