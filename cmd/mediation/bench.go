@@ -160,6 +160,10 @@ func printBench(w io.Writer, r bench.Report) {
 			fmt.Fprintf(w, "relay      one-way delay of %d anchored packets p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
 				r.RelayDelayPackets, r.RelayDelayMs.P50, r.RelayDelayMs.P90, r.RelayDelayMs.P99, r.RelayDelayMs.Max)
 		}
+		if d := r.Daemon; d.RelayDelayPackets > 0 {
+			fmt.Fprintf(w, "           of which in the daemon's relay (%d packets, its histogram's buckets): p50 %s, p90 %s, p99 %s\n",
+				d.RelayDelayPackets, bucketBound(d.RelayDelayMs.P50), bucketBound(d.RelayDelayMs.P90), bucketBound(d.RelayDelayMs.P99))
+		}
 	}
 	switch {
 	case r.Generator.InProcess:
@@ -175,4 +179,13 @@ func printBench(w io.Writer, r bench.Report) {
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
+}
+
+// bucketBound shows a percentile read off a histogram: at most its
+// bucket's upper bound, or past the last one (-1).
+func bucketBound(ms float64) string {
+	if ms < 0 {
+		return "over 1 s"
+	}
+	return fmt.Sprintf("<= %g ms", ms)
 }

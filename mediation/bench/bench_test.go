@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,22 @@ func TestRunInProcess(t *testing.T) {
 			}
 			if !rep.Daemon.Read || rep.Daemon.RSSBytes <= 0 || rep.Daemon.Goroutines <= 0 || !rep.Generator.InProcess {
 				t.Errorf("process figures: daemon %+v generator %+v", rep.Daemon, rep.Generator)
+			}
+			// The daemon's own relay delay: observed for the anchored
+			// calls' packets when they play media, percentiles in order.
+			d := rep.Daemon
+			inf := func(v float64) float64 {
+				if v < 0 {
+					return math.Inf(1)
+				}
+				return v
+			}
+			switch {
+			case !tc.media && d.RelayDelayPackets != 0:
+				t.Errorf("signalling only, yet %d relayed packets observed", d.RelayDelayPackets)
+			case tc.media && runtime.GOOS == "linux" && (d.RelayDelayPackets == 0 || d.RelayDelayMs.P50 <= 0 ||
+				inf(d.RelayDelayMs.P50) > inf(d.RelayDelayMs.P90) || inf(d.RelayDelayMs.P90) > inf(d.RelayDelayMs.P99)):
+				t.Errorf("daemon relay delay %+v over %d packets", d.RelayDelayMs, d.RelayDelayPackets)
 			}
 			for _, w := range rep.Warnings {
 				if strings.Contains(w, "another transport") {

@@ -5,7 +5,9 @@ package bench
 
 import (
 	"context"
+	"math"
 	"net/http"
+	"slices"
 	"syscall"
 	"time"
 
@@ -28,6 +30,21 @@ type Daemon struct {
 	// SIPMessagesPerCall divides them by the calls started.
 	SIPMessages        float64 `json:"sipMessages"`
 	SIPMessagesPerCall float64 `json:"sipMessagesPerCall"`
+	// RelayDelayMs is the relay's own delay over the run, from the daemon's
+	// mediationserver_relay_delay_seconds (both sides): the upper bounds of
+	// the histogram buckets the percentiles fall in, ms (-1: past the last
+	// bound). RelayDelayPackets are the packets it counted; 0 without
+	// anchored media or off Linux.
+	RelayDelayMs      BucketPercentiles `json:"relayDelayMs"`
+	RelayDelayPackets uint64            `json:"relayDelayPackets"`
+}
+
+// BucketPercentiles are percentiles read from a histogram: each is the
+// upper bound of the bucket it falls in.
+type BucketPercentiles struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
 }
 
 // Generator is this process's CPU over the run.
@@ -63,6 +80,9 @@ func generatorFigures(cpu, elapsed time.Duration, inProcess bool) Generator {
 type sample struct {
 	cpu, rss, goroutines float64
 	sipMessages          float64
+	// relayDelay is mediationserver_relay_delay_seconds summed over its
+	// sides: the cumulative count of each bucket by upper bound, seconds.
+	relayDelay map[float64]uint64
 }
 
 // scrape reads url (a Prometheus text page); "" reads nothing.
@@ -78,7 +98,55 @@ func scrape(ctx context.Context, url string) (sample, bool) {
 	}
 	return sample{cpu: p.First("process_cpu_seconds_total"), rss: p.First("process_resident_memory_bytes"),
 		goroutines:  p.First("go_goroutines"),
-		sipMessages: p.Sum("mediationserver_sip_requests_total") + p.Sum("mediationserver_sip_responses_total")}, true
+		sipMessages: p.Sum("mediationserver_sip_requests_total") + p.Sum("mediationserver_sip_responses_total"),
+		relayDelay:  buckets(p, "mediationserver_relay_delay_seconds")}, true
+}
+
+// buckets sums the cumulative bucket counts of a histogram's series by
+// upper bound (+Inf included).
+func buckets(p metricspage.Page, name string) map[float64]uint64 {
+	f := p[name]
+	if f == nil {
+		return nil
+	}
+	out := map[float64]uint64{}
+	for _, m := range f.GetMetric() {
+		h := m.GetHistogram()
+		for _, b := range h.GetBucket() {
+			if !math.IsInf(b.GetUpperBound(), 1) { // the count stands for +Inf
+				out[b.GetUpperBound()] += b.GetCumulativeCount()
+			}
+		}
+		out[math.Inf(1)] += h.GetSampleCount()
+	}
+	return out
+}
+
+// bucketPercentiles reads p50, p90 and p99 (ms) off the difference of two
+// cumulative bucket counts, and the count; a percentile past the last
+// finite bound is -1.
+func bucketPercentiles(before, after map[float64]uint64) (BucketPercentiles, uint64) {
+	if after[math.Inf(1)] <= before[math.Inf(1)] { // none, or a restarted daemon
+		return BucketPercentiles{}, 0
+	}
+	total := after[math.Inf(1)] - before[math.Inf(1)]
+	bounds := make([]float64, 0, len(after))
+	for le := range after {
+		bounds = append(bounds, le)
+	}
+	slices.Sort(bounds)
+	at := func(q float64) float64 {
+		for _, le := range bounds {
+			if float64(after[le]-before[le]) >= q*float64(total) {
+				if math.IsInf(le, 1) {
+					return -1
+				}
+				return le * 1000
+			}
+		}
+		return -1
+	}
+	return BucketPercentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99)}, total
 }
 
 func daemonFigures(before, after sampleRead, elapsed time.Duration, calls int) Daemon {
@@ -93,6 +161,7 @@ func daemonFigures(before, after sampleRead, elapsed time.Duration, calls int) D
 	if calls > 0 {
 		d.SIPMessagesPerCall = d.SIPMessages / float64(calls)
 	}
+	d.RelayDelayMs, d.RelayDelayPackets = bucketPercentiles(before.relayDelay, after.relayDelay)
 	return d
 }
 
