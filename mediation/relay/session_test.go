@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -135,8 +136,16 @@ func TestSessionRelaysRTP(t *testing.T) {
 
 // TestSessionDrops sends packets that must not be relayed, then one that
 // must: the relay handles a direction's packets in order, so once the good
-// packet arrives every earlier one has been counted.
+// packet arrives every earlier one has been counted. Both ways the relay
+// reads: plain, and with receive timestamps for a delay observer (as the
+// daemon runs it), where only the good packet is observed.
 func TestSessionDrops(t *testing.T) {
+	for _, observed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("observed=%v", observed), func(t *testing.T) { testSessionDrops(t, observed) })
+	}
+}
+
+func testSessionDrops(t *testing.T, observed bool) {
 	good := rtp.Header{PayloadType: 0, SequenceNumber: 9, SSRC: 1}
 	tests := []struct {
 		name  string
@@ -173,7 +182,12 @@ func TestSessionDrops(t *testing.T) {
 	a := newTestAllocator(t, 10)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCall(t, a)
+			var opts []SessionOption
+			var delays atomic.Int64
+			if observed {
+				opts = append(opts, WithDelayObserver(func(Side, time.Duration) { delays.Add(1) }))
+			}
+			c := newCall(t, a, opts...)
 			c.setLegs(t, codecPCMU, tt.gw)
 			c.s.Start()
 			tt.bad(t, c)
@@ -189,6 +203,12 @@ func TestSessionDrops(t *testing.T) {
 			}
 			if st.Edge.RTPReceived != tt.count+1 || st.Gateway.RTPSent != 1 {
 				t.Fatalf("stats %+v, want %d received on edge and 1 sent to gateway", st, tt.count+1)
+			}
+			if observed && runtime.GOOS == "linux" {
+				waitFor(c.ctx, t, "the good packet's delay", func() bool { return delays.Load() >= 1 })
+				if n := delays.Load(); n != 1 {
+					t.Fatalf("%d delays observed, want the good packet's alone", n)
+				}
 			}
 		})
 	}
