@@ -113,7 +113,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 			Int("udp_write_buffer_bytes", got.Write).Msg("udp socket buffers")
 		udpBufs = got
 	}
-	sl := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()))
+	sl := newSipgoLogger(log)
 	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 4)}
 	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
 	uaOpts := []sipgo.UserAgentOption{}
@@ -363,5 +363,5 @@ func URIHost(ip netip.Addr) string {
 // instead of stderr. It changes process state, so only a program's main
 // (or a test's TestMain) should call it, before any Stack is built.
 func SetDefaultLogger(log zerolog.Logger) {
-	gosip.SetDefaultLogger(slog.New(zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger())))
+	gosip.SetDefaultLogger(newSipgoLogger(log))
 }

@@ -87,7 +87,13 @@ func benchCmd(args []string) int {
 		return exitUsage
 	}
 	gcApplied := gc.Apply()
-	cfg.Log = newLogger(os.Stderr, mediation.LogConfig{Level: *logLevel}, nil)
+	// labLogger also takes sipgo's process-wide logger off stderr.
+	log, err := labLogger(*logLevel)
+	if err != nil {
+		fail(fmt.Errorf("bench: %w", err))
+		return exitUsage
+	}
+	cfg.Log = log
 	if isTerminal(os.Stderr) && !*jsonOut {
 		cfg.Progress = func(p bench.Progress) {
 			fmt.Fprintf(os.Stderr, "\r%5.0fs  started %d  answered %d  failed %d  in progress %d   ",

@@ -38,6 +38,20 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// TestBenchTCPQuiet: a TCP bench (the in-process daemon and the endpoints
+// all over TCP) prints its report and nothing else: sipgo's connection
+// pool warned on stderr, in its own format, for every transaction that
+// outlived its connection when the endpoints closed.
+func TestBenchTCPQuiet(t *testing.T) {
+	res := runBinary(t, "bench", "--calls", "30", "--cps", "50", "--transport", "tcp", "--media=false", "--json")
+	if res.code != 0 {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
+	}
+	if res.stderr != "" {
+		t.Errorf("stderr %q, want nothing at the default log level", res.stderr)
+	}
+}
+
 // TestBenchFlags: bad values are usage errors (exit 2) named on stderr.
 func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
@@ -47,6 +61,7 @@ func TestBenchFlags(t *testing.T) {
 		{"--transcode-share", "2"},
 		{"--edge", "nowhere"},
 		{"--gc-percent", "5"},
+		{"--log-level", "loud"},
 	} {
 		res := runBinary(t, append([]string{"bench"}, args...)...)
 		if args[0] == "--gc-percent" && (!strings.Contains(res.stderr, `--gc-percent "5": must be from 25 to 2000`) || strings.Contains(res.stderr, "runtime.gc_percent")) {

@@ -1,0 +1,43 @@
+package sip
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+// TestSipgoLogger: sipgo's records reach zerolog tagged component=sipgo;
+// its "ref went negative" warnings come at debug level (hidden at warn),
+// its other warnings at warn, also through loggers made With attributes.
+func TestSipgoLogger(t *testing.T) {
+	for _, level := range []zerolog.Level{zerolog.WarnLevel, zerolog.DebugLevel} {
+		var buf bytes.Buffer
+		l := newSipgoLogger(zerolog.New(&buf).Level(level)).With("tx", "z9hG4bK1")
+		l.Warn("TCP ref went negative", "ref", -1)
+		l.Warn("something sipgo should not see")
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		var demoted, kept string
+		for _, line := range lines {
+			if strings.Contains(line, "went negative") {
+				demoted = line
+			} else {
+				kept = line
+			}
+		}
+		if !strings.Contains(kept, `"level":"warn"`) || !strings.Contains(kept, `"component":"sipgo"`) || !strings.Contains(kept, `"tx":"z9hG4bK1"`) {
+			t.Errorf("level %s: the other warning logged as %q", level, kept)
+		}
+		switch level {
+		case zerolog.WarnLevel:
+			if demoted != "" {
+				t.Errorf("at warn level, %q", demoted)
+			}
+		case zerolog.DebugLevel:
+			if !strings.Contains(demoted, `"level":"debug"`) || !strings.Contains(demoted, `"ref":-1`) {
+				t.Errorf("at debug level, %q", demoted)
+			}
+		}
+	}
+}
