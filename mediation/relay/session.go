@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/mediation/arrival"
 )
 
 // readErrorBackoff spaces out retries after an unexpected read error so a
@@ -220,8 +222,8 @@ func (s *Session) readRTP(x Side) {
 	pipe := s.pipes[x]
 	buf := readBuffer()
 	var oob []byte
-	if s.opts.delay != nil && rxTimestamps(in) {
-		oob = make([]byte, rxOOBSize)
+	if s.opts.delay != nil && arrival.Enable(in) {
+		oob = make([]byte, arrival.OOBSize)
 	}
 	for {
 		var (
@@ -267,7 +269,7 @@ func (s *Session) readRTP(x Side) {
 		tx.rtpSentBytes.Add(uint64(len(pkt)))
 		tx.send.sent(pipe.hdr.Timestamp, pipe.payloadLen, pipe.audio, now)
 		if oobn > 0 {
-			if at, ok := rxTime(oob[:oobn]); ok {
+			if at, ok := arrival.Time(oob[:oobn]); ok {
 				// Wall clock against the kernel's: a step of the clock
 				// between the two makes it negative or huge; neither is
 				// the relay's doing (a packet that really waited this

@@ -1,6 +1,6 @@
 //go:build linux
 
-package relay
+package arrival
 
 import (
 	"net"
@@ -13,14 +13,13 @@ import (
 // sizeofTimespec is the size of the kernel's struct timespec here.
 const sizeofTimespec = int(unsafe.Sizeof(unix.Timespec{}))
 
-// rxOOBSize is room for the one control message a stamped read carries.
-var rxOOBSize = unix.CmsgSpace(sizeofTimespec)
+// OOBSize is room for the one control message a stamped read carries.
+var OOBSize = unix.CmsgSpace(sizeofTimespec)
 
-// rxTimestamps asks the kernel to stamp each datagram c receives with its
-// arrival time (SO_TIMESTAMPNS), so that the time a packet waited in the
-// socket's queue for its reader counts in the relay's delay. It reports
-// whether the socket took the option.
-func rxTimestamps(c *net.UDPConn) bool {
+// Enable asks the kernel to stamp each datagram c receives with its
+// arrival time (SO_TIMESTAMPNS), read with ReadMsgUDP* into an OOBSize
+// buffer. It reports whether the socket took the option.
+func Enable(c *net.UDPConn) bool {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return false
@@ -34,10 +33,11 @@ func rxTimestamps(c *net.UDPConn) bool {
 	return true
 }
 
-// rxTime is the arrival time the kernel put in a read's control messages,
-// if it is there. It allocates nothing (unix.ParseSocketControlMessage
-// would, per packet) and takes any bytes without panicking.
-func rxTime(oob []byte) (time.Time, bool) {
+// Time is the arrival time the kernel put in a read's control messages,
+// if it is there (wall clock, no monotonic reading). It allocates nothing
+// (unix.ParseSocketControlMessage would, per packet) and takes any bytes
+// without panicking.
+func Time(oob []byte) (time.Time, bool) {
 	hdrLen := unix.CmsgLen(0)
 	for len(oob) >= hdrLen {
 		var h unix.Cmsghdr

@@ -1,0 +1,16 @@
+// Package arrival reads the time the kernel received a UDP datagram
+// (SO_TIMESTAMPNS on Linux), so that a delay measured at a busy reader
+// does not count the time the datagram waited in the socket's queue for
+// the reader to be scheduled, or does, as the measurer chooses. The relay
+// uses it for its own delay (from arrival to its relayed send), the lab
+// endpoints for the one-way delay of the bench's stamped media.
+//
+//	if arrival.Enable(conn) {
+//		oob := make([]byte, arrival.OOBSize)
+//		n, oobn, _, src, err := conn.ReadMsgUDPAddrPort(buf, oob)
+//		at, ok := arrival.Time(oob[:oobn])
+//		...
+//	}
+//
+// Elsewhere than on Linux, Enable reports false and Time finds nothing.
+package arrival
