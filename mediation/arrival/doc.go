@@ -12,5 +12,10 @@
 //		...
 //	}
 //
+// Linux turns the stamping on for the whole system when a first socket
+// asks, and off when the last one that asked is closed, through deferred
+// work: until it has run, a datagram is stamped when it is read. A server
+// whose sockets keep the option sees this once, at its first packets.
+//
 // Elsewhere than on Linux, Enable reports false and Time finds nothing.
 package arrival

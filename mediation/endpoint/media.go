@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mediation-emulator/mediation/mediation/arrival"
 	"github.com/mediation-emulator/mediation/mediation/tone"
 	"github.com/pion/rtp"
 	"github.com/rs/zerolog"
@@ -46,7 +47,12 @@ type stream struct {
 	silent  bool // Start only records where and how to send
 	// delays, when set, has the audio sent stamped (stamp.go) and the
 	// delays of the stamped audio received added to it.
-	delays   *DelayHistogram
+	delays *DelayHistogram
+	// stamped: the RTP socket gives each packet's kernel arrival time
+	// (a stream with delays): on a load generator's busy cores the
+	// reading goroutine may wait long for one, and that wait is the
+	// generator's, not the relay's.
+	stamped  bool
 	sent     int
 	first    netip.AddrPort
 	received int
@@ -107,10 +113,12 @@ func newStream(ip netip.Addr, toneHz float64, delays *DelayHistogram, silent boo
 		},
 		toneHz: toneHz,
 		delays: delays,
-		epoch:  time.Now(),
-		dtmfPT: -1,
-		recvPT: -1,
-		stop:   make(chan struct{}),
+		// Before the first packet can arrive, or it would come unstamped.
+		stamped: delays != nil && arrival.Enable(rtpConn),
+		epoch:   time.Now(),
+		dtmfPT:  -1,
+		recvPT:  -1,
+		stop:    make(chan struct{}),
 	}
 	s.wg.Add(1)
 	go s.receive()
@@ -307,8 +315,21 @@ func (s *stream) receive() {
 	defer s.wg.Done()
 	buf := make([]byte, 2048)
 	var pkt rtp.Packet
+	var oob []byte
+	if s.stamped {
+		oob = make([]byte, arrival.OOBSize)
+	}
 	for {
-		n, from, err := s.rtp.ReadFromUDPAddrPort(buf)
+		var (
+			n, oobn int
+			from    netip.AddrPort
+			err     error
+		)
+		if oob != nil {
+			n, oobn, _, from, err = s.rtp.ReadMsgUDPAddrPort(buf, oob)
+		} else {
+			n, from, err = s.rtp.ReadFromUDPAddrPort(buf)
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -325,7 +346,13 @@ func (s *stream) receive() {
 		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
 			continue // STUN, garbage
 		}
-		s.record(from, &pkt, time.Now())
+		at := time.Now()
+		if oobn > 0 {
+			if k, ok := arrival.Time(oob[:oobn]); ok && k.Before(at) {
+				at = k
+			}
+		}
+		s.record(from, &pkt, at)
 	}
 }
 

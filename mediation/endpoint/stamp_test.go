@@ -2,12 +2,18 @@ package endpoint
 
 import (
 	"math/rand/v2"
+	"net"
+	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+	"github.com/rs/zerolog"
 	"github.com/zaf/g711"
 
+	"github.com/mediation-emulator/mediation/mediation/arrival"
 	"github.com/mediation-emulator/mediation/mediation/tone"
 )
 
@@ -117,5 +123,97 @@ func TestStampedCall(t *testing.T) {
 	// Stamped media is measured, not analysed: no tone detection.
 	if rep.DetectedHz != 0 || callee.DetectedHz != 0 {
 		t.Errorf("detected %.0f Hz and %.0f Hz on stamped media, want no detection", rep.DetectedHz, callee.DetectedHz)
+	}
+}
+
+// TestStreamDelayFromKernelArrival: a stream measuring delays takes each
+// packet's arrival from the kernel, so packets that waited in its socket
+// while the stream was held up (here: its lock taken, as a busy generator's
+// cores would) count the network's delay, not the wait.
+func TestStreamDelayFromKernelArrival(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("kernel receive timestamps are Linux's")
+	}
+	stampsAtArrival(t)
+	var h DelayHistogram
+	s, err := newStream(netip.MustParseAddr("127.0.0.1"), 1000, &h, false, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	to := netip.AddrPortFrom(s.local.ip, s.local.rtpPort)
+	const n = 5
+	hold := 300 * time.Millisecond
+	s.mu.Lock()
+	for i := range n {
+		payload := make([]byte, frameSamples)
+		writeStamp(payload, PCMU, time.Now())
+		raw, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), SSRC: 9}, Payload: payload}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.WriteToUDPAddrPort(raw, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(hold) // the scenario: the reader held up while its packets wait
+	s.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Count() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if h.Count() != n {
+		t.Fatalf("%d delays measured, want %d", h.Count(), n)
+	}
+	if m := h.Max(); m >= hold/2 {
+		t.Errorf("largest delay %v: the time held (%v) counted", m, hold)
+	}
+}
+
+// stampsAtArrival returns once the kernel stamps datagrams when they
+// arrive, and keeps it so for the test. Linux turns the stamping on for
+// the whole system when a first socket asks (and off when the last one is
+// closed) through deferred work: until then a datagram is stamped when it
+// is read. A socket kept open with the option keeps it on.
+func stampsAtArrival(t *testing.T) {
+	t.Helper()
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rx.Close() })
+	if !arrival.Enable(rx) {
+		t.Skip("no receive timestamps")
+	}
+	tx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if err := rx.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf, oob := make([]byte, 16), make([]byte, arrival.OOBSize)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("the kernel never stamped a datagram at its arrival")
+		}
+		if _, err := tx.WriteToUDPAddrPort([]byte("probe"), rx.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the probe waits in the queue
+		_, oobn, _, _, err := rx.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		if at, ok := arrival.Time(oob[:oobn]); ok && time.Since(at) > 10*time.Millisecond {
+			return
+		}
 	}
 }
