@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/rs/zerolog"
 )
@@ -16,24 +17,22 @@ func newSipgoLogger(log zerolog.Logger) *slog.Logger {
 	return slog.New(sipgoHandler{zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger())})
 }
 
-// demoted are sipgo warnings about nothing wrong here, logged at debug.
-// "TCP ref went negative": sipgo's TCPConnection.Close sets the
-// connection's reference count to 0, and every transaction still holding
-// the connection (an INVITE server transaction lingers 64*T1 after its 2xx,
-// over TCP too) then takes its reference back below 0, harmlessly. A peer
-// closing a connection that carried a thousand calls in the last 32 s
-// made a thousand warnings.
-var demoted = map[string]bool{
-	"TCP ref went negative": true,
-	"UDP ref went negative": true,
-}
+// demoted tells the sipgo warnings about nothing wrong here, logged at
+// debug: "TCP ref went negative" (and its UDP and WS kin, worded a little
+// differently). sipgo's TCPConnection.Close sets the connection's
+// reference count to 0, and every transaction still holding the connection
+// (an INVITE server transaction lingers 64*T1 after its 2xx, over TCP too)
+// then takes its reference back below 0, harmlessly. A peer closing a
+// connection that carried a thousand calls in the last 32 s made a
+// thousand warnings.
+func demoted(msg string) bool { return strings.Contains(msg, "ref went negative") }
 
 // sipgoHandler passes sipgo's records to zerolog, those in demoted at
 // debug level.
 type sipgoHandler struct{ slog.Handler }
 
 func (h sipgoHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level > slog.LevelDebug && demoted[r.Message] {
+	if r.Level > slog.LevelDebug && demoted(r.Message) {
 		r.Level = slog.LevelDebug
 		if !h.Handler.Enabled(ctx, r.Level) {
 			return nil

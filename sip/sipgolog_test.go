@@ -2,9 +2,11 @@ package sip
 
 import (
 	"bytes"
+	"net"
 	"strings"
 	"testing"
 
+	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 )
 
@@ -38,6 +40,31 @@ func TestSipgoLogger(t *testing.T) {
 			if !strings.Contains(demoted, `"level":"debug"`) || !strings.Contains(demoted, `"ref":-1`) {
 				t.Errorf("at debug level, %q", demoted)
 			}
+		}
+	}
+}
+
+// TestSipgoRefWarningDemoted: the warning sipgo really gives when a
+// transaction releases a TCP connection already closed reaches the
+// process-wide logger SetDefaultLogger installs at debug level, not warn.
+func TestSipgoRefWarningDemoted(t *testing.T) {
+	prev := gosip.DefaultLogger()
+	t.Cleanup(func() { gosip.SetDefaultLogger(prev) })
+	a, b := net.Pipe()
+	defer b.Close()
+	conn := &gosip.TCPConnection{Conn: a}
+	conn.Ref(1)
+	_ = conn.Close() // sets the count to 0, as sipgo does when a peer hangs up
+	for _, level := range []zerolog.Level{zerolog.WarnLevel, zerolog.DebugLevel} {
+		var buf bytes.Buffer
+		SetDefaultLogger(zerolog.New(&buf).Level(level))
+		_, _ = conn.TryClose() // a lingering transaction lets go: below 0
+		got := buf.String()
+		switch {
+		case level == zerolog.WarnLevel && got != "":
+			t.Errorf("at warn level: %q", got)
+		case level == zerolog.DebugLevel && (!strings.Contains(got, "ref went negative") || !strings.Contains(got, `"level":"debug"`)):
+			t.Errorf("at debug level: %q", got)
 		}
 	}
 }

@@ -167,7 +167,7 @@ func printBench(w io.Writer, r bench.Report) {
 				r.RelayDelayPackets, r.RelayDelayMs.P50, r.RelayDelayMs.P90, r.RelayDelayMs.P99, r.RelayDelayMs.Max)
 		}
 		if d := r.Daemon; d.RelayDelayPackets > 0 {
-			fmt.Fprintf(w, "           of which in the daemon's relay (%d packets, its histogram's buckets): p50 %s, p90 %s, p99 %s\n",
+			fmt.Fprintf(w, "           the daemon's relay itself over the run (%d packets relayed, its histogram's buckets): p50 %s, p90 %s, p99 %s\n",
 				d.RelayDelayPackets, bucketBound(d.RelayDelayMs.P50), bucketBound(d.RelayDelayMs.P90), bucketBound(d.RelayDelayMs.P99))
 		}
 	}
@@ -191,7 +191,7 @@ func printBench(w io.Writer, r bench.Report) {
 // bucket's upper bound, or past the last one (-1).
 func bucketBound(ms float64) string {
 	if ms < 0 {
-		return "over 1 s"
+		return "past its last bucket"
 	}
 	return fmt.Sprintf("<= %g ms", ms)
 }

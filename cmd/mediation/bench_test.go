@@ -39,16 +39,24 @@ func TestBenchJSON(t *testing.T) {
 }
 
 // TestBenchTCPQuiet: a TCP bench (the in-process daemon and the endpoints
-// all over TCP) prints its report and nothing else: sipgo's connection
-// pool warned on stderr, in its own format, for every transaction that
-// outlived its connection when the endpoints closed.
+// all over TCP) logs only zerolog's JSON lines on stderr, even at warn
+// level, and none for the transactions that outlived their connection when
+// the endpoints closed: sipgo's connection pool warned about each, in its
+// own format, on stderr (nothing at the default level, disabled).
 func TestBenchTCPQuiet(t *testing.T) {
-	res := runBinary(t, "bench", "--calls", "30", "--cps", "50", "--transport", "tcp", "--media=false", "--json")
-	if res.code != 0 {
-		t.Fatalf("exit %d\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
-	}
-	if res.stderr != "" {
-		t.Errorf("stderr %q, want nothing at the default log level", res.stderr)
+	for _, level := range []string{"disabled", "warn"} {
+		res := runBinary(t, "bench", "--calls", "30", "--cps", "50", "--transport", "tcp", "--media=false", "--json", "--log-level", level)
+		if res.code != 0 {
+			t.Fatalf("exit %d\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
+		}
+		if level == "disabled" && res.stderr != "" {
+			t.Errorf("stderr %q, want nothing with the log disabled", res.stderr)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(res.stderr), "\n") {
+			if line != "" && (!strings.HasPrefix(line, "{") || strings.Contains(line, "went negative")) {
+				t.Errorf("log level %s: stderr line %q", level, line)
+			}
+		}
 	}
 }
 

@@ -126,12 +126,17 @@ func buckets(p metricspage.Page, name string) map[float64]uint64 {
 // cumulative bucket counts, and the count; a percentile past the last
 // finite bound is -1.
 func bucketPercentiles(before, after map[float64]uint64) (BucketPercentiles, uint64) {
-	if after[math.Inf(1)] <= before[math.Inf(1)] { // none, or a restarted daemon
+	if after[math.Inf(1)] <= before[math.Inf(1)] { // none
 		return BucketPercentiles{}, 0
 	}
 	total := after[math.Inf(1)] - before[math.Inf(1)]
 	bounds := make([]float64, 0, len(after))
 	for le := range after {
+		if after[le] < before[le] {
+			// A restarted daemon counts from 0 again: the difference
+			// means nothing, however many packets it has relayed since.
+			return BucketPercentiles{}, 0
+		}
 		bounds = append(bounds, le)
 	}
 	slices.Sort(bounds)

@@ -22,7 +22,9 @@ func TestBucketPercentiles(t *testing.T) {
 	if got, _ := bucketPercentiles(before, after); got.P99 != -1 || got.P50 != -1 {
 		t.Errorf("got %+v, want -1 past the last bound", got)
 	}
-	for name, a := range map[string]map[float64]uint64{"no growth": before, "restarted": {0.001: 5, inf: 5}, "none": nil} {
+	restartedBusier := map[float64]uint64{0.0005: 0, 0.001: 2000, 0.01: 2000, 1: 2000, inf: 2000}
+	for name, a := range map[string]map[float64]uint64{"no growth": before, "restarted": {0.001: 5, inf: 5},
+		"restarted, more packets since": restartedBusier, "none": nil} {
 		if got, n := bucketPercentiles(before, a); n != 0 || got != (BucketPercentiles{}) {
 			t.Errorf("%s: %+v over %d", name, got, n)
 		}

@@ -348,8 +348,13 @@ func (s *stream) receive() {
 		}
 		at := time.Now()
 		if oobn > 0 {
-			if k, ok := arrival.Time(oob[:oobn]); ok && k.Before(at) {
-				at = k
+			if k, ok := arrival.Time(oob[:oobn]); ok {
+				// Now less how long ago the kernel stamped it: the
+				// kernel's time is the wall clock's, and at keeps its
+				// monotonic reading for the subtractions in record.
+				if lag := at.Round(0).Sub(k); lag >= 0 && lag < 10*time.Second {
+					at = at.Add(-lag)
+				}
 			}
 		}
 		s.record(from, &pkt, at)
@@ -358,7 +363,7 @@ func (s *stream) receive() {
 
 // record accounts one received RTP packet: its source, loss and jitter,
 // a DTMF event, or audio samples for the tone detector.
-func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, arrival time.Time) {
+func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, at time.Time) {
 	pt := int(pkt.PayloadType)
 	if pt >= rtcpMuxLowestPT && pt <= rtcpMuxHighest {
 		return
@@ -370,7 +375,7 @@ func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, arrival time.Time)
 	}
 	event := pt == s.dtmfPT
 	audio := !event && pt != cnPayloadType
-	s.rx.Update(&pkt.Header, arrival.Sub(s.epoch), audio)
+	s.rx.Update(&pkt.Header, at.Sub(s.epoch), audio)
 	if event {
 		s.decoder.add(pkt.SSRC, pkt.Timestamp, pkt.Payload)
 	}
@@ -393,7 +398,7 @@ func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, arrival time.Time)
 		}
 		if law != "" {
 			if sent, ok := readStamp(pkt.Payload, law); ok {
-				s.delays.Add(arrival.Sub(sent))
+				s.delays.Add(at.Sub(sent))
 			}
 		}
 	}

@@ -138,7 +138,7 @@ func TestSessionRelaysRTP(t *testing.T) {
 // must: the relay handles a direction's packets in order, so once the good
 // packet arrives every earlier one has been counted. Both ways the relay
 // reads: plain, and with receive timestamps for a delay observer (as the
-// daemon runs it), where only the good packet is observed.
+// daemon runs it: ReadMsgUDP, whose drops must be the same).
 func TestSessionDrops(t *testing.T) {
 	for _, observed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("observed=%v", observed), func(t *testing.T) { testSessionDrops(t, observed) })
