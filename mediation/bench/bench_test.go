@@ -76,8 +76,10 @@ func TestRunInProcess(t *testing.T) {
 				}
 			}
 			// INVITE, 100, 183, 200, ACK, BYE, 200 on each leg: 14, give or
-			// take a retransmission.
-			if m := rep.Daemon.SIPMessagesPerCall; m < 14 || m > 20 {
+			// take a retransmission, and less the SBC's 200 to the last
+			// BYEs, which may reach the daemon after the run's last look
+			// at its counters (1,399 of 1,400 seen once).
+			if m := rep.Daemon.SIPMessagesPerCall; m < 13.95 || m > 20 {
 				t.Errorf("%.1f SIP messages per call (%v in all), want about 14", m, rep.Daemon.SIPMessages)
 			}
 			for name, m := range map[string]bench.MediaFigures{"clients": rep.ClientMedia, "SBC": rep.SBCMedia} {
