@@ -88,7 +88,8 @@ func (c *call) onStart() {
 		c.failSetup(*se)
 		return
 	}
-	c.log.Info().Str("from", c.from).Str("to", c.to).Str("gateway", c.trunk.Name).Msg("call started")
+	c.relog("") // with the trunk, on this line and every later one
+	c.log.Info().Str("from", c.from).Str("to", c.to).Msg("call started")
 	_ = a.invite.Reply(100, "Trying", "")
 
 	if sip.MaxForwards(req) <= 1 {
@@ -130,7 +131,6 @@ func (c *call) onStart() {
 		c.failSetup(setupError{488, phrase, "not_acceptable"}, warning(a.side, err.Error()))
 		return
 	}
-	c.relog("")
 	c.media = mediaPlan{dir: c.dir, offer: offer, lateOffer: late, log: &c.log,
 		edgeCodecs: c.deps.media.EdgeCodecs, gwSRTP: c.trunk.SRTP, sessionOpts: []relay.SessionOption{
 			relay.WithLatching(c.deps.media.LatchingEnabled()),

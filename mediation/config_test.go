@@ -14,6 +14,7 @@ import (
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/labca"
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // configDir holds the sample and broken configuration files.
@@ -24,6 +25,10 @@ func TestDefaultConfigValidates(t *testing.T) {
 	cfg := mediation.DefaultConfig()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("default config: %v", err)
+	}
+	// The lab kit's endpoints ask for the server's default (sip.DefaultUDPBuffer).
+	if cfg.SIP.UDPBufferBytes != sip.DefaultUDPBuffer {
+		t.Errorf("sip.udp_buffer_bytes %d, sip.DefaultUDPBuffer %d", cfg.SIP.UDPBufferBytes, sip.DefaultUDPBuffer)
 	}
 	checks := []struct{ name, got, want string }{
 		{"edge.listen", cfg.Edge.Listen, "127.0.0.1:5070"},

@@ -1,15 +1,19 @@
 package mediation_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
@@ -177,4 +181,111 @@ func TestFailoverAllFail(t *testing.T) {
 		t.Fatalf("caller got %d, want the last trunk's 502", code)
 	}
 	checkTried(t, srv, records, "first", "backup")
+}
+
+// TestCallLogFields: every line of a call's log (the SIP trace aside, which
+// has its own fields) carries its id, direction and caller's Call-ID;
+// "call started" names the trunk; after a failover the lines name the new
+// trunk, never the abandoned attempt's Call-ID, and no key appears twice
+// in a line (the call's logger is rebuilt, not extended). The call is
+// anchored: each attempt's relay logs through a copy of the call's logger.
+func TestCallLogFields(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	first, backup := startPeer(t, "first"), startPeer(t, "backup")
+	var firstCallID atomic.Value
+	first.invites(func(pi *peerInvite) {
+		firstCallID.Store(pi.req.CallID().Value())
+		pi.respond(503, nil)
+	})
+	cfg := labConfig(backup.addr(), "udp")
+	cfg.Gateways = []mediation.GatewayConfig{
+		{Name: "first", Address: first.addr().String(), Transport: "udp", Numbers: []string{"+1"}, Priority: 0},
+		trunkConfig("backup", backup, 1, "+1"),
+	}
+	var logs syncBuffer
+	srv := mediationtest.Serve(t, cfg, zerolog.New(&logs).Level(zerolog.DebugLevel))
+	client := startClient(t, ctx, "") // no bypass ID: anchored
+	rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", From: "+15550111", Duration: 200 * time.Millisecond})
+	if err != nil || rep.Code != 200 {
+		t.Fatalf("call: %d %v", rep.Code, err)
+	}
+	waitCalls(t, srv, 0)
+	abandoned, _ := firstCallID.Load().(string)
+	if abandoned == "" {
+		t.Fatal("the first trunk got no INVITE")
+	}
+
+	logs.mu.Lock()
+	raw := slices.Clone(logs.buf.Bytes())
+	logs.mu.Unlock()
+	var callID string
+	var started, failedOver, relayLines int
+	for line := range bytes.Lines(raw) {
+		keys, fields := jsonKeys(t, line)
+		id, _ := fields["call"].(string)
+		if id == "" || fields["sip"] != nil {
+			continue // the server's own lines; the SIP trace
+		}
+		if callID == "" {
+			callID = id
+		}
+		for k, n := range keys {
+			if n > 1 {
+				t.Errorf("key %q %d times in %s", k, n, line)
+			}
+		}
+		if id != callID || fields["direction"] != "outbound" || fields["a_call_id"] != rep.CallID {
+			t.Errorf("call fields of %s: want call %s, outbound, a_call_id %s", line, callID, rep.CallID)
+		}
+		if fields["b_call_id"] == abandoned && failedOver > 0 {
+			t.Errorf("after the failover, the abandoned attempt's Call-ID in %s", line)
+		}
+		switch fields["message"] {
+		case "call started":
+			started++
+			if fields["gateway"] != "first" || fields["from"] != "+15550111" || fields["to"] != "+15550100" {
+				t.Errorf("call started: %s", line)
+			}
+		case "gateway trunk failed the call: trying the next trunk":
+			failedOver++
+		case "relay started":
+			// One per attempt, the second after the failover: each
+			// started before its INVITE had a Call-ID.
+			relayLines++
+			if want := []string{"first", "backup"}[min(failedOver, 1)]; fields["gateway"] != want || fields["b_call_id"] != nil {
+				t.Errorf("relay line %d: %s; want gateway %s and no b_call_id", relayLines, line, want)
+			}
+		}
+	}
+	if started != 1 || failedOver != 1 || relayLines != 2 {
+		t.Fatalf("%d call started, %d failover, %d relay started lines; want 1, 1 and 2", started, failedOver, relayLines)
+	}
+}
+
+// jsonKeys counts the top-level keys of a JSON object line (zerolog writes
+// a key twice when a logger's context and an event both carry it), and
+// decodes it.
+func jsonKeys(t *testing.T, line []byte) (map[string]int, map[string]any) {
+	t.Helper()
+	var fields map[string]any
+	if err := json.Unmarshal(line, &fields); err != nil {
+		t.Fatalf("log line %q: %v", line, err)
+	}
+	keys := map[string]int{}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if _, err := dec.Token(); err != nil { // {
+		t.Fatal(err)
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[k.(string)]++
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys, fields
 }

@@ -3,14 +3,25 @@ package sip
 import (
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 
+	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 )
 
 // sipgo logs through log/slog: its transactions through each stack's
 // logger, its connection pool through a process-wide default. Both go to
 // zerolog, tagged component=sipgo, through sipgoHandler.
+
+// sipgo's own process-wide default is slog's text handler on stderr at
+// info: in any program or test binary that builds a Stack before (or
+// without) calling SetDefaultLogger, its connection pool would print plain
+// text between zerolog's lines. This package's default is zerolog's JSON on
+// stderr at warn level, through sipgoHandler; SetDefaultLogger replaces it.
+func init() {
+	gosip.SetDefaultLogger(newSipgoLogger(zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()))
+}
 
 // newSipgoLogger is the slog logger sipgo code writes to log through.
 func newSipgoLogger(log zerolog.Logger) *slog.Logger {

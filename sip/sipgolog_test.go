@@ -68,3 +68,12 @@ func TestSipgoRefWarningDemoted(t *testing.T) {
 		}
 	}
 }
+
+// TestSipgoDefaultLogger: a process that never calls SetDefaultLogger (a
+// test binary, a tool) still has sipgo's process-wide logs go through
+// sipgoHandler, not sipgo's plain-text default.
+func TestSipgoDefaultLogger(t *testing.T) {
+	if _, ok := gosip.DefaultLogger().Handler().(sipgoHandler); !ok {
+		t.Fatalf("sipgo's default logger has handler %T", gosip.DefaultLogger().Handler())
+	}
+}

@@ -360,8 +360,9 @@ func URIHost(ip netip.Addr) string {
 
 // SetDefaultLogger sends the logs of sipgo code paths that use its
 // process-wide default logger (connection pools, stray responses) to log
-// instead of stderr. It changes process state, so only a program's main
-// (or a test's TestMain) should call it, before any Stack is built.
+// instead of this package's default (zerolog on stderr at warn level,
+// sipgolog.go). It changes process state, so only a program's main should
+// call it, before any Stack is built.
 func SetDefaultLogger(log zerolog.Logger) {
 	gosip.SetDefaultLogger(newSipgoLogger(log))
 }

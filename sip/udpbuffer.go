@@ -12,6 +12,12 @@ import (
 	"net"
 )
 
+// DefaultUDPBuffer is the buffer size, in bytes, the server's sides ask for
+// by default (sip.udp_buffer_bytes in mediation/default.yaml) and the lab
+// kit's endpoints ask for: a load generator that drops its own datagrams
+// would report the server's loss.
+const DefaultUDPBuffer = 4 << 20
+
 // UDPBuffers are a UDP socket's kernel buffer sizes in bytes, as the
 // kernel reports them: Linux doubles what it grants, for its bookkeeping,
 // so a request for n was granted whole when n*2 is reported.

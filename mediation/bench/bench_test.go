@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -18,16 +17,9 @@ import (
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/bench"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
-	"github.com/mediation-emulator/mediation/sip"
 )
 
-func TestMain(m *testing.M) {
-	// sipgo's process-wide logger as the binaries set it (on stderr at
-	// warn): otherwise its plain-text lines about connections closed under
-	// lingering transactions drown a failing test's output.
-	sip.SetDefaultLogger(zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestRunInProcess: a short mixed run against an in-process daemon places
 // every call on the path its kind asks for, in the shares asked for, and

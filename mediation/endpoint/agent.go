@@ -98,9 +98,7 @@ func startAgent(ctx context.Context, cfg agentConfig, answer func(*agent) func(*
 	a.stack, err = mediationsip.NewStack(mediationsip.StackConfig{
 		Name: cfg.role, Listen: want, UserAgent: cfg.userAgent, Log: cfg.log,
 		ReadFilter: a.filterRead,
-		// As the server's default: a load generator that drops its own
-		// datagrams would report the server's loss.
-		UDPBuffer: 4 << 20,
+		UDPBuffer:  mediationsip.DefaultUDPBuffer,
 		TransactionOptions: []sip.TransactionLayerOption{
 			// A peer's TCP connection that drops fails its pending transactions
 			// at once instead of after Timer B/F: a ringing call ends.
