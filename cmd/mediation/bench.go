@@ -16,6 +16,7 @@ import (
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/bench"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
 )
 
 const benchUsage = `Usage: mediation bench [flags]
@@ -53,6 +54,7 @@ func benchCmd(args []string) int {
 	mode := fs.String("mode", bench.ModeBypass, "media path of the calls: `bypass|anchored|mixed`")
 	transcode := fs.Float64("transcode-share", 0, "`share` (0-1) of the anchored calls that are transcoded")
 	transport := fs.String("transport", "udp", "SIP transport on both sides, `udp|tcp`")
+	sbcProgress := fs.String("sbc-progress", endpoint.ProgressSession, "the simulated SBC's provisional response before its 200: `183|180|none` (183 with SDP, as CCE's SBCs answer; none: the 200 follows the 100)")
 	media := fs.Bool("media", true, "play RTP in both directions; false: signalling only")
 	jsonOut := fs.Bool("json", false, "print the report as one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile (go tool pprof) to `FILE`: where its own time goes when it warns that it is the bottleneck")
@@ -63,7 +65,7 @@ func benchCmd(args []string) int {
 	}
 	cfg := bench.Config{SBCListen: *sbcListen, MetricsURL: *metricsURL, BypassID: *bypassID, CPS: *cps,
 		Calls: *calls, Concurrent: *concurrent, Duration: *duration, Mode: *mode, TranscodeShare: *transcode,
-		Transport: *transport, Media: media}
+		Transport: *transport, SBCProgress: *sbcProgress, Media: media}
 	if *edge != "" {
 		ap, err := netip.ParseAddrPort(*edge)
 		if err != nil {
@@ -143,7 +145,7 @@ func benchCmd(args []string) int {
 
 // printBench writes the report for a person.
 func printBench(w io.Writer, r bench.Report) {
-	fmt.Fprintf(w, "mode %s, %s, media %v, target %.0f calls/s, talk %.0f ms\n", r.Mode, r.Transport, r.Media, r.TargetCPS, r.DurationMs)
+	fmt.Fprintf(w, "mode %s, %s, media %v, SBC progress %s, target %.0f calls/s, talk %.0f ms\n", r.Mode, r.Transport, r.Media, r.SBCProgress, r.TargetCPS, r.DurationMs)
 	fmt.Fprintf(w, "calls      %d started, %d as planned (%d bypassed, %d anchored, %d transcoded), %d failed\n",
 		r.Calls, r.Answered, r.Bypassed, r.Anchored, r.Transcoded, r.Failed)
 	reasons := make([]string, 0, len(r.FailedBy))

@@ -65,6 +65,7 @@ func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--mode", "fast"},
 		{"--transport", "sctp"},
+		{"--sbc-progress", "181"},
 		{"--cps", "0"},
 		{"--transcode-share", "2"},
 		{"--edge", "nowhere"},

@@ -456,6 +456,7 @@ func TestLabCommandFlags(t *testing.T) {
 		{[]string{"client", "--bogus"}, "bogus"},
 		{[]string{"sbc", "--codecs", "G729"}, "--codecs"},
 		{[]string{"sbc", "--reject", "200"}, "--reject"},
+		{[]string{"sbc", "--progress", "181"}, "--progress"},
 		{[]string{"sbc", "--listen", "0.0.0.0:5060"}, "--listen"},
 		{[]string{"sbc", "--mediation-media-ports", "9-3"}, "--mediation-media-ports"},
 		{[]string{"sbc", "--call", "+1555", "--via", "127.0.0.1:0"}, "--via"},

@@ -57,7 +57,8 @@ func sbc(args []string) int {
 	def := mediation.DefaultConfig()
 	fs := flag.NewFlagSet("sbc", flag.ContinueOnError)
 	listen := fs.String("listen", def.Gateways[0].Address, "SIP `IP:PORT`, UDP and TCP (the server's --gateway); default with --call: any port")
-	ring := fs.Duration("ring", time.Second, "time from 183 Session Progress to 200 OK")
+	ring := fs.Duration("ring", time.Second, "time from the provisional response (183 Session Progress) to 200 OK")
+	progress := fs.String("progress", endpoint.ProgressSession, "provisional response to an INVITE before the 200: `183|180|none` (183 with SDP and early media; 180 without SDP; none: only the 100)")
 	reject := fs.Int("reject", 0, "answer every call with this final `code` (e.g. 486) instead")
 	codecs := fs.String("codecs", "PCMA,PCMU", "G.711 `list` in order of preference")
 	tone := fs.Float64("tone", mediationtest.DefaultSBCHz, "tone this SBC sends, `Hz`")
@@ -81,7 +82,7 @@ func sbc(args []string) int {
 	}
 	run := sbcRun{call: *call, from: *from, duration: *duration, calls: *calls, expect: *expect,
 		clientTone: *clientTone, dtmf: *dtmf, json: *jsonOut,
-		cfg: endpoint.SBCConfig{Ring: *ring, Reject: *reject, ToneHz: *tone, HangupAfter: *hangup, TelephoneEventPT: *dtmfPT}}
+		cfg: endpoint.SBCConfig{Ring: *ring, Progress: *progress, Reject: *reject, ToneHz: *tone, HangupAfter: *hangup, TelephoneEventPT: *dtmfPT}}
 	if err := run.check(*listen, given(fs, "listen"), *codecs, *via, *transport, *mediaIP, *mediaPorts); err != nil {
 		return exitFor("sbc", err)
 	}
@@ -114,6 +115,11 @@ func (s *sbcRun) check(listen string, listenGiven bool, codecs, via, transport, 
 	}
 	if s.cfg.Reject != 0 && (s.cfg.Reject < 300 || s.cfg.Reject > 699) {
 		return usagef("--reject %d: want a final error code, 300-699", s.cfg.Reject)
+	}
+	switch s.cfg.Progress {
+	case endpoint.ProgressSession, endpoint.ProgressRinging, endpoint.ProgressNone:
+	default:
+		return usagef("--progress %q: want 183, 180 or none", s.cfg.Progress)
 	}
 	if s.cfg.Ring < 0 || s.cfg.HangupAfter < 0 || s.duration <= 0 {
 		return usagef("--ring and --hangup-after must not be negative, --duration must be positive")

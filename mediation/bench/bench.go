@@ -64,6 +64,10 @@ type Config struct {
 	TranscodeShare float64
 	// Transport is "udp" (default) or "tcp", on both sides.
 	Transport string
+	// SBCProgress is the simulated SBC's provisional response before its
+	// 200 (endpoint.SBCConfig.Progress): "183" (default, with SDP, as
+	// CCE's SBCs answer), "180" or "none" (the 200 follows the 100).
+	SBCProgress string
 	// Media false keeps the endpoints silent: signalling only (anchored
 	// calls still get relay ports). Default true.
 	Media *bool
@@ -110,6 +114,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SBCListen == "" {
 		c.SBCListen = "127.0.0.1:5060"
 	}
+	if c.SBCProgress == "" {
+		c.SBCProgress = endpoint.ProgressSession
+	}
 	if c.BypassID == "" {
 		c.BypassID = mediation.DefaultConfig().Bypass.BypassID
 	}
@@ -126,6 +133,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: transcode share %v: must be between 0 and 1", ErrConfig, c.TranscodeShare)
 	case c.Transport != "udp" && c.Transport != "tcp":
 		return c, fmt.Errorf("%w: transport %q: must be udp or tcp", ErrConfig, c.Transport)
+	case c.SBCProgress != endpoint.ProgressSession && c.SBCProgress != endpoint.ProgressRinging && c.SBCProgress != endpoint.ProgressNone:
+		return c, fmt.Errorf("%w: SBC progress %q: must be 183, 180 or none", ErrConfig, c.SBCProgress)
 	}
 	return c, nil
 }
@@ -216,7 +225,7 @@ func (r *runner) start(ctx context.Context) error {
 	if !cfg.Edge.IsValid() {
 		listen = "127.0.0.1:0"
 	}
-	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: listen, Ring: time.Microsecond,
+	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: listen, Ring: time.Microsecond, Progress: cfg.SBCProgress,
 		Codecs: []string{endpoint.PCMA, endpoint.PCMU}, Silent: !*cfg.Media, Delays: &r.delays, Log: cfg.Log.With().Str("endpoint", "sbc").Logger()})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)

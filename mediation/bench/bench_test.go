@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -97,6 +98,36 @@ func TestRunInProcess(t *testing.T) {
 	}
 }
 
+// TestRunSBCProgress: with the SBC answering 180 without SDP or nothing
+// before its 200, every call still goes as planned, and the daemon relays
+// two SIP messages fewer per call without the 18x (the flow of the
+// README's signalling targets: INVITE, 100, 200, ACK, BYE, 200 per leg).
+func TestRunSBCProgress(t *testing.T) {
+	for _, tc := range []struct {
+		progress string
+		min, max float64
+	}{{"180", 13.95, 20}, {"none", 11.95, 13.5}} {
+		t.Run(tc.progress, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			off := false
+			rep, err := bench.Run(ctx, bench.Config{CPS: 50, Calls: 40, Mode: bench.ModeMixed, Media: &off, SBCProgress: tc.progress})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Answered != 40 || rep.Failed != 0 || rep.SBCProgress != tc.progress {
+				t.Fatalf("as planned %d of 40, failed %v, SBC progress %q", rep.Answered, rep.FailedBy, rep.SBCProgress)
+			}
+			if m := rep.Daemon.SIPMessagesPerCall; m < tc.min || m > tc.max {
+				t.Errorf("%.2f SIP messages per call, want %v to %v", m, tc.min, tc.max)
+			}
+		})
+	}
+	if _, err := bench.Run(context.Background(), bench.Config{SBCProgress: "181"}); !errors.Is(err, bench.ErrConfig) {
+		t.Errorf("SBC progress 181: %v, want ErrConfig", err)
+	}
+}
+
 // TestRunRelayDelay: an anchored run, half of it transcoded, measures the
 // relay's one-way delay on nearly every packet the ends received (the
 // stamp survives PCMU<->PCMA), and its JSON carries plausible figures.
@@ -157,6 +188,34 @@ func runningDaemon(t *testing.T, mutate func(*mediation.Config)) (*mediation.Ser
 		mutate(cfg)
 	}
 	return mediationtest.Serve(t, cfg, zerolog.Nop()), sbc
+}
+
+// TestRunLeavesOutProbes: the daemon's OPTIONS probes of its trunk during
+// a run are counted apart and not as the calls' messages: with a probe
+// every 20 ms, a run without a retransmission still gives 14 messages a
+// call (the probes would add several).
+func TestRunLeavesOutProbes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, sbc := runningDaemon(t, func(cfg *mediation.Config) {
+		cfg.GatewayHealth.Interval, cfg.GatewayHealth.MaxFails = 20*time.Millisecond, 1000
+	})
+	media := false
+	rep, err := bench.Run(ctx, bench.Config{Edge: srv.EdgeAddr(), SBCListen: sbc.String(),
+		MetricsURL: mediationtest.URL(srv, "/metrics"), CPS: 50, Calls: 40, Media: &media})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Answered != 40 {
+		t.Fatalf("%d of %d calls as planned (%v)", rep.Answered, rep.Calls, rep.FailedBy)
+	}
+	d := rep.Daemon
+	if d.SIPOptions < 10 {
+		t.Errorf("%v OPTIONS counted over a run of about a second with a probe every 20 ms", d.SIPOptions)
+	}
+	if d.SIPMessagesPerCall < 13.95 || d.SIPMessagesPerCall > 14+d.SIPOptions/40 {
+		t.Errorf("%.2f SIP messages per call with %v OPTIONS: want about 14, the probes left out", d.SIPMessagesPerCall, d.SIPOptions)
+	}
 }
 
 // TestRunReportsFailures: against a running daemon with bypass turned off,

@@ -23,13 +23,19 @@ type Daemon struct {
 	CoresUsed  float64 `json:"coresUsed"`
 	RSSBytes   float64 `json:"rssBytes"`
 	Goroutines float64 `json:"goroutines"`
-	// SIPMessages are the SIP messages the daemon read and wrote over the
-	// run, both sides, requests and responses, retransmissions and the
-	// transaction layer's own (100 Trying, ACKs) included: the sums of its
-	// mediationserver_sip_requests_total and _responses_total.
-	// SIPMessagesPerCall divides them by the calls started.
+	// SIPMessages are the SIP messages of the calls the daemon read and
+	// wrote over the run, both sides, requests and responses,
+	// retransmissions and the transaction layer's own (100 Trying, ACKs)
+	// included: the sums of its mediationserver_sip_requests_total and
+	// _responses_total, less its OPTIONS exchanges. SIPMessagesPerCall
+	// divides them by the calls started: a run without a retransmission
+	// gives exactly the messages of one call's flow.
 	SIPMessages        float64 `json:"sipMessages"`
 	SIPMessagesPerCall float64 `json:"sipMessagesPerCall"`
+	// SIPOptions are the OPTIONS requests the daemon sent or received over
+	// the run (its trunk probes, every 30 s by default). Each is taken
+	// from SIPMessages with one response.
+	SIPOptions float64 `json:"sipOptions"`
 	// RelayDelayMs is the relay's own delay over the run, from the daemon's
 	// mediationserver_relay_delay_seconds (both sides): the upper bounds of
 	// the histogram buckets the percentiles fall in, ms (-1: past the last
@@ -80,6 +86,7 @@ func generatorFigures(cpu, elapsed time.Duration, inProcess bool) Generator {
 type sample struct {
 	cpu, rss, goroutines float64
 	sipMessages          float64
+	sipOptions           float64
 	// relayDelay is mediationserver_relay_delay_seconds summed over its
 	// sides: the cumulative count of each bucket by upper bound, seconds.
 	relayDelay map[float64]uint64
@@ -99,7 +106,19 @@ func scrape(ctx context.Context, url string) (sample, bool) {
 	return sample{cpu: p.First("process_cpu_seconds_total"), rss: p.First("process_resident_memory_bytes"),
 		goroutines:  p.First("go_goroutines"),
 		sipMessages: p.Sum("mediationserver_sip_requests_total") + p.Sum("mediationserver_sip_responses_total"),
+		sipOptions:  sumWhere(p, "mediationserver_sip_requests_total", "method", "OPTIONS"),
 		relayDelay:  buckets(p, "mediationserver_relay_delay_seconds")}, true
+}
+
+// sumWhere sums the series of name whose label is value.
+func sumWhere(p metricspage.Page, name, label, value string) float64 {
+	var sum float64
+	for _, m := range p[name].GetMetric() {
+		if v, ok := metricspage.Label(m, label); ok && v == value {
+			sum += metricspage.Value(m)
+		}
+	}
+	return sum
 }
 
 // buckets sums the cumulative bucket counts of a histogram's series by
@@ -159,7 +178,8 @@ func daemonFigures(before, after sampleRead, elapsed time.Duration, calls int) D
 		return Daemon{}
 	}
 	d := Daemon{Read: true, CPUSeconds: after.cpu - before.cpu, RSSBytes: after.rss, Goroutines: after.goroutines,
-		SIPMessages: after.sipMessages - before.sipMessages}
+		SIPOptions: after.sipOptions - before.sipOptions}
+	d.SIPMessages = after.sipMessages - before.sipMessages - 2*d.SIPOptions
 	if elapsed > 0 {
 		d.CoresUsed = d.CPUSeconds / elapsed.Seconds()
 	}

@@ -16,6 +16,7 @@ import (
 type Report struct {
 	Mode           string  `json:"mode"`
 	Transport      string  `json:"transport"`
+	SBCProgress    string  `json:"sbcProgress"` // the SBC's provisional response: 183, 180 or none
 	Media          bool    `json:"media"`
 	TargetCPS      float64 `json:"targetCps"`
 	DurationMs     float64 `json:"durationMs"` // talk time per call
@@ -106,7 +107,7 @@ func (m mediaSum) figures() MediaFigures {
 
 // summarize builds the call figures of the report.
 func summarize(cfg Config, results []result, sbc mediaSum) Report {
-	rep := Report{Mode: cfg.Mode, Transport: cfg.Transport, Media: *cfg.Media, TargetCPS: cfg.CPS,
+	rep := Report{Mode: cfg.Mode, Transport: cfg.Transport, SBCProgress: cfg.SBCProgress, Media: *cfg.Media, TargetCPS: cfg.CPS,
 		DurationMs: ms(cfg.Duration), TranscodeShare: cfg.TranscodeShare, FailedBy: map[string]int{}}
 	var setup []time.Duration
 	var client mediaSum

@@ -117,6 +117,16 @@ func TestClientCallsSBC(t *testing.T) {
 			want: want{200, EndedRemoteBye, EndedLocalBye, []int{100, 183}, true, true, PCMA},
 		},
 		{
+			name: "180 without SDP",
+			sbc:  SBCConfig{Progress: ProgressRinging},
+			want: want{200, EndedLocalBye, EndedRemoteBye, []int{100, 180}, true, false, PCMA},
+		},
+		{
+			name: "no provisional",
+			sbc:  SBCConfig{Progress: ProgressNone},
+			want: want{200, EndedLocalBye, EndedRemoteBye, []int{100}, true, false, PCMA},
+		},
+		{
 			name: "busy",
 			sbc:  SBCConfig{Reject: 486},
 			want: want{486, EndedRejected, EndedRejected, []int{100}, false, false, ""},

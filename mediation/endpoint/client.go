@@ -165,6 +165,7 @@ func (c *Client) plan(rm remoteMedia) (answerPlan, error) {
 		}
 	}
 	return answerPlan{
+		progress:    ProgressRinging,
 		delay:       c.cfg.AnswerDelay,
 		hangupAfter: c.cfg.HangupAfter,
 		digits:      c.cfg.AnswerDTMF,

@@ -16,10 +16,12 @@ import (
 type answerPlan struct {
 	// reject > 0 answers 100 and then this final code.
 	reject int
-	// earlyMedia sends 183 with the answer SDP and starts media with it;
-	// otherwise 180 without SDP and media starts with the 200.
-	earlyMedia bool
-	// delay is the time from the 18x to the 200.
+	// progress is the provisional response before the answer:
+	// ProgressSession sends 183 with the answer SDP and starts media with
+	// it; ProgressRinging (the zero value) 180 without SDP; ProgressNone
+	// nothing after the 100. Without 183, media starts with the 200.
+	progress string
+	// delay is the time from the 18x (or the 100) to the 200.
 	delay time.Duration
 	// noAnswer never sends the 200; the call waits for CANCEL.
 	noAnswer bool
@@ -136,17 +138,19 @@ func (in *inbound) final(code int, cause error) {
 	in.end(by, cause)
 }
 
-// ring sends the 18x and waits until it is time to answer; false when the
-// call ended meanwhile (CANCEL, Close).
+// ring sends the 18x, if any, and waits until it is time to answer; false
+// when the call ended meanwhile (CANCEL, Close).
 func (in *inbound) ring(body []byte) bool {
 	var err error
-	if in.p.earlyMedia {
+	switch in.p.progress {
+	case ProgressSession:
 		ct := sip.ContentTypeHeader("application/sdp")
 		err = in.dlg.Respond(sip.StatusSessionInProgress, "Session Progress", body, &ct)
 		in.r.Provisional = append(in.r.Provisional, sip.StatusSessionInProgress)
 		in.r.EarlySDP = body
 		in.c.media.Start(in.p.dest, in.p.codec, in.p.dtmf)
-	} else {
+	case ProgressNone:
+	default:
 		err = in.dlg.Respond(sip.StatusRinging, "Ringing", nil)
 		in.r.Provisional = append(in.r.Provisional, sip.StatusRinging)
 	}

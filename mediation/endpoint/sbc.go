@@ -26,11 +26,19 @@ type SBCConfig struct {
 	// Codecs is the answer and offer preference; default [PCMA, PCMU], so
 	// PCMU-first clients get transcoded when the call is anchored.
 	Codecs []string
-	// Ring is the delay between 183 Session Progress (with SDP) and 200; default 50ms.
+	// Ring is the delay between the provisional response (183 Session
+	// Progress with SDP, by default) and 200; default 50ms.
 	Ring time.Duration
+	// Progress is the provisional response before the 200, after the 100:
+	// ProgressSession ("183", the default: 183 with the answer SDP and
+	// early media, as CCE's SBCs do), ProgressRinging ("180": 180 without
+	// SDP, media with the 200) or ProgressNone ("none": the 200 follows
+	// the 100, the flow of the README's signalling load targets).
+	Progress string
 	// Reject, e.g. 486, answers 100 and then this final code, without 183.
 	Reject int
-	// NoAnswer sends 183 and then never answers (until CANCEL).
+	// NoAnswer sends the provisional response and then never answers
+	// (until CANCEL).
 	NoAnswer bool
 	// HangupAfter > 0 sends BYE that long after answering; 0 waits for the peer's BYE.
 	HangupAfter time.Duration
@@ -78,6 +86,13 @@ func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultSBCUserAgent
 	}
+	switch cfg.Progress {
+	case "":
+		cfg.Progress = ProgressSession
+	case ProgressSession, ProgressRinging, ProgressNone:
+	default:
+		return nil, fmt.Errorf("sbc config: Progress %q: want %s, %s or %s", cfg.Progress, ProgressSession, ProgressRinging, ProgressNone)
+	}
 	if cfg.Reject != 0 && (cfg.Reject < 300 || cfg.Reject > 699) {
 		return nil, fmt.Errorf("sbc config: Reject %d is not a final error code", cfg.Reject)
 	}
@@ -112,6 +127,18 @@ func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
 	return s, nil
 }
 
+// The provisional responses an answering endpoint sends before its 200
+// (SBCConfig.Progress).
+const (
+	// ProgressSession is 183 Session Progress with the answer SDP, and
+	// early media from then on.
+	ProgressSession = "183"
+	// ProgressRinging is 180 Ringing without SDP; media starts with the 200.
+	ProgressRinging = "180"
+	// ProgressNone is no provisional response besides the 100.
+	ProgressNone = "none"
+)
+
 // Addr is the SBC's SIP address (UDP and TCP).
 func (s *SBC) Addr() netip.AddrPort { return s.a.addr }
 
@@ -144,7 +171,8 @@ func (s *SBC) NextCall(ctx context.Context) (CallReport, error) { return s.a.nex
 func (s *SBC) Close() error { return s.a.close() }
 
 // plan answers with the preferred codec among those offered (+ the offer's
-// telephone-event), 183 with SDP and early media, then 200 after Ring.
+// telephone-event), the configured provisional (183 with SDP and early
+// media by default), then 200 after Ring.
 func (s *SBC) plan(rm remoteMedia) (answerPlan, error) {
 	if s.cfg.Reject != 0 {
 		return answerPlan{reject: s.cfg.Reject}, nil
@@ -161,7 +189,7 @@ func (s *SBC) plan(rm remoteMedia) (answerPlan, error) {
 	id := sessionID()
 	return answerPlan{
 		digits:      s.cfg.AnswerDTMF,
-		earlyMedia:  true,
+		progress:    s.cfg.Progress,
 		delay:       s.cfg.Ring,
 		noAnswer:    s.cfg.NoAnswer,
 		hangupAfter: s.cfg.HangupAfter,

@@ -219,6 +219,7 @@ func TestStartErrors(t *testing.T) {
 		"event PT 95":     {TelephoneEventPT: 95},
 		"event PT 128":    {TelephoneEventPT: 128},
 		"answer DTMF E":   {AnswerDTMF: "12E"},
+		"progress 181":    {Progress: "181"},
 	}
 	for name, cfg := range sbcs {
 		if s, err := StartSBC(ctx, cfg); err == nil {
