@@ -175,11 +175,11 @@ func printBench(w io.Writer, r bench.Report) {
 	}
 	switch {
 	case r.Generator.InProcess:
-		fmt.Fprintf(w, "process    daemon and generator: %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.1f SIP messages per call; %s\n",
+		fmt.Fprintf(w, "process    daemon and generator: %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.2f SIP messages per call; %s\n",
 			r.Generator.CoresUsed, r.Generator.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall, r.Generator.GC)
 	case r.Daemon.Read:
-		fmt.Fprintf(w, "daemon     %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.1f SIP messages per call\n",
-			r.Daemon.CoresUsed, r.Daemon.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall)
+		fmt.Fprintf(w, "daemon     %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.2f SIP messages per call (%.0f OPTIONS probes left out)\n",
+			r.Daemon.CoresUsed, r.Daemon.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall, r.Daemon.SIPOptions)
 		fallthrough
 	default:
 		fmt.Fprintf(w, "generator  %.2f cores (%.1f s CPU); %s\n", r.Generator.CoresUsed, r.Generator.CPUSeconds, r.Generator.GC)
