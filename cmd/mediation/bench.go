@@ -178,7 +178,7 @@ func printBench(w io.Writer, r bench.Report) {
 		fmt.Fprintf(w, "process    daemon and generator: %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.2f SIP messages per call; %s\n",
 			r.Generator.CoresUsed, r.Generator.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall, r.Generator.GC)
 	case r.Daemon.Read:
-		fmt.Fprintf(w, "daemon     %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.2f SIP messages per call (%.0f OPTIONS probes left out)\n",
+		fmt.Fprintf(w, "daemon     %.2f cores (%.1f s CPU), RSS %.1f MiB, %.0f goroutines at the end, %.2f SIP messages per call (%.0f OPTIONS left out)\n",
 			r.Daemon.CoresUsed, r.Daemon.CPUSeconds, r.Daemon.RSSBytes/(1<<20), r.Daemon.Goroutines, r.Daemon.SIPMessagesPerCall, r.Daemon.SIPOptions)
 		fallthrough
 	default:
