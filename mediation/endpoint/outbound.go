@@ -27,8 +27,8 @@ var errCancelOnRinging = errors.New("cancel on ringing")
 
 // outbound is one call we place, from INVITE to report.
 type outbound struct {
-	// parsed is the peer's SDP startMedia read last, so that the report
-	// does not parse it again.
+	// parsed is the peer's SDP startMedia read last, so that neither the
+	// 200 after a 183 with the same SDP nor the report parse it again.
 	parsed parsedSDP
 	a      *agent
 	opt    CallOptions
@@ -205,8 +205,7 @@ func (o *outbound) provisional(res *sip.Response) {
 
 // startMedia points our media at the peer's answer.
 func (o *outbound) startMedia(body []byte) error {
-	rm, err := parseRemote(body)
-	o.parsed = parsedSDP{body: body, bypass: err == nil && rm.bypassID != ""}
+	rm, err := o.parsed.parse(body)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -59,25 +60,29 @@ func parseRemote(body []byte) (remoteMedia, error) {
 	return rm, nil
 }
 
-// hasBypassID tells whether the SDP body carries a=x-bypassid.
-func hasBypassID(body []byte) bool {
-	rm, err := parseRemote(body)
-	return err == nil && rm.bypassID != ""
-}
-
-// parsedSDP remembers whether a body already parsed had a bypass ID.
+// parsedSDP is the peer's SDP last parsed: an SBC sends the same SDP in
+// its 183 and its 200, and the report asks again whether it had a bypass
+// ID, so each distinct body is parsed once.
 type parsedSDP struct {
-	body   []byte
-	bypass bool
+	body []byte
+	rm   remoteMedia
+	err  error
 }
 
-// hasBypassID is hasBypassID(body), from memory when body is the one
-// parsed (the same bytes, not a copy).
-func (p parsedSDP) hasBypassID(body []byte) bool {
-	if len(body) > 0 && len(body) == len(p.body) && &body[0] == &p.body[0] {
-		return p.bypass
+// parse is parseRemote(body), from memory when body has the bytes of the
+// one parsed last.
+func (p *parsedSDP) parse(body []byte) (remoteMedia, error) {
+	if p.body == nil || !bytes.Equal(body, p.body) {
+		p.body = body
+		p.rm, p.err = parseRemote(body)
 	}
-	return hasBypassID(body)
+	return p.rm, p.err
+}
+
+// hasBypassID tells whether the SDP body carries a=x-bypassid.
+func (p *parsedSDP) hasBypassID(body []byte) bool {
+	rm, err := p.parse(body)
+	return err == nil && rm.bypassID != ""
 }
 
 func firstAudio(desc *sdp.SessionDescription) *sdp.MediaDescription {
