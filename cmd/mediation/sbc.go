@@ -116,10 +116,8 @@ func (s *sbcRun) check(listen string, listenGiven bool, codecs, via, transport, 
 	if s.cfg.Reject != 0 && (s.cfg.Reject < 300 || s.cfg.Reject > 699) {
 		return usagef("--reject %d: want a final error code, 300-699", s.cfg.Reject)
 	}
-	switch s.cfg.Progress {
-	case endpoint.ProgressSession, endpoint.ProgressRinging, endpoint.ProgressNone:
-	default:
-		return usagef("--progress %q: want 183, 180 or none", s.cfg.Progress)
+	if err := endpoint.CheckProgress(s.cfg.Progress); err != nil {
+		return usagef("--progress %s", err)
 	}
 	if s.cfg.Ring < 0 || s.cfg.HangupAfter < 0 || s.duration <= 0 {
 		return usagef("--ring and --hangup-after must not be negative, --duration must be positive")

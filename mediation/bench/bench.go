@@ -133,8 +133,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: transcode share %v: must be between 0 and 1", ErrConfig, c.TranscodeShare)
 	case c.Transport != "udp" && c.Transport != "tcp":
 		return c, fmt.Errorf("%w: transport %q: must be udp or tcp", ErrConfig, c.Transport)
-	case c.SBCProgress != endpoint.ProgressSession && c.SBCProgress != endpoint.ProgressRinging && c.SBCProgress != endpoint.ProgressNone:
-		return c, fmt.Errorf("%w: SBC progress %q: must be 183, 180 or none", ErrConfig, c.SBCProgress)
+	case endpoint.CheckProgress(c.SBCProgress) != nil:
+		return c, fmt.Errorf("%w: SBC progress %w", ErrConfig, endpoint.CheckProgress(c.SBCProgress))
 	}
 	return c, nil
 }

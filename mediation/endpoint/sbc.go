@@ -86,12 +86,11 @@ func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultSBCUserAgent
 	}
-	switch cfg.Progress {
-	case "":
+	if cfg.Progress == "" {
 		cfg.Progress = ProgressSession
-	case ProgressSession, ProgressRinging, ProgressNone:
-	default:
-		return nil, fmt.Errorf("sbc config: Progress %q: want %s, %s or %s", cfg.Progress, ProgressSession, ProgressRinging, ProgressNone)
+	}
+	if err := CheckProgress(cfg.Progress); err != nil {
+		return nil, fmt.Errorf("sbc config: Progress: %w", err)
 	}
 	if cfg.Reject != 0 && (cfg.Reject < 300 || cfg.Reject > 699) {
 		return nil, fmt.Errorf("sbc config: Reject %d is not a final error code", cfg.Reject)
@@ -138,6 +137,15 @@ const (
 	// ProgressNone is no provisional response besides the 100.
 	ProgressNone = "none"
 )
+
+// CheckProgress validates an SBCConfig.Progress value.
+func CheckProgress(p string) error {
+	switch p {
+	case ProgressSession, ProgressRinging, ProgressNone:
+		return nil
+	}
+	return fmt.Errorf("%q: want %s, %s or %s", p, ProgressSession, ProgressRinging, ProgressNone)
+}
 
 // Addr is the SBC's SIP address (UDP and TCP).
 func (s *SBC) Addr() netip.AddrPort { return s.a.addr }
