@@ -17,7 +17,8 @@ import (
 // call: the timer runs from the first call to the end of the last, not
 // while the daemon and endpoints start or stop. msgs/call is the SIP
 // messages the daemon read and wrote per call, both sides, from its own
-// counters (mediationserver_sip_requests_total and _responses_total).
+// counters (mediationserver_sip_requests_total and _responses_total,
+// less OPTIONS: Daemon.SIPMessagesPerCall).
 func BenchmarkCall(b *testing.B) {
 	for _, mode := range []string{bench.ModeBypass, bench.ModeAnchored} {
 		b.Run(mode, func(b *testing.B) {

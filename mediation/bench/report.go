@@ -51,9 +51,11 @@ type Report struct {
 	// RelayDelayMs is the one-way delay of anchored calls' RTP, both
 	// directions, per packet: from the send time the sender stamped in
 	// the payload (nanoseconds since the run's start, a stamp the relay's
-	// PCMU<->PCMA conversion keeps) to the receiver's arrival time, both
-	// ends being in this process. It is the relay's delay plus two
-	// loopback hops and both ends' scheduling. Bypassed calls' media does
+	// PCMU<->PCMA conversion keeps) to the receiver's arrival time as the
+	// kernel stamped it (SO_TIMESTAMPNS; elsewhere when the receiver read
+	// it), both ends being in this process. It is the relay's delay plus
+	// two loopback hops and the sender's scheduling between stamping and
+	// sending, not the receiver's wait for a core. Bypassed calls' media does
 	// not go through the relay and is not counted. From a histogram of
 	// fixed size: percentiles are within 1/32 (about 3 %) above the exact
 	// value, max is exact. RelayDelayPackets is the number of packets
