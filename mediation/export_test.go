@@ -26,6 +26,8 @@ func (s *Server) BookCalls() int { return len(s.book.snapshot()) }
 type SetupState struct {
 	Settled     bool
 	Invite, Ack weak.Pointer[gosip.Request]
+	// AnswerKept: the callee's parsed answer is still kept.
+	AnswerKept bool
 }
 
 // SetupStates are the SetupState of the calls in progress.
@@ -35,6 +37,7 @@ func (s *Server) SetupStates() []SetupState {
 		var st SetupState
 		if c.query(func() {
 			st.Settled = c.caller.settled()
+			st.AnswerKept = c.media.answer != nil
 			if r := c.callee.inviteReq(); r != nil {
 				st.Invite = weak.Make(r)
 			}

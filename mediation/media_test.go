@@ -76,7 +76,7 @@ func TestPlanAnswerParsesARepeatOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parsed := &p.answer.Codecs[0]
+	parsed := &p.answer.media.Codecs[0]
 	final, err := p.planAnswer([]byte(string(ans)), true) // the same SDP in another message
 	if err != nil {
 		t.Fatal(err)
@@ -84,14 +84,14 @@ func TestPlanAnswerParsesARepeatOnce(t *testing.T) {
 	if string(final) != string(early) {
 		t.Errorf("the 200's answer differs from the 183's:\n%s\n%s", early, final)
 	}
-	if &p.answer.Codecs[0] != parsed {
+	if &p.answer.media.Codecs[0] != parsed {
 		t.Error("the repeated SDP was parsed again")
 	}
 	other := []byte(strings.Replace(string(ans), "a=ptime:20", "a=ptime:30", 1))
 	if _, err := p.planAnswer(other, true); err != nil {
 		t.Fatal(err)
 	}
-	if &p.answer.Codecs[0] == parsed {
+	if &p.answer.media.Codecs[0] == parsed {
 		t.Error("a different SDP was not parsed")
 	}
 }

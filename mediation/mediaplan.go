@@ -67,10 +67,10 @@ type mediaPlan struct {
 	edgeCodecs []string
 	// sessionOpts configure the relay of an anchored call.
 	sessionOpts []relay.SessionOption
-	// answerBody and answer are the callee's last answer as received and
-	// parsed: SBCs send the same SDP in their 183 and their 200.
-	answerBody []byte
-	answer     sdp.Media
+	// answer is the callee's last answer as received and parsed: SBCs
+	// send the same SDP in their 183 and their 200. A cache the settled
+	// call lets go (settle.go); nil: none.
+	answer *parsedAnswer
 	// signalling is the IP each peer's SIP comes from or goes to (the
 	// caller's source, the callee's next hop): a peer behind a NAT sends
 	// its media from there, so the relay accepts it before latching.
@@ -197,15 +197,21 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 // after a 183 with the same SDP) is not parsed twice: a parsed Media is
 // never changed, so the first one serves.
 func (p *mediaPlan) parseAnswer(body []byte) (sdp.Media, error) {
-	if p.answerBody != nil && bytes.Equal(body, p.answerBody) {
-		return p.answer, nil
+	if p.answer != nil && bytes.Equal(body, p.answer.body) {
+		return p.answer.media, nil
 	}
 	ans, err := sdp.Parse(body)
 	if err != nil {
 		return ans, err
 	}
-	p.answerBody, p.answer = body, ans
+	p.answer = &parsedAnswer{body: body, media: ans}
 	return ans, nil
+}
+
+// parsedAnswer is an SDP answer as received and as parsed.
+type parsedAnswer struct {
+	body  []byte
+	media sdp.Media
 }
 
 // callerSide is the side the caller's SDP comes from.

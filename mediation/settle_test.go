@@ -57,8 +57,8 @@ func TestSettledCallReleasesSetup(t *testing.T) {
 			}
 
 			states := srv.SetupStates()
-			if len(states) != 1 || states[0].Settled || states[0].Invite.Value() == nil || states[0].Ack.Value() == nil {
-				t.Fatalf("right after the ACK: %+v, want one call holding its INVITE and ACK", states)
+			if len(states) != 1 || states[0].Settled || states[0].Invite.Value() == nil || states[0].Ack.Value() == nil || !states[0].AnswerKept {
+				t.Fatalf("right after the ACK: %+v, want one call holding its INVITE, ACK and the SBC's parsed answer", states)
 			}
 			held := states[0]
 			waitUntil(ctx, t, "the call to settle", func() bool {
@@ -75,8 +75,8 @@ func TestSettledCallReleasesSetup(t *testing.T) {
 			// INVITE stays with sipgo until its own Timer M (64 of its T1,
 			// 500 ms here, after the 2xx: Terminate does not stop that timer),
 			// which in a server whose sip.t1 is sipgo's has passed by now.
-			if st := srv.SetupStates(); st[0].Invite.Value() != nil || st[0].Ack.Value() != nil {
-				t.Fatalf("settled call still holds its INVITE or ACK: %+v", st[0])
+			if st := srv.SetupStates(); st[0].Invite.Value() != nil || st[0].Ack.Value() != nil || st[0].AnswerKept {
+				t.Fatalf("settled call still holds its INVITE, ACK or the SBC's parsed answer: %+v", st[0])
 			}
 			waitUntil(ctx, t, "our ACK collected", func() bool {
 				runtime.GC()
