@@ -40,7 +40,8 @@ func (r RuntimeConfig) check() *ConfigError {
 }
 
 // Validate reports a setting out of its bounds, as Config.Validate does
-// for the runtime section.
+// for the runtime section. (Not check's result as it is: a nil
+// *ConfigError in an error is not a nil error.)
 func (r RuntimeConfig) Validate() error {
 	if err := r.check(); err != nil {
 		return err

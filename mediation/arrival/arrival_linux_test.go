@@ -85,7 +85,7 @@ func TestEnable(t *testing.T) {
 		if _, err := tx.WriteToUDPAddrPort([]byte("ping"), rx.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
 			t.Fatal(err)
 		}
-		_, oobn, _, _, err := rx.ReadMsgUDPAddrPort(buf, oob)
+		_, oobn, _, err := ReadFrom(rx, buf, oob)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,6 +94,35 @@ func TestEnable(t *testing.T) {
 		// Wall clocks, to the microsecond: the kernel's against ours.
 		if !ok || at.Before(sent.Round(0).Add(-time.Millisecond)) || at.After(read.Round(0).Add(time.Millisecond)) {
 			t.Fatalf("datagram %d: arrival %v (%v), sent %v, read %v", i, at, ok, sent, read)
+		}
+		if age, ok := Age(oob[:oobn], read); !ok || age > read.Sub(sent)+time.Millisecond {
+			t.Fatalf("datagram %d: age %v (%v), %v from send to read", i, age, ok, read.Sub(sent))
+		}
+	}
+	// Without oob, a plain read: no control messages, no age.
+	if _, err := tx.WriteToUDPAddrPort([]byte("ping"), rx.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	n, oobn, src, err := ReadFrom(rx, buf, nil)
+	if err != nil || string(buf[:n]) != "ping" || oobn != 0 || src != tx.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("plain read: %q from %v, %d control bytes, %v", buf[:n], src, oobn, err)
+	}
+}
+
+// TestAge: a stamp's age before now, only when plausible: none, one from
+// the future (the clock stepped back) or from MaxAge ago or more (stepped
+// forward) has none.
+func TestAge(t *testing.T) {
+	now := time.Now()
+	stampAt := func(at time.Time) []byte { return cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, timespecBytes(at)) }
+	if age, ok := Age(stampAt(now.Add(-5*time.Millisecond)), now); !ok || age != 5*time.Millisecond {
+		t.Errorf("5 ms old: %v %v", age, ok)
+	}
+	for name, oob := range map[string][]byte{
+		"none": nil, "from the future": stampAt(now.Add(time.Second)), "MaxAge old": stampAt(now.Add(-MaxAge)),
+	} {
+		if age, ok := Age(oob, now); ok {
+			t.Errorf("%s: age %v", name, age)
 		}
 	}
 }

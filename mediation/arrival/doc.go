@@ -5,12 +5,12 @@
 // uses it for its own delay (from arrival to its relayed send), the lab
 // endpoints for the one-way delay of the bench's stamped media.
 //
+//	var oob []byte
 //	if arrival.Enable(conn) {
-//		oob := make([]byte, arrival.OOBSize)
-//		n, oobn, _, src, err := conn.ReadMsgUDPAddrPort(buf, oob)
-//		at, ok := arrival.Time(oob[:oobn])
-//		...
+//		oob = make([]byte, arrival.OOBSize)
 //	}
+//	n, oobn, src, err := arrival.ReadFrom(conn, buf, oob)
+//	waited, ok := arrival.Age(oob[:oobn], time.Now()) // since the kernel got it
 //
 // Linux turns the stamping on for the whole system when a first socket
 // asks, and off when the last one that asked is closed, through deferred

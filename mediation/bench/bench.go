@@ -124,6 +124,7 @@ func (c Config) withDefaults() (Config, error) {
 		on := true
 		c.Media = &on
 	}
+	progressErr := endpoint.CheckProgress(c.SBCProgress)
 	switch {
 	case c.CPS < 0 || c.Calls < 0 || c.Concurrent < 0 || c.Duration < 0:
 		return c, fmt.Errorf("%w: cps, calls, concurrent and duration must not be negative", ErrConfig)
@@ -133,8 +134,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: transcode share %v: must be between 0 and 1", ErrConfig, c.TranscodeShare)
 	case c.Transport != "udp" && c.Transport != "tcp":
 		return c, fmt.Errorf("%w: transport %q: must be udp or tcp", ErrConfig, c.Transport)
-	case endpoint.CheckProgress(c.SBCProgress) != nil:
-		return c, fmt.Errorf("%w: SBC progress %w", ErrConfig, endpoint.CheckProgress(c.SBCProgress))
+	case progressErr != nil:
+		return c, fmt.Errorf("%w: SBC progress %w", ErrConfig, progressErr)
 	}
 	return c, nil
 }

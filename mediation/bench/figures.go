@@ -106,19 +106,8 @@ func scrape(ctx context.Context, url string) (sample, bool) {
 	return sample{cpu: p.First("process_cpu_seconds_total"), rss: p.First("process_resident_memory_bytes"),
 		goroutines:  p.First("go_goroutines"),
 		sipMessages: p.Sum("mediationserver_sip_requests_total") + p.Sum("mediationserver_sip_responses_total"),
-		sipOptions:  sumWhere(p, "mediationserver_sip_requests_total", "method", "OPTIONS"),
+		sipOptions:  p.SumWhere("mediationserver_sip_requests_total", "method", "OPTIONS"),
 		relayDelay:  buckets(p, "mediationserver_relay_delay_seconds")}, true
-}
-
-// sumWhere sums the series of name whose label is value.
-func sumWhere(p metricspage.Page, name, label, value string) float64 {
-	var sum float64
-	for _, m := range p[name].GetMetric() {
-		if v, ok := metricspage.Label(m, label); ok && v == value {
-			sum += metricspage.Value(m)
-		}
-	}
-	return sum
 }
 
 // buckets sums the cumulative bucket counts of a histogram's series by

@@ -18,8 +18,8 @@ type answerPlan struct {
 	reject int
 	// progress is the provisional response before the answer:
 	// ProgressSession sends 183 with the answer SDP and starts media with
-	// it; ProgressRinging (the zero value) 180 without SDP; ProgressNone
-	// nothing after the 100. Without 183, media starts with the 200.
+	// it; ProgressRinging 180 without SDP; ProgressNone nothing after the
+	// 100. Without 183, media starts with the 200.
 	progress string
 	// delay is the time from the 18x (or the 100) to the 200.
 	delay time.Duration
@@ -149,8 +149,7 @@ func (in *inbound) ring(body []byte) bool {
 		in.r.Provisional = append(in.r.Provisional, sip.StatusSessionInProgress)
 		in.r.EarlySDP = body
 		in.c.media.Start(in.p.dest, in.p.codec, in.p.dtmf)
-	case ProgressNone:
-	default:
+	case ProgressRinging:
 		err = in.dlg.Respond(sip.StatusRinging, "Ringing", nil)
 		in.r.Provisional = append(in.r.Provisional, sip.StatusRinging)
 	}

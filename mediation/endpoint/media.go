@@ -320,16 +320,7 @@ func (s *stream) receive() {
 		oob = make([]byte, arrival.OOBSize)
 	}
 	for {
-		var (
-			n, oobn int
-			from    netip.AddrPort
-			err     error
-		)
-		if oob != nil {
-			n, oobn, _, from, err = s.rtp.ReadMsgUDPAddrPort(buf, oob)
-		} else {
-			n, from, err = s.rtp.ReadFromUDPAddrPort(buf)
-		}
+		n, oobn, from, err := arrival.ReadFrom(s.rtp, buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -347,15 +338,10 @@ func (s *stream) receive() {
 			continue // STUN, garbage
 		}
 		at := time.Now()
-		if oobn > 0 {
-			if k, ok := arrival.Time(oob[:oobn]); ok {
-				// Now less how long ago the kernel stamped it: the
-				// kernel's time is the wall clock's, and at keeps its
-				// monotonic reading for the subtractions in record.
-				if lag := at.Round(0).Sub(k); lag >= 0 && lag < 10*time.Second {
-					at = at.Add(-lag)
-				}
-			}
+		if lag, ok := arrival.Age(oob[:oobn], at); ok {
+			// Now less how long ago the kernel stamped it: at keeps its
+			// monotonic reading for the subtractions in record.
+			at = at.Add(-lag)
 		}
 		s.record(from, &pkt, at)
 	}

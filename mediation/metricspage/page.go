@@ -72,6 +72,17 @@ func (p Page) Sum(name string) float64 {
 	return total
 }
 
+// SumWhere is the sum of the series of name whose label is value.
+func (p Page) SumWhere(name, label, value string) float64 {
+	var total float64
+	for _, m := range p[name].GetMetric() {
+		if v, ok := Label(m, label); ok && v == value {
+			total += Value(m)
+		}
+	}
+	return total
+}
+
 // Label is the value of the series' label name; ok is false when the
 // series has no such label.
 func Label(m *dto.Metric, name string) (value string, ok bool) {

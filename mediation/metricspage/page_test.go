@@ -43,6 +43,12 @@ func TestGet(t *testing.T) {
 	if got := p.First("odd"); got != 1.5 {
 		t.Errorf("First(odd) = %v, want 1.5 (untyped)", got)
 	}
+	if got := p.SumWhere("calls_total", "direction", "outbound"); got != 4 {
+		t.Errorf("SumWhere(calls_total, direction=outbound) = %v, want 4", got)
+	}
+	if got := p.SumWhere("calls_total", "side", "edge") + p.SumWhere("absent", "direction", "outbound"); got != 0 {
+		t.Errorf("SumWhere of no matching series = %v, want 0", got)
+	}
 	if got := p.First("absent") + p.Sum("absent"); got != 0 {
 		t.Errorf("an absent series reads %v, want 0", got)
 	}

@@ -66,8 +66,8 @@ func WithRTCPInterval(d time.Duration) SessionOption {
 // packet relayed: from is the side it came from, d the time from the
 // kernel's receive timestamp of the datagram to the return of the send of
 // its relayed copy (the wait in the socket's queue, the pipeline with any
-// transcoding and SRTP, and the send); delays of 10 s or more, a step of the
-// clock between the two readings, are left out. observe must be quick. Only on
+// transcoding and SRTP, and the send); delays arrival.Age finds
+// implausible (a step of the clock between the two readings) are left out. observe must be quick. Only on
 // Linux (SO_TIMESTAMPNS); elsewhere it is never called. nil, the default,
 // costs nothing.
 func WithDelayObserver(observe func(from Side, d time.Duration)) SessionOption {

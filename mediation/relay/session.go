@@ -207,10 +207,6 @@ func (s *Session) Stats() Stats {
 // now is the session clock: monotonic time since NewSession.
 func (s *Session) now() time.Duration { return time.Since(s.epoch) }
 
-// maxObservedDelay bounds the relay delays passed to the observer: longer
-// ones are clock steps between the kernel's stamp and ours.
-const maxObservedDelay = 10 * time.Second
-
 // readRTP reads RTP arriving on side x, runs it through the stages and sends
 // the result to the other side's peer from our RTP socket on that side, so
 // the peer sees media coming from the address we advertised to it.
@@ -226,16 +222,7 @@ func (s *Session) readRTP(x Side) {
 		oob = make([]byte, arrival.OOBSize)
 	}
 	for {
-		var (
-			n, oobn int
-			src     netip.AddrPort
-			err     error
-		)
-		if oob != nil {
-			n, oobn, _, src, err = in.ReadMsgUDPAddrPort(buf, oob)
-		} else {
-			n, src, err = in.ReadFromUDPAddrPort(buf)
-		}
+		n, oobn, src, err := arrival.ReadFrom(in, buf, oob)
 		if err != nil {
 			if s.readFailed(x, "rtp", err) {
 				return
@@ -268,16 +255,8 @@ func (s *Session) readRTP(x Side) {
 		tx.rtpSent.Add(1)
 		tx.rtpSentBytes.Add(uint64(len(pkt)))
 		tx.send.sent(pipe.hdr.Timestamp, pipe.payloadLen, pipe.audio, now)
-		if oobn > 0 {
-			if at, ok := arrival.Time(oob[:oobn]); ok {
-				// Wall clock against the kernel's: a step of the clock
-				// between the two makes it negative or huge; neither is
-				// the relay's doing (a packet that really waited this
-				// long was stale anyway).
-				if d := time.Since(at); d >= 0 && d < maxObservedDelay {
-					s.opts.delay(x, d)
-				}
-			}
+		if d, ok := arrival.Age(oob[:oobn], time.Now()); ok {
+			s.opts.delay(x, d)
 		}
 	}
 }
