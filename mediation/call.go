@@ -125,8 +125,25 @@ type call struct {
 	settleTimer timerID
 
 	// Registry bookkeeping, guarded by the registry's lock.
-	keys, dialogKeys []string
-	callIDs          []string // of either leg, as registered
+	keys, dialogKeys []legKey
+	callIDs          []string // of either leg, as registered, each once
+	// legs holds the caller's leg and the first attempt's callee leg, in
+	// the call's allocation rather than in two of their own (a failover's
+	// callee leg gets its own: the abandoned one may still be referenced).
+	legs struct {
+		caller callerLeg
+		callee calleeLeg
+	}
+	// regFirst holds the bookkeeping of a call with one attempt (one
+	// INVITE in, one out, one dialog each), so that the slices above need
+	// no allocation of their own (registry.add sets them to it): small
+	// objects that live as long as the call keep whole heap spans of the
+	// set-up's garbage in use.
+	regFirst struct {
+		keys       [1]legKey
+		dialogKeys [2]legKey
+		callIDs    [2]string
+	}
 	// done is closed once the call has ended.
 	done chan struct{}
 }
@@ -189,9 +206,10 @@ func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	if dir == inbound {
 		callerSide, calleeSide = relay.Gateway, relay.Edge
 	}
-	c.caller = &callerLeg{leg: leg{role: "caller", side: in.Side, media: callerSide}, invite: in, tag: gosip.GenerateTagN(16),
+	c.legs.caller = callerLeg{leg: leg{role: "caller", side: in.Side, media: callerSide}, invite: in, tag: gosip.GenerateTagN(16),
 		branch: strings.Clone(branch(req))} // not a piece of the INVITE's text, which settle lets go
-	c.callee = &calleeLeg{leg: leg{role: "callee", side: deps.sideFor(calleeSide), media: calleeSide}}
+	c.legs.callee = calleeLeg{leg: leg{role: "callee", side: deps.sideFor(calleeSide), media: calleeSide}}
+	c.caller, c.callee = &c.legs.caller, &c.legs.callee
 	// The caller's dialog exists from our first response on: its tag is ours.
 	c.caller.dialog = sip.NewUASDialog(in, c.caller.tag)
 	c.relog("")
@@ -393,6 +411,21 @@ func (c *call) query(fn func(), wait time.Duration) bool {
 	case <-c.done:
 		return false
 	}
+}
+
+// relayOptions implements relayOptioner: the call's relay latches as
+// configured, reports silence to the call, shows its packets to the
+// capture and its delay to the metrics.
+func (c *call) relayOptions() []relay.SessionOption {
+	opts := []relay.SessionOption{
+		relay.WithLatching(c.deps.media.LatchingEnabled()),
+		relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
+		relay.WithPacketTap(c.deps.mediaTap),
+	}
+	if c.deps.metrics != nil {
+		opts = append(opts, relay.WithDelayObserver(c.deps.metrics.observeRelayDelay))
+	}
+	return opts
 }
 
 // onMediaTimeoutEvent is the relay's callback: a leg has been silent (no

@@ -10,7 +10,6 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/gateway"
-	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
 
@@ -132,14 +131,7 @@ func (c *call) onStart() {
 		return
 	}
 	c.media = mediaPlan{dir: c.dir, offer: offer, lateOffer: late, log: &c.log,
-		edgeCodecs: c.deps.media.EdgeCodecs, gwSRTP: c.trunk.SRTP, sessionOpts: []relay.SessionOption{
-			relay.WithLatching(c.deps.media.LatchingEnabled()),
-			relay.WithMediaTimeout(c.deps.media.Timeout, c.onMediaTimeoutEvent),
-			relay.WithPacketTap(c.deps.mediaTap),
-		}}
-	if c.deps.metrics != nil {
-		c.media.sessionOpts = append(c.media.sessionOpts, relay.WithDelayObserver(c.deps.metrics.observeRelayDelay))
-	}
+		edgeCodecs: c.deps.media.EdgeCodecs, gwSRTP: c.trunk.SRTP, relayOptions: c}
 	c.media.signalling[c.media.callerSide()] = sourceIP(req)
 	c.media.signalling[c.media.callerSide().Other()] = c.deps.edgePeer.Addr()
 	body, err := c.offerFor()

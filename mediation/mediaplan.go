@@ -65,8 +65,10 @@ type mediaPlan struct {
 	gwCodecs []string
 	// edgeCodecs is media.edge_codecs.
 	edgeCodecs []string
-	// sessionOpts configure the relay of an anchored call.
-	sessionOpts []relay.SessionOption
+	// relayOptions configures the relay of an anchored call (nil: none).
+	// The options are built only when a relay is opened: a bypassed call
+	// would hold them, and the closures in them, for its whole life.
+	relayOptions relayOptioner
 	// answer is the callee's last answer as received and parsed: SBCs
 	// send the same SDP in their 183 and their 200. A cache the settled
 	// call lets go (settle.go); nil: none.
@@ -136,7 +138,12 @@ func parseOffer(body []byte) (sdp.Media, error) {
 // edge's codec list, the relay's options and the peers' signalling IPs.
 func (p *mediaPlan) fresh(dir direction, offer sdp.Media) mediaPlan {
 	return mediaPlan{dir: dir, offer: offer, log: p.log, edgeCodecs: p.edgeCodecs,
-		sessionOpts: p.sessionOpts, signalling: p.signalling}
+		relayOptions: p.relayOptions, signalling: p.signalling}
+}
+
+// relayOptioner gives the options of a call's relay (the call does).
+type relayOptioner interface {
+	relayOptions() []relay.SessionOption
 }
 
 // useTrunk makes the plan's gateway side trunk t's: its SRTP mode and codec
@@ -234,7 +241,11 @@ func (p *mediaPlan) answered() {
 }
 
 func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {
-	r, err := relay.NewSession(alloc, *p.log, p.sessionOpts...)
+	var opts []relay.SessionOption
+	if p.relayOptions != nil {
+		opts = p.relayOptions.relayOptions()
+	}
+	r, err := relay.NewSession(alloc, *p.log, opts...)
 	if err != nil {
 		if errors.Is(err, relay.ErrExhausted) {
 			return errNoPorts

@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"slices"
 	"sync"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -13,8 +14,8 @@ import (
 // its From-tag), for its CANCEL and its retransmissions.
 type registry struct {
 	mu      sync.Mutex
-	dialogs map[string]*call
-	invites map[string]*call
+	dialogs map[legKey]*call
+	invites map[legKey]*call
 	callIDs map[string]*call
 	calls   map[*call]struct{}
 	// ended are the Call-IDs of the last endedKept calls that ended, with
@@ -31,31 +32,47 @@ type registry struct {
 const endedKept = 65536
 
 func newRegistry() *registry {
-	return &registry{dialogs: map[string]*call{}, invites: map[string]*call{}, callIDs: map[string]*call{}, calls: map[*call]struct{}{},
+	return &registry{dialogs: map[legKey]*call{}, invites: map[legKey]*call{}, callIDs: map[string]*call{}, calls: map[*call]struct{}{},
 		ended: map[string]string{}}
 }
 
-func key(callID, tag string) string { return callID + "\x00" + tag }
+// legKey is a dialog's or an INVITE's key: a Call-ID and a tag. A struct
+// rather than the two joined into one string: a lookup, made for every
+// message, allocates nothing, and the keys a call holds share the strings
+// of its dialogs instead of copying them.
+type legKey struct{ callID, tag string }
 
 // add records a call under the INVITE that created it.
 func (r *registry) add(c *call, callID, fromTag string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls[c] = struct{}{}
-	r.invites[key(callID, fromTag)] = c
-	r.callIDs[callID] = c
-	c.keys = append(c.keys, key(callID, fromTag))
-	c.callIDs = append(c.callIDs, callID)
+	k := legKey{callID, fromTag}
+	r.invites[k] = c
+	if c.keys == nil {
+		c.keys, c.dialogKeys, c.callIDs = c.regFirst.keys[:0], c.regFirst.dialogKeys[:0], c.regFirst.callIDs[:0]
+	}
+	c.keys = append(c.keys, k)
+	r.addCallID(c, callID)
 }
 
 // addDialog records one of the call's dialogs by our tag.
 func (r *registry) addDialog(c *call, callID, localTag string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.dialogs[key(callID, localTag)] = c
+	k := legKey{callID, localTag}
+	r.dialogs[k] = c
+	c.dialogKeys = append(c.dialogKeys, k)
+	r.addCallID(c, callID)
+}
+
+// addCallID maps callID to c and lists it among c's once. The caller
+// holds r.mu.
+func (r *registry) addCallID(c *call, callID string) {
 	r.callIDs[callID] = c
-	c.dialogKeys = append(c.dialogKeys, key(callID, localTag))
-	c.callIDs = append(c.callIDs, callID)
+	if !slices.Contains(c.callIDs, callID) {
+		c.callIDs = append(c.callIDs, callID)
+	}
 }
 
 func (r *registry) remove(c *call) {
@@ -98,7 +115,7 @@ func (r *registry) endedRecently(callID string) bool {
 func (r *registry) byDialog(callID, localTag string) *call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.dialogs[key(callID, localTag)]
+	return r.dialogs[legKey{callID, localTag}]
 }
 
 // byInvite is the call created by an INVITE (for its CANCEL or a
@@ -107,7 +124,7 @@ func (r *registry) byInvite(req *gosip.Request) *call {
 	tag, _ := req.From().Params.Get("tag")
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.invites[key(string(*req.CallID()), tag)]
+	return r.invites[legKey{string(*req.CallID()), tag}]
 }
 
 // byResponse is the call of a response to one of our requests.
@@ -146,7 +163,7 @@ func (r *registry) HasDialog(callID, localTag string) bool {
 func (r *registry) HasInvite(callID, fromTag string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.invites[key(callID, fromTag)] != nil
+	return r.invites[legKey{callID, fromTag}] != nil
 }
 
 func (r *registry) all() []*call {
