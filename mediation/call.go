@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -273,6 +274,9 @@ func (c *call) push(e event) bool { return c.box.push(e) }
 type callSink struct {
 	c    atomic.Pointer[call]
 	deps *callDeps
+	// pendingCancel is an INVITE of the call to CANCEL at its first
+	// provisional (cancelOnProvisional), nil for none.
+	pendingCancel atomic.Pointer[sip.ClientTx]
 }
 
 func newCallSink(c *call) *callSink {
@@ -283,6 +287,11 @@ func newCallSink(c *call) *callSink {
 
 // OnResponse implements sip.ResponseSink.
 func (s *callSink) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
+	if res.IsProvisional() && s.pendingCancel.Load() == tx && s.pendingCancel.CompareAndSwap(tx, nil) {
+		// Not on this goroutine, which reads the side's socket: a CANCEL
+		// over TCP may wait for the connection.
+		go s.cancel(tx)
+	}
 	if c := s.c.Load(); c != nil {
 		c.OnResponse(tx, res)
 		return
@@ -294,9 +303,27 @@ func (s *callSink) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
 
 // OnDone implements sip.ResponseSink.
 func (s *callSink) OnDone(tx *sip.ClientTx, err error) {
+	s.pendingCancel.CompareAndSwap(tx, nil)
 	if c := s.c.Load(); c != nil {
 		c.OnDone(tx, err)
 	}
+}
+
+// cancelOnProvisional arms the CANCEL of tx, an INVITE of the call that
+// has had no response yet, for its first provisional (RFC 3261 §9.1).
+func (s *callSink) cancelOnProvisional(tx *sip.ClientTx) { s.pendingCancel.Store(tx) }
+
+// cancel sends the CANCEL of tx, whose call may be over: its final
+// response ends the transaction (sipgo ACKs a 487; a 2xx is a late
+// answer, ACKed and hung up).
+func (s *callSink) cancel(tx *sip.ClientTx) {
+	ctx, done := context.WithTimeout(context.Background(), s.deps.sip.Timeout())
+	defer done()
+	if err := tx.Cancel(ctx); err != nil {
+		s.deps.log.Debug().Err(err).Str("sip_call_id", string(*tx.Req.CallID())).Msg("CANCEL after the call ended not sent")
+		return
+	}
+	s.deps.log.Debug().Str("sip_call_id", string(*tx.Req.CallID())).Msg("INVITE of an ended call CANCELled at its first provisional")
 }
 
 // release drops the sink's hold on the call.

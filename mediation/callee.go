@@ -248,6 +248,13 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 func (c *call) reAck(res *gosip.Response) {
 	b := c.callee
 	tag, _ := res.To().Params.Get("tag")
+	if b.dialog == nil && !c.live() {
+		// The callee answers an INVITE the call gave up on before any
+		// provisional (cancelOnProvisional): ACK and hang up, as once
+		// the call is over.
+		c.deps.lateAnswer(b.side, b.inviteReq(), res)
+		return
+	}
 	if b.dialog == nil || (b.ack == nil && !c.caller.settled()) {
 		return
 	}

@@ -13,6 +13,18 @@ import (
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
+// cancel builds the CANCEL of the call's INVITE (RFC 3261 §9.1).
+func (oc *outCall) cancel() *gosip.Request {
+	cancel := gosip.NewRequest(gosip.CANCEL, oc.inv.Recipient)
+	cancel.AppendHeader(oc.inv.Via().Clone())
+	for _, h := range []gosip.Header{oc.inv.From(), oc.inv.To(), oc.inv.CallID()} {
+		cancel.AppendHeader(gosip.HeaderClone(h))
+	}
+	cancel.AppendHeader(&gosip.CSeqHeader{SeqNo: oc.inv.CSeq().SeqNo, MethodName: gosip.CANCEL})
+	cancel.SetTransport(oc.inv.Transport())
+	return cancel
+}
+
 // ringingSBC answers INVITEs with 180 and never more, until a CANCEL (then
 // 487).
 func ringingSBC(t *testing.T) *peer {
@@ -39,14 +51,7 @@ func TestCancelKeepsTag(t *testing.T) {
 			ringing := make(chan struct{})
 			go func() {
 				<-ringing
-				cancel := gosip.NewRequest(gosip.CANCEL, oc.inv.Recipient)
-				cancel.AppendHeader(oc.inv.Via().Clone())
-				for _, h := range []gosip.Header{oc.inv.From(), oc.inv.To(), oc.inv.CallID()} {
-					cancel.AppendHeader(gosip.HeaderClone(h))
-				}
-				cancel.AppendHeader(&gosip.CSeqHeader{SeqNo: oc.inv.CSeq().SeqNo, MethodName: gosip.CANCEL})
-				cancel.SetTransport(oc.inv.Transport())
-				res, err := caller.stack.Client(tr).Do(ctx, cancel)
+				res, err := caller.stack.Client(tr).Do(ctx, oc.cancel())
 				if err != nil || res.StatusCode != 200 {
 					t.Errorf("CANCEL: %v %v", res, err)
 				}
@@ -264,4 +269,113 @@ func TestSecondForkHungUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawSBC is an SBC on a bare UDP socket: it answers only what a test
+// writes, so that it can stay silent where sipgo would send 100 Trying.
+type rawSBC struct {
+	t    *testing.T
+	conn *net.UDPConn
+}
+
+func startRawSBC(t *testing.T) *rawSBC {
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &rawSBC{t: t, conn: conn}
+}
+
+func (s *rawSBC) addr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// read returns the next request (other than a retransmission of skip's
+// method, when skip is not empty) and where it came from.
+func (s *rawSBC) read(skip gosip.RequestMethod) (*gosip.Request, netip.AddrPort) {
+	s.t.Helper()
+	buf := make([]byte, 65535)
+	_ = s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		n, src, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			s.t.Fatalf("SBC read: %v", err)
+		}
+		m, err := gosip.ParseMessage(append([]byte(nil), buf[:n]...))
+		if err != nil {
+			continue
+		}
+		if r, ok := m.(*gosip.Request); ok && r.Method != skip {
+			return r, src
+		}
+	}
+}
+
+// respond writes a response to req, with tag as its To-tag.
+func (s *rawSBC) respond(req *gosip.Request, to netip.AddrPort, code int, tag string, body []byte) {
+	s.t.Helper()
+	res := gosip.NewResponseFromRequest(req, code, "Reason", body)
+	if tag != "" && !res.To().Params.Has("tag") {
+		res.To().Params.Add("tag", tag)
+	}
+	if body != nil {
+		res.AppendHeader(&gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: int(s.addr().Port())}})
+		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	}
+	if _, err := s.conn.WriteToUDPAddrPort([]byte(res.String()), to); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// TestCancelBeforeProvisional: a caller that cancels while the SBC has
+// sent nothing at all gets its 487 at once and the call ends (its slot
+// released), but the SBC's INVITE is not forgotten: its first provisional,
+// however late, gets the CANCEL (RFC 3261 §9.1), so the PSTN phone stops
+// ringing; an SBC that answers 200 instead gets ACK and BYE.
+func TestCancelBeforeProvisional(t *testing.T) {
+	for _, first := range []int{180, 200} {
+		t.Run(fmt.Sprint(first), func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startRawSBC(t)
+			srv := serveTo(t, sbc.addr(), "udp", nil)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+			inv, from := sbc.read("")
+			if res, err := caller.stack.Client("udp").Do(ctx, oc.cancel()); err != nil || res.StatusCode != 200 {
+				t.Fatalf("CANCEL: %v %v", res, err)
+			}
+			if res := oc.answer(ctx, nil); res.StatusCode != 487 {
+				t.Fatalf("caller got %d, want 487", res.StatusCode)
+			}
+			// The call is over while the SBC has said nothing.
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+			mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "canceled")
+			if first == 200 {
+				sbc.respond(inv, from, 200, "late", fixtureBody(t, "sbc-answer-pcma.sdp"))
+				ack, _ := sbc.read(gosip.INVITE)
+				bye, _ := sbc.read(gosip.INVITE)
+				if ack.Method != gosip.ACK || bye.Method != gosip.BYE {
+					t.Fatalf("SBC got %s then %s, want ACK then BYE", ack.Method, bye.Method)
+				}
+				return
+			}
+			sbc.respond(inv, from, 180, "ring", nil)
+			c, src := sbc.read(gosip.INVITE)
+			if c.Method != gosip.CANCEL {
+				t.Fatalf("SBC got %s after its 180, want CANCEL", c.Method)
+			}
+			if c.CSeq().SeqNo != inv.CSeq().SeqNo || branch(c) != branch(inv) {
+				t.Errorf("CANCEL CSeq %d branch %q, INVITE's %d %q", c.CSeq().SeqNo, branch(c), inv.CSeq().SeqNo, branch(inv))
+			}
+			sbc.respond(c, src, 200, "ring", nil)
+			sbc.respond(inv, from, 487, "ring", nil)
+			if ack, _ := sbc.read(gosip.INVITE); ack.Method != gosip.ACK {
+				t.Fatalf("SBC got %s after its 487, want ACK", ack.Method)
+			}
+		})
+	}
+}
+
+func branch(r *gosip.Request) string {
+	b, _ := r.Via().Params.Get("branch")
+	return b
 }

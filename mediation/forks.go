@@ -2,6 +2,8 @@ package mediation
 
 import (
 	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // Forked early dialogs of an inbound call. The edge may answer our INVITE
@@ -23,6 +25,38 @@ type fork struct {
 	tag string
 	// sdp is the fork's latest SDP answer, as the callee sent it.
 	sdp []byte
+	// remoteSeq is the CSeq of the caller's last request in this early
+	// dialog (0: none yet) when its tag is not the caller dialog's: a
+	// caller counts each early dialog's CSeq apart (RFC 3261 §12.1.2).
+	remoteSeq uint32
+}
+
+// checkRemoteSeq is RFC 3261 §12.2.2's CSeq check of a request from l's
+// peer in dialog d, or, for a request of the caller in the early dialog
+// of a later fork, in that fork's own count.
+func (c *call) checkRemoteSeq(l *leg, d *sip.Dialog, req *gosip.Request) error {
+	if f := c.laterFork(l, req); f != nil {
+		return sip.CheckSeq(req, &f.remoteSeq)
+	}
+	return d.CheckRemoteSeq(req)
+}
+
+// laterFork is the fork whose early dialog a request from the caller is
+// in, when that is not the caller dialog's own tag (nil otherwise).
+func (c *call) laterFork(l *leg, req *gosip.Request) *fork {
+	if l != &c.caller.leg || len(c.forks) < 2 {
+		return nil
+	}
+	tag, _ := req.To().Params.Get("tag")
+	if tag == c.caller.tag {
+		return nil
+	}
+	for _, f := range c.forks {
+		if f.tag == tag {
+			return f
+		}
+	}
+	return nil
 }
 
 // forkTag is the To-tag of our response to the caller that relays res:
@@ -65,6 +99,11 @@ func (c *call) answeredFork(res *gosip.Response) []byte {
 		c.log.Info().Str("tag", tag).Msg("a later fork answered: the call continues in its dialog")
 		a.tag = tag
 		a.dialog.LocalTag = tag
+		remote, _ := res.To().Params.Get("tag")
+		if f := c.forks[remote]; f != nil {
+			// The caller's CSeq in this dialog is the fork's count.
+			a.dialog.RemoteSeq = f.remoteSeq
+		}
 	}
 	if len(res.Body()) > 0 || c.forks == nil || len(c.forks) < 2 {
 		return res.Body()

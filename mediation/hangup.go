@@ -60,7 +60,9 @@ func (c *call) end(from *leg, reason string) {
 	c.cancel(b.timerID)
 	c.stopReliable()
 	if c.offer != nil {
-		c.abortOffer(503, "Service Unavailable")
+		// RFC 3261 §15.1.2: a request pending in a dialog that ends gets
+		// 487.
+		c.abortOffer(487, "Request Terminated")
 	}
 	if from != nil {
 		from.byeDone = true
@@ -69,10 +71,12 @@ func (c *call) end(from *leg, reason string) {
 	case b.inv == nil:
 	case b.final == 0 && !b.provisional:
 		// Nothing heard from the callee: no CANCEL may go before a
-		// provisional (RFC 3261 §9.1), and there is no dialog to end. Stop
-		// the INVITE; a 2xx that still comes is ACKed and hung up as a
-		// stray.
-		c.terminate(b.inv)
+		// provisional (RFC 3261 §9.1), and there is no dialog to end. The
+		// call ends now (a silent callee must not hold its slot and
+		// ports), but its INVITE goes on without it: its first
+		// provisional gets the CANCEL, a 2xx is ACKed and hung up, and
+		// Timer B ends it if nothing ever comes.
+		c.cancelOnProvisional(b.inv)
 		b.final = 408
 	case b.final == 0:
 		c.cancelCallee()

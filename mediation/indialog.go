@@ -3,6 +3,8 @@ package mediation
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"strconv"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -61,8 +63,16 @@ func (c *call) inDialog(l *leg, in *sip.Incoming, handle func(*leg, *sip.Incomin
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 		return
 	}
-	if err := d.CheckRemoteSeq(in.Req); err != nil {
+	if err := c.checkRemoteSeq(l, d, in.Req); err != nil {
 		_ = in.Reply(500, "Server Internal Error - CSeq out of order", "")
+		return
+	}
+	if bad := sip.Unsupported(in.Req, l.supported()...); len(bad) > 0 {
+		// RFC 3261 §8.2.2.3, for every request but ACK and CANCEL (which
+		// do not come here): a BYE or re-INVITE requiring what we do not
+		// do is refused, and the call goes on as it was.
+		c.log.Info().Strs("unsupported", bad).Str("method", string(in.Req.Method)).Msg("in-dialog request requires extensions we do not support: 420")
+		_ = in.Reply(420, "Bad Extension", "", sip.OptionHeader("Unsupported", bad...))
 		return
 	}
 	d.Heard(in.Req)
@@ -70,13 +80,19 @@ func (c *call) inDialog(l *leg, in *sip.Incoming, handle func(*leg, *sip.Incomin
 }
 
 // dialogOf is the dialog of l a request from its peer belongs to: the
-// caller's one dialog, or the callee's dialog (or early dialog) whose tag
-// is the request's From-tag.
+// caller's one dialog, or the callee's dialog (or early dialog), whose
+// remote tag must be the request's From-tag (RFC 3261 §12.2.2: the
+// registry found the call by Call-ID and our To-tag alone; a request
+// with another From-tag is in no dialog of ours, whoever guessed the
+// rest).
 func (c *call) dialogOf(l *leg, req *gosip.Request) *sip.Dialog {
+	tag, _ := req.From().Params.Get("tag")
 	if l == &c.caller.leg {
+		if l.dialog.RemoteTag != tag {
+			return nil
+		}
 		return l.dialog
 	}
-	tag, _ := req.From().Params.Get("tag")
 	if d := c.callee.dialog; d != nil && d.RemoteTag == tag {
 		return d
 	}
@@ -127,7 +143,15 @@ type relayedOffer struct {
 // session refresh).
 func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 	switch {
-	case c.state != stateAnswered, l.ok != nil, c.offer != nil:
+	case c.offer != nil && c.offer.from == l, l.ok != nil, c.state != stateAnswered && l == &c.caller.leg:
+		// l's peer sent another INVITE while one of its own is not done
+		// with (the caller's first one, or a re-INVITE waiting for the
+		// other leg or for its ACK): RFC 3261 §14.2.
+		c.retryLater(in)
+		return
+	case c.state != stateAnswered, c.offer != nil:
+		// Ours to l's peer is in progress (the initial INVITE to the
+		// callee, or a re-offer relayed from the other leg): glare.
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}
@@ -151,7 +175,14 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 	l.dialog.Refresh(in.Req)
 	if len(in.Req.Body()) > 0 && c.offer != nil {
-		_ = in.Reply(491, "Request Pending", "")
+		// RFC 3311 §5.2: an offer of l's peer still unanswered is 500
+		// with Retry-After; one we sent it (relayed from the other leg),
+		// glare.
+		if c.offer.from == l {
+			c.retryLater(in)
+		} else {
+			_ = in.Reply(491, "Request Pending", "")
+		}
 		return
 	}
 	if !c.renegotiateTimer(l, in) {
@@ -167,6 +198,13 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		return
 	}
 	c.relayOffer(l, in)
+}
+
+// retryLater answers a request that arrived while an earlier one of the
+// same peer is still being handled: 500 with a Retry-After of 0 to 10
+// seconds, drawn at random (RFC 3261 §14.2, RFC 3311 §5.2).
+func (c *call) retryLater(in *sip.Incoming) {
+	_ = in.Reply(500, "Server Internal Error - request pending", "", gosip.NewHeader("Retry-After", strconv.Itoa(rand.IntN(11))))
 }
 
 // renegotiateTimer applies a refresh's Session-Expires to the leg's timer;

@@ -128,6 +128,19 @@ func (c *call) terminate(o *outgoing) {
 	}
 }
 
+// cancelOnProvisional hands our INVITE o, which has had no response yet,
+// to the call's sink, which CANCELs it at its first provisional even after
+// the call has ended; the call forgets it (a response to it is a stray
+// here) and does not end its transaction.
+func (c *call) cancelOnProvisional(o *outgoing) {
+	for tx, x := range c.out {
+		if x == o {
+			delete(c.out, tx)
+			c.sink.cancelOnProvisional(tx)
+		}
+	}
+}
+
 // okRetransmit is our 2xx to an INVITE, retransmitted over UDP until the
 // ACK (RFC 3261 §13.3.1.4): sipgo's INVITE server transaction passes a 2xx
 // on once and leaves the rest to the dialog.

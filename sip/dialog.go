@@ -181,14 +181,21 @@ func (d *Dialog) Allows(method gosip.RequestMethod) bool {
 // a CSeq lower than the peer's last one is out of order (500); ACK and
 // CANCEL carry their INVITE's number and are not counted.
 func (d *Dialog) CheckRemoteSeq(req *gosip.Request) error {
+	return CheckSeq(req, &d.RemoteSeq)
+}
+
+// CheckSeq is CheckRemoteSeq with the peer's last CSeq in *last (0: none
+// yet), for a dialog kept apart from a Dialog: each early dialog of a
+// forked call counts its own (RFC 3261 §12.1.2).
+func CheckSeq(req *gosip.Request, last *uint32) error {
 	if req.IsAck() || req.IsCancel() {
 		return nil
 	}
 	n := req.CSeq().SeqNo
-	if d.RemoteSeq != 0 && n < d.RemoteSeq {
-		return fmt.Errorf("CSeq %d is lower than the dialog's %d", n, d.RemoteSeq)
+	if *last != 0 && n < *last {
+		return fmt.Errorf("CSeq %d is lower than the dialog's %d", n, *last)
 	}
-	d.RemoteSeq = n
+	*last = n
 	return nil
 }
 

@@ -15,8 +15,8 @@ import (
 // twice (about 27 allocations per call in all), every response but a 100
 // draws a random UUID tag even when the caller then sets its own, and its
 // destination is formatted from the request's address only to be
-// replaced. toTag, when not empty and code is over 100, is the To-tag;
-// the caller sets the destination.
+// replaced. toTag, when not empty and code is over 100, is the To-tag of
+// a response to a request without one; the caller sets the destination.
 func newResponse(req *gosip.Request, code int, reason, toTag string, body []byte) *gosip.Response {
 	res := gosip.NewResponse(code, reason)
 	res.SipVersion = req.SipVersion
@@ -51,7 +51,11 @@ func newResponse(req *gosip.Request, code int, reason, toTag string, body []byte
 	case code == 100:
 		copyHeaders(req, res, "Timestamp")
 	case toTag != "" && code > 100:
-		if to := res.To(); to != nil {
+		// A request inside a dialog (or an early one) names it by its
+		// To-tag, which the response must keep (RFC 3261 §8.2.6.2): a
+		// PRACK of one fork's early dialog is answered in that dialog,
+		// not in the one toTag names.
+		if to := res.To(); to != nil && !to.Params.Has("tag") {
 			to.Params.Add("tag", toTag)
 		}
 	default:

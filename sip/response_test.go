@@ -10,8 +10,9 @@ import (
 // sipgo's NewResponseFromRequest builds (Record-Route only where RFC 3261
 // §20 wants it, Via with rport/received, From, To, Call-ID, CSeq,
 // Timestamp in a 100), for requests with compact and lower-case header
-// names too; the To-tag is the caller's when given, else a fresh one for
-// anything but a 100, as sipgo's.
+// names too; the To-tag is the request's when it has one (an in-dialog
+// request: RFC 3261 §8.2.6.2), else the caller's when given, else a fresh
+// one for anything but a 100, as sipgo's.
 func TestNewResponseAsSipgo(t *testing.T) {
 	reqs := map[string]*gosip.Request{"sfb invite": sfbInvite(t)}
 	raw := map[string][]string{
@@ -64,7 +65,7 @@ func TestNewResponseAsSipgo(t *testing.T) {
 		for _, code := range []int{100, 180, 183, 199, 200, 202, 400, 487, 503} {
 			for _, toTag := range []string{"", "ours"} {
 				want := gosip.NewResponseFromRequest(req, code, "Reason", []byte("body"))
-				if toTag != "" && code > 100 {
+				if toTag != "" && code > 100 && !req.To().Params.Has("tag") {
 					want.To().Params.Add("tag", toTag)
 				}
 				got := newResponse(req, code, "Reason", toTag, []byte("body"))

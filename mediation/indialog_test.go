@@ -1,0 +1,156 @@
+package mediation_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// inCallerDialog builds a request of the caller in oc's dialog by hand, so
+// that a test can get its tags wrong: From-tag fromTag, our tag from the
+// 200, CSeq the INVITE's plus seq.
+func inCallerDialog(oc *outCall, method gosip.RequestMethod, seq uint32, fromTag string, hdrs ...gosip.Header) *gosip.Request {
+	seq += oc.inv.CSeq().SeqNo // seq is counted from the INVITE's
+	req := gosip.NewRequest(method, oc.final.Contact().Address)
+	from := &gosip.FromHeader{Address: oc.inv.From().Address, Params: gosip.NewParams()}
+	from.Params.Add("tag", fromTag)
+	req.AppendHeader(from)
+	req.AppendHeader(gosip.HeaderClone(oc.final.To()))
+	req.AppendHeader(gosip.HeaderClone(oc.inv.CallID()))
+	req.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: method})
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	req.SetTransport(oc.inv.Transport())
+	return req
+}
+
+// TestInDialogChecks: a request with the right Call-ID and our To-tag but
+// another From-tag is in no dialog of ours (481, RFC 3261 §12.2.2), on
+// the leg where we are UAS as on the other; an in-dialog request that
+// requires an extension we do not support gets 420 with Unsupported (RFC
+// 3261 §8.2.2.3), and neither ends or changes the call.
+func TestInDialogChecks(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			var call *peerInvite
+			sbc.invites(func(pi *peerInvite) {
+				call = pi
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+			})
+			srv := serveTo(t, sbc.addr(), tr, nil)
+			caller := startPeer(t, "caller")
+			oc := upCall(ctx, t, caller, srv, tr)
+			sbc.wait(ctx, gosip.ACK, 1)
+			do := func(req *gosip.Request) *gosip.Response {
+				t.Helper()
+				res, err := caller.stack.Client(tr).Do(ctx, req)
+				if err != nil {
+					t.Fatalf("%s: %v", req.Method, err)
+				}
+				return res
+			}
+			ourTag, _ := oc.inv.From().Params.Get("tag")
+			if res := do(inCallerDialog(oc, gosip.BYE, 10, "forged")); res.StatusCode != 481 {
+				t.Errorf("caller's BYE with another From-tag got %d, want 481", res.StatusCode)
+			}
+			sbcBye := call.inDialog(gosip.BYE, 10, nil)
+			sbcBye.From().Params.Add("tag", "forged")
+			if res := call.do(ctx, sbcBye); res.StatusCode != 481 {
+				t.Errorf("SBC's BYE with another From-tag got %d, want 481", res.StatusCode)
+			}
+			bad := gosip.NewHeader("Require", "x-unknown-ext")
+			res := do(inCallerDialog(oc, gosip.BYE, 11, ourTag, bad))
+			if res.StatusCode != 420 || res.GetHeader("Unsupported") == nil || res.GetHeader("Unsupported").Value() != "x-unknown-ext" {
+				t.Errorf("BYE with Require got %d (Unsupported %v), want 420 naming the tag", res.StatusCode, res.GetHeader("Unsupported"))
+			}
+			reinv := inCallerDialog(oc, gosip.INVITE, 12, ourTag, bad)
+			reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+			reinv.SetBody(fixtureBody(t, "hold-offer.sdp"))
+			if res := do(reinv); res.StatusCode != 420 {
+				t.Errorf("re-INVITE with Require got %d, want 420", res.StatusCode)
+			}
+			if n := sbc.count(gosip.INVITE); n != 1 {
+				t.Errorf("the SBC got %d INVITEs, want only the call's", n)
+			}
+			if n := sbc.count(gosip.BYE); n != 0 {
+				t.Errorf("the SBC got a BYE: the call ended")
+			}
+			mediationtest.WaitMetric(t, srv, 1, "mediationserver_calls_current", "direction", "outbound")
+			if res := do(inCallerDialog(oc, gosip.BYE, 13, ourTag)); res.StatusCode != 200 {
+				t.Fatalf("the caller's own BYE got %d", res.StatusCode)
+			}
+			sbc.wait(ctx, gosip.BYE, 1)
+		})
+	}
+}
+
+// TestPendingReinvite: a second re-INVITE of the caller while its first is
+// still with the SBC gets 500 with a Retry-After of 0 to 10 s (RFC 3261
+// §14.2; 491 is for glare with ours), and a BYE while it is pending ends the
+// call with 487 for it (RFC 3261 §15.1.2).
+func TestPendingReinvite(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	release := make(chan struct{})
+	sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		select { // hold the re-INVITE's answer
+		case <-release:
+		case <-tx.Done():
+		}
+	})
+	defer close(release)
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := upCall(ctx, t, caller, srv, "udp")
+	ourTag, _ := oc.inv.From().Params.Get("tag")
+	reinvite := func(seq uint32) *gosip.Request {
+		r := inCallerDialog(oc, gosip.INVITE, seq, ourTag)
+		r.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		r.SetBody(fixtureBody(t, "hold-offer.sdp"))
+		return r
+	}
+	first, err := caller.stack.Client("udp").TransactionRequest(ctx, reinvite(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Terminate()
+	sbc.wait(ctx, gosip.INVITE, 2)
+	res, err := caller.stack.Client("udp").Do(ctx, reinvite(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := res.GetHeader("Retry-After")
+	if res.StatusCode != 500 || ra == nil {
+		t.Fatalf("second re-INVITE got %d (Retry-After %v), want 500 with Retry-After", res.StatusCode, ra)
+	}
+	if s, err := strconv.Atoi(ra.Value()); err != nil || s < 0 || s > 10 {
+		t.Errorf("Retry-After %q, want 0 to 10", ra.Value())
+	}
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if res, err := caller.stack.Client("udp").Do(bctx, inCallerDialog(oc, gosip.BYE, 4, ourTag)); err != nil || res.StatusCode != 200 {
+		t.Fatalf("BYE: %v %v", res, err)
+	}
+	for {
+		select {
+		case r := <-first.Responses():
+			if r.IsProvisional() {
+				continue
+			}
+			if r.StatusCode != 487 {
+				t.Fatalf("pending re-INVITE got %d after the BYE, want 487", r.StatusCode)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("pending re-INVITE got no final response")
+		}
+	}
+}
