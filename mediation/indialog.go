@@ -160,13 +160,43 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 		return
 	}
 	if len(in.Req.Body()) == 0 {
+		// Our 200 offers the SDP the leg already has; the ACK answers it
+		// (RFC 3261 §13.2.1, §14).
 		res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
 		// Too large for UDP: the requester has 513, the session is as it was.
-		_ = c.sendOK(l, in, res, nil, func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
+		_ = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
+			func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
 		c.armSessionTimer(l)
 		return
 	}
-	c.relayOffer(l, in)
+	c.relayOffer(l, in, in.Req.Method, in.Req.Body())
+}
+
+// onAckAnswer takes the answer in the ACK of our 200 to a re-INVITE
+// without SDP, which offered l's peer the SDP it already had. An answer
+// that changes nothing of its media (the usual session refresh) is the end
+// of it; one that does (a new address or port, a codec, hold) binds us as
+// an offer of that peer would, and goes to the other leg like one, with no
+// request to answer when it comes back.
+func (c *call) onAckAnswer(l *leg, ack *gosip.Request) {
+	body := ack.Body()
+	if len(body) == 0 || !c.live() {
+		return
+	}
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		c.log.Warn().Err(err).Str("leg", l.role).Msg("answer in the ACK not usable: the session stays as it was")
+		return
+	}
+	if sdp.SameStream(ans, c.media.latest(l.media)) {
+		return
+	}
+	if c.offer != nil {
+		c.log.Warn().Str("leg", l.role).Msg("answer in the ACK changes the media while another offer is in progress: not relayed")
+		return
+	}
+	c.log.Info().Str("leg", l.role).Msg("answer in the ACK changes the media: relayed to the other leg")
+	c.relayOffer(l, nil, gosip.INVITE, body)
 }
 
 // onUpdate handles UPDATE (RFC 3311) in an early or confirmed dialog: with
@@ -197,7 +227,7 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}
-	c.relayOffer(l, in)
+	c.relayOffer(l, in, in.Req.Method, in.Req.Body())
 }
 
 // retryLater answers a request that arrived while an earlier one of the
@@ -240,28 +270,29 @@ func (c *call) inDialogResponse(l *leg, in *sip.Incoming, code int, phrase strin
 	return res
 }
 
-// relayOffer stages the offer of l's peer and sends it to the other leg:
-// UPDATE when the request was an UPDATE and the other peer allows it (the
-// only way in an early dialog), else re-INVITE.
-func (c *call) relayOffer(l *leg, in *sip.Incoming) {
-	offer, err := sdp.Parse(in.Req.Body())
+// relayOffer stages the offer (body, in a request of method) of l's peer
+// and sends it to the other leg: UPDATE when the request was an UPDATE
+// and the other peer allows it (the only way in an early dialog), else
+// re-INVITE. in is the request to answer; nil when the offer came in an
+// ACK (onAckAnswer), which nothing answers.
+func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, sdpBody []byte) {
+	offer, err := sdp.Parse(sdpBody)
 	if err != nil {
-		_ = in.Reply(488, "Not Acceptable Here", "", warning(l.side, "unparseable SDP in "+string(in.Req.Method)))
+		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, "unparseable SDP in "+string(method)))
 		return
 	}
 	to := c.other(l)
-	method := gosip.INVITE
-	if in.Req.Method == gosip.UPDATE && (to.dialog.Allows(gosip.UPDATE) || c.state != stateAnswered) {
-		method = gosip.UPDATE
+	if method != gosip.UPDATE || (!to.dialog.Allows(gosip.UPDATE) && c.state == stateAnswered) {
+		method = gosip.INVITE
 	}
 	if method == gosip.INVITE && c.state != stateAnswered {
-		_ = in.Reply(491, "Request Pending", "")
+		replyOffer(in, 491, "Request Pending")
 		return
 	}
 	ro, body, err := c.media.reOffer(l.media, offer)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("re-offer not relayed")
-		_ = in.Reply(488, "Not Acceptable Here", "", warning(l.side, err.Error()))
+		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, err.Error()))
 		return
 	}
 	contact := to.side.Contact(to.dialog.Transport)
@@ -318,7 +349,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	if !res.IsSuccess() {
 		c.media.refuse(off.ro)
 		c.log.Info().Int("code", res.StatusCode).Msg("re-offer refused by the far side")
-		_ = off.in.Reply(res.StatusCode, res.Reason, "")
+		replyOffer(off.in, res.StatusCode, res.Reason)
 		if res.StatusCode == 481 || res.StatusCode == 408 {
 			c.hangup(nil, "re-offer: dialog gone")
 		}
@@ -332,7 +363,12 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	body, err := c.media.commit(off.ro, res.Body())
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far side's answer to the re-offer not usable")
-		_ = off.in.Reply(488, "Not Acceptable Here", "", warning(off.from.side, err.Error()))
+		replyOffer(off.in, 488, "Not Acceptable Here", warning(off.from.side, err.Error()))
+		return
+	}
+	if off.in == nil {
+		// An answer in an ACK, relayed: its peer has nothing to hear back.
+		c.log.Info().Bool("hold", c.media.onHold).Str("from", off.from.media.String()).Msg("re-offer from an ACK relayed")
 		return
 	}
 	c.log.Info().Bool("hold", c.media.onHold).Str("from", off.from.media.String()).
@@ -364,14 +400,22 @@ func (c *call) abortOffer(code int, phrase string) {
 	c.offer = nil
 	c.cancel(off.timer)
 	c.media.refuse(off.ro)
-	_ = off.in.Reply(code, phrase, "")
+	replyOffer(off.in, code, phrase)
+}
+
+// replyOffer answers the request that carried an offer, if a request did
+// (in is nil for an answer in an ACK).
+func replyOffer(in *sip.Incoming, code int, phrase string, hdrs ...gosip.Header) {
+	if in != nil {
+		_ = in.Reply(code, phrase, "", hdrs...)
+	}
 }
 
 // onReInviteCancel handles a CANCEL of a re-INVITE: 200, and 487 for the
 // re-INVITE if it is still waiting for the other leg.
 func (c *call) onReInviteCancel(l *leg, in *sip.Incoming) {
 	_ = in.Reply(200, "OK", "")
-	if off := c.offer; off != nil && off.from == l && branch(off.in.Req) == branch(in.Req) {
+	if off := c.offer; off != nil && off.from == l && off.in != nil && branch(off.in.Req) == branch(in.Req) {
 		for tx, o := range c.out {
 			if o == off.out {
 				_ = tx.Cancel(context.Background())

@@ -3,6 +3,7 @@ package mediation_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +154,62 @@ func TestPendingReinvite(t *testing.T) {
 			t.Fatal("pending re-INVITE got no final response")
 		}
 	}
+}
+
+// TestAckAnswerRelayed: a re-INVITE without SDP gets our 200 offering the
+// SDP the caller already has, and the caller answers in its ACK (RFC 3261
+// §13.2.1, §14). The same SDP back changes nothing; an answer with a new
+// port and a=sendonly binds as an offer of the caller would, and goes to
+// the SBC as a re-INVITE.
+func TestAckAnswerRelayed(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := upCall(ctx, t, caller, srv, "udp")
+	sbc.wait(ctx, gosip.ACK, 1)
+	ourTag, _ := oc.inv.From().Params.Get("tag")
+	offer := fixtureBody(t, "sfb-bypass-offer.sdp")
+	refresh := func(seq uint32, answer []byte) {
+		t.Helper()
+		reinv := inCallerDialog(oc, gosip.INVITE, seq, ourTag)
+		tx, err := caller.stack.Client("udp").TransactionRequest(ctx, reinv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Terminate()
+		var ok *gosip.Response
+		for ok == nil {
+			select {
+			case r := <-tx.Responses():
+				if r.StatusCode >= 200 {
+					ok = r
+				}
+			case <-ctx.Done():
+				t.Fatal("no answer to the re-INVITE")
+			}
+		}
+		if ok.StatusCode != 200 || len(ok.Body()) == 0 {
+			t.Fatalf("re-INVITE without SDP got %d with %d bytes of SDP, want 200 with an offer", ok.StatusCode, len(ok.Body()))
+		}
+		ack := inCallerDialog(oc, gosip.ACK, seq, ourTag)
+		ack.Recipient = ok.Contact().Address
+		ack.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		ack.SetBody(answer)
+		if err := caller.stack.Client("udp").WriteRequest(ack); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refresh(1, offer) // the same SDP: a session refresh
+	moved := strings.Replace(strings.Replace(string(offer), "m=audio 10406", "m=audio 10506", 1), "a=rtcp:10407", "a=rtcp:10507\r\na=sendonly", 1)
+	refresh(2, []byte(moved))
+	reinv := sbc.wait(ctx, gosip.INVITE, 2)
+	m := media(t, "SBC's re-INVITE", reinv.Body())
+	if m.Port != 10506 || m.Direction != "sendonly" {
+		t.Errorf("SBC's re-INVITE offers port %d %s, want the ACK's 10506 sendonly", m.Port, m.Direction)
+	}
+	if n := sbc.count(gosip.INVITE); n != 2 {
+		t.Errorf("SBC got %d INVITEs, want the call's and one re-INVITE (none for the unchanged answer)", n)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_calls_current", "direction", "outbound")
 }

@@ -229,6 +229,14 @@ func (p *mediaPlan) callerSide() relay.Side {
 	return relay.Gateway
 }
 
+// latest is the SDP the peer on side last sent (offer or answer).
+func (p *mediaPlan) latest(side relay.Side) sdp.Media {
+	if side == relay.Edge {
+		return p.client
+	}
+	return p.gateway
+}
+
 // lastAnswer is the caller's answer already sent (a 200 without SDP after
 // a 183 with SDP repeats it).
 func (p *mediaPlan) lastAnswer() []byte { return p.sdp[p.callerSide()].last }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -88,6 +89,18 @@ func (m Media) RTP() netip.AddrPort {
 // a=rtcp (RFC 3605) is not kept: SfB clients and gateways never send one.
 func (m Media) RTCP() netip.AddrPort {
 	return netip.AddrPortFrom(m.Addr, uint16(m.RTCPPort))
+}
+
+// SameStream reports whether a and b describe the same audio stream for
+// the media path: address and ports, proto, direction, codecs (payload
+// types and names, in order) and SRTP keys. Origin, ICE candidates,
+// bandwidth and the other m-lines are not compared: a peer that answers
+// with the SDP it had, its o= version aside, changes nothing.
+func SameStream(a, b Media) bool {
+	return a.Addr == b.Addr && a.Port == b.Port && a.RTCPPort == b.RTCPPort && a.Proto == b.Proto &&
+		a.Direction == b.Direction && a.Ptime == b.Ptime &&
+		slices.EqualFunc(a.Codecs, b.Codecs, func(x, y Codec) bool { return x.PT == y.PT && strings.EqualFold(x.Name, y.Name) }) &&
+		slices.Equal(a.Crypto, b.Crypto)
 }
 
 // HasBypassID reports whether the peer's a=x-bypassid equals id. GUIDs are

@@ -403,3 +403,35 @@ func TestHasBypassID(t *testing.T) {
 		}
 	}
 }
+
+// TestSameStream: the same audio stream whatever the o= line and ICE
+// candidates; another port, direction, codec order or key is another.
+func TestSameStream(t *testing.T) {
+	base := "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=candidate:1 1 UDP 1 192.0.2.1 4000 typ host\r\n"
+	parse := func(s string) Media {
+		t.Helper()
+		m, err := Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := parse(base)
+	for _, tt := range []struct {
+		name string
+		sdp  string
+		same bool
+	}{
+		{"itself", base, true},
+		{"new o= version, no candidate", strings.Replace(strings.Replace(base, "o=- 1 1", "o=- 1 2", 1), "a=candidate:1 1 UDP 1 192.0.2.1 4000 typ host\r\n", "", 1), true},
+		{"another port", strings.Replace(base, "m=audio 4000", "m=audio 4002", 1), false},
+		{"another address", strings.Replace(base, "c=IN IP4 192.0.2.1", "c=IN IP4 192.0.2.2", 1), false},
+		{"sendonly", base + "a=sendonly\r\n", false},
+		{"codecs reordered", strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 8 0 101", 1), false},
+		{"a key", base + "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n", false},
+	} {
+		if got := SameStream(a, parse(tt.sdp)); got != tt.same {
+			t.Errorf("%s: SameStream = %v, want %v", tt.name, got, tt.same)
+		}
+	}
+}
