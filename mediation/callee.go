@@ -295,7 +295,15 @@ func (c *call) onCalleeRejected(res *gosip.Response) {
 	}
 	c.log.Info().Int("code", res.StatusCode).Str("reason", res.Reason).Msg("far side rejected the call")
 	code, phrase := c.translateCode(res.StatusCode, res.Reason)
-	c.failSetup(setupError{code, phrase, fmt.Sprint(res.StatusCode)})
+	var hdrs []gosip.Header
+	if code >= 300 && code < 400 {
+		// redirect.go: the caller may recurse through us.
+		if hdrs = c.redirectContacts(res); len(hdrs) == 0 {
+			c.log.Info().Int("code", code).Msg("redirect names no number the caller could call through us: 480")
+			code, phrase = 480, "Temporarily Unavailable"
+		}
+	}
+	c.failSetup(setupError{code, phrase, fmt.Sprint(res.StatusCode)}, hdrs...)
 }
 
 // retryWithInterval sends the INVITE again with the Min-SE of the callee's
