@@ -340,14 +340,24 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		_ = in.Reply(400, "Bad Request - "+err.Error(), a.tag)
 		return
 	}
-	if !a.rel.Acknowledge(rack, a.invite.Req.CSeq().SeqNo) {
+	if !a.rel.Acknowledge(rack, a.invite.Req.CSeq().SeqNo, in.Req.CSeq().SeqNo) {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", a.tag)
 		return
 	}
-	res := in.Response(200, "OK", a.tag, nil)
-	contact := a.side.Contact(in.Req.Transport())
-	res.AppendHeader(&contact)
-	_ = in.Respond(res)
+	if len(in.Req.Body()) > 0 {
+		// An offer in a PRACK (RFC 3262 §5) would need the other leg's
+		// answer in the PRACK's 200, while this leg's own offer/answer is
+		// still settling; the PRACK still acknowledges its provisional,
+		// but its offer is refused and the session stays as it was (an
+		// UPDATE carries a new offer in an early dialog).
+		c.log.Info().Msg("offer in a PRACK refused: 488")
+		_ = in.Reply(488, "Not Acceptable Here", a.tag, warning(a.side, "offers in PRACK are not supported: use UPDATE"))
+	} else {
+		res := in.Response(200, "OK", a.tag, nil)
+		contact := a.side.Contact(in.Req.Transport())
+		res.AppendHeader(&contact)
+		_ = in.Respond(res)
+	}
 	if out := a.relOut; out != nil {
 		if rseq, _, _ := sip.RSeq(out); rseq == rack.RSeq {
 			c.stopResend(&a.relSend)

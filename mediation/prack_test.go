@@ -235,3 +235,52 @@ func TestRequireAndSupported(t *testing.T) {
 		}
 	}
 }
+
+// TestPrackChecks: a caller's PRACK that carries an SDP offer still
+// acknowledges its 183 (no more retransmissions, the call goes on) but the
+// offer is refused with 488 and a Warning; a second, new PRACK (another
+// CSeq) of the acknowledged 183 matches nothing: 481 (RFC 3262 §3).
+func TestPrackChecks(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	done := make(chan struct{})
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
+	pracked := false
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		if r.StatusCode != 183 || pracked {
+			return // the 100, or a retransmission
+		}
+		pracked = true
+		p := prackFor(oc, r)
+		p.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		p.SetBody(fixtureBody(t, "sfb-bypass-offer.sdp"))
+		if pres := doIn(ctx, t, oc, p); pres.StatusCode != 488 || pres.GetHeader("Warning") == nil {
+			t.Errorf("PRACK with an offer got %d (Warning %v), want 488 with a Warning", pres.StatusCode, pres.GetHeader("Warning"))
+		}
+		if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 481 {
+			t.Errorf("a second PRACK of the acknowledged 183 got %d, want 481", pres.StatusCode)
+		}
+		close(done)
+	})
+	if res.StatusCode != 200 {
+		t.Fatalf("caller got %d, want 200", res.StatusCode)
+	}
+	if codes := caller.responses(string(*oc.inv.CallID()), gosip.INVITE); count(codes, 183) != 1 {
+		t.Errorf("183 sent %d times (%v): the PRACK with an offer did not acknowledge it", count(codes, 183), codes)
+	}
+	_ = oc.d.Ack(ctx)
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}

@@ -133,10 +133,13 @@ func (r *ReliableReceiver) Accept(rseq uint32) bool {
 // send a second one until the first is acknowledged); later ones wait.
 type ReliableSender struct {
 	next        uint32 // RSeq of the next reliable provisional
-	first       uint32 // RSeq of the first one, for recognising old PRACKs
 	out         uint32 // RSeq awaiting a PRACK, when outstanding
 	outstanding bool
 	sent        bool // at least one was sent
+	// lastRSeq and lastPRACK are the RSeq last acknowledged and the CSeq
+	// of the PRACK that did (acked: there is one).
+	lastRSeq, lastPRACK uint32
+	acked               bool
 }
 
 // NewReliableSender starts numbering at first (from NewRSeq in production,
@@ -145,7 +148,7 @@ func NewReliableSender(first uint32) *ReliableSender {
 	if first == 0 {
 		first = 1
 	}
-	return &ReliableSender{next: first, first: first}
+	return &ReliableSender{next: first}
 }
 
 // Send assigns the RSeq for a new reliable provisional: each one is one
@@ -171,38 +174,25 @@ func (s *ReliableSender) Outstanding() (rseq uint32, ok bool) {
 	return s.out, s.outstanding
 }
 
-// Acknowledge matches a PRACK's RAck against the outstanding provisional of
-// the INVITE whose CSeq number is inviteCSeq: true (answer the PRACK 200,
-// stop retransmitting) when RSeq, CSeq and method (INVITE) match; false
-// otherwise (answer 481, RFC 3262 §3: a PRACK that matches no unacknowledged
-// reliable provisional). A PRACK for an already acknowledged RSeq (a PRACK
-// retransmission that outlived its transaction) returns true without
-// changing state: RFC 3262 §3 would strictly have it 481, but its UAC has
-// already had the 200 and a 481 could make it end the early dialog
-// (RFC 3261 §12.2.1.2), so it is answered like the original.
-func (s *ReliableSender) Acknowledge(r RAck, inviteCSeq uint32) bool {
+// Acknowledge applies a PRACK's RAck (RFC 3262 §4) for the INVITE whose
+// CSeq is inviteCSeq; prackCSeq is the PRACK's own CSeq. It reports whether
+// the PRACK matches: true for the outstanding reliable provisional, which
+// is then acknowledged, and for a copy of the PRACK that acknowledged the
+// last one (same RAck, same CSeq: a retransmission that outlived its
+// transaction, whose UAC has already had the 200 and could end the early
+// dialog on a 481, RFC 3261 §12.2.1.2). Any other PRACK, a new one for a
+// provisional already acknowledged included, matches nothing: 481 (RFC
+// 3262 §3).
+func (s *ReliableSender) Acknowledge(r RAck, inviteCSeq, prackCSeq uint32) bool {
 	if r.Method != gosip.INVITE || r.CSeq != inviteCSeq || r.RSeq == 0 || !s.sent {
 		return false
 	}
 	if s.outstanding && r.RSeq == s.out {
 		s.outstanding = false
+		s.lastRSeq, s.lastPRACK, s.acked = r.RSeq, prackCSeq, true
 		return true
 	}
-	// Every RSeq sent before the outstanding one (or before next, when
-	// none is outstanding) has been acknowledged: only one is ever in
-	// flight.
-	acked := s.next
-	if s.outstanding {
-		acked = s.out
-	}
-	return inSeqRange(r.RSeq, s.first, acked)
-}
-
-// inSeqRange reports first <= v < end in RSeq order, which wraps at 2**32
-// (RFC 3262 §3 starts below 2**31 so that it does not, but a peer-chosen
-// start need not).
-func inSeqRange(v, first, end uint32) bool {
-	return v-first < end-first
+	return s.acked && r.RSeq == s.lastRSeq && prackCSeq == s.lastPRACK
 }
 
 // parseSeq parses an RSeq response-num: 1*DIGIT in 1..2**32-1.

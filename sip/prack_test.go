@@ -187,10 +187,11 @@ func TestReliableReceiver(t *testing.T) {
 func TestReliableSender(t *testing.T) {
 	// Steps of one INVITE transaction (CSeq 10) with RSeq from 100.
 	type step struct {
-		op   string // "send", "ack"
-		rack RAck
-		want bool
-		rseq uint32 // for send: the RSeq assigned
+		op    string // "send", "ack"
+		rack  RAck
+		want  bool
+		rseq  uint32 // for send: the RSeq assigned
+		prack uint32 // for ack: the PRACK's CSeq (0: a new PRACK's)
 	}
 	inv := func(rseq uint32) RAck { return RAck{RSeq: rseq, CSeq: 10, Method: gosip.INVITE} }
 	tests := []struct {
@@ -225,11 +226,13 @@ func TestReliableSender(t *testing.T) {
 		}},
 		{"late PRACK retransmission", 100, []step{
 			{op: "send", want: true, rseq: 100},
-			{op: "ack", rack: inv(100), want: true},
-			{op: "ack", rack: inv(100), want: true},
+			{op: "ack", rack: inv(100), prack: 20, want: true},
+			{op: "ack", rack: inv(100), prack: 20, want: true},  // the same PRACK again
+			{op: "ack", rack: inv(100), prack: 21, want: false}, // a new PRACK of an acknowledged one: 481
 			{op: "send", want: true, rseq: 101},
-			{op: "ack", rack: inv(100), want: true},
-			{op: "ack", rack: inv(101), want: true},
+			{op: "ack", rack: inv(100), prack: 20, want: true}, // still the last acknowledged
+			{op: "ack", rack: inv(101), prack: 22, want: true},
+			{op: "ack", rack: inv(100), prack: 20, want: false}, // no longer the last
 			{op: "send", want: true, rseq: 102},
 		}},
 		{"zero start becomes 1", 0, []step{
@@ -239,9 +242,9 @@ func TestReliableSender(t *testing.T) {
 		}},
 		{"numbering skips 0 when it wraps", 4294967295, []step{
 			{op: "send", want: true, rseq: 4294967295},
-			{op: "ack", rack: inv(4294967295), want: true},
+			{op: "ack", rack: inv(4294967295), prack: 20, want: true},
 			{op: "send", want: true, rseq: 1},
-			{op: "ack", rack: inv(4294967295), want: true},
+			{op: "ack", rack: inv(4294967295), prack: 20, want: true},
 			{op: "ack", rack: inv(0), want: false},
 			{op: "ack", rack: inv(2), want: false},
 			{op: "ack", rack: inv(1), want: true},
@@ -250,6 +253,7 @@ func TestReliableSender(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewReliableSender(tt.first)
+			prack := uint32(100)
 			for i, st := range tt.steps {
 				switch st.op {
 				case "send":
@@ -267,7 +271,11 @@ func TestReliableSender(t *testing.T) {
 					}
 				case "ack":
 					wasOut, had := s.Outstanding()
-					if got := s.Acknowledge(st.rack, 10); got != st.want {
+					prack++
+					if st.prack != 0 {
+						prack = st.prack
+					}
+					if got := s.Acknowledge(st.rack, 10, prack); got != st.want {
 						t.Fatalf("step %d: Acknowledge(%v) = %v, want %v", i+1, st.rack, got, st.want)
 					}
 					out, isOut := s.Outstanding()
