@@ -272,7 +272,7 @@ func (c *call) relayProvisional(res *gosip.Response) {
 	tag := c.forkTag(res)
 	if len(res.Body()) > 0 {
 		var err error
-		if body, err = c.media.planAnswer(res.Body(), false); errors.Is(err, errNoEarlyOffer) {
+		if body, err = c.media.planAnswer(res.Body(), false, tag); errors.Is(err, errNoEarlyOffer) {
 			body = nil
 		} else if err != nil {
 			c.log.Warn().Err(err).Int("code", res.StatusCode).Msg("early SDP not usable; relaying the provisional without SDP")
@@ -461,7 +461,7 @@ func (c *call) callerAcked(ack *gosip.Request) {
 // early answer again when the 200 carries none.
 func (c *call) answerBody(b []byte) ([]byte, error) {
 	if len(b) > 0 {
-		return c.media.planAnswer(b, true)
+		return c.media.planAnswer(b, true, c.caller.tag)
 	}
 	if last := c.media.lastAnswer(); last != nil && !c.media.lateOffer {
 		if c.media.decision.bypass {

@@ -43,22 +43,31 @@ func (p *mediaPlan) delayedAnswer(ans sdp.Media, final bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.Codecs = lateOfferCodecs(ans.G711()[0], p.gwCodecs)
+	_, events := ans.TelephoneEvent()
+	d.Codecs = lateOfferCodecs(ans.G711()[0], p.gwCodecs, events)
 	p.pendingEdge = &ans
 	return p.sdp[relay.Gateway].marshal(d), nil
 }
 
 // lateOfferCodecs is our offer to a delayed-offer gateway: the trunk's
 // codecs in their order when it has some, else the client's G.711 law
-// first, the other; then telephone-event.
-func lateOfferCodecs(clientLaw sdp.Codec, trunkCodecs []string) []sdp.Codec {
-	if len(trunkCodecs) > 0 {
-		return append(sdp.G711Order([]sdp.Codec{sdp.PCMU, sdp.PCMA}, trunkCodecs), sdp.TelephoneEvent)
+// first, the other; then telephone-event when the client's answer has it
+// (events would otherwise be lost: a gateway that sees them negotiated
+// sends its DTMF only as events, RFC 4733 §2.5.1.2).
+func lateOfferCodecs(clientLaw sdp.Codec, trunkCodecs []string, events bool) []sdp.Codec {
+	var codecs []sdp.Codec
+	switch {
+	case len(trunkCodecs) > 0:
+		codecs = sdp.G711Order([]sdp.Codec{sdp.PCMU, sdp.PCMA}, trunkCodecs)
+	case clientLaw.Name == sdp.PCMA.Name:
+		codecs = []sdp.Codec{sdp.PCMA, sdp.PCMU}
+	default:
+		codecs = []sdp.Codec{sdp.PCMU, sdp.PCMA}
 	}
-	if clientLaw.Name == sdp.PCMA.Name {
-		return []sdp.Codec{sdp.PCMA, sdp.PCMU, sdp.TelephoneEvent}
+	if events {
+		codecs = append(codecs, sdp.TelephoneEvent)
 	}
-	return []sdp.Codec{sdp.PCMU, sdp.PCMA, sdp.TelephoneEvent}
+	return codecs
 }
 
 // awaitingLateAnswer reports a delayed-offer call whose gateway has not
@@ -80,5 +89,7 @@ func (p *mediaPlan) lateAnswer(body []byte) error {
 	p.gateway = ans
 	edge := *p.pendingEdge
 	p.pendingEdge = nil
-	return p.pointRelay(ans, ans.G711()[0], edge, edge.G711()[0])
+	_, gwEvents := ans.TelephoneEvent()
+	_, edgeEvents := edge.TelephoneEvent()
+	return p.pointRelay(ans, ans.G711()[0], edge, edge.G711()[0], gwEvents && edgeEvents)
 }

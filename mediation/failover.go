@@ -173,12 +173,24 @@ func (c *call) abandon(b *calleeLeg) {
 // replan makes the media plan afresh for the call's new trunk (its bypass
 // switch and SRTP mode decide the offer), keeping the caller's SDP session
 // so that what the caller hears next is a new version of the same session
-// (RFC 3264 §8).
+// (RFC 3264 §8). An anchored call whose caller already has an early answer
+// keeps it instead, with the relay and the caller's keys it names: the
+// caller ignores any later answer (earlyanswer.go), and the new trunk is
+// offered the same relay, which takes its answer as a changed callee.
 func (c *call) replan() ([]byte, error) {
 	old := c.media
-	c.media.closeRelay()
+	keep := old.relay != nil && len(old.early) > 0 && !old.decision.bypass
+	if !keep {
+		c.media.closeRelay()
+	}
 	c.media = old.fresh(old.dir, old.offer)
 	c.media.lateOffer = old.lateOffer
+	if keep {
+		// The relay keeps the first attempt's logger: its lines name
+		// that attempt's trunk and Call-ID.
+		c.media.relay, c.media.early, c.media.decision = old.relay, old.early, old.decision
+		c.media.keys[relay.Edge] = old.keys[relay.Edge]
+	}
 	body, err := c.offerFor()
 	c.media.sdp[relay.Edge] = old.sdp[relay.Edge]
 	return body, err

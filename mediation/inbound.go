@@ -56,13 +56,14 @@ func (p *mediaPlan) clientOffer() ([]byte, error) {
 	return p.sdp[relay.Edge].marshal(d), nil
 }
 
-// inboundAnswer is the gateway's answer from the client's.
-func (p *mediaPlan) inboundAnswer(ans sdp.Media) ([]byte, error) {
+// inboundAnswer is the gateway's answer from the client's, as sent and as
+// built.
+func (p *mediaPlan) inboundAnswer(ans sdp.Media) ([]byte, sdp.Description, error) {
 	p.gateway, p.client = p.offer, ans
 	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired))
 	d, err := sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
 	if err != nil {
-		return nil, fmt.Errorf("answer to the gateway: %w", err)
+		return nil, d, fmt.Errorf("answer to the gateway: %w", err)
 	}
 	if p.decision.bypass {
 		p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
@@ -72,14 +73,15 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media) ([]byte, error) {
 				d.Crypto, d.SAVP = []sdp.Crypto{*c}, p.offer.RequiresSRTP()
 			}
 		}
-		return p.sdp[relay.Gateway].marshal(d), nil
+		return p.sdp[relay.Gateway].marshal(d), d, nil
 	}
 	if err := p.keys[relay.Edge].accept(ans, false); err != nil {
-		return nil, err
+		return nil, d, err
 	}
 	p.keys[relay.Gateway].apply(&d)
-	if err := p.pointRelay(p.offer, d.Codecs[0], ans, ans.G711()[0]); err != nil {
-		return nil, err
+	_, events := d.TelephoneEvent()
+	if err := p.pointRelay(p.offer, d.Codecs[0], ans, ans.G711()[0], events); err != nil {
+		return nil, d, err
 	}
-	return p.sdp[relay.Gateway].marshal(d), nil
+	return p.sdp[relay.Gateway].marshal(d), d, nil
 }

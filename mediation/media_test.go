@@ -37,7 +37,7 @@ func TestBypassSRTPEndToEnd(t *testing.T) {
 		}
 		ans := strings.Replace(string(fixtureBytes(t, "sbc-answer-pcma.sdp")), "a=sendrecv",
 			"a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:wPc6ZtvQBLSMAs2zYkSrt0smBKnHNbyzN2VLC4GV\na=sendrecv", 1)
-		toClient, err := p.planAnswer([]byte(ans), true)
+		toClient, err := p.planAnswer([]byte(ans), true, "t")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,12 +72,12 @@ func TestPlanAnswerParsesARepeatOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	ans := fixtureBytes(t, "sbc-answer-pcma.sdp")
-	early, err := p.planAnswer(ans, false)
+	early, err := p.planAnswer(ans, false, "t")
 	if err != nil {
 		t.Fatal(err)
 	}
 	parsed := &p.answer.media.Codecs[0]
-	final, err := p.planAnswer([]byte(string(ans)), true) // the same SDP in another message
+	final, err := p.planAnswer([]byte(string(ans)), true, "t") // the same SDP in another message
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestPlanAnswerParsesARepeatOnce(t *testing.T) {
 		t.Error("the repeated SDP was parsed again")
 	}
 	other := []byte(strings.Replace(string(ans), "a=ptime:20", "a=ptime:30", 1))
-	if _, err := p.planAnswer(other, true); err != nil {
+	if _, err := p.planAnswer(other, true, "t"); err != nil {
 		t.Fatal(err)
 	}
 	if &p.answer.media.Codecs[0] == parsed {

@@ -73,6 +73,10 @@ type mediaPlan struct {
 	// send the same SDP in their 183 and their 200. A cache the settled
 	// call lets go (settle.go); nil: none.
 	answer *parsedAnswer
+	// early is what an anchored call answered the caller in its
+	// provisionals, per early dialog (earlyanswer.go); the set-up's
+	// only, let go once settled.
+	early []earlyAnswer
 	// signalling is the IP each peer's SIP comes from or goes to (the
 	// caller's source, the callee's next hop): a peer behind a NAT sends
 	// its media from there, so the relay accepts it before latching.
@@ -174,7 +178,9 @@ func (p *mediaPlan) planOffer(s BypassSettings, trunkBypass bool, alloc *relay.A
 // planAnswer turns the callee's answer (an 18x or the 200) into the
 // caller's answer and points the relay at both peers. final says whether
 // this is the 200: an inbound call's bypass releases the relay only then.
-func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
+// tag is our To-tag of the caller's early dialog the response goes to: an
+// anchored call answers each early dialog once (earlyanswer.go).
+func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, error) {
 	ans, err := p.parseAnswer(body)
 	if err != nil {
 		return nil, fmt.Errorf("far side's SDP answer: %w", err)
@@ -183,16 +189,22 @@ func (p *mediaPlan) planAnswer(body []byte, final bool) ([]byte, error) {
 		return nil, fmt.Errorf("far side's SDP answer: %w", sdp.ErrNoG711)
 	}
 	var out []byte
+	var d sdp.Description
 	switch {
-	case p.dir == outbound:
-		out, err = p.outboundAnswer(ans)
 	case p.lateOffer:
 		return p.delayedAnswer(ans, final)
+	case p.earlyFor(tag) != nil:
+		out, err = p.answerAgain(p.earlyFor(tag), ans)
+	case p.dir == outbound:
+		out, d, err = p.outboundAnswer(ans)
 	default:
-		out, err = p.inboundAnswer(ans)
+		out, d, err = p.inboundAnswer(ans)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !final {
+		p.keepEarly(tag, d)
 	}
 	if p.decision.bypass && final {
 		p.closeRelay()
@@ -277,11 +289,13 @@ func (p *mediaPlan) local(side relay.Side) netip.AddrPort {
 }
 
 // pointRelay tells the relay where each peer takes media and in which codec.
-func (p *mediaPlan) pointRelay(gwMedia sdp.Media, gwCodec sdp.Codec, edgeMedia sdp.Media, edgeCodec sdp.Codec) error {
+// events says whether telephone-event is negotiated on both legs (the
+// relay passes events only then, with each leg's own payload type).
+func (p *mediaPlan) pointRelay(gwMedia sdp.Media, gwCodec sdp.Codec, edgeMedia sdp.Media, edgeCodec sdp.Codec, events bool) error {
 	if p.relay == nil {
 		return errors.New("anchored call without a relay")
 	}
-	gwLeg, edgeLeg := p.legFor(relay.Gateway, gwMedia, gwCodec), p.legFor(relay.Edge, edgeMedia, edgeCodec)
+	gwLeg, edgeLeg := p.legFor(relay.Gateway, gwMedia, gwCodec, events), p.legFor(relay.Edge, edgeMedia, edgeCodec, events)
 	gwLeg.SRTP, edgeLeg.SRTP = p.keys[relay.Gateway].relay(), p.keys[relay.Edge].relay()
 	if err := p.relay.SetLeg(relay.Gateway, gwLeg); err != nil {
 		return err
@@ -291,11 +305,12 @@ func (p *mediaPlan) pointRelay(gwMedia sdp.Media, gwCodec sdp.Codec, edgeMedia s
 }
 
 // legFor is the relay's view of the peer on side: where its SDP m says to
-// send media, in codec c, and the IPs its media may come from before the
+// send media, in codec c (and events, with m's payload type, when both
+// legs negotiated them), and the IPs its media may come from before the
 // relay latches to it (its SIP peer's, its ICE candidates').
-func (p *mediaPlan) legFor(side relay.Side, m sdp.Media, c sdp.Codec) relay.Leg {
+func (p *mediaPlan) legFor(side relay.Side, m sdp.Media, c sdp.Codec, events bool) relay.Leg {
 	l := relay.Leg{RTP: m.RTP(), RTCP: m.RTCP(), Codec: relay.Codec{PT: c.PT, Name: c.Name}}
-	if ev, ok := m.TelephoneEvent(); ok {
+	if ev, ok := m.TelephoneEvent(); ok && events {
 		l.Codec.EventPT = ev.PT
 	}
 	if ip := p.signalling[side]; ip.IsValid() {

@@ -15,6 +15,11 @@ import (
 
 // outboundOffer is the gateway's offer.
 func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *relay.Allocator) ([]byte, error) {
+	if len(p.early) > 0 {
+		// A failover after an anchored early answer (failover.go): the
+		// caller's side stays as that answer made it.
+		return p.anchoredOffer()
+	}
 	p.decide(decideOutbound(s, trunkBypass, p.gwSRTP, p.gwCodecs, p.offer))
 	if p.decision.bypass {
 		p.bypassID = s.BypassID
@@ -38,6 +43,11 @@ func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *rel
 	if err := p.openRelay(alloc); err != nil {
 		return nil, err
 	}
+	return p.anchoredOffer()
+}
+
+// anchoredOffer is the gateway's offer of an anchored call: our relay.
+func (p *mediaPlan) anchoredOffer() ([]byte, error) {
 	d, err := sdp.GatewayOfferPrefer(p.offer, false, p.relay.Local(relay.Gateway), p.gwCodecs)
 	if err != nil {
 		return nil, errNotAcceptable{err.Error()}
@@ -51,8 +61,9 @@ func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *rel
 	return p.sdp[relay.Gateway].marshal(d), nil
 }
 
-// outboundAnswer is the client's answer from the gateway's.
-func (p *mediaPlan) outboundAnswer(ans sdp.Media) ([]byte, error) {
+// outboundAnswer is the client's answer from the gateway's, as sent and
+// as built.
+func (p *mediaPlan) outboundAnswer(ans sdp.Media) ([]byte, sdp.Description, error) {
 	p.client, p.gateway = p.offer, ans
 	var d sdp.Description
 	var err error
@@ -62,7 +73,7 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media) ([]byte, error) {
 		d, err = sdp.ClientAnswerPrefer(p.offer, ans, p.local(relay.Edge), p.edgeCodecs)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("answer to the client: %w", err)
+		return nil, d, fmt.Errorf("answer to the client: %w", err)
 	}
 	if p.decision.bypass {
 		p.codecs = [2]string{d.Codecs[0].Name, d.Codecs[0].Name}
@@ -75,16 +86,17 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media) ([]byte, error) {
 				}
 			}
 		}
-		return p.sdp[relay.Edge].marshal(d), nil
+		return p.sdp[relay.Edge].marshal(d), d, nil
 	}
 	p.keys[relay.Edge].apply(&d)
 	if p.gwSRTP != srtpOff {
 		if err := p.keys[relay.Gateway].accept(ans, p.gwSRTP == srtpRequired); err != nil {
-			return nil, err
+			return nil, d, err
 		}
 	}
-	if err := p.pointRelay(ans, ans.G711()[0], p.offer, d.Codecs[0]); err != nil {
-		return nil, err
+	_, events := d.TelephoneEvent()
+	if err := p.pointRelay(ans, ans.G711()[0], p.offer, d.Codecs[0], events); err != nil {
+		return nil, d, err
 	}
-	return p.sdp[relay.Edge].marshal(d), nil
+	return p.sdp[relay.Edge].marshal(d), d, nil
 }

@@ -26,6 +26,10 @@ import (
 //     is the deployment's;
 //   - the bypass ID never reaches the gateway side, and what the gateway
 //     side is offered or answered holds only the trunk's G.711 laws;
+//   - the answer to the caller has a direction RFC 3264 §6.1 allows for
+//     its offer's, and telephone-event only if the callee's answer has it;
+//   - an anchored call's 200 carries the very SDP its 183 did, whatever
+//     the callee's 200 answers;
 //   - the relay's ports all come back when the plan is closed.
 func FuzzMediaPlan(f *testing.F) {
 	dir := filepath.Join("..", "testdata", "sdp")
@@ -136,11 +140,22 @@ func planOnce(t *testing.T, alloc *relay.Allocator, offerBody, answerBody []byte
 	}
 	checkBuilt(t, "offer to the callee", out, callee, gwCodecs)
 
-	ans, err := p.planAnswer(answerBody, final)
+	ans, err := p.planAnswer(answerBody, final, "t")
 	if err != nil {
 		return decision{}
 	}
 	checkBuilt(t, "answer to the caller", ans, callee.Other(), gwCodecs)
+	if !late {
+		checkAnswer(t, offer, answerBody, ans)
+	}
+	if !final && !late && !p.decision.bypass {
+		// The callee's 200 answers otherwise (the other law first): the
+		// caller gets its 183's answer again.
+		other := strings.NewReplacer("PCMU", "PCMA", "PCMA", "PCMU", " 0 8", " 8 0", " 8 0", " 0 8").Replace(string(answerBody))
+		if again, err := p.planAnswer([]byte(other), true, "t"); err == nil && !bytes.Equal(again, ans) {
+			t.Fatalf("the 200's answer to the caller differs from the 183's:\n%s\n%s", ans, again)
+		}
+	}
 	d := p.decision
 	if d.bypass {
 		if !s.Enabled || !trunkBypass {
@@ -154,6 +169,31 @@ func planOnce(t *testing.T, alloc *relay.Allocator, offerBody, answerBody []byte
 		}
 	}
 	return d
+}
+
+// checkAnswer checks our answer to the caller's offer against the offer
+// and the callee's answer it was built from.
+func checkAnswer(t *testing.T, offer sdp.Media, calleeBody, body []byte) {
+	t.Helper()
+	ours, err := sdp.Parse(body)
+	if err != nil {
+		return // checkBuilt has said so
+	}
+	offered := offer.Direction
+	if offer.Addr.IsUnspecified() {
+		offered = sdp.SendOnly
+	}
+	if !sdp.AnswerDirectionAllowed(offered, ours.Direction) {
+		t.Fatalf("answer %s to an offer %s:\n%s", ours.Direction, offered, body)
+	}
+	callee, err := sdp.Parse(calleeBody)
+	if err != nil {
+		return
+	}
+	_, theirs := callee.TelephoneEvent()
+	if _, ok := ours.TelephoneEvent(); ok && !theirs {
+		t.Fatalf("telephone-event answered to the caller, the callee has none:\n%s\n%s", calleeBody, body)
+	}
 }
 
 // fixtureBypassID is the bypass ID the SfB fixtures in testdata/sdp carry.

@@ -113,10 +113,11 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	p.keys = keys
 	if !p.decision.bypass {
 		var err error
+		_, events := d.TelephoneEvent()
 		if ro.from == relay.Edge {
-			err = p.pointRelay(ans, ans.G711()[0], ro.offer, d.Codecs[0])
+			err = p.pointRelay(ans, ans.G711()[0], ro.offer, d.Codecs[0], events)
 		} else {
-			err = p.pointRelay(ro.offer, d.Codecs[0], ans, ans.G711()[0])
+			err = p.pointRelay(ro.offer, d.Codecs[0], ans, ans.G711()[0], events)
 		}
 		if err != nil {
 			p.keys = old
@@ -129,6 +130,9 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 		p.gateway, p.client = ro.offer, ans
 	}
 	p.onHold = ro.hold
+	// An offer in the early dialog (UPDATE) moves the session past the
+	// early answer: it is no longer the one to repeat.
+	p.early = nil
 	if p.relay != nil {
 		p.relay.SetHold(p.onHold)
 	}

@@ -48,8 +48,9 @@ func (c *call) settle() {
 	// Nor are what only the set-up used: the callee's other early dialogs
 	// (forks), the trunks left to fail over to, the last provisional, the
 	// callee's answer kept so that its 200 need not be parsed again after
-	// its 183 (which kept the message's body).
-	b.early, c.next, a.lastProvisional, c.media.answer = nil, nil, "", nil
+	// its 183 (which kept the message's body), the answers our
+	// provisionals carried.
+	b.early, c.next, a.lastProvisional, c.media.answer, c.media.early = nil, nil, "", nil, nil
 	c.log.Debug().Msg("call settled: set-up messages released")
 }
 

@@ -107,7 +107,7 @@ func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
 		c.log.Debug().Err(err).Msg("ACK to the transfer target")
 	}
 	c.terminate(x.out)
-	clientSDP, err := x.plan.planAnswer(res.Body(), true)
+	clientSDP, err := x.plan.planAnswer(res.Body(), true, "")
 	if err != nil {
 		c.log.Warn().Err(err).Msg("transfer target's answer not usable; hanging it up")
 		_, _, _ = d.Send(context.Background(), d.NewRequest(gosip.BYE, 0, nil, nil), sip.Discard)

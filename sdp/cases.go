@@ -46,7 +46,14 @@ func GatewayOffer(client Media, bypass bool, anchor netip.AddrPort) (Description
 // anchored and the client's own order in bypass.
 func GatewayOfferPrefer(client Media, bypass bool, anchor netip.AddrPort, prefer []string) (Description, error) {
 	if !bypass {
-		codecs := append(G711Order([]Codec{PCMU, PCMA}, prefer), TelephoneEvent)
+		codecs := G711Order([]Codec{PCMU, PCMA}, prefer)
+		// Events only if the client has them: the relay gives events to
+		// the client only with a payload type it offered, and an SBC that
+		// sees them negotiated sends its DTMF as events alone (RFC 4733
+		// §2.5.1.2), which would then be lost.
+		if _, ok := client.TelephoneEvent(); ok {
+			codecs = append(codecs, TelephoneEvent)
+		}
 		d, err := anchored(anchor, codecs, peerDirection(client))
 		if err != nil {
 			return Description{}, fmt.Errorf("gateway offer: %w", err)
@@ -176,7 +183,7 @@ func ClientAnswerPrefer(client, gateway Media, anchor netip.AddrPort, prefer []s
 		return Description{}, fmt.Errorf("client answer: client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
 	}
 	codecs := append(make([]Codec, 0, 2), codec)
-	if te, ok := client.TelephoneEvent(); ok {
+	if te, ok := eventsBoth(client, gateway); ok {
 		codecs = append(codecs, te)
 	}
 	d, err := anchored(anchor, codecs, peerDirection(gateway))
@@ -289,7 +296,7 @@ func gatewayAnswerAnchored(gateway, client Media, anchor netip.AddrPort) (Descri
 		}
 	}
 	codecs := append(make([]Codec, 0, 2), codec)
-	if te, ok := gateway.TelephoneEvent(); ok {
+	if te, ok := eventsBoth(gateway, client); ok {
 		codecs = append(codecs, te)
 	}
 	d, err := anchored(anchor, codecs, peerDirection(client))
@@ -297,6 +304,24 @@ func gatewayAnswerAnchored(gateway, client Media, anchor netip.AddrPort) (Descri
 		return Description{}, fmt.Errorf("gateway answer: %w", err)
 	}
 	return d.Answering(gateway), nil
+}
+
+// eventsBoth is the telephone-event format of offer, the SDP an anchored
+// call answers, when the other leg's SDP has events too: the relay passes
+// events only between two legs that both negotiated them, so an answer
+// that listed them alone would make the offerer send its DTMF as events
+// (RFC 4733 §2.5.1.2) that go nowhere. Without them it sends in-band
+// tones, which the relay carries as audio (RFC 3264 §6.1: an answer lists
+// only what the answerer will take).
+func eventsBoth(offer, other Media) (Codec, bool) {
+	te, ok := offer.TelephoneEvent()
+	if !ok {
+		return Codec{}, false
+	}
+	if _, ok := other.TelephoneEvent(); !ok {
+		return Codec{}, false
+	}
+	return te, true
 }
 
 // direct describes peer's own media address, for bypass: the other side

@@ -172,6 +172,17 @@ func TestGatewayOffer(t *testing.T) {
 		{
 			name:  "anchored: client without G.711 is transcoded, not refused",
 			build: offerMedia(peer("198.51.100.9", 7000, silk), false, gatewayAnchor),
+			want:  anchoredAt(gatewayAnchor, SendRecv, PCMU, PCMA),
+		},
+		{
+			// The relay could not give the SBC's events to this client.
+			name:  "anchored: no telephone-event when the client offered none",
+			build: offerMedia(peer("198.51.100.9", 7000, PCMU, PCMA), false, gatewayAnchor),
+			want:  anchoredAt(gatewayAnchor, SendRecv, PCMU, PCMA),
+		},
+		{
+			name:  "anchored: telephone-event when the client offered it, whatever its PT",
+			build: offerMedia(peer("198.51.100.9", 7000, PCMU, te96), false, gatewayAnchor),
 			want:  anchoredAt(gatewayAnchor, SendRecv, PCMU, PCMA, TelephoneEvent),
 		},
 		{
@@ -259,6 +270,38 @@ func TestClientAnswer(t *testing.T) {
 				false, edgeAnchor),
 			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
 				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendRecv, Ptime: anchoredPtime},
+		},
+		{
+			// The client would send its DTMF as events only, and the
+			// relay has no events to give the SBC.
+			name: "anchored: no telephone-event when the gateway did not answer it",
+			build: answerMedia(peer("198.51.100.9", 7000, PCMU, TelephoneEvent), withCodecs(gw, PCMU),
+				false, edgeAnchor),
+			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
+				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendRecv, Ptime: anchoredPtime},
+		},
+		{
+			name: "anchored: client's telephone-event PT when the gateway answered its own",
+			build: answerMedia(peer("198.51.100.9", 7000, PCMU, TelephoneEvent), withCodecs(gw, PCMU, te96),
+				false, edgeAnchor),
+			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
+				Codecs: []Codec{PCMU, TelephoneEvent}, Candidates: edgePair, Direction: SendRecv, Ptime: anchoredPtime},
+		},
+		{
+			// A lax SBC answers sendrecv to a recvonly offer: the client
+			// is still answered as RFC 3264 §6.1 says.
+			name: "anchored: the client's recvonly offer gets sendonly whatever the gateway answered",
+			build: answerMedia(withDirection(peer("198.51.100.9", 7000, PCMU), RecvOnly), withCodecs(gw, PCMU),
+				false, edgeAnchor),
+			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
+				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendOnly, Ptime: anchoredPtime},
+		},
+		{
+			name: "bypass: the client's recvonly offer gets sendonly whatever the gateway answered",
+			build: answerMedia(withDirection(peer("198.51.100.9", 7000, PCMU), RecvOnly), withCodecs(gw, PCMU),
+				true, edgeAnchor),
+			want: Description{Addr: netip.MustParseAddr("203.0.113.10"), Port: 20002, RTCPPort: 20003,
+				Codecs: []Codec{PCMU}, BypassID: testBypass, Candidates: gwHostA, Direction: SendOnly},
 		},
 		{
 			name:    "anchored: client without G.711",
@@ -382,8 +425,15 @@ func TestGatewayAnswer(t *testing.T) {
 		},
 		{
 			name:  "anchored: gateway's first G.711 when the client's law was not offered",
-			build: answerMedia(withCodecs(gw, PCMA, te96), withCodecs(cl, silk), false),
+			build: answerMedia(withCodecs(gw, PCMA, te96), withCodecs(cl, silk, TelephoneEvent), false),
 			want:  anchoredAt(gatewayAnchor, SendRecv, PCMA, te96),
+		},
+		{
+			// The SBC would send its DTMF as events only, and the relay
+			// has no events to give the client.
+			name:  "anchored: no telephone-event when the client did not answer it",
+			build: answerMedia(withCodecs(gw, PCMA, te96), withCodecs(cl, PCMA), false),
+			want:  anchoredAt(gatewayAnchor, SendRecv, PCMA),
 		},
 		{
 			name:  "anchored: no telephone-event when the gateway did not offer it",
@@ -406,6 +456,21 @@ func TestGatewayAnswer(t *testing.T) {
 			name:  "anchored: client's recvonly answer is forwarded",
 			build: answerMedia(withCodecs(gw, PCMU), withDirection(withCodecs(cl, PCMU), RecvOnly), false),
 			want:  anchoredAt(gatewayAnchor, RecvOnly, PCMU),
+		},
+		{
+			name:  "anchored: the gateway's sendonly offer gets recvonly when the client answered sendrecv",
+			build: answerMedia(withDirection(withCodecs(gw, PCMU), SendOnly), withCodecs(cl, PCMU), false),
+			want:  anchoredAt(gatewayAnchor, RecvOnly, PCMU),
+		},
+		{
+			name:  "anchored: the gateway's inactive offer gets inactive",
+			build: answerMedia(withDirection(withCodecs(gw, PCMU), Inactive), withCodecs(cl, PCMU), false),
+			want:  anchoredAt(gatewayAnchor, Inactive, PCMU),
+		},
+		{
+			name:  "bypass: the gateway's sendonly offer gets inactive when the client answered sendonly",
+			build: answerMedia(withDirection(withCodecs(gw, PCMU), SendOnly), withDirection(withCodecs(cl, PCMU), SendOnly), true),
+			want:  Description{Addr: cl.Addr, Port: 50010, RTCPPort: 50011, Codecs: []Codec{PCMU}, Direction: Inactive},
 		},
 	})
 }

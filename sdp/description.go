@@ -156,6 +156,9 @@ func (d Description) proto() string {
 	return "RTP/AVP"
 }
 
+// TelephoneEvent is d's telephone-event/8000 format, if it lists one.
+func (d Description) TelephoneEvent() (Codec, bool) { return telephoneEvent(d.Codecs) }
+
 func (d Description) direction() string {
 	switch strings.ToLower(d.Direction) {
 	case SendOnly, RecvOnly, Inactive:

@@ -55,13 +55,19 @@ func joinProto(protos []string) string {
 // Each rejected line keeps the offer's media and proto and only the first
 // offered format (RFC 3264 §6 asks for at least one; the rest would be
 // ignored), and carries no attributes. An offer with nothing but its audio
-// m-line, or a Media not made by Parse, leaves d as it is, so answers to
-// audio-only offers are byte-for-byte what they were before.
+// m-line, or a Media not made by Parse, leaves d's m-lines as they are.
+//
+// Its direction is capped by the offer's (AnswerDirection; an RFC 2543
+// hold, c=0.0.0.0, counts as sendonly), so whatever direction the other
+// peer gave, the answer is one RFC 3264 §6.1 allows.
 //
 // The answer builders of this package call it; callers need it only for
 // an answer they build with an offer builder.
 func (d Description) Answering(offer Media) Description {
 	d.Rejected, d.AudioIndex = rejectedLines(offer)
+	if dir := AnswerDirection(peerDirection(offer), d.Direction); dir != normalDirection(d.Direction) {
+		d.Direction = dir
+	}
 	return d
 }
 

@@ -1,0 +1,87 @@
+package mediation
+
+import (
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+)
+
+// The early answer of an anchored call. The caller takes the first SDP
+// answer it receives for its INVITE, in an 18x or the 2xx, and ignores the
+// SDP of the later responses (RFC 3261 §13.2.1): the 2xx must carry the
+// answer the provisionals carried. A callee may answer its 183 and its 200
+// differently (another G.711 law, another address). In an anchored call
+// that change stays between the callee and the relay: the caller gets the
+// SDP of our first answer again, byte for byte (same o= version), and the
+// relay moves its callee leg (address, law: it transcodes when the laws
+// now differ). A bypassed call has no relay to absorb it, and its new
+// answer is passed on (README "Wire behaviour").
+//
+// Inbound, each fork of the callee is an early dialog of its own towards
+// the gateway (forks.go), so the answer is kept per To-tag of ours.
+
+// earlyAnswer is what an anchored call answered the caller in a
+// provisional of one early dialog.
+type earlyAnswer struct {
+	tag string // our To-tag towards the caller
+	// leg is the caller's SDP leg as the answer left it: its o= and body.
+	leg sdpLeg
+	// codec is the caller's codec in the answer; events says whether the
+	// answer lists telephone-event.
+	codec    sdp.Codec
+	events   bool
+	decision decision
+}
+
+// earlyFor is the answer already sent in the early dialog tag, nil if none.
+func (p *mediaPlan) earlyFor(tag string) *earlyAnswer {
+	for i := range p.early {
+		if p.early[i].tag == tag {
+			return &p.early[i]
+		}
+	}
+	return nil
+}
+
+// keepEarly notes the answer d just sent the caller in a provisional of
+// the early dialog tag. Only an anchored call keeps one.
+func (p *mediaPlan) keepEarly(tag string, d sdp.Description) {
+	if p.decision.bypass || len(d.Codecs) == 0 || p.earlyFor(tag) != nil {
+		return
+	}
+	_, events := d.TelephoneEvent()
+	p.early = append(p.early, earlyAnswer{tag: tag, leg: p.sdp[p.callerSide()],
+		codec: d.Codecs[0], events: events, decision: p.decision})
+}
+
+// answerAgain takes the callee's new answer ans in the early dialog of e:
+// the relay's callee leg follows it, the caller's leg stays as e answered
+// it, and the caller gets e's SDP again.
+func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
+	_, theirEvents := ans.TelephoneEvent()
+	events := e.events && theirEvents
+	if p.dir == outbound {
+		if p.gwSRTP != srtpOff {
+			if err := p.keys[relay.Gateway].accept(ans, p.gwSRTP == srtpRequired); err != nil {
+				return nil, err
+			}
+		}
+		if err := p.pointRelay(ans, ans.G711()[0], p.offer, e.codec, events); err != nil {
+			return nil, err
+		}
+		p.client, p.gateway = p.offer, ans
+	} else {
+		if ans.HasBypassID(p.bypassID) && p.bypassID != "" {
+			p.log.Info().Msg("the client's new answer chose bypass, but the gateway already has the relay's address: the call stays anchored")
+		}
+		if err := p.keys[relay.Edge].accept(ans, false); err != nil {
+			return nil, err
+		}
+		if err := p.pointRelay(p.offer, e.codec, ans, ans.G711()[0], events); err != nil {
+			return nil, err
+		}
+		p.gateway, p.client = p.offer, ans
+	}
+	p.decide(e.decision)
+	p.sdp[p.callerSide()] = e.leg
+	return e.leg.last, nil
+}
