@@ -38,9 +38,12 @@ func classify(pt uint8, from, to *peer) route {
 	if from == nil || to == nil || !to.rtpOK {
 		return route{drop: dropNoPeer}
 	}
+	if k, ok := from.audio(pt); ok {
+		// Converted by the packet's own format: a peer may send any of
+		// the formats both SDPs list, not only the first.
+		return route{pt: to.leg.Codec.PT, conv: conversionOf(k, to.codec)}
+	}
 	switch {
-	case pt == from.leg.Codec.PT:
-		return route{pt: to.leg.Codec.PT, conv: conversionOf(from.codec, to.codec)}
 	case pt == from.leg.Codec.EventPT && pt != 0 && to.leg.Codec.EventPT != 0:
 		// RFC 4733 events are codec-independent: only the PT changes.
 		return route{pt: to.leg.Codec.EventPT, conv: convCopy}

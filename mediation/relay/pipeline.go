@@ -100,7 +100,7 @@ func (p *pipeline) forward(from, to *peer) ([]byte, dropReason) {
 		return nil, r.drop
 	}
 	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr)
-	p.audio = p.in.PayloadType == from.leg.Codec.PT
+	_, p.audio = from.audio(p.in.PayloadType)
 	n, err := p.hdr.MarshalTo(p.out[:])
 	if err != nil || n != rtpHeaderLen {
 		// Cannot happen for the fixed header we build; treated as malformed

@@ -124,7 +124,7 @@ func (s *Session) SetLeg(side Side, leg Leg) error {
 	if err != nil {
 		return fmt.Errorf("relay set %s leg: %w", side, err)
 	}
-	if side == Gateway && p.codec == kindG722 {
+	if side == Gateway && p.decodes(kindG722) {
 		return fmt.Errorf("relay set %s leg: G722 is only supported on the edge side", side)
 	}
 	l.hear(s.now())
@@ -283,7 +283,8 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 		in.rtpLatch.commit(from, src)
 	}
 	in.hear(now)
-	in.recv.update(&pipe.in.Header, now, pipe.in.PayloadType == from.leg.Codec.PT)
+	_, audio := from.audio(pipe.in.PayloadType)
+	in.recv.update(&pipe.in.Header, now, audio)
 	to := out.peer.Load()
 	pkt, r := pipe.forward(from, to)
 	if r != dropNone {
