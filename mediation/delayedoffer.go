@@ -80,5 +80,6 @@ func (p *mediaPlan) lateAnswer(body []byte) error {
 	p.gateway = ans
 	edge := *p.pendingEdge
 	p.pendingEdge = nil
-	return p.pointRelay(ans, ans.G711()[0], edge, edge.G711()[0])
+	return p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
+		relayPeer{edge, edge.G711()[0], p.sdp[relay.Edge].formats})
 }

@@ -78,7 +78,8 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media) ([]byte, error) {
 		return nil, err
 	}
 	p.keys[relay.Gateway].apply(&d)
-	if err := p.pointRelay(p.offer, d.Codecs[0], ans, ans.G711()[0]); err != nil {
+	if err := p.pointRelay(relayPeer{p.offer, d.Codecs[0], formatsIn(d.Codecs)},
+		relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}); err != nil {
 		return nil, err
 	}
 	return p.sdp[relay.Gateway].marshal(d), nil

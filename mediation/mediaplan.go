@@ -84,6 +84,9 @@ type mediaPlan struct {
 type sdpLeg struct {
 	origin sdp.Origin
 	last   []byte
+	// formats are the audio formats the relay decodes that last listed:
+	// the peer may send any of them that its own SDP lists too.
+	formats audioFormats
 }
 
 func newSDPLeg() sdpLeg {
@@ -101,6 +104,7 @@ func (l *sdpLeg) marshal(d sdp.Description) []byte {
 		body = d.Marshal()
 	}
 	l.last = body
+	l.formats = formatsIn(d.Codecs)
 	return body
 }
 
@@ -268,27 +272,45 @@ func (p *mediaPlan) local(side relay.Side) netip.AddrPort {
 	return p.relay.Local(side)
 }
 
+// relayPeer is one peer as the relay is told of it after an offer/answer.
+type relayPeer struct {
+	media sdp.Media    // the peer's SDP
+	codec sdp.Codec    // the format we send it, and the first it may send
+	ours  audioFormats // the audio formats of our SDP to it
+}
+
 // pointRelay tells the relay where each peer takes media and in which codec.
-func (p *mediaPlan) pointRelay(gwMedia sdp.Media, gwCodec sdp.Codec, edgeMedia sdp.Media, edgeCodec sdp.Codec) error {
+func (p *mediaPlan) pointRelay(gw, edge relayPeer) error {
 	if p.relay == nil {
 		return errors.New("anchored call without a relay")
 	}
-	gwLeg, edgeLeg := p.legFor(relay.Gateway, gwMedia, gwCodec), p.legFor(relay.Edge, edgeMedia, edgeCodec)
+	gwLeg, edgeLeg := p.legFor(relay.Gateway, gw), p.legFor(relay.Edge, edge)
 	gwLeg.SRTP, edgeLeg.SRTP = p.keys[relay.Gateway].relay(), p.keys[relay.Edge].relay()
 	if err := p.relay.SetLeg(relay.Gateway, gwLeg); err != nil {
 		return err
 	}
-	p.codecs[relay.Gateway], p.codecs[relay.Edge] = gwCodec.Name, edgeCodec.Name
+	p.codecs[relay.Gateway], p.codecs[relay.Edge] = gw.codec.Name, edge.codec.Name
 	return p.relay.SetLeg(relay.Edge, edgeLeg)
 }
 
-// legFor is the relay's view of the peer on side: where its SDP m says to
-// send media, in codec c, and the IPs its media may come from before the
-// relay latches to it (its SIP peer's, its ICE candidates').
-func (p *mediaPlan) legFor(side relay.Side, m sdp.Media, c sdp.Codec) relay.Leg {
+// legFor is the relay's view of the peer on side: where its SDP says to
+// send media, in which codec, the other formats it may send us (those of
+// its SDP that ours lists too and the relay decodes on side: RFC 3264 §6.1
+// lets either end send any format both list, not only the first), and the
+// IPs its media may come from before the relay latches to it (its SIP
+// peer's, its ICE candidates').
+func (p *mediaPlan) legFor(side relay.Side, rp relayPeer) relay.Leg {
+	m, c := rp.media, rp.codec
 	l := relay.Leg{RTP: m.RTP(), RTCP: m.RTCP(), Codec: relay.Codec{PT: c.PT, Name: c.Name}}
 	if ev, ok := m.TelephoneEvent(); ok {
 		l.Codec.EventPT = ev.PT
+	}
+	for _, f := range m.Codecs {
+		bit := formatOf(f)
+		if bit == 0 || rp.ours&bit == 0 || f.PT == c.PT || (side == relay.Gateway && bit == formatG722) {
+			continue
+		}
+		l.Codec.Accept = append(l.Codec.Accept, relay.Format{PT: f.PT, Name: f.Name})
 	}
 	if ip := p.signalling[side]; ip.IsValid() {
 		l.Sources = append(l.Sources, ip)

@@ -83,7 +83,8 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if err := p.pointRelay(ans, ans.G711()[0], p.offer, d.Codecs[0]); err != nil {
+	if err := p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
+		relayPeer{p.offer, d.Codecs[0], formatsIn(d.Codecs)}); err != nil {
 		return nil, err
 	}
 	return p.sdp[relay.Edge].marshal(d), nil

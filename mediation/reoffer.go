@@ -113,10 +113,14 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	p.keys = keys
 	if !p.decision.bypass {
 		var err error
+		// The offer to the other peer is already in p.sdp; the answer to
+		// the offerer is d, sent once this succeeds.
+		answered := relayPeer{ro.offer, d.Codecs[0], formatsIn(d.Codecs)}
+		answering := relayPeer{ans, ans.G711()[0], p.sdp[ro.from.Other()].formats}
 		if ro.from == relay.Edge {
-			err = p.pointRelay(ans, ans.G711()[0], ro.offer, d.Codecs[0])
+			err = p.pointRelay(answering, answered)
 		} else {
-			err = p.pointRelay(ro.offer, d.Codecs[0], ans, ans.G711()[0])
+			err = p.pointRelay(answered, answering)
 		}
 		if err != nil {
 			p.keys = old
