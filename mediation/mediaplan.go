@@ -336,12 +336,13 @@ func (p *mediaPlan) legRecords() (edge, gw LegRecord) {
 	}
 	st := p.relay.Stats()
 	fill := func(l *LegRecord, s relay.SideStats) {
-		l.PacketsSent, l.PacketsReceived = s.RTPSent, s.RTPReceived
-		l.BytesSent, l.BytesReceived = s.RTPSentBytes, s.RTPReceivedBytes
+		l.PacketsSent, l.PacketsReceived = s.RTPSent, s.RTPAccepted
+		l.BytesSent, l.BytesReceived = s.RTPSentBytes, s.RTPAcceptedBytes
 		l.PacketsLost = s.Lost
 		l.JitterMs = float64(s.Jitter) / float64(time.Millisecond)
 		l.RTTMs = float64(s.RTT) / float64(time.Millisecond)
 		l.PacketsRefused = s.Dropped.Foreign
+		l.PacketsDropped = droppedPackets(s.Dropped)
 	}
 	fill(&edge, st.Edge)
 	fill(&gw, st.Gateway)

@@ -135,14 +135,7 @@ func TestDropsAreObservedAndLoggedOnce(t *testing.T) {
 func TestDecryptFailureIsLoggedOnce(t *testing.T) {
 	c, logs, drops := newLoggedCall(t)
 	keys := &SRTP{Profile: ProfileAES128SHA1_80, Recv: sfbKeying(t, "sfb-edge-srtp-optional-offer.sdp"), Send: ourKeying()}
-	edge := c.edge.leg(codecPCMU)
-	edge.SRTP = keys
-	if err := c.s.SetLeg(Edge, edge); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.s.SetLeg(Gateway, c.gw.leg(codecPCMU)); err != nil {
-		t.Fatal(err)
-	}
+	c.setSRTPEdge(t, keys)
 	c.s.Start()
 	wrong := newClientCrypto(t, &SRTP{Profile: ProfileAES128SHA1_80, Recv: ourKeying(), Send: ourKeying()})
 	const n = 20

@@ -49,12 +49,27 @@ func newCall(t *testing.T, a *Allocator, opts ...SessionOption) *call {
 // setLegs points both sides of the session at the fake peers.
 func (c *call) setLegs(t *testing.T, edge, gw Codec) {
 	t.Helper()
-	if err := c.s.SetLeg(Edge, c.edge.leg(edge)); err != nil {
+	c.setLegLegs(t, c.edge.leg(edge), c.gw.leg(gw))
+}
+
+// setLegLegs sets both legs as given.
+func (c *call) setLegLegs(t *testing.T, edge, gw Leg) {
+	t.Helper()
+	if err := c.s.SetLeg(Edge, edge); err != nil {
 		t.Fatalf("SetLeg edge: %v", err)
 	}
-	if err := c.s.SetLeg(Gateway, c.gw.leg(gw)); err != nil {
+	if err := c.s.SetLeg(Gateway, gw); err != nil {
 		t.Fatalf("SetLeg gateway: %v", err)
 	}
+}
+
+// setSRTPEdge points the session at the fake peers in PCMU, the edge's
+// under keys.
+func (c *call) setSRTPEdge(t *testing.T, keys *SRTP) {
+	t.Helper()
+	edge := c.edge.leg(codecPCMU)
+	edge.SRTP = keys
+	c.setLegLegs(t, edge, c.gw.leg(codecPCMU))
 }
 
 // ends returns the sending peer, the receiving peer, and the session
