@@ -450,7 +450,8 @@ func (c *call) relayOptions() []relay.SessionOption {
 		relay.WithPacketTap(c.deps.mediaTap),
 	}
 	if c.deps.metrics != nil {
-		opts = append(opts, relay.WithDelayObserver(c.deps.metrics.observeRelayDelay))
+		opts = append(opts, relay.WithDelayObserver(c.deps.metrics.observeRelayDelay),
+			relay.WithDropObserver(c.deps.metrics.observeRelayDrop))
 	}
 	return opts
 }
@@ -464,8 +465,14 @@ func (c *call) onMediaTimeout(side relay.Side) {
 	if c.state != stateAnswered {
 		return
 	}
-	c.log.Warn().Str("leg", side.String()).Int64("timeout_ms", c.deps.media.Timeout.Milliseconds()).
-		Msg("no RTP or RTCP received: ending the call")
+	ev := c.log.Warn().Str("leg", side.String()).Int64("timeout_ms", c.deps.media.Timeout.Milliseconds())
+	if r := c.media.relay; r != nil {
+		// Packets that arrived but were unusable (wrong SRTP keys, say)
+		// tell a silent peer from a misconfigured one.
+		d := r.Stats().Side(side).Dropped
+		ev = ev.Uint64("packets_dropped", d.Total()).Uint64("packets_decrypt_failed", d.Decrypt)
+	}
+	ev.Msg("no usable RTP or RTCP received: ending the call")
 	c.deps.metrics.mediaTimeouts.WithLabelValues(c.dir.String()).Inc()
 	c.hangup(nil, "media timeout")
 }

@@ -91,5 +91,6 @@ func (p *mediaPlan) lateAnswer(body []byte) error {
 	p.pendingEdge = nil
 	_, gwEvents := ans.TelephoneEvent()
 	_, edgeEvents := edge.TelephoneEvent()
-	return p.pointRelay(ans, ans.G711()[0], edge, edge.G711()[0], gwEvents && edgeEvents)
+	return p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
+		relayPeer{edge, edge.G711()[0], p.sdp[relay.Edge].formats}, gwEvents && edgeEvents)
 }

@@ -65,7 +65,8 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
 				return nil, err
 			}
 		}
-		if err := p.pointRelay(ans, ans.G711()[0], p.offer, e.codec, events); err != nil {
+		if err := p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
+			relayPeer{p.offer, e.codec, e.leg.formats}, events); err != nil {
 			return nil, err
 		}
 		p.client, p.gateway = p.offer, ans
@@ -76,7 +77,8 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
 		if err := p.keys[relay.Edge].accept(ans, false); err != nil {
 			return nil, err
 		}
-		if err := p.pointRelay(p.offer, e.codec, ans, ans.G711()[0], events); err != nil {
+		if err := p.pointRelay(relayPeer{p.offer, e.codec, e.leg.formats},
+			relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, events); err != nil {
 			return nil, err
 		}
 		p.gateway, p.client = p.offer, ans

@@ -80,7 +80,8 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media) ([]byte, sdp.Description, error
 	}
 	p.keys[relay.Gateway].apply(&d)
 	_, events := d.TelephoneEvent()
-	if err := p.pointRelay(p.offer, d.Codecs[0], ans, ans.G711()[0], events); err != nil {
+	if err := p.pointRelay(relayPeer{p.offer, d.Codecs[0], formatsIn(d.Codecs)},
+		relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, events); err != nil {
 		return nil, d, err
 	}
 	return p.sdp[relay.Gateway].marshal(d), d, nil

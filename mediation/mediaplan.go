@@ -88,6 +88,9 @@ type mediaPlan struct {
 type sdpLeg struct {
 	origin sdp.Origin
 	last   []byte
+	// formats are the audio formats the relay decodes that last listed:
+	// the peer may send any of them that its own SDP lists too.
+	formats audioFormats
 }
 
 func newSDPLeg() sdpLeg {
@@ -105,6 +108,7 @@ func (l *sdpLeg) marshal(d sdp.Description) []byte {
 		body = d.Marshal()
 	}
 	l.last = body
+	l.formats = formatsIn(d.Codecs)
 	return body
 }
 
@@ -288,30 +292,48 @@ func (p *mediaPlan) local(side relay.Side) netip.AddrPort {
 	return p.relay.Local(side)
 }
 
+// relayPeer is one peer as the relay is told of it after an offer/answer.
+type relayPeer struct {
+	media sdp.Media    // the peer's SDP
+	codec sdp.Codec    // the format we send it, and the first it may send
+	ours  audioFormats // the audio formats of our SDP to it
+}
+
 // pointRelay tells the relay where each peer takes media and in which codec.
 // events says whether telephone-event is negotiated on both legs (the
 // relay passes events only then, with each leg's own payload type).
-func (p *mediaPlan) pointRelay(gwMedia sdp.Media, gwCodec sdp.Codec, edgeMedia sdp.Media, edgeCodec sdp.Codec, events bool) error {
+func (p *mediaPlan) pointRelay(gw, edge relayPeer, events bool) error {
 	if p.relay == nil {
 		return errors.New("anchored call without a relay")
 	}
-	gwLeg, edgeLeg := p.legFor(relay.Gateway, gwMedia, gwCodec, events), p.legFor(relay.Edge, edgeMedia, edgeCodec, events)
+	gwLeg, edgeLeg := p.legFor(relay.Gateway, gw, events), p.legFor(relay.Edge, edge, events)
 	gwLeg.SRTP, edgeLeg.SRTP = p.keys[relay.Gateway].relay(), p.keys[relay.Edge].relay()
 	if err := p.relay.SetLeg(relay.Gateway, gwLeg); err != nil {
 		return err
 	}
-	p.codecs[relay.Gateway], p.codecs[relay.Edge] = gwCodec.Name, edgeCodec.Name
+	p.codecs[relay.Gateway], p.codecs[relay.Edge] = gw.codec.Name, edge.codec.Name
 	return p.relay.SetLeg(relay.Edge, edgeLeg)
 }
 
-// legFor is the relay's view of the peer on side: where its SDP m says to
-// send media, in codec c (and events, with m's payload type, when both
-// legs negotiated them), and the IPs its media may come from before the
-// relay latches to it (its SIP peer's, its ICE candidates').
-func (p *mediaPlan) legFor(side relay.Side, m sdp.Media, c sdp.Codec, events bool) relay.Leg {
+// legFor is the relay's view of the peer on side: where its SDP says to
+// send media, in which codec (and events, with its payload type, when both
+// legs negotiated them), the other formats it may send us (those of its
+// SDP that ours lists too and the relay decodes on side: RFC 3264 §6.1
+// lets either end send any format both list, not only the first), and the
+// IPs its media may come from before the relay latches to it (its SIP
+// peer's, its ICE candidates').
+func (p *mediaPlan) legFor(side relay.Side, rp relayPeer, events bool) relay.Leg {
+	m, c := rp.media, rp.codec
 	l := relay.Leg{RTP: m.RTP(), RTCP: m.RTCP(), Codec: relay.Codec{PT: c.PT, Name: c.Name}}
 	if ev, ok := m.TelephoneEvent(); ok && events {
 		l.Codec.EventPT = ev.PT
+	}
+	for _, f := range m.Codecs {
+		bit := formatOf(f)
+		if bit == 0 || rp.ours&bit == 0 || f.PT == c.PT || (side == relay.Gateway && bit == formatG722) {
+			continue
+		}
+		l.Codec.Accept = append(l.Codec.Accept, relay.Format{PT: f.PT, Name: f.Name})
 	}
 	if ip := p.signalling[side]; ip.IsValid() {
 		l.Sources = append(l.Sources, ip)
@@ -337,12 +359,13 @@ func (p *mediaPlan) legRecords() (edge, gw LegRecord) {
 	}
 	st := p.relay.Stats()
 	fill := func(l *LegRecord, s relay.SideStats) {
-		l.PacketsSent, l.PacketsReceived = s.RTPSent, s.RTPReceived
-		l.BytesSent, l.BytesReceived = s.RTPSentBytes, s.RTPReceivedBytes
+		l.PacketsSent, l.PacketsReceived = s.RTPSent, s.RTPAccepted
+		l.BytesSent, l.BytesReceived = s.RTPSentBytes, s.RTPAcceptedBytes
 		l.PacketsLost = s.Lost
 		l.JitterMs = float64(s.Jitter) / float64(time.Millisecond)
 		l.RTTMs = float64(s.RTT) / float64(time.Millisecond)
 		l.PacketsRefused = s.Dropped.Foreign
+		l.PacketsDropped = droppedPackets(s.Dropped)
 	}
 	fill(&edge, st.Edge)
 	fill(&gw, st.Gateway)

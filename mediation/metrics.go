@@ -31,6 +31,10 @@ type metrics struct {
 	// relayDelayBy are relayDelay's two series, looked up once: observed
 	// for every relayed packet.
 	relayDelayBy [2]prometheus.Observer
+	relayDropped *prometheus.CounterVec
+	// relayDroppedBy are relayDropped's series by side and reason, looked
+	// up once: counted for every packet a relay drops.
+	relayDroppedBy [2][]prometheus.Counter
 	// Operators' series (metricsops.go).
 	sipRequests   *prometheus.CounterVec
 	sipResponses  *prometheus.CounterVec
@@ -110,6 +114,10 @@ func newMetrics(ports portPool) *metrics {
 			Help:    "Time anchored RTP spends in the relay, by the side it came from: from the kernel's receive timestamp of a packet (so its wait in the socket's queue counts) to the send of its relayed copy, transcoding and SRTP included (Linux only).",
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}, []string{"side"}),
+		relayDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_relay_dropped_packets_total",
+			Help: "RTP and RTCP packets anchored calls' relays did not relay or use, by side and reason: malformed (not RTP/RTCP version 2, or over 1472 bytes), unknown_payload_type (not negotiated), no_peer (a leg without a media address yet, or on hold), foreign (from a stranger), decrypt_failed (SRTP authentication or replay), send_failed (towards the side's peer); counted as they happen.",
+		}, []string{"side", "reason"}),
 	}
 	quarantined := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mediationserver_media_port_pairs_quarantined",
@@ -120,7 +128,7 @@ func newMetrics(ports portPool) *metrics {
 		Help: "Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
 	}, func() float64 { return float64(ports.EarlyReuses()) })
 	m.reg.MustRegister(quarantined, earlyReuse, m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
-		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered, m.sipStray, m.mediaRefused, m.relayDelay,
+		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered, m.sipStray, m.mediaRefused, m.relayDelay, m.relayDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.
 	for _, side := range []string{"edge", "gateway"} {
@@ -129,6 +137,14 @@ func newMetrics(ports portPool) *metrics {
 	}
 	m.relayDelayBy[relay.Edge] = m.relayDelay.WithLabelValues("edge")
 	m.relayDelayBy[relay.Gateway] = m.relayDelay.WithLabelValues("gateway")
+	for _, side := range []relay.Side{relay.Edge, relay.Gateway} {
+		reasons := relay.DropReasons()
+		by := make([]prometheus.Counter, int(reasons[len(reasons)-1])+1)
+		for _, r := range reasons {
+			by[r] = m.relayDropped.WithLabelValues(side.String(), r.String())
+		}
+		m.relayDroppedBy[side] = by
+	}
 	for _, d := range []direction{outbound, inbound} {
 		m.callsCurrent.WithLabelValues(d.String())
 		m.callsTotal.WithLabelValues(d.String())
@@ -142,6 +158,13 @@ func newMetrics(ports portPool) *metrics {
 // called for every relayed packet; the relay passes Edge or Gateway only.
 func (m *metrics) observeRelayDelay(from relay.Side, d time.Duration) {
 	m.relayDelayBy[from].Observe(d.Seconds())
+}
+
+// observeRelayDrop is the relays' drop observer (relay.WithDropObserver),
+// called for every packet dropped; the relay passes Edge or Gateway and
+// one of relay.DropReasons only.
+func (m *metrics) observeRelayDrop(side relay.Side, r relay.DropReason) {
+	m.relayDroppedBy[side][r].Inc()
 }
 
 // observeLeg records an anchored leg's figures from its call record.

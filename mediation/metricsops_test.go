@@ -35,6 +35,7 @@ var wantSeries = []string{
 	"mediationserver_media_port_pairs_quarantined: Released RTP/RTCP port pairs kept out of use for media.quarantine, so that late packets of an ended call reach no new one.",
 	"mediationserver_media_timeouts_total: Anchored calls ended because a leg sent no RTP or RTCP for media.timeout, by direction.",
 	"mediationserver_relay_delay_seconds: Time anchored RTP spends in the relay, by the side it came from: from the kernel's receive timestamp of a packet (so its wait in the socket's queue counts) to the send of its relayed copy, transcoding and SRTP included (Linux only).",
+	"mediationserver_relay_dropped_packets_total: RTP and RTCP packets anchored calls' relays did not relay or use, by side and reason: malformed (not RTP/RTCP version 2, or over 1472 bytes), unknown_payload_type (not negotiated), no_peer (a leg without a media address yet, or on hold), foreign (from a stranger), decrypt_failed (SRTP authentication or replay), send_failed (towards the side's peer); counted as they happen.",
 	"mediationserver_sip_malformed_requests_total: Requests refused with 400 because a mandatory header was missing.",
 	"mediationserver_sip_requests_total: SIP requests by side (edge, gateway), direction (in: received, out: sent) and method; retransmissions included.",
 	"mediationserver_sip_responses_total: SIP responses by side (edge, gateway), direction (in: received, out: sent) and status code; retransmissions included.",

@@ -95,7 +95,8 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media) ([]byte, sdp.Description, erro
 		}
 	}
 	_, events := d.TelephoneEvent()
-	if err := p.pointRelay(ans, ans.G711()[0], p.offer, d.Codecs[0], events); err != nil {
+	if err := p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
+		relayPeer{p.offer, d.Codecs[0], formatsIn(d.Codecs)}, events); err != nil {
 		return nil, d, err
 	}
 	return p.sdp[relay.Edge].marshal(d), d, nil

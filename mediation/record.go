@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
 )
 
 // Record is the call quality record written when a call ends: one JSON
@@ -43,8 +45,13 @@ type Record struct {
 // LegRecord is what one leg's media did, as seen by the mediation server
 // (zero for a bypassed call: its media never reached us).
 type LegRecord struct {
-	Codec           string `json:"codec,omitempty"`
-	PacketsSent     uint64 `json:"packetsSent"`
+	Codec       string `json:"codec,omitempty"`
+	PacketsSent uint64 `json:"packetsSent"`
+	// PacketsReceived counts the peer's RTP packets the relay took in:
+	// from the peer (see Latching), authenticated (SRTP) and parsed, the
+	// stream PacketsLost and JitterMs describe; BytesReceived their size
+	// as received. Datagrams dropped before (malformed, from a stranger,
+	// failing SRTP authentication) are only in PacketsDropped.
 	PacketsReceived uint64 `json:"packetsReceived"`
 	BytesSent       uint64 `json:"bytesSent"`
 	BytesReceived   uint64 `json:"bytesReceived"`
@@ -60,6 +67,37 @@ type LegRecord struct {
 	// PacketsRefused counts the RTP and RTCP packets that reached this
 	// leg's relay port from a stranger (see Anchored media: latching).
 	PacketsRefused uint64 `json:"packetsRefused,omitempty"`
+	// PacketsDropped counts by reason the leg's RTP and RTCP datagrams the
+	// relay did not relay or use, and its sends to the peer that failed;
+	// nil (omitted) when there were none.
+	PacketsDropped *DroppedPackets `json:"packetsDropped,omitempty"`
+}
+
+// DroppedPackets counts one leg's dropped packets by reason (relay.Drops).
+type DroppedPackets struct {
+	// Malformed: not RTP or RTCP version 2, or larger than 1,472 bytes.
+	Malformed uint64 `json:"malformed,omitempty"`
+	// UnknownPayloadType: RTP in a payload type the call did not
+	// negotiate (comfort noise, another codec, events the other leg does
+	// not take).
+	UnknownPayloadType uint64 `json:"unknownPayloadType,omitempty"`
+	// NoPeer: a leg had no media address yet, or was on hold.
+	NoPeer uint64 `json:"noPeer,omitempty"`
+	// Foreign: from a stranger (PacketsRefused).
+	Foreign uint64 `json:"foreign,omitempty"`
+	// DecryptFailed: SRTP or SRTCP authentication failed, or a replay.
+	DecryptFailed uint64 `json:"decryptFailed,omitempty"`
+	// SendFailed: encrypting or sending to the peer failed.
+	SendFailed uint64 `json:"sendFailed,omitempty"`
+}
+
+// droppedPackets is d in the record's form, nil when nothing was dropped.
+func droppedPackets(d relay.Drops) *DroppedPackets {
+	if d.Total() == 0 {
+		return nil
+	}
+	return &DroppedPackets{Malformed: d.Malformed, UnknownPayloadType: d.UnknownPT, NoPeer: d.NoPeer,
+		Foreign: d.Foreign, DecryptFailed: d.Decrypt, SendFailed: d.SendFailed}
 }
 
 // recordWriter appends records to a file, one fsynced line each, so that a

@@ -114,10 +114,14 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	if !p.decision.bypass {
 		var err error
 		_, events := d.TelephoneEvent()
+		// The offer to the other peer is already in p.sdp; the answer to
+		// the offerer is d, sent once this succeeds.
+		answered := relayPeer{ro.offer, d.Codecs[0], formatsIn(d.Codecs)}
+		answering := relayPeer{ans, ans.G711()[0], p.sdp[ro.from.Other()].formats}
 		if ro.from == relay.Edge {
-			err = p.pointRelay(ans, ans.G711()[0], ro.offer, d.Codecs[0], events)
+			err = p.pointRelay(answering, answered, events)
 		} else {
-			err = p.pointRelay(ro.offer, d.Codecs[0], ans, ans.G711()[0], events)
+			err = p.pointRelay(answered, answering, events)
 		}
 		if err != nil {
 			p.keys = old

@@ -21,6 +21,9 @@ func TestClassify(t *testing.T) {
 	pcmaNoEvents := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 8, Name: "pcma"}})
 	dynPCMU := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 110, Name: "PCMU", EventPT: 101}})
 	g722 := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 9, Name: "G722", EventPT: 101}})
+	// A peer whose SDP and ours share several formats: it may send any.
+	multi := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 8, Name: "PCMA", EventPT: 101,
+		Accept: []Format{{0, "PCMU"}, {9, "G722"}, {8, "PCMA"}}}})
 	held := mustPeer(t, Leg{RTP: netip.MustParseAddrPort("0.0.0.0:40000"), Codec: Codec{PT: 0, Name: "PCMU"}})
 
 	tests := []struct {
@@ -34,17 +37,23 @@ func TestClassify(t *testing.T) {
 		{"same law passes", 0, pcmu, dynPCMU, route{pt: 110}},
 		{"event remapped", 101, pcmu, pcma, route{pt: 96}},
 		{"event back", 96, pcma, pcmu, route{pt: 101}},
-		{"event to leg without events", 101, pcmu, pcmaNoEvents, route{drop: dropUnknownPT}},
-		{"comfort noise", 13, pcmu, pcma, route{drop: dropUnknownPT}},
+		{"event to leg without events", 101, pcmu, pcmaNoEvents, route{drop: DropUnknownPT}},
+		{"comfort noise", 13, pcmu, pcma, route{drop: DropUnknownPT}},
 		{"G.722 decoded to PCMU", 9, g722, pcmu, route{pt: 0, conv: convG722ToUlaw}},
 		{"PCMA encoded to G.722", 8, pcma, g722, route{pt: 9, conv: convAlawToG722}},
 		{"event from a G.722 leg", 101, g722, pcma, route{pt: 96, conv: convCopy}},
-		{"comfort noise never reaches the G.722 decoder", 13, g722, pcmu, route{drop: dropUnknownPT}},
-		{"other leg's codec PT", 8, pcmu, pcma, route{drop: dropUnknownPT}},
-		{"PT 0 is not an event when EventPT is 0", 0, pcmaNoEvents, pcmu, route{drop: dropUnknownPT}},
-		{"to leg unset", 0, pcmu, nil, route{drop: dropNoPeer}},
-		{"from leg unset", 0, nil, pcma, route{drop: dropNoPeer}},
-		{"to leg held (0.0.0.0)", 8, pcma, held, route{drop: dropNoPeer}},
+		{"comfort noise never reaches the G.722 decoder", 13, g722, pcmu, route{drop: DropUnknownPT}},
+		{"other leg's codec PT", 8, pcmu, pcma, route{drop: DropUnknownPT}},
+		{"PT 0 is not an event when EventPT is 0", 0, pcmaNoEvents, pcmu, route{drop: DropUnknownPT}},
+		{"answer's first law", 8, multi, pcmu, route{pt: 0, conv: convAlawToUlaw}},
+		{"answer's second law", 0, multi, pcmu, route{pt: 0, conv: convCopy}},
+		{"answer's second law transcoded", 0, multi, pcma, route{pt: 8, conv: convUlawToAlaw}},
+		{"answer's G.722", 9, multi, pcma, route{pt: 8, conv: convG722ToAlaw}},
+		{"event beside several laws", 101, multi, pcma, route{pt: 96}},
+		{"format the peer did not list", 3, multi, pcma, route{drop: DropUnknownPT}},
+		{"to leg unset", 0, pcmu, nil, route{drop: DropNoPeer}},
+		{"from leg unset", 0, nil, pcma, route{drop: DropNoPeer}},
+		{"to leg held (0.0.0.0)", 8, pcma, held, route{drop: DropNoPeer}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +87,12 @@ func TestNewPeer(t *testing.T) {
 		{"event PT out of range", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", EventPT: 200}}, true, netip.AddrPort{}, false},
 		{"event PT equals PT", Leg{RTP: rtpAddr, Codec: Codec{PT: 101, Name: "PCMU", EventPT: 101}}, true, netip.AddrPort{}, false},
 		{"no RTP address", Leg{Codec: Codec{Name: "PCMU"}}, true, netip.AddrPort{}, false},
+		{"accepted formats", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", Accept: []Format{{8, "PCMA"}, {0, "pcmu"}}}}, false,
+			netip.MustParseAddrPort("127.0.0.1:40001"), true},
+		{"accepted PT names two codecs", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", Accept: []Format{{0, "PCMA"}}}}, true, netip.AddrPort{}, false},
+		{"accepted PT is the event's", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", EventPT: 101, Accept: []Format{{101, "PCMA"}}}}, true, netip.AddrPort{}, false},
+		{"accepted PT out of range", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", Accept: []Format{{128, "PCMA"}}}}, true, netip.AddrPort{}, false},
+		{"accepted codec unknown", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", Accept: []Format{{18, "G729"}}}}, true, netip.AddrPort{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,12 +19,18 @@
 // Transcoding covers PCMU, PCMA and G.722 on the edge and G.711 on the
 // gateway: µ-law <-> A-law by table, G.722 <-> G.711 through linear PCM with a
 // half-band FIR between 16 and 8 kHz. RFC 4733 events pass with the other
-// leg's payload type; comfort noise and unknown payload types are dropped.
+// leg's payload type; comfort noise and unknown payload types are dropped. A
+// peer may send any audio format its SDP and ours share (Codec.Accept),
+// each packet converted by its own payload type.
 //
 // RTCP is not relayed (the header rewrite would make the peers' reports
 // describe streams the other peer never sees): each peer gets our own SR or
 // RR with a reception block about its stream, and its reports give the
 // round-trip time. Session.Stats reports counters, loss, jitter and RTT.
+//
+// A packet that is not relayed is dropped for one reason (DropReason):
+// counted per side in Stats, handed to a WithDropObserver, and the first of
+// each reason on each side is logged once per session.
 //
 // Symmetric RTP latching, a media timeout suspended on hold, and a port
 // quarantine in the Allocator protect against NATs, dead calls and late

@@ -46,6 +46,21 @@ type Codec struct {
 	// EventPT is the telephone-event (RFC 4733) payload type on this leg; 0
 	// means the leg negotiated none.
 	EventPT uint8
+	// Accept are the other audio formats the peer may send us besides PT:
+	// those its SDP and ours have in common (RFC 3264 §6.1: an answerer
+	// may send any format of the offer it also listed in its answer, an
+	// offerer any format of the answer). Each packet is converted by its
+	// own payload type to the other leg's codec; what we send the peer
+	// stays PT. Names as Name's; SetLeg refuses a format this side cannot
+	// decode. The relay keeps no reference to the slice.
+	Accept []Format
+}
+
+// Format is one payload format a peer may send: its RTP payload type and
+// SDP encoding name.
+type Format struct {
+	PT   uint8
+	Name string
 }
 
 // Leg is where one side's peer expects media, in which codec, and with
@@ -113,15 +128,24 @@ const maxPT = 127
 // immutable once published, except for its SRTP contexts, each of which is
 // used by exactly one goroutine (see srtpContexts).
 type peer struct {
-	leg    Leg
-	codec  codecKind
-	rtp    netip.AddrPort
-	rtcp   netip.AddrPort
-	rtpOK  bool          // rtp is a usable destination
-	rtcpOK bool          // rtcp is a usable destination
-	srtp   *srtpContexts // nil: plain RTP
+	leg   Leg
+	codec codecKind
+	// formats are the audio formats accepted from the peer: Codec.PT
+	// first, then Codec.Accept's.
+	formats []format
+	rtp     netip.AddrPort
+	rtcp    netip.AddrPort
+	rtpOK   bool          // rtp is a usable destination
+	rtcpOK  bool          // rtcp is a usable destination
+	srtp    *srtpContexts // nil: plain RTP
 	// sources are Leg.Sources, unmapped.
 	sources []netip.Addr
+}
+
+// format is an accepted payload type and the codec it carries.
+type format struct {
+	pt   uint8
+	kind codecKind
 }
 
 // newPeer validates leg. Addresses are unmapped so that IPv4 peers given as
@@ -145,6 +169,10 @@ func newPeer(leg Leg, prev *peer) (*peer, error) {
 		return nil, fmt.Errorf("invalid RTP address %q", leg.RTP)
 	}
 	p := &peer{leg: leg, codec: k}
+	if p.formats, err = formatsOf(c, k); err != nil {
+		return nil, err
+	}
+	p.leg.Codec.Accept = nil // kept as p.formats
 	if p.srtp, err = contextsFor(leg.SRTP, prev); err != nil {
 		return nil, err
 	}
@@ -166,10 +194,60 @@ func newPeer(leg Leg, prev *peer) (*peer, error) {
 	return p, nil
 }
 
-// negotiated reports whether pt is one the peer's SDP agreed to: its audio
-// codec or its telephone-event.
+// formatsOf is c's accepted formats, k (c.PT's codec) first. A payload
+// type listed twice must name the same codec each time (it is kept once),
+// and none may be the telephone-event's.
+func formatsOf(c Codec, k codecKind) ([]format, error) {
+	out := make([]format, 1, 1+len(c.Accept))
+	out[0] = format{c.PT, k}
+next:
+	for _, f := range c.Accept {
+		fk, err := codecOf(f.Name)
+		if err != nil {
+			return nil, err
+		}
+		if f.PT > maxPT || (f.PT == c.EventPT && c.EventPT != 0) {
+			return nil, fmt.Errorf("accepted payload type %d out of range or the event's", f.PT)
+		}
+		for _, o := range out {
+			if o.pt == f.PT && o.kind != fk {
+				return nil, fmt.Errorf("payload type %d is both %s and %s", f.PT, o.kind, fk)
+			}
+			if o.pt == f.PT {
+				continue next
+			}
+		}
+		out = append(out, format{f.PT, fk})
+	}
+	return out, nil
+}
+
+// audio returns the codec of pt when it is one of the peer's accepted
+// audio formats. A scan: a peer has a few formats at most.
+func (p *peer) audio(pt uint8) (codecKind, bool) {
+	for _, f := range p.formats {
+		if f.pt == pt {
+			return f.kind, true
+		}
+	}
+	return 0, false
+}
+
+// decodes reports whether any accepted format is k.
+func (p *peer) decodes(k codecKind) bool {
+	for _, f := range p.formats {
+		if f.kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+// negotiated reports whether pt is one the peer's SDP agreed to: one of
+// its audio formats or its telephone-event.
 func (p *peer) negotiated(pt uint8) bool {
-	return pt == p.leg.Codec.PT || (pt == p.leg.Codec.EventPT && pt != 0)
+	_, ok := p.audio(pt)
+	return ok || (pt == p.leg.Codec.EventPT && pt != 0)
 }
 
 func unmap(a netip.AddrPort) netip.AddrPort {

@@ -25,6 +25,8 @@ type legState struct {
 	// recv is the peer's stream; send is ours towards the peer.
 	recv receiver
 	send sender
+	// warned has bit r set once a drop for reason r was logged.
+	warned atomic.Uint32
 	counters
 }
 

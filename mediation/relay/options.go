@@ -23,6 +23,7 @@ type sessionOptions struct {
 	rtcpInterval time.Duration
 	tap          PacketTap
 	delay        func(from Side, d time.Duration)
+	onDrop       func(side Side, r DropReason)
 }
 
 func defaultSessionOptions() sessionOptions {
@@ -72,6 +73,14 @@ func WithRTCPInterval(d time.Duration) SessionOption {
 // costs nothing.
 func WithDelayObserver(observe func(from Side, d time.Duration)) SessionOption {
 	return func(o *sessionOptions) { o.delay = observe }
+}
+
+// WithDropObserver calls observe, on the goroutine that drops it, for
+// every packet the session drops (see Drops): side is the leg whose
+// counters hold it. observe must be quick; a flood of garbage calls it per
+// packet. nil, the default, costs nothing.
+func WithDropObserver(observe func(side Side, r DropReason)) SessionOption {
+	return func(o *sessionOptions) { o.onDrop = observe }
 }
 
 // AllocatorOption configures an Allocator.

@@ -60,9 +60,9 @@ func newPipeline(rw *rewriter) *pipeline {
 // process runs one received datagram through all stages: receive, then
 // forward. The result aliases the pipeline's buffer and is valid until the
 // next call.
-func (p *pipeline) process(datagram []byte, from, to *peer) ([]byte, dropReason) {
+func (p *pipeline) process(datagram []byte, from, to *peer) ([]byte, DropReason) {
 	if from == nil {
-		return nil, dropNoPeer
+		return nil, DropNoPeer
 	}
 	if r := p.receive(datagram, from); r != dropNone {
 		return nil, r
@@ -72,21 +72,21 @@ func (p *pipeline) process(datagram []byte, from, to *peer) ([]byte, dropReason)
 
 // receive decrypts (for an SRTP leg) and parses datagram, received from
 // from's peer, into p.in. datagram is decrypted in place.
-func (p *pipeline) receive(datagram []byte, from *peer) dropReason {
+func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 	// The cheap checks come first so common garbage (STUN, keep-alives) is
 	// rejected without pion building an error value.
 	if len(datagram) < rtpHeaderLen || datagram[0]>>6 != rtpVersion {
-		return dropMalformed
+		return DropMalformed
 	}
 	if from.srtp != nil {
 		plain, err := decryptRTP(from.srtp.rtpIn, datagram, &p.srtpIn)
 		if err != nil {
-			return dropDecrypt
+			return DropDecrypt
 		}
 		datagram = plain
 	}
 	if p.in.Unmarshal(datagram) != nil {
-		return dropMalformed
+		return DropMalformed
 	}
 	return dropNone
 }
@@ -94,29 +94,29 @@ func (p *pipeline) receive(datagram []byte, from *peer) dropReason {
 // forward turns the packet in p.in into the datagram for to's peer: the
 // returned slice aliases the pipeline's buffer and is valid until the next
 // call.
-func (p *pipeline) forward(from, to *peer) ([]byte, dropReason) {
+func (p *pipeline) forward(from, to *peer) ([]byte, DropReason) {
 	r := classify(p.in.PayloadType, from, to)
 	if r.drop != dropNone {
 		return nil, r.drop
 	}
 	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr)
-	p.audio = p.in.PayloadType == from.leg.Codec.PT
+	_, p.audio = from.audio(p.in.PayloadType)
 	n, err := p.hdr.MarshalTo(p.out[:])
 	if err != nil || n != rtpHeaderLen {
 		// Cannot happen for the fixed header we build; treated as malformed
 		// rather than trusted.
-		return nil, dropMalformed
+		return nil, DropMalformed
 	}
 	if len(p.in.Payload) > maxPacket-n {
 		// Larger than any datagram the readers take in; a caller that
 		// hands us one must not make the transcoder write past p.out.
-		return nil, dropMalformed
+		return nil, DropMalformed
 	}
 	p.payloadLen = p.tc.run(p.out[n:maxPacket], p.in.Payload, r.conv, p.in.SSRC)
 	pkt := p.out[:n+p.payloadLen]
 	if to.srtp != nil {
 		if pkt, err = encryptRTP(to.srtp.rtpOut, pkt, &p.encHdr); err != nil {
-			return nil, dropSendFailed
+			return nil, DropSendFailed
 		}
 	}
 	return pkt, dropNone

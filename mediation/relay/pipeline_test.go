@@ -96,18 +96,18 @@ func TestPipelineDrops(t *testing.T) {
 		name     string
 		in       []byte
 		from, to *peer
-		want     dropReason
+		want     DropReason
 	}{
-		{"empty", nil, mustPeer(t, legPCMU), mustPeer(t, legPCMA), dropMalformed},
-		{"short", good[:11], mustPeer(t, legPCMU), mustPeer(t, legPCMA), dropMalformed},
-		{"version 1", version1, mustPeer(t, legPCMU), mustPeer(t, legPCMA), dropMalformed},
-		{"CSRC count beyond packet", csrcOverrun, mustPeer(t, legPCMU), mustPeer(t, legPCMA), dropMalformed},
-		{"zero padding size", badPadding, mustPeer(t, legPCMU), mustPeer(t, legPCMA), dropMalformed},
+		{"empty", nil, mustPeer(t, legPCMU), mustPeer(t, legPCMA), DropMalformed},
+		{"short", good[:11], mustPeer(t, legPCMU), mustPeer(t, legPCMA), DropMalformed},
+		{"version 1", version1, mustPeer(t, legPCMU), mustPeer(t, legPCMA), DropMalformed},
+		{"CSRC count beyond packet", csrcOverrun, mustPeer(t, legPCMU), mustPeer(t, legPCMA), DropMalformed},
+		{"zero padding size", badPadding, mustPeer(t, legPCMU), mustPeer(t, legPCMA), DropMalformed},
 		{"STUN binding request", []byte{0, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
-			mustPeer(t, legPCMU), mustPeer(t, legPCMA), dropMalformed},
+			mustPeer(t, legPCMU), mustPeer(t, legPCMA), DropMalformed},
 		{"comfort noise", marshal(t, &rtp.Packet{Header: rtp.Header{PayloadType: 13}, Payload: []byte{40}}),
-			mustPeer(t, legPCMU), mustPeer(t, legPCMA), dropUnknownPT},
-		{"no destination leg", good, mustPeer(t, legPCMU), nil, dropNoPeer},
+			mustPeer(t, legPCMU), mustPeer(t, legPCMA), DropUnknownPT},
+		{"no destination leg", good, mustPeer(t, legPCMU), nil, DropNoPeer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,40 +54,40 @@ func (s *Session) readRTCP(x Side) {
 		l.rtcpReceived.Add(1)
 		l.rtcpReceivedBytes.Add(uint64(n))
 		if tooLarge(n) {
-			l.drop(dropMalformed)
+			s.dropped(x, DropMalformed, -1)
 			continue
 		}
 		if r := s.handleRTCP(x, buf[:n], unmap(src), wall); r != dropNone {
-			l.drop(r)
+			s.dropped(x, r, -1)
 		}
 	}
 }
 
 // handleRTCP checks, decrypts and reads one RTCP datagram of side x
 // received at wall.
-func (s *Session) handleRTCP(x Side, datagram []byte, src netip.AddrPort, wall time.Time) dropReason {
+func (s *Session) handleRTCP(x Side, datagram []byte, src netip.AddrPort, wall time.Time) DropReason {
 	l := &s.legs[x]
 	from := l.peer.Load()
 	if from == nil {
-		return dropNoPeer
+		return DropNoPeer
 	}
 	latching := s.opts.latching
 	if latching && !l.rtcpLatch.accepts(from, from.rtcp, src) {
-		return dropForeign
+		return DropForeign
 	}
 	if len(datagram) < rtcpHeaderLen || datagram[0]>>6 != rtpVersion {
-		return dropMalformed
+		return DropMalformed
 	}
 	if from.srtp != nil {
 		plain, err := decryptRTCP(from.srtp.rtcpIn, datagram)
 		if err != nil {
-			return dropDecrypt
+			return DropDecrypt
 		}
 		datagram = plain
 	}
 	pkts, err := rtcp.Unmarshal(datagram)
 	if err != nil {
-		return dropMalformed
+		return DropMalformed
 	}
 	if latching {
 		l.rtcpLatch.commit(from, src)
@@ -151,13 +151,13 @@ func (s *Session) sendReport(y Side, wall time.Time) {
 		buf := make([]byte, len(raw), len(raw)+srtpHeadroom)
 		copy(buf, raw)
 		if raw, err = encryptRTCP(p.srtp.rtcpOut, buf); err != nil {
-			l.sendFailed.Add(1)
+			s.dropped(y, DropSendFailed, -1)
 			return
 		}
 	}
 	s.tapped(false, s.pairs[y].RTCPAddr(), dst, raw)
 	if _, err := s.pairs[y].RTCP.WriteToUDPAddrPort(raw, dst); err != nil {
-		l.sendFailed.Add(1)
+		s.dropped(y, DropSendFailed, -1)
 		return
 	}
 	l.rtcpSent.Add(1)

@@ -124,7 +124,7 @@ func (s *Session) SetLeg(side Side, leg Leg) error {
 	if err != nil {
 		return fmt.Errorf("relay set %s leg: %w", side, err)
 	}
-	if side == Gateway && p.codec == kindG722 {
+	if side == Gateway && p.decodes(kindG722) {
 		return fmt.Errorf("relay set %s leg: G722 is only supported on the edge side", side)
 	}
 	l.hear(s.now())
@@ -237,19 +237,27 @@ func (s *Session) readRTP(x Side) {
 		rx.rtpReceived.Add(1)
 		rx.rtpReceivedBytes.Add(uint64(n))
 		if tooLarge(n) {
-			rx.drop(dropMalformed)
+			s.dropped(x, DropMalformed, -1)
 			continue
 		}
 		pkt, dst, reason := s.handleRTP(x, buf[:n], from, now)
-		if reason != dropNone {
-			rx.drop(reason)
+		switch reason {
+		case dropNone:
+		case DropSendFailed: // encrypting towards y's peer
+			s.dropped(y, reason, -1)
+			continue
+		case DropUnknownPT:
+			s.dropped(x, reason, int(pipe.in.PayloadType))
+			continue
+		default:
+			s.dropped(x, reason, -1)
 			continue
 		}
 		if s.opts.tap != nil {
 			s.opts.tap(false, s.pairs[y].Addr(), dst, pkt)
 		}
 		if _, err := out.WriteToUDPAddrPort(pkt, dst); err != nil {
-			rx.sendFailed.Add(1)
+			s.dropped(y, DropSendFailed, -1)
 			continue
 		}
 		tx.rtpSent.Add(1)
@@ -265,15 +273,15 @@ func (s *Session) readRTP(x Side) {
 // parse -> (latch, liveness and reception statistics) -> classify ->
 // rewrite -> transcode -> encrypt. It returns the datagram to send and its
 // destination, or why the packet is dropped.
-func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now time.Duration) ([]byte, netip.AddrPort, dropReason) {
+func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now time.Duration) ([]byte, netip.AddrPort, DropReason) {
 	in, out := &s.legs[x], &s.legs[x.Other()]
 	from := in.peer.Load()
 	if from == nil {
-		return nil, netip.AddrPort{}, dropNoPeer
+		return nil, netip.AddrPort{}, DropNoPeer
 	}
 	latching := s.opts.latching
 	if latching && !in.rtpLatch.accepts(from, from.rtp, src) {
-		return nil, netip.AddrPort{}, dropForeign
+		return nil, netip.AddrPort{}, DropForeign
 	}
 	pipe := s.pipes[x]
 	if r := pipe.receive(datagram, from); r != dropNone {
@@ -283,7 +291,10 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 		in.rtpLatch.commit(from, src)
 	}
 	in.hear(now)
-	in.recv.update(&pipe.in.Header, now, pipe.in.PayloadType == from.leg.Codec.PT)
+	in.rtpAccepted.Add(1)
+	in.rtpAcceptedBytes.Add(uint64(len(datagram)))
+	_, audio := from.audio(pipe.in.PayloadType)
+	in.recv.update(&pipe.in.Header, now, audio)
 	to := out.peer.Load()
 	pkt, r := pipe.forward(from, to)
 	if r != dropNone {

@@ -49,12 +49,27 @@ func newCall(t *testing.T, a *Allocator, opts ...SessionOption) *call {
 // setLegs points both sides of the session at the fake peers.
 func (c *call) setLegs(t *testing.T, edge, gw Codec) {
 	t.Helper()
-	if err := c.s.SetLeg(Edge, c.edge.leg(edge)); err != nil {
+	c.setLegLegs(t, c.edge.leg(edge), c.gw.leg(gw))
+}
+
+// setLegLegs sets both legs as given.
+func (c *call) setLegLegs(t *testing.T, edge, gw Leg) {
+	t.Helper()
+	if err := c.s.SetLeg(Edge, edge); err != nil {
 		t.Fatalf("SetLeg edge: %v", err)
 	}
-	if err := c.s.SetLeg(Gateway, c.gw.leg(gw)); err != nil {
+	if err := c.s.SetLeg(Gateway, gw); err != nil {
 		t.Fatalf("SetLeg gateway: %v", err)
 	}
+}
+
+// setSRTPEdge points the session at the fake peers in PCMU, the edge's
+// under keys.
+func (c *call) setSRTPEdge(t *testing.T, keys *SRTP) {
+	t.Helper()
+	edge := c.edge.leg(codecPCMU)
+	edge.SRTP = keys
+	c.setLegLegs(t, edge, c.gw.leg(codecPCMU))
 }
 
 // ends returns the sending peer, the receiving peer, and the session
@@ -86,6 +101,15 @@ func TestSessionRelaysRTP(t *testing.T) {
 			payload(160, 4), payload(160, 4)},
 		{"telephone-event remapped", Codec{PT: 0, Name: "PCMU", EventPT: 101}, Codec{PT: 8, Name: "PCMA", EventPT: 96},
 			Edge, 101, 96, []byte{5, 0x0a, 0x01, 0x40}, []byte{5, 0x0a, 0x01, 0x40}},
+		// The SBC answered "8 0" to our "0 8" offer and sends PCMU, the
+		// offer's first format: converted by its own PT.
+		{"gateway sends its answer's second law", codecPCMA, Codec{PT: 8, Name: "PCMA", Accept: []Format{{0, "PCMU"}}},
+			Gateway, 0, 8, payload(160, 6), g711.Ulaw2Alaw(payload(160, 6))},
+		// The client answered "0 8" to our "8 0" offer and sends PCMA.
+		{"client sends its answer's second law", Codec{PT: 0, Name: "PCMU", Accept: []Format{{8, "PCMA"}}}, codecPCMU,
+			Edge, 8, 0, payload(160, 7), g711.Alaw2Ulaw(payload(160, 7))},
+		{"second law equal to the other leg's passes", Codec{PT: 0, Name: "PCMU", Accept: []Format{{8, "PCMA"}}}, codecPCMA,
+			Edge, 8, 8, payload(160, 8), payload(160, 8)},
 	}
 	a := newTestAllocator(t, 20)
 	for _, tt := range tests {
@@ -293,6 +317,8 @@ func TestSessionSetLegRejectsBadLegs(t *testing.T) {
 		{"unknown codec", Gateway, Leg{RTP: good.RTP, Codec: Codec{PT: 18, Name: "G729"}}},
 		{"no address", Gateway, Leg{Codec: codecPCMA}},
 		{"G.722 on the gateway side", Gateway, Leg{RTP: good.RTP, Codec: Codec{PT: 9, Name: "G722"}}},
+		{"G.722 accepted on the gateway side", Gateway, Leg{RTP: good.RTP, Codec: Codec{PT: 8, Name: "PCMA", Accept: []Format{{9, "G722"}}}}},
+		{"undecodable accepted format", Edge, Leg{RTP: good.RTP, Codec: Codec{PT: 0, Name: "PCMU", Accept: []Format{{18, "G729"}}}}},
 		{"bad SRTP profile", Edge, Leg{RTP: good.RTP, Codec: codecPCMU, SRTP: &SRTP{Profile: "F8_128_HMAC_SHA1_80", Recv: ourKeying(), Send: ourKeying()}}},
 		{"short SRTP key", Edge, Leg{RTP: good.RTP, Codec: codecPCMU, SRTP: &SRTP{Profile: ProfileAES128SHA1_80, Recv: Keying{Master: []byte{1}}, Send: ourKeying()}}},
 	}

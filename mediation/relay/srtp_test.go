@@ -105,14 +105,7 @@ func TestSessionSRTPRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCall(t, a)
-			edge := c.edge.leg(codecPCMU)
-			edge.SRTP = keys
-			if err := c.s.SetLeg(Edge, edge); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.s.SetLeg(Gateway, c.gw.leg(codecPCMU)); err != nil {
-				t.Fatal(err)
-			}
+			c.setSRTPEdge(t, keys)
 			c.s.Start()
 			client := newClientCrypto(t, keys)
 

@@ -29,12 +29,18 @@ func (s Stats) Side(side Side) SideStats {
 // on our ports on this side (whether relayed or not); Sent counts datagrams we
 // sent to this side's peer (RTCP: our own reports).
 type SideStats struct {
-	RTPReceived, RTPReceivedBytes   uint64
+	RTPReceived, RTPReceivedBytes uint64
+	// RTPAccepted counts the RTP packets of RTPReceived that came from the
+	// peer (the latch check), authenticated (SRTP) and parsed: the stream
+	// Lost and Jitter describe. Those of them not relayed (a payload type
+	// the legs cannot map, the other leg not set) are in Dropped too.
+	RTPAccepted, RTPAcceptedBytes   uint64
 	RTPSent, RTPSentBytes           uint64
 	RTCPReceived, RTCPReceivedBytes uint64
 	RTCPSent, RTCPSentBytes         uint64
 	// Dropped counts datagrams (RTP and RTCP) received on this side that
-	// were not relayed or used, and our own sends to the peer that failed.
+	// were not relayed or used, and the sends to this side's peer that
+	// failed (relayed RTP and our RTCP).
 	Dropped Drops
 
 	// Lost is the cumulative number of the peer's RTP packets lost (RFC
@@ -70,7 +76,7 @@ type Drops struct {
 	NoPeer uint64
 	// Malformed: not a parseable RTP version 2 (or RTCP) packet.
 	Malformed uint64
-	// SendFailed: encrypting or writing towards a peer failed.
+	// SendFailed: encrypting or writing towards this side's peer failed.
 	SendFailed uint64
 	// Foreign: the packet came from a stranger: before latching, an IP that
 	// is not one of the peer's (Leg); after, neither the latched nor the
@@ -89,6 +95,7 @@ func (d Drops) Total() uint64 {
 // readers and the reporter.
 type counters struct {
 	rtpReceived, rtpReceivedBytes   atomic.Uint64
+	rtpAccepted, rtpAcceptedBytes   atomic.Uint64
 	rtpSent, rtpSentBytes           atomic.Uint64
 	rtcpReceived, rtcpReceivedBytes atomic.Uint64
 	rtcpSent, rtcpSentBytes         atomic.Uint64
@@ -96,19 +103,19 @@ type counters struct {
 	sendFailed, foreign, decrypt    atomic.Uint64
 }
 
-func (c *counters) drop(r dropReason) {
+func (c *counters) drop(r DropReason) {
 	switch r {
-	case dropUnknownPT:
+	case DropUnknownPT:
 		c.unknownPT.Add(1)
-	case dropNoPeer:
+	case DropNoPeer:
 		c.noPeer.Add(1)
-	case dropMalformed:
+	case DropMalformed:
 		c.malformed.Add(1)
-	case dropSendFailed:
+	case DropSendFailed:
 		c.sendFailed.Add(1)
-	case dropForeign:
+	case DropForeign:
 		c.foreign.Add(1)
-	case dropDecrypt:
+	case DropDecrypt:
 		c.decrypt.Add(1)
 	}
 }
@@ -117,6 +124,8 @@ func (c *counters) snapshot() SideStats {
 	return SideStats{
 		RTPReceived:       c.rtpReceived.Load(),
 		RTPReceivedBytes:  c.rtpReceivedBytes.Load(),
+		RTPAccepted:       c.rtpAccepted.Load(),
+		RTPAcceptedBytes:  c.rtpAcceptedBytes.Load(),
 		RTPSent:           c.rtpSent.Load(),
 		RTPSentBytes:      c.rtpSentBytes.Load(),
 		RTCPReceived:      c.rtcpReceived.Load(),

@@ -1,0 +1,108 @@
+package relay
+
+// This file names why packets are dropped and makes every drop seen: each
+// is counted per side (stats.go), handed to the drop observer
+// (WithDropObserver), and the first of each reason on each side is logged,
+// once per session: a flood of garbage costs counters, never a log line
+// per packet.
+
+import "fmt"
+
+// DropReason says why a packet was not relayed (or used, for RTCP).
+type DropReason uint8
+
+const (
+	dropNone DropReason = iota
+	// DropMalformed: not a parseable RTP version 2 packet (or RTCP packet),
+	// or a datagram larger than the relay takes (1,472 bytes).
+	DropMalformed
+	// DropUnknownPT: a payload type the legs did not negotiate in a way this
+	// relay can map (CN, other codecs, events towards a leg without events).
+	DropUnknownPT
+	// DropNoPeer: a leg is not set yet, or its peer address is not usable
+	// (on hold: port 0 or 0.0.0.0).
+	DropNoPeer
+	// DropForeign: the source address is neither the one latched for the
+	// leg nor the one its SDP gave.
+	DropForeign
+	// DropDecrypt: SRTP/SRTCP authentication failed or the packet is a
+	// replay.
+	DropDecrypt
+	// DropSendFailed: encrypting or writing towards the peer failed.
+	DropSendFailed
+)
+
+// DropReasons returns every reason a packet is dropped for, in a fixed
+// order, for callers that keep a counter per reason.
+func DropReasons() []DropReason {
+	return []DropReason{DropMalformed, DropUnknownPT, DropNoPeer, DropForeign, DropDecrypt, DropSendFailed}
+}
+
+// String is the reason as a metric label: malformed, unknown_payload_type,
+// no_peer, foreign, decrypt_failed, send_failed.
+func (r DropReason) String() string {
+	switch r {
+	case DropMalformed:
+		return "malformed"
+	case DropUnknownPT:
+		return "unknown_payload_type"
+	case DropNoPeer:
+		return "no_peer"
+	case DropForeign:
+		return "foreign"
+	case DropDecrypt:
+		return "decrypt_failed"
+	case DropSendFailed:
+		return "send_failed"
+	default:
+		return fmt.Sprintf("reason(%d)", uint8(r))
+	}
+}
+
+// warning is the log line of the first drop for r on side's leg: what
+// happened and what to check.
+func (r DropReason) warning(side Side) string {
+	switch r {
+	case DropMalformed:
+		return fmt.Sprintf("dropped a datagram from the %s peer that is not RTP or RTCP version 2, or is larger than %d bytes", side, maxPacket)
+	case DropUnknownPT:
+		return fmt.Sprintf("dropped RTP from the %s peer in a payload type the call did not negotiate (comfort noise, another codec, or events the other leg does not take)", side)
+	case DropNoPeer:
+		return fmt.Sprintf("dropped media on the %s leg: a leg has no media address yet or is on hold", side)
+	case DropForeign:
+		return fmt.Sprintf("dropped media on the %s leg from a stranger: neither the peer's signalled addresses nor its latched source", side)
+	case DropDecrypt:
+		return fmt.Sprintf("SRTP authentication failed on the %s leg: check the keys (or the peer replays packets)", side)
+	case DropSendFailed:
+		return fmt.Sprintf("sending media to the %s peer failed: check the route to it", side)
+	default:
+		return fmt.Sprintf("dropped media on the %s leg", side)
+	}
+}
+
+// dropped accounts a packet dropped on side's leg for r: counted, shown
+// to the observer, and logged when it is the first for r on that side. pt
+// is the packet's payload type when known (UnknownPT), else -1. Called by
+// the readers and the reporter: every step is safe concurrently.
+func (s *Session) dropped(side Side, r DropReason, pt int) {
+	l := &s.legs[side]
+	l.drop(r)
+	if s.opts.onDrop != nil {
+		s.opts.onDrop(side, r)
+	}
+	bit := uint32(1) << r
+	if l.warned.Load()&bit != 0 || l.warned.Or(bit)&bit != 0 {
+		return
+	}
+	// A held leg's and an unanswered call's packets are expected, not a
+	// fault: noted, not warned.
+	ev := s.log.Warn()
+	if r == DropNoPeer {
+		ev = s.log.Info()
+	}
+	ev = ev.Stringer("side", side).Stringer("reason", r)
+	if pt >= 0 {
+		ev = ev.Int("pt", pt)
+	}
+	ev.Msg(r.warning(side))
+}

@@ -1,0 +1,156 @@
+package relay
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/rs/zerolog"
+)
+
+// logBuffer collects a session's log lines, safe for its goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the JSON log lines whose reason field is set.
+func (b *logBuffer) dropLines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["reason"] != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// dropCounter is a drop observer that counts per side and reason.
+type dropCounter struct {
+	mu sync.Mutex
+	n  map[Side]map[DropReason]uint64
+}
+
+func (d *dropCounter) observe(side Side, r DropReason) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.n == nil {
+		d.n = map[Side]map[DropReason]uint64{}
+	}
+	if d.n[side] == nil {
+		d.n[side] = map[DropReason]uint64{}
+	}
+	d.n[side][r]++
+}
+
+func (d *dropCounter) get(side Side, r DropReason) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n[side][r]
+}
+
+// newLoggedCall is newCall with the session's log in a buffer and a drop
+// observer.
+func newLoggedCall(t *testing.T) (*call, *logBuffer, *dropCounter) {
+	t.Helper()
+	logs, drops := &logBuffer{}, &dropCounter{}
+	s, err := NewSession(newTestAllocator(t, 2), zerolog.New(logs).Level(zerolog.InfoLevel), WithDropObserver(drops.observe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	c := &call{s: s, edge: newFakePeer(t), gw: newFakePeer(t), ctx: testContext(t),
+		sessionEdge: s.Local(Edge), sessionGW: s.Local(Gateway)}
+	return c, logs, drops
+}
+
+// TestDropsAreObservedAndLoggedOnce: a peer's garbage (oversize, version 1,
+// runts, short RTCP, an unnegotiated codec), ten of each, is counted by
+// reason, handed to the observer packet by packet, and logged once per
+// reason, at warn, with the payload type of the first unknown one; the
+// valid packets alone count as accepted.
+func TestDropsAreObservedAndLoggedOnce(t *testing.T) {
+	c, logs, drops := newLoggedCall(t)
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	const n = 10
+	for i := range n {
+		sendRaw(t, c.edge.rtp, c.sessionEdge, append([]byte{0x80, 0}, make([]byte, 1498)...))
+		sendRaw(t, c.edge.rtp, c.sessionEdge, append([]byte{0x40, 0}, make([]byte, 170)...))
+		sendRaw(t, c.edge.rtp, c.sessionEdge, []byte{0x80, 0, 0, 1, 2})
+		sendRaw(t, c.edge.rtcp, rtcpOf(c.sessionEdge), []byte{0x80, 0xc9, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0})
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 18, SequenceNumber: uint16(i), SSRC: 1}, payload(20, 0))
+	}
+	c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: n, SSRC: 1}, payload(160, 0))
+	readRTP(c.ctx, t, c.gw.rtp)
+	waitFor(c.ctx, t, "the RTCP drops", func() bool { return c.s.Stats().Edge.Dropped.Malformed == 4*n })
+
+	st := c.s.Stats().Edge
+	if st.Dropped.UnknownPT != n || st.Dropped.Total() != 5*n {
+		t.Fatalf("drops %+v, want %d malformed and %d unknown PT", st.Dropped, 4*n, n)
+	}
+	if st.RTPReceived != 4*n+1 || st.RTPAccepted != n+1 || st.RTPAcceptedBytes != uint64(n*(rtpHeaderLen+20)+rtpHeaderLen+160) {
+		t.Fatalf("received %d, accepted %d (%d bytes): want %d received, only the %d valid RTP packets accepted",
+			st.RTPReceived, st.RTPAccepted, st.RTPAcceptedBytes, 4*n+1, n+1)
+	}
+	if drops.get(Edge, DropMalformed) != 4*n || drops.get(Edge, DropUnknownPT) != n {
+		t.Fatalf("observer saw %v", drops.n)
+	}
+	lines := logs.dropLines(t)
+	if len(lines) != 2 {
+		t.Fatalf("%d drop log lines, want one per reason: %v", len(lines), lines)
+	}
+	for _, l := range lines {
+		if l["level"] != "warn" || l["side"] != "edge" {
+			t.Errorf("drop log line %v: want level warn, side edge", l)
+		}
+		if l["reason"] == "unknown_payload_type" && l["pt"] != float64(18) {
+			t.Errorf("unknown payload type line %v: want pt 18", l)
+		}
+	}
+}
+
+// TestDecryptFailureIsLoggedOnce: SRTP under another key fails
+// authentication packet after packet: each is counted as a decrypt drop,
+// none as accepted, and one warning says to check the keys.
+func TestDecryptFailureIsLoggedOnce(t *testing.T) {
+	c, logs, drops := newLoggedCall(t)
+	keys := &SRTP{Profile: ProfileAES128SHA1_80, Recv: sfbKeying(t, "sfb-edge-srtp-optional-offer.sdp"), Send: ourKeying()}
+	c.setSRTPEdge(t, keys)
+	c.s.Start()
+	wrong := newClientCrypto(t, &SRTP{Profile: ProfileAES128SHA1_80, Recv: ourKeying(), Send: ourKeying()})
+	const n = 20
+	for i := range n {
+		plain := marshal(t, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), SSRC: 7}, Payload: payload(160, 0)})
+		sendRaw(t, c.edge.rtp, c.sessionEdge, wrong.encryptRTP(t, plain))
+	}
+	waitFor(c.ctx, t, "the decrypt drops", func() bool { return drops.get(Edge, DropDecrypt) == n })
+	st := c.s.Stats().Edge
+	if st.Dropped.Decrypt != n || st.RTPAccepted != 0 || st.RTPReceived != n {
+		t.Fatalf("edge stats %+v: want %d decrypt drops, none accepted", st, n)
+	}
+	lines := logs.dropLines(t)
+	if len(lines) != 1 || lines[0]["level"] != "warn" || lines[0]["reason"] != "decrypt_failed" ||
+		!strings.Contains(lines[0]["message"].(string), "SRTP authentication failed on the edge leg: check the keys") {
+		t.Fatalf("drop log lines %v: want one warning that SRTP authentication failed on the edge leg", lines)
+	}
+}
