@@ -159,7 +159,11 @@ func TestAdminToken(t *testing.T) {
 		{"wrong token", "Bearer 0123456789abcdef-tokeN", 401},
 		{"prefix of the token", "Bearer 0123456789abcdef", 401},
 		{"basic scheme", "Basic " + token, 401},
+		{"scheme glued to the token", "Bearer" + token, 401},
 		{"right token", "Bearer " + token, 200},
+		// RFC 7235 §2.1: the auth-scheme is case-insensitive.
+		{"lower-case scheme", "bearer " + token, 200},
+		{"upper-case scheme", "BEARER  " + token, 200},
 	} {
 		req, _ := http.NewRequest(http.MethodPatch, url, strings.NewReader(`{"Enabled":false}`))
 		if tt.header != "" {

@@ -17,7 +17,7 @@ func (s *Server) adminAuth(next http.Handler) http.Handler {
 	}
 	want := []byte(s.adminToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
 			if ok, n := s.adminAuthLog.Allow(); ok {
 				s.log.Warn().Str("remote", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
@@ -29,6 +29,17 @@ func (s *Server) adminAuth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken is the token of an "Authorization: Bearer <token>" value.
+// The scheme is matched case-insensitively (RFC 7235 §2.1: "bearer" and
+// "BEARER" are the same scheme) and may be followed by more than one space.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }
 
 // adminLog logs every authenticated admin request with its remote address,

@@ -331,7 +331,8 @@ func TestRequestsAnsweredWithoutACall(t *testing.T) {
 		wantHeader string
 	}{
 		{"OPTIONS", gosip.OPTIONS, nil, nil, 200, "", "Allow"},
-		{"unknown method", gosip.RequestMethod("FOO"), nil, nil, 405, "", "Allow"},
+		{"unknown method", gosip.RequestMethod("FOO"), nil, nil, 501, "", "Allow"},
+		{"method known, not handled", gosip.MESSAGE, nil, nil, 405, "", "Allow"},
 		{"BYE for no call", gosip.BYE, nil, []gosip.Header{toTagged()}, 481, "", ""},
 		{"Max-Forwards exhausted", gosip.INVITE, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"), []gosip.Header{mf(1)}, 483, "", ""},
 		{"initial offer on hold", gosip.INVITE, fixtureBody(t, "hold-offer.sdp"), nil, 488, "Invalid incoming Gateway SDP: Call hold not allowed for initial INVITE offer", ""},

@@ -39,10 +39,22 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 	}()
 	req := in.Req
 	defer s.wires.forget(req)
+	if !sip.IsVersion2(req) {
+		// RFC 3261 §7.1, §21.5.15: a version we do not speak is refused
+		// before anything else in the request is believed.
+		s.malformed(in, 505, "Version Not Supported")
+		return
+	}
+	if !sip.KnownMethod(req.Method) {
+		// RFC 3261 §8.2.1: a method the server does not recognise gets
+		// 501, whatever else is wrong with the request (RFC 4475 §3.1.2.18).
+		s.notImplemented(in)
+		return
+	}
 	if !req.IsAck() {
 		var bad *sip.Malformed
 		if err := sip.CheckRequest(req); errors.As(err, &bad) {
-			s.malformed(in, bad.Phrase)
+			s.malformed(in, 400, bad.Phrase)
 			return
 		}
 	}
@@ -52,7 +64,7 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 	}
 	switch sip.Classify(req, s.calls) {
 	case sip.Invalid:
-		s.malformed(in, "Bad Request")
+		s.malformed(in, 400, "Bad Request")
 	case sip.Initial:
 		s.newCall(in, h.dir)
 	case sip.Duplicate, sip.Cancel:
@@ -87,8 +99,9 @@ func (s *Server) sideCalls(in *sip.Incoming) CallSettings {
 	return s.trunks[t.Name].calls
 }
 
-// handledMethod reports the methods the server implements; others get 405
-// wherever they come from.
+// handledMethod reports the methods the server implements; other methods
+// it knows (sip.KnownMethod: INFO, MESSAGE, ...) get 405 wherever they
+// come from, unknown ones 501.
 func handledMethod(m gosip.RequestMethod) bool {
 	switch m {
 	case gosip.INVITE, gosip.ACK, gosip.BYE, gosip.CANCEL, gosip.OPTIONS, gosip.PRACK, gosip.UPDATE, gosip.REFER, gosip.NOTIFY:
@@ -189,13 +202,29 @@ func (s *Server) unknownDialog(in *sip.Incoming) {
 	s.reply(in, 481, "Call/Transaction Does Not Exist")
 }
 
-func (s *Server) malformed(in *sip.Incoming, phrase string) {
-	s.metrics.sipMalformed.Inc()
+// malformed refuses a request that cannot be acted on (400, or 505 for
+// its SIP version), counted with the side's malformed requests and logged
+// (rate-limited). An ACK is never answered.
+func (s *Server) malformed(in *sip.Incoming, code int, phrase string) {
+	in.Side.Stats().Malformed.Add(1)
 	if ok, n := s.malformedLog.Allow(); ok {
-		in.Side.Log().Warn().Str("source", in.Req.Source()).Str("why", phrase).Int("suppressed", n).
-			Msg("malformed request: 400")
+		in.Side.Log().Warn().Str("source", in.Req.Source()).Str("method", in.Req.Method.String()).
+			Str("version", in.Req.SipVersion).Int("code", code).Str("why", phrase).Int("suppressed", n).
+			Msg("malformed request refused")
 	}
-	s.reply(in, 400, phrase)
+	if in.Req.IsAck() {
+		return
+	}
+	s.reply(in, code, phrase)
+}
+
+// notImplemented answers a request whose method the server does not know
+// (RFC 3261 §8.2.1, §21.5.2): 501, with the methods it does handle.
+func (s *Server) notImplemented(in *sip.Incoming) {
+	if in.Req.IsAck() {
+		return
+	}
+	s.reply(in, 501, "Not Implemented", gosip.NewHeader("Allow", sip.Allow))
 }
 
 // callOf finds the call of an in-dialog request by our tag in its To.

@@ -23,7 +23,6 @@ type metrics struct {
 	legJitter     *prometheus.HistogramVec
 	legLoss       *prometheus.HistogramVec
 	legRTT        *prometheus.HistogramVec
-	sipMalformed  prometheus.Counter
 	sipUnanswered prometheus.Counter
 	sipStray      *prometheus.CounterVec // responses for nothing of ours, by side
 	mediaRefused  *prometheus.CounterVec // RTP from neither the peer's IPs nor its latched address
@@ -93,10 +92,6 @@ func newMetrics(ports portPool) *metrics {
 			Help:    "Round-trip time to each anchored leg's peer from its RTCP reports, by side (legs without reports are not observed).",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .2, .5, 1},
 		}, []string{"side"}),
-		sipMalformed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mediationserver_sip_malformed_requests_total",
-			Help: "Requests refused with 400 because a mandatory header was missing.",
-		}),
 		sipUnanswered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mediationserver_sip_unknown_dialog_requests_total",
 			Help: "Requests answered 481 (no such call or transaction).",
@@ -128,7 +123,7 @@ func newMetrics(ports portPool) *metrics {
 		Help: "Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
 	}, func() float64 { return float64(ports.EarlyReuses()) })
 	m.reg.MustRegister(quarantined, earlyReuse, m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
-		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipMalformed, m.sipUnanswered, m.sipStray, m.mediaRefused, m.relayDelay, m.relayDropped,
+		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipUnanswered, m.sipStray, m.mediaRefused, m.relayDelay, m.relayDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.
 	for _, side := range []string{"edge", "gateway"} {

@@ -90,9 +90,7 @@ func (m *metrics) countSIP(w *sip.Wire) {
 	switch msg := w.Msg.(type) {
 	case *gosip.Request:
 		method := string(msg.Method)
-		if !handledMethod(msg.Method) && msg.Method != gosip.REGISTER && msg.Method != gosip.INFO &&
-			msg.Method != gosip.NOTIFY && msg.Method != gosip.SUBSCRIBE && msg.Method != gosip.MESSAGE &&
-			msg.Method != gosip.REFER && msg.Method != gosip.PUBLISH {
+		if !sip.KnownMethod(msg.Method) {
 			method = "other" // a peer's invention must not make a series
 		}
 		m.sipCounters.get(m.sipRequests, sipCounterKey{w.Side.Name, w.Dir, method, 0}).Inc()

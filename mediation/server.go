@@ -250,6 +250,7 @@ func (s *Server) bind() error {
 		return &ListenError{Listener: "gateway_listen", Addr: gwAddr.String(), Err: err}
 	}
 	s.registerTrustMetrics()
+	s.registerInputMetrics()
 	s.registerSizeMetrics()
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPListen); err != nil {
 		s.records.close()

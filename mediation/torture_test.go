@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,9 @@ import (
 
 // viaLine matches a Via header line (long or compact form) of a raw message.
 var viaLine = regexp.MustCompile(`(?mi)^(via|v)[ \t]*:[^\r\n]*`)
+
+// callIDLine matches the value of a Call-ID header line of a raw message.
+var callIDLine = regexp.MustCompile(`(?mi)^call-id[ \t]*:[ \t]*(\S+)`)
 
 // TestTortureMessages sends the RFC 4475 and RFC 5118 torture messages
 // (testdata/torture) to the edge side over UDP: the server must answer what
@@ -44,6 +48,15 @@ func TestTortureMessages(t *testing.T) {
 	// Requests that RFC 4475 calls valid must get an answer.
 	mustAnswer := map[string]bool{"wsinv.dat": true, "intmeth.dat": true, "esc01.dat": true, "lwsdisp.dat": true,
 		"longreq.dat": true, "semiuri.dat": true, "mpart01.dat": true, "inv2543.dat": true}
+	// Answers RFC 4475 names: 505 for an unknown version (§3.1.2.16);
+	// 501 for an unknown method (RFC 3261 §8.2.1): intmeth's method is a
+	// valid token but no method we know (§3.1.1.2), and mismatch02 gets
+	// "501 Not Implemented" (§3.1.2.18); 400 for Content-Length values
+	// that differ (§3.3.9).
+	wantCode := map[string]int{"badvers.dat": 505, "intmeth.dat": 501, "mismatch02.dat": 501, "mcl01.dat": 400}
+	for f := range wantCode {
+		mustAnswer[f] = true
+	}
 	buf := make([]byte, 65536)
 	for i, f := range files {
 		raw, err := os.ReadFile(f)
@@ -65,7 +78,7 @@ func TestTortureMessages(t *testing.T) {
 		}
 		conn.SetReadDeadline(time.Now().Add(wait))
 		for !answered {
-			_, _, err := conn.ReadFromUDP(buf)
+			n, _, err := conn.ReadFromUDP(buf)
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				break
@@ -73,7 +86,14 @@ func TestTortureMessages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			want, check := wantCode[filepath.Base(f)]
+			if check && !bytes.Contains(buf[:n], callIDLine.FindSubmatch(raw)[1]) {
+				continue // a late answer to an earlier message
+			}
 			answered = true
+			if check && !bytes.HasPrefix(buf[:n], fmt.Appendf(nil, "SIP/2.0 %d ", want)) {
+				t.Errorf("%s: answered %q, want SIP/2.0 %d", filepath.Base(f), bytes.SplitN(buf[:n], []byte("\r\n"), 2)[0], want)
+			}
 		}
 		if mustAnswer[filepath.Base(f)] && !answered {
 			t.Errorf("%s: no answer to a valid request", filepath.Base(f))

@@ -39,6 +39,9 @@ type ConnStats struct {
 	Idle atomic.Uint64
 	// Slow counts connections closed for MessageTimeout.
 	Slow atomic.Uint64
+	// ReadErrors counts connections whose read failed (a peer's reset,
+	// mostly), as sipgo reports them: closed by sipgo.
+	ReadErrors atomic.Uint64
 }
 
 // limitedListener applies ConnLimits to the connections it accepts.

@@ -36,6 +36,7 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 	// when the trust list changes meanwhile (a trunk's name resolving).
 	trusted := s.trusted(remote)
 	if isStream(props.Transport) {
+		s.trackRead(props, remote, data)
 		s.readStream(props, remote, data, trusted)
 		return nil, nil
 	}
@@ -62,6 +63,9 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 	}
 	msg.SetTransport("UDP")
 	msg.SetSource(remote)
+	if req, ok := msg.(*gosip.Request); ok {
+		wireMethod(req, data)
+	}
 	s.traceRead(props, data, msg, trusted)
 	s.dispatch(msg, trusted)
 	return nil, nil
@@ -218,7 +222,10 @@ func (s *Side) sweep(ctx context.Context) {
 }
 
 func (s *Side) dispatch(msg gosip.Message, trusted bool) {
-	if !s.admit(msg, trusted) {
+	if isStream(msg.Transport()) {
+		s.streamMethod(msg)
+	}
+	if !s.admit(msg, trusted) || !s.framed(msg) {
 		return
 	}
 	switch m := msg.(type) {

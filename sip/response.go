@@ -18,8 +18,9 @@ import (
 // replaced. toTag, when not empty and code is over 100, is the To-tag of
 // a response to a request without one; the caller sets the destination.
 func newResponse(req *gosip.Request, code int, reason, toTag string, body []byte) *gosip.Response {
+	// Always SIP/2.0 (gosip.NewResponse's), the only version we speak:
+	// a request of another version gets 505 in SIP/2.0 (RFC 3261 §7.1).
 	res := gosip.NewResponse(code, reason)
-	res.SipVersion = req.SipVersion
 	// RFC 3261 §20, Table 3; §12.1.1 for early dialogs.
 	allowedMethod := req.Method != gosip.REGISTER && !req.IsAck()
 	allowedStatus := (code >= 180 && code < 190) || (code >= 200 && code < 300)

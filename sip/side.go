@@ -63,8 +63,9 @@ type Handler interface {
 type Stats struct {
 	// Unparseable counts reads that were not a SIP message.
 	Unparseable atomic.Uint64
-	// Malformed counts requests refused statelessly with 400 because no
-	// transaction could be made of them.
+	// Malformed counts requests refused because they cannot be acted on:
+	// 400 (a mandatory header missing or invalid, Content-Length values
+	// that differ, ...) or 505 (a SIP version other than SIP/2.0).
 	Malformed atomic.Uint64
 	// Retransmissions counts requests absorbed by their transaction.
 	Retransmissions atomic.Uint64
@@ -107,6 +108,15 @@ type Side struct {
 	servers map[string]*gosip.ServerTx
 	clients map[string]*ClientTx
 	streams map[string]*stream
+	// condemned are the stream connections closed because their framing
+	// cannot be trusted (framing.go), by "network remote"; nCondemned is
+	// their number, read without the lock on every stream message.
+	condemned  map[string]gosip.Connection
+	nCondemned atomic.Int32
+	// methods follow the stream connections' messages' first bytes
+	// (method.go), by trackKey; pruned when pruneMethodsAt are reached.
+	methods        map[string]*methodTrack
+	pruneMethodsAt int
 	// msgTimeout closes a stream connection whose message stays incomplete
 	// that long (ConnLimits.MessageTimeout).
 	msgTimeout time.Duration
@@ -124,6 +134,7 @@ func NewSide(cfg SideConfig) (*Side, error) {
 		Name: cfg.Name, parser: gosip.NewParser(), handler: cfg.Handler, tracer: cfg.Tracer,
 		ua: cfg.UserAgent, dial: cfg.DialTimeout, trust: cfg.Trust, msgTimeout: cfg.Conn.MessageTimeout,
 		servers: map[string]*gosip.ServerTx{}, clients: map[string]*ClientTx{}, streams: map[string]*stream{},
+		methods: map[string]*methodTrack{}, pruneMethodsAt: 64,
 	}
 	if s.dial <= 0 {
 		s.dial = 10 * time.Second

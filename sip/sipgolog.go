@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
@@ -20,12 +22,31 @@ import (
 // text between zerolog's lines. This package's default is zerolog's JSON on
 // stderr at warn level, through sipgoHandler; SetDefaultLogger replaces it.
 func init() {
-	gosip.SetDefaultLogger(newSipgoLogger(zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()))
+	gosip.SetDefaultLogger(newSipgoLogger(zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger(), nil))
 }
 
-// newSipgoLogger is the slog logger sipgo code writes to log through.
-func newSipgoLogger(log zerolog.Logger) *slog.Logger {
-	return slog.New(sipgoHandler{zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger())})
+// newSipgoLogger is the slog logger sipgo code writes to log through;
+// readErrors counts its "Read error" records (nil: a counter of its own).
+func newSipgoLogger(log zerolog.Logger, readErrors *atomic.Uint64) *slog.Logger {
+	if readErrors == nil {
+		readErrors = new(atomic.Uint64)
+	}
+	return slog.New(sipgoHandler{Handler: zerolog.NewSlogHandler(log.With().Str("component", "sipgo").Logger()),
+		reads: &readErrorLog{count: readErrors, log: Limiter{Every: time.Second}}})
+}
+
+// readErrorMsg is what sipgo's TCP and TLS transports log, at error
+// level, when reading a connection fails with anything but EOF or a close
+// of ours: above all a peer's reset (RST), which a hostile or crashing
+// peer can repeat as fast as it can connect. It is the peer's doing, not
+// an error of ours: counted (ConnStats.ReadErrors), and logged at info,
+// one a second at most, with how many were suppressed.
+const readErrorMsg = "Read error"
+
+// readErrorLog counts and rate-limits sipgo's readErrorMsg records.
+type readErrorLog struct {
+	count *atomic.Uint64
+	log   Limiter
 }
 
 // demoted tells the sipgo warnings about nothing wrong here, logged at
@@ -39,23 +60,41 @@ func newSipgoLogger(log zerolog.Logger) *slog.Logger {
 func demoted(msg string) bool { return strings.Contains(msg, "ref went negative") }
 
 // sipgoHandler passes sipgo's records to zerolog, those in demoted at
-// debug level.
-type sipgoHandler struct{ slog.Handler }
+// debug level, its read errors counted and sampled (readErrorLog).
+type sipgoHandler struct {
+	slog.Handler
+	reads *readErrorLog
+}
+
+// Enabled lets read errors through whatever the level: each is counted.
+func (h sipgoHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= slog.LevelError || h.Handler.Enabled(ctx, level)
+}
 
 func (h sipgoHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level > slog.LevelDebug && demoted(r.Message) {
-		r.Level = slog.LevelDebug
-		if !h.Handler.Enabled(ctx, r.Level) {
+	switch {
+	case r.Message == readErrorMsg:
+		h.reads.count.Add(1)
+		ok, suppressed := h.reads.log.Allow()
+		if !ok {
 			return nil
 		}
+		r = r.Clone() // its attributes are shared with sipgo's record
+		r.Level = slog.LevelInfo
+		r.AddAttrs(slog.Int("suppressed", suppressed))
+	case r.Level > slog.LevelDebug && demoted(r.Message):
+		r.Level = slog.LevelDebug
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
 	}
 	return h.Handler.Handle(ctx, r)
 }
 
 func (h sipgoHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return sipgoHandler{h.Handler.WithAttrs(attrs)}
+	return sipgoHandler{h.Handler.WithAttrs(attrs), h.reads}
 }
 
 func (h sipgoHandler) WithGroup(name string) slog.Handler {
-	return sipgoHandler{h.Handler.WithGroup(name)}
+	return sipgoHandler{h.Handler.WithGroup(name), h.reads}
 }

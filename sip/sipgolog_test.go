@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -16,7 +17,7 @@ import (
 func TestSipgoLogger(t *testing.T) {
 	for _, level := range []zerolog.Level{zerolog.WarnLevel, zerolog.DebugLevel} {
 		var buf bytes.Buffer
-		l := newSipgoLogger(zerolog.New(&buf).Level(level)).With("tx", "z9hG4bK1")
+		l := newSipgoLogger(zerolog.New(&buf).Level(level), nil).With("tx", "z9hG4bK1")
 		l.Warn("TCP ref went negative", "ref", -1)
 		l.Warn("something sipgo should not see")
 		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -75,5 +76,30 @@ func TestSipgoRefWarningDemoted(t *testing.T) {
 func TestSipgoDefaultLogger(t *testing.T) {
 	if _, ok := gosip.DefaultLogger().Handler().(sipgoHandler); !ok {
 		t.Fatalf("sipgo's default logger has handler %T", gosip.DefaultLogger().Handler())
+	}
+}
+
+// TestSipgoReadErrorsSampled: sipgo's "Read error" (one per connection a
+// peer resets) is counted every time and logged at info, one a second at
+// most, with the number suppressed; nothing at warn level.
+func TestSipgoReadErrorsSampled(t *testing.T) {
+	for _, level := range []zerolog.Level{zerolog.WarnLevel, zerolog.InfoLevel} {
+		var buf bytes.Buffer
+		var n atomic.Uint64
+		l := newSipgoLogger(zerolog.New(&buf).Level(level), &n).With("laddr", "127.0.0.1:5060")
+		for range 100 {
+			l.Error("Read error", "error", "read tcp 127.0.0.1:5060->127.0.0.1:40000: connection reset by peer")
+		}
+		if n.Load() != 100 {
+			t.Errorf("level %s: %d read errors counted, want 100", level, n.Load())
+		}
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		switch {
+		case level == zerolog.WarnLevel && buf.Len() != 0:
+			t.Errorf("at warn level: %q", buf.String())
+		case level == zerolog.InfoLevel && (len(lines) != 1 || !strings.Contains(lines[0], `"level":"info"`) ||
+			!strings.Contains(lines[0], `"suppressed":0`) || !strings.Contains(lines[0], `"laddr"`)):
+			t.Errorf("at info level: %q", buf.String())
+		}
 	}
 }

@@ -113,8 +113,9 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 			Int("udp_write_buffer_bytes", got.Write).Msg("udp socket buffers")
 		udpBufs = got
 	}
-	sl := newSipgoLogger(log)
-	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 4)}
+	s := &Stack{name: cfg.Name, addr: addr, log: log, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 4)}
+	sl := newSipgoLogger(log, &s.connStats.ReadErrors)
+	s.slog = sl
 	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
@@ -364,5 +365,5 @@ func URIHost(ip netip.Addr) string {
 // sipgolog.go). It changes process state, so only a program's main should
 // call it, before any Stack is built.
 func SetDefaultLogger(log zerolog.Logger) {
-	gosip.SetDefaultLogger(newSipgoLogger(log))
+	gosip.SetDefaultLogger(newSipgoLogger(log, nil))
 }

@@ -1,0 +1,40 @@
+package mediation
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// Bad input the sides refuse before any call state exists, as counters:
+// requests that cannot be acted on, reads that are not SIP, connections
+// whose read failed.
+
+// registerInputMetrics exports the sides' counts of refused input.
+func (s *Server) registerInputMetrics() {
+	sides := []*sip.Side{s.edge, s.gw}
+	// One series for both sides, as it always was.
+	s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "mediationserver_sip_malformed_requests_total",
+		Help: "Requests refused before any call state because they cannot be acted on: 400 (a mandatory header missing or invalid, Content-Length values that differ, a datagram shorter than its Content-Length) or 505 (a SIP version other than SIP/2.0).",
+	}, func() float64 {
+		var n uint64
+		for _, side := range sides {
+			n += side.Stats().Malformed.Load()
+		}
+		return float64(n)
+	}))
+	for _, side := range sides {
+		stats, conns := side.Stats(), side.ConnStats()
+		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "mediationserver_sip_unparseable_messages_total",
+			Help:        "Reads that were not a SIP message sipgo could parse, or responses without Call-ID, CSeq, From or To: dropped (over TCP and TLS the connection is closed), by side.",
+			ConstLabels: prometheus.Labels{"side": side.Name},
+		}, func() float64 { return float64(stats.Unparseable.Load()) }))
+		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "mediationserver_tcp_read_errors_total",
+			Help:        "TCP and TLS connections whose read failed, mostly reset by the peer, and so closed; by side. Their log lines are sampled, one a second at most.",
+			ConstLabels: prometheus.Labels{"side": side.Name},
+		}, func() float64 { return float64(conns.ReadErrors.Load()) }))
+	}
+}
