@@ -112,6 +112,9 @@ type Side struct {
 	msgTimeout time.Duration
 	stop       context.CancelFunc
 	swept      chan struct{}
+	// streamHandled, when set (by tests, before Start), is told how many
+	// bytes of a stream read from remote the side has finished handling.
+	streamHandled func(remote string, n int)
 }
 
 // NewSide binds the side's sockets and builds its stack. Nothing is read

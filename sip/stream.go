@@ -1,9 +1,9 @@
 package sip
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,18 +16,61 @@ import (
 // between them and the timeout of a message that arrives too slowly.
 
 // stream is the parser state of one TCP connection: a read may hold part
-// of a message, or several.
+// of a message, or several, or keep-alives between them.
+//
+// Whether the connection is between messages is tracked here, not read off
+// sipgo's parser: its buffer is empty after every complete header line, in
+// the middle of a message as well as between two.
 type stream struct {
 	par       *gosip.ParserStream
 	lastRead  time.Time
 	transport string // "tcp" or "tls"
-	// partialSince is when (UnixNano) the message now in the parser's
-	// buffer began; 0 between messages. The reading goroutine sets it, the
+	// inMessage: a byte of a message has gone to the parser since the last
+	// complete message. The reading goroutine's only.
+	inMessage bool
+	// keepAlive is how much of a CRLFCRLF ping has been read between
+	// messages (0 to 3 bytes). The reading goroutine's only.
+	keepAlive int
+	// partialSince is when (UnixNano) the message now arriving began (its
+	// first byte); 0 between messages. The reading goroutine sets it, the
 	// sweep reads it.
 	partialSince atomic.Int64
 }
 
-// readStream parses a TCP read in the connection's own stream parser.
+// ping is an RFC 5626 §3.5.1 keep-alive ping; its pong is a single CRLF.
+const ping = "\r\n\r\n"
+
+// skipKeepAlive consumes the CR and LF bytes that lead data between
+// messages (RFC 3261 §7.5 has them ignored before a start line; RFC 5626
+// §3.5.1 makes CRLFCRLF a ping and CRLF a pong). It returns how many bytes
+// it consumed and how many pings they completed; a ping may be split over
+// reads. A message's first byte ends what was read so far: a CRLF before
+// it was a pong.
+func (st *stream) skipKeepAlive(data []byte) (n, pings int) {
+	for ; n < len(data); n++ {
+		switch b := data[n]; {
+		case b == ping[st.keepAlive]:
+			st.keepAlive++
+		case b == '\r':
+			st.keepAlive = 1
+		case b == '\n':
+			st.keepAlive = 0
+		default:
+			st.keepAlive = 0
+			return n, pings
+		}
+		if st.keepAlive == len(ping) {
+			pings++
+			st.keepAlive = 0
+		}
+	}
+	return n, pings
+}
+
+// readStream frames a TCP or TLS read (RFC 3261 §18.3) in the connection's
+// own stream parser: keep-alives between messages are answered or skipped
+// here, the messages' bytes go to the parser whatever their segmentation,
+// and each complete message is dispatched on this goroutine.
 func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []byte, trusted bool) {
 	key := addrString(props.LocalAddr) + ">" + remote
 	s.mu.Lock()
@@ -38,55 +81,74 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 	}
 	st.lastRead = time.Now()
 	s.mu.Unlock()
-
-	// RFC 5626 §3.5.1 keep-alive between messages: CRLFCRLF is a ping,
-	// answered with CRLF; a lone CRLF is a pong.
-	if len(data) <= 4 && st.par.Buffer().Len() == 0 && len(bytes.Trim(data, "\r\n")) == 0 {
-		if len(data) == 4 {
-			s.pong(props.Transport, remote)
-		}
-		return
+	if s.streamHandled != nil {
+		defer s.streamHandled(remote, len(data))
 	}
-	err := st.par.ParseSIPStream(data, func(msg gosip.Message) {
+
+	buf := st.par.Buffer()
+	buf.Write(data)
+	for buf.Len() > 0 {
+		if !st.inMessage {
+			n, pings := st.skipKeepAlive(buf.Bytes())
+			st.par.Discard(n)
+			for range pings {
+				s.pong(props.Transport, remote)
+			}
+			if buf.Len() == 0 {
+				break
+			}
+			st.inMessage = true
+			st.partialSince.Store(time.Now().UnixNano())
+		}
+		msg, _, err := st.par.ParseNext()
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			break // the rest of the message is still to come
+		}
+		if err != nil {
+			// A framing error leaves no message boundary to resync on.
+			s.traceRead(props, data, nil, trusted)
+			s.unparseable(remote, st.transport, err)
+			st.reset()
+			if c, err := s.tpl.GetConnection(props.Transport, remote); err == nil {
+				_ = c.Close()
+				_, _ = c.TryClose()
+			}
+			return
+		}
+		st.inMessage = false
+		st.partialSince.Store(0)
 		msg.SetTransport(transportName(props.Transport))
 		msg.SetSource(remote)
 		if s.tracer != nil {
 			s.traceRead(props, nil, msg, trusted) // bytes serialised only if a tracer asks (Wire.Bytes)
 		}
 		s.dispatch(msg, trusted)
-	})
-	if err != nil && !errors.Is(err, gosip.ErrParseSipPartial) {
-		// A framing error leaves no message boundary to resync on.
-		s.traceRead(props, data, nil, trusted)
-		s.unparseable(remote, strings.ToLower(props.Transport), err)
-		st.par.Reset()
-		if c, err := s.tpl.GetConnection(props.Transport, remote); err == nil {
-			_ = c.Close()
-			_, _ = c.TryClose()
-		}
 	}
 	s.checkPartial(st, remote)
 }
 
+// reset forgets the message and keep-alive in progress (the connection is
+// being closed).
+func (st *stream) reset() {
+	st.par.Reset()
+	st.inMessage, st.keepAlive = false, 0
+	st.partialSince.Store(0)
+}
+
 // checkPartial closes the connection of a stream whose message has been
-// arriving for longer than msgTimeout: a sender of one byte a second would
-// otherwise hold its connection, and its parser's buffer, for ever. It
-// runs on the connection's reading goroutine, which owns the parser.
+// arriving for longer than msgTimeout: a sender of one byte, or one header
+// line, a second would otherwise hold its connection, and its parser's
+// buffer, for ever. It runs on the connection's reading goroutine, which
+// owns the parser.
 func (s *Side) checkPartial(st *stream, remote string) {
-	if st.par.Buffer().Len() == 0 {
-		st.partialSince.Store(0)
-		return
-	}
 	since := st.partialSince.Load()
-	if since == 0 {
-		st.partialSince.Store(time.Now().UnixNano())
+	if s.msgTimeout <= 0 || since == 0 || time.Since(time.Unix(0, since)) <= s.msgTimeout {
 		return
 	}
-	if s.msgTimeout > 0 && time.Since(time.Unix(0, since)) > s.msgTimeout {
-		st.par.Reset()
-		st.partialSince.Store(0)
+	if st.partialSince.CompareAndSwap(since, 0) { // else the sweep closed it
 		s.closeSlow(st, remote)
 	}
+	st.reset()
 }
 
 // closeSlow closes a connection whose message did not complete in time
@@ -142,9 +204,10 @@ func (s *Side) sweep(ctx context.Context) {
 		s.mu.Lock()
 		for k, st := range s.streams {
 			_, remote, _ := strings.Cut(k, ">")
-			if since := st.partialSince.Load(); s.msgTimeout > 0 && since != 0 && time.Since(time.Unix(0, since)) > s.msgTimeout {
-				// A sender that stopped in the middle of a message.
-				st.partialSince.Store(0)
+			if since := st.partialSince.Load(); s.msgTimeout > 0 && since != 0 && time.Since(time.Unix(0, since)) > s.msgTimeout &&
+				st.partialSince.CompareAndSwap(since, 0) {
+				// A sender that stopped in the middle of a message (the
+				// reading goroutine, blocked in its read, cannot tell).
 				s.closeSlow(st, remote)
 			}
 			if time.Since(st.lastRead) > sweepEvery && !s.ConnectionOpen(remote) {
