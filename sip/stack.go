@@ -77,11 +77,12 @@ type Stack struct {
 	connStats ConnStats
 	tlsAddr   netip.AddrPort
 	tlsDial   *tlsDialer // nil: sipgo dials every TLS connection
+	feeds     dialFeeds  // connections the stack dials itself (dialer.go)
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
 	udpBufs   UDPBuffers // as the kernel reports them; zero when not set
 
-	errc      chan error
+	errc      chan error // one slot per serve loop (at most 5)
 	serving   sync.WaitGroup
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -114,7 +115,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 		udpBufs = got
 	}
 	sl := newSipgoLogger(log)
-	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 4)}
+	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 8)}
 	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
@@ -124,12 +125,16 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 		}
 	}
-	if cfg.TLS != nil && cfg.TLS.Dial != nil {
+	s.feeds = dialFeeds{tcp: newConnFeed(addr), dialing: map[dialKey]chan struct{}{}}
+	if cfg.TLS != nil {
 		feedAddr := addr
 		if s.tlsLn != nil {
 			feedAddr = s.tlsAddr
 		}
-		s.tlsDial = &tlsDialer{feed: newConnFeed(feedAddr), config: cfg.TLS.Dial, dialing: map[netip.AddrPort]chan struct{}{}}
+		s.feeds.tls = newConnFeed(feedAddr)
+	}
+	if cfg.TLS != nil && cfg.TLS.Dial != nil {
+		s.tlsDial = &tlsDialer{config: cfg.TLS.Dial}
 	}
 	if cfg.TLS != nil {
 		client := cfg.TLS.Client
@@ -221,9 +226,11 @@ func (s *Stack) Start() error {
 			s.serving.Add(1)
 			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsLn) }()
 		}
-		if s.tlsDial != nil {
+		s.serving.Add(1)
+		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.feeds.tcp) }()
+		if s.feeds.tls != nil {
 			s.serving.Add(1)
-			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsDial.feed) }()
+			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.feeds.tls) }()
 		}
 	})
 	if !started {
@@ -289,8 +296,9 @@ func (s *Stack) Close() error {
 		if s.tlsLn != nil {
 			s.tlsLn.Close()
 		}
-		if s.tlsDial != nil {
-			s.tlsDial.feed.Close()
+		s.feeds.tcp.Close()
+		if s.feeds.tls != nil {
+			s.feeds.tls.Close()
 		}
 		s.serving.Wait()
 		if err := s.UA.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -71,8 +71,8 @@ type segPeer struct {
 	written int64
 }
 
-// dialStream connects to s over tr ("tcp" or "tls").
-func dialStream(t *testing.T, s *streamSide, tr string) *segPeer {
+// dialSide connects to s over tr ("tcp" or "tls").
+func dialSide(t *testing.T, s *streamSide, tr string) *segPeer {
 	t.Helper()
 	var c net.Conn
 	var err error
@@ -161,7 +161,7 @@ func TestStreamFramingAnySplit(t *testing.T) {
 	s := startStreamSide(t, ConnLimits{})
 	for _, tr := range []string{"tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
-			p := dialStream(t, s, tr)
+			p := dialSide(t, s, tr)
 			for i := 1; ; i++ {
 				a, b := fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
 				data := expandStream(p.raw, withBody(a)+"\r\n\r\n"+request("OPTIONS", b, "", 1))
@@ -205,7 +205,7 @@ func TestStreamKeepAlive(t *testing.T) {
 	} {
 		for _, tr := range []string{"tcp", "tls"} {
 			t.Run(tr+"/"+tc.name, func(t *testing.T) {
-				p := dialStream(t, s, tr)
+				p := dialSide(t, s, tr)
 				for _, seg := range tc.segs(p) {
 					p.write(seg)
 				}
@@ -226,7 +226,7 @@ func TestStreamMessageTimeout(t *testing.T) {
 	for _, tr := range []string{"tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
 			slow0 := s.ConnStats().Slow.Load()
-			trickler := dialStream(t, s, tr)
+			trickler := dialSide(t, s, tr)
 			lines := strings.SplitAfter(expandStream(trickler.raw, request("OPTIONS", "trickle", "", 1)), "\r\n")
 			start := time.Now()
 			tick := time.NewTicker(timeout / 4)
@@ -247,7 +247,7 @@ func TestStreamMessageTimeout(t *testing.T) {
 				t.Fatalf("cut off after %v, before %v", took, timeout)
 			}
 
-			stalled := dialStream(t, s, tr)
+			stalled := dialSide(t, s, tr)
 			msg := expandStream(stalled.raw, request("OPTIONS", "stalled", "", 1))
 			stalled.write(msg[:strings.Index(msg, "\r\n")+2]) // the start line, then silence
 			stalled.closedByPeer(5*time.Second, "sender stalled after a complete line")
@@ -257,7 +257,7 @@ func TestStreamMessageTimeout(t *testing.T) {
 
 			// Keep-alive bytes (a ping cut after its first CRLF) start no
 			// message: the connection outlives the timeout and still serves.
-			quiet := dialStream(t, s, tr)
+			quiet := dialSide(t, s, tr)
 			quiet.write("\r\n")
 			wait := time.NewTimer(3 * timeout)
 			<-wait.C
