@@ -135,7 +135,7 @@ func (s *Side) dispatchRequest(req *gosip.Request) {
 		_ = tx.Receive(req)
 		return
 	}
-	conn, err := s.responseConn(req.Transport(), req.Source())
+	conn, err := s.replyConnection(req)
 	if err != nil {
 		s.log.Debug().Err(err).Str("method", req.Method.String()).Msg("no connection to answer on; request dropped")
 		return

@@ -75,6 +75,11 @@ type Stats struct {
 	// datagram (a final one was replaced by 513 Message Too Large);
 	// RequestsTooLarge requests that could not be sent for their size.
 	ResponsesTooLarge, RequestsTooLarge atomic.Uint64
+	// DialBacks counts connections opened back to a peer whose request's
+	// TCP or TLS connection had closed before its response (reply.go);
+	// DialBackFailures those that could not be opened (the response is
+	// lost).
+	DialBacks, DialBackFailures atomic.Uint64
 }
 
 // Side is one network side of the B2BUA (edge or gateway): a Stack whose

@@ -76,11 +76,16 @@ type Stack struct {
 	tlsLn     net.Listener // nil without TLS
 	connStats ConnStats
 	tlsAddr   netip.AddrPort
-	tlsDial   *tlsDialer // nil: sipgo dials every TLS connection
-	feeds     dialFeeds  // connections the stack dials itself (dialer.go)
+	tlsDial   *tlsDialer  // nil: sipgo dials every TLS connection
+	tlsClient *tls.Config // the UA's TLS client settings; nil without TLS
+	feeds     dialFeeds   // connections the stack dials itself (dialer.go)
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
 	udpBufs   UDPBuffers // as the kernel reports them; zero when not set
+
+	// tcpLimit and tlsLimit are the listeners' connection limits (nil:
+	// none), which connections dialled back to peers count against too.
+	tcpLimit, tlsLimit *limitedListener
 
 	errc      chan error // one slot per serve loop (at most 5)
 	serving   sync.WaitGroup
@@ -117,13 +122,16 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	sl := newSipgoLogger(log)
 	s := &Stack{name: cfg.Name, addr: addr, log: log, slog: sl, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 8)}
 	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
+	s.tcpLimit, _ = s.tcpServe.(*limitedListener)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
-		if s.tlsLn, s.tlsAddr, err = listenTLS(cfg.TLS, cfg.Conn, &s.connStats, log); err != nil {
+		var limited net.Listener
+		if s.tlsLn, limited, s.tlsAddr, err = listenTLS(cfg.TLS, cfg.Conn, &s.connStats, log); err != nil {
 			udpConn.Close()
 			s.tcpServe.Close()
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 		}
+		s.tlsLimit, _ = limited.(*limitedListener)
 	}
 	s.feeds = dialFeeds{tcp: newConnFeed(addr), dialing: map[dialKey]chan struct{}{}}
 	if cfg.TLS != nil {
@@ -141,6 +149,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 		if client == nil {
 			client = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
+		s.tlsClient = client
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(client))
 	}
 	closeAll := func() {
