@@ -35,6 +35,7 @@ var wantSeries = []string{
 	"mediationserver_media_port_pairs_quarantined: Released RTP/RTCP port pairs kept out of use for media.quarantine, so that late packets of an ended call reach no new one.",
 	"mediationserver_media_timeouts_total: Anchored calls ended because a leg sent no RTP or RTCP for media.timeout, by direction.",
 	"mediationserver_relay_delay_seconds: Time anchored RTP spends in the relay, by the side it came from: from the kernel's receive timestamp of a packet (so its wait in the socket's queue counts) to the send of its relayed copy, transcoding and SRTP included (Linux only).",
+	"mediationserver_sip_dial_backs_total: Connections the side opened to a peer's Via address because the TCP or TLS connection its request came on closed before the response: opened, or failed (the response was lost).",
 	"mediationserver_sip_malformed_requests_total: Requests refused with 400 because a mandatory header was missing.",
 	"mediationserver_sip_requests_total: SIP requests by side (edge, gateway), direction (in: received, out: sent) and method; retransmissions included.",
 	"mediationserver_sip_responses_total: SIP responses by side (edge, gateway), direction (in: received, out: sent) and status code; retransmissions included.",
