@@ -147,11 +147,15 @@ func (s *Stack) connect(ctx context.Context, network string, dest netip.AddrPort
 	return feed.hand(ctx, c)
 }
 
-// dialStream dials dest over TCP, hands the connection to adopt when set
-// (the connection limits, which may refuse it) and, with cfg, makes it a
-// TLS client connection and runs its handshake.
-func dialStream(ctx context.Context, dest netip.AddrPort, cfg *tls.Config, adopt func(net.Conn) (net.Conn, error)) (net.Conn, error) {
+// dialStream dials dest over TCP from local (any address when invalid),
+// hands the connection to adopt when set (the connection limits, which may
+// refuse it) and, with cfg, makes it a TLS client connection and runs its
+// handshake.
+func dialStream(ctx context.Context, local netip.Addr, dest netip.AddrPort, cfg *tls.Config, adopt func(net.Conn) (net.Conn, error)) (net.Conn, error) {
 	var nd net.Dialer
+	if local.IsValid() {
+		nd.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
+	}
 	raw, err := nd.DialContext(ctx, "tcp", dest.String())
 	if err != nil {
 		if cfg != nil {

@@ -176,7 +176,9 @@ func (s *Stack) dialBack(ctx context.Context, network string, dest netip.AddrPor
 				return nil, err // not even dialled
 			}
 		}
-		return dialStream(ctx, dest, cfg, adopt)
+		// From the side's own IP: a peer that knows the server by its
+		// address sees the connection come from it.
+		return dialStream(ctx, s.addr.Addr(), dest, cfg, adopt)
 	})
 }
 

@@ -20,8 +20,10 @@ func replySide(t *testing.T, lim ConnLimits, roots *tls.Config) (*Side, *recorde
 	t.Helper()
 	cert, _ := selfSigned(t, "side.lab")
 	rec := newRecorder()
-	s, err := NewSide(SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test", Log: zerolog.Nop(),
-		Handler: rec, Conn: lim, DialTimeout: 5 * time.Second, TLS: &TLSConfig{Listen: netip.MustParseAddrPort("127.0.0.1:0"),
+	// On 127.0.0.2: a connection it opens shows whether it comes from the
+	// side's IP or the system's default (127.0.0.1).
+	s, err := NewSide(SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.2:0"), UserAgent: "test", Log: zerolog.Nop(),
+		Handler: rec, Conn: lim, DialTimeout: 5 * time.Second, TLS: &TLSConfig{Listen: netip.MustParseAddrPort("127.0.0.2:0"),
 			Server: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, Client: roots}})
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +119,9 @@ func TestSideRespondsOverNewConnection(t *testing.T) {
 				t.Fatal("no connection back to the Via's sent-by port")
 			}
 			defer back.Close()
+			if from := back.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(); from != s.Addr().Addr() {
+				t.Errorf("the connection back comes from %s, not the side's IP %s", from, s.Addr().Addr())
+			}
 			_ = back.SetDeadline(time.Now().Add(5 * time.Second))
 			p := &raw{t: t, conn: back, rd: bufio.NewReader(back), tr: tr}
 			for _, want := range []int{180, 200} {
