@@ -32,8 +32,9 @@ type stream struct {
 	// messages (0 to 3 bytes). The reading goroutine's only.
 	keepAlive int
 	// partialSince is when (UnixNano) the message now arriving began (its
-	// first byte); 0 between messages. The reading goroutine sets it, the
-	// sweep reads it.
+	// first byte); 0 between messages. The reading goroutine sets it; the
+	// sweep reads it, and clears it (CompareAndSwap) when it closes the
+	// connection of a sender that stalled.
 	partialSince atomic.Int64
 }
 
