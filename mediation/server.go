@@ -252,6 +252,7 @@ func (s *Server) bind() error {
 	s.registerTrustMetrics()
 	s.registerInputMetrics()
 	s.registerSizeMetrics()
+	s.registerDialBackMetrics()
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPListen); err != nil {
 		s.records.close()
 		s.edge.Close()

@@ -6,6 +6,7 @@ package sip
 // 2,000 descriptors (which the relay's RTP sockets share) for ever.
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -80,25 +81,69 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := remoteIP(c)
-		l.mu.Lock()
-		full := (l.lim.MaxPerIP > 0 && l.perIP[ip] >= l.lim.MaxPerIP) || (l.lim.Max > 0 && len(l.conns) >= l.lim.Max)
-		if full {
-			l.mu.Unlock()
-			_ = c.Close()
-			l.stats.Refused.Add(1)
-			if ok, n := l.logs.Allow(); ok {
-				l.log.Warn().Str("remote", c.RemoteAddr().String()).Int("max_per_ip", l.lim.MaxPerIP).
-					Int("max", l.lim.Max).Int("suppressed", n).Msg("connection refused: too many connections")
-			}
-			continue
+		if tc := l.track(c); tc != nil {
+			return tc, nil
 		}
-		tc := &trackedConn{Conn: c, l: l, ip: ip}
-		tc.last.Store(time.Now().UnixNano())
-		l.perIP[ip]++
-		l.conns[tc] = struct{}{}
-		l.mu.Unlock()
+		_ = c.Close()
+		l.refused(c.RemoteAddr().String(), "connection refused: too many connections")
+	}
+}
+
+// adopt puts a connection the stack dialled (a connection back to a peer,
+// reply.go) under the limits, as if accepted: it counts towards the
+// peer's IP and the total, and is closed when idle. Beyond the limits it
+// is refused with an error (the caller closes it).
+func (l *limitedListener) adopt(c net.Conn) (net.Conn, error) {
+	if tc := l.track(c); tc != nil {
 		return tc, nil
+	}
+	l.refused(c.RemoteAddr().String(), refusedBack)
+	return nil, errTooManyConns
+}
+
+const refusedBack = "connection back to a peer not opened: too many connections"
+
+// roomFor is nil when one more connection with dest's IP is within the
+// limits; else it counts and logs the refusal (the stack does not dial).
+func (l *limitedListener) roomFor(dest netip.AddrPort) error {
+	l.mu.Lock()
+	full := l.full(dest.Addr().Unmap())
+	l.mu.Unlock()
+	if full {
+		l.refused(dest.String(), refusedBack)
+		return errTooManyConns
+	}
+	return nil
+}
+
+// errTooManyConns refuses a connection beyond MaxPerIP or Max.
+var errTooManyConns = errors.New("too many connections")
+
+func (l *limitedListener) full(ip netip.Addr) bool {
+	return (l.lim.MaxPerIP > 0 && l.perIP[ip] >= l.lim.MaxPerIP) || (l.lim.Max > 0 && len(l.conns) >= l.lim.Max)
+}
+
+// track counts c in, or returns nil when it is beyond the limits.
+func (l *limitedListener) track(c net.Conn) *trackedConn {
+	ip := remoteIP(c)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.full(ip) {
+		return nil
+	}
+	tc := &trackedConn{Conn: c, l: l, ip: ip}
+	tc.last.Store(time.Now().UnixNano())
+	l.perIP[ip]++
+	l.conns[tc] = struct{}{}
+	return tc
+}
+
+// refused counts and logs (rate-limited) a connection the limits refused.
+func (l *limitedListener) refused(remote, msg string) {
+	l.stats.Refused.Add(1)
+	if ok, n := l.logs.Allow(); ok {
+		l.log.Warn().Str("remote", remote).Int("max_per_ip", l.lim.MaxPerIP).
+			Int("max", l.lim.Max).Int("suppressed", n).Msg(msg)
 	}
 }
 

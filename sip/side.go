@@ -76,6 +76,11 @@ type Stats struct {
 	// datagram (a final one was replaced by 513 Message Too Large);
 	// RequestsTooLarge requests that could not be sent for their size.
 	ResponsesTooLarge, RequestsTooLarge atomic.Uint64
+	// DialBacks counts connections opened back to a peer whose request's
+	// TCP or TLS connection had closed before its response (reply.go);
+	// DialBackFailures those that could not be opened (the response is
+	// lost).
+	DialBacks, DialBackFailures atomic.Uint64
 }
 
 // Side is one network side of the B2BUA (edge or gateway): a Stack whose
@@ -122,6 +127,9 @@ type Side struct {
 	msgTimeout time.Duration
 	stop       context.CancelFunc
 	swept      chan struct{}
+	// streamHandled, when set (by tests, before Start), is told how many
+	// bytes of a stream read from remote the side has finished handling.
+	streamHandled func(remote string, n int)
 }
 
 // NewSide binds the side's sockets and builds its stack. Nothing is read

@@ -76,12 +76,18 @@ type Stack struct {
 	tlsLn     net.Listener // nil without TLS
 	connStats ConnStats
 	tlsAddr   netip.AddrPort
-	tlsDial   *tlsDialer // nil: sipgo dials every TLS connection
+	tlsDial   *tlsDialer  // nil: sipgo dials every TLS connection
+	tlsClient *tls.Config // the UA's TLS client settings; nil without TLS
+	feeds     dialFeeds   // connections the stack dials itself (dialer.go)
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
 	udpBufs   UDPBuffers // as the kernel reports them; zero when not set
 
-	errc      chan error
+	// tcpLimit and tlsLimit are the listeners' connection limits (nil:
+	// none), which connections dialled back to peers count against too.
+	tcpLimit, tlsLimit *limitedListener
+
+	errc      chan error // one slot per serve loop (at most 5)
 	serving   sync.WaitGroup
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -113,30 +119,38 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 			Int("udp_write_buffer_bytes", got.Write).Msg("udp socket buffers")
 		udpBufs = got
 	}
-	s := &Stack{name: cfg.Name, addr: addr, log: log, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 4)}
+	s := &Stack{name: cfg.Name, addr: addr, log: log, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 8)}
 	sl := newSipgoLogger(log, &s.connStats.ReadErrors)
 	s.slog = sl
 	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
+	s.tcpLimit, _ = s.tcpServe.(*limitedListener)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
-		if s.tlsLn, s.tlsAddr, err = listenTLS(cfg.TLS, cfg.Conn, &s.connStats, log); err != nil {
+		var limited net.Listener
+		if s.tlsLn, limited, s.tlsAddr, err = listenTLS(cfg.TLS, cfg.Conn, &s.connStats, log); err != nil {
 			udpConn.Close()
 			s.tcpServe.Close()
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 		}
+		s.tlsLimit, _ = limited.(*limitedListener)
 	}
-	if cfg.TLS != nil && cfg.TLS.Dial != nil {
+	s.feeds = dialFeeds{tcp: newConnFeed(addr), dialing: map[dialKey]chan struct{}{}}
+	if cfg.TLS != nil {
 		feedAddr := addr
 		if s.tlsLn != nil {
 			feedAddr = s.tlsAddr
 		}
-		s.tlsDial = &tlsDialer{feed: newConnFeed(feedAddr), config: cfg.TLS.Dial, dialing: map[netip.AddrPort]chan struct{}{}}
+		s.feeds.tls = newConnFeed(feedAddr)
+	}
+	if cfg.TLS != nil && cfg.TLS.Dial != nil {
+		s.tlsDial = &tlsDialer{config: cfg.TLS.Dial}
 	}
 	if cfg.TLS != nil {
 		client := cfg.TLS.Client
 		if client == nil {
 			client = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
+		s.tlsClient = client
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(client))
 	}
 	closeAll := func() {
@@ -222,9 +236,11 @@ func (s *Stack) Start() error {
 			s.serving.Add(1)
 			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsLn) }()
 		}
-		if s.tlsDial != nil {
+		s.serving.Add(1)
+		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.feeds.tcp) }()
+		if s.feeds.tls != nil {
 			s.serving.Add(1)
-			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsDial.feed) }()
+			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.feeds.tls) }()
 		}
 	})
 	if !started {
@@ -290,8 +306,9 @@ func (s *Stack) Close() error {
 		if s.tlsLn != nil {
 			s.tlsLn.Close()
 		}
-		if s.tlsDial != nil {
-			s.tlsDial.feed.Close()
+		s.feeds.tcp.Close()
+		if s.feeds.tls != nil {
+			s.feeds.tls.Close()
 		}
 		s.serving.Wait()
 		if err := s.UA.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

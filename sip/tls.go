@@ -28,16 +28,18 @@ type TLSConfig struct {
 	Dial func(dest netip.AddrPort) *tls.Config
 }
 
-// listenTLS binds the TLS listener.
-func listenTLS(cfg *TLSConfig, lim ConnLimits, stats *ConnStats, log zerolog.Logger) (net.Listener, netip.AddrPort, error) {
+// listenTLS binds the TLS listener; limited is the raw listener under
+// TLS, within the limits.
+func listenTLS(cfg *TLSConfig, lim ConnLimits, stats *ConnStats, log zerolog.Logger) (tlsLn, limited net.Listener, _ netip.AddrPort, _ error) {
 	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(cfg.Listen))
 	if err != nil {
-		return nil, netip.AddrPort{}, fmt.Errorf("listen tls %s: %w", cfg.Listen, err)
+		return nil, nil, netip.AddrPort{}, fmt.Errorf("listen tls %s: %w", cfg.Listen, err)
 	}
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), ln.Addr().(*net.TCPAddr).AddrPort().Port())
 	// The limits apply to the raw connections, under TLS: a peer that
 	// never completes its handshake is idle too.
-	return tls.NewListener(limitListener(ln, lim, stats, log), cfg.Server), addr, nil
+	limited = limitListener(ln, lim, stats, log)
+	return tls.NewListener(limited, cfg.Server), limited, addr, nil
 }
 
 // TLSAddr is the stack's TLS address; invalid without TLS.

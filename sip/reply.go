@@ -1,0 +1,211 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// Responses over TCP and TLS whose request's connection is gone (RFC 3261
+// §18.2.2): the response goes on the connection the request came on while
+// it is open; once the peer has closed it, the server opens a connection
+// to the request's source IP (the Via's received) and the port of its Via
+// sent-by (5060 for TCP, 5061 for TLS without one), and sends the response
+// there. The dial is bounded by the side's dial timeout, counts against
+// the listener's connection limits like an accepted connection, and goes
+// only to a source the side trusts. The peer's ACK, BYE, ... on the new
+// connection are read as on any other.
+
+// replyConn is the connection a server transaction over TCP or TLS writes
+// its responses on: the request's connection, then the one opened back to
+// the peer when that is gone.
+type replyConn struct {
+	side    *Side
+	network string // "tcp" or "tls"
+	source  string // the request's source IP:port
+	back    netip.AddrPort
+	name    string // the Via's sent-by host: the TLS server name
+
+	mu       sync.Mutex
+	cur      gosip.Connection // holds a reference
+	redialed bool
+	failed   error // the dial back failed: later writes fail at once
+}
+
+// replyConnection is the connection the responses to req go out on.
+func (s *Side) replyConnection(req *gosip.Request) (gosip.Connection, error) {
+	conn, err := s.responseConn(req.Transport(), req.Source())
+	if err != nil || !IsTCP(req) {
+		return conn, err
+	}
+	back, name := dialBackAddr(req)
+	return &replyConn{side: s, network: strings.ToLower(req.Transport()), source: req.Source(), back: back, name: name, cur: conn}, nil
+}
+
+// dialBackAddr is where a response goes when its request's connection is
+// gone: the source IP and the Via's sent-by port (the transport's default
+// port without one), and the sent-by host. No address when the source is
+// not an IP:port.
+func dialBackAddr(req *gosip.Request) (netip.AddrPort, string) {
+	src, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.AddrPort{}, ""
+	}
+	port, host := 0, ""
+	if via := req.Via(); via != nil {
+		port, host = via.Port, via.Host
+	}
+	if port <= 0 || port > 65535 {
+		port = gosip.DefaultPort(req.Transport())
+	}
+	if host == "" {
+		host = src.Addr().Unmap().String()
+	}
+	return netip.AddrPortFrom(src.Addr().Unmap(), uint16(port)), strings.Trim(host, "[]")
+}
+
+// WriteMsg writes msg on the request's connection while it is open, else
+// on one opened back to the peer.
+func (c *replyConn) WriteMsg(msg gosip.Message) error {
+	c.mu.Lock()
+	cur, redialed, failed := c.cur, c.redialed, c.failed
+	c.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	if redialed || c.side.ConnectionOpen(c.source) {
+		err := cur.WriteMsg(msg)
+		if err == nil {
+			return nil
+		}
+		// The peer closed it under us (or the connection back died):
+		// once more, on a new connection.
+		c.side.log.Debug().Err(err).Str("remote", c.source).Msg("response not written; opening a connection back to the peer")
+	}
+	nc, err := c.redial()
+	if err != nil {
+		return err
+	}
+	return nc.WriteMsg(msg)
+}
+
+// redial opens (or finds) the connection back to the peer and makes it
+// the transaction's.
+func (c *replyConn) redial() (gosip.Connection, error) {
+	s := c.side
+	nc, err := c.dialBack()
+	if err != nil {
+		err = fmt.Errorf("the connection of the request from %s is closed; none back to %s: %w", c.source, c.back, err)
+		c.mu.Lock()
+		c.failed = err
+		c.mu.Unlock()
+		s.stats.DialBackFailures.Add(1)
+		if ok, dropped := s.limit.Allow(); ok {
+			s.log.Warn().Err(err).Str("remote", c.back.String()).Str("transport", c.network).Int("suppressed", dropped).
+				Msg("response not delivered")
+		}
+		return nil, err
+	}
+	s.stats.DialBacks.Add(1)
+	s.log.Debug().Str("remote", c.back.String()).Str("transport", c.network).Str("request_from", c.source).
+		Msg("responses go over a new connection to the peer's Via address")
+	nc = s.tapped(nc, c.network)
+	c.mu.Lock()
+	old := c.cur
+	c.cur, c.redialed = nc, true
+	c.mu.Unlock()
+	_, _ = old.TryClose()
+	return nc, nil
+}
+
+// dialBack dials the peer's Via address within the side's trust, limits
+// and dial timeout, and returns the pooled connection with a reference.
+func (c *replyConn) dialBack() (gosip.Connection, error) {
+	s := c.side
+	if !c.back.IsValid() {
+		return nil, errors.New("no address to dial")
+	}
+	if !s.trusted(c.back.String()) {
+		return nil, errors.New("not a trusted address")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.dial)
+	defer cancel()
+	if err := s.stack.dialBack(ctx, c.network, c.back, c.name); err != nil {
+		return nil, err
+	}
+	return s.tpl.GetConnection(c.network, c.back.String())
+}
+
+// dialBack makes sure a connection to dest over network ("tcp" or "tls")
+// is in the pool, dialling it within the listener's connection limits;
+// serverName is the name a TLS peer's certificate is checked against
+// (TLSConfig.Dial's settings for dest take precedence).
+func (s *Stack) dialBack(ctx context.Context, network string, dest netip.AddrPort, serverName string) error {
+	lim := s.tcpLimit
+	var cfg *tls.Config
+	if network == "tls" {
+		lim = s.tlsLimit
+		if s.tlsDial != nil {
+			cfg = s.tlsDial.config(dest)
+		}
+		if cfg == nil && s.tlsClient != nil {
+			cfg = s.tlsClient
+			if cfg.ServerName == "" {
+				cfg = cfg.Clone()
+				cfg.ServerName = serverName
+			}
+		}
+		if cfg == nil {
+			return errors.New("no TLS client settings")
+		}
+	}
+	var adopt func(net.Conn) (net.Conn, error)
+	if lim != nil {
+		adopt = lim.adopt
+	}
+	return s.connect(ctx, network, dest, func(ctx context.Context) (net.Conn, error) {
+		if lim != nil {
+			if err := lim.roomFor(dest); err != nil {
+				return nil, err // not even dialled
+			}
+		}
+		// From the side's own IP: a peer that knows the server by its
+		// address sees the connection come from it.
+		return dialStream(ctx, s.addr.Addr(), dest, cfg, adopt)
+	})
+}
+
+// LocalAddr is the local address of the connection in use.
+func (c *replyConn) LocalAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur.LocalAddr()
+}
+
+// Ref changes the references of the connection in use.
+func (c *replyConn) Ref(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur.Ref(i)
+}
+
+// TryClose gives back the transaction's reference.
+func (c *replyConn) TryClose() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur.TryClose()
+}
+
+// Close closes the connection in use.
+func (c *replyConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur.Close()
+}
