@@ -85,7 +85,7 @@ func (s *Server) hangUpCall(w http.ResponseWriter, r *http.Request) {
 	c.push(evShutdown{why: "hung up by admin"})
 	select {
 	case <-c.done:
-		writeJSON(w, http.StatusOK, rec)
+		writeJSON(w, http.StatusOK, c.final) // written before done was closed
 	case <-time.After(hangUpWait):
 		writeJSON(w, http.StatusAccepted, rec)
 	case <-r.Context().Done():

@@ -252,6 +252,10 @@ func TestAdminPatchSwitchesNewCalls(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("DELETE /calls/%s = %d %s", live[0].CallID, code, body)
 	}
+	var ended mediation.Record
+	if err := json.Unmarshal([]byte(body), &ended); err != nil || ended.EndReason != "hung up by admin" || ended.EndTime.IsZero() {
+		t.Errorf("DELETE answered %s (%v), want the ended call's record (end reason \"hung up by admin\", an end time)", body, err)
+	}
 	select {
 	case rep := <-first:
 		if rep.Code != 200 || rep.EndedBy != endpoint.EndedRemoteBye {

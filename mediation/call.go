@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -145,8 +146,9 @@ type call struct {
 		dialogKeys [2]legKey
 		callIDs    [2]string
 	}
-	// done is closed once the call has ended.
-	done chan struct{}
+	// done is closed once the call has ended; final is its record by then.
+	done  chan struct{}
+	final *Record
 }
 
 // event is anything a call's goroutine handles.
@@ -274,9 +276,12 @@ func (c *call) push(e event) bool { return c.box.push(e) }
 type callSink struct {
 	c    atomic.Pointer[call]
 	deps *callDeps
-	// pendingCancel is an INVITE of the call to CANCEL at its first
-	// provisional (cancelOnProvisional), nil for none.
-	pendingCancel atomic.Pointer[sip.ClientTx]
+	// pending are INVITEs of the ended call to CANCEL at their first
+	// provisional (cancelOnProvisional); armed says there are any, so that
+	// the responses of every other call pass without the lock.
+	armed   atomic.Bool
+	mu      sync.Mutex
+	pending map[*sip.ClientTx]bool
 }
 
 func newCallSink(c *call) *callSink {
@@ -287,7 +292,7 @@ func newCallSink(c *call) *callSink {
 
 // OnResponse implements sip.ResponseSink.
 func (s *callSink) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
-	if res.IsProvisional() && s.pendingCancel.Load() == tx && s.pendingCancel.CompareAndSwap(tx, nil) {
+	if res.IsProvisional() && s.armed.Load() && s.take(tx) {
 		// Not on this goroutine, which reads the side's socket: a CANCEL
 		// over TCP may wait for the connection.
 		go s.cancel(tx)
@@ -303,7 +308,9 @@ func (s *callSink) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
 
 // OnDone implements sip.ResponseSink.
 func (s *callSink) OnDone(tx *sip.ClientTx, err error) {
-	s.pendingCancel.CompareAndSwap(tx, nil)
+	if s.armed.Load() {
+		s.take(tx)
+	}
 	if c := s.c.Load(); c != nil {
 		c.OnDone(tx, err)
 	}
@@ -311,7 +318,26 @@ func (s *callSink) OnDone(tx *sip.ClientTx, err error) {
 
 // cancelOnProvisional arms the CANCEL of tx, an INVITE of the call that
 // has had no response yet, for its first provisional (RFC 3261 §9.1).
-func (s *callSink) cancelOnProvisional(tx *sip.ClientTx) { s.pendingCancel.Store(tx) }
+func (s *callSink) cancelOnProvisional(tx *sip.ClientTx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = map[*sip.ClientTx]bool{}
+	}
+	s.pending[tx] = true
+	s.armed.Store(true)
+}
+
+// take reports whether tx was pending a CANCEL, and forgets it.
+func (s *callSink) take(tx *sip.ClientTx) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.pending[tx] {
+		return false
+	}
+	delete(s.pending, tx)
+	return true
+}
 
 // cancel sends the CANCEL of tx, whose call may be over: its final
 // response ends the transaction (sipgo ACKs a 487; a 2xx is a late

@@ -30,9 +30,6 @@ type calleeLeg struct {
 	// leg) is the one of the latest 18x, then the one the 2xx confirmed.
 	early map[string]*sip.Dialog
 	rel   sip.ReliableReceiver
-	// cancelWanted: CANCEL as soon as a provisional arrives (RFC 3261 §9.1
-	// forbids it before one); canceled: it went out.
-	cancelWanted, canceled bool
 	// ack is the ACK of the 2xx, sent again for a retransmitted 2xx.
 	ack *gosip.Request
 	// requestedSE is the session interval our INVITE asked for (0: none).
@@ -136,9 +133,6 @@ func (c *call) onCalleeResponse(res *gosip.Response) {
 		if !b.provisional {
 			b.provisional = true
 			c.cancel(b.trying)
-		}
-		if b.cancelWanted && !b.canceled {
-			c.cancelCallee()
 		}
 		if res.StatusCode == 100 || !c.live() {
 			return
@@ -248,13 +242,6 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 func (c *call) reAck(res *gosip.Response) {
 	b := c.callee
 	tag, _ := res.To().Params.Get("tag")
-	if b.dialog == nil && !c.live() {
-		// The callee answers an INVITE the call gave up on before any
-		// provisional (cancelOnProvisional): ACK and hang up, as once
-		// the call is over.
-		c.deps.lateAnswer(b.side, b.inviteReq(), res)
-		return
-	}
 	if b.dialog == nil || (b.ack == nil && !c.caller.settled()) {
 		return
 	}
@@ -351,28 +338,6 @@ func (c *call) onCalleeFail(err error) {
 	}
 	c.log.Info().Err(err).Msg("no final answer from the far side")
 	c.failSetup(setupError{408, "Request Timeout", "timeout"})
-}
-
-// cancelCallee sends CANCEL for the callee's INVITE, or marks it due once a
-// provisional response allows it.
-func (c *call) cancelCallee() {
-	b := c.callee
-	if b.inv == nil || b.final != 0 || b.canceled {
-		return
-	}
-	if !b.provisional {
-		b.cancelWanted = true
-		return
-	}
-	for tx, o := range c.out {
-		if o == b.inv {
-			b.canceled = true
-			if err := tx.Cancel(context.Background()); err != nil {
-				c.log.Debug().Err(err).Msg("CANCEL to the callee not sent")
-			}
-			return
-		}
-	}
 }
 
 // onStray handles a response no transaction wanted: a retransmitted 2xx of

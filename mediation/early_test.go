@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -378,4 +379,48 @@ func TestCancelBeforeProvisional(t *testing.T) {
 func branch(r *gosip.Request) string {
 	b, _ := r.Via().Params.Get("branch")
 	return b
+}
+
+// TestCancelledCallFreesSlotBeforeThe487: a caller that cancels a ringing
+// call gets its 487 and the call is over at once, its slot free, while the
+// SBC has answered neither the CANCEL nor the INVITE (README, Capacity: a
+// slot is given back as soon as the final failure response is sent). The
+// server used to wait for the SBC's 487, up to the end-of-call deadline
+// (9 s with this T1), holding the slot.
+func TestCancelledCallFreesSlotBeforeThe487(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startRawSBC(t)
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.SIP.T1 = 500 * time.Millisecond })
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	inv, from := sbc.read("")
+	sbc.respond(inv, from, 180, "ring", nil)
+	rang := false
+	cancelled := make(chan struct{})
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		if r.StatusCode != 180 || rang {
+			return
+		}
+		rang = true
+		go func() {
+			defer close(cancelled)
+			if res, err := caller.stack.Client("udp").Do(ctx, oc.cancel()); err != nil || res.StatusCode != 200 {
+				t.Errorf("CANCEL: %v %v", res, err)
+			}
+		}()
+	})
+	<-cancelled
+	if res.StatusCode != 487 {
+		t.Fatalf("caller got %d, want 487", res.StatusCode)
+	}
+	if c, _ := sbc.read(gosip.INVITE); c.Method != gosip.CANCEL {
+		t.Fatalf("SBC got %s, want CANCEL", c.Method)
+	}
+	// The SBC stays silent. 5 s is well within the old 9 s wait and far
+	// above what a loaded machine takes to end a call.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := mediationtest.AwaitMetric(wctx, srv, 0, "mediationserver_calls_current", "direction", "outbound"); err != nil {
+		t.Fatalf("the cancelled call still holds its slot while the SBC's 487 is due: %v", err)
+	}
 }

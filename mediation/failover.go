@@ -1,7 +1,6 @@
 package mediation
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -134,39 +133,8 @@ func (c *call) reinvite() {
 func (c *call) abandon(b *calleeLeg) {
 	c.cancel(b.trying)
 	c.cancel(b.ringTimer)
-	o := b.inv
-	if o == nil || b.final != 0 {
-		return
-	}
-	var tx *sip.ClientTx
-	for t, x := range c.out {
-		if x == o {
-			tx = t
-		}
-	}
-	if tx == nil {
-		return
-	}
-	canceled := false
-	cancel := func() {
-		canceled = true
-		if err := tx.Cancel(context.Background()); err != nil {
-			c.log.Debug().Err(err).Msg("CANCEL to the abandoned trunk not sent")
-		}
-	}
-	if b.provisional {
-		cancel()
-	}
-	side := b.side
-	o.onFail = nil
-	o.onResponse = func(res *gosip.Response) {
-		switch {
-		case res.IsProvisional() && !canceled:
-			cancel()
-		case res.IsSuccess():
-			c.log.Info().Msg("abandoned trunk answered after all: ACK and BYE")
-			c.deps.lateAnswer(side, o.req, res)
-		}
+	if b.final == 0 {
+		c.abandonInvite(b.inv, b.provisional, b.side)
 	}
 }
 

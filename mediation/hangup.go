@@ -67,19 +67,21 @@ func (c *call) end(from *leg, reason string) {
 	if from != nil {
 		from.byeDone = true
 	}
+	if x := c.xfer; x != nil {
+		// A transfer still ringing: its target is CANCELled as the
+		// callee would be.
+		c.xfer = nil
+		c.abandonInvite(x.out, x.provisional, c.deps.gw)
+		x.plan.closeRelay()
+	}
 	switch {
 	case b.inv == nil:
-	case b.final == 0 && !b.provisional:
-		// Nothing heard from the callee: no CANCEL may go before a
-		// provisional (RFC 3261 §9.1), and there is no dialog to end. The
-		// call ends now (a silent callee must not hold its slot and
-		// ports), but its INVITE goes on without it: its first
-		// provisional gets the CANCEL, a 2xx is ACKed and hung up, and
-		// Timer B ends it if nothing ever comes.
-		c.cancelOnProvisional(b.inv)
-		b.final = 408
 	case b.final == 0:
-		c.cancelCallee()
+		// The callee's INVITE is CANCELled (at its first provisional if
+		// none came yet: RFC 3261 §9.1); the call ends without waiting for
+		// the callee's 487.
+		c.abandonInvite(b.inv, b.provisional, b.side)
+		b.final = 487
 	case b.final < 300 && from != &b.leg:
 		c.bye(&b.leg)
 	}
@@ -145,9 +147,6 @@ func (c *call) maybeFinish() {
 		return
 	}
 	a, b := c.caller, c.callee
-	if b.inv != nil && b.final == 0 && (b.canceled || b.cancelWanted) {
-		return // the callee's 487 (or a 2xx to hang up) is still due
-	}
 	for _, l := range []*leg{&a.leg, &b.leg} {
 		if l.byeSent && !l.byeDone {
 			return
@@ -169,14 +168,22 @@ func (c *call) finish(reason string) {
 	c.state = stateEnded
 	c.stopTimers()
 	for tx, o := range c.out {
-		if o.final && o.req.IsInvite() {
+		switch {
+		case o.final && o.req.IsInvite():
 			// Its transaction still ACKs retransmissions of the final
 			// response until Timer D; it ends by itself.
-			continue
+		case o.abandoned:
+			// Left to the sink: its CANCEL (still due at the first
+			// provisional if not sent), a late 2xx ACKed and hung up.
+			if !o.canceled {
+				c.sink.cancelOnProvisional(tx)
+			}
+		default:
+			tx.Terminate()
 		}
-		tx.Terminate()
 	}
 	rec := c.record(reason)
+	c.final = &rec
 	c.media.closeRelay()
 	if err := c.deps.records.write(rec); err != nil {
 		c.log.Error().Err(err).Msg("call record not written")

@@ -101,6 +101,11 @@ func (c *call) dialogOf(l *leg, req *gosip.Request) *sip.Dialog {
 
 // onAck takes the ACK of a 2xx of ours.
 func (c *call) onAck(l *leg, in *sip.Incoming) {
+	if c.dialogOf(l, in.Req) == nil {
+		// Another From-tag: not this dialog's ACK (RFC 3261 §12.2.2). It
+		// gets no response, and our 2xx goes on until the real one.
+		return
+	}
 	c.ackFor(l, in.Req)
 }
 
@@ -149,9 +154,12 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 		// other leg or for its ACK): RFC 3261 §14.2.
 		c.retryLater(in)
 		return
-	case c.state != stateAnswered, c.offer != nil:
-		// Ours to l's peer is in progress (the initial INVITE to the
-		// callee, or a re-offer relayed from the other leg): glare.
+	case c.state != stateAnswered, c.offer != nil, c.other(l).ok != nil:
+		// An INVITE towards the other peer is in progress (the initial
+		// INVITE to the callee, a re-offer relayed from l's side, or our
+		// 2xx to the other peer still waiting for its ACK, perhaps with an
+		// offer in it): relaying this one would cross it (RFC 3261 §14.1,
+		// RFC 3264 §4). Glare.
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}
@@ -223,7 +231,9 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		c.armSessionTimer(l)
 		return
 	}
-	if c.other(l).dialog == nil || !c.live() {
+	if c.other(l).dialog == nil || !c.live() || c.other(l).ok != nil {
+		// No dialog to relay it in yet, or our 2xx to the other peer
+		// (perhaps with an offer) still waits for its ACK: glare.
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}

@@ -52,6 +52,9 @@ type outgoing struct {
 	// got no final response.
 	onResponse func(*gosip.Response)
 	onFail     func(error)
+	// abandoned: an INVITE given up on before its final response
+	// (abandonInvite); canceled: its CANCEL went out.
+	abandoned, canceled bool
 }
 
 // sendIn sends req in dialog d of leg l. The callbacks run on the call's
@@ -128,17 +131,51 @@ func (c *call) terminate(o *outgoing) {
 	}
 }
 
-// cancelOnProvisional hands our INVITE o, which has had no response yet,
-// to the call's sink, which CANCELs it at its first provisional even after
-// the call has ended; the call forgets it (a response to it is a stray
-// here) and does not end its transaction.
-func (c *call) cancelOnProvisional(o *outgoing) {
-	for tx, x := range c.out {
-		if x == o {
-			delete(c.out, tx)
-			c.sink.cancelOnProvisional(tx)
+// abandonInvite gives up our INVITE o to side, which has had no final
+// response: its CANCEL goes at once when a provisional came (provisional),
+// else at the first one (RFC 3261 §9.1), and a 2xx that still comes is
+// ACKed and hung up. Nothing waits for its outcome: the call may end
+// meanwhile (its slot and ports are not held by a callee slow to answer
+// the CANCEL), and then the call's sink sees the transaction through
+// (finish).
+func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side) {
+	if o == nil || o.final || o.abandoned {
+		return
+	}
+	tx := c.txOf(o)
+	if tx == nil {
+		return
+	}
+	o.abandoned = true
+	cancel := func() {
+		o.canceled = true
+		if err := tx.Cancel(context.Background()); err != nil {
+			c.log.Debug().Err(err).Str("side", side.Name).Msg("CANCEL of an abandoned INVITE not sent")
 		}
 	}
+	if provisional {
+		cancel()
+	}
+	o.onFail = nil
+	o.onResponse = func(res *gosip.Response) {
+		switch {
+		case res.IsProvisional() && !o.canceled:
+			cancel()
+		case res.IsSuccess():
+			c.log.Info().Str("side", side.Name).Msg("an abandoned INVITE was answered after all: ACK and BYE")
+			c.deps.lateAnswer(side, o.req, res)
+		}
+	}
+}
+
+// txOf is the transaction of our request o, nil when it has ended.
+func (c *call) txOf(o *outgoing) *sip.ClientTx {
+	for tx, x := range c.out {
+		if x == o {
+			return tx
+		}
+	}
+	return nil
 }
 
 // okRetransmit is our 2xx to an INVITE, retransmitted over UDP until the

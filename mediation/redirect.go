@@ -32,12 +32,12 @@ func (c *call) redirectContacts(res *gosip.Response) []gosip.Header {
 		if strings.EqualFold(ch.Address.Scheme, "tel") {
 			number, _, _ = strings.Cut(ch.Address.Raw(), ";")
 		}
-		if number == "" || ch.Address.Wildcard {
+		if !isNumber(number) || ch.Address.Wildcard {
 			continue
 		}
 		ours := a.side.Contact(a.invite.Req.Transport())
 		ours.Address.User = number
-		if strings.EqualFold(ch.Address.Scheme, "tel") || ch.Address.UriParams.Has("user") {
+		if u, _ := ch.Address.UriParams.Get("user"); strings.EqualFold(ch.Address.Scheme, "tel") || strings.EqualFold(u, "phone") {
 			if ours.Address.UriParams == nil {
 				ours.Address.UriParams = gosip.NewParams()
 			}
@@ -50,4 +50,22 @@ func (c *call) redirectContacts(res *gosip.Response) []gosip.Header {
 		out = append(out, &ours)
 	}
 	return out
+}
+
+// isNumber reports a telephone number as a SIP user part or tel: URI
+// carries one (RFC 3966): an optional +, then digits and the visual
+// separators - . ( ). A name ("sbc", "alice") is not one.
+func isNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	digits := 0
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '-' || r == '.' || r == '(' || r == ')':
+		default:
+			return false
+		}
+	}
+	return digits > 0
 }

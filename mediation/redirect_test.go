@@ -19,7 +19,9 @@ func TestRedirectFromSBC(t *testing.T) {
 	}{
 		{"sip number", "<sip:+15550999@127.0.0.9:5060;user=phone>;q=0.5", 302, "+15550999"},
 		{"tel", "<tel:+15550888;phone-context=example.com>", 302, "+15550888"},
-		{"no number", "<sip:127.0.0.9:5060>", 480, ""},
+		{"no user", "<sip:127.0.0.9:5060>", 480, ""},
+		{"a name, not a number", "<sip:sbc@127.0.0.9:5060>", 480, ""},
+		{"user=ip kept out", "<sip:+15550777@127.0.0.9:5060;user=ip>", 302, "+15550777"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
@@ -45,8 +47,9 @@ func TestRedirectFromSBC(t *testing.T) {
 			if c.Address.User != tt.user || c.Address.Host != edge.Addr().String() || c.Address.Port != int(edge.Port()) {
 				t.Errorf("302 Contact %s, want %s at our edge %s", c.Address.String(), tt.user, edge)
 			}
-			if u, _ := c.Address.UriParams.Get("user"); u != "phone" {
-				t.Errorf("302 Contact %s lost user=phone", c.Address.String())
+			wantPhone := tt.name != "user=ip kept out"
+			if u, _ := c.Address.UriParams.Get("user"); (u == "phone") != wantPhone {
+				t.Errorf("302 Contact %s: user=%q, want phone only where the SBC's said so or a tel: URI", c.Address.String(), u)
 			}
 		})
 	}

@@ -207,3 +207,41 @@ func transferCall(ctx context.Context, t *testing.T, sbc, caller *peer) (*mediat
 	}
 	return srv, oc
 }
+
+// TestReferPerformedByServerCancelled: a transfer target still ringing when
+// the client hangs up is CANCELled (RFC 3261 §9.1), not left to ring and
+// answer into a call that is gone.
+func TestReferPerformedByServerCancelled(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+	ringing := make(chan struct{})
+	sbc.invites(func(pi *peerInvite) {
+		if pi.req.Recipient.User == "+15550200" {
+			pi.respond(180, nil)
+			close(ringing)
+			<-pi.tx.Done() // sipgo answers the CANCEL and the INVITE 487
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+	})
+	srv, oc := transferCall(ctx, t, sbc, caller)
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	second := sbc.wait(ctx, gosip.INVITE, 2)
+	select {
+	case <-ringing:
+	case <-ctx.Done():
+		t.Fatal("the transfer target never rang")
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	c := sbc.wait(ctx, gosip.CANCEL, 1)
+	if string(*c.CallID()) != string(*second.CallID()) {
+		t.Errorf("CANCEL in Call-ID %s, want the transfer INVITE's %s", *c.CallID(), *second.CallID())
+	}
+	waitCalls(t, srv, 0)
+}

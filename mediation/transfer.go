@@ -26,6 +26,8 @@ type transfer struct {
 	number string
 	plan   mediaPlan
 	out    *outgoing
+	// provisional: the target sent a 1xx (a CANCEL may go).
+	provisional bool
 }
 
 // performTransfer starts the transfer a REFER from the edge leg l asks for.
@@ -90,6 +92,7 @@ func (c *call) onTransferResponse(edge, old *leg, res *gosip.Response) {
 			c.deps.lateAnswer(c.deps.gw, nil, res)
 		}
 	case res.IsProvisional():
+		x.provisional = true
 	case !res.IsSuccess():
 		c.transferFailed(edge, res.StatusCode, res.Reason)
 	default:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -36,6 +37,12 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 		return nil, nil
 	}
 	if !trusted && s.dropUntrustedDatagram(remote) {
+		return nil, nil
+	}
+	if len(strings.Trim(string(data), "\r\n")) == 0 {
+		// A CRLF keep-alive over UDP (phones and SBCs send them to keep
+		// NAT bindings open): nothing to parse, nothing to answer, no
+		// error (RFC 5626 §4.4.1 leaves UDP to STUN, but CRLF is common).
 		return nil, nil
 	}
 	msg, err := s.parser.ParseSIP(data)
