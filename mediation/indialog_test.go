@@ -213,3 +213,70 @@ func TestAckAnswerRelayed(t *testing.T) {
 	}
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_calls_current", "direction", "outbound")
 }
+
+// TestNoOfferBeforeTheAck: while our 200 to the caller waits for its ACK,
+// a re-INVITE from the SBC would cross it (RFC 3261 §14.1): it gets 491.
+// An ACK with another From-tag is not the dialog's ACK: our 200 goes on
+// being retransmitted until the caller's own ACK, and then the SBC's
+// re-INVITE goes through.
+func TestNoOfferBeforeTheAck(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	var call *peerInvite
+	sbc.invites(func(pi *peerInvite) {
+		call = pi
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	caller.answerSDP(t, gosip.INVITE)
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	sbc.wait(ctx, gosip.ACK, 1)
+	seq := uint32(1)
+	reinvite := func() int {
+		t.Helper()
+		seq++
+		return call.do(ctx, call.inDialog(gosip.INVITE, seq, fixtureBody(t, "hold-offer.sdp"))).StatusCode
+	}
+	if code := reinvite(); code != 491 {
+		t.Errorf("SBC's re-INVITE before the caller's ACK got %d, want 491", code)
+	}
+	callID := string(*oc.inv.CallID())
+	oks := func() int { return count(caller.responses(callID, gosip.INVITE), 200) }
+	ack := inCallerDialog(oc, gosip.ACK, 0, "forged")
+	if err := caller.stack.Client("udp").WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+	// Our 200 is retransmitted from T1 (20 ms) on: more of them come after
+	// the forged ACK.
+	after := oks()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for oks() < after+2 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("our 200 stopped after an ACK with another From-tag (%d sent)", oks())
+		}
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Now the caller's own ACK is in: the re-INVITE is relayed (a peer
+	// retransmitting the 200 would have it answered 491 still).
+	for {
+		code := reinvite()
+		if code == 200 {
+			break
+		}
+		if code != 491 || ctx.Err() != nil {
+			t.Fatalf("SBC's re-INVITE after the ACK got %d, want 200", code)
+		}
+	}
+	if n := caller.count(gosip.INVITE); n != 1 {
+		t.Errorf("the caller got %d re-INVITEs, want the one after its ACK", n)
+	}
+}
