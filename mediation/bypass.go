@@ -23,7 +23,12 @@ const (
 	reasonSRTPMismatch   = "srtp_mismatch"
 	reasonDelayedOffer   = "delayed_offer"
 	reasonNoG711         = "no_g711"
+	reasonTransferred    = "transferred"
 )
+
+// transferred is the decision of a call the mediation server transferred
+// itself (transfer.go): always anchored, whatever the trunk and the IDs.
+var transferred = decision{false, reasonTransferred, "the mediation server performed a transfer: the call is anchored"}
 
 // decide records the call's bypass decision and logs it when it is made
 // or changes: the one event per call that says whether media bypasses the

@@ -69,6 +69,9 @@ type mediaPlan struct {
 	// The options are built only when a relay is opened: a bypassed call
 	// would hold them, and the closures in them, for its whole life.
 	relayOptions relayOptioner
+	// anchored, when set, is the decision of a call that is anchored
+	// whatever the bypass rule says (a transfer we perform).
+	anchored *decision
 	// answer is the callee's last answer as received and parsed: SBCs
 	// send the same SDP in their 183 and their 200. A cache the settled
 	// call lets go (settle.go); nil: none.

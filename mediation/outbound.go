@@ -20,7 +20,11 @@ func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *rel
 		// caller's side stays as that answer made it.
 		return p.anchoredOffer()
 	}
-	p.decide(decideOutbound(s, trunkBypass, p.gwSRTP, p.gwCodecs, p.offer))
+	if p.anchored != nil {
+		p.decide(*p.anchored)
+	} else {
+		p.decide(decideOutbound(s, trunkBypass, p.gwSRTP, p.gwCodecs, p.offer))
+	}
 	if p.decision.bypass {
 		p.bypassID = s.BypassID
 		d, err := sdp.GatewayOfferPrefer(p.offer, true, netip.AddrPort{}, p.gwCodecs)

@@ -118,7 +118,7 @@ func TestReferPerformedByServer(t *testing.T) {
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 	first := sbc.wait(ctx, gosip.INVITE, 1)
 	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<tel:+15550200;phone-context=example.com>")) // RFC 3966: a number, no host
 	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
 		t.Fatalf("REFER got %d, want 202", res.StatusCode)
 	}
@@ -141,6 +141,11 @@ func TestReferPerformedByServer(t *testing.T) {
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 	if n := srv.ActiveCalls(); n != 1 {
 		t.Fatalf("%d calls after the transfer, want 1", n)
+	}
+	// Anchored because we transferred it, not because of the trunk (whose
+	// enable_bypass is on).
+	if calls := srv.Calls(); len(calls) != 1 || calls[0].BypassReason != "transferred" {
+		t.Errorf("transferred call's bypass reason %+v, want transferred", calls)
 	}
 	if err := oc.d.Bye(ctx); err != nil {
 		t.Fatalf("BYE: %v", err)

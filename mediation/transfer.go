@@ -3,6 +3,7 @@ package mediation
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -38,7 +39,9 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	}
 	var u gosip.Uri
 	var params gosip.HeaderParams
-	if _, err := gosip.ParseAddressValue(sip.HeaderNamed(in.Req, "Refer-To").Value(), &u, &params); err != nil || u.User == "" {
+	if _, err := gosip.ParseAddressValue(sip.HeaderNamed(in.Req, "Refer-To").Value(), &u, &params); err == nil && strings.EqualFold(u.Scheme, "tel") {
+		u.User, _, _ = strings.Cut(u.Raw(), ";") // tel:+15550200;phone-context=...: the number (RFC 3966)
+	} else if err != nil || u.User == "" {
 		_ = in.Reply(400, "Bad Request - Refer-To has no number", "")
 		return
 	}
@@ -55,6 +58,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	// The new gateway leg is offered our relay with the client's media.
 	x := &transfer{refer: in, number: u.User, plan: c.media.fresh(outbound, c.media.client)}
 	x.plan.useTrunk(trunk)
+	x.plan.anchored = &transferred
 	body, err := x.plan.planOffer(c.deps.settings(), false, c.deps.alloc)
 	if err != nil {
 		x.plan.closeRelay()

@@ -125,6 +125,8 @@ func reasonText(code string) string {
 		return "the client has no G.711 for the gateway"
 	case "delayed_offer":
 		return "the gateway's INVITE had no SDP"
+	case "transferred":
+		return "the mediation server transferred the call itself"
 	}
 	return ""
 }
