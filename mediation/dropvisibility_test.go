@@ -157,7 +157,7 @@ func TestWrongSRTPKeyIsVisible(t *testing.T) {
 	mediationtest.WaitMetric(t, lab.Server, n, "mediationserver_relay_dropped_packets_total", "side", "edge", "reason", "decrypt_failed")
 	lines := relayDropLines(logs, "decrypt_failed")
 	if len(lines) != 1 || lines[0]["level"] != "warn" ||
-		!strings.Contains(lines[0]["message"].(string), "SRTP authentication failed on the edge leg: check the keys") {
+		!strings.Contains(lines[0]["message"].(string), "SRTP authentication failed on this leg: check the keys") || lines[0]["side"] != "edge" {
 		t.Errorf("log lines %v: want one warning that SRTP authentication failed on the edge leg", lines)
 	}
 	if err := d.Bye(ctx); err != nil {

@@ -59,24 +59,26 @@ func (r DropReason) String() string {
 	}
 }
 
-// warning is the log line of the first drop for r on side's leg: what
-// happened and what to check.
-func (r DropReason) warning(side Side) string {
+// warning is the log line of the first drop for r (the leg is the line's
+// side field): what happened and what to check. Constant strings: the
+// line is written on a reader goroutine, whose stack a fmt.Sprintf would
+// grow for the rest of the call.
+func (r DropReason) warning() string {
 	switch r {
 	case DropMalformed:
-		return fmt.Sprintf("dropped a datagram from the %s peer that is not RTP or RTCP version 2, or is larger than %d bytes", side, maxPacket)
+		return "dropped a datagram from the peer that is not RTP or RTCP version 2, or is larger than 1472 bytes"
 	case DropUnknownPT:
-		return fmt.Sprintf("dropped RTP from the %s peer in a payload type the call did not negotiate (comfort noise, another codec, or events the other leg does not take)", side)
+		return "dropped RTP from the peer in a payload type the call did not negotiate (comfort noise, another codec, or events the other leg does not take)"
 	case DropNoPeer:
-		return fmt.Sprintf("dropped media on the %s leg: a leg has no media address yet or is on hold", side)
+		return "dropped media: a leg has no media address yet or is on hold"
 	case DropForeign:
-		return fmt.Sprintf("dropped media on the %s leg from a stranger: neither the peer's signalled addresses nor its latched source", side)
+		return "dropped media from a stranger: neither the peer's signalled addresses nor its latched source"
 	case DropDecrypt:
-		return fmt.Sprintf("SRTP authentication failed on the %s leg: check the keys (or the peer replays packets)", side)
+		return "SRTP authentication failed on this leg: check the keys (or the peer replays packets)"
 	case DropSendFailed:
-		return fmt.Sprintf("sending media to the %s peer failed: check the route to it", side)
+		return "sending media to the peer failed: check the route to it"
 	default:
-		return fmt.Sprintf("dropped media on the %s leg", side)
+		return "dropped media"
 	}
 }
 
@@ -100,9 +102,12 @@ func (s *Session) dropped(side Side, r DropReason, pt int) {
 	if r == DropNoPeer {
 		ev = s.log.Info()
 	}
+	if !ev.Enabled() {
+		return
+	}
 	ev = ev.Stringer("side", side).Stringer("reason", r)
 	if pt >= 0 {
 		ev = ev.Int("pt", pt)
 	}
-	ev.Msg(r.warning(side))
+	ev.Msg(r.warning())
 }

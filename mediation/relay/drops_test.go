@@ -150,7 +150,7 @@ func TestDecryptFailureIsLoggedOnce(t *testing.T) {
 	}
 	lines := logs.dropLines(t)
 	if len(lines) != 1 || lines[0]["level"] != "warn" || lines[0]["reason"] != "decrypt_failed" ||
-		!strings.Contains(lines[0]["message"].(string), "SRTP authentication failed on the edge leg: check the keys") {
+		!strings.Contains(lines[0]["message"].(string), "SRTP authentication failed on this leg: check the keys") || lines[0]["side"] != "edge" {
 		t.Fatalf("drop log lines %v: want one warning that SRTP authentication failed on the edge leg", lines)
 	}
 }
