@@ -57,7 +57,14 @@ type readErrorLog struct {
 // then takes its reference back below 0, harmlessly. A peer closing a
 // connection that carried a thousand calls in the last 32 s made a
 // thousand warnings.
-func demoted(msg string) bool { return strings.Contains(msg, "ref went negative") }
+//
+// And "ACK loop retransimission" (sic), which sipgo's INVITE client
+// transaction logs at error level each time the far side sends its non-2xx
+// final response again after our ACK (our ACK was lost, or crossed it):
+// RFC 3261 §17.1.1.2 has us ACK every retransmission, which is not a fault.
+func demoted(msg string) bool {
+	return strings.Contains(msg, "ref went negative") || strings.HasPrefix(msg, "ACK loop retrans")
+}
 
 // sipgoHandler passes sipgo's records to zerolog, those in demoted at
 // debug level, its read errors counted and sampled (readErrorLog).

@@ -103,3 +103,20 @@ func TestSipgoReadErrorsSampled(t *testing.T) {
 		}
 	}
 }
+
+// TestSipgoAckLoopDemoted: sipgo's error line for a non-2xx final response
+// retransmitted after our ACK goes out at debug level, not error.
+func TestSipgoAckLoopDemoted(t *testing.T) {
+	for _, level := range []zerolog.Level{zerolog.WarnLevel, zerolog.DebugLevel} {
+		var buf bytes.Buffer
+		l := newSipgoLogger(zerolog.New(&buf).Level(level), nil)
+		l.Error("ACK loop retransimission. Resending after T2", "tx", "z9hG4bK1__INVITE")
+		got := buf.String()
+		switch {
+		case level == zerolog.WarnLevel && got != "":
+			t.Errorf("at warn level: %q", got)
+		case level == zerolog.DebugLevel && !strings.Contains(got, `"level":"debug"`):
+			t.Errorf("at debug level: %q", got)
+		}
+	}
+}
