@@ -35,6 +35,9 @@ func (c CaptureConfig) check() *ConfigError {
 	case c.PcapMedia && c.Pcap == "":
 		return invalid("capture.pcap_media", "true", "needs capture.pcap")
 	}
+	if err := checkFilePath("capture.pcap", c.Pcap); err != nil {
+		return err
+	}
 	if c.HEP != "" {
 		if ap, err := netip.ParseAddrPort(c.HEP); err != nil || ap.Port() == 0 {
 			return invalid("capture.hep", c.HEP, "must be IP:PORT of a HEP collector")

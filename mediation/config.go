@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -522,6 +523,7 @@ func (c *Config) Validate() error {
 		c.Log.check,
 		c.SIP.check,
 		c.Capture.check,
+		func() *ConfigError { return checkFilePath("records.path", c.Records.Path) },
 		func() *ConfigError {
 			if c.MaxCalls < 0 {
 				return invalid("max_calls", strconv.Itoa(c.MaxCalls), "must not be negative (0: no cap)")
@@ -541,6 +543,23 @@ func (c *Config) Validate() error {
 
 func invalid(field, value, format string, args ...any) *ConfigError {
 	return &ConfigError{Field: field, Reason: strconv.Quote(value) + ": " + fmt.Sprintf(format, args...)}
+}
+
+// checkFilePath checks a file the server will write at path: its
+// directory must exist and path must not be a directory, so that a typo
+// stops the server before anything binds, naming field, rather than
+// failing once it is up ("" is no file: nothing to check).
+func checkFilePath(field, path string) *ConfigError {
+	if path == "" {
+		return nil
+	}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return invalid(field, path, "directory %s does not exist", filepath.Dir(path))
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return invalid(field, path, "is a directory, not a file")
+	}
+	return nil
 }
 
 func required(field string) *ConfigError {

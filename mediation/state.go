@@ -121,8 +121,8 @@ func (s *Server) initialSettings(cfg *Config) (BypassSettings, error) {
 		}
 		return conf, nil
 	}
-	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
-		return conf, &ConfigError{Field: "state.path", Reason: fmt.Sprintf("%q: directory %s does not exist", path, filepath.Dir(path))}
+	if err := checkFilePath("state.path", path); err != nil {
+		return conf, err
 	}
 	saved, ok, err := readState(path)
 	var se *StateError

@@ -146,6 +146,11 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 	if !IsTCP(req) {
 		a := s.Addr()
 		req.Laddr = gosip.Addr{IP: net.IP(a.Addr().AsSlice()), Port: int(a.Port())}
+	} else if ip := s.stack.localIP(); ip.IsValid() {
+		// A connection sipgo dials leaves from our listening IP (any
+		// port: sipgo reuses an open connection to the destination
+		// first, and binds only when it dials).
+		req.Laddr = gosip.Addr{IP: net.IP(ip.AsSlice())}
 	}
 	if !hasHeader(req, "Max-Forwards") {
 		mf := gosip.MaxForwardsHeader(70)

@@ -329,6 +329,17 @@ func (s *Stack) UDPBuffers() UDPBuffers { return s.udpBufs }
 // Addr is the stack's SIP address, the same for UDP and TCP.
 func (s *Stack) Addr() netip.AddrPort { return s.addr }
 
+// localIP is the address the stack's own TCP and TLS connections leave
+// from: the listening IP, the one its Via and Contact advertise (an SBC
+// that admits peers by IP sees that one, not whichever the kernel would
+// pick); invalid when the stack listens on every address.
+func (s *Stack) localIP() netip.Addr {
+	if a := s.addr.Addr(); !a.IsUnspecified() {
+		return a
+	}
+	return netip.Addr{}
+}
+
 // Host is the stack's IP as written in URIs and Via.
 func (s *Stack) Host() string { return URIHost(s.addr.Addr()) }
 

@@ -47,6 +47,6 @@ func (s *Stack) ensureTLS(ctx context.Context, req interface {
 		return nil
 	}
 	return s.connect(ctx, "tls", dest, func(ctx context.Context) (net.Conn, error) {
-		return dialStream(ctx, netip.Addr{}, dest, cfg, nil)
+		return dialStream(ctx, s.localIP(), dest, cfg, nil)
 	})
 }
