@@ -184,7 +184,13 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 			sipgo.WithClientConnectionAddr(addr.String()))
 	}
 	if err == nil {
-		s.tcpClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl), sipgo.WithClientHostname(host))
+		tcpOpts := []sipgo.ClientOption{sipgo.WithClientLogger(sl), sipgo.WithClientHostname(host)}
+		if ip := s.localIP(); ip.IsValid() {
+			// Connections dialled for requests sent through sipgo's client
+			// (the lab endpoints') leave from our IP too, any port.
+			tcpOpts = append(tcpOpts, sipgo.WithClientConnectionAddr(netip.AddrPortFrom(ip, 0).String()))
+		}
+		s.tcpClient, err = sipgo.NewClient(ua, tcpOpts...)
 	}
 	if err != nil {
 		closeAll()
