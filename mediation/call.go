@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -374,10 +375,12 @@ func (c *call) run() {
 		if len(evs) == 0 {
 			return
 		}
-		for _, ev := range evs {
+		for i, ev := range evs {
 			c.handle(ev)
 			if c.state == stateEnded {
-				c.drainClosed()
+				// What came after the end in this batch is drained as
+				// what is still queued is.
+				c.drainClosed(evs[i+1:])
 				c.sink.release()
 				return
 			}
@@ -385,19 +388,27 @@ func (c *call) run() {
 	}
 }
 
-// drainClosed answers what was still queued when the call ended: a
-// request gets its answer, and a 2xx to an INVITE of ours that raced the
-// end (the callee answering as we gave up) is ACKed and hung up, as it
-// would be had it come a moment later.
-func (c *call) drainClosed() {
-	for _, ev := range c.box.close() {
+// drainClosed answers what was left when the call ended (rest, the
+// batch's events after the end, then what is still queued): a request gets
+// its answer; the provisional of an INVITE we gave up on, whose CANCEL was
+// waiting for one (the sink's pending), gets that CANCEL; and a 2xx to an
+// INVITE of ours that raced the end (the callee answering as we gave up)
+// is ACKed and hung up, as it would be had it come a moment later.
+func (c *call) drainClosed(rest []event) {
+	for _, ev := range slices.Concat(rest, c.box.close()) {
 		switch e := ev.(type) {
 		case evRequest:
 			goneAnswer(e.in)
 		case evQuery:
 			close(e.done)
 		case evResponse:
-			if e.res.IsSuccess() && e.tx.Req.IsInvite() {
+			switch {
+			case e.res.IsProvisional():
+				if c.sink.take(e.tx) {
+					go c.sink.cancel(e.tx)
+				}
+			case e.res.IsSuccess() && e.tx.Req.IsInvite():
+				c.sink.take(e.tx)
 				c.deps.lateAnswer(e.tx.Side(), e.tx.Req, e.res)
 			}
 		case evStray:

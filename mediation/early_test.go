@@ -424,3 +424,42 @@ func TestCancelledCallFreesSlotBeforeThe487(t *testing.T) {
 		t.Fatalf("the cancelled call still holds its slot while the SBC's 487 is due: %v", err)
 	}
 }
+
+// TestCancelCrossingProvisional: the caller's CANCEL and the SBC's first
+// provisional cross, over and over: whichever the call takes first, the
+// SBC gets its CANCEL every time (a 180 queued behind the CANCEL used to
+// be dropped with the call's other leftover events, and the INVITE then
+// rang until Timer B). The crossing is timing, so each run tries it
+// twenty times.
+func TestCancelCrossingProvisional(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	sbc := startRawSBC(t)
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	for i := range 20 {
+		oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+		inv, from := sbc.read("")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = caller.stack.Client("udp").Do(ctx, oc.cancel())
+		}()
+		sbc.respond(inv, from, 180, fmt.Sprint("ring", i), nil)
+		for {
+			r, src := sbc.read(gosip.INVITE)
+			if r.Method == gosip.CANCEL && string(*r.CallID()) == string(*inv.CallID()) {
+				sbc.respond(r, src, 200, "", nil)
+				sbc.respond(inv, from, 487, fmt.Sprint("ring", i), nil)
+				break
+			}
+		}
+		if ack, _ := sbc.read(gosip.INVITE); ack.Method != gosip.ACK {
+			t.Fatalf("try %d: SBC got %s after its 487, want ACK", i, ack.Method)
+		}
+		<-done
+		if res := oc.answer(ctx, nil); res.StatusCode != 487 {
+			t.Fatalf("try %d: caller got %d, want 487", i, res.StatusCode)
+		}
+	}
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}

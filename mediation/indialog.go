@@ -199,7 +199,10 @@ func (c *call) onAckAnswer(l *leg, ack *gosip.Request) {
 	if sdp.SameStream(ans, c.media.latest(l.media)) {
 		return
 	}
-	if c.offer != nil {
+	if c.offer != nil || c.other(l).ok != nil {
+		// An offer of ours is in progress, or our 2xx to the other peer
+		// waits for its ACK: a re-INVITE now would cross it (RFC 3261
+		// §14.1).
 		c.log.Warn().Str("leg", l.role).Msg("answer in the ACK changes the media while another offer is in progress: not relayed")
 		return
 	}
