@@ -145,8 +145,18 @@ func (f *follower) stream(ctx context.Context) (connected bool, err error) {
 		case <-ctx.Done():
 			return true, ctx.Err()
 		case err := <-readErr:
+			// Every line was read (the reader sends its error last): the
+			// calls that ended are printed now, not after a reconnection
+			// that may never come (a server stopped with calls just ended
+			// is what someone watching a restart wants to see).
+			if ferr := f.flush(time.Now().Add(followLinger)); ferr != nil {
+				return true, errFatal{ferr}
+			}
 			return true, fmt.Errorf("connection lost: %w", err)
 		case <-idle.C:
+			if ferr := f.flush(time.Now().Add(followLinger)); ferr != nil {
+				return true, errFatal{ferr}
+			}
 			return true, fmt.Errorf("nothing received for %s", followIdle)
 		case line := <-lines:
 			idle.Reset(followIdle)

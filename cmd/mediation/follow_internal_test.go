@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,5 +68,41 @@ func TestFollowerToken(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("follower ended with %v", err)
+	}
+}
+
+// TestFollowerPrintsWhenTheStreamEnds: a call that ended just before the
+// server's stream closed (a shutdown) is printed then, while the server is
+// still gone, not after a reconnection.
+func TestFollowerPrintsWhenTheStreamEnds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log, err := os.ReadFile(filepath.Join("testdata", "trace", "id_matched.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) > 1 {
+			http.Error(w, "restarting", http.StatusServiceUnavailable) // the server is still down
+			return
+		}
+		_, _ = w.Write(log) // the whole call, then the stream closes
+	}))
+	defer srv.Close()
+	calls := make(chan *ladder.Call, 1)
+	var stderr syncBuffer
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		_ = newFollower(srv.URL, "", ladder.Filter{}, func(c *ladder.Call) error { calls <- c; return nil }, &stderr).run(fctx)
+	}()
+	select {
+	case c := <-calls:
+		if !c.Ended {
+			t.Errorf("printed a call not ended: %+v", c)
+		}
+	case <-ctx.Done():
+		t.Fatalf("the ended call was not printed while the server was down (stderr %q)", stderr.String())
 	}
 }
