@@ -28,10 +28,7 @@ func (c *call) redirectContacts(res *gosip.Response) []gosip.Header {
 		if !ok {
 			continue
 		}
-		number := ch.Address.User
-		if strings.EqualFold(ch.Address.Scheme, "tel") {
-			number, _, _ = strings.Cut(ch.Address.Raw(), ";")
-		}
+		number := userOf(ch.Address)
 		if !isNumber(number) || ch.Address.Wildcard {
 			continue
 		}
@@ -50,6 +47,16 @@ func (c *call) redirectContacts(res *gosip.Response) []gosip.Header {
 		out = append(out, &ours)
 	}
 	return out
+}
+
+// userOf is what a URI names to call: a SIP URI's user part, a tel: URI's
+// number without its parameters (RFC 3966: tel:+15550200;phone-context=...).
+func userOf(u gosip.Uri) string {
+	if strings.EqualFold(u.Scheme, "tel") {
+		number, _, _ := strings.Cut(u.Raw(), ";")
+		return number
+	}
+	return u.User
 }
 
 // isNumber reports a telephone number as a SIP user part or tel: URI

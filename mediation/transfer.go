@@ -3,7 +3,6 @@ package mediation
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -39,9 +38,8 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	}
 	var u gosip.Uri
 	var params gosip.HeaderParams
-	if _, err := gosip.ParseAddressValue(sip.HeaderNamed(in.Req, "Refer-To").Value(), &u, &params); err == nil && strings.EqualFold(u.Scheme, "tel") {
-		u.User, _, _ = strings.Cut(u.Raw(), ";") // tel:+15550200;phone-context=...: the number (RFC 3966)
-	} else if err != nil || u.User == "" {
+	_, err := gosip.ParseAddressValue(sip.HeaderNamed(in.Req, "Refer-To").Value(), &u, &params)
+	if u.User = userOf(u); err != nil || u.User == "" {
 		_ = in.Reply(400, "Bad Request - Refer-To has no number", "")
 		return
 	}

@@ -1,10 +1,10 @@
 package sip
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -32,14 +32,13 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 	// when the trust list changes meanwhile (a trunk's name resolving).
 	trusted := s.trusted(remote)
 	if isStream(props.Transport) {
-		s.trackRead(props, remote, data)
 		s.readStream(props, remote, data, trusted)
 		return nil, nil
 	}
 	if !trusted && s.dropUntrustedDatagram(remote) {
 		return nil, nil
 	}
-	if len(strings.Trim(string(data), "\r\n")) == 0 {
+	if len(bytes.Trim(data, "\r\n")) == 0 { // bytes: no copy of every datagram
 		// A CRLF keep-alive over UDP (phones and SBCs send them to keep
 		// NAT bindings open): nothing to parse, nothing to answer, no
 		// error (RFC 5626 §4.4.1 leaves UDP to STUN, but CRLF is common).
@@ -82,9 +81,6 @@ func (s *Side) unparseable(remote, transport string, err error) {
 }
 
 func (s *Side) dispatch(msg gosip.Message, trusted bool) {
-	if isStream(msg.Transport()) {
-		s.streamMethod(msg)
-	}
 	if !s.admit(msg, trusted) || !s.framed(msg) {
 		return
 	}

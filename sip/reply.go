@@ -28,10 +28,9 @@ import (
 // the peer when that is gone.
 type replyConn struct {
 	side    *Side
-	network string // "tcp" or "tls"
-	source  string // the request's source IP:port
-	back    netip.AddrPort
-	name    string // the Via's sent-by host: the TLS server name
+	network string         // "tcp" or "tls"
+	source  string         // the request's source IP:port
+	req     *gosip.Request // for its Via, read only when a dial back is due
 
 	mu       sync.Mutex
 	cur      gosip.Connection // holds a reference
@@ -45,8 +44,7 @@ func (s *Side) replyConnection(req *gosip.Request) (gosip.Connection, error) {
 	if err != nil || !IsTCP(req) {
 		return conn, err
 	}
-	back, name := dialBackAddr(req)
-	return &replyConn{side: s, network: strings.ToLower(req.Transport()), source: req.Source(), back: back, name: name, cur: conn}, nil
+	return &replyConn{side: s, network: strings.ToLower(req.Transport()), source: req.Source(), req: req, cur: conn}, nil
 }
 
 // dialBackAddr is where a response goes when its request's connection is
@@ -100,21 +98,22 @@ func (c *replyConn) WriteMsg(msg gosip.Message) error {
 // the transaction's.
 func (c *replyConn) redial() (gosip.Connection, error) {
 	s := c.side
-	nc, err := c.dialBack()
+	back, name := dialBackAddr(c.req)
+	nc, err := c.dialBack(back, name)
 	if err != nil {
-		err = fmt.Errorf("the connection of the request from %s is closed; none back to %s: %w", c.source, c.back, err)
+		err = fmt.Errorf("the connection of the request from %s is closed; none back to %s: %w", c.source, back, err)
 		c.mu.Lock()
 		c.failed = err
 		c.mu.Unlock()
 		s.stats.DialBackFailures.Add(1)
 		if ok, dropped := s.limit.Allow(); ok {
-			s.log.Warn().Err(err).Str("remote", c.back.String()).Str("transport", c.network).Int("suppressed", dropped).
+			s.log.Warn().Err(err).Str("remote", back.String()).Str("transport", c.network).Int("suppressed", dropped).
 				Msg("response not delivered")
 		}
 		return nil, err
 	}
 	s.stats.DialBacks.Add(1)
-	s.log.Debug().Str("remote", c.back.String()).Str("transport", c.network).Str("request_from", c.source).
+	s.log.Debug().Str("remote", back.String()).Str("transport", c.network).Str("request_from", c.source).
 		Msg("responses go over a new connection to the peer's Via address")
 	nc = s.tapped(nc, c.network)
 	c.mu.Lock()
@@ -125,22 +124,23 @@ func (c *replyConn) redial() (gosip.Connection, error) {
 	return nc, nil
 }
 
-// dialBack dials the peer's Via address within the side's trust, limits
-// and dial timeout, and returns the pooled connection with a reference.
-func (c *replyConn) dialBack() (gosip.Connection, error) {
+// dialBack dials back, the peer's Via address (name: its sent-by host,
+// for TLS), within the side's trust, limits and dial timeout, and returns
+// the pooled connection with a reference.
+func (c *replyConn) dialBack(back netip.AddrPort, name string) (gosip.Connection, error) {
 	s := c.side
-	if !c.back.IsValid() {
+	if !back.IsValid() {
 		return nil, errors.New("no address to dial")
 	}
-	if !s.trusted(c.back.String()) {
+	if !s.trusted(back.String()) {
 		return nil, errors.New("not a trusted address")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.dial)
 	defer cancel()
-	if err := s.stack.dialBack(ctx, c.network, c.back, c.name); err != nil {
+	if err := s.stack.dialBack(ctx, c.network, back, name); err != nil {
 		return nil, err
 	}
-	return s.tpl.GetConnection(c.network, c.back.String())
+	return s.tpl.GetConnection(c.network, back.String())
 }
 
 // dialBack makes sure a connection to dest over network ("tcp" or "tls")

@@ -118,10 +118,6 @@ type Side struct {
 	// their number, read without the lock on every stream message.
 	condemned  map[string]gosip.Connection
 	nCondemned atomic.Int32
-	// methods follow the stream connections' messages' first bytes
-	// (method.go), by trackKey; pruned when pruneMethodsAt are reached.
-	methods        map[string]*methodTrack
-	pruneMethodsAt int
 	// msgTimeout closes a stream connection whose message stays incomplete
 	// that long (ConnLimits.MessageTimeout).
 	msgTimeout time.Duration
@@ -142,7 +138,6 @@ func NewSide(cfg SideConfig) (*Side, error) {
 		Name: cfg.Name, parser: gosip.NewParser(), handler: cfg.Handler, tracer: cfg.Tracer,
 		ua: cfg.UserAgent, dial: cfg.DialTimeout, trust: cfg.Trust, msgTimeout: cfg.Conn.MessageTimeout,
 		servers: map[string]*gosip.ServerTx{}, clients: map[string]*ClientTx{}, streams: map[string]*stream{},
-		methods: map[string]*methodTrack{}, pruneMethodsAt: 64,
 	}
 	if s.dial <= 0 {
 		s.dial = 10 * time.Second

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -31,6 +32,13 @@ type stream struct {
 	// keepAlive is how much of a CRLFCRLF ping has been read between
 	// messages (0 to 3 bytes). The reading goroutine's only.
 	keepAlive int
+	// method is the method token of the message now arriving, with the
+	// space after it, as written (for wireMethod), once its first bytes
+	// are in; methodSeen: looked for already (found, or the start line
+	// had no space in its first maxMethodToken bytes). The reading
+	// goroutine's only.
+	method     []byte
+	methodSeen bool
 	// partialSince is when (UnixNano) the message now arriving began (its
 	// first byte); 0 between messages. The reading goroutine sets it; the
 	// sweep reads it, and clears it (CompareAndSwap) when it closes the
@@ -99,7 +107,13 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 				break
 			}
 			st.inMessage = true
+			st.method, st.methodSeen = st.method[:0], false
 			st.partialSince.Store(time.Now().UnixNano())
+		}
+		if !st.methodSeen {
+			// The buffer begins with the message until its start line is
+			// complete, which it is not before its first space.
+			st.noteMethod(buf.Bytes())
 		}
 		msg, _, err := st.par.ParseNext()
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -120,12 +134,27 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 		st.partialSince.Store(0)
 		msg.SetTransport(transportName(props.Transport))
 		msg.SetSource(remote)
+		if req, ok := msg.(*gosip.Request); ok && len(st.method) > 0 {
+			wireMethod(req, st.method)
+		}
 		if s.tracer != nil {
 			s.traceRead(props, nil, msg, trusted) // bytes serialised only if a tracer asks (Wire.Bytes)
 		}
 		s.dispatch(msg, trusted)
 	}
 	s.checkPartial(st, remote)
+}
+
+// noteMethod keeps the method token at the start of head, a message's
+// first bytes, once they hold it (sipgo upper-cases the one it parses).
+func (st *stream) noteMethod(head []byte) {
+	head = head[:min(len(head), maxMethodToken)]
+	if i := bytes.IndexByte(head, ' '); i >= 0 {
+		st.method = append(st.method[:0], head[:i+1]...)
+		st.methodSeen = true
+	} else if len(head) == maxMethodToken {
+		st.methodSeen = true // no method is that long: left as parsed
+	}
 }
 
 // reset forgets the message and keep-alive in progress (the connection is
