@@ -280,3 +280,44 @@ func TestNoOfferBeforeTheAck(t *testing.T) {
 		t.Errorf("the caller got %d re-INVITEs, want the one after its ACK", n)
 	}
 }
+
+// TestTagParamCase: the tag parameter's name is case-insensitive (RFC 3261
+// §7.3.1): an SBC answering with ";TAG=" gets our ACK and BYE with its tag
+// in the To header, and a caller writing ";TAG=" in its BYE's From is in
+// its dialog (not 481).
+func TestTagParamCase(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	var call *peerInvite
+	sbc.invites(func(pi *peerInvite) {
+		call = pi
+		res := pi.response(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		for i := range res.To().Params {
+			if res.To().Params[i].K == "tag" {
+				res.To().Params[i].K = "TAG"
+			}
+		}
+		_ = pi.tx.Respond(res)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := upCall(ctx, t, caller, srv, "udp")
+	ack := sbc.wait(ctx, gosip.ACK, 1)
+	if tag, _ := ack.To().Params.Get("tag"); tag != call.tag {
+		t.Errorf("our ACK to the SBC has To-tag %q, want %q (To: %s)", tag, call.tag, ack.To().Value())
+	}
+	ourTag, _ := oc.inv.From().Params.Get("tag")
+	bye := inCallerDialog(oc, gosip.BYE, 10, ourTag)
+	bye.From().Params[0].K = "TAG"
+	res, err := caller.stack.Client("udp").Do(ctx, bye)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("the caller's BYE with From ;TAG= got %d, want 200", res.StatusCode)
+	}
+	sbcBye := sbc.wait(ctx, gosip.BYE, 1)
+	if tag, _ := sbcBye.To().Params.Get("tag"); tag != call.tag {
+		t.Errorf("our BYE to the SBC has To-tag %q, want %q", tag, call.tag)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -80,10 +81,33 @@ func (s *Side) unparseable(remote, transport string, err error) {
 	}
 }
 
+// canonicalTags spells the From and To tag parameters' names "tag":
+// parameter names are case-insensitive (RFC 3261 §7.3.1), but sipgo's
+// Params.Get, which dialogs and the call registry use, is not, so a peer
+// writing ";TAG=" would have its ACK and BYE miss the dialog and its tag
+// left out of our requests.
+func canonicalTags(msg gosip.Message) {
+	if from := msg.From(); from != nil {
+		canonicalTag(from.Params)
+	}
+	if to := msg.To(); to != nil {
+		canonicalTag(to.Params)
+	}
+}
+
+func canonicalTag(p gosip.HeaderParams) {
+	for i := range p {
+		if k := p[i].K; len(k) == 3 && k != "tag" && strings.EqualFold(k, "tag") {
+			p[i].K = "tag"
+		}
+	}
+}
+
 func (s *Side) dispatch(msg gosip.Message, trusted bool) {
 	if !s.admit(msg, trusted) || !s.framed(msg) {
 		return
 	}
+	canonicalTags(msg)
 	switch m := msg.(type) {
 	case *gosip.Request:
 		s.dispatchRequest(m)
