@@ -204,7 +204,7 @@ func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	c := &call{
 		id: id, dir: dir, deps: deps, start: time.Now(), box: newInbox(),
 		timers: map[timerID]*time.Timer{}, out: map[*sip.ClientTx]*outgoing{}, done: make(chan struct{}),
-		from: req.From().Address.User, to: req.To().Address.User,
+		from: sip.UserOf(req.From().Address), to: sip.UserOf(req.To().Address),
 	}
 	callerSide, calleeSide := relay.Edge, relay.Gateway
 	if dir == inbound {

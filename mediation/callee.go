@@ -59,10 +59,10 @@ func (c *call) inviteCallee(body []byte) {
 	inv := b.side.NewInvite(sip.Invite{
 		Target:      target,
 		Transport:   transport,
-		RequestUser: c.calleeNumber(req.Recipient.User),
-		FromUser:    c.calleeNumber(req.From().Address.User),
+		RequestUser: c.calleeNumber(sip.UserOf(req.Recipient)),
+		FromUser:    c.calleeNumber(sip.UserOf(req.From().Address)),
 		FromDisplay: req.From().DisplayName,
-		ToUser:      c.calleeNumber(req.To().Address.User),
+		ToUser:      c.calleeNumber(sip.UserOf(req.To().Address)),
 		MaxForwards: sip.MaxForwards(req) - 1,
 		Body:        body,
 		Headers:     hdrs,

@@ -153,9 +153,10 @@ func (c *call) offerFor() ([]byte, error) {
 // wait in c.next for a failover); inbound, the trunk the INVITE came from.
 func (c *call) pickTrunk(req *gosip.Request) *setupError {
 	if c.dir == outbound {
-		cands, err := c.deps.gateways.Route(req.Recipient.User)
+		number := sip.UserOf(req.Recipient)
+		cands, err := c.deps.gateways.Route(number)
 		if errors.Is(err, gateway.ErrNoRoute) {
-			c.log.Info().Str("number", req.Recipient.User).Msg("no gateway trunk serves the number: 404")
+			c.log.Info().Str("number", number).Msg("no gateway trunk serves the number: 404")
 			return &setupError{404, "Not Found", "no_route"}
 		}
 		if err != nil {

@@ -28,7 +28,7 @@ func (c *call) redirectContacts(res *gosip.Response) []gosip.Header {
 		if !ok {
 			continue
 		}
-		number := userOf(ch.Address)
+		number := sip.UserOf(ch.Address)
 		if !isNumber(number) || ch.Address.Wildcard {
 			continue
 		}
@@ -47,16 +47,6 @@ func (c *call) redirectContacts(res *gosip.Response) []gosip.Header {
 		out = append(out, &ours)
 	}
 	return out
-}
-
-// userOf is what a URI names to call: a SIP URI's user part, a tel: URI's
-// number without its parameters (RFC 3966: tel:+15550200;phone-context=...).
-func userOf(u gosip.Uri) string {
-	if strings.EqualFold(u.Scheme, "tel") {
-		number, _, _ := strings.Cut(u.Raw(), ";")
-		return number
-	}
-	return u.User
 }
 
 // isNumber reports a telephone number as a SIP user part or tel: URI

@@ -39,7 +39,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	var u gosip.Uri
 	var params gosip.HeaderParams
 	_, err := gosip.ParseAddressValue(sip.HeaderNamed(in.Req, "Refer-To").Value(), &u, &params)
-	if u.User = userOf(u); err != nil || u.User == "" {
+	if u.User = sip.UserOf(u); err != nil || u.User == "" {
 		_ = in.Reply(400, "Bad Request - Refer-To has no number", "")
 		return
 	}

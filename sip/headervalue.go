@@ -26,8 +26,8 @@ func CheckHeaderValue(v string) error {
 // request it sends on (Request-URI user, From and To users and display
 // names) must be fit for a header.
 func checkCopiedValues(req *gosip.Request) error {
-	for _, v := range []string{req.Recipient.User, req.From().Address.User, req.From().DisplayName,
-		req.To().Address.User, req.To().DisplayName} {
+	for _, v := range []string{UserOf(req.Recipient), UserOf(req.From().Address), req.From().DisplayName,
+		UserOf(req.To().Address), req.To().DisplayName} {
 		if CheckHeaderValue(v) != nil {
 			return malformed("Control Character In Header")
 		}

@@ -85,3 +85,14 @@ func CapabilityHeaders(supported ...string) []gosip.Header {
 		OptionHeader("Supported", supported...),
 	}
 }
+
+// UserOf is the number (or name) a URI names: a SIP URI's user part, a
+// tel: URI's number without its parameters (RFC 3966:
+// tel:+15550200;phone-context=...; sipgo keeps a tel: URI whole in Raw).
+func UserOf(u gosip.Uri) string {
+	if strings.EqualFold(u.Scheme, "tel") {
+		number, _, _ := strings.Cut(u.Raw(), ";")
+		return number
+	}
+	return u.User
+}
