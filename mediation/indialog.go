@@ -342,6 +342,12 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 // onOfferAnswer takes the other leg's answer to a relayed offer.
 func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	to := c.other(off.from)
+	if res.IsSuccess() {
+		// A 2xx to a target refresh request moves the remote target
+		// (RFC 3261 §12.2.1.2), before its own ACK is built (§13.2.2.4),
+		// whether or not the offer is still the call's.
+		to.dialog.Refresh(res)
+	}
 	if res.IsSuccess() && off.out.req.IsInvite() {
 		// ACK every 2xx (retransmissions too) of our re-INVITE.
 		if to.lastAck == nil || to.lastAck.CSeq().SeqNo != off.out.req.CSeq().SeqNo {
@@ -368,7 +374,6 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		}
 		return
 	}
-	to.dialog.Refresh(res)
 	if t := sip.NegotiateUAC(res, to.timer.Interval); t.Active {
 		to.timer = t
 		c.armSessionTimer(to)

@@ -321,3 +321,44 @@ func TestTagParamCase(t *testing.T) {
 		t.Errorf("our BYE to the SBC has To-tag %q, want %q", tag, call.tag)
 	}
 }
+
+// TestReinviteContactRefresh: a 2xx to our re-INVITE with a new Contact
+// moves the dialog's remote target (RFC 3261 §12.2.1.2), and the ACK of
+// that very 2xx goes there (§13.2.2.4), as does the next request: an SBC
+// that changed its Contact (an HA switch-over) gets its ACK.
+func TestReinviteContactRefresh(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	moved := startPeer(t, "sbc2")
+	sbc.invites(func(pi *peerInvite) { pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp")) })
+	sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		res := gosip.NewResponseFromRequest(req, 200, "OK", fixtureBody(t, "sbc-answer-pcma.sdp"))
+		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		contact := moved.stack.Contact("sbc", "UDP")
+		res.AppendHeader(&contact)
+		_ = tx.Respond(res)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := upCall(ctx, t, caller, srv, "udp")
+	sbc.wait(ctx, gosip.ACK, 1)
+	ourTag, _ := oc.inv.From().Params.Get("tag")
+	reinv := inCallerDialog(oc, gosip.INVITE, 1, ourTag)
+	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	reinv.SetBody(fixtureBody(t, "hold-offer.sdp"))
+	res, err := caller.stack.Client("udp").Do(ctx, reinv)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("re-INVITE: %v %v", res, err)
+	}
+	ack := moved.wait(ctx, gosip.ACK, 1)
+	if ack.CSeq().SeqNo != sbc.wait(ctx, gosip.INVITE, 2).CSeq().SeqNo {
+		t.Errorf("the moved SBC got the ACK of CSeq %d, not the re-INVITE's", ack.CSeq().SeqNo)
+	}
+	if n := sbc.count(gosip.ACK); n != 1 {
+		t.Errorf("the old Contact got %d ACKs, want only the call's first", n)
+	}
+	if res, err := caller.stack.Client("udp").Do(ctx, inCallerDialog(oc, gosip.BYE, 2, ourTag)); err != nil || res.StatusCode != 200 {
+		t.Fatalf("BYE: %v %v", res, err)
+	}
+	moved.wait(ctx, gosip.BYE, 1)
+}

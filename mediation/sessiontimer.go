@@ -66,6 +66,9 @@ func (c *call) refresh(l *leg) {
 		if res.IsProvisional() {
 			return
 		}
+		if res.IsSuccess() {
+			l.dialog.Refresh(res) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
+		}
 		if res.IsSuccess() && method == gosip.INVITE {
 			if !acked {
 				acked = true
@@ -81,7 +84,6 @@ func (c *call) refresh(l *leg) {
 		c.cancel(expire)
 		switch {
 		case res.IsSuccess():
-			l.dialog.Refresh(res)
 			if t := sip.NegotiateUAC(res, interval); t.Active {
 				l.timer = t
 			}

@@ -142,6 +142,7 @@ func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
 	reinv := edge.dialog.NewRequest(gosip.INVITE, 0, clientSDP, &contact)
 	_, err = c.sendIn(edge, edge.dialog, reinv, func(r *gosip.Response) {
 		if r.IsSuccess() {
+			edge.dialog.Refresh(r) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
 			ack, err := edge.dialog.Ack(context.Background(), reinv.CSeq().SeqNo, nil)
 			if err != nil {
 				c.log.Debug().Err(err).Msg("ACK of the transfer re-INVITE")
