@@ -120,7 +120,7 @@ func normalizeGUID(s string) string {
 // section's c= or ports are invalid, and with ErrNoAudio when there is no
 // audio m-line with a non-zero port.
 func Parse(body []byte) (Media, error) {
-	sd, err := unmarshal(body)
+	sd, foreign, err := unmarshal(body)
 	if err != nil {
 		return Media{}, fmt.Errorf("%w: %w", ErrUnparseable, err)
 	}
@@ -130,6 +130,7 @@ func Parse(body []byte) (Media, error) {
 	}
 	md := sd.MediaDescriptions[audio]
 	lines := mlines(sd)
+	unmask(lines, foreign)
 	m := Media{
 		Lines:           lines,
 		AudioIndex:      audio,
@@ -153,26 +154,28 @@ func Parse(body []byte) (Media, error) {
 	return m, nil
 }
 
-// unmarshal runs pion on body. A parser bug must not take the B2BUA down on
-// one peer's bad body, hence the recover.
-func unmarshal(body []byte) (sd *psdp.SessionDescription, err error) {
+// unmarshal runs pion on body, with the m-lines pion would refuse masked
+// (see foreign.go). A parser bug must not take the B2BUA down on one
+// peer's bad body, hence the recover.
+func unmarshal(body []byte) (sd *psdp.SessionDescription, foreign []foreignLine, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			sd, err = nil, fmt.Errorf("pion/sdp panicked: %v", r)
+			sd, foreign, err = nil, nil, fmt.Errorf("pion/sdp panicked: %v", r)
 		}
 	}()
 	sd = &psdp.SessionDescription{}
-	if err := sd.UnmarshalString(normalizeNewlines(body)); err != nil {
+	text, foreign := maskForeign(normalizeNewlines(body))
+	if err := sd.UnmarshalString(text); err != nil {
 		// pion's syntax errors keep the text they were reading, which may
 		// be body itself (see normalizeNewlines): keep only the message.
-		return nil, errors.New(err.Error())
+		return nil, nil, errors.New(err.Error())
 	}
 	// pion stops without error wherever the input ends; its state machine
 	// only reaches t= after v=, o= and s=, so a t= proves the header is whole.
 	if len(sd.TimeDescriptions) == 0 {
-		return nil, errors.New("truncated: no v=, o=, s= and t= lines")
+		return nil, nil, errors.New("truncated: no v=, o=, s= and t= lines")
 	}
-	return sd, nil
+	return sd, foreign, nil
 }
 
 // normalizeNewlines returns body as the text pion reads: leading blank

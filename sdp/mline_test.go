@@ -19,6 +19,37 @@ var secondAudioOffer = minimal("v=0", "o=- 1 2 IN IP4 192.0.2.5", "s=-", "c=IN I
 	"m=audio 6000 RTP/AVP 8 0 101", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-15",
 	"m=audio 7000 RTP/AVP 0", "a=x-bypassid:"+testBypass)
 
+// t38Offer offers T.38 fax beside audio over UDPTL and TCPTL, and a
+// second audio line with a proto pion does not know: m-lines pion/sdp
+// refuses, which an answer rejects (port 0) instead of refusing the offer.
+var t38Offer = minimal("v=0", "o=- 1 2 IN IP4 192.0.2.5", "s=-", "c=IN IP4 192.0.2.5", "t=0 0",
+	"m=audio 40000 RTP/AVP 0 8", "a=rtpmap:0 PCMU/8000",
+	"m=image 40004 udptl t38", "a=T38FaxVersion:0", "a=T38FaxUdpEC:t38UDPRedundancy",
+	"m=image 40006 tcptl t38", "m=audio 40008 RTP/XYZ 0")
+
+// TestForeignLinesRejected: the answer to an offer with T.38 beside audio
+// answers the audio and rejects each T.38 stream as written, port 0.
+func TestForeignLinesRejected(t *testing.T) {
+	offer, err := Parse(t38Offer)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	d, err := GatewayAnswer(offer, media(t, "sfb-answer-no-bypassid.sdp"), false, gatewayAnchor)
+	if err != nil {
+		t.Fatalf("GatewayAnswer: %v", err)
+	}
+	var mlines []string
+	for _, l := range strings.Split(string(d.Marshal()), "\r\n") {
+		if strings.HasPrefix(l, "m=") {
+			mlines = append(mlines, l)
+		}
+	}
+	want := []string{"m=audio 49152 RTP/AVP 0", "m=image 0 udptl t38", "m=image 0 tcptl t38", "m=audio 0 RTP/XYZ 0"}
+	if !reflect.DeepEqual(mlines, want) {
+		t.Errorf("answer's m-lines %q, want %q", mlines, want)
+	}
+}
+
 func TestParseLines(t *testing.T) {
 	sfbAudio := []string{"117", "104", "114", "9", "112", "111", "0", "8", "103", "116", "115", "97", "13", "118", "119", "101"}
 	tests := []struct {
@@ -59,6 +90,16 @@ func TestParseLines(t *testing.T) {
 				{Media: "audio", Port: 7000, Proto: "RTP/AVP", Formats: []string{"0"}},
 			},
 			audio: 2,
+		},
+		{
+			name: "audio and T.38 fax, which pion cannot read",
+			body: t38Offer,
+			lines: []MLine{
+				{Media: "audio", Port: 40000, Proto: "RTP/AVP", Formats: []string{"0", "8"}},
+				{Media: "image", Port: 40004, Proto: "udptl", Formats: []string{"t38"}},
+				{Media: "image", Port: 40006, Proto: "tcptl", Formats: []string{"t38"}},
+				{Media: "audio", Port: 40008, Proto: "RTP/XYZ", Formats: []string{"0"}},
+			},
 		},
 	}
 	for _, tt := range tests {

@@ -212,7 +212,7 @@ func FuzzAttributeParsers(f *testing.F) {
 		"a=fmtp:0 x\na=rtpmap:0 PCMA/8000/1/2\na=rtpmap:8 /8000\na=rtpmap:13 CN/x\na=rtpmap:127 X/8000/0\na=fmtp:96 b=2\n" +
 		"a=candidate:1 1 UDP 1 ::ffff:192.0.2.1 9 typ host\u00a0x\na=candidate:1\t1 UDP 1 192.0.2.1 9 typ\vhost\na=rtcp:\u2003 7\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		sd, err := unmarshal(body)
+		sd, _, err := unmarshal(body)
 		if err != nil {
 			return
 		}
