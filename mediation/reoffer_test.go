@@ -69,19 +69,43 @@ func TestReinvite2xxRetransmitted(t *testing.T) {
 	caller.answerSDP(t, gosip.INVITE)
 	oc := upCall(ctx, t, caller, srv, "udp")
 	sbc.wait(ctx, gosip.ACK, 1)
-	reinv := call.inDialog(gosip.INVITE, 2, fixtureBody(t, "hold-offer.sdp"))
-	tx, err := sbc.stack.Client("udp").TransactionRequest(ctx, reinv)
-	if err != nil {
-		t.Fatal(err)
+	// The caller's ACK may still be on its way to the server, which then
+	// answers 491 (glare with our 2xx awaiting its ACK): the SBC tries again
+	// with the next CSeq, as RFC 3261 §14.1 has it do.
+	var seq uint32 = 1
+	var callID string
+	for accepted := false; !accepted; {
+		seq++
+		reinv := call.inDialog(gosip.INVITE, seq, fixtureBody(t, "hold-offer.sdp"))
+		tx, err := sbc.stack.Client("udp").TransactionRequest(ctx, reinv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Terminate()
+		callID = string(*reinv.CallID())
+		for final := false; !final; {
+			select {
+			case r := <-tx.Responses():
+				switch {
+				case r.IsProvisional():
+				case r.StatusCode == 491 && seq < 10:
+					final = true
+				case r.StatusCode == 200:
+					final, accepted = true, true
+				default:
+					t.Fatalf("re-INVITE got %d", r.StatusCode)
+				}
+			case <-ctx.Done():
+				t.Fatal("re-INVITE got no final response")
+			}
+		}
 	}
-	defer tx.Terminate()
-	callID := string(*reinv.CallID())
 	okCount := func() int {
 		n := 0
 		sbc.mu.Lock()
 		defer sbc.mu.Unlock()
 		for _, m := range sbc.wire {
-			if r, ok := m.(*gosip.Response); ok && r.StatusCode == 200 && string(*r.CallID()) == callID && r.CSeq().SeqNo == 2 {
+			if r, ok := m.(*gosip.Response); ok && r.StatusCode == 200 && string(*r.CallID()) == callID && r.CSeq().SeqNo == seq {
 				n++
 			}
 		}
@@ -97,12 +121,12 @@ func TestReinvite2xxRetransmitted(t *testing.T) {
 	var ok *gosip.Response
 	sbc.mu.Lock()
 	for _, m := range sbc.wire {
-		if r, isRes := m.(*gosip.Response); isRes && r.StatusCode == 200 && r.CSeq().SeqNo == 2 && string(*r.CallID()) == callID {
+		if r, isRes := m.(*gosip.Response); isRes && r.StatusCode == 200 && r.CSeq().SeqNo == seq && string(*r.CallID()) == callID {
 			ok = r
 		}
 	}
 	sbc.mu.Unlock()
-	ack := call.inDialog(gosip.ACK, 2, nil)
+	ack := call.inDialog(gosip.ACK, seq, nil)
 	ack.Recipient = ok.Contact().Address
 	if err := sbc.stack.Client("udp").WriteRequest(ack); err != nil {
 		t.Fatal(err)
