@@ -98,9 +98,9 @@ func (s *Session) dropped(side Side, r DropReason, pt int) {
 	}
 	// A held leg's and an unanswered call's packets are expected, not a
 	// fault: noted, not warned.
-	ev := s.log.Warn()
+	ev := s.logger().Warn()
 	if r == DropNoPeer {
-		ev = s.log.Info()
+		ev = s.logger().Info()
 	}
 	if !ev.Enabled() {
 		return

@@ -31,7 +31,9 @@ const readErrorBackoff = 10 * time.Millisecond
 // RTCP reader (which terminates the peer's RTCP); two timers send our RTCP
 // reports and watch for media timeouts (timeout.go).
 type Session struct {
-	log   zerolog.Logger
+	// log is the session's logger, replaced whole by SetLogger while the
+	// readers log with it.
+	log   atomic.Pointer[zerolog.Logger]
 	opts  sessionOptions
 	pairs [2]*PortPair
 	legs  [2]legState
@@ -89,8 +91,7 @@ func NewSession(a *Allocator, log zerolog.Logger, opts ...SessionOption) (*Sessi
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	s.log = log.With().Str("component", "relay").
-		Stringer("edge_rtp", edge.Addr()).Stringer("gateway_rtp", gw.Addr()).Logger()
+	s.SetLogger(log)
 	for _, side := range []Side{Edge, Gateway} {
 		// Random starting values (RFC 3550 §5.1) so our streams cannot be
 		// confused with an earlier call's on a reused port.
@@ -99,6 +100,19 @@ func NewSession(a *Allocator, log zerolog.Logger, opts ...SessionOption) (*Sessi
 	}
 	return s, nil
 }
+
+// SetLogger makes log the base of the session's log lines from now on
+// (each adds the session's component and local addresses). A call that
+// moves to another trunk keeps its relay, and its relay's lines must name
+// the trunk it is with. Safe while the session runs.
+func (s *Session) SetLogger(log zerolog.Logger) {
+	l := log.With().Str("component", "relay").
+		Stringer("edge_rtp", s.pairs[Edge].Addr()).Stringer("gateway_rtp", s.pairs[Gateway].Addr()).Logger()
+	s.log.Store(&l)
+}
+
+// logger is the session's current logger.
+func (s *Session) logger() *zerolog.Logger { return s.log.Load() }
 
 // Local is our RTP address on side (RTCP is the next port), for the SDP.
 func (s *Session) Local(side Side) netip.AddrPort {
@@ -129,7 +143,7 @@ func (s *Session) SetLeg(side Side, leg Leg) error {
 	}
 	l.hear(s.now())
 	l.setPeer(p)
-	s.log.Debug().Stringer("side", side).Stringer("peer_rtp", p.rtp).Stringer("peer_rtcp", p.rtcp).
+	s.logger().Debug().Stringer("side", side).Stringer("peer_rtp", p.rtp).Stringer("peer_rtcp", p.rtcp).
 		Str("codec", p.codec.String()).Uint8("pt", leg.Codec.PT).Uint8("event_pt", leg.Codec.EventPT).
 		Bool("srtp", p.srtp != nil).Msg("leg set")
 	return nil
@@ -146,7 +160,7 @@ func (s *Session) SetHold(on bool) {
 		s.legs[Gateway].hear(now)
 	}
 	s.onHold.Store(on)
-	s.log.Debug().Bool("hold", on).Msg("hold changed")
+	s.logger().Debug().Bool("hold", on).Msg("hold changed")
 }
 
 // Start launches the readers and the reporter. It does nothing if the
@@ -166,7 +180,7 @@ func (s *Session) Start() {
 		go s.readRTCP(side)
 	}
 	s.startHousekeeping()
-	s.log.Debug().Bool("latching", s.opts.latching).Int64("media_timeout_ms", s.opts.mediaTimeout.Milliseconds()).
+	s.logger().Debug().Bool("latching", s.opts.latching).Int64("media_timeout_ms", s.opts.mediaTimeout.Milliseconds()).
 		Dur("rtcp_interval", s.opts.rtcpInterval).Msg("relay started")
 }
 
@@ -191,7 +205,7 @@ func (s *Session) Close() error {
 			s.wg.Wait()
 		}
 		s.closeErr = errors.Join(s.pairs[Edge].Close(), s.pairs[Gateway].Close())
-		s.log.Debug().Err(s.closeErr).Msg("relay closed")
+		s.logger().Debug().Err(s.closeErr).Msg("relay closed")
 	})
 	return s.closeErr
 }
@@ -310,7 +324,7 @@ func (s *Session) readFailed(side Side, kind string, err error) bool {
 	if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 		return true
 	}
-	s.log.Warn().Err(err).Stringer("side", side).Str("socket", kind).Msg("relay read failed")
+	s.logger().Warn().Err(err).Stringer("side", side).Str("socket", kind).Msg("relay read failed")
 	select {
 	case <-s.ctx.Done():
 		return true
