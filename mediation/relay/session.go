@@ -74,11 +74,11 @@ func NewSession(a *Allocator, log zerolog.Logger, opts ...SessionOption) (*Sessi
 	for _, opt := range opts {
 		opt(&o)
 	}
-	edge, err := a.Allocate()
+	edge, err := a.allocate(Edge)
 	if err != nil {
 		return nil, fmt.Errorf("relay session edge ports: %w", err)
 	}
-	gw, err := a.Allocate()
+	gw, err := a.allocate(Gateway)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("relay session gateway ports: %w", err), edge.Close())
 	}

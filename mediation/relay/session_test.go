@@ -355,6 +355,9 @@ func TestSessionCloseReleasesPorts(t *testing.T) {
 			if got := a.InUse(); got != 2 {
 				t.Fatalf("InUse = %d with one session, want 2", got)
 			}
+			if e, g := a.InUseOn(Edge), a.InUseOn(Gateway); e != 1 || g != 1 {
+				t.Fatalf("InUseOn edge %d, gateway %d with one session, want 1 and 1", e, g)
+			}
 			if tt.start {
 				s.Start()
 			}
@@ -367,6 +370,9 @@ func TestSessionCloseReleasesPorts(t *testing.T) {
 			s.Start() // after Close: must not start readers on closed sockets
 			if got := a.InUse(); got != 0 {
 				t.Fatalf("InUse = %d after Close, want 0", got)
+			}
+			if e, g := a.InUseOn(Edge), a.InUseOn(Gateway); e != 0 || g != 0 {
+				t.Fatalf("InUseOn edge %d, gateway %d after Close, want 0", e, g)
 			}
 			for _, side := range []Side{Edge, Gateway} {
 				for _, addr := range []netip.AddrPort{s.Local(side), rtcpOf(s.Local(side))} {
