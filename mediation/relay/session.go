@@ -228,7 +228,7 @@ func (s *Session) readRTP(x Side) {
 	defer s.wg.Done()
 	y := x.Other()
 	in, out := s.pairs[x].RTP, s.pairs[y].RTP
-	rx, tx := &s.legs[x], &s.legs[y]
+	rx := &s.legs[x]
 	pipe := s.pipes[x]
 	buf := readBuffer()
 	var oob []byte
@@ -255,32 +255,49 @@ func (s *Session) readRTP(x Side) {
 			continue
 		}
 		pkt, dst, reason := s.handleRTP(x, buf[:n], from, now)
-		switch reason {
-		case dropNone:
-		case DropSendFailed: // encrypting towards y's peer
-			s.dropped(y, reason, -1)
-			continue
-		case DropUnknownPT:
-			s.dropped(x, reason, int(pipe.in.PayloadType))
-			continue
-		default:
-			s.dropped(x, reason, -1)
+		sent := false
+		for {
+			switch reason {
+			case dropNone:
+			case dropAbsorbed: // used, nothing to send
+			case DropSendFailed: // encrypting towards y's peer
+				s.dropped(y, reason, -1)
+			case DropUnknownPT:
+				s.dropped(x, reason, int(pipe.in.PayloadType))
+			default:
+				s.dropped(x, reason, -1)
+			}
+			if reason != dropNone || pkt == nil {
+				break
+			}
+			sent = s.sendRTP(y, out, pkt, dst, now) || sent
+			// A DTMF event rendered as tones may have more frames due.
+			pkt, reason = pipe.next()
+		}
+		if !sent {
 			continue
 		}
-		if s.opts.tap != nil {
-			s.opts.tap(false, s.pairs[y].Addr(), dst, pkt)
-		}
-		if _, err := out.WriteToUDPAddrPort(pkt, dst); err != nil {
-			s.dropped(y, DropSendFailed, -1)
-			continue
-		}
-		tx.rtpSent.Add(1)
-		tx.rtpSentBytes.Add(uint64(len(pkt)))
-		tx.send.sent(pipe.hdr.Timestamp, pipe.payloadLen, pipe.audio, now)
 		if d, ok := arrival.Age(oob[:oobn], time.Now()); ok {
 			s.opts.delay(x, d)
 		}
 	}
+}
+
+// sendRTP sends pkt, built by side y's pipeline, to y's peer at dst from
+// our socket out on side y, and accounts it; false if the write failed.
+func (s *Session) sendRTP(y Side, out *net.UDPConn, pkt []byte, dst netip.AddrPort, now time.Duration) bool {
+	if s.opts.tap != nil {
+		s.opts.tap(false, s.pairs[y].Addr(), dst, pkt)
+	}
+	if _, err := out.WriteToUDPAddrPort(pkt, dst); err != nil {
+		s.dropped(y, DropSendFailed, -1)
+		return false
+	}
+	pipe, tx := s.pipes[y.Other()], &s.legs[y]
+	tx.rtpSent.Add(1)
+	tx.rtpSentBytes.Add(uint64(len(pkt)))
+	tx.send.sent(pipe.hdr.Timestamp, pipe.payloadLen, pipe.audio, now)
+	return true
 }
 
 // handleRTP is the per-packet chain of side x: latch check -> decrypt ->

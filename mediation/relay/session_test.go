@@ -185,9 +185,12 @@ func testSessionDrops(t *testing.T, observed bool) {
 		{"unnegotiated codec", codecPCMA, func(t *testing.T, c *call) {
 			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 9, SSRC: 1}, payload(160, 0))
 		}, 1, func(d Drops) uint64 { return d.UnknownPT }},
-		{"event towards a leg without events", Codec{PT: 8, Name: "PCMA"}, func(t *testing.T, c *call) {
-			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 101, SSRC: 1}, []byte{1, 0, 0, 160})
+		{"event with no tone towards a leg without events", Codec{PT: 8, Name: "PCMA"}, func(t *testing.T, c *call) {
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 101, SSRC: 1}, []byte{16, 0, 0, 160}) // flash
 		}, 1, func(d Drops) uint64 { return d.UnknownPT }},
+		{"short event towards a leg without events", Codec{PT: 8, Name: "PCMA"}, func(t *testing.T, c *call) {
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 101, SSRC: 1}, []byte{1, 0, 0})
+		}, 1, func(d Drops) uint64 { return d.Malformed }},
 		{"malformed", codecPCMA, func(t *testing.T, c *call) {
 			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte("not rtp at all"))
 			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte{0x40, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff}) // version 1
