@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation/tone"
 )
@@ -168,6 +170,8 @@ func TestSessionRendersDTMF(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, src, dst, toSession, inCodec, outCodec := startedCall(t, a, tt.edge, tt.gw, tt.from)
+			var logs logBuffer
+			c.s.SetLogger(zerolog.New(&logs))
 			outKind, _ := codecOf(outCodec.Name)
 			for i, p := range stream {
 				h := rtp.Header{SequenceNumber: uint16(65530 + i), Timestamp: 0xFFFFFF00 + p.ts, SSRC: 9, Marker: p.marker, PayloadType: inCodec.PT}
@@ -213,6 +217,9 @@ func TestSessionRendersDTMF(t *testing.T) {
 			waitFor(c.ctx, t, "the flash counted as dropped", func() bool {
 				return c.s.Stats().Side(tt.from).Dropped.UnknownPT == 1
 			})
+			if n := strings.Count(logs.String(), "as in-band tones"); n != 1 || !strings.Contains(logs.String(), `"side":"`+tt.from.Other().String()+`"`) {
+				t.Errorf("%d log lines on the tones, want 1 naming side %s:\n%s", n, tt.from.Other(), logs.String())
+			}
 			// The reader handled every packet before the flash: anything
 			// they made is in the socket already.
 			_ = dst.rtp.SetReadDeadline(time.Now().Add(20 * time.Millisecond))

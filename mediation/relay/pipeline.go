@@ -45,8 +45,10 @@ type pipeline struct {
 	// toneTo that leg's peer while frames of the packet are due (dtmf.go).
 	dtmf   dtmfState
 	toneTo *peer
-	pcm    [toneFrame]int16
-	out    [maxPacket + srtpHeadroom]byte
+	// toneNoted: the first rendered event was logged.
+	toneNoted bool
+	pcm       [toneFrame]int16
+	out       [maxPacket + srtpHeadroom]byte
 }
 
 // readBuffer is a socket reader's buffer: one byte more than maxPacket, so

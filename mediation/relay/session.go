@@ -271,6 +271,11 @@ func (s *Session) readRTP(x Side) {
 				break
 			}
 			sent = s.sendRTP(y, out, pkt, dst, now) || sent
+			if pipe.toneTo != nil && !pipe.toneNoted {
+				pipe.toneNoted = true
+				s.logger().Info().Stringer("side", y).
+					Msg("playing the other peer's DTMF events to this leg as in-band tones: it did not negotiate telephone-event")
+			}
 			// A DTMF event rendered as tones may have more frames due.
 			pkt, reason = pipe.next()
 		}
