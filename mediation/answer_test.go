@@ -163,6 +163,18 @@ func TestAnchoredEventsNeedBothLegs(t *testing.T) {
 	})
 }
 
+// answeredPeerCall places an answered and ACKed call from caller to target,
+// offering PCMU, PCMA and telephone-event on callerMedia.
+func answeredPeerCall(ctx context.Context, t *testing.T, caller *peer, target netip.AddrPort, callerMedia *net.UDPConn) *outCall {
+	t.Helper()
+	oc := caller.call(ctx, target, "udp", loopSDP(sockPort(callerMedia), "sendrecv", true, "PCMU", "PCMA"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	return oc
+}
+
 // TestEarlyAnswerKept: when the callee's 200 answers otherwise than its
 // 183 (the other G.711 law, another port), an anchored call's 200 carries
 // the very SDP of its 183 (the caller keeps the first answer, RFC 3261
@@ -213,11 +225,7 @@ func TestEarlyAnswerKept(t *testing.T) {
 	earlyCall := func(t *testing.T, caller *peer, target netip.AddrPort, callerMedia, late *net.UDPConn, callee *peer) {
 		t.Helper()
 		ctx := testCtx(t, 30*time.Second)
-		oc := caller.call(ctx, target, "udp", loopSDP(sockPort(callerMedia), "sendrecv", true, "PCMU", "PCMA"))
-		if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-			t.Fatalf("got %d", res.StatusCode)
-		}
-		_ = oc.d.Ack(ctx)
+		oc := answeredPeerCall(ctx, t, caller, target, callerMedia)
 		first := media(t, "answer to the caller", sameAnswers(t, oc))
 		if first.Codecs[0].Name != "PCMU" {
 			t.Fatalf("first answer [%s], want PCMU (the callee's 183)", codecNames(first))

@@ -56,17 +56,23 @@ func (p *mediaPlan) keepEarly(tag string, d sdp.Description) {
 // answerAgain takes the callee's new answer ans in the early dialog of e:
 // the relay's callee leg follows it, the caller's leg stays as e answered
 // it, and the caller gets e's SDP again.
+//
+// Each leg keeps the events its own answer negotiated: the caller's as
+// e answered it, the callee's as ans does. When the callee's new answer
+// drops telephone-event that the caller's still lists, the caller goes on
+// sending its digits as RFC 4733 events, and the relay plays them to the
+// callee as in-band DTMF tones (relay/dtmf.go), as a media gateway does;
+// the other way round likewise.
 func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
 	_, theirEvents := ans.TelephoneEvent()
-	events := e.events && theirEvents
 	if p.dir == outbound {
 		if p.gwSRTP != srtpOff {
 			if err := p.keys[relay.Gateway].accept(ans, p.gwSRTP == srtpRequired); err != nil {
 				return nil, err
 			}
 		}
-		if err := p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
-			relayPeer{p.offer, e.codec, e.leg.formats}, events); err != nil {
+		if err := p.pointRelayEvents(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
+			relayPeer{p.offer, e.codec, e.leg.formats}, theirEvents, e.events); err != nil {
 			return nil, err
 		}
 		p.client, p.gateway = p.offer, ans
@@ -77,8 +83,8 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
 		if err := p.keys[relay.Edge].accept(ans, false); err != nil {
 			return nil, err
 		}
-		if err := p.pointRelay(relayPeer{p.offer, e.codec, e.leg.formats},
-			relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, events); err != nil {
+		if err := p.pointRelayEvents(relayPeer{p.offer, e.codec, e.leg.formats},
+			relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, e.events, theirEvents); err != nil {
 			return nil, err
 		}
 		p.gateway, p.client = p.offer, ans

@@ -154,9 +154,10 @@ func (c *call) replan() ([]byte, error) {
 	c.media = old.fresh(old.dir, old.offer)
 	c.media.lateOffer = old.lateOffer
 	if keep {
-		// The relay keeps the first attempt's logger: its lines name
-		// that attempt's trunk and Call-ID.
 		c.media.relay, c.media.early, c.media.decision = old.relay, old.early, old.decision
+		// The relay's lines from now on name the new trunk, as a relay
+		// opened for this attempt would, not the trunk that failed.
+		c.media.relay.SetLogger(*c.media.log)
 		c.media.keys[relay.Edge] = old.keys[relay.Edge]
 	}
 	body, err := c.offerFor()

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -183,6 +182,19 @@ func TestFailoverAllFail(t *testing.T) {
 	checkTried(t, srv, records, "first", "backup")
 }
 
+// loggedFailoverServer runs a server whose "+1" calls go to the peer first,
+// then to backup, and that logs at debug level into the buffer returned.
+func loggedFailoverServer(t *testing.T, first, backup *peer) (*mediation.Server, *syncBuffer) {
+	t.Helper()
+	cfg := labConfig(backup.addr(), "udp")
+	cfg.Gateways = []mediation.GatewayConfig{
+		{Name: "first", Address: first.addr().String(), Transport: "udp", Numbers: []string{"+1"}, Priority: 0},
+		trunkConfig("backup", backup, 1, "+1"),
+	}
+	logs := new(syncBuffer)
+	return mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.DebugLevel)), logs
+}
+
 // TestCallLogFields: every line of a call's log (the SIP trace aside, which
 // has its own fields) carries its id, direction and caller's Call-ID;
 // "call started" names the trunk; after a failover the lines name the new
@@ -197,13 +209,7 @@ func TestCallLogFields(t *testing.T) {
 		firstCallID.Store(pi.req.CallID().Value())
 		pi.respond(503, nil)
 	})
-	cfg := labConfig(backup.addr(), "udp")
-	cfg.Gateways = []mediation.GatewayConfig{
-		{Name: "first", Address: first.addr().String(), Transport: "udp", Numbers: []string{"+1"}, Priority: 0},
-		trunkConfig("backup", backup, 1, "+1"),
-	}
-	var logs syncBuffer
-	srv := mediationtest.Serve(t, cfg, zerolog.New(&logs).Level(zerolog.DebugLevel))
+	srv, logs := loggedFailoverServer(t, first, backup)
 	client := startClient(t, ctx, "") // no bypass ID: anchored
 	rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", From: "+15550111", Duration: 200 * time.Millisecond})
 	if err != nil || rep.Code != 200 {
@@ -215,9 +221,7 @@ func TestCallLogFields(t *testing.T) {
 		t.Fatal("the first trunk got no INVITE")
 	}
 
-	logs.mu.Lock()
-	raw := slices.Clone(logs.buf.Bytes())
-	logs.mu.Unlock()
+	raw := []byte(logs.String())
 	var callID string
 	var started, failedOver, relayLines int
 	for line := range bytes.Lines(raw) {
@@ -288,4 +292,54 @@ func jsonKeys(t *testing.T, line []byte) (map[string]int, map[string]any) {
 		}
 	}
 	return keys, fields
+}
+
+// TestKeptRelayLogsNewTrunk: a call whose first trunk answered early (183
+// with SDP) and then failed keeps its relay for the next trunk
+// (replan); from the failover on, the relay's lines name the trunk the
+// call is with, not the one that failed.
+func TestKeptRelayLogsNewTrunk(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	first, backup := startPeer(t, "first"), startPeer(t, "backup")
+	first.invites(func(pi *peerInvite) {
+		pi.respond(183, loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU"))
+		pi.respond(503, nil)
+	})
+	backup.invites(func(pi *peerInvite) {
+		pi.respond(200, loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMA"))
+	})
+	srv, logs := loggedFailoverServer(t, first, backup)
+	oc := startPeer(t, "caller").call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU", "PCMA"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	_ = oc.d.Bye(ctx)
+	backup.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
+
+	raw := []byte(logs.String())
+	var failedOver bool
+	var before, after int
+	for line := range bytes.Lines(raw) {
+		_, fields := jsonKeys(t, line)
+		if fields["message"] == "gateway trunk failed the call: trying the next trunk" {
+			failedOver = true
+		}
+		if fields["component"] != "relay" {
+			continue
+		}
+		want := "first"
+		if failedOver {
+			want, after = "backup", after+1
+		} else {
+			before++
+		}
+		if fields["gateway"] != want {
+			t.Errorf("relay line %s: want gateway %s", line, want)
+		}
+	}
+	if !failedOver || before == 0 || after == 0 {
+		t.Fatalf("failover logged %v; %d relay lines before it, %d after: want some of each", failedOver, before, after)
+	}
 }

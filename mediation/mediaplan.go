@@ -306,10 +306,18 @@ type relayPeer struct {
 // events says whether telephone-event is negotiated on both legs (the
 // relay passes events only then, with each leg's own payload type).
 func (p *mediaPlan) pointRelay(gw, edge relayPeer, events bool) error {
+	return p.pointRelayEvents(gw, edge, events, events)
+}
+
+// pointRelayEvents is pointRelay for legs that may differ in events:
+// gwEvents and edgeEvents say whether each peer negotiated telephone-event
+// with us (the relay renders a peer's events as tones towards a leg
+// without: earlyanswer.go).
+func (p *mediaPlan) pointRelayEvents(gw, edge relayPeer, gwEvents, edgeEvents bool) error {
 	if p.relay == nil {
 		return errors.New("anchored call without a relay")
 	}
-	gwLeg, edgeLeg := p.legFor(relay.Gateway, gw, events), p.legFor(relay.Edge, edge, events)
+	gwLeg, edgeLeg := p.legFor(relay.Gateway, gw, gwEvents), p.legFor(relay.Edge, edge, edgeEvents)
 	gwLeg.SRTP, edgeLeg.SRTP = p.keys[relay.Gateway].relay(), p.keys[relay.Edge].relay()
 	if err := p.relay.SetLeg(relay.Gateway, gwLeg); err != nil {
 		return err

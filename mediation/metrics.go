@@ -45,6 +45,7 @@ type metrics struct {
 // portPool is the media port allocator as the counters see it.
 type portPool interface {
 	InUse() int
+	InUseOn(relay.Side) int
 	Quarantined() int
 	EarlyReuses() uint64
 }
@@ -75,8 +76,8 @@ func newMetrics(ports portPool) *metrics {
 		}, []string{"direction", "reason"}),
 		gatewayPorts: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mediationserver_gateway_side_port_pairs_open",
-			Help: "RTP/RTCP port pairs open for anchored media, one per side of each anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
-		}, func() float64 { return float64(ports.InUse()) }),
+			Help: "RTP/RTCP port pairs open for anchored media on the gateway side, one per anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
+		}, func() float64 { return float64(ports.InUseOn(relay.Gateway)) }),
 		legJitter: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mediationserver_anchored_leg_jitter_seconds",
 			Help:    "Interarrival jitter of each anchored leg's incoming RTP at the end of the call (the call record's jitterMs), by side.",
@@ -118,11 +119,15 @@ func newMetrics(ports portPool) *metrics {
 		Name: "mediationserver_media_port_pairs_quarantined",
 		Help: "Released RTP/RTCP port pairs kept out of use for media.quarantine, so that late packets of an ended call reach no new one.",
 	}, func() float64 { return float64(ports.Quarantined()) })
+	inUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mediationserver_media_port_pairs_in_use",
+		Help: "RTP/RTCP port pairs of media.ports held by anchored calls, both sides: two per anchored call.",
+	}, func() float64 { return float64(ports.InUse()) })
 	earlyReuse := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mediationserver_media_port_pairs_early_reuses_total",
 		Help: "Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
 	}, func() float64 { return float64(ports.EarlyReuses()) })
-	m.reg.MustRegister(quarantined, earlyReuse, m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
+	m.reg.MustRegister(quarantined, inUse, earlyReuse, m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
 		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipUnanswered, m.sipStray, m.mediaRefused, m.relayDelay, m.relayDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.

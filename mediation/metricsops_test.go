@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	gosip "github.com/emiago/sipgo/sip"
+
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 	"github.com/mediation-emulator/mediation/mediation/metricspage"
@@ -26,12 +28,13 @@ var wantSeries = []string{
 	"mediationserver_failed_calls_total: Calls that ended without being answered, by direction and reason (the SIP code relayed, canceled, timeout, ...).",
 	"mediationserver_gateway_attempts_total: INVITEs of outbound calls sent to the gateway trunk (a failed-over call counts once per trunk tried).",
 	"mediationserver_gateway_calls_total: Calls that ended, by gateway trunk (the last one tried), direction and outcome (answered or failed).",
-	"mediationserver_gateway_side_port_pairs_open: RTP/RTCP port pairs open for anchored media, one per side of each anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
+	"mediationserver_gateway_side_port_pairs_open: RTP/RTCP port pairs open for anchored media on the gateway side, one per anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
 	"mediationserver_gateway_up: 1 while the gateway trunk answers OPTIONS (or is not probed), 0 once it missed gateway_health.max_fails probes in a row.",
 	"mediationserver_media_bypass_calls_active: Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls - Active media bypass calls).",
 	"mediationserver_media_bypass_calls_total: Answered media bypass calls since start.",
 	"mediationserver_media_packets_refused_total: RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
 	"mediationserver_media_port_pairs_early_reuses_total: Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
+	"mediationserver_media_port_pairs_in_use: RTP/RTCP port pairs of media.ports held by anchored calls, both sides: two per anchored call.",
 	"mediationserver_media_port_pairs_quarantined: Released RTP/RTCP port pairs kept out of use for media.quarantine, so that late packets of an ended call reach no new one.",
 	"mediationserver_media_timeouts_total: Anchored calls ended because a leg sent no RTP or RTCP for media.timeout, by direction.",
 	"mediationserver_relay_delay_seconds: Time anchored RTP spends in the relay, by the side it came from: from the kernel's receive timestamp of a packet (so its wait in the socket's queue counts) to the send of its relayed copy, transcoding and SRTP included (Linux only).",
@@ -162,4 +165,34 @@ func TestRelayDelayMetric(t *testing.T) {
 			t.Errorf("%s: mean delay %v s over %d packets", side, mean, n[i])
 		}
 	}
+}
+
+// TestPortPairMetrics: with one anchored call up, the gateway side has
+// one port pair open (CCE's "ports opened on the gateway side"), and
+// media.ports has two in use (one per side); none once it ends.
+func TestPortPairMetrics(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) { pi.respond(200, loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU")) })
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	oc := startPeer(t, "caller").call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	if media(t, "answer to the caller", oc.final.Body()).BypassID != "" {
+		t.Fatal("the call is bypassed, want it anchored")
+	}
+	for _, c := range []struct {
+		name string
+		want float64
+	}{{"mediationserver_gateway_side_port_pairs_open", 1}, {"mediationserver_media_port_pairs_in_use", 2}} {
+		if v, err := mediationtest.Metric(srv, c.name); err != nil || v != c.want {
+			t.Errorf("%s = %v (%v) with one anchored call up, want %v", c.name, v, err, c.want)
+		}
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_side_port_pairs_open")
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_media_port_pairs_in_use")
 }

@@ -44,7 +44,10 @@ type Allocator struct {
 	// quarantine are released pairs in release order, oldest first.
 	quarantine []freePair
 	inUse      int
-	early      uint64 // pairs handed out before their quarantine ended
+	// sideInUse counts the pairs in use that sessions hold on each side
+	// (inUse counts them all, and the pairs Allocate hands out).
+	sideInUse [2]int
+	early     uint64 // pairs handed out before their quarantine ended
 }
 
 // freePair is a released pair, out of quarantine from readyAt on.
@@ -86,6 +89,14 @@ func NewAllocator(ip netip.Addr, low, high int, opts ...AllocatorOption) (*Alloc
 // process) goes to the back of the quarantine line, so it is retried only
 // after every other pair.
 func (a *Allocator) Allocate() (*PortPair, error) {
+	return a.allocate(noSide)
+}
+
+// noSide marks a pair handed out by Allocate, for no side.
+const noSide Side = -1
+
+// allocate is Allocate for a session's pair on side (noSide: none).
+func (a *Allocator) allocate(side Side) (*PortPair, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.opts.now()
@@ -103,6 +114,10 @@ func (a *Allocator) Allocate() (*PortPair, error) {
 			a.early++
 		}
 		a.inUse++
+		if side.valid() {
+			a.sideInUse[side]++
+		}
+		pair.side = side
 		return pair, nil
 	}
 	err := fmt.Errorf("relay allocator %s [%d, %d]: %w (%d in use)", a.ip, a.low, a.high, ErrExhausted, a.inUse)
@@ -145,6 +160,17 @@ func (a *Allocator) InUse() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.inUse
+}
+
+// InUseOn reports how many pairs sessions hold on side: one per session
+// (CCE's "ports opened on the gateway side" counts the gateway side's).
+func (a *Allocator) InUseOn(side Side) int {
+	if !side.valid() {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sideInUse[side]
 }
 
 // Quarantined reports how many released pairs are still in quarantine.
@@ -194,11 +220,14 @@ func (a *Allocator) listen(port int) (*net.UDPConn, error) {
 }
 
 // release puts a closed pair at the back of the quarantine line.
-func (a *Allocator) release(port int) {
+func (a *Allocator) release(port int, side Side) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.quarantine = append(a.quarantine, freePair{port: port, readyAt: a.opts.now().Add(a.opts.quarantine)})
 	a.inUse--
+	if side.valid() {
+		a.sideInUse[side]--
+	}
 }
 
 // PortPair is one bound RTP socket and its RTCP socket (RTP port + 1).
@@ -207,6 +236,7 @@ type PortPair struct {
 	RTP, RTCP *net.UDPConn
 
 	port  int
+	side  Side // the session side it serves; noSide from Allocate
 	alloc *Allocator
 	once  sync.Once
 	err   error
@@ -227,7 +257,7 @@ func (p *PortPair) RTCPAddr() netip.AddrPort {
 func (p *PortPair) Close() error {
 	p.once.Do(func() {
 		p.err = errors.Join(p.RTP.Close(), p.RTCP.Close())
-		p.alloc.release(p.port)
+		p.alloc.release(p.port, p.side)
 		if p.err != nil {
 			p.err = fmt.Errorf("relay close port pair %s: %w", p.Addr(), p.err)
 		}

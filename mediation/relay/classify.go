@@ -25,6 +25,9 @@ func classify(pt uint8, from, to *peer) route {
 	case pt == from.leg.Codec.EventPT && pt != 0 && to.leg.Codec.EventPT != 0:
 		// RFC 4733 events are codec-independent: only the PT changes.
 		return route{pt: to.leg.Codec.EventPT, conv: convCopy}
+	case pt == from.leg.Codec.EventPT && pt != 0:
+		// The other leg takes no events: its peer hears them as tones.
+		return route{pt: to.leg.Codec.PT, conv: convTone}
 	default:
 		// Never fed to the transcoder: decoding comfort noise or an
 		// unknown codec as audio would turn it into noise on the other leg.

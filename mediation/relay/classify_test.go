@@ -37,7 +37,7 @@ func TestClassify(t *testing.T) {
 		{"same law passes", 0, pcmu, dynPCMU, route{pt: 110}},
 		{"event remapped", 101, pcmu, pcma, route{pt: 96}},
 		{"event back", 96, pcma, pcmu, route{pt: 101}},
-		{"event to leg without events", 101, pcmu, pcmaNoEvents, route{drop: DropUnknownPT}},
+		{"event to leg without events: tones", 101, pcmu, pcmaNoEvents, route{pt: 8, conv: convTone}},
 		{"comfort noise", 13, pcmu, pcma, route{drop: DropUnknownPT}},
 		{"G.722 decoded to PCMU", 9, g722, pcmu, route{pt: 0, conv: convG722ToUlaw}},
 		{"PCMA encoded to G.722", 8, pcma, g722, route{pt: 9, conv: convAlawToG722}},

@@ -17,7 +17,8 @@ const (
 	// or a datagram larger than the relay takes (1,472 bytes).
 	DropMalformed
 	// DropUnknownPT: a payload type the legs did not negotiate in a way this
-	// relay can map (CN, other codecs, events towards a leg without events).
+	// relay can map (CN, other codecs), or an event with no DTMF tone
+	// (flash) towards a leg without events.
 	DropUnknownPT
 	// DropNoPeer: a leg is not set yet, or its peer address is not usable
 	// (on hold: port 0 or 0.0.0.0).
@@ -30,6 +31,10 @@ const (
 	DropDecrypt
 	// DropSendFailed: encrypting or writing towards the peer failed.
 	DropSendFailed
+	// dropAbsorbed: nothing to send for a packet that was used, not
+	// dropped (dtmf.go: an event's retransmission, audio a tone replaces);
+	// neither counted nor logged.
+	dropAbsorbed
 )
 
 // DropReasons returns every reason a packet is dropped for, in a fixed
@@ -68,7 +73,7 @@ func (r DropReason) warning() string {
 	case DropMalformed:
 		return "dropped a datagram from the peer that is not RTP or RTCP version 2, or is larger than 1472 bytes"
 	case DropUnknownPT:
-		return "dropped RTP from the peer in a payload type the call did not negotiate (comfort noise, another codec, or events the other leg does not take)"
+		return "dropped RTP from the peer in a payload type the call did not negotiate (comfort noise, another codec), or an event with no DTMF tone (flash) for a leg without events"
 	case DropNoPeer:
 		return "dropped media: a leg has no media address yet or is on hold"
 	case DropForeign:
@@ -98,9 +103,9 @@ func (s *Session) dropped(side Side, r DropReason, pt int) {
 	}
 	// A held leg's and an unanswered call's packets are expected, not a
 	// fault: noted, not warned.
-	ev := s.log.Warn()
+	ev := s.logger().Warn()
 	if r == DropNoPeer {
-		ev = s.log.Info()
+		ev = s.logger().Info()
 	}
 	if !ev.Enabled() {
 		return

@@ -23,6 +23,13 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// String is all the lines so far.
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // lines returns the JSON log lines whose reason field is set.
 func (b *logBuffer) dropLines(t *testing.T) []map[string]any {
 	t.Helper()

@@ -3,9 +3,16 @@ package relay
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
+	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/mediation/tone"
 )
 
 // event is an RFC 4733 telephone-event payload.
@@ -16,6 +23,23 @@ func event(digit byte, end bool, volume byte, duration uint16) []byte {
 	}
 	binary.BigEndian.PutUint16(b[2:], duration)
 	return b
+}
+
+// startedCall starts a session between fake peers in edge's and gw's
+// codecs, and returns it with, as side from sends: the sending and the
+// receiving peer, the session's address the sender sends to, and the
+// codecs of both.
+func startedCall(t *testing.T, a *Allocator, edge, gw Codec, from Side) (c *call, src, dst *fakePeer, toSession netip.AddrPort, inCodec, outCodec Codec) {
+	t.Helper()
+	c = newCall(t, a)
+	c.setLegs(t, edge, gw)
+	c.s.Start()
+	src, dst, toSession, _ = c.ends(from)
+	inCodec, outCodec = edge, gw
+	if from == Gateway {
+		inCodec, outCodec = gw, edge
+	}
+	return c, src, dst, toSession, inCodec, outCodec
 }
 
 // TestSessionRelaysDTMF sends audio, one RFC 4733 event (start with marker,
@@ -54,14 +78,7 @@ func TestSessionRelaysDTMF(t *testing.T) {
 	a := newTestAllocator(t, 4)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCall(t, a)
-			c.setLegs(t, tt.edge, tt.gw)
-			c.s.Start()
-			src, dst, toSession, _ := c.ends(tt.from)
-			inCodec, outCodec := tt.edge, tt.gw
-			if tt.from == Gateway {
-				inCodec, outCodec = tt.gw, tt.edge
-			}
+			c, src, dst, toSession, inCodec, outCodec := startedCall(t, a, tt.edge, tt.gw, tt.from)
 			for i, p := range stream {
 				h := rtp.Header{SequenceNumber: uint16(65533 + i), Timestamp: 0xFFFFFF00 + p.ts, SSRC: 9, Marker: p.marker, PayloadType: inCodec.PT}
 				body := payload(160, byte(i))
@@ -92,6 +109,122 @@ func TestSessionRelaysDTMF(t *testing.T) {
 				if !p.event && len(got.Payload) != 160 {
 					t.Fatalf("audio packet %d: %d bytes", i, len(got.Payload))
 				}
+			}
+		})
+	}
+}
+
+// TestSessionRendersDTMF: towards a leg without telephone-event, a DTMF
+// event becomes its key's two tones in the leg's codec, lasting exactly the
+// event's duration, in 20 ms frames on the sender's timeline: updates that
+// cover 50 ms each give whole frames as they come, the first end packet
+// the rest, its two retransmissions nothing; audio the sender sends for
+// the event's time is left out, and the sequence numbers run on without a
+// gap (the receiver sees no loss). The event codes with no key (16,
+// flash) are dropped as before.
+func TestSessionRendersDTMF(t *testing.T) {
+	tests := []struct {
+		name     string
+		edge, gw Codec
+		from     Side
+		digit    byte
+	}{
+		{"client PCMU/101 to gateway PCMA without events", codecPCMU, Codec{PT: 8, Name: "PCMA"}, Edge, 5},
+		{"gateway PCMA/96 to client PCMU without events", Codec{PT: 0, Name: "PCMU"}, codecPCMA, Gateway, 11},
+		{"gateway PCMU/101 to client G.722 without events", Codec{PT: 9, Name: "G722"}, codecPCMU, Gateway, 1},
+	}
+	type in struct {
+		event    bool
+		ts       uint32
+		marker   bool
+		end      bool
+		duration uint16
+	}
+	const start = 160 * 2
+	stream := []in{
+		{false, 0, true, false, 0}, {false, 160, false, false, 0},
+		{true, start, true, false, 400},
+		{false, start + 160, false, false, 0}, // audio under the tone: left out
+		{true, start, false, false, 800},
+		{true, start, false, false, 1200},
+		{true, start, false, true, 1320},
+		{true, start, false, true, 1320},
+		{true, start, false, true, 1320},
+		{false, start + 1320, true, false, 0}, {false, start + 1480, false, false, 0},
+	}
+	// What the receiver gets: the two audio packets, the tone in eight
+	// frames of 160 and one of 40 (1320 in all), the audio after it.
+	type out struct {
+		tone bool
+		ts   uint32
+		n    int
+	}
+	var want []out
+	want = append(want, out{false, 0, 160}, out{false, 160, 160})
+	for ts := uint32(0); ts < 1320; ts += 160 {
+		want = append(want, out{true, start + ts, min(160, int(1320-ts))})
+	}
+	want = append(want, out{false, start + 1320, 160}, out{false, start + 1480, 160})
+
+	a := newTestAllocator(t, 4)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, src, dst, toSession, inCodec, outCodec := startedCall(t, a, tt.edge, tt.gw, tt.from)
+			var logs logBuffer
+			c.s.SetLogger(zerolog.New(&logs))
+			outKind, _ := codecOf(outCodec.Name)
+			for i, p := range stream {
+				h := rtp.Header{SequenceNumber: uint16(65530 + i), Timestamp: 0xFFFFFF00 + p.ts, SSRC: 9, Marker: p.marker, PayloadType: inCodec.PT}
+				body := payload(160, byte(i))
+				if p.event {
+					h.PayloadType, body = inCodec.EventPT, event(tt.digit, p.end, 10, p.duration)
+				}
+				src.sendRTP(t, toSession, h, body)
+			}
+			// A flash (event 16) has no tone: dropped, counted.
+			src.sendRTP(t, toSession, rtp.Header{SequenceNumber: 20, Timestamp: start + 2000 - 0x100, SSRC: 9, PayloadType: inCodec.EventPT}, event(16, true, 10, 800))
+			var first rtp.Packet
+			var tones [][]byte
+			for i, w := range want {
+				got, _ := readRTP(c.ctx, t, dst.rtp)
+				if i == 0 {
+					first = got
+				}
+				wantMarker := i == 0 || (w.tone && w.ts == start) || (!w.tone && i > 2 && want[i-1].tone)
+				if got.PayloadType != outCodec.PT || got.Marker != wantMarker || len(got.Payload) != w.n ||
+					got.SequenceNumber != first.SequenceNumber+uint16(i) || got.Timestamp != first.Timestamp+w.ts {
+					t.Fatalf("packet %d: PT %d marker %v %d bytes seq %d ts %d; want PT %d marker %v %d bytes seq %d ts %d", i,
+						got.PayloadType, got.Marker, len(got.Payload), got.SequenceNumber, got.Timestamp,
+						outCodec.PT, wantMarker, w.n, first.SequenceNumber+uint16(i), first.Timestamp+w.ts)
+				}
+				if w.tone {
+					tones = append(tones, got.Payload)
+				}
+			}
+			pcm := decodeFrames(outKind, tones)
+			rate := rateOf(outKind)
+			if outKind == kindG722 {
+				pcm = pcm[rate/50:] // the ADPCM predictor's first frame
+			}
+			if got, ok := tone.DetectDTMF(pcm, rate); !ok || got != tt.digit {
+				t.Errorf("the tone frames hold DTMF %d (%v), want %d", got, ok, tt.digit)
+			}
+			// The level: -10 dBm0 for the pair, -13 dBm0 each.
+			wantDB := 20*math.Log10(tone.Amplitude0dBm0/math.Sqrt2/32768) - 10 // a sine's RMS is its peak over √2
+			if level := tone.Level(pcm); math.Abs(level-wantDB) > 1.5 {
+				t.Errorf("tone at %.1f dBFS, want %.1f (-10 dBm0)", level, wantDB)
+			}
+			waitFor(c.ctx, t, "the flash counted as dropped", func() bool {
+				return c.s.Stats().Side(tt.from).Dropped.UnknownPT == 1
+			})
+			if n := strings.Count(logs.String(), "as in-band tones"); n != 1 || !strings.Contains(logs.String(), `"side":"`+tt.from.Other().String()+`"`) {
+				t.Errorf("%d log lines on the tones, want 1 naming side %s:\n%s", n, tt.from.Other(), logs.String())
+			}
+			// The reader handled every packet before the flash: anything
+			// they made is in the socket already.
+			_ = dst.rtp.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			if n, _, err := dst.rtp.ReadFromUDPAddrPort(make([]byte, 1500)); err == nil {
+				t.Errorf("a %d-byte packet after the last audio one: a retransmission or the flash was sent", n)
 			}
 		})
 	}

@@ -79,6 +79,17 @@ func (e *pcmToG722) fromG711(dst, src []byte, alaw bool) int {
 	for i, b := range src {
 		e.narrow[i] = table[b]
 	}
-	n := e.up.process(e.wide[:], e.narrow[:len(src)])
+	return e.encode(dst, e.narrow[:len(src)])
+}
+
+// fromPCM encodes 8 kHz linear PCM (a rendered tone) as G.722 in dst.
+func (e *pcmToG722) fromPCM(dst []byte, pcm []int16) int {
+	n := copy(e.narrow[:], pcm)
+	return e.encode(dst, e.narrow[:n])
+}
+
+// encode interpolates narrow (e.narrow's) to 16 kHz and encodes it.
+func (e *pcmToG722) encode(dst []byte, narrow []int16) int {
+	n := e.up.process(e.wide[:], narrow)
 	return e.enc.Encode(dst, e.wide[:n])
 }

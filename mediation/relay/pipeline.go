@@ -41,7 +41,14 @@ type pipeline struct {
 	// event's timestamp is its start, useless to extrapolate our clock).
 	payloadLen int
 	audio      bool
-	out        [maxPacket + srtpHeadroom]byte
+	// dtmf is the event rendered as tones towards a leg without events,
+	// toneTo that leg's peer while frames of the packet are due (dtmf.go).
+	dtmf   dtmfState
+	toneTo *peer
+	// toneNoted: the first rendered event was logged.
+	toneNoted bool
+	pcm       [toneFrame]int16
+	out       [maxPacket + srtpHeadroom]byte
 }
 
 // readBuffer is a socket reader's buffer: one byte more than maxPacket, so
@@ -95,12 +102,20 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 // returned slice aliases the pipeline's buffer and is valid until the next
 // call.
 func (p *pipeline) forward(from, to *peer) ([]byte, DropReason) {
+	p.toneTo = nil
 	r := classify(p.in.PayloadType, from, to)
 	if r.drop != dropNone {
 		return nil, r.drop
 	}
-	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr)
+	if r.conv == convTone {
+		return p.renderEvent(to)
+	}
 	_, p.audio = from.audio(p.in.PayloadType)
+	if p.audio && p.dtmf.masks(p.in.SSRC, p.in.Timestamp) {
+		p.rw.skip(&p.in.Header)
+		return nil, dropAbsorbed
+	}
+	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr)
 	n, err := p.hdr.MarshalTo(p.out[:])
 	if err != nil || n != rtpHeaderLen {
 		// Cannot happen for the fixed header we build; treated as malformed
@@ -113,8 +128,14 @@ func (p *pipeline) forward(from, to *peer) ([]byte, DropReason) {
 		return nil, DropMalformed
 	}
 	p.payloadLen = p.tc.run(p.out[n:maxPacket], p.in.Payload, r.conv, p.in.SSRC)
-	pkt := p.out[:n+p.payloadLen]
+	return p.seal(to, n+p.payloadLen)
+}
+
+// seal is the packet of n bytes built in p.out, encrypted for an SRTP leg.
+func (p *pipeline) seal(to *peer, n int) ([]byte, DropReason) {
+	pkt := p.out[:n]
 	if to.srtp != nil {
+		var err error
 		if pkt, err = encryptRTP(to.srtp.rtpOut, pkt, &p.encHdr); err != nil {
 			return nil, DropSendFailed
 		}

@@ -63,6 +63,24 @@ func (r *rewriter) rewrite(in *rtp.Header, pt uint8, out *rtp.Header) {
 	}
 }
 
+// skip accounts for in, the newest packet of its stream, that produces
+// no outgoing packet (an event packet that adds no tone, audio the tone
+// replaces): the next one's sequence number takes its place, so the
+// receiver sees no loss.
+func (r *rewriter) skip(in *rtp.Header) {
+	if r.started && r.haveLast && in.SSRC == r.inSSRC && in.SequenceNumber+r.seqOffset == r.lastSeq+1 {
+		r.seqOffset--
+	}
+}
+
+// another makes room for one more outgoing packet after the last one
+// rewritten, from the same input packet (a tone frame): rewriting that
+// input again gives the next sequence number, and the later input
+// packets follow on.
+func (r *rewriter) another() {
+	r.seqOffset++
+}
+
 // rebase aligns a new input stream so that its first packet directly follows
 // the last one we sent (or starts at our initial values).
 func (r *rewriter) rebase(in *rtp.Header) {

@@ -144,7 +144,7 @@ func (s *Session) sendReport(y Side, wall time.Time) {
 	}
 	raw, err := rtcp.Marshal(s.buildReport(y, wall))
 	if err != nil {
-		s.log.Warn().Err(err).Stringer("side", y).Msg("relay RTCP report not built")
+		s.logger().Warn().Err(err).Stringer("side", y).Msg("relay RTCP report not built")
 		return
 	}
 	if p.srtp != nil {

@@ -31,7 +31,9 @@ const readErrorBackoff = 10 * time.Millisecond
 // RTCP reader (which terminates the peer's RTCP); two timers send our RTCP
 // reports and watch for media timeouts (timeout.go).
 type Session struct {
-	log   zerolog.Logger
+	// log is the session's logger, replaced whole by SetLogger while the
+	// readers log with it.
+	log   atomic.Pointer[zerolog.Logger]
 	opts  sessionOptions
 	pairs [2]*PortPair
 	legs  [2]legState
@@ -72,11 +74,11 @@ func NewSession(a *Allocator, log zerolog.Logger, opts ...SessionOption) (*Sessi
 	for _, opt := range opts {
 		opt(&o)
 	}
-	edge, err := a.Allocate()
+	edge, err := a.allocate(Edge)
 	if err != nil {
 		return nil, fmt.Errorf("relay session edge ports: %w", err)
 	}
-	gw, err := a.Allocate()
+	gw, err := a.allocate(Gateway)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("relay session gateway ports: %w", err), edge.Close())
 	}
@@ -89,8 +91,7 @@ func NewSession(a *Allocator, log zerolog.Logger, opts ...SessionOption) (*Sessi
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	s.log = log.With().Str("component", "relay").
-		Stringer("edge_rtp", edge.Addr()).Stringer("gateway_rtp", gw.Addr()).Logger()
+	s.SetLogger(log)
 	for _, side := range []Side{Edge, Gateway} {
 		// Random starting values (RFC 3550 §5.1) so our streams cannot be
 		// confused with an earlier call's on a reused port.
@@ -99,6 +100,19 @@ func NewSession(a *Allocator, log zerolog.Logger, opts ...SessionOption) (*Sessi
 	}
 	return s, nil
 }
+
+// SetLogger makes log the base of the session's log lines from now on
+// (each adds the session's component and local addresses). A call that
+// moves to another trunk keeps its relay, and its relay's lines must name
+// the trunk it is with. Safe while the session runs.
+func (s *Session) SetLogger(log zerolog.Logger) {
+	l := log.With().Str("component", "relay").
+		Stringer("edge_rtp", s.pairs[Edge].Addr()).Stringer("gateway_rtp", s.pairs[Gateway].Addr()).Logger()
+	s.log.Store(&l)
+}
+
+// logger is the session's current logger.
+func (s *Session) logger() *zerolog.Logger { return s.log.Load() }
 
 // Local is our RTP address on side (RTCP is the next port), for the SDP.
 func (s *Session) Local(side Side) netip.AddrPort {
@@ -129,7 +143,7 @@ func (s *Session) SetLeg(side Side, leg Leg) error {
 	}
 	l.hear(s.now())
 	l.setPeer(p)
-	s.log.Debug().Stringer("side", side).Stringer("peer_rtp", p.rtp).Stringer("peer_rtcp", p.rtcp).
+	s.logger().Debug().Stringer("side", side).Stringer("peer_rtp", p.rtp).Stringer("peer_rtcp", p.rtcp).
 		Str("codec", p.codec.String()).Uint8("pt", leg.Codec.PT).Uint8("event_pt", leg.Codec.EventPT).
 		Bool("srtp", p.srtp != nil).Msg("leg set")
 	return nil
@@ -146,7 +160,7 @@ func (s *Session) SetHold(on bool) {
 		s.legs[Gateway].hear(now)
 	}
 	s.onHold.Store(on)
-	s.log.Debug().Bool("hold", on).Msg("hold changed")
+	s.logger().Debug().Bool("hold", on).Msg("hold changed")
 }
 
 // Start launches the readers and the reporter. It does nothing if the
@@ -166,7 +180,7 @@ func (s *Session) Start() {
 		go s.readRTCP(side)
 	}
 	s.startHousekeeping()
-	s.log.Debug().Bool("latching", s.opts.latching).Int64("media_timeout_ms", s.opts.mediaTimeout.Milliseconds()).
+	s.logger().Debug().Bool("latching", s.opts.latching).Int64("media_timeout_ms", s.opts.mediaTimeout.Milliseconds()).
 		Dur("rtcp_interval", s.opts.rtcpInterval).Msg("relay started")
 }
 
@@ -191,7 +205,7 @@ func (s *Session) Close() error {
 			s.wg.Wait()
 		}
 		s.closeErr = errors.Join(s.pairs[Edge].Close(), s.pairs[Gateway].Close())
-		s.log.Debug().Err(s.closeErr).Msg("relay closed")
+		s.logger().Debug().Err(s.closeErr).Msg("relay closed")
 	})
 	return s.closeErr
 }
@@ -214,7 +228,7 @@ func (s *Session) readRTP(x Side) {
 	defer s.wg.Done()
 	y := x.Other()
 	in, out := s.pairs[x].RTP, s.pairs[y].RTP
-	rx, tx := &s.legs[x], &s.legs[y]
+	rx := &s.legs[x]
 	pipe := s.pipes[x]
 	buf := readBuffer()
 	var oob []byte
@@ -241,32 +255,54 @@ func (s *Session) readRTP(x Side) {
 			continue
 		}
 		pkt, dst, reason := s.handleRTP(x, buf[:n], from, now)
-		switch reason {
-		case dropNone:
-		case DropSendFailed: // encrypting towards y's peer
-			s.dropped(y, reason, -1)
-			continue
-		case DropUnknownPT:
-			s.dropped(x, reason, int(pipe.in.PayloadType))
-			continue
-		default:
-			s.dropped(x, reason, -1)
+		sent := false
+		for {
+			switch reason {
+			case dropNone:
+			case dropAbsorbed: // used, nothing to send
+			case DropSendFailed: // encrypting towards y's peer
+				s.dropped(y, reason, -1)
+			case DropUnknownPT:
+				s.dropped(x, reason, int(pipe.in.PayloadType))
+			default:
+				s.dropped(x, reason, -1)
+			}
+			if reason != dropNone || pkt == nil {
+				break
+			}
+			sent = s.sendRTP(y, out, pkt, dst, now) || sent
+			if pipe.toneTo != nil && !pipe.toneNoted {
+				pipe.toneNoted = true
+				s.logger().Info().Stringer("side", y).
+					Msg("playing the other peer's DTMF events to this leg as in-band tones: it did not negotiate telephone-event")
+			}
+			// A DTMF event rendered as tones may have more frames due.
+			pkt, reason = pipe.next()
+		}
+		if !sent {
 			continue
 		}
-		if s.opts.tap != nil {
-			s.opts.tap(false, s.pairs[y].Addr(), dst, pkt)
-		}
-		if _, err := out.WriteToUDPAddrPort(pkt, dst); err != nil {
-			s.dropped(y, DropSendFailed, -1)
-			continue
-		}
-		tx.rtpSent.Add(1)
-		tx.rtpSentBytes.Add(uint64(len(pkt)))
-		tx.send.sent(pipe.hdr.Timestamp, pipe.payloadLen, pipe.audio, now)
 		if d, ok := arrival.Age(oob[:oobn], time.Now()); ok {
 			s.opts.delay(x, d)
 		}
 	}
+}
+
+// sendRTP sends pkt, built by side y's pipeline, to y's peer at dst from
+// our socket out on side y, and accounts it; false if the write failed.
+func (s *Session) sendRTP(y Side, out *net.UDPConn, pkt []byte, dst netip.AddrPort, now time.Duration) bool {
+	if s.opts.tap != nil {
+		s.opts.tap(false, s.pairs[y].Addr(), dst, pkt)
+	}
+	if _, err := out.WriteToUDPAddrPort(pkt, dst); err != nil {
+		s.dropped(y, DropSendFailed, -1)
+		return false
+	}
+	pipe, tx := s.pipes[y.Other()], &s.legs[y]
+	tx.rtpSent.Add(1)
+	tx.rtpSentBytes.Add(uint64(len(pkt)))
+	tx.send.sent(pipe.hdr.Timestamp, pipe.payloadLen, pipe.audio, now)
+	return true
 }
 
 // handleRTP is the per-packet chain of side x: latch check -> decrypt ->
@@ -310,7 +346,7 @@ func (s *Session) readFailed(side Side, kind string, err error) bool {
 	if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 		return true
 	}
-	s.log.Warn().Err(err).Stringer("side", side).Str("socket", kind).Msg("relay read failed")
+	s.logger().Warn().Err(err).Stringer("side", side).Str("socket", kind).Msg("relay read failed")
 	select {
 	case <-s.ctx.Done():
 		return true

@@ -185,9 +185,12 @@ func testSessionDrops(t *testing.T, observed bool) {
 		{"unnegotiated codec", codecPCMA, func(t *testing.T, c *call) {
 			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 9, SSRC: 1}, payload(160, 0))
 		}, 1, func(d Drops) uint64 { return d.UnknownPT }},
-		{"event towards a leg without events", Codec{PT: 8, Name: "PCMA"}, func(t *testing.T, c *call) {
-			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 101, SSRC: 1}, []byte{1, 0, 0, 160})
+		{"event with no tone towards a leg without events", Codec{PT: 8, Name: "PCMA"}, func(t *testing.T, c *call) {
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 101, SSRC: 1}, []byte{16, 0, 0, 160}) // flash
 		}, 1, func(d Drops) uint64 { return d.UnknownPT }},
+		{"short event towards a leg without events", Codec{PT: 8, Name: "PCMA"}, func(t *testing.T, c *call) {
+			c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 101, SSRC: 1}, []byte{1, 0, 0})
+		}, 1, func(d Drops) uint64 { return d.Malformed }},
 		{"malformed", codecPCMA, func(t *testing.T, c *call) {
 			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte("not rtp at all"))
 			sendRaw(t, c.edge.rtp, c.sessionEdge, []byte{0x40, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff}) // version 1
@@ -355,6 +358,9 @@ func TestSessionCloseReleasesPorts(t *testing.T) {
 			if got := a.InUse(); got != 2 {
 				t.Fatalf("InUse = %d with one session, want 2", got)
 			}
+			if e, g := a.InUseOn(Edge), a.InUseOn(Gateway); e != 1 || g != 1 {
+				t.Fatalf("InUseOn edge %d, gateway %d with one session, want 1 and 1", e, g)
+			}
 			if tt.start {
 				s.Start()
 			}
@@ -367,6 +373,9 @@ func TestSessionCloseReleasesPorts(t *testing.T) {
 			s.Start() // after Close: must not start readers on closed sockets
 			if got := a.InUse(); got != 0 {
 				t.Fatalf("InUse = %d after Close, want 0", got)
+			}
+			if e, g := a.InUseOn(Edge), a.InUseOn(Gateway); e != 0 || g != 0 {
+				t.Fatalf("InUseOn edge %d, gateway %d after Close, want 0", e, g)
 			}
 			for _, side := range []Side{Edge, Gateway} {
 				for _, addr := range []netip.AddrPort{s.Local(side), rtcpOf(s.Local(side))} {

@@ -96,6 +96,6 @@ func (s *Session) fireTimeout(side Side, silent time.Duration) {
 	if s.closed {
 		return
 	}
-	s.log.Info().Stringer("side", side).Int64("silent_ms", silent.Milliseconds()).Msg("relay media timeout")
+	s.logger().Info().Stringer("side", side).Int64("silent_ms", silent.Milliseconds()).Msg("relay media timeout")
 	go s.opts.onTimeout(side)
 }

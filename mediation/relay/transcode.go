@@ -17,6 +17,9 @@ const (
 	convG722ToAlaw
 	convUlawToG722
 	convAlawToG722
+	// convTone renders an RFC 4733 DTMF event as in-band tones (dtmf.go)
+	// for a leg without telephone-event.
+	convTone
 )
 
 // conversionOf returns the conversion from one codec to another.
@@ -84,13 +87,18 @@ func (t *transcoder) run(dst, src []byte, c conversion, ssrc uint32) int {
 		}
 		return t.dec.toG711(dst, src, c == convG722ToAlaw, ssrc)
 	case convUlawToG722, convAlawToG722:
-		if t.enc == nil {
-			t.enc = newPCMToG722()
-		}
-		return t.enc.fromG711(dst, src, c == convAlawToG722)
+		return t.encoder().fromG711(dst, src, c == convAlawToG722)
 	default:
 		return copy(dst, src)
 	}
+}
+
+// encoder is the direction's G.722 encoder, made on first use.
+func (t *transcoder) encoder() *pcmToG722 {
+	if t.enc == nil {
+		t.enc = newPCMToG722()
+	}
+	return t.enc
 }
 
 // lookup converts src through table into dst.

@@ -28,8 +28,15 @@ func Generate(hz float64, sampleRate int, n int, phase *float64) []int16 {
 // GenerateInto fills dst with a sine tone of hz at sampleRate, like Generate but
 // without allocating, for the 50 frames a second an endpoint sends.
 func GenerateInto(dst []int16, hz float64, sampleRate int, phase *float64) {
+	clear(dst)
+	AddInto(dst, hz, Amplitude, sampleRate, phase)
+}
+
+// AddInto adds a sine tone of hz and peak amplitude to the samples of dst,
+// saturating at the int16 range, so that two calls make a dual tone (DTMF).
+// phase is as for Generate.
+func AddInto(dst []int16, hz, amplitude float64, sampleRate int, phase *float64) {
 	if sampleRate <= 0 {
-		clear(dst)
 		return
 	}
 	var p float64
@@ -38,7 +45,8 @@ func GenerateInto(dst []int16, hz float64, sampleRate int, phase *float64) {
 	}
 	step := 2 * math.Pi * hz / float64(sampleRate)
 	for i := range dst {
-		dst[i] = int16(math.Round(Amplitude * math.Sin(p)))
+		v := float64(dst[i]) + math.Round(amplitude*math.Sin(p))
+		dst[i] = int16(max(min(v, math.MaxInt16), math.MinInt16))
 		p += step
 	}
 	// Keep the phase small so precision does not drift over long calls.
