@@ -16,7 +16,7 @@ func (s *Server) registerInputMetrics() {
 	// One series for both sides, as it always was.
 	s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mediationserver_sip_malformed_requests_total",
-		Help: "Requests refused before any call state because they cannot be acted on: 400 (a mandatory header missing or invalid, Content-Length values that differ, a datagram shorter than its Content-Length) or 505 (a SIP version other than SIP/2.0).",
+		Help: "Requests refused before any call state because they cannot be acted on: 400 (a mandatory header missing or invalid, Content-Length values that differ, a datagram shorter than its Content-Length), 415 (an INVITE, UPDATE or PRACK body without SDP we can read) or 505 (a SIP version other than SIP/2.0).",
 	}, func() float64 {
 		var n uint64
 		for _, side := range sides {

@@ -108,6 +108,9 @@ func (s *Side) dispatch(msg gosip.Message, trusted bool) {
 		return
 	}
 	canonicalTags(msg)
+	if !s.takeSessionBody(msg) {
+		return
+	}
 	switch m := msg.(type) {
 	case *gosip.Request:
 		s.dispatchRequest(m)
@@ -197,18 +200,48 @@ func (s *Side) dispatchRequest(req *gosip.Request) {
 // of (no Via, CSeq, ...), as sipgo's transaction layer does: without an
 // answer the sender would retransmit it for 32 s.
 func (s *Side) rejectMalformed(req *gosip.Request, phrase string, why error) {
+	s.refuse(req, 400, phrase, why, "malformed request: 400")
+}
+
+// refuse answers req statelessly with code (an ACK gets nothing), counted
+// as Malformed and logged, rate-limited, with msg.
+func (s *Side) refuse(req *gosip.Request, code int, phrase string, why error, msg string, hdrs ...gosip.Header) {
 	s.stats.Malformed.Add(1)
 	if ok, dropped := s.limit.Allow(); ok {
-		s.log.Warn().Err(why).Str("remote", req.Source()).Int("suppressed", dropped).Msg("malformed request: 400")
+		s.log.Warn().Err(why).Str("remote", req.Source()).Str("method", req.Method.String()).Int("suppressed", dropped).Msg(msg)
 	}
 	if req.IsAck() {
 		return
 	}
-	res := newResponse(req, 400, phrase, "", nil)
+	res := newResponse(req, code, phrase, "", nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
 	res.SetDestination(responseDestination(req))
 	if err := s.WriteResponse(res); err != nil {
-		s.log.Debug().Err(err).Msg("400 to a malformed request not sent")
+		s.log.Debug().Err(err).Int("code", code).Msg("response to a refused request not sent")
 	}
+}
+
+// takeSessionBody leaves msg's body the SDP the B2BUA reads (sessionBody).
+// An INVITE, UPDATE or PRACK whose body offers nothing we can read gets
+// 415 with Accept (RFC 3261 §8.2.3, RFC 5621 §9.1) and goes no further;
+// an ACK or response like that goes on as it is, as nothing can refuse it
+// (its body is then no usable SDP, as any bad SDP).
+func (s *Side) takeSessionBody(msg gosip.Message) bool {
+	switch m := msg.(type) {
+	case *gosip.Request:
+		err := sessionBody(m)
+		if err == nil || m.IsAck() || (m.Method != gosip.INVITE && m.Method != gosip.UPDATE && m.Method != gosip.PRACK) {
+			return true
+		}
+		s.refuse(m, 415, "Unsupported Media Type", err, "request body is not SDP: 415",
+			gosip.NewHeader("Accept", sdpType))
+		return false
+	case *gosip.Response:
+		_ = sessionBody(m)
+	}
+	return true
 }
 
 // contentLength is the request's Content-Length value, "" without one.

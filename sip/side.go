@@ -65,7 +65,8 @@ type Stats struct {
 	Unparseable atomic.Uint64
 	// Malformed counts requests refused because they cannot be acted on:
 	// 400 (a mandatory header missing or invalid, Content-Length values
-	// that differ, ...) or 505 (a SIP version other than SIP/2.0).
+	// that differ, ...), 415 (a body that holds no SDP we can read) or 505
+	// (a SIP version other than SIP/2.0).
 	Malformed atomic.Uint64
 	// Retransmissions counts requests absorbed by their transaction.
 	Retransmissions atomic.Uint64
