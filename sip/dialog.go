@@ -275,7 +275,13 @@ func (d *Dialog) targets(req *gosip.Request) []string {
 	if tcp && d.Flow != "" && d.Side.ConnectionOpen(d.Flow) {
 		add("flow", d.Flow)
 	}
-	add("target", uriHostPort(req.Recipient, routeOf(req), tcp))
+	route := routeOf(req)
+	if len(d.RouteSet) > 0 && !d.RouteSet[0].UriParams.Has("lr") {
+		// A strict router is in the Request-URI (NewRequest): the request
+		// goes there, not to the first Route (RFC 3261 §8.1.2, §12.2.1.1).
+		route = nil
+	}
+	add("target", uriHostPort(req.Recipient, route, tcp))
 	if !tcp {
 		add("source", d.Flow)
 	}
@@ -292,8 +298,9 @@ func routeOf(req *gosip.Request) *gosip.Uri {
 	return nil
 }
 
-// uriHostPort is where a request goes by URI: the first Route, else the
-// Request-URI, with the transport's default port.
+// uriHostPort is where a request goes by URI: route (the first Route of a
+// loose-routed request), else the Request-URI, with the transport's
+// default port.
 func uriHostPort(ruri gosip.Uri, route *gosip.Uri, tcp bool) string {
 	u := ruri
 	if route != nil {

@@ -45,11 +45,14 @@ func TestDialogRequests(t *testing.T) {
 		rr         []string
 		wantRURI   string
 		wantRoutes []string
+		wantNext   string // where it is sent (RFC 3261 §8.1.2)
 	}{
-		{"no route set", nil, "sip:b@10.0.0.2:5070", nil},
+		{"no route set", nil, "sip:b@10.0.0.2:5070", nil, "target:10.0.0.2:5070"},
 		{"loose routers, reversed from the 2xx", []string{"<sip:p2.example;lr>", "<sip:p1.example;lr>"},
-			"sip:b@10.0.0.2:5070", []string{"<sip:p1.example;lr>", "<sip:p2.example;lr>"}},
-		{"strict router", []string{"<sip:p1.example>"}, "sip:p1.example", []string{"<sip:b@10.0.0.2:5070>"}},
+			"sip:b@10.0.0.2:5070", []string{"<sip:p1.example;lr>", "<sip:p2.example;lr>"}, "target:p1.example:5060"},
+		{"strict router", []string{"<sip:p1.example>"}, "sip:p1.example", []string{"<sip:b@10.0.0.2:5070>"}, "target:p1.example:5060"},
+		{"strict router, then a loose one", []string{"<sip:p2.example;lr>", "<sip:p1.example:5062>"}, "sip:p1.example:5062",
+			[]string{"<sip:p2.example;lr>", "<sip:b@10.0.0.2:5070>"}, "target:p1.example:5062"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,6 +73,9 @@ func TestDialogRequests(t *testing.T) {
 			}
 			if strings.Join(routes, ",") != strings.Join(tt.wantRoutes, ",") {
 				t.Errorf("Route %v, want %v", routes, tt.wantRoutes)
+			}
+			if next := d.targets(bye); len(next) == 0 || next[0] != tt.wantNext {
+				t.Errorf("sent to %v, want %s first", next, tt.wantNext)
 			}
 			if tag, _ := bye.From().Params.Get("tag"); tag != "ours" {
 				t.Errorf("From tag %q", tag)
