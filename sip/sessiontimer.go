@@ -188,11 +188,14 @@ func NegotiateUAS(req *gosip.Request, minSE time.Duration) (SessionTimer, error)
 		return SessionTimer{}, fmt.Errorf("session timer: Session-Expires %s below the request's Min-SE %s: %w", seconds(se.Interval), seconds(theirMin), ErrIntervalTooSmall)
 	}
 	t := SessionTimer{Active: true, Interval: se.Interval, Refresher: se.Refresher}
-	if t.Refresher == "" {
+	switch {
+	case !uacSupportsTimer(req):
+		// A UAC without Supported: timer cannot refresh, whatever its
+		// Session-Expires (set by a proxy, or copied) says: we do (RFC
+		// 4028 §9).
 		t.Refresher = RefresherUAS
-		if uacSupportsTimer(req) {
-			t.Refresher = RefresherUAC
-		}
+	case t.Refresher == "":
+		t.Refresher = RefresherUAC
 	}
 	t.WeRefresh = t.Refresher == RefresherUAS
 	return t, nil

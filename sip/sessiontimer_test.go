@@ -184,6 +184,13 @@ func TestNegotiateUAS(t *testing.T) {
 			wantAnswer: []string{"Session-Expires: 1800;refresher=uas"},
 		},
 		{
+			name:       "UAC without timer support asking refresher=uac: we refresh all the same",
+			headers:    []string{"Session-Expires: 120;refresher=uac"},
+			minSE:      MinSessionInterval,
+			want:       SessionTimer{Active: true, Interval: 120 * time.Second, Refresher: RefresherUAS, WeRefresh: true},
+			wantAnswer: []string{"Session-Expires: 120;refresher=uas"},
+		},
+		{
 			name:       "refresher uas requested",
 			headers:    []string{"Supported: timer", "Session-Expires: 600;refresher=uas"},
 			minSE:      MinSessionInterval,
