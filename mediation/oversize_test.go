@@ -101,7 +101,7 @@ func TestOversizedInput(t *testing.T) {
 	}
 	alive("1,000 m-lines")
 
-	// A 64 KB datagram: larger than any UDP message taken (9,800 bytes).
+	// A 64 KB datagram: larger than sipgo reads (32,768 bytes).
 	big, err := net.Dial("udp", edge)
 	if err != nil {
 		t.Fatal(err)
