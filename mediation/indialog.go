@@ -180,6 +180,32 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 	c.relayOffer(l, in, in.Req.Method, in.Req.Body())
 }
 
+// unchangedOffer reports an offer of l's peer that repeats the SDP it last
+// sent, o= version included: RFC 3264 §8 has any change increment the
+// version, so it modifies nothing. SBCs send such re-INVITEs and UPDATEs to
+// refresh the session (RFC 4028) or to check the dialog.
+func (c *call) unchangedOffer(l *leg, offer sdp.Media) bool {
+	prev := c.media.latest(l.media)
+	return len(c.legSDP(l)) > 0 && offer.OriginSessionID == prev.OriginSessionID &&
+		offer.OriginVersion == prev.OriginVersion && sdp.SameStream(offer, prev)
+}
+
+// answerUnchanged answers an unchanged offer (unchangedOffer) itself with
+// the SDP l's peer already has from us: the other peer, whose session does
+// not change, is not asked (an SfB client would see a re-INVITE at every
+// refresh of the SBC's session timer).
+func (c *call) answerUnchanged(l *leg, in *sip.Incoming) {
+	c.log.Debug().Str("leg", l.role).Str("method", in.Req.Method.String()).Msg("offer repeats the peer's SDP: answered without the other leg")
+	res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
+	if in.Req.IsInvite() {
+		_ = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
+			func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
+	} else {
+		_ = in.Respond(res)
+	}
+	c.armSessionTimer(l)
+}
+
 // onAckAnswer takes the answer in the ACK of our 200 to a re-INVITE
 // without SDP, which offered l's peer the SDP it already had. An answer
 // that changes nothing of its media (the usual session refresh) is the end
@@ -292,6 +318,10 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 	offer, err := sdp.Parse(sdpBody)
 	if err != nil {
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, "unparseable SDP in "+string(method)))
+		return
+	}
+	if c.state == stateAnswered && c.unchangedOffer(l, offer) {
+		c.answerUnchanged(l, in)
 		return
 	}
 	to := c.other(l)

@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +176,83 @@ func TestAnswerKeepsOfferMLines(t *testing.T) {
 	_ = oc.d.Ack(ctx)
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// TestUnchangedOfferAnsweredLocally: an SBC re-INVITE or UPDATE repeating
+// its SDP, o= version and all (a session refresh), is answered by the
+// server with the SDP the SBC has from it, and the client is not
+// re-INVITEd; a new version of the same SDP is still relayed.
+func TestUnchangedOfferAnsweredLocally(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	var call *peerInvite
+	answer := fixtureBody(t, "sbc-answer-pcma.sdp")
+	sbc.invites(func(pi *peerInvite) {
+		call = pi
+		pi.respond(200, answer)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	caller.answerSDP(t, gosip.INVITE)
+	oc := upCall(ctx, t, caller, srv, "udp")
+	sbc.wait(ctx, gosip.ACK, 1)
+	seq := uint32(1)
+	offer := func(method gosip.RequestMethod, body []byte) *gosip.Response {
+		t.Helper()
+		for {
+			seq++
+			res := call.do(ctx, call.inDialog(method, seq, body))
+			if res.StatusCode == 491 && seq < 10 {
+				continue // the caller's ACK still on its way (glare); again, as an SBC would
+			}
+			if res.StatusCode == 200 && method == gosip.INVITE {
+				ack := call.inDialog(gosip.ACK, seq, nil)
+				ack.Recipient = res.Contact().Address
+				if err := sbc.stack.Client("udp").WriteRequest(ack); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return res
+		}
+	}
+	ours := string(sbc.wait(ctx, gosip.INVITE, 1).Body())
+	for _, method := range []gosip.RequestMethod{gosip.INVITE, gosip.UPDATE} {
+		res := offer(method, answer)
+		if res.StatusCode != 200 || string(res.Body()) != ours {
+			t.Fatalf("%s repeating the SBC's SDP got %d with\n%s\nwant 200 with our SDP as it was:\n%s", method, res.StatusCode, res.Body(), ours)
+		}
+	}
+	if n := caller.count(gosip.INVITE) + caller.count(gosip.UPDATE); n != 0 {
+		t.Fatalf("the client got %d re-offers for an unchanged SDP (%s)", n, caller.methods())
+	}
+	newer := bumpVersion(t, string(answer))
+	if res := offer(gosip.INVITE, []byte(newer)); res.StatusCode != 200 {
+		t.Fatalf("re-INVITE with a new version got %d", res.StatusCode)
+	}
+	if n := caller.count(gosip.INVITE); n != 1 {
+		t.Fatalf("the client got %d re-INVITEs for a new SDP version, want 1", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// bumpVersion increments the o= line's session version of an SDP.
+func bumpVersion(t *testing.T, s string) string {
+	t.Helper()
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "o=") {
+			continue
+		}
+		f := strings.Fields(strings.TrimRight(l, "\r"))
+		v, err := strconv.ParseUint(f[2], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f[2] = strconv.FormatUint(v+1, 10)
+		lines[i] = strings.Join(f, " ") + "\r"
+		return strings.Join(lines, "\n")
+	}
+	t.Fatal("no o= line")
+	return ""
 }
