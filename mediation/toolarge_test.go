@@ -263,7 +263,9 @@ func TestReInviteAnswerTooLargeForUDP(t *testing.T) {
 			rr = append(rr, fmt.Sprintf("Record-Route: <sip:proxy-%02d.example.net:5060;transport=udp;lr;x-hop=%s>", i, strings.Repeat("p", 100)))
 		}
 		rr = append(rr, fmt.Sprintf("Record-Route: <sip:last.example.net;lr;x-pad=%s>", strings.Repeat("q", pad)))
-		return inDialog("INVITE", 2, rr, body)
+		// A new version of the caller's SDP: an offer to relay, not one
+		// repeating its SDP, which the server answers itself.
+		return inDialog("INVITE", 2, rr, bumpVersion(t, body))
 	}
 	msg := reInvite(1)
 	msg = reInvite(1 + sip.UDPLimit() - 4 - len(msg)) // 4 bytes short of the limit
