@@ -57,12 +57,14 @@ func (c *call) inviteCallee(body []byte) {
 	}
 	hdrs = append(hdrs, c.forwardedHeaders(req)...)
 	inv := b.side.NewInvite(sip.Invite{
-		Target:      target,
-		Transport:   transport,
-		RequestUser: c.calleeNumber(sip.UserOf(req.Recipient)),
-		FromUser:    c.calleeNumber(sip.UserOf(req.From().Address)),
-		FromDisplay: req.From().DisplayName,
-		ToUser:      c.calleeNumber(sip.UserOf(req.To().Address)),
+		Target:       target,
+		Transport:    transport,
+		RequestUser:  c.calleeNumber(sip.UserOf(req.Recipient)),
+		FromUser:     c.calleeNumber(sip.UserOf(req.From().Address)),
+		FromDisplay:  req.From().DisplayName,
+		ToUser:       c.calleeNumber(sip.UserOf(req.To().Address)),
+		RequestPhone: sip.IsPhone(req.Recipient), FromPhone: sip.IsPhone(req.From().Address),
+		ToPhone:     sip.IsPhone(req.To().Address),
 		MaxForwards: sip.MaxForwards(req) - 1,
 		Body:        body,
 		Headers:     hdrs,

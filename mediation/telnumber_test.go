@@ -10,8 +10,8 @@ import (
 
 // TestTelURIs: a caller naming numbers with tel: URIs (RFC 3966; IMS
 // carriers and SBCs send them) in the Request-URI, From and To has the
-// numbers copied into the callee's INVITE and the call record, and routed
-// on, as with sip: URIs' user parts.
+// numbers copied into the callee's INVITE (in sip: URIs with user=phone)
+// and the call record, and routed on, as with sip: URIs' user parts.
 func TestTelURIs(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 	sbc := startPeer(t, "sbc")
@@ -54,6 +54,11 @@ func TestTelURIs(t *testing.T) {
 	}
 	if u := got.To().Address.User; u != "5550100" {
 		t.Errorf("SBC's To %s: user %q, want 5550100", got.To().Value(), u)
+	}
+	for name, u := range map[string]gosip.Uri{"Request-URI": got.Recipient, "From": got.From().Address, "To": got.To().Address} {
+		if v, _ := u.UriParams.Get("user"); v != "phone" {
+			t.Errorf("SBC's %s %s: want user=phone, as a number it is", name, u.String())
+		}
 	}
 	_ = d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)

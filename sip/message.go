@@ -20,6 +20,9 @@ type Invite struct {
 	Transport string
 	// RequestUser, FromUser and ToUser are user parts (phone numbers).
 	RequestUser, FromUser, FromDisplay, ToUser string
+	// RequestPhone, FromPhone and ToPhone: that URI of the incoming INVITE
+	// named a telephone number (IsPhone), so ours says user=phone too.
+	RequestPhone, FromPhone, ToPhone bool
 	// MaxForwards is the incoming value minus one.
 	MaxForwards int
 	// Body is an SDP offer.
@@ -36,6 +39,9 @@ func (s *Side) NewInvite(inv Invite) *gosip.Request {
 		ruri.UriParams = gosip.NewParams()
 		ruri.UriParams.Add("transport", strings.ToLower(inv.Transport))
 	}
+	if inv.RequestPhone {
+		userPhone(&ruri)
+	}
 	req := gosip.NewRequest(gosip.INVITE, ruri)
 	req.SetTransport(transportName(inv.Transport))
 	from := &gosip.FromHeader{
@@ -45,6 +51,12 @@ func (s *Side) NewInvite(inv Invite) *gosip.Request {
 	}
 	from.Params.Add("tag", gosip.GenerateTagN(16))
 	to := &gosip.ToHeader{Address: gosip.Uri{Scheme: "sip", User: inv.ToUser, Host: host}, Params: gosip.NewParams()}
+	if inv.FromPhone {
+		userPhone(&from.Address)
+	}
+	if inv.ToPhone {
+		userPhone(&to.Address)
+	}
 	mf := gosip.MaxForwardsHeader(inv.MaxForwards)
 	// Call-ID and CSeq are set here, not by sipgo, so that the call can be
 	// registered under its new dialog before the INVITE leaves.
@@ -95,4 +107,26 @@ func UserOf(u gosip.Uri) string {
 		return number
 	}
 	return u.User
+}
+
+// IsPhone reports a URI naming a telephone number: a tel: URI, or a SIP URI
+// with user=phone (RFC 3261 §19.1.1, RFC 3966).
+func IsPhone(u gosip.Uri) bool {
+	if strings.EqualFold(u.Scheme, "tel") {
+		return true
+	}
+	for _, kv := range u.UriParams {
+		if strings.EqualFold(kv.K, "user") && strings.EqualFold(kv.V, "phone") {
+			return true
+		}
+	}
+	return false
+}
+
+// userPhone adds user=phone to a SIP URI we build.
+func userPhone(u *gosip.Uri) {
+	if u.UriParams == nil {
+		u.UriParams = gosip.HeaderParams{}
+	}
+	u.UriParams = append(u.UriParams, gosip.HeaderParams{{K: "user", V: "phone"}}...)
 }
