@@ -1,11 +1,15 @@
 package sip
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/rs/zerolog"
 	"net"
 	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // TLSConfig is a side's SIP over TLS (RFC 3261 §26.2): a listener of its
@@ -39,7 +43,89 @@ func listenTLS(cfg *TLSConfig, lim ConnLimits, stats *ConnStats, log zerolog.Log
 	// The limits apply to the raw connections, under TLS: a peer that
 	// never completes its handshake is idle too.
 	limited = limitListener(ln, lim, stats, log)
+	if lim.MessageTimeout > 0 {
+		return newHandshakeListener(limited, cfg.Server, lim.MessageTimeout, stats, log), limited, addr, nil
+	}
 	return tls.NewListener(limited, cfg.Server), limited, addr, nil
+}
+
+// handshakeListener hands out TLS connections whose handshake is done,
+// each run on a goroutine of its own and bounded by timeout (the message
+// timeout: a ClientHello is a message too). tls.NewListener's connections
+// shake hands on their first read instead, unbounded but for the idle
+// timeout (30 min by default): five bytes of a ClientHello held a
+// connection slot that long.
+type handshakeListener struct {
+	net.Listener
+	cfg     *tls.Config
+	timeout time.Duration
+	stats   *ConnStats
+	log     zerolog.Logger
+	logs    Limiter
+	conns   chan net.Conn
+	done    chan struct{}
+	once    sync.Once
+	err     error // the raw listener's, once conns is closed
+}
+
+func newHandshakeListener(raw net.Listener, cfg *tls.Config, timeout time.Duration, stats *ConnStats, log zerolog.Logger) *handshakeListener {
+	l := &handshakeListener{Listener: raw, cfg: cfg, timeout: timeout, stats: stats, log: log,
+		logs: Limiter{Every: time.Second}, conns: make(chan net.Conn), done: make(chan struct{})}
+	go l.accept()
+	return l
+}
+
+func (l *handshakeListener) accept() {
+	defer close(l.conns)
+	for {
+		raw, err := l.Listener.Accept()
+		if err != nil {
+			l.err = err
+			return
+		}
+		go l.handshake(raw)
+	}
+}
+
+func (l *handshakeListener) handshake(raw net.Conn) {
+	c := tls.Server(raw, l.cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	if err := c.HandshakeContext(ctx); err != nil {
+		if ctx.Err() != nil {
+			l.stats.Slow.Add(1)
+		}
+		_ = c.Close()
+		if ok, n := l.logs.Allow(); ok {
+			l.log.Info().Err(err).Str("remote", raw.RemoteAddr().String()).Int64("message_timeout_ms", l.timeout.Milliseconds()).
+				Int("suppressed", n).Msg("TLS handshake failed or not done in time: connection closed")
+		}
+		return
+	}
+	select {
+	case l.conns <- c:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+// Accept returns the next connection whose handshake is done.
+func (l *handshakeListener) Accept() (net.Conn, error) {
+	select {
+	case c, ok := <-l.conns:
+		if !ok {
+			return nil, l.err
+		}
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting; connections mid-handshake are closed when done.
+func (l *handshakeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
 }
 
 // TLSAddr is the stack's TLS address; invalid without TLS.

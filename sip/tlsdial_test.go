@@ -123,3 +123,46 @@ func TestSideDialsTLSWithServerName(t *testing.T) {
 		t.Errorf("OPTIONS to a peer without the name: %v, want a transport error", err)
 	}
 }
+
+// TestTLSHandshakeTimeout: a peer that starts a TLS handshake and stalls
+// (five bytes of a ClientHello) is cut off MessageTimeout after it
+// connected, as a slow SIP sender is, not after the idle timeout; a peer
+// that completes its handshake meanwhile is served, its handshake not
+// queued behind the stalled one.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	cert, pool := selfSigned(t, "peer.lab")
+	rec := newRecorder()
+	rec.answer = func(in *Incoming) { _ = in.Reply(200, "OK", "") }
+	s, err := NewSide(SideConfig{Name: "peer", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "peer", Log: zerolog.Nop(),
+		Handler: rec, Conn: ConnLimits{MessageTimeout: timeout, IdleTimeout: time.Hour},
+		TLS: &TLSConfig{Listen: netip.MustParseAddrPort("127.0.0.1:0"), Server: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	stalled := dialFrom(t, "127.0.0.1", s.TLSAddr())
+	start := time.Now()
+	if _, err := stalled.conn.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	good, err := tls.Dial("tcp", s.TLSAddr().String(), &tls.Config{RootCAs: pool, ServerName: "peer.lab", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("a peer that completes its handshake while another stalls: %v", err)
+	}
+	good.Close()
+	stalled.closedByPeer(5*time.Second, "stalled TLS handshake")
+	if took := time.Since(start); took < timeout {
+		t.Fatalf("stalled handshake cut off after %v, before %v", took, timeout)
+	}
+	// Counted as the handshake returns, which may be just after the close
+	// (HandshakeContext closes the connection when its context ends).
+	for deadline := time.Now().Add(5 * time.Second); s.stack.connStats.Slow.Load() != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("slow closes %d, want 1", s.stack.connStats.Slow.Load())
+		}
+	}
+}
