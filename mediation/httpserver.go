@@ -6,11 +6,16 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/net/netutil"
+
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // Limits of both HTTP servers. A client that sends its request slowly, or
@@ -27,6 +32,11 @@ const (
 	// httpMaxConns is per listener; connections beyond it wait in the
 	// kernel's accept queue.
 	httpMaxConns = 256
+	// httpMaxConnsPerIP caps one IP's connections on each listener (a
+	// client holds one or two, a browser six): beyond it a connection is
+	// closed at once, so that one host's idle keep-alive connections
+	// cannot take all httpMaxConns from the clients and the monitoring.
+	httpMaxConnsPerIP = 32
 )
 
 // httpService is one HTTP listener and its server.
@@ -36,9 +46,12 @@ type httpService struct {
 	srv  *http.Server
 }
 
-// newHTTPService limits ln and serves h on it with the timeouts above.
-func newHTTPService(name string, ln net.Listener, h http.Handler, writeTimeout time.Duration, log zerolog.Logger) *httpService {
-	return &httpService{name: name, ln: netutil.LimitListener(ln, httpMaxConns), srv: &http.Server{
+// newHTTPService limits ln and serves h on it with the timeouts above;
+// refused counts the connections beyond an IP's share.
+func newHTTPService(name string, ln net.Listener, h http.Handler, writeTimeout time.Duration, refused *atomic.Uint64, log zerolog.Logger) *httpService {
+	ln = &perIPListener{Listener: netutil.LimitListener(ln, httpMaxConns), max: httpMaxConnsPerIP, refused: refused,
+		log: log.With().Str("component", name).Logger(), logs: sip.Limiter{Every: time.Second}, open: map[netip.Addr]int{}}
+	return &httpService{name: name, ln: ln, srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
@@ -68,4 +81,64 @@ type warnWriter struct{ log zerolog.Logger }
 func (w warnWriter) Write(p []byte) (int, error) {
 	w.log.Warn().Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// perIPListener closes at once a connection from an IP that already has
+// max open, counted and logged (rate-limited).
+type perIPListener struct {
+	net.Listener
+	max     int
+	refused *atomic.Uint64
+	log     zerolog.Logger
+	logs    sip.Limiter
+	mu      sync.Mutex
+	open    map[netip.Addr]int
+}
+
+func (l *perIPListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		var ip netip.Addr
+		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			ip = a.AddrPort().Addr().Unmap()
+		}
+		l.mu.Lock()
+		full := l.open[ip] >= l.max
+		if !full {
+			l.open[ip]++
+		}
+		l.mu.Unlock()
+		if !full {
+			return &perIPConn{Conn: c, l: l, ip: ip}, nil
+		}
+		_ = c.Close()
+		l.refused.Add(1)
+		if ok, n := l.logs.Allow(); ok {
+			l.log.Warn().Str("remote", c.RemoteAddr().String()).Int("max_per_ip", l.max).Int("suppressed", n).
+				Msg("HTTP connection refused: too many from this IP")
+		}
+	}
+}
+
+// perIPConn gives its IP's place back when closed.
+type perIPConn struct {
+	net.Conn
+	l    *perIPListener
+	ip   netip.Addr
+	once sync.Once
+}
+
+func (c *perIPConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.l.open[c.ip]--; c.l.open[c.ip] <= 0 {
+			delete(c.l.open, c.ip)
+		}
+		c.l.mu.Unlock()
+	})
+	return err
 }

@@ -30,6 +30,7 @@ var wantSeries = []string{
 	"mediationserver_gateway_calls_total: Calls that ended, by gateway trunk (the last one tried), direction and outcome (answered or failed).",
 	"mediationserver_gateway_side_port_pairs_open: RTP/RTCP port pairs open for anchored media on the gateway side, one per anchored call (LS:MediationServer - Global Counters - Current number of ports opened on the gateway side, counted in pairs).",
 	"mediationserver_gateway_up: 1 while the gateway trunk answers OPTIONS (or is not probed), 0 once it missed gateway_health.max_fails probes in a row.",
+	"mediationserver_http_connections_refused_total: HTTP connections (web service, metrics, admin API) closed at once because their IP already had 32 open on that listener.",
 	"mediationserver_media_bypass_calls_active: Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls - Active media bypass calls).",
 	"mediationserver_media_bypass_calls_total: Answered media bypass calls since start.",
 	"mediationserver_media_packets_refused_total: RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
