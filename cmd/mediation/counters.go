@@ -43,8 +43,12 @@ func countersRun(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		return exitUsage
 	}
-	if fs.NArg() > 0 || *interval <= 0 {
-		fmt.Fprintln(stderr, "mediation: counters: takes no arguments; --interval must be positive")
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mediation: counters: takes no arguments (got %q)\n", fs.Args())
+		return exitUsage
+	}
+	if *interval <= 0 {
+		fmt.Fprintf(stderr, "mediation: counters: --interval must be positive (got %v)\n", *interval)
 		return exitUsage
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -52,16 +56,26 @@ func countersRun(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var prevAt time.Time
 	for n := 1; ; n++ {
 		values, err := scrape(ctx, client, strings.TrimSuffix(*url, "/")+"/metrics")
-		if err != nil {
+		switch {
+		case err != nil && !*watch:
 			fmt.Fprintf(stderr, "mediation: counters: %v\n", err)
 			return exitFailure
+		case err != nil:
+			// A server restarting, or a moment away: watching goes on, as
+			// PerfMon's does; the next rates start from the next sample.
+			if ctx.Err() != nil {
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "mediation: counters: %v (watching on)\n", err)
+			prev = nil
+		default:
+			now := time.Now()
+			printCounters(stdout, now, values, prev, now.Sub(prevAt))
+			prev, prevAt = values, now
 		}
-		now := time.Now()
-		printCounters(stdout, now, values, prev, now.Sub(prevAt))
 		if !*watch || (*count > 0 && n >= *count) {
 			return exitOK
 		}
-		prev, prevAt = values, now
 		select {
 		case <-ctx.Done():
 			return exitOK
@@ -99,7 +113,9 @@ func printCounters(w io.Writer, at time.Time, values, prev map[string]float64, e
 		}
 		key := c.Metric + "/" + c.Direction
 		fmt.Fprintf(&b, "  %-64s %8g", c.Counter, values[key])
-		if c.Cumulative && prev != nil && elapsed > 0 {
+		// A counter lower than before was reset (the server restarted
+		// between samples): no rate for it this time, not a negative one.
+		if c.Cumulative && prev != nil && elapsed > 0 && values[key] >= prev[key] {
 			fmt.Fprintf(&b, "  %8.2f/s", (values[key]-prev[key])/elapsed.Seconds())
 		}
 		b.WriteString("\n")

@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,5 +63,43 @@ func TestCounters(t *testing.T) {
 	}
 	if code := countersRun(ctx, []string{"--url", "http://127.0.0.1:1"}, &out, &errOut); code != exitFailure {
 		t.Errorf("unreachable server: exit %d", code)
+	}
+}
+
+// TestCountersWatchThroughRestart: `counters --watch` goes on through a
+// sample the server does not answer (a restart), saying so on stderr, and
+// a cumulative counter that went back (the restarted server's) gets no
+// rate rather than a negative one.
+func TestCountersWatchThroughRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	pages := []string{"5", "", "7", "0"} // "" : the server is away
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		v := "0"
+		if len(pages) > 0 {
+			v, pages = pages[0], pages[1:]
+		}
+		if v == "" {
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "# TYPE mediationserver_calls_total counter\nmediationserver_calls_total{direction=\"outbound\"} %s\n", v)
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	if code := countersRun(ctx, []string{"--url", srv.URL, "--watch", "--interval", "10ms", "--count", "4"}, &out, &errOut); code != exitOK {
+		t.Fatalf("watch through a failed sample: exit %d: %s", code, errOut.String())
+	}
+	if n := strings.Count(out.String(), "LS:MediationServer - Outbound Calls\n"); n != 3 {
+		t.Errorf("printed %d samples, want the 3 answered:\n%s", n, out.String())
+	}
+	if !strings.Contains(errOut.String(), "watching on") {
+		t.Errorf("the failed sample not reported: %q", errOut.String())
+	}
+	if regexp.MustCompile(`-[0-9.]+/s`).MatchString(out.String()) {
+		t.Errorf("a negative rate after the counter went back:\n%s", out.String())
 	}
 }
