@@ -142,6 +142,26 @@ func (r *Responder) answer(remote net.Addr, q *dns.Msg) *dns.Msg {
 		m.Rcode = dns.RcodeNotImplemented
 		return m
 	}
+	// EDNS (RFC 6891 §6.1.1): a query with an OPT record gets one back;
+	// two OPT records are FORMERR, a version we do not know BADVERS.
+	opts := 0
+	for _, rr := range q.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opts++
+		}
+	}
+	if opt := q.IsEdns0(); opt != nil {
+		switch {
+		case opts > 1:
+			m.Rcode = dns.RcodeFormatError
+			return m
+		case opt.Version() != 0:
+			m.SetEdns0(ednsSize, false)
+			m.Rcode = dns.RcodeBadVers
+			return m
+		}
+		m.SetEdns0(ednsSize, false)
+	}
 	question := q.Question[0]
 	client := remoteAddr(remote)
 	log := r.cfg.Log.With().Str("remote", client.String()).Str("name", question.Name).
@@ -151,29 +171,55 @@ func (r *Responder) answer(remote net.Addr, q *dns.Msg) *dns.Msg {
 		log.Debug().Str("rcode", "REFUSED").Msg("geodns: not our name")
 		return m
 	}
+	if question.Qtype == dns.TypeAXFR || question.Qtype == dns.TypeIXFR {
+		// No zone to transfer: the answers depend on the asker.
+		m.Rcode = dns.RcodeRefused
+		return m
+	}
 	m.Authoritative = true
+	ttl := uint32(r.cfg.TTL / time.Second)
 	site := r.site(client)
 	if site == nil {
 		// External clients must not resolve the web service's name. Debug
 		// level: any host on the network may ask, as often as it likes.
 		m.Rcode = dns.RcodeNameError
+		m.Ns = []dns.RR{r.soa(ttl)} // negative caching, RFC 2308 §3
 		log.Debug().Str("rcode", "NXDOMAIN").Msg("geodns: client outside every site")
 		return m
 	}
-	ttl := uint32(r.cfg.TTL / time.Second)
+	seen := map[netip.Addr]bool{}
 	for _, ip := range site.Servers {
+		if seen[ip] {
+			continue // a server listed twice is one record (RFC 2181 §5)
+		}
+		seen[ip] = true
 		hdr := dns.RR_Header{Name: question.Name, Class: dns.ClassINET, Ttl: ttl}
+		all := question.Qtype == dns.TypeANY
 		switch {
-		case question.Qtype == dns.TypeA && ip.Is4():
+		case (question.Qtype == dns.TypeA || all) && ip.Is4():
 			hdr.Rrtype = dns.TypeA
 			m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: ip.AsSlice()})
-		case question.Qtype == dns.TypeAAAA && ip.Is6():
+		case (question.Qtype == dns.TypeAAAA || all) && ip.Is6():
 			hdr.Rrtype = dns.TypeAAAA
 			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip.AsSlice()})
 		}
 	}
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{r.soa(ttl)} // NODATA, negative caching (RFC 2308 §2.2)
+	}
 	log.Debug().Str("site", site.Name).Int("answers", len(m.Answer)).Msg("geodns: answered")
 	return m
+}
+
+// ednsSize is the UDP payload size we advertise (RFC 6891; the DNS flag
+// day 2020's value).
+const ednsSize = 1232
+
+// soa is the SOA of the one name answered, for negative answers: the
+// responder is authoritative for that name alone, its own zone apex.
+func (r *Responder) soa(ttl uint32) *dns.SOA {
+	return &dns.SOA{Hdr: dns.RR_Header{Name: r.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns: r.name, Mbox: "hostmaster." + r.name, Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: ttl}
 }
 
 // site is the first site whose subnets hold ip, or nil.

@@ -134,3 +134,70 @@ func TestDig(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestDNSConformance: the responder follows the DNS rules resolvers
+// depend on: an EDNS query gets an OPT record back, an unknown EDNS
+// version BADVERS and two OPT records FORMERR (RFC 6891); NXDOMAIN and
+// NODATA carry the SOA for negative caching (RFC 2308); zone transfers are
+// REFUSED; ANY gets the addresses; a server listed twice is one record.
+func TestDNSConformance(t *testing.T) {
+	r, err := Listen(netip.MustParseAddrPort("127.0.0.1:0"), Config{Name: name, TTL: 60 * time.Second, Log: zerolog.Nop(),
+		Sites: []Site{{Name: "amsterdam", Subnets: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+			Servers: []netip.Addr{netip.MustParseAddr("192.168.1.45"), netip.MustParseAddr("192.168.1.45"), netip.MustParseAddr("fd00::45")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	exchange := func(src string, m *dns.Msg) *dns.Msg {
+		t.Helper()
+		c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}}
+		res, _, err := c.Exchange(m, r.Addr().String())
+		if err != nil {
+			t.Fatalf("query from %s: %v", src, err)
+		}
+		return res
+	}
+	q := func(qtype uint16) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(name), qtype)
+		return m
+	}
+	hasSOA := func(m *dns.Msg) bool {
+		return len(m.Ns) == 1 && m.Ns[0].Header().Rrtype == dns.TypeSOA
+	}
+
+	edns := q(dns.TypeA)
+	edns.SetEdns0(4096, false)
+	if res := exchange("127.0.0.1", edns); res.IsEdns0() == nil || res.Rcode != dns.RcodeSuccess {
+		t.Errorf("EDNS query: rcode %s, OPT %v; want NOERROR with an OPT record", dns.RcodeToString[res.Rcode], res.IsEdns0())
+	}
+	v1 := q(dns.TypeA)
+	v1.SetEdns0(4096, false)
+	v1.IsEdns0().SetVersion(1)
+	if res := exchange("127.0.0.1", v1); res.Rcode != dns.RcodeBadVers || res.IsEdns0() == nil {
+		t.Errorf("EDNS version 1: rcode %s, want BADVERS with an OPT record", dns.RcodeToString[res.Rcode])
+	}
+	two := q(dns.TypeA)
+	two.SetEdns0(4096, false)
+	two.Extra = append(two.Extra, two.Extra[0])
+	if res := exchange("127.0.0.1", two); res.Rcode != dns.RcodeFormatError {
+		t.Errorf("two OPT records: rcode %s, want FORMERR", dns.RcodeToString[res.Rcode])
+	}
+	if res := exchange("127.0.0.2", q(dns.TypeA)); res.Rcode != dns.RcodeNameError || !hasSOA(res) {
+		t.Errorf("external client: rcode %s, authority %v; want NXDOMAIN with the SOA", dns.RcodeToString[res.Rcode], res.Ns)
+	}
+	if res := exchange("127.0.0.1", q(dns.TypeTXT)); res.Rcode != dns.RcodeSuccess || len(res.Answer) != 0 || !hasSOA(res) {
+		t.Errorf("TXT: rcode %s, %d answers, authority %v; want NODATA with the SOA", dns.RcodeToString[res.Rcode], len(res.Answer), res.Ns)
+	}
+	for _, qt := range []uint16{dns.TypeAXFR, dns.TypeIXFR} {
+		if res := exchange("127.0.0.1", q(qt)); res.Rcode != dns.RcodeRefused {
+			t.Errorf("%s: rcode %s, want REFUSED", dns.TypeToString[qt], dns.RcodeToString[res.Rcode])
+		}
+	}
+	if got := addrs(exchange("127.0.0.1", q(dns.TypeANY))); !slices.Equal(got, []string{"192.168.1.45", "fd00::45"}) {
+		t.Errorf("ANY answered %v, want each address once", got)
+	}
+	if got := addrs(exchange("127.0.0.1", q(dns.TypeA))); !slices.Equal(got, []string{"192.168.1.45"}) {
+		t.Errorf("A answered %v, want the twice-listed server once", got)
+	}
+}
