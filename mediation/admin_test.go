@@ -117,7 +117,8 @@ func TestAdminSettings(t *testing.T) {
 }
 
 // TestClientListenerServesNoAdmin checks that the listener clients reach
-// has no settings or calls, and that health checks take GET and HEAD only.
+// has no settings or calls, and that health checks and /metrics take GET
+// and HEAD only.
 func TestClientListenerServesNoAdmin(t *testing.T) {
 	lab := mediationtest.Start(t, mediationtest.Options{})
 	for _, tt := range []struct {
@@ -136,6 +137,9 @@ func TestClientListenerServesNoAdmin(t *testing.T) {
 		{http.MethodGet, "/readyz", 200},
 		{http.MethodHead, "/readyz", 200},
 		{http.MethodDelete, "/readyz", 405},
+		{http.MethodGet, "/metrics", 200},
+		{http.MethodPost, "/metrics", 405},
+		{http.MethodPut, "/metrics", 405},
 		{http.MethodGet, hybridconfig.Path, 200},
 	} {
 		if code, body := adminDo(t, tt.method, mediationtest.URL(lab.Server, tt.path), "", ""); code != tt.want {

@@ -19,7 +19,7 @@ func (s *Server) httpHandler() http.Handler {
 		b := s.Settings()
 		return hybridconfig.Settings{Enabled: b.Enabled, BypassID: b.BypassID}
 	}, s.internal, s.log.With().Str("component", "hybridconfig").Logger(), hybridconfig.WithOutcome(s.metrics.webServiceOutcome)))
-	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	// GET patterns also answer HEAD; other methods get 405 from the mux.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() {

@@ -4,8 +4,11 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // Path is where the CCE Mediation Server serves the web service; the
@@ -45,6 +48,10 @@ type handler struct {
 	internal []netip.Prefix
 	log      zerolog.Logger
 	observe  func(outcome string)
+	// refusals limits the log lines of refused requests (405, 403) to
+	// one a second: any host may send them as fast as it likes. They are
+	// all counted (observe).
+	refusals sip.Limiter
 }
 
 // NewHandler returns the web service. settings is called once per request so
@@ -60,6 +67,7 @@ func NewHandler(settings func() Settings, internal []netip.Prefix, log zerolog.L
 		internal: append([]netip.Prefix(nil), internal...),
 		log:      log,
 		observe:  func(string) {},
+		refusals: sip.Limiter{Every: time.Second},
 	}
 	for _, o := range opts {
 		o(h)
@@ -83,7 +91,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		event(zerolog.InfoLevel, http.StatusMethodNotAllowed).Bool("granted", false).Msg("hybrid config: method not allowed")
+		if ok, n := h.refusals.Allow(); ok {
+			event(zerolog.InfoLevel, http.StatusMethodNotAllowed).Bool("granted", false).Int("suppressed", n).Msg("hybrid config: method not allowed")
+		}
 		h.observe(OutcomeBadMethod)
 		return
 	}
@@ -91,7 +101,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, forbiddenText, http.StatusForbidden)
 		// An external client is refused by design (CCE grants bypass to
 		// internal clients only), so it is news, not a warning.
-		event(zerolog.InfoLevel, http.StatusForbidden).Bool("granted", false).Msg("hybrid config: external client refused")
+		if ok, n := h.refusals.Allow(); ok {
+			event(zerolog.InfoLevel, http.StatusForbidden).Bool("granted", false).Int("suppressed", n).Msg("hybrid config: external client refused")
+		}
 		h.observe(OutcomeExternal)
 		return
 	}

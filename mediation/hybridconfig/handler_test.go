@@ -357,3 +357,43 @@ func TestHandlerRemoteAddrForms(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerRefusalLogsLimited: a flood of refused requests (external
+// clients) logs at most one line a second, with the number suppressed,
+// not one a request; every one is still counted.
+func TestHandlerRefusalLogsLimited(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	outcomes := 0
+	lb := &logBuffer{}
+	srv := httptest.NewServer(NewHandler(enabled, private, zerolog.New(lb), WithOutcome(func(string) { mu.Lock(); outcomes++; mu.Unlock() })))
+	transport := &http.Transport{}
+	t.Cleanup(func() { transport.CloseIdleConnections(); srv.Close() })
+	f := &fixture{srv: srv, client: &http.Client{Transport: transport}, log: lb}
+	const n = 200
+	start := time.Now()
+	for range n {
+		if res := f.do(ctx, t, http.MethodGet, uaSupported, nil); res.status != http.StatusForbidden {
+			t.Fatalf("status %d, want 403", res.status)
+		}
+	}
+	elapsed := time.Since(start)
+	events := lb.waitLines(ctx, t, 1)
+	if max := int(elapsed/time.Second) + 1; len(events) > max {
+		t.Errorf("%d log lines for %d refusals in %v, want at most %d", len(events), n, elapsed, max)
+	}
+	logged := 0
+	for _, ev := range events {
+		s, _ := ev["suppressed"].(float64)
+		logged += 1 + int(s)
+	}
+	if logged > n {
+		t.Errorf("log lines account for %d refusals, more than the %d made", logged, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if outcomes != n {
+		t.Errorf("%d refusals counted, want %d", outcomes, n)
+	}
+}
