@@ -104,6 +104,15 @@ func TestAdminSettings(t *testing.T) {
 		{http.MethodPatch, `{"ExternalBypassMode":"Any"}`, "ExternalBypassMode"},
 		{http.MethodPatch, `{"Enabled":true`, "body"},
 		{http.MethodPut, `{"Enabled":false,"AlwaysBypass":true}`, "HybridConfigServiceInternalUrl"},
+		// An explicit empty ID while enabled is refused, not replaced by a
+		// random one that the pool's other servers do not share.
+		{http.MethodPatch, `{"BypassID":""}`, "BypassID"},
+		{http.MethodPut, `{"Enabled":true,"AlwaysBypass":true,"BypassID":"","HybridConfigServiceInternalUrl":"` + ws + `"}`, "BypassID"},
+		{http.MethodPatch, `{"Enabled":null}`, "Enabled"},
+		{http.MethodPatch, `{"AlwaysBypass":true,"BypassID":null}`, "BypassID"},
+		{http.MethodPatch, `[{"Enabled":false}]`, "body"},
+		{http.MethodPatch, `{"HybridConfigServiceInternalUrl":"http://mediation:99999/hybridconfig/hybridconfigservice.svc"}`, "HybridConfigServiceInternalUrl"},
+		{http.MethodPatch, `{"HybridConfigServiceInternalUrl":"http://mediation:0/hybridconfig/hybridconfigservice.svc"}`, "HybridConfigServiceInternalUrl"},
 	} {
 		code, body := adminDo(t, tt.method, url, "", tt.body)
 		var e struct{ Error, Field string }
@@ -113,6 +122,21 @@ func TestAdminSettings(t *testing.T) {
 	}
 	if s := lab.Server.Settings(); s.BypassID != generated || !s.Enabled || s.WebServiceURL != ws {
 		t.Fatalf("refused changes changed the settings: %+v", s)
+	}
+	// The array's message says what is expected, not a Go type.
+	if _, body := adminDo(t, http.MethodPatch, url, "", `[{"Enabled":false}]`); !strings.Contains(string(body), "JSON object") ||
+		strings.Contains(string(body), "mediation.") {
+		t.Errorf("PATCH of an array: %s", body)
+	}
+
+	// Disabled, the ID may be cleared; enabling then generates one.
+	code, body = adminDo(t, http.MethodPatch, url, "", `{"Enabled":false,"BypassID":""}`)
+	if got := decodeView(t, body); code != 200 || got.BypassID != "" || got.Enabled {
+		t.Fatalf("PATCH disable and clear = %d %s", code, body)
+	}
+	code, body = adminDo(t, http.MethodPatch, url, "", `{"Enabled":true}`)
+	if got := decodeView(t, body); code != 200 || !got.Enabled || got.BypassID == "" || got.BypassID == generated {
+		t.Fatalf("PATCH enable without an ID = %d %s, want a new GUID", code, body)
 	}
 }
 
