@@ -354,3 +354,28 @@ func TestAdminTokenFile(t *testing.T) {
 		t.Fatalf("NewServer with an empty token file: %v, want an admin.token_file config error", err)
 	}
 }
+
+// TestStaleStateTempsRemoved starts a server beside the temporary files a
+// settings write killed before its rename leaves: they are removed once the
+// server is up; files of other names next to the state file are not.
+func TestStaleStateTempsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	stale := []string{".state.json.tmp-1234567", ".state.json.tmp-42"}
+	kept := []string{".state.json.tmp-", ".state.json.tmp-12ab", ".other.json.tmp-1234", "state.json.tmp-1234", "notes.txt"}
+	for _, name := range append(append([]string{}, stale...), kept...) {
+		if err := os.WriteFile(dir+"/"+name, []byte(`{"version":1,"settings":{"Enab`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) { c.State.Path = dir + "/state.json" }})
+	for _, name := range stale {
+		if _, err := os.Stat(dir + "/" + name); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after start: %v, want removed", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(dir + "/" + name); err != nil {
+			t.Errorf("%s after start: %v, want kept", name, err)
+		}
+	}
+}
