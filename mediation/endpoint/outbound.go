@@ -34,14 +34,16 @@ var errNoResponse = errors.New("no response")
 // sent anything, so the report's Code is 0, not the 408 that RFC 3261 has
 // the transaction user imagine.
 type NoResponseError struct {
-	CallID    string
-	Target    string // IP:port/transport
+	CallID string
+	Target string // IP:port/transport
+	// Timeout is the wait that ran out: CallOptions.ResponseTimeout or
+	// Timer B.
 	Timeout   time.Duration
 	timerBErr error
 }
 
 func (e *NoResponseError) Error() string {
-	return fmt.Sprintf("call %s: no response from %s (timeout after %s)", e.CallID, e.Target, e.Timeout.Round(time.Millisecond))
+	return fmt.Sprintf("call %s: no response from %s (timeout after %s)", e.CallID, e.Target, e.Timeout)
 }
 
 // Unwrap keeps sipgo's transaction timeout, when that is what ended it.
@@ -161,8 +163,9 @@ func (o *outbound) ring() bool {
 	case o.ctx.Err() != nil || errors.Is(err, context.Canceled):
 		o.cancelled()
 	case errors.Is(err, errNoResponse) || errors.Is(err, sip.ErrTransactionTimeout) && len(o.r.Provisional) == 0:
-		nr := &NoResponseError{CallID: o.r.CallID, Target: o.opt.Target.String() + "/" + o.opt.Transport, Timeout: time.Since(o.sent)}
+		nr := &NoResponseError{CallID: o.r.CallID, Target: o.opt.Target.String() + "/" + o.opt.Transport, Timeout: o.opt.ResponseTimeout}
 		if errors.Is(err, sip.ErrTransactionTimeout) {
+			nr.Timeout = sip.Timer_B
 			nr.timerBErr = sip.ErrTransactionTimeout // not err: sipgo's text spans lines
 		}
 		o.end(EndedError, nr)
