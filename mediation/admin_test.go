@@ -104,6 +104,15 @@ func TestAdminSettings(t *testing.T) {
 		{http.MethodPatch, `{"ExternalBypassMode":"Any"}`, "ExternalBypassMode"},
 		{http.MethodPatch, `{"Enabled":true`, "body"},
 		{http.MethodPut, `{"Enabled":false,"AlwaysBypass":true}`, "HybridConfigServiceInternalUrl"},
+		// An explicit empty ID while enabled is refused, not replaced by a
+		// random one that the pool's other servers do not share.
+		{http.MethodPatch, `{"BypassID":""}`, "BypassID"},
+		{http.MethodPut, `{"Enabled":true,"AlwaysBypass":true,"BypassID":"","HybridConfigServiceInternalUrl":"` + ws + `"}`, "BypassID"},
+		{http.MethodPatch, `{"Enabled":null}`, "Enabled"},
+		{http.MethodPatch, `{"AlwaysBypass":true,"BypassID":null}`, "BypassID"},
+		{http.MethodPatch, `[{"Enabled":false}]`, "body"},
+		{http.MethodPatch, `{"HybridConfigServiceInternalUrl":"http://mediation:99999/hybridconfig/hybridconfigservice.svc"}`, "HybridConfigServiceInternalUrl"},
+		{http.MethodPatch, `{"HybridConfigServiceInternalUrl":"http://mediation:0/hybridconfig/hybridconfigservice.svc"}`, "HybridConfigServiceInternalUrl"},
 	} {
 		code, body := adminDo(t, tt.method, url, "", tt.body)
 		var e struct{ Error, Field string }
@@ -113,6 +122,21 @@ func TestAdminSettings(t *testing.T) {
 	}
 	if s := lab.Server.Settings(); s.BypassID != generated || !s.Enabled || s.WebServiceURL != ws {
 		t.Fatalf("refused changes changed the settings: %+v", s)
+	}
+	// The array's message says what is expected, not a Go type.
+	if _, body := adminDo(t, http.MethodPatch, url, "", `[{"Enabled":false}]`); !strings.Contains(string(body), "JSON object") ||
+		strings.Contains(string(body), "mediation.") {
+		t.Errorf("PATCH of an array: %s", body)
+	}
+
+	// Disabled, the ID may be cleared; enabling then generates one.
+	code, body = adminDo(t, http.MethodPatch, url, "", `{"Enabled":false,"BypassID":""}`)
+	if got := decodeView(t, body); code != 200 || got.BypassID != "" || got.Enabled {
+		t.Fatalf("PATCH disable and clear = %d %s", code, body)
+	}
+	code, body = adminDo(t, http.MethodPatch, url, "", `{"Enabled":true}`)
+	if got := decodeView(t, body); code != 200 || !got.Enabled || got.BypassID == "" || got.BypassID == generated {
+		t.Fatalf("PATCH enable without an ID = %d %s, want a new GUID", code, body)
 	}
 }
 
@@ -332,5 +356,30 @@ func TestAdminTokenFile(t *testing.T) {
 	var ce *mediation.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "admin.token_file" {
 		t.Fatalf("NewServer with an empty token file: %v, want an admin.token_file config error", err)
+	}
+}
+
+// TestStaleStateTempsRemoved starts a server beside the temporary files a
+// settings write killed before its rename leaves: they are removed once the
+// server is up; files of other names next to the state file are not.
+func TestStaleStateTempsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	stale := []string{".state.json.tmp-1234567", ".state.json.tmp-42"}
+	kept := []string{".state.json.tmp-", ".state.json.tmp-12ab", ".other.json.tmp-1234", "state.json.tmp-1234", "notes.txt"}
+	for _, name := range append(append([]string{}, stale...), kept...) {
+		if err := os.WriteFile(dir+"/"+name, []byte(`{"version":1,"settings":{"Enab`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) { c.State.Path = dir + "/state.json" }})
+	for _, name := range stale {
+		if _, err := os.Stat(dir + "/" + name); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after start: %v, want removed", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(dir + "/" + name); err != nil {
+			t.Errorf("%s after start: %v, want kept", name, err)
+		}
 	}
 }

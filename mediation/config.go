@@ -272,7 +272,7 @@ type GatewayConfig struct {
 	Name string `yaml:"name"`
 	// Address is IP:PORT, HOST:PORT or HOST (port from DNS SRV) of the SBC.
 	Address string `yaml:"address"`
-	// Transport is udp or tcp.
+	// Transport is udp, tcp or tls; omitted, udp (TransportName).
 	Transport string `yaml:"transport"`
 	// EnableBypass is the per-trunk switch (Set-CsTrunkConfiguration -EnableBypass); nil means true.
 	EnableBypass *bool `yaml:"enable_bypass"`
@@ -636,7 +636,7 @@ func (c *Config) checkGateways() *ConfigError {
 		if err := checkTrunkAddress(field+".address", g.Address); err != nil {
 			return err
 		}
-		if err := checkTransport(field+".transport", g.Transport, c.TLS.enabled()); err != nil {
+		if err := checkTransport(field+".transport", g.TransportName(), c.TLS.enabled()); err != nil {
 			return err
 		}
 		switch g.SRTP {
@@ -820,6 +820,16 @@ func (c *Config) MediaPortRange() (low, high int) {
 // so "10.1.2.3/8" matches like "10.0.0.0/8". Invalid entries are skipped;
 // Validate reports them.
 func (c *Config) InternalPrefixes() []netip.Prefix { return subnets(c.Bypass.InternalSubnets) }
+
+// TransportName is the trunk's transport: an omitted transport is udp, as
+// for the single SBC of the command line (--gateway-transport) and as
+// RFC 3263 has a SIP URI without ;transport= over UDP.
+func (g GatewayConfig) TransportName() string {
+	if g.Transport == "" {
+		return "udp"
+	}
+	return g.Transport
+}
 
 // BypassEnabled is the trunk's own bypass switch; an omitted enable_bypass
 // means true, as in Set-CsTrunkConfiguration.

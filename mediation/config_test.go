@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"os"
@@ -13,7 +14,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/labca"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 	"github.com/mediation-emulator/mediation/sip"
 )
 
@@ -488,6 +491,37 @@ func TestLoadConfigOmittedEnableBypassIsTrue(t *testing.T) {
 	}
 	if got := cfg.Gateways[0].DisplayName(); got != "127.0.0.1:5070" {
 		t.Fatalf("DisplayName() = %q, want the address", got)
+	}
+}
+
+// TestOmittedTrunkTransportIsUDP: a trunk without transport is a UDP
+// trunk, like its other keys' defaults, not "gateways[0].transport: \"\"";
+// the server started on it reaches the SBC over UDP.
+func TestOmittedTrunkTransportIsUDP(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte("gateways:\n  - name: sbc\n    address: 127.0.0.1:5060\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := mediation.LoadConfig(path)
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	if err := cfg.Validate(); err != nil || cfg.Gateways[0].TransportName() != "udp" {
+		t.Fatalf("Validate() = %v, TransportName() = %q; want nil and udp", err, cfg.Gateways[0].TransportName())
+	}
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) { c.Gateways[0].Transport = "" }})
+	if ts := lab.Server.TrunkStates(); len(ts) != 1 || ts[0].Transport != "udp" {
+		t.Fatalf("trunks %+v, want one over udp", ts)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client, err := lab.NewClient(ctx, mediationtest.ClientOptions{Version: mediationtest.SupportedVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := lab.CallOut(ctx, client, endpoint.CallOptions{Duration: 200 * time.Millisecond})
+	if err != nil || res.Client.Code != 200 {
+		t.Fatalf("call through a trunk without transport: %d %v", res.Client.Code, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package mediation
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,7 @@ func (b BypassSettings) Validate() error {
 		return &SettingsError{"AlwaysBypass", "Cloud Connector supports AlwaysBypass mode only"}
 	}
 	if b.Enabled && b.BypassID == "" {
-		return &SettingsError{"BypassID", "is required when bypass is enabled"}
+		return &SettingsError{"BypassID", "is required when bypass is enabled: give a GUID, or leave BypassID out to keep the current one (a server without one generates one)"}
 	}
 	if b.BypassID != "" && !isGUID(b.BypassID) {
 		return &SettingsError{"BypassID", "\"" + b.BypassID + "\" is not a GUID like be38f190-a24a-4a72-b66c-b09fd0909ebc"}
@@ -70,10 +71,22 @@ func checkWebServiceURL(s string) string {
 		return "must be an http:// or https:// URL"
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 		return "must have no user, query or fragment"
+	case !validPort(u.Port()):
+		return "has port " + u.Port() + ": want 1 to 65535"
 	case !strings.EqualFold(u.Path, hybridconfig.Path):
 		return "must have the web service's path " + hybridconfig.Path
 	}
 	return ""
+}
+
+// validPort is true for a URL without a port or with one from 1 to 65535
+// (url.Parse takes any digits).
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // withGeneratedID fills in a BypassID when bypass is enabled without one, as
@@ -104,13 +117,15 @@ func (s *Server) Settings() BypassSettings { return s.settings.load() }
 // now on. Enabling without a BypassID generates one. An invalid setting is
 // a *SettingsError and changes nothing.
 func (s *Server) SetSettings(b BypassSettings) error {
-	return s.UpdateSettings(func(BypassSettings) (BypassSettings, error) { return b, nil })
+	return s.UpdateSettings(func(BypassSettings) (BypassSettings, error) { return b.withGeneratedID(), nil })
 }
 
 // UpdateSettings applies change to the settings in force, atomically with
 // respect to other changes (a PATCH changes only its own fields even when
 // two run at once), validates the result and makes it the settings in
-// force. An error from change or from validation changes nothing.
+// force. An error from change or from validation changes nothing. No
+// BypassID is generated here: an explicitly empty one while enabled is
+// refused, never silently replaced (a pool's servers must share one ID).
 func (s *Server) UpdateSettings(change func(BypassSettings) (BypassSettings, error)) error {
 	s.settings.mu.Lock()
 	defer s.settings.mu.Unlock()
@@ -119,7 +134,6 @@ func (s *Server) UpdateSettings(change func(BypassSettings) (BypassSettings, err
 	if err != nil {
 		return err
 	}
-	b = b.withGeneratedID()
 	if err := b.Validate(); err != nil {
 		return err
 	}

@@ -1,10 +1,12 @@
 package mediation
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -46,26 +48,51 @@ type SettingsChange struct {
 	ExternalBypassMode             *string `json:"ExternalBypassMode,omitempty"`
 }
 
-// decodeSettingsChange reads one JSON object; unknown fields and values of
-// the wrong type are a *SettingsError naming the field.
+// writableFields lists what a PUT or PATCH may change, for error messages.
+const writableFields = "Enabled, AlwaysBypass, BypassID, HybridConfigServiceInternalUrl"
+
+// decodeSettingsChange reads one JSON object; unknown fields, values of the
+// wrong type and null values are a *SettingsError naming the field, a body
+// that is not one object a *SettingsError naming "body".
 func decodeSettingsChange(r io.Reader) (SettingsChange, error) {
 	var c SettingsChange
-	dec := json.NewDecoder(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return c, &SettingsError{Field: "body", Reason: err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(&c)
+	err = dec.Decode(&c)
 	var te *json.UnmarshalTypeError
 	switch {
 	case err == nil:
+	case errors.As(err, &te) && te.Field == "":
+		return c, &SettingsError{Field: "body", Reason: "must be a JSON object of the fields to change, like {\"Enabled\":true}, not a JSON " + te.Value}
 	case errors.As(err, &te):
 		return c, &SettingsError{Field: te.Field, Reason: "must be a JSON " + jsonKind(te.Type.String())}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return c, &SettingsError{Field: field, Reason: "unknown field (writable: Enabled, AlwaysBypass, BypassID, HybridConfigServiceInternalUrl)"}
+		return c, &SettingsError{Field: field, Reason: "unknown field (writable: " + writableFields + ")"}
 	default:
-		return c, &SettingsError{Field: "body", Reason: "must be one JSON object: " + err.Error()}
+		return c, &SettingsError{Field: "body", Reason: "must be one JSON object, like {\"Enabled\":true}: " + err.Error()}
 	}
 	if dec.More() {
 		return c, &SettingsError{Field: "body", Reason: "must be one JSON object"}
+	}
+	// A null would decode as "not given" and change nothing while the
+	// caller is told 200: refused, so that a client's unset value is seen.
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) == nil {
+		names := make([]string, 0, len(fields))
+		for name, v := range fields {
+			if string(v) == "null" {
+				names = append(names, name)
+			}
+		}
+		if len(names) > 0 {
+			sort.Strings(names)
+			return c, &SettingsError{Field: names[0], Reason: "must not be null: leave the field out to keep its value"}
+		}
 	}
 	return c, nil
 }
@@ -82,7 +109,8 @@ func jsonKind(goType string) string {
 }
 
 // apply returns b with the change's fields; put requires every writable
-// field except BypassID (generated when enabling without one).
+// field except BypassID (generated when enabling without one and none is
+// named).
 func (c SettingsChange) apply(b BypassSettings, put bool) (BypassSettings, error) {
 	if put {
 		for _, f := range []struct {
@@ -104,6 +132,11 @@ func (c SettingsChange) apply(b BypassSettings, put bool) (BypassSettings, error
 	}
 	if c.BypassID != nil {
 		b.BypassID = *c.BypassID
+	} else {
+		// Not named: enabling a server that has no ID generates one, as
+		// New-CsNetworkMediaBypassConfiguration -Enabled $true does. An
+		// explicit "" is left for Validate to refuse while enabled.
+		b = b.withGeneratedID()
 	}
 	if c.HybridConfigServiceInternalUrl != nil {
 		b.WebServiceURL = *c.HybridConfigServiceInternalUrl

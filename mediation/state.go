@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -77,7 +78,7 @@ func writeState(path string, b BypassSettings) error {
 		return err
 	}
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
@@ -107,6 +108,34 @@ func writeState(path string, b BypassSettings) error {
 	return nil
 }
 
+// tempPrefix is the name writeState's temporary files start with, followed
+// by os.CreateTemp's random decimal number.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
+// removeStaleTemps removes the temporary files a write of the state file
+// at path left when its process was killed before the rename (SIGKILL,
+// power loss): only files next to path named by writeState's pattern.
+func (s *Server) removeStaleTemps(path string) {
+	dir, prefix := filepath.Dir(path), tempPrefix(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		s.log.Warn().Err(err).Str("state_path", path).Msg("state: cannot list the directory for stale temporary files")
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		stale := filepath.Join(dir, e.Name())
+		if err := os.Remove(stale); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn().Err(err).Str("file", stale).Msg("state: cannot remove a stale temporary file")
+			continue
+		}
+		s.log.Info().Str("file", stale).Msg("state: removed the temporary file of an interrupted write")
+	}
+}
+
 // initialSettings are the settings the server starts with: the state file's
 // when there is one, else the config's. Where they came from is logged by
 // Run once the listeners are bound (s.originLog), so that a start that
@@ -124,6 +153,19 @@ func (s *Server) initialSettings(cfg *Config) (BypassSettings, error) {
 	if err := checkFilePath("state.path", path); err != nil {
 		return conf, err
 	}
+	// Temporary files of writes interrupted by a kill are removed once the
+	// server has bound its listeners: not before, so that a second process
+	// on the same config (one whose start fails, a config check) cannot
+	// remove the temporary file of a write the running server is making.
+	defer func() {
+		logOrigin := s.originLog
+		s.originLog = func() {
+			s.removeStaleTemps(path)
+			if logOrigin != nil {
+				logOrigin()
+			}
+		}
+	}()
 	saved, ok, err := readState(path)
 	var se *StateError
 	switch {

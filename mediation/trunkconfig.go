@@ -236,7 +236,7 @@ func buildTrunks(gws []GatewayConfig, r *gateway.Resolver, log zerolog.Logger) (
 			return nil, nil, fmt.Errorf("gateways[%d].address: %w", i, err)
 		}
 		tr := gateway.Trunk{Name: g.DisplayName(), Host: host, Port: port,
-			Transport: g.Transport, EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode(), Codecs: g.Codecs,
+			Transport: g.TransportName(), EnableBypass: g.BypassEnabled(), SRTP: g.SRTPMode(), Codecs: g.Codecs,
 			Numbers: g.Numbers, Priority: g.Priority, Trust: subnets(g.Trust), TLSName: g.TLSName}
 		if ip.IsValid() {
 			tr.Addr = netip.AddrPortFrom(ip, port)

@@ -211,7 +211,7 @@ func ListenPair(addr netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 	for range listenAttempts {
 		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 		if err != nil {
-			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+			return nil, nil, err // a *net.OpError: "listen udp ADDR: bind: ..."
 		}
 		got := netip.AddrPortFrom(addr.Addr(), udp.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(got))
@@ -220,7 +220,7 @@ func ListenPair(addr netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 		}
 		udp.Close()
 		if addr.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, fmt.Errorf("listen tcp %s: %w", got, err)
+			return nil, nil, err // names tcp and the address already
 		}
 	}
 	return nil, nil, fmt.Errorf("listen %s: no port free for both UDP and TCP after %d attempts", addr, listenAttempts)

@@ -45,25 +45,29 @@ deployment and prints one line per step: the web service's name resolves for an
 internal client (and not for an external one, with --dns); the web service
 grants bypass to a supported build and refuses an old one; the settings show
 Enabled, AlwaysBypass and the BypassID the web service hands out; each trunk
-answers OPTIONS; with --call, a test call is bypassed. Exit 0 only when no step
-fails.
+answers OPTIONS; with --call, a test call is bypassed. With several --admin (a
+pool), the settings and trunk steps run for each server and "settings match"
+checks that they share Enabled, AlwaysBypass, BypassID and the web service URL.
+Exit 0 only when no step fails.
 `
 
 // checkRun holds the flags of `mediation check`.
 type checkRun struct {
-	admin, token, webService string
-	dns                      netip.AddrPort
-	source, external         netip.Addr
-	via                      netip.AddrPort
-	call                     bool
-	timeout                  time.Duration
-	steps                    []checkStep
+	admins            []string
+	token, webService string
+	dns               netip.AddrPort
+	source, external  netip.Addr
+	via               netip.AddrPort
+	call              bool
+	timeout           time.Duration
+	steps             []checkStep
 }
 
 func check(args []string) int {
 	def := mediation.DefaultConfig()
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	admin := fs.String("admin", defaultAdmin, "admin API `URL` of the server")
+	var admins listFlag
+	fs.Var(&admins, "admin", "admin API `URL` of a server; repeat (or comma-separate) for every server of a pool (default "+defaultAdmin+")")
 	token := fs.String("token", "", "bearer `TOKEN` of the admin API (default $MEDIATION_ADMIN_TOKEN)")
 	webService := fs.String("web-service", "", "bypass web service `URL` (default: the server's HybridConfigServiceInternalUrl)")
 	dnsServer := fs.String("dns", "", "DNS server `IP:PORT` to resolve the web service's name through, as clients do")
@@ -76,7 +80,13 @@ func check(args []string) int {
 	if done, code := parseCommand(fs, args, checkUsage); done {
 		return code
 	}
-	c := &checkRun{admin: strings.TrimSuffix(*admin, "/"), token: adminToken(*token), webService: *webService, call: *call, timeout: *timeout}
+	if len(admins) == 0 {
+		admins = listFlag{defaultAdmin}
+	}
+	c := &checkRun{token: adminToken(*token), webService: *webService, call: *call, timeout: *timeout}
+	for _, a := range admins {
+		c.admins = append(c.admins, strings.TrimSuffix(a, "/"))
+	}
 	var err error
 	if *dnsServer != "" {
 		if c.dns, err = addrFlag("dns", *dnsServer, true); err != nil {
@@ -133,30 +143,64 @@ func (c *checkRun) add(step, status, detail, fix string) {
 	c.steps = append(c.steps, checkStep{Step: step, Status: status, Detail: detail, Fix: fix})
 }
 
+// serverSettings is one server's GET /settings.
+type serverSettings struct {
+	admin string
+	view  mediation.SettingsView
+	err   error
+}
+
 // run walks the steps in the order of Cloud Connector's troubleshooting
 // guide; the settings are read first because they name the web service.
+// With several servers (a pool), the settings and trunk steps are run for
+// each, and a last settings step compares them.
 func (c *checkRun) run(ctx context.Context) {
-	settings, settingsErr := c.settings()
+	client := &http.Client{Timeout: c.timeout}
+	all := make([]serverSettings, len(c.admins))
+	for i, admin := range c.admins {
+		v, err := adminSettings(client, http.MethodGet, admin, c.token, mediation.SettingsChange{})
+		all[i] = serverSettings{admin, v, err}
+	}
 	url := c.webService
-	if url == "" {
-		url = settings.HybridConfigServiceInternalUrl
+	for _, s := range all {
+		if url == "" && s.err == nil {
+			url = s.view.HybridConfigServiceInternalUrl
+		}
 	}
 	if url == "" {
 		url = mediation.DefaultConfig().Bypass.WebServiceURL
 	}
 	url = c.checkDNS(ctx, url)
 	grant := c.checkWebService(ctx, url)
-	c.checkSettings(settings, settingsErr, grant)
-	c.checkTrunks(ctx)
+	for _, s := range all {
+		c.checkSettings(s, grant)
+	}
+	if len(all) > 1 {
+		c.checkSettingsMatch(all)
+	}
+	for _, admin := range c.admins {
+		c.checkTrunks(ctx, admin)
+	}
 	if c.call {
 		c.checkCall(ctx, grant)
 	}
 }
 
-// settings reads GET /settings of the admin API.
-func (c *checkRun) settings() (mediation.SettingsView, error) {
-	client := &http.Client{Timeout: c.timeout}
-	return adminSettings(client, http.MethodGet, c.admin, c.token, mediation.SettingsChange{})
+// stepName is a per-server step's name: the step alone for one server,
+// with the server's address (host:port of its admin URL) for a pool.
+func (c *checkRun) stepName(step, admin string) string {
+	if len(c.admins) < 2 {
+		return step
+	}
+	return step + " " + adminHost(admin)
+}
+
+// adminHost is an admin URL's host:port, or the URL when it has none.
+func adminHost(admin string) string {
+	if u, err := url.Parse(admin); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return admin
 }
 
 // checkDNS resolves the web service's name as an internal client (it must
@@ -266,9 +310,10 @@ func (c *checkRun) checkWebService(ctx context.Context, url string) endpoint.Byp
 
 // checkSettings is Get-CsNetworkConfiguration -LocalStore on the server:
 // Enabled=True, AlwaysBypass=True and the BypassID clients are handed.
-func (c *checkRun) checkSettings(v mediation.SettingsView, err error, grant endpoint.BypassGrant) {
-	if err != nil {
-		c.add("settings", checkFail, c.admin+": "+err.Error(), "check --admin and --token (admin.listen, admin.token)")
+func (c *checkRun) checkSettings(s serverSettings, grant endpoint.BypassGrant) {
+	step, v := c.stepName("settings", s.admin), s.view
+	if s.err != nil {
+		c.add(step, checkFail, s.admin+": "+s.err.Error(), "check --admin and --token (admin.listen, admin.token)")
 		return
 	}
 	var problems []string
@@ -285,18 +330,68 @@ func (c *checkRun) checkSettings(v mediation.SettingsView, err error, grant endp
 		problems = append(problems, fmt.Sprintf("BypassID %s but the web service hands out %s", v.BypassID, grant.BypassID))
 	}
 	if len(problems) > 0 {
-		c.add("settings", checkFail, strings.Join(problems, ", "),
+		c.add(step, checkFail, strings.Join(problems, ", "),
 			"mediation settings set --enabled=true (New-CsNetworkMediaBypassConfiguration -AlwaysBypass $true -Enabled $true; Set-CsNetworkConfiguration)")
 		return
 	}
-	c.add("settings", checkPass, fmt.Sprintf("Enabled=True AlwaysBypass=True BypassID=%s", v.BypassID), "")
+	c.add(step, checkPass, fmt.Sprintf("Enabled=True AlwaysBypass=True BypassID=%s", v.BypassID), "")
+}
+
+// checkSettingsMatch is Get-CsNetworkConfiguration -LocalStore compared
+// across the pool: a client learns the BypassID from whichever server its
+// web service request reaches and may call through any other, so Enabled,
+// AlwaysBypass, BypassID and the web service URL must be the same on all.
+func (c *checkRun) checkSettingsMatch(all []serverSettings) {
+	const step = "settings match"
+	var read []serverSettings
+	for _, s := range all {
+		if s.err == nil {
+			read = append(read, s)
+		}
+	}
+	if len(read) < 2 {
+		c.add(step, checkSkip, fmt.Sprintf("%d of %d servers' settings read (see above)", len(read), len(all)), "")
+		return
+	}
+	var differ []string
+	for _, f := range []struct {
+		name  string
+		value func(mediation.SettingsView) string
+		fold  bool
+	}{
+		{"Enabled", func(v mediation.SettingsView) string { return psBool(v.Enabled) }, false},
+		{"AlwaysBypass", func(v mediation.SettingsView) string { return psBool(v.AlwaysBypass) }, false},
+		{"BypassID", func(v mediation.SettingsView) string { return v.BypassID }, true},
+		{"HybridConfigServiceInternalUrl", func(v mediation.SettingsView) string { return v.HybridConfigServiceInternalUrl }, false},
+	} {
+		first, same := f.value(read[0].view), true
+		values := make([]string, len(read))
+		for i, s := range read {
+			v := f.value(s.view)
+			same = same && (v == first || f.fold && strings.EqualFold(v, first))
+			if v == "" {
+				v = `""`
+			}
+			values[i] = adminHost(s.admin) + " " + v
+		}
+		if !same {
+			differ = append(differ, f.name+" differs: "+strings.Join(values, ", "))
+		}
+	}
+	if len(differ) > 0 {
+		c.add(step, checkFail, strings.Join(differ, "; "),
+			"set them on every server with one command: mediation settings set --admin "+strings.Join(c.admins, ",")+" --enabled=true (one BypassID for all; --bypass-id, --web-service-url to choose)")
+		return
+	}
+	c.add(step, checkPass, fmt.Sprintf("%d servers: Enabled=%s AlwaysBypass=%s BypassID=%s HybridConfigServiceInternalUrl=%s", len(read),
+		psBool(read[0].view.Enabled), psBool(read[0].view.AlwaysBypass), read[0].view.BypassID, read[0].view.HybridConfigServiceInternalUrl), "")
 }
 
 // checkTrunks sends OPTIONS to every trunk the server lists.
-func (c *checkRun) checkTrunks(ctx context.Context) {
+func (c *checkRun) checkTrunks(ctx context.Context, admin string) {
 	var trunks []mediation.TrunkState
-	if err := c.adminGet("/gateways", &trunks); err != nil {
-		c.add("trunks", checkFail, c.admin+": "+err.Error(), "check --admin and --token")
+	if err := c.adminGet(admin, "/gateways", &trunks); err != nil {
+		c.add(c.stepName("trunks", admin), checkFail, admin+": "+err.Error(), "check --admin and --token")
 		return
 	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("mediation check"), sipgo.WithUserAgentHostname(c.source.String()))
@@ -312,7 +407,7 @@ func (c *checkRun) checkTrunks(ctx context.Context) {
 	}
 	defer client.Close()
 	for _, t := range trunks {
-		step := "trunk " + t.Name
+		step := c.stepName("trunk "+t.Name, admin)
 		detail, err := c.options(ctx, client, t)
 		if err != nil {
 			c.add(step, checkFail, fmt.Sprintf("%s/%s: %v", t.Address, t.Transport, err),
@@ -345,9 +440,9 @@ func (c *checkRun) options(ctx context.Context, client *sipgo.Client, t mediatio
 	return fmt.Sprintf("%d %s in %d ms", res.StatusCode, res.Reason, time.Since(start).Milliseconds()), nil
 }
 
-// adminGet reads one admin API resource into v.
-func (c *checkRun) adminGet(path string, v any) error {
-	data, err := adminRequest(&http.Client{Timeout: c.timeout}, http.MethodGet, c.admin+path, c.token, nil)
+// adminGet reads one admin API resource of a server into v.
+func (c *checkRun) adminGet(admin, path string, v any) error {
+	data, err := adminRequest(&http.Client{Timeout: c.timeout}, http.MethodGet, admin+path, c.token, nil)
 	if err != nil {
 		return err
 	}

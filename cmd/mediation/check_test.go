@@ -107,3 +107,39 @@ func TestCheckNamesTheFailingStep(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckPool checks every server given, and that their settings match:
+// a client learns the BypassID from one server and may call through another.
+func TestCheckPool(t *testing.T) {
+	a := mediationtest.Start(t, mediationtest.Options{})
+	b := mediationtest.Start(t, mediationtest.Options{})
+	hostA, hostB := a.Server.AdminAddr().String(), b.Server.AdminAddr().String()
+	args := []string{"check", "--admin", adminURL(a), "--admin", adminURL(b),
+		"--web-service", mediationtest.URL(a.Server, hybridconfig.Path), "--timeout", "2s"}
+	res := runBinary(t, args...)
+	if res.code != 0 {
+		t.Fatalf("check on a healthy pool: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, step := range []string{"settings " + hostA, "settings " + hostB, "settings match", "trunk sbc " + hostA, "trunk sbc " + hostB} {
+		if l := stepLine(res.stdout, step); !strings.HasPrefix(l, "PASS") {
+			t.Errorf("step %q: %q, want PASS\n%s", step, l, res.stdout)
+		}
+	}
+
+	// B enabled alone with its own ID: the pool's settings differ.
+	const other = "2cd1a522-b9c5-4410-8aed-f3eca85eb367"
+	bs := b.Server.Settings()
+	bs.BypassID = other
+	if err := b.Server.SetSettings(bs); err != nil {
+		t.Fatal(err)
+	}
+	res = runBinary(t, args...)
+	l := stepLine(res.stdout, "settings match")
+	if res.code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "BypassID differs: ") || !strings.Contains(l, hostB+" "+other) ||
+		!strings.Contains(l, "mediation settings set --admin "+adminURL(a)+","+adminURL(b)) {
+		t.Fatalf("exit %d, settings match line %q\n%s", res.code, l, res.stdout)
+	}
+	if l := stepLine(res.stdout, "settings "+hostA); !strings.HasPrefix(l, "PASS") {
+		t.Errorf("settings of A: %q, want PASS (it is B's ID that differs from the web service's)", l)
+	}
+}

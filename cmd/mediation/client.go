@@ -44,6 +44,7 @@ type clientRun struct {
 	transport        string
 	to, from         string
 	duration         time.Duration
+	responseTimeout  time.Duration
 	expect           string
 	answer           bool
 	calls            int
@@ -78,12 +79,13 @@ func client(args []string) int {
 	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is answered, placed or answered")
 	jsonOut := fs.Bool("json", false, "print each summary as one JSON object per line")
 	logLevel := fs.String("log-level", "warn", "zerolog `level` of the log on stderr")
+	responseTimeout := fs.Duration("response-timeout", 32*time.Second, "how long a placed call waits for any response to its INVITE (RFC 3261 Timer B: 32s)")
 	dnsServer := fs.String("dns", "", "resolve the web service's host name through this DNS server, `IP:PORT`, from --source-ip, as a client does (default: connect to the URL as written)")
 	if done, code := parseCommand(fs, args, clientUsage); done {
 		return code
 	}
 	run := clientRun{url: *url, to: *to, from: *from, duration: *duration, expect: *expect, answer: *answer,
-		calls: *calls, tone: *tone, farEndTone: *farTone, dtmf: *dtmf, json: *jsonOut}
+		calls: *calls, tone: *tone, farEndTone: *farTone, dtmf: *dtmf, json: *jsonOut, responseTimeout: *responseTimeout}
 	var err error
 	if run.codecs, err = codecList(*codecs); err != nil {
 		return exitFor("client", err)
@@ -131,6 +133,9 @@ func (c *clientRun) check(version, source, via, transport, listen string, listen
 	if c.duration <= 0 {
 		return usagef("--duration %s: want a positive duration", c.duration)
 	}
+	if c.responseTimeout <= 0 {
+		return usagef("--response-timeout %s: want a positive duration", c.responseTimeout)
+	}
 	if c.dtmf, err = dtmfFlag(c.dtmf); err != nil {
 		return err
 	}
@@ -170,7 +175,7 @@ func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (
 	ep, err := endpoint.StartClient(ctx, endpoint.ClientConfig{Listen: c.listen, MediaIP: c.source,
 		BypassID: grant.BypassID, UserAgent: c.userAgent, Codecs: c.codecs, ToneHz: c.tone, AnswerDTMF: c.answerDTMF(), Log: log})
 	if err != nil {
-		return 0, err
+		return 0, listenError("--listen", err)
 	}
 	defer ep.Close()
 	log.Info().Stringer("sip", ep.Addr()).Bool("bypass_granted", grant.Enabled).Int("web_service_status", grant.Status).
@@ -188,7 +193,7 @@ func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (
 	}
 	for range c.calls {
 		r, _ := ep.Call(ctx, endpoint.CallOptions{Target: c.via, Transport: c.transport, To: c.to, From: c.from,
-			Duration: c.duration, DTMF: c.dtmf})
+			Duration: c.duration, DTMF: c.dtmf, ResponseTimeout: c.responseTimeout})
 		if ctx.Err() != nil && r.Code == 0 {
 			break // interrupted before anything happened: nothing to report
 		}

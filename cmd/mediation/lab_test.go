@@ -444,6 +444,7 @@ func TestLabCommandFlags(t *testing.T) {
 		{[]string{"client", "--transport", "sctp"}, "--transport"},
 		{[]string{"client", "--expect", "maybe"}, "--expect"},
 		{[]string{"client", "--duration", "0s"}, "--duration"},
+		{[]string{"client", "--response-timeout", "0s"}, "--response-timeout"},
 		{[]string{"client", "--calls", "-1"}, "--calls"},
 		{[]string{"client", "--to", "a b"}, "not a number"},
 		{[]string{"client", "--answer", "--listen", "127.0.0.1:0"}, "--listen"},
@@ -504,6 +505,42 @@ func TestClientUnreachableWebService(t *testing.T) {
 	s := parseSummary(t, strings.TrimSpace(res.stdout))
 	if s.WebService == nil || s.WebService.Status != 0 || s.WebService.Granted || !strings.Contains(s.WebService.Reason, "unreachable") || s.Pass {
 		t.Errorf("summary %+v, want an unreachable web service and a failed call", s)
+	}
+}
+
+// TestSBCPortInUse: an SBC whose --listen port is taken stops with one
+// clause naming the flag, the address once and the reason.
+func TestSBCPortInUse(t *testing.T) {
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.LocalAddr().String()
+	res := runBinary(t, "sbc", "--listen", addr)
+	want := "mediation: sbc: --listen " + addr + ": cannot listen (udp): bind: address already in use\n"
+	if res.code != 1 || res.stderr != want {
+		t.Errorf("exit %d stderr %q; want 1 and %q", res.code, res.stderr, want)
+	}
+}
+
+// TestClientNoResponse: a client calling an address that swallows its
+// INVITE reports that nobody responded, within --response-timeout, in its
+// own words: no 408 (no server sent one) and no line of sipgo's.
+func TestClientNoResponse(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	via := hole.LocalAddr().String()
+	res := runProc(ctx, t, "client", "--web-service", "http://"+freeAddrs(t, 1)[0]+"/x", "--via", via, "--response-timeout", "500ms")
+	want := "no response from " + via + "/udp (timeout after "
+	if res.code != 1 || !strings.Contains(res.stdout, want) || strings.Contains(res.stdout, "408") || strings.Contains(res.stdout+res.stderr, "Timer_B") ||
+		!strings.Contains(res.stdout, ", no final response, ended by error\n") {
+		t.Errorf("exit %d, stdout %q stderr %q; want 1 and %q", res.code, res.stdout, res.stderr, want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -67,6 +68,17 @@ func exitFor(cmd string, err error) int {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// listenError says in one clause that a lab endpoint could not bind
+// flag's address: the SIP stack's and the net package's wrappings would
+// each name the endpoint and the address again.
+func listenError(flag string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "listen" && op.Addr != nil {
+		return fmt.Errorf("%s %s: cannot listen (%s): %v", flag, op.Addr, op.Net, op.Err)
+	}
+	return err
 }
 
 func checkExpect(v string) error {

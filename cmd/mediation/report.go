@@ -51,11 +51,14 @@ func (r *reporter) exitCode(want int) int {
 // text renders the human-readable summary.
 func (s callSummary) text() string {
 	var b strings.Builder
-	answered := "not answered"
-	if s.Answered {
-		answered = "answered"
+	answered := fmt.Sprintf("%d not answered", s.Code)
+	switch {
+	case s.Answered:
+		answered = fmt.Sprintf("%d answered", s.Code)
+	case s.Code == 0:
+		answered = "no final response" // none came: no code to show
 	}
-	fmt.Fprintf(&b, "call %d: %s %s -> %s, %d %s, ended by %s\n", s.Call, s.Direction, s.From, s.To, s.Code, answered, s.EndedBy)
+	fmt.Fprintf(&b, "call %d: %s %s -> %s, %s, ended by %s\n", s.Call, s.Direction, s.From, s.To, answered, s.EndedBy)
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(&b, "  %-12s %s\n", label, fmt.Sprintf(format, args...))
 	}

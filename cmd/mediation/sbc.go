@@ -176,7 +176,7 @@ func (s sbcRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (int
 	s.cfg.Log = log
 	ep, err := endpoint.StartSBC(ctx, s.cfg)
 	if err != nil {
-		return 0, err
+		return 0, listenError("--listen", err)
 	}
 	defer ep.Close()
 	log.Info().Stringer("sip", ep.Addr()).Msg("sbc ready")

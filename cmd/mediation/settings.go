@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/mediation-emulator/mediation/mediation"
 )
 
@@ -86,7 +88,7 @@ func settings(args []string) int {
 	if verb == "set" {
 		fs.Var(&enabled, "enabled", "MediaBypassSettings.Enabled: `true|false`")
 		fs.Var(&alwaysBypass, "always-bypass", "MediaBypassSettings.AlwaysBypass (Cloud Connector accepts true only)")
-		fs.Var(&bypassID, "bypass-id", "MediaBypassSettings.BypassID: a `GUID` (enabling without one generates one)")
+		fs.Var(&bypassID, "bypass-id", "MediaBypassSettings.BypassID: a `GUID` (enabling without one keeps the servers' shared one, or gives them all one)")
 		fs.Var(&webService, "web-service-url", "HybridConfigServiceInternalUrl: `URL` of the bypass web service")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
@@ -127,6 +129,20 @@ func settings(args []string) int {
 		method = http.MethodPatch
 	}
 	client := &http.Client{Timeout: adminTimeout}
+	if verb == "set" && len(admins) > 1 && enabled.set && enabled.v && !bypassID.set {
+		id, note := poolBypassID(client, admins, *token)
+		change.BypassID = &id
+		if note != "" {
+			out := os.Stdout
+			if *asJSON {
+				out = os.Stderr // stdout stays one JSON object per server
+			}
+			fmt.Fprintln(out, note)
+			if !*asJSON {
+				fmt.Fprintln(out)
+			}
+		}
+	}
 	code := exitOK
 	for i, admin := range admins {
 		view, err := adminSettings(client, method, admin, *token, change)
@@ -149,6 +165,57 @@ func settings(args []string) int {
 		fmt.Print(formatSettings(admin, view))
 	}
 	return code
+}
+
+// poolBypassID is the one BypassID for enabling bypass on every server of
+// a pool, and a sentence saying what changes ("" when every server has it
+// already). A server enabled alone generates its own random ID, and a
+// client that learnt one server's ID would be anchored when its call goes
+// through another: CCE shares one ID across the site. The ID a server has
+// is kept, so clients that learnt it keep bypassing: the only one the
+// servers have, else the first listed server's when they differ; with none
+// a new GUID is generated here, once. Servers that cannot be read are left
+// to the change itself to report.
+func poolBypassID(client *http.Client, admins []string, token string) (id, note string) {
+	type held struct{ admin, id string }
+	var ids []held
+	distinct := map[string]bool{}
+	for _, admin := range admins {
+		v, err := adminSettings(client, http.MethodGet, admin, token, mediation.SettingsChange{})
+		if err != nil {
+			continue
+		}
+		ids = append(ids, held{admin, v.BypassID})
+		if v.BypassID != "" {
+			if id == "" {
+				id = v.BypassID
+			}
+			distinct[strings.ToLower(v.BypassID)] = true
+		}
+	}
+	var had []string
+	same := true
+	for _, h := range ids {
+		if !strings.EqualFold(h.id, id) {
+			same = false
+		}
+		if h.id == "" {
+			had = append(had, h.admin+" none")
+		} else {
+			had = append(had, h.admin+" "+h.id)
+		}
+	}
+	switch {
+	case id == "":
+		id = uuid.NewString()
+		return id, fmt.Sprintf("BypassID: no server had one; generated %s for all %d (give --bypass-id to choose it)", id, len(admins))
+	case same:
+		return id, ""
+	case len(distinct) > 1:
+		return id, fmt.Sprintf("BypassID: the servers had different ones (%s); %s, the first's, for all %d (give --bypass-id to choose another)",
+			strings.Join(had, ", "), id, len(admins))
+	}
+	return id, fmt.Sprintf("BypassID: %s for all %d, the one the servers had (%s)", id, len(admins), strings.Join(had, ", "))
 }
 
 // adminToken is --token, else $MEDIATION_ADMIN_TOKEN. The variable is read
@@ -248,7 +315,9 @@ func settingsUsage(w io.Writer, fs *flag.FlagSet) {
 		"                              [--bypass-id GUID] [--web-service-url URL] [--always-bypass=true]\n\n"+
 		"Reads or changes the MediaBypassSettings and the web service URL through the admin API of each\n"+
 		"server given (Get-/Set-CsNetworkConfiguration, Set-CsTenantHybridConfiguration). set changes only\n"+
-		"the fields given, on every server, and reports each result; the exit code is 1 if any failed.\n")
+		"the fields given, on every server, and reports each result; the exit code is 1 if any failed.\n"+
+		"--enabled=true on several servers without --bypass-id gives them all one BypassID: the one they\n"+
+		"have, the first listed server's if they differ, or a new GUID if none has one (said on stdout).\n")
 	if fs != nil {
 		fmt.Fprint(w, "\nFlags:\n")
 		fs.SetOutput(w)

@@ -72,3 +72,49 @@ func TestSettingsCommand(t *testing.T) {
 		t.Errorf("set without a change: exit %d stderr %q", res.code, res.stderr)
 	}
 }
+
+// TestSettingsPoolSharesOneBypassID enables bypass on a pool with one
+// command: every server ends with the same BypassID, never one each, so a
+// client that learnt it from one server bypasses through any of them.
+func TestSettingsPoolSharesOneBypassID(t *testing.T) {
+	a := mediationtest.Start(t, mediationtest.Options{})
+	b := mediationtest.Start(t, mediationtest.Options{})
+	pool := []string{"--admin", adminURL(a) + "," + adminURL(b)}
+	set := func(args ...string) runResult {
+		return runBinary(t, append(append([]string{"settings", "set"}, pool...), args...)...)
+	}
+	ids := func() (string, string) { return a.Server.Settings().BypassID, b.Server.Settings().BypassID }
+
+	// From no ID anywhere: one generated for both, and said so.
+	if res := set("--enabled=false", "--bypass-id", ""); res.code != 0 {
+		t.Fatalf("disable and clear: exit %d stderr %q", res.code, res.stderr)
+	}
+	res := set("--enabled=true")
+	idA, idB := ids()
+	if res.code != 0 || idA == "" || idA != idB || !strings.Contains(res.stdout, "generated "+idA+" for all 2") {
+		t.Fatalf("enable from no ID: exit %d, IDs %q %q\n%s%s", res.code, idA, idB, res.stdout, res.stderr)
+	}
+
+	// Different IDs (each enabled alone): the first server's for both.
+	const other = "2cd1a522-b9c5-4410-8aed-f3eca85eb367"
+	bs := b.Server.Settings()
+	bs.BypassID = other
+	if err := b.Server.SetSettings(bs); err != nil {
+		t.Fatal(err)
+	}
+	res = set("--enabled=true")
+	if gotA, gotB := ids(); res.code != 0 || gotA != idA || gotB != idA || !strings.Contains(res.stdout, "different ones") {
+		t.Fatalf("enable with different IDs: exit %d, IDs %q %q, want %q\n%s%s", res.code, gotA, gotB, idA, res.stdout, res.stderr)
+	}
+	// Already shared: nothing to say.
+	if res = set("--enabled=true"); res.code != 0 || strings.Contains(res.stdout, "BypassID:") {
+		t.Errorf("enable with one ID: exit %d\n%s", res.code, res.stdout)
+	}
+
+	// An empty --bypass-id (an unset shell variable) while enabled: refused
+	// by each server, nothing changed.
+	res = set("--bypass-id", "")
+	if gotA, gotB := ids(); res.code != 1 || strings.Count(res.stderr, "400 Bad Request: BypassID:") != 2 || gotA != idA || gotB != idA {
+		t.Errorf("empty --bypass-id: exit %d, IDs %q %q\n%s", res.code, gotA, gotB, res.stderr)
+	}
+}

@@ -148,7 +148,12 @@ func problems(s callSummary, j judgement) []string {
 	if want == 0 {
 		want = 200
 	}
-	if s.Code != want {
+	switch {
+	case s.Code == 0 && s.Error != "":
+		// No final response came; the error says why.
+	case s.Code == 0:
+		out = append(out, fmt.Sprintf("no final response, want %d", want))
+	case s.Code != want:
 		out = append(out, fmt.Sprintf("final response %d, want %d", s.Code, want))
 	}
 	if s.Error != "" {

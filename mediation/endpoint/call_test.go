@@ -1,6 +1,9 @@
 package endpoint
 
 import (
+	"errors"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -245,5 +248,27 @@ func TestSBCCallsClient(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestNoResponse calls an address that takes the INVITE and never answers:
+// the report says nobody responded, not that a server sent 408, in one line.
+func TestNoResponse(t *testing.T) {
+	ctx := testContext(t)
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	client := startClient(t, ctx, ClientConfig{})
+	target := netip.MustParseAddrPort(hole.LocalAddr().String())
+	r, err := client.Call(ctx, CallOptions{Target: target, ResponseTimeout: 300 * time.Millisecond})
+	var nr *NoResponseError
+	if !errors.As(err, &nr) || r.Code != 0 || r.EndedBy != EndedError || !errors.As(r.Err, &nr) {
+		t.Fatalf("call to a silent address: code %d, ended by %q, err %v", r.Code, r.EndedBy, err)
+	}
+	want := "no response from " + target.String() + "/udp (timeout after "
+	if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "\n") || strings.Contains(msg, "Timer_B") {
+		t.Errorf("error %q, want one line with %q", msg, want)
 	}
 }

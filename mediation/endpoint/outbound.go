@@ -25,6 +25,30 @@ type outboundPlan struct {
 // errCancelOnRinging marks the CANCEL the caller asked for.
 var errCancelOnRinging = errors.New("cancel on ringing")
 
+// errNoResponse marks an INVITE abandoned after CallOptions.ResponseTimeout
+// without a response.
+var errNoResponse = errors.New("no response")
+
+// NoResponseError is an INVITE nobody answered at all: no provisional or
+// final response before Timer B or CallOptions.ResponseTimeout. No server
+// sent anything, so the report's Code is 0, not the 408 that RFC 3261 has
+// the transaction user imagine.
+type NoResponseError struct {
+	CallID string
+	Target string // IP:port/transport
+	// Timeout is the wait that ran out: CallOptions.ResponseTimeout or
+	// Timer B.
+	Timeout   time.Duration
+	timerBErr error
+}
+
+func (e *NoResponseError) Error() string {
+	return fmt.Sprintf("call %s: no response from %s (timeout after %s)", e.CallID, e.Target, e.Timeout)
+}
+
+// Unwrap keeps sipgo's transaction timeout, when that is what ended it.
+func (e *NoResponseError) Unwrap() error { return e.timerBErr }
+
 // outbound is one call we place, from INVITE to report.
 type outbound struct {
 	// parsed is the peer's SDP startMedia read last, so that neither the
@@ -138,9 +162,16 @@ func (o *outbound) ring() bool {
 		o.end(EndedRejected, nil)
 	case o.ctx.Err() != nil || errors.Is(err, context.Canceled):
 		o.cancelled()
+	case errors.Is(err, errNoResponse) || errors.Is(err, sip.ErrTransactionTimeout) && len(o.r.Provisional) == 0:
+		nr := &NoResponseError{CallID: o.r.CallID, Target: o.opt.Target.String() + "/" + o.opt.Transport, Timeout: o.opt.ResponseTimeout}
+		if errors.Is(err, sip.ErrTransactionTimeout) {
+			nr.Timeout = sip.Timer_B
+			nr.timerBErr = sip.ErrTransactionTimeout // not err: sipgo's text spans lines
+		}
+		o.end(EndedError, nr)
 	case errors.Is(err, sip.ErrTransactionTimeout):
 		o.r.Code = sip.StatusRequestTimeout
-		o.end(EndedError, fmt.Errorf("call %s: no final response: %w", o.r.CallID, err))
+		o.end(EndedError, fmt.Errorf("call %s: no final response: %w", o.r.CallID, sip.ErrTransactionTimeout))
 	default:
 		o.end(EndedError, fmt.Errorf("call %s: %w", o.r.CallID, err))
 	}
@@ -158,6 +189,18 @@ func (o *outbound) waitAnswer() error {
 	abandon := time.AfterFunc(time.Hour, func() { cancelWait(sipgo.WaitAnswerForceCancelErr) })
 	abandon.Stop()
 	defer abandon.Stop()
+	// Without a response there is nothing to CANCEL: the INVITE is
+	// abandoned as after cancelGrace.
+	var gaveUp atomic.Bool
+	if d := o.opt.ResponseTimeout; d > 0 {
+		noResponse := time.AfterFunc(d, func() {
+			if !provisional.Load() {
+				gaveUp.Store(true)
+				cancelWait(sipgo.WaitAnswerForceCancelErr)
+			}
+		})
+		defer noResponse.Stop()
+	}
 	defer context.AfterFunc(o.ctx, func() {
 		if provisional.Load() {
 			cancelWait(context.Cause(o.ctx))
@@ -186,6 +229,9 @@ func (o *outbound) waitAnswer() error {
 		}
 		if errors.Is(context.Cause(waitCtx), errCancelOnRinging) {
 			return context.Canceled
+		}
+		if gaveUp.Load() && err != nil {
+			return errNoResponse
 		}
 		return err
 	}

@@ -122,6 +122,10 @@ type CallOptions struct {
 	WaitRemoteHangup bool
 	// CancelOnRinging sends CANCEL as soon as an 18x arrives.
 	CancelOnRinging bool
+	// ResponseTimeout is how long the INVITE waits for a first response
+	// (a 100 Trying will do) before the call ends with a *NoResponseError;
+	// 0: RFC 3261's Timer B, 64*T1 (32 s).
+	ResponseTimeout time.Duration
 	// BypassID, for SBC.Call only, adds a=x-bypassid and host candidates of
 	// the SBC's own media to its offer: the shape of the offer a CCE mediation
 	// server sends a client when it offers media bypass, so a Client can be
