@@ -19,6 +19,10 @@ type TrunkState struct {
 	// Unresolved: the trunk's host name does not resolve (yet), so it has
 	// no address and takes no calls.
 	Unresolved bool `json:"unresolved,omitempty"`
+	// Probed: the server probes its trunks with OPTIONS
+	// (gateway_health.enabled), so Up is what the probes found; without
+	// probing every trunk is up.
+	Probed bool `json:"probed"`
 }
 
 // TrunkStates is every configured trunk with its health, from the gateway
@@ -27,7 +31,8 @@ func (s *Server) TrunkStates() []TrunkState {
 	status := s.gateways.Status()
 	out := make([]TrunkState, 0, len(status))
 	for _, st := range status {
-		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Healthy && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved}
+		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Healthy && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved,
+			Probed: s.cfg.GatewayHealth.Enabled}
 		if !st.UnavailableUntil.IsZero() {
 			until := st.UnavailableUntil
 			ts.UnavailableUntil = &until

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -162,16 +163,32 @@ func (c *checkRun) run(ctx context.Context) {
 		all[i] = serverSettings{admin, v, err}
 	}
 	url := c.webService
+	answered := false
 	for _, s := range all {
 		if url == "" && s.err == nil {
 			url = s.view.HybridConfigServiceInternalUrl
 		}
+		answered = answered || s.err == nil
 	}
+	var grant endpoint.BypassGrant
 	if url == "" {
-		url = mediation.DefaultConfig().Bypass.WebServiceURL
+		// Never a default URL: on a shared host it may be another
+		// deployment's server, whose PASS and BypassID would be taken for
+		// this one's.
+		c.add("dns internal", checkSkip, "no web service URL to resolve", "")
+		c.add("dns external", checkSkip, "no web service URL to resolve", "")
+		if answered {
+			c.add("web service", checkFail, "the server's HybridConfigServiceInternalUrl is empty: clients have no web service to ask",
+				"mediation settings set --web-service-url URL (Set-CsTenantHybridConfiguration -HybridConfigServiceInternalUrl)")
+		} else {
+			c.add("web service", checkFail, "the admin API did not answer (see settings), so the web service's URL is unknown",
+				"give --web-service URL, or check --admin and --token")
+		}
+		c.add("web service old build", checkSkip, "web service not usable (see above)", "")
+	} else {
+		url = c.checkDNS(ctx, url)
+		grant = c.checkWebService(ctx, url)
 	}
-	url = c.checkDNS(ctx, url)
-	grant := c.checkWebService(ctx, url)
 	for _, s := range all {
 		c.checkSettings(s, grant)
 	}
@@ -208,6 +225,11 @@ func adminHost(admin string) string {
 // the URL to fetch.
 func (c *checkRun) checkDNS(ctx context.Context, url string) string {
 	named := url
+	if isIPURL(url) {
+		c.add("dns internal", checkSkip, "the web service URL names an IP address: no DNS involved", "")
+		c.add("dns external", checkSkip, "the web service URL names an IP address: no DNS involved", "")
+		return url
+	}
 	if !c.dns.IsValid() {
 		name, err := lookupSystem(ctx, url, c.timeout)
 		switch {
@@ -275,6 +297,16 @@ func joinAddrs(addrs []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
+// isIPURL reports a URL whose host is an IP address.
+func isIPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	_, err = netip.ParseAddr(strings.Trim(u.Hostname(), "[]"))
+	return err == nil
+}
+
 // checkWebService asks the web service as a supported client (bypass must
 // be granted) and as Lync 2013 (it must not be).
 func (c *checkRun) checkWebService(ctx context.Context, url string) endpoint.BypassGrant {
@@ -289,6 +321,9 @@ func (c *checkRun) checkWebService(ctx context.Context, url string) endpoint.Byp
 		c.add("web service", checkFail, url+": "+grant.Reason, "check that http_listen is reachable from the client's subnet (firewall, URL, port)")
 	case grant.Status == http.StatusForbidden:
 		c.add("web service", checkFail, fmt.Sprintf("%s refused %s (403)", url, c.source), "add the client's subnet to bypass.internal_subnets")
+	case grant.Status == http.StatusNotFound:
+		c.add("web service", checkFail, fmt.Sprintf("%s: 404 Not Found", url),
+			"check the URL's host, port and path: the web service is "+hybridconfig.Path+" on http_listen")
 	case !grant.Enabled:
 		c.add("web service", checkFail, fmt.Sprintf("%s: build %s: %s", url, mediationtest.SupportedVersion, grant.Reason),
 			"enable bypass: mediation settings set --enabled=true (Set-CsNetworkConfiguration -MediaBypassSettings)")
@@ -408,6 +443,22 @@ func (c *checkRun) checkTrunks(ctx context.Context, admin string) {
 	defer client.Close()
 	for _, t := range trunks {
 		step := c.stepName("trunk "+t.Name, admin)
+		if strings.EqualFold(t.Transport, "tls") {
+			// The server's TLS towards the trunk (tls_name as SNI, tls.ca,
+			// its client certificate) is not check's to repeat: its own
+			// OPTIONS probe says whether the trunk answers.
+			switch {
+			case !t.Probed:
+				c.add(step, checkSkip, fmt.Sprintf("%s/tls: the server does not probe its trunks (gateway_health.enabled false), and check cannot repeat its TLS", t.Address),
+					"")
+			case t.Up:
+				c.add(step, checkPass, fmt.Sprintf("%s/tls answers the server's OPTIONS probes", t.Address), "")
+			default:
+				c.add(step, checkFail, fmt.Sprintf("%s/tls does not answer the server's OPTIONS probes", t.Address),
+					"check that the SBC is up and listens there, and the TLS names and CA (tls_name, tls.ca): the server's log says what failed")
+			}
+			continue
+		}
 		detail, err := c.options(ctx, client, t)
 		if err != nil {
 			c.add(step, checkFail, fmt.Sprintf("%s/%s: %v", t.Address, t.Transport, err),

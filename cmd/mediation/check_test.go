@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
+	"github.com/mediation-emulator/mediation/mediation/labca"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
@@ -106,6 +109,68 @@ func TestCheckNamesTheFailingStep(t *testing.T) {
 			t.Errorf("dns internal line %q, want SKIP for a URL with an IP address", l)
 		}
 	})
+}
+
+// TestCheckNoGuessedWebService: check never falls back to a default web
+// service URL (on a shared host, another deployment's server): without
+// the admin API and --web-service, the web service step fails saying why;
+// a URL with an IP address skips the DNS steps even with --dns; a 404
+// points at the URL, not at the settings; a TLS trunk is judged by the
+// server's own OPTIONS probes, which use its TLS names and CA.
+func TestCheckNoGuessedWebService(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + closed.Addr().String()
+	closed.Close()
+	res := runBinary(t, "check", "--admin", dead, "--timeout", "1s")
+	if l := stepLine(res.stdout, "web service"); res.code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "admin API did not answer") {
+		t.Fatalf("exit %d, web service line %q\n%s", res.code, l, res.stdout)
+	}
+
+	lab := startDNSLab(t)
+	res = runBinary(t, "check", "--admin", adminURL(lab), "--web-service", mediationtest.URL(lab.Server, hybridconfig.Path),
+		"--dns", lab.Server.DNSAddr().String(), "--timeout", "2s")
+	for _, step := range []string{"dns internal", "dns external"} {
+		if l := stepLine(res.stdout, step); !strings.HasPrefix(l, "SKIP") {
+			t.Errorf("%s with an IP URL and --dns: %q, want SKIP\n%s", step, l, res.stdout)
+		}
+	}
+	res = runBinary(t, "check", "--admin", adminURL(lab), "--web-service", mediationtest.URL(lab.Server, "/HybridConfig/Nothing.svc"), "--timeout", "2s")
+	if l := stepLine(res.stdout, "web service"); !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "404") || !strings.Contains(l, "path") {
+		t.Errorf("web service at a wrong path: %q, want FAIL naming 404 and the path\n%s", l, res.stdout)
+	}
+
+	hole, err := net.Listen("tcp", "127.0.0.1:0") // accepts and hangs up: no TLS there
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ca := t.TempDir()
+	if err := labca.Generate(ca, labca.Options{ServerNames: []string{"sbc.lab", "127.0.0.1"}, ClientNames: []string{"mediation.lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	tlsLab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
+		c.TLS = mediation.TLSConfig{CA: filepath.Join(ca, labca.CAFile)}
+		c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "tlssbc", Address: hole.Addr().String(), Transport: "tls"})
+		c.GatewayHealth = mediation.HealthConfig{Enabled: true, Interval: 100 * time.Millisecond, DownInterval: 100 * time.Millisecond, MaxFails: 1}
+		c.SIP.T1 = 20 * time.Millisecond // a probe gives up at 64*T1
+	}})
+	mediationtest.WaitMetric(t, tlsLab.Server, 0, "mediationserver_gateway_up", "gateway", "tlssbc")
+	res = runBinary(t, "check", "--admin", adminURL(tlsLab), "--web-service", mediationtest.URL(tlsLab.Server, hybridconfig.Path), "--timeout", "1s")
+	if l := stepLine(res.stdout, "trunk tlssbc"); !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "server's OPTIONS probes") {
+		t.Errorf("TLS trunk that never answers: %q, want FAIL from the server's probes\n%s%s", l, res.stdout, res.stderr)
+	}
 }
 
 // TestCheckPool checks every server given, and that their settings match:
