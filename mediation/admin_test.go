@@ -165,6 +165,8 @@ func TestClientListenerServesNoAdmin(t *testing.T) {
 		{http.MethodPost, "/metrics", 405},
 		{http.MethodPut, "/metrics", 405},
 		{http.MethodGet, hybridconfig.Path, 200},
+		{http.MethodGet, "/HybridConfig/HybridConfigService.svc", 200}, // as IIS: any case
+		{http.MethodGet, "/HybridConfig/Other.svc", 404},
 	} {
 		if code, body := adminDo(t, tt.method, mediationtest.URL(lab.Server, tt.path), "", ""); code != tt.want {
 			t.Errorf("%s %s on http_listen = %d %q, want %d", tt.method, tt.path, code, body, tt.want)

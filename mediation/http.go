@@ -3,6 +3,7 @@ package mediation
 import (
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -15,10 +16,11 @@ import (
 // network.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(hybridconfig.Path, hybridconfig.NewHandler(func() hybridconfig.Settings {
+	web := hybridconfig.NewHandler(func() hybridconfig.Settings {
 		b := s.Settings()
 		return hybridconfig.Settings{Enabled: b.Enabled, BypassID: b.BypassID}
-	}, s.internal, s.log.With().Str("component", "hybridconfig").Logger(), hybridconfig.WithOutcome(s.metrics.webServiceOutcome)))
+	}, s.internal, s.log.With().Str("component", "hybridconfig").Logger(), hybridconfig.WithOutcome(s.metrics.webServiceOutcome))
+	mux.Handle(hybridconfig.Path, web)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	// GET patterns also answer HEAD; other methods get 405 from the mux.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -29,7 +31,16 @@ func (s *Server) httpHandler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
-	return mux
+	// The web service's path in any case, as IIS serves CCE's
+	// (/HybridConfig/HybridConfigService.svc): the settings take the URL
+	// whatever its case, and clients ask what they were given.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != hybridconfig.Path && strings.EqualFold(r.URL.Path, hybridconfig.Path) {
+			web.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func parseSource(src string) (netip.AddrPort, error) {
