@@ -219,11 +219,12 @@ func (s *Server) bind() error {
 	if s.alloc, err = relay.NewAllocator(s.mediaIP, s.mediaLow, s.mediaHigh, relay.WithQuarantine(s.cfg.Media.Quarantine)); err != nil {
 		return err
 	}
-	if s.records, err = openRecords(s.cfg.Records.Path); err != nil {
+	if s.records, err = openRecords(s.cfg.Records.Path, s.log); err != nil {
 		return err
 	}
 	s.metrics = newMetrics(s.alloc)
 	s.metrics.addOps(func() bool { return s.Settings().Enabled })
+	s.registerRecordMetrics()
 	s.wires.metrics = s.metrics
 	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
 	if err != nil {

@@ -1,0 +1,254 @@
+package mediation
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// maxHeldRecords bounds the records kept in memory while the records file
+// cannot be written (a full disk): about 1 MiB. Beyond it the oldest is
+// dropped and counted lost.
+const maxHeldRecords = 1000
+
+// recordFile is the open records file as the writer uses it: an *os.File,
+// or in a test one that fails as a full disk does.
+type recordFile interface {
+	io.Writer
+	Sync() error
+	Stat() (os.FileInfo, error)
+	Truncate(size int64) error
+	Close() error
+}
+
+// openRecordFile opens path for appending, creating it.
+func openRecordFile(path string) (recordFile, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+}
+
+// recordWriter appends records to a file, one fsynced line each, so that a
+// record written is a record kept, whatever happens to the process next.
+// A write is all or nothing: one write call per batch, and a failed one
+// (a full disk) is cut off again, so the file holds only whole lines; the
+// records not written are held in memory (up to maxHeldRecords) and
+// written before the next one. The file is followed across rotation: one
+// moved away or removed is noticed before the next write and reopened at
+// its path, as it is on SIGHUP (reopen).
+type recordWriter struct {
+	path string
+	log  zerolog.Logger
+	open func(path string) (recordFile, error)
+
+	mu sync.Mutex
+	f  recordFile
+	// held are the lines not written yet, oldest first.
+	held [][]byte
+	// newline: the file may end in part of a line (a failed write that
+	// could not be cut off), so the next write begins with a newline.
+	newline bool
+	failLog sip.Limiter
+	openLog sip.Limiter
+
+	failures atomic.Uint64 // records whose write failed (each counted once)
+	lost     atomic.Uint64 // records dropped from memory, never written
+	pending  atomic.Int64  // len(held)
+}
+
+func openRecords(path string, log zerolog.Logger) (*recordWriter, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return newRecordWriter(path, log, openRecordFile)
+}
+
+func newRecordWriter(path string, log zerolog.Logger, open func(string) (recordFile, error)) (*recordWriter, error) {
+	f, err := open(path)
+	if err != nil {
+		return nil, fmt.Errorf("records.path: %w", err)
+	}
+	return &recordWriter{path: path, log: log.With().Str("component", "records").Str("path", path).Logger(),
+		open: open, f: f, failLog: sip.Limiter{Every: 10 * time.Second}, openLog: sip.Limiter{Every: 10 * time.Second}}, nil
+}
+
+// write appends r. A record that cannot be written now is held for the
+// next write and logged (rate-limited), not returned as an error: the
+// call's end need not say it again.
+func (w *recordWriter) write(r Record) error {
+	if w == nil {
+		return nil
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.follow()
+	if err := w.flush(line); err != nil {
+		w.failures.Add(1)
+		w.hold(line)
+		if ok, suppressed := w.failLog.Allow(); ok {
+			w.log.Error().Err(err).Int("held", len(w.held)).Uint64("lost", w.lost.Load()).
+				Int("suppressed", suppressed).Msg("call record not written: held in memory for the next write")
+		}
+	}
+	return nil
+}
+
+// flush writes the held lines and line (nil: none) in one write call; on
+// success nothing is held any more.
+func (w *recordWriter) flush(line []byte) error {
+	var buf []byte
+	if w.newline {
+		buf = append(buf, '\n')
+	}
+	for _, h := range w.held {
+		buf = append(buf, h...)
+	}
+	buf = append(buf, line...)
+	if len(buf) == 0 {
+		return nil
+	}
+	if err := w.appendAll(buf); err != nil {
+		return err
+	}
+	if n := len(w.held); n > 0 {
+		w.log.Info().Int("records", n).Msg("held call records written")
+	}
+	w.newline, w.held = false, nil
+	w.pending.Store(0)
+	return nil
+}
+
+// appendAll writes buf and fsyncs it, or leaves the file as it was: a
+// short write (ENOSPC) or a failed fsync is cut off by truncating the file
+// back to its size before the write.
+func (w *recordWriter) appendAll(buf []byte) error {
+	st, err := w.f.Stat()
+	if err != nil {
+		return err
+	}
+	n, err := w.f.Write(buf)
+	if err == nil {
+		if err = w.f.Sync(); err == nil {
+			return nil
+		}
+		n = len(buf)
+	}
+	if n > 0 {
+		if terr := w.f.Truncate(st.Size()); terr != nil {
+			w.newline = true
+			err = fmt.Errorf("%w (and cutting off the partial line: %v)", err, terr)
+		}
+	}
+	return err
+}
+
+// hold keeps line for the next write, dropping the oldest beyond
+// maxHeldRecords.
+func (w *recordWriter) hold(line []byte) {
+	if len(w.held) == maxHeldRecords {
+		w.held = w.held[1:]
+		w.lost.Add(1)
+	}
+	w.held = append(w.held, line)
+	w.pending.Store(int64(len(w.held)))
+}
+
+// follow reopens the file at its path when the open one is no longer
+// there: moved away (rotated) or removed. Two stat calls per record, cheap
+// beside the fsync.
+func (w *recordWriter) follow() {
+	open, err := w.f.Stat()
+	if err != nil {
+		return
+	}
+	at, err := os.Stat(w.path)
+	if err == nil && os.SameFile(open, at) {
+		return
+	}
+	w.reopenLocked("the records file was moved or removed")
+}
+
+// reopen closes the records file and opens it again at its path (SIGHUP,
+// after a rotation). On failure the open file is kept.
+func (w *recordWriter) reopen(why string) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reopenLocked(why)
+}
+
+func (w *recordWriter) reopenLocked(why string) {
+	f, err := w.open(w.path)
+	if err != nil {
+		if ok, suppressed := w.openLog.Allow(); ok {
+			w.log.Error().Err(err).Str("why", why).Int("suppressed", suppressed).Msg("cannot reopen the records file: records go to the file open before")
+		}
+		return
+	}
+	if err := w.f.Close(); err != nil {
+		w.log.Warn().Err(err).Msg("closing the previous records file")
+	}
+	w.f, w.newline = f, false
+	w.log.Info().Str("why", why).Msg("records file reopened")
+}
+
+// close writes what is held, if it can, and closes the file; records still
+// held are lost, and counted.
+func (w *recordWriter) close() error {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.held) > 0 {
+		if err := w.flush(nil); err != nil {
+			w.lost.Add(uint64(len(w.held)))
+			w.log.Error().Err(err).Int("records", len(w.held)).Msg("held call records lost at shutdown")
+			w.held = nil
+			w.pending.Store(0)
+		}
+	}
+	return w.f.Close()
+}
+
+// counts are the writer's counters: records whose write failed, records
+// lost, records held now (all 0 without a records file).
+func (w *recordWriter) counts() (failures, lost uint64, held int64) {
+	if w == nil {
+		return 0, 0, 0
+	}
+	return w.failures.Load(), w.lost.Load(), w.pending.Load()
+}
+
+// registerRecordMetrics exports the records file's counters.
+func (s *Server) registerRecordMetrics() {
+	w := s.records
+	s.metrics.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "mediationserver_records_write_failures_total",
+			Help: "Call records whose write to records.path failed (a full disk): each is held in memory and written before the next record, up to 1000.",
+		}, func() float64 { f, _, _ := w.counts(); return float64(f) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "mediationserver_records_lost_total",
+			Help: "Call records never written: dropped from memory (more than 1000 held) or still held at shutdown.",
+		}, func() float64 { _, l, _ := w.counts(); return float64(l) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mediationserver_records_held",
+			Help: "Call records held in memory because records.path could not be written; written with the next record.",
+		}, func() float64 { _, _, h := w.counts(); return float64(h) }),
+	)
+}
