@@ -57,6 +57,8 @@ type recordWriter struct {
 	newline bool
 	failLog sip.Limiter
 	openLog sip.Limiter
+	// closed: the server has stopped; a late SIGHUP opens nothing.
+	closed bool
 
 	failures atomic.Uint64 // records whose write failed (each counted once)
 	lost     atomic.Uint64 // records dropped from memory, never written
@@ -192,6 +194,9 @@ func (w *recordWriter) reopen(why string) {
 }
 
 func (w *recordWriter) reopenLocked(why string) {
+	if w.closed {
+		return
+	}
 	f, err := w.open(w.path)
 	if err != nil {
 		if ok, suppressed := w.openLog.Allow(); ok {
@@ -214,6 +219,10 @@ func (w *recordWriter) close() error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
 	if len(w.held) > 0 {
 		if err := w.flush(nil); err != nil {
 			w.lost.Add(uint64(len(w.held)))

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/gateway"
+	"github.com/mediation-emulator/mediation/mediation/capture"
 	"github.com/mediation-emulator/mediation/mediation/geodns"
 	"github.com/mediation-emulator/mediation/mediation/logstream"
 	"github.com/mediation-emulator/mediation/mediation/relay"
@@ -52,6 +53,8 @@ type Server struct {
 	wires    *wireTrace
 	mediaTap relay.PacketTap
 	book     *callBook
+	// pcap is the capture file (capture.pcap), nil without one.
+	pcap *capture.Pcap
 
 	trunks       map[string]trunkPolicy
 	unknownLog   sip.Limiter

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/rs/zerolog"
+
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/logstream"
 	"github.com/mediation-emulator/mediation/sip"
@@ -137,16 +139,41 @@ func serveConfig(fs *flag.FlagSet, configPath string) (*mediation.Config, error)
 
 func serveUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, "Usage: mediation serve [flags]\n\n"+
-		"Runs the mediation server until SIGINT or SIGTERM. The configuration is the\n"+
+		"Runs the mediation server until SIGINT or SIGTERM; SIGHUP reopens records.path\n"+
+		"and a rotated capture.pcap (logrotate). The configuration is the\n"+
 		"built-in default, or --config FILE over it; flags given override both.\n\nFlags:\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
 }
 
+// reopenOnHUP reopens the server's files on each signal from hup until
+// done. One that comes before the server is up has nothing to reopen: its
+// files are being opened.
+func reopenOnHUP(hup <-chan os.Signal, srv *mediation.Server, log zerolog.Logger, done <-chan struct{}) {
+	for {
+		select {
+		case <-hup:
+			select {
+			case <-srv.Ready():
+				srv.Reopen()
+			default:
+				log.Info().Msg("SIGHUP while starting: nothing to reopen yet")
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
 // serve runs the daemon: exit 2 for a bad flag or config, 1 if the server
 // fails, 0 after a clean shutdown on a signal.
 func serve(args []string) int {
+	// SIGHUP (logrotate's postrotate) reopens the files the server
+	// appends to; it never ends the process, not even while it starts.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs, configPath := newServeFlagSet(mediation.DefaultConfig())
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -201,6 +228,7 @@ func serve(args []string) int {
 		case <-done:
 		}
 	}()
+	go reopenOnHUP(hup, srv, log, done)
 	if err := srv.Run(ctx); err != nil {
 		var le *mediation.ListenError
 		if errors.As(err, &le) {
