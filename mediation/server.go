@@ -43,6 +43,9 @@ type Server struct {
 	mediaIP       netip.Addr
 	mediaLow      int
 	mediaHigh     int
+	// mediaProbe checks at start that media.ip can be bound
+	// (probeMediaIP; a test's stand-in for an address not on the host).
+	mediaProbe func(netip.Addr) error
 
 	calls    *registry
 	records  *recordWriter
@@ -89,7 +92,7 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, userAgent: UserAgent, calls: newRegistry(), ready: make(chan struct{}),
-		perSource: newSourceLimiter(cfg.RateLimit.PerSecond, cfg.RateLimit.Burst)}
+		perSource: newSourceLimiter(cfg.RateLimit.PerSecond, cfg.RateLimit.Burst), mediaProbe: probeMediaIP}
 	initial, err := s.initialSettings(cfg)
 	if err != nil {
 		return nil, err
@@ -222,6 +225,9 @@ func (s *Server) bind() error {
 	if s.alloc, err = relay.NewAllocator(s.mediaIP, s.mediaLow, s.mediaHigh, relay.WithQuarantine(s.cfg.Media.Quarantine)); err != nil {
 		return err
 	}
+	if err := s.mediaProbe(s.mediaIP); err != nil {
+		return &ListenError{Listener: "media.ip", Addr: s.mediaIP.String(), Err: err}
+	}
 	if s.records, err = openRecords(s.cfg.Records.Path, s.log); err != nil {
 		return err
 	}
@@ -289,6 +295,7 @@ func (s *Server) bind() error {
 		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
 		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
 		workers:    newWorkers(workerIdle),
+		noPortsLog: &sip.Limiter{Every: 10 * time.Second},
 	}
 	return nil
 }
