@@ -92,10 +92,11 @@ func firstGateway(c *mediation.Config) *mediation.GatewayConfig {
 
 // newServeFlagSet defines the serve flags with def's values as their help
 // defaults. Errors are returned, not printed, so serve controls the output.
-func newServeFlagSet(def *mediation.Config) (fs *flag.FlagSet, configPath *string) {
+func newServeFlagSet(def *mediation.Config) (fs *flag.FlagSet, configPath *string, validate *bool) {
 	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	configPath = fs.String("config", "", "YAML `FILE` overlaid on the built-in default configuration")
+	validate = fs.Bool("validate", false, "check the configuration (config file, flags, the files they name) and exit: \"config ok\" and 0, or the error and 2; binds nothing")
 	for _, f := range serveFlags {
 		if f.isBool {
 			fs.Bool(f.name, f.get(def) == "true", f.usage)
@@ -103,7 +104,7 @@ func newServeFlagSet(def *mediation.Config) (fs *flag.FlagSet, configPath *strin
 			fs.String(f.name, f.get(def), f.usage)
 		}
 	}
-	return fs, configPath
+	return fs, configPath, validate
 }
 
 // applyFlags copies the flags given on the command line into cfg; flags left
@@ -174,7 +175,7 @@ func serve(args []string) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	fs, configPath := newServeFlagSet(mediation.DefaultConfig())
+	fs, configPath, validate := newServeFlagSet(mediation.DefaultConfig())
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			serveUsage(os.Stdout, fs)
@@ -191,6 +192,14 @@ func serve(args []string) int {
 	if err != nil {
 		fail(err)
 		return exitUsage
+	}
+	if *validate {
+		if err := cfg.CheckFiles(); err != nil {
+			fail(err)
+			return exitUsage
+		}
+		fmt.Println("config ok")
+		return exitOK
 	}
 	// The live log on the admin API carries the SIP trace (debug) even
 	// when the console is at info: see newLogger.
