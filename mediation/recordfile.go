@@ -81,9 +81,9 @@ func newRecordWriter(path string, log zerolog.Logger, open func(string) (recordF
 		open: open, f: f, failLog: sip.Limiter{Every: 10 * time.Second}, openLog: sip.Limiter{Every: 10 * time.Second}}, nil
 }
 
-// write appends r. A record that cannot be written now is held for the
-// next write and logged (rate-limited), not returned as an error: the
-// call's end need not say it again.
+// write appends r after the records held. A record that cannot be
+// written now is held for the next write and logged (rate-limited), not
+// returned as an error: the call's end need not say it again.
 func (w *recordWriter) write(r Record) error {
 	if w == nil {
 		return nil
@@ -96,75 +96,77 @@ func (w *recordWriter) write(r Record) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.follow()
-	if err := w.flush(line); err != nil {
+	before := len(w.held)
+	w.held = append(w.held, line)
+	written, err := w.flush()
+	if written > 0 && before > 0 {
+		w.log.Info().Int("records", min(written, before)).Int("held", len(w.held)).Msg("held call records written")
+	}
+	if err != nil {
+		// Lines are written in order: this one, the last, is still held.
 		w.failures.Add(1)
-		w.hold(line)
+		for len(w.held) > maxHeldRecords {
+			w.held = w.held[1:]
+			w.lost.Add(1)
+		}
 		if ok, suppressed := w.failLog.Allow(); ok {
 			w.log.Error().Err(err).Int("held", len(w.held)).Uint64("lost", w.lost.Load()).
 				Int("suppressed", suppressed).Msg("call record not written: held in memory for the next write")
 		}
 	}
+	w.pending.Store(int64(len(w.held)))
 	return nil
 }
 
-// flush writes the held lines and line (nil: none) in one write call; on
-// success nothing is held any more.
-func (w *recordWriter) flush(line []byte) error {
-	var buf []byte
-	if w.newline {
-		buf = append(buf, '\n')
+// flush writes the held lines in order, one write call each, then fsyncs
+// them; those written are held no more. A line the disk cannot take
+// (ENOSPC) is cut off again by truncating the file back to its size before
+// it, and ends the flush; a failed fsync cuts off every line of the flush.
+// So the file holds whole lines only, as far as truncation works.
+func (w *recordWriter) flush() (written int, err error) {
+	if len(w.held) == 0 {
+		return 0, nil
 	}
-	for _, h := range w.held {
-		buf = append(buf, h...)
-	}
-	buf = append(buf, line...)
-	if len(buf) == 0 {
-		return nil
-	}
-	if err := w.appendAll(buf); err != nil {
-		return err
-	}
-	if n := len(w.held); n > 0 {
-		w.log.Info().Int("records", n).Msg("held call records written")
-	}
-	w.newline, w.held = false, nil
-	w.pending.Store(0)
-	return nil
-}
-
-// appendAll writes buf and fsyncs it, or leaves the file as it was: a
-// short write (ENOSPC) or a failed fsync is cut off by truncating the file
-// back to its size before the write.
-func (w *recordWriter) appendAll(buf []byte) error {
 	st, err := w.f.Stat()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	n, err := w.f.Write(buf)
-	if err == nil {
-		if err = w.f.Sync(); err == nil {
-			return nil
+	start, newline := st.Size(), w.newline
+	size := start
+	for _, line := range w.held {
+		if w.newline {
+			line = append([]byte{'\n'}, line...)
 		}
-		n = len(buf)
-	}
-	if n > 0 {
-		if terr := w.f.Truncate(st.Size()); terr != nil {
-			w.newline = true
-			err = fmt.Errorf("%w (and cutting off the partial line: %v)", err, terr)
+		n, werr := w.f.Write(line)
+		if werr != nil {
+			err = w.cut(size, n, werr)
+			break
 		}
+		w.newline = false
+		size += int64(n)
+		written++
 	}
-	return err
+	if written > 0 {
+		if serr := w.f.Sync(); serr != nil {
+			w.newline = newline
+			return 0, w.cut(start, written, serr)
+		}
+		w.held = w.held[written:]
+	}
+	return written, err
 }
 
-// hold keeps line for the next write, dropping the oldest beyond
-// maxHeldRecords.
-func (w *recordWriter) hold(line []byte) {
-	if len(w.held) == maxHeldRecords {
-		w.held = w.held[1:]
-		w.lost.Add(1)
+// cut truncates the file back to size after a failed write of n bytes (or
+// a failed fsync); if it cannot, the next line begins with a newline.
+func (w *recordWriter) cut(size int64, n int, err error) error {
+	if n == 0 {
+		return err
 	}
-	w.held = append(w.held, line)
-	w.pending.Store(int64(len(w.held)))
+	if terr := w.f.Truncate(size); terr != nil {
+		w.newline = true
+		return fmt.Errorf("%w (and cutting off the partial line: %v)", err, terr)
+	}
+	return err
 }
 
 // follow reopens the file at its path when the open one is no longer
@@ -224,7 +226,7 @@ func (w *recordWriter) close() error {
 	}
 	w.closed = true
 	if len(w.held) > 0 {
-		if err := w.flush(nil); err != nil {
+		if _, err := w.flush(); err != nil {
 			w.lost.Add(uint64(len(w.held)))
 			w.log.Error().Err(err).Int("records", len(w.held)).Msg("held call records lost at shutdown")
 			w.held = nil

@@ -20,7 +20,15 @@ type fullDisk struct {
 	*os.File
 	room        int
 	noTruncate  bool
+	failSync    bool
 	truncations int
+}
+
+func (d *fullDisk) Sync() error {
+	if d.failSync {
+		return &os.PathError{Op: "sync", Path: d.Name(), Err: syscall.EIO}
+	}
+	return d.File.Sync()
 }
 
 func (d *fullDisk) Write(b []byte) (int, error) {
@@ -113,15 +121,30 @@ func TestRecordWriteDiskFull(t *testing.T) {
 	if n := strings.Count(log.String(), "call record not written"); n != 1 {
 		t.Fatalf("%d error lines for two failed records, want 1 (rate-limited):\n%s", n, log.String())
 	}
-	disk.room = 1 << 20
+	// Room for one more line: the oldest held goes, each line in a write
+	// of its own; the rest wait.
+	disk.room = oneRecordAndABit(t) - 100
 	if err := w.write(Record{CallID: "d"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := recordLines(t, path); strings.Join(got, ",") != "a,b,c,d" {
-		t.Fatalf("records after room was made: %v, want a,b,c,d", got)
+	if got := recordLines(t, path); strings.Join(got, ",") != "a,b" {
+		t.Fatalf("records with room for one: %v, want a,b", got)
+	}
+	if f, _, h := w.counts(); f != 3 || h != 2 {
+		t.Fatalf("failures %d, held %d; want 3, 2", f, h)
+	}
+	disk.room = 1 << 20
+	if err := w.write(Record{CallID: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := recordLines(t, path); strings.Join(got, ",") != "a,b,c,d,e" {
+		t.Fatalf("records after room was made: %v, want a,b,c,d,e", got)
 	}
 	if _, _, h := w.counts(); h != 0 {
 		t.Fatalf("%d records still held", h)
+	}
+	if !strings.Contains(log.String(), "held call records written") {
+		t.Errorf("no log of the held records written:\n%s", log.String())
 	}
 }
 
@@ -148,6 +171,27 @@ func TestRecordWriteUncut(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[i]), &r); err != nil || r.CallID != want {
 			t.Fatalf("line %d %q: %v, want record %s", i, lines[i], err, want)
 		}
+	}
+}
+
+// TestRecordSyncFailure: records whose fsync fails are not kept as
+// written: cut off, held, and written once fsync works.
+func TestRecordSyncFailure(t *testing.T) {
+	var log bytes.Buffer
+	w, disk, path := diskFullWriter(t, 1<<20, &log)
+	w.write(Record{CallID: "a"})
+	disk.failSync = true
+	w.write(Record{CallID: "b"})
+	if got := recordLines(t, path); strings.Join(got, ",") != "a" {
+		t.Fatalf("records after a failed fsync: %v, want a", got)
+	}
+	disk.failSync = false
+	w.write(Record{CallID: "c"})
+	if got := recordLines(t, path); strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("records: %v, want a,b,c", got)
+	}
+	if f, _, h := w.counts(); f != 1 || h != 0 {
+		t.Fatalf("failures %d, held %d; want 1, 0", f, h)
 	}
 }
 
