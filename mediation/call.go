@@ -68,6 +68,9 @@ type callDeps struct {
 	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
 	// workers run the calls' event drains.
 	workers *workers
+	// noPortsLog rate-limits the warning of calls refused for want of
+	// media ports (logNoPorts).
+	noPortsLog *sip.Limiter
 }
 
 // recordSink takes a call's quality record when it ends.

@@ -136,6 +136,7 @@ func (c *call) onStart() {
 	c.media.signalling[c.media.callerSide().Other()] = c.deps.edgePeer.Addr()
 	body, err := c.offerFor()
 	if err != nil {
+		logNoPorts(&c.log, c.deps.noPortsLog, err)
 		c.failSetup(mediaFailure(err), warningFor(a.side, err)...)
 		return
 	}

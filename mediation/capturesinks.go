@@ -24,6 +24,7 @@ func (s *Server) openCapture() (closeAll func(), err error) {
 		if err != nil {
 			return nil, err
 		}
+		s.pcap = p
 		closers = append(closers, p.Close)
 		sinks = append(sinks, pcapSink{p})
 		if cc.PcapMedia {

@@ -120,6 +120,7 @@ func (c *call) reinvite() {
 	c.relog("")
 	body, err := c.replan()
 	if err != nil {
+		logNoPorts(&c.log, c.deps.noPortsLog, err)
 		c.failSetup(mediaFailure(err), warningFor(c.caller.side, err)...)
 		return
 	}

@@ -275,7 +275,8 @@ func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {
 	r, err := relay.NewSession(alloc, *p.log, opts...)
 	if err != nil {
 		if errors.Is(err, relay.ErrExhausted) {
-			return errNoPorts
+			// With the allocator's reason: its last bind error.
+			return fmt.Errorf("%w: %v", errNoPorts, err)
 		}
 		return fmt.Errorf("media relay: %w", err)
 	}

@@ -1,11 +1,7 @@
 package mediation
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/mediation-emulator/mediation/mediation/relay"
@@ -98,49 +94,6 @@ func droppedPackets(d relay.Drops) *DroppedPackets {
 	}
 	return &DroppedPackets{Malformed: d.Malformed, UnknownPayloadType: d.UnknownPT, NoPeer: d.NoPeer,
 		Foreign: d.Foreign, DecryptFailed: d.Decrypt, SendFailed: d.SendFailed}
-}
-
-// recordWriter appends records to a file, one fsynced line each, so that a
-// record written is a record kept, whatever happens to the process next.
-type recordWriter struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func openRecords(path string) (*recordWriter, error) {
-	if path == "" {
-		return nil, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("records.path: %w", err)
-	}
-	return &recordWriter{f: f}, nil
-}
-
-func (w *recordWriter) write(r Record) error {
-	if w == nil {
-		return nil
-	}
-	line, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, err := w.f.Write(append(line, '\n')); err != nil {
-		return err
-	}
-	return w.f.Sync()
-}
-
-func (w *recordWriter) close() error {
-	if w == nil {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.f.Close()
 }
 
 // Calls returns a snapshot of the calls in progress, in the call record's

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/gateway"
+	"github.com/mediation-emulator/mediation/mediation/capture"
 	"github.com/mediation-emulator/mediation/mediation/geodns"
 	"github.com/mediation-emulator/mediation/mediation/logstream"
 	"github.com/mediation-emulator/mediation/mediation/relay"
@@ -44,6 +45,9 @@ type Server struct {
 	mediaIP       netip.Addr
 	mediaLow      int
 	mediaHigh     int
+	// mediaProbe checks at start that media.ip can be bound
+	// (probeMediaIP; a test's stand-in for an address not on the host).
+	mediaProbe func(netip.Addr) error
 
 	calls    *registry
 	records  *recordWriter
@@ -54,6 +58,8 @@ type Server struct {
 	wires    *wireTrace
 	mediaTap relay.PacketTap
 	book     *callBook
+	// pcap is the capture file (capture.pcap), nil without one.
+	pcap *capture.Pcap
 
 	trunks       map[string]trunkPolicy
 	unknownLog   sip.Limiter
@@ -88,7 +94,7 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, userAgent: UserAgent, calls: newRegistry(), ready: make(chan struct{}),
-		perSource: newSourceLimiter(cfg.RateLimit.PerSecond, cfg.RateLimit.Burst)}
+		perSource: newSourceLimiter(cfg.RateLimit.PerSecond, cfg.RateLimit.Burst), mediaProbe: probeMediaIP}
 	initial, err := s.initialSettings(cfg)
 	if err != nil {
 		return nil, err
@@ -221,11 +227,15 @@ func (s *Server) bind() error {
 	if s.alloc, err = relay.NewAllocator(s.mediaIP, s.mediaLow, s.mediaHigh, relay.WithQuarantine(s.cfg.Media.Quarantine)); err != nil {
 		return err
 	}
-	if s.records, err = openRecords(s.cfg.Records.Path); err != nil {
+	if err := s.mediaProbe(s.mediaIP); err != nil {
+		return &ListenError{Listener: "media.ip", Addr: s.mediaIP.String(), Err: err}
+	}
+	if s.records, err = openRecords(s.cfg.Records.Path, s.log); err != nil {
 		return err
 	}
 	s.metrics = newMetrics(s.alloc)
 	s.metrics.addOps(func() bool { return s.Settings().Enabled })
+	s.registerRecordMetrics()
 	s.wires.metrics = s.metrics
 	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
 	if err != nil {
@@ -287,6 +297,7 @@ func (s *Server) bind() error {
 		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
 		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
 		workers:    newWorkers(workerIdle),
+		noPortsLog: &sip.Limiter{Every: 10 * time.Second},
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest/tools"
 	"github.com/mediation-emulator/mediation/sdp"
 )
 
@@ -111,14 +112,7 @@ func sippBinary(t *testing.T) string {
 // a developer without it skips the test, CI (env CI set) fails it.
 func toolBinary(t *testing.T, name, pkg string) string {
 	t.Helper()
-	bin, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s not on PATH (apt-get install %s)", name, pkg)
-		}
-		t.Fatalf("%s not on PATH in CI: %v", name, err)
-	}
-	return bin
+	return tools.Binary(t, name, pkg)
 }
 
 // sippCall is what one case leaves behind for the wire checks.

@@ -60,6 +60,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	body, err := x.plan.planOffer(c.deps.settings(), false, c.deps.alloc)
 	if err != nil {
 		x.plan.closeRelay()
+		logNoPorts(&c.log, c.deps.noPortsLog, err)
 		_ = in.Reply(mediaFailure(err).code, mediaFailure(err).phrase, "")
 		return
 	}

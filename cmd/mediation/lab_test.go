@@ -248,20 +248,29 @@ type labDaemon struct {
 const labMediaPorts = "20000-20999"
 
 // launch starts `mediation serve` on d's addresses.
-func (d *labDaemon) launch(t *testing.T) *proc {
+func (d *labDaemon) launch(t *testing.T, extra ...string) *proc {
 	t.Helper()
-	return startProc(t, "serve", "--config", filepath.Join("..", "..", "testdata", "config", "lab.yaml"),
+	args := append([]string{"serve", "--config", filepath.Join("..", "..", "testdata", "config", "lab.yaml"),
 		"--edge-listen", d.edge, "--gateway-listen", d.gateway, "--http-listen", d.http, "--admin-listen", d.admin,
-		"--gateway", d.sbc, "--edge-peer", d.edgePeer, "--log-level", "warn", "--log-format", "json")
+		"--gateway", d.sbc, "--edge-peer", d.edgePeer, "--log-level", "warn", "--log-format", "json"}, extra...)
+	return startProc(t, args...)
 }
 
 func startDaemon(ctx context.Context, t *testing.T) *labDaemon {
+	t.Helper()
+	return startDaemonWith(ctx, t)
+}
+
+// startDaemonWith is startDaemon with more serve flags: config a YAML
+// file to use instead of the lab's, and flags given after the lab's (the
+// last of a flag given twice wins).
+func startDaemonWith(ctx context.Context, t *testing.T, extra ...string) *labDaemon {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		a := freeAddrs(t, 6)
 		d := &labDaemon{edge: a[0], gateway: a[1], http: a[2], sbc: a[3], edgePeer: a[4], admin: a[5],
 			webService: "http://" + a[2] + hybridconfig.Path}
-		d.proc = d.launch(t)
+		d.proc = d.launch(t, extra...)
 		err := poll(ctx, func() bool { return d.proc.exited() || healthy("http://"+d.http+"/healthz") })
 		switch {
 		case err != nil:

@@ -211,15 +211,21 @@ func TestServeRejectsBadInput(t *testing.T) {
 	}
 }
 
-// TestServePortInUse checks that a listener whose port is taken stops serve
-// with exit 2 and one plain line naming the listener, like a config error.
-func TestServePortInUse(t *testing.T) {
+// takenAddr is a loopback TCP address held by the test until it ends.
+func takenAddr(t *testing.T) string {
+	t.Helper()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
-	addr := taken.Addr().String()
+	t.Cleanup(func() { taken.Close() })
+	return taken.Addr().String()
+}
+
+// TestServePortInUse checks that a listener whose port is taken stops serve
+// with exit 2 and one plain line naming the listener, like a config error.
+func TestServePortInUse(t *testing.T) {
+	addr := takenAddr(t)
 	for _, tt := range []struct{ flag, key string }{
 		{"--edge-listen", "edge.listen"}, {"--gateway-listen", "gateway_listen"}, {"--http-listen", "http_listen"}, {"--admin-listen", "admin.listen"},
 	} {
@@ -230,5 +236,70 @@ func TestServePortInUse(t *testing.T) {
 				t.Fatalf("exit %d stderr %q; want 2 and %q", res.code, res.stderr, want)
 			}
 		})
+	}
+}
+
+// TestServeValidate: `serve --validate` checks the config as serve does
+// before it binds, prints "config ok" and exits 0, or prints the error
+// and exits 2; it binds nothing (its listen addresses may be taken) and
+// changes no file.
+func TestServeValidate(t *testing.T) {
+	addr := takenAddr(t)
+	tornBefore, err := os.ReadFile(filepath.Join("..", "..", "testdata", "state", "torn.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	configDir := filepath.Join("..", "..", "testdata", "config")
+	torn := filepath.Join("..", "..", "testdata", "state", "torn.json")
+	tokenFile := filepath.Join(t.TempDir(), "empty-token")
+	if err := os.WriteFile(tokenFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	emptyTokenConfig, goneRecords := filepath.Join(dir, "token.yaml"), filepath.Join(dir, "records.yaml")
+	for file, yaml := range map[string]string{emptyTokenConfig: "admin:\n  token_file: " + tokenFile + "\n",
+		goneRecords: "records:\n  path: " + filepath.Join(dir, "gone", "records.jsonl") + "\n"} {
+		if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		out  string // stdout, or the start of the one line on stderr
+	}{
+		{"example", []string{"--config", filepath.Join(configDir, "example.yaml")}, 0, "config ok\n"},
+		{"listener taken", []string{"--http-listen", addr}, 0, "config ok\n"},
+		{"bad value", []string{"--config", filepath.Join(configDir, "bad-ports.yaml")}, 2, "mediation: config: media.ports: "},
+		{"bad flag value", []string{"--media-ports", "9-3"}, 2, "mediation: config: media.ports: "},
+		{"unknown key", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, 2, "mediation: config: edge.lisen: unknown key"},
+		{"records in a missing directory", []string{"--config", goneRecords}, 2, "mediation: config: records.path: "},
+		{"torn state file", []string{"--state", torn}, 2, "mediation: state: "},
+		{"torn state file, reset", []string{"--state", torn, "--reset-state"}, 0, "config ok\n"},
+		{"empty token file", []string{"--config", emptyTokenConfig}, 2, "mediation: config: admin.token_file: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runBinary(t, append([]string{"serve", "--validate"}, tt.args...)...)
+			if res.code != tt.code {
+				t.Fatalf("exit %d, want %d (stdout %q, stderr %q)", res.code, tt.code, res.stdout, res.stderr)
+			}
+			if tt.code == 0 {
+				if res.stdout != tt.out || res.stderr != "" {
+					t.Fatalf("stdout %q stderr %q; want %q and nothing", res.stdout, res.stderr, tt.out)
+				}
+				return
+			}
+			lines := strings.Split(strings.TrimSuffix(res.stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], tt.out) || res.stdout != "" {
+				t.Fatalf("stdout %q stderr %q; want one line starting %q", res.stdout, res.stderr, tt.out)
+			}
+		})
+	}
+	if after, err := os.ReadFile(torn); err != nil || string(after) != string(tornBefore) {
+		t.Errorf("the torn state file changed (%v): --validate must change nothing", err)
+	}
+	if aside, _ := filepath.Glob(torn + ".corrupt-*"); len(aside) > 0 {
+		t.Errorf("--validate --reset-state moved the state file aside: %v", aside)
 	}
 }

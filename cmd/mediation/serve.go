@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/rs/zerolog"
+
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/logstream"
 	"github.com/mediation-emulator/mediation/sip"
@@ -90,10 +92,11 @@ func firstGateway(c *mediation.Config) *mediation.GatewayConfig {
 
 // newServeFlagSet defines the serve flags with def's values as their help
 // defaults. Errors are returned, not printed, so serve controls the output.
-func newServeFlagSet(def *mediation.Config) (fs *flag.FlagSet, configPath *string) {
+func newServeFlagSet(def *mediation.Config) (fs *flag.FlagSet, configPath *string, validate *bool) {
 	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	configPath = fs.String("config", "", "YAML `FILE` overlaid on the built-in default configuration")
+	validate = fs.Bool("validate", false, "check the configuration (config file, flags, the files they name) and exit: \"config ok\" and 0, or the error and 2; binds nothing")
 	for _, f := range serveFlags {
 		if f.isBool {
 			fs.Bool(f.name, f.get(def) == "true", f.usage)
@@ -101,7 +104,7 @@ func newServeFlagSet(def *mediation.Config) (fs *flag.FlagSet, configPath *strin
 			fs.String(f.name, f.get(def), f.usage)
 		}
 	}
-	return fs, configPath
+	return fs, configPath, validate
 }
 
 // applyFlags copies the flags given on the command line into cfg; flags left
@@ -137,17 +140,42 @@ func serveConfig(fs *flag.FlagSet, configPath string) (*mediation.Config, error)
 
 func serveUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, "Usage: mediation serve [flags]\n\n"+
-		"Runs the mediation server until SIGINT or SIGTERM. The configuration is the\n"+
+		"Runs the mediation server until SIGINT or SIGTERM; SIGHUP reopens records.path\n"+
+		"and a rotated capture.pcap (logrotate). The configuration is the\n"+
 		"built-in default, or --config FILE over it; flags given override both.\n\nFlags:\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
 }
 
+// reopenOnHUP reopens the server's files on each signal from hup until
+// done. One that comes before the server is up has nothing to reopen: its
+// files are being opened.
+func reopenOnHUP(hup <-chan os.Signal, srv *mediation.Server, log zerolog.Logger, done <-chan struct{}) {
+	for {
+		select {
+		case <-hup:
+			select {
+			case <-srv.Ready():
+				srv.Reopen()
+			default:
+				log.Info().Msg("SIGHUP while starting: nothing to reopen yet")
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
 // serve runs the daemon: exit 2 for a bad flag or config, 1 if the server
 // fails, 0 after a clean shutdown on a signal.
 func serve(args []string) int {
-	fs, configPath := newServeFlagSet(mediation.DefaultConfig())
+	// SIGHUP (logrotate's postrotate) reopens the files the server
+	// appends to; it never ends the process, not even while it starts.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	fs, configPath, validate := newServeFlagSet(mediation.DefaultConfig())
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			serveUsage(os.Stdout, fs)
@@ -164,6 +192,14 @@ func serve(args []string) int {
 	if err != nil {
 		fail(err)
 		return exitUsage
+	}
+	if *validate {
+		if err := cfg.CheckFiles(); err != nil {
+			fail(err)
+			return exitUsage
+		}
+		fmt.Println("config ok")
+		return exitOK
 	}
 	// The live log on the admin API carries the SIP trace (debug) even
 	// when the console is at info: see newLogger.
@@ -201,6 +237,7 @@ func serve(args []string) int {
 		case <-done:
 		}
 	}()
+	go reopenOnHUP(hup, srv, log, done)
 	if err := srv.Run(ctx); err != nil {
 		var le *mediation.ListenError
 		if errors.As(err, &le) {

@@ -11,7 +11,7 @@ import (
 
 func parseServe(t *testing.T, args ...string) (*mediation.Config, error) {
 	t.Helper()
-	fs, configPath := newServeFlagSet(mediation.DefaultConfig())
+	fs, configPath, _ := newServeFlagSet(mediation.DefaultConfig())
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("parse %v: %v", args, err)
 	}
@@ -105,7 +105,7 @@ func TestFlagFixesBadConfigFile(t *testing.T) {
 func TestGatewayFlagCreatesGatewayWhenListEmpty(t *testing.T) {
 	cfg := mediation.DefaultConfig()
 	cfg.Gateways = nil
-	fs, _ := newServeFlagSet(mediation.DefaultConfig())
+	fs, _, _ := newServeFlagSet(mediation.DefaultConfig())
 	if err := fs.Parse([]string{"--gateway", "127.0.0.1:5090"}); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestGatewayFlagCreatesGatewayWhenListEmpty(t *testing.T) {
 
 func TestServeFlagDefaultsAreEmbeddedConfig(t *testing.T) {
 	def := mediation.DefaultConfig()
-	fs, _ := newServeFlagSet(def)
+	fs, _, _ := newServeFlagSet(def)
 	for _, f := range serveFlags {
 		fl := fs.Lookup(f.name)
 		if fl == nil {

@@ -48,6 +48,8 @@ type Pcap struct {
 	maxSize int64
 	q       *queue
 	done    chan struct{}
+	// reopen asks the writer goroutine to follow a rotated file (Reopen).
+	reopen chan chan reopened
 
 	// The writer goroutine's own.
 	f    *os.File
@@ -61,7 +63,7 @@ type Pcap struct {
 // in bytes, 0 for no rotation.
 func OpenPcap(path string, maxSize int64) (*Pcap, error) {
 	p := &Pcap{path: path, maxSize: maxSize, q: newQueue(), done: make(chan struct{}),
-		seq: map[[2]netip.AddrPort]uint32{}}
+		reopen: make(chan chan reopened), seq: map[[2]netip.AddrPort]uint32{}}
 	if err := p.open(); err != nil {
 		return nil, err
 	}
@@ -98,28 +100,91 @@ func (p *Pcap) Close() error {
 	return p.err
 }
 
+// ErrClosed is Reopen's error once the capture is closed.
+var ErrClosed = errors.New("pcap capture closed")
+
+// reopened is the writer goroutine's answer to Reopen.
+type reopened struct {
+	done bool
+	err  error
+}
+
+// Reopen follows a rotation done by another program (logrotate, then
+// SIGHUP): if the path no longer names the file being written (moved
+// away or removed), a new file with its own header begins at the path and
+// the old one is closed, whole. A file still at its path is kept as it
+// is, never truncated. It reports whether a new file was begun.
+func (p *Pcap) Reopen() (bool, error) {
+	reply := make(chan reopened, 1)
+	select {
+	case p.reopen <- reply:
+	case <-p.done:
+		return false, ErrClosed
+	}
+	r := <-reply
+	return r.done, r.err
+}
+
+// follow is Reopen on the writer goroutine.
+func (p *Pcap) follow() reopened {
+	if p.f == nil {
+		return reopened{}
+	}
+	open, err := p.f.Stat()
+	if err != nil {
+		return reopened{err: fmt.Errorf("pcap %s: %w", p.path, err)}
+	}
+	if at, err := os.Stat(p.path); err == nil && os.SameFile(open, at) {
+		return reopened{}
+	}
+	old := p.f
+	if err := p.open(); err != nil {
+		return reopened{err: err} // the old file goes on
+	}
+	if err := old.Close(); err != nil {
+		return reopened{done: true, err: fmt.Errorf("pcap %s: closing the rotated file: %w", p.path, err)}
+	}
+	return reopened{done: true}
+}
+
 func (p *Pcap) run() {
 	defer close(p.done)
 	buf := gopacket.NewSerializeBuffer()
-	for pkt := range p.q.ch {
-		if p.err != nil {
-			continue // keep draining; the error is reported by Close
+	for {
+		select {
+		case pkt, ok := <-p.q.ch:
+			if !ok {
+				p.closeFile()
+				return
+			}
+			p.write(buf, pkt)
+		case reply := <-p.reopen:
+			reply <- p.follow()
 		}
-		frame, err := p.frame(buf, pkt)
-		if err != nil {
-			continue // an address the frame cannot carry: skip the packet
-		}
-		if err := p.rotate(int64(16 + len(frame))); err != nil {
-			p.err = err
-			continue
-		}
-		ci := gopacket.CaptureInfo{Timestamp: pkt.Time, CaptureLength: len(frame), Length: len(frame)}
-		if err := p.w.WritePacket(ci, frame); err != nil {
-			p.err = fmt.Errorf("pcap %s: %w", p.path, err)
-			continue
-		}
-		p.size += int64(16 + len(frame))
 	}
+}
+
+func (p *Pcap) write(buf gopacket.SerializeBuffer, pkt Packet) {
+	if p.err != nil {
+		return // keep draining; the error is reported by Close
+	}
+	frame, err := p.frame(buf, pkt)
+	if err != nil {
+		return // an address the frame cannot carry: skip the packet
+	}
+	if err := p.rotate(int64(16 + len(frame))); err != nil {
+		p.err = err
+		return
+	}
+	ci := gopacket.CaptureInfo{Timestamp: pkt.Time, CaptureLength: len(frame), Length: len(frame)}
+	if err := p.w.WritePacket(ci, frame); err != nil {
+		p.err = fmt.Errorf("pcap %s: %w", p.path, err)
+		return
+	}
+	p.size += int64(16 + len(frame))
+}
+
+func (p *Pcap) closeFile() {
 	if p.f != nil {
 		if err := p.f.Close(); err != nil && p.err == nil {
 			p.err = fmt.Errorf("pcap %s: %w", p.path, err)

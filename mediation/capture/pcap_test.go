@@ -92,3 +92,73 @@ func TestPcapRotates(t *testing.T) {
 		t.Errorf("%d packets dropped", p.Dropped())
 	}
 }
+
+// pcapCallIDs reads a pcap file with pcapgo: the Call-IDs of its packets,
+// failing on a file that is not whole.
+func pcapCallIDs(t *testing.T, file string) []string {
+	t.Helper()
+	var ids []string
+	for _, data := range tools.PcapPackets(t, file) {
+		_, rest, _ := strings.Cut(string(data), "Call-ID: ")
+		id, _, _ := strings.Cut(rest, "\r\n")
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// TestPcapReopen: after the file is moved away or removed, Reopen begins
+// a new one at the path with its own header (the old one stays whole);
+// while the file is still at its path, Reopen keeps it.
+func TestPcapReopen(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sip.pcap")
+	p, err := capture.OpenPcap(file, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	write := func(id string) {
+		p.Write(capture.Packet{Time: time.Now(), Src: netip.MustParseAddrPort("127.0.0.1:5068"),
+			Dst: netip.MustParseAddrPort("127.0.0.1:5060"), Payload: sipMessage("OPTIONS", id)})
+		// Written once the file has grown past the header.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if st, err := os.Stat(file); err == nil && st.Size() > 24 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("packet %s never written", id)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	write("a")
+	if done, err := p.Reopen(); done || err != nil {
+		t.Fatalf("Reopen of a file still in place: %v %v, want false, nil", done, err)
+	}
+	if err := os.Rename(file, file+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := p.Reopen(); !done || err != nil {
+		t.Fatalf("Reopen after a move: %v %v, want true, nil", done, err)
+	}
+	write("b")
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := p.Reopen(); !done || err != nil {
+		t.Fatalf("Reopen after a removal: %v %v, want true, nil", done, err)
+	}
+	write("c")
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Reopen(); err != capture.ErrClosed {
+		t.Fatalf("Reopen after Close: %v", err)
+	}
+	if got := pcapCallIDs(t, file+".1"); strings.Join(got, ",") != "a" {
+		t.Errorf("rotated file: %v, want a", got)
+	}
+	if got := pcapCallIDs(t, file); strings.Join(got, ",") != "c" {
+		t.Errorf("file at the path: %v, want c", got)
+	}
+}

@@ -25,12 +25,19 @@ import (
 // so only a developer may go without, and then the test is skipped.
 func Tshark(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("tshark")
+	return Binary(t, "tshark", "tshark")
+}
+
+// Binary finds an external program that CI installs (Debian package pkg):
+// a developer without it skips the test, CI (env CI set) fails it.
+func Binary(t testing.TB, name, pkg string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "" {
-			t.Skip("tshark not on PATH (apt-get install tshark)")
+			t.Skipf("%s not on PATH (apt-get install %s)", name, pkg)
 		}
-		t.Fatalf("tshark not on PATH in CI: %v", err)
+		t.Fatalf("%s not on PATH in CI: %v", name, err)
 	}
 	return bin
 }

@@ -1,0 +1,29 @@
+package mediation
+
+import (
+	"errors"
+
+	"github.com/mediation-emulator/mediation/mediation/capture"
+)
+
+// Reopen follows a rotation of the files the server appends to, as
+// logrotate's postrotate `kill -HUP` asks: the records file (records.path)
+// is closed and opened again at its path, and the pcap capture
+// (capture.pcap) begins a new file, with its own header, if its file was
+// moved away or removed (one still at its path is kept: reopening it
+// would truncate it). Calls go on meanwhile. Valid after Ready.
+func (s *Server) Reopen() {
+	s.log.Info().Str("records", s.cfg.Records.Path).Str("pcap", s.cfg.Capture.Pcap).Msg("reopening files (SIGHUP)")
+	s.records.reopen("SIGHUP")
+	if s.pcap == nil {
+		return
+	}
+	switch done, err := s.pcap.Reopen(); {
+	case errors.Is(err, capture.ErrClosed):
+		// The server has stopped.
+	case err != nil:
+		s.log.Error().Err(err).Str("path", s.cfg.Capture.Pcap).Msg("cannot reopen the pcap capture file")
+	case done:
+		s.log.Info().Str("path", s.cfg.Capture.Pcap).Msg("pcap capture file reopened: it was moved or removed")
+	}
+}
