@@ -371,10 +371,10 @@ func TestShutdownCancelsRingingCalls(t *testing.T) {
 
 // TestDrainingRefusesCalls: while a shutdown waits for a call to end, new
 // INVITEs and OPTIONS get 503 with Retry-After and /healthz answers 503. The call that
-// holds the drain goes to a gateway that rings (180) and then answers
-// nothing, not even our CANCEL: the call waits for the INVITE's final
-// response until the drain gives up. (A gateway silent from the start
-// would not hold it: a call with no provisional is given up at once.)
+// holds the drain is answered by a gateway that then answers nothing, not
+// even our BYE, nor does the caller: the call waits for its BYEs' answers
+// (up to 2*4 s + 1 s). (A ringing call would not hold it: it ends at once
+// with its CANCEL sent, without waiting for the 487.)
 func TestDrainingRefusesCalls(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t, 60*time.Second)
@@ -383,6 +383,7 @@ func TestDrainingRefusesCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hole.Close()
+	sbcAnswer := fixtureBody(t, "sbc-answer-pcma.sdp")
 	rang := make(chan struct{})
 	go func() {
 		buf := make([]byte, 65535)
@@ -397,22 +398,25 @@ func TestDrainingRefusesCalls(t *testing.T) {
 			if err != nil || !ok || !req.IsInvite() || rung {
 				continue // CANCEL, retransmissions: never answered
 			}
-			ringing := gosip.NewResponseFromRequest(req, 180, "Ringing", nil)
-			ringing.To().Params.Add("tag", "ringing")
-			_, _ = hole.WriteTo([]byte(ringing.String()), from)
+			answer := gosip.NewResponseFromRequest(req, 200, "OK", sbcAnswer)
+			answer.To().Params.Add("tag", "answered")
+			answer.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+			answer.AppendHeader(&gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: hole.LocalAddr().(*net.UDPAddr).Port}})
+			_, _ = hole.WriteTo([]byte(answer.String()), from)
 			close(rang)
 			rung = true
 		}
 	}()
 	srv, stop, stopped := stoppableServerTo(ctx, t, hole.LocalAddr().String())
 	caller, inv := sipClient(t), request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-	go caller.Do(ctx, inv) // never answered: it holds the drain
+	go caller.Do(ctx, inv) // answered; its BYE never is: it holds the drain
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_calls_current", "direction", "outbound")
 	select {
 	case <-rang:
 	case <-ctx.Done():
 		t.Fatal("the gateway never got the INVITE")
 	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 	stop()
 	for {
 		res, err := http.Get(mediationtest.URL(srv, "/healthz"))
