@@ -56,7 +56,7 @@ func (p *mediaPlan) keepEarly(tag string, d sdp.Description) {
 // answerAgain takes the callee's new answer ans in the early dialog of e:
 // the relay's callee leg follows it, the caller's leg stays as e answered
 // it, and the caller gets e's SDP again.
-func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
+func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media, raw []byte) ([]byte, error) {
 	_, theirEvents := ans.TelephoneEvent()
 	events := e.events && theirEvents
 	if p.dir == outbound {
@@ -69,7 +69,8 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
 			relayPeer{p.offer, e.codec, e.leg.formats}, events); err != nil {
 			return nil, err
 		}
-		p.client, p.gateway = p.offer, ans
+		p.heard(relay.Edge, p.offer, p.offerRaw)
+		p.heard(relay.Gateway, ans, raw)
 	} else {
 		if ans.HasBypassID(p.bypassID) && p.bypassID != "" {
 			p.log.Info().Msg("the client's new answer chose bypass, but the gateway already has the relay's address: the call stays anchored")
@@ -81,7 +82,8 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
 			relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, events); err != nil {
 			return nil, err
 		}
-		p.gateway, p.client = p.offer, ans
+		p.heard(relay.Gateway, p.offer, p.offerRaw)
+		p.heard(relay.Edge, ans, raw)
 	}
 	p.decide(e.decision)
 	p.sdp[p.callerSide()] = e.leg

@@ -5,6 +5,9 @@ import (
 	"weak"
 
 	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
 )
 
 // WeakCalls are weak pointers to the calls in progress: a test holds them
@@ -28,6 +31,11 @@ type SetupState struct {
 	Invite, Ack weak.Pointer[gosip.Request]
 	// AnswerKept: the callee's parsed answer is still kept.
 	AnswerKept bool
+	// ParsedSDP is how many parsed SDPs the plan holds (the caller's
+	// offer, each peer's latest), Latest each peer's latest SDP as the
+	// call reads it (edge, gateway).
+	ParsedSDP int
+	Latest    [2]sdp.Media
 }
 
 // SetupStates are the SetupState of the calls in progress.
@@ -38,6 +46,12 @@ func (s *Server) SetupStates() []SetupState {
 		if c.query(func() {
 			st.Settled = c.caller.settled()
 			st.AnswerKept = c.media.answer != nil
+			for _, m := range []sdp.Media{c.media.offer, c.media.client, c.media.gateway} {
+				if m.Lines != nil {
+					st.ParsedSDP++
+				}
+			}
+			st.Latest = [2]sdp.Media{c.media.latest(relay.Edge), c.media.latest(relay.Gateway)}
 			if r := c.callee.inviteReq(); r != nil {
 				st.Invite = weak.Make(r)
 			}

@@ -151,7 +151,7 @@ func (c *call) replan() ([]byte, error) {
 	if !keep {
 		c.media.closeRelay()
 	}
-	c.media = old.fresh(old.dir, old.offer)
+	c.media = old.fresh(old.dir, old.offer, old.offerRaw)
 	c.media.lateOffer = old.lateOffer
 	if keep {
 		// The relay keeps the first attempt's logger: its lines name

@@ -302,7 +302,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		replyOffer(in, 491, "Request Pending")
 		return
 	}
-	ro, body, err := c.media.reOffer(l.media, offer)
+	ro, body, err := c.media.reOffer(l.media, offer, sdpBody)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("re-offer not relayed")
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, err.Error()))

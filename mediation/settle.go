@@ -51,6 +51,8 @@ func (c *call) settle() {
 	// its 183 (which kept the message's body), the answers our
 	// provisionals carried.
 	b.early, c.next, a.lastProvisional, c.media.answer, c.media.early = nil, nil, "", nil, nil
+	// The parsed SDP goes too where its body is kept (peersdp.go).
+	c.media.pack()
 	c.log.Debug().Msg("call settled: set-up messages released")
 }
 
