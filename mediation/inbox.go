@@ -25,8 +25,6 @@ type inbox struct {
 	closed  bool
 }
 
-func newInbox() *inbox { return &inbox{} }
-
 // start arms the inbox with its drain, run by spawn, and runs it for the
 // events already queued: a call starts taking events only once it is
 // registered.

@@ -429,9 +429,9 @@ func replyOffer(in *sip.Incoming, code int, phrase string, hdrs ...gosip.Header)
 func (c *call) onReInviteCancel(l *leg, in *sip.Incoming) {
 	_ = in.Reply(200, "OK", "")
 	if off := c.offer; off != nil && off.from == l && off.in != nil && branch(off.in.Req) == branch(in.Req) {
-		for tx, o := range c.out {
-			if o == off.out {
-				_ = tx.Cancel(context.Background())
+		for _, x := range c.out {
+			if x.o == off.out {
+				_ = x.tx.Cancel(context.Background())
 			}
 		}
 		c.abortOffer(487, "Request Terminated")

@@ -82,7 +82,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	}
 	x.out = &outgoing{leg: g, req: inv, onFail: func(error) { c.transferFailed(l, 408, "Request Timeout") }}
 	x.out.onResponse = func(res *gosip.Response) { c.onTransferResponse(l, g, res) }
-	c.out[tx] = x.out
+	c.track(tx, x.out)
 }
 
 // onTransferResponse takes the transfer target's responses.
