@@ -77,6 +77,9 @@ type recordSink interface{ write(Record) error }
 type callIndex interface {
 	addDialog(c *call, callID, localTag string)
 	remove(c *call)
+	// rekey replaces the strings of c's keys by the equal ones find
+	// gives (settle.go).
+	rekey(c *call, find func(string) string)
 }
 
 // call is one B2BUA call: the caller's dialog (we are its UAS) and the

@@ -2,12 +2,14 @@ package mediation
 
 import (
 	"time"
+	"unsafe"
 	"weak"
 
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sdp"
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // WeakCalls are weak pointers to the calls in progress: a test holds them
@@ -61,6 +63,54 @@ func (s *Server) SetupStates() []SetupState {
 		}, 5*time.Second) {
 			out = append(out, st)
 		}
+	}
+	return out
+}
+
+// StringsSpan is, for each call in progress, the distance between the
+// first and the last byte of the strings its dialogs, its numbers and its
+// keys in the registry's maps hold: a few hundred bytes once they share
+// one buffer (settle.go's packStrings), much more while they are pieces
+// of the set-up messages.
+func (s *Server) StringsSpan() []uintptr {
+	var out []uintptr
+	for _, c := range s.calls.all() {
+		var strs []string
+		if !c.query(func() {
+			for _, d := range []*sip.Dialog{c.caller.dialog, c.callee.dialog} {
+				strs = append(strs, d.CallID, d.LocalTag, d.RemoteTag, d.Local.User, d.Local.Host,
+					d.Remote.User, d.Remote.Host, d.RemoteTarget.Host, d.Flow)
+			}
+			strs = append(strs, c.from, c.to, c.callee.invCallID)
+		}, 5*time.Second) {
+			continue
+		}
+		s.calls.mu.Lock()
+		for k, v := range s.calls.invites {
+			if v == c {
+				strs = append(strs, k.callID, k.tag)
+			}
+		}
+		for k, v := range s.calls.dialogs {
+			if v == c {
+				strs = append(strs, k.callID, k.tag)
+			}
+		}
+		for k, v := range s.calls.callIDs {
+			if v == c {
+				strs = append(strs, k)
+			}
+		}
+		s.calls.mu.Unlock()
+		lo, hi := ^uintptr(0), uintptr(0)
+		for _, str := range strs {
+			if str == "" {
+				continue
+			}
+			p := uintptr(unsafe.Pointer(unsafe.StringData(str)))
+			lo, hi = min(lo, p), max(hi, p+uintptr(len(str)))
+		}
+		out = append(out, hi-lo)
 	}
 	return out
 }

@@ -66,6 +66,7 @@ func TestSettledCallReleasesSetup(t *testing.T) {
 				t.Fatalf("latest SDPs %+v, want the client's offer (bypass ID, candidates) and the SBC's answer", states[0].Latest)
 			}
 			held := states[0]
+			spanBefore := srv.StringsSpan()
 			waitUntil(ctx, t, "the call to settle", func() bool {
 				st := srv.SetupStates()
 				return len(st) == 1 && st[0].Settled
@@ -83,6 +84,11 @@ func TestSettledCallReleasesSetup(t *testing.T) {
 			st := srv.SetupStates()
 			if st[0].Invite.Value() != nil || st[0].Ack.Value() != nil || st[0].AnswerKept || st[0].ParsedSDP != 0 {
 				t.Fatalf("settled call still holds its INVITE, ACK, the SBC's parsed answer or a parsed SDP: %+v", st[0])
+			}
+			// The strings it keeps (dialogs, numbers, registry keys) share
+			// one buffer.
+			if span := srv.StringsSpan(); len(span) != 1 || span[0] > 1024 {
+				t.Fatalf("settled call's strings span %v bytes (%v before), want them in one buffer", span, spanBefore)
 			}
 			// It reads each peer's latest SDP again from the body kept,
 			// the same as before (a transfer offers the client's).
