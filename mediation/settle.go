@@ -44,7 +44,9 @@ func (c *call) settle() {
 	}
 	a.invite, a.finalRes = nil, nil
 	if b.inv != nil {
-		b.inv.req = nil
+		// Its transaction is over (ended at the ACK): nothing calls these
+		// any more, and as method values of the call each is an object.
+		b.inv.req, b.inv.onResponse, b.inv.onFail = nil, nil, nil
 	}
 	b.ack = nil
 	// Nor are what only the set-up used: the callee's other early dialogs
