@@ -80,6 +80,9 @@ type recordSink interface{ write(Record) error }
 type callIndex interface {
 	addDialog(c *call, callID, localTag string)
 	remove(c *call)
+	// rekey replaces the strings of c's keys by the equal ones find
+	// gives (settle.go).
+	rekey(c *call, find func(string) string)
 }
 
 // call is one B2BUA call: the caller's dialog (we are its UAS) and the
@@ -99,7 +102,7 @@ type call struct {
 	// the names of those it went to (failover.go).
 	next  []gateway.Trunk
 	tried []string
-	box   *inbox
+	box   inbox
 	// sink is what the call's client transactions report to (callSink).
 	sink *callSink
 	// forks are the callee's early dialogs of an inbound call, each
@@ -111,10 +114,13 @@ type call struct {
 	callee *calleeLeg
 	media  mediaPlan
 
-	timers    map[timerID]*time.Timer
+	// timers are the call's armed timers (timers.go), out our requests in
+	// flight by transaction (leg.go). Slices rather than maps: a call has
+	// a few of each at a time, and a map keeps its header and buckets (two
+	// small objects that outlive the set-up) even when empty.
+	timers    []armedTimer
 	nextTimer timerID
-	// out are our requests in flight, by transaction.
-	out map[*sip.ClientTx]*outgoing
+	out       []txOut
 	// offer is the re-offer (re-INVITE or UPDATE) in progress, if any.
 	offer *relayedOffer
 	// xfer is the transfer we perform for a REFER, if any (transfer.go).
@@ -150,6 +156,13 @@ type call struct {
 		dialogKeys [2]legKey
 		callIDs    [2]string
 	}
+	// firstTimers and firstOut are the first backing arrays of timers and
+	// out, and firstInv the first INVITE's outgoing of the first callee
+	// leg, in the call's allocation (no set-up needs more at a time).
+	firstTimers [4]armedTimer
+	firstOut    [2]txOut
+	firstInv    outgoing
+	usedInv     bool
 	// done is closed once the call has ended; final is its record by then.
 	done  chan struct{}
 	final *Record
@@ -205,8 +218,7 @@ func newCallID() string {
 func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	req := in.Req
 	c := &call{
-		id: id, dir: dir, deps: deps, start: time.Now(), box: newInbox(),
-		timers: map[timerID]*time.Timer{}, out: map[*sip.ClientTx]*outgoing{}, done: make(chan struct{}),
+		id: id, dir: dir, deps: deps, start: time.Now(), done: make(chan struct{}),
 		from: sip.UserOf(req.From().Address), to: sip.UserOf(req.To().Address),
 	}
 	callerSide, calleeSide := relay.Edge, relay.Gateway
@@ -217,6 +229,7 @@ func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 		branch: strings.Clone(branch(req))} // not a piece of the INVITE's text, which settle lets go
 	c.legs.callee = calleeLeg{leg: leg{role: "callee", side: deps.sideFor(calleeSide), media: calleeSide}}
 	c.caller, c.callee = &c.legs.caller, &c.legs.callee
+	c.timers, c.out = c.firstTimers[:0], c.firstOut[:0]
 	// The caller's dialog exists from our first response on: its tag is ours.
 	c.caller.dialog = sip.NewUASDialog(in, c.caller.tag)
 	c.relog("")

@@ -102,9 +102,17 @@ func (c *call) sendInvite(inv *gosip.Request) bool {
 		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
 		return false
 	}
-	b.inv = &outgoing{leg: &b.leg, req: inv, onResponse: c.onCalleeResponse, onFail: c.onCalleeFail}
+	o := outgoing{leg: &b.leg, req: inv, onResponse: c.onCalleeResponse, onFail: c.onCalleeFail}
+	if b == &c.legs.callee && !c.usedInv {
+		// The first INVITE of the first callee leg, in the call's
+		// allocation; another (a 422's retry) may be in flight with it.
+		c.usedInv, c.firstInv = true, o
+		b.inv = &c.firstInv
+	} else {
+		b.inv = &o
+	}
 	b.invSeq, b.invCallID = inv.CSeq().SeqNo, string(*inv.CallID())
-	c.out[tx] = b.inv
+	c.track(tx, b.inv)
 	// Timer B of our own (sipgo's follows the process-wide T1): no
 	// response at all within 64*T1 is a timeout.
 	c.cancel(b.trying)

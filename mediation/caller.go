@@ -130,7 +130,11 @@ func (c *call) onStart() {
 		c.failSetup(setupError{488, phrase, "not_acceptable"}, warning(a.side, err.Error()))
 		return
 	}
-	c.media = mediaPlan{dir: c.dir, offer: offer, lateOffer: late, log: &c.log,
+	var raw []byte
+	if !late {
+		raw = req.Body()
+	}
+	c.media = mediaPlan{dir: c.dir, offer: offer, offerRaw: raw, lateOffer: late, log: &c.log,
 		edgeCodecs: c.deps.media.EdgeCodecs, gwSRTP: c.trunk.SRTP, relayOptions: c}
 	c.media.signalling[c.media.callerSide()] = sourceIP(req)
 	c.media.signalling[c.media.callerSide().Other()] = c.deps.edgePeer.Addr()

@@ -28,8 +28,8 @@ func (p *mediaPlan) delayedOffer(alloc *relay.Allocator) ([]byte, error) {
 
 // delayedAnswer takes the client's answer and makes our offer to the
 // gateway, for the 200 (an 18x carries none: errNoEarlyOffer).
-func (p *mediaPlan) delayedAnswer(ans sdp.Media, final bool) ([]byte, error) {
-	p.client = ans
+func (p *mediaPlan) delayedAnswer(ans sdp.Media, raw []byte, final bool) ([]byte, error) {
+	p.heard(relay.Edge, ans, raw)
 	p.decide(decision{false, reasonDelayedOffer, "delayed offer from the gateway: media is anchored"})
 	if err := p.keys[relay.Edge].accept(ans, false); err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func (p *mediaPlan) lateAnswer(body []byte) error {
 	if p.pendingEdge == nil {
 		return errors.New("gateway's answer in ACK: no client answer")
 	}
-	p.gateway = ans
+	p.heard(relay.Gateway, ans, body)
 	edge := *p.pendingEdge
 	p.pendingEdge = nil
 	_, gwEvents := ans.TelephoneEvent()

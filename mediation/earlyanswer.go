@@ -62,8 +62,8 @@ func (p *mediaPlan) keepEarly(tag string, d sdp.Description) {
 // drops telephone-event that the caller's still lists, the caller goes on
 // sending its digits as RFC 4733 events, and the relay plays them to the
 // callee as in-band DTMF tones (relay/dtmf.go), as a media gateway does;
-// the other way round likewise.
-func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
+// the other way round likewise. raw is the body ans was parsed from.
+func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media, raw []byte) ([]byte, error) {
 	_, theirEvents := ans.TelephoneEvent()
 	if p.dir == outbound {
 		if p.gwSRTP != srtpOff {
@@ -75,7 +75,8 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
 			relayPeer{p.offer, e.codec, e.leg.formats}, theirEvents, e.events); err != nil {
 			return nil, err
 		}
-		p.client, p.gateway = p.offer, ans
+		p.heard(relay.Edge, p.offer, p.offerRaw)
+		p.heard(relay.Gateway, ans, raw)
 	} else {
 		if ans.HasBypassID(p.bypassID) && p.bypassID != "" {
 			p.log.Info().Msg("the client's new answer chose bypass, but the gateway already has the relay's address: the call stays anchored")
@@ -87,7 +88,8 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media) ([]byte, error) {
 			relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, e.events, theirEvents); err != nil {
 			return nil, err
 		}
-		p.gateway, p.client = p.offer, ans
+		p.heard(relay.Gateway, p.offer, p.offerRaw)
+		p.heard(relay.Edge, ans, raw)
 	}
 	p.decide(e.decision)
 	p.sdp[p.callerSide()] = e.leg

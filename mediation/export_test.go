@@ -2,9 +2,14 @@ package mediation
 
 import (
 	"time"
+	"unsafe"
 	"weak"
 
 	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // WeakCalls are weak pointers to the calls in progress: a test holds them
@@ -28,6 +33,11 @@ type SetupState struct {
 	Invite, Ack weak.Pointer[gosip.Request]
 	// AnswerKept: the callee's parsed answer is still kept.
 	AnswerKept bool
+	// ParsedSDP is how many parsed SDPs the plan holds (the caller's
+	// offer, each peer's latest), Latest each peer's latest SDP as the
+	// call reads it (edge, gateway).
+	ParsedSDP int
+	Latest    [2]sdp.Media
 }
 
 // SetupStates are the SetupState of the calls in progress.
@@ -38,6 +48,12 @@ func (s *Server) SetupStates() []SetupState {
 		if c.query(func() {
 			st.Settled = c.caller.settled()
 			st.AnswerKept = c.media.answer != nil
+			for _, m := range []sdp.Media{c.media.offer, c.media.client, c.media.gateway} {
+				if m.Lines != nil {
+					st.ParsedSDP++
+				}
+			}
+			st.Latest = [2]sdp.Media{c.media.latest(relay.Edge), c.media.latest(relay.Gateway)}
 			if r := c.callee.inviteReq(); r != nil {
 				st.Invite = weak.Make(r)
 			}
@@ -47,6 +63,54 @@ func (s *Server) SetupStates() []SetupState {
 		}, 5*time.Second) {
 			out = append(out, st)
 		}
+	}
+	return out
+}
+
+// StringsSpan is, for each call in progress, the distance between the
+// first and the last byte of the strings its dialogs, its numbers and its
+// keys in the registry's maps hold: a few hundred bytes once they share
+// one buffer (settle.go's packStrings), much more while they are pieces
+// of the set-up messages.
+func (s *Server) StringsSpan() []uintptr {
+	var out []uintptr
+	for _, c := range s.calls.all() {
+		var strs []string
+		if !c.query(func() {
+			for _, d := range []*sip.Dialog{c.caller.dialog, c.callee.dialog} {
+				strs = append(strs, d.CallID, d.LocalTag, d.RemoteTag, d.Local.User, d.Local.Host,
+					d.Remote.User, d.Remote.Host, d.RemoteTarget.Host, d.Flow)
+			}
+			strs = append(strs, c.from, c.to, c.callee.invCallID)
+		}, 5*time.Second) {
+			continue
+		}
+		s.calls.mu.Lock()
+		for k, v := range s.calls.invites {
+			if v == c {
+				strs = append(strs, k.callID, k.tag)
+			}
+		}
+		for k, v := range s.calls.dialogs {
+			if v == c {
+				strs = append(strs, k.callID, k.tag)
+			}
+		}
+		for k, v := range s.calls.callIDs {
+			if v == c {
+				strs = append(strs, k)
+			}
+		}
+		s.calls.mu.Unlock()
+		lo, hi := ^uintptr(0), uintptr(0)
+		for _, str := range strs {
+			if str == "" {
+				continue
+			}
+			p := uintptr(unsafe.Pointer(unsafe.StringData(str)))
+			lo, hi = min(lo, p), max(hi, p+uintptr(len(str)))
+		}
+		out = append(out, hi-lo)
 	}
 	return out
 }

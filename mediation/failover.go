@@ -152,7 +152,7 @@ func (c *call) replan() ([]byte, error) {
 	if !keep {
 		c.media.closeRelay()
 	}
-	c.media = old.fresh(old.dir, old.offer)
+	c.media = old.fresh(old.dir, old.offer, old.offerRaw)
 	c.media.lateOffer = old.lateOffer
 	if keep {
 		c.media.relay, c.media.early, c.media.decision = old.relay, old.early, old.decision

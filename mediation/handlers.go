@@ -167,7 +167,7 @@ func (s *Server) newCall(in *sip.Incoming, dir direction) {
 	fromTag, _ := in.Req.From().Params.Get("tag")
 	s.calls.add(c, string(*in.Req.CallID()), fromTag)
 	s.calls.addDialog(c, string(*in.Req.CallID()), c.caller.tag)
-	c.box.start(c.run, s.deps.workers.run)
+	c.box.start(c, s.deps.workers)
 }
 
 // refuse answers a new call 503 with Retry-After for lack of capacity,

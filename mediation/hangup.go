@@ -167,7 +167,8 @@ func (c *call) finish(reason string) {
 	}
 	c.state = stateEnded
 	c.stopTimers()
-	for tx, o := range c.out {
+	for _, x := range c.out {
+		tx, o := x.tx, x.o
 		switch {
 		case o.final && o.req.IsInvite():
 			// Its transaction still ACKs retransmissions of the final

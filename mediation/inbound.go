@@ -23,7 +23,9 @@ func (p *mediaPlan) inboundOffer(s BypassSettings, trunkBypass bool, alloc *rela
 	if err != nil {
 		return nil, errNotAcceptable{"None of the gateway's G.711 codecs is in the trunk's codec list"}
 	}
-	p.offer = limited
+	if len(p.gwCodecs) > 0 {
+		p.offer, p.offerRaw = limited, nil
+	}
 	switch {
 	case p.gwSRTP == srtpOff && p.offer.RequiresSRTP():
 		return nil, errNotAcceptable{"The gateway offered " + p.offer.Proto + " but SRTP is off for this gateway"}
@@ -58,8 +60,9 @@ func (p *mediaPlan) clientOffer() ([]byte, error) {
 
 // inboundAnswer is the gateway's answer from the client's, as sent and as
 // built.
-func (p *mediaPlan) inboundAnswer(ans sdp.Media) ([]byte, sdp.Description, error) {
-	p.gateway, p.client = p.offer, ans
+func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte) ([]byte, sdp.Description, error) {
+	p.heard(relay.Gateway, p.offer, p.offerRaw)
+	p.heard(relay.Edge, ans, raw)
 	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired))
 	d, err := sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
 	if err != nil {

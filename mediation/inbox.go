@@ -16,30 +16,30 @@ const inboxCap = 1024
 type inbox struct {
 	mu     sync.Mutex
 	events []event
-	// drain takes the events (the call's run); nil until start.
-	drain func()
-	// spawn runs drain on a goroutine (the server's workers).
-	spawn func(func())
+	// drain takes the events (the call); nil until start. An interface,
+	// not the method value c.run, nor workers.run held as one: each would
+	// be a small object of its own for the call's whole life.
+	drain drainer
+	// workers run drain.
+	workers *workers
 	// running: a drain goroutine is at work (or about to be).
 	running bool
 	closed  bool
 }
 
-func newInbox() *inbox { return &inbox{} }
-
-// start arms the inbox with its drain, run by spawn, and runs it for the
+// start arms the inbox with its drain, run by w, and runs it for the
 // events already queued: a call starts taking events only once it is
 // registered.
-func (b *inbox) start(drain func(), spawn func(func())) {
+func (b *inbox) start(drain drainer, w *workers) {
 	b.mu.Lock()
-	b.drain, b.spawn = drain, spawn
+	b.drain, b.workers = drain, w
 	run := len(b.events) > 0 && !b.running && !b.closed
 	if run {
 		b.running = true
 	}
 	b.mu.Unlock()
 	if run {
-		spawn(drain)
+		w.run(drain)
 	}
 }
 
@@ -57,7 +57,7 @@ func (b *inbox) push(e event) bool {
 	}
 	b.mu.Unlock()
 	if run {
-		b.spawn(b.drain)
+		b.workers.run(b.drain)
 	}
 	return true
 }

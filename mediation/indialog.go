@@ -332,7 +332,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		replyOffer(in, 491, "Request Pending")
 		return
 	}
-	ro, body, err := c.media.reOffer(l.media, offer)
+	ro, body, err := c.media.reOffer(l.media, offer, sdpBody)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("re-offer not relayed")
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, err.Error()))
@@ -464,9 +464,9 @@ func replyOffer(in *sip.Incoming, code int, phrase string, hdrs ...gosip.Header)
 func (c *call) onReInviteCancel(l *leg, in *sip.Incoming) {
 	_ = in.Reply(200, "OK", "")
 	if off := c.offer; off != nil && off.from == l && off.in != nil && branch(off.in.Req) == branch(in.Req) {
-		for tx, o := range c.out {
-			if o == off.out {
-				_ = tx.Cancel(context.Background())
+		for _, x := range c.out {
+			if x.o == off.out {
+				_ = x.tx.Cancel(context.Background())
 			}
 		}
 		c.abortOffer(487, "Request Terminated")

@@ -3,6 +3,7 @@ package mediation
 import (
 	"context"
 	"errors"
+	"slices"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -66,8 +67,35 @@ func (c *call) sendIn(l *leg, d *sip.Dialog, req *gosip.Request, onResponse func
 		return nil, err
 	}
 	o.tried = append(o.tried, target)
-	c.out[tx] = o
+	c.track(tx, o)
 	return o, nil
+}
+
+// txOut is one of our requests in flight: its transaction and what the
+// call knows of it.
+type txOut struct {
+	tx *sip.ClientTx
+	o  *outgoing
+}
+
+// track adds o, sent in transaction tx, to our requests in flight.
+func (c *call) track(tx *sip.ClientTx, o *outgoing) {
+	c.out = append(c.out, txOut{tx, o})
+}
+
+// outOf is our request of transaction tx, nil when not in flight.
+func (c *call) outOf(tx *sip.ClientTx) *outgoing {
+	for _, x := range c.out {
+		if x.tx == tx {
+			return x.o
+		}
+	}
+	return nil
+}
+
+// untrack forgets the transactions of which drop holds.
+func (c *call) untrack(drop func(txOut) bool) {
+	c.out = inline(slices.DeleteFunc(c.out, drop), c.firstOut[:])
 }
 
 // resend retries o on its dialog's next target, if there is one.
@@ -77,13 +105,13 @@ func (c *call) resend(o *outgoing) bool {
 		return false
 	}
 	o.tried, o.final = append(o.tried, target), false
-	c.out[tx] = o
+	c.track(tx, o)
 	return true
 }
 
 // onResponse routes a response to the request it answers.
 func (c *call) onResponse(tx *sip.ClientTx, res *gosip.Response) {
-	o := c.out[tx]
+	o := c.outOf(tx)
 	if o == nil {
 		// Its transaction was ended here (an INVITE after its ACK) while
 		// this response was on its way: a 2xx is still to be ACKed.
@@ -104,11 +132,11 @@ func (c *call) onResponse(tx *sip.ClientTx, res *gosip.Response) {
 // onTxDone forgets an ended transaction and reports one that got no final
 // response.
 func (c *call) onTxDone(tx *sip.ClientTx, err error) {
-	o := c.out[tx]
+	o := c.outOf(tx)
 	if o == nil {
 		return
 	}
-	delete(c.out, tx)
+	c.untrack(func(x txOut) bool { return x.tx == tx })
 	if o.final {
 		return
 	}
@@ -123,12 +151,13 @@ func (c *call) onTxDone(tx *sip.ClientTx, err error) {
 // terminate ends a transaction we no longer need (an INVITE after its ACK):
 // later retransmissions of its 2xx arrive as strays.
 func (c *call) terminate(o *outgoing) {
-	for tx, x := range c.out {
-		if x == o {
-			delete(c.out, tx)
-			tx.Terminate()
+	c.untrack(func(x txOut) bool {
+		if x.o != o {
+			return false
 		}
-	}
+		x.tx.Terminate() // its end comes as an event, after this
+		return true
+	})
 }
 
 // abandonInvite gives up our INVITE o to side, which has had no final
@@ -170,9 +199,9 @@ func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side) {
 
 // txOf is the transaction of our request o, nil when it has ended.
 func (c *call) txOf(o *outgoing) *sip.ClientTx {
-	for tx, x := range c.out {
-		if x == o {
-			return tx
+	for _, x := range c.out {
+		if x.o == o {
+			return x.tx
 		}
 	}
 	return nil

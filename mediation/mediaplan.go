@@ -38,8 +38,11 @@ var errNoPorts = errors.New("no media ports free")
 // mediaPlan is one call's offer/answer state on both sides and, for an
 // anchored call, its relay. It belongs to the call's goroutine.
 type mediaPlan struct {
-	dir      direction
-	offer    sdp.Media       // the caller's initial offer
+	dir   direction
+	offer sdp.Media // the caller's initial offer
+	// offerRaw is the body offer was parsed from (nil: a delayed offer,
+	// or changed by us since, as by a trunk's codec list).
+	offerRaw []byte
 	bypassID string          // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
 	log      *zerolog.Logger // the call's
 	decision decision
@@ -49,8 +52,12 @@ type mediaPlan struct {
 	sdp [2]sdpLeg
 	// codecs negotiated on each side, for the record.
 	codecs [2]string
-	// client and gateway are the latest SDP each peer sent (offer or answer).
+	// client and gateway are the latest SDP each peer sent (offer or
+	// answer), raw the bodies they were parsed from (peersdp.go); packed
+	// says which a settled call holds only as its body.
 	client, gateway sdp.Media
+	raw             [2][]byte
+	packed          [2]bool
 	// lateOffer: the gateway's INVITE had no SDP (delayedoffer.go).
 	lateOffer bool
 	// pendingEdge is the client's answer of a delayed-offer call until the
@@ -147,8 +154,8 @@ func parseOffer(body []byte) (sdp.Media, error) {
 // (a failover to another trunk, a transfer we perform): it keeps what
 // belongs to the call rather than to one offer/answer, its logger, the
 // edge's codec list, the relay's options and the peers' signalling IPs.
-func (p *mediaPlan) fresh(dir direction, offer sdp.Media) mediaPlan {
-	return mediaPlan{dir: dir, offer: offer, log: p.log, edgeCodecs: p.edgeCodecs,
+func (p *mediaPlan) fresh(dir direction, offer sdp.Media, raw []byte) mediaPlan {
+	return mediaPlan{dir: dir, offer: offer, offerRaw: raw, log: p.log, edgeCodecs: p.edgeCodecs,
 		relayOptions: p.relayOptions, signalling: p.signalling}
 }
 
@@ -199,13 +206,13 @@ func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, err
 	var d sdp.Description
 	switch {
 	case p.lateOffer:
-		return p.delayedAnswer(ans, final)
+		return p.delayedAnswer(ans, body, final)
 	case p.earlyFor(tag) != nil:
-		out, err = p.answerAgain(p.earlyFor(tag), ans)
+		out, err = p.answerAgain(p.earlyFor(tag), ans, body)
 	case p.dir == outbound:
-		out, d, err = p.outboundAnswer(ans)
+		out, d, err = p.outboundAnswer(ans, body)
 	default:
-		out, d, err = p.inboundAnswer(ans)
+		out, d, err = p.inboundAnswer(ans, body)
 	}
 	if err != nil {
 		return nil, err
@@ -246,14 +253,6 @@ func (p *mediaPlan) callerSide() relay.Side {
 		return relay.Edge
 	}
 	return relay.Gateway
-}
-
-// latest is the SDP the peer on side last sent (offer or answer).
-func (p *mediaPlan) latest(side relay.Side) sdp.Media {
-	if side == relay.Edge {
-		return p.client
-	}
-	return p.gateway
 }
 
 // lastAnswer is the caller's answer already sent (a 200 without SDP after

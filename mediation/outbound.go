@@ -67,8 +67,9 @@ func (p *mediaPlan) anchoredOffer() ([]byte, error) {
 
 // outboundAnswer is the client's answer from the gateway's, as sent and
 // as built.
-func (p *mediaPlan) outboundAnswer(ans sdp.Media) ([]byte, sdp.Description, error) {
-	p.client, p.gateway = p.offer, ans
+func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte) ([]byte, sdp.Description, error) {
+	p.heard(relay.Edge, p.offer, p.offerRaw)
+	p.heard(relay.Gateway, ans, raw)
 	var d sdp.Description
 	var err error
 	if p.decision.bypass {

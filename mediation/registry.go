@@ -75,6 +75,35 @@ func (r *registry) addCallID(c *call, callID string) {
 	}
 }
 
+// rekey replaces the strings of c's keys, in c and in the maps, by the
+// equal ones find gives: a settled call's own copies, so that the keys no
+// longer pin the set-up messages' header values. Assigning a map entry
+// whose key is equal replaces the stored key's strings too (the runtime
+// updates string keys on assignment for this very reason);
+// TestSettledCallKeysPacked checks that it does.
+func (r *registry) rekey(c *call, find func(string) string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	re := func(m map[legKey]*call, keys []legKey) {
+		for i, k := range keys {
+			k2 := legKey{find(k.callID), find(k.tag)}
+			if m[k] == c {
+				m[k2] = c
+			}
+			keys[i] = k2
+		}
+	}
+	re(r.invites, c.keys)
+	re(r.dialogs, c.dialogKeys)
+	for i, id := range c.callIDs {
+		id2 := find(id)
+		if r.callIDs[id] == c {
+			r.callIDs[id2] = c
+		}
+		c.callIDs[i] = id2
+	}
+}
+
 func (r *registry) remove(c *call) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 type reoffer struct {
 	from  relay.Side
 	offer sdp.Media
+	raw   []byte // the body offer was parsed from; nil if changed since
 	hold  bool
 	// keys are both sides' keying as they will be once the exchange
 	// completes; sent is the SDP leg towards the other peer before the
@@ -28,14 +29,15 @@ type reoffer struct {
 }
 
 // reOffer builds the offer for the other peer from a new offer of from.
-func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media) (*reoffer, []byte, error) {
-	if from == relay.Gateway {
+func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reoffer, []byte, error) {
+	if from == relay.Gateway && len(p.gwCodecs) > 0 {
 		var err error
 		if offer, err = sdp.LimitG711(offer, p.gwCodecs); err != nil {
 			return nil, nil, errNotAcceptable{"None of the gateway's G.711 codecs is in the trunk's codec list"}
 		}
+		raw = nil
 	}
-	ro := &reoffer{from: from, offer: offer, hold: offer.OnHold(), keys: p.keys}
+	ro := &reoffer{from: from, offer: offer, raw: raw, hold: offer.OnHold(), keys: p.keys}
 	to := from.Other()
 	var d sdp.Description
 	var err error
@@ -129,9 +131,11 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 		}
 	}
 	if ro.from == relay.Edge {
-		p.client, p.gateway = ro.offer, ans
+		p.heard(relay.Edge, ro.offer, ro.raw)
+		p.heard(relay.Gateway, ans, body)
 	} else {
-		p.gateway, p.client = ro.offer, ans
+		p.heard(relay.Gateway, ro.offer, ro.raw)
+		p.heard(relay.Edge, ans, body)
 	}
 	p.onHold = ro.hold
 	// An offer in the early dialog (UPDATE) moves the session past the

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // An answered call keeps only what its dialogs need. Its set-up messages
@@ -42,7 +44,9 @@ func (c *call) settle() {
 	}
 	a.invite, a.finalRes = nil, nil
 	if b.inv != nil {
-		b.inv.req = nil
+		// Its transaction is over (ended at the ACK): nothing calls these
+		// any more, and as method values of the call each is an object.
+		b.inv.req, b.inv.onResponse, b.inv.onFail = nil, nil, nil
 	}
 	b.ack = nil
 	// Nor are what only the set-up used: the callee's other early dialogs
@@ -51,7 +55,34 @@ func (c *call) settle() {
 	// its 183 (which kept the message's body), the answers our
 	// provisionals carried.
 	b.early, c.next, a.lastProvisional, c.media.answer, c.media.early = nil, nil, "", nil, nil
+	// The parsed SDP goes too where its body is kept (peersdp.go).
+	c.media.pack()
+	c.packStrings()
 	c.log.Debug().Msg("call settled: set-up messages released")
+}
+
+// packStrings gives the strings the settled call keeps (its dialogs', its
+// registry keys', the caller's and callee's numbers and tags) storage of
+// their own, together (sip.Pack): pieces of the set-up messages' header
+// values otherwise, each pinning its value and all small objects that
+// outlive the set-up.
+func (c *call) packStrings() {
+	var p sip.Pack
+	c.keepStrings(&p)
+	p.Copy()
+	c.keepStrings(&p)
+	c.deps.index.rekey(c, p.Find)
+}
+
+// keepStrings passes the call's long-lived strings to p.
+func (c *call) keepStrings(p *sip.Pack) {
+	for _, d := range [2]*sip.Dialog{c.caller.dialog, c.callee.dialog} {
+		if d != nil {
+			d.KeepStrings(p)
+		}
+	}
+	p.Keep(&c.from, &c.to, &c.caller.tag, &c.caller.branch, &c.callee.invCallID)
+	p.KeepList(&c.tried)
 }
 
 // settled reports whether the set-up messages are gone.

@@ -3,6 +3,7 @@ package mediation_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"runtime"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 // call lets its set-up messages go (our ACK of the SBC's 2xx is then
 // garbage collected) and keeps working: a PRACK gets 481, a 2xx the SBC
 // sends again is ACKed again from the dialog, and the call ends with a
-// whole record. (A late copy of the caller's INVITE is answered by sipgo's
+// whole record; it keeps the peers' SDPs as their bodies only, read
+// the same again. (A late copy of the caller's INVITE is answered by sipgo's
 // transaction here, whose T1 is the RFC's: the soak package's
 // TestRetransmittedInviteOutlivesTransaction reaches the call with it.)
 func TestSettledCallReleasesSetup(t *testing.T) {
@@ -57,10 +59,14 @@ func TestSettledCallReleasesSetup(t *testing.T) {
 			}
 
 			states := srv.SetupStates()
-			if len(states) != 1 || states[0].Settled || states[0].Invite.Value() == nil || states[0].Ack.Value() == nil || !states[0].AnswerKept {
-				t.Fatalf("right after the ACK: %+v, want one call holding its INVITE, ACK and the SBC's parsed answer", states)
+			if len(states) != 1 || states[0].Settled || states[0].Invite.Value() == nil || states[0].Ack.Value() == nil || !states[0].AnswerKept || states[0].ParsedSDP != 3 {
+				t.Fatalf("right after the ACK: %+v, want one call holding its INVITE, ACK, the SBC's parsed answer and three parsed SDPs", states)
+			}
+			if states[0].Latest[0].BypassID == "" || len(states[0].Latest[0].Candidates) == 0 || len(states[0].Latest[1].Codecs) == 0 {
+				t.Fatalf("latest SDPs %+v, want the client's offer (bypass ID, candidates) and the SBC's answer", states[0].Latest)
 			}
 			held := states[0]
+			spanBefore := srv.StringsSpan()
 			waitUntil(ctx, t, "the call to settle", func() bool {
 				st := srv.SetupStates()
 				return len(st) == 1 && st[0].Settled
@@ -75,8 +81,19 @@ func TestSettledCallReleasesSetup(t *testing.T) {
 			// INVITE stays with sipgo until its own Timer M (64 of its T1,
 			// 500 ms here, after the 2xx: Terminate does not stop that timer),
 			// which in a server whose sip.t1 is sipgo's has passed by now.
-			if st := srv.SetupStates(); st[0].Invite.Value() != nil || st[0].Ack.Value() != nil || st[0].AnswerKept {
-				t.Fatalf("settled call still holds its INVITE, ACK or the SBC's parsed answer: %+v", st[0])
+			st := srv.SetupStates()
+			if st[0].Invite.Value() != nil || st[0].Ack.Value() != nil || st[0].AnswerKept || st[0].ParsedSDP != 0 {
+				t.Fatalf("settled call still holds its INVITE, ACK, the SBC's parsed answer or a parsed SDP: %+v", st[0])
+			}
+			// The strings it keeps (dialogs, numbers, registry keys) share
+			// one buffer.
+			if span := srv.StringsSpan(); len(span) != 1 || span[0] > 1024 {
+				t.Fatalf("settled call's strings span %v bytes (%v before), want them in one buffer", span, spanBefore)
+			}
+			// It reads each peer's latest SDP again from the body kept,
+			// the same as before (a transfer offers the client's).
+			if !reflect.DeepEqual(st[0].Latest, held.Latest) {
+				t.Fatalf("latest SDPs once settled\n%+v\nwant as before\n%+v", st[0].Latest, held.Latest)
 			}
 			waitUntil(ctx, t, "our ACK collected", func() bool {
 				runtime.GC()

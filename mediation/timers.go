@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"slices"
 	"time"
 
 	"github.com/mediation-emulator/mediation/sip"
@@ -18,37 +19,63 @@ type evTimer struct {
 	fire func()
 }
 
+// armedTimer is one of the call's timers not yet fired nor cancelled.
+type armedTimer struct {
+	id timerID
+	t  *time.Timer
+}
+
 // after runs fire on the call's goroutine after d, unless cancelled.
 func (c *call) after(d time.Duration, fire func()) timerID {
 	c.nextTimer++
 	id := c.nextTimer
-	c.timers[id] = time.AfterFunc(d, func() { c.box.push(evTimer{id: id, fire: fire}) })
+	c.timers = append(c.timers, armedTimer{id, time.AfterFunc(d, func() { c.box.push(evTimer{id: id, fire: fire}) })})
 	return id
+}
+
+// disarm forgets timer id and reports whether it was armed.
+func (c *call) disarm(id timerID) (*time.Timer, bool) {
+	for i, a := range c.timers {
+		if a.id == id {
+			c.timers = inline(slices.Delete(c.timers, i, i+1), c.firstTimers[:])
+			return a.t, true
+		}
+	}
+	return nil, false
+}
+
+// inline moves s back into first, the array in the call's allocation
+// it started in, once it fits there again: a set-up that needed more does
+// not leave the call holding a larger array of its own.
+func inline[T any](s, first []T) []T {
+	if cap(s) <= len(first) || len(s) > len(first) {
+		return s
+	}
+	clear(first)
+	return first[:copy(first, s)]
 }
 
 // cancel stops a timer; 0 is no timer.
 func (c *call) cancel(id timerID) {
-	if t, ok := c.timers[id]; ok {
+	if t, ok := c.disarm(id); ok {
 		t.Stop()
-		delete(c.timers, id)
 	}
 }
 
 // onTimer runs a fired timer that is still wanted.
 func (c *call) onTimer(ev evTimer) {
-	if _, ok := c.timers[ev.id]; !ok {
-		return
+	if _, ok := c.disarm(ev.id); ok {
+		ev.fire()
 	}
-	delete(c.timers, ev.id)
-	ev.fire()
 }
 
 // stopTimers stops every timer of an ended call.
 func (c *call) stopTimers() {
-	for id, t := range c.timers {
-		t.Stop()
-		delete(c.timers, id)
+	for _, a := range c.timers {
+		a.t.Stop()
 	}
+	clear(c.timers)
+	c.timers = c.timers[:0]
 }
 
 // resend is the state of something of ours retransmitted until answered

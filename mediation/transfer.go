@@ -54,7 +54,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	}
 	trunk := trunks[0]
 	// The new gateway leg is offered our relay with the client's media.
-	x := &transfer{refer: in, number: u.User, plan: c.media.fresh(outbound, c.media.client)}
+	x := &transfer{refer: in, number: u.User, plan: c.media.fresh(outbound, c.media.latest(relay.Edge), c.media.raw[relay.Edge])}
 	x.plan.useTrunk(trunk)
 	x.plan.anchored = &transferred
 	body, err := x.plan.planOffer(c.deps.settings(), false, c.deps.alloc)
@@ -83,7 +83,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	}
 	x.out = &outgoing{leg: g, req: inv, onFail: func(error) { c.transferFailed(l, 408, "Request Timeout") }}
 	x.out.onResponse = func(res *gosip.Response) { c.onTransferResponse(l, g, res) }
-	c.out[tx] = x.out
+	c.track(tx, x.out)
 }
 
 // onTransferResponse takes the transfer target's responses.

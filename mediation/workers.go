@@ -25,7 +25,7 @@ const workerIdle = 2 * time.Second
 type workers struct {
 	// work hands a drain to an idle worker; unbuffered, so a send succeeds
 	// only when one is waiting.
-	work chan func()
+	work chan drainer
 	quit chan struct{}
 	idle time.Duration
 	// waiting counts the idle workers; started, the workers ever started.
@@ -37,12 +37,15 @@ type workers struct {
 }
 
 func newWorkers(idle time.Duration) *workers {
-	return &workers{work: make(chan func()), quit: make(chan struct{}), idle: idle}
+	return &workers{work: make(chan drainer), quit: make(chan struct{}), idle: idle}
 }
+
+// drainer is what a worker runs: a call's event drain (call.run).
+type drainer interface{ run() }
 
 // run runs f on an idle worker, or on a new one when none is idle. After
 // close, f runs on a goroutine of its own that ends with it.
-func (w *workers) run(f func()) {
+func (w *workers) run(f drainer) {
 	select {
 	case w.work <- f:
 		return
@@ -56,18 +59,18 @@ func (w *workers) run(f func()) {
 	}
 	w.mu.Unlock()
 	if closed {
-		go f()
+		go f.run()
 		return
 	}
 	go w.loop(f)
 }
 
-func (w *workers) loop(f func()) {
+func (w *workers) loop(f drainer) {
 	defer w.wg.Done()
 	t := time.NewTimer(w.idle)
 	defer t.Stop()
 	for {
-		f()
+		f.run()
 		t.Reset(w.idle)
 		w.waiting.Add(1)
 		select {

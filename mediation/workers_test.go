@@ -7,6 +7,11 @@ import (
 	"go.uber.org/goleak"
 )
 
+// drainFunc runs a function as a drainer.
+type drainFunc func()
+
+func (f drainFunc) run() { f() }
+
 // waitWorkers polls cond until it holds or the deadline passes.
 func waitWorkers(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -25,7 +30,7 @@ func TestWorkersReuseIdleWorker(t *testing.T) {
 	defer w.close(10 * time.Second)
 	for i := 0; i < 20; i++ {
 		done := make(chan struct{})
-		w.run(func() { close(done) })
+		w.run(drainFunc(func() { close(done) }))
 		<-done
 		// waiting counts a worker a moment before it can take work: a drain
 		// handed out in that moment starts another worker, which is fine.
@@ -43,7 +48,7 @@ func TestWorkersCloseBounded(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	w := newWorkers(time.Hour)
 	release, blocked := make(chan struct{}), make(chan struct{})
-	w.run(func() { close(blocked); <-release })
+	w.run(drainFunc(func() { close(blocked); <-release }))
 	<-blocked
 	start := time.Now()
 	w.close(50 * time.Millisecond)
@@ -66,10 +71,10 @@ func TestWorkersBlockedDrainDoesNotHoldOthers(t *testing.T) {
 	defer w.close(10 * time.Second)
 	release := make(chan struct{})
 	blocked := make(chan struct{})
-	w.run(func() { close(blocked); <-release })
+	w.run(drainFunc(func() { close(blocked); <-release }))
 	<-blocked
 	done := make(chan struct{})
-	w.run(func() { close(done) })
+	w.run(drainFunc(func() { close(done) }))
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -85,7 +90,7 @@ func TestWorkersExitWhenIdleAndOnClose(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	w := newWorkers(20 * time.Millisecond)
 	done := make(chan struct{})
-	w.run(func() { close(done) })
+	w.run(drainFunc(func() { close(done) }))
 	<-done
 	// The idle worker exits by itself, before any close.
 	waitWorkers(t, "the worker to be idle", func() bool { return w.waiting.Load() == 1 })
@@ -93,13 +98,13 @@ func TestWorkersExitWhenIdleAndOnClose(t *testing.T) {
 	goleak.VerifyNone(t)
 	long := newWorkers(time.Hour)
 	done = make(chan struct{})
-	long.run(func() { close(done) })
+	long.run(drainFunc(func() { close(done) }))
 	<-done
 	waitWorkers(t, "the worker to be idle", func() bool { return long.waiting.Load() == 1 })
 	long.close(10 * time.Second)
 	// After close a drain still runs, on a goroutine that ends with it.
 	ran := make(chan struct{})
-	long.run(func() { close(ran) })
+	long.run(drainFunc(func() { close(ran) }))
 	<-ran
 	w.close(10 * time.Second)
 }

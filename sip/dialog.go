@@ -137,9 +137,10 @@ func contactOf(msg gosip.Message) *gosip.ContactHeader {
 }
 
 // Heard notes a message the peer sent in the dialog: where it came from
-// (the flow), and what it allows and supports.
+// (the flow), and what it allows and supports. What has not changed keeps
+// its strings, which may be packed (Pack), rather than the new message's.
 func (d *Dialog) Heard(msg gosip.Message) {
-	if src := msg.Source(); src != "" {
+	if src := msg.Source(); src != "" && src != d.Flow {
 		d.Flow = src
 	}
 	d.learn(msg)
@@ -147,14 +148,17 @@ func (d *Dialog) Heard(msg gosip.Message) {
 
 func (d *Dialog) learn(msg gosip.Message) {
 	if h := HeaderNamed(msg, "Allow"); h != nil {
-		d.Allow = d.Allow[:0]
+		var allow []string
 		for _, m := range strings.Split(h.Value(), ",") {
 			if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
-				d.Allow = append(d.Allow, m)
+				allow = append(allow, m)
 			}
 		}
+		if !slices.Equal(allow, d.Allow) {
+			d.Allow = allow
+		}
 	}
-	if tags := OptionTags(msg, "Supported"); len(tags) > 0 {
+	if tags := OptionTags(msg, "Supported"); len(tags) > 0 && !slices.Equal(tags, d.Supported) {
 		d.Supported = tags
 	}
 }
