@@ -244,18 +244,8 @@ func TestRequireAndSupported(t *testing.T) {
 // CSeq) of the acknowledged 183 matches nothing: 481 (RFC 3262 §3).
 func TestPrackChecks(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
-	sbc := startPeer(t, "sbc")
 	done := make(chan struct{})
-	sbc.invites(func(pi *peerInvite) {
-		pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return
-		}
-		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
-		pi.waitAck(ctx)
-	})
+	sbc := earlyThenAnswer(ctx, t, done)
 	srv := serveTo(t, sbc.addr(), "udp", nil)
 	caller := startPeer(t, "caller")
 	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
