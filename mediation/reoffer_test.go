@@ -69,6 +69,13 @@ func TestReinvite2xxRetransmitted(t *testing.T) {
 	caller.answerSDP(t, gosip.INVITE)
 	oc := upCall(ctx, t, caller, srv, "udp")
 	sbc.wait(ctx, gosip.ACK, 1)
+	// The caller's ACK and the SBC's re-INVITE come on different sockets:
+	// a re-INVITE handled first would rightly get 491 (our 2xx to the
+	// caller still waits for its ACK). An OPTIONS in the caller's dialog,
+	// handled in order after its ACK, tells the ACK is in.
+	if res := doIn(ctx, t, oc, gosip.NewRequest(gosip.OPTIONS, oc.final.Contact().Address)); res.StatusCode != 200 {
+		t.Fatalf("OPTIONS in the caller's dialog got %d", res.StatusCode)
+	}
 	reinv := call.inDialog(gosip.INVITE, 2, fixtureBody(t, "hold-offer.sdp"))
 	tx, err := sbc.stack.Client("udp").TransactionRequest(ctx, reinv)
 	if err != nil {
