@@ -126,11 +126,16 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 			// Its Content-Length values differ: its end is not to be
 			// known, and its body is not waited for.
 			s.traceRead(props, data, nil, trusted)
-			if msg, err = s.cutLength(st); err == nil {
+			if msg, err = s.cutLength(st); err == nil && conflictingLength(msg) {
 				msg.SetTransport(transportName(props.Transport))
 				msg.SetSource(remote)
 				s.dispatch(msg, trusted) // refused (framed): 400, and the connection closed
 			} else {
+				if err == nil {
+					// sipgo read its lengths otherwise: its body is not
+					// the peer's, so it is not handled either.
+					err = errors.New("Content-Length values differ in the header lines, not as parsed")
+				}
 				s.unparseable(remote, st.transport, err)
 				s.closeStream(props.Transport, remote)
 			}
