@@ -123,22 +123,22 @@ func TestUpdate(t *testing.T) {
 			srv := serveTo(t, sbc.addr(), tr, nil)
 			caller := startPeer(t, "caller")
 			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
-			updated := make(chan int, 1)
+			code := 0
+			// On WaitAnswer's goroutine: sipgo's dialog is not to be used
+			// from another while WaitAnswer updates it.
 			res := oc.answer(ctx, func(r *gosip.Response) {
-				if r.StatusCode != 183 || r.GetHeader("RSeq") == nil {
+				if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || code != 0 {
 					return
 				}
-				go func() {
-					if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 200 {
-						t.Errorf("PRACK got %d", pres.StatusCode)
-					}
-					updated <- earlyUpdate(ctx, t, oc, r, fixtureBody(t, "sfb-bypass-offer.sdp")).StatusCode
-				}()
+				if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 200 {
+					t.Errorf("PRACK got %d", pres.StatusCode)
+				}
+				code = earlyUpdate(ctx, t, oc, r, fixtureBody(t, "sfb-bypass-offer.sdp")).StatusCode
 			})
 			if res.StatusCode != 200 {
 				t.Fatalf("call got %d", res.StatusCode)
 			}
-			if code := <-updated; code != 200 {
+			if code != 200 {
 				t.Errorf("early UPDATE got %d", code)
 			}
 			_ = oc.d.Ack(ctx)
@@ -180,22 +180,22 @@ func TestEarlyUpdateBeforeReliableAnswer(t *testing.T) {
 			srv := serveTo(t, sbc.addr(), tr, nil)
 			caller := startPeer(t, "caller")
 			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
+			sent := false
 			res := oc.answer(ctx, func(r *gosip.Response) {
-				if r.StatusCode != 183 {
+				if r.StatusCode != 183 || sent {
 					return
 				}
-				go func() {
-					defer close(updated)
-					ures := earlyUpdate(ctx, t, oc, r, fixtureBody(t, "sfb-bypass-offer.sdp"))
-					if ures.StatusCode != 500 {
-						t.Errorf("early UPDATE before a reliable answer got %d, want 500", ures.StatusCode)
-						return
-					}
-					ra := ures.GetHeader("Retry-After")
-					if n, err := strconv.Atoi(strings.TrimSpace(valueOf(ra))); err != nil || n < 0 || n > 10 {
-						t.Errorf("500 with Retry-After %v, want 0 to 10", ra)
-					}
-				}()
+				sent = true
+				defer close(updated)
+				ures := earlyUpdate(ctx, t, oc, r, fixtureBody(t, "sfb-bypass-offer.sdp"))
+				if ures.StatusCode != 500 {
+					t.Errorf("early UPDATE before a reliable answer got %d, want 500", ures.StatusCode)
+					return
+				}
+				ra := ures.GetHeader("Retry-After")
+				if n, err := strconv.Atoi(strings.TrimSpace(valueOf(ra))); err != nil || n < 0 || n > 10 {
+					t.Errorf("500 with Retry-After %v, want 0 to 10", ra)
+				}
 			})
 			if res.StatusCode != 200 {
 				t.Fatalf("call got %d", res.StatusCode)
@@ -215,12 +215,21 @@ func TestEarlyUpdateBeforeReliableAnswer(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				ctx := testCtx(t, 20*time.Second)
 				sbc := startPeer(t, "sbc")
+				// The SBC's UPDATE may come on a connection of its own: it
+				// waits until the server has its 183 (the caller has it, or
+				// we PRACKed it).
+				relayed := make(chan struct{})
 				sbc.invites(func(pi *peerInvite) {
 					if reliable {
 						pi.reliable(183, 1, fixtureBody(t, "sbc-answer-pcma.sdp"))
 						pi.p.wait(ctx, gosip.PRACK, 1)
 					} else {
 						pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+						select {
+						case <-relayed:
+						case <-ctx.Done():
+							return
+						}
 					}
 					res := pi.do(ctx, pi.inDialog(gosip.UPDATE, pi.req.CSeq().SeqNo+1, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp")))
 					if res.StatusCode != want {
@@ -237,10 +246,16 @@ func TestEarlyUpdateBeforeReliableAnswer(t *testing.T) {
 					hdrs = append(hdrs, gosip.NewHeader("Supported", "100rel"))
 				}
 				oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), hdrs...)
+				seen := false
 				res := oc.answer(ctx, func(r *gosip.Response) {
-					if r.GetHeader("RSeq") != nil {
-						go func() { _, _ = oc.d.Do(ctx, prackFor(oc, r)) }()
+					if r.StatusCode != 183 || seen {
+						return
 					}
+					seen = true
+					if r.GetHeader("RSeq") != nil {
+						doIn(ctx, t, oc, prackFor(oc, r))
+					}
+					close(relayed)
 				})
 				if res.StatusCode != 200 {
 					t.Fatalf("call got %d", res.StatusCode)
