@@ -293,12 +293,22 @@ func (c *call) push(e event) bool { return c.box.push(e) }
 type callSink struct {
 	c    atomic.Pointer[call]
 	deps *callDeps
-	// pending are INVITEs of the ended call to CANCEL at their first
-	// provisional (cancelOnProvisional); armed says there are any, so that
-	// the responses of every other call pass without the lock.
-	armed   atomic.Bool
-	mu      sync.Mutex
-	pending map[*sip.ClientTx]bool
+	// abandoned are the INVITEs the call gave up on (abandonInvite) whose
+	// transactions are not over; armed says there are any, so that the
+	// responses of every other call pass without the lock.
+	armed     atomic.Bool
+	mu        sync.Mutex
+	abandoned map[*sip.ClientTx]*abandonedInvite
+}
+
+// abandonedInvite is what is still done for an INVITE given up on: its
+// reliable provisionals PRACKed (RFC 3262 §4), in its early dialogs, and,
+// when the call ended before any provisional came, its CANCEL at the first
+// (RFC 3261 §9.1).
+type abandonedInvite struct {
+	cancelDue bool
+	rel       sip.ReliableReceiver
+	early     map[string]*sip.Dialog // by the peer's tag; the sink's own copies
 }
 
 func newCallSink(c *call) *callSink {
@@ -309,10 +319,8 @@ func newCallSink(c *call) *callSink {
 
 // OnResponse implements sip.ResponseSink.
 func (s *callSink) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
-	if res.IsProvisional() && s.armed.Load() && s.take(tx) {
-		// Not on this goroutine, which reads the side's socket: a CANCEL
-		// over TCP may wait for the connection.
-		go s.cancel(tx)
+	if res.IsProvisional() && s.armed.Load() {
+		s.onProvisional(tx, res)
 	}
 	if c := s.c.Load(); c != nil {
 		c.OnResponse(tx, res)
@@ -326,34 +334,112 @@ func (s *callSink) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
 // OnDone implements sip.ResponseSink.
 func (s *callSink) OnDone(tx *sip.ClientTx, err error) {
 	if s.armed.Load() {
-		s.take(tx)
+		s.forget(tx)
 	}
 	if c := s.c.Load(); c != nil {
 		c.OnDone(tx, err)
 	}
 }
 
-// cancelOnProvisional arms the CANCEL of tx, an INVITE of the call that
-// has had no response yet, for its first provisional (RFC 3261 §9.1).
-func (s *callSink) cancelOnProvisional(tx *sip.ClientTx) {
+// abandon registers tx, an INVITE the call gives up on, with the reliable
+// provisionals PRACKed so far (rel) and their early dialogs, which the
+// sink copies: the call's own go on being the call's.
+func (s *callSink) abandon(tx *sip.ClientTx, rel sip.ReliableReceiver, early map[string]*sip.Dialog) {
+	a := &abandonedInvite{rel: rel, early: make(map[string]*sip.Dialog, len(early))}
+	for tag, d := range early {
+		cp := *d
+		a.early[tag] = &cp
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pending == nil {
-		s.pending = map[*sip.ClientTx]bool{}
+	if s.abandoned == nil {
+		s.abandoned = map[*sip.ClientTx]*abandonedInvite{}
 	}
-	s.pending[tx] = true
+	if old := s.abandoned[tx]; old != nil {
+		a.cancelDue = old.cancelDue
+	}
+	s.abandoned[tx] = a
 	s.armed.Store(true)
 }
 
-// take reports whether tx was pending a CANCEL, and forgets it.
-func (s *callSink) take(tx *sip.ClientTx) bool {
+// cancelOnProvisional arms the CANCEL of tx, an abandoned INVITE of the
+// call that has had no response yet, for its first provisional (RFC 3261
+// §9.1).
+func (s *callSink) cancelOnProvisional(tx *sip.ClientTx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.pending[tx] {
-		return false
+	if s.abandoned == nil {
+		s.abandoned = map[*sip.ClientTx]*abandonedInvite{}
 	}
-	delete(s.pending, tx)
-	return true
+	a := s.abandoned[tx]
+	if a == nil {
+		a = &abandonedInvite{}
+		s.abandoned[tx] = a
+	}
+	a.cancelDue = true
+	s.armed.Store(true)
+}
+
+// onProvisional handles a provisional of tx, if tx is an abandoned INVITE:
+// a reliable one not PRACKed yet is PRACKed, and the CANCEL waiting for a
+// provisional goes. Both leave from a goroutine of their own, not from
+// the one that reads the side's socket: over TCP they may wait for the
+// connection. It may be called more than once for the same response (by
+// the sink as it is read, by the call as it handles it): it acts once.
+func (s *callSink) onProvisional(tx *sip.ClientTx, res *gosip.Response) {
+	s.mu.Lock()
+	a := s.abandoned[tx]
+	if a == nil {
+		s.mu.Unlock()
+		return
+	}
+	var d *sip.Dialog
+	var prack *gosip.Request
+	if rseq, _, _ := sip.RSeq(res); sip.IsReliable(res) && a.rel.Accept(rseq) {
+		tag, _ := res.To().Params.Get("tag")
+		if d = a.early[tag]; d == nil {
+			d = sip.NewUACDialog(tx.Side(), tx.Req, res)
+			if a.early == nil {
+				a.early = map[string]*sip.Dialog{}
+			}
+			a.early[tag] = d
+		}
+		prack = d.NewRequest(gosip.PRACK, 0, nil, nil)
+		prack.AppendHeader(gosip.NewHeader("RAck", sip.RAck{RSeq: rseq, CSeq: tx.Req.CSeq().SeqNo, Method: gosip.INVITE}.String()))
+	}
+	cancel := a.cancelDue
+	a.cancelDue = false
+	s.mu.Unlock()
+	if prack == nil && !cancel {
+		return
+	}
+	go func() {
+		if prack != nil {
+			s.prack(tx, d, prack)
+		}
+		if cancel {
+			s.cancel(tx)
+		}
+	}()
+}
+
+// forget drops tx, an INVITE whose transaction is over or answered.
+func (s *callSink) forget(tx *sip.ClientTx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.abandoned, tx)
+}
+
+// prack sends the PRACK req of a reliable provisional of tx, an abandoned
+// INVITE, in its early dialog d; its answer is not waited for.
+func (s *callSink) prack(tx *sip.ClientTx, d *sip.Dialog, req *gosip.Request) {
+	ctx, done := context.WithTimeout(context.Background(), s.deps.sip.Timeout())
+	defer done()
+	if _, _, err := d.Send(ctx, req, sip.Discard); err != nil {
+		s.deps.log.Debug().Err(err).Str("sip_call_id", string(*tx.Req.CallID())).Msg("PRACK of an abandoned INVITE's reliable provisional not sent")
+		return
+	}
+	s.deps.log.Debug().Str("sip_call_id", string(*tx.Req.CallID())).Msg("reliable provisional of an abandoned INVITE PRACKed")
 }
 
 // cancel sends the CANCEL of tx, whose call may be over: its final
@@ -406,8 +492,9 @@ func (c *call) run() {
 
 // drainClosed answers what was left when the call ended (rest, the
 // batch's events after the end, then what is still queued): a request gets
-// its answer; the provisional of an INVITE we gave up on, whose CANCEL was
-// waiting for one (the sink's pending), gets that CANCEL; and a 2xx to an
+// its answer; the provisional of an INVITE we gave up on gets its PRACK
+// if it is reliable and the CANCEL if that was waiting for one (the sink's
+// abandoned); and a 2xx to an
 // INVITE of ours that raced the end (the callee answering as we gave up)
 // is ACKed and hung up, as it would be had it come a moment later.
 func (c *call) drainClosed(rest []event) {
@@ -420,11 +507,9 @@ func (c *call) drainClosed(rest []event) {
 		case evResponse:
 			switch {
 			case e.res.IsProvisional():
-				if c.sink.take(e.tx) {
-					go c.sink.cancel(e.tx)
-				}
+				c.sink.onProvisional(e.tx, e.res)
 			case e.res.IsSuccess() && e.tx.Req.IsInvite():
-				c.sink.take(e.tx)
+				c.sink.forget(e.tx)
 				c.deps.lateAnswer(e.tx.Side(), e.tx.Req, e.res)
 			}
 		case evStray:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,6 +31,9 @@ type calleeLeg struct {
 	// leg) is the one of the latest 18x, then the one the 2xx confirmed.
 	early map[string]*sip.Dialog
 	rel   sip.ReliableReceiver
+	// reliableAnswers are the callee's tags of the early dialogs in which
+	// it answered our INVITE's offer in a reliable 18x.
+	reliableAnswers []string
 	// ack is the ACK of the 2xx, sent again for a retransmitted 2xx.
 	ack *gosip.Request
 	// requestedSE is the session interval our INVITE asked for (0: none).
@@ -155,6 +159,9 @@ func (c *call) onCalleeResponse(res *gosip.Response) {
 			}
 			if d != nil {
 				c.prack(d, res, rseq)
+				if len(res.Body()) > 0 && !slices.Contains(b.reliableAnswers, d.RemoteTag) {
+					b.reliableAnswers = append(b.reliableAnswers, d.RemoteTag)
+				}
 			}
 		}
 		c.relayProvisional(res)
@@ -163,6 +170,14 @@ func (c *call) onCalleeResponse(res *gosip.Response) {
 	default:
 		c.onCalleeRejected(res)
 	}
+}
+
+// answered reports whether our INVITE has the callee's answer, in a
+// reliable 18x of the early dialog req (the callee's) is in, or in its
+// 2xx: until then it may not send a new offer there (RFC 3311 §5.1).
+func (b *calleeLeg) answered(req *gosip.Request) bool {
+	tag, _ := req.From().Params.Get("tag")
+	return b.final >= 200 && b.final < 300 || slices.Contains(b.reliableAnswers, tag)
 }
 
 // earlyDialog is the early dialog a provisional with a To-tag creates (or

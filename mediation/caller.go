@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,17 @@ type callerLeg struct {
 	// heldFinal is our 2xx, held until the PRACK of a reliable 18x that
 	// carried SDP (RFC 3262 §3).
 	heldFinal func()
+	// reliableAnswers are our tags of the early dialogs in which the
+	// caller has our answer to its INVITE's offer in a reliable 18x.
+	reliableAnswers []string
+}
+
+// answered reports whether the caller's INVITE has our answer, in a
+// reliable 18x of the early dialog req is in, or in our 2xx: until then
+// the caller may not send a new offer there (RFC 3311 §5.1).
+func (a *callerLeg) answered(req *gosip.Request) bool {
+	tag, _ := req.To().Params.Get("tag")
+	return a.final() >= 200 && a.final() < 300 || slices.Contains(a.reliableAnswers, tag)
 }
 
 type pendingProvisional struct {
@@ -316,6 +328,9 @@ func (c *call) sendReliable(res *gosip.Response, hasSDP bool) {
 	a.relOut, a.relSDP, a.relSend = res, hasSDP, resend{}
 	if err := a.invite.Respond(res); err != nil {
 		c.log.Debug().Err(err).Msg("reliable provisional not delivered")
+	}
+	if tag, _ := res.To().Params.Get("tag"); hasSDP && !slices.Contains(a.reliableAnswers, tag) {
+		a.reliableAnswers = append(a.reliableAnswers, tag)
 	}
 	// RFC 3262 §3: T1, doubling, no cap; 64*T1 without PRACK and the
 	// caller gets a 5xx, the callee a CANCEL.

@@ -327,36 +327,64 @@ func (s *rawSBC) respond(req *gosip.Request, to netip.AddrPort, code int, tag st
 	}
 }
 
+// rawCall is a call from a caller peer through a lab server to a raw SBC,
+// which has read the server's INVITE (inv, from the server's address from).
+type rawCall struct {
+	sbc    *rawSBC
+	srv    *mediation.Server
+	caller *peer
+	oc     *outCall
+	inv    *gosip.Request
+	from   netip.AddrPort
+}
+
+// startRawCall places a call over UDP to a raw SBC, and waits for its INVITE.
+func startRawCall(ctx context.Context, t *testing.T) *rawCall {
+	t.Helper()
+	rc := &rawCall{sbc: startRawSBC(t), caller: startPeer(t, "caller")}
+	rc.srv = serveTo(t, rc.sbc.addr(), "udp", nil)
+	rc.oc = rc.caller.call(ctx, rc.srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	rc.inv, rc.from = rc.sbc.read("")
+	return rc
+}
+
 // TestCancelBeforeProvisional: a caller that cancels while the SBC has
 // sent nothing at all gets its 487 at once and the call ends (its slot
 // released), but the SBC's INVITE is not forgotten: its first provisional,
 // however late, gets the CANCEL (RFC 3261 §9.1), so the PSTN phone stops
-// ringing; an SBC that answers 200 instead gets ACK and BYE.
+// ringing, and a reliable one its PRACK too (RFC 3262 §4); an SBC that
+// answers 200 instead gets ACK and BYE.
 func TestCancelBeforeProvisional(t *testing.T) {
-	for _, first := range []int{180, 200} {
-		t.Run(fmt.Sprint(first), func(t *testing.T) {
+	for _, first := range []string{"180", "reliable 183", "200"} {
+		t.Run(first, func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
-			sbc := startRawSBC(t)
-			srv := serveTo(t, sbc.addr(), "udp", nil)
-			caller := startPeer(t, "caller")
-			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-			inv, from := sbc.read("")
-			if res, err := caller.stack.Client("udp").Do(ctx, oc.cancel()); err != nil || res.StatusCode != 200 {
+			rc := startRawCall(ctx, t)
+			sbc, srv, inv, from := rc.sbc, rc.srv, rc.inv, rc.from
+			if res, err := rc.caller.stack.Client("udp").Do(ctx, rc.oc.cancel()); err != nil || res.StatusCode != 200 {
 				t.Fatalf("CANCEL: %v %v", res, err)
 			}
-			if res := oc.answer(ctx, nil); res.StatusCode != 487 {
+			if res := rc.oc.answer(ctx, nil); res.StatusCode != 487 {
 				t.Fatalf("caller got %d, want 487", res.StatusCode)
 			}
 			// The call is over while the SBC has said nothing.
 			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
 			mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "canceled")
-			if first == 200 {
+			switch first {
+			case "200":
 				sbc.respond(inv, from, 200, "late", fixtureBody(t, "sbc-answer-pcma.sdp"))
 				ack, _ := sbc.read(gosip.INVITE)
 				bye, _ := sbc.read(gosip.INVITE)
 				if ack.Method != gosip.ACK || bye.Method != gosip.BYE {
 					t.Fatalf("SBC got %s then %s, want ACK then BYE", ack.Method, bye.Method)
 				}
+				return
+			case "reliable 183":
+				sbc.reliable(inv, from, 183, "ring", 7, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				got := sbc.collect(gosip.PRACK, gosip.CANCEL)
+				sbc.checkPrack(got[gosip.PRACK], inv, "ring", 7)
+				sbc.respond(got[gosip.CANCEL].req, got[gosip.CANCEL].from, 200, "ring", nil)
+				sbc.respond(inv, from, 487, "ring", nil)
+				sbc.collect(gosip.ACK)
 				return
 			}
 			sbc.respond(inv, from, 180, "ring", nil)

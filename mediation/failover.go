@@ -135,7 +135,7 @@ func (c *call) abandon(b *calleeLeg) {
 	c.cancel(b.trying)
 	c.cancel(b.ringTimer)
 	if b.final == 0 {
-		c.abandonInvite(b.inv, b.provisional, b.side)
+		c.abandonInvite(b.inv, b.provisional, b.side, b.rel, b.early)
 	}
 }
 

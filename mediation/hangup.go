@@ -71,7 +71,7 @@ func (c *call) end(from *leg, reason string) {
 		// A transfer still ringing: its target is CANCELled as the
 		// callee would be.
 		c.xfer = nil
-		c.abandonInvite(x.out, x.provisional, c.deps.gw)
+		c.abandonInvite(x.out, x.provisional, c.deps.gw, sip.ReliableReceiver{}, nil)
 		x.plan.closeRelay()
 	}
 	switch {
@@ -80,7 +80,7 @@ func (c *call) end(from *leg, reason string) {
 		// The callee's INVITE is CANCELled (at its first provisional if
 		// none came yet: RFC 3261 §9.1); the call ends without waiting for
 		// the callee's 487.
-		c.abandonInvite(b.inv, b.provisional, b.side)
+		c.abandonInvite(b.inv, b.provisional, b.side, b.rel, b.early)
 		b.final = 487
 	case b.final < 300 && from != &b.leg:
 		c.bye(&b.leg)

@@ -252,6 +252,22 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		}
 		return
 	}
+	if len(in.Req.Body()) > 0 && c.state != stateAnswered {
+		// RFC 3311 §5.1, §5.2 in an early dialog: the INVITE's offer must
+		// have had its answer in a reliable provisional (the SDP of an
+		// unreliable one is only a preview). The caller's INVITE is an
+		// offer we received and have not answered: 500 with Retry-After;
+		// ours to the callee an offer we sent that it has not answered:
+		// glare, 491.
+		switch {
+		case l == &c.caller.leg && !c.caller.answered(in.Req):
+			c.retryLater(in)
+			return
+		case l == &c.callee.leg && !c.callee.answered(in.Req):
+			_ = in.Reply(491, "Request Pending", "")
+			return
+		}
+	}
 	if !c.renegotiateTimer(l, in) {
 		return
 	}

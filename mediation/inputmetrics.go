@@ -32,7 +32,7 @@ func (s *Server) registerInputMetrics() {
 		stats, conns := side.Stats(), side.ConnStats()
 		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "mediationserver_sip_unparseable_messages_total",
-			Help:        "Reads that were not a SIP message sipgo could parse, or responses without Call-ID, CSeq, From or To: dropped (over TCP and TLS the connection is closed), by side.",
+			Help:        "Reads that were not a SIP message sipgo could parse (over TCP and TLS the connection is closed), and responses without Call-ID, CSeq, From or To or in a version other than SIP/2.0: dropped, by side.",
 			ConstLabels: prometheus.Labels{"side": side.Name},
 		}, func() float64 { return float64(stats.Unparseable.Load()) }))
 		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -163,11 +163,14 @@ func (c *call) terminate(o *outgoing) {
 // abandonInvite gives up our INVITE o to side, which has had no final
 // response: its CANCEL goes at once when a provisional came (provisional),
 // else at the first one (RFC 3261 §9.1), and a 2xx that still comes is
-// ACKed and hung up. Nothing waits for its outcome: the call may end
-// meanwhile (its slot and ports are not held by a callee slow to answer
-// the CANCEL), and then the call's sink sees the transaction through
-// (finish).
-func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side) {
+// ACKed and hung up. Its reliable provisionals are still PRACKed (RFC 3262
+// §4: the UAC PRACKs every one, whatever it did with the INVITE): rel and
+// early are those PRACKed so far and their early dialogs (by the peer's
+// tag), whose CSeq the later PRACKs follow. Nothing waits for its
+// outcome: the call may end meanwhile (its slot and ports are not held by
+// a callee slow to answer the CANCEL), and then the call's sink sees the
+// transaction through (finish).
+func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side, rel sip.ReliableReceiver, early map[string]*sip.Dialog) {
 	if o == nil || o.final || o.abandoned {
 		return
 	}
@@ -176,6 +179,7 @@ func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side) {
 		return
 	}
 	o.abandoned = true
+	c.sink.abandon(tx, rel, early)
 	cancel := func() {
 		o.canceled = true
 		if err := tx.Cancel(context.Background()); err != nil {
@@ -188,8 +192,13 @@ func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side) {
 	o.onFail = nil
 	o.onResponse = func(res *gosip.Response) {
 		switch {
-		case res.IsProvisional() && !o.canceled:
-			cancel()
+		case res.IsProvisional():
+			// PRACKed here if the sink, which saw it first, could not
+			// yet (it was read before the INVITE was given up).
+			c.sink.onProvisional(tx, res)
+			if !o.canceled {
+				cancel()
+			}
 		case res.IsSuccess():
 			c.log.Info().Str("side", side.Name).Msg("an abandoned INVITE was answered after all: ACK and BYE")
 			c.deps.lateAnswer(side, o.req, res)

@@ -50,7 +50,7 @@ var wantSeries = []string{
 	"mediationserver_sip_stray_responses_total: Responses that match no transaction, dialog or recently ended call of ours, dropped; by side.",
 	"mediationserver_sip_too_large_total: SIP messages larger than a UDP datagram takes (sip.UDPLimit) that were to go over UDP: a final response is replaced by 513 Message Too Large, a provisional one or a request is not sent.",
 	"mediationserver_sip_unknown_dialog_requests_total: Requests answered 481 (no such call or transaction).",
-	"mediationserver_sip_unparseable_messages_total: Reads that were not a SIP message sipgo could parse, or responses without Call-ID, CSeq, From or To: dropped (over TCP and TLS the connection is closed), by side.",
+	"mediationserver_sip_unparseable_messages_total: Reads that were not a SIP message sipgo could parse (over TCP and TLS the connection is closed), and responses without Call-ID, CSeq, From or To or in a version other than SIP/2.0: dropped, by side.",
 	"mediationserver_tcp_connections_closed_total: TCP and TLS connections the side closed under sip.tcp: refused (over max_connections_per_ip or max_connections), idle (idle_timeout), slow (message_timeout).",
 	"mediationserver_tcp_read_errors_total: TCP and TLS connections whose read failed, mostly reset by the peer, and so closed; by side. Their log lines are sampled, one a second at most.",
 	"mediationserver_untrusted_requests_total: Requests from sources the side does not trust (edge.trust, the trunks), dropped or refused with 403 before any call state.",

@@ -335,6 +335,23 @@ func (pi *peerInvite) do(ctx context.Context, req *gosip.Request) *gosip.Respons
 	return res
 }
 
+// earlyThenAnswer starts an SBC peer that answers INVITEs with an
+// unreliable 183 with SDP, and with 200 once release is closed.
+func earlyThenAnswer(ctx context.Context, t *testing.T, release <-chan struct{}) *peer {
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.waitAck(ctx)
+	})
+	return sbc
+}
+
 // waitAck waits for the ACK of the INVITE's 2xx.
 func (pi *peerInvite) waitAck(ctx context.Context) {
 	pi.p.wait(ctx, gosip.ACK, 1)

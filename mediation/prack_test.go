@@ -3,6 +3,8 @@ package mediation_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -242,18 +244,8 @@ func TestRequireAndSupported(t *testing.T) {
 // CSeq) of the acknowledged 183 matches nothing: 481 (RFC 3262 §3).
 func TestPrackChecks(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
-	sbc := startPeer(t, "sbc")
 	done := make(chan struct{})
-	sbc.invites(func(pi *peerInvite) {
-		pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return
-		}
-		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
-		pi.waitAck(ctx)
-	})
+	sbc := earlyThenAnswer(ctx, t, done)
 	srv := serveTo(t, sbc.addr(), "udp", nil)
 	caller := startPeer(t, "caller")
 	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
@@ -283,4 +275,94 @@ func TestPrackChecks(t *testing.T) {
 	_ = oc.d.Ack(ctx)
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// sbcRequest is a request the raw SBC read and where it came from.
+type sbcRequest struct {
+	req  *gosip.Request
+	from netip.AddrPort
+}
+
+// collect reads until it has a request of each of the methods, in any
+// order; retransmissions and other requests are passed over.
+func (s *rawSBC) collect(methods ...gosip.RequestMethod) map[gosip.RequestMethod]sbcRequest {
+	s.t.Helper()
+	got := map[gosip.RequestMethod]sbcRequest{}
+	for len(got) < len(methods) {
+		r, from := s.read(gosip.INVITE)
+		if _, dup := got[r.Method]; !dup && slices.Contains(methods, r.Method) {
+			got[r.Method] = sbcRequest{r, from}
+		}
+	}
+	return got
+}
+
+// reliable writes a reliable provisional (RFC 3262) with rseq to req.
+func (s *rawSBC) reliable(req *gosip.Request, to netip.AddrPort, code int, tag string, rseq uint32, body []byte) {
+	s.t.Helper()
+	res := gosip.NewResponseFromRequest(req, code, "Reason", body)
+	res.To().Params.Add("tag", tag)
+	res.AppendHeader(&gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: int(s.addr().Port())}})
+	if body != nil {
+		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	}
+	res.AppendHeader(gosip.NewHeader("Require", "100rel"))
+	res.AppendHeader(gosip.NewHeader("RSeq", fmt.Sprint(rseq)))
+	if _, err := s.conn.WriteToUDPAddrPort([]byte(res.String()), to); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// checkPrack checks that prack acknowledges rseq of inv in the early
+// dialog of tag, and answers it 200.
+func (s *rawSBC) checkPrack(p sbcRequest, inv *gosip.Request, tag string, rseq uint32) {
+	s.t.Helper()
+	if rack := p.req.GetHeader("RAck"); rack == nil || rack.Value() != fmt.Sprintf("%d %d INVITE", rseq, inv.CSeq().SeqNo) {
+		s.t.Errorf("PRACK RAck %v, want %d %d INVITE", rack, rseq, inv.CSeq().SeqNo)
+	}
+	if to, _ := p.req.To().Params.Get("tag"); to != tag || string(*p.req.CallID()) != string(*inv.CallID()) {
+		s.t.Errorf("PRACK not in the early dialog: To %s, Call-ID %s", p.req.To().Value(), p.req.CallID().Value())
+	}
+	s.respond(p.req, p.from, 200, tag, nil)
+}
+
+// TestPrackAbandonedInvite: RFC 3262 §4, the UAC PRACKs every reliable
+// provisional, also of an INVITE it has CANCELled: a reliable 18x that
+// crosses our CANCEL is PRACKed in its early dialog (CSeq after the first
+// PRACK's), while the caller's call has ended at once. (One that comes
+// after the call ended without any provisional: TestCancelBeforeProvisional.)
+func TestPrackAbandonedInvite(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	rc := startRawCall(ctx, t)
+	sbc, inv, from := rc.sbc, rc.inv, rc.from
+	sbc.reliable(inv, from, 183, "ring", 1, fixtureBody(t, "sbc-answer-pcma.sdp"))
+	first := sbc.collect(gosip.PRACK)[gosip.PRACK]
+	sbc.checkPrack(first, inv, "ring", 1)
+	ringing := make(chan struct{})
+	go func() {
+		<-ringing
+		if res, err := rc.caller.stack.Client("udp").Do(ctx, rc.oc.cancel()); err != nil || res.StatusCode != 200 {
+			t.Errorf("CANCEL: %v %v", res, err)
+		}
+	}()
+	res := rc.oc.answer(ctx, func(r *gosip.Response) {
+		if r.StatusCode == 183 {
+			close(ringing)
+		}
+	})
+	if res.StatusCode != 487 {
+		t.Fatalf("caller got %d, want 487", res.StatusCode)
+	}
+	cancel := sbc.collect(gosip.CANCEL)[gosip.CANCEL]
+	// Its 180 was on the wire when our CANCEL arrived.
+	sbc.reliable(inv, from, 180, "ring", 2, nil)
+	sbc.respond(cancel.req, cancel.from, 200, "ring", nil)
+	second := sbc.collect(gosip.PRACK)[gosip.PRACK]
+	sbc.checkPrack(second, inv, "ring", 2)
+	if second.req.CSeq().SeqNo <= first.req.CSeq().SeqNo {
+		t.Errorf("second PRACK CSeq %d, not after the first's %d", second.req.CSeq().SeqNo, first.req.CSeq().SeqNo)
+	}
+	sbc.respond(inv, from, 487, "ring", nil)
+	sbc.collect(gosip.ACK)
+	mediationtest.WaitMetric(t, rc.srv, 0, "mediationserver_calls_current", "direction", "outbound")
 }

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,10 +109,12 @@ func TestUpdate(t *testing.T) {
 			})
 		}
 		t.Run(tr+"/early offer relayed as UPDATE", func(t *testing.T) {
+			// After the answers in reliable 183s, PRACKed: the caller's
+			// offer is relayed in the callee's early dialog.
 			ctx := testCtx(t, 20*time.Second)
 			sbc := startPeer(t, "sbc")
 			sbc.invites(func(pi *peerInvite) {
-				pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"), allowUpdate())
+				pi.reliable(183, 1, fixtureBody(t, "sbc-answer-pcma.sdp"))
 				pi.p.wait(ctx, gosip.UPDATE, 1)
 				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"), allowUpdate())
 				pi.waitAck(ctx)
@@ -119,29 +122,23 @@ func TestUpdate(t *testing.T) {
 			sbc.answerSDP(t, gosip.UPDATE)
 			srv := serveTo(t, sbc.addr(), tr, nil)
 			caller := startPeer(t, "caller")
-			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
-			updated := make(chan int, 1)
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
+			code := 0
+			// On WaitAnswer's goroutine: sipgo's dialog is not to be used
+			// from another while WaitAnswer updates it.
 			res := oc.answer(ctx, func(r *gosip.Response) {
-				if r.StatusCode != 183 {
+				if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || code != 0 {
 					return
 				}
-				go func() {
-					upd := gosip.NewRequest(gosip.UPDATE, r.Contact().Address)
-					upd.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-					upd.SetBody(fixtureBody(t, "sfb-bypass-offer.sdp"))
-					res, err := oc.d.Do(ctx, upd)
-					if err != nil {
-						t.Errorf("early UPDATE: %v", err)
-						updated <- 0
-						return
-					}
-					updated <- res.StatusCode
-				}()
+				if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 200 {
+					t.Errorf("PRACK got %d", pres.StatusCode)
+				}
+				code = earlyUpdate(ctx, t, oc, r, fixtureBody(t, "sfb-bypass-offer.sdp")).StatusCode
 			})
 			if res.StatusCode != 200 {
 				t.Fatalf("call got %d", res.StatusCode)
 			}
-			if code := <-updated; code != 200 {
+			if code != 200 {
 				t.Errorf("early UPDATE got %d", code)
 			}
 			_ = oc.d.Ack(ctx)
@@ -149,4 +146,134 @@ func TestUpdate(t *testing.T) {
 			sbc.wait(ctx, gosip.BYE, 1)
 		})
 	}
+}
+
+// earlyUpdate sends the caller's UPDATE with offer in the early dialog of
+// r, our 18x, and returns its final response.
+func earlyUpdate(ctx context.Context, t *testing.T, oc *outCall, r *gosip.Response, offer []byte) *gosip.Response {
+	t.Helper()
+	upd := gosip.NewRequest(gosip.UPDATE, r.Contact().Address)
+	upd.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	upd.SetBody(offer)
+	res, err := oc.d.Do(ctx, upd)
+	if err != nil {
+		t.Errorf("early UPDATE: %v", err)
+		return &gosip.Response{}
+	}
+	return res
+}
+
+// TestEarlyUpdateBeforeReliableAnswer: RFC 3311 §5.1, §5.2. In an early
+// dialog an UPDATE may carry an offer only once the INVITE's offer has its
+// answer in a reliable 18x (the SDP of an unreliable one is a preview).
+// The caller's, after our unreliable 183 with SDP, is an offer while its
+// own is unanswered: 500 with a Retry-After of 0 to 10 s. The SBC's, after
+// its unreliable 183, crosses our INVITE's offer: 491. Neither reaches the
+// other peer, and the call goes on; the SBC's after its reliable 183
+// (PRACKed) is relayed.
+func TestEarlyUpdateBeforeReliableAnswer(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr+"/from the caller", func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			updated := make(chan struct{})
+			sbc := earlyThenAnswer(ctx, t, updated)
+			srv := serveTo(t, sbc.addr(), tr, nil)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
+			sent := false
+			res := oc.answer(ctx, func(r *gosip.Response) {
+				if r.StatusCode != 183 || sent {
+					return
+				}
+				sent = true
+				defer close(updated)
+				ures := earlyUpdate(ctx, t, oc, r, fixtureBody(t, "sfb-bypass-offer.sdp"))
+				if ures.StatusCode != 500 {
+					t.Errorf("early UPDATE before a reliable answer got %d, want 500", ures.StatusCode)
+					return
+				}
+				ra := ures.GetHeader("Retry-After")
+				if n, err := strconv.Atoi(strings.TrimSpace(valueOf(ra))); err != nil || n < 0 || n > 10 {
+					t.Errorf("500 with Retry-After %v, want 0 to 10", ra)
+				}
+			})
+			if res.StatusCode != 200 {
+				t.Fatalf("call got %d", res.StatusCode)
+			}
+			if n := sbc.count(gosip.UPDATE); n != 0 {
+				t.Errorf("the refused UPDATE reached the SBC (%s)", sbc.methods())
+			}
+			_ = oc.d.Ack(ctx)
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+		})
+		for _, reliable := range []bool{false, true} {
+			name, want := tr+"/from the SBC after an unreliable 183", 491
+			if reliable {
+				name, want = tr+"/from the SBC after a reliable 183", 200
+			}
+			t.Run(name, func(t *testing.T) {
+				ctx := testCtx(t, 20*time.Second)
+				sbc := startPeer(t, "sbc")
+				// The SBC's UPDATE may come on a connection of its own: it
+				// waits until the server has its 183 (the caller has it, or
+				// we PRACKed it).
+				relayed := make(chan struct{})
+				sbc.invites(func(pi *peerInvite) {
+					if reliable {
+						pi.reliable(183, 1, fixtureBody(t, "sbc-answer-pcma.sdp"))
+						pi.p.wait(ctx, gosip.PRACK, 1)
+					} else {
+						pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+						select {
+						case <-relayed:
+						case <-ctx.Done():
+							return
+						}
+					}
+					res := pi.do(ctx, pi.inDialog(gosip.UPDATE, pi.req.CSeq().SeqNo+1, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp")))
+					if res.StatusCode != want {
+						t.Errorf("SBC's early UPDATE got %d %s, want %d", res.StatusCode, res.Reason, want)
+					}
+					pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+					pi.waitAck(ctx)
+				})
+				srv := serveTo(t, sbc.addr(), tr, nil)
+				caller := startPeer(t, "caller")
+				caller.answerSDP(t, gosip.UPDATE)
+				hdrs := []gosip.Header{}
+				if reliable {
+					hdrs = append(hdrs, gosip.NewHeader("Supported", "100rel"))
+				}
+				oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), hdrs...)
+				seen := false
+				res := oc.answer(ctx, func(r *gosip.Response) {
+					if r.StatusCode != 183 || seen {
+						return
+					}
+					seen = true
+					if r.GetHeader("RSeq") != nil {
+						doIn(ctx, t, oc, prackFor(oc, r))
+					}
+					close(relayed)
+				})
+				if res.StatusCode != 200 {
+					t.Fatalf("call got %d", res.StatusCode)
+				}
+				if n := caller.count(gosip.UPDATE); (n == 1) != reliable {
+					t.Errorf("%d UPDATEs reached the caller", n)
+				}
+				_ = oc.d.Ack(ctx)
+				_ = oc.d.Bye(ctx)
+				sbc.wait(ctx, gosip.BYE, 1)
+			})
+		}
+	}
+}
+
+func valueOf(h gosip.Header) string {
+	if h == nil {
+		return ""
+	}
+	return h.Value()
 }

@@ -130,6 +130,12 @@ func (s *Side) dispatchResponse(res *gosip.Response) {
 		s.unparseable(res.Source(), res.Transport(), errors.New("response without Call-ID, CSeq, From or To"))
 		return
 	}
+	if !isVersion2(res.SipVersion) {
+		// A request in another version gets 505 (RFC 3261 §21.5.15); a
+		// response cannot be answered: it is not read as one of SIP/2.0.
+		s.unparseable(res.Source(), res.Transport(), fmt.Errorf("response in %q, not SIP/2.0", res.SipVersion))
+		return
+	}
 	key, err := gosip.ClientTxKeyMake(res)
 	if err != nil {
 		s.unparseable(res.Source(), res.Transport(), fmt.Errorf("response without transaction key: %w", err))

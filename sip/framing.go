@@ -1,7 +1,10 @@
 package sip
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -16,6 +19,100 @@ import (
 // whatever followed was cut where the peer did not mean it to be: the
 // request is answered 400 and the connection closed, and what was read
 // behind it on that connection is dropped unseen.
+
+// A stream message whose last Content-Length is larger than what follows
+// its header section (Content-Length: 0, then Content-Length: 9000) would
+// have sipgo's stream parser wait for a body its first value said was not
+// there, until the message timeout. lengthScan reads the header lines as
+// they arrive, before the parser takes them, and tells readStream once the
+// header section is complete with values that differ: it is refused then
+// (cutLength), without waiting for the body.
+
+// lengthScan is what the header lines of the stream message now arriving
+// have said of its length so far. The reading goroutine's only.
+type lengthScan struct {
+	// scanned is how many bytes at the head of the parser's buffer have
+	// been read already (the parser takes whole lines from there).
+	scanned int
+	// started: the start line is behind; done: so is the header section.
+	started, done bool
+	// first and last are the first and the last Content-Length value,
+	// seen once there is one; conflict once one differs from the first.
+	first, last uint64
+	seen        bool
+	conflict    bool
+}
+
+// scan reads the complete lines of buf (the parser's buffer) not read yet,
+// up to the end of the header section.
+func (ls *lengthScan) scan(buf []byte) {
+	for !ls.done && ls.scanned < len(buf) {
+		i := bytes.IndexByte(buf[ls.scanned:], '\n')
+		if i < 0 {
+			return // a line still to be completed
+		}
+		line := bytes.TrimSuffix(buf[ls.scanned:ls.scanned+i], []byte("\r"))
+		ls.scanned += i + 1
+		switch {
+		case !ls.started:
+			ls.started = true
+		case len(line) == 0:
+			ls.done = true
+		default:
+			ls.header(line)
+		}
+	}
+}
+
+// header notes a header line's Content-Length (long or compact form).
+func (ls *lengthScan) header(line []byte) {
+	name, value, ok := bytes.Cut(line, []byte(":"))
+	if !ok {
+		return // a folded continuation, or a line sipgo will refuse
+	}
+	name = bytes.TrimSpace(name)
+	if !bytes.EqualFold(name, []byte("Content-Length")) && !bytes.EqualFold(name, []byte("l")) {
+		return
+	}
+	n, err := strconv.ParseUint(string(bytes.TrimSpace(value)), 10, 64)
+	switch {
+	case err != nil: // sipgo's parser refuses it
+	case !ls.seen:
+		ls.first, ls.last, ls.seen = n, n, true
+	default:
+		ls.last = n
+		ls.conflict = ls.conflict || n != ls.first
+	}
+}
+
+// consumed moves the scan past n bytes the parser took from its buffer.
+func (ls *lengthScan) consumed(n int) { ls.scanned = max(ls.scanned-n, 0) }
+
+// cutShort reports a message whose header section is complete with
+// Content-Length values that differ (readStream asks while its body is
+// awaited).
+func (ls *lengthScan) cutShort() bool { return ls.done && ls.conflict }
+
+// cutLength hands on the message the parser holds, whose header section
+// is complete but whose Content-Length values differ and whose body is
+// being awaited: the body is filled in with zero bytes (as many as the
+// last value says, more than enough) so that the parser gives the message
+// up, for framed to refuse (400) and close the connection. What was read
+// behind the header section went into that body; the rest of the buffer
+// is to be dropped.
+func (s *Side) cutLength(st *stream) (gosip.Message, error) {
+	// The parser frames by the last value, and has refused a message
+	// that would be larger than its maximum with it.
+	if st.length.last > uint64(s.parser.MaxMessageLength) {
+		return nil, fmt.Errorf("Content-Length values differ, the last %d: %w", st.length.last, gosip.ErrMessageTooLarge)
+	}
+	st.par.Buffer().Write(make([]byte, st.length.last))
+	msg, _, err := st.par.ParseNext()
+	if err != nil {
+		return nil, fmt.Errorf("Content-Length values differ; the message with its body filled in: %w", err)
+	}
+	return msg, nil
+}
 
 // conflictingLength reports Content-Length values that differ.
 func conflictingLength(msg gosip.Message) bool {

@@ -24,7 +24,11 @@ func KnownMethod(m gosip.RequestMethod) bool { return knownMethods[m] }
 // IsVersion2 reports whether req is a SIP/2.0 request, the only version
 // the server speaks; others get 505 Version Not Supported (RFC 3261 §21.5.15). The
 // version string is case-insensitive (RFC 3261 §7.1).
-func IsVersion2(req *gosip.Request) bool { return strings.EqualFold(req.SipVersion, "SIP/2.0") }
+func IsVersion2(req *gosip.Request) bool { return isVersion2(req.SipVersion) }
+
+// isVersion2 reports the version string of SIP/2.0, in any case; a
+// response of another version is dropped (it cannot be answered).
+func isVersion2(v string) bool { return strings.EqualFold(v, "SIP/2.0") }
 
 // wireMethod puts back the request-line method as it was on the wire.
 //

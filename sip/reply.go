@@ -25,15 +25,18 @@ import (
 
 // replyConn is the connection a server transaction over TCP or TLS writes
 // its responses on: the request's connection, then the one opened back to
-// the peer when that is gone.
+// the peer when that is gone. A response written outside any transaction
+// (Side.WriteResponse) goes the same way.
 type replyConn struct {
 	side    *Side
-	network string         // "tcp" or "tls"
-	source  string         // the request's source IP:port
-	req     *gosip.Request // for its Via, read only when a dial back is due
+	network string // "tcp" or "tls"
+	source  string // the request's source IP:port
+	// via is the request, or a response to it: its top Via is the
+	// request's, read only when a dial back is due.
+	via gosip.Message
 
 	mu       sync.Mutex
-	cur      gosip.Connection // holds a reference
+	cur      gosip.Connection // holds a reference; nil when gone already
 	redialed bool
 	failed   error // the dial back failed: later writes fail at once
 }
@@ -44,24 +47,25 @@ func (s *Side) replyConnection(req *gosip.Request) (gosip.Connection, error) {
 	if err != nil || !IsTCP(req) {
 		return conn, err
 	}
-	return &replyConn{side: s, network: strings.ToLower(req.Transport()), source: req.Source(), req: req, cur: conn}, nil
+	return &replyConn{side: s, network: strings.ToLower(req.Transport()), source: req.Source(), via: req, cur: conn}, nil
 }
 
 // dialBackAddr is where a response goes when its request's connection is
-// gone: the source IP and the Via's sent-by port (the transport's default
-// port without one), and the sent-by host. No address when the source is
-// not an IP:port.
-func dialBackAddr(req *gosip.Request) (netip.AddrPort, string) {
-	src, err := netip.ParseAddrPort(req.Source())
+// gone: the request's source IP and the sent-by port of its top Via (msg
+// is the request or a response to it; the transport's default port
+// without one), and the sent-by host. No address when the source is not
+// an IP:port.
+func dialBackAddr(source string, msg gosip.Message) (netip.AddrPort, string) {
+	src, err := netip.ParseAddrPort(source)
 	if err != nil {
 		return netip.AddrPort{}, ""
 	}
 	port, host := 0, ""
-	if via := req.Via(); via != nil {
+	if via := msg.Via(); via != nil {
 		port, host = via.Port, via.Host
 	}
 	if port <= 0 || port > 65535 {
-		port = gosip.DefaultPort(req.Transport())
+		port = gosip.DefaultPort(msg.Transport())
 	}
 	if host == "" {
 		host = src.Addr().Unmap().String()
@@ -78,7 +82,7 @@ func (c *replyConn) WriteMsg(msg gosip.Message) error {
 	if failed != nil {
 		return failed
 	}
-	if redialed || c.side.ConnectionOpen(c.source) {
+	if redialed || cur != nil && c.side.ConnectionOpen(c.source) {
 		err := cur.WriteMsg(msg)
 		if err == nil {
 			return nil
@@ -98,8 +102,8 @@ func (c *replyConn) WriteMsg(msg gosip.Message) error {
 // the transaction's.
 func (c *replyConn) redial() (gosip.Connection, error) {
 	s := c.side
-	back, name := dialBackAddr(c.req)
-	nc, err := c.dialBack(back, name)
+	back, name := dialBackAddr(c.source, c.via)
+	nc, dialled, err := c.dialBack(back, name)
 	if err != nil {
 		err = fmt.Errorf("the connection of the request from %s is closed; none back to %s: %w", c.source, back, err)
 		c.mu.Lock()
@@ -112,7 +116,10 @@ func (c *replyConn) redial() (gosip.Connection, error) {
 		}
 		return nil, err
 	}
-	s.stats.DialBacks.Add(1)
+	if dialled {
+		// Not one another response opened back to the same peer.
+		s.stats.DialBacks.Add(1)
+	}
 	s.log.Debug().Str("remote", back.String()).Str("transport", c.network).Str("request_from", c.source).
 		Msg("responses go over a new connection to the peer's Via address")
 	nc = s.tapped(nc, c.network)
@@ -120,34 +127,39 @@ func (c *replyConn) redial() (gosip.Connection, error) {
 	old := c.cur
 	c.cur, c.redialed = nc, true
 	c.mu.Unlock()
-	_, _ = old.TryClose()
+	if old != nil {
+		_, _ = old.TryClose()
+	}
 	return nc, nil
 }
 
 // dialBack dials back, the peer's Via address (name: its sent-by host,
 // for TLS), within the side's trust, limits and dial timeout, and returns
 // the pooled connection with a reference.
-func (c *replyConn) dialBack(back netip.AddrPort, name string) (gosip.Connection, error) {
+func (c *replyConn) dialBack(back netip.AddrPort, name string) (_ gosip.Connection, dialled bool, _ error) {
 	s := c.side
 	if !back.IsValid() {
-		return nil, errors.New("no address to dial")
+		return nil, false, errors.New("no address to dial")
 	}
 	if !s.trusted(back.String()) {
-		return nil, errors.New("not a trusted address")
+		return nil, false, errors.New("not a trusted address")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.dial)
 	defer cancel()
-	if err := s.stack.dialBack(ctx, c.network, back, name); err != nil {
-		return nil, err
+	dialled, err := s.stack.dialBack(ctx, c.network, back, name)
+	if err != nil {
+		return nil, dialled, err
 	}
-	return s.tpl.GetConnection(c.network, back.String())
+	conn, err := s.tpl.GetConnection(c.network, back.String())
+	return conn, dialled, err
 }
 
 // dialBack makes sure a connection to dest over network ("tcp" or "tls")
 // is in the pool, dialling it within the listener's connection limits;
 // serverName is the name a TLS peer's certificate is checked against
-// (TLSConfig.Dial's settings for dest take precedence).
-func (s *Stack) dialBack(ctx context.Context, network string, dest netip.AddrPort, serverName string) error {
+// (TLSConfig.Dial's settings for dest take precedence). dialled: a
+// connection was dialled, not found open.
+func (s *Stack) dialBack(ctx context.Context, network string, dest netip.AddrPort, serverName string) (dialled bool, _ error) {
 	lim := s.tcpLimit
 	var cfg *tls.Config
 	if network == "tls" {
@@ -163,29 +175,34 @@ func (s *Stack) dialBack(ctx context.Context, network string, dest netip.AddrPor
 			}
 		}
 		if cfg == nil {
-			return errors.New("no TLS client settings")
+			return false, errors.New("no TLS client settings")
 		}
 	}
 	var adopt func(net.Conn) (net.Conn, error)
 	if lim != nil {
 		adopt = lim.adopt
 	}
-	return s.connect(ctx, network, dest, func(ctx context.Context) (net.Conn, error) {
+	err := s.connect(ctx, network, dest, func(ctx context.Context) (net.Conn, error) {
 		if lim != nil {
 			if err := lim.roomFor(dest); err != nil {
 				return nil, err // not even dialled
 			}
 		}
+		dialled = true
 		// From the side's own IP: a peer that knows the server by its
 		// address sees the connection come from it.
 		return dialStream(ctx, s.addr.Addr(), dest, cfg, adopt)
 	})
+	return dialled, err
 }
 
 // LocalAddr is the local address of the connection in use.
 func (c *replyConn) LocalAddr() net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cur == nil {
+		return nil
+	}
 	return c.cur.LocalAddr()
 }
 
@@ -193,6 +210,9 @@ func (c *replyConn) LocalAddr() net.Addr {
 func (c *replyConn) Ref(i int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cur == nil {
+		return 0
+	}
 	return c.cur.Ref(i)
 }
 
@@ -200,6 +220,9 @@ func (c *replyConn) Ref(i int) int {
 func (c *replyConn) TryClose() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cur == nil {
+		return 0, nil // the request's connection was gone, none opened back
+	}
 	return c.cur.TryClose()
 }
 
@@ -207,5 +230,8 @@ func (c *replyConn) TryClose() (int, error) {
 func (c *replyConn) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cur == nil {
+		return nil
+	}
 	return c.cur.Close()
 }

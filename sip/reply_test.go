@@ -71,6 +71,43 @@ func inviteThenHangUp(t *testing.T, s *Side, rec *recorder, tr, via string) *Inc
 	return in
 }
 
+// listenBack is the peer's listener on its Via port (over TLS with cert);
+// back waits for the first connection it accepts (after its handshake,
+// which the side's dial waits for).
+func listenBack(t *testing.T, tr string, cert tls.Certificate) (port int, back func() *raw) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	if tr == "tls" {
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
+	}
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if tc, ok := c.(*tls.Conn); ok && err == nil {
+			err = tc.Handshake()
+		}
+		if err == nil {
+			ch <- c
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, func() *raw {
+		t.Helper()
+		var c net.Conn
+		select {
+		case c = <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no connection back to the Via's sent-by port")
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		return &raw{t: t, conn: c, rd: bufio.NewReader(c), tr: tr}
+	}
+}
+
 // TestSideRespondsOverNewConnection: RFC 3261 §18.2.2. The caller's
 // connection closes after its INVITE; the side's 180 and 200 go over one
 // new connection to the source IP and the Via's sent-by port (over TLS
@@ -81,27 +118,8 @@ func TestSideRespondsOverNewConnection(t *testing.T) {
 	for _, tr := range []string{"tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
 			s, rec := replySide(t, ConnLimits{MaxPerIP: 10}, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: peerRoots})
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			if tr == "tls" {
-				ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{peerCert}})
-			}
-			port := ln.Addr().(*net.TCPAddr).Port
+			port, back := listenBack(t, tr, peerCert)
 			in := inviteThenHangUp(t, s, rec, tr, "peer.lab:"+strconv.Itoa(port))
-
-			accepted := make(chan net.Conn, 1)
-			go func() {
-				c, err := ln.Accept()
-				if tc, ok := c.(*tls.Conn); ok && err == nil {
-					err = tc.Handshake() // the side's dial waits for it
-				}
-				if err == nil {
-					accepted <- c
-				}
-			}()
 			start := time.Now()
 			if err := in.Reply(180, "Ringing", "ours"); err != nil {
 				t.Fatalf("180: %v", err)
@@ -112,18 +130,10 @@ func TestSideRespondsOverNewConnection(t *testing.T) {
 			if took := time.Since(start); took > 5*time.Second {
 				t.Fatalf("the responses took %v, longer than the dial timeout", took)
 			}
-			var back net.Conn
-			select {
-			case back = <-accepted:
-			case <-time.After(5 * time.Second):
-				t.Fatal("no connection back to the Via's sent-by port")
-			}
-			defer back.Close()
-			if from := back.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(); from != s.Addr().Addr() {
+			p := back()
+			if from := p.conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(); from != s.Addr().Addr() {
 				t.Errorf("the connection back comes from %s, not the side's IP %s", from, s.Addr().Addr())
 			}
-			_ = back.SetDeadline(time.Now().Add(5 * time.Second))
-			p := &raw{t: t, conn: back, rd: bufio.NewReader(back), tr: tr}
 			for _, want := range []int{180, 200} {
 				res, ok := p.read().(*gosip.Response)
 				if !ok || res.StatusCode != want {
@@ -188,5 +198,38 @@ func TestSideDialBackWithinLimits(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("the failed dial took %v", took)
+	}
+}
+
+// TestSideWriteResponseDialsBack: a response written outside any
+// transaction (a 2xx sent again after its INVITE transaction ended, a
+// stateless 400) follows RFC 3261 §18.2.2 as a transaction's do: when the
+// request's connection has closed, it goes over a new connection to the
+// source IP and the Via's sent-by port.
+func TestSideWriteResponseDialsBack(t *testing.T) {
+	for _, tr := range []string{"tcp", "tls"} {
+		t.Run(tr, func(t *testing.T) {
+			peerCert, peerRoots := selfSigned(t, "peer.lab")
+			s, rec := replySide(t, ConnLimits{MaxPerIP: 10}, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: peerRoots})
+			port, back := listenBack(t, tr, peerCert)
+			in := inviteThenHangUp(t, s, rec, tr, "peer.lab:"+strconv.Itoa(port))
+			if err := s.WriteResponse(in.Response(200, "OK", "ours", nil)); err != nil {
+				t.Fatalf("2xx outside its transaction: %v", err)
+			}
+			p := back()
+			if res, ok := p.read().(*gosip.Response); !ok || res.StatusCode != 200 {
+				t.Fatalf("want the 200 on the new connection, got %v", res)
+			}
+			// Again, once more: on the connection now open, no new dial.
+			if err := s.WriteResponse(in.Response(200, "OK", "ours", nil)); err != nil {
+				t.Fatalf("2xx again: %v", err)
+			}
+			if res, ok := p.read().(*gosip.Response); !ok || res.StatusCode != 200 {
+				t.Fatalf("want the 200 again, got %v", res)
+			}
+			if n := s.Stats().DialBacks.Load(); n != 1 {
+				t.Errorf("%d connections opened back, want 1", n)
+			}
+		})
 	}
 }

@@ -392,10 +392,20 @@ func responseDestination(req *gosip.Request) string {
 }
 
 // WriteResponse sends a response outside any transaction (a 2xx
-// retransmission after its transaction ended).
+// retransmission after its transaction ended, a stateless 400 or 403).
+// Over TCP and TLS it goes on the request's connection while that is open,
+// else on one opened back to the peer's Via address, as a transaction's
+// responses do (reply.go): res carries the request's Via, and its
+// destination is the request's source. Not to an untrusted source (a 403):
+// nothing is ever dialled to one.
 func (s *Side) WriteResponse(res *gosip.Response) error {
 	conn, err := s.responseConn(res.Transport(), res.Destination())
-	if err != nil {
+	if isStream(res.Transport()) && s.trusted(res.Destination()) {
+		if err != nil {
+			conn = nil // gone: the writer dials back
+		}
+		conn = &replyConn{side: s, network: strings.ToLower(res.Transport()), source: res.Destination(), via: res, cur: conn}
+	} else if err != nil {
 		return err
 	}
 	defer conn.TryClose()

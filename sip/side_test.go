@@ -352,3 +352,74 @@ func TestSideResponsesInWireOrder(t *testing.T) {
 		<-sink.done
 	}
 }
+
+// TestSideDropsOtherVersionResponses: a response in a version other than
+// SIP/2.0 (a request in one gets 505) cannot be answered: it is dropped,
+// counted as unparseable, and neither its transaction nor the handler sees
+// it; the SIP/2.0 response that follows is handled.
+func TestSideDropsOtherVersionResponses(t *testing.T) {
+	peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	rec := newRecorder()
+	s := startSide(t, rec)
+	inv := s.NewInvite(Invite{Target: peer.LocalAddr().(*net.UDPAddr).AddrPort(), Transport: "udp", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
+	sink := &sinkRec{done: make(chan error, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tx, err := s.Send(ctx, inv, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { tx.Terminate(); <-sink.done }()
+	_ = peer.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 65535)
+	n, from, err := peer.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := gosip.ParseMessage(buf[:n])
+	req := m.(*gosip.Request)
+	send := func(version string, code int) {
+		res := gosip.NewResponseFromRequest(req, code, "", nil)
+		res.SipVersion = version
+		res.To().Params.Add("tag", "t")
+		if _, err := peer.WriteToUDPAddrPort([]byte(res.String()), from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("SIP/3.0", 180)
+	// A stray one too: no transaction of ours has its branch.
+	stray := gosip.NewResponseFromRequest(req, 200, "", nil)
+	stray.SipVersion = "SIP/3.0"
+	stray.Via().Params.Add("branch", "z9hG4bKnone")
+	_, _ = peer.WriteToUDPAddrPort([]byte(stray.String()), from)
+	send("sip/2.0", 183) // the version is case-insensitive
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().Unparseable.Load() < 2 || len(sinkCodes(sink)) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("unparseable %d, sink %v", s.Stats().Unparseable.Load(), sinkCodes(sink))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := sinkCodes(sink); fmt.Sprint(got) != "[183]" {
+		t.Errorf("the transaction got %v, want only the SIP/2.0 183", got)
+	}
+	rec.mu.Lock()
+	strays := len(rec.stray)
+	rec.mu.Unlock()
+	if strays != 0 {
+		t.Errorf("the handler got %d stray responses in SIP/3.0", strays)
+	}
+	if n := s.Stats().Unparseable.Load(); n != 2 {
+		t.Errorf("%d unparseable, want 2", n)
+	}
+}
+
+func sinkCodes(s *sinkRec) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.codes...)
+}

@@ -39,6 +39,9 @@ type stream struct {
 	// goroutine's only.
 	method     []byte
 	methodSeen bool
+	// length is what the message's header lines have said of its length
+	// (framing.go). The reading goroutine's only.
+	length lengthScan
 	// partialSince is when (UnixNano) the message now arriving began (its
 	// first byte); 0 between messages. The reading goroutine sets it; the
 	// sweep reads it, and clears it (CompareAndSwap) when it closes the
@@ -108,6 +111,7 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 			}
 			st.inMessage = true
 			st.method, st.methodSeen = st.method[:0], false
+			st.length = lengthScan{}
 			st.partialSince.Store(time.Now().UnixNano())
 		}
 		if !st.methodSeen {
@@ -115,8 +119,31 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 			// complete, which it is not before its first space.
 			st.noteMethod(buf.Bytes())
 		}
+		st.length.scan(buf.Bytes())
+		before := buf.Len()
 		msg, _, err := st.par.ParseNext()
+		if errors.Is(err, io.ErrUnexpectedEOF) && st.length.cutShort() {
+			// Its Content-Length values differ: its end is not to be
+			// known, and its body is not waited for.
+			s.traceRead(props, data, nil, trusted)
+			if msg, err = s.cutLength(st); err == nil && conflictingLength(msg) {
+				msg.SetTransport(transportName(props.Transport))
+				msg.SetSource(remote)
+				s.dispatch(msg, trusted) // refused (framed): 400, and the connection closed
+			} else {
+				if err == nil {
+					// sipgo read its lengths otherwise: its body is not
+					// the peer's, so it is not handled either.
+					err = errors.New("Content-Length values differ in the header lines, not as parsed")
+				}
+				s.unparseable(remote, st.transport, err)
+				s.closeStream(props.Transport, remote)
+			}
+			st.reset()
+			return
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
+			st.length.consumed(before - buf.Len())
 			break // the rest of the message is still to come
 		}
 		if err != nil {
@@ -124,10 +151,7 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 			s.traceRead(props, data, nil, trusted)
 			s.unparseable(remote, st.transport, err)
 			st.reset()
-			if c, err := s.tpl.GetConnection(props.Transport, remote); err == nil {
-				_ = c.Close()
-				_, _ = c.TryClose()
-			}
+			s.closeStream(props.Transport, remote)
 			return
 		}
 		st.inMessage = false
@@ -143,6 +167,14 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 		s.dispatch(msg, trusted)
 	}
 	s.checkPartial(st, remote)
+}
+
+// closeStream closes the connection of a stream that cannot go on.
+func (s *Side) closeStream(network, remote string) {
+	if c, err := s.tpl.GetConnection(network, remote); err == nil {
+		_ = c.Close()
+		_, _ = c.TryClose()
+	}
 }
 
 // noteMethod keeps the method token at the start of head, a message's
@@ -190,10 +222,7 @@ func (s *Side) closeSlow(st *stream, remote string) {
 		s.log.Warn().Str("remote", remote).Str("transport", st.transport).Int64("message_timeout_ms", s.msgTimeout.Milliseconds()).
 			Int("suppressed", dropped).Msg("connection closed: a message took too long to arrive")
 	}
-	if c, err := s.tpl.GetConnection(st.transport, remote); err == nil {
-		_ = c.Close()
-		_, _ = c.TryClose()
-	}
+	s.closeStream(st.transport, remote)
 }
 
 // pong answers a CRLFCRLF keep-alive ping.

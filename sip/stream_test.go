@@ -267,3 +267,63 @@ func TestStreamMessageTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamConflictingLengthNotAwaited: a message whose Content-Length
+// values differ, the last (which a parser frames by) larger than what
+// follows (Content-Length: 0, then 9000), is refused with 400 and its
+// connection closed as soon as its header section is in, however it is
+// split: the body the last value announces is not waited for (there is no
+// message timeout here to end the wait), and what follows is not read as
+// its body. Two equal values are one length.
+func TestStreamConflictingLengthNotAwaited(t *testing.T) {
+	s := startStreamSide(t, ConnLimits{})
+	conflicting := func(branch string, lengths ...string) string {
+		var cl strings.Builder
+		for _, l := range lengths {
+			cl.WriteString(l + "\r\n")
+		}
+		return fmt.Sprintf("OPTIONS sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/%%T %%L;branch=z9hG4bK%s\r\nFrom: <sip:a@127.0.0.1>;tag=fa\r\n"+
+			"To: <sip:b@127.0.0.1>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\n%sMax-Forwards: 70\r\n\r\n", branch, branch, cl.String())
+	}
+	for _, tr := range []string{"tcp", "tls"} {
+		for _, tc := range []struct {
+			name    string
+			lengths []string
+			split   func(msg string) []string
+		}{
+			{"one segment", []string{"Content-Length: 0", "Content-Length: 9000"}, func(m string) []string { return []string{m} }},
+			{"compact form, a message behind", []string{"l: 0", "Content-Length:   9000"}, func(m string) []string { return []string{m + "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\n"} }},
+			{"split between the lengths", []string{"Content-Length: 0", "Content-Length: 9000"}, func(m string) []string {
+				i := strings.Index(m, "Content-Length: 9000") + 10
+				return []string{m[:i], m[i:]}
+			}},
+			{"final CRLF alone", []string{"Content-Length: 0", "Content-Length: 9000"}, func(m string) []string { return []string{m[:len(m)-2], m[len(m)-2:]} }},
+			{"final LF alone", []string{"CONTENT-LENGTH: 0", "l: 9000"}, func(m string) []string { return []string{m[:len(m)-1], m[len(m)-1:]} }},
+		} {
+			t.Run(tr+"/"+tc.name, func(t *testing.T) {
+				p := dialSide(t, s, tr)
+				malformed := s.Stats().Malformed.Load()
+				for _, seg := range tc.split(expandStream(p.raw, conflicting("cl", tc.lengths...))) {
+					if _, err := p.conn.Write([]byte(seg)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				_ = p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				res, ok := p.read().(*gosip.Response)
+				if !ok || res.StatusCode != 400 || !strings.Contains(res.Reason, "Content-Length") {
+					t.Fatalf("want 400 naming Content-Length, got %v", res)
+				}
+				p.closedByPeer(5*time.Second, "connection of a message with conflicting Content-Length")
+				if got := s.Stats().Malformed.Load() - malformed; got != 1 {
+					t.Errorf("malformed %d, want 1", got)
+				}
+			})
+		}
+		t.Run(tr+"/equal lengths", func(t *testing.T) {
+			p := dialSide(t, s, tr)
+			p.write(expandStream(p.raw, conflicting("same", "Content-Length: 0", "l: 0")))
+			p.expect("same")
+			p.nothingMore("after")
+		})
+	}
+}
