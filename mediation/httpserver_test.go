@@ -15,21 +15,7 @@ import (
 // as many IPs as their per-IP share needs, and checks that one more is not
 // served until one of them goes.
 func TestHTTPConnectionLimit(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var refused atomic.Uint64
-	h := newHTTPService("test", ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }),
-		httpWriteTimeout, &refused, zerolog.Nop())
-	served := make(chan error, 1)
-	go func() { served <- h.serve() }()
-	defer func() {
-		h.srv.Close()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}()
+	ln, refused := serveHTTPTest(t)
 	var held []net.Conn
 	defer func() {
 		for _, c := range held {
@@ -61,6 +47,28 @@ func TestHTTPConnectionLimit(t *testing.T) {
 	}
 }
 
+// serveHTTPTest serves "ok" on a limited HTTP service on loopback until the
+// test ends; refused counts the connections beyond an IP's share.
+func serveHTTPTest(t *testing.T) (net.Listener, *atomic.Uint64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := new(atomic.Uint64)
+	h := newHTTPService("test", ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }),
+		httpWriteTimeout, refused, zerolog.Nop())
+	served := make(chan error, 1)
+	go func() { served <- h.serve() }()
+	t.Cleanup(func() {
+		h.srv.Close()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+	return ln, refused
+}
+
 func dialHTTPFrom(ip, addr string) (net.Conn, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
 	return d.Dial("tcp", addr)
@@ -70,21 +78,7 @@ func dialHTTPFrom(ip, addr string) (net.Conn, error) {
 // keep-alive connections has its next one closed at once, counted, while
 // another IP is served; a connection it closes gives its place back.
 func TestHTTPConnectionLimitPerIP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var refused atomic.Uint64
-	h := newHTTPService("test", ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }),
-		httpWriteTimeout, &refused, zerolog.Nop())
-	served := make(chan error, 1)
-	go func() { served <- h.serve() }()
-	defer func() {
-		h.srv.Close()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}()
+	ln, refused := serveHTTPTest(t)
 	var held []net.Conn
 	defer func() {
 		for _, c := range held {
