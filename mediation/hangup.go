@@ -221,6 +221,9 @@ func (c *call) record(reason string) Record {
 		GatewaysTried:         c.tried,
 	}
 	r.GatewayCallID = c.callee.invCallID
+	if d := c.callee.dialog; d != nil {
+		r.GatewayCallID = d.CallID // the leg's own: a transfer's, after one
+	}
 	if c.dir == inbound {
 		r.EdgeCallID, r.GatewayCallID = r.GatewayCallID, r.EdgeCallID
 	}

@@ -2,11 +2,13 @@ package mediation_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
@@ -249,4 +251,60 @@ func TestReferPerformedByServerCancelled(t *testing.T) {
 		t.Errorf("CANCEL in Call-ID %s, want the transfer INVITE's %s", *c.CallID(), *second.CallID())
 	}
 	waitCalls(t, srv, 0)
+}
+
+// TestReferPerformedByServerToAnotherTrunk: a transfer the server performs
+// to a number another trunk serves leaves the call with that trunk: the
+// call's log lines after the transfer and its record name it.
+func TestReferPerformedByServerToAnotherTrunk(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, target, caller := startPeer(t, "sbc"), startPeer(t, "target"), startPeer(t, "caller")
+	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		caller.record(req)
+		caller.reply(req, tx, 200, nil)
+	})
+	records := filepath.Join(t.TempDir(), "calls.jsonl")
+	off := false
+	cfg := labConfig(sbc.addr(), "udp")
+	sbcTrunk, xferTrunk := trunkConfig("sbc", sbc, 1, "+1"), trunkConfig("xfer", target, 0, "+15550200")
+	sbcTrunk.EnableReferSupport = &off
+	cfg.Gateways = []mediation.GatewayConfig{sbcTrunk, xferTrunk}
+	cfg.Records.Path = records
+	logs := new(syncBuffer)
+	srv := mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<tel:+15550200>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	xferInvite := target.wait(ctx, gosip.INVITE, 1)
+	sbc.wait(ctx, gosip.BYE, 1)
+	caller.wait(ctx, gosip.INVITE, 1) // the re-INVITE that anchors the client: the transfer is done
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	target.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
+	if recs := readRecords(t, records); len(recs) != 1 || recs[0].Gateway != "xfer" || recs[0].GatewayCallID != xferInvite.CallID().Value() {
+		t.Fatalf("records %+v, want one naming the transfer's trunk xfer and its leg's Call-ID %s", recs, xferInvite.CallID().Value())
+	}
+	after := false
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "transfer answered") {
+			after = true
+		}
+		if after && strings.Contains(line, `"call"`) && !strings.Contains(line, `"gateway":"xfer"`) {
+			t.Errorf("a line of the transferred call does not name the trunk xfer: %s", line)
+		}
+	}
+	if !after {
+		t.Fatalf("no \"transfer answered\" line:\n%s", logs.String())
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	gosip "github.com/emiago/sipgo/sip"
 
+	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -24,6 +25,7 @@ import (
 type transfer struct {
 	refer  *sip.Incoming
 	number string
+	trunk  gateway.Trunk // the target's trunk
 	plan   mediaPlan
 	out    *outgoing
 	// provisional: the target sent a 1xx (a CANCEL may go).
@@ -54,7 +56,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	}
 	trunk := trunks[0]
 	// The new gateway leg is offered our relay with the client's media.
-	x := &transfer{refer: in, number: u.User, plan: c.media.fresh(outbound, c.media.latest(relay.Edge), c.media.raw[relay.Edge])}
+	x := &transfer{refer: in, number: u.User, trunk: trunk, plan: c.media.fresh(outbound, c.media.latest(relay.Edge), c.media.raw[relay.Edge])}
 	x.plan.useTrunk(trunk)
 	x.plan.anchored = &transferred
 	body, err := x.plan.planOffer(c.deps.settings(), false, c.deps.alloc)
@@ -138,6 +140,13 @@ func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
 	}
 	c.media = x.plan
 	c.media.answered()
+	// The call is with the target's trunk now: its log lines, its
+	// relay's and its record name that trunk and the new leg's Call-ID.
+	c.trunk = x.trunk
+	c.relog(string(*x.out.req.CallID()))
+	if c.media.relay != nil {
+		c.media.relay.SetLogger(*c.media.log)
+	}
 	c.log.Info().Str("number", x.number).Msg("transfer answered: old gateway leg hung up, call anchored")
 	contact := edge.side.Contact(edge.dialog.Transport)
 	reinv := edge.dialog.NewRequest(gosip.INVITE, 0, clientSDP, &contact)
