@@ -71,9 +71,23 @@ func ParseCrypto(v string) (Crypto, error) {
 			}
 			continue
 		}
+		if !lifetimeOK(p) {
+			return Crypto{}, fmt.Errorf("%w: key lifetime %q (at most 2^48 packets, RFC 4568 §6.2.1)", ErrBadCrypto, p)
+		}
 		c.Lifetime = p
 	}
 	return c, nil
+}
+
+// lifetimeOK reports a key lifetime RFC 4568 §6.1 allows for the AES_CM
+// suites: "2^N" or a decimal number of packets, at most 2^48 (§6.2.1).
+func lifetimeOK(v string) bool {
+	if exp, ok := strings.CutPrefix(v, "2^"); ok {
+		n, err := strconv.Atoi(exp)
+		return err == nil && n >= 0 && n <= 48 && exp == strconv.Itoa(n)
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	return err == nil && n >= 1 && n <= 1<<48
 }
 
 // mkiBytes turns "1:1" into the MKI as it travels in each packet.

@@ -25,6 +25,11 @@ func TestParseCrypto(t *testing.T) {
 		{in: "1 AES_CM_128_HMAC_SHA1_80 inline:IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY UNENCRYPTED_SRTP", bad: true},
 		{in: "x AES_CM_128_HMAC_SHA1_80 inline:IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY", bad: true},
 		{in: "1", bad: true},
+		{in: "4 AES_CM_128_HMAC_SHA1_80 inline:IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY|2^48", lifetime: "2^48", suite: SuiteAES80},
+		{in: "4 AES_CM_128_HMAC_SHA1_80 inline:IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY|1048576|1:1", wantMKI: []byte{1}, lifetime: "1048576", suite: SuiteAES80},
+		{in: "4 AES_CM_128_HMAC_SHA1_80 inline:IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY|2^64", bad: true}, // over 2^48
+		{in: "4 AES_CM_128_HMAC_SHA1_80 inline:IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY|2^x", bad: true},
+		{in: "4 AES_CM_128_HMAC_SHA1_80 inline:IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY|0", bad: true},
 	}
 	for _, tt := range tests {
 		c, err := ParseCrypto(tt.in)
