@@ -62,6 +62,8 @@ type checkRun struct {
 	call              bool
 	timeout           time.Duration
 	steps             []checkStep
+	// trunksUp counts the trunk steps that passed: a test call needs one.
+	trunksUp int
 }
 
 func check(args []string) int {
@@ -453,6 +455,7 @@ func (c *checkRun) checkTrunks(ctx context.Context, admin string) {
 					"")
 			case t.Up:
 				c.add(step, checkPass, fmt.Sprintf("%s/tls answers the server's OPTIONS probes", t.Address), "")
+				c.trunksUp++
 			default:
 				c.add(step, checkFail, fmt.Sprintf("%s/tls does not answer the server's OPTIONS probes", t.Address),
 					"check that the SBC is up and listens there, and the TLS names and CA (tls_name, tls.ca): the server's log says what failed")
@@ -466,6 +469,7 @@ func (c *checkRun) checkTrunks(ctx context.Context, admin string) {
 			continue
 		}
 		c.add(step, checkPass, fmt.Sprintf("%s/%s answered OPTIONS: %s", t.Address, t.Transport, detail), "")
+		c.trunksUp++
 	}
 }
 
@@ -506,6 +510,12 @@ func (c *checkRun) adminGet(admin, path string, v any) error {
 func (c *checkRun) checkCall(ctx context.Context, grant endpoint.BypassGrant) {
 	if !grant.Enabled {
 		c.add("bypass call", checkFail, "the web service granted no bypass (see above)", "fix the steps above first")
+		return
+	}
+	if c.trunksUp == 0 {
+		// The call would ring into a trunk that does not answer until
+		// its timeout and tell nothing more than the trunk steps.
+		c.add("bypass call", checkFail, "no trunk answers (see the trunk steps): no test call placed", "fix the trunk steps above first")
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*c.timeout+10*time.Second)

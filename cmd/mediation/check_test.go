@@ -109,6 +109,21 @@ func TestCheckNamesTheFailingStep(t *testing.T) {
 			t.Errorf("dns internal line %q, want SKIP for a URL with an IP address", l)
 		}
 	})
+	t.Run("no trunk answers: no test call", func(t *testing.T) {
+		hole, err := net.ListenPacket("udp", "127.0.0.1:0") // takes OPTIONS and INVITEs, never answers
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hole.Close()
+		lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
+			c.Gateways[0].Address = hole.LocalAddr().String()
+		}})
+		res := runBinary(t, "check", "--admin", adminURL(lab), "--web-service", mediationtest.URL(lab.Server, hybridconfig.Path),
+			"--via", lab.Server.EdgeAddr().String(), "--call", "--timeout", "1s")
+		if l := stepLine(res.stdout, "bypass call"); res.code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "no trunk answers") {
+			t.Fatalf("exit %d, bypass call line %q, want FAIL saying no trunk answers\n%s%s", res.code, l, res.stdout, res.stderr)
+		}
+	})
 }
 
 // TestCheckNoGuessedWebService: check never falls back to a default web
