@@ -190,12 +190,13 @@ func (c *call) unchangedOffer(l *leg, offer sdp.Media) bool {
 		offer.OriginVersion == prev.OriginVersion && sdp.SameStream(offer, prev)
 }
 
-// answerUnchanged answers an unchanged offer (unchangedOffer) itself with
-// the SDP l's peer already has from us: the other peer, whose session does
-// not change, is not asked (an SfB client would see a re-INVITE at every
-// refresh of the SBC's session timer).
+// answerUnchanged answers an offer that changes nothing for the other
+// peer (unchangedOffer; or, anchored, a peer moving its media, moveMedia)
+// itself with the SDP l's peer already has from us: the other peer, whose
+// session does not change, is not asked (an SfB client would see a
+// re-INVITE at every refresh of the SBC's session timer).
 func (c *call) answerUnchanged(l *leg, in *sip.Incoming) {
-	c.log.Debug().Str("leg", l.role).Str("method", in.Req.Method.String()).Msg("offer repeats the peer's SDP: answered without the other leg")
+	c.log.Debug().Str("leg", l.role).Str("method", in.Req.Method.String()).Msg("offer answered without the other leg: nothing changes for it")
 	res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
 	if in.Req.IsInvite() {
 		_ = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
@@ -336,7 +337,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, "unparseable SDP in "+string(method)))
 		return
 	}
-	if c.state == stateAnswered && c.unchangedOffer(l, offer) {
+	if c.state == stateAnswered && (c.unchangedOffer(l, offer) || c.media.moveMedia(l.media, offer, sdpBody)) {
 		c.answerUnchanged(l, in)
 		return
 	}

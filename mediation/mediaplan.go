@@ -48,6 +48,8 @@ type mediaPlan struct {
 	decision decision
 	noOffer  decision // inbound: why no bypass ID was offered
 	relay    *relay.Session
+	// legs are the relay's legs as last set (movedpeer.go moves one).
+	legs [2]relay.Leg
 	// sdp is what we last sent each peer (relay.Edge, relay.Gateway).
 	sdp [2]sdpLeg
 	// codecs negotiated on each side, for the record.
@@ -323,7 +325,11 @@ func (p *mediaPlan) pointRelayEvents(gw, edge relayPeer, gwEvents, edgeEvents bo
 		return err
 	}
 	p.codecs[relay.Gateway], p.codecs[relay.Edge] = gw.codec.Name, edge.codec.Name
-	return p.relay.SetLeg(relay.Edge, edgeLeg)
+	if err := p.relay.SetLeg(relay.Edge, edgeLeg); err != nil {
+		return err
+	}
+	p.legs = [2]relay.Leg{relay.Gateway: gwLeg, relay.Edge: edgeLeg}
+	return nil
 }
 
 // legFor is the relay's view of the peer on side: where its SDP says to

@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -239,4 +240,69 @@ func bumpVersion(t *testing.T, s string) string {
 	}
 	t.Fatal("no o= line")
 	return ""
+}
+
+// TestPeerMovesMedia: in an anchored call, an SBC's re-INVITE that changes
+// nothing but its media address is answered by the server with the SDP the
+// SBC already has, the client is not re-INVITEd, and the relay sends the
+// client's media to the new address.
+func TestPeerMovesMedia(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	clientRTP, before, after := rtpSock(t), rtpSock(t), rtpSock(t)
+	edge.invites(func(pi *peerInvite) { pi.respond(200, loopSDP(sockPort(clientRTP), "sendrecv", false, "PCMU")) })
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(before), "sendrecv", false, "PCMU"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	ours := string(oc.final.Body())
+	// The same SDP at another port, as a new version (the o= session id of
+	// loopSDP is the port: keep the first's).
+	moved := strings.Replace(string(loopSDP(sockPort(after), "sendrecv", false, "PCMU")),
+		fmt.Sprintf("o=peer %d 1 ", sockPort(after)), fmt.Sprintf("o=peer %d 2 ", sockPort(before)), 1)
+	reinv := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	reinv.SetBody([]byte(moved))
+	var res *gosip.Response
+	for tries := 0; ; tries++ {
+		res = doIn(ctx, t, oc, reinv)
+		if res.StatusCode != 491 || tries == 10 {
+			break // 491: the client's ACK still on its way (glare); again
+		}
+		reinv = gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+		reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		reinv.SetBody([]byte(moved))
+	}
+	if res.StatusCode != 200 || string(res.Body()) != ours {
+		t.Fatalf("re-INVITE moving the SBC's media got %d with\n%s\nwant 200 with our SDP as it was:\n%s", res.StatusCode, res.Body(), ours)
+	}
+	ack := gosip.NewRequest(gosip.ACK, reinv.Recipient)
+	ack.AppendHeader(gosip.HeaderClone(reinv.From()))
+	ack.AppendHeader(gosip.HeaderClone(reinv.To()))
+	ack.AppendHeader(gosip.HeaderClone(reinv.CallID()))
+	ack.AppendHeader(&gosip.CSeqHeader{SeqNo: reinv.CSeq().SeqNo, MethodName: gosip.ACK})
+	ack.SetTransport("UDP")
+	if err := sbc.stack.Client("udp").WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+	if n := edge.count(gosip.INVITE); n != 1 {
+		t.Fatalf("the client got %d INVITEs, want only the call's: its session did not change", n)
+	}
+	relayEdge := media(t, "our offer to the client", edge.wait(ctx, gosip.INVITE, 1).Body()).RTP()
+	for seq := uint16(1); ; seq++ {
+		sendRTPFrom(t, clientRTP, relayEdge, 0, seq, make([]byte, 160))
+		if receivedPT(after, 0, 100*time.Millisecond) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the client's media never reached the SBC's new address")
+		}
+	}
+	if receivedPT(before, 0, 50*time.Millisecond) {
+		t.Error("the SBC's old address still gets media")
+	}
+	_ = oc.d.Bye(ctx)
+	edge.wait(ctx, gosip.BYE, 1)
 }

@@ -91,6 +91,18 @@ func (m Media) RTCP() netip.AddrPort {
 	return netip.AddrPortFrom(m.Addr, uint16(m.RTCPPort))
 }
 
+// Moved reports whether b is a's stream at another address: the same
+// stream for SameStream but for the address and ports, neither on hold.
+// A peer that moves its media (an SBC's switch-over, a client's new
+// network) changes nothing else of the session.
+func Moved(a, b Media) bool {
+	if a.OnHold() || b.OnHold() || (a.RTP() == b.RTP() && a.RTCP() == b.RTCP()) {
+		return false
+	}
+	b.Addr, b.Port, b.RTCPPort = a.Addr, a.Port, a.RTCPPort
+	return SameStream(a, b)
+}
+
 // SameStream reports whether a and b describe the same audio stream for
 // the media path: address and ports, proto, direction, codecs (payload
 // types and names, in order) and SRTP keys. Origin, ICE candidates,

@@ -435,3 +435,33 @@ func TestSameStream(t *testing.T) {
 		}
 	}
 }
+
+// TestMoved: a stream at another address and nothing else changed is
+// moved; the same address, a hold, or any other change is not.
+func TestMoved(t *testing.T) {
+	base := Media{Addr: netip.MustParseAddr("192.0.2.1"), Port: 4000, RTCPPort: 4001, Proto: "RTP/AVP", Direction: SendRecv,
+		Codecs: []Codec{{PT: 0, Name: "PCMU"}}}
+	moved := base
+	moved.Addr, moved.Port, moved.RTCPPort = netip.MustParseAddr("192.0.2.2"), 5000, 5001
+	if !Moved(base, moved) {
+		t.Error("another address and ports: want moved")
+	}
+	if Moved(base, base) {
+		t.Error("the same address: want not moved")
+	}
+	held := moved
+	held.Direction = SendOnly
+	if Moved(base, held) {
+		t.Error("moved and held: want not moved (the other peer must hear of the hold)")
+	}
+	zero := moved
+	zero.Addr = netip.IPv4Unspecified()
+	if Moved(base, zero) {
+		t.Error("c=0.0.0.0: a hold, want not moved")
+	}
+	codec := moved
+	codec.Codecs = []Codec{{PT: 8, Name: "PCMA"}}
+	if Moved(base, codec) {
+		t.Error("another codec: want not moved")
+	}
+}

@@ -1,0 +1,41 @@
+// A peer that moves its media: the relay follows, the other peer is not
+// asked.
+
+package mediation
+
+import (
+	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
+)
+
+// moveMedia takes an offer of side's peer, in an anchored call, that
+// changes nothing but where that peer takes its media (sdp.Moved: an SBC's
+// switch-over to another media address, a client's new network): the
+// relay's leg towards it moves there, and nothing of the other leg
+// changes, so the other peer need not be asked, and that peer's answer is
+// the SDP it already has from us. It reports whether it did; false leaves
+// everything as it was (the offer then goes to the other peer as any
+// re-offer). raw is the body offer was parsed from.
+func (p *mediaPlan) moveMedia(side relay.Side, offer sdp.Media, raw []byte) bool {
+	leg := p.legs[side]
+	if p.decision.bypass || p.relay == nil || !leg.RTP.IsValid() || !sdp.Moved(p.latest(side), offer) {
+		return false
+	}
+	leg.RTP, leg.RTCP = offer.RTP(), offer.RTCP()
+	leg.Sources = leg.Sources[:0:0]
+	if ip := p.signalling[side]; ip.IsValid() {
+		leg.Sources = append(leg.Sources, ip)
+	}
+	for _, cand := range offer.Candidates {
+		leg.Sources = append(leg.Sources, cand.Addr.Addr())
+	}
+	if err := p.relay.SetLeg(side, leg); err != nil {
+		p.log.Warn().Err(err).Stringer("side", side).Msg("relay cannot follow the peer's new media address")
+		return false
+	}
+	p.legs[side] = leg
+	p.heard(side, offer, raw)
+	p.log.Info().Stringer("side", side).Stringer("peer_rtp", leg.RTP).
+		Msg("peer moved its media: the relay follows, the other peer is not asked")
+	return true
+}
