@@ -131,8 +131,10 @@ func TestRingTimeout(t *testing.T) {
 			srv := serveTo(t, sbc.addr(), tr, func(c *mediation.Config) { c.Gateways[0].RingTimeout = 400 * time.Millisecond })
 			caller := startPeer(t, "caller")
 			// No bypass ID: the call is anchored and holds relay ports while ringing.
-			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+			// Timed from before the INVITE leaves: the server's ring timer
+			// starts after it arrives, which may be before call returns.
 			start := time.Now()
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
 			res := oc.answer(ctx, nil)
 			if res.StatusCode != 408 {
 				t.Fatalf("got %d, want 408", res.StatusCode)
