@@ -6,10 +6,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -47,10 +44,10 @@ type httpService struct {
 }
 
 // newHTTPService limits ln and serves h on it with the timeouts above;
-// refused counts the connections beyond an IP's share.
-func newHTTPService(name string, ln net.Listener, h http.Handler, writeTimeout time.Duration, refused *atomic.Uint64, log zerolog.Logger) *httpService {
-	ln = &perIPListener{Listener: netutil.LimitListener(ln, httpMaxConns), max: httpMaxConnsPerIP, refused: refused,
-		log: log.With().Str("component", name).Logger(), logs: sip.Limiter{Every: time.Second}, open: map[netip.Addr]int{}}
+// refused counts in stats.Refused the connections beyond an IP's share.
+func newHTTPService(name string, ln net.Listener, h http.Handler, writeTimeout time.Duration, stats *sip.ConnStats, log zerolog.Logger) *httpService {
+	ln = sip.LimitListener(netutil.LimitListener(ln, httpMaxConns), sip.ConnLimits{MaxPerIP: httpMaxConnsPerIP}, stats,
+		log.With().Str("component", name).Logger())
 	return &httpService{name: name, ln: ln, srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
@@ -81,64 +78,4 @@ type warnWriter struct{ log zerolog.Logger }
 func (w warnWriter) Write(p []byte) (int, error) {
 	w.log.Warn().Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// perIPListener closes at once a connection from an IP that already has
-// max open, counted and logged (rate-limited).
-type perIPListener struct {
-	net.Listener
-	max     int
-	refused *atomic.Uint64
-	log     zerolog.Logger
-	logs    sip.Limiter
-	mu      sync.Mutex
-	open    map[netip.Addr]int
-}
-
-func (l *perIPListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		var ip netip.Addr
-		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-			ip = a.AddrPort().Addr().Unmap()
-		}
-		l.mu.Lock()
-		full := l.open[ip] >= l.max
-		if !full {
-			l.open[ip]++
-		}
-		l.mu.Unlock()
-		if !full {
-			return &perIPConn{Conn: c, l: l, ip: ip}, nil
-		}
-		_ = c.Close()
-		l.refused.Add(1)
-		if ok, n := l.logs.Allow(); ok {
-			l.log.Warn().Str("remote", c.RemoteAddr().String()).Int("max_per_ip", l.max).Int("suppressed", n).
-				Msg("HTTP connection refused: too many from this IP")
-		}
-	}
-}
-
-// perIPConn gives its IP's place back when closed.
-type perIPConn struct {
-	net.Conn
-	l    *perIPListener
-	ip   netip.Addr
-	once sync.Once
-}
-
-func (c *perIPConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		if c.l.open[c.ip]--; c.l.open[c.ip] <= 0 {
-			delete(c.l.open, c.ip)
-		}
-		c.l.mu.Unlock()
-	})
-	return err
 }

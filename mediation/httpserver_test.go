@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // TestHTTPConnectionLimit holds httpMaxConns idle connections open, from
@@ -55,9 +57,9 @@ func serveHTTPTest(t *testing.T) (net.Listener, *atomic.Uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := new(atomic.Uint64)
+	stats := new(sip.ConnStats)
 	h := newHTTPService("test", ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }),
-		httpWriteTimeout, refused, zerolog.Nop())
+		httpWriteTimeout, stats, zerolog.Nop())
 	served := make(chan error, 1)
 	go func() { served <- h.serve() }()
 	t.Cleanup(func() {
@@ -66,7 +68,7 @@ func serveHTTPTest(t *testing.T) (net.Listener, *atomic.Uint64) {
 			t.Error(err)
 		}
 	})
-	return ln, refused
+	return ln, &stats.Refused
 }
 
 func dialHTTPFrom(ip, addr string) (net.Conn, error) {

@@ -180,12 +180,11 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 	c.relayOffer(l, in, in.Req.Method, in.Req.Body())
 }
 
-// unchangedOffer reports an offer of l's peer that repeats the SDP it last
-// sent, o= version included: RFC 3264 §8 has any change increment the
+// unchangedOffer reports an offer of l's peer that repeats prev, the SDP
+// it last sent, o= version included: RFC 3264 §8 has any change increment the
 // version, so it modifies nothing. SBCs send such re-INVITEs and UPDATEs to
 // refresh the session (RFC 4028) or to check the dialog.
-func (c *call) unchangedOffer(l *leg, offer sdp.Media) bool {
-	prev := c.media.latest(l.media)
+func (c *call) unchangedOffer(l *leg, prev, offer sdp.Media) bool {
 	return len(c.legSDP(l)) > 0 && offer.OriginSessionID == prev.OriginSessionID &&
 		offer.OriginVersion == prev.OriginVersion && sdp.SameStream(offer, prev)
 }
@@ -337,9 +336,13 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, "unparseable SDP in "+string(method)))
 		return
 	}
-	if c.state == stateAnswered && (c.unchangedOffer(l, offer) || c.media.moveMedia(l.media, offer, sdpBody)) {
-		c.answerUnchanged(l, in)
-		return
+	if c.state == stateAnswered {
+		// Parsed once for both: a settled call keeps only its body.
+		prev := c.media.latest(l.media)
+		if c.unchangedOffer(l, prev, offer) || c.media.moveMedia(l.media, prev, offer, sdpBody) {
+			c.answerUnchanged(l, in)
+			return
+		}
 	}
 	to := c.other(l)
 	if method != gosip.UPDATE || (!to.dialog.Allows(gosip.UPDATE) && c.state == stateAnswered) {

@@ -31,6 +31,17 @@ func inCallerDialog(oc *outCall, method gosip.RequestMethod, seq uint32, fromTag
 	return req
 }
 
+// ackTaken returns once the server has taken the ACK of oc's 200: an
+// OPTIONS in that dialog is handled after it, in order. A request of the
+// other peer that crossed the ACK would rightly get 491 (our 2xx still
+// waiting for its ACK, RFC 3261 §14.1).
+func ackTaken(ctx context.Context, t *testing.T, oc *outCall) {
+	t.Helper()
+	if res := doIn(ctx, t, oc, gosip.NewRequest(gosip.OPTIONS, oc.final.Contact().Address)); res.StatusCode != 200 {
+		t.Fatalf("OPTIONS in the caller's dialog got %d", res.StatusCode)
+	}
+}
+
 // TestInDialogChecks: a request with the right Call-ID and our To-tag but
 // another From-tag is in no dialog of ours (481, RFC 3261 §12.2.2), on
 // the leg where we are UAS as on the other; an in-dialog request that

@@ -27,7 +27,7 @@ func (s *Server) registerInputMetrics() {
 	s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mediationserver_http_connections_refused_total",
 		Help: "HTTP connections (web service, metrics, admin API) closed at once because their IP already had 32 open on that listener.",
-	}, func() float64 { return float64(s.httpRefused.Load()) }))
+	}, func() float64 { return float64(s.httpConns.Refused.Load()) }))
 	for _, side := range sides {
 		stats, conns := side.Stats(), side.ConnStats()
 		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

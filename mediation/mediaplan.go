@@ -352,13 +352,21 @@ func (p *mediaPlan) legFor(side relay.Side, rp relayPeer, events bool) relay.Leg
 		}
 		l.Codec.Accept = append(l.Codec.Accept, relay.Format{PT: f.PT, Name: f.Name})
 	}
+	l.Sources = p.sources(side, m)
+	return l
+}
+
+// sources are the IPs the media of side's peer, whose SDP is m, may come
+// from before the relay latches to it: its SIP peer's, its ICE candidates'.
+func (p *mediaPlan) sources(side relay.Side, m sdp.Media) []netip.Addr {
+	var out []netip.Addr
 	if ip := p.signalling[side]; ip.IsValid() {
-		l.Sources = append(l.Sources, ip)
+		out = append(out, ip)
 	}
 	for _, cand := range m.Candidates {
-		l.Sources = append(l.Sources, cand.Addr.Addr())
+		out = append(out, cand.Addr.Addr())
 	}
-	return l
+	return out
 }
 
 func (p *mediaPlan) closeRelay() {

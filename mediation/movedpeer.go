@@ -15,20 +15,14 @@ import (
 // changes, so the other peer need not be asked, and that peer's answer is
 // the SDP it already has from us. It reports whether it did; false leaves
 // everything as it was (the offer then goes to the other peer as any
-// re-offer). raw is the body offer was parsed from.
-func (p *mediaPlan) moveMedia(side relay.Side, offer sdp.Media, raw []byte) bool {
+// re-offer). prev is the SDP that peer sent before (latest), raw the body
+// offer was parsed from.
+func (p *mediaPlan) moveMedia(side relay.Side, prev, offer sdp.Media, raw []byte) bool {
 	leg := p.legs[side]
-	if p.decision.bypass || p.relay == nil || !leg.RTP.IsValid() || !sdp.Moved(p.latest(side), offer) {
+	if p.decision.bypass || p.relay == nil || !leg.RTP.IsValid() || !sdp.Moved(prev, offer) {
 		return false
 	}
-	leg.RTP, leg.RTCP = offer.RTP(), offer.RTCP()
-	leg.Sources = leg.Sources[:0:0]
-	if ip := p.signalling[side]; ip.IsValid() {
-		leg.Sources = append(leg.Sources, ip)
-	}
-	for _, cand := range offer.Candidates {
-		leg.Sources = append(leg.Sources, cand.Addr.Addr())
-	}
+	leg.RTP, leg.RTCP, leg.Sources = offer.RTP(), offer.RTCP(), p.sources(side, offer)
 	if err := p.relay.SetLeg(side, leg); err != nil {
 		p.log.Warn().Err(err).Stringer("side", side).Msg("relay cannot follow the peer's new media address")
 		return false

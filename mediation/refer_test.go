@@ -197,22 +197,21 @@ func TestReferPerformedByServerFails(t *testing.T) {
 // ACKs it.
 func transferCall(ctx context.Context, t *testing.T, sbc, caller *peer) (*mediation.Server, *outCall) {
 	t.Helper()
-	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		caller.record(req)
-		caller.reply(req, tx, 200, nil)
-	})
+	takeNotifies(caller)
 	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
 		off := false
 		c.Gateways[0].EnableReferSupport = &off
 	})
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("call got %d", res.StatusCode)
-	}
-	if err := oc.d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return srv, oc
+	return srv, upCall(ctx, t, caller, srv, "udp")
+}
+
+// takeNotifies makes the caller record and answer 200 the NOTIFYs of its
+// REFER's subscription.
+func takeNotifies(caller *peer) {
+	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		caller.record(req)
+		caller.reply(req, tx, 200, nil)
+	})
 }
 
 // TestReferPerformedByServerCancelled: a transfer target still ringing when
@@ -259,10 +258,7 @@ func TestReferPerformedByServerCancelled(t *testing.T) {
 func TestReferPerformedByServerToAnotherTrunk(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	sbc, target, caller := startPeer(t, "sbc"), startPeer(t, "target"), startPeer(t, "caller")
-	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		caller.record(req)
-		caller.reply(req, tx, 200, nil)
-	})
+	takeNotifies(caller)
 	records := filepath.Join(t.TempDir(), "calls.jsonl")
 	off := false
 	cfg := labConfig(sbc.addr(), "udp")
@@ -272,13 +268,7 @@ func TestReferPerformedByServerToAnotherTrunk(t *testing.T) {
 	cfg.Records.Path = records
 	logs := new(syncBuffer)
 	srv := mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("call got %d", res.StatusCode)
-	}
-	if err := oc.d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
+	oc := upCall(ctx, t, caller, srv, "udp")
 	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
 	refer.AppendHeader(gosip.NewHeader("Refer-To", "<tel:+15550200>"))
 	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {

@@ -34,8 +34,8 @@ type Server struct {
 	cfg       *Config
 	log       zerolog.Logger
 	userAgent string
-	// httpRefused counts HTTP connections refused beyond an IP's share.
-	httpRefused atomic.Uint64
+	// httpConns counts HTTP connections refused beyond an IP's share.
+	httpConns sip.ConnStats
 
 	settings      settingsStore
 	gateways      *gateway.Table
@@ -171,8 +171,8 @@ func (s *Server) Run(ctx context.Context) error {
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	defer stopSIP()
 	services := []*httpService{
-		newHTTPService("http_listen", s.httpLn, s.httpHandler(), httpWriteTimeout, &s.httpRefused, s.log),
-		newHTTPService("admin.listen", s.adminLn, s.adminHandler(sipCtx.Done()), adminWriteTimeout, &s.httpRefused, s.log),
+		newHTTPService("http_listen", s.httpLn, s.httpHandler(), httpWriteTimeout, &s.httpConns, s.log),
+		newHTTPService("admin.listen", s.adminLn, s.adminHandler(sipCtx.Done()), adminWriteTimeout, &s.httpConns, s.log),
 	}
 	errc := make(chan error, 3+len(services))
 	go func() { errc <- s.edge.Wait(sipCtx) }()

@@ -37,30 +37,34 @@ func maskForeign(text string) (string, []foreignLine) {
 	var out strings.Builder
 	done := 0 // text[:done] is in out
 	index := 0
-	for at := 0; at < len(text); {
-		end := strings.IndexByte(text[at:], '\n')
+	// Only the m-lines are looked at: pion's input starts at v=, so every
+	// m-line follows a newline.
+	for at := 0; ; {
+		i := strings.Index(text[at:], "\nm=")
+		if i < 0 {
+			break
+		}
+		start := at + i + 1
+		end := strings.IndexByte(text[start:], '\n')
 		if end < 0 {
 			end = len(text)
 		} else {
-			end += at
+			end += start
 		}
-		line := text[at:end]
-		if strings.HasPrefix(line, "m=") {
-			if f := strings.Fields(line[2:]); len(f) >= 3 && !pionReads(f[0], f[2]) {
-				foreign = append(foreign, foreignLine{index: index, media: f[0], proto: f[2]})
-				out.WriteString(text[done:at])
-				out.WriteString("m=application ")
-				out.WriteString(f[1])
-				out.WriteString(" UDP")
-				for _, fmt := range f[3:] {
-					out.WriteByte(' ')
-					out.WriteString(fmt)
-				}
-				done = end
+		if f := strings.Fields(text[start+2 : end]); len(f) >= 3 && !pionReads(f[0], f[2]) {
+			foreign = append(foreign, foreignLine{index: index, media: f[0], proto: f[2]})
+			out.WriteString(text[done:start])
+			out.WriteString("m=application ")
+			out.WriteString(f[1])
+			out.WriteString(" UDP")
+			for _, fmt := range f[3:] {
+				out.WriteByte(' ')
+				out.WriteString(fmt)
 			}
-			index++
+			done = end
 		}
-		at = end + 1
+		index++
+		at = end
 	}
 	if foreign == nil {
 		return text, nil

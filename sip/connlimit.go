@@ -61,6 +61,14 @@ type limitedListener struct {
 }
 
 // limitListener wraps ln with lim; ln itself when lim limits nothing.
+// LimitListener applies lim's MaxPerIP, Max and IdleTimeout to the
+// connections ln accepts (MessageTimeout needs a Side's parsing and is not
+// applied), counting in stats and logging refusals at most once a second:
+// for listeners other than a Side's, such as the HTTP ones.
+func LimitListener(ln net.Listener, lim ConnLimits, stats *ConnStats, log zerolog.Logger) net.Listener {
+	return limitListener(ln, lim, stats, log)
+}
+
 func limitListener(ln net.Listener, lim ConnLimits, stats *ConnStats, log zerolog.Logger) net.Listener {
 	if lim.MaxPerIP <= 0 && lim.Max <= 0 && lim.IdleTimeout <= 0 {
 		return ln

@@ -233,13 +233,9 @@ func (c *checkRun) checkDNS(ctx context.Context, url string) string {
 		return url
 	}
 	if !c.dns.IsValid() {
-		name, err := lookupSystem(ctx, url, c.timeout)
-		switch {
-		case err != nil:
+		if name, err := lookupSystem(ctx, url, c.timeout); err != nil {
 			c.add("dns internal", checkFail, err.Error(), "publish an A record for the web service's name in the internal DNS")
-		case name == "":
-			c.add("dns internal", checkSkip, "the web service URL names an IP address: no DNS involved", "")
-		default:
+		} else {
 			c.add("dns internal", checkPass, name, "")
 		}
 		c.add("dns external", checkSkip, "give --dns IP:PORT to check that external clients cannot resolve the name", "")
@@ -278,10 +274,7 @@ func lookupSystem(ctx context.Context, rawURL string, timeout time.Duration) (st
 	if err != nil {
 		return "", fmt.Errorf("%q is not a URL", rawURL)
 	}
-	host := u.Hostname()
-	if _, err := netip.ParseAddr(host); err == nil {
-		return "", nil
-	}
+	host := u.Hostname() // a name: checkDNS skips a URL with an IP address
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
@@ -305,7 +298,7 @@ func isIPURL(raw string) bool {
 	if err != nil {
 		return false
 	}
-	_, err = netip.ParseAddr(strings.Trim(u.Hostname(), "[]"))
+	_, err = netip.ParseAddr(u.Hostname()) // Hostname drops an IPv6 literal's brackets
 	return err == nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -221,5 +223,31 @@ func TestCheckPool(t *testing.T) {
 	}
 	if l := stepLine(res.stdout, "settings "+hostA); !strings.HasPrefix(l, "PASS") {
 		t.Errorf("settings of A: %q, want PASS (it is B's ID that differs from the web service's)", l)
+	}
+}
+
+// TestCheckTLSTrunkByServerProbes: a TLS trunk's step reads the server's
+// own probes from GET /gateways: PASS while it is up, SKIP when the server
+// does not probe (every trunk is then "up", which proves nothing).
+func TestCheckTLSTrunkByServerProbes(t *testing.T) {
+	for _, tt := range []struct {
+		probed bool
+		want   string
+	}{{true, "PASS"}, {false, "SKIP"}} {
+		admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/settings":
+				_ = json.NewEncoder(w).Encode(mediation.SettingsView{Enabled: true, AlwaysBypass: true})
+			case "/gateways":
+				_ = json.NewEncoder(w).Encode([]mediation.TrunkState{{Name: "tlssbc", Address: "127.0.0.1:5061", Transport: "tls", Up: true, Probed: tt.probed}})
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		res := runBinary(t, "check", "--admin", admin.URL, "--web-service", admin.URL+hybridconfig.Path, "--timeout", "1s")
+		admin.Close()
+		if l := stepLine(res.stdout, "trunk tlssbc"); !strings.HasPrefix(l, tt.want) {
+			t.Errorf("probed %v: trunk line %q, want %s\n%s%s", tt.probed, l, tt.want, res.stdout, res.stderr)
+		}
 	}
 }

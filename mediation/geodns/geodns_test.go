@@ -168,8 +168,8 @@ func TestDNSConformance(t *testing.T) {
 
 	edns := q(dns.TypeA)
 	edns.SetEdns0(4096, false)
-	if res := exchange("127.0.0.1", edns); res.IsEdns0() == nil || res.Rcode != dns.RcodeSuccess {
-		t.Errorf("EDNS query: rcode %s, OPT %v; want NOERROR with an OPT record", dns.RcodeToString[res.Rcode], res.IsEdns0())
+	if res := exchange("127.0.0.1", edns); res.IsEdns0() == nil || res.Rcode != dns.RcodeSuccess || res.IsEdns0().UDPSize() != 1232 {
+		t.Errorf("EDNS query: rcode %s, OPT %v; want NOERROR with an OPT record advertising 1232 bytes", dns.RcodeToString[res.Rcode], res.IsEdns0())
 	}
 	v1 := q(dns.TypeA)
 	v1.SetEdns0(4096, false)
