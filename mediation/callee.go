@@ -158,7 +158,7 @@ func (c *call) onCalleeResponse(res *gosip.Response) {
 				return // a retransmission or out of order: neither PRACKed nor relayed
 			}
 			if d != nil {
-				c.prack(d, res, rseq)
+				c.prack(&b.leg, d, b.invSeq, rseq)
 				if len(res.Body()) > 0 && !slices.Contains(b.reliableAnswers, d.RemoteTag) {
 					b.reliableAnswers = append(b.reliableAnswers, d.RemoteTag)
 				}
@@ -203,14 +203,14 @@ func (c *call) earlyDialog(res *gosip.Response) *sip.Dialog {
 	return d
 }
 
-// prack acknowledges a reliable provisional (RFC 3262 §4), also from an SBC
-// that sends them though we did not offer 100rel: leaving it unacknowledged
-// would only make it give up on the call.
-func (c *call) prack(d *sip.Dialog, res *gosip.Response, rseq uint32) {
-	b := c.callee
+// prack acknowledges the reliable provisional rseq to our INVITE invSeq on
+// leg l (RFC 3262 §4) in its early dialog d, also from an SBC that sends
+// them though we did not offer 100rel: leaving it unacknowledged would
+// only make it give up on the call.
+func (c *call) prack(l *leg, d *sip.Dialog, invSeq, rseq uint32) {
 	req := d.NewRequest(gosip.PRACK, 0, nil, nil)
-	req.AppendHeader(gosip.NewHeader("RAck", sip.RAck{RSeq: rseq, CSeq: b.invSeq, Method: gosip.INVITE}.String()))
-	_, err := c.sendIn(&b.leg, d, req, func(r *gosip.Response) {
+	req.AppendHeader(gosip.NewHeader("RAck", sip.RAck{RSeq: rseq, CSeq: invSeq, Method: gosip.INVITE}.String()))
+	_, err := c.sendIn(l, d, req, func(r *gosip.Response) {
 		if !r.IsProvisional() && !r.IsSuccess() {
 			c.log.Warn().Int("code", r.StatusCode).Msg("callee refused our PRACK")
 		}

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -297,4 +298,71 @@ func TestReferPerformedByServerToAnotherTrunk(t *testing.T) {
 	if !after {
 		t.Fatalf("no \"transfer answered\" line:\n%s", logs.String())
 	}
+}
+
+// TestReferPerformedByServerStrictTarget: the transfer target's trunk
+// requires 100rel and refreshes nothing itself: the transfer INVITE asks
+// for 100rel (Require) and a session timer as that trunk's calls do, the
+// target's reliable 183 is PRACKed once with the right RAck, its 200's
+// Session-Expires (refresher=uac) makes us refresh the new leg, and the
+// client's BYE reaches the target with a CSeq past the PRACK's. Before,
+// the INVITE said only "Supported: timer", no PRACK went and nobody
+// refreshed: a PRACK-only SBC gave up on the transfer.
+func TestReferPerformedByServerStrictTarget(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, target, caller := startPeer(t, "sbc"), startPeer(t, "target"), startPeer(t, "caller")
+	takeNotifies(caller)
+	off := false
+	cfg := labConfig(sbc.addr(), "udp")
+	sbcTrunk, xferTrunk := trunkConfig("sbc", sbc, 1, "+1"), trunkConfig("xfer", target, 0, "+15550200")
+	sbcTrunk.EnableReferSupport = &off
+	xferTrunk.Prack = mediation.PrackRequired
+	xferTrunk.SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+	cfg.Gateways = []mediation.GatewayConfig{sbcTrunk, xferTrunk}
+	target.invites(func(pi *peerInvite) {
+		if got := pi.req.GetHeader("Require"); got == nil || !strings.Contains(got.Value(), "100rel") {
+			t.Errorf("transfer INVITE Require %v, want 100rel", got)
+		}
+		if se := pi.req.GetHeader("Session-Expires"); se == nil || se.Value() != "2;refresher=uac" {
+			t.Errorf("transfer INVITE Session-Expires %v, want 2;refresher=uac", se)
+		}
+		pi.reliable(183, 77, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.p.wait(ctx, gosip.PRACK, 1)
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"), gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer"))
+	})
+	target.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) { // our refreshes (recorded by the peer)
+		target.reply(req, tx, 200, fixtureBody(t, "sbc-answer-pcma.sdp"), gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+	})
+	caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) { // the anchoring re-INVITE
+		caller.reply(req, tx, 200, fixtureBody(t, "sfb-bypass-offer.sdp"))
+	})
+	srv := mediationtest.Serve(t, cfg, testLog(t))
+	oc := upCall(ctx, t, caller, srv, "udp")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	inv, prack := target.wait(ctx, gosip.INVITE, 1), target.wait(ctx, gosip.PRACK, 1)
+	if rack := prack.GetHeader("RAck"); rack == nil || rack.Value() != fmt.Sprintf("77 %d INVITE", inv.CSeq().SeqNo) {
+		t.Errorf("PRACK RAck %v, want 77 %d INVITE", rack, inv.CSeq().SeqNo)
+	}
+	if notify := caller.waitLast(ctx, gosip.NOTIFY, 2); !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") {
+		t.Fatalf("final NOTIFY %q, want 200", notify.Body())
+	}
+	refresh := target.wait(ctx, gosip.INVITE, 2) // the initial INVITE, then our refresh
+	if string(*refresh.CallID()) != string(*inv.CallID()) {
+		t.Errorf("refresh in Call-ID %s, want the transfer leg's %s", *refresh.CallID(), *inv.CallID())
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	bye := target.wait(ctx, gosip.BYE, 1)
+	if bye.CSeq().SeqNo <= prack.CSeq().SeqNo {
+		t.Errorf("BYE CSeq %d not past the PRACK's %d", bye.CSeq().SeqNo, prack.CSeq().SeqNo)
+	}
+	if n := target.count(gosip.PRACK); n != 1 {
+		t.Errorf("%d PRACKs, want 1", n)
+	}
+	waitCalls(t, srv, 0)
 }

@@ -3,6 +3,7 @@ package mediation
 import (
 	"context"
 	"fmt"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -30,6 +31,14 @@ type transfer struct {
 	out    *outgoing
 	// provisional: the target sent a 1xx (a CANCEL may go).
 	provisional bool
+	// policy is the target trunk's call settings: its INVITE asks for
+	// 100rel and session timers as that trunk's own calls would.
+	policy      CallSettings
+	requestedSE time.Duration
+	// rel and early are the target's reliable provisionals PRACKed so far
+	// and their early dialogs, by its tag (RFC 3262 §4).
+	rel   sip.ReliableReceiver
+	early map[string]*sip.Dialog
 }
 
 // performTransfer starts the transfer a REFER from the edge leg l asks for.
@@ -56,7 +65,8 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	}
 	trunk := trunks[0]
 	// The new gateway leg is offered our relay with the client's media.
-	x := &transfer{refer: in, number: u.User, trunk: trunk, plan: c.media.fresh(outbound, c.media.latest(relay.Edge), c.media.raw[relay.Edge])}
+	x := &transfer{refer: in, number: u.User, trunk: trunk, plan: c.media.fresh(outbound, c.media.latest(relay.Edge), c.media.raw[relay.Edge]),
+		policy: c.deps.trunks[trunk.Name].calls}
 	x.plan.useTrunk(trunk)
 	x.plan.anchored = &transferred
 	body, err := x.plan.planOffer(c.deps.settings(), false, c.deps.alloc)
@@ -72,9 +82,18 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	c.notifyTransfer(l, "SIP/2.0 100 Trying", false)
 
 	g := c.other(l)
+	// The target's trunk gets the extensions its calls get: an SBC that
+	// requires 100rel would refuse (421) an INVITE without it.
+	hdrs := []gosip.Header{sip.OptionHeader("Supported", x.policy.optionTags()...)}
+	if x.policy.PrackMode() == PrackRequired {
+		hdrs = append(hdrs, sip.OptionHeader("Require", sip.Ext100rel))
+	}
+	if st := x.policy.SessionTimer; st.Enabled {
+		x.requestedSE = st.Interval()
+		hdrs = append(hdrs, sip.RequestHeaders(st.Interval(), st.Min())...)
+	}
 	inv := c.deps.gw.NewInvite(sip.Invite{Target: trunk.Addr, Transport: trunk.Transport, RequestUser: x.number,
-		FromUser: l.dialog.Remote.User, ToUser: x.number, MaxForwards: 70, Body: body,
-		Headers: []gosip.Header{sip.OptionHeader("Supported", sip.ExtTimer)}})
+		FromUser: l.dialog.Remote.User, ToUser: x.number, MaxForwards: 70, Body: body, Headers: hdrs})
 	tag, _ := inv.From().Params.Get("tag")
 	c.deps.index.addDialog(c, string(*inv.CallID()), tag)
 	c.log.Info().Str("number", x.number).Str("transfer_gateway", trunk.Name).Msg("REFER with refer support off: transferring the call ourselves")
@@ -98,6 +117,9 @@ func (c *call) onTransferResponse(edge, old *leg, res *gosip.Response) {
 		}
 	case res.IsProvisional():
 		x.provisional = true
+		if sip.IsReliable(res) {
+			c.prackTransfer(x, old, res)
+		}
 	case !res.IsSuccess():
 		c.transferFailed(edge, res.StatusCode, res.Reason)
 	default:
@@ -105,12 +127,41 @@ func (c *call) onTransferResponse(edge, old *leg, res *gosip.Response) {
 	}
 }
 
+// prackTransfer PRACKs a reliable provisional of the transfer target
+// (RFC 3262 §4) in its early dialog, once per RSeq in order.
+func (c *call) prackTransfer(x *transfer, old *leg, res *gosip.Response) {
+	tag, _ := res.To().Params.Get("tag")
+	rseq, _, err := sip.RSeq(res)
+	if tag == "" || err != nil || !x.rel.Accept(rseq) {
+		return
+	}
+	d := x.early[tag]
+	if d == nil {
+		d = sip.NewUACDialog(c.deps.gw, x.out.req, res)
+		if x.early == nil {
+			x.early = map[string]*sip.Dialog{}
+		}
+		x.early[tag] = d
+	} else {
+		d.Refresh(res)
+	}
+	c.prack(old, d, x.out.req.CSeq().SeqNo, rseq)
+}
+
 // transferAnswered completes the transfer: ACK the target, BYE the old
 // gateway leg, anchor the client on the relay and tell it.
 func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
 	x := c.xfer
 	c.xfer = nil
-	d := sip.NewUACDialog(c.deps.gw, x.out.req, res)
+	// The early dialog a PRACK went in, if any, carries on: its CSeq is
+	// past the PRACK's.
+	tag, _ := res.To().Params.Get("tag")
+	d := x.early[tag]
+	if d == nil {
+		d = sip.NewUACDialog(c.deps.gw, x.out.req, res)
+	} else {
+		d.Refresh(res)
+	}
 	if _, err := d.Ack(context.Background(), x.out.req.CSeq().SeqNo, nil); err != nil {
 		c.log.Debug().Err(err).Msg("ACK to the transfer target")
 	}
@@ -131,7 +182,10 @@ func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
 		}
 	}
 	c.cancel(old.timerID)
-	old.dialog, old.timer, old.lastAck = d, sip.SessionTimer{}, nil
+	// The leg is the target trunk's now: its settings and the session
+	// timer its 2xx set (RFC 4028 §7.2; refreshed by us if it says so).
+	old.dialog, old.timer, old.lastAck = d, sip.NegotiateUAC(res, x.requestedSE), nil
+	old.policy = x.policy
 	// The call is anchored from now on.
 	c.media.closeRelay()
 	if c.bypassCounted {
@@ -147,6 +201,7 @@ func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
 	if c.media.relay != nil {
 		c.media.relay.SetLogger(*c.media.log)
 	}
+	c.armSessionTimer(old)
 	c.log.Info().Str("number", x.number).Msg("transfer answered: old gateway leg hung up, call anchored")
 	contact := edge.side.Contact(edge.dialog.Transport)
 	reinv := edge.dialog.NewRequest(gosip.INVITE, 0, clientSDP, &contact)
