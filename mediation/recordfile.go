@@ -59,6 +59,12 @@ type recordWriter struct {
 	openLog sip.Limiter
 	// closed: the server has stopped; a late SIGHUP opens nothing.
 	closed bool
+	// retry tries the held lines again every retryEvery while no new
+	// record comes to carry them: a quiet server whose disk filled and was
+	// cleared writes them then, not at its next call's end (which a
+	// SIGKILL may never see).
+	retry      *time.Timer
+	retryEvery time.Duration
 
 	failures atomic.Uint64 // records whose write failed (each counted once)
 	lost     atomic.Uint64 // records dropped from memory, never written
@@ -78,7 +84,8 @@ func newRecordWriter(path string, log zerolog.Logger, open func(string) (recordF
 		return nil, fmt.Errorf("records.path: %w", err)
 	}
 	return &recordWriter{path: path, log: log.With().Str("component", "records").Str("path", path).Logger(),
-		open: open, f: f, failLog: sip.Limiter{Every: 10 * time.Second}, openLog: sip.Limiter{Every: 10 * time.Second}}, nil
+		open: open, f: f, failLog: sip.Limiter{Every: 10 * time.Second}, openLog: sip.Limiter{Every: 10 * time.Second},
+		retryEvery: heldRetryEvery}, nil
 }
 
 // write appends r after the records held. A record that cannot be
@@ -113,9 +120,43 @@ func (w *recordWriter) write(r Record) error {
 			w.log.Error().Err(err).Int("held", len(w.held)).Uint64("lost", w.lost.Load()).
 				Int("suppressed", suppressed).Msg("call record not written: held in memory for the next write")
 		}
+		w.armRetry()
 	}
 	w.pending.Store(int64(len(w.held)))
 	return nil
+}
+
+// heldRetryEvery is how often held records are tried again without a new
+// record.
+const heldRetryEvery = 5 * time.Second
+
+// armRetry (w.mu held) schedules retryHeld.
+func (w *recordWriter) armRetry() {
+	if w.retry == nil {
+		w.retry = time.AfterFunc(w.retryEvery, w.retryHeld)
+		return
+	}
+	w.retry.Reset(w.retryEvery)
+}
+
+// retryHeld writes the held records, if the disk takes them now, and
+// tries again later if it does not.
+func (w *recordWriter) retryHeld() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || len(w.held) == 0 {
+		return
+	}
+	w.follow()
+	held := len(w.held)
+	written, err := w.flush()
+	if written > 0 {
+		w.log.Info().Int("records", written).Int("held", len(w.held)).Msg("held call records written")
+	}
+	if err != nil || written < held {
+		w.armRetry()
+	}
+	w.pending.Store(int64(len(w.held)))
 }
 
 // flush writes the held lines in order, one write call each, then fsyncs
@@ -225,6 +266,9 @@ func (w *recordWriter) close() error {
 		return nil
 	}
 	w.closed = true
+	if w.retry != nil {
+		w.retry.Stop()
+	}
 	if len(w.held) > 0 {
 		if _, err := w.flush(); err != nil {
 			w.lost.Add(uint64(len(w.held)))

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -18,10 +20,12 @@ import (
 // takes what fits and fails with ENOSPC, as write(2) does.
 type fullDisk struct {
 	*os.File
+	mu          sync.Mutex // room: the writer's retry timer writes too
 	room        int
 	noTruncate  bool
 	failSync    bool
 	truncations int
+	refused     int // writes refused for want of room
 }
 
 func (d *fullDisk) Sync() error {
@@ -31,13 +35,23 @@ func (d *fullDisk) Sync() error {
 	return d.File.Sync()
 }
 
+// setRoom makes room bytes free on the disk.
+func (d *fullDisk) setRoom(room int) {
+	d.mu.Lock()
+	d.room = room
+	d.mu.Unlock()
+}
+
 func (d *fullDisk) Write(b []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if len(b) <= d.room {
 		d.room -= len(b)
 		return d.File.Write(b)
 	}
 	n, _ := d.File.Write(b[:d.room])
 	d.room = 0
+	d.refused++
 	return n, &os.PathError{Op: "write", Path: d.Name(), Err: syscall.ENOSPC}
 }
 
@@ -123,7 +137,7 @@ func TestRecordWriteDiskFull(t *testing.T) {
 	}
 	// Room for one more line: the oldest held goes, each line in a write
 	// of its own; the rest wait.
-	disk.room = oneRecordAndABit(t) - 100
+	disk.setRoom(oneRecordAndABit(t) - 100)
 	if err := w.write(Record{CallID: "d"}); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +147,7 @@ func TestRecordWriteDiskFull(t *testing.T) {
 	if f, _, h := w.counts(); f != 3 || h != 2 {
 		t.Fatalf("failures %d, held %d; want 3, 2", f, h)
 	}
-	disk.room = 1 << 20
+	disk.setRoom(1 << 20)
 	if err := w.write(Record{CallID: "e"}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +162,44 @@ func TestRecordWriteDiskFull(t *testing.T) {
 	}
 }
 
+// TestRecordsHeldRetried: records held after the disk filled are written
+// once there is room, without waiting for another call to end (a quiet
+// server whose disk is cleared keeps them no longer than retryEvery), in
+// order, and the writer stops retrying when nothing is held.
+func TestRecordsHeldRetried(t *testing.T) {
+	var log bytes.Buffer
+	w, disk, path := diskFullWriter(t, oneRecordAndABit(t), &log)
+	w.mu.Lock()
+	w.retryEvery = 20 * time.Millisecond
+	w.mu.Unlock()
+	for _, id := range []string{"a", "b", "c"} {
+		if err := w.write(Record{CallID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Retries while the disk is still full write nothing and keep trying.
+	refused := func() int { disk.mu.Lock(); defer disk.mu.Unlock(); return disk.refused }
+	before := refused()
+	waitFor(t, 10*time.Second, "two retries on the full disk", func() bool { return refused() >= before+2 })
+	w.mu.Lock()
+	full := recordLines(t, path)
+	w.mu.Unlock()
+	if got := full; strings.Join(got, ",") != "a" {
+		t.Fatalf("records on a full disk: %v, want a", got)
+	}
+	disk.setRoom(1 << 20)
+	waitFor(t, 10*time.Second, "the held records written once there is room", func() bool { _, _, h := w.counts(); return h == 0 })
+	w.mu.Lock()
+	got := recordLines(t, path)
+	w.mu.Unlock()
+	if strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("records after room was made: %v, want a,b,c", got)
+	}
+	if f, l, _ := w.counts(); f != 2 || l != 0 {
+		t.Fatalf("failures %d, lost %d; want 2, 0", f, l)
+	}
+}
+
 // TestRecordWriteUncut: when a partial line cannot be cut off, the next
 // record still starts on a line of its own.
 func TestRecordWriteUncut(t *testing.T) {
@@ -156,7 +208,7 @@ func TestRecordWriteUncut(t *testing.T) {
 	disk.noTruncate = true
 	w.write(Record{CallID: "a"})
 	w.write(Record{CallID: "b"})
-	disk.room = 1 << 20
+	disk.setRoom(1 << 20)
 	w.write(Record{CallID: "c"})
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -263,5 +315,17 @@ func TestRecordsFollowRotation(t *testing.T) {
 	w.write(Record{CallID: "e"})
 	if got := recordLines(t, path); strings.Join(got, ",") != "e" {
 		t.Fatalf("after reopen: %v, want e", got)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
