@@ -3,10 +3,12 @@ package mediation_test
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
@@ -97,4 +99,26 @@ func waitCalls(t *testing.T, srv *mediation.Server, n int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestStartLineNamesEveryTrunk: the "mediation server listening" line
+// lists every trunk (name=transport:address), not only the first.
+func TestStartLineNamesEveryTrunk(t *testing.T) {
+	a, b := startPeer(t, "a"), startPeer(t, "b")
+	cfg := labConfig(a.addr(), "udp")
+	cfg.Gateways = []mediation.GatewayConfig{trunkConfig("uk", a, 0, "+44"), trunkConfig("us", b, 0, "+1")}
+	cfg.Gateways[1].Transport = "tcp"
+	logs := new(syncBuffer)
+	mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(line, "mediation server listening") {
+			continue
+		}
+		want := fmt.Sprintf(`"gateways":["uk=udp:%s","us=tcp:%s"]`, a.addr(), b.addr())
+		if !strings.Contains(line, want) {
+			t.Fatalf("start line %s\nlacks %s", line, want)
+		}
+		return
+	}
+	t.Fatalf("no start line:\n%s", logs.String())
 }

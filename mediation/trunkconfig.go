@@ -259,6 +259,20 @@ func buildTrunks(gws []GatewayConfig, r *gateway.Resolver, log zerolog.Logger) (
 
 // firstTrunk is where the first trunk is, for the start-up log line: its
 // address, or its host name while that does not resolve.
+// trunkList is every trunk as name=address, in configuration order, for
+// the start line.
+func trunkList(t *gateway.Table) []string {
+	var list []string
+	for _, tr := range t.Trunks() {
+		addr := tr.Host + " (unresolved)"
+		if tr.Addr.IsValid() {
+			addr = tr.Addr.String()
+		}
+		list = append(list, tr.Name+"="+tr.Transport+":"+addr)
+	}
+	return list
+}
+
 func firstTrunk(t *gateway.Table) string {
 	tr := t.Trunks()[0]
 	if tr.Addr.IsValid() {
