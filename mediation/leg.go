@@ -249,7 +249,10 @@ func (c *call) sendOK(l *leg, in *sip.Incoming, res *gosip.Response, onAck func(
 	ok := &okRetransmit{in: in, res: res, seq: in.Req.CSeq().SeqNo, onAck: onAck, onGiveUp: onGiveUp}
 	l.ok = ok
 	b := sip.Backoff{T1: c.deps.sip.T1, Cap: c.deps.sip.T2, Total: c.deps.sip.Timeout()}
-	c.resendUntil(&ok.r, b, sip.IsTCP(in.Req), func() {
+	// Over TCP and TLS too: a 2xx is retransmitted end to end, and a hop
+	// between us and the UAC may be UDP (RFC 3261 §13.3.1.4: "independent
+	// of whatever transport protocols are used").
+	c.resendUntil(&ok.r, b, false, func() {
 		c.log.Debug().Int("n", ok.r.n).Msg("2xx retransmitted: no ACK yet")
 		if err := ok.in.Respond(ok.res); err != nil {
 			// The INVITE transaction is gone (Timer L): write it directly.

@@ -56,8 +56,16 @@ func TestRefusedReofferChangesNothing(t *testing.T) {
 }
 
 // TestReinvite2xxRetransmitted: our 200 to a re-INVITE is retransmitted
-// over UDP until the ACK comes (RFC 3261 §13.3.1.4), then no more.
+// until the ACK comes (RFC 3261 §13.3.1.4), then no more; over TCP too
+// ("independent of whatever transport protocols are used": a hop past the
+// SBC may be UDP).
 func TestReinvite2xxRetransmitted(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) { testReinvite2xxRetransmitted(t, tr) })
+	}
+}
+
+func testReinvite2xxRetransmitted(t *testing.T, tr string) {
 	ctx := testCtx(t, 20*time.Second)
 	sbc := startPeer(t, "sbc")
 	var call *peerInvite
@@ -66,15 +74,15 @@ func TestReinvite2xxRetransmitted(t *testing.T) {
 		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
 		pi.waitAck(ctx)
 	})
-	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.SIP.T2 = 80 * time.Millisecond })
+	srv := serveTo(t, sbc.addr(), tr, func(c *mediation.Config) { c.SIP.T2 = 80 * time.Millisecond })
 	caller := startPeer(t, "caller")
 	caller.answerSDP(t, gosip.INVITE)
-	oc := upCall(ctx, t, caller, srv, "udp")
+	oc := upCall(ctx, t, caller, srv, tr)
 	sbc.wait(ctx, gosip.ACK, 1)
 	ackTaken(ctx, t, oc)
 	const seq = 2
 	reinv := call.inDialog(gosip.INVITE, seq, fixtureBody(t, "hold-offer.sdp"))
-	tx, err := sbc.stack.Client("udp").TransactionRequest(ctx, reinv)
+	tx, err := sbc.stack.Client(tr).TransactionRequest(ctx, reinv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +116,7 @@ func TestReinvite2xxRetransmitted(t *testing.T) {
 	sbc.mu.Unlock()
 	ack := call.inDialog(gosip.ACK, seq, nil)
 	ack.Recipient = ok.Contact().Address
-	if err := sbc.stack.Client("udp").WriteRequest(ack); err != nil {
+	if err := sbc.stack.Client(tr).WriteRequest(ack); err != nil {
 		t.Fatal(err)
 	}
 	// After the ACK: no more than what was in flight, for ten T2.
