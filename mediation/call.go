@@ -50,6 +50,9 @@ type callDeps struct {
 	alloc    *relay.Allocator
 	gateways *gateway.Table
 	edge, gw *sip.Side
+	// gwTrust is the gateway side's trust list: a call pins its trunk's
+	// address there (trunkdns.go).
+	gwTrust *sip.Trust
 	// edgePeer and edgeTransport are where inbound calls go.
 	edgePeer      netip.AddrPort
 	edgeTransport string
@@ -98,6 +101,8 @@ type call struct {
 	deps  *callDeps
 	start time.Time
 	trunk gateway.Trunk
+	// pins are the trunk addresses the call keeps trusted (pinPeer).
+	pins []netip.Addr
 	// next are the trunks an outbound call fails over to, in order; tried
 	// the names of those it went to (failover.go).
 	next  []gateway.Trunk

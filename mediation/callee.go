@@ -106,6 +106,9 @@ func (c *call) sendInvite(inv *gosip.Request) bool {
 		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
 		return false
 	}
+	if c.dir == outbound {
+		c.pinPeer(c.trunk, c.trunk.Addr.Addr())
+	}
 	o := outgoing{leg: &b.leg, req: inv, onResponse: c.onCalleeResponse, onFail: c.onCalleeFail}
 	if b == &c.legs.callee && !c.usedInv {
 		// The first INVITE of the first callee leg, in the call's

@@ -191,6 +191,7 @@ func (c *call) pickTrunk(req *gosip.Request) *setupError {
 		return &setupError{403, "Forbidden", "untrusted"}
 	}
 	c.trunk = t
+	c.pinPeer(t, src.Addr())
 	c.tried = []string{t.Name}
 	c.caller.policy, c.callee.policy = c.deps.trunks[c.trunk.Name].calls, c.deps.edgeCalls
 	return nil

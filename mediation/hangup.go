@@ -167,6 +167,7 @@ func (c *call) finish(reason string) {
 	}
 	c.state = stateEnded
 	c.stopTimers()
+	c.unpinPeers()
 	for _, x := range c.out {
 		tx, o := x.tx, x.o
 		switch {

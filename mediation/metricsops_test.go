@@ -54,6 +54,7 @@ var wantSeries = []string{
 	"mediationserver_tcp_connections_closed_total: TCP and TLS connections the side closed under sip.tcp: refused (over max_connections_per_ip or max_connections), idle (idle_timeout), slow (message_timeout).",
 	"mediationserver_tcp_read_errors_total: TCP and TLS connections whose read failed, mostly reset by the peer, and so closed; by side. Their log lines are sampled, one a second at most.",
 	"mediationserver_untrusted_requests_total: Requests from sources the side does not trust (edge.trust, the trunks), dropped or refused with 403 before any call state.",
+	"mediationserver_untrusted_responses_total: Responses from sources the side does not trust, dropped (a trunk's former address after its host name moved, with no call left there; or forged).",
 	"mediationserver_web_service_requests_total: Requests to the bypass web service by outcome: granted (a supported internal client got the bypass ID), not_supported (an old or unknown client build), disabled (bypass off or no ID), external (403: not on an internal subnet), bad_method.",
 }
 

@@ -290,7 +290,7 @@ func (s *Server) bind() error {
 	}
 	s.deps = &callDeps{
 		log: s.log, metrics: s.metrics, records: teeRecords{s.records, s.book}, index: s.calls, settings: s.Settings,
-		alloc: s.alloc, gateways: s.gateways, edge: s.edge, gw: s.gw,
+		alloc: s.alloc, gateways: s.gateways, edge: s.edge, gw: s.gw, gwTrust: s.gwTrust,
 		edgePeer: s.edgePeer, edgeTransport: s.edgeTransport,
 		edgeCalls: s.cfg.Edge.CallSettings, trunks: s.trunks,
 		sip: s.cfg.SIP, media: s.cfg.Media, mediaTap: s.mediaTap,

@@ -102,6 +102,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 		c.transferFailed(l, 503, "Service Unavailable")
 		return
 	}
+	c.pinPeer(trunk, trunk.Addr.Addr())
 	x.out = &outgoing{leg: g, req: inv, onFail: func(error) { c.transferFailed(l, 408, "Request Timeout") }}
 	x.out.onResponse = func(res *gosip.Response) { c.onTransferResponse(l, g, res) }
 	c.track(tx, x.out)

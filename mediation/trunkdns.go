@@ -2,6 +2,9 @@ package mediation
 
 import (
 	"context"
+	"net/netip"
+	"slices"
+	"time"
 
 	"github.com/mediation-emulator/mediation/gateway"
 )
@@ -30,4 +33,33 @@ func (s *Server) startResolve() (stop func()) {
 		cancel()
 		<-done
 	}
+}
+
+// pinPeer keeps ip, an address of the DNS-named trunk t that the call
+// sends to or came from, trusted by the gateway side until the call has
+// ended, though the name may resolve elsewhere meanwhile: calls in
+// progress stay where they are, and their peer's responses and requests
+// must still come in. Trunks with a literal address never move.
+func (c *call) pinPeer(t gateway.Trunk, ip netip.Addr) {
+	if t.Host == "" || !ip.IsValid() || slices.Contains(c.pins, ip) {
+		return
+	}
+	c.deps.gwTrust.Pin(ip)
+	c.pins = append(c.pins, ip)
+}
+
+// unpinPeers releases the call's pins 64*T1 after its end: the
+// transactions it leaves behind (a CANCELled INVITE's 487, a late 2xx
+// retransmission) may still hear from the old address until then.
+func (c *call) unpinPeers() {
+	if len(c.pins) == 0 {
+		return
+	}
+	pins, trust := c.pins, c.deps.gwTrust
+	c.pins = nil
+	time.AfterFunc(c.deps.sip.Timeout(), func() {
+		for _, ip := range pins {
+			trust.Unpin(ip)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -89,8 +90,8 @@ func TestTrunkByHostName(t *testing.T) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("OPTIONS from the new address: %v, %v", res, err)
 	}
-	options(sbc1)
-	mediationtest.WaitMetric(t, srv, before+1, "mediationserver_untrusted_requests_total", "side", "gateway")
+	// (The first call's pin of the old address lasts 64*T1 past its end.)
+	untrustedAgain(ctx, t, srv, sbc1, before)
 
 	// The DNS server fails: lookups go on, the last good address stays.
 	zone.Fail()
@@ -232,5 +233,110 @@ func TestTrunkNextSRVTarget(t *testing.T) {
 			mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_target_retries_total", "gateway", "sbc", "reason", tc.reason)
 			checkTried(t, srv, records, "sbc")
 		})
+	}
+}
+
+// TestTrunkMovesMidCall: a call in progress when its DNS-named trunk's
+// record moves to another SBC stays with the SBC it was set up with (the
+// README's "calls in progress stay where they are"): that SBC's 200 after
+// the move reaches the caller and is ACKed, and its BYE ends the call.
+// Before, the old address left the trust list with the record: the 200
+// was dropped as untrusted, the call rang to its ring timeout holding its
+// slot, and the SBC's BYE of an answered call was dropped too. Once the
+// call has ended (and its transactions' 64*T1 have passed), the old
+// address is untrusted again; its dropped responses are counted as
+// responses, not requests.
+func TestTrunkMovesMidCall(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	sbc1 := startPeer(t, "sbc1")
+	sbc2 := startPeerOn(t, "sbc2", netip.MustParseAddrPort("127.0.0.2:0"), nil)
+	srvRecord := func(target string, p *peer) []string {
+		return []string{
+			fmt.Sprintf("_sip._udp.sbc.test. 1 IN SRV 0 1 %d %s.", p.addr().Port(), target),
+			fmt.Sprintf("%s. 1 IN A %s", target, p.addr().Addr()),
+		}
+	}
+	zone := dnstest.Start(t)
+	zone.Set(srvRecord("a.sbc.test", sbc1)...)
+	ringing, answer := make(chan *peerInvite, 1), make(chan struct{})
+	sbc1.invites(func(pi *peerInvite) {
+		pi.respond(180, nil)
+		ringing <- pi
+		select {
+		case <-answer:
+		case <-ctx.Done():
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, sbc1.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways = []mediation.GatewayConfig{{Name: "sbc", Address: "sbc.test", Transport: "udp"}}
+		c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
+	})
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	var pi *peerInvite
+	select {
+	case pi = <-ringing:
+	case <-ctx.Done():
+		t.Fatal("the SBC never got the INVITE")
+	}
+	zone.Set(srvRecord("b.sbc.test", sbc2)...)
+	for srv.TrunkStates()[0].Address != sbc2.addr().String() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the trunk is still at %s after the record changed", srv.TrunkStates()[0].Address)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	close(answer)
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("caller got %d %s, want the old SBC's 200", res.StatusCode, res.Reason)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sbc1.wait(ctx, gosip.ACK, 1)
+	if res := pi.do(ctx, pi.inDialog(gosip.BYE, 1, nil)); res.StatusCode != 200 {
+		t.Fatalf("the old SBC's BYE got %d, want 200", res.StatusCode)
+	}
+	caller.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
+	if v, _ := mediationtest.Metric(srv, "mediationserver_untrusted_requests_total", "side", "gateway"); v != 0 {
+		t.Errorf("%v untrusted requests counted during the call, want 0", v)
+	}
+	// The call is over: after its transactions' time the old address is a
+	// stranger again. Its OPTIONS are dropped, and a response from it is
+	// counted as a response.
+	untrustedAgain(ctx, t, srv, sbc1, 0)
+	stray := gosip.NewResponseFromRequest(request(gosip.OPTIONS, srv.GatewayAddr().String(), "udp", nil), 200, "OK", nil)
+	conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(sbc1.addr().Addr(), 0)), net.UDPAddrFromAddrPort(srv.GatewayAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(stray.String())); err != nil {
+		t.Fatal(err)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_untrusted_responses_total", "side", "gateway")
+}
+
+// untrustedAgain sends OPTIONS from p to the gateway side until one is
+// counted as untrusted (the count above before): p's address has left the
+// trust list, calls' pins of it included.
+func untrustedAgain(ctx context.Context, t *testing.T, srv *mediation.Server, p *peer, before float64) {
+	t.Helper()
+	for {
+		req := request(gosip.OPTIONS, srv.GatewayAddr().String(), "udp", nil)
+		_ = p.stack.Client("udp").WriteRequest(req)
+		if v, _ := mediationtest.Metric(srv, "mediationserver_untrusted_requests_total", "side", "gateway"); v > before {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s is still trusted", p.addr())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

@@ -44,6 +44,11 @@ func (s *Server) registerTrustMetrics() {
 			Help:        "Requests from sources the side does not trust (edge.trust, the trunks), dropped or refused with 403 before any call state.",
 			ConstLabels: prometheus.Labels{"side": side.Name},
 		}, func() float64 { return float64(stats.Untrusted.Load()) }))
+		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "mediationserver_untrusted_responses_total",
+			Help:        "Responses from sources the side does not trust, dropped (a trunk's former address after its host name moved, with no call left there; or forged).",
+			ConstLabels: prometheus.Labels{"side": side.Name},
+		}, func() float64 { return float64(stats.UntrustedResponses.Load()) }))
 		conns := side.ConnStats()
 		for reason, n := range map[string]*atomic.Uint64{"refused": &conns.Refused, "idle": &conns.Idle, "slow": &conns.Slow} {
 			s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -36,7 +36,7 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 		s.readStream(props, remote, data, trusted)
 		return nil, nil
 	}
-	if !trusted && s.dropUntrustedDatagram(remote) {
+	if !trusted && s.dropUntrustedDatagram(remote, data) {
 		return nil, nil
 	}
 	if len(bytes.Trim(data, "\r\n")) == 0 { // bytes: no copy of every datagram

@@ -73,6 +73,8 @@ type Stats struct {
 	// Untrusted counts requests from sources outside the side's Trust,
 	// dropped or refused with 403.
 	Untrusted atomic.Uint64
+	// UntrustedResponses counts responses from such sources, dropped.
+	UntrustedResponses atomic.Uint64
 	// ResponsesTooLarge counts responses that did not fit in a UDP
 	// datagram (a final one was replaced by 513 Message Too Large);
 	// RequestsTooLarge requests that could not be sent for their size.

@@ -1,8 +1,10 @@
 package sip
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -20,6 +22,13 @@ type Trust struct {
 	// source of a datagram can be spoofed, and answering would aim our
 	// responses at whoever the attacker names.
 	RejectUDP, RejectTCP bool
+
+	// pins are IPs trusted while something holds them (Pin): a trunk's
+	// former address while a call set up with it goes on, after its host
+	// name moved. npins is len(pins), read without the lock.
+	pinMu sync.RWMutex
+	pins  map[netip.Addr]int
+	npins atomic.Int32
 }
 
 // NewTrust trusts the given prefixes (IPv4-mapped IPv6 sources are
@@ -53,7 +62,46 @@ func (t *Trust) Allows(ip netip.Addr) bool {
 			return true
 		}
 	}
-	return false
+	if t.npins.Load() == 0 {
+		return false
+	}
+	t.pinMu.RLock()
+	defer t.pinMu.RUnlock()
+	return t.pins[ip] > 0
+}
+
+// Pin trusts ip until as many Unpin calls, whatever Set says meanwhile:
+// a dialog with a peer goes on after the peer's address left the list (a
+// trunk's host name now resolves elsewhere), and its responses and
+// requests must still come in.
+func (t *Trust) Pin(ip netip.Addr) {
+	if t == nil || !ip.IsValid() {
+		return
+	}
+	ip = ip.Unmap()
+	t.pinMu.Lock()
+	defer t.pinMu.Unlock()
+	if t.pins == nil {
+		t.pins = map[netip.Addr]int{}
+	}
+	t.pins[ip]++
+	t.npins.Store(int32(len(t.pins)))
+}
+
+// Unpin releases one Pin of ip.
+func (t *Trust) Unpin(ip netip.Addr) {
+	if t == nil || !ip.IsValid() {
+		return
+	}
+	ip = ip.Unmap()
+	t.pinMu.Lock()
+	defer t.pinMu.Unlock()
+	if t.pins[ip] <= 1 {
+		delete(t.pins, ip)
+	} else {
+		t.pins[ip]--
+	}
+	t.npins.Store(int32(len(t.pins)))
 }
 
 // trusted reports whether a message from remote (IP:PORT) may be handled.
@@ -70,12 +118,27 @@ func (s *Side) trusted(remote string) bool {
 // caller has decided that: there is a trust list) before it is parsed, when
 // such requests are dropped anyway: a flood of them costs nothing but the
 // counter. false: it is to be parsed and refused (403).
-func (s *Side) dropUntrustedDatagram(remote string) bool {
+func (s *Side) dropUntrustedDatagram(remote string, data []byte) bool {
+	if bytes.HasPrefix(data, []byte("SIP/")) {
+		// A response (a status line), never answered: dropped and told
+		// apart from a stranger's requests.
+		s.untrustedResponse(remote)
+		return true
+	}
 	if s.trust.RejectUDP {
 		return false
 	}
 	s.untrusted(remote, "udp", "")
 	return true
+}
+
+// untrustedResponse counts and logs (rate-limited) a response from an
+// untrusted source, dropped.
+func (s *Side) untrustedResponse(remote string) {
+	s.stats.UntrustedResponses.Add(1)
+	if ok, dropped := s.limit.Allow(); ok {
+		s.log.Warn().Str("remote", remote).Int("suppressed", dropped).Msg("response from an untrusted source dropped")
+	}
 }
 
 // admit lets a parsed message through, or drops or refuses it: requests
@@ -88,9 +151,7 @@ func (s *Side) admit(msg gosip.Message, trusted bool) bool {
 	remote := msg.Source()
 	req, isReq := msg.(*gosip.Request)
 	if !isReq {
-		if ok, dropped := s.limit.Allow(); ok {
-			s.log.Warn().Str("remote", remote).Int("suppressed", dropped).Msg("response from an untrusted source dropped")
-		}
+		s.untrustedResponse(remote)
 		return false
 	}
 	transport := strings.ToLower(msg.Transport())
