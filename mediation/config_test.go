@@ -145,8 +145,9 @@ func TestValidate(t *testing.T) {
 			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "sbc", Address: "127.0.0.1:5062", Transport: "udp"})
 		}, "gateways[1].name", "same name as gateways[0]"},
 		{"gateway numbers", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"+1", "*", `re:\+44\d+`} }, "", ""},
-		{"gateway number bad", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"+1", "+44 20"} }, "gateways[0].numbers[1]", "E.164 prefix"},
-		{"gateway number bad regexp", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"re:(+"} }, "gateways[0].numbers[0]", "re:REGEXP"},
+		{"gateway number bad", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"+1", "+44 20"} }, "gateways[0].numbers[1]", "number prefix"},
+		{"gateway number bad regexp", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{"re:(+"} }, "gateways[0].numbers[0]", "re: not a valid regular expression: missing argument to repetition operator"},
+		{"gateway number unclosed regexp", func(c *mediation.Config) { c.Gateways[0].Numbers = []string{`re:(\+1`} }, "gateways[0].numbers[0]", "re: not a valid regular expression: missing closing )"},
 		{"gateway priority negative", func(c *mediation.Config) { c.Gateways[0].Priority = -1 }, "gateways[0].priority", "negative"},
 		{"gateway codec not G.711", func(c *mediation.Config) { c.Gateways[0].Codecs = []string{"PCMA", "G729"} }, "gateways[0].codecs[1]", "PCMU or PCMA"},
 		{"gateway codec twice", func(c *mediation.Config) { c.Gateways[0].Codecs = []string{"PCMA", "PCMA"} }, "gateways[0].codecs[1]", "at most once"},

@@ -2,8 +2,10 @@ package mediation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"regexp/syntax"
 	"strings"
 	"time"
 
@@ -150,7 +152,13 @@ func (g GatewayConfig) checkTrunk(field string) *ConfigError {
 	}
 	for i, n := range g.Numbers {
 		if _, err := gateway.ParsePattern(n); err != nil {
-			return invalid(fmt.Sprintf("%s.numbers[%d]", field, i), n, `must be an E.164 prefix (+ and digits), "*" or re:REGEXP`)
+			why := `must be a number prefix as written in the Request-URI (digits, after a + or not), "*" or re:REGEXP`
+			var se *syntax.Error
+			if strings.HasPrefix(n, "re:") && errors.As(err, &se) {
+				// The regexp's own reason, not the pattern's wrapping.
+				why = "re: not a valid regular expression: " + se.Code.String()
+			}
+			return invalid(fmt.Sprintf("%s.numbers[%d]", field, i), n, "%s", why)
 		}
 	}
 	seen := map[string]bool{}
