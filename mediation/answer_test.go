@@ -353,3 +353,88 @@ func TestAnswerDirectionCapped(t *testing.T) {
 		edge.wait(ctx, gosip.BYE, 1)
 	})
 }
+
+// TestEarlyDirectionNotKept: an anchored call's early answer says the
+// relay's own direction (sendrecv), not the callee's early one: a
+// carrier's announcement in a 183 with a=sendonly, then a=sendrecv in its
+// 200, left the caller with a sendonly answer for the whole call (the 200
+// repeats the early answer: RFC 3261 §13.2.1), so a caller that honours
+// it never sent its audio. Outbound (the SBC's 183) and inbound (the
+// client's 183); a caller's own sendonly offer still caps the answer
+// (recvonly).
+func TestEarlyDirectionNotKept(t *testing.T) {
+	for _, tc := range []struct{ name, offered, early, final, want string }{
+		{"outbound", "sendrecv", "sendonly", "sendrecv", "sendrecv"},
+		{"outbound, inactive early", "sendrecv", "inactive", "sendrecv", "sendrecv"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbcPort := sockPort(rtpSock(t))
+			sbc := startPeer(t, "sbc")
+			heard := make(chan struct{})
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(183, loopSDP(sbcPort, tc.early, true, "PCMU"))
+				select { // the 200 after the caller has the 183
+				case <-heard:
+				case <-ctx.Done():
+					return
+				}
+				pi.respond(200, loopSDP(sbcPort, tc.final, true, "PCMU"))
+				pi.waitAck(ctx)
+			})
+			srv := serveTo(t, sbc.addr(), "udp", nil)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(rtpSock(t)), tc.offered, true, "PCMU", "PCMA")) // no bypass ID: anchored
+			var early []string
+			res := oc.answer(ctx, func(r *gosip.Response) {
+				if r.StatusCode == 183 {
+					early = append(early, media(t, "183 to the client", r.Body()).Direction)
+					close(heard)
+				}
+			})
+			if res.StatusCode != 200 {
+				t.Fatalf("got %d", res.StatusCode)
+			}
+			_ = oc.d.Ack(ctx)
+			if got := media(t, "200 to the client", res.Body()).Direction; len(early) != 1 || early[0] != tc.want || got != tc.want {
+				t.Errorf("client's 183 said %v and 200 %s, want %s in both", early, got, tc.want)
+			}
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+		})
+	}
+	t.Run("inbound", func(t *testing.T) {
+		ctx := testCtx(t, 20*time.Second)
+		clientPort := sockPort(rtpSock(t))
+		sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+		heard := make(chan struct{})
+		edge.invites(func(pi *peerInvite) {
+			pi.respond(183, loopSDP(clientPort, "sendonly", true, "PCMU"))
+			select {
+			case <-heard:
+			case <-ctx.Done():
+				return
+			}
+			pi.respond(200, loopSDP(clientPort, "sendrecv", true, "PCMU"))
+			pi.waitAck(ctx)
+		})
+		srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+		oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU", "PCMA"))
+		var early []string
+		res := oc.answer(ctx, func(r *gosip.Response) {
+			if r.StatusCode == 183 {
+				early = append(early, media(t, "183 to the SBC", r.Body()).Direction)
+				close(heard)
+			}
+		})
+		if res.StatusCode != 200 {
+			t.Fatalf("got %d", res.StatusCode)
+		}
+		_ = oc.d.Ack(ctx)
+		if got := media(t, "200 to the SBC", res.Body()).Direction; len(early) != 1 || early[0] != "sendrecv" || got != "sendrecv" {
+			t.Errorf("SBC's 183 said %v and 200 %s, want sendrecv in both", early, got)
+		}
+		_ = oc.d.Bye(ctx)
+		edge.wait(ctx, gosip.BYE, 1)
+	})
+}

@@ -95,3 +95,20 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media, raw []byte) ([]by
 	p.sdp[p.callerSide()] = e.leg
 	return e.leg.last, nil
 }
+
+// earlyDirection sets the direction of an anchored call's early answer d
+// to the relay's own: it sends and receives, whatever the callee's early
+// SDP says, within what the caller offered (sdp.AnswerDirection). The
+// caller keeps this answer for the call (its 2xx must repeat it: RFC 3261
+// §13.2.1), so the callee's early direction must not end up in it: a
+// carrier's announcement in a 183 with a=sendonly, then a=sendrecv in its
+// 200, left the caller sendonly for the whole call (one-way audio with a
+// caller that honours it). The callee's own direction stays between the
+// callee and the relay. Later changes (hold) come as re-offers, relayed
+// with their direction as before.
+func (p *mediaPlan) earlyDirection(d *sdp.Description, early bool) {
+	if !early {
+		return
+	}
+	d.Direction = sdp.AnswerDirection(sdp.ForwardedDirection(p.offer), sdp.SendRecv)
+}

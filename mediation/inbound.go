@@ -59,8 +59,8 @@ func (p *mediaPlan) clientOffer() ([]byte, error) {
 }
 
 // inboundAnswer is the gateway's answer from the client's, as sent and as
-// built.
-func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte) ([]byte, sdp.Description, error) {
+// built; early: it goes in an 18x (earlyDirection).
+func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte, sdp.Description, error) {
 	p.heard(relay.Gateway, p.offer, p.offerRaw)
 	p.heard(relay.Edge, ans, raw)
 	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired))
@@ -82,6 +82,7 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte) ([]byte, sdp.Descri
 		return nil, d, err
 	}
 	p.keys[relay.Gateway].apply(&d)
+	p.earlyDirection(&d, early)
 	_, events := d.TelephoneEvent()
 	if err := p.pointRelay(relayPeer{p.offer, d.Codecs[0], formatsIn(d.Codecs)},
 		relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, events); err != nil {

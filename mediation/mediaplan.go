@@ -212,9 +212,9 @@ func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, err
 	case p.earlyFor(tag) != nil:
 		out, err = p.answerAgain(p.earlyFor(tag), ans, body)
 	case p.dir == outbound:
-		out, d, err = p.outboundAnswer(ans, body)
+		out, d, err = p.outboundAnswer(ans, body, !final)
 	default:
-		out, d, err = p.inboundAnswer(ans, body)
+		out, d, err = p.inboundAnswer(ans, body, !final)
 	}
 	if err != nil {
 		return nil, err

@@ -66,8 +66,8 @@ func (p *mediaPlan) anchoredOffer() ([]byte, error) {
 }
 
 // outboundAnswer is the client's answer from the gateway's, as sent and
-// as built.
-func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte) ([]byte, sdp.Description, error) {
+// as built; early: it goes in an 18x (earlyDirection).
+func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte, sdp.Description, error) {
 	p.heard(relay.Edge, p.offer, p.offerRaw)
 	p.heard(relay.Gateway, ans, raw)
 	var d sdp.Description
@@ -94,6 +94,7 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte) ([]byte, sdp.Descr
 		return p.sdp[relay.Edge].marshal(d), d, nil
 	}
 	p.keys[relay.Edge].apply(&d)
+	p.earlyDirection(&d, early)
 	if p.gwSRTP != srtpOff {
 		if err := p.keys[relay.Gateway].accept(ans, p.gwSRTP == srtpRequired); err != nil {
 			return nil, d, err

@@ -356,6 +356,10 @@ func rtcpOf(rtp netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(rtp.Addr().Unmap(), rtp.Port()+1)
 }
 
+// ForwardedDirection is the direction a B2BUA forwards on behalf of peer
+// (peerDirection).
+func ForwardedDirection(peer Media) string { return peerDirection(peer) }
+
 // peerDirection is the direction to forward on behalf of peer. An RFC 2543
 // hold (c=0.0.0.0) is forwarded as sendonly, because the anchor address that
 // replaces it would otherwise invite the other side to send again.
