@@ -103,6 +103,9 @@ type call struct {
 	trunk gateway.Trunk
 	// pins are the trunk addresses the call keeps trusted (pinPeer).
 	pins []netip.Addr
+	// reason are the Reason headers of the CANCEL or BYE that ended the
+	// call (reason.go), passed on in our CANCEL or BYE.
+	reason []gosip.Header
 	// next are the trunks an outbound call fails over to, in order; tried
 	// the names of those it went to (failover.go).
 	next  []gateway.Trunk
@@ -312,6 +315,7 @@ type callSink struct {
 // (RFC 3261 §9.1).
 type abandonedInvite struct {
 	cancelDue bool
+	reason    []gosip.Header // for the CANCEL (reason.go)
 	rel       sip.ReliableReceiver
 	early     map[string]*sip.Dialog // by the peer's tag; the sink's own copies
 }
@@ -349,8 +353,8 @@ func (s *callSink) OnDone(tx *sip.ClientTx, err error) {
 // abandon registers tx, an INVITE the call gives up on, with the reliable
 // provisionals PRACKed so far (rel) and their early dialogs, which the
 // sink copies: the call's own go on being the call's.
-func (s *callSink) abandon(tx *sip.ClientTx, rel sip.ReliableReceiver, early map[string]*sip.Dialog) {
-	a := &abandonedInvite{rel: rel, early: make(map[string]*sip.Dialog, len(early))}
+func (s *callSink) abandon(tx *sip.ClientTx, rel sip.ReliableReceiver, early map[string]*sip.Dialog, reason []gosip.Header) {
+	a := &abandonedInvite{rel: rel, early: make(map[string]*sip.Dialog, len(early)), reason: reason}
 	for tag, d := range early {
 		cp := *d
 		a.early[tag] = &cp
@@ -412,7 +416,7 @@ func (s *callSink) onProvisional(tx *sip.ClientTx, res *gosip.Response) {
 		prack = d.NewRequest(gosip.PRACK, 0, nil, nil)
 		prack.AppendHeader(gosip.NewHeader("RAck", sip.RAck{RSeq: rseq, CSeq: tx.Req.CSeq().SeqNo, Method: gosip.INVITE}.String()))
 	}
-	cancel := a.cancelDue
+	cancel, reason := a.cancelDue, a.reason
 	a.cancelDue = false
 	s.mu.Unlock()
 	if prack == nil && !cancel {
@@ -423,7 +427,7 @@ func (s *callSink) onProvisional(tx *sip.ClientTx, res *gosip.Response) {
 			s.prack(tx, d, prack)
 		}
 		if cancel {
-			s.cancel(tx)
+			s.cancel(tx, reason)
 		}
 	}()
 }
@@ -450,10 +454,10 @@ func (s *callSink) prack(tx *sip.ClientTx, d *sip.Dialog, req *gosip.Request) {
 // cancel sends the CANCEL of tx, whose call may be over: its final
 // response ends the transaction (sipgo ACKs a 487; a 2xx is a late
 // answer, ACKed and hung up).
-func (s *callSink) cancel(tx *sip.ClientTx) {
+func (s *callSink) cancel(tx *sip.ClientTx, reason []gosip.Header) {
 	ctx, done := context.WithTimeout(context.Background(), s.deps.sip.Timeout())
 	defer done()
-	if err := tx.Cancel(ctx); err != nil {
+	if err := tx.Cancel(ctx, clones(reason)...); err != nil {
 		s.deps.log.Debug().Err(err).Str("sip_call_id", string(*tx.Req.CallID())).Msg("CANCEL after the call ended not sent")
 		return
 	}

@@ -310,10 +310,12 @@ func (c *call) onCalleeRejected(res *gosip.Response) {
 	}
 	c.log.Info().Int("code", res.StatusCode).Str("reason", res.Reason).Msg("far side rejected the call")
 	code, phrase := c.translateCode(res.StatusCode, res.Reason)
-	var hdrs []gosip.Header
+	hdrs := failureHeaders(res, code)
 	if code >= 300 && code < 400 {
 		// redirect.go: the caller may recurse through us.
-		if hdrs = c.redirectContacts(res); len(hdrs) == 0 {
+		if redirect := c.redirectContacts(res); len(redirect) > 0 {
+			hdrs = append(hdrs, redirect...)
+		} else {
 			c.log.Info().Int("code", code).Msg("redirect names no number the caller could call through us: 480")
 			code, phrase = 480, "Temporarily Unavailable"
 		}

@@ -284,6 +284,13 @@ func (c *call) relayProvisional(res *gosip.Response) {
 	if a.final() != 0 {
 		return
 	}
+	if res.StatusCode == 199 && !sip.HasOptionTag(a.invite.Req, "Supported", "199") {
+		// 199 Early Dialog Terminated (RFC 6228) goes only to a UAC that
+		// supports it (§7), and it would end the caller's early dialog,
+		// which is still the call's (the callee's other forks carry on).
+		c.log.Debug().Msg("199 Early Dialog Terminated from the callee absorbed: the caller does not support 199")
+		return
+	}
 	if c.state == stateSetup {
 		_ = c.setState(stateEarly)
 	}
@@ -412,6 +419,7 @@ func (c *call) onCancel(in *sip.Incoming) {
 		return
 	}
 	c.log.Info().Msg("caller canceled the call")
+	c.reason = reasonOf(in.Req)
 	c.failSetup(setupError{487, "Request Terminated", "canceled"})
 }
 

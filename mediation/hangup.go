@@ -109,6 +109,9 @@ func (c *call) bye(l *leg) {
 		l.ok = nil
 	}
 	req := l.dialog.NewRequest(gosip.BYE, 0, nil, nil)
+	for _, h := range clones(c.reason) {
+		req.AppendHeader(h)
+	}
 	var o *outgoing
 	var wait timerID
 	fail := func(err error) {

@@ -113,6 +113,9 @@ func (c *call) onAck(l *leg, in *sip.Incoming) {
 func (c *call) onBye(l *leg, in *sip.Incoming) {
 	a := c.caller
 	_ = in.Reply(200, "OK", "")
+	if c.live() {
+		c.reason = reasonOf(in.Req)
+	}
 	switch {
 	case !c.live():
 		// A BYE racing our own end of the call: that leg is over.
@@ -127,7 +130,7 @@ func (c *call) onBye(l *leg, in *sip.Incoming) {
 		c.failSetup(setupError{487, "Request Terminated", "canceled"})
 	case c.state != stateAnswered:
 		// The callee hung up an early dialog: the call cannot complete.
-		c.failSetup(setupError{480, "Temporarily Unavailable", "callee_bye"})
+		c.failSetup(setupError{480, "Temporarily Unavailable", "callee_bye"}, clones(c.reason)...)
 	default:
 		c.hangup(l, "bye from "+l.side.Name)
 	}

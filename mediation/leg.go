@@ -179,10 +179,10 @@ func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side, rel 
 		return
 	}
 	o.abandoned = true
-	c.sink.abandon(tx, rel, early)
+	c.sink.abandon(tx, rel, early, c.reason)
 	cancel := func() {
 		o.canceled = true
-		if err := tx.Cancel(context.Background()); err != nil {
+		if err := tx.Cancel(context.Background(), clones(c.reason)...); err != nil {
 			c.log.Debug().Err(err).Str("side", side.Name).Msg("CANCEL of an abandoned INVITE not sent")
 		}
 	}

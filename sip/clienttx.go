@@ -217,8 +217,10 @@ func (s *Side) WriteRequest(ctx context.Context, req *gosip.Request) error {
 // Cancel sends a CANCEL for the INVITE of t (RFC 3261 §9.1: same
 // Request-URI, Call-ID, From, To, CSeq number and top Via as the INVITE),
 // in a transaction of its own whose outcome is not reported: the INVITE's
-// final response (487, or a 2xx that raced it) is what counts.
-func (t *ClientTx) Cancel(ctx context.Context) error {
+// final response (487, or a 2xx that raced it) is what counts. extra are
+// added to it (the Reason of the CANCEL or BYE that ended the call:
+// RFC 3326).
+func (t *ClientTx) Cancel(ctx context.Context, extra ...gosip.Header) error {
 	inv := t.Req
 	if !inv.IsInvite() {
 		return fmt.Errorf("cancel: %s is not an INVITE", inv.Method)
@@ -235,6 +237,9 @@ func (t *ClientTx) Cancel(ctx context.Context) error {
 		}
 	}
 	c.AppendHeader(&gosip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: gosip.CANCEL})
+	for _, h := range extra {
+		c.AppendHeader(h)
+	}
 	c.SetTransport(inv.Transport())
 	c.SetDestination(inv.Destination())
 	c.Laddr = inv.Laddr

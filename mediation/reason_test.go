@@ -1,0 +1,162 @@
+package mediation_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+)
+
+const q850Busy = `Q.850;cause=17;text="User busy"`
+
+// header is the value of msg's header name, "" without one.
+func header(msg interface{ GetHeader(string) gosip.Header }, name string) string {
+	if h := msg.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// TestFailureHeadersRelayed: the callee's failure response reaches the
+// caller with its Reason (Q.850, RFC 6432), Warning and Retry-After, not
+// only its code: a 486 keeps all three; a 503 keeps its Reason and
+// Warning but not its Retry-After, which would send the caller away from
+// us rather than from the busy trunk.
+func TestFailureHeadersRelayed(t *testing.T) {
+	for _, tc := range []struct {
+		code       int
+		retryAfter string
+	}{{486, "60"}, {503, ""}} {
+		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(tc.code, nil, gosip.NewHeader("Reason", q850Busy),
+					gosip.NewHeader("Warning", `399 sbc.example.com "number busy"`), gosip.NewHeader("Retry-After", "60"))
+			})
+			srv := serveTo(t, sbc.addr(), "udp", nil)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+			res := oc.answer(ctx, nil)
+			if res.StatusCode != tc.code {
+				t.Fatalf("caller got %d, want %d", res.StatusCode, tc.code)
+			}
+			if got := header(res, "Reason"); got != q850Busy {
+				t.Errorf("Reason %q, want %q", got, q850Busy)
+			}
+			if got := header(res, "Warning"); got != `399 sbc.example.com "number busy"` {
+				t.Errorf("Warning %q, want the SBC's", got)
+			}
+			if got := header(res, "Retry-After"); got != tc.retryAfter {
+				t.Errorf("Retry-After %q, want %q", got, tc.retryAfter)
+			}
+		})
+	}
+}
+
+// TestReasonRelayed: the Reason of a CANCEL or BYE that ends the call
+// (RFC 3326) is in the CANCEL or BYE we send the other leg: the caller's
+// CANCEL of a ringing call, the caller's BYE of an answered one, and an
+// SBC's BYE of an inbound call.
+func TestReasonRelayed(t *testing.T) {
+	reason := `Q.850;cause=16;text="Normal call clearing"`
+	t.Run("CANCEL", func(t *testing.T) {
+		ctx := testCtx(t, 20*time.Second)
+		sbc := ringingSBC(t)
+		srv := serveTo(t, sbc.addr(), "udp", nil)
+		caller := startPeer(t, "caller")
+		oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+		ringing := make(chan struct{})
+		go func() {
+			select {
+			case <-ringing:
+			case <-ctx.Done():
+				return
+			}
+			c := oc.cancel()
+			c.AppendHeader(gosip.NewHeader("Reason", reason))
+			if res, err := caller.stack.Client("udp").Do(ctx, c); err != nil || res.StatusCode != 200 {
+				t.Errorf("CANCEL: %v %v", res, err)
+			}
+		}()
+		if res := oc.answer(ctx, func(r *gosip.Response) {
+			if r.StatusCode == 180 {
+				close(ringing)
+			}
+		}); res.StatusCode != 487 {
+			t.Fatalf("got %d, want 487", res.StatusCode)
+		}
+		if got := header(sbc.wait(ctx, gosip.CANCEL, 1), "Reason"); got != reason {
+			t.Errorf("CANCEL to the SBC: Reason %q, want %q", got, reason)
+		}
+	})
+	t.Run("BYE outbound", func(t *testing.T) {
+		ctx := testCtx(t, 20*time.Second)
+		sbc := startPeer(t, "sbc")
+		srv := serveTo(t, sbc.addr(), "udp", nil)
+		caller := startPeer(t, "caller")
+		oc := upCall(ctx, t, caller, srv, "udp")
+		bye := gosip.NewRequest(gosip.BYE, oc.final.Contact().Address)
+		bye.AppendHeader(gosip.NewHeader("Reason", reason))
+		if res := doIn(ctx, t, oc, bye); res.StatusCode != 200 {
+			t.Fatalf("BYE got %d", res.StatusCode)
+		}
+		if got := header(sbc.wait(ctx, gosip.BYE, 1), "Reason"); got != reason {
+			t.Errorf("BYE to the SBC: Reason %q, want %q", got, reason)
+		}
+	})
+	t.Run("BYE inbound", func(t *testing.T) {
+		ctx := testCtx(t, 20*time.Second)
+		sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+		srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+		oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU", "PCMA"))
+		if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+			t.Fatalf("got %d", res.StatusCode)
+		}
+		_ = oc.d.Ack(ctx)
+		bye := gosip.NewRequest(gosip.BYE, oc.final.Contact().Address)
+		bye.AppendHeader(gosip.NewHeader("Reason", reason))
+		if res := doIn(ctx, t, oc, bye); res.StatusCode != 200 {
+			t.Fatalf("BYE got %d", res.StatusCode)
+		}
+		if got := header(edge.wait(ctx, gosip.BYE, 1), "Reason"); got != reason {
+			t.Errorf("BYE to the client: Reason %q, want %q", got, reason)
+		}
+	})
+}
+
+// Test199Absorbed: a forking SBC's 199 Early Dialog Terminated for one
+// fork is not passed to a caller that does not support 199 (RFC 6228 §7):
+// it would end the caller's only early dialog, which the other fork
+// answers.
+func Test199Absorbed(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		other := *pi
+		other.tag = "forkB"
+		other.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		other.respond(199, nil)
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	var codes []int
+	if res := oc.answer(ctx, func(r *gosip.Response) { codes = append(codes, r.StatusCode) }); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	for _, c := range codes {
+		if c == 199 {
+			t.Errorf("the caller got a 199 (provisionals %v)", codes)
+		}
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}
