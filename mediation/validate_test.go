@@ -161,3 +161,44 @@ func readResponse(t *testing.T, conn net.Conn, rd *bufio.Reader, transport strin
 	}
 	return res
 }
+
+// TestFromWithWhiteSpaceEchoed: a From whose tag parameter has white
+// space around its ";" and "=" (RFC 3261 §25.1 allows it; Acme-style
+// header rewriting writes it) comes back in the response as a plain
+// ";tag=", not as "; ;tag=x" with a nameless parameter that strict peers
+// refuse (RFC 3261 §8.2.6.2: the response's From is the request's).
+func TestFromWithWhiteSpaceEchoed(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	target := lab.Server.EdgeAddr().String()
+	conn, err := net.Dial("udp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	local := conn.LocalAddr().String()
+	msg := strings.ReplaceAll(rawInvite(local, target, func(l string) string {
+		switch {
+		case strings.HasPrefix(l, "INVITE "):
+			return strings.Replace(l, "INVITE", "OPTIONS", 1)
+		case strings.HasPrefix(l, "CSeq:"):
+			return "CSeq: 1 OPTIONS"
+		case strings.HasPrefix(l, "From:"):
+			return "From: \"Acme Caller\" <sip:+15550199@127.0.0.1;user=phone> ; tag = acme1"
+		}
+		return l
+	}), "%T", "UDP")
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65536)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := string(buf[:n])
+	want := "From: \"Acme Caller\" <sip:+15550199@127.0.0.1;user=phone>;tag=acme1\r\n"
+	if !strings.HasPrefix(res, "SIP/2.0 200") || !strings.Contains(res, want) {
+		t.Fatalf("response:\n%s\nwant a 200 with %q", res, want)
+	}
+}

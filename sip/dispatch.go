@@ -88,19 +88,43 @@ func (s *Side) unparseable(remote, transport string, err error) {
 // left out of our requests.
 func canonicalTags(msg gosip.Message) {
 	if from := msg.From(); from != nil {
-		canonicalTag(from.Params)
+		from.Params = canonicalTag(from.Params)
 	}
 	if to := msg.To(); to != nil {
-		canonicalTag(to.Params)
+		to.Params = canonicalTag(to.Params)
 	}
 }
 
-func canonicalTag(p gosip.HeaderParams) {
+// canonicalTag also undoes what sipgo's parser makes of the white space
+// RFC 3261 §25.1 allows around a parameter's ";" and "=" (SEMI, EQUAL:
+// "<sip:a@h> ;tag=x", a folded line, "; tag = x"): a parameter named " "
+// (echoed back as "; ;tag=x", which strict peers refuse) and a tag named
+// " tag " with the value " x" (a dialog never matched). Names and values
+// are trimmed and nameless parameters dropped.
+func canonicalTag(p gosip.HeaderParams) gosip.HeaderParams {
+	blank := false
 	for i := range p {
+		if k := p[i].K; k == "" || k[0] <= ' ' || k[len(k)-1] <= ' ' {
+			p[i].K = strings.TrimSpace(k)
+			blank = blank || p[i].K == ""
+		}
+		if v := p[i].V; v != "" && (v[0] <= ' ' || v[len(v)-1] <= ' ') {
+			p[i].V = strings.TrimSpace(v)
+		}
 		if k := p[i].K; len(k) == 3 && k != "tag" && strings.EqualFold(k, "tag") {
 			p[i].K = "tag"
 		}
 	}
+	if !blank {
+		return p
+	}
+	kept := p[:0]
+	for _, kv := range p {
+		if kv.K != "" {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
 }
 
 func (s *Side) dispatch(msg gosip.Message, trusted bool) {
