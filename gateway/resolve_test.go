@@ -1,10 +1,13 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -348,5 +351,62 @@ func TestSplitHostPort(t *testing.T) {
 		if err != nil || host != c.host || ipStr != c.ip || port != c.port {
 			t.Errorf("%q: %q %q %d %v; want %q %q %d", c.in, host, ipStr, port, err, c.host, c.ip, c.port)
 		}
+	}
+}
+
+// lockedBuffer is a log sink safe for the resolver's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestUnresolvedTrunkLog: the log line of a trunk whose name does not
+// resolve names the trunk and its host, and no address (it has none: a
+// zero address printed "invalid AddrPort").
+func TestUnresolvedTrunkLog(t *testing.T) {
+	z := dnstest.Start(t)
+	r := &gateway.Resolver{Server: z.Addr(), MinTTL: time.Second, Timeout: time.Second}
+	trunks := []gateway.Trunk{{Name: "gone", Host: "gone.test", Port: 5060, Transport: "udp"}}
+	if err := gateway.ResolveTrunks(lookupCtx(t), r, trunks); err == nil {
+		t.Fatal("ResolveTrunks: no error for a name without records")
+	}
+	table, err := gateway.NewTable(trunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	ctx, cancel := context.WithCancel(lookupCtx(t))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		table.Resolve(ctx, r, zerolog.New(&logs), nil)
+	}()
+	defer func() { cancel(); <-done }()
+	for !strings.Contains(logs.String(), "does not resolve") {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no log line for the unresolved trunk")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	line := logs.String()
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(strings.SplitN(line, "\n", 2)[0]), &ev); err != nil {
+		t.Fatalf("log %q: %v", line, err)
+	}
+	if _, has := ev["address"]; has || strings.Contains(line, "invalid AddrPort") || ev["gateway"] != "gone" || ev["host"] != "gone.test" {
+		t.Errorf("log line %s: want gateway and host, no address", line)
 	}
 }
