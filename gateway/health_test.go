@@ -46,6 +46,19 @@ func (p *flakyPinger) probes(name string) int {
 	return p.count[name]
 }
 
+// waitChange waits for the next change of a trunk's state and checks it.
+func waitChange(ctx context.Context, t *testing.T, changes <-chan string, want string) {
+	t.Helper()
+	select {
+	case got := <-changes:
+		if got != want {
+			t.Fatalf("change %q, want %q", got, want)
+		}
+	case <-ctx.Done():
+		t.Fatalf("no change %q", want)
+	}
+}
+
 func TestHealthDownAndUp(t *testing.T) {
 	tab, err := NewTable([]Trunk{trunk("a", 5060, 0), trunk("b", 5061, 0)})
 	if err != nil {
@@ -71,14 +84,7 @@ func TestHealthDownAndUp(t *testing.T) {
 	}()
 	wait := func(want string) {
 		t.Helper()
-		select {
-		case got := <-changes:
-			if got != want {
-				t.Fatalf("change %q, want %q", got, want)
-			}
-		case <-ctx.Done():
-			t.Fatalf("no change %q", want)
-		}
+		waitChange(ctx, t, changes, want)
 	}
 	wait("a down")
 	if n := p.probes("a"); n < 5 {
@@ -234,14 +240,7 @@ func TestHealthPerAddress(t *testing.T) {
 	}
 	wantChange := func(want string) {
 		t.Helper()
-		select {
-		case got := <-changes:
-			if got != want {
-				t.Fatalf("change %q, want %q", got, want)
-			}
-		case <-ctx.Done():
-			t.Fatalf("no change %q", want)
-		}
+		waitChange(ctx, t, changes, want)
 	}
 	routes := func(first string, order ...netip.AddrPort) {
 		t.Helper()
