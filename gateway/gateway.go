@@ -153,7 +153,7 @@ func NewTable(trunks []Trunk) (*Table, error) {
 		for j, p := range tr.Trust {
 			tr.Trust[j] = p.Masked()
 		}
-		t.health[i].up = true
+		t.health[i] = newTrunkHealth(tr.Targets)
 	}
 	return t, nil
 }
@@ -306,16 +306,28 @@ type Status struct {
 	// Host is the host name the address was resolved from; "" for an IP.
 	Host      string
 	Transport string
-	// Healthy is false after MaxFails missed health probes, until a reply.
-	// A healthy trunk may still take no calls: it may be resting
-	// (UnavailableUntil) or unresolved.
+	// Healthy is false after MaxFails missed health probes at every one
+	// of the trunk's addresses, until a reply. A healthy trunk may still
+	// take no calls: it may be resting (UnavailableUntil) or unresolved.
 	Healthy bool
+	// Addresses are the trunk's current addresses (all its host name
+	// resolves to; its one IP:PORT otherwise), best first, each with its
+	// own probes' verdict; none while unresolved.
+	Addresses []AddressStatus
 	// UnavailableUntil is set while the trunk rests after a 503 with
 	// Retry-After.
 	UnavailableUntil time.Time
 	// Unresolved: the trunk's host name has not resolved yet (Address is
 	// ""); it takes no calls until it does.
 	Unresolved bool
+}
+
+// AddressStatus is one address of a trunk.
+type AddressStatus struct {
+	Addr netip.AddrPort
+	// Healthy is false after MaxFails missed probes at this address,
+	// until a reply: calls try the trunk's other addresses first.
+	Healthy bool
 }
 
 // Status reports every trunk's state, in configuration order.
@@ -325,11 +337,15 @@ func (t *Table) Status() []Status {
 	out := make([]Status, len(t.trunks))
 	now := time.Now()
 	for i, tr := range t.trunks {
-		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Host: tr.Host, Transport: tr.Transport, Healthy: t.health[i].up}
+		h := t.health[i]
+		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Host: tr.Host, Transport: tr.Transport, Healthy: h.up}
+		for _, tg := range tr.Targets {
+			out[i].Addresses = append(out[i].Addresses, AddressStatus{Addr: tg.Addr, Healthy: h.addrUp(tg.Addr)})
+		}
 		if !tr.resolved() {
 			out[i].Address, out[i].Healthy, out[i].Unresolved = "", false, true
 		}
-		if u := t.health[i].unavailableUntil; u.After(now) {
+		if u := h.unavailableUntil; u.After(now) {
 			out[i].UnavailableUntil = u
 		}
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -155,8 +156,10 @@ func (t *Table) match(i int, number string) (int, bool) {
 // order (RFC 2782's selection): Addr is drawn by weight among the targets
 // of the best SRV priority (evenly when they have no weights: several A
 // records), and Alternates are the rest, drawn the same way, then the next
-// priorities. The call tries Alternates in turn when Addr fails at
-// transport level. t.mu is held.
+// priorities. Addresses whose probes say they are down come after all
+// the others (in the same order among themselves): tried only when
+// nothing else is left. The call tries Alternates in turn when Addr fails
+// at transport level. t.mu is held.
 func (t *Table) pick(i int) Trunk {
 	tr := t.trunks[i]
 	tr.Alternates = nil
@@ -172,8 +175,20 @@ func (t *Table) pick(i int) Trunk {
 		order = append(order, drawByWeight(tr.Targets[start:end])...)
 		start = end
 	}
+	h := t.health[i]
+	slices.SortStableFunc(order, func(a, b netip.AddrPort) int {
+		return cmp.Compare(downRank(h.addrUp(a)), downRank(h.addrUp(b)))
+	})
 	tr.Addr, tr.Alternates = order[0], order[1:]
 	return tr
+}
+
+// downRank sorts addresses that are up before those that are down.
+func downRank(up bool) int {
+	if up {
+		return 0
+	}
+	return 1
 }
 
 // drawByWeight orders targets of one SRV priority as RFC 2782 selects

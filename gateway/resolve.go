@@ -377,6 +377,7 @@ func (t *Table) SetTargets(name string, targets []Target) bool {
 		return false
 	}
 	tr.Targets, tr.Addr = targets, targets[0].Addr
+	t.health[i].setTargets(targets)
 	return true
 }
 
@@ -431,8 +432,12 @@ func (t *Table) resolveTrunk(ctx context.Context, i int, r *Resolver, log zerolo
 				if !tr.resolved() {
 					msg = "gateway trunk's host name does not resolve: the trunk takes no calls until it does"
 				}
-				log.Warn().Err(err).Str("gateway", tr.Name).Str("host", tr.Host).Str("address", tr.Addr.String()).
-					Int("suppressed", suppressed).Msg(msg)
+				ev := log.Warn().Err(err).Str("gateway", tr.Name).Str("host", tr.Host)
+				if tr.resolved() {
+					// An unresolved trunk has no address to name.
+					ev = ev.Str("address", tr.Addr.String())
+				}
+				ev.Int("suppressed", suppressed).Msg(msg)
 				lastLogged, suppressed = now, 0
 			} else {
 				suppressed++

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"strings"
@@ -348,5 +349,53 @@ func TestSplitHostPort(t *testing.T) {
 		if err != nil || host != c.host || ipStr != c.ip || port != c.port {
 			t.Errorf("%q: %q %q %d %v; want %q %q %d", c.in, host, ipStr, port, err, c.host, c.ip, c.port)
 		}
+	}
+}
+
+// logLines is a log sink that hands each event (one Write) to the test.
+type logLines chan string
+
+func (l logLines) Write(p []byte) (int, error) {
+	select {
+	case l <- string(p):
+	default: // the test has what it needs
+	}
+	return len(p), nil
+}
+
+// TestUnresolvedTrunkLog: the log line of a trunk whose name does not
+// resolve names the trunk and its host, and no address (it has none: a
+// zero address printed "invalid AddrPort").
+func TestUnresolvedTrunkLog(t *testing.T) {
+	z := dnstest.Start(t)
+	r := &gateway.Resolver{Server: z.Addr(), MinTTL: time.Second, Timeout: time.Second}
+	trunks := []gateway.Trunk{{Name: "gone", Host: "gone.test", Port: 5060, Transport: "udp"}}
+	if err := gateway.ResolveTrunks(lookupCtx(t), r, trunks); err == nil {
+		t.Fatal("ResolveTrunks: no error for a name without records")
+	}
+	table, err := gateway.NewTable(trunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := make(logLines, 8)
+	ctx, cancel := context.WithCancel(lookupCtx(t))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		table.Resolve(ctx, r, zerolog.New(logs), nil)
+	}()
+	defer func() { cancel(); <-done }()
+	var line string
+	select {
+	case line = <-logs:
+	case <-ctx.Done():
+		t.Fatal("no log line for the unresolved trunk")
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(line), &ev); err != nil || !strings.Contains(line, "does not resolve") {
+		t.Fatalf("log %q: %v", line, err)
+	}
+	if _, has := ev["address"]; has || strings.Contains(line, "invalid AddrPort") || ev["gateway"] != "gone" || ev["host"] != "gone.test" {
+		t.Errorf("log line %s: want gateway and host, no address", line)
 	}
 }

@@ -19,10 +19,23 @@ type TrunkState struct {
 	// Unresolved: the trunk's host name does not resolve (yet), so it has
 	// no address and takes no calls.
 	Unresolved bool `json:"unresolved,omitempty"`
+	// Addresses are the trunk's current addresses (all its host name
+	// resolves to; its one IP:PORT otherwise), best first, each with what
+	// its own OPTIONS probes found; none while unresolved.
+	Addresses []TrunkAddress `json:"addresses,omitempty"`
 	// Probed: the server probes its trunks with OPTIONS
 	// (gateway_health.enabled), so Up is what the probes found; without
 	// probing every trunk is up.
 	Probed bool `json:"probed"`
+}
+
+// TrunkAddress is one address of a trunk.
+type TrunkAddress struct {
+	Address string `json:"address"`
+	// Up is false once the address has missed max_fails OPTIONS probes in
+	// a row, until it answers: calls try the trunk's other addresses
+	// first. The trunk is up while one of its addresses is.
+	Up bool `json:"up"`
 }
 
 // TrunkStates is every configured trunk with its health, from the gateway
@@ -33,6 +46,9 @@ func (s *Server) TrunkStates() []TrunkState {
 	for _, st := range status {
 		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Healthy && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved,
 			Probed: s.cfg.GatewayHealth.Enabled}
+		for _, a := range st.Addresses {
+			ts.Addresses = append(ts.Addresses, TrunkAddress{Address: a.Addr.String(), Up: a.Healthy})
+		}
 		if !st.UnavailableUntil.IsZero() {
 			until := st.UnavailableUntil
 			ts.UnavailableUntil = &until

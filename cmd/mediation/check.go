@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -28,6 +29,9 @@ const (
 	checkPass = "pass"
 	checkFail = "fail"
 	checkSkip = "skip"
+	// checkWarn: works, but not as configured (a trunk with one of its
+	// addresses silent); it does not fail the check.
+	checkWarn = "warn"
 )
 
 // checkStep is one line of `mediation check`.
@@ -46,10 +50,10 @@ deployment and prints one line per step: the web service's name resolves for an
 internal client (and not for an external one, with --dns); the web service
 grants bypass to a supported build and refuses an old one; the settings show
 Enabled, AlwaysBypass and the BypassID the web service hands out; each trunk
-answers OPTIONS; with --call, a test call is bypassed. With several --admin (a
+answers OPTIONS at each of its addresses (WARN when only some do); with --call, a test call is bypassed. With several --admin (a
 pool), the settings and trunk steps run for each server and "settings match"
 checks that they share Enabled, AlwaysBypass, BypassID and the web service URL.
-Exit 0 only when no step fails.
+Exit 0 only when no step fails (a WARN is no failure).
 `
 
 // checkRun holds the flags of `mediation check`.
@@ -417,7 +421,8 @@ func (c *checkRun) checkSettingsMatch(all []serverSettings) {
 		psBool(read[0].view.Enabled), psBool(read[0].view.AlwaysBypass), read[0].view.BypassID, read[0].view.HybridConfigServiceInternalUrl), "")
 }
 
-// checkTrunks sends OPTIONS to every trunk the server lists.
+// checkTrunks sends OPTIONS to every address of every trunk the server
+// lists.
 func (c *checkRun) checkTrunks(ctx context.Context, admin string) {
 	var trunks []mediation.TrunkState
 	if err := c.adminGet(admin, "/gateways", &trunks); err != nil {
@@ -438,43 +443,110 @@ func (c *checkRun) checkTrunks(ctx context.Context, admin string) {
 	defer client.Close()
 	for _, t := range trunks {
 		step := c.stepName("trunk "+t.Name, admin)
+		addrs := trunkAddresses(t)
 		if strings.EqualFold(t.Transport, "tls") {
 			// The server's TLS towards the trunk (tls_name as SNI, tls.ca,
 			// its client certificate) is not check's to repeat: its own
-			// OPTIONS probe says whether the trunk answers.
-			switch {
-			case !t.Probed:
-				c.add(step, checkSkip, fmt.Sprintf("%s/tls: the server does not probe its trunks (gateway_health.enabled false), and check cannot repeat its TLS", t.Address),
+			// OPTIONS probes say whether each address answers.
+			if !t.Probed {
+				c.add(step, checkSkip, fmt.Sprintf("%s/tls: the server does not probe its trunks (gateway_health.enabled false), and check cannot repeat its TLS", strings.Join(addrs, ", ")),
 					"")
-			case t.Up:
-				c.add(step, checkPass, fmt.Sprintf("%s/tls answers the server's OPTIONS probes", t.Address), "")
-				c.trunksUp++
-			default:
-				c.add(step, checkFail, fmt.Sprintf("%s/tls does not answer the server's OPTIONS probes", t.Address),
-					"check that the SBC is up and listens there, and the TLS names and CA (tls_name, tls.ca): the server's log says what failed")
+				continue
 			}
+			results := make([]addrResult, len(addrs))
+			for k, a := range addrs {
+				results[k] = addrResult{addr: a, ok: t.Up, detail: a + "/tls answers the server's OPTIONS probes"}
+				if len(t.Addresses) > 0 {
+					results[k].ok = t.Addresses[k].Up
+				}
+				if !results[k].ok {
+					results[k].detail = a + "/tls does not answer the server's OPTIONS probes"
+				}
+			}
+			c.addTrunk(step, t, results,
+				"check that the SBC is up and listens there, and the TLS names and CA (tls_name, tls.ca): the server's log says what failed")
 			continue
 		}
-		detail, err := c.options(ctx, client, t)
-		if err != nil {
-			c.add(step, checkFail, fmt.Sprintf("%s/%s: %v", t.Address, t.Transport, err),
-				"check that the SBC is up, listens there and trusts the mediation server (Set-CsTrunkConfiguration)")
-			continue
+		results := make([]addrResult, len(addrs))
+		var wg sync.WaitGroup
+		for k, a := range addrs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				detail, err := c.options(ctx, client, a, t.Transport)
+				results[k] = addrResult{addr: a, ok: err == nil, detail: fmt.Sprintf("%s/%s answered OPTIONS: %s", a, t.Transport, detail)}
+				if err != nil {
+					results[k].detail = fmt.Sprintf("%s/%s: %v", a, t.Transport, err)
+				}
+			}()
 		}
-		c.add(step, checkPass, fmt.Sprintf("%s/%s answered OPTIONS: %s", t.Address, t.Transport, detail), "")
+		wg.Wait()
+		c.addTrunk(step, t, results, "check that the SBC is up, listens there and trusts the mediation server (Set-CsTrunkConfiguration)")
+	}
+}
+
+// trunkAddresses are the addresses of a trunk to check: every one it has
+// (all its host name resolves to), or its address alone from a server
+// that does not list them.
+func trunkAddresses(t mediation.TrunkState) []string {
+	if len(t.Addresses) == 0 {
+		return []string{t.Address}
+	}
+	addrs := make([]string, len(t.Addresses))
+	for k, a := range t.Addresses {
+		addrs[k] = a.Address
+	}
+	return addrs
+}
+
+// addrResult is what one address of a trunk answered.
+type addrResult struct {
+	addr   string
+	ok     bool
+	detail string
+}
+
+// addTrunk adds a trunk's step from its addresses' results: PASS when
+// every address answers, FAIL when none does (failFix says what to
+// check), and WARN naming the silent ones when some answer: the trunk
+// takes calls at the others (once the server's probes mark the silent
+// ones down, its calls try them last), but an SBC of it is down.
+func (c *checkRun) addTrunk(step string, t mediation.TrunkState, results []addrResult, failFix string) {
+	var good, bad, dead []string
+	for _, r := range results {
+		if r.ok {
+			good = append(good, r.detail)
+		} else {
+			bad = append(bad, r.detail)
+			dead = append(dead, r.addr)
+		}
+	}
+	switch {
+	case len(bad) == 0:
+		c.add(step, checkPass, strings.Join(good, "; "), "")
+		c.trunksUp++
+	case len(good) == 0:
+		c.add(step, checkFail, strings.Join(bad, "; "), failFix)
+	default:
+		name := t.Host
+		if name == "" {
+			name = t.Name
+		}
+		c.add(step, checkWarn, fmt.Sprintf("%d of %d addresses do not answer: %s; %s", len(bad), len(results), strings.Join(bad, "; "), strings.Join(good, "; ")),
+			fmt.Sprintf("the trunk takes calls at its other addresses (once the server's OPTIONS probes mark it down, calls try %s last): bring that SBC back, or take it out of %s's DNS records", strings.Join(dead, ", "), name))
 		c.trunksUp++
 	}
 }
 
-// options sends one OPTIONS to the trunk; any final response counts as an
-// answer: the trunk is there and speaks SIP.
-func (c *checkRun) options(ctx context.Context, client *sipgo.Client, t mediation.TrunkState) (string, error) {
-	addr, err := netip.ParseAddrPort(t.Address)
+// options sends one OPTIONS to a trunk's address; any final response
+// counts as an answer: the SBC is there and speaks SIP.
+func (c *checkRun) options(ctx context.Context, client *sipgo.Client, address, transport string) (string, error) {
+	addr, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return "", fmt.Errorf("address: %w", err)
 	}
 	req := gosip.NewRequest(gosip.OPTIONS, gosip.Uri{Scheme: "sip", Host: addr.Addr().String(), Port: int(addr.Port())})
-	req.SetTransport(strings.ToUpper(t.Transport))
+	req.SetTransport(strings.ToUpper(transport))
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()

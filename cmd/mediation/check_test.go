@@ -6,11 +6,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mediation-emulator/mediation/gateway/dnstest"
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 	"github.com/mediation-emulator/mediation/mediation/labca"
@@ -249,5 +251,71 @@ func TestCheckTLSTrunkByServerProbes(t *testing.T) {
 		if l := stepLine(res.stdout, "trunk tlssbc"); !strings.HasPrefix(l, tt.want) {
 			t.Errorf("probed %v: trunk line %q, want %s\n%s%s", tt.probed, l, tt.want, res.stdout, res.stderr)
 		}
+	}
+}
+
+// TestCheckTrunkEachAddress: a trunk whose DNS answer has two addresses
+// gets an OPTIONS at each. One silent: WARN naming it (the trunk still
+// takes calls at the other; check passes); both silent: FAIL naming both.
+// A TLS trunk is judged per address by the server's probes.
+func TestCheckTrunkEachAddress(t *testing.T) {
+	hole := func() netip.AddrPort {
+		t.Helper()
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0") // takes OPTIONS, never answers
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		return netip.MustParseAddrPort(pc.LocalAddr().String())
+	}
+	srv := func(target string, a netip.AddrPort) []string {
+		return []string{fmt.Sprintf("_sip._udp.multi.test. 60 IN SRV 0 1 %d %s.", a.Port(), target),
+			fmt.Sprintf("%s. 60 IN A %s", target, a.Addr())}
+	}
+	run := func(second func(sbc netip.AddrPort) netip.AddrPort) (res runResult, first, other netip.AddrPort) {
+		t.Helper()
+		zone := dnstest.Start(t)
+		lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
+			sbc := netip.MustParseAddrPort(c.Gateways[0].Address)
+			first, other = second(sbc), hole()
+			zone.Set(append(srv("a.multi.test", first), srv("b.multi.test", other)...)...)
+			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "multi", Address: "multi.test", Transport: "udp"})
+			c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
+		}})
+		res = runBinary(t, "check", "--admin", adminURL(lab), "--web-service", mediationtest.URL(lab.Server, hybridconfig.Path), "--timeout", "1s")
+		return res, first, other
+	}
+
+	res, live, dead := run(func(sbc netip.AddrPort) netip.AddrPort { return sbc })
+	l := stepLine(res.stdout, "trunk multi")
+	if res.code != 0 || !strings.HasPrefix(l, "WARN") || !strings.Contains(l, "1 of 2 addresses do not answer: "+dead.String()+"/udp: no answer to OPTIONS within 1s") ||
+		!strings.Contains(l, live.String()+"/udp answered OPTIONS: 200") || !strings.Contains(l, "try "+dead.String()+" last") {
+		t.Errorf("one address silent: exit %d, trunk line %q; want exit 0, WARN naming the silent address\n%s%s", res.code, l, res.stdout, res.stderr)
+	}
+	if l := stepLine(res.stdout, "trunk sbc"); !strings.HasPrefix(l, "PASS") {
+		t.Errorf("trunk sbc line %q, want PASS", l)
+	}
+
+	res, dead1, dead2 := run(func(netip.AddrPort) netip.AddrPort { return hole() })
+	l = stepLine(res.stdout, "trunk multi")
+	if res.code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, dead1.String()+"/udp: no answer") || !strings.Contains(l, dead2.String()+"/udp: no answer") {
+		t.Errorf("both silent: exit %d, trunk line %q; want exit 1, FAIL naming both\n%s%s", res.code, l, res.stdout, res.stderr)
+	}
+
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/settings":
+			_ = json.NewEncoder(w).Encode(mediation.SettingsView{Enabled: true, AlwaysBypass: true})
+		case "/gateways":
+			_ = json.NewEncoder(w).Encode([]mediation.TrunkState{{Name: "tlssbc", Address: "127.0.0.2:5061", Transport: "tls", Up: true, Probed: true,
+				Addresses: []mediation.TrunkAddress{{Address: "127.0.0.2:5061", Up: true}, {Address: "127.0.0.3:5061", Up: false}}}})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer admin.Close()
+	res = runBinary(t, "check", "--admin", admin.URL, "--web-service", admin.URL+hybridconfig.Path, "--timeout", "1s")
+	if l := stepLine(res.stdout, "trunk tlssbc"); !strings.HasPrefix(l, "WARN") || !strings.Contains(l, "127.0.0.3:5061/tls does not answer the server's OPTIONS probes") {
+		t.Errorf("TLS trunk with one address down: %q, want WARN naming it\n%s%s", l, res.stdout, res.stderr)
 	}
 }
