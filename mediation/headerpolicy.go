@@ -21,8 +21,9 @@ type HeaderPolicy struct {
 	// caller's INVITE to the callee's, in both directions of the trunk's
 	// calls.
 	ForwardPAI bool `yaml:"forward_pai"`
-	// ForwardCallHistory copies History-Info (RFC 7044) and Referred-By
-	// (RFC 3892) likewise.
+	// ForwardCallHistory copies History-Info (RFC 7044), Diversion (RFC
+	// 5806: what CUBE and Ribbon SBCs send for a forwarded call) and
+	// Referred-By (RFC 3892) likewise.
 	ForwardCallHistory bool `yaml:"forward_call_history"`
 	// RemovePlusFromURI strips the leading + of the numbers in the
 	// Request-URI, To and From of the INVITEs sent to the trunk.
@@ -71,7 +72,7 @@ func (c *call) forwardedHeaders(req *gosip.Request) []gosip.Header {
 		names = append(names, "P-Asserted-Identity", "Privacy")
 	}
 	if p.ForwardCallHistory {
-		names = append(names, "History-Info", "Referred-By")
+		names = append(names, "History-Info", "Diversion", "Referred-By")
 	}
 	var out []gosip.Header
 	for _, name := range names {

@@ -13,6 +13,7 @@ var identityHeaders = []gosip.Header{
 	gosip.NewHeader("P-Asserted-Identity", "<sip:+15550199@sfb.example.com>"),
 	gosip.NewHeader("Privacy", "id"),
 	gosip.NewHeader("History-Info", "<sip:+15550100@sfb.example.com>;index=1"),
+	gosip.NewHeader("Diversion", "<sip:+15550123@sbc.example.com>;reason=unconditional;counter=1"),
 }
 
 func headerValue(req *gosip.Request, name string) string {
@@ -24,7 +25,7 @@ func headerValue(req *gosip.Request, name string) string {
 
 // TestHeaderPolicyOutbound: with the trunk's header policy off (the
 // default) no identity or history header crosses and numbers keep their
-// +; on, P-Asserted-Identity, Privacy and History-Info reach the SBC, the
+// +; on, P-Asserted-Identity, Privacy, History-Info and Diversion reach the SBC, the
 // + is removed from its Request-URI, To and From, and its 486 reaches the
 // caller as the 480 the translation rule names.
 func TestHeaderPolicyOutbound(t *testing.T) {
@@ -51,6 +52,9 @@ func TestHeaderPolicyOutbound(t *testing.T) {
 				if pai != "<sip:+15550199@sfb.example.com>" || privacy != "id" || hist == "" {
 					t.Errorf("SBC got PAI %q, Privacy %q, History-Info %q", pai, privacy, hist)
 				}
+				if div := headerValue(inv, "Diversion"); div != "<sip:+15550123@sbc.example.com>;reason=unconditional;counter=1" {
+					t.Errorf("SBC got Diversion %q", div)
+				}
 				if inv.Recipient.User != "15550100" || inv.To().Address.User != "15550100" || inv.From().Address.User != "15550199" {
 					t.Errorf("SBC got R-URI %s, To %s, From %s; want no +", inv.Recipient.User, inv.To().Address.User, inv.From().Address.User)
 				}
@@ -59,8 +63,8 @@ func TestHeaderPolicyOutbound(t *testing.T) {
 			if res.StatusCode != 486 {
 				t.Errorf("caller got %d, want 486", res.StatusCode)
 			}
-			if pai != "" || privacy != "" || hist != "" {
-				t.Errorf("policy off, yet SBC got PAI %q, Privacy %q, History-Info %q", pai, privacy, hist)
+			if div := headerValue(inv, "Diversion"); pai != "" || privacy != "" || hist != "" || div != "" {
+				t.Errorf("policy off, yet SBC got PAI %q, Privacy %q, History-Info %q, Diversion %q", pai, privacy, hist, div)
 			}
 			if inv.Recipient.User != "+15550100" || inv.From().Address.User != "+15550199" {
 				t.Errorf("SBC got R-URI %s, From %s; want the + kept", inv.Recipient.User, inv.From().Address.User)
