@@ -29,14 +29,8 @@ func TestTrunkByHostName(t *testing.T) {
 	ctx := testCtx(t, 90*time.Second)
 	sbc1 := startPeer(t, "sbc1")
 	sbc2 := startPeerOn(t, "sbc2", netip.MustParseAddrPort("127.0.0.2:0"), nil)
-	srvRecord := func(target string, p *peer) []string {
-		return []string{
-			fmt.Sprintf("_sip._udp.sbc.test. 1 IN SRV 0 1 %d %s.", p.addr().Port(), target),
-			fmt.Sprintf("%s. 1 IN A %s", target, p.addr().Addr()),
-		}
-	}
 	zone := dnstest.Start(t)
-	zone.Set(srvRecord("a.sbc.test", sbc1)...)
+	zone.Set(srvRecords("a.sbc.test", sbc1)...)
 	srv := serveTo(t, sbc1.addr(), "udp", func(c *mediation.Config) {
 		c.Gateways = []mediation.GatewayConfig{{Name: "sbc", Address: "sbc.test", Transport: "udp"}}
 		c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
@@ -71,14 +65,8 @@ func TestTrunkByHostName(t *testing.T) {
 	options(sbc2)
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_untrusted_requests_total", "side", "gateway")
 
-	zone.Set(srvRecord("b.sbc.test", sbc2)...)
-	for srv.TrunkStates()[0].Address != sbc2.addr().String() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the trunk is still at %s after the record changed", srv.TrunkStates()[0].Address)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	zone.Set(srvRecords("b.sbc.test", sbc2)...)
+	waitTrunkAt(ctx, t, srv, sbc2)
 	call()
 	if n1, n2 := sbc1.count(gosip.INVITE), sbc2.count(gosip.INVITE); n1 != 1 || n2 != 1 {
 		t.Fatalf("INVITEs after the change: %d to the old target, %d to the new; want 1, 1", n1, n2)
@@ -250,14 +238,8 @@ func TestTrunkMovesMidCall(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	sbc1 := startPeer(t, "sbc1")
 	sbc2 := startPeerOn(t, "sbc2", netip.MustParseAddrPort("127.0.0.2:0"), nil)
-	srvRecord := func(target string, p *peer) []string {
-		return []string{
-			fmt.Sprintf("_sip._udp.sbc.test. 1 IN SRV 0 1 %d %s.", p.addr().Port(), target),
-			fmt.Sprintf("%s. 1 IN A %s", target, p.addr().Addr()),
-		}
-	}
 	zone := dnstest.Start(t)
-	zone.Set(srvRecord("a.sbc.test", sbc1)...)
+	zone.Set(srvRecords("a.sbc.test", sbc1)...)
 	ringing, answer := make(chan *peerInvite, 1), make(chan struct{})
 	sbc1.invites(func(pi *peerInvite) {
 		pi.respond(180, nil)
@@ -282,14 +264,8 @@ func TestTrunkMovesMidCall(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the SBC never got the INVITE")
 	}
-	zone.Set(srvRecord("b.sbc.test", sbc2)...)
-	for srv.TrunkStates()[0].Address != sbc2.addr().String() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the trunk is still at %s after the record changed", srv.TrunkStates()[0].Address)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	zone.Set(srvRecords("b.sbc.test", sbc2)...)
+	waitTrunkAt(ctx, t, srv, sbc2)
 	close(answer)
 	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
 		t.Fatalf("caller got %d %s, want the old SBC's 200", res.StatusCode, res.Reason)
@@ -337,6 +313,27 @@ func untrustedAgain(ctx context.Context, t *testing.T, srv *mediation.Server, p 
 		case <-ctx.Done():
 			t.Fatalf("%s is still trusted", p.addr())
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// srvRecords are the zone lines of sbc.test's SRV record pointing at
+// target, a name for p's address, with a 1 s TTL.
+func srvRecords(target string, p *peer) []string {
+	return []string{
+		fmt.Sprintf("_sip._udp.sbc.test. 1 IN SRV 0 1 %d %s.", p.addr().Port(), target),
+		fmt.Sprintf("%s. 1 IN A %s", target, p.addr().Addr()),
+	}
+}
+
+// waitTrunkAt waits until the server's first trunk is at p's address.
+func waitTrunkAt(ctx context.Context, t *testing.T, srv *mediation.Server, p *peer) {
+	t.Helper()
+	for srv.TrunkStates()[0].Address != p.addr().String() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the trunk is still at %s after the record changed", srv.TrunkStates()[0].Address)
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -170,24 +170,13 @@ func readResponse(t *testing.T, conn net.Conn, rd *bufio.Reader, transport strin
 func TestFromWithWhiteSpaceEchoed(t *testing.T) {
 	lab := mediationtest.Start(t, mediationtest.Options{})
 	target := lab.Server.EdgeAddr().String()
-	conn, err := net.Dial("udp", target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	local := conn.LocalAddr().String()
-	msg := strings.ReplaceAll(rawInvite(local, target, func(l string) string {
-		switch {
-		case strings.HasPrefix(l, "INVITE "):
-			return strings.Replace(l, "INVITE", "OPTIONS", 1)
-		case strings.HasPrefix(l, "CSeq:"):
-			return "CSeq: 1 OPTIONS"
-		case strings.HasPrefix(l, "From:"):
+	conn := dialRaw(t, "udp", target)
+	msg := rawRequest(conn.LocalAddr().String(), target, "OPTIONS", "udp", func(l string) string {
+		if strings.HasPrefix(l, "From:") {
 			return "From: \"Acme Caller\" <sip:+15550199@127.0.0.1;user=phone> ; tag = acme1"
 		}
 		return l
-	}), "%T", "UDP")
+	})
 	if _, err := conn.Write([]byte(msg)); err != nil {
 		t.Fatal(err)
 	}
