@@ -207,7 +207,7 @@ func (s *stream) SendDigits(digits string) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dtmfPT < 0 {
-		s.log.Warn().Str("digits", digits).Msg("DTMF not sent: the far end did not negotiate telephone-event")
+		s.log.Warn().Str("digits", digits).Msg("DTMF not sent: the call negotiated no telephone-event")
 		return s.player.enqueue("")
 	}
 	return s.player.enqueue(digits)
