@@ -30,9 +30,9 @@ It then calls --to through the mediation server's edge side (--via), or with
 prints one summary per call: bypassed or anchored, the media path, codec,
 packets with RFC 3550 loss and jitter, whether it heard the far end's tone,
 and the DTMF digits it sent (--dtmf, as RFC 4733 events once a call is
-answered) and received. The exit status is 0 only when every call was
-answered, the audio checked out and --expect matched; DTMF is reported, not
-judged.
+answered) and received (as events, or in-band: the keys' tones in the
+audio). The exit status is 0 only when every call was answered, the audio
+checked out and --expect matched; DTMF is reported, not judged.
 `
 
 // clientRun is a validated `mediation client` command line.

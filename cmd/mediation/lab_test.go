@@ -419,6 +419,54 @@ func TestLabDTMF(t *testing.T) {
 	}
 }
 
+// TestLabDTMFInBand: `mediation sbc --dtmf-pt -1` is a trunk without
+// telephone-event. Alone, the server answers the client without events too
+// and nobody sends digits. With --dtmf-in-183 the SBC's 183 lists
+// telephone-event and its 200 does not: the client keeps the 183's answer
+// and sends its digits as RFC 4733 events, the anchoring relay plays them
+// to the SBC as tones, and the SBC hears every digit in-band, none as an
+// event; its own --dtmf cannot go anywhere.
+func TestLabDTMFInBand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d := startDaemon(ctx, t)
+	call := func(sbcArgs ...string) (cl, sb callSummary) {
+		t.Helper()
+		sbc := startSBC(ctx, t, d.sbc, append([]string{"--ring", "100ms", "--mediation-media-ports", labMediaPorts,
+			"--dtmf-pt", "-1", "--dtmf", "9", "--calls", "1", "--json"}, sbcArgs...)...)
+		res := runProc(ctx, t, "client", "--via", d.edge, "--web-service", d.webService, "--duration", "1s",
+			"--version", "15.0.4420.1017", "--expect", "anchored", "--dtmf", "1234#*", "--json")
+		if res.code != 0 {
+			t.Fatalf("client exit %d, stdout %s stderr %s", res.code, res.stdout, res.stderr)
+		}
+		cl, sb = parseSummary(t, strings.TrimSpace(res.stdout)), sbc.nextSummary(ctx, t)
+		if code := sbc.wait(ctx, t); code != 0 {
+			t.Fatalf("sbc exit %d, stderr %q", code, sbc.stderr.String())
+		}
+		checkSummary(t, "client", cl, "outbound", pathAnchored)
+		checkSummary(t, "sbc", sb, "outbound", pathAnchored)
+		if sb.DTMFPT != -1 || sb.DigitsSent != "" || sb.DigitsReceived != "" || cl.DigitsReceived != "" || cl.DigitsReceivedInBand != "" {
+			t.Errorf("sbc: PT %d, sent %q, received %q; client received %q, in-band %q; want -1 and no digits the other way",
+				sb.DTMFPT, sb.DigitsSent, sb.DigitsReceived, cl.DigitsReceived, cl.DigitsReceivedInBand)
+		}
+		return cl, sb
+	}
+
+	cl, sb := call()
+	if cl.DTMFPT != -1 || cl.DigitsSent != "" || sb.DigitsReceivedInBand != "" {
+		t.Errorf("without events in the 183: client PT %d sent %q, SBC heard %q in-band; want -1 and nothing",
+			cl.DTMFPT, cl.DigitsSent, sb.DigitsReceivedInBand)
+	}
+
+	cl, sb = call("--dtmf-in-183")
+	if cl.DTMFPT != 101 || cl.DigitsSent != "1234#*" {
+		t.Errorf("client: sent %q on PT %d; want 1234#* on 101 (the 183's answer)", cl.DigitsSent, cl.DTMFPT)
+	}
+	if sb.DigitsReceivedInBand != "1234#*" {
+		t.Errorf("sbc: heard %q in-band, want 1234#*", sb.DigitsReceivedInBand)
+	}
+}
+
 // checkSameCall cross-checks the two ends: in bypass each got RTP from the
 // other's own socket, anchored neither did and the SBC's came from the
 // server's media range.
@@ -463,6 +511,10 @@ func TestLabCommandFlags(t *testing.T) {
 		{[]string{"sbc", "--dtmf", "E"}, "--dtmf"},
 		{[]string{"sbc", "--dtmf-pt", "95"}, "--dtmf-pt"},
 		{[]string{"sbc", "--dtmf-pt", "128"}, "--dtmf-pt"},
+		{[]string{"sbc", "--dtmf-pt", "-2"}, "--dtmf-pt"},
+		{[]string{"sbc", "--dtmf-in-183"}, "--dtmf-pt -1"},
+		{[]string{"sbc", "--dtmf-pt", "-1", "--dtmf-in-183", "--progress", "180"}, "--progress 183"},
+		{[]string{"sbc", "--dtmf-pt", "-1", "--dtmf-in-183", "--call", "+15550111"}, "--call"},
 		{[]string{"client", "--bogus"}, "bogus"},
 		{[]string{"sbc", "--codecs", "G729"}, "--codecs"},
 		{[]string{"sbc", "--reject", "200"}, "--reject"},

@@ -96,7 +96,7 @@ func (s callSummary) receptionText() string {
 // dtmfText tells what became of the digits we were to send and which we
 // received; "" when there is nothing to tell.
 func (s callSummary) dtmfText() string {
-	if s.DTMF == "" && s.DigitsSent == "" && s.DigitsReceived == "" {
+	if s.DTMF == "" && s.DigitsSent == "" && s.DigitsReceived == "" && s.DigitsReceivedInBand == "" {
 		return ""
 	}
 	var parts []string
@@ -104,6 +104,8 @@ func (s callSummary) dtmfText() string {
 	case s.DTMF == "":
 	case !s.Answered:
 		parts = append(parts, fmt.Sprintf("not sent (%s): the call was not answered", s.DTMF))
+	case s.noEvents && s.DigitsSent == "":
+		parts = append(parts, fmt.Sprintf("not sent (%s): this SBC negotiates no telephone-event (--dtmf-pt -1)", s.DTMF))
 	case s.DTMFPT < 0:
 		parts = append(parts, fmt.Sprintf("not sent (%s): the far end did not negotiate telephone-event", s.DTMF))
 	case s.DigitsSent == s.DTMF:
@@ -112,6 +114,9 @@ func (s callSummary) dtmfText() string {
 		parts = append(parts, fmt.Sprintf("sent %q of %s: the call ended first", s.DigitsSent, s.DTMF))
 	}
 	parts = append(parts, "received "+orNone(s.DigitsReceived))
+	if s.DigitsReceivedInBand != "" {
+		parts = append(parts, "in-band "+s.DigitsReceivedInBand)
+	}
 	if s.DTMFPT >= 0 {
 		parts = append(parts, fmt.Sprintf("telephone-event PT %d", s.DTMFPT))
 	}

@@ -32,9 +32,17 @@ the two apart by the RTP source: inside the server's media IP and port range
 --media-ports) is the server. On one host a client's ephemeral RTP port can
 fall inside 49152-57500; run the server with a range below 32768 (and pass it
 here) for an exact verdict. The summary also gives RFC 3550 loss and jitter
-of the media received and the DTMF digits received as RFC 4733 events (and
-those sent with --dtmf). The exit status is 0 only when every call passed;
-DTMF is reported, not judged.
+of the media received and the DTMF digits received as RFC 4733 events or
+in-band, as the keys' tones in the audio (and those sent with --dtmf). The
+exit status is 0 only when every call passed; DTMF is reported, not judged.
+
+--dtmf-pt -1 makes a trunk without telephone-event: its offers and answers
+list none (and its own --dtmf cannot be sent). A mediation server answers a
+client with telephone-event only when the other leg has it too, so such a
+client sends no events either; add --dtmf-in-183 for an SBC whose 183 lists
+telephone-event and whose 200 drops it: the client keeps the 183's answer
+and sends its digits as events, which an anchoring server plays to this SBC
+as in-band tones.
 `
 
 // sbcRun is a validated `mediation sbc` command line.
@@ -74,7 +82,8 @@ func sbc(args []string) int {
 	mediaIP := fs.String("mediation-media-ip", def.Media.IP, "the mediation server's media `IP` (its --media-ip)")
 	mediaPorts := fs.String("mediation-media-ports", def.Media.Ports, "the mediation server's media port range `LOW-HIGH` (its --media-ports)")
 	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is answered, placed or answered")
-	dtmfPT := fs.Int("dtmf-pt", 0, "telephone-event payload `type`, 96-127, in the SBC's offers and answers (0: offer 101, answer with the offer's)")
+	dtmfPT := fs.Int("dtmf-pt", 0, "telephone-event payload `type`, 96-127, in the SBC's offers and answers (0: offer 101, answer with the offer's; -1: no telephone-event, DTMF only in-band)")
+	dtmfIn183 := fs.Bool("dtmf-in-183", false, "with --dtmf-pt -1, on the calls it answers: list the offer's telephone-event in the 183 all the same, and drop it in the 200")
 	jsonOut := fs.Bool("json", false, "print each summary as one JSON object per line")
 	logLevel := fs.String("log-level", "warn", "zerolog `level` of the log on stderr")
 	if done, code := parseCommand(fs, args, sbcUsage); done {
@@ -82,7 +91,8 @@ func sbc(args []string) int {
 	}
 	run := sbcRun{call: *call, from: *from, duration: *duration, calls: *calls, expect: *expect,
 		clientTone: *clientTone, dtmf: *dtmf, json: *jsonOut,
-		cfg: endpoint.SBCConfig{Ring: *ring, Progress: *progress, Reject: *reject, ToneHz: *tone, HangupAfter: *hangup, TelephoneEventPT: *dtmfPT}}
+		cfg: endpoint.SBCConfig{Ring: *ring, Progress: *progress, Reject: *reject, ToneHz: *tone, HangupAfter: *hangup,
+			TelephoneEventPT: *dtmfPT, EarlyTelephoneEvent: *dtmfIn183}}
 	if err := run.check(*listen, given(fs, "listen"), *codecs, *via, *transport, *mediaIP, *mediaPorts); err != nil {
 		return exitFor("sbc", err)
 	}
@@ -125,8 +135,18 @@ func (s *sbcRun) check(listen string, listenGiven bool, codecs, via, transport, 
 	if s.calls < 0 {
 		return usagef("--calls %d: want 0 or more", s.calls)
 	}
-	if pt := s.cfg.TelephoneEventPT; pt != 0 && (pt < 96 || pt > 127) {
-		return usagef("--dtmf-pt %d: want a dynamic payload type, 96-127 (0: the default)", pt)
+	if err := endpoint.CheckTelephoneEventPT(s.cfg.TelephoneEventPT); err != nil {
+		return usagef("--dtmf-pt %s", err)
+	}
+	if s.cfg.EarlyTelephoneEvent {
+		switch {
+		case s.cfg.TelephoneEventPT != endpoint.NoTelephoneEvent:
+			return usagef("--dtmf-in-183 needs --dtmf-pt -1: it drops telephone-event from the 200 only")
+		case s.cfg.Progress != endpoint.ProgressSession:
+			return usagef("--dtmf-in-183 needs --progress %s: a 183 with SDP", endpoint.ProgressSession)
+		case placing:
+			return usagef("--dtmf-in-183 changes the answers of the calls the SBC answers: not with --call")
+		}
 	}
 	if s.dtmf, err = dtmfFlag(s.dtmf); err != nil {
 		return err
@@ -181,7 +201,8 @@ func (s sbcRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (int
 	defer ep.Close()
 	log.Info().Stringer("sip", ep.Addr()).Msg("sbc ready")
 	rep := &reporter{w: out, json: s.json}
-	j := judgement{expect: s.expect, wantHz: s.clientTone, wantCode: 200, dtmf: s.dtmf}
+	j := judgement{expect: s.expect, wantHz: s.clientTone, wantCode: 200, dtmf: s.dtmf,
+		noEvents: s.cfg.TelephoneEventPT == endpoint.NoTelephoneEvent}
 	if s.call == "" && s.cfg.Reject != 0 {
 		j.wantCode = s.cfg.Reject // only the calls it answers
 	}

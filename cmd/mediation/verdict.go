@@ -49,6 +49,9 @@ type judgement struct {
 	// dtmf are the digits this end was told to send (--dtmf). DTMF is
 	// reported, not judged: a far end without telephone-event is no failure.
 	dtmf string
+	// noEvents says this end itself negotiates no telephone-event
+	// (`mediation sbc --dtmf-pt -1`), so its dtmf cannot go as events.
+	noEvents bool
 }
 
 // mediaPath is one end's view of where the media went.
@@ -102,17 +105,22 @@ type callSummary struct {
 	// DTMF are the digits we were asked to send, DigitsSent those sent
 	// whole and DigitsReceived those recognised, as RFC 4733 events on the
 	// negotiated telephone-event payload type DTMFPT (-1: none negotiated).
-	DTMF           string   `json:"dtmf,omitempty"`
-	DTMFPT         int      `json:"dtmf_pt"`
-	DigitsSent     string   `json:"digits_sent"`
-	DigitsReceived string   `json:"digits_received"`
-	HeardHz        float64  `json:"heard_hz"`
-	WantHz         float64  `json:"want_hz"`
-	AudioOK        bool     `json:"audio_ok"`
-	Expect         string   `json:"expect"`
-	Pass           bool     `json:"pass"`
-	Problems       []string `json:"problems,omitempty"`
-	Error          string   `json:"error,omitempty"`
+	// DigitsReceivedInBand are those heard as tones in the received audio
+	// (endpoint.CallReport.DigitsReceivedInBand).
+	DTMF                 string   `json:"dtmf,omitempty"`
+	DTMFPT               int      `json:"dtmf_pt"`
+	DigitsSent           string   `json:"digits_sent"`
+	DigitsReceived       string   `json:"digits_received"`
+	DigitsReceivedInBand string   `json:"digits_received_inband"`
+	HeardHz              float64  `json:"heard_hz"`
+	WantHz               float64  `json:"want_hz"`
+	AudioOK              bool     `json:"audio_ok"`
+	Expect               string   `json:"expect"`
+	Pass                 bool     `json:"pass"`
+	Problems             []string `json:"problems,omitempty"`
+	Error                string   `json:"error,omitempty"`
+	// noEvents is judgement.noEvents, for the text.
+	noEvents bool
 }
 
 // summarize judges a report against j with the end's view of the media path.
@@ -124,6 +132,7 @@ func summarize(role string, r endpoint.CallReport, mp mediaPath, j judgement) ca
 		MediaLocal: addrString(r.MediaLocal), MediaTo: addrString(r.MediaTo), MediaFrom: addrString(r.MediaFrom),
 		Codec: r.Codec, Sent: r.PacketsSent, Received: r.PacketsReceived,
 		DTMF: j.dtmf, DTMFPT: r.EventPT, DigitsSent: r.DigitsSent, DigitsReceived: r.DigitsReceived,
+		DigitsReceivedInBand: r.DigitsReceivedInBand, noEvents: j.noEvents,
 		HeardHz: math.Round(r.DetectedHz), WantHz: j.wantHz, Expect: j.expect,
 	}
 	if r.PacketsExpected > 0 {

@@ -212,6 +212,18 @@ func TestSummarize(t *testing.T) {
 			return r
 		}(), bypassed, judgement{expect: expectAny, wantHz: 440, wantCode: 200, dtmf: "5"}, true, 0, "",
 			"not sent (5): the far end did not negotiate telephone-event, received none\n"},
+		{"digits heard in-band", func() endpoint.CallReport {
+			r := answered(0, 440)
+			r.EventPT, r.DigitsReceivedInBand = -1, "1234#*"
+			return r
+		}(), anchored, judgement{expect: expectAny, wantHz: 440, wantCode: 200}, true, 0, "",
+			"dtmf         received none, in-band 1234#*\n"},
+		{"an SBC without telephone-event cannot send", func() endpoint.CallReport {
+			r := answered(0, 440)
+			r.EventPT = -1
+			return r
+		}(), anchored, judgement{expect: expectAny, wantHz: 440, wantCode: 200, dtmf: "9", noEvents: true}, true, 0, "",
+			"dtmf         not sent (9): this SBC negotiates no telephone-event (--dtmf-pt -1), received none\n"},
 		{"digits cut short", func() endpoint.CallReport {
 			r := answered(0, 440)
 			r.DigitsSent, r.EndedBy = "1", endpoint.EndedRemoteBye
@@ -233,8 +245,10 @@ func TestSummarize(t *testing.T) {
 			if tt.wantLoss < 0 && (s.PacketsLost != nil || s.JitterMs != nil) {
 				t.Errorf("nothing received, yet packets lost %v, jitter %v", s.PacketsLost, s.JitterMs)
 			}
-			if s.DTMF != tt.j.dtmf || s.DTMFPT != tt.r.EventPT || s.DigitsSent != tt.r.DigitsSent || s.DigitsReceived != tt.r.DigitsReceived {
-				t.Errorf("dtmf %q PT %d sent %q received %q; want the report's", s.DTMF, s.DTMFPT, s.DigitsSent, s.DigitsReceived)
+			if s.DTMF != tt.j.dtmf || s.DTMFPT != tt.r.EventPT || s.DigitsSent != tt.r.DigitsSent || s.DigitsReceived != tt.r.DigitsReceived ||
+				s.DigitsReceivedInBand != tt.r.DigitsReceivedInBand {
+				t.Errorf("dtmf %q PT %d sent %q received %q in-band %q; want the report's", s.DTMF, s.DTMFPT, s.DigitsSent,
+					s.DigitsReceived, s.DigitsReceivedInBand)
 			}
 			text := s.text()
 			for _, want := range []string{"media", "packets", "audio", tt.text} {
@@ -242,7 +256,7 @@ func TestSummarize(t *testing.T) {
 					t.Errorf("text lacks %q:\n%s", want, text)
 				}
 			}
-			if hasDTMF := tt.j.dtmf != "" || tt.r.DigitsReceived != ""; hasDTMF != strings.Contains(text, "dtmf") {
+			if hasDTMF := tt.j.dtmf != "" || tt.r.DigitsReceived != "" || tt.r.DigitsReceivedInBand != ""; hasDTMF != strings.Contains(text, "dtmf") {
 				t.Errorf("dtmf line shown: %v, want %v:\n%s", !hasDTMF, hasDTMF, text)
 			}
 			if tt.wantPass != strings.Contains(text, "result       PASS") {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 )
 
 func TestEventCodes(t *testing.T) {
@@ -421,10 +422,79 @@ func TestDTMFCalls(t *testing.T) {
 				if r.EventPT != tt.wantPT {
 					t.Errorf("%s: telephone-event PT %d, want %d", r.Direction, r.EventPT, tt.wantPT)
 				}
+				if r.DigitsReceivedInBand != "" {
+					t.Errorf("%s: heard %q in-band, from events only", r.Direction, r.DigitsReceivedInBand)
+				}
 				checkReception(t, r)
 			}
 		})
 	}
+}
+
+// TestSBCWithoutTelephoneEvent: an SBC with TelephoneEventPT
+// NoTelephoneEvent offers and answers no telephone-event, so neither end
+// sends its digits; with EarlyTelephoneEvent its 183 answers the offer's
+// telephone-event and its 200 drops it.
+func TestSBCWithoutTelephoneEvent(t *testing.T) {
+	ctx := testContext(t)
+	hasEvents := func(body []byte) bool { return bytes.Contains(body, []byte("telephone-event")) }
+	sbc := startSBC(t, ctx, SBCConfig{TelephoneEventPT: NoTelephoneEvent, AnswerDTMF: "5"})
+	client := startClient(t, ctx, ClientConfig{AnswerDTMF: "7"})
+
+	caller, err := client.Call(ctx, CallOptions{Target: sbc.Addr(), Duration: 300 * time.Millisecond, DTMF: "12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	callee, err := sbc.NextCall(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasEvents(caller.OfferSDP) || hasEvents(callee.EarlySDP) || hasEvents(callee.AnswerSDP) {
+		t.Errorf("offer with events %v, 183 %v, 200 %v; want true, false, false",
+			hasEvents(caller.OfferSDP), hasEvents(callee.EarlySDP), hasEvents(callee.AnswerSDP))
+	}
+	placed, err := sbc.Call(ctx, CallOptions{Target: client.Addr(), Duration: 300 * time.Millisecond, DTMF: "34"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered, err := client.NextCall(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasEvents(placed.OfferSDP) {
+		t.Errorf("the SBC offered telephone-event:\n%s", placed.OfferSDP)
+	}
+	for _, r := range []CallReport{caller, callee, placed, answered} {
+		if r.EventPT != -1 || r.DigitsSent != "" || r.DigitsReceived != "" || r.DigitsReceivedInBand != "" {
+			t.Errorf("%s: PT %d, sent %q, received %q, in-band %q; want -1 and nothing", r.Direction,
+				r.EventPT, r.DigitsSent, r.DigitsReceived, r.DigitsReceivedInBand)
+		}
+	}
+
+	early := startSBC(t, ctx, SBCConfig{TelephoneEventPT: NoTelephoneEvent, EarlyTelephoneEvent: true})
+	r, err := client.Call(ctx, CallOptions{Target: early.Addr(), Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasEvents(r.EarlySDP) || hasEvents(r.AnswerSDP) {
+		t.Errorf("183 with events %v, 200 %v; want true, false", hasEvents(r.EarlySDP), hasEvents(r.AnswerSDP))
+	}
+	if v183, v200 := originVersion(t, r.EarlySDP), originVersion(t, r.AnswerSDP); v200 != v183+1 {
+		t.Errorf("o= version %d in the 183, %d in the 200; want the 200's one higher", v183, v200)
+	}
+	if _, err := early.NextCall(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// originVersion is the o= session version of an SDP body.
+func originVersion(t *testing.T, body []byte) uint64 {
+	t.Helper()
+	var d sdp.SessionDescription
+	if err := d.Unmarshal(body); err != nil {
+		t.Fatalf("%v:\n%s", err, body)
+	}
+	return d.Origin.SessionVersion
 }
 
 // checkReception asserts what a direct loopback call's reception must be:

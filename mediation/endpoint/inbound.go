@@ -36,6 +36,14 @@ type answerPlan struct {
 	// a=x-bypassid bypassID ("" none).
 	sdp      func(localMedia) ([]byte, error)
 	bypassID string
+	// early, if set, is another answer for the 183 than the 200's.
+	early *earlyPlan
+}
+
+// earlyPlan is a 183's answer that the 200 changes (SBCConfig.EarlyTelephoneEvent).
+type earlyPlan struct {
+	dtmf int // telephone-event PT of the 183, -1 if none
+	sdp  func(localMedia) ([]byte, error)
 }
 
 // inbound is one call we answer, from INVITE to report.
@@ -120,7 +128,15 @@ func (in *inbound) run(log zerolog.Logger) {
 		return
 	}
 	in.c.setLocalSDP(body, in.p.dtmf)
-	if in.ring(body) && in.answer(body) {
+	early, earlyDTMF := body, in.p.dtmf
+	if e := in.p.early; e != nil {
+		if early, err = e.sdp(media.local); err != nil {
+			in.final(sip.StatusInternalServerError, err)
+			return
+		}
+		earlyDTMF = e.dtmf
+	}
+	if in.ring(early, earlyDTMF) && in.answer(body) {
 		in.talk()
 	}
 }
@@ -138,9 +154,10 @@ func (in *inbound) final(code int, cause error) {
 	in.end(by, cause)
 }
 
-// ring sends the 18x, if any, and waits until it is time to answer; false
+// ring sends the 18x, if any (a 183 with body, on which media starts with
+// telephone-event PT dtmf), and waits until it is time to answer; false
 // when the call ended meanwhile (CANCEL, Close).
-func (in *inbound) ring(body []byte) bool {
+func (in *inbound) ring(body []byte, dtmf int) bool {
 	var err error
 	switch in.p.progress {
 	case ProgressSession:
@@ -148,7 +165,7 @@ func (in *inbound) ring(body []byte) bool {
 		err = in.dlg.Respond(sip.StatusSessionInProgress, "Session Progress", body, &ct)
 		in.r.Provisional = append(in.r.Provisional, sip.StatusSessionInProgress)
 		in.r.EarlySDP = body
-		in.c.media.Start(in.p.dest, in.p.codec, in.p.dtmf)
+		in.c.media.Start(in.p.dest, in.p.codec, dtmf)
 	case ProgressRinging:
 		err = in.dlg.Respond(sip.StatusRinging, "Ringing", nil)
 		in.r.Provisional = append(in.r.Provisional, sip.StatusRinging)

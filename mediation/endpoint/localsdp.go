@@ -172,11 +172,16 @@ func (p sfbSDP) rewriteCandidate(v string) (string, bool) {
 // A bypassID adds a=x-bypassid and host candidates for our RTP and RTCP ports,
 // as a CCE mediation server's bypass offer to a client has them.
 func plainSDP(local localMedia, formats []format, sessionID uint64, bypassID string) ([]byte, error) {
+	return plainSDPVersion(local, formats, sessionID, sessionID, bypassID)
+}
+
+// plainSDPVersion is plainSDP with an o= session version of its own.
+func plainSDPVersion(local localMedia, formats []format, sessionID, version uint64, bypassID string) ([]byte, error) {
 	desc := sdp.SessionDescription{
 		Origin: sdp.Origin{
 			Username:       "-",
 			SessionID:      sessionID,
-			SessionVersion: sessionID,
+			SessionVersion: version,
 			NetworkType:    "IN",
 		},
 		SessionName:      "SBC",

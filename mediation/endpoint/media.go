@@ -21,7 +21,7 @@ const (
 	sampleRate      = 8000
 	frameSamples    = 160
 	frameInterval   = 20 * time.Millisecond
-	maxKeptSamples  = 3 * sampleRate // enough for Detect, bounded for long calls
+	maxKeptSamples  = 3 * sampleRate // enough for Detect, bounded for long calls (in-band DTMF: the whole call, inband.go)
 	cnPayloadType   = 13
 	rtcpMuxLowestPT = 72 // RTCP packet types 200..204 read as PT 72..76 under rtcp-mux
 	rtcpMuxHighest  = 76
@@ -62,6 +62,7 @@ type stream struct {
 	player   dtmfPlayer
 	sentDTMF []byte
 	decoder  dtmfDecoder
+	inband   inbandDetector
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -79,6 +80,7 @@ type mediaStats struct {
 	jitter          time.Duration
 	digitsSent      string
 	digitsReceived  string
+	digitsInBand    string
 }
 
 // silentRTPPort is what a silent stream puts in its SDP: the discard
@@ -193,6 +195,7 @@ func (s *stream) Close() mediaStats {
 		jitter:         s.rx.Jitter(),
 		digitsSent:     string(s.sentDTMF),
 		digitsReceived: string(s.decoder.digits),
+		digitsInBand:   string(s.inband.digits),
 	}
 }
 
@@ -204,7 +207,7 @@ func (s *stream) SendDigits(digits string) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dtmfPT < 0 {
-		s.log.Warn().Str("digits", digits).Msg("DTMF not sent: the far end did not negotiate telephone-event")
+		s.log.Warn().Str("digits", digits).Msg("DTMF not sent: the call negotiated no telephone-event")
 		return s.player.enqueue("")
 	}
 	return s.player.enqueue(digits)
@@ -348,7 +351,7 @@ func (s *stream) receive() {
 }
 
 // record accounts one received RTP packet: its source, loss and jitter,
-// a DTMF event, or audio samples for the tone detector.
+// a DTMF event, or audio samples for the tone and in-band DTMF detectors.
 func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, at time.Time) {
 	pt := int(pkt.PayloadType)
 	if pt >= rtcpMuxLowestPT && pt <= rtcpMuxHighest {
@@ -394,13 +397,19 @@ func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, at time.Time) {
 	// Stamped media (delays) is measured, not listened to: its payloads
 	// are not a pure tone, and detecting one (some 20 ms of CPU a call, at
 	// the end) made the load generator its own bottleneck.
-	if s.delays != nil || !s.started || len(s.samples) >= maxKeptSamples {
+	if s.delays != nil || !s.started {
 		return
 	}
 	// Decode with the negotiated law, not the packet's PT: a relay that sends
-	// the wrong codec must show up as a wrong tone.
+	// the wrong codec must show up as a wrong tone. Events (on dtmfPT)
+	// never get here, so a digit received as one is not in-band too.
 	decode := decoder(s.codec.name)
+	keep := len(s.samples) < maxKeptSamples
 	for _, b := range pkt.Payload {
-		s.samples = append(s.samples, decode(b))
+		v := decode(b)
+		s.inband.add(v)
+		if keep {
+			s.samples = append(s.samples, v)
+		}
 	}
 }

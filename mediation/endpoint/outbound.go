@@ -368,7 +368,7 @@ func (r *CallReport) fillMedia(s mediaStats) {
 	r.PacketsSent, r.PacketsReceived = s.sent, s.received
 	r.PacketsExpected, r.PacketsLost, r.Jitter = s.expected, s.lost, s.jitter
 	r.ReceivedPT, r.EventPT = s.receivedPT, s.eventPT
-	r.DigitsSent, r.DigitsReceived = s.digitsSent, s.digitsReceived
+	r.DigitsSent, r.DigitsReceived, r.DigitsReceivedInBand = s.digitsSent, s.digitsReceived, s.digitsInBand
 	r.DetectedHz = s.detectedHz
 }
 

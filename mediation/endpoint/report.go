@@ -88,6 +88,16 @@ type CallReport struct {
 	// EventPT, in order: one per event, however many of its packets
 	// (redundant end packets included) arrived.
 	DigitsReceived string
+	// DigitsReceivedInBand are the DTMF digits heard in the received audio
+	// as the keys' dual tones (ITU-T Q.23), in order: what a relay plays
+	// for RFC 4733 events to a peer without telephone-event. The audio,
+	// decoded with the negotiated codec over the whole call, is analysed in
+	// 40 ms windows every 20 ms; a digit counts once per tone burst, when
+	// two windows in a row hold it, and again only after a window without
+	// it (silence, another sound). Event packets are not audio, so a digit
+	// received as an event is not counted here too. Empty with
+	// ClientConfig.Delays or SBCConfig.Delays, which skip the detection.
+	DigitsReceivedInBand string
 	// DetectedHz is the dominant frequency of the received audio, decoded with
 	// the negotiated codec (0 for silence or no audio, and with
 	// ClientConfig.Delays or SBCConfig.Delays, which skip the detection).

@@ -48,7 +48,18 @@ type SBCConfig struct {
 	// the SBC's offers and answers, 96-127. 0 offers 101 and answers with
 	// the offer's. Another value in an answer is what RFC 3264 §6.1 allows
 	// but discourages; it makes a relay in between remap the payload type.
+	// NoTelephoneEvent (-1) is a trunk without RFC 4733: its offers and
+	// answers have no telephone-event, so it sends no DTMF events
+	// (AnswerDTMF and CallOptions.DTMF are not sent) and receives DTMF
+	// only in-band (CallReport.DigitsReceivedInBand).
 	TelephoneEventPT int
+	// EarlyTelephoneEvent, with TelephoneEventPT NoTelephoneEvent and
+	// Progress ProgressSession, answers the offer's telephone-event in the
+	// 183 all the same and drops it in the 200, as some SBCs change their
+	// answer: the caller keeps the 183's answer (RFC 3261 §13.2.1) and
+	// sends its DTMF as events, which an anchoring mediation server plays
+	// to the SBC as in-band tones. Only the calls the SBC answers.
+	EarlyTelephoneEvent bool
 	// AnswerDTMF are DTMF digits (0-9, *, #, A-D) sent on every call the
 	// SBC answers, once answered; see CallOptions.DTMF.
 	AnswerDTMF string
@@ -98,8 +109,12 @@ func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
 	if !validToken(cfg.UserAgent) {
 		return nil, errors.New("sbc config: UserAgent must be a single line")
 	}
-	if cfg.TelephoneEventPT != 0 && (cfg.TelephoneEventPT < 96 || cfg.TelephoneEventPT > 127) {
-		return nil, fmt.Errorf("sbc config: TelephoneEventPT %d: want a dynamic payload type, 96-127", cfg.TelephoneEventPT)
+	if err := CheckTelephoneEventPT(cfg.TelephoneEventPT); err != nil {
+		return nil, fmt.Errorf("sbc config: TelephoneEventPT %w", err)
+	}
+	if cfg.EarlyTelephoneEvent && (cfg.TelephoneEventPT != NoTelephoneEvent || cfg.Progress != ProgressSession) {
+		return nil, fmt.Errorf("sbc config: EarlyTelephoneEvent needs TelephoneEventPT %d (no telephone-event in the 200) and Progress %s (a 183 with SDP), not %d and %s",
+			NoTelephoneEvent, ProgressSession, cfg.TelephoneEventPT, cfg.Progress)
 	}
 	if err := CheckDigits(cfg.AnswerDTMF); err != nil {
 		return nil, fmt.Errorf("sbc config: AnswerDTMF: %w", err)
@@ -112,7 +127,9 @@ func StartSBC(ctx context.Context, cfg SBCConfig) (*SBC, error) {
 		}
 		s.formats = append(s.formats, f)
 	}
-	s.formats = append(s.formats, s.eventFormat(dtmfFormat))
+	if cfg.TelephoneEventPT != NoTelephoneEvent {
+		s.formats = append(s.formats, s.eventFormat(dtmfFormat))
+	}
 	a, err := startAgent(ctx, agentConfig{
 		role: "sbc", listen: cfg.Listen, mediaIP: cfg.MediaIP,
 		userAgent: cfg.UserAgent, toneHz: cfg.ToneHz, log: cfg.Log, silent: cfg.Silent, delays: cfg.Delays,
@@ -137,6 +154,19 @@ const (
 	// ProgressNone is no provisional response besides the 100.
 	ProgressNone = "none"
 )
+
+// NoTelephoneEvent is SBCConfig.TelephoneEventPT for a trunk without
+// telephone-event.
+const NoTelephoneEvent = -1
+
+// CheckTelephoneEventPT validates an SBCConfig.TelephoneEventPT value: 0,
+// NoTelephoneEvent or a dynamic payload type.
+func CheckTelephoneEventPT(pt int) error {
+	if pt != 0 && pt != NoTelephoneEvent && (pt < 96 || pt > 127) {
+		return fmt.Errorf("%d: want a dynamic payload type, 96-127 (0: the default, %d: none)", pt, NoTelephoneEvent)
+	}
+	return nil
+}
 
 // CheckProgress validates an SBCConfig.Progress value.
 func CheckProgress(p string) error {
@@ -179,8 +209,8 @@ func (s *SBC) NextCall(ctx context.Context) (CallReport, error) { return s.a.nex
 func (s *SBC) Close() error { return s.a.close() }
 
 // plan answers with the preferred codec among those offered (+ the offer's
-// telephone-event), the configured provisional (183 with SDP and early
-// media by default), then 200 after Ring.
+// telephone-event, unless the SBC has none), the configured provisional
+// (183 with SDP and early media by default), then 200 after Ring.
 func (s *SBC) plan(rm remoteMedia) (answerPlan, error) {
 	if s.cfg.Reject != 0 {
 		return answerPlan{reject: s.cfg.Reject}, nil
@@ -190,12 +220,13 @@ func (s *SBC) plan(rm remoteMedia) (answerPlan, error) {
 		return answerPlan{}, fmt.Errorf("offer has none of %v", s.cfg.Codecs)
 	}
 	formats, dtmf := []format{codec}, -1
-	if ev, ok := eventFormat(rm.formats); ok {
+	ev, offered := eventFormat(rm.formats)
+	if offered && s.cfg.TelephoneEventPT != NoTelephoneEvent {
 		ev = s.eventFormat(ev)
 		formats, dtmf = append(formats, ev), int(ev.pt)
 	}
 	id := sessionID()
-	return answerPlan{
+	p := answerPlan{
 		digits:      s.cfg.AnswerDTMF,
 		progress:    s.cfg.Progress,
 		delay:       s.cfg.Ring,
@@ -207,13 +238,21 @@ func (s *SBC) plan(rm remoteMedia) (answerPlan, error) {
 		sdp: func(l localMedia) ([]byte, error) {
 			return plainSDP(l, formats, id, "")
 		},
-	}, nil
+	}
+	if s.cfg.EarlyTelephoneEvent && offered {
+		// The 183 is the first version of the SDP, the 200 its change.
+		early := []format{codec, ev}
+		p.early = &earlyPlan{dtmf: int(ev.pt), sdp: func(l localMedia) ([]byte, error) {
+			return plainSDPVersion(l, early, id, id-1, "")
+		}}
+	}
+	return p, nil
 }
 
 // eventFormat is telephone-event with the configured payload type, if any,
 // instead of f's.
 func (s *SBC) eventFormat(f format) format {
-	if s.cfg.TelephoneEventPT != 0 {
+	if s.cfg.TelephoneEventPT > 0 {
 		f.pt = uint8(s.cfg.TelephoneEventPT)
 	}
 	return f

@@ -209,17 +209,20 @@ func TestBadRequests(t *testing.T) {
 func TestStartErrors(t *testing.T) {
 	ctx := testContext(t)
 	sbcs := map[string]SBCConfig{
-		"reject 200":      {Reject: 200},
-		"reject 99":       {Reject: 99},
-		"codec G729":      {Codecs: []string{"G729"}},
-		"wildcard listen": {Listen: "0.0.0.0:0"},
-		"hostname listen": {Listen: "localhost:0"},
-		"user agent CRLF": {UserAgent: "x\r\nVia: evil"},
-		"foreign listen":  {Listen: "192.0.2.1:0"},
-		"event PT 95":     {TelephoneEventPT: 95},
-		"event PT 128":    {TelephoneEventPT: 128},
-		"answer DTMF E":   {AnswerDTMF: "12E"},
-		"progress 181":    {Progress: "181"},
+		"reject 200":               {Reject: 200},
+		"reject 99":                {Reject: 99},
+		"codec G729":               {Codecs: []string{"G729"}},
+		"wildcard listen":          {Listen: "0.0.0.0:0"},
+		"hostname listen":          {Listen: "localhost:0"},
+		"user agent CRLF":          {UserAgent: "x\r\nVia: evil"},
+		"foreign listen":           {Listen: "192.0.2.1:0"},
+		"event PT 95":              {TelephoneEventPT: 95},
+		"event PT 128":             {TelephoneEventPT: 128},
+		"event PT -2":              {TelephoneEventPT: -2},
+		"early events with events": {TelephoneEventPT: 96, EarlyTelephoneEvent: true},
+		"early events without 183": {TelephoneEventPT: NoTelephoneEvent, EarlyTelephoneEvent: true, Progress: ProgressRinging},
+		"answer DTMF E":            {AnswerDTMF: "12E"},
+		"progress 181":             {Progress: "181"},
 	}
 	for name, cfg := range sbcs {
 		if s, err := StartSBC(ctx, cfg); err == nil {
