@@ -40,7 +40,7 @@ type checkStep struct {
 	Status string `json:"status"`
 	Detail string `json:"detail"`
 	// Fix says what to do about a failure, with the cmdlet or setting.
-	Fix string `json:"fix,omitempty"`
+	Fix string `json:"fix"`
 }
 
 const checkUsage = `Usage: mediation check [flags]

@@ -107,7 +107,7 @@ type callSummary struct {
 	// negotiated telephone-event payload type DTMFPT (-1: none negotiated).
 	// DigitsReceivedInBand are those heard as tones in the received audio
 	// (endpoint.CallReport.DigitsReceivedInBand).
-	DTMF                 string   `json:"dtmf,omitempty"`
+	DTMF                 string   `json:"dtmf"`
 	DTMFPT               int      `json:"dtmf_pt"`
 	DigitsSent           string   `json:"digits_sent"`
 	DigitsReceived       string   `json:"digits_received"`
@@ -200,6 +200,15 @@ func serverDirection(role, endDirection string) string {
 	return "inbound"
 }
 
+// shown is a for a sentence: "none" when there is no address (a call
+// rejected before any media socket), never Go's "invalid AddrPort".
+func shown(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return "none"
+	}
+	return a.String()
+}
+
 func addrString(a netip.AddrPort) string {
 	if !a.IsValid() {
 		return ""
@@ -212,7 +221,7 @@ func addrString(a netip.AddrPort) string {
 // said against where RTP really came from.
 func clientPath(r endpoint.CallReport) mediaPath {
 	if !r.MediaFrom.IsValid() {
-		return mediaPath{pathNone, "no RTP received", fmt.Sprintf("client %s <-> nothing received", r.MediaLocal)}
+		return mediaPath{pathNone, "no RTP received", fmt.Sprintf("client %s <-> nothing received", shown(r.MediaLocal))}
 	}
 	if r.Direction == endpoint.Outbound {
 		return clientOutboundPath(r)
@@ -226,19 +235,19 @@ func clientPath(r endpoint.CallReport) mediaPath {
 func clientOutboundPath(r endpoint.CallReport) mediaPath {
 	answer, err := sdp.Parse(answerBody(r))
 	if err != nil {
-		return mediaPath{pathUnknown, "the answer's SDP: " + err.Error(), fmt.Sprintf("client %s <-> %s", r.MediaLocal, r.MediaFrom)}
+		return mediaPath{pathUnknown, "the answer's SDP: " + err.Error(), fmt.Sprintf("client %s <-> %s", shown(r.MediaLocal), r.MediaFrom)}
 	}
 	if r.MediaFrom != answer.RTP() {
 		return mediaPath{pathUnknown, fmt.Sprintf("RTP came from %s, not from %s given in the answer", r.MediaFrom, answer.RTP()),
-			fmt.Sprintf("client %s <-> %s", r.MediaLocal, r.MediaFrom)}
+			fmt.Sprintf("client %s <-> %s", shown(r.MediaLocal), r.MediaFrom)}
 	}
 	offer, err := sdp.Parse(r.OfferSDP)
 	if err == nil && offer.BypassID != "" && answer.HasBypassID(offer.BypassID) {
 		return mediaPath{pathBypassed, "the answer carries our a=x-bypassid and RTP came from the SBC address it gave",
-			fmt.Sprintf("client %s <-> SBC %s", r.MediaLocal, r.MediaFrom)}
+			fmt.Sprintf("client %s <-> SBC %s", shown(r.MediaLocal), r.MediaFrom)}
 	}
 	return mediaPath{pathAnchored, "the answer has no a=x-bypassid of ours: RTP came from the mediation server's address it gave",
-		fmt.Sprintf("client %s <-> mediation %s", r.MediaLocal, r.MediaFrom)}
+		fmt.Sprintf("client %s <-> mediation %s", shown(r.MediaLocal), r.MediaFrom)}
 }
 
 // clientInboundPath: the server's offer names both candidates, its own
@@ -247,20 +256,20 @@ func clientOutboundPath(r endpoint.CallReport) mediaPath {
 func clientInboundPath(r endpoint.CallReport) mediaPath {
 	offer, err := sdp.Parse(r.OfferSDP)
 	if err != nil {
-		return mediaPath{pathUnknown, "the offer's SDP: " + err.Error(), fmt.Sprintf("client %s <-> %s", r.MediaLocal, r.MediaFrom)}
+		return mediaPath{pathUnknown, "the offer's SDP: " + err.Error(), fmt.Sprintf("client %s <-> %s", shown(r.MediaLocal), r.MediaFrom)}
 	}
 	anchor := offer.RTP()
 	gateway := otherHostCandidate(offer, anchor)
 	switch {
 	case r.MediaFrom == anchor:
 		return mediaPath{pathAnchored, "RTP came from the offer's c= address, the mediation server's relay port",
-			fmt.Sprintf("client %s <-> mediation %s", r.MediaLocal, r.MediaFrom)}
+			fmt.Sprintf("client %s <-> mediation %s", shown(r.MediaLocal), r.MediaFrom)}
 	case r.BypassAnswered && r.MediaFrom == gateway:
 		return mediaPath{pathBypassed, "we answered with a=x-bypassid and RTP came from the SBC's candidate in the offer",
-			fmt.Sprintf("client %s <-> SBC %s", r.MediaLocal, r.MediaFrom)}
+			fmt.Sprintf("client %s <-> SBC %s", shown(r.MediaLocal), r.MediaFrom)}
 	}
 	return mediaPath{pathUnknown, fmt.Sprintf("RTP came from %s: neither the offer's c= address %s nor its SBC candidate %s",
-		r.MediaFrom, anchor, addrString(gateway)), fmt.Sprintf("client %s <-> %s", r.MediaLocal, r.MediaFrom)}
+		r.MediaFrom, anchor, addrString(gateway)), fmt.Sprintf("client %s <-> %s", shown(r.MediaLocal), r.MediaFrom)}
 }
 
 // otherHostCandidate is the first RTP host candidate that is not the c=
@@ -305,7 +314,7 @@ func (m mediaRange) String() string {
 // 20000-20999) to make the SBC's verdict exact.
 func sbcPath(r endpoint.CallReport, anchor mediaRange) mediaPath {
 	if !r.MediaFrom.IsValid() {
-		return mediaPath{pathNone, "no RTP received", fmt.Sprintf("SBC %s <-> nothing received", r.MediaLocal)}
+		return mediaPath{pathNone, "no RTP received", fmt.Sprintf("SBC %s <-> nothing received", shown(r.MediaLocal))}
 	}
 	body := answerBody(r)
 	if r.Direction == endpoint.Inbound {
@@ -313,16 +322,16 @@ func sbcPath(r endpoint.CallReport, anchor mediaRange) mediaPath {
 	}
 	peer, err := sdp.Parse(body)
 	if err != nil {
-		return mediaPath{pathUnknown, "the mediation server's SDP: " + err.Error(), fmt.Sprintf("SBC %s <-> %s", r.MediaLocal, r.MediaFrom)}
+		return mediaPath{pathUnknown, "the mediation server's SDP: " + err.Error(), fmt.Sprintf("SBC %s <-> %s", shown(r.MediaLocal), r.MediaFrom)}
 	}
 	if r.MediaFrom != peer.RTP() {
 		return mediaPath{pathUnknown, fmt.Sprintf("RTP came from %s, not from %s given in the SDP", r.MediaFrom, peer.RTP()),
-			fmt.Sprintf("SBC %s <-> %s", r.MediaLocal, r.MediaFrom)}
+			fmt.Sprintf("SBC %s <-> %s", shown(r.MediaLocal), r.MediaFrom)}
 	}
 	if anchor.contains(r.MediaFrom) {
 		return mediaPath{pathAnchored, fmt.Sprintf("RTP came from the address in the SDP, inside the mediation server's media range %s", anchor),
-			fmt.Sprintf("SBC %s <-> mediation %s", r.MediaLocal, r.MediaFrom)}
+			fmt.Sprintf("SBC %s <-> mediation %s", shown(r.MediaLocal), r.MediaFrom)}
 	}
 	return mediaPath{pathBypassed, fmt.Sprintf("RTP came from the address in the SDP, outside the mediation server's media range %s: the client itself", anchor),
-		fmt.Sprintf("SBC %s <-> client %s", r.MediaLocal, r.MediaFrom)}
+		fmt.Sprintf("SBC %s <-> client %s", shown(r.MediaLocal), r.MediaFrom)}
 }

@@ -146,6 +146,9 @@ func TestSBCPath(t *testing.T) {
 		{"no RTP",
 			endpoint.CallReport{Direction: endpoint.Inbound, MediaLocal: sbcMedia, OfferSDP: sdpBody(clientMedia, "")},
 			pathNone, "nothing received"},
+		{"rejected: no media socket",
+			endpoint.CallReport{Direction: endpoint.Inbound},
+			pathNone, "SBC none <-> nothing received"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
