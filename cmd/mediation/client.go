@@ -61,7 +61,7 @@ type clientRun struct {
 func client(args []string) int {
 	def := mediation.DefaultConfig()
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	url := fs.String("web-service", def.Bypass.WebServiceURL, "bypass web service `URL` (HybridConfigServiceInternalUrl)")
+	url := fs.String("web-service", def.AdvertisedWebServiceURL(), "bypass web service `URL` (HybridConfigServiceInternalUrl)")
 	version := fs.String("version", mediationtest.SupportedVersion, "Skype for Business `build` in the User-Agent; 15.0.4420.1017 plays Lync 2013")
 	source := fs.String("source-ip", "127.0.0.1", "local `IP` of the web-service fetch, SIP and RTP")
 	to := fs.String("to", "+15550100", "called `number`")

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
@@ -30,7 +31,8 @@ func TestSettingsCommand(t *testing.T) {
 		"AlwaysBypass                   : True\n",
 		"BypassID                       : be38f190-a24a-4a72-b66c-b09fd0909ebc\n",
 		"InternalBypassMode             : Any\n",
-		"HybridConfigServiceInternalUrl : http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc\n",
+		"HybridConfigServiceInternalUrl : " + mediationtest.URL(a.Server, hybridconfig.Path) + "\n",
+		"HybridConfigServiceInternalUrl : " + mediationtest.URL(b.Server, hybridconfig.Path) + "\n",
 	} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("settings get lacks %q:\n%s", want, res.stdout)
