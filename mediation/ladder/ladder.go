@@ -93,7 +93,7 @@ type NoEventsError struct {
 }
 
 func (e *NoEventsError) Error() string {
-	return fmt.Sprintf("no JSON log line in %d lines of input (want the log of `mediation serve --log-format json`)", e.Lines)
+	return fmt.Sprintf("no JSON log line in %d lines of input (want the JSON log of mediation serve --log-format json)", e.Lines)
 }
 
 // Read rebuilds the calls of a JSON log, in the order they started. Lines
