@@ -472,6 +472,7 @@ func TestLabCommandFlags(t *testing.T) {
 		{[]string{"sbc", "--call", "+1555", "--via", "127.0.0.1:0"}, "--via"},
 		{[]string{"sbc", "--expect", "maybe"}, "--expect"},
 		{[]string{"demo", "--duration", "-1s"}, "--duration"},
+		{[]string{"demo", "--duration", "10ms"}, "--duration 10ms: want 20ms to 30s"},
 		{[]string{"demo", "extra"}, `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
