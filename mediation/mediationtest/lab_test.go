@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -134,29 +133,13 @@ func TestCallRejected(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination written by several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestSBCLogOption: a non-zero Options.SBC.Log is where the SBC logs.
 func TestSBCLogOption(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
-	var sbcLog, all syncBuffer
-	lab := mediationtest.Start(t, mediationtest.Options{Log: zerolog.New(&all), SBC: endpoint.SBCConfig{Log: zerolog.New(&sbcLog).Level(zerolog.DebugLevel)}})
+	// Written by the lab's goroutines, read once Close has waited for them.
+	var sbcLog, all bytes.Buffer
+	lab := mediationtest.Start(t, mediationtest.Options{Log: zerolog.New(zerolog.SyncWriter(&all)),
+		SBC: endpoint.SBCConfig{Log: zerolog.New(zerolog.SyncWriter(&sbcLog)).Level(zerolog.DebugLevel)}})
 	client, err := lab.NewClient(ctx, mediationtest.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
