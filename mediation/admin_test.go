@@ -327,6 +327,8 @@ func TestSettingsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := mediationtest.Start(t, mediationtest.Options{Configure: configure})
+	// The URL was the server's own web service: it follows to the new port.
+	want.HybridConfigServiceInternalUrl = mediationtest.URL(again.Server, hybridconfig.Path)
 	code, body = adminDo(t, http.MethodGet, mediationtest.AdminURL(again.Server, "/settings"), "", "")
 	if got := decodeView(t, body); code != 200 || got != want || got.BypassID != id || got.Enabled {
 		t.Fatalf("settings after restart = %d %+v, want %+v", code, got, want)
