@@ -59,7 +59,8 @@ func TestAdminSettings(t *testing.T) {
 	lab := mediationtest.Start(t, mediationtest.Options{})
 	url := mediationtest.AdminURL(lab.Server, "/settings")
 	const id = "be38f190-a24a-4a72-b66c-b09fd0909ebc"
-	const ws = "http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc"
+	// The lab leaves bypass.web_service_url out: it advertises its own.
+	ws := mediationtest.URL(lab.Server, hybridconfig.Path)
 
 	code, body := adminDo(t, http.MethodGet, url, "", "")
 	want := mediation.SettingsView{Enabled: true, AlwaysBypass: true, BypassID: id, InternalBypassMode: "Any",
@@ -326,6 +327,8 @@ func TestSettingsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := mediationtest.Start(t, mediationtest.Options{Configure: configure})
+	// The URL was the server's own web service: it follows to the new port.
+	want.HybridConfigServiceInternalUrl = mediationtest.URL(again.Server, hybridconfig.Path)
 	code, body = adminDo(t, http.MethodGet, mediationtest.AdminURL(again.Server, "/settings"), "", "")
 	if got := decodeView(t, body); code != 200 || got != want || got.BypassID != id || got.Enabled {
 		t.Fatalf("settings after restart = %d %+v, want %+v", code, got, want)

@@ -315,7 +315,9 @@ type BypassConfig struct {
 	BypassID string `yaml:"bypass_id"`
 	// InternalSubnets are the CIDRs whose clients may use the web service (others get 403).
 	InternalSubnets []string `yaml:"internal_subnets"`
-	// WebServiceURL is the HybridConfigServiceInternalUrl advertised to operators.
+	// WebServiceURL is the HybridConfigServiceInternalUrl advertised to
+	// operators; "" advertises the server's own web service on http_listen
+	// as bound (AdvertisedWebServiceURL).
 	WebServiceURL string `yaml:"web_service_url"`
 }
 

@@ -12,7 +12,7 @@ func (c *Config) CheckFiles() error {
 		if err := checkFilePath("state.path", c.State.Path); err != nil {
 			return err
 		}
-		if _, _, err := readState(c.State.Path); err != nil && !c.State.Reset {
+		if _, _, _, err := readState(c.State.Path); err != nil && !c.State.Reset {
 			return err
 		}
 	}

@@ -156,8 +156,10 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	s.ownWebService(s.HTTPAddr())
 	s.log.Info().Str("edge", s.edge.Addr().String()).Str("gateway_side", s.gw.Addr().String()).
 		Str("http", s.httpLn.Addr().String()).Str("admin", s.adminLn.Addr().String()).Str("bypass_id", s.Settings().BypassID).
+		Str("web_service_url", s.Settings().WebServiceURL).
 		Bool("bypass_enabled", s.Settings().Enabled).Str("gateway", firstTrunk(s.gateways)).Strs("gateways", trunkList(s.gateways)).
 		Str("edge_peer", s.edgePeer.String()).Str("gateway_tls", addrOrNone(s.gw.TLSAddr())).
 		Str("edge_tls", addrOrNone(s.edge.TLSAddr())).Msg("mediation server listening")

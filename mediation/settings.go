@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -104,11 +105,27 @@ func (b BypassSettings) withGeneratedID() BypassSettings {
 type settingsStore struct {
 	p  atomic.Pointer[BypassSettings]
 	mu sync.Mutex // serialises changes
+	// followsListen: WebServiceURL is the server's own web service
+	// (bypass.web_service_url left out), re-derived from http_listen at
+	// every start until a change names another URL. Guarded by mu.
+	followsListen bool
 }
 
 func (s *settingsStore) load() BypassSettings { return *s.p.Load() }
 
 func (s *settingsStore) store(b BypassSettings) { s.p.Store(&b) }
+
+// ownWebService makes the web service on addr (http_listen as bound) the
+// advertised URL when the settings follow http_listen.
+func (s *Server) ownWebService(addr netip.AddrPort) {
+	s.settings.mu.Lock()
+	defer s.settings.mu.Unlock()
+	if s.settings.followsListen {
+		b := s.settings.load()
+		b.WebServiceURL = WebServiceURLAt(addr)
+		s.settings.store(b)
+	}
+}
 
 // Settings returns the MediaBypassSettings in force.
 func (s *Server) Settings() BypassSettings { return s.settings.load() }
@@ -137,13 +154,15 @@ func (s *Server) UpdateSettings(change func(BypassSettings) (BypassSettings, err
 	if err := b.Validate(); err != nil {
 		return err
 	}
+	follows := s.settings.followsListen && b.WebServiceURL == old.WebServiceURL
 	// Kept before it is in force: a change the caller was told about is
 	// never lost by a crash.
 	if path := s.cfg.State.Path; path != "" {
-		if err := writeState(path, b); err != nil {
+		if err := writeState(path, b, follows); err != nil {
 			return err
 		}
 	}
+	s.settings.followsListen = follows
 	s.settings.store(b)
 	s.log.Info().Bool("enabled", b.Enabled).Str("bypass_id", b.BypassID).
 		Str("web_service_url", b.WebServiceURL).Bool("was_enabled", old.Enabled).

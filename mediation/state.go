@@ -29,6 +29,10 @@ type stateFile struct {
 	Version  int          `json:"version"`
 	SavedAt  time.Time    `json:"savedAt"`
 	Settings SettingsView `json:"settings"`
+	// WebServiceFollowsListen: the URL in Settings is the server's own web
+	// service at the time of writing; the next start advertises its own
+	// again, wherever http_listen then is.
+	WebServiceFollowsListen bool `json:"webServiceUrlFollowsHttpListen,omitempty"`
 }
 
 // StateError is a state file that cannot be used: the server does not start
@@ -42,29 +46,29 @@ func (e *StateError) Error() string {
 	return "state: " + e.Path + ": " + e.Reason + " (fix or remove the file, or start with --reset-state)"
 }
 
-// readState returns the settings saved at path; ok is false when there is
-// no file yet.
-func readState(path string) (b BypassSettings, ok bool, err error) {
+// readState returns the settings saved at path, and whether their URL
+// follows http_listen; ok is false when there is no file yet.
+func readState(path string) (b BypassSettings, follows, ok bool, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return b, false, nil
+		return b, false, false, nil
 	}
 	if err != nil {
-		return b, false, &StateError{Path: path, Reason: err.Error()}
+		return b, false, false, &StateError{Path: path, Reason: err.Error()}
 	}
 	var f stateFile
 	if err := json.Unmarshal(data, &f); err != nil {
-		return b, false, &StateError{Path: path, Reason: "corrupt: " + err.Error()}
+		return b, false, false, &StateError{Path: path, Reason: "corrupt: " + err.Error()}
 	}
 	if f.Version != stateVersion {
-		return b, false, &StateError{Path: path, Reason: fmt.Sprintf("version %d, want %d", f.Version, stateVersion)}
+		return b, false, false, &StateError{Path: path, Reason: fmt.Sprintf("version %d, want %d", f.Version, stateVersion)}
 	}
 	v := f.Settings
 	b = BypassSettings{Enabled: v.Enabled, AlwaysBypass: v.AlwaysBypass, BypassID: v.BypassID, WebServiceURL: v.HybridConfigServiceInternalUrl}
 	if err := b.Validate(); err != nil {
-		return b, false, &StateError{Path: path, Reason: "invalid settings: " + err.Error()}
+		return b, false, false, &StateError{Path: path, Reason: "invalid settings: " + err.Error()}
 	}
-	return b, true, nil
+	return b, f.WebServiceFollowsListen, true, nil
 }
 
 // writeState replaces the file at path with b so that a crash at any moment
@@ -72,8 +76,8 @@ func readState(path string) (b BypassSettings, ok bool, err error) {
 // a temporary file in the same directory, is fsynced, renamed over path
 // (atomic on POSIX), and the directory is fsynced so the rename itself
 // survives a power loss.
-func writeState(path string, b BypassSettings) error {
-	data, err := json.MarshalIndent(stateFile{Version: stateVersion, SavedAt: time.Now().UTC(), Settings: b.View()}, "", "  ")
+func writeState(path string, b BypassSettings, follows bool) error {
+	data, err := json.MarshalIndent(stateFile{Version: stateVersion, SavedAt: time.Now().UTC(), Settings: b.View(), WebServiceFollowsListen: follows}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -139,10 +143,13 @@ func (s *Server) removeStaleTemps(path string) {
 // initialSettings are the settings the server starts with: the state file's
 // when there is one, else the config's. Where they came from is logged by
 // Run once the listeners are bound (s.originLog), so that a start that
-// fails to bind prints its one line and nothing else.
+// fails to bind prints its one line and nothing else. A URL that follows
+// http_listen (the config's left out, or the state file's saved so) is ""
+// until Run has bound it (ownWebService).
 func (s *Server) initialSettings(cfg *Config) (BypassSettings, error) {
 	conf := BypassSettings{Enabled: cfg.Bypass.Enabled, AlwaysBypass: cfg.Bypass.AlwaysBypass,
 		BypassID: cfg.Bypass.BypassID, WebServiceURL: cfg.Bypass.WebServiceURL}
+	s.settings.followsListen = conf.WebServiceURL == ""
 	path := cfg.State.Path
 	if path == "" {
 		s.originLog = func() {
@@ -166,7 +173,7 @@ func (s *Server) initialSettings(cfg *Config) (BypassSettings, error) {
 			}
 		}
 	}()
-	saved, ok, err := readState(path)
+	saved, follows, ok, err := readState(path)
 	var se *StateError
 	switch {
 	case errors.As(err, &se) && cfg.State.Reset:
@@ -176,7 +183,7 @@ func (s *Server) initialSettings(cfg *Config) (BypassSettings, error) {
 		}
 		s.log.Warn().Str("state_path", path).Str("moved_to", aside).Str("reason", se.Reason).
 			Msg("state file unusable: --reset-state starts from the config's settings")
-		if err := writeState(path, conf); err != nil {
+		if err := writeState(path, conf, s.settings.followsListen); err != nil {
 			return conf, err
 		}
 		s.originLog = func() {
@@ -196,15 +203,20 @@ func (s *Server) initialSettings(cfg *Config) (BypassSettings, error) {
 		key  string
 		same bool
 	}{{"bypass.enabled", saved.Enabled == conf.Enabled}, {"bypass.always_bypass", saved.AlwaysBypass == conf.AlwaysBypass},
-		{"bypass.bypass_id", saved.BypassID == conf.BypassID}, {"bypass.web_service_url", saved.WebServiceURL == conf.WebServiceURL}} {
+		{"bypass.bypass_id", saved.BypassID == conf.BypassID},
+		{"bypass.web_service_url", saved.WebServiceURL == conf.WebServiceURL || follows && s.settings.followsListen}} {
 		if !f.same {
 			overridden = append(overridden, f.key)
 		}
 	}
+	s.settings.followsListen = follows
 	s.originLog = func() {
 		s.log.Info().Str("origin", "state file").Str("state_path", path).Bool("enabled", saved.Enabled).
-			Str("bypass_id", saved.BypassID).Str("web_service_url", saved.WebServiceURL).
+			Str("bypass_id", saved.BypassID).Str("web_service_url", s.Settings().WebServiceURL).
 			Strs("overridden_config_keys", overridden).Msg("media bypass settings from the state file, over the config")
+	}
+	if follows {
+		saved.WebServiceURL = ""
 	}
 	return saved, nil
 }

@@ -37,7 +37,7 @@ func TestStateWriterChild(t *testing.T) {
 	for n := 1; ; n++ {
 		b := BypassSettings{Enabled: n%2 == 0, AlwaysBypass: true, BypassID: countedID(n),
 			WebServiceURL: "http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc"}
-		if err := writeState(path, b); err != nil {
+		if err := writeState(path, b, false); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
 		}
@@ -88,7 +88,7 @@ func TestStateSurvivesKill(t *testing.T) {
 		if !errors.As(err, &exitErr) || last == 0 {
 			t.Fatalf("round %d: child ended with %v after %d changes, not by the kill; stderr %q", round, err, last, stderr.String())
 		}
-		saved, ok, err := readState(path)
+		saved, _, ok, err := readState(path)
 		if err != nil || !ok {
 			data, _ := os.ReadFile(path)
 			t.Fatalf("round %d: state after SIGKILL: ok %v, %v; file %q", round, ok, err, data)
@@ -141,7 +141,7 @@ func TestStateCorrupt(t *testing.T) {
 			if got := srv.Settings(); got.BypassID != cfg.Bypass.BypassID || got.Enabled != cfg.Bypass.Enabled {
 				t.Fatalf("settings after reset %+v, want the config's", got)
 			}
-			if saved, ok, err := readState(path); err != nil || !ok || saved != srv.Settings() {
+			if saved, _, ok, err := readState(path); err != nil || !ok || saved != srv.Settings() {
 				t.Fatalf("state after reset: %+v %v %v", saved, ok, err)
 			}
 			aside, _ := filepath.Glob(path + ".corrupt-*")

@@ -57,6 +57,17 @@ func TestCheckHealthyLab(t *testing.T) {
 	}
 }
 
+// TestCheckLabOwnWebService: `check --admin` alone tests the web service
+// the server advertises, which is its own when the config names none.
+func TestCheckLabOwnWebService(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	res := runBinary(t, "check", "--admin", adminURL(lab), "--timeout", "2s")
+	own := mediationtest.URL(lab.Server, hybridconfig.Path)
+	if l := stepLine(res.stdout, "web service"); res.code != 0 || !strings.HasPrefix(l, "PASS  web service            "+own+" grants bypass") {
+		t.Fatalf("exit %d, web service line %q, want PASS for %s\n%s%s", res.code, l, own, res.stdout, res.stderr)
+	}
+}
+
 // TestCheckNamesTheFailingStep breaks one thing at a time and checks that
 // check fails and names the step.
 func TestCheckNamesTheFailingStep(t *testing.T) {
@@ -195,8 +206,11 @@ func TestCheckNoGuessedWebService(t *testing.T) {
 // TestCheckPool checks every server given, and that their settings match:
 // a client learns the BypassID from one server and may call through another.
 func TestCheckPool(t *testing.T) {
-	a := mediationtest.Start(t, mediationtest.Options{})
-	b := mediationtest.Start(t, mediationtest.Options{})
+	// A pool advertises one URL (a server without one advertises its own).
+	const poolURL = "http://" + labDNSName + ":8080" + hybridconfig.Path
+	shared := func(c *mediation.Config) { c.Bypass.WebServiceURL = poolURL }
+	a := mediationtest.Start(t, mediationtest.Options{Configure: shared})
+	b := mediationtest.Start(t, mediationtest.Options{Configure: shared})
 	hostA, hostB := a.Server.AdminAddr().String(), b.Server.AdminAddr().String()
 	args := []string{"check", "--admin", adminURL(a), "--admin", adminURL(b),
 		"--web-service", mediationtest.URL(a.Server, hybridconfig.Path), "--timeout", "2s"}

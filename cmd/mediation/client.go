@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -61,7 +62,7 @@ type clientRun struct {
 func client(args []string) int {
 	def := mediation.DefaultConfig()
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	url := fs.String("web-service", def.Bypass.WebServiceURL, "bypass web service `URL` (HybridConfigServiceInternalUrl)")
+	url := fs.String("web-service", def.AdvertisedWebServiceURL(), "bypass web service `URL` (HybridConfigServiceInternalUrl)")
 	version := fs.String("version", mediationtest.SupportedVersion, "Skype for Business `build` in the User-Agent; 15.0.4420.1017 plays Lync 2013")
 	source := fs.String("source-ip", "127.0.0.1", "local `IP` of the web-service fetch, SIP and RTP")
 	to := fs.String("to", "+15550100", "called `number`")
@@ -104,7 +105,7 @@ func client(args []string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	code, err := run.run(ctx, log, os.Stdout)
+	code, err := run.run(ctx, log, os.Stdout, os.Stderr)
 	if err != nil {
 		return exitFor("client", err)
 	}
@@ -162,8 +163,9 @@ func (c *clientRun) check(version, source, via, transport, listen string, listen
 }
 
 // run fetches the web service, starts the client and places or answers the
-// calls. The error is for what stopped the client from running at all.
-func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (int, error) {
+// calls. The error is for what stopped the client from running at all; a
+// signal before the last call is said on errOut.
+func (c clientRun) run(ctx context.Context, log zerolog.Logger, out, errOut io.Writer) (int, error) {
 	fetchCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	grant, err := c.fetch(fetchCtx)
 	cancel()
@@ -182,13 +184,23 @@ func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (
 		Str("reason", grant.Reason).Msg("client ready")
 	rep := &reporter{w: out, json: c.json}
 	j := judgement{expect: c.expect, wantHz: c.farEndTone, wantCode: 200, dtmf: c.dtmf}
+	reported := 0
 	report := func(r endpoint.CallReport) {
 		s := summarize(roleClient, r, clientPath(r), j)
 		s.WebService = ws
 		rep.report(s)
+		reported++
+	}
+	// A signal before the last call ends the run with the calls missing
+	// (exit 1): said, so that a CI log shows why.
+	interrupted := func(verb string) {
+		if ctx.Err() != nil && c.calls > 0 && reported < c.calls {
+			fmt.Fprintf(errOut, "mediation: client: interrupted: %d of %d calls %s\n", reported, c.calls, verb)
+		}
 	}
 	if c.answer {
 		answerCalls(ctx, ep.NextCall, c.calls, report)
+		interrupted("answered")
 		return rep.exitCode(c.calls), nil
 	}
 	for range c.calls {
@@ -199,6 +211,7 @@ func (c clientRun) run(ctx context.Context, log zerolog.Logger, out io.Writer) (
 		}
 		report(r)
 	}
+	interrupted("placed")
 	return rep.exitCode(c.calls), nil
 }
 

@@ -54,6 +54,16 @@ func countersRun(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	client := &http.Client{Timeout: 5 * time.Second}
 	var prev map[string]float64
 	var prevAt time.Time
+	answered := 0
+	// end is the exit status of a watch that stops after n samples: a
+	// watch that never got one answered fails, so a CI step can tell.
+	end := func(n int) int {
+		if answered == 0 {
+			fmt.Fprintf(stderr, "mediation: counters: no sample answered (%d tried)\n", n)
+			return exitFailure
+		}
+		return exitOK
+	}
 	for n := 1; ; n++ {
 		values, err := scrape(ctx, client, strings.TrimSuffix(*url, "/")+"/metrics")
 		switch {
@@ -64,21 +74,25 @@ func countersRun(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			// A server restarting, or a moment away: watching goes on, as
 			// PerfMon's does; the next rates start from the next sample.
 			if ctx.Err() != nil {
-				return exitOK
+				return end(n)
 			}
 			fmt.Fprintf(stderr, "mediation: counters: %v (watching on)\n", err)
 			prev = nil
 		default:
+			answered++
 			now := time.Now()
 			printCounters(stdout, now, values, prev, now.Sub(prevAt))
 			prev, prevAt = values, now
 		}
-		if !*watch || (*count > 0 && n >= *count) {
+		if !*watch {
 			return exitOK
+		}
+		if *count > 0 && n >= *count {
+			return end(n)
 		}
 		select {
 		case <-ctx.Done():
-			return exitOK
+			return end(n)
 		case <-time.After(*interval):
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -101,5 +102,30 @@ func TestCountersWatchThroughRestart(t *testing.T) {
 	}
 	if regexp.MustCompile(`-[0-9.]+/s`).MatchString(out.String()) {
 		t.Errorf("a negative rate after the counter went back:\n%s", out.String())
+	}
+}
+
+// TestCountersWatchNothingAnswered: a bounded watch in which no sample
+// was answered fails (exit 1) and says so; one answered sample is enough.
+func TestCountersWatchNothingAnswered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	var out, errOut bytes.Buffer
+	code := countersRun(ctx, []string{"--url", dead, "--watch", "--interval", "10ms", "--count", "2"}, &out, &errOut)
+	if code != exitFailure || out.Len() != 0 || !strings.Contains(errOut.String(), "mediation: counters: no sample answered (2 tried)\n") {
+		t.Fatalf("watch of a dead server: exit %d stdout %q stderr %q; want 1 and the note", code, out.String(), errOut.String())
+	}
+	// Interrupted before any answer: the same.
+	stopped, stop := context.WithCancel(ctx)
+	stop()
+	errOut.Reset()
+	if code := countersRun(stopped, []string{"--url", dead, "--watch", "--interval", "10ms"}, &out, &errOut); code != exitFailure {
+		t.Errorf("interrupted watch without an answer: exit %d, stderr %q", code, errOut.String())
 	}
 }

@@ -40,8 +40,13 @@ shows the media path each call took, codecs, packets, loss and jitter (RFC
 3550, as each receiving end measured them) and whether each end heard the
 other's tone, then the server's counters. As Cloud Connector
 does it, the supported internal client is bypassed both ways and the others
-are anchored. The exit status is 0 only when every call matched.
+are anchored. The exit status is 0 only when every call matched; 2 for a bad
+flag, e.g. a --duration below 20ms (a call that short carries no RTP packet).
 `
+
+// demoMinDuration is the shortest call the demo can judge: one packet's
+// time (an inbound call's media starts at the answer).
+const demoMinDuration = 20 * time.Millisecond
 
 // demoTimeout bounds the whole demo; it takes about 10 s.
 const demoTimeout = 2 * time.Minute
@@ -136,8 +141,8 @@ func demo(args []string) int {
 	if done, code := parseCommand(fs, args, demoUsage); done {
 		return code
 	}
-	if *duration <= 0 || *duration > 30*time.Second {
-		return exitFor("demo", usagef("--duration %s: want more than 0 and at most 30s", *duration))
+	if *duration < demoMinDuration || *duration > 30*time.Second {
+		return exitFor("demo", usagef("--duration %s: want %s to 30s (an inbound call has no early media: a shorter one carries no 20 ms RTP packet, and its media cannot be judged)", *duration, demoMinDuration))
 	}
 	log, err := labLogger(*logLevel)
 	if err != nil {

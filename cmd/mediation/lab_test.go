@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
 // proc is a mediation process a test runs in the background. Its stdout is
@@ -524,6 +525,7 @@ func TestLabCommandFlags(t *testing.T) {
 		{[]string{"sbc", "--call", "+1555", "--via", "127.0.0.1:0"}, "--via"},
 		{[]string{"sbc", "--expect", "maybe"}, "--expect"},
 		{[]string{"demo", "--duration", "-1s"}, "--duration"},
+		{[]string{"demo", "--duration", "10ms"}, "--duration 10ms: want 20ms to 30s"},
 		{[]string{"demo", "extra"}, `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
@@ -644,4 +646,48 @@ func TestServeStopsOnSignal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClientInterruptedSaysSo: a client stopped by SIGINT before its calls
+// exits 1 and says how many of them it made, answering or calling.
+func TestClientInterruptedSaysSo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	ws := mediationtest.URL(lab.Server, hybridconfig.Path)
+	interrupt := func(t *testing.T, p *proc, want string) {
+		t.Helper()
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		if code := p.wait(ctx, t); code != 1 || !strings.Contains(p.stderr.String(), want) {
+			t.Fatalf("exit %d stderr %q; want 1 and %q", code, p.stderr.String(), want)
+		}
+	}
+
+	t.Run("answering", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		p := startProc(t, "client", "--answer", "--listen", addr, "--calls", "2", "--web-service", ws)
+		if err := poll(ctx, func() bool { return p.exited() || tcpListening(addr) }); err != nil || p.exited() {
+			t.Fatalf("answering client not listening: %v (stderr %q)", err, p.stderr.String())
+		}
+		interrupt(t, p, "mediation: client: interrupted: 0 of 2 calls answered\n")
+	})
+
+	t.Run("calling", func(t *testing.T) {
+		hole, err := net.ListenPacket("udp", "127.0.0.1:0") // takes the INVITE, never answers
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hole.Close()
+		p := startProc(t, "client", "--via", hole.LocalAddr().String(), "--web-service", ws, "--calls", "2")
+		_ = hole.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, _, err := hole.ReadFrom(make([]byte, 65536)); err != nil {
+			t.Fatalf("no INVITE: %v (stderr %q)", err, p.stderr.String())
+		}
+		interrupt(t, p, "mediation: client: interrupted: 0 of 2 calls placed\n")
+	})
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 )
 
 // binary is the mediation command built once for the tests that run it.
@@ -301,5 +303,37 @@ func TestServeValidate(t *testing.T) {
 	}
 	if aside, _ := filepath.Glob(torn + ".corrupt-*"); len(aside) > 0 {
 		t.Errorf("--validate --reset-state moved the state file aside: %v", aside)
+	}
+}
+
+// TestServeValidateWebServiceURL: an explicit web service URL that misses
+// http_listen is warned about on stderr, and still valid; left out, the
+// server advertises http_listen itself and there is nothing to warn about.
+func TestServeValidateWebServiceURL(t *testing.T) {
+	const listen = "127.0.0.71:18080"
+	for _, tt := range []struct {
+		name, url, warn string
+	}{
+		{"left out", "", ""},
+		{"at http_listen", "http://" + listen + hybridconfig.Path, ""},
+		{"elsewhere", "http://127.0.0.1:8080" + hybridconfig.Path,
+			"mediation: warning: bypass.web_service_url http://127.0.0.1:8080" + hybridconfig.Path + " points at 127.0.0.1:8080, not at http_listen " + listen},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"serve", "--validate", "--http-listen", listen}
+			if tt.url != "" {
+				args = append(args, "--web-service-url", tt.url)
+			}
+			res := runBinary(t, args...)
+			lines := strings.Split(strings.TrimSuffix(res.stderr, "\n"), "\n")
+			switch {
+			case res.code != 0 || res.stdout != "config ok\n":
+				t.Fatalf("exit %d stdout %q stderr %q; want 0 and config ok", res.code, res.stdout, res.stderr)
+			case tt.warn == "" && res.stderr != "":
+				t.Fatalf("stderr %q, want nothing", res.stderr)
+			case tt.warn != "" && (len(lines) != 1 || !strings.HasPrefix(lines[0], tt.warn)):
+				t.Fatalf("stderr %q, want one line starting %q", res.stderr, tt.warn)
+			}
+		})
 	}
 }

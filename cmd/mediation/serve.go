@@ -52,6 +52,9 @@ var serveFlags = []serveFlag{
 	{name: "http-listen", usage: "`IP:PORT` of the bypass web service, /metrics and /healthz (http_listen)",
 		get: func(c *mediation.Config) string { return c.HTTPListen },
 		set: func(c *mediation.Config, v string) { c.HTTPListen = v }},
+	{name: "web-service-url", usage: "HybridConfigServiceInternalUrl `URL` advertised; empty: this server's own web service on http_listen as bound (bypass.web_service_url)",
+		get: func(c *mediation.Config) string { return c.Bypass.WebServiceURL },
+		set: func(c *mediation.Config, v string) { c.Bypass.WebServiceURL = v }},
 	{name: "admin-listen", usage: "`IP:PORT` of the admin API: settings, calls, trunks, pprof (admin.listen)",
 		get: func(c *mediation.Config) string { return c.Admin.Listen },
 		set: func(c *mediation.Config, v string) { c.Admin.Listen = v }},
@@ -197,6 +200,11 @@ func serve(args []string) int {
 		if err := cfg.CheckFiles(); err != nil {
 			fail(err)
 			return exitUsage
+		}
+		// A URL that misses http_listen is legitimate behind a proxy
+		// or NAT: said, not refused.
+		if w := cfg.WebServiceURLWarning(); w != "" {
+			fmt.Fprintln(os.Stderr, "mediation: warning: "+w)
 		}
 		fmt.Println("config ok")
 		return exitOK

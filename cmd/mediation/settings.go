@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -106,6 +107,12 @@ func settings(args []string) int {
 	if len(admins) == 0 {
 		admins = listFlag{defaultAdmin}
 	}
+	for _, a := range admins {
+		if err := checkAdminURL(a); err != nil {
+			fail(fmt.Errorf("settings %s: %w", verb, err))
+			return exitUsage
+		}
+	}
 	*token = adminToken(*token)
 	var change mediation.SettingsChange
 	method := http.MethodGet
@@ -167,6 +174,17 @@ func settings(args []string) int {
 	return code
 }
 
+// checkAdminURL refuses an --admin value that is not an http(s) URL with a
+// host (127.0.0.1:8081 without a scheme would reach Go's URL parser and
+// come back as a puzzling error).
+func checkAdminURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--admin %q: want http(s)://HOST:PORT", v)
+	}
+	return nil
+}
+
 // poolBypassID is the one BypassID for enabling bypass on every server of
 // a pool, and a sentence saying what changes ("" when every server has it
 // already). A server enabled alone generates its own random ID, and a
@@ -175,14 +193,17 @@ func settings(args []string) int {
 // is kept, so clients that learnt it keep bypassing: the only one the
 // servers have, else the first listed server's when they differ; with none
 // a new GUID is generated here, once. Servers that cannot be read are left
-// to the change itself to report.
+// to the change itself to report; the note names them, and says what was
+// found only of those read.
 func poolBypassID(client *http.Client, admins []string, token string) (id, note string) {
 	type held struct{ admin, id string }
 	var ids []held
+	var unread []string
 	distinct := map[string]bool{}
 	for _, admin := range admins {
 		v, err := adminSettings(client, http.MethodGet, admin, token, mediation.SettingsChange{})
 		if err != nil {
+			unread = append(unread, admin)
 			continue
 		}
 		ids = append(ids, held{admin, v.BypassID})
@@ -205,17 +226,30 @@ func poolBypassID(client *http.Client, admins []string, token string) (id, note 
 			had = append(had, h.admin+" "+h.id)
 		}
 	}
+	servers, notRead := "the servers", ""
+	if len(unread) > 0 {
+		servers = "the servers read"
+		notRead = "; not read: " + strings.Join(unread, ", ")
+	}
 	switch {
+	case id == "" && len(ids) == 0:
+		id = uuid.NewString()
+		return id, fmt.Sprintf("BypassID: no server could be read (%s); generated %s for all %d (give --bypass-id to choose it)",
+			strings.Join(unread, ", "), id, len(admins))
+	case id == "" && len(unread) > 0:
+		id = uuid.NewString()
+		return id, fmt.Sprintf("BypassID: none of the servers read had one (%s%s); generated %s for all %d (give --bypass-id to choose it)",
+			strings.Join(had, ", "), notRead, id, len(admins))
 	case id == "":
 		id = uuid.NewString()
 		return id, fmt.Sprintf("BypassID: no server had one; generated %s for all %d (give --bypass-id to choose it)", id, len(admins))
-	case same:
+	case same && len(unread) == 0:
 		return id, ""
 	case len(distinct) > 1:
-		return id, fmt.Sprintf("BypassID: the servers had different ones (%s); %s, the first's, for all %d (give --bypass-id to choose another)",
-			strings.Join(had, ", "), id, len(admins))
+		return id, fmt.Sprintf("BypassID: %s had different ones (%s%s); %s, the first's, for all %d (give --bypass-id to choose another)",
+			servers, strings.Join(had, ", "), notRead, id, len(admins))
 	}
-	return id, fmt.Sprintf("BypassID: %s for all %d, the one the servers had (%s)", id, len(admins), strings.Join(had, ", "))
+	return id, fmt.Sprintf("BypassID: %s for all %d, the one %s had (%s%s)", id, len(admins), servers, strings.Join(had, ", "), notRead)
 }
 
 // adminToken is --token, else $MEDIATION_ADMIN_TOKEN. The variable is read

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
@@ -30,7 +32,8 @@ func TestSettingsCommand(t *testing.T) {
 		"AlwaysBypass                   : True\n",
 		"BypassID                       : be38f190-a24a-4a72-b66c-b09fd0909ebc\n",
 		"InternalBypassMode             : Any\n",
-		"HybridConfigServiceInternalUrl : http://127.0.0.1:8080/hybridconfig/hybridconfigservice.svc\n",
+		"HybridConfigServiceInternalUrl : " + mediationtest.URL(a.Server, hybridconfig.Path) + "\n",
+		"HybridConfigServiceInternalUrl : " + mediationtest.URL(b.Server, hybridconfig.Path) + "\n",
 	} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("settings get lacks %q:\n%s", want, res.stdout)
@@ -116,5 +119,42 @@ func TestSettingsPoolSharesOneBypassID(t *testing.T) {
 	res = set("--bypass-id", "")
 	if gotA, gotB := ids(); res.code != 1 || strings.Count(res.stderr, "400 Bad Request: BypassID:") != 2 || gotA != idA || gotB != idA {
 		t.Errorf("empty --bypass-id: exit %d, IDs %q %q\n%s", res.code, gotA, gotB, res.stderr)
+	}
+}
+
+// TestSettingsPoolDeadServer: a server of the pool that cannot be read is
+// named, and never counted among those that "had no BypassID".
+func TestSettingsPoolDeadServer(t *testing.T) {
+	a := mediationtest.Start(t, mediationtest.Options{})
+	if err := a.Server.SetSettings(mediation.BypassSettings{AlwaysBypass: true}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	res := runBinary(t, "settings", "set", "--admin", adminURL(a)+","+dead, "--enabled=true")
+	id := a.Server.Settings().BypassID
+	want := "BypassID: none of the servers read had one (" + adminURL(a) + " none; not read: " + dead + "); generated " + id + " for all 2"
+	if res.code != 1 || id == "" || !strings.Contains(res.stdout, want) || strings.Contains(res.stdout, "no server had one") ||
+		!strings.Contains(res.stderr, dead+": ") {
+		t.Fatalf("exit %d stdout %q stderr %q; want 1, %q and the dead server's error", res.code, res.stdout, res.stderr, want)
+	}
+}
+
+// TestSettingsAdminWithoutScheme: --admin HOST:PORT is a usage error that
+// says what is wanted.
+func TestSettingsAdminWithoutScheme(t *testing.T) {
+	for _, verb := range []string{"get", "set"} {
+		args := []string{"settings", verb, "--admin", "127.0.0.1:8081"}
+		if verb == "set" {
+			args = append(args, "--enabled=true")
+		}
+		res := runBinary(t, args...)
+		if want := "mediation: settings " + verb + ": --admin \"127.0.0.1:8081\": want http(s)://HOST:PORT\n"; res.code != 2 || res.stderr != want {
+			t.Errorf("%v: exit %d stderr %q; want 2 and %q", args, res.code, res.stderr, want)
+		}
 	}
 }

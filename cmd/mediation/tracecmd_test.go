@@ -183,6 +183,35 @@ func TestTraceFilters(t *testing.T) {
 	}
 }
 
+// TestTraceCallIDInfoLevel: in a log at the default level (no SIP
+// messages), --call finds a call by either leg's Call-ID, which its lines
+// carry as a_call_id and b_call_id.
+func TestTraceCallIDInfoLevel(t *testing.T) {
+	logs := allLogs(t)
+	var info strings.Builder
+	for _, line := range strings.SplitAfter(logs, "\n") {
+		if !strings.Contains(line, `"level":"debug"`) {
+			info.WriteString(line)
+		}
+	}
+	var answered *traceCall
+	for _, c := range traceJSON(t, logs) {
+		if c.Answered && c.Direction == "outbound" {
+			answered = &c
+			break
+		}
+	}
+	if answered == nil || len(answered.SIPCallIDs) != 2 {
+		t.Fatalf("no answered outbound call with two legs' Call-IDs in the recorded logs: %+v", answered)
+	}
+	for _, id := range answered.SIPCallIDs {
+		got := traceJSON(t, info.String(), "--call", id)
+		if len(got) != 1 || got[0].Call != answered.Call || len(got[0].Messages) != 0 {
+			t.Errorf("info-level log, --call %s: %+v, want call %s (without messages)", id, got, answered.Call)
+		}
+	}
+}
+
 func TestTraceUsage(t *testing.T) {
 	if _, _, code := runTrace(t, "", "a", "b"); code != exitUsage {
 		t.Errorf("two files: exit %d", code)
@@ -196,8 +225,15 @@ func TestTraceUsage(t *testing.T) {
 	if _, errOut, code := runTrace(t, "", "/nonexistent/log"); code != exitFailure || errOut == "" {
 		t.Errorf("missing file: exit %d %q", code, errOut)
 	}
-	// Not JSON, or not about calls: nothing printed, no error.
+	// Not about calls: nothing printed, no error.
 	if out, _, code := runTrace(t, "hello\n{\"level\":\"info\"}\n"); code != exitOK || out != "" {
 		t.Errorf("no calls: exit %d, %q", code, out)
+	}
+	// No JSON log line at all (a console log, the wrong file): said, exit 1.
+	for _, in := range []string{"not json\n", "", "3:04PM INF call started call=1f59c8ddd7df\n[]\n"} {
+		out, errOut, code := runTrace(t, in)
+		if code != exitFailure || out != "" || !strings.HasPrefix(errOut, "mediation: trace: no JSON log line in ") {
+			t.Errorf("input %q: exit %d stdout %q stderr %q; want 1 and a note", in, code, out, errOut)
+		}
 	}
 }

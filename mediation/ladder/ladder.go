@@ -84,17 +84,35 @@ type Call struct {
 // Failed reports a call that ended unanswered.
 func (c *Call) Failed() bool { return c.Ended && !c.Answered }
 
+// NoEventsError is an input without a single JSON log line (a console-
+// format log, the wrong file): nothing to rebuild, which is not the same
+// as a log with no calls.
+type NoEventsError struct {
+	// Lines is how many lines were read.
+	Lines int
+}
+
+func (e *NoEventsError) Error() string {
+	return fmt.Sprintf("no JSON log line in %d lines of input (want the JSON log of mediation serve --log-format json)", e.Lines)
+}
+
 // Read rebuilds the calls of a JSON log, in the order they started. Lines
-// that are not JSON, or not about a call, are skipped.
+// that are not JSON, or not about a call, are skipped; an input with no
+// JSON log line at all is a *NoEventsError.
 func Read(r io.Reader) ([]*Call, error) {
 	b := NewBuilder()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 4<<20)
+	lines := 0
 	for sc.Scan() {
+		lines++
 		b.Line(sc.Bytes())
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading the log: %w", err)
+	}
+	if b.events == 0 {
+		return nil, &NoEventsError{Lines: lines}
 	}
 	return b.Calls(), nil
 }
@@ -103,6 +121,8 @@ func Read(r io.Reader) ([]*Call, error) {
 type Builder struct {
 	calls map[string]*Call
 	order []*Call
+	// events counts the lines that were JSON log events.
+	events int
 }
 
 // NewBuilder starts with no calls.
@@ -129,6 +149,10 @@ type event struct {
 	Remote     string `json:"remote"`
 	SIP        string `json:"sip"`
 	SIPCallID  string `json:"sip_call_id"`
+	// ACallID and BCallID are the legs' Call-IDs on every call line at
+	// any level (b_call_id from "call answered" on).
+	ACallID string `json:"a_call_id"`
+	BCallID string `json:"b_call_id"`
 }
 
 // Line takes one line of the log; it reports whether the line was about a
@@ -139,7 +163,13 @@ func (b *Builder) Line(line []byte) bool { return b.Add(line) != nil }
 // none.
 func (b *Builder) Add(line []byte) *Call {
 	var ev event
-	if json.Unmarshal(line, &ev) != nil || ev.Call == "" {
+	if json.Unmarshal(line, &ev) != nil {
+		return nil
+	}
+	if trimmed := strings.TrimSpace(string(line)); strings.HasPrefix(trimmed, "{") {
+		b.events++
+	}
+	if ev.Call == "" {
 		return nil
 	}
 	at, _ := time.Parse(time.RFC3339Nano, ev.Time)
@@ -155,12 +185,14 @@ func (b *Builder) Add(line []byte) *Call {
 	if ev.Gateway != "" {
 		c.Gateway = ev.Gateway
 	}
+	for _, id := range []string{ev.SIPCallID, ev.ACallID, ev.BCallID} {
+		if id != "" && !slices.Contains(c.CallIDs, id) {
+			c.CallIDs = append(c.CallIDs, id)
+		}
+	}
 	switch {
 	case ev.SIP != "" && ev.Dir != "":
 		c.add(message(at, ev))
-		if ev.SIPCallID != "" && !slices.Contains(c.CallIDs, ev.SIPCallID) {
-			c.CallIDs = append(c.CallIDs, ev.SIPCallID)
-		}
 	case ev.Message == "call started":
 		c.From, c.To = ev.From, ev.To
 	case ev.Message == "media bypass decision" && ev.Bypass != nil:

@@ -74,17 +74,29 @@ func (r CallResult) Media() string {
 // Path draws the media path with the addresses RTP was seen on, e.g.
 // "client 127.0.0.1:40000 <-> SBC 127.0.0.1:41000" or
 // "client 127.0.0.1:40000 <-> mediation 127.0.0.1:49154 | 49152 <-> SBC 127.0.0.1:41000".
+// An end that set up no media socket (a rejected call) reads "none":
+// "client 127.0.0.1:40000 <-> SBC none: no RTP received by either end".
 func (r CallResult) Path() string {
 	c, s := r.Client, r.SBC
+	cl, sl := addrOrNone(c.MediaLocal), addrOrNone(s.MediaLocal)
 	switch r.Media() {
 	case MediaBypassed:
-		return fmt.Sprintf("client %s <-> SBC %s", c.MediaLocal, s.MediaLocal)
+		return fmt.Sprintf("client %s <-> SBC %s", cl, sl)
 	case MediaAnchored:
-		return fmt.Sprintf("client %s <-> mediation %s <-> SBC %s", c.MediaLocal, relayPorts(c.MediaFrom, s.MediaFrom), s.MediaLocal)
+		return fmt.Sprintf("client %s <-> mediation %s <-> SBC %s", cl, relayPorts(c.MediaFrom, s.MediaFrom), sl)
 	case MediaMixed:
-		return fmt.Sprintf("client %s got RTP from %s, SBC %s got RTP from %s", c.MediaLocal, c.MediaFrom, s.MediaLocal, s.MediaFrom)
+		return fmt.Sprintf("client %s got RTP from %s, SBC %s got RTP from %s", cl, c.MediaFrom, sl, s.MediaFrom)
 	}
-	return fmt.Sprintf("client %s <-> SBC %s: no RTP received by %s", c.MediaLocal, s.MediaLocal, r.silentEnd())
+	return fmt.Sprintf("client %s <-> SBC %s: no RTP received by %s", cl, sl, r.silentEnd())
+}
+
+// addrOrNone writes an address, "none" when it was never set (the zero
+// netip.AddrPort would print as "invalid AddrPort").
+func addrOrNone(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "none"
+	}
+	return ap.String()
 }
 
 // relayPorts writes the server's edge-side and gateway-side media addresses,

@@ -61,14 +61,25 @@ type Client struct {
 // client with the answer, on an ephemeral port of opt.SourceIP. ctx bounds
 // the fetch; the client lives until its Close or the lab's.
 func (l *Lab) NewClient(ctx context.Context, opt ClientOptions) (*Client, error) {
+	l.mu.Lock()
+	err := l.alive()
+	l.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	opt = l.clientDefaults(opt)
 	c, err := l.startClient(ctx, opt, netip.AddrPortFrom(opt.SourceIP, 0).String())
 	if err != nil {
 		return nil, err
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Closed meanwhile: Close has taken the list of clients to close.
+	if err := l.alive(); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
 	l.clients = append(l.clients, c)
-	l.mu.Unlock()
 	return c, nil
 }
 
@@ -81,6 +92,9 @@ func (l *Lab) NewEdgePeer(ctx context.Context, opt ClientOptions) (*Client, erro
 	opt = l.clientDefaults(opt)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.alive(); err != nil {
+		return nil, err
+	}
 	old := l.edge
 	grant, ua, err := l.fetch(ctx, opt)
 	if err != nil {

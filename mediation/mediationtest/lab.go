@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +70,10 @@ type Options struct {
 	// answers to inbound calls; "" plays a client that did not get bypass.
 	// NewEdgePeer replaces that client with one that asked the web service.
 	ClientBypassID string
-	// SBC tunes the simulated SBC (Listen and MediaIP are set by the lab).
+	// SBC tunes the simulated SBC (Listen and MediaIP are set by the lab;
+	// ToneHz defaults to DefaultSBCHz). A zero SBC.Log gives the SBC a
+	// child of Log, with "endpoint":"sbc"; a non-zero one is used instead,
+	// with that field added.
 	SBC endpoint.SBCConfig
 	// Configure edits the server's config last, before it is validated.
 	Configure func(*mediation.Config)
@@ -103,6 +107,8 @@ type Lab struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// closed is set, under mu, when Close starts: no client is added after.
+	closed bool
 }
 
 // New starts a lab: the SBC, the edge next hop's client and the server, all
@@ -127,7 +133,11 @@ func (l *Lab) start(opt Options) error {
 	sbcCfg.Listen = "127.0.0.1:0"
 	sbcCfg.MediaIP = loopback
 	sbcCfg.ToneHz = l.sbcHz
-	sbcCfg.Log = opt.Log.With().Str("endpoint", "sbc").Logger()
+	sbcLog := opt.Log
+	if !reflect.ValueOf(opt.SBC.Log).IsZero() {
+		sbcLog = opt.SBC.Log
+	}
+	sbcCfg.Log = sbcLog.With().Str("endpoint", "sbc").Logger()
 	sbc, err := endpoint.StartSBC(l.life, sbcCfg)
 	if err != nil {
 		return fmt.Errorf("mediationtest: start SBC: %w", err)
@@ -169,6 +179,9 @@ func (l *Lab) start(opt Options) error {
 func (l *Lab) Close() error {
 	l.closeOnce.Do(func() {
 		var errs []error
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
 		if l.run != nil {
 			errs = append(errs, l.run.shutdown())
 		}
@@ -182,9 +195,27 @@ func (l *Lab) Close() error {
 			errs = append(errs, l.SBC.Close())
 		}
 		l.stop()
-		l.closeErr = errors.Join(errs...)
+		if err := errors.Join(errs...); err != nil {
+			l.closeErr = fmt.Errorf("mediationtest: close lab: %w", err)
+		}
 	})
 	return l.closeErr
+}
+
+// errClosed is what a lab that was closed, or whose context ended, answers
+// a request for a new client.
+var errClosed = errors.New("mediationtest: lab closed")
+
+// alive says why the lab can take no new client, nil while it can. Called
+// with l.mu held.
+func (l *Lab) alive() error {
+	switch {
+	case l.closed:
+		return errClosed
+	case l.life.Err() != nil:
+		return fmt.Errorf("%w: its context ended: %w", errClosed, context.Cause(l.life))
+	}
+	return nil
 }
 
 // Start builds a lab and registers its teardown with t.Cleanup.
@@ -192,11 +223,11 @@ func Start(t TB, opt Options) *Lab {
 	t.Helper()
 	l, err := New(context.Background(), opt)
 	if err != nil {
-		t.Fatalf("mediationtest: %v", err)
+		t.Fatal(err) // says "mediationtest: " already
 	}
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
-			t.Errorf("mediationtest: close lab: %v", err)
+			t.Errorf("%v", err)
 		}
 	})
 	return l
@@ -208,11 +239,11 @@ func Serve(t TB, cfg *mediation.Config, log zerolog.Logger) *mediation.Server {
 	t.Helper()
 	run, err := startServer(context.Background(), cfg, log, nil)
 	if err != nil {
-		t.Fatalf("mediationtest: %v", err)
+		t.Fatal(err) // says "mediationtest: " already
 	}
 	t.Cleanup(func() {
 		if err := run.shutdown(); err != nil {
-			t.Errorf("mediationtest: %v", err)
+			t.Errorf("mediationtest: stop server: %v", err)
 		}
 	})
 	return run.srv
@@ -262,11 +293,11 @@ func (r *running) shutdown() error {
 	case err := <-r.done:
 		r.done <- err // a second shutdown gets the same answer
 		if err != nil {
-			return fmt.Errorf("mediationtest: server stopped with %w", err)
+			return fmt.Errorf("server stopped with %w", err)
 		}
 		return nil
 	case <-timer.C:
-		return fmt.Errorf("mediationtest: server did not stop within %s", stopTimeout)
+		return fmt.Errorf("server did not stop within %s", stopTimeout)
 	}
 }
 

@@ -1,13 +1,18 @@
 package mediationtest_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
@@ -121,6 +126,96 @@ func TestCallRejected(t *testing.T) {
 	r, err := lab.CallOut(ctx, client, endpoint.CallOptions{})
 	if err != nil || r.Client.Code != 486 || r.SBC.Code != 486 || r.Answered() || r.Media() != mediationtest.MediaNone {
 		t.Fatalf("err %v, client %d, SBC %d, media %s; want 486 at both ends and no media", err, r.Client.Code, r.SBC.Code, r.Media())
+	}
+	// The SBC set up no media socket: its address reads "none".
+	if p := r.Path(); !strings.Contains(p, "<-> SBC none: no RTP received by either end") || strings.Contains(p, "invalid") {
+		t.Errorf("Path() = %q, want the SBC's media address as none", p)
+	}
+}
+
+// TestSBCLogOption: a non-zero Options.SBC.Log is where the SBC logs.
+func TestSBCLogOption(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	// Written by the lab's goroutines, read once Close has waited for them.
+	var sbcLog, all bytes.Buffer
+	lab := mediationtest.Start(t, mediationtest.Options{Log: zerolog.New(zerolog.SyncWriter(&all)),
+		SBC: endpoint.SBCConfig{Log: zerolog.New(zerolog.SyncWriter(&sbcLog)).Level(zerolog.DebugLevel)}})
+	client, err := lab.NewClient(ctx, mediationtest.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.CallOut(ctx, client, endpoint.CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := sbcLog.String(); !strings.Contains(got, `"endpoint":"sbc"`) {
+		t.Errorf("Options.SBC.Log got %q, want the SBC's lines", got)
+	}
+	if strings.Contains(all.String(), `"endpoint":"sbc"`) {
+		t.Errorf("the SBC's lines went to Options.Log too")
+	}
+}
+
+// fatalRecorder is a TB that keeps the failure message; Fatal ends the
+// goroutine, as testing's does.
+type fatalRecorder struct{ msg string }
+
+func (r *fatalRecorder) Helper()                        {}
+func (r *fatalRecorder) Cleanup(func())                 {}
+func (r *fatalRecorder) Errorf(format string, a ...any) { r.msg = fmt.Sprintf(format, a...) }
+func (r *fatalRecorder) Fatalf(format string, a ...any) {
+	r.msg = fmt.Sprintf(format, a...)
+	runtime.Goexit()
+}
+
+func (r *fatalRecorder) Fatal(a ...any) {
+	r.msg = fmt.Sprint(a...)
+	runtime.Goexit()
+}
+
+// TestHelpersFailOnce: Start and Serve fail with one "mediationtest: "
+// prefix.
+func TestHelpersFailOnce(t *testing.T) {
+	badPorts := func(c *mediation.Config) { c.Media.Ports = "9-3" }
+	for name, run := range map[string]func(mediationtest.TB){
+		"Start": func(tb mediationtest.TB) { mediationtest.Start(tb, mediationtest.Options{Configure: badPorts}) },
+		"Serve": func(tb mediationtest.TB) {
+			cfg := mediation.DefaultConfig()
+			badPorts(cfg)
+			mediationtest.Serve(tb, cfg, zerolog.Nop())
+		},
+	} {
+		var r fatalRecorder
+		done := make(chan struct{})
+		go func() { defer close(done); run(&r) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s did not fail", name)
+		}
+		if !strings.HasPrefix(r.msg, "mediationtest: config: media.ports: ") || strings.Count(r.msg, "mediationtest:") != 1 {
+			t.Errorf("%s failed with %q, want one mediationtest: prefix and the config error", name, r.msg)
+		}
+	}
+}
+
+// TestNewClientAfterClose: a closed lab says so.
+func TestNewClientAfterClose(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	lab, err := mediationtest.New(ctx, mediationtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.NewClient(ctx, mediationtest.ClientOptions{}); err == nil || err.Error() != "mediationtest: lab closed" {
+		t.Errorf("NewClient after Close: %v, want mediationtest: lab closed", err)
+	}
+	if _, err := lab.NewEdgePeer(ctx, mediationtest.ClientOptions{}); err == nil || err.Error() != "mediationtest: lab closed" {
+		t.Errorf("NewEdgePeer after Close: %v, want mediationtest: lab closed", err)
 	}
 }
 
