@@ -234,3 +234,44 @@ func TestByeRetriedOnAnotherTarget(t *testing.T) {
 		}
 	})
 }
+
+// TestInDialogNextHopTransport: in-dialog requests take the next hop's
+// transport and address from the route set. A proxy that bridges UDP and
+// TCP records transport=tcp (Kamailio's double Record-Route): our ACK and
+// BYE to the SBC go to it over TCP, though the SBC's Contact says UDP
+// (RFC 3261 §8.1.2, RFC 3263 §4.1). And over TCP a route naming another
+// host than the connection the INVITE went on is followed: the ACK and
+// BYE go to the recorded proxy, not down the open connection to the SBC.
+func TestInDialogNextHopTransport(t *testing.T) {
+	for _, tc := range []struct{ name, trunk string }{{"udp trunk, tcp route", "udp"}, {"tcp trunk, route to another host", "tcp"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			proxy := startPeerOn(t, "proxy", netip.MustParseAddrPort("127.0.0.2:0"), nil)
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"),
+					gosip.NewHeader("Record-Route", "<sip:"+proxy.addr().String()+";transport=tcp;lr>"))
+			})
+			srv := serveTo(t, sbc.addr(), tc.trunk, nil)
+			caller := startPeer(t, "caller")
+			oc := upCall(ctx, t, caller, srv, "udp")
+			ack := proxy.wait(ctx, gosip.ACK, 1)
+			if err := oc.d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			bye := proxy.wait(ctx, gosip.BYE, 1)
+			for _, r := range []*gosip.Request{ack, bye} {
+				if r.Transport() != "TCP" {
+					t.Errorf("%s reached the proxy over %s, want TCP", r.Method, r.Transport())
+				}
+				if rt := r.Route(); rt == nil || rt.Address.Port != int(proxy.addr().Port()) {
+					t.Errorf("%s's Route %v, want the proxy %s", r.Method, rt, proxy.addr())
+				}
+			}
+			if n := sbc.count(gosip.ACK) + sbc.count(gosip.BYE); n != 0 {
+				t.Errorf("the SBC got %d ACK/BYE directly, past the recorded proxy", n)
+			}
+			waitCalls(t, srv, 0)
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -244,7 +245,14 @@ func (d *Dialog) NewRequest(method gosip.RequestMethod, inviteSeq uint32, body [
 		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 		setBody(req, body)
 	}
-	req.SetTransport(d.transportFor(ruri))
+	// The transport is the next hop's: the first Route when it is a loose
+	// router (a proxy bridging TCP and UDP records transport=tcp there),
+	// else the Request-URI (RFC 3261 §8.1.2, RFC 3263 §4.1).
+	next := ruri
+	if len(routes) > 0 && len(d.RouteSet) > 0 && d.RouteSet[0].UriParams.Has("lr") {
+		next = routes[0]
+	}
+	req.SetTransport(d.transportFor(next))
 	return req
 }
 
@@ -276,16 +284,20 @@ func (d *Dialog) targets(req *gosip.Request) []string {
 		out = append(out, how+":"+addr)
 	}
 	tcp := IsTCP(req)
-	if tcp && d.Flow != "" && d.Side.ConnectionOpen(d.Flow) {
-		add("flow", d.Flow)
-	}
 	route := routeOf(req)
 	if len(d.RouteSet) > 0 && !d.RouteSet[0].UriParams.Has("lr") {
 		// A strict router is in the Request-URI (NewRequest): the request
 		// goes there, not to the first Route (RFC 3261 §8.1.2, §12.2.1.1).
 		route = nil
 	}
-	add("target", uriHostPort(req.Recipient, route, tcp))
+	target := uriHostPort(req.Recipient, route, tcp)
+	if tcp && d.Flow != "" && d.Side.ConnectionOpen(d.Flow) && (len(d.RouteSet) == 0 || sameHost(d.Flow, target)) {
+		// The peer's connection, unless the route set names another host
+		// as the next hop (a proxy that recorded another interface of its
+		// own, or another proxy): the request goes there.
+		add("flow", d.Flow)
+	}
+	add("target", target)
 	if !tcp {
 		add("source", d.Flow)
 	}
@@ -392,4 +404,19 @@ func (d *Dialog) WriteAck(ctx context.Context, ack *gosip.Request) error {
 		}
 	}
 	return err
+}
+
+// sameHost reports whether two host:port strings name the same host.
+func sameHost(a, b string) bool {
+	ha, _, errA := net.SplitHostPort(a)
+	hb, _, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	ia, errA := netip.ParseAddr(ha)
+	ib, errB := netip.ParseAddr(hb)
+	if errA == nil && errB == nil {
+		return ia.Unmap() == ib.Unmap()
+	}
+	return strings.EqualFold(ha, hb)
 }
