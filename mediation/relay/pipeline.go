@@ -11,6 +11,8 @@ package relay
 // benchmarks.
 
 import (
+	"time"
+
 	"github.com/pion/rtp"
 )
 
@@ -45,10 +47,15 @@ type pipeline struct {
 	// toneTo that leg's peer while frames of the packet are due (dtmf.go).
 	dtmf   dtmfState
 	toneTo *peer
-	// toneNoted: the first rendered event was logged.
-	toneNoted bool
-	pcm       [toneFrame]int16
-	out       [maxPacket + srtpHeadroom]byte
+	// budget paces the tone frames at real time; toneSkipped counts the
+	// event time (timestamp units) not rendered because it came faster.
+	budget      toneBudget
+	toneSkipped uint64
+	// toneNoted: the first rendered event was logged; skipNoted: the
+	// first skip was.
+	toneNoted, skipNoted bool
+	pcm                  [toneFrame]int16
+	out                  [maxPacket + srtpHeadroom]byte
 }
 
 // readBuffer is a socket reader's buffer: one byte more than maxPacket, so
@@ -64,17 +71,17 @@ func newPipeline(rw *rewriter) *pipeline {
 	return &pipeline{rw: rw}
 }
 
-// process runs one received datagram through all stages: receive, then
-// forward. The result aliases the pipeline's buffer and is valid until the
-// next call.
-func (p *pipeline) process(datagram []byte, from, to *peer) ([]byte, DropReason) {
+// process runs one received datagram, which arrived at now (session
+// clock), through all stages: receive, then forward. The result aliases
+// the pipeline's buffer and is valid until the next call.
+func (p *pipeline) process(datagram []byte, from, to *peer, now time.Duration) ([]byte, DropReason) {
 	if from == nil {
 		return nil, DropNoPeer
 	}
 	if r := p.receive(datagram, from); r != dropNone {
 		return nil, r
 	}
-	return p.forward(from, to)
+	return p.forward(from, to, now)
 }
 
 // receive decrypts (for an SRTP leg) and parses datagram, received from
@@ -98,17 +105,17 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 	return dropNone
 }
 
-// forward turns the packet in p.in into the datagram for to's peer: the
-// returned slice aliases the pipeline's buffer and is valid until the next
-// call.
-func (p *pipeline) forward(from, to *peer) ([]byte, DropReason) {
+// forward turns the packet in p.in, which arrived at now (session clock),
+// into the datagram for to's peer: the returned slice aliases the
+// pipeline's buffer and is valid until the next call.
+func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReason) {
 	p.toneTo = nil
 	r := classify(p.in.PayloadType, from, to)
 	if r.drop != dropNone {
 		return nil, r.drop
 	}
 	if r.conv == convTone {
-		return p.renderEvent(to)
+		return p.renderEvent(to, now)
 	}
 	_, p.audio = from.audio(p.in.PayloadType)
 	if p.audio && p.dtmf.masks(p.in.SSRC, p.in.Timestamp) {

@@ -279,6 +279,11 @@ func (s *Session) readRTP(x Side) {
 			// A DTMF event rendered as tones may have more frames due.
 			pkt, reason = pipe.next()
 		}
+		if pipe.toneSkipped > 0 && !pipe.skipNoted {
+			pipe.skipNoted = true
+			s.logger().Warn().Stringer("side", y).Uint64("skipped_ms", pipe.toneSkipped*1000/clockRate).
+				Msg("a DTMF event reported more tone than real time allows (lost updates, or a broken or hostile sender): the excess is skipped, not played in a burst")
+		}
 		if !sent {
 			continue
 		}
@@ -332,7 +337,7 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 	_, audio := from.audio(pipe.in.PayloadType)
 	in.recv.update(&pipe.in.Header, now, audio)
 	to := out.peer.Load()
-	pkt, r := pipe.forward(from, to)
+	pkt, r := pipe.forward(from, to, now)
 	if r != dropNone {
 		return nil, netip.AddrPort{}, r
 	}
