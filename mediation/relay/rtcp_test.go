@@ -210,6 +210,37 @@ func TestSessionLossAndJitterStats(t *testing.T) {
 	}
 }
 
+// TestSessionLossSurvivesSSRCChange: the client sends 100 packets with
+// every 10th missing, then restarts its stream with another SSRC (a
+// transfer, a DSP restart) and loses nothing: the leg's loss stays 10,
+// while our report block is about the new source alone.
+func TestSessionLossSurvivesSSRCChange(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	c := newCall(t, a, WithRTCPInterval(time.Hour))
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	sent := 0
+	for i := range 100 {
+		if i%10 == 9 {
+			continue
+		}
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: uint16(1000 + i), Timestamp: uint32(i) * 160, SSRC: 0xC1}, payload(160, 0))
+		sent++
+	}
+	for i := range 50 {
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: uint16(40000 + i), Timestamp: 7777 + uint32(i)*160, SSRC: 0xD2}, payload(160, 0))
+		sent++
+	}
+	waitFor(c.ctx, t, "every packet relayed", func() bool { return c.s.Stats().Gateway.RTPSent == uint64(sent) })
+	if st := c.s.Stats().Edge; st.Lost != 9 || st.RTPAccepted != uint64(sent) {
+		t.Fatalf("edge lost %d of %d accepted, want 9 (the 10th, 20th, ... 90th; the 100th is not known lost) of %d", st.Lost, st.RTPAccepted, sent)
+	}
+	rr, ok := c.s.legs[Edge].recv.report(c.s.now())
+	if !ok || rr.SSRC != 0xD2 || rr.TotalLost != 0 {
+		t.Fatalf("report block %+v, want one about 0xD2 with no loss", rr)
+	}
+}
+
 // TestSessionDropsOversizedRTCP: an RTCP compound larger than a datagram
 // the relay takes (maxPacket) is dropped as malformed, and the next report
 // is read as usual.

@@ -44,8 +44,9 @@ type SideStats struct {
 	Dropped Drops
 
 	// Lost is the cumulative number of the peer's RTP packets lost (RFC
-	// 3550 A.3, from sequence numbers; negative if duplicates outnumber
-	// losses).
+	// 3550 A.3, from sequence numbers), over all the sources the peer sent
+	// (an SSRC change keeps the loss before it); never negative, as in our
+	// RTCP reports (duplicates do not offset losses).
 	Lost int64
 	// FractionLost is the fraction (0-1) of the peer's packets lost since
 	// our last RTCP report to it (or since its stream began).
