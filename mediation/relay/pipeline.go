@@ -92,6 +92,9 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 	if len(datagram) < rtpHeaderLen || datagram[0]>>6 != rtpVersion {
 		return DropMalformed
 	}
+	if rtcpOnRTP(datagram) {
+		return dropRTCPOnRTP
+	}
 	if from.srtp != nil {
 		plain, err := decryptRTP(from.srtp.rtpIn, datagram, &p.srtpIn)
 		if err != nil {
@@ -103,6 +106,15 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 		return DropMalformed
 	}
 	return dropNone
+}
+
+// rtcpOnRTP reports whether datagram, a version 2 packet, is RTCP: its
+// second byte is an RTCP packet type of 192-223 (SR 200, RR 201, SDES,
+// BYE, ...), which as RTP would be the marker bit with payload types 64-95,
+// those RFC 5761 §4 keeps free of RTP for this test. It is in the clear in
+// SRTP and SRTCP alike.
+func rtcpOnRTP(datagram []byte) bool {
+	return datagram[1] >= 192 && datagram[1] <= 223
 }
 
 // forward turns the packet in p.in, which arrived at now (session clock),

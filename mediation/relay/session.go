@@ -328,14 +328,20 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 	if r := pipe.receive(datagram, from); r != dropNone {
 		return nil, netip.AddrPort{}, r
 	}
-	if latching && from.negotiated(pipe.in.PayloadType) {
-		in.rtpLatch.commit(from, src)
-	}
 	in.hear(now)
-	in.rtpAccepted.Add(1)
-	in.rtpAcceptedBytes.Add(uint64(len(datagram)))
-	_, audio := from.audio(pipe.in.PayloadType)
-	in.recv.update(&pipe.in.Header, now, audio)
+	// Only the peer's negotiated audio and events are its stream: a packet
+	// of another payload type (comfort noise, a probe, a stray packet of
+	// an old source) is dropped below, and must neither count as received
+	// nor move the loss and jitter statistics to its SSRC.
+	if from.negotiated(pipe.in.PayloadType) {
+		if latching {
+			in.rtpLatch.commit(from, src)
+		}
+		in.rtpAccepted.Add(1)
+		in.rtpAcceptedBytes.Add(uint64(len(datagram)))
+		_, audio := from.audio(pipe.in.PayloadType)
+		in.recv.update(&pipe.in.Header, now, audio)
+	}
 	to := out.peer.Load()
 	pkt, r := pipe.forward(from, to, now)
 	if r != dropNone {

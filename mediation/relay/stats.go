@@ -31,9 +31,12 @@ func (s Stats) Side(side Side) SideStats {
 type SideStats struct {
 	RTPReceived, RTPReceivedBytes uint64
 	// RTPAccepted counts the RTP packets of RTPReceived that came from the
-	// peer (the latch check), authenticated (SRTP) and parsed: the stream
-	// Lost and Jitter describe. Those of them not relayed (a payload type
-	// the legs cannot map, the other leg not set) are in Dropped too.
+	// peer (the latch check), authenticated (SRTP), parsed, and are in a
+	// payload type the peer negotiated (audio or telephone-event): the
+	// stream Lost and Jitter describe. Those of them not relayed (the other
+	// leg not set, an event with no tone) are in Dropped too; a packet of
+	// another payload type is only in Dropped (UnknownPT), and RTCP sent
+	// to the RTP port only in Dropped (Malformed).
 	RTPAccepted, RTPAcceptedBytes   uint64
 	RTPSent, RTPSentBytes           uint64
 	RTCPReceived, RTCPReceivedBytes uint64
