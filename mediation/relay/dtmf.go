@@ -210,11 +210,13 @@ func (d *dtmfState) masks(ssrc, ts uint32) bool {
 func (p *pipeline) renderEvent(to *peer, now time.Duration) ([]byte, DropReason) {
 	e, ok := parseEvent(p.in.Payload)
 	if !ok {
+		p.rw.skip(&p.in.Header)
 		return nil, DropMalformed
 	}
 	low, high, ok := tone.DTMF(e.code)
 	if !ok {
 		// Flash and the other non-key events have no tone of their own.
+		p.rw.skip(&p.in.Header)
 		return nil, DropUnknownPT
 	}
 	render, skipped := p.dtmf.take(p.in.SSRC, p.in.Timestamp, e, low, high, now, &p.budget)

@@ -123,6 +123,11 @@ func rtcpOnRTP(datagram []byte) bool {
 func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReason) {
 	p.toneTo = nil
 	r := classify(p.in.PayloadType, from, to)
+	if r.drop == DropUnknownPT {
+		// Dropped on purpose (comfort noise, a codec not negotiated): our
+		// stream runs on without a gap, or the peer would count it lost.
+		p.rw.skip(&p.in.Header)
+	}
 	if r.drop != dropNone {
 		return nil, r.drop
 	}

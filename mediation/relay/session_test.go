@@ -506,3 +506,37 @@ func benchmarkRelayLoopback(b *testing.B, opts ...SessionOption) {
 		}
 	}
 }
+
+// TestSessionDroppedPTsLeaveNoSequenceGap: the client mixes in packets the
+// relay drops on purpose (PCMA it did not negotiate, comfort noise, a
+// dynamic PT, G.728): the gateway's stream has no sequence gap for them,
+// so the SBC counts no loss, and its timestamps keep the sender's.
+func TestSessionDroppedPTsLeaveNoSequenceGap(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	c := newCall(t, a)
+	c.setLegs(t, Codec{PT: 0, Name: "PCMU"}, codecPCMA)
+	c.s.Start()
+	pts := []uint8{0, 0, 8, 8, 13, 0, 96, 96, 18, 0, 0}
+	var want []uint32 // timestamps of the relayed packets
+	for i, pt := range pts {
+		ts := uint32(i) * 160
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: pt, SequenceNumber: uint16(65530 + i), Timestamp: ts, SSRC: 3}, payload(160, byte(i)))
+		if pt == 0 {
+			want = append(want, ts)
+		}
+	}
+	var first rtp.Packet
+	for i, ts := range want {
+		got, _ := readRTP(c.ctx, t, c.gw.rtp)
+		if i == 0 {
+			first = got
+		}
+		if got.SequenceNumber != first.SequenceNumber+uint16(i) || got.Timestamp-first.Timestamp != ts {
+			t.Fatalf("packet %d: seq %d ts %d; want seq %d ts +%d", i, got.SequenceNumber, got.Timestamp-first.Timestamp,
+				first.SequenceNumber+uint16(i), ts)
+		}
+	}
+	if d := c.s.Stats().Edge.Dropped.UnknownPT; d != 6 {
+		t.Fatalf("%d unknown PT drops, want 6", d)
+	}
+}
