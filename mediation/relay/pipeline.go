@@ -32,10 +32,11 @@ const (
 // packet so the relay path does not allocate. Not safe for concurrent use:
 // one reader goroutine owns it.
 type pipeline struct {
-	in     rtp.Packet // parse target; Payload aliases the receive buffer
-	srtpIn rtp.Header // scratch header for the decrypt stage
-	hdr    rtp.Header // outgoing header
-	encHdr rtp.Header // scratch header for the encrypt stage
+	in     rtp.Packet    // parse target; Payload aliases the receive buffer
+	at     time.Duration // when in arrived (session clock)
+	srtpIn rtp.Header    // scratch header for the decrypt stage
+	hdr    rtp.Header    // outgoing header
+	encHdr rtp.Header    // scratch header for the encrypt stage
 	rw     *rewriter
 	tc     transcoder
 	// payloadLen and audio describe the last forwarded packet, for the
@@ -121,7 +122,7 @@ func rtcpOnRTP(datagram []byte) bool {
 // into the datagram for to's peer: the returned slice aliases the
 // pipeline's buffer and is valid until the next call.
 func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReason) {
-	p.toneTo = nil
+	p.toneTo, p.at = nil, now
 	r := classify(p.in.PayloadType, from, to)
 	if r.drop == DropUnknownPT {
 		// Dropped on purpose (comfort noise, a codec not negotiated): our
@@ -139,7 +140,7 @@ func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReaso
 		p.rw.skip(&p.in.Header)
 		return nil, dropAbsorbed
 	}
-	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr)
+	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr, p.at)
 	n, err := p.hdr.MarshalTo(p.out[:])
 	if err != nil || n != rtpHeaderLen {
 		// Cannot happen for the fixed header we build; treated as malformed

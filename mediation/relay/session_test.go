@@ -540,3 +540,34 @@ func TestSessionDroppedPTsLeaveNoSequenceGap(t *testing.T) {
 		t.Fatalf("%d unknown PT drops, want 6", d)
 	}
 }
+
+// TestSessionNewSSRCAfterSilenceKeepsWallTime: the client sends 5
+// packets, falls silent for 300 ms (the sender's silence, not a wait for
+// the relay), then restarts its stream under a new SSRC: the gateway sees
+// one stream whose timestamp advanced by about the 300 ms, not by one
+// 20 ms packet.
+func TestSessionNewSSRCAfterSilenceKeepsWallTime(t *testing.T) {
+	const silence = 300 * time.Millisecond
+	a := newTestAllocator(t, 2)
+	c := newCall(t, a)
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	began := time.Now()
+	for i := range 5 {
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i) * 160, SSRC: 0xC1}, payload(160, 0))
+	}
+	var last rtp.Packet
+	for range 5 {
+		last, _ = readRTP(c.ctx, t, c.gw.rtp)
+	}
+	<-time.After(silence)
+	c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 40000, Timestamp: 123, SSRC: 0xD2, Marker: true}, payload(160, 0))
+	got, _ := readRTP(c.ctx, t, c.gw.rtp)
+	gap := time.Since(began)
+	adv := got.Timestamp - last.Timestamp
+	// At least the silence, less one packet's rounding; at most the time
+	// from the first send to the new packet's read, plus one packet.
+	if lo, hi := units(silence)-160, units(gap)+160; got.SequenceNumber != last.SequenceNumber+1 || adv < lo || adv > hi {
+		t.Fatalf("new source at seq +%d, ts +%d; want seq +1, ts +%d to +%d", got.SequenceNumber-last.SequenceNumber, adv, lo, hi)
+	}
+}
