@@ -184,8 +184,8 @@ func (s *Session) Start() {
 		Dur("rtcp_interval", s.opts.rtcpInterval).Msg("relay started")
 }
 
-// Close stops the goroutines, waits for them, and returns both port pairs
-// to the allocator. It is idempotent, safe without Start, and safe to call
+// Close stops the goroutines, waits for them, sends each peer an RTCP BYE,
+// and returns both port pairs to the allocator. It is idempotent, safe without Start, and safe to call
 // from the media-timeout callback.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
@@ -203,6 +203,7 @@ func (s *Session) Close() error {
 				_ = p.RTCP.SetReadDeadline(time.Unix(1, 0))
 			}
 			s.wg.Wait()
+			s.sendGoodbyes()
 		}
 		s.closeErr = errors.Join(s.pairs[Edge].Close(), s.pairs[Gateway].Close())
 		s.logger().Debug().Err(s.closeErr).Msg("relay closed")
