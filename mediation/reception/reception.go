@@ -24,9 +24,13 @@ const (
 // RTP clock is 8000 too, RFC 3551 §4.5.2).
 const ClockRate = 8000
 
-// Stats is what a receiver saw of one sender. A new SSRC (or a restarted
-// sequence) starts a new source: its counts and jitter start afresh, while
-// the totals keep the loss of earlier sources. Audio and telephone-event
+// Stats is what a receiver saw of one sender. The first packet's SSRC is
+// the source at once (it is known from signalling); another SSRC becomes
+// the source only once two of its packets came in sequence (RFC 3550 A.1
+// probation), so that one stray packet (a late one of an old source, a
+// probe) neither counts nor restarts anything. A new source (or a
+// restarted sequence) starts its counts and jitter afresh, while the
+// totals keep the loss of earlier sources. Audio and telephone-event
 // packets share a source's sequence numbers, so both count for loss; only
 // audio feeds the jitter, since the packets of one event share a timestamp.
 // The zero value is ready; it is not safe for concurrent use.
@@ -41,6 +45,11 @@ type Stats struct {
 
 	priorExpected, priorLost int64 // earlier sources
 
+	// A packet of another SSRC on probation: its SSRC and sequence number.
+	probing  bool
+	probSSRC uint32
+	probSeq  uint16
+
 	haveLast    bool
 	lastArrival time.Duration
 	lastTS      uint32
@@ -51,8 +60,12 @@ type Stats struct {
 // with a fixed origin); audio says whether it carries audio.
 func (s *Stats) Update(h *rtp.Header, arrival time.Duration, audio bool) {
 	switch {
-	case !s.started || h.SSRC != s.ssrc:
+	case !s.started:
 		s.restart(h.SSRC, h.SequenceNumber)
+	case h.SSRC != s.ssrc:
+		if !s.probe(h.SSRC, h.SequenceNumber) {
+			return
+		}
 	case !s.updateSeq(h.SequenceNumber):
 		return
 	}
@@ -60,6 +73,20 @@ func (s *Stats) Update(h *rtp.Header, arrival time.Duration, audio bool) {
 	if audio {
 		s.updateJitter(h.Timestamp, arrival)
 	}
+}
+
+// probe accounts a packet of an SSRC other than the source's: the second
+// of that SSRC in sequence makes it the source, from the first one on
+// (which is counted then), and reports true; any other is held on
+// probation and reports false.
+func (s *Stats) probe(ssrc uint32, seq uint16) bool {
+	if !s.probing || ssrc != s.probSSRC || seq != s.probSeq+1 {
+		s.probing, s.probSSRC, s.probSeq = true, ssrc, seq
+		return false
+	}
+	s.restart(ssrc, s.probSeq)
+	s.received = 1
+	return s.updateSeq(seq)
 }
 
 // restart begins a new source at seq (A.1 init_seq).
@@ -73,10 +100,11 @@ func (s *Stats) restart(ssrc uint32, seq uint16) {
 	s.badSeq = seqMod + 1 // no sequence number is this
 	s.cycles, s.received = 0, 0
 	s.haveLast, s.jitter = false, 0
+	s.probing = false
 }
 
-// updateSeq is A.1 update_seq without the probation of new sources (the
-// source is known from signalling); it reports whether the packet counts.
+// updateSeq is A.1 update_seq of the source's packets (a new SSRC's
+// probation is probe's); it reports whether the packet counts.
 func (s *Stats) updateSeq(seq uint16) bool {
 	udelta := seq - s.maxSeq
 	switch {

@@ -2,6 +2,7 @@ package reception
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,7 +42,14 @@ func TestReceptionLoss(t *testing.T) {
 		{"lost at the end is unseen", seqs(1, 1, 2, 3), 3, 0},
 		{"stray jump ignored", seqs(1, 1, 2, 10000, 3, 4), 4, 0},
 		{"sequence restart", seqs(1, 1, 2, 40000, 40001, 40003), 2 + 3, 1},
-		{"new SSRC keeps earlier loss", append(seqs(1, 1, 2, 4), seqs(2, 100, 102, 103)...), 4 + 4, 1 + 1},
+		{"new SSRC keeps earlier loss", append(seqs(1, 1, 2, 4), seqs(2, 100, 101, 103)...), 4 + 4, 1 + 1},
+		// RFC 3550 A.1 probation: one packet of another SSRC is no source.
+		{"stray SSRC ignored", append(append(seqs(1, 1, 2, 3), seqs(9, 500)...), seqs(1, 5, 6)...), 6, 1},
+		{"strays of several SSRCs ignored", slices.Concat(seqs(1, 1, 2), seqs(9, 500), seqs(8, 501), seqs(9, 502), seqs(1, 3)), 3, 0},
+		// A new source's loss counts once it passed probation, from its
+		// first packet in sequence.
+		{"new SSRC after a false start", append(seqs(1, 1, 2), seqs(2, 100, 102, 103, 105)...), 2 + 4, 0 + 1},
+		{"new SSRC across the wrap", append(seqs(1, 1, 2), seqs(2, 65535, 0, 2)...), 2 + 4, 0 + 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,8 +57,10 @@ func TestReceptionLoss(t *testing.T) {
 			for i, p := range tt.pkts {
 				r.Update(&rtp.Header{SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: uint32(i) * 160}, time.Duration(i)*frameInterval, true)
 			}
-			if int(r.TotalExpected()) != tt.wantExpected || int(r.TotalLost()) != tt.lost {
-				t.Errorf("expected %d, lost %d; want %d, %d", r.TotalExpected(), r.TotalLost(), tt.wantExpected, tt.lost)
+			if int(r.TotalExpected()) != tt.wantExpected || int(r.TotalLost()) != tt.lost ||
+				(len(tt.pkts) > 0 && r.SSRC() != tt.pkts[len(tt.pkts)-1].ssrc) {
+				t.Errorf("expected %d, lost %d, source %d; want %d, %d, %d", r.TotalExpected(), r.TotalLost(), r.SSRC(),
+					tt.wantExpected, tt.lost, tt.pkts[len(tt.pkts)-1].ssrc)
 			}
 		})
 	}
@@ -132,9 +142,16 @@ func TestReceptionJitter(t *testing.T) {
 		if r.jitter == 0 {
 			t.Fatal("no jitter from a jittery source")
 		}
+		// One packet of SSRC 2 is on probation (RFC 3550 A.1): nothing
+		// changes; the second in sequence makes it the source.
+		before := r.jitter
 		r.Update(&rtp.Header{SSRC: 2, SequenceNumber: 500, Timestamp: 9}, time.Second, true)
-		if r.jitter != 0 {
-			t.Errorf("jitter %.3f after a new SSRC, want 0", r.jitter)
+		if r.jitter != before || r.SSRC() != 1 {
+			t.Errorf("jitter %.3f, source %d after one packet of SSRC 2, want %.3f and 1", r.jitter, r.SSRC(), before)
+		}
+		r.Update(&rtp.Header{SSRC: 2, SequenceNumber: 501, Timestamp: 169}, time.Second+frameInterval, true)
+		if r.jitter != 0 || r.SSRC() != 2 || r.Received() != 2 {
+			t.Errorf("jitter %.3f, source %d, %d received after two packets of SSRC 2, want 0, 2, 2", r.jitter, r.SSRC(), r.Received())
 		}
 	})
 }

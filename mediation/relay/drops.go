@@ -35,7 +35,19 @@ const (
 	// dropped (dtmf.go: an event's retransmission, audio a tone replaces);
 	// neither counted nor logged.
 	dropAbsorbed
+	// dropRTCPOnRTP: an RTCP packet on our RTP port (an rtcp-mux peer,
+	// RFC 5761; a=rtcp-mux is not supported). Counted as DropMalformed,
+	// since it is no RTP, but logged on its own so the operator sees why.
+	dropRTCPOnRTP
 )
+
+// counted is the reason r is counted and observed as: one of DropReasons.
+func (r DropReason) counted() DropReason {
+	if r == dropRTCPOnRTP {
+		return DropMalformed
+	}
+	return r
+}
 
 // DropReasons returns every reason a packet is dropped for, in a fixed
 // order, for callers that keep a counter per reason.
@@ -82,6 +94,8 @@ func (r DropReason) warning() string {
 		return "SRTP authentication failed on this leg: check the keys (or the peer replays packets)"
 	case DropSendFailed:
 		return "sending media to the peer failed: check the route to it"
+	case dropRTCPOnRTP:
+		return "dropped RTCP the peer sent to our RTP port (counted as malformed): rtcp-mux (RFC 5761) is not supported, the peer must send RTCP to the RTCP port of our SDP"
 	default:
 		return "dropped media"
 	}
@@ -93,9 +107,9 @@ func (r DropReason) warning() string {
 // the readers and the reporter: every step is safe concurrently.
 func (s *Session) dropped(side Side, r DropReason, pt int) {
 	l := &s.legs[side]
-	l.drop(r)
+	l.drop(r.counted())
 	if s.opts.onDrop != nil {
-		s.opts.onDrop(side, r)
+		s.opts.onDrop(side, r.counted())
 	}
 	bit := uint32(1) << r
 	if l.warned.Load()&bit != 0 || l.warned.Or(bit)&bit != 0 {
@@ -110,7 +124,7 @@ func (s *Session) dropped(side Side, r DropReason, pt int) {
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Stringer("side", side).Stringer("reason", r)
+	ev = ev.Stringer("side", side).Stringer("reason", r.counted())
 	if pt >= 0 {
 		ev = ev.Int("pt", pt)
 	}

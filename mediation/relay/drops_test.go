@@ -6,7 +6,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/rs/zerolog"
 )
@@ -94,7 +96,7 @@ func newLoggedCall(t *testing.T) (*call, *logBuffer, *dropCounter) {
 // runts, short RTCP, an unnegotiated codec), ten of each, is counted by
 // reason, handed to the observer packet by packet, and logged once per
 // reason, at warn, with the payload type of the first unknown one; the
-// valid packets alone count as accepted.
+// packet in the negotiated codec alone counts as accepted.
 func TestDropsAreObservedAndLoggedOnce(t *testing.T) {
 	c, logs, drops := newLoggedCall(t)
 	c.setLegs(t, codecPCMU, codecPCMA)
@@ -115,9 +117,9 @@ func TestDropsAreObservedAndLoggedOnce(t *testing.T) {
 	if st.Dropped.UnknownPT != n || st.Dropped.Total() != 5*n {
 		t.Fatalf("drops %+v, want %d malformed and %d unknown PT", st.Dropped, 4*n, n)
 	}
-	if st.RTPReceived != 4*n+1 || st.RTPAccepted != n+1 || st.RTPAcceptedBytes != uint64(n*(rtpHeaderLen+20)+rtpHeaderLen+160) {
-		t.Fatalf("received %d, accepted %d (%d bytes): want %d received, only the %d valid RTP packets accepted",
-			st.RTPReceived, st.RTPAccepted, st.RTPAcceptedBytes, 4*n+1, n+1)
+	if st.RTPReceived != 4*n+1 || st.RTPAccepted != 1 || st.RTPAcceptedBytes != uint64(rtpHeaderLen+160) {
+		t.Fatalf("received %d, accepted %d (%d bytes): want %d received, only the PCMU packet accepted",
+			st.RTPReceived, st.RTPAccepted, st.RTPAcceptedBytes, 4*n+1)
 	}
 	if drops.get(Edge, DropMalformed) != 4*n || drops.get(Edge, DropUnknownPT) != n {
 		t.Fatalf("observer saw %v", drops.n)
@@ -159,5 +161,49 @@ func TestDecryptFailureIsLoggedOnce(t *testing.T) {
 	if len(lines) != 1 || lines[0]["level"] != "warn" || lines[0]["reason"] != "decrypt_failed" ||
 		!strings.Contains(lines[0]["message"].(string), "SRTP authentication failed on this leg: check the keys") || lines[0]["side"] != "edge" {
 		t.Fatalf("drop log lines %v: want one warning that SRTP authentication failed on the edge leg", lines)
+	}
+}
+
+// TestStrayPacketsLeaveTheStreamAlone: the client's stream (every 10th
+// packet of 100 missing) is interrupted by an RTCP SR sent to our RTP port
+// (an rtcp-mux peer, RFC 5761), a packet of an unnegotiated payload type
+// and a packet of the negotiated codec under another SSRC (a stray, e.g. a
+// late packet of an old source), then goes on: only the stray, which is
+// relayed, counts as received, and none restarts the statistics (RFC 3550
+// A.1 probation), so the loss of the first 100 (10) carries on; the RTCP
+// is dropped as malformed, with a warning of its own naming rtcp-mux.
+func TestStrayPacketsLeaveTheStreamAlone(t *testing.T) {
+	c, logs, drops := newLoggedCall(t)
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	sent, seq := 0, uint16(1000)
+	stream := func(n int) {
+		for i := range n {
+			if i%10 != 9 {
+				c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 160, SSRC: 0xC1}, payload(160, 0))
+				sent++
+			}
+			seq++
+		}
+	}
+	stream(100)
+	sr, err := (&rtcp.SenderReport{SSRC: 0xC1, NTPTime: ntpTime(time.Now()), PacketCount: 90}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendRaw(t, c.edge.rtp, c.sessionEdge, sr)
+	c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 13, SequenceNumber: 7, Timestamp: 99, SSRC: 0xBAD}, payload(1, 0))
+	c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 5000, Timestamp: 99, SSRC: 0xBAD2}, payload(160, 0))
+	stream(50)
+	waitFor(c.ctx, t, "the stream relayed", func() bool { return c.s.Stats().Gateway.RTPSent == uint64(sent+1) })
+	st := c.s.Stats().Edge
+	if st.Lost != 10+4 || st.RTPAccepted != uint64(sent+1) {
+		t.Fatalf("edge lost %d, accepted %d; want 14 (10 of the first 100, 4 of the next 50) and %d", st.Lost, st.RTPAccepted, sent+1)
+	}
+	if st.Dropped.Malformed != 1 || st.Dropped.UnknownPT != 1 || drops.get(Edge, DropMalformed) != 1 {
+		t.Fatalf("drops %+v: want the SR as malformed, the CN as unknown PT", st.Dropped)
+	}
+	if !strings.Contains(logs.String(), "rtcp-mux (RFC 5761) is not supported") || !strings.Contains(logs.String(), `"reason":"malformed"`) {
+		t.Errorf("no warning naming rtcp-mux:\n%s", logs.String())
 	}
 }

@@ -17,10 +17,26 @@ package relay
 // nothing. The sender's own audio for the same stretch of time, if it
 // sends any, is held back (RFC 4733 §2.5.1.2 leaves the receiver the
 // choice; two sources of the same instant would garble the digit).
+//
+// The tone is played at the real-time pace a media gateway plays it, never
+// faster, so that one packet (a hostile or broken sender's, or an update
+// after lost ones) cannot turn into a burst of hundreds of frames:
+//   - an event's duration counts only as far as wall time since its first
+//     packet allows (plus maxToneBurst frames of slack): a packet that
+//     claims 8 s of tone at once is taken for what could have elapsed;
+//   - the frames rendered draw on a per-direction budget that refills at
+//     one frame per 20 ms of wall time up to maxToneBurst frames (a new
+//     event does not refill it). What an update makes due beyond the
+//     budget is skipped, oldest first: the tone resumes at the latest
+//     stretch (a timestamp jump, the sequence numbers run on), rather than
+//     back-filling the past in a burst;
+//   - the sender's audio is held back only for the stretch rendered (and
+//     what is due but not rendered yet), not for the duration claimed.
 
 import (
 	"encoding/binary"
 	"math"
+	"time"
 
 	"github.com/zaf/g711"
 
@@ -33,17 +49,67 @@ const (
 	toneFrame = 160
 	// eventLen is an RFC 4733 event payload: event, E/R/volume, duration.
 	eventLen = 4
+	// maxToneBurst is the most tone frames rendered at once: the budget's
+	// capacity and an event's slack ahead of wall time. A sender's jitter
+	// and the first packet's duration fit in it; it bounds what one packet
+	// can make the relay send.
+	maxToneBurst = 10
+	// maxToneAhead is maxToneBurst in timestamp units.
+	maxToneAhead = maxToneBurst * toneFrame
 )
+
+// units is d in timestamp units (clockRate), saturated far above any
+// duration an RFC 4733 event may report.
+func units(d time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	return uint32(min(int64(d)*clockRate/int64(time.Second), 1<<24))
+}
+
+// toneBudget paces the tone frames of one direction at real time: credit
+// (timestamp units) grows with wall time up to maxToneAhead and each
+// frame rendered spends one frame's worth.
+type toneBudget struct {
+	started bool
+	credit  uint32
+	at      time.Duration // when credit was last refilled (session clock)
+}
+
+// refill adds the wall time since the last refill to the credit; a new
+// budget starts full.
+func (b *toneBudget) refill(now time.Duration) {
+	if !b.started {
+		b.started, b.credit, b.at = true, maxToneAhead, now
+		return
+	}
+	if now > b.at {
+		b.credit = min(maxToneAhead, b.credit+units(now-b.at))
+		b.at = now
+	}
+}
+
+// frames is how many frames the credit pays for.
+func (b *toneBudget) frames() uint32 { return b.credit / toneFrame }
+
+// spend pays for one frame.
+func (b *toneBudget) spend() { b.credit -= min(b.credit, toneFrame) }
 
 // dtmfState is the event being rendered on one direction's stream.
 type dtmfState struct {
 	active bool   // an event was seen
 	ssrc   uint32 // its stream
 	ts     uint32 // its timestamp (the stream's time at its start)
-	// dur is the longest duration its packets reported; end says an end
-	// packet came; played is how much of it is rendered (timestamp units).
-	dur, played uint32
-	end         bool
+	// claimed is the longest duration its packets reported, dur the part
+	// of it wall time allows so far (timestamp units); end says an end
+	// packet came, final that dur reached the end's duration.
+	claimed, dur uint32
+	end, final   bool
+	// played is how much of the event is rendered or skipped, from the
+	// start of the stretch rendered since the last skip.
+	played, from uint32
+	// first is when the event's first packet arrived (session clock).
+	first time.Duration
 	// The key's tones, their peak amplitude, and the oscillators' phases.
 	low, high, amp float64
 	phase          [2]float64
@@ -64,23 +130,54 @@ func parseEvent(b []byte) (dtmfEvent, bool) {
 	return dtmfEvent{code: b[0], end: b[1]&0x80 != 0, volume: b[1] & 0x3f, duration: binary.BigEndian.Uint16(b[2:])}, true
 }
 
-// take notes the event packet at ts of stream ssrc and reports whether
-// there is tone to render now. A packet of an older event (reordered) or
-// one that reports nothing new (an update lost before, a retransmitted end)
-// adds nothing.
-func (d *dtmfState) take(ssrc, ts uint32, e dtmfEvent, low, high float64) bool {
+// take notes the event packet at ts of stream ssrc, which arrived at now
+// (session clock), and reports whether there is tone to render now, and
+// how much of the event's time (timestamp units) it skipped because the
+// budget b could not pay for it. A packet of an older event (reordered) or
+// one that reports nothing new (an update lost before, a retransmitted
+// end) adds nothing.
+func (d *dtmfState) take(ssrc, ts uint32, e dtmfEvent, low, high float64, now time.Duration, b *toneBudget) (bool, uint32) {
 	if !d.active || ssrc != d.ssrc || ts != d.ts {
 		if d.active && ssrc == d.ssrc && int32(ts-d.ts) < 0 {
-			return false
+			return false, 0
 		}
-		*d = dtmfState{active: true, ssrc: ssrc, ts: ts}
+		*d = dtmfState{active: true, ssrc: ssrc, ts: ts, first: now}
 	}
 	d.low, d.high = low, high
 	// The volume is the dual tone's power; each tone has half of it (-3 dB).
 	d.amp = tone.Amplitude0dBm0 * math.Pow(10, (-float64(e.volume)-3.01)/20)
-	d.dur = max(d.dur, uint32(e.duration))
+	d.claimed = max(d.claimed, uint32(e.duration))
 	d.end = d.end || e.end
-	return d.frame() > 0
+	d.dur = max(d.dur, min(d.claimed, units(now-d.first)+maxToneAhead))
+	d.final = d.end && d.dur == d.claimed
+	b.refill(now)
+	skipped := d.skip(b.frames())
+	return d.frame() > 0, skipped
+}
+
+// skip moves played on so that at most allow frames are due, skipping the
+// oldest part of what is due, and returns how much it skipped.
+func (d *dtmfState) skip(allow uint32) uint32 {
+	left := d.dur - d.played
+	due, rest := left/toneFrame, left%toneFrame
+	if d.final && rest > 0 {
+		due++
+	} else {
+		rest = 0 // a fragment waits for the next update
+	}
+	if due <= allow {
+		return 0
+	}
+	// Keep the last allow frames: the partial one at the end, if any, and
+	// whole ones before it.
+	keep := allow * toneFrame
+	if rest > 0 && allow > 0 {
+		keep = (allow-1)*toneFrame + rest
+	}
+	skipped := d.dur - keep - d.played
+	d.played += skipped
+	d.from = d.played
+	return skipped
 }
 
 // frame is the length of the next frame to render: a whole frame while
@@ -90,35 +187,41 @@ func (d *dtmfState) frame() uint32 {
 	if left >= toneFrame {
 		return toneFrame
 	}
-	if d.end {
+	if d.final {
 		return left
 	}
 	return 0
 }
 
-// masks reports whether audio at ts of stream ssrc falls in the time the
-// event covers, which the tone plays instead.
+// masks reports whether audio at ts of stream ssrc falls in the stretch
+// of the event rendered since the last skip, or due to be: the tone plays
+// instead. A duration claimed ahead of wall time, or skipped, masks
+// nothing.
 func (d *dtmfState) masks(ssrc, ts uint32) bool {
 	if !d.active || ssrc != d.ssrc {
 		return false
 	}
 	since := int32(ts - d.ts)
-	return since >= 0 && uint32(since) < max(d.dur, d.played)
+	return since >= 0 && uint32(since) >= d.from && uint32(since) < d.dur
 }
 
 // renderEvent turns the event packet in p.in into the first tone frame
 // for to's peer (next gives the others), or says why there is none.
-func (p *pipeline) renderEvent(to *peer) ([]byte, DropReason) {
+func (p *pipeline) renderEvent(to *peer, now time.Duration) ([]byte, DropReason) {
 	e, ok := parseEvent(p.in.Payload)
 	if !ok {
+		p.rw.skip(&p.in.Header)
 		return nil, DropMalformed
 	}
 	low, high, ok := tone.DTMF(e.code)
 	if !ok {
 		// Flash and the other non-key events have no tone of their own.
+		p.rw.skip(&p.in.Header)
 		return nil, DropUnknownPT
 	}
-	if !p.dtmf.take(p.in.SSRC, p.in.Timestamp, e, low, high) {
+	render, skipped := p.dtmf.take(p.in.SSRC, p.in.Timestamp, e, low, high, now, &p.budget)
+	p.toneSkipped += uint64(skipped)
+	if !render {
 		p.rw.skip(&p.in.Header)
 		return nil, dropAbsorbed
 	}
@@ -146,8 +249,10 @@ func (p *pipeline) toneFrame(another bool) ([]byte, DropReason) {
 	d, to := &p.dtmf, p.toneTo
 	n := d.frame()
 	h := p.in.Header
-	h.Timestamp, h.Marker = d.ts+d.played, d.played == 0
+	// The marker starts the tone, and the tone again after a skip.
+	h.Timestamp, h.Marker = d.ts+d.played, d.played == d.from
 	d.played += n
+	p.budget.spend()
 	pcm := p.pcm[:n]
 	clear(pcm)
 	tone.AddInto(pcm, d.low, d.amp, clockRate, &d.phase[0])
@@ -155,7 +260,7 @@ func (p *pipeline) toneFrame(another bool) ([]byte, DropReason) {
 	if another {
 		p.rw.another()
 	}
-	p.rw.rewrite(&h, to.leg.Codec.PT, &p.hdr)
+	p.rw.rewrite(&h, to.leg.Codec.PT, &p.hdr, p.at)
 	p.audio = true
 	hl, err := p.hdr.MarshalTo(p.out[:])
 	if err != nil || hl != rtpHeaderLen {

@@ -229,3 +229,199 @@ func TestSessionRendersDTMF(t *testing.T) {
 		})
 	}
 }
+
+// toneRun feeds event and audio packets to a pipeline from a PCMU leg
+// with events to a PCMU leg without, on a synthetic clock, and collects
+// every datagram the pipeline makes.
+type toneRun struct {
+	t        *testing.T
+	p        *pipeline
+	from, to *peer
+	seq      uint16
+	out      []rtp.Packet
+}
+
+func newToneRun(t *testing.T) *toneRun {
+	return &toneRun{t: t, p: newPipeline(newRewriter(77, 1000, 5000)),
+		from: mustPeer(t, legPCMU), to: mustPeer(t, Leg{RTP: benchAddr, Codec: Codec{PT: 0, Name: "PCMU"}})}
+}
+
+// send processes one packet at now: an event (ev != nil) at timestamp ts,
+// or 160 bytes of audio; it returns how many datagrams it made.
+func (r *toneRun) send(now time.Duration, ts uint32, ev []byte) int {
+	r.t.Helper()
+	h := rtp.Header{SequenceNumber: r.seq, Timestamp: ts, SSRC: 9, PayloadType: 0}
+	body := payload(160, 1)
+	if ev != nil {
+		h.PayloadType, body = 101, ev
+	}
+	r.seq++
+	before := len(r.out)
+	pkt, reason := r.p.process(marshal(r.t, &rtp.Packet{Header: h, Payload: body}), r.from, r.to, now)
+	for reason == dropNone && pkt != nil {
+		var got rtp.Packet
+		if err := got.Unmarshal(pkt); err != nil {
+			r.t.Fatalf("output does not parse: %v", err)
+		}
+		got.Payload = append([]byte(nil), got.Payload...)
+		r.out = append(r.out, got)
+		pkt, reason = r.p.next()
+	}
+	if reason != dropNone && reason != dropAbsorbed {
+		r.t.Fatalf("packet at ts %d dropped: %s", ts, reason)
+	}
+	return len(r.out) - before
+}
+
+// checkContinuous fails unless the output's sequence numbers run on
+// without a gap.
+func (r *toneRun) checkContinuous() {
+	r.t.Helper()
+	for i := 1; i < len(r.out); i++ {
+		if r.out[i].SequenceNumber != r.out[i-1].SequenceNumber+1 {
+			r.t.Fatalf("packet %d: seq %d after %d", i, r.out[i].SequenceNumber, r.out[i-1].SequenceNumber)
+		}
+	}
+}
+
+// TestToneRenderingRealTime: an event whose updates come in real time
+// (every 20 or 50 ms, three end packets) renders exactly its duration, in
+// order, as before pacing; one that claims more than wall time allows
+// (updates lost, a broken or hostile sender) never makes more than
+// maxToneBurst frames at once, nor more than real time pays for, and its
+// excess is skipped: the tone resumes at the latest stretch, the sequence
+// numbers run on.
+func TestToneRenderingRealTime(t *testing.T) {
+	const ms = time.Millisecond
+	t.Run("10 s event, updates every 20 ms", func(t *testing.T) {
+		r := newToneRun(t)
+		for i := 1; i <= 500; i++ {
+			r.send(time.Duration(i)*20*ms, 8000, event(5, false, 10, uint16(min(i*160, 65535))))
+		}
+		// 500 frames are 80,000 units: past 65535 a long event goes on
+		// as a new event (RFC 4733 §2.5.1.3); here the sender stops at
+		// the field's limit, so the tone is 65,535 units.
+		for range 3 {
+			r.send(10020*ms, 8000, event(5, true, 10, 65535))
+		}
+		if len(r.out) != 410 {
+			t.Fatalf("%d frames, want 410 (65535 units)", len(r.out))
+		}
+		r.checkContinuous()
+		for i, p := range r.out {
+			if p.Timestamp != 5000+uint32(i)*160 {
+				t.Fatalf("frame %d at ts %d, want %d", i, p.Timestamp, 5000+i*160)
+			}
+		}
+	})
+	t.Run("100 ms event, updates every 50 ms, 3 end packets", func(t *testing.T) {
+		r := newToneRun(t)
+		r.send(0, 8000, event(1, false, 10, 400))
+		r.send(50*ms, 8000, event(1, false, 10, 800))
+		for range 3 {
+			r.send(100*ms, 8000, event(1, true, 10, 800))
+		}
+		if len(r.out) != 5 {
+			t.Fatalf("%d frames, want 5", len(r.out))
+		}
+		r.checkContinuous()
+	})
+	t.Run("updates lost for a second", func(t *testing.T) {
+		r := newToneRun(t)
+		r.send(0, 8000, event(1, false, 10, 160))
+		n := r.send(1000*ms, 8000, event(1, false, 10, 8160))
+		if n > maxToneBurst {
+			t.Fatalf("one update after 1 s made %d frames, want at most %d", n, maxToneBurst)
+		}
+		// The latest stretch is rendered, the rest skipped.
+		last := r.out[len(r.out)-1]
+		if last.Timestamp != 5000+8000 || !r.out[1].Marker {
+			t.Errorf("last frame at ts %d (want %d), first after the skip marked %v", last.Timestamp, 5000+8000, r.out[1].Marker)
+		}
+		if got := r.send(1020*ms, 8000, event(1, false, 10, 8320)); got != 1 {
+			t.Errorf("the next update in time made %d frames, want 1", got)
+		}
+		r.checkContinuous()
+		if r.p.toneSkipped == 0 {
+			t.Error("the skipped stretch is not counted")
+		}
+	})
+	t.Run("one long event per packet", func(t *testing.T) {
+		r := newToneRun(t)
+		for i := range 20 {
+			now := time.Duration(i) * 5 * ms
+			r.send(now, 8000+uint32(i)*1000, event(1, true, 10, 65535))
+		}
+		// 95 ms of wall time pays for 5 frames on top of the burst.
+		if max := maxToneBurst + 5 + 1; len(r.out) > max {
+			t.Fatalf("20 event packets in 95 ms made %d frames, want at most %d", len(r.out), max)
+		}
+		r.checkContinuous()
+	})
+	t.Run("a long claim masks only what is rendered", func(t *testing.T) {
+		r := newToneRun(t)
+		r.send(0, 8000, event(1, false, 10, 65535))
+		tones := len(r.out)
+		if tones == 0 || tones > maxToneBurst {
+			t.Fatalf("%d frames for the claim, want 1-%d", tones, maxToneBurst)
+		}
+		for i := range 50 {
+			r.send(time.Duration(i)*20*ms, 8000+uint32(i)*160, nil)
+		}
+		if audio := len(r.out) - tones; audio != 50-tones {
+			t.Fatalf("%d of 50 audio packets relayed, want %d (all but those the %d tone frames replace)", audio, 50-tones, tones)
+		}
+		r.checkContinuous()
+	})
+}
+
+// TestSessionTonesAtRealTimePace: a hostile client sends 20 event packets
+// back to back, each a new event claiming 65535 units (8 s) with the E
+// bit, then audio: the gateway gets at most maxToneBurst tone frames plus
+// what the wall time of the exchange pays for (not thousands), then the
+// audio, the sequence numbers run on, and the skip is logged once.
+func TestSessionTonesAtRealTimePace(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	c, src, dst, toSession, inCodec, _ := startedCall(t, a, codecPCMU, Codec{PT: 8, Name: "PCMA"}, Edge)
+	var logs logBuffer
+	c.s.SetLogger(zerolog.New(&logs))
+	began := time.Now()
+	seq := uint16(100)
+	for i := range 20 {
+		src.sendRTP(t, toSession, rtp.Header{SequenceNumber: seq, Timestamp: 8000 + uint32(i)*1000, SSRC: 9, PayloadType: inCodec.EventPT},
+			event(1, true, 10, 65535))
+		seq++
+	}
+	// Audio of the stream 2 s after the last event (beyond what it may
+	// mask): 50 packets, the last one marked as the sentinel.
+	const audio, after = 50, 19000 + 16000
+	for i := range audio {
+		src.sendRTP(t, toSession, rtp.Header{SequenceNumber: seq, Timestamp: 8000 + after + uint32(i)*160, SSRC: 9,
+			PayloadType: inCodec.PT, Marker: i == audio-1}, payload(160, byte(i)))
+		seq++
+	}
+	var got []rtp.Packet
+	for {
+		p, _ := readRTP(c.ctx, t, dst.rtp)
+		got = append(got, p)
+		if p.Marker && p.Timestamp == got[0].Timestamp+after+(audio-1)*160 {
+			break
+		}
+		if len(got) > 1000 {
+			t.Fatalf("more than 1000 packets for 20 event packets and %d audio ones", audio)
+		}
+	}
+	elapsed := time.Since(began)
+	tones := len(got) - audio
+	if bound := maxToneBurst + int(elapsed/(20*time.Millisecond)) + 1; tones < 1 || tones > bound {
+		t.Fatalf("%d tone frames in %v, want 1 to %d", tones, elapsed, bound)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].SequenceNumber != got[i-1].SequenceNumber+1 {
+			t.Fatalf("packet %d: seq %d after %d", i, got[i].SequenceNumber, got[i-1].SequenceNumber)
+		}
+	}
+	if n := strings.Count(logs.String(), "more tone than real time allows"); n != 1 {
+		t.Errorf("%d log lines on the skipped tone, want 1:\n%s", n, logs.String())
+	}
+}

@@ -11,6 +11,8 @@ package relay
 // benchmarks.
 
 import (
+	"time"
+
 	"github.com/pion/rtp"
 )
 
@@ -30,10 +32,11 @@ const (
 // packet so the relay path does not allocate. Not safe for concurrent use:
 // one reader goroutine owns it.
 type pipeline struct {
-	in     rtp.Packet // parse target; Payload aliases the receive buffer
-	srtpIn rtp.Header // scratch header for the decrypt stage
-	hdr    rtp.Header // outgoing header
-	encHdr rtp.Header // scratch header for the encrypt stage
+	in     rtp.Packet    // parse target; Payload aliases the receive buffer
+	at     time.Duration // when in arrived (session clock)
+	srtpIn rtp.Header    // scratch header for the decrypt stage
+	hdr    rtp.Header    // outgoing header
+	encHdr rtp.Header    // scratch header for the encrypt stage
 	rw     *rewriter
 	tc     transcoder
 	// payloadLen and audio describe the last forwarded packet, for the
@@ -45,10 +48,15 @@ type pipeline struct {
 	// toneTo that leg's peer while frames of the packet are due (dtmf.go).
 	dtmf   dtmfState
 	toneTo *peer
-	// toneNoted: the first rendered event was logged.
-	toneNoted bool
-	pcm       [toneFrame]int16
-	out       [maxPacket + srtpHeadroom]byte
+	// budget paces the tone frames at real time; toneSkipped counts the
+	// event time (timestamp units) not rendered because it came faster.
+	budget      toneBudget
+	toneSkipped uint64
+	// toneNoted: the first rendered event was logged; skipNoted: the
+	// first skip was.
+	toneNoted, skipNoted bool
+	pcm                  [toneFrame]int16
+	out                  [maxPacket + srtpHeadroom]byte
 }
 
 // readBuffer is a socket reader's buffer: one byte more than maxPacket, so
@@ -64,17 +72,17 @@ func newPipeline(rw *rewriter) *pipeline {
 	return &pipeline{rw: rw}
 }
 
-// process runs one received datagram through all stages: receive, then
-// forward. The result aliases the pipeline's buffer and is valid until the
-// next call.
-func (p *pipeline) process(datagram []byte, from, to *peer) ([]byte, DropReason) {
+// process runs one received datagram, which arrived at now (session
+// clock), through all stages: receive, then forward. The result aliases
+// the pipeline's buffer and is valid until the next call.
+func (p *pipeline) process(datagram []byte, from, to *peer, now time.Duration) ([]byte, DropReason) {
 	if from == nil {
 		return nil, DropNoPeer
 	}
 	if r := p.receive(datagram, from); r != dropNone {
 		return nil, r
 	}
-	return p.forward(from, to)
+	return p.forward(from, to, now)
 }
 
 // receive decrypts (for an SRTP leg) and parses datagram, received from
@@ -84,6 +92,9 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 	// rejected without pion building an error value.
 	if len(datagram) < rtpHeaderLen || datagram[0]>>6 != rtpVersion {
 		return DropMalformed
+	}
+	if rtcpOnRTP(datagram) {
+		return dropRTCPOnRTP
 	}
 	if from.srtp != nil {
 		plain, err := decryptRTP(from.srtp.rtpIn, datagram, &p.srtpIn)
@@ -98,24 +109,38 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 	return dropNone
 }
 
-// forward turns the packet in p.in into the datagram for to's peer: the
-// returned slice aliases the pipeline's buffer and is valid until the next
-// call.
-func (p *pipeline) forward(from, to *peer) ([]byte, DropReason) {
-	p.toneTo = nil
+// rtcpOnRTP reports whether datagram, a version 2 packet, is RTCP: its
+// second byte is an RTCP packet type of 192-223 (SR 200, RR 201, SDES,
+// BYE, ...), which as RTP would be the marker bit with payload types 64-95,
+// those RFC 5761 §4 keeps free of RTP for this test. It is in the clear in
+// SRTP and SRTCP alike.
+func rtcpOnRTP(datagram []byte) bool {
+	return datagram[1] >= 192 && datagram[1] <= 223
+}
+
+// forward turns the packet in p.in, which arrived at now (session clock),
+// into the datagram for to's peer: the returned slice aliases the
+// pipeline's buffer and is valid until the next call.
+func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReason) {
+	p.toneTo, p.at = nil, now
 	r := classify(p.in.PayloadType, from, to)
+	if r.drop == DropUnknownPT {
+		// Dropped on purpose (comfort noise, a codec not negotiated): our
+		// stream runs on without a gap, or the peer would count it lost.
+		p.rw.skip(&p.in.Header)
+	}
 	if r.drop != dropNone {
 		return nil, r.drop
 	}
 	if r.conv == convTone {
-		return p.renderEvent(to)
+		return p.renderEvent(to, now)
 	}
 	_, p.audio = from.audio(p.in.PayloadType)
 	if p.audio && p.dtmf.masks(p.in.SSRC, p.in.Timestamp) {
 		p.rw.skip(&p.in.Header)
 		return nil, dropAbsorbed
 	}
-	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr)
+	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr, p.at)
 	n, err := p.hdr.MarshalTo(p.out[:])
 	if err != nil || n != rtpHeaderLen {
 		// Cannot happen for the fixed header we build; treated as malformed

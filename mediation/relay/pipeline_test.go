@@ -60,7 +60,7 @@ func TestPipelineOutput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPipeline(newRewriter(77, 10, 20))
-			out, reason := p.process(marshal(t, &tt.in), mustPeer(t, tt.from), mustPeer(t, tt.to))
+			out, reason := p.process(marshal(t, &tt.in), mustPeer(t, tt.from), mustPeer(t, tt.to), 0)
 			if reason != dropNone {
 				t.Fatalf("dropped: reason %d", reason)
 			}
@@ -112,7 +112,7 @@ func TestPipelineDrops(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPipeline(newRewriter(1, 1, 1))
-			if out, reason := p.process(tt.in, tt.from, tt.to); reason != tt.want || out != nil {
+			if out, reason := p.process(tt.in, tt.from, tt.to, 0); reason != tt.want || out != nil {
 				t.Fatalf("process = (%x, %d), want (nil, %d)", out, reason, tt.want)
 			}
 		})
@@ -139,7 +139,7 @@ func TestPipelineDoesNotAllocate(t *testing.T) {
 			p := newPipeline(newRewriter(1, 1, 1))
 			from, to := mustPeer(t, tt.from), mustPeer(t, tt.to)
 			in := marshal(t, &rtp.Packet{Header: rtp.Header{PayloadType: tt.pt, SSRC: 3}, Payload: testPayload})
-			if n := testing.AllocsPerRun(200, func() { p.process(in, from, to) }); n != 0 {
+			if n := testing.AllocsPerRun(200, func() { p.process(in, from, to, 0) }); n != 0 {
 				t.Fatalf("%v allocations per packet, want 0", n)
 			}
 		})

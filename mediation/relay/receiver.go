@@ -120,7 +120,9 @@ func (r *receiver) snapshot() receptionStats {
 		return receptionStats{}
 	}
 	s := receptionStats{
-		lost:        r.stats.Lost(),
+		// All sources': an SSRC change (a transfer, a DSP restart) must
+		// not wipe the loss before it from the call's record.
+		lost:        r.stats.TotalLost(),
 		jitter:      r.stats.Jitter(),
 		jitterUnits: r.stats.JitterUnits(),
 	}

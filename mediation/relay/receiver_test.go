@@ -16,19 +16,24 @@ func TestReceiverSequenceAndLoss(t *testing.T) {
 	tests := []struct {
 		name        string
 		in          []pkt
-		wantLost    int64
+		wantLost    int64  // the current source's, as its report block says (clamped at 0)
+		wantTotal   int64  // all sources', as Stats and the call record say
 		wantHighest uint32 // extended highest sequence number
 		wantFrac    uint8  // fraction lost of the first report
 	}{
-		{"in order", []pkt{{1, 10}, {1, 11}, {1, 12}}, 0, 12, 0},
-		{"losses", []pkt{{1, 1}, {1, 2}, {1, 4}, {1, 7}}, 3, 7, 3 * 256 / 7},
-		{"wrap with a loss", []pkt{{1, 65534}, {1, 65535}, {1, 0}, {1, 2}}, 1, 1<<16 + 2, 256 / 5},
-		{"duplicate counts negative", []pkt{{1, 1}, {1, 2}, {1, 2}, {1, 3}}, -1, 3, 0},
-		{"reordered is not lost", []pkt{{1, 1}, {1, 3}, {1, 2}, {1, 4}}, 0, 4, 0},
-		{"new SSRC restarts", []pkt{{1, 1}, {1, 5}, {2, 900}, {2, 901}}, 0, 901, 0},
-		{"one stray jump is ignored", []pkt{{1, 1}, {1, 2}, {1, 20000}, {1, 3}}, 0, 3, 0},
+		{"in order", []pkt{{1, 10}, {1, 11}, {1, 12}}, 0, 0, 12, 0},
+		{"losses", []pkt{{1, 1}, {1, 2}, {1, 4}, {1, 7}}, 3, 3, 7, 3 * 256 / 7},
+		{"wrap with a loss", []pkt{{1, 65534}, {1, 65535}, {1, 0}, {1, 2}}, 1, 1, 1<<16 + 2, 256 / 5},
+		// A duplicate makes RFC 3550's cumulative loss negative; reports
+		// and totals clamp it at 0.
+		{"duplicate is no loss", []pkt{{1, 1}, {1, 2}, {1, 2}, {1, 3}}, 0, 0, 3, 0},
+		{"reordered is not lost", []pkt{{1, 1}, {1, 3}, {1, 2}, {1, 4}}, 0, 0, 4, 0},
+		// The block is about the new source; the total keeps the old
+		// source's 3 lost.
+		{"new SSRC restarts the block, not the total", []pkt{{1, 1}, {1, 5}, {2, 900}, {2, 901}}, 0, 3, 901, 0},
+		{"one stray jump is ignored", []pkt{{1, 1}, {1, 2}, {1, 20000}, {1, 3}}, 0, 0, 3, 0},
 		// RFC 3550 A.1 restarts at the second packet: 20001 is the new base.
-		{"two in a row restart the sequence", []pkt{{1, 1}, {1, 2}, {1, 20000}, {1, 20001}, {1, 20003}}, 1, 20003, 256 / 3},
+		{"two in a row restart the sequence", []pkt{{1, 1}, {1, 2}, {1, 20000}, {1, 20001}, {1, 20003}}, 1, 1, 20003, 256 / 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,14 +41,14 @@ func TestReceiverSequenceAndLoss(t *testing.T) {
 			for i, p := range tt.in {
 				r.update(&rtp.Header{SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: uint32(i) * 160}, time.Duration(i)*20*time.Millisecond, true)
 			}
-			if got := r.snapshot().lost; got != tt.wantLost {
-				t.Errorf("lost = %d, want %d", got, tt.wantLost)
+			if got := r.snapshot().lost; got != tt.wantTotal {
+				t.Errorf("lost = %d, want %d", got, tt.wantTotal)
 			}
 			rr, ok := r.report(time.Second)
 			if !ok {
 				t.Fatal("no report block")
 			}
-			wantTotal := uint32(max(tt.wantLost, 0))
+			wantTotal := uint32(tt.wantLost)
 			if rr.SSRC != tt.in[len(tt.in)-1].ssrc || rr.LastSequenceNumber != tt.wantHighest ||
 				rr.TotalLost != wantTotal || rr.FractionLost != tt.wantFrac {
 				t.Errorf("block %+v, want highest %d, total lost %d, fraction %d", rr, tt.wantHighest, wantTotal, tt.wantFrac)

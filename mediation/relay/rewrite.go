@@ -3,7 +3,11 @@ package relay
 // This file is the header-rewrite stage: each outgoing direction is one RTP
 // stream of ours, with its own SSRC, sequence numbers and timestamps.
 
-import "github.com/pion/rtp"
+import (
+	"time"
+
+	"github.com/pion/rtp"
+)
 
 // defaultTSDelta is the timestamp step assumed before any is observed:
 // 20 ms of 8 kHz audio, the G.711 packetisation every SfB client and SBC uses.
@@ -29,6 +33,8 @@ type rewriter struct {
 	lastSeq  uint16 // highest sequence number sent since the last re-base
 	lastTS   uint32 // timestamp sent with lastSeq
 	tsDelta  uint32 // last positive timestamp step between consecutive packets
+	// lastAt is when the input packet of lastSeq arrived (session clock).
+	lastAt time.Duration
 
 	firstSeq uint16
 	firstTS  uint32
@@ -40,16 +46,17 @@ func newRewriter(ssrc uint32, seq uint16, ts uint32) *rewriter {
 	return &rewriter{ssrc: ssrc, firstSeq: seq, firstTS: ts, tsDelta: defaultTSDelta}
 }
 
-// rewrite fills out with the outgoing header for in, using payload type pt.
-// CSRCs, extensions and padding are dropped: we are the only source of our
-// stream, and the input's extensions describe the other leg's stream.
-func (r *rewriter) rewrite(in *rtp.Header, pt uint8, out *rtp.Header) {
+// rewrite fills out with the outgoing header for in, which arrived at now
+// (session clock), using payload type pt. CSRCs, extensions and padding
+// are dropped: we are the only source of our stream, and the input's
+// extensions describe the other leg's stream.
+func (r *rewriter) rewrite(in *rtp.Header, pt uint8, out *rtp.Header, now time.Duration) {
 	if !r.started || in.SSRC != r.inSSRC {
-		r.rebase(in)
+		r.rebase(in, now)
 	}
 	seq := in.SequenceNumber + r.seqOffset
 	ts := in.Timestamp + r.tsOffset
-	r.observe(seq, ts)
+	r.observe(seq, ts, now)
 
 	*out = rtp.Header{
 		Version:        2,
@@ -81,13 +88,20 @@ func (r *rewriter) another() {
 	r.seqOffset++
 }
 
-// rebase aligns a new input stream so that its first packet directly follows
-// the last one we sent (or starts at our initial values).
-func (r *rewriter) rebase(in *rtp.Header) {
+// rebase aligns a new input stream, whose first packet arrived at now, so
+// that this packet follows the last one we sent (or starts at our initial
+// values): the next sequence number, and the timestamp advanced by the
+// wall time since the last packet, in whole steps of the learnt
+// packetisation (at least one). RFC 3550 §5.1: the timestamp is the
+// sampling instant, so 3 s of silence before a new SSRC (a transfer, hold
+// and resume, a DSP restart) must not look like 20 ms to the receiver's
+// jitter buffer and estimate.
+func (r *rewriter) rebase(in *rtp.Header, now time.Duration) {
 	nextSeq, nextTS := r.firstSeq, r.firstTS
 	if r.haveLast {
 		nextSeq = r.lastSeq + 1
-		nextTS = r.lastTS + r.tsDelta
+		steps := max(1, (units(now-r.lastAt)+r.tsDelta/2)/r.tsDelta)
+		nextTS = r.lastTS + steps*r.tsDelta
 	}
 	r.seqOffset = nextSeq - in.SequenceNumber
 	r.tsOffset = nextTS - in.Timestamp
@@ -99,9 +113,9 @@ func (r *rewriter) rebase(in *rtp.Header) {
 // observe tracks the newest packet sent, ignoring late (reordered) ones, and
 // learns the timestamp step from consecutive packets. Steps of zero (the
 // packets of one RFC 4733 event share a timestamp) are not learnt.
-func (r *rewriter) observe(seq uint16, ts uint32) {
+func (r *rewriter) observe(seq uint16, ts uint32, now time.Duration) {
 	if !r.haveLast {
-		r.lastSeq, r.lastTS, r.haveLast = seq, ts, true
+		r.lastSeq, r.lastTS, r.lastAt, r.haveLast = seq, ts, now, true
 		return
 	}
 	d := int16(seq - r.lastSeq)
@@ -111,5 +125,5 @@ func (r *rewriter) observe(seq uint16, ts uint32) {
 	if step := int32(ts - r.lastTS); d == 1 && step > 0 {
 		r.tsDelta = uint32(step)
 	}
-	r.lastSeq, r.lastTS = seq, ts
+	r.lastSeq, r.lastTS, r.lastAt = seq, ts, now
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -89,7 +90,7 @@ func TestRewrite(t *testing.T) {
 					Version: 2, SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: p.ts, Marker: p.marker,
 					PayloadType: 0, CSRC: []uint32{1, 2},
 				}
-				rw.rewrite(&h, 8, &got)
+				rw.rewrite(&h, 8, &got, 0)
 				if got.SequenceNumber != tt.want[i].seq || got.Timestamp != tt.want[i].ts {
 					t.Errorf("packet %d: seq/ts = %d/%d, want %d/%d",
 						i, got.SequenceNumber, got.Timestamp, tt.want[i].seq, tt.want[i].ts)
@@ -100,6 +101,39 @@ func TestRewrite(t *testing.T) {
 				if len(got.CSRC) != 0 || got.Extension || got.Padding {
 					t.Errorf("packet %d: CSRC/extension/padding not dropped: %+v", i, got)
 				}
+			}
+		})
+	}
+}
+
+// TestRewriteRebaseKeepsWallTime: a new input SSRC after a silence gets a
+// timestamp advanced by the wall time since the last packet we sent, in
+// whole packets of the learnt step; back to back it is one step, as before.
+func TestRewriteRebaseKeepsWallTime(t *testing.T) {
+	const ms = time.Millisecond
+	tests := []struct {
+		name   string
+		step   uint32
+		gap    time.Duration
+		wantTS uint32 // of the new source's first packet, after the last one's
+	}{
+		{"back to back", 160, 20 * ms, 160},
+		{"early", 160, 3 * ms, 160},
+		{"jittery", 160, 27 * ms, 160},
+		{"3 s of silence", 160, 3020 * ms, 24160},
+		{"30 ms packets, 1 s", 240, 1000 * ms, 7920},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rw := newRewriter(1, 100, 5000)
+			var got rtp.Header
+			for i := range 5 {
+				rw.rewrite(&rtp.Header{SSRC: 0xC1, SequenceNumber: uint16(i), Timestamp: uint32(i) * tt.step}, 0, &got, time.Duration(i)*20*ms)
+			}
+			last := got.Timestamp
+			rw.rewrite(&rtp.Header{SSRC: 0xD2, SequenceNumber: 9999, Timestamp: 77}, 0, &got, 4*20*ms+tt.gap)
+			if got.SequenceNumber != 105 || got.Timestamp-last != tt.wantTS {
+				t.Fatalf("new source at seq %d, ts +%d; want seq 105, ts +%d", got.SequenceNumber, got.Timestamp-last, tt.wantTS)
 			}
 		})
 	}

@@ -133,6 +133,28 @@ func (s *Session) sendReports() {
 // have sent it RTP (else an RR), with a reception block about its stream,
 // and an SDES CNAME (RFC 3550 6.1 requires one in every compound packet).
 func (s *Session) sendReport(y Side, wall time.Time) {
+	s.sendRTCP(y, s.buildReport(y, wall))
+}
+
+// sendGoodbyes sends each peer our last report with an RTCP BYE for our
+// stream to it (RFC 3550 §6.6), as the call's media ends: SBCs close their
+// stream statistics and CDR quality fields on it. A peer we never sent
+// RTP or RTCP gets none (§6.3.7). Called by Close once the readers and
+// timers stopped, before the sockets close.
+func (s *Session) sendGoodbyes() {
+	wall := time.Now()
+	for _, y := range []Side{Edge, Gateway} {
+		l := &s.legs[y]
+		if l.rtpSent.Load() == 0 && l.rtcpSent.Load() == 0 {
+			continue
+		}
+		s.sendRTCP(y, append(s.buildReport(y, wall), &rtcp.Goodbye{Sources: []uint32{s.ssrc[y]}}))
+	}
+}
+
+// sendRTCP sends the compound packet pkts to side y's peer, if it has an
+// RTCP address.
+func (s *Session) sendRTCP(y Side, pkts []rtcp.Packet) {
 	l := &s.legs[y]
 	p := l.peer.Load()
 	if p == nil {
@@ -142,7 +164,7 @@ func (s *Session) sendReport(y Side, wall time.Time) {
 	if !ok {
 		return
 	}
-	raw, err := rtcp.Marshal(s.buildReport(y, wall))
+	raw, err := rtcp.Marshal(pkts)
 	if err != nil {
 		s.logger().Warn().Err(err).Stringer("side", y).Msg("relay RTCP report not built")
 		return

@@ -210,6 +210,37 @@ func TestSessionLossAndJitterStats(t *testing.T) {
 	}
 }
 
+// TestSessionLossSurvivesSSRCChange: the client sends 100 packets with
+// every 10th missing, then restarts its stream with another SSRC (a
+// transfer, a DSP restart) and loses nothing: the leg's loss stays 10,
+// while our report block is about the new source alone.
+func TestSessionLossSurvivesSSRCChange(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	c := newCall(t, a, WithRTCPInterval(time.Hour))
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	sent := 0
+	for i := range 100 {
+		if i%10 == 9 {
+			continue
+		}
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: uint16(1000 + i), Timestamp: uint32(i) * 160, SSRC: 0xC1}, payload(160, 0))
+		sent++
+	}
+	for i := range 50 {
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: uint16(40000 + i), Timestamp: 7777 + uint32(i)*160, SSRC: 0xD2}, payload(160, 0))
+		sent++
+	}
+	waitFor(c.ctx, t, "every packet relayed", func() bool { return c.s.Stats().Gateway.RTPSent == uint64(sent) })
+	if st := c.s.Stats().Edge; st.Lost != 9 || st.RTPAccepted != uint64(sent) {
+		t.Fatalf("edge lost %d of %d accepted, want 9 (the 10th, 20th, ... 90th; the 100th is not known lost) of %d", st.Lost, st.RTPAccepted, sent)
+	}
+	rr, ok := c.s.legs[Edge].recv.report(c.s.now())
+	if !ok || rr.SSRC != 0xD2 || rr.TotalLost != 0 {
+		t.Fatalf("report block %+v, want one about 0xD2 with no loss", rr)
+	}
+}
+
 // TestSessionDropsOversizedRTCP: an RTCP compound larger than a datagram
 // the relay takes (maxPacket) is dropped as malformed, and the next report
 // is read as usual.
@@ -224,5 +255,48 @@ func TestSessionDropsOversizedRTCP(t *testing.T) {
 	waitFor(c.ctx, t, "both reports read", func() bool { return c.s.Stats().Edge.RTCPReceived == 2 })
 	if d := c.s.Stats().Edge.Dropped; d.Malformed != 1 || d.Total() != 1 {
 		t.Fatalf("drops %+v, want the oversized report alone, as malformed", d)
+	}
+}
+
+// TestSessionSaysGoodbye: as an anchored call ends, each peer we sent media
+// gets our last report with an RTCP BYE for our stream to it (RFC 3550
+// §6.6); a session that sent nothing sends no BYE (§6.3.7).
+func TestSessionSaysGoodbye(t *testing.T) {
+	a := newTestAllocator(t, 4)
+	c := newCall(t, a, WithRTCPInterval(time.Hour))
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 1, SSRC: 0xC1}, payload(160, 0))
+	c.gw.sendRTP(t, c.sessionGW, rtp.Header{PayloadType: 8, SequenceNumber: 1, SSRC: 0x5B}, payload(160, 0))
+	toGW, _ := readRTP(c.ctx, t, c.gw.rtp)
+	toEdge, _ := readRTP(c.ctx, t, c.edge.rtp)
+	if err := c.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		peer *fakePeer
+		ours uint32
+	}{{c.edge, toEdge.SSRC}, {c.gw, toGW.SSRC}} {
+		pkts := readReport(t, c, tt.peer.rtcp, nil)
+		sr, rr, _, cname := reportOf(pkts)
+		bye, ok := pkts[len(pkts)-1].(*rtcp.Goodbye)
+		if sr == nil || rr != nil || !cname || ssrcOf(sr, rr) != tt.ours || sr.PacketCount != 1 ||
+			!ok || len(bye.Sources) != 1 || bye.Sources[0] != tt.ours {
+			t.Fatalf("at %s: %v; want SR (1 packet), SDES and BYE of %#x", tt.peer.rtcp.LocalAddr(), pkts, tt.ours)
+		}
+	}
+
+	quiet := newCall(t, a, WithRTCPInterval(time.Hour))
+	quiet.setLegs(t, codecPCMU, codecPCMA)
+	quiet.s.Start()
+	if err := quiet.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close sent whatever it sends before returning: it is in the socket.
+	for _, p := range []*fakePeer{quiet.edge, quiet.gw} {
+		_ = p.rtcp.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if n, _, err := p.rtcp.ReadFromUDPAddrPort(make([]byte, 1500)); err == nil {
+			t.Errorf("%d bytes of RTCP from a session that sent nothing", n)
+		}
 	}
 }

@@ -184,8 +184,8 @@ func (s *Session) Start() {
 		Dur("rtcp_interval", s.opts.rtcpInterval).Msg("relay started")
 }
 
-// Close stops the goroutines, waits for them, and returns both port pairs
-// to the allocator. It is idempotent, safe without Start, and safe to call
+// Close stops the goroutines, waits for them, sends each peer an RTCP BYE,
+// and returns both port pairs to the allocator. It is idempotent, safe without Start, and safe to call
 // from the media-timeout callback.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
@@ -203,6 +203,7 @@ func (s *Session) Close() error {
 				_ = p.RTCP.SetReadDeadline(time.Unix(1, 0))
 			}
 			s.wg.Wait()
+			s.sendGoodbyes()
 		}
 		s.closeErr = errors.Join(s.pairs[Edge].Close(), s.pairs[Gateway].Close())
 		s.logger().Debug().Err(s.closeErr).Msg("relay closed")
@@ -279,6 +280,11 @@ func (s *Session) readRTP(x Side) {
 			// A DTMF event rendered as tones may have more frames due.
 			pkt, reason = pipe.next()
 		}
+		if pipe.toneSkipped > 0 && !pipe.skipNoted {
+			pipe.skipNoted = true
+			s.logger().Warn().Stringer("side", y).Uint64("skipped_ms", pipe.toneSkipped*1000/clockRate).
+				Msg("a DTMF event reported more tone than real time allows (lost updates, or a broken or hostile sender): the excess is skipped, not played in a burst")
+		}
 		if !sent {
 			continue
 		}
@@ -323,16 +329,22 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 	if r := pipe.receive(datagram, from); r != dropNone {
 		return nil, netip.AddrPort{}, r
 	}
-	if latching && from.negotiated(pipe.in.PayloadType) {
-		in.rtpLatch.commit(from, src)
-	}
 	in.hear(now)
-	in.rtpAccepted.Add(1)
-	in.rtpAcceptedBytes.Add(uint64(len(datagram)))
-	_, audio := from.audio(pipe.in.PayloadType)
-	in.recv.update(&pipe.in.Header, now, audio)
+	// Only the peer's negotiated audio and events are its stream: a packet
+	// of another payload type (comfort noise, a probe, a stray packet of
+	// an old source) is dropped below, and must neither count as received
+	// nor move the loss and jitter statistics to its SSRC.
+	if from.negotiated(pipe.in.PayloadType) {
+		if latching {
+			in.rtpLatch.commit(from, src)
+		}
+		in.rtpAccepted.Add(1)
+		in.rtpAcceptedBytes.Add(uint64(len(datagram)))
+		_, audio := from.audio(pipe.in.PayloadType)
+		in.recv.update(&pipe.in.Header, now, audio)
+	}
 	to := out.peer.Load()
-	pkt, r := pipe.forward(from, to)
+	pkt, r := pipe.forward(from, to, now)
 	if r != dropNone {
 		return nil, netip.AddrPort{}, r
 	}

@@ -506,3 +506,68 @@ func benchmarkRelayLoopback(b *testing.B, opts ...SessionOption) {
 		}
 	}
 }
+
+// TestSessionDroppedPTsLeaveNoSequenceGap: the client mixes in packets the
+// relay drops on purpose (PCMA it did not negotiate, comfort noise, a
+// dynamic PT, G.728): the gateway's stream has no sequence gap for them,
+// so the SBC counts no loss, and its timestamps keep the sender's.
+func TestSessionDroppedPTsLeaveNoSequenceGap(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	c := newCall(t, a)
+	c.setLegs(t, Codec{PT: 0, Name: "PCMU"}, codecPCMA)
+	c.s.Start()
+	pts := []uint8{0, 0, 8, 8, 13, 0, 96, 96, 18, 0, 0}
+	var want []uint32 // timestamps of the relayed packets
+	for i, pt := range pts {
+		ts := uint32(i) * 160
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: pt, SequenceNumber: uint16(65530 + i), Timestamp: ts, SSRC: 3}, payload(160, byte(i)))
+		if pt == 0 {
+			want = append(want, ts)
+		}
+	}
+	var first rtp.Packet
+	for i, ts := range want {
+		got, _ := readRTP(c.ctx, t, c.gw.rtp)
+		if i == 0 {
+			first = got
+		}
+		if got.SequenceNumber != first.SequenceNumber+uint16(i) || got.Timestamp-first.Timestamp != ts {
+			t.Fatalf("packet %d: seq %d ts %d; want seq %d ts +%d", i, got.SequenceNumber, got.Timestamp-first.Timestamp,
+				first.SequenceNumber+uint16(i), ts)
+		}
+	}
+	if d := c.s.Stats().Edge.Dropped.UnknownPT; d != 6 {
+		t.Fatalf("%d unknown PT drops, want 6", d)
+	}
+}
+
+// TestSessionNewSSRCAfterSilenceKeepsWallTime: the client sends 5
+// packets, falls silent for 300 ms (the sender's silence, not a wait for
+// the relay), then restarts its stream under a new SSRC: the gateway sees
+// one stream whose timestamp advanced by about the 300 ms, not by one
+// 20 ms packet.
+func TestSessionNewSSRCAfterSilenceKeepsWallTime(t *testing.T) {
+	const silence = 300 * time.Millisecond
+	a := newTestAllocator(t, 2)
+	c := newCall(t, a)
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	began := time.Now()
+	for i := range 5 {
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i) * 160, SSRC: 0xC1}, payload(160, 0))
+	}
+	var last rtp.Packet
+	for range 5 {
+		last, _ = readRTP(c.ctx, t, c.gw.rtp)
+	}
+	<-time.After(silence)
+	c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: 40000, Timestamp: 123, SSRC: 0xD2, Marker: true}, payload(160, 0))
+	got, _ := readRTP(c.ctx, t, c.gw.rtp)
+	gap := time.Since(began)
+	adv := got.Timestamp - last.Timestamp
+	// At least the silence, less one packet's rounding; at most the time
+	// from the first send to the new packet's read, plus one packet.
+	if lo, hi := units(silence)-160, units(gap)+160; got.SequenceNumber != last.SequenceNumber+1 || adv < lo || adv > hi {
+		t.Fatalf("new source at seq +%d, ts +%d; want seq +1, ts +%d to +%d", got.SequenceNumber-last.SequenceNumber, adv, lo, hi)
+	}
+}

@@ -31,9 +31,12 @@ func (s Stats) Side(side Side) SideStats {
 type SideStats struct {
 	RTPReceived, RTPReceivedBytes uint64
 	// RTPAccepted counts the RTP packets of RTPReceived that came from the
-	// peer (the latch check), authenticated (SRTP) and parsed: the stream
-	// Lost and Jitter describe. Those of them not relayed (a payload type
-	// the legs cannot map, the other leg not set) are in Dropped too.
+	// peer (the latch check), authenticated (SRTP), parsed, and are in a
+	// payload type the peer negotiated (audio or telephone-event): the
+	// stream Lost and Jitter describe. Those of them not relayed (the other
+	// leg not set, an event with no tone) are in Dropped too; a packet of
+	// another payload type is only in Dropped (UnknownPT), and RTCP sent
+	// to the RTP port only in Dropped (Malformed).
 	RTPAccepted, RTPAcceptedBytes   uint64
 	RTPSent, RTPSentBytes           uint64
 	RTCPReceived, RTCPReceivedBytes uint64
@@ -44,8 +47,9 @@ type SideStats struct {
 	Dropped Drops
 
 	// Lost is the cumulative number of the peer's RTP packets lost (RFC
-	// 3550 A.3, from sequence numbers; negative if duplicates outnumber
-	// losses).
+	// 3550 A.3, from sequence numbers), over all the sources the peer sent
+	// (an SSRC change keeps the loss before it); never negative, as in our
+	// RTCP reports (duplicates do not offset losses).
 	Lost int64
 	// FractionLost is the fraction (0-1) of the peer's packets lost since
 	// our last RTCP report to it (or since its stream began).
