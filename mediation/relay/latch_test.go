@@ -26,14 +26,16 @@ func TestLatch(t *testing.T) {
 		want bool
 	}{{nat, true}, {sdp, true}, {netip.MustParseAddrPort("192.0.2.1:4010"), true}, {third, false}}
 	for _, tt := range before {
-		if got := l.accepts(p, sdp, tt.src); got != tt.want {
+		if got := l.accepts(p, sdp, tt.src, 0); got != tt.want {
 			t.Errorf("accepts(%s) before latching = %v, want %v", tt.src, got, tt.want)
 		}
 	}
-	if strict := mustPeer(t, Leg{RTP: sdp, Codec: codecPCMU}); l.accepts(strict, sdp, nat) {
+	if strict := mustPeer(t, Leg{RTP: sdp, Codec: codecPCMU}); l.accepts(strict, sdp, nat, 0) {
 		t.Errorf("%s accepted for a peer that does not list it", nat)
 	}
-	l.commit(p, nat)
+	if _, moved := l.commit(p, nat, 0); moved {
+		t.Error("the first latch reported as a move")
+	}
 	if a, ok := l.addr(p); !ok || a != nat {
 		t.Fatalf("latched to %s (%v), want %s", a, ok, nat)
 	}
@@ -42,17 +44,37 @@ func TestLatch(t *testing.T) {
 		want bool
 	}{{nat, true}, {sdp, true}, {third, false}}
 	for _, tt := range tests {
-		if got := l.accepts(p, sdp, tt.src); got != tt.want {
+		if got := l.accepts(p, sdp, tt.src, time.Millisecond); got != tt.want {
 			t.Errorf("accepts(%s) = %v after latching to %s, want %v", tt.src, got, nat, tt.want)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { l.commit(p, nat) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { l.commit(p, nat, 0) }); n != 0 {
 		t.Errorf("re-committing the latched address allocates %v times", n)
 	}
 
+	// A NAT rebinding: the peer's media comes from another port of its IP.
+	// While the latched port is heard, the new one is not; once it has
+	// been silent RelatchAfter, the new port takes the latch. A stranger's
+	// IP never does.
+	rebound := netip.MustParseAddrPort("198.51.100.7:31222")
+	if l.accepts(p, sdp, rebound, RelatchAfter/2) {
+		t.Errorf("%s accepted while the latched %s is heard", rebound, nat)
+	}
+	if !l.accepts(p, sdp, rebound, RelatchAfter) || l.accepts(p, sdp, third, 10*RelatchAfter) {
+		t.Errorf("after %v of silence: %s accepted %v, %s accepted %v; want true, false", RelatchAfter,
+			rebound, l.accepts(p, sdp, rebound, RelatchAfter), third, l.accepts(p, sdp, third, 10*RelatchAfter))
+	}
+	if from, moved := l.commit(p, rebound, RelatchAfter); !moved || from != nat {
+		t.Errorf("re-latch reported from %s (moved %v), want from %s", from, moved, nat)
+	}
+	if l.accepts(p, sdp, nat, RelatchAfter+time.Millisecond) {
+		t.Errorf("the old port %s accepted right after the re-latch", nat)
+	}
+	l.commit(p, nat, 0) // back to the first source for what follows
+
 	// A new peer value (SetLeg) starts unlatched unless the latch is carried.
 	moved := mustPeer(t, Leg{RTP: netip.MustParseAddrPort("192.0.2.2:4000"), Codec: codecPCMU})
-	if _, ok := l.addr(moved); ok || !l.accepts(moved, moved.rtp, netip.MustParseAddrPort("192.0.2.2:4002")) {
+	if _, ok := l.addr(moved); ok || !l.accepts(moved, moved.rtp, netip.MustParseAddrPort("192.0.2.2:4002"), 0) {
 		t.Fatal("a new peer inherited the old peer's latch")
 	}
 	same := mustPeer(t, Leg{RTP: sdp, Codec: codecPCMA})
@@ -137,6 +159,39 @@ func TestSessionLatching(t *testing.T) {
 	expectSeed(t, c, c.gw.rtp, 10)
 	sendSeed(t, c.gw, c.sessionGW, 4, 11)
 	expectSeed(t, c, third.rtp, 11)
+}
+
+// TestSessionRelatchesAfterRebinding: the client's NAT moves its media
+// to another port mid-call. While the latched port is still heard the new
+// one is foreign; once the latched port has been silent RelatchAfter, the
+// new port's media is relayed and the SBC's goes there. Before, every
+// packet from the new port was dropped until the media timeout ended the
+// call.
+func TestSessionRelatchesAfterRebinding(t *testing.T) {
+	c := newCall(t, newTestAllocator(t, 2))
+	nat, rebound := newFakePeer(t), newFakePeer(t) // the same IP, two ports
+	c.setLegs(t, codecPCMU, Codec{PT: 0, Name: "PCMU"})
+	c.s.Start()
+	sendSeed(t, nat, c.sessionEdge, 1, 1)
+	expectSeed(t, c, c.gw.rtp, 1)
+	lastHeard := time.Now()
+	sendSeed(t, rebound, c.sessionEdge, 2, 2)
+	waitFor(c.ctx, t, "the new port refused while the latched one is heard", func() bool { return c.s.Stats().Edge.Dropped.Foreign == 1 })
+	seq := uint16(3)
+	waitFor(c.ctx, t, "re-latched to the new port", func() bool {
+		if c.s.Stats().Edge.Latched == localAddr(rebound.rtp) {
+			return true
+		}
+		sendSeed(t, rebound, c.sessionEdge, seq, byte(seq))
+		seq++
+		time.Sleep(20 * time.Millisecond) // a packet every 20 ms, as a phone sends
+		return false
+	})
+	if since := time.Since(lastHeard); since < RelatchAfter {
+		t.Errorf("re-latched %v after the latched port's last packet, want at least %v", since, RelatchAfter)
+	}
+	sendSeed(t, c.gw, c.sessionGW, 1, 200)
+	expectSeed(t, c, rebound.rtp, 200)
 }
 
 // TestSessionRefusesHijack: before the client's first packet, a stranger

@@ -72,7 +72,8 @@ func (s *Session) handleRTCP(x Side, datagram []byte, src netip.AddrPort, wall t
 		return DropNoPeer
 	}
 	latching := s.opts.latching
-	if latching && !l.rtcpLatch.accepts(from, from.rtcp, src) {
+	now := wall.Sub(s.epoch)
+	if latching && !l.rtcpLatch.accepts(from, from.rtcp, src, now) {
 		return DropForeign
 	}
 	if len(datagram) < rtcpHeaderLen || datagram[0]>>6 != rtpVersion {
@@ -90,9 +91,10 @@ func (s *Session) handleRTCP(x Side, datagram []byte, src netip.AddrPort, wall t
 		return DropMalformed
 	}
 	if latching {
-		l.rtcpLatch.commit(from, src)
+		if old, moved := l.rtcpLatch.commit(from, src, now); moved {
+			s.relatched(x, "rtcp", old, src)
+		}
 	}
-	now := wall.Sub(s.epoch)
 	l.hear(now)
 	for _, p := range pkts {
 		switch p := p.(type) {

@@ -322,7 +322,7 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 		return nil, netip.AddrPort{}, DropNoPeer
 	}
 	latching := s.opts.latching
-	if latching && !in.rtpLatch.accepts(from, from.rtp, src) {
+	if latching && !in.rtpLatch.accepts(from, from.rtp, src, now) {
 		return nil, netip.AddrPort{}, DropForeign
 	}
 	pipe := s.pipes[x]
@@ -336,7 +336,9 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 	// nor move the loss and jitter statistics to its SSRC.
 	if from.negotiated(pipe.in.PayloadType) {
 		if latching {
-			in.rtpLatch.commit(from, src)
+			if old, moved := in.rtpLatch.commit(from, src, now); moved {
+				s.relatched(x, "rtp", old, src)
+			}
 		}
 		in.rtpAccepted.Add(1)
 		in.rtpAcceptedBytes.Add(uint64(len(datagram)))
