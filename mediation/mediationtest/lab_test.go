@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,10 +137,11 @@ func TestCallRejected(t *testing.T) {
 // TestSBCLogOption: a non-zero Options.SBC.Log is where the SBC logs.
 func TestSBCLogOption(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
-	// Written by the lab's goroutines, read once Close has waited for them.
-	var sbcLog, all bytes.Buffer
-	lab := mediationtest.Start(t, mediationtest.Options{Log: zerolog.New(zerolog.SyncWriter(&all)),
-		SBC: endpoint.SBCConfig{Log: zerolog.New(zerolog.SyncWriter(&sbcLog)).Level(zerolog.DebugLevel)}})
+	// Written by the lab's goroutines (and by sipgo's, which may still log
+	// a transaction's end after Close), read under the same lock.
+	var sbcLog, all lockedBuffer
+	lab := mediationtest.Start(t, mediationtest.Options{Log: zerolog.New(&all),
+		SBC: endpoint.SBCConfig{Log: zerolog.New(&sbcLog).Level(zerolog.DebugLevel)}})
 	client, err := lab.NewClient(ctx, mediationtest.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -286,4 +288,23 @@ func TestAwaitMetric(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "want 1") {
 		t.Fatalf("err = %v, want a deadline error saying what was awaited", err)
 	}
+}
+
+// lockedBuffer is a log destination that goroutines write while a test
+// reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
