@@ -84,8 +84,13 @@ func inboundBypassID(s BypassSettings, trunkBypass bool) (string, decision) {
 // decideInbound is the client's side of the rule (none: the decision when
 // no ID was offered): on an inbound call the
 // client compares its bypass ID with the gateway's, and says so by answering
-// with the same a=x-bypassid.
-func decideInbound(offeredID string, none decision, answer sdp.Media, needSRTP bool) decision {
+// with the same a=x-bypassid. needSRTP: the gateway insists on SRTP;
+// gatewayKey: its offer has a usable a=crypto. A client that answers our
+// optional SRTP with a key of its own (an SfB client's default,
+// EncryptionLevel RequireEncryption) cannot be bypassed to a gateway that
+// offered none: the gateway would get plain RTP from a client sending
+// SRTP under a key it never saw.
+func decideInbound(offeredID string, none decision, answer sdp.Media, needSRTP, gatewayKey bool) decision {
 	switch {
 	case offeredID == "":
 		return none
@@ -97,6 +102,8 @@ func decideInbound(offeredID string, none decision, answer sdp.Media, needSRTP b
 		return decision{false, reasonNoG711, "the client answered no G.711"}
 	case needSRTP && len(answer.SRTP()) == 0:
 		return decision{false, reasonSRTPMismatch, "the gateway requires SRTP; the client answered without a=crypto"}
+	case !gatewayKey && len(answer.SRTP()) > 0:
+		return decision{false, reasonSRTPMismatch, "the client answered with SRTP (a=crypto); the gateway offered none"}
 	}
 	return decision{true, reasonIDMatched, "the client answered with the matching a=x-bypassid"}
 }

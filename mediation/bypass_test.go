@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -24,6 +25,22 @@ func fixture(t *testing.T, name string) sdp.Media {
 	m, err := sdp.Parse(body)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
+	}
+	return m
+}
+
+// withCrypto is the fixture name with an a=crypto line of its own added
+// after its audio m-line's last attribute (a client accepting SRTP).
+func withCrypto(t *testing.T, name string) sdp.Media {
+	t.Helper()
+	body, err := readFixture(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := append(bytes.TrimRight(body, "\r\n"), "\r\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY|2^31|1:1\r\n"...)
+	m, err := sdp.Parse(keyed)
+	if err != nil || len(m.SRTP()) == 0 {
+		t.Fatalf("%s with a=crypto: %v (%d keys)", name, err, len(m.SRTP()))
 	}
 	return m
 }
@@ -93,10 +110,21 @@ func TestDecideInbound(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			offered, none := inboundBypassID(tt.settings, tt.trunk)
-			if d := decideInbound(offered, none, fixture(t, tt.answer), true); tt.want && (d.bypass || d.code != reasonSRTPMismatch) {
+			if d := decideInbound(offered, none, fixture(t, tt.answer), true, true); tt.want && (d.bypass || d.code != reasonSRTPMismatch) {
 				t.Errorf("%v %s: bypass granted to a client without a=crypto on an SRTP-only gateway", d.bypass, d.code)
 			}
-			d := decideInbound(offered, none, fixture(t, tt.answer), false)
+			if tt.want {
+				// The same client answering with a key of its own: bypass
+				// only to a gateway that offered SRTP (end to end).
+				keyed := withCrypto(t, tt.answer)
+				if d := decideInbound(offered, none, keyed, false, false); d.bypass || d.code != reasonSRTPMismatch {
+					t.Errorf("%v %s: bypass granted to a client answering SRTP to a gateway that offered none", d.bypass, d.code)
+				}
+				if d := decideInbound(offered, none, keyed, false, true); !d.bypass {
+					t.Errorf("%v %s: a client answering SRTP to a gateway that offered it was not bypassed", d.bypass, d.code)
+				}
+			}
+			d := decideInbound(offered, none, fixture(t, tt.answer), false, false)
 			if d.bypass != tt.want || d.code != tt.code {
 				t.Fatalf("bypass = %v %s (%s), want %v %s", d.bypass, d.code, d.reason, tt.want, tt.code)
 			}

@@ -63,7 +63,7 @@ func (p *mediaPlan) clientOffer() ([]byte, error) {
 func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte, sdp.Description, error) {
 	p.heard(relay.Gateway, p.offer, p.offerRaw)
 	p.heard(relay.Edge, ans, raw)
-	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired))
+	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired, p.keys[relay.Gateway].theirs != nil))
 	d, err := sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
 	if err != nil {
 		return nil, d, fmt.Errorf("answer to the gateway: %w", err)
