@@ -438,3 +438,70 @@ func TestEarlyDirectionNotKept(t *testing.T) {
 		edge.wait(ctx, gosip.BYE, 1)
 	})
 }
+
+// savpSDP is loopSDP's PCMU offer over RTP/SAVP with an a=crypto key of
+// tag 1, and a=x-bypassid:id when id is set.
+func savpSDP(port int, key, id string) []byte {
+	b := bytes.Replace(loopSDP(port, "sendrecv", true, "PCMU"), []byte("RTP/AVP"), []byte("RTP/SAVP"), 1)
+	extra := "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + key + "\r\n"
+	if id != "" {
+		extra += "a=x-bypassid:" + id + "\r\n"
+	}
+	return bytes.Replace(b, []byte("a=ptime:20\r\n"), []byte(extra+"a=ptime:20\r\n"), 1)
+}
+
+// TestBypassSAVPReoffer: a bypassed call's client re-offers RTP/SAVP. With
+// the trunk's SRTP off the re-offer gets 488 and the call stays as it was
+// (the SBC is not re-offered plain RTP while the client is answered RTP/AVP
+// without a key); with it optional, the keys go end to end as in the first
+// offer: the SBC gets the client's a=crypto, the client the SBC's.
+func TestBypassSAVPReoffer(t *testing.T) {
+	const clientKey, sbcKey = "IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY", "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"
+	for _, srtp := range []string{"off", "optional"} {
+		t.Run("trunk srtp "+srtp, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbcPort, clientPort := sockPort(rtpSock(t)), sockPort(rtpSock(t))
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) { pi.respond(200, loopSDP(sbcPort, "sendrecv", true, "PCMU")) })
+			sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				sbc.reply(req, tx, 200, savpSDP(sbcPort, sbcKey, ""))
+			})
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Gateways[0].SRTP = srtp })
+			id := srv.Settings().BypassID
+			first := bytes.Replace(loopSDP(clientPort, "sendrecv", true, "PCMU"), []byte("a=ptime"), []byte("a=x-bypassid:"+id+"\r\na=ptime"), 1)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", first)
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 || media(t, "answer", res.Body()).BypassID == "" {
+				t.Fatalf("first answer %d, bypass %q", res.StatusCode, media(t, "answer", res.Body()).BypassID)
+			}
+			_ = oc.d.Ack(ctx)
+			req := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+			req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+			req.SetBody(savpSDP(clientPort, clientKey, id))
+			res := doIn(ctx, t, oc, req)
+			if srtp == "off" {
+				if res.StatusCode != 488 {
+					t.Fatalf("SAVP re-offer got %d, want 488", res.StatusCode)
+				}
+				if n := sbc.count(gosip.INVITE); n != 1 {
+					t.Errorf("the SBC got %d INVITEs, want only the first", n)
+				}
+			} else {
+				if res.StatusCode != 200 {
+					t.Fatalf("SAVP re-offer got %d, want 200", res.StatusCode)
+				}
+				_ = oc.d.WriteRequest(gosip.NewRequest(gosip.ACK, oc.final.Contact().Address))
+				reinv := media(t, "re-INVITE to the SBC", sbc.wait(ctx, gosip.INVITE, 2).Body())
+				if keys := reinv.SRTP(); len(keys) == 0 || !strings.Contains(keys[0].String(), clientKey[:8]) {
+					t.Errorf("re-INVITE to the SBC has keys %+v, want the client's", keys)
+				}
+				ans := media(t, "200 to the client", res.Body())
+				if keys := ans.SRTP(); ans.Proto != "RTP/SAVP" || len(keys) == 0 || !strings.Contains(keys[0].String(), sbcKey[:8]) {
+					t.Errorf("client's answer %s with keys %+v, want RTP/SAVP with the SBC's", ans.Proto, keys)
+				}
+			}
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+		})
+	}
+}

@@ -43,7 +43,18 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 	var err error
 	switch {
 	case p.decision.bypass && from == relay.Edge:
+		if offer.RequiresSRTP() && (p.gwSRTP == srtpOff || len(offer.SRTP()) == 0) {
+			// As for the first offer (decideOutbound's srtp_mismatch), but
+			// the call is bypassed already: refused, it stays as it was.
+			return nil, nil, errNotAcceptable{"the client's re-offer insists on " + offer.Proto + " and the gateway's SRTP is off"}
+		}
 		d, err = sdp.GatewayOfferPrefer(offer, true, netip.AddrPort{}, p.gwCodecs)
+		if err == nil && p.gwSRTP != srtpOff {
+			// End-to-end SRTP, as in outboundOffer: the gateway decrypts
+			// with the client's key.
+			d.Crypto = offer.SRTP()
+			d.SAVP = len(d.Crypto) > 0 && (offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
+		}
 	case p.decision.bypass:
 		d, err = sdp.GatewayOffer(offer, true, netip.AddrPort{})
 		d.BypassID = p.bypassID
@@ -86,6 +97,15 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	switch {
 	case p.decision.bypass && ro.from == relay.Edge:
 		d, err = sdp.ClientAnswer(ro.offer, ans, true, netip.AddrPort{}, p.bypassID)
+		if err == nil && p.gwSRTP != srtpOff {
+			// The client decrypts with the gateway's key (outboundAnswer).
+			for _, c := range ans.SRTP() {
+				if matching(ro.offer.SRTP(), c.Tag) != nil {
+					d.Crypto, d.SAVP = []sdp.Crypto{c}, ro.offer.RequiresSRTP()
+					break
+				}
+			}
+		}
 	case p.decision.bypass:
 		// The client's answer as an answer to the gateway: same m-lines as
 		// the gateway's offer.
