@@ -157,11 +157,12 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 		// other leg or for its ACK): RFC 3261 §14.2.
 		c.retryLater(in)
 		return
-	case c.state != stateAnswered, c.offer != nil, c.other(l).ok != nil:
+	case c.state != stateAnswered, c.offer != nil, c.other(l).ok != nil, l.refreshing, c.other(l).refreshing:
 		// An INVITE towards the other peer is in progress (the initial
 		// INVITE to the callee, a re-offer relayed from l's side, or our
 		// 2xx to the other peer still waiting for its ACK, perhaps with an
-		// offer in it): relaying this one would cross it (RFC 3261 §14.1,
+		// offer in it), or our own session refresh re-INVITE on either
+		// leg: relaying this one would cross it (RFC 3261 §14.1, §14.2,
 		// RFC 3264 §4). Glare.
 		_ = in.Reply(491, "Request Pending", "")
 		return
@@ -228,10 +229,10 @@ func (c *call) onAckAnswer(l *leg, ack *gosip.Request) {
 	if sdp.SameStream(ans, c.media.latest(l.media)) {
 		return
 	}
-	if c.offer != nil || c.other(l).ok != nil {
-		// An offer of ours is in progress, or our 2xx to the other peer
-		// waits for its ACK: a re-INVITE now would cross it (RFC 3261
-		// §14.1).
+	if c.offer != nil || c.other(l).ok != nil || c.other(l).refreshing {
+		// An offer of ours is in progress (a relayed one, our refresh),
+		// or our 2xx to the other peer waits for its ACK: a re-INVITE now
+		// would cross it (RFC 3261 §14.1).
 		c.log.Warn().Str("leg", l.role).Msg("answer in the ACK changes the media while another offer is in progress: not relayed")
 		return
 	}
@@ -244,6 +245,12 @@ func (c *call) onAckAnswer(l *leg, ack *gosip.Request) {
 // refresh answered here.
 func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 	l.dialog.Refresh(in.Req)
+	if len(in.Req.Body()) > 0 && (l.refreshing || c.other(l).refreshing) {
+		// Our refresh re-INVITE (an offer) is in progress: glare (RFC
+		// 3311 §5.2).
+		_ = in.Reply(491, "Request Pending", "")
+		return
+	}
 	if len(in.Req.Body()) > 0 && c.offer != nil {
 		// RFC 3311 §5.2: an offer of l's peer still unanswered is 500
 		// with Retry-After; one we sent it (relayed from the other leg),

@@ -33,6 +33,11 @@ type leg struct {
 	bye     *outgoing
 	byeSent bool
 	byeDone bool
+	// refreshing: our session refresh re-INVITE (an offer) is in progress
+	// on this leg; refreshBy is when the session expires if no refresh
+	// succeeds (unix ns; 0: no refresh pending), kept across retries.
+	refreshing bool
+	refreshBy  int64
 }
 
 // sdp is the SDP we last sent this leg's peer.

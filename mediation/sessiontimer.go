@@ -2,6 +2,9 @@ package mediation
 
 import (
 	"context"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -18,6 +21,7 @@ import (
 // armSessionTimer (re)starts l's session timer for its negotiated timer.
 func (c *call) armSessionTimer(l *leg) {
 	c.cancel(l.timerID)
+	l.refreshBy = 0 // a new interval: a refresh still to retry is moot
 	l.timerID = 0
 	if !l.timer.Active || c.state != stateAnswered {
 		return
@@ -56,16 +60,23 @@ func (c *call) refresh(l *leg) {
 	for _, h := range sip.RequestHeaders(interval, l.policy.SessionTimer.Min()) {
 		req.AppendHeader(h)
 	}
-	expire := c.after(l.timer.ExpireAfter()-l.timer.RefreshAfter(), func() {
+	// The session expires refreshBy unless a refresh succeeds first; a
+	// retry (after 491, 500, ...) keeps the first attempt's deadline.
+	if l.refreshBy == 0 {
+		l.refreshBy = time.Now().Add(l.timer.ExpireAfter() - l.timer.RefreshAfter()).UnixNano()
+	}
+	expire := c.after(time.Until(time.Unix(0, l.refreshBy)), func() {
 		c.log.Warn().Str("leg", l.role).Msg("session refresh not answered in time")
 		c.hangup(nil, "session refresh failed")
 	})
 	var acked bool
 	var ack *gosip.Request
+	l.refreshing = method == gosip.INVITE
 	_, err := c.sendIn(l, l.dialog, req, func(res *gosip.Response) {
 		if res.IsProvisional() {
 			return
 		}
+		l.refreshing = false
 		if res.IsSuccess() {
 			l.dialog.Refresh(res) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
 		}
@@ -84,31 +95,62 @@ func (c *call) refresh(l *leg) {
 		c.cancel(expire)
 		switch {
 		case res.IsSuccess():
+			l.refreshBy = 0
 			if t := sip.NegotiateUAC(res, interval); t.Active {
 				l.timer = t
 			}
 			c.armSessionTimer(l)
-		case res.StatusCode == 422:
-			if min, ok, _ := sip.ParseMinSE(res); ok && min > interval {
-				l.timer.Interval = min
-			}
-			c.refresh(l)
 		case res.StatusCode == 481 || res.StatusCode == 408:
 			c.hangup(nil, "session refresh failed")
 		default:
-			// RFC 4028 §10: the session is still up until it expires; keep
-			// trying at the refresh interval.
-			c.log.Warn().Int("code", res.StatusCode).Str("leg", l.role).Msg("session refresh refused")
-			l.timerID = c.after(l.timer.ExpireAfter()-l.timer.RefreshAfter(), func() { c.hangup(nil, "session refresh failed") })
+			if min, ok, _ := sip.ParseMinSE(res); res.StatusCode == 422 && ok && min > interval {
+				// RFC 4028 §7.4: again at once with the interval asked
+				// for (it only grows: a bounded number of times).
+				l.timer.Interval = min
+				c.refresh(l)
+				return
+			}
+			c.retryRefresh(l, res)
 		}
 	}, func(err error) {
+		l.refreshing = false
 		c.cancel(expire)
 		c.log.Warn().Err(err).Str("leg", l.role).Msg("session refresh got no answer")
 		c.hangup(nil, "session refresh failed")
 	})
 	if err != nil {
+		l.refreshing = false
 		c.cancel(expire)
 		c.log.Warn().Err(err).Str("leg", l.role).Msg("session refresh not sent")
 		c.hangup(nil, "session refresh failed")
 	}
+}
+
+// retryRefresh sends the refresh again after a failure response res that
+// leaves the session up (RFC 4028 §10: only a timeout, 408 or 481 ends
+// it): after 491 at the random wait of RFC 3261 §14.1 (2.1-4 s when we
+// own the dialog's Call-ID, 0-2 s otherwise), after a Retry-After its
+// delay, else 4*T1 (a 422 without a larger Min-SE among them: not again at
+// once). A retry that would come too late ends the call when the session
+// expires.
+func (c *call) retryRefresh(l *leg, res *gosip.Response) {
+	wait := 4 * c.deps.sip.T1
+	switch ra := res.GetHeader("Retry-After"); {
+	case res.StatusCode == 491 && l == &c.callee.leg:
+		wait = 2100*time.Millisecond + time.Duration(rand.IntN(191))*10*time.Millisecond
+	case res.StatusCode == 491:
+		wait = time.Duration(rand.IntN(201)) * 10 * time.Millisecond
+	case ra != nil:
+		if n, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(ra.Value(), ";", 2)[0])); err == nil && n >= 0 {
+			wait = time.Duration(n) * time.Second
+		}
+	}
+	left := time.Until(time.Unix(0, l.refreshBy))
+	c.log.Warn().Int("code", res.StatusCode).Str("leg", l.role).Int64("retry_in_ms", wait.Milliseconds()).
+		Int64("expires_in_ms", left.Milliseconds()).Msg("session refresh refused: trying again")
+	if wait >= left {
+		l.timerID = c.after(left, func() { c.hangup(nil, "session refresh failed") })
+		return
+	}
+	l.timerID = c.after(wait, func() { c.refresh(l) })
 }

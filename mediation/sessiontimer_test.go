@@ -1,7 +1,9 @@
 package mediation_test
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,4 +205,134 @@ func TestSessionTimerCallerMissesRefresh(t *testing.T) {
 		t.Errorf("hung up after %v, before the session could expire", d)
 	}
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+// weRefresh sets up a call whose SBC leg we refresh every interval/2 (2 s
+// interval), by UPDATE when update, else by re-INVITE; onRefresh answers
+// each of our refreshes (n counts from 1).
+func weRefresh(ctx context.Context, t *testing.T, update bool, onRefresh func(n int, req *gosip.Request, tx gosip.ServerTransaction)) (*mediation.Server, *peer, *outCall, *peerInvite) {
+	t.Helper()
+	sbc := startPeer(t, "sbc")
+	calls := make(chan *peerInvite, 1)
+	sbc.invites(func(pi *peerInvite) {
+		hdrs := []gosip.Header{gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer")}
+		if update {
+			hdrs = append(hdrs, allowUpdate())
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"), hdrs...)
+		calls <- pi
+	})
+	var mu sync.Mutex
+	n := 0
+	handler := func(req *gosip.Request, tx gosip.ServerTransaction) {
+		mu.Lock()
+		n++
+		k := n
+		mu.Unlock()
+		onRefresh(k, req, tx)
+	}
+	if update {
+		sbc.on(gosip.UPDATE, handler)
+	} else {
+		sbc.on(gosip.INVITE, handler)
+	}
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+	})
+	caller := startPeer(t, "caller")
+	oc := upCall(ctx, t, caller, srv, "udp")
+	select {
+	case pi := <-calls:
+		return srv, sbc, oc, pi
+	case <-ctx.Done():
+		t.Fatal("no call at the SBC")
+	}
+	return nil, nil, nil, nil
+}
+
+// TestSessionRefreshRetried: a refresh the SBC refuses with 500 (no
+// Retry-After) leaves the session up (RFC 4028 §10): we try again after
+// 4*T1, not hang up at the session's expiry; the next one succeeds and the
+// call carries on through later refreshes. Before, one 491 or 500 ended
+// the call ("session refresh failed").
+func TestSessionRefreshRetried(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	srv, sbc, oc, _ := weRefresh(ctx, t, true, func(n int, req *gosip.Request, tx gosip.ServerTransaction) {
+		code := 200
+		if n == 1 {
+			code = 500
+		}
+		res := gosip.NewResponseFromRequest(req, code, "", nil)
+		if code == 200 {
+			res.AppendHeader(gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+		}
+		_ = tx.Respond(res)
+	})
+	sbc.wait(ctx, gosip.UPDATE, 4) // the refused one, its retry, two more intervals
+	if n := sbc.count(gosip.BYE) + oc.p.count(gosip.BYE); n != 0 {
+		t.Fatalf("%d BYEs: the call was ended over one refused refresh", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
+}
+
+// TestSessionRefresh422Bounded: a peer answering every refresh 422
+// without a larger Min-SE (or none, against RFC 4028 §6) does not get a
+// storm of refreshes (it was hundreds in 40 ms): each retry waits 4*T1,
+// and the call ends when the session expires.
+func TestSessionRefresh422Bounded(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	_, sbc, oc, _ := weRefresh(ctx, t, true, func(n int, req *gosip.Request, tx gosip.ServerTransaction) {
+		_ = tx.Respond(gosip.NewResponseFromRequest(req, 422, "", nil))
+	})
+	sbc.wait(ctx, gosip.BYE, 1)
+	oc.p.wait(ctx, gosip.BYE, 1)
+	// The refresh window is a sixth of the 2 s interval: a few retries at
+	// 4*T1 (80 ms) fit in it.
+	if n := sbc.count(gosip.UPDATE); n > 10 {
+		t.Errorf("%d refresh UPDATEs before the session expired, want a few", n)
+	}
+}
+
+// TestSessionRefreshGlare: the SBC's own re-INVITE crossing our refresh
+// re-INVITE gets 491 (RFC 3261 §14.2: an INVITE of ours is in progress on
+// the dialog), is not relayed to the client, and our refresh completes.
+func TestSessionRefreshGlare(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	codes := make(chan int, 1)
+	var pi *peerInvite
+	var once sync.Once
+	ready := make(chan struct{})
+	srv, sbc, oc, call := weRefresh(ctx, t, false, func(n int, req *gosip.Request, tx gosip.ServerTransaction) {
+		<-ready
+		once.Do(func() {
+			// Ours is in progress: the SBC re-INVITEs (hold) before it answers.
+			res := pi.do(ctx, pi.inDialog(gosip.INVITE, 2, fixtureBody(t, "hold-offer.sdp")))
+			codes <- res.StatusCode
+		})
+		res := gosip.NewResponseFromRequest(req, 200, "", fixtureBody(t, "sbc-answer-pcma.sdp"))
+		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		res.AppendHeader(gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+		contact := pi.p.stack.Contact("sbc", req.Transport())
+		res.AppendHeader(&contact)
+		_ = tx.Respond(res)
+	})
+	pi = call
+	close(ready)
+	select {
+	case code := <-codes:
+		if code != 491 {
+			t.Errorf("the SBC's re-INVITE crossing our refresh got %d, want 491", code)
+		}
+	case <-ctx.Done():
+		t.Fatal("no refresh re-INVITE")
+	}
+	sbc.wait(ctx, gosip.INVITE, 3) // the call's, our refresh, a later refresh: the call goes on
+	if n := oc.p.count(gosip.INVITE); n != 0 {
+		t.Errorf("the client got %d re-INVITEs: the SBC's crossing one was relayed", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
 }
