@@ -216,14 +216,19 @@ func (c *call) answerUnchanged(l *leg, in *sip.Incoming) {
 // of it; one that does (a new address or port, a codec, hold) binds us as
 // an offer of that peer would, and goes to the other leg like one, with no
 // request to answer when it comes back.
-func (c *call) onAckAnswer(l *leg, ack *gosip.Request) {
-	body := ack.Body()
+func (c *call) onAckAnswer(l *leg, ack *gosip.Request) { c.peerAnswered(l, ack.Body()) }
+
+// peerAnswered takes body, an answer of l's peer to an offer of ours that
+// repeated the SDP it already had (our 2xx to its SDP-less re-INVITE,
+// answered in the ACK; our session refresh re-INVITE, answered in its
+// 2xx): one that changes its media binds us as its own offer would.
+func (c *call) peerAnswered(l *leg, body []byte) {
 	if len(body) == 0 || !c.live() {
 		return
 	}
 	ans, err := sdp.Parse(body)
 	if err != nil {
-		c.log.Warn().Err(err).Str("leg", l.role).Msg("answer in the ACK not usable: the session stays as it was")
+		c.log.Warn().Err(err).Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) not usable: the session stays as it was")
 		return
 	}
 	if sdp.SameStream(ans, c.media.latest(l.media)) {
@@ -233,10 +238,10 @@ func (c *call) onAckAnswer(l *leg, ack *gosip.Request) {
 		// An offer of ours is in progress (a relayed one, our refresh),
 		// or our 2xx to the other peer waits for its ACK: a re-INVITE now
 		// would cross it (RFC 3261 §14.1).
-		c.log.Warn().Str("leg", l.role).Msg("answer in the ACK changes the media while another offer is in progress: not relayed")
+		c.log.Warn().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media while another offer is in progress: not relayed")
 		return
 	}
-	c.log.Info().Str("leg", l.role).Msg("answer in the ACK changes the media: relayed to the other leg")
+	c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
 	c.relayOffer(l, nil, gosip.INVITE, body)
 }
 
@@ -350,7 +355,9 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		// Parsed once for both: a settled call keeps only its body.
 		prev := c.media.latest(l.media)
 		if c.unchangedOffer(l, prev, offer) || c.media.moveMedia(l.media, prev, offer, sdpBody) {
-			c.answerUnchanged(l, in)
+			if in != nil { // an answer (in an ACK, a refresh's 2xx) wants no reply
+				c.answerUnchanged(l, in)
+			}
 			return
 		}
 	}

@@ -100,6 +100,11 @@ func (c *call) refresh(l *leg) {
 				l.timer = t
 			}
 			c.armSessionTimer(l)
+			if method == gosip.INVITE {
+				// The peer may answer our unchanged SDP with a changed
+				// one (a new address, hold): it binds (RFC 3264 §8).
+				c.peerAnswered(l, res.Body())
+			}
 		case res.StatusCode == 481 || res.StatusCode == 408:
 			c.hangup(nil, "session refresh failed")
 		default:

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -335,4 +336,49 @@ func TestSessionRefreshGlare(t *testing.T) {
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)
 	waitCalls(t, srv, 0)
+}
+
+// TestRefreshAnswerMovesMedia: the SBC answers our session refresh
+// re-INVITE (our SDP unchanged) with its media at a new port, as a new
+// version: in an anchored call the relay follows it (RFC 3264 §8: the
+// answer binds) without bothering the client. Before, the answer was only
+// ACKed and the client's media went on to the old port.
+func TestRefreshAnswerMovesMedia(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	clientRTP, before, after := rtpSock(t), rtpSock(t), rtpSock(t)
+	moved := strings.Replace(string(loopSDP(sockPort(after), "sendrecv", false, "PCMU")),
+		fmt.Sprintf("o=peer %d 1 ", sockPort(after)), fmt.Sprintf("o=peer %d 2 ", sockPort(before)), 1)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, loopSDP(sockPort(before), "sendrecv", false, "PCMU"),
+			gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer"))
+	})
+	sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) { // our refreshes (no UPDATE allowed)
+		sbc.reply(req, tx, 200, []byte(moved), gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+	})
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(clientRTP), "sendrecv", false, "PCMU")) // no bypass ID: anchored
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	sbc.wait(ctx, gosip.INVITE, 2) // the call's, then our refresh
+	relayEdge := media(t, "our answer to the client", oc.final.Body()).RTP()
+	for seq := uint16(1); ; seq++ {
+		sendRTPFrom(t, clientRTP, relayEdge, 0, seq, make([]byte, 160))
+		if receivedPT(after, 0, 100*time.Millisecond) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the client's media never reached the SBC's new address")
+		}
+	}
+	if n := caller.count(gosip.INVITE); n != 0 {
+		t.Errorf("the client got %d re-INVITEs; its session did not change", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
 }
