@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -144,6 +145,9 @@ type relayedOffer struct {
 	ro    *reoffer
 	out   *outgoing
 	timer timerID
+	// method and body are the request sent the other leg, for a resend.
+	method gosip.RequestMethod
+	body   []byte
 }
 
 // onReInvite handles a re-INVITE: relayed to the other leg when it has
@@ -375,8 +379,17 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, err.Error()))
 		return
 	}
+	off := &relayedOffer{from: l, in: in, ro: ro, method: method, body: body}
+	c.offer = off
+	c.sendOffer(off)
+}
+
+// sendOffer sends the staged offer off to the other leg (again after a
+// 422 that raised that leg's session interval).
+func (c *call) sendOffer(off *relayedOffer) {
+	to := c.other(off.from)
 	contact := to.side.Contact(to.dialog.Transport)
-	req := to.dialog.NewRequest(method, 0, body, &contact)
+	req := to.dialog.NewRequest(off.method, 0, off.body, &contact)
 	req.AppendHeader(sip.OptionHeader("Supported", to.supported()...))
 	if to.timer.Active && to.timer.WeRefresh {
 		// Our re-offer refreshes that leg's session as well (RFC 4028 §7.4).
@@ -384,8 +397,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 			req.AppendHeader(h)
 		}
 	}
-	off := &relayedOffer{from: l, in: in, ro: ro}
-	c.offer = off
+	var err error
 	off.out, err = c.sendIn(to, to.dialog, req, func(res *gosip.Response) { c.onOfferAnswer(off, res) },
 		func(err error) {
 			if c.offer == off {
@@ -428,6 +440,16 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		}
 	}
 	if res.IsProvisional() || c.offer != off {
+		return
+	}
+	if min, ok, _ := sip.ParseMinSE(res); res.StatusCode == 422 && ok && to.timer.Active && to.timer.WeRefresh && min > to.timer.Interval {
+		// The 422 is about the Session-Expires we put on that leg, not
+		// about the offer: again with its Min-SE (RFC 4028 §7.4), the
+		// requester never sees it.
+		c.log.Info().Int64("min_se_s", int64(min/time.Second)).Str("leg", to.role).Msg("422 to a relayed offer: sent again with the leg's Min-SE")
+		to.timer.Interval = min
+		c.cancel(off.timer)
+		c.sendOffer(off)
 		return
 	}
 	c.cancel(off.timer)

@@ -382,3 +382,50 @@ func TestRefreshAnswerMovesMedia(t *testing.T) {
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)
 }
+
+// TestRelayedOffer422Retried: the SBC answers a relayed hold re-INVITE
+// 422 with a Min-SE above the interval we put on its leg: that 422 is
+// about our Session-Expires, not about the client's offer, so the offer
+// goes to the SBC again with the Min-SE (RFC 4028 §7.4) and the client's
+// hold succeeds. Before, the client got the 422, without a Min-SE.
+func TestRelayedOffer422Retried(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"),
+			gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer"))
+	})
+	var mu sync.Mutex
+	refused := false
+	sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		mu.Lock()
+		first := !refused && strings.Contains(string(req.Body()), "sendonly")
+		refused = refused || first
+		mu.Unlock()
+		if first {
+			res := gosip.NewResponseFromRequest(req, 422, "", nil)
+			res.AppendHeader(gosip.NewHeader("Min-SE", "3"))
+			_ = tx.Respond(res)
+			return
+		}
+		sbc.reply(req, tx, 200, fixtureBody(t, "sbc-answer-pcma.sdp"), gosip.NewHeader("Session-Expires", "3;refresher=uac"))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+	})
+	caller := startPeer(t, "caller")
+	oc := upCall(ctx, t, caller, srv, "udp")
+	hold := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+	hold.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	hold.SetBody(fixtureBody(t, "hold-offer.sdp"))
+	if res := doIn(ctx, t, oc, hold); res.StatusCode != 200 {
+		t.Fatalf("client's hold got %d, want 200 (the SBC's 422 was about our interval)", res.StatusCode)
+	}
+	_ = oc.d.WriteRequest(gosip.NewRequest(gosip.ACK, oc.final.Contact().Address))
+	again := sbc.wait(ctx, gosip.INVITE, 3) // the call's, the refused hold, the hold again
+	if se := again.GetHeader("Session-Expires"); se == nil || !strings.HasPrefix(se.Value(), "3") {
+		t.Errorf("the hold sent again with Session-Expires %v, want 3 (the 422's Min-SE)", se)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}
