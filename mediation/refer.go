@@ -2,6 +2,7 @@ package mediation
 
 import (
 	"fmt"
+	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -30,6 +31,13 @@ func (c *call) onRefer(l *leg, in *sip.Incoming) {
 		_ = in.Reply(403, "Forbidden", "", warning(l.side, "REFER before the call is answered"))
 	case sip.HeaderNamed(in.Req, "Refer-To") == nil:
 		_ = in.Reply(400, "Bad Request - Missing Refer-To", "")
+	case refersReplaces(sip.HeaderNamed(in.Req, "Refer-To").Value()):
+		// An attended transfer: its Replaces names a dialog of the
+		// client's leg of another call, which neither the SBC nor our
+		// transfer could honour (the SBC would make a new call, we would
+		// call the number a second time). Refused, the calls stay.
+		c.log.Info().Msg("REFER with Replaces (attended transfer) refused: not supported across the B2BUA")
+		_ = in.Reply(501, "Not Implemented", "", warning(l.side, "attended transfer (Refer-To with Replaces) is not supported; use a blind transfer"))
 	case !c.referSupport():
 		c.performTransfer(l, in)
 	default:
@@ -95,8 +103,9 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, headers ...string) {
 }
 
 // referTarget points a Refer-To at side (keeping the user, the number to
-// transfer to, and the URI's parameters but transport): the referred
-// party's INVITE must come to us, not to a host it cannot reach.
+// transfer to, and the URI's parameters but transport and maddr, which
+// named the old host's): the referred party's INVITE must come to us, not
+// to a host it cannot reach.
 func referTarget(value string, side *sip.Side) string {
 	var u gosip.Uri
 	var params gosip.HeaderParams
@@ -105,9 +114,33 @@ func referTarget(value string, side *sip.Side) string {
 	}
 	addr := side.Addr()
 	target := fmt.Sprintf("sip:%s@%s:%d", u.User, sip.URIHost(addr.Addr()), addr.Port())
+	for _, kv := range u.UriParams {
+		if strings.EqualFold(kv.K, "transport") || strings.EqualFold(kv.K, "maddr") {
+			continue
+		}
+		target += ";" + kv.K
+		if kv.V != "" {
+			target += "=" + kv.V
+		}
+	}
 	if u.Headers != nil && u.Headers.Length() > 0 {
-		// ?Replaces=... of an attended transfer.
 		target += "?" + u.Headers.String()
 	}
 	return "<" + target + ">"
+}
+
+// refersReplaces reports a Refer-To whose URI carries a Replaces header
+// (RFC 3891 §5: an attended transfer).
+func refersReplaces(value string) bool {
+	var u gosip.Uri
+	var params gosip.HeaderParams
+	if _, err := gosip.ParseAddressValue(value, &u, &params); err != nil || u.Headers == nil {
+		return false
+	}
+	for _, kv := range u.Headers {
+		if strings.EqualFold(kv.K, "Replaces") {
+			return true
+		}
+	}
+	return false
 }

@@ -86,8 +86,8 @@ func TestReferRelayed(t *testing.T) {
 			if callID := string(*got.CallID()); callID != string(*pi.req.CallID()) {
 				t.Errorf("REFER in Call-ID %s, want the gateway dialog's %s", callID, *pi.req.CallID())
 			}
-			if referTo := headerValue(got, "Refer-To"); !strings.Contains(referTo, "+15550200@"+srv.GatewayAddr().String()) {
-				t.Errorf("SBC's Refer-To %q, want the number at our gateway side %s", referTo, srv.GatewayAddr())
+			if referTo := headerValue(got, "Refer-To"); !strings.Contains(referTo, "+15550200@"+srv.GatewayAddr().String()+";user=phone") {
+				t.Errorf("SBC's Refer-To %q, want the number at our gateway side %s, its ;user=phone kept", referTo, srv.GatewayAddr())
 			}
 			if headerValue(got, "Referred-By") == "" {
 				t.Error("Referred-By not relayed")
@@ -365,4 +365,48 @@ func TestReferPerformedByServerStrictTarget(t *testing.T) {
 		t.Errorf("%d PRACKs, want 1", n)
 	}
 	waitCalls(t, srv, 0)
+}
+
+// TestReferRefused: an attended transfer (a Refer-To with Replaces, RFC
+// 3891) gets 501 with a Warning whether refer support is on or off: its
+// Replaces names a dialog of the client's own leg of another call, which
+// the SBC cannot match (it made a new, unrelated call) and our own
+// transfer would ignore (it called the number a second time). With refer
+// support off, a Refer-To that names no number (SfB call park's orbit, a
+// user) gets 404 and the gateway is not called.
+func TestReferRefused(t *testing.T) {
+	replaces := "<sip:+15550300@sfb.example.com;user=phone?Replaces=abc%40sfb%3Bto-tag%3D1%3Bfrom-tag%3D2>"
+	for _, tc := range []struct {
+		name, referTo string
+		on            bool
+		code          int
+	}{
+		{"replaces, refer support on", replaces, true, 501},
+		{"replaces, refer support off", replaces, false, 501},
+		{"no number, refer support off", "<sip:alice@contoso.example;opaque=app:cpsp;gruu>", false, 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+			takeNotifies(caller)
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+				on := tc.on
+				c.Gateways[0].EnableReferSupport = &on
+			})
+			oc := upCall(ctx, t, caller, srv, "udp")
+			refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+			refer.AppendHeader(gosip.NewHeader("Refer-To", tc.referTo))
+			res := doIn(ctx, t, oc, refer)
+			if res.StatusCode != tc.code || res.GetHeader("Warning") == nil {
+				t.Fatalf("REFER got %d (Warning %v), want %d with a Warning", res.StatusCode, res.GetHeader("Warning"), tc.code)
+			}
+			if err := oc.d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			sbc.wait(ctx, gosip.BYE, 1)
+			if n, m := sbc.count(gosip.REFER), sbc.count(gosip.INVITE); n != 0 || m != 1 {
+				t.Errorf("the SBC got %d REFERs and %d INVITEs, want none and the call's", n, m)
+			}
+		})
+	}
 }

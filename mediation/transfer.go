@@ -58,6 +58,13 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 		_ = in.Reply(400, "Bad Request - Control Character In Header", "")
 		return
 	}
+	if !isNumber(u.User) {
+		// A user or an application (SfB call park's orbit), not a
+		// number: the gateway cannot call it (as a redirect's Contact
+		// without a number: redirect.go).
+		_ = in.Reply(404, "Not Found", "", warning(l.side, "Refer-To names no telephone number: "+u.User))
+		return
+	}
 	trunks, err := c.deps.gateways.Route(u.User)
 	if err != nil {
 		_ = in.Reply(404, "Not Found", "", warning(l.side, "no gateway trunk serves "+u.User))
