@@ -16,7 +16,8 @@ import (
 // used (RFC 5621) and only the SDP goes on. A body we cannot take an offer
 // from (another type, or an ISUP part whose handling is required) gets 415
 // with Accept: application/sdp (RFC 3261 §8.2.3), not a 488 saying the SDP
-// is unparseable.
+// is unparseable. A multipart/alternative body (Lync's legacy fallback)
+// is answered from its last SDP part.
 func TestSessionBodies(t *testing.T) {
 	multipart := func(t *testing.T, handling string) (string, []byte) {
 		sdp := string(fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
@@ -34,6 +35,14 @@ func TestSessionBodies(t *testing.T) {
 		{"SIP-I, ISUP optional", func(t *testing.T) (string, []byte) { return multipart(t, "optional") }, 200},
 		{"SIP-I, ISUP required", func(t *testing.T) (string, []byte) { return multipart(t, "required") }, 415},
 		{"text/plain", func(t *testing.T) (string, []byte) { return "text/plain", []byte("hello\r\n") }, 415},
+		// Lync's ms-proxy-2007fallback: a legacy SDP first (here one we
+		// would refuse, G.729 only), the one to use last (RFC 2046 §5.1.4).
+		{"multipart/alternative, the last SDP", func(t *testing.T) (string, []byte) {
+			legacy := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"
+			body := "--alt\r\nContent-Type: application/sdp\r\nContent-Disposition: session; handling=optional; ms-proxy-2007fallback\r\n\r\n" + legacy +
+				"\r\n--alt\r\nContent-Type: application/sdp\r\n\r\n" + string(fixtureBody(t, "sbc-offer-pcma-pcmu.sdp")) + "\r\n--alt--\r\n"
+			return "multipart/alternative;boundary=alt", []byte(body)
+		}, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

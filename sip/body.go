@@ -22,8 +22,9 @@ import (
 // not relayed: the mediation server does not interwork ISUP (CCE does not).
 
 const (
-	sdpType       = "application/sdp"
-	multipartType = "multipart/mixed"
+	sdpType         = "application/sdp"
+	multipartType   = "multipart/mixed"
+	alternativeType = "multipart/alternative"
 )
 
 // errUnsupportedBody is a body the server cannot take an offer or answer
@@ -54,11 +55,11 @@ func sessionBody(msg bodied) error {
 	switch mediaType {
 	case sdpType:
 		return nil
-	case multipartType:
+	case multipartType, alternativeType:
 	default:
 		return errUnsupportedBody
 	}
-	part, err := sdpPart(body, params["boundary"])
+	part, err := sdpPart(body, params["boundary"], mediaType == alternativeType)
 	if err != nil {
 		return err
 	}
@@ -79,8 +80,12 @@ type bodied interface {
 	AppendHeader(gosip.Header)
 }
 
-// sdpPart is the first application/sdp part of a multipart/mixed body.
-func sdpPart(body []byte, boundary string) ([]byte, error) {
+// sdpPart is the first application/sdp part of a multipart/mixed body,
+// or the last one of a multipart/alternative body (RFC 2046 §5.1.4: the
+// parts go from the plainest to the richest, and the receiver takes the
+// last it understands; Lync's ms-proxy-2007fallback puts its legacy SDP
+// first), whose other parts are alternatives, never required.
+func sdpPart(body []byte, boundary string, alternative bool) ([]byte, error) {
 	if boundary == "" {
 		return nil, errors.Join(errUnsupportedBody, errors.New("multipart body without a boundary"))
 	}
@@ -95,13 +100,13 @@ func sdpPart(body []byte, boundary string) ([]byte, error) {
 			return nil, errors.Join(errUnsupportedBody, err)
 		}
 		mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		if mt == sdpType && sdp == nil {
+		if mt == sdpType && (sdp == nil || alternative) {
 			if sdp, err = io.ReadAll(io.LimitReader(p, int64(len(body)))); err != nil {
 				return nil, errors.Join(errUnsupportedBody, err)
 			}
 			continue
 		}
-		if !optional(p.Header.Get("Content-Disposition")) {
+		if !alternative && !optional(p.Header.Get("Content-Disposition")) {
 			return nil, errors.Join(errUnsupportedBody, errors.New("a "+mt+" part that is not optional"))
 		}
 	}
