@@ -325,9 +325,17 @@ func eventsBoth(offer, other Media) (Codec, bool) {
 }
 
 // direct describes peer's own media address, for bypass: the other side
-// sends straight to it, at the peer's packetisation.
+// sends straight to it, at the peer's packetisation. A client that lists
+// ICE candidates is reached at its best host candidate (the highest
+// priority UDP host candidate of the RTP component, in the c= line's
+// family), the address CCE gives the gateway; in an SfB client's own
+// offer that is its c= line anyway. It differs when the SDP was made by a
+// B2BUA: SfB Online sending a PSTN call back through us (call forwarding,
+// simultaneous ring) hands on our own offer, whose c= is our relay port,
+// its best host candidate the first SBC, which is where the bypassed
+// media must go (our relay closes once that leg is bypassed).
 func direct(peer Media, codecs []Codec) Description {
-	return Description{
+	d := Description{
 		Addr:      peer.Addr,
 		Port:      peer.Port,
 		RTCPPort:  peer.RTCPPort,
@@ -335,6 +343,40 @@ func direct(peer Media, codecs []Codec) Description {
 		Direction: peerDirection(peer),
 		Ptime:     peer.Ptime,
 	}
+	if rtp, rtcp, ok := bestHost(peer); ok && !peer.Addr.IsUnspecified() {
+		d.Addr, d.Port, d.RTCPPort = rtp.Addr(), int(rtp.Port()), int(rtcp.Port())
+	}
+	return d
+}
+
+// bestHost is peer's highest-priority UDP host candidate of the RTP
+// component in the family of its c= address, and the RTCP address that
+// goes with it: the component-2 candidate of the same foundation, else
+// a=rtcp's port when the host is the c= address, else the next port.
+func bestHost(peer Media) (rtp, rtcp netip.AddrPort, ok bool) {
+	var best *Candidate
+	for i := range peer.Candidates {
+		c := &peer.Candidates[i]
+		if c.Component != ComponentRTP || !strings.EqualFold(c.Type, "host") || !strings.EqualFold(c.Transport, "UDP") ||
+			c.Addr.Addr().Is4() != peer.Addr.Is4() || (best != nil && c.Priority <= best.Priority) {
+			continue
+		}
+		best = c
+	}
+	if best == nil {
+		return rtp, rtcp, false
+	}
+	rtp = best.Addr
+	rtcp = netip.AddrPortFrom(rtp.Addr(), rtp.Port()+1)
+	if rtp.Addr() == peer.Addr && rtp.Port() == uint16(peer.Port) && peer.RTCPPort > 0 {
+		rtcp = netip.AddrPortFrom(rtp.Addr(), uint16(peer.RTCPPort))
+	}
+	for _, c := range peer.Candidates {
+		if c.Component == ComponentRTCP && c.Foundation == best.Foundation && c.Addr.Addr() == rtp.Addr() {
+			rtcp = c.Addr
+		}
+	}
+	return rtp, rtcp, true
 }
 
 // anchored describes the mediation server's own port pair.

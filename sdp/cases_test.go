@@ -630,3 +630,46 @@ func TestLimitG711(t *testing.T) {
 		t.Errorf("the offer itself changed: %v", names(offer))
 	}
 }
+
+// TestBypassAtBestHostCandidate: a bypassed peer is reached at its best
+// UDP host candidate of the RTP component (its RTCP at the same
+// foundation's component 2), not at a c= line that differs: SfB Online
+// sending a PSTN call back through the mediation server (forwarding,
+// simultaneous ring) hands on our own offer, whose c= is our relay port
+// and whose best host candidate is the first SBC. An SDP without
+// candidates, or whose best host is its c= (an SfB client's own), is
+// reached at its c= as before.
+func TestBypassAtBestHostCandidate(t *testing.T) {
+	hairpin := "v=0\r\no=- 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\n" +
+		"m=audio 20578 RTP/AVP 8 0 101\r\na=rtcp:20579\r\n" +
+		"a=candidate:1 1 UDP 2130706431 198.51.100.7 48282 typ host\r\n" +
+		"a=candidate:1 2 UDP 2130705918 198.51.100.7 48283 typ host\r\n" +
+		"a=candidate:2 1 UDP 2130705919 192.0.2.5 20578 typ host\r\n" +
+		"a=candidate:2 2 UDP 2130705406 192.0.2.5 20579 typ host\r\n" +
+		"a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=x-bypassid:x\r\n"
+	plain := "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	for _, tc := range []struct {
+		name, sdp string
+		rtp       string
+		rtcp      int
+	}{
+		{"hairpinned offer", hairpin, "198.51.100.7:48282", 48283},
+		{"no candidates", plain, "192.0.2.9:4000", 4001},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			offer, err := Parse([]byte(tc.sdp))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := GatewayOffer(offer, true, netip.AddrPort{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := netip.AddrPortFrom(d.Addr, uint16(d.Port))
+			if got.String() != tc.rtp || (d.RTCPPort != 0 && d.RTCPPort != tc.rtcp) {
+				t.Errorf("bypass address %s (RTCP %d), want %s (RTCP %d)", got, d.RTCPPort, tc.rtp, tc.rtcp)
+			}
+		})
+	}
+}
