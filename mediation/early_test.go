@@ -49,9 +49,15 @@ func TestCancelKeepsTag(t *testing.T) {
 			caller := startPeer(t, "caller")
 			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
 			var ringTag string
-			ringing := make(chan struct{})
+			ringing, cancelled := make(chan struct{}), make(chan struct{})
+			defer func() { <-cancelled }() // its report comes within the test
 			go func() {
-				<-ringing
+				defer close(cancelled)
+				select {
+				case <-ringing:
+				case <-ctx.Done():
+					return
+				}
 				res, err := caller.stack.Client(tr).Do(ctx, oc.cancel())
 				if err != nil || res.StatusCode != 200 {
 					t.Errorf("CANCEL: %v %v", res, err)

@@ -69,8 +69,10 @@ func TestReasonRelayed(t *testing.T) {
 		srv := serveTo(t, sbc.addr(), "udp", nil)
 		caller := startPeer(t, "caller")
 		oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-		ringing := make(chan struct{})
+		ringing, cancelled := make(chan struct{}), make(chan struct{})
+		defer func() { <-cancelled }() // its report comes within the test
 		go func() {
+			defer close(cancelled)
 			select {
 			case <-ringing:
 			case <-ctx.Done():
