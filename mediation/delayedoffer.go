@@ -91,6 +91,11 @@ func (p *mediaPlan) lateAnswer(body []byte) error {
 	p.pendingEdge = nil
 	_, gwEvents := ans.TelephoneEvent()
 	_, edgeEvents := edge.TelephoneEvent()
-	return p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
-		relayPeer{edge, edge.G711()[0], p.sdp[relay.Edge].formats}, gwEvents && edgeEvents)
+	if err := p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
+		relayPeer{edge, edge.G711()[0], p.sdp[relay.Edge].formats}, gwEvents && edgeEvents); err != nil {
+		return err
+	}
+	// The gateway's answer completes the first exchange: it may hold.
+	p.negotiated()
+	return nil
 }

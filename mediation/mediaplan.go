@@ -65,7 +65,10 @@ type mediaPlan struct {
 	// pendingEdge is the client's answer of a delayed-offer call until the
 	// gateway's ACK completes the exchange.
 	pendingEdge *sdp.Media
-	onHold      bool
+	// onHold: the negotiated session does not let media flow both ways
+	// on both legs (hold.go); counting: the call is answered, so the
+	// relay's media timeout counts unless onHold.
+	onHold, counting bool
 	// keys are the SDES keying of each side; gwSRTP is the trunk's srtp mode.
 	keys   [2]keying
 	gwSRTP string
@@ -261,11 +264,11 @@ func (p *mediaPlan) callerSide() relay.Side {
 // a 183 with SDP repeats it).
 func (p *mediaPlan) lastAnswer() []byte { return p.sdp[p.callerSide()].last }
 
-// answered starts the relay's media timeout.
+// answered starts the relay's media timeout, unless the session the
+// answer negotiated is on hold (a queue that answers a=inactive).
 func (p *mediaPlan) answered() {
-	if p.relay != nil && !p.onHold {
-		p.relay.SetHold(false)
-	}
+	p.counting = true
+	p.negotiated()
 }
 
 func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {

@@ -20,7 +20,6 @@ type reoffer struct {
 	from  relay.Side
 	offer sdp.Media
 	raw   []byte // the body offer was parsed from; nil if changed since
-	hold  bool
 	// keys are both sides' keying as they will be once the exchange
 	// completes; sent is the SDP leg towards the other peer before the
 	// offer, restored if the offer is refused.
@@ -37,7 +36,7 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 		}
 		raw = nil
 	}
-	ro := &reoffer{from: from, offer: offer, raw: raw, hold: offer.OnHold(), keys: p.keys}
+	ro := &reoffer{from: from, offer: offer, raw: raw, keys: p.keys}
 	to := from.Other()
 	var d sdp.Description
 	var err error
@@ -85,8 +84,8 @@ func (p *mediaPlan) refuse(ro *reoffer) {
 }
 
 // commit completes a staged offer with the other peer's answer: it builds
-// the answer for the offerer and applies the new state (hold, keys, relay
-// peers). On error nothing is applied.
+// the answer for the offerer and applies the new state (keys, relay peers,
+// hold as offer and answer make it). On error nothing is applied.
 func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	ans, err := sdp.Parse(body)
 	if err != nil {
@@ -157,12 +156,11 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 		p.heard(relay.Gateway, ro.offer, ro.raw)
 		p.heard(relay.Edge, ans, body)
 	}
-	p.onHold = ro.hold
+	// Hold is what offer and answer negotiated, not the offer alone: a
+	// held peer answers a sendrecv re-offer sendonly (hold.go).
+	p.negotiated()
 	// An offer in the early dialog (UPDATE) moves the session past the
 	// early answer: it is no longer the one to repeat.
 	p.early = nil
-	if p.relay != nil {
-		p.relay.SetHold(p.onHold)
-	}
 	return p.sdp[ro.from].marshal(d), nil
 }

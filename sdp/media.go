@@ -70,6 +70,15 @@ func (m Media) OnHold() bool {
 	return m.Direction == SendOnly || m.Direction == Inactive || m.Addr.IsUnspecified()
 }
 
+// TwoWay reports whether the peer's SDP lets media flow both ways: it
+// sends and receives (sendrecv, or no direction at all) on a real address.
+// sendonly, recvonly, inactive and the RFC 2543 hold (c= 0.0.0.0 or ::)
+// are one way or none; a session is on hold when the offer or the answer
+// says so (RFC 3264 §6.1, §8.4).
+func (m Media) TwoWay() bool {
+	return normalDirection(m.Direction) == SendRecv && !m.Addr.IsUnspecified()
+}
+
 // G711 returns the PCMU/PCMA codecs in m-line order.
 func (m Media) G711() []Codec {
 	return filterCodecs(m.Codecs, Codec.IsG711)

@@ -361,25 +361,34 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestOnHold: OnHold is the peer not wanting media; TwoWay is media both
+// ways, which recvonly is not either (a Media with no SDP yet holds
+// nothing).
 func TestOnHold(t *testing.T) {
 	v4 := netip.MustParseAddr("192.0.2.5")
 	tests := []struct {
 		addr      netip.Addr
 		direction string
 		want      bool
+		twoWay    bool
 	}{
-		{v4, SendRecv, false},
-		{v4, RecvOnly, false},
-		{v4, SendOnly, true},
-		{v4, Inactive, true},
-		{netip.IPv4Unspecified(), SendRecv, true},
-		{netip.IPv6Unspecified(), SendRecv, true},
-		{netip.MustParseAddr("2001:db8::5"), SendRecv, false},
+		{v4, SendRecv, false, true},
+		{v4, "", false, true},
+		{v4, RecvOnly, false, false},
+		{v4, SendOnly, true, false},
+		{v4, Inactive, true, false},
+		{netip.IPv4Unspecified(), SendRecv, true, false},
+		{netip.IPv6Unspecified(), SendRecv, true, false},
+		{netip.MustParseAddr("2001:db8::5"), SendRecv, false, true},
+		{netip.Addr{}, "", false, true},
 	}
 	for _, tt := range tests {
 		m := Media{Addr: tt.addr, Direction: tt.direction}
 		if got := m.OnHold(); got != tt.want {
-			t.Errorf("OnHold(%v, %s) = %v, want %v", tt.addr, tt.direction, got, tt.want)
+			t.Errorf("OnHold(%v, %q) = %v, want %v", tt.addr, tt.direction, got, tt.want)
+		}
+		if got := m.TwoWay(); got != tt.twoWay {
+			t.Errorf("TwoWay(%v, %q) = %v, want %v", tt.addr, tt.direction, got, tt.twoWay)
 		}
 	}
 }

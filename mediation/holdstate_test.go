@@ -1,0 +1,335 @@
+package mediation_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// The media timeout of an anchored call is suspended while the negotiated
+// session is on hold, whether the offer or the answer holds (RFC 3264
+// §6.1, §8.4): a held client answering the SBC's sendrecv re-offer
+// sendonly, an SBC still holding when the client resumes, an SBC answering
+// a sendrecv re-offer inactive, a queue answering the first INVITE
+// inactive. Once both sides are sendrecv again, silence ends the call.
+
+// holdTimeout is the media.timeout of these tests.
+const holdTimeout = 800 * time.Millisecond
+
+// holdParty is one peer of a hold test: its media socket, which talks to
+// the relay until silenced, the o= version of its SDP, the direction it
+// answers re-offers with, and how it sends a re-INVITE in its dialog.
+type holdParty struct {
+	t     *testing.T
+	p     *peer
+	media *net.UDPConn
+	relay netip.AddrPort // the relay's address for it, once known
+	quiet atomic.Bool
+
+	mu        sync.Mutex
+	version   int
+	answerDir string
+	// send sends a re-INVITE with body, ACKs its 2xx and waits until the
+	// server has the ACK; it returns the final response.
+	send func(ctx context.Context, body []byte) *gosip.Response
+}
+
+func newHoldParty(t *testing.T, name string) *holdParty {
+	h := &holdParty{t: t, p: startPeer(t, name), media: rtpSock(t), answerDir: "sendrecv"}
+	// Its re-INVITEs (INVITEs with a To-tag) are answered answerDir.
+	h.p.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		h.mu.Lock()
+		dir := h.answerDir
+		h.mu.Unlock()
+		h.p.reply(req, tx, 200, h.sdp(dir))
+	})
+	return h
+}
+
+// sdp is the party's next SDP, with a new o= version, in direction dir.
+func (h *holdParty) sdp(dir string) []byte {
+	h.mu.Lock()
+	h.version++
+	v := h.version
+	h.mu.Unlock()
+	port := sockPort(h.media)
+	return bytes.Replace(loopSDP(port, dir, true, "PCMU"), fmt.Appendf(nil, "o=peer %d 1 ", port), fmt.Appendf(nil, "o=peer %d %d ", port, v), 1)
+}
+
+func (h *holdParty) answers(dir string) {
+	h.mu.Lock()
+	h.answerDir = dir
+	h.mu.Unlock()
+}
+
+// talk sends the relay an RTP packet every 20 ms until the party is
+// silenced or ctx ends: the call's media flows while it is set up.
+func (h *holdParty) talk(ctx context.Context) {
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint16(1); !h.quiet.Load(); seq++ {
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 160, SSRC: 0x77},
+				Payload: bytes.Repeat([]byte{0xff}, 160)}
+			b, _ := pkt.Marshal()
+			_, _ = h.media.WriteToUDPAddrPort(b, h.relay)
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// callerSend makes h, the caller of oc, send its re-INVITEs in oc's dialog.
+func (h *holdParty) callerSend(oc *outCall) {
+	h.send = func(ctx context.Context, body []byte) *gosip.Response {
+		req := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(body)
+		res := doIn(ctx, h.t, oc, req)
+		if res.StatusCode == 200 {
+			if err := oc.d.WriteRequest(gosip.NewRequest(gosip.ACK, oc.final.Contact().Address)); err != nil {
+				h.t.Fatal(err)
+			}
+			ackTaken(ctx, h.t, oc)
+		}
+		return res
+	}
+}
+
+// calleeSend makes h, the callee of the INVITE pi, send its re-INVITEs in
+// pi's dialog.
+func (h *holdParty) calleeSend(pi *peerInvite) {
+	var seq uint32 = 1
+	h.send = func(ctx context.Context, body []byte) *gosip.Response {
+		seq++
+		res := pi.do(ctx, pi.inDialog(gosip.INVITE, seq, body))
+		if res.StatusCode == 200 {
+			ack := pi.inDialog(gosip.ACK, seq, nil)
+			ack.Recipient = res.Contact().Address
+			if err := h.p.stack.Client("udp").WriteRequest(ack); err != nil {
+				h.t.Fatal(err)
+			}
+			seq++
+			if r := pi.do(ctx, pi.inDialog(gosip.OPTIONS, seq, nil)); r.StatusCode != 200 {
+				h.t.Fatalf("OPTIONS after the ACK got %d", r.StatusCode)
+			}
+		}
+		return res
+	}
+}
+
+// reoffer has from re-offer dir, answered answerDir by to.
+func reoffer(ctx context.Context, t *testing.T, from, to *holdParty, dir, answerDir string) {
+	t.Helper()
+	to.answers(answerDir)
+	for {
+		res := from.send(ctx, from.sdp(dir))
+		if res.StatusCode == 200 {
+			return
+		}
+		if res.StatusCode != 491 {
+			t.Fatalf("%s re-offer %s got %d", from.p.stack.Name(), dir, res.StatusCode)
+		}
+		// Glare with the other party's ACK in flight: retry (RFC 3261 §14.1).
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("re-offer kept getting 491")
+		}
+	}
+}
+
+// holdCall is an anchored call between a client and an SBC party, from
+// caller to callee, with media timeout holdTimeout and records in records.
+type holdCall struct {
+	srv            *mediation.Server
+	client, sbc    *holdParty
+	caller, callee *holdParty
+	records        string
+	dir            string
+}
+
+// startHoldCall sets up a call, the callee answering its first INVITE
+// answerDir; inbound, the SBC is the caller, and late makes its INVITE a
+// delayed offer (the SBC answers answerDir in its ACK). Both parties talk.
+func startHoldCall(ctx context.Context, t *testing.T, inbound, late bool, answerDir string) *holdCall {
+	t.Helper()
+	hc := &holdCall{client: newHoldParty(t, "client"), sbc: newHoldParty(t, "sbc"), records: t.TempDir() + "/calls.jsonl", dir: "outbound"}
+	hc.caller, hc.callee = hc.client, hc.sbc
+	if inbound {
+		hc.caller, hc.callee, hc.dir = hc.sbc, hc.client, "inbound"
+	}
+	invited := make(chan *peerInvite, 1)
+	hc.callee.p.invites(func(pi *peerInvite) {
+		body := hc.callee.sdp(answerDir)
+		if late {
+			body = hc.callee.sdp("sendrecv")
+		}
+		pi.respond(200, body)
+		invited <- pi
+	})
+	configure := func(c *mediation.Config) {
+		c.Media.Timeout = holdTimeout
+		c.Records.Path = hc.records
+		if inbound {
+			c.Edge.Peer = hc.client.p.addr().String()
+		}
+	}
+	hc.srv = serveTo(t, hc.sbc.p.addr(), "udp", configure)
+	target := hc.srv.EdgeAddr()
+	if inbound {
+		target = hc.srv.GatewayAddr()
+	}
+	var offer []byte
+	if !late {
+		offer = hc.caller.sdp("sendrecv")
+	}
+	oc := hc.caller.p.call(ctx, target, "udp", offer)
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	if late {
+		ack := gosip.NewRequest(gosip.ACK, oc.final.Contact().Address)
+		ack.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		ack.SetBody(hc.caller.sdp(answerDir))
+		if err := oc.d.WriteAck(ctx, ack); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		_ = oc.d.Ack(ctx)
+	}
+	ackTaken(ctx, t, oc)
+	var pi *peerInvite
+	select {
+	case pi = <-invited:
+	case <-ctx.Done():
+		t.Fatal("callee got no INVITE")
+	}
+	hc.caller.callerSend(oc)
+	hc.callee.calleeSend(pi)
+	hc.caller.relay = media(t, "server's SDP to the caller", oc.final.Body()).RTP()
+	hc.callee.relay = media(t, "server's offer to the callee", pi.req.Body()).RTP()
+	hc.caller.talk(ctx)
+	hc.callee.talk(ctx)
+	return hc
+}
+
+// heldSilently silences both parties and checks the call outlives three
+// media timeouts.
+func (hc *holdCall) heldSilently(t *testing.T) {
+	t.Helper()
+	hc.client.quiet.Store(true)
+	hc.sbc.quiet.Store(true)
+	over := time.NewTimer(3 * holdTimeout)
+	defer over.Stop()
+	for {
+		// Each request either party receives wakes the check.
+		hc.client.p.mu.Lock()
+		clientGot := hc.client.p.changed
+		hc.client.p.mu.Unlock()
+		hc.sbc.p.mu.Lock()
+		sbcGot := hc.sbc.p.changed
+		hc.sbc.p.mu.Unlock()
+		if n := hc.client.p.count(gosip.BYE) + hc.sbc.p.count(gosip.BYE); n > 0 {
+			t.Fatalf("the held call was ended (%d BYE): media timeout while on hold", n)
+		}
+		select {
+		case <-clientGot:
+		case <-sbcGot:
+		case <-over.C:
+			return
+		}
+	}
+}
+
+// timesOut checks that the resumed, silent call is ended by the media
+// timeout: BYE to both parties, and the record says why.
+func (hc *holdCall) timesOut(ctx context.Context, t *testing.T) {
+	t.Helper()
+	hc.client.p.wait(ctx, gosip.BYE, 1)
+	hc.sbc.p.wait(ctx, gosip.BYE, 1)
+	mediationtest.WaitMetric(t, hc.srv, 0, "mediationserver_calls_current", "direction", hc.dir)
+	if recs := readRecords(t, hc.records); len(recs) != 1 || recs[0].EndReason != "media timeout" {
+		t.Fatalf("records %+v, want one ended by media timeout", recs)
+	}
+}
+
+// holdStep is one re-offer of a hold test: by the client (else the SBC)
+// in direction dir, answered answer by the other party.
+type holdStep struct {
+	byClient    bool
+	dir, answer string
+}
+
+func (hc *holdCall) run(ctx context.Context, t *testing.T, s holdStep) {
+	t.Helper()
+	if s.byClient {
+		reoffer(ctx, t, hc.client, hc.sbc, s.dir, s.answer)
+	} else {
+		reoffer(ctx, t, hc.sbc, hc.client, s.dir, s.answer)
+	}
+}
+
+// TestHoldInAnswerSuspendsMediaTimeout: each way a hold is expressed in an
+// answer keeps the media timeout suspended past media.timeout with both
+// peers silent; once both are sendrecv again, the timeout ends the call.
+func TestHoldInAnswerSuspendsMediaTimeout(t *testing.T) {
+	const client, sbc = true, false
+	tests := []struct {
+		name          string
+		inbound, late bool
+		initialAnswer string
+		hold          []holdStep
+		resume        holdStep
+	}{
+		// The client holds; the SBC re-offers sendrecv (a new o=
+		// version) and the held client answers sendonly.
+		{name: "held client answers the SBC's re-offer sendonly", initialAnswer: "sendrecv",
+			hold:   []holdStep{{client, "sendonly", "recvonly"}, {sbc, "sendrecv", "sendonly"}},
+			resume: holdStep{client, "sendrecv", "sendrecv"}},
+		// Both hold; one resumes while the other still holds.
+		{name: "double hold, one side resumes", initialAnswer: "sendrecv",
+			hold:   []holdStep{{client, "inactive", "inactive"}, {sbc, "inactive", "inactive"}, {client, "sendrecv", "inactive"}},
+			resume: holdStep{sbc, "sendrecv", "sendrecv"}},
+		{name: "inbound double hold, one side resumes", inbound: true, initialAnswer: "sendrecv",
+			hold:   []holdStep{{sbc, "inactive", "inactive"}, {client, "inactive", "inactive"}, {sbc, "sendrecv", "inactive"}},
+			resume: holdStep{client, "sendrecv", "sendrecv"}},
+		{name: "SBC answers a sendrecv re-offer inactive", initialAnswer: "sendrecv",
+			hold:   []holdStep{{client, "sendrecv", "inactive"}},
+			resume: holdStep{sbc, "sendrecv", "sendrecv"}},
+		// A queue answers straight onto hold.
+		{name: "SBC answers the first INVITE inactive", initialAnswer: "inactive",
+			resume: holdStep{sbc, "sendrecv", "sendrecv"}},
+		{name: "client answers the SBC's first INVITE inactive", inbound: true, initialAnswer: "inactive",
+			resume: holdStep{client, "sendrecv", "sendrecv"}},
+		{name: "delayed offer answered inactive in the SBC's ACK", inbound: true, late: true, initialAnswer: "inactive",
+			resume: holdStep{sbc, "sendrecv", "sendrecv"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			hc := startHoldCall(ctx, t, tt.inbound, tt.late, tt.initialAnswer)
+			for _, s := range tt.hold {
+				hc.run(ctx, t, s)
+			}
+			hc.heldSilently(t)
+			hc.run(ctx, t, tt.resume)
+			hc.timesOut(ctx, t)
+		})
+	}
+}
