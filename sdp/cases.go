@@ -325,15 +325,16 @@ func eventsBoth(offer, other Media) (Codec, bool) {
 }
 
 // direct describes peer's own media address, for bypass: the other side
-// sends straight to it, at the peer's packetisation. A client that lists
-// ICE candidates is reached at its best host candidate (the highest
-// priority UDP host candidate of the RTP component, in the c= line's
-// family), the address CCE gives the gateway; in an SfB client's own
-// offer that is its c= line anyway. It differs when the SDP was made by a
-// B2BUA: SfB Online sending a PSTN call back through us (call forwarding,
-// simultaneous ring) hands on our own offer, whose c= is our relay port,
-// its best host candidate the first SBC, which is where the bypassed
-// media must go (our relay closes once that leg is bypassed).
+// sends straight to it, at the peer's packetisation: its c=/m= address,
+// which in an SfB client's own offer is its best host candidate (the
+// address CCE gives the gateway). When c=/m= names one of the peer's host
+// candidates but not its best one, the SDP was put together by a B2BUA:
+// SfB Online sending a PSTN call back through us (call forwarding,
+// simultaneous ring) hands on our own offer, whose c= is our relay port
+// (our second host candidate) and whose best host candidate is the first
+// SBC; the bypassed media must go there (our relay closes once that leg
+// is bypassed). A c=/m= that no candidate lists (a client that moved its
+// media without new candidates) is taken as it is.
 func direct(peer Media, codecs []Codec) Description {
 	d := Description{
 		Addr:      peer.Addr,
@@ -343,10 +344,21 @@ func direct(peer Media, codecs []Codec) Description {
 		Direction: peerDirection(peer),
 		Ptime:     peer.Ptime,
 	}
-	if rtp, rtcp, ok := bestHost(peer); ok && !peer.Addr.IsUnspecified() {
+	if rtp, rtcp, ok := bestHost(peer); ok && !peer.Addr.IsUnspecified() && rtp != peer.RTP() && isHostCandidate(peer, peer.RTP()) {
 		d.Addr, d.Port, d.RTCPPort = rtp.Addr(), int(rtp.Port()), int(rtcp.Port())
 	}
 	return d
+}
+
+// isHostCandidate reports whether addr is one of peer's UDP host
+// candidates of the RTP component.
+func isHostCandidate(peer Media, addr netip.AddrPort) bool {
+	for _, c := range peer.Candidates {
+		if c.Component == ComponentRTP && strings.EqualFold(c.Type, "host") && strings.EqualFold(c.Transport, "UDP") && c.Addr == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // bestHost is peer's highest-priority UDP host candidate of the RTP

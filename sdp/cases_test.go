@@ -656,6 +656,8 @@ func TestBypassAtBestHostCandidate(t *testing.T) {
 	}{
 		{"hairpinned offer", hairpin, "198.51.100.7:48282", 48283},
 		{"no candidates", plain, "192.0.2.9:4000", 4001},
+		// A client that moved its media without new candidates.
+		{"c= that no candidate lists", strings.Replace(hairpin, "m=audio 20578", "m=audio 20600", 1), "192.0.2.5:20600", 20579},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			offer, err := Parse([]byte(tc.sdp))
