@@ -26,6 +26,29 @@ func (oc *outCall) cancel() *gosip.Request {
 	return cancel
 }
 
+// cancelWhenRinging CANCELs oc's INVITE over transport tr, with hdrs,
+// once ringing is closed, and checks the CANCEL's 200. Defer the wait it
+// returns: the check reports within the test.
+func cancelWhenRinging(ctx context.Context, t *testing.T, oc *outCall, tr string, ringing <-chan struct{}, hdrs ...gosip.Header) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-ringing:
+		case <-ctx.Done():
+			return
+		}
+		c := oc.cancel()
+		for _, h := range hdrs {
+			c.AppendHeader(h)
+		}
+		if res, err := oc.p.stack.Client(tr).Do(ctx, c); err != nil || res.StatusCode != 200 {
+			t.Errorf("CANCEL: %v %v", res, err)
+		}
+	}()
+	return func() { <-done }
+}
+
 // ringingSBC answers INVITEs with 180 and never more, until a CANCEL (then
 // 487).
 func ringingSBC(t *testing.T) *peer {
@@ -49,20 +72,8 @@ func TestCancelKeepsTag(t *testing.T) {
 			caller := startPeer(t, "caller")
 			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
 			var ringTag string
-			ringing, cancelled := make(chan struct{}), make(chan struct{})
-			defer func() { <-cancelled }() // its report comes within the test
-			go func() {
-				defer close(cancelled)
-				select {
-				case <-ringing:
-				case <-ctx.Done():
-					return
-				}
-				res, err := caller.stack.Client(tr).Do(ctx, oc.cancel())
-				if err != nil || res.StatusCode != 200 {
-					t.Errorf("CANCEL: %v %v", res, err)
-				}
-			}()
+			ringing := make(chan struct{})
+			defer cancelWhenRinging(ctx, t, oc, tr, ringing)()
 			res := oc.answer(ctx, func(r *gosip.Response) {
 				if r.StatusCode == 180 {
 					ringTag, _ = r.To().Params.Get("tag")

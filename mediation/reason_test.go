@@ -69,21 +69,8 @@ func TestReasonRelayed(t *testing.T) {
 		srv := serveTo(t, sbc.addr(), "udp", nil)
 		caller := startPeer(t, "caller")
 		oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-		ringing, cancelled := make(chan struct{}), make(chan struct{})
-		defer func() { <-cancelled }() // its report comes within the test
-		go func() {
-			defer close(cancelled)
-			select {
-			case <-ringing:
-			case <-ctx.Done():
-				return
-			}
-			c := oc.cancel()
-			c.AppendHeader(gosip.NewHeader("Reason", reason))
-			if res, err := caller.stack.Client("udp").Do(ctx, c); err != nil || res.StatusCode != 200 {
-				t.Errorf("CANCEL: %v %v", res, err)
-			}
-		}()
+		ringing := make(chan struct{})
+		defer cancelWhenRinging(ctx, t, oc, "udp", ringing, gosip.NewHeader("Reason", reason))()
 		if res := oc.answer(ctx, func(r *gosip.Response) {
 			if r.StatusCode == 180 {
 				close(ringing)
