@@ -38,6 +38,8 @@ type leg struct {
 	// succeeds (unix ns; 0: no refresh pending), kept across retries.
 	refreshing bool
 	refreshBy  int64
+	// refreshTries counts the retries of the current refresh cycle.
+	refreshTries uint8
 }
 
 // sdp is the SDP we last sent this leg's peer.

@@ -33,15 +33,25 @@ func failureHeaders(res *gosip.Response, code int) []gosip.Header {
 	return hs
 }
 
+// Bounds of what crosses: a peer's kilobytes of Warnings would make our
+// response too large for UDP (513 instead of its code).
+const (
+	maxCopiedPerName   = 3
+	maxCopiedValueSize = 256
+)
+
 // copiedHeaders are new headers with the names and values of msg's
-// headers of the given names, in order; values with control characters
-// are left out (sip.CheckHeaderValue).
+// headers of the given names, in order, at most maxCopiedPerName of each;
+// values with control characters or over maxCopiedValueSize bytes are
+// left out (sip.CheckHeaderValue).
 func copiedHeaders(msg interface{ GetHeaders(string) []gosip.Header }, names ...string) []gosip.Header {
 	var out []gosip.Header
 	for _, name := range names {
+		n := 0
 		for _, h := range msg.GetHeaders(name) {
-			if sip.CheckHeaderValue(h.Value()) == nil {
-				out = append(out, gosip.NewHeader(h.Name(), h.Value()))
+			if v := h.Value(); n < maxCopiedPerName && len(v) <= maxCopiedValueSize && sip.CheckHeaderValue(v) == nil {
+				out = append(out, gosip.NewHeader(h.Name(), v))
+				n++
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +149,40 @@ func Test199Absorbed(t *testing.T) {
 	}
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// TestFailureHeadersBounded: of a callee's failure response's many
+// Warnings the caller gets at most three of each relayed header and none
+// over 256 bytes: copied whole, kilobytes of them (over TCP) made our
+// response too large for UDP, and the caller got 513 instead of 486.
+func TestFailureHeadersBounded(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		hdrs := []gosip.Header{gosip.NewHeader("Warning", `399 sbc.example.com "`+strings.Repeat("x", 300)+`"`)}
+		for i := 0; i < 20; i++ {
+			hdrs = append(hdrs, gosip.NewHeader("Warning", `399 sbc.example.com "`+strings.Repeat("y", 100)+`"`))
+		}
+		hdrs = append(hdrs, gosip.NewHeader("Reason", q850Busy))
+		pi.respond(486, nil, hdrs...)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 486 {
+		t.Fatalf("caller got %d, want the callee's 486", res.StatusCode)
+	}
+	ws := res.GetHeaders("Warning")
+	if len(ws) != 3 {
+		t.Errorf("%d Warnings relayed, want 3 (of 20 short ones and one over 256 bytes)", len(ws))
+	}
+	for _, w := range ws {
+		if strings.Contains(w.Value(), "xxx") {
+			t.Errorf("a Warning over 256 bytes was relayed")
+		}
+	}
+	if got := header(res, "Reason"); got != q850Busy {
+		t.Errorf("Reason %q, want %q", got, q850Busy)
+	}
 }

@@ -31,6 +31,9 @@ func (c *call) onRefer(l *leg, in *sip.Incoming) {
 		_ = in.Reply(403, "Forbidden", "", warning(l.side, "REFER before the call is answered"))
 	case sip.HeaderNamed(in.Req, "Refer-To") == nil:
 		_ = in.Reply(400, "Bad Request - Missing Refer-To", "")
+	case len(sip.HeadersNamed(in.Req, "Refer-To")) > 1:
+		// RFC 3515 §2.4.1: exactly one.
+		_ = in.Reply(400, "Bad Request - More Than One Refer-To", "")
 	case refersReplaces(sip.HeaderNamed(in.Req, "Refer-To").Value()):
 		// An attended transfer: its Replaces names a dialog of the
 		// client's leg of another call, which neither the SBC nor our
@@ -109,13 +112,25 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, headers ...string) {
 func referTarget(value string, side *sip.Side) string {
 	var u gosip.Uri
 	var params gosip.HeaderParams
-	if _, err := gosip.ParseAddressValue(value, &u, &params); err != nil || u.User == "" {
+	if _, err := gosip.ParseAddressValue(value, &u, &params); err != nil {
+		return value
+	}
+	phone := sip.IsPhone(u)
+	if u.User = sip.UserOf(u); u.User == "" {
 		return value
 	}
 	addr := side.Addr()
 	target := fmt.Sprintf("sip:%s@%s:%d", u.User, sip.URIHost(addr.Addr()), addr.Port())
+	if strings.EqualFold(u.Scheme, "tel") && phone {
+		target += ";user=phone" // a tel: number, as a SIP URI (RFC 3261 §19.1.6)
+	}
 	for _, kv := range u.UriParams {
-		if strings.EqualFold(kv.K, "transport") || strings.EqualFold(kv.K, "maddr") {
+		if i := strings.IndexByte(kv.K, '?'); i >= 0 {
+			// sipgo reads "sip:n@h;ob?X=1" as a parameter "ob?X=1" beside
+			// the header X=1: the parameter is "ob".
+			kv.K, kv.V = kv.K[:i], ""
+		}
+		if kv.K == "" || strings.EqualFold(kv.K, "transport") || strings.EqualFold(kv.K, "maddr") {
 			continue
 		}
 		target += ";" + kv.K

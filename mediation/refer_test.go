@@ -410,3 +410,44 @@ func TestReferRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestReferToRewritten: a relayed Refer-To points at our gateway side
+// whatever form the client wrote: a tel: URI becomes a SIP URI with
+// user=phone (it was relayed unchanged, so the transfer's INVITE did not
+// come back through us), and a valueless URI parameter is kept. A REFER
+// with two Refer-To headers gets 400 (RFC 3515 §2.4.1).
+func TestReferToRewritten(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+	sbc.stack.Server.OnRequest(gosip.REFER, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		sbc.record(req)
+		sbc.reply(req, tx, 202, nil)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	oc := upCall(ctx, t, caller, srv, "udp")
+	gw := srv.GatewayAddr().String()
+	for i, tc := range []struct{ referTo, want string }{
+		{"<tel:+15550200>", "<sip:+15550200@" + gw + ";user=phone>"},
+		{"<sip:+15550200@sfb.example.com;user=phone;ob>", "<sip:+15550200@" + gw + ";user=phone;ob>"},
+	} {
+		refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+		refer.AppendHeader(gosip.NewHeader("Refer-To", tc.referTo))
+		if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+			t.Fatalf("REFER %s got %d", tc.referTo, res.StatusCode)
+		}
+		if got := headerValue(sbc.wait(ctx, gosip.REFER, i+1), "Refer-To"); got != tc.want {
+			t.Errorf("Refer-To %s reached the SBC as %s, want %s", tc.referTo, got, tc.want)
+		}
+	}
+	two := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	two.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com>"))
+	two.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550300@sfb.example.com?Replaces=x>"))
+	if res := doIn(ctx, t, oc, two); res.StatusCode != 400 {
+		t.Errorf("REFER with two Refer-To got %d, want 400", res.StatusCode)
+	}
+	if n := sbc.count(gosip.REFER); n != 2 {
+		t.Errorf("the SBC got %d REFERs, want 2", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}

@@ -21,7 +21,7 @@ import (
 // armSessionTimer (re)starts l's session timer for its negotiated timer.
 func (c *call) armSessionTimer(l *leg) {
 	c.cancel(l.timerID)
-	l.refreshBy = 0 // a new interval: a refresh still to retry is moot
+	l.refreshBy, l.refreshTries = 0, 0 // a new interval: a refresh still to retry is moot
 	l.timerID = 0
 	if !l.timer.Active || c.state != stateAnswered {
 		return
@@ -108,9 +108,11 @@ func (c *call) refresh(l *leg) {
 		case res.StatusCode == 481 || res.StatusCode == 408:
 			c.hangup(nil, "session refresh failed")
 		default:
-			if min, ok, _ := sip.ParseMinSE(res); res.StatusCode == 422 && ok && min > interval {
+			if min, ok, _ := sip.ParseMinSE(res); res.StatusCode == 422 && ok && min > interval && l.refreshTries < maxQuickRefreshes {
 				// RFC 4028 §7.4: again at once with the interval asked
-				// for (it only grows: a bounded number of times).
+				// for, a few times (a peer whose Min-SE keeps growing
+				// gets the backed-off retries below).
+				l.refreshTries++
 				l.timer.Interval = min
 				c.refresh(l)
 				return
@@ -131,6 +133,10 @@ func (c *call) refresh(l *leg) {
 	}
 }
 
+// maxQuickRefreshes bounds the refreshes sent again at once for a 422
+// with a larger Min-SE within one refresh cycle.
+const maxQuickRefreshes = 3
+
 // retryRefresh sends the refresh again after a failure response res that
 // leaves the session up (RFC 4028 §10: only a timeout, 408 or 481 ends
 // it): after 491 at the random wait of RFC 3261 §14.1 (2.1-4 s when we
@@ -139,6 +145,7 @@ func (c *call) refresh(l *leg) {
 // once). A retry that would come too late ends the call when the session
 // expires.
 func (c *call) retryRefresh(l *leg, res *gosip.Response) {
+	l.refreshTries++
 	wait := 4 * c.deps.sip.T1
 	switch ra := res.GetHeader("Retry-After"); {
 	case res.StatusCode == 491 && l == &c.callee.leg:
@@ -150,8 +157,15 @@ func (c *call) retryRefresh(l *leg, res *gosip.Response) {
 			wait = time.Duration(n) * time.Second
 		}
 	}
+	// Never sooner than 4*T1, doubling with each retry (a peer answering
+	// Retry-After: 0 for ever got thousands of refreshes a second).
+	wait = max(wait, 4*c.deps.sip.T1<<min(l.refreshTries-1, 6))
 	left := time.Until(time.Unix(0, l.refreshBy))
-	c.log.Warn().Int("code", res.StatusCode).Str("leg", l.role).Int64("retry_in_ms", wait.Milliseconds()).
+	ev := c.log.Debug()
+	if l.refreshTries == 1 {
+		ev = c.log.Warn() // once a refresh cycle
+	}
+	ev.Int("code", res.StatusCode).Str("leg", l.role).Int64("retry_in_ms", wait.Milliseconds()).
 		Int64("expires_in_ms", left.Milliseconds()).Msg("session refresh refused: trying again")
 	if wait >= left {
 		l.timerID = c.after(left, func() { c.hangup(nil, "session refresh failed") })

@@ -3,6 +3,7 @@ package mediation_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -278,21 +279,43 @@ func TestSessionRefreshRetried(t *testing.T) {
 	waitCalls(t, srv, 0)
 }
 
-// TestSessionRefresh422Bounded: a peer answering every refresh 422
-// without a larger Min-SE (or none, against RFC 4028 §6) does not get a
-// storm of refreshes (it was hundreds in 40 ms): each retry waits 4*T1,
-// and the call ends when the session expires.
+// TestSessionRefresh422Bounded: a peer that refuses every refresh does not
+// get a storm of them (it was thousands a second): a 422 without a larger
+// Min-SE (or none, against RFC 4028 §6), a 500 with Retry-After: 0, and a
+// 422 whose Min-SE keeps growing are each retried after a backed-off wait
+// (4*T1, doubling), and the call ends when the session expires.
 func TestSessionRefresh422Bounded(t *testing.T) {
-	ctx := testCtx(t, 30*time.Second)
-	_, sbc, oc, _ := weRefresh(ctx, t, true, func(n int, req *gosip.Request, tx gosip.ServerTransaction) {
-		_ = tx.Respond(gosip.NewResponseFromRequest(req, 422, "", nil))
-	})
-	sbc.wait(ctx, gosip.BYE, 1)
-	oc.p.wait(ctx, gosip.BYE, 1)
-	// The refresh window is a sixth of the 2 s interval: a few retries at
-	// 4*T1 (80 ms) fit in it.
-	if n := sbc.count(gosip.UPDATE); n > 10 {
-		t.Errorf("%d refresh UPDATEs before the session expired, want a few", n)
+	for _, tc := range []struct {
+		name string
+		res  func(n int, req *gosip.Request) *gosip.Response
+	}{
+		{"422 without Min-SE", func(n int, req *gosip.Request) *gosip.Response {
+			return gosip.NewResponseFromRequest(req, 422, "", nil)
+		}},
+		{"500 Retry-After 0", func(n int, req *gosip.Request) *gosip.Response {
+			res := gosip.NewResponseFromRequest(req, 500, "", nil)
+			res.AppendHeader(gosip.NewHeader("Retry-After", "0"))
+			return res
+		}},
+		{"422 growing Min-SE", func(n int, req *gosip.Request) *gosip.Response {
+			res := gosip.NewResponseFromRequest(req, 422, "", nil)
+			res.AppendHeader(gosip.NewHeader("Min-SE", strconv.Itoa(2+n)))
+			return res
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			_, sbc, oc, _ := weRefresh(ctx, t, true, func(n int, req *gosip.Request, tx gosip.ServerTransaction) {
+				_ = tx.Respond(tc.res(n, req))
+			})
+			sbc.wait(ctx, gosip.BYE, 1)
+			oc.p.wait(ctx, gosip.BYE, 1)
+			// The refresh window is a sixth of the 2 s interval: a few
+			// retries fit in it (three at once for a growing Min-SE).
+			if n := sbc.count(gosip.UPDATE); n > 12 {
+				t.Errorf("%d refresh UPDATEs before the session expired, want a few", n)
+			}
+		})
 	}
 }
 
