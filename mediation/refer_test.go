@@ -36,8 +36,7 @@ func TestReferRelayed(t *testing.T) {
 				p := p
 				for _, m := range []gosip.RequestMethod{gosip.REFER, gosip.NOTIFY} {
 					code := map[gosip.RequestMethod]int{gosip.REFER: 202, gosip.NOTIFY: 200}[m]
-					p.stack.Server.OnRequest(m, func(req *gosip.Request, tx gosip.ServerTransaction) {
-						p.record(req)
+					p.on(m, func(req *gosip.Request, tx gosip.ServerTransaction) {
 						p.reply(req, tx, code, nil)
 					})
 				}
@@ -209,8 +208,7 @@ func transferCall(ctx context.Context, t *testing.T, sbc, caller *peer) (*mediat
 // takeNotifies makes the caller record and answer 200 the NOTIFYs of its
 // REFER's subscription.
 func takeNotifies(caller *peer) {
-	caller.stack.Server.OnRequest(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		caller.record(req)
+	caller.on(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
 		caller.reply(req, tx, 200, nil)
 	})
 }
@@ -419,8 +417,7 @@ func TestReferRefused(t *testing.T) {
 func TestReferToRewritten(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
-	sbc.stack.Server.OnRequest(gosip.REFER, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		sbc.record(req)
+	sbc.on(gosip.REFER, func(req *gosip.Request, tx gosip.ServerTransaction) {
 		sbc.reply(req, tx, 202, nil)
 	})
 	srv := serveTo(t, sbc.addr(), "udp", nil)
