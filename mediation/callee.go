@@ -187,22 +187,31 @@ func (b *calleeLeg) answered(req *gosip.Request) bool {
 // belongs to): RFC 3261 §12.1.2.
 func (c *call) earlyDialog(res *gosip.Response) *sip.Dialog {
 	b := c.callee
+	d := earlyDialogOf(&b.early, b.side, b.inv.req, res)
+	if d != nil {
+		b.dialog = d
+	}
+	return d
+}
+
+// earlyDialogOf is the early dialog of our INVITE inv on side that res (a
+// response with a To-tag) is in: from early, by the peer's tag, refreshed
+// by res; or made from res and added. nil when res has no To-tag.
+func earlyDialogOf(early *map[string]*sip.Dialog, side *sip.Side, inv *gosip.Request, res *gosip.Response) *sip.Dialog {
 	tag, _ := res.To().Params.Get("tag")
 	if tag == "" {
 		return nil
 	}
-	d := b.early[tag]
-	if d == nil {
-		d = sip.NewUACDialog(b.side, b.inv.req, res)
-		if b.early == nil {
-			b.early = map[string]*sip.Dialog{}
-		}
-		b.early[tag] = d
-	} else {
+	if d := (*early)[tag]; d != nil {
 		d.Refresh(res)
 		d.Heard(res)
+		return d
 	}
-	b.dialog = d
+	d := sip.NewUACDialog(side, inv, res)
+	if *early == nil {
+		*early = map[string]*sip.Dialog{}
+	}
+	(*early)[tag] = d
 	return d
 }
 

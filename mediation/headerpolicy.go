@@ -74,15 +74,9 @@ func (c *call) forwardedHeaders(req *gosip.Request) []gosip.Header {
 	if p.ForwardCallHistory {
 		names = append(names, "History-Info", "Diversion", "Referred-By")
 	}
-	var out []gosip.Header
-	for _, name := range names {
-		for _, h := range sip.HeadersNamed(req, name) {
-			if err := sip.CheckHeaderValue(h.Value()); err != nil {
-				c.log.Warn().Str("header", name).Msg("header not forwarded: control character in its value")
-				continue
-			}
-			out = append(out, gosip.NewHeader(name, h.Value()))
-		}
+	out, refused := copyNamed(req, names, 0, 0)
+	if refused != "" {
+		c.log.Warn().Str("header", refused).Msg("header not forwarded: control character in its value")
 	}
 	return out
 }

@@ -41,21 +41,37 @@ const (
 )
 
 // copiedHeaders are new headers with the names and values of msg's
-// headers of the given names, in order, at most maxCopiedPerName of each;
-// values with control characters or over maxCopiedValueSize bytes are
-// left out (sip.CheckHeaderValue).
-func copiedHeaders(msg interface{ GetHeaders(string) []gosip.Header }, names ...string) []gosip.Header {
-	var out []gosip.Header
+// headers of the given names, at most maxCopiedPerName of each and none
+// over maxCopiedValueSize bytes (copyNamed).
+func copiedHeaders(msg gosip.Message, names ...string) []gosip.Header {
+	out, _ := copyNamed(msg, names, maxCopiedPerName, maxCopiedValueSize)
+	return out
+}
+
+// copyNamed are new headers with the names and values of msg's headers of
+// names (compact forms too), in order: at most perName of each and none
+// longer than maxLen (0: no bound), none with a control character
+// (sip.CheckHeaderValue); refused names the first left out for a control
+// character, "" if none was.
+func copyNamed(msg gosip.Message, names []string, perName, maxLen int) (out []gosip.Header, refused string) {
 	for _, name := range names {
 		n := 0
-		for _, h := range msg.GetHeaders(name) {
-			if v := h.Value(); n < maxCopiedPerName && len(v) <= maxCopiedValueSize && sip.CheckHeaderValue(v) == nil {
-				out = append(out, gosip.NewHeader(h.Name(), v))
-				n++
+		for _, h := range sip.HeadersNamed(msg, name) {
+			v := h.Value()
+			switch {
+			case perName > 0 && n >= perName, maxLen > 0 && len(v) > maxLen:
+				continue
+			case sip.CheckHeaderValue(v) != nil:
+				if refused == "" {
+					refused = name
+				}
+				continue
 			}
+			out = append(out, gosip.NewHeader(name, v))
+			n++
 		}
 	}
-	return out
+	return out, refused
 }
 
 // clones are copies of hs: a header appended to a message belongs to it.

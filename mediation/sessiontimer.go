@@ -163,7 +163,7 @@ func (c *call) retryRefresh(l *leg, res *gosip.Response) {
 	left := time.Until(time.Unix(0, l.refreshBy))
 	ev := c.log.Debug()
 	if l.refreshTries == 1 {
-		ev = c.log.Warn() // once a refresh cycle
+		ev = c.log.Warn() // at most once a refresh cycle (quick 422 retries count too)
 	}
 	ev.Int("code", res.StatusCode).Str("leg", l.role).Int64("retry_in_ms", wait.Milliseconds()).
 		Int64("expires_in_ms", left.Milliseconds()).Msg("session refresh refused: trying again")

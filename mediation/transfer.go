@@ -138,22 +138,11 @@ func (c *call) onTransferResponse(edge, old *leg, res *gosip.Response) {
 // prackTransfer PRACKs a reliable provisional of the transfer target
 // (RFC 3262 §4) in its early dialog, once per RSeq in order.
 func (c *call) prackTransfer(x *transfer, old *leg, res *gosip.Response) {
-	tag, _ := res.To().Params.Get("tag")
 	rseq, _, err := sip.RSeq(res)
-	if tag == "" || err != nil || !x.rel.Accept(rseq) {
+	if tag, _ := res.To().Params.Get("tag"); tag == "" || err != nil || !x.rel.Accept(rseq) {
 		return
 	}
-	d := x.early[tag]
-	if d == nil {
-		d = sip.NewUACDialog(c.deps.gw, x.out.req, res)
-		if x.early == nil {
-			x.early = map[string]*sip.Dialog{}
-		}
-		x.early[tag] = d
-	} else {
-		d.Refresh(res)
-	}
-	c.prack(old, d, x.out.req.CSeq().SeqNo, rseq)
+	c.prack(old, earlyDialogOf(&x.early, c.deps.gw, x.out.req, res), x.out.req.CSeq().SeqNo, rseq)
 }
 
 // transferAnswered completes the transfer: ACK the target, BYE the old
@@ -163,12 +152,9 @@ func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
 	c.xfer = nil
 	// The early dialog a PRACK went in, if any, carries on: its CSeq is
 	// past the PRACK's.
-	tag, _ := res.To().Params.Get("tag")
-	d := x.early[tag]
+	d := earlyDialogOf(&x.early, c.deps.gw, x.out.req, res)
 	if d == nil {
-		d = sip.NewUACDialog(c.deps.gw, x.out.req, res)
-	} else {
-		d.Refresh(res)
+		d = sip.NewUACDialog(c.deps.gw, x.out.req, res) // a 2xx without To-tag
 	}
 	if _, err := d.Ack(context.Background(), x.out.req.CSeq().SeqNo, nil); err != nil {
 		c.log.Debug().Err(err).Msg("ACK to the transfer target")

@@ -267,22 +267,21 @@ func buildTrunks(gws []GatewayConfig, r *gateway.Resolver, log zerolog.Logger) (
 
 // firstTrunk is where the first trunk is, for the start-up log line: its
 // address, or its host name while that does not resolve.
-// trunkList is every trunk as name=address, in configuration order, for
-// the start line.
+// trunkList is every trunk as name=transport:address, in configuration
+// order, for the start line.
 func trunkList(t *gateway.Table) []string {
 	var list []string
 	for _, tr := range t.Trunks() {
-		addr := tr.Host + " (unresolved)"
-		if tr.Addr.IsValid() {
-			addr = tr.Addr.String()
-		}
-		list = append(list, tr.Name+"="+tr.Transport+":"+addr)
+		list = append(list, tr.Name+"="+tr.Transport+":"+trunkAddr(tr))
 	}
 	return list
 }
 
-func firstTrunk(t *gateway.Table) string {
-	tr := t.Trunks()[0]
+func firstTrunk(t *gateway.Table) string { return trunkAddr(t.Trunks()[0]) }
+
+// trunkAddr is a trunk's address for a log line: its IP:PORT, or its host
+// name while that does not resolve.
+func trunkAddr(tr gateway.Trunk) string {
 	if tr.Addr.IsValid() {
 		return tr.Addr.String()
 	}

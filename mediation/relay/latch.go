@@ -57,15 +57,20 @@ func (l *latch) addr(p *peer) (netip.AddrPort, bool) {
 // address out; and, once the latched address has been silent for
 // RelatchAfter, any port of the peer's own IPs (a NAT rebinding).
 func (l *latch) accepts(p *peer, signalled, src netip.AddrPort, now time.Duration) bool {
-	ownIP := src.Addr() == signalled.Addr() || slices.Contains(p.sources, src.Addr())
 	c := l.cur.Load()
 	if c == nil || c.peer != p {
-		return ownIP
+		return ownIP(p, signalled, src)
 	}
-	if src == c.addr || src == signalled {
+	if src == c.addr || src == signalled { // every packet of a latched leg: no scan
 		return true
 	}
-	return (ownIP || src.Addr() == c.addr.Addr()) && now-time.Duration(c.last.Load()) >= RelatchAfter
+	return now-time.Duration(c.last.Load()) >= RelatchAfter && (src.Addr() == c.addr.Addr() || ownIP(p, signalled, src))
+}
+
+// ownIP reports a source on one of the peer's own IPs: the signalled
+// (SDP) address's or one of Leg.Sources.
+func ownIP(p *peer, signalled, src netip.AddrPort) bool {
+	return src.Addr() == signalled.Addr() || slices.Contains(p.sources, src.Addr())
 }
 
 // commit latches p's leg to src, the source of a packet that passed

@@ -243,11 +243,14 @@ func (p *peer) decodes(k codecKind) bool {
 	return false
 }
 
-// negotiated reports whether pt is one the peer's SDP agreed to: one of
-// its audio formats or its telephone-event.
-func (p *peer) negotiated(pt uint8) bool {
-	_, ok := p.audio(pt)
-	return ok || (pt == p.leg.Codec.EventPT && pt != 0)
+// negotiated reports whether pt is one the peer's SDP agreed to (ok): one
+// of its audio formats (audio) or its telephone-event; one scan of the
+// formats for both, per packet.
+func (p *peer) negotiated(pt uint8) (audio, ok bool) {
+	if _, audio = p.audio(pt); audio {
+		return true, true
+	}
+	return false, pt == p.leg.Codec.EventPT && pt != 0
 }
 
 func unmap(a netip.AddrPort) netip.AddrPort {

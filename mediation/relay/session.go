@@ -334,7 +334,7 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 	// of another payload type (comfort noise, a probe, a stray packet of
 	// an old source) is dropped below, and must neither count as received
 	// nor move the loss and jitter statistics to its SSRC.
-	if from.negotiated(pipe.in.PayloadType) {
+	if audio, ok := from.negotiated(pipe.in.PayloadType); ok {
 		if latching {
 			if old, moved := in.rtpLatch.commit(from, src, now); moved {
 				s.relatched(x, "rtp", old, src)
@@ -342,7 +342,6 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 		}
 		in.rtpAccepted.Add(1)
 		in.rtpAcceptedBytes.Add(uint64(len(datagram)))
-		_, audio := from.audio(pipe.in.PayloadType)
 		in.recv.update(&pipe.in.Header, now, audio)
 	}
 	to := out.peer.Load()
