@@ -1,7 +1,6 @@
 package mediation_test
 
 import (
-	"context"
 	"net/http"
 	"net/netip"
 	"path/filepath"
@@ -20,8 +19,7 @@ import (
 // actually bound, again after a restart on another port with a state file;
 // a URL named in the config or by a change is advertised as written.
 func TestWebServiceURLFollowsHTTPListen(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testCtx(t, 60*time.Second)
 	state := filepath.Join(t.TempDir(), "state.json")
 	withState := func(c *mediation.Config) { c.State.Path = state }
 	start := func() *mediationtest.Lab {
