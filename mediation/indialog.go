@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -286,6 +287,13 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 			_ = in.Reply(491, "Request Pending", "")
 			return
 		}
+		if why := c.earlyOfferBlocked(c.other(l)); why != "" {
+			// Valid on l's side, but it cannot go on to the other peer
+			// before the call is answered; then it would go as a
+			// re-INVITE.
+			c.retryLater(in, warning(l.side, why))
+			return
+		}
 	}
 	if !c.renegotiateTimer(l, in) {
 		return
@@ -307,8 +315,31 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 // retryLater answers a request that arrived while an earlier one of the
 // same peer is still being handled: 500 with a Retry-After of 0 to 10
 // seconds, drawn at random (RFC 3261 §14.2, RFC 3311 §5.2).
-func (c *call) retryLater(in *sip.Incoming) {
-	_ = in.Reply(500, "Server Internal Error - request pending", "", gosip.NewHeader("Retry-After", strconv.Itoa(rand.IntN(11))))
+func (c *call) retryLater(in *sip.Incoming, hdrs ...gosip.Header) {
+	hdrs = append(hdrs, gosip.NewHeader("Retry-After", strconv.Itoa(rand.IntN(11))))
+	_ = in.Reply(500, "Server Internal Error - request pending", "", hdrs...)
+}
+
+// earlyOfferBlocked is why an offer cannot be sent to to's peer in its
+// early dialog, "" when it can. RFC 3311 §5.1: the peer must not have
+// left UPDATE out of an Allow (a peer that sent none is given the benefit of
+// the doubt: SBCs omit Allow in 18x), and the INVITE's own offer must have
+// had its answer reliably in that dialog (our reliable 18x to the caller,
+// PRACKed; the callee's to us).
+func (c *call) earlyOfferBlocked(to *leg) string {
+	if to.dialog == nil || len(to.dialog.Allow) > 0 && !to.dialog.Allows(gosip.UPDATE) {
+		return "the other side does not take UPDATE before the call is answered"
+	}
+	var reliable bool
+	if to == &c.callee.leg {
+		reliable = slices.Contains(c.callee.reliableAnswers, to.dialog.RemoteTag)
+	} else {
+		reliable = slices.Contains(c.caller.reliableAnswers, c.caller.tag)
+	}
+	if !reliable {
+		return "the other side's early answer was not reliable: its offer cannot be renegotiated before the call is answered"
+	}
+	return ""
 }
 
 // renegotiateTimer applies a refresh's Session-Expires to the leg's timer;

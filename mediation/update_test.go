@@ -207,12 +207,58 @@ func TestEarlyUpdateBeforeReliableAnswer(t *testing.T) {
 			_ = oc.d.Bye(ctx)
 			sbc.wait(ctx, gosip.BYE, 1)
 		})
-		for _, reliable := range []bool{false, true} {
-			name, want := tr+"/from the SBC after an unreliable 183", 491
-			if reliable {
-				name, want = tr+"/from the SBC after a reliable 183", 200
+		t.Run(tr+"/from the caller, the SBC's answer unreliable", func(t *testing.T) {
+			// Our 183 to the 100rel caller is reliable, the SBC's was
+			// not: the caller's UPDATE is valid on its side but cannot go
+			// on to the SBC (RFC 3311 §5.1) before the call is answered.
+			ctx := testCtx(t, 20*time.Second)
+			updated := make(chan struct{})
+			sbc := earlyThenAnswer(ctx, t, updated)
+			sbc.answerSDP(t, gosip.UPDATE)
+			srv := serveTo(t, sbc.addr(), tr, nil)
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
+			sent := false
+			res := oc.answer(ctx, func(r *gosip.Response) {
+				if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || sent {
+					return
+				}
+				sent = true
+				defer close(updated)
+				if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 200 {
+					t.Errorf("PRACK got %d", pres.StatusCode)
+				}
+				ures := earlyUpdate(ctx, t, oc, r, fixtureBody(t, "sfb-bypass-offer.sdp"))
+				if ures.StatusCode != 500 || ures.GetHeader("Retry-After") == nil || !strings.Contains(valueOf(ures.GetHeader("Warning")), "not reliable") {
+					t.Errorf("early UPDATE after the SBC's unreliable answer got %d (Retry-After %v, Warning %v), want 500 with both", ures.StatusCode, ures.GetHeader("Retry-After"), ures.GetHeader("Warning"))
+				}
+			})
+			if !sent {
+				t.Fatalf("no reliable 183 to the 100rel caller")
 			}
-			t.Run(name, func(t *testing.T) {
+			if res.StatusCode != 200 {
+				t.Fatalf("call got %d", res.StatusCode)
+			}
+			if n := sbc.count(gosip.UPDATE); n != 0 {
+				t.Errorf("the caller's UPDATE reached the SBC in an early dialog whose answer was unreliable (%s)", sbc.methods())
+			}
+			_ = oc.d.Ack(ctx)
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+		})
+		for _, tc := range []struct {
+			name                   string
+			reliable, caller100rel bool
+			want                   int
+		}{
+			{"/from the SBC after an unreliable 183", false, false, 491},
+			{"/from the SBC after a reliable 183", true, true, 200},
+			// The SBC's offer is fine on its side, but our 183 to the
+			// caller (no 100rel) was unreliable: it cannot go on.
+			{"/from the SBC after a reliable 183, the caller's answer unreliable", true, false, 500},
+		} {
+			reliable, want := tc.reliable, tc.want
+			t.Run(tr+tc.name, func(t *testing.T) {
 				ctx := testCtx(t, 20*time.Second)
 				sbc := startPeer(t, "sbc")
 				// The SBC's UPDATE may come on a connection of its own: it
@@ -242,7 +288,7 @@ func TestEarlyUpdateBeforeReliableAnswer(t *testing.T) {
 				caller := startPeer(t, "caller")
 				caller.answerSDP(t, gosip.UPDATE)
 				hdrs := []gosip.Header{}
-				if reliable {
+				if tc.caller100rel {
 					hdrs = append(hdrs, gosip.NewHeader("Supported", "100rel"))
 				}
 				oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), hdrs...)
@@ -260,7 +306,7 @@ func TestEarlyUpdateBeforeReliableAnswer(t *testing.T) {
 				if res.StatusCode != 200 {
 					t.Fatalf("call got %d", res.StatusCode)
 				}
-				if n := caller.count(gosip.UPDATE); (n == 1) != reliable {
+				if n := caller.count(gosip.UPDATE); (n == 1) != (want == 200) {
 					t.Errorf("%d UPDATEs reached the caller", n)
 				}
 				_ = oc.d.Ack(ctx)
