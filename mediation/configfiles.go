@@ -1,5 +1,14 @@
 package mediation
 
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
 // CheckFiles reads, changing nothing, the files beyond the config itself
 // that the server reads before it binds: the state file (state.path: it
 // must be whole and hold valid settings, unless State.Reset would move it
@@ -8,6 +17,9 @@ package mediation
 // names are not looked up. For `mediation serve --validate`, after
 // Validate.
 func (c *Config) CheckFiles() error {
+	if err := c.CheckWritable(); err != nil {
+		return err
+	}
 	if c.State.Path != "" {
 		if err := checkFilePath("state.path", c.State.Path); err != nil {
 			return err
@@ -18,6 +30,49 @@ func (c *Config) CheckFiles() error {
 	}
 	if _, err := c.Admin.loadToken(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// CheckWritable checks that the server can write the files it appends to or
+// replaces (records.path, capture.pcap, state.path) before anything binds:
+// an existing file must open for writing, and the directory must take new
+// files where the server creates the file, rotates it (capture.pcap with
+// pcap_max_size) or replaces it atomically (state.path). It creates and
+// changes nothing. `serve` runs it before binding, `serve --validate` too.
+func (c *Config) CheckWritable() error {
+	for _, f := range []struct {
+		field, path string
+		dirToo      bool
+	}{
+		{"records.path", c.Records.Path, false},
+		{"capture.pcap", c.Capture.Pcap, c.Capture.PcapMaxSize > 0},
+		{"state.path", c.State.Path, true},
+	} {
+		if err := checkWritable(f.field, f.path, f.dirToo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkWritable(field, path string, dirToo bool) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	switch {
+	case err == nil:
+		_ = f.Close()
+	case errors.Is(err, fs.ErrNotExist):
+		dirToo = true
+	default:
+		return invalid(field, path, "cannot be written: %v", errors.Unwrap(err))
+	}
+	if dir := filepath.Dir(path); dirToo {
+		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+			return invalid(field, path, "directory %s is not writable: %v", dir, err)
+		}
 	}
 	return nil
 }

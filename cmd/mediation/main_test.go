@@ -190,6 +190,7 @@ func TestServeRejectsBadInput(t *testing.T) {
 		{"missing config", []string{"--config", filepath.Join(configDir, "does-not-exist.yaml")}, "no such file"},
 		{"torn state file", []string{"--state", filepath.Join("..", "..", "testdata", "state", "torn.json")}, "state: ../../testdata/state/torn.json: corrupt: "},
 		{"state in a missing directory", []string{"--state", filepath.Join("..", "..", "testdata", "no-such-dir", "state.json")}, "config: state.path"},
+		{"state in a directory that takes no file", []string{"--state", "/proc/self/state.json"}, `config: state.path: "/proc/self/state.json": directory /proc/self is not writable`},
 		{"bad value in config", []string{"--config", filepath.Join(configDir, "bad-ports.yaml")}, "media.ports"},
 	}
 	for _, tt := range tests {
@@ -259,8 +260,13 @@ func TestServeValidate(t *testing.T) {
 	}
 	dir := t.TempDir()
 	emptyTokenConfig, goneRecords := filepath.Join(dir, "token.yaml"), filepath.Join(dir, "records.yaml")
+	// /proc/self takes no new file, not even from root (CI runs as root,
+	// for whom file modes do not count).
+	lockedRecords, lockedState := filepath.Join(dir, "locked-records.yaml"), filepath.Join(dir, "locked-state.yaml")
 	for file, yaml := range map[string]string{emptyTokenConfig: "admin:\n  token_file: " + tokenFile + "\n",
-		goneRecords: "records:\n  path: " + filepath.Join(dir, "gone", "records.jsonl") + "\n"} {
+		goneRecords:   "records:\n  path: " + filepath.Join(dir, "gone", "records.jsonl") + "\n",
+		lockedRecords: "records:\n  path: /proc/self/records.jsonl\n",
+		lockedState:   "state:\n  path: /proc/self/state.json\n"} {
 		if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -277,6 +283,8 @@ func TestServeValidate(t *testing.T) {
 		{"bad flag value", []string{"--media-ports", "9-3"}, 2, "mediation: config: media.ports: "},
 		{"unknown key", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, 2, "mediation: config: edge.lisen: unknown key"},
 		{"records in a missing directory", []string{"--config", goneRecords}, 2, "mediation: config: records.path: "},
+		{"records in a directory that takes no file", []string{"--config", lockedRecords}, 2, "mediation: config: records.path: \"/proc/self/records.jsonl\": directory /proc/self is not writable"},
+		{"state in a directory that takes no file", []string{"--config", lockedState}, 2, "mediation: config: state.path: \"/proc/self/state.json\": directory /proc/self is not writable"},
 		{"torn state file", []string{"--state", torn}, 2, "mediation: state: "},
 		{"torn state file, reset", []string{"--state", torn, "--reset-state"}, 0, "config ok\n"},
 		{"empty token file", []string{"--config", emptyTokenConfig}, 2, "mediation: config: admin.token_file: "},

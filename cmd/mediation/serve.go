@@ -209,6 +209,12 @@ func serve(args []string) int {
 		fmt.Println("config ok")
 		return exitOK
 	}
+	// A file the server cannot write stops it before anything binds,
+	// with the one line --validate prints.
+	if err := cfg.CheckWritable(); err != nil {
+		fail(err)
+		return exitUsage
+	}
 	// The live log on the admin API carries the SIP trace (debug) even
 	// when the console is at info: see newLogger.
 	stream := logstream.New(logstream.Options{})
