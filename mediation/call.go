@@ -82,6 +82,9 @@ type recordSink interface{ write(Record) error }
 // callIndex is the call registry as a call sees it.
 type callIndex interface {
 	addDialog(c *call, callID, localTag string)
+	// byDialog is the call of a dialog by its Call-ID and our tag (an
+	// attended transfer's Replaces names another call).
+	byDialog(callID, localTag string) *call
 	remove(c *call)
 	// rekey replaces the strings of c's keys by the equal ones find
 	// gives (settle.go).
@@ -513,6 +516,8 @@ func (c *call) drainClosed(rest []event) {
 			goneAnswer(e.in)
 		case evQuery:
 			close(e.done)
+		case evAttended:
+			goneAnswer(e.in)
 		case evResponse:
 			switch {
 			case e.res.IsProvisional():
@@ -539,8 +544,15 @@ func (c *call) handle(ev event) {
 		}
 		c.log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).
 			Str("event", fmt.Sprintf("%T", ev)).Msg("call event handler panicked")
-		if e, ok := ev.(evRequest); ok && e.in.Answerable() {
-			_ = e.in.Reply(500, "Server Internal Error", "")
+		var in *sip.Incoming
+		switch e := ev.(type) {
+		case evRequest:
+			in = e.in
+		case evAttended:
+			in = e.in
+		}
+		if in != nil && in.Answerable() {
+			_ = in.Reply(500, "Server Internal Error", "")
 		}
 		if c.state != stateEnded {
 			c.finish("internal_error")
@@ -566,6 +578,8 @@ func (c *call) handle(ev event) {
 	case evQuery:
 		e.fn()
 		close(e.done)
+	case evAttended:
+		c.onAttended(e)
 	}
 }
 

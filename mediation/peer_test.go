@@ -376,7 +376,14 @@ type outCall struct {
 // call sends an INVITE to target from the peer.
 func (p *peer) call(ctx context.Context, target netip.AddrPort, transport string, body []byte, hdrs ...gosip.Header) *outCall {
 	p.t.Helper()
+	return p.callNumber(ctx, target, transport, "+15550100", body, hdrs...)
+}
+
+// callNumber is call to number.
+func (p *peer) callNumber(ctx context.Context, target netip.AddrPort, transport, number string, body []byte, hdrs ...gosip.Header) *outCall {
+	p.t.Helper()
 	inv := request(gosip.INVITE, target.String(), transport, body, hdrs...)
+	inv.Recipient.User = number
 	inv.RemoveHeader("Contact")
 	contact := p.stack.Contact("caller", transport)
 	inv.AppendHeader(&contact)

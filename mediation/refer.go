@@ -35,27 +35,25 @@ func (c *call) onRefer(l *leg, in *sip.Incoming) {
 		// RFC 3515 §2.4.1: exactly one.
 		_ = in.Reply(400, "Bad Request - More Than One Refer-To", "")
 	case refersReplaces(sip.HeaderNamed(in.Req, "Refer-To").Value()):
-		// An attended transfer: its Replaces names a dialog of the
-		// client's leg of another call, which neither the SBC nor our
-		// transfer could honour (the SBC would make a new call, we would
-		// call the number a second time). Refused, the calls stay.
-		c.log.Info().Msg("REFER with Replaces (attended transfer) refused: not supported across the B2BUA")
-		_ = in.Reply(501, "Not Implemented", "", warning(l.side, "attended transfer (Refer-To with Replaces) is not supported; use a blind transfer"))
+		// An attended transfer (attended.go).
+		c.onAttendedRefer(l, in, sip.HeaderNamed(in.Req, "Refer-To").Value())
 	case !c.referSupport():
 		c.performTransfer(l, in)
 	default:
-		c.relayRequest(l, in, "Refer-To", "Referred-By", "Replaces")
+		c.relayRequest(l, in, "", "Refer-To", "Referred-By", "Replaces")
 	}
 }
 
 // onNotify relays a NOTIFY (a transfer's progress) to the other leg.
 func (c *call) onNotify(l *leg, in *sip.Incoming) {
-	c.relayRequest(l, in, "Event", "Subscription-State")
+	c.relayRequest(l, in, "", "Event", "Subscription-State")
 }
 
 // relayRequest sends in's request in the other leg's dialog with the
-// headers named (and its body), and answers in with the final response.
-func (c *call) relayRequest(l *leg, in *sip.Incoming, headers ...string) {
+// headers named (and its body), and answers in with the final response. A
+// Refer-To is pointed at our side towards the other peer (referTarget),
+// or is referTo when that is set.
+func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ...string) {
 	to := c.other(l)
 	if to.dialog == nil || c.state != stateAnswered {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
@@ -73,6 +71,9 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, headers ...string) {
 			v := h.Value()
 			if name == "Refer-To" {
 				v = referTarget(v, to.side)
+				if referTo != "" {
+					v = referTo
+				}
 			}
 			if sip.CheckHeaderValue(v) != nil {
 				_ = in.Reply(400, "Bad Request - Control Character In Header", "")

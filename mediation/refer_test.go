@@ -366,12 +366,10 @@ func TestReferPerformedByServerStrictTarget(t *testing.T) {
 }
 
 // TestReferRefused: an attended transfer (a Refer-To with Replaces, RFC
-// 3891) gets 501 with a Warning whether refer support is on or off: its
-// Replaces names a dialog of the client's own leg of another call, which
-// the SBC cannot match (it made a new, unrelated call) and our own
-// transfer would ignore (it called the number a second time). With refer
-// support off, a Refer-To that names no number (SfB call park's orbit, a
-// user) gets 404 and the gateway is not called.
+// 3891) whose Replaces names no call of this server gets 501 with a
+// Warning whether refer support is on or off (TestAttendedTransfer has
+// one that does). With refer support off, a Refer-To that names no number
+// (SfB call park's orbit, a user) gets 404 and the gateway is not called.
 func TestReferRefused(t *testing.T) {
 	replaces := "<sip:+15550300@sfb.example.com;user=phone?Replaces=abc%40sfb%3Bto-tag%3D1%3Bfrom-tag%3D2>"
 	for _, tc := range []struct {
