@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -38,6 +39,46 @@ type ClientTx struct {
 	side *Side
 	tx   *gosip.ClientTx
 	sink ResponseSink
+	// acks keeps an INVITE's ACK of a non-2xx final response (nil for
+	// other methods): see reack.
+	acks *ackRecorder
+}
+
+// ackRecorder is the connection of an INVITE's client transaction. It
+// keeps the ACK sipgo writes for a non-2xx final response, so that the
+// response's retransmissions are ACKed again here (reack) and never fed
+// back to sipgo: its state machine waits T2 (4 s) before re-sending that
+// ACK (its "ACK loop" guard), on the goroutine that delivered the response,
+// which is the socket's reader, so one retransmitted 486 would stall every
+// call on the socket for 4 s.
+type ackRecorder struct {
+	gosip.Connection
+	ack atomic.Pointer[gosip.Request]
+}
+
+func (c *ackRecorder) WriteMsg(msg gosip.Message) error {
+	if req, ok := msg.(*gosip.Request); ok && req.IsAck() {
+		c.ack.Store(req)
+	}
+	return c.Connection.WriteMsg(msg)
+}
+
+// reack answers a retransmission of the non-2xx final response t has ACKed
+// already by sending that ACK again (RFC 3261 §17.1.1.2); false when res is
+// not one (t is not an INVITE, res is a 1xx or 2xx, or no ACK went yet: the
+// first final response goes to sipgo, which builds the ACK).
+func (t *ClientTx) reack(res *gosip.Response) bool {
+	if t.acks == nil || res.StatusCode < 300 {
+		return false
+	}
+	ack := t.acks.ack.Load()
+	if ack == nil {
+		return false
+	}
+	if err := t.acks.WriteMsg(ack); err != nil {
+		t.side.log.Debug().Err(err).Msg("ACK of a retransmitted final response not sent")
+	}
+	return true
 }
 
 // Side is the side that sent the request.
@@ -80,6 +121,10 @@ func (s *Side) Send(ctx context.Context, req *gosip.Request, sink ResponseSink) 
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.Recipient.String(), err)
 	}
 	ct := &ClientTx{Req: req, side: s, sink: sink}
+	if req.IsInvite() {
+		ct.acks = &ackRecorder{Connection: conn}
+		conn = ct.acks
+	}
 	ct.tx = gosip.NewClientTx(key, req, conn, s.stack.Slog())
 	s.mu.Lock()
 	if s.clients[key] != nil {

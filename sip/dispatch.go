@@ -173,6 +173,10 @@ func (s *Side) dispatchResponse(res *gosip.Response) {
 		return
 	}
 	ct.sink.OnResponse(ct, res)
+	if ct.reack(res) {
+		s.stats.Retransmissions.Add(1)
+		return
+	}
 	ct.tx.Receive(res)
 }
 
