@@ -195,7 +195,7 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 // refresh the session (RFC 4028) or to check the dialog.
 func (c *call) unchangedOffer(l *leg, prev, offer sdp.Media) bool {
 	return len(c.legSDP(l)) > 0 && offer.OriginSessionID == prev.OriginSessionID &&
-		offer.OriginVersion == prev.OriginVersion && sdp.SameStream(offer, prev)
+		offer.OriginVersion == prev.OriginVersion && sdp.SameStream(offer, prev) && sdp.SameLayout(offer, prev)
 }
 
 // answerUnchanged answers an offer that changes nothing for the other
@@ -383,7 +383,12 @@ func (c *call) inDialogResponse(l *leg, in *sip.Incoming, code int, phrase strin
 func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, sdpBody []byte) {
 	offer, err := sdp.Parse(sdpBody)
 	if err != nil {
-		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, "unparseable SDP in "+string(method)))
+		why := "unparseable SDP in " + string(method)
+		if errors.Is(err, sdp.ErrNoAudio) {
+			// A switch to T.38 fax, or video alone: the SDP is fine.
+			why = "no audio stream in the " + string(method) + "'s offer: only audio is relayed"
+		}
+		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, why))
 		return
 	}
 	if c.state == stateAnswered {

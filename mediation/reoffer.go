@@ -58,6 +58,11 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 		d, err = sdp.GatewayOffer(offer, true, netip.AddrPort{})
 		d.BypassID = p.bypassID
 	case from == relay.Edge:
+		if err := sdp.CheckClientCodec(offer, p.edgeCodecs); err != nil {
+			// Refused before the gateway is asked: it would take the
+			// offer (a hold, say) that the client then gets 488 for.
+			return nil, nil, errNotAcceptable{err.Error()}
+		}
 		if err = ro.keys[relay.Edge].answerTo(offer, false); err == nil {
 			d, err = sdp.GatewayOfferPrefer(offer, false, p.local(relay.Gateway), p.gwCodecs)
 			ro.keys[relay.Gateway].apply(&d)

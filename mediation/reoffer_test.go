@@ -296,3 +296,101 @@ func TestPeerMovesMedia(t *testing.T) {
 	_ = oc.d.Bye(ctx)
 	edge.wait(ctx, gosip.BYE, 1)
 }
+
+// TestMovedMediaWithNewStream: an SBC's re-offer that moves its media and
+// adds a video m-line is a change of the session, not a move alone: the
+// answer has as many m-lines as the offer (RFC 3264 §6), the video one
+// rejected with port 0. Answered locally with the old one-line SDP, it
+// broke that rule.
+func TestMovedMediaWithNewStream(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	clientRTP, before, after := rtpSock(t), rtpSock(t), rtpSock(t)
+	edge.invites(func(pi *peerInvite) { pi.respond(200, loopSDP(sockPort(clientRTP), "sendrecv", false, "PCMU")) })
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(before), "sendrecv", false, "PCMU"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	moved := strings.Replace(string(loopSDP(sockPort(after), "sendrecv", false, "PCMU")),
+		fmt.Sprintf("o=peer %d 1 ", sockPort(after)), fmt.Sprintf("o=peer %d 2 ", sockPort(before)), 1) +
+		fmt.Sprintf("m=video %d RTP/AVP 34\r\na=rtpmap:34 H263/90000\r\n", sockPort(after)+2)
+	reinv := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	reinv.SetBody([]byte(moved))
+	res := doIn(ctx, t, oc, reinv)
+	if res.StatusCode != 200 {
+		t.Fatalf("re-INVITE moving the media and adding video got %d", res.StatusCode)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(res.Body()), "\r\n") {
+		if strings.HasPrefix(l, "m=") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "m=audio ") || !strings.HasPrefix(lines[1], "m=video 0 ") {
+		t.Errorf("answer's m-lines %q, want audio then video rejected (port 0):\n%s", lines, res.Body())
+	}
+	_ = oc.d.Bye(ctx)
+	edge.wait(ctx, gosip.BYE, 1)
+}
+
+// TestAnchoredReofferWithoutUsableCodec: an anchored client's re-offer
+// with none of the codecs the relay can take (SILK alone, with a hold) gets
+// 488 before the SBC is asked. Relayed first, the SBC took the hold and
+// the client then got 488: the two peers disagreed about the session.
+func TestAnchoredReofferWithoutUsableCodec(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.answerSDP(t, gosip.INVITE)
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	// No bypass ID: anchored.
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	silk := "v=0\r\no=client 7 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 26000 RTP/AVP 104 13 101\r\na=rtpmap:104 SILK/16000\r\na=rtpmap:13 CN/8000\r\n" +
+		"a=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n"
+	hold := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+	hold.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	hold.SetBody([]byte(silk))
+	res := doIn(ctx, t, oc, hold)
+	if res.StatusCode != 488 || !strings.Contains(valueOf(res.GetHeader("Warning")), "SILK") {
+		t.Errorf("SILK-only re-offer got %d (Warning %v), want 488 naming what was offered", res.StatusCode, res.GetHeader("Warning"))
+	}
+	if n := sbc.count(gosip.INVITE); n != 1 {
+		t.Errorf("the SBC got %d INVITEs, want only the call's: the re-offer must not reach it", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// TestFaxReofferRefusedWithReason: an SBC's switch to T.38 (audio and
+// video at port 0, m=image) is refused 488 with a Warning that says why
+// (no audio stream), not that the SDP could not be parsed; the call stays.
+func TestFaxReofferRefusedWithReason(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	edge.invites(func(pi *peerInvite) { pi.respond(200, loopSDP(40000, "sendrecv", false, "PCMU")) })
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(40002, "sendrecv", false, "PCMU"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	fax := "v=0\r\no=peer 40002 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 0 RTP/AVP 0\r\nm=image 40010 udptl t38\r\na=T38FaxVersion:0\r\n"
+	reinv := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	reinv.SetBody([]byte(fax))
+	res := doIn(ctx, t, oc, reinv)
+	if w := valueOf(res.GetHeader("Warning")); res.StatusCode != 488 || !strings.Contains(w, "no audio stream") || strings.Contains(w, "unparseable") {
+		t.Errorf("T.38 re-offer got %d (Warning %q), want 488 saying there is no audio stream", res.StatusCode, w)
+	}
+	_ = oc.d.Bye(ctx)
+	edge.wait(ctx, gosip.BYE, 1)
+}

@@ -194,6 +194,18 @@ func ClientAnswerPrefer(client, gateway Media, anchor netip.AddrPort, prefer []s
 	return d.Answering(client), nil
 }
 
+// CheckClientCodec reports, as ClientAnswerPrefer would once the gateway
+// has answered, a client offer with none of the codecs an anchored leg can
+// take (prefer's laws at 8 kHz mono, G.711 or G.722; empty prefer is PCMU,
+// PCMA): ErrNoG711. A client's re-offer is checked before it goes to the
+// gateway, which must not take an offer the client then gets refused.
+func CheckClientCodec(client Media, prefer []string) error {
+	if _, ok := preferredCodec(client, Codec{}, prefer); !ok {
+		return fmt.Errorf("client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
+	}
+	return nil
+}
+
 // preferredCodec picks the client's codec for an anchored leg.
 func preferredCodec(client Media, gatewayLaw Codec, prefer []string) (Codec, bool) {
 	if prefer == nil {

@@ -105,7 +105,9 @@ func (m Media) RTCP() netip.AddrPort {
 // A peer that moves its media (an SBC's switch-over, a client's new
 // network) changes nothing else of the session.
 func Moved(a, b Media) bool {
-	if a.OnHold() || b.OnHold() || (a.RTP() == b.RTP() && a.RTCP() == b.RTCP()) {
+	if a.OnHold() || b.OnHold() || (a.RTP() == b.RTP() && a.RTCP() == b.RTCP()) || !SameLayout(a, b) {
+		// An m-line added or removed (video turned on with the move) is
+		// a change of the session: its answer must have as many lines.
 		return false
 	}
 	b.Addr, b.Port, b.RTCPPort = a.Addr, a.Port, a.RTCPPort

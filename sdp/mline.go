@@ -3,6 +3,9 @@
 package sdp
 
 import (
+	"slices"
+	"strings"
+
 	psdp "github.com/pion/sdp/v3"
 )
 
@@ -107,4 +110,24 @@ func (l MLine) appendRejected(b []byte) []byte {
 		b = append(b, f...)
 	}
 	return append(b, "\r\n"...)
+}
+
+// SameLayout reports whether a and b have the same m-lines: as many, of
+// the same media in the same order, audio at the same place. An answer
+// built for one is an answer to the other (RFC 3264 §6: as many m-lines as
+// the offer, in order). A Media without Lines is one audio line.
+func SameLayout(a, b Media) bool {
+	kinds := func(m Media) ([]string, int) {
+		if len(m.Lines) == 0 {
+			return []string{"audio"}, 0
+		}
+		k := make([]string, len(m.Lines))
+		for i, l := range m.Lines {
+			k[i] = strings.ToLower(l.Media)
+		}
+		return k, m.AudioIndex
+	}
+	ka, ia := kinds(a)
+	kb, ib := kinds(b)
+	return ia == ib && slices.Equal(ka, kb)
 }
