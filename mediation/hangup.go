@@ -104,6 +104,21 @@ func (c *call) bye(l *leg) {
 		return
 	}
 	l.byeSent = true
+	if ok := l.ok; ok != nil && !ok.byeHeld {
+		// RFC 3261 §15: no BYE before the ACK of our 2xx, or before its
+		// retransmissions give up (the 2xx goes on meanwhile, so a
+		// caller whose copy was lost still gets one). Sent at once, it
+		// could overtake the 2xx, and the caller would never be answered.
+		ok.byeHeld = true
+		send := func() {
+			l.byeSent = false
+			c.bye(l)
+		}
+		ok.onAck = func(*gosip.Request) { send() }
+		ok.onGiveUp = send
+		c.log.Debug().Str("leg", l.role).Msg("BYE held until the ACK of our 2xx")
+		return
+	}
 	if l.ok != nil {
 		c.stopResend(&l.ok.r)
 		l.ok = nil

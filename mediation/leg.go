@@ -234,6 +234,9 @@ type okRetransmit struct {
 	// onAck runs when the ACK comes; onGiveUp when none came in 64*T1.
 	onAck    func(ack *gosip.Request)
 	onGiveUp func()
+	// byeHeld: the call ended while this 2xx waited for its ACK; our BYE
+	// goes once it comes (bye).
+	byeHeld bool
 }
 
 // sendOK sends a 2xx to an INVITE from l's peer and keeps it going until

@@ -1,0 +1,71 @@
+package mediation_test
+
+import (
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// TestByeWaitsForAck: the SBC answers and hangs up at once, before the
+// caller has ACKed our 200. RFC 3261 §15: our BYE to the caller waits for
+// its ACK, and our 200 goes on being retransmitted meanwhile (a caller
+// whose first copy was lost still gets one). The BYE used to leave in the
+// same millisecond as the 200 and stop its retransmissions.
+func TestByeWaitsForAck(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			hungUp := make(chan struct{})
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				if res := pi.do(ctx, pi.inDialog(gosip.BYE, pi.req.CSeq().SeqNo+1, nil)); res.StatusCode != 200 {
+					t.Errorf("SBC's BYE got %d", res.StatusCode)
+				}
+				close(hungUp)
+			})
+			srv := serveTo(t, sbc.addr(), tr, func(c *mediation.Config) { c.SIP.T2 = 80 * time.Millisecond })
+			caller := startPeer(t, "caller")
+			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"))
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+				t.Fatalf("call got %d", res.StatusCode)
+			}
+			select {
+			case <-hungUp:
+			case <-ctx.Done():
+				t.Fatal("the SBC's BYE was not answered")
+			}
+			callID := string(*oc.inv.CallID())
+			oks := func() int {
+				n := 0
+				caller.mu.Lock()
+				defer caller.mu.Unlock()
+				for _, m := range caller.wire {
+					if r, ok := m.(*gosip.Response); ok && r.StatusCode == 200 && string(*r.CallID()) == callID && r.CSeq().MethodName == gosip.INVITE {
+						n++
+					}
+				}
+				return n
+			}
+			for oks() < 3 {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("our 200 came %d times after the SBC hung up and before the caller's ACK, want it retransmitted", oks())
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			if n := caller.count(gosip.BYE); n != 0 {
+				t.Fatalf("the caller got BYE before its ACK (RFC 3261 §15)")
+			}
+			if err := oc.d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			caller.wait(ctx, gosip.BYE, 1)
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+		})
+	}
+}
