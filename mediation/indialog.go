@@ -156,6 +156,11 @@ type relayedOffer struct {
 // session refresh).
 func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 	switch {
+	case c.state == stateEnding:
+		// Our BYE is on its way: the dialog is over for us. 491 would have
+		// the peer try again (RFC 3261 §14.1).
+		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
+		return
 	case c.offer != nil && c.offer.from == l, l.ok != nil, c.state != stateAnswered && l == &c.caller.leg:
 		// l's peer sent another INVITE while one of its own is not done
 		// with (the caller's first one, or a re-INVITE waiting for the
@@ -254,6 +259,10 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 // SDP it is relayed like a re-INVITE's offer, without it is a session
 // refresh answered here.
 func (c *call) onUpdate(l *leg, in *sip.Incoming) {
+	if c.state == stateEnding {
+		_ = in.Reply(481, "Call/Transaction Does Not Exist", "") // as onReInvite
+		return
+	}
 	l.dialog.Refresh(in.Req)
 	if len(in.Req.Body()) > 0 && (l.refreshing || c.other(l).refreshing) {
 		// Our refresh re-INVITE (an offer) is in progress: glare (RFC
@@ -438,7 +447,7 @@ func (c *call) sendOffer(off *relayedOffer) {
 		func(err error) {
 			if c.offer == off {
 				c.log.Warn().Err(err).Msg("re-offer got no answer")
-				c.abortOffer(408, "Request Timeout")
+				c.offerUnanswered()
 			}
 		})
 	if err != nil {
@@ -449,9 +458,19 @@ func (c *call) sendOffer(off *relayedOffer) {
 	off.timer = c.after(c.deps.sip.Timeout(), func() {
 		if c.offer == off {
 			c.terminate(off.out)
-			c.abortOffer(408, "Request Timeout")
+			c.offerUnanswered()
 		}
 	})
+}
+
+// offerUnanswered ends the call whose relayed re-offer got no response at
+// all: RFC 3261 §12.2.1.2 has the dialog terminated, as for a 408 or 481
+// (onOfferAnswer). Kept up, its peers would disagree about the session (a
+// late 2xx the far side sent us, a 408 its offerer got). A late 2xx is
+// then a stray one of an ended call: ACKed and hung up.
+func (c *call) offerUnanswered() {
+	c.abortOffer(408, "Request Timeout")
+	c.hangup(nil, "re-offer: no answer")
 }
 
 // onOfferAnswer takes the other leg's answer to a relayed offer.

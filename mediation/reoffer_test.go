@@ -394,3 +394,75 @@ func TestFaxReofferRefusedWithReason(t *testing.T) {
 	_ = oc.d.Bye(ctx)
 	edge.wait(ctx, gosip.BYE, 1)
 }
+
+// TestUnansweredReofferEndsCall: a re-offer relayed to the SBC that gets no
+// response at all within 64*T1 ends the call, as a 408 from the SBC does
+// (RFC 3261 §12.2.1.2): its offerer gets 408, both legs BYE. It used to
+// leave the call up with the peers disagreeing about the session.
+func TestUnansweredReofferEndsCall(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.on(gosip.INVITE, func(*gosip.Request, gosip.ServerTransaction) {}) // re-INVITEs get nothing
+	records := t.TempDir() + "/calls.jsonl"
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.SIP.T1, c.SIP.T2 = 20*time.Millisecond, 80*time.Millisecond
+		c.Records.Path = records
+	})
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	hold := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+	hold.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	hold.SetBody(fixtureBody(t, "hold-offer.sdp"))
+	if res := doIn(ctx, t, oc, hold); res.StatusCode != 408 {
+		t.Fatalf("unanswered re-offer got %d, want 408", res.StatusCode)
+	}
+	caller.wait(ctx, gosip.BYE, 1)
+	sbc.wait(ctx, gosip.BYE, 1)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+	if recs := readRecords(t, records); len(recs) != 1 || recs[0].EndReason != "re-offer: no answer" {
+		t.Fatalf("records %+v, want one ended by the unanswered re-offer", recs)
+	}
+}
+
+// TestReinviteWhileEnding: a re-INVITE or UPDATE that reaches us after our
+// BYE went out (the other peer hung up) gets 481, not 491, which would
+// have the SBC try again.
+func TestReinviteWhileEnding(t *testing.T) {
+	for _, method := range []gosip.RequestMethod{gosip.INVITE, gosip.UPDATE} {
+		t.Run(string(method), func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			calls := make(chan *peerInvite, 1)
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				calls <- pi
+			})
+			byes := make(chan gosip.ServerTransaction, 1)
+			sbc.on(gosip.BYE, func(req *gosip.Request, tx gosip.ServerTransaction) { byes <- tx }) // answered later
+			srv := serveTo(t, sbc.addr(), "udp", nil)
+			caller := startPeer(t, "caller")
+			oc := upCall(ctx, t, caller, srv, "udp")
+			pi := <-calls
+			sbc.wait(ctx, gosip.ACK, 1)
+			if err := oc.d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var byeTx gosip.ServerTransaction
+			select {
+			case byeTx = <-byes:
+			case <-ctx.Done():
+				t.Fatal("no BYE at the SBC")
+			}
+			res := pi.do(ctx, pi.inDialog(method, pi.req.CSeq().SeqNo+1, fixtureBody(t, "hold-offer.sdp")))
+			if res.StatusCode != 481 {
+				t.Errorf("%s after our BYE got %d, want 481", method, res.StatusCode)
+			}
+			_ = byeTx.Respond(gosip.NewResponseFromRequest(sbc.wait(ctx, gosip.BYE, 1), 200, "OK", nil))
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+		})
+	}
+}
