@@ -186,3 +186,24 @@ func TestFailureHeadersBounded(t *testing.T) {
 		t.Errorf("Reason %q, want %q", got, q850Busy)
 	}
 }
+
+// TestHostileReasonPhraseNotRelayed: an SBC's 486 whose reason phrase
+// carries control characters (ESC sequences, NUL) reaches the caller with
+// the code's own phrase: RFC 3261 §25.1 allows none, and relayed they would
+// reach the client and every terminal showing the trace.
+func TestHostileReasonPhraseNotRelayed(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		res := pi.response(486, nil)
+		res.Reason = "B\x1b[2J\x1b[H\x00X"
+		_ = pi.tx.Respond(res)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 486 || res.Reason != "Busy Here" {
+		t.Errorf("caller got %d %q, want 486 Busy Here", res.StatusCode, res.Reason)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/ladder"
 	"github.com/mediation-emulator/mediation/mediation/logstream"
 )
 
@@ -65,7 +66,9 @@ func sipLines(ev map[string]any, buf *bytes.Buffer) error {
 	}
 	for _, line := range strings.Split(strings.TrimRight(msg, "\r\n"), "\n") {
 		buf.WriteString("\n    ")
-		buf.WriteString(strings.TrimSuffix(line, "\r"))
+		// A peer's control characters are escaped: a terminal would
+		// run them (clear the screen, fake a line).
+		buf.WriteString(ladder.Printable(strings.TrimSuffix(line, "\r")))
 	}
 	return nil
 }

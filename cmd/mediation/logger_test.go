@@ -73,6 +73,11 @@ func TestLoggerTimeAndSIP(t *testing.T) {
 			t.Errorf("console output lacks %q:\n%s", want, out)
 		}
 	}
+	con.Reset()
+	log.Debug().Str("sip", "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nUser-Agent: ua\x1b[2J\x1b]0;OWNED\x07end\r\n\r\n").Msg("sip OPTIONS")
+	if got := con.String(); strings.ContainsAny(got, "\x1b\x07") || !strings.Contains(got, `User-Agent: ua\x1b[2J\x1b]0;OWNED\x07end`) {
+		t.Errorf("a peer's control characters reach the console raw or are lost:\n%q", got)
+	}
 	if strings.Contains(out, `\r\n`) || strings.Contains(out, "sip=") {
 		t.Errorf("console output has the message as one escaped field:\n%s", out)
 	}

@@ -61,3 +61,24 @@ func TestBuilderAddTake(t *testing.T) {
 		t.Fatalf("after Take: %+v", again)
 	}
 }
+
+// TestPrinterEscapesControlCharacters: a peer's reason phrase, From or SDP
+// with ESC, BEL or NUL is printed escaped: on a terminal it would clear
+// the screen, set the title or fake a ladder line.
+func TestPrinterEscapesControlCharacters(t *testing.T) {
+	hostile := `{"level":"debug","call":"c1","direction":"outbound","side":"gateway","dir":"in","transport":"UDP","local":"127.0.0.1:5060","remote":"127.0.0.1:5090","sip_call_id":"abc","sip":"SIP/2.0 486 B\u001b[2J\u001b[H\u0000X\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP4 192.0.2.7\r\nm=audio 5000 RTP/AVP 0\r\na=x-bypassid:be\u001b]0;PWNED\u0007\r\n","time":"2026-12-05T23:56:55.254552Z","message":"sip"}`
+	calls, err := Read(strings.NewReader(hostile + "\n"))
+	if err != nil || len(calls) != 1 {
+		t.Fatalf("%d calls, %v", len(calls), err)
+	}
+	var out bytes.Buffer
+	if err := (Printer{W: &out}).Print(calls[0]); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out.String(), "\x1b\x00\x07") {
+		t.Errorf("control characters printed raw:\n%q", out.String())
+	}
+	if !strings.Contains(out.String(), `486 B\x1b[2J`) || !strings.Contains(out.String(), `be\x1b]0;PWNED\x07`) {
+		t.Errorf("escaped label or bypass ID missing:\n%s", out.String())
+	}
+}

@@ -42,7 +42,7 @@ func (p Printer) Print(c *Call) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", p.paint(colBold, "call "+c.ID), c.Direction)
 	if c.From != "" || c.To != "" {
-		fmt.Fprintf(&b, "  %s -> %s", c.From, c.To)
+		fmt.Fprintf(&b, "  %s -> %s", Printable(c.From), Printable(c.To))
 	}
 	if c.Gateway != "" {
 		fmt.Fprintf(&b, "  gateway %s", c.Gateway)
@@ -52,9 +52,9 @@ func (p Printer) Print(c *Call) error {
 	case !c.Decided:
 		fmt.Fprintf(&b, "  bypass   %s\n", p.paint(colDim, "no decision logged"))
 	case c.Bypass:
-		fmt.Fprintf(&b, "  bypass   %s  %s: %s\n", p.paint(colGreen, "yes"), c.Reason, c.Why)
+		fmt.Fprintf(&b, "  bypass   %s  %s: %s\n", p.paint(colGreen, "yes"), c.Reason, Printable(c.Why))
 	default:
-		fmt.Fprintf(&b, "  bypass   %s  %s: %s\n", p.paint(colYellow, "no, anchored"), c.Reason, c.Why)
+		fmt.Fprintf(&b, "  bypass   %s  %s: %s\n", p.paint(colYellow, "no, anchored"), c.Reason, Printable(c.Why))
 	}
 	if c.Media != "" {
 		fmt.Fprintf(&b, "  media    %s\n", c.Media)
@@ -63,9 +63,9 @@ func (p Printer) Print(c *Call) error {
 	case !c.Ended:
 		fmt.Fprintf(&b, "  end      %s\n", p.paint(colDim, "in progress (or its end is not in the log)"))
 	case c.Answered:
-		fmt.Fprintf(&b, "  end      %s, answered, %d ms\n", c.EndReason, c.DurationMS)
+		fmt.Fprintf(&b, "  end      %s, answered, %d ms\n", Printable(c.EndReason), c.DurationMS)
 	default:
-		fmt.Fprintf(&b, "  end      %s, %s\n", p.paint(colRed, c.EndReason), p.paint(colRed, "not answered"))
+		fmt.Fprintf(&b, "  end      %s, %s\n", p.paint(colRed, Printable(c.EndReason)), p.paint(colRed, "not answered"))
 	}
 	fmt.Fprintf(&b, "\n  %-15s  %-*s%-*s%s\n", "time", lane, "client", lane, "mediation", "gateway")
 	for _, m := range c.Messages {
@@ -80,7 +80,7 @@ func (p Printer) Print(c *Call) error {
 
 // row is one message's arrows and notes.
 func (p Printer) row(m Message) string {
-	label := m.Label
+	label := Printable(m.Label)
 	if len(label) > lane-8 {
 		label = label[:lane-8]
 	}
@@ -101,10 +101,10 @@ func (p Printer) row(m Message) string {
 	}
 	var notes []string
 	if m.SDP != "" {
-		notes = append(notes, "sdp "+m.SDP)
+		notes = append(notes, "sdp "+Printable(m.SDP))
 	}
 	if m.BypassID != "" {
-		notes = append(notes, p.paint(colMagenta, "a=x-bypassid:"+m.BypassID))
+		notes = append(notes, p.paint(colMagenta, "a=x-bypassid:"+Printable(m.BypassID)))
 	}
 	if len(notes) > 0 {
 		s += "  " + strings.Join(notes, " ")
@@ -135,4 +135,24 @@ func WriteJSON(w io.Writer, calls []*Call) error {
 		}
 	}
 	return nil
+}
+
+// Printable is s safe to print on a terminal: a control character (ESC,
+// BEL, NUL, C1: what a hostile peer would put in a reason phrase or a
+// header to clear the screen, set the title or fake a line) is shown as
+// \xNN; everything else is kept.
+func Printable(s string) string {
+	bad := func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f || r >= 0x80 && r < 0xa0 }
+	if strings.IndexFunc(s, bad) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if bad(r) {
+			fmt.Fprintf(&b, `\x%02x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
