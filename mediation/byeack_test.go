@@ -69,3 +69,33 @@ func TestByeWaitsForAck(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordEndsWhenHangupStarts: the caller hangs up and the SBC never
+// answers our BYE. The record's end time (and the "call ended" duration) is
+// when the hang-up came, not when our BYE gave up (64*T1, at most 4 s):
+// talk time must not grow by the wait for a dead peer.
+func TestRecordEndsWhenHangupStarts(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.on(gosip.BYE, func(*gosip.Request, gosip.ServerTransaction) {}) // gone
+	records := t.TempDir() + "/calls.jsonl"
+	const t1 = 40 * time.Millisecond // BYE given up after 64*T1 = 2.56 s
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.SIP.T1, c.SIP.T2 = t1, 4*t1
+		c.Records.Path = records
+	})
+	caller := startPeer(t, "caller")
+	oc := upCall(ctx, t, caller, srv, "udp")
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hungUp := time.Now() // our 200 to the BYE has come: the end began before
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+	recs := readRecords(t, records)
+	if len(recs) != 1 || len(recs[0].ByeUndelivered) != 1 {
+		t.Fatalf("records %+v, want one with the SBC's BYE undelivered", recs)
+	}
+	if late := recs[0].EndTime.Sub(hungUp); late > 32*t1 {
+		t.Errorf("record ends %s after the hang-up, want at it (not after our BYE to the dead SBC gave up)", late)
+	}
+}

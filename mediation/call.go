@@ -138,8 +138,12 @@ type call struct {
 	xfer *transfer
 
 	// For the call record.
-	from, to       string
-	answerTime     time.Time
+	from, to   string
+	answerTime time.Time
+	// endAfter is when, after start, the call's end began (its first
+	// BYE, CANCEL or final response): the record's end time, not the
+	// moment the last BYE was answered or given up on.
+	endAfter       time.Duration
 	undelivered    []string
 	endReason      string
 	bypassCounted  bool

@@ -53,6 +53,7 @@ func (c *call) end(from *leg, reason string) {
 	if err := c.setState(stateEnding); err != nil {
 		return
 	}
+	c.endAfter = time.Since(c.start)
 	a, b := c.caller, c.callee
 	c.cancel(b.ringTimer)
 	c.cancel(b.trying)
@@ -184,6 +185,9 @@ func (c *call) finish(reason string) {
 		c.endReason = reason
 	}
 	c.state = stateEnded
+	if c.endAfter == 0 {
+		c.endAfter = time.Since(c.start)
+	}
 	c.stopTimers()
 	c.unpinPeers()
 	for _, x := range c.out {
@@ -224,7 +228,7 @@ func (c *call) finish(reason string) {
 	}
 	c.deps.trunkMetrics.ended(c.trunk.Name, dir, answered)
 	c.log.Info().Str("reason", reason).Bool("answered", answered).Bool("bypass", c.media.decision.bypass).
-		Strs("bye_undelivered", c.undelivered).Int64("duration_ms", time.Since(c.start).Milliseconds()).Msg("call ended")
+		Strs("bye_undelivered", c.undelivered).Int64("duration_ms", c.endAfter.Milliseconds()).Msg("call ended")
 	close(c.done)
 }
 
@@ -238,6 +242,9 @@ func (c *call) record(reason string) Record {
 		EdgeCallID:            c.caller.dialog.CallID,
 		ByeUndelivered:        c.undelivered,
 		GatewaysTried:         c.tried,
+	}
+	if c.endAfter > 0 { // else in progress: a snapshot's end is now
+		r.EndTime = c.start.Add(c.endAfter)
 	}
 	r.GatewayCallID = c.callee.invCallID
 	if d := c.callee.dialog; d != nil {

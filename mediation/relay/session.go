@@ -181,7 +181,7 @@ func (s *Session) Start() {
 	}
 	s.startHousekeeping()
 	s.logger().Debug().Bool("latching", s.opts.latching).Int64("media_timeout_ms", s.opts.mediaTimeout.Milliseconds()).
-		Dur("rtcp_interval", s.opts.rtcpInterval).Msg("relay started")
+		Int64("rtcp_interval_ms", s.opts.rtcpInterval.Milliseconds()).Msg("relay started")
 }
 
 // Close stops the goroutines, waits for them, sends each peer an RTCP BYE,
