@@ -425,13 +425,8 @@ func TestAdminRebinding(t *testing.T) {
 		if tt.ctype != "" {
 			req.Header.Set("Content-Type", tt.ctype)
 		}
-		res, err := adminClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != tt.want {
-			t.Errorf("%s: status %d, want %d", tt.name, res.StatusCode, tt.want)
+		if code := statusOf(t, req); code != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, code, tt.want)
 		}
 		if !lab.Server.Settings().Enabled {
 			t.Fatalf("%s: the settings changed", tt.name)
@@ -446,16 +441,22 @@ func TestAdminRebinding(t *testing.T) {
 		} else {
 			req.Header.Set("Origin", own)
 		}
-		res, err := adminClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			t.Errorf("Host %q: status %d, want 200", host, res.StatusCode)
+		if code := statusOf(t, req); code != 200 {
+			t.Errorf("Host %q: status %d, want 200", host, code)
 		}
 	}
 	if lab.Server.Settings().Enabled {
 		t.Error("the API's own PATCH did not disable bypass")
 	}
+}
+
+// statusOf sends req and returns its status.
+func statusOf(t *testing.T, req *http.Request) int {
+	t.Helper()
+	res, err := adminClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }

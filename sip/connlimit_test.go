@@ -188,16 +188,8 @@ func startTrustingSide(t *testing.T, lim ConnLimits, rejectTCP bool) *Side {
 	rec.answer = func(in *Incoming) { _ = in.Reply(200, "OK", "") }
 	trust := NewTrust([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
 	trust.RejectTCP = rejectTCP
-	s, err := NewSide(SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+	return startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
 		Log: zerolog.Nop(), Handler: rec, Conn: lim, Trust: trust})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
 }
 
 // held is the number of connections s's TCP listener counts in, and how
