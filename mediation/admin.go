@@ -37,7 +37,7 @@ func (s *Server) adminHandler(stop <-chan struct{}) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	return s.adminAuth(s.adminLog(mux))
+	return s.adminSameHost(s.adminAuth(s.adminLog(jsonBody(mux))))
 }
 
 // apiError is the JSON body of every admin API error; Field names the

@@ -34,6 +34,9 @@ func adminDo(t *testing.T, method, url, token, body string) (int, []byte) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := adminClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
@@ -197,6 +200,7 @@ func TestAdminToken(t *testing.T) {
 		{"upper-case scheme", "BEARER  " + token, 200},
 	} {
 		req, _ := http.NewRequest(http.MethodPatch, url, strings.NewReader(`{"Enabled":false}`))
+		req.Header.Set("Content-Type", "application/json")
 		if tt.header != "" {
 			req.Header.Set("Authorization", tt.header)
 		}
@@ -387,4 +391,72 @@ func TestStaleStateTempsRemoved(t *testing.T) {
 			t.Errorf("%s after start: %v, want kept", name, err)
 		}
 	}
+}
+
+// TestAdminRebinding: without admin.token (loopback), a request naming
+// another host (a DNS-rebinding page's), or carrying another page's
+// Origin, is refused with 421 and changes nothing, as is a settings change
+// that is not application/json (415); the API's own names and origin, and
+// JSON bodies, are served.
+func TestAdminRebinding(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	port := url[strings.LastIndex(url, ":")+1 : strings.Index(url, "/settings")]
+	for _, tt := range []struct {
+		name, method, host, origin, ctype string
+		want                              int
+	}{
+		{"rebound name", http.MethodPatch, "rebind.attacker.example:" + port, "", "application/json", 421},
+		{"rebound name and origin", http.MethodPatch, "rebind.attacker.example:" + port, "http://rebind.attacker.example:" + port, "application/json", 421},
+		{"rebound name, GET", http.MethodGet, "attacker.example:" + port, "", "", 421},
+		{"rebound name without port", http.MethodGet, "attacker.example", "", "", 421},
+		{"foreign origin", http.MethodPatch, "", "http://attacker.example", "application/json", 421},
+		{"null origin", http.MethodPatch, "", "null", "application/json", 421},
+		{"text/plain body", http.MethodPatch, "", "", "text/plain", 415},
+		{"no content type", http.MethodPut, "", "", "", 415},
+	} {
+		req, _ := http.NewRequest(tt.method, url, strings.NewReader(`{"Enabled":false}`))
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		if tt.ctype != "" {
+			req.Header.Set("Content-Type", tt.ctype)
+		}
+		if code := statusOf(t, req); code != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, code, tt.want)
+		}
+		if !lab.Server.Settings().Enabled {
+			t.Fatalf("%s: the settings changed", tt.name)
+		}
+	}
+	own := url[:strings.Index(url, "/settings")]
+	for _, host := range []string{"", "localhost:" + port, "LOCALHOST", "127.0.0.1", "[::1]:" + port} {
+		req, _ := http.NewRequest(http.MethodPatch, url, strings.NewReader(`{"Enabled":false}`))
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		if host != "" {
+			req.Host = host
+		} else {
+			req.Header.Set("Origin", own)
+		}
+		if code := statusOf(t, req); code != 200 {
+			t.Errorf("Host %q: status %d, want 200", host, code)
+		}
+	}
+	if lab.Server.Settings().Enabled {
+		t.Error("the API's own PATCH did not disable bypass")
+	}
+}
+
+// statusOf sends req and returns its status.
+func statusOf(t *testing.T, req *http.Request) int {
+	t.Helper()
+	res, err := adminClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }

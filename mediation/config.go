@@ -130,11 +130,23 @@ type TCPLimits struct {
 	// MessageTimeout closes a connection whose message is not complete
 	// that long after its first byte; 0: never.
 	MessageTimeout time.Duration `yaml:"message_timeout"`
+	// MaxUntrustedConnections caps the accepted connections from sources
+	// outside the side's trust list, so that strangers leave the rest of
+	// MaxConnections to trusted peers; 0: a tenth of MaxConnections.
+	MaxUntrustedConnections int `yaml:"max_untrusted_connections"`
+	// UntrustedIdleTimeout closes a connection from an untrusted source
+	// silent that long; 0: IdleTimeout.
+	UntrustedIdleTimeout time.Duration `yaml:"untrusted_idle_timeout"`
 }
 
 // Limits is t as the sip package takes it.
 func (t TCPLimits) Limits() sip.ConnLimits {
-	return sip.ConnLimits{MaxPerIP: t.MaxConnectionsPerIP, Max: t.MaxConnections, IdleTimeout: t.IdleTimeout, MessageTimeout: t.MessageTimeout}
+	untrusted := t.MaxUntrustedConnections
+	if untrusted == 0 && t.MaxConnections > 0 {
+		untrusted = max(t.MaxConnections/10, 1)
+	}
+	return sip.ConnLimits{MaxPerIP: t.MaxConnectionsPerIP, Max: t.MaxConnections, IdleTimeout: t.IdleTimeout, MessageTimeout: t.MessageTimeout,
+		MaxUntrusted: untrusted, UntrustedIdleTimeout: t.UntrustedIdleTimeout}
 }
 
 // Timeout is 64*T1, RFC 3261's Timer B/F/H.
@@ -735,6 +747,11 @@ func (s SIPConfig) check() *ConfigError {
 		return invalid("sip.tcp.idle_timeout", s.TCP.IdleTimeout.String(), "must not be negative (0: never)")
 	case s.TCP.MessageTimeout < 0:
 		return invalid("sip.tcp.message_timeout", s.TCP.MessageTimeout.String(), "must not be negative (0: never)")
+	case s.TCP.MaxUntrustedConnections < 0 || s.TCP.MaxConnections > 0 && s.TCP.MaxUntrustedConnections >= s.TCP.MaxConnections:
+		return invalid("sip.tcp.max_untrusted_connections", strconv.Itoa(s.TCP.MaxUntrustedConnections),
+			"must be 0 (a tenth of sip.tcp.max_connections) or below sip.tcp.max_connections, so that trusted peers keep room")
+	case s.TCP.UntrustedIdleTimeout < 0:
+		return invalid("sip.tcp.untrusted_idle_timeout", s.TCP.UntrustedIdleTimeout.String(), "must not be negative (0: idle_timeout)")
 	case s.UDPBufferBytes < 0 || s.UDPBufferBytes > maxUDPBuffer:
 		return invalid("sip.udp_buffer_bytes", strconv.Itoa(s.UDPBufferBytes), "must be 0 (the system's default) to 1073741824")
 	}

@@ -259,6 +259,8 @@ func TestValidate(t *testing.T) {
 		{"gateway srtp optional", func(c *mediation.Config) { c.Gateways[0].SRTP = "optional" }, "", ""},
 		{"gateway srtp bad", func(c *mediation.Config) { c.Gateways[0].SRTP = "maybe" }, "gateways[0].srtp", "off, optional or required"},
 		{"media ports privileged", func(c *mediation.Config) { c.Media.Ports = "1000-2000" }, "media.ports", "at least 1024"},
+		{"untrusted connections not below max", func(c *mediation.Config) { c.SIP.TCP.MaxUntrustedConnections = c.SIP.TCP.MaxConnections }, "sip.tcp.max_untrusted_connections", "below sip.tcp.max_connections"},
+		{"untrusted idle timeout negative", func(c *mediation.Config) { c.SIP.TCP.UntrustedIdleTimeout = -time.Second }, "sip.tcp.untrusted_idle_timeout", "negative"},
 		{"media ports above 65535", func(c *mediation.Config) { c.Media.Ports = "60000-70000" }, "media.ports", "at most 65535"},
 		{"media ports too few", func(c *mediation.Config) { c.Media.Ports = "50000-50002" }, "media.ports", "at least 4 ports"},
 		{"media ports not a range", func(c *mediation.Config) { c.Media.Ports = "50000" }, "media.ports", "LOW-HIGH"},
@@ -391,7 +393,7 @@ func TestLoadConfigExample(t *testing.T) {
 		Log:      mediation.LogConfig{Level: "debug", Format: "json"},
 		Records:  mediation.RecordsConfig{Path: "calls.jsonl"},
 		MaxCalls: 200,
-		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second, TCP: mediation.TCPLimits{MaxConnectionsPerIP: 100, MaxConnections: 2000, IdleTimeout: 30 * time.Minute, MessageTimeout: 30 * time.Second}, UDPBufferBytes: 4 << 20},
+		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second, TCP: mediation.TCPLimits{MaxConnectionsPerIP: 100, MaxConnections: 2000, IdleTimeout: 30 * time.Minute, MessageTimeout: 30 * time.Second, UntrustedIdleTimeout: 5 * time.Second}, UDPBufferBytes: 4 << 20},
 		Runtime:  mediation.RuntimeConfig{GCPercent: 400},
 	}
 	if !reflect.DeepEqual(*cfg, want) {

@@ -7,10 +7,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/net/netutil"
 
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -26,8 +26,9 @@ const (
 	// adminWriteTimeout lets /debug/pprof/profile run its default 30 s.
 	adminWriteTimeout = 2 * time.Minute
 	httpIdleTimeout   = 2 * time.Minute
-	// httpMaxConns is per listener; connections beyond it wait in the
-	// kernel's accept queue.
+	// httpMaxConns is per listener; at the cap a new connection closes
+	// the one that has waited longest without a request in a handler
+	// (httpconns.go).
 	httpMaxConns = 256
 	// httpMaxConnsPerIP caps one IP's connections on each listener (a
 	// client holds one or two, a browser six): beyond it a connection is
@@ -44,12 +45,14 @@ type httpService struct {
 }
 
 // newHTTPService limits ln and serves h on it with the timeouts above;
-// refused counts in stats.Refused the connections beyond an IP's share.
-func newHTTPService(name string, ln net.Listener, h http.Handler, writeTimeout time.Duration, stats *sip.ConnStats, log zerolog.Logger) *httpService {
-	ln = sip.LimitListener(netutil.LimitListener(ln, httpMaxConns), sip.ConnLimits{MaxPerIP: httpMaxConnsPerIP}, stats,
-		log.With().Str("component", name).Logger())
+// refused counts in stats.Refused the connections beyond an IP's share,
+// evicted those closed to make room at the cap.
+func newHTTPService(name string, ln net.Listener, h http.Handler, writeTimeout time.Duration, stats *sip.ConnStats, evicted *atomic.Uint64, log zerolog.Logger) *httpService {
+	clog := log.With().Str("component", name).Logger()
+	ln = newEvictingListener(sip.LimitListener(ln, sip.ConnLimits{MaxPerIP: httpMaxConnsPerIP}, stats, clog), httpMaxConns, evicted, clog)
 	return &httpService{name: name, ln: ln, srv: &http.Server{
-		Handler:           h,
+		Handler:           trackBusy(h),
+		ConnContext:       connContext,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
 		WriteTimeout:      writeTimeout,

@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,53 +14,95 @@ import (
 	"github.com/mediation-emulator/mediation/sip"
 )
 
-// TestHTTPConnectionLimit holds httpMaxConns idle connections open, from
-// as many IPs as their per-IP share needs, and checks that one more is not
-// served until one of them goes.
+// TestHTTPConnectionLimit fills the listener: the oldest connection, in
+// a handler, and httpMaxConns-1 half-sent request headers from as many IPs
+// as their per-IP share needs (a slowloris from 8 hosts). A client's GET
+// from another IP is still served at once (not after the 10 s header
+// timeout): the oldest header-incomplete connection is closed for it, not
+// the busy one, which completes.
 func TestHTTPConnectionLimit(t *testing.T) {
-	ln, refused := serveHTTPTest(t)
+	ln, refused, evicted, release := serveHTTPTest(t)
 	var held []net.Conn
 	defer func() {
 		for _, c := range held {
 			c.Close()
 		}
 	}()
-	for i := range httpMaxConns {
+	busy, err := dialHTTPFrom("127.0.0.2", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_ = busy.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := busy.Write([]byte("GET /block HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < httpMaxConns; i++ {
 		c, err := dialHTTPFrom(fmt.Sprintf("127.0.0.%d", 2+i/httpMaxConnsPerIP), ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		held = append(held, c)
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")); err != nil {
+			t.Fatal(err)
+		}
 	}
-	client := &http.Client{Timeout: 300 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
-	if res, err := client.Get("http://" + ln.Addr().String() + "/"); err == nil {
+	// All are accepted before the client comes (the listener counts them).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		l := ln.(*evictingListener)
+		l.mu.Lock()
+		n := len(l.conns)
+		l.mu.Unlock()
+		if n == httpMaxConns {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections accepted, want %d", n, httpMaxConns)
+		}
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range 2 {
+		res, err := client.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatalf("request %d while %d connections are held: %v", i, httpMaxConns, err)
+		}
 		res.Body.Close()
-		t.Fatalf("request %d served beyond the limit of %d connections", httpMaxConns+1, httpMaxConns)
 	}
-	held[0].Close()
-	held = held[1:]
-	client.Timeout = 10 * time.Second
-	res, err := client.Get("http://" + ln.Addr().String() + "/")
-	if err != nil {
-		t.Fatalf("request once a connection went: %v", err)
+	if n := evicted.Load(); n < 1 { // the first client's connection may have made room for the second
+		t.Errorf("evicted %d, want at least 1", n)
 	}
-	res.Body.Close()
+	_ = held[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := held[0].Read(make([]byte, 1)); err == nil {
+		t.Error("the oldest header-incomplete connection was answered, want it closed")
+	}
+	close(release)
+	if res, err := http.ReadResponse(bufio.NewReader(busy), nil); err != nil || res.StatusCode != 200 {
+		t.Fatalf("the request in a handler: %v %v", res, err)
+	}
 	if n := refused.Load(); n != 0 {
 		t.Errorf("%d connections refused for their IP, want none", n)
 	}
 }
 
 // serveHTTPTest serves "ok" on a limited HTTP service on loopback until the
-// test ends; refused counts the connections beyond an IP's share.
-func serveHTTPTest(t *testing.T) (net.Listener, *atomic.Uint64) {
+// test ends (/block after release is closed); refused counts the
+// connections beyond an IP's share, evicted those closed for room.
+func serveHTTPTest(t *testing.T) (_ net.Listener, refused, evicted *atomic.Uint64, release chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stats := new(sip.ConnStats)
-	h := newHTTPService("test", ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }),
-		httpWriteTimeout, stats, zerolog.Nop())
+	stats, evicted, release := new(sip.ConnStats), new(atomic.Uint64), make(chan struct{})
+	h := newHTTPService("test", ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.Write([]byte("ok"))
+	}), httpWriteTimeout, stats, evicted, zerolog.Nop())
 	served := make(chan error, 1)
 	go func() { served <- h.serve() }()
 	t.Cleanup(func() {
@@ -68,7 +111,7 @@ func serveHTTPTest(t *testing.T) (net.Listener, *atomic.Uint64) {
 			t.Error(err)
 		}
 	})
-	return ln, &stats.Refused
+	return h.ln, &stats.Refused, evicted, release
 }
 
 func dialHTTPFrom(ip, addr string) (net.Conn, error) {
@@ -80,7 +123,7 @@ func dialHTTPFrom(ip, addr string) (net.Conn, error) {
 // keep-alive connections has its next one closed at once, counted, while
 // another IP is served; a connection it closes gives its place back.
 func TestHTTPConnectionLimitPerIP(t *testing.T) {
-	ln, refused := serveHTTPTest(t)
+	ln, refused, _, _ := serveHTTPTest(t)
 	var held []net.Conn
 	defer func() {
 		for _, c := range held {

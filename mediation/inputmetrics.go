@@ -28,6 +28,10 @@ func (s *Server) registerInputMetrics() {
 		Name: "mediationserver_http_connections_refused_total",
 		Help: "HTTP connections (web service, metrics, admin API) closed at once because their IP already had 32 open on that listener.",
 	}, func() float64 { return float64(s.httpConns.Refused.Load()) }))
+	s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "mediationserver_http_connections_evicted_total",
+		Help: "HTTP connections (web service, metrics, admin API) without a request in a handler (a request header still incomplete, or idle between requests) closed to make room for a new connection when their listener had 256 open.",
+	}, func() float64 { return float64(s.httpEvicted.Load()) }))
 	for _, side := range sides {
 		stats, conns := side.Stats(), side.ConnStats()
 		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

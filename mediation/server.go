@@ -36,6 +36,8 @@ type Server struct {
 	userAgent string
 	// httpConns counts HTTP connections refused beyond an IP's share.
 	httpConns sip.ConnStats
+	// httpEvicted counts HTTP connections closed to make room at the cap.
+	httpEvicted atomic.Uint64
 
 	settings      settingsStore
 	gateways      *gateway.Table
@@ -173,8 +175,8 @@ func (s *Server) Run(ctx context.Context) error {
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	defer stopSIP()
 	services := []*httpService{
-		newHTTPService("http_listen", s.httpLn, s.httpHandler(), httpWriteTimeout, &s.httpConns, s.log),
-		newHTTPService("admin.listen", s.adminLn, s.adminHandler(sipCtx.Done()), adminWriteTimeout, &s.httpConns, s.log),
+		newHTTPService("http_listen", s.httpLn, s.httpHandler(), httpWriteTimeout, &s.httpConns, &s.httpEvicted, s.log),
+		newHTTPService("admin.listen", s.adminLn, s.adminHandler(sipCtx.Done()), adminWriteTimeout, &s.httpConns, &s.httpEvicted, s.log),
 	}
 	errc := make(chan error, 3+len(services))
 	go func() { errc <- s.edge.Wait(sipCtx) }()

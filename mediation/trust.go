@@ -50,10 +50,10 @@ func (s *Server) registerTrustMetrics() {
 			ConstLabels: prometheus.Labels{"side": side.Name},
 		}, func() float64 { return float64(stats.UntrustedResponses.Load()) }))
 		conns := side.ConnStats()
-		for reason, n := range map[string]*atomic.Uint64{"refused": &conns.Refused, "idle": &conns.Idle, "slow": &conns.Slow} {
+		for reason, n := range map[string]*atomic.Uint64{"refused": &conns.Refused, "idle": &conns.Idle, "slow": &conns.Slow, "untrusted": &conns.Untrusted} {
 			s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name:        "mediationserver_tcp_connections_closed_total",
-				Help:        "TCP and TLS connections the side closed under sip.tcp: refused (over max_connections_per_ip or max_connections), idle (idle_timeout), slow (message_timeout).",
+				Help:        "TCP and TLS connections the side closed under sip.tcp: refused (over max_connections_per_ip, max_connections or max_untrusted_connections), idle (idle_timeout, untrusted_idle_timeout), slow (message_timeout), untrusted (from an untrusted source, closed at accept under untrusted.tcp: drop).",
 				ConstLabels: prometheus.Labels{"side": side.Name, "reason": reason},
 			}, func() float64 { return float64(n.Load()) }))
 		}

@@ -30,6 +30,19 @@ type ConnLimits struct {
 	// this long after its first byte arrived (a slow sender); 0: never. It
 	// is applied by the Side, which parses the stream.
 	MessageTimeout time.Duration
+	// MaxUntrusted caps the accepted connections from sources outside the
+	// side's Trust, so that strangers cannot take the places trusted peers
+	// need: these keep Max-MaxUntrusted for themselves. 0: only Max.
+	MaxUntrusted int
+	// UntrustedIdleTimeout closes an accepted connection from an
+	// untrusted source that sent nothing for this long (it can only ever
+	// get 403s); 0: IdleTimeout.
+	UntrustedIdleTimeout time.Duration
+
+	// trust, set by the Side, tells trusted sources from the others at
+	// accept; when it drops untrusted TCP requests (not RejectTCP), an
+	// untrusted source's connection is closed at once. nil: all trusted.
+	trust *Trust
 }
 
 // ConnStats count what the limits did.
@@ -40,6 +53,9 @@ type ConnStats struct {
 	Idle atomic.Uint64
 	// Slow counts connections closed for MessageTimeout.
 	Slow atomic.Uint64
+	// Untrusted counts connections from untrusted sources closed at
+	// accept, as their requests would be dropped anyway.
+	Untrusted atomic.Uint64
 	// ReadErrors counts connections whose read failed (a peer's reset,
 	// mostly), as sipgo reports them: closed by sipgo.
 	ReadErrors atomic.Uint64
@@ -56,8 +72,10 @@ type limitedListener struct {
 	mu    sync.Mutex
 	perIP map[netip.Addr]int
 	conns map[*trackedConn]struct{}
-	stop  chan struct{}
-	once  sync.Once
+	// untrusted is the number of conns from untrusted sources.
+	untrusted int
+	stop      chan struct{}
+	once      sync.Once
 }
 
 // limitListener wraps ln with lim; ln itself when lim limits nothing.
@@ -70,12 +88,13 @@ func LimitListener(ln net.Listener, lim ConnLimits, stats *ConnStats, log zerolo
 }
 
 func limitListener(ln net.Listener, lim ConnLimits, stats *ConnStats, log zerolog.Logger) net.Listener {
-	if lim.MaxPerIP <= 0 && lim.Max <= 0 && lim.IdleTimeout <= 0 {
+	if lim.MaxPerIP <= 0 && lim.Max <= 0 && lim.IdleTimeout <= 0 &&
+		(lim.trust == nil || lim.trust.RejectTCP && lim.MaxUntrusted <= 0 && lim.UntrustedIdleTimeout <= 0) {
 		return ln
 	}
 	l := &limitedListener{Listener: ln, lim: lim, stats: stats, log: log, logs: Limiter{Every: time.Second},
 		perIP: map[netip.Addr]int{}, conns: map[*trackedConn]struct{}{}, stop: make(chan struct{})}
-	if lim.IdleTimeout > 0 {
+	if lim.IdleTimeout > 0 || lim.trust != nil && lim.UntrustedIdleTimeout > 0 {
 		go l.janitor()
 	}
 	return l
@@ -89,11 +108,23 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if tc := l.track(c); tc != nil {
+		ip := remoteIP(c)
+		untrusted := l.lim.trust != nil && !l.lim.trust.Allows(ip)
+		if untrusted && !l.lim.trust.RejectTCP {
+			l.stats.Untrusted.Add(1)
+			_ = c.Close()
+			if ok, n := l.logs.Allow(); ok {
+				l.log.Warn().Str("remote", c.RemoteAddr().String()).Int("suppressed", n).
+					Msg("connection from an untrusted source closed")
+			}
+			continue
+		}
+		if tc := l.track(c, untrusted); tc != nil {
 			return tc, nil
 		}
-		_ = c.Close()
+		// Counted before it is closed, so a peer seeing the close sees the count.
 		l.refused(c.RemoteAddr().String(), "connection refused: too many connections")
+		_ = c.Close()
 	}
 }
 
@@ -102,7 +133,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 // peer's IP and the total, and is closed when idle. Beyond the limits it
 // is refused with an error (the caller closes it).
 func (l *limitedListener) adopt(c net.Conn) (net.Conn, error) {
-	if tc := l.track(c); tc != nil {
+	if tc := l.track(c, false); tc != nil {
 		return tc, nil
 	}
 	l.refused(c.RemoteAddr().String(), refusedBack)
@@ -115,7 +146,7 @@ const refusedBack = "connection back to a peer not opened: too many connections"
 // limits; else it counts and logs the refusal (the stack does not dial).
 func (l *limitedListener) roomFor(dest netip.AddrPort) error {
 	l.mu.Lock()
-	full := l.full(dest.Addr().Unmap())
+	full := l.full(dest.Addr().Unmap(), false)
 	l.mu.Unlock()
 	if full {
 		l.refused(dest.String(), refusedBack)
@@ -127,22 +158,30 @@ func (l *limitedListener) roomFor(dest netip.AddrPort) error {
 // errTooManyConns refuses a connection beyond MaxPerIP or Max.
 var errTooManyConns = errors.New("too many connections")
 
-func (l *limitedListener) full(ip netip.Addr) bool {
-	return (l.lim.MaxPerIP > 0 && l.perIP[ip] >= l.lim.MaxPerIP) || (l.lim.Max > 0 && len(l.conns) >= l.lim.Max)
+// full reports whether one more connection with ip (from an untrusted
+// source: untrusted) is beyond the limits.
+func (l *limitedListener) full(ip netip.Addr, untrusted bool) bool {
+	return (l.lim.MaxPerIP > 0 && l.perIP[ip] >= l.lim.MaxPerIP) || (l.lim.Max > 0 && len(l.conns) >= l.lim.Max) ||
+		(untrusted && l.lim.MaxUntrusted > 0 && l.untrusted >= l.lim.MaxUntrusted)
 }
 
 // track counts c in, or returns nil when it is beyond the limits.
-func (l *limitedListener) track(c net.Conn) *trackedConn {
+// untrusted: c was accepted from a source outside the trust list (the
+// connections the stack dials are its own, never).
+func (l *limitedListener) track(c net.Conn, untrusted bool) *trackedConn {
 	ip := remoteIP(c)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.full(ip) {
+	if l.full(ip, untrusted) {
 		return nil
 	}
-	tc := &trackedConn{Conn: c, l: l, ip: ip}
+	tc := &trackedConn{Conn: c, l: l, ip: ip, untrusted: untrusted}
 	tc.last.Store(time.Now().UnixNano())
 	l.perIP[ip]++
 	l.conns[tc] = struct{}{}
+	if untrusted {
+		l.untrusted++
+	}
 	return tc
 }
 
@@ -161,9 +200,22 @@ func (l *limitedListener) Close() error {
 	return l.Listener.Close()
 }
 
-// janitor closes the connections that stayed silent for IdleTimeout.
+// idleTimeout is how long c may stay silent; 0: for ever.
+func (l *limitedListener) idleTimeout(c *trackedConn) time.Duration {
+	if c.untrusted && l.lim.UntrustedIdleTimeout > 0 {
+		return l.lim.UntrustedIdleTimeout
+	}
+	return l.lim.IdleTimeout
+}
+
+// janitor closes the connections that stayed silent for their idle
+// timeout.
 func (l *limitedListener) janitor() {
-	t := time.NewTicker(max(l.lim.IdleTimeout/4, 10*time.Millisecond))
+	tick := l.lim.IdleTimeout
+	if u := l.lim.UntrustedIdleTimeout; u > 0 && l.lim.trust != nil && (tick <= 0 || u < tick) {
+		tick = u
+	}
+	t := time.NewTicker(max(tick/4, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -173,7 +225,7 @@ func (l *limitedListener) janitor() {
 			var idle []*trackedConn
 			l.mu.Lock()
 			for c := range l.conns {
-				if now.Sub(time.Unix(0, c.last.Load())) >= l.lim.IdleTimeout {
+				if d := l.idleTimeout(c); d > 0 && now.Sub(time.Unix(0, c.last.Load())) >= d {
 					idle = append(idle, c)
 				}
 			}
@@ -181,8 +233,8 @@ func (l *limitedListener) janitor() {
 			for _, c := range idle {
 				l.stats.Idle.Add(1)
 				if ok, n := l.logs.Allow(); ok {
-					l.log.Info().Str("remote", c.RemoteAddr().String()).Int64("idle_timeout_ms", l.lim.IdleTimeout.Milliseconds()).
-						Int("suppressed", n).Msg("idle connection closed")
+					l.log.Info().Str("remote", c.RemoteAddr().String()).Int64("idle_timeout_ms", l.idleTimeout(c).Milliseconds()).
+						Bool("untrusted", c.untrusted).Int("suppressed", n).Msg("idle connection closed")
 				}
 				_ = c.Close()
 			}
@@ -197,6 +249,9 @@ func (l *limitedListener) forget(c *trackedConn) {
 		return
 	}
 	delete(l.conns, c)
+	if c.untrusted {
+		l.untrusted--
+	}
 	if l.perIP[c.ip]--; l.perIP[c.ip] <= 0 {
 		delete(l.perIP, c.ip)
 	}
@@ -205,11 +260,13 @@ func (l *limitedListener) forget(c *trackedConn) {
 // trackedConn is an accepted connection the limits keep count of.
 type trackedConn struct {
 	net.Conn
-	l    *limitedListener
-	ip   netip.Addr
-	last atomic.Int64 // UnixNano of the last read that returned data
-	once sync.Once
-	err  error
+	l  *limitedListener
+	ip netip.Addr
+	// untrusted: accepted from a source outside the trust list.
+	untrusted bool
+	last      atomic.Int64 // UnixNano of the last read that returned data
+	once      sync.Once
+	err       error
 }
 
 func (c *trackedConn) Read(b []byte) (int, error) {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 )
 
 // startLimitedSide is a side under lim whose handler answers every
@@ -175,4 +177,91 @@ func TestConnMessageTimeout(t *testing.T) {
 // expandRaw fills a request template's %L and %T for r's connection.
 func expandRaw(r *raw, msg string) string {
 	return strings.NewReplacer("%L", r.conn.LocalAddr().String(), "%T", "TCP").Replace(msg)
+}
+
+// startTrustingSide is a side trusting only 127.0.0.1, under lim, whose
+// handler answers every request 200; rejectTCP answers untrusted TCP
+// requests 403 instead of dropping them.
+func startTrustingSide(t *testing.T, lim ConnLimits, rejectTCP bool) *Side {
+	t.Helper()
+	rec := newRecorder()
+	rec.answer = func(in *Incoming) { _ = in.Reply(200, "OK", "") }
+	trust := NewTrust([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+	trust.RejectTCP = rejectTCP
+	return startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: rec, Conn: lim, Trust: trust})
+}
+
+// held is the number of connections s's TCP listener counts in, and how
+// many of them come from untrusted sources.
+func held(s *Side) (all, untrusted int) {
+	l := s.stack.tcpLimit
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns), l.untrusted
+}
+
+// TestUntrustedConnsLeaveRoom: silent connections from ten untrusted IPs,
+// as many as the per-IP cap lets each open, cannot fill the side: they
+// hold at most MaxUntrusted places, the trusted SBC's new connection is
+// served, strangers' silent connections are closed after
+// UntrustedIdleTimeout, and the trusted one, idle for longer, is not.
+func TestUntrustedConnsLeaveRoom(t *testing.T) {
+	const perIP, strangers, untrustedIdle = 3, 10, 300 * time.Millisecond
+	s := startTrustingSide(t, ConnLimits{MaxPerIP: perIP, Max: 12, MaxUntrusted: 6,
+		IdleTimeout: time.Minute, UntrustedIdleTimeout: untrustedIdle}, true)
+	var silent []*raw
+	for i := 0; i < strangers; i++ {
+		for j := 0; j < perIP; j++ {
+			silent = append(silent, dialFrom(t, "127.0.0."+strconv.Itoa(2+i), s.Addr()))
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all, untrusted := held(s)
+		if all+int(s.ConnStats().Refused.Load()) == len(silent) {
+			if untrusted > 6 || all != untrusted {
+				t.Fatalf("strangers hold %d places (%d untrusted), want at most 6", all, untrusted)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("accepted %d and refused %d of %d connections", all, s.ConnStats().Refused.Load(), len(silent))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sbc := dialFrom(t, "127.0.0.1", s.Addr())
+	sbc.options("sbc-while-strangers-hold")
+
+	// The strangers' connections go after UntrustedIdleTimeout; the
+	// SBC's, silent meanwhile, stays.
+	for _, c := range silent {
+		c.closedByPeer(10*time.Second, "a stranger's silent connection")
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for _, untrusted := held(s); untrusted != 0; _, untrusted = held(s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d untrusted connections still counted", untrusted)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sbc.options("sbc-after-idle")
+	if got := s.ConnStats().Idle.Load(); got == 0 {
+		t.Fatal("no idle close counted")
+	}
+}
+
+// TestUntrustedConnsDropped: when the side drops untrusted TCP requests,
+// an untrusted source's connection is closed at accept and counted, and
+// a trusted peer's is served.
+func TestUntrustedConnsDropped(t *testing.T) {
+	s := startTrustingSide(t, ConnLimits{MaxPerIP: 10, Max: 20}, false)
+	dialFrom(t, "127.0.0.2", s.Addr()).closedByPeer(5*time.Second, "an untrusted source's connection")
+	if got := s.ConnStats().Untrusted.Load(); got != 1 {
+		t.Fatalf("untrusted closes %d, want 1", got)
+	}
+	dialFrom(t, "127.0.0.1", s.Addr()).options("trusted")
+	if all, _ := held(s); all != 1 {
+		t.Fatalf("%d connections held, want the trusted one", all)
+	}
 }

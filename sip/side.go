@@ -146,6 +146,7 @@ func NewSide(cfg SideConfig) (*Side, error) {
 		s.dial = 10 * time.Second
 	}
 	s.tap = s.tapWrite(cfg.Tracer)
+	cfg.Conn.trust = cfg.Trust // accepted connections are told apart by it (connlimit.go)
 	stack, err := NewStack(StackConfig{Name: cfg.Name, Listen: cfg.Listen, UserAgent: cfg.UserAgent, Log: cfg.Log, ReadFilter: s.read, TLS: cfg.TLS, Conn: cfg.Conn, UDPBuffer: cfg.UDPBuffer})
 	if err != nil {
 		return nil, fmt.Errorf("%s side: %w", cfg.Name, err)

@@ -99,7 +99,13 @@ func startSide(t *testing.T, h Handler) *Side {
 // startSideWith is startSide with connection limits.
 func startSideWith(t *testing.T, h Handler, lim ConnLimits) *Side {
 	t.Helper()
-	s, err := NewSide(SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test", Log: zerolog.Nop(), Handler: h, Conn: lim})
+	return startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test", Log: zerolog.Nop(), Handler: h, Conn: lim})
+}
+
+// startSideConfig starts a side of cfg until the test ends.
+func startSideConfig(t *testing.T, cfg SideConfig) *Side {
+	t.Helper()
+	s, err := NewSide(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

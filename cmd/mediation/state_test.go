@@ -73,6 +73,7 @@ func TestServeStateSurvivesKill(t *testing.T) {
 			defer close(stopped)
 			for i := first; ; i++ {
 				req, _ := http.NewRequest(http.MethodPatch, admin+"/settings", strings.NewReader(`{"BypassID":"`+roundID(i)+`"}`))
+				req.Header.Set("Content-Type", "application/json")
 				res, err := stateClient.Do(req)
 				if err != nil {
 					return

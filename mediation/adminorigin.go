@@ -1,0 +1,69 @@
+package mediation
+
+import (
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// adminSameHost guards a token-less admin API (loopback only) against DNS
+// rebinding: a web page on a name its attacker re-resolves to 127.0.0.1 is
+// same-origin with the API in the browser of anyone on the lab host. Such
+// requests carry that name in Host (and Origin), so without a token a Host
+// that is not an IP literal or localhost is refused with 421, and so is an
+// Origin other than the API's own. With a token, the browser cannot send it.
+func (s *Server) adminSameHost(next http.Handler) http.Handler {
+	if s.adminToken != "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reason := ""
+		switch {
+		case !loopbackHost(r.Host):
+			reason = "Host must be an IP address or localhost without admin.token"
+		case r.Header.Get("Origin") != "" && r.Header.Get("Origin") != "http://"+r.Host:
+			reason = "Origin must be the admin API's own (http://" + r.Host + ") without admin.token"
+		}
+		if reason != "" {
+			if ok, n := s.adminAuthLog.Allow(); ok {
+				s.log.Warn().Str("remote", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
+					Str("host", r.Host).Str("origin", r.Header.Get("Origin")).Int("suppressed", n).
+					Msg("admin: request for another host or origin refused")
+			}
+			writeJSON(w, http.StatusMisdirectedRequest, apiError{Error: reason})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header is an IP literal or
+// localhost, with or without a port: no name a DNS answer can re-point.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	_, err := netip.ParseAddr(host)
+	return err == nil
+}
+
+// jsonBody refuses a PUT or PATCH whose Content-Type is not
+// application/json with 415: a browser sends text/plain across origins
+// without asking first, never application/json.
+func jsonBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut || r.Method == http.MethodPatch {
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				writeJSON(w, http.StatusUnsupportedMediaType, apiError{Error: "Content-Type must be application/json"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
