@@ -242,6 +242,30 @@ func (t *Table) Trusted() []netip.Prefix {
 	return out
 }
 
+// Sends reports whether ip may be a source of the trunk called name: one
+// of its current targets' IPs or in its own trust subnets (not another
+// trunk's). A call's in-dialog requests on the gateway side must come from
+// its own trunk.
+func (t *Table) Sends(name string, ip netip.Addr) bool {
+	ip = ip.Unmap()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := t.index(name)
+	if i < 0 {
+		return false
+	}
+	tr := t.trunks[i]
+	if tr.hasIP(ip) {
+		return true
+	}
+	for _, p := range tr.Trust {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // NamesAt are the certificate names of the trunks a TLS peer at ip may
 // be: those with a target at that IP or whose trust subnets hold it;
 // every trunk's for the invalid address (a peer whose address is not

@@ -74,6 +74,9 @@ type callDeps struct {
 	// noPortsLog rate-limits the warning of calls refused for want of
 	// media ports (logNoPorts).
 	noPortsLog *sip.Limiter
+	// foreignLog rate-limits the warning of in-dialog requests from
+	// another peer than the call's (dialogtrust.go).
+	foreignLog *sip.Limiter
 }
 
 // recordSink takes a call's quality record when it ends.

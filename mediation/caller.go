@@ -82,13 +82,7 @@ func warning(side *sip.Side, text string) gosip.Header {
 }
 
 // sourceIP is the IP a request came from, the zero Addr if unknown.
-func sourceIP(req *gosip.Request) netip.Addr {
-	ap, err := parseSource(req.Source())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr()
-}
+func sourceIP(req *gosip.Request) netip.Addr { return sip.SourceIP(req) }
 
 // onStart handles the caller's INVITE: checks it, picks the trunk, plans
 // the media and calls the callee.

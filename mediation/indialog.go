@@ -25,6 +25,10 @@ func (c *call) onRequest(in *sip.Incoming) {
 		return
 	}
 	toTag, _ := req.To().Params.Get("tag")
+	if ownPeerChecked(req.Method, toTag) && !c.fromOwnPeer(l, in) {
+		c.refuseForeign(l, in)
+		return
+	}
 	switch req.Method {
 	case gosip.INVITE:
 		if toTag == "" {

@@ -25,8 +25,11 @@ type metrics struct {
 	legRTT        *prometheus.HistogramVec
 	sipUnanswered prometheus.Counter
 	sipStray      *prometheus.CounterVec // responses for nothing of ours, by side
-	mediaRefused  *prometheus.CounterVec // RTP from neither the peer's IPs nor its latched address
-	relayDelay    *prometheus.HistogramVec
+	// sipForeign: in-dialog requests from a trusted source that is not the
+	// call's own peer (dialogtrust.go), by side.
+	sipForeign   *prometheus.CounterVec
+	mediaRefused *prometheus.CounterVec // RTP from neither the peer's IPs nor its latched address
+	relayDelay   *prometheus.HistogramVec
 	// relayDelayBy are relayDelay's two series, looked up once: observed
 	// for every relayed packet.
 	relayDelayBy [2]prometheus.Observer
@@ -101,6 +104,10 @@ func newMetrics(ports portPool) *metrics {
 			Name: "mediationserver_sip_stray_responses_total",
 			Help: "Responses that match no transaction, dialog or recently ended call of ours, dropped; by side.",
 		}, []string{"side"}),
+		sipForeign: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_sip_foreign_dialog_requests_total",
+			Help: "In-dialog requests refused with 403 because they came from a source the side trusts that is not the call's own peer (on the gateway side another trunk's address; on the edge side neither the leg's peer nor edge.peer); by side.",
+		}, []string{"side"}),
 		mediaRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_media_packets_refused_total",
 			Help: "RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
@@ -128,12 +135,13 @@ func newMetrics(ports portPool) *metrics {
 		Help: "Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
 	}, func() float64 { return float64(ports.EarlyReuses()) })
 	m.reg.MustRegister(quarantined, inUse, earlyReuse, m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
-		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipUnanswered, m.sipStray, m.mediaRefused, m.relayDelay, m.relayDropped,
+		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipUnanswered, m.sipStray, m.sipForeign, m.mediaRefused, m.relayDelay, m.relayDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.
 	for _, side := range []string{"edge", "gateway"} {
 		m.mediaRefused.WithLabelValues(side)
 		m.sipStray.WithLabelValues(side)
+		m.sipForeign.WithLabelValues(side)
 	}
 	m.relayDelayBy[relay.Edge] = m.relayDelay.WithLabelValues("edge")
 	m.relayDelayBy[relay.Gateway] = m.relayDelay.WithLabelValues("gateway")

@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -44,9 +45,33 @@ func (c *call) onRefer(l *leg, in *sip.Incoming) {
 	}
 }
 
-// onNotify relays a NOTIFY (a transfer's progress) to the other leg.
+// onNotify relays a NOTIFY (a transfer's progress) to the other leg: only
+// one of the implicit subscription of a REFER relayed to l's peer (Event:
+// refer). Any other matches no subscription of ours: 481 (RFC 6665
+// §4.1.3), whatever its Event (talk, check-sync: remote control of the
+// client).
 func (c *call) onNotify(l *leg, in *sip.Incoming) {
+	if !l.referred || !referEvent(in.Req) {
+		c.log.Info().Str("leg", l.role).Str("event", headerOf(in.Req, "Event")).Msg("NOTIFY matching no REFER relayed to its sender: 481")
+		_ = in.Reply(481, "Subscription Does Not Exist", "")
+		return
+	}
 	c.relayRequest(l, in, "", "Event", "Subscription-State")
+}
+
+// referEvent reports a request whose Event package is refer (RFC 3515 §3;
+// an id parameter may follow).
+func referEvent(req *gosip.Request) bool {
+	pkg, _, _ := strings.Cut(headerOf(req, "Event"), ";")
+	return strings.EqualFold(strings.TrimSpace(pkg), "refer")
+}
+
+// headerOf is the value of req's header name (compact form too), "" if none.
+func headerOf(req *gosip.Request, name string) string {
+	if h := sip.HeaderNamed(req, name); h != nil {
+		return h.Value()
+	}
+	return ""
 }
 
 // relayRequest sends in's request in the other leg's dialog with the
@@ -69,11 +94,16 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ..
 	for _, name := range headers {
 		for _, h := range sip.HeadersNamed(in.Req, name) {
 			v := h.Value()
-			if name == "Refer-To" {
-				v = referTarget(v, to.side)
-				if referTo != "" {
-					v = referTo
+			if name == "Refer-To" && referTo != "" {
+				v = referTo
+			} else if name == "Refer-To" {
+				target, refused := referTarget(v, to.side)
+				if refused != nil {
+					c.log.Info().Str("refer_to", v).Str("why", refused.why).Msg("REFER not relayed")
+					_ = in.Reply(refused.code, refused.phrase, "", warning(l.side, refused.why))
+					return
 				}
+				v = target
 			}
 			if sip.CheckHeaderValue(v) != nil {
 				_ = in.Reply(400, "Bad Request - Control Character In Header", "")
@@ -103,22 +133,42 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ..
 		_ = in.Reply(503, "Service Unavailable", "")
 		return
 	}
+	if in.Req.Method == gosip.REFER {
+		// Its implicit subscription's NOTIFYs may come back (onNotify),
+		// for the call's life.
+		to.referred = true
+	}
 	c.log.Info().Str("method", method).Str("to", to.role).Msg("in-dialog request relayed")
+}
+
+// referRefusal is why a Refer-To cannot be relayed, as a response.
+type referRefusal struct {
+	code        int
+	phrase, why string
 }
 
 // referTarget points a Refer-To at side (keeping the user, the number to
 // transfer to, and the URI's parameters but transport and maddr, which
 // named the old host's): the referred party's INVITE must come to us, not
-// to a host it cannot reach.
-func referTarget(value string, side *sip.Side) string {
+// to a host it cannot reach. One that cannot be parsed (400) or names no
+// user (404: relayed, the peer would send its transfer's INVITE to the
+// host named, bypassing our routing) is refused. Of the URI's headers
+// (RFC 3261 §19.1.5: they become headers of the transfer's INVITE, a Route
+// or a P-Asserted-Identity among them) only Replaces is kept.
+func referTarget(value string, side *sip.Side) (string, *referRefusal) {
 	var u gosip.Uri
 	var params gosip.HeaderParams
-	if _, err := gosip.ParseAddressValue(value, &u, &params); err != nil {
-		return value
+	_, err := gosip.ParseAddressValue(value, &u, &params)
+	if err == nil && u.Host == "" && !strings.EqualFold(u.Scheme, "tel") {
+		// sipgo reads a Refer-To without its closing '>' as "<sip:>".
+		err = errors.New("no host")
+	}
+	if err != nil {
+		return "", &referRefusal{400, "Bad Request - Invalid Refer-To", "Refer-To cannot be parsed: " + err.Error()}
 	}
 	phone := sip.IsPhone(u)
 	if u.User = sip.UserOf(u); u.User == "" {
-		return value
+		return "", &referRefusal{404, "Not Found", "Refer-To names no telephone number or user"}
 	}
 	addr := side.Addr()
 	target := fmt.Sprintf("sip:%s@%s:%d", u.User, sip.URIHost(addr.Addr()), addr.Port())
@@ -139,10 +189,14 @@ func referTarget(value string, side *sip.Side) string {
 			target += "=" + kv.V
 		}
 	}
-	if u.Headers != nil && u.Headers.Length() > 0 {
-		target += "?" + u.Headers.String()
+	sep := "?"
+	for _, kv := range u.Headers {
+		if strings.EqualFold(kv.K, "Replaces") {
+			target += sep + kv.K + "=" + kv.V
+			sep = "&"
+		}
 	}
-	return "<" + target + ">"
+	return "<" + target + ">", nil
 }
 
 // refersReplaces reports a Refer-To whose URI carries a Replaces header

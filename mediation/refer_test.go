@@ -424,6 +424,10 @@ func TestReferToRewritten(t *testing.T) {
 	for i, tc := range []struct{ referTo, want string }{
 		{"<tel:+15550200>", "<sip:+15550200@" + gw + ";user=phone>"},
 		{"<sip:+15550200@sfb.example.com;user=phone;ob>", "<sip:+15550200@" + gw + ";user=phone;ob>"},
+		// URI headers would become headers of the SBC's transfer INVITE
+		// (RFC 3261 §19.1.5): a Route past us, a forged identity. Dropped.
+		{"<sip:+19005550100@evil.example?Route=%3Csip%3Aevil.example%3Blr%3E&P-Asserted-Identity=%3Csip%3A%2B15550000%40x%3E>",
+			"<sip:+19005550100@" + gw + ">"},
 	} {
 		refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
 		refer.AppendHeader(gosip.NewHeader("Refer-To", tc.referTo))
@@ -440,8 +444,100 @@ func TestReferToRewritten(t *testing.T) {
 	if res := doIn(ctx, t, oc, two); res.StatusCode != 400 {
 		t.Errorf("REFER with two Refer-To got %d, want 400", res.StatusCode)
 	}
-	if n := sbc.count(gosip.REFER); n != 2 {
-		t.Errorf("the SBC got %d REFERs, want 2", n)
+	// Relayed, these would send the SBC's transfer INVITE to any host,
+	// past our routing (toll fraud): refused, never relayed.
+	for _, tc := range []struct {
+		referTo string
+		code    int
+	}{
+		{"<sip:premium-ivr.evil.example;transport=tcp>", 404},
+		{"<sips:evil.example:5061>", 404},
+		{"<sip:+1900@evil.example;lr", 400},
+	} {
+		refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+		refer.AppendHeader(gosip.NewHeader("Refer-To", tc.referTo))
+		if res := doIn(ctx, t, oc, refer); res.StatusCode != tc.code || res.GetHeader("Warning") == nil {
+			t.Errorf("REFER %s got %d (Warning %v), want %d with a Warning", tc.referTo, res.StatusCode, res.GetHeader("Warning"), tc.code)
+		}
+	}
+	if n := sbc.count(gosip.REFER); n != 3 {
+		t.Errorf("the SBC got %d REFERs, want 3", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// TestReferFromGatewayChecked: an SBC's REFER is relayed to the client
+// under the same rules: a Refer-To without a user gets 404 and is not
+// relayed, URI headers are dropped. And a NOTIFY is relayed only for a
+// REFER relayed to its sender: the SBC's NOTIFY (refer, talk, check-sync)
+// in a call where no REFER went its way gets 481 (RFC 6665 §4.1.3) and the
+// client never sees it; after the client's REFER reached the SBC, the
+// SBC's NOTIFY with Event: refer is relayed, one with Event: talk still
+// is not.
+func TestReferFromGatewayChecked(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+	takeNotifies(caller)
+	for _, p := range []*peer{sbc, caller} {
+		p := p
+		p.on(gosip.REFER, func(req *gosip.Request, tx gosip.ServerTransaction) { p.reply(req, tx, 202, nil) })
+	}
+	invites := make(chan *peerInvite, 1)
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		invites <- pi
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	oc := upCall(ctx, t, caller, srv, "udp")
+	pi := <-invites
+	seq := uint32(10)
+	in := func(method gosip.RequestMethod, hdrs ...gosip.Header) *gosip.Response {
+		seq++
+		req := pi.inDialog(method, seq, nil, hdrs...)
+		if method == gosip.NOTIFY {
+			req.AppendHeader(gosip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+			req.SetBody([]byte("SIP/2.0 200 OK\r\n"))
+		}
+		return pi.do(ctx, req)
+	}
+	for _, event := range []string{"refer", "talk", "check-sync"} {
+		if res := in(gosip.NOTIFY, gosip.NewHeader("Event", event), gosip.NewHeader("Subscription-State", "active")); res.StatusCode != 481 {
+			t.Errorf("SBC's NOTIFY (Event: %s) with no REFER relayed to it got %d, want 481", event, res.StatusCode)
+		}
+	}
+	if res := in(gosip.REFER, gosip.NewHeader("Refer-To", "<sip:evil.example;transport=tcp>")); res.StatusCode != 404 || res.GetHeader("Warning") == nil {
+		t.Errorf("SBC's REFER to a host got %d (Warning %v), want 404 with a Warning", res.StatusCode, res.GetHeader("Warning"))
+	}
+	if res := in(gosip.REFER, gosip.NewHeader("Refer-To", "<sip:+15550300@evil.example?Route=%3Csip%3Aevil.example%3Blr%3E>")); res.StatusCode != 202 {
+		t.Fatalf("SBC's REFER to a number got %d, want the client's 202", res.StatusCode)
+	}
+	if got, want := headerValue(caller.wait(ctx, gosip.REFER, 1), "Refer-To"), "<sip:+15550300@"+srv.EdgeAddr().String()+">"; got != want {
+		t.Errorf("client's Refer-To %s, want %s (pointed at our edge side, no URI headers)", got, want)
+	}
+	if n := caller.count(gosip.NOTIFY); n != 0 {
+		t.Errorf("the client got %d NOTIFYs of the SBC", n)
+	}
+
+	// The client's REFER reaches the SBC: its NOTIFYs (Event: refer) now
+	// come back, other events still do not.
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("client's REFER got %d", res.StatusCode)
+	}
+	sbc.wait(ctx, gosip.REFER, 1)
+	if res := in(gosip.NOTIFY, gosip.NewHeader("Event", "talk"), gosip.NewHeader("Subscription-State", "active")); res.StatusCode != 481 {
+		t.Errorf("SBC's NOTIFY (Event: talk) after a REFER got %d, want 481", res.StatusCode)
+	}
+	if res := in(gosip.NOTIFY, gosip.NewHeader("Event", "refer;id=2"), gosip.NewHeader("Subscription-State", "terminated;reason=noresource")); res.StatusCode != 200 {
+		t.Errorf("SBC's NOTIFY (Event: refer) of the relayed REFER got %d, want the client's 200", res.StatusCode)
+	}
+	if n := caller.wait(ctx, gosip.NOTIFY, 1); headerValue(n, "Event") != "refer;id=2" {
+		t.Errorf("client's NOTIFY has Event %q", headerValue(n, "Event"))
+	}
+	if n := caller.count(gosip.NOTIFY); n != 1 {
+		t.Errorf("the client got %d NOTIFYs, want the one of its REFER", n)
 	}
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)

@@ -302,6 +302,7 @@ func (s *Server) bind() error {
 		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
 		workers:    newWorkers(workerIdle),
 		noPortsLog: &sip.Limiter{Every: 10 * time.Second},
+		foreignLog: &sip.Limiter{Every: 10 * time.Second},
 	}
 	return nil
 }

@@ -40,6 +40,10 @@ type Dialog struct {
 	Transport string
 	// Flow is the source IP:PORT of the peer's latest message.
 	Flow string
+	// Origin is the IP the dialog was set up with: the source of the
+	// INVITE (we are its UAS) or of the response that created it (UAC).
+	// Unlike Flow, nothing the peer sends later moves it.
+	Origin netip.Addr
 	// Allow lists the methods the peer said it allows ("" unknown).
 	Allow []string
 	// Supported lists the option tags the peer supports.
@@ -54,7 +58,7 @@ func NewUASDialog(in *Incoming, localTag string) *Dialog {
 		Side: in.Side, CallID: string(*req.CallID()), LocalTag: localTag,
 		Local: req.To().Address, Remote: req.From().Address,
 		LocalSeq: uint32(rand.IntN(1<<15) + 1), RemoteSeq: req.CSeq().SeqNo,
-		Transport: transportName(req.Transport()), Flow: req.Source(),
+		Transport: transportName(req.Transport()), Flow: req.Source(), Origin: SourceIP(req),
 	}
 	d.RemoteTag, _ = req.From().Params.Get("tag")
 	if c := req.Contact(); c != nil {
@@ -80,7 +84,7 @@ func NewUACDialog(side *Side, inv *gosip.Request, res *gosip.Response) *Dialog {
 		Side: side, CallID: string(*inv.CallID()),
 		Local: inv.From().Address, LocalName: inv.From().DisplayName, Remote: inv.To().Address,
 		LocalSeq: inv.CSeq().SeqNo, RemoteTarget: inv.Recipient,
-		Transport: transportName(inv.Transport()), Flow: res.Source(),
+		Transport: transportName(inv.Transport()), Flow: res.Source(), Origin: SourceIP(res),
 	}
 	d.LocalTag, _ = inv.From().Params.Get("tag")
 	d.RemoteTag, _ = res.To().Params.Get("tag")
@@ -135,6 +139,15 @@ func contactOf(msg gosip.Message) *gosip.ContactHeader {
 		return m.Contact()
 	}
 	return nil
+}
+
+// SourceIP is the IP msg came from (unmapped); invalid when unknown.
+func SourceIP(msg gosip.Message) netip.Addr {
+	ap, err := netip.ParseAddrPort(msg.Source())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // Heard notes a message the peer sent in the dialog: where it came from
