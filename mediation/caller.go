@@ -239,7 +239,7 @@ func (c *call) responseTo(in *sip.Incoming, tag string, code int, phrase string,
 	a := c.caller
 	res := in.Response(code, phrase, tag, body)
 	if code > 100 && code < 300 {
-		contact := a.side.Contact(in.Req.Transport())
+		contact := a.side.ContactFor(in.Req)
 		res.AppendHeader(&contact)
 		res.AppendHeader(sip.OptionHeader("Supported", a.supported()...))
 	}
@@ -383,7 +383,7 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		_ = in.Reply(488, "Not Acceptable Here", a.tag, warning(a.side, "offers in PRACK are not supported: use UPDATE"))
 	} else {
 		res := in.Response(200, "OK", a.tag, nil)
-		contact := a.side.Contact(in.Req.Transport())
+		contact := a.side.ContactFor(in.Req)
 		res.AppendHeader(&contact)
 		_ = in.Respond(res)
 	}
