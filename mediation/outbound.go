@@ -72,6 +72,11 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byt
 	p.heard(relay.Gateway, ans, raw)
 	var d sdp.Description
 	var err error
+	if p.gwSRTP == srtpOff && ans.RequiresSRTP() {
+		// Our offer was plain RTP/AVP: an SRTP-only answer is no answer
+		// to it (RFC 3264 §6), and the SBC would get plain RTP.
+		return nil, d, errNotAcceptable{"The gateway answered " + ans.Proto + " but SRTP is off for this gateway"}
+	}
 	if p.decision.bypass {
 		d, err = sdp.ClientAnswer(p.offer, ans, true, netip.AddrPort{}, p.bypassID)
 	} else {
