@@ -200,7 +200,10 @@ func (c *call) pickTrunk(req *gosip.Request) *setupError {
 // mediaFailure maps a media plan error to the caller's response.
 func mediaFailure(err error) setupError {
 	var na errNotAcceptable
+	var ef errFamily
 	switch {
+	case errors.As(err, &ef):
+		return setupError{488, "Not Acceptable Here", "address_family"}
 	case errors.As(err, &na):
 		se := setupError{488, "Not Acceptable Here", "not_acceptable"}
 		if na.reason == reasonHold {
@@ -211,6 +214,15 @@ func mediaFailure(err error) setupError {
 		return setupError{503, "Service Unavailable", "no_media_ports"}
 	}
 	return setupError{500, "Server Internal Error", "internal_error"}
+}
+
+// answerFailure maps the error of a callee's unusable 2xx answer to the
+// caller's response.
+func answerFailure(err error) setupError {
+	if errors.As(err, new(errFamily)) {
+		return setupError{488, "Not Acceptable Here", "address_family"}
+	}
+	return setupError{488, "Not Acceptable Here", "bad_answer_sdp"}
 }
 
 // warningFor is the Warning of a refusal that needs one (488, 500).

@@ -47,6 +47,9 @@ func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *rel
 	if err := p.openRelay(alloc); err != nil {
 		return nil, err
 	}
+	if err := p.checkFamily(relay.Edge, p.offer); err != nil {
+		return nil, err
+	}
 	return p.anchoredOffer()
 }
 
@@ -97,6 +100,9 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byt
 			}
 		}
 		return p.sdp[relay.Edge].marshal(d), d, nil
+	}
+	if err := p.checkFamily(relay.Gateway, ans); err != nil {
+		return nil, d, err
 	}
 	p.keys[relay.Edge].apply(&d)
 	p.earlyDirection(&d, early)
