@@ -3,15 +3,18 @@ package mediation_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/labca"
@@ -298,5 +301,43 @@ func TestTLSSipsRequestURIGetsSipsContact(t *testing.T) {
 			t.Fatalf("BYE: %v", err)
 		}
 		waitCalls(t, srv, 0)
+	}
+}
+
+// TestTLSExpiredCertWarnedAtStart: a server whose tls.cert has expired
+// starts (a renewal or the clock may set it right) but logs a warning
+// naming the file and the date; TLSCertWarning (serve --validate) says
+// the same, and nothing for a valid certificate.
+func TestTLSExpiredCertWarnedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	// Issued an hour ago for half an hour: expired half an hour ago.
+	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 30 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	valid := newLab(t, []string{"127.0.0.1"}, []string{"sbc.lab"})
+	for _, tt := range []struct {
+		name string
+		dir  string
+		warn bool
+	}{{"expired", dir, true}, {"valid", string(valid), false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := labConfig(netip.MustParseAddrPort("127.0.0.1:5060"), "udp")
+			cfg.TLS = mediation.TLSConfig{Cert: filepath.Join(tt.dir, labca.ServerFile), Key: filepath.Join(tt.dir, labca.ServerKeyFile)}
+			w := cfg.TLSCertWarning()
+			if got := strings.Contains(w, "expired on"); got != tt.warn || tt.warn && !strings.Contains(w, cfg.TLS.Cert) {
+				t.Fatalf("TLSCertWarning() = %q, want an expiry warning: %v", w, tt.warn)
+			}
+			logs := new(syncBuffer)
+			mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
+			var logged bool
+			for _, l := range logs.lines() {
+				if l["level"] == "warn" && strings.Contains(fmt.Sprint(l["message"]), "expired on") && l["cert"] == cfg.TLS.Cert {
+					logged = true
+				}
+			}
+			if logged != tt.warn {
+				t.Errorf("start logged an expiry warning: %v, want %v", logged, tt.warn)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/sip"
@@ -67,6 +68,41 @@ func (t TLSConfig) check() *ConfigError {
 	}
 	return nil
 }
+
+// certExpiryWarn is how long before tls.cert expires the server warns.
+const certExpiryWarn = 14 * 24 * time.Hour
+
+// certWarning says when tls.cert is not valid at now (expired, or not
+// valid yet) or expires within certExpiryWarn, or "": peers then refuse
+// the handshake, but a clock or a renewal may set it right, so this is a
+// warning (serve --validate, and the log at start), never an error.
+func (t TLSConfig) certWarning(now time.Time) string {
+	if t.Cert == "" {
+		return ""
+	}
+	pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil || len(pair.Certificate) == 0 {
+		return "" // check's error
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return ""
+	}
+	const day = "2006-01-02 15:04:05 MST"
+	switch {
+	case now.After(leaf.NotAfter):
+		return fmt.Sprintf("tls.cert %s expired on %s: TLS peers refuse the handshake", t.Cert, leaf.NotAfter.UTC().Format(day))
+	case now.Before(leaf.NotBefore):
+		return fmt.Sprintf("tls.cert %s is not valid before %s: TLS peers refuse the handshake until then", t.Cert, leaf.NotBefore.UTC().Format(day))
+	case leaf.NotAfter.Sub(now) < certExpiryWarn:
+		return fmt.Sprintf("tls.cert %s expires on %s, in %d hours: renew it", t.Cert, leaf.NotAfter.UTC().Format(day), int(leaf.NotAfter.Sub(now).Hours()))
+	}
+	return ""
+}
+
+// TLSCertWarning says when tls.cert is expired, not valid yet or expires
+// within 14 days, or "" (serve --validate prints it).
+func (c *Config) TLSCertWarning() string { return c.TLS.certWarning(time.Now()) }
 
 func loadPool(path string) (*x509.CertPool, error) {
 	pemData, err := os.ReadFile(path)

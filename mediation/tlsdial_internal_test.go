@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,24 @@ func TestTLSContactDialNamesOfTheTrunksAtTheIP(t *testing.T) {
 	}
 	if err := handshake("sbc2.pem", "sbc2-key.pem"); err == nil {
 		t.Error("the certificate of the trunk at another IP (sbc2.lab) was accepted at a Contact on 127.0.0.1")
+	}
+}
+
+// TestTLSCertWarningNotYetValid: a certificate whose validity starts
+// later, and one that expires within two weeks, are warned about.
+func TestTLSCertWarningNotYetValid(t *testing.T) {
+	dir := t.TempDir()
+	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	tc := TLSConfig{Cert: filepath.Join(dir, labca.ServerFile), Key: filepath.Join(dir, labca.ServerKeyFile)}
+	now := time.Now()
+	for _, tt := range []struct {
+		at   time.Time
+		want string
+	}{{now.Add(-48 * time.Hour), "is not valid before"}, {now, "expires on"}, {now.Add(48 * time.Hour), "expired on"}} {
+		if w := tc.certWarning(tt.at); !strings.Contains(w, tt.want) {
+			t.Errorf("at %s: %q, want %q", tt.at, w, tt.want)
+		}
 	}
 }
