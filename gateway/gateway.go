@@ -352,6 +352,9 @@ type AddressStatus struct {
 	// Healthy is false after MaxFails missed probes at this address,
 	// until a reply: calls try the trunk's other addresses first.
 	Healthy bool
+	// Answered: one of its probes got a reply (false before the first
+	// probe, when Healthy proves nothing).
+	Answered bool
 }
 
 // Status reports every trunk's state, in configuration order.
@@ -364,7 +367,7 @@ func (t *Table) Status() []Status {
 		h := t.health[i]
 		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Host: tr.Host, Transport: tr.Transport, Healthy: h.up}
 		for _, tg := range tr.Targets {
-			out[i].Addresses = append(out[i].Addresses, AddressStatus{Addr: tg.Addr, Healthy: h.addrUp(tg.Addr)})
+			out[i].Addresses = append(out[i].Addresses, AddressStatus{Addr: tg.Addr, Healthy: h.addrUp(tg.Addr), Answered: h.addrAnswered(tg.Addr)})
 		}
 		if !tr.resolved() {
 			out[i].Address, out[i].Healthy, out[i].Unresolved = "", false, true

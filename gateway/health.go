@@ -31,6 +31,9 @@ type trunkHealth struct {
 type addrHealth struct {
 	up     bool
 	missed int
+	// answered: a probe got a reply since the address became the
+	// trunk's (an address is up before its first probe, unproven).
+	answered bool
 }
 
 // newTrunkHealth is the state of a trunk at targets: every address up
@@ -74,6 +77,12 @@ func (h trunkHealth) upCount() int {
 		}
 	}
 	return n
+}
+
+// addrAnswered reports whether a probe at address a has got a reply.
+func (h trunkHealth) addrAnswered(a netip.AddrPort) bool {
+	ah, ok := h.addrs[a]
+	return ok && ah.answered
 }
 
 // addrUp reports whether address a is not known to be down.
@@ -139,7 +148,7 @@ func (t *Table) probed(i int, a netip.AddrPort, replied bool, maxFails int) prob
 	}
 	wasAddr, wasTrunk := ah.up, h.up
 	if replied {
-		ah.missed, ah.up = 0, true
+		ah.missed, ah.up, ah.answered = 0, true, true
 	} else {
 		ah.missed++
 		if ah.missed >= maxFails {

@@ -71,6 +71,9 @@ func TestHealthDownAndUp(t *testing.T) {
 	defer cancel()
 	done := make(chan struct{})
 	cfg := HealthConfig{Interval: 5 * time.Millisecond, DownInterval: 20 * time.Millisecond, MaxFails: 5, Timeout: 5 * time.Millisecond}
+	if st := tab.Status(); !st[0].Addresses[0].Healthy || st[0].Addresses[0].Answered {
+		t.Fatalf("before any probe: %+v, want up and not answered", st[0].Addresses)
+	}
 	go func() {
 		defer close(done)
 		tab.Check(ctx, p, cfg, zerolog.Nop(), func(tr Trunk, up bool) {
@@ -101,8 +104,14 @@ func TestHealthDownAndUp(t *testing.T) {
 	if st := tab.Status(); st[0].Healthy || !st[1].Healthy {
 		t.Fatalf("Status = %+v", st)
 	}
+	if st := tab.Status(); st[0].Addresses[0].Answered {
+		t.Fatalf("a never answered, status %+v", st[0].Addresses)
+	}
 	p.set("a", false)
 	wait("a up")
+	if st := tab.Status(); !st[0].Addresses[0].Answered {
+		t.Fatalf("a answered a probe, status %+v", st[0].Addresses)
+	}
 	if got, _ := tab.Route("+1"); len(got) != 2 {
 		t.Fatalf("Route = %v once a is back, want both", names(got))
 	}

@@ -268,7 +268,7 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 	body, err := c.answerBody(c.answeredFork(res))
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far side's 2xx has no usable SDP; hanging up")
-		c.failSetup(setupError{488, "Not Acceptable Here", "bad_answer_sdp"}, warning(c.caller.side, err.Error()))
+		c.failSetup(answerFailure(err), warning(c.caller.side, err.Error()))
 		return
 	}
 	c.answerCaller(body)

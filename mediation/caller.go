@@ -194,7 +194,10 @@ func (c *call) pickTrunk(req *gosip.Request) *setupError {
 // mediaFailure maps a media plan error to the caller's response.
 func mediaFailure(err error) setupError {
 	var na errNotAcceptable
+	var ef errFamily
 	switch {
+	case errors.As(err, &ef):
+		return setupError{488, "Not Acceptable Here", "address_family"}
 	case errors.As(err, &na):
 		se := setupError{488, "Not Acceptable Here", "not_acceptable"}
 		if na.reason == reasonHold {
@@ -205,6 +208,15 @@ func mediaFailure(err error) setupError {
 		return setupError{503, "Service Unavailable", "no_media_ports"}
 	}
 	return setupError{500, "Server Internal Error", "internal_error"}
+}
+
+// answerFailure maps the error of a callee's unusable 2xx answer to the
+// caller's response.
+func answerFailure(err error) setupError {
+	if errors.As(err, new(errFamily)) {
+		return setupError{488, "Not Acceptable Here", "address_family"}
+	}
+	return setupError{488, "Not Acceptable Here", "bad_answer_sdp"}
 }
 
 // warningFor is the Warning of a refusal that needs one (488, 500).
@@ -233,7 +245,7 @@ func (c *call) responseTo(in *sip.Incoming, tag string, code int, phrase string,
 	a := c.caller
 	res := in.Response(code, phrase, tag, body)
 	if code > 100 && code < 300 {
-		contact := a.side.Contact(in.Req.Transport())
+		contact := a.side.ContactFor(in.Req)
 		res.AppendHeader(&contact)
 		res.AppendHeader(sip.OptionHeader("Supported", a.supported()...))
 	}
@@ -377,7 +389,7 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		_ = in.Reply(488, "Not Acceptable Here", a.tag, warning(a.side, "offers in PRACK are not supported: use UPDATE"))
 	} else {
 		res := in.Response(200, "OK", a.tag, nil)
-		contact := a.side.Contact(in.Req.Transport())
+		contact := a.side.ContactFor(in.Req)
 		res.AppendHeader(&contact)
 		_ = in.Respond(res)
 	}

@@ -146,3 +146,30 @@ func TestGatewaySRTPRequired(t *testing.T) {
 		t.Errorf("plain client got SRTP:\n%s", r.rep.AnswerSDP)
 	}
 }
+
+// TestGatewaySRTPOffRefusesSAVPAnswer: to a trunk with srtp: off we offer
+// plain RTP/AVP; an SBC that answers RTP/SAVP with its key gives no usable
+// answer: the client gets 488 with a Warning saying why and the SBC a BYE
+// (after the ACK), as for any unusable answer, rather than a call in
+// which the SBC gets plain RTP.
+func TestGatewaySRTPOffRefusesSAVPAnswer(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startSRTPSBC(t)
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
+		c.Gateways[0].Address = sbc.addr
+		c.Gateways[0].SRTP = "off"
+	}})
+	client := startClient(t, ctx, "", "PCMU")
+	rep, _ := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), Duration: 500 * time.Millisecond})
+	if rep.Code != 488 {
+		t.Fatalf("client got %d, want 488", rep.Code)
+	}
+	if offer := sbc.offered(t); offer.Proto != "RTP/AVP" || len(offer.SRTP()) != 0 {
+		t.Fatalf("offer to a trunk with srtp off:\n%s", sbc.offer)
+	}
+	select {
+	case <-sbc.bye:
+	case <-ctx.Done():
+		t.Fatal("the SBC got no BYE")
+	}
+}

@@ -78,6 +78,12 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte
 		}
 		return p.sdp[relay.Gateway].marshal(d), d, nil
 	}
+	if err := p.checkFamily(relay.Gateway, p.offer); err != nil {
+		return nil, d, err
+	}
+	if err := p.checkFamily(relay.Edge, ans); err != nil {
+		return nil, d, err
+	}
 	if err := p.keys[relay.Edge].accept(ans, false); err != nil {
 		return nil, d, err
 	}

@@ -378,7 +378,7 @@ func (c *call) renegotiateTimer(l *leg, in *sip.Incoming) bool {
 func (c *call) inDialogResponse(l *leg, in *sip.Incoming, code int, phrase string, body []byte) *gosip.Response {
 	res := in.Response(code, phrase, "", body)
 	if code >= 200 && code < 300 {
-		contact := l.side.Contact(in.Req.Transport())
+		contact := l.side.ContactFor(in.Req)
 		res.AppendHeader(&contact)
 		res.AppendHeader(sip.OptionHeader("Supported", l.supported()...))
 		for _, h := range l.timer.AnswerHeaders(in.Req) {

@@ -76,3 +76,46 @@ func TestIPv6Calls(t *testing.T) {
 		})
 	}
 }
+
+// TestMixedFamilyAnchoredRefused: edge on IPv4, gateway side on IPv6 (or
+// the SBC's media in the other family than media.ip): a call that has to
+// be anchored cannot relay between families, so it is refused with 488
+// (failed-call reason address_family) rather than answered with a relay
+// address the peer cannot reach: at the client's offer, at the SBC's
+// answer (the SBC then gets a BYE), and at the client's answer to the
+// SBC's offer.
+func TestMixedFamilyAnchoredRefused(t *testing.T) {
+	needIPv6(t)
+	for _, tt := range []struct {
+		name, mediaIP, direction string
+	}{{"client offer", "::1", "outbound"}, {"SBC answer", "127.0.0.1", "outbound"}, {"SBC offer", "127.0.0.1", "inbound"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: "[::1]:0", Log: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sbc.Close() })
+			client, err := endpoint.StartClient(ctx, endpoint.ClientConfig{Listen: "127.0.0.1:0", Log: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { client.Close() })
+			srv := serveTo(t, sbc.Addr(), "udp", func(c *mediation.Config) {
+				c.Edge.Listen, c.GatewayListen, c.Edge.Peer = "127.0.0.1:0", "[::1]:0", client.Addr().String()
+				c.Media.IP = tt.mediaIP
+			})
+			var rep endpoint.CallReport
+			if tt.direction == "outbound" {
+				rep, _ = client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", From: "+15550111", Duration: time.Second})
+			} else {
+				rep, _ = sbc.Call(ctx, endpoint.CallOptions{Target: srv.GatewayAddr(), To: "+15550111", From: "+15550100", Duration: time.Second})
+			}
+			if rep.Code != 488 {
+				t.Fatalf("call got %d, want 488", rep.Code)
+			}
+			mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", tt.direction, "reason", "address_family")
+			waitCalls(t, srv, 0)
+		})
+	}
+}

@@ -47,6 +47,9 @@ func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *rel
 	if err := p.openRelay(alloc); err != nil {
 		return nil, err
 	}
+	if err := p.checkFamily(relay.Edge, p.offer); err != nil {
+		return nil, err
+	}
 	return p.anchoredOffer()
 }
 
@@ -72,6 +75,11 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byt
 	p.heard(relay.Gateway, ans, raw)
 	var d sdp.Description
 	var err error
+	if p.gwSRTP == srtpOff && ans.RequiresSRTP() {
+		// Our offer was plain RTP/AVP: an SRTP-only answer is no answer
+		// to it (RFC 3264 §6), and the SBC would get plain RTP.
+		return nil, d, errNotAcceptable{"The gateway answered " + ans.Proto + " but SRTP is off for this gateway"}
+	}
 	if p.decision.bypass {
 		d, err = sdp.ClientAnswer(p.offer, ans, true, netip.AddrPort{}, p.bypassID)
 	} else {
@@ -92,6 +100,9 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byt
 			}
 		}
 		return p.sdp[relay.Edge].marshal(d), d, nil
+	}
+	if err := p.checkFamily(relay.Gateway, ans); err != nil {
+		return nil, d, err
 	}
 	p.keys[relay.Edge].apply(&d)
 	p.earlyDirection(&d, early)

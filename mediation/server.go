@@ -241,6 +241,9 @@ func (s *Server) bind() error {
 	s.metrics.addOps(func() bool { return s.Settings().Enabled })
 	s.registerRecordMetrics()
 	s.wires.metrics = s.metrics
+	if w := s.cfg.TLSCertWarning(); w != "" {
+		s.log.Warn().Str("cert", s.cfg.TLS.Cert).Msg(w)
+	}
 	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
 	if err != nil {
 		s.records.close()

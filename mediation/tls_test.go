@@ -3,14 +3,18 @@ package mediation_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/labca"
@@ -253,4 +257,87 @@ func TestTLSEdgeSide(t *testing.T) {
 		t.Fatalf("BYE: %v", err)
 	}
 	waitCalls(t, srv, 0)
+}
+
+// TestTLSSipsRequestURIGetsSipsContact: an SBC's INVITE over TLS to a
+// sips: Request-URI is answered with a sips: Contact (RFC 3261 §12.1.1);
+// the same INVITE to a sip: URI gets a sip: Contact with transport=tls.
+func TestTLSSipsRequestURIGetsSipsContact(t *testing.T) {
+	l := newLab(t, []string{"mediation.lab", "127.0.0.1"}, []string{"sbc.lab", "127.0.0.1"})
+	sbc := startPeerTLS(t, "sbc", l.sbcTLS(t))
+	edge := startPeer(t, "edge")
+	srv := tlsServer(t, l, sbc.stack.TLSAddr(), func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+
+	for _, scheme := range []string{"sips", "sip"} {
+		ctx := testCtx(t, 30*time.Second)
+		inv := request(gosip.INVITE, srv.GatewayTLSAddr().String(), "tls", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+		inv.Recipient.Scheme = scheme
+		inv.RemoveHeader("Contact")
+		contact := sbc.stack.Contact("caller", "tls")
+		contact.Address.Scheme = scheme
+		inv.AppendHeader(&contact)
+		from := &gosip.FromHeader{Address: gosip.Uri{Scheme: scheme, User: "+15550199", Host: sbc.stack.Host()}, Params: gosip.NewParams()}
+		from.Params.Add("tag", gosip.GenerateTagN(10))
+		inv.AppendHeader(from)
+		d, err := (&sipgo.DialogUA{Client: sbc.stack.Client("tls"), ContactHDR: contact}).WriteInvite(ctx, inv)
+		if err != nil {
+			t.Fatalf("INVITE: %v", err)
+		}
+		oc := &outCall{p: sbc, inv: inv, d: d}
+		res := oc.answer(ctx, nil)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s INVITE got %d", scheme, res.StatusCode)
+		}
+		c := res.Contact()
+		if c == nil || c.Address.Scheme != scheme {
+			t.Errorf("%s INVITE answered with Contact %v, want a %s: URI", scheme, c, scheme)
+		} else if tp, _ := c.Address.UriParams.Get("transport"); scheme == "sip" && tp != "tls" {
+			t.Errorf("sip INVITE answered with Contact %v, want transport=tls", c)
+		}
+		if err := oc.d.Ack(ctx); err != nil {
+			t.Fatalf("ACK: %v", err)
+		}
+		if err := oc.d.Bye(ctx); err != nil {
+			t.Fatalf("BYE: %v", err)
+		}
+		waitCalls(t, srv, 0)
+	}
+}
+
+// TestTLSExpiredCertWarnedAtStart: a server whose tls.cert has expired
+// starts (a renewal or the clock may set it right) but logs a warning
+// naming the file and the date; TLSCertWarning (serve --validate) says
+// the same, and nothing for a valid certificate.
+func TestTLSExpiredCertWarnedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	// Issued an hour ago for half an hour: expired half an hour ago.
+	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 30 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	valid := newLab(t, []string{"127.0.0.1"}, []string{"sbc.lab"})
+	for _, tt := range []struct {
+		name string
+		dir  string
+		warn bool
+	}{{"expired", dir, true}, {"valid", string(valid), false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := labConfig(netip.MustParseAddrPort("127.0.0.1:5060"), "udp")
+			cfg.TLS = mediation.TLSConfig{Cert: filepath.Join(tt.dir, labca.ServerFile), Key: filepath.Join(tt.dir, labca.ServerKeyFile)}
+			w := cfg.TLSCertWarning()
+			if got := strings.Contains(w, "expired on"); got != tt.warn || tt.warn && !strings.Contains(w, cfg.TLS.Cert) {
+				t.Fatalf("TLSCertWarning() = %q, want an expiry warning: %v", w, tt.warn)
+			}
+			logs := new(syncBuffer)
+			mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
+			var logged bool
+			for _, l := range logs.lines() {
+				if l["level"] == "warn" && strings.Contains(fmt.Sprint(l["message"]), "expired on") && l["cert"] == cfg.TLS.Cert {
+					logged = true
+				}
+			}
+			if logged != tt.warn {
+				t.Errorf("start logged an expiry warning: %v, want %v", logged, tt.warn)
+			}
+		})
+	}
 }

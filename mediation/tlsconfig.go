@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"time"
 
 	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/sip"
@@ -67,6 +69,41 @@ func (t TLSConfig) check() *ConfigError {
 	return nil
 }
 
+// certExpiryWarn is how long before tls.cert expires the server warns.
+const certExpiryWarn = 14 * 24 * time.Hour
+
+// certWarning says when tls.cert is not valid at now (expired, or not
+// valid yet) or expires within certExpiryWarn, or "": peers then refuse
+// the handshake, but a clock or a renewal may set it right, so this is a
+// warning (serve --validate, and the log at start), never an error.
+func (t TLSConfig) certWarning(now time.Time) string {
+	if t.Cert == "" {
+		return ""
+	}
+	pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil || len(pair.Certificate) == 0 {
+		return "" // check's error
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return ""
+	}
+	const day = "2006-01-02 15:04:05 MST"
+	switch {
+	case now.After(leaf.NotAfter):
+		return fmt.Sprintf("tls.cert %s expired on %s: TLS peers refuse the handshake", t.Cert, leaf.NotAfter.UTC().Format(day))
+	case now.Before(leaf.NotBefore):
+		return fmt.Sprintf("tls.cert %s is not valid before %s: TLS peers refuse the handshake until then", t.Cert, leaf.NotBefore.UTC().Format(day))
+	case leaf.NotAfter.Sub(now) < certExpiryWarn:
+		return fmt.Sprintf("tls.cert %s expires on %s, in %d hours: renew it", t.Cert, leaf.NotAfter.UTC().Format(day), int(leaf.NotAfter.Sub(now).Hours()))
+	}
+	return ""
+}
+
+// TLSCertWarning says when tls.cert is expired, not valid yet or expires
+// within 14 days, or "" (serve --validate prints it).
+func (c *Config) TLSCertWarning() string { return c.TLS.certWarning(time.Now()) }
+
 func loadPool(path string) (*x509.CertPool, error) {
 	pemData, err := os.ReadFile(path)
 	if err != nil {
@@ -103,13 +140,25 @@ func (t TLSConfig) sideTLS(listen string, names func(netip.Addr) []string) (*sip
 	}
 	out := &sip.TLSConfig{Client: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs, RootCAs: pool}}
 	if names != nil {
-		// sipgo dials trunks by IP, and TLS sends no IP in SNI: the
-		// connection does not say which trunk it is for, so the chain is
-		// checked against the CA and the name against every trunk's.
+		// TLS sends no IP in SNI, so the connection state does not say
+		// which address was dialled: connections to an IP are dialled
+		// with trunkDial's settings, which check the names of the trunks
+		// at that IP. What is left to sipgo's dial with these settings is
+		// a host name (a Contact by name): its certificate must carry that
+		// name, and the name be one of a trunk's. A connection state
+		// without a name is refused: it never stands for every trunk.
 		out.Client.InsecureSkipVerify = true
 		out.Client.VerifyConnection = func(cs tls.ConnectionState) error {
-			ip, _ := netip.ParseAddr(cs.ServerName) // the zero Addr when it is no IP: every trunk's names
-			return verifyPeer(cs, pool, names(ip), x509.ExtKeyUsageServerAuth)
+			if cs.ServerName == "" {
+				return errors.New("tls: no destination to check the peer certificate's names against")
+			}
+			if ip, err := netip.ParseAddr(cs.ServerName); err == nil {
+				return verifyPeer(cs, pool, names(ip), x509.ExtKeyUsageServerAuth)
+			}
+			if !slices.Contains(names(netip.Addr{}), cs.ServerName) {
+				return fmt.Errorf("tls: %s is no trunk's certificate name", cs.ServerName)
+			}
+			return verifyPeer(cs, pool, []string{cs.ServerName}, x509.ExtKeyUsageServerAuth)
 		}
 	}
 	if listen == "" {
@@ -184,21 +233,31 @@ func addrOrNone(a netip.AddrPort) string {
 	return a.String()
 }
 
-// trunkDial is the TLS of a connection the gateway side dials to a TLS
-// trunk's address: SNI and the certificate's name are that trunk's
-// (tls_name, else its host name, else its IP, which Go sends no SNI for),
-// checked as crypto/tls does against base's roots. Other destinations
-// (nil) are left to sipgo's dial with base, checked against the names of
-// every trunk at the IP.
+// trunkDial is the TLS of a connection the gateway side dials to an IP
+// address. To a TLS trunk's address: SNI and the certificate's name are
+// that trunk's (tls_name, else its host name, else its IP, which Go sends
+// no SNI for), checked as crypto/tls does against base's roots. To another
+// address (an SBC's Contact or Record-Route elsewhere, a dial-back): no
+// SNI, and the certificate must carry the name of one of the trunks at
+// that IP (Table.NamesAt), none when no trunk is there.
 func trunkDial(t *gateway.Table, base *tls.Config) func(netip.AddrPort) *tls.Config {
 	return func(dest netip.AddrPort) *tls.Config {
-		tr, ok := t.AtTarget(dest)
-		if !ok || tr.Transport != "tls" {
-			return nil
-		}
 		c := base.Clone()
-		c.InsecureSkipVerify, c.VerifyConnection = false, nil
-		c.ServerName = tr.CertName()
+		if tr, ok := t.AtTarget(dest); ok && tr.Transport == "tls" {
+			c.InsecureSkipVerify, c.VerifyConnection = false, nil
+			c.ServerName = tr.CertName()
+			return c
+		}
+		ip, pool := dest.Addr().Unmap(), base.RootCAs
+		c.ServerName = ip.String() // no SNI for an IP
+		c.InsecureSkipVerify = true
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			names := t.NamesAt(ip)
+			if len(names) == 0 {
+				return fmt.Errorf("tls: no trunk at %s for the peer certificate to name", ip)
+			}
+			return verifyPeer(cs, pool, names, x509.ExtKeyUsageServerAuth)
+		}
 		return c
 	}
 }

@@ -36,6 +36,10 @@ type TrunkAddress struct {
 	// a row, until it answers: calls try the trunk's other addresses
 	// first. The trunk is up while one of its addresses is.
 	Up bool `json:"up"`
+	// Answered: one of the server's OPTIONS probes got a reply from it.
+	// False before the first probe (one gateway_health.interval after
+	// start or after the address appears), when Up proves nothing.
+	Answered bool `json:"answered"`
 }
 
 // TrunkStates is every configured trunk with its health, from the gateway
@@ -47,7 +51,7 @@ func (s *Server) TrunkStates() []TrunkState {
 		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Healthy && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved,
 			Probed: s.cfg.GatewayHealth.Enabled}
 		for _, a := range st.Addresses {
-			ts.Addresses = append(ts.Addresses, TrunkAddress{Address: a.Addr.String(), Up: a.Healthy})
+			ts.Addresses = append(ts.Addresses, TrunkAddress{Address: a.Addr.String(), Up: a.Healthy, Answered: a.Healthy && a.Answered})
 		}
 		if !st.UnavailableUntil.IsZero() {
 			until := st.UnavailableUntil

@@ -247,6 +247,26 @@ func (s *Side) Contact(transport string) gosip.ContactHeader {
 	return s.stack.Contact("", transport)
 }
 
+// ContactFor is the side's Contact in a response to req over req's
+// transport: a SIPS URI when req came over TLS with a SIPS Request-URI or
+// a SIPS top Record-Route (RFC 3261 §12.1.1, and §8.1.1.8 for the
+// in-dialog requests that then target it).
+func (s *Side) ContactFor(req *gosip.Request) gosip.ContactHeader {
+	c := s.Contact(req.Transport())
+	if !strings.EqualFold(req.Transport(), "tls") {
+		return c
+	}
+	secure := strings.EqualFold(req.Recipient.Scheme, "sips")
+	if rr := req.RecordRoute(); rr != nil && strings.EqualFold(rr.Address.Scheme, "sips") {
+		secure = true
+	}
+	if secure {
+		c.Address.Scheme = "sips"
+		c.Address.UriParams = nil // TLS is what sips means (RFC 5630 §3.1.3: transport=tls is deprecated)
+	}
+	return c
+}
+
 // UserAgent is the side's User-Agent / Server value.
 func (s *Side) UserAgent() string { return s.ua }
 

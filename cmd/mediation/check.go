@@ -453,15 +453,25 @@ func (c *checkRun) checkTrunks(ctx context.Context, admin string) {
 					"")
 				continue
 			}
+			// An address is up from start until its probes fail: only
+			// one whose probe got a reply is known to answer.
 			results := make([]addrResult, len(addrs))
+			pending := 0
 			for k, a := range addrs {
-				results[k] = addrResult{addr: a, ok: t.Up, detail: a + "/tls answers the server's OPTIONS probes"}
-				if len(t.Addresses) > 0 {
-					results[k].ok = t.Addresses[k].Up
+				results[k] = addrResult{addr: a, detail: a + "/tls does not answer the server's OPTIONS probes"}
+				switch {
+				case len(t.Addresses) == 0: // unresolved
+				case t.Addresses[k].Answered:
+					results[k] = addrResult{addr: a, ok: true, detail: a + "/tls answers the server's OPTIONS probes"}
+				case t.Addresses[k].Up:
+					results[k].detail = a + "/tls not probed yet (no reply to the server's OPTIONS probes so far)"
+					pending++
 				}
-				if !results[k].ok {
-					results[k].detail = a + "/tls does not answer the server's OPTIONS probes"
-				}
+			}
+			if pending == len(results) {
+				c.add(step, checkSkip, fmt.Sprintf("%s/tls: not probed yet: no reply to the server's OPTIONS probes so far (the first goes one gateway_health.interval after start), and check cannot repeat its TLS", strings.Join(addrs, ", ")),
+					"run check again after gateway_health.interval")
+				continue
 			}
 			c.addTrunk(step, t, results,
 				"check that the SBC is up and listens there, and the TLS names and CA (tls_name, tls.ca): the server's log says what failed")
@@ -545,7 +555,7 @@ func (c *checkRun) options(ctx context.Context, client *sipgo.Client, address, t
 	if err != nil {
 		return "", fmt.Errorf("address: %w", err)
 	}
-	req := gosip.NewRequest(gosip.OPTIONS, gosip.Uri{Scheme: "sip", Host: addr.Addr().String(), Port: int(addr.Port())})
+	req := gosip.NewRequest(gosip.OPTIONS, gosip.Uri{Scheme: "sip", Host: sip.URIHost(addr.Addr()), Port: int(addr.Port())})
 	req.SetTransport(strings.ToUpper(transport))
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

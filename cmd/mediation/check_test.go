@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/mediation-emulator/mediation/gateway/dnstest"
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 	"github.com/mediation-emulator/mediation/mediation/labca"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
@@ -255,7 +259,8 @@ func TestCheckTLSTrunkByServerProbes(t *testing.T) {
 			case "/settings":
 				_ = json.NewEncoder(w).Encode(mediation.SettingsView{Enabled: true, AlwaysBypass: true})
 			case "/gateways":
-				_ = json.NewEncoder(w).Encode([]mediation.TrunkState{{Name: "tlssbc", Address: "127.0.0.1:5061", Transport: "tls", Up: true, Probed: tt.probed}})
+				_ = json.NewEncoder(w).Encode([]mediation.TrunkState{{Name: "tlssbc", Address: "127.0.0.1:5061", Transport: "tls", Up: true, Probed: tt.probed,
+					Addresses: []mediation.TrunkAddress{{Address: "127.0.0.1:5061", Up: true, Answered: true}}}})
 			default:
 				http.NotFound(w, r)
 			}
@@ -322,7 +327,7 @@ func TestCheckTrunkEachAddress(t *testing.T) {
 			_ = json.NewEncoder(w).Encode(mediation.SettingsView{Enabled: true, AlwaysBypass: true})
 		case "/gateways":
 			_ = json.NewEncoder(w).Encode([]mediation.TrunkState{{Name: "tlssbc", Address: "127.0.0.2:5061", Transport: "tls", Up: true, Probed: true,
-				Addresses: []mediation.TrunkAddress{{Address: "127.0.0.2:5061", Up: true}, {Address: "127.0.0.3:5061", Up: false}}}})
+				Addresses: []mediation.TrunkAddress{{Address: "127.0.0.2:5061", Up: true, Answered: true}, {Address: "127.0.0.3:5061", Up: false}}}})
 		default:
 			http.NotFound(w, r)
 		}
@@ -331,5 +336,64 @@ func TestCheckTrunkEachAddress(t *testing.T) {
 	res = runBinary(t, "check", "--admin", admin.URL, "--web-service", admin.URL+hybridconfig.Path, "--timeout", "1s")
 	if l := stepLine(res.stdout, "trunk tlssbc"); !strings.HasPrefix(l, "WARN") || !strings.Contains(l, "127.0.0.3:5061/tls does not answer the server's OPTIONS probes") {
 		t.Errorf("TLS trunk with one address down: %q, want WARN naming it\n%s%s", l, res.stdout, res.stderr)
+	}
+}
+
+// TestCheckTLSTrunkNotProbedYet: a TLS trunk that the server has not
+// probed yet (nothing listens there; its first probe is an interval away)
+// is up in GET /gateways, as every address is until its probes fail:
+// check says it was not probed yet (SKIP), never that it answers.
+func TestCheckTLSTrunkNotProbedYet(t *testing.T) {
+	dir := t.TempDir()
+	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := hole.Addr().String()
+	hole.Close() // nothing listens there
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
+		c.TLS = mediation.TLSConfig{Cert: filepath.Join(dir, labca.ServerFile), Key: filepath.Join(dir, labca.ServerKeyFile), CA: filepath.Join(dir, labca.CAFile)}
+		c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "tlssbc", Address: dead, Transport: "tls", TLSName: "sbc.lab", Numbers: []string{"+44"}})
+		c.GatewayHealth = mediation.HealthConfig{Enabled: true, Interval: time.Hour, DownInterval: time.Hour, MaxFails: 1}
+	}})
+	res := runBinary(t, "check", "--admin", adminURL(lab), "--web-service", mediationtest.URL(lab.Server, hybridconfig.Path), "--timeout", "2s")
+	if l := stepLine(res.stdout, "trunk tlssbc"); !strings.HasPrefix(l, "SKIP") || !strings.Contains(l, "not probed yet") {
+		t.Errorf("trunk line %q, want SKIP ... not probed yet\n%s%s", l, res.stdout, res.stderr)
+	}
+}
+
+// TestCheckIPv6Trunk: a UDP trunk on [::1] gets check's OPTIONS (its
+// Request-URI host in brackets) and passes.
+func TestCheckIPv6Trunk(t *testing.T) {
+	if pc, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		pc.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: "[::1]:0", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sbc.Close() })
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/settings":
+			_ = json.NewEncoder(w).Encode(mediation.SettingsView{Enabled: true, AlwaysBypass: true})
+		case "/gateways":
+			_ = json.NewEncoder(w).Encode([]mediation.TrunkState{{Name: "sbc6", Address: sbc.Addr().String(), Transport: "udp", Up: true,
+				Addresses: []mediation.TrunkAddress{{Address: sbc.Addr().String(), Up: true}}}})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer admin.Close()
+	res := runBinary(t, "check", "--admin", admin.URL, "--web-service", admin.URL+hybridconfig.Path, "--source-ip", "::1", "--timeout", "5s")
+	if l := stepLine(res.stdout, "trunk sbc6"); !strings.HasPrefix(l, "PASS") {
+		t.Errorf("IPv6 trunk line %q, want PASS\n%s%s", l, res.stdout, res.stderr)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
+	"github.com/mediation-emulator/mediation/mediation/labca"
 )
 
 // binary is the mediation command built once for the tests that run it.
@@ -343,5 +344,24 @@ func TestServeValidateWebServiceURL(t *testing.T) {
 				t.Fatalf("stderr %q, want one line starting %q", res.stderr, tt.warn)
 			}
 		})
+	}
+}
+
+// TestServeValidateExpiredTLSCert: an expired tls.cert passes --validate
+// (a renewal may be on its way) with one warning line naming it.
+func TestServeValidateExpiredTLSCert(t *testing.T) {
+	dir := t.TempDir()
+	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 30 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	cert := filepath.Join(dir, labca.ServerFile)
+	config := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf("tls:\n  cert: %s\n  key: %s\n", cert, filepath.Join(dir, labca.ServerKeyFile))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := runBinary(t, "serve", "--validate", "--config", config)
+	want := "mediation: warning: tls.cert " + cert + " expired on "
+	if res.code != 0 || res.stdout != "config ok\n" || !strings.HasPrefix(res.stderr, want) || strings.Count(res.stderr, "\n") != 1 {
+		t.Fatalf("exit %d stdout %q stderr %q; want 0, config ok and one line starting %q", res.code, res.stdout, res.stderr, want)
 	}
 }

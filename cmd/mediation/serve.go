@@ -206,6 +206,9 @@ func serve(args []string) int {
 		if w := cfg.WebServiceURLWarning(); w != "" {
 			fmt.Fprintln(os.Stderr, "mediation: warning: "+w)
 		}
+		if w := cfg.TLSCertWarning(); w != "" {
+			fmt.Fprintln(os.Stderr, "mediation: warning: "+w)
+		}
 		fmt.Println("config ok")
 		return exitOK
 	}
