@@ -446,3 +446,35 @@ func TestReferToRewritten(t *testing.T) {
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)
 }
+
+// TestReferFromGatewayRefused: with enable_refer_support off, an SBC's
+// REFER gets a definite 403 with a Warning, not the 491 of glare (which
+// tells it to try again later although nothing is pending); the call goes
+// on, and the client never sees the REFER.
+func TestReferFromGatewayRefused(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc, caller := startPeer(t, "sbc"), startPeer(t, "caller")
+	invites := make(chan *peerInvite, 1)
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		invites <- pi
+	})
+	srv, oc := transferCall(ctx, t, sbc, caller)
+	pi := <-invites
+	refer := pi.inDialog(gosip.REFER, 2, nil, gosip.NewHeader("Refer-To", "<sip:+15559001234@"+srv.GatewayAddr().String()+">"))
+	res := pi.do(ctx, refer)
+	if w := res.GetHeader("Warning"); res.StatusCode != 403 || w == nil || !strings.Contains(w.Value(), "gateway side") {
+		t.Fatalf("SBC's REFER got %d (Warning %v), want 403 with a Warning", res.StatusCode, w)
+	}
+	if n := caller.count(gosip.REFER); n != 0 {
+		t.Errorf("client got %d REFERs", n)
+	}
+	if n := srv.ActiveCalls(); n != 1 {
+		t.Fatalf("%d calls after the refused REFER, want 1", n)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
+}

@@ -43,7 +43,13 @@ type transfer struct {
 
 // performTransfer starts the transfer a REFER from the edge leg l asks for.
 func (c *call) performTransfer(l *leg, in *sip.Incoming) {
-	if l.side != c.deps.edge || c.xfer != nil || c.offer != nil {
+	if l.side != c.deps.edge {
+		// Nothing is pending: a 491 would only make the SBC try again
+		// (RFC 3261 §14.1).
+		_ = in.Reply(403, "Forbidden", "", warning(l.side, "transfers from the gateway side are not supported with enable_refer_support false"))
+		return
+	}
+	if c.xfer != nil || c.offer != nil {
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}
