@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
@@ -35,18 +34,7 @@ func TestInboundKeepsRequestURIParams(t *testing.T) {
 			}
 			inv := request(gosip.INVITE, gw.String(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", false, "PCMU"))
 			inv.Recipient = u
-			inv.RemoveHeader("Contact")
-			contact := sbc.stack.Contact("sbc", "udp")
-			inv.AppendHeader(&contact)
-			from := &gosip.FromHeader{Address: gosip.Uri{Scheme: "sip", User: "+15550100", Host: "127.0.0.1"}, Params: gosip.NewParams()}
-			from.Params.Add("tag", gosip.GenerateTagN(10))
-			inv.AppendHeader(from)
-			dua := &sipgo.DialogUA{Client: sbc.stack.Client("udp"), ContactHDR: contact}
-			d, err := dua.WriteInvite(ctx, inv)
-			if err != nil {
-				t.Fatal(err)
-			}
-			oc := &outCall{p: sbc, inv: inv, d: d}
+			oc := sbc.dial(ctx, inv, "udp", gosip.Uri{Scheme: "sip", User: "+15550100", Host: "127.0.0.1"})
 			if res := oc.answer(ctx, nil); res.StatusCode != 486 {
 				t.Fatalf("call got %d, want the edge's 486", res.StatusCode)
 			}
