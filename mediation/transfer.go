@@ -180,6 +180,12 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 		c.notifyTransfer(edge, "SIP/2.0 488 Not Acceptable Here", true, nil)
 		return
 	}
+	if c.offer != nil {
+		// A re-offer that came while the target rang: it was for the
+		// media and the leg now replaced. Its sender may offer again.
+		c.log.Info().Msg("re-offer in progress when the transfer target answered: 491")
+		c.abortOffer(491, "Request Pending")
+	}
 	// The call is anchored from now on.
 	c.media.closeRelay()
 	if c.bypassCounted {
@@ -239,7 +245,8 @@ func (c *call) repointGateway(body []byte) {
 
 // releaseLeg hangs up the transferor's old leg after a transfer.
 func (c *call) releaseLeg(old *leg) {
-	if old.byeSent || c.state == stateEnded {
+	if old.byeSent || old.byeDone || c.state == stateEnded {
+		// Already hung up by the client (onReleased), or the call is over.
 		return
 	}
 	old.byeSent = true

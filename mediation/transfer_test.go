@@ -376,3 +376,48 @@ func TestReferPerformedByServerStrictTarget(t *testing.T) {
 	}
 	waitCalls(t, l.srv, 0)
 }
+
+// TestReferPerformedByServerTransferorHangsUpFirst: a client that hangs up
+// its old leg as soon as the final NOTIFY comes, before answering it (its
+// BYE and ours would cross), gets 200; the call goes on between the PSTN
+// party and the target, and the client gets no BYE of ours after its own.
+func TestReferPerformedByServerTransferorHangsUpFirst(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	var oc *outCall
+	byeRes := make(chan error, 1)
+	l.caller.on(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if strings.HasPrefix(headerValue(req, "Subscription-State"), "terminated") {
+			byeRes <- oc.d.Bye(ctx)
+		}
+		l.caller.reply(req, tx, 200, nil)
+	})
+	oc = upCall(ctx, t, l.caller, l.srv, "udp")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	select {
+	case err := <-byeRes:
+		if err != nil {
+			t.Fatalf("client's BYE of its old leg: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no final NOTIFY")
+	}
+	l.caller.wait(ctx, gosip.NOTIFY, 2)
+	l.sbc.wait(ctx, gosip.INVITE, 2) // the re-INVITE to the relay
+	if n := l.srv.ActiveCalls(); n != 1 {
+		t.Fatalf("%d calls after the transferor hung up, want 1", n)
+	}
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	l.sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, l.srv, 0)
+	if n := l.caller.count(gosip.BYE); n != 0 {
+		t.Errorf("client got %d BYEs after hanging up itself", n)
+	}
+}
