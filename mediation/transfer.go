@@ -234,6 +234,8 @@ func (c *call) repointGateway(body []byte) {
 				c.log.Debug().Err(err).Msg("ACK of the transfer re-INVITE")
 			}
 			g.lastAck = ack
+			// An answer that moves its media binds us as an offer would.
+			c.peerAnswered(g, r.Body())
 		case !r.IsProvisional():
 			c.log.Warn().Int("code", r.StatusCode).Msg("PSTN party refused the transfer re-INVITE: its media still goes where it went")
 		}

@@ -421,3 +421,28 @@ func TestReferPerformedByServerTransferorHangsUpFirst(t *testing.T) {
 		t.Errorf("client got %d BYEs after hanging up itself", n)
 	}
 }
+
+// TestReferPerformedByServerPSTNPartyMoves: the SBC answers our re-INVITE
+// to the relay with media at a new port: the relay sends the target's
+// media there.
+func TestReferPerformedByServerPSTNPartyMoves(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	moved := rtpSock(t)
+	l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		l.sbc.reply(req, tx, 200, loopSDP(sockPort(moved), "sendrecv", false, "PCMA"))
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	l.sbc.wait(ctx, gosip.ACK, 2) // of the call's 200, then of the re-INVITE's
+	mediaFlows(ctx, t, "target -> PSTN party's new port", l.targetMedia, media(t, "transfer INVITE", target.req.Body()).RTP(), moved)
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	waitCalls(t, l.srv, 0)
+}
