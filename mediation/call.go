@@ -139,6 +139,9 @@ type call struct {
 	offer *relayedOffer
 	// xfer is the transfer we perform for a REFER, if any (transfer.go).
 	xfer *transfer
+	// released is the transferor's old edge leg after a transfer we
+	// performed (transfer.go), nil before.
+	released *leg
 
 	// For the call record.
 	from, to   string

@@ -60,6 +60,13 @@ func (c *call) inviteCallee(body []byte) {
 		hdrs = append(hdrs, sip.RequestHeaders(st.Interval(), st.Min())...)
 	}
 	hdrs = append(hdrs, c.forwardedHeaders(req)...)
+	var params gosip.HeaderParams
+	if c.dir == inbound {
+		// What the SBC called, as it wrote it: a REFER we relayed named a
+		// conference focus (gruu;opaque=app:conf:...) or the call park
+		// orbit (opaque=app:cpsp) by these.
+		params = sip.KeptURIParams(req.Recipient)
+	}
 	inv := b.side.NewInvite(sip.Invite{
 		Target:       target,
 		Transport:    transport,
@@ -68,10 +75,11 @@ func (c *call) inviteCallee(body []byte) {
 		FromDisplay:  req.From().DisplayName,
 		ToUser:       c.calleeNumber(sip.UserOf(req.To().Address)),
 		RequestPhone: sip.IsPhone(req.Recipient), FromPhone: sip.IsPhone(req.From().Address),
-		ToPhone:     sip.IsPhone(req.To().Address),
-		MaxForwards: sip.MaxForwards(req) - 1,
-		Body:        body,
-		Headers:     hdrs,
+		ToPhone:       sip.IsPhone(req.To().Address),
+		RequestParams: params,
+		MaxForwards:   sip.MaxForwards(req) - 1,
+		Body:          body,
+		Headers:       hdrs,
 	})
 	tag, _ := inv.From().Params.Get("tag")
 	c.deps.index.addDialog(c, string(*inv.CallID()), tag)

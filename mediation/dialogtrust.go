@@ -14,8 +14,8 @@ import (
 // trunk's SBC that learnt a call's dialog ids could end it, move its
 // remote target and media, or transfer it. So on the gateway side a
 // request in a call's dialog must come from the call's trunk (its
-// addresses now, those the call pinned, its own trust subnets; during a
-// transfer we perform, the target's trunk too) or from the IP its dialog
+// addresses now, those the call pinned, its own trust subnets) or from
+// the IP its dialog
 // was set up with; on the edge side from the IP the leg's dialog was set
 // up with (the caller's INVITE source, the callee's answer source) or
 // edge.peer. Any port. Others get 403 and the call does not hear of it.
@@ -33,10 +33,7 @@ func (c *call) fromOwnPeer(l *leg, in *sip.Incoming) bool {
 	if l.side != c.deps.gw {
 		return src == c.deps.edgePeer.Addr().Unmap()
 	}
-	if slices.Contains(c.pins, src) || c.trunk.Addr.Addr().Unmap() == src || c.deps.gateways.Sends(c.trunk.Name, src) {
-		return true
-	}
-	return c.xfer != nil && c.deps.gateways.Sends(c.xfer.trunk.Name, src)
+	return slices.Contains(c.pins, src) || c.trunk.Addr.Addr().Unmap() == src || c.deps.gateways.Sends(c.trunk.Name, src)
 }
 
 // refuseForeign answers a request from a trusted source that is not the

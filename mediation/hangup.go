@@ -72,7 +72,7 @@ func (c *call) end(from *leg, reason string) {
 		// A transfer still ringing: its target is CANCELled as the
 		// callee would be.
 		c.xfer = nil
-		c.abandonInvite(x.out, x.provisional, c.deps.gw, x.rel, x.early)
+		c.abandonInvite(x.out, x.provisional, c.deps.edge, x.rel, x.early)
 		x.plan.closeRelay()
 	}
 	switch {

@@ -19,6 +19,9 @@ import (
 // onRequest routes a request of the call's peers.
 func (c *call) onRequest(in *sip.Incoming) {
 	req := in.Req
+	if c.onReleased(in) {
+		return // the transferor's released leg (transfer.go)
+	}
 	l := c.legOf(in.Side)
 	if l == nil {
 		goneAnswer(in)

@@ -384,12 +384,19 @@ func (p *peer) callNumber(ctx context.Context, target netip.AddrPort, transport,
 	p.t.Helper()
 	inv := request(gosip.INVITE, target.String(), transport, body, hdrs...)
 	inv.Recipient.User = number
+	return p.dial(ctx, inv, transport, gosip.Uri{Scheme: "sip", User: "+15550199", Host: p.stack.Host()})
+}
+
+// dial sends inv, from from, with the peer's Contact, as a dialog of the
+// peer's.
+func (p *peer) dial(ctx context.Context, inv *gosip.Request, transport string, from gosip.Uri) *outCall {
+	p.t.Helper()
 	inv.RemoveHeader("Contact")
 	contact := p.stack.Contact("caller", transport)
 	inv.AppendHeader(&contact)
-	from := &gosip.FromHeader{Address: gosip.Uri{Scheme: "sip", User: "+15550199", Host: p.stack.Host()}, Params: gosip.NewParams()}
-	from.Params.Add("tag", gosip.GenerateTagN(10))
-	inv.AppendHeader(from)
+	f := &gosip.FromHeader{Address: from, Params: gosip.NewParams()}
+	f.Params.Add("tag", gosip.GenerateTagN(10))
+	inv.AppendHeader(f)
 	dua := &sipgo.DialogUA{Client: p.stack.Client(transport), ContactHDR: contact}
 	d, err := dua.WriteInvite(ctx, inv)
 	if err != nil {

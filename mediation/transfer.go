@@ -7,32 +7,36 @@ import (
 
 	gosip "github.com/emiago/sipgo/sip"
 
-	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sip"
 )
 
 // Transfer performed by the mediation server: with a trunk's
 // enable_refer_support off, CCE does not pass a client's REFER to the
-// gateway; it carries the transfer out itself. The client's REFER gets 202
-// and NOTIFYs (message/sipfrag) of the progress; the mediation server
-// INVITEs the Refer-To number on the gateway side, and once it answers,
-// hangs up the old gateway leg (BYE) and re-INVITEs the client towards its
-// relay: a transferred call is always anchored, a bypassed one too (as
-// CCE's documentation says). If the target does not answer, the call goes
-// on as it was.
+// gateway; it carries the transfer out itself. The client (the transferor)
+// REFERs the PSTN party (the transferee, for whom the mediation server
+// acts: RFC 3515 §2.4, RFC 5589 §6) to a target. The REFER gets 202 and
+// NOTIFYs (message/sipfrag) of the progress; the mediation server INVITEs
+// the Refer-To target on the edge side, as an inbound call of the PSTN
+// party's (SfB Online routes it: a user, a number back out through a
+// Mediation Server, a call park orbit), offering our relay. Once the
+// target answers, the PSTN party's gateway leg stays and is re-INVITEd to
+// the relay (a transferred call is always anchored, a bypassed one too, as
+// CCE's documentation says), the target's leg becomes the call's edge leg,
+// and the transferor's old leg is released: final NOTIFY, then BYE (a BYE
+// of its own crossing ours gets 200 and ends nothing: onReleased). If the
+// target does not answer, the call goes on as it was.
 
 // transfer is a transfer in progress.
 type transfer struct {
 	refer  *sip.Incoming
-	number string
-	trunk  gateway.Trunk // the target's trunk
+	target string // the Refer-To's user part, for logs
 	plan   mediaPlan
 	out    *outgoing
 	// provisional: the target sent a 1xx (a CANCEL may go).
 	provisional bool
-	// policy is the target trunk's call settings: its INVITE asks for
-	// 100rel and session timers as that trunk's own calls would.
+	// policy is the edge side's call settings: the target's INVITE asks
+	// for 100rel and session timers as inbound calls' do.
 	policy      CallSettings
 	requestedSE time.Duration
 	// rel and early are the target's reliable provisionals PRACKed so far
@@ -43,7 +47,13 @@ type transfer struct {
 
 // performTransfer starts the transfer a REFER from the edge leg l asks for.
 func (c *call) performTransfer(l *leg, in *sip.Incoming) {
-	if l.side != c.deps.edge || c.xfer != nil || c.offer != nil {
+	if l.side != c.deps.edge {
+		// Nothing is pending: a 491 would only make the SBC try again
+		// (RFC 3261 §14.1).
+		_ = in.Reply(403, "Forbidden", "", warning(l.side, "transfers from the gateway side are not supported with enable_refer_support false"))
+		return
+	}
+	if c.xfer != nil || c.offer != nil {
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}
@@ -51,31 +61,19 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	var params gosip.HeaderParams
 	_, err := gosip.ParseAddressValue(sip.HeaderNamed(in.Req, "Refer-To").Value(), &u, &params)
 	if u.User = sip.UserOf(u); err != nil || u.User == "" {
-		_ = in.Reply(400, "Bad Request - Refer-To has no number", "")
+		_ = in.Reply(400, "Bad Request - Refer-To has no user part", "")
 		return
 	}
 	if sip.CheckHeaderValue(u.User) != nil {
 		_ = in.Reply(400, "Bad Request - Control Character In Header", "")
 		return
 	}
-	if !isNumber(u.User) {
-		// A user or an application (SfB call park's orbit), not a
-		// number: the gateway cannot call it (as a redirect's Contact
-		// without a number: redirect.go).
-		_ = in.Reply(404, "Not Found", "", warning(l.side, "Refer-To names no telephone number: "+u.User))
-		return
-	}
-	trunks, err := c.deps.gateways.Route(u.User)
-	if err != nil {
-		_ = in.Reply(404, "Not Found", "", warning(l.side, "no gateway trunk serves "+u.User))
-		return
-	}
-	trunk := trunks[0]
-	// The new gateway leg is offered our relay with the client's media.
-	x := &transfer{refer: in, number: u.User, trunk: trunk, plan: c.media.fresh(outbound, c.media.latest(relay.Edge), c.media.raw[relay.Edge]),
-		policy: c.deps.trunks[trunk.Name].calls}
-	x.plan.useTrunk(trunk)
-	x.plan.anchored = &transferred
+	g := c.other(l)
+	// The target is offered our relay with the PSTN party's media, as an
+	// inbound call's client is.
+	x := &transfer{refer: in, target: u.User, policy: c.deps.edgeCalls,
+		plan: c.media.fresh(inbound, c.media.latest(relay.Gateway), c.media.raw[relay.Gateway])}
+	x.plan.useTrunk(c.trunk)
 	body, err := x.plan.planOffer(c.deps.settings(), false, c.deps.alloc)
 	if err != nil {
 		x.plan.closeRelay()
@@ -83,14 +81,13 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 		_ = in.Reply(mediaFailure(err).code, mediaFailure(err).phrase, "")
 		return
 	}
-	x.plan.sdp[relay.Edge] = c.media.sdp[relay.Edge]
+	x.plan.noOffer = transferred // no bypass ID offered: anchored
+	// The PSTN party's SDP goes on from what it last had of us (RFC 3264 §8).
+	x.plan.sdp[relay.Gateway] = c.media.sdp[relay.Gateway]
 	_ = in.Reply(202, "Accepted", "")
 	c.xfer = x
-	c.notifyTransfer(l, "SIP/2.0 100 Trying", false)
+	c.notifyTransfer(l, "SIP/2.0 100 Trying", false, nil)
 
-	g := c.other(l)
-	// The target's trunk gets the extensions its calls get: an SBC that
-	// requires 100rel would refuse (421) an INVITE without it.
 	hdrs := []gosip.Header{sip.OptionHeader("Supported", x.policy.optionTags()...)}
 	if x.policy.PrackMode() == PrackRequired {
 		hdrs = append(hdrs, sip.OptionHeader("Require", sip.Ext100rel))
@@ -99,87 +96,96 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 		x.requestedSE = st.Interval()
 		hdrs = append(hdrs, sip.RequestHeaders(st.Interval(), st.Min())...)
 	}
-	inv := c.deps.gw.NewInvite(sip.Invite{Target: trunk.Addr, Transport: trunk.Transport, RequestUser: x.number,
-		FromUser: l.dialog.Remote.User, ToUser: x.number, MaxForwards: 70, Body: body, Headers: hdrs})
+	if c.headerPolicy().ForwardCallHistory {
+		// RFC 3892: the target learns who referred the call.
+		by, refused := copyNamed(in.Req, []string{"Referred-By"}, 0, 0)
+		if refused != "" {
+			c.log.Warn().Str("header", refused).Msg("header not forwarded: control character in its value")
+		}
+		hdrs = append(hdrs, by...)
+	}
+	// From the PSTN party, to whom the Refer-To names (its parameters
+	// kept: a conference focus, a call park orbit).
+	pstn := g.dialog.Remote
+	inv := c.deps.edge.NewInvite(sip.Invite{Target: c.deps.edgePeer, Transport: c.deps.edgeTransport,
+		RequestUser: u.User, RequestPhone: sip.IsPhone(u), RequestParams: sip.KeptURIParams(u),
+		FromUser: sip.UserOf(pstn), FromPhone: sip.IsPhone(pstn), ToUser: u.User, ToPhone: sip.IsPhone(u),
+		MaxForwards: 70, Body: body, Headers: hdrs})
 	tag, _ := inv.From().Params.Get("tag")
 	c.deps.index.addDialog(c, string(*inv.CallID()), tag)
-	c.log.Info().Str("number", x.number).Str("transfer_gateway", trunk.Name).Msg("REFER with refer support off: transferring the call ourselves")
-	tx, err := c.deps.gw.Send(context.Background(), inv, c.sink)
+	c.log.Info().Str("target", x.target).Str("transfer_call_id", string(*inv.CallID())).
+		Msg("REFER with refer support off: transferring the PSTN party ourselves")
+	tx, err := c.deps.edge.Send(context.Background(), inv, c.sink)
 	if err != nil {
 		c.transferFailed(l, 503, "Service Unavailable")
 		return
 	}
-	c.pinPeer(trunk, trunk.Addr.Addr())
-	x.out = &outgoing{leg: g, req: inv, onFail: func(error) { c.transferFailed(l, 408, "Request Timeout") }}
-	x.out.onResponse = func(res *gosip.Response) { c.onTransferResponse(l, g, res) }
+	x.out = &outgoing{leg: l, req: inv, onFail: func(error) { c.transferFailed(l, 408, "Request Timeout") }}
+	x.out.onResponse = func(res *gosip.Response) { c.onTransferResponse(l, inv, res) }
 	c.track(tx, x.out)
 }
 
-// onTransferResponse takes the transfer target's responses.
-func (c *call) onTransferResponse(edge, old *leg, res *gosip.Response) {
+// onTransferResponse takes the transfer target's responses to inv.
+func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Response) {
 	x := c.xfer
 	switch {
-	case x == nil:
+	case x == nil || x.out.req != inv:
 		if res.IsSuccess() {
-			c.deps.lateAnswer(c.deps.gw, nil, res)
+			c.deps.lateAnswer(c.deps.edge, inv, res)
 		}
 	case res.IsProvisional():
 		x.provisional = true
 		if sip.IsReliable(res) {
-			c.prackTransfer(x, old, res)
+			c.prackTransfer(x, edge, res)
 		}
 	case !res.IsSuccess():
 		c.transferFailed(edge, res.StatusCode, res.Reason)
 	default:
-		c.transferAnswered(edge, old, res)
+		c.transferAnswered(edge, res)
 	}
 }
 
 // prackTransfer PRACKs a reliable provisional of the transfer target
 // (RFC 3262 §4) in its early dialog, once per RSeq in order.
-func (c *call) prackTransfer(x *transfer, old *leg, res *gosip.Response) {
+func (c *call) prackTransfer(x *transfer, edge *leg, res *gosip.Response) {
 	rseq, _, err := sip.RSeq(res)
 	if tag, _ := res.To().Params.Get("tag"); tag == "" || err != nil || !x.rel.Accept(rseq) {
 		return
 	}
-	c.prack(old, earlyDialogOf(&x.early, c.deps.gw, x.out.req, res), x.out.req.CSeq().SeqNo, rseq)
+	c.prack(edge, earlyDialogOf(&x.early, c.deps.edge, x.out.req, res), x.out.req.CSeq().SeqNo, rseq)
 }
 
-// transferAnswered completes the transfer: ACK the target, BYE the old
-// gateway leg, anchor the client on the relay and tell it.
-func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
+// transferAnswered completes the transfer: ACK the target, put its leg in
+// the place of the transferor's (released: final NOTIFY, then BYE) and
+// re-INVITE the PSTN party to the relay.
+func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	x := c.xfer
 	c.xfer = nil
 	// The early dialog a PRACK went in, if any, carries on: its CSeq is
 	// past the PRACK's.
-	d := earlyDialogOf(&x.early, c.deps.gw, x.out.req, res)
+	d := earlyDialogOf(&x.early, c.deps.edge, x.out.req, res)
 	if d == nil {
-		d = sip.NewUACDialog(c.deps.gw, x.out.req, res) // a 2xx without To-tag
+		d = sip.NewUACDialog(c.deps.edge, x.out.req, res) // a 2xx without To-tag
 	}
-	if _, err := d.Ack(context.Background(), x.out.req.CSeq().SeqNo, nil); err != nil {
+	ack, err := d.Ack(context.Background(), x.out.req.CSeq().SeqNo, nil)
+	if err != nil {
 		c.log.Debug().Err(err).Msg("ACK to the transfer target")
 	}
 	c.terminate(x.out)
-	clientSDP, err := x.plan.planAnswer(res.Body(), true, "")
+	gwSDP, err := x.plan.planAnswer(res.Body(), true, "")
 	if err != nil {
 		c.log.Warn().Err(err).Msg("transfer target's answer not usable; hanging it up")
 		_, _, _ = d.Send(context.Background(), d.NewRequest(gosip.BYE, 0, nil, nil), sip.Discard)
 		x.plan.closeRelay()
-		c.notifyTransfer(edge, "SIP/2.0 488 Not Acceptable Here", true)
+		c.notifyTransfer(edge, "SIP/2.0 488 Not Acceptable Here", true, nil)
 		return
 	}
-	// The old gateway leg goes; its peer gets BYE.
-	if old.dialog != nil {
-		bye := old.dialog.NewRequest(gosip.BYE, 0, nil, nil)
-		if _, _, err := old.dialog.Send(context.Background(), bye, sip.Discard); err != nil {
-			c.log.Debug().Err(err).Msg("BYE to the transferred gateway leg")
-		}
+	if c.offer != nil {
+		// A re-offer that came while the target rang: it was for the
+		// media and the leg now replaced. Its sender may offer again.
+		c.log.Info().Msg("re-offer in progress when the transfer target answered: 491")
+		c.abortOffer(491, "Request Pending")
 	}
-	c.cancel(old.timerID)
-	// The leg is the target trunk's now: its settings and the session
-	// timer its 2xx set (RFC 4028 §7.2; refreshed by us if it says so).
-	old.dialog, old.timer, old.lastAck = d, sip.NegotiateUAC(res, x.requestedSE), nil
-	old.policy = x.policy
 	// The call is anchored from now on.
 	c.media.closeRelay()
 	if c.bypassCounted {
@@ -188,31 +194,90 @@ func (c *call) transferAnswered(edge, old *leg, res *gosip.Response) {
 	}
 	c.media = x.plan
 	c.media.answered()
-	// The call is with the target's trunk now: its log lines, its
-	// relay's and its record name that trunk and the new leg's Call-ID.
-	c.trunk = x.trunk
-	c.relog(string(*x.out.req.CallID()))
+	// The transferor's old leg is released: it learns the outcome, then
+	// gets BYE (RFC 5589 §6.1 lets either end it).
+	old := &leg{role: edge.role, side: edge.side, media: edge.media, policy: edge.policy, dialog: edge.dialog}
+	c.released = old
+	c.notifyTransfer(old, "SIP/2.0 200 OK", true, func() { c.releaseLeg(old) })
+	// The target's leg takes its place: its dialog, the session timer its
+	// 2xx set (RFC 4028 §7.2), our ACK (sent again for a retransmitted 2xx).
+	c.cancel(edge.timerID)
+	if edge.ok != nil {
+		c.stopResend(&edge.ok.r)
+		edge.ok = nil
+	}
+	edge.dialog, edge.timer, edge.lastAck = d, sip.NegotiateUAC(res, x.requestedSE), ack
+	edge.policy = x.policy
+	c.armSessionTimer(edge)
+	c.relog(c.callee.dialog.CallID)
 	if c.media.relay != nil {
 		c.media.relay.SetLogger(*c.media.log)
 	}
-	c.armSessionTimer(old)
-	c.log.Info().Str("number", x.number).Msg("transfer answered: old gateway leg hung up, call anchored")
-	contact := edge.side.Contact(edge.dialog.Transport)
-	reinv := edge.dialog.NewRequest(gosip.INVITE, 0, clientSDP, &contact)
-	_, err = c.sendIn(edge, edge.dialog, reinv, func(r *gosip.Response) {
-		if r.IsSuccess() {
-			edge.dialog.Refresh(r) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
-			ack, err := edge.dialog.Ack(context.Background(), reinv.CSeq().SeqNo, nil)
+	c.log.Info().Str("target", x.target).Str("released_call_id", old.dialog.CallID).
+		Msg("transfer answered: the PSTN party is with the target, the transferor's leg released, call anchored")
+	c.repointGateway(gwSDP)
+}
+
+// repointGateway re-INVITEs the PSTN party's leg to the relay with body,
+// the SDP of the transferred call.
+func (c *call) repointGateway(body []byte) {
+	g := c.legOf(c.deps.gw)
+	d := g.dialog
+	contact := g.side.Contact(d.Transport)
+	reinv := d.NewRequest(gosip.INVITE, 0, body, &contact)
+	_, err := c.sendIn(g, d, reinv, func(r *gosip.Response) {
+		switch {
+		case r.IsSuccess():
+			d.Refresh(r) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
+			ack, err := d.Ack(context.Background(), reinv.CSeq().SeqNo, nil)
 			if err != nil {
 				c.log.Debug().Err(err).Msg("ACK of the transfer re-INVITE")
 			}
-			edge.lastAck = ack
+			g.lastAck = ack
+			// An answer that moves its media binds us as an offer would.
+			c.peerAnswered(g, r.Body())
+		case !r.IsProvisional():
+			c.log.Warn().Int("code", r.StatusCode).Msg("PSTN party refused the transfer re-INVITE: its media still goes where it went")
 		}
-	}, func(err error) { c.log.Warn().Err(err).Msg("client did not answer the transfer re-INVITE") })
+	}, func(err error) { c.log.Warn().Err(err).Msg("PSTN party did not answer the transfer re-INVITE") })
 	if err != nil {
-		c.log.Warn().Err(err).Msg("transfer re-INVITE to the client not sent")
+		c.log.Warn().Err(err).Msg("transfer re-INVITE to the PSTN party not sent")
 	}
-	c.notifyTransfer(edge, "SIP/2.0 200 OK", true)
+}
+
+// releaseLeg hangs up the transferor's old leg after a transfer.
+func (c *call) releaseLeg(old *leg) {
+	if old.byeSent || old.byeDone || c.state == stateEnded {
+		// Already hung up by the client (onReleased), or the call is over.
+		return
+	}
+	old.byeSent = true
+	bye := old.dialog.NewRequest(gosip.BYE, 0, nil, nil)
+	if _, err := c.sendIn(old, old.dialog, bye, nil, func(err error) {
+		c.log.Debug().Err(err).Msg("BYE of the transferor's old leg not answered")
+	}); err != nil {
+		c.log.Debug().Err(err).Msg("BYE of the transferor's old leg not sent")
+	}
+}
+
+// onReleased answers a request in the transferor's released leg: its BYE
+// (crossing ours, or first) gets 200 and ends nothing; anything else
+// 481. false: in not of that dialog.
+func (c *call) onReleased(in *sip.Incoming) bool {
+	r := c.released
+	if r == nil || in.Side != r.side || in.Req.CallID() == nil || string(*in.Req.CallID()) != r.dialog.CallID {
+		return false
+	}
+	switch in.Req.Method {
+	case gosip.ACK:
+	case gosip.BYE:
+		r.byeDone = true
+		_ = in.Reply(200, "OK", "")
+		c.log.Info().Msg("the transferor hung up its released leg")
+	default:
+		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
+	}
+	return true
 }
 
 // transferFailed ends a transfer that did not happen: the call goes on as
@@ -224,12 +289,13 @@ func (c *call) transferFailed(edge *leg, code int, reason string) {
 	}
 	c.xfer = nil
 	x.plan.closeRelay()
-	c.log.Info().Int("code", code).Str("number", x.number).Msg("transfer failed; the call goes on")
-	c.notifyTransfer(edge, fmt.Sprintf("SIP/2.0 %d %s", code, reason), true)
+	c.log.Info().Int("code", code).Str("target", x.target).Msg("transfer failed; the call goes on")
+	c.notifyTransfer(edge, fmt.Sprintf("SIP/2.0 %d %s", code, reason), true, nil)
 }
 
-// notifyTransfer sends the REFER's subscriber a NOTIFY with frag.
-func (c *call) notifyTransfer(l *leg, frag string, final bool) {
+// notifyTransfer sends the REFER's subscriber a NOTIFY with frag; then
+// (nil: nothing) runs once it has an outcome, or could not be sent.
+func (c *call) notifyTransfer(l *leg, frag string, final bool, then func()) {
 	state := "active;expires=60"
 	if final {
 		state = "terminated;reason=noresource"
@@ -239,7 +305,19 @@ func (c *call) notifyTransfer(l *leg, frag string, final bool) {
 	n.AppendHeader(gosip.NewHeader("Subscription-State", state))
 	n.AppendHeader(gosip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
 	n.SetBody([]byte(frag + "\r\n"))
-	if _, err := c.sendIn(l, l.dialog, n, nil, nil); err != nil {
+	done := func() {
+		if then != nil {
+			then()
+			then = nil
+		}
+	}
+	_, err := c.sendIn(l, l.dialog, n, func(res *gosip.Response) {
+		if !res.IsProvisional() {
+			done()
+		}
+	}, func(error) { done() })
+	if err != nil {
 		c.log.Debug().Err(err).Msg("NOTIFY of the transfer not sent")
+		done()
 	}
 }

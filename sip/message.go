@@ -23,6 +23,9 @@ type Invite struct {
 	// RequestPhone, FromPhone and ToPhone: that URI of the incoming INVITE
 	// named a telephone number (IsPhone), so ours says user=phone too.
 	RequestPhone, FromPhone, ToPhone bool
+	// RequestParams are URI parameters the Request-URI carries besides
+	// transport and user=phone (KeptURIParams).
+	RequestParams gosip.HeaderParams
 	// MaxForwards is the incoming value minus one.
 	MaxForwards int
 	// Body is an SDP offer.
@@ -38,6 +41,12 @@ func (s *Side) NewInvite(inv Invite) *gosip.Request {
 	if isStream(inv.Transport) {
 		ruri.UriParams = gosip.NewParams()
 		ruri.UriParams.Add("transport", strings.ToLower(inv.Transport))
+	}
+	if len(inv.RequestParams) > 0 {
+		if ruri.UriParams == nil {
+			ruri.UriParams = gosip.NewParams()
+		}
+		ruri.UriParams = append(ruri.UriParams, inv.RequestParams...)
 	}
 	if inv.RequestPhone {
 		userPhone(&ruri)

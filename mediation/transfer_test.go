@@ -1,0 +1,448 @@
+package mediation_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// transferLab is a server whose trunk has enable_refer_support off (and
+// forward_call_history on), an SBC, a client placing outbound calls, and
+// the edge next hop where the server sends a transfer's INVITE (the
+// target) and inbound calls. The SBC and the target answer with media on
+// sockets of their own; the SBC answers re-INVITEs with the same SDP.
+type transferLab struct {
+	srv                   *mediation.Server
+	sbc, caller, edge     *peer
+	sbcMedia, targetMedia *net.UDPConn
+	records               string
+	sbcCalls, targets     chan *peerInvite
+}
+
+func newTransferLab(t *testing.T, configure func(*mediation.Config)) *transferLab {
+	t.Helper()
+	l := &transferLab{sbc: startPeer(t, "sbc"), caller: startPeer(t, "caller"), edge: startPeer(t, "edge"),
+		sbcMedia: rtpSock(t), targetMedia: rtpSock(t), records: filepath.Join(t.TempDir(), "calls.jsonl"),
+		sbcCalls: make(chan *peerInvite, 4), targets: make(chan *peerInvite, 4)}
+	takeNotifies(l.caller)
+	takeNotifies(l.edge)
+	sbcSDP := loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMA")
+	l.sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, sbcSDP)
+		l.sbcCalls <- pi
+	})
+	l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) { l.sbc.reply(req, tx, 200, sbcSDP) })
+	l.edge.invites(func(pi *peerInvite) {
+		l.targets <- pi
+		pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+	})
+	l.srv = serveTo(t, l.sbc.addr(), "udp", func(c *mediation.Config) {
+		off := false
+		c.Gateways[0].EnableReferSupport = &off
+		c.Gateways[0].ForwardCallHistory = true
+		c.Edge.Peer = l.edge.addr().String()
+		c.Records.Path = l.records
+		if configure != nil {
+			configure(c)
+		}
+	})
+	return l
+}
+
+// transferCall sets up a bypassed call from caller (which answers NOTIFYs)
+// to sbc through a server whose trunk has enable_refer_support off, and
+// ACKs it.
+func transferCall(ctx context.Context, t *testing.T, sbc, caller *peer) (*mediation.Server, *outCall) {
+	t.Helper()
+	takeNotifies(caller)
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		off := false
+		c.Gateways[0].EnableReferSupport = &off
+	})
+	return srv, upCall(ctx, t, caller, srv, "udp")
+}
+
+// takeNotifies makes the peer record and answer 200 the NOTIFYs of its
+// REFER's subscription.
+func takeNotifies(p *peer) {
+	p.on(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		p.reply(req, tx, 200, nil)
+	})
+}
+
+// next is the next INVITE of ch, failing the test at ctx's end.
+func next(ctx context.Context, t *testing.T, ch <-chan *peerInvite, what string) *peerInvite {
+	t.Helper()
+	select {
+	case pi := <-ch:
+		return pi
+	case <-ctx.Done():
+		t.Fatalf("no %s INVITE", what)
+		return nil
+	}
+}
+
+// mediaFlows sends RTP from one socket to to until the other socket
+// receives something (the relay forwards it), failing at ctx's end.
+func mediaFlows(ctx context.Context, t *testing.T, what string, from *net.UDPConn, to netip.AddrPort, recv *net.UDPConn) {
+	t.Helper()
+	buf := make([]byte, 2048)
+	for seq := uint16(1); ctx.Err() == nil; seq++ {
+		sendRTPFrom(t, from, to, 8, seq, make([]byte, 160))
+		_ = recv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, _, err := recv.ReadFromUDP(buf); err == nil && n > 12 {
+			return
+		}
+	}
+	t.Fatalf("%s: no media came through", what)
+}
+
+// TestReferPerformedByServer: with enable_refer_support off, the server
+// carries a client's blind transfer out itself, as the transferee (the
+// PSTN party) would (RFC 3515 §2.4, RFC 5589 §6): 202 and NOTIFYs (100
+// Trying, then 200 OK) to the client; an INVITE to the Refer-To target on
+// the EDGE side (its user and URI parameters but transport kept: a
+// number, or SfB call park's orbit), from the PSTN party, with the
+// Referred-By (forward_call_history), offering our relay; once it
+// answers, the PSTN party's leg stays and is re-INVITEd to the relay (the
+// bypassed call is anchored, reason transferred), media flows between it
+// and the target, and only the client's old leg gets BYE. The client's own
+// BYE of that leg (RFC 5589: it hangs up after the final NOTIFY) gets 200
+// and ends nothing; the call ends when the target hangs up, with one
+// record naming the target's leg. Before, the PSTN party got BYE and the
+// client was joined to the target.
+func TestReferPerformedByServer(t *testing.T) {
+	for _, tc := range []struct{ name, referTo, wantUser, wantParams string }{
+		{"number", "<sip:+15550200@sfb.example.com;user=phone>", "+15550200", ";user=phone"},
+		{"call park orbit", "<sip:alice@contoso.example;opaque=app:cpsp;gruu;transport=tcp;maddr=10.0.0.1>", "alice", ";opaque=app:cpsp;gruu"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			l := newTransferLab(t, nil)
+			oc := upCall(ctx, t, l.caller, l.srv, "udp")
+			mediationtest.WaitMetric(t, l.srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+			first := next(ctx, t, l.sbcCalls, "SBC's")
+			refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+			refer.AppendHeader(gosip.NewHeader("Refer-To", tc.referTo))
+			refer.AppendHeader(gosip.NewHeader("Referred-By", "<sip:bob@sfb.example.com>"))
+			if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+				t.Fatalf("REFER got %d, want 202", res.StatusCode)
+			}
+			target := next(ctx, t, l.targets, "transfer")
+			if want := "sip:" + tc.wantUser + "@" + l.edge.addr().String() + tc.wantParams; target.req.Recipient.String() != want {
+				t.Errorf("transfer INVITE to %s, want %s", target.req.Recipient.String(), want)
+			}
+			if from := target.req.From().Address.User; from != first.req.To().Address.User {
+				t.Errorf("transfer INVITE from %s, want the PSTN party %s", from, first.req.To().Address.User)
+			}
+			if by := headerValue(target.req, "Referred-By"); !strings.Contains(by, "bob@") {
+				t.Errorf("transfer INVITE Referred-By %q, want the REFER's", by)
+			}
+			offer := media(t, "transfer INVITE", target.req.Body())
+			if offer.RTP().Port() == uint16(sockPort(l.sbcMedia)) || offer.BypassID != "" {
+				t.Errorf("target offered %s (bypass ID %q), want our relay", offer.RTP(), offer.BypassID)
+			}
+			notify := l.caller.waitLast(ctx, gosip.NOTIFY, 2)
+			if !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") || !strings.HasPrefix(headerValue(notify, "Subscription-State"), "terminated") {
+				t.Errorf("final NOTIFY %q, state %q", notify.Body(), headerValue(notify, "Subscription-State"))
+			}
+			if bye := l.caller.wait(ctx, gosip.BYE, 1); bye.CallID().Value() != oc.inv.CallID().Value() {
+				t.Errorf("client's BYE in Call-ID %s, want its old leg's %s", bye.CallID().Value(), oc.inv.CallID().Value())
+			}
+			reinv := l.sbc.wait(ctx, gosip.INVITE, 2)
+			if reinv.CallID().Value() != first.req.CallID().Value() {
+				t.Fatalf("SBC's INVITE #2 in Call-ID %s, want the PSTN party's leg's %s", reinv.CallID().Value(), first.req.CallID().Value())
+			}
+			relayGW := media(t, "re-INVITE to the SBC", reinv.Body()).RTP()
+			// The client hangs up its old leg after the final NOTIFY:
+			// 200, and the call goes on.
+			if err := oc.d.Bye(ctx); err != nil {
+				t.Fatalf("client's BYE of its old leg: %v", err)
+			}
+			mediationtest.WaitMetric(t, l.srv, 0, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+			if calls := l.srv.Calls(); len(calls) != 1 || calls[0].BypassReason != "transferred" {
+				t.Fatalf("calls after the transfer %+v, want one, anchored (transferred)", calls)
+			}
+			mediaFlows(ctx, t, "PSTN party -> target", l.sbcMedia, relayGW, l.targetMedia)
+			mediaFlows(ctx, t, "target -> PSTN party", l.targetMedia, offer.RTP(), l.sbcMedia)
+			if n := l.sbc.count(gosip.BYE); n != 0 {
+				t.Fatalf("the PSTN party's leg got %d BYEs", n)
+			}
+			// The target hangs up: the PSTN party gets BYE, the call ends.
+			if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+				t.Fatalf("target's BYE got %d", res.StatusCode)
+			}
+			if bye := l.sbc.wait(ctx, gosip.BYE, 1); bye.CallID().Value() != first.req.CallID().Value() {
+				t.Errorf("SBC's BYE in Call-ID %s, want %s", bye.CallID().Value(), first.req.CallID().Value())
+			}
+			waitCalls(t, l.srv, 0)
+			recs := readRecords(t, l.records)
+			if len(recs) != 1 || recs[0].EdgeCallID != target.req.CallID().Value() || recs[0].GatewayCallID != first.req.CallID().Value() ||
+				recs[0].BypassReason != "transferred" {
+				t.Fatalf("records %+v, want one with the target's leg %s and the PSTN party's %s", recs, target.req.CallID().Value(), first.req.CallID().Value())
+			}
+			if n := l.caller.count(gosip.BYE); n != 1 {
+				t.Errorf("client got %d BYEs, want 1", n)
+			}
+		})
+	}
+}
+
+// TestReferPerformedByServerInbound: the PSTN calls the client, which
+// transfers the caller to another number: the transfer INVITE goes to the
+// edge from the PSTN caller, the SBC's leg stays (re-INVITEd, never BYE),
+// the client's leg gets BYE, and the SBC's BYE later reaches the target.
+func TestReferPerformedByServerInbound(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	clientSDP := loopSDP(sockPort(rtpSock(t)), "sendrecv", false, "PCMA")
+	l.edge.invites(func(pi *peerInvite) {
+		if pi.req.Recipient.User == "+15550200" {
+			l.targets <- pi
+			pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+			return
+		}
+		pi.respond(200, clientSDP)
+		l.sbcCalls <- pi // the client's leg
+	})
+	oc := l.sbc.call(ctx, l.srv.GatewayAddr(), "udp", loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMU", "PCMA"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	client := next(ctx, t, l.sbcCalls, "client's")
+	client.waitAck(ctx)
+	refer := client.inDialog(gosip.REFER, 2, nil, gosip.NewHeader("Refer-To", "<tel:+15550200>"))
+	if res := client.do(ctx, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	if from := target.req.From().Address.User; from != "+15550199" {
+		t.Errorf("transfer INVITE from %s, want the PSTN caller +15550199", from)
+	}
+	if bye := l.edge.wait(ctx, gosip.BYE, 1); bye.CallID().Value() != client.req.CallID().Value() {
+		t.Errorf("BYE in Call-ID %s, want the client's old leg's %s", bye.CallID().Value(), client.req.CallID().Value())
+	}
+	if n := l.edge.count(gosip.NOTIFY); n < 2 {
+		t.Errorf("client got %d NOTIFYs, want 100 and 200", n)
+	}
+	l.sbc.wait(ctx, gosip.INVITE, 1) // our re-INVITE to the relay (the SBC's first INVITE was its own)
+	if n := l.sbc.count(gosip.BYE); n != 0 {
+		t.Fatalf("the PSTN caller's leg got %d BYEs", n)
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("SBC's BYE: %v", err)
+	}
+	if bye := l.edge.wait(ctx, gosip.BYE, 2); bye.CallID().Value() != target.req.CallID().Value() {
+		t.Errorf("BYE #2 at the edge in Call-ID %s, want the target's %s", bye.CallID().Value(), target.req.CallID().Value())
+	}
+	waitCalls(t, l.srv, 0)
+	if recs := readRecords(t, l.records); len(recs) != 1 || recs[0].EdgeCallID != target.req.CallID().Value() {
+		t.Fatalf("records %+v, want one naming the target's leg", recs)
+	}
+}
+
+// TestReferPerformedByServerFails: a transfer whose target is busy leaves
+// the call as it was (bypassed, no BYE anywhere); the client's NOTIFY says
+// 486.
+func TestReferPerformedByServerFails(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	l.edge.invites(func(pi *peerInvite) { pi.respond(486, nil) })
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	notify := l.caller.waitLast(ctx, gosip.NOTIFY, 2)
+	if !strings.HasPrefix(string(notify.Body()), "SIP/2.0 486") {
+		t.Errorf("final NOTIFY %q, want the target's 486", notify.Body())
+	}
+	if n, m := l.sbc.count(gosip.BYE), l.caller.count(gosip.BYE); n != 0 || m != 0 {
+		t.Errorf("BYEs after a failed transfer: SBC %d, client %d", n, m)
+	}
+	mediationtest.WaitMetric(t, l.srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	l.sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, l.srv, 0)
+}
+
+// TestReferPerformedByServerCancelled: a transfer target still ringing when
+// the call ends is CANCELled (RFC 3261 §9.1), not left to ring and answer
+// into a call that is gone.
+func TestReferPerformedByServerCancelled(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	ringing := make(chan *gosip.Request, 1)
+	l.edge.invites(func(pi *peerInvite) {
+		pi.respond(180, nil)
+		ringing <- pi.req
+		<-pi.tx.Done() // sipgo answers the CANCEL and the INVITE 487
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	var inv *gosip.Request
+	select {
+	case inv = <-ringing:
+	case <-ctx.Done():
+		t.Fatal("the transfer target never rang")
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	c := l.edge.wait(ctx, gosip.CANCEL, 1)
+	if c.CallID().Value() != inv.CallID().Value() {
+		t.Errorf("CANCEL in Call-ID %s, want the transfer INVITE's %s", c.CallID().Value(), inv.CallID().Value())
+	}
+	waitCalls(t, l.srv, 0)
+}
+
+// TestReferPerformedByServerStrictTarget: the edge side requires 100rel
+// and session timers: the transfer INVITE asks for 100rel (Require) and a
+// session timer as the side's calls do, the target's reliable 183 is
+// PRACKed once with the right RAck, its 200's Session-Expires
+// (refresher=uac) makes us refresh the new leg, and our BYE when the PSTN
+// party hangs up reaches the target with a CSeq past the PRACK's.
+func TestReferPerformedByServerStrictTarget(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, func(c *mediation.Config) {
+		c.Edge.Prack = mediation.PrackRequired
+		c.Edge.SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 30 * time.Second, MinSE: time.Second}
+	})
+	l.edge.invites(func(pi *peerInvite) {
+		if got := pi.req.GetHeader("Require"); got == nil || !strings.Contains(got.Value(), "100rel") {
+			t.Errorf("transfer INVITE Require %v, want 100rel", got)
+		}
+		if se := pi.req.GetHeader("Session-Expires"); se == nil || se.Value() != "30;refresher=uac" {
+			t.Errorf("transfer INVITE Session-Expires %v, want 30;refresher=uac", se)
+		}
+		body := loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA")
+		pi.reliable(183, 77, body)
+		pi.p.wait(ctx, gosip.PRACK, 1)
+		pi.respond(200, body, gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer"))
+		l.targets <- pi
+	})
+	l.edge.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) { // our refreshes
+		l.edge.reply(req, tx, 200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"), gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+	})
+	oc := l.caller.call(ctx, l.srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel, timer"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	sbcCall := next(ctx, t, l.sbcCalls, "SBC's")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	prack := l.edge.wait(ctx, gosip.PRACK, 1)
+	if rack := prack.GetHeader("RAck"); rack == nil || rack.Value() != "77 "+target.req.CSeq().Value()[:strings.IndexByte(target.req.CSeq().Value(), ' ')]+" INVITE" {
+		t.Errorf("PRACK RAck %v, want 77 %s", rack, target.req.CSeq().Value())
+	}
+	if notify := l.caller.waitLast(ctx, gosip.NOTIFY, 2); !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") {
+		t.Fatalf("final NOTIFY %q, want 200", notify.Body())
+	}
+	refresh := l.edge.wait(ctx, gosip.INVITE, 2) // the transfer INVITE, then our refresh
+	if refresh.CallID().Value() != target.req.CallID().Value() {
+		t.Errorf("refresh in Call-ID %s, want the transfer leg's %s", refresh.CallID().Value(), target.req.CallID().Value())
+	}
+	if res := sbcCall.do(ctx, sbcCall.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("SBC's BYE got %d", res.StatusCode)
+	}
+	bye := l.edge.wait(ctx, gosip.BYE, 1)
+	if bye.CallID().Value() != target.req.CallID().Value() || bye.CSeq().SeqNo <= prack.CSeq().SeqNo {
+		t.Errorf("BYE in %s CSeq %d, want the target's leg past the PRACK's %d", bye.CallID().Value(), bye.CSeq().SeqNo, prack.CSeq().SeqNo)
+	}
+	if n := l.edge.count(gosip.PRACK); n != 1 {
+		t.Errorf("%d PRACKs, want 1", n)
+	}
+	waitCalls(t, l.srv, 0)
+}
+
+// TestReferPerformedByServerTransferorHangsUpFirst: a client that hangs up
+// its old leg as soon as the final NOTIFY comes, before answering it (its
+// BYE and ours would cross), gets 200; the call goes on between the PSTN
+// party and the target, and the client gets no BYE of ours after its own.
+func TestReferPerformedByServerTransferorHangsUpFirst(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	var oc *outCall
+	byeRes := make(chan error, 1)
+	l.caller.on(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if strings.HasPrefix(headerValue(req, "Subscription-State"), "terminated") {
+			byeRes <- oc.d.Bye(ctx)
+		}
+		l.caller.reply(req, tx, 200, nil)
+	})
+	oc = upCall(ctx, t, l.caller, l.srv, "udp")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	select {
+	case err := <-byeRes:
+		if err != nil {
+			t.Fatalf("client's BYE of its old leg: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no final NOTIFY")
+	}
+	l.caller.wait(ctx, gosip.NOTIFY, 2)
+	l.sbc.wait(ctx, gosip.INVITE, 2) // the re-INVITE to the relay
+	if n := l.srv.ActiveCalls(); n != 1 {
+		t.Fatalf("%d calls after the transferor hung up, want 1", n)
+	}
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	l.sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, l.srv, 0)
+	if n := l.caller.count(gosip.BYE); n != 0 {
+		t.Errorf("client got %d BYEs after hanging up itself", n)
+	}
+}
+
+// TestReferPerformedByServerPSTNPartyMoves: the SBC answers our re-INVITE
+// to the relay with media at a new port: the relay sends the target's
+// media there.
+func TestReferPerformedByServerPSTNPartyMoves(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	moved := rtpSock(t)
+	l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		l.sbc.reply(req, tx, 200, loopSDP(sockPort(moved), "sendrecv", false, "PCMA"))
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	l.sbc.wait(ctx, gosip.ACK, 2) // of the call's 200, then of the re-INVITE's
+	mediaFlows(ctx, t, "target -> PSTN party's new port", l.targetMedia, media(t, "transfer INVITE", target.req.Body()).RTP(), moved)
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	waitCalls(t, l.srv, 0)
+}
