@@ -99,7 +99,8 @@ type mediaPlan struct {
 }
 
 // sdpLeg remembers the SDP last sent to one peer so that o= stays the same
-// for the same session and its version grows with every change.
+// for the same session and its version grows with every change (RFC 3264
+// §8): its address is the first SDP's c=, whatever c= says later.
 type sdpLeg struct {
 	origin sdp.Origin
 	last   []byte
@@ -115,6 +116,9 @@ func newSDPLeg() sdpLeg {
 // marshal stamps d with the leg's origin, bumping the version when the SDP
 // differs from the last one sent.
 func (l *sdpLeg) marshal(d sdp.Description) []byte {
+	if !l.origin.Addr.IsValid() {
+		l.origin.Addr = d.Addr
+	}
 	d.Origin = l.origin
 	body := d.Marshal()
 	if l.last != nil && !bytes.Equal(body, l.last) {
