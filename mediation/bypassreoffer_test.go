@@ -72,42 +72,6 @@ func (b *bypassParty) moveTo(ctx context.Context, t *testing.T, ip string) strin
 	return string(res.Body())
 }
 
-func (b *bypassParty) callerReoffers(t *testing.T, oc *outCall) {
-	b.reoffer = func(ctx context.Context, body []byte) *gosip.Response {
-		req := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
-		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-		req.SetBody(body)
-		res := doIn(ctx, t, oc, req)
-		if res.StatusCode == 200 {
-			if err := oc.d.WriteRequest(gosip.NewRequest(gosip.ACK, oc.final.Contact().Address)); err != nil {
-				t.Fatal(err)
-			}
-			ackTaken(ctx, t, oc)
-		}
-		return res
-	}
-}
-
-func (b *bypassParty) calleeReoffers(t *testing.T, pi *peerInvite) {
-	var seq uint32 = 1
-	b.reoffer = func(ctx context.Context, body []byte) *gosip.Response {
-		seq++
-		res := pi.do(ctx, pi.inDialog(gosip.INVITE, seq, body))
-		if res.StatusCode == 200 {
-			ack := pi.inDialog(gosip.ACK, seq, nil)
-			ack.Recipient = res.Contact().Address
-			if err := b.p.stack.Client("udp").WriteRequest(ack); err != nil {
-				t.Fatal(err)
-			}
-			seq++
-			if r := pi.do(ctx, pi.inDialog(gosip.OPTIONS, seq, nil)); r.StatusCode != 200 {
-				t.Fatalf("OPTIONS after the ACK got %d", r.StatusCode)
-			}
-		}
-		return res
-	}
-}
-
 // bypassedCall sets up a bypassed call between a client and an SBC party
 // (inbound: the SBC calls) and returns them with the server's SDPs to each
 // so far, in the order sent.
@@ -144,8 +108,8 @@ func bypassedCall(ctx context.Context, t *testing.T, inbound bool) (client, sbc 
 	case <-ctx.Done():
 		t.Fatal("the callee got no INVITE")
 	}
-	caller.callerReoffers(t, oc)
-	callee.calleeReoffers(t, pi)
+	caller.reoffer = callerReinvites(t, oc)
+	callee.reoffer = calleeReinvites(t, callee.p, pi)
 	toCaller, toCallee := string(oc.final.Body()), string(pi.req.Body())
 	if inbound {
 		toClient, toSBC = []string{toCallee}, []string{toCaller}

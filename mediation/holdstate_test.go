@@ -130,38 +130,46 @@ func (h *holdParty) report(ctx context.Context) (stop func()) {
 }
 
 // callerSend makes h, the caller of oc, send its re-INVITEs in oc's dialog.
-func (h *holdParty) callerSend(oc *outCall) {
-	h.send = func(ctx context.Context, body []byte) *gosip.Response {
+func (h *holdParty) callerSend(oc *outCall) { h.send = callerReinvites(h.t, oc) }
+
+// calleeSend makes h, the callee of the INVITE pi, send its re-INVITEs in
+// pi's dialog.
+func (h *holdParty) calleeSend(pi *peerInvite) { h.send = calleeReinvites(h.t, h.p, pi) }
+
+// callerReinvites sends re-INVITEs as the caller of oc: each with body,
+// its 2xx ACKed and the ACK known to the server before it returns the
+// final response.
+func callerReinvites(t *testing.T, oc *outCall) func(ctx context.Context, body []byte) *gosip.Response {
+	return func(ctx context.Context, body []byte) *gosip.Response {
 		req := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
 		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 		req.SetBody(body)
-		res := doIn(ctx, h.t, oc, req)
+		res := doIn(ctx, t, oc, req)
 		if res.StatusCode == 200 {
 			if err := oc.d.WriteRequest(gosip.NewRequest(gosip.ACK, oc.final.Contact().Address)); err != nil {
-				h.t.Fatal(err)
+				t.Fatal(err)
 			}
-			ackTaken(ctx, h.t, oc)
+			ackTaken(ctx, t, oc)
 		}
 		return res
 	}
 }
 
-// calleeSend makes h, the callee of the INVITE pi, send its re-INVITEs in
-// pi's dialog.
-func (h *holdParty) calleeSend(pi *peerInvite) {
+// calleeReinvites is callerReinvites for p, the callee of the INVITE pi.
+func calleeReinvites(t *testing.T, p *peer, pi *peerInvite) func(ctx context.Context, body []byte) *gosip.Response {
 	var seq uint32 = 1
-	h.send = func(ctx context.Context, body []byte) *gosip.Response {
+	return func(ctx context.Context, body []byte) *gosip.Response {
 		seq++
 		res := pi.do(ctx, pi.inDialog(gosip.INVITE, seq, body))
 		if res.StatusCode == 200 {
 			ack := pi.inDialog(gosip.ACK, seq, nil)
 			ack.Recipient = res.Contact().Address
-			if err := h.p.stack.Client("udp").WriteRequest(ack); err != nil {
-				h.t.Fatal(err)
+			if err := p.stack.Client("udp").WriteRequest(ack); err != nil {
+				t.Fatal(err)
 			}
 			seq++
 			if r := pi.do(ctx, pi.inDialog(gosip.OPTIONS, seq, nil)); r.StatusCode != 200 {
-				h.t.Fatalf("OPTIONS after the ACK got %d", r.StatusCode)
+				t.Fatalf("OPTIONS after the ACK got %d", r.StatusCode)
 			}
 		}
 		return res
