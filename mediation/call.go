@@ -627,6 +627,13 @@ func (c *call) relayOptions() []relay.SessionOption {
 	return opts
 }
 
+// holdTimeout implements relayOptioner: the trunk's rtcp_calls_on_hold
+// (true, the default, for a trunk no longer configured).
+func (c *call) holdTimeout() bool {
+	p, ok := c.deps.trunks[c.trunk.Name]
+	return !ok || p.holdTimeout
+}
+
 // onMediaTimeoutEvent is the relay's callback: a leg has been silent (no
 // RTP, no RTCP) for media.timeout.
 func (c *call) onMediaTimeoutEvent(side relay.Side) { c.push(evMediaTimeout{side}) }
@@ -636,7 +643,7 @@ func (c *call) onMediaTimeout(side relay.Side) {
 	if c.state != stateAnswered {
 		return
 	}
-	ev := c.log.Warn().Str("leg", side.String()).Int64("timeout_ms", c.deps.media.Timeout.Milliseconds())
+	ev := c.log.Warn().Str("leg", side.String()).Int64("timeout_ms", c.deps.media.Timeout.Milliseconds()).Bool("hold", c.media.onHold)
 	if r := c.media.relay; r != nil {
 		// Packets that arrived but were unusable (wrong SRTP keys, say)
 		// tell a silent peer from a misconfigured one.

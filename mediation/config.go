@@ -288,6 +288,12 @@ type GatewayConfig struct {
 	Transport string `yaml:"transport"`
 	// EnableBypass is the per-trunk switch (Set-CsTrunkConfiguration -EnableBypass); nil means true.
 	EnableBypass *bool `yaml:"enable_bypass"`
+	// RTCPCallsOnHold keeps media.timeout running while the trunk's
+	// anchored calls are on hold, where RTCP still flows (RFC 3264 §8.4):
+	// a held leg that sends neither RTP nor RTCP for the timeout ends the
+	// call (CCE's RTCPCallsOnHold); false suspends the count on hold. nil
+	// means true, as in CCE.
+	RTCPCallsOnHold *bool `yaml:"rtcp_calls_on_hold"`
 	// SRTP towards this SBC: off (plain RTP, as CCE over TCP), optional or
 	// required; "" means off, or required over TLS.
 	SRTP string `yaml:"srtp"`
@@ -854,6 +860,11 @@ func (g GatewayConfig) TransportName() string {
 // means true, as in Set-CsTrunkConfiguration.
 func (g GatewayConfig) BypassEnabled() bool {
 	return g.EnableBypass == nil || *g.EnableBypass
+}
+
+// HoldTimeout is RTCPCallsOnHold with its default.
+func (g GatewayConfig) HoldTimeout() bool {
+	return g.RTCPCallsOnHold == nil || *g.RTCPCallsOnHold
 }
 
 // DisplayName is the trunk's name for logs and metrics: Name, or Address when

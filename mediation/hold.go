@@ -2,8 +2,13 @@ package mediation
 
 import "github.com/mediation-emulator/mediation/mediation/relay"
 
-// Hold: the relay's media timeout is suspended while the call is on hold,
-// since a held peer may go fully silent. On hold is what the negotiated
+// Hold: RTCP keeps flowing on a held stream (RFC 3264 §5.1, §8.4), so
+// the relay's media timeout, which counts RTP and RTCP alike, keeps
+// running on hold: a peer gone on hold and then off the network (a client
+// playing its own music on hold that loses its network) would otherwise
+// hold the call, its slot and its ports for ever. A trunk with
+// rtcp_calls_on_hold off (CCE's RTCPCallsOnHold) has peers that go fully
+// silent on hold: the count is suspended while the call is on hold. On hold is what the negotiated
 // session says, offer and answer on both legs (RFC 3264 §6.1, §8.4), not
 // the latest offer alone: a held client answers the SBC's sendrecv
 // re-offer sendonly, an SBC answers a resume inactive while it holds
@@ -22,8 +27,8 @@ func (p *mediaPlan) negotiatedHold() bool {
 
 // negotiated applies the hold state of the session just negotiated (an
 // answer, initial or to a re-offer) to the relay's media timeout, which
-// counts only once the call is answered; the count restarts when the
-// call comes off hold.
+// counts only once the call is answered; the count restarts at each
+// negotiation, so a hold starts with a full timeout.
 func (p *mediaPlan) negotiated() {
 	hold := p.negotiatedHold()
 	if hold != p.onHold && p.counting {
@@ -31,6 +36,6 @@ func (p *mediaPlan) negotiated() {
 	}
 	p.onHold = hold
 	if p.relay != nil && p.counting {
-		p.relay.SetHold(hold)
+		p.relay.SuspendTimeout(hold && p.relayOptions != nil && !p.relayOptions.holdTimeout())
 	}
 }

@@ -12,18 +12,24 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
-// The media timeout of an anchored call is suspended while the negotiated
-// session is on hold, whether the offer or the answer holds (RFC 3264
-// §6.1, §8.4): a held client answering the SBC's sendrecv re-offer
-// sendonly, an SBC still holding when the client resumes, an SBC answering
-// a sendrecv re-offer inactive, a queue answering the first INVITE
-// inactive. Once both sides are sendrecv again, silence ends the call.
+// On hold, RTCP keeps flowing (RFC 3264 §8.4), so by default (a trunk's
+// rtcp_calls_on_hold, CCE's RTCPCallsOnHold) the media timeout of an
+// anchored call keeps running on hold: a held leg that sends neither RTP
+// nor RTCP for media.timeout ends the call, one that sends RTCP (or music
+// on hold) keeps it. With rtcp_calls_on_hold off the count is suspended
+// while the negotiated session is on hold, whether the offer or the answer
+// holds (RFC 3264 §6.1, §8.4): a held client answering the SBC's sendrecv
+// re-offer sendonly, an SBC still holding when the client resumes, an SBC
+// answering a sendrecv re-offer inactive, a queue answering the first
+// INVITE inactive. Once both sides are sendrecv again, silence ends the
+// call.
 
 // holdTimeout is the media.timeout of these tests.
 const holdTimeout = 800 * time.Millisecond
@@ -94,39 +100,76 @@ func (h *holdParty) talk(ctx context.Context) {
 	}()
 }
 
+// report sends the relay an RTCP receiver report every 50 ms from h's
+// media socket, as a held peer keeps doing (RFC 3264 §8.4), until the
+// returned stop is called or ctx ends.
+func (h *holdParty) report(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	rr, err := (&rtcp.ReceiverReport{SSRC: 0x77}).Marshal()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	to := netip.AddrPortFrom(h.relay.Addr(), h.relay.Port()+1)
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_, _ = h.media.WriteToUDPAddrPort(rr, to)
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	stop = func() { cancel(); <-done }
+	h.t.Cleanup(stop)
+	return stop
+}
+
 // callerSend makes h, the caller of oc, send its re-INVITEs in oc's dialog.
-func (h *holdParty) callerSend(oc *outCall) {
-	h.send = func(ctx context.Context, body []byte) *gosip.Response {
+func (h *holdParty) callerSend(oc *outCall) { h.send = callerReinvites(h.t, oc) }
+
+// calleeSend makes h, the callee of the INVITE pi, send its re-INVITEs in
+// pi's dialog.
+func (h *holdParty) calleeSend(pi *peerInvite) { h.send = calleeReinvites(h.t, h.p, pi) }
+
+// callerReinvites sends re-INVITEs as the caller of oc: each with body,
+// its 2xx ACKed and the ACK known to the server before it returns the
+// final response.
+func callerReinvites(t *testing.T, oc *outCall) func(ctx context.Context, body []byte) *gosip.Response {
+	return func(ctx context.Context, body []byte) *gosip.Response {
 		req := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
 		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 		req.SetBody(body)
-		res := doIn(ctx, h.t, oc, req)
+		res := doIn(ctx, t, oc, req)
 		if res.StatusCode == 200 {
 			if err := oc.d.WriteRequest(gosip.NewRequest(gosip.ACK, oc.final.Contact().Address)); err != nil {
-				h.t.Fatal(err)
+				t.Fatal(err)
 			}
-			ackTaken(ctx, h.t, oc)
+			ackTaken(ctx, t, oc)
 		}
 		return res
 	}
 }
 
-// calleeSend makes h, the callee of the INVITE pi, send its re-INVITEs in
-// pi's dialog.
-func (h *holdParty) calleeSend(pi *peerInvite) {
+// calleeReinvites is callerReinvites for p, the callee of the INVITE pi.
+func calleeReinvites(t *testing.T, p *peer, pi *peerInvite) func(ctx context.Context, body []byte) *gosip.Response {
 	var seq uint32 = 1
-	h.send = func(ctx context.Context, body []byte) *gosip.Response {
+	return func(ctx context.Context, body []byte) *gosip.Response {
 		seq++
 		res := pi.do(ctx, pi.inDialog(gosip.INVITE, seq, body))
 		if res.StatusCode == 200 {
 			ack := pi.inDialog(gosip.ACK, seq, nil)
 			ack.Recipient = res.Contact().Address
-			if err := h.p.stack.Client("udp").WriteRequest(ack); err != nil {
-				h.t.Fatal(err)
+			if err := p.stack.Client("udp").WriteRequest(ack); err != nil {
+				t.Fatal(err)
 			}
 			seq++
 			if r := pi.do(ctx, pi.inDialog(gosip.OPTIONS, seq, nil)); r.StatusCode != 200 {
-				h.t.Fatalf("OPTIONS after the ACK got %d", r.StatusCode)
+				t.Fatalf("OPTIONS after the ACK got %d", r.StatusCode)
 			}
 		}
 		return res
@@ -166,8 +209,9 @@ type holdCall struct {
 
 // startHoldCall sets up a call, the callee answering its first INVITE
 // answerDir; inbound, the SBC is the caller, and late makes its INVITE a
-// delayed offer (the SBC answers answerDir in its ACK). Both parties talk.
-func startHoldCall(ctx context.Context, t *testing.T, inbound, late bool, answerDir string) *holdCall {
+// delayed offer (the SBC answers answerDir in its ACK); rtcpOnHold is the
+// trunk's rtcp_calls_on_hold. Both parties talk.
+func startHoldCall(ctx context.Context, t *testing.T, inbound, late bool, answerDir string, rtcpOnHold bool) *holdCall {
 	t.Helper()
 	hc := &holdCall{client: newHoldParty(t, "client"), sbc: newHoldParty(t, "sbc"), records: t.TempDir() + "/calls.jsonl", dir: "outbound"}
 	hc.caller, hc.callee = hc.client, hc.sbc
@@ -186,6 +230,7 @@ func startHoldCall(ctx context.Context, t *testing.T, inbound, late bool, answer
 	configure := func(c *mediation.Config) {
 		c.Media.Timeout = holdTimeout
 		c.Records.Path = hc.records
+		c.Gateways[0].RTCPCallsOnHold = &rtcpOnHold
 		if inbound {
 			c.Edge.Peer = hc.client.p.addr().String()
 		}
@@ -235,6 +280,12 @@ func (hc *holdCall) heldSilently(t *testing.T) {
 	t.Helper()
 	hc.client.quiet.Store(true)
 	hc.sbc.quiet.Store(true)
+	hc.outlives(t)
+}
+
+// outlives checks that the call outlives three media timeouts from now.
+func (hc *holdCall) outlives(t *testing.T) {
+	t.Helper()
 	over := time.NewTimer(3 * holdTimeout)
 	defer over.Stop()
 	for {
@@ -285,9 +336,10 @@ func (hc *holdCall) run(ctx context.Context, t *testing.T, s holdStep) {
 	}
 }
 
-// TestHoldInAnswerSuspendsMediaTimeout: each way a hold is expressed in an
-// answer keeps the media timeout suspended past media.timeout with both
-// peers silent; once both are sendrecv again, the timeout ends the call.
+// TestHoldInAnswerSuspendsMediaTimeout: with rtcp_calls_on_hold off, each
+// way a hold is expressed in an answer keeps the media timeout suspended
+// past media.timeout with both peers silent; once both are sendrecv
+// again, the timeout ends the call.
 func TestHoldInAnswerSuspendsMediaTimeout(t *testing.T) {
 	const client, sbc = true, false
 	tests := []struct {
@@ -323,12 +375,57 @@ func TestHoldInAnswerSuspendsMediaTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
-			hc := startHoldCall(ctx, t, tt.inbound, tt.late, tt.initialAnswer)
+			hc := startHoldCall(ctx, t, tt.inbound, tt.late, tt.initialAnswer, false)
 			for _, s := range tt.hold {
 				hc.run(ctx, t, s)
 			}
 			hc.heldSilently(t)
 			hc.run(ctx, t, tt.resume)
+			hc.timesOut(ctx, t)
+		})
+	}
+}
+
+// TestHeldCallEndsWithoutRTCP: with rtcp_calls_on_hold (the default), a
+// held call stays up while its peers send RTCP, or the holder its music on
+// hold, past several media timeouts; a leg that then sends neither RTP nor
+// RTCP for media.timeout ends it: BYE on both legs, reason media timeout.
+// Without the check a client gone off the network while holding kept the
+// call, its slot and its ports for ever.
+func TestHeldCallEndsWithoutRTCP(t *testing.T) {
+	const client, sbc = true, false
+	tests := []struct {
+		name    string
+		inbound bool
+		hold    holdStep
+		// moh: the client, holding, keeps sending RTP (music on hold);
+		// rtcp: both parties send RTCP while held. Either keeps the call up
+		// until the client vanishes (the SBC's RTCP goes on).
+		moh, rtcp bool
+	}{
+		{name: "client plays music on hold, then vanishes", hold: holdStep{client, "sendonly", "recvonly"}, moh: true, rtcp: true},
+		{name: "inactive hold kept by RTCP, then the client vanishes", hold: holdStep{client, "inactive", "inactive"}, rtcp: true},
+		{name: "inbound, the SBC holds and both go silent", inbound: true, hold: holdStep{sbc, "sendonly", "recvonly"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			hc := startHoldCall(ctx, t, tt.inbound, false, "sendrecv", true)
+			hc.run(ctx, t, tt.hold)
+			hc.sbc.quiet.Store(true)
+			if !tt.moh {
+				hc.client.quiet.Store(true)
+			}
+			if tt.moh || tt.rtcp {
+				stopClient := func() {}
+				if tt.rtcp {
+					stopClient = hc.client.report(ctx)
+					hc.sbc.report(ctx)
+				}
+				hc.outlives(t)
+				hc.client.quiet.Store(true)
+				stopClient()
+			}
 			hc.timesOut(ctx, t)
 		})
 	}

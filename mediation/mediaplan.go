@@ -67,7 +67,7 @@ type mediaPlan struct {
 	pendingEdge *sdp.Media
 	// onHold: the negotiated session does not let media flow both ways
 	// on both legs (hold.go); counting: the call is answered, so the
-	// relay's media timeout counts unless onHold.
+	// relay's media timeout counts (on hold too, if the trunk says so).
 	onHold, counting bool
 	// keys are the SDES keying of each side; gwSRTP is the trunk's srtp mode.
 	keys   [2]keying
@@ -99,7 +99,8 @@ type mediaPlan struct {
 }
 
 // sdpLeg remembers the SDP last sent to one peer so that o= stays the same
-// for the same session and its version grows with every change.
+// for the same session and its version grows with every change (RFC 3264
+// §8): its address is the first SDP's c=, whatever c= says later.
 type sdpLeg struct {
 	origin sdp.Origin
 	last   []byte
@@ -115,6 +116,9 @@ func newSDPLeg() sdpLeg {
 // marshal stamps d with the leg's origin, bumping the version when the SDP
 // differs from the last one sent.
 func (l *sdpLeg) marshal(d sdp.Description) []byte {
+	if !l.origin.Addr.IsValid() {
+		l.origin.Addr = d.Addr
+	}
 	d.Origin = l.origin
 	body := d.Marshal()
 	if l.last != nil && !bytes.Equal(body, l.last) {
@@ -164,9 +168,11 @@ func (p *mediaPlan) fresh(dir direction, offer sdp.Media, raw []byte) mediaPlan 
 		relayOptions: p.relayOptions, signalling: p.signalling}
 }
 
-// relayOptioner gives the options of a call's relay (the call does).
+// relayOptioner gives the options of a call's relay (the call does), and
+// whether its media timeout runs on hold (the trunk's rtcp_calls_on_hold).
 type relayOptioner interface {
 	relayOptions() []relay.SessionOption
+	holdTimeout() bool
 }
 
 // useTrunk makes the plan's gateway side trunk t's: its SRTP mode and codec
@@ -284,9 +290,9 @@ func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {
 		}
 		return fmt.Errorf("media relay: %w", err)
 	}
-	// The media timeout counts only once the call is answered (and not on
-	// hold): a call may ring for longer than the timeout without early media.
-	r.SetHold(true)
+	// The media timeout counts only once the call is answered: a call may
+	// ring for longer than the timeout without early media.
+	r.SuspendTimeout(true)
 	r.Start()
 	p.relay = r
 	return nil

@@ -55,8 +55,7 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 			d.SAVP = len(d.Crypto) > 0 && (offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
 		}
 	case p.decision.bypass:
-		d, err = sdp.GatewayOffer(offer, true, netip.AddrPort{})
-		d.BypassID = p.bypassID
+		d, err = sdp.ClientReoffer(offer, p.bypassID)
 	case from == relay.Edge:
 		if err := sdp.CheckClientCodec(offer, p.edgeCodecs); err != nil {
 			// Refused before the gateway is asked: it would take the

@@ -43,7 +43,8 @@ func silentCaller(t *testing.T) (*sipgo.DialogUA, <-chan struct{}) {
 
 // TestMediaTimeout: an anchored call whose client sends nothing is ended
 // with BYE on both legs after media.timeout, with the reason in the record;
-// a call on hold is not.
+// a call on hold on a trunk with rtcp_calls_on_hold off is not (on, see
+// TestHeldCallEndsWithoutRTCP).
 func TestMediaTimeout(t *testing.T) {
 	for _, hold := range []bool{false, true} {
 		name := "silent"
@@ -56,6 +57,8 @@ func TestMediaTimeout(t *testing.T) {
 			lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
 				c.Media.Timeout = 600 * time.Millisecond
 				c.Records.Path = records
+				off := false
+				c.Gateways[0].RTCPCallsOnHold = &off
 			}})
 			dua, bye := silentCaller(t)
 			offer := fixtureBody(t, "sfb-edge-srtp-optional-offer.sdp")

@@ -225,10 +225,12 @@ func subnets(list []string) []netip.Prefix {
 const startupLookupTimeout = 15 * time.Second
 
 // trunkPolicy is what a call takes from its trunk's configuration beside
-// routing: the call settings of the trunk's leg and the header policy.
+// routing: the call settings of the trunk's leg, the header policy, and
+// whether held calls keep their media timeout (rtcp_calls_on_hold).
 type trunkPolicy struct {
-	calls   CallSettings
-	headers HeaderPolicy
+	calls       CallSettings
+	headers     HeaderPolicy
+	holdTimeout bool
 }
 
 // buildTrunks turns the checked gateways into the routing table (host
@@ -238,7 +240,7 @@ func buildTrunks(gws []GatewayConfig, r *gateway.Resolver, log zerolog.Logger) (
 	var trunks []gateway.Trunk
 	policies := make(map[string]trunkPolicy, len(gws))
 	for i, g := range gws {
-		policies[g.DisplayName()] = trunkPolicy{calls: g.CallSettings, headers: g.HeaderPolicy}
+		policies[g.DisplayName()] = trunkPolicy{calls: g.CallSettings, headers: g.HeaderPolicy, holdTimeout: g.HoldTimeout()}
 		host, ip, port, err := gateway.SplitHostPort(g.Address)
 		if err != nil {
 			return nil, nil, fmt.Errorf("gateways[%d].address: %w", i, err)

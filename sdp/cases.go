@@ -261,6 +261,32 @@ func ClientOffer(gateway Media, anchor netip.AddrPort, bypassID string) (Descrip
 	return d, nil
 }
 
+// ClientReoffer builds the offer sent to the client of a bypassed call from
+// the gateway's re-offer (hold, resume, a new media address): the
+// gateway's own address, as GatewayOffer in bypass, with a=x-bypassid and
+// that address as the client's preferred host candidate pair, as the
+// client's first SDP of the call had it (ClientAnswer, ClientOffer): an
+// ICE client reads candidates missing from a later offer as withdrawn
+// (RFC 5245 §9.1.2.2). The anchor's candidates of an inbound first offer
+// are not repeated: the relay is gone once the call is bypassed. A gateway
+// holding with c=0.0.0.0 has no address to offer: no candidates.
+func ClientReoffer(gateway Media, bypassID string) (Description, error) {
+	d, err := GatewayOffer(gateway, true, netip.AddrPort{})
+	if err != nil {
+		return Description{}, err
+	}
+	d.BypassID = bypassID
+	if d.Addr.IsValid() && !d.Addr.IsUnspecified() && d.Port > 0 && d.Port < 65535 {
+		rtp := netip.AddrPortFrom(d.Addr.Unmap(), uint16(d.Port))
+		rtcp := rtcpOf(rtp)
+		if d.RTCPPort > 0 {
+			rtcp = netip.AddrPortFrom(rtp.Addr(), uint16(d.RTCPPort))
+		}
+		d.Candidates = hostPair("1", prefFirst, rtp, rtcp)
+	}
+	return d, nil
+}
+
 // GatewayAnswer builds the answer sent to the gateway for an inbound call,
 // from the gateway's offer and the client's answer. In bypass mode it points
 // at the client's RTP address with the codec the client chose (it must be

@@ -675,3 +675,44 @@ func TestBypassAtBestHostCandidate(t *testing.T) {
 		})
 	}
 }
+
+// TestClientReoffer: a gateway's re-offer in a bypassed call reaches the
+// client with the gateway's address as its host candidate pair, as the
+// client's first SDP had it; a c=0.0.0.0 hold has no candidates.
+func TestClientReoffer(t *testing.T) {
+	gwPair := hostPair("1", prefFirst, netip.MustParseAddrPort("203.0.113.10:20000"), netip.MustParseAddrPort("203.0.113.10:20001"))
+	held := media(t, "sbc-offer-pcma-pcmu.sdp")
+	held.Direction = SendOnly
+	runBuilderCases(t, false, []builderCase{
+		{
+			name: "the gateway's address, bypass ID and candidates",
+			build: func(t *testing.T) (Description, error) {
+				return ClientReoffer(media(t, "sbc-offer-pcma-pcmu.sdp"), testBypass)
+			},
+			want: Description{Addr: netip.MustParseAddr("203.0.113.10"), Port: 20000, RTCPPort: 20001,
+				Codecs: []Codec{PCMA, PCMU, sbcTE}, BypassID: testBypass, Direction: SendRecv, Ptime: 20, Candidates: gwPair},
+		},
+		{
+			name:  "a sendonly hold keeps them",
+			build: func(*testing.T) (Description, error) { return ClientReoffer(held, testBypass) },
+			want: Description{Addr: netip.MustParseAddr("203.0.113.10"), Port: 20000, RTCPPort: 20001,
+				Codecs: []Codec{PCMA, PCMU, sbcTE}, BypassID: testBypass, Direction: SendOnly, Ptime: 20, Candidates: gwPair},
+		},
+		{
+			name: "gateway without G.711",
+			build: func(*testing.T) (Description, error) {
+				return ClientReoffer(peer("203.0.113.10", 20000, Codec{PT: 18, Name: "G729", Rate: 8000}), testBypass)
+			},
+			wantErr: ErrNoG711,
+		},
+	})
+	zero := media(t, "sbc-offer-pcma-pcmu.sdp")
+	zero.Addr = netip.IPv4Unspecified()
+	d, err := ClientReoffer(zero, testBypass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Candidates) != 0 || d.BypassID != testBypass {
+		t.Errorf("c=0.0.0.0 hold: candidates %+v, bypass ID %q; want none and the ID", d.Candidates, d.BypassID)
+	}
+}

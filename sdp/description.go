@@ -9,16 +9,23 @@ import (
 )
 
 // Origin is the o= identity of one leg's SDP as sent by the mediation
-// server. RFC 3264 §8 requires the version to grow with every new SDP on a
-// leg and the session ID to stay, so the caller keeps one Origin per leg.
+// server. RFC 3264 §8 requires the o= line of every later SDP on a leg to
+// be identical but for the version, which grows by one per change, so the
+// caller keeps one Origin per leg.
 type Origin struct {
 	SessionID uint64
 	Version   uint64
+	// Addr is o='s unicast address; the zero value means the
+	// Description's Addr. A leg fixes it at its first SDP: in a bypassed
+	// call c= follows the peers' media (a client's new network, an SBC's
+	// switch-over, a c=0.0.0.0 hold), o= must not.
+	Addr netip.Addr
 }
 
 // Next returns the origin for the next SDP sent on the same leg.
 func (o Origin) Next() Origin {
-	return Origin{SessionID: o.SessionID, Version: o.Version + 1}
+	o.Version++
+	return o
 }
 
 // Description is an SDP the mediation server sends: one audio stream and,
@@ -27,7 +34,7 @@ func (o Origin) Next() Origin {
 // the leg and is set by the caller.
 type Description struct {
 	Origin     Origin
-	Addr       netip.Addr  // c= and o= address; IPv4 (or IPv4-mapped) gives IN IP4
+	Addr       netip.Addr  // c= address, o='s unless Origin.Addr; IPv4 (or IPv4-mapped) gives IN IP4
 	Port       int         // RTP port in m=
 	RTCPPort   int         // a=rtcp; 0 omits the line
 	Codecs     []Codec     // m= formats in this order
@@ -65,7 +72,11 @@ func (d Description) Marshal() []byte {
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, d.Origin.Version, 10)
 	b = append(b, " IN "...)
-	b = appendAddr(b, d.Addr)
+	if d.Origin.Addr.IsValid() {
+		b = appendAddr(b, d.Origin.Addr)
+	} else {
+		b = appendAddr(b, d.Addr)
+	}
 	b = append(b, "\r\ns="+sessionName+"\r\nc=IN "...)
 	b = appendAddr(b, d.Addr)
 	b = append(b, "\r\nt=0 0\r\n"...)

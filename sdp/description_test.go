@@ -109,12 +109,29 @@ func TestDescriptionMarshalOptionalLines(t *testing.T) {
 }
 
 func TestOriginNext(t *testing.T) {
-	o := Origin{SessionID: 1000, Version: 1}
-	if got := o.Next(); got != (Origin{SessionID: 1000, Version: 2}) {
+	o := Origin{SessionID: 1000, Version: 1, Addr: netip.MustParseAddr("192.0.2.7")}
+	if got := o.Next(); got != (Origin{SessionID: 1000, Version: 2, Addr: o.Addr}) {
 		t.Errorf("Next() = %+v", got)
 	}
 	if o.Version != 1 {
 		t.Errorf("Next modified the receiver")
+	}
+}
+
+// TestOriginAddr: o= keeps the origin's address when c= moves (RFC 3264
+// §8), and takes c='s when the origin has none.
+func TestOriginAddr(t *testing.T) {
+	d := Description{Origin: Origin{SessionID: 5, Version: 3, Addr: netip.MustParseAddr("192.0.2.7")},
+		Addr: netip.MustParseAddr("198.51.100.9"), Port: 4000, Codecs: []Codec{PCMU}}
+	got := string(d.Marshal())
+	for _, want := range []string{"o=- 5 3 IN IP4 192.0.2.7\r\n", "c=IN IP4 198.51.100.9\r\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+	d.Origin.Addr = netip.Addr{}
+	if got := string(d.Marshal()); !strings.Contains(got, "o=- 5 3 IN IP4 198.51.100.9\r\n") {
+		t.Errorf("origin without an address: want c='s in o=, got\n%s", got)
 	}
 }
 
@@ -200,8 +217,8 @@ func expectedLines(d Description) ([]MLine, int) {
 
 func TestDescriptionRoundTrip(t *testing.T) {
 	tests := []Description{
-		{Origin: Origin{1, 2}, Addr: netip.MustParseAddr("192.0.2.1"), Port: 4000, Codecs: []Codec{PCMA}},
-		{Origin: Origin{^uint64(0) >> 1, 9}, Addr: netip.MustParseAddr("2001:db8::1"), Port: 4000, RTCPPort: 4005,
+		{Origin: Origin{SessionID: 1, Version: 2}, Addr: netip.MustParseAddr("192.0.2.1"), Port: 4000, Codecs: []Codec{PCMA}},
+		{Origin: Origin{SessionID: ^uint64(0) >> 1, Version: 9}, Addr: netip.MustParseAddr("2001:db8::1"), Port: 4000, RTCPPort: 4005,
 			Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, BypassID: testBypass, Direction: Inactive, Ptime: 30,
 			Candidates: hostPair("1", prefFirst, netip.MustParseAddrPort("[2001:db8::1]:4000"), netip.MustParseAddrPort("[2001:db8::1]:4005"))},
 		{Addr: netip.MustParseAddr("198.51.100.7"), Port: 65000, Codecs: []Codec{{PT: 96, Name: "opus", Rate: 48000, Channels: 2, Fmtp: "useinbandfec=1"}}},

@@ -247,10 +247,14 @@ func FuzzAttributeParsers(f *testing.F) {
 // SessionDescription built field by field, then pion's Marshal.
 func referenceMarshal(d Description) []byte {
 	addrType, addr := referenceAddrFields(d.Addr)
+	originType, originAddr := addrType, addr
+	if d.Origin.Addr.IsValid() {
+		originType, originAddr = referenceAddrFields(d.Origin.Addr)
+	}
 	sd := &psdp.SessionDescription{
 		Origin: psdp.Origin{
 			Username: "-", SessionID: d.Origin.SessionID, SessionVersion: d.Origin.Version,
-			NetworkType: "IN", AddressType: addrType, UnicastAddress: addr,
+			NetworkType: "IN", AddressType: originType, UnicastAddress: originAddr,
 		},
 		SessionName: sessionName,
 		ConnectionInformation: &psdp.ConnectionInformation{
@@ -382,6 +386,10 @@ func FuzzMarshalPion(f *testing.F) {
 		d := Description{
 			Origin: Origin{SessionID: sid, Version: ver}, Addr: a, Port: port, RTCPPort: rtcp,
 			BypassID: bypass, Direction: dir, Ptime: ptime, SAVP: savp, AudioIndex: index,
+		}
+		if ver&1 == 1 {
+			// A leg's origin fixed at an earlier SDP on another address.
+			d.Origin.Addr = netip.MustParseAddr("192.0.2.7")
 		}
 		for i := range int(pt % 4) {
 			d.Codecs = append(d.Codecs, Codec{PT: pt + uint8(i), Name: name, Rate: rate + uint32(i), Channels: ch + i, Fmtp: fmtp[:min(i, len(fmtp))]})

@@ -340,3 +340,38 @@ func listenAt(t *testing.T, port int) *net.UDPConn {
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
+
+// TestLatchRTCPKeptOnZeroHold: a peer that holds with c=0.0.0.0 (RFC 2543)
+// keeps its RTCP latch: its RTCP, from the media address it used, still
+// counts (the media timeout runs on hold), though neither its SDP nor its
+// signalling names that address.
+func TestLatchRTCPKeptOnZeroHold(t *testing.T) {
+	t.Parallel()
+	c := newCall(t, newTestAllocator(t, 2))
+	c.setLegs(t, codecPCMU, codecPCMU)
+	c.s.Start()
+	rr, err := (&rtcp.ReceiverReport{SSRC: 9}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := rtcpOf(c.sessionGW)
+	sendRaw(t, c.gw.rtcp, to, rr)
+	waitFor(c.ctx, t, "RTCP latched", func() bool {
+		return c.s.Stats().Gateway.RTCPReceived == 1 && c.s.legs[Gateway].rtcpLatch.cur.Load() != nil
+	})
+	held := c.gw.leg(codecPCMU)
+	held.RTP = netip.AddrPortFrom(netip.IPv4Unspecified(), held.RTP.Port())
+	held.RTCP = netip.AddrPortFrom(netip.IPv4Unspecified(), held.RTCP.Port())
+	if err := c.s.SetLeg(Gateway, held); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		sendRaw(t, c.gw.rtcp, to, rr)
+	}
+	// The one reader counts a datagram before it handles it, in order: at
+	// the fifth, the first three of the hold have been handled.
+	waitFor(c.ctx, t, "RTCP on hold read", func() bool { return c.s.Stats().Gateway.RTCPReceived == 5 })
+	if d := c.s.Stats().Gateway.Dropped; d.Foreign != 0 {
+		t.Fatalf("the held peer's RTCP was dropped as foreign (%d): its latch was lost", d.Foreign)
+	}
+}

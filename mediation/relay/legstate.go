@@ -31,12 +31,15 @@ type legState struct {
 }
 
 // setPeer publishes next, keeping the latches when the addresses stay.
+// An RFC 2543 hold (c=0.0.0.0) keeps the RTCP latch too: the held peer
+// goes on sending RTCP from where it did (RFC 3264 §8.4), which keeps the
+// call's media timeout at bay; no RTP goes to it.
 func (l *legState) setPeer(next *peer) {
 	prev := l.peer.Load()
 	if prev != nil && prev.rtp == next.rtp {
 		l.rtpLatch.carry(prev, next)
 	}
-	if prev != nil && prev.rtcp == next.rtcp {
+	if prev != nil && (prev.rtcp == next.rtcp || next.rtcp.IsValid() && next.rtcp.Addr().IsUnspecified()) {
 		l.rtcpLatch.carry(prev, next)
 	}
 	l.peer.Store(next)

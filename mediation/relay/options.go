@@ -39,7 +39,8 @@ func WithLatching(on bool) SessionOption {
 }
 
 // WithMediaTimeout calls onTimeout(side) once when side's leg has received
-// no RTP and no RTCP for d while the call is not on hold (see SetHold).
+// no RTP and no RTCP for d while the timeout is not suspended (see
+// SuspendTimeout).
 // d <= 0 or a nil onTimeout disables the timeout (the default). onTimeout
 // runs on a goroutine of its own, so it may call Close; it is never started
 // once Close has begun.

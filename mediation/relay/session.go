@@ -45,8 +45,8 @@ type Session struct {
 	// epoch starts the session clock: durations since it, monotonic.
 	epoch time.Time
 
-	onHold   atomic.Bool
-	timedOut atomic.Bool
+	suspended atomic.Bool
+	timedOut  atomic.Bool
 	// lastCheck is the session clock of the last media-timeout check,
 	// which tests wait on instead of sleeping.
 	lastCheck atomic.Int64
@@ -149,18 +149,20 @@ func (s *Session) SetLeg(side Side, leg Leg) error {
 	return nil
 }
 
-// SetHold suspends the media timeout while the call is on hold (on) and
-// restarts it from now when the call resumes. Media keeps being relayed.
-func (s *Session) SetHold(on bool) {
+// SuspendTimeout suspends the media timeout (on): before the call is
+// answered, and on hold when the trunk does not end held calls without
+// RTCP. Off, the count restarts from now: each leg gets a full timeout.
+// Media keeps being relayed either way.
+func (s *Session) SuspendTimeout(on bool) {
 	if !on {
-		// Restart the count before lifting the hold, so a concurrent check
-		// that sees the hold lifted also sees the fresh times.
+		// Restart the count before lifting the suspension, so a concurrent
+		// check that sees it lifted also sees the fresh times.
 		now := s.now()
 		s.legs[Edge].hear(now)
 		s.legs[Gateway].hear(now)
 	}
-	s.onHold.Store(on)
-	s.logger().Debug().Bool("hold", on).Msg("hold changed")
+	s.suspended.Store(on)
+	s.logger().Debug().Bool("suspended", on).Msg("media timeout suspension changed")
 }
 
 // Start launches the readers and the reporter. It does nothing if the

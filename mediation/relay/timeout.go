@@ -67,10 +67,10 @@ func (s *Session) stopHousekeeping() {
 }
 
 // checkMedia fires the media timeout for the first set leg that has been
-// silent for the timeout, unless the call is on hold or it already fired.
+// silent for the timeout, unless the timeout is suspended or already fired.
 func (s *Session) checkMedia(now time.Duration) {
 	defer s.lastCheck.Store(int64(now))
-	if s.timedOut.Load() || s.onHold.Load() {
+	if s.timedOut.Load() || s.suspended.Load() {
 		return
 	}
 	for _, side := range []Side{Edge, Gateway} {

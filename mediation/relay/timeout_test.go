@@ -126,18 +126,18 @@ func TestMediaTimeoutRTCPKeepsALegAlive(t *testing.T) {
 	c.expectFired(t, Gateway)
 }
 
-func TestMediaTimeoutSuspendedOnHold(t *testing.T) {
+func TestMediaTimeoutSuspended(t *testing.T) {
 	t.Parallel()
 	c := newTimeoutCall(t, newTestAllocator(t, 2), nil)
-	c.s.SetHold(true)
+	c.s.SuspendTimeout(true)
 	c.s.Start()
 	c.waitChecked(t, 3*testMediaTimeout)
 	c.expectNotFired(t)
 	resumed := c.s.now()
-	c.s.SetHold(false)
+	c.s.SuspendTimeout(false)
 	at := c.expectFired(t, Edge)
 	if at-resumed < testMediaTimeout {
-		t.Fatalf("fired %v after the call resumed, want the full %v", at-resumed, testMediaTimeout)
+		t.Fatalf("fired %v after the suspension ended, want the full %v", at-resumed, testMediaTimeout)
 	}
 }
 
