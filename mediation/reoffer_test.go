@@ -316,10 +316,7 @@ func TestMovedMediaWithNewStream(t *testing.T) {
 	moved := strings.Replace(string(loopSDP(sockPort(after), "sendrecv", false, "PCMU")),
 		fmt.Sprintf("o=peer %d 1 ", sockPort(after)), fmt.Sprintf("o=peer %d 2 ", sockPort(before)), 1) +
 		fmt.Sprintf("m=video %d RTP/AVP 34\r\na=rtpmap:34 H263/90000\r\n", sockPort(after)+2)
-	reinv := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
-	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	reinv.SetBody([]byte(moved))
-	res := doIn(ctx, t, oc, reinv)
+	res := callerReinvites(t, oc)(ctx, []byte(moved))
 	if res.StatusCode != 200 {
 		t.Fatalf("re-INVITE moving the media and adding video got %d", res.StatusCode)
 	}
@@ -355,10 +352,7 @@ func TestAnchoredReofferWithoutUsableCodec(t *testing.T) {
 	silk := "v=0\r\no=client 7 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
 		"m=audio 26000 RTP/AVP 104 13 101\r\na=rtpmap:104 SILK/16000\r\na=rtpmap:13 CN/8000\r\n" +
 		"a=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n"
-	hold := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
-	hold.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	hold.SetBody([]byte(silk))
-	res := doIn(ctx, t, oc, hold)
+	res := callerReinvites(t, oc)(ctx, []byte(silk))
 	if res.StatusCode != 488 || !strings.Contains(valueOf(res.GetHeader("Warning")), "SILK") {
 		t.Errorf("SILK-only re-offer got %d (Warning %v), want 488 naming what was offered", res.StatusCode, res.GetHeader("Warning"))
 	}
@@ -384,10 +378,7 @@ func TestFaxReofferRefusedWithReason(t *testing.T) {
 	_ = oc.d.Ack(ctx)
 	fax := "v=0\r\no=peer 40002 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
 		"m=audio 0 RTP/AVP 0\r\nm=image 40010 udptl t38\r\na=T38FaxVersion:0\r\n"
-	reinv := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
-	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	reinv.SetBody([]byte(fax))
-	res := doIn(ctx, t, oc, reinv)
+	res := callerReinvites(t, oc)(ctx, []byte(fax))
 	if w := valueOf(res.GetHeader("Warning")); res.StatusCode != 488 || !strings.Contains(w, "no audio stream") || strings.Contains(w, "unparseable") {
 		t.Errorf("T.38 re-offer got %d (Warning %q), want 488 saying there is no audio stream", res.StatusCode, w)
 	}
@@ -414,10 +405,7 @@ func TestUnansweredReofferEndsCall(t *testing.T) {
 		t.Fatalf("got %d", res.StatusCode)
 	}
 	_ = oc.d.Ack(ctx)
-	hold := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
-	hold.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	hold.SetBody(fixtureBody(t, "hold-offer.sdp"))
-	if res := doIn(ctx, t, oc, hold); res.StatusCode != 408 {
+	if res := callerReinvites(t, oc)(ctx, fixtureBody(t, "hold-offer.sdp")); res.StatusCode != 408 {
 		t.Fatalf("unanswered re-offer got %d, want 408", res.StatusCode)
 	}
 	caller.wait(ctx, gosip.BYE, 1)
