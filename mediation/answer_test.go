@@ -505,3 +505,64 @@ func TestBypassSAVPReoffer(t *testing.T) {
 		})
 	}
 }
+
+// TestBypassSBCSAVPReoffer mirrors TestBypassSAVPReoffer: in a bypassed
+// call, the SBC re-offers RTP/SAVP with its key (an SRTP SBC's hold or
+// resume carries its a=crypto). With the trunk's SRTP optional the keys go
+// end to end: the client is offered the SBC's key and the SBC gets the
+// client's in RTP/SAVP. With SRTP off the re-offer gets 488 and the client
+// is not asked, as for a first offer.
+func TestBypassSBCSAVPReoffer(t *testing.T) {
+	const clientKey, sbcKey = "IQ+Q4YcN8irlbEovMTkF8LL/uMV0JIGFWrAxrrpY", "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"
+	for _, srtp := range []string{"off", "optional"} {
+		t.Run("trunk srtp "+srtp, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbcPort, clientPort := sockPort(rtpSock(t)), sockPort(rtpSock(t))
+			sbc := startPeer(t, "sbc")
+			calls := make(chan *peerInvite, 1)
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(200, loopSDP(sbcPort, "sendrecv", true, "PCMU"))
+				calls <- pi
+			})
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Gateways[0].SRTP = srtp })
+			id := srv.Settings().BypassID
+			first := bytes.Replace(loopSDP(clientPort, "sendrecv", true, "PCMU"), []byte("a=ptime"), []byte("a=x-bypassid:"+id+"\r\na=ptime"), 1)
+			caller := startPeer(t, "caller")
+			caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				caller.reply(req, tx, 200, savpSDP(clientPort, clientKey, id))
+			})
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", first)
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 || media(t, "answer", res.Body()).BypassID == "" {
+				t.Fatalf("first answer %d, bypass %q", res.StatusCode, media(t, "answer", res.Body()).BypassID)
+			}
+			_ = oc.d.Ack(ctx)
+			ackTaken(ctx, t, oc)
+			pi := <-calls
+			sbc.wait(ctx, gosip.ACK, 1)
+			reoffer := bytes.Replace(savpSDP(sbcPort, sbcKey, ""), []byte(fmt.Sprintf("o=peer %d 1 ", sbcPort)), []byte(fmt.Sprintf("o=peer %d 2 ", sbcPort)), 1)
+			res := pi.do(ctx, pi.inDialog(gosip.INVITE, pi.req.CSeq().SeqNo+1, reoffer))
+			if srtp == "off" {
+				if res.StatusCode != 488 {
+					t.Fatalf("SBC's SAVP re-offer got %d, want 488", res.StatusCode)
+				}
+				if n := caller.count(gosip.INVITE); n != 0 {
+					t.Errorf("the client got %d re-INVITEs, want none", n)
+				}
+			} else {
+				if res.StatusCode != 200 {
+					t.Fatalf("SBC's SAVP re-offer got %d, want 200", res.StatusCode)
+				}
+				toClient := media(t, "re-INVITE to the client", caller.wait(ctx, gosip.INVITE, 1).Body())
+				if keys := toClient.SRTP(); len(keys) == 0 || !strings.Contains(keys[0].String(), sbcKey[:8]) {
+					t.Errorf("re-INVITE to the client has keys %+v, want the SBC's", keys)
+				}
+				ans := media(t, "200 to the SBC", res.Body())
+				if keys := ans.SRTP(); ans.Proto != "RTP/SAVP" || len(keys) == 0 || !strings.Contains(keys[0].String(), clientKey[:8]) {
+					t.Errorf("SBC's answer %s with keys %+v, want RTP/SAVP with the client's", ans.Proto, keys)
+				}
+			}
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+		})
+	}
+}

@@ -55,7 +55,18 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 			d.SAVP = len(d.Crypto) > 0 && (offer.RequiresSRTP() || p.gwSRTP == srtpRequired)
 		}
 	case p.decision.bypass:
+		if offer.RequiresSRTP() && p.gwSRTP == srtpOff {
+			// As for a first offer (planInbound): refused, the call
+			// stays as it was.
+			return nil, nil, errNotAcceptable{"The gateway offered " + offer.Proto + " but SRTP is off for this gateway"}
+		}
 		d, err = sdp.ClientReoffer(offer, p.bypassID)
+		if err == nil && p.gwSRTP != srtpOff {
+			// End-to-end SRTP, as in clientOffer: the client decrypts
+			// with the gateway's key, offered to it as an option (a=crypto
+			// in RTP/AVP, as SfB offers it).
+			d.Crypto, d.SAVP = offer.SRTP(), false
+		}
 	case from == relay.Edge:
 		if err := sdp.CheckClientCodec(offer, p.edgeCodecs); err != nil {
 			// Refused before the gateway is asked: it would take the
@@ -114,6 +125,18 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 		// the gateway's offer.
 		d, err = sdp.GatewayOffer(ans, true, netip.AddrPort{})
 		d = d.Answering(ro.offer)
+		if err == nil && p.gwSRTP != srtpOff && len(ro.offer.SRTP()) > 0 {
+			// The gateway decrypts with the client's key (inboundAnswer).
+			for _, c := range ans.SRTP() {
+				if matching(ro.offer.SRTP(), c.Tag) != nil {
+					d.Crypto, d.SAVP = []sdp.Crypto{c}, ro.offer.RequiresSRTP()
+					break
+				}
+			}
+			if len(d.Crypto) == 0 && ro.offer.RequiresSRTP() {
+				err = fmt.Errorf("the client answered the gateway's %s re-offer without a matching key", ro.offer.Proto)
+			}
+		}
 	case ro.from == relay.Edge:
 		d, err = sdp.ClientAnswerPrefer(ro.offer, ans, p.local(relay.Edge), p.edgeCodecs)
 		keys[relay.Edge].apply(&d)
