@@ -440,7 +440,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 // 422 that raised that leg's session interval).
 func (c *call) sendOffer(off *relayedOffer) {
 	to := c.other(off.from)
-	contact := to.side.Contact(to.dialog.Transport)
+	contact := to.dialog.OurContact()
 	req := to.dialog.NewRequest(off.method, 0, off.body, &contact)
 	req.AppendHeader(sip.OptionHeader("Supported", to.supported()...))
 	if to.timer.Active && to.timer.WeRefresh {

@@ -87,7 +87,7 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ..
 	var contact *gosip.ContactHeader
 	if in.Req.Method == gosip.REFER {
 		// A REFER creates a subscription: RFC 3515 wants our Contact.
-		ct := to.side.Contact(to.dialog.Transport)
+		ct := to.dialog.OurContact()
 		contact = &ct
 	}
 	req := to.dialog.NewRequest(in.Req.Method, 0, nil, contact)

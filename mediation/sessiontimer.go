@@ -54,7 +54,7 @@ func (c *call) refresh(l *leg) {
 		method, body = gosip.INVITE, c.legSDP(l)
 	}
 	interval := l.timer.Interval
-	contact := l.side.Contact(l.dialog.Transport)
+	contact := l.dialog.OurContact()
 	req := l.dialog.NewRequest(method, 0, body, &contact)
 	req.AppendHeader(sip.OptionHeader("Supported", l.supported()...))
 	for _, h := range sip.RequestHeaders(interval, l.policy.SessionTimer.Min()) {

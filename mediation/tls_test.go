@@ -267,6 +267,16 @@ func TestTLSSipsRequestURIGetsSipsContact(t *testing.T) {
 	sbc := startPeerTLS(t, "sbc", l.sbcTLS(t))
 	edge := startPeer(t, "edge")
 	srv := tlsServer(t, l, sbc.stack.TLSAddr(), func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	clients := make(chan *peerInvite, 1)
+	edge.invites(func(pi *peerInvite) {
+		pi.respond(200, loopSDP(40010, "sendrecv", false, "PCMU"))
+		clients <- pi
+	})
+	reinvites := make(chan *gosip.Request, 1)
+	sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		sbc.reply(req, tx, 200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		reinvites <- req
+	})
 
 	for _, scheme := range []string{"sips", "sip"} {
 		ctx := testCtx(t, 30*time.Second)
@@ -296,6 +306,22 @@ func TestTLSSipsRequestURIGetsSipsContact(t *testing.T) {
 		}
 		if err := oc.d.Ack(ctx); err != nil {
 			t.Fatalf("ACK: %v", err)
+		}
+		ackTaken(ctx, t, oc)
+		// The client holds: our re-INVITE to the SBC refreshes its
+		// target, so its Contact keeps the dialog's scheme (RFC 3261
+		// §8.1.1.8).
+		pi := <-clients
+		if res := pi.do(ctx, pi.inDialog(gosip.INVITE, pi.req.CSeq().SeqNo+1, fixtureBody(t, "hold-offer.sdp"))); res.StatusCode != 200 {
+			t.Fatalf("client's hold got %d", res.StatusCode)
+		}
+		select {
+		case re := <-reinvites:
+			if c := re.Contact(); c == nil || c.Address.Scheme != scheme {
+				t.Errorf("our re-INVITE in a %s dialog has Contact %v, want a %s: URI", scheme, c, scheme)
+			}
+		case <-ctx.Done():
+			t.Fatal("no re-INVITE at the SBC")
 		}
 		if err := oc.d.Bye(ctx); err != nil {
 			t.Fatalf("BYE: %v", err)

@@ -223,7 +223,7 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 func (c *call) repointGateway(body []byte) {
 	g := c.legOf(c.deps.gw)
 	d := g.dialog
-	contact := g.side.Contact(d.Transport)
+	contact := d.OurContact()
 	reinv := d.NewRequest(gosip.INVITE, 0, body, &contact)
 	_, err := c.sendIn(g, d, reinv, func(r *gosip.Response) {
 		switch {

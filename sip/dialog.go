@@ -433,3 +433,23 @@ func sameHost(a, b string) bool {
 	}
 	return strings.EqualFold(ha, hb)
 }
+
+// OurContact is our Contact for a request we send in the dialog: a SIPS URI
+// when the dialog is (its remote target or first route is a SIPS URI, over
+// TLS): RFC 3261 §8.1.1.8, so that a target refresh of ours keeps the
+// dialog SIPS.
+func (d *Dialog) OurContact() gosip.ContactHeader {
+	c := d.Side.Contact(d.Transport)
+	if !strings.EqualFold(d.Transport, "tls") {
+		return c
+	}
+	secure := strings.EqualFold(d.RemoteTarget.Scheme, "sips")
+	if len(d.RouteSet) > 0 && strings.EqualFold(d.RouteSet[0].Scheme, "sips") {
+		secure = true
+	}
+	if secure {
+		c.Address.Scheme = "sips"
+		c.Address.UriParams = nil // as ContactFor
+	}
+	return c
+}
