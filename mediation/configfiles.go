@@ -69,10 +69,30 @@ func checkWritable(field, path string, dirToo bool) error {
 	default:
 		return invalid(field, path, "cannot be written: %v", errors.Unwrap(err))
 	}
-	if dir := filepath.Dir(path); dirToo {
+	if dir := filepath.Dir(linkTarget(path)); dirToo {
 		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
 			return invalid(field, path, "directory %s is not writable: %v", dir, err)
 		}
 	}
 	return nil
+}
+
+// linkTarget is where a file at path is created: the target of a symbolic
+// link (a dangling one included, which the open follows), else path.
+func linkTarget(path string) string {
+	for range 8 { // a chain of links, bounded as a loop would not be
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return path
+		}
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return path
 }

@@ -264,10 +264,17 @@ func TestServeValidate(t *testing.T) {
 	// /proc/self takes no new file, not even from root (CI runs as root,
 	// for whom file modes do not count).
 	lockedRecords, lockedState := filepath.Join(dir, "locked-records.yaml"), filepath.Join(dir, "locked-state.yaml")
+	// A link to a file in a directory that does not exist: the open
+	// would follow it.
+	dangling, danglingRecords := filepath.Join(dir, "dangling.jsonl"), filepath.Join(dir, "dangling-records.yaml")
+	if err := os.Symlink(filepath.Join(dir, "gone", "records.jsonl"), dangling); err != nil {
+		t.Fatal(err)
+	}
 	for file, yaml := range map[string]string{emptyTokenConfig: "admin:\n  token_file: " + tokenFile + "\n",
-		goneRecords:   "records:\n  path: " + filepath.Join(dir, "gone", "records.jsonl") + "\n",
-		lockedRecords: "records:\n  path: /proc/self/records.jsonl\n",
-		lockedState:   "state:\n  path: /proc/self/state.json\n"} {
+		goneRecords:     "records:\n  path: " + filepath.Join(dir, "gone", "records.jsonl") + "\n",
+		lockedRecords:   "records:\n  path: /proc/self/records.jsonl\n",
+		lockedState:     "state:\n  path: /proc/self/state.json\n",
+		danglingRecords: "records:\n  path: " + dangling + "\n"} {
 		if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -285,6 +292,7 @@ func TestServeValidate(t *testing.T) {
 		{"unknown key", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, 2, "mediation: config: edge.lisen: unknown key"},
 		{"records in a missing directory", []string{"--config", goneRecords}, 2, "mediation: config: records.path: "},
 		{"records in a directory that takes no file", []string{"--config", lockedRecords}, 2, "mediation: config: records.path: \"/proc/self/records.jsonl\": directory /proc/self is not writable"},
+		{"records through a link into a missing directory", []string{"--config", danglingRecords}, 2, "mediation: config: records.path: "},
 		{"state in a directory that takes no file", []string{"--config", lockedState}, 2, "mediation: config: state.path: \"/proc/self/state.json\": directory /proc/self is not writable"},
 		{"torn state file", []string{"--state", torn}, 2, "mediation: state: "},
 		{"torn state file, reset", []string{"--state", torn, "--reset-state"}, 0, "config ok\n"},
