@@ -225,6 +225,14 @@ func (l *limitedListener) janitor() {
 			var idle []*trackedConn
 			l.mu.Lock()
 			for c := range l.conns {
+				if c.untrusted && l.lim.trust.Allows(c.ip) {
+					// Trusted since it was accepted (a trunk's host
+					// name resolved to it, a trust list reloaded): it
+					// is a trusted peer's connection now, with its
+					// idle timeout and out of the strangers' share.
+					c.untrusted = false
+					l.untrusted--
+				}
 				if d := l.idleTimeout(c); d > 0 && now.Sub(time.Unix(0, c.last.Load())) >= d {
 					idle = append(idle, c)
 				}

@@ -265,3 +265,36 @@ func TestUntrustedConnsDropped(t *testing.T) {
 		t.Fatalf("%d connections held, want the trusted one", all)
 	}
 }
+
+// TestUntrustedConnPromoted: a connection accepted while its source was
+// not trusted (a trunk's host name not resolved yet, or moved to it) is a
+// trusted peer's once the trust list takes its address: it is not closed
+// after UntrustedIdleTimeout, and it leaves the strangers' share.
+func TestUntrustedConnPromoted(t *testing.T) {
+	const untrustedIdle = 200 * time.Millisecond
+	s := startTrustingSide(t, ConnLimits{MaxPerIP: 5, Max: 10, MaxUntrusted: 2,
+		IdleTimeout: time.Minute, UntrustedIdleTimeout: untrustedIdle}, true)
+	early := dialFrom(t, "127.0.0.2", s.Addr())
+	deadline := time.Now().Add(5 * time.Second)
+	for _, untrusted := held(s); untrusted != 1; _, untrusted = held(s) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection was not counted as untrusted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.trust.Pin(netip.MustParseAddr("127.0.0.2")) // its trunk's name now resolves to it
+	deadline = time.Now().Add(5 * time.Second)
+	for _, untrusted := held(s); untrusted != 0; _, untrusted = held(s) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection is still counted as untrusted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A stranger's connection opened after it goes after the untrusted
+	// idle timeout; the promoted one, silent longer, is still served.
+	dialFrom(t, "127.0.0.3", s.Addr()).closedByPeer(10*time.Second, "a stranger's silent connection")
+	early.options("promoted")
+	if got := s.ConnStats().Idle.Load(); got != 1 {
+		t.Fatalf("%d idle closes, want the stranger's only", got)
+	}
+}
