@@ -1,7 +1,9 @@
 package mediation
 
 import (
+	"net/netip"
 	"slices"
+	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -14,11 +16,10 @@ import (
 // trunk's SBC that learnt a call's dialog ids could end it, move its
 // remote target and media, or transfer it. So on the gateway side a
 // request in a call's dialog must come from the call's trunk (its
-// addresses now, those the call pinned, its own trust subnets) or from
-// the IP its dialog
-// was set up with; on the edge side from the IP the leg's dialog was set
-// up with (the caller's INVITE source, the callee's answer source) or
-// edge.peer. Any port. Others get 403 and the call does not hear of it.
+// addresses now, those the call pinned, its own trust subnets); on either
+// side it may come from the IP the leg's dialog was set up with (the
+// caller's INVITE source, the callee's answer source) or that of its
+// remote target (the peer's Contact), and on the edge side from edge.peer. Any port. Others get 403 and the call does not hear of it.
 
 // fromOwnPeer reports whether in, a request for leg l, came from one of
 // the call's own peers on that side.
@@ -27,7 +28,10 @@ func (c *call) fromOwnPeer(l *leg, in *sip.Incoming) bool {
 	if d := c.dialogOf(l, in.Req); d != nil && d.Origin == src {
 		return true
 	}
-	if l.dialog != nil && l.dialog.Origin == src {
+	if l.dialog != nil && (l.dialog.Origin == src || targetIP(l.dialog) == src) {
+		// The dialog's remote target (the peer's Contact) is where its
+		// requests come from when a proxy on the way in did not
+		// Record-Route (RFC 3261 §12.2.1.1; the README's Kamailio pool).
 		return true
 	}
 	if l.side != c.deps.gw {
@@ -63,4 +67,14 @@ func ownPeerChecked(method gosip.RequestMethod, toTag string) bool {
 		return toTag != ""
 	}
 	return true
+}
+
+// targetIP is the IP of d's remote target, the zero Addr when its host is
+// a name (not looked up here).
+func targetIP(d *sip.Dialog) netip.Addr {
+	ip, err := netip.ParseAddr(strings.Trim(d.RemoteTarget.Host, "[]"))
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
 }

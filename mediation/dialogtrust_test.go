@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
@@ -147,4 +148,45 @@ func TestInDialogFromAnotherClient(t *testing.T) {
 	if n := sbc.count(gosip.BYE); n != 1 {
 		t.Errorf("the SBC got %d BYEs, want the client's one", n)
 	}
+}
+
+// TestInDialogFromClientBehindProxy: a client whose INVITE came through a
+// proxy that did not Record-Route (the README's Kamailio pool) sends its
+// in-dialog requests to our Contact itself, from its own IP, the one its
+// Contact names: they are the call's peer's, not a stranger's.
+func TestInDialogFromClientBehindProxy(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	proxy := startPeerOn(t, "proxy", netip.MustParseAddrPort("127.0.0.6:0"), nil)
+	client := startPeerOn(t, "client", netip.MustParseAddrPort("127.0.0.5:0"), nil)
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.4:5061" })
+	inv := request(gosip.INVITE, srv.EdgeAddr().String(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	inv.RemoveHeader("Contact")
+	contact := client.stack.Contact("caller", "udp")
+	inv.AppendHeader(&contact)
+	from := &gosip.FromHeader{Address: gosip.Uri{Scheme: "sip", User: "+15550199", Host: "127.0.0.5"}, Params: gosip.NewParams()}
+	from.Params.Add("tag", gosip.GenerateTagN(10))
+	inv.AppendHeader(from)
+	d, err := (&sipgo.DialogUA{Client: proxy.stack.Client("udp"), ContactHDR: contact}).WriteInvite(ctx, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := &outCall{p: proxy, inv: inv, d: d}
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bye := gosip.NewRequest(gosip.BYE, oc.final.Contact().Address)
+	to, callID := oc.final.To(), *inv.CallID()
+	bye.AppendHeader(&gosip.FromHeader{Address: from.Address, Params: from.Params.Clone()})
+	bye.AppendHeader(&gosip.ToHeader{Address: to.Address, Params: to.Params.Clone()})
+	bye.AppendHeader(&callID)
+	bye.AppendHeader(&gosip.CSeqHeader{SeqNo: inv.CSeq().SeqNo + 1, MethodName: gosip.BYE})
+	res, err := client.stack.Client("udp").Do(ctx, bye)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the client's own BYE from its Contact's IP got %v (%v), want 200", res, err)
+	}
+	sbc.wait(ctx, gosip.BYE, 1)
 }
