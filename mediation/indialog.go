@@ -140,6 +140,10 @@ func (c *call) onBye(l *leg, in *sip.Incoming) {
 	case c.state != stateAnswered:
 		// The callee hung up an early dialog: the call cannot complete.
 		c.failSetup(setupError{480, "Temporarily Unavailable", "callee_bye"}, clones(c.reason)...)
+	case c.xfer != nil && l.side == c.deps.edge:
+		// The transferor hangs up once its REFER is accepted, while the
+		// target rings (transfer.go).
+		c.transferorLeft(l)
 	default:
 		c.hangup(l, "bye from "+l.side.Name)
 	}

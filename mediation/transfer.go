@@ -8,6 +8,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation/relay"
+	"github.com/mediation-emulator/mediation/sdp"
 	"github.com/mediation-emulator/mediation/sip"
 )
 
@@ -43,6 +44,35 @@ type transfer struct {
 	// and their early dialogs, by its tag (RFC 3262 §4).
 	rel   sip.ReliableReceiver
 	early map[string]*sip.Dialog
+	// transferorGone: the client hung up its leg after our 202, while the
+	// target rang (transferorLeft).
+	transferorGone bool
+}
+
+// transferorLeft takes the transferor's BYE while the target rings: RFC
+// 5589 §6 lets it end its dialog once its REFER is accepted, and the
+// transfer goes on for the PSTN party. Its leg gets no NOTIFY or BYE any
+// more; if the target does not answer, the PSTN party has nobody left and
+// the call ends.
+func (c *call) transferorLeft(l *leg) {
+	c.xfer.transferorGone = true
+	c.reason = nil // its Reason is not for the PSTN party
+	// Its dialog is over: a call that ends now sends it no BYE. The
+	// target's leg, should it answer, starts afresh (transferAnswered).
+	l.byeSent, l.byeDone = true, true
+	c.cancel(l.timerID)
+	if l.ok != nil {
+		c.stopResend(&l.ok.r)
+		l.ok = nil
+	}
+	c.log.Info().Str("target", c.xfer.target).Msg("the transferor hung up while the transfer target rings: the transfer goes on")
+}
+
+// transferLost ends the call of a transfer that failed after its
+// transferor hung up: the PSTN party gets BYE.
+func (c *call) transferLost(edge *leg, code int) {
+	c.log.Info().Int("code", code).Msg("transfer failed and the transferor has hung up: the call ends")
+	c.hangup(edge, "transfer_failed")
 }
 
 // performTransfer starts the transfer a REFER from the edge leg l asks for.
@@ -71,8 +101,16 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	g := c.other(l)
 	// The target is offered our relay with the PSTN party's media, as an
 	// inbound call's client is.
+	party, raw := c.media.latest(relay.Gateway), c.media.raw[relay.Gateway]
+	if c.media.latest(relay.Edge).OnHold() && party.Direction != sdp.SendRecv {
+		// The PSTN party's direction answers the transferor's hold (SfB
+		// clients hold before they transfer), which ends with the
+		// transferor's leg: the new call is not on hold (RFC 5589 §6).
+		// A hold of the PSTN party's own (its offer) is kept.
+		party.Direction, raw = sdp.SendRecv, nil
+	}
 	x := &transfer{refer: in, target: u.User, policy: c.deps.edgeCalls,
-		plan: c.media.fresh(inbound, c.media.latest(relay.Gateway), c.media.raw[relay.Gateway])}
+		plan: c.media.fresh(inbound, party, raw)}
 	x.plan.useTrunk(c.trunk)
 	body, err := x.plan.planOffer(c.deps.settings(), false, c.deps.alloc)
 	if err != nil {
@@ -177,6 +215,10 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 		c.log.Warn().Err(err).Msg("transfer target's answer not usable; hanging it up")
 		_, _, _ = d.Send(context.Background(), d.NewRequest(gosip.BYE, 0, nil, nil), sip.Discard)
 		x.plan.closeRelay()
+		if x.transferorGone {
+			c.transferLost(edge, 488)
+			return
+		}
 		c.notifyTransfer(edge, "SIP/2.0 488 Not Acceptable Here", true, nil)
 		return
 	}
@@ -198,7 +240,11 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	// gets BYE (RFC 5589 §6.1 lets either end it).
 	old := &leg{role: edge.role, side: edge.side, media: edge.media, policy: edge.policy, dialog: edge.dialog}
 	c.released = old
-	c.notifyTransfer(old, "SIP/2.0 200 OK", true, func() { c.releaseLeg(old) })
+	if x.transferorGone {
+		old.byeSent, old.byeDone = true, true // its BYE came while the target rang
+	} else {
+		c.notifyTransfer(old, "SIP/2.0 200 OK", true, func() { c.releaseLeg(old) })
+	}
 	// The target's leg takes its place: its dialog, the session timer its
 	// 2xx set (RFC 4028 §7.2), our ACK (sent again for a retransmitted 2xx).
 	c.cancel(edge.timerID)
@@ -207,6 +253,7 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 		edge.ok = nil
 	}
 	edge.dialog, edge.timer, edge.lastAck = d, sip.NegotiateUAC(res, x.requestedSE), ack
+	edge.byeSent, edge.byeDone = false, false
 	edge.policy = x.policy
 	c.armSessionTimer(edge)
 	c.relog(c.callee.dialog.CallID)
@@ -289,6 +336,10 @@ func (c *call) transferFailed(edge *leg, code int, reason string) {
 	}
 	c.xfer = nil
 	x.plan.closeRelay()
+	if x.transferorGone {
+		c.transferLost(edge, code)
+		return
+	}
 	c.log.Info().Int("code", code).Str("target", x.target).Msg("transfer failed; the call goes on")
 	c.notifyTransfer(edge, fmt.Sprintf("SIP/2.0 %d %s", code, reason), true, nil)
 }

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -280,7 +281,8 @@ func TestReferPerformedByServerFails(t *testing.T) {
 }
 
 // TestReferPerformedByServerCancelled: a transfer target still ringing when
-// the call ends is CANCELled (RFC 3261 §9.1), not left to ring and answer
+// the call ends (the PSTN party hangs up) is CANCELled (RFC 3261 §9.1), not
+// left to ring and answer
 // into a call that is gone.
 func TestReferPerformedByServerCancelled(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
@@ -292,6 +294,7 @@ func TestReferPerformedByServerCancelled(t *testing.T) {
 		<-pi.tx.Done() // sipgo answers the CANCEL and the INVITE 487
 	})
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	first := next(ctx, t, l.sbcCalls, "SBC's")
 	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
 	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
 	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
@@ -303,8 +306,9 @@ func TestReferPerformedByServerCancelled(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the transfer target never rang")
 	}
-	if err := oc.d.Bye(ctx); err != nil {
-		t.Fatalf("BYE: %v", err)
+	// The PSTN party hangs up while the target rings.
+	if res := first.do(ctx, first.inDialog(gosip.BYE, first.req.CSeq().SeqNo+1, nil)); res.StatusCode != 200 {
+		t.Fatalf("SBC's BYE got %d", res.StatusCode)
 	}
 	c := l.edge.wait(ctx, gosip.CANCEL, 1)
 	if c.CallID().Value() != inv.CallID().Value() {
@@ -445,4 +449,119 @@ func TestReferPerformedByServerPSTNPartyMoves(t *testing.T) {
 		t.Fatalf("target's BYE got %d", res.StatusCode)
 	}
 	waitCalls(t, l.srv, 0)
+}
+
+// TestReferPerformedByServerHeldCall: the client holds the PSTN party
+// (a=sendonly, the SBC answers recvonly), as SfB clients do before they
+// transfer, then transfers it. The hold was the transferor's and ends with
+// its leg: the target is offered sendrecv and the PSTN party re-INVITEd
+// sendrecv. Before, the hold was carried into the new call: one-way audio
+// with nobody left to resume.
+func TestReferPerformedByServerHeldCall(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	sbcPort := sockPort(l.sbcMedia)
+	l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		dir := "sendrecv"
+		if strings.Contains(string(req.Body()), "a=sendonly") {
+			dir = "recvonly"
+		}
+		l.sbc.reply(req, tx, 200, loopSDP(sbcPort, dir, false, "PCMA"))
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	if res := callerReinvites(t, oc)(ctx, fixtureBody(t, "hold-offer.sdp")); res.StatusCode != 200 {
+		t.Fatalf("hold got %d", res.StatusCode)
+	}
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	if d := media(t, "transfer INVITE", target.req.Body()).Direction; d != "" && d != "sendrecv" {
+		t.Errorf("target offered %s, want sendrecv: the transferor's hold is not the PSTN party's", d)
+	}
+	reinv := l.sbc.waitLast(ctx, gosip.INVITE, 3) // the call's, the hold, the re-INVITE to the relay
+	if d := media(t, "re-INVITE to the SBC", reinv.Body()).Direction; d != "" && d != "sendrecv" {
+		t.Errorf("PSTN party re-INVITEd %s, want sendrecv", d)
+	}
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	l.sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, l.srv, 0)
+}
+
+// TestReferPerformedByServerTransferorLeaves: the client hangs up right
+// after its REFER's 202, while the target rings (blind-transfer phones
+// do; RFC 5589 §6 lets it). The transfer goes on for the PSTN party: when
+// the target answers, the PSTN party is re-INVITEd to it and never BYEd,
+// the client hears nothing more; if the target refuses, the PSTN party has
+// nobody left and gets BYE (endReason transfer_failed). Before, the
+// client's BYE hung up the PSTN party and CANCELled the target.
+func TestReferPerformedByServerTransferorLeaves(t *testing.T) {
+	for _, answer := range []int{200, 486} {
+		t.Run(fmt.Sprint(answer), func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			l := newTransferLab(t, nil)
+			release := make(chan struct{})
+			targets := make(chan *peerInvite, 1)
+			l.edge.invites(func(pi *peerInvite) {
+				pi.respond(180, nil)
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return
+				}
+				if answer == 200 {
+					pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+				} else {
+					pi.respond(answer, nil)
+				}
+				targets <- pi
+			})
+			oc := upCall(ctx, t, l.caller, l.srv, "udp")
+			first := next(ctx, t, l.sbcCalls, "SBC's")
+			refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+			refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+			if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+				t.Fatalf("REFER got %d, want 202", res.StatusCode)
+			}
+			l.edge.wait(ctx, gosip.INVITE, 1)
+			if err := oc.d.Bye(ctx); err != nil {
+				t.Fatalf("client's BYE: %v", err)
+			}
+			if n := l.edge.count(gosip.CANCEL); n != 0 {
+				t.Fatalf("the target got CANCEL when the transferor left")
+			}
+			close(release)
+			target := next(ctx, t, targets, "answered transfer")
+			if answer == 200 {
+				reinv := l.sbc.wait(ctx, gosip.INVITE, 2)
+				if reinv.CallID().Value() != first.req.CallID().Value() {
+					t.Fatalf("SBC's INVITE #2 in Call-ID %s, want the PSTN party's leg", reinv.CallID().Value())
+				}
+				if n := l.sbc.count(gosip.BYE); n != 0 {
+					t.Fatalf("the PSTN party got BYE")
+				}
+				if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+					t.Fatalf("target's BYE got %d", res.StatusCode)
+				}
+			}
+			l.sbc.wait(ctx, gosip.BYE, 1)
+			waitCalls(t, l.srv, 0)
+			if n := l.caller.count(gosip.BYE); n != 0 {
+				t.Errorf("the transferor, gone, got %d BYEs", n)
+			}
+			recs := readRecords(t, l.records)
+			want := "bye from edge"
+			if answer != 200 {
+				want = "transfer_failed"
+			}
+			if len(recs) != 1 || recs[0].EndReason != want {
+				t.Fatalf("records %+v, want one ended %q", recs, want)
+			}
+		})
+	}
 }
