@@ -36,3 +36,29 @@ func TestReplacesURIHeaderRoundTrip(t *testing.T) {
 		t.Errorf("round trip of %+v through %q: %+v, %v", r, r.URIHeader(), got, err)
 	}
 }
+
+// FuzzReplacesOfReferTo: any Refer-To value is read without panic; what
+// it yields has a Call-ID and both tags, and survives a round trip
+// through URIHeader.
+func FuzzReplacesOfReferTo(f *testing.F) {
+	for _, seed := range []string{
+		`<sip:+15550200@example.com;user=phone?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>`,
+		`<sip:x@h?replaces=c%3Bfrom-tag%3Df%3Bto-tag%3Dt%3Bearly-only&X-Foo=bar>`,
+		`<sip:x@h?Replaces=c%ZZ>`, `sip:x@h`, `<sip:x@h?Replaces=>`, `<tel:+1?Replaces=a%3Bto-tag%3D%3Bfrom-tag%3Dx>`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, referTo string) {
+		r, err := ReplacesOfReferTo(referTo)
+		if err != nil {
+			return
+		}
+		if r.CallID == "" || r.ToTag == "" || r.FromTag == "" {
+			t.Fatalf("%q gave %+v without error", referTo, r)
+		}
+		back, err := ReplacesOfReferTo("<sip:x@h?Replaces=" + r.URIHeader() + ">")
+		if err != nil || back.CallID != r.CallID || back.EarlyOnly != r.EarlyOnly {
+			t.Fatalf("%+v did not survive URIHeader (%q): %+v, %v", r, r.URIHeader(), back, err)
+		}
+	})
+}
