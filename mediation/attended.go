@@ -1,7 +1,11 @@
 package mediation
 
 import (
+	"strconv"
+	"strings"
 	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -29,7 +33,23 @@ type replacedLeg struct {
 	trunk    string
 	replaces sip.Replaces
 	target   string
+	// client is who B's edge leg is with (clientOf).
+	client clientID
 }
+
+// clientID tells a client apart: the URI it is known by in the dialog
+// (From of its INVITE, To of ours) and its remote target (its Contact: a
+// GRUU for SfB clients), both without parameters.
+type clientID struct{ uri, contact string }
+
+// clientOf is the client of an edge dialog.
+func clientOf(d *sip.Dialog) clientID {
+	bare := func(u gosip.Uri) string { return strings.ToLower(u.User + "@" + u.Host + ":" + strconv.Itoa(u.Port)) }
+	return clientID{bare(d.Remote), bare(d.RemoteTarget)}
+}
+
+// same reports whether a and b are one client: one URI or one Contact.
+func (a clientID) same(b clientID) bool { return a.uri == b.uri || a.contact == b.contact }
 
 // evAttended carries call B's answer back to call A's loop.
 type evAttended struct {
@@ -89,7 +109,7 @@ func (c *call) replacedLeg(rep sip.Replaces) replacedLeg {
 	// The SBC receives the INVITE with Replaces: its tag is the to-tag.
 	target := g.dialog.RemoteTarget
 	target.Headers = nil
-	return replacedLeg{trunk: c.trunk.Name, target: target.String(),
+	return replacedLeg{trunk: c.trunk.Name, target: target.String(), client: clientOf(e.dialog),
 		replaces: sip.Replaces{CallID: g.dialog.CallID, ToTag: g.dialog.RemoteTag, FromTag: g.dialog.LocalTag, EarlyOnly: rep.EarlyOnly}}
 }
 
@@ -102,6 +122,11 @@ func (c *call) onAttended(e evAttended) {
 	switch {
 	case e.b.why != "":
 		refuse(e.b.why)
+	case !e.b.client.same(clientOf(e.from.dialog)):
+		// Its Replaces names another client's call (RFC 3891 §7: a
+		// Replaces must be authorised): the SBC would hand that call
+		// to this one's PSTN party.
+		refuse("its Replaces names a call of another client")
 	case e.b.trunk != c.trunk.Name:
 		refuse("the two calls are on different trunks (" + c.trunk.Name + ", " + e.b.trunk + "): neither SBC holds both")
 	default:

@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,33 @@ func TestAttendedTransferAcrossTrunks(t *testing.T) {
 	}
 	_ = held.d.Bye(ctx)
 	_ = consult.d.Bye(ctx)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+// TestAttendedTransferOtherClientsCall: a client's Replaces that names
+// another client's call (another user, another Contact) gets 501: relayed,
+// the SBC would hand that user's call to this client's PSTN party.
+func TestAttendedTransferOtherClientsCall(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	alice := startPeer(t, "alice")
+	bob := startPeerOn(t, "bob", netip.MustParseAddrPort("127.0.0.5:0"), nil)
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	held := upCall(ctx, t, alice, srv, "udp")
+	other := upCall(ctx, t, bob, srv, "udp")
+	toTag, _ := other.final.To().Params.Get("tag")
+	fromTag, _ := other.inv.From().Params.Get("tag")
+	rep := sip.Replaces{CallID: string(*other.inv.CallID()), ToTag: toTag, FromTag: fromTag}
+	req := gosip.NewRequest(gosip.REFER, held.final.Contact().Address)
+	req.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550300@sfb.example.com;user=phone?Replaces="+rep.URIHeader()+">"))
+	res := doIn(ctx, t, held, req)
+	if res.StatusCode != 501 || !strings.Contains(valueOf(res.GetHeader("Warning")), "another client") {
+		t.Errorf("REFER naming bob's call got %d (Warning %v), want 501", res.StatusCode, res.GetHeader("Warning"))
+	}
+	if n := sbc.count(gosip.REFER); n != 0 {
+		t.Error("the REFER reached the SBC")
+	}
+	_ = held.d.Bye(ctx)
+	_ = other.d.Bye(ctx)
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
 }
