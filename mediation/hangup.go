@@ -89,6 +89,11 @@ func (c *call) end(from *leg, reason string) {
 	if a.final() >= 200 && a.final() < 300 && from != &a.leg {
 		c.bye(&a.leg)
 	}
+	if r := c.released; r != nil {
+		// A transferor's leg still waiting for its final NOTIFY's answer
+		// (transfer.go): it gets its BYE now, not never.
+		c.releaseLeg(r)
+	}
 	deadline := 2*c.byeWait() + time.Second
 	c.endingDeadline = c.after(deadline, func() {
 		c.log.Warn().Int64("waited_ms", deadline.Milliseconds()).Msg("legs still unanswered at the end of the call")

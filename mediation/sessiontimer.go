@@ -137,6 +137,17 @@ func (c *call) refresh(l *leg) {
 // with a larger Min-SE within one refresh cycle.
 const maxQuickRefreshes = 3
 
+// glareWait is how long to wait before sending again an INVITE in l's
+// dialog that got 491 (RFC 3261 §14.1): 2.1 to 4 s when we own the
+// dialog's Call-ID (we sent the INVITE that made it: the callee's leg), 0
+// to 2 s otherwise, in steps of 10 ms.
+func (c *call) glareWait(l *leg) time.Duration {
+	if l == &c.callee.leg {
+		return 2100*time.Millisecond + time.Duration(rand.IntN(191))*10*time.Millisecond
+	}
+	return time.Duration(rand.IntN(201)) * 10 * time.Millisecond
+}
+
 // retryRefresh sends the refresh again after a failure response res that
 // leaves the session up (RFC 4028 §10: only a timeout, 408 or 481 ends
 // it): after 491 at the random wait of RFC 3261 §14.1 (2.1-4 s when we
@@ -148,10 +159,8 @@ func (c *call) retryRefresh(l *leg, res *gosip.Response) {
 	l.refreshTries++
 	wait := 4 * c.deps.sip.T1
 	switch ra := res.GetHeader("Retry-After"); {
-	case res.StatusCode == 491 && l == &c.callee.leg:
-		wait = 2100*time.Millisecond + time.Duration(rand.IntN(191))*10*time.Millisecond
 	case res.StatusCode == 491:
-		wait = time.Duration(rand.IntN(201)) * 10 * time.Millisecond
+		wait = c.glareWait(l)
 	case ra != nil:
 		if n, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(ra.Value(), ";", 2)[0])); err == nil && n >= 0 {
 			wait = time.Duration(n) * time.Second

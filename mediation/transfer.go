@@ -3,6 +3,7 @@ package mediation
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -265,14 +266,32 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	c.repointGateway(gwSDP)
 }
 
+// maxRepointGlare bounds the re-INVITEs of the PSTN party that meet 491.
+const maxRepointGlare = 3
+
 // repointGateway re-INVITEs the PSTN party's leg to the relay with body,
-// the SDP of the transferred call.
-func (c *call) repointGateway(body []byte) {
+// the SDP of the transferred call. Its old media path is gone (the relay
+// it used is closed): a 491 is retried after the RFC 3261 §14.1 wait, up
+// to maxRepointGlare times; any other refusal, or no answer, ends the call
+// (transfer_failed) rather than leave the two parties without audio.
+func (c *call) repointGateway(body []byte) { c.repointTry(body, 0) }
+
+func (c *call) repointTry(body []byte, glare int) {
 	g := c.legOf(c.deps.gw)
 	d := g.dialog
 	contact := d.OurContact()
 	reinv := d.NewRequest(gosip.INVITE, 0, body, &contact)
-	_, err := c.sendIn(g, d, reinv, func(r *gosip.Response) {
+	var wait timerID
+	final := false
+	fail := func(why string) {
+		c.log.Warn().Str("why", why).Msg("transfer re-INVITE to the PSTN party failed: the call ends")
+		c.hangup(nil, "transfer_failed")
+	}
+	out, err := c.sendIn(g, d, reinv, func(r *gosip.Response) {
+		if !r.IsProvisional() {
+			final = true
+			c.cancel(wait)
+		}
 		switch {
 		case r.IsSuccess():
 			d.Refresh(r) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
@@ -283,13 +302,36 @@ func (c *call) repointGateway(body []byte) {
 			g.lastAck = ack
 			// An answer that moves its media binds us as an offer would.
 			c.peerAnswered(g, r.Body())
+		case r.StatusCode == 491 && glare < maxRepointGlare:
+			wait := c.glareWait(g)
+			c.log.Info().Int64("retry_in_ms", wait.Milliseconds()).Msg("transfer re-INVITE to the PSTN party met 491: trying again")
+			c.after(wait, func() {
+				if c.live() {
+					c.repointTry(body, glare+1)
+				}
+			})
 		case !r.IsProvisional():
-			c.log.Warn().Int("code", r.StatusCode).Msg("PSTN party refused the transfer re-INVITE: its media still goes where it went")
+			fail(strconv.Itoa(r.StatusCode) + " " + r.Reason)
 		}
-	}, func(err error) { c.log.Warn().Err(err).Msg("PSTN party did not answer the transfer re-INVITE") })
+	}, func(err error) {
+		if !final {
+			final = true
+			c.cancel(wait)
+			fail(err.Error())
+		}
+	})
 	if err != nil {
-		c.log.Warn().Err(err).Msg("transfer re-INVITE to the PSTN party not sent")
+		fail("not sent: " + err.Error())
+		return
 	}
+	// Our own 64*T1 (sipgo's Timer B follows its process-wide T1).
+	wait = c.after(c.deps.sip.Timeout(), func() {
+		if !final {
+			final = true
+			c.terminate(out)
+			fail("no answer")
+		}
+	})
 }
 
 // releaseLeg hangs up the transferor's old leg after a transfer.

@@ -565,3 +565,92 @@ func TestReferPerformedByServerTransferorLeaves(t *testing.T) {
 		})
 	}
 }
+
+// TestReferPerformedByServerRepointRefused: the PSTN party's re-INVITE to
+// the relay, after the target answered, meets 491 (glare): it is sent again
+// after the RFC 3261 §14.1 wait, and the call goes on. Refused otherwise
+// (488), the PSTN party's old media path being gone, the call ends with BYE
+// to both (transfer_failed) instead of leaving them without audio until the
+// media timeout.
+func TestReferPerformedByServerRepointRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		codes []int
+	}{{"491 then 200", []int{491, 200}}, {"488", []int{488}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			l := newTransferLab(t, nil)
+			sbcSDP := loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMA")
+			n := 0
+			l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				code := tc.codes[min(n, len(tc.codes)-1)]
+				n++
+				if code == 200 {
+					l.sbc.reply(req, tx, 200, sbcSDP)
+					return
+				}
+				l.sbc.reply(req, tx, code, nil)
+			})
+			oc := upCall(ctx, t, l.caller, l.srv, "udp")
+			next(ctx, t, l.sbcCalls, "SBC's")
+			refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+			refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+			if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+				t.Fatalf("REFER got %d, want 202", res.StatusCode)
+			}
+			target := next(ctx, t, l.targets, "transfer")
+			if len(tc.codes) == 1 {
+				l.sbc.wait(ctx, gosip.BYE, 1)
+				l.edge.wait(ctx, gosip.BYE, 1)
+				waitCalls(t, l.srv, 0)
+				if recs := readRecords(t, l.records); len(recs) != 1 || recs[0].EndReason != "transfer_failed" {
+					t.Fatalf("records %+v, want one ended transfer_failed", recs)
+				}
+				return
+			}
+			l.sbc.wait(ctx, gosip.INVITE, 3) // the call's, the 491's, the retry
+			if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+				t.Fatalf("target's BYE got %d", res.StatusCode)
+			}
+			l.sbc.wait(ctx, gosip.BYE, 1)
+			waitCalls(t, l.srv, 0)
+			if recs := readRecords(t, l.records); len(recs) != 1 || recs[0].EndReason != "bye from edge" {
+				t.Fatalf("records %+v, want one ended by the target's BYE", recs)
+			}
+		})
+	}
+}
+
+// TestReferPerformedByServerReleasedLegOnEnd: the transferor never answers
+// the final NOTIFY (its BYE would follow the answer), and the call ends
+// first: the released leg gets its BYE then, not never.
+func TestReferPerformedByServerReleasedLegOnEnd(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	notifies := 0
+	l.caller.on(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if notifies++; notifies == 1 {
+			l.caller.reply(req, tx, 200, nil) // 100 Trying; the final one gets nothing
+		}
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	l.caller.wait(ctx, gosip.NOTIFY, 2)
+	l.sbc.wait(ctx, gosip.INVITE, 2) // the PSTN party re-pointed
+	if n := l.caller.count(gosip.BYE); n != 0 {
+		t.Fatalf("the transferor got BYE before answering the final NOTIFY")
+	}
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	if bye := l.caller.wait(ctx, gosip.BYE, 1); bye.CallID().Value() != oc.inv.CallID().Value() {
+		t.Errorf("transferor's BYE in Call-ID %s, want its old leg's", bye.CallID().Value())
+	}
+	waitCalls(t, l.srv, 0)
+}
