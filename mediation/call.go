@@ -329,7 +329,7 @@ type callSink struct {
 type abandonedInvite struct {
 	cancelDue bool
 	reason    []gosip.Header // for the CANCEL (reason.go)
-	rel       sip.ReliableReceiver
+	rel       sip.ReliableReceivers
 	early     map[string]*sip.Dialog // by the peer's tag; the sink's own copies
 }
 
@@ -366,7 +366,7 @@ func (s *callSink) OnDone(tx *sip.ClientTx, err error) {
 // abandon registers tx, an INVITE the call gives up on, with the reliable
 // provisionals PRACKed so far (rel) and their early dialogs, which the
 // sink copies: the call's own go on being the call's.
-func (s *callSink) abandon(tx *sip.ClientTx, rel sip.ReliableReceiver, early map[string]*sip.Dialog, reason []gosip.Header) {
+func (s *callSink) abandon(tx *sip.ClientTx, rel sip.ReliableReceivers, early map[string]*sip.Dialog, reason []gosip.Header) {
 	a := &abandonedInvite{rel: rel, early: make(map[string]*sip.Dialog, len(early)), reason: reason}
 	for tag, d := range early {
 		cp := *d
@@ -417,8 +417,8 @@ func (s *callSink) onProvisional(tx *sip.ClientTx, res *gosip.Response) {
 	}
 	var d *sip.Dialog
 	var prack *gosip.Request
-	if rseq, _, _ := sip.RSeq(res); sip.IsReliable(res) && a.rel.Accept(rseq) {
-		tag, _ := res.To().Params.Get("tag")
+	tag, _ := res.To().Params.Get("tag")
+	if rseq, _, _ := sip.RSeq(res); sip.IsReliable(res) && a.rel.Accept(tag, rseq) {
 		if d = a.early[tag]; d == nil {
 			d = sip.NewUACDialog(tx.Side(), tx.Req, res)
 			if a.early == nil {

@@ -30,7 +30,7 @@ type calleeLeg struct {
 	// early are the early dialogs by the callee's tag (forks); dialog (in
 	// leg) is the one of the latest 18x, then the one the 2xx confirmed.
 	early map[string]*sip.Dialog
-	rel   sip.ReliableReceiver
+	rel   sip.ReliableReceivers
 	// reliableAnswers are the callee's tags of the early dialogs in which
 	// it answered our INVITE's offer in a reliable 18x.
 	reliableAnswers []string
@@ -165,7 +165,8 @@ func (c *call) onCalleeResponse(res *gosip.Response) {
 		d := c.earlyDialog(res)
 		if sip.IsReliable(res) {
 			rseq, _, _ := sip.RSeq(res)
-			if !b.rel.Accept(rseq) {
+			tag, _ := res.To().Params.Get("tag")
+			if !b.rel.Accept(tag, rseq) {
 				return // a retransmission or out of order: neither PRACKed nor relayed
 			}
 			if d != nil {

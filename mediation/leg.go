@@ -180,7 +180,7 @@ func (c *call) terminate(o *outgoing) {
 // outcome: the call may end meanwhile (its slot and ports are not held by
 // a callee slow to answer the CANCEL), and then the call's sink sees the
 // transaction through (finish).
-func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side, rel sip.ReliableReceiver, early map[string]*sip.Dialog) {
+func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side, rel sip.ReliableReceivers, early map[string]*sip.Dialog) {
 	if o == nil || o.final || o.abandoned {
 		return
 	}

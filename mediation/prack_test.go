@@ -366,3 +366,40 @@ func TestPrackAbandonedInvite(t *testing.T) {
 	sbc.collect(gosip.ACK)
 	mediationtest.WaitMetric(t, rc.srv, 0, "mediationserver_calls_current", "direction", "outbound")
 }
+
+// TestPrackForkedReliableProvisionals: the SBC side forks, and each fork
+// sends a reliable 183 numbered from a start of its own (RFC 3262 §3): each
+// is PRACKed in its own early dialog. One RSeq sequence for the whole
+// INVITE took the second fork's 183 for an out-of-order one: never
+// PRACKed, that fork could never answer.
+func TestPrackForkedReliableProvisionals(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		pi.reliable(183, 500, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		fork := pi.response(183, fixtureBody(t, "sbc-answer-pcma.sdp"), gosip.NewHeader("Require", "100rel"), gosip.NewHeader("RSeq", "9000"))
+		fork.To().Params.Add("tag", "forkB") // replaces pi's tag: another UAS
+		_ = pi.tx.Respond(fork)
+		pi.p.wait(ctx, gosip.PRACK, 2)
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	tags := map[string]bool{}
+	for i := 1; i <= 2; i++ {
+		pr := sbc.wait(ctx, gosip.PRACK, i)
+		tag, _ := pr.To().Params.Get("tag")
+		tags[tag] = true
+	}
+	if !tags["forkB"] || len(tags) != 2 {
+		t.Errorf("PRACKs in early dialogs %v, want one per fork", tags)
+	}
+	_ = oc.d.Ack(ctx)
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+}

@@ -43,7 +43,7 @@ type transfer struct {
 	requestedSE time.Duration
 	// rel and early are the target's reliable provisionals PRACKed so far
 	// and their early dialogs, by its tag (RFC 3262 §4).
-	rel   sip.ReliableReceiver
+	rel   sip.ReliableReceivers
 	early map[string]*sip.Dialog
 	// transferorGone: the client hung up its leg after our 202, while the
 	// target rang (transferorLeft).
@@ -188,7 +188,7 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 // (RFC 3262 §4) in its early dialog, once per RSeq in order.
 func (c *call) prackTransfer(x *transfer, edge *leg, res *gosip.Response) {
 	rseq, _, err := sip.RSeq(res)
-	if tag, _ := res.To().Params.Get("tag"); tag == "" || err != nil || !x.rel.Accept(rseq) {
+	if tag, _ := res.To().Params.Get("tag"); tag == "" || err != nil || !x.rel.Accept(tag, rseq) {
 		return
 	}
 	c.prack(edge, earlyDialogOf(&x.early, c.deps.edge, x.out.req, res), x.out.req.CSeq().SeqNo, rseq)

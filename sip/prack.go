@@ -235,3 +235,32 @@ func isToken(s string) bool {
 	}
 	return true
 }
+
+// ReliableReceivers keeps a ReliableReceiver per early dialog of one
+// INVITE, by the To-tag of its provisionals: the forks of an INVITE number
+// their reliable provisionals each from a start of their own (RFC 3262 §3:
+// each UAS picks its first RSeq at random), so one sequence for the whole
+// INVITE would take a second fork's 183 for an out-of-order one and never
+// PRACK it. The first dialog needs no map.
+type ReliableReceivers struct {
+	first  string
+	r      ReliableReceiver
+	others map[string]*ReliableReceiver
+}
+
+// Accept is ReliableReceiver.Accept for the early dialog of tag.
+func (rs *ReliableReceivers) Accept(tag string, rseq uint32) bool {
+	switch {
+	case !rs.r.started || rs.first == tag:
+		rs.first = tag
+		return rs.r.Accept(rseq)
+	case rs.others == nil:
+		rs.others = map[string]*ReliableReceiver{}
+	}
+	r := rs.others[tag]
+	if r == nil {
+		r = &ReliableReceiver{}
+		rs.others[tag] = r
+	}
+	return r.Accept(rseq)
+}

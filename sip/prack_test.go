@@ -291,3 +291,22 @@ func TestReliableSender(t *testing.T) {
 		})
 	}
 }
+
+// TestReliableReceiversPerFork: two forks number their reliable
+// provisionals from starts of their own; each is accepted in its own
+// order, retransmissions and gaps refused per fork.
+func TestReliableReceiversPerFork(t *testing.T) {
+	var rs ReliableReceivers
+	for i, step := range []struct {
+		tag  string
+		rseq uint32
+		want bool
+	}{
+		{"a", 100, true}, {"b", 7000, true}, {"a", 100, false}, {"b", 7001, true},
+		{"a", 101, true}, {"b", 7003, false}, {"c", 1, true}, {"b", 7002, true},
+	} {
+		if got := rs.Accept(step.tag, step.rseq); got != step.want {
+			t.Errorf("step %d: Accept(%s, %d) = %v, want %v", i, step.tag, step.rseq, got, step.want)
+		}
+	}
+}
