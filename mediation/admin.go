@@ -78,7 +78,17 @@ func (s *Server) hangUpCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rec Record
-	c.query(func() { rec = c.record("in progress") }, time.Second)
+	released := false
+	c.query(func() {
+		rec = c.record("in progress")
+		// A transferor's released leg is no leg of the call any more: its
+		// Call-ID does not name the PSTN party's call with the target.
+		released = c.released != nil && c.released.dialog.CallID == id
+	}, time.Second)
+	if released {
+		writeJSON(w, http.StatusNotFound, apiError{Error: "no call in progress with id " + id + " (the leg left the call in a transfer)"})
+		return
+	}
 	s.log.Info().Str("remote", r.RemoteAddr).Str("call", c.id).Msg("admin: hanging up call")
 	// The call ends itself on its own goroutine, as for a shutdown, with
 	// its own end reason.

@@ -347,17 +347,24 @@ func (c *call) retryWithInterval(min time.Duration) {
 	b := c.callee
 	b.retried422 = true
 	b.requestedSE = min
-	inv := b.inv.req.Clone()
-	inv.SetBody(b.inv.req.Body())
-	inv.RemoveHeader("Via")
-	inv.RemoveHeader("Session-Expires")
-	inv.RemoveHeader("Min-SE")
-	inv.ReplaceHeader(&gosip.CSeqHeader{SeqNo: b.inv.req.CSeq().SeqNo + 1, MethodName: gosip.INVITE})
-	for _, h := range sip.RequestHeaders(min, min) {
-		inv.AppendHeader(h)
-	}
 	c.log.Info().Int64("session_expires_s", int64(min/time.Second)).Msg("callee wants a longer session interval (422): INVITE again")
-	c.sendInvite(inv)
+	c.sendInvite(withInterval(b.inv.req, min))
+}
+
+// withInterval is INVITE inv again with Session-Expires and Min-SE min,
+// after a 422 (RFC 4028 §7.4): same dialog identifiers, next CSeq, a new
+// branch (Send adds the Via).
+func withInterval(inv *gosip.Request, min time.Duration) *gosip.Request {
+	again := inv.Clone()
+	again.SetBody(inv.Body())
+	again.RemoveHeader("Via")
+	again.RemoveHeader("Session-Expires")
+	again.RemoveHeader("Min-SE")
+	again.ReplaceHeader(&gosip.CSeqHeader{SeqNo: inv.CSeq().SeqNo + 1, MethodName: gosip.INVITE})
+	for _, h := range sip.RequestHeaders(min, min) {
+		again.AppendHeader(h)
+	}
+	return again
 }
 
 // onCalleeFail: the callee's INVITE got no final response.

@@ -74,6 +74,12 @@ func (c *call) end(from *leg, reason string) {
 		c.xfer = nil
 		c.abandonInvite(x.out, x.provisional, c.deps.edge, x.rel, x.early)
 		x.plan.closeRelay()
+		if e := c.legOf(c.deps.edge); !x.transferorGone && e != nil && e.dialog != nil {
+			// The REFER's implicit subscription ends with the call (RFC
+			// 6665 §4.2.2): the transferor learns the transfer will not
+			// happen before its BYE comes.
+			c.notifyTransfer(e, "SIP/2.0 487 Request Terminated", true, nil)
+		}
 	}
 	switch {
 	case b.inv == nil:

@@ -48,6 +48,8 @@ type transfer struct {
 	// transferorGone: the client hung up its leg after our 202, while the
 	// target rang (transferorLeft).
 	transferorGone bool
+	// retried422: the INVITE went again with the target's Min-SE.
+	retried422 bool
 }
 
 // transferorLeft takes the transferor's BYE while the target rings: RFC
@@ -154,6 +156,13 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	c.deps.index.addDialog(c, string(*inv.CallID()), tag)
 	c.log.Info().Str("target", x.target).Str("transfer_call_id", string(*inv.CallID())).
 		Msg("REFER with refer support off: transferring the PSTN party ourselves")
+	c.sendTransferInvite(l, inv)
+}
+
+// sendTransferInvite sends the transfer target its INVITE (again, after a
+// 422).
+func (c *call) sendTransferInvite(l *leg, inv *gosip.Request) {
+	x := c.xfer
 	tx, err := c.deps.edge.Send(context.Background(), inv, c.sink)
 	if err != nil {
 		c.transferFailed(l, 503, "Service Unavailable")
@@ -177,6 +186,16 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 		if sip.IsReliable(res) {
 			c.prackTransfer(x, edge, res)
 		}
+	case res.StatusCode == 422 && x.requestedSE > 0 && !x.retried422:
+		// As for a callee (retryWithInterval): INVITE again with its
+		// Min-SE, once.
+		if min, ok, _ := sip.ParseMinSE(res); ok && min > x.requestedSE {
+			x.retried422, x.requestedSE = true, min
+			c.log.Info().Int64("session_expires_s", int64(min/time.Second)).Msg("transfer target wants a longer session interval (422): INVITE again")
+			c.sendTransferInvite(edge, withInterval(inv, min))
+			return
+		}
+		c.transferFailed(edge, res.StatusCode, res.Reason)
 	case !res.IsSuccess():
 		c.transferFailed(edge, res.StatusCode, res.Reason)
 	default:

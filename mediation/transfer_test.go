@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -173,6 +174,10 @@ func TestReferPerformedByServer(t *testing.T) {
 			if calls := l.srv.Calls(); len(calls) != 1 || calls[0].BypassReason != "transferred" {
 				t.Fatalf("calls after the transfer %+v, want one, anchored (transferred)", calls)
 			}
+			// The transferor's old Call-ID no longer names the call.
+			if code, body := adminDo(t, http.MethodDelete, mediationtest.AdminURL(l.srv, "/calls/"+oc.inv.CallID().Value()), "", ""); code != 404 {
+				t.Errorf("DELETE by the released leg's Call-ID = %d %s, want 404", code, body)
+			}
 			mediaFlows(ctx, t, "PSTN party -> target", l.sbcMedia, relayGW, l.targetMedia)
 			mediaFlows(ctx, t, "target -> PSTN party", l.targetMedia, offer.RTP(), l.sbcMedia)
 			if n := l.sbc.count(gosip.BYE); n != 0 {
@@ -314,6 +319,13 @@ func TestReferPerformedByServerCancelled(t *testing.T) {
 	if c.CallID().Value() != inv.CallID().Value() {
 		t.Errorf("CANCEL in Call-ID %s, want the transfer INVITE's %s", c.CallID().Value(), inv.CallID().Value())
 	}
+	// The transferor's subscription ends with a final NOTIFY (RFC 6665
+	// §4.2.2) before its BYE.
+	if n := l.caller.waitLast(ctx, gosip.NOTIFY, 2); !strings.HasPrefix(string(n.Body()), "SIP/2.0 487") ||
+		!strings.HasPrefix(headerValue(n, "Subscription-State"), "terminated") {
+		t.Errorf("final NOTIFY %q, state %q, want 487 and terminated", n.Body(), headerValue(n, "Subscription-State"))
+	}
+	l.caller.wait(ctx, gosip.BYE, 1)
 	waitCalls(t, l.srv, 0)
 }
 
@@ -652,5 +664,40 @@ func TestReferPerformedByServerReleasedLegOnEnd(t *testing.T) {
 	if bye := l.caller.wait(ctx, gosip.BYE, 1); bye.CallID().Value() != oc.inv.CallID().Value() {
 		t.Errorf("transferor's BYE in Call-ID %s, want its old leg's", bye.CallID().Value())
 	}
+	waitCalls(t, l.srv, 0)
+}
+
+// TestReferPerformedByServerTarget422: the transfer target answers the
+// INVITE 422 with a larger Min-SE (RFC 4028 §7.4): it is INVITEd again
+// with that interval, as a callee would be, and the transfer completes.
+func TestReferPerformedByServerTarget422(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, func(c *mediation.Config) {
+		c.Edge.SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 4 * time.Second, MinSE: time.Second}
+	})
+	l.edge.invites(func(pi *peerInvite) {
+		if !strings.HasPrefix(headerValue(pi.req, "Session-Expires"), "10") {
+			_ = pi.tx.Respond(pi.response(422, nil, gosip.NewHeader("Min-SE", "10")))
+			return
+		}
+		l.targets <- pi
+		pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer (after the 422)")
+	if n := l.edge.count(gosip.INVITE); n != 2 {
+		t.Errorf("the target got %d INVITEs, want the refused one and its retry", n)
+	}
+	l.sbc.wait(ctx, gosip.INVITE, 2) // the PSTN party re-pointed: the transfer is done
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	l.sbc.wait(ctx, gosip.BYE, 1)
 	waitCalls(t, l.srv, 0)
 }
