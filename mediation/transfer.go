@@ -300,6 +300,14 @@ func (c *call) repointTry(body []byte, glare int) {
 	d := g.dialog
 	contact := d.OurContact()
 	reinv := d.NewRequest(gosip.INVITE, 0, body, &contact)
+	reinv.AppendHeader(sip.OptionHeader("Supported", g.supported()...))
+	if g.timer.Active && g.timer.WeRefresh {
+		// A re-INVITE refreshes the session too (RFC 4028 §7.4), as our
+		// relayed re-offers do (sendOffer).
+		for _, h := range sip.RequestHeaders(g.timer.Interval, g.policy.SessionTimer.Min()) {
+			reinv.AppendHeader(h)
+		}
+	}
 	var wait timerID
 	final := false
 	fail := func(why string) {
@@ -319,6 +327,10 @@ func (c *call) repointTry(body []byte, glare int) {
 				c.log.Debug().Err(err).Msg("ACK of the transfer re-INVITE")
 			}
 			g.lastAck = ack
+			if t := sip.NegotiateUAC(r, g.timer.Interval); t.Active {
+				g.timer = t
+				c.armSessionTimer(g)
+			}
 			// An answer that moves its media binds us as an offer would.
 			c.peerAnswered(g, r.Body())
 		case r.StatusCode == 491 && glare < maxRepointGlare:

@@ -701,3 +701,31 @@ func TestReferPerformedByServerTarget422(t *testing.T) {
 	l.sbc.wait(ctx, gosip.BYE, 1)
 	waitCalls(t, l.srv, 0)
 }
+
+// TestReferPerformedByServerRepointRefreshes: on a trunk with session
+// timers, the re-INVITE that moves the PSTN party to the relay carries the
+// leg's Session-Expires, as our other re-offers do (a re-INVITE is a
+// refresh, RFC 4028 §7.4).
+func TestReferPerformedByServerRepointRefreshes(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, func(c *mediation.Config) {
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 90 * time.Second}
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	reinv := l.sbc.wait(ctx, gosip.INVITE, 2)
+	if se := headerValue(reinv, "Session-Expires"); !strings.HasPrefix(se, "90") {
+		t.Errorf("re-INVITE to the PSTN party has Session-Expires %q, want the leg's 90 s", se)
+	}
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	l.sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, l.srv, 0)
+}
