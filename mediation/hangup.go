@@ -101,6 +101,12 @@ func (c *call) end(from *leg, reason string) {
 		c.releaseLeg(r)
 	}
 	deadline := 2*c.byeWait() + time.Second
+	for _, l := range []*leg{&a.leg, &b.leg} {
+		if l.ok != nil && l.ok.byeHeld {
+			// Its BYE waits for the ACK of our 2xx, up to 64*T1.
+			deadline = c.deps.sip.Timeout() + c.byeWait() + time.Second
+		}
+	}
 	c.endingDeadline = c.after(deadline, func() {
 		c.log.Warn().Int64("waited_ms", deadline.Milliseconds()).Msg("legs still unanswered at the end of the call")
 		c.finish(c.endReason)
@@ -198,6 +204,12 @@ func (c *call) finish(reason string) {
 	c.state = stateEnded
 	if c.endAfter == 0 {
 		c.endAfter = time.Since(c.start)
+	}
+	for _, l := range []*leg{&c.caller.leg, &c.callee.leg} {
+		if l.ok != nil && l.ok.byeHeld && !l.byeDone {
+			// Its BYE was still waiting for our 2xx's ACK: never sent.
+			c.undelivered = append(c.undelivered, l.side.Name)
+		}
 	}
 	c.stopTimers()
 	c.unpinPeers()

@@ -487,25 +487,35 @@ func (c *call) offerUnanswered() {
 // onOfferAnswer takes the other leg's answer to a relayed offer.
 func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	to := c.other(off.from)
+	// The dialog the offer went in: a transfer may have given the leg
+	// another one since (the offer was then aborted); the answer is that
+	// old dialog's alone.
+	d := off.out.dialog
+	stale := d != to.dialog
 	if res.IsSuccess() {
 		// A 2xx to a target refresh request moves the remote target
 		// (RFC 3261 §12.2.1.2), before its own ACK is built (§13.2.2.4),
 		// whether or not the offer is still the call's.
-		to.dialog.Refresh(res)
+		d.Refresh(res)
 	}
 	if res.IsSuccess() && off.out.req.IsInvite() {
 		// ACK every 2xx (retransmissions too) of our re-INVITE.
-		if to.lastAck == nil || to.lastAck.CSeq().SeqNo != off.out.req.CSeq().SeqNo {
-			ack, err := to.dialog.Ack(context.Background(), off.out.req.CSeq().SeqNo, nil)
+		switch {
+		case stale:
+			if _, err := d.Ack(context.Background(), off.out.req.CSeq().SeqNo, nil); err != nil {
+				c.log.Debug().Err(err).Msg("ACK for re-INVITE")
+			}
+		case to.lastAck == nil || to.lastAck.CSeq().SeqNo != off.out.req.CSeq().SeqNo:
+			ack, err := d.Ack(context.Background(), off.out.req.CSeq().SeqNo, nil)
 			if err != nil {
 				c.log.Debug().Err(err).Msg("ACK for re-INVITE")
 			}
 			to.lastAck = ack
-		} else {
-			_ = to.dialog.WriteAck(context.Background(), to.lastAck)
+		default:
+			_ = d.WriteAck(context.Background(), to.lastAck)
 		}
 	}
-	if res.IsProvisional() || c.offer != off {
+	if res.IsProvisional() || c.offer != off || stale {
 		return
 	}
 	if min, ok, _ := sip.ParseMinSE(res); res.StatusCode == 422 && ok && to.timer.Active && to.timer.WeRefresh && min > to.timer.Interval {

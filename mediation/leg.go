@@ -38,6 +38,9 @@ type leg struct {
 	// succeeds (unix ns; 0: no refresh pending), kept across retries.
 	refreshing bool
 	refreshBy  int64
+	// refreshExpire is the timer that ends the call when the refresh in
+	// progress is not answered by refreshBy.
+	refreshExpire timerID
 	// refreshTries counts the retries of the current refresh cycle.
 	refreshTries uint8
 	// referred: a REFER of the other leg's peer was relayed to this leg's

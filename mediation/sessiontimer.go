@@ -69,27 +69,39 @@ func (c *call) refresh(l *leg) {
 		c.log.Warn().Str("leg", l.role).Msg("session refresh not answered in time")
 		c.hangup(nil, "session refresh failed")
 	})
+	l.refreshExpire = expire
 	var acked bool
 	var ack *gosip.Request
 	l.refreshing = method == gosip.INVITE
-	_, err := c.sendIn(l, l.dialog, req, func(res *gosip.Response) {
+	// The dialog the refresh went in: a transfer may give the leg another
+	// one before the answer comes (dropRefresh); the answer is then that
+	// old dialog's alone.
+	d := l.dialog
+	_, err := c.sendIn(l, d, req, func(res *gosip.Response) {
 		if res.IsProvisional() {
 			return
 		}
-		l.refreshing = false
+		// Stale: the leg has another dialog now, or its own was ended
+		// under the refresh (the transferor hung up: dropRefresh).
+		stale := l.dialog != d || l.refreshExpire != expire
+		if !stale {
+			l.refreshing = false
+		}
 		if res.IsSuccess() {
-			l.dialog.Refresh(res) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
+			d.Refresh(res) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
 		}
 		if res.IsSuccess() && method == gosip.INVITE {
 			if !acked {
 				acked = true
-				ack, _ = l.dialog.Ack(context.Background(), req.CSeq().SeqNo, nil)
-				l.lastAck = ack
+				ack, _ = d.Ack(context.Background(), req.CSeq().SeqNo, nil)
+				if !stale {
+					l.lastAck = ack
+				}
 			} else if ack != nil {
-				_ = l.dialog.WriteAck(context.Background(), ack)
+				_ = d.WriteAck(context.Background(), ack)
 			}
 		}
-		if c.state != stateAnswered {
+		if c.state != stateAnswered || stale {
 			return
 		}
 		c.cancel(expire)
@@ -120,6 +132,9 @@ func (c *call) refresh(l *leg) {
 			c.retryRefresh(l, res)
 		}
 	}, func(err error) {
+		if l.dialog != d || l.refreshExpire != expire {
+			return // a dialog the leg no longer has, or a dropped refresh
+		}
 		l.refreshing = false
 		c.cancel(expire)
 		c.log.Warn().Err(err).Str("leg", l.role).Msg("session refresh got no answer")
@@ -181,4 +196,14 @@ func (c *call) retryRefresh(l *leg, res *gosip.Response) {
 		return
 	}
 	l.timerID = c.after(wait, func() { c.refresh(l) })
+}
+
+// dropRefresh forgets l's session refresh cycle, for a leg whose dialog a
+// transfer ends or replaces: a refresh in flight there, refused (481) or
+// unanswered, must not end the call that goes on without that dialog.
+func (c *call) dropRefresh(l *leg) {
+	c.cancel(l.timerID)
+	c.cancel(l.refreshExpire)
+	l.refreshExpire = 0 // the answer of a refresh in flight is stale
+	l.refreshing, l.refreshBy, l.refreshTries = false, 0, 0
 }

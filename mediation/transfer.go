@@ -60,6 +60,7 @@ type transfer struct {
 func (c *call) transferorLeft(l *leg) {
 	c.xfer.transferorGone = true
 	c.reason = nil // its Reason is not for the PSTN party
+	c.dropRefresh(l)
 	// Its dialog is over: a call that ends now sends it no BYE. The
 	// target's leg, should it answer, starts afresh (transferAnswered).
 	l.byeSent, l.byeDone = true, true
@@ -267,7 +268,7 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	}
 	// The target's leg takes its place: its dialog, the session timer its
 	// 2xx set (RFC 4028 §7.2), our ACK (sent again for a retransmitted 2xx).
-	c.cancel(edge.timerID)
+	c.dropRefresh(edge)
 	if edge.ok != nil {
 		c.stopResend(&edge.ok.r)
 		edge.ok = nil

@@ -729,3 +729,157 @@ func TestReferPerformedByServerRepointRefreshes(t *testing.T) {
 	l.sbc.wait(ctx, gosip.BYE, 1)
 	waitCalls(t, l.srv, 0)
 }
+
+// TestReferPerformedByServerTransferorLeavesRefreshing: we refresh the
+// client's leg (it asked refresher=uas); the client hangs up after its
+// REFER's 202 while the target rings. Its leg's refresh cycle goes with
+// it: a refresh sent into the dead dialog (481, or no answer) used to end
+// the PSTN party's call as "session refresh failed" before the target
+// answered.
+func TestReferPerformedByServerTransferorLeavesRefreshing(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, func(c *mediation.Config) {
+		c.Edge.SessionTimer = mediation.SessionTimerConfig{MinSE: time.Second}
+	})
+	release := make(chan struct{})
+	l.edge.invites(func(pi *peerInvite) {
+		pi.respond(180, nil)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return
+		}
+		l.targets <- pi
+		pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+	})
+	// Our refresh reaches the client as it hangs up: it answers 481 once
+	// its dialog is gone.
+	gone, refreshing := make(chan struct{}), make(chan struct{}, 4)
+	for _, m := range []gosip.RequestMethod{gosip.UPDATE, gosip.INVITE} {
+		l.caller.on(m, func(req *gosip.Request, tx gosip.ServerTransaction) {
+			refreshing <- struct{}{}
+			select {
+			case <-gone:
+			case <-ctx.Done():
+			}
+			l.caller.reply(req, tx, 481, nil)
+		})
+	}
+	oc := l.caller.call(ctx, l.srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"),
+		gosip.NewHeader("Supported", "timer"), gosip.NewHeader("Session-Expires", "2;refresher=uas"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 || !strings.Contains(headerValue2(res, "Session-Expires"), "refresher=uas") {
+		t.Fatalf("call got %d (Session-Expires %q), want 200 with us refreshing", res.StatusCode, headerValue2(res, "Session-Expires"))
+	}
+	_ = oc.d.Ack(ctx)
+	next(ctx, t, l.sbcCalls, "SBC's")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	l.edge.wait(ctx, gosip.INVITE, 1)
+	select {
+	case <-refreshing:
+	case <-ctx.Done():
+		t.Fatal("no refresh of the client's leg")
+	}
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("client's BYE: %v", err)
+	}
+	close(gone)
+	// The target rings past two refresh intervals (1 s) of the dead leg:
+	// the PSTN party must keep its call all along.
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			t.Fatal(ctx.Err())
+		}
+		if n := l.sbc.count(gosip.BYE); n != 0 {
+			t.Fatalf("the PSTN party got BYE while the target rang")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(release)
+	target := next(ctx, t, l.targets, "transfer")
+	l.sbc.wait(ctx, gosip.INVITE, 2) // re-pointed to the target
+	if n := l.sbc.count(gosip.BYE); n != 0 {
+		t.Fatalf("the PSTN party got BYE")
+	}
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	l.sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, l.srv, 0)
+}
+
+func headerValue2(res *gosip.Response, name string) string {
+	if h := res.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// TestReferPerformedByServerLateAnswerOfOldLeg: the PSTN party's re-offer
+// was relayed to the transferor when the target answered (the offer is
+// then refused 491); the transferor's 2xx comes after that. It is ACKed in
+// the transferor's own dialog and changes nothing of the target's: our
+// BYE, when the PSTN party hangs up, still reaches the target. It used to
+// move the target's dialog to the transferor's Contact.
+func TestReferPerformedByServerLateAnswerOfOldLeg(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	answerHold := make(chan struct{})
+	l.caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		select {
+		case <-answerHold:
+		case <-ctx.Done():
+		}
+		l.caller.reply(req, tx, 200, fixtureBody(t, "sfb-bypass-offer.sdp"))
+	})
+	release := make(chan struct{})
+	l.edge.invites(func(pi *peerInvite) {
+		pi.respond(180, nil)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return
+		}
+		l.targets <- pi
+		pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	first := next(ctx, t, l.sbcCalls, "SBC's")
+	l.sbc.wait(ctx, gosip.ACK, 1)
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	l.edge.wait(ctx, gosip.INVITE, 1)
+	// The PSTN party holds; its offer goes to the transferor, who waits.
+	holdDone := make(chan int, 1)
+	go func() {
+		res := first.do(ctx, first.inDialog(gosip.INVITE, first.req.CSeq().SeqNo+1, fixtureBody(t, "hold-offer.sdp")))
+		holdDone <- res.StatusCode
+	}()
+	l.caller.wait(ctx, gosip.INVITE, 1)
+	close(release)
+	next(ctx, t, l.targets, "transfer")
+	select {
+	case code := <-holdDone:
+		if code != 491 {
+			t.Errorf("the PSTN party's hold got %d, want 491 (the target answered)", code)
+		}
+	case <-ctx.Done():
+		t.Fatal("the PSTN party's hold got no answer")
+	}
+	close(answerHold) // the transferor's 200 comes late
+	l.caller.wait(ctx, gosip.ACK, 1) // our ACK of its late 2xx
+	if res := first.do(ctx, first.inDialog(gosip.BYE, first.req.CSeq().SeqNo+2, nil)); res.StatusCode != 200 {
+		t.Fatalf("SBC's BYE got %d", res.StatusCode)
+	}
+	if bye := l.edge.wait(ctx, gosip.BYE, 1); bye == nil {
+		t.Fatal("the target got no BYE")
+	}
+	waitCalls(t, l.srv, 0)
+}
