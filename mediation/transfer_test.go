@@ -873,7 +873,7 @@ func TestReferPerformedByServerLateAnswerOfOldLeg(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the PSTN party's hold got no answer")
 	}
-	close(answerHold) // the transferor's 200 comes late
+	close(answerHold)                // the transferor's 200 comes late
 	l.caller.wait(ctx, gosip.ACK, 1) // our ACK of its late 2xx
 	if res := first.do(ctx, first.inDialog(gosip.BYE, first.req.CSeq().SeqNo+2, nil)); res.StatusCode != 200 {
 		t.Fatalf("SBC's BYE got %d", res.StatusCode)
