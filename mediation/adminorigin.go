@@ -21,9 +21,9 @@ func (s *Server) adminSameHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reason := ""
 		switch {
-		case !loopbackHost(r.Host):
+		case !ipOrLocalhost(r.Host):
 			reason = "Host must be an IP address or localhost without admin.token"
-		case r.Header.Get("Origin") != "" && r.Header.Get("Origin") != "http://"+r.Host:
+		case r.Header.Get("Origin") != "" && !strings.EqualFold(r.Header.Get("Origin"), "http://"+r.Host):
 			reason = "Origin must be the admin API's own (http://" + r.Host + ") without admin.token"
 		}
 		if reason != "" {
@@ -39,9 +39,9 @@ func (s *Server) adminSameHost(next http.Handler) http.Handler {
 	})
 }
 
-// loopbackHost reports whether a Host header is an IP literal or
+// ipOrLocalhost reports whether a Host header is an IP literal or
 // localhost, with or without a port: no name a DNS answer can re-point.
-func loopbackHost(host string) bool {
+func ipOrLocalhost(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}

@@ -65,10 +65,7 @@ func (c *call) onAttendedRefer(l *leg, in *sip.Incoming, referTo string) {
 		_ = in.Reply(400, "Bad Request - Invalid Replaces", "", warning(l.side, err.Error()))
 		return
 	}
-	refuse := func(why string) {
-		c.log.Info().Str("why", why).Msg("REFER with Replaces (attended transfer) refused")
-		_ = in.Reply(501, "Not Implemented", "", warning(l.side, "attended transfer: "+why+"; use a blind transfer"))
-	}
+	refuse := func(why string) { refuseAttended(c, l, in, why) }
 	switch {
 	case !c.referSupport():
 		refuse("the trunk's enable_refer_support is off, and this server cannot join two calls itself")
@@ -115,10 +112,7 @@ func (c *call) replacedLeg(rep sip.Replaces) replacedLeg {
 
 // onAttended relays the REFER once call B has answered.
 func (c *call) onAttended(e evAttended) {
-	refuse := func(why string) {
-		c.log.Info().Str("why", why).Msg("REFER with Replaces (attended transfer) refused")
-		_ = e.in.Reply(501, "Not Implemented", "", warning(e.from.side, "attended transfer: "+why+"; use a blind transfer"))
-	}
+	refuse := func(why string) { refuseAttended(c, e.from, e.in, why) }
 	switch {
 	case e.b.why != "":
 		refuse(e.b.why)
@@ -134,4 +128,11 @@ func (c *call) onAttended(e evAttended) {
 		c.log.Info().Str("replaces", e.b.replaces.String()).Msg("attended transfer: REFER relayed with its Replaces naming the other call's gateway leg")
 		c.relayRequest(e.from, e.in, referTo, "Refer-To", "Referred-By")
 	}
+}
+
+// refuseAttended answers an attended transfer's REFER 501 with a Warning
+// saying why; the calls stay as they were.
+func refuseAttended(c *call, l *leg, in *sip.Incoming, why string) {
+	c.log.Info().Str("why", why).Msg("REFER with Replaces (attended transfer) refused")
+	_ = in.Reply(501, "Not Implemented", "", warning(l.side, "attended transfer: "+why+"; use a blind transfer"))
 }

@@ -25,6 +25,9 @@ import (
 // the call's own peers on that side.
 func (c *call) fromOwnPeer(l *leg, in *sip.Incoming) bool {
 	src := sip.SourceIP(in.Req)
+	if !src.IsValid() {
+		return false // an unknown source is no peer (the zero Addr matches nothing)
+	}
 	if d := c.dialogOf(l, in.Req); d != nil && d.Origin == src {
 		return true
 	}

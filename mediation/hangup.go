@@ -183,8 +183,8 @@ func (c *call) maybeFinish() {
 		return
 	}
 	a, b := c.caller, c.callee
-	for _, l := range []*leg{&a.leg, &b.leg} {
-		if l.byeSent && !l.byeDone {
+	for _, l := range []*leg{&a.leg, &b.leg, c.released} {
+		if l != nil && l.byeSent && !l.byeDone {
 			return
 		}
 	}

@@ -128,7 +128,12 @@ func trackBusy(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
+		// Under the listener's lock: Accept picks a victim among the
+		// connections not busy under it, and must not pick this one as
+		// its handler starts.
+		hc.l.mu.Lock()
 		hc.busy.Add(1)
+		hc.l.mu.Unlock()
 		defer func() {
 			hc.since.Store(time.Now().UnixNano())
 			hc.busy.Add(-1)

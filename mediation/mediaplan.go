@@ -116,7 +116,9 @@ func newSDPLeg() sdpLeg {
 // marshal stamps d with the leg's origin, bumping the version when the SDP
 // differs from the last one sent.
 func (l *sdpLeg) marshal(d sdp.Description) []byte {
-	if !l.origin.Addr.IsValid() {
+	if !l.origin.Addr.IsValid() && !d.Addr.IsUnspecified() {
+		// Not an RFC 2543 hold's 0.0.0.0: the origin would keep it for
+		// the leg's life. Until a real address comes, marshal uses c='s.
 		l.origin.Addr = d.Addr
 	}
 	d.Origin = l.origin

@@ -189,28 +189,17 @@ func referTarget(value string, side *sip.Side) (string, *referRefusal) {
 			target += "=" + kv.V
 		}
 	}
-	sep := "?"
-	for _, kv := range u.Headers {
-		if strings.EqualFold(kv.K, "Replaces") {
-			target += sep + kv.K + "=" + kv.V
-			sep = "&"
-		}
-	}
+	// No URI header goes on (RFC 3261 §19.1.5 makes them headers of the
+	// peer's INVITE: a Route, a forged identity); a Replaces never comes
+	// here (attended.go builds its own Refer-To).
 	return "<" + target + ">", nil
 }
 
 // refersReplaces reports a Refer-To whose URI carries a Replaces header
 // (RFC 3891 §5: an attended transfer).
 func refersReplaces(value string) bool {
-	var u gosip.Uri
-	var params gosip.HeaderParams
-	if _, err := gosip.ParseAddressValue(value, &u, &params); err != nil || u.Headers == nil {
-		return false
-	}
-	for _, kv := range u.Headers {
-		if strings.EqualFold(kv.K, "Replaces") {
-			return true
-		}
-	}
-	return false
+	_, err := sip.ReplacesOfReferTo(value)
+	// One that cannot be read is still an attended transfer's (its 400
+	// comes from onAttendedRefer); an unparseable Refer-To is not.
+	return err == nil || !errors.Is(err, sip.ErrNoReplaces) && !errors.Is(err, sip.ErrBadReferTo)
 }

@@ -124,8 +124,6 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 		return
 	}
 	x.plan.noOffer = transferred // no bypass ID offered: anchored
-	// The PSTN party's SDP goes on from what it last had of us (RFC 3264 §8).
-	x.plan.sdp[relay.Gateway] = c.media.sdp[relay.Gateway]
 	_ = in.Reply(202, "Accepted", "")
 	c.xfer = x
 	c.notifyTransfer(l, "SIP/2.0 100 Trying", false, nil)
@@ -166,6 +164,7 @@ func (c *call) sendTransferInvite(l *leg, inv *gosip.Request) {
 	x := c.xfer
 	tx, err := c.deps.edge.Send(context.Background(), inv, c.sink)
 	if err != nil {
+		c.log.Warn().Err(err).Msg("transfer INVITE not sent")
 		c.transferFailed(l, 503, "Service Unavailable")
 		return
 	}
@@ -231,6 +230,10 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 		c.log.Debug().Err(err).Msg("ACK to the transfer target")
 	}
 	c.terminate(x.out)
+	// The PSTN party's SDP goes on from what it last had of us (RFC 3264
+	// §8), as it is now: a re-offer may have moved it on while the target
+	// rang.
+	x.plan.sdp[relay.Gateway] = c.media.sdp[relay.Gateway]
 	gwSDP, err := x.plan.planAnswer(res.Body(), true, "")
 	if err != nil {
 		c.log.Warn().Err(err).Msg("transfer target's answer not usable; hanging it up")
@@ -310,20 +313,27 @@ func (c *call) repointTry(body []byte, glare int) {
 		}
 	}
 	var wait timerID
+	var ack *gosip.Request
 	final := false
 	fail := func(why string) {
 		c.log.Warn().Str("why", why).Msg("transfer re-INVITE to the PSTN party failed: the call ends")
 		c.hangup(nil, "transfer_failed")
 	}
 	out, err := c.sendIn(g, d, reinv, func(r *gosip.Response) {
+		if r.IsSuccess() && ack != nil {
+			_ = d.WriteAck(context.Background(), ack) // a retransmitted 2xx
+			return
+		}
 		if !r.IsProvisional() {
 			final = true
+			g.refreshing = false
 			c.cancel(wait)
 		}
 		switch {
 		case r.IsSuccess():
 			d.Refresh(r) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
-			ack, err := d.Ack(context.Background(), reinv.CSeq().SeqNo, nil)
+			var err error
+			ack, err = d.Ack(context.Background(), reinv.CSeq().SeqNo, nil)
 			if err != nil {
 				c.log.Debug().Err(err).Msg("ACK of the transfer re-INVITE")
 			}
@@ -335,19 +345,27 @@ func (c *call) repointTry(body []byte, glare int) {
 			// An answer that moves its media binds us as an offer would.
 			c.peerAnswered(g, r.Body())
 		case r.StatusCode == 491 && glare < maxRepointGlare:
-			wait := c.glareWait(g)
-			c.log.Info().Int64("retry_in_ms", wait.Milliseconds()).Msg("transfer re-INVITE to the PSTN party met 491: trying again")
-			c.after(wait, func() {
-				if c.live() {
+			pause := c.glareWait(g)
+			c.log.Info().Int64("retry_in_ms", pause.Milliseconds()).Msg("transfer re-INVITE to the PSTN party met 491: trying again")
+			var retry func()
+			retry = func() {
+				switch {
+				case !c.live():
+				case c.offer != nil || g.ok != nil:
+					// An offer crossing ours is in progress: after it.
+					c.after(c.glareWait(g), retry)
+				default:
 					c.repointTry(body, glare+1)
 				}
-			})
+			}
+			c.after(pause, retry)
 		case !r.IsProvisional():
 			fail(strconv.Itoa(r.StatusCode) + " " + r.Reason)
 		}
 	}, func(err error) {
 		if !final {
 			final = true
+			g.refreshing = false
 			c.cancel(wait)
 			fail(err.Error())
 		}
@@ -356,10 +374,15 @@ func (c *call) repointTry(body []byte, glare int) {
 		fail("not sent: " + err.Error())
 		return
 	}
+	// An INVITE of ours is in progress in that dialog: a crossing one of
+	// the PSTN party's, or an offer of the target's for it, gets 491
+	// (RFC 3261 §14.1), as during our session refresh.
+	g.refreshing = true
 	// Our own 64*T1 (sipgo's Timer B follows its process-wide T1).
 	wait = c.after(c.deps.sip.Timeout(), func() {
 		if !final {
 			final = true
+			g.refreshing = false
 			c.terminate(out)
 			fail("no answer")
 		}
@@ -374,10 +397,20 @@ func (c *call) releaseLeg(old *leg) {
 	}
 	old.byeSent = true
 	bye := old.dialog.NewRequest(gosip.BYE, 0, nil, nil)
-	if _, err := c.sendIn(old, old.dialog, bye, nil, func(err error) {
+	done := func() {
+		old.byeDone = true
+		c.maybeFinish() // an ending call waits for it (maybeFinish)
+	}
+	if _, err := c.sendIn(old, old.dialog, bye, func(res *gosip.Response) {
+		if !res.IsProvisional() {
+			done()
+		}
+	}, func(err error) {
 		c.log.Debug().Err(err).Msg("BYE of the transferor's old leg not answered")
+		done()
 	}); err != nil {
 		c.log.Debug().Err(err).Msg("BYE of the transferor's old leg not sent")
+		done()
 	}
 }
 
@@ -388,6 +421,10 @@ func (c *call) onReleased(in *sip.Incoming) bool {
 	r := c.released
 	if r == nil || in.Side != r.side || in.Req.CallID() == nil || string(*in.Req.CallID()) != r.dialog.CallID {
 		return false
+	}
+	if !in.Req.IsAck() && !c.fromOwnPeer(r, in) {
+		c.refuseForeign(r, in) // as for the call's own legs (dialogtrust.go)
+		return true
 	}
 	switch in.Req.Method {
 	case gosip.ACK:

@@ -94,7 +94,9 @@ func limitListener(ln net.Listener, lim ConnLimits, stats *ConnStats, log zerolo
 	}
 	l := &limitedListener{Listener: ln, lim: lim, stats: stats, log: log, logs: Limiter{Every: time.Second},
 		perIP: map[netip.Addr]int{}, conns: map[*trackedConn]struct{}{}, stop: make(chan struct{})}
-	if lim.IdleTimeout > 0 || lim.trust != nil && lim.UntrustedIdleTimeout > 0 {
+	if lim.IdleTimeout > 0 || lim.trust != nil && (lim.UntrustedIdleTimeout > 0 || lim.MaxUntrusted > 0) {
+		// Also for MaxUntrusted alone: the janitor promotes connections
+		// whose source became trusted.
 		go l.janitor()
 	}
 	return l
@@ -214,6 +216,9 @@ func (l *limitedListener) janitor() {
 	tick := l.lim.IdleTimeout
 	if u := l.lim.UntrustedIdleTimeout; u > 0 && l.lim.trust != nil && (tick <= 0 || u < tick) {
 		tick = u
+	}
+	if tick <= 0 {
+		tick = 4 * time.Second // promotions only: a second is soon enough
 	}
 	t := time.NewTicker(max(tick/4, 10*time.Millisecond))
 	defer t.Stop()

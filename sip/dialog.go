@@ -443,13 +443,5 @@ func (d *Dialog) OurContact() gosip.ContactHeader {
 	if !strings.EqualFold(d.Transport, "tls") {
 		return c
 	}
-	secure := strings.EqualFold(d.RemoteTarget.Scheme, "sips")
-	if len(d.RouteSet) > 0 && strings.EqualFold(d.RouteSet[0].Scheme, "sips") {
-		secure = true
-	}
-	if secure {
-		c.Address.Scheme = "sips"
-		c.Address.UriParams = nil // as ContactFor
-	}
-	return c
+	return sipsIf(c, strings.EqualFold(d.RemoteTarget.Scheme, "sips") || len(d.RouteSet) > 0 && strings.EqualFold(d.RouteSet[0].Scheme, "sips"))
 }

@@ -18,8 +18,13 @@ type Replaces struct {
 	EarlyOnly bool
 }
 
-// ErrNoReplaces says a Refer-To's URI carries no Replaces header.
-var ErrNoReplaces = errors.New("no Replaces in the Refer-To URI")
+// Errors of ReplacesOfReferTo besides a bad Replaces.
+var (
+	// ErrNoReplaces says a Refer-To's URI carries no Replaces header.
+	ErrNoReplaces = errors.New("no Replaces in the Refer-To URI")
+	// ErrBadReferTo says the Refer-To value itself cannot be parsed.
+	ErrBadReferTo = errors.New("Refer-To cannot be parsed")
+)
 
 // ReplacesOfReferTo is the Replaces carried, URI-escaped, among the
 // headers of the URI of a Refer-To value (RFC 3891 §5: an attended
@@ -28,7 +33,7 @@ func ReplacesOfReferTo(value string) (Replaces, error) {
 	var u gosip.Uri
 	var params gosip.HeaderParams
 	if _, err := gosip.ParseAddressValue(value, &u, &params); err != nil {
-		return Replaces{}, fmt.Errorf("Refer-To: %w", err)
+		return Replaces{}, fmt.Errorf("%w: %w", ErrBadReferTo, err)
 	}
 	for _, kv := range u.Headers {
 		if strings.EqualFold(kv.K, "Replaces") {

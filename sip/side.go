@@ -256,10 +256,12 @@ func (s *Side) ContactFor(req *gosip.Request) gosip.ContactHeader {
 	if !strings.EqualFold(req.Transport(), "tls") {
 		return c
 	}
-	secure := strings.EqualFold(req.Recipient.Scheme, "sips")
-	if rr := req.RecordRoute(); rr != nil && strings.EqualFold(rr.Address.Scheme, "sips") {
-		secure = true
-	}
+	rr := req.RecordRoute()
+	return sipsIf(c, strings.EqualFold(req.Recipient.Scheme, "sips") || rr != nil && strings.EqualFold(rr.Address.Scheme, "sips"))
+}
+
+// sipsIf is Contact c as a SIPS URI when secure.
+func sipsIf(c gosip.ContactHeader, secure bool) gosip.ContactHeader {
 	if secure {
 		c.Address.Scheme = "sips"
 		c.Address.UriParams = nil // TLS is what sips means (RFC 5630 §3.1.3: transport=tls is deprecated)
