@@ -448,6 +448,12 @@ func TestAdminRebinding(t *testing.T) {
 	if lab.Server.Settings().Enabled {
 		t.Error("the API's own PATCH did not disable bypass")
 	}
+	// A browser writes its Origin in lower case whatever the Host's case.
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Host, req.Header["Origin"] = "LOCALHOST:"+port, []string{"http://localhost:" + port}
+	if code := statusOf(t, req); code != 200 {
+		t.Errorf("Host LOCALHOST with its lower-case Origin: status %d, want 200", code)
+	}
 }
 
 // statusOf sends req and returns its status.

@@ -883,3 +883,33 @@ func TestReferPerformedByServerLateAnswerOfOldLeg(t *testing.T) {
 	}
 	waitCalls(t, l.srv, 0)
 }
+
+// TestReferPerformedByServerReleasedLegTrusted: requests in the
+// transferor's released leg pass the in-dialog trust check as the call's
+// own legs do: another client host's BYE there gets 403.
+func TestReferPerformedByServerReleasedLegTrusted(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	intruder := startPeerOn(t, "intruder", netip.MustParseAddrPort("127.0.0.3:0"), nil)
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	target := next(ctx, t, l.targets, "transfer")
+	l.caller.wait(ctx, gosip.BYE, 1) // released
+	bye := gosip.NewRequest(gosip.BYE, oc.final.Contact().Address)
+	from, to, callID := oc.inv.From(), oc.final.To(), *oc.inv.CallID()
+	bye.AppendHeader(&gosip.FromHeader{Address: from.Address, Params: from.Params.Clone()})
+	bye.AppendHeader(&gosip.ToHeader{Address: to.Address, Params: to.Params.Clone()})
+	bye.AppendHeader(&callID)
+	bye.AppendHeader(&gosip.CSeqHeader{SeqNo: 50, MethodName: gosip.BYE})
+	sendForeign(ctx, t, intruder, bye)
+	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
+		t.Fatalf("target's BYE got %d", res.StatusCode)
+	}
+	l.sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, l.srv, 0)
+}

@@ -298,3 +298,27 @@ func TestUntrustedConnPromoted(t *testing.T) {
 		t.Fatalf("%d idle closes, want the stranger's only", got)
 	}
 }
+
+// TestUntrustedConnPromotedWithoutTimeouts: with no idle timeouts at all,
+// only a share for strangers, a connection whose source becomes trusted
+// still leaves that share (the janitor runs for promotions alone).
+func TestUntrustedConnPromotedWithoutTimeouts(t *testing.T) {
+	s := startTrustingSide(t, ConnLimits{MaxPerIP: 5, Max: 10, MaxUntrusted: 2}, true)
+	c := dialFrom(t, "127.0.0.2", s.Addr())
+	deadline := time.Now().Add(5 * time.Second)
+	for _, untrusted := held(s); untrusted != 1; _, untrusted = held(s) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection was not counted as untrusted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.trust.Pin(netip.MustParseAddr("127.0.0.2"))
+	deadline = time.Now().Add(10 * time.Second)
+	for _, untrusted := held(s); untrusted != 0; _, untrusted = held(s) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection is still counted as untrusted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.options("promoted")
+}
