@@ -265,11 +265,7 @@ func TestReferPerformedByServerFails(t *testing.T) {
 	l := newTransferLab(t, nil)
 	l.edge.invites(func(pi *peerInvite) { pi.respond(486, nil) })
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com>")
 	notify := l.caller.waitLast(ctx, gosip.NOTIFY, 2)
 	if !strings.HasPrefix(string(notify.Body()), "SIP/2.0 486") {
 		t.Errorf("final NOTIFY %q, want the target's 486", notify.Body())
@@ -300,11 +296,7 @@ func TestReferPerformedByServerCancelled(t *testing.T) {
 	})
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
 	first := next(ctx, t, l.sbcCalls, "SBC's")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	var inv *gosip.Request
 	select {
 	case inv = <-ringing:
@@ -363,11 +355,7 @@ func TestReferPerformedByServerStrictTarget(t *testing.T) {
 	}
 	_ = oc.d.Ack(ctx)
 	sbcCall := next(ctx, t, l.sbcCalls, "SBC's")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer")
 	prack := l.edge.wait(ctx, gosip.PRACK, 1)
 	if rack := prack.GetHeader("RAck"); rack == nil || rack.Value() != "77 "+target.req.CSeq().Value()[:strings.IndexByte(target.req.CSeq().Value(), ' ')]+" INVITE" {
@@ -409,11 +397,7 @@ func TestReferPerformedByServerTransferorHangsUpFirst(t *testing.T) {
 		l.caller.reply(req, tx, 200, nil)
 	})
 	oc = upCall(ctx, t, l.caller, l.srv, "udp")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer")
 	select {
 	case err := <-byeRes:
@@ -428,11 +412,7 @@ func TestReferPerformedByServerTransferorHangsUpFirst(t *testing.T) {
 	if n := l.srv.ActiveCalls(); n != 1 {
 		t.Fatalf("%d calls after the transferor hung up, want 1", n)
 	}
-	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
-		t.Fatalf("target's BYE got %d", res.StatusCode)
-	}
-	l.sbc.wait(ctx, gosip.BYE, 1)
-	waitCalls(t, l.srv, 0)
+	l.targetHangsUp(ctx, t, target)
 	if n := l.caller.count(gosip.BYE); n != 0 {
 		t.Errorf("client got %d BYEs after hanging up itself", n)
 	}
@@ -449,11 +429,7 @@ func TestReferPerformedByServerPSTNPartyMoves(t *testing.T) {
 		l.sbc.reply(req, tx, 200, loopSDP(sockPort(moved), "sendrecv", false, "PCMA"))
 	})
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer")
 	l.sbc.wait(ctx, gosip.ACK, 2) // of the call's 200, then of the re-INVITE's
 	mediaFlows(ctx, t, "target -> PSTN party's new port", l.targetMedia, media(t, "transfer INVITE", target.req.Body()).RTP(), moved)
@@ -485,11 +461,7 @@ func TestReferPerformedByServerHeldCall(t *testing.T) {
 	if res := callerReinvites(t, oc)(ctx, fixtureBody(t, "hold-offer.sdp")); res.StatusCode != 200 {
 		t.Fatalf("hold got %d", res.StatusCode)
 	}
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer")
 	if d := media(t, "transfer INVITE", target.req.Body()).Direction; d != "" && d != "sendrecv" {
 		t.Errorf("target offered %s, want sendrecv: the transferor's hold is not the PSTN party's", d)
@@ -498,11 +470,7 @@ func TestReferPerformedByServerHeldCall(t *testing.T) {
 	if d := media(t, "re-INVITE to the SBC", reinv.Body()).Direction; d != "" && d != "sendrecv" {
 		t.Errorf("PSTN party re-INVITEd %s, want sendrecv", d)
 	}
-	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
-		t.Fatalf("target's BYE got %d", res.StatusCode)
-	}
-	l.sbc.wait(ctx, gosip.BYE, 1)
-	waitCalls(t, l.srv, 0)
+	l.targetHangsUp(ctx, t, target)
 }
 
 // TestReferPerformedByServerTransferorLeaves: the client hangs up right
@@ -647,11 +615,7 @@ func TestReferPerformedByServerReleasedLegOnEnd(t *testing.T) {
 	})
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
 	next(ctx, t, l.sbcCalls, "SBC's")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer")
 	l.caller.wait(ctx, gosip.NOTIFY, 2)
 	l.sbc.wait(ctx, gosip.INVITE, 2) // the PSTN party re-pointed
@@ -685,21 +649,13 @@ func TestReferPerformedByServerTarget422(t *testing.T) {
 	})
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
 	next(ctx, t, l.sbcCalls, "SBC's")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer (after the 422)")
 	if n := l.edge.count(gosip.INVITE); n != 2 {
 		t.Errorf("the target got %d INVITEs, want the refused one and its retry", n)
 	}
 	l.sbc.wait(ctx, gosip.INVITE, 2) // the PSTN party re-pointed: the transfer is done
-	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
-		t.Fatalf("target's BYE got %d", res.StatusCode)
-	}
-	l.sbc.wait(ctx, gosip.BYE, 1)
-	waitCalls(t, l.srv, 0)
+	l.targetHangsUp(ctx, t, target)
 }
 
 // TestReferPerformedByServerRepointRefreshes: on a trunk with session
@@ -713,21 +669,13 @@ func TestReferPerformedByServerRepointRefreshes(t *testing.T) {
 	})
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
 	next(ctx, t, l.sbcCalls, "SBC's")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer")
 	reinv := l.sbc.wait(ctx, gosip.INVITE, 2)
 	if se := headerValue(reinv, "Session-Expires"); !strings.HasPrefix(se, "90") {
 		t.Errorf("re-INVITE to the PSTN party has Session-Expires %q, want the leg's 90 s", se)
 	}
-	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
-		t.Fatalf("target's BYE got %d", res.StatusCode)
-	}
-	l.sbc.wait(ctx, gosip.BYE, 1)
-	waitCalls(t, l.srv, 0)
+	l.targetHangsUp(ctx, t, target)
 }
 
 // TestReferPerformedByServerTransferorLeavesRefreshing: we refresh the
@@ -772,11 +720,7 @@ func TestReferPerformedByServerTransferorLeavesRefreshing(t *testing.T) {
 	}
 	_ = oc.d.Ack(ctx)
 	next(ctx, t, l.sbcCalls, "SBC's")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	l.edge.wait(ctx, gosip.INVITE, 1)
 	select {
 	case <-refreshing:
@@ -805,11 +749,7 @@ func TestReferPerformedByServerTransferorLeavesRefreshing(t *testing.T) {
 	if n := l.sbc.count(gosip.BYE); n != 0 {
 		t.Fatalf("the PSTN party got BYE")
 	}
-	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
-		t.Fatalf("target's BYE got %d", res.StatusCode)
-	}
-	l.sbc.wait(ctx, gosip.BYE, 1)
-	waitCalls(t, l.srv, 0)
+	l.targetHangsUp(ctx, t, target)
 }
 
 func headerValue2(res *gosip.Response, name string) string {
@@ -850,11 +790,7 @@ func TestReferPerformedByServerLateAnswerOfOldLeg(t *testing.T) {
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
 	first := next(ctx, t, l.sbcCalls, "SBC's")
 	l.sbc.wait(ctx, gosip.ACK, 1)
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	l.edge.wait(ctx, gosip.INVITE, 1)
 	// The PSTN party holds; its offer goes to the transferor, who waits.
 	holdDone := make(chan int, 1)
@@ -893,11 +829,7 @@ func TestReferPerformedByServerReleasedLegTrusted(t *testing.T) {
 	intruder := startPeerOn(t, "intruder", netip.MustParseAddrPort("127.0.0.3:0"), nil)
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
 	next(ctx, t, l.sbcCalls, "SBC's")
-	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
-	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
-	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
-		t.Fatalf("REFER got %d, want 202", res.StatusCode)
-	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer")
 	l.caller.wait(ctx, gosip.BYE, 1) // released
 	bye := gosip.NewRequest(gosip.BYE, oc.final.Contact().Address)
@@ -907,6 +839,23 @@ func TestReferPerformedByServerReleasedLegTrusted(t *testing.T) {
 	bye.AppendHeader(&callID)
 	bye.AppendHeader(&gosip.CSeqHeader{SeqNo: 50, MethodName: gosip.BYE})
 	sendForeign(ctx, t, intruder, bye)
+	l.targetHangsUp(ctx, t, target)
+}
+
+// referAccepted sends the client's REFER to referTo in oc and wants 202.
+func referAccepted(ctx context.Context, t *testing.T, oc *outCall, referTo string) {
+	t.Helper()
+	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", referTo))
+	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+}
+
+// targetHangsUp: the transfer's target hangs up; the PSTN party gets BYE
+// and the call ends.
+func (l *transferLab) targetHangsUp(ctx context.Context, t *testing.T, target *peerInvite) {
+	t.Helper()
 	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
 		t.Fatalf("target's BYE got %d", res.StatusCode)
 	}
