@@ -36,6 +36,9 @@ type Dialog struct {
 	// RouteSet is the Record-Route of the dialog, in the order requests
 	// follow it.
 	RouteSet []gosip.Uri
+	// UAC: we sent the INVITE that made the dialog, so its Call-ID is
+	// ours (RFC 3261 §14.1 times a 491's retry by who owns it).
+	UAC bool
 	// Transport is the dialog's transport ("UDP" or "TCP").
 	Transport string
 	// Flow is the source IP:PORT of the peer's latest message.
@@ -83,7 +86,7 @@ func NewUACDialog(side *Side, inv *gosip.Request, res *gosip.Response) *Dialog {
 	d := &Dialog{
 		Side: side, CallID: string(*inv.CallID()),
 		Local: inv.From().Address, LocalName: inv.From().DisplayName, Remote: inv.To().Address,
-		LocalSeq: inv.CSeq().SeqNo, RemoteTarget: inv.Recipient,
+		LocalSeq: inv.CSeq().SeqNo, RemoteTarget: inv.Recipient, UAC: true,
 		Transport: transportName(inv.Transport()), Flow: res.Source(), Origin: SourceIP(res),
 	}
 	d.LocalTag, _ = inv.From().Params.Get("tag")

@@ -63,6 +63,9 @@ func TestDialogRequests(t *testing.T) {
 				lines = append(lines, "Record-Route: "+rr)
 			}
 			d := NewUACDialog(side, inv, parseRes(t, lines...))
+			if !d.UAC {
+				t.Error("a dialog of our INVITE is not UAC: its Call-ID is ours (the 491 wait)")
+			}
 			bye := d.NewRequest(gosip.BYE, 0, nil, nil)
 			if got := bye.Recipient.String(); got != tt.wantRURI {
 				t.Errorf("Request-URI %s, want %s", got, tt.wantRURI)
