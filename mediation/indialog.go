@@ -160,6 +160,8 @@ type relayedOffer struct {
 	// method and body are the request sent the other leg, for a resend.
 	method gosip.RequestMethod
 	body   []byte
+	// ack is our ACK of a 2xx to the re-INVITE out (ackReinvite).
+	ack *gosip.Request
 }
 
 // onReInvite handles a re-INVITE: relayed to the other leg when it has
@@ -454,6 +456,7 @@ func (c *call) sendOffer(off *relayedOffer) {
 		}
 	}
 	var err error
+	off.ack = nil // a new request: its 2xx gets an ACK of its own
 	off.out, err = c.sendIn(to, to.dialog, req, func(res *gosip.Response) { c.onOfferAnswer(off, res) },
 		func(err error) {
 			if c.offer == off {
@@ -492,28 +495,15 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	// old dialog's alone.
 	d := off.out.dialog
 	stale := d != to.dialog
-	if res.IsSuccess() {
-		// A 2xx to a target refresh request moves the remote target
-		// (RFC 3261 §12.2.1.2), before its own ACK is built (§13.2.2.4),
-		// whether or not the offer is still the call's.
-		d.Refresh(res)
-	}
-	if res.IsSuccess() && off.out.req.IsInvite() {
-		// ACK every 2xx (retransmissions too) of our re-INVITE.
-		switch {
-		case stale:
-			if _, err := d.Ack(context.Background(), off.out.req.CSeq().SeqNo, nil); err != nil {
-				c.log.Debug().Err(err).Msg("ACK for re-INVITE")
-			}
-		case to.lastAck == nil || to.lastAck.CSeq().SeqNo != off.out.req.CSeq().SeqNo:
-			ack, err := d.Ack(context.Background(), off.out.req.CSeq().SeqNo, nil)
-			if err != nil {
-				c.log.Debug().Err(err).Msg("ACK for re-INVITE")
-			}
-			to.lastAck = ack
-		default:
-			_ = d.WriteAck(context.Background(), to.lastAck)
+	switch {
+	case res.IsSuccess() && off.out.req.IsInvite():
+		// ACK every 2xx (retransmissions too) of our re-INVITE, whether
+		// or not the offer is still the call's.
+		if c.ackReinvite(d, off.out.req, res, &off.ack) && !stale {
+			to.lastAck = off.ack
 		}
+	case res.IsSuccess():
+		d.Refresh(res) // an UPDATE is a target refresh too (RFC 3311 §5.2)
 	}
 	if res.IsProvisional() || c.offer != off || stale {
 		return

@@ -295,3 +295,21 @@ func (c *call) ackFor(l *leg, ack *gosip.Request) bool {
 	}
 	return true
 }
+
+// ackReinvite ACKs a 2xx of our re-INVITE req, sent in d (RFC 3261
+// §13.2.2.4): the first moves d's remote target (§12.2.1.2) before its ACK
+// is built, and the ACK is kept in *ack; a retransmission gets that ACK
+// again. It reports whether res was the first.
+func (c *call) ackReinvite(d *sip.Dialog, req *gosip.Request, res *gosip.Response, ack **gosip.Request) bool {
+	if *ack != nil {
+		_ = d.WriteAck(context.Background(), *ack)
+		return false
+	}
+	d.Refresh(res)
+	a, err := d.Ack(context.Background(), req.CSeq().SeqNo, nil)
+	if err != nil {
+		c.log.Debug().Err(err).Str("call_id", d.CallID).Msg("ACK of a re-INVITE's 2xx")
+	}
+	*ack = a
+	return true
+}

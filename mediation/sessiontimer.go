@@ -1,7 +1,6 @@
 package mediation
 
 import (
-	"context"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -70,7 +69,6 @@ func (c *call) refresh(l *leg) {
 		c.hangup(nil, "session refresh failed")
 	})
 	l.refreshExpire = expire
-	var acked bool
 	var ack *gosip.Request
 	l.refreshing = method == gosip.INVITE
 	// The dialog the refresh went in: a transfer may give the leg another
@@ -87,19 +85,13 @@ func (c *call) refresh(l *leg) {
 		if !stale {
 			l.refreshing = false
 		}
-		if res.IsSuccess() {
-			d.Refresh(res) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
-		}
-		if res.IsSuccess() && method == gosip.INVITE {
-			if !acked {
-				acked = true
-				ack, _ = d.Ack(context.Background(), req.CSeq().SeqNo, nil)
-				if !stale {
-					l.lastAck = ack
-				}
-			} else if ack != nil {
-				_ = d.WriteAck(context.Background(), ack)
+		switch {
+		case res.IsSuccess() && method == gosip.INVITE:
+			if c.ackReinvite(d, req, res, &ack) && !stale {
+				l.lastAck = ack
 			}
+		case res.IsSuccess():
+			d.Refresh(res) // an UPDATE is a target refresh too (RFC 3311 §5.2)
 		}
 		if c.state != stateAnswered || stale {
 			return

@@ -321,7 +321,7 @@ func (c *call) repointTry(body []byte, glare int) {
 	}
 	out, err := c.sendIn(g, d, reinv, func(r *gosip.Response) {
 		if r.IsSuccess() && ack != nil {
-			_ = d.WriteAck(context.Background(), ack) // a retransmitted 2xx
+			c.ackReinvite(d, reinv, r, &ack) // a retransmitted 2xx
 			return
 		}
 		if !r.IsProvisional() {
@@ -331,12 +331,7 @@ func (c *call) repointTry(body []byte, glare int) {
 		}
 		switch {
 		case r.IsSuccess():
-			d.Refresh(r) // the new target, before the ACK is built (RFC 3261 §13.2.2.4)
-			var err error
-			ack, err = d.Ack(context.Background(), reinv.CSeq().SeqNo, nil)
-			if err != nil {
-				c.log.Debug().Err(err).Msg("ACK of the transfer re-INVITE")
-			}
+			c.ackReinvite(d, reinv, r, &ack)
 			g.lastAck = ack
 			if t := sip.NegotiateUAC(r, g.timer.Interval); t.Active {
 				g.timer = t
