@@ -411,7 +411,17 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 		return
 	}
 	l := c.legOf(side)
-	if l != nil && l.lastAck != nil && l.lastAck.CSeq().SeqNo == cseq.SeqNo && l.dialog != nil {
+	if l == nil || l.dialog == nil || res.CallID() == nil || string(*res.CallID()) != l.dialog.CallID {
+		return
+	}
+	if tag, _ := res.To().Params.Get("tag"); tag != l.dialog.RemoteTag {
+		// Another fork's 2xx to the INVITE that made l's dialog (a
+		// transfer target's: the callee's are reAck's): ACKed and hung
+		// up in its own dialog (RFC 3261 §13.2.2.4), never ACKed in ours.
+		c.deps.lateAnswer(side, nil, res)
+		return
+	}
+	if l.lastAck != nil && l.lastAck.CSeq().SeqNo == cseq.SeqNo {
 		_ = l.dialog.WriteAck(context.Background(), l.lastAck)
 	}
 }

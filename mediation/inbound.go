@@ -62,6 +62,7 @@ func (p *mediaPlan) clientOffer() ([]byte, error) {
 // built; early: it goes in an 18x (earlyDirection).
 func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte, sdp.Description, error) {
 	p.heard(relay.Gateway, p.offer, p.offerRaw)
+	p.gwOfferDir = p.offer.Direction
 	p.heard(relay.Edge, ans, raw)
 	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired, p.keys[relay.Gateway].theirs != nil))
 	d, err := sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))

@@ -47,7 +47,10 @@ type mediaPlan struct {
 	log      *zerolog.Logger // the call's
 	decision decision
 	noOffer  decision // inbound: why no bypass ID was offered
-	relay    *relay.Session
+	// gwOfferDir is the direction of the gateway's last accepted offer
+	// (its own hold, not its answer to the client's): a transfer keeps it.
+	gwOfferDir string
+	relay      *relay.Session
 	// legs are the relay's legs as last set (movedpeer.go moves one).
 	legs [2]relay.Leg
 	// sdp is what we last sent each peer (relay.Edge, relay.Gateway).

@@ -106,6 +106,7 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("far side's answer to the re-offer: %w", err)
 	}
+
 	keys := ro.keys
 	var d sdp.Description
 	switch {
@@ -189,5 +190,8 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	// An offer in the early dialog (UPDATE) moves the session past the
 	// early answer: it is no longer the one to repeat.
 	p.early = nil
+	if ro.from == relay.Gateway {
+		p.gwOfferDir = ro.offer.Direction
+	}
 	return p.sdp[ro.from].marshal(d), nil
 }

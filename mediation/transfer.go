@@ -106,12 +106,18 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	// The target is offered our relay with the PSTN party's media, as an
 	// inbound call's client is.
 	party, raw := c.media.latest(relay.Gateway), c.media.raw[relay.Gateway]
-	if c.media.latest(relay.Edge).OnHold() && party.Direction != sdp.SendRecv {
+	if c.media.latest(relay.Edge).OnHold() {
 		// The PSTN party's direction answers the transferor's hold (SfB
 		// clients hold before they transfer), which ends with the
 		// transferor's leg: the new call is not on hold (RFC 5589 §6).
-		// A hold of the PSTN party's own (its offer) is kept.
-		party.Direction, raw = sdp.SendRecv, nil
+		// A hold of the PSTN party's own (its last offer's) is kept.
+		dir := sdp.SendRecv
+		if d := c.media.gwOfferDir; d == sdp.SendOnly || d == sdp.Inactive {
+			dir = d
+		}
+		if party.Direction != dir {
+			party.Direction, raw = dir, nil
+		}
 	}
 	x := &transfer{refer: in, target: u.User, policy: c.deps.edgeCalls,
 		plan: c.media.fresh(inbound, party, raw)}

@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -861,4 +862,76 @@ func (l *transferLab) targetHangsUp(ctx context.Context, t *testing.T, target *p
 	}
 	l.sbc.wait(ctx, gosip.BYE, 1)
 	waitCalls(t, l.srv, 0)
+}
+
+// TestReferPerformedByServerTargetForkAnswersLate: the transfer target
+// forks and a second fork answers 200 after the first: that fork is ACKed
+// and hung up in its own dialog (RFC 3261 §13.2.2.4), not ACKed in the
+// answered fork's, and the transferred call goes on with the first.
+func TestReferPerformedByServerTargetForkAnswersLate(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	l.edge.invites(func(pi *peerInvite) {
+		pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+		l.targets <- pi
+		pi.waitAck(ctx)
+		late := pi.response(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+		late.To().Params.Add("tag", "forkB") // replaces pi's tag: another UAS
+		_ = pi.tx.Respond(late)
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	target := next(ctx, t, l.targets, "transfer")
+	bye := l.edge.wait(ctx, gosip.BYE, 1)
+	if tag, _ := bye.To().Params.Get("tag"); tag != "forkB" {
+		t.Errorf("BYE to the target's To-tag %q, want the late fork's", tag)
+	}
+	l.edge.mu.Lock()
+	acked := false
+	for _, m := range l.edge.wire {
+		if r, ok := m.(*gosip.Request); ok && r.IsAck() {
+			tag, _ := r.To().Params.Get("tag")
+			acked = acked || tag == "forkB"
+		}
+	}
+	l.edge.mu.Unlock()
+	if !acked {
+		t.Error("the late fork's 2xx was not ACKed in its own dialog")
+	}
+	if n := l.sbc.count(gosip.BYE); n != 0 {
+		t.Fatal("the PSTN party got BYE")
+	}
+	l.targetHangsUp(ctx, t, target)
+}
+
+// TestReferPerformedByServerMutualHold: the PSTN party held first (its own
+// sendonly offer), then the client held (inactive) and transferred: the
+// PSTN party's own hold is kept in the new call (the target is offered
+// sendonly), only the transferor's goes.
+func TestReferPerformedByServerMutualHold(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	l.caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		l.caller.reply(req, tx, 200, bytes.Replace(fixtureBody(t, "sfb-bypass-offer.sdp"), []byte("a=sendrecv"), []byte("a=recvonly"), 1))
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	ackTaken(ctx, t, oc)
+	first := next(ctx, t, l.sbcCalls, "SBC's")
+	l.sbc.wait(ctx, gosip.ACK, 1)
+	if res := first.do(ctx, first.inDialog(gosip.INVITE, first.req.CSeq().SeqNo+1, fixtureBody(t, "hold-offer.sdp"))); res.StatusCode != 200 {
+		t.Fatalf("the PSTN party's hold got %d", res.StatusCode)
+	}
+	_ = first.p.stack.Client("udp").WriteRequest(first.inDialog(gosip.ACK, first.req.CSeq().SeqNo+1, nil))
+	ackTaken(ctx, t, oc)
+	inactive := bytes.Replace(fixtureBody(t, "hold-offer.sdp"), []byte("a=sendonly"), []byte("a=inactive"), 1)
+	if res := callerReinvites(t, oc)(ctx, inactive); res.StatusCode != 200 {
+		t.Fatalf("the client's hold got %d", res.StatusCode)
+	}
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	target := next(ctx, t, l.targets, "transfer")
+	if d := media(t, "transfer INVITE", target.req.Body()).Direction; d != "sendonly" {
+		t.Errorf("target offered %q, want sendonly: the PSTN party still holds", d)
+	}
+	l.targetHangsUp(ctx, t, target)
 }
