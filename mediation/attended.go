@@ -58,9 +58,9 @@ type evAttended struct {
 	b    replacedLeg
 }
 
-// onAttendedRefer handles a REFER whose Refer-To carries a Replaces.
-func (c *call) onAttendedRefer(l *leg, in *sip.Incoming, referTo string) {
-	rep, err := sip.ReplacesOfReferTo(referTo)
+// onAttendedRefer handles a REFER whose Refer-To carries a Replaces: rep,
+// or err when it cannot be read.
+func (c *call) onAttendedRefer(l *leg, in *sip.Incoming, rep sip.Replaces, err error) {
 	if err != nil {
 		_ = in.Reply(400, "Bad Request - Invalid Replaces", "", warning(l.side, err.Error()))
 		return

@@ -27,22 +27,30 @@ func (c *call) referSupport() bool {
 
 // onRefer relays a REFER to the other leg.
 func (c *call) onRefer(l *leg, in *sip.Incoming) {
+	referTo := sip.HeaderNamed(in.Req, "Refer-To")
 	switch {
 	case c.state != stateAnswered:
 		_ = in.Reply(403, "Forbidden", "", warning(l.side, "REFER before the call is answered"))
-	case sip.HeaderNamed(in.Req, "Refer-To") == nil:
+		return
+	case referTo == nil:
 		_ = in.Reply(400, "Bad Request - Missing Refer-To", "")
+		return
 	case len(sip.HeadersNamed(in.Req, "Refer-To")) > 1:
 		// RFC 3515 §2.4.1: exactly one.
 		_ = in.Reply(400, "Bad Request - More Than One Refer-To", "")
-	case refersReplaces(sip.HeaderNamed(in.Req, "Refer-To").Value()):
-		// An attended transfer (attended.go).
-		c.onAttendedRefer(l, in, sip.HeaderNamed(in.Req, "Refer-To").Value())
-	case !c.referSupport():
-		c.performTransfer(l, in)
-	default:
-		c.relayRequest(l, in, "", "Refer-To", "Referred-By", "Replaces")
+		return
 	}
+	// A Replaces in its URI (RFC 3891 §5) is an attended transfer's, even
+	// one that cannot be read (400 there); an unparseable Refer-To is not.
+	if rep, err := sip.ReplacesOfReferTo(referTo.Value()); !errors.Is(err, sip.ErrNoReplaces) && !errors.Is(err, sip.ErrBadReferTo) {
+		c.onAttendedRefer(l, in, rep, err)
+		return
+	}
+	if !c.referSupport() {
+		c.performTransfer(l, in)
+		return
+	}
+	c.relayRequest(l, in, "", "Refer-To", "Referred-By", "Replaces")
 }
 
 // onNotify relays a NOTIFY (a transfer's progress) to the other leg: only
@@ -172,18 +180,12 @@ func referTarget(value string, side *sip.Side) (string, *referRefusal) {
 	}
 	addr := side.Addr()
 	target := fmt.Sprintf("sip:%s@%s:%d", u.User, sip.URIHost(addr.Addr()), addr.Port())
-	if strings.EqualFold(u.Scheme, "tel") && phone {
-		target += ";user=phone" // a tel: number, as a SIP URI (RFC 3261 §19.1.6)
+	if phone {
+		target += ";user=phone" // a tel: number as a SIP URI too (RFC 3261 §19.1.6)
 	}
-	for _, kv := range u.UriParams {
-		if i := strings.IndexByte(kv.K, '?'); i >= 0 {
-			// sipgo reads "sip:n@h;ob?X=1" as a parameter "ob?X=1" beside
-			// the header X=1: the parameter is "ob".
-			kv.K, kv.V = kv.K[:i], ""
-		}
-		if kv.K == "" || strings.EqualFold(kv.K, "transport") || strings.EqualFold(kv.K, "maddr") {
-			continue
-		}
+	// The parameters that name what is called, not how to reach the old
+	// host (the same as an inbound INVITE's Request-URI keeps).
+	for _, kv := range sip.KeptURIParams(u) {
 		target += ";" + kv.K
 		if kv.V != "" {
 			target += "=" + kv.V
@@ -193,13 +195,4 @@ func referTarget(value string, side *sip.Side) (string, *referRefusal) {
 	// peer's INVITE: a Route, a forged identity); a Replaces never comes
 	// here (attended.go builds its own Refer-To).
 	return "<" + target + ">", nil
-}
-
-// refersReplaces reports a Refer-To whose URI carries a Replaces header
-// (RFC 3891 §5: an attended transfer).
-func refersReplaces(value string) bool {
-	_, err := sip.ReplacesOfReferTo(value)
-	// One that cannot be read is still an attended transfer's (its 400
-	// comes from onAttendedRefer); an unparseable Refer-To is not.
-	return err == nil || !errors.Is(err, sip.ErrNoReplaces) && !errors.Is(err, sip.ErrBadReferTo)
 }

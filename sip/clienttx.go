@@ -39,9 +39,10 @@ type ClientTx struct {
 	side *Side
 	tx   *gosip.ClientTx
 	sink ResponseSink
-	// acks keeps an INVITE's ACK of a non-2xx final response (nil for
-	// other methods): see reack.
-	acks *ackRecorder
+	// acks is an INVITE's connection, which keeps its ACK of a non-2xx
+	// final response (see reack); unused for other methods. A field, not
+	// an object of its own: one allocation fewer per call.
+	acks ackRecorder
 }
 
 // ackRecorder is the connection of an INVITE's client transaction. It
@@ -68,7 +69,7 @@ func (c *ackRecorder) WriteMsg(msg gosip.Message) error {
 // not one (t is not an INVITE, res is a 1xx or 2xx, or no ACK went yet: the
 // first final response goes to sipgo, which builds the ACK).
 func (t *ClientTx) reack(res *gosip.Response) bool {
-	if t.acks == nil || res.StatusCode < 300 {
+	if t.acks.Connection == nil || res.StatusCode < 300 {
 		return false
 	}
 	ack := t.acks.ack.Load()
@@ -122,8 +123,8 @@ func (s *Side) Send(ctx context.Context, req *gosip.Request, sink ResponseSink) 
 	}
 	ct := &ClientTx{Req: req, side: s, sink: sink}
 	if req.IsInvite() {
-		ct.acks = &ackRecorder{Connection: conn}
-		conn = ct.acks
+		ct.acks.Connection = conn
+		conn = &ct.acks
 	}
 	ct.tx = gosip.NewClientTx(key, req, conn, s.stack.Slog())
 	s.mu.Lock()

@@ -1,14 +1,16 @@
 package capture_test
 
 import (
+	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"net/netip"
+	"github.com/google/gopacket/pcapgo"
 
 	"github.com/mediation-emulator/mediation/mediation/capture"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest/tools"
@@ -160,5 +162,32 @@ func TestPcapReopen(t *testing.T) {
 	}
 	if got := pcapCallIDs(t, file); strings.Join(got, ",") != "c" {
 		t.Errorf("file at the path: %v, want c", got)
+	}
+}
+
+// TestPcapBeginsAfresh: opening the capture file of an earlier run begins
+// it afresh, as tcpdump -w does (README "pcap capture"): what was there
+// is gone and the file is a pcap file from its first byte.
+func TestPcapBeginsAfresh(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "run.pcap")
+	if err := os.WriteFile(file, bytes.Repeat([]byte("earlier run "), 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := capture.OpenPcap(file, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 24 || bytes.Contains(got, []byte("earlier run")) {
+		t.Fatalf("file after a new start: %d bytes, want the 24-byte pcap header alone", len(got))
+	}
+	if _, err := pcapgo.NewReader(bytes.NewReader(got)); err != nil {
+		t.Fatalf("not a pcap file: %v", err)
 	}
 }
