@@ -23,6 +23,11 @@ func TestByeWaitsForAck(t *testing.T) {
 			hungUp := make(chan struct{})
 			sbc.invites(func(pi *peerInvite) {
 				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				// As RFC 3261 §15 has the callee do: its BYE waits for our
+				// ACK. Sent at once, over TCP it can overtake the 200 (it
+				// goes on a connection of its own, to our Contact) and
+				// get 481 on a loaded machine.
+				pi.waitAck(ctx)
 				if res := pi.do(ctx, pi.inDialog(gosip.BYE, pi.req.CSeq().SeqNo+1, nil)); res.StatusCode != 200 {
 					t.Errorf("SBC's BYE got %d", res.StatusCode)
 				}

@@ -504,7 +504,10 @@ func checkReception(t *testing.T, r CallReport) {
 	if r.PacketsLost != 0 || r.PacketsExpected < r.PacketsReceived || r.PacketsReceived == 0 {
 		t.Errorf("%s: expected %d, lost %d, received %d audio packets", r.Direction, r.PacketsExpected, r.PacketsLost, r.PacketsReceived)
 	}
-	if r.Jitter < 0 || r.Jitter > 20*time.Millisecond {
+	// A sanity bound (TestReceptionJitter checks the arithmetic): on a
+	// loaded 2-core machine a receiver late by tens of milliseconds lifts
+	// a true jitter of about 1 ms past 20 ms.
+	if r.Jitter < 0 || r.Jitter > 100*time.Millisecond {
 		t.Errorf("%s: jitter %v", r.Direction, r.Jitter)
 	}
 }
