@@ -47,7 +47,7 @@ func benchCmd(args []string) int {
 	sbcListen := fs.String("sbc-listen", "127.0.0.1:5060", "where the simulated SBC listens with --edge: the daemon's trunk address, `IP:PORT`")
 	metricsURL := fs.String("metrics", "", "a running daemon's /metrics `URL`, for its CPU, memory and goroutines")
 	bypassID := fs.String("bypass-id", def.Bypass.BypassID, "the bypass `GUID` bypass clients offer (the daemon's)")
-	cps := fs.Float64("cps", 50, "calls started per `second`")
+	cps := fs.Float64("cps", 50, "`N` calls started per second")
 	calls := fs.Int("calls", 500, "`N` calls to place")
 	concurrent := fs.Int("concurrent", 0, "at most `N` calls in progress (0: no cap)")
 	duration := fs.Duration("duration", 100*time.Millisecond, "talk time of each call before the client's BYE")
