@@ -153,6 +153,11 @@ func TestValidate(t *testing.T) {
 		{"gateway codec not G.711", func(c *mediation.Config) { c.Gateways[0].Codecs = []string{"PCMA", "G729"} }, "gateways[0].codecs[1]", "PCMU or PCMA"},
 		{"gateway codec twice", func(c *mediation.Config) { c.Gateways[0].Codecs = []string{"PCMA", "PCMA"} }, "gateways[0].codecs[1]", "at most once"},
 		{"gateway address IP without port", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.0.1" }, "gateways[0].address", "needs a port"},
+		// Port 0 is a listener's "any port", never a trunk's: refused here,
+		// before anything binds, not by NewServer (r23 M1).
+		{"gateway address IP port 0", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.0.1:0" }, "gateways[0].address", "port must be 1..65535"},
+		{"gateway address IPv6 port 0", func(c *mediation.Config) { c.Gateways[0].Address = "[::1]:0" }, "gateways[0].address", "port must be 1..65535"},
+		{"gateway address host port 0", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com:0" }, "gateways[0].address", "port must be 1..65535"},
 		{"gateway dns resolver not IP:PORT", func(c *mediation.Config) { c.GatewayDNS.Resolver = "dns.example:53" }, "gateway_dns.resolver", "IP:PORT"},
 		{"gateway dns min ttl", func(c *mediation.Config) { c.GatewayDNS.MinTTL = 0 }, "gateway_dns.min_ttl", "at least 1s"},
 		{"gateway dns max ttl below min", func(c *mediation.Config) { c.GatewayDNS.MaxTTL = time.Second }, "gateway_dns.max_ttl", "below min_ttl"},
