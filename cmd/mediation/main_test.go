@@ -292,6 +292,8 @@ func TestServeValidate(t *testing.T) {
 		{"trunk at port 0", []string{"--gateway", "127.0.0.1:0"}, 2, "mediation: config: gateways[0].address: \"127.0.0.1:0\": must be IP:PORT, HOST:PORT or HOST (port from DNS SRV): address \"127.0.0.1:0\": port must be 1..65535"},
 		{"trunk at IPv6 port 0", []string{"--gateway", "[::1]:0"}, 2, "mediation: config: gateways[0].address: "},
 		{"unknown key", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, 2, "mediation: config: edge.lisen: unknown key"},
+		{"two YAML documents", []string{"--config", filepath.Join(configDir, "bad-two-documents.yaml")}, 2,
+			"mediation: config: " + filepath.Join(configDir, "bad-two-documents.yaml") + " line 6: more than one YAML document"},
 		{"records in a missing directory", []string{"--config", goneRecords}, 2, "mediation: config: records.path: "},
 		{"records in a directory that takes no file", []string{"--config", lockedRecords}, 2, "mediation: config: records.path: \"/proc/self/records.jsonl\": directory /proc/self is not writable"},
 		{"records through a link into a missing directory", []string{"--config", danglingRecords}, 2, "mediation: config: records.path: "},
