@@ -118,6 +118,9 @@ func TestStateCorrupt(t *testing.T) {
 		{"empty", ``, "corrupt"},
 		{"other version", `{"version":7,"settings":{}}`, "version 7"},
 		{"invalid settings", `{"version":1,"settings":{"Enabled":true,"AlwaysBypass":true,"BypassID":"nope"}}`, "BypassID"},
+		// Not blamed on AlwaysBypass, the first field to fail (r23 L2).
+		{"no settings", `{"version":1}`, "settings missing"},
+		{"null settings", `{"version":1,"settings":null}`, "settings missing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.json")
