@@ -257,6 +257,9 @@ func (s *Server) bind() error {
 	if w := s.cfg.TLSCertWarning(); w != "" {
 		s.log.Warn().Str("cert", s.cfg.TLS.Cert).Msg(w)
 	}
+	for _, w := range s.cfg.TrunkAddressWarnings() {
+		s.log.Warn().Msg(w)
+	}
 	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
 	if err != nil {
 		s.records.close()

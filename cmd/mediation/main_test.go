@@ -359,6 +359,22 @@ func TestServeValidateWebServiceURL(t *testing.T) {
 	}
 }
 
+// TestServeValidateSharedTrunkAddress: a trunk with the first's address
+// passes --validate (it may route outbound numbers) with one warning line
+// naming both trunks: it can never own an inbound call (r23 L1).
+func TestServeValidateSharedTrunkAddress(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "trunks.yaml")
+	yaml := "gateways:\n  - {name: a, address: 127.0.0.1:5060}\n  - {name: b, address: 127.0.0.1:5060, numbers: [\"+44\"]}\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := runBinary(t, "serve", "--validate", "--config", config)
+	want := `mediation: warning: gateways[1] "b" has the address of gateways[0] "a" (127.0.0.1:5060): inbound calls from it belong to "a"`
+	if res.code != 0 || res.stdout != "config ok\n" || !strings.HasPrefix(res.stderr, want) || strings.Count(res.stderr, "\n") != 1 {
+		t.Fatalf("exit %d stdout %q stderr %q; want 0, config ok and one line starting %q", res.code, res.stdout, res.stderr, want)
+	}
+}
+
 // TestServeValidateExpiredTLSCert: an expired tls.cert passes --validate
 // (a renewal may be on its way) with one warning line naming it.
 func TestServeValidateExpiredTLSCert(t *testing.T) {
