@@ -317,6 +317,12 @@ func minTTL(sofar time.Duration, secs uint32) time.Duration {
 // HOST (port 0: found by SRV). ip is valid when the host is an IP.
 func SplitHostPort(address string) (host string, ip netip.Addr, port uint16, err error) {
 	if ap, err := netip.ParseAddrPort(address); err == nil {
+		// Port 0 is no trunk's port (it means "any" only to a listener):
+		// refused here as for a host name, so that the config check
+		// catches it before anything binds.
+		if ap.Port() == 0 {
+			return "", netip.Addr{}, 0, fmt.Errorf("address %q: port must be 1..65535", address)
+		}
 		return "", ap.Addr().Unmap(), ap.Port(), nil
 	}
 	h, p, err := net.SplitHostPort(address)

@@ -332,6 +332,8 @@ func TestSplitHostPort(t *testing.T) {
 		{in: "sbc.test", host: "sbc.test"},
 		{in: "127.0.0.1", bad: true},
 		{in: "sbc.test:0", bad: true},
+		{in: "127.0.0.1:0", bad: true},
+		{in: "[::1]:0", bad: true},
 		{in: "sbc.test:99999", bad: true},
 		{in: "", bad: true},
 	} {

@@ -411,9 +411,23 @@ func LoadConfig(path string) (*Config, error) {
 // decodeYAML overlays data onto cfg. Unknown keys are looked for first, on the
 // node tree, because yaml's own KnownFields error is multi-line and names the
 // Go type instead of the YAML path.
+//
+// The file must hold one YAML document: every Decode reads only the first,
+// so the keys of a second one (after a "---") would be ignored without a
+// word, and a file whose first document is empty (a header comment between
+// two "---") would run on the defaults. A single leading "---" is one
+// document.
 func decodeYAML(data []byte, name string, cfg *Config) error {
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	docs := yaml.NewDecoder(bytes.NewReader(data))
+	if err := docs.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s: %s", name, oneLine(err))
+	}
+	var next yaml.Node
+	switch err := docs.Decode(&next); {
+	case err == nil:
+		return fmt.Errorf("config: %s line %d: more than one YAML document (a second one starts here; the config must be one)", name, next.Line)
+	case !errors.Is(err, io.EOF):
 		return fmt.Errorf("config: %s: %s", name, oneLine(err))
 	}
 	if err := checkKnownKeys(&root, reflect.TypeOf(cfg).Elem(), "", name); err != nil {

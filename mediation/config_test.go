@@ -153,6 +153,11 @@ func TestValidate(t *testing.T) {
 		{"gateway codec not G.711", func(c *mediation.Config) { c.Gateways[0].Codecs = []string{"PCMA", "G729"} }, "gateways[0].codecs[1]", "PCMU or PCMA"},
 		{"gateway codec twice", func(c *mediation.Config) { c.Gateways[0].Codecs = []string{"PCMA", "PCMA"} }, "gateways[0].codecs[1]", "at most once"},
 		{"gateway address IP without port", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.0.1" }, "gateways[0].address", "needs a port"},
+		// Port 0 is a listener's "any port", never a trunk's: refused here,
+		// before anything binds, not by NewServer (r23 M1).
+		{"gateway address IP port 0", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.0.1:0" }, "gateways[0].address", "port must be 1..65535"},
+		{"gateway address IPv6 port 0", func(c *mediation.Config) { c.Gateways[0].Address = "[::1]:0" }, "gateways[0].address", "port must be 1..65535"},
+		{"gateway address host port 0", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com:0" }, "gateways[0].address", "port must be 1..65535"},
 		{"gateway dns resolver not IP:PORT", func(c *mediation.Config) { c.GatewayDNS.Resolver = "dns.example:53" }, "gateway_dns.resolver", "IP:PORT"},
 		{"gateway dns min ttl", func(c *mediation.Config) { c.GatewayDNS.MinTTL = 0 }, "gateway_dns.min_ttl", "at least 1s"},
 		{"gateway dns max ttl below min", func(c *mediation.Config) { c.GatewayDNS.MaxTTL = time.Second }, "gateway_dns.max_ttl", "below min_ttl"},
@@ -437,6 +442,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad-type.yaml", "bypass.enabled", "cannot unmarshal !!str `sometimes` into bool ("},
 		{"bad-type-gateway.yaml", "gateways[1].enable_bypass", "line 9"},
 		{"bad-syntax.yaml", "", "bad-syntax.yaml"},
+		{"bad-two-documents.yaml", "", "bad-two-documents.yaml line 6: more than one YAML document"},
 		{"does-not-exist.yaml", "", "no such file"},
 	}
 	for _, tt := range tests {
@@ -462,6 +468,47 @@ func TestLoadConfigErrors(t *testing.T) {
 			}
 			if !isCE || ce.Field != tt.wantField {
 				t.Fatalf("error %q, want *ConfigError for field %q", msg, tt.wantField)
+			}
+		})
+	}
+}
+
+// TestLoadConfigOneDocument: a config file is one YAML document. A second
+// one (after a "---") is refused, naming the line it starts on, whether it
+// holds the real content or a mistake the first would hide; a leading
+// "---", after a comment or not, still starts the only document (r23 M2).
+func TestLoadConfigOneDocument(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, yaml string
+		wantErr    string // "" for a config that loads
+	}{
+		{"leading separator", "---\nmax_calls: 7\n", ""},
+		{"comment then separator", "# generated\n---\nmax_calls: 7\n", ""},
+		{"document end marker", "max_calls: 7\n...\n", ""},
+		{"second document invalid", "max_calls: 7\n---\nmax_calls: foo\n", "line 2: more than one YAML document"},
+		{"empty first document", "# generated\n---\n# site A\n---\nmax_calls: 7\n", "line 4: more than one YAML document"},
+		{"unknown key in second document", "---\n# header\n---\nedge:\n  listn: x\n", "line 3: more than one YAML document"},
+		{"trailing separator", "max_calls: 7\n---\n", "line 2: more than one YAML document"},
+		{"syntax error in second document", "max_calls: 7\n---\nedge: [\n", "config: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := mediation.LoadConfig(path)
+			if tt.wantErr == "" {
+				if err != nil || cfg.MaxCalls != 7 {
+					t.Fatalf("LoadConfig = %v; want max_calls 7 and no error", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("LoadConfig: no error, max_calls %d; want %q", cfg.MaxCalls, tt.wantErr)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "config: "+path) || !strings.Contains(msg, tt.wantErr) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q: want one line naming %s with %q", msg, path, tt.wantErr)
 			}
 		})
 	}

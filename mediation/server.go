@@ -105,8 +105,8 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 	if s.gateways, s.trunks, err = buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(), log); err != nil {
 		return nil, err
 	}
-	if s.edgePeer, err = resolve(cfg.Edge.Peer); err != nil {
-		return nil, fmt.Errorf("edge.peer: %w", err)
+	if s.edgePeer, err = resolveEdgePeer(net.DefaultResolver, cfg.Edge.Peer); err != nil {
+		return nil, err
 	}
 	s.edgeTransport = strings.ToLower(cfg.Edge.PeerTransport)
 	s.internal = cfg.InternalPrefixes()
@@ -118,8 +118,21 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// resolve turns HOST:PORT into an address, looking the host up if needed.
-func resolve(hostPort string) (netip.AddrPort, error) {
+// resolveEdgePeer is edge.peer's address, its host name looked up with r.
+// A name that does not resolve is a *ConfigError naming edge.peer: like a
+// bad value, it stops the start with one line and exit code 2 (a typo is
+// the likely cause), before anything binds.
+func resolveEdgePeer(r *net.Resolver, hostPort string) (netip.AddrPort, error) {
+	ap, err := resolve(r, hostPort)
+	if err != nil {
+		return netip.AddrPort{}, invalid("edge.peer", hostPort, "%v", err)
+	}
+	return ap, nil
+}
+
+// resolve turns HOST:PORT into an address, looking the host up with r if
+// needed.
+func resolve(r *net.Resolver, hostPort string) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(hostPort); err == nil {
 		return ap, nil
 	}
@@ -127,7 +140,7 @@ func resolve(hostPort string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	addrs, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", host)
+	addrs, err := r.LookupNetIP(context.Background(), "ip", host)
 	if err != nil || len(addrs) == 0 {
 		return netip.AddrPort{}, fmt.Errorf("cannot resolve %q: %v", host, err)
 	}
@@ -243,6 +256,9 @@ func (s *Server) bind() error {
 	s.wires.metrics = s.metrics
 	if w := s.cfg.TLSCertWarning(); w != "" {
 		s.log.Warn().Str("cert", s.cfg.TLS.Cert).Msg(w)
+	}
+	for _, w := range s.cfg.TrunkAddressWarnings() {
+		s.log.Warn().Msg(w)
 	}
 	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
 	if err != nil {

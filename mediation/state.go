@@ -63,6 +63,14 @@ func readState(path string) (b BypassSettings, follows, ok bool, err error) {
 	if f.Version != stateVersion {
 		return b, false, false, &StateError{Path: path, Reason: fmt.Sprintf("version %d, want %d", f.Version, stateVersion)}
 	}
+	// Without a settings object every field reads as its zero value, and
+	// the first check to fail (AlwaysBypass) would be blamed for it.
+	var has struct {
+		Settings json.RawMessage `json:"settings"`
+	}
+	if err := json.Unmarshal(data, &has); err != nil || len(has.Settings) == 0 || string(has.Settings) == "null" {
+		return b, false, false, &StateError{Path: path, Reason: "settings missing: the file has no \"settings\" object"}
+	}
 	v := f.Settings
 	b = BypassSettings{Enabled: v.Enabled, AlwaysBypass: v.AlwaysBypass, BypassID: v.BypassID, WebServiceURL: v.HybridConfigServiceInternalUrl}
 	if err := b.Validate(); err != nil {
@@ -76,11 +84,20 @@ func readState(path string) (b BypassSettings, follows, ok bool, err error) {
 // a temporary file in the same directory, is fsynced, renamed over path
 // (atomic on POSIX), and the directory is fsynced so the rename itself
 // survives a power loss.
+//
+// A path that is a symbolic link (the state on a persistent volume, linked
+// from the configured path) is written through: the file replaced is the
+// link's target, resolved at each write as `serve --validate` resolves it
+// (linkTarget), in the target's directory. Renamed over the link itself,
+// the new file would replace the link, and the target would keep the old
+// settings for the next start that finds the link put back. A dangling
+// link's target is created, as an open would.
 func writeState(path string, b BypassSettings, follows bool) error {
 	data, err := json.MarshalIndent(stateFile{Version: stateVersion, SavedAt: time.Now().UTC(), Settings: b.View(), WebServiceFollowsListen: follows}, "", "  ")
 	if err != nil {
 		return err
 	}
+	path = linkTarget(path)
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
@@ -118,9 +135,11 @@ func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-"
 
 // removeStaleTemps removes the temporary files a write of the state file
 // at path left when its process was killed before the rename (SIGKILL,
-// power loss): only files next to path named by writeState's pattern.
+// power loss): only files next to path named by writeState's pattern, next
+// to a link's target for a link, where writeState makes them.
 func (s *Server) removeStaleTemps(path string) {
-	dir, prefix := filepath.Dir(path), tempPrefix(path)
+	target := linkTarget(path)
+	dir, prefix := filepath.Dir(target), tempPrefix(target)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		s.log.Warn().Err(err).Str("state_path", path).Msg("state: cannot list the directory for stale temporary files")
@@ -177,8 +196,11 @@ func (s *Server) initialSettings(cfg *Config) (BypassSettings, error) {
 	var se *StateError
 	switch {
 	case errors.As(err, &se) && cfg.State.Reset:
-		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
-		if rerr := os.Rename(path, aside); rerr != nil {
+		// A link's target is moved aside, not the link, so that the
+		// fresh file below is written through the link again.
+		target := linkTarget(path)
+		aside := target + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(target, aside); rerr != nil {
 			return conf, fmt.Errorf("state: --reset-state: %w", rerr)
 		}
 		s.log.Warn().Str("state_path", path).Str("moved_to", aside).Str("reason", se.Reason).

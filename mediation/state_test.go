@@ -118,6 +118,9 @@ func TestStateCorrupt(t *testing.T) {
 		{"empty", ``, "corrupt"},
 		{"other version", `{"version":7,"settings":{}}`, "version 7"},
 		{"invalid settings", `{"version":1,"settings":{"Enabled":true,"AlwaysBypass":true,"BypassID":"nope"}}`, "BypassID"},
+		// Not blamed on AlwaysBypass, the first field to fail (r23 L2).
+		{"no settings", `{"version":1}`, "settings missing"},
+		{"null settings", `{"version":1,"settings":null}`, "settings missing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.json")
@@ -157,6 +160,136 @@ func TestStateCorrupt(t *testing.T) {
 		var ce *ConfigError
 		if !errors.As(err, &ce) || ce.Field != "state.path" {
 			t.Fatalf("NewServer = %v, want a state.path config error", err)
+		}
+	})
+}
+
+// stateLink is a state file on a "volume" (data/) that the configured path
+// (etc/state.json) links to, as container and config management setups
+// do; the link's directory takes no new file here only if the test makes
+// it so.
+func stateLink(t *testing.T, targetName string) (link, target string) {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"data", "etc"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link, target = filepath.Join(root, "etc", "state.json"), filepath.Join(root, "data", targetName)
+	// A relative link, resolved from the link's directory.
+	if err := os.Symlink(filepath.Join("..", "data", targetName), link); err != nil {
+		t.Fatal(err)
+	}
+	return link, target
+}
+
+// assertLinkKept fails unless link is still a symbolic link to target and
+// target holds the settings b, with no temporary file left in either
+// directory.
+func assertLinkKept(t *testing.T, link, target string, b BypassSettings) {
+	t.Helper()
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("state.path %s is no longer a symbolic link (%v, %v): the write replaced the link", link, fi.Mode(), err)
+	}
+	for _, p := range []string{target, link} {
+		saved, _, ok, err := readState(p)
+		if err != nil || !ok || saved != b {
+			t.Fatalf("readState(%s) = %+v, %v, %v; want %+v", p, saved, ok, err, b)
+		}
+	}
+	for _, dir := range []string{filepath.Dir(link), filepath.Dir(target)} {
+		if tmps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*")); len(tmps) > 0 {
+			t.Fatalf("temporary files left: %v", tmps)
+		}
+	}
+}
+
+// TestStateWrittenThroughLink: a state.path that is a symbolic link is
+// written through (the target is replaced, in its own directory, and the
+// link kept), as serve --validate checks the target's directory; a dangling
+// link's target is created; the start-up cleanup of interrupted writes
+// looks next to the target; --reset-state moves the target aside, not the
+// link (r23 M3).
+func TestStateWrittenThroughLink(t *testing.T) {
+	first := BypassSettings{Enabled: true, AlwaysBypass: true, BypassID: countedID(1)}
+	second := BypassSettings{Enabled: false, AlwaysBypass: true, BypassID: countedID(2)}
+	t.Run("existing target", func(t *testing.T) {
+		link, target := stateLink(t, "state.json")
+		if err := writeState(target, first, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeState(link, second, false); err != nil {
+			t.Fatal(err)
+		}
+		assertLinkKept(t, link, target, second)
+	})
+	t.Run("dangling link", func(t *testing.T) {
+		link, target := stateLink(t, "new.json")
+		cfg := DefaultConfig()
+		cfg.State.Path = link
+		if err := cfg.CheckFiles(); err != nil {
+			t.Fatalf("CheckFiles on a dangling link into a writable directory: %v", err)
+		}
+		if err := writeState(link, first, false); err != nil {
+			t.Fatal(err)
+		}
+		assertLinkKept(t, link, target, first)
+	})
+	t.Run("link's directory takes no file", func(t *testing.T) {
+		// As --validate says: only the target's directory must take
+		// new files, not the link's.
+		target := filepath.Join(t.TempDir(), "state.json")
+		if err := writeState(target, first, false); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(t.TempDir(), "state.json")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Dir(link), 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(filepath.Dir(link), 0o755) })
+		if f, err := os.CreateTemp(filepath.Dir(link), "probe-"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			t.Skip("directory modes do not bind this user (root)")
+		}
+		if err := writeState(link, second, false); err != nil {
+			t.Fatalf("writeState through a link in a read-only directory: %v", err)
+		}
+		assertLinkKept(t, link, target, second)
+	})
+	t.Run("stale temporary file next to the target", func(t *testing.T) {
+		link, target := stateLink(t, "bypass.json")
+		if err := writeState(link, first, false); err != nil {
+			t.Fatal(err)
+		}
+		stale := filepath.Join(filepath.Dir(target), tempPrefix(target)+"12345")
+		if err := os.WriteFile(stale, []byte("{"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		(&Server{log: zerolog.Nop()}).removeStaleTemps(link)
+		if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("stale temporary file %s next to the link's target not removed: %v", stale, err)
+		}
+		assertLinkKept(t, link, target, first)
+	})
+	t.Run("reset-state", func(t *testing.T) {
+		link, target := stateLink(t, "state.json")
+		if err := os.WriteFile(target, []byte(`{"version":1,"settings":{"Enabled":tr`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := DefaultConfig()
+		cfg.State.Path, cfg.State.Reset = link, true
+		srv, err := NewServer(cfg, zerolog.Nop())
+		if err != nil {
+			t.Fatalf("NewServer with Reset: %v", err)
+		}
+		assertLinkKept(t, link, target, srv.Settings())
+		if aside, _ := filepath.Glob(target + ".corrupt-*"); len(aside) != 1 {
+			t.Fatalf("corrupt target not kept aside next to it: %v", aside)
 		}
 	})
 }

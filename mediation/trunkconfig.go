@@ -121,6 +121,38 @@ func checkTrunkAddress(field, value string) *ConfigError {
 	return nil
 }
 
+// TrunkAddressWarnings names each trunk whose address is an earlier
+// trunk's: an inbound call from that address belongs to the first
+// (README, Gateway trunks: "the trunk whose address is the source
+// IP:PORT"), so the later trunk's settings never apply to inbound calls.
+// Legitimate for a trunk that only routes outbound numbers, so a warning
+// (serve --validate, and the log at start), not an error. Addresses are
+// compared as written, IPs normalised, host names case-insensitively;
+// names are not looked up.
+func (c *Config) TrunkAddressWarnings() []string {
+	var out []string
+	first := make(map[string]int, len(c.Gateways))
+	for i, g := range c.Gateways {
+		host, ip, port, err := gateway.SplitHostPort(g.Address)
+		if err != nil {
+			continue // Validate reports it
+		}
+		key := strings.ToLower(strings.TrimSuffix(host, ".")) + ":" + fmt.Sprint(port)
+		if ip.IsValid() {
+			key = netip.AddrPortFrom(ip, port).String()
+		}
+		j, dup := first[key]
+		if !dup {
+			first[key] = i
+			continue
+		}
+		a, b := c.Gateways[j].DisplayName(), g.DisplayName()
+		out = append(out, fmt.Sprintf("gateways[%d] %q has the address of gateways[%d] %q (%s): inbound calls from it belong to %q, the first, so %q's settings apply to its outbound calls only",
+			i, b, j, a, g.Address, a, b))
+	}
+	return out
+}
+
 // Actions for requests from untrusted sources.
 const (
 	UntrustedDrop   = "drop"

@@ -289,7 +289,11 @@ func TestServeValidate(t *testing.T) {
 		{"listener taken", []string{"--http-listen", addr}, 0, "config ok\n"},
 		{"bad value", []string{"--config", filepath.Join(configDir, "bad-ports.yaml")}, 2, "mediation: config: media.ports: "},
 		{"bad flag value", []string{"--media-ports", "9-3"}, 2, "mediation: config: media.ports: "},
+		{"trunk at port 0", []string{"--gateway", "127.0.0.1:0"}, 2, "mediation: config: gateways[0].address: \"127.0.0.1:0\": must be IP:PORT, HOST:PORT or HOST (port from DNS SRV): address \"127.0.0.1:0\": port must be 1..65535"},
+		{"trunk at IPv6 port 0", []string{"--gateway", "[::1]:0"}, 2, "mediation: config: gateways[0].address: "},
 		{"unknown key", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, 2, "mediation: config: edge.lisen: unknown key"},
+		{"two YAML documents", []string{"--config", filepath.Join(configDir, "bad-two-documents.yaml")}, 2,
+			"mediation: config: " + filepath.Join(configDir, "bad-two-documents.yaml") + " line 6: more than one YAML document"},
 		{"records in a missing directory", []string{"--config", goneRecords}, 2, "mediation: config: records.path: "},
 		{"records in a directory that takes no file", []string{"--config", lockedRecords}, 2, "mediation: config: records.path: \"/proc/self/records.jsonl\": directory /proc/self is not writable"},
 		{"records through a link into a missing directory", []string{"--config", danglingRecords}, 2, "mediation: config: records.path: "},
@@ -352,6 +356,22 @@ func TestServeValidateWebServiceURL(t *testing.T) {
 				t.Fatalf("stderr %q, want one line starting %q", res.stderr, tt.warn)
 			}
 		})
+	}
+}
+
+// TestServeValidateSharedTrunkAddress: a trunk with the first's address
+// passes --validate (it may route outbound numbers) with one warning line
+// naming both trunks: it can never own an inbound call (r23 L1).
+func TestServeValidateSharedTrunkAddress(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "trunks.yaml")
+	yaml := "gateways:\n  - {name: a, address: 127.0.0.1:5060}\n  - {name: b, address: 127.0.0.1:5060, numbers: [\"+44\"]}\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := runBinary(t, "serve", "--validate", "--config", config)
+	want := `mediation: warning: gateways[1] "b" has the address of gateways[0] "a" (127.0.0.1:5060): inbound calls from it belong to "a"`
+	if res.code != 0 || res.stdout != "config ok\n" || !strings.HasPrefix(res.stderr, want) || strings.Count(res.stderr, "\n") != 1 {
+		t.Fatalf("exit %d stdout %q stderr %q; want 0, config ok and one line starting %q", res.code, res.stdout, res.stderr, want)
 	}
 }
 

@@ -209,6 +209,11 @@ func serve(args []string) int {
 		if w := cfg.TLSCertWarning(); w != "" {
 			fmt.Fprintln(os.Stderr, "mediation: warning: "+w)
 		}
+		// A trunk that can never own an inbound call may still route
+		// outbound numbers: said, not refused.
+		for _, w := range cfg.TrunkAddressWarnings() {
+			fmt.Fprintln(os.Stderr, "mediation: warning: "+w)
+		}
 		fmt.Println("config ok")
 		return exitOK
 	}
