@@ -103,7 +103,7 @@ type callIndex interface {
 type call struct {
 	id    string
 	dir   direction
-	log   zerolog.Logger
+	log   callLog
 	deps  *callDeps
 	start time.Time
 	trunk gateway.Trunk
@@ -259,20 +259,14 @@ func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	return c
 }
 
-// relog (re)builds the call's logger: its id, direction and caller's
-// Call-ID, then the trunk once chosen and the Call-ID of our INVITE (bCallID,
-// "" for none yet). Rebuilt rather than extended, so that a field never
-// appears twice (a failover changes both) and the call keeps one logger's
-// buffer (zerolog gives each 500 bytes); the media plan logs through it.
+// relog (re)sets the fields of the call's log: its id, direction and
+// caller's Call-ID, then the trunk once chosen and the Call-ID of our
+// INVITE (bCallID, "" for none yet). Set anew rather than added to, so that
+// a field never appears twice (a failover changes both); the media plan
+// logs through it.
 func (c *call) relog(bCallID string) {
-	ctx := c.deps.log.With().Str("call", c.id).Str("direction", c.dir.String()).Str("a_call_id", c.caller.dialog.CallID)
-	if c.trunk.Name != "" {
-		ctx = ctx.Str("gateway", c.trunk.Name)
-	}
-	if bCallID != "" {
-		ctx = ctx.Str("b_call_id", bCallID)
-	}
-	c.log = ctx.Logger()
+	c.log = callLog{base: &c.deps.log, id: c.id, dir: c.dir, aCallID: c.caller.dialog.CallID,
+		gateway: c.trunk.Name, bCallID: bCallID}
 }
 
 // sideFor is the sip side of a media side.

@@ -81,7 +81,7 @@ func (s *Server) StringsSpan() []uintptr {
 				strs = append(strs, d.CallID, d.LocalTag, d.RemoteTag, d.Local.User, d.Local.Host,
 					d.Remote.User, d.Remote.Host, d.RemoteTarget.Host, d.Flow)
 			}
-			strs = append(strs, c.from, c.to, c.callee.invCallID)
+			strs = append(strs, c.from, c.to, c.callee.invCallID, c.log.aCallID, c.log.bCallID)
 		}, 5*time.Second) {
 			continue
 		}

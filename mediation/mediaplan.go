@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sdp"
@@ -43,8 +41,8 @@ type mediaPlan struct {
 	// offerRaw is the body offer was parsed from (nil: a delayed offer,
 	// or changed by us since, as by a trunk's codec list).
 	offerRaw []byte
-	bypassID string          // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
-	log      *zerolog.Logger // the call's
+	bypassID string   // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
+	log      *callLog // the call's
 	decision decision
 	noOffer  decision // inbound: why no bypass ID was offered
 	// gwOfferDir is the direction of the gateway's last accepted offer
@@ -287,7 +285,7 @@ func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {
 	if p.relayOptions != nil {
 		opts = p.relayOptions.relayOptions()
 	}
-	r, err := relay.NewSession(alloc, *p.log, opts...)
+	r, err := relay.NewSession(alloc, p.log.Logger(), opts...)
 	if err != nil {
 		if errors.Is(err, relay.ErrExhausted) {
 			// With the allocator's reason: its last bind error.

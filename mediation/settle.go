@@ -82,6 +82,9 @@ func (c *call) keepStrings(p *sip.Pack) {
 		}
 	}
 	p.Keep(&c.from, &c.to, &c.caller.tag, &c.caller.branch, &c.callee.invCallID)
+	// The log's Call-IDs are the dialog's and our INVITE's: pieces of the
+	// messages too until packed.
+	p.Keep(&c.log.aCallID, &c.log.bCallID)
 	p.KeepList(&c.tried)
 }
 
