@@ -48,7 +48,11 @@ func (s *Server) SetupStates() []SetupState {
 		if c.query(func() {
 			st.Settled = c.caller.settled()
 			st.AnswerKept = c.media.answer != nil
-			for _, m := range []sdp.Media{c.media.offer, c.media.client, c.media.gateway} {
+			ms := []sdp.Media{c.media.offer}
+			if c.media.peers != nil {
+				ms = append(ms, c.media.peers[:]...)
+			}
+			for _, m := range ms {
 				if m.Lines != nil {
 					st.ParsedSDP++
 				}

@@ -49,18 +49,21 @@ type mediaPlan struct {
 	// (its own hold, not its answer to the client's): a transfer keeps it.
 	gwOfferDir string
 	relay      *relay.Session
-	// legs are the relay's legs as last set (movedpeer.go moves one).
-	legs [2]relay.Leg
+	// legs are the relay's legs as last set (movedpeer.go moves one), nil
+	// until set: a bypassed call has none, and they are large.
+	legs *[2]relay.Leg
 	// sdp is what we last sent each peer (relay.Edge, relay.Gateway).
 	sdp [2]sdpLeg
 	// codecs negotiated on each side, for the record.
 	codecs [2]string
-	// client and gateway are the latest SDP each peer sent (offer or
-	// answer), raw the bodies they were parsed from (peersdp.go); packed
-	// says which a settled call holds only as its body.
-	client, gateway sdp.Media
-	raw             [2][]byte
-	packed          [2]bool
+	// peers are the latest SDP each peer sent (offer or answer), by side,
+	// raw the bodies they were parsed from (peersdp.go); packed says which
+	// a settled call holds only as its body. peers is nil before the first
+	// and once both are packed: not in the call's allocation, which it
+	// would make larger for the whole call.
+	peers  *[2]sdp.Media
+	raw    [2][]byte
+	packed [2]bool
 	// lateOffer: the gateway's INVITE had no SDP (delayedoffer.go).
 	lateOffer bool
 	// pendingEdge is the client's answer of a delayed-offer call until the
@@ -340,7 +343,7 @@ func (p *mediaPlan) pointRelayEvents(gw, edge relayPeer, gwEvents, edgeEvents bo
 	if err := p.relay.SetLeg(relay.Edge, edgeLeg); err != nil {
 		return err
 	}
-	p.legs = [2]relay.Leg{relay.Gateway: gwLeg, relay.Edge: edgeLeg}
+	p.legs = &[2]relay.Leg{relay.Gateway: gwLeg, relay.Edge: edgeLeg}
 	return nil
 }
 
