@@ -184,8 +184,8 @@ type call struct {
 	firstOut    [2]txOut
 	firstInv    outgoing
 	usedInv     bool
-	// done is closed once the call has ended; final is its record by then.
-	done  chan struct{}
+	// done is over once the call has ended; final is its record by then.
+	done  doneSignal
 	final *Record
 }
 
@@ -239,7 +239,7 @@ func newCallID() string {
 func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	req := in.Req
 	c := &call{
-		id: id, dir: dir, deps: deps, start: time.Now(), done: make(chan struct{}),
+		id: id, dir: dir, deps: deps, start: time.Now(),
 		from: sip.UserOf(req.From().Address), to: sip.UserOf(req.To().Address),
 	}
 	callerSide, calleeSide := relay.Edge, relay.Gateway
@@ -600,7 +600,7 @@ func (c *call) query(fn func(), wait time.Duration) bool {
 		return ran
 	case <-time.After(wait):
 		return false
-	case <-c.done:
+	case <-c.done.wait():
 		return false
 	}
 }
