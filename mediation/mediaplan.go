@@ -66,13 +66,14 @@ type mediaPlan struct {
 	packed [2]bool
 	// lateOffer: the gateway's INVITE had no SDP (delayedoffer.go).
 	lateOffer bool
-	// pendingEdge is the client's answer of a delayed-offer call until the
-	// gateway's ACK completes the exchange.
-	pendingEdge *sdp.Media
 	// onHold: the negotiated session does not let media flow both ways
 	// on both legs (hold.go); counting: the call is answered, so the
 	// relay's media timeout counts (on hold too, if the trunk says so).
+	// Beside packed and lateOffer, in one word.
 	onHold, counting bool
+	// pendingEdge is the client's answer of a delayed-offer call until the
+	// gateway's ACK completes the exchange.
+	pendingEdge *sdp.Media
 	// keys are the SDES keying of each side; gwSRTP is the trunk's srtp mode.
 	keys   [2]keying
 	gwSRTP string

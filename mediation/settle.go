@@ -55,6 +55,9 @@ func (c *call) settle() {
 	// its 183 (which kept the message's body), the answers our
 	// provisionals carried.
 	b.early, c.next, a.lastProvisional, c.media.answer, c.media.early = nil, nil, "", nil, nil
+	// Our reliable provisionals are over too (the caller's PRACKs get
+	// 481 once settled).
+	a.rel = nil
 	// The parsed SDP goes too where its body is kept (peersdp.go).
 	c.media.pack()
 	c.packStrings()
