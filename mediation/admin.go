@@ -94,7 +94,7 @@ func (s *Server) hangUpCall(w http.ResponseWriter, r *http.Request) {
 	// its own end reason.
 	c.push(evShutdown{why: "hung up by admin"})
 	select {
-	case <-c.done:
+	case <-c.done.wait():
 		writeJSON(w, http.StatusOK, c.final) // written before done was closed
 	case <-time.After(hangUpWait):
 		writeJSON(w, http.StatusAccepted, rec)

@@ -103,7 +103,7 @@ type callIndex interface {
 type call struct {
 	id    string
 	dir   direction
-	log   zerolog.Logger
+	log   callLog
 	deps  *callDeps
 	start time.Time
 	trunk gateway.Trunk
@@ -152,7 +152,6 @@ type call struct {
 	endAfter       time.Duration
 	undelivered    []string
 	endReason      string
-	bypassCounted  bool
 	endingDeadline timerID
 	// settleTimer lets the set-up messages go (settle.go).
 	settleTimer timerID
@@ -183,9 +182,12 @@ type call struct {
 	firstTimers [4]armedTimer
 	firstOut    [2]txOut
 	firstInv    outgoing
-	usedInv     bool
-	// done is closed once the call has ended; final is its record by then.
-	done  chan struct{}
+	// bypassCounted: the call is in the bypassed calls' gauge; usedInv:
+	// firstInv is taken. Together at the end, where a flag between two
+	// words would take a word of its own.
+	bypassCounted, usedInv bool
+	// done is over once the call has ended; final is its record by then.
+	done  doneSignal
 	final *Record
 }
 
@@ -239,7 +241,7 @@ func newCallID() string {
 func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	req := in.Req
 	c := &call{
-		id: id, dir: dir, deps: deps, start: time.Now(), done: make(chan struct{}),
+		id: id, dir: dir, deps: deps, start: time.Now(),
 		from: sip.UserOf(req.From().Address), to: sip.UserOf(req.To().Address),
 	}
 	callerSide, calleeSide := relay.Edge, relay.Gateway
@@ -259,20 +261,14 @@ func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 	return c
 }
 
-// relog (re)builds the call's logger: its id, direction and caller's
-// Call-ID, then the trunk once chosen and the Call-ID of our INVITE (bCallID,
-// "" for none yet). Rebuilt rather than extended, so that a field never
-// appears twice (a failover changes both) and the call keeps one logger's
-// buffer (zerolog gives each 500 bytes); the media plan logs through it.
+// relog (re)sets the fields of the call's log: its id, direction and
+// caller's Call-ID, then the trunk once chosen and the Call-ID of our
+// INVITE (bCallID, "" for none yet). Set anew rather than added to, so that
+// a field never appears twice (a failover changes both); the media plan
+// logs through it.
 func (c *call) relog(bCallID string) {
-	ctx := c.deps.log.With().Str("call", c.id).Str("direction", c.dir.String()).Str("a_call_id", c.caller.dialog.CallID)
-	if c.trunk.Name != "" {
-		ctx = ctx.Str("gateway", c.trunk.Name)
-	}
-	if bCallID != "" {
-		ctx = ctx.Str("b_call_id", bCallID)
-	}
-	c.log = ctx.Logger()
+	c.log = callLog{base: &c.deps.log, id: c.id, dir: c.dir, aCallID: c.caller.dialog.CallID,
+		gateway: c.trunk.Name, bCallID: bCallID}
 }
 
 // sideFor is the sip side of a media side.
@@ -606,7 +602,7 @@ func (c *call) query(fn func(), wait time.Duration) bool {
 		return ran
 	case <-time.After(wait):
 		return false
-	case <-c.done:
+	case <-c.done.wait():
 		return false
 	}
 }

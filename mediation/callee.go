@@ -20,11 +20,13 @@ type calleeLeg struct {
 	leg
 	// inv is our INVITE in flight, its req nil once the call has settled
 	// (settle.go); invSeq and invCallID are its CSeq and Call-ID.
-	inv       *outgoing
-	invSeq    uint32
-	invCallID string
-	// provisional: the callee sent a 1xx (a CANCEL may now go out).
-	provisional bool
+	inv    *outgoing
+	invSeq uint32
+	// provisional: the callee sent a 1xx (a CANCEL may now go out);
+	// retried422: our INVITE was sent again after a 422. Beside invSeq,
+	// in the word it leaves half empty.
+	provisional, retried422 bool
+	invCallID               string
 	// final is the status of the callee's final response, 0 for none.
 	final int
 	// early are the early dialogs by the callee's tag (forks); dialog (in
@@ -40,7 +42,6 @@ type calleeLeg struct {
 	requestedSE time.Duration
 	ringTimer   timerID
 	trying      timerID
-	retried422  bool
 }
 
 // inviteCallee sends the callee our INVITE with body as its offer.

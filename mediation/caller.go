@@ -30,19 +30,12 @@ type callerLeg struct {
 	finalCode int
 
 	// reliable: our 18x go with 100rel (RFC 3262), retransmitted until
-	// PRACKed; one at a time, later ones queued.
+	// PRACKed; one at a time, later ones queued (rel, nil once settled).
 	reliable bool
-	rel      *sip.ReliableSender
-	relOut   *gosip.Response
-	relSDP   bool
-	relSend  resend
-	relQueue []pendingProvisional
+	rel      *callerReliable
 	// lastProvisional is the last 18x relayed (code and body), so that
 	// repeats of the callee's unreliable 180 are not sent again reliably.
 	lastProvisional string
-	// heldFinal is our 2xx, held until the PRACK of a reliable 18x that
-	// carried SDP (RFC 3262 §3).
-	heldFinal func()
 	// reliableAnswers are our tags of the early dialogs in which the
 	// caller has our answer to its INVITE's offer in a reliable 18x.
 	reliableAnswers []string
@@ -54,6 +47,21 @@ type callerLeg struct {
 func (a *callerLeg) answered(req *gosip.Request) bool {
 	tag, _ := req.To().Params.Get("tag")
 	return a.final() >= 200 && a.final() < 300 || slices.Contains(a.reliableAnswers, tag)
+}
+
+// callerReliable is our reliable provisionals to a caller that supports
+// 100rel: its RSeq, the one awaiting its PRACK (out, sdp: it carried SDP)
+// and its retransmission, those queued behind it, and heldFinal, our 2xx
+// held until the PRACK of a reliable 18x that carried SDP (RFC 3262 §3).
+// Only the set-up uses them: out of the call's allocation, which they
+// would make larger for the whole call, and let go once it settles.
+type callerReliable struct {
+	sender    *sip.ReliableSender
+	out       *gosip.Response
+	sdp       bool
+	send      resend
+	queue     []pendingProvisional
+	heldFinal func()
 }
 
 type pendingProvisional struct {
@@ -113,7 +121,7 @@ func (c *call) onStart() {
 		return
 	case mode != PrackOff && callerRel:
 		a.reliable = true
-		a.rel = sip.NewReliableSender(sip.NewRSeq())
+		a.rel = &callerReliable{sender: sip.NewReliableSender(sip.NewRSeq())}
 	}
 	t, err := sip.NegotiateUAS(req, a.policy.SessionTimer.Min())
 	switch {
@@ -277,7 +285,9 @@ func (c *call) respondCaller(code int, phrase string, hdrs ...gosip.Header) {
 	}
 	a.finalRes, a.finalCode = res, code
 	c.stopReliable()
-	a.heldFinal = nil
+	if a.rel != nil {
+		a.rel.heldFinal = nil
+	}
 	if err := a.invite.Respond(res); err != nil {
 		c.log.Debug().Err(err).Int("code", code).Msg("response to the caller not delivered")
 	}
@@ -330,16 +340,20 @@ func (c *call) relayProvisional(res *gosip.Response) {
 // while an earlier one awaits its PRACK.
 func (c *call) sendReliable(res *gosip.Response, hasSDP bool) {
 	a := c.caller
-	rseq, ok := a.rel.Send()
+	r := a.rel
+	if r == nil {
+		return // settled: no provisional is relayed any more
+	}
+	rseq, ok := r.sender.Send()
 	if !ok {
-		if len(a.relQueue) < 16 {
-			a.relQueue = append(a.relQueue, pendingProvisional{res, hasSDP})
+		if len(r.queue) < 16 {
+			r.queue = append(r.queue, pendingProvisional{res, hasSDP})
 		}
 		return
 	}
 	res.AppendHeader(sip.OptionHeader("Require", sip.Ext100rel))
 	res.AppendHeader(gosip.NewHeader("RSeq", fmt.Sprint(rseq)))
-	a.relOut, a.relSDP, a.relSend = res, hasSDP, resend{}
+	r.out, r.sdp, r.send = res, hasSDP, resend{}
 	if err := a.invite.Respond(res); err != nil {
 		c.log.Debug().Err(err).Msg("reliable provisional not delivered")
 	}
@@ -349,7 +363,7 @@ func (c *call) sendReliable(res *gosip.Response, hasSDP bool) {
 	// RFC 3262 §3: T1, doubling, no cap; 64*T1 without PRACK and the
 	// caller gets a 5xx, the callee a CANCEL.
 	b := sip.Backoff{T1: c.deps.sip.T1, Total: c.deps.sip.Timeout()}
-	c.resendUntil(&a.relSend, b, sip.IsTCP(a.invite.Req), func() { _ = a.invite.Respond(res) }, func() {
+	c.resendUntil(&r.send, b, sip.IsTCP(a.invite.Req), func() { _ = a.invite.Respond(res) }, func() {
 		c.log.Warn().Msg("no PRACK for our reliable provisional response")
 		c.failSetup(setupError{504, "Server Time-out", "no_prack"}, warning(a.side, "no PRACK for the reliable provisional response"))
 	})
@@ -358,9 +372,12 @@ func (c *call) sendReliable(res *gosip.Response, hasSDP bool) {
 // stopReliable ends reliable provisional retransmission (a final response
 // went out).
 func (c *call) stopReliable() {
-	a := c.caller
-	c.stopResend(&a.relSend)
-	a.relOut, a.relQueue = nil, nil
+	r := c.caller.rel
+	if r == nil {
+		return
+	}
+	c.stopResend(&r.send)
+	r.out, r.queue = nil, nil
 }
 
 // onPrack handles the caller's PRACK of a reliable provisional.
@@ -375,7 +392,7 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		_ = in.Reply(400, "Bad Request - "+err.Error(), a.tag)
 		return
 	}
-	if !a.rel.Acknowledge(rack, a.invite.Req.CSeq().SeqNo, in.Req.CSeq().SeqNo) {
+	if !a.rel.sender.Acknowledge(rack, a.invite.Req.CSeq().SeqNo, in.Req.CSeq().SeqNo) {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", a.tag)
 		return
 	}
@@ -393,20 +410,21 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		res.AppendHeader(&contact)
 		_ = in.Respond(res)
 	}
-	if out := a.relOut; out != nil {
+	r := a.rel
+	if out := r.out; out != nil {
 		if rseq, _, _ := sip.RSeq(out); rseq == rack.RSeq {
-			c.stopResend(&a.relSend)
-			a.relOut = nil
+			c.stopResend(&r.send)
+			r.out = nil
 		}
 	}
-	if a.relOut == nil && len(a.relQueue) > 0 && a.final() == 0 {
-		next := a.relQueue[0]
-		a.relQueue = a.relQueue[1:]
+	if r.out == nil && len(r.queue) > 0 && a.final() == 0 {
+		next := r.queue[0]
+		r.queue = r.queue[1:]
 		c.sendReliable(next.res, next.hasSDP)
 	}
-	if a.heldFinal != nil && (a.relOut == nil || !a.relSDP) {
-		f := a.heldFinal
-		a.heldFinal = nil
+	if r.heldFinal != nil && (r.out == nil || !r.sdp) {
+		f := r.heldFinal
+		r.heldFinal = nil
 		f()
 	}
 }
@@ -441,9 +459,9 @@ func branch(req *gosip.Request) string {
 // answered), retransmitted until the ACK.
 func (c *call) answerCaller(body []byte) {
 	a := c.caller
-	if a.relOut != nil && a.relSDP {
+	if r := a.rel; r != nil && r.out != nil && r.sdp {
 		// RFC 3262 §3: no 2xx before the PRACK of a reliable 18x with SDP.
-		a.heldFinal = func() { c.answerCaller(body) }
+		r.heldFinal = func() { c.answerCaller(body) }
 		return
 	}
 	if a.final() != 0 || !c.live() {

@@ -48,7 +48,11 @@ func (s *Server) SetupStates() []SetupState {
 		if c.query(func() {
 			st.Settled = c.caller.settled()
 			st.AnswerKept = c.media.answer != nil
-			for _, m := range []sdp.Media{c.media.offer, c.media.client, c.media.gateway} {
+			ms := []sdp.Media{c.media.offer}
+			if c.media.peers != nil {
+				ms = append(ms, c.media.peers[:]...)
+			}
+			for _, m := range ms {
 				if m.Lines != nil {
 					st.ParsedSDP++
 				}
@@ -81,7 +85,7 @@ func (s *Server) StringsSpan() []uintptr {
 				strs = append(strs, d.CallID, d.LocalTag, d.RemoteTag, d.Local.User, d.Local.Host,
 					d.Remote.User, d.Remote.Host, d.RemoteTarget.Host, d.Flow)
 			}
-			strs = append(strs, c.from, c.to, c.callee.invCallID)
+			strs = append(strs, c.from, c.to, c.callee.invCallID, c.log.aCallID, c.log.bCallID)
 		}, 5*time.Second) {
 			continue
 		}

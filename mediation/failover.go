@@ -158,7 +158,7 @@ func (c *call) replan() ([]byte, error) {
 		c.media.relay, c.media.early, c.media.decision = old.relay, old.early, old.decision
 		// The relay's lines from now on name the new trunk, as a relay
 		// opened for this attempt would, not the trunk that failed.
-		c.media.relay.SetLogger(*c.media.log)
+		c.media.relay.SetLogger(c.media.log.Logger())
 		c.media.keys[relay.Edge] = old.keys[relay.Edge]
 	}
 	body, err := c.offerFor()

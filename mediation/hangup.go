@@ -252,7 +252,7 @@ func (c *call) finish(reason string) {
 	c.deps.trunkMetrics.ended(c.trunk.Name, dir, answered)
 	c.log.Info().Str("reason", reason).Bool("answered", answered).Bool("bypass", c.media.decision.bypass).
 		Strs("bye_undelivered", c.undelivered).Int64("duration_ms", c.endAfter.Milliseconds()).Msg("call ended")
-	close(c.done)
+	c.done.close()
 }
 
 // record is the call's quality record.

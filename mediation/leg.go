@@ -30,17 +30,18 @@ type leg struct {
 	// for a retransmitted 2xx.
 	lastAck *gosip.Request
 	// bye is our BYE in flight; byeDone once it has an outcome.
-	bye     *outgoing
-	byeSent bool
-	byeDone bool
+	bye *outgoing
 	// refreshing: our session refresh re-INVITE (an offer) is in progress
 	// on this leg; refreshBy is when the session expires if no refresh
 	// succeeds (unix ns; 0: no refresh pending), kept across retries.
-	refreshing bool
-	refreshBy  int64
+	refreshBy int64
 	// refreshExpire is the timer that ends the call when the refresh in
 	// progress is not answered by refreshBy.
 	refreshExpire timerID
+	// The flags together, after the words: each alone between two of
+	// them would take a word (a leg is twice in every call's allocation).
+	byeSent, byeDone bool
+	refreshing       bool
 	// refreshTries counts the retries of the current refresh cycle.
 	refreshTries uint8
 	// referred: a REFER of the other leg's peer was relayed to this leg's

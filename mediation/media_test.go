@@ -3,8 +3,6 @@ package mediation
 import (
 	"strings"
 	"testing"
-
-	"github.com/rs/zerolog"
 )
 
 // TestBypassSRTPEndToEnd: with gateway SRTP on, a bypassed call passes the
@@ -23,7 +21,7 @@ func TestBypassSRTPEndToEnd(t *testing.T) {
 		{"required", true, true},
 	}
 	for _, tt := range tests {
-		p := mediaPlan{dir: outbound, offer: offer, gwSRTP: tt.srtp, log: new(zerolog.Nop())}
+		p := mediaPlan{dir: outbound, offer: offer, gwSRTP: tt.srtp, log: nopCallLog()}
 		body, err := p.planOffer(on, true, nil)
 		if err != nil || !p.decision.bypass {
 			t.Fatalf("%s: bypass %v, err %v", tt.srtp, p.decision.bypass, err)
@@ -67,7 +65,7 @@ func TestPlanAnswerParsesARepeatOnce(t *testing.T) {
 	on := BypassSettings{Enabled: true, AlwaysBypass: true, BypassID: fixtureID}
 	offer := fixture(t, "sfb-edge-srtp-optional-offer.sdp")
 	offer.BypassID = fixtureID
-	p := mediaPlan{dir: outbound, offer: offer, gwSRTP: "off", log: new(zerolog.Nop())}
+	p := mediaPlan{dir: outbound, offer: offer, gwSRTP: "off", log: nopCallLog()}
 	if _, err := p.planOffer(on, true, nil); err != nil {
 		t.Fatal(err)
 	}

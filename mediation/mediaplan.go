@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sdp"
@@ -43,35 +41,39 @@ type mediaPlan struct {
 	// offerRaw is the body offer was parsed from (nil: a delayed offer,
 	// or changed by us since, as by a trunk's codec list).
 	offerRaw []byte
-	bypassID string          // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
-	log      *zerolog.Logger // the call's
+	bypassID string   // outbound: the ID answered to a bypassed client; inbound: the ID offered ("" = none)
+	log      *callLog // the call's
 	decision decision
 	noOffer  decision // inbound: why no bypass ID was offered
 	// gwOfferDir is the direction of the gateway's last accepted offer
 	// (its own hold, not its answer to the client's): a transfer keeps it.
 	gwOfferDir string
 	relay      *relay.Session
-	// legs are the relay's legs as last set (movedpeer.go moves one).
-	legs [2]relay.Leg
+	// legs are the relay's legs as last set (movedpeer.go moves one), nil
+	// until set: a bypassed call has none, and they are large.
+	legs *[2]relay.Leg
 	// sdp is what we last sent each peer (relay.Edge, relay.Gateway).
 	sdp [2]sdpLeg
 	// codecs negotiated on each side, for the record.
 	codecs [2]string
-	// client and gateway are the latest SDP each peer sent (offer or
-	// answer), raw the bodies they were parsed from (peersdp.go); packed
-	// says which a settled call holds only as its body.
-	client, gateway sdp.Media
-	raw             [2][]byte
-	packed          [2]bool
+	// peers are the latest SDP each peer sent (offer or answer), by side,
+	// raw the bodies they were parsed from (peersdp.go); packed says which
+	// a settled call holds only as its body. peers is nil before the first
+	// and once both are packed: not in the call's allocation, which it
+	// would make larger for the whole call.
+	peers  *[2]sdp.Media
+	raw    [2][]byte
+	packed [2]bool
 	// lateOffer: the gateway's INVITE had no SDP (delayedoffer.go).
 	lateOffer bool
-	// pendingEdge is the client's answer of a delayed-offer call until the
-	// gateway's ACK completes the exchange.
-	pendingEdge *sdp.Media
 	// onHold: the negotiated session does not let media flow both ways
 	// on both legs (hold.go); counting: the call is answered, so the
 	// relay's media timeout counts (on hold too, if the trunk says so).
+	// Beside packed and lateOffer, in one word.
 	onHold, counting bool
+	// pendingEdge is the client's answer of a delayed-offer call until the
+	// gateway's ACK completes the exchange.
+	pendingEdge *sdp.Media
 	// keys are the SDES keying of each side; gwSRTP is the trunk's srtp mode.
 	keys   [2]keying
 	gwSRTP string
@@ -287,7 +289,7 @@ func (p *mediaPlan) openRelay(alloc *relay.Allocator) error {
 	if p.relayOptions != nil {
 		opts = p.relayOptions.relayOptions()
 	}
-	r, err := relay.NewSession(alloc, *p.log, opts...)
+	r, err := relay.NewSession(alloc, p.log.Logger(), opts...)
 	if err != nil {
 		if errors.Is(err, relay.ErrExhausted) {
 			// With the allocator's reason: its last bind error.
@@ -342,7 +344,7 @@ func (p *mediaPlan) pointRelayEvents(gw, edge relayPeer, gwEvents, edgeEvents bo
 	if err := p.relay.SetLeg(relay.Edge, edgeLeg); err != nil {
 		return err
 	}
-	p.legs = [2]relay.Leg{relay.Gateway: gwLeg, relay.Edge: edgeLeg}
+	p.legs = &[2]relay.Leg{relay.Gateway: gwLeg, relay.Edge: edgeLeg}
 	return nil
 }
 

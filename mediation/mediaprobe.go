@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/rs/zerolog"
-
 	"github.com/mediation-emulator/mediation/sip"
 )
 
@@ -25,7 +23,7 @@ func probeMediaIP(ip netip.Addr) error {
 // logNoPorts logs, at warn and at most once every 10 s for the server, a
 // call refused because no media port pair could be bound, with the last
 // bind error: a range used up, or ports held by another program.
-func logNoPorts(log *zerolog.Logger, limit *sip.Limiter, err error) {
+func logNoPorts(log *callLog, limit *sip.Limiter, err error) {
 	if !errors.Is(err, errNoPorts) {
 		return
 	}

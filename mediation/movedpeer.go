@@ -18,8 +18,11 @@ import (
 // re-offer). prev is the SDP that peer sent before (latest), raw the body
 // offer was parsed from.
 func (p *mediaPlan) moveMedia(side relay.Side, prev, offer sdp.Media, raw []byte) bool {
+	if p.decision.bypass || p.relay == nil || p.legs == nil {
+		return false
+	}
 	leg := p.legs[side]
-	if p.decision.bypass || p.relay == nil || !leg.RTP.IsValid() || !sdp.Moved(prev, offer) {
+	if !leg.RTP.IsValid() || !sdp.Moved(prev, offer) {
 		return false
 	}
 	leg.RTP, leg.RTCP, leg.Sources = offer.RTP(), offer.RTCP(), p.sources(side, offer)

@@ -20,11 +20,10 @@ import (
 // such as an offer a trunk's codec list limited), as the latest SDP of the
 // peer on side.
 func (p *mediaPlan) heard(side relay.Side, m sdp.Media, raw []byte) {
-	if side == relay.Edge {
-		p.client = m
-	} else {
-		p.gateway = m
+	if p.peers == nil {
+		p.peers = new([2]sdp.Media)
 	}
+	p.peers[side] = m
 	p.raw[side], p.packed[side] = raw, false
 }
 
@@ -38,10 +37,10 @@ func (p *mediaPlan) latest(side relay.Side) sdp.Media {
 		}
 		return m
 	}
-	if side == relay.Edge {
-		return p.client
+	if p.peers == nil {
+		return sdp.Media{}
 	}
-	return p.gateway
+	return p.peers[side]
 }
 
 // pack lets go of the parsed SDP a settled call no longer uses: the
@@ -49,15 +48,17 @@ func (p *mediaPlan) latest(side relay.Side) sdp.Media {
 // whose body is kept.
 func (p *mediaPlan) pack() {
 	p.offer, p.offerRaw = sdp.Media{}, nil
+	if p.peers == nil {
+		return
+	}
 	for _, side := range [2]relay.Side{relay.Edge, relay.Gateway} {
 		if p.raw[side] == nil {
 			continue
 		}
-		if side == relay.Edge {
-			p.client = sdp.Media{}
-		} else {
-			p.gateway = sdp.Media{}
-		}
+		p.peers[side] = sdp.Media{}
 		p.packed[side] = true
+	}
+	if p.packed[relay.Edge] && p.packed[relay.Gateway] {
+		p.peers = nil
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sdp"
 )
@@ -122,7 +120,7 @@ func planOnce(t *testing.T, alloc *relay.Allocator, offerBody, answerBody []byte
 		}
 		return decision{}
 	}
-	p := mediaPlan{dir: dir, offer: offer, lateOffer: late, log: new(zerolog.Nop()), gwSRTP: gwSRTP, gwCodecs: gwCodecs,
+	p := mediaPlan{dir: dir, offer: offer, lateOffer: late, log: nopCallLog(), gwSRTP: gwSRTP, gwCodecs: gwCodecs,
 		edgeCodecs: []string{"PCMU", "PCMA"}}
 	defer func() {
 		p.closeRelay()

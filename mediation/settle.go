@@ -55,6 +55,9 @@ func (c *call) settle() {
 	// its 183 (which kept the message's body), the answers our
 	// provisionals carried.
 	b.early, c.next, a.lastProvisional, c.media.answer, c.media.early = nil, nil, "", nil, nil
+	// Our reliable provisionals are over too (the caller's PRACKs get
+	// 481 once settled).
+	a.rel = nil
 	// The parsed SDP goes too where its body is kept (peersdp.go).
 	c.media.pack()
 	c.packStrings()
@@ -82,6 +85,9 @@ func (c *call) keepStrings(p *sip.Pack) {
 		}
 	}
 	p.Keep(&c.from, &c.to, &c.caller.tag, &c.caller.branch, &c.callee.invCallID)
+	// The log's Call-IDs are the dialog's and our INVITE's: pieces of the
+	// messages too until packed.
+	p.Keep(&c.log.aCallID, &c.log.bCallID)
 	p.KeepList(&c.tried)
 }
 

@@ -288,7 +288,7 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	c.armSessionTimer(edge)
 	c.relog(c.callee.dialog.CallID)
 	if c.media.relay != nil {
-		c.media.relay.SetLogger(*c.media.log)
+		c.media.relay.SetLogger(c.media.log.Logger())
 	}
 	c.log.Info().Str("target", x.target).Str("released_call_id", old.dialog.CallID).
 		Msg("transfer answered: the PSTN party is with the target, the transferor's leg released, call anchored")

@@ -47,10 +47,11 @@ type Dialog struct {
 	// INVITE (we are its UAS) or of the response that created it (UAC).
 	// Unlike Flow, nothing the peer sends later moves it.
 	Origin netip.Addr
-	// Allow lists the methods the peer said it allows ("" unknown).
+	// Allow lists the methods the peer said it allows ("" unknown). (Its
+	// Supported list is not kept: nothing read it, and with it a dialog
+	// took the 704-byte size class, not the 640-byte one; README
+	// "Performance".)
 	Allow []string
-	// Supported lists the option tags the peer supports.
-	Supported []string
 }
 
 // NewUASDialog is the dialog of an INVITE we received (we are its UAS):
@@ -174,9 +175,6 @@ func (d *Dialog) learn(msg gosip.Message) {
 		if !slices.Equal(allow, d.Allow) {
 			d.Allow = allow
 		}
-	}
-	if tags := OptionTags(msg, "Supported"); len(tags) > 0 && !slices.Equal(tags, d.Supported) {
-		d.Supported = tags
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 // Pack gives what a long-lived dialog keeps (Call-ID, tags, URIs, the
-// peer's address, its Allow and Supported lists) storage of its own, shared
+// peer's address, its Allow list) storage of its own, shared
 // by everything packed with it. Taken from parsed messages, these strings
 // are pieces of each header's value and pin it, each header value and
 // list is an allocation of its own, and small objects that outlive the
@@ -139,5 +139,4 @@ func (d *Dialog) KeepStrings(p *Pack) {
 		p.KeepURI(&d.RouteSet[i])
 	}
 	p.KeepList(&d.Allow)
-	p.KeepList(&d.Supported)
 }
