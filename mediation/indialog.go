@@ -378,6 +378,11 @@ func (c *call) renegotiateTimer(l *leg, in *sip.Incoming) bool {
 	}
 	if t.Active || !l.timer.Active {
 		l.timer = t
+	} else {
+		// No Session-Expires: the timer goes on, its refresher named as
+		// this request sees it (the peer is its UAC) and never a peer
+		// that does not support timers.
+		l.timer = l.timer.KeptFor(in.Req)
 	}
 	return true
 }
