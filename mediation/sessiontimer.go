@@ -111,6 +111,14 @@ func (c *call) refresh(l *leg) {
 			}
 		case res.StatusCode == 481 || res.StatusCode == 408:
 			c.hangup(nil, "session refresh failed")
+		case method == gosip.UPDATE && sip.RefusesMethod(res, gosip.UPDATE):
+			// The peer does not do UPDATE after all, whatever its Allow
+			// said (405 without UPDATE in the 405's Allow, 501): a
+			// re-INVITE refreshes as well (RFC 4028 §7.4, §10), at once
+			// and for the rest of the dialog.
+			d.NoUpdate = true
+			c.log.Info().Int("code", res.StatusCode).Str("leg", l.role).Msg("session refresh by UPDATE refused as a method the peer does not do: refreshing by re-INVITE")
+			c.refresh(l)
 		default:
 			if min, ok, _ := sip.ParseMinSE(res); res.StatusCode == 422 && ok && min > interval && l.refreshTries < maxQuickRefreshes {
 				// RFC 4028 §7.4: again at once with the interval asked

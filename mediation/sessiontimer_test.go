@@ -573,3 +573,53 @@ func sipHasTimer(hs []gosip.Header) bool {
 	}
 	return false
 }
+
+// TestRefreshFallsBackToReinvite: an SBC whose 200 allows UPDATE but that
+// refuses our refresh UPDATE as a method it does not do (405 whose Allow
+// lacks UPDATE, or 501) is refreshed by re-INVITE at once, with the SDP it
+// already has, and by re-INVITE from then on: the call stays up. Before,
+// the UPDATE was tried again until the session expired and the call was
+// ended ("session refresh failed").
+func TestRefreshFallsBackToReinvite(t *testing.T) {
+	for _, code := range []int{405, 501} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"),
+					gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer"), allowUpdate())
+			})
+			sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				res := gosip.NewResponseFromRequest(req, code, "", nil)
+				if code == 405 {
+					res.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+				}
+				_ = tx.Respond(res)
+			})
+			sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				sbc.reply(req, tx, 200, fixtureBody(t, "sbc-answer-pcma.sdp"), gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+			})
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+				c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+			})
+			caller := startPeer(t, "caller")
+			oc := upCall(ctx, t, caller, srv, "udp")
+			// The call's INVITE, the refresh after the refused UPDATE, the
+			// next interval's refresh: a re-INVITE too.
+			first := sbc.wait(ctx, gosip.INVITE, 2)
+			if got, want := string(first.Body()), string(sbc.wait(ctx, gosip.INVITE, 1).Body()); got != want {
+				t.Errorf("refresh re-INVITE SDP\n%s\nwant the SDP the SBC already has\n%s", got, want)
+			}
+			sbc.wait(ctx, gosip.INVITE, 3)
+			if n := sbc.count(gosip.UPDATE); n != 1 {
+				t.Errorf("%d refresh UPDATEs, want only the refused one", n)
+			}
+			if n := sbc.count(gosip.BYE) + caller.count(gosip.BYE); n != 0 {
+				t.Fatalf("%d BYEs: the call was ended over the refused UPDATE", n)
+			}
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+			waitCalls(t, srv, 0)
+		})
+	}
+}
