@@ -310,7 +310,7 @@ func TestSessionRefresh422Bounded(t *testing.T) {
 			})
 			sbc.wait(ctx, gosip.BYE, 1)
 			oc.p.wait(ctx, gosip.BYE, 1)
-			// The refresh window is a sixth of the 2 s interval: a few
+			// The refresh window is half the 2 s interval: a few
 			// retries fit in it (three at once for a growing Min-SE).
 			if n := sbc.count(gosip.UPDATE); n > 12 {
 				t.Errorf("%d refresh UPDATEs before the session expired, want a few", n)
@@ -622,4 +622,46 @@ func TestRefreshFallsBackToReinvite(t *testing.T) {
 			waitCalls(t, srv, 0)
 		})
 	}
+}
+
+// TestSlowRefreshAnswerInTime: as the refresher we wait for our refresh's
+// answer until the session expires, a whole interval after the last one:
+// an SBC that answers our refresh (sent at 3 s of a 6 s interval) after 2 s
+// keeps the call. Before, we gave up at the interval minus a third (4 s),
+// RFC 4028 §10's margin for the side that does not refresh, and ended it.
+func TestSlowRefreshAnswerInTime(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"),
+			gosip.NewHeader("Session-Expires", "6;refresher=uac"), gosip.NewHeader("Require", "timer"), allowUpdate())
+	})
+	var mu sync.Mutex
+	n := 0
+	sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		mu.Lock()
+		n++
+		first := n == 1
+		mu.Unlock()
+		if first {
+			select { // a slow SBC: the scenario, not a wait for a condition
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+				return
+			}
+		}
+		sbc.reply(req, tx, 200, nil, gosip.NewHeader("Session-Expires", "6;refresher=uac"))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 6 * time.Second, MinSE: time.Second}
+	})
+	caller := startPeer(t, "caller")
+	oc := upCall(ctx, t, caller, srv, "udp")
+	sbc.wait(ctx, gosip.UPDATE, 2) // the slow refresh went through: the next interval's
+	if n := sbc.count(gosip.BYE) + caller.count(gosip.BYE); n != 0 {
+		t.Fatalf("%d BYEs: the call was ended while its refresh's answer was on the way", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
 }
