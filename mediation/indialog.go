@@ -418,6 +418,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, why))
 		return
 	}
+	offer, sdpBody = c.media.usableOffer(l.media, offer, sdpBody) // as a first offer (inboundOffer)
 	if c.state == stateAnswered {
 		// Parsed once for both: a settled call keeps only its body.
 		prev := c.media.latest(l.media)
