@@ -14,6 +14,7 @@ import (
 
 // inboundOffer is the client's offer.
 func (p *mediaPlan) inboundOffer(s BypassSettings, trunkBypass bool, alloc *relay.Allocator) ([]byte, error) {
+	p.offer, p.offerRaw = p.usableOffer(relay.Gateway, p.offer, p.offerRaw)
 	if len(p.offer.G711()) == 0 {
 		return nil, errNotAcceptable{"No G.711 codec in the gateway's SDP offer"}
 	}

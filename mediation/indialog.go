@@ -378,6 +378,11 @@ func (c *call) renegotiateTimer(l *leg, in *sip.Incoming) bool {
 	}
 	if t.Active || !l.timer.Active {
 		l.timer = t
+	} else {
+		// No Session-Expires: the timer goes on, its refresher named as
+		// this request sees it (the peer is its UAC) and never a peer
+		// that does not support timers.
+		l.timer = l.timer.KeptFor(in.Req)
 	}
 	return true
 }
@@ -413,6 +418,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, why))
 		return
 	}
+	offer, sdpBody = c.media.usableOffer(l.media, offer, sdpBody) // as a first offer (inboundOffer)
 	if c.state == stateAnswered {
 		// Parsed once for both: a settled call keeps only its body.
 		prev := c.media.latest(l.media)

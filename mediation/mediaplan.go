@@ -166,6 +166,26 @@ func parseOffer(body []byte) (sdp.Media, error) {
 	return m, nil
 }
 
+// usableOffer is offer, parsed from raw, of the peer on side; the
+// gateway's is taken as a trunk with SRTP off can take it: when its first audio line is RTP/SAVP and a later one is
+// plain RTP (best-effort SRTP by duplicated m-lines), offer is that plain
+// line, and the RTP/SAVP one is answered rejected, port 0, with the
+// offer's other lines (RFC 3264 §6). raw then comes back nil, so that the
+// plan keeps the parsed offer: the body would parse to the RTP/SAVP line
+// again (latest). Any other offer comes back as it was.
+func (p *mediaPlan) usableOffer(side relay.Side, offer sdp.Media, raw []byte) (sdp.Media, []byte) {
+	if side != relay.Gateway || p.gwSRTP != srtpOff || !offer.RequiresSRTP() || len(raw) == 0 {
+		return offer, raw
+	}
+	plain, err := sdp.ParseUsable(raw, func(proto string) bool { return !(sdp.Media{Proto: proto}).RequiresSRTP() })
+	if err != nil {
+		return offer, raw // no plain audio line: refused as an RTP/SAVP offer
+	}
+	p.log.Info().Int("audio_line", plain.AudioIndex+1).Str("refused_proto", offer.Proto).
+		Msg("the gateway offered SRTP and plain RTP in separate audio lines: SRTP is off for it, so the plain one is taken")
+	return plain, nil
+}
+
 // fresh is an empty plan for the same call with offer as the caller's SDP
 // (a failover to another trunk, a transfer we perform): it keeps what
 // belongs to the call rather than to one offer/answer, its logger, the

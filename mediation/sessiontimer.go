@@ -59,10 +59,14 @@ func (c *call) refresh(l *leg) {
 	for _, h := range sip.RequestHeaders(interval, l.policy.SessionTimer.Min()) {
 		req.AppendHeader(h)
 	}
-	// The session expires refreshBy unless a refresh succeeds first; a
-	// retry (after 491, 500, ...) keeps the first attempt's deadline.
+	// The session expires refreshBy, a whole interval after the last
+	// refresh, unless a refresh succeeds first; a retry (after 491, 500,
+	// ...) keeps the first attempt's deadline. RFC 4028 §10's margin of
+	// min(32 s, a third) is for the side that does not refresh: it ends
+	// the session slightly before it expires, whereas for the refresher
+	// a refresh that succeeds before the expiry keeps the session.
 	if l.refreshBy == 0 {
-		l.refreshBy = time.Now().Add(l.timer.ExpireAfter() - l.timer.RefreshAfter()).UnixNano()
+		l.refreshBy = time.Now().Add(l.timer.Interval - l.timer.RefreshAfter()).UnixNano()
 	}
 	expire := c.after(time.Until(time.Unix(0, l.refreshBy)), func() {
 		c.log.Warn().Str("leg", l.role).Msg("session refresh not answered in time")
@@ -111,6 +115,14 @@ func (c *call) refresh(l *leg) {
 			}
 		case res.StatusCode == 481 || res.StatusCode == 408:
 			c.hangup(nil, "session refresh failed")
+		case method == gosip.UPDATE && sip.RefusesMethod(res, gosip.UPDATE):
+			// The peer does not do UPDATE after all, whatever its Allow
+			// said (405 without UPDATE in the 405's Allow, 501): a
+			// re-INVITE refreshes as well (RFC 4028 §7.4, §10), at once
+			// and for the rest of the dialog.
+			d.NoUpdate = true
+			c.log.Info().Int("code", res.StatusCode).Str("leg", l.role).Msg("session refresh by UPDATE refused as a method the peer does not do: refreshing by re-INVITE")
+			c.refresh(l)
 		default:
 			if min, ok, _ := sip.ParseMinSE(res); res.StatusCode == 422 && ok && min > interval && l.refreshTries < maxQuickRefreshes {
 				// RFC 4028 §7.4: again at once with the interval asked

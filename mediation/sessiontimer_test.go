@@ -310,7 +310,7 @@ func TestSessionRefresh422Bounded(t *testing.T) {
 			})
 			sbc.wait(ctx, gosip.BYE, 1)
 			oc.p.wait(ctx, gosip.BYE, 1)
-			// The refresh window is a sixth of the 2 s interval: a few
+			// The refresh window is half the 2 s interval: a few
 			// retries fit in it (three at once for a growing Min-SE).
 			if n := sbc.count(gosip.UPDATE); n > 12 {
 				t.Errorf("%d refresh UPDATEs before the session expired, want a few", n)
@@ -451,4 +451,217 @@ func TestRelayedOffer422Retried(t *testing.T) {
 	}
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// ackInDialog sends the SBC's ACK of our 2xx to req, its re-INVITE in the
+// dialog of pi.
+func ackInDialog(t *testing.T, pi *peerInvite, req *gosip.Request) {
+	t.Helper()
+	ack := gosip.NewRequest(gosip.ACK, req.Recipient)
+	ack.AppendHeader(gosip.HeaderClone(req.From()))
+	ack.AppendHeader(gosip.HeaderClone(req.To()))
+	ack.AppendHeader(gosip.HeaderClone(req.CallID()))
+	ack.AppendHeader(&gosip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: gosip.ACK})
+	ack.SetTransport(req.Transport())
+	if err := pi.p.stack.Client(req.Transport()).WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRefresherOfKeptTimer: our 2xx to an SBC's re-INVITE without
+// Session-Expires keeps the dialog's timer and names its refresher as that
+// request sees it: uas when we refresh (the timer set up by our INVITE,
+// where we were the uac), and uas with no Require: timer when the request
+// does not say Supported: timer (RFC 4028 §9: such a peer cannot refresh;
+// RFC 3261 §8.2.2.3: Require only what it supports), whether we answer it
+// ourselves or relay it to the client. Before, the 2xx repeated the
+// refresher of the request that set the timer up, naming the SBC.
+func TestRefresherOfKeptTimer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		weAsk     bool   // the trunk's session_timer: our INVITE sets the timer up, we refresh
+		supported bool   // the re-INVITE says Supported: timer
+		body      string // the re-INVITE's SDP fixture ("": none, answered by us)
+		require   bool
+	}{
+		{"we refresh, answered here", true, true, "", true},
+		{"no Supported, answered here", false, false, "", false},
+		{"no Supported, relayed", false, false, "hold-offer.sdp", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			calls := make(chan *peerInvite, 1)
+			sbc.invites(func(pi *peerInvite) {
+				var hdrs []gosip.Header
+				if tc.weAsk {
+					hdrs = append(hdrs, gosip.NewHeader("Session-Expires", "600;refresher=uac"), gosip.NewHeader("Require", "timer"))
+				}
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"), hdrs...)
+				pi.waitAck(ctx)
+				calls <- pi
+			})
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+				if tc.weAsk {
+					c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 600 * time.Second}
+				}
+			})
+			caller := startPeer(t, "caller")
+			caller.answerSDP(t, gosip.INVITE)
+			oc := upCall(ctx, t, caller, srv, "udp")
+			var pi *peerInvite
+			select {
+			case pi = <-calls:
+			case <-ctx.Done():
+				t.Fatal("no call at the SBC")
+			}
+			seq := uint32(10)
+			if !tc.weAsk {
+				// The SBC sets the timer up, refreshing itself.
+				res := pi.do(ctx, pi.inDialog(gosip.UPDATE, seq, nil, gosip.NewHeader("Supported", "timer"), gosip.NewHeader("Session-Expires", "600;refresher=uac")))
+				if se := res.GetHeader("Session-Expires"); res.StatusCode != 200 || se == nil || se.Value() != "600;refresher=uac" {
+					t.Fatalf("the SBC's UPDATE got %d with Session-Expires %v, want 200 with 600;refresher=uac", res.StatusCode, se)
+				}
+				seq++
+			}
+			var hdrs []gosip.Header
+			if tc.supported {
+				hdrs = append(hdrs, gosip.NewHeader("Supported", "timer"))
+			}
+			var body []byte
+			if tc.body != "" {
+				body = fixtureBody(t, tc.body)
+			}
+			// 491 until the client's ACK of our 200 has come (RFC 3261
+			// §14.2: our 2xx waits for it): the ACK and the re-INVITE race.
+			reinv := pi.inDialog(gosip.INVITE, seq, body, hdrs...)
+			res := pi.do(ctx, reinv)
+			for res.StatusCode == 491 && ctx.Err() == nil {
+				time.Sleep(20 * time.Millisecond) // a pause between tries, not a wait for the ACK
+				seq++
+				reinv = pi.inDialog(gosip.INVITE, seq, body, hdrs...)
+				res = pi.do(ctx, reinv)
+			}
+			if res.StatusCode != 200 {
+				t.Fatalf("re-INVITE got %d", res.StatusCode)
+			}
+			ackInDialog(t, pi, reinv)
+			if tc.body != "" && caller.count(gosip.INVITE) == 0 {
+				t.Error("the re-INVITE was not relayed to the client")
+			}
+			if se := res.GetHeader("Session-Expires"); se == nil || se.Value() != "600;refresher=uas" {
+				t.Errorf("200 to the re-INVITE has Session-Expires %v, want 600;refresher=uas (us)", se)
+			}
+			if got := sipHasTimer(res.GetHeaders("Require")); got != tc.require {
+				t.Errorf("200 to the re-INVITE has Require: timer %v, want %v", got, tc.require)
+			}
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+			waitCalls(t, srv, 0)
+		})
+	}
+}
+
+// sipHasTimer reports "timer" among the option tags of hs.
+func sipHasTimer(hs []gosip.Header) bool {
+	for _, h := range hs {
+		for _, tag := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(tag), "timer") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestRefreshFallsBackToReinvite: an SBC whose 200 allows UPDATE but that
+// refuses our refresh UPDATE as a method it does not do (405 whose Allow
+// lacks UPDATE, or 501) is refreshed by re-INVITE at once, with the SDP it
+// already has, and by re-INVITE from then on: the call stays up. Before,
+// the UPDATE was tried again until the session expired and the call was
+// ended ("session refresh failed").
+func TestRefreshFallsBackToReinvite(t *testing.T) {
+	for _, code := range []int{405, 501} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"),
+					gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer"), allowUpdate())
+			})
+			sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				res := gosip.NewResponseFromRequest(req, code, "", nil)
+				if code == 405 {
+					res.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+				}
+				_ = tx.Respond(res)
+			})
+			sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				sbc.reply(req, tx, 200, fixtureBody(t, "sbc-answer-pcma.sdp"), gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+			})
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+				c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+			})
+			caller := startPeer(t, "caller")
+			oc := upCall(ctx, t, caller, srv, "udp")
+			// The call's INVITE, the refresh after the refused UPDATE, the
+			// next interval's refresh: a re-INVITE too.
+			first := sbc.wait(ctx, gosip.INVITE, 2)
+			if got, want := string(first.Body()), string(sbc.wait(ctx, gosip.INVITE, 1).Body()); got != want {
+				t.Errorf("refresh re-INVITE SDP\n%s\nwant the SDP the SBC already has\n%s", got, want)
+			}
+			sbc.wait(ctx, gosip.INVITE, 3)
+			if n := sbc.count(gosip.UPDATE); n != 1 {
+				t.Errorf("%d refresh UPDATEs, want only the refused one", n)
+			}
+			if n := sbc.count(gosip.BYE) + caller.count(gosip.BYE); n != 0 {
+				t.Fatalf("%d BYEs: the call was ended over the refused UPDATE", n)
+			}
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+			waitCalls(t, srv, 0)
+		})
+	}
+}
+
+// TestSlowRefreshAnswerInTime: as the refresher we wait for our refresh's
+// answer until the session expires, a whole interval after the last one:
+// an SBC that answers our refresh (sent at 3 s of a 6 s interval) after 2 s
+// keeps the call. Before, we gave up at the interval minus a third (4 s),
+// RFC 4028 §10's margin for the side that does not refresh, and ended it.
+func TestSlowRefreshAnswerInTime(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"),
+			gosip.NewHeader("Session-Expires", "6;refresher=uac"), gosip.NewHeader("Require", "timer"), allowUpdate())
+	})
+	var mu sync.Mutex
+	n := 0
+	sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		mu.Lock()
+		n++
+		first := n == 1
+		mu.Unlock()
+		if first {
+			select { // a slow SBC: the scenario, not a wait for a condition
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+				return
+			}
+		}
+		sbc.reply(req, tx, 200, nil, gosip.NewHeader("Session-Expires", "6;refresher=uac"))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 6 * time.Second, MinSE: time.Second}
+	})
+	caller := startPeer(t, "caller")
+	oc := upCall(ctx, t, caller, srv, "udp")
+	sbc.wait(ctx, gosip.UPDATE, 2) // the slow refresh went through: the next interval's
+	if n := sbc.count(gosip.BYE) + caller.count(gosip.BYE); n != 0 {
+		t.Fatalf("%d BYEs: the call was ended while its refresh's answer was on the way", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
 }

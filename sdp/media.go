@@ -142,18 +142,26 @@ func normalizeGUID(s string) string {
 // It fails with ErrUnparseable when pion cannot parse the body or the audio
 // section's c= or ports are invalid, and with ErrNoAudio when there is no
 // audio m-line with a non-zero port.
-func Parse(body []byte) (Media, error) {
+func Parse(body []byte) (Media, error) { return ParseUsable(body, nil) }
+
+// ParseUsable is Parse describing the first audio m-line with a non-zero
+// port whose proto (as written: "RTP/AVP", "RTP/SAVP", ...) usable accepts
+// (nil: any), for an answerer that cannot take some protos: RFC 3264 §6
+// lets it accept one audio stream and reject the others, such as the
+// RTP/SAVP line of an SBC's best-effort SRTP offer (an RTP/SAVP line and
+// the same audio again as RTP/AVP). ErrNoAudio when there is none.
+func ParseUsable(body []byte, usable func(proto string) bool) (Media, error) {
 	sd, foreign, err := unmarshal(body)
 	if err != nil {
 		return Media{}, fmt.Errorf("%w: %w", ErrUnparseable, err)
 	}
-	audio := firstAudio(sd)
-	if audio < 0 {
-		return Media{}, fmt.Errorf("%w: no m=audio with a non-zero port", ErrNoAudio)
-	}
-	md := sd.MediaDescriptions[audio]
 	lines := mlines(sd)
 	unmask(lines, foreign)
+	audio := firstAudio(sd, lines, usable)
+	if audio < 0 {
+		return Media{}, fmt.Errorf("%w: no usable m=audio with a non-zero port", ErrNoAudio)
+	}
+	md := sd.MediaDescriptions[audio]
 	m := Media{
 		Lines:           lines,
 		AudioIndex:      audio,
@@ -252,11 +260,12 @@ func hasLoneCR(b []byte) bool {
 	}
 }
 
-// firstAudio is the index of the first audio m-line with a non-zero port,
-// -1 if there is none.
-func firstAudio(sd *psdp.SessionDescription) int {
+// firstAudio is the index of the first audio m-line with a non-zero port
+// whose proto (in lines, sd's layout) usable accepts (nil: any), -1 if
+// there is none.
+func firstAudio(sd *psdp.SessionDescription, lines []MLine, usable func(string) bool) int {
 	for i, md := range sd.MediaDescriptions {
-		if md.MediaName.Media == "audio" && md.MediaName.Port.Value != 0 {
+		if md.MediaName.Media == "audio" && md.MediaName.Port.Value != 0 && (usable == nil || usable(lines[i].Proto)) {
 			return i
 		}
 	}

@@ -4,6 +4,7 @@ package sdp
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -422,5 +423,34 @@ func TestDescriptionMarshalRejected(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseUsable: ParseUsable describes the first audio line with a port
+// whose proto it is told to take (an SBC's best-effort SRTP offer: SAVP,
+// then AVP), keeps every line in the layout, and the answer rejects the
+// lines it did not take in place; with no such line, ErrNoAudio.
+func TestParseUsable(t *testing.T) {
+	body := minimal("v=0", "o=- 1 2 IN IP4 192.0.2.5", "s=-", "c=IN IP4 192.0.2.5", "t=0 0",
+		"m=audio 5000 RTP/SAVP 0", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz",
+		"m=audio 5002 RTP/AVP 0 8")
+	plain := func(proto string) bool { return !(Media{Proto: proto}).RequiresSRTP() }
+	m, err := ParseUsable(body, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.AudioIndex != 1 || m.Port != 5002 || m.Proto != "RTP/AVP" || len(m.Crypto) != 0 || len(m.Lines) != 2 {
+		t.Fatalf("described line %d port %d %s crypto %v, %d lines; want the second, RTP/AVP, of 2", m.AudioIndex, m.Port, m.Proto, m.Crypto, len(m.Lines))
+	}
+	if first, _ := Parse(body); first.AudioIndex != 0 || first.Proto != "RTP/SAVP" {
+		t.Errorf("Parse took line %d (%s), want the first", first.AudioIndex, first.Proto)
+	}
+	d := Description{Origin: Origin{SessionID: 1, Version: 1}, Addr: netip.MustParseAddr("192.0.2.1"), Port: 4000, Codecs: []Codec{PCMU}}.Answering(m)
+	ans := string(d.Marshal())
+	if i, j := strings.Index(ans, "m=audio 0 RTP/SAVP 0"), strings.Index(ans, "m=audio 4000 RTP/AVP 0"); i < 0 || j < i {
+		t.Errorf("answer does not reject the RTP/SAVP line before the taken one:\n%s", ans)
+	}
+	if _, err := ParseUsable(body, func(string) bool { return false }); !errors.Is(err, ErrNoAudio) {
+		t.Errorf("no usable line: %v, want ErrNoAudio", err)
 	}
 }

@@ -52,6 +52,10 @@ type Dialog struct {
 	// took the 704-byte size class, not the 640-byte one; README
 	// "Performance".)
 	Allow []string
+	// NoUpdate: the peer refused an UPDATE of ours as a method it does
+	// not do (405 without UPDATE in its Allow, 501), whatever its Allow
+	// says: Allows(UPDATE) is false for the rest of the dialog.
+	NoUpdate bool
 }
 
 // NewUASDialog is the dialog of an INVITE we received (we are its UAS):
@@ -124,6 +128,30 @@ func inviteOf(res *gosip.Response) *gosip.Request {
 	return req
 }
 
+// RefusesMethod reports a final response to a request of ours that says
+// the peer does not do the request's method at all: 501 Not Implemented
+// (RFC 3261 §21.5.2), or 405 Method Not Allowed whose Allow leaves it out
+// (§21.4.6: the 405's Allow is what the peer does allow; one without an
+// Allow refuses the method too).
+func RefusesMethod(res *gosip.Response, method gosip.RequestMethod) bool {
+	switch res.StatusCode {
+	case 501:
+		return true
+	case 405:
+		h := HeaderNamed(res, "Allow")
+		if h == nil {
+			return true
+		}
+		for _, m := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(m), string(method)) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
 // Refresh takes the peer's new Contact from a target refresh request
 // (re-INVITE, UPDATE) or its 2xx (RFC 3261 §12.2, RFC 3311 §5).
 func (d *Dialog) Refresh(msg gosip.Message) {
@@ -181,6 +209,9 @@ func (d *Dialog) learn(msg gosip.Message) {
 // Allows reports whether the peer allows method; a peer that sent no Allow
 // is assumed to allow only RFC 3261's core methods.
 func (d *Dialog) Allows(method gosip.RequestMethod) bool {
+	if method == gosip.UPDATE && d.NoUpdate {
+		return false
+	}
 	if len(d.Allow) == 0 {
 		switch method {
 		case gosip.INVITE, gosip.ACK, gosip.BYE, gosip.CANCEL, gosip.OPTIONS:

@@ -127,4 +127,29 @@ func TestDialogAllows(t *testing.T) {
 	if !d.Allows(gosip.UPDATE) || d.Allows(gosip.INFO) {
 		t.Errorf("Allow %v", d.Allow)
 	}
+	d.NoUpdate = true // the peer refused our UPDATE (RefusesMethod)
+	if d.Allows(gosip.UPDATE) || !d.Allows(gosip.INVITE) {
+		t.Error("NoUpdate: want UPDATE refused, the rest of Allow kept")
+	}
+}
+
+// TestRefusesMethod: 501, and 405 unless its Allow lists the method, say
+// the peer does not do it; other codes do not.
+func TestRefusesMethod(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		extra  []string
+		want   bool
+	}{
+		{"501 Not Implemented", nil, true},
+		{"405 Method Not Allowed", []string{"Allow: INVITE, ACK, BYE, CANCEL, OPTIONS"}, true},
+		{"405 Method Not Allowed", nil, true},
+		{"405 Method Not Allowed", []string{"Allow: INVITE, update"}, false},
+		{"500 Server Internal Error", nil, false},
+		{"488 Not Acceptable Here", nil, false},
+	} {
+		if got := RefusesMethod(provisional(t, tc.status, tc.extra...), gosip.UPDATE); got != tc.want {
+			t.Errorf("%s %v: %v, want %v", tc.status, tc.extra, got, tc.want)
+		}
+	}
 }

@@ -201,6 +201,27 @@ func NegotiateUAS(req *gosip.Request, minSE time.Duration) (SessionTimer, error)
 	return t, nil
 }
 
+// KeptFor is t, a timer the dialog already has, as it stands in our 2xx
+// to req, a re-INVITE or UPDATE of the peer's in that dialog without a
+// Session-Expires (the timer goes on: RFC 4028 §9 lets the UAS put one in
+// its 2xx). Refresher is said as seen from req, whoever sent the request
+// that set the timer up: uas when we refresh, uac when the peer does. A
+// peer whose req does not list "timer" in Supported cannot be the
+// refresher (RFC 4028 §9): we become it.
+func (t SessionTimer) KeptFor(req *gosip.Request) SessionTimer {
+	if !t.Active {
+		return t
+	}
+	if !uacSupportsTimer(req) {
+		t.WeRefresh = true
+	}
+	t.Refresher = RefresherUAC
+	if t.WeRefresh {
+		t.Refresher = RefresherUAS
+	}
+	return t
+}
+
 // AnswerHeaders are the headers of our 2xx for a negotiated UAS timer
 // (RFC 4028 §9): Session-Expires with the refresher, and Require: timer
 // when the UAC supports timer (§9 requires it when the refresher is the

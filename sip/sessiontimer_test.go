@@ -366,3 +366,35 @@ func TestAnswerHeadersInactive(t *testing.T) {
 		t.Errorf("inactive timer answers %q", headerStrings(hs))
 	}
 }
+
+// TestKeptFor: a timer kept for a refresh request without Session-Expires
+// names its refresher as that request sees it, and never a peer without
+// Supported: timer (RFC 4028 §9).
+func TestKeptFor(t *testing.T) {
+	ours := SessionTimer{Active: true, Interval: 600 * time.Second, Refresher: RefresherUAC, WeRefresh: true} // from our INVITE's 2xx
+	theirs := SessionTimer{Active: true, Interval: 600 * time.Second, Refresher: RefresherUAC}                // their INVITE's, they refresh
+	timer := inviteWith(t, "Supported: timer")
+	plain := inviteWith(t)
+	for _, tc := range []struct {
+		name      string
+		t         SessionTimer
+		req       *gosip.Request
+		refresher string
+		we        bool
+		headers   []string
+	}{
+		{"we refresh", ours, timer, RefresherUAS, true, []string{"Session-Expires: 600;refresher=uas", "Require: timer"}},
+		{"we refresh, no Supported", ours, plain, RefresherUAS, true, []string{"Session-Expires: 600;refresher=uas"}},
+		{"they refresh", theirs, timer, RefresherUAC, false, []string{"Session-Expires: 600;refresher=uac", "Require: timer"}},
+		{"they cannot refresh", theirs, plain, RefresherUAS, true, []string{"Session-Expires: 600;refresher=uas"}},
+		{"inactive", SessionTimer{}, plain, "", false, nil},
+	} {
+		got := tc.t.KeptFor(tc.req)
+		if got.Refresher != tc.refresher || got.WeRefresh != tc.we || got.Interval != tc.t.Interval {
+			t.Errorf("%s: %+v, want refresher %q, WeRefresh %v", tc.name, got, tc.refresher, tc.we)
+		}
+		if hs := headerStrings(got.AnswerHeaders(tc.req)); !slices.Equal(hs, tc.headers) {
+			t.Errorf("%s: answer headers %q, want %q", tc.name, hs, tc.headers)
+		}
+	}
+}
