@@ -36,6 +36,13 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 		}
 		raw = nil
 	}
+	if !p.decision.bypass {
+		// Relay addresses of the wrong family would be useless to the
+		// peer: refused before the other peer is asked (mediafamily.go).
+		if err := p.checkFamily(from, offer); err != nil {
+			return nil, nil, err
+		}
+	}
 	ro := &reoffer{from: from, offer: offer, raw: raw, keys: p.keys}
 	to := from.Other()
 	var d sdp.Description
@@ -154,8 +161,13 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !p.decision.bypass && len(ans.G711()) == 0 {
-		return nil, fmt.Errorf("far side's answer to the re-offer: %w", sdp.ErrNoG711)
+	if !p.decision.bypass {
+		if len(ans.G711()) == 0 {
+			return nil, fmt.Errorf("far side's answer to the re-offer: %w", sdp.ErrNoG711)
+		}
+		if err := p.checkFamily(ro.from.Other(), ans); err != nil {
+			return nil, err
+		}
 	}
 	// Applied from here on.
 	old := p.keys
