@@ -14,20 +14,24 @@ import (
 )
 
 // anchoredCall sets up an anchored call from a raw caller to a raw SBC,
-// whose re-INVITEs answer decides, with call records; it returns the
-// caller's dialog and the records' path.
-func anchoredCall(ctx context.Context, t *testing.T, answer func(n int, req *gosip.Request) (int, []byte)) (caller, sbc *peer, srv *mediation.Server, oc *outCall, records string) {
+// whose re-INVITEs answer decides (code 0: no response), with call
+// records; it returns the caller's dialog and the records' path.
+func anchoredCall(ctx context.Context, t *testing.T, answer func(n int, req *gosip.Request) (int, []byte), configure ...func(*mediation.Config)) (caller, sbc *peer, srv *mediation.Server, oc *outCall, records string) {
 	t.Helper()
 	sbc = startPeer(t, "sbc")
 	var n atomic.Int32
 	sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		code, body := answer(int(n.Add(1)), req)
-		sbc.reply(req, tx, code, body)
+		if code, body := answer(int(n.Add(1)), req); code != 0 {
+			sbc.reply(req, tx, code, body)
+		}
 	})
 	records = t.TempDir() + "/calls.jsonl"
 	srv = serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
 		c.Records.Path = records
 		c.Media.IP = "127.0.0.1"
+		for _, f := range configure {
+			f(c)
+		}
 	})
 	caller = startPeer(t, "caller")
 	// No bypass ID: anchored.

@@ -141,14 +141,15 @@ func TestUnusableClientAnswerRolledBack(t *testing.T) {
 }
 
 // TestRollbackRefusedEndsCall: an SBC that refuses the SDP it had before,
-// or answers it with one we cannot use either, leaves the peers with no
-// session both agree on: the call ends, BYE on both legs.
+// answers it with one we cannot use either, or does not answer at all
+// (64*T1), leaves the peers with no session both agree on: the call ends,
+// BYE on both legs.
 func TestRollbackRefusedEndsCall(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		code int
 		body string
-	}{{"refused", 488, ""}, {"unusable answer", 200, answerNoG711}} {
+	}{{"refused", 488, ""}, {"unusable answer", 200, answerNoG711}, {"no response", 0, ""}} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
 			caller, sbc, srv, oc, records := anchoredCall(ctx, t, func(n int, _ *gosip.Request) (int, []byte) {
@@ -159,7 +160,7 @@ func TestRollbackRefusedEndsCall(t *testing.T) {
 					return tt.code, nil
 				}
 				return tt.code, []byte(tt.body)
-			})
+			}, func(c *mediation.Config) { c.SIP.T1, c.SIP.T2 = 20*time.Millisecond, 80*time.Millisecond })
 			if res := callerReinvites(t, oc)(ctx, fixtureBody(t, "hold-offer.sdp")); res.StatusCode != 488 {
 				t.Fatalf("re-offer got %d, want 488", res.StatusCode)
 			}
