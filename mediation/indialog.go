@@ -162,6 +162,10 @@ type relayedOffer struct {
 	body   []byte
 	// ack is our ACK of a 2xx to the re-INVITE out (ackReinvite).
 	ack *gosip.Request
+	// rollback: not a peer's offer but ours, restoring the session of the
+	// other leg's peer (rollback.go); glare counts its 491s.
+	rollback bool
+	glare    int
 }
 
 // onReInvite handles a re-INVITE: relayed to the other leg when it has
@@ -473,6 +477,9 @@ func (c *call) sendOffer(off *relayedOffer) {
 	if err != nil {
 		c.log.Warn().Err(err).Msg("re-offer not sent")
 		c.abortOffer(503, "Service Unavailable")
+		if off.rollback {
+			c.hangup(nil, reasonRollback)
+		}
 		return
 	}
 	off.timer = c.after(c.deps.sip.Timeout(), func() {
@@ -489,8 +496,12 @@ func (c *call) sendOffer(off *relayedOffer) {
 // late 2xx the far side sent us, a 408 its offerer got). A late 2xx is
 // then a stray one of an ended call: ACKed and hung up.
 func (c *call) offerUnanswered() {
+	reason := "re-offer: no answer"
+	if c.offer != nil && c.offer.rollback {
+		reason = reasonRollback
+	}
 	c.abortOffer(408, "Request Timeout")
-	c.hangup(nil, "re-offer: no answer")
+	c.hangup(nil, reason)
 }
 
 // onOfferAnswer takes the other leg's answer to a relayed offer.
@@ -526,6 +537,10 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	}
 	c.cancel(off.timer)
 	c.offer = nil
+	if off.rollback {
+		c.onRollbackAnswer(off, res)
+		return
+	}
 	if !res.IsSuccess() {
 		c.media.refuse(off.ro)
 		c.log.Info().Int("code", res.StatusCode).Msg("re-offer refused by the far side")
@@ -543,6 +558,9 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far side's answer to the re-offer not usable")
 		replyOffer(off.in, 488, "Not Acceptable Here", warning(off.from.side, err.Error()))
+		// The far side took the offer all the same (its 2xx, ACKed):
+		// it is offered its old session again.
+		c.rollback(off)
 		return
 	}
 	if off.in == nil {
@@ -578,7 +596,9 @@ func (c *call) abortOffer(code int, phrase string) {
 	}
 	c.offer = nil
 	c.cancel(off.timer)
-	c.media.refuse(off.ro)
+	if off.ro != nil { // a rollback has nothing staged
+		c.media.refuse(off.ro)
+	}
 	replyOffer(off.in, code, phrase)
 }
 

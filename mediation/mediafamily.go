@@ -36,18 +36,29 @@ func family(a netip.Addr) string {
 
 // checkFamily refuses the SDP m of the peer on side when the relay
 // anchors its media and m's address is of the other family; an
-// unspecified address (on hold) says nothing.
+// unspecified address (on hold) says nothing. The first offer and answer
+// of a call are checked, and in an anchored call every re-offer and its
+// answer (reoffer.go).
 func (p *mediaPlan) checkFamily(side relay.Side, m sdp.Media) error {
+	err, ok := p.familyMismatch(side, m)
+	if !ok {
+		return nil
+	}
+	p.log.Warn().Str("peer", err.peer).Str("peer_media_ip", err.addr.String()).Str("media_ip", err.ours.String()).
+		Msg("anchored call refused: the peer's media address is of another family than media.ip")
+	return err
+}
+
+// familyMismatch is checkFamily without the log: ok when m's address is
+// of the other family than the relay's.
+func (p *mediaPlan) familyMismatch(side relay.Side, m sdp.Media) (errFamily, bool) {
 	ours, addr := p.local(side).Addr(), m.Addr.Unmap()
 	if !ours.IsValid() || !addr.IsValid() || addr.IsUnspecified() || ours.Unmap().Is4() == addr.Is4() {
-		return nil
+		return errFamily{}, false
 	}
 	peer := "client"
 	if side == relay.Gateway {
 		peer = "gateway"
 	}
-	err := errFamily{peer: peer, addr: addr, ours: ours.Unmap()}
-	p.log.Warn().Str("peer", peer).Str("peer_media_ip", addr.String()).Str("media_ip", err.ours.String()).
-		Msg("anchored call refused: the peer's media address is of another family than media.ip")
-	return err
+	return errFamily{peer: peer, addr: addr, ours: ours.Unmap()}, true
 }

@@ -25,6 +25,11 @@ func (p *mediaPlan) moveMedia(side relay.Side, prev, offer sdp.Media, raw []byte
 	if !leg.RTP.IsValid() || !sdp.Moved(prev, offer) {
 		return false
 	}
+	if _, wrong := p.familyMismatch(side, offer); wrong {
+		// Moved to an address the relay cannot reach: refused as a
+		// re-offer (reOffer), the call stays as it was.
+		return false
+	}
 	leg.RTP, leg.RTCP, leg.Sources = offer.RTP(), offer.RTCP(), p.sources(side, offer)
 	if err := p.relay.SetLeg(side, leg); err != nil {
 		p.log.Warn().Err(err).Stringer("side", side).Msg("relay cannot follow the peer's new media address")

@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -14,6 +15,8 @@ import (
 // anchored one at the relay. Nothing changes until the other peer accepts:
 // reOffer stages the new state, commit applies it, and a refused offer
 // leaves the call exactly as it was (RFC 3264 §8: the old session stays).
+// An answer the other peer sent in a 2xx that we cannot use has it on the
+// new session already: rollback offers it the old one again.
 
 // reoffer is a staged offer from one peer.
 type reoffer struct {
@@ -35,6 +38,13 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 			return nil, nil, errNotAcceptable{"None of the gateway's G.711 codecs is in the trunk's codec list"}
 		}
 		raw = nil
+	}
+	if !p.decision.bypass {
+		// Relay addresses of the wrong family would be useless to the
+		// peer: refused before the other peer is asked (mediafamily.go).
+		if err := p.checkFamily(from, offer); err != nil {
+			return nil, nil, err
+		}
 	}
 	ro := &reoffer{from: from, offer: offer, raw: raw, keys: p.keys}
 	to := from.Other()
@@ -98,6 +108,42 @@ func (p *mediaPlan) refuse(ro *reoffer) {
 	p.sdp[ro.from.Other()] = ro.sent
 }
 
+// rollback is the SDP that offers the other peer of a staged offer the
+// session it had before it: that peer took the offer (its 2xx) but commit
+// could not use its answer, and nothing of the offer was applied. It is
+// the SDP sent that peer before, with the next version of its o= line
+// (RFC 3264 §8), and the leg's last SDP from now on.
+func (p *mediaPlan) rollback(ro *reoffer) ([]byte, error) {
+	to := ro.from.Other()
+	if ro.sent.last == nil {
+		return nil, errors.New("no earlier SDP to restore")
+	}
+	next := p.sdp[to].origin.Next()
+	body, err := ro.sent.origin.Restamp(ro.sent.last, next.Version)
+	if err != nil {
+		return nil, fmt.Errorf("restoring the earlier SDP: %w", err)
+	}
+	p.sdp[to] = sdpLeg{origin: next, last: body, formats: ro.sent.formats}
+	return body, nil
+}
+
+// restored checks side's answer to a rollback: an anchored call needs
+// G.711 from it at an address of the relay's family, as in commit. What
+// else it changes is for the caller to relay (peerAnswered).
+func (p *mediaPlan) restored(side relay.Side, body []byte) error {
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		return fmt.Errorf("answer to the restoring offer: %w", err)
+	}
+	if p.decision.bypass {
+		return nil
+	}
+	if len(ans.G711()) == 0 {
+		return fmt.Errorf("answer to the restoring offer: %w", sdp.ErrNoG711)
+	}
+	return p.checkFamily(side, ans)
+}
+
 // commit completes a staged offer with the other peer's answer: it builds
 // the answer for the offerer and applies the new state (keys, relay peers,
 // hold as offer and answer make it). On error nothing is applied.
@@ -154,8 +200,13 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !p.decision.bypass && len(ans.G711()) == 0 {
-		return nil, fmt.Errorf("far side's answer to the re-offer: %w", sdp.ErrNoG711)
+	if !p.decision.bypass {
+		if len(ans.G711()) == 0 {
+			return nil, fmt.Errorf("far side's answer to the re-offer: %w", sdp.ErrNoG711)
+		}
+		if err := p.checkFamily(ro.from.Other(), ans); err != nil {
+			return nil, err
+		}
 	}
 	// Applied from here on.
 	old := p.keys

@@ -3,6 +3,8 @@
 package sdp
 
 import (
+	"bytes"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -26,6 +28,31 @@ type Origin struct {
 func (o Origin) Next() Origin {
 	o.Version++
 	return o
+}
+
+// Restamp returns body, an SDP that Marshal wrote with origin o, with o='s
+// version set to version and nothing else changed: the same session
+// offered again as a newer SDP (RFC 3264 §8 has every later SDP on a leg
+// carry a higher version, even one that repeats an earlier). Only a body of
+// Marshal's is taken, whose first two lines are fixed by o; any other
+// fails. body is not modified.
+func (o Origin) Restamp(body []byte, version uint64) ([]byte, error) {
+	prefix := o.appendPrefix(nil, o.Version)
+	if !bytes.HasPrefix(body, prefix) {
+		return nil, errors.New("not an SDP written with this origin")
+	}
+	out := o.appendPrefix(make([]byte, 0, len(body)+4), version)
+	return append(out, body[len(prefix):]...), nil
+}
+
+// appendPrefix appends the start of Marshal's output for o with version,
+// up to the space after the version.
+func (o Origin) appendPrefix(b []byte, version uint64) []byte {
+	b = append(b, "v=0\r\no=- "...)
+	b = strconv.AppendUint(b, o.SessionID, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, version, 10)
+	return append(b, ' ')
 }
 
 // Description is an SDP the mediation server sends: one audio stream and,
@@ -66,12 +93,8 @@ const sessionName = "session"
 // byte for byte). It writes straight into one buffer sized for d, with no
 // line built on its own: a call sends two or three of these.
 func (d Description) Marshal() []byte {
-	b := make([]byte, 0, d.marshalSize())
-	b = append(b, "v=0\r\no=- "...)
-	b = strconv.AppendUint(b, d.Origin.SessionID, 10)
-	b = append(b, ' ')
-	b = strconv.AppendUint(b, d.Origin.Version, 10)
-	b = append(b, " IN "...)
+	b := d.Origin.appendPrefix(make([]byte, 0, d.marshalSize()), d.Origin.Version)
+	b = append(b, "IN "...)
 	if d.Origin.Addr.IsValid() {
 		b = appendAddr(b, d.Origin.Addr)
 	} else {

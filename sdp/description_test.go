@@ -227,3 +227,27 @@ func TestDescriptionRoundTrip(t *testing.T) {
 		roundTrip(t, d)
 	}
 }
+
+// TestOriginRestamp: a body Marshal wrote comes back with only o='s
+// version changed; a body of another origin is refused.
+func TestOriginRestamp(t *testing.T) {
+	o := Origin{SessionID: 5, Version: 3, Addr: netip.MustParseAddr("192.0.2.7")}
+	d := Description{Origin: o, Addr: netip.MustParseAddr("198.51.100.9"), Port: 4000, Codecs: []Codec{PCMU}, Direction: "sendonly"}
+	body := d.Marshal()
+	got, err := o.Restamp(body, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Origin.Version = 9
+	if want := d.Marshal(); string(got) != string(want) {
+		t.Errorf("Restamp gave\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(string(body), "o=- 5 3 IN") {
+		t.Errorf("Restamp modified its input:\n%s", body)
+	}
+	for _, other := range []Origin{{SessionID: 5, Version: 2}, {SessionID: 6, Version: 3}} {
+		if _, err := other.Restamp(body, 9); err == nil {
+			t.Errorf("origin %+v restamped a body of %+v", other, o)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package mediation
+
+import (
+	"bytes"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// Rolling back a relayed re-offer that the far side accepted (2xx) with an
+// answer we cannot use (an anchored call's far side answering without
+// G.711 or at an address of the other family, a bypassed SRTP re-offer
+// answered without a matching key). Its offerer gets 488 and keeps its old
+// session; the far side, already on the new one, is offered its old
+// session again, so that the two peers agree (RFC 3264 §8: the session is
+// the last one both accepted). The rollback is our own re-INVITE (or
+// UPDATE, as the offer was) in that leg: its 2xx is ACKed, a 491 is tried
+// again after the RFC 3261 §14.1 wait, and anything else (a refusal, 408,
+// 481, no response, an answer we cannot use either) ends the call rather
+// than leave the peers disagreeing.
+
+// reasonRollback is the end reason of a call whose rollback failed.
+const reasonRollback = "re-offer: far side's session not restored"
+
+// maxRollbackGlare bounds the 491s a rollback is tried again after.
+const maxRollbackGlare = 3
+
+// rollback offers the far side of off, whose answer commit refused, the
+// session it had before off.
+func (c *call) rollback(off *relayedOffer) {
+	to := c.other(off.from)
+	body, err := c.media.rollback(off.ro)
+	if err != nil {
+		c.log.Warn().Err(err).Str("leg", to.role).
+			Msg("far side took a re-offer whose answer is not usable, and its earlier session cannot be offered again: ending the call")
+		c.hangup(nil, reasonRollback)
+		return
+	}
+	c.log.Warn().Str("leg", to.role).Str("method", string(off.method)).
+		Msg("far side took a re-offer whose answer is not usable: offering it its earlier session again")
+	c.sendRollback(&relayedOffer{from: off.from, method: off.method, body: body, rollback: true})
+}
+
+// sendRollback sends (or sends again) the rollback rb: an offer in
+// progress, as a relayed one is (c.offer), so that offers crossing it get
+// 491 and a session refresh waits.
+func (c *call) sendRollback(rb *relayedOffer) {
+	c.offer = rb
+	c.sendOffer(rb)
+}
+
+// onRollbackAnswer takes the final response to the rollback rb (its 2xx
+// already ACKed, a 422 already handled by onOfferAnswer).
+func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
+	to := c.other(rb.from)
+	switch {
+	case res.IsSuccess():
+		if t := sip.NegotiateUAC(res, to.timer.Interval); t.Active {
+			to.timer = t
+			c.armSessionTimer(to)
+		}
+		if err := c.media.restored(to.media, res.Body()); err != nil {
+			c.log.Warn().Err(err).Str("leg", to.role).Msg("far side's answer to its restored session not usable either: ending the call")
+			c.hangup(nil, reasonRollback)
+			return
+		}
+		c.log.Info().Str("leg", to.role).Msg("far side's earlier session restored")
+		// An answer that moves its media binds us, as the answer to our
+		// session refresh does.
+		c.peerAnswered(to, res.Body())
+	case res.StatusCode == 491 && rb.glare < maxRollbackGlare:
+		rb.glare++
+		wait := c.glareWait(to)
+		c.log.Info().Str("leg", to.role).Int64("retry_in_ms", wait.Milliseconds()).Msg("restoring offer met 491: trying again")
+		var retry func()
+		retry = func() {
+			switch {
+			case !c.live():
+			case c.offer != nil || to.ok != nil || rb.from.ok != nil || to.refreshing:
+				// An offer crossing ours is in progress: after it.
+				c.after(c.glareWait(to), retry)
+			case !bytes.Equal(c.legSDP(to), rb.body):
+				// An exchange since (the far side's own offer, relayed
+				// and answered) has given that peer a session both
+				// peers agree on: nothing to restore.
+				c.log.Info().Str("leg", to.role).Msg("far side's session renegotiated since: restoring offer dropped")
+			default:
+				c.sendRollback(rb)
+			}
+		}
+		c.after(wait, retry)
+	default:
+		c.log.Warn().Int("code", res.StatusCode).Str("leg", to.role).Msg("far side refused its restored session: ending the call")
+		c.hangup(nil, reasonRollback)
+	}
+}

@@ -1,0 +1,200 @@
+package mediation_test
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+	psdp "github.com/pion/sdp/v3"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
+)
+
+// Answers to a hold re-offer that an anchored call cannot use: no G.711
+// (the relay has nothing to relay), and an address of the other family
+// than media.ip (127.0.0.1 in these tests).
+var (
+	answerNoG711 = "v=0\r\no=peer 9 9 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 20004 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\na=recvonly\r\n"
+	answerIPv6 = "v=0\r\no=peer 9 9 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\n" +
+		"m=audio 20004 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=recvonly\r\n"
+)
+
+// sdpVersion is the o= version of an SDP body.
+func sdpVersion(t *testing.T, body []byte) uint64 {
+	t.Helper()
+	var sd psdp.SessionDescription
+	if err := sd.Unmarshal(body); err != nil {
+		t.Fatalf("SDP %q: %v", body, err)
+	}
+	return sd.Origin.SessionVersion
+}
+
+// withoutOrigin is an SDP body without its o= line.
+func withoutOrigin(body []byte) string {
+	var keep []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(l, "o=") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// sameSessionNewer checks that restored, an SDP we sent a peer to restore
+// its session, is before (the SDP the peer had) with a version above
+// offered's (the re-offer it took): RFC 3264 §8.
+func sameSessionNewer(t *testing.T, before, offered, restored []byte) {
+	t.Helper()
+	if withoutOrigin(restored) != withoutOrigin(before) {
+		t.Errorf("restoring offer\n%s\nis not the earlier session\n%s", restored, before)
+	}
+	if v, o := sdpVersion(t, restored), sdpVersion(t, offered); v <= o {
+		t.Errorf("restoring offer's o= version %d is not above the re-offer's %d", v, o)
+	}
+}
+
+// TestUnusableReofferAnswerRolledBack: the SBC takes the client's hold
+// re-offer (200, ACKed) with an answer an anchored call cannot use. The
+// client gets 488 and keeps its session; the SBC, on hold already, is
+// re-INVITEd with the SDP it had before (a newer o= version), and the call
+// goes on. Without the rollback the SBC stayed on hold while the client
+// was told nothing changed.
+func TestUnusableReofferAnswerRolledBack(t *testing.T) {
+	for _, tt := range []struct{ name, answer, warning string }{
+		{"no G.711", answerNoG711, ""},
+		{"other address family", answerIPv6, "address family"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			_, sbc, srv, oc, records := anchoredCall(ctx, t, func(n int, _ *gosip.Request) (int, []byte) {
+				if n == 1 {
+					return 200, []byte(tt.answer)
+				}
+				return 200, fixtureBody(t, "sbc-answer-pcma.sdp") // what it answered at first
+			})
+			res := callerReinvites(t, oc)(ctx, fixtureBody(t, "hold-offer.sdp"))
+			if res.StatusCode != 488 || !strings.Contains(valueOf(res.GetHeader("Warning")), tt.warning) {
+				t.Fatalf("re-offer got %d (Warning %q), want 488 mentioning %q", res.StatusCode, valueOf(res.GetHeader("Warning")), tt.warning)
+			}
+			restore := sbc.wait(ctx, gosip.INVITE, 3)
+			sameSessionNewer(t, sbc.wait(ctx, gosip.INVITE, 1).Body(), sbc.wait(ctx, gosip.INVITE, 2).Body(), restore.Body())
+			if ack := sbc.wait(ctx, gosip.ACK, 3); ack.CSeq().SeqNo != restore.CSeq().SeqNo {
+				t.Errorf("ACK CSeq %d, want the restoring re-INVITE's %d", ack.CSeq().SeqNo, restore.CSeq().SeqNo)
+			}
+			hangUpAndCheck(ctx, t, sbc, srv, oc, records)
+		})
+	}
+}
+
+// TestUnusableClientAnswerRolledBack: the same from the SBC's side: the
+// client takes the SBC's hold re-offer with an answer at an IPv6 address
+// (media.ip is IPv4); the SBC gets 488 and the client its earlier session
+// again.
+func TestUnusableClientAnswerRolledBack(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	calls := make(chan *peerInvite, 1)
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		calls <- pi
+	})
+	records := t.TempDir() + "/calls.jsonl"
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Records.Path = records
+		c.Media.IP = "127.0.0.1"
+	})
+	caller := startPeer(t, "caller")
+	var n atomic.Int32
+	caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if n.Add(1) == 1 {
+			caller.reply(req, tx, 200, []byte(answerIPv6))
+			return
+		}
+		caller.reply(req, tx, 200, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	})
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ackTaken(ctx, t, oc)
+	pi := <-calls
+	sbc.wait(ctx, gosip.ACK, 1)
+	hold := bumpVersion(t, string(fixtureBody(t, "sbc-answer-pcma.sdp")))
+	hold = strings.Replace(hold, "a=sendrecv", "a=sendonly", 1)
+	res := calleeReinvites(t, sbc, pi)(ctx, []byte(hold))
+	if res.StatusCode != 488 || !strings.Contains(valueOf(res.GetHeader("Warning")), "address family") {
+		t.Fatalf("SBC's re-offer got %d (Warning %q), want 488 about the address family", res.StatusCode, valueOf(res.GetHeader("Warning")))
+	}
+	restore := caller.wait(ctx, gosip.INVITE, 2)
+	sameSessionNewer(t, oc.final.Body(), caller.wait(ctx, gosip.INVITE, 1).Body(), restore.Body())
+	if ack := caller.wait(ctx, gosip.ACK, 2); ack.CSeq().SeqNo != restore.CSeq().SeqNo {
+		t.Errorf("ACK CSeq %d, want the restoring re-INVITE's %d", ack.CSeq().SeqNo, restore.CSeq().SeqNo)
+	}
+	hangUpAndCheck(ctx, t, sbc, srv, oc, records)
+}
+
+// TestRollbackRefusedEndsCall: an SBC that refuses the SDP it had before,
+// answers it with one we cannot use either, or does not answer at all
+// (64*T1), leaves the peers with no session both agree on: the call ends,
+// BYE on both legs.
+func TestRollbackRefusedEndsCall(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		code int
+		body string
+	}{{"refused", 488, ""}, {"unusable answer", 200, answerNoG711}, {"no response", 0, ""}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			caller, sbc, srv, oc, records := anchoredCall(ctx, t, func(n int, _ *gosip.Request) (int, []byte) {
+				if n == 1 {
+					return 200, []byte(answerNoG711)
+				}
+				if tt.body == "" {
+					return tt.code, nil
+				}
+				return tt.code, []byte(tt.body)
+			}, func(c *mediation.Config) { c.SIP.T1, c.SIP.T2 = 20*time.Millisecond, 80*time.Millisecond })
+			if res := callerReinvites(t, oc)(ctx, fixtureBody(t, "hold-offer.sdp")); res.StatusCode != 488 {
+				t.Fatalf("re-offer got %d, want 488", res.StatusCode)
+			}
+			sbc.wait(ctx, gosip.INVITE, 3)
+			caller.wait(ctx, gosip.BYE, 1)
+			sbc.wait(ctx, gosip.BYE, 1)
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+			if recs := readRecords(t, records); len(recs) != 1 || recs[0].EndReason != "re-offer: far side's session not restored" {
+				t.Fatalf("records %+v, want one ended by the failed rollback", recs)
+			}
+		})
+	}
+}
+
+// TestRollbackGlareRetried: a 491 to the restoring re-INVITE is glare
+// (RFC 3261 §14.1): it is sent again after the random wait, the same SDP.
+func TestRollbackGlareRetried(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	_, sbc, srv, oc, records := anchoredCall(ctx, t, func(n int, _ *gosip.Request) (int, []byte) {
+		switch n {
+		case 1:
+			return 200, []byte(answerNoG711)
+		case 2:
+			return 491, nil
+		}
+		return 200, fixtureBody(t, "sbc-answer-pcma.sdp")
+	})
+	if res := callerReinvites(t, oc)(ctx, fixtureBody(t, "hold-offer.sdp")); res.StatusCode != 488 {
+		t.Fatalf("re-offer got %d, want 488", res.StatusCode)
+	}
+	first, again := sbc.wait(ctx, gosip.INVITE, 3), sbc.wait(ctx, gosip.INVITE, 4)
+	if string(again.Body()) != string(first.Body()) {
+		t.Errorf("restoring offer sent again after 491 as\n%s\nwas\n%s", again.Body(), first.Body())
+	}
+	sbc.wait(ctx, gosip.ACK, 3) // the initial INVITE's, the re-offer's, the retry's
+	hangUpAndCheck(ctx, t, sbc, srv, oc, records)
+}
