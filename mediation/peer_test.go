@@ -358,9 +358,29 @@ func earlyThenAnswer(ctx context.Context, t *testing.T, release <-chan struct{})
 	return sbc
 }
 
-// waitAck waits for the ACK of the INVITE's 2xx.
+// waitAck waits for the ACK of the INVITE's 2xx: an ACK with its Call-ID
+// and CSeq number (not any ACK the peer got: a peer may answer several
+// INVITEs).
 func (pi *peerInvite) waitAck(ctx context.Context) {
-	pi.p.wait(ctx, gosip.ACK, 1)
+	p := pi.p
+	p.t.Helper()
+	callID, seq := string(*pi.req.CallID()), pi.req.CSeq().SeqNo
+	for {
+		p.mu.Lock()
+		for _, r := range p.reqs {
+			if r.IsAck() && string(*r.CallID()) == callID && r.CSeq().SeqNo == seq {
+				p.mu.Unlock()
+				return
+			}
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			p.t.Fatalf("%s: no ACK of the INVITE %s/%d (got %s)", p.stack.Name(), callID, seq, p.methods())
+		}
+	}
 }
 
 // outCall is a call the peer placed as a caller.
