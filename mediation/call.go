@@ -119,8 +119,9 @@ type call struct {
 	box   inbox
 	// sink is what the call's client transactions report to (callSink).
 	sink *callSink
-	// forks are the callee's early dialogs of an inbound call, each
-	// relayed to the gateway as an early dialog of its own (forks.go).
+	// forks are the callee's early dialogs by its To-tag: inbound, each
+	// relayed to the gateway as an early dialog of its own; outbound,
+	// each fork's latest SDP (forks.go).
 	forks map[string]*fork
 
 	state  callState

@@ -153,6 +153,7 @@ func (c *call) replan() ([]byte, error) {
 		c.media.closeRelay()
 	}
 	c.media = old.fresh(old.dir, old.offer, old.offerRaw)
+	c.forks = nil // the failed trunk's
 	c.media.lateOffer = old.lateOffer
 	if keep {
 		c.media.relay, c.media.early, c.media.decision = old.relay, old.early, old.decision

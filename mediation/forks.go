@@ -16,14 +16,22 @@ import (
 // §13.2.2.4); a fork that answers later is ACKed and hung up. CCE's
 // MaxEarlyDialogs bounds the forks relayed; later ones share the last tag.
 
+// An outbound call (the SBC forking) keeps one dialog towards the client,
+// which sees the latest fork's 18x; the forks are tracked all the same, by
+// the SBC's To-tag, each with its latest SDP: the fork that answers with a
+// 200 without SDP is the call with its own early answer, not with the SDP
+// of whichever fork was heard last (RFC 3261 §13.2.2.4, RFC 3262 §5).
+
 // maxEarlyDialogs is CCE's MaxEarlyDialogs.
 const maxEarlyDialogs = 20
 
 // fork is one early dialog of the callee, seen from the caller.
 type fork struct {
-	// tag is ours towards the caller for this fork.
+	// tag is ours towards the caller for this fork (outbound: our one tag).
 	tag string
-	// sdp is the fork's latest SDP answer, as the callee sent it.
+	// sdp is the fork's latest SDP, as the callee sent it: the answer of
+	// its 18x, or its side of an offer/answer completed in its early
+	// dialog by an UPDATE (earlyOfferDone).
 	sdp []byte
 	// remoteSeq is the CSeq of the caller's last request in this early
 	// dialog (0: none yet) when its tag is not the caller dialog's: a
@@ -61,11 +69,12 @@ func (c *call) laterFork(l *leg, req *gosip.Request) *fork {
 
 // forkTag is the To-tag of our response to the caller that relays res:
 // for an inbound call, the tag of res's fork (a new one for a new fork);
-// otherwise, and for the first fork, our one tag.
+// otherwise, and for the first fork, our one tag. Either way it notes
+// res's SDP as its fork's latest.
 func (c *call) forkTag(res *gosip.Response) string {
 	a := c.caller
 	remote, _ := res.To().Params.Get("tag")
-	if c.dir != inbound || remote == "" {
+	if remote == "" {
 		return a.tag
 	}
 	if c.forks == nil {
@@ -74,7 +83,7 @@ func (c *call) forkTag(res *gosip.Response) string {
 	f := c.forks[remote]
 	if f == nil {
 		f = &fork{tag: a.tag}
-		if len(c.forks) > 0 && len(c.forks) < maxEarlyDialogs {
+		if c.dir == inbound && len(c.forks) > 0 && len(c.forks) < maxEarlyDialogs {
 			f.tag = gosip.GenerateTagN(16)
 			// The caller's PRACKs, UPDATEs and ACK in this early dialog
 			// must find the call.
@@ -105,14 +114,37 @@ func (c *call) answeredFork(res *gosip.Response) []byte {
 			a.dialog.RemoteSeq = f.remoteSeq
 		}
 	}
-	if len(res.Body()) > 0 || c.forks == nil || len(c.forks) < 2 {
+	if len(res.Body()) > 0 || len(c.forks) < 2 {
 		return res.Body()
 	}
 	remote, _ := res.To().Params.Get("tag")
 	if f := c.forks[remote]; f != nil && f.sdp != nil {
 		// Another fork's early answer may have been relayed last: the
-		// caller gets this fork's.
+		// caller's 200 is built from this fork's, and an anchored call's
+		// relay goes back to it (outbound, the caller's one early
+		// dialog got the forks' SDP in turn).
 		return f.sdp
 	}
 	return nil
+}
+
+// earlyOfferDone notes the callee's SDP of an offer/answer that off (an
+// UPDATE, relayed either way) completed with res in one of the callee's
+// early dialogs: that fork's latest, which its 200 without SDP stands on.
+func (c *call) earlyOfferDone(off *relayedOffer, res *gosip.Response) {
+	if c.state == stateAnswered || len(c.forks) == 0 {
+		return
+	}
+	var remote string
+	var body []byte
+	switch {
+	case off.from != &c.callee.leg:
+		remote, body = off.out.dialog.RemoteTag, res.Body()
+	case off.in != nil:
+		remote, _ = off.in.Req.From().Params.Get("tag")
+		body = off.in.Req.Body()
+	}
+	if f := c.forks[remote]; f != nil && len(body) > 0 {
+		f.sdp = body
+	}
 }

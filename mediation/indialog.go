@@ -563,6 +563,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		c.rollback(off)
 		return
 	}
+	c.earlyOfferDone(off, res)
 	if off.in == nil {
 		// An answer in an ACK, relayed: its peer has nothing to hear back.
 		c.log.Info().Bool("hold", c.media.onHold).Str("from", off.from.media.String()).Msg("re-offer from an ACK relayed")

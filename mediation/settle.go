@@ -58,6 +58,10 @@ func (c *call) settle() {
 	// Our reliable provisionals are over too (the caller's PRACKs get
 	// 481 once settled).
 	a.rel = nil
+	if c.dir == outbound {
+		// The SBC's forks, with their SDP, served the answer only.
+		c.forks = nil
+	}
 	// The parsed SDP goes too where its body is kept (peersdp.go).
 	c.media.pack()
 	c.packStrings()
