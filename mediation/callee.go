@@ -206,14 +206,19 @@ func (c *call) earlyDialog(res *gosip.Response) *sip.Dialog {
 
 // earlyDialogOf is the early dialog of our INVITE inv on side that res (a
 // response with a To-tag) is in: from early, by the peer's tag, refreshed
-// by res; or made from res and added. nil when res has no To-tag.
+// by res (confirmed by a 2xx: its route set is the 2xx's, RFC 3261
+// §13.2.2.4); or made from res and added. nil when res has no To-tag.
 func earlyDialogOf(early *map[string]*sip.Dialog, side *sip.Side, inv *gosip.Request, res *gosip.Response) *sip.Dialog {
 	tag, _ := res.To().Params.Get("tag")
 	if tag == "" {
 		return nil
 	}
 	if d := (*early)[tag]; d != nil {
-		d.Refresh(res)
+		if res.IsSuccess() {
+			d.Confirm(res)
+		} else {
+			d.Refresh(res)
+		}
 		d.Heard(res)
 		return d
 	}

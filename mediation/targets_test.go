@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -270,6 +271,47 @@ func TestInDialogNextHopTransport(t *testing.T) {
 			}
 			if n := sbc.count(gosip.ACK) + sbc.count(gosip.BYE); n != 0 {
 				t.Errorf("the SBC got %d ACK/BYE directly, past the recorded proxy", n)
+			}
+			waitCalls(t, srv, 0)
+		})
+	}
+}
+
+// TestRouteSetFromThe2xx: the SBC's 183 made the early dialog, and its 200
+// record-routes a proxy, alone or instead of the one in the 183: the
+// dialog's route set is recomputed from the 200 (RFC 3261 §13.2.2.4), so
+// our ACK and BYE go through the 200's proxy, never straight to the SBC
+// nor through the 183's.
+func TestRouteSetFromThe2xx(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		t.Run(fmt.Sprintf("record-route in the 183: %v", early), func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			first, proxy := startPeer(t, "first-proxy"), startPeer(t, "proxy")
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) {
+				var hdrs []gosip.Header
+				if early {
+					hdrs = append(hdrs, gosip.NewHeader("Record-Route", "<sip:"+first.addr().String()+";lr>"))
+				}
+				pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"), hdrs...)
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"),
+					gosip.NewHeader("Record-Route", "<sip:"+proxy.addr().String()+";lr>"))
+			})
+			srv := serveTo(t, sbc.addr(), "udp", nil)
+			caller := startPeer(t, "caller")
+			oc := upCall(ctx, t, caller, srv, "udp")
+			ack := proxy.wait(ctx, gosip.ACK, 1)
+			if err := oc.d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			bye := proxy.wait(ctx, gosip.BYE, 1)
+			for _, r := range []*gosip.Request{ack, bye} {
+				if rt := r.Route(); rt == nil || rt.Address.Port != int(proxy.addr().Port()) {
+					t.Errorf("%s's Route %v, want the 200's proxy %s", r.Method, rt, proxy.addr())
+				}
+			}
+			if n := sbc.count(gosip.ACK) + sbc.count(gosip.BYE) + first.count(gosip.ACK) + first.count(gosip.BYE); n != 0 {
+				t.Errorf("%d ACK/BYE went past the 200's proxy", n)
 			}
 			waitCalls(t, srv, 0)
 		})

@@ -97,16 +97,34 @@ func NewUACDialog(side *Side, inv *gosip.Request, res *gosip.Response) *Dialog {
 	d.LocalTag, _ = inv.From().Params.Get("tag")
 	d.RemoteTag, _ = res.To().Params.Get("tag")
 	d.Refresh(res)
-	// RFC 3261 §12.1.2: the route set is the Record-Route of the response,
-	// in reverse order.
+	d.RouteSet = uacRouteSet(res)
+	d.learn(res)
+	return d
+}
+
+// uacRouteSet is the route set of a dialog of ours that res (a response
+// to our INVITE) makes or confirms: its Record-Route, in reverse order
+// (RFC 3261 §12.1.2).
+func uacRouteSet(res *gosip.Response) []gosip.Uri {
+	var set []gosip.Uri
 	rrs := HeadersNamed(res, "Record-Route")
 	for i := len(rrs) - 1; i >= 0; i-- {
 		if rr, ok := rrs[i].(*gosip.RecordRouteHeader); ok {
-			d.RouteSet = append(d.RouteSet, rr.Address)
+			set = append(set, rr.Address)
 		}
 	}
+	return set
+}
+
+// Confirm takes res, the 2xx of our INVITE in the early dialog d made of
+// an 18x: RFC 3261 §13.2.2.4 has the route set recomputed from the 2xx
+// (a proxy or a UAS may record-route only in the 2xx, as RFC 2543 ones
+// did, or otherwise than in the 18x), and the 2xx's Contact is the remote
+// target. A 2xx without Record-Route leaves no route set.
+func (d *Dialog) Confirm(res *gosip.Response) {
+	d.Refresh(res)
+	d.RouteSet = uacRouteSet(res)
 	d.learn(res)
-	return d
 }
 
 // inviteOf rebuilds from a response the parts of its INVITE a dialog is

@@ -96,6 +96,58 @@ func TestDialogRequests(t *testing.T) {
 	}
 }
 
+// TestDialogConfirm: the 2xx of an INVITE whose early dialog an 18x made
+// recomputes the route set from its own Record-Route and takes its
+// Contact as the remote target (RFC 3261 §13.2.2.4), whatever the 18x
+// said: none in the 18x and one in the 2xx, another one, or none left.
+func TestDialogConfirm(t *testing.T) {
+	side := &Side{Name: "test"}
+	inv := parseReq(t,
+		"INVITE sip:b@10.0.0.2 SIP/2.0",
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa",
+		"From: <sip:a@10.0.0.1>;tag=ours",
+		"To: <sip:b@10.0.0.2>",
+		"Call-ID: c1",
+		"CSeq: 7 INVITE",
+		"Contact: <sip:a@10.0.0.1>")
+	res := func(code string, contact string, rr ...string) *gosip.Response {
+		lines := []string{"SIP/2.0 " + code, "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa",
+			"From: <sip:a@10.0.0.1>;tag=ours", "To: <sip:b@10.0.0.2>;tag=theirs", "Call-ID: c1", "CSeq: 7 INVITE",
+			"Contact: " + contact}
+		for _, r := range rr {
+			lines = append(lines, "Record-Route: "+r)
+		}
+		return parseRes(t, lines...)
+	}
+	tests := []struct {
+		name       string
+		early, ok  []string
+		wantRoutes []string
+	}{
+		{"record-routed in the 2xx only", nil, []string{"<sip:p2.example;lr>"}, []string{"<sip:p2.example;lr>"}},
+		{"another proxy in the 2xx", []string{"<sip:p1.example;lr>"}, []string{"<sip:p3.example;lr>", "<sip:p2.example;lr>"},
+			[]string{"<sip:p2.example;lr>", "<sip:p3.example;lr>"}},
+		{"none in the 2xx", []string{"<sip:p1.example;lr>"}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := NewUACDialog(side, inv, res("183 Session Progress", "<sip:b@10.0.0.2:5070>", tt.early...))
+			d.Confirm(res("200 OK", "<sip:b@10.0.0.2:5072>", tt.ok...))
+			bye := d.NewRequest(gosip.BYE, 0, nil, nil)
+			if got := bye.Recipient.String(); got != "sip:b@10.0.0.2:5072" {
+				t.Errorf("Request-URI %s, want the 2xx's Contact", got)
+			}
+			var routes []string
+			for _, h := range bye.GetHeaders("Route") {
+				routes = append(routes, h.Value())
+			}
+			if strings.Join(routes, ",") != strings.Join(tt.wantRoutes, ",") {
+				t.Errorf("Route %v, want %v", routes, tt.wantRoutes)
+			}
+		})
+	}
+}
+
 // TestDialogRemoteSeq: a request with a CSeq lower than the peer's last one
 // is out of order (RFC 3261 §12.2.2); ACK and CANCEL are not counted.
 func TestDialogRemoteSeq(t *testing.T) {
