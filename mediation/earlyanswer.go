@@ -18,6 +18,15 @@ import (
 //
 // Inbound, each fork of the callee is an early dialog of its own towards
 // the gateway (forks.go), so the answer is kept per To-tag of ours.
+//
+// An offer/answer completed in the early dialog (an UPDATE, from either
+// peer, RFC 3311) moves the session on: the caller now has the SDP of that
+// exchange from us, and its peer's latest SDP is its own side of it. The
+// caller ignores the SDP of our 2xx all the same (its offer/answer
+// exchanges are complete: RFC 3261 §13.2.1, RFC 6337 §3.1), so the early
+// answer becomes that: the 2xx repeats what the caller last got, and the
+// relay keeps the caller's leg where the UPDATE put it, whatever the
+// callee's 200 says (earlyRenegotiated).
 
 // earlyAnswer is what an anchored call answered the caller in a
 // provisional of one early dialog.
@@ -25,6 +34,10 @@ type earlyAnswer struct {
 	tag string // our To-tag towards the caller
 	// leg is the caller's SDP leg as the answer left it: its o= and body.
 	leg sdpLeg
+	// peer is the caller's SDP the answer goes with (its INVITE's offer,
+	// or its side of an early UPDATE), raw its body (nil: changed since).
+	peer sdp.Media
+	raw  []byte
 	// codec is the caller's codec in the answer; events says whether the
 	// answer lists telephone-event.
 	codec    sdp.Codec
@@ -49,8 +62,38 @@ func (p *mediaPlan) keepEarly(tag string, d sdp.Description) {
 		return
 	}
 	_, events := d.TelephoneEvent()
-	p.early = append(p.early, earlyAnswer{tag: tag, leg: p.sdp[p.callerSide()],
+	p.early = append(p.early, earlyAnswer{tag: tag, leg: p.sdp[p.callerSide()], peer: p.offer, raw: p.offerRaw,
 		codec: d.Codecs[0], events: events, decision: p.decision})
+}
+
+// earlyRenegotiated follows an offer/answer just completed (commit) in an
+// early dialog of an anchored call: the early answer to repeat is now the
+// caller's SDP leg as the exchange left it, with the caller's latest SDP
+// and the codec and events the relay now uses on the caller's leg. A
+// callee's 200 that answers otherwise then moves only the relay's callee
+// leg, as after a 183 (answerAgain): rebuilt from the INVITE's offer, it
+// put the relay back on the caller's pre-UPDATE address, and gave the
+// caller a new SDP version it ignores. The exchange is in one early dialog:
+// with the answers of several (an inbound call's forks) it is not known
+// which, and they are dropped, the 200 then being built afresh.
+func (p *mediaPlan) earlyRenegotiated() {
+	if len(p.early) != 1 || p.decision.bypass || p.relay == nil {
+		p.early = nil
+		return
+	}
+	side := p.callerSide()
+	e, c := &p.early[0], p.legs[side].Codec
+	e.leg = p.sdp[side]
+	e.peer, e.raw = p.latest(side), p.raw[side]
+	e.codec = sdp.Codec{PT: c.PT, Name: c.Name, Rate: 8000}
+	for _, f := range e.peer.Codecs {
+		if f.PT == c.PT {
+			e.codec = f
+			break
+		}
+	}
+	e.events = c.EventPT != 0
+	e.decision = p.decision
 }
 
 // answerAgain takes the callee's new answer ans in the early dialog of e:
@@ -72,10 +115,10 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media, raw []byte) ([]by
 			}
 		}
 		if err := p.pointRelayEvents(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
-			relayPeer{p.offer, e.codec, e.leg.formats}, theirEvents, e.events); err != nil {
+			relayPeer{e.peer, e.codec, e.leg.formats}, theirEvents, e.events); err != nil {
 			return nil, err
 		}
-		p.heard(relay.Edge, p.offer, p.offerRaw)
+		p.heard(relay.Edge, e.peer, e.raw)
 		p.heard(relay.Gateway, ans, raw)
 	} else {
 		if ans.HasBypassID(p.bypassID) && p.bypassID != "" {
@@ -84,11 +127,11 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media, raw []byte) ([]by
 		if err := p.keys[relay.Edge].accept(ans, false); err != nil {
 			return nil, err
 		}
-		if err := p.pointRelayEvents(relayPeer{p.offer, e.codec, e.leg.formats},
+		if err := p.pointRelayEvents(relayPeer{e.peer, e.codec, e.leg.formats},
 			relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, e.events, theirEvents); err != nil {
 			return nil, err
 		}
-		p.heard(relay.Gateway, p.offer, p.offerRaw)
+		p.heard(relay.Gateway, e.peer, e.raw)
 		p.heard(relay.Edge, ans, raw)
 	}
 	p.decide(e.decision)

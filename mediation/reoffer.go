@@ -238,11 +238,11 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	// Hold is what offer and answer negotiated, not the offer alone: a
 	// held peer answers a sendrecv re-offer sendonly (hold.go).
 	p.negotiated()
-	// An offer in the early dialog (UPDATE) moves the session past the
-	// early answer: it is no longer the one to repeat.
-	p.early = nil
 	if ro.from == relay.Gateway {
 		p.gwOfferDir = ro.offer.Direction
 	}
-	return p.sdp[ro.from].marshal(d), nil
+	out := p.sdp[ro.from].marshal(d)
+	// An offer in the early dialog (UPDATE) moves the early answer on.
+	p.earlyRenegotiated()
+	return out, nil
 }

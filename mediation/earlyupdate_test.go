@@ -1,0 +1,176 @@
+package mediation_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+)
+
+// TestEarlyUpdateSurvivesThe200: an offer/answer completed by an UPDATE in
+// the early dialog of an anchored call is not undone by the INVITE's 200.
+// The caller ignores the SDP of that 200 (its exchanges are complete: RFC
+// 3261 §13.2.1, RFC 6337 §3.1), so it carries the SDP the caller last got,
+// and the relay keeps each peer where the UPDATE put it: the 200 was
+// built afresh from the INVITE's offer, which put the relay back on the
+// caller's pre-UPDATE address and gave the caller a new SDP version, in a
+// law its UPDATE answer had not accepted.
+func TestEarlyUpdateSurvivesThe200(t *testing.T) {
+	// flows checks that from, sending in law to the relay address of the
+	// SDP dest gives, is heard by want with payload type wantPT.
+	flows := func(t *testing.T, from *net.UDPConn, law string, dest func() []byte, want *net.UDPConn, wantPT uint8) {
+		t.Helper()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			rawPeer{sock: from, law: law}.exchange(t, media(t, "SDP to the sender", dest()).RTP(), 600, 60)
+		})
+		got := receivedPT(want, wantPT, 4*time.Second)
+		wg.Wait()
+		if !got {
+			t.Errorf("no RTP with payload type %d where the UPDATE put the media", wantPT)
+		}
+	}
+
+	t.Run("outbound, the SBC's UPDATE, its 200 in another law", func(t *testing.T) {
+		ctx := testCtx(t, 30*time.Second)
+		s1, s2, s3, callerMedia := rtpSock(t), rtpSock(t), rtpSock(t), rtpSock(t)
+		sbc := startPeer(t, "sbc")
+		sbc.invites(func(pi *peerInvite) {
+			pi.reliable(183, 1, loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"))
+			pi.p.wait(ctx, gosip.PRACK, 1)
+			res := pi.do(ctx, pi.inDialog(gosip.UPDATE, pi.req.CSeq().SeqNo+1, loopSDP(sockPort(s2), "sendrecv", true, "PCMU", "PCMA")))
+			if res.StatusCode != 200 || len(res.Body()) == 0 {
+				t.Errorf("SBC's early UPDATE got %d", res.StatusCode)
+			}
+			// Its 200 changes its mind: another port, PCMA only.
+			pi.respond(200, loopSDP(sockPort(s3), "sendrecv", true, "PCMA"))
+			pi.waitAck(ctx)
+		})
+		srv := serveTo(t, sbc.addr(), "udp", nil)
+		caller := startPeer(t, "caller")
+		caller.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+			caller.reply(req, tx, 200, loopSDP(sockPort(callerMedia), "sendrecv", true, "PCMU"), allowUpdate())
+		})
+		oc := caller.call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(callerMedia), "sendrecv", true, "PCMU", "PCMA"),
+			gosip.NewHeader("Supported", "100rel"))
+		prackReliable(ctx, t, oc)
+		upd := caller.wait(ctx, gosip.UPDATE, 1)
+		if !bytes.Equal(oc.final.Body(), upd.Body()) {
+			t.Errorf("our 200 carries another SDP than the UPDATE the caller answered:\n%s\n---\n%s", upd.Body(), oc.final.Body())
+		}
+		// The caller answered PCMU only: it hears PCMU, the SBC's PCMA
+		// from its 200's address transcoded.
+		flows(t, s3, "PCMA", func() []byte { return sbc.wait(ctx, gosip.INVITE, 1).Body() }, callerMedia, 0)
+		_ = oc.d.Bye(ctx)
+		sbc.wait(ctx, gosip.BYE, 1)
+	})
+
+	t.Run("outbound, the client's UPDATE, the SBC's 200 repeating its answer", func(t *testing.T) {
+		ctx := testCtx(t, 30*time.Second)
+		s1, c1, c2 := rtpSock(t), rtpSock(t), rtpSock(t)
+		sbcAnswer := loopSDP(sockPort(s1), "sendrecv", true, "PCMU")
+		updated := make(chan struct{})
+		sbc := startPeer(t, "sbc")
+		sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+			sbc.reply(req, tx, 200, sbcAnswer, allowUpdate())
+			close(updated)
+		})
+		sbc.invites(func(pi *peerInvite) {
+			pi.reliable(183, 1, sbcAnswer)
+			select {
+			case <-updated:
+			case <-ctx.Done():
+				return
+			}
+			pi.respond(200, sbcAnswer)
+			pi.waitAck(ctx)
+		})
+		srv := serveTo(t, sbc.addr(), "udp", nil)
+		caller := startPeer(t, "caller")
+		oc := caller.call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(c1), "sendrecv", true, "PCMU", "PCMA"),
+			gosip.NewHeader("Supported", "100rel"))
+		var ures *gosip.Response
+		prackReliable(ctx, t, oc, func(r *gosip.Response) {
+			ures = earlyUpdate(ctx, t, oc, r, loopSDP(sockPort(c2), "sendrecv", true, "PCMU", "PCMA"))
+		})
+		if ures == nil || ures.StatusCode != 200 {
+			t.Fatalf("the caller's early UPDATE got %v", ures)
+		}
+		if !bytes.Equal(oc.final.Body(), ures.Body()) {
+			t.Errorf("our 200 carries another SDP than our answer to the caller's UPDATE:\n%s\n---\n%s", ures.Body(), oc.final.Body())
+		}
+		flows(t, s1, "PCMU", func() []byte { return sbc.wait(ctx, gosip.INVITE, 1).Body() }, c2, 0)
+		_ = oc.d.Bye(ctx)
+		sbc.wait(ctx, gosip.BYE, 1)
+	})
+
+	t.Run("inbound, the SBC's UPDATE, the client's 200 repeating its answer", func(t *testing.T) {
+		ctx := testCtx(t, 30*time.Second)
+		s1, s2, e1 := rtpSock(t), rtpSock(t), rtpSock(t)
+		clientAnswer := loopSDP(sockPort(e1), "sendrecv", true, "PCMU")
+		updated := make(chan struct{})
+		sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+		edge.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+			edge.reply(req, tx, 200, clientAnswer, allowUpdate())
+			close(updated)
+		})
+		edge.invites(func(pi *peerInvite) {
+			pi.reliable(183, 1, clientAnswer)
+			select {
+			case <-updated:
+			case <-ctx.Done():
+				return
+			}
+			pi.respond(200, clientAnswer)
+			pi.waitAck(ctx)
+		})
+		srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+		oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"),
+			gosip.NewHeader("Supported", "100rel"))
+		var ures *gosip.Response
+		prackReliable(ctx, t, oc, func(r *gosip.Response) {
+			ures = earlyUpdate(ctx, t, oc, r, loopSDP(sockPort(s2), "sendrecv", true, "PCMU", "PCMA"))
+		})
+		if ures == nil || ures.StatusCode != 200 {
+			t.Fatalf("the SBC's early UPDATE got %v", ures)
+		}
+		if !bytes.Equal(oc.final.Body(), ures.Body()) {
+			t.Errorf("our 200 carries another SDP than our answer to the SBC's UPDATE:\n%s\n---\n%s", ures.Body(), oc.final.Body())
+		}
+		flows(t, e1, "PCMU", func() []byte { return edge.wait(ctx, gosip.INVITE, 1).Body() }, s2, 0)
+		_ = oc.d.Bye(ctx)
+		edge.wait(ctx, gosip.BYE, 1)
+	})
+}
+
+// prackReliable waits for the answer to oc, PRACKing our first reliable
+// 183 and then calling each (if any) with it; the 200 is ACKed.
+func prackReliable(ctx context.Context, t *testing.T, oc *outCall, each ...func(*gosip.Response)) {
+	t.Helper()
+	seen := false
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || seen {
+			return
+		}
+		seen = true
+		if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 200 {
+			t.Errorf("PRACK got %d", pres.StatusCode)
+		}
+		for _, f := range each {
+			f(r)
+		}
+	})
+	if !seen {
+		t.Fatal("no reliable 183")
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+}
