@@ -77,6 +77,7 @@ func (p *mediaPlan) keepEarly(tag string, d sdp.Description) {
 // with the answers of several (an inbound call's forks) it is not known
 // which, and they are dropped, the 200 then being built afresh.
 func (p *mediaPlan) earlyRenegotiated() {
+	p.updated = true
 	if len(p.early) != 1 || p.decision.bypass || p.relay == nil {
 		p.early = nil
 		return
@@ -94,6 +95,19 @@ func (p *mediaPlan) earlyRenegotiated() {
 	}
 	e.events = c.EventPT != 0
 	e.decision = p.decision
+}
+
+// callerLatest is the caller's SDP that the callee's answer goes with when
+// no early answer is repeated (a bypassed call, the first answer): its
+// INVITE's offer, or its side of an offer/answer completed since in the
+// early dialog, which the relay and the record of its latest SDP must not
+// go back on.
+func (p *mediaPlan) callerLatest() (sdp.Media, []byte) {
+	if p.updated {
+		side := p.callerSide()
+		return p.latest(side), p.raw[side]
+	}
+	return p.offer, p.offerRaw
 }
 
 // answerAgain takes the callee's new answer ans in the early dialog of e:

@@ -110,6 +110,60 @@ func TestEarlyUpdateSurvivesThe200(t *testing.T) {
 		sbc.wait(ctx, gosip.BYE, 1)
 	})
 
+	t.Run("outbound bypassed, the client's UPDATE stays its latest SDP", func(t *testing.T) {
+		// No relay to keep anywhere, but the client's latest SDP is its
+		// UPDATE's: the same again once the call is answered changes
+		// nothing, and is answered without asking the SBC (it was taken
+		// for a new offer, the INVITE's being the client's latest).
+		ctx := testCtx(t, 30*time.Second)
+		s1, c1, c2 := rtpSock(t), rtpSock(t), rtpSock(t)
+		sbcAnswer := loopSDP(sockPort(s1), "sendrecv", true, "PCMU")
+		updated := make(chan struct{})
+		var once sync.Once
+		sbc := startPeer(t, "sbc")
+		sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+			sbc.reply(req, tx, 200, sbcAnswer, allowUpdate())
+			once.Do(func() { close(updated) })
+		})
+		sbc.invites(func(pi *peerInvite) {
+			pi.reliable(183, 1, sbcAnswer)
+			select {
+			case <-updated:
+			case <-ctx.Done():
+				return
+			}
+			pi.respond(200, sbcAnswer)
+			pi.waitAck(ctx)
+		})
+		srv := serveTo(t, sbc.addr(), "udp", nil)
+		withID := func(b []byte) []byte {
+			return bytes.Replace(b, []byte("a=ptime"), []byte("a=x-bypassid:"+srv.Settings().BypassID+"\r\na=ptime"), 1)
+		}
+		moved := withID(loopSDP(sockPort(c2), "sendrecv", true, "PCMU", "PCMA"))
+		caller := startPeer(t, "caller")
+		oc := caller.call(ctx, srv.EdgeAddr(), "udp", withID(loopSDP(sockPort(c1), "sendrecv", true, "PCMU", "PCMA")),
+			gosip.NewHeader("Supported", "100rel"))
+		var ures *gosip.Response
+		prackReliable(ctx, t, oc, func(r *gosip.Response) { ures = earlyUpdate(ctx, t, oc, r, moved) })
+		if ures == nil || ures.StatusCode != 200 {
+			t.Fatalf("the caller's early UPDATE got %v", ures)
+		}
+		if m := media(t, "our 200", oc.final.Body()); m.BypassID == "" {
+			t.Fatal("the call is not bypassed")
+		}
+		upd := gosip.NewRequest(gosip.UPDATE, oc.final.Contact().Address)
+		upd.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		upd.SetBody(moved)
+		if res := doIn(ctx, t, oc, upd); res.StatusCode != 200 {
+			t.Fatalf("UPDATE repeating the early one got %d", res.StatusCode)
+		}
+		if n := sbc.count(gosip.UPDATE) + sbc.count(gosip.INVITE); n != 2 {
+			t.Errorf("the SBC got %d UPDATEs and INVITEs, want the early UPDATE and the INVITE only (%s)", n, sbc.methods())
+		}
+		_ = oc.d.Bye(ctx)
+		sbc.wait(ctx, gosip.BYE, 1)
+	})
+
 	t.Run("inbound, the SBC's UPDATE, the client's 200 repeating its answer", func(t *testing.T) {
 		ctx := testCtx(t, 30*time.Second)
 		s1, s2, e1 := rtpSock(t), rtpSock(t), rtpSock(t)

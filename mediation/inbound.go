@@ -62,8 +62,11 @@ func (p *mediaPlan) clientOffer() ([]byte, error) {
 // inboundAnswer is the gateway's answer from the client's, as sent and as
 // built; early: it goes in an 18x (earlyDirection).
 func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte, sdp.Description, error) {
-	p.heard(relay.Gateway, p.offer, p.offerRaw)
-	p.gwOfferDir = p.offer.Direction
+	caller, callerRaw := p.callerLatest()
+	p.heard(relay.Gateway, caller, callerRaw)
+	if !p.updated {
+		p.gwOfferDir = p.offer.Direction
+	}
 	p.heard(relay.Edge, ans, raw)
 	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired, p.keys[relay.Gateway].theirs != nil))
 	d, err := sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
@@ -80,7 +83,7 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte
 		}
 		return p.sdp[relay.Gateway].marshal(d), d, nil
 	}
-	if err := p.checkFamily(relay.Gateway, p.offer); err != nil {
+	if err := p.checkFamily(relay.Gateway, caller); err != nil {
 		return nil, d, err
 	}
 	if err := p.checkFamily(relay.Edge, ans); err != nil {
@@ -92,7 +95,7 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte
 	p.keys[relay.Gateway].apply(&d)
 	p.earlyDirection(&d, early)
 	_, events := d.TelephoneEvent()
-	if err := p.pointRelay(relayPeer{p.offer, d.Codecs[0], formatsIn(d.Codecs)},
+	if err := p.pointRelay(relayPeer{caller, d.Codecs[0], formatsIn(d.Codecs)},
 		relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, events); err != nil {
 		return nil, d, err
 	}

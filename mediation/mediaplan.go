@@ -97,6 +97,10 @@ type mediaPlan struct {
 	// provisionals, per early dialog (earlyanswer.go); the set-up's
 	// only, let go once settled.
 	early []earlyAnswer
+	// updated: an offer/answer completed in the dialog (an early UPDATE):
+	// each peer's latest SDP, not the caller's INVITE's offer, is what
+	// the callee's 200 meets (earlyanswer.go).
+	updated bool
 	// signalling is the IP each peer's SIP comes from or goes to (the
 	// caller's source, the callee's next hop): a peer behind a NAT sends
 	// its media from there, so the relay accepts it before latching.

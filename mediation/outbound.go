@@ -71,7 +71,8 @@ func (p *mediaPlan) anchoredOffer() ([]byte, error) {
 // outboundAnswer is the client's answer from the gateway's, as sent and
 // as built; early: it goes in an 18x (earlyDirection).
 func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte, sdp.Description, error) {
-	p.heard(relay.Edge, p.offer, p.offerRaw)
+	caller, callerRaw := p.callerLatest()
+	p.heard(relay.Edge, caller, callerRaw)
 	p.heard(relay.Gateway, ans, raw)
 	var d sdp.Description
 	var err error
@@ -113,7 +114,7 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byt
 	}
 	_, events := d.TelephoneEvent()
 	if err := p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
-		relayPeer{p.offer, d.Codecs[0], formatsIn(d.Codecs)}, events); err != nil {
+		relayPeer{caller, d.Codecs[0], formatsIn(d.Codecs)}, events); err != nil {
 		return nil, d, err
 	}
 	return p.sdp[relay.Edge].marshal(d), d, nil
