@@ -71,6 +71,47 @@ func TestEarlyUpdateSurvivesThe200(t *testing.T) {
 		sbc.wait(ctx, gosip.BYE, 1)
 	})
 
+	t.Run("outbound, fork A's UPDATE, fork B's 183, A's 200 without SDP", func(t *testing.T) {
+		// The SBC forks: A answers, moves its media by UPDATE, B's 183
+		// comes, and A answers 200 without SDP. A's latest SDP is its
+		// UPDATE's, where the relay goes back to (not its 183's).
+		ctx := testCtx(t, 30*time.Second)
+		s1, s2, s3, callerMedia := rtpSock(t), rtpSock(t), rtpSock(t), rtpSock(t)
+		sbc := startPeer(t, "sbc")
+		sbc.invites(func(pi *peerInvite) {
+			pi.reliable(183, 1, loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"))
+			pi.p.wait(ctx, gosip.PRACK, 1)
+			res := pi.do(ctx, pi.inDialog(gosip.UPDATE, pi.req.CSeq().SeqNo+1, loopSDP(sockPort(s2), "sendrecv", true, "PCMU", "PCMA")))
+			if res.StatusCode != 200 || len(res.Body()) == 0 {
+				t.Errorf("SBC's early UPDATE got %d", res.StatusCode)
+			}
+			b := pi.response(183, loopSDP(sockPort(s3), "sendrecv", true, "PCMA"),
+				gosip.NewHeader("Require", "100rel"), gosip.NewHeader("RSeq", "1"))
+			b.To().Params.Add("tag", "forkB")
+			_ = pi.tx.Respond(b)
+			pi.p.wait(ctx, gosip.PRACK, 2)
+			pi.respond(200, nil)
+			pi.waitAck(ctx)
+		})
+		srv := serveTo(t, sbc.addr(), "udp", nil)
+		caller := startPeer(t, "caller")
+		caller.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+			caller.reply(req, tx, 200, loopSDP(sockPort(callerMedia), "sendrecv", true, "PCMU"), allowUpdate())
+		})
+		oc := caller.call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(callerMedia), "sendrecv", true, "PCMU", "PCMA"),
+			gosip.NewHeader("Supported", "100rel"))
+		prackReliable(ctx, t, oc)
+		if tag, _ := sbc.wait(ctx, gosip.ACK, 1).To().Params.Get("tag"); tag == "forkB" {
+			t.Fatal("ACK went to fork B")
+		}
+		if upd := caller.wait(ctx, gosip.UPDATE, 1); !bytes.Equal(oc.final.Body(), upd.Body()) {
+			t.Errorf("our 200 carries another SDP than the UPDATE the caller answered:\n%s\n---\n%s", upd.Body(), oc.final.Body())
+		}
+		flows(t, callerMedia, "PCMU", func() []byte { return oc.final.Body() }, s2, 0)
+		_ = oc.d.Bye(ctx)
+		sbc.wait(ctx, gosip.BYE, 1)
+	})
+
 	t.Run("outbound, the client's UPDATE, the SBC's 200 repeating its answer", func(t *testing.T) {
 		ctx := testCtx(t, 30*time.Second)
 		s1, c1, c2 := rtpSock(t), rtpSock(t), rtpSock(t)
@@ -203,19 +244,25 @@ func TestEarlyUpdateSurvivesThe200(t *testing.T) {
 	})
 }
 
-// prackReliable waits for the answer to oc, PRACKing our first reliable
-// 183 and then calling each (if any) with it; the 200 is ACKed.
+// prackReliable waits for the answer to oc, PRACKing each of our
+// reliable 183s and then calling each (if any) with the first; the 200 is
+// ACKed.
 func prackReliable(ctx context.Context, t *testing.T, oc *outCall, each ...func(*gosip.Response)) {
 	t.Helper()
 	seen := false
+	pracked := map[string]bool{}
 	res := oc.answer(ctx, func(r *gosip.Response) {
-		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || seen {
+		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || pracked[r.GetHeader("RSeq").Value()] {
 			return
 		}
-		seen = true
+		pracked[r.GetHeader("RSeq").Value()] = true
 		if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 200 {
 			t.Errorf("PRACK got %d", pres.StatusCode)
 		}
+		if seen {
+			return
+		}
+		seen = true
 		for _, f := range each {
 			f(r)
 		}
