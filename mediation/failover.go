@@ -153,7 +153,9 @@ func (c *call) replan() ([]byte, error) {
 		c.media.closeRelay()
 	}
 	c.media = old.fresh(old.dir, old.offer, old.offerRaw)
-	c.forks = nil // the failed trunk's
+	if c.dir == outbound {
+		c.forks = nil // the failed attempt's SBC forks
+	}
 	c.media.lateOffer = old.lateOffer
 	if keep {
 		c.media.relay, c.media.early, c.media.decision = old.relay, old.early, old.decision
