@@ -901,6 +901,13 @@ func TestReferPerformedByServerMutualHold(t *testing.T) {
 		t.Fatalf("the PSTN party's hold got %d", res.StatusCode)
 	}
 	_ = first.p.stack.Client("udp").WriteRequest(first.inDialog(gosip.ACK, first.req.CSeq().SeqNo+1, nil))
+	// The SBC's ACK comes in on another socket than the client's requests:
+	// an OPTIONS behind it from the same socket, answered, says it has
+	// been taken, so the client's hold cannot cross the SBC's re-INVITE
+	// (491).
+	if res := first.do(ctx, first.inDialog(gosip.OPTIONS, first.req.CSeq().SeqNo+2, nil)); res.StatusCode != 200 {
+		t.Fatalf("the PSTN party's OPTIONS got %d", res.StatusCode)
+	}
 	ackTaken(ctx, t, oc)
 	inactive := bytes.Replace(fixtureBody(t, "hold-offer.sdp"), []byte("a=sendonly"), []byte("a=inactive"), 1)
 	if res := callerReinvites(t, oc)(ctx, inactive); res.StatusCode != 200 {
