@@ -53,6 +53,60 @@ type Resolver struct {
 	MinTTL, MaxTTL time.Duration
 	// Timeout of one query (2 s when zero).
 	Timeout time.Duration
+	// Listen is the IP requests to the trunks leave from (gateway_listen):
+	// addresses of the other family cannot be reached from it, so Lookup
+	// leaves them out (an answer with nothing else fails), and Log is told
+	// of them at warn, once per name until they change. Invalid or
+	// unspecified: every address is kept.
+	Listen netip.Addr
+	Log    zerolog.Logger
+
+	mu sync.Mutex
+	// skipped are the addresses last left out, by host name.
+	skipped map[string]string
+}
+
+// ErrWrongFamily: a name resolves only to addresses of the other family
+// than Resolver.Listen.
+var ErrWrongFamily = errors.New("no address of the gateway side's family")
+
+// reachable leaves out of targets (host's) those of the other family than
+// r.Listen, logging them at warn when they differ from last time; an
+// error when none is left.
+func (r *Resolver) reachable(host string, targets []Target) ([]Target, error) {
+	if !r.Listen.IsValid() || r.Listen.IsUnspecified() {
+		return targets, nil
+	}
+	want4 := r.Listen.Unmap().Is4()
+	var kept []Target
+	var skipped []string
+	for _, t := range targets {
+		if t.Addr.Addr().Unmap().Is4() == want4 {
+			kept = append(kept, t)
+		} else {
+			skipped = append(skipped, t.Addr.String())
+		}
+	}
+	fam := "IPv6"
+	if want4 {
+		fam = "IPv4"
+	}
+	list := strings.Join(skipped, ",")
+	r.mu.Lock()
+	changed := r.skipped[host] != list
+	if r.skipped == nil {
+		r.skipped = map[string]string{}
+	}
+	r.skipped[host] = list
+	r.mu.Unlock()
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("dns %s: %w (%s): the gateway side listens on %s %s", host, ErrWrongFamily, list, fam, r.Listen)
+	}
+	if changed && len(skipped) > 0 {
+		r.Log.Warn().Str("host", host).Strs("skipped", skipped).Str("listen", r.Listen.String()).
+			Msg("gateway trunk's host name has addresses of the other family than gateway_listen: left out, they cannot be reached")
+	}
+	return kept, nil
 }
 
 // resolvConf is where the system's DNS servers are configured.
@@ -143,6 +197,9 @@ func (r *Resolver) Lookup(ctx context.Context, host string, port uint16, transpo
 			if len(out) == 0 {
 				return nil, 0, fmt.Errorf("dns: no SRV target of %s resolves: %w", srvPrefix(transport)+name, lastErr)
 			}
+			if out, err = r.reachable(host, out); err != nil {
+				return nil, 0, err
+			}
 			return out, r.bound(ttl), nil
 		}
 		port = defaultPort(transport)
@@ -156,6 +213,9 @@ func (r *Resolver) Lookup(ctx context.Context, host string, port uint16, transpo
 		out[i] = Target{Addr: netip.AddrPortFrom(ip, port)}
 	}
 	sortTargets(out)
+	if out, err = r.reachable(host, out); err != nil {
+		return nil, 0, err
+	}
 	return out, r.bound(ttl), nil
 }
 

@@ -401,3 +401,37 @@ func TestUnresolvedTrunkLog(t *testing.T) {
 		t.Errorf("log line %s: want gateway and host, no address", line)
 	}
 }
+
+// TestLookupKeepsTheListenersFamily: with Listen set, a name's addresses
+// of the other family are left out (the gateway side could not send to
+// them: every call would fail) and logged at warn once while unchanged; a
+// name with only those fails the lookup, so routing skips the trunk
+// (r23-sbc2 F2).
+func TestLookupKeepsTheListenersFamily(t *testing.T) {
+	z := dnstest.Start(t)
+	z.Set(
+		"both.test. 30 IN A 127.0.0.2",
+		"both.test. 30 IN AAAA ::1",
+		"six.test. 30 IN AAAA ::1",
+	)
+	var logs strings.Builder
+	r := &gateway.Resolver{Server: z.Addr(), MinTTL: time.Second, Listen: netip.MustParseAddr("127.0.0.1"), Log: zerolog.New(&logs)}
+	for range 2 {
+		got, _, err := r.Lookup(lookupCtx(t), "both.test", 5060, "udp")
+		if err != nil || len(got) != 1 || got[0].Addr != netip.MustParseAddrPort("127.0.0.2:5060") {
+			t.Fatalf("Lookup(both.test) = %v, %v; want the IPv4 address only", got, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "left out"); n != 1 || !strings.Contains(logs.String(), `"skipped":["[::1]:5060"]`) {
+		t.Errorf("warnings logged %d times, want once naming [::1]:5060:\n%s", n, logs.String())
+	}
+	if got, _, err := r.Lookup(lookupCtx(t), "six.test", 5060, "udp"); !errors.Is(err, gateway.ErrWrongFamily) ||
+		!strings.Contains(err.Error(), "[::1]:5060") || !strings.Contains(err.Error(), "IPv4 127.0.0.1") {
+		t.Errorf("Lookup(six.test) = %v, %v; want ErrWrongFamily naming the address and the listener", got, err)
+	}
+	// Without Listen (or listening on both), every address is kept.
+	r6 := &gateway.Resolver{Server: z.Addr(), MinTTL: time.Second, Listen: netip.MustParseAddr("::")}
+	if got, _, err := r6.Lookup(lookupCtx(t), "both.test", 5060, "udp"); err != nil || len(got) != 2 {
+		t.Errorf("Lookup(both.test) listening on :: = %v, %v; want both addresses", got, err)
+	}
+}

@@ -326,6 +326,12 @@ func (c *call) onCalleeRejected(res *gosip.Response) {
 		c.maybeFinish()
 		return
 	}
+	if isExtensionMismatch(res.StatusCode) {
+		// About our INVITE, not the caller's: never relayed as is
+		// (extmismatch.go).
+		c.onExtensionMismatch(res)
+		return
+	}
 	if res.StatusCode >= 500 && res.StatusCode < 600 {
 		c.restTrunk(res)
 		if c.failover(strconv.Itoa(res.StatusCode)) {

@@ -536,6 +536,7 @@ func (c *Config) Validate() error {
 	checks := []func() *ConfigError{
 		func() *ConfigError { return checkListen("edge.listen", c.Edge.Listen) },
 		func() *ConfigError { return checkHostPort("edge.peer", c.Edge.Peer) },
+		func() *ConfigError { return checkEdgeFamily(c.Edge.Listen, c.Edge.Peer) },
 		func() *ConfigError {
 			return checkTransport("edge.peer_transport", c.Edge.PeerTransport, c.TLS.enabled())
 		},
@@ -668,6 +669,9 @@ func (c *Config) checkGateways() *ConfigError {
 	for i, g := range c.Gateways {
 		field := fmt.Sprintf("gateways[%d]", i)
 		if err := checkTrunkAddress(field+".address", g.Address); err != nil {
+			return err
+		}
+		if err := checkTrunkFamily(field, g, c.GatewayListen); err != nil {
 			return err
 		}
 		if err := checkTransport(field+".transport", g.TransportName(), c.TLS.enabled()); err != nil {

@@ -106,12 +106,12 @@ func TestValidate(t *testing.T) {
 		{"udp buffers the system's", func(c *mediation.Config) { c.SIP.UDPBufferBytes = 0 }, "", ""},
 		{"udp buffers negative", func(c *mediation.Config) { c.SIP.UDPBufferBytes = -1 }, "sip.udp_buffer_bytes", "must be 0"},
 		{"udp buffers absurd", func(c *mediation.Config) { c.SIP.UDPBufferBytes = 2 << 30 }, "sip.udp_buffer_bytes", "must be 0"},
-		{"edge listen ipv6", func(c *mediation.Config) { c.Edge.Listen = "[::1]:5070" }, "", ""},
+		{"edge listen ipv6", func(c *mediation.Config) { c.Edge.Listen, c.Edge.Peer = "[::1]:5070", "[::1]:5061" }, "", ""},
 		{"edge listen hostname", func(c *mediation.Config) { c.Edge.Listen = "localhost:5070" }, "edge.listen", "IP:PORT"},
 		{"edge listen no port", func(c *mediation.Config) { c.Edge.Listen = "127.0.0.1" }, "edge.listen", "IP:PORT"},
 		{"edge listen empty", func(c *mediation.Config) { c.Edge.Listen = "" }, "edge.listen", "required"},
 		{"edge peer hostname", func(c *mediation.Config) { c.Edge.Peer = "sip.pstnhub.example:5061" }, "", ""},
-		{"edge peer ipv6", func(c *mediation.Config) { c.Edge.Peer = "[::1]:5061" }, "", ""},
+		{"edge peer ipv6", func(c *mediation.Config) { c.Edge.Listen, c.Edge.Peer = "[::1]:5070", "[::1]:5061" }, "", ""},
 		{"edge peer port 0", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1:0" }, "edge.peer", "1..65535"},
 		{"edge peer port too big", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1:65536" }, "edge.peer", "1..65535"},
 		{"edge peer no port", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1" }, "edge.peer", "HOST:PORT"},
@@ -158,6 +158,25 @@ func TestValidate(t *testing.T) {
 		{"gateway address IP port 0", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.0.1:0" }, "gateways[0].address", "port must be 1..65535"},
 		{"gateway address IPv6 port 0", func(c *mediation.Config) { c.Gateways[0].Address = "[::1]:0" }, "gateways[0].address", "port must be 1..65535"},
 		{"gateway address host port 0", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com:0" }, "gateways[0].address", "port must be 1..65535"},
+		// A trunk or edge peer of the other address family than the
+		// listener requests to it leave from is unreachable: refused
+		// before anything binds, not a 503 on every call (r23-sbc2 F2).
+		{"gateway address IPv6, gateway_listen IPv4", func(c *mediation.Config) {
+			c.Gateways[0].Name, c.Gateways[0].Address = "v6sbc", "[::1]:47160"
+		}, "gateways[0].address", `trunk "v6sbc" is IPv6 but gateway_listen 127.0.0.1:5068 is IPv4`},
+		{"gateway address IPv4, gateway_listen IPv6", func(c *mediation.Config) { c.GatewayListen = "[::1]:5068" },
+			"gateways[0].address", "is IPv4 but gateway_listen [::1]:5068 is IPv6"},
+		{"gateway address IPv4-mapped, gateway_listen IPv4", func(c *mediation.Config) { c.Gateways[0].Address = "[::ffff:127.0.0.1]:5060" }, "", ""},
+		{"gateway address IPv6, gateway_listen IPv6", func(c *mediation.Config) {
+			c.GatewayListen, c.Gateways[0].Address = "[::1]:5068", "[::1]:5060"
+		}, "", ""},
+		{"gateway address host name, gateway_listen IPv6", func(c *mediation.Config) {
+			c.GatewayListen, c.Gateways[0].Address = "[::1]:5068", "sbc.example.com:5060"
+		}, "", ""},
+		{"edge peer IPv6, edge listen IPv4", func(c *mediation.Config) { c.Edge.Peer = "[::1]:5061" },
+			"edge.peer", "edge.peer is IPv6 but edge.listen 127.0.0.1:5070 is IPv4"},
+		{"edge peer IPv4, edge listen IPv6", func(c *mediation.Config) { c.Edge.Listen = "[::1]:5070" },
+			"edge.peer", "edge.peer is IPv4 but edge.listen [::1]:5070 is IPv6"},
 		{"gateway dns resolver not IP:PORT", func(c *mediation.Config) { c.GatewayDNS.Resolver = "dns.example:53" }, "gateway_dns.resolver", "IP:PORT"},
 		{"gateway dns min ttl", func(c *mediation.Config) { c.GatewayDNS.MinTTL = 0 }, "gateway_dns.min_ttl", "at least 1s"},
 		{"gateway dns max ttl below min", func(c *mediation.Config) { c.GatewayDNS.MaxTTL = time.Second }, "gateway_dns.max_ttl", "below min_ttl"},

@@ -14,9 +14,10 @@ import (
 
 // Fast failover of an outbound call (CCE's EnableFastFailoverTimer): when
 // the trunk sends no provisional response within gateway_failover.timeout,
-// rejects the call with a 5xx, or cannot be reached, the call's INVITE goes
-// to the next trunk that serves the number (Route's order). 4xx and 6xx
-// are the callee's answer and final. Before that, a trunk whose host name
+// rejects the call with a 5xx, or a 420 or 421 (it refuses our INVITE's
+// extensions: extmismatch.go), or cannot be reached, the call's INVITE goes
+// to the next trunk that serves the number (Route's order). Other 4xx and
+// 6xx are the callee's answer and final. Before that, a trunk whose host name
 // gave several addresses (SRV targets, A records) is tried at its next
 // address when the failure is the address's own: unreachable, no response
 // (RFC 3263 §4.3), or no provisional within the timer. The caller sees one call: its

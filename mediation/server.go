@@ -39,8 +39,11 @@ type Server struct {
 	// httpEvicted counts HTTP connections closed to make room at the cap.
 	httpEvicted atomic.Uint64
 
-	settings      settingsStore
-	gateways      *gateway.Table
+	settings settingsStore
+	gateways *gateway.Table
+	// resolver looks the trunks' host names up, at start and while the
+	// server runs (trunkdns.go): one, so that its warnings are not repeated.
+	resolver      *gateway.Resolver
 	edgePeer      netip.AddrPort
 	edgeTransport string
 	internal      []netip.Prefix
@@ -102,10 +105,13 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.settings.store(initial)
-	if s.gateways, s.trunks, err = buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(), log); err != nil {
+	gwListen, _ := netip.ParseAddrPort(cfg.GatewayListen) // validated
+	s.resolver = cfg.GatewayDNS.resolver(gwListen.Addr(), log)
+	if s.gateways, s.trunks, err = buildTrunks(cfg.Gateways, s.resolver, log); err != nil {
 		return nil, err
 	}
-	if s.edgePeer, err = resolveEdgePeer(net.DefaultResolver, cfg.Edge.Peer); err != nil {
+	edgeListen, _ := netip.ParseAddrPort(cfg.Edge.Listen) // validated
+	if s.edgePeer, err = resolveEdgePeer(net.DefaultResolver, cfg.Edge.Peer, edgeListen.Addr()); err != nil {
 		return nil, err
 	}
 	s.edgeTransport = strings.ToLower(cfg.Edge.PeerTransport)
@@ -121,9 +127,11 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 // resolveEdgePeer is edge.peer's address, its host name looked up with r.
 // A name that does not resolve is a *ConfigError naming edge.peer: like a
 // bad value, it stops the start with one line and exit code 2 (a typo is
-// the likely cause), before anything binds.
-func resolveEdgePeer(r *net.Resolver, hostPort string) (netip.AddrPort, error) {
-	ap, err := resolve(r, hostPort)
+// the likely cause), before anything binds. Only an address of listen's
+// family (edge.listen's) will do: the edge side sends from there, and
+// cannot reach the other family (Validate refuses such a literal IP).
+func resolveEdgePeer(r *net.Resolver, hostPort string, listen netip.Addr) (netip.AddrPort, error) {
+	ap, err := resolve(r, hostPort, listen)
 	if err != nil {
 		return netip.AddrPort{}, invalid("edge.peer", hostPort, "%v", err)
 	}
@@ -131,8 +139,9 @@ func resolveEdgePeer(r *net.Resolver, hostPort string) (netip.AddrPort, error) {
 }
 
 // resolve turns HOST:PORT into an address, looking the host up with r if
-// needed.
-func resolve(r *net.Resolver, hostPort string) (netip.AddrPort, error) {
+// needed: its first address a listener on listen can send to (any, when
+// listen is invalid or unspecified).
+func resolve(r *net.Resolver, hostPort string, listen netip.Addr) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(hostPort); err == nil {
 		return ap, nil
 	}
@@ -144,7 +153,13 @@ func resolve(r *net.Resolver, hostPort string) (netip.AddrPort, error) {
 	if err != nil || len(addrs) == 0 {
 		return netip.AddrPort{}, fmt.Errorf("cannot resolve %q: %v", host, err)
 	}
-	return netip.ParseAddrPort(net.JoinHostPort(addrs[0].Unmap().String(), port))
+	for i, a := range addrs {
+		if !familyMismatch(netip.AddrPortFrom(listen, 0), a) {
+			return netip.ParseAddrPort(net.JoinHostPort(a.Unmap().String(), port))
+		}
+		addrs[i] = a.Unmap()
+	}
+	return netip.AddrPort{}, fmt.Errorf("%q resolves to %s addresses only (%v), the listener %s is %s", host, family(addrs[0]), addrs, listen, family(listen))
 }
 
 // Run binds every listener and serves until ctx is done, then shuts down

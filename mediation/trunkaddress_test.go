@@ -33,6 +33,10 @@ func TestTrunkAddressWarnings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := labConfig(netip.MustParseAddrPort("127.0.0.1:5060"), "udp")
 			cfg.Gateways = nil
+			if strings.HasPrefix(tt.addrs[0], "[") {
+				// IPv6 trunks need an IPv6 gateway side.
+				cfg.GatewayListen = "[::1]:0"
+			}
 			for i, a := range tt.addrs {
 				cfg.Gateways = append(cfg.Gateways, mediation.GatewayConfig{Name: fmt.Sprintf("t%d", i), Address: a})
 			}

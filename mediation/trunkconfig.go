@@ -100,9 +100,10 @@ func (d GatewayDNSConfig) check() *ConfigError {
 	return nil
 }
 
-// resolver is the config as the gateway package takes it.
-func (d GatewayDNSConfig) resolver() *gateway.Resolver {
-	return &gateway.Resolver{Server: d.Resolver, MinTTL: d.MinTTL, MaxTTL: d.MaxTTL}
+// resolver is the config as the gateway package takes it; it looks trunk host names up for a gateway side listening on
+// listen: only addresses of its family are kept, the others logged to log.
+func (d GatewayDNSConfig) resolver(listen netip.Addr, log zerolog.Logger) *gateway.Resolver {
+	return &gateway.Resolver{Server: d.Resolver, MinTTL: d.MinTTL, MaxTTL: d.MaxTTL, Listen: listen, Log: log}
 }
 
 // checkTrunkAddress checks gateways[i].address: IP:PORT, HOST:PORT, or a
@@ -119,6 +120,46 @@ func checkTrunkAddress(field, value string) *ConfigError {
 		return invalid(field, value, "host %q is neither an IP address nor a host name", host)
 	}
 	return nil
+}
+
+// A peer whose address is a literal IP of the other family than the
+// listener our requests to it leave from (UDP from the listening socket,
+// TCP and TLS dialled from its IP) can never be reached: every call to it
+// would fail with 503 ("non-IPv4 address", "network is unreachable"). So
+// it is a configuration error, reported before anything binds. Host names
+// are looked up later and keep only the addresses of the listener's
+// family (gateway.Resolver.Family, resolveEdgePeer).
+
+// familyMismatch reports whether a listener on listen (checked IP:PORT)
+// cannot send to ip: they are of two families. An unspecified listen
+// address is let through (the stack refuses it when binding).
+func familyMismatch(listen netip.AddrPort, ip netip.Addr) bool {
+	return ip.IsValid() && listen.IsValid() && !listen.Addr().IsUnspecified() && ip.Unmap().Is4() != listen.Addr().Unmap().Is4()
+}
+
+// checkTrunkFamily refuses gateways[i] (field) at a literal IP of the
+// other family than gateway_listen, which every request to it leaves
+// from.
+func checkTrunkFamily(field string, g GatewayConfig, gatewayListen string) *ConfigError {
+	listen, _ := netip.ParseAddrPort(gatewayListen) // checked before
+	_, ip, _, err := gateway.SplitHostPort(g.Address)
+	if err != nil || !familyMismatch(listen, ip) {
+		return nil
+	}
+	return invalid(field+".address", g.Address, "trunk %q is %s but gateway_listen %s is %s: the gateway side cannot reach it (give both addresses of one family)",
+		g.DisplayName(), family(ip), listen, family(listen.Addr()))
+}
+
+// checkEdgeFamily refuses an edge.peer at a literal IP of the other family
+// than edge.listen.
+func checkEdgeFamily(edgeListen, peer string) *ConfigError {
+	listen, _ := netip.ParseAddrPort(edgeListen) // checked before
+	ap, err := netip.ParseAddrPort(peer)
+	if err != nil || !familyMismatch(listen, ap.Addr()) {
+		return nil
+	}
+	return invalid("edge.peer", peer, "edge.peer is %s but edge.listen %s is %s: the edge side cannot reach it (give both addresses of one family)",
+		family(ap.Addr()), listen, family(listen.Addr()))
 }
 
 // TrunkAddressWarnings names each trunk whose address is an earlier

@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -18,7 +19,7 @@ func TestTwoSitesConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	table, policies, err := buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(), zerolog.Nop())
+	table, policies, err := buildTrunks(cfg.Gateways, cfg.GatewayDNS.resolver(netip.Addr{}, zerolog.Nop()), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

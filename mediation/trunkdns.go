@@ -23,7 +23,7 @@ func (s *Server) startResolve() (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.gateways.Resolve(ctx, s.cfg.GatewayDNS.resolver(), s.log, func(tr gateway.Trunk) {
+		s.gateways.Resolve(ctx, s.resolver, s.log, func(tr gateway.Trunk) {
 			s.gwTrust.Set(s.gateways.Trusted())
 			// A trunk whose name resolved for the first time comes up.
 			s.deps.trunkMetrics.setUp(tr.Name, s.gateways.Healthy(tr.Name))

@@ -291,6 +291,10 @@ func TestServeValidate(t *testing.T) {
 		{"bad flag value", []string{"--media-ports", "9-3"}, 2, "mediation: config: media.ports: "},
 		{"trunk at port 0", []string{"--gateway", "127.0.0.1:0"}, 2, "mediation: config: gateways[0].address: \"127.0.0.1:0\": must be IP:PORT, HOST:PORT or HOST (port from DNS SRV): address \"127.0.0.1:0\": port must be 1..65535"},
 		{"trunk at IPv6 port 0", []string{"--gateway", "[::1]:0"}, 2, "mediation: config: gateways[0].address: "},
+		// An IPv6 trunk behind an IPv4 gateway_listen would get 503 on every
+		// call: refused before anything binds (r23-sbc2 F2).
+		{"IPv6 trunk, IPv4 gateway side", []string{"--gateway", "[::1]:5060"}, 2,
+			`mediation: config: gateways[0].address: "[::1]:5060": trunk "sbc" is IPv6 but gateway_listen 127.0.0.1:5068 is IPv4`},
 		{"unknown key", []string{"--config", filepath.Join(configDir, "bad-unknown-key.yaml")}, 2, "mediation: config: edge.lisen: unknown key"},
 		{"two YAML documents", []string{"--config", filepath.Join(configDir, "bad-two-documents.yaml")}, 2,
 			"mediation: config: " + filepath.Join(configDir, "bad-two-documents.yaml") + " line 6: more than one YAML document"},
