@@ -127,8 +127,10 @@ func (p *mediaPlan) rollback(ro *reoffer) ([]byte, error) {
 	return body, nil
 }
 
-// restored checks side's answer to a rollback: an anchored call needs
-// G.711 from it at an address of the relay's family, as in commit. What
+// restored checks side's answer to a rollback: an anchored call needs a
+// codec of that leg from it (G.711 from the gateway, one of
+// media.edge_codecs from the client) at an address of the relay's
+// family. What
 // else it changes is for the caller to relay (peerAnswered).
 func (p *mediaPlan) restored(side relay.Side, body []byte) error {
 	ans, err := sdp.Parse(body)
@@ -138,7 +140,14 @@ func (p *mediaPlan) restored(side relay.Side, body []byte) error {
 	if p.decision.bypass {
 		return nil
 	}
-	if len(ans.G711()) == 0 {
+	if side == relay.Edge {
+		// The client's leg takes the codecs of media.edge_codecs (G.722
+		// too), as its first exchange did: its earlier session may be in
+		// none of G.711.
+		if err := sdp.CheckClientCodec(ans, p.edgeCodecs); err != nil {
+			return fmt.Errorf("answer to the restoring offer: %w", err)
+		}
+	} else if len(ans.G711()) == 0 {
 		return fmt.Errorf("answer to the restoring offer: %w", sdp.ErrNoG711)
 	}
 	return p.checkFamily(side, ans)

@@ -95,49 +95,77 @@ func TestUnusableReofferAnswerRolledBack(t *testing.T) {
 // (media.ip is IPv4); the SBC gets 488 and the client its earlier session
 // again.
 func TestUnusableClientAnswerRolledBack(t *testing.T) {
-	ctx := testCtx(t, 20*time.Second)
-	sbc := startPeer(t, "sbc")
-	calls := make(chan *peerInvite, 1)
-	sbc.invites(func(pi *peerInvite) {
-		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
-		calls <- pi
-	})
-	records := t.TempDir() + "/calls.jsonl"
-	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
-		c.Records.Path = records
-		c.Media.IP = "127.0.0.1"
-	})
-	caller := startPeer(t, "caller")
-	var n atomic.Int32
-	caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		if n.Add(1) == 1 {
-			caller.reply(req, tx, 200, []byte(answerIPv6))
-			return
-		}
-		caller.reply(req, tx, 200, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
-	})
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("call got %d", res.StatusCode)
+	// A G.722 client (media.edge_codecs) answers its restored session in
+	// G.722: usable on the client's leg, as its first exchange was.
+	// Its offer lists G.711 too (CCE's clients' do); our answer, and so
+	// the restoring offer, is G.722 alone.
+	g722 := func(pts string) []byte {
+		return []byte("v=0\r\no=peer 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+			"m=audio 20006 RTP/AVP " + pts + " 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n" +
+			"a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
 	}
-	if err := oc.d.Ack(ctx); err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		name            string
+		codecs          []string
+		offer, restored func(t *testing.T) []byte
+	}{
+		{"G.711 client", nil,
+			func(t *testing.T) []byte { return fixtureBody(t, "sbc-offer-pcma-pcmu.sdp") },
+			func(t *testing.T) []byte { return fixtureBody(t, "sbc-offer-pcma-pcmu.sdp") }},
+		{"G.722 client", []string{"G722", "PCMU", "PCMA"},
+			func(*testing.T) []byte { return g722("9 0 8") },
+			func(*testing.T) []byte { return g722("9") }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			calls := make(chan *peerInvite, 1)
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				calls <- pi
+			})
+			records := t.TempDir() + "/calls.jsonl"
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+				c.Records.Path = records
+				c.Media.IP = "127.0.0.1"
+				if tt.codecs != nil {
+					c.Media.EdgeCodecs = tt.codecs
+				}
+			})
+			caller := startPeer(t, "caller")
+			var n atomic.Int32
+			caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				if n.Add(1) == 1 {
+					caller.reply(req, tx, 200, []byte(answerIPv6))
+					return
+				}
+				caller.reply(req, tx, 200, tt.restored(t))
+			})
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", tt.offer(t))
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+				t.Fatalf("call got %d (Warning %q)", res.StatusCode, valueOf(res.GetHeader("Warning")))
+			}
+			if err := oc.d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ackTaken(ctx, t, oc)
+			pi := <-calls
+			sbc.wait(ctx, gosip.ACK, 1)
+			hold := bumpVersion(t, string(fixtureBody(t, "sbc-answer-pcma.sdp")))
+			hold = strings.Replace(hold, "a=sendrecv", "a=sendonly", 1)
+			res := calleeReinvites(t, sbc, pi)(ctx, []byte(hold))
+			if res.StatusCode != 488 || !strings.Contains(valueOf(res.GetHeader("Warning")), "address family") {
+				t.Fatalf("SBC's re-offer got %d (Warning %q), want 488 about the address family", res.StatusCode, valueOf(res.GetHeader("Warning")))
+			}
+			restore := caller.wait(ctx, gosip.INVITE, 2)
+			sameSessionNewer(t, oc.final.Body(), caller.wait(ctx, gosip.INVITE, 1).Body(), restore.Body())
+			if ack := caller.wait(ctx, gosip.ACK, 2); ack.CSeq().SeqNo != restore.CSeq().SeqNo {
+				t.Errorf("ACK CSeq %d, want the restoring re-INVITE's %d", ack.CSeq().SeqNo, restore.CSeq().SeqNo)
+			}
+			ackTaken(ctx, t, oc)
+			hangUpAndCheck(ctx, t, sbc, srv, oc, records)
+		})
 	}
-	ackTaken(ctx, t, oc)
-	pi := <-calls
-	sbc.wait(ctx, gosip.ACK, 1)
-	hold := bumpVersion(t, string(fixtureBody(t, "sbc-answer-pcma.sdp")))
-	hold = strings.Replace(hold, "a=sendrecv", "a=sendonly", 1)
-	res := calleeReinvites(t, sbc, pi)(ctx, []byte(hold))
-	if res.StatusCode != 488 || !strings.Contains(valueOf(res.GetHeader("Warning")), "address family") {
-		t.Fatalf("SBC's re-offer got %d (Warning %q), want 488 about the address family", res.StatusCode, valueOf(res.GetHeader("Warning")))
-	}
-	restore := caller.wait(ctx, gosip.INVITE, 2)
-	sameSessionNewer(t, oc.final.Body(), caller.wait(ctx, gosip.INVITE, 1).Body(), restore.Body())
-	if ack := caller.wait(ctx, gosip.ACK, 2); ack.CSeq().SeqNo != restore.CSeq().SeqNo {
-		t.Errorf("ACK CSeq %d, want the restoring re-INVITE's %d", ack.CSeq().SeqNo, restore.CSeq().SeqNo)
-	}
-	hangUpAndCheck(ctx, t, sbc, srv, oc, records)
 }
 
 // TestRollbackRefusedEndsCall: an SBC that refuses the SDP it had before,
