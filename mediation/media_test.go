@@ -1,8 +1,11 @@
 package mediation
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
 )
 
 // TestBypassSRTPEndToEnd: with gateway SRTP on, a bypassed call passes the
@@ -91,5 +94,51 @@ func TestPlanAnswerParsesARepeatOnce(t *testing.T) {
 	}
 	if &p.answer.media.Codecs[0] == parsed {
 		t.Error("a different SDP was not parsed")
+	}
+}
+
+// TestBypassSAVPAnswerWithoutKey: a bypassed client that insists on SRTP
+// (RTP/SAVP) keys its media from the answer (RFC 4568): an SBC answer with
+// no key matching its offer is no answer to it (RFC 3264 §6), in the first
+// exchange and in a re-offer (whose refusal then restores the SBC's earlier
+// session). It used to reach the client as an RTP/AVP answer with no key.
+func TestBypassSAVPAnswerWithoutKey(t *testing.T) {
+	on := BypassSettings{Enabled: true, AlwaysBypass: true, BypassID: fixtureID}
+	savp := strings.Replace(string(fixtureBytes(t, "sfb-edge-srtp-optional-offer.sdp")), "RTP/AVP", "RTP/SAVP", 1)
+	offer := fixtureParse(t, []byte(savp))
+	offer.BypassID = fixtureID
+	keyed := strings.Replace(string(fixtureBytes(t, "sbc-answer-pcma.sdp")), "a=sendrecv",
+		"a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:wPc6ZtvQBLSMAs2zYkSrt0smBKnHNbyzN2VLC4GV\na=sendrecv", 1)
+	keyless := strings.Replace(string(fixtureBytes(t, "sbc-answer-pcma.sdp")), "RTP/AVP", "RTP/SAVP", 1)
+
+	plan := func() mediaPlan {
+		p := mediaPlan{dir: outbound, offer: offer, gwSRTP: "optional", log: nopCallLog()}
+		if _, err := p.planOffer(on, true, nil); err != nil || !p.decision.bypass {
+			t.Fatalf("bypass %v, err %v", p.decision.bypass, err)
+		}
+		return p
+	}
+	p := plan()
+	if _, err := p.planAnswer([]byte(keyless), true, "t"); !errors.As(err, new(errNotAcceptable)) {
+		t.Fatalf("keyless answer to an RTP/SAVP offer: err %v, want a 488 reason", err)
+	}
+
+	p = plan()
+	if _, err := p.planAnswer([]byte(keyed), true, "t"); err != nil {
+		t.Fatal(err)
+	}
+	ro, _, err := p.reOffer(relay.Edge, offer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.commit(ro, []byte(keyless)); !errors.As(err, new(errNotAcceptable)) {
+		t.Fatalf("keyless answer to an RTP/SAVP re-offer: err %v, want a 488 reason", err)
+	}
+	ro, _, err = p.reOffer(relay.Edge, offer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.commit(ro, []byte(keyed)); err != nil {
+		t.Fatalf("keyed answer to the re-offer: %v", err)
 	}
 }

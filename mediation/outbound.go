@@ -100,6 +100,9 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byt
 				}
 			}
 		}
+		if err := bypassKeyAnswered(p.offer, d); err != nil {
+			return nil, d, err
+		}
 		return p.sdp[relay.Edge].marshal(d), d, nil
 	}
 	if err := p.checkFamily(relay.Gateway, ans); err != nil {
@@ -118,4 +121,16 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byt
 		return nil, d, err
 	}
 	return p.sdp[relay.Edge].marshal(d), d, nil
+}
+
+// bypassKeyAnswered refuses the answer d to a bypassed client whose offer
+// insists on SRTP (RTP/SAVP) when the gateway's answer gave it no key it
+// can use: an RTP/AVP answer to an RTP/SAVP offer is no answer (RFC 3264
+// §6), and the client, which keys its media from the answer (RFC 4568),
+// would have none.
+func bypassKeyAnswered(offer sdp.Media, d sdp.Description) error {
+	if offer.RequiresSRTP() && len(d.Crypto) == 0 {
+		return errNotAcceptable{"The gateway answered the client's " + offer.Proto + " offer without a matching key"}
+	}
+	return nil
 }

@@ -176,6 +176,9 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 				}
 			}
 		}
+		if err == nil {
+			err = bypassKeyAnswered(ro.offer, d)
+		}
 	case p.decision.bypass:
 		// The client's answer as an answer to the gateway: same m-lines as
 		// the gateway's offer.
