@@ -478,7 +478,7 @@ func (c *call) sendOffer(off *relayedOffer) {
 		c.log.Warn().Err(err).Msg("re-offer not sent")
 		c.abortOffer(503, "Service Unavailable")
 		if off.rollback {
-			c.hangup(nil, reasonRollback)
+			c.endForOffer(reasonRollback, failedRollback)
 		}
 		return
 	}
@@ -496,12 +496,12 @@ func (c *call) sendOffer(off *relayedOffer) {
 // late 2xx the far side sent us, a 408 its offerer got). A late 2xx is
 // then a stray one of an ended call: ACKed and hung up.
 func (c *call) offerUnanswered() {
-	reason := "re-offer: no answer"
+	reason, se := "re-offer: no answer", setupError{408, "Request Timeout", "reoffer_no_answer"}
 	if c.offer != nil && c.offer.rollback {
-		reason = reasonRollback
+		reason, se = reasonRollback, failedRollback
 	}
 	c.abortOffer(408, "Request Timeout")
-	c.hangup(nil, reason)
+	c.endForOffer(reason, se)
 }
 
 // onOfferAnswer takes the other leg's answer to a relayed offer.
@@ -546,7 +546,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		c.log.Info().Int("code", res.StatusCode).Msg("re-offer refused by the far side")
 		replyOffer(off.in, res.StatusCode, res.Reason)
 		if res.StatusCode == 481 || res.StatusCode == 408 {
-			c.hangup(nil, "re-offer: dialog gone")
+			c.endForOffer("re-offer: dialog gone", setupError{480, "Temporarily Unavailable", "reoffer_dialog_gone"})
 		}
 		return
 	}
@@ -581,7 +581,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		// and Record-Route headers come back in it) and the requester got
 		// 513 instead, but the other leg has taken the offer: the peers'
 		// media no longer agree, so the call ends.
-		c.hangup(nil, "re-offer: our 2xx too large for UDP")
+		c.endForOffer("re-offer: our 2xx too large for UDP", setupError{500, "Server Internal Error", "message_too_large"})
 		return
 	}
 	c.armSessionTimer(off.from)

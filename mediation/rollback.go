@@ -20,8 +20,12 @@ import (
 // 481, no response, an answer we cannot use either) ends the call rather
 // than leave the peers disagreeing.
 
-// reasonRollback is the end reason of a call whose rollback failed.
+// reasonRollback is the end reason of an answered call whose rollback
+// failed; failedRollback how one not answered yet (an early dialog's
+// UPDATE) fails.
 const reasonRollback = "re-offer: far side's session not restored"
+
+var failedRollback = setupError{500, "Server Internal Error", "reoffer_not_restored"}
 
 // maxRollbackGlare bounds the 491s a rollback is tried again after.
 const maxRollbackGlare = 3
@@ -34,7 +38,7 @@ func (c *call) rollback(off *relayedOffer) {
 	if err != nil {
 		c.log.Warn().Err(err).Str("leg", to.role).
 			Msg("far side took a re-offer whose answer is not usable, and its earlier session cannot be offered again: ending the call")
-		c.hangup(nil, reasonRollback)
+		c.endForOffer(reasonRollback, failedRollback)
 		return
 	}
 	c.log.Warn().Str("leg", to.role).Str("method", string(off.method)).
@@ -62,7 +66,7 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 		}
 		if err := c.media.restored(to.media, res.Body()); err != nil {
 			c.log.Warn().Err(err).Str("leg", to.role).Msg("far side's answer to its restored session not usable either: ending the call")
-			c.hangup(nil, reasonRollback)
+			c.endForOffer(reasonRollback, failedRollback)
 			return
 		}
 		c.log.Info().Str("leg", to.role).Msg("far side's earlier session restored")
@@ -92,6 +96,6 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 		c.after(wait, retry)
 	default:
 		c.log.Warn().Int("code", res.StatusCode).Str("leg", to.role).Msg("far side refused its restored session: ending the call")
-		c.hangup(nil, reasonRollback)
+		c.endForOffer(reasonRollback, failedRollback)
 	}
 }
