@@ -555,6 +555,16 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		c.armSessionTimer(to)
 	}
 	body, err := c.media.commit(off.ro, res.Body())
+	if err != nil && off.in == nil {
+		// The offer was its peer's answer (in an ACK, in a refresh's
+		// 2xx): that peer is bound to it, nothing can refuse it, and
+		// restoring the far side's earlier session would leave the two
+		// peers disagreeing all the same.
+		c.log.Warn().Err(err).Str("leg", to.role).
+			Msg("far side's answer to a re-offer that came in an answer (ACK, refresh 2xx) not usable, and its offerer cannot go back: ending the call")
+		c.endForOffer(reasonAnswerUnusable, failedRollback)
+		return
+	}
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far side's answer to the re-offer not usable")
 		replyOffer(off.in, 488, "Not Acceptable Here", warning(off.from.side, err.Error()))

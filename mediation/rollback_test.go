@@ -251,3 +251,56 @@ func TestEarlyRollbackFailureAnswersCaller(t *testing.T) {
 		t.Fatalf("records %+v, want one ended by the failed rollback", recs)
 	}
 }
+
+// TestUnusableAnswerToAckOfferEndsCall: the caller's answer in the ACK of
+// our 200 to its SDP-less re-INVITE puts it on hold, which goes to the SBC
+// as our re-INVITE; the SBC takes it with an answer an anchored call
+// cannot use. The caller is bound to its answer (nothing refuses an ACK),
+// so restoring the SBC's earlier session would leave them disagreeing:
+// the call ends, BYE on both legs. It used to be rolled back.
+func TestUnusableAnswerToAckOfferEndsCall(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	caller, sbc, srv, oc, records := anchoredCall(ctx, t, func(n int, _ *gosip.Request) (int, []byte) {
+		if n == 1 {
+			return 200, []byte(answerNoG711)
+		}
+		return 200, fixtureBody(t, "sbc-answer-pcma.sdp")
+	})
+	ourTag, _ := oc.inv.From().Params.Get("tag")
+	tx, err := caller.stack.Client("udp").TransactionRequest(ctx, inCallerDialog(oc, gosip.INVITE, 10, ourTag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Terminate()
+	var ok *gosip.Response
+	for ok == nil {
+		select {
+		case r := <-tx.Responses():
+			if r.StatusCode >= 200 {
+				ok = r
+			}
+		case <-ctx.Done():
+			t.Fatal("no answer to the re-INVITE")
+		}
+	}
+	if ok.StatusCode != 200 || len(ok.Body()) == 0 {
+		t.Fatalf("re-INVITE without SDP got %d with %d bytes of SDP, want 200 with an offer", ok.StatusCode, len(ok.Body()))
+	}
+	ack := inCallerDialog(oc, gosip.ACK, 10, ourTag)
+	ack.Recipient = ok.Contact().Address
+	ack.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	ack.SetBody(fixtureBody(t, "hold-offer.sdp"))
+	if err := caller.stack.Client("udp").WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+	sbc.wait(ctx, gosip.INVITE, 2) // the hold, relayed
+	caller.wait(ctx, gosip.BYE, 1)
+	sbc.wait(ctx, gosip.BYE, 1)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+	if n := sbc.count(gosip.INVITE); n != 2 {
+		t.Errorf("SBC got %d INVITEs, want the call's and the relayed hold (no restoring one)", n)
+	}
+	if recs := readRecords(t, records); len(recs) != 1 || recs[0].EndReason != "re-offer from an answer: far side's answer not usable" {
+		t.Fatalf("records %+v, want one ended for the unusable answer", recs)
+	}
+}
