@@ -162,6 +162,11 @@ type relayedOffer struct {
 	body   []byte
 	// ack is our ACK of a 2xx to the re-INVITE out (ackReinvite).
 	ack *gosip.Request
+	// session is the session timer of from's dialog once our 2xx to in is
+	// sent (renegotiateTimer): until then, and for good if the offer is
+	// refused, the dialog's timer is as it was (RFC 4028: only a 2xx
+	// changes it).
+	session sip.SessionTimer
 	// rollback: not a peer's offer but ours, restoring the session of the
 	// other leg's peer (rollback.go); glare counts its 491s.
 	rollback bool
@@ -195,12 +200,14 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 		return
 	}
 	l.dialog.Refresh(in.Req)
-	if !c.renegotiateTimer(l, in) {
+	timer, ok := c.renegotiateTimer(l, in)
+	if !ok {
 		return
 	}
 	if len(in.Req.Body()) == 0 {
 		// Our 200 offers the SDP the leg already has; the ACK answers it
 		// (RFC 3261 §13.2.1, §14).
+		l.timer = timer
 		res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
 		// Too large for UDP: the requester has 513, the session is as it was.
 		_ = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
@@ -208,7 +215,7 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 		c.armSessionTimer(l)
 		return
 	}
-	c.relayOffer(l, in, in.Req.Method, in.Req.Body())
+	c.relayOffer(l, in, in.Req.Method, in.Req.Body(), timer)
 }
 
 // unchangedOffer reports an offer of l's peer that repeats prev, the SDP
@@ -224,9 +231,11 @@ func (c *call) unchangedOffer(l *leg, prev, offer sdp.Media) bool {
 // peer (unchangedOffer; or, anchored, a peer moving its media, moveMedia)
 // itself with the SDP l's peer already has from us: the other peer, whose
 // session does not change, is not asked (an SfB client would see a
-// re-INVITE at every refresh of the SBC's session timer).
-func (c *call) answerUnchanged(l *leg, in *sip.Incoming) {
+// re-INVITE at every refresh of the SBC's session timer). timer is l's
+// session timer from our 2xx on (renegotiateTimer).
+func (c *call) answerUnchanged(l *leg, in *sip.Incoming, timer sip.SessionTimer) {
 	c.log.Debug().Str("leg", l.role).Str("method", in.Req.Method.String()).Msg("offer answered without the other leg: nothing changes for it")
+	l.timer = timer
 	res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
 	if in.Req.IsInvite() {
 		_ = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
@@ -269,7 +278,7 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 		return
 	}
 	c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
-	c.relayOffer(l, nil, gosip.INVITE, body)
+	c.relayOffer(l, nil, gosip.INVITE, body, l.timer)
 }
 
 // onUpdate handles UPDATE (RFC 3311) in an early or confirmed dialog: with
@@ -321,10 +330,12 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 			return
 		}
 	}
-	if !c.renegotiateTimer(l, in) {
+	timer, ok := c.renegotiateTimer(l, in)
+	if !ok {
 		return
 	}
 	if len(in.Req.Body()) == 0 {
+		l.timer = timer
 		_ = in.Respond(c.inDialogResponse(l, in, 200, "OK", nil))
 		c.armSessionTimer(l)
 		return
@@ -335,7 +346,7 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}
-	c.relayOffer(l, in, in.Req.Method, in.Req.Body())
+	c.relayOffer(l, in, in.Req.Method, in.Req.Body(), timer)
 }
 
 // retryLater answers a request that arrived while an earlier one of the
@@ -368,27 +379,28 @@ func (c *call) earlyOfferBlocked(to *leg) string {
 	return ""
 }
 
-// renegotiateTimer applies a refresh's Session-Expires to the leg's timer;
-// false when the request was refused (422, 400).
-func (c *call) renegotiateTimer(l *leg, in *sip.Incoming) bool {
+// renegotiateTimer is the leg's session timer as a refresh (in, a
+// re-INVITE or UPDATE) sets it, once our 2xx to it is sent: the caller
+// applies it then, not before (a relayed offer may yet be refused, and a
+// refused request changes nothing, RFC 4028). false when the request was
+// refused here (422, 400).
+func (c *call) renegotiateTimer(l *leg, in *sip.Incoming) (sip.SessionTimer, bool) {
 	t, err := sip.NegotiateUAS(in.Req, l.policy.SessionTimer.Min())
 	switch {
 	case errors.Is(err, sip.ErrIntervalTooSmall):
 		_ = in.Reply(422, "Session Interval Too Small", "", sip.MinSEHeader(l.policy.SessionTimer.Min()))
-		return false
+		return l.timer, false
 	case err != nil:
 		_ = in.Reply(400, "Bad Request - "+err.Error(), "")
-		return false
+		return l.timer, false
 	}
 	if t.Active || !l.timer.Active {
-		l.timer = t
-	} else {
-		// No Session-Expires: the timer goes on, its refresher named as
-		// this request sees it (the peer is its UAC) and never a peer
-		// that does not support timers.
-		l.timer = l.timer.KeptFor(in.Req)
+		return t, true
 	}
-	return true
+	// No Session-Expires: the timer goes on, its refresher named as this
+	// request sees it (the peer is its UAC) and never a peer that does
+	// not support timers.
+	return l.timer.KeptFor(in.Req), true
 }
 
 // inDialogResponse is our response to a request in l's dialog, with our
@@ -410,8 +422,9 @@ func (c *call) inDialogResponse(l *leg, in *sip.Incoming, code int, phrase strin
 // and sends it to the other leg: UPDATE when the request was an UPDATE
 // and the other peer allows it (the only way in an early dialog), else
 // re-INVITE. in is the request to answer; nil when the offer came in an
-// ACK (onAckAnswer), which nothing answers.
-func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, sdpBody []byte) {
+// ACK (onAckAnswer), which nothing answers. timer is l's session timer
+// once our 2xx to in is sent (renegotiateTimer).
+func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, sdpBody []byte, timer sip.SessionTimer) {
 	offer, err := sdp.Parse(sdpBody)
 	if err != nil {
 		why := "unparseable SDP in " + string(method)
@@ -428,7 +441,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		prev := c.media.latest(l.media)
 		if c.unchangedOffer(l, prev, offer) || c.media.moveMedia(l.media, prev, offer, sdpBody) {
 			if in != nil { // an answer (in an ACK, a refresh's 2xx) wants no reply
-				c.answerUnchanged(l, in)
+				c.answerUnchanged(l, in, timer)
 			}
 			return
 		}
@@ -447,7 +460,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, err.Error()))
 		return
 	}
-	off := &relayedOffer{from: l, in: in, ro: ro, method: method, body: body}
+	off := &relayedOffer{from: l, in: in, ro: ro, method: method, body: body, session: timer}
 	c.offer = off
 	c.sendOffer(off)
 }
@@ -580,6 +593,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	}
 	c.log.Info().Bool("hold", c.media.onHold).Str("from", off.from.media.String()).
 		Str("method", string(off.in.Req.Method)).Msg("re-offer relayed")
+	off.from.timer = off.session
 	out := c.inDialogResponse(off.from, off.in, 200, "OK", body)
 	if off.in.Req.IsInvite() {
 		err = c.sendOK(off.from, off.in, out, nil, func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
