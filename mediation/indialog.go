@@ -357,6 +357,10 @@ func (c *call) retryLater(in *sip.Incoming, hdrs ...gosip.Header) {
 	_ = in.Reply(500, "Server Internal Error - request pending", "", hdrs...)
 }
 
+// noEarlyUpdate is why an offer cannot go to a peer that does not do
+// UPDATE before the call is answered.
+const noEarlyUpdate = "the other side does not take UPDATE before the call is answered"
+
 // earlyOfferBlocked is why an offer cannot be sent to to's peer in its
 // early dialog, "" when it can. RFC 3311 §5.1: the peer must not have
 // left UPDATE out of an Allow (a peer that sent none is given the benefit of
@@ -364,8 +368,8 @@ func (c *call) retryLater(in *sip.Incoming, hdrs ...gosip.Header) {
 // had its answer reliably in that dialog (our reliable 18x to the caller,
 // PRACKed; the callee's to us).
 func (c *call) earlyOfferBlocked(to *leg) string {
-	if to.dialog == nil || len(to.dialog.Allow) > 0 && !to.dialog.Allows(gosip.UPDATE) {
-		return "the other side does not take UPDATE before the call is answered"
+	if to.dialog == nil || (len(to.dialog.Allow) > 0 || to.dialog.NoUpdate) && !to.dialog.Allows(gosip.UPDATE) {
+		return noEarlyUpdate
 	}
 	var reliable bool
 	if to == &c.callee.leg {
@@ -548,6 +552,22 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		c.sendOffer(off)
 		return
 	}
+	refusesUpdate := off.method == gosip.UPDATE && sip.RefusesMethod(res, gosip.UPDATE)
+	if refusesUpdate {
+		// The far side does not do UPDATE after all, whatever its Allow
+		// said (405 without UPDATE in the 405's Allow, 501): not for this
+		// dialog's offers, relayed or ours, nor for its refreshes.
+		d.NoUpdate = true
+	}
+	if refusesUpdate && c.state == stateAnswered {
+		// A re-INVITE carries the same offer (RFC 3311 §5.1): sent at
+		// once, the offerer never sees the refusal.
+		c.log.Info().Int("code", res.StatusCode).Str("leg", to.role).Msg("relayed UPDATE refused as a method the far side does not do: sent again as a re-INVITE")
+		c.cancel(off.timer)
+		off.method = gosip.INVITE
+		c.sendOffer(off)
+		return
+	}
 	c.cancel(off.timer)
 	c.offer = nil
 	if off.rollback {
@@ -557,7 +577,20 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	if !res.IsSuccess() {
 		c.media.refuse(off.ro)
 		c.log.Info().Int("code", res.StatusCode).Msg("re-offer refused by the far side")
-		replyOffer(off.in, res.StatusCode, res.Reason)
+		switch {
+		case refusesUpdate && off.in != nil:
+			// In the early dialogs: no re-INVITE before the answer. Its
+			// offerer may try again once the call is answered (then as
+			// a re-INVITE), as when the far side's Allow had said so
+			// (earlyOfferBlocked); the far side's 405 is about its
+			// methods, not ours.
+			c.retryLater(off.in, warning(off.from.side, noEarlyUpdate))
+		case res.StatusCode == 405:
+			// Relayed, a 405 must say what we allow (RFC 3261 §21.4.6).
+			replyOffer(off.in, res.StatusCode, res.Reason, gosip.NewHeader("Allow", sip.Allow))
+		default:
+			replyOffer(off.in, res.StatusCode, res.Reason)
+		}
 		if res.StatusCode == 481 || res.StatusCode == 408 {
 			c.endForOffer("re-offer: dialog gone", setupError{480, "Temporarily Unavailable", "reoffer_dialog_gone"})
 		}
