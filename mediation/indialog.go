@@ -460,7 +460,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 	}
 	ro, body, err := c.media.reOffer(l.media, offer, sdpBody)
 	if err != nil {
-		c.log.Warn().Err(err).Msg("re-offer not relayed")
+		c.log.Warn().Err(err).Str("leg", l.role).Msg("re-offer refused: not relayed to the other peer")
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, err.Error()))
 		return
 	}
