@@ -35,7 +35,9 @@ func TestSessionTimerPeerRefreshes(t *testing.T) {
 				}
 				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"),
 					gosip.NewHeader("Session-Expires", "2;refresher=uas"), gosip.NewHeader("Require", "timer"), allowUpdate())
-				pi.waitAck(ctx)
+				if !pi.waitAck(ctx) {
+					return
+				}
 				go func() {
 					for seq := uint32(10); ; seq++ {
 						select {
@@ -498,7 +500,9 @@ func TestRefresherOfKeptTimer(t *testing.T) {
 					hdrs = append(hdrs, gosip.NewHeader("Session-Expires", "600;refresher=uac"), gosip.NewHeader("Require", "timer"))
 				}
 				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"), hdrs...)
-				pi.waitAck(ctx)
+				if !pi.waitAck(ctx) {
+					return
+				}
 				calls <- pi
 			})
 			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
