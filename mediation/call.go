@@ -583,27 +583,35 @@ func (c *call) handle(ev event) {
 	case evShutdown:
 		c.onShutdown(e.why)
 	case evQuery:
+		// Closed even if fn panics: the querier waits for nothing else
+		// (query).
+		defer close(e.done)
 		e.fn()
-		close(e.done)
 	case evAttended:
 		c.onAttended(e)
 	}
 }
 
 // query runs fn on the call's goroutine and waits for it, at most wait;
-// false when the call ended or was too busy.
+// false when the call ended or was too busy. It does not wait on c.done:
+// that would make the call's done channel for every query (GET /calls and
+// the web UI query every live call), which doneSignal exists to avoid. A
+// query queued as the call ends is released all the same: the end drains
+// the queue and closes each query's done without running it
+// (drainClosed), and a query pushed after that is refused by the closed
+// inbox.
 func (c *call) query(fn func(), wait time.Duration) bool {
 	done := make(chan struct{})
 	ran := false
-	if !c.push(evQuery{fn: func() { ran = true; fn() }, done: done}) {
+	if !c.push(evQuery{fn: func() { fn(); ran = true }, done: done}) {
 		return false
 	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
 	case <-done:
 		return ran
-	case <-time.After(wait):
-		return false
-	case <-c.done.wait():
+	case <-t.C:
 		return false
 	}
 }

@@ -408,6 +408,18 @@ func LoadConfig(path string) (*Config, error) {
 	return cfg, nil
 }
 
+// emptyDocument reports a YAML document with nothing in it (yaml.v3 gives
+// one whose only node is a null scalar, for a "---" followed by nothing or
+// by comments).
+func emptyDocument(doc *yaml.Node) bool {
+	for _, n := range doc.Content {
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!null" {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeYAML overlays data onto cfg. Unknown keys are looked for first, on the
 // node tree, because yaml's own KnownFields error is multi-line and names the
 // Go type instead of the YAML path.
@@ -416,19 +428,26 @@ func LoadConfig(path string) (*Config, error) {
 // so the keys of a second one (after a "---") would be ignored without a
 // word, and a file whose first document is empty (a header comment between
 // two "---") would run on the defaults. A single leading "---" is one
-// document.
+// document, and so are empty documents after the first (a file ending in
+// "---", as some generators write it): they hold no key to ignore.
 func decodeYAML(data []byte, name string, cfg *Config) error {
 	var root yaml.Node
 	docs := yaml.NewDecoder(bytes.NewReader(data))
 	if err := docs.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config: %s: %s", name, oneLine(err))
 	}
-	var next yaml.Node
-	switch err := docs.Decode(&next); {
-	case err == nil:
-		return fmt.Errorf("config: %s line %d: more than one YAML document (a second one starts here; the config must be one)", name, next.Line)
-	case !errors.Is(err, io.EOF):
-		return fmt.Errorf("config: %s: %s", name, oneLine(err))
+	for {
+		var next yaml.Node
+		err := docs.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("config: %s: %s", name, oneLine(err))
+		}
+		if !emptyDocument(&next) {
+			return fmt.Errorf("config: %s line %d: more than one YAML document (a second one starts here; the config must be one)", name, next.Line)
+		}
 	}
 	if err := checkKnownKeys(&root, reflect.TypeOf(cfg).Elem(), "", name); err != nil {
 		return err

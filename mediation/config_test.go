@@ -430,14 +430,14 @@ func TestLoadConfigExample(t *testing.T) {
 
 func TestLoadConfigOverlaysDefault(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	for _, file := range []string{"partial.yaml", "empty.yaml"} {
+	for _, file := range []string{"partial.yaml", "empty.yaml", "partial-trailing-document.yaml"} {
 		t.Run(file, func(t *testing.T) {
 			cfg, err := mediation.LoadConfig(filepath.Join(configDir, file))
 			if err != nil {
 				t.Fatalf("LoadConfig: %v", err)
 			}
 			want := mediation.DefaultConfig()
-			if file == "partial.yaml" {
+			if file != "empty.yaml" {
 				want.Media.Ports = "40000-40099"
 				want.Log.Level = "warn"
 			}
@@ -462,6 +462,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad-type-gateway.yaml", "gateways[1].enable_bypass", "line 9"},
 		{"bad-syntax.yaml", "", "bad-syntax.yaml"},
 		{"bad-two-documents.yaml", "", "bad-two-documents.yaml line 6: more than one YAML document"},
+		{"bad-document-after-empty.yaml", "", "bad-document-after-empty.yaml line 6: more than one YAML document"},
 		{"does-not-exist.yaml", "", "no such file"},
 	}
 	for _, tt := range tests {
@@ -495,7 +496,8 @@ func TestLoadConfigErrors(t *testing.T) {
 // TestLoadConfigOneDocument: a config file is one YAML document. A second
 // one (after a "---") is refused, naming the line it starts on, whether it
 // holds the real content or a mistake the first would hide; a leading
-// "---", after a comment or not, still starts the only document (r23 M2).
+// "---", after a comment or not, still starts the only document (r23 M2),
+// and empty documents after it are no second one.
 func TestLoadConfigOneDocument(t *testing.T) {
 	dir := t.TempDir()
 	for _, tt := range []struct {
@@ -508,7 +510,11 @@ func TestLoadConfigOneDocument(t *testing.T) {
 		{"second document invalid", "max_calls: 7\n---\nmax_calls: foo\n", "line 2: more than one YAML document"},
 		{"empty first document", "# generated\n---\n# site A\n---\nmax_calls: 7\n", "line 4: more than one YAML document"},
 		{"unknown key in second document", "---\n# header\n---\nedge:\n  listn: x\n", "line 3: more than one YAML document"},
-		{"trailing separator", "max_calls: 7\n---\n", "line 2: more than one YAML document"},
+		// An empty document after it holds no key to ignore (a generator's
+		// trailing "---").
+		{"trailing separator", "max_calls: 7\n---\n", ""},
+		{"trailing separator and comment", "max_calls: 7\n---\n# end\n", ""},
+		{"document after a trailing separator", "max_calls: 7\n---\n---\nmax_calls: 8\n", "line 3: more than one YAML document"},
 		{"syntax error in second document", "max_calls: 7\n---\nedge: [\n", "config: "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,8 +3,9 @@ package mediation
 import "sync"
 
 // doneSignal is a channel closed once something is over, made only when
-// someone waits for it: a call's end is waited for by an admin hang-up or
-// a query racing it, not by most calls, and a channel is a small object
+// someone waits for it: a call's end is waited for by an admin hang-up,
+// not by most calls (a query does not wait on it: see call.query), and a
+// channel is a small object
 // (112 bytes) that every call would hold for its whole life, in a size
 // class the set-up's garbage churns (README "Performance").
 type doneSignal struct {

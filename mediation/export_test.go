@@ -118,3 +118,17 @@ func (s *Server) StringsSpan() []uintptr {
 	}
 	return out
 }
+
+// DoneChannels is how many calls in progress have made the channel closed
+// at their end (doneSignal): none unless something waits for an end.
+func (s *Server) DoneChannels() int {
+	n := 0
+	for _, c := range s.calls.all() {
+		c.done.mu.Lock()
+		if c.done.ch != nil {
+			n++
+		}
+		c.done.mu.Unlock()
+	}
+	return n
+}

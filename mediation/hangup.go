@@ -43,6 +43,20 @@ func (c *call) hangup(from *leg, reason string) {
 	c.end(from, reason)
 }
 
+// endForOffer ends the call for a re-offer (or its rollback) that left the
+// peers without a session they agree on. An answered call is hung up with
+// BYE on both legs, end reason why. One not answered yet (an offer in an
+// early dialog: UPDATE) fails as a setup does: the caller's INVITE still
+// wants its final response, se, with a Warning saying why, and se.reason
+// is the documented failure reason it is counted under.
+func (c *call) endForOffer(why string, se setupError) {
+	if c.state != stateAnswered {
+		c.failSetup(se, warning(c.caller.side, why))
+		return
+	}
+	c.hangup(nil, why)
+}
+
 // end starts the end of the call for reason; from is the leg whose peer
 // already ended its dialog (it gets no BYE).
 func (c *call) end(from *leg, reason string) {

@@ -162,6 +162,11 @@ type relayedOffer struct {
 	body   []byte
 	// ack is our ACK of a 2xx to the re-INVITE out (ackReinvite).
 	ack *gosip.Request
+	// session is the session timer of from's dialog once our 2xx to in is
+	// sent (renegotiateTimer): until then, and for good if the offer is
+	// refused, the dialog's timer is as it was (RFC 4028: only a 2xx
+	// changes it).
+	session sip.SessionTimer
 	// rollback: not a peer's offer but ours, restoring the session of the
 	// other leg's peer (rollback.go); glare counts its 491s.
 	rollback bool
@@ -195,12 +200,14 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 		return
 	}
 	l.dialog.Refresh(in.Req)
-	if !c.renegotiateTimer(l, in) {
+	timer, ok := c.renegotiateTimer(l, in)
+	if !ok {
 		return
 	}
 	if len(in.Req.Body()) == 0 {
 		// Our 200 offers the SDP the leg already has; the ACK answers it
 		// (RFC 3261 §13.2.1, §14).
+		l.timer = timer
 		res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
 		// Too large for UDP: the requester has 513, the session is as it was.
 		_ = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
@@ -208,7 +215,7 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 		c.armSessionTimer(l)
 		return
 	}
-	c.relayOffer(l, in, in.Req.Method, in.Req.Body())
+	c.relayOffer(l, in, in.Req.Method, in.Req.Body(), timer)
 }
 
 // unchangedOffer reports an offer of l's peer that repeats prev, the SDP
@@ -224,9 +231,11 @@ func (c *call) unchangedOffer(l *leg, prev, offer sdp.Media) bool {
 // peer (unchangedOffer; or, anchored, a peer moving its media, moveMedia)
 // itself with the SDP l's peer already has from us: the other peer, whose
 // session does not change, is not asked (an SfB client would see a
-// re-INVITE at every refresh of the SBC's session timer).
-func (c *call) answerUnchanged(l *leg, in *sip.Incoming) {
+// re-INVITE at every refresh of the SBC's session timer). timer is l's
+// session timer from our 2xx on (renegotiateTimer).
+func (c *call) answerUnchanged(l *leg, in *sip.Incoming, timer sip.SessionTimer) {
 	c.log.Debug().Str("leg", l.role).Str("method", in.Req.Method.String()).Msg("offer answered without the other leg: nothing changes for it")
+	l.timer = timer
 	res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
 	if in.Req.IsInvite() {
 		_ = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
@@ -269,7 +278,7 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 		return
 	}
 	c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
-	c.relayOffer(l, nil, gosip.INVITE, body)
+	c.relayOffer(l, nil, gosip.INVITE, body, l.timer)
 }
 
 // onUpdate handles UPDATE (RFC 3311) in an early or confirmed dialog: with
@@ -321,10 +330,12 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 			return
 		}
 	}
-	if !c.renegotiateTimer(l, in) {
+	timer, ok := c.renegotiateTimer(l, in)
+	if !ok {
 		return
 	}
 	if len(in.Req.Body()) == 0 {
+		l.timer = timer
 		_ = in.Respond(c.inDialogResponse(l, in, 200, "OK", nil))
 		c.armSessionTimer(l)
 		return
@@ -335,7 +346,7 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}
-	c.relayOffer(l, in, in.Req.Method, in.Req.Body())
+	c.relayOffer(l, in, in.Req.Method, in.Req.Body(), timer)
 }
 
 // retryLater answers a request that arrived while an earlier one of the
@@ -346,6 +357,10 @@ func (c *call) retryLater(in *sip.Incoming, hdrs ...gosip.Header) {
 	_ = in.Reply(500, "Server Internal Error - request pending", "", hdrs...)
 }
 
+// noEarlyUpdate is why an offer cannot go to a peer that does not do
+// UPDATE before the call is answered.
+const noEarlyUpdate = "the other side does not take UPDATE before the call is answered"
+
 // earlyOfferBlocked is why an offer cannot be sent to to's peer in its
 // early dialog, "" when it can. RFC 3311 §5.1: the peer must not have
 // left UPDATE out of an Allow (a peer that sent none is given the benefit of
@@ -353,8 +368,8 @@ func (c *call) retryLater(in *sip.Incoming, hdrs ...gosip.Header) {
 // had its answer reliably in that dialog (our reliable 18x to the caller,
 // PRACKed; the callee's to us).
 func (c *call) earlyOfferBlocked(to *leg) string {
-	if to.dialog == nil || len(to.dialog.Allow) > 0 && !to.dialog.Allows(gosip.UPDATE) {
-		return "the other side does not take UPDATE before the call is answered"
+	if to.dialog == nil || (len(to.dialog.Allow) > 0 || to.dialog.NoUpdate) && !to.dialog.Allows(gosip.UPDATE) {
+		return noEarlyUpdate
 	}
 	var reliable bool
 	if to == &c.callee.leg {
@@ -368,27 +383,28 @@ func (c *call) earlyOfferBlocked(to *leg) string {
 	return ""
 }
 
-// renegotiateTimer applies a refresh's Session-Expires to the leg's timer;
-// false when the request was refused (422, 400).
-func (c *call) renegotiateTimer(l *leg, in *sip.Incoming) bool {
+// renegotiateTimer is the leg's session timer as a refresh (in, a
+// re-INVITE or UPDATE) sets it, once our 2xx to it is sent: the caller
+// applies it then, not before (a relayed offer may yet be refused, and a
+// refused request changes nothing, RFC 4028). false when the request was
+// refused here (422, 400).
+func (c *call) renegotiateTimer(l *leg, in *sip.Incoming) (sip.SessionTimer, bool) {
 	t, err := sip.NegotiateUAS(in.Req, l.policy.SessionTimer.Min())
 	switch {
 	case errors.Is(err, sip.ErrIntervalTooSmall):
 		_ = in.Reply(422, "Session Interval Too Small", "", sip.MinSEHeader(l.policy.SessionTimer.Min()))
-		return false
+		return l.timer, false
 	case err != nil:
 		_ = in.Reply(400, "Bad Request - "+err.Error(), "")
-		return false
+		return l.timer, false
 	}
 	if t.Active || !l.timer.Active {
-		l.timer = t
-	} else {
-		// No Session-Expires: the timer goes on, its refresher named as
-		// this request sees it (the peer is its UAC) and never a peer
-		// that does not support timers.
-		l.timer = l.timer.KeptFor(in.Req)
+		return t, true
 	}
-	return true
+	// No Session-Expires: the timer goes on, its refresher named as this
+	// request sees it (the peer is its UAC) and never a peer that does
+	// not support timers.
+	return l.timer.KeptFor(in.Req), true
 }
 
 // inDialogResponse is our response to a request in l's dialog, with our
@@ -410,8 +426,9 @@ func (c *call) inDialogResponse(l *leg, in *sip.Incoming, code int, phrase strin
 // and sends it to the other leg: UPDATE when the request was an UPDATE
 // and the other peer allows it (the only way in an early dialog), else
 // re-INVITE. in is the request to answer; nil when the offer came in an
-// ACK (onAckAnswer), which nothing answers.
-func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, sdpBody []byte) {
+// ACK (onAckAnswer), which nothing answers. timer is l's session timer
+// once our 2xx to in is sent (renegotiateTimer).
+func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, sdpBody []byte, timer sip.SessionTimer) {
 	offer, err := sdp.Parse(sdpBody)
 	if err != nil {
 		why := "unparseable SDP in " + string(method)
@@ -428,7 +445,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		prev := c.media.latest(l.media)
 		if c.unchangedOffer(l, prev, offer) || c.media.moveMedia(l.media, prev, offer, sdpBody) {
 			if in != nil { // an answer (in an ACK, a refresh's 2xx) wants no reply
-				c.answerUnchanged(l, in)
+				c.answerUnchanged(l, in, timer)
 			}
 			return
 		}
@@ -443,11 +460,11 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 	}
 	ro, body, err := c.media.reOffer(l.media, offer, sdpBody)
 	if err != nil {
-		c.log.Warn().Err(err).Msg("re-offer not relayed")
+		c.log.Warn().Err(err).Str("leg", l.role).Msg("re-offer refused: not relayed to the other peer")
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, err.Error()))
 		return
 	}
-	off := &relayedOffer{from: l, in: in, ro: ro, method: method, body: body}
+	off := &relayedOffer{from: l, in: in, ro: ro, method: method, body: body, session: timer}
 	c.offer = off
 	c.sendOffer(off)
 }
@@ -478,7 +495,7 @@ func (c *call) sendOffer(off *relayedOffer) {
 		c.log.Warn().Err(err).Msg("re-offer not sent")
 		c.abortOffer(503, "Service Unavailable")
 		if off.rollback {
-			c.hangup(nil, reasonRollback)
+			c.endForOffer(reasonRollback, failedRollback)
 		}
 		return
 	}
@@ -496,12 +513,12 @@ func (c *call) sendOffer(off *relayedOffer) {
 // late 2xx the far side sent us, a 408 its offerer got). A late 2xx is
 // then a stray one of an ended call: ACKed and hung up.
 func (c *call) offerUnanswered() {
-	reason := "re-offer: no answer"
+	reason, se := "re-offer: no answer", setupError{408, "Request Timeout", "reoffer_no_answer"}
 	if c.offer != nil && c.offer.rollback {
-		reason = reasonRollback
+		reason, se = reasonRollback, failedRollback
 	}
 	c.abortOffer(408, "Request Timeout")
-	c.hangup(nil, reason)
+	c.endForOffer(reason, se)
 }
 
 // onOfferAnswer takes the other leg's answer to a relayed offer.
@@ -535,6 +552,22 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		c.sendOffer(off)
 		return
 	}
+	refusesUpdate := off.method == gosip.UPDATE && sip.RefusesMethod(res, gosip.UPDATE)
+	if refusesUpdate {
+		// The far side does not do UPDATE after all, whatever its Allow
+		// said (405 without UPDATE in the 405's Allow, 501): not for this
+		// dialog's offers, relayed or ours, nor for its refreshes.
+		d.NoUpdate = true
+	}
+	if refusesUpdate && c.state == stateAnswered {
+		// A re-INVITE carries the same offer (RFC 3311 §5.1): sent at
+		// once, the offerer never sees the refusal.
+		c.log.Info().Int("code", res.StatusCode).Str("leg", to.role).Msg("relayed UPDATE refused as a method the far side does not do: sent again as a re-INVITE")
+		c.cancel(off.timer)
+		off.method = gosip.INVITE
+		c.sendOffer(off)
+		return
+	}
 	c.cancel(off.timer)
 	c.offer = nil
 	if off.rollback {
@@ -544,9 +577,22 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	if !res.IsSuccess() {
 		c.media.refuse(off.ro)
 		c.log.Info().Int("code", res.StatusCode).Msg("re-offer refused by the far side")
-		replyOffer(off.in, res.StatusCode, res.Reason)
+		switch {
+		case refusesUpdate && off.in != nil:
+			// In the early dialogs: no re-INVITE before the answer. Its
+			// offerer may try again once the call is answered (then as
+			// a re-INVITE), as when the far side's Allow had said so
+			// (earlyOfferBlocked); the far side's 405 is about its
+			// methods, not ours.
+			c.retryLater(off.in, warning(off.from.side, noEarlyUpdate))
+		case res.StatusCode == 405:
+			// Relayed, a 405 must say what we allow (RFC 3261 §21.4.6).
+			replyOffer(off.in, res.StatusCode, res.Reason, gosip.NewHeader("Allow", sip.Allow))
+		default:
+			replyOffer(off.in, res.StatusCode, res.Reason)
+		}
 		if res.StatusCode == 481 || res.StatusCode == 408 {
-			c.hangup(nil, "re-offer: dialog gone")
+			c.endForOffer("re-offer: dialog gone", setupError{480, "Temporarily Unavailable", "reoffer_dialog_gone"})
 		}
 		return
 	}
@@ -555,6 +601,16 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		c.armSessionTimer(to)
 	}
 	body, err := c.media.commit(off.ro, res.Body())
+	if err != nil && off.in == nil {
+		// The offer was its peer's answer (in an ACK, in a refresh's
+		// 2xx): that peer is bound to it, nothing can refuse it, and
+		// restoring the far side's earlier session would leave the two
+		// peers disagreeing all the same.
+		c.log.Warn().Err(err).Str("leg", to.role).
+			Msg("far side's answer to a re-offer that came in an answer (ACK, refresh 2xx) not usable, and its offerer cannot go back: ending the call")
+		c.endForOffer(reasonAnswerUnusable, failedRollback)
+		return
+	}
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far side's answer to the re-offer not usable")
 		replyOffer(off.in, 488, "Not Acceptable Here", warning(off.from.side, err.Error()))
@@ -571,6 +627,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	}
 	c.log.Info().Bool("hold", c.media.onHold).Str("from", off.from.media.String()).
 		Str("method", string(off.in.Req.Method)).Msg("re-offer relayed")
+	off.from.timer = off.session
 	out := c.inDialogResponse(off.from, off.in, 200, "OK", body)
 	if off.in.Req.IsInvite() {
 		err = c.sendOK(off.from, off.in, out, nil, func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
@@ -582,7 +639,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		// and Record-Route headers come back in it) and the requester got
 		// 513 instead, but the other leg has taken the offer: the peers'
 		// media no longer agree, so the call ends.
-		c.hangup(nil, "re-offer: our 2xx too large for UDP")
+		c.endForOffer("re-offer: our 2xx too large for UDP", setupError{500, "Server Internal Error", "message_too_large"})
 		return
 	}
 	c.armSessionTimer(off.from)

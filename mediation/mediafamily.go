@@ -37,8 +37,8 @@ func family(a netip.Addr) string {
 // checkFamily refuses the SDP m of the peer on side when the relay
 // anchors its media and m's address is of the other family; an
 // unspecified address (on hold) says nothing. The first offer and answer
-// of a call are checked, and in an anchored call every re-offer and its
-// answer (reoffer.go).
+// of a call are checked here, and in an anchored call every re-offer and
+// its answer (reoffer.go, with reofferFamily).
 func (p *mediaPlan) checkFamily(side relay.Side, m sdp.Media) error {
 	err, ok := p.familyMismatch(side, m)
 	if !ok {
@@ -47,6 +47,16 @@ func (p *mediaPlan) checkFamily(side relay.Side, m sdp.Media) error {
 	p.log.Warn().Str("peer", err.peer).Str("peer_media_ip", err.addr.String()).Str("media_ip", err.ours.String()).
 		Msg("anchored call refused: the peer's media address is of another family than media.ip")
 	return err
+}
+
+// reofferFamily is checkFamily for a re-offer and its answers, without
+// its log: the call is not refused, only the re-offer (or the answer), and
+// the caller's own warning says so with this error.
+func (p *mediaPlan) reofferFamily(side relay.Side, m sdp.Media) error {
+	if err, ok := p.familyMismatch(side, m); ok {
+		return err
+	}
+	return nil
 }
 
 // familyMismatch is checkFamily without the log: ok when m's address is

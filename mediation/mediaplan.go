@@ -69,8 +69,10 @@ type mediaPlan struct {
 	// onHold: the negotiated session does not let media flow both ways
 	// on both legs (hold.go); counting: the call is answered, so the
 	// relay's media timeout counts (on hold too, if the trunk says so).
-	// Beside packed and lateOffer, in one word.
-	onHold, counting bool
+	// Beside packed and lateOffer, in one word, as is bestEffortSeen:
+	// the gateway's best-effort SRTP offer was logged at info once
+	// (usableOffer; its session refreshes repeat it).
+	onHold, counting, bestEffortSeen bool
 	// pendingEdge is the client's answer of a delayed-offer call until the
 	// gateway's ACK completes the exchange.
 	pendingEdge *sdp.Media
@@ -185,7 +187,13 @@ func (p *mediaPlan) usableOffer(side relay.Side, offer sdp.Media, raw []byte) (s
 	if err != nil {
 		return offer, raw // no plain audio line: refused as an RTP/SAVP offer
 	}
-	p.log.Info().Int("audio_line", plain.AudioIndex+1).Str("refused_proto", offer.Proto).
+	ev := p.log.Debug()
+	if !p.bestEffortSeen {
+		// Once a call: an SBC repeats the offer at each session refresh.
+		p.bestEffortSeen = true
+		ev = p.log.Info()
+	}
+	ev.Int("audio_line", plain.AudioIndex+1).Str("refused_proto", offer.Proto).
 		Msg("the gateway offered SRTP and plain RTP in separate audio lines: SRTP is off for it, so the plain one is taken")
 	return plain, nil
 }

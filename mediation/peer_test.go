@@ -360,8 +360,11 @@ func earlyThenAnswer(ctx context.Context, t *testing.T, release <-chan struct{})
 
 // waitAck waits for the ACK of the INVITE's 2xx: an ACK with its Call-ID
 // and CSeq number (not any ACK the peer got: a peer may answer several
-// INVITEs).
-func (pi *peerInvite) waitAck(ctx context.Context) {
+// INVITEs). false, the test marked failed (Errorf), when none came: it is
+// called from the peer's SIP handlers, off the test goroutine, where
+// FailNow is not to be used (the handler returns instead); the test
+// goroutine uses mustWaitAck.
+func (pi *peerInvite) waitAck(ctx context.Context) bool {
 	p := pi.p
 	p.t.Helper()
 	callID, seq := string(*pi.req.CallID()), pi.req.CSeq().SeqNo
@@ -370,7 +373,7 @@ func (pi *peerInvite) waitAck(ctx context.Context) {
 		for _, r := range p.reqs {
 			if r.IsAck() && string(*r.CallID()) == callID && r.CSeq().SeqNo == seq {
 				p.mu.Unlock()
-				return
+				return true
 			}
 		}
 		ch := p.changed
@@ -378,8 +381,17 @@ func (pi *peerInvite) waitAck(ctx context.Context) {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			p.t.Fatalf("%s: no ACK of the INVITE %s/%d (got %s)", p.stack.Name(), callID, seq, p.methods())
+			p.t.Errorf("%s: no ACK of the INVITE %s/%d (got %s)", p.stack.Name(), callID, seq, p.methods())
+			return false
 		}
+	}
+}
+
+// mustWaitAck is waitAck on the test goroutine: the test stops there.
+func (pi *peerInvite) mustWaitAck(ctx context.Context) {
+	pi.p.t.Helper()
+	if !pi.waitAck(ctx) {
+		pi.p.t.FailNow()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
@@ -106,7 +107,10 @@ func TestReofferOtherFamilyRefused(t *testing.T) {
 			pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
 			calls <- pi
 		})
-		srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Media.IP = "127.0.0.1" })
+		cfg := labConfig(sbc.addr(), "udp")
+		cfg.Media.IP = "127.0.0.1"
+		logs := new(syncBuffer)
+		srv := mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.WarnLevel))
 		caller := startPeer(t, "caller")
 		oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp")) // anchored
 		if res := oc.answer(ctx, nil); res.StatusCode != 200 {
@@ -124,6 +128,11 @@ func TestReofferOtherFamilyRefused(t *testing.T) {
 		}
 		if n := caller.count(gosip.INVITE); n != 0 {
 			t.Errorf("the client got %d re-INVITEs, want none", n)
+		}
+		// The re-offer is refused, not the call: the first offer's
+		// "anchored call refused" line would mislead.
+		if l := logs.String(); strings.Contains(l, "anchored call refused") || !strings.Contains(l, "re-offer refused") {
+			t.Errorf("log of the refused re-offer:\n%s\nwant \"re-offer refused\", not \"anchored call refused\"", l)
 		}
 		_ = oc.d.Bye(ctx)
 		sbc.wait(ctx, gosip.BYE, 1)

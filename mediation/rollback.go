@@ -12,7 +12,8 @@ import (
 // answer we cannot use (an anchored call's far side answering without
 // G.711 or at an address of the other family, a bypassed SRTP re-offer
 // answered without a matching key). Its offerer gets 488 and keeps its old
-// session; the far side, already on the new one, is offered its old
+// session (an offer that came in an answer, in an ACK or a refresh's 2xx,
+// cannot be refused: that call ends instead, onOfferAnswer); the far side, already on the new one, is offered its old
 // session again, so that the two peers agree (RFC 3264 §8: the session is
 // the last one both accepted). The rollback is our own re-INVITE (or
 // UPDATE, as the offer was) in that leg: its 2xx is ACKed, a 491 is tried
@@ -20,8 +21,17 @@ import (
 // 481, no response, an answer we cannot use either) ends the call rather
 // than leave the peers disagreeing.
 
-// reasonRollback is the end reason of a call whose rollback failed.
+// reasonRollback is the end reason of an answered call whose rollback
+// failed; failedRollback how one not answered yet (an early dialog's
+// UPDATE) fails.
 const reasonRollback = "re-offer: far side's session not restored"
+
+var failedRollback = setupError{500, "Server Internal Error", "reoffer_not_restored"}
+
+// reasonAnswerUnusable is the end reason of a call whose peer's answer (in
+// an ACK, in a refresh's 2xx), relayed as an offer, got from the far side
+// an answer we cannot use: nothing to roll back to (onOfferAnswer).
+const reasonAnswerUnusable = "re-offer from an answer: far side's answer not usable"
 
 // maxRollbackGlare bounds the 491s a rollback is tried again after.
 const maxRollbackGlare = 3
@@ -34,7 +44,7 @@ func (c *call) rollback(off *relayedOffer) {
 	if err != nil {
 		c.log.Warn().Err(err).Str("leg", to.role).
 			Msg("far side took a re-offer whose answer is not usable, and its earlier session cannot be offered again: ending the call")
-		c.hangup(nil, reasonRollback)
+		c.endForOffer(reasonRollback, failedRollback)
 		return
 	}
 	c.log.Warn().Str("leg", to.role).Str("method", string(off.method)).
@@ -62,7 +72,7 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 		}
 		if err := c.media.restored(to.media, res.Body()); err != nil {
 			c.log.Warn().Err(err).Str("leg", to.role).Msg("far side's answer to its restored session not usable either: ending the call")
-			c.hangup(nil, reasonRollback)
+			c.endForOffer(reasonRollback, failedRollback)
 			return
 		}
 		c.log.Info().Str("leg", to.role).Msg("far side's earlier session restored")
@@ -92,6 +102,6 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 		c.after(wait, retry)
 	default:
 		c.log.Warn().Int("code", res.StatusCode).Str("leg", to.role).Msg("far side refused its restored session: ending the call")
-		c.hangup(nil, reasonRollback)
+		c.endForOffer(reasonRollback, failedRollback)
 	}
 }

@@ -226,3 +226,109 @@ func TestRollbackGlareRetried(t *testing.T) {
 	sbc.wait(ctx, gosip.ACK, 3) // the initial INVITE's, the re-offer's, the retry's
 	hangUpAndCheck(ctx, t, sbc, srv, oc, records)
 }
+
+// TestEarlyRollbackFailureAnswersCaller: a rollback that fails in an early
+// dialog (the caller's early UPDATE, a hold, relayed to the SBC and taken
+// with an answer an anchored call cannot use; the restoring UPDATE
+// refused) ends a call nobody answered yet: the caller's INVITE gets a
+// final response and the SBC's is CANCELled, counted as a failed call for
+// a documented reason. It used to be "hung up" as an answered call: no
+// final response to the caller at all.
+func TestEarlyRollbackFailureAnswersCaller(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		pi.reliable(183, 1, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		// Then nothing: the call ends with our CANCEL.
+	})
+	var updates atomic.Int32
+	sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if updates.Add(1) == 1 {
+			sbc.reply(req, tx, 200, []byte(answerNoG711))
+			return
+		}
+		sbc.reply(req, tx, 488, nil)
+	})
+	records := t.TempDir() + "/calls.jsonl"
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Records.Path = records
+		c.Media.IP = "127.0.0.1"
+	})
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"), gosip.NewHeader("Supported", "100rel"))
+	code := 0
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || code != 0 {
+			return
+		}
+		if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 200 {
+			t.Errorf("PRACK got %d", pres.StatusCode)
+		}
+		code = earlyUpdate(ctx, t, oc, r, fixtureBody(t, "hold-offer.sdp")).StatusCode
+	})
+	if code != 488 {
+		t.Errorf("early UPDATE got %d, want 488", code)
+	}
+	if res.StatusCode != 500 || !strings.Contains(valueOf(res.GetHeader("Warning")), "not restored") {
+		t.Fatalf("INVITE got %d (Warning %q), want 500 saying the session was not restored", res.StatusCode, valueOf(res.GetHeader("Warning")))
+	}
+	sbc.wait(ctx, gosip.CANCEL, 1)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "reoffer_not_restored")
+	if recs := readRecords(t, records); len(recs) != 1 || recs[0].EndReason != "reoffer_not_restored" {
+		t.Fatalf("records %+v, want one ended by the failed rollback", recs)
+	}
+}
+
+// TestUnusableAnswerToAckOfferEndsCall: the caller's answer in the ACK of
+// our 200 to its SDP-less re-INVITE puts it on hold, which goes to the SBC
+// as our re-INVITE; the SBC takes it with an answer an anchored call
+// cannot use. The caller is bound to its answer (nothing refuses an ACK),
+// so restoring the SBC's earlier session would leave them disagreeing:
+// the call ends, BYE on both legs. It used to be rolled back.
+func TestUnusableAnswerToAckOfferEndsCall(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	caller, sbc, srv, oc, records := anchoredCall(ctx, t, func(n int, _ *gosip.Request) (int, []byte) {
+		if n == 1 {
+			return 200, []byte(answerNoG711)
+		}
+		return 200, fixtureBody(t, "sbc-answer-pcma.sdp")
+	})
+	ourTag, _ := oc.inv.From().Params.Get("tag")
+	tx, err := caller.stack.Client("udp").TransactionRequest(ctx, inCallerDialog(oc, gosip.INVITE, 10, ourTag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Terminate()
+	var ok *gosip.Response
+	for ok == nil {
+		select {
+		case r := <-tx.Responses():
+			if r.StatusCode >= 200 {
+				ok = r
+			}
+		case <-ctx.Done():
+			t.Fatal("no answer to the re-INVITE")
+		}
+	}
+	if ok.StatusCode != 200 || len(ok.Body()) == 0 {
+		t.Fatalf("re-INVITE without SDP got %d with %d bytes of SDP, want 200 with an offer", ok.StatusCode, len(ok.Body()))
+	}
+	ack := inCallerDialog(oc, gosip.ACK, 10, ourTag)
+	ack.Recipient = ok.Contact().Address
+	ack.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	ack.SetBody(fixtureBody(t, "hold-offer.sdp"))
+	if err := caller.stack.Client("udp").WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+	sbc.wait(ctx, gosip.INVITE, 2) // the hold, relayed
+	caller.wait(ctx, gosip.BYE, 1)
+	sbc.wait(ctx, gosip.BYE, 1)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+	if n := sbc.count(gosip.INVITE); n != 2 {
+		t.Errorf("SBC got %d INVITEs, want the call's and the relayed hold (no restoring one)", n)
+	}
+	if recs := readRecords(t, records); len(recs) != 1 || recs[0].EndReason != "re-offer from an answer: far side's answer not usable" {
+		t.Fatalf("records %+v, want one ended for the unusable answer", recs)
+	}
+}

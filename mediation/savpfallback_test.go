@@ -8,8 +8,9 @@ import (
 
 	gosip "github.com/emiago/sipgo/sip"
 	psdp "github.com/pion/sdp/v3"
+	"github.com/rs/zerolog"
 
-	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
 // TestBestEffortSRTPOffer: an SBC's best-effort SRTP offer (an RTP/SAVP
@@ -18,7 +19,8 @@ import (
 // rejected with port 0 in its place (RFC 3264 §6), whichever comes first;
 // the relay sends to the plain line's port, and the SBC's refresh
 // re-INVITE repeating that offer is answered without bothering the client.
-// Before, the RTP/SAVP line first got 488 ("SRTP is off").
+// Before, the RTP/SAVP line first got 488 ("SRTP is off"). The choice is
+// logged at info once a call, not at every refresh.
 func TestBestEffortSRTPOffer(t *testing.T) {
 	for _, savpFirst := range []bool{true, false} {
 		name := "AVP first"
@@ -30,7 +32,10 @@ func TestBestEffortSRTPOffer(t *testing.T) {
 			sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
 			clientRTP, savpRTP, avpRTP := rtpSock(t), rtpSock(t), rtpSock(t)
 			edge.invites(func(pi *peerInvite) { pi.respond(200, loopSDP(sockPort(clientRTP), "sendrecv", false, "PCMU")) })
-			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+			cfg := labConfig(sbc.addr(), "udp")
+			cfg.Edge.Peer = edge.addr().String()
+			logs := new(syncBuffer)
+			srv := mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
 			savp := fmt.Sprintf("m=audio %d RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"+
 				"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\na=sendrecv\r\n", sockPort(savpRTP))
 			avp := fmt.Sprintf("m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", sockPort(avpRTP))
@@ -89,6 +94,12 @@ func TestBestEffortSRTPOffer(t *testing.T) {
 			}
 			if n := edge.count(gosip.INVITE); n != 1 {
 				t.Errorf("the client got %d INVITEs, want only the call's: the refresh changed nothing", n)
+			}
+			// The refresh was answered, so handled: its log line, if any,
+			// is written.
+			// (An RTP/AVP line first is plain RTP offered: nothing to say.)
+			if n, want := strings.Count(logs.String(), "the gateway offered SRTP and plain RTP"), map[bool]int{true: 1}[savpFirst]; n != want {
+				t.Errorf("best-effort SRTP offer logged at info %d times, want %d (the call's offer, not its refresh)", n, want)
 			}
 			_ = oc.d.Bye(ctx)
 			edge.wait(ctx, gosip.BYE, 1)

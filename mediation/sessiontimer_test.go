@@ -35,7 +35,9 @@ func TestSessionTimerPeerRefreshes(t *testing.T) {
 				}
 				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"),
 					gosip.NewHeader("Session-Expires", "2;refresher=uas"), gosip.NewHeader("Require", "timer"), allowUpdate())
-				pi.waitAck(ctx)
+				if !pi.waitAck(ctx) {
+					return
+				}
 				go func() {
 					for seq := uint32(10); ; seq++ {
 						select {
@@ -498,7 +500,9 @@ func TestRefresherOfKeptTimer(t *testing.T) {
 					hdrs = append(hdrs, gosip.NewHeader("Session-Expires", "600;refresher=uac"), gosip.NewHeader("Require", "timer"))
 				}
 				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"), hdrs...)
-				pi.waitAck(ctx)
+				if !pi.waitAck(ctx) {
+					return
+				}
 				calls <- pi
 			})
 			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
@@ -660,6 +664,61 @@ func TestSlowRefreshAnswerInTime(t *testing.T) {
 	sbc.wait(ctx, gosip.UPDATE, 2) // the slow refresh went through: the next interval's
 	if n := sbc.count(gosip.BYE) + caller.count(gosip.BYE); n != 0 {
 		t.Fatalf("%d BYEs: the call was ended while its refresh's answer was on the way", n)
+	}
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
+}
+
+// TestRefusedReofferKeepsTimer: a re-INVITE of the SBC without
+// Supported: timer and without Session-Expires would make us the
+// refresher of the dialog's timer (RFC 4028 §9), but only through our 2xx:
+// relayed and refused by the client, it changes nothing, and the SBC
+// stays the refresher. Our next offer to it (the client's re-offer,
+// relayed) therefore carries no Session-Expires. The kept timer used to be
+// taken before the outcome: that offer went with a Session-Expires naming
+// us the refresher of a dialog the SBC refreshes.
+func TestRefusedReofferKeepsTimer(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	calls := make(chan *peerInvite, 1)
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		calls <- pi
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		caller.reply(req, tx, 488, nil)
+	})
+	oc := upCall(ctx, t, caller, srv, "udp")
+	ackTaken(ctx, t, oc)
+	var pi *peerInvite
+	select {
+	case pi = <-calls:
+	case <-ctx.Done():
+		t.Fatal("no call at the SBC")
+	}
+	sbc.wait(ctx, gosip.ACK, 1)
+	// The SBC sets the timer up, refreshing itself.
+	res := pi.do(ctx, pi.inDialog(gosip.UPDATE, 10, nil, gosip.NewHeader("Supported", "timer"), gosip.NewHeader("Session-Expires", "600;refresher=uac")))
+	if se := res.GetHeader("Session-Expires"); res.StatusCode != 200 || se == nil || se.Value() != "600;refresher=uac" {
+		t.Fatalf("the SBC's UPDATE got %d with Session-Expires %v, want 200 with 600;refresher=uac", res.StatusCode, se)
+	}
+	// Its re-offer, without Supported: timer, relayed and refused.
+	if res := pi.do(ctx, pi.inDialog(gosip.INVITE, 11, fixtureBody(t, "hold-offer.sdp"))); res.StatusCode != 488 {
+		t.Fatalf("SBC's re-INVITE got %d, want the client's 488", res.StatusCode)
+	}
+	if n := caller.count(gosip.INVITE); n != 1 {
+		t.Fatalf("client got %d re-INVITEs, want the relayed one", n)
+	}
+	reoffer := bumpVersion(t, string(fixtureBody(t, "sfb-bypass-offer.sdp")))
+	if res := callerReinvites(t, oc)(ctx, []byte(reoffer)); res.StatusCode != 200 {
+		t.Fatalf("client's re-INVITE got %d", res.StatusCode)
+	}
+	relayed := sbc.wait(ctx, gosip.INVITE, 2)
+	if se := relayed.GetHeader("Session-Expires"); se != nil {
+		t.Errorf("client's re-offer relayed to the SBC with Session-Expires %q: we are not the refresher of its dialog", se.Value())
 	}
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)

@@ -32,7 +32,9 @@ func TestSettledCallReleasesSetup(t *testing.T) {
 			sbc.invites(func(pi *peerInvite) {
 				ok = pi.response(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
 				_ = pi.tx.Respond(ok)
-				pi.waitAck(ctx)
+				if !pi.waitAck(ctx) {
+					return
+				}
 				answered <- pi
 			})
 			records := t.TempDir() + "/calls.jsonl"

@@ -63,13 +63,18 @@ func readState(path string) (b BypassSettings, follows, ok bool, err error) {
 	if f.Version != stateVersion {
 		return b, false, false, &StateError{Path: path, Reason: fmt.Sprintf("version %d, want %d", f.Version, stateVersion)}
 	}
-	// Without a settings object every field reads as its zero value, and
-	// the first check to fail (AlwaysBypass) would be blamed for it.
+	// Without a settings object, or with an empty one, every field reads
+	// as its zero value, and the first check to fail (AlwaysBypass) would
+	// be blamed for it.
 	var has struct {
 		Settings json.RawMessage `json:"settings"`
 	}
 	if err := json.Unmarshal(data, &has); err != nil || len(has.Settings) == 0 || string(has.Settings) == "null" {
 		return b, false, false, &StateError{Path: path, Reason: "settings missing: the file has no \"settings\" object"}
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(has.Settings, &keys); err == nil && len(keys) == 0 {
+		return b, false, false, &StateError{Path: path, Reason: "settings missing: the file's \"settings\" object is empty"}
 	}
 	v := f.Settings
 	b = BypassSettings{Enabled: v.Enabled, AlwaysBypass: v.AlwaysBypass, BypassID: v.BypassID, WebServiceURL: v.HybridConfigServiceInternalUrl}

@@ -121,6 +121,7 @@ func TestStateCorrupt(t *testing.T) {
 		// Not blamed on AlwaysBypass, the first field to fail (r23 L2).
 		{"no settings", `{"version":1}`, "settings missing"},
 		{"null settings", `{"version":1,"settings":null}`, "settings missing"},
+		{"empty settings", `{"version":1,"settings": { } }`, "settings missing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.json")

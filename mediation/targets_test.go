@@ -37,7 +37,9 @@ func TestByeAfterSBCClosesTCP(t *testing.T) {
 		sbc := startPeer(t, "sbc")
 		sbc.invites(func(pi *peerInvite) {
 			pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
-			pi.waitAck(ctx)
+			if !pi.waitAck(ctx) {
+				return
+			}
 			sbc.closeConn(t, pi.req.Source())
 		})
 		srv := serveTo(t, sbc.addr(), "tcp", nil)

@@ -185,7 +185,7 @@ func TestReferPerformedByServer(t *testing.T) {
 				t.Fatalf("the PSTN party's leg got %d BYEs", n)
 			}
 			// The target hangs up: the PSTN party gets BYE, the call ends.
-			target.waitAck(ctx) // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
+			target.mustWaitAck(ctx) // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
 			if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
 				t.Fatalf("target's BYE got %d", res.StatusCode)
 			}
@@ -228,7 +228,7 @@ func TestReferPerformedByServerInbound(t *testing.T) {
 	}
 	_ = oc.d.Ack(ctx)
 	client := next(ctx, t, l.sbcCalls, "client's")
-	client.waitAck(ctx)
+	client.mustWaitAck(ctx)
 	refer := client.inDialog(gosip.REFER, 2, nil, gosip.NewHeader("Refer-To", "<tel:+15550200>"))
 	if res := client.do(ctx, refer); res.StatusCode != 202 {
 		t.Fatalf("REFER got %d, want 202", res.StatusCode)
@@ -435,7 +435,7 @@ func TestReferPerformedByServerPSTNPartyMoves(t *testing.T) {
 	target := next(ctx, t, l.targets, "transfer")
 	l.sbc.wait(ctx, gosip.ACK, 2) // of the call's 200, then of the re-INVITE's
 	mediaFlows(ctx, t, "target -> PSTN party's new port", l.targetMedia, media(t, "transfer INVITE", target.req.Body()).RTP(), moved)
-	target.waitAck(ctx) // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
+	target.mustWaitAck(ctx) // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
 	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
 		t.Fatalf("target's BYE got %d", res.StatusCode)
 	}
@@ -528,7 +528,7 @@ func TestReferPerformedByServerTransferorLeaves(t *testing.T) {
 				if n := l.sbc.count(gosip.BYE); n != 0 {
 					t.Fatalf("the PSTN party got BYE")
 				}
-				target.waitAck(ctx) // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
+				target.mustWaitAck(ctx) // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
 				if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
 					t.Fatalf("target's BYE got %d", res.StatusCode)
 				}
@@ -593,7 +593,7 @@ func TestReferPerformedByServerRepointRefused(t *testing.T) {
 				return
 			}
 			l.sbc.wait(ctx, gosip.INVITE, 3) // the call's, the 491's, the retry
-			target.waitAck(ctx)              // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
+			target.mustWaitAck(ctx)          // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
 			if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
 				t.Fatalf("target's BYE got %d", res.StatusCode)
 			}
@@ -627,7 +627,7 @@ func TestReferPerformedByServerReleasedLegOnEnd(t *testing.T) {
 	if n := l.caller.count(gosip.BYE); n != 0 {
 		t.Fatalf("the transferor got BYE before answering the final NOTIFY")
 	}
-	target.waitAck(ctx) // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
+	target.mustWaitAck(ctx) // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
 	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
 		t.Fatalf("target's BYE got %d", res.StatusCode)
 	}
@@ -834,7 +834,7 @@ func (l *transferLab) targetHangsUp(ctx context.Context, t *testing.T, target *p
 	// After our ACK, as RFC 3261 §15 has a callee do: the lab's target is
 	// handed over before its 200 is sent, and a BYE ahead of the 200
 	// gets 481.
-	target.waitAck(ctx)
+	target.mustWaitAck(ctx)
 	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
 		t.Fatalf("target's BYE got %d", res.StatusCode)
 	}
@@ -852,7 +852,9 @@ func TestReferPerformedByServerTargetForkAnswersLate(t *testing.T) {
 	l.edge.invites(func(pi *peerInvite) {
 		pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
 		l.targets <- pi
-		pi.waitAck(ctx)
+		if !pi.waitAck(ctx) {
+			return
+		}
 		late := pi.response(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
 		late.To().Params.Add("tag", "forkB") // replaces pi's tag: another UAS
 		_ = pi.tx.Respond(late)

@@ -323,3 +323,106 @@ func valueOf(h gosip.Header) string {
 	}
 	return h.Value()
 }
+
+// TestRelayedUpdateRefusedAsMethod: an SBC whose 200 allowed UPDATE but
+// that refuses the client's relayed UPDATE offer as a method it does not
+// do (405 whose Allow lacks UPDATE, or 501) gets the offer again at once
+// as a re-INVITE, and the client its answer: it never sees the refusal.
+// The next offer goes as a re-INVITE from the start. The SBC's 405 used to
+// be relayed to the client as our own, without the Allow a 405 must have.
+func TestRelayedUpdateRefusedAsMethod(t *testing.T) {
+	for _, code := range []int{405, 501} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) {
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"), allowUpdate())
+			})
+			sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				res := gosip.NewResponseFromRequest(req, code, "", nil)
+				if code == 405 {
+					res.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+				}
+				_ = tx.Respond(res)
+			})
+			sbc.answerSDP(t, gosip.INVITE)
+			srv := serveTo(t, sbc.addr(), "udp", nil)
+			caller := startPeer(t, "caller")
+			oc := upCall(ctx, t, caller, srv, "udp")
+			ackTaken(ctx, t, oc)
+			sbc.wait(ctx, gosip.ACK, 1)
+			update := func(body []byte) *gosip.Response {
+				upd := gosip.NewRequest(gosip.UPDATE, oc.final.Contact().Address)
+				upd.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+				upd.SetBody(body)
+				return doIn(ctx, t, oc, upd)
+			}
+			if res := update(fixtureBody(t, "hold-offer.sdp")); res.StatusCode != 200 || len(res.Body()) == 0 {
+				t.Fatalf("UPDATE with SDP got %d (Allow %q), want 200 with the answer the SBC gave the re-INVITE", res.StatusCode, valueOf(res.GetHeader("Allow")))
+			}
+			relayed := sbc.wait(ctx, gosip.INVITE, 2)
+			if !strings.Contains(string(relayed.Body()), "a=sendonly") {
+				t.Errorf("re-INVITE is not the UPDATE's hold offer:\n%s", relayed.Body())
+			}
+			resume := bumpVersion(t, bumpVersion(t, string(fixtureBody(t, "hold-offer.sdp"))))
+			resume = strings.Replace(resume, "a=sendonly", "a=sendrecv", 1)
+			if res := update([]byte(resume)); res.StatusCode != 200 {
+				t.Fatalf("second UPDATE got %d", res.StatusCode)
+			}
+			sbc.wait(ctx, gosip.INVITE, 3)
+			if n := sbc.count(gosip.UPDATE); n != 1 {
+				t.Errorf("SBC got %d UPDATEs, want only the first (then re-INVITEs)", n)
+			}
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+			mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+		})
+	}
+}
+
+// TestEarlyUpdateRefusedAsMethod: in the early dialogs, where no
+// re-INVITE can carry it, the client's UPDATE offer that the SBC refuses
+// as a method it does not do gets 500 with a Retry-After and a Warning
+// saying the other side takes no UPDATE before the answer (as when the
+// SBC's Allow had said so), not the SBC's 405 as if it were ours.
+func TestEarlyUpdateRefusedAsMethod(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := startPeer(t, "sbc")
+	updated := make(chan struct{})
+	sbc.invites(func(pi *peerInvite) {
+		pi.reliable(183, 1, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		select {
+		case <-updated:
+		case <-ctx.Done():
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+	})
+	sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		_ = tx.Respond(gosip.NewResponseFromRequest(req, 405, "", nil))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	caller := startPeer(t, "caller")
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"), gosip.NewHeader("Supported", "100rel"))
+	var ures *gosip.Response
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || ures != nil {
+			return
+		}
+		defer close(updated)
+		if pres := doIn(ctx, t, oc, prackFor(oc, r)); pres.StatusCode != 200 {
+			t.Errorf("PRACK got %d", pres.StatusCode)
+		}
+		ures = earlyUpdate(ctx, t, oc, r, fixtureBody(t, "sfb-bypass-offer.sdp"))
+	})
+	if res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if ures == nil || ures.StatusCode != 500 || ures.GetHeader("Retry-After") == nil || !strings.Contains(valueOf(ures.GetHeader("Warning")), "UPDATE") {
+		t.Fatalf("early UPDATE refused by the SBC as a method got %v, want 500 with Retry-After and a Warning", ures)
+	}
+	_ = oc.d.Ack(ctx)
+	_ = oc.d.Bye(ctx)
+	sbc.wait(ctx, gosip.BYE, 1)
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}
