@@ -183,10 +183,11 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 		// the peer try again (RFC 3261 §14.1).
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 		return
-	case c.offer != nil && c.offer.from == l, l.ok != nil, c.state != stateAnswered && l == &c.caller.leg:
+	case c.offer != nil && c.offer.from == l && !c.offer.rollback, l.ok != nil, c.state != stateAnswered && l == &c.caller.leg:
 		// l's peer sent another INVITE while one of its own is not done
 		// with (the caller's first one, or a re-INVITE waiting for the
-		// other leg or for its ACK): RFC 3261 §14.2.
+		// other leg or for its ACK): RFC 3261 §14.2. (A rollback of its
+		// refused offer is ours, to the other peer: glare, below.)
 		c.retryLater(in)
 		return
 	case c.state != stateAnswered, c.offer != nil, c.other(l).ok != nil, l.refreshing, c.other(l).refreshing:
@@ -299,8 +300,9 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 	if len(in.Req.Body()) > 0 && c.offer != nil {
 		// RFC 3311 §5.2: an offer of l's peer still unanswered is 500
 		// with Retry-After; one we sent it (relayed from the other leg),
+		// or a rollback of l's refused offer (ours, to the other peer),
 		// glare.
-		if c.offer.from == l {
+		if c.offer.from == l && !c.offer.rollback {
 			c.retryLater(in)
 		} else {
 			_ = in.Reply(491, "Request Pending", "")

@@ -332,3 +332,36 @@ func TestUnusableAnswerToAckOfferEndsCall(t *testing.T) {
 		t.Fatalf("records %+v, want one ended for the unusable answer", recs)
 	}
 }
+
+// TestReofferDuringRollbackIsGlare: while the restoring offer to the SBC
+// is unanswered, a new re-offer of the client (whose own offer was
+// answered 488 already) crosses our offer to the SBC: 491 (RFC 3261
+// §14.1), as for any offer of ours in progress. It got 500 with
+// Retry-After, the answer to a peer's own pending offer (§14.2).
+func TestReofferDuringRollbackIsGlare(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	release := make(chan struct{})
+	_, sbc, srv, oc, records := anchoredCall(ctx, t, func(n int, _ *gosip.Request) (int, []byte) {
+		switch n {
+		case 1:
+			return 200, []byte(answerNoG711)
+		case 2:
+			select { // the restoring offer waits for the client's crossing one
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return 200, fixtureBody(t, "sbc-answer-pcma.sdp")
+	})
+	reinvite := callerReinvites(t, oc)
+	if res := reinvite(ctx, fixtureBody(t, "hold-offer.sdp")); res.StatusCode != 488 {
+		t.Fatalf("re-offer got %d, want 488", res.StatusCode)
+	}
+	sbc.wait(ctx, gosip.INVITE, 3) // the restoring offer, unanswered
+	if res := reinvite(ctx, fixtureBody(t, "hold-offer.sdp")); res.StatusCode != 491 {
+		t.Fatalf("re-offer during the rollback got %d %s, want 491", res.StatusCode, res.Reason)
+	}
+	close(release)
+	sbc.wait(ctx, gosip.ACK, 3) // the initial INVITE's, the re-offer's, the rollback's
+	hangUpAndCheck(ctx, t, sbc, srv, oc, records)
+}
