@@ -85,6 +85,11 @@ func (c *call) inviteCallee(body []byte) {
 	tag, _ := inv.From().Params.Get("tag")
 	c.deps.index.addDialog(c, string(*inv.CallID()), tag)
 	c.relog(string(*inv.CallID()))
+	if c.media.relay != nil {
+		// Opened with the offer, before this Call-ID existed: its lines
+		// name it from now on, as every other line of the call does.
+		c.media.relay.SetLogger(c.media.log.Logger())
+	}
 	c.log.Debug().Str("target", target.String()).Str("transport", transport).Msg("calling the other side")
 	if !c.sendInvite(inv) {
 		return

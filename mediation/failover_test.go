@@ -297,7 +297,8 @@ func jsonKeys(t *testing.T, line []byte) (map[string]int, map[string]any) {
 // TestKeptRelayLogsNewTrunk: a call whose first trunk answered early (183
 // with SDP) and then failed keeps its relay for the next trunk
 // (replan); from the failover on, the relay's lines name the trunk the
-// call is with, not the one that failed.
+// call is with, not the one that failed; each names our INVITE's Call-ID
+// (b_call_id), which did not exist yet when the relay opened.
 func TestKeptRelayLogsNewTrunk(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	first, backup := startPeer(t, "first"), startPeer(t, "backup")
@@ -337,6 +338,10 @@ func TestKeptRelayLogsNewTrunk(t *testing.T) {
 		}
 		if fields["gateway"] != want {
 			t.Errorf("relay line %s: want gateway %s", line, want)
+		}
+		if id, _ := fields["b_call_id"].(string); id == "" && fields["message"] != "relay started" && fields["message"] != "media timeout suspension changed" {
+			// Those two come as the relay opens, before our INVITE.
+			t.Errorf("relay line %s: no b_call_id", line)
 		}
 	}
 	if !failedOver || before == 0 || after == 0 {
