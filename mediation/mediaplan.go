@@ -69,8 +69,11 @@ type mediaPlan struct {
 	// onHold: the negotiated session does not let media flow both ways
 	// on both legs (hold.go); counting: the call is answered, so the
 	// relay's media timeout counts (on hold too, if the trunk says so).
+	// updated: an offer/answer completed in the dialog (an early UPDATE):
+	// each peer's latest SDP, not the caller's INVITE's offer, is what
+	// the callee's 200 meets (earlyanswer.go).
 	// Beside packed and lateOffer, in one word.
-	onHold, counting bool
+	onHold, counting, updated bool
 	// pendingEdge is the client's answer of a delayed-offer call until the
 	// gateway's ACK completes the exchange.
 	pendingEdge *sdp.Media
@@ -97,10 +100,6 @@ type mediaPlan struct {
 	// provisionals, per early dialog (earlyanswer.go); the set-up's
 	// only, let go once settled.
 	early []earlyAnswer
-	// updated: an offer/answer completed in the dialog (an early UPDATE):
-	// each peer's latest SDP, not the caller's INVITE's offer, is what
-	// the callee's 200 meets (earlyanswer.go).
-	updated bool
 	// signalling is the IP each peer's SIP comes from or goes to (the
 	// caller's source, the callee's next hop): a peer behind a NAT sends
 	// its media from there, so the relay accepts it before latching.
