@@ -259,7 +259,8 @@ func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, err
 		return nil, err
 	}
 	if !final {
-		p.keepEarly(tag, d)
+		peer, raw := p.callerLatest()
+		p.keepEarly(tag, d, peer, raw)
 	}
 	if p.decision.bypass && final {
 		p.closeRelay()
