@@ -456,8 +456,12 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 // 422 that raised that leg's session interval).
 func (c *call) sendOffer(off *relayedOffer) {
 	to := c.other(off.from)
-	contact := to.dialog.OurContact()
-	req := to.dialog.NewRequest(off.method, 0, off.body, &contact)
+	d := c.forkDialog(off)
+	if d == nil {
+		d = to.dialog
+	}
+	contact := d.OurContact()
+	req := d.NewRequest(off.method, 0, off.body, &contact)
 	req.AppendHeader(sip.OptionHeader("Supported", to.supported()...))
 	if to.timer.Active && to.timer.WeRefresh {
 		// Our re-offer refreshes that leg's session as well (RFC 4028 §7.4).
@@ -467,7 +471,7 @@ func (c *call) sendOffer(off *relayedOffer) {
 	}
 	var err error
 	off.ack = nil // a new request: its 2xx gets an ACK of its own
-	off.out, err = c.sendIn(to, to.dialog, req, func(res *gosip.Response) { c.onOfferAnswer(off, res) },
+	off.out, err = c.sendIn(to, d, req, func(res *gosip.Response) { c.onOfferAnswer(off, res) },
 		func(err error) {
 			if c.offer == off {
 				c.log.Warn().Err(err).Msg("re-offer got no answer")
@@ -511,7 +515,8 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	// another one since (the offer was then aborted); the answer is that
 	// old dialog's alone.
 	d := off.out.dialog
-	stale := d != to.dialog
+	// Or one of the client's forks, still early (forkDialog).
+	stale := d != to.dialog && (c.state == stateAnswered || to != &c.callee.leg || c.callee.early[d.RemoteTag] != d)
 	switch {
 	case res.IsSuccess() && off.out.req.IsInvite():
 		// ACK every 2xx (retransmissions too) of our re-INVITE, whether
