@@ -11,13 +11,21 @@ import (
 )
 
 // TestEarlyUpdateToItsFork: the SBC's UPDATE in the early dialog of the
-// client's first fork goes to that fork, not to the one heard last, and
-// the relay follows that fork's answer to it (r23-review2 #4).
+// client's first fork goes to that fork, not to the one heard last
+// (r23-review2 #4). When that fork's 183 was not reliable the UPDATE's
+// offer cannot go to it (RFC 3311 §5.1): 500 with Retry-After, though the
+// fork heard last answered reliably.
 func TestEarlyUpdateToItsFork(t *testing.T) {
+	for _, aReliable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fork A reliable %v", aReliable), func(t *testing.T) { earlyUpdateToItsFork(t, aReliable) })
+	}
+}
+
+func earlyUpdateToItsFork(t *testing.T, aReliable bool) {
 	ctx := testCtx(t, 30*time.Second)
 	s1, s2, eA, eB := rtpSock(t), rtpSock(t), rtpSock(t), rtpSock(t)
 	ansA, ansB := loopSDP(sockPort(eA), "sendrecv", true, "PCMU"), loopSDP(sockPort(eB), "sendrecv", true, "PCMU")
-	updatedIn, updated := make(chan string, 1), make(chan struct{})
+	updatedIn, proceed := make(chan string, 1), make(chan struct{})
 	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
 	edge.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
 		tag, _ := req.To().Params.Get("tag")
@@ -27,15 +35,18 @@ func TestEarlyUpdateToItsFork(t *testing.T) {
 		}
 		edge.reply(req, tx, 200, body, allowUpdate())
 		updatedIn <- tag
-		close(updated)
 	})
 	edge.invites(func(pi *peerInvite) {
 		pi.tag = "forkA"
-		pi.reliable(183, 1, ansA)
+		if aReliable {
+			pi.reliable(183, 1, ansA)
+		} else {
+			pi.respond(183, ansA)
+		}
 		pi.tag = "forkB"
 		pi.reliable(183, 1, ansB)
 		select {
-		case <-updated:
+		case <-proceed:
 		case <-ctx.Done():
 			return
 		}
@@ -86,21 +97,33 @@ func TestEarlyUpdateToItsFork(t *testing.T) {
 		}
 		// Both forks heard, B last: the UPDATE in A's early dialog.
 		ures = inDialog(first, gosip.UPDATE, loopSDP(sockPort(s2), "sendrecv", true, "PCMU", "PCMA"))
+		close(proceed)
 	})
 	if res.StatusCode != 200 {
 		t.Fatalf("SBC got %d", res.StatusCode)
 	}
 	_ = oc.d.Ack(ctx)
-	if ures == nil || ures.StatusCode != 200 {
-		t.Fatalf("the SBC's early UPDATE got %v", ures)
-	}
-	select {
-	case tag := <-updatedIn:
-		if tag != "forkA" {
-			t.Fatalf("the SBC's UPDATE in fork A's early dialog reached the client in %q", tag)
+	if !aReliable {
+		if ures == nil || ures.StatusCode != 500 || ures.GetHeader("Retry-After") == nil {
+			t.Fatalf("the SBC's early UPDATE towards a fork without a reliable answer got %v, want 500 with Retry-After", ures)
 		}
-	case <-ctx.Done():
-		t.Fatal("no UPDATE at the client")
+		select {
+		case tag := <-updatedIn:
+			t.Fatalf("the SBC's UPDATE reached the client in %q", tag)
+		default:
+		}
+	} else {
+		if ures == nil || ures.StatusCode != 200 {
+			t.Fatalf("the SBC's early UPDATE got %v", ures)
+		}
+		select {
+		case tag := <-updatedIn:
+			if tag != "forkA" {
+				t.Fatalf("the SBC's UPDATE in fork A's early dialog reached the client in %q", tag)
+			}
+		case <-ctx.Done():
+			t.Fatal("no UPDATE at the client")
+		}
 	}
 	// In the dialog's own CSeq count, which the requests above took on.
 	if b := inDialog(res, gosip.BYE, nil); b.StatusCode != 200 {

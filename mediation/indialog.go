@@ -313,7 +313,7 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 			_ = in.Reply(491, "Request Pending", "")
 			return
 		}
-		if why := c.earlyOfferBlocked(c.other(l)); why != "" {
+		if why := c.earlyOfferBlocked(c.other(l), c.forkDialog(l, in)); why != "" {
 			// Valid on l's side, but it cannot go on to the other peer
 			// before the call is answered; then it would go as a
 			// re-INVITE.
@@ -351,14 +351,19 @@ func (c *call) retryLater(in *sip.Incoming, hdrs ...gosip.Header) {
 // left UPDATE out of an Allow (a peer that sent none is given the benefit of
 // the doubt: SBCs omit Allow in 18x), and the INVITE's own offer must have
 // had its answer reliably in that dialog (our reliable 18x to the caller,
-// PRACKed; the callee's to us).
-func (c *call) earlyOfferBlocked(to *leg) string {
-	if to.dialog == nil || len(to.dialog.Allow) > 0 && !to.dialog.Allows(gosip.UPDATE) {
+// PRACKed; the callee's to us). fork is the client's early dialog the
+// offer goes to when not to's latest (forkDialog), nil otherwise.
+func (c *call) earlyOfferBlocked(to *leg, fork *sip.Dialog) string {
+	d := to.dialog
+	if fork != nil {
+		d = fork
+	}
+	if d == nil || len(d.Allow) > 0 && !d.Allows(gosip.UPDATE) {
 		return "the other side does not take UPDATE before the call is answered"
 	}
 	var reliable bool
 	if to == &c.callee.leg {
-		reliable = slices.Contains(c.callee.reliableAnswers, to.dialog.RemoteTag)
+		reliable = slices.Contains(c.callee.reliableAnswers, d.RemoteTag)
 	} else {
 		reliable = slices.Contains(c.caller.reliableAnswers, c.caller.tag)
 	}
@@ -456,7 +461,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 // 422 that raised that leg's session interval).
 func (c *call) sendOffer(off *relayedOffer) {
 	to := c.other(off.from)
-	d := c.forkDialog(off)
+	d := c.forkDialog(off.from, off.in)
 	if d == nil {
 		d = to.dialog
 	}
