@@ -56,13 +56,17 @@ func (p *mediaPlan) earlyFor(tag string) *earlyAnswer {
 }
 
 // keepEarly notes the answer d just sent the caller in a provisional of
-// the early dialog tag. Only an anchored call keeps one.
-func (p *mediaPlan) keepEarly(tag string, d sdp.Description) {
+// the early dialog tag, as an answer to peer (raw its body): the caller's
+// SDP the relay was just pointed at (callerLatest), the INVITE's offer or,
+// after an early UPDATE, the caller's side of it. Recording the INVITE's
+// offer there put the relay back on the caller's pre-UPDATE address at
+// that fork's 200. Only an anchored call keeps one.
+func (p *mediaPlan) keepEarly(tag string, d sdp.Description, peer sdp.Media, raw []byte) {
 	if p.decision.bypass || len(d.Codecs) == 0 || p.earlyFor(tag) != nil {
 		return
 	}
 	_, events := d.TelephoneEvent()
-	p.early = append(p.early, earlyAnswer{tag: tag, leg: p.sdp[p.callerSide()], peer: p.offer, raw: p.offerRaw,
+	p.early = append(p.early, earlyAnswer{tag: tag, leg: p.sdp[p.callerSide()], peer: peer, raw: raw,
 		codec: d.Codecs[0], events: events, decision: p.decision})
 }
 
@@ -73,28 +77,41 @@ func (p *mediaPlan) keepEarly(tag string, d sdp.Description) {
 // callee's 200 that answers otherwise then moves only the relay's callee
 // leg, as after a 183 (answerAgain): rebuilt from the INVITE's offer, it
 // put the relay back on the caller's pre-UPDATE address, and gave the
-// caller a new SDP version it ignores. The exchange is in one early dialog:
-// with the answers of several (an inbound call's forks) it is not known
-// which, and they are dropped, the 200 then being built afresh.
+// caller a new SDP version it ignores.
+//
+// With the answers of several early dialogs (an inbound call's forks),
+// every one of them moves on, not only that of the dialog the exchange
+// was in: the rule is call-wide, as the relay is (one caller leg, on the
+// caller's latest SDP). Dropped, the 200 was built afresh against the
+// INVITE's offer, in a law the caller had not accepted in its UPDATE
+// while the relay sent to the UPDATE's address (r23-review2 #1). A fork
+// whose early dialog did not see the UPDATE gets that SDP in its 200
+// too; the caller ignores it there (its 183 completed that dialog's
+// offer/answer), and the relay stays where the caller last said.
 func (p *mediaPlan) earlyRenegotiated() {
 	p.updated = true
-	if len(p.early) != 1 || p.decision.bypass || p.relay == nil {
+	if len(p.early) == 0 || p.decision.bypass || p.relay == nil {
 		p.early = nil
 		return
 	}
 	side := p.callerSide()
-	e, c := &p.early[0], p.legs[side].Codec
-	e.leg = p.sdp[side]
-	e.peer, e.raw = p.latest(side), p.raw[side]
-	e.codec = sdp.Codec{PT: c.PT, Name: c.Name, Rate: 8000}
-	for _, f := range e.peer.Codecs {
+	c := p.legs[side].Codec
+	peer, raw := p.latest(side), p.raw[side]
+	codec := sdp.Codec{PT: c.PT, Name: c.Name, Rate: 8000}
+	for _, f := range peer.Codecs {
 		if f.PT == c.PT {
-			e.codec = f
+			codec = f
 			break
 		}
 	}
-	e.events = c.EventPT != 0
-	e.decision = p.decision
+	for i := range p.early {
+		e := &p.early[i]
+		e.leg = p.sdp[side]
+		e.peer, e.raw = peer, raw
+		e.codec = codec
+		e.events = c.EventPT != 0
+		e.decision = p.decision
+	}
 }
 
 // callerLatest is the caller's SDP that the callee's answer goes with when

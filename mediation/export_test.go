@@ -38,6 +38,9 @@ type SetupState struct {
 	// call reads it (edge, gateway).
 	ParsedSDP int
 	Latest    [2]sdp.Media
+	// Forks is how many of the callee's early dialogs the call tracks,
+	// ForkSDP the bytes of their SDP it holds.
+	Forks, ForkSDP int
 }
 
 // SetupStates are the SetupState of the calls in progress.
@@ -48,6 +51,10 @@ func (s *Server) SetupStates() []SetupState {
 		if c.query(func() {
 			st.Settled = c.caller.settled()
 			st.AnswerKept = c.media.answer != nil
+			st.Forks = len(c.forks)
+			for _, f := range c.forks {
+				st.ForkSDP += len(f.sdp)
+			}
 			ms := []sdp.Media{c.media.offer}
 			if c.media.peers != nil {
 				ms = append(ms, c.media.peers[:]...)

@@ -148,3 +148,26 @@ func (c *call) earlyOfferDone(off *relayedOffer, res *gosip.Response) {
 		f.sdp = body
 	}
 }
+
+// forkDialog is the client's early dialog that an offer of the SBC (in,
+// an UPDATE from the leg from) made in our early dialog of one of the
+// client's forks goes to: that fork's, paired with ours by forkTag. The
+// callee leg's dialog is the fork heard last, and the offer went there
+// whichever fork it was made towards, its answer then filed under that
+// other fork (earlyOfferDone). nil when the offer is not such (outbound:
+// the client has one dialog with us; answered: the call has one dialog
+// with the client).
+func (c *call) forkDialog(from *leg, in *sip.Incoming) *sip.Dialog {
+	if c.dir != inbound || c.state == stateAnswered || from != &c.caller.leg || in == nil || len(c.forks) < 2 {
+		return nil
+	}
+	tag, _ := in.Req.To().Params.Get("tag")
+	for remote, f := range c.forks {
+		// Beyond maxEarlyDialogs later forks share the last tag: the
+		// first found of them, as good as any.
+		if f.tag == tag {
+			return c.callee.early[remote]
+		}
+	}
+	return nil
+}

@@ -69,7 +69,10 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte
 	}
 	p.heard(relay.Edge, ans, raw)
 	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired, p.keys[relay.Gateway].theirs != nil))
-	d, err := sdp.GatewayAnswer(p.offer, ans, p.decision.bypass, p.local(relay.Gateway))
+	// Against the caller's SDP the relay goes to: after an early UPDATE
+	// the law must be one the caller accepted last, not one of its
+	// INVITE's offer.
+	d, err := sdp.GatewayAnswer(caller, ans, p.decision.bypass, p.local(relay.Gateway))
 	if err != nil {
 		return nil, d, fmt.Errorf("answer to the gateway: %w", err)
 	}

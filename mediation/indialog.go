@@ -324,7 +324,7 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 			_ = in.Reply(491, "Request Pending", "")
 			return
 		}
-		if why := c.earlyOfferBlocked(c.other(l)); why != "" {
+		if why := c.earlyOfferBlocked(c.other(l), c.forkDialog(l, in)); why != "" {
 			// Valid on l's side, but it cannot go on to the other peer
 			// before the call is answered; then it would go as a
 			// re-INVITE.
@@ -368,14 +368,19 @@ const noEarlyUpdate = "the other side does not take UPDATE before the call is an
 // left UPDATE out of an Allow (a peer that sent none is given the benefit of
 // the doubt: SBCs omit Allow in 18x), and the INVITE's own offer must have
 // had its answer reliably in that dialog (our reliable 18x to the caller,
-// PRACKed; the callee's to us).
-func (c *call) earlyOfferBlocked(to *leg) string {
-	if to.dialog == nil || (len(to.dialog.Allow) > 0 || to.dialog.NoUpdate) && !to.dialog.Allows(gosip.UPDATE) {
+// PRACKed; the callee's to us). fork is the client's early dialog the
+// offer goes to when not to's latest (forkDialog), nil otherwise.
+func (c *call) earlyOfferBlocked(to *leg, fork *sip.Dialog) string {
+	d := to.dialog
+	if fork != nil {
+		d = fork
+	}
+	if d == nil || (len(d.Allow) > 0 || d.NoUpdate) && !d.Allows(gosip.UPDATE) {
 		return noEarlyUpdate
 	}
 	var reliable bool
 	if to == &c.callee.leg {
-		reliable = slices.Contains(c.callee.reliableAnswers, to.dialog.RemoteTag)
+		reliable = slices.Contains(c.callee.reliableAnswers, d.RemoteTag)
 	} else {
 		reliable = slices.Contains(c.caller.reliableAnswers, c.caller.tag)
 	}
@@ -475,8 +480,12 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 // 422 that raised that leg's session interval).
 func (c *call) sendOffer(off *relayedOffer) {
 	to := c.other(off.from)
-	contact := to.dialog.OurContact()
-	req := to.dialog.NewRequest(off.method, 0, off.body, &contact)
+	d := c.forkDialog(off.from, off.in)
+	if d == nil {
+		d = to.dialog
+	}
+	contact := d.OurContact()
+	req := d.NewRequest(off.method, 0, off.body, &contact)
 	req.AppendHeader(sip.OptionHeader("Supported", to.supported()...))
 	if to.timer.Active && to.timer.WeRefresh {
 		// Our re-offer refreshes that leg's session as well (RFC 4028 §7.4).
@@ -486,7 +495,7 @@ func (c *call) sendOffer(off *relayedOffer) {
 	}
 	var err error
 	off.ack = nil // a new request: its 2xx gets an ACK of its own
-	off.out, err = c.sendIn(to, to.dialog, req, func(res *gosip.Response) { c.onOfferAnswer(off, res) },
+	off.out, err = c.sendIn(to, d, req, func(res *gosip.Response) { c.onOfferAnswer(off, res) },
 		func(err error) {
 			if c.offer == off {
 				c.log.Warn().Err(err).Msg("re-offer got no answer")
@@ -530,7 +539,8 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	// another one since (the offer was then aborted); the answer is that
 	// old dialog's alone.
 	d := off.out.dialog
-	stale := d != to.dialog
+	// Or one of the client's forks, still early (forkDialog).
+	stale := d != to.dialog && (c.state == stateAnswered || to != &c.callee.leg || c.callee.early[d.RemoteTag] != d)
 	switch {
 	case res.IsSuccess() && off.out.req.IsInvite():
 		// ACK every 2xx (retransmissions too) of our re-INVITE, whether

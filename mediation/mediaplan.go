@@ -69,10 +69,13 @@ type mediaPlan struct {
 	// onHold: the negotiated session does not let media flow both ways
 	// on both legs (hold.go); counting: the call is answered, so the
 	// relay's media timeout counts (on hold too, if the trunk says so).
-	// Beside packed and lateOffer, in one word, as is bestEffortSeen:
-	// the gateway's best-effort SRTP offer was logged at info once
+	// updated: an offer/answer completed in the dialog (an early UPDATE):
+	// each peer's latest SDP, not the caller's INVITE's offer, is what
+	// the callee's 200 meets (earlyanswer.go). bestEffortSeen: the
+	// gateway's best-effort SRTP offer was logged at info once
 	// (usableOffer; its session refreshes repeat it).
-	onHold, counting, bestEffortSeen bool
+	// Beside packed and lateOffer, in one word.
+	onHold, counting, updated, bestEffortSeen bool
 	// pendingEdge is the client's answer of a delayed-offer call until the
 	// gateway's ACK completes the exchange.
 	pendingEdge *sdp.Media
@@ -99,10 +102,6 @@ type mediaPlan struct {
 	// provisionals, per early dialog (earlyanswer.go); the set-up's
 	// only, let go once settled.
 	early []earlyAnswer
-	// updated: an offer/answer completed in the dialog (an early UPDATE):
-	// each peer's latest SDP, not the caller's INVITE's offer, is what
-	// the callee's 200 meets (earlyanswer.go).
-	updated bool
 	// signalling is the IP each peer's SIP comes from or goes to (the
 	// caller's source, the callee's next hop): a peer behind a NAT sends
 	// its media from there, so the relay accepts it before latching.
@@ -268,7 +267,8 @@ func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, err
 		return nil, err
 	}
 	if !final {
-		p.keepEarly(tag, d)
+		peer, raw := p.callerLatest()
+		p.keepEarly(tag, d, peer, raw)
 	}
 	if p.decision.bypass && final {
 		p.closeRelay()

@@ -81,10 +81,11 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byt
 		// to it (RFC 3264 §6), and the SBC would get plain RTP.
 		return nil, d, errNotAcceptable{"The gateway answered " + ans.Proto + " but SRTP is off for this gateway"}
 	}
+	// Against the caller's SDP the relay goes to (inboundAnswer).
 	if p.decision.bypass {
-		d, err = sdp.ClientAnswer(p.offer, ans, true, netip.AddrPort{}, p.bypassID)
+		d, err = sdp.ClientAnswer(caller, ans, true, netip.AddrPort{}, p.bypassID)
 	} else {
-		d, err = sdp.ClientAnswerPrefer(p.offer, ans, p.local(relay.Edge), p.edgeCodecs)
+		d, err = sdp.ClientAnswerPrefer(caller, ans, p.local(relay.Edge), p.edgeCodecs)
 	}
 	if err != nil {
 		return nil, d, fmt.Errorf("answer to the client: %w", err)

@@ -58,10 +58,14 @@ func (c *call) settle() {
 	// Our reliable provisionals are over too (the caller's PRACKs get
 	// 481 once settled).
 	a.rel = nil
-	if c.dir == outbound {
-		// The SBC's forks, with their SDP, served the answer only.
-		c.forks = nil
-	}
+	// The callee's forks, with their SDP (each 18x's, an early UPDATE's:
+	// a client's is 1-2 KB), served the answer only; either way. A fork's
+	// 2xx that comes later is told apart by the callee dialog's remote tag
+	// (reAck), and the gateway, the answering fork's 200
+	// received, has dropped the other early dialogs (RFC 3261 §13.2.2.4):
+	// their tags' registry keys stay with the call (c.dialogKeys), and a
+	// request still sent in one is checked in the caller's dialog.
+	c.forks = nil
 	// The parsed SDP goes too where its body is kept (peersdp.go).
 	c.media.pack()
 	c.packStrings()

@@ -137,3 +137,40 @@ func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool)
 		}
 	}
 }
+
+// TestSettledInboundCallReleasesForks: an inbound call whose client sent
+// an 18x with SDP (one fork, tracked by its To-tag with that SDP) holds
+// none of it once settled, as an outbound call does not (r23-review2 #3).
+func TestSettledInboundCallReleasesForks(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	e1, s1 := rtpSock(t), rtpSock(t)
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	edge.invites(func(pi *peerInvite) {
+		pi.respond(183, loopSDP(sockPort(e1), "sendrecv", true, "PCMU"))
+		pi.respond(200, loopSDP(sockPort(e1), "sendrecv", true, "PCMU"))
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Edge.Peer = edge.addr().String()
+		c.SIP.T1, c.SIP.T2 = 20*time.Millisecond, 80*time.Millisecond
+	})
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d %s", res.StatusCode, res.Reason)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := srv.SetupStates(); len(st) != 1 || st[0].Forks != 1 || st[0].ForkSDP == 0 {
+		t.Fatalf("before the settle: %+v, want the client's fork with its 183's SDP", st)
+	}
+	waitUntil(ctx, t, "the call to settle", func() bool {
+		st := srv.SetupStates()
+		return len(st) == 1 && st[0].Settled
+	})
+	if st := srv.SetupStates(); st[0].Forks != 0 || st[0].ForkSDP != 0 {
+		t.Fatalf("settled inbound call still holds %d forks, %d bytes of their SDP", st[0].Forks, st[0].ForkSDP)
+	}
+	_ = oc.d.Bye(ctx)
+	edge.wait(ctx, gosip.BYE, 1)
+}
