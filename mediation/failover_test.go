@@ -241,7 +241,9 @@ func TestCallLogFields(t *testing.T) {
 		if id != callID || fields["direction"] != "outbound" || fields["a_call_id"] != rep.CallID {
 			t.Errorf("call fields of %s: want call %s, outbound, a_call_id %s", line, callID, rep.CallID)
 		}
-		if fields["b_call_id"] == abandoned && failedOver > 0 {
+		if fields["b_call_id"] == abandoned && failedOver > 0 && !(fields["component"] == "relay" && fields["gateway"] == "first") {
+			// (The abandoned attempt's own relay, closing after the
+			// failover, names its attempt: that line is about it.)
 			t.Errorf("after the failover, the abandoned attempt's Call-ID in %s", line)
 		}
 		switch fields["message"] {
