@@ -65,6 +65,18 @@ func (c *call) extensionMismatch(res *gosip.Response) (text string, tags []strin
 		return fmt.Sprintf("%s requires %s, which the mediation server does not support", peer, strings.Join(tags, ", ")), tags, ""
 	}
 	tags = quotedTags(res, "Unsupported")
+	required := false
+	if inv := c.callee.inv; inv != nil && inv.req != nil {
+		for _, t := range tags {
+			required = required || sip.HasOptionTag(inv.req, "Require", t)
+		}
+	}
+	if len(tags) > 0 && !required {
+		// A 420 answers a Require (RFC 3261 §8.2.2.3): naming tags our
+		// INVITE only listed as Supported, it is the callee's mistake,
+		// not a requirement of ours.
+		return fmt.Sprintf("%s answered 420 naming %s, which our INVITE did not require", peer, strings.Join(tags, ", ")), tags, ""
+	}
 	if !slices.Contains(tags, sip.Ext100rel) {
 		if len(tags) == 0 {
 			return peer + " refused the extensions our INVITE requires (420 without Unsupported)", tags, ""

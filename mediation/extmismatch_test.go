@@ -23,6 +23,9 @@ var extensionCases = []struct {
 	warning, reason string
 }{
 	{"420 100rel", 420, gosip.NewHeader("Unsupported", "100rel"), "does not support 100rel, which %s prack: required demands", "callee_bad_extension"},
+	// A 420 naming only what our INVITE listed as Supported is the
+	// callee's mistake: the Warning does not say we required it.
+	{"420 timer", 420, gosip.NewHeader("Unsupported", "timer"), "answered 420 naming timer, which our INVITE did not require", "callee_bad_extension"},
 	{"421 precondition", 421, gosip.NewHeader("Require", "precondition"), "requires precondition, which the mediation server does not support", "callee_extension_required"},
 }
 
