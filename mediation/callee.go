@@ -284,6 +284,7 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 		c.bye(&b.leg)
 		return
 	}
+	c.abortLosingForkOffer()
 	b.timer = sip.NegotiateUAC(res, b.requestedSE)
 	body, err := c.answerBody(c.answeredFork(res))
 	if err != nil {
@@ -292,6 +293,26 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 		return
 	}
 	c.answerCaller(body)
+}
+
+// abortLosingForkOffer ends the caller's early offer (an UPDATE) still
+// waiting for its answer in the early dialog of a fork other than the one
+// whose 2xx just made the call's dialog (callee.dialog). That fork's early
+// dialog is over (RFC 3261 §13.2.2.4), and our 2xx to the caller ends the
+// caller's early dialog paired with it: the fork's answer, when it comes,
+// is stale, so nothing else would finish the offer. Kept, it would hold the
+// call's offer slot (later offers refused with 491) until 64*T1 hung up the
+// answered call. The caller's UPDATE gets 487 and keeps its old session, as
+// for an offer ended by the CANCEL of its transaction. An offer the callee
+// made is in the caller's dialog and stays.
+func (c *call) abortLosingForkOffer() {
+	off := c.offer
+	if off == nil || off.from != &c.caller.leg || off.out == nil || off.out.dialog == c.callee.dialog {
+		return
+	}
+	c.log.Info().Str("method", string(off.method)).Bool("rollback", off.rollback).
+		Msg("callee answered in another fork than the one an early offer went to: offer ended with 487")
+	c.abortOffer(487, "Request Terminated")
 }
 
 // reAck answers a retransmitted 2xx of the callee's INVITE with our ACK

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,6 +129,141 @@ func earlyUpdateToItsFork(t *testing.T, aReliable bool) {
 	// In the dialog's own CSeq count, which the requests above took on.
 	if b := inDialog(res, gosip.BYE, nil); b.StatusCode != 200 {
 		t.Fatalf("BYE got %d", b.StatusCode)
+	}
+	edge.wait(ctx, gosip.BYE, 1)
+}
+
+// TestEarlyUpdateOtherForkAnswers: the SBC's UPDATE in fork A's early
+// dialog is relayed to fork A; fork B answers the INVITE before fork A
+// answers the UPDATE (r23-review3 #1). Fork A's early dialog is over, so
+// its answer can no longer complete the offer: the SBC's UPDATE gets 487 at
+// once, and the call, answered by fork B, stays up with its offer slot free
+// (once, the UPDATE held the slot until 64*T1 hung up the call).
+func TestEarlyUpdateOtherForkAnswers(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	s1, s2, eA, eB := rtpSock(t), rtpSock(t), rtpSock(t), rtpSock(t)
+	ansA, ansB := loopSDP(sockPort(eA), "sendrecv", true, "PCMU"), loopSDP(sockPort(eB), "sendrecv", true, "PCMU")
+	updatedIn, answered := make(chan string, 4), make(chan struct{})
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	edge.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		tag, _ := req.To().Params.Get("tag")
+		updatedIn <- tag
+		// Fork A answers the UPDATE only once fork B's 200 is ACKed.
+		select {
+		case <-answered:
+		case <-ctx.Done():
+			return
+		}
+		body := ansB
+		if tag == "forkA" {
+			body = ansA
+		}
+		edge.reply(req, tx, 200, body, allowUpdate())
+	})
+	edge.invites(func(pi *peerInvite) {
+		pi.tag = "forkA"
+		pi.reliable(183, 1, ansA)
+		pi.tag = "forkB"
+		pi.reliable(183, 1, ansB)
+		select {
+		case tag := <-updatedIn:
+			if tag != "forkA" {
+				t.Errorf("the SBC's UPDATE in fork A's early dialog reached the client in %q", tag)
+			}
+		case <-ctx.Done():
+			return
+		}
+		pi.tag = "forkB"
+		pi.respond(200, ansB, allowUpdate())
+		pi.waitAck(ctx)
+		close(answered)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"),
+		gosip.NewHeader("Supported", "100rel"))
+	var mu sync.Mutex
+	seq := oc.inv.CSeq().SeqNo
+	inDialog := func(r *gosip.Response, method gosip.RequestMethod, body []byte, hdrs ...gosip.Header) (*gosip.Response, error) {
+		req := gosip.NewRequest(method, r.Contact().Address)
+		req.AppendHeader(gosip.HeaderClone(oc.inv.From()))
+		req.AppendHeader(gosip.HeaderClone(r.To()))
+		req.AppendHeader(gosip.HeaderClone(oc.inv.CallID()))
+		mu.Lock()
+		seq++
+		req.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: method})
+		mu.Unlock()
+		for _, h := range hdrs {
+			req.AppendHeader(h)
+		}
+		if body != nil {
+			req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+			req.SetBody(body)
+		}
+		req.SetTransport("UDP")
+		return sbc.stack.Client("udp").Do(ctx, req)
+	}
+	var first *gosip.Response
+	pracked := map[string]bool{}
+	ures := make(chan *gosip.Response, 1)
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		tag, _ := r.To().Params.Get("tag")
+		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || pracked[tag] {
+			return
+		}
+		pracked[tag] = true
+		if p, err := inDialog(r, gosip.PRACK, nil, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE")); err != nil || p.StatusCode != 200 {
+			t.Errorf("PRACK in %q: %v %v", tag, p, err)
+		}
+		if first == nil {
+			first = r
+			return
+		}
+		// Both forks heard: the UPDATE in A's early dialog, answered
+		// only after the INVITE's 200.
+		f := first
+		go func() {
+			r, err := inDialog(f, gosip.UPDATE, loopSDP(sockPort(s2), "sendrecv", true, "PCMU", "PCMA"))
+			if err != nil {
+				t.Errorf("UPDATE: %v", err)
+			}
+			ures <- r
+		}()
+	})
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC got %d", res.StatusCode)
+	}
+	if tag, _ := res.To().Params.Get("tag"); first != nil {
+		if ftag, _ := first.To().Params.Get("tag"); ftag == tag {
+			t.Fatalf("our 200 has the To-tag of fork A's early dialog %q", tag)
+		}
+	}
+	_ = oc.d.Ack(ctx)
+	select {
+	case r := <-ures:
+		if r == nil || r.StatusCode != 487 {
+			t.Fatalf("the SBC's UPDATE towards the fork that did not answer got %v, want 487", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("the SBC's UPDATE got no final response")
+	}
+	// The call's offer slot is free: an UPDATE in the confirmed dialog is
+	// relayed to fork B and answered.
+	if u, err := inDialog(res, gosip.UPDATE, loopSDP(sockPort(s2), "sendrecv", true, "PCMU")); err != nil || u.StatusCode != 200 {
+		t.Fatalf("UPDATE in the answered call got %v %v, want 200", u, err)
+	}
+	select {
+	case tag := <-updatedIn:
+		if tag != "forkB" {
+			t.Fatalf("the answered call's UPDATE reached the client in %q", tag)
+		}
+	case <-ctx.Done():
+		t.Fatal("no UPDATE at the client")
+	}
+	if calls := srv.ActiveCalls(); calls != 1 {
+		t.Fatalf("%d calls in progress, want 1", calls)
+	}
+	if b, err := inDialog(res, gosip.BYE, nil); err != nil || b.StatusCode != 200 {
+		t.Fatalf("BYE got %v %v", b, err)
 	}
 	edge.wait(ctx, gosip.BYE, 1)
 }
