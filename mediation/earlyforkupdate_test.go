@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 	"testing"
@@ -264,6 +265,112 @@ func TestEarlyUpdateOtherForkAnswers(t *testing.T) {
 	}
 	if b, err := inDialog(res, gosip.BYE, nil); err != nil || b.StatusCode != 200 {
 		t.Fatalf("BYE got %v %v", b, err)
+	}
+	edge.wait(ctx, gosip.BYE, 1)
+}
+
+// TestEarlyRollbackGoesToItsFork: the SBC's UPDATE in fork A's early
+// dialog goes to fork A, which answers it unusably (an IPv6 address, the
+// relay being IPv4): the SBC gets 488 and the rollback, offering fork A its
+// earlier session again, goes to fork A too, not to fork B, heard last,
+// which never took the new session (r23-review3 #2).
+func TestEarlyRollbackGoesToItsFork(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	s1, s2, eA, eB := rtpSock(t), rtpSock(t), rtpSock(t), rtpSock(t)
+	ansA, ansB := loopSDP(sockPort(eA), "sendrecv", true, "PCMU"), loopSDP(sockPort(eB), "sendrecv", true, "PCMU")
+	bad := bytes.ReplaceAll(loopSDP(sockPort(eA)+2, "sendrecv", true, "PCMU"), []byte("c=IN IP4 127.0.0.1"), []byte("c=IN IP6 ::1"))
+	var mu sync.Mutex
+	var tags []string
+	proceed := make(chan struct{})
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	edge.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		tag, _ := req.To().Params.Get("tag")
+		mu.Lock()
+		n := len(tags)
+		tags = append(tags, tag)
+		mu.Unlock()
+		body := ansB
+		if tag == "forkA" {
+			body = ansA
+		}
+		if n == 0 {
+			body = bad
+		}
+		edge.reply(req, tx, 200, body, allowUpdate())
+	})
+	edge.invites(func(pi *peerInvite) {
+		pi.tag = "forkA"
+		pi.reliable(183, 1, ansA)
+		pi.tag = "forkB"
+		pi.reliable(183, 1, ansB)
+		select {
+		case <-proceed:
+		case <-ctx.Done():
+			return
+		}
+		pi.tag = "forkA"
+		pi.respond(200, ansA)
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"),
+		gosip.NewHeader("Supported", "100rel"))
+	seq := oc.inv.CSeq().SeqNo
+	inDialog := func(r *gosip.Response, method gosip.RequestMethod, body []byte, hdrs ...gosip.Header) *gosip.Response {
+		req := gosip.NewRequest(method, r.Contact().Address)
+		req.AppendHeader(gosip.HeaderClone(oc.inv.From()))
+		req.AppendHeader(gosip.HeaderClone(r.To()))
+		req.AppendHeader(gosip.HeaderClone(oc.inv.CallID()))
+		seq++
+		req.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: method})
+		for _, h := range hdrs {
+			req.AppendHeader(h)
+		}
+		if body != nil {
+			req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+			req.SetBody(body)
+		}
+		req.SetTransport("UDP")
+		res, err := sbc.stack.Client("udp").Do(ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		return res
+	}
+	var first *gosip.Response
+	var ures *gosip.Response
+	pracked := map[string]bool{}
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		tag, _ := r.To().Params.Get("tag")
+		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || pracked[tag] {
+			return
+		}
+		pracked[tag] = true
+		inDialog(r, gosip.PRACK, nil, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE"))
+		if first == nil {
+			first = r
+			return
+		}
+		// Both forks heard, B last: the UPDATE in A's early dialog.
+		ures = inDialog(first, gosip.UPDATE, loopSDP(sockPort(s2), "sendrecv", true, "PCMU", "PCMA"))
+		edge.wait(ctx, gosip.UPDATE, 2) // the rollback
+		close(proceed)
+	})
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	if ures == nil || ures.StatusCode != 488 {
+		t.Fatalf("the SBC's UPDATE answered unusably got %v, want 488", ures)
+	}
+	mu.Lock()
+	got := append([]string(nil), tags...)
+	mu.Unlock()
+	if len(got) != 2 || got[0] != "forkA" || got[1] != "forkA" {
+		t.Fatalf("UPDATEs at the client by fork: %v, want the UPDATE and its rollback both in forkA", got)
+	}
+	if b := inDialog(res, gosip.BYE, nil); b.StatusCode != 200 {
+		t.Fatalf("BYE got %d", b.StatusCode)
 	}
 	edge.wait(ctx, gosip.BYE, 1)
 }

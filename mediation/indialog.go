@@ -160,6 +160,11 @@ type relayedOffer struct {
 	// method and body are the request sent the other leg, for a resend.
 	method gosip.RequestMethod
 	body   []byte
+	// dialog is the other leg's dialog the offer first went in (one of
+	// the client's early dialogs: forkDialog): its resends (a 422 retry,
+	// the 405/501 re-INVITE) and its rollback go there too, not to
+	// whichever fork was heard last by then.
+	dialog *sip.Dialog
 	// ack is our ACK of a 2xx to the re-INVITE out (ackReinvite).
 	ack *gosip.Request
 	// session is the session timer of from's dialog once our 2xx to in is
@@ -480,10 +485,14 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 // 422 that raised that leg's session interval).
 func (c *call) sendOffer(off *relayedOffer) {
 	to := c.other(off.from)
-	d := c.forkDialog(off.from, off.in)
+	d := off.dialog
+	if d == nil {
+		d = c.forkDialog(off.from, off.in)
+	}
 	if d == nil {
 		d = to.dialog
 	}
+	off.dialog = d
 	contact := d.OurContact()
 	req := d.NewRequest(off.method, 0, off.body, &contact)
 	req.AppendHeader(sip.OptionHeader("Supported", to.supported()...))
@@ -518,6 +527,13 @@ func (c *call) sendOffer(off *relayedOffer) {
 	})
 }
 
+// dialogGone tells whether d, a dialog of leg to that an offer went in, is
+// no longer one the call's offers are answered in: neither the leg's
+// dialog nor, before the answer, one of the client's early dialogs.
+func (c *call) dialogGone(to *leg, d *sip.Dialog) bool {
+	return d != to.dialog && (c.state == stateAnswered || to != &c.callee.leg || c.callee.early[d.RemoteTag] != d)
+}
+
 // offerUnanswered ends the call whose relayed re-offer got no response at
 // all: RFC 3261 §12.2.1.2 has the dialog terminated, as for a 408 or 481
 // (onOfferAnswer). Kept up, its peers would disagree about the session (a
@@ -540,7 +556,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	// old dialog's alone.
 	d := off.out.dialog
 	// Or one of the client's forks, still early (forkDialog).
-	stale := d != to.dialog && (c.state == stateAnswered || to != &c.callee.leg || c.callee.early[d.RemoteTag] != d)
+	stale := c.dialogGone(to, d)
 	switch {
 	case res.IsSuccess() && off.out.req.IsInvite():
 		// ACK every 2xx (retransmissions too) of our re-INVITE, whether

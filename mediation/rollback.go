@@ -49,7 +49,8 @@ func (c *call) rollback(off *relayedOffer) {
 	}
 	c.log.Warn().Str("leg", to.role).Str("method", string(off.method)).
 		Msg("far side took a re-offer whose answer is not usable: offering it its earlier session again")
-	c.sendRollback(&relayedOffer{from: off.from, method: off.method, body: body, rollback: true})
+	// In the dialog off went in: the peer that took off's session.
+	c.sendRollback(&relayedOffer{from: off.from, method: off.method, body: body, rollback: true, dialog: off.out.dialog})
 }
 
 // sendRollback sends (or sends again) the rollback rb: an offer in
@@ -90,6 +91,12 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 			case c.offer != nil || to.ok != nil || rb.from.ok != nil || to.refreshing:
 				// An offer crossing ours is in progress: after it.
 				c.after(c.glareWait(to), retry)
+			case c.dialogGone(to, rb.dialog):
+				// The dialog the restored session is for has ended
+				// since (a fork's early dialog that another fork's
+				// 2xx ended, a dialog a transfer replaced): its peer
+				// is gone, nothing to restore.
+				c.log.Info().Str("leg", to.role).Msg("far side's dialog ended since: restoring offer dropped")
 			case !bytes.Equal(c.legSDP(to), rb.body):
 				// An exchange since (the far side's own offer, relayed
 				// and answered) has given that peer a session both
