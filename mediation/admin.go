@@ -11,6 +11,10 @@ import (
 // hangUpWait bounds how long DELETE /calls/{id} waits for the call to end.
 const hangUpWait = 5 * time.Second
 
+// hangUpQueryWait bounds how long DELETE /calls/{id} waits for the call's
+// goroutine to read the call's state before it hangs the call up.
+const hangUpQueryWait = time.Second
+
 // adminHandler serves the administrators' API on admin.listen: the
 // settings (Get-/Set-CsNetworkConfiguration, Get-/Set-CsTenantHybridConfiguration),
 // the calls in progress, the trunks, the live log and the Go profiles. Every
@@ -69,7 +73,8 @@ func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request, put bool
 // hangUpCall ends the call named by its call ID or either leg's SIP Call-ID:
 // BYE on both legs of an answered call, CANCEL and 503 for a ringing one.
 // 200 with the call's last record once it has ended, 202 if it is still
-// ending after hangUpWait, 404 if there is no such call.
+// ending after hangUpWait, 404 if there is no such call, 503 (not hung up)
+// if the call's state could not be read within hangUpQueryWait.
 func (s *Server) hangUpCall(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c := s.findCall(id)
@@ -77,14 +82,37 @@ func (s *Server) hangUpCall(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "no call in progress with id " + id})
 		return
 	}
-	var rec Record
-	released := false
-	c.query(func() {
-		rec = c.record("in progress")
+	// What the query reads is its own: a query that timed out still runs
+	// later on the call's goroutine, and must then write nothing this
+	// handler reads.
+	type state struct {
+		rec      Record
+		released bool
+	}
+	st := &state{}
+	if !c.query(func() {
+		st.rec = c.record("in progress")
 		// A transferor's released leg is no leg of the call any more: its
 		// Call-ID does not name the PSTN party's call with the target.
-		released = c.released != nil && c.released.dialog.CallID == id
-	}, time.Second)
+		st.released = c.released != nil && c.released.dialog.CallID == id
+	}, hangUpQueryWait) {
+		select {
+		case <-c.done.wait():
+			// The call ended before the query ran: nothing left to
+			// hang up.
+			writeJSON(w, http.StatusOK, c.final) // written before done was closed
+		default:
+			// The call's goroutine is busy (a transfer waiting for its
+			// replaced call): whether id still names one of its legs
+			// is unknown, so it is not hung up.
+			s.log.Warn().Str("remote", r.RemoteAddr).Str("call", c.id).Msg("admin: call busy, not hung up")
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "call " + id + " is busy: its state could not be read within " +
+				hangUpQueryWait.String() + "; not hung up, try again"})
+		}
+		return
+	}
+	rec, released := st.rec, st.released
 	if released {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "no call in progress with id " + id + " (the leg left the call in a transfer)"})
 		return

@@ -311,6 +311,67 @@ func TestAdminPatchSwitchesNewCalls(t *testing.T) {
 	}
 }
 
+// TestAdminHangUpBusyCall: DELETE /calls/{id} of a call whose goroutine is
+// busy (a transfer waiting for its replaced call) cannot read the call's
+// state: 503 with Retry-After, the call not hung up (r23-review3 #3: the
+// handler once went on with the state its timed-out query had not read,
+// which the query, running later, then wrote as the handler read it). Once
+// the call is free again, the hang-up works.
+func TestAdminHangUpBusyCall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	client, err := lab.NewClient(ctx, mediationtest.ClientOptions{Version: mediationtest.SupportedVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan endpoint.CallReport, 1)
+	go func() {
+		rep, _ := client.Call(ctx, endpoint.CallOptions{Target: lab.Server.EdgeAddr(), To: "+15550199", WaitRemoteHangup: true})
+		first <- rep
+	}()
+	var live []mediation.Record
+	for {
+		code, body := adminDo(t, http.MethodGet, mediationtest.AdminURL(lab.Server, "/calls"), "", "")
+		live = nil
+		if code == 200 && json.Unmarshal(body, &live) == nil && len(live) == 1 && live[0].AnswerTime != nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("call never answered: %d %s", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	release, ok := lab.Server.BlockCall(live[0].CallID)
+	if !ok {
+		t.Fatal("call not blocked")
+	}
+	code, body := adminDo(t, http.MethodDelete, mediationtest.AdminURL(lab.Server, "/calls/"+live[0].CallID), "", "")
+	release()
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("DELETE of a busy call = %d %s, want 503", code, body)
+	}
+	var e struct{ Error string }
+	if json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "busy") {
+		t.Errorf("DELETE of a busy call answered %s, want an error saying the call is busy", body)
+	}
+	if n := len(lab.Server.Calls()); n != 1 {
+		t.Fatalf("%d calls in progress after a refused hang-up, want 1", n)
+	}
+	code, body = adminDo(t, http.MethodDelete, mediationtest.AdminURL(lab.Server, "/calls/"+live[0].CallID), "", "")
+	if code != 200 {
+		t.Fatalf("DELETE /calls/%s = %d %s", live[0].CallID, code, body)
+	}
+	select {
+	case rep := <-first:
+		if rep.Code != 200 || rep.EndedBy != endpoint.EndedRemoteBye {
+			t.Fatalf("hung-up call: code %d ended by %s (%v), want 200 and remote-bye", rep.Code, rep.EndedBy, rep.Err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the client never saw the hang-up")
+	}
+}
+
 // TestSettingsSurviveRestart changes the settings through the admin API and
 // checks that a server started again on the same state file has them, over
 // the config's values.

@@ -139,3 +139,24 @@ func (s *Server) DoneChannels() int {
 	}
 	return n
 }
+
+// BlockCall keeps the goroutine of the call in progress with this call ID
+// or SIP Call-ID busy, as a transfer waiting for its replaced call does,
+// until release is called; false if there is no such call.
+func (s *Server) BlockCall(id string) (release func(), ok bool) {
+	c := s.findCall(id)
+	if c == nil {
+		return nil, false
+	}
+	started, unblock := make(chan struct{}), make(chan struct{})
+	if !c.push(evQuery{fn: func() { close(started); <-unblock }, done: make(chan struct{})}) {
+		return nil, false
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		close(unblock)
+		return nil, false
+	}
+	return func() { close(unblock) }, true
+}
