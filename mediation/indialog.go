@@ -213,12 +213,7 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 	if len(in.Req.Body()) == 0 {
 		// Our 200 offers the SDP the leg already has; the ACK answers it
 		// (RFC 3261 §13.2.1, §14).
-		l.timer = timer
-		res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
-		// Too large for UDP: the requester has 513, the session is as it was.
-		_ = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
-			func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
-		c.armSessionTimer(l)
+		c.answerLocally(l, in, timer, c.legSDP(l))
 		return
 	}
 	c.relayOffer(l, in, in.Req.Method, in.Req.Body(), timer)
@@ -241,13 +236,31 @@ func (c *call) unchangedOffer(l *leg, prev, offer sdp.Media) bool {
 // session timer from our 2xx on (renegotiateTimer).
 func (c *call) answerUnchanged(l *leg, in *sip.Incoming, timer sip.SessionTimer) {
 	c.log.Debug().Str("leg", l.role).Str("method", in.Req.Method.String()).Msg("offer answered without the other leg: nothing changes for it")
-	l.timer = timer
-	res := c.inDialogResponse(l, in, 200, "OK", c.legSDP(l))
+	c.answerLocally(l, in, timer, c.legSDP(l))
+}
+
+// answerLocally answers in, a request of l's peer that the other leg is
+// not asked about (a session refresh, an offer that changes nothing for
+// the other peer), with 200 and body; timer is l's session timer from
+// that 200 on (renegotiateTimer). Only a 2xx refreshes the session (RFC
+// 4028): a 200 too large for UDP, which the requester got as 513 instead,
+// leaves l's timer and its expiry as they were.
+func (c *call) answerLocally(l *leg, in *sip.Incoming, timer sip.SessionTimer, body []byte) {
+	prev := l.timer
+	l.timer = timer // the 200 names the new interval and refresher
+	res := c.inDialogResponse(l, in, 200, "OK", body)
+	var err error
 	if in.Req.IsInvite() {
-		_ = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
+		err = c.sendOK(l, in, res, func(ack *gosip.Request) { c.onAckAnswer(l, ack) },
 			func() { c.hangup(nil, "no ACK for our 2xx to a re-INVITE") })
 	} else {
-		_ = in.Respond(res)
+		err = in.Respond(res)
+	}
+	if errors.Is(err, sip.ErrMessageTooLarge) {
+		c.log.Info().Str("leg", l.role).Str("method", in.Req.Method.String()).
+			Msg("our 200 too large for UDP, 513 sent instead: session timer left as it was")
+		l.timer = prev
+		return
 	}
 	c.armSessionTimer(l)
 }
@@ -342,9 +355,7 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		return
 	}
 	if len(in.Req.Body()) == 0 {
-		l.timer = timer
-		_ = in.Respond(c.inDialogResponse(l, in, 200, "OK", nil))
-		c.armSessionTimer(l)
+		c.answerLocally(l, in, timer, nil)
 		return
 	}
 	if c.other(l).dialog == nil || !c.live() || c.other(l).ok != nil {

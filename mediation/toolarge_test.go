@@ -315,3 +315,151 @@ func TestReInviteAnswerTooLargeForUDP(t *testing.T) {
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_sip_too_large_total", "side", "edge", "kind", "response")
 }
+
+// TestRefreshAnswerTooLargeKeepsTimer: a caller on UDP sends an SDP-less
+// re-INVITE (a session refresh) asking for a 2 s session timer that we
+// refresh; the re-INVITE fits in a datagram but our 200 (with our SDP)
+// would not, so the caller gets 513. Only a 2xx refreshes the session (RFC
+// 4028): the leg keeps its timer (none), and no refresh of ours follows
+// (r23-review3 #4: the refresh's timer was applied before the 200 was
+// known to have gone). The same refresh small enough gets its 200, and our
+// refresh follows within the interval.
+func TestRefreshAnswerTooLargeKeepsTimer(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	answer := fixtureBody(t, "sbc-answer-pcma.sdp")
+	sbc.invites(func(pi *peerInvite) { pi.respond(200, answer) })
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.SessionTimer.MinSE = time.Second })
+	edge := srv.EdgeAddr().String()
+	conn, err := net.Dial("udp", edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	body := string(fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+	withBody := func(l string) string {
+		l = strings.ReplaceAll(l, "%T", "UDP")
+		if l == "Content-Length: 0" {
+			return fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d", len(body))
+		}
+		return l
+	}
+	if _, err := conn.Write([]byte(rawInvite(local, edge, withBody) + body)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	ok := readResponse(t, conn, nil, "udp")
+	for ok.IsProvisional() {
+		ok = readResponse(t, conn, nil, "udp")
+	}
+	if ok.StatusCode != 200 || ok.Contact() == nil {
+		t.Fatalf("call got %d", ok.StatusCode)
+	}
+	target := ok.Contact().Address.String()
+	inDialog := func(method string, seq int, branch, to string, extra []string, body string) string {
+		lines := []string{
+			method + " " + target + " SIP/2.0",
+			"Via: SIP/2.0/UDP " + local + ";branch=" + branch,
+			"Max-Forwards: 70",
+			"From: " + ok.From().Value(),
+			"To: " + to,
+			"Call-ID: " + ok.CallID().Value(),
+			fmt.Sprintf("CSeq: %d %s", seq, method),
+			"Contact: <sip:caller@" + local + ">",
+		}
+		lines = append(lines, extra...)
+		if body != "" {
+			lines = append(lines, "Content-Type: application/sdp")
+		}
+		lines = append(lines, fmt.Sprintf("Content-Length: %d", len(body)))
+		return strings.Join(lines, "\r\n") + "\r\n\r\n" + body
+	}
+	newBranch := func() string { return "z9hG4bK" + gosip.GenerateBranchN(8) }
+	if _, err := conn.Write([]byte(inDialog("ACK", 1, newBranch(), ok.To().Value(), nil, ""))); err != nil {
+		t.Fatal(err)
+	}
+	sbc.wait(ctx, gosip.ACK, 1)
+	timer := []string{"Supported: timer", "Session-Expires: 2;refresher=uas"}
+	refresh := func(seq int, branch string, pad int) string {
+		extra := append([]string(nil), timer...)
+		if pad > 0 {
+			for i := range 50 {
+				extra = append(extra, fmt.Sprintf("Record-Route: <sip:proxy-%02d.example.net:5060;transport=udp;lr;x-hop=%s>", i, strings.Repeat("p", 100)))
+			}
+			extra = append(extra, fmt.Sprintf("Record-Route: <sip:last.example.net;lr;x-pad=%s>", strings.Repeat("q", pad)))
+		}
+		return inDialog("INVITE", seq, branch, ok.To().Value(), extra, "")
+	}
+	// finalTo reads the final response to the re-INVITE with CSeq seq,
+	// skipping anything else (retransmissions of earlier responses).
+	finalTo := func(seq int) *gosip.Response {
+		for {
+			res := readResponse(t, conn, nil, "udp")
+			if res.CSeq().SeqNo == uint32(seq) && !res.IsProvisional() {
+				return res
+			}
+		}
+	}
+	// requestWithin is the first request the server sends the caller
+	// within d (nil: none), responses skipped.
+	requestWithin := func(d time.Duration) *gosip.Request {
+		deadline := time.Now().Add(d)
+		buf := make([]byte, 65535)
+		for {
+			_ = conn.SetReadDeadline(deadline)
+			n, err := conn.Read(buf)
+			if err != nil {
+				return nil
+			}
+			if m, err := gosip.ParseMessage(buf[:n]); err == nil {
+				if req, isReq := m.(*gosip.Request); isReq {
+					return req
+				}
+			}
+		}
+	}
+
+	br := newBranch()
+	msg := refresh(2, br, 1)
+	msg = refresh(2, br, 1+sip.UDPLimit()-4-len(msg)) // 4 bytes short of the limit
+	if n := len(msg); n > sip.UDPLimit() || n < sip.UDPLimit()-10 {
+		t.Fatalf("the re-INVITE is %d bytes, want just under %d", n, sip.UDPLimit())
+	}
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res := finalTo(2)
+	if res.StatusCode != 513 {
+		t.Fatalf("refresh re-INVITE got %d, want 513", res.StatusCode)
+	}
+	// The ACK of a non-2xx is in the INVITE's transaction (its branch).
+	if _, err := conn.Write([]byte(inDialog("ACK", 2, br, res.To().Value(), nil, ""))); err != nil {
+		t.Fatal(err)
+	}
+	// A 2 s timer we refresh would have our refresh at 1 s: none within
+	// three times that.
+	if req := requestWithin(3 * time.Second); req != nil {
+		t.Fatalf("after a refresh answered 513 the server sent the caller %s: the refused refresh's timer was applied", req.Method)
+	}
+	if srv.ActiveCalls() != 1 {
+		t.Fatalf("%d calls in progress, want 1", srv.ActiveCalls())
+	}
+
+	// The same refresh, small: 200, and our refresh follows.
+	br = newBranch()
+	if _, err := conn.Write([]byte(refresh(3, br, 0))); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if res := finalTo(3); res.StatusCode != 200 {
+		t.Fatalf("small refresh re-INVITE got %d, want 200", res.StatusCode)
+	}
+	if _, err := conn.Write([]byte(inDialog("ACK", 3, newBranch(), ok.To().Value(), nil, ""))); err != nil {
+		t.Fatal(err)
+	}
+	if req := requestWithin(5 * time.Second); req == nil || (req.Method != gosip.INVITE && req.Method != gosip.UPDATE) {
+		t.Fatalf("after a refresh answered 200 with a 2 s timer we refresh, the server sent the caller %v, want its refresh", req)
+	}
+}
