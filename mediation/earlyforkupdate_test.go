@@ -374,3 +374,83 @@ func TestEarlyRollbackGoesToItsFork(t *testing.T) {
 	}
 	edge.wait(ctx, gosip.BYE, 1)
 }
+
+// TestByeInLosingForkDialog: the client forks (A and B, each a reliable
+// 183 with SDP) and A answers. Our early dialog of fork B with the SBC
+// (its own To-tag) ended with the 2xx (RFC 3261 §13.2.2.4): a BYE the SBC
+// sends in it is in no dialog, 481 (§12.2.2), and the call goes on. It was
+// taken as the call's BYE and hung the call up.
+func TestByeInLosingForkDialog(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	s1, eA, eB := rtpSock(t), rtpSock(t), rtpSock(t)
+	ansA, ansB := loopSDP(sockPort(eA), "sendrecv", true, "PCMU"), loopSDP(sockPort(eB), "sendrecv", true, "PCMU")
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	edge.invites(func(pi *peerInvite) {
+		pi.tag = "forkA"
+		pi.reliable(183, 1, ansA)
+		pi.tag = "forkB"
+		pi.reliable(183, 1, ansB)
+		pi.tag = "forkA"
+		pi.respond(200, ansA)
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"),
+		gosip.NewHeader("Supported", "100rel"))
+	seq := oc.inv.CSeq().SeqNo
+	inDialog := func(r *gosip.Response, method gosip.RequestMethod, hdrs ...gosip.Header) *gosip.Response {
+		req := gosip.NewRequest(method, r.Contact().Address)
+		req.AppendHeader(gosip.HeaderClone(oc.inv.From()))
+		req.AppendHeader(gosip.HeaderClone(r.To()))
+		req.AppendHeader(gosip.HeaderClone(oc.inv.CallID()))
+		seq++
+		req.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: method})
+		for _, h := range hdrs {
+			req.AppendHeader(h)
+		}
+		req.SetTransport("UDP")
+		res, err := sbc.stack.Client("udp").Do(ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		return res
+	}
+	early := map[string]*gosip.Response{}
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		tag, _ := r.To().Params.Get("tag")
+		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || early[tag] != nil {
+			return
+		}
+		early[tag] = r
+		inDialog(r, gosip.PRACK, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE"))
+	})
+	if res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	answered, _ := res.To().Params.Get("tag")
+	var losing *gosip.Response
+	for tag, r := range early {
+		if tag != answered {
+			losing = r
+		}
+	}
+	if losing == nil {
+		t.Fatalf("no early dialog of the SBC's other than the answered one (%d 183s)", len(early))
+	}
+	if bye := inDialog(losing, gosip.BYE); bye.StatusCode != 481 {
+		t.Fatalf("BYE in the losing fork's early dialog got %d, want 481", bye.StatusCode)
+	}
+	if opt := inDialog(res, gosip.OPTIONS); opt.StatusCode != 200 {
+		t.Fatalf("OPTIONS in the call's dialog got %d: the call did not go on", opt.StatusCode)
+	}
+	if n := len(srv.Calls()); n != 1 {
+		t.Fatalf("%d calls in progress, want the call still up", n)
+	}
+	if bye := inDialog(res, gosip.BYE); bye.StatusCode != 200 {
+		t.Fatalf("BYE in the call's dialog got %d", bye.StatusCode)
+	}
+	waitCalls(t, srv, 0)
+}

@@ -100,6 +100,15 @@ func (c *call) dialogOf(l *leg, req *gosip.Request) *sip.Dialog {
 		if l.dialog.RemoteTag != tag {
 			return nil
 		}
+		if c.state >= stateAnswered {
+			// Our early dialogs of the callee's forks that did not
+			// answer ended with the 2xx (RFC 3261 §13.2.2.4): a request
+			// in one (their To-tags stay registered, to be told apart)
+			// is in no dialog.
+			if ours, _ := req.To().Params.Get("tag"); ours != l.dialog.LocalTag {
+				return nil
+			}
+		}
 		return l.dialog
 	}
 	if d := c.callee.dialog; d != nil && d.RemoteTag == tag {
