@@ -20,19 +20,24 @@ type callLog struct {
 	aCallID, gateway, bCallID string
 }
 
+// MarshalZerologObject writes the call's fields: one list for its events
+// (with) and for the loggers made of it (Logger), which must not differ.
+func (l *callLog) MarshalZerologObject(e *zerolog.Event) {
+	e.Str("call", l.id).Str("direction", l.dir.String()).Str("a_call_id", l.aCallID)
+	if l.gateway != "" {
+		e.Str("gateway", l.gateway)
+	}
+	if l.bCallID != "" {
+		e.Str("b_call_id", l.bCallID)
+	}
+}
+
 // with adds the call's fields to e, nil when its level is disabled.
 func (l *callLog) with(e *zerolog.Event) *zerolog.Event {
 	if e == nil {
 		return nil
 	}
-	e = e.Str("call", l.id).Str("direction", l.dir.String()).Str("a_call_id", l.aCallID)
-	if l.gateway != "" {
-		e = e.Str("gateway", l.gateway)
-	}
-	if l.bCallID != "" {
-		e = e.Str("b_call_id", l.bCallID)
-	}
-	return e
+	return e.EmbedObject(l)
 }
 
 func (l *callLog) Debug() *zerolog.Event { return l.with(l.base.Debug()) }
@@ -44,14 +49,7 @@ func (l *callLog) Error() *zerolog.Event { return l.with(l.base.Error()) }
 // what outlives one event and takes a zerolog.Logger (an anchored call's
 // relay; its own allocation then).
 func (l *callLog) Logger() zerolog.Logger {
-	ctx := l.base.With().Str("call", l.id).Str("direction", l.dir.String()).Str("a_call_id", l.aCallID)
-	if l.gateway != "" {
-		ctx = ctx.Str("gateway", l.gateway)
-	}
-	if l.bCallID != "" {
-		ctx = ctx.Str("b_call_id", l.bCallID)
-	}
-	return ctx.Logger()
+	return l.base.With().EmbedObject(l).Logger()
 }
 
 // nopCallLog logs nothing (a plan made outside a call: tests, fuzzing).

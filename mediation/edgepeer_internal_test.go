@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/mediation-emulator/mediation/gateway/dnstest"
 )
 
 // TestEdgePeerUnresolvedIsConfigError: an edge.peer host name that does
@@ -34,28 +36,22 @@ func TestEdgePeerUnresolvedIsConfigError(t *testing.T) {
 // TestEdgePeerNameOfTheListenersFamily: an edge.peer host name is taken
 // at an address of edge.listen's family, the only one the edge side can
 // send to; a name with none is a *ConfigError naming both families, not
-// a 503 on every call (r23-sbc2 F2). localhost is in /etc/hosts at
-// 127.0.0.1: no DNS server is asked.
+// a 503 on every call (r23-sbc2 F2). The name is served by a loopback
+// DNS zone of the test's own (gateway/dnstest), whatever /etc/hosts says.
 func TestEdgePeerNameOfTheListenersFamily(t *testing.T) {
-	noDNS := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
-		return nil, errors.New("no DNS server in this test")
+	z := dnstest.Start(t)
+	z.Set("peer.test. 60 IN A 127.0.0.1")
+	zone := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", z.Addr())
 	}}
-	addrs, err := noDNS.LookupNetIP(context.Background(), "ip", "localhost")
-	if err != nil || len(addrs) == 0 || !addrs[0].Unmap().Is4() {
-		t.Skipf("localhost is not 127.0.0.1 first in /etc/hosts here: %v %v", addrs, err)
+	if ap, err := resolveEdgePeer(zone, "peer.test:5061", netip.MustParseAddr("127.0.0.1")); err != nil || ap.String() != "127.0.0.1:5061" {
+		t.Fatalf("resolveEdgePeer(peer.test, IPv4 listener) = %v, %v", ap, err)
 	}
-	if ap, err := resolveEdgePeer(noDNS, "localhost:5061", netip.MustParseAddr("127.0.0.1")); err != nil || !ap.Addr().Unmap().Is4() {
-		t.Fatalf("resolveEdgePeer(localhost, IPv4 listener) = %v, %v", ap, err)
-	}
-	for _, a := range addrs {
-		if a.Is6() && !a.Is4In6() {
-			t.Skipf("localhost has an IPv6 address here too: %v", addrs)
-		}
-	}
-	_, err = resolveEdgePeer(noDNS, "localhost:5061", netip.MustParseAddr("::1"))
+	_, err := resolveEdgePeer(zone, "peer.test:5061", netip.MustParseAddr("::1"))
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Field != "edge.peer" || !strings.Contains(err.Error(), "resolves to IPv4 addresses only") ||
 		!strings.Contains(err.Error(), "the listener ::1 is IPv6") {
-		t.Fatalf("resolveEdgePeer(localhost, IPv6 listener) = %v; want a *ConfigError for edge.peer naming both families", err)
+		t.Fatalf("resolveEdgePeer(peer.test, IPv6 listener) = %v; want a *ConfigError for edge.peer naming both families", err)
 	}
 }

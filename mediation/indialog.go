@@ -187,6 +187,14 @@ type relayedOffer struct {
 	glare    int
 }
 
+// offersOf tells whether the offer in progress is l's peer's own, still
+// waiting for the other peer's answer (RFC 3261 §14.2: its next one gets
+// 500 with Retry-After). A rollback of that peer's refused offer is ours,
+// to the other peer: an offer crossing it is glare.
+func (c *call) offersOf(l *leg) bool {
+	return c.offer != nil && c.offer.from == l && !c.offer.rollback
+}
+
 // onReInvite handles a re-INVITE: relayed to the other leg when it has
 // SDP, answered locally with the leg's current SDP when it has none (a
 // session refresh).
@@ -197,11 +205,10 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 		// the peer try again (RFC 3261 §14.1).
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 		return
-	case c.offer != nil && c.offer.from == l && !c.offer.rollback, l.ok != nil, c.state != stateAnswered && l == &c.caller.leg:
+	case c.offersOf(l), l.ok != nil, c.state != stateAnswered && l == &c.caller.leg:
 		// l's peer sent another INVITE while one of its own is not done
 		// with (the caller's first one, or a re-INVITE waiting for the
-		// other leg or for its ACK): RFC 3261 §14.2. (A rollback of its
-		// refused offer is ours, to the other peer: glare, below.)
+		// other leg or for its ACK): RFC 3261 §14.2.
 		c.retryLater(in)
 		return
 	case c.state != stateAnswered, c.offer != nil, c.other(l).ok != nil, l.refreshing, c.other(l).refreshing:
@@ -326,10 +333,9 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 	}
 	if len(in.Req.Body()) > 0 && c.offer != nil {
 		// RFC 3311 §5.2: an offer of l's peer still unanswered is 500
-		// with Retry-After; one we sent it (relayed from the other leg),
-		// or a rollback of l's refused offer (ours, to the other peer),
-		// glare.
-		if c.offer.from == l && !c.offer.rollback {
+		// with Retry-After; one we sent it (relayed from the other leg,
+		// or a rollback), glare.
+		if c.offersOf(l) {
 			c.retryLater(in)
 		} else {
 			_ = in.Reply(491, "Request Pending", "")

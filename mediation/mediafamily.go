@@ -38,37 +38,27 @@ func family(a netip.Addr) string {
 // anchors its media and m's address is of the other family; an
 // unspecified address (on hold) says nothing. The first offer and answer
 // of a call are checked here, and in an anchored call every re-offer and
-// its answer (reoffer.go, with reofferFamily).
+// its answer (reoffer.go, with familyErr: the call is not refused then,
+// only the re-offer or the answer, and the caller's own warning says so).
 func (p *mediaPlan) checkFamily(side relay.Side, m sdp.Media) error {
-	err, ok := p.familyMismatch(side, m)
-	if !ok {
-		return nil
+	err := p.familyErr(side, m)
+	if e, ok := err.(errFamily); ok {
+		p.log.Warn().Str("peer", e.peer).Str("peer_media_ip", e.addr.String()).Str("media_ip", e.ours.String()).
+			Msg("anchored call refused: the peer's media address is of another family than media.ip")
 	}
-	p.log.Warn().Str("peer", err.peer).Str("peer_media_ip", err.addr.String()).Str("media_ip", err.ours.String()).
-		Msg("anchored call refused: the peer's media address is of another family than media.ip")
 	return err
 }
 
-// reofferFamily is checkFamily for a re-offer and its answers, without
-// its log: the call is not refused, only the re-offer (or the answer), and
-// the caller's own warning says so with this error.
-func (p *mediaPlan) reofferFamily(side relay.Side, m sdp.Media) error {
-	if err, ok := p.familyMismatch(side, m); ok {
-		return err
-	}
-	return nil
-}
-
-// familyMismatch is checkFamily without the log: ok when m's address is
-// of the other family than the relay's.
-func (p *mediaPlan) familyMismatch(side relay.Side, m sdp.Media) (errFamily, bool) {
+// familyErr is checkFamily without the log: an errFamily when m's address
+// is of the other family than the relay's, nil otherwise.
+func (p *mediaPlan) familyErr(side relay.Side, m sdp.Media) error {
 	ours, addr := p.local(side).Addr(), m.Addr.Unmap()
 	if !ours.IsValid() || !addr.IsValid() || addr.IsUnspecified() || ours.Unmap().Is4() == addr.Is4() {
-		return errFamily{}, false
+		return nil
 	}
 	peer := "client"
 	if side == relay.Gateway {
 		peer = "gateway"
 	}
-	return errFamily{peer: peer, addr: addr, ours: ours.Unmap()}, true
+	return errFamily{peer: peer, addr: addr, ours: ours.Unmap()}
 }

@@ -25,7 +25,7 @@ func (p *mediaPlan) moveMedia(side relay.Side, prev, offer sdp.Media, raw []byte
 	if !leg.RTP.IsValid() || !sdp.Moved(prev, offer) {
 		return false
 	}
-	if _, wrong := p.familyMismatch(side, offer); wrong {
+	if p.familyErr(side, offer) != nil {
 		// Moved to an address the relay cannot reach: refused as a
 		// re-offer (reOffer), the call stays as it was.
 		return false

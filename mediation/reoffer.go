@@ -42,7 +42,7 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 	if !p.decision.bypass {
 		// Relay addresses of the wrong family would be useless to the
 		// peer: refused before the other peer is asked (mediafamily.go).
-		if err := p.reofferFamily(from, offer); err != nil {
+		if err := p.familyErr(from, offer); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -150,7 +150,7 @@ func (p *mediaPlan) restored(side relay.Side, body []byte) error {
 	} else if len(ans.G711()) == 0 {
 		return fmt.Errorf("answer to the restoring offer: %w", sdp.ErrNoG711)
 	}
-	return p.reofferFamily(side, ans)
+	return p.familyErr(side, ans)
 }
 
 // commit completes a staged offer with the other peer's answer: it builds
@@ -216,7 +216,7 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 		if len(ans.G711()) == 0 {
 			return nil, fmt.Errorf("far side's answer to the re-offer: %w", sdp.ErrNoG711)
 		}
-		if err := p.reofferFamily(ro.from.Other(), ans); err != nil {
+		if err := p.familyErr(ro.from.Other(), ans); err != nil {
 			return nil, err
 		}
 	}

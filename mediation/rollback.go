@@ -84,13 +84,9 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 		rb.glare++
 		wait := c.glareWait(to)
 		c.log.Info().Str("leg", to.role).Int64("retry_in_ms", wait.Milliseconds()).Msg("restoring offer met 491: trying again")
-		var retry func()
-		retry = func() {
+		busy := func() bool { return c.offer != nil || to.ok != nil || rb.from.ok != nil || to.refreshing }
+		c.afterGlare(to, wait, busy, func() {
 			switch {
-			case !c.live():
-			case c.offer != nil || to.ok != nil || rb.from.ok != nil || to.refreshing:
-				// An offer crossing ours is in progress: after it.
-				c.after(c.glareWait(to), retry)
 			case c.dialogGone(to, rb.dialog):
 				// The dialog the restored session is for has ended
 				// since (a fork's early dialog that another fork's
@@ -105,8 +101,7 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 			default:
 				c.sendRollback(rb)
 			}
-		}
-		c.after(wait, retry)
+		})
 	default:
 		c.log.Warn().Int("code", res.StatusCode).Str("leg", to.role).Msg("far side refused its restored session: ending the call")
 		c.endForOffer(reasonRollback, failedRollback)

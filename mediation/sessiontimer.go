@@ -79,13 +79,14 @@ func (c *call) refresh(l *leg) {
 	// one before the answer comes (dropRefresh); the answer is then that
 	// old dialog's alone.
 	d := l.dialog
+	// Stale: the leg has another dialog now, or its own was ended under
+	// the refresh (the transferor hung up: dropRefresh).
+	stale := func() bool { return l.dialog != d || l.refreshExpire != expire }
 	_, err := c.sendIn(l, d, req, func(res *gosip.Response) {
 		if res.IsProvisional() {
 			return
 		}
-		// Stale: the leg has another dialog now, or its own was ended
-		// under the refresh (the transferor hung up: dropRefresh).
-		stale := l.dialog != d || l.refreshExpire != expire
+		stale := stale()
 		if !stale {
 			l.refreshing = false
 		}
@@ -136,8 +137,8 @@ func (c *call) refresh(l *leg) {
 			c.retryRefresh(l, res)
 		}
 	}, func(err error) {
-		if l.dialog != d || l.refreshExpire != expire {
-			return // a dialog the leg no longer has, or a dropped refresh
+		if stale() {
+			return
 		}
 		l.refreshing = false
 		c.cancel(expire)
@@ -166,6 +167,24 @@ func (c *call) glareWait(l *leg) time.Duration {
 		return 2100*time.Millisecond + time.Duration(rand.IntN(191))*10*time.Millisecond
 	}
 	return time.Duration(rand.IntN(201)) * 10 * time.Millisecond
+}
+
+// afterGlare runs try once an INVITE of ours in l's dialog that met 491
+// may go again: after wait (glareWait's, which the caller has logged),
+// then after another glareWait each time busy says an exchange crossing
+// ours is still in progress; never once the call has ended.
+func (c *call) afterGlare(l *leg, wait time.Duration, busy func() bool, try func()) {
+	var retry func()
+	retry = func() {
+		switch {
+		case !c.live():
+		case busy():
+			c.after(c.glareWait(l), retry)
+		default:
+			try()
+		}
+	}
+	c.after(wait, retry)
 }
 
 // retryRefresh sends the refresh again after a failure response res that

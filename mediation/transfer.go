@@ -348,18 +348,8 @@ func (c *call) repointTry(body []byte, glare int) {
 		case r.StatusCode == 491 && glare < maxRepointGlare:
 			pause := c.glareWait(g)
 			c.log.Info().Int64("retry_in_ms", pause.Milliseconds()).Msg("transfer re-INVITE to the PSTN party met 491: trying again")
-			var retry func()
-			retry = func() {
-				switch {
-				case !c.live():
-				case c.offer != nil || g.ok != nil:
-					// An offer crossing ours is in progress: after it.
-					c.after(c.glareWait(g), retry)
-				default:
-					c.repointTry(body, glare+1)
-				}
-			}
-			c.after(pause, retry)
+			c.afterGlare(g, pause, func() bool { return c.offer != nil || g.ok != nil },
+				func() { c.repointTry(body, glare+1) })
 		case !r.IsProvisional():
 			fail(strconv.Itoa(r.StatusCode) + " " + r.Reason)
 		}
@@ -396,23 +386,9 @@ func (c *call) releaseLeg(old *leg) {
 		// Already hung up by the client (onReleased), or the call is over.
 		return
 	}
-	old.byeSent = true
-	bye := old.dialog.NewRequest(gosip.BYE, 0, nil, nil)
-	done := func() {
-		old.byeDone = true
-		c.maybeFinish() // an ending call waits for it (maybeFinish)
-	}
-	if _, err := c.sendIn(old, old.dialog, bye, func(res *gosip.Response) {
-		if !res.IsProvisional() {
-			done()
-		}
-	}, func(err error) {
-		c.log.Debug().Err(err).Msg("BYE of the transferor's old leg not answered")
-		done()
-	}); err != nil {
-		c.log.Debug().Err(err).Msg("BYE of the transferor's old leg not sent")
-		done()
-	}
+	// As any leg's BYE: the dialog's next target tried, an undelivered
+	// one recorded, an ending call waiting for it (maybeFinish).
+	c.bye(old)
 }
 
 // onReleased answers a request in the transferor's released leg: its BYE

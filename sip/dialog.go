@@ -156,18 +156,36 @@ func RefusesMethod(res *gosip.Response, method gosip.RequestMethod) bool {
 	case 501:
 		return true
 	case 405:
-		h := HeaderNamed(res, "Allow")
-		if h == nil {
-			return true
-		}
-		for _, m := range strings.Split(h.Value(), ",") {
-			if strings.EqualFold(strings.TrimSpace(m), string(method)) {
-				return false
-			}
-		}
-		return true
+		allowed := false
+		eachMethod(res, func(m string) bool {
+			allowed = strings.EqualFold(m, string(method))
+			return !allowed
+		})
+		return !allowed
 	}
 	return false
+}
+
+// eachMethod calls f with each method of msg's Allow headers (a list may
+// span several header lines, RFC 3261 §7.3.1), trimmed, in order, until f
+// returns false; it allocates nothing (learn runs for every message).
+func eachMethod(msg gosip.Message, f func(string) bool) {
+	hs, ok := allHeaders(msg)
+	if !ok {
+		hs = HeadersNamed(msg, "Allow")
+	}
+	for _, h := range hs {
+		if ok && !strings.EqualFold(h.Name(), "Allow") {
+			continue
+		}
+		for v := h.Value(); v != ""; {
+			var m string
+			m, v, _ = strings.Cut(v, ",")
+			if m = strings.TrimSpace(m); m != "" && !f(m) {
+				return
+			}
+		}
+	}
 }
 
 // Refresh takes the peer's new Contact from a target refresh request
@@ -211,17 +229,25 @@ func (d *Dialog) Heard(msg gosip.Message) {
 }
 
 func (d *Dialog) learn(msg gosip.Message) {
-	if h := HeaderNamed(msg, "Allow"); h != nil {
-		var allow []string
-		for _, m := range strings.Split(h.Value(), ",") {
-			if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
-				allow = append(allow, m)
-			}
-		}
-		if !slices.Equal(allow, d.Allow) {
-			d.Allow = allow
-		}
+	if HeaderNamed(msg, "Allow") == nil {
+		return
 	}
+	// Usually the same list again: compared without building one.
+	i, same := 0, true
+	eachMethod(msg, func(m string) bool {
+		same = i < len(d.Allow) && strings.EqualFold(m, d.Allow[i])
+		i++
+		return same
+	})
+	if same && i == len(d.Allow) {
+		return
+	}
+	var allow []string
+	eachMethod(msg, func(m string) bool {
+		allow = append(allow, strings.ToUpper(m))
+		return true
+	})
+	d.Allow = allow
 }
 
 // Allows reports whether the peer allows method; a peer that sent no Allow

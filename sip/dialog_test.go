@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -197,11 +198,33 @@ func TestRefusesMethod(t *testing.T) {
 		{"405 Method Not Allowed", []string{"Allow: INVITE, ACK, BYE, CANCEL, OPTIONS"}, true},
 		{"405 Method Not Allowed", nil, true},
 		{"405 Method Not Allowed", []string{"Allow: INVITE, update"}, false},
+		// A list spanning two header lines (RFC 3261 §7.3.1).
+		{"405 Method Not Allowed", []string{"Allow: INVITE, ACK", "Allow: BYE, UPDATE"}, false},
 		{"500 Server Internal Error", nil, false},
 		{"488 Not Acceptable Here", nil, false},
 	} {
 		if got := RefusesMethod(provisional(t, tc.status, tc.extra...), gosip.UPDATE); got != tc.want {
 			t.Errorf("%s %v: %v, want %v", tc.status, tc.extra, got, tc.want)
 		}
+	}
+}
+
+// TestHeardAllow: the peer's Allow is learnt from every Allow line of a
+// message, upper-cased; a message repeating the list the dialog has
+// (nearly every one) costs no allocation.
+func TestHeardAllow(t *testing.T) {
+	d := &Dialog{}
+	first := provisional(t, "180 Ringing", "Allow: invite, ACK", "Allow: UPDATE")
+	d.Heard(first)
+	if want := []string{"INVITE", "ACK", "UPDATE"}; !slices.Equal(d.Allow, want) {
+		t.Fatalf("Allow %q, want %q", d.Allow, want)
+	}
+	again := provisional(t, "183 Session Progress", "Allow: INVITE, ACK, UPDATE")
+	if n := testing.AllocsPerRun(100, func() { d.Heard(again) }); n != 0 {
+		t.Errorf("the same Allow again: %v allocations, want 0", n)
+	}
+	d.Heard(provisional(t, "200 OK", "Allow: INVITE, BYE"))
+	if want := []string{"INVITE", "BYE"}; !slices.Equal(d.Allow, want) {
+		t.Fatalf("Allow %q after a new list, want %q", d.Allow, want)
 	}
 }
