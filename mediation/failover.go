@@ -153,7 +153,11 @@ func (c *call) replan() ([]byte, error) {
 	if !keep {
 		c.media.closeRelay()
 	}
-	c.media = old.fresh(old.dir, old.offer, old.offerRaw)
+	// The caller's latest SDP: after an offer/answer in the failed
+	// attempt's early dialog (an UPDATE), the INVITE's offer describes
+	// an address the caller may have left.
+	offer, raw := old.callerLatest()
+	c.media = old.fresh(old.dir, offer, raw)
 	if c.dir == outbound {
 		c.forks = nil // the failed attempt's SBC forks
 	}

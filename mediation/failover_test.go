@@ -350,3 +350,54 @@ func TestKeptRelayLogsNewTrunk(t *testing.T) {
 		t.Fatalf("failover logged %v; %d relay lines before it, %d after: want some of each", failedOver, before, after)
 	}
 }
+
+// TestFailoverOffersTheCallersLatestSDP: a bypassed client that moved its
+// media by an early UPDATE with the first trunk is offered to the next
+// trunk at its UPDATE's address: the next trunk was offered the INVITE's
+// SDP, an address the client had left, so its media went nowhere.
+func TestFailoverOffersTheCallersLatestSDP(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	s1, s2, c1, c2 := rtpSock(t), rtpSock(t), rtpSock(t), rtpSock(t)
+	firstAnswer := loopSDP(sockPort(s1), "sendrecv", true, "PCMU")
+	updated := make(chan struct{})
+	first, backup := startPeer(t, "first"), startPeer(t, "backup")
+	first.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		first.reply(req, tx, 200, firstAnswer, allowUpdate())
+		close(updated)
+	})
+	first.invites(func(pi *peerInvite) {
+		pi.reliable(183, 1, firstAnswer)
+		select {
+		case <-updated:
+		case <-ctx.Done():
+			return
+		}
+		pi.respond(503, nil)
+	})
+	backup.invites(func(pi *peerInvite) {
+		pi.respond(200, loopSDP(sockPort(s2), "sendrecv", true, "PCMU"))
+		pi.waitAck(ctx)
+	})
+	srv, _ := failoverServer(t, first.addr(), "udp", backup)
+	withID := func(b []byte) []byte {
+		return bytes.Replace(b, []byte("a=ptime"), []byte("a=x-bypassid:"+srv.Settings().BypassID+"\r\na=ptime"), 1)
+	}
+	oc := startPeer(t, "caller").call(ctx, srv.EdgeAddr(), "udp", withID(loopSDP(sockPort(c1), "sendrecv", true, "PCMU", "PCMA")),
+		gosip.NewHeader("Supported", "100rel"))
+	var ures *gosip.Response
+	prackReliable(ctx, t, oc, func(r *gosip.Response) {
+		ures = earlyUpdate(ctx, t, oc, r, withID(loopSDP(sockPort(c2), "sendrecv", true, "PCMU", "PCMA")))
+	})
+	if ures == nil || ures.StatusCode != 200 {
+		t.Fatalf("the caller's early UPDATE got %v", ures)
+	}
+	if m := media(t, "our 200", oc.final.Body()); m.BypassID == "" {
+		t.Fatal("the call is not bypassed")
+	}
+	offer := media(t, "the backup trunk's offer", backup.wait(ctx, gosip.INVITE, 1).Body())
+	if offer.RTP().Port() != uint16(sockPort(c2)) {
+		t.Errorf("the backup trunk was offered %v, want the client's UPDATE port %d", offer.RTP(), sockPort(c2))
+	}
+	_ = oc.d.Bye(ctx)
+	backup.wait(ctx, gosip.BYE, 1)
+}
