@@ -37,6 +37,9 @@ type metrics struct {
 	// relayDroppedBy are relayDropped's series by side and reason, looked
 	// up once: counted for every packet a relay drops.
 	relayDroppedBy [2][]prometheus.Counter
+	// mediaRefusedBy are mediaRefused's two series, looked up once:
+	// counted for every packet from a stranger, as it comes.
+	mediaRefusedBy [2]prometheus.Counter
 	// Operators' series (metricsops.go).
 	sipRequests   *prometheus.CounterVec
 	sipResponses  *prometheus.CounterVec
@@ -110,7 +113,7 @@ func newMetrics(ports portPool) *metrics {
 		}, []string{"side"}),
 		mediaRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_media_packets_refused_total",
-			Help: "RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
+			Help: "RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted as they come.",
 		}, []string{"side"}),
 		relayDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mediationserver_relay_delay_seconds",
@@ -144,6 +147,8 @@ func newMetrics(ports portPool) *metrics {
 		m.sipForeign.WithLabelValues(side)
 	}
 	m.relayDelayBy[relay.Edge] = m.relayDelay.WithLabelValues("edge")
+	m.mediaRefusedBy[relay.Edge] = m.mediaRefused.WithLabelValues("edge")
+	m.mediaRefusedBy[relay.Gateway] = m.mediaRefused.WithLabelValues("gateway")
 	m.relayDelayBy[relay.Gateway] = m.relayDelay.WithLabelValues("gateway")
 	for _, side := range []relay.Side{relay.Edge, relay.Gateway} {
 		reasons := relay.DropReasons()
@@ -173,13 +178,15 @@ func (m *metrics) observeRelayDelay(from relay.Side, d time.Duration) {
 // one of relay.DropReasons only.
 func (m *metrics) observeRelayDrop(side relay.Side, r relay.DropReason) {
 	m.relayDroppedBy[side][r].Inc()
+	if r == relay.DropForeign {
+		// As it comes, not from the call's record at its end: an
+		// injection into a long call must show while the call is up.
+		m.mediaRefusedBy[side].Inc()
+	}
 }
 
 // observeLeg records an anchored leg's figures from its call record.
 func (m *metrics) observeLeg(side string, l LegRecord) {
-	if l.PacketsRefused > 0 {
-		m.mediaRefused.WithLabelValues(side).Add(float64(l.PacketsRefused))
-	}
 	if l.PacketsReceived == 0 && l.PacketsLost == 0 {
 		return
 	}

@@ -34,7 +34,7 @@ var wantSeries = []string{
 	"mediationserver_http_connections_refused_total: HTTP connections (web service, metrics, admin API) closed at once because their IP already had 32 open on that listener.",
 	"mediationserver_media_bypass_calls_active: Answered calls whose media bypasses the mediation server (LS:MediationServer - Inbound Calls / Outbound Calls - Active media bypass calls).",
 	"mediationserver_media_bypass_calls_total: Answered media bypass calls since start.",
-	"mediationserver_media_packets_refused_total: RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted when the call ends.",
+	"mediationserver_media_packets_refused_total: RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted as they come.",
 	"mediationserver_media_port_pairs_early_reuses_total: Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
 	"mediationserver_media_port_pairs_in_use: RTP/RTCP port pairs of media.ports held by anchored calls, both sides: two per anchored call.",
 	"mediationserver_media_port_pairs_quarantined: Released RTP/RTCP port pairs kept out of use for media.quarantine, so that late packets of an ended call reach no new one.",
