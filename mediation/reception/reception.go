@@ -75,6 +75,18 @@ func (s *Stats) Update(h *rtp.Header, arrival time.Duration, audio bool) {
 	}
 }
 
+// Skipped accounts a packet of the source's that is not part of the
+// stream measured (comfort noise, a codec not negotiated): its sequence
+// number is the sender's, so it arrived as far as loss is concerned
+// (counted in Received, or every one would count lost), but it feeds no
+// jitter, and a packet of another SSRC, or before the first packet, is
+// ignored: it neither starts nor restarts anything.
+func (s *Stats) Skipped(h *rtp.Header) {
+	if s.started && h.SSRC == s.ssrc && s.updateSeq(h.SequenceNumber) {
+		s.received++
+	}
+}
+
 // probe accounts a packet of an SSRC other than the source's: the second
 // of that SSRC in sequence makes it the source, from the first one on
 // (which is counted then), and reports true; any other is held on

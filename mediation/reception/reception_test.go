@@ -16,11 +16,19 @@ func TestReceptionLoss(t *testing.T) {
 	type in struct {
 		ssrc uint32
 		seq  uint16
+		skip bool // not of the stream measured (Skipped): comfort noise
 	}
 	seqs := func(ssrc uint32, s ...uint16) []in {
 		out := make([]in, len(s))
 		for i, v := range s {
-			out[i] = in{ssrc, v}
+			out[i] = in{ssrc: ssrc, seq: v}
+		}
+		return out
+	}
+	skipped := func(ssrc uint32, s ...uint16) []in {
+		out := seqs(ssrc, s...)
+		for i := range out {
+			out[i].skip = true
 		}
 		return out
 	}
@@ -50,12 +58,23 @@ func TestReceptionLoss(t *testing.T) {
 		// first packet in sequence.
 		{"new SSRC after a false start", append(seqs(1, 1, 2), seqs(2, 100, 102, 103, 105)...), 2 + 4, 0 + 1},
 		{"new SSRC across the wrap", append(seqs(1, 1, 2), seqs(2, 65535, 0, 2)...), 2 + 4, 0 + 1},
+		// Comfort noise (a payload type not negotiated) has the source's
+		// sequence numbers: not lost, though not measured.
+		{"skipped packets are not lost", slices.Concat(seqs(1, 1, 2), skipped(1, 3, 4), seqs(1, 5)), 5, 0},
+		{"skipped and lost", slices.Concat(seqs(1, 1, 2), skipped(1, 4), seqs(1, 6)), 6, 2},
+		{"skipped before the first packet start nothing", slices.Concat(skipped(1, 1), seqs(1, 2, 3)), 2, 0},
+		{"skipped of another SSRC ignored", slices.Concat(seqs(1, 1, 2), skipped(9, 500, 501), seqs(1, 3)), 3, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var r Stats
 			for i, p := range tt.pkts {
-				r.Update(&rtp.Header{SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: uint32(i) * 160}, time.Duration(i)*frameInterval, true)
+				h := &rtp.Header{SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: uint32(i) * 160}
+				if p.skip {
+					r.Skipped(h)
+					continue
+				}
+				r.Update(h, time.Duration(i)*frameInterval, true)
 			}
 			if int(r.TotalExpected()) != tt.wantExpected || int(r.TotalLost()) != tt.lost ||
 				(len(tt.pkts) > 0 && r.SSRC() != tt.pkts[len(tt.pkts)-1].ssrc) {

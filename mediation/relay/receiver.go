@@ -50,6 +50,14 @@ func (r *receiver) update(h *rtp.Header, now time.Duration, audio bool) {
 	r.stats.Update(h, now, audio)
 }
 
+// skipped accounts a packet of the peer's that is not of its negotiated
+// stream (reception.Stats.Skipped): not lost, not measured.
+func (r *receiver) skipped(h *rtp.Header) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stats.Skipped(h)
+}
+
 // senderReport records the NTP time of a sender report from the peer,
 // which arrived at now, for the LSR and DLSR of our next report.
 func (r *receiver) senderReport(ntp uint64, now time.Duration) {

@@ -345,6 +345,9 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 		in.rtpAccepted.Add(1)
 		in.rtpAcceptedBytes.Add(uint64(len(datagram)))
 		in.recv.update(&pipe.in.Header, now, audio)
+	} else {
+		// Its sequence number is the source's all the same: not lost.
+		in.recv.skipped(&pipe.in.Header)
 	}
 	to := out.peer.Load()
 	pkt, r := pipe.forward(from, to, now)

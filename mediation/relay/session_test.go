@@ -510,7 +510,8 @@ func benchmarkRelayLoopback(b *testing.B, opts ...SessionOption) {
 // TestSessionDroppedPTsLeaveNoSequenceGap: the client mixes in packets the
 // relay drops on purpose (PCMA it did not negotiate, comfort noise, a
 // dynamic PT, G.728): the gateway's stream has no sequence gap for them,
-// so the SBC counts no loss, and its timestamps keep the sender's.
+// so the SBC counts no loss, and its timestamps keep the sender's; the
+// client's stream shows no loss either.
 func TestSessionDroppedPTsLeaveNoSequenceGap(t *testing.T) {
 	a := newTestAllocator(t, 2)
 	c := newCall(t, a)
@@ -538,6 +539,12 @@ func TestSessionDroppedPTsLeaveNoSequenceGap(t *testing.T) {
 	}
 	if d := c.s.Stats().Edge.Dropped.UnknownPT; d != 6 {
 		t.Fatalf("%d unknown PT drops, want 6", d)
+	}
+	// Nor is there loss on the client's side: the dropped packets'
+	// sequence numbers arrived (the records and our RTCP to the client
+	// said 6 of 11 lost on a clean path).
+	if st := c.s.Stats().Edge; st.Lost != 0 || st.FractionLost != 0 {
+		t.Errorf("the client's stream: lost %d, fraction %v; want none", st.Lost, st.FractionLost)
 	}
 }
 
