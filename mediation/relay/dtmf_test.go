@@ -114,6 +114,38 @@ func TestSessionRelaysDTMF(t *testing.T) {
 	}
 }
 
+// TestSessionDropsTruncatedEvents: between two legs with telephone-event,
+// an event packet shorter than RFC 4733's 4 bytes is malformed, as it is
+// towards a leg that plays events as tones: it was relayed as is, to the
+// other peer's DTMF detector. The stream runs on without a gap.
+func TestSessionDropsTruncatedEvents(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	c, src, dst, toSession, inCodec, outCodec := startedCall(t, a, codecPCMU, codecPCMA, Edge)
+	send := func(seq uint16, pt uint8, body []byte) {
+		src.sendRTP(t, toSession, rtp.Header{SequenceNumber: seq, Timestamp: 160 * uint32(seq), SSRC: 9, PayloadType: pt}, body)
+	}
+	send(1, inCodec.PT, payload(160, 1))
+	for i, short := range [][]byte{{}, {5}, {5, 0x0a}, {5, 0x0a, 0}} {
+		send(uint16(2+i), inCodec.EventPT, short)
+	}
+	send(6, inCodec.EventPT, event(5, false, 10, 160))
+	send(7, inCodec.PT, payload(160, 7))
+	var got []rtp.Packet
+	for range 3 {
+		p, _ := readRTP(c.ctx, t, dst.rtp)
+		got = append(got, p)
+	}
+	wantPT := []uint8{outCodec.PT, outCodec.EventPT, outCodec.PT}
+	for i, p := range got {
+		if p.PayloadType != wantPT[i] || p.SequenceNumber != got[0].SequenceNumber+uint16(i) {
+			t.Errorf("packet %d: PT %d seq +%d; want PT %d seq +%d", i, p.PayloadType, p.SequenceNumber-got[0].SequenceNumber, wantPT[i], i)
+		}
+	}
+	if n := c.s.Stats().Edge.Dropped.Malformed; n != 4 {
+		t.Errorf("%d malformed drops, want the 4 truncated events", n)
+	}
+}
+
 // TestSessionRendersDTMF: towards a leg without telephone-event, a DTMF
 // event becomes its key's two tones in the leg's codec, lasting exactly the
 // event's duration, in 20 ms frames on the sender's timeline: updates that

@@ -136,6 +136,14 @@ func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReaso
 		return p.renderEvent(to, now)
 	}
 	_, p.audio = from.audio(p.in.PayloadType)
+	if !p.audio && len(p.in.Payload) < eventLen {
+		// An RFC 4733 event (the only other packet relayed) shorter than
+		// its 4 bytes: relayed as is, it would reach the other peer's
+		// DTMF detector; played as tones it is malformed too
+		// (renderEvent).
+		p.rw.skip(&p.in.Header)
+		return nil, DropMalformed
+	}
 	if p.audio && p.dtmf.masks(p.in.SSRC, p.in.Timestamp) {
 		p.rw.skip(&p.in.Header)
 		return nil, dropAbsorbed
