@@ -114,7 +114,8 @@ func (in *Incoming) CheckSize(res *gosip.Response) error {
 }
 
 // tooLarge counts and logs (rate-limited) a message not sent for its
-// size; kind is "request" or "response".
+// size; kind is "request" or "response", what its start line (in a field
+// of its own: "message" is the event's).
 func (s *Side) tooLarge(kind string, req *gosip.Request, what, to string, err error) {
 	if kind == "request" {
 		s.stats.RequestsTooLarge.Add(1)
@@ -122,7 +123,7 @@ func (s *Side) tooLarge(kind string, req *gosip.Request, what, to string, err er
 		s.stats.ResponsesTooLarge.Add(1)
 	}
 	if ok, suppressed := s.sizeLog.Allow(); ok {
-		ev := s.log.Warn().Err(err).Str("kind", kind).Str("message", what).Str("to", to).Int("suppressed", suppressed)
+		ev := s.log.Warn().Err(err).Str("kind", kind).Str("start_line", what).Str("to", to).Int("suppressed", suppressed)
 		if id := req.CallID(); id != nil {
 			ev = ev.Str("call_id", id.Value())
 		}

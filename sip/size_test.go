@@ -1,15 +1,36 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 )
+
+// lockedBuffer is a log sink the side's goroutines and the test share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // TestRespondTooLargeForUDP: a response larger than a UDP datagram takes
 // is never lost silently: a final one becomes 513 Message Too Large (no
@@ -20,12 +41,14 @@ func TestRespondTooLargeForUDP(t *testing.T) {
 	for _, tr := range []string{"udp", "tcp"} {
 		t.Run(tr, func(t *testing.T) {
 			rec := newRecorder()
+			var logs lockedBuffer
 			errs := make(chan error, 2)
 			rec.answer = func(in *Incoming) {
 				errs <- in.Respond(in.Response(183, "Session Progress", "ourtag", big))
 				errs <- in.Respond(in.Response(200, "OK", "ourtag", big))
 			}
-			s := startSide(t, rec)
+			s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+				Log: zerolog.New(&logs), Handler: rec})
 			r := dialRaw(t, tr, s.Addr())
 			r.send(request("INVITE", "big1", "", 1))
 			res := r.read().(*gosip.Response)
@@ -49,6 +72,19 @@ func TestRespondTooLargeForUDP(t *testing.T) {
 			}
 			if got := s.Stats().ResponsesTooLarge.Load(); got != 2 {
 				t.Errorf("ResponsesTooLarge = %d, want 2", got)
+			}
+			// Logged by then (Respond logs before it returns), once a
+			// second: the 183's. Its start line has a key of its own; it
+			// was a second "message", which JSON readers drop one of.
+			var line string
+			for l := range strings.Lines(logs.String()) {
+				if strings.Contains(l, "SIP message too large for UDP: not sent") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, `"start_line":"SIP/2.0 183 Session Progress"`) || strings.Count(line, `"message":`) != 1 ||
+				!strings.Contains(line, `"call_id":"c1"`) {
+				t.Errorf("log line %q; want one message key, the 183's start line and Call-ID", line)
 			}
 		})
 	}
