@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	gosip "github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
@@ -526,4 +527,39 @@ func statusOf(t *testing.T, req *http.Request) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// TestAdminHangUpRingingCall: DELETE /calls/{id} of a call still ringing
+// fails it: the caller gets 503, the SBC a CANCEL, and the failed call is
+// counted under a label token, hung_up_by_admin, like every other reason
+// (it was "hung up by admin", words that alert rules' regexes miss); the
+// record keeps the words.
+func TestAdminHangUpRingingCall(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(180, nil)
+		sbc.wait(ctx, gosip.CANCEL, 1)
+		pi.respond(487, nil)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	oc := startPeer(t, "caller").call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU"))
+	sbc.wait(ctx, gosip.INVITE, 1)
+	var id string
+	for id == "" {
+		if calls := srv.Calls(); len(calls) == 1 {
+			id = calls[0].CallID
+		} else if ctx.Err() != nil {
+			t.Fatal("the call is not listed")
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if code, body := adminDo(t, http.MethodDelete, mediationtest.AdminURL(srv, "/calls/"+id), "", ""); code != 200 {
+		t.Fatalf("DELETE /calls/%s = %d %s", id, code, body)
+	}
+	if res := oc.answer(ctx, nil); res.StatusCode != 503 {
+		t.Errorf("the caller got %d, want 503", res.StatusCode)
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "hung_up_by_admin")
 }

@@ -261,7 +261,7 @@ func (c *call) finish(reason string) {
 		m.bypassActive.WithLabelValues(dir).Dec()
 	}
 	if !answered {
-		m.failedCalls.WithLabelValues(dir, reason).Inc()
+		m.failedCalls.WithLabelValues(dir, reasonLabel(reason)).Inc()
 	}
 	c.deps.trunkMetrics.ended(c.trunk.Name, dir, answered)
 	c.log.Info().Str("reason", reason).Bool("answered", answered).Bool("bypass", c.media.decision.bypass).

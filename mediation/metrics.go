@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -197,4 +198,21 @@ func (m *metrics) observeLeg(side string, l LegRecord) {
 	if l.RTTMs > 0 {
 		m.legRTT.WithLabelValues(side).Observe(l.RTTMs / 1000)
 	}
+}
+
+// reasonLabel is a failed call's end reason as a metric label: a token of
+// lower-case letters, digits and '_' ("hung up by admin" is
+// hung_up_by_admin), as the other reasons are and alert rules expect; the
+// call record keeps the words.
+func reasonLabel(reason string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		default:
+			return '_'
+		}
+	}, reason)
 }
