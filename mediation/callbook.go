@@ -45,6 +45,8 @@ type callBook struct {
 type bookCall struct {
 	ladder.Call
 	wires []bookWire
+	// refused: an INVITE that started no call (refusal).
+	refused bool
 }
 
 // bookWire is a traced message as the book keeps it: not its parsed form,
@@ -99,9 +101,12 @@ func (b *callBook) get(id string, at time.Time) *bookCall {
 		return c
 	}
 	if len(b.calls) >= bookCalls {
+		// The oldest refused INVITE goes first: a client sending broken
+		// INVITEs must not push the calls out of the book.
 		var oldest *bookCall
 		for _, x := range b.calls {
-			if oldest == nil || x.Start.Before(oldest.Start) {
+			if oldest == nil || x.refused && !oldest.refused ||
+				x.refused == oldest.refused && x.Start.Before(oldest.Start) {
 				oldest = x
 			}
 		}
@@ -129,6 +134,20 @@ func (b *callBook) record(r Record, ended bool) {
 		c.Ended, c.Answered, c.EndReason = true, r.AnswerTime != nil, r.EndReason
 		c.DurationMS = r.EndTime.Sub(r.StartTime).Milliseconds()
 	}
+}
+
+// refused implements refusalSink: the INVITE traced under id started no
+// call; status is our final response to it, the end reason shown.
+func (b *callBook) refused(id, status string, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.calls[id]
+	if c == nil {
+		return
+	}
+	c.refused = true
+	c.Ended, c.Answered, c.EndReason = true, false, status
+	c.DurationMS = at.Sub(c.Start).Milliseconds()
 }
 
 // write implements recordSink: a call's record at its end.

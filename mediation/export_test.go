@@ -160,3 +160,17 @@ func (s *Server) BlockCall(id string) (release func(), ok bool) {
 	}
 	return func() { close(unblock) }, true
 }
+
+// BookEnds is, for each call in the web page's call book, its end reason,
+// "in progress" while it has not ended.
+func (s *Server) BookEnds() map[string]string {
+	out := map[string]string{}
+	for _, c := range s.book.snapshot() {
+		if c.Ended {
+			out[c.ID] = c.EndReason
+		} else {
+			out[c.ID] = "in progress"
+		}
+	}
+	return out
+}

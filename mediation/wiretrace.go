@@ -1,7 +1,10 @@
 package mediation
 
 import (
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
@@ -17,6 +20,12 @@ type WireSink interface {
 	Wire(w *sip.Wire, call string)
 }
 
+// refusalSink is a WireSink that is told when an INVITE its trace gave an
+// id started no call (the call book ends it there).
+type refusalSink interface {
+	refused(id, status string, at time.Time)
+}
+
 // wireTrace finds the call of every traced message from the Call-ID of
 // either of its legs, logs the message under it and hands it to the sinks.
 type wireTrace struct {
@@ -27,20 +36,41 @@ type wireTrace struct {
 	metrics *metrics
 
 	mu sync.Mutex
-	// fresh holds the id given to an INVITE that starts a call, traced
-	// before the call exists; the call takes it (takeID) and the handler
-	// drops what no call took (forget). An INVITE the side refuses before
-	// the handler sees it (no Via, a retransmission of a refused one) is
-	// dropped when fresh is full, oldest first.
-	fresh      map[*gosip.Request]string
-	freshOrder []*gosip.Request
+	// pending holds, by SIP Call-ID, the id given to an INVITE that may
+	// start a call, traced before the call exists: the call takes it
+	// (takeID). One its handler refuses (400, 505, 503, ...) keeps it for
+	// refusalKept, so that our response, its retransmissions, the ACK and
+	// the INVITE's own retransmissions are traced under that id too, not
+	// each as a call of its own. An INVITE the side refuses before the
+	// handler sees it (no Via) is dropped when pending is full, oldest
+	// first.
+	pending map[string]*pendingInvite
+	order   []string // pending's Call-IDs, oldest first
 }
 
-// freshIDs bounds the INVITEs waiting for their handler.
-const freshIDs = 1024
+// pendingInvite is the trace's id for an INVITE not yet (or never) a call.
+type pendingInvite struct {
+	id string
+	// req is the INVITE whose handler decides; nil once it did.
+	req *gosip.Request
+	// decided is when the handler took or refused the id; zero until then.
+	decided time.Time
+	// status is our final response to it ("400 Missing Contact").
+	status string
+}
+
+const (
+	// freshIDs bounds the INVITEs waiting for their handler or refused
+	// lately.
+	freshIDs = 1024
+	// refusalKept is how long a decided INVITE's id stays with its Call-ID
+	// for the trace: an INVITE transaction's lifetime (64*T1 at RFC 3261's
+	// T1), over which the caller may retransmit.
+	refusalKept = 32 * time.Second
+)
 
 func newWireTrace(calls *registry, log zerolog.Logger, sinks ...WireSink) *wireTrace {
-	return &wireTrace{calls: calls, log: log, sinks: sinks, fresh: map[*gosip.Request]string{}}
+	return &wireTrace{calls: calls, log: log, sinks: sinks, pending: map[string]*pendingInvite{}}
 }
 
 // tracer is the sides' sip.Tracer: the SIP counters need every message.
@@ -55,10 +85,7 @@ func (t *wireTrace) trace(w *sip.Wire) {
 	// the web page's call book from the trunks' calls.
 	if cid != "" && !w.Untrusted {
 		if id = t.calls.idOf(cid); id == "" {
-			if req, ok := w.Msg.(*gosip.Request); ok && w.Dir == sip.In && req.IsInvite() && !hasToTag(req) {
-				id = newCallID()
-				t.reserve(req, id)
-			}
+			id = t.pendingID(w, cid)
 		}
 	}
 	t.metrics.countSIP(w)
@@ -76,6 +103,60 @@ func (t *wireTrace) trace(w *sip.Wire) {
 	sip.Trace(&log, w)
 }
 
+// pendingID is the id of a message with Call-ID cid of no call: that of
+// the INVITE with that Call-ID not (or never) a call, given here to one
+// that may start a call; "" for none. Our final response to the INVITE is
+// noted for its refusal.
+func (t *wireTrace) pendingID(w *sip.Wire, cid string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.pending[cid]
+	if p != nil && !p.decided.IsZero() && w.Time.Sub(p.decided) > refusalKept {
+		delete(t.pending, cid)
+		p = nil
+	}
+	if p == nil {
+		req, ok := w.Msg.(*gosip.Request)
+		if !ok || w.Dir != sip.In || !req.IsInvite() || hasToTag(req) {
+			return ""
+		}
+		p = &pendingInvite{id: newCallID(), req: req}
+		// A copy: the Call-ID shares the INVITE's memory, which the
+		// entry must not keep once its handler decided.
+		t.add(strings.Clone(cid), p)
+		return p.id
+	}
+	if res, ok := w.Msg.(*gosip.Response); ok && w.Dir == sip.Out && p.status == "" && res.StatusCode >= 300 &&
+		res.CSeq() != nil && res.CSeq().MethodName == gosip.INVITE {
+		p.status = strconv.Itoa(res.StatusCode) + " " + res.Reason
+	}
+	return p.id
+}
+
+// add keeps p for cid, dropping the oldest beyond freshIDs.
+func (t *wireTrace) add(cid string, p *pendingInvite) {
+	t.pending[cid] = p
+	t.order = append(t.order, cid)
+	for len(t.pending) > freshIDs && len(t.order) > 0 {
+		delete(t.pending, t.order[0])
+		t.order = t.order[1:]
+	}
+	if len(t.order) > 2*len(t.pending)+16 {
+		// Call-IDs dropped by expiry, or reserved again, linger in order:
+		// compact it once they are most of it.
+		live := t.order[:0]
+		seen := make(map[string]bool, len(t.pending))
+		for _, c := range t.order {
+			if t.pending[c] != nil && !seen[c] {
+				seen[c] = true
+				live = append(live, c)
+			}
+		}
+		clear(t.order[len(live):])
+		t.order = live
+	}
+}
+
 func hasToTag(req *gosip.Request) bool {
 	if to := req.To(); to != nil && to.Params != nil {
 		_, ok := to.Params.Get("tag")
@@ -89,47 +170,48 @@ func hasToTag(req *gosip.Request) bool {
 func (t *wireTrace) takeID(req *gosip.Request) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	id, ok := t.fresh[req]
-	t.drop(req)
-	if ok {
-		return id
+	if p := t.pending[callIDOf(req)]; p != nil && p.req == req {
+		// Kept until the call is in the registry (which the trace asks
+		// first) for a retransmission read meanwhile; not its INVITE.
+		p.req, p.decided = nil, time.Now()
+		return p.id
 	}
 	return newCallID()
 }
 
-// forget drops the id of an INVITE that started no call.
+// forget ends the id of an INVITE that started no call: the handler
+// refused it. Its trace goes on under the id for a while (pending); the
+// log and the sinks that keep calls (the call book) are told it ended,
+// with our final response as its reason, so that it is no call in
+// progress there for ever.
 func (t *wireTrace) forget(req *gosip.Request) {
+	cid := callIDOf(req)
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.drop(req)
-}
-
-func (t *wireTrace) drop(req *gosip.Request) {
-	delete(t.fresh, req)
-	// freshOrder still points at the requests taken or forgotten (each an
-	// INVITE with its SDP): compact it once they are most of it, or it
-	// would keep up to freshIDs whole INVITEs alive for nothing.
-	if len(t.freshOrder) > 2*len(t.fresh)+16 {
-		live := t.freshOrder[:0]
-		for _, r := range t.freshOrder {
-			if _, ok := t.fresh[r]; ok {
-				live = append(live, r)
-			}
+	p := t.pending[cid]
+	if p == nil || p.req != req {
+		t.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	p.req, p.decided = nil, now
+	id, status := p.id, p.status
+	t.mu.Unlock()
+	if status == "" {
+		status = "no response"
+	}
+	t.log.Debug().Str("call", id).Str("sip_call_id", cid).Str("reason", status).
+		Msg("INVITE refused: no call")
+	for _, s := range t.sinks {
+		if r, ok := s.(refusalSink); ok {
+			r.refused(id, status, now)
 		}
-		clear(t.freshOrder[len(live):])
-		t.freshOrder = live
 	}
 }
 
-// reserve keeps the id traced for an INVITE until its handler runs.
-func (t *wireTrace) reserve(req *gosip.Request, id string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.fresh[req] = id
-	t.freshOrder = append(t.freshOrder, req)
-	for len(t.freshOrder) > freshIDs {
-		delete(t.fresh, t.freshOrder[0])
-		t.freshOrder[0] = nil
-		t.freshOrder = t.freshOrder[1:]
+// callIDOf is req's Call-ID, "" if it has none.
+func callIDOf(req *gosip.Request) string {
+	if id := req.CallID(); id != nil {
+		return id.Value()
 	}
+	return ""
 }

@@ -62,6 +62,18 @@ func TestBuilderAddTake(t *testing.T) {
 	}
 }
 
+// TestBuilderRefusedInvite: an INVITE refused before a call began ends
+// its call, failed, with our response as the reason: it was a call in
+// progress for ever in the ladders and trace --follow.
+func TestBuilderRefusedInvite(t *testing.T) {
+	b := NewBuilder()
+	c := b.Add([]byte(invite))
+	b.Add([]byte(`{"level":"debug","call":"c1","sip_call_id":"x","reason":"400 Missing Contact","time":"2026-12-05T23:56:56Z","message":"INVITE refused: no call"}`))
+	if !c.Ended || c.Answered || !c.Failed() || c.EndReason != "400 Missing Contact" {
+		t.Fatalf("refused INVITE's call: %+v", c)
+	}
+}
+
 // TestPrinterEscapesControlCharacters: a peer's reason phrase, From or SDP
 // with ESC, BEL or NUL is printed escaped: on a terminal it would clear
 // the screen, set the title or fake a ladder line.
