@@ -81,6 +81,38 @@ type Call struct {
 	Messages   []Message `json:"messages"`
 }
 
+// stampLayout is the log's own time format (microseconds, fixed width,
+// UTC): a ladder's times sort and join with the log's as strings, which
+// RFC 3339 with its trailing zeros cut ("08.287Z" after "08.287174Z")
+// does not.
+const stampLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// stamp is t in stampLayout, "" for the zero time.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(stampLayout)
+}
+
+// MarshalJSON writes the message with its time as the log writes times.
+func (m Message) MarshalJSON() ([]byte, error) {
+	type plain Message
+	return json.Marshal(struct {
+		plain
+		Time string `json:"time"`
+	}{plain(m), stamp(m.Time)})
+}
+
+// MarshalJSON writes the call with its start as the log writes times.
+func (c Call) MarshalJSON() ([]byte, error) {
+	type plain Call
+	return json.Marshal(struct {
+		plain
+		Start string `json:"start"`
+	}{plain(c), stamp(c.Start)})
+}
+
 // Failed reports a call that ended unanswered.
 func (c *Call) Failed() bool { return c.Ended && !c.Answered }
 

@@ -2,8 +2,10 @@ package ladder
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 const invite = `{"level":"debug","call":"c1","direction":"outbound","side":"edge","dir":"in","transport":"UDP","local":"127.0.0.1:5070","remote":"127.0.0.1:5090","sip_call_id":"abc","sip":"INVITE sip:+15550100@127.0.0.1:5070 SIP/2.0\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP4 192.0.2.7\r\nm=audio 5000 RTP/AVP 0\r\na=x-bypassid:be38f190\r\n","time":"2026-12-05T23:56:55.254552Z","message":"sip INVITE sip:+15550100@127.0.0.1:5070 SIP/2.0"}`
@@ -71,6 +73,32 @@ func TestBuilderRefusedInvite(t *testing.T) {
 	b.Add([]byte(`{"level":"debug","call":"c1","sip_call_id":"x","reason":"400 Missing Contact","time":"2026-12-05T23:56:56Z","message":"INVITE refused: no call"}`))
 	if !c.Ended || c.Answered || !c.Failed() || c.EndReason != "400 Missing Contact" {
 		t.Fatalf("refused INVITE's call: %+v", c)
+	}
+}
+
+// TestJSONTimesFixedWidth: a ladder's times are written as the log
+// writes them, microseconds in full, so that they sort as strings: with
+// trailing zeros cut, "08.287Z" sorted after "08.287174Z".
+func TestJSONTimesFixedWidth(t *testing.T) {
+	at := time.Date(2026, 12, 7, 2, 42, 8, 287000000, time.UTC)
+	c := Call{ID: "c1", Start: at, Messages: []Message{{Time: at, Label: "INVITE"}, {Time: at.Add(174 * time.Microsecond), Label: "100 Trying"}}}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Start    string `json:"start"`
+		Messages []struct {
+			Time  string `json:"time"`
+			Label string `json:"label"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Start != "2026-12-07T02:42:08.287000Z" || len(got.Messages) != 2 ||
+		got.Messages[0].Time != "2026-12-07T02:42:08.287000Z" || got.Messages[1].Time != "2026-12-07T02:42:08.287174Z" || got.Messages[0].Label != "INVITE" {
+		t.Errorf("JSON %s", b)
 	}
 }
 
