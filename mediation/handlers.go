@@ -88,6 +88,11 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 	}
 }
 
+// HandleRefused implements sip.RefusalHandler: an INVITE the side refused
+// by itself (415, a 400 before any transaction) started no call, as one
+// the handler refuses.
+func (h sideHandler) HandleRefused(req *gosip.Request) { h.s.wires.forget(req) }
+
 // sideCalls are the call settings of the peer a request came from: the
 // edge's, or the trunk's on the gateway side.
 func (s *Server) sideCalls(in *sip.Incoming) CallSettings {

@@ -63,6 +63,26 @@ func TestRefusedInviteIsNoCallInProgress(t *testing.T) {
 			t.Errorf("call %s in the book: %q, want ended with our 400", id, end)
 		}
 	}
+	// One the side refuses by itself, before any transaction: a body
+	// that is no SDP gets 415.
+	textInvite := strings.Replace(brokenInvite(srv.EdgeAddr(), from, "text-1"), "Content-Length: 0\r\n",
+		fmt.Sprintf("Contact: <sip:caller@%s>\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n", from), 1) + "hello"
+	if _, err := conn.WriteToUDPAddrPort([]byte(textInvite), srv.EdgeAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, _, err := conn.ReadFromUDPAddrPort(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 415 ") {
+		t.Fatalf("text INVITE answered %q (%v), want 415", buf[:n], err)
+	}
+	if ends := srv.BookEnds(); len(ends) != 2 {
+		t.Errorf("the call book holds %v, want the two refused INVITEs", ends)
+	} else {
+		for id, end := range ends {
+			if !strings.HasPrefix(end, "400 ") && !strings.HasPrefix(end, "415 ") {
+				t.Errorf("call %s in the book: %q, want ended with our 400 or 415", id, end)
+			}
+		}
+	}
 
 	// A real call, then a flood of refused INVITEs: the call stays.
 	client := startClient(t, ctx, "")
@@ -73,7 +93,7 @@ func TestRefusedInviteIsNoCallInProgress(t *testing.T) {
 	waitCalls(t, srv, 0)
 	var real string
 	for id, end := range srv.BookEnds() {
-		if !strings.HasPrefix(end, "400 ") {
+		if !strings.HasPrefix(end, "400 ") && !strings.HasPrefix(end, "415 ") {
 			real = id
 		}
 	}

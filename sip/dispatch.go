@@ -255,6 +255,9 @@ func (s *Side) refuse(req *gosip.Request, code int, phrase string, why error, ms
 	if err := s.WriteResponse(res); err != nil {
 		s.log.Debug().Err(err).Int("code", code).Msg("response to a refused request not sent")
 	}
+	if h, ok := s.handler.(RefusalHandler); ok {
+		h.HandleRefused(req)
+	}
 }
 
 // takeSessionBody leaves msg's body the SDP the B2BUA reads (sessionBody).

@@ -59,6 +59,14 @@ type Handler interface {
 	HandleStrayResponse(side *Side, res *gosip.Response)
 }
 
+// RefusalHandler is a Handler that is told of each request the side
+// refuses by itself, before any transaction (400 for a missing Via or
+// CSeq, 415 for a body that is no SDP), once the response is written: a
+// request HandleRequest never gets.
+type RefusalHandler interface {
+	HandleRefused(req *gosip.Request)
+}
+
 // Stats are a side's transport-level counters.
 type Stats struct {
 	// Unparseable counts reads that were not a SIP message.
