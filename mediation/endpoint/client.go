@@ -49,7 +49,8 @@ type ClientConfig struct {
 	// delay, when the sender is in the same process (see SBCConfig.Delays).
 	// Such a client keeps no audio for tone detection (Report.DetectedHz is
 	// 0): its payloads are not a pure tone, and the detection costs about
-	// 20 ms of CPU a call, too much for a load generator.
+	// 20 ms of CPU a call, too much for a load generator. Only G.711 audio
+	// is stamped: a stamp does not survive transcoding through G.722.
 	Delays *DelayHistogram
 	Log    zerolog.Logger
 }

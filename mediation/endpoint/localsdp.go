@@ -249,7 +249,11 @@ func formatAttributes(formats []format) []sdp.Attribute {
 	var out []sdp.Attribute
 	for _, f := range formats {
 		pt := strconv.Itoa(int(f.pt))
-		out = append(out, sdp.NewAttribute("rtpmap", fmt.Sprintf("%s %s/%d", pt, f.name, f.rate)))
+		rtpmap := fmt.Sprintf("%s %s/%d", pt, f.name, f.rate)
+		if f.channels > 1 {
+			rtpmap += "/" + strconv.Itoa(f.channels)
+		}
+		out = append(out, sdp.NewAttribute("rtpmap", rtpmap))
 		if f.fmtp != "" {
 			out = append(out, sdp.NewAttribute("fmtp", pt+" "+f.fmtp))
 		}
