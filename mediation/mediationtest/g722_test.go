@@ -33,8 +33,9 @@ func codecNames(t *testing.T, body []byte) []string {
 // TestWidebandClient: with media.edge_codecs G722 first, an anchored call
 // of the lab's client is answered G.722, and the client sends and hears
 // its tones in it, while the SBC gets G.711 (r24-media F8: the client
-// offered G.722 it could not decode, and every such call failed); a
-// bypassed client gets the SBC's G.711 whatever it offers.
+// offered G.722 it could not decode, and every such call failed). A client
+// limited to one law (--codecs PCMA) offers neither G.722 nor PCMU and is
+// answered PCMA; a bypassed client gets the SBC's G.711 whatever it offers.
 func TestWidebandClient(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -46,6 +47,10 @@ func TestWidebandClient(t *testing.T) {
 	}{
 		{"anchored, SfB's offer", mediationtest.ClientOptions{Version: mediationtest.Lync2013Version},
 			mediationtest.MediaAnchored, endpoint.G722, nil, 9},
+		{"anchored, PCMA only", mediationtest.ClientOptions{Version: mediationtest.Lync2013Version, Codecs: []string{endpoint.PCMA}},
+			mediationtest.MediaAnchored, endpoint.PCMA, []string{endpoint.G722, endpoint.PCMU, "SILK"}, 8},
+		{"anchored, PCMU then G722", mediationtest.ClientOptions{Version: mediationtest.Lync2013Version, Codecs: []string{endpoint.PCMU, endpoint.G722}},
+			mediationtest.MediaAnchored, endpoint.PCMU, []string{endpoint.PCMA}, 0},
 		{"bypassed", mediationtest.ClientOptions{Version: mediationtest.SupportedVersion},
 			mediationtest.MediaBypassed, endpoint.PCMA, nil, 8},
 	}
