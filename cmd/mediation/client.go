@@ -74,7 +74,7 @@ func client(args []string) int {
 	answer := fs.Bool("answer", false, "wait for inbound calls on --listen instead of calling")
 	listen := fs.String("listen", def.Edge.Peer, "SIP `IP:PORT` to answer on with --answer (the server's edge peer); default when calling: --source-ip, any port")
 	calls := fs.Int("calls", 0, "`N` calls to place (0 means 1) or, with --answer, to answer before exiting (0: until SIGINT)")
-	codecs := fs.String("codecs", "PCMU,PCMA", "G.711 laws the client offers, `list`; one law makes an anchored call transcode when the SBC prefers the other")
+	codecs := fs.String("codecs", "", "the only codecs the client offers, a `list` in order of preference of G722, PCMU and PCMA (one G.711 law makes an anchored call transcode when the SBC prefers the other); default: Skype for Business's full offer, SILK, G722, ..., PCMU, PCMA, ..., of which the client sends and decodes G722, PCMU and PCMA")
 	tone := fs.Float64("tone", mediationtest.DefaultClientHz, "tone this client sends, `Hz`")
 	farTone := fs.Float64("sbc-tone", mediationtest.DefaultSBCHz, "tone the SBC sends, `Hz`, for the audio check")
 	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is answered, placed or answered")
@@ -88,7 +88,7 @@ func client(args []string) int {
 	run := clientRun{url: *url, to: *to, from: *from, duration: *duration, expect: *expect, answer: *answer,
 		calls: *calls, tone: *tone, farEndTone: *farTone, dtmf: *dtmf, json: *jsonOut, responseTimeout: *responseTimeout}
 	var err error
-	if run.codecs, err = codecList(*codecs); err != nil {
+	if run.codecs, err = clientCodecList(*codecs, given(fs, "codecs")); err != nil {
 		return exitFor("client", err)
 	}
 	if err := run.check(*version, *source, *via, *transport, *listen, given(fs, "listen")); err != nil {

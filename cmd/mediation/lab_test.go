@@ -11,12 +11,14 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/hybridconfig"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
@@ -518,6 +520,10 @@ func TestLabCommandFlags(t *testing.T) {
 		{[]string{"sbc", "--dtmf-pt", "-1", "--dtmf-in-183", "--call", "+15550111"}, "--call"},
 		{[]string{"client", "--bogus"}, "bogus"},
 		{[]string{"sbc", "--codecs", "G729"}, "--codecs"},
+		{[]string{"sbc", "--codecs", "G722"}, "--codecs"},
+		{[]string{"client", "--codecs", "G729"}, "--codecs"},
+		{[]string{"client", "--codecs", "PCMA,pcma"}, "--codecs"},
+		{[]string{"client", "--codecs", ""}, "--codecs"},
 		{[]string{"sbc", "--reject", "200"}, "--reject"},
 		{[]string{"sbc", "--progress", "181"}, "--progress"},
 		{[]string{"sbc", "--listen", "0.0.0.0:5060"}, "--listen"},
@@ -536,6 +542,27 @@ func TestLabCommandFlags(t *testing.T) {
 				t.Fatalf("exit %d stderr %q; want 2 and one line naming %q", res.code, res.stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestClientCodecsFlag: the client's --codecs is the list of codecs it
+// offers, G722 among them, in the user's order and upper case; not given,
+// nil: Skype for Business's full offer.
+func TestClientCodecsFlag(t *testing.T) {
+	for _, tc := range []struct {
+		v     string
+		given bool
+		want  []string
+	}{
+		{"", false, nil},
+		{"PCMA", true, []string{endpoint.PCMA}},
+		{" pcmu, g722 ", true, []string{endpoint.PCMU, endpoint.G722}},
+		{"G722,PCMU,PCMA", true, []string{endpoint.G722, endpoint.PCMU, endpoint.PCMA}},
+	} {
+		got, err := clientCodecList(tc.v, tc.given)
+		if err != nil || !slices.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("--codecs %q (given %v): %q, %v; want %q", tc.v, tc.given, got, err, tc.want)
+		}
 	}
 }
 

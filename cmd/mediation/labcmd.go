@@ -128,6 +128,22 @@ func codecList(v string) ([]string, error) {
 	return out, nil
 }
 
+// clientCodecList parses the client's --codecs: G722, PCMU and PCMA,
+// comma-separated, each once; not given, nil: Skype for Business's full offer.
+func clientCodecList(v string, given bool) ([]string, error) {
+	if !given {
+		return nil, nil
+	}
+	var out []string
+	for _, c := range strings.Split(v, ",") {
+		out = append(out, strings.ToUpper(strings.TrimSpace(c)))
+	}
+	if err := endpoint.CheckClientCodecs(out); err != nil {
+		return nil, usagef("--codecs %q: %v", v, err)
+	}
+	return out, nil
+}
+
 // dtmfFlag checks --dtmf and returns it in upper case, as it is reported.
 func dtmfFlag(v string) (string, error) {
 	if err := endpoint.CheckDigits(v); err != nil {

@@ -26,8 +26,11 @@ type ClientConfig struct {
 	BypassID string
 	// UserAgent defaults to DefaultClientUserAgent.
 	UserAgent string
-	// Codecs limits the G.711 laws the client offers ("PCMU", "PCMA"); nil
-	// offers both, as SfB does.
+	// Codecs, when not empty, are the only codecs the client offers, in
+	// this order: "G722", "PCMU", "PCMA" (each once). Empty offers SfB's
+	// full list (SILK, G722, ..., PCMU, PCMA, ...), of which the client
+	// sends and decodes G.722, PCMU and PCMA: an answer with none of them
+	// fails the call.
 	Codecs []string
 	// ToneHz is the tone the client sends; default 1000.
 	ToneHz float64
@@ -49,7 +52,8 @@ type ClientConfig struct {
 	// delay, when the sender is in the same process (see SBCConfig.Delays).
 	// Such a client keeps no audio for tone detection (Report.DetectedHz is
 	// 0): its payloads are not a pure tone, and the detection costs about
-	// 20 ms of CPU a call, too much for a load generator.
+	// 20 ms of CPU a call, too much for a load generator. Only G.711 audio
+	// is stamped: a stamp does not survive transcoding through G.722.
 	Delays *DelayHistogram
 	Log    zerolog.Logger
 }
@@ -79,6 +83,12 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if err := CheckDigits(cfg.AnswerDTMF); err != nil {
 		return nil, fmt.Errorf("client config: AnswerDTMF: %w", err)
 	}
+	if err := CheckClientCodecs(cfg.Codecs); err != nil {
+		return nil, fmt.Errorf("client config: %w", err)
+	}
+	if len(cfg.Codecs) == 0 {
+		cfg.Codecs = nil // SfB's full offer
+	}
 	c := &Client{cfg: cfg}
 	a, err := startAgent(ctx, agentConfig{
 		role: "client", listen: cfg.Listen, mediaIP: cfg.MediaIP,
@@ -91,6 +101,23 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	c.a = a
 	return c, nil
+}
+
+// CheckClientCodecs checks a list of codecs a client may offer
+// (ClientConfig.Codecs): G722, PCMU and PCMA, in any case, each once.
+func CheckClientCodecs(codecs []string) error {
+	seen := map[string]bool{}
+	for _, c := range codecs {
+		name := strings.ToUpper(c)
+		if name != G722 && name != PCMU && name != PCMA {
+			return fmt.Errorf("codec %q: the client offers only G722, PCMU and PCMA", c)
+		}
+		if seen[name] {
+			return fmt.Errorf("codec %s listed twice", name)
+		}
+		seen[name] = true
+	}
+	return nil
 }
 
 // Addr is the client's SIP address (UDP and TCP).
@@ -107,7 +134,7 @@ func (c *Client) Call(ctx context.Context, opt CallOptions) (CallReport, error) 
 	return c.a.dial(ctx, outboundPlan{
 		opt: opt,
 		offer: func(l localMedia) ([]byte, error) {
-			return sfbSDP{local: l, bypassID: c.cfg.BypassID, g711: c.cfg.Codecs}.build()
+			return sfbSDP{local: l, bypassID: c.cfg.BypassID, codecs: c.cfg.Codecs}.build()
 		},
 		bypassID: c.cfg.BypassID,
 		headers:  c.headers(),

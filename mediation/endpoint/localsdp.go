@@ -32,9 +32,9 @@ var parsedTemplate = sync.OnceValues(func() (*sdp.SessionDescription, error) {
 })
 
 // templateCopy is a copy of the parsed template that apply may change: the
-// media descriptions and their format lists are copied (dropG711 compacts
-// the formats in place); the rest apply only replaces, never mutates
-// (rewriteAttributes returns a new attribute list).
+// media descriptions and their format lists are copied; the rest apply
+// only replaces, never mutates (rewriteAttributes returns a new attribute
+// list, which limitCodecs then compacts in place).
 func templateCopy() (sdp.SessionDescription, error) {
 	t, err := parsedTemplate()
 	if err != nil {
@@ -66,9 +66,11 @@ type sfbSDP struct {
 	// formats, when not nil, replace the template's codec list (an answer);
 	// nil keeps SfB's full list (an offer).
 	formats []format
-	// g711, when not nil, limits the G.711 laws of an offer (e.g. a client
-	// that only offers PCMU); the other SfB codecs stay.
-	g711 []string
+	// codecs, when not nil, are the only codecs of an offer, in this
+	// order (G722, PCMU, PCMA: a client that offers only PCMU); SfB's
+	// others, which the client can neither send nor decode (SILK, Siren,
+	// ...), go too, while its comfort noise and telephone-event stay.
+	codecs []string
 }
 
 // build returns the template with our address, ports, SSRC, candidates and
@@ -100,8 +102,8 @@ func (p sfbSDP) apply(desc *sdp.SessionDescription) error {
 	md.Attributes = p.rewriteAttributes(md.Attributes)
 	if p.formats != nil {
 		md.MediaName.Formats = formatList(p.formats)
-	} else if p.g711 != nil {
-		dropG711(md, p.g711)
+	} else if p.codecs != nil {
+		limitCodecs(md, p.codecs)
 	}
 	return nil
 }
@@ -249,7 +251,11 @@ func formatAttributes(formats []format) []sdp.Attribute {
 	var out []sdp.Attribute
 	for _, f := range formats {
 		pt := strconv.Itoa(int(f.pt))
-		out = append(out, sdp.NewAttribute("rtpmap", fmt.Sprintf("%s %s/%d", pt, f.name, f.rate)))
+		rtpmap := fmt.Sprintf("%s %s/%d", pt, f.name, f.rate)
+		if f.channels > 1 {
+			rtpmap += "/" + strconv.Itoa(f.channels)
+		}
+		out = append(out, sdp.NewAttribute("rtpmap", rtpmap))
 		if f.fmtp != "" {
 			out = append(out, sdp.NewAttribute("fmtp", pt+" "+f.fmtp))
 		}
@@ -257,29 +263,40 @@ func formatAttributes(formats []format) []sdp.Attribute {
 	return out
 }
 
-// dropG711 removes the G.711 payload types (static 0 and 8) not in keep
-// from an offer's m= line and their rtpmap lines.
-func dropG711(md *sdp.MediaDescription, keep []string) {
-	drop := map[string]bool{"0": true, "8": true}
-	for _, law := range keep {
-		switch strings.ToUpper(law) {
-		case PCMU:
-			delete(drop, "0")
-		case PCMA:
-			delete(drop, "8")
+// limitCodecs makes keep (codec names) the only codecs of an offer's m=
+// line, in keep's order and with the template's payload types, followed by
+// its comfort noise and telephone-event formats; the rtpmap and fmtp lines
+// of the formats dropped go too.
+func limitCodecs(md *sdp.MediaDescription, keep []string) {
+	offered := mediaFormats(md)
+	var formats []string
+	kept := map[string]bool{}
+	add := func(f format) {
+		pt := strconv.Itoa(int(f.pt))
+		if !kept[pt] {
+			kept[pt] = true
+			formats = append(formats, pt)
 		}
 	}
-	formats := md.MediaName.Formats[:0]
-	for _, f := range md.MediaName.Formats {
-		if !drop[f] {
-			formats = append(formats, f)
+	for _, name := range keep {
+		for _, f := range offered {
+			if f.clientCodec() && strings.EqualFold(f.name, name) {
+				add(f)
+			}
+		}
+	}
+	for _, f := range offered {
+		if f.isEvent() || strings.EqualFold(f.name, comfortNoise) {
+			add(f)
 		}
 	}
 	md.MediaName.Formats = formats
 	attrs := md.Attributes[:0]
 	for _, a := range md.Attributes {
-		if a.Key == "rtpmap" && drop[strings.Fields(a.Value + " ")[0]] {
-			continue
+		if a.Key == "rtpmap" || a.Key == "fmtp" {
+			if pt, _, ok := strings.Cut(strings.TrimSpace(a.Value), " "); ok && !kept[pt] {
+				continue
+			}
 		}
 		attrs = append(attrs, a)
 	}

@@ -63,6 +63,8 @@ type stream struct {
 	sentDTMF []byte
 	decoder  dtmfDecoder
 	inband   inbandDetector
+	// wide decodes received G.722, made when a call first negotiates it.
+	wide *g722Listener
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -154,7 +156,7 @@ func (s *stream) Renegotiate(offer []byte, dtmf int) error {
 	if !started {
 		return errors.New("re-offer before the call has media")
 	}
-	f, ok := preferredG711(rm.formats, []string{current.name})
+	f, ok := sameCodec(rm.formats, current)
 	if !ok {
 		return fmt.Errorf("re-offer drops %s", current.codecName())
 	}
@@ -235,6 +237,7 @@ func (s *stream) send() {
 		eventTS    uint32
 		hdr        = rtp.Header{Version: 2, Marker: true, SSRC: s.local.ssrc, SequenceNumber: uint16(rand.Uint32())}
 	)
+	var wide *g722Tone // made when a call first negotiates G.722
 	for {
 		select {
 		case <-s.stop:
@@ -255,18 +258,28 @@ func (s *stream) send() {
 			pkt.Marker, pkt.Timestamp = frame.start, eventTS
 			pkt.PayloadType, pkt.Payload = uint8(dtmfPT), frame.ev.marshal()
 		} else {
-			if codec.name != tableCodec {
-				// Looked up again only when the codec changes.
-				table, tableCodec = toneFrames(s.toneHz, codec.name), codec.name
-			}
-			if table != nil {
-				copy(payload, table[played%framesPerSecond][:])
-			} else {
-				encodeTone(payload, pcm, s.toneHz, codec.name, &phase)
+			switch {
+			case codec.isG722():
+				if wide == nil {
+					wide = newG722Tone(s.toneHz)
+				}
+				wide.frame(payload)
+			default:
+				if codec.name != tableCodec {
+					// Looked up again only when the codec changes.
+					table, tableCodec = toneFrames(s.toneHz, codec.name), codec.name
+				}
+				if table != nil {
+					copy(payload, table[played%framesPerSecond][:])
+				} else {
+					encodeTone(payload, pcm, s.toneHz, codec.name, &phase)
+				}
 			}
 			played++
 			pkt.PayloadType, pkt.Payload = codec.pt, payload
-			if s.delays != nil {
+			if s.delays != nil && codec.isG711() {
+				// G.711 only: the stamp's symbols survive a law
+				// conversion, not a transcoding through G.722.
 				writeStamp(payload, codec.codecName(), time.Now())
 			}
 		}
@@ -382,7 +395,7 @@ func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, at time.Time) {
 			law = PCMU
 		case pt == int(staticFormats[8].pt):
 			law = PCMA
-		case s.started:
+		case s.started && s.codec.isG711():
 			law = s.codec.codecName()
 		}
 		if law != "" {
@@ -403,8 +416,20 @@ func (s *stream) record(from netip.AddrPort, pkt *rtp.Packet, at time.Time) {
 	// Decode with the negotiated law, not the packet's PT: a relay that sends
 	// the wrong codec must show up as a wrong tone. Events (on dtmfPT)
 	// never get here, so a digit received as one is not in-band too.
-	decode := decoder(s.codec.name)
 	keep := len(s.samples) < maxKeptSamples
+	if s.codec.isG722() {
+		if s.wide == nil {
+			s.wide = newG722Listener()
+		}
+		for _, v := range s.wide.decode(pkt.SSRC, pkt.Payload) {
+			s.inband.add(v)
+			if keep {
+				s.samples = append(s.samples, v)
+			}
+		}
+		return
+	}
+	decode := decoder(s.codec.name)
 	for _, b := range pkt.Payload {
 		v := decode(b)
 		s.inband.add(v)

@@ -255,9 +255,9 @@ func (o *outbound) startMedia(body []byte) error {
 	if err != nil {
 		return err
 	}
-	codec, ok := firstG711(rm.formats)
+	codec, ok := firstClientCodec(rm.formats)
 	if !ok {
-		return errors.New("answer has no PCMU or PCMA")
+		return errors.New("answer has no PCMU, PCMA or G722")
 	}
 	dtmf := -1
 	if ev, ok := eventFormat(rm.formats); ok {

@@ -157,7 +157,7 @@ func splitPT(v string) (uint8, string, bool) {
 	return uint8(n), strings.TrimSpace(rest), true
 }
 
-// parseRtpmap parses "PCMU/8000[/1]".
+// parseRtpmap parses "PCMU/8000[/1]" (encoding name, clock rate, channels).
 func parseRtpmap(pt uint8, v string) (format, bool) {
 	parts := strings.Split(v, "/")
 	if len(parts) < 2 {
@@ -167,7 +167,14 @@ func parseRtpmap(pt uint8, v string) (format, bool) {
 	if err != nil {
 		return format{}, false
 	}
-	return format{pt: pt, name: parts[0], rate: rate}, true
+	f := format{pt: pt, name: parts[0], rate: rate}
+	if len(parts) > 2 {
+		// Channels: stereo G.722 (SfB's PT 117) is not the mono codec we decode.
+		if f.channels, err = strconv.Atoi(parts[2]); err != nil {
+			return format{}, false
+		}
+	}
+	return f, true
 }
 
 // candidate is one MS-ICE2 a=candidate line:

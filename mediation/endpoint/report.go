@@ -52,7 +52,8 @@ type CallReport struct {
 	// OfferSDP and AnswerSDP are the bodies of the INVITE and of its 2xx, as
 	// sent or received; EarlySDP is the body of the 18x that carried one.
 	OfferSDP, AnswerSDP, EarlySDP []byte
-	// Codec is the negotiated audio codec name (PCMU or PCMA).
+	// Codec is the negotiated audio codec name (PCMU or PCMA; G722 for a
+	// client whose call was answered with G.722).
 	Codec string
 	// MediaTo is where we sent RTP.
 	MediaTo netip.AddrPort

@@ -293,18 +293,59 @@ func TestPlansRefuseOffersWithoutG711(t *testing.T) {
 	}
 }
 
-func TestOfferLimitedToOneLaw(t *testing.T) {
+// TestOfferLimitedCodecs: a client limited to some codecs (--codecs)
+// offers exactly those, in its order, with SfB's payload types, then SfB's
+// comfort noise and telephone-event: none of the codecs it left out, nor
+// SfB's others, which it could not decode (r24-media F8: a PCMA-only
+// client offered G.722 and PCMU).
+func TestOfferLimitedCodecs(t *testing.T) {
 	l := localMedia{ip: netip.MustParseAddr("127.0.0.1"), rtpPort: 40000, rtcpPort: 40001}
-	body, err := sfbSDP{local: l, g711: []string{"PCMU"}}.build()
+	for _, tc := range []struct {
+		codecs []string
+		m      string
+	}{
+		{[]string{PCMU}, "m=audio 40000 RTP/AVP 0 13 118 119 101\r\n"},
+		{[]string{PCMA}, "m=audio 40000 RTP/AVP 8 13 118 119 101\r\n"},
+		{[]string{"pcma", G722}, "m=audio 40000 RTP/AVP 8 9 13 118 119 101\r\n"},
+		{[]string{G722, PCMU, PCMA}, "m=audio 40000 RTP/AVP 9 0 8 13 118 119 101\r\n"},
+	} {
+		body, err := sfbSDP{local: l, codecs: tc.codecs}.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(body)
+		if !strings.Contains(s, tc.m) {
+			t.Errorf("%v: offer's m= line is not %q:\n%s", tc.codecs, tc.m, s)
+		}
+		rm, err := parseRemote(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, f := range rm.formats {
+			names = append(names, strings.ToUpper(f.name))
+		}
+		for _, name := range []string{G722, PCMU, PCMA} {
+			if slices.Contains(names, name) != slices.ContainsFunc(tc.codecs, func(c string) bool { return strings.EqualFold(c, name) }) {
+				t.Errorf("%v: offer lists %v", tc.codecs, names)
+			}
+		}
+		for _, other := range []string{"SILK", "G7221", "SIREN", "RED", "x-msrta", "AAL2-G726-32"} {
+			if strings.Contains(s, " "+other+"/") {
+				t.Errorf("%v: offer keeps %s:\n%s", tc.codecs, other, s)
+			}
+		}
+		if !strings.Contains(s, "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n") || !strings.Contains(s, "a=rtpmap:13 CN/8000") {
+			t.Errorf("%v: telephone-event or CN dropped:\n%s", tc.codecs, s)
+		}
+	}
+	// Unlimited: SfB's own offer, every codec of it.
+	body, err := sfbSDP{local: l}.build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(body)
-	if strings.Contains(s, "PCMA") || !strings.Contains(s, "a=rtpmap:0 PCMU/8000") || strings.Contains(s, " 8 ") {
-		t.Fatalf("offer not limited to PCMU:\n%s", s)
-	}
-	if !strings.Contains(s, "SILK/16000") {
-		t.Fatalf("other SfB codecs dropped:\n%s", s)
+	if !strings.Contains(string(body), "m=audio 40000 RTP/AVP 104 114 9 112 111 0 8 103 116 115 97 13 118 119 101\r\n") {
+		t.Errorf("full offer:\n%s", body)
 	}
 }
 
@@ -339,9 +380,9 @@ func TestSfBBuildLeavesTemplate(t *testing.T) {
 	v4 := localMedia{ip: netip.MustParseAddr("127.0.0.1"), rtpPort: 40000, rtcpPort: 40001, ssrc: 1}
 	v6 := localMedia{ip: netip.MustParseAddr("::1"), rtpPort: 50000, rtcpPort: 50001, ssrc: 2}
 	cases := []sfbSDP{
-		{local: v4, bypassID: testBypassID, g711: []string{PCMU}},
+		{local: v4, bypassID: testBypassID, codecs: []string{PCMU}},
 		{local: v6, formats: []format{{pt: 8, name: PCMA, rate: 8000}}},
-		{local: v4, g711: []string{PCMA}},
+		{local: v4, codecs: []string{PCMA, G722}},
 		{local: v6, bypassID: testBypassID},
 		{local: v4},
 	}

@@ -35,8 +35,9 @@ type ClientOptions struct {
 	SourceIP netip.Addr
 	// WebServiceURL defaults to the lab server's own bypass web service.
 	WebServiceURL string
-	// Codecs limits the G.711 laws the client offers ("PCMU", "PCMA"); nil
-	// offers both, as Skype for Business does.
+	// Codecs, when not empty, are the only codecs the client offers, in
+	// this order: "G722", "PCMU", "PCMA" (endpoint.ClientConfig.Codecs);
+	// nil offers Skype for Business's full list.
 	Codecs []string
 	// ToneHz is the tone the client sends; default DefaultClientHz.
 	ToneHz float64
