@@ -193,8 +193,19 @@ func TestFailureHeadersBounded(t *testing.T) {
 // reach the client and every terminal showing the trace.
 func TestHostileReasonPhraseNotRelayed(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
+	rang := make(chan string, 1)
 	sbc := startPeer(t, "sbc")
 	sbc.invites(func(pi *peerInvite) {
+		ring := pi.response(180, nil)
+		ring.Reason = "Ring\x1b[2J\x07"
+		_ = pi.tx.Respond(ring)
+		// The 486 once the caller has the 180: sipgo hands each message
+		// its own goroutine, so a 180 sent right before the 486
+		// could be taken after it, and dropped.
+		select {
+		case <-rang:
+		case <-ctx.Done():
+		}
 		res := pi.response(486, nil)
 		res.Reason = "B\x1b[2J\x1b[H\x00X"
 		_ = pi.tx.Respond(res)
@@ -202,8 +213,21 @@ func TestHostileReasonPhraseNotRelayed(t *testing.T) {
 	srv := serveTo(t, sbc.addr(), "udp", nil)
 	caller := startPeer(t, "caller")
 	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-	res := oc.answer(ctx, nil)
+	var ringing []string
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		if r.StatusCode == 180 {
+			ringing = append(ringing, r.Reason)
+			select {
+			case rang <- r.Reason:
+			default:
+			}
+		}
+	})
 	if res.StatusCode != 486 || res.Reason != "Busy Here" {
 		t.Errorf("caller got %d %q, want 486 Busy Here", res.StatusCode, res.Reason)
+	}
+	// A provisional one too: it went out with no phrase at all.
+	if len(ringing) != 1 || ringing[0] != "Ringing" {
+		t.Errorf("caller's 180s: %q, want one 180 Ringing", ringing)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -37,7 +38,7 @@ func newLogger(w io.Writer, lc mediation.LogConfig, stream *logstream.Hub) zerol
 	out := w
 	if lc.Format == "console" || (lc.Format == "" && terminal) {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: TimeFormat, NoColor: !terminal,
-			FieldsExclude: []string{"sip"}, FormatExtra: sipLines}
+			FieldsExclude: []string{"sip"}, FormatExtra: sipLines, FormatMessage: printableMessage}
 	}
 	if stream != nil {
 		return stream.Logger(out, level)
@@ -54,6 +55,17 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// printableMessage is the console's message with a peer's control
+// characters escaped: a traced message's headline ("sip SIP/2.0 180
+// <reason phrase>") carries what a peer wrote, and a terminal would run it.
+// zerolog quotes such field values itself, not the message.
+func printableMessage(i any) string {
+	if i == nil {
+		return ""
+	}
+	return ladder.Printable(fmt.Sprint(i))
 }
 
 // sipLines prints a traced SIP message (the "sip" field) under its log

@@ -78,6 +78,12 @@ func TestLoggerTimeAndSIP(t *testing.T) {
 	if got := con.String(); strings.ContainsAny(got, "\x1b\x07") || !strings.Contains(got, `User-Agent: ua\x1b[2J\x1b]0;OWNED\x07end`) {
 		t.Errorf("a peer's control characters reach the console raw or are lost:\n%q", got)
 	}
+	// The headline too: a response's reason phrase is the peer's.
+	con.Reset()
+	log.Debug().Str("sip", "SIP/2.0 180 Ring\x1b[2J\r\n\r\n").Msg("sip SIP/2.0 180 Ring\x1b[2J\x1b]0;OWNED\x07")
+	if got := con.String(); strings.ContainsAny(got, "\x1b\x07") || !strings.Contains(got, `sip SIP/2.0 180 Ring\x1b[2J\x1b]0;OWNED\x07`) {
+		t.Errorf("a peer's control characters in the headline reach the console raw or are lost:\n%q", got)
+	}
 	if strings.Contains(out, `\r\n`) || strings.Contains(out, "sip=") {
 		t.Errorf("console output has the message as one escaped field:\n%s", out)
 	}
