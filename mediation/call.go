@@ -250,7 +250,7 @@ func newCall(deps *callDeps, dir direction, in *sip.Incoming, id string) *call {
 		callerSide, calleeSide = relay.Gateway, relay.Edge
 	}
 	c.legs.caller = callerLeg{leg: leg{role: "caller", side: in.Side, media: callerSide}, invite: in, tag: gosip.GenerateTagN(16),
-		branch: strings.Clone(branch(req))} // not a piece of the INVITE's text, which settle lets go
+		branch: strings.Clone(branch(req)), seq: req.CSeq().SeqNo} // not a piece of the INVITE's text, which settle lets go
 	c.legs.callee = calleeLeg{leg: leg{role: "callee", side: deps.sideFor(calleeSide), media: calleeSide}}
 	c.caller, c.callee = &c.legs.caller, &c.legs.callee
 	c.timers, c.out = c.firstTimers[:0], c.firstOut[:0]

@@ -32,7 +32,10 @@ type callerLeg struct {
 	// reliable: our 18x go with 100rel (RFC 3262), retransmitted until
 	// PRACKed; one at a time, later ones queued (rel, nil once settled).
 	reliable bool
-	rel      *callerReliable
+	// seq is the CSeq number of the INVITE, which a copy of it has too
+	// (staleinvite.go); here in what would be reliable's padding.
+	seq uint32
+	rel *callerReliable
 	// lastProvisional is the last 18x relayed (code and body), so that
 	// repeats of the callee's unreliable 180 are not sent again reliably.
 	lastProvisional string

@@ -22,6 +22,13 @@ func (s *Server) WeakCalls() []weak.Pointer[call] {
 	return out
 }
 
+// EdgeServerTransactions is how many server transactions the edge side
+// holds: a test waits for an INVITE's to be gone (Timer I).
+func (s *Server) EdgeServerTransactions() int {
+	n, _ := s.edge.Transactions()
+	return n
+}
+
 // BookCalls is the number of calls the web page's call book holds.
 func (s *Server) BookCalls() int { return len(s.book.snapshot()) }
 

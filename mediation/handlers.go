@@ -66,6 +66,9 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 	case sip.Invalid:
 		s.malformed(in, 400, "Bad Request")
 	case sip.Initial:
+		if s.staleInvite(in) {
+			return // a copy of an ended call's INVITE (staleinvite.go)
+		}
 		s.newCall(in, h.dir)
 	case sip.Duplicate, sip.Cancel:
 		s.toCall(in, s.calls.byInvite(req))

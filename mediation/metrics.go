@@ -26,6 +26,8 @@ type metrics struct {
 	legRTT        *prometheus.HistogramVec
 	sipUnanswered prometheus.Counter
 	sipStray      *prometheus.CounterVec // responses for nothing of ours, by side
+	// sipStaleInvites: copies of ended calls' INVITEs (staleinvite.go), by side.
+	sipStaleInvites *prometheus.CounterVec
 	// sipForeign: in-dialog requests from a trusted source that is not the
 	// call's own peer (dialogtrust.go), by side.
 	sipForeign   *prometheus.CounterVec
@@ -108,6 +110,10 @@ func newMetrics(ports portPool) *metrics {
 			Name: "mediationserver_sip_stray_responses_total",
 			Help: "Responses that match no transaction, dialog or recently ended call of ours, dropped; by side.",
 		}, []string{"side"}),
+		sipStaleInvites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_sip_stale_invites_total",
+			Help: "Copies of the INVITE of a call that had ended (same Call-ID, From-tag and CSeq, its transaction gone) answered with the final response the call sent (481 after an answered call), no call made; by side.",
+		}, []string{"side"}),
 		sipForeign: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_sip_foreign_dialog_requests_total",
 			Help: "In-dialog requests refused with 403 because they came from a source the side trusts that is not the call's own peer (on the gateway side another trunk's address; on the edge side neither the leg's peer nor edge.peer); by side.",
@@ -139,12 +145,13 @@ func newMetrics(ports portPool) *metrics {
 		Help: "Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
 	}, func() float64 { return float64(ports.EarlyReuses()) })
 	m.reg.MustRegister(quarantined, inUse, earlyReuse, m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
-		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipUnanswered, m.sipStray, m.sipForeign, m.mediaRefused, m.relayDelay, m.relayDropped,
+		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipUnanswered, m.sipStray, m.sipStaleInvites, m.sipForeign, m.mediaRefused, m.relayDelay, m.relayDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.
 	for _, side := range []string{"edge", "gateway"} {
 		m.mediaRefused.WithLabelValues(side)
 		m.sipStray.WithLabelValues(side)
+		m.sipStaleInvites.WithLabelValues(side)
 		m.sipForeign.WithLabelValues(side)
 	}
 	m.relayDelayBy[relay.Edge] = m.relayDelay.WithLabelValues("edge")

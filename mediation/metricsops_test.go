@@ -49,6 +49,7 @@ var wantSeries = []string{
 	"mediationserver_sip_malformed_requests_total: Requests refused before any call state because they cannot be acted on: 400 (a mandatory header missing or invalid, Content-Length values that differ, a datagram shorter than its Content-Length), 415 (an INVITE, UPDATE or PRACK body without SDP we can read) or 505 (a SIP version other than SIP/2.0).",
 	"mediationserver_sip_requests_total: SIP requests by side (edge, gateway), direction (in: received, out: sent) and method; retransmissions included.",
 	"mediationserver_sip_responses_total: SIP responses by side (edge, gateway), direction (in: received, out: sent) and status code; retransmissions included.",
+	"mediationserver_sip_stale_invites_total: Copies of the INVITE of a call that had ended (same Call-ID, From-tag and CSeq, its transaction gone) answered with the final response the call sent (481 after an answered call), no call made; by side.",
 	"mediationserver_sip_stray_responses_total: Responses that match no transaction, dialog or recently ended call of ours, dropped; by side.",
 	"mediationserver_sip_too_large_total: SIP messages larger than a UDP datagram takes (sip.UDPLimit) that were to go over UDP: a final response is replaced by 513 Message Too Large, a provisional one or a request is not sent.",
 	"mediationserver_sip_unknown_dialog_requests_total: Requests answered 481 (no such call or transaction).",

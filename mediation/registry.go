@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"hash/maphash"
 	"slices"
 	"sync"
 
@@ -18,12 +19,17 @@ type registry struct {
 	invites map[legKey]*call
 	callIDs map[string]*call
 	calls   map[*call]struct{}
-	// ended are the Call-IDs of the last endedKept calls that ended, with
-	// their call's id, oldest first in endedOrder: a 2xx that comes after
+	// ended are the last endedKept Call-IDs of calls that ended, with
+	// their (last) call's id, oldest first in endedOrder: a 2xx that comes after
 	// its call is over is ours to ACK and hang up only if its Call-ID is
 	// one of them, and the trace files a late message under its call.
 	ended      map[string]string
 	endedOrder []string
+	// endedInvites are the ended calls' callers' INVITEs by Call-ID, with
+	// what a copy of one is answered (staleinvite.go), kept and dropped
+	// with the Call-ID in ended: the same horizon. seed hashes the From-tags.
+	endedInvites map[string]endedInvite
+	seed         maphash.Seed
 }
 
 // endedKept bounds the ended calls' Call-IDs remembered: at 1,000 calls/s
@@ -33,7 +39,7 @@ const endedKept = 65536
 
 func newRegistry() *registry {
 	return &registry{dialogs: map[legKey]*call{}, invites: map[legKey]*call{}, callIDs: map[string]*call{}, calls: map[*call]struct{}{},
-		ended: map[string]string{}}
+		ended: map[string]string{}, endedInvites: map[string]endedInvite{}, seed: maphash.MakeSeed()}
 }
 
 // legKey is a dialog's or an INVITE's key: a Call-ID and a tag. A struct
@@ -105,6 +111,11 @@ func (r *registry) rekey(c *call, find func(string) string) {
 }
 
 func (r *registry) remove(c *call) {
+	var inv endedInvite
+	if len(c.keys) > 0 {
+		// The caller's INVITE is the first key.
+		inv = c.endedInvite(maphash.String(r.seed, c.keys[0].tag))
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.calls, c)
@@ -121,15 +132,53 @@ func (r *registry) remove(c *call) {
 			delete(r.callIDs, id)
 		}
 		if _, ok := r.ended[id]; !ok {
-			r.ended[id] = c.id
 			r.endedOrder = append(r.endedOrder, id)
 		}
+		// The latest call of a Call-ID used again (a new INVITE after a
+		// 401 or 3xx, with the next CSeq) is the one late messages and a
+		// copy of its INVITE belong to.
+		r.ended[id] = c.id
+	}
+	if len(c.keys) > 0 {
+		// Its Call-ID is among c.callIDs: in ended, dropped with it.
+		r.endedInvites[c.keys[0].callID] = inv
 	}
 	for len(r.endedOrder) > endedKept {
 		delete(r.ended, r.endedOrder[0])
+		delete(r.endedInvites, r.endedOrder[0])
 		r.endedOrder[0] = ""
 		r.endedOrder = r.endedOrder[1:]
 	}
+}
+
+// endedInviteOf is what a copy of the caller's INVITE of a call that
+// ended recently is answered (staleinvite.go), and that call's id. ok
+// reports such a copy: req has no To-tag, and the Call-ID and From-tag of
+// that INVITE, and its CSeq number or a lower one (an INVITE the caller
+// replaced with that one, as after a 3xx or 422 of ours, which a UAC does
+// with the next CSeq, RFC 3261 §8.1.3.4-5: its own answer was not kept,
+// so e is 481's). A higher CSeq or another From-tag is a new INVITE. One
+// map lookup for an INVITE whose Call-ID is new; the From-tag is hashed
+// only when it is not.
+func (r *registry) endedInviteOf(req *gosip.Request) (e endedInvite, id string, ok bool) {
+	callID := string(*req.CallID())
+	r.mu.Lock()
+	if e, ok = r.endedInvites[callID]; ok {
+		id = r.ended[callID]
+	}
+	r.mu.Unlock()
+	seq := req.CSeq().SeqNo
+	if !ok || seq > e.seq {
+		return endedInvite{}, "", false
+	}
+	tag, _ := req.From().Params.Get("tag")
+	if maphash.String(r.seed, tag) != e.fromTag {
+		return endedInvite{}, "", false
+	}
+	if seq < e.seq {
+		return endedInvite{}, id, true
+	}
+	return e, id, true
 }
 
 // endedRecently reports whether callID was a leg of a call that ended not

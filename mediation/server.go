@@ -69,6 +69,7 @@ type Server struct {
 	trunks       map[string]trunkPolicy
 	unknownLog   sip.Limiter
 	strayLog     sip.Limiter
+	staleLog     sip.Limiter
 	malformedLog sip.Limiter
 	refusedLog   sip.Limiter
 	perSource    *sourceLimiter
