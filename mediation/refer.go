@@ -84,18 +84,18 @@ func headerOf(req *gosip.Request, name string) string {
 
 // relayRequest sends in's request in the other leg's dialog with the
 // headers named (and its body), and answers in with the final response. A
-// Refer-To is pointed at our side towards the other peer (referTarget),
-// or is referTo when that is set.
+// Refer-To is pointed at us (referTarget: our Contact in the other leg's
+// dialog), or is referTo when that is set.
 func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ...string) {
 	to := c.other(l)
 	if to.dialog == nil || c.state != stateAnswered {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 		return
 	}
+	ct := to.dialog.OurContact()
 	var contact *gosip.ContactHeader
 	if in.Req.Method == gosip.REFER {
 		// A REFER creates a subscription: RFC 3515 wants our Contact.
-		ct := to.dialog.OurContact()
 		contact = &ct
 	}
 	req := to.dialog.NewRequest(in.Req.Method, 0, nil, contact)
@@ -105,7 +105,7 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ..
 			if name == "Refer-To" && referTo != "" {
 				v = referTo
 			} else if name == "Refer-To" {
-				target, refused := referTarget(v, to.side)
+				target, refused := referTarget(v, ct)
 				if refused != nil {
 					c.log.Info().Str("refer_to", v).Str("why", refused.why).Msg("REFER not relayed")
 					_ = in.Reply(refused.code, refused.phrase, "", warning(l.side, refused.why))
@@ -155,15 +155,20 @@ type referRefusal struct {
 	phrase, why string
 }
 
-// referTarget points a Refer-To at side (keeping the user, the number to
-// transfer to, and the URI's parameters but transport and maddr, which
-// named the old host's): the referred party's INVITE must come to us, not
-// to a host it cannot reach. One that cannot be parsed (400) or names no
-// user (404: relayed, the peer would send its transfer's INVITE to the
+// referTarget points a Refer-To at us as contact, our Contact in the
+// dialog the REFER goes in: its scheme (sips: in a SIPS dialog), host,
+// port and transport, so that the peer's transfer INVITE comes over the
+// transport of that dialog to the listener of that transport (TLS to the
+// TLS port, TCP with transport=tcp; the plain listener's address made a
+// TLS trunk's SBC send it in clear over UDP). It keeps the user, the
+// number to transfer to, and the URI's parameters but transport and maddr,
+// which named the old host's: the referred party's INVITE must come to us,
+// not to a host it cannot reach. One that cannot be parsed (400) or names
+// no user (404: relayed, the peer would send its transfer's INVITE to the
 // host named, bypassing our routing) is refused. Of the URI's headers
 // (RFC 3261 §19.1.5: they become headers of the transfer's INVITE, a Route
 // or a P-Asserted-Identity among them) only Replaces is kept.
-func referTarget(value string, side *sip.Side) (string, *referRefusal) {
+func referTarget(value string, contact gosip.ContactHeader) (string, *referRefusal) {
 	var u gosip.Uri
 	var params gosip.HeaderParams
 	_, err := gosip.ParseAddressValue(value, &u, &params)
@@ -178,8 +183,8 @@ func referTarget(value string, side *sip.Side) (string, *referRefusal) {
 	if u.User = sip.UserOf(u); u.User == "" {
 		return "", &referRefusal{404, "Not Found", "Refer-To names no telephone number or user"}
 	}
-	addr := side.Addr()
-	target := fmt.Sprintf("sip:%s@%s:%d", u.User, sip.URIHost(addr.Addr()), addr.Port())
+	us := contact.Address
+	target := fmt.Sprintf("%s:%s@%s:%d", us.Scheme, u.User, us.Host, us.Port)
 	if phone {
 		target += ";user=phone" // a tel: number as a SIP URI too (RFC 3261 §19.1.6)
 	}
@@ -190,6 +195,11 @@ func referTarget(value string, side *sip.Side) (string, *referRefusal) {
 		if kv.V != "" {
 			target += "=" + kv.V
 		}
+	}
+	if tr, ok := us.UriParams.Get("transport"); ok && tr != "" {
+		// How to reach us: our Contact's (none for UDP, nor in a sips:
+		// URI, where TLS is implied).
+		target += ";transport=" + tr
 	}
 	// No URI header goes on (RFC 3261 §19.1.5 makes them headers of the
 	// peer's INVITE: a Route, a forged identity); a Replaces never comes
