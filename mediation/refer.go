@@ -52,7 +52,7 @@ func (c *call) onRefer(l *leg, in *sip.Incoming) {
 		c.performTransfer(l, in)
 		return
 	}
-	c.relayRequest(l, in, relaySet{}, "Refer-To", "Referred-By", "Replaces")
+	c.relayRequest(l, in, relaySet{}, "Refer-To", "Referred-By", "Replaces", "Refer-Sub")
 }
 
 // onNotify relays a NOTIFY (a transfer's progress) to the other leg: only
@@ -62,7 +62,8 @@ func (c *call) onRefer(l *leg, in *sip.Incoming) {
 // subscription of ours: 481 (RFC 6665 §4.1.3), whatever its Event (talk,
 // check-sync: remote control of the client), and so does a refer NOTIFY
 // whose id names no REFER we relayed to l's peer, or one of a subscription
-// that ended (a final NOTIFY relayed, the REFER refused).
+// that ended (a final NOTIFY relayed, the REFER refused, or declined by
+// Refer-Sub: false).
 func (c *call) onNotify(l *leg, in *sip.Incoming) {
 	var sub *referSub
 	id, hasID := "", false
@@ -109,8 +110,8 @@ type relaySet struct{ referTo, event string }
 
 // relayRequest sends in's request in the other leg's dialog with the
 // headers named (and its body), and answers in with the final response. A
-// Refer-To is pointed at our side towards the other peer (referTarget),
-// unless set says otherwise.
+// Refer-To is pointed at us (referTarget: our Contact in the other leg's
+// dialog), unless set says otherwise.
 func (c *call) relayRequest(l *leg, in *sip.Incoming, set relaySet, headers ...string) {
 	to := c.other(l)
 	if to.dialog == nil || c.state != stateAnswered {
@@ -147,6 +148,11 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, set relaySet, headers ...s
 			req.AppendHeader(gosip.NewHeader(name, v))
 		}
 	}
+	if refer && sip.HasOptionTag(in.Req, "Supported", "norefersub") {
+		// Its issuer can do without the subscription (RFC 4488): the
+		// peer may then answer Refer-Sub: false, which goes back to it.
+		req.AppendHeader(sip.OptionHeader("Supported", "norefersub"))
+	}
 	if body := in.Req.Body(); len(body) > 0 {
 		if ct := in.Req.ContentType(); ct != nil {
 			req.AppendHeader(gosip.NewHeader("Content-Type", ct.Value()))
@@ -159,11 +165,16 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, set relaySet, headers ...s
 		if res.IsProvisional() {
 			return
 		}
-		if refer && !res.IsSuccess() {
-			// Refused: no NOTIFY of it is to come.
-			c.refers.drop(sub)
+		var hdrs []gosip.Header
+		if refer {
+			hdrs = referAnswerHeaders(res)
+			if !res.IsSuccess() || noReferSub(res) {
+				// Refused, or accepted without a subscription (RFC 4488
+				// §4): no NOTIFY of it is to come.
+				c.refers.drop(sub)
+			}
 		}
-		_ = in.Reply(res.StatusCode, res.Reason, "")
+		_ = in.Reply(res.StatusCode, res.Reason, "", hdrs...)
 	}, func(err error) {
 		c.log.Warn().Err(err).Str("method", method).Msg("relayed request got no answer")
 		c.refers.drop(sub)
@@ -180,6 +191,29 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, set relaySet, headers ...s
 		sub = c.addReferSub(referSub{to: to, ours: req.CSeq().SeqNo, theirs: in.Req.CSeq().SeqNo})
 	}
 	c.log.Info().Str("method", method).Str("to", to.role).Msg("in-dialog request relayed")
+}
+
+// referAnswerHeaders are the headers of the peer's final response to a
+// relayed REFER that go back to its issuer: Refer-Sub (RFC 4488 §4: false,
+// no subscription was made) and a norefersub in its Supported.
+func referAnswerHeaders(res *gosip.Response) []gosip.Header {
+	var hdrs []gosip.Header
+	for _, h := range sip.HeadersNamed(res, "Refer-Sub") {
+		if sip.CheckHeaderValue(h.Value()) == nil {
+			hdrs = append(hdrs, gosip.NewHeader("Refer-Sub", h.Value()))
+		}
+	}
+	if sip.HasOptionTag(res, "Supported", "norefersub") {
+		hdrs = append(hdrs, sip.OptionHeader("Supported", "norefersub"))
+	}
+	return hdrs
+}
+
+// noReferSub reports a REFER's 2xx that made no subscription: Refer-Sub:
+// false (RFC 4488 §4).
+func noReferSub(res *gosip.Response) bool {
+	v, _, _ := strings.Cut(headerOf(res, "Refer-Sub"), ";")
+	return res.IsSuccess() && strings.EqualFold(strings.TrimSpace(v), "false")
 }
 
 // referRefusal is why a Refer-To cannot be relayed, as a response.

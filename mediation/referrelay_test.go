@@ -10,6 +10,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/sip"
 )
 
 // relayCall is an answered call through a server with refer support (the
@@ -161,6 +162,39 @@ func TestReferNotifyRelayedWithContact(t *testing.T) {
 	n := rc.caller.wait(ctx, gosip.NOTIFY, 1)
 	if c := n.Contact(); c == nil || c.Address.Host+":"+fmt.Sprint(c.Address.Port) != rc.srv.EdgeAddr().String() {
 		t.Errorf("client's NOTIFY has Contact %v, want ours on the edge side %s", c, rc.srv.EdgeAddr())
+	}
+	_ = rc.oc.d.Bye(ctx)
+	rc.sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// TestReferSubFalseRelayed: a client's REFER with Refer-Sub: false and
+// Supported: norefersub (RFC 4488) reaches the SBC with both; the SBC's
+// 202 with Refer-Sub: false reaches the client, and no subscription was
+// made: an SBC's NOTIFY for that REFER gets 481 and is not relayed. A
+// REFER without Refer-Sub, answered without it, still has its NOTIFYs
+// relayed. r24-refer #3.
+func TestReferSubFalseRelayed(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	rc := newRelayCall(ctx, t)
+	_, res, got := rc.clientRefer(ctx, t, gosip.NewHeader("Refer-Sub", "false"), gosip.NewHeader("Supported", "norefersub"))
+	if v := headerValue(got, "Refer-Sub"); v != "false" || !sip.HasOptionTag(got, "Supported", "norefersub") {
+		t.Errorf("SBC's REFER has Refer-Sub %q, Supported %q; want false and norefersub", v, headerValue(got, "Supported"))
+	}
+	if v := headerValue2(res, "Refer-Sub"); v != "false" {
+		t.Errorf("client's 202 has Refer-Sub %q, want the SBC's false", v)
+	}
+	if r := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo), "active"); r.StatusCode != 481 {
+		t.Errorf("SBC's NOTIFY for a REFER accepted without subscription got %d, want 481", r.StatusCode)
+	}
+	_, res, got = rc.clientRefer(ctx, t)
+	if v := headerValue(got, "Refer-Sub"); v != "" || headerValue2(res, "Refer-Sub") != "" {
+		t.Errorf("Refer-Sub %q in a REFER without it, %q in its 202", v, headerValue2(res, "Refer-Sub"))
+	}
+	if r := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo), "active"); r.StatusCode != 200 {
+		t.Errorf("SBC's NOTIFY for a REFER with its subscription got %d, want 200", r.StatusCode)
+	}
+	if n := rc.caller.count(gosip.NOTIFY); n != 1 {
+		t.Errorf("the client got %d NOTIFYs, want the one of its second REFER", n)
 	}
 	_ = rc.oc.d.Bye(ctx)
 	rc.sbc.wait(ctx, gosip.BYE, 1)
