@@ -126,7 +126,7 @@ func (c *call) onAttended(e evAttended) {
 	default:
 		referTo := "<" + e.b.target + "?Replaces=" + e.b.replaces.URIHeader() + ">"
 		c.log.Info().Str("replaces", e.b.replaces.String()).Msg("attended transfer: REFER relayed with its Replaces naming the other call's gateway leg")
-		c.relayRequest(e.from, e.in, referTo, "Refer-To", "Referred-By")
+		c.relayRequest(e.from, e.in, relaySet{referTo: referTo}, "Refer-To", "Referred-By", "Refer-Sub")
 	}
 }
 

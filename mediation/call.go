@@ -143,6 +143,9 @@ type call struct {
 	// released is the transferor's old edge leg after a transfer we
 	// performed (transfer.go), nil before.
 	released *leg
+	// refers are the REFERs relayed whose NOTIFYs may come back
+	// (refer.go), nil before the first.
+	refers *referSubs
 
 	// For the call record.
 	from, to   string

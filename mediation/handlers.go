@@ -85,6 +85,14 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 			s.reply(in, 200, "OK", sip.CapabilityHeaders(s.sideCalls(in).optionTags()...)...)
 			return
 		}
+		if req.Method == gosip.REFER {
+			// RFC 3515 §2.4.2 allows a REFER outside a dialog; we take one
+			// only in an answered call's (RFC 3261 §8.2.1: 405, not the
+			// 481 of a dialog that does not exist).
+			s.reply(in, 405, "Method Not Allowed", gosip.NewHeader("Allow", sip.AllowOutOfDialog),
+				warning(in.Side, "REFER is taken only in the dialog of an answered call"))
+			return
+		}
 		s.reply(in, 405, "Method Not Allowed", gosip.NewHeader("Allow", sip.Allow))
 	case sip.UnknownDialog:
 		s.unknownDialog(in)

@@ -44,9 +44,6 @@ type leg struct {
 	refreshing       bool
 	// refreshTries counts the retries of the current refresh cycle.
 	refreshTries uint8
-	// referred: a REFER of the other leg's peer was relayed to this leg's
-	// peer, whose NOTIFYs (Event: refer) are then relayed back (refer.go).
-	referred bool
 }
 
 // sdp is the SDP we last sent this leg's peer.

@@ -3,6 +3,8 @@ package mediation
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -50,21 +52,40 @@ func (c *call) onRefer(l *leg, in *sip.Incoming) {
 		c.performTransfer(l, in)
 		return
 	}
-	c.relayRequest(l, in, "", "Refer-To", "Referred-By", "Replaces")
+	c.relayRequest(l, in, relaySet{}, "Refer-To", "Referred-By", "Replaces", "Refer-Sub")
 }
 
 // onNotify relays a NOTIFY (a transfer's progress) to the other leg: only
 // one of the implicit subscription of a REFER relayed to l's peer (Event:
-// refer). Any other matches no subscription of ours: 481 (RFC 6665
-// §4.1.3), whatever its Event (talk, check-sync: remote control of the
-// client).
+// refer), its id (the CSeq of our REFER in l's dialog) rewritten to the
+// CSeq of the REFER its issuer sent (referSubs). Any other matches no
+// subscription of ours: 481 (RFC 6665 §4.1.3), whatever its Event (talk,
+// check-sync: remote control of the client), and so does a refer NOTIFY
+// whose id names no REFER we relayed to l's peer, or one of a subscription
+// that ended (a final NOTIFY relayed, the REFER refused, or declined by
+// Refer-Sub: false).
 func (c *call) onNotify(l *leg, in *sip.Incoming) {
-	if !l.referred || !referEvent(in.Req) {
+	var sub *referSub
+	id, hasID := "", false
+	if referEvent(in.Req) {
+		id, hasID = eventID(headerOf(in.Req, "Event"))
+		sub = c.refers.find(l, id, hasID)
+	}
+	if sub == nil {
 		c.log.Info().Str("leg", l.role).Str("event", headerOf(in.Req, "Event")).Msg("NOTIFY matching no REFER relayed to its sender: 481")
 		_ = in.Reply(481, "Subscription Does Not Exist", "")
 		return
 	}
-	c.relayRequest(l, in, "", "Event", "Subscription-State")
+	// A NOTIFY without id is the first REFER's (RFC 3515 §2.4.6); it
+	// goes on with the issuer's id all the same, which names its REFER
+	// whatever REFERs the issuer sent before in its dialog.
+	event := withEventID(headerOf(in.Req, "Event"), sub.theirs)
+	if terminated(headerOf(in.Req, "Subscription-State")) {
+		// The subscription ends with this NOTIFY (RFC 6665 §4.1.2.4):
+		// another for it matches nothing.
+		c.refers.drop(sub)
+	}
+	c.relayRequest(l, in, relaySet{event: event}, "Event", "Subscription-State")
 }
 
 // referEvent reports a request whose Event package is refer (RFC 3515 §3;
@@ -74,44 +95,51 @@ func referEvent(req *gosip.Request) bool {
 	return strings.EqualFold(strings.TrimSpace(pkg), "refer")
 }
 
-// headerOf is the value of req's header name (compact form too), "" if none.
-func headerOf(req *gosip.Request, name string) string {
-	if h := sip.HeaderNamed(req, name); h != nil {
+// headerOf is the value of msg's header name (compact form too), "" if none.
+func headerOf(msg gosip.Message, name string) string {
+	if h := sip.HeaderNamed(msg, name); h != nil {
 		return h.Value()
 	}
 	return ""
 }
 
+// relaySet are the values relayRequest puts in place of the received
+// request's: a Refer-To (attended.go's, naming the other call's gateway
+// leg; else referTarget's), an Event (a NOTIFY's, its id the issuer's).
+type relaySet struct{ referTo, event string }
+
 // relayRequest sends in's request in the other leg's dialog with the
 // headers named (and its body), and answers in with the final response. A
-// Refer-To is pointed at our side towards the other peer (referTarget),
-// or is referTo when that is set.
-func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ...string) {
+// Refer-To is pointed at us (referTarget: our Contact in the other leg's
+// dialog), unless set says otherwise.
+func (c *call) relayRequest(l *leg, in *sip.Incoming, set relaySet, headers ...string) {
 	to := c.other(l)
 	if to.dialog == nil || c.state != stateAnswered {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 		return
 	}
-	var contact *gosip.ContactHeader
-	if in.Req.Method == gosip.REFER {
-		// A REFER creates a subscription: RFC 3515 wants our Contact.
-		ct := to.dialog.OurContact()
-		contact = &ct
-	}
-	req := to.dialog.NewRequest(in.Req.Method, 0, nil, contact)
+	// A REFER creates a subscription, and a NOTIFY is a target refresh
+	// request: both carry our Contact (RFC 3515 §2.4.1; RFC 6665 §7.1,
+	// where a NOTIFY without one is a 400 to a strict issuer).
+	ct := to.dialog.OurContact()
+	req := to.dialog.NewRequest(in.Req.Method, 0, nil, &ct)
+	refer := in.Req.Method == gosip.REFER
 	for _, name := range headers {
 		for _, h := range sip.HeadersNamed(in.Req, name) {
 			v := h.Value()
-			if name == "Refer-To" && referTo != "" {
-				v = referTo
-			} else if name == "Refer-To" {
-				target, refused := referTarget(v, to.side)
+			switch {
+			case name == "Refer-To" && set.referTo != "":
+				v = set.referTo
+			case name == "Refer-To":
+				target, refused := referTarget(v, ct)
 				if refused != nil {
 					c.log.Info().Str("refer_to", v).Str("why", refused.why).Msg("REFER not relayed")
 					_ = in.Reply(refused.code, refused.phrase, "", warning(l.side, refused.why))
 					return
 				}
 				v = target
+			case name == "Event" && set.event != "":
+				v = set.event
 			}
 			if sip.CheckHeaderValue(v) != nil {
 				_ = in.Reply(400, "Bad Request - Control Character In Header", "")
@@ -120,6 +148,11 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ..
 			req.AppendHeader(gosip.NewHeader(name, v))
 		}
 	}
+	if refer && sip.HasOptionTag(in.Req, "Supported", "norefersub") {
+		// Its issuer can do without the subscription (RFC 4488): the
+		// peer may then answer Refer-Sub: false, which goes back to it.
+		req.AppendHeader(sip.OptionHeader("Supported", "norefersub"))
+	}
 	if body := in.Req.Body(); len(body) > 0 {
 		if ct := in.Req.ContentType(); ct != nil {
 			req.AppendHeader(gosip.NewHeader("Content-Type", ct.Value()))
@@ -127,13 +160,24 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ..
 		req.SetBody(body)
 	}
 	method := in.Req.Method.String()
+	var sub *referSub
 	_, err := c.sendIn(to, to.dialog, req, func(res *gosip.Response) {
 		if res.IsProvisional() {
 			return
 		}
-		_ = in.Reply(res.StatusCode, res.Reason, "")
+		var hdrs []gosip.Header
+		if refer {
+			hdrs = referAnswerHeaders(res)
+			if !res.IsSuccess() || noReferSub(res) {
+				// Refused, or accepted without a subscription (RFC 4488
+				// §4): no NOTIFY of it is to come.
+				c.refers.drop(sub)
+			}
+		}
+		_ = in.Reply(res.StatusCode, res.Reason, "", hdrs...)
 	}, func(err error) {
 		c.log.Warn().Err(err).Str("method", method).Msg("relayed request got no answer")
+		c.refers.drop(sub)
 		_ = in.Reply(408, "Request Timeout", "")
 	})
 	if err != nil {
@@ -141,12 +185,35 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, referTo string, headers ..
 		_ = in.Reply(503, "Service Unavailable", "")
 		return
 	}
-	if in.Req.Method == gosip.REFER {
+	if refer {
 		// Its implicit subscription's NOTIFYs may come back (onNotify),
-		// for the call's life.
-		to.referred = true
+		// naming our REFER by its CSeq in to's dialog.
+		sub = c.addReferSub(referSub{to: to, ours: req.CSeq().SeqNo, theirs: in.Req.CSeq().SeqNo})
 	}
 	c.log.Info().Str("method", method).Str("to", to.role).Msg("in-dialog request relayed")
+}
+
+// referAnswerHeaders are the headers of the peer's final response to a
+// relayed REFER that go back to its issuer: Refer-Sub (RFC 4488 §4: false,
+// no subscription was made) and a norefersub in its Supported.
+func referAnswerHeaders(res *gosip.Response) []gosip.Header {
+	var hdrs []gosip.Header
+	for _, h := range sip.HeadersNamed(res, "Refer-Sub") {
+		if sip.CheckHeaderValue(h.Value()) == nil {
+			hdrs = append(hdrs, gosip.NewHeader("Refer-Sub", h.Value()))
+		}
+	}
+	if sip.HasOptionTag(res, "Supported", "norefersub") {
+		hdrs = append(hdrs, sip.OptionHeader("Supported", "norefersub"))
+	}
+	return hdrs
+}
+
+// noReferSub reports a REFER's 2xx that made no subscription: Refer-Sub:
+// false (RFC 4488 §4).
+func noReferSub(res *gosip.Response) bool {
+	v, _, _ := strings.Cut(headerOf(res, "Refer-Sub"), ";")
+	return res.IsSuccess() && strings.EqualFold(strings.TrimSpace(v), "false")
 }
 
 // referRefusal is why a Refer-To cannot be relayed, as a response.
@@ -155,15 +222,20 @@ type referRefusal struct {
 	phrase, why string
 }
 
-// referTarget points a Refer-To at side (keeping the user, the number to
-// transfer to, and the URI's parameters but transport and maddr, which
-// named the old host's): the referred party's INVITE must come to us, not
-// to a host it cannot reach. One that cannot be parsed (400) or names no
-// user (404: relayed, the peer would send its transfer's INVITE to the
+// referTarget points a Refer-To at us as contact, our Contact in the
+// dialog the REFER goes in: its scheme (sips: in a SIPS dialog), host,
+// port and transport, so that the peer's transfer INVITE comes over the
+// transport of that dialog to the listener of that transport (TLS to the
+// TLS port, TCP with transport=tcp; the plain listener's address made a
+// TLS trunk's SBC send it in clear over UDP). It keeps the user, the
+// number to transfer to, and the URI's parameters but transport and maddr,
+// which named the old host's: the referred party's INVITE must come to us,
+// not to a host it cannot reach. One that cannot be parsed (400) or names
+// no user (404: relayed, the peer would send its transfer's INVITE to the
 // host named, bypassing our routing) is refused. Of the URI's headers
 // (RFC 3261 §19.1.5: they become headers of the transfer's INVITE, a Route
 // or a P-Asserted-Identity among them) only Replaces is kept.
-func referTarget(value string, side *sip.Side) (string, *referRefusal) {
+func referTarget(value string, contact gosip.ContactHeader) (string, *referRefusal) {
 	var u gosip.Uri
 	var params gosip.HeaderParams
 	_, err := gosip.ParseAddressValue(value, &u, &params)
@@ -178,8 +250,8 @@ func referTarget(value string, side *sip.Side) (string, *referRefusal) {
 	if u.User = sip.UserOf(u); u.User == "" {
 		return "", &referRefusal{404, "Not Found", "Refer-To names no telephone number or user"}
 	}
-	addr := side.Addr()
-	target := fmt.Sprintf("sip:%s@%s:%d", u.User, sip.URIHost(addr.Addr()), addr.Port())
+	us := contact.Address
+	target := fmt.Sprintf("%s:%s@%s:%d", us.Scheme, u.User, us.Host, us.Port)
 	if phone {
 		target += ";user=phone" // a tel: number as a SIP URI too (RFC 3261 §19.1.6)
 	}
@@ -191,8 +263,116 @@ func referTarget(value string, side *sip.Side) (string, *referRefusal) {
 			target += "=" + kv.V
 		}
 	}
+	if tr, ok := us.UriParams.Get("transport"); ok && tr != "" {
+		// How to reach us: our Contact's (none for UDP, nor in a sips:
+		// URI, where TLS is implied).
+		target += ";transport=" + tr
+	}
 	// No URI header goes on (RFC 3261 §19.1.5 makes them headers of the
 	// peer's INVITE: a Route, a forged identity); a Replaces never comes
 	// here (attended.go builds its own Refer-To).
 	return "<" + target + ">", nil
+}
+
+// maxReferSubs bounds the REFERs a call remembers for their NOTIFYs: a
+// peer that REFERs over and over (and whose subscriptions never end) must
+// not grow the call. The oldest is forgotten first.
+const maxReferSubs = 8
+
+// referSub is a REFER we relayed, whose implicit subscription's NOTIFYs
+// come back from to's peer: ours is the CSeq of our REFER in to's dialog,
+// the id those NOTIFYs carry; theirs the CSeq of the REFER its issuer
+// sent, the id it expects (RFC 3515 §2.4.6, RFC 6665 §8.2.1: the id names
+// the REFER's subscription in its own dialog, and the two dialogs' CSeqs
+// differ).
+type referSub struct {
+	to           *leg
+	ours, theirs uint32
+}
+
+// referSubs are a call's REFERs relayed whose subscriptions may still send
+// NOTIFYs, oldest first; nil until the first (most calls transfer
+// nothing, and the call's allocation has no room to spare: README
+// "Performance").
+type referSubs struct{ subs []*referSub }
+
+// addReferSub remembers a relayed REFER.
+func (c *call) addReferSub(s referSub) *referSub {
+	if c.refers == nil {
+		c.refers = &referSubs{}
+	}
+	r := c.refers
+	if len(r.subs) >= maxReferSubs {
+		c.log.Info().Uint32("refer_cseq", r.subs[0].ours).Msg("too many REFERs relayed: the oldest one's NOTIFYs now get 481")
+		r.subs = slices.Delete(r.subs, 0, 1)
+	}
+	sub := &s
+	r.subs = append(r.subs, sub)
+	return sub
+}
+
+// find is the subscription a NOTIFY from to's peer is for: the REFER whose
+// CSeq its id names, or without id (RFC 3515 §2.4.6: the dialog's first
+// REFER) the oldest still on; nil when none.
+func (r *referSubs) find(to *leg, id string, hasID bool) *referSub {
+	if r == nil {
+		return nil
+	}
+	var n uint64
+	if hasID {
+		var err error
+		if n, err = strconv.ParseUint(id, 10, 32); err != nil {
+			return nil
+		}
+	}
+	for _, s := range r.subs {
+		if s.to == to && (!hasID || uint64(s.ours) == n) {
+			return s
+		}
+	}
+	return nil
+}
+
+// drop forgets a subscription (nil: nothing).
+func (r *referSubs) drop(sub *referSub) {
+	if r == nil || sub == nil {
+		return
+	}
+	r.subs = slices.DeleteFunc(r.subs, func(s *referSub) bool { return s == sub })
+}
+
+// eventID is the id parameter of an Event header's value (RFC 6665
+// §8.2.1), hasID false when it has none.
+func eventID(event string) (id string, hasID bool) {
+	_, params, _ := strings.Cut(event, ";")
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		k, v, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(k), "id") {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
+// withEventID is an Event header's value with its id set to id, its other
+// parameters kept.
+func withEventID(event string, id uint32) string {
+	pkg, params, _ := strings.Cut(event, ";")
+	out := strings.TrimSpace(pkg) + ";id=" + strconv.FormatUint(uint64(id), 10)
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		if k, _, _ := strings.Cut(p, "="); !strings.EqualFold(strings.TrimSpace(k), "id") && strings.TrimSpace(p) != "" {
+			out += ";" + strings.TrimSpace(p)
+		}
+	}
+	return out
+}
+
+// terminated reports a Subscription-State of terminated (RFC 6665 §8.2.3).
+func terminated(state string) bool {
+	v, _, _ := strings.Cut(state, ";")
+	return strings.EqualFold(strings.TrimSpace(v), "terminated")
 }

@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -94,7 +95,9 @@ func TestReferRelayed(t *testing.T) {
 				t.Fatalf("NOTIFY got %d", res.StatusCode)
 			}
 			n := caller.wait(ctx, gosip.NOTIFY, 1)
-			if string(n.Body()) != "SIP/2.0 200 OK\r\n" || headerValue(n, "Event") != "refer" ||
+			// Without id, the first REFER's: it reaches the client with
+			// the CSeq of the client's REFER (TestReferNotifyIDsMapped).
+			if string(n.Body()) != "SIP/2.0 200 OK\r\n" || headerValue(n, "Event") != fmt.Sprintf("refer;id=%d", refer.CSeq().SeqNo) ||
 				!strings.HasPrefix(headerValue(n, "Content-Type"), "message/sipfrag") {
 				t.Errorf("client's NOTIFY: Event %q, Content-Type %q, body %q", headerValue(n, "Event"), headerValue(n, "Content-Type"), n.Body())
 			}
@@ -265,10 +268,11 @@ func TestReferFromGatewayChecked(t *testing.T) {
 	if res := in(gosip.NOTIFY, gosip.NewHeader("Event", "talk"), gosip.NewHeader("Subscription-State", "active")); res.StatusCode != 481 {
 		t.Errorf("SBC's NOTIFY (Event: talk) after a REFER got %d, want 481", res.StatusCode)
 	}
-	if res := in(gosip.NOTIFY, gosip.NewHeader("Event", "refer;id=2"), gosip.NewHeader("Subscription-State", "terminated;reason=noresource")); res.StatusCode != 200 {
+	ours := sbc.wait(ctx, gosip.REFER, 1).CSeq().SeqNo
+	if res := in(gosip.NOTIFY, gosip.NewHeader("Event", fmt.Sprintf("refer;id=%d", ours)), gosip.NewHeader("Subscription-State", "terminated;reason=noresource")); res.StatusCode != 200 {
 		t.Errorf("SBC's NOTIFY (Event: refer) of the relayed REFER got %d, want the client's 200", res.StatusCode)
 	}
-	if n := caller.wait(ctx, gosip.NOTIFY, 1); headerValue(n, "Event") != "refer;id=2" {
+	if n := caller.wait(ctx, gosip.NOTIFY, 1); headerValue(n, "Event") != fmt.Sprintf("refer;id=%d", refer.CSeq().SeqNo) {
 		t.Errorf("client's NOTIFY has Event %q", headerValue(n, "Event"))
 	}
 	if n := caller.count(gosip.NOTIFY); n != 1 {

@@ -65,7 +65,9 @@ func Classify(req *gosip.Request, d Dialogs) Class {
 			return Duplicate
 		}
 		return Initial
-	case gosip.OPTIONS, gosip.REGISTER, gosip.MESSAGE, gosip.SUBSCRIBE, gosip.PUBLISH:
+	case gosip.OPTIONS, gosip.REGISTER, gosip.MESSAGE, gosip.SUBSCRIBE, gosip.PUBLISH, gosip.REFER:
+		// A REFER may come outside a dialog too (RFC 3515 §2.4.2): a new
+		// request, not one for a dialog that does not exist.
 		if hasToTag && toTag != "" {
 			if d.HasDialog(string(*callID), toTag) {
 				return InDialog
@@ -85,7 +87,7 @@ func Classify(req *gosip.Request, d Dialogs) Class {
 		}
 		return UnknownDialog
 	default:
-		// BYE, ACK, INFO, UPDATE, PRACK, REFER, NOTIFY and unknown
+		// BYE, ACK, INFO, UPDATE, PRACK, NOTIFY and unknown
 		// methods only make sense inside a dialog.
 		if hasToTag && toTag != "" && d.HasDialog(string(*callID), toTag) {
 			return InDialog

@@ -39,6 +39,10 @@ func TestClassify(t *testing.T) {
 		{"OPTIONS ping", gosip.OPTIONS, "c4", "a", "", false, OutOfDialog},
 		{"OPTIONS in a known dialog", gosip.OPTIONS, "c1", "theirs", "ours", false, InDialog},
 		{"INFO of an unknown dialog", gosip.INFO, "c5", "a", "b", false, UnknownDialog},
+		{"REFER of a known dialog", gosip.REFER, "c1", "theirs", "ours", false, InDialog},
+		{"REFER of an unknown dialog", gosip.REFER, "c5", "a", "b", false, UnknownDialog},
+		{"REFER outside a dialog", gosip.REFER, "c7", "a", "", false, OutOfDialog},
+		{"NOTIFY without To-tag", gosip.NOTIFY, "c8", "a", "", false, UnknownDialog},
 		{"no Via", gosip.INVITE, "c6", "a", "", true, Invalid},
 	}
 	for _, tt := range tests {

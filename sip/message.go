@@ -11,6 +11,12 @@ import (
 // Allow lists the methods the mediation server handles, for Allow headers.
 const Allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE, REFER, NOTIFY"
 
+// AllowOutOfDialog lists the methods the mediation server takes outside a
+// dialog: the Allow of a 405 to a method it takes only inside one (a
+// REFER), which Allow would list (RFC 3261 §21.4.6: the methods valid for
+// the address the request named).
+const AllowOutOfDialog = "INVITE, ACK, CANCEL, OPTIONS"
+
 // Invite is what the B2BUA copies from one leg's INVITE into the INVITE it
 // originates on the other side. Nothing else crosses: the new leg gets its
 // own Call-ID, From-tag, Via and Contact.

@@ -1,0 +1,201 @@
+package mediation_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// relayCall is an answered call through a server with refer support (the
+// default) whose SBC and client answer REFER 202 and NOTIFY 200; an SBC
+// given a REFER with Refer-Sub: false answers it so too (RFC 4488).
+type relayCall struct {
+	srv         *mediation.Server
+	sbc, caller *peer
+	oc          *outCall
+	pi          *peerInvite
+	// seq is the SBC's CSeq in its dialog.
+	seq uint32
+}
+
+func newRelayCall(ctx context.Context, t *testing.T) *relayCall {
+	t.Helper()
+	rc := &relayCall{sbc: startPeer(t, "sbc"), caller: startPeer(t, "caller"), seq: 40}
+	for _, p := range []*peer{rc.sbc, rc.caller} {
+		p := p
+		p.on(gosip.REFER, func(req *gosip.Request, tx gosip.ServerTransaction) {
+			if strings.EqualFold(headerValue(req, "Refer-Sub"), "false") {
+				p.reply(req, tx, 202, nil, gosip.NewHeader("Refer-Sub", "false"), gosip.NewHeader("Supported", "norefersub"))
+				return
+			}
+			p.reply(req, tx, 202, nil)
+		})
+		takeNotifies(p)
+	}
+	invites := make(chan *peerInvite, 1)
+	rc.sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		invites <- pi
+	})
+	rc.srv = serveTo(t, rc.sbc.addr(), "udp", nil)
+	rc.oc = upCall(ctx, t, rc.caller, rc.srv, "udp")
+	rc.pi = next(ctx, t, invites, "SBC's")
+	return rc
+}
+
+// clientRefer sends the client's REFER (to +15550200) and returns it, the
+// response it got and the REFER the SBC got of it.
+func (rc *relayCall) clientRefer(ctx context.Context, t *testing.T, hdrs ...gosip.Header) (refer *gosip.Request, res *gosip.Response, got *gosip.Request) {
+	t.Helper()
+	n := rc.sbc.count(gosip.REFER)
+	refer = gosip.NewRequest(gosip.REFER, rc.oc.final.Contact().Address)
+	refer.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+	for _, h := range hdrs {
+		refer.AppendHeader(h)
+	}
+	if res = doIn(ctx, t, rc.oc, refer); res.StatusCode != 202 {
+		t.Fatalf("client's REFER got %d, want the SBC's 202", res.StatusCode)
+	}
+	return refer, res, rc.sbc.waitLast(ctx, gosip.REFER, n+1)
+}
+
+// sbcNotify sends the SBC's NOTIFY with Event event (a 200 sipfrag).
+func (rc *relayCall) sbcNotify(ctx context.Context, event, state string) *gosip.Response {
+	rc.seq++
+	req := rc.pi.inDialog(gosip.NOTIFY, rc.seq, nil, gosip.NewHeader("Event", event), gosip.NewHeader("Subscription-State", state))
+	req.AppendHeader(gosip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+	req.SetBody([]byte("SIP/2.0 200 OK\r\n"))
+	return rc.pi.do(ctx, req)
+}
+
+// TestReferNotifyIDsMapped: a relayed REFER has our CSeq in the other
+// dialog, so the NOTIFYs of its subscription name it by our CSeq (Event:
+// refer;id=...): they reach the REFER's issuer with the id of the REFER it
+// sent (RFC 3515 §2.4.6), both ways (the client's REFER to the SBC, the
+// SBC's to the client). A NOTIFY without id (the first REFER's) gets the
+// issuer's id; one whose id names no REFER we relayed, and one of a
+// subscription whose final NOTIFY went by, get 481 and are not relayed
+// (RFC 6665 §4.1.3). r24-refer #1.
+func TestReferNotifyIDsMapped(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	rc := newRelayCall(ctx, t)
+	eventOf := func(n int) string { return headerValue(rc.caller.wait(ctx, gosip.NOTIFY, n), "Event") }
+
+	ref1, _, got1 := rc.clientRefer(ctx, t)
+	theirs1, ours1 := ref1.CSeq().SeqNo, got1.CSeq().SeqNo
+	if res := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", ours1), "active;expires=60"); res.StatusCode != 200 {
+		t.Fatalf("SBC's NOTIFY got %d", res.StatusCode)
+	}
+	if got, want := eventOf(1), fmt.Sprintf("refer;id=%d", theirs1); got != want {
+		t.Errorf("client's NOTIFY has Event %q, want %q (the CSeq of its REFER; the SBC's said %d)", got, want, ours1)
+	}
+	if res := rc.sbcNotify(ctx, "refer", "active;expires=60"); res.StatusCode != 200 {
+		t.Fatalf("SBC's NOTIFY without id got %d", res.StatusCode)
+	}
+	if got, want := eventOf(2), fmt.Sprintf("refer;id=%d", theirs1); got != want {
+		t.Errorf("client's NOTIFY for one without id has Event %q, want %q", got, want)
+	}
+
+	// A second REFER: each NOTIFY goes back with its own REFER's id.
+	ref2, _, got2 := rc.clientRefer(ctx, t)
+	theirs2, ours2 := ref2.CSeq().SeqNo, got2.CSeq().SeqNo
+	if res := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", ours2), "terminated;reason=noresource"); res.StatusCode != 200 {
+		t.Fatalf("SBC's NOTIFY of the second REFER got %d", res.StatusCode)
+	}
+	if got, want := eventOf(3), fmt.Sprintf("refer;id=%d", theirs2); got != want {
+		t.Errorf("client's NOTIFY of its second REFER has Event %q, want %q", got, want)
+	}
+	for _, tc := range []struct{ why, event string }{
+		{"an id of no REFER", fmt.Sprintf("refer;id=%d", ours2+100)},
+		{"the id of a terminated subscription", fmt.Sprintf("refer;id=%d", ours2)},
+	} {
+		if res := rc.sbcNotify(ctx, tc.event, "active"); res.StatusCode != 481 {
+			t.Errorf("SBC's NOTIFY with %s got %d, want 481", tc.why, res.StatusCode)
+		}
+	}
+	if n := rc.caller.count(gosip.NOTIFY); n != 3 {
+		t.Errorf("the client got %d NOTIFYs, want 3", n)
+	}
+
+	// The SBC's REFER, CSeq 61 in its dialog, reaches the client with our
+	// CSeq in the edge dialog: the client's NOTIFY names that one.
+	rc.seq = 60
+	sbcRefer := rc.pi.inDialog(gosip.REFER, 61, nil, gosip.NewHeader("Refer-To", "<sip:+15550300@sbc.example.com;user=phone>"))
+	if res := rc.pi.do(ctx, sbcRefer); res.StatusCode != 202 {
+		t.Fatalf("SBC's REFER got %d", res.StatusCode)
+	}
+	rc.seq = 61
+	atClient := rc.caller.wait(ctx, gosip.REFER, 1)
+	notify := gosip.NewRequest(gosip.NOTIFY, rc.oc.final.Contact().Address)
+	notify.AppendHeader(gosip.NewHeader("Event", fmt.Sprintf("refer;id=%d", atClient.CSeq().SeqNo)))
+	notify.AppendHeader(gosip.NewHeader("Subscription-State", "terminated;reason=noresource"))
+	notify.AppendHeader(gosip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+	notify.SetBody([]byte("SIP/2.0 200 OK\r\n"))
+	if res := doIn(ctx, t, rc.oc, notify); res.StatusCode != 200 {
+		t.Fatalf("client's NOTIFY got %d", res.StatusCode)
+	}
+	if got := headerValue(rc.sbc.wait(ctx, gosip.NOTIFY, 1), "Event"); got != "refer;id=61" {
+		t.Errorf("SBC's NOTIFY has Event %q, want refer;id=61 (the client's said %d)", got, atClient.CSeq().SeqNo)
+	}
+	_ = rc.oc.d.Bye(ctx)
+	rc.sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// TestReferNotifyRelayedWithContact: a relayed NOTIFY carries our Contact
+// in the dialog it goes in (RFC 6665 §7.1: mandatory; a strict REFER
+// issuer answers one without it 400 and never learns the transfer's
+// outcome). r24-refer #9.
+func TestReferNotifyRelayedWithContact(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	rc := newRelayCall(ctx, t)
+	_, _, got := rc.clientRefer(ctx, t)
+	if res := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo), "active;expires=60"); res.StatusCode != 200 {
+		t.Fatalf("SBC's NOTIFY got %d", res.StatusCode)
+	}
+	n := rc.caller.wait(ctx, gosip.NOTIFY, 1)
+	if c := n.Contact(); c == nil || c.Address.Host+":"+fmt.Sprint(c.Address.Port) != rc.srv.EdgeAddr().String() {
+		t.Errorf("client's NOTIFY has Contact %v, want ours on the edge side %s", c, rc.srv.EdgeAddr())
+	}
+	_ = rc.oc.d.Bye(ctx)
+	rc.sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// TestReferSubFalseRelayed: a client's REFER with Refer-Sub: false and
+// Supported: norefersub (RFC 4488) reaches the SBC with both; the SBC's
+// 202 with Refer-Sub: false reaches the client, and no subscription was
+// made: an SBC's NOTIFY for that REFER gets 481 and is not relayed. A
+// REFER without Refer-Sub, answered without it, still has its NOTIFYs
+// relayed. r24-refer #3.
+func TestReferSubFalseRelayed(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	rc := newRelayCall(ctx, t)
+	_, res, got := rc.clientRefer(ctx, t, gosip.NewHeader("Refer-Sub", "false"), gosip.NewHeader("Supported", "norefersub"))
+	if v := headerValue(got, "Refer-Sub"); v != "false" || !sip.HasOptionTag(got, "Supported", "norefersub") {
+		t.Errorf("SBC's REFER has Refer-Sub %q, Supported %q; want false and norefersub", v, headerValue(got, "Supported"))
+	}
+	if v := headerValue2(res, "Refer-Sub"); v != "false" {
+		t.Errorf("client's 202 has Refer-Sub %q, want the SBC's false", v)
+	}
+	if r := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo), "active"); r.StatusCode != 481 {
+		t.Errorf("SBC's NOTIFY for a REFER accepted without subscription got %d, want 481", r.StatusCode)
+	}
+	_, res, got = rc.clientRefer(ctx, t)
+	if v := headerValue(got, "Refer-Sub"); v != "" || headerValue2(res, "Refer-Sub") != "" {
+		t.Errorf("Refer-Sub %q in a REFER without it, %q in its 202", v, headerValue2(res, "Refer-Sub"))
+	}
+	if r := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo), "active"); r.StatusCode != 200 {
+		t.Errorf("SBC's NOTIFY for a REFER with its subscription got %d, want 200", r.StatusCode)
+	}
+	if n := rc.caller.count(gosip.NOTIFY); n != 1 {
+		t.Errorf("the client got %d NOTIFYs, want the one of its second REFER", n)
+	}
+	_ = rc.oc.d.Bye(ctx)
+	rc.sbc.wait(ctx, gosip.BYE, 1)
+}
