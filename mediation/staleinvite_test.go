@@ -227,6 +227,19 @@ func TestInviteReusingCallIDIsANewCall(t *testing.T) {
 				}
 			}
 			mediationtest.WaitMetric(t, srv, 3, "mediationserver_calls_total", "direction", "outbound")
+			// Each a call of its own in the trace and the web page too:
+			// the new INVITE was traced under the ended call's id, so its
+			// call had no INVITE and no place in the book.
+			waitCalls(t, srv, 0)
+			if ends := srv.BookEnds(); len(ends) != 3 {
+				t.Errorf("the call book holds %v, want the three calls", ends)
+			} else {
+				for id, end := range ends {
+					if end == "in progress" {
+						t.Errorf("call %s is in progress in the book", id)
+					}
+				}
+			}
 
 			rc.transactionsGone(ctx)
 			rc.send(ctx, wire)

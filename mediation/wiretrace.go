@@ -57,6 +57,18 @@ type pendingInvite struct {
 	decided time.Time
 	// status is our final response to it ("400 Missing Contact").
 	status string
+	// taken: a call took the id (takeID).
+	taken bool
+	// fromTag and seq tell the INVITE's retransmissions (the same id)
+	// from a new INVITE reusing its Call-ID (a new id).
+	fromTag string
+	seq     uint32
+}
+
+// same reports whether req is p's INVITE again.
+func (p *pendingInvite) same(req *gosip.Request) bool {
+	tag, _ := req.From().Params.Get("tag")
+	return tag == p.fromTag && req.CSeq() != nil && req.CSeq().SeqNo == p.seq
 }
 
 const (
@@ -84,7 +96,7 @@ func (t *wireTrace) trace(w *sip.Wire) {
 	// to no call: its INVITE must not reserve an id, nor take a place in
 	// the web page's call book from the trunks' calls.
 	if cid != "" && !w.Untrusted {
-		if id = t.calls.idOf(cid); id == "" {
+		if id = t.calls.idOf(cid); id == "" || t.reusesCallID(w, cid) {
 			id = t.pendingID(w, cid)
 		}
 	}
@@ -103,6 +115,20 @@ func (t *wireTrace) trace(w *sip.Wire) {
 	sip.Trace(&log, w)
 }
 
+// reusesCallID reports whether w is an INVITE that may start a new call
+// with the Call-ID of an ended one (another From-tag, a higher CSeq): it
+// gets an id of its own, not the ended call's, which its call would not
+// carry. A copy of the ended call's INVITE (staleinvite.go) stays the
+// ended call's.
+func (t *wireTrace) reusesCallID(w *sip.Wire, cid string) bool {
+	req, ok := w.Msg.(*gosip.Request)
+	if !ok || w.Dir != sip.In || !req.IsInvite() || hasToTag(req) || t.calls.byCallID(cid) != nil {
+		return false
+	}
+	_, _, stale := t.calls.endedInviteOf(req)
+	return !stale
+}
+
 // pendingID is the id of a message with Call-ID cid of no call: that of
 // the INVITE with that Call-ID not (or never) a call, given here to one
 // that may start a call; "" for none. Our final response to the INVITE is
@@ -115,16 +141,17 @@ func (t *wireTrace) pendingID(w *sip.Wire, cid string) string {
 		delete(t.pending, cid)
 		p = nil
 	}
-	if p == nil {
-		req, ok := w.Msg.(*gosip.Request)
-		if !ok || w.Dir != sip.In || !req.IsInvite() || hasToTag(req) {
-			return ""
-		}
-		p = &pendingInvite{id: newCallID(), req: req}
-		// A copy: the Call-ID shares the INVITE's memory, which the
-		// entry must not keep once its handler decided.
+	if req, ok := w.Msg.(*gosip.Request); ok && w.Dir == sip.In && req.IsInvite() && !hasToTag(req) &&
+		req.From() != nil && req.CSeq() != nil && (p == nil || p.taken || !p.same(req)) {
+		tag, _ := req.From().Params.Get("tag")
+		// Copies: the Call-ID and tag share the INVITE's memory, which
+		// the entry must not keep once its handler decided.
+		p = &pendingInvite{id: newCallID(), req: req, fromTag: strings.Clone(tag), seq: req.CSeq().SeqNo}
 		t.add(strings.Clone(cid), p)
 		return p.id
+	}
+	if p == nil {
+		return ""
 	}
 	if res, ok := w.Msg.(*gosip.Response); ok && w.Dir == sip.Out && p.status == "" && res.StatusCode >= 300 &&
 		res.CSeq() != nil && res.CSeq().MethodName == gosip.INVITE {
@@ -173,7 +200,7 @@ func (t *wireTrace) takeID(req *gosip.Request) string {
 	if p := t.pending[callIDOf(req)]; p != nil && p.req == req {
 		// Kept until the call is in the registry (which the trace asks
 		// first) for a retransmission read meanwhile; not its INVITE.
-		p.req, p.decided = nil, time.Now()
+		p.req, p.decided, p.taken = nil, time.Now(), true
 		return p.id
 	}
 	return newCallID()

@@ -15,6 +15,7 @@ import (
 func invite(cid string) *gosip.Request {
 	req := gosip.NewRequest(gosip.INVITE, gosip.Uri{Host: "127.0.0.1"})
 	req.AppendHeader(gosip.NewHeader("Call-ID", cid))
+	req.AppendHeader(&gosip.FromHeader{Address: gosip.Uri{Host: "127.0.0.1"}, Params: gosip.HeaderParams{{K: "tag", V: "f1"}}})
 	req.AppendHeader(&gosip.CSeqHeader{SeqNo: 1, MethodName: gosip.INVITE})
 	return req
 }
@@ -74,6 +75,12 @@ func TestRefusedInviteKeepsItsID(t *testing.T) {
 	tr.forget(again) // absorbed by the transaction in truth; a second refusal tells nothing
 	if len(told) != 1 {
 		t.Errorf("told %v, want one refusal", told)
+	}
+	// A new INVITE reusing the Call-ID (the next CSeq) is a call of its own.
+	next := invite("refused-1")
+	next.CSeq().SeqNo = 2
+	if got := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: next, Time: now.Add(time.Second)}, "refused-1"); got == id || got == "" {
+		t.Errorf("an INVITE with the next CSeq traced under %q, want a new id", got)
 	}
 	if got := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: again, Time: now.Add(refusalKept + 2*time.Second)}, "refused-1"); got == id || got == "" {
 		t.Errorf("an INVITE past the transaction's lifetime traced under %q, want a new id", got)
