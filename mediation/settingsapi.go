@@ -2,6 +2,8 @@ package mediation
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -150,4 +152,26 @@ func (c SettingsChange) apply(b BypassSettings, put bool) (BypassSettings, error
 		return b, &SettingsError{Field: "ExternalBypassMode", Reason: "is read-only: Off (external media bypass is not supported)"}
 	}
 	return b, nil
+}
+
+// ETag is a strong entity tag of the settings (RFC 9110 §8.8.3): the same
+// settings have the same tag, on any server and across restarts, so a
+// client can make a change conditional on what it read (If-Match).
+func (b BypassSettings) ETag() string {
+	data, _ := json.Marshal(b) // a struct of strings and booleans
+	sum := sha256.Sum256(data)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// etagMatches is If-Match's test (RFC 9110 §13.1.1): "*" or one of the
+// listed tags equal to tag by strong comparison (a weak tag never matches).
+func etagMatches(ifMatch []string, tag string) bool {
+	for _, h := range ifMatch {
+		for _, t := range strings.Split(h, ",") {
+			if t = strings.TrimSpace(t); t == "*" || t == tag {
+				return true
+			}
+		}
+	}
+	return false
 }
