@@ -637,3 +637,31 @@ func TestAdminSettingsIfMatch(t *testing.T) {
 		t.Errorf("PUT of GET's output with its ETag = %d %s", code, again)
 	}
 }
+
+// TestAdminSettingsRoundTripFlipsEnabled: a GET's output with Enabled
+// flipped, sent back as a PUT, is taken: the echoed read-only
+// InternalBypassMode is the one read, before the change (r24-ops F8). A
+// mode that is neither the one before nor the one after is still refused.
+func TestAdminSettingsRoundTripFlipsEnabled(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	for _, enabled := range []bool{false, true, false} {
+		_, body := adminDo(t, http.MethodGet, url, "", "")
+		var v map[string]any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatal(err)
+		}
+		v["Enabled"] = enabled
+		put, _ := json.Marshal(v)
+		code, got := adminDo(t, http.MethodPut, url, "", string(put))
+		want := map[bool]string{true: "Any", false: "Off"}[enabled]
+		if code != 200 || decodeView(t, got).Enabled != enabled || decodeView(t, got).InternalBypassMode != want {
+			t.Fatalf("PUT %s = %d %s, want 200 with Enabled %t, InternalBypassMode %s", put, code, got, enabled, want)
+		}
+	}
+	// Disabled now: Any is neither the mode before nor after keeping it.
+	code, body := adminDo(t, http.MethodPatch, url, "", `{"InternalBypassMode":"Any"}`)
+	if code != 400 || !strings.Contains(string(body), `"field": "InternalBypassMode"`) {
+		t.Errorf("PATCH InternalBypassMode Any while disabled = %d %s, want 400", code, body)
+	}
+}

@@ -39,8 +39,9 @@ func (b BypassSettings) View() SettingsView {
 }
 
 // SettingsChange is a PUT or PATCH body: the writable fields, nil when not
-// given. The read-only modes are accepted only with the value they already
-// have, so a GET's output can be sent back as a PUT.
+// given. The read-only modes are accepted only with the value they have
+// before or after the change, so a GET's output can be sent back as a PUT,
+// with Enabled changed or not.
 type SettingsChange struct {
 	Enabled                        *bool   `json:"Enabled,omitempty"`
 	AlwaysBypass                   *bool   `json:"AlwaysBypass,omitempty"`
@@ -114,6 +115,7 @@ func jsonKind(goType string) string {
 // field except BypassID (generated when enabling without one and none is
 // named).
 func (c SettingsChange) apply(b BypassSettings, put bool) (BypassSettings, error) {
+	before := b.View()
 	if put {
 		for _, f := range []struct {
 			name  string
@@ -144,8 +146,10 @@ func (c SettingsChange) apply(b BypassSettings, put bool) (BypassSettings, error
 		b.WebServiceURL = *c.HybridConfigServiceInternalUrl
 	}
 	// The modes follow Enabled; a client may echo them, not change them.
+	// The value it read before changing Enabled is an echo too: a GET,
+	// Enabled flipped, PUT back is the usual round trip (r24-ops F8).
 	view := b.View()
-	if c.InternalBypassMode != nil && !strings.EqualFold(*c.InternalBypassMode, view.InternalBypassMode) {
+	if m := c.InternalBypassMode; m != nil && !strings.EqualFold(*m, view.InternalBypassMode) && !strings.EqualFold(*m, before.InternalBypassMode) {
 		return b, &SettingsError{Field: "InternalBypassMode", Reason: fmt.Sprintf("is read-only: %s while Enabled is %t", view.InternalBypassMode, b.Enabled)}
 	}
 	if c.ExternalBypassMode != nil && !strings.EqualFold(*c.ExternalBypassMode, view.ExternalBypassMode) {
