@@ -3,6 +3,7 @@ package mediation
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -53,13 +54,17 @@ type apiError struct {
 	Field string `json:"field,omitempty"`
 }
 
+// maxSettingsBody bounds a PUT or PATCH body: settings are a few hundred
+// bytes.
+const maxSettingsBody = 1 << 16
+
 // errPrecondition is a change whose If-Match names settings no longer in
 // force.
 var errPrecondition = errors.New("the settings changed since they were read (If-Match names other settings): read them again")
 
 func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request, put bool) {
 	ifMatch, conditional := r.Header["If-Match"]
-	change, err := decodeSettingsChange(http.MaxBytesReader(w, r.Body, 1<<16))
+	change, err := decodeSettingsChange(http.MaxBytesReader(w, r.Body, maxSettingsBody))
 	if err == nil {
 		err = s.UpdateSettings(func(old BypassSettings) (BypassSettings, error) {
 			// Checked under the settings' lock: no other change comes
@@ -71,7 +76,11 @@ func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request, put bool
 		})
 	}
 	var se *SettingsError
+	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooLarge):
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("body: larger than %d bytes", maxSettingsBody), Field: "body"})
+		return
 	case errors.Is(err, errPrecondition):
 		w.Header().Set("ETag", s.Settings().ETag())
 		writeJSON(w, http.StatusPreconditionFailed, apiError{Error: err.Error()})

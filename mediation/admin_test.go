@@ -665,3 +665,28 @@ func TestAdminSettingsRoundTripFlipsEnabled(t *testing.T) {
 		t.Errorf("PATCH InternalBypassMode Any while disabled = %d %s, want 400", code, body)
 	}
 }
+
+// TestAdminSettingsBodyTooLarge: a body over 64 KiB is 413 Content Too
+// Large (RFC 9110 §15.5.14), not a 400 naming a field; nothing changes
+// (r24-ops F3).
+func TestAdminSettingsBodyTooLarge(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	before := lab.Server.Settings()
+	body := `{"Enabled":false,"BypassID":"` + strings.Repeat(" ", 1<<16) + `"}`
+	for _, method := range []string{http.MethodPatch, http.MethodPut} {
+		code, data := adminDo(t, method, url, "", body)
+		var e struct{ Error, Field string }
+		if code != http.StatusRequestEntityTooLarge || json.Unmarshal(data, &e) != nil || e.Field != "body" || !strings.Contains(e.Error, "65536 bytes") {
+			t.Errorf("%s of %d bytes = %d %s, want 413", method, len(body), code, data)
+		}
+	}
+	if s := lab.Server.Settings(); s != before {
+		t.Errorf("settings changed: %+v", s)
+	}
+	// Just under the limit is read (and judged on its content).
+	code, _ := adminDo(t, http.MethodPatch, url, "", `{"Enabled":false}`+strings.Repeat(" ", 1<<16-20))
+	if code != 200 {
+		t.Errorf("PATCH under the limit = %d", code)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 )
@@ -60,6 +61,10 @@ const writableFields = "Enabled, AlwaysBypass, BypassID, HybridConfigServiceInte
 func decodeSettingsChange(r io.Reader) (SettingsChange, error) {
 	var c SettingsChange
 	data, err := io.ReadAll(r)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return c, fmt.Errorf("body: %w", err) // 413, not a 400 naming a field
+	}
 	if err != nil {
 		return c, &SettingsError{Field: "body", Reason: err.Error()}
 	}
