@@ -690,3 +690,28 @@ func TestAdminSettingsBodyTooLarge(t *testing.T) {
 		t.Errorf("PATCH under the limit = %d", code)
 	}
 }
+
+// TestSettingsChangeLogged: the log line of a settings change has every
+// setting's old and new value, the web service URL's too (r24-ops F9).
+func TestSettingsChangeLogged(t *testing.T) {
+	var log syncBuffer
+	lab := mediationtest.Start(t, mediationtest.Options{Log: zerolog.New(&log)})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	was := lab.Server.Settings()
+	if code, body := adminDo(t, http.MethodPatch, url, "", `{"Enabled":false,"HybridConfigServiceInternalUrl":""}`); code != 200 {
+		t.Fatalf("PATCH = %d %s", code, body)
+	}
+	var line map[string]any
+	for _, l := range log.lines() {
+		if l["message"] == "media bypass settings changed" {
+			line = l
+		}
+	}
+	want := map[string]any{"enabled": false, "was_enabled": true, "bypass_id": was.BypassID, "was_bypass_id": was.BypassID,
+		"web_service_url": "", "was_web_service_url": was.WebServiceURL, "always_bypass": true, "was_always_bypass": true}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("%s = %v, want %v in %v", k, line[k], v, line)
+		}
+	}
+}
