@@ -240,9 +240,10 @@ func TestAdminPatchSwitchesNewCalls(t *testing.T) {
 		first <- rep
 	}()
 	var live []mediation.Record
+	var liveBody []byte
 	for {
 		code, body := adminDo(t, http.MethodGet, mediationtest.AdminURL(lab.Server, "/calls"), "", "")
-		live = nil
+		live, liveBody = nil, body
 		if code == 200 && json.Unmarshal(body, &live) == nil && len(live) == 1 && live[0].AnswerTime != nil {
 			break
 		}
@@ -250,6 +251,10 @@ func TestAdminPatchSwitchesNewCalls(t *testing.T) {
 			t.Fatalf("first call never answered: %d %s", code, body)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// A call in progress has not ended: no endTime (r24-ops F7).
+	if strings.Contains(string(liveBody), `"endTime"`) {
+		t.Errorf("GET /calls gives a call in progress an endTime: %s", liveBody)
 	}
 	if !live[0].MediationServerBypass {
 		t.Fatalf("first call not bypassed: %+v", live[0])
