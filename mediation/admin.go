@@ -3,6 +3,7 @@ package mediation
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -23,7 +24,9 @@ const hangUpQueryWait = time.Second
 func (s *Server) adminHandler(stop <-chan struct{}) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Settings().View())
+		b := s.Settings()
+		w.Header().Set("ETag", b.ETag())
+		writeJSON(w, http.StatusOK, b.View())
 	})
 	mux.HandleFunc("PUT /settings", func(w http.ResponseWriter, r *http.Request) { s.changeSettings(w, r, true) })
 	mux.HandleFunc("PATCH /settings", func(w http.ResponseWriter, r *http.Request) { s.changeSettings(w, r, false) })
@@ -51,13 +54,37 @@ type apiError struct {
 	Field string `json:"field,omitempty"`
 }
 
+// maxSettingsBody bounds a PUT or PATCH body: settings are a few hundred
+// bytes.
+const maxSettingsBody = 1 << 16
+
+// errPrecondition is a change whose If-Match names settings no longer in
+// force.
+var errPrecondition = errors.New("the settings changed since they were read (If-Match names other settings): read them again")
+
 func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request, put bool) {
-	change, err := decodeSettingsChange(http.MaxBytesReader(w, r.Body, 1<<16))
+	ifMatch, conditional := r.Header["If-Match"]
+	change, err := decodeSettingsChange(http.MaxBytesReader(w, r.Body, maxSettingsBody))
 	if err == nil {
-		err = s.UpdateSettings(func(old BypassSettings) (BypassSettings, error) { return change.apply(old, put) })
+		err = s.UpdateSettings(func(old BypassSettings) (BypassSettings, error) {
+			// Checked under the settings' lock: no other change comes
+			// between the test and the write (r24-ops F5).
+			if conditional && !etagMatches(ifMatch, old.ETag()) {
+				return old, errPrecondition
+			}
+			return change.apply(old, put)
+		})
 	}
 	var se *SettingsError
+	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooLarge):
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("body: larger than %d bytes", maxSettingsBody), Field: "body"})
+		return
+	case errors.Is(err, errPrecondition):
+		w.Header().Set("ETag", s.Settings().ETag())
+		writeJSON(w, http.StatusPreconditionFailed, apiError{Error: err.Error()})
+		return
 	case errors.As(err, &se):
 		writeJSON(w, http.StatusBadRequest, apiError{Error: se.Error(), Field: se.Field})
 		return
@@ -67,7 +94,9 @@ func (s *Server) changeSettings(w http.ResponseWriter, r *http.Request, put bool
 		return
 	}
 	s.log.Info().Str("remote", r.RemoteAddr).Str("method", r.Method).Msg("admin: settings changed")
-	writeJSON(w, http.StatusOK, s.Settings().View())
+	b := s.Settings()
+	w.Header().Set("ETag", b.ETag())
+	writeJSON(w, http.StatusOK, b.View())
 }
 
 // hangUpCall ends the call named by its call ID or either leg's SIP Call-ID:

@@ -240,9 +240,10 @@ func TestAdminPatchSwitchesNewCalls(t *testing.T) {
 		first <- rep
 	}()
 	var live []mediation.Record
+	var liveBody []byte
 	for {
 		code, body := adminDo(t, http.MethodGet, mediationtest.AdminURL(lab.Server, "/calls"), "", "")
-		live = nil
+		live, liveBody = nil, body
 		if code == 200 && json.Unmarshal(body, &live) == nil && len(live) == 1 && live[0].AnswerTime != nil {
 			break
 		}
@@ -250,6 +251,10 @@ func TestAdminPatchSwitchesNewCalls(t *testing.T) {
 			t.Fatalf("first call never answered: %d %s", code, body)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// A call in progress has not ended: no endTime (r24-ops F7).
+	if strings.Contains(string(liveBody), `"endTime"`) {
+		t.Errorf("GET /calls gives a call in progress an endTime: %s", liveBody)
 	}
 	if !live[0].MediationServerBypass {
 		t.Fatalf("first call not bypassed: %+v", live[0])
@@ -562,4 +567,156 @@ func TestAdminHangUpRingingCall(t *testing.T) {
 		t.Errorf("the caller got %d, want 503", res.StatusCode)
 	}
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_failed_calls_total", "direction", "outbound", "reason", "hung_up_by_admin")
+}
+
+// adminDoHeader is adminDo with request headers, returning the response's
+// too.
+func adminDoHeader(t *testing.T, method, url, body string, header http.Header) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := adminClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, res.Header, data
+}
+
+// TestAdminSettingsIfMatch: GET /settings gives the settings' ETag; a PUT
+// or PATCH with If-Match applies only while the settings are still those
+// it names (412 and nothing changed otherwise), so a client's
+// read-modify-write cannot undo another's change in between; without
+// If-Match a change applies as before (r24-ops F5).
+func TestAdminSettingsIfMatch(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	code, h, _ := adminDoHeader(t, http.MethodGet, url, "", nil)
+	tag := h.Get("ETag")
+	if code != 200 || !strings.HasPrefix(tag, `"`) || !strings.HasSuffix(tag, `"`) || len(tag) < 10 {
+		t.Fatalf("GET /settings = %d ETag %q, want a strong tag", code, tag)
+	}
+	// Another writer changes the settings: the tag read no longer matches.
+	if code, _ := adminDo(t, http.MethodPatch, url, "", `{"Enabled":false}`); code != 200 {
+		t.Fatalf("unconditional PATCH = %d", code)
+	}
+	for _, ifMatch := range []string{tag, "W/" + tag, `"nope"`, ""} {
+		code, h, body := adminDoHeader(t, http.MethodPatch, url, `{"Enabled":true}`, http.Header{"If-Match": {ifMatch}})
+		var e struct{ Error string }
+		if code != http.StatusPreconditionFailed || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "read them again") ||
+			h.Get("ETag") == "" || h.Get("ETag") == tag {
+			t.Errorf("PATCH If-Match %q after another change = %d ETag %q %s, want 412 with the current tag", ifMatch, code, h.Get("ETag"), body)
+		}
+	}
+	if lab.Server.Settings().Enabled {
+		t.Fatal("a PATCH refused 412 changed the settings")
+	}
+	// The current tag (among others) or * matches; the answer carries the
+	// new settings' tag, which a GET gives too.
+	_, h, _ = adminDoHeader(t, http.MethodGet, url, "", nil)
+	current := h.Get("ETag")
+	code, h, body := adminDoHeader(t, http.MethodPatch, url, `{"Enabled":true}`, http.Header{"If-Match": {`"other", ` + current}})
+	if code != 200 || !decodeView(t, body).Enabled || h.Get("ETag") == current {
+		t.Fatalf("PATCH If-Match current = %d ETag %q %s", code, h.Get("ETag"), body)
+	}
+	if _, g, _ := adminDoHeader(t, http.MethodGet, url, "", nil); g.Get("ETag") != h.Get("ETag") {
+		t.Errorf("GET's ETag %q, PATCH's %q", g.Get("ETag"), h.Get("ETag"))
+	}
+	if code, _, _ := adminDoHeader(t, http.MethodPatch, url, `{"Enabled":false}`, http.Header{"If-Match": {"*"}}); code != 200 {
+		t.Errorf("PATCH If-Match * = %d", code)
+	}
+	_, h, body = adminDoHeader(t, http.MethodGet, url, "", nil)
+	if code, _, again := adminDoHeader(t, http.MethodPut, url, string(body), http.Header{"If-Match": {h.Get("ETag")}}); code != 200 {
+		t.Errorf("PUT of GET's output with its ETag = %d %s", code, again)
+	}
+}
+
+// TestAdminSettingsRoundTripFlipsEnabled: a GET's output with Enabled
+// flipped, sent back as a PUT, is taken: the echoed read-only
+// InternalBypassMode is the one read, before the change (r24-ops F8). A
+// mode that is neither the one before nor the one after is still refused.
+func TestAdminSettingsRoundTripFlipsEnabled(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	for _, enabled := range []bool{false, true, false} {
+		_, body := adminDo(t, http.MethodGet, url, "", "")
+		var v map[string]any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatal(err)
+		}
+		v["Enabled"] = enabled
+		put, _ := json.Marshal(v)
+		code, got := adminDo(t, http.MethodPut, url, "", string(put))
+		want := map[bool]string{true: "Any", false: "Off"}[enabled]
+		if code != 200 || decodeView(t, got).Enabled != enabled || decodeView(t, got).InternalBypassMode != want {
+			t.Fatalf("PUT %s = %d %s, want 200 with Enabled %t, InternalBypassMode %s", put, code, got, enabled, want)
+		}
+	}
+	// Disabled now: Any is neither the mode before nor after keeping it.
+	code, body := adminDo(t, http.MethodPatch, url, "", `{"InternalBypassMode":"Any"}`)
+	if code != 400 || !strings.Contains(string(body), `"field": "InternalBypassMode"`) {
+		t.Errorf("PATCH InternalBypassMode Any while disabled = %d %s, want 400", code, body)
+	}
+}
+
+// TestAdminSettingsBodyTooLarge: a body over 64 KiB is 413 Content Too
+// Large (RFC 9110 §15.5.14), not a 400 naming a field; nothing changes
+// (r24-ops F3).
+func TestAdminSettingsBodyTooLarge(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	before := lab.Server.Settings()
+	body := `{"Enabled":false,"BypassID":"` + strings.Repeat(" ", 1<<16) + `"}`
+	for _, method := range []string{http.MethodPatch, http.MethodPut} {
+		code, data := adminDo(t, method, url, "", body)
+		var e struct{ Error, Field string }
+		if code != http.StatusRequestEntityTooLarge || json.Unmarshal(data, &e) != nil || e.Field != "body" || !strings.Contains(e.Error, "65536 bytes") {
+			t.Errorf("%s of %d bytes = %d %s, want 413", method, len(body), code, data)
+		}
+	}
+	if s := lab.Server.Settings(); s != before {
+		t.Errorf("settings changed: %+v", s)
+	}
+	// Just under the limit is read (and judged on its content).
+	code, _ := adminDo(t, http.MethodPatch, url, "", `{"Enabled":false}`+strings.Repeat(" ", 1<<16-20))
+	if code != 200 {
+		t.Errorf("PATCH under the limit = %d", code)
+	}
+}
+
+// TestSettingsChangeLogged: the log line of a settings change has every
+// setting's old and new value, the web service URL's too (r24-ops F9).
+func TestSettingsChangeLogged(t *testing.T) {
+	var log syncBuffer
+	lab := mediationtest.Start(t, mediationtest.Options{Log: zerolog.New(&log)})
+	url := mediationtest.AdminURL(lab.Server, "/settings")
+	was := lab.Server.Settings()
+	if code, body := adminDo(t, http.MethodPatch, url, "", `{"Enabled":false,"HybridConfigServiceInternalUrl":""}`); code != 200 {
+		t.Fatalf("PATCH = %d %s", code, body)
+	}
+	var line map[string]any
+	for _, l := range log.lines() {
+		if l["message"] == "media bypass settings changed" {
+			line = l
+		}
+	}
+	want := map[string]any{"enabled": false, "was_enabled": true, "bypass_id": was.BypassID, "was_bypass_id": was.BypassID,
+		"web_service_url": "", "was_web_service_url": was.WebServiceURL, "always_bypass": true, "was_always_bypass": true}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("%s = %v, want %v in %v", k, line[k], v, line)
+		}
+	}
 }

@@ -67,7 +67,7 @@ func (c *call) end(from *leg, reason string) {
 	if err := c.setState(stateEnding); err != nil {
 		return
 	}
-	c.endAfter = time.Since(c.start)
+	c.endAfter = max(time.Since(c.start), time.Nanosecond) // > 0: ended
 	a, b := c.caller, c.callee
 	c.cancel(b.ringTimer)
 	c.cancel(b.trying)
@@ -217,7 +217,7 @@ func (c *call) finish(reason string) {
 	}
 	c.state = stateEnded
 	if c.endAfter == 0 {
-		c.endAfter = time.Since(c.start)
+		c.endAfter = max(time.Since(c.start), time.Nanosecond)
 	}
 	for _, l := range []*leg{&c.caller.leg, &c.callee.leg} {
 		if l.ok != nil && l.ok.byeHeld && !l.byeDone {
@@ -273,14 +273,14 @@ func (c *call) finish(reason string) {
 func (c *call) record(reason string) Record {
 	r := Record{
 		CallID: c.id, Direction: c.dir.String(), From: c.from, To: c.to, Gateway: c.trunk.Name,
-		StartTime: c.start, EndTime: time.Now(), EndReason: reason,
+		StartTime: c.start, EndReason: reason,
 		MediationServerBypass: c.media.decision.bypass,
 		BypassReason:          c.media.decision.code,
 		EdgeCallID:            c.caller.dialog.CallID,
 		ByeUndelivered:        c.undelivered,
 		GatewaysTried:         c.tried,
 	}
-	if c.endAfter > 0 { // else in progress: a snapshot's end is now
+	if c.endAfter > 0 { // else in progress: it has no end yet (r24-ops F7)
 		r.EndTime = c.start.Add(c.endAfter)
 	}
 	r.GatewayCallID = c.callee.invCallID

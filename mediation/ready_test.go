@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
@@ -52,5 +53,46 @@ func TestReadyz(t *testing.T) {
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_up", "gateway", "sbc")
 	if code, body := adminDo(t, http.MethodGet, url, "", ""); code != 200 {
 		t.Fatalf("/readyz with the trunk back = %d %q", code, body)
+	}
+}
+
+// TestReadyzRestingTrunks: trunks resting after a 503 with Retry-After
+// that still answer OPTIONS are up in GET /gateways (as the gauge has
+// them), with unavailableUntil and takesCalls false; /readyz says they
+// rest, not that they are down (r24-ops F2).
+func TestReadyzRestingTrunks(t *testing.T) {
+	first, backup := startPeer(t, "first"), startPeer(t, "backup")
+	for _, p := range []*peer{first, backup} {
+		p := p
+		p.on(gosip.OPTIONS, func(req *gosip.Request, tx gosip.ServerTransaction) { p.reply(req, tx, 200, nil) })
+		p.invites(func(pi *peerInvite) { pi.respond(503, nil, gosip.NewHeader("Retry-After", "60")) })
+	}
+	srv := serveTo(t, backup.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways = []mediation.GatewayConfig{trunkConfig("first", first, 0, "+1"), trunkConfig("backup", backup, 1, "+1")}
+		c.GatewayHealth = mediation.HealthConfig{Enabled: true, Interval: 50 * time.Millisecond, DownInterval: 50 * time.Millisecond, MaxFails: 2}
+		c.GatewayFailover.Timeout = 500 * time.Millisecond
+	})
+	url := mediationtest.URL(srv, "/readyz")
+	if code, body := adminDo(t, http.MethodGet, url, "", ""); code != 200 {
+		t.Fatalf("/readyz before the 503s = %d %q", code, body)
+	}
+	if code := placeCall(t, srv); code < 500 {
+		t.Fatalf("call to two trunks answering 503 got %d", code)
+	}
+	_, body := adminDo(t, http.MethodGet, mediationtest.AdminURL(srv, "/gateways"), "", "")
+	var trunks []mediation.TrunkState
+	if err := json.Unmarshal(body, &trunks); err != nil || len(trunks) != 2 {
+		t.Fatalf("GET /gateways: %v %s", err, body)
+	}
+	for _, tr := range trunks {
+		if !tr.Up || tr.TakesCalls || tr.UnavailableUntil == nil || !strings.Contains(string(body), `"takesCalls": false`) {
+			t.Errorf("resting trunk %s: %+v, want up, not taking calls, unavailableUntil set", tr.Name, tr)
+		}
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_up", "gateway", "first")
+	code, ready := adminDo(t, http.MethodGet, url, "", "")
+	if code != 503 || !strings.Contains(string(ready), "no trunk takes calls (resting after a 503 with Retry-After: first until ") ||
+		!strings.Contains(string(ready), ", backup until ") || strings.Contains(string(ready), "down") {
+		t.Errorf("/readyz with both trunks resting = %d %q", code, ready)
 	}
 }

@@ -23,8 +23,9 @@ type Record struct {
 	GatewaysTried []string   `json:"gatewaysTried,omitempty"`
 	StartTime     time.Time  `json:"startTime"`
 	AnswerTime    *time.Time `json:"answerTime,omitempty"`
-	EndTime       time.Time  `json:"endTime"`
-	EndReason     string     `json:"endReason"`
+	// EndTime is zero (and omitted) while the call is in progress.
+	EndTime   time.Time `json:"endTime,omitzero"`
+	EndReason string    `json:"endReason"`
 	// MediationServerBypass is the QoE report's "Mediation Server bypass
 	// call" flag.
 	MediationServerBypass bool `json:"mediationServerBypass"`
@@ -97,7 +98,7 @@ func droppedPackets(d relay.Drops) *DroppedPackets {
 }
 
 // Calls returns a snapshot of the calls in progress, in the call record's
-// form (end time and reason as of now), for GET /calls and for tests. Each
+// form (no end time, end reason "in progress"), for GET /calls and for tests. Each
 // call takes its own snapshot on its goroutine; one too busy to answer
 // within a moment is left out.
 func (s *Server) Calls() []Record {

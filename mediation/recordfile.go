@@ -102,10 +102,12 @@ func (w *recordWriter) write(r Record) error {
 	line = append(line, '\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.follow()
 	before := len(w.held)
 	w.held = append(w.held, line)
-	written, err := w.flush()
+	written, err := 0, w.follow()
+	if err == nil {
+		written, err = w.flush()
+	}
 	if written > 0 && before > 0 {
 		w.log.Info().Int("records", min(written, before)).Int("held", len(w.held)).Msg("held call records written")
 	}
@@ -147,9 +149,11 @@ func (w *recordWriter) retryHeld() {
 	if w.closed || len(w.held) == 0 {
 		return
 	}
-	w.follow()
 	held := len(w.held)
-	written, err := w.flush()
+	written, err := 0, w.follow()
+	if err == nil {
+		written, err = w.flush()
+	}
 	if written > 0 {
 		w.log.Info().Int("records", written).Int("held", len(w.held)).Msg("held call records written")
 	}
@@ -212,46 +216,62 @@ func (w *recordWriter) cut(size int64, n int, err error) error {
 
 // follow reopens the file at its path when the open one is no longer
 // there: moved away (rotated) or removed. Two stat calls per record, cheap
-// beside the fsync.
-func (w *recordWriter) follow() {
+// beside the fsync. When it cannot be reopened (the directory refuses new
+// files, is gone, or is no directory any more) it is an error: the records
+// are held as on a full disk, not written to a file that a log shipper has
+// already read or that no name leads to (r24-ops F1).
+func (w *recordWriter) follow() error {
+	if w.atPath() {
+		return nil
+	}
+	return w.reopenLocked("the records file was moved or removed")
+}
+
+// atPath (w.mu held) is true while the open file is the one at the path.
+// A file that cannot be stat'ed is taken to be there: its write will say
+// what is wrong.
+func (w *recordWriter) atPath() bool {
 	open, err := w.f.Stat()
 	if err != nil {
-		return
+		return true
 	}
 	at, err := os.Stat(w.path)
-	if err == nil && os.SameFile(open, at) {
-		return
-	}
-	w.reopenLocked("the records file was moved or removed")
+	return err == nil && os.SameFile(open, at)
 }
 
 // reopen closes the records file and opens it again at its path (SIGHUP,
-// after a rotation). On failure the open file is kept.
+// after a rotation). On failure the open file is kept, and written to
+// only while it is still the one at the path.
 func (w *recordWriter) reopen(why string) {
 	if w == nil {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.reopenLocked(why)
+	_ = w.reopenLocked(why) // logged
 }
 
-func (w *recordWriter) reopenLocked(why string) {
+func (w *recordWriter) reopenLocked(why string) error {
 	if w.closed {
-		return
+		return nil
 	}
 	f, err := w.open(w.path)
 	if err != nil {
 		if ok, suppressed := w.openLog.Allow(); ok {
-			w.log.Error().Err(err).Str("why", why).Int("suppressed", suppressed).Msg("cannot reopen the records file: records go to the file open before")
+			msg := "cannot reopen the records file: records are held in memory until it can be, retried every " + w.retryEvery.String()
+			if w.atPath() {
+				msg = "cannot reopen the records file: records go on to the open one, still at the path"
+			}
+			w.log.Error().Err(err).Str("why", why).Int("suppressed", suppressed).Msg(msg)
 		}
-		return
+		return fmt.Errorf("reopening the records file: %w", err)
 	}
 	if err := w.f.Close(); err != nil {
 		w.log.Warn().Err(err).Msg("closing the previous records file")
 	}
 	w.f, w.newline = f, false
 	w.log.Info().Str("why", why).Msg("records file reopened")
+	return nil
 }
 
 // close writes what is held, if it can, and closes the file; records still
@@ -265,18 +285,24 @@ func (w *recordWriter) close() error {
 	if w.closed {
 		return nil
 	}
-	w.closed = true
 	if w.retry != nil {
 		w.retry.Stop()
 	}
 	if len(w.held) > 0 {
-		if _, err := w.flush(); err != nil {
+		// Still open to a reopen: held records go to the file at the
+		// path, never to one moved away or removed.
+		err := w.follow()
+		if err == nil {
+			_, err = w.flush()
+		}
+		if err != nil {
 			w.lost.Add(uint64(len(w.held)))
 			w.log.Error().Err(err).Int("records", len(w.held)).Msg("held call records lost at shutdown")
 			w.held = nil
 			w.pending.Store(0)
 		}
 	}
+	w.closed = true
 	return w.f.Close()
 }
 
@@ -295,7 +321,7 @@ func (s *Server) registerRecordMetrics() {
 	s.metrics.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "mediationserver_records_write_failures_total",
-			Help: "Call records whose write to records.path failed (a full disk): each is held in memory and written before the next record, up to 1000.",
+			Help: "Call records whose write to records.path failed (a full disk, or a records file moved away or removed that cannot be reopened at its path): each is held in memory and written before the next record, up to 1000.",
 		}, func() float64 { f, _, _ := w.counts(); return float64(f) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "mediationserver_records_lost_total",

@@ -329,3 +329,152 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRecordsHeldWhileUnreopenable: a records file moved away or removed
+// whose path cannot be opened again (its directory moved away and a
+// regular file put in its place, or removed: root is refused too) takes
+// no more records; they are held, counted, and written at the path once
+// it can be opened, without another record to carry them (r24-ops F1).
+func TestRecordsHeldWhileUnreopenable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// block makes dir/records.jsonl unopenable and returns the
+		// file the writer has open, "" when it has no name any more.
+		block func(t *testing.T, dir string) string
+		// sighup: the reopen is SIGHUP's (it fails as well).
+		sighup bool
+	}{
+		{"moved with its directory", func(t *testing.T, dir string) string {
+			if err := os.Rename(dir, dir+".old"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dir, nil, 0o644); err != nil { // ENOTDIR for the path
+				t.Fatal(err)
+			}
+			return filepath.Join(dir+".old", "records.jsonl")
+		}, false},
+		{"removed with its directory", func(t *testing.T, dir string) string {
+			if err := os.RemoveAll(dir); err != nil { // ENOENT for the path
+				t.Fatal(err)
+			}
+			return ""
+		}, false},
+		{"moved, SIGHUP's reopen fails", func(t *testing.T, dir string) string {
+			if err := os.Rename(dir, dir+".old"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dir, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(dir+".old", "records.jsonl")
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log lockedLog
+			dir := filepath.Join(t.TempDir(), "rec")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "records.jsonl")
+			w, err := openRecords(path, zerolog.New(&log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { w.close() })
+			w.mu.Lock()
+			w.retryEvery = 20 * time.Millisecond
+			w.mu.Unlock()
+			w.write(Record{CallID: "a"})
+			old := tc.block(t, dir)
+			if tc.sighup {
+				w.reopen("SIGHUP")
+			}
+			w.write(Record{CallID: "b"})
+			w.write(Record{CallID: "c"})
+			if f, l, h := w.counts(); f != 2 || l != 0 || h != 2 {
+				t.Fatalf("failures %d, lost %d, held %d; want 2, 0, 2", f, l, h)
+			}
+			if old != "" {
+				w.mu.Lock()
+				got := recordLines(t, old)
+				w.mu.Unlock()
+				if strings.Join(got, ",") != "a" {
+					t.Fatalf("moved file: %v, want a (no record after its move)", got)
+				}
+			}
+			if !strings.Contains(log.String(), "records are held in memory") {
+				t.Errorf("no log of the failed reopen holding records:\n%s", log.String())
+			}
+			// The path works again: the retry timer writes the held
+			// records to a new file there, in order.
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "the held records written once the path opens", func() bool { _, _, h := w.counts(); return h == 0 })
+			w.mu.Lock()
+			got := recordLines(t, path)
+			w.mu.Unlock()
+			if strings.Join(got, ",") != "b,c" {
+				t.Fatalf("new file: %v, want b,c", got)
+			}
+			if _, l, _ := w.counts(); l != 0 {
+				t.Fatalf("%d records lost", l)
+			}
+		})
+	}
+}
+
+// TestRecordsHeldLostAtCloseWhenUnreopenable: records held because the
+// path cannot be opened are counted lost at shutdown, not written to the
+// file moved away.
+func TestRecordsHeldLostAtCloseWhenUnreopenable(t *testing.T) {
+	var log lockedLog
+	dir := filepath.Join(t.TempDir(), "rec")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := openRecords(filepath.Join(dir, "records.jsonl"), zerolog.New(&log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.write(Record{CallID: "a"})
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.write(Record{CallID: "b"})
+	w.close()
+	if _, l, h := w.counts(); l != 1 || h != 0 {
+		t.Fatalf("after close: lost %d, held %d; want 1, 0", l, h)
+	}
+	if got := recordLines(t, filepath.Join(dir+".old", "records.jsonl")); strings.Join(got, ",") != "a" {
+		t.Fatalf("moved file: %v, want a", got)
+	}
+	if !strings.Contains(log.String(), "held call records lost at shutdown") {
+		t.Fatalf("no log of the records lost:\n%s", log.String())
+	}
+}
+
+// lockedLog is a log sink the writer's retry timer may write to while the
+// test reads it.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedLog) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedLog) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -166,6 +166,8 @@ func (s *Server) UpdateSettings(change func(BypassSettings) (BypassSettings, err
 	s.settings.store(b)
 	s.log.Info().Bool("enabled", b.Enabled).Str("bypass_id", b.BypassID).
 		Str("web_service_url", b.WebServiceURL).Bool("was_enabled", old.Enabled).
-		Str("was_bypass_id", old.BypassID).Msg("media bypass settings changed")
+		Str("was_bypass_id", old.BypassID).Str("was_web_service_url", old.WebServiceURL).
+		Bool("always_bypass", b.AlwaysBypass).Bool("was_always_bypass", old.AlwaysBypass).
+		Msg("media bypass settings changed")
 	return nil
 }

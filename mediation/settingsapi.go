@@ -2,10 +2,13 @@ package mediation
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 )
@@ -37,8 +40,9 @@ func (b BypassSettings) View() SettingsView {
 }
 
 // SettingsChange is a PUT or PATCH body: the writable fields, nil when not
-// given. The read-only modes are accepted only with the value they already
-// have, so a GET's output can be sent back as a PUT.
+// given. The read-only modes are accepted only with the value they have
+// before or after the change, so a GET's output can be sent back as a PUT,
+// with Enabled changed or not.
 type SettingsChange struct {
 	Enabled                        *bool   `json:"Enabled,omitempty"`
 	AlwaysBypass                   *bool   `json:"AlwaysBypass,omitempty"`
@@ -57,6 +61,10 @@ const writableFields = "Enabled, AlwaysBypass, BypassID, HybridConfigServiceInte
 func decodeSettingsChange(r io.Reader) (SettingsChange, error) {
 	var c SettingsChange
 	data, err := io.ReadAll(r)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return c, fmt.Errorf("body: %w", err) // 413, not a 400 naming a field
+	}
 	if err != nil {
 		return c, &SettingsError{Field: "body", Reason: err.Error()}
 	}
@@ -112,6 +120,7 @@ func jsonKind(goType string) string {
 // field except BypassID (generated when enabling without one and none is
 // named).
 func (c SettingsChange) apply(b BypassSettings, put bool) (BypassSettings, error) {
+	before := b.View()
 	if put {
 		for _, f := range []struct {
 			name  string
@@ -142,12 +151,36 @@ func (c SettingsChange) apply(b BypassSettings, put bool) (BypassSettings, error
 		b.WebServiceURL = *c.HybridConfigServiceInternalUrl
 	}
 	// The modes follow Enabled; a client may echo them, not change them.
+	// The value it read before changing Enabled is an echo too: a GET,
+	// Enabled flipped, PUT back is the usual round trip (r24-ops F8).
 	view := b.View()
-	if c.InternalBypassMode != nil && !strings.EqualFold(*c.InternalBypassMode, view.InternalBypassMode) {
+	if m := c.InternalBypassMode; m != nil && !strings.EqualFold(*m, view.InternalBypassMode) && !strings.EqualFold(*m, before.InternalBypassMode) {
 		return b, &SettingsError{Field: "InternalBypassMode", Reason: fmt.Sprintf("is read-only: %s while Enabled is %t", view.InternalBypassMode, b.Enabled)}
 	}
 	if c.ExternalBypassMode != nil && !strings.EqualFold(*c.ExternalBypassMode, view.ExternalBypassMode) {
 		return b, &SettingsError{Field: "ExternalBypassMode", Reason: "is read-only: Off (external media bypass is not supported)"}
 	}
 	return b, nil
+}
+
+// ETag is a strong entity tag of the settings (RFC 9110 §8.8.3): the same
+// settings have the same tag, on any server and across restarts, so a
+// client can make a change conditional on what it read (If-Match).
+func (b BypassSettings) ETag() string {
+	data, _ := json.Marshal(b) // a struct of strings and booleans
+	sum := sha256.Sum256(data)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// etagMatches is If-Match's test (RFC 9110 §13.1.1): "*" or one of the
+// listed tags equal to tag by strong comparison (a weak tag never matches).
+func etagMatches(ifMatch []string, tag string) bool {
+	for _, h := range ifMatch {
+		for _, t := range strings.Split(h, ",") {
+			if t = strings.TrimSpace(t); t == "*" || t == tag {
+				return true
+			}
+		}
+	}
+	return false
 }

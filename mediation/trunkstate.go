@@ -10,12 +10,16 @@ type TrunkState struct {
 	// Host is the host name Address was resolved from ("" for an IP).
 	Host      string `json:"host,omitempty"`
 	Transport string `json:"transport"`
-	// Up is whether the trunk takes calls: its OPTIONS health check
-	// passes and it is not resting after a 503 with Retry-After.
+	// Up is the trunk's OPTIONS health: true while one of its addresses
+	// is up, as mediationserver_gateway_up and mediation check have it;
+	// a resting trunk is up if it answers OPTIONS (r24-ops F2).
 	Up bool `json:"up"`
 	// UnavailableUntil is when a trunk that answered 503 with Retry-After
 	// is routed to again; absent otherwise.
 	UnavailableUntil *time.Time `json:"unavailableUntil,omitempty"`
+	// TakesCalls: routing sends the trunk calls now: up, resolved and not
+	// resting. /readyz wants one such trunk.
+	TakesCalls bool `json:"takesCalls"`
 	// Unresolved: the trunk's host name does not resolve (yet), so it has
 	// no address and takes no calls.
 	Unresolved bool `json:"unresolved,omitempty"`
@@ -48,7 +52,7 @@ func (s *Server) TrunkStates() []TrunkState {
 	status := s.gateways.Status()
 	out := make([]TrunkState, 0, len(status))
 	for _, st := range status {
-		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Healthy && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved,
+		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Healthy, TakesCalls: st.Healthy && !st.Unresolved && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved,
 			Probed: s.cfg.GatewayHealth.Enabled}
 		for _, a := range st.Addresses {
 			ts.Addresses = append(ts.Addresses, TrunkAddress{Address: a.Addr.String(), Up: a.Healthy, Answered: a.Healthy && a.Answered})

@@ -53,7 +53,8 @@ func (u uiSource) Calls() []ladder.Call {
 func (u uiSource) Trunks() []webui.Trunk {
 	var out []webui.Trunk
 	for _, t := range u.s.TrunkStates() {
-		out = append(out, webui.Trunk{Name: t.Name, Address: t.Address, Transport: t.Transport, Up: t.Up})
+		out = append(out, webui.Trunk{Name: t.Name, Address: t.Address, Transport: t.Transport, Up: t.Up,
+			Resting: t.Up && t.UnavailableUntil != nil})
 	}
 	return out
 }

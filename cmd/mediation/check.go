@@ -50,7 +50,8 @@ deployment and prints one line per step: the web service's name resolves for an
 internal client (and not for an external one, with --dns); the web service
 grants bypass to a supported build and refuses an old one; the settings show
 Enabled, AlwaysBypass and the BypassID the web service hands out; each trunk
-answers OPTIONS at each of its addresses (WARN when only some do); with --call, a test call is bypassed. With several --admin (a
+answers OPTIONS at each of its addresses (WARN when only some do, or when it
+rests after a 503 with Retry-After); with --call, a test call is bypassed. With several --admin (a
 pool), the settings and trunk steps run for each server and "settings match"
 checks that they share Enabled, AlwaysBypass, BypassID and the web service URL.
 Exit 0 only when no step fails (a WARN is no failure).
@@ -517,7 +518,7 @@ type addrResult struct {
 }
 
 // addTrunk adds a trunk's step from its addresses' results: PASS when
-// every address answers, FAIL when none does (failFix says what to
+// every address answers (WARN if the trunk rests after a 503), FAIL when none does (failFix says what to
 // check), and WARN naming the silent ones when some answer: the trunk
 // takes calls at the others (once the server's probes mark the silent
 // ones down, its calls try them last), but an SBC of it is down.
@@ -532,6 +533,14 @@ func (c *checkRun) addTrunk(step string, t mediation.TrunkState, results []addrR
 		}
 	}
 	switch {
+	case len(bad) == 0 && t.UnavailableUntil != nil:
+		// It answers OPTIONS but refused a call with 503 and
+		// Retry-After: the server sends it no calls until then
+		// (r24-ops F2).
+		c.add(step, checkWarn, fmt.Sprintf("%s; resting after a 503 with Retry-After until %s: the server sends it no calls until then",
+			strings.Join(good, "; "), t.UnavailableUntil.UTC().Format(time.RFC3339)),
+			"the SBC refused a call with 503 (overloaded or out of service): calls go to the other trunks meanwhile; check the SBC's capacity and its log")
+		c.trunksUp++
 	case len(bad) == 0:
 		c.add(step, checkPass, strings.Join(good, "; "), "")
 		c.trunksUp++

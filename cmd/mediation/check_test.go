@@ -397,3 +397,30 @@ func TestCheckIPv6Trunk(t *testing.T) {
 		t.Errorf("IPv6 trunk line %q, want PASS\n%s%s", l, res.stdout, res.stderr)
 	}
 }
+
+// TestCheckRestingTrunk: a trunk that answers OPTIONS but rests after a
+// 503 with Retry-After (GET /gateways unavailableUntil) is a WARN saying
+// so, not a PASS: the server sends it no calls for now (r24-ops F2).
+func TestCheckRestingTrunk(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	until := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/settings":
+			_ = json.NewEncoder(w).Encode(lab.Server.Settings().View())
+		case "/gateways":
+			trunks := lab.Server.TrunkStates()
+			trunks[0].UnavailableUntil, trunks[0].TakesCalls = &until, false
+			_ = json.NewEncoder(w).Encode(trunks)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer admin.Close()
+	res := runBinary(t, "check", "--admin", admin.URL, "--web-service", mediationtest.URL(lab.Server, hybridconfig.Path), "--timeout", "2s")
+	l := stepLine(res.stdout, "trunk sbc")
+	if res.code != 0 || !strings.HasPrefix(l, "WARN") || !strings.Contains(l, "answered OPTIONS: 200") ||
+		!strings.Contains(l, "resting after a 503 with Retry-After until "+until.Format(time.RFC3339)) {
+		t.Errorf("resting trunk: exit %d, line %q; want 0 and a WARN saying it rests\n%s%s", res.code, l, res.stdout, res.stderr)
+	}
+}

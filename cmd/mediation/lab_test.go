@@ -718,3 +718,49 @@ func TestClientInterruptedSaysSo(t *testing.T) {
 		interrupt(t, p, "mediation: client: interrupted: 0 of 2 calls placed\n")
 	})
 }
+
+// TestServeSecondSignalSaysWhatIsLost: a second SIGTERM while the
+// shutdown is ending a call (its BYE unanswered by an SBC that stopped)
+// ends the process at once, by the signal, as intended for a drain that
+// hangs, but logs first that the call being ended is not recorded
+// (r24-ops F6).
+func TestServeSecondSignalSaysWhatIsLost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := startDaemon(ctx, t)
+	sbc := startSBC(ctx, t, d.sbc)
+	startProc(t, "client", "--via", d.edge, "--web-service", d.webService, "--duration", "30s")
+	answered := func() bool {
+		res, err := healthClient.Get("http://" + d.admin + "/calls")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		var calls []struct{ AnswerTime *time.Time }
+		return json.NewDecoder(res.Body).Decode(&calls) == nil && len(calls) == 1 && calls[0].AnswerTime != nil
+	}
+	if err := poll(ctx, answered); err != nil {
+		t.Fatalf("call not answered: %v (stderr %q)", err, d.proc.stderr.String())
+	}
+	// The SBC stops: our BYE to it waits for an answer.
+	if err := sbc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sbc.cmd.Process.Signal(syscall.SIGCONT) })
+	if err := d.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The shutdown has begun once /healthz says draining.
+	if err := poll(ctx, func() bool { return d.proc.exited() || !healthy("http://"+d.http+"/healthz") }); err != nil || d.proc.exited() {
+		t.Fatalf("not draining: %v, exited %v (stderr %q)", err, d.proc.exited(), d.proc.stderr.String())
+	}
+	if err := d.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code := d.proc.wait(ctx, t)
+	stderr := d.proc.stderr.String()
+	if code != -1 || !strings.Contains(stderr, `"message":"second signal during the shutdown: exiting at once; calls still being ended are not recorded, records held in memory are lost"`) ||
+		!strings.Contains(stderr, `"calls_not_recorded":1`) {
+		t.Fatalf("exit %d (want -1: killed by the signal), stderr %q", code, stderr)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -244,14 +245,36 @@ func serve(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// After the first signal, restore the default handlers so a second one
-	// kills a shutdown that hangs.
-	context.AfterFunc(ctx, stop)
+	done := make(chan struct{})
+	defer close(done)
+	// A second signal during the shutdown kills it, as the default
+	// handler would (the escape from a drain that hangs), but says first
+	// what that loses: the records of the calls still being ended
+	// (r24-ops F6).
+	context.AfterFunc(ctx, func() {
+		second := make(chan os.Signal, 1)
+		signal.Notify(second, os.Interrupt, syscall.SIGTERM)
+		stop()
+		go func() {
+			select {
+			case sig := <-second:
+				log.Error().Str("signal", sig.String()).Int("calls_not_recorded", srv.ActiveCalls()).
+					Msg("second signal during the shutdown: exiting at once; calls still being ended are not recorded, records held in memory are lost")
+				signal.Reset(os.Interrupt, syscall.SIGTERM)
+				if s, ok := sig.(syscall.Signal); ok {
+					_ = syscall.Kill(os.Getpid(), s)
+				}
+				// The default handler ends the process from another
+				// thread; should it not, exit all the same.
+				time.Sleep(time.Second)
+				os.Exit(exitFailure)
+			case <-done:
+			}
+		}()
+	})
 
 	// The start is logged once every listener is bound: a port already in
 	// use is one plain line on stderr, like a configuration error.
-	done := make(chan struct{})
-	defer close(done)
 	go func() {
 		select {
 		case <-srv.Ready():

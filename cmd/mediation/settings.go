@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -136,23 +137,22 @@ func settings(args []string) int {
 		method = http.MethodPatch
 	}
 	client := &http.Client{Timeout: adminTimeout}
+	var results []settingsResult
 	if verb == "set" && len(admins) > 1 && enabled.set && enabled.v && !bypassID.set {
-		id, note := poolBypassID(client, admins, *token)
-		change.BypassID = &id
-		if note != "" {
-			out := os.Stdout
-			if *asJSON {
-				out = os.Stderr // stdout stays one JSON object per server
-			}
-			fmt.Fprintln(out, note)
-			if !*asJSON {
-				fmt.Fprintln(out)
-			}
+		out := os.Stdout
+		if *asJSON {
+			out = os.Stderr // stdout stays one JSON object per server
+		}
+		results = enablePool(client, admins, *token, change, out, !*asJSON)
+	} else {
+		for _, admin := range admins {
+			view, err := adminSettings(client, method, admin, *token, change)
+			results = append(results, settingsResult{view: view, err: err})
 		}
 	}
 	code := exitOK
 	for i, admin := range admins {
-		view, err := adminSettings(client, method, admin, *token, change)
+		view, err := results[i].view, results[i].err
 		if i > 0 && !*asJSON {
 			fmt.Println()
 		}
@@ -174,6 +174,103 @@ func settings(args []string) int {
 	return code
 }
 
+// settingsResult is one server's answer to a settings command.
+type settingsResult struct {
+	view mediation.SettingsView
+	err  error
+}
+
+// poolRounds bounds how often enablePool starts over when the servers
+// changed under it.
+const poolRounds = 5
+
+// errPoolChanged is a server whose settings changed between enablePool's
+// read and its write, or that shows another BypassID once all are written.
+var errPoolChanged = errors.New("settings changed by another writer while being set")
+
+// enablePool enables bypass on every server of a pool with one BypassID
+// (poolBypassID's), safely against another `settings set` doing the same
+// at the same time (r24-ops F5): each server's change is conditional on
+// the settings read from it (If-Match with their ETag), so a server that
+// another writer changed in between answers 412 and is left as that writer
+// made it; once all are written they are read back. If one refused the
+// change or they do not all show one ID, everything is read again and
+// the change made again, up to poolRounds times. From the second round the
+// ID chosen is the smallest the servers have (poolBypassID's first-listed
+// rule would make two runs listing the servers in other orders undo each
+// other's work): runs that see the same servers choose the same ID, and
+// converge. The note of the first round (and one line per later round) is
+// printed to out, followed by a blank line when blank is set.
+func enablePool(client *http.Client, admins []string, token string, change mediation.SettingsChange, out io.Writer, blank bool) []settingsResult {
+	results := make([]settingsResult, len(admins))
+	printed := false
+	for round := 0; round < poolRounds; round++ {
+		if round > 0 {
+			// Whoever else is writing: let it finish, at a random
+			// moment so that two runs do not keep meeting.
+			time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond * time.Duration(round))
+		}
+		read := make([]poolRead, len(admins))
+		for i, admin := range admins {
+			read[i].view, read[i].etag, read[i].err = adminSettingsETag(client, http.MethodGet, admin, token, nil, "")
+		}
+		id, note := poolBypassID(admins, read, round > 0)
+		switch {
+		case round == 0 && note != "":
+			fmt.Fprintln(out, note)
+			printed = true
+		case round > 0:
+			printed = true
+			fmt.Fprintf(out, "BypassID: the servers changed while being set (another settings set at the same time?); read again, round %d of %d: %s for all %d\n",
+				round+1, poolRounds, id, len(admins))
+		}
+		c := change
+		c.BypassID = &id
+		body, err := json.Marshal(c)
+		if err != nil {
+			for i := range results {
+				results[i] = settingsResult{err: err}
+			}
+			return results
+		}
+		again := false
+		for i, admin := range admins {
+			// A server not read gets the change as it is: its error
+			// (it is down, most likely) is reported as for any other.
+			view, _, err := adminSettingsETag(client, http.MethodPatch, admin, token, body, read[i].etag)
+			if errors.Is(err, errPrecondition) {
+				err, again = errPoolChanged, true
+			}
+			results[i] = settingsResult{view: view, err: err}
+		}
+		if !again {
+			// Read back: a writer that read before our writes may have
+			// written after some of them.
+			for i, admin := range admins {
+				if results[i].err != nil {
+					continue
+				}
+				view, _, err := adminSettingsETag(client, http.MethodGet, admin, token, nil, "")
+				if err != nil {
+					results[i] = settingsResult{err: err}
+					continue
+				}
+				results[i].view = view
+				if !strings.EqualFold(view.BypassID, id) {
+					results[i].err, again = fmt.Errorf("%w: it has BypassID %s, not %s", errPoolChanged, view.BypassID, id), true
+				}
+			}
+		}
+		if !again {
+			break
+		}
+	}
+	if printed && blank {
+		fmt.Fprintln(out)
+	}
+	return results
+}
+
 // checkAdminURL refuses an --admin value that is not an http(s) URL with a
 // host (127.0.0.1:8081 without a scheme would reach Go's URL parser and
 // come back as a puzzling error).
@@ -192,23 +289,25 @@ func checkAdminURL(v string) error {
 // through another: CCE shares one ID across the site. The ID a server has
 // is kept, so clients that learnt it keep bypassing: the only one the
 // servers have, else the first listed server's when they differ; with none
-// a new GUID is generated here, once. Servers that cannot be read are left
+// a new GUID is generated here, once; with smallest (a later round of
+// enablePool) the smallest ID is taken instead of the first listed
+// server's. Servers that cannot be read are left
 // to the change itself to report; the note names them, and says what was
 // found only of those read.
-func poolBypassID(client *http.Client, admins []string, token string) (id, note string) {
+func poolBypassID(admins []string, read []poolRead, smallest bool) (id, note string) {
 	type held struct{ admin, id string }
 	var ids []held
 	var unread []string
 	distinct := map[string]bool{}
-	for _, admin := range admins {
-		v, err := adminSettings(client, http.MethodGet, admin, token, mediation.SettingsChange{})
+	for i, admin := range admins {
+		v, err := read[i].view, read[i].err
 		if err != nil {
 			unread = append(unread, admin)
 			continue
 		}
 		ids = append(ids, held{admin, v.BypassID})
 		if v.BypassID != "" {
-			if id == "" {
+			if id == "" || (smallest && strings.ToLower(v.BypassID) < strings.ToLower(id)) {
 				id = v.BypassID
 			}
 			distinct[strings.ToLower(v.BypassID)] = true
@@ -261,36 +360,71 @@ func adminToken(flagValue string) string {
 	return os.Getenv("MEDIATION_ADMIN_TOKEN")
 }
 
+// poolRead is one server's settings as enablePool read them.
+type poolRead struct {
+	view mediation.SettingsView
+	etag string
+	err  error
+}
+
 // adminSettings sends one GET or PATCH /settings and returns the settings
 // the server then has.
 func adminSettings(client *http.Client, method, admin, token string, change mediation.SettingsChange) (mediation.SettingsView, error) {
-	var view mediation.SettingsView
 	var body []byte
 	if method != http.MethodGet {
 		var err error
 		if body, err = json.Marshal(change); err != nil {
-			return view, err
+			return mediation.SettingsView{}, err
 		}
 	}
-	data, err := adminRequest(client, method, strings.TrimSuffix(admin, "/")+"/settings", token, body)
+	view, _, err := adminSettingsETag(client, method, admin, token, body, "")
+	return view, err
+}
+
+// errPrecondition is a 412: the settings are no longer those ifMatch named.
+var errPrecondition = errors.New("412 Precondition Failed")
+
+// adminSettingsETag sends one GET or PATCH /settings, the PATCH
+// conditional on ifMatch when given, and returns the settings the server
+// then has and their ETag.
+func adminSettingsETag(client *http.Client, method, admin, token string, body []byte, ifMatch string) (mediation.SettingsView, string, error) {
+	var view mediation.SettingsView
+	var header http.Header
+	if ifMatch != "" {
+		header = http.Header{"If-Match": {ifMatch}}
+	}
+	data, res, err := adminRequestHeader(client, method, strings.TrimSuffix(admin, "/")+"/settings", token, body, header)
+	if res != nil && res.StatusCode == http.StatusPreconditionFailed {
+		return view, "", fmt.Errorf("%w: %v", errPrecondition, err)
+	}
 	if err != nil {
-		return view, err
+		return view, "", err
 	}
 	if err := json.Unmarshal(data, &view); err != nil {
-		return view, fmt.Errorf("not settings: %w", err)
+		return view, "", fmt.Errorf("not settings: %w", err)
 	}
-	return view, nil
+	return view, res.Header.Get("ETag"), nil
 }
 
 // adminRequest sends one admin API request (with the bearer token, when
 // there is one) and returns the body of a 200; any other status is an
 // error with the API's message.
 func adminRequest(client *http.Client, method, url, token string, body []byte) ([]byte, error) {
+	data, _, err := adminRequestHeader(client, method, url, token, body, nil)
+	return data, err
+}
+
+// adminRequestHeader is adminRequest with extra request headers, also
+// returning the response (its body read and closed; nil if none came).
+func adminRequestHeader(client *http.Client, method, url, token string, body []byte, header http.Header) ([]byte, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -300,21 +434,21 @@ func adminRequest(client *http.Client, method, url, token string, body []byte) (
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return nil, err
+		return nil, res, err
 	}
 	if res.StatusCode != http.StatusOK {
 		var e struct{ Error string }
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("%s: %s", res.Status, e.Error)
+			return nil, res, fmt.Errorf("%s: %s", res.Status, e.Error)
 		}
-		return nil, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(data)))
+		return nil, res, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(data)))
 	}
-	return data, nil
+	return data, res, nil
 }
 
 // formatSettings prints the settings as the cmdlets' Format-List does:
@@ -351,7 +485,9 @@ func settingsUsage(w io.Writer, fs *flag.FlagSet) {
 		"server given (Get-/Set-CsNetworkConfiguration, Set-CsTenantHybridConfiguration). set changes only\n"+
 		"the fields given, on every server, and reports each result; the exit code is 1 if any failed.\n"+
 		"--enabled=true on several servers without --bypass-id gives them all one BypassID: the one they\n"+
-		"have, the first listed server's if they differ, or a new GUID if none has one (said on stdout).\n")
+		"have, the first listed server's if they differ, or a new GUID if none has one (said on stdout);\n"+
+		"each change is conditional on what was read and the IDs are read back, so that two such commands\n"+
+		"at the same time still leave one ID (the command reads again and starts over if they changed).\n")
 	if fs != nil {
 		fmt.Fprint(w, "\nFlags:\n")
 		fs.SetOutput(w)

@@ -2,7 +2,12 @@ package main
 
 import (
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mediation-emulator/mediation/mediation"
@@ -156,5 +161,82 @@ func TestSettingsAdminWithoutScheme(t *testing.T) {
 		if want := "mediation: settings " + verb + ": --admin \"127.0.0.1:8081\": want http(s)://HOST:PORT\n"; res.code != 2 || res.stderr != want {
 			t.Errorf("%v: exit %d stderr %q; want 2 and %q", args, res.code, res.stderr, want)
 		}
+	}
+}
+
+// interferingProxy forwards to admin and, at the first PATCH it sees, lets
+// another writer give the server BypassID other: before the PATCH reaches
+// it (before) or just after (the other writer's later write).
+func interferingProxy(t *testing.T, l *mediationtest.Lab, other string, before bool) string {
+	t.Helper()
+	target, err := url.Parse(adminURL(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var once sync.Once
+	interfere := func() {
+		s := l.Server.Settings()
+		s.Enabled, s.BypassID = true, other
+		if err := l.Server.SetSettings(s); err != nil {
+			t.Error(err)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPatch {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		first := false
+		once.Do(func() { first = true })
+		if first && before {
+			interfere()
+		}
+		proxy.ServeHTTP(w, r)
+		if first && !before {
+			interfere()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSettingsPoolConcurrentWriter: another writer enabling the pool at
+// the same time (another `settings set`) changes a server between this
+// run's read and write, or after its write: the run notices (412 to its
+// conditional PATCH, or a BypassID read back that is not its own), reads
+// again and ends with one BypassID on every server, never one each while
+// saying "for all" (r24-ops F5).
+func TestSettingsPoolConcurrentWriter(t *testing.T) {
+	const other = "00000000-0000-4000-8000-000000000001" // smaller than any GUID the run generates
+	for _, before := range []bool{false, true} {
+		t.Run(map[bool]string{false: "after our write", true: "before our write"}[before], func(t *testing.T) {
+			a := mediationtest.Start(t, mediationtest.Options{})
+			b := mediationtest.Start(t, mediationtest.Options{})
+			for _, l := range []*mediationtest.Lab{a, b} {
+				s := l.Server.Settings()
+				s.Enabled, s.BypassID = false, ""
+				if err := l.Server.SetSettings(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The first server's PATCH is interfered with after it, the
+			// second's before it.
+			var pool string
+			if before {
+				pool = adminURL(a) + "," + interferingProxy(t, b, other, true)
+			} else {
+				pool = interferingProxy(t, a, other, false) + "," + adminURL(b)
+			}
+			res := runBinary(t, "settings", "set", "--admin", pool, "--enabled=true")
+			idA, idB := a.Server.Settings().BypassID, b.Server.Settings().BypassID
+			if res.code != 0 || idA == "" || !strings.EqualFold(idA, idB) {
+				t.Fatalf("exit %d, IDs %q %q; want 0 and one ID\n%s%s", res.code, idA, idB, res.stdout, res.stderr)
+			}
+			if idA != other || strings.Count(res.stdout, "BypassID                       : "+other+"\n") != 2 ||
+				!strings.Contains(res.stdout, "read again, round 2 of 5: "+other+" for all 2") {
+				t.Errorf("IDs %q; want the smallest, %s, reported on both:\n%s", idA, other, res.stdout)
+			}
+		})
 	}
 }

@@ -39,10 +39,11 @@ type Counter struct {
 	Value float64
 }
 
-// Trunk is one gateway trunk and whether it takes calls.
+// Trunk is one gateway trunk: Up is its OPTIONS health; Resting, that
+// it takes no calls for now, after a 503 with Retry-After.
 type Trunk struct {
 	Name, Address, Transport string
-	Up                       bool
+	Up, Resting              bool
 }
 
 // Source is what the page shows.

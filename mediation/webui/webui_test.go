@@ -23,7 +23,8 @@ func (f fakeSource) Counters() []Counter {
 }
 func (f fakeSource) Trunks() []Trunk {
 	return []Trunk{{Name: "sbc-a", Address: "127.0.0.1:5060", Transport: "udp", Up: true},
-		{Name: "sbc-b", Address: "127.0.0.1:5062", Transport: "tcp"}}
+		{Name: "sbc-b", Address: "127.0.0.1:5062", Transport: "tcp"},
+		{Name: "sbc-c", Address: "127.0.0.1:5064", Transport: "udp", Up: true, Resting: true}}
 }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -45,7 +46,8 @@ func TestPages(t *testing.T) {
 	h := New(fakeSource{calls: []ladder.Call{c}})
 	code, body := get(t, h, "/ui/")
 	for _, want := range []string{"Outbound Calls - Current", `data-trunk="sbc-a"`, `<td>sbc-a</td><td>127.0.0.1:5060</td><td>udp</td><td><span class="bypassed">up</span>`,
-		`<td>sbc-b</td><td>127.0.0.1:5062</td><td>tcp</td><td><span class="failed">down</span>`, "live1", "anchored", "1.5%", `href="/ui/call/c1"`, "bypassed", "id_matched"} {
+		`<td>sbc-b</td><td>127.0.0.1:5062</td><td>tcp</td><td><span class="failed">down</span>`,
+		`<td>sbc-c</td><td>127.0.0.1:5064</td><td>udp</td><td><span class="anchored">resting</span> (503 Retry-After)`, "live1", "anchored", "1.5%", `href="/ui/call/c1"`, "bypassed", "id_matched"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("index (%d) lacks %q", code, want)
 		}
