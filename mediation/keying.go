@@ -44,6 +44,20 @@ func (k keying) apply(d *sdp.Description) {
 // answerTo takes the peer's offer: its first usable key, and a key of ours
 // for the answer. An offer that requires SRTP (RTP/SAVP), or a side where
 // we require it, without a usable key is refused.
+//
+// A re-offer on a side that runs SRTP keeps our key: the answer repeats
+// the a=crypto line we sent before (tag, suite, key, lifetime, MKI), so the
+// peer, which installs our key only once it has our answer, decrypts what
+// the relay sends meanwhile. In RFC 4568 (§6.1, §7.1.4) each direction's
+// key is its sender's own, and a re-offer that keeps the crypto context
+// (the same tag and suite) keeps it: a peer that re-keys its own direction
+// asks nothing of ours, and there is no other way to ask the answerer
+// alone for a new key. So a new key of ours comes only with a new crypto
+// context: no line of the offer has our tag and suite (the peer moved to
+// another suite or tag). The rollover counters of a new context start
+// afresh (RFC 3711 §3.2.1), which under our old key would repeat key
+// stream. Among several lines the one of our tag and suite is taken, so a
+// peer listing its lines as before is answered as before.
 func (k *keying) answerTo(offer sdp.Media, require bool) error {
 	cryptos := offer.SRTP()
 	if len(cryptos) == 0 {
@@ -57,11 +71,28 @@ func (k *keying) answerTo(offer sdp.Media, require bool) error {
 		return nil
 	}
 	theirs := cryptos[0]
+	if k.ours != nil && k.theirs != nil {
+		if c := k.continuing(cryptos); c != nil {
+			*k = keying{ours: k.ours, theirs: c, savp: offer.RequiresSRTP()}
+			return nil
+		}
+	}
 	ours, err := sdp.NewCrypto(theirs)
 	if err != nil {
 		return err
 	}
 	*k = keying{ours: &ours, theirs: &theirs, savp: offer.RequiresSRTP()}
+	return nil
+}
+
+// continuing is the line of cryptos that continues the side's crypto
+// context: our line's tag and suite. nil when there is none.
+func (k keying) continuing(cryptos []sdp.Crypto) *sdp.Crypto {
+	for _, c := range cryptos {
+		if c.Tag == k.ours.Tag && c.Suite == k.ours.Suite {
+			return &c
+		}
+	}
 	return nil
 }
 

@@ -97,7 +97,7 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 		return dropRTCPOnRTP
 	}
 	if from.srtp != nil {
-		plain, err := decryptRTP(from.srtp.rtpIn, datagram, &p.srtpIn)
+		plain, err := from.srtp.decryptRTP(datagram, &p.srtpIn)
 		if err != nil {
 			return DropDecrypt
 		}

@@ -80,7 +80,7 @@ func (s *Session) handleRTCP(x Side, datagram []byte, src netip.AddrPort, wall t
 		return DropMalformed
 	}
 	if from.srtp != nil {
-		plain, err := decryptRTCP(from.srtp.rtcpIn, datagram)
+		plain, err := from.srtp.decryptRTCP(datagram)
 		if err != nil {
 			return DropDecrypt
 		}

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -60,16 +61,41 @@ type Keying struct {
 type srtpContexts struct {
 	cfg                            SRTP
 	rtpIn, rtpOut, rtcpIn, rtcpOut *srtp.Context
+	// rtpPrev and rtcpPrev decrypt under the peer's previous key, once a
+	// re-offer has changed it, until graceEnd: a peer that offers a new
+	// key keeps sending under its old one until it has our answer (RFC
+	// 4568 §7.1.4), and its packets sent meanwhile reach us after we
+	// switched. Each belongs to the goroutine of rtpIn or rtcpIn, which
+	// drops it at the first packet that authenticates under the new key,
+	// or at graceEnd. nil: no key change in progress.
+	rtpPrev, rtcpPrev *srtp.Context
+	graceEnd          time.Time
 }
 
-// contextsFor builds the contexts of cfg, or returns prev's when its keys are
-// the same (nil cfg: plain RTP).
+// rekeyGrace is how long a peer's previous receive key stays accepted
+// after its new one is installed, at most: our 2xx and, over UDP, its
+// retransmissions (sent 0.5, 1.5 and 3.5 s after it with the default T1)
+// plus the peer's processing. The first packet under the new key ends it
+// sooner.
+const rekeyGrace = 5 * time.Second
+
+// contextsFor builds the contexts of cfg (nil cfg: plain RTP). The
+// contexts of a direction whose key and suite are those of prev's are
+// prev's, so that its rollover counters, replay window and SRTCP index go
+// on: a peer that keeps its key across a re-offer goes on decrypting ours
+// (and new contexts under the same key would repeat key stream). When the
+// receive key changed, the previous one is kept for the grace
+// (srtpContexts.rtpPrev).
 func contextsFor(cfg *SRTP, prev *peer) (*srtpContexts, error) {
 	if cfg == nil {
 		return nil, nil
 	}
-	if prev != nil && prev.srtp != nil && sameKeys(prev.srtp.cfg, *cfg) {
-		return prev.srtp, nil
+	var old *srtpContexts
+	if prev != nil {
+		old = prev.srtp
+	}
+	if old != nil && sameKeys(old.cfg, *cfg) {
+		return old, nil
 	}
 	profile, err := profileOf(cfg.Profile)
 	if err != nil {
@@ -77,11 +103,23 @@ func contextsFor(cfg *SRTP, prev *peer) (*srtpContexts, error) {
 	}
 	c := &srtpContexts{cfg: SRTP{Profile: cfg.Profile, Recv: cloneKeying(cfg.Recv), Send: cloneKeying(cfg.Send)}}
 	in, out := c.cfg.Recv, c.cfg.Send
-	if c.rtpIn, err = newContext(profile, in, srtp.SRTPReplayProtection(replayWindow)); err != nil {
-		return nil, fmt.Errorf("srtp receive key: %w", err)
+	sameSuite := old != nil && old.cfg.Profile == cfg.Profile
+	if sameSuite && sameKeying(old.cfg.Recv, in) {
+		c.rtpIn, c.rtcpIn = old.rtpIn, old.rtcpIn
+	} else {
+		if c.rtpIn, err = newContext(profile, in, srtp.SRTPReplayProtection(replayWindow)); err != nil {
+			return nil, fmt.Errorf("srtp receive key: %w", err)
+		}
+		if c.rtcpIn, err = newContext(profile, in, srtp.SRTCPReplayProtection(replayWindow)); err != nil {
+			return nil, fmt.Errorf("srtp receive key: %w", err)
+		}
+		if old != nil {
+			c.rtpPrev, c.rtcpPrev, c.graceEnd = old.rtpIn, old.rtcpIn, time.Now().Add(rekeyGrace)
+		}
 	}
-	if c.rtcpIn, err = newContext(profile, in, srtp.SRTCPReplayProtection(replayWindow)); err != nil {
-		return nil, fmt.Errorf("srtp receive key: %w", err)
+	if sameSuite && sameKeying(old.cfg.Send, out) {
+		c.rtpOut, c.rtcpOut = old.rtpOut, old.rtcpOut
+		return c, nil
 	}
 	if c.rtpOut, err = newContext(profile, out); err != nil {
 		return nil, fmt.Errorf("srtp send key: %w", err)
@@ -120,9 +158,11 @@ func newContext(profile srtp.ProtectionProfile, k Keying, opts ...srtp.ContextOp
 }
 
 func sameKeys(a, b SRTP) bool {
-	return a.Profile == b.Profile &&
-		bytes.Equal(a.Recv.Master, b.Recv.Master) && bytes.Equal(a.Recv.MKI, b.Recv.MKI) &&
-		bytes.Equal(a.Send.Master, b.Send.Master) && bytes.Equal(a.Send.MKI, b.Send.MKI)
+	return a.Profile == b.Profile && sameKeying(a.Recv, b.Recv) && sameKeying(a.Send, b.Send)
+}
+
+func sameKeying(a, b Keying) bool {
+	return bytes.Equal(a.Master, b.Master) && bytes.Equal(a.MKI, b.MKI)
 }
 
 // cloneKeying copies k so that a caller reusing its slices cannot change the
@@ -137,9 +177,31 @@ var errNoRoom = errors.New("srtp: no headroom in the output buffer")
 
 // decryptRTP is the decrypt stage: it authenticates and decrypts datagram in
 // place (checking the replay window) and returns the plain RTP packet, a
-// prefix of datagram.
-func decryptRTP(ctx *srtp.Context, datagram []byte, hdr *rtp.Header) ([]byte, error) {
-	return ctx.DecryptRTP(datagram, datagram, hdr)
+// prefix of datagram. Called by the leg's RTP reader only.
+func (c *srtpContexts) decryptRTP(datagram []byte, hdr *rtp.Header) ([]byte, error) {
+	if c.rtpPrev == nil {
+		return c.rtpIn.DecryptRTP(datagram, datagram, hdr)
+	}
+	return c.graceRTP(datagram, hdr)
+}
+
+// graceRTP is decryptRTP while the peer's previous key is accepted. That
+// key is tried first: until the peer has our answer its packets come under
+// it. A failed try leaves datagram and the context as they were (pion
+// authenticates before it decrypts or moves the replay window).
+func (c *srtpContexts) graceRTP(datagram []byte, hdr *rtp.Header) ([]byte, error) {
+	if time.Now().Before(c.graceEnd) {
+		if plain, err := c.rtpPrev.DecryptRTP(datagram, datagram, hdr); err == nil {
+			return plain, nil
+		}
+	} else {
+		c.rtpPrev = nil
+	}
+	plain, err := c.rtpIn.DecryptRTP(datagram, datagram, hdr)
+	if err == nil {
+		c.rtpPrev = nil // the peer has switched
+	}
+	return plain, err
 }
 
 // encryptRTP is the encrypt stage: it encrypts the plain packet pkt in place
@@ -151,9 +213,24 @@ func encryptRTP(ctx *srtp.Context, pkt []byte, hdr *rtp.Header) ([]byte, error) 
 	return ctx.EncryptRTP(pkt, pkt, hdr)
 }
 
-// decryptRTCP authenticates and decrypts an SRTCP datagram in place.
-func decryptRTCP(ctx *srtp.Context, datagram []byte) ([]byte, error) {
-	return ctx.DecryptRTCP(datagram, datagram, nil)
+// decryptRTCP authenticates and decrypts an SRTCP datagram in place, under
+// the peer's previous key too during a key change's grace (graceRTP).
+// Called by the leg's RTCP reader only.
+func (c *srtpContexts) decryptRTCP(datagram []byte) ([]byte, error) {
+	if c.rtcpPrev != nil {
+		if time.Now().Before(c.graceEnd) {
+			if plain, err := c.rtcpPrev.DecryptRTCP(datagram, datagram, nil); err == nil {
+				return plain, nil
+			}
+		} else {
+			c.rtcpPrev = nil
+		}
+	}
+	plain, err := c.rtcpIn.DecryptRTCP(datagram, datagram, nil)
+	if err == nil && c.rtcpPrev != nil {
+		c.rtcpPrev = nil
+	}
+	return plain, err
 }
 
 // encryptRTCP encrypts a compound RTCP packet in place into its spare

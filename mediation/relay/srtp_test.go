@@ -3,7 +3,9 @@ package relay
 import (
 	"bytes"
 	"testing"
+	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -38,8 +40,12 @@ func TestContextsFor(t *testing.T) {
 }
 
 // TestSRTPContextsKeptAcrossReInvite: a re-INVITE repeating the keys keeps
-// the contexts (and so their rollover counters and replay windows); new
-// keys get new ones; the caller's slices are copied.
+// the contexts (and so their rollover counters and replay windows); a new
+// key of one direction gets that direction new contexts and keeps the
+// other's (our send key kept across a peer's re-key must go on with its
+// rollover counter and SRTCP index); a new receive key keeps the old one
+// for the grace; a new suite gets all new ones; the caller's slices are
+// copied.
 func TestSRTPContextsKeptAcrossReInvite(t *testing.T) {
 	keys := SRTP{Profile: ProfileAES128SHA1_80, Recv: ourKeying(), Send: ourKeying()}
 	leg := Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: &keys}
@@ -55,19 +61,107 @@ func TestSRTPContextsKeptAcrossReInvite(t *testing.T) {
 		t.Fatal("same keys: contexts replaced")
 	}
 
-	rekeyed := keys
-	rekeyed.Send = Keying{Master: bytes.Repeat([]byte{7}, 30), MKI: []byte{2}}
-	next, err := newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: &rekeyed}, first)
+	sendKey := keys
+	sendKey.Send = Keying{Master: bytes.Repeat([]byte{7}, 30), MKI: []byte{2}}
+	next, err := newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: &sendKey}, first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next.srtp == first.srtp || next.srtp.rtpIn == first.srtp.rtpIn {
-		t.Fatal("new keys: contexts kept")
+	if next.srtp.rtpOut == first.srtp.rtpOut || next.srtp.rtcpOut == first.srtp.rtcpOut {
+		t.Fatal("new send key: send contexts kept")
+	}
+	if next.srtp.rtpIn != first.srtp.rtpIn || next.srtp.rtcpIn != first.srtp.rtcpIn || next.srtp.rtpPrev != nil {
+		t.Fatal("same receive key: receive contexts replaced")
+	}
+
+	recvKey := keys
+	recvKey.Recv = Keying{Master: bytes.Repeat([]byte{8}, 30)}
+	next, err = newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: &recvKey}, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.srtp.rtpOut != first.srtp.rtpOut || next.srtp.rtcpOut != first.srtp.rtcpOut {
+		t.Fatal("same send key: send contexts replaced")
+	}
+	if next.srtp.rtpIn == first.srtp.rtpIn || next.srtp.rtcpIn == first.srtp.rtcpIn {
+		t.Fatal("new receive key: receive contexts kept")
+	}
+	if next.srtp.rtpPrev != first.srtp.rtpIn || next.srtp.rtcpPrev != first.srtp.rtcpIn ||
+		time.Until(next.srtp.graceEnd) <= 0 || time.Until(next.srtp.graceEnd) > rekeyGrace {
+		t.Fatal("new receive key: the previous one is not kept for the grace")
+	}
+
+	suite := keys
+	suite.Profile = ProfileAES128SHA1_32
+	next, err = newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: &suite}, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.srtp.rtpOut == first.srtp.rtpOut || next.srtp.rtpIn == first.srtp.rtpIn {
+		t.Fatal("new suite: contexts kept")
 	}
 
 	keys.Recv.Master[0] ^= 0xff // the caller reuses its buffer
 	if bytes.Equal(first.srtp.cfg.Recv.Master, keys.Recv.Master) {
 		t.Fatal("the leg's keys alias the caller's slice")
+	}
+}
+
+// TestSRTPRekeyGraceEnds: the previous receive key is refused once the
+// grace is over, and dropped, though no packet came under the new key.
+func TestSRTPRekeyGraceEnds(t *testing.T) {
+	old := &SRTP{Profile: ProfileAES128SHA1_80, Recv: sfbKeying(t, "sfb-edge-srtp-optional-offer.sdp"), Send: ourKeying()}
+	renewed := &SRTP{Profile: ProfileAES128SHA1_80, Recv: Keying{Master: bytes.Repeat([]byte{3}, 30), MKI: []byte{1}}, Send: ourKeying()}
+	first := mustPeer(t, Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: old})
+	from, err := newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: renewed}, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newClientCrypto(t, old)
+	packet := func(seq uint16) []byte {
+		return client.encryptRTP(t, marshal(t, &rtp.Packet{Header: rtp.Header{PayloadType: 0, SequenceNumber: seq, SSRC: 5}, Payload: payload(160, byte(seq))}))
+	}
+	p := newPipeline(newRewriter(1, 1, 1))
+	if r := p.receive(packet(1), from); r != dropNone {
+		t.Fatalf("old key within the grace: %v", r)
+	}
+	from.srtp.graceEnd = time.Now().Add(-time.Millisecond)
+	if r := p.receive(packet(2), from); r != DropDecrypt {
+		t.Fatalf("old key after the grace: %v, want %v", r, DropDecrypt)
+	}
+	if from.srtp.rtpPrev != nil {
+		t.Fatal("the previous key is kept after the grace")
+	}
+}
+
+// TestSRTCPRekeyGrace: SRTCP under the peer's previous key is taken during
+// the grace until a packet comes under the new key, and refused after.
+func TestSRTCPRekeyGrace(t *testing.T) {
+	old := &SRTP{Profile: ProfileAES128SHA1_80, Recv: sfbKeying(t, "sfb-edge-srtp-optional-offer.sdp"), Send: ourKeying()}
+	renewed := &SRTP{Profile: ProfileAES128SHA1_80, Recv: Keying{Master: bytes.Repeat([]byte{3}, 30), MKI: []byte{1}}, Send: ourKeying()}
+	first := mustPeer(t, Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: old})
+	from, err := newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: renewed}, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := newClientCrypto(t, old), newClientCrypto(t, renewed)
+	report := func(c *clientCrypto) []byte {
+		b, err := (&rtcp.ReceiverReport{SSRC: 5}).Marshal()
+		if err == nil {
+			b, err = c.rtcpOut.EncryptRTCP(nil, b, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for i, tt := range []struct {
+		c  *clientCrypto
+		ok bool
+	}{{before, true}, {after, true}, {before, false}, {after, true}} {
+		if _, err := from.srtp.decryptRTCP(report(tt.c)); (err == nil) != tt.ok {
+			t.Fatalf("report %d: err %v, want success %v", i+1, err, tt.ok)
+		}
 	}
 }
 
@@ -128,7 +222,9 @@ func TestSessionSRTPRejects(t *testing.T) {
 }
 
 // TestSessionSRTPReKey: a re-INVITE with new keys switches both directions
-// to them; the old receive key is refused from then on.
+// to them; the old receive key is still accepted for what the peer sent
+// before it had our answer, until the first packet under the new one (and
+// over SRTCP likewise), and refused from then on.
 func TestSessionSRTPReKey(t *testing.T) {
 	c := newCall(t, newTestAllocator(t, 2))
 	old := &SRTP{Profile: ProfileAES128SHA1_80, Recv: sfbKeying(t, "sfb-edge-srtp-optional-offer.sdp"), Send: ourKeying()}
@@ -146,21 +242,29 @@ func TestSessionSRTPReKey(t *testing.T) {
 	packet := func(seq uint16) []byte {
 		return marshal(t, &rtp.Packet{Header: rtp.Header{PayloadType: 0, SequenceNumber: seq, SSRC: 5}, Payload: payload(160, byte(seq))})
 	}
+	relayed := func(seq uint16) {
+		t.Helper()
+		if p, _ := readRTP(c.ctx, t, c.gw.rtp); !bytes.Equal(p.Payload, payload(160, byte(seq))) {
+			t.Fatalf("relayed payload %x…, want packet %d's", p.Payload[:4], seq)
+		}
+	}
 	before, after := newClientCrypto(t, old), newClientCrypto(t, renewed)
 	sendRaw(t, c.edge.rtp, c.sessionEdge, before.encryptRTP(t, packet(1)))
-	readRTP(c.ctx, t, c.gw.rtp)
+	relayed(1)
 
 	edge.SRTP = renewed
 	if err := c.s.SetLeg(Edge, edge); err != nil {
 		t.Fatal(err)
 	}
 	sendRaw(t, c.edge.rtp, c.sessionEdge, before.encryptRTP(t, packet(2)))
+	relayed(2)
 	sendRaw(t, c.edge.rtp, c.sessionEdge, after.encryptRTP(t, packet(3)))
-	if p, _ := readRTP(c.ctx, t, c.gw.rtp); !bytes.Equal(p.Payload, payload(160, 3)) {
-		t.Fatalf("relayed payload %x…, want packet 3's", p.Payload[:4])
-	}
-	if d := c.s.Stats().Edge.Dropped; d.Decrypt != 1 {
-		t.Fatalf("drops %+v, want the old key's packet refused", d)
+	relayed(3)
+	sendRaw(t, c.edge.rtp, c.sessionEdge, before.encryptRTP(t, packet(4)))
+	sendRaw(t, c.edge.rtp, c.sessionEdge, after.encryptRTP(t, packet(5)))
+	relayed(5)
+	if d := c.s.Stats().Edge.Dropped; d.Decrypt != 1 || d.Total() != 1 {
+		t.Fatalf("drops %+v, want the old key's packet after the new key's refused", d)
 	}
 	c.gw.sendRTP(t, c.sessionGW, rtp.Header{PayloadType: 0, SequenceNumber: 1, SSRC: 6}, payload(160, 9))
 	b, _, err := readRaw(c.ctx, c.edge.rtp)

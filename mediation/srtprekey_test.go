@@ -1,0 +1,360 @@
+package mediation_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+
+	"github.com/mediation-emulator/mediation/mediation"
+)
+
+// Re-offers on SRTP legs of an anchored call (RFC 4568 §7.1.4). A peer
+// installs the key of our answer only once it has the answer, and sends
+// under its own old key until then: so a re-offer that keeps the crypto
+// context keeps our key (the same a=crypto line), and after a peer's new
+// key the relay still takes its old one for the packets it sent before it
+// had our answer. Both legs run SRTP here: the client's (RTP/SAVP) and the
+// SBC's (trunk srtp: required).
+
+// rekeyParty is one peer of these tests: its SIP peer, its media socket,
+// which sends the relay a numbered packet every 10 ms under its current
+// key, and what it got from the relay, decrypted under the key we gave it
+// first.
+type rekeyParty struct {
+	t     *testing.T
+	name  string
+	p     *peer
+	media *net.UDPConn
+
+	mu      sync.Mutex
+	relay   netip.AddrPort // the relay's address for it, once known
+	key     string         // its a=crypto key, base64
+	enc     *srtp.Context  // encrypts under key
+	version int
+	seq     uint16 // also the packet's number, in its first two payload bytes
+	got     map[uint16]bool
+	failed  int // packets from the relay that did not decrypt
+	changed chan struct{}
+}
+
+func newRekeyParty(t *testing.T, name, key string) *rekeyParty {
+	r := &rekeyParty{t: t, name: name, p: startPeer(t, name), media: rtpSock(t), got: map[uint16]bool{}, changed: make(chan struct{})}
+	r.setKey(key)
+	// The server's re-offers are answered with the party's SDP as it is.
+	r.p.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) { r.p.reply(req, tx, 200, r.sdp()) })
+	return r
+}
+
+// setKey makes key the party's a=crypto key and what it sends under from now on.
+func (r *rekeyParty) setKey(key string) {
+	master, err := base64.StdEncoding.DecodeString(key)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	enc := srtpContext(r.t, master, nil, false)
+	r.mu.Lock()
+	r.key, r.enc = key, enc
+	r.mu.Unlock()
+}
+
+// offer is the party's next SDP with key as its a=crypto key, which it
+// sends under only once setKey says so.
+func (r *rekeyParty) offer(key string) []byte {
+	r.mu.Lock()
+	r.key = key
+	r.mu.Unlock()
+	return r.sdp()
+}
+
+// sdp is the party's next SDP: RTP/SAVP PCMU with its key, the o= version
+// one more.
+func (r *rekeyParty) sdp() []byte {
+	r.mu.Lock()
+	r.version++
+	v, key := r.version, r.key
+	r.mu.Unlock()
+	port := sockPort(r.media)
+	return bytes.Replace(savpSDP(port, key, ""), fmt.Appendf(nil, "o=peer %d 1 ", port), fmt.Appendf(nil, "o=peer %d %d ", port, v), 1)
+}
+
+// send sends the relay the party's next packet and returns its number.
+func (r *rekeyParty) send() uint16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	pl := bytes.Repeat([]byte{0xff}, 160)
+	binary.BigEndian.PutUint16(pl, r.seq)
+	b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: r.seq, Timestamp: uint32(r.seq) * 160, SSRC: 0x5e}, Payload: pl}).Marshal()
+	if err == nil {
+		b, err = r.enc.EncryptRTP(nil, b, nil)
+	}
+	if err != nil {
+		r.t.Error(err)
+		return r.seq
+	}
+	_, _ = r.media.WriteToUDPAddrPort(b, r.relay)
+	return r.seq
+}
+
+// sent is the number of the party's last packet.
+func (r *rekeyParty) sent() uint16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq
+}
+
+// run starts talking to relay and listening for the relay's packets, which
+// must decrypt under ours, the key of our first SDP to the party.
+func (r *rekeyParty) run(ctx context.Context, relay netip.AddrPort, ours []byte) {
+	r.mu.Lock()
+	r.relay = relay
+	r.mu.Unlock()
+	dec := srtpContext(r.t, ours, nil, true)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	r.t.Cleanup(func() { cancel(); wg.Wait() })
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			r.send()
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			_ = r.media.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			n, err := r.media.Read(buf)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				continue
+			}
+			var p rtp.Packet
+			plain, err := dec.DecryptRTP(nil, buf[:n], nil)
+			r.mu.Lock()
+			if err != nil || p.Unmarshal(plain) != nil || len(p.Payload) < 2 {
+				r.failed++
+			} else {
+				r.got[binary.BigEndian.Uint16(p.Payload)] = true
+			}
+			close(r.changed)
+			r.changed = make(chan struct{})
+			r.mu.Unlock()
+		}
+	}()
+}
+
+// heard waits (5 s at most) until the party has got each of the other
+// party's packets nums from the relay, decrypted under its first key, and
+// none that did not decrypt.
+func (r *rekeyParty) heard(ctx context.Context, what string, nums []uint16) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		r.mu.Lock()
+		failed, ch := r.failed, r.changed
+		var missing []uint16
+		for _, n := range nums {
+			if !r.got[n] {
+				missing = append(missing, n)
+			}
+		}
+		r.mu.Unlock()
+		if failed > 0 {
+			r.t.Fatalf("%s: %d packets from the relay did not decrypt under the key of our first SDP to it", r.name, failed)
+		}
+		if len(missing) == 0 {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			r.t.Fatalf("%s never got %s: packets %v of %v", r.name, what, missing, nums)
+		}
+	}
+}
+
+// span is the numbers from a to b.
+func span(a, b uint16) []uint16 {
+	var out []uint16
+	for n := a; n <= b; n++ {
+		out = append(out, n)
+	}
+	return out
+}
+
+// keyOf is the key of an SDP's first a=crypto line.
+func keyOf(t *testing.T, what string, body []byte) []byte {
+	t.Helper()
+	m := media(t, what, body)
+	if len(m.SRTP()) == 0 {
+		t.Fatalf("%s has no a=crypto:\n%s", what, body)
+	}
+	return m.SRTP()[0].Master
+}
+
+// TestSRTPReofferKeepsKeys: a client's or an SBC's re-INVITE on an SRTP
+// leg of an anchored call, repeating its SDP (a session refresh) or with a
+// new key of its own. Our answer repeats our a=crypto line, and our
+// re-offer to the other peer its line too; media under the keys of the
+// first exchange flows both ways throughout; after a new key, packets the
+// peer still sends under its old one once our 200 has left (it has not
+// read it yet) are relayed, and so are those under its new key.
+func TestSRTPReofferKeepsKeys(t *testing.T) {
+	newKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x3c}, 30))
+	for _, from := range []string{"client", "sbc"} {
+		for _, rekey := range []bool{false, true} {
+			name := from + " same key"
+			if rekey {
+				name = from + " new key"
+			}
+			t.Run(name, func(t *testing.T) {
+				ctx := testCtx(t, 30*time.Second)
+				client, sbc := newRekeyParty(t, "client", fixtureKey), newRekeyParty(t, "sbc", sbcKey)
+				invited := make(chan *peerInvite, 1)
+				sbc.p.invites(func(pi *peerInvite) {
+					pi.respond(200, sbc.sdp())
+					invited <- pi
+				})
+				srv := serveTo(t, sbc.p.addr(), "udp", func(c *mediation.Config) { c.Gateways[0].SRTP = "required" })
+				oc := client.p.call(ctx, srv.EdgeAddr(), "udp", client.sdp())
+				if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+					t.Fatalf("call got %d", res.StatusCode)
+				}
+				_ = oc.d.Ack(ctx)
+				ackTaken(ctx, t, oc)
+				var pi *peerInvite
+				select {
+				case pi = <-invited:
+				case <-ctx.Done():
+					t.Fatal("the SBC got no INVITE")
+				}
+				pi.mustWaitAck(ctx)
+				toClient, toSBC := oc.final.Body(), pi.req.Body()
+				client.run(ctx, media(t, "answer to the client", toClient).RTP(), keyOf(t, "answer to the client", toClient))
+				sbc.run(ctx, media(t, "offer to the SBC", toSBC).RTP(), keyOf(t, "offer to the SBC", toSBC))
+				client.heard(ctx, "the SBC's first packets", span(1, 5))
+				sbc.heard(ctx, "the client's first packets", span(1, 5))
+
+				// The re-offer, and right after its 200 (before the ACK
+				// and before a real peer would have read our answer)
+				// three packets under the old key, then the new key.
+				re, other := client, sbc
+				if from == "sbc" {
+					re, other = sbc, client
+				}
+				key := fixtureKey
+				if from == "sbc" {
+					key = sbcKey
+				}
+				if rekey {
+					key = newKey
+				}
+				body := re.offer(key)
+				firstRe, firstOther := re.sent(), other.sent()
+				var lateOld []uint16
+				afterOK := func(res *gosip.Response) {
+					if res.StatusCode != 200 || !rekey {
+						return
+					}
+					lateOld = []uint16{re.send(), re.send(), re.send()}
+					re.setKey(newKey)
+				}
+				var res *gosip.Response
+				var ours, before []byte
+				if from == "client" {
+					res = reinviteAs(ctx, t, body, afterOK, func(req *gosip.Request) *gosip.Response { return doIn(ctx, t, oc, req) },
+						func(res *gosip.Response) {
+							if err := oc.d.WriteRequest(gosip.NewRequest(gosip.ACK, oc.final.Contact().Address)); err != nil {
+								t.Fatal(err)
+							}
+							ackTaken(ctx, t, oc)
+						}, gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address))
+					ours, before = toClient, toSBC
+				} else {
+					seq := pi.req.CSeq().SeqNo + 1
+					res = reinviteAs(ctx, t, body, afterOK, func(req *gosip.Request) *gosip.Response { return pi.do(ctx, req) },
+						func(res *gosip.Response) {
+							ack := pi.inDialog(gosip.ACK, seq, nil)
+							ack.Recipient = res.Contact().Address
+							if err := sbc.p.stack.Client("udp").WriteRequest(ack); err != nil {
+								t.Fatal(err)
+							}
+							if r := pi.do(ctx, pi.inDialog(gosip.OPTIONS, seq+1, nil)); r.StatusCode != 200 {
+								t.Fatalf("OPTIONS after the ACK got %d", r.StatusCode)
+							}
+						}, pi.inDialog(gosip.INVITE, seq, nil))
+					ours, before = toSBC, toClient
+				}
+				if res.StatusCode != 200 {
+					t.Fatalf("%s's re-INVITE got %d", from, res.StatusCode)
+				}
+				if got, want := media(t, "answer to the re-offer", res.Body()).Crypto, media(t, "first SDP", ours).Crypto; !slices.Equal(got, want) {
+					t.Errorf("our answer to %s's re-offer has a=crypto %q, want ours as before %q", from, got, want)
+				}
+				invites := 1 // the client got none before, the SBC the call's
+				if other == sbc {
+					invites = 2
+				}
+				relayed := other.p.waitLast(ctx, gosip.INVITE, invites)
+				if got, want := media(t, "re-offer to the other peer", relayed.Body()).Crypto, media(t, "first SDP", before).Crypto; !slices.Equal(got, want) {
+					t.Errorf("our re-offer to the other peer has a=crypto %q, want ours as before %q", got, want)
+				}
+
+				// Everything sent from before the re-offer until some time
+				// after it arrives, decrypted under the keys of the call's
+				// first exchange.
+				lastRe, lastOther := re.sent()+20, other.sent()+20
+				for re.sent() < lastRe || other.sent() < lastOther {
+					select {
+					case <-time.After(10 * time.Millisecond):
+					case <-ctx.Done():
+						t.Fatal("the parties stopped talking")
+					}
+				}
+				other.heard(ctx, from+"'s packets under its old key after our 200", lateOld)
+				other.heard(ctx, from+"'s packets across the re-offer", span(firstRe+1, lastRe))
+				re.heard(ctx, "the other peer's packets across the re-offer", span(firstOther+1, lastOther))
+			})
+		}
+	}
+}
+
+// reinviteAs sends req, a re-INVITE of one party, with body through do,
+// hands its final response to afterOK at once, then to ack, which ACKs a
+// 2xx and waits until the server has the ACK.
+func reinviteAs(ctx context.Context, t *testing.T, body []byte, afterOK func(*gosip.Response),
+	do func(*gosip.Request) *gosip.Response, ack func(*gosip.Response), req *gosip.Request) *gosip.Response {
+	t.Helper()
+	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	res := do(req)
+	afterOK(res)
+	if res.StatusCode == 200 {
+		ack(res)
+	}
+	return res
+}
