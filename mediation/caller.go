@@ -437,7 +437,11 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 // gets 487 with the tag of our provisionals; the callee is cancelled.
 func (c *call) onCancel(in *sip.Incoming) {
 	a := c.caller
-	if branch(in.Req) != a.branch {
+	if branch(in.Req) != a.branch || a.invite != nil && !sameSentBy(in.Req, a.invite.Req) {
+		// RFC 3261 §9.2, §17.2.3: a CANCEL matches its INVITE's
+		// transaction by the top Via's branch and sent-by. Another
+		// trusted source (another trunk, another client host) that knows
+		// the branch, Call-ID and From-tag cancelled a call not its own.
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", "")
 		return
 	}
@@ -448,6 +452,14 @@ func (c *call) onCancel(in *sip.Incoming) {
 	c.log.Info().Msg("caller canceled the call")
 	c.reason = reasonOf(in.Req)
 	c.failSetup(setupError{487, "Request Terminated", "canceled"})
+}
+
+// sameSentBy reports whether two requests' top Vias have the same sent-by
+// (host and port, the port as written: RFC 3261 §17.2.3 compares them as
+// they are).
+func sameSentBy(a, b *gosip.Request) bool {
+	va, vb := a.Via(), b.Via()
+	return va != nil && vb != nil && strings.EqualFold(va.Host, vb.Host) && va.Port == vb.Port
 }
 
 func branch(req *gosip.Request) string {

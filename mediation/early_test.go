@@ -510,3 +510,52 @@ func TestCancelCrossingProvisional(t *testing.T) {
 	}
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
 }
+
+// TestCancelFromAnotherSentBy: a CANCEL whose top Via has the INVITE's
+// branch but another sent-by (another trusted host that learnt the
+// branch, Call-ID and From-tag) matches no transaction (RFC 3261 §9.2,
+// §17.2.3): 481, and the call rings on; the caller's own CANCEL still
+// cancels it. It used to cancel the call of another.
+func TestCancelFromAnotherSentBy(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := ringingSBC(t)
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	oc := startPeer(t, "caller").call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU"))
+	sbc.wait(ctx, gosip.INVITE, 1)
+	intruder, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	c := oc.cancel()
+	b, _ := c.Via().Params.Get("branch")
+	via := &gosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
+		Host: "127.0.0.1", Port: intruder.LocalAddr().(*net.UDPAddr).Port, Params: gosip.NewParams()}
+	via.Params.Add("branch", b)
+	c.RemoveHeader("Via")
+	c.PrependHeader(via)
+	c.AppendHeader(gosip.NewHeader("Max-Forwards", "70"))
+	c.AppendHeader(gosip.NewHeader("Content-Length", "0"))
+	if _, err := intruder.WriteToUDPAddrPort([]byte(c.String()), srv.EdgeAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	_ = intruder.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := intruder.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("the foreign CANCEL got no answer: %v", err)
+	}
+	if got := string(buf[:n]); len(got) < 12 || got[:12] != "SIP/2.0 481 " {
+		t.Fatalf("the foreign CANCEL got %q, want 481", got)
+	}
+	if n := sbc.count(gosip.CANCEL); n != 0 {
+		t.Fatalf("the SBC got %d CANCELs from a foreign one", n)
+	}
+	// The caller's own CANCEL still works.
+	if res, err := oc.p.stack.Client("udp").Do(ctx, oc.cancel()); err != nil || res.StatusCode != 200 {
+		t.Fatalf("the caller's CANCEL: %v %v", res, err)
+	}
+	if res := oc.answer(ctx, nil); res.StatusCode != 487 {
+		t.Errorf("the caller got %d, want 487", res.StatusCode)
+	}
+}
