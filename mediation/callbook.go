@@ -2,6 +2,7 @@ package mediation
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"slices"
 	"sort"
@@ -20,6 +21,13 @@ import (
 const (
 	bookCalls    = 100
 	bookMessages = 100
+	// bookMessageBytes is how much of one message the book keeps (the
+	// rest is cut, and the cut said), bookCallBytes how much of a call's
+	// messages: a trusted peer's 64 KiB messages (600 a=candidate lines,
+	// re-INVITE after re-INVITE) could otherwise park 100 x 100 x 64 KiB,
+	// 640 MiB, in a page a person reads a ladder or two of.
+	bookMessageBytes = 16 << 10
+	bookCallBytes    = 256 << 10
 	// bookRate is how many new calls per second the book takes (bursts of
 	// bookCalls): above it, the page shows a sample. A person reads a
 	// ladder or two; at a thousand calls a second, copying every call's
@@ -45,6 +53,8 @@ type callBook struct {
 type bookCall struct {
 	ladder.Call
 	wires []bookWire
+	// bytes is the size of wires' data.
+	bytes int
 	// refused: an INVITE that started no call (refusal).
 	refused bool
 }
@@ -81,10 +91,17 @@ func (b *callBook) Wire(w *sip.Wire, id string) {
 		}
 		c = b.get(id, w.Time)
 	}
-	if len(c.wires) < bookMessages {
-		c.wires = append(c.wires, bookWire{at: w.Time, side: w.Side.Name, dir: w.Dir, transport: w.Transport,
-			local: w.Local, remote: w.Remote, callID: w.CallID(), data: bytes.Clone(w.Bytes())})
+	data := w.Bytes()
+	if len(c.wires) >= bookMessages || c.bytes+min(len(data), bookMessageBytes) > bookCallBytes {
+		return
 	}
+	kept := bytes.Clone(data[:min(len(data), bookMessageBytes)])
+	if len(data) > bookMessageBytes {
+		kept = fmt.Appendf(kept, "\r\n[... %d more bytes not kept]\r\n", len(data)-bookMessageBytes)
+	}
+	c.bytes += len(kept)
+	c.wires = append(c.wires, bookWire{at: w.Time, side: w.Side.Name, dir: w.Dir, transport: w.Transport,
+		local: w.Local, remote: w.Remote, callID: w.CallID(), data: kept})
 }
 
 func addrString(a interface{ String() string }) string {

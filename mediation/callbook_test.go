@@ -1,7 +1,9 @@
 package mediation
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +52,39 @@ func TestCallBookSamples(t *testing.T) {
 	}
 	if !found {
 		t.Error("a call a second later was not taken")
+	}
+}
+
+// TestCallBookBytesBounded: the book keeps at most bookMessageBytes of a
+// message, saying what it cut, and at most bookCallBytes of a call's
+// messages: a trusted peer's large re-INVITEs could park 640 MiB in it.
+func TestCallBookBytesBounded(t *testing.T) {
+	b := newCallBook()
+	edge := &sip.Side{Name: "edge"}
+	at := time.Now()
+	req := gosip.NewRequest(gosip.INVITE, gosip.Uri{Scheme: "sip", User: "+15550100", Host: "127.0.0.1"})
+	cid := gosip.CallIDHeader("big")
+	req.AppendHeader(&cid)
+	req.AppendHeader(&gosip.ToHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1"}, Params: gosip.NewParams()})
+	req.SetBody(bytes.Repeat([]byte("a=candidate:1 1 UDP 2130706431 127.0.0.1 50000 typ host\r\n"), 1000)) // 58 KB
+	for range 100 {
+		b.Wire(&sip.Wire{Side: edge, Dir: sip.In, Transport: "UDP", Time: at, Msg: req}, "c1")
+	}
+	calls := b.snapshot()
+	if len(calls) != 1 {
+		t.Fatalf("%d calls in the book", len(calls))
+	}
+	total := 0
+	for _, m := range calls[0].Messages {
+		total += len(m.Text)
+		if len(m.Text) > bookMessageBytes+100 {
+			t.Errorf("a message kept whole: %d bytes", len(m.Text))
+		}
+	}
+	if total > bookCallBytes || len(calls[0].Messages) == 0 {
+		t.Errorf("the call's messages keep %d bytes in %d messages, want at most %d", total, len(calls[0].Messages), bookCallBytes)
+	}
+	if !strings.Contains(calls[0].Messages[0].Text, "more bytes not kept]") {
+		t.Error("a cut message does not say so")
 	}
 }
