@@ -480,6 +480,8 @@ func TestAdminRebinding(t *testing.T) {
 		{"foreign origin", http.MethodPatch, "", "http://attacker.example", "application/json", 421},
 		{"null origin", http.MethodPatch, "", "null", "application/json", 421},
 		{"text/plain body", http.MethodPatch, "", "", "text/plain", 415},
+		// An <img> or <iframe> of another site's page sends no Origin.
+		{"another site's GET", http.MethodGet, "", "", "", 421},
 		{"no content type", http.MethodPut, "", "", "", 415},
 	} {
 		req, _ := http.NewRequest(tt.method, url, strings.NewReader(`{"Enabled":false}`))
@@ -491,6 +493,9 @@ func TestAdminRebinding(t *testing.T) {
 		}
 		if tt.ctype != "" {
 			req.Header.Set("Content-Type", tt.ctype)
+		}
+		if tt.name == "another site's GET" {
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
 		}
 		if code := statusOf(t, req); code != tt.want {
 			t.Errorf("%s: status %d, want %d", tt.name, code, tt.want)
@@ -520,6 +525,19 @@ func TestAdminRebinding(t *testing.T) {
 	req.Host, req.Header["Origin"] = "LOCALHOST:"+port, []string{"http://localhost:" + port}
 	if code := statusOf(t, req); code != 200 {
 		t.Errorf("Host LOCALHOST with its lower-case Origin: status %d, want 200", code)
+	}
+	// The page's own requests, and one typed in the address bar.
+	for _, site := range []string{"same-origin", "none"} {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Sec-Fetch-Site", site)
+		res, err := adminClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 || res.Header.Get("X-Frame-Options") != "DENY" || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("Sec-Fetch-Site %s: status %d, headers %v; want 200, not to be framed or sniffed", site, res.StatusCode, res.Header)
+		}
 	}
 }
 

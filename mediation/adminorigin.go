@@ -13,14 +13,20 @@ import (
 // same-origin with the API in the browser of anyone on the lab host. Such
 // requests carry that name in Host (and Origin), so without a token a Host
 // that is not an IP literal or localhost is refused with 421, and so is an
-// Origin other than the API's own. With a token, the browser cannot send it.
+// Origin other than the API's own. A GET from another site's page (an
+// <img> or <iframe>, which sends no Origin) is told by its Sec-Fetch-Site:
+// it would run a CPU profile or hold one of the log stream's slots. With a
+// token, the browser cannot send it. Every answer says it is not to be
+// framed or sniffed.
 func (s *Server) adminSameHost(next http.Handler) http.Handler {
 	if s.adminToken != "" {
-		return next
+		return adminHeaders(next)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return adminHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reason := ""
-		switch {
+		switch site := r.Header.Get("Sec-Fetch-Site"); {
+		case site == "cross-site" || site == "same-site":
+			reason = "a request from another site's page is refused without admin.token"
 		case !ipOrLocalhost(r.Host):
 			reason = "Host must be an IP address or localhost without admin.token"
 		case r.Header.Get("Origin") != "" && !strings.EqualFold(r.Header.Get("Origin"), "http://"+r.Host):
@@ -35,6 +41,19 @@ func (s *Server) adminSameHost(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusMisdirectedRequest, apiError{Error: reason})
 			return
 		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+// adminHeaders marks every admin answer as one no other page may frame
+// (clickjacking the web page's hang-up) and no browser may sniff as
+// another type.
+func adminHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 		next.ServeHTTP(w, r)
 	})
 }
