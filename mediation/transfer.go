@@ -2,6 +2,7 @@ package mediation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -45,6 +46,10 @@ type transfer struct {
 	// and their early dialogs, by its tag (RFC 3262 §4).
 	rel   sip.ReliableReceivers
 	early map[string]*sip.Dialog
+	// earlySDP is the SDP of each early dialog's latest 18x, by the
+	// target's tag: the answer when the 2xx of that dialog has none (RFC
+	// 3262 §5, RFC 3261 §13.2.1), as for an ordinary call's callee.
+	earlySDP map[string][]byte
 	// transferorGone: the client hung up its leg after our 202, while the
 	// target rang (transferorLeft).
 	transferorGone bool
@@ -189,9 +194,10 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 		}
 	case res.IsProvisional():
 		x.provisional = true
-		if sip.IsReliable(res) {
-			c.prackTransfer(x, edge, res)
+		if res.StatusCode == 100 || sip.IsReliable(res) && !c.prackTransfer(x, edge, res) {
+			return // a 100, or a reliable one again or out of order
 		}
+		x.keepEarly(res)
 	case res.StatusCode == 422 && x.requestedSE > 0 && !x.retried422:
 		// As for a callee (retryWithInterval): INVITE again with its
 		// Min-SE, once.
@@ -210,13 +216,42 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 }
 
 // prackTransfer PRACKs a reliable provisional of the transfer target
-// (RFC 3262 §4) in its early dialog, once per RSeq in order.
-func (c *call) prackTransfer(x *transfer, edge *leg, res *gosip.Response) {
+// (RFC 3262 §4) in its early dialog, once per RSeq in order; false when
+// res is not the next of its early dialog (a retransmission, out of
+// order, no To-tag or RSeq).
+func (c *call) prackTransfer(x *transfer, edge *leg, res *gosip.Response) bool {
 	rseq, _, err := sip.RSeq(res)
 	if tag, _ := res.To().Params.Get("tag"); tag == "" || err != nil || !x.rel.Accept(tag, rseq) {
-		return
+		return false
 	}
 	c.prack(edge, earlyDialogOf(&x.early, c.deps.edge, x.out.req, res), x.out.req.CSeq().SeqNo, rseq)
+	return true
+}
+
+// keepEarly notes the SDP of the target's 18x res as its early dialog's
+// latest (by its To-tag). Reliable or not, as for an ordinary call's
+// callee (answerBody, answeredFork): a 2xx without SDP stands on it.
+func (x *transfer) keepEarly(res *gosip.Response) {
+	tag, _ := res.To().Params.Get("tag")
+	if tag == "" || len(res.Body()) == 0 {
+		return
+	}
+	if x.earlySDP == nil {
+		x.earlySDP = map[string][]byte{}
+	}
+	x.earlySDP[tag] = res.Body()
+}
+
+// answerOf is the target's SDP answer that its 2xx res completes: the
+// 2xx's own, or, when it has none, that of the latest 18x in the early
+// dialog res confirms (its To-tag: another fork's SDP is no answer of
+// this one's). nil for none.
+func (x *transfer) answerOf(res *gosip.Response) []byte {
+	if len(res.Body()) > 0 {
+		return res.Body()
+	}
+	tag, _ := res.To().Params.Get("tag")
+	return x.earlySDP[tag]
 }
 
 // transferAnswered completes the transfer: ACK the target, put its leg in
@@ -240,7 +275,10 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	// §8), as it is now: a re-offer may have moved it on while the target
 	// rang.
 	x.plan.sdp[relay.Gateway] = c.media.sdp[relay.Gateway]
-	gwSDP, err := x.plan.planAnswer(res.Body(), true, "")
+	gwSDP, err := []byte(nil), errors.New("no SDP answer in 18x or 200")
+	if answer := x.answerOf(res); answer != nil {
+		gwSDP, err = x.plan.planAnswer(answer, true, "")
+	}
 	if err != nil {
 		c.log.Warn().Err(err).Msg("transfer target's answer not usable; hanging it up")
 		_, _, _ = d.Send(context.Background(), d.NewRequest(gosip.BYE, 0, nil, nil), sip.Discard)

@@ -817,6 +817,28 @@ func TestReferPerformedByServerReleasedLegTrusted(t *testing.T) {
 	l.targetHangsUp(ctx, t, target)
 }
 
+// finalNotify waits for the NOTIFY that ends a REFER's subscription
+// (Subscription-State terminated) and returns it.
+func finalNotify(ctx context.Context, t *testing.T, p *peer) *gosip.Request {
+	t.Helper()
+	for {
+		p.mu.Lock()
+		for _, r := range p.reqs {
+			if r.Method == gosip.NOTIFY && strings.HasPrefix(headerValue(r, "Subscription-State"), "terminated") {
+				p.mu.Unlock()
+				return r
+			}
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("%s: no final NOTIFY (got %s)", p.stack.Name(), p.methods())
+		}
+	}
+}
+
 // referAccepted sends the client's REFER to referTo in oc and wants 202.
 func referAccepted(ctx context.Context, t *testing.T, oc *outCall, referTo string) {
 	t.Helper()

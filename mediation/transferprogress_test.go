@@ -1,0 +1,64 @@
+package mediation_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// TestReferPerformedByServerTargetAnswersEarly: the transfer target
+// forks; fork A answers our offer in a 183 (A's media), fork B in another
+// 183 (B's media), and A's 200 has no SDP: its answer was its 183's (RFC
+// 3262 §5, RFC 3261 §13.2.1). The transfer completes with A's answer, as
+// an ordinary call's does (its callee's 200 without SDP reuses that
+// fork's early SDP, reliable or not: TestOutboundForkAnswersWithoutSDP):
+// the PSTN party is re-INVITEd and media flow between it and fork A.
+// Before, the 200's empty body was taken for the answer: the target got
+// BYE, the transferor a NOTIFY 488, and the SBC no re-INVITE.
+func TestReferPerformedByServerTargetAnswersEarly(t *testing.T) {
+	for _, reliable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reliable=%v", reliable), func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			l := newTransferLab(t, nil)
+			forkB := rtpSock(t)
+			l.edge.invites(func(pi *peerInvite) {
+				a := pi.response(183, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+				b := pi.response(183, loopSDP(sockPort(forkB), "sendrecv", false, "PCMA"))
+				b.To().Params.Add("tag", "forkB") // replaces pi's tag: another UAS
+				if reliable {
+					for _, r := range []*gosip.Response{a, b} {
+						r.AppendHeader(gosip.NewHeader("Require", "100rel"))
+						r.AppendHeader(gosip.NewHeader("RSeq", "1"))
+					}
+				}
+				_ = pi.tx.Respond(a)
+				if reliable {
+					pi.p.wait(ctx, gosip.PRACK, 1)
+				}
+				_ = pi.tx.Respond(b)
+				if reliable {
+					pi.p.wait(ctx, gosip.PRACK, 2)
+				}
+				l.targets <- pi
+				pi.respond(200, nil)
+			})
+			oc := upCall(ctx, t, l.caller, l.srv, "udp")
+			next(ctx, t, l.sbcCalls, "SBC's")
+			referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+			target := next(ctx, t, l.targets, "transfer")
+			if n := finalNotify(ctx, t, l.caller); !strings.HasPrefix(string(n.Body()), "SIP/2.0 200") {
+				t.Fatalf("final NOTIFY %q, want 200: the 183's SDP is the target's answer", n.Body())
+			}
+			reinv := l.sbc.wait(ctx, gosip.INVITE, 2)
+			mediaFlows(ctx, t, "PSTN party -> fork A", l.sbcMedia, media(t, "re-INVITE to the SBC", reinv.Body()).RTP(), l.targetMedia)
+			mediaFlows(ctx, t, "fork A -> PSTN party", l.targetMedia, media(t, "transfer INVITE", target.req.Body()).RTP(), l.sbcMedia)
+			if n := l.edge.count(gosip.BYE); n != 0 {
+				t.Fatalf("the target got %d BYEs", n)
+			}
+			l.targetHangsUp(ctx, t, target)
+		})
+	}
+}
