@@ -92,7 +92,7 @@ func (c *call) end(from *leg, reason string) {
 			// The REFER's implicit subscription ends with the call (RFC
 			// 6665 §4.2.2): the transferor learns the transfer will not
 			// happen before its BYE comes.
-			c.notifyTransfer(e, "SIP/2.0 487 Request Terminated", true, nil)
+			c.notifyTransfer(e, x, "SIP/2.0 487 Request Terminated", true, nil)
 		}
 	}
 	switch {

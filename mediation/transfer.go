@@ -50,6 +50,9 @@ type transfer struct {
 	// target's tag: the answer when the 2xx of that dialog has none (RFC
 	// 3262 §5, RFC 3261 §13.2.1), as for an ordinary call's callee.
 	earlySDP map[string][]byte
+	// referSeq is the REFER's CSeq number, the id of its subscription
+	// (RFC 3515 §2.4.6).
+	referSeq uint32
 	// transferorGone: the client hung up its leg after our 202, while the
 	// target rang (transferorLeft).
 	transferorGone bool
@@ -137,7 +140,8 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	x.plan.noOffer = transferred // no bypass ID offered: anchored
 	_ = in.Reply(202, "Accepted", "")
 	c.xfer = x
-	c.notifyTransfer(l, "SIP/2.0 100 Trying", false, nil)
+	x.referSeq = in.Req.CSeq().SeqNo
+	c.notifyTransfer(l, x, "SIP/2.0 100 Trying", false, nil)
 
 	hdrs := []gosip.Header{sip.OptionHeader("Supported", x.policy.optionTags()...)}
 	if x.policy.PrackMode() == PrackRequired {
@@ -287,7 +291,7 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 			c.transferLost(edge, 488)
 			return
 		}
-		c.notifyTransfer(edge, "SIP/2.0 488 Not Acceptable Here", true, nil)
+		c.notifyTransfer(edge, x, "SIP/2.0 488 Not Acceptable Here", true, nil)
 		return
 	}
 	if c.offer != nil {
@@ -311,7 +315,7 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	if x.transferorGone {
 		old.byeSent, old.byeDone = true, true // its BYE came while the target rang
 	} else {
-		c.notifyTransfer(old, "SIP/2.0 200 OK", true, func() { c.releaseLeg(old) })
+		c.notifyTransfer(old, x, "SIP/2.0 200 OK", true, func() { c.releaseLeg(old) })
 	}
 	// The target's leg takes its place: its dialog, the session timer its
 	// 2xx set (RFC 4028 §7.2), our ACK (sent again for a retransmitted 2xx).
@@ -467,18 +471,23 @@ func (c *call) transferFailed(edge *leg, code int, reason string) {
 		return
 	}
 	c.log.Info().Int("code", code).Str("target", x.target).Msg("transfer failed; the call goes on")
-	c.notifyTransfer(edge, fmt.Sprintf("SIP/2.0 %d %s", code, reason), true, nil)
+	c.notifyTransfer(edge, x, fmt.Sprintf("SIP/2.0 %d %s", code, reason), true, nil)
 }
 
-// notifyTransfer sends the REFER's subscriber a NOTIFY with frag; then
-// (nil: nothing) runs once it has an outcome, or could not be sent.
-func (c *call) notifyTransfer(l *leg, frag string, final bool, then func()) {
+// notifyTransfer sends the subscriber of x's REFER a NOTIFY with frag in
+// l's dialog; then (nil: nothing) runs once it has an outcome, or could
+// not be sent. The Event names the REFER's CSeq (RFC 3515 §2.4.6: a
+// MUST from a dialog's second REFER on, harmless on the first); the
+// Contact is ours, as NOTIFY, a target refresh request, must carry (RFC
+// 6665 §7.1, §4.3).
+func (c *call) notifyTransfer(l *leg, x *transfer, frag string, final bool, then func()) {
 	state := "active;expires=60"
 	if final {
 		state = "terminated;reason=noresource"
 	}
-	n := l.dialog.NewRequest(gosip.NOTIFY, 0, nil, nil)
-	n.AppendHeader(gosip.NewHeader("Event", "refer"))
+	contact := l.dialog.OurContact()
+	n := l.dialog.NewRequest(gosip.NOTIFY, 0, nil, &contact)
+	n.AppendHeader(gosip.NewHeader("Event", "refer;id="+strconv.FormatUint(uint64(x.referSeq), 10)))
 	n.AppendHeader(gosip.NewHeader("Subscription-State", state))
 	n.AppendHeader(gosip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
 	n.SetBody([]byte(frag + "\r\n"))

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,4 +62,68 @@ func TestReferPerformedByServerTargetAnswersEarly(t *testing.T) {
 			l.targetHangsUp(ctx, t, target)
 		})
 	}
+}
+
+// TestReferPerformedByServerNotifyHeaders: the client REFERs twice in its
+// dialog (the first target is busy). Every NOTIFY names its REFER's CSeq
+// in Event (refer;id=N: RFC 3515 §2.4.6 makes it a MUST from a dialog's
+// second REFER on) and carries our Contact (RFC 6665 §7.1: NOTIFY is a
+// target refresh request). They said "Event: refer" and had no Contact.
+func TestReferPerformedByServerNotifyHeaders(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	n := 0
+	l.edge.invites(func(pi *peerInvite) {
+		if n++; n == 1 {
+			pi.respond(486, nil)
+			return
+		}
+		l.targets <- pi
+		pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	// check waits for the NOTIFYs #from+1 and #from+2 (100 Trying and
+	// the final one) and checks them against the REFER's CSeq seq.
+	check := func(from int, seq uint32, final string) {
+		t.Helper()
+		l.caller.wait(ctx, gosip.NOTIFY, from+2)
+		l.caller.mu.Lock()
+		defer l.caller.mu.Unlock()
+		i, finals := 0, 0
+		for _, r := range l.caller.reqs {
+			if r.Method != gosip.NOTIFY {
+				continue
+			}
+			if i++; i <= from {
+				continue
+			}
+			if strings.HasPrefix(string(r.Body()), final) {
+				finals++
+			}
+			if ev := headerValue(r, "Event"); ev != "refer;id="+strconv.FormatUint(uint64(seq), 10) {
+				t.Errorf("NOTIFY %q: Event %q, want refer;id=%d", r.Body(), ev, seq)
+			}
+			if c := r.Contact(); c == nil || fmt.Sprintf("%s:%d", c.Address.Host, c.Address.Port) != l.srv.EdgeAddr().String() {
+				t.Errorf("NOTIFY %q: Contact %v, want ours at %s", r.Body(), c, l.srv.EdgeAddr())
+			}
+		}
+		if i != from+2 || finals != 1 {
+			t.Fatalf("%d NOTIFYs (%d of them %q), want 100 Trying and %s", i-from, finals, final, final)
+		}
+	}
+	refer := func() uint32 {
+		t.Helper()
+		req := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
+		req.AppendHeader(gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+		res := doIn(ctx, t, oc, req)
+		if res.StatusCode != 202 {
+			t.Fatalf("REFER got %d, want 202", res.StatusCode)
+		}
+		return res.CSeq().SeqNo
+	}
+	check(0, refer(), "SIP/2.0 486")
+	check(2, refer(), "SIP/2.0 200")
+	target := next(ctx, t, l.targets, "transfer")
+	l.targetHangsUp(ctx, t, target)
 }
