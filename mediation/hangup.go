@@ -86,6 +86,7 @@ func (c *call) end(from *leg, reason string) {
 		// A transfer still ringing: its target is CANCELled as the
 		// callee would be.
 		c.xfer = nil
+		c.cancel(x.ringTimer)
 		c.abandonInvite(x.out, x.provisional, c.deps.edge, x.rel, x.early)
 		x.plan.closeRelay()
 		if e := c.legOf(c.deps.edge); !x.transferorGone && e != nil && e.dialog != nil {

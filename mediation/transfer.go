@@ -51,8 +51,13 @@ type transfer struct {
 	// 3262 §5, RFC 3261 §13.2.1), as for an ordinary call's callee.
 	earlySDP map[string][]byte
 	// referSeq is the REFER's CSeq number, the id of its subscription
-	// (RFC 3515 §2.4.6).
-	referSeq uint32
+	// (RFC 3515 §2.4.6); subscribedUntil is when the subscription expires:
+	// the target's ring time (ringTimer) and a margin.
+	referSeq        uint32
+	subscribedUntil time.Time
+	ringTimer       timerID
+	// progressed: the transferor was told of the target's first 18x.
+	progressed bool
 	// transferorGone: the client hung up its leg after our 202, while the
 	// target rang (transferorLeft).
 	transferorGone bool
@@ -141,6 +146,12 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	_ = in.Reply(202, "Accepted", "")
 	c.xfer = x
 	x.referSeq = in.Req.CSeq().SeqNo
+	// The target rings at most the edge side's ring_timeout (then it is
+	// CANCELled, as a callee is); the subscription outlasts that by 64*T1,
+	// so its final NOTIFY always comes while it is active and it needs no
+	// refresh (an in-dialog SUBSCRIBE gets 405).
+	x.subscribedUntil = time.Now().Add(x.policy.Ring() + c.deps.sip.Timeout())
+	x.ringTimer = c.after(x.policy.Ring(), func() { c.onTransferRingTimeout(l, x) })
 	c.notifyTransfer(l, x, "SIP/2.0 100 Trying", false, nil)
 
 	hdrs := []gosip.Header{sip.OptionHeader("Supported", x.policy.optionTags()...)}
@@ -202,6 +213,12 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 			return // a 100, or a reliable one again or out of order
 		}
 		x.keepEarly(res)
+		if !x.progressed && !x.transferorGone {
+			// The transferor hears of the target's progress once (RFC
+			// 3515 §2.4.5): its first 180 or 183.
+			x.progressed = true
+			c.notifyTransfer(edge, x, sipfrag(res.StatusCode, res.Reason), false, nil)
+		}
 	case res.StatusCode == 422 && x.requestedSE > 0 && !x.retried422:
 		// As for a callee (retryWithInterval): INVITE again with its
 		// Min-SE, once.
@@ -258,12 +275,42 @@ func (x *transfer) answerOf(res *gosip.Response) []byte {
 	return x.earlySDP[tag]
 }
 
+// onTransferRingTimeout gives up on a target still ringing at the edge
+// side's ring_timeout: CANCEL, as for a callee, and the transferor's
+// final NOTIFY says 408.
+func (c *call) onTransferRingTimeout(edge *leg, x *transfer) {
+	if c.xfer != x {
+		return
+	}
+	c.log.Info().Int64("ring_timeout_ms", x.policy.Ring().Milliseconds()).Str("target", x.target).
+		Msg("transfer target did not answer within ring_timeout: CANCEL")
+	c.abandonInvite(x.out, x.provisional, c.deps.edge, x.rel, x.early)
+	c.transferFailed(edge, 408, "Request Timeout")
+}
+
+// sipfrag is the message/sipfrag status line of a response (RFC 3515
+// §2.4.5), its reason phrase the usual one when it came without.
+func sipfrag(code int, reason string) string {
+	if reason == "" {
+		reason = sip.ReasonPhrase(code)
+	}
+	if reason == "" {
+		reason = provisionalPhrases[code]
+	}
+	return fmt.Sprintf("SIP/2.0 %d %s", code, reason)
+}
+
+// provisionalPhrases are RFC 3261's reason phrases (§21.1) of the
+// provisionals a transfer's progress NOTIFY may carry.
+var provisionalPhrases = map[int]string{180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress"}
+
 // transferAnswered completes the transfer: ACK the target, put its leg in
 // the place of the transferor's (released: final NOTIFY, then BYE) and
 // re-INVITE the PSTN party to the relay.
 func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	x := c.xfer
 	c.xfer = nil
+	c.cancel(x.ringTimer)
 	// The early dialog a PRACK went in, if any, carries on: its CSeq is
 	// past the PRACK's.
 	d := earlyDialogOf(&x.early, c.deps.edge, x.out.req, res)
@@ -465,13 +512,14 @@ func (c *call) transferFailed(edge *leg, code int, reason string) {
 		return
 	}
 	c.xfer = nil
+	c.cancel(x.ringTimer)
 	x.plan.closeRelay()
 	if x.transferorGone {
 		c.transferLost(edge, code)
 		return
 	}
 	c.log.Info().Int("code", code).Str("target", x.target).Msg("transfer failed; the call goes on")
-	c.notifyTransfer(edge, x, fmt.Sprintf("SIP/2.0 %d %s", code, reason), true, nil)
+	c.notifyTransfer(edge, x, sipfrag(code, reason), true, nil)
 }
 
 // notifyTransfer sends the subscriber of x's REFER a NOTIFY with frag in
@@ -479,11 +527,13 @@ func (c *call) transferFailed(edge *leg, code int, reason string) {
 // not be sent. The Event names the REFER's CSeq (RFC 3515 §2.4.6: a
 // MUST from a dialog's second REFER on, harmless on the first); the
 // Contact is ours, as NOTIFY, a target refresh request, must carry (RFC
-// 6665 §7.1, §4.3).
+// 6665 §7.1, §4.3); an active subscription's expires is what is left of
+// it (RFC 6665 §4.2.2).
 func (c *call) notifyTransfer(l *leg, x *transfer, frag string, final bool, then func()) {
-	state := "active;expires=60"
-	if final {
-		state = "terminated;reason=noresource"
+	state := "terminated;reason=noresource"
+	if !final {
+		left := max(time.Until(x.subscribedUntil), time.Second)
+		state = "active;expires=" + strconv.FormatInt(int64((left+time.Second-1)/time.Second), 10)
 	}
 	contact := l.dialog.OurContact()
 	n := l.dialog.NewRequest(gosip.NOTIFY, 0, nil, &contact)

@@ -315,7 +315,7 @@ func TestReferPerformedByServerCancelled(t *testing.T) {
 	}
 	// The transferor's subscription ends with a final NOTIFY (RFC 6665
 	// §4.2.2) before its BYE.
-	if n := l.caller.waitLast(ctx, gosip.NOTIFY, 2); !strings.HasPrefix(string(n.Body()), "SIP/2.0 487") ||
+	if n := finalNotify(ctx, t, l.caller); !strings.HasPrefix(string(n.Body()), "SIP/2.0 487") ||
 		!strings.HasPrefix(headerValue(n, "Subscription-State"), "terminated") {
 		t.Errorf("final NOTIFY %q, state %q, want 487 and terminated", n.Body(), headerValue(n, "Subscription-State"))
 	}
@@ -363,7 +363,7 @@ func TestReferPerformedByServerStrictTarget(t *testing.T) {
 	if rack := prack.GetHeader("RAck"); rack == nil || rack.Value() != "77 "+target.req.CSeq().Value()[:strings.IndexByte(target.req.CSeq().Value(), ' ')]+" INVITE" {
 		t.Errorf("PRACK RAck %v, want 77 %s", rack, target.req.CSeq().Value())
 	}
-	if notify := l.caller.waitLast(ctx, gosip.NOTIFY, 2); !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") {
+	if notify := finalNotify(ctx, t, l.caller); !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") {
 		t.Fatalf("final NOTIFY %q, want 200", notify.Body())
 	}
 	refresh := l.edge.wait(ctx, gosip.INVITE, 2) // the transfer INVITE, then our refresh

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
 )
 
 // TestReferPerformedByServerTargetAnswersEarly: the transfer target
@@ -126,4 +128,75 @@ func TestReferPerformedByServerNotifyHeaders(t *testing.T) {
 	check(2, refer(), "SIP/2.0 200")
 	target := next(ctx, t, l.targets, "transfer")
 	l.targetHangsUp(ctx, t, target)
+}
+
+// TestReferPerformedByServerTargetRings: the REFER's subscription lasts as
+// long as the target may ring (the edge side's ring_timeout) and a margin,
+// and the transferor hears of the target's ringing (NOTIFY SIP/2.0 180
+// Ringing, RFC 3515 §2.4.5); a target still ringing at ring_timeout is
+// CANCELled and the transferor's final NOTIFY says 408, the call going on
+// as it was. The subscription said expires=60 with a 180 s ring time, no
+// NOTIFY came between 100 Trying and the final one, and a target could
+// ring for ever.
+func TestReferPerformedByServerTargetRings(t *testing.T) {
+	expires := func(r *gosip.Request) int {
+		t.Helper()
+		st := headerValue(r, "Subscription-State")
+		v, ok := strings.CutPrefix(st, "active;expires=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			t.Fatalf("NOTIFY %q: Subscription-State %q, want active;expires=N", r.Body(), st)
+		}
+		return n
+	}
+	t.Run("answered", func(t *testing.T) {
+		ctx := testCtx(t, 30*time.Second)
+		l := newTransferLab(t, func(c *mediation.Config) { c.Edge.RingTimeout = 90 * time.Second })
+		release := l.ringingTarget(ctx)
+		oc := upCall(ctx, t, l.caller, l.srv, "udp")
+		next(ctx, t, l.sbcCalls, "SBC's")
+		referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+		trying := l.caller.wait(ctx, gosip.NOTIFY, 1)
+		if e := expires(trying); e < 90 || e > 100 {
+			t.Errorf("100 Trying NOTIFY: expires=%d, want the ring timeout (90 s) and a margin", e)
+		}
+		ringing := l.caller.waitLast(ctx, gosip.NOTIFY, 2)
+		if string(ringing.Body()) != "SIP/2.0 180 Ringing\r\n" {
+			t.Fatalf("NOTIFY #2 %q, want the target's 180", ringing.Body())
+		}
+		if e := expires(ringing); e < 89 || e > 100 {
+			t.Errorf("180 NOTIFY: expires=%d, want what is left of the subscription", e)
+		}
+		close(release)
+		target := next(ctx, t, l.targets, "transfer")
+		if n := finalNotify(ctx, t, l.caller); !strings.HasPrefix(string(n.Body()), "SIP/2.0 200") {
+			t.Fatalf("final NOTIFY %q, want 200", n.Body())
+		}
+		l.sbc.wait(ctx, gosip.INVITE, 2)
+		l.targetHangsUp(ctx, t, target)
+	})
+	t.Run("ring timeout", func(t *testing.T) {
+		ctx := testCtx(t, 30*time.Second)
+		l := newTransferLab(t, func(c *mediation.Config) { c.Edge.RingTimeout = time.Second })
+		l.ringingTarget(ctx) // never released
+		oc := upCall(ctx, t, l.caller, l.srv, "udp")
+		next(ctx, t, l.sbcCalls, "SBC's")
+		start := time.Now()
+		referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+		l.edge.wait(ctx, gosip.CANCEL, 1)
+		if d := time.Since(start); d < 900*time.Millisecond {
+			t.Errorf("target CANCELled after %s, before the ring timeout (1 s)", d)
+		}
+		if n := finalNotify(ctx, t, l.caller); !strings.HasPrefix(string(n.Body()), "SIP/2.0 408") {
+			t.Fatalf("final NOTIFY %q, want 408", n.Body())
+		}
+		if n, m := l.sbc.count(gosip.BYE), l.caller.count(gosip.BYE); n != 0 || m != 0 {
+			t.Fatalf("BYEs after the transfer timed out: SBC %d, client %d", n, m)
+		}
+		if err := oc.d.Bye(ctx); err != nil {
+			t.Fatalf("client's BYE: %v", err)
+		}
+		l.sbc.wait(ctx, gosip.BYE, 1)
+		waitCalls(t, l.srv, 0)
+	})
 }
