@@ -110,7 +110,7 @@ func (c *call) end(from *leg, reason string) {
 	if a.final() >= 200 && a.final() < 300 && from != &a.leg {
 		c.bye(&a.leg)
 	}
-	if r := c.released; r != nil {
+	for _, r := range c.releasedLegs() {
 		// A transferor's leg still waiting for its final NOTIFY's answer
 		// (transfer.go): it gets its BYE now, not never.
 		c.releaseLeg(r)
@@ -198,8 +198,13 @@ func (c *call) maybeFinish() {
 		return
 	}
 	a, b := c.caller, c.callee
-	for _, l := range []*leg{&a.leg, &b.leg, c.released} {
-		if l != nil && l.byeSent && !l.byeDone {
+	for _, l := range []*leg{&a.leg, &b.leg} {
+		if l.byeSent && !l.byeDone {
+			return
+		}
+	}
+	for _, l := range c.releasedLegs() {
+		if l.byeSent && !l.byeDone {
 			return
 		}
 	}

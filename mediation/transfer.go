@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -358,7 +359,7 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	// The transferor's old leg is released: it learns the outcome, then
 	// gets BYE (RFC 5589 §6.1 lets either end it).
 	old := &leg{role: edge.role, side: edge.side, media: edge.media, policy: edge.policy, dialog: edge.dialog}
-	c.released = old
+	c.release(old)
 	if x.transferorGone {
 		old.byeSent, old.byeDone = true, true // its BYE came while the target rang
 	} else {
@@ -480,21 +481,64 @@ func (c *call) releaseLeg(old *leg) {
 	c.bye(old)
 }
 
-// onReleased answers a request in the transferor's released leg: its BYE
-// (crossing ours, or first) gets 200 and ends nothing; anything else
-// 481. false: in not of that dialog.
+// maxReleasedLegs bounds the released legs a call keeps: a call
+// transferred on and on (each target transferring it again) keeps the
+// latest ones, enough for their transferors' late requests.
+const maxReleasedLegs = 8
+
+// release adds old, a transferor's edge leg the call no longer has, to
+// c.released: requests in its dialog are its own, not the edge leg's
+// (onReleased). Beyond maxReleasedLegs the oldest leg whose dialog is
+// over goes (the oldest of all if none is).
+func (c *call) release(old *leg) {
+	if c.released == nil {
+		c.released = new([]*leg)
+	}
+	r := *c.released
+	if len(r) >= maxReleasedLegs {
+		i := max(slices.IndexFunc(r, func(l *leg) bool { return l.byeDone }), 0)
+		r = slices.Delete(r, i, i+1)
+	}
+	*c.released = append(r, old)
+}
+
+// releasedLegs are the call's released legs, oldest first.
+func (c *call) releasedLegs() []*leg {
+	if c.released == nil {
+		return nil
+	}
+	return *c.released
+}
+
+// releasedLeg is the released leg whose Call-ID is callID, nil for none.
+func (c *call) releasedLeg(callID string) *leg {
+	for _, r := range c.releasedLegs() {
+		if r.dialog.CallID == callID {
+			return r
+		}
+	}
+	return nil
+}
+
+// onReleased answers a request in one of the transferors' released legs:
+// its BYE (first, or crossing ours) gets 200 and ends nothing; once its
+// dialog is over (our BYE answered, or its own taken) a BYE gets 481,
+// and so does anything else at any time. false: in of none of them.
 func (c *call) onReleased(in *sip.Incoming) bool {
-	r := c.released
-	if r == nil || in.Side != r.side || in.Req.CallID() == nil || string(*in.Req.CallID()) != r.dialog.CallID {
+	if in.Req.CallID() == nil {
+		return false
+	}
+	r := c.releasedLeg(string(*in.Req.CallID()))
+	if r == nil || in.Side != r.side {
 		return false
 	}
 	if !in.Req.IsAck() && !c.fromOwnPeer(r, in) {
 		c.refuseForeign(r, in) // as for the call's own legs (dialogtrust.go)
 		return true
 	}
-	switch in.Req.Method {
-	case gosip.ACK:
-	case gosip.BYE:
+	switch {
+	case in.Req.IsAck():
+	case in.Req.Method == gosip.BYE && !r.byeDone:
 		r.byeDone = true
 		_ = in.Reply(200, "OK", "")
 		c.log.Info().Msg("the transferor hung up its released leg")

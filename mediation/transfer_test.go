@@ -131,6 +131,11 @@ func TestReferPerformedByServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			l := newTransferLab(t, nil)
+			byeAnswered := make(chan struct{}, 1)
+			l.caller.on(gosip.BYE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				l.caller.reply(req, tx, 200, nil)
+				byeAnswered <- struct{}{}
+			})
 			oc := upCall(ctx, t, l.caller, l.srv, "udp")
 			mediationtest.WaitMetric(t, l.srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 			first := next(ctx, t, l.sbcCalls, "SBC's")
@@ -166,10 +171,16 @@ func TestReferPerformedByServer(t *testing.T) {
 				t.Fatalf("SBC's INVITE #2 in Call-ID %s, want the PSTN party's leg's %s", reinv.CallID().Value(), first.req.CallID().Value())
 			}
 			relayGW := media(t, "re-INVITE to the SBC", reinv.Body()).RTP()
-			// The client hangs up its old leg after the final NOTIFY:
-			// 200, and the call goes on.
-			if err := oc.d.Bye(ctx); err != nil {
-				t.Fatalf("client's BYE of its old leg: %v", err)
+			// The client hangs up its old leg once it has answered our
+			// BYE there: that dialog is over, 481 (a BYE crossing ours
+			// gets 200: ...TransferorHangsUpFirst), and the call goes on.
+			select {
+			case <-byeAnswered:
+			case <-ctx.Done():
+				t.Fatal("the client never answered our BYE")
+			}
+			if err := oc.d.Bye(ctx); err == nil || !strings.Contains(err.Error(), "481") {
+				t.Fatalf("client's BYE of its old leg after ours: %v, want 481", err)
 			}
 			mediationtest.WaitMetric(t, l.srv, 0, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 			if calls := l.srv.Calls(); len(calls) != 1 || calls[0].BypassReason != "transferred" {

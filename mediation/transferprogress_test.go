@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -199,4 +200,60 @@ func TestReferPerformedByServerTargetRings(t *testing.T) {
 		l.sbc.wait(ctx, gosip.BYE, 1)
 		waitCalls(t, l.srv, 0)
 	})
+}
+
+// TestReferPerformedByServerEarlierTransferorsBye: the client (on another
+// host than the edge's next hop) transfers the PSTN party to a target,
+// which transfers it on to a second. The client's late BYE in its old
+// leg, long hung up, gets 481: that dialog is over. Only the latest
+// released leg was kept, so the client's BYE was checked as one of the
+// target's leg and refused 403 "not the call's peer" (counted as
+// foreign).
+func TestReferPerformedByServerEarlierTransferorsBye(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	client := startPeerOn(t, "transferor", netip.MustParseAddrPort("127.0.0.3:0"), nil)
+	takeNotifies(client)
+	byeAnswered := make(chan struct{}, 1)
+	client.on(gosip.BYE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		client.reply(req, tx, 200, nil)
+		byeAnswered <- struct{}{}
+	})
+	oc := upCall(ctx, t, client, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	first := next(ctx, t, l.targets, "first transfer")
+	select {
+	case <-byeAnswered: // the client's old leg is over
+	case <-ctx.Done():
+		t.Fatal("the client's old leg got no BYE")
+	}
+	l.sbc.wait(ctx, gosip.INVITE, 2)
+	first.mustWaitAck(ctx)
+	refer := first.inDialog(gosip.REFER, 2, nil, gosip.NewHeader("Refer-To", "<sip:+15550300@sfb.example.com;user=phone>"))
+	if res := first.do(ctx, refer); res.StatusCode != 202 {
+		t.Fatalf("the target's REFER got %d, want 202", res.StatusCode)
+	}
+	second := next(ctx, t, l.targets, "second transfer")
+	l.sbc.wait(ctx, gosip.INVITE, 3)
+	if bye := l.edge.wait(ctx, gosip.BYE, 1); bye.CallID().Value() != first.req.CallID().Value() {
+		t.Fatalf("BYE in Call-ID %s, want the first target's released leg", bye.CallID().Value())
+	}
+	bye := gosip.NewRequest(gosip.BYE, oc.final.Contact().Address)
+	from, to, callID := oc.inv.From(), oc.final.To(), *oc.inv.CallID()
+	bye.AppendHeader(&gosip.FromHeader{Address: from.Address, Params: from.Params.Clone()})
+	bye.AppendHeader(&gosip.ToHeader{Address: to.Address, Params: to.Params.Clone()})
+	bye.AppendHeader(&callID)
+	bye.AppendHeader(&gosip.CSeqHeader{SeqNo: 50, MethodName: gosip.BYE})
+	res, err := client.stack.Client("udp").Do(ctx, bye)
+	if err != nil {
+		t.Fatalf("client's late BYE: %v", err)
+	}
+	if res.StatusCode != 481 {
+		t.Fatalf("client's late BYE in its released leg got %d %s, want 481", res.StatusCode, res.Reason)
+	}
+	if n := l.sbc.count(gosip.BYE); n != 0 {
+		t.Fatal("the PSTN party got BYE")
+	}
+	l.targetHangsUp(ctx, t, second)
 }
