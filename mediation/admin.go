@@ -123,7 +123,7 @@ func (s *Server) hangUpCall(w http.ResponseWriter, r *http.Request) {
 		st.rec = c.record("in progress")
 		// A transferor's released leg is no leg of the call any more: its
 		// Call-ID does not name the PSTN party's call with the target.
-		st.released = c.released != nil && c.released.dialog.CallID == id
+		st.released = c.releasedLeg(id) != nil
 	}, hangUpQueryWait) {
 		select {
 		case <-c.done.wait():

@@ -140,9 +140,11 @@ type call struct {
 	offer *relayedOffer
 	// xfer is the transfer we perform for a REFER, if any (transfer.go).
 	xfer *transfer
-	// released is the transferor's old edge leg after a transfer we
-	// performed (transfer.go), nil before.
-	released *leg
+	// released are the transferors' old edge legs after transfers we
+	// performed (transfer.go), oldest first, at most maxReleasedLegs;
+	// nil before. Behind a pointer: most calls are never transferred,
+	// and a slice header would take the call to the next size class.
+	released *[]*leg
 	// refers are the REFERs relayed whose NOTIFYs may come back
 	// (refer.go), nil before the first.
 	refers *referSubs

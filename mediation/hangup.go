@@ -86,13 +86,14 @@ func (c *call) end(from *leg, reason string) {
 		// A transfer still ringing: its target is CANCELled as the
 		// callee would be.
 		c.xfer = nil
+		c.cancel(x.ringTimer)
 		c.abandonInvite(x.out, x.provisional, c.deps.edge, x.rel, x.early)
 		x.plan.closeRelay()
 		if e := c.legOf(c.deps.edge); !x.transferorGone && e != nil && e.dialog != nil {
 			// The REFER's implicit subscription ends with the call (RFC
 			// 6665 §4.2.2): the transferor learns the transfer will not
 			// happen before its BYE comes.
-			c.notifyTransfer(e, "SIP/2.0 487 Request Terminated", true, nil)
+			c.notifyTransfer(e, x, "SIP/2.0 487 Request Terminated", true, nil)
 		}
 	}
 	switch {
@@ -109,7 +110,7 @@ func (c *call) end(from *leg, reason string) {
 	if a.final() >= 200 && a.final() < 300 && from != &a.leg {
 		c.bye(&a.leg)
 	}
-	if r := c.released; r != nil {
+	for _, r := range c.releasedLegs() {
 		// A transferor's leg still waiting for its final NOTIFY's answer
 		// (transfer.go): it gets its BYE now, not never.
 		c.releaseLeg(r)
@@ -197,8 +198,13 @@ func (c *call) maybeFinish() {
 		return
 	}
 	a, b := c.caller, c.callee
-	for _, l := range []*leg{&a.leg, &b.leg, c.released} {
-		if l != nil && l.byeSent && !l.byeDone {
+	for _, l := range []*leg{&a.leg, &b.leg} {
+		if l.byeSent && !l.byeDone {
+			return
+		}
+	}
+	for _, l := range c.releasedLegs() {
+		if l.byeSent && !l.byeDone {
 			return
 		}
 	}

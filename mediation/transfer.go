@@ -2,7 +2,9 @@ package mediation
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,6 +47,18 @@ type transfer struct {
 	// and their early dialogs, by its tag (RFC 3262 §4).
 	rel   sip.ReliableReceivers
 	early map[string]*sip.Dialog
+	// earlySDP is the SDP of each early dialog's latest 18x, by the
+	// target's tag: the answer when the 2xx of that dialog has none (RFC
+	// 3262 §5, RFC 3261 §13.2.1), as for an ordinary call's callee.
+	earlySDP map[string][]byte
+	// referSeq is the REFER's CSeq number, the id of its subscription
+	// (RFC 3515 §2.4.6); subscribedUntil is when the subscription expires:
+	// the target's ring time (ringTimer) and a margin.
+	referSeq        uint32
+	subscribedUntil time.Time
+	ringTimer       timerID
+	// progressed: the transferor was told of the target's first 18x.
+	progressed bool
 	// transferorGone: the client hung up its leg after our 202, while the
 	// target rang (transferorLeft).
 	transferorGone bool
@@ -132,7 +146,14 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	x.plan.noOffer = transferred // no bypass ID offered: anchored
 	_ = in.Reply(202, "Accepted", "")
 	c.xfer = x
-	c.notifyTransfer(l, "SIP/2.0 100 Trying", false, nil)
+	x.referSeq = in.Req.CSeq().SeqNo
+	// The target rings at most the edge side's ring_timeout (then it is
+	// CANCELled, as a callee is); the subscription outlasts that by 64*T1,
+	// so its final NOTIFY always comes while it is active and it needs no
+	// refresh (an in-dialog SUBSCRIBE gets 405).
+	x.subscribedUntil = time.Now().Add(x.policy.Ring() + c.deps.sip.Timeout())
+	x.ringTimer = c.after(x.policy.Ring(), func() { c.onTransferRingTimeout(l, x) })
+	c.notifyTransfer(l, x, "SIP/2.0 100 Trying", false, nil)
 
 	hdrs := []gosip.Header{sip.OptionHeader("Supported", x.policy.optionTags()...)}
 	if x.policy.PrackMode() == PrackRequired {
@@ -189,8 +210,15 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 		}
 	case res.IsProvisional():
 		x.provisional = true
-		if sip.IsReliable(res) {
-			c.prackTransfer(x, edge, res)
+		if res.StatusCode == 100 || sip.IsReliable(res) && !c.prackTransfer(x, edge, res) {
+			return // a 100, or a reliable one again or out of order
+		}
+		x.keepEarly(res)
+		if !x.progressed && !x.transferorGone {
+			// The transferor hears of the target's progress once (RFC
+			// 3515 §2.4.5): its first 180 or 183.
+			x.progressed = true
+			c.notifyTransfer(edge, x, sipfrag(res.StatusCode, res.Reason), false, nil)
 		}
 	case res.StatusCode == 422 && x.requestedSE > 0 && !x.retried422:
 		// As for a callee (retryWithInterval): INVITE again with its
@@ -210,14 +238,72 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 }
 
 // prackTransfer PRACKs a reliable provisional of the transfer target
-// (RFC 3262 §4) in its early dialog, once per RSeq in order.
-func (c *call) prackTransfer(x *transfer, edge *leg, res *gosip.Response) {
+// (RFC 3262 §4) in its early dialog, once per RSeq in order; false when
+// res is not the next of its early dialog (a retransmission, out of
+// order, no To-tag or RSeq).
+func (c *call) prackTransfer(x *transfer, edge *leg, res *gosip.Response) bool {
 	rseq, _, err := sip.RSeq(res)
 	if tag, _ := res.To().Params.Get("tag"); tag == "" || err != nil || !x.rel.Accept(tag, rseq) {
-		return
+		return false
 	}
 	c.prack(edge, earlyDialogOf(&x.early, c.deps.edge, x.out.req, res), x.out.req.CSeq().SeqNo, rseq)
+	return true
 }
+
+// keepEarly notes the SDP of the target's 18x res as its early dialog's
+// latest (by its To-tag). Reliable or not, as for an ordinary call's
+// callee (answerBody, answeredFork): a 2xx without SDP stands on it.
+func (x *transfer) keepEarly(res *gosip.Response) {
+	tag, _ := res.To().Params.Get("tag")
+	if tag == "" || len(res.Body()) == 0 {
+		return
+	}
+	if x.earlySDP == nil {
+		x.earlySDP = map[string][]byte{}
+	}
+	x.earlySDP[tag] = res.Body()
+}
+
+// answerOf is the target's SDP answer that its 2xx res completes: the
+// 2xx's own, or, when it has none, that of the latest 18x in the early
+// dialog res confirms (its To-tag: another fork's SDP is no answer of
+// this one's). nil for none.
+func (x *transfer) answerOf(res *gosip.Response) []byte {
+	if len(res.Body()) > 0 {
+		return res.Body()
+	}
+	tag, _ := res.To().Params.Get("tag")
+	return x.earlySDP[tag]
+}
+
+// onTransferRingTimeout gives up on a target still ringing at the edge
+// side's ring_timeout: CANCEL, as for a callee, and the transferor's
+// final NOTIFY says 408.
+func (c *call) onTransferRingTimeout(edge *leg, x *transfer) {
+	if c.xfer != x {
+		return
+	}
+	c.log.Info().Int64("ring_timeout_ms", x.policy.Ring().Milliseconds()).Str("target", x.target).
+		Msg("transfer target did not answer within ring_timeout: CANCEL")
+	c.abandonInvite(x.out, x.provisional, c.deps.edge, x.rel, x.early)
+	c.transferFailed(edge, 408, "Request Timeout")
+}
+
+// sipfrag is the message/sipfrag status line of a response (RFC 3515
+// §2.4.5), its reason phrase the usual one when it came without.
+func sipfrag(code int, reason string) string {
+	if reason == "" {
+		reason = sip.ReasonPhrase(code)
+	}
+	if reason == "" {
+		reason = provisionalPhrases[code]
+	}
+	return fmt.Sprintf("SIP/2.0 %d %s", code, reason)
+}
+
+// provisionalPhrases are RFC 3261's reason phrases (§21.1) of the
+// provisionals a transfer's progress NOTIFY may carry.
+var provisionalPhrases = map[int]string{180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress"}
 
 // transferAnswered completes the transfer: ACK the target, put its leg in
 // the place of the transferor's (released: final NOTIFY, then BYE) and
@@ -225,6 +311,7 @@ func (c *call) prackTransfer(x *transfer, edge *leg, res *gosip.Response) {
 func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	x := c.xfer
 	c.xfer = nil
+	c.cancel(x.ringTimer)
 	// The early dialog a PRACK went in, if any, carries on: its CSeq is
 	// past the PRACK's.
 	d := earlyDialogOf(&x.early, c.deps.edge, x.out.req, res)
@@ -240,7 +327,10 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	// §8), as it is now: a re-offer may have moved it on while the target
 	// rang.
 	x.plan.sdp[relay.Gateway] = c.media.sdp[relay.Gateway]
-	gwSDP, err := x.plan.planAnswer(res.Body(), true, "")
+	gwSDP, err := []byte(nil), errors.New("no SDP answer in 18x or 200")
+	if answer := x.answerOf(res); answer != nil {
+		gwSDP, err = x.plan.planAnswer(answer, true, "")
+	}
 	if err != nil {
 		c.log.Warn().Err(err).Msg("transfer target's answer not usable; hanging it up")
 		_, _, _ = d.Send(context.Background(), d.NewRequest(gosip.BYE, 0, nil, nil), sip.Discard)
@@ -249,7 +339,7 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 			c.transferLost(edge, 488)
 			return
 		}
-		c.notifyTransfer(edge, "SIP/2.0 488 Not Acceptable Here", true, nil)
+		c.notifyTransfer(edge, x, "SIP/2.0 488 Not Acceptable Here", true, nil)
 		return
 	}
 	if c.offer != nil {
@@ -269,11 +359,11 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	// The transferor's old leg is released: it learns the outcome, then
 	// gets BYE (RFC 5589 §6.1 lets either end it).
 	old := &leg{role: edge.role, side: edge.side, media: edge.media, policy: edge.policy, dialog: edge.dialog}
-	c.released = old
+	c.release(old)
 	if x.transferorGone {
 		old.byeSent, old.byeDone = true, true // its BYE came while the target rang
 	} else {
-		c.notifyTransfer(old, "SIP/2.0 200 OK", true, func() { c.releaseLeg(old) })
+		c.notifyTransfer(old, x, "SIP/2.0 200 OK", true, func() { c.releaseLeg(old) })
 	}
 	// The target's leg takes its place: its dialog, the session timer its
 	// 2xx set (RFC 4028 §7.2), our ACK (sent again for a retransmitted 2xx).
@@ -391,21 +481,64 @@ func (c *call) releaseLeg(old *leg) {
 	c.bye(old)
 }
 
-// onReleased answers a request in the transferor's released leg: its BYE
-// (crossing ours, or first) gets 200 and ends nothing; anything else
-// 481. false: in not of that dialog.
+// maxReleasedLegs bounds the released legs a call keeps: a call
+// transferred on and on (each target transferring it again) keeps the
+// latest ones, enough for their transferors' late requests.
+const maxReleasedLegs = 8
+
+// release adds old, a transferor's edge leg the call no longer has, to
+// c.released: requests in its dialog are its own, not the edge leg's
+// (onReleased). Beyond maxReleasedLegs the oldest leg whose dialog is
+// over goes (the oldest of all if none is).
+func (c *call) release(old *leg) {
+	if c.released == nil {
+		c.released = new([]*leg)
+	}
+	r := *c.released
+	if len(r) >= maxReleasedLegs {
+		i := max(slices.IndexFunc(r, func(l *leg) bool { return l.byeDone }), 0)
+		r = slices.Delete(r, i, i+1)
+	}
+	*c.released = append(r, old)
+}
+
+// releasedLegs are the call's released legs, oldest first.
+func (c *call) releasedLegs() []*leg {
+	if c.released == nil {
+		return nil
+	}
+	return *c.released
+}
+
+// releasedLeg is the released leg whose Call-ID is callID, nil for none.
+func (c *call) releasedLeg(callID string) *leg {
+	for _, r := range c.releasedLegs() {
+		if r.dialog.CallID == callID {
+			return r
+		}
+	}
+	return nil
+}
+
+// onReleased answers a request in one of the transferors' released legs:
+// its BYE (first, or crossing ours) gets 200 and ends nothing; once its
+// dialog is over (our BYE answered, or its own taken) a BYE gets 481,
+// and so does anything else at any time. false: in of none of them.
 func (c *call) onReleased(in *sip.Incoming) bool {
-	r := c.released
-	if r == nil || in.Side != r.side || in.Req.CallID() == nil || string(*in.Req.CallID()) != r.dialog.CallID {
+	if in.Req.CallID() == nil {
+		return false
+	}
+	r := c.releasedLeg(string(*in.Req.CallID()))
+	if r == nil || in.Side != r.side {
 		return false
 	}
 	if !in.Req.IsAck() && !c.fromOwnPeer(r, in) {
 		c.refuseForeign(r, in) // as for the call's own legs (dialogtrust.go)
 		return true
 	}
-	switch in.Req.Method {
-	case gosip.ACK:
-	case gosip.BYE:
+	switch {
+	case in.Req.IsAck():
+	case in.Req.Method == gosip.BYE && !r.byeDone:
 		r.byeDone = true
 		_ = in.Reply(200, "OK", "")
 		c.log.Info().Msg("the transferor hung up its released leg")
@@ -423,24 +556,32 @@ func (c *call) transferFailed(edge *leg, code int, reason string) {
 		return
 	}
 	c.xfer = nil
+	c.cancel(x.ringTimer)
 	x.plan.closeRelay()
 	if x.transferorGone {
 		c.transferLost(edge, code)
 		return
 	}
 	c.log.Info().Int("code", code).Str("target", x.target).Msg("transfer failed; the call goes on")
-	c.notifyTransfer(edge, fmt.Sprintf("SIP/2.0 %d %s", code, reason), true, nil)
+	c.notifyTransfer(edge, x, sipfrag(code, reason), true, nil)
 }
 
-// notifyTransfer sends the REFER's subscriber a NOTIFY with frag; then
-// (nil: nothing) runs once it has an outcome, or could not be sent.
-func (c *call) notifyTransfer(l *leg, frag string, final bool, then func()) {
-	state := "active;expires=60"
-	if final {
-		state = "terminated;reason=noresource"
+// notifyTransfer sends the subscriber of x's REFER a NOTIFY with frag in
+// l's dialog; then (nil: nothing) runs once it has an outcome, or could
+// not be sent. The Event names the REFER's CSeq (RFC 3515 §2.4.6: a
+// MUST from a dialog's second REFER on, harmless on the first); the
+// Contact is ours, as NOTIFY, a target refresh request, must carry (RFC
+// 6665 §7.1, §4.3); an active subscription's expires is what is left of
+// it (RFC 6665 §4.2.2).
+func (c *call) notifyTransfer(l *leg, x *transfer, frag string, final bool, then func()) {
+	state := "terminated;reason=noresource"
+	if !final {
+		left := max(time.Until(x.subscribedUntil), time.Second)
+		state = "active;expires=" + strconv.FormatInt(int64((left+time.Second-1)/time.Second), 10)
 	}
-	n := l.dialog.NewRequest(gosip.NOTIFY, 0, nil, nil)
-	n.AppendHeader(gosip.NewHeader("Event", "refer"))
+	contact := l.dialog.OurContact()
+	n := l.dialog.NewRequest(gosip.NOTIFY, 0, nil, &contact)
+	n.AppendHeader(gosip.NewHeader("Event", "refer;id="+strconv.FormatUint(uint64(x.referSeq), 10)))
 	n.AppendHeader(gosip.NewHeader("Subscription-State", state))
 	n.AppendHeader(gosip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
 	n.SetBody([]byte(frag + "\r\n"))

@@ -131,6 +131,11 @@ func TestReferPerformedByServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			l := newTransferLab(t, nil)
+			byeAnswered := make(chan struct{}, 1)
+			l.caller.on(gosip.BYE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				l.caller.reply(req, tx, 200, nil)
+				byeAnswered <- struct{}{}
+			})
 			oc := upCall(ctx, t, l.caller, l.srv, "udp")
 			mediationtest.WaitMetric(t, l.srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 			first := next(ctx, t, l.sbcCalls, "SBC's")
@@ -166,10 +171,16 @@ func TestReferPerformedByServer(t *testing.T) {
 				t.Fatalf("SBC's INVITE #2 in Call-ID %s, want the PSTN party's leg's %s", reinv.CallID().Value(), first.req.CallID().Value())
 			}
 			relayGW := media(t, "re-INVITE to the SBC", reinv.Body()).RTP()
-			// The client hangs up its old leg after the final NOTIFY:
-			// 200, and the call goes on.
-			if err := oc.d.Bye(ctx); err != nil {
-				t.Fatalf("client's BYE of its old leg: %v", err)
+			// The client hangs up its old leg once it has answered our
+			// BYE there: that dialog is over, 481 (a BYE crossing ours
+			// gets 200: ...TransferorHangsUpFirst), and the call goes on.
+			select {
+			case <-byeAnswered:
+			case <-ctx.Done():
+				t.Fatal("the client never answered our BYE")
+			}
+			if err := oc.d.Bye(ctx); err == nil || !strings.Contains(err.Error(), "481") {
+				t.Fatalf("client's BYE of its old leg after ours: %v, want 481", err)
 			}
 			mediationtest.WaitMetric(t, l.srv, 0, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 			if calls := l.srv.Calls(); len(calls) != 1 || calls[0].BypassReason != "transferred" {
@@ -315,7 +326,7 @@ func TestReferPerformedByServerCancelled(t *testing.T) {
 	}
 	// The transferor's subscription ends with a final NOTIFY (RFC 6665
 	// §4.2.2) before its BYE.
-	if n := l.caller.waitLast(ctx, gosip.NOTIFY, 2); !strings.HasPrefix(string(n.Body()), "SIP/2.0 487") ||
+	if n := finalNotify(ctx, t, l.caller); !strings.HasPrefix(string(n.Body()), "SIP/2.0 487") ||
 		!strings.HasPrefix(headerValue(n, "Subscription-State"), "terminated") {
 		t.Errorf("final NOTIFY %q, state %q, want 487 and terminated", n.Body(), headerValue(n, "Subscription-State"))
 	}
@@ -363,7 +374,7 @@ func TestReferPerformedByServerStrictTarget(t *testing.T) {
 	if rack := prack.GetHeader("RAck"); rack == nil || rack.Value() != "77 "+target.req.CSeq().Value()[:strings.IndexByte(target.req.CSeq().Value(), ' ')]+" INVITE" {
 		t.Errorf("PRACK RAck %v, want 77 %s", rack, target.req.CSeq().Value())
 	}
-	if notify := l.caller.waitLast(ctx, gosip.NOTIFY, 2); !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") {
+	if notify := finalNotify(ctx, t, l.caller); !strings.HasPrefix(string(notify.Body()), "SIP/2.0 200") {
 		t.Fatalf("final NOTIFY %q, want 200", notify.Body())
 	}
 	refresh := l.edge.wait(ctx, gosip.INVITE, 2) // the transfer INVITE, then our refresh
@@ -815,6 +826,28 @@ func TestReferPerformedByServerReleasedLegTrusted(t *testing.T) {
 	bye.AppendHeader(&gosip.CSeqHeader{SeqNo: 50, MethodName: gosip.BYE})
 	sendForeign(ctx, t, intruder, bye)
 	l.targetHangsUp(ctx, t, target)
+}
+
+// finalNotify waits for the NOTIFY that ends a REFER's subscription
+// (Subscription-State terminated) and returns it.
+func finalNotify(ctx context.Context, t *testing.T, p *peer) *gosip.Request {
+	t.Helper()
+	for {
+		p.mu.Lock()
+		for _, r := range p.reqs {
+			if r.Method == gosip.NOTIFY && strings.HasPrefix(headerValue(r, "Subscription-State"), "terminated") {
+				p.mu.Unlock()
+				return r
+			}
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("%s: no final NOTIFY (got %s)", p.stack.Name(), p.methods())
+		}
+	}
 }
 
 // referAccepted sends the client's REFER to referTo in oc and wants 202.
