@@ -295,15 +295,8 @@ func sipfrag(code int, reason string) string {
 	if reason == "" {
 		reason = sip.ReasonPhrase(code)
 	}
-	if reason == "" {
-		reason = provisionalPhrases[code]
-	}
 	return fmt.Sprintf("SIP/2.0 %d %s", code, reason)
 }
-
-// provisionalPhrases are RFC 3261's reason phrases (§21.1) of the
-// provisionals a transfer's progress NOTIFY may carry.
-var provisionalPhrases = map[int]string{180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress"}
 
 // transferAnswered completes the transfer: ACK the target, put its leg in
 // the place of the transferor's (released: final NOTIFY, then BYE) and
