@@ -16,7 +16,18 @@ package relay
 // updates report, and the three end packets and other retransmissions add
 // nothing. The sender's own audio for the same stretch of time, if it
 // sends any, is held back (RFC 4733 §2.5.1.2 leaves the receiver the
-// choice; two sources of the same instant would garble the digit).
+// choice; two sources of the same instant would garble the digit, and a
+// receiver's jitter buffer keeps one frame per timestamp, usually the
+// first): each timestamp carries one frame, the tone's or the audio's.
+// Many senders (gateways doing DTMF relay) keep their audio stream
+// running and send each audio frame just before the event update that
+// covers it, so while an event goes on its audio is held back ahead of
+// the tone, up to maxToneAhead past the duration reported so far: the
+// next update covers it. Audio already relayed when the event's packet
+// covering its time comes (sent before the event's first packet, or so
+// far ahead of the updates that it was not held back) keeps its stretch:
+// the tone for it is skipped, not sent a second time on the same
+// timestamps.
 //
 // The tone is played at the real-time pace a media gateway plays it, never
 // faster, so that one packet (a hostile or broken sender's, or an update
@@ -31,7 +42,9 @@ package relay
 //     stretch (a timestamp jump, the sequence numbers run on), rather than
 //     back-filling the past in a burst;
 //   - the sender's audio is held back only for the stretch rendered (and
-//     what is due but not rendered yet), not for the duration claimed.
+//     what is due but not rendered yet) and, while the event goes on,
+//     maxToneAhead past it, not for the duration claimed: a lost end
+//     packet or a claim ahead of wall time mutes at most 200 ms more.
 
 import (
 	"encoding/binary"
@@ -115,6 +128,33 @@ type dtmfState struct {
 	phase          [2]float64
 }
 
+// heardAudio is the newest audio of one direction relayed as audio (not
+// held back for a tone): its stream, and the timestamp its payload ends
+// at. Every codec the relay handles takes one byte per timestamp unit
+// (G.711, and 64 kbit/s G.722 on its 8 kHz RTP clock), so the payload's
+// length is its duration.
+type heardAudio struct {
+	ok        bool
+	ssrc, end uint32
+}
+
+// note records audio of stream ssrc at ts, n units long, relayed.
+func (h *heardAudio) note(ssrc, ts uint32, n int) {
+	end := ts + uint32(n)
+	if !h.ok || ssrc != h.ssrc || int32(end-h.end) > 0 {
+		h.ok, h.ssrc, h.end = true, ssrc, end
+	}
+}
+
+// after is how far past ts, on stream ssrc, relayed audio reaches (0 if
+// it does not).
+func (h *heardAudio) after(ssrc, ts uint32) uint32 {
+	if !h.ok || ssrc != h.ssrc {
+		return 0
+	}
+	return uint32(max(0, int32(h.end-ts)))
+}
+
 // dtmfEvent is one parsed RFC 4733 payload.
 type dtmfEvent struct {
 	code     byte
@@ -135,8 +175,9 @@ func parseEvent(b []byte) (dtmfEvent, bool) {
 // how much of the event's time (timestamp units) it skipped because the
 // budget b could not pay for it. A packet of an older event (reordered) or
 // one that reports nothing new (an update lost before, a retransmitted
-// end) adds nothing.
-func (d *dtmfState) take(ssrc, ts uint32, e dtmfEvent, low, high float64, now time.Duration, b *toneBudget) (bool, uint32) {
+// end) adds nothing. heard is the audio relayed so far: the tone starts
+// after it.
+func (d *dtmfState) take(ssrc, ts uint32, e dtmfEvent, low, high float64, now time.Duration, b *toneBudget, heard *heardAudio) (bool, uint32) {
 	if !d.active || ssrc != d.ssrc || ts != d.ts {
 		if d.active && ssrc == d.ssrc && int32(ts-d.ts) < 0 {
 			return false, 0
@@ -150,9 +191,27 @@ func (d *dtmfState) take(ssrc, ts uint32, e dtmfEvent, low, high float64, now ti
 	d.end = d.end || e.end
 	d.dur = max(d.dur, min(d.claimed, units(now-d.first)+maxToneAhead))
 	d.final = d.end && d.dur == d.claimed
+	d.cover(heard.after(ssrc, ts))
 	b.refill(now)
 	skipped := d.skip(b.frames())
 	return d.frame() > 0, skipped
+}
+
+// cover moves played on past the first heard units of the event, which
+// the sender's audio already took on the receiver's timeline: a second
+// frame on the same timestamps would be one too many. Before any tone
+// (since the last skip) the tone starts there, with the marker; after
+// some, the audio fills the stretch between tone frames, and the tone
+// already played stays held back from the sender's late audio.
+func (d *dtmfState) cover(heard uint32) {
+	to := min(heard, d.dur)
+	if to <= d.played {
+		return
+	}
+	if d.played == d.from {
+		d.from = to
+	}
+	d.played = to
 }
 
 // skip moves played on so that at most allow frames are due, skipping the
@@ -194,15 +253,20 @@ func (d *dtmfState) frame() uint32 {
 }
 
 // masks reports whether audio at ts of stream ssrc falls in the stretch
-// of the event rendered since the last skip, or due to be: the tone plays
-// instead. A duration claimed ahead of wall time, or skipped, masks
-// nothing.
+// of the event rendered since the last skip, or due to be, or, while the
+// event goes on, up to maxToneAhead past it (a sender's audio may come
+// just before the update that covers its time): the tone plays instead.
+// A duration claimed ahead of wall time, or skipped, masks nothing more.
 func (d *dtmfState) masks(ssrc, ts uint32) bool {
 	if !d.active || ssrc != d.ssrc {
 		return false
 	}
 	since := int32(ts - d.ts)
-	return since >= 0 && uint32(since) >= d.from && uint32(since) < d.dur
+	until := d.dur
+	if !d.final {
+		until += maxToneAhead
+	}
+	return since >= 0 && uint32(since) >= d.from && uint32(since) < until
 }
 
 // renderEvent turns the event packet in p.in into the first tone frame
@@ -219,7 +283,7 @@ func (p *pipeline) renderEvent(to *peer, now time.Duration) ([]byte, DropReason)
 		p.rw.skip(&p.in.Header)
 		return nil, DropUnknownPT
 	}
-	render, skipped := p.dtmf.take(p.in.SSRC, p.in.Timestamp, e, low, high, now, &p.budget)
+	render, skipped := p.dtmf.take(p.in.SSRC, p.in.Timestamp, e, low, high, now, &p.budget, &p.heard)
 	p.toneSkipped += uint64(skipped)
 	if !render {
 		p.rw.skip(&p.in.Header)

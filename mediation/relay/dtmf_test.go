@@ -262,6 +262,130 @@ func TestSessionRendersDTMF(t *testing.T) {
 	}
 }
 
+// TestSessionRendersDTMFOverRunningAudio: a sender that keeps its audio
+// stream running while it sends a digit as events (a gateway doing DTMF
+// relay) sends, every 20 ms, an audio frame and the event update that
+// covers it, in either order, the end three times (r24-media F5). The leg
+// without telephone-event gets one frame per timestamp, +160 each, with
+// sequence numbers +1 each: the sender's silence, the tone for the
+// digit's time, the silence after it. The one exception is the frame the
+// sender's audio took before the event's first packet came (audio first):
+// it was relayed, and the tone does not repeat its timestamp. A receiver's
+// jitter buffer keeps one frame per timestamp: two would lose the digit.
+func TestSessionRendersDTMFOverRunningAudio(t *testing.T) {
+	paths := []struct {
+		name     string
+		edge, gw Codec
+	}{
+		{"client PCMU/101 to gateway PCMA without events", codecPCMU, Codec{PT: 8, Name: "PCMA"}},
+		{"client G.722/101 to gateway PCMU without events", codecG722, Codec{PT: 0, Name: "PCMU"}},
+	}
+	const (
+		digit  = 3
+		before = 3            // audio frames before the digit
+		ticks  = 8            // 20 ms ticks of the digit: 160 ms
+		ends   = 2            // ticks of the end's retransmissions
+		after  = 3            // audio frames after them
+		start  = before * 160 // the event's timestamp
+		frames = before + ticks + ends + after
+		base   = 0xFFFFFF00 // the sender's timestamps wrap during the digit
+	)
+	a := newTestAllocator(t, 4)
+	for _, path := range paths {
+		for _, audioFirst := range []bool{true, false} {
+			name := path.name + ", update before audio"
+			if audioFirst {
+				name = path.name + ", audio before update"
+			}
+			t.Run(name, func(t *testing.T) {
+				c, src, dst, toSession, inCodec, outCodec := startedCall(t, a, path.edge, path.gw, Edge)
+				inKind, _ := codecOf(inCodec.Name)
+				outKind, _ := codecOf(outCodec.Name)
+				silence := toneFrames(inKind, 0, 1)[0]
+				seq := uint16(65530)
+				send := func(pt uint8, ts uint32, marker bool, body []byte) {
+					src.sendRTP(t, toSession, rtp.Header{PayloadType: pt, SequenceNumber: seq, Timestamp: base + ts, SSRC: 9, Marker: marker}, body)
+					seq++
+				}
+				// The first frame starts the talkspurt, the last one is the
+				// sentinel the receiver reads up to: both marked.
+				audio := func(i int) { send(inCodec.PT, uint32(i)*160, i == 0 || i == frames-1, silence) }
+				update := func(k int) {
+					d := min(k+1, ticks)
+					send(inCodec.EventPT, start, k == 0, event(digit, d == ticks, 10, uint16(d*160)))
+				}
+				for i := range before {
+					audio(i)
+				}
+				for k := range ticks + ends {
+					if audioFirst {
+						audio(before + k)
+						update(k)
+					} else {
+						update(k)
+						audio(before + k)
+					}
+				}
+				for i := before + ticks + ends; i < frames; i++ {
+					audio(i)
+				}
+				var got []rtp.Packet
+				for {
+					p, _ := readRTP(c.ctx, t, dst.rtp)
+					got = append(got, p)
+					if p.Marker && p.Timestamp-got[0].Timestamp == (frames-1)*160 {
+						break
+					}
+					if len(got) > 3*frames {
+						t.Fatalf("%d packets and no sentinel", len(got))
+					}
+				}
+				// The frames the tone takes: the digit's, less the first
+				// one when the sender's audio for it came first.
+				firstTone := before
+				if audioFirst {
+					firstTone++
+				}
+				var tones [][]byte
+				var kinds strings.Builder
+				for i, p := range got {
+					// The tone is at -10 dBm0 (about -16 dBFS); the
+					// sender's silence decoded from G.722 is not quite
+					// digital silence.
+					if tone.Level(decodeFrames(outKind, [][]byte{p.Payload})) > -40 {
+						tones = append(tones, p.Payload)
+						kinds.WriteByte('T')
+					} else {
+						kinds.WriteByte('a')
+					}
+					if i == 0 {
+						continue
+					}
+					if p.SequenceNumber != got[i-1].SequenceNumber+1 || p.Timestamp != got[i-1].Timestamp+160 {
+						t.Fatalf("packet %d: seq +%d ts +%d after the one before; want +1, +160 (one frame per timestamp)",
+							i, p.SequenceNumber-got[i-1].SequenceNumber, p.Timestamp-got[i-1].Timestamp)
+					}
+				}
+				want := strings.Repeat("a", firstTone) + strings.Repeat("T", before+ticks-firstTone) + strings.Repeat("a", ends+after)
+				if len(got) != frames || kinds.String() != want {
+					t.Fatalf("received %s (T: tone, a: the sender's audio), want %s", kinds.String(), want)
+				}
+				if !got[firstTone].Marker {
+					t.Error("the tone's first frame is not marked")
+				}
+				pcm := decodeFrames(outKind, tones)
+				if d, ok := tone.DetectDTMF(pcm, rateOf(outKind)); !ok || d != digit {
+					t.Errorf("the tone frames hold DTMF %d (%v), want %d", d, ok, digit)
+				}
+				wantDB := 20*math.Log10(tone.Amplitude0dBm0/math.Sqrt2/32768) - 10
+				if level := tone.Level(pcm); math.Abs(level-wantDB) > 1.5 {
+					t.Errorf("tone at %.1f dBFS, want %.1f (-10 dBm0)", level, wantDB)
+				}
+			})
+		}
+	}
+}
+
 // toneRun feeds event and audio packets to a pipeline from a PCMU leg
 // with events to a PCMU leg without, on a synthetic clock, and collects
 // every datagram the pipeline makes.
@@ -390,7 +514,7 @@ func TestToneRenderingRealTime(t *testing.T) {
 		}
 		r.checkContinuous()
 	})
-	t.Run("a long claim masks only what is rendered", func(t *testing.T) {
+	t.Run("a long claim masks only what is rendered and 200 ms more", func(t *testing.T) {
 		r := newToneRun(t)
 		r.send(0, 8000, event(1, false, 10, 65535))
 		tones := len(r.out)
@@ -400,10 +524,121 @@ func TestToneRenderingRealTime(t *testing.T) {
 		for i := range 50 {
 			r.send(time.Duration(i)*20*ms, 8000+uint32(i)*160, nil)
 		}
-		if audio := len(r.out) - tones; audio != 50-tones {
-			t.Fatalf("%d of 50 audio packets relayed, want %d (all but those the %d tone frames replace)", audio, 50-tones, tones)
+		// While the event goes on (no end packet), audio up to
+		// maxToneAhead past the tone is held back for the next update.
+		if audio, want := len(r.out)-tones, 50-tones-maxToneBurst; audio != want {
+			t.Fatalf("%d of 50 audio packets relayed, want %d (all but those the %d tone frames replace and %d more)", audio, want, tones, maxToneBurst)
 		}
 		r.checkContinuous()
+	})
+}
+
+// checkOnePerTimestamp fails unless no two output packets share a
+// timestamp.
+func (r *toneRun) checkOnePerTimestamp() {
+	r.t.Helper()
+	seen := make(map[uint32]int, len(r.out))
+	for i, p := range r.out {
+		if j, ok := seen[p.Timestamp]; ok {
+			r.t.Fatalf("packets %d and %d both at ts %d", j, i, p.Timestamp)
+		}
+		seen[p.Timestamp] = i
+	}
+}
+
+// TestToneOverRunningAudio: a sender whose audio runs on during a digit,
+// each audio frame before the update that covers it, in the cases around
+// the common one (TestSessionRendersDTMFOverRunningAudio): the output
+// never has two frames on one timestamp, and audio is held back at most
+// maxToneAhead past the tone reported.
+func TestToneOverRunningAudio(t *testing.T) {
+	const ms = time.Millisecond
+	const start = 8000
+	// tick sends, at 20 ms tick k of the digit, the sender's audio frame
+	// for it and then, unless update is 0, the event update.
+	tick := func(r *toneRun, k int, update uint16, end bool) {
+		now := time.Duration(k) * 20 * ms
+		r.send(now, start+uint32(k)*160, nil)
+		if update > 0 {
+			r.send(now, start, event(4, end, 10, update))
+		}
+	}
+	t.Run("updates lost for 400 ms", func(t *testing.T) {
+		r := newToneRun(t)
+		for k := range 40 {
+			switch {
+			case k < 5 || k >= 25 && k < 30:
+				tick(r, k, uint16(160*(k+1)), k == 29)
+			default:
+				tick(r, k, 0, false)
+			}
+		}
+		r.checkContinuous()
+		r.checkOnePerTimestamp()
+		// The tone resumes with the updates: ticks 26-29 (tick 25's
+		// audio came first, beyond what the last update could cover).
+		last := r.out[len(r.out)-1]
+		if want := uint32(5000 + 39*160); last.Timestamp != want {
+			t.Fatalf("last packet at ts %d, want %d (the audio of tick 39)", last.Timestamp, want)
+		}
+	})
+	t.Run("end packets lost", func(t *testing.T) {
+		r := newToneRun(t)
+		for k := range 40 {
+			var update uint16
+			if k < 5 {
+				update = uint16(160 * (k + 1))
+			}
+			tick(r, k, update, false)
+		}
+		r.checkContinuous()
+		r.checkOnePerTimestamp()
+		// Tick 0's audio, tone for ticks 1-4, the audio of ticks 5-14
+		// held back for updates that never come, the rest relayed.
+		if want := 1 + 4 + (40 - 5 - maxToneBurst); len(r.out) != want {
+			t.Fatalf("%d packets, want %d", len(r.out), want)
+		}
+		if gap := r.out[5].Timestamp - r.out[4].Timestamp; gap != (1+maxToneBurst)*160 {
+			t.Fatalf("audio resumes %d units after the tone, want %d", gap, (1+maxToneBurst)*160)
+		}
+	})
+	t.Run("late audio of the tone's time is held back", func(t *testing.T) {
+		r := newToneRun(t)
+		r.send(0, start, event(4, false, 10, 480))
+		r.send(20*ms, start+160, nil) // under the tone
+		r.send(40*ms, start, event(4, true, 10, 480))
+		r.send(60*ms, start+480, nil)
+		r.send(60*ms, start+320, nil) // late
+		r.checkContinuous()
+		r.checkOnePerTimestamp()
+		if len(r.out) != 4 {
+			t.Fatalf("%d packets, want 3 tone frames and the audio after them", len(r.out))
+		}
+	})
+	t.Run("an event older than the audio relayed", func(t *testing.T) {
+		r := newToneRun(t)
+		for k := range 3 {
+			r.send(time.Duration(k)*20*ms, start+uint32(k)*160, nil)
+		}
+		// The event's first packet comes 60 ms late and says so: the
+		// tone takes the time after the audio relayed.
+		r.send(60*ms, start, event(4, false, 10, 640))
+		r.send(60*ms, start+480, nil)
+		r.send(80*ms, start, event(4, true, 10, 800))
+		for range 2 {
+			r.send(80*ms, start, event(4, true, 10, 800))
+		}
+		r.send(100*ms, start+800, nil)
+		r.checkContinuous()
+		r.checkOnePerTimestamp()
+		for i, p := range r.out {
+			if p.Timestamp != 5000+uint32(i)*160 {
+				t.Fatalf("packet %d at ts %d, want %d", i, p.Timestamp, 5000+i*160)
+			}
+		}
+		if len(r.out) != 6 || !r.out[3].Marker {
+			t.Fatalf("%d packets (tone marked: %v), want 3 audio, 2 tone (the first marked), 1 audio", len(r.out), r.out[3].Marker)
+		}
 	})
 }
 

@@ -48,6 +48,8 @@ type pipeline struct {
 	// toneTo that leg's peer while frames of the packet are due (dtmf.go).
 	dtmf   dtmfState
 	toneTo *peer
+	// heard is the newest audio relayed, which the tone does not repeat.
+	heard heardAudio
 	// budget paces the tone frames at real time; toneSkipped counts the
 	// event time (timestamp units) not rendered because it came faster.
 	budget      toneBudget
@@ -161,6 +163,9 @@ func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReaso
 		return nil, DropMalformed
 	}
 	p.payloadLen = p.tc.run(p.out[n:maxPacket], p.in.Payload, r.conv, p.in.SSRC)
+	if p.audio {
+		p.heard.note(p.in.SSRC, p.in.Timestamp, len(p.in.Payload))
+	}
 	return p.seal(to, n+p.payloadLen)
 }
 

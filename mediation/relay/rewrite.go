@@ -35,6 +35,9 @@ type rewriter struct {
 	tsDelta  uint32 // last positive timestamp step between consecutive packets
 	// lastAt is when the input packet of lastSeq arrived (session clock).
 	lastAt time.Duration
+	// jumped: the next packet is the first after our own timestamp jump
+	// to a new input stream, so it carries the marker bit.
+	jumped bool
 
 	firstSeq uint16
 	firstTS  uint32
@@ -57,10 +60,12 @@ func (r *rewriter) rewrite(in *rtp.Header, pt uint8, out *rtp.Header, now time.D
 	seq := in.SequenceNumber + r.seqOffset
 	ts := in.Timestamp + r.tsOffset
 	r.observe(seq, ts, now)
+	marker := in.Marker || r.jumped
+	r.jumped = false
 
 	*out = rtp.Header{
 		Version:        2,
-		Marker:         in.Marker,
+		Marker:         marker,
 		PayloadType:    pt,
 		SequenceNumber: seq,
 		Timestamp:      ts,
@@ -95,13 +100,17 @@ func (r *rewriter) another() {
 // packetisation (at least one). RFC 3550 §5.1: the timestamp is the
 // sampling instant, so 3 s of silence before a new SSRC (a transfer, hold
 // and resume, a DSP restart) must not look like 20 ms to the receiver's
-// jitter buffer and estimate.
+// jitter buffer and estimate. That packet carries the marker bit, whether
+// the sender set it on its new stream or not: RFC 3551 §4.1 asks it of
+// the first packet after packets were not sent contiguously, and a
+// receiver's adaptive jitter buffer re-anchors its playout on it.
 func (r *rewriter) rebase(in *rtp.Header, now time.Duration) {
 	nextSeq, nextTS := r.firstSeq, r.firstTS
 	if r.haveLast {
 		nextSeq = r.lastSeq + 1
 		steps := max(1, (units(now-r.lastAt)+r.tsDelta/2)/r.tsDelta)
 		nextTS = r.lastTS + steps*r.tsDelta
+		r.jumped = true
 	}
 	r.seqOffset = nextSeq - in.SequenceNumber
 	r.tsOffset = nextTS - in.Timestamp

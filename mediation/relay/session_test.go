@@ -578,3 +578,46 @@ func TestSessionNewSSRCAfterSilenceKeepsWallTime(t *testing.T) {
 		t.Fatalf("new source at seq +%d, ts +%d; want seq +1, ts +%d to +%d", got.SequenceNumber-last.SequenceNumber, adv, lo, hi)
 	}
 }
+
+// TestSessionNewSSRCMarksTheJump: a sender that restarts its stream under
+// a new SSRC without the marker bit (r24-media F6): our stream runs on
+// (seq +1, the timestamp advanced by the wall time), and its first packet
+// after that timestamp jump carries the marker, as RFC 3551 §4.1 asks of
+// the first packet after a discontinuity, so the receiver's adaptive
+// jitter buffer re-anchors on it; the packets after it do not. The
+// sender's own markers pass as they are, also on a new stream's first
+// packet, and our stream's first packet is not marked unless the sender's
+// is.
+func TestSessionNewSSRCMarksTheJump(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	c := newCall(t, a)
+	c.setLegs(t, codecPCMU, codecPCMA)
+	c.s.Start()
+	type in struct {
+		ssrc   uint32
+		seq    uint16
+		ts     uint32
+		marker bool
+		want   bool // the marker we send
+	}
+	stream := []in{
+		{0xC1, 1, 0, false, false}, {0xC1, 2, 160, false, false}, {0xC1, 3, 320, true, true}, {0xC1, 4, 480, false, false},
+		{0xD2, 900, 777777, false, true}, {0xD2, 901, 777937, false, false}, {0xD2, 902, 778097, true, true},
+		{0xE3, 50, 5, true, true}, {0xE3, 51, 165, false, false},
+	}
+	var got []rtp.Packet
+	for i, p := range stream {
+		c.edge.sendRTP(t, c.sessionEdge, rtp.Header{PayloadType: 0, SequenceNumber: p.seq, Timestamp: p.ts, SSRC: p.ssrc, Marker: p.marker}, payload(160, byte(i)))
+		// One at a time: the new streams come after the old ones.
+		pkt, _ := readRTP(c.ctx, t, c.gw.rtp)
+		got = append(got, pkt)
+	}
+	for i, p := range got {
+		if p.Marker != stream[i].want {
+			t.Errorf("packet %d (SSRC %#x seq %d): marker %v, want %v", i, stream[i].ssrc, stream[i].seq, p.Marker, stream[i].want)
+		}
+		if i > 0 && (p.SequenceNumber != got[i-1].SequenceNumber+1 || int32(p.Timestamp-got[i-1].Timestamp) < 160) {
+			t.Errorf("packet %d: seq +%d ts +%d; want +1 and at least +160", i, p.SequenceNumber-got[i-1].SequenceNumber, p.Timestamp-got[i-1].Timestamp)
+		}
+	}
+}
