@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -623,9 +624,11 @@ func TestReferPerformedByServerRepointRefused(t *testing.T) {
 func TestReferPerformedByServerReleasedLegOnEnd(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	l := newTransferLab(t, nil)
-	notifies := 0
+	// Handlers run on goroutines of their own, a retransmitted NOTIFY's
+	// beside its first copy's.
+	var notifies atomic.Int32
 	l.caller.on(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		if notifies++; notifies == 1 {
+		if notifies.Add(1) == 1 {
 			l.caller.reply(req, tx, 200, nil) // 100 Trying; the final one gets nothing
 		}
 	})
