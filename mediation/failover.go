@@ -153,10 +153,15 @@ func (c *call) replan() ([]byte, error) {
 	if !keep {
 		c.media.closeRelay()
 	}
-	// The caller's latest SDP: after an offer/answer in the failed
-	// attempt's early dialog (an UPDATE), the INVITE's offer describes
-	// an address the caller may have left.
-	offer, raw := old.callerLatest()
+	// The caller's latest offer: after its own UPDATE in the failed
+	// attempt's early dialog, the INVITE's offer describes an address it
+	// may have left. After the failed trunk's UPDATE the caller's latest
+	// SDP is its answer to that trunk, narrowed to that trunk's codecs and
+	// direction: the INVITE's offer is the offer then.
+	offer, raw := old.offer, old.offerRaw
+	if old.updated && old.callerOffered {
+		offer, raw = old.callerLatest()
+	}
 	c.media = old.fresh(old.dir, offer, raw)
 	if c.dir == outbound {
 		c.forks = nil // the failed attempt's SBC forks

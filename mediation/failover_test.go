@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -397,6 +398,44 @@ func TestFailoverOffersTheCallersLatestSDP(t *testing.T) {
 	offer := media(t, "the backup trunk's offer", backup.wait(ctx, gosip.INVITE, 1).Body())
 	if offer.RTP().Port() != uint16(sockPort(c2)) {
 		t.Errorf("the backup trunk was offered %v, want the client's UPDATE port %d", offer.RTP(), sockPort(c2))
+	}
+	_ = oc.d.Bye(ctx)
+	backup.wait(ctx, gosip.BYE, 1)
+}
+
+// TestFailoverAfterTrunksUpdateOffersTheInvitesOffer: after the failed
+// trunk's own early UPDATE (PCMU only, sendonly), the caller's latest SDP
+// is its answer to that trunk, narrowed to PCMU and recvonly: the next
+// trunk is offered the INVITE's offer, both laws and sendrecv, not that
+// answer.
+func TestFailoverAfterTrunksUpdateOffersTheInvitesOffer(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	s1, s2, c1 := rtpSock(t), rtpSock(t), rtpSock(t)
+	first, backup := startPeer(t, "first"), startPeer(t, "backup")
+	first.invites(func(pi *peerInvite) {
+		pi.reliable(183, 1, loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"))
+		pi.p.wait(ctx, gosip.PRACK, 1)
+		res := pi.do(ctx, pi.inDialog(gosip.UPDATE, pi.req.CSeq().SeqNo+1, loopSDP(sockPort(s1), "sendonly", true, "PCMU")))
+		if res.StatusCode != 200 {
+			t.Errorf("the trunk's early UPDATE got %d", res.StatusCode)
+		}
+		pi.respond(503, nil)
+	})
+	backup.invites(func(pi *peerInvite) {
+		pi.respond(200, loopSDP(sockPort(s2), "sendrecv", true, "PCMA"))
+		pi.waitAck(ctx)
+	})
+	srv, _ := failoverServer(t, first.addr(), "udp", backup)
+	caller := startPeer(t, "caller")
+	caller.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		caller.reply(req, tx, 200, loopSDP(sockPort(c1), "recvonly", true, "PCMU"), allowUpdate())
+	})
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(c1), "sendrecv", true, "PCMU", "PCMA"),
+		gosip.NewHeader("Supported", "100rel"))
+	prackReliable(ctx, t, oc)
+	offer := media(t, "the backup trunk's offer", backup.wait(ctx, gosip.INVITE, 1).Body())
+	if got := codecNames(offer); offer.Direction != "sendrecv" || !strings.Contains(got, "PCMU") || !strings.Contains(got, "PCMA") {
+		t.Errorf("the backup trunk was offered %s, %s; want the INVITE's offer: PCMU and PCMA, sendrecv", got, offer.Direction)
 	}
 	_ = oc.d.Bye(ctx)
 	backup.wait(ctx, gosip.BYE, 1)

@@ -73,9 +73,12 @@ type mediaPlan struct {
 	// each peer's latest SDP, not the caller's INVITE's offer, is what
 	// the callee's 200 meets (earlyanswer.go). bestEffortSeen: the
 	// gateway's best-effort SRTP offer was logged at info once
-	// (usableOffer; its session refreshes repeat it).
+	// (usableOffer; its session refreshes repeat it). callerOffered: the
+	// caller made the offer of the latest such exchange (its own UPDATE),
+	// so its latest SDP is an offer a failover may make again; after the
+	// callee's UPDATE it is the caller's answer, narrowed to that offer.
 	// Beside packed and lateOffer, in one word.
-	onHold, counting, updated, bestEffortSeen bool
+	onHold, counting, updated, bestEffortSeen, callerOffered bool
 	// pendingEdge is the client's answer of a delayed-offer call until the
 	// gateway's ACK completes the exchange.
 	pendingEdge *sdp.Media

@@ -254,6 +254,7 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 		p.gwOfferDir = ro.offer.Direction
 	}
 	out := p.sdp[ro.from].marshal(d)
+	p.callerOffered = ro.from == p.callerSide()
 	// An offer in the early dialog (UPDATE) moves the early answer on.
 	p.earlyRenegotiated()
 	return out, nil
