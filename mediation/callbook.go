@@ -159,7 +159,9 @@ func (b *callBook) refused(id, status string, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c := b.calls[id]
-	if c == nil {
+	if c == nil || c.Ended {
+		// A copy of an ended call's INVITE whose call is still in the
+		// book: its end stays.
 		return
 	}
 	c.refused = true

@@ -88,3 +88,30 @@ func TestCallBookBytesBounded(t *testing.T) {
 		t.Error("a cut message does not say so")
 	}
 }
+
+// TestCallBookRefusedKeepsAnEnd: a refusal ends a call of the book that
+// has not ended (a refused INVITE; a copy of an ended call's INVITE whose
+// call has left the book, which began an entry of its own), never one
+// that has: a copy answered while its call is still there leaves that
+// call's end as it was.
+func TestCallBookRefusedKeepsAnEnd(t *testing.T) {
+	b := newCallBook()
+	edge := &sip.Side{Name: "edge"}
+	at := time.Now()
+	for _, id := range []string{"ended", "copy"} {
+		req := gosip.NewRequest(gosip.INVITE, gosip.Uri{Scheme: "sip", Host: "127.0.0.1"})
+		cid := gosip.CallIDHeader(id)
+		req.AppendHeader(&cid)
+		req.AppendHeader(&gosip.ToHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1"}, Params: gosip.NewParams()})
+		b.Wire(&sip.Wire{Side: edge, Dir: sip.In, Transport: "UDP", Time: at, Msg: req}, id)
+	}
+	b.record(Record{CallID: "ended", EndReason: "bye from edge", StartTime: at, EndTime: at.Add(time.Second)}, true)
+	b.refused("ended", "486 Busy Here (a copy of an ended call's INVITE)", at.Add(2*time.Second))
+	b.refused("copy", "486 Busy Here (a copy of an ended call's INVITE)", at.Add(2*time.Second))
+	for _, c := range b.snapshot() {
+		want := map[string]string{"ended": "bye from edge", "copy": "486 Busy Here (a copy of an ended call's INVITE)"}[c.ID]
+		if !c.Ended || c.EndReason != want {
+			t.Errorf("call %s: ended %v, %q; want %q", c.ID, c.Ended, c.EndReason, want)
+		}
+	}
+}

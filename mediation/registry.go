@@ -3,6 +3,7 @@ package mediation
 import (
 	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -132,6 +133,9 @@ func (r *registry) remove(c *call) {
 			delete(r.callIDs, id)
 		}
 		if _, ok := r.ended[id]; !ok {
+			// A copy: the Call-ID may be a piece of a parsed message,
+			// whose whole text the key would keep for endedKept calls.
+			id = strings.Clone(id)
 			r.endedOrder = append(r.endedOrder, id)
 		}
 		// The latest call of a Call-ID used again (a new INVITE after a
@@ -139,9 +143,14 @@ func (r *registry) remove(c *call) {
 		// copy of its INVITE belong to.
 		r.ended[id] = c.id
 	}
-	if len(c.keys) > 0 {
-		// Its Call-ID is among c.callIDs: in ended, dropped with it.
-		r.endedInvites[c.keys[0].callID] = inv
+	if cid := c.keys; len(cid) > 0 {
+		// Its Call-ID is among c.callIDs: in ended, dropped with it. A
+		// new key is a copy, as there.
+		if _, ok := r.endedInvites[cid[0].callID]; ok {
+			r.endedInvites[cid[0].callID] = inv
+		} else {
+			r.endedInvites[strings.Clone(cid[0].callID)] = inv
+		}
 	}
 	for len(r.endedOrder) > endedKept {
 		delete(r.ended, r.endedOrder[0])
@@ -219,6 +228,17 @@ func (r *registry) byCallID(callID string) *call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.callIDs[callID]
+}
+
+// liveID is the id of the call in progress one of whose legs has this
+// Call-ID, "" for none.
+func (r *registry) liveID(callID string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.callIDs[callID]; c != nil {
+		return c.id
+	}
+	return ""
 }
 
 // idOf is the id of the call in progress, or recently ended, one of

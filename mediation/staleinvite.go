@@ -1,7 +1,9 @@
 package mediation
 
 import (
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -11,9 +13,10 @@ import (
 // non-2xx; Timer L, 64*T1 after a 2xx) is no new call: a delayed datagram,
 // a caller's late retransmission or a replay would otherwise ring the
 // callee a second time and answer the caller, for a transaction it has
-// completed, whatever the second attempt ends with. RFC 3261 §17.2.3
-// matches it to that INVITE's transaction (same Via branch), and §8.2.2.2
-// (same Call-ID, From-tag and CSeq) to that very request. So the registry
+// completed, whatever the second attempt ends with. RFC 3261 §8.2.2.2
+// matches it to that very request by its Call-ID, From-tag and CSeq (the
+// Via branch, §17.2.3's key, is not compared: a copy resent by another
+// hop or stack may carry another). So the registry
 // remembers, for as long as it remembers the ended call's Call-IDs
 // (endedKept), the caller's INVITE by its Call-ID with a hash of its
 // From-tag, its CSeq number and what the caller was answered; the copy is
@@ -80,13 +83,30 @@ func (c *call) endedInvite(fromTag uint64) endedInvite {
 // progress).
 func (e endedInvite) answer() (code int, phrase, tag string) {
 	tag = string(e.tag[:e.tagLen])
-	if e.code == 0 {
+	if e.code == 0 || headerBound(int(e.code)) {
 		return 481, "Call/Transaction Does Not Exist", tag
 	}
 	if phrase = e.phrase; phrase == "" {
 		phrase = sip.ReasonPhrase(int(e.code))
 	}
 	return int(e.code), phrase, tag
+}
+
+// headerBound reports a failure whose meaning is in headers not kept: a
+// 3xx's Contact, a 401 or 407's challenge, a 405's Allow, a 420's
+// Unsupported, a 421's Require, a 422's Min-SE, a 423's Min-Expires.
+// Repeated without them it would be malformed (RFC 3261 §20), so a copy
+// after one gets 481, as after an answered call.
+func headerBound(code int) bool {
+	switch {
+	case code >= 300 && code < 400:
+		return true
+	}
+	switch code {
+	case 401, 405, 407, 420, 421, 422, 423:
+		return true
+	}
+	return false
 }
 
 // staleInvite answers an initial INVITE that is a copy of the INVITE of a
@@ -110,5 +130,9 @@ func (s *Server) staleInvite(in *sip.Incoming) bool {
 	if err := in.Reply(code, phrase, tag); err != nil {
 		in.Side.Log().Debug().Err(err).Int("code", code).Msg("response to a copy of an ended call's INVITE not sent")
 	}
+	// The ended call may have left the web page's book by now (it keeps
+	// 100): the copy's INVITE began an entry there, which nothing else
+	// would end.
+	s.wires.refused(id, string(*in.Req.CallID()), strconv.Itoa(code)+" "+phrase+" (a copy of an ended call's INVITE)", time.Now())
 	return true
 }

@@ -53,12 +53,10 @@ type pendingInvite struct {
 	id string
 	// req is the INVITE whose handler decides; nil once it did.
 	req *gosip.Request
-	// decided is when the handler took or refused the id; zero until then.
+	// decided is when the handler refused the INVITE; zero until then.
 	decided time.Time
 	// status is our final response to it ("400 Missing Contact").
 	status string
-	// taken: a call took the id (takeID).
-	taken bool
 	// fromTag and seq tell the INVITE's retransmissions (the same id)
 	// from a new INVITE reusing its Call-ID (a new id).
 	fromTag string
@@ -96,8 +94,14 @@ func (t *wireTrace) trace(w *sip.Wire) {
 	// to no call: its INVITE must not reserve an id, nor take a place in
 	// the web page's call book from the trunks' calls.
 	if cid != "" && !w.Untrusted {
-		if id = t.calls.idOf(cid); id == "" || t.reusesCallID(w, cid) {
-			id = t.pendingID(w, cid)
+		// A call in progress first; then an INVITE not (or never) a call,
+		// which a new INVITE reusing an ended call's Call-ID is, and its
+		// responses; then an ended call (its last messages, a copy of its
+		// INVITE).
+		if id = t.calls.liveID(cid); id == "" {
+			if id = t.pendingID(w, cid); id == "" {
+				id = t.calls.idOf(cid)
+			}
 		}
 	}
 	t.metrics.countSIP(w)
@@ -115,24 +119,11 @@ func (t *wireTrace) trace(w *sip.Wire) {
 	sip.Trace(&log, w)
 }
 
-// reusesCallID reports whether w is an INVITE that may start a new call
-// with the Call-ID of an ended one (another From-tag, a higher CSeq): it
-// gets an id of its own, not the ended call's, which its call would not
-// carry. A copy of the ended call's INVITE (staleinvite.go) stays the
-// ended call's.
-func (t *wireTrace) reusesCallID(w *sip.Wire, cid string) bool {
-	req, ok := w.Msg.(*gosip.Request)
-	if !ok || w.Dir != sip.In || !req.IsInvite() || hasToTag(req) || t.calls.byCallID(cid) != nil {
-		return false
-	}
-	_, _, stale := t.calls.endedInviteOf(req)
-	return !stale
-}
-
-// pendingID is the id of a message with Call-ID cid of no call: that of
-// the INVITE with that Call-ID not (or never) a call, given here to one
-// that may start a call; "" for none. Our final response to the INVITE is
-// noted for its refusal.
+// pendingID is the id of a message with Call-ID cid of no call in
+// progress: that of the INVITE with that Call-ID not (or never) a call,
+// given here to one that may start a call (not to a copy of an ended
+// call's INVITE, staleinvite.go, which stays that call's); "" for none.
+// Our final response to the INVITE is noted for its refusal.
 func (t *wireTrace) pendingID(w *sip.Wire, cid string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -142,7 +133,10 @@ func (t *wireTrace) pendingID(w *sip.Wire, cid string) string {
 		p = nil
 	}
 	if req, ok := w.Msg.(*gosip.Request); ok && w.Dir == sip.In && req.IsInvite() && !hasToTag(req) &&
-		req.From() != nil && req.CSeq() != nil && (p == nil || p.taken || !p.same(req)) {
+		req.From() != nil && req.CSeq() != nil && (p == nil || !p.same(req)) {
+		if _, _, stale := t.calls.endedInviteOf(req); stale {
+			return ""
+		}
 		tag, _ := req.From().Params.Get("tag")
 		// Copies: the Call-ID and tag share the INVITE's memory, which
 		// the entry must not keep once its handler decided.
@@ -197,11 +191,12 @@ func hasToTag(req *gosip.Request) bool {
 func (t *wireTrace) takeID(req *gosip.Request) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if p := t.pending[callIDOf(req)]; p != nil && p.req == req {
-		// Kept until the call is in the registry (which the trace asks
-		// first) for a retransmission read meanwhile; not its INVITE.
-		p.req, p.decided, p.taken = nil, time.Now(), true
-		return p.id
+	if cid := callIDOf(req); t.pending[cid] != nil && t.pending[cid].req == req {
+		// The call is in the registry before the INVITE's next copy
+		// comes (T1 later): the trace finds it there.
+		id := t.pending[cid].id
+		delete(t.pending, cid)
+		return id
 	}
 	return newCallID()
 }
@@ -226,11 +221,19 @@ func (t *wireTrace) forget(req *gosip.Request) {
 	if status == "" {
 		status = "no response"
 	}
+	t.refused(id, cid, status, now)
+}
+
+// refused tells the log and the sinks that keep calls that the INVITE
+// traced under id started no call: it was refused with status, or was a
+// copy of an ended call's INVITE answered as that call was (whose entry,
+// when the call itself has left the book, the copy began).
+func (t *wireTrace) refused(id, cid, status string, at time.Time) {
 	t.log.Debug().Str("call", id).Str("sip_call_id", cid).Str("reason", status).
 		Msg("INVITE refused: no call")
 	for _, s := range t.sinks {
 		if r, ok := s.(refusalSink); ok {
-			r.refused(id, status, now)
+			r.refused(id, status, at)
 		}
 	}
 }

@@ -76,13 +76,19 @@ func TestRefusedInviteKeepsItsID(t *testing.T) {
 	if len(told) != 1 {
 		t.Errorf("told %v, want one refusal", told)
 	}
-	// A new INVITE reusing the Call-ID (the next CSeq) is a call of its own.
-	next := invite("refused-1")
-	next.CSeq().SeqNo = 2
-	if got := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: next, Time: now.Add(time.Second)}, "refused-1"); got == id || got == "" {
-		t.Errorf("an INVITE with the next CSeq traced under %q, want a new id", got)
-	}
 	if got := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: again, Time: now.Add(refusalKept + 2*time.Second)}, "refused-1"); got == id || got == "" {
 		t.Errorf("an INVITE past the transaction's lifetime traced under %q, want a new id", got)
+	}
+	// A new INVITE reusing the Call-ID (the next CSeq) is a call of its
+	// own, and our response to it its.
+	next := invite("refused-1")
+	next.CSeq().SeqNo = 2
+	nextID := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: next, Time: now.Add(refusalKept + 3*time.Second)}, "refused-1")
+	if nextID == id || nextID == "" {
+		t.Errorf("an INVITE with the next CSeq traced under %q, want a new id", nextID)
+	}
+	res2 := gosip.NewResponseFromRequest(next, 503, "Service Unavailable", nil)
+	if got := tr.pendingID(&sip.Wire{Dir: sip.Out, Msg: res2, Time: now.Add(refusalKept + 3*time.Second)}, "refused-1"); got != nextID {
+		t.Errorf("our 503 to it traced under %q, want %q", got, nextID)
 	}
 }

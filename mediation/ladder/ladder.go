@@ -231,8 +231,11 @@ func (b *Builder) Add(line []byte) *Call {
 		c.Decided, c.Bypass, c.Reason, c.Why = true, *ev.Bypass, ev.Reason, ev.Why
 	case ev.Message == "INVITE refused: no call":
 		// Refused before a call began (400, 505, 503, ...): ended, with
-		// our response as the reason.
-		c.Ended, c.EndReason = true, ev.Reason
+		// our response as the reason; a copy of an ended call's INVITE
+		// leaves that call's end as it was.
+		if !c.Ended {
+			c.Ended, c.EndReason = true, ev.Reason
+		}
 	case ev.Message == "call ended":
 		c.Ended, c.EndReason, c.DurationMS = true, ev.Reason, ev.DurationMS
 		if ev.Answered != nil {
