@@ -526,6 +526,21 @@ func TestAdminRebinding(t *testing.T) {
 	if code := statusOf(t, req); code != 200 {
 		t.Errorf("Host LOCALHOST with its lower-case Origin: status %d, want 200", code)
 	}
+	// A link to the web page followed from another site's page shows it;
+	// the same page in that site's iframe does not.
+	page := own + "/ui/"
+	for _, tt := range []struct {
+		dest, mode string
+		want       int
+	}{{"document", "navigate", 200}, {"iframe", "navigate", 421}, {"image", "no-cors", 421}} {
+		req, _ := http.NewRequest(http.MethodGet, page, nil)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Sec-Fetch-Dest", tt.dest)
+		req.Header.Set("Sec-Fetch-Mode", tt.mode)
+		if code := statusOf(t, req); code != tt.want {
+			t.Errorf("/ui/ from another site as %s: status %d, want %d", tt.dest, code, tt.want)
+		}
+	}
 	// The page's own requests, and one typed in the address bar.
 	for _, site := range []string{"same-origin", "none"} {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)

@@ -13,20 +13,21 @@ import (
 // same-origin with the API in the browser of anyone on the lab host. Such
 // requests carry that name in Host (and Origin), so without a token a Host
 // that is not an IP literal or localhost is refused with 421, and so is an
-// Origin other than the API's own. A GET from another site's page (an
-// <img> or <iframe>, which sends no Origin) is told by its Sec-Fetch-Site:
-// it would run a CPU profile or hold one of the log stream's slots. With a
-// token, the browser cannot send it. Every answer says it is not to be
+// Origin other than the API's own. With a token, the browser cannot send
+// it. Token or not (a proxy that adds the token, as README suggests, adds
+// it to any page's requests too), a request another site's page makes the
+// browser send (an <img> or <iframe>, which sends no Origin) is told by its
+// Sec-Fetch-Site and refused: it would run a CPU profile or hold one of the
+// log stream's slots; but for a link followed to the web page (a top-level
+// navigation to /ui/, which only shows). Every answer says it is not to be
 // framed or sniffed.
 func (s *Server) adminSameHost(next http.Handler) http.Handler {
-	if s.adminToken != "" {
-		return adminHeaders(next)
-	}
 	return adminHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reason := ""
 		switch site := r.Header.Get("Sec-Fetch-Site"); {
-		case site == "cross-site" || site == "same-site":
-			reason = "a request from another site's page is refused without admin.token"
+		case (site == "cross-site" || site == "same-site") && !pageLink(r):
+			reason = "a request from another site's page is refused"
+		case s.adminToken != "":
 		case !ipOrLocalhost(r.Host):
 			reason = "Host must be an IP address or localhost without admin.token"
 		case r.Header.Get("Origin") != "" && !strings.EqualFold(r.Header.Get("Origin"), "http://"+r.Host):
@@ -35,8 +36,8 @@ func (s *Server) adminSameHost(next http.Handler) http.Handler {
 		if reason != "" {
 			if ok, n := s.adminAuthLog.Allow(); ok {
 				s.log.Warn().Str("remote", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
-					Str("host", r.Host).Str("origin", r.Header.Get("Origin")).Int("suppressed", n).
-					Msg("admin: request for another host or origin refused")
+					Str("host", r.Host).Str("origin", r.Header.Get("Origin")).Str("fetch_site", r.Header.Get("Sec-Fetch-Site")).
+					Int("suppressed", n).Msg("admin: request for another host or origin refused")
 			}
 			writeJSON(w, http.StatusMisdirectedRequest, apiError{Error: reason})
 			return
@@ -45,9 +46,16 @@ func (s *Server) adminSameHost(next http.Handler) http.Handler {
 	}))
 }
 
+// pageLink reports a top-level navigation to the web page (a link on
+// another site followed by the operator): a GET of /ui/ as a document,
+// which changes nothing and is never framed.
+func pageLink(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/ui/") &&
+		r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
+}
+
 // adminHeaders marks every admin answer as one no other page may frame
-// (clickjacking the web page's hang-up) and no browser may sniff as
-// another type.
+// (clickjacking the web page) and no browser may sniff as another type.
 func adminHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
