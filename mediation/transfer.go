@@ -290,9 +290,11 @@ func (c *call) onTransferRingTimeout(edge *leg, x *transfer) {
 }
 
 // sipfrag is the message/sipfrag status line of a response (RFC 3515
-// §2.4.5), its reason phrase the usual one when it came without.
+// §2.4.5), its reason phrase the usual one when it came without, or with
+// a control character (the target's, which must not reach the
+// transferor, as a relayed response's phrase does not: sip.newResponse).
 func sipfrag(code int, reason string) string {
-	if reason == "" {
+	if reason == "" || sip.CheckHeaderValue(reason) != nil {
 		reason = sip.ReasonPhrase(code)
 	}
 	return fmt.Sprintf("SIP/2.0 %d %s", code, reason)

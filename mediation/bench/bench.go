@@ -242,8 +242,11 @@ func (r *runner) start(ctx context.Context) error {
 		}
 	}
 	for k, cc := range map[kind]endpoint.ClientConfig{
-		kindBypass:     {BypassID: cfg.BypassID},
-		kindAnchored:   {},
+		kindBypass: {BypassID: cfg.BypassID},
+		// G.711 only: the delay stamps survive a law conversion, not
+		// G.722 (a server with G722 first in media.edge_codecs would
+		// answer the full SfB offer G.722, and measure no delay).
+		kindAnchored:   {Codecs: []string{endpoint.PCMU, endpoint.PCMA}},
 		kindTranscoded: {Codecs: []string{endpoint.PCMU}},
 	} {
 		cc.Listen, cc.Silent = "127.0.0.1:0", !*cfg.Media
