@@ -216,7 +216,8 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 		x.keepEarly(res)
 		if !x.progressed && !x.transferorGone {
 			// The transferor hears of the target's progress once (RFC
-			// 3515 §2.4.5): its first 180 or 183.
+			// 3515 §2.4.5): its first provisional other than 100 (180,
+			// 183, or a 181 or 182).
 			x.progressed = true
 			c.notifyTransfer(edge, x, sipfrag(res.StatusCode, res.Reason), false, nil)
 		}
