@@ -334,8 +334,10 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 	in.hear(now)
 	// Only the peer's negotiated audio and events are its stream: a packet
 	// of another payload type (comfort noise, a probe, a stray packet of
-	// an old source) is dropped below, and must neither count as received
-	// nor move the loss and jitter statistics to its SSRC.
+	// an old source) is dropped below, and must neither count in
+	// packetsReceived nor move the loss and jitter statistics to its SSRC;
+	// one of the stream's own SSRC has its sequence number, which is
+	// counted as arrived (not lost), and nothing else (skipped).
 	if audio, ok := from.negotiated(pipe.in.PayloadType); ok {
 		if latching {
 			if old, moved := in.rtpLatch.commit(from, src, now); moved {
