@@ -196,7 +196,7 @@ var errPoolChanged = errors.New("settings changed by another writer while being 
 // made it; once all are written they are read back. If one refused the
 // change or they do not all show one ID, everything is read again and
 // the change made again, up to poolRounds times. From the second round the
-// ID chosen is the smallest the servers have (poolBypassID's first-listed
+// ID chosen is the smallest the enabled servers have (poolBypassID's first-listed
 // rule would make two runs listing the servers in other orders undo each
 // other's work): runs that see the same servers choose the same ID, and
 // converge. The note of the first round (and one line per later round) is
@@ -299,6 +299,9 @@ func poolBypassID(admins []string, read []poolRead, smallest bool) (id, note str
 	var ids []held
 	var unread []string
 	distinct := map[string]bool{}
+	// The smallest ID of the servers bypass is enabled on, whose clients
+	// have learnt it, else of all: a disabled server may keep an old one.
+	var smallestEnabled string
 	for i, admin := range admins {
 		v, err := read[i].view, read[i].err
 		if err != nil {
@@ -310,8 +313,14 @@ func poolBypassID(admins []string, read []poolRead, smallest bool) (id, note str
 			if id == "" || (smallest && strings.ToLower(v.BypassID) < strings.ToLower(id)) {
 				id = v.BypassID
 			}
+			if v.Enabled && (smallestEnabled == "" || strings.ToLower(v.BypassID) < strings.ToLower(smallestEnabled)) {
+				smallestEnabled = v.BypassID
+			}
 			distinct[strings.ToLower(v.BypassID)] = true
 		}
+	}
+	if smallest && smallestEnabled != "" {
+		id = smallestEnabled
 	}
 	var had []string
 	same := true
