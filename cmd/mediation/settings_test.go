@@ -240,3 +240,22 @@ func TestSettingsPoolConcurrentWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolBypassIDPrefersEnabled: from a pool command's second round the
+// ID is the smallest of the servers with bypass enabled, whose clients
+// learnt it, not a disabled server's older one; all servers' when none is
+// enabled.
+func TestPoolBypassIDPrefersEnabled(t *testing.T) {
+	old, live := "11111111-0000-0000-0000-000000000000", "22222222-0000-0000-0000-000000000000"
+	reads := []poolRead{
+		{view: mediation.SettingsView{BypassID: old}},
+		{view: mediation.SettingsView{Enabled: true, BypassID: live}},
+	}
+	if id, _ := poolBypassID([]string{"a", "b"}, reads, true); id != live {
+		t.Errorf("chose %s, want the enabled server's %s", id, live)
+	}
+	reads[1].view.Enabled = false
+	if id, _ := poolBypassID([]string{"a", "b"}, reads, true); id != old {
+		t.Errorf("none enabled: chose %s, want the smallest, %s", id, old)
+	}
+}
