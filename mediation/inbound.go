@@ -31,7 +31,7 @@ func (p *mediaPlan) inboundOffer(s BypassSettings, trunkBypass bool, alloc *rela
 	case p.gwSRTP == srtpOff && p.offer.RequiresSRTP():
 		return nil, errNotAcceptable{"The gateway offered " + p.offer.Proto + " but SRTP is off for this gateway"}
 	case p.gwSRTP != srtpOff:
-		if err := p.keys[relay.Gateway].answerTo(p.offer, p.gwSRTP == srtpRequired); err != nil {
+		if err := p.keys[relay.Gateway].answerTo(p.offer, sdp.Media{}, p.gwSRTP == srtpRequired); err != nil {
 			return nil, err
 		}
 	}

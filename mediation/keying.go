@@ -1,6 +1,8 @@
 package mediation
 
 import (
+	"bytes"
+
 	"github.com/mediation-emulator/mediation/mediation/relay"
 	"github.com/mediation-emulator/mediation/sdp"
 )
@@ -43,22 +45,25 @@ func (k keying) apply(d *sdp.Description) {
 
 // answerTo takes the peer's offer: its first usable key, and a key of ours
 // for the answer. An offer that requires SRTP (RTP/SAVP), or a side where
-// we require it, without a usable key is refused.
+// we require it, without a usable key is refused. prev is the SDP that
+// peer sent before (latest; zero for a first offer).
 //
-// A re-offer on a side that runs SRTP keeps our key: the answer repeats
-// the a=crypto line we sent before (tag, suite, key, lifetime, MKI), so the
-// peer, which installs our key only once it has our answer, decrypts what
-// the relay sends meanwhile. In RFC 4568 (§6.1, §7.1.4) each direction's
-// key is its sender's own, and a re-offer that keeps the crypto context
-// (the same tag and suite) keeps it: a peer that re-keys its own direction
-// asks nothing of ours, and there is no other way to ask the answerer
-// alone for a new key. So a new key of ours comes only with a new crypto
-// context: no line of the offer has our tag and suite (the peer moved to
-// another suite or tag). The rollover counters of a new context start
-// afresh (RFC 3711 §3.2.1), which under our old key would repeat key
-// stream. Among several lines the one of our tag and suite is taken, so a
-// peer listing its lines as before is answered as before.
-func (k *keying) answerTo(offer sdp.Media, require bool) error {
+// A re-offer on a side that runs SRTP keeps our key only when it keeps
+// the peer's own crypto context and media address: a line of our tag and
+// suite with the peer's key as before, and the same c= address and m=
+// port as prev. The answer then repeats the a=crypto line we sent before
+// (tag, suite, key, lifetime, MKI), so the peer, which installs our key
+// only once it has our answer, decrypts what the relay sends meanwhile,
+// and the relay's send context, with its rollover counter, goes on. Any
+// other re-offer gets a new key of ours, and so a new send context at
+// rollover counter 0 (RFC 3711 §3.3.1): a peer that re-keys, moves its
+// media (an SRTP pass-through SBC handing the call to another endpoint, a
+// client on a new network) or changes suite or tag may set up a new
+// receive context, at rollover counter 0, which could not decrypt our old
+// context once its counter has passed 0 (r24-reviewB #1). Among several
+// lines the one of our tag and suite is taken, so a peer listing its
+// lines as before is answered as before.
+func (k *keying) answerTo(offer, prev sdp.Media, require bool) error {
 	cryptos := offer.SRTP()
 	if len(cryptos) == 0 {
 		*k = keying{}
@@ -71,7 +76,7 @@ func (k *keying) answerTo(offer sdp.Media, require bool) error {
 		return nil
 	}
 	theirs := cryptos[0]
-	if k.ours != nil && k.theirs != nil {
+	if k.ours != nil && k.theirs != nil && offer.Addr == prev.Addr && offer.Port == prev.Port {
 		if c := k.continuing(cryptos); c != nil {
 			*k = keying{ours: k.ours, theirs: c, savp: offer.RequiresSRTP()}
 			return nil
@@ -86,10 +91,12 @@ func (k *keying) answerTo(offer sdp.Media, require bool) error {
 }
 
 // continuing is the line of cryptos that continues the side's crypto
-// context: our line's tag and suite. nil when there is none.
+// context: our line's tag and suite, with the peer's key as before. nil
+// when there is none.
 func (k keying) continuing(cryptos []sdp.Crypto) *sdp.Crypto {
 	for _, c := range cryptos {
-		if c.Tag == k.ours.Tag && c.Suite == k.ours.Suite {
+		if c.Tag == k.ours.Tag && c.Suite == k.ours.Suite && c.Suite == k.theirs.Suite &&
+			bytes.Equal(c.Master, k.theirs.Master) && bytes.Equal(c.MKI, k.theirs.MKI) {
 			return &c
 		}
 	}

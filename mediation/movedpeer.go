@@ -8,17 +8,21 @@ import (
 	"github.com/mediation-emulator/mediation/sdp"
 )
 
-// moveMedia takes an offer of side's peer, in an anchored call, that
-// changes nothing but where that peer takes its media (sdp.Moved: an SBC's
-// switch-over to another media address, a client's new network): the
-// relay's leg towards it moves there, and nothing of the other leg
-// changes, so the other peer need not be asked, and that peer's answer is
-// the SDP it already has from us. It reports whether it did; false leaves
+// moveMedia takes an offer of side's peer, in an anchored call on a plain
+// RTP leg, that changes nothing but where that peer takes its media
+// (sdp.Moved: an SBC's switch-over to another media address, a client's
+// new network): the relay's leg towards it moves there, and nothing of
+// the other leg changes, so the other peer need not be asked, and that
+// peer's answer is the SDP it already has from us. It reports whether it did; false leaves
 // everything as it was (the offer then goes to the other peer as any
 // re-offer). prev is the SDP that peer sent before (latest), raw the body
 // offer was parsed from.
 func (p *mediaPlan) moveMedia(side relay.Side, prev, offer sdp.Media, raw []byte) bool {
-	if p.decision.bypass || p.relay == nil || p.legs == nil {
+	if p.decision.bypass || p.relay == nil || p.legs == nil || p.keys[side].relay() != nil {
+		// An SRTP leg: a peer at a new address may receive in a new
+		// crypto context, at rollover counter 0, so it needs a new key of
+		// ours (keying.answerTo), which the SDP it has from us lacks; the
+		// offer goes on as a re-offer.
 		return false
 	}
 	leg := p.legs[side]

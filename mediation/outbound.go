@@ -38,7 +38,7 @@ func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *rel
 		}
 		return p.sdp[relay.Gateway].marshal(d), nil
 	}
-	if err := p.keys[relay.Edge].answerTo(p.offer, false); err != nil {
+	if err := p.keys[relay.Edge].answerTo(p.offer, sdp.Media{}, false); err != nil {
 		return nil, err
 	}
 	if len(p.offer.G711()) == 0 {

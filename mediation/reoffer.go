@@ -83,13 +83,13 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 			// offer (a hold, say) that the client then gets 488 for.
 			return nil, nil, errNotAcceptable{err.Error()}
 		}
-		if err = ro.keys[relay.Edge].answerTo(offer, false); err == nil {
+		if err = ro.keys[relay.Edge].answerTo(offer, p.latest(from), false); err == nil {
 			d, err = sdp.GatewayOfferPrefer(offer, false, p.local(relay.Gateway), p.gwCodecs)
 			ro.keys[relay.Gateway].apply(&d)
 		}
 	default:
 		if p.gwSRTP != srtpOff {
-			err = ro.keys[relay.Gateway].answerTo(offer, p.gwSRTP == srtpRequired)
+			err = ro.keys[relay.Gateway].answerTo(offer, p.latest(from), p.gwSRTP == srtpRequired)
 		}
 		if err == nil {
 			d, err = sdp.ClientOffer(offer, p.local(relay.Edge), "")

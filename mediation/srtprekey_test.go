@@ -30,8 +30,7 @@ import (
 
 // rekeyParty is one peer of these tests: its SIP peer, its media socket,
 // which sends the relay a numbered packet every 10 ms under its current
-// key, and what it got from the relay, decrypted under the key we gave it
-// first.
+// key, and what it got from the relay, decrypted under a key we gave it.
 type rekeyParty struct {
 	t     *testing.T
 	name  string
@@ -47,6 +46,12 @@ type rekeyParty struct {
 	got     map[uint16]bool
 	failed  int // packets from the relay that did not decrypt
 	changed chan struct{}
+	// decs decrypt under each key we gave it; while holding, a packet
+	// none decrypts waits in pending for the key of our next answer
+	// (ourKey), as a peer that reads our answer at once would take it.
+	decs    []*srtp.Context
+	holding bool
+	pending [][]byte
 }
 
 func newRekeyParty(t *testing.T, name, key string) *rekeyParty {
@@ -83,9 +88,8 @@ func (r *rekeyParty) offer(key string) []byte {
 func (r *rekeyParty) sdp() []byte {
 	r.mu.Lock()
 	r.version++
-	v, key := r.version, r.key
+	v, key, port := r.version, r.key, sockPort(r.media)
 	r.mu.Unlock()
-	port := sockPort(r.media)
 	return bytes.Replace(savpSDP(port, key, ""), fmt.Appendf(nil, "o=peer %d 1 ", port), fmt.Appendf(nil, "o=peer %d %d ", port, v), 1)
 }
 
@@ -120,11 +124,12 @@ func (r *rekeyParty) sent() uint16 {
 func (r *rekeyParty) run(ctx context.Context, relay netip.AddrPort, ours []byte) {
 	r.mu.Lock()
 	r.relay = relay
+	r.decs = []*srtp.Context{srtpContext(r.t, ours, nil, true)}
+	media := r.media
 	r.mu.Unlock()
-	dec := srtpContext(r.t, ours, nil, true)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	r.t.Cleanup(func() { cancel(); wg.Wait() })
 	go func() {
 		defer wg.Done()
@@ -139,25 +144,33 @@ func (r *rekeyParty) run(ctx context.Context, relay netip.AddrPort, ours []byte)
 			}
 		}
 	}()
+	r.listen(ctx, media)
+}
+
+// listen takes the relay's packets on media until ctx ends.
+func (r *rekeyParty) listen(ctx context.Context, media *net.UDPConn) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r.t.Cleanup(func() { cancel(); <-done })
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		buf := make([]byte, 1500)
 		for {
-			_ = r.media.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-			n, err := r.media.Read(buf)
+			_ = media.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			n, err := media.Read(buf)
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil {
 				continue
 			}
-			var p rtp.Packet
-			plain, err := dec.DecryptRTP(nil, buf[:n], nil)
 			r.mu.Lock()
-			if err != nil || p.Unmarshal(plain) != nil || len(p.Payload) < 2 {
-				r.failed++
-			} else {
-				r.got[binary.BigEndian.Uint16(p.Payload)] = true
+			if !r.take(buf[:n]) {
+				if r.holding {
+					r.pending = append(r.pending, bytes.Clone(buf[:n]))
+				} else {
+					r.failed++
+				}
 			}
 			close(r.changed)
 			r.changed = make(chan struct{})
@@ -166,9 +179,65 @@ func (r *rekeyParty) run(ctx context.Context, relay netip.AddrPort, ours []byte)
 	}()
 }
 
+// take records pkt, a packet from the relay, if a key we gave the party
+// decrypts it. r.mu is held.
+func (r *rekeyParty) take(pkt []byte) bool {
+	for _, dec := range r.decs {
+		var p rtp.Packet
+		plain, err := dec.DecryptRTP(nil, pkt, nil)
+		if err == nil && p.Unmarshal(plain) == nil && len(p.Payload) >= 2 {
+			r.got[binary.BigEndian.Uint16(p.Payload)] = true
+			return true
+		}
+	}
+	return false
+}
+
+// hold keeps the relay's packets that no key decrypts for ourKey: our
+// answer to the party's re-offer may bring a new key, which the relay
+// sends under as soon as the answer leaves.
+func (r *rekeyParty) hold() {
+	r.mu.Lock()
+	r.holding = true
+	r.mu.Unlock()
+}
+
+// ourKey takes the key of our answer (nil: none new) and the packets held
+// since hold.
+func (r *rekeyParty) ourKey(key []byte) {
+	var dec *srtp.Context
+	if key != nil {
+		dec = srtpContext(r.t, key, nil, true)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if dec != nil {
+		r.decs = append(r.decs, dec)
+	}
+	for _, pkt := range r.pending {
+		if !r.take(pkt) {
+			r.failed++
+		}
+	}
+	r.pending, r.holding = nil, false
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// move gives the party a new media socket, which it sends from and takes
+// the relay's packets on from now on (the old one listens still); its next
+// SDP has the new port.
+func (r *rekeyParty) move(ctx context.Context) {
+	media := rtpSock(r.t)
+	r.mu.Lock()
+	r.media = media
+	r.mu.Unlock()
+	r.listen(ctx, media)
+}
+
 // heard waits (5 s at most) until the party has got each of the other
-// party's packets nums from the relay, decrypted under its first key, and
-// none that did not decrypt.
+// party's packets nums from the relay, decrypted under a key we gave it,
+// and none that did not decrypt.
 func (r *rekeyParty) heard(ctx context.Context, what string, nums []uint16) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -184,7 +253,7 @@ func (r *rekeyParty) heard(ctx context.Context, what string, nums []uint16) {
 		}
 		r.mu.Unlock()
 		if failed > 0 {
-			r.t.Fatalf("%s: %d packets from the relay did not decrypt under the key of our first SDP to it", r.name, failed)
+			r.t.Fatalf("%s: %d packets from the relay did not decrypt under the keys we gave it", r.name, failed)
 		}
 		if len(missing) == 0 {
 			return
@@ -217,21 +286,21 @@ func keyOf(t *testing.T, what string, body []byte) []byte {
 }
 
 // TestSRTPReofferKeepsKeys: a client's or an SBC's re-INVITE on an SRTP
-// leg of an anchored call, repeating its SDP (a session refresh) or with a
-// new key of its own. Our answer repeats our a=crypto line, and our
-// re-offer to the other peer its line too; media under the keys of the
-// first exchange flows both ways throughout; after a new key, packets the
-// peer still sends under its old one once our 200 has left (it has not
-// read it yet) are relayed, and so are those under its new key.
+// leg of an anchored call, repeating its SDP (a session refresh), with a
+// new key of its own, or with its key at a new media port. Our re-offer to
+// the other peer repeats our a=crypto line to it. Our answer repeats ours
+// when the peer keeps its key and address; otherwise it has a new key of
+// ours, as the peer may set up a new crypto context, at rollover counter 0
+// (r24-reviewB #1). Media flows both ways throughout, under the keys of
+// the first exchange and our new one; after a new key, packets the peer
+// still sends under its old one once our 200 has left (it has not read it
+// yet) are relayed, and so are those under its new key.
 func TestSRTPReofferKeepsKeys(t *testing.T) {
 	newKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x3c}, 30))
 	for _, from := range []string{"client", "sbc"} {
-		for _, rekey := range []bool{false, true} {
-			name := from + " same key"
-			if rekey {
-				name = from + " new key"
-			}
-			t.Run(name, func(t *testing.T) {
+		for _, change := range []string{"same key", "new key", "new address"} {
+			rekey, move := change == "new key", change == "new address"
+			t.Run(from+" "+change, func(t *testing.T) {
 				ctx := testCtx(t, 30*time.Second)
 				client, sbc := newRekeyParty(t, "client", fixtureKey), newRekeyParty(t, "sbc", sbcKey)
 				invited := make(chan *peerInvite, 1)
@@ -273,11 +342,20 @@ func TestSRTPReofferKeepsKeys(t *testing.T) {
 				if rekey {
 					key = newKey
 				}
+				if move {
+					re.move(ctx)
+				}
+				re.hold()
 				body := re.offer(key)
 				firstRe, firstOther := re.sent(), other.sent()
 				var lateOld []uint16
 				afterOK := func(res *gosip.Response) {
-					if res.StatusCode != 200 || !rekey {
+					if res.StatusCode != 200 {
+						re.ourKey(nil)
+						return
+					}
+					re.ourKey(keyOf(t, "answer to the re-offer", res.Body()))
+					if !rekey {
 						return
 					}
 					lateOld = []uint16{re.send(), re.send(), re.send()}
@@ -312,8 +390,12 @@ func TestSRTPReofferKeepsKeys(t *testing.T) {
 				if res.StatusCode != 200 {
 					t.Fatalf("%s's re-INVITE got %d", from, res.StatusCode)
 				}
-				if got, want := media(t, "answer to the re-offer", res.Body()).Crypto, media(t, "first SDP", ours).Crypto; !slices.Equal(got, want) {
+				got, want := media(t, "answer to the re-offer", res.Body()).Crypto, media(t, "first SDP", ours).Crypto
+				switch {
+				case !rekey && !move && !slices.Equal(got, want):
 					t.Errorf("our answer to %s's re-offer has a=crypto %q, want ours as before %q", from, got, want)
+				case (rekey || move) && bytes.Equal(keyOf(t, "answer to the re-offer", res.Body()), keyOf(t, "first SDP", ours)):
+					t.Errorf("our answer to %s's re-offer (%s) has a=crypto %q, want a new key of ours", from, change, got)
 				}
 				invites := 1 // the client got none before, the SBC the call's
 				if other == sbc {
