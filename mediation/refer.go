@@ -288,13 +288,21 @@ const maxReferSubs = 8
 type referSub struct {
 	to           *leg
 	ours, theirs uint32
+	// first: the first REFER relayed into to's dialog, whose NOTIFYs
+	// may come without id (RFC 3515 §2.4.6).
+	first bool
 }
 
 // referSubs are a call's REFERs relayed whose subscriptions may still send
 // NOTIFYs, oldest first; nil until the first (most calls transfer
 // nothing, and the call's allocation has no room to spare: README
 // "Performance").
-type referSubs struct{ subs []*referSub }
+type referSubs struct {
+	subs []*referSub
+	// referred are the legs a REFER was ever relayed to: a later REFER
+	// there is not its dialog's first.
+	referred []*leg
+}
 
 // addReferSub remembers a relayed REFER.
 func (c *call) addReferSub(s referSub) *referSub {
@@ -306,14 +314,19 @@ func (c *call) addReferSub(s referSub) *referSub {
 		c.log.Info().Uint32("refer_cseq", r.subs[0].ours).Msg("too many REFERs relayed: the oldest one's NOTIFYs now get 481")
 		r.subs = slices.Delete(r.subs, 0, 1)
 	}
+	if !slices.Contains(r.referred, s.to) {
+		s.first = true
+		r.referred = append(r.referred, s.to)
+	}
 	sub := &s
 	r.subs = append(r.subs, sub)
 	return sub
 }
 
 // find is the subscription a NOTIFY from to's peer is for: the REFER whose
-// CSeq its id names, or without id (RFC 3515 §2.4.6: the dialog's first
-// REFER) the oldest still on; nil when none.
+// CSeq its id names, or without id the dialog's first REFER (RFC 3515
+// §2.4.6: only its NOTIFYs may omit the id), while its subscription is on;
+// nil when none (a later REFER's NOTIFY without id is no NOTIFY of it).
 func (r *referSubs) find(to *leg, id string, hasID bool) *referSub {
 	if r == nil {
 		return nil
@@ -326,7 +339,7 @@ func (r *referSubs) find(to *leg, id string, hasID bool) *referSub {
 		}
 	}
 	for _, s := range r.subs {
-		if s.to == to && (!hasID || uint64(s.ours) == n) {
+		if s.to == to && (hasID && uint64(s.ours) == n || !hasID && s.first) {
 			return s
 		}
 	}

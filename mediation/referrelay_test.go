@@ -112,16 +112,24 @@ func TestReferNotifyIDsMapped(t *testing.T) {
 	if got, want := eventOf(3), fmt.Sprintf("refer;id=%d", theirs2); got != want {
 		t.Errorf("client's NOTIFY of its second REFER has Event %q, want %q", got, want)
 	}
+	// The first REFER's subscription ends: a NOTIFY without id is its,
+	// never the second's (r24-reviewA #9).
+	if res := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", ours1), "terminated;reason=noresource"); res.StatusCode != 200 {
+		t.Fatalf("SBC's final NOTIFY of the first REFER got %d", res.StatusCode)
+	}
+	eventOf(4)
+	rc.clientRefer(ctx, t) // a third, whose subscription is on
 	for _, tc := range []struct{ why, event string }{
 		{"an id of no REFER", fmt.Sprintf("refer;id=%d", ours2+100)},
 		{"the id of a terminated subscription", fmt.Sprintf("refer;id=%d", ours2)},
+		{"no id, the first REFER's subscription over", "refer"},
 	} {
 		if res := rc.sbcNotify(ctx, tc.event, "active"); res.StatusCode != 481 {
 			t.Errorf("SBC's NOTIFY with %s got %d, want 481", tc.why, res.StatusCode)
 		}
 	}
-	if n := rc.caller.count(gosip.NOTIFY); n != 3 {
-		t.Errorf("the client got %d NOTIFYs, want 3", n)
+	if n := rc.caller.count(gosip.NOTIFY); n != 4 {
+		t.Errorf("the client got %d NOTIFYs, want 4", n)
 	}
 
 	// The SBC's REFER, CSeq 61 in its dialog, reaches the client with our
