@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -38,7 +37,7 @@ func newLogger(w io.Writer, lc mediation.LogConfig, stream *logstream.Hub) zerol
 	out := w
 	if lc.Format == "console" || (lc.Format == "" && terminal) {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: TimeFormat, NoColor: !terminal,
-			FieldsExclude: []string{"sip"}, FormatExtra: sipLines, FormatMessage: printableMessage}
+			FieldsExclude: []string{"sip"}, FormatExtra: sipLines, FormatPrepare: printableMessage}
 	}
 	if stream != nil {
 		return stream.Logger(out, level)
@@ -57,15 +56,16 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// printableMessage is the console's message with a peer's control
-// characters escaped: a traced message's headline ("sip SIP/2.0 180
-// <reason phrase>") carries what a peer wrote, and a terminal would run it.
-// zerolog quotes such field values itself, not the message.
-func printableMessage(i any) string {
-	if i == nil {
-		return ""
+// printableMessage escapes a peer's control characters in the console's
+// message: a traced message's headline ("sip SIP/2.0 180 <reason
+// phrase>") carries what a peer wrote, and a terminal would run it.
+// zerolog quotes such field values itself, not the message. Done before
+// formatting, so that the console keeps its own (bold) message style.
+func printableMessage(ev map[string]any) error {
+	if m, ok := ev[zerolog.MessageFieldName].(string); ok {
+		ev[zerolog.MessageFieldName] = ladder.Printable(m)
 	}
-	return ladder.Printable(fmt.Sprint(i))
+	return nil
 }
 
 // sipLines prints a traced SIP message (the "sip" field) under its log
