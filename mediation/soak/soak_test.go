@@ -3,6 +3,9 @@ package soak_test
 import (
 	"context"
 	"flag"
+	"math/rand/v2"
+	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"testing"
@@ -39,7 +42,7 @@ func TestMain(m *testing.M) {
 func TestSoak(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*soakCalls)*200*time.Millisecond+2*time.Minute)
 	defer cancel()
-	sbcAddr := mediationtest.FreeAddr(t)
+	sbcAddr := fixedFreeAddr(t)
 	cfg := mediation.DefaultConfig()
 	cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Gateways[0].Address = sbcAddr.String()
@@ -126,4 +129,30 @@ func settleTo(t *testing.T, srv *mediation.Server, want int, within time.Duratio
 		t.Skipf("needs /proc: %v", err)
 	}
 	return runtime.NumGoroutine(), len(ents), mediationtest.HeapInUse()
+}
+
+// fixedFreeAddr is a loopback address free for UDP and TCP, its port below
+// Linux's ephemeral range (32768-60999): the soak starts and stops SBCs
+// there one after the other, and a port of that range, free between two
+// of them, could be handed to another test's socket bound to port 0 (CI
+// runs packages side by side): "address already in use". 24000-27999 is
+// no test's media range (lab.yaml's is 20000-20999, fault_test's
+// 30000-33999).
+func fixedFreeAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	for range 50 {
+		addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(24000+rand.IntN(4000)))
+		l, err := net.Listen("tcp4", addr.String())
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+		_ = l.Close()
+		if err == nil {
+			_ = u.Close()
+			return addr
+		}
+	}
+	t.Fatal("no port free for UDP and TCP in 24000-27999")
+	return netip.AddrPort{}
 }
