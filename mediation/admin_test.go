@@ -482,6 +482,7 @@ func TestAdminRebinding(t *testing.T) {
 		{"text/plain body", http.MethodPatch, "", "", "text/plain", 415},
 		// An <img> or <iframe> of another site's page sends no Origin.
 		{"another site's GET", http.MethodGet, "", "", "", 421},
+		{"a same-site page's GET", http.MethodGet, "", "", "", 421},
 		{"no content type", http.MethodPut, "", "", "", 415},
 	} {
 		req, _ := http.NewRequest(tt.method, url, strings.NewReader(`{"Enabled":false}`))
@@ -494,8 +495,13 @@ func TestAdminRebinding(t *testing.T) {
 		if tt.ctype != "" {
 			req.Header.Set("Content-Type", tt.ctype)
 		}
-		if tt.name == "another site's GET" {
+		switch tt.name {
+		case "another site's GET":
 			req.Header.Set("Sec-Fetch-Site", "cross-site")
+		case "a same-site page's GET":
+			// Another port of 127.0.0.1 (a dashboard): same-site, not
+			// same-origin.
+			req.Header.Set("Sec-Fetch-Site", "same-site")
 		}
 		if code := statusOf(t, req); code != tt.want {
 			t.Errorf("%s: status %d, want %d", tt.name, code, tt.want)

@@ -98,15 +98,11 @@ func (e endedInvite) answer() (code int, phrase, tag string) {
 // Repeated without them it would be malformed (RFC 3261 §20), so a copy
 // after one gets 481, as after an answered call.
 func headerBound(code int) bool {
-	switch {
-	case code >= 300 && code < 400:
-		return true
-	}
 	switch code {
 	case 401, 405, 407, 420, 421, 422, 423:
 		return true
 	}
-	return false
+	return code >= 300 && code < 400
 }
 
 // staleInvite answers an initial INVITE that is a copy of the INVITE of a

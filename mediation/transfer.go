@@ -291,14 +291,9 @@ func (c *call) onTransferRingTimeout(edge *leg, x *transfer) {
 }
 
 // sipfrag is the message/sipfrag status line of a response (RFC 3515
-// §2.4.5), its reason phrase the usual one when it came without, or with
-// a control character (the target's, which must not reach the
-// transferor, as a relayed response's phrase does not: sip.newResponse).
+// §2.4.5), with the phrase sip.Phrase lets through.
 func sipfrag(code int, reason string) string {
-	if reason == "" || sip.CheckHeaderValue(reason) != nil {
-		reason = sip.ReasonPhrase(code)
-	}
-	return fmt.Sprintf("SIP/2.0 %d %s", code, reason)
+	return fmt.Sprintf("SIP/2.0 %d %s", code, sip.Phrase(code, reason))
 }
 
 // transferAnswered completes the transfer: ACK the target, put its leg in

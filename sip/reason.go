@@ -26,3 +26,15 @@ var reasonPhrases = map[int]string{
 // ReasonPhrase is the reason phrase of code, "" when it is not one of those
 // above (the phrase is only for humans, and may be empty: RFC 3261 §25.1).
 func ReasonPhrase(code int) string { return reasonPhrases[code] }
+
+// Phrase is the reason phrase to send with code: reason, a peer's, unless
+// it is empty or has a control character (RFC 3261 §25.1 allows none but
+// HTAB), when it is the code's own, so that no peer's escape sequence
+// reaches the other peer or a terminal showing the trace. Our responses
+// (newResponse) and the status lines of a transfer's NOTIFYs take it.
+func Phrase(code int, reason string) string {
+	if reason == "" || CheckHeaderValue(reason) != nil {
+		return ReasonPhrase(code)
+	}
+	return reason
+}

@@ -20,14 +20,7 @@ import (
 func newResponse(req *gosip.Request, code int, reason, toTag string, body []byte) *gosip.Response {
 	// Always SIP/2.0 (gosip.NewResponse's), the only version we speak:
 	// a request of another version gets 505 in SIP/2.0 (RFC 3261 §7.1).
-	if CheckHeaderValue(reason) != nil {
-		// A phrase relayed from a peer with a control character (RFC
-		// 3261 §25.1 allows none but HTAB): the code's own phrase
-		// instead, so that no peer's escape sequence reaches the other
-		// peer or a terminal showing the trace.
-		reason = ReasonPhrase(code)
-	}
-	res := gosip.NewResponse(code, reason)
+	res := gosip.NewResponse(code, Phrase(code, reason))
 	// RFC 3261 §20, Table 3; §12.1.1 for early dialogs.
 	allowedMethod := req.Method != gosip.REGISTER && !req.IsAck()
 	allowedStatus := (code >= 180 && code < 190) || (code >= 200 && code < 300)
