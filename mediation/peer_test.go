@@ -229,6 +229,30 @@ func (p *peer) wait(ctx context.Context, method gosip.RequestMethod, n int) *gos
 	}
 }
 
+// waitSeq returns the first request of method with CSeq number seq the
+// peer received, waiting for it. Counting requests is not enough for an
+// ACK: on a loaded machine our ACK can come after the peer's 200 is sent
+// again, and the copy's ACK is a second one of the same CSeq.
+func (p *peer) waitSeq(ctx context.Context, method gosip.RequestMethod, seq uint32) *gosip.Request {
+	p.t.Helper()
+	for {
+		p.mu.Lock()
+		for _, r := range p.reqs {
+			if r.Method == method && r.CSeq().SeqNo == seq {
+				p.mu.Unlock()
+				return r
+			}
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			p.t.Fatalf("%s: no %s with CSeq %d (got %s)", p.stack.Name(), method, seq, p.methods())
+		}
+	}
+}
+
 // waitLast waits for n requests of method and returns the one with the
 // highest CSeq: sipgo hands each request to its handler on a goroutine of
 // its own, so the order they were recorded in is not the order sent.

@@ -445,7 +445,7 @@ func TestReferPerformedByServerPSTNPartyMoves(t *testing.T) {
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
 	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer")
-	l.sbc.wait(ctx, gosip.ACK, 2) // of the call's 200, then of the re-INVITE's
+	l.sbc.waitSeq(ctx, gosip.ACK, l.sbc.wait(ctx, gosip.INVITE, 2).CSeq().SeqNo) // the re-INVITE's
 	mediaFlows(ctx, t, "target -> PSTN party's new port", l.targetMedia, media(t, "transfer INVITE", target.req.Body()).RTP(), moved)
 	target.mustWaitAck(ctx) // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
 	if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
