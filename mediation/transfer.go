@@ -340,7 +340,16 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 		c.abortOffer(491, "Request Pending")
 	}
 	// The call is anchored from now on.
+	prevRelay := c.media.relay
 	c.media.closeRelay()
+	if prevRelay != nil && c.media.relay == nil && x.plan.relay != nil {
+		// The PSTN party's stream goes on into the new relay: its SRTP
+		// rollover counter with it (relay.Session.Inherit), else all its
+		// media would be refused once its stream has wrapped.
+		if err := x.plan.relay.Inherit(relay.Gateway, prevRelay); err != nil {
+			c.log.Warn().Err(err).Msg("PSTN party's SRTP state not carried over to the transferred call's relay")
+		}
+	}
 	if c.bypassCounted {
 		c.bypassCounted = false
 		c.deps.metrics.bypassActive.WithLabelValues(c.dir.String()).Dec()

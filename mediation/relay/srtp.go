@@ -141,6 +141,24 @@ func contextsFor(cfg *SRTP, prev *peer) (*srtpContexts, error) {
 	return c, nil
 }
 
+// inheriting is c with the receive contexts of old, contexts of the same
+// suite no goroutine uses any more (Session.Inherit): taken as they are
+// under the same receive key, else the previous ones of new contexts, for
+// their rollover counters and the grace. c's send contexts are kept. Only
+// the fields fixed at construction are read from c: the others are its
+// reader's.
+func (c *srtpContexts) inheriting(old *srtpContexts) *srtpContexts {
+	n := &srtpContexts{cfg: c.cfg, rtpIn: c.rtpIn, rtcpIn: c.rtcpIn, rtpOut: c.rtpOut, rtcpOut: c.rtcpOut}
+	if sameKeying(old.cfg.Recv, c.cfg.Recv) {
+		n.rtpIn, n.rtcpIn = old.rtpIn, old.rtcpIn
+		return n
+	}
+	// c's receive contexts may have taken a stray packet meanwhile; the
+	// peer's stream is new to them either way.
+	n.rtpPrev, n.rtcpPrev, n.graceEnd, n.prior = old.rtpIn, old.rtcpIn, time.Now().Add(rekeyGrace), old
+	return n
+}
+
 func profileOf(name string) (srtp.ProtectionProfile, error) {
 	switch name {
 	case ProfileAES128SHA1_80:

@@ -385,3 +385,69 @@ func TestSRTPRekeyROCAfterGrace(t *testing.T) {
 		t.Fatal("the previous contexts are kept once the new key is in use")
 	}
 }
+
+// TestSessionSRTPInherit: a peer whose stream has wrapped its sequence
+// numbers (rollover counter 1) is re-pointed to another session of the
+// call (a transfer's new relay), keeping its stream, and its key or a new
+// one: with the closed session's receive state carried over (Inherit),
+// its packets are relayed by the new session. A new session alone
+// started at rollover counter 0 and refused them all.
+func TestSessionSRTPInherit(t *testing.T) {
+	old := &SRTP{Profile: ProfileAES128SHA1_80, Recv: sfbKeying(t, "sfb-edge-srtp-optional-offer.sdp"), Send: ourKeying()}
+	ours := Keying{Master: bytes.Repeat([]byte{4}, 30)}
+	tests := []struct {
+		name string
+		recv Keying // the peer's key in the new session
+	}{
+		{"same key", old.Recv},
+		{"new key", Keying{Master: bytes.Repeat([]byte{3}, 30), MKI: []byte{1}}},
+	}
+	a := newTestAllocator(t, 4)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			packet := func(seq uint16) []byte {
+				return marshal(t, &rtp.Packet{Header: rtp.Header{PayloadType: 0, SequenceNumber: seq, SSRC: 5}, Payload: payload(160, byte(seq))})
+			}
+			relayed := func(c *call, seq uint16) {
+				t.Helper()
+				if p, _ := readRTP(c.ctx, t, c.edge.rtp); !bytes.Equal(p.Payload, payload(160, byte(seq))) {
+					t.Fatalf("relayed payload %x…, want packet %d's", p.Payload[:4], seq)
+				}
+			}
+			first := newCall(t, a)
+			gw := first.gw.leg(codecPCMU)
+			gw.SRTP = old
+			first.setLegLegs(t, first.edge.leg(codecPCMU), gw)
+			first.s.Start()
+			peer := newClientCrypto(t, old)
+			for _, seq := range []uint16{65534, 65535, 0, 1} {
+				sendRaw(t, first.gw.rtp, first.sessionGW, peer.encryptRTP(t, packet(seq)))
+				relayed(first, seq)
+			}
+			if err := first.s.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			second := newCall(t, a)
+			renewed := &SRTP{Profile: ProfileAES128SHA1_80, Recv: tt.recv, Send: ours}
+			gw = second.gw.leg(codecPCMU)
+			gw.SRTP = renewed
+			second.setLegLegs(t, second.edge.leg(codecPCMU), gw)
+			second.s.Start()
+			if err := second.s.Inherit(Gateway, first.s); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(tt.recv.Master, old.Recv.Master) {
+				peer = newClientCrypto(t, renewed)
+				peer.rtpOut.SetROC(5, 1)
+			}
+			for _, seq := range []uint16{2, 3} {
+				sendRaw(t, second.gw.rtp, second.sessionGW, peer.encryptRTP(t, packet(seq)))
+				relayed(second, seq)
+			}
+			if d := second.s.Stats().Gateway.Dropped; d.Total() != 0 {
+				t.Fatalf("drops %+v, want none", d)
+			}
+		})
+	}
+}
