@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -71,12 +72,14 @@ type srtpContexts struct {
 	rtpPrev, rtcpPrev *srtp.Context
 	graceEnd          time.Time
 	// prior are the contexts these replaced when the receive key changed,
-	// whose rtpIn (or, through prior.prior, an earlier one's) knows the
+	// whose rtpIn (or, through prior's prior, an earlier one's) knows the
 	// rollover counter of the peer's SSRC: rtpIn starts from it
-	// (seededRTP). Set before publishing, then the RTP reader's alone,
-	// which drops it at the first packet that authenticates under rtpIn.
-	// nil: nothing to carry on.
-	prior *srtpContexts
+	// (seededRTP). The RTP reader drops it at the first packet that
+	// authenticates under rtpIn; contexts built later that keep rtpIn
+	// take it over. nil: nothing to carry on. Atomic: those are built
+	// while the reader runs. The contexts it points to are read by the
+	// reader only.
+	prior atomic.Pointer[srtpContexts]
 }
 
 // rekeyGrace is how long a peer's previous receive key stays accepted
@@ -113,6 +116,9 @@ func contextsFor(cfg *SRTP, prev *peer) (*srtpContexts, error) {
 	sameSuite := old != nil && old.cfg.Profile == cfg.Profile
 	if sameSuite && sameKeying(old.cfg.Recv, in) {
 		c.rtpIn, c.rtcpIn = old.rtpIn, old.rtcpIn
+		// A change of our key alone, before the peer's packets under its
+		// new one came, leaves their rollover counter to carry on.
+		c.prior.Store(old.prior.Load())
 	} else {
 		if c.rtpIn, err = newContext(profile, in, srtp.SRTPReplayProtection(replayWindow)); err != nil {
 			return nil, fmt.Errorf("srtp receive key: %w", err)
@@ -125,7 +131,7 @@ func contextsFor(cfg *SRTP, prev *peer) (*srtpContexts, error) {
 			// old.rtpIn is its reader's until then: its rollover
 			// counters are read there, at the first packet under the
 			// new key (seededRTP), not here.
-			c.prior = old
+			c.prior.Store(old)
 		}
 	}
 	if sameSuite && sameKeying(old.cfg.Send, out) {
@@ -151,11 +157,13 @@ func (c *srtpContexts) inheriting(old *srtpContexts) *srtpContexts {
 	n := &srtpContexts{cfg: c.cfg, rtpIn: c.rtpIn, rtcpIn: c.rtcpIn, rtpOut: c.rtpOut, rtcpOut: c.rtcpOut}
 	if sameKeying(old.cfg.Recv, c.cfg.Recv) {
 		n.rtpIn, n.rtcpIn = old.rtpIn, old.rtcpIn
+		n.prior.Store(old.prior.Load())
 		return n
 	}
 	// c's receive contexts may have taken a stray packet meanwhile; the
 	// peer's stream is new to them either way.
-	n.rtpPrev, n.rtcpPrev, n.graceEnd, n.prior = old.rtpIn, old.rtcpIn, time.Now().Add(rekeyGrace), old
+	n.rtpPrev, n.rtcpPrev, n.graceEnd = old.rtpIn, old.rtcpIn, time.Now().Add(rekeyGrace)
+	n.prior.Store(old)
 	return n
 }
 
@@ -208,7 +216,7 @@ var errNoRoom = errors.New("srtp: no headroom in the output buffer")
 // place (checking the replay window) and returns the plain RTP packet, a
 // prefix of datagram. Called by the leg's RTP reader only.
 func (c *srtpContexts) decryptRTP(datagram []byte, hdr *rtp.Header) ([]byte, error) {
-	if c.rtpPrev == nil && c.prior == nil {
+	if c.rtpPrev == nil && c.prior.Load() == nil {
 		return c.rtpIn.DecryptRTP(datagram, datagram, hdr)
 	}
 	return c.graceRTP(datagram, hdr)
@@ -231,13 +239,14 @@ func (c *srtpContexts) graceRTP(datagram []byte, hdr *rtp.Header) ([]byte, error
 	}
 	var plain []byte
 	var err error
-	if c.prior != nil {
-		plain, err = c.seededRTP(datagram, hdr)
+	if prior := c.prior.Load(); prior != nil {
+		plain, err = c.seededRTP(prior, datagram, hdr)
 	} else {
 		plain, err = c.rtpIn.DecryptRTP(datagram, datagram, hdr)
 	}
 	if err == nil {
-		c.rtpPrev, c.prior = nil, nil // the peer has switched
+		c.rtpPrev = nil // the peer has switched
+		c.prior.Store(nil)
 	}
 	return plain, err
 }
@@ -261,13 +270,13 @@ func (c *srtpContexts) graceRTP(datagram []byte, hdr *rtp.Header) ([]byte, error
 // unknown to the previous contexts, starts at 0 as any stream does. The
 // ROC can only be read here: the previous contexts were their reader's,
 // this same goroutine's, until the new ones were published.
-func (c *srtpContexts) seededRTP(datagram []byte, hdr *rtp.Header) ([]byte, error) {
+func (c *srtpContexts) seededRTP(prior *srtpContexts, datagram []byte, hdr *rtp.Header) ([]byte, error) {
 	if _, err := hdr.Unmarshal(datagram); err != nil {
 		return nil, err
 	}
 	ssrc := hdr.SSRC
 	roc, ok := uint32(0), false
-	for p := c.prior; p != nil && !ok; p = p.prior {
+	for p := prior; p != nil && !ok; p = p.prior.Load() {
 		roc, ok = p.rtpIn.ROC(ssrc)
 	}
 	if !ok {

@@ -349,7 +349,8 @@ func TestSessionSRTPReKeyKeepsROC(t *testing.T) {
 
 // TestSRTPRekeyROCAfterGrace: the rollover counter of the peer's previous
 // key carries on to its new one though no packet came under the new key
-// within the grace, and through a second re-key before any did.
+// within the grace, through a second re-key before any did, and through
+// a change of our key alone after that.
 func TestSRTPRekeyROCAfterGrace(t *testing.T) {
 	keying := func(b byte) *SRTP {
 		return &SRTP{Profile: ProfileAES128SHA1_80, Recv: Keying{Master: bytes.Repeat([]byte{b}, 30), MKI: []byte{1}}, Send: ourKeying()}
@@ -373,15 +374,20 @@ func TestSRTPRekeyROCAfterGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	third.srtp.graceEnd = time.Now().Add(-time.Millisecond)
+	ours := keying(4)
+	ours.Send = Keying{Master: bytes.Repeat([]byte{9}, 30)}
+	fourth, err := newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: ours}, third)
+	if err != nil {
+		t.Fatal(err)
+	}
 	renewed := newClientCrypto(t, keying(4))
 	renewed.rtpOut.SetROC(5, 1)
 	for _, seq := range []uint16{2, 3} {
-		if r := p.receive(packet(renewed, seq), third); r != dropNone {
+		if r := p.receive(packet(renewed, seq), fourth); r != dropNone {
 			t.Fatalf("packet %d under the third key: %v", seq, r)
 		}
 	}
-	if third.srtp.prior != nil || third.srtp.rtpPrev != nil {
+	if fourth.srtp.prior.Load() != nil || fourth.srtp.rtpPrev != nil {
 		t.Fatal("the previous contexts are kept once the new key is in use")
 	}
 }
