@@ -342,7 +342,7 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	// The call is anchored from now on.
 	prevRelay := c.media.relay
 	c.media.closeRelay()
-	if prevRelay != nil && c.media.relay == nil && x.plan.relay != nil {
+	if prevRelay != nil && x.plan.relay != nil {
 		// The PSTN party's stream goes on into the new relay: its SRTP
 		// rollover counter with it (relay.Session.Inherit), else all its
 		// media would be refused once its stream has wrapped.
