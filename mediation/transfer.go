@@ -340,7 +340,16 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 		c.abortOffer(491, "Request Pending")
 	}
 	// The call is anchored from now on.
+	prevRelay := c.media.relay
 	c.media.closeRelay()
+	if prevRelay != nil && x.plan.relay != nil {
+		// The PSTN party's stream goes on into the new relay: its SRTP
+		// rollover counter with it (relay.Session.Inherit), else all its
+		// media would be refused once its stream has wrapped.
+		if err := x.plan.relay.Inherit(relay.Gateway, prevRelay); err != nil {
+			c.log.Warn().Err(err).Msg("PSTN party's SRTP state not carried over to the transferred call's relay")
+		}
+	}
 	if c.bypassCounted {
 		c.bypassCounted = false
 		c.deps.metrics.bypassActive.WithLabelValues(c.dir.String()).Dec()
@@ -472,23 +481,40 @@ func (c *call) releaseLeg(old *leg) {
 	c.bye(old)
 }
 
-// maxReleasedLegs bounds the released legs a call keeps: a call
-// transferred on and on (each target transferring it again) keeps the
-// latest ones, enough for their transferors' late requests.
+// maxReleasedLegs bounds the released legs a call keeps whose dialogs
+// are over: a call transferred on and on (each target transferring it
+// again) keeps the latest ones, enough for their transferors' late
+// requests.
 const maxReleasedLegs = 8
 
 // release adds old, a transferor's edge leg the call no longer has, to
 // c.released: requests in its dialog are its own, not the edge leg's
 // (onReleased). Beyond maxReleasedLegs the oldest leg whose dialog is
-// over goes (the oldest of all if none is).
+// over goes. A leg whose dialog is not over never goes: dropped, it
+// would get no BYE when the call ends (hangup BYEs the released legs it
+// has), and its transferor's dialog would stay open for good. When none
+// is over, the oldest not yet hung up (its final NOTIFY unanswered:
+// releaseLeg waits for that) gets its BYE now, so a leg stays beyond the
+// bound only while its BYE is under way (answered, or given up, within
+// the BYE's wait) and the next release drops it.
 func (c *call) release(old *leg) {
 	if c.released == nil {
 		c.released = new([]*leg)
 	}
 	r := *c.released
-	if len(r) >= maxReleasedLegs {
-		i := max(slices.IndexFunc(r, func(l *leg) bool { return l.byeDone }), 0)
+	for len(r) >= maxReleasedLegs {
+		i := slices.IndexFunc(r, func(l *leg) bool { return l.byeDone })
+		if i < 0 {
+			break
+		}
 		r = slices.Delete(r, i, i+1)
+	}
+	if len(r) >= maxReleasedLegs {
+		if i := slices.IndexFunc(r, func(l *leg) bool { return !l.byeSent }); i >= 0 {
+			c.log.Info().Str("released_call_id", r[i].dialog.CallID).Int("released_legs", len(r)+1).
+				Msg("too many released legs: the oldest still open is hung up before its final NOTIFY is answered")
+			c.releaseLeg(r[i])
+		}
 	}
 	*c.released = append(r, old)
 }

@@ -257,3 +257,51 @@ func TestReferPerformedByServerEarlierTransferorsBye(t *testing.T) {
 	}
 	l.targetHangsUp(ctx, t, second)
 }
+
+// TestReferPerformedByServerReleasedLegsBeyondBound: the call is
+// transferred on 9 times (each target transferring it again), and no
+// transferor answers its final NOTIFY, so no released leg's dialog is
+// over: the call keeps 8 released legs, and the 9th release hangs up the
+// oldest, the client's, with BYE. It used to be dropped without one, and
+// the call's end, which BYEs the released legs it has, left the client's
+// dialog open for good.
+func TestReferPerformedByServerReleasedLegsBeyondBound(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	for _, p := range []*peer{l.caller, l.edge} {
+		// The 100 Trying NOTIFY is answered, the final one never: each
+		// leg's BYE waits for that answer (or the call's end).
+		p.on(gosip.NOTIFY, func(req *gosip.Request, tx gosip.ServerTransaction) {
+			if strings.HasPrefix(string(req.Body()), "SIP/2.0 100 ") {
+				p.reply(req, tx, 200, nil)
+			}
+		})
+	}
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	target := next(ctx, t, l.targets, "transfer 1")
+	l.sbc.wait(ctx, gosip.INVITE, 2)
+	const transfers = 9
+	for i := 2; i <= transfers; i++ {
+		target.mustWaitAck(ctx)
+		refer := target.inDialog(gosip.REFER, 2, nil, gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
+		if res := target.do(ctx, refer); res.StatusCode != 202 {
+			t.Fatalf("target %d's REFER got %d, want 202", i-1, res.StatusCode)
+		}
+		target = next(ctx, t, l.targets, "transfer "+strconv.Itoa(i))
+		l.sbc.wait(ctx, gosip.INVITE, i+1) // the PSTN party re-pointed: transfer i is done
+	}
+	if n := l.edge.count(gosip.BYE); n != 0 {
+		t.Errorf("%d BYEs to the targets that transferred: their final NOTIFYs are unanswered", n)
+	}
+	// The call ends: the released legs it keeps get BYE; the client's was
+	// no longer one of them.
+	l.targetHangsUp(ctx, t, target)
+	if bye := l.caller.wait(ctx, gosip.BYE, 1); bye.CallID().Value() != oc.inv.CallID().Value() {
+		t.Errorf("client's BYE in Call-ID %s, want its old leg's", bye.CallID().Value())
+	}
+	if n := l.edge.count(gosip.BYE); n < transfers-1 {
+		t.Errorf("%d BYEs to the targets that transferred, want one each (%d)", n, transfers-1)
+	}
+}

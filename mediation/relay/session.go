@@ -149,6 +149,48 @@ func (s *Session) SetLeg(side Side, leg Leg) error {
 	return nil
 }
 
+// Inherit carries side's SRTP receive contexts over from old, a session
+// of the same call that has been closed (Close has returned: its readers
+// are gone, so its contexts are no goroutine's), to the leg SetLeg gave
+// side: a peer whose media moves to this session (a transfer re-points
+// the PSTN party to the new call's relay) goes on with its stream, SSRC,
+// sequence numbers and rollover counter (RFC 3711 §3.2.1), and a new
+// receive context at rollover counter 0 would refuse all of it once that
+// stream has wrapped (about 22 minutes in). Under the same receive key
+// the old contexts are taken as they are (rollover counters, replay
+// window, SRTCP index); under another the new ones start from their
+// rollover counters (seededRTP), and the old key has its grace. Our send
+// contexts stay this session's: our stream towards the peer is a new one
+// (another SSRC). It does nothing when either leg is plain RTP or the
+// suites differ.
+func (s *Session) Inherit(side Side, old *Session) error {
+	if !side.valid() {
+		return fmt.Errorf("relay inherit: unknown side %d", int(side))
+	}
+	if old == nil || old == s {
+		return nil
+	}
+	old.mu.Lock()
+	closed := old.closed
+	old.mu.Unlock()
+	if !closed {
+		return errors.New("relay inherit: the old session is still open")
+	}
+	prev := old.legs[side].peer.Load()
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	l := &s.legs[side]
+	cur := l.peer.Load()
+	if prev == nil || cur == nil || prev.srtp == nil || cur.srtp == nil || prev.srtp.cfg.Profile != cur.srtp.cfg.Profile {
+		return nil
+	}
+	next := *cur
+	next.srtp = cur.srtp.inheriting(prev.srtp)
+	l.setPeer(&next)
+	s.logger().Debug().Stringer("side", side).Msg("SRTP receive state carried over from the call's previous relay")
+	return nil
+}
+
 // SuspendTimeout suspends the media timeout (on): before the call is
 // answered, and on hold when the trunk does not end held calls without
 // RTCP. Off, the count restarts from now: each leg gets a full timeout.

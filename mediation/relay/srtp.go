@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -70,6 +71,15 @@ type srtpContexts struct {
 	// or at graceEnd. nil: no key change in progress.
 	rtpPrev, rtcpPrev *srtp.Context
 	graceEnd          time.Time
+	// prior are the contexts these replaced when the receive key changed,
+	// whose rtpIn (or, through prior's prior, an earlier one's) knows the
+	// rollover counter of the peer's SSRC: rtpIn starts from it
+	// (seededRTP). The RTP reader drops it at the first packet that
+	// authenticates under rtpIn; contexts built later that keep rtpIn
+	// take it over. nil: nothing to carry on. Atomic: those are built
+	// while the reader runs. The contexts it points to are read by the
+	// reader only.
+	prior atomic.Pointer[srtpContexts]
 }
 
 // rekeyGrace is how long a peer's previous receive key stays accepted
@@ -106,6 +116,9 @@ func contextsFor(cfg *SRTP, prev *peer) (*srtpContexts, error) {
 	sameSuite := old != nil && old.cfg.Profile == cfg.Profile
 	if sameSuite && sameKeying(old.cfg.Recv, in) {
 		c.rtpIn, c.rtcpIn = old.rtpIn, old.rtcpIn
+		// A change of our key alone, before the peer's packets under its
+		// new one came, leaves their rollover counter to carry on.
+		c.prior.Store(old.prior.Load())
 	} else {
 		if c.rtpIn, err = newContext(profile, in, srtp.SRTPReplayProtection(replayWindow)); err != nil {
 			return nil, fmt.Errorf("srtp receive key: %w", err)
@@ -115,6 +128,10 @@ func contextsFor(cfg *SRTP, prev *peer) (*srtpContexts, error) {
 		}
 		if old != nil {
 			c.rtpPrev, c.rtcpPrev, c.graceEnd = old.rtpIn, old.rtcpIn, time.Now().Add(rekeyGrace)
+			// old.rtpIn is its reader's until then: its rollover
+			// counters are read there, at the first packet under the
+			// new key (seededRTP), not here.
+			c.prior.Store(old)
 		}
 	}
 	if sameSuite && sameKeying(old.cfg.Send, out) {
@@ -128,6 +145,26 @@ func contextsFor(cfg *SRTP, prev *peer) (*srtpContexts, error) {
 		return nil, fmt.Errorf("srtp send key: %w", err)
 	}
 	return c, nil
+}
+
+// inheriting is c with the receive contexts of old, contexts of the same
+// suite no goroutine uses any more (Session.Inherit): taken as they are
+// under the same receive key, else the previous ones of new contexts, for
+// their rollover counters and the grace. c's send contexts are kept. Only
+// the fields fixed at construction are read from c: the others are its
+// reader's.
+func (c *srtpContexts) inheriting(old *srtpContexts) *srtpContexts {
+	n := &srtpContexts{cfg: c.cfg, rtpIn: c.rtpIn, rtcpIn: c.rtcpIn, rtpOut: c.rtpOut, rtcpOut: c.rtcpOut}
+	if sameKeying(old.cfg.Recv, c.cfg.Recv) {
+		n.rtpIn, n.rtcpIn = old.rtpIn, old.rtcpIn
+		n.prior.Store(old.prior.Load())
+		return n
+	}
+	// c's receive contexts may have taken a stray packet meanwhile; the
+	// peer's stream is new to them either way.
+	n.rtpPrev, n.rtcpPrev, n.graceEnd = old.rtpIn, old.rtcpIn, time.Now().Add(rekeyGrace)
+	n.prior.Store(old)
+	return n
 }
 
 func profileOf(name string) (srtp.ProtectionProfile, error) {
@@ -179,29 +216,84 @@ var errNoRoom = errors.New("srtp: no headroom in the output buffer")
 // place (checking the replay window) and returns the plain RTP packet, a
 // prefix of datagram. Called by the leg's RTP reader only.
 func (c *srtpContexts) decryptRTP(datagram []byte, hdr *rtp.Header) ([]byte, error) {
-	if c.rtpPrev == nil {
+	if c.rtpPrev == nil && c.prior.Load() == nil {
 		return c.rtpIn.DecryptRTP(datagram, datagram, hdr)
 	}
 	return c.graceRTP(datagram, hdr)
 }
 
-// graceRTP is decryptRTP while the peer's previous key is accepted. That
-// key is tried first: until the peer has our answer its packets come under
+// graceRTP is decryptRTP after a change of the peer's key, until the
+// first packet under the new one. The previous key is tried first while
+// it is accepted: until the peer has our answer its packets come under
 // it. A failed try leaves datagram and the context as they were (pion
 // authenticates before it decrypts or moves the replay window).
 func (c *srtpContexts) graceRTP(datagram []byte, hdr *rtp.Header) ([]byte, error) {
-	if time.Now().Before(c.graceEnd) {
-		if plain, err := c.rtpPrev.DecryptRTP(datagram, datagram, hdr); err == nil {
-			return plain, nil
+	if c.rtpPrev != nil {
+		if time.Now().Before(c.graceEnd) {
+			if plain, err := c.rtpPrev.DecryptRTP(datagram, datagram, hdr); err == nil {
+				return plain, nil
+			}
+		} else {
+			c.rtpPrev = nil
 		}
-	} else {
-		c.rtpPrev = nil
 	}
-	plain, err := c.rtpIn.DecryptRTP(datagram, datagram, hdr)
+	var plain []byte
+	var err error
+	if prior := c.prior.Load(); prior != nil {
+		plain, err = c.seededRTP(prior, datagram, hdr)
+	} else {
+		plain, err = c.rtpIn.DecryptRTP(datagram, datagram, hdr)
+	}
 	if err == nil {
 		c.rtpPrev = nil // the peer has switched
+		c.prior.Store(nil)
 	}
 	return plain, err
+}
+
+// seededRTP decrypts under rtpIn a packet of an SSRC the previous
+// receive contexts knew, starting from their rollover counter (ROC).
+//
+// The ROC belongs to the stream's crypto context, not to its master key:
+// RFC 3711 §3.2.1 says that after a re-keying it keeps its sequence of
+// values and MUST NOT be reset to zero, and RFC 4568 (§6.4, §7.1.4)
+// signals a new key in an offer/answer without any ROC, so a peer that
+// keeps its SSRC and sequence numbers across its new a=crypto key goes on
+// with its ROC. pion starts a new context at ROC 0 for every SSRC
+// (RFC 3711 §3.3.1), which, past the first 65,536 packets of the stream
+// (about 22 minutes at 50 packets/s), fails every packet after the re-key.
+// The candidates, each tried until one authenticates (a failed try
+// changes nothing, see graceRTP): the previous context's ROC; one more,
+// for a sequence number that wrapped between the last packet under the
+// old key and this one; and 0, for a peer that restarted its ROC on the
+// same SSRC with its new key, as a new context of its would. A new SSRC,
+// unknown to the previous contexts, starts at 0 as any stream does. The
+// ROC can only be read here: the previous contexts were their reader's,
+// this same goroutine's, until the new ones were published.
+func (c *srtpContexts) seededRTP(prior *srtpContexts, datagram []byte, hdr *rtp.Header) ([]byte, error) {
+	if _, err := hdr.Unmarshal(datagram); err != nil {
+		return nil, err
+	}
+	ssrc := hdr.SSRC
+	roc, ok := uint32(0), false
+	for p := prior; p != nil && !ok; p = p.prior.Load() {
+		roc, ok = p.rtpIn.ROC(ssrc)
+	}
+	if !ok {
+		return c.rtpIn.DecryptRTP(datagram, datagram, hdr)
+	}
+	var err error
+	for i, try := range [...]uint32{roc, roc + 1, 0} {
+		if i == 2 && (roc == 0 || roc+1 == 0) {
+			break // 0 was tried already
+		}
+		c.rtpIn.SetROC(ssrc, try)
+		var plain []byte
+		if plain, err = c.rtpIn.DecryptRTP(datagram, datagram, hdr); err == nil {
+			return plain, nil
+		}
+	}
+	return nil, err
 }
 
 // encryptRTP is the encrypt stage: it encrypts the plain packet pkt in place

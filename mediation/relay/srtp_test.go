@@ -276,3 +276,184 @@ func TestSessionSRTPReKey(t *testing.T) {
 		t.Fatalf("media to the client not under the new key: %v", err)
 	}
 }
+
+// TestSessionSRTPReKeyKeepsROC: a peer whose stream has wrapped its
+// sequence numbers (rollover counter 1) re-keys and, keeping its SSRC and
+// sequence numbers, keeps its rollover counter (RFC 3711 §3.2.1): its
+// packets under the new key are relayed. They were all refused, the new
+// receive context starting at rollover counter 0. The counter may also
+// wrap between the old key's last packet and the new key's first; a peer
+// that restarts its stream under the new key (a new SSRC, or its counter
+// back at 0) is taken as before.
+func TestSessionSRTPReKeyKeepsROC(t *testing.T) {
+	old := &SRTP{Profile: ProfileAES128SHA1_80, Recv: sfbKeying(t, "sfb-edge-srtp-optional-offer.sdp"), Send: ourKeying()}
+	renewed := &SRTP{Profile: ProfileAES128SHA1_80, Recv: Keying{Master: bytes.Repeat([]byte{3}, 30), MKI: []byte{1}}, Send: ourKeying()}
+	tests := []struct {
+		name     string
+		oldSeqs  []uint16 // sent under the old key, from rollover counter 0
+		ssrc     uint32   // of the stream under the new key
+		roc      uint32   // its rollover counter at its first packet
+		firstSeq uint16
+	}{
+		{"rollover counter kept", []uint16{65534, 65535, 0, 1}, 5, 1, 2},
+		{"sequence wraps at the re-key", []uint16{65533, 65534, 65535}, 5, 1, 0},
+		{"new SSRC", []uint16{65534, 65535, 0, 1}, 6, 0, 2},
+		{"rollover counter restarted", []uint16{65534, 65535, 0, 1}, 5, 0, 2},
+	}
+	a := newTestAllocator(t, 4)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCall(t, a)
+			edge := c.edge.leg(codecPCMU)
+			edge.SRTP = old
+			if err := c.s.SetLeg(Edge, edge); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.s.SetLeg(Gateway, c.gw.leg(codecPCMU)); err != nil {
+				t.Fatal(err)
+			}
+			c.s.Start()
+			packet := func(ssrc uint32, seq uint16, mark byte) []byte {
+				return marshal(t, &rtp.Packet{Header: rtp.Header{PayloadType: 0, SequenceNumber: seq, SSRC: ssrc}, Payload: payload(160, mark)})
+			}
+			relayed := func(mark byte) {
+				t.Helper()
+				if p, _ := readRTP(c.ctx, t, c.gw.rtp); !bytes.Equal(p.Payload, payload(160, mark)) {
+					t.Fatalf("relayed payload %x…, want packet %d's", p.Payload[:4], mark)
+				}
+			}
+			before := newClientCrypto(t, old)
+			mark := byte(0)
+			for _, seq := range tt.oldSeqs {
+				mark++
+				sendRaw(t, c.edge.rtp, c.sessionEdge, before.encryptRTP(t, packet(5, seq, mark)))
+				relayed(mark)
+			}
+			edge.SRTP = renewed
+			if err := c.s.SetLeg(Edge, edge); err != nil {
+				t.Fatal(err)
+			}
+			after := newClientCrypto(t, renewed)
+			after.rtpOut.SetROC(tt.ssrc, tt.roc)
+			for i := range uint16(3) {
+				mark++
+				sendRaw(t, c.edge.rtp, c.sessionEdge, after.encryptRTP(t, packet(tt.ssrc, tt.firstSeq+i, mark)))
+				relayed(mark)
+			}
+			if d := c.s.Stats().Edge.Dropped; d.Total() != 0 {
+				t.Fatalf("drops %+v, want none", d)
+			}
+		})
+	}
+}
+
+// TestSRTPRekeyROCAfterGrace: the rollover counter of the peer's previous
+// key carries on to its new one though no packet came under the new key
+// within the grace, through a second re-key before any did, and through
+// a change of our key alone after that.
+func TestSRTPRekeyROCAfterGrace(t *testing.T) {
+	keying := func(b byte) *SRTP {
+		return &SRTP{Profile: ProfileAES128SHA1_80, Recv: Keying{Master: bytes.Repeat([]byte{b}, 30), MKI: []byte{1}}, Send: ourKeying()}
+	}
+	first := mustPeer(t, Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: keying(2)})
+	client := newClientCrypto(t, keying(2))
+	packet := func(c *clientCrypto, seq uint16) []byte {
+		return c.encryptRTP(t, marshal(t, &rtp.Packet{Header: rtp.Header{PayloadType: 0, SequenceNumber: seq, SSRC: 5}, Payload: payload(160, byte(seq))}))
+	}
+	p := newPipeline(newRewriter(1, 1, 1))
+	for _, seq := range []uint16{65535, 0, 1} { // rollover counter 1 from 0 on
+		if r := p.receive(packet(client, seq), first); r != dropNone {
+			t.Fatalf("packet %d under the first key: %v", seq, r)
+		}
+	}
+	second, err := newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: keying(3)}, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: keying(4)}, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := keying(4)
+	ours.Send = Keying{Master: bytes.Repeat([]byte{9}, 30)}
+	fourth, err := newPeer(Leg{RTP: benchAddr, Codec: codecPCMU, SRTP: ours}, third)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := newClientCrypto(t, keying(4))
+	renewed.rtpOut.SetROC(5, 1)
+	for _, seq := range []uint16{2, 3} {
+		if r := p.receive(packet(renewed, seq), fourth); r != dropNone {
+			t.Fatalf("packet %d under the third key: %v", seq, r)
+		}
+	}
+	if fourth.srtp.prior.Load() != nil || fourth.srtp.rtpPrev != nil {
+		t.Fatal("the previous contexts are kept once the new key is in use")
+	}
+}
+
+// TestSessionSRTPInherit: a peer whose stream has wrapped its sequence
+// numbers (rollover counter 1) is re-pointed to another session of the
+// call (a transfer's new relay), keeping its stream, and its key or a new
+// one: with the closed session's receive state carried over (Inherit),
+// its packets are relayed by the new session. A new session alone
+// started at rollover counter 0 and refused them all.
+func TestSessionSRTPInherit(t *testing.T) {
+	old := &SRTP{Profile: ProfileAES128SHA1_80, Recv: sfbKeying(t, "sfb-edge-srtp-optional-offer.sdp"), Send: ourKeying()}
+	ours := Keying{Master: bytes.Repeat([]byte{4}, 30)}
+	tests := []struct {
+		name string
+		recv Keying // the peer's key in the new session
+	}{
+		{"same key", old.Recv},
+		{"new key", Keying{Master: bytes.Repeat([]byte{3}, 30), MKI: []byte{1}}},
+	}
+	a := newTestAllocator(t, 4)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			packet := func(seq uint16) []byte {
+				return marshal(t, &rtp.Packet{Header: rtp.Header{PayloadType: 0, SequenceNumber: seq, SSRC: 5}, Payload: payload(160, byte(seq))})
+			}
+			relayed := func(c *call, seq uint16) {
+				t.Helper()
+				if p, _ := readRTP(c.ctx, t, c.edge.rtp); !bytes.Equal(p.Payload, payload(160, byte(seq))) {
+					t.Fatalf("relayed payload %x…, want packet %d's", p.Payload[:4], seq)
+				}
+			}
+			first := newCall(t, a)
+			gw := first.gw.leg(codecPCMU)
+			gw.SRTP = old
+			first.setLegLegs(t, first.edge.leg(codecPCMU), gw)
+			first.s.Start()
+			peer := newClientCrypto(t, old)
+			for _, seq := range []uint16{65534, 65535, 0, 1} {
+				sendRaw(t, first.gw.rtp, first.sessionGW, peer.encryptRTP(t, packet(seq)))
+				relayed(first, seq)
+			}
+			if err := first.s.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			second := newCall(t, a)
+			renewed := &SRTP{Profile: ProfileAES128SHA1_80, Recv: tt.recv, Send: ours}
+			gw = second.gw.leg(codecPCMU)
+			gw.SRTP = renewed
+			second.setLegLegs(t, second.edge.leg(codecPCMU), gw)
+			second.s.Start()
+			if err := second.s.Inherit(Gateway, first.s); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(tt.recv.Master, old.Recv.Master) {
+				peer = newClientCrypto(t, renewed)
+				peer.rtpOut.SetROC(5, 1)
+			}
+			for _, seq := range []uint16{2, 3} {
+				sendRaw(t, second.gw.rtp, second.sessionGW, peer.encryptRTP(t, packet(seq)))
+				relayed(second, seq)
+			}
+			if d := second.s.Stats().Gateway.Dropped; d.Total() != 0 {
+				t.Fatalf("drops %+v, want none", d)
+			}
+		})
+	}
+}
