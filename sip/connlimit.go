@@ -61,9 +61,12 @@ type ConnStats struct {
 	ReadErrors atomic.Uint64
 }
 
-// limitedListener applies ConnLimits to the connections it accepts.
-type limitedListener struct {
-	net.Listener
+// connLimiter keeps the counts ConnLimits bound: one per side, shared by
+// all of its stream listeners (TCP and TLS, whatever their addresses) and
+// the connections it dials back to peers, so that the limits hold for the
+// side as README says, not once per listener (a side with TCP and TLS
+// listeners let one IP hold twice MaxPerIP, r25-tcp F1).
+type connLimiter struct {
 	lim   ConnLimits
 	stats *ConnStats
 	log   zerolog.Logger
@@ -74,25 +77,21 @@ type limitedListener struct {
 	conns map[*trackedConn]struct{}
 	// untrusted is the number of conns from untrusted sources.
 	untrusted int
+	// listeners is the number of open listeners under the limiter: the
+	// janitor stops when the last one closes.
+	listeners int
 	stop      chan struct{}
 	once      sync.Once
 }
 
-// limitListener wraps ln with lim; ln itself when lim limits nothing.
-// LimitListener applies lim's MaxPerIP, Max and IdleTimeout to the
-// connections ln accepts (MessageTimeout needs a Side's parsing and is not
-// applied), counting in stats and logging refusals at most once a second:
-// for listeners other than a Side's, such as the HTTP ones.
-func LimitListener(ln net.Listener, lim ConnLimits, stats *ConnStats, log zerolog.Logger) net.Listener {
-	return limitListener(ln, lim, stats, log)
-}
-
-func limitListener(ln net.Listener, lim ConnLimits, stats *ConnStats, log zerolog.Logger) net.Listener {
+// newConnLimiter is the limiter of lim, its janitor running; nil when lim
+// limits nothing.
+func newConnLimiter(lim ConnLimits, stats *ConnStats, log zerolog.Logger) *connLimiter {
 	if lim.MaxPerIP <= 0 && lim.Max <= 0 && lim.IdleTimeout <= 0 &&
 		(lim.trust == nil || lim.trust.RejectTCP && lim.MaxUntrusted <= 0 && lim.UntrustedIdleTimeout <= 0) {
-		return ln
+		return nil
 	}
-	l := &limitedListener{Listener: ln, lim: lim, stats: stats, log: log, logs: Limiter{Every: time.Second},
+	l := &connLimiter{lim: lim, stats: stats, log: log, logs: Limiter{Every: time.Second},
 		perIP: map[netip.Addr]int{}, conns: map[*trackedConn]struct{}{}, stop: make(chan struct{})}
 	if lim.IdleTimeout > 0 || lim.trust != nil && (lim.UntrustedIdleTimeout > 0 || lim.MaxUntrusted > 0) {
 		// Also for MaxUntrusted alone: the janitor promotes connections
@@ -102,11 +101,41 @@ func limitListener(ln net.Listener, lim ConnLimits, stats *ConnStats, log zerolo
 	return l
 }
 
+// listen puts ln's connections under l (ln itself when l is nil). The
+// janitor stops when every listener l wraps is closed.
+func (l *connLimiter) listen(ln net.Listener) net.Listener {
+	if l == nil {
+		return ln
+	}
+	l.mu.Lock()
+	l.listeners++
+	l.mu.Unlock()
+	return &limitedListener{Listener: ln, l: l}
+}
+
+// limitedListener hands out the connections its listener accepts within
+// the limits of l.
+type limitedListener struct {
+	net.Listener
+	l    *connLimiter
+	once sync.Once
+}
+
+// LimitListener applies lim's MaxPerIP, Max and IdleTimeout to the
+// connections ln accepts (MessageTimeout needs a Side's parsing and is not
+// applied), counting in stats and logging refusals at most once a second:
+// for listeners other than a Side's, such as the HTTP ones. The counts are
+// ln's alone.
+func LimitListener(ln net.Listener, lim ConnLimits, stats *ConnStats, log zerolog.Logger) net.Listener {
+	return newConnLimiter(lim, stats, log).listen(ln)
+}
+
 // Accept returns the next connection within the limits; the others are
 // closed as they come.
-func (l *limitedListener) Accept() (net.Conn, error) {
+func (ll *limitedListener) Accept() (net.Conn, error) {
+	l := ll.l
 	for {
-		c, err := l.Listener.Accept()
+		c, err := ll.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +163,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 // reply.go) under the limits, as if accepted: it counts towards the
 // peer's IP and the total, and is closed when idle. Beyond the limits it
 // is refused with an error (the caller closes it).
-func (l *limitedListener) adopt(c net.Conn) (net.Conn, error) {
+func (l *connLimiter) adopt(c net.Conn) (net.Conn, error) {
 	if tc := l.track(c, false); tc != nil {
 		return tc, nil
 	}
@@ -146,7 +175,7 @@ const refusedBack = "connection back to a peer not opened: too many connections"
 
 // roomFor is nil when one more connection with dest's IP is within the
 // limits; else it counts and logs the refusal (the stack does not dial).
-func (l *limitedListener) roomFor(dest netip.AddrPort) error {
+func (l *connLimiter) roomFor(dest netip.AddrPort) error {
 	l.mu.Lock()
 	full := l.full(dest.Addr().Unmap(), false)
 	l.mu.Unlock()
@@ -162,7 +191,7 @@ var errTooManyConns = errors.New("too many connections")
 
 // full reports whether one more connection with ip (from an untrusted
 // source: untrusted) is beyond the limits.
-func (l *limitedListener) full(ip netip.Addr, untrusted bool) bool {
+func (l *connLimiter) full(ip netip.Addr, untrusted bool) bool {
 	return (l.lim.MaxPerIP > 0 && l.perIP[ip] >= l.lim.MaxPerIP) || (l.lim.Max > 0 && len(l.conns) >= l.lim.Max) ||
 		(untrusted && l.lim.MaxUntrusted > 0 && l.untrusted >= l.lim.MaxUntrusted)
 }
@@ -170,7 +199,7 @@ func (l *limitedListener) full(ip netip.Addr, untrusted bool) bool {
 // track counts c in, or returns nil when it is beyond the limits.
 // untrusted: c was accepted from a source outside the trust list (the
 // connections the stack dials are its own, never).
-func (l *limitedListener) track(c net.Conn, untrusted bool) *trackedConn {
+func (l *connLimiter) track(c net.Conn, untrusted bool) *trackedConn {
 	ip := remoteIP(c)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -188,7 +217,7 @@ func (l *limitedListener) track(c net.Conn, untrusted bool) *trackedConn {
 }
 
 // refused counts and logs (rate-limited) a connection the limits refused.
-func (l *limitedListener) refused(remote, msg string) {
+func (l *connLimiter) refused(remote, msg string) {
 	l.stats.Refused.Add(1)
 	if ok, n := l.logs.Allow(); ok {
 		l.log.Warn().Str("remote", remote).Int("max_per_ip", l.lim.MaxPerIP).
@@ -196,14 +225,24 @@ func (l *limitedListener) refused(remote, msg string) {
 	}
 }
 
-// Close stops the janitor and closes the listener.
-func (l *limitedListener) Close() error {
-	l.once.Do(func() { close(l.stop) })
-	return l.Listener.Close()
+// Close closes the listener, and stops the janitor when it was the last
+// one open under its limiter.
+func (ll *limitedListener) Close() error {
+	ll.once.Do(func() {
+		l := ll.l
+		l.mu.Lock()
+		l.listeners--
+		last := l.listeners == 0
+		l.mu.Unlock()
+		if last {
+			l.once.Do(func() { close(l.stop) })
+		}
+	})
+	return ll.Listener.Close()
 }
 
 // idleTimeout is how long c may stay silent; 0: for ever.
-func (l *limitedListener) idleTimeout(c *trackedConn) time.Duration {
+func (l *connLimiter) idleTimeout(c *trackedConn) time.Duration {
 	if c.untrusted && l.lim.UntrustedIdleTimeout > 0 {
 		return l.lim.UntrustedIdleTimeout
 	}
@@ -212,7 +251,7 @@ func (l *limitedListener) idleTimeout(c *trackedConn) time.Duration {
 
 // janitor closes the connections that stayed silent for their idle
 // timeout.
-func (l *limitedListener) janitor() {
+func (l *connLimiter) janitor() {
 	tick := l.lim.IdleTimeout
 	if u := l.lim.UntrustedIdleTimeout; u > 0 && l.lim.trust != nil && (tick <= 0 || u < tick) {
 		tick = u
@@ -255,7 +294,7 @@ func (l *limitedListener) janitor() {
 	}
 }
 
-func (l *limitedListener) forget(c *trackedConn) {
+func (l *connLimiter) forget(c *trackedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.conns[c]; !ok {
@@ -273,7 +312,7 @@ func (l *limitedListener) forget(c *trackedConn) {
 // trackedConn is an accepted connection the limits keep count of.
 type trackedConn struct {
 	net.Conn
-	l  *limitedListener
+	l  *connLimiter
 	ip netip.Addr
 	// untrusted: accepted from a source outside the trust list.
 	untrusted bool

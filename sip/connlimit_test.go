@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -192,10 +193,10 @@ func startTrustingSide(t *testing.T, lim ConnLimits, rejectTCP bool) *Side {
 		Log: zerolog.Nop(), Handler: rec, Conn: lim, Trust: trust})
 }
 
-// held is the number of connections s's TCP listener counts in, and how
+// held is the number of connections s's limits count in, and how
 // many of them come from untrusted sources.
 func held(s *Side) (all, untrusted int) {
-	l := s.stack.tcpLimit
+	l := s.stack.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.conns), l.untrusted
@@ -321,4 +322,68 @@ func TestUntrustedConnPromotedWithoutTimeouts(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	c.options("promoted")
+}
+
+// tlsFrom is a TLS peer of s's TLS listener on a given loopback IP, its
+// handshake done.
+func tlsFrom(t *testing.T, ip string, to netip.AddrPort) *raw {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", to.String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &raw{t: t, conn: c, rd: bufio.NewReader(c), tr: "tls"}
+}
+
+// TestConnLimitsSharedByTCPAndTLS: the limits are the side's, not each
+// listener's (r25-tcp F1): an IP holding MaxPerIP connections over TCP
+// gets none more over TLS, and TCP and TLS connections together fill Max.
+// The refused TLS connection is a raw one to the TLS port: the side
+// closes it at accept, before any handshake (over its own limits it would
+// wait for a ClientHello for ever).
+func TestConnLimitsSharedByTCPAndTLS(t *testing.T) {
+	t.Run("per IP", func(t *testing.T) {
+		s := startStreamSide(t, ConnLimits{MaxPerIP: 2})
+		a1, a2 := dialFrom(t, "127.0.1.1", s.Addr()), dialFrom(t, "127.0.1.1", s.Addr())
+		a1.options("a1")
+		a2.options("a2")
+		dialFrom(t, "127.0.1.1", s.TLSAddr()).closedByPeer(5*time.Second, "a TLS connection from an IP at its cap over TCP")
+		if got := s.ConnStats().Refused.Load(); got != 1 {
+			t.Fatalf("refused %d, want 1", got)
+		}
+		tlsFrom(t, "127.0.1.2", s.TLSAddr()).options("other-ip")
+
+		// A TCP connection's place, given back, is there for TLS.
+		a2.conn.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c := dialFrom(t, "127.0.1.1", s.TLSAddr())
+			tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+			_ = tc.SetDeadline(time.Now().Add(500 * time.Millisecond))
+			if tc.Handshake() == nil {
+				(&raw{t: t, conn: tc, rd: bufio.NewReader(tc), tr: "tls"}).options("tls-after-close")
+				break
+			}
+			c.conn.Close()
+			if time.Now().After(deadline) {
+				t.Fatal("the place of a closed TCP connection was never given to TLS")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// And TLS's places count against TCP.
+		dialFrom(t, "127.0.1.1", s.Addr()).closedByPeer(5*time.Second, "a TCP connection from an IP at its cap with TLS")
+	})
+	t.Run("max", func(t *testing.T) {
+		s := startStreamSide(t, ConnLimits{Max: 2})
+		dialFrom(t, "127.0.1.3", s.Addr()).options("tcp")
+		tlsFrom(t, "127.0.1.4", s.TLSAddr()).options("tls")
+		dialFrom(t, "127.0.1.5", s.TLSAddr()).closedByPeer(5*time.Second, "a TLS connection beyond the side's cap")
+		dialFrom(t, "127.0.1.6", s.Addr()).closedByPeer(5*time.Second, "a TCP connection beyond the side's cap")
+		if got := s.ConnStats().Refused.Load(); got != 2 {
+			t.Fatalf("refused %d, want 2", got)
+		}
+	})
 }

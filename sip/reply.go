@@ -155,15 +155,16 @@ func (c *replyConn) dialBack(back netip.AddrPort, name string) (_ gosip.Connecti
 }
 
 // dialBack makes sure a connection to dest over network ("tcp" or "tls")
-// is in the pool, dialling it within the listener's connection limits;
+// is in the pool, dialling it within the side's connection limits;
 // serverName is the name a TLS peer's certificate is checked against
 // (TLSConfig.Dial's settings for dest take precedence). dialled: a
 // connection was dialled, not found open.
 func (s *Stack) dialBack(ctx context.Context, network string, dest netip.AddrPort, serverName string) (dialled bool, _ error) {
-	lim := s.tcpLimit
+	// The side's limits, whichever the transport: a connection back
+	// takes a place as an accepted one does.
+	lim := s.limits
 	var cfg *tls.Config
 	if network == "tls" {
-		lim = s.tlsLimit
 		if s.tlsDial != nil {
 			cfg = s.tlsDial.config(dest)
 		}

@@ -201,6 +201,35 @@ func TestSideDialBackWithinLimits(t *testing.T) {
 	}
 }
 
+// TestSideDialBackSharesLimitsWithTLS: a connection back over TCP counts
+// against the side's limits, which its TLS listener's connections fill
+// too: with the peer's one place held over TLS, the TCP response is not
+// dialled (r25-tcp F1: each listener had counts of its own).
+func TestSideDialBackSharesLimitsWithTLS(t *testing.T) {
+	s, rec := replySide(t, ConnLimits{MaxPerIP: 1}, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	in := inviteThenHangUp(t, s, rec, "tcp", "127.0.0.1:"+strconv.Itoa(port))
+	tlsFrom(t, "127.0.0.1", s.TLSAddr()).send(request("OPTIONS", "holds-the-place", "", 1))
+	rec.waitN(t, 2)
+	refused := s.ConnStats().Refused.Load()
+	if err := in.Reply(180, "Ringing", "ours"); err == nil {
+		t.Fatal("a response went out over TCP beyond the place the peer holds over TLS")
+	}
+	if got := s.ConnStats().Refused.Load(); got != refused+1 {
+		t.Errorf("refused %d, want %d", got, refused+1)
+	}
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if c, err := ln.Accept(); err == nil {
+		c.Close()
+		t.Fatal("a connection was dialled beyond the limit")
+	}
+}
+
 // TestSideWriteResponseDialsBack: a response written outside any
 // transaction (a 2xx sent again after its INVITE transaction ended, a
 // stateless 400) follows RFC 3261 §18.2.2 as a transaction's do: when the

@@ -83,9 +83,11 @@ type Stack struct {
 	tcpClient *sipgo.Client
 	udpBufs   UDPBuffers // as the kernel reports them; zero when not set
 
-	// tcpLimit and tlsLimit are the listeners' connection limits (nil:
-	// none), which connections dialled back to peers count against too.
-	tcpLimit, tlsLimit *limitedListener
+	// limits keeps the side's connection counts (nil: no limits): one
+	// set for its TCP and TLS listeners and the connections it dials back
+	// to peers, so that sip.tcp's limits are the side's, not each
+	// listener's.
+	limits *connLimiter
 
 	errc      chan error // one slot per serve loop (at most 5)
 	serving   sync.WaitGroup
@@ -122,17 +124,15 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	s := &Stack{name: cfg.Name, addr: addr, log: log, udpConn: udpConn, tcpLn: tcpLn, udpBufs: udpBufs, errc: make(chan error, 8)}
 	sl := newSipgoLogger(log, &s.connStats.ReadErrors)
 	s.slog = sl
-	s.tcpServe = limitListener(tcpLn, cfg.Conn, &s.connStats, log)
-	s.tcpLimit, _ = s.tcpServe.(*limitedListener)
+	s.limits = newConnLimiter(cfg.Conn, &s.connStats, log)
+	s.tcpServe = s.limits.listen(tcpLn)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
-		var limited net.Listener
-		if s.tlsLn, limited, s.tlsAddr, err = listenTLS(cfg.TLS, cfg.Conn, &s.connStats, log); err != nil {
+		if s.tlsLn, s.tlsAddr, err = listenTLS(cfg.TLS, s.limits, cfg.Conn.MessageTimeout, &s.connStats, log); err != nil {
 			udpConn.Close()
 			s.tcpServe.Close()
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 		}
-		s.tlsLimit, _ = limited.(*limitedListener)
 	}
 	s.feeds = dialFeeds{tcp: newConnFeed(addr), dialing: map[dialKey]chan struct{}{}}
 	if cfg.TLS != nil {

@@ -32,21 +32,22 @@ type TLSConfig struct {
 	Dial func(dest netip.AddrPort) *tls.Config
 }
 
-// listenTLS binds the TLS listener; limited is the raw listener under
-// TLS, within the limits.
-func listenTLS(cfg *TLSConfig, lim ConnLimits, stats *ConnStats, log zerolog.Logger) (tlsLn, limited net.Listener, _ netip.AddrPort, _ error) {
+// listenTLS binds the TLS listener, within limits (the side's, shared with
+// its TCP listener); handshakes not done within messageTimeout (0: no
+// bound) are given up.
+func listenTLS(cfg *TLSConfig, limits *connLimiter, messageTimeout time.Duration, stats *ConnStats, log zerolog.Logger) (net.Listener, netip.AddrPort, error) {
 	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(cfg.Listen))
 	if err != nil {
-		return nil, nil, netip.AddrPort{}, fmt.Errorf("listen tls %s: %w", cfg.Listen, err)
+		return nil, netip.AddrPort{}, fmt.Errorf("listen tls %s: %w", cfg.Listen, err)
 	}
 	addr := netip.AddrPortFrom(cfg.Listen.Addr(), ln.Addr().(*net.TCPAddr).AddrPort().Port())
 	// The limits apply to the raw connections, under TLS: a peer that
 	// never completes its handshake is idle too.
-	limited = limitListener(ln, lim, stats, log)
-	if lim.MessageTimeout > 0 {
-		return newHandshakeListener(limited, cfg.Server, lim.MessageTimeout, stats, log), limited, addr, nil
+	limited := limits.listen(ln)
+	if messageTimeout > 0 {
+		return newHandshakeListener(limited, cfg.Server, messageTimeout, stats, log), addr, nil
 	}
-	return tls.NewListener(limited, cfg.Server), limited, addr, nil
+	return tls.NewListener(limited, cfg.Server), addr, nil
 }
 
 // handshakeListener hands out TLS connections whose handshake is done,
