@@ -185,18 +185,30 @@ func (c clientRun) run(ctx context.Context, log zerolog.Logger, out, errOut io.W
 	rep := &reporter{w: out, json: c.json}
 	j := judgement{expect: c.expect, wantHz: c.farEndTone, wantCode: 200, dtmf: c.dtmf}
 	reported := 0
+	// cut: the signal ended a call it reported before its time (a CANCEL
+	// while it rang, a BYE before --duration): the run is interrupted
+	// even when that was its last call (r25-bench F5: --calls 1).
+	cut := false
 	report := func(r endpoint.CallReport) {
 		s := summarize(roleClient, r, clientPath(r), j)
 		s.WebService = ws
 		rep.report(s)
 		reported++
-	}
-	// A signal before the last call ends the run with the calls missing
-	// (exit 1): said, so that a CI log shows why.
-	interrupted := func(verb string) {
-		if ctx.Err() != nil && c.calls > 0 && reported < c.calls {
-			fmt.Fprintf(errOut, "mediation: client: interrupted: %d of %d calls %s\n", reported, c.calls, verb)
+		if ctx.Err() != nil && r.Err != nil {
+			cut = true
 		}
+	}
+	// A signal before the last call ended ends the run with calls missing
+	// or cut short (exit 1): said, so that a CI log shows why.
+	interrupted := func(verb string) {
+		if ctx.Err() == nil || c.calls == 0 || reported >= c.calls && !cut {
+			return
+		}
+		last := ""
+		if cut {
+			last = ", the last one cut short"
+		}
+		fmt.Fprintf(errOut, "mediation: client: interrupted: %d of %d calls %s%s\n", reported, c.calls, verb, last)
 	}
 	if c.answer {
 		answerCalls(ctx, ep.NextCall, c.calls, report)

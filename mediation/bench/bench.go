@@ -211,6 +211,9 @@ type runner struct {
 	failed   atomic.Int64
 	inFlight atomic.Int64
 	sbcDone  chan struct{}
+	// sbcAnswered counts the SBC's calls it answered (200): each should
+	// be one of the calls the clients saw answered.
+	sbcAnswered int
 }
 
 // result is what one call left for the report.
@@ -218,6 +221,10 @@ type result struct {
 	kind   kind
 	report endpoint.CallReport
 	reason string // "" for a call that went as planned
+	// interrupted: the run's context ended (SIGINT) before the call did,
+	// and cut it short (a CANCEL, or a BYE before its talk time was
+	// over): neither as planned nor failed.
+	interrupted bool
 }
 
 func (r *runner) start(ctx context.Context) error {
@@ -226,14 +233,19 @@ func (r *runner) start(ctx context.Context) error {
 	if !cfg.Edge.IsValid() {
 		listen = "127.0.0.1:0"
 	}
-	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: listen, Ring: time.Microsecond, Progress: cfg.SBCProgress,
+	// The endpoints outlive the run's context (r.stop closes them): when
+	// it ends (SIGINT), the calls in progress are ended properly, CANCEL
+	// or BYE, and the SBC answers the daemon's side of them, instead of
+	// every endpoint closing under its calls ("endpoint closed").
+	life := context.WithoutCancel(ctx)
+	sbc, err := endpoint.StartSBC(life, endpoint.SBCConfig{Listen: listen, Ring: time.Microsecond, Progress: cfg.SBCProgress,
 		Codecs: []string{endpoint.PCMA, endpoint.PCMU}, Silent: !*cfg.Media, Delays: &r.delays, Log: cfg.Log.With().Str("endpoint", "sbc").Logger()})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	r.sbc = sbc
 	r.sbcDone = make(chan struct{})
-	go r.drainSBC(ctx)
+	go r.drainSBC(life)
 
 	r.edge, r.metrics = cfg.Edge, cfg.MetricsURL
 	if !cfg.Edge.IsValid() {
@@ -249,7 +261,7 @@ func (r *runner) start(ctx context.Context) error {
 		kindAnchored:   {Codecs: []string{endpoint.PCMU, endpoint.PCMA}},
 		kindTranscoded: {Codecs: []string{endpoint.PCMU}},
 	} {
-		cc.Listen, cc.Silent = "127.0.0.1:0", !*cfg.Media
+		cc.Listen, cc.Silent = clientListen(cfg.Edge), !*cfg.Media
 		if k != kindBypass {
 			// Bypassed media goes client <-> SBC directly, not through the
 			// relay: only the anchored clients' stamps (and the SBC's
@@ -257,13 +269,23 @@ func (r *runner) start(ctx context.Context) error {
 			cc.Delays = &r.delays
 		}
 		cc.Log = cfg.Log.With().Str("endpoint", "client").Logger()
-		c, err := endpoint.StartClient(ctx, cc)
+		c, err := endpoint.StartClient(life, cc)
 		if err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
 		r.clients[k] = c
 	}
 	return nil
+}
+
+// clientListen is where the clients bind: on IPv6 loopback for a daemon
+// whose edge is IPv6 (a socket of one family cannot send to the other),
+// else IPv4 loopback.
+func clientListen(edge netip.AddrPort) string {
+	if a := edge.Addr(); a.Is6() && !a.Is4In6() {
+		return "[::1]:0"
+	}
+	return "127.0.0.1:0"
 }
 
 // startServer runs a daemon in-process on loopback, its trunk pointed at
@@ -306,6 +328,9 @@ func (r *runner) drainSBC(ctx context.Context) {
 		}
 		r.mu.Lock()
 		r.sbcSide.add(rep)
+		if rep.Code == 200 {
+			r.sbcAnswered++
+		}
 		if r.sbcTransports == nil {
 			r.sbcTransports = map[string]int{}
 		}
@@ -407,13 +432,17 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	}
 	close(progressDone)
 	usage := processCPU() - usageBefore
-	// The SBC's reports of the last calls may still be on their way.
-	r.awaitSBC(ctx, int(r.answered.Load()))
-	after := r.sample(ctx)
+	// The SBC's reports of the last calls may still be on their way; the
+	// wait and the last look at /metrics have deadlines of their own, not
+	// the run's context, which a SIGINT has ended: the partial run's
+	// figures are still read.
+	r.awaitSBC(r.clientsAnswered())
+	after := r.sample(context.WithoutCancel(ctx))
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := summarize(cfg, r.results, r.sbcSide)
+	rep.SBCAnswered = r.sbcAnswered
 	rep.RelayDelayMs, rep.RelayDelayPackets = delayFigures(&r.delays)
 	rep.ElapsedS = elapsed.Seconds()
 	rep.LaunchS = launch.Seconds()
@@ -424,13 +453,28 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	rep.Generator = generatorFigures(usage, elapsed, r.srv != nil)
 	rep.Daemon = daemonFigures(before, after, elapsed, rep.Calls)
 	rep.Warnings = warnings(cfg, rep, lagMax, r.sbcTransports)
+	rep.Warnings = append(rep.Warnings, metricsWarnings(r.metrics, before, after)...)
 	return rep, ctx.Err()
 }
 
 // sample reads the daemon's /metrics, if there is one.
 func (r *runner) sample(ctx context.Context) sampleRead {
-	s, ok := scrape(ctx, r.metrics)
-	return sampleRead{sample: s, ok: ok}
+	s, err := scrape(ctx, r.metrics)
+	return sampleRead{sample: s, ok: r.metrics != "" && err == nil, err: err}
+}
+
+// clientsAnswered counts the calls the clients got a 200 for, as planned
+// or not.
+func (r *runner) clientsAnswered() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, res := range r.results {
+		if res.report.Code == 200 {
+			n++
+		}
+	}
+	return n
 }
 
 // call places one call and records what came of it.
@@ -438,8 +482,13 @@ func (r *runner) call(ctx context.Context, k kind) {
 	opt := endpoint.CallOptions{Target: r.edge, Transport: r.cfg.Transport, Duration: r.cfg.Duration}
 	rep, err := r.clients[k].Call(ctx, opt)
 	res := result{kind: k, report: rep}
+	// A call the run's end cut short is interrupted, unless what it did
+	// before already makes it a failure (the wrong media path).
+	cut := err != nil && ctx.Err() != nil && interruption(ctx, err)
 	switch {
-	case err != nil:
+	case cut && (rep.Code != 200 || rep.BypassAnswered == (k == kindBypass)):
+		res.interrupted = true
+	case err != nil && !cut:
 		res.reason = "error: " + errorClass(err)
 	case rep.Code != 200:
 		res.reason = fmt.Sprintf("%d", rep.Code)
@@ -448,9 +497,11 @@ func (r *runner) call(ctx context.Context, k kind) {
 	case k == kindTranscoded && rep.Codec != endpoint.PCMU:
 		res.reason = "not transcoded"
 	}
-	if res.reason == "" {
+	switch {
+	case res.interrupted:
+	case res.reason == "":
 		r.answered.Add(1)
-	} else {
+	default:
 		r.failed.Add(1)
 	}
 	r.mu.Lock()
@@ -458,12 +509,19 @@ func (r *runner) call(ctx context.Context, k kind) {
 	r.mu.Unlock()
 }
 
-// awaitSBC waits, briefly, until the SBC reported n calls.
-func (r *runner) awaitSBC(ctx context.Context, n int) {
+// interruption tells whether a call's error is the run's context ending:
+// its cause (signal.NotifyContext's "interrupt signal received"), or a
+// cancellation.
+func interruption(ctx context.Context, err error) bool {
+	return errors.Is(err, context.Cause(ctx)) || errors.Is(err, context.Canceled) || errors.Is(err, endpoint.ErrClosed)
+}
+
+// awaitSBC waits, briefly, until the SBC answered n calls.
+func (r *runner) awaitSBC(n int) {
 	deadline := time.Now().Add(2*r.cfg.Duration + 2*time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for time.Now().Before(deadline) {
 		r.mu.Lock()
-		got := r.sbcSide.calls
+		got := r.sbcAnswered
 		r.mu.Unlock()
 		if got >= n {
 			return

@@ -5,6 +5,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"slices"
@@ -92,22 +93,23 @@ type sample struct {
 	relayDelay map[float64]uint64
 }
 
-// scrape reads url (a Prometheus text page); "" reads nothing.
-func scrape(ctx context.Context, url string) (sample, bool) {
+// scrape reads url (a Prometheus text page); "" reads nothing (and is no
+// error).
+func scrape(ctx context.Context, url string) (sample, error) {
 	if url == "" {
-		return sample{}, false
+		return sample{}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	p, err := metricspage.Get(ctx, http.DefaultClient, url)
 	if err != nil {
-		return sample{}, false
+		return sample{}, err
 	}
 	return sample{cpu: p.First("process_cpu_seconds_total"), rss: p.First("process_resident_memory_bytes"),
 		goroutines:  p.First("go_goroutines"),
 		sipMessages: p.Sum("mediationserver_sip_requests_total") + p.Sum("mediationserver_sip_responses_total"),
 		sipOptions:  p.SumWhere("mediationserver_sip_requests_total", "method", "OPTIONS"),
-		relayDelay:  buckets(p, "mediationserver_relay_delay_seconds")}, true
+		relayDelay:  buckets(p, "mediationserver_relay_delay_seconds")}, nil
 }
 
 // buckets sums the cumulative bucket counts of a histogram's series by
@@ -179,8 +181,29 @@ func daemonFigures(before, after sampleRead, elapsed time.Duration, calls int) D
 	return d
 }
 
-// sampleRead is a sample and whether it was read.
+// sampleRead is a sample and whether it was read (err: why not, when
+// there was a page to read).
 type sampleRead struct {
 	sample
-	ok bool
+	ok  bool
+	err error
+}
+
+// metricsWarnings say that a /metrics page there was to read could not be
+// read, before or after the run: the daemon's figures are missing (read
+// false), which a report without the warning would show only as zeros.
+func metricsWarnings(url string, before, after sampleRead) []string {
+	if url == "" {
+		return nil
+	}
+	var w []string
+	for _, s := range []struct {
+		when string
+		read sampleRead
+	}{{"before", before}, {"after", after}} {
+		if !s.read.ok {
+			w = append(w, fmt.Sprintf("the daemon's /metrics %s could not be read %s the run (%v): no daemon figures", url, s.when, s.read.err))
+		}
+	}
+	return w
 }

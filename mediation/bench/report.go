@@ -24,11 +24,21 @@ type Report struct {
 
 	// Calls were started; Answered went as planned (200, the media path of
 	// their kind); Failed did not, by reason in FailedBy (the final code,
-	// "wrong media path", "not transcoded", "error: ...").
-	Calls    int            `json:"calls"`
-	Answered int            `json:"answered"`
-	Failed   int            `json:"failed"`
-	FailedBy map[string]int `json:"failedBy"`
+	// "wrong media path", "not transcoded", "error: ..."); Interrupted were
+	// cut short by the run's end (SIGINT: the context of Run ended) before
+	// their outcome was known or their talk time was over: CANCELled, or
+	// hung up early with our BYE. Calls = Answered + Failed + Interrupted.
+	Calls       int            `json:"calls"`
+	Answered    int            `json:"answered"`
+	Failed      int            `json:"failed"`
+	FailedBy    map[string]int `json:"failedBy"`
+	Interrupted int            `json:"interrupted"`
+	// ClientsAnswered are the calls the clients got a 200 for, as planned
+	// or not; SBCAnswered the calls the bench's SBC answered. They differ
+	// when the daemon sent calls to another trunk than the bench's SBC
+	// (a warning says so; the command exits 1 when the SBC had none).
+	ClientsAnswered int `json:"clientsAnswered"`
+	SBCAnswered     int `json:"sbcAnswered"`
 	// Bypassed, Anchored and Transcoded count the answered calls by path.
 	Bypassed   int `json:"bypassed"`
 	Anchored   int `json:"anchored"`
@@ -115,6 +125,18 @@ func summarize(cfg Config, results []result, sbc mediaSum) Report {
 	var client mediaSum
 	for _, res := range results {
 		rep.Calls++
+		if res.report.Code == 200 {
+			rep.ClientsAnswered++
+		}
+		if res.interrupted {
+			// Its setup time is of the part the interrupt left, unless
+			// it was answered.
+			rep.Interrupted++
+			if res.report.Code == 200 {
+				setup = append(setup, res.report.SetupTime)
+			}
+			continue
+		}
 		setup = append(setup, res.report.SetupTime)
 		if res.reason != "" {
 			rep.Failed++
@@ -168,6 +190,9 @@ func warnings(cfg Config, rep Report, lag time.Duration, sbcTransports map[strin
 		w = append(w, fmt.Sprintf("the SBC got %d of its %d calls over another transport than %s: a running daemon reaches its trunk over the trunk's configured transport (gateways[].transport; for TCP on both legs, serve testdata/config/bench-tcp.yaml)",
 			other, rep.SBCMedia.Calls, cfg.Transport))
 	}
+	if msg := sbcWarning(cfg, rep); msg != "" {
+		w = append(w, msg)
+	}
 	if rep.Generator.InProcess {
 		w = append(w, "the daemon runs in this process: CPU and memory are the generator's and the daemon's together; run `mediation serve` separately and pass --edge for the daemon's own figures")
 	}
@@ -181,4 +206,30 @@ func warnings(cfg Config, rep Report, lag time.Duration, sbcTransports map[strin
 		w = append(w, "the machine's cores were saturated: media loss may be the generator's")
 	}
 	return w
+}
+
+// sbcWarning says when the bench's SBC answered another number of calls
+// than the clients saw answered: with a running daemon, the trunk it sent
+// them to is not (only) --sbc-listen (a misconfigured trunk, a second
+// gateway taking its share), so the SBC's media figures and the relay
+// delay are not of every call; or the SBC answered calls the clients
+// never saw answered.
+func sbcWarning(cfg Config, rep Report) string {
+	name := "the bench's SBC"
+	if cfg.Edge.IsValid() {
+		name += " (" + cfg.SBCListen + ")"
+	}
+	switch clients, sbc := rep.ClientsAnswered, rep.SBCAnswered; {
+	case sbc < clients:
+		had := fmt.Sprintf("%d", sbc)
+		if sbc == 0 {
+			had = "none"
+		}
+		return fmt.Sprintf("%s answered %s of the %d calls the clients saw answered: the daemon sent the others to another trunk (its gateways[].address must be --sbc-listen, and the only trunk); the SBC's media and the relay delay are of %d calls only",
+			name, had, clients, sbc)
+	case sbc > clients:
+		return fmt.Sprintf("%s answered %d calls, more than the %d the clients saw answered: calls from elsewhere reached it, or the daemon connected calls whose clients had given up",
+			name, sbc, clients)
+	}
+	return ""
 }
