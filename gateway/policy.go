@@ -6,10 +6,13 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Routing policy: which trunks an outbound call may go to, best first.
@@ -20,7 +23,16 @@ type Pattern struct {
 	text   string
 	prefix string
 	re     *regexp.Regexp
+	// literal is the length of the literal prefix every match of re
+	// starts with: its specificity.
+	literal int
 }
+
+// anyNumber is the specificity of a trunk's match that says nothing about
+// the number: "*", or no numbers at all. It ranks below every pattern that
+// matched, even a regular expression whose literal prefix is empty
+// (README, Outbound routing: "least specifically").
+const anyNumber = -1
 
 var prefixPattern = regexp.MustCompile(`^\+?[0-9]*$`)
 
@@ -34,7 +46,16 @@ func ParsePattern(s string) (Pattern, error) {
 		if err != nil {
 			return Pattern{}, fmt.Errorf("number pattern %q: %w", s, err)
 		}
-		return Pattern{text: s, re: re}, nil
+		// Not re.LiteralPrefix(): Go computes that from the compiled
+		// program, and for an anchored one that is not one-pass
+		// (`\+4420(1|12)\d+`, `\+4420\d*0`) it is "", so the
+		// specificity would hang on an engine detail.
+		tree, err := syntax.Parse(expr, syntax.Perl)
+		if err != nil {
+			return Pattern{}, fmt.Errorf("number pattern %q: %w", s, err)
+		}
+		lit, _ := literalPrefix(tree.Simplify())
+		return Pattern{text: s, re: re, literal: len(lit)}, nil
 	}
 	if s == "*" {
 		return Pattern{text: s}, nil
@@ -45,16 +66,83 @@ func ParsePattern(s string) (Pattern, error) {
 	return Pattern{text: s, prefix: s}, nil
 }
 
+// literalPrefix is the literal text every match of re starts with, and
+// whether every match is that text alone (so what follows re in a
+// concatenation extends the prefix). Zero-width assertions (^, \b) add
+// nothing and end nothing; an alternation's prefix is what all its
+// branches' prefixes share; anything that may match other text first (a
+// class, an optional or repeated part) ends the prefix.
+func literalPrefix(re *syntax.Regexp) (string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase == 0 {
+			return string(re.Rune), true
+		}
+		// (?i): a rune with another case is no literal any more.
+		for k, r := range re.Rune {
+			if unicode.SimpleFold(r) != r {
+				return string(re.Rune[:k]), false
+			}
+		}
+		return string(re.Rune), true
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return "", true
+	case syntax.OpCapture:
+		return literalPrefix(re.Sub[0])
+	case syntax.OpPlus:
+		lit, _ := literalPrefix(re.Sub[0])
+		return lit, false
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return "", false
+		}
+		lit, complete := literalPrefix(re.Sub[0])
+		return lit, complete && re.Min == 1 && re.Max == 1
+	case syntax.OpConcat:
+		var b strings.Builder
+		for _, sub := range re.Sub {
+			lit, complete := literalPrefix(sub)
+			b.WriteString(lit)
+			if !complete {
+				return b.String(), false
+			}
+		}
+		return b.String(), true
+	case syntax.OpAlternate:
+		common, complete := literalPrefix(re.Sub[0])
+		for _, sub := range re.Sub[1:] {
+			lit, c := literalPrefix(sub)
+			n := 0
+			for n < len(common) && n < len(lit) && common[n] == lit[n] {
+				n++
+			}
+			// Whole runes only (a multi-byte rune's bytes may be
+			// shared in part).
+			for n > 0 && n < len(common) && !utf8.RuneStart(common[n]) {
+				n--
+			}
+			complete = complete && c && n == len(common) && n == len(lit)
+			common = common[:n]
+		}
+		return common, complete
+	}
+	return "", false
+}
+
 // Match reports whether number matches, and how specific the match is: the
 // length of the prefix, or of the literal prefix every match of the
-// regular expression starts with. Longer is more specific.
+// regular expression starts with; anyNumber (-1) for "*". Higher is more
+// specific.
 func (p Pattern) Match(number string) (specificity int, ok bool) {
 	if p.re != nil {
 		if !p.re.MatchString(number) {
 			return 0, false
 		}
-		lit, _ := p.re.LiteralPrefix()
-		return len(lit), true
+		return p.literal, true
+	}
+	if p.text == "*" {
+		return anyNumber, true
 	}
 	if !strings.HasPrefix(number, p.prefix) {
 		return 0, false
@@ -138,10 +226,10 @@ func (t *Table) Route(number string) ([]Trunk, error) {
 }
 
 // match is trunk i's best match of number; a trunk with no patterns serves
-// every number, least specifically.
+// every number, least specifically (as "*").
 func (t *Table) match(i int, number string) (int, bool) {
 	if len(t.patterns[i]) == 0 {
-		return 0, true
+		return anyNumber, true
 	}
 	best, found := 0, false
 	for _, p := range t.patterns[i] {

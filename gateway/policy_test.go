@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -137,6 +138,90 @@ func TestRouteSkipsUnavailable(t *testing.T) {
 	}
 }
 
+// TestPatternSpecificity: a regular expression counts the literal prefix
+// every match of it starts with (README, Outbound routing, rule 2),
+// whatever shape the rest has: Go's own LiteralPrefix of the anchored
+// expression is "" for any that cannot run one-pass (an alternation, a
+// repetition followed by more), which made them count 0 (r25 F4).
+func TestPatternSpecificity(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, number string
+		spec            int
+	}{
+		{`re:\+4420\d{8}`, "+442012345678", 5},
+		{`re:\+4420(1|12)\d+`, "+442012345678", 6}, // every match starts +44201
+		{`re:\+4420(1|3)\d+`, "+442012345678", 5},
+		{`re:\+4420\d*0`, "+442012345670", 5},
+		{`re:\+4420.*`, "+442012345670", 5},
+		{`re:\+4420[0-9]+`, "+442012345670", 5},
+		{`re:^\+4420(1|3)\d+$`, "+442012345678", 5},
+		{`re:\+4420(?:7\d+|8\d+)`, "+44207123", 5},
+		{`re:\+44(20)?\d+`, "+44207123", 3},
+		{`re:(\+4420)\d+`, "+44207123", 5},
+		{`re:\+4420\d+|\+44207\d+`, "+44207123", 5},
+		{`re:(\+44|0044)7\d+`, "00447700900001", 0},
+		{`re:(?:\+4420){1}\d+`, "+44207123", 5},
+		{`re:(?:20){2,}\d`, "2020201", 4},
+		{`re:(?i)\+44x\d`, "+44X1", 3},
+		{`re:\A\+44\d+`, "+447", 3},
+		{`re:\+44`, "+44", 3},
+		{`re:`, "", 0},
+	} {
+		p, err := ParsePattern(tt.pattern)
+		if err != nil {
+			t.Errorf("ParsePattern(%q): %v", tt.pattern, err)
+			continue
+		}
+		if spec, ok := p.Match(tt.number); !ok || spec != tt.spec {
+			t.Errorf("%q.Match(%q) = %d, %v; want %d, true", tt.pattern, tt.number, spec, ok, tt.spec)
+		}
+	}
+}
+
+// TestRouteRegexpOverBroaderPrefix: a trunk for +4420... by a regular
+// expression that Go cannot run one-pass still outranks a +44 trunk of a
+// lower priority (r25 F4), and a catch-all trunk ("*" or no numbers)
+// comes after a regular expression whose literal prefix is empty,
+// whatever the priorities, never taking turns with it (r25 F5).
+func TestRouteRegexpOverBroaderPrefix(t *testing.T) {
+	tab, err := NewTable([]Trunk{
+		trunk("p44", 5060, 1, "+44"),
+		trunk("re4420", 5061, 9, `re:\+4420(1|12)\d+`),
+		trunk("re4420b", 5062, 9, `re:\+4420\d*0`),
+		trunk("alt", 5063, 5, `re:(\+44|0044)7\d+`),
+		trunk("star", 5064, 0, "*"),
+		trunk("none", 5065, 0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		number string
+		want   []string
+	}{
+		{"+442012345678", []string{"re4420", "p44"}},
+		{"+442022345670", []string{"re4420b", "p44"}},
+		{"00447700900001", []string{"alt"}},
+	} {
+		for range 4 { // star and none take turns behind the others
+			got, err := tab.Route(tt.number)
+			if err != nil {
+				t.Fatalf("Route(%s): %v", tt.number, err)
+			}
+			n := len(tt.want)
+			if len(got) != n+2 || !reflect.DeepEqual(names(got[:n]), tt.want) || !reflect.DeepEqual(sortedNames(got[n:]), []string{"none", "star"}) {
+				t.Fatalf("Route(%s) = %v, want %v then none and star", tt.number, names(got), tt.want)
+			}
+		}
+	}
+}
+
+func sortedNames(ts []Trunk) []string {
+	out := names(ts)
+	slices.Sort(out)
+	return out
+}
+
 func TestParsePattern(t *testing.T) {
 	good := map[string]struct {
 		number string
@@ -144,7 +229,7 @@ func TestParsePattern(t *testing.T) {
 	}{
 		"+1":                 {"+15550100", 2},
 		"1800":               {"18005550100", 4},
-		"*":                  {"anything", 0},
+		"*":                  {"anything", -1},
 		`re:\+44(20|11)\d+`:  {"+44201234", 3},
 		`re:(\+33|0033)\d+`:  {"0033123", 0},
 		`re:\+4420\d{8}`:     {"+442012345678", 5},

@@ -650,10 +650,15 @@ func checkHostPort(field, value string) *ConfigError {
 }
 
 // validHostname follows RFC 1123: dot-separated labels of letters, digits and
-// inner hyphens.
+// inner hyphens, the last not all digits (RFC 1123 §2.1, RFC 3696 §2: no
+// top-level domain is), so a mistyped IPv4 address (127.0.44.300) is no
+// host name, refused before it is looked up in DNS.
 func validHostname(host string) bool {
 	host = strings.TrimSuffix(host, ".")
 	if host == "" || len(host) > 253 {
+		return false
+	}
+	if allDigits(host[strings.LastIndexByte(host, '.')+1:]) {
 		return false
 	}
 	for _, label := range strings.Split(host, ".") {
@@ -667,6 +672,25 @@ func validHostname(host string) bool {
 		}
 	}
 	return true
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// dottedNumbers reports whether host is digits and dots only: meant as an
+// IPv4 address (it is no host name).
+func dottedNumbers(host string) bool {
+	return strings.Trim(host, "0123456789.") == "" && strings.ContainsAny(host, "0123456789")
 }
 
 func checkTransport(field, value string, tlsConfigured bool) *ConfigError {

@@ -123,6 +123,13 @@ func TestValidate(t *testing.T) {
 		{"no gateways", func(c *mediation.Config) { c.Gateways = nil }, "gateways", "at least one"},
 		{"gateway address hostname", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.com:5060" }, "", ""},
 		{"gateway address bad host", func(c *mediation.Config) { c.Gateways[0].Address = "sbc..example.com" }, "gateways[0].address", "host name"},
+		// r25 F1: a mistyped IPv4 address was taken for a host name and
+		// looked up in DNS for ever, the trunk taking no calls.
+		{"gateway address bad IPv4", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.44.300:5060" }, "gateways[0].address", `"127.0.44.300" is not a valid IPv4 address`},
+		{"gateway address bad IPv4 no port", func(c *mediation.Config) { c.Gateways[0].Address = "10.1.2" }, "gateways[0].address", "not a valid IPv4 address"},
+		{"gateway address numeric top-level label", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.123:5060" }, "gateways[0].address", "neither an IP address nor a host name"},
+		{"gateway address digits in labels", func(c *mediation.Config) { c.Gateways[0].Address = "10.sbc1.example.com:5060" }, "", ""},
+		{"edge peer bad IPv4", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.300:5061" }, "edge.peer", "neither an IP address nor a hostname"},
 		{"gateway transport tcp", func(c *mediation.Config) { c.Gateways[0].Transport = "tcp" }, "", ""},
 		{"gateway transport bad", func(c *mediation.Config) { c.Gateways[0].Transport = "sctp" }, "gateways[0].transport", `"udp", "tcp" or "tls"`},
 		{"gateway transport tls without tls", func(c *mediation.Config) { c.Gateways[0].Transport = "tls" }, "gateways[0].transport", "needs the tls section"},
@@ -179,7 +186,9 @@ func TestValidate(t *testing.T) {
 			"edge.peer", "edge.peer is IPv4 but edge.listen [::1]:5070 is IPv6"},
 		{"gateway dns resolver not IP:PORT", func(c *mediation.Config) { c.GatewayDNS.Resolver = "dns.example:53" }, "gateway_dns.resolver", "IP:PORT"},
 		{"gateway dns min ttl", func(c *mediation.Config) { c.GatewayDNS.MinTTL = 0 }, "gateway_dns.min_ttl", "at least 1s"},
-		{"gateway dns max ttl below min", func(c *mediation.Config) { c.GatewayDNS.MaxTTL = time.Second }, "gateway_dns.max_ttl", "below min_ttl"},
+		{"gateway dns max ttl below min", func(c *mediation.Config) { c.GatewayDNS.MaxTTL = time.Second }, "gateway_dns.max_ttl", "below min_ttl (5s)"},
+		{"gateway dns max ttl below min set", func(c *mediation.Config) { c.GatewayDNS.MinTTL, c.GatewayDNS.MaxTTL = 10*time.Second, time.Second },
+			"gateway_dns.max_ttl", `"1s": must not be below min_ttl (10s)`}, // r25 F2: it said (1h)
 		{"gateway trust", func(c *mediation.Config) { c.Gateways[0].Trust = []string{"127.0.0.2", "10.0.0.0/8", "::1"} }, "", ""},
 		{"gateway trust bad", func(c *mediation.Config) { c.Gateways[0].Trust = []string{"10.0.0.0/33"} }, "gateways[0].trust[0]", "CIDR"},
 		{"gateway name control", func(c *mediation.Config) { c.Gateways[0].Name = "sbc\r\nX-Evil: 1" }, "gateways[0].name", "control character"},

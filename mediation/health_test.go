@@ -138,6 +138,24 @@ func TestTrunkHealthPerAddress(t *testing.T) {
 		}
 	}
 
+	// answered is whether a probe at p's address got a reply (GET
+	// /gateways addresses[].answered).
+	answered := func(st mediation.TrunkState, p *peer) bool {
+		for _, ta := range st.Addresses {
+			if ta.Address == p.addr().String() {
+				return ta.Answered
+			}
+		}
+		return false
+	}
+	for !answered(srv.TrunkStates()[0], a) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("address %s never answered a probe: %+v", a.addr(), srv.TrunkStates()[0])
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
 	// The first address falls silent: the trunk stays up on the second.
 	muteA.Store(true)
 	waitAddr(a, false)
@@ -161,6 +179,11 @@ func TestTrunkHealthPerAddress(t *testing.T) {
 	}
 	if up, _ := addrUp(listed[0], a); up || !listed[0].Up {
 		t.Errorf("GET /gateways: %s; want d up, its first address down", body)
+	}
+	// README: answered is "true once one of its probes got a reply", down
+	// or not (r25 F3: it turned false with up).
+	if !answered(listed[0], a) {
+		t.Errorf("GET /gateways: %s; want the first address answered: its probes got replies before it fell silent", body)
 	}
 	calls(4, 0, 4, 0, "d")
 	if v, _ := mediationtest.Metric(srv, "mediationserver_gateway_target_retries_total", "gateway", "d", "reason", "no_provisional"); v != 0 {

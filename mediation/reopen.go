@@ -6,6 +6,10 @@ import (
 	"github.com/mediation-emulator/mediation/mediation/capture"
 )
 
+// ConfigNotReread is logged at SIGHUP (field "config"): the signal
+// reopens files only.
+const ConfigNotReread = "not re-read: a configuration change takes a restart, which ends calls in progress"
+
 // Reopen follows a rotation of the files the server appends to, as
 // logrotate's postrotate `kill -HUP` asks: the records file (records.path)
 // is closed and opened again at its path, and the pcap capture
@@ -13,7 +17,9 @@ import (
 // moved away or removed (one still at its path is kept: reopening it
 // would truncate it). Calls go on meanwhile. Valid after Ready.
 func (s *Server) Reopen() {
-	s.log.Info().Str("records", s.cfg.Records.Path).Str("pcap", s.cfg.Capture.Pcap).Msg("reopening files (SIGHUP)")
+	// systemctl reload sends the SIGHUP too: say that the configuration
+	// (trunks, ...) is not read again, or an edited file looks applied.
+	s.log.Info().Str("records", s.cfg.Records.Path).Str("pcap", s.cfg.Capture.Pcap).Str("config", ConfigNotReread).Msg("reopening files (SIGHUP)")
 	s.records.reopen("SIGHUP")
 	if s.pcap == nil {
 		return

@@ -95,7 +95,7 @@ func (d GatewayDNSConfig) check() *ConfigError {
 	case d.MinTTL < time.Second:
 		return invalid("gateway_dns.min_ttl", d.MinTTL.String(), "must be at least 1s (5s)")
 	case d.MaxTTL < d.MinTTL:
-		return invalid("gateway_dns.max_ttl", d.MaxTTL.String(), "must not be below min_ttl (1h)")
+		return invalid("gateway_dns.max_ttl", d.MaxTTL.String(), "must not be below min_ttl (%s)", d.MinTTL)
 	}
 	return nil
 }
@@ -115,6 +115,9 @@ func checkTrunkAddress(field, value string) *ConfigError {
 	host, _, _, err := gateway.SplitHostPort(value)
 	if err != nil {
 		return invalid(field, value, "must be IP:PORT, HOST:PORT or HOST (port from DNS SRV): %v", err)
+	}
+	if host != "" && dottedNumbers(host) {
+		return invalid(field, value, "%q is not a valid IPv4 address (four numbers 0..255), and digits and dots make no host name", host)
 	}
 	if host != "" && !validHostname(host) {
 		return invalid(field, value, "host %q is neither an IP address nor a host name", host)

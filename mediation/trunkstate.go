@@ -42,7 +42,9 @@ type TrunkAddress struct {
 	Up bool `json:"up"`
 	// Answered: one of the server's OPTIONS probes got a reply from it.
 	// False before the first probe (one gateway_health.interval after
-	// start or after the address appears), when Up proves nothing.
+	// start or after the address appears), when Up proves nothing; it
+	// stays true once the address is down (Up says whether it answers
+	// now), as README says.
 	Answered bool `json:"answered"`
 }
 
@@ -55,7 +57,7 @@ func (s *Server) TrunkStates() []TrunkState {
 		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Healthy, TakesCalls: st.Healthy && !st.Unresolved && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved,
 			Probed: s.cfg.GatewayHealth.Enabled}
 		for _, a := range st.Addresses {
-			ts.Addresses = append(ts.Addresses, TrunkAddress{Address: a.Addr.String(), Up: a.Healthy, Answered: a.Healthy && a.Answered})
+			ts.Addresses = append(ts.Addresses, TrunkAddress{Address: a.Addr.String(), Up: a.Healthy, Answered: a.Answered})
 		}
 		if !st.UnavailableUntil.IsZero() {
 			until := st.UnavailableUntil

@@ -444,6 +444,17 @@ func (c *checkRun) checkTrunks(ctx context.Context, admin string) {
 	defer client.Close()
 	for _, t := range trunks {
 		step := c.stepName("trunk "+t.Name, admin)
+		if t.Unresolved || len(t.Addresses) == 0 && t.Address == "" {
+			// Nothing to send an OPTIONS to: the server has no address
+			// for the trunk's host name.
+			host := t.Host
+			if host == "" {
+				host = "its host name"
+			}
+			c.add(step, checkFail, fmt.Sprintf("%s (%s) does not resolve: the trunk takes no calls until it does", host, t.Transport),
+				fmt.Sprintf("check the DNS records of %s (SRV when the address has no port, else A/AAAA) and the resolver the server asks (gateway_dns.resolver; empty: the first nameserver of /etc/resolv.conf); the server's log says what the lookup got", host))
+			continue
+		}
 		addrs := trunkAddresses(t)
 		if strings.EqualFold(t.Transport, "tls") {
 			// The server's TLS towards the trunk (tls_name as SNI, tls.ca,
@@ -461,7 +472,8 @@ func (c *checkRun) checkTrunks(ctx context.Context, admin string) {
 			for k, a := range addrs {
 				results[k] = addrResult{addr: a, detail: a + "/tls does not answer the server's OPTIONS probes"}
 				switch {
-				case len(t.Addresses) == 0: // unresolved
+				case len(t.Addresses) == 0: // from a server that does not list them
+				case !t.Addresses[k].Up: // answered once, maybe, but down now
 				case t.Addresses[k].Answered:
 					results[k] = addrResult{addr: a, ok: true, detail: a + "/tls answers the server's OPTIONS probes"}
 				case t.Addresses[k].Up:

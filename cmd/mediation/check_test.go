@@ -327,7 +327,7 @@ func TestCheckTrunkEachAddress(t *testing.T) {
 			_ = json.NewEncoder(w).Encode(mediation.SettingsView{Enabled: true, AlwaysBypass: true})
 		case "/gateways":
 			_ = json.NewEncoder(w).Encode([]mediation.TrunkState{{Name: "tlssbc", Address: "127.0.0.2:5061", Transport: "tls", Up: true, Probed: true,
-				Addresses: []mediation.TrunkAddress{{Address: "127.0.0.2:5061", Up: true, Answered: true}, {Address: "127.0.0.3:5061", Up: false}}}})
+				Addresses: []mediation.TrunkAddress{{Address: "127.0.0.2:5061", Up: true, Answered: true}, {Address: "127.0.0.3:5061", Up: false, Answered: true}}}}) // answered once, down now
 		default:
 			http.NotFound(w, r)
 		}
@@ -336,6 +336,35 @@ func TestCheckTrunkEachAddress(t *testing.T) {
 	res = runBinary(t, "check", "--admin", admin.URL, "--web-service", admin.URL+hybridconfig.Path, "--timeout", "1s")
 	if l := stepLine(res.stdout, "trunk tlssbc"); !strings.HasPrefix(l, "WARN") || !strings.Contains(l, "127.0.0.3:5061/tls does not answer the server's OPTIONS probes") {
 		t.Errorf("TLS trunk with one address down: %q, want WARN naming it\n%s%s", l, res.stdout, res.stderr)
+	}
+}
+
+// TestCheckUnresolvedTrunk: a trunk whose host name does not resolve
+// has no address to send an OPTIONS to: check FAILs naming the name and
+// that it does not resolve, with a fix about DNS, for UDP and TCP as for
+// TLS (r25 F7: it said "/udp: address: not an ip:port" and advised about
+// the SBC listening); the other trunks are checked as ever.
+func TestCheckUnresolvedTrunk(t *testing.T) {
+	zone := dnstest.Start(t) // knows no name: NXDOMAIN
+	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
+		c.Gateways = append(c.Gateways,
+			mediation.GatewayConfig{Name: "ghost", Address: "ghost.lab.test:5060", Transport: "udp", Numbers: []string{"+33"}},
+			mediation.GatewayConfig{Name: "ghosttcp", Address: "ghost-tcp.lab.test", Transport: "tcp", Numbers: []string{"+34"}})
+		c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
+	}})
+	res := runBinary(t, "check", "--admin", adminURL(lab), "--web-service", mediationtest.URL(lab.Server, hybridconfig.Path), "--timeout", "1s")
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, tt := range []struct{ trunk, host, transport string }{{"ghost", "ghost.lab.test", "udp"}, {"ghosttcp", "ghost-tcp.lab.test", "tcp"}} {
+		l := stepLine(res.stdout, "trunk "+tt.trunk)
+		if !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, tt.host+" ("+tt.transport+") does not resolve") ||
+			!strings.Contains(l, "gateway_dns.resolver") || strings.Contains(l, "ip:port") || strings.Contains(l, "listens") {
+			t.Errorf("trunk %s line %q, want FAIL naming %s, that it does not resolve, and DNS as the fix\n%s%s", tt.trunk, l, tt.host, res.stdout, res.stderr)
+		}
+	}
+	if l := stepLine(res.stdout, "trunk sbc"); !strings.HasPrefix(l, "PASS") {
+		t.Errorf("trunk sbc line %q, want PASS", l)
 	}
 }
 

@@ -114,6 +114,11 @@ func TestServeReopensOnSIGHUP(t *testing.T) {
 	}); err != nil || d.proc.exited() {
 		t.Fatalf("after SIGHUP: %v, exit code %d: %s", err, d.proc.code, d.proc.stderr.String())
 	}
+	// Said once, on the SIGHUP's line: the configuration is not read
+	// again (systemctl reload sends it too; r25 F6).
+	if n := strings.Count(d.proc.stderr.String(), `"config":"not re-read: a configuration change takes a restart`); n != 1 {
+		t.Errorf("SIGHUP logged %d times that the configuration is not re-read, want 1: %s", n, d.proc.stderr.String())
+	}
 	// The records file is reopened at once (created), not at the next
 	// record: the second call is still up.
 	if _, err := os.Stat(records); err != nil || second.exited() {

@@ -145,7 +145,8 @@ func serveConfig(fs *flag.FlagSet, configPath string) (*mediation.Config, error)
 func serveUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, "Usage: mediation serve [flags]\n\n"+
 		"Runs the mediation server until SIGINT or SIGTERM; SIGHUP reopens records.path\n"+
-		"and a rotated capture.pcap (logrotate). The configuration is the\n"+
+		"and a rotated capture.pcap (logrotate), and does not re-read the configuration:\n"+
+		"a change takes a restart (which ends calls in progress). The configuration is the\n"+
 		"built-in default, or --config FILE over it; flags given override both.\n\nFlags:\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
@@ -163,7 +164,7 @@ func reopenOnHUP(hup <-chan os.Signal, srv *mediation.Server, log zerolog.Logger
 			case <-srv.Ready():
 				srv.Reopen()
 			default:
-				log.Info().Msg("SIGHUP while starting: nothing to reopen yet")
+				log.Info().Str("config", mediation.ConfigNotReread).Msg("SIGHUP while starting: nothing to reopen yet")
 			}
 		case <-done:
 			return
