@@ -532,7 +532,10 @@ func (c *call) answerBody(b []byte) ([]byte, error) {
 	if len(b) > 0 {
 		return c.media.planAnswer(b, true, c.caller.tag)
 	}
-	if last := c.media.lastAnswer(); last != nil && !c.media.lateOffer {
+	if c.media.lateOffer {
+		return nil, errors.New("no SDP answer in 18x or 200")
+	}
+	if last := c.media.lastAnswer(); last != nil {
 		if c.media.decision.bypass {
 			c.media.closeRelay()
 		}
@@ -558,7 +561,7 @@ func (c *call) onDuplicateInvite(in *sip.Incoming) {
 		// Our 2xx went with the set-up (settle.go): the same again,
 		// built on the copy, with the SDP the caller last got (a UAC
 		// takes no SDP from a 2xx it already has).
-		res = c.okTo(in, c.legSDP(&a.leg))
+		res = c.okTo(in, c.sendLegSDP(&a.leg))
 	}
 	_ = in.Respond(res)
 }

@@ -167,7 +167,7 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media, raw []byte) ([]by
 	}
 	p.decide(e.decision)
 	p.sdp[p.callerSide()] = e.leg
-	return e.leg.last, nil
+	return p.sdp[p.callerSide()].send(), nil
 }
 
 // earlyDirection sets the direction of an anchored call's early answer d

@@ -63,7 +63,7 @@ func (p *mediaPlan) sbcUpdate(t *testing.T, pts ...int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := p.commit(ro, forkSDP(30000, 2, 8))
+	out, err := p.commit(ro, forkSDP(30000, 2, 8), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -229,7 +229,7 @@ func (c *call) onReInvite(l *leg, in *sip.Incoming) {
 	if len(in.Req.Body()) == 0 {
 		// Our 200 offers the SDP the leg already has; the ACK answers it
 		// (RFC 3261 §13.2.1, §14).
-		c.answerLocally(l, in, timer, c.legSDP(l))
+		c.answerLocally(l, in, timer, c.sendLegSDP(l))
 		return
 	}
 	c.relayOffer(l, in, in.Req.Method, in.Req.Body(), timer)
@@ -252,7 +252,7 @@ func (c *call) unchangedOffer(l *leg, prev, offer sdp.Media) bool {
 // session timer from our 2xx on (renegotiateTimer).
 func (c *call) answerUnchanged(l *leg, in *sip.Incoming, timer sip.SessionTimer) {
 	c.log.Debug().Str("leg", l.role).Str("method", in.Req.Method.String()).Msg("offer answered without the other leg: nothing changes for it")
-	c.answerLocally(l, in, timer, c.legSDP(l))
+	c.answerLocally(l, in, timer, c.sendLegSDP(l))
 }
 
 // answerLocally answers in, a request of l's peer that the other leg is
@@ -537,6 +537,9 @@ func (c *call) sendOffer(off *relayedOffer) {
 				c.offerUnanswered()
 			}
 		})
+	if err == nil && off.ro != nil {
+		off.ro.out = true
+	}
 	if err != nil {
 		c.log.Warn().Err(err).Msg("re-offer not sent")
 		c.abortOffer(503, "Service Unavailable")
@@ -654,7 +657,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		to.timer = t
 		c.armSessionTimer(to)
 	}
-	body, err := c.media.commit(off.ro, res.Body())
+	body, err := c.media.commit(off.ro, res.Body(), off.in != nil)
 	if err != nil && off.in == nil {
 		// The offer was its peer's answer (in an ACK, in a refresh's
 		// 2xx): that peer is bound to it, nothing can refuse it, and

@@ -46,8 +46,14 @@ type leg struct {
 	refreshTries uint8
 }
 
-// sdp is the SDP we last sent this leg's peer.
+// legSDP is the SDP we last sent this leg's peer, or after an offer it
+// refused the session restored (sdpLeg.unsent), not to be sent as it is:
+// sendLegSDP is.
 func (c *call) legSDP(l *leg) []byte { return c.media.sdp[l.media].last }
+
+// sendLegSDP is legSDP, about to be sent to l's peer (the SDP it already
+// has, offered again): it takes its o= version if it has not yet.
+func (c *call) sendLegSDP(l *leg) []byte { return c.media.sdp[l.media].send() }
 
 // supported are the option tags this leg's side supports.
 func (l *leg) supported() []string { return l.policy.optionTags() }

@@ -131,14 +131,14 @@ func TestBypassSAVPAnswerWithoutKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.commit(ro, []byte(keyless)); !errors.As(err, new(errNotAcceptable)) {
+	if _, err := p.commit(ro, []byte(keyless), true); !errors.As(err, new(errNotAcceptable)) {
 		t.Fatalf("keyless answer to an RTP/SAVP re-offer: err %v, want a 488 reason", err)
 	}
 	ro, _, err = p.reOffer(relay.Edge, offer, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.commit(ro, []byte(keyed)); err != nil {
+	if _, err := p.commit(ro, []byte(keyed), true); err != nil {
 		t.Fatalf("keyed answer to the re-offer: %v", err)
 	}
 }

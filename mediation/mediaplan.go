@@ -113,13 +113,23 @@ type mediaPlan struct {
 
 // sdpLeg remembers the SDP last sent to one peer so that o= stays the same
 // for the same session and its version grows with every change (RFC 3264
-// §8): its address is the first SDP's c=, whatever c= says later.
+// §8): its address is the first SDP's c=, whatever c= says later. A version
+// is taken only by an SDP that goes to the peer: one built and not sent
+// (our answer to an offer that came in an ACK) would have the next SDP
+// skip a number.
 type sdpLeg struct {
 	origin sdp.Origin
 	last   []byte
 	// formats are the audio formats the relay decodes that last listed:
 	// the peer may send any of them that its own SDP lists too.
 	formats audioFormats
+	// unsent: last is the session restored after an offer the peer
+	// refused (mediaPlan.refuse), stamped with the version after the
+	// refused offer's and not sent yet. The refused offer's version was
+	// sent, so it is never used again; the next SDP sent, the restored
+	// one or another, has the version after it. Beside formats, in the
+	// padding.
+	unsent bool
 }
 
 func newSDPLeg() sdpLeg {
@@ -127,7 +137,7 @@ func newSDPLeg() sdpLeg {
 }
 
 // marshal stamps d with the leg's origin, bumping the version when the SDP
-// differs from the last one sent.
+// differs from the last one sent; the caller sends the result to the peer.
 func (l *sdpLeg) marshal(d sdp.Description) []byte {
 	if !l.origin.Addr.IsValid() && !d.Addr.IsUnspecified() {
 		// Not an RFC 2543 hold's 0.0.0.0: the origin would keep it for
@@ -136,14 +146,25 @@ func (l *sdpLeg) marshal(d sdp.Description) []byte {
 	}
 	d.Origin = l.origin
 	body := d.Marshal()
-	if l.last != nil && !bytes.Equal(body, l.last) {
+	if l.last != nil && !bytes.Equal(body, l.last) && !l.unsent {
 		l.origin = l.origin.Next()
 		d.Origin = l.origin
 		body = d.Marshal()
 	}
+	// Unsent, the origin has the version after the refused offer's
+	// already: the next SDP sent takes it, whatever it says.
+	l.unsent = false
 	l.last = body
 	l.formats = formatsIn(d.Codecs)
 	return body
+}
+
+// send is last, about to be sent to the peer again (the SDP it already
+// has, offered in our 200 to its re-INVITE without SDP, say): a restored
+// session not sent yet (unsent) takes its version by going out.
+func (l *sdpLeg) send() []byte {
+	l.unsent = false
+	return l.last
 }
 
 // parseInitialOffer checks an initial INVITE's SDP. An inbound INVITE
@@ -308,9 +329,9 @@ func (p *mediaPlan) callerSide() relay.Side {
 	return relay.Gateway
 }
 
-// lastAnswer is the caller's answer already sent (a 200 without SDP after
-// a 183 with SDP repeats it).
-func (p *mediaPlan) lastAnswer() []byte { return p.sdp[p.callerSide()].last }
+// lastAnswer is the caller's answer already sent, to be sent again (a 200
+// without SDP after a 183 with SDP repeats it).
+func (p *mediaPlan) lastAnswer() []byte { return p.sdp[p.callerSide()].send() }
 
 // answered starts the relay's media timeout, unless the session the
 // answer negotiated is on hold (a queue that answers a=inactive).

@@ -28,6 +28,9 @@ type reoffer struct {
 	// offer, restored if the offer is refused.
 	keys [2]keying
 	sent sdpLeg
+	// out: the offer went to the other peer (sendOffer), so its o=
+	// version is taken on that leg, refused or not.
+	out bool
 }
 
 // reOffer builds the offer for the other peer from a new offer of from.
@@ -103,9 +106,35 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 	return ro, p.sdp[to].marshal(d), nil
 }
 
-// refuse drops a staged offer the other peer did not accept.
+// refuse drops a staged offer the other peer did not accept: that peer's
+// session is the one before, as is the SDP we have for it. The refused
+// offer's o= version was sent all the same, and a version once sent is
+// never used again for another SDP (RFC 3264 §8: each SDP a version one
+// above the previous one sent; a peer that takes an unchanged version
+// for an unchanged session would miss the change). So the next SDP sent
+// that peer, another offer or the earlier session offered again (our
+// 200 to its re-INVITE without SDP), has the version after the refused
+// offer's.
 func (p *mediaPlan) refuse(ro *reoffer) {
-	p.sdp[ro.from.Other()] = ro.sent
+	to := ro.from.Other()
+	offered := p.sdp[to].origin
+	p.sdp[to] = ro.sent
+	if !ro.out || ro.sent.last == nil || offered.Version == ro.sent.origin.Version && !ro.sent.unsent {
+		// Not sent, or the SDP the peer had already, unchanged. (A
+		// restored session not sent yet took its version by going out
+		// as the refused offer.)
+		return
+	}
+	next := offered.Next()
+	body, err := ro.sent.origin.Restamp(ro.sent.last, next.Version)
+	if err != nil {
+		// Not one of our bodies (cannot be): the next SDP built takes
+		// the version after the refused offer's all the same.
+		p.log.Warn().Err(err).Str("leg", to.String()).Msg("earlier SDP not restamped after a refused offer")
+		p.sdp[to].origin = offered
+		return
+	}
+	p.sdp[to] = sdpLeg{origin: next, last: body, formats: ro.sent.formats, unsent: true}
 }
 
 // rollback is the SDP that offers the other peer of a staged offer the
@@ -155,8 +184,12 @@ func (p *mediaPlan) restored(side relay.Side, body []byte) error {
 
 // commit completes a staged offer with the other peer's answer: it builds
 // the answer for the offerer and applies the new state (keys, relay peers,
-// hold as offer and answer make it). On error nothing is applied.
-func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
+// hold as offer and answer make it). On error nothing is applied. reply
+// says whether the answer goes back to the offerer: not for an offer that
+// came in an answer (in an ACK, in a refresh's 2xx), which nothing
+// answers; its peer keeps the SDP it has from us, and its o= version
+// (sdpLeg), and commit returns no answer.
+func (p *mediaPlan) commit(ro *reoffer, body []byte, reply bool) ([]byte, error) {
 	ans, err := sdp.Parse(body)
 	if err != nil {
 		return nil, fmt.Errorf("far side's answer to the re-offer: %w", err)
@@ -253,7 +286,10 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte) ([]byte, error) {
 	if ro.from == relay.Gateway {
 		p.gwOfferDir = ro.offer.Direction
 	}
-	out := p.sdp[ro.from].marshal(d)
+	var out []byte
+	if reply {
+		out = p.sdp[ro.from].marshal(d)
+	}
 	p.callerOffered = ro.from == p.callerSide()
 	// An offer in the early dialog (UPDATE) moves the early answer on.
 	p.earlyRenegotiated()

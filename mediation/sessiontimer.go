@@ -50,7 +50,7 @@ func (c *call) refresh(l *leg) {
 	method := gosip.UPDATE
 	var body []byte
 	if !l.dialog.Allows(gosip.UPDATE) {
-		method, body = gosip.INVITE, c.legSDP(l)
+		method, body = gosip.INVITE, c.sendLegSDP(l)
 	}
 	interval := l.timer.Interval
 	contact := l.dialog.OurContact()
