@@ -405,6 +405,9 @@ func LoadConfig(path string) (*Config, error) {
 	if err := decodeYAML(data, path, cfg); err != nil {
 		return nil, err
 	}
+	// One spelling of the ID from the start (a --bypass-id override, set
+	// after this, is lowered as the server takes it: initialSettings).
+	cfg.Bypass.BypassID = canonicalBypassID(cfg.Bypass.BypassID)
 	return cfg, nil
 }
 

@@ -19,6 +19,18 @@ import (
 // Inbound, each fork of the callee is an early dialog of its own towards
 // the gateway (forks.go), so the answer is kept per To-tag of ours.
 //
+// An inbound early dialog whose early answer was bypassed keeps that too,
+// its decision only: the gateway already sends its media to the client's
+// address, and ignores the relay's in a 200 it gets later in the same
+// early dialog (RFC 3261 §13.2.1). A client's 200 there without our
+// bypass ID (or with another) so leaves the call bypassed, its SDP passed
+// on to the gateway as a bypassed call's new answer is (inboundAnswer),
+// and the relay is released at the 200 as for any bypassed call. Re-
+// decided, the call went to the relay, which the gateway never sent to:
+// no audio (r25-bypass F1). The mirror case, an anchored early answer and
+// a 200 with the bypass ID, stays anchored (answerAgain). Another fork's
+// answer is another early dialog, decided on its own.
+//
 // An offer/answer completed in the early dialog (an UPDATE, from either
 // peer, RFC 3311) moves the session on: the caller now has the SDP of that
 // exchange from us, and its peer's latest SDP is its own side of it. The
@@ -29,7 +41,8 @@ import (
 // callee's 200 says (earlyRenegotiated).
 
 // earlyAnswer is what an anchored call answered the caller in a
-// provisional of one early dialog.
+// provisional of one early dialog; for an inbound bypassed one, only tag
+// and decision are set.
 type earlyAnswer struct {
 	tag string // our To-tag towards the caller
 	// leg is the caller's SDP leg as the answer left it: its o= and body.
@@ -60,9 +73,17 @@ func (p *mediaPlan) earlyFor(tag string) *earlyAnswer {
 // SDP the relay was just pointed at (callerLatest), the INVITE's offer or,
 // after an early UPDATE, the caller's side of it. Recording the INVITE's
 // offer there put the relay back on the caller's pre-UPDATE address at
-// that fork's 200. Only an anchored call keeps one.
+// that fork's 200. A bypassed answer is kept only inbound, as its
+// decision: an outbound call's bypass is decided on the client's offer,
+// once for all its answers.
 func (p *mediaPlan) keepEarly(tag string, d sdp.Description, peer sdp.Media, raw []byte) {
-	if p.decision.bypass || len(d.Codecs) == 0 || p.earlyFor(tag) != nil {
+	if len(d.Codecs) == 0 || p.earlyFor(tag) != nil {
+		return
+	}
+	if p.decision.bypass {
+		if p.dir == inbound {
+			p.early = append(p.early, earlyAnswer{tag: tag, decision: p.decision})
+		}
 		return
 	}
 	_, events := d.TelephoneEvent()
@@ -88,10 +109,13 @@ func (p *mediaPlan) keepEarly(tag string, d sdp.Description, peer sdp.Media, raw
 // whose early dialog did not see the UPDATE gets that SDP in its 200
 // too; the caller ignores it there (its 183 completed that dialog's
 // offer/answer), and the relay stays where the caller last said.
+//
+// The early dialogs whose answer was bypassed stay so: the gateway sends
+// to their client whatever the exchange was (earlyBypassed).
 func (p *mediaPlan) earlyRenegotiated() {
 	p.updated = true
 	if len(p.early) == 0 || p.decision.bypass || p.relay == nil {
-		p.early = nil
+		p.early = p.earlyBypassed()
 		return
 	}
 	side := p.callerSide()
@@ -106,12 +130,27 @@ func (p *mediaPlan) earlyRenegotiated() {
 	}
 	for i := range p.early {
 		e := &p.early[i]
+		if e.decision.bypass {
+			continue
+		}
 		e.leg = p.sdp[side]
 		e.peer, e.raw = peer, raw
 		e.codec = codec
 		e.events = c.EventPT != 0
 		e.decision = p.decision
 	}
+}
+
+// earlyBypassed is the early answers of p.early that were bypassed, nil
+// if none.
+func (p *mediaPlan) earlyBypassed() []earlyAnswer {
+	var out []earlyAnswer
+	for _, e := range p.early {
+		if e.decision.bypass {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // callerLatest is the caller's SDP that the callee's answer goes with when

@@ -280,12 +280,14 @@ func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, err
 	switch {
 	case p.lateOffer:
 		return p.delayedAnswer(ans, body, final)
+	case p.earlyFor(tag) != nil && p.earlyFor(tag).decision.bypass:
+		out, d, err = p.inboundAnswer(ans, body, !final, &p.earlyFor(tag).decision)
 	case p.earlyFor(tag) != nil:
 		out, err = p.answerAgain(p.earlyFor(tag), ans, body)
 	case p.dir == outbound:
 		out, d, err = p.outboundAnswer(ans, body, !final)
 	default:
-		out, d, err = p.inboundAnswer(ans, body, !final)
+		out, d, err = p.inboundAnswer(ans, body, !final, nil)
 	}
 	if err != nil {
 		return nil, err

@@ -90,6 +90,15 @@ func validPort(p string) bool {
 	return err == nil && n >= 1 && n <= 65535
 }
 
+// canonicalBypassID is a BypassID as stored and sent: in lower case, the
+// form SfB clients use in a=x-bypassid (a lower-case hyphenated GUID).
+// IDs still compare case-insensitively (sdp.Media.HasBypassID); lowered
+// where it enters (config, admin API, state file), an upper-case ID typed
+// by an admin no longer went verbatim into the web service's XML and
+// every a=x-bypassid we send, where a client comparing it with its own
+// case-sensitively would see no match (r25-bypass F3).
+func canonicalBypassID(id string) string { return strings.ToLower(id) }
+
 // withGeneratedID fills in a BypassID when bypass is enabled without one, as
 // New-CsNetworkMediaBypassConfiguration -AlwaysBypass $true -Enabled $true
 // does.
@@ -154,6 +163,8 @@ func (s *Server) UpdateSettings(change func(BypassSettings) (BypassSettings, err
 	if err := b.Validate(); err != nil {
 		return err
 	}
+	// After Validate, whose error names the ID as given.
+	b.BypassID = canonicalBypassID(b.BypassID)
 	follows := s.settings.followsListen && b.WebServiceURL == old.WebServiceURL
 	// Kept before it is in force: a change the caller was told about is
 	// never lost by a crash.

@@ -81,6 +81,8 @@ func readState(path string) (b BypassSettings, follows, ok bool, err error) {
 	if err := b.Validate(); err != nil {
 		return b, false, false, &StateError{Path: path, Reason: "invalid settings: " + err.Error()}
 	}
+	// A file written before IDs were stored in lower case may hold another spelling.
+	b.BypassID = canonicalBypassID(b.BypassID)
 	return b, f.WebServiceFollowsListen, true, nil
 }
 
@@ -172,7 +174,7 @@ func (s *Server) removeStaleTemps(path string) {
 // until Run has bound it (ownWebService).
 func (s *Server) initialSettings(cfg *Config) (BypassSettings, error) {
 	conf := BypassSettings{Enabled: cfg.Bypass.Enabled, AlwaysBypass: cfg.Bypass.AlwaysBypass,
-		BypassID: cfg.Bypass.BypassID, WebServiceURL: cfg.Bypass.WebServiceURL}
+		BypassID: canonicalBypassID(cfg.Bypass.BypassID), WebServiceURL: cfg.Bypass.WebServiceURL}
 	s.settings.followsListen = conf.WebServiceURL == ""
 	path := cfg.State.Path
 	if path == "" {

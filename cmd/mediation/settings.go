@@ -125,7 +125,10 @@ func settings(args []string) int {
 			change.AlwaysBypass = &alwaysBypass.v
 		}
 		if bypassID.set {
-			change.BypassID = &bypassID.v
+			// The servers store it in lower case: so do the messages
+			// that name it here.
+			id := strings.ToLower(bypassID.v)
+			change.BypassID = &id
 		}
 		if webService.set {
 			change.HybridConfigServiceInternalUrl = &webService.v
