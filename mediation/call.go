@@ -595,6 +595,9 @@ func (c *call) handle(ev event) {
 	case evAttended:
 		c.onAttended(e)
 	}
+	// Whatever the event did, a peer's refresh pending at its session's
+	// expiry may have had its final response now.
+	c.expireAfterRefresh()
 }
 
 // query runs fn on the call's goroutine and waits for it, at most wait;

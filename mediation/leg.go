@@ -42,6 +42,9 @@ type leg struct {
 	// them would take a word (a leg is twice in every call's allocation).
 	byeSent, byeDone bool
 	refreshing       bool
+	// expiryDue: the session expired (the peer refreshes) while a refresh
+	// request of the peer was pending (expireAfterRefresh).
+	expiryDue bool
 	// refreshTries counts the retries of the current refresh cycle.
 	refreshTries uint8
 }

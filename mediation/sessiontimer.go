@@ -15,13 +15,15 @@ import (
 // we send a refresh (UPDATE if the peer allows it, else a re-INVITE with
 // the SDP the leg already has) at half the interval; on a leg where the
 // peer refreshes, a refresh that does not come in time ends the call with
-// BYE on both legs.
+// BYE on both legs; one that came in time and still waits for the other
+// leg's answer decides when that answer is in (expiryDue).
 
 // armSessionTimer (re)starts l's session timer for its negotiated timer.
 func (c *call) armSessionTimer(l *leg) {
 	c.cancel(l.timerID)
 	l.refreshBy, l.refreshTries = 0, 0 // a new interval: a refresh still to retry is moot
 	l.timerID = 0
+	l.expiryDue = false // a 2xx to the peer's refresh pending at the expiry: refreshed
 	if !l.timer.Active || c.state != stateAnswered {
 		return
 	}
@@ -30,10 +32,53 @@ func (c *call) armSessionTimer(l *leg) {
 		return
 	}
 	l.timerID = c.after(l.timer.ExpireAfter(), func() {
+		if c.peerRefreshPending(l) {
+			// RFC 4028 §10: BYE only if no refresh request came before
+			// the expiry. This one came, and waits for the other leg's
+			// answer: our final response to it decides
+			// (expireAfterRefresh).
+			l.expiryDue = true
+			c.log.Info().Str("leg", l.role).Int64("interval_s", int64(l.timer.Interval/time.Second)).
+				Msg("session timer expired with the peer's refresh pending: its outcome decides")
+			return
+		}
 		c.log.Warn().Str("leg", l.role).Int64("interval_s", int64(l.timer.Interval/time.Second)).
 			Msg("session timer expired: no refresh from the peer")
 		c.hangup(nil, "session timer expired")
 	})
+}
+
+// peerRefreshPending tells whether a re-INVITE or UPDATE of l's peer is
+// waiting for our final response: its offer, relayed to the other leg,
+// waits for that peer's answer. Any such request refreshes the session
+// once it gets our 2xx (RFC 4028 §10 counts every re-INVITE and UPDATE
+// in the dialog); the others are answered at once (a refresh without
+// SDP, an unchanged offer, a 491), never pending.
+func (c *call) peerRefreshPending(l *leg) bool {
+	return c.offersOf(l) && c.offer.in != nil
+}
+
+// expireAfterRefresh ends the call whose session expired while its peer's
+// refresh was pending (l.expiryDue), once that refresh has had a final
+// response that is not a 2xx (RFC 4028: a refresh that fails does not
+// refresh): the session expired meanwhile. A 2xx re-arms the timer and
+// clears expiryDue (armSessionTimer). It runs after each event of the
+// call, so that whichever path answers the refresh (the far side's
+// refusal relayed, a CANCEL, an answer we cannot use, ...) is covered.
+func (c *call) expireAfterRefresh() {
+	for _, l := range [2]*leg{&c.caller.leg, &c.callee.leg} {
+		if !l.expiryDue || c.peerRefreshPending(l) {
+			continue
+		}
+		l.expiryDue = false
+		if c.state != stateAnswered {
+			return // ending already
+		}
+		c.log.Warn().Str("leg", l.role).Int64("interval_s", int64(l.timer.Interval/time.Second)).
+			Msg("session timer expired: the peer's refresh pending at the expiry failed")
+		c.hangup(nil, "session timer expired")
+		return
+	}
 }
 
 // refresh sends a session refresh on l.
@@ -192,8 +237,10 @@ func (c *call) afterGlare(l *leg, wait time.Duration, busy func() bool, try func
 // it): after 491 at the random wait of RFC 3261 §14.1 (2.1-4 s when we
 // own the dialog's Call-ID, 0-2 s otherwise), after a Retry-After its
 // delay, else 4*T1 (a 422 without a larger Min-SE among them: not again at
-// once). A retry that would come too late ends the call when the session
-// expires.
+// once). A 491's wait is cut to half the time left before the session
+// expires, when that is shorter (not below the 4*T1 floor), so that the
+// retry goes out and has time to be answered. A retry that would come too
+// late all the same ends the call when the session expires.
 func (c *call) retryRefresh(l *leg, res *gosip.Response) {
 	l.refreshTries++
 	wait := 4 * c.deps.sip.T1
@@ -207,8 +254,17 @@ func (c *call) retryRefresh(l *leg, res *gosip.Response) {
 	}
 	// Never sooner than 4*T1, doubling with each retry (a peer answering
 	// Retry-After: 0 for ever got thousands of refreshes a second).
-	wait = max(wait, 4*c.deps.sip.T1<<min(l.refreshTries-1, 6))
+	floor := 4 * c.deps.sip.T1 << min(l.refreshTries-1, 6)
+	wait = max(wait, floor)
 	left := time.Until(time.Unix(0, l.refreshBy))
+	if res.StatusCode == 491 && wait > left/2 {
+		// RFC 3261 §14.1's wait spreads out two peers that would glare
+		// again; a retry after the expiry spreads nothing out, the call
+		// ends first. With short intervals (lab min_se) the wait can be
+		// longer than what is left: half of that leaves the retry time
+		// to be answered, and another 491 time for another retry.
+		wait = max(left/2, floor)
+	}
 	ev := c.log.Debug()
 	if l.refreshTries == 1 {
 		ev = c.log.Warn() // at most once a refresh cycle (quick 422 retries count too)
@@ -230,4 +286,5 @@ func (c *call) dropRefresh(l *leg) {
 	c.cancel(l.refreshExpire)
 	l.refreshExpire = 0 // the answer of a refresh in flight is stale
 	l.refreshing, l.refreshBy, l.refreshTries = false, 0, 0
+	l.expiryDue = false // that dialog's expiry is moot too
 }
