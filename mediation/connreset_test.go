@@ -164,3 +164,29 @@ func TestConnectionResetFailsCall(t *testing.T) {
 		})
 	}
 }
+
+// TestInboundConnectionResetFailsCall: the same on the edge side: an
+// inbound call whose edge peer, over TCP, resets the connection carrying
+// our INVITE after its 100 Trying gets 503 at the SBC within a few seconds
+// (it used to ring on until ring_timeout).
+func TestInboundConnectionResetFailsCall(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	edge := startResetSBC(t, true)
+	sbc := startPeer(t, "sbc")
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		resetConfig(c)
+		c.Edge.Peer, c.Edge.PeerTransport = edge.addr().String(), "tcp"
+	})
+	start := time.Now()
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 503 {
+		t.Fatalf("SBC got %d, want 503", res.StatusCode)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("503 after %v: the reset was not taken as a transport failure", d)
+	}
+	if n := edge.invites.Load(); n != 1 {
+		t.Errorf("edge peer got %d INVITEs, want 1", n)
+	}
+	waitCalls(t, srv, 0)
+}
