@@ -27,7 +27,9 @@ var (
 	// ErrTimeout: no final response before Timer B/F (64*T1).
 	ErrTimeout = errors.New("sip: transaction timed out")
 	// ErrTransport: the request could not be sent, or a retransmission
-	// failed (TCP connection refused or closed).
+	// failed (TCP connection refused or closed), or the TCP or TLS
+	// connection an INVITE went on ended before its final response
+	// (lostConnection).
 	ErrTransport = errors.New("sip: transport error")
 )
 
@@ -43,6 +45,39 @@ type ClientTx struct {
 	// final response (see reack); unused for other methods. A field, not
 	// an object of its own: one allocation fewer per call.
 	acks ackRecorder
+	// conn is the TCP or TLS connection an INVITE went on (nil over UDP,
+	// for other methods, or when sipgo dialled it: connwatch.go); final: a
+	// final response came; elsewhere: a response came over another
+	// connection (the peer answers over a new one, RFC 3261 §18.2.2).
+	conn             *watchedConn
+	final, elsewhere atomic.Bool
+}
+
+// heard notes, before the state machine has it, a response read at local
+// (the address of our end of its connection).
+func (t *ClientTx) heard(res *gosip.Response, local net.Addr) {
+	if res.StatusCode >= 200 {
+		t.final.Store(true)
+	}
+	if t.conn != nil && !t.conn.carried(res.Source(), local) {
+		t.elsewhere.Store(true)
+	}
+}
+
+// lostConnection is the end of an INVITE whose connection ended before its
+// final response, when that connection was the only way its responses
+// came: nothing more can come back on it, and an SBC that resets the
+// connection of a call has dropped the call, so the transaction fails now
+// as a transport error (RFC 3261 §8.1.3.1, §17.1.4) instead of waiting for
+// Timer B or, after a provisional, for ever. nil: the transaction goes on
+// (it has its final response, or responses came over another connection,
+// which may bring the rest).
+func (t *ClientTx) lostConnection() error {
+	if t.final.Load() || t.elsewhere.Load() {
+		return nil
+	}
+	return fmt.Errorf("%w: connection %s>%s ended before a final response: %w", ErrTransport,
+		t.conn.LocalAddr(), t.conn.RemoteAddr(), t.conn.Err())
 }
 
 // ackRecorder is the connection of an INVITE's client transaction. It
@@ -123,6 +158,7 @@ func (s *Side) Send(ctx context.Context, req *gosip.Request, sink ResponseSink) 
 	}
 	ct := &ClientTx{Req: req, side: s, sink: sink}
 	if req.IsInvite() {
+		ct.conn = watchOf(conn)
 		ct.acks.Connection = conn
 		conn = &ct.acks
 	}
@@ -153,11 +189,25 @@ func (s *Side) Send(ctx context.Context, req *gosip.Request, sink ResponseSink) 
 // drain reads sipgo's response channel, which blocks the transaction until
 // read; the sink already has the responses, in wire order, from dispatch.
 func (t *ClientTx) drain() {
+	var dead <-chan struct{} // nil (never ready) without a watched connection
+	if t.conn != nil {
+		dead = t.conn.Dead()
+	}
+	var lost error
 	for {
 		select {
 		case <-t.tx.Responses():
+		case <-dead:
+			dead = nil
+			if lost = t.lostConnection(); lost != nil {
+				t.tx.Terminate() // Done follows
+			}
 		case <-t.tx.Done():
-			t.sink.OnDone(t, doneError(t.tx.Err()))
+			err := doneError(t.tx.Err())
+			if lost != nil && !t.final.Load() {
+				err = lost
+			}
+			t.sink.OnDone(t, err)
 			return
 		}
 	}
@@ -226,7 +276,7 @@ func (s *Side) prepare(ctx context.Context, req *gosip.Request) (gosip.Connectio
 		dctx, cancel = context.WithTimeout(ctx, s.dial)
 		defer cancel()
 	}
-	if err := s.stack.ensureTLS(dctx, req); err != nil {
+	if err := s.stack.ensureStream(dctx, req); err != nil {
 		return nil, fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}
 	conn, err := s.tpl.ClientRequestConnection(dctx, req)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"runtime/debug"
 	"strings"
 
@@ -69,7 +70,7 @@ func (s *Side) read(props gosip.TransportReadProps, data []byte) (out []byte, _ 
 		wireMethod(req, data)
 	}
 	s.traceRead(props, data, msg, trusted)
-	s.dispatch(msg, trusted)
+	s.dispatch(msg, trusted, props.LocalAddr)
 	return nil, nil
 }
 
@@ -127,7 +128,9 @@ func canonicalTag(p gosip.HeaderParams) gosip.HeaderParams {
 	return kept
 }
 
-func (s *Side) dispatch(msg gosip.Message, trusted bool) {
+// dispatch handles a message read at local (our end of its connection, or
+// the UDP socket).
+func (s *Side) dispatch(msg gosip.Message, trusted bool, local net.Addr) {
 	if !s.admit(msg, trusted) || !s.framed(msg) {
 		return
 	}
@@ -139,14 +142,14 @@ func (s *Side) dispatch(msg gosip.Message, trusted bool) {
 	case *gosip.Request:
 		s.dispatchRequest(m)
 	case *gosip.Response:
-		s.dispatchResponse(m)
+		s.dispatchResponse(m, local)
 	}
 }
 
 // dispatchResponse hands a response to its client transaction: first to the
 // transaction's sink, in wire order, then to sipgo's state machine (which
 // stops retransmissions and ACKs a non-2xx final response).
-func (s *Side) dispatchResponse(res *gosip.Response) {
+func (s *Side) dispatchResponse(res *gosip.Response, local net.Addr) {
 	// Every response handled on goes into dialogs and calls: one without
 	// the headers a dialog is made of (RFC 3261 §8.1.3.1: a response
 	// missing them is discarded) stops here.
@@ -172,6 +175,7 @@ func (s *Side) dispatchResponse(res *gosip.Response) {
 		s.handler.HandleStrayResponse(s, res)
 		return
 	}
+	ct.heard(res, local)
 	ct.sink.OnResponse(ct, res)
 	if ct.reack(res) {
 		s.stats.Retransmissions.Add(1)

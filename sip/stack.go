@@ -237,10 +237,10 @@ func (s *Stack) Start() error {
 		var udp net.PacketConn = s.udpConn
 		s.serving.Add(2)
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeUDP(udp) }()
-		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.tcpServe) }()
+		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(watchListener{s.tcpServe}) }()
 		if s.tlsLn != nil {
 			s.serving.Add(1)
-			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(s.tlsLn) }()
+			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(watchListener{s.tlsLn}) }()
 		}
 		s.serving.Add(1)
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.feeds.tcp) }()

@@ -129,7 +129,7 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 			if msg, err = s.cutLength(st); err == nil && conflictingLength(msg) {
 				msg.SetTransport(transportName(props.Transport))
 				msg.SetSource(remote)
-				s.dispatch(msg, trusted) // refused (framed): 400, and the connection closed
+				s.dispatch(msg, trusted, props.LocalAddr) // refused (framed): 400, and the connection closed
 			} else {
 				if err == nil {
 					// sipgo read its lengths otherwise: its body is not
@@ -164,7 +164,7 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 		if s.tracer != nil {
 			s.traceRead(props, nil, msg, trusted) // bytes serialised only if a tracer asks (Wire.Bytes)
 		}
-		s.dispatch(msg, trusted)
+		s.dispatch(msg, trusted, props.LocalAddr)
 	}
 	s.checkPartial(st, remote)
 }

@@ -26,15 +26,19 @@ type tlsDialer struct {
 	config func(netip.AddrPort) *tls.Config
 }
 
-// ensureTLS makes sure that a request to dest over TLS finds a connection
-// we dialled with the TLS settings for dest, when there are such settings
-// and no connection to dest is open yet.
-func (s *Stack) ensureTLS(ctx context.Context, req interface {
+// ensureStream makes sure that a request over TCP or TLS to an IP address
+// finds a connection open, dialling it here when none is: over TLS with
+// TLSConfig.Dial's settings for dest when there are such, else with the
+// client settings and dest's IP as the name to check, as sipgo would. The
+// stack dials these itself, not sipgo, so that it sees them end
+// (connwatch.go). A host name is left to sipgo, which resolves and dials
+// it.
+func (s *Stack) ensureStream(ctx context.Context, req interface {
 	Transport() string
 	Destination() string
 }) error {
-	d := s.tlsDial
-	if d == nil || !strings.EqualFold(req.Transport(), "tls") {
+	network := strings.ToLower(req.Transport())
+	if network != "tcp" && network != "tls" {
 		return nil
 	}
 	dest, err := netip.ParseAddrPort(req.Destination())
@@ -42,11 +46,23 @@ func (s *Stack) ensureTLS(ctx context.Context, req interface {
 		return nil // a host name: sipgo resolves and dials it
 	}
 	dest = netip.AddrPortFrom(dest.Addr().Unmap(), dest.Port())
-	cfg := d.config(dest)
-	if cfg == nil {
-		return nil
+	var cfg *tls.Config
+	if network == "tls" {
+		if s.tlsDial != nil {
+			cfg = s.tlsDial.config(dest)
+		}
+		if cfg == nil && s.tlsClient != nil {
+			cfg = s.tlsClient
+			if cfg.ServerName == "" {
+				cfg = cfg.Clone()
+				cfg.ServerName = dest.Addr().String()
+			}
+		}
+		if cfg == nil {
+			return nil // no TLS settings: sipgo says so
+		}
 	}
-	return s.connect(ctx, "tls", dest, func(ctx context.Context) (net.Conn, error) {
+	return s.connect(ctx, network, dest, func(ctx context.Context) (net.Conn, error) {
 		return dialStream(ctx, s.localIP(), dest, cfg, nil)
 	})
 }

@@ -1,0 +1,112 @@
+package sip
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// Knowing when a TCP or TLS connection dies. sipgo ends the read loop of a
+// connection whose read fails (reset, EOF, a close) and tells only its own
+// transaction layer, whose transactions a Side does not use (dispatch.go);
+// its client transactions then wait for Timer B or F, although over a
+// reliable transport nothing can come back on that connection any more.
+// So every stream connection handed to sipgo is wrapped here, where the
+// stack gets it: accepted ones by the listeners Start serves, the ones the
+// stack dials by connect (dialer.go). The wrapper is the net.Conn inside
+// sipgo's TCPConnection, so a transaction's connection leads to it
+// (watchOf).
+
+// watchedConn is a stream connection that says when it has ended: its
+// first failed read (the peer's reset or close, or our own close under
+// the reader) or its Close.
+type watchedConn struct {
+	net.Conn
+	dead chan struct{}
+	once sync.Once
+	err  error // why it ended; written before dead is closed
+}
+
+func watchConn(c net.Conn) *watchedConn {
+	return &watchedConn{Conn: c, dead: make(chan struct{})}
+}
+
+// Read implements net.Conn. sipgo's reader is the only caller; any error
+// ends its read loop (and it then closes the connection), so any error is
+// the end.
+func (c *watchedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.end(err)
+	}
+	return n, err
+}
+
+// Close implements net.Conn.
+func (c *watchedConn) Close() error {
+	c.end(net.ErrClosed)
+	return c.Conn.Close()
+}
+
+func (c *watchedConn) end(err error) {
+	c.once.Do(func() {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("closed by the peer")
+		}
+		c.err = err
+		close(c.dead)
+	})
+}
+
+// Dead is closed once the connection has ended.
+func (c *watchedConn) Dead() <-chan struct{} { return c.dead }
+
+// Err says why the connection ended; nil while it has not.
+func (c *watchedConn) Err() error {
+	select {
+	case <-c.dead:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// carried reports whether a message read from remote at local came over
+// this connection (and not over another one from the same peer).
+func (c *watchedConn) carried(remote string, local net.Addr) bool {
+	return remote == c.RemoteAddr().String() && addrString(local) == c.LocalAddr().String()
+}
+
+// watchListener wraps every connection ln accepts.
+type watchListener struct {
+	net.Listener
+}
+
+// Accept implements net.Listener.
+func (l watchListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return watchConn(c), nil
+}
+
+// watchOf is the watched connection under a sipgo connection a side
+// writes on (a tapped one too); nil for UDP, or a connection sipgo dialled
+// itself (a destination by host name).
+func watchOf(c gosip.Connection) *watchedConn {
+	for {
+		switch x := c.(type) {
+		case tapConnection:
+			c = x.Connection
+		case *gosip.TCPConnection:
+			w, _ := x.Conn.(*watchedConn)
+			return w
+		default:
+			return nil
+		}
+	}
+}

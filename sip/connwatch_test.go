@@ -1,0 +1,208 @@
+package sip
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// resetPeer is a raw TCP SBC: it accepts the side's connection and reads
+// our INVITE on it.
+type resetPeer struct {
+	t    *testing.T
+	ln   net.Listener
+	conn *raw
+	inv  *gosip.Request
+}
+
+func listenResetPeer(t *testing.T) *resetPeer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return &resetPeer{t: t, ln: ln}
+}
+
+func (p *resetPeer) addr() netip.AddrPort { return netip.MustParseAddrPort(p.ln.Addr().String()) }
+
+// accept takes the side's connection and reads the INVITE on it.
+func (p *resetPeer) accept() {
+	p.t.Helper()
+	_ = p.ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+	c, err := p.ln.Accept()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	p.conn = &raw{t: p.t, conn: c, rd: bufio.NewReader(c), tr: "tcp"}
+	req, ok := p.conn.read().(*gosip.Request)
+	if !ok || !req.IsInvite() {
+		p.t.Fatalf("peer read %v, want the INVITE", req)
+	}
+	p.inv = req
+}
+
+// respond writes a response to the INVITE on w.
+func (p *resetPeer) respond(w *raw, code int, reason string) {
+	p.t.Helper()
+	res := gosip.NewResponseFromRequest(p.inv, code, reason, nil)
+	if code > 100 {
+		res.To().Params.Add("tag", "sbc")
+	}
+	w.send(res.String())
+}
+
+// reset drops the connection with a TCP RST (SO_LINGER 0), as an SBC that
+// lost the call does.
+func (p *resetPeer) reset() {
+	p.t.Helper()
+	if err := p.conn.conn.(*net.TCPConn).SetLinger(0); err != nil {
+		p.t.Fatal(err)
+	}
+	p.conn.conn.Close()
+}
+
+// sendInvite sends an INVITE over TCP to to.
+func sendInvite(t *testing.T, s *Side, to netip.AddrPort) *sinkRec {
+	t.Helper()
+	inv := s.NewInvite(Invite{Target: to, Transport: "tcp", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
+	sink := &sinkRec{done: make(chan error, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.Send(ctx, inv, sink); err != nil {
+		t.Fatal(err)
+	}
+	return sink
+}
+
+// waitCode waits until the sink has had a response with code.
+func waitCode(t *testing.T, sink *sinkRec, code int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(sinkCodes(sink), code) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sink got %v, no %d within 5 s", sinkCodes(sink), code)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestInviteFailsWhenConnectionReset: an INVITE whose TCP connection the
+// peer resets before a final response ends at once with ErrTransport (a
+// transport failure, which fails the call over), before any response and
+// after a 100 Trying alike: nothing can come back on that connection. It
+// used to wait for Timer B (32 s), or for ever after the 100.
+func TestInviteFailsWhenConnectionReset(t *testing.T) {
+	for _, trying := range []bool{false, true} {
+		name := "before any response"
+		if trying {
+			name = "after 100 Trying"
+		}
+		t.Run(name, func(t *testing.T) {
+			peer := listenResetPeer(t)
+			s := startSide(t, newRecorder())
+			sink := sendInvite(t, s, peer.addr())
+			peer.accept()
+			if trying {
+				peer.respond(peer.conn, 100, "Trying")
+				waitCode(t, sink, 100)
+			}
+			start := time.Now()
+			peer.reset()
+			select {
+			case err := <-sink.done:
+				if !errors.Is(err, ErrTransport) {
+					t.Fatalf("transaction ended with %v, want ErrTransport", err)
+				}
+				t.Logf("ended after %v: %v", time.Since(start), err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("transaction still pending 5 s after its connection was reset")
+			}
+		})
+	}
+}
+
+// TestInviteOutlivesConnectionAnsweredElsewhere: when the peer's responses
+// came over a connection of its own (RFC 3261 §18.2.2), the end of the
+// connection the INVITE went on does not end the transaction: its final
+// response still comes the other way.
+func TestInviteOutlivesConnectionAnsweredElsewhere(t *testing.T) {
+	peer := listenResetPeer(t)
+	s := startSide(t, newRecorder())
+	sink := sendInvite(t, s, peer.addr())
+	peer.accept()
+	other := dialRaw(t, "tcp", s.Addr())
+	peer.respond(other, 100, "Trying")
+	waitCode(t, sink, 100)
+	peer.reset()
+	// The side has seen the reset once its connection is out of the pool.
+	deadline := time.Now().Add(5 * time.Second)
+	for s.ConnectionOpen(peer.addr().String()) {
+		if time.Now().After(deadline) {
+			t.Fatal("reset connection still pooled after 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-sink.done:
+		t.Fatalf("transaction ended with %v after the reset, its responses came another way", err)
+	default:
+	}
+	peer.respond(other, 486, "Busy Here")
+	select {
+	case err := <-sink.done:
+		// sipgo's ACK of the 486 goes to the INVITE's connection, which is
+		// gone (RFC 3261 §17.1.1.3 would dial a new one): the transaction
+		// may end with that write's error, after its sink had the 486.
+		t.Logf("ended with %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no end 5 s after the 486")
+	}
+	if got := sinkCodes(sink); !slices.Equal(got, []int{100, 486}) {
+		t.Errorf("sink got %v, want 100 and 486", got)
+	}
+}
+
+// TestWatchedConnEnds: a watched connection is dead after a failed read or
+// a Close, and says why.
+func TestWatchedConnEnds(t *testing.T) {
+	a, b := net.Pipe()
+	w := watchConn(a)
+	if w.Err() != nil {
+		t.Fatal("open connection has an error")
+	}
+	b.Close()
+	if _, err := w.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read of a closed pipe succeeded")
+	}
+	select {
+	case <-w.Dead():
+	default:
+		t.Fatal("not dead after a failed read")
+	}
+	if w.Err() == nil || errors.Is(w.Err(), net.ErrClosed) {
+		t.Errorf("Err = %v, want the peer's close", w.Err())
+	}
+	c, d := net.Pipe()
+	defer d.Close()
+	w = watchConn(c)
+	w.Close()
+	select {
+	case <-w.Dead():
+	default:
+		t.Fatal("not dead after Close")
+	}
+	if !errors.Is(w.Err(), net.ErrClosed) {
+		t.Errorf("Err = %v, want net.ErrClosed", w.Err())
+	}
+}
