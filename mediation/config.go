@@ -575,6 +575,7 @@ func (c *Config) Validate() error {
 		c.Admin.check,
 		c.checkDNS,
 		c.checkListenConflicts,
+		c.checkSelfAddresses,
 		c.Bypass.check,
 		c.Media.check,
 		c.Log.check,

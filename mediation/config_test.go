@@ -184,6 +184,37 @@ func TestValidate(t *testing.T) {
 			"edge.peer", "edge.peer is IPv6 but edge.listen 127.0.0.1:5070 is IPv4"},
 		{"edge peer IPv4, edge listen IPv6", func(c *mediation.Config) { c.Edge.Listen = "[::1]:5070" },
 			"edge.peer", "edge.peer is IPv4 but edge.listen [::1]:5070 is IPv6"},
+		// r25-loop F1: a trunk or edge.peer at one of our own SIP listeners
+		// sends every call back to us until Max-Forwards runs out.
+		{"trunk is gateway_listen", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.0.1:5068" },
+			"gateways[0].address", `trunk "sbc" is this server's own gateway_listen (127.0.0.1:5068)`},
+		{"trunk is edge.listen", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.0.1:5070" },
+			"gateways[0].address", "own edge.listen (127.0.0.1:5070): every call to it would come back to us"},
+		{"trunk on a wildcard gateway_listen's port", func(c *mediation.Config) {
+			c.GatewayListen, c.Gateways[0].Address = "0.0.0.0:5068", "127.0.1.7:5068"
+		}, "gateways[0].address", "own gateway_listen (0.0.0.0:5068)"},
+		{"trunk on a wildcard IPv6 listener's port", func(c *mediation.Config) {
+			c.GatewayListen, c.Gateways[0].Address = "[::]:5068", "[::1]:5068"
+		}, "gateways[0].address", "own gateway_listen ([::]:5068)"},
+		{"trunk is tls.gateway_listen", func(c *mediation.Config) {
+			withTLS(c)
+			c.TLS.GatewayListen, c.Gateways[0].Address, c.Gateways[0].Transport = "127.0.0.1:5067", "127.0.0.1:5067", "tls"
+		}, "gateways[0].address", "own tls.gateway_listen (127.0.0.1:5067)"},
+		{"edge peer is edge.listen", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1:5070" },
+			"edge.peer", "is this server's own edge.listen (127.0.0.1:5070): every inbound call would come back to us"},
+		{"edge peer is gateway_listen", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1:5068" }, "edge.peer", "own gateway_listen"},
+		{"edge peer is tls.edge_listen", func(c *mediation.Config) {
+			withTLS(c)
+			c.TLS.EdgeListen, c.Edge.Peer, c.Edge.PeerTransport = "127.0.0.1:5071", "127.0.0.1:5071", "tls"
+		}, "edge.peer", "own tls.edge_listen (127.0.0.1:5071)"},
+		{"trunk on another IP, same port", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.0.2:5068" }, "", ""},
+		{"trunk on an ephemeral listener", func(c *mediation.Config) {
+			c.GatewayListen, c.Gateways[0].Address = "127.0.0.1:0", "127.0.0.1:5068"
+		}, "", ""},
+		{"trunk on another port of a wildcard listener", func(c *mediation.Config) {
+			c.GatewayListen, c.Gateways[0].Address = "0.0.0.0:5068", "127.0.0.1:5060"
+		}, "", ""},
+		{"trunk by host name", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.lab:5068" }, "", ""},
 		{"gateway dns resolver not IP:PORT", func(c *mediation.Config) { c.GatewayDNS.Resolver = "dns.example:53" }, "gateway_dns.resolver", "IP:PORT"},
 		{"gateway dns min ttl", func(c *mediation.Config) { c.GatewayDNS.MinTTL = 0 }, "gateway_dns.min_ttl", "at least 1s"},
 		{"gateway dns max ttl below min", func(c *mediation.Config) { c.GatewayDNS.MaxTTL = time.Second }, "gateway_dns.max_ttl", "below min_ttl (5s)"},

@@ -115,6 +115,10 @@ func NewServer(cfg *Config, log zerolog.Logger) (*Server, error) {
 	if s.edgePeer, err = resolveEdgePeer(net.DefaultResolver, cfg.Edge.Peer, edgeListen.Addr()); err != nil {
 		return nil, err
 	}
+	for _, tr := range s.gateways.Trunks() {
+		cfg.warnSelfTrunk(tr, log)
+	}
+	cfg.warnSelfEdgePeer(s.edgePeer, log)
 	s.edgeTransport = strings.ToLower(cfg.Edge.PeerTransport)
 	s.internal = cfg.InternalPrefixes()
 	s.mediaIP = netip.MustParseAddr(cfg.Media.IP)

@@ -25,6 +25,7 @@ func (s *Server) startResolve() (stop func()) {
 		defer close(done)
 		s.gateways.Resolve(ctx, s.resolver, s.log, func(tr gateway.Trunk) {
 			s.gwTrust.Set(s.gateways.Trusted())
+			s.cfg.warnSelfTrunk(tr, s.log)
 			// A trunk whose name resolved for the first time comes up.
 			s.deps.trunkMetrics.setUp(tr.Name, s.gateways.Healthy(tr.Name))
 		})
