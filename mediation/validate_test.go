@@ -40,7 +40,7 @@ func rawInvite(local, target string, edit func(string) string) string {
 	return strings.Join(out, "\r\n") + "\r\n\r\n"
 }
 
-// TestEveryInviteGetsAFinalResponse: INVITEs that sipgo's parser lets
+// TestEveryInviteGetsAFinalResponse: INVITEs that the sides' parser lets
 // through but that no dialog can be made of (found with the PROTOS c07-sip
 // suite) get 400 with the problem in the reason phrase, over UDP and TCP,
 // instead of a 100 and nothing more or a call that never ends.
@@ -64,6 +64,11 @@ func TestEveryInviteGetsAFinalResponse(t *testing.T) {
 			}
 			return l
 		}, "via"},
+		// sipgo's parser alone refuses these, and the whole message with
+		// them: dropped over UDP, connection closed over TCP (r25-loop F3).
+		{"Max-Forwards negative", replace("Max-Forwards: 70", "Max-Forwards: -1"), "max-forwards"},
+		{"Max-Forwards not a number", replace("Max-Forwards: 70", "Max-Forwards: abc"), "max-forwards"},
+		{"Max-Forwards two numbers", replace("Max-Forwards: 70", "Max-Forwards: 2 3"), "max-forwards"},
 	}
 	lab := mediationtest.Start(t, mediationtest.Options{})
 	target := lab.Server.EdgeAddr().String()

@@ -146,7 +146,7 @@ func NewSide(cfg SideConfig) (*Side, error) {
 		return nil, fmt.Errorf("%s side: no handler", cfg.Name)
 	}
 	s := &Side{
-		Name: cfg.Name, parser: gosip.NewParser(), handler: cfg.Handler, tracer: cfg.Tracer,
+		Name: cfg.Name, parser: newParser(), handler: cfg.Handler, tracer: cfg.Tracer,
 		ua: cfg.UserAgent, dial: cfg.DialTimeout, trust: cfg.Trust, msgTimeout: cfg.Conn.MessageTimeout,
 		servers: map[string]*gosip.ServerTx{}, clients: map[string]*ClientTx{}, streams: map[string]*stream{},
 	}

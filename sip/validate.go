@@ -37,8 +37,10 @@ const maxCSeq = 1<<31 - 1
 //     (the default port) and is accepted;
 //   - the values a B2BUA copies on (users, display names) hold no control
 //     characters (CheckHeaderValue);
-//   - Max-Forwards, when present, is 0..255 (RFC 3261 §20.22; sipgo refuses
-//     negatives and non-numbers itself but accepts up to 2**32-1);
+//   - Max-Forwards, when present, is one number 0..255 (RFC 3261 §20.22;
+//     sipgo's parser accepts up to 2**32-1, and the Side's parser keeps a
+//     value it cannot read, "-1", "abc", "2 3", as a generic header:
+//     parser.go);
 //   - Contact, for INVITE, UPDATE (target refresh requests, RFC 3261
 //     §8.1.1.8, §12.2.1.1, RFC 3311 §5) and SUBSCRIBE: exactly one, with a
 //     sip: or sips: URI. It is mandatory in a request that creates a
@@ -83,7 +85,7 @@ func CheckRequest(req *gosip.Request) error {
 	if via.Port < 0 || via.Port > 65535 {
 		return malformed("Invalid Via Port")
 	}
-	if mf := req.MaxForwards(); mf != nil && mf.Val() > 255 {
+	if invalidMaxForwards(req) {
 		return malformed("Invalid Max-Forwards")
 	}
 	if err := checkCopiedValues(req); err != nil {
@@ -143,4 +145,16 @@ func param(p gosip.HeaderParams, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// invalidMaxForwards reports a first Max-Forwards (the one sipgo and we
+// read) that is not one number 0..255: above 255, or kept unparsed by the
+// Side's parser (a generic header whose value sipgo's typed getter cannot
+// parse either: it returns nil).
+func invalidMaxForwards(req *gosip.Request) bool {
+	if !hasHeader(req, "Max-Forwards") {
+		return false
+	}
+	mf := req.MaxForwards()
+	return mf == nil || mf.Val() > 255
 }
