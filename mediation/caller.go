@@ -176,6 +176,9 @@ func (c *call) offerFor() ([]byte, error) {
 func (c *call) pickTrunk(req *gosip.Request) *setupError {
 	if c.dir == outbound {
 		number := sip.UserOf(req.Recipient)
+		if se := c.noNumber(req, number); se != nil {
+			return se
+		}
 		cands, err := c.deps.gateways.Route(number)
 		if errors.Is(err, gateway.ErrNoRoute) {
 			c.log.Info().Str("number", number).Msg("no gateway trunk serves the number: 404")
@@ -199,7 +202,22 @@ func (c *call) pickTrunk(req *gosip.Request) *setupError {
 	c.pinPeer(t, src.Addr())
 	c.tried = []string{t.Name}
 	c.caller.policy, c.callee.policy = c.deps.trunks[c.trunk.Name].calls, c.deps.edgeCalls
-	return nil
+	return c.noNumber(req, sip.UserOf(req.Recipient))
+}
+
+// noNumber refuses an INVITE whose Request-URI names no number: no user
+// part (INVITE sip:192.0.2.1:5070), or one with nothing before its first
+// ";" (sip:;x=1@host, tel:;phone-context=...). Relayed, it would be a call
+// to the far side's own URI (the SBC's, the edge peer's), which many peers
+// take as a request to themselves or their default route (r25-loop F2).
+// RFC 3261 §21.4.22: 484 Address Incomplete, on both sides.
+func (c *call) noNumber(req *gosip.Request, user string) *setupError {
+	number, _, _ := strings.Cut(user, ";")
+	if strings.TrimSpace(number) != "" {
+		return nil
+	}
+	c.log.Info().Str("request_uri", req.Recipient.String()).Msg("Request-URI names no number: 484")
+	return &setupError{484, "Address Incomplete", "address_incomplete"}
 }
 
 // mediaFailure maps a media plan error to the caller's response.

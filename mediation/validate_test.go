@@ -196,3 +196,66 @@ func TestFromWithWhiteSpaceEchoed(t *testing.T) {
 		t.Fatalf("response:\n%s\nwant a 200 with %q", res, want)
 	}
 }
+
+// TestNoNumberGetsAddressIncomplete: an INVITE whose Request-URI names no
+// number (no user part, or nothing before the user's first ";") is
+// answered 484 Address Incomplete by us on both sides, counted as failed
+// with reason address_incomplete, instead of being relayed as a call to the
+// far side's own URI (r25-loop F2).
+func TestNoNumberGetsAddressIncomplete(t *testing.T) {
+	lab := mediationtest.Start(t, mediationtest.Options{})
+	sides := []struct {
+		name, direction string
+		target          string
+	}{
+		{"gateway", "inbound", lab.Server.GatewayAddr().String()},
+		{"edge", "outbound", lab.Server.EdgeAddr().String()},
+	}
+	uris := []struct{ name, uri string }{
+		{"no user", "sip:%A"},
+		{"empty number before parameters", "sip:;x=1@%A"},
+	}
+	for _, side := range sides {
+		for _, tr := range transports {
+			for _, u := range uris {
+				t.Run(side.name+"/"+tr+"/"+u.name, func(t *testing.T) {
+					conn, err := net.Dial(tr, side.target)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer conn.Close()
+					_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+					uri := strings.ReplaceAll(u.uri, "%A", side.target)
+					msg := rawInvite(conn.LocalAddr().String(), side.target, func(l string) string {
+						if strings.HasPrefix(l, "INVITE ") {
+							return "INVITE " + uri + " SIP/2.0"
+						}
+						if strings.HasPrefix(l, "To:") {
+							return "To: <" + uri + ">"
+						}
+						return l
+					})
+					msg = strings.ReplaceAll(msg, "%T", strings.ToUpper(tr))
+					if _, err := conn.Write([]byte(msg)); err != nil {
+						t.Fatal(err)
+					}
+					rd := bufio.NewReader(conn)
+					for {
+						res := readResponse(t, conn, rd, tr)
+						if res.StatusCode == 100 {
+							continue
+						}
+						if res.StatusCode != 484 || res.Reason != "Address Incomplete" {
+							t.Fatalf("got %d %q, want 484 Address Incomplete", res.StatusCode, res.Reason)
+						}
+						break
+					}
+				})
+			}
+		}
+		mediationtest.WaitMetric(t, lab.Server, float64(len(transports)*len(uris)), "mediationserver_failed_calls_total",
+			"direction", side.direction, "reason", "address_incomplete")
+	}
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "inbound")
+}
