@@ -277,6 +277,11 @@ func (c *srtpContexts) seededRTP(prior *srtpContexts, datagram []byte, hdr *rtp.
 	ssrc := hdr.SSRC
 	roc, ok := uint32(0), false
 	for p := prior; p != nil && !ok; p = p.prior.Load() {
+		if p.prior.Load() != nil {
+			// Never authenticated a packet: any state it has for
+			// ssrc is a failed seeding's guess, not the stream's.
+			continue
+		}
 		roc, ok = p.rtpIn.ROC(ssrc)
 	}
 	if !ok {
