@@ -47,10 +47,11 @@ type ClientTx struct {
 	acks ackRecorder
 	// conn is the TCP or TLS connection an INVITE went on (nil over UDP,
 	// for other methods, or when sipgo dialled it: connwatch.go); final: a
-	// final response came; elsewhere: a response came over another
-	// connection (the peer answers over a new one, RFC 3261 §18.2.2).
-	conn             *watchedConn
-	final, elsewhere atomic.Bool
+	// final response came; provisional: a 1xx came; elsewhere: a response
+	// came over another connection (the peer answers over a new one, RFC
+	// 3261 §18.2.2).
+	conn                          *watchedConn
+	final, provisional, elsewhere atomic.Bool
 }
 
 // heard notes, before the state machine has it, a response read at local
@@ -58,6 +59,8 @@ type ClientTx struct {
 func (t *ClientTx) heard(res *gosip.Response, local net.Addr) {
 	if res.StatusCode >= 200 {
 		t.final.Store(true)
+	} else {
+		t.provisional.Store(true)
 	}
 	if t.conn != nil && !t.conn.carried(res.Source(), local) {
 		t.elsewhere.Store(true)
@@ -71,9 +74,13 @@ func (t *ClientTx) heard(res *gosip.Response, local net.Addr) {
 // as a transport error (RFC 3261 §8.1.3.1, §17.1.4) instead of waiting for
 // Timer B or, after a provisional, for ever. nil: the transaction goes on
 // (it has its final response, or responses came over another connection,
-// which may bring the rest).
+// which may bring the rest). An orderly close (the peer's FIN, or our own
+// close) after a provisional is no loss either: a peer, or a firewall,
+// that closes an idle connection during a long ring answers over a new
+// one to our Via (RFC 3261 §18.2.2), and failing over then could ring the
+// called party twice; only a reset or a read error says the call is gone.
 func (t *ClientTx) lostConnection() error {
-	if t.final.Load() || t.elsewhere.Load() {
+	if t.final.Load() || t.elsewhere.Load() || t.provisional.Load() && t.conn.orderly() {
 		return nil
 	}
 	return fmt.Errorf("%w: connection %s>%s ended before a final response: %w", ErrTransport,

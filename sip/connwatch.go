@@ -28,6 +28,9 @@ type watchedConn struct {
 	dead chan struct{}
 	once sync.Once
 	err  error // why it ended; written before dead is closed
+	// closed: it ended in order, the peer's close (EOF) or ours, not a
+	// reset or a read error; written before dead is closed.
+	closed bool
 }
 
 func watchConn(c net.Conn) *watchedConn {
@@ -53,6 +56,7 @@ func (c *watchedConn) Close() error {
 
 func (c *watchedConn) end(err error) {
 	c.once.Do(func() {
+		c.closed = errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 		if errors.Is(err, io.EOF) {
 			err = errors.New("closed by the peer")
 		}
@@ -63,6 +67,17 @@ func (c *watchedConn) end(err error) {
 
 // Dead is closed once the connection has ended.
 func (c *watchedConn) Dead() <-chan struct{} { return c.dead }
+
+// orderly reports whether the connection has ended in order: closed by
+// the peer (EOF) or by us, not reset and no read error.
+func (c *watchedConn) orderly() bool {
+	select {
+	case <-c.dead:
+		return c.closed
+	default:
+		return false
+	}
+}
 
 // Err says why the connection ended; nil while it has not.
 func (c *watchedConn) Err() error {

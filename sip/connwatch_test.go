@@ -132,6 +132,54 @@ func TestInviteFailsWhenConnectionReset(t *testing.T) {
 	}
 }
 
+// TestInviteOutlivesOrderlyCloseWhileRinging: the peer's orderly close
+// (FIN) of the INVITE's connection fails the INVITE at once before any
+// response, as a reset does, but not once a provisional came: a peer or a
+// firewall closing an idle connection during a long ring answers over a
+// new connection to our Via (RFC 3261 §18.2.2), and its final response
+// still ends the transaction (r25-reviewA #3).
+func TestInviteOutlivesOrderlyCloseWhileRinging(t *testing.T) {
+	t.Run("before any response", func(t *testing.T) {
+		peer := listenResetPeer(t)
+		s := startSide(t, newRecorder())
+		sink := sendInvite(t, s, peer.addr())
+		peer.accept()
+		peer.conn.conn.Close()
+		select {
+		case err := <-sink.done:
+			if !errors.Is(err, ErrTransport) {
+				t.Fatalf("transaction ended with %v, want ErrTransport", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("transaction still pending 5 s after its connection was closed")
+		}
+	})
+	t.Run("after 180 Ringing", func(t *testing.T) {
+		peer := listenResetPeer(t)
+		s := startSide(t, newRecorder())
+		sink := sendInvite(t, s, peer.addr())
+		peer.accept()
+		peer.respond(peer.conn, 180, "Ringing")
+		waitCode(t, sink, 180)
+		peer.conn.conn.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for s.ConnectionOpen(peer.addr().String()) {
+			if time.Now().After(deadline) {
+				t.Fatal("closed connection still pooled after 5 s")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		select {
+		case err := <-sink.done:
+			t.Fatalf("transaction ended with %v after an orderly close while ringing", err)
+		default:
+		}
+		other := dialRaw(t, "tcp", s.Addr())
+		peer.respond(other, 486, "Busy Here")
+		waitCode(t, sink, 486)
+	})
+}
+
 // TestInviteOutlivesConnectionAnsweredElsewhere: when the peer's responses
 // came over a connection of its own (RFC 3261 §18.2.2), the end of the
 // connection the INVITE went on does not end the transaction: its final
