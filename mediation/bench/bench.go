@@ -178,6 +178,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	r := &runner{cfg: cfg}
 	if err := r.start(ctx); err != nil {
 		r.stop()
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Stopped while starting (SIGINT): a report of no call, as a
+			// run stopped before its first call has, so that the caller
+			// prints the same partial report either way (r25-reviewB #5).
+			return summarize(cfg, nil, mediaSum{}), err
+		}
 		return Report{}, err
 	}
 	defer r.stop()
