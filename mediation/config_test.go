@@ -127,6 +127,8 @@ func TestValidate(t *testing.T) {
 		// looked up in DNS for ever, the trunk taking no calls.
 		{"gateway address bad IPv4", func(c *mediation.Config) { c.Gateways[0].Address = "127.0.44.300:5060" }, "gateways[0].address", `"127.0.44.300" is not a valid IPv4 address`},
 		{"gateway address bad IPv4 no port", func(c *mediation.Config) { c.Gateways[0].Address = "10.1.2" }, "gateways[0].address", "not a valid IPv4 address"},
+		// r25-reviewB #4: every number is in 0..255; netip's reason says what is wrong.
+		{"gateway address IPv4 leading zero", func(c *mediation.Config) { c.Gateways[0].Address = "10.0.0.01:5060" }, "gateways[0].address", "IPv4 field has octet with leading zero"},
 		{"gateway address numeric top-level label", func(c *mediation.Config) { c.Gateways[0].Address = "sbc.example.123:5060" }, "gateways[0].address", "neither an IP address nor a host name"},
 		{"gateway address digits in labels", func(c *mediation.Config) { c.Gateways[0].Address = "10.sbc1.example.com:5060" }, "", ""},
 		{"edge peer bad IPv4", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.300:5061" }, "edge.peer", "neither an IP address nor a hostname"},

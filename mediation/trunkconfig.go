@@ -117,7 +117,10 @@ func checkTrunkAddress(field, value string) *ConfigError {
 		return invalid(field, value, "must be IP:PORT, HOST:PORT or HOST (port from DNS SRV): %v", err)
 	}
 	if host != "" && dottedNumbers(host) {
-		return invalid(field, value, "%q is not a valid IPv4 address (four numbers 0..255), and digits and dots make no host name", host)
+		// netip's own reason too: "10.0.0.01" has four numbers in 0..255,
+		// and only its "leading zero" says what is wrong (r25-reviewB #4).
+		_, perr := netip.ParseAddr(host)
+		return invalid(field, value, "%q is not a valid IPv4 address (%v; four numbers 0..255 without leading zeros), and digits and dots make no host name", host, perr)
 	}
 	if host != "" && !validHostname(host) {
 		return invalid(field, value, "host %q is neither an IP address nor a host name", host)

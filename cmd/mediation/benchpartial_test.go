@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -85,4 +88,63 @@ func TestBenchInterruptedSaysSo(t *testing.T) {
 			rep.Calls, rep.Answered, rep.Failed, rep.FailedBy, rep.Interrupted, rep.Daemon.Read)
 	}
 	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
+// TestBenchInterruptedBeforeFirstCall: a signal before the first call is
+// placed still prints the (empty) partial report, text and JSON, with the
+// interruption on stderr and exit status 1, as a later signal does
+// (r25-reviewB #5: it exited 1 with no report). The run is held before
+// its first call by a /metrics that does not answer its first read, the
+// one taken before the first call, which the signal ends.
+func TestBenchInterruptedBeforeFirstCall(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			reading := make(chan struct{})
+			var reads atomic.Int32
+			metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if reads.Add(1) == 1 {
+					close(reading)
+					<-r.Context().Done() // the bench gave up on it
+					return
+				}
+				http.Error(w, "not now", http.StatusServiceUnavailable)
+			}))
+			defer metrics.Close()
+			addrs := freeAddrs(t, 2) // nothing answers on the edge: no call may be placed
+			args := []string{"bench", "--edge", addrs[0], "--sbc-listen", addrs[1], "--metrics", metrics.URL + "/metrics",
+				"--calls", "5", "--cps", "50", "--media=false"}
+			if format == "json" {
+				args = append(args, "--json")
+			}
+			p := startProc(t, args...)
+			select {
+			case <-reading:
+			case <-p.done:
+				t.Fatalf("exited %d before reading /metrics (stderr %q)", p.code, p.stderr.String())
+			case <-ctx.Done():
+				t.Fatalf("no /metrics read (stderr %q)", p.stderr.String())
+			}
+			_ = p.cmd.Process.Signal(syscall.SIGINT)
+			code := p.wait(ctx, t)
+			var out strings.Builder
+			for line := range p.lines {
+				out.WriteString(line + "\n")
+			}
+			if code != 1 || !strings.Contains(p.stderr.String(), "mediation: bench: interrupted: 0 of 5 calls placed\n") {
+				t.Errorf("exit %d stderr %q; want 1 and the interruption said", code, p.stderr.String())
+			}
+			if format == "text" {
+				if !strings.Contains(out.String(), "calls      0 started, 0 as planned") {
+					t.Errorf("no partial report on stdout: %q", out.String())
+				}
+				return
+			}
+			rep := decodeBench(t, out.String())
+			if rep.Calls != 0 || rep.Mode != "bypass" || rep.TargetCPS != 50 {
+				t.Errorf("report %+v: want no call, of a bypass run at 50 calls/s", rep)
+			}
+		})
+	}
 }

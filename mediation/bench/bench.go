@@ -178,6 +178,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	r := &runner{cfg: cfg}
 	if err := r.start(ctx); err != nil {
 		r.stop()
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Stopped while starting (SIGINT): a report of no call, as a
+			// run stopped before its first call has, so that the caller
+			// prints the same partial report either way (r25-reviewB #5).
+			return summarize(cfg, nil, mediaSum{}), err
+		}
 		return Report{}, err
 	}
 	defer r.stop()
@@ -481,22 +487,7 @@ func (r *runner) clientsAnswered() int {
 func (r *runner) call(ctx context.Context, k kind) {
 	opt := endpoint.CallOptions{Target: r.edge, Transport: r.cfg.Transport, Duration: r.cfg.Duration}
 	rep, err := r.clients[k].Call(ctx, opt)
-	res := result{kind: k, report: rep}
-	// A call the run's end cut short is interrupted, unless what it did
-	// before already makes it a failure (the wrong media path).
-	cut := err != nil && ctx.Err() != nil && interruption(ctx, err)
-	switch {
-	case cut && (rep.Code != 200 || rep.BypassAnswered == (k == kindBypass)):
-		res.interrupted = true
-	case err != nil && !cut:
-		res.reason = "error: " + errorClass(err)
-	case rep.Code != 200:
-		res.reason = fmt.Sprintf("%d", rep.Code)
-	case rep.BypassAnswered != (k == kindBypass):
-		res.reason = "wrong media path"
-	case k == kindTranscoded && rep.Codec != endpoint.PCMU:
-		res.reason = "not transcoded"
-	}
+	res := classify(ctx, k, rep, err)
 	switch {
 	case res.interrupted:
 	case res.reason == "":
@@ -507,6 +498,31 @@ func (r *runner) call(ctx context.Context, k kind) {
 	r.mu.Lock()
 	r.results = append(r.results, res)
 	r.mu.Unlock()
+}
+
+// classify says what came of a call of kind k: as planned, failed (by
+// reason) or interrupted. A call the run's end (ctx) cut short is
+// interrupted, unless what it did before the cut already makes it a
+// failure: answered on the wrong media path, or not transcoded (r25-reviewB
+// #2: a cut call answered in PCMA counted as interrupted). So the reason is
+// worked out first, and the cut only takes the place of the error it
+// caused, or of the final response it caused (a 487).
+func classify(ctx context.Context, k kind, rep endpoint.CallReport, err error) result {
+	res := result{kind: k, report: rep}
+	cut := err != nil && ctx.Err() != nil && interruption(ctx, err)
+	switch {
+	case err != nil && !cut:
+		res.reason = "error: " + errorClass(err)
+	case rep.Code == 200 && rep.BypassAnswered != (k == kindBypass):
+		res.reason = "wrong media path"
+	case rep.Code == 200 && k == kindTranscoded && rep.Codec != endpoint.PCMU:
+		res.reason = "not transcoded"
+	case cut:
+		res.interrupted = true
+	case rep.Code != 200:
+		res.reason = fmt.Sprintf("%d", rep.Code)
+	}
+	return res
 }
 
 // interruption tells whether a call's error is the run's context ending:

@@ -162,3 +162,21 @@ func TestRunIPv6Edge(t *testing.T) {
 		t.Fatalf("as planned %d (bypassed %d) of 4, failed %v", rep.Answered, rep.Bypassed, rep.FailedBy)
 	}
 }
+
+// TestRunCancelledWhileStarting: a run whose context ends before its first
+// call, even while its in-process daemon is starting, returns the context's
+// end with a report of no call (its settings, no failure reasons), the
+// same partial report a run stopped later has, for the command to print
+// (r25-reviewB #5: an empty Report, and the command printed none).
+func TestRunCancelledWhileStarting(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	media := false
+	rep, err := bench.Run(ctx, bench.Config{CPS: 50, Calls: 5, Mode: bench.ModeMixed, Media: &media})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v, want the context's end", err)
+	}
+	if rep.Calls != 0 || rep.Mode != bench.ModeMixed || rep.TargetCPS != 50 || rep.Transport != "udp" || rep.FailedBy == nil {
+		t.Errorf("report %+v: want no call, of a mixed run at 50 calls/s over udp, failedBy {}", rep)
+	}
+}
