@@ -176,6 +176,7 @@ func expectedMedia(d Description) Media {
 		BypassID:        d.BypassID,
 		Direction:       d.direction(),
 		Ptime:           d.Ptime,
+		MaxPtime:        d.MaxPtime,
 		OriginSessionID: d.Origin.SessionID,
 		OriginVersion:   d.Origin.Version,
 	}
