@@ -448,8 +448,8 @@ func direct(peer Media, codecs []Codec) Description {
 		RTCPPort:  peer.RTCPPort,
 		Codecs:    codecs,
 		Direction: peerDirection(peer),
-		Ptime:     peer.Ptime,
-		MaxPtime:  peer.MaxPtime,
+		Ptime:     int(peer.Ptime),
+		MaxPtime:  int(peer.MaxPtime),
 	}
 	if rtp, rtcp, ok := bestHost(peer); ok && !peer.Addr.IsUnspecified() && rtp != peer.RTP() && isHostCandidate(peer, peer.RTP()) {
 		d.Addr, d.Port, d.RTCPPort = rtp.Addr(), int(rtp.Port()), int(rtcp.Port())
@@ -526,11 +526,11 @@ func anchored(anchor netip.AddrPort, codecs []Codec, dir string, other Media) (D
 // packs within it (RFC 4566 §6). No a=ptime from the other peer is G.711's
 // default (defaultPtime); no a=maxptime stays none.
 func packetisation(other Media) (ptime, maxptime int) {
-	ptime = other.Ptime
+	ptime = int(other.Ptime)
 	if ptime <= 0 {
 		ptime = defaultPtime
 	}
-	return ptime, max(other.MaxPtime, 0)
+	return ptime, max(int(other.MaxPtime), 0)
 }
 
 func rtcpOf(rtp netip.AddrPort) netip.AddrPort {

@@ -790,7 +790,7 @@ func TestClientReofferAnchored(t *testing.T) {
 // goes straight to the other peer.
 func TestPacketisationPassesThrough(t *testing.T) {
 	pkt := func(m Media, ptime, maxptime int) Media {
-		m.Ptime, m.MaxPtime = ptime, maxptime
+		m.Ptime, m.MaxPtime = int32(ptime), int32(maxptime)
 		return m
 	}
 	client := pkt(peer("198.51.100.20", 50010, PCMU, PCMA), 40, 60)

@@ -53,8 +53,8 @@ type Media struct {
 	Direction       string      // sendrecv|sendonly|recvonly|inactive
 	Candidates      []Candidate // a=candidate lines of the audio section, in order
 	Crypto          []string    // raw a=crypto values, kept for SRTP support
-	Ptime           int         // a=ptime, 0 if absent
-	MaxPtime        int         // a=maxptime (RFC 4566 §6), 0 if absent
+	Ptime           int32       // a=ptime, 0 if absent (int32: one word with MaxPtime, in every call)
+	MaxPtime        int32       // a=maxptime (RFC 4566 §6), 0 if absent
 	OriginSessionID uint64      // o= sess-id
 	OriginVersion   uint64      // o= sess-version; a change means a new offer/answer
 	// Lines is the layout of every m-line of the SDP, audio or not, in
@@ -418,12 +418,12 @@ func readAttributes(m *Media, attrs []psdp.Attribute) {
 		case "crypto":
 			m.Crypto = append(m.Crypto, a.Value)
 		case "ptime":
-			if p, err := strconv.Atoi(strings.TrimSpace(a.Value)); err == nil && p > 0 {
-				m.Ptime = p
+			if p, err := strconv.ParseInt(strings.TrimSpace(a.Value), 10, 32); err == nil && p > 0 {
+				m.Ptime = int32(p)
 			}
 		case "maxptime":
-			if p, err := strconv.Atoi(strings.TrimSpace(a.Value)); err == nil && p > 0 {
-				m.MaxPtime = p
+			if p, err := strconv.ParseInt(strings.TrimSpace(a.Value), 10, 32); err == nil && p > 0 {
+				m.MaxPtime = int32(p)
 			}
 		}
 	}

@@ -77,7 +77,7 @@ func TestParseFixtures(t *testing.T) {
 		cands     int
 		firstCand Candidate
 		crypto    []string
-		ptime     int
+		ptime     int32
 		origin    [2]uint64
 		g711      []Codec
 		te        bool
