@@ -95,7 +95,10 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 			err = ro.keys[relay.Gateway].answerTo(offer, p.latest(from), p.gwSRTP == srtpRequired)
 		}
 		if err == nil {
-			d, err = sdp.ClientOffer(offer, p.local(relay.Edge), "")
+			// With the client's own law when the SBC's offer lacks it
+			// (its resume in the other law only): the relay transcodes,
+			// and commit's GatewayAnswer answers the SBC in its law.
+			d, err = sdp.ClientReofferAnchored(offer, p.local(relay.Edge), p.latest(relay.Edge), p.edgeCodecs)
 			ro.keys[relay.Edge].apply(&d)
 		}
 	}

@@ -14,9 +14,11 @@ import (
 // RTP/RTCP port pair.
 var ErrBadAnchor = errors.New("sdp: invalid anchor address")
 
-// anchoredPtime is the packetisation the mediation server's relay uses:
-// 20 ms is what SfB clients and every G.711 gateway default to.
-const anchoredPtime = 20
+// defaultPtime is the a=ptime an anchored SDP carries when the other peer
+// gave none: 20 ms, G.711's default packetisation (RFC 3551 §4.5) and what
+// SfB clients and every G.711 gateway send. The relay never repacketises,
+// so what a peer is told is the other peer's packetisation (packetisation).
+const defaultPtime = 20
 
 // Local preferences rank host candidates in SDP sent to clients: the
 // gateway's own address first, so a bypass-capable client tries it before
@@ -54,7 +56,7 @@ func GatewayOfferPrefer(client Media, bypass bool, anchor netip.AddrPort, prefer
 		if _, ok := client.TelephoneEvent(); ok {
 			codecs = append(codecs, TelephoneEvent)
 		}
-		d, err := anchored(anchor, codecs, peerDirection(client))
+		d, err := anchored(anchor, codecs, peerDirection(client), client)
 		if err != nil {
 			return Description{}, fmt.Errorf("gateway offer: %w", err)
 		}
@@ -186,7 +188,7 @@ func ClientAnswerPrefer(client, gateway Media, anchor netip.AddrPort, prefer []s
 	if te, ok := eventsBoth(client, gateway); ok {
 		codecs = append(codecs, te)
 	}
-	d, err := anchored(anchor, codecs, peerDirection(gateway))
+	d, err := anchored(anchor, codecs, peerDirection(gateway), gateway)
 	if err != nil {
 		return Description{}, fmt.Errorf("client answer: %w", err)
 	}
@@ -246,11 +248,10 @@ func ClientOffer(gateway Media, anchor netip.AddrPort, bypassID string) (Descrip
 	if len(gateway.G711()) == 0 {
 		return Description{}, fmt.Errorf("client offer: gateway offered %s: %w", codecNames(gateway.Codecs), ErrNoG711)
 	}
-	d, err := anchored(anchor, g711AndEvents(gateway.Codecs), peerDirection(gateway))
+	d, err := anchored(anchor, g711AndEvents(gateway.Codecs), peerDirection(gateway), gateway)
 	if err != nil {
 		return Description{}, fmt.Errorf("client offer: %w", err)
 	}
-	d.Ptime = gateway.Ptime
 	if bypassID == "" {
 		d.Candidates = hostPair("1", prefFirst, anchor, rtcpOf(anchor))
 		return d, nil
@@ -259,6 +260,73 @@ func ClientOffer(gateway Media, anchor netip.AddrPort, bypassID string) (Descrip
 	d.Candidates = append(hostPair("1", prefFirst, gateway.RTP(), gateway.RTCP()),
 		hostPair("2", prefSecond, anchor, rtcpOf(anchor))...)
 	return d, nil
+}
+
+// ClientReofferAnchored builds the offer sent to the client of an anchored
+// call from the gateway's re-offer (its hold, its resume, a new address):
+// ClientOffer without a bypass ID, plus the G.711 laws of client, the
+// client's latest SDP of the call, that the gateway's offer lacks and
+// prefer (media.edge_codecs; nil: PCMU, PCMA) allows. The relay
+// transcodes PCMU <-> PCMA, as it does when an outbound call's first
+// answer gives the client its own law (ClientAnswerPrefer), so an SBC
+// that re-offers only the other law (a resume in PCMA alone, legal by RFC
+// 3264 §8.3.2) does not leave a client that has only its own law nothing
+// to accept (488, the call stuck on hold). The gateway's laws come first,
+// the added ones after them: a client that has the gateway's law answers
+// it and the call runs without transcoding. An added law keeps the
+// client's payload type, or takes its static one when the gateway's offer
+// uses that number for another format, and is left out when both are
+// taken.
+func ClientReofferAnchored(gateway Media, anchor netip.AddrPort, client Media, prefer []string) (Description, error) {
+	d, err := ClientOffer(gateway, anchor, "")
+	if err != nil {
+		return d, err
+	}
+	if prefer == nil {
+		prefer = []string{"PCMU", "PCMA"}
+	}
+	var added []Codec
+	for _, law := range G711Order(client.Codecs, prefer) {
+		if _, ok := findCodec(d.Codecs, law); ok {
+			continue
+		}
+		if _, ok := findCodec(added, law); ok {
+			continue
+		}
+		law.Fmtp = ""
+		if ptUsed(d.Codecs, law.PT) || ptUsed(added, law.PT) {
+			law.PT = PCMU.PT
+			if strings.EqualFold(law.Name, PCMA.Name) {
+				law.PT = PCMA.PT
+			}
+			if ptUsed(d.Codecs, law.PT) || ptUsed(added, law.PT) {
+				continue
+			}
+		}
+		added = append(added, law)
+	}
+	if len(added) == 0 {
+		return d, nil
+	}
+	// After the gateway's last G.711 format, ahead of its events.
+	at := 0
+	for i, c := range d.Codecs {
+		if c.IsG711() {
+			at = i + 1
+		}
+	}
+	d.Codecs = append(d.Codecs[:at:at], append(added, d.Codecs[at:]...)...)
+	return d, nil
+}
+
+// ptUsed reports whether list has a format with payload type pt.
+func ptUsed(list []Codec, pt uint8) bool {
+	for _, c := range list {
+		if c.PT == pt {
+			return true
+		}
+	}
+	return false
 }
 
 // ClientReoffer builds the offer sent to the client of a bypassed call from
@@ -337,7 +405,7 @@ func gatewayAnswerAnchored(gateway, client Media, anchor netip.AddrPort) (Descri
 	if te, ok := eventsBoth(gateway, client); ok {
 		codecs = append(codecs, te)
 	}
-	d, err := anchored(anchor, codecs, peerDirection(client))
+	d, err := anchored(anchor, codecs, peerDirection(client), client)
 	if err != nil {
 		return Description{}, fmt.Errorf("gateway answer: %w", err)
 	}
@@ -380,7 +448,8 @@ func direct(peer Media, codecs []Codec) Description {
 		RTCPPort:  peer.RTCPPort,
 		Codecs:    codecs,
 		Direction: peerDirection(peer),
-		Ptime:     peer.Ptime,
+		Ptime:     int(peer.Ptime),
+		MaxPtime:  int(peer.MaxPtime),
 	}
 	if rtp, rtcp, ok := bestHost(peer); ok && !peer.Addr.IsUnspecified() && rtp != peer.RTP() && isHostCandidate(peer, peer.RTP()) {
 		d.Addr, d.Port, d.RTCPPort = rtp.Addr(), int(rtp.Port()), int(rtcp.Port())
@@ -429,19 +498,39 @@ func bestHost(peer Media) (rtp, rtcp netip.AddrPort, ok bool) {
 	return rtp, rtcp, true
 }
 
-// anchored describes the mediation server's own port pair.
-func anchored(anchor netip.AddrPort, codecs []Codec, dir string) (Description, error) {
+// anchored describes the mediation server's own port pair, with the
+// packetisation of other, the peer whose media the relay forwards to the
+// one this SDP goes to.
+func anchored(anchor netip.AddrPort, codecs []Codec, dir string, other Media) (Description, error) {
 	if !anchor.Addr().IsValid() || anchor.Addr().IsUnspecified() || anchor.Port() == 0 || anchor.Port() == 65535 {
 		return Description{}, fmt.Errorf("%w: %v", ErrBadAnchor, anchor)
 	}
+	ptime, maxptime := packetisation(other)
 	return Description{
 		Addr:      anchor.Addr().Unmap(),
 		Port:      int(anchor.Port()),
 		RTCPPort:  int(anchor.Port()) + 1,
 		Codecs:    codecs,
 		Direction: dir,
-		Ptime:     anchoredPtime,
+		Ptime:     ptime,
+		MaxPtime:  maxptime,
 	}, nil
+}
+
+// packetisation is the a=ptime and a=maxptime an anchored SDP carries:
+// the other peer's, as its SDP gave them. The relay forwards each packet
+// as it comes (transcoding G.711 keeps its duration), so the peer this SDP
+// goes to receives the other peer's packets: a=ptime tells it what it
+// will get, and, as a relay that does not repacketise must, a=maxptime
+// passes on the longest packet the other peer takes, so that this peer
+// packs within it (RFC 4566 §6). No a=ptime from the other peer is G.711's
+// default (defaultPtime); no a=maxptime stays none.
+func packetisation(other Media) (ptime, maxptime int) {
+	ptime = int(other.Ptime)
+	if ptime <= 0 {
+		ptime = defaultPtime
+	}
+	return ptime, max(int(other.MaxPtime), 0)
 }
 
 func rtcpOf(rtp netip.AddrPort) netip.AddrPort {

@@ -30,7 +30,13 @@ var (
 // anchoredAt is the Description of the mediation server's own port pair.
 func anchoredAt(a netip.AddrPort, dir string, codecs ...Codec) Description {
 	return Description{Addr: a.Addr(), Port: int(a.Port()), RTCPPort: int(a.Port()) + 1, Codecs: codecs,
-		Direction: dir, Ptime: anchoredPtime}
+		Direction: dir, Ptime: defaultPtime}
+}
+
+// withMaxPtime is d with a=maxptime n: a peer's, passed on.
+func withMaxPtime(d Description, n int) Description {
+	d.MaxPtime = n
+	return d
 }
 
 // builderCase is one builder call with its expected result.
@@ -75,7 +81,7 @@ func runBuilderCases(t *testing.T, toGateway bool, tests []builderCase) {
 // gatewayAttributes are the only attributes a gateway-bound SDP may carry:
 // gateways are not ICE peers and must see no Microsoft extensions.
 var gatewayAttributes = map[string]bool{
-	"rtpmap": true, "fmtp": true, "ptime": true, "rtcp": true,
+	"rtpmap": true, "fmtp": true, "ptime": true, "maxptime": true, "rtcp": true,
 	SendRecv: true, SendOnly: true, RecvOnly: true, Inactive: true,
 }
 
@@ -139,19 +145,19 @@ func TestGatewayOffer(t *testing.T) {
 			name:  "bypass: client's address and G.711 + telephone-event only (Fixture A)",
 			build: offer("sfb-bypass-offer.sdp", true, gatewayAnchor),
 			want: Description{Addr: netip.MustParseAddr("192.168.106.63"), Port: 10406, RTCPPort: 10407,
-				Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: 20},
+				Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: 20, MaxPtime: 200},
 		},
 		{
 			name:  "bypass: SRTP-optional offer loses its crypto (Fixture B)",
 			build: offer("sfb-edge-srtp-optional-offer.sdp", true, gatewayAnchor),
 			want: Description{Addr: netip.MustParseAddr("10.77.44.43"), Port: 50052, RTCPPort: 50053,
-				Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: 20},
+				Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: 20, MaxPtime: 200},
 		},
 		{
 			name:  "bypass: RTP/SAVP audio+video offer becomes plain RTP/AVP audio (Fixture C)",
 			build: offer("sfb-savp-audio-video-offer.sdp", true, gatewayAnchor),
 			want: Description{Addr: netip.MustParseAddr("192.168.56.1"), Port: 27100, RTCPPort: 27101,
-				Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: 20},
+				Codecs: []Codec{PCMU, PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: 20, MaxPtime: 200},
 		},
 		{
 			name:  "bypass: client's PT and order kept, no telephone-event when not offered",
@@ -167,7 +173,7 @@ func TestGatewayOffer(t *testing.T) {
 		{
 			name:  "anchored: anchor address, PCMU PCMA telephone-event (Fixture B)",
 			build: offer("sfb-edge-srtp-optional-offer.sdp", false, gatewayAnchor),
-			want:  anchoredAt(gatewayAnchor, SendRecv, PCMU, PCMA, TelephoneEvent),
+			want:  withMaxPtime(anchoredAt(gatewayAnchor, SendRecv, PCMU, PCMA, TelephoneEvent), 200),
 		},
 		{
 			name:  "anchored: client without G.711 is transcoded, not refused",
@@ -188,7 +194,7 @@ func TestGatewayOffer(t *testing.T) {
 		{
 			name:  "anchored: IPv6 anchor",
 			build: offer("sfb-bypass-offer.sdp", false, v6Anchor),
-			want:  anchoredAt(v6Anchor, SendRecv, PCMU, PCMA, TelephoneEvent),
+			want:  withMaxPtime(anchoredAt(v6Anchor, SendRecv, PCMU, PCMA, TelephoneEvent), 200),
 		},
 		{
 			name:  "anchored: sendonly hold is forwarded",
@@ -262,14 +268,14 @@ func TestClientAnswer(t *testing.T) {
 			name:  "anchored: same law as the gateway, anchor candidates, no x-bypassid (Fixture B)",
 			build: answer("sfb-edge-srtp-optional-offer.sdp", "sbc-answer-pcma.sdp", false, edgeAnchor, testBypass),
 			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
-				Codecs: []Codec{PCMA, TelephoneEvent}, Candidates: edgePair, Direction: SendRecv, Ptime: anchoredPtime},
+				Codecs: []Codec{PCMA, TelephoneEvent}, Candidates: edgePair, Direction: SendRecv, Ptime: defaultPtime},
 		},
 		{
 			name: "anchored: gateway's law not offered by the client: client's first G.711, transcoded",
 			build: answerMedia(peer("198.51.100.9", 7000, silk, PCMU), withCodecs(gw, PCMA, sbcTE),
 				false, edgeAnchor),
 			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
-				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendRecv, Ptime: anchoredPtime},
+				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendRecv, Ptime: defaultPtime},
 		},
 		{
 			// The client would send its DTMF as events only, and the
@@ -278,14 +284,14 @@ func TestClientAnswer(t *testing.T) {
 			build: answerMedia(peer("198.51.100.9", 7000, PCMU, TelephoneEvent), withCodecs(gw, PCMU),
 				false, edgeAnchor),
 			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
-				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendRecv, Ptime: anchoredPtime},
+				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendRecv, Ptime: defaultPtime},
 		},
 		{
 			name: "anchored: client's telephone-event PT when the gateway answered its own",
 			build: answerMedia(peer("198.51.100.9", 7000, PCMU, TelephoneEvent), withCodecs(gw, PCMU, te96),
 				false, edgeAnchor),
 			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
-				Codecs: []Codec{PCMU, TelephoneEvent}, Candidates: edgePair, Direction: SendRecv, Ptime: anchoredPtime},
+				Codecs: []Codec{PCMU, TelephoneEvent}, Candidates: edgePair, Direction: SendRecv, Ptime: defaultPtime},
 		},
 		{
 			// A lax SBC answers sendrecv to a recvonly offer: the client
@@ -294,7 +300,7 @@ func TestClientAnswer(t *testing.T) {
 			build: answerMedia(withDirection(peer("198.51.100.9", 7000, PCMU), RecvOnly), withCodecs(gw, PCMU),
 				false, edgeAnchor),
 			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155,
-				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendOnly, Ptime: anchoredPtime},
+				Codecs: []Codec{PCMU}, Candidates: edgePair, Direction: SendOnly, Ptime: defaultPtime},
 		},
 		{
 			name: "bypass: the client's recvonly offer gets sendonly whatever the gateway answered",
@@ -317,7 +323,7 @@ func TestClientAnswer(t *testing.T) {
 			name:  "anchored: IPv6 anchor",
 			build: answer("sfb-bypass-offer.sdp", "sbc-answer-pcma.sdp", false, v6Anchor, testBypass),
 			want: Description{Addr: v6Anchor.Addr(), Port: 49156, RTCPPort: 49157,
-				Codecs: []Codec{PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: anchoredPtime,
+				Codecs: []Codec{PCMA, TelephoneEvent}, Direction: SendRecv, Ptime: defaultPtime,
 				Candidates: hostPair("1", prefFirst, v6Anchor, netip.MustParseAddrPort("[2001:db8::1]:49157"))},
 		},
 		{
@@ -354,8 +360,9 @@ func TestClientOffer(t *testing.T) {
 			build: func(*testing.T) (Description, error) {
 				return ClientOffer(peer("203.0.113.10", 20000, PCMU, Codec{PT: 18, Name: "G729", Rate: 8000, Channels: 1}, te96, PCMA), edgeAnchor, "")
 			},
+			// No a=ptime from the gateway: G.711's default.
 			want: Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155, Codecs: []Codec{PCMU, te96, PCMA},
-				Direction: SendRecv, Candidates: edgePair},
+				Direction: SendRecv, Ptime: defaultPtime, Candidates: edgePair},
 		},
 		{
 			name:  "IPv6 anchor",
@@ -395,7 +402,7 @@ func TestGatewayAnswer(t *testing.T) {
 			name:  "bypass: client's address and law, gateway's telephone-event",
 			build: answer("sbc-offer-pcma-pcmu.sdp", "sfb-answer-with-bypassid.sdp", true, gatewayAnchor),
 			want: Description{Addr: netip.MustParseAddr("198.51.100.20"), Port: 50010, RTCPPort: 50011,
-				Codecs: []Codec{PCMA, sbcTE}, Direction: SendRecv, Ptime: 20},
+				Codecs: []Codec{PCMA, sbcTE}, Direction: SendRecv, Ptime: 20, MaxPtime: 200},
 		},
 		{
 			name:  "bypass: gateway's dynamic telephone-event PT",
@@ -421,7 +428,7 @@ func TestGatewayAnswer(t *testing.T) {
 		{
 			name:  "anchored: client's law when the gateway offered it",
 			build: answer("sbc-offer-pcma-pcmu.sdp", "sfb-answer-no-bypassid.sdp", false, gatewayAnchor),
-			want:  anchoredAt(gatewayAnchor, SendRecv, PCMU, sbcTE),
+			want:  withMaxPtime(anchoredAt(gatewayAnchor, SendRecv, PCMU, sbcTE), 200),
 		},
 		{
 			name:  "anchored: gateway's first G.711 when the client's law was not offered",
@@ -450,7 +457,7 @@ func TestGatewayAnswer(t *testing.T) {
 			build: func(t *testing.T) (Description, error) {
 				return GatewayAnswer(media(t, "sbc-offer-pcma-pcmu.sdp"), media(t, "sfb-answer-with-bypassid.sdp"), false, v6Anchor)
 			},
-			want: anchoredAt(v6Anchor, SendRecv, PCMA, sbcTE),
+			want: withMaxPtime(anchoredAt(v6Anchor, SendRecv, PCMA, sbcTE), 200),
 		},
 		{
 			name:  "anchored: client's recvonly answer is forwarded",
@@ -714,5 +721,109 @@ func TestClientReoffer(t *testing.T) {
 	}
 	if len(d.Candidates) != 0 || d.BypassID != testBypass {
 		t.Errorf("c=0.0.0.0 hold: candidates %+v, bypass ID %q; want none and the ID", d.Candidates, d.BypassID)
+	}
+}
+
+// TestClientReofferAnchored: the gateway's re-offer to an anchored
+// client lists the gateway's G.711 laws, then the client's own laws the
+// gateway's offer lacks (the relay transcodes), then the gateway's events.
+func TestClientReofferAnchored(t *testing.T) {
+	gw := peer("203.0.113.10", 20000)
+	cl := peer("198.51.100.20", 50010)
+	reoffer := func(gateway, client Media, prefer []string) func(*testing.T) (Description, error) {
+		return func(*testing.T) (Description, error) {
+			return ClientReofferAnchored(gateway, edgeAnchor, client, prefer)
+		}
+	}
+	at := func(codecs ...Codec) Description {
+		return Description{Addr: edgeAnchor.Addr(), Port: 49154, RTCPPort: 49155, Codecs: codecs,
+			Direction: SendRecv, Ptime: defaultPtime, Candidates: edgePair}
+	}
+	pcmu96 := Codec{PT: 96, Name: "PCMU", Rate: 8000, Channels: 1}
+	runBuilderCases(t, false, []builderCase{
+		{
+			name:  "the SBC's PCMA alone to a PCMU client: PCMA, then PCMU",
+			build: reoffer(withCodecs(gw, PCMA, sbcTE), withCodecs(cl, PCMU, TelephoneEvent), nil),
+			want:  at(PCMA, PCMU, sbcTE),
+		},
+		{
+			name:  "the SBC's PCMU alone to a client of both laws: PCMU, then PCMA",
+			build: reoffer(withCodecs(gw, PCMU), withCodecs(cl, PCMA, PCMU), nil),
+			want:  at(PCMU, PCMA),
+		},
+		{
+			name:  "the client's law offered already: the SBC's offer as it is",
+			build: reoffer(withCodecs(gw, PCMA, PCMU, sbcTE), withCodecs(cl, PCMU), nil),
+			want:  at(PCMA, PCMU, sbcTE),
+		},
+		{
+			name:  "the client's payload type taken by the SBC's events: the static one",
+			build: reoffer(withCodecs(gw, PCMA, te96), withCodecs(cl, pcmu96), nil),
+			want:  at(PCMA, PCMU, te96),
+		},
+		{
+			name:  "a law media.edge_codecs leaves out is not added",
+			build: reoffer(withCodecs(gw, PCMA), withCodecs(cl, PCMU), []string{"G722", "PCMA"}),
+			want:  at(PCMA),
+		},
+		{
+			name:  "no SDP from the client yet",
+			build: reoffer(withCodecs(gw, PCMA, sbcTE), Media{}, nil),
+			want:  at(PCMA, sbcTE),
+		},
+		{
+			name:  "a client without G.711",
+			build: reoffer(withCodecs(gw, PCMA), withCodecs(cl, Codec{PT: 9, Name: "G722", Rate: 8000, Channels: 1}), []string{"G722", "PCMU", "PCMA"}),
+			want:  at(PCMA),
+		},
+		{
+			name:    "the SBC without G.711",
+			build:   reoffer(withCodecs(gw, silk), withCodecs(cl, PCMU), nil),
+			wantErr: ErrNoG711,
+		},
+	})
+}
+
+// TestPacketisationPassesThrough: an anchored SDP carries the a=ptime and
+// a=maxptime of the other peer (the relay never repacketises), a=ptime:20
+// when that peer gave none; a bypassed one the peer's own, whose media
+// goes straight to the other peer.
+func TestPacketisationPassesThrough(t *testing.T) {
+	pkt := func(m Media, ptime, maxptime int) Media {
+		m.Ptime, m.MaxPtime = int32(ptime), int32(maxptime)
+		return m
+	}
+	client := pkt(peer("198.51.100.20", 50010, PCMU, PCMA), 40, 60)
+	gateway := pkt(peer("203.0.113.10", 20000, PCMU), 30, 30)
+	for _, tc := range []struct {
+		name            string
+		build           func() (Description, error)
+		ptime, maxptime int
+	}{
+		{"outbound offer to the gateway: the client's",
+			func() (Description, error) { return GatewayOffer(client, false, gatewayAnchor) }, 40, 60},
+		{"outbound answer to the client: the gateway's",
+			func() (Description, error) { return ClientAnswerPrefer(client, gateway, edgeAnchor, nil) }, 30, 30},
+		{"inbound offer to the client: the gateway's",
+			func() (Description, error) { return ClientOffer(gateway, edgeAnchor, "") }, 30, 30},
+		{"inbound answer to the gateway: the client's",
+			func() (Description, error) { return GatewayAnswer(gateway, pkt(client, 10, 20), false, gatewayAnchor) }, 10, 20},
+		{"the gateway's re-offer to the client: the gateway's",
+			func() (Description, error) { return ClientReofferAnchored(gateway, edgeAnchor, client, nil) }, 30, 30},
+		{"no a=ptime or a=maxptime from the other peer: 20, none",
+			func() (Description, error) { return ClientOffer(pkt(gateway, 0, 0), edgeAnchor, "") }, defaultPtime, 0},
+		{"bypass: the client's own, to the gateway",
+			func() (Description, error) { return GatewayOffer(client, true, netip.AddrPort{}) }, 40, 60},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := tc.build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Ptime != tc.ptime || d.MaxPtime != tc.maxptime {
+				t.Errorf("ptime %d maxptime %d, want %d %d", d.Ptime, d.MaxPtime, tc.ptime, tc.maxptime)
+			}
+			roundTrip(t, d)
+		})
 	}
 }

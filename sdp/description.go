@@ -69,6 +69,7 @@ type Description struct {
 	Candidates []Candidate // a=candidate lines; nil omits them
 	Direction  string      // "" means sendrecv
 	Ptime      int         // a=ptime; 0 omits the line
+	MaxPtime   int         // a=maxptime; 0 omits the line
 	// Crypto are a=crypto lines (SDES). With SAVP the profile is RTP/SAVP;
 	// without, crypto lines in RTP/AVP make SRTP optional, as SfB does.
 	Crypto []Crypto
@@ -161,6 +162,10 @@ func (d Description) appendAudio(b []byte) []byte {
 	if d.Ptime > 0 {
 		b = append(b, "a=ptime:"...)
 		b = append(strconv.AppendInt(b, int64(d.Ptime), 10), "\r\n"...)
+	}
+	if d.MaxPtime > 0 {
+		b = append(b, "a=maxptime:"...)
+		b = append(strconv.AppendInt(b, int64(d.MaxPtime), 10), "\r\n"...)
 	}
 	if d.RTCPPort > 0 {
 		b = append(b, "a=rtcp:"...)

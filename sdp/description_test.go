@@ -3,6 +3,7 @@
 package sdp
 
 import (
+	"math"
 	"net/netip"
 	"reflect"
 	"strconv"
@@ -167,6 +168,15 @@ func roundTrip(t *testing.T, d Description) {
 }
 
 // expectedMedia is what Parse must return for d's SDP.
+// ptimeRead is what Parse reads of an a=ptime or a=maxptime that
+// Marshal wrote for n: nothing for no line or a value past int32.
+func ptimeRead(n int) int32 {
+	if n <= 0 || n > math.MaxInt32 {
+		return 0
+	}
+	return int32(n)
+}
+
 func expectedMedia(d Description) Media {
 	m := Media{
 		Addr:            d.Addr.Unmap(),
@@ -175,7 +185,8 @@ func expectedMedia(d Description) Media {
 		Proto:           "RTP/AVP",
 		BypassID:        d.BypassID,
 		Direction:       d.direction(),
-		Ptime:           d.Ptime,
+		Ptime:           ptimeRead(d.Ptime),
+		MaxPtime:        ptimeRead(d.MaxPtime),
 		OriginSessionID: d.Origin.SessionID,
 		OriginVersion:   d.Origin.Version,
 	}

@@ -53,7 +53,8 @@ type Media struct {
 	Direction       string      // sendrecv|sendonly|recvonly|inactive
 	Candidates      []Candidate // a=candidate lines of the audio section, in order
 	Crypto          []string    // raw a=crypto values, kept for SRTP support
-	Ptime           int         // a=ptime, 0 if absent
+	Ptime           int32       // a=ptime, 0 if absent (int32: one word with MaxPtime, in every call)
+	MaxPtime        int32       // a=maxptime (RFC 4566 §6), 0 if absent
 	OriginSessionID uint64      // o= sess-id
 	OriginVersion   uint64      // o= sess-version; a change means a new offer/answer
 	// Lines is the layout of every m-line of the SDP, audio or not, in
@@ -121,7 +122,7 @@ func Moved(a, b Media) bool {
 // with the SDP it had, its o= version aside, changes nothing.
 func SameStream(a, b Media) bool {
 	return a.Addr == b.Addr && a.Port == b.Port && a.RTCPPort == b.RTCPPort && a.Proto == b.Proto &&
-		a.Direction == b.Direction && a.Ptime == b.Ptime &&
+		a.Direction == b.Direction && a.Ptime == b.Ptime && a.MaxPtime == b.MaxPtime &&
 		slices.EqualFunc(a.Codecs, b.Codecs, func(x, y Codec) bool { return x.PT == y.PT && strings.EqualFold(x.Name, y.Name) }) &&
 		slices.Equal(a.Crypto, b.Crypto)
 }
@@ -417,8 +418,12 @@ func readAttributes(m *Media, attrs []psdp.Attribute) {
 		case "crypto":
 			m.Crypto = append(m.Crypto, a.Value)
 		case "ptime":
-			if p, err := strconv.Atoi(strings.TrimSpace(a.Value)); err == nil && p > 0 {
-				m.Ptime = p
+			if p, err := strconv.ParseInt(strings.TrimSpace(a.Value), 10, 32); err == nil && p > 0 {
+				m.Ptime = int32(p)
+			}
+		case "maxptime":
+			if p, err := strconv.ParseInt(strings.TrimSpace(a.Value), 10, 32); err == nil && p > 0 {
+				m.MaxPtime = int32(p)
 			}
 		}
 	}

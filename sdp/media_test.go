@@ -49,7 +49,7 @@ func TestParseFixtureA(t *testing.T) {
 			cand("3", 1, "TCP-ACT", 1684798463, "192.168.106.63:10406", "srflx"),
 			cand("3", 2, "TCP-ACT", 1684797950, "192.168.106.63:10406", "srflx"),
 		},
-		Ptime: 20,
+		Ptime: 20, MaxPtime: 200,
 		Lines: []MLine{{Media: "audio", Port: 10406, Proto: "RTP/AVP",
 			Formats: []string{"104", "114", "9", "112", "111", "0", "8", "103", "116", "115", "97", "13", "118", "119", "101"}}},
 	}
@@ -77,7 +77,7 @@ func TestParseFixtures(t *testing.T) {
 		cands     int
 		firstCand Candidate
 		crypto    []string
-		ptime     int
+		ptime     int32
 		origin    [2]uint64
 		g711      []Codec
 		te        bool

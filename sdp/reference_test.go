@@ -302,6 +302,9 @@ func referenceAudio(d Description) *psdp.MediaDescription {
 	if d.Ptime > 0 {
 		add("ptime", strconv.Itoa(d.Ptime))
 	}
+	if d.MaxPtime > 0 {
+		add("maxptime", strconv.Itoa(d.MaxPtime))
+	}
 	if d.RTCPPort > 0 {
 		add("rtcp", strconv.Itoa(d.RTCPPort))
 	}
@@ -385,7 +388,7 @@ func FuzzMarshalPion(f *testing.F) {
 		a, _ := netip.AddrFromSlice(addr)
 		d := Description{
 			Origin: Origin{SessionID: sid, Version: ver}, Addr: a, Port: port, RTCPPort: rtcp,
-			BypassID: bypass, Direction: dir, Ptime: ptime, SAVP: savp, AudioIndex: index,
+			BypassID: bypass, Direction: dir, Ptime: ptime, MaxPtime: ptime + int(nrej), SAVP: savp, AudioIndex: index,
 		}
 		if ver&1 == 1 {
 			// A leg's origin fixed at an earlier SDP on another address.
