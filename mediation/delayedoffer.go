@@ -91,8 +91,8 @@ func (p *mediaPlan) lateAnswer(body []byte) error {
 	p.pendingEdge = nil
 	_, gwEvents := ans.TelephoneEvent()
 	_, edgeEvents := edge.TelephoneEvent()
-	if err := p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
-		relayPeer{edge, edge.G711()[0], p.sdp[relay.Edge].formats}, gwEvents && edgeEvents); err != nil {
+	if err := p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats, p.sdp[relay.Gateway].noSend},
+		relayPeer{edge, edge.G711()[0], p.sdp[relay.Edge].formats, p.sdp[relay.Edge].noSend}, gwEvents && edgeEvents); err != nil {
 		return err
 	}
 	// The gateway's answer completes the first exchange: it may hold.

@@ -184,8 +184,8 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media, raw []byte) ([]by
 				return nil, err
 			}
 		}
-		if err := p.pointRelayEvents(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats},
-			relayPeer{e.peer, e.codec, e.leg.formats}, theirEvents, e.events); err != nil {
+		if err := p.pointRelayEvents(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats, p.sdp[relay.Gateway].noSend},
+			relayPeer{e.peer, e.codec, e.leg.formats, e.leg.noSend}, theirEvents, e.events); err != nil {
 			return nil, err
 		}
 		p.heard(relay.Edge, e.peer, e.raw)
@@ -197,8 +197,8 @@ func (p *mediaPlan) answerAgain(e *earlyAnswer, ans sdp.Media, raw []byte) ([]by
 		if err := p.keys[relay.Edge].accept(ans, false); err != nil {
 			return nil, err
 		}
-		if err := p.pointRelayEvents(relayPeer{e.peer, e.codec, e.leg.formats},
-			relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, e.events, theirEvents); err != nil {
+		if err := p.pointRelayEvents(relayPeer{e.peer, e.codec, e.leg.formats, e.leg.noSend},
+			relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats, p.sdp[relay.Edge].noSend}, e.events, theirEvents); err != nil {
 			return nil, err
 		}
 		p.heard(relay.Gateway, e.peer, e.raw)

@@ -41,6 +41,8 @@ type holdParty struct {
 	t     *testing.T
 	p     *peer
 	media *net.UDPConn
+	// rtcp is where its SDP (a=rtcp) asks for RTCP.
+	rtcp  *net.UDPConn
 	relay netip.AddrPort // the relay's address for it, once known
 	quiet atomic.Bool
 
@@ -53,7 +55,7 @@ type holdParty struct {
 }
 
 func newHoldParty(t *testing.T, name string) *holdParty {
-	h := &holdParty{t: t, p: startPeer(t, name), media: rtpSock(t), answerDir: "sendrecv"}
+	h := &holdParty{t: t, p: startPeer(t, name), media: rtpSock(t), rtcp: rtpSock(t), answerDir: "sendrecv"}
 	// Its re-INVITEs (INVITEs with a To-tag) are answered answerDir.
 	h.p.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
 		h.mu.Lock()
@@ -71,7 +73,8 @@ func (h *holdParty) sdp(dir string) []byte {
 	v := h.version
 	h.mu.Unlock()
 	port := sockPort(h.media)
-	return bytes.Replace(loopSDP(port, dir, true, "PCMU"), fmt.Appendf(nil, "o=peer %d 1 ", port), fmt.Appendf(nil, "o=peer %d %d ", port, v), 1)
+	b := bytes.Replace(loopSDP(port, dir, true, "PCMU"), fmt.Appendf(nil, "o=peer %d 1 ", port), fmt.Appendf(nil, "o=peer %d %d ", port, v), 1)
+	return bytes.Replace(b, []byte("a=ptime"), fmt.Appendf(nil, "a=rtcp:%d\r\na=ptime", sockPort(h.rtcp)), 1)
 }
 
 func (h *holdParty) answers(dir string) {

@@ -106,8 +106,8 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool, kept *d
 	p.keys[relay.Gateway].apply(&d)
 	p.earlyDirection(&d, early)
 	_, events := d.TelephoneEvent()
-	if err := p.pointRelay(relayPeer{caller, d.Codecs[0], formatsIn(d.Codecs)},
-		relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats}, events); err != nil {
+	if err := p.pointRelay(relayPeer{caller, d.Codecs[0], formatsIn(d.Codecs), !sends(d.Direction)},
+		relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats, p.sdp[relay.Edge].noSend}, events); err != nil {
 		return nil, d, err
 	}
 	return p.sdp[relay.Gateway].marshal(d), d, nil

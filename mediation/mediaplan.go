@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/mediation-emulator/mediation/gateway"
@@ -130,6 +131,9 @@ type sdpLeg struct {
 	// one or another, has the version after it. Beside formats, in the
 	// padding.
 	unsent bool
+	// noSend: last does not let us send the peer media (recvonly or
+	// inactive): the relay sends it no RTP (legFor).
+	noSend bool
 }
 
 func newSDPLeg() sdpLeg {
@@ -156,6 +160,7 @@ func (l *sdpLeg) marshal(d sdp.Description) []byte {
 	l.unsent = false
 	l.last = body
 	l.formats = formatsIn(d.Codecs)
+	l.noSend = !sends(d.Direction)
 	return body
 }
 
@@ -376,6 +381,8 @@ type relayPeer struct {
 	media sdp.Media    // the peer's SDP
 	codec sdp.Codec    // the format we send it, and the first it may send
 	ours  audioFormats // the audio formats of our SDP to it
+	// noSend: our SDP to it does not let us send (recvonly, inactive).
+	noSend bool
 }
 
 // pointRelay tells the relay where each peer takes media and in which codec.
@@ -415,7 +422,12 @@ func (p *mediaPlan) pointRelayEvents(gw, edge relayPeer, gwEvents, edgeEvents bo
 // peer's, its ICE candidates').
 func (p *mediaPlan) legFor(side relay.Side, rp relayPeer, events bool) relay.Leg {
 	m, c := rp.media, rp.codec
-	l := relay.Leg{RTP: m.RTP(), RTCP: m.RTCP(), Codec: relay.Codec{PT: c.PT, Name: c.Name}}
+	// RFC 3264 §5.1, §6.1: we send the peer media only if our SDP to it
+	// says we send and its own says it receives; a lax peer that answers
+	// our a=inactive with a=sendrecv gets nothing, nor do the other
+	// peer's packets reach one that holds.
+	noSend := rp.noSend || !receives(m.Direction)
+	l := relay.Leg{RTP: m.RTP(), RTCP: m.RTCP(), NoSend: noSend, Codec: relay.Codec{PT: c.PT, Name: c.Name}}
 	if ev, ok := m.TelephoneEvent(); ok && events {
 		l.Codec.EventPT = ev.PT
 	}
@@ -428,6 +440,19 @@ func (p *mediaPlan) legFor(side relay.Side, rp relayPeer, events bool) relay.Leg
 	}
 	l.Sources = p.sources(side, m)
 	return l
+}
+
+// sends reports whether an SDP of direction dir lets its sender send
+// (sendrecv, sendonly; none or an unknown one is sendrecv).
+func sends(dir string) bool {
+	d := strings.ToLower(dir)
+	return d != sdp.RecvOnly && d != sdp.Inactive
+}
+
+// receives reports whether an SDP of direction dir lets its sender receive.
+func receives(dir string) bool {
+	d := strings.ToLower(dir)
+	return d != sdp.SendOnly && d != sdp.Inactive
 }
 
 // sources are the IPs the media of side's peer, whose SDP is m, may come

@@ -137,7 +137,7 @@ func (p *mediaPlan) refuse(ro *reoffer) {
 		p.sdp[to].origin = offered
 		return
 	}
-	p.sdp[to] = sdpLeg{origin: next, last: body, formats: ro.sent.formats, unsent: true}
+	p.sdp[to] = sdpLeg{origin: next, last: body, formats: ro.sent.formats, unsent: true, noSend: ro.sent.noSend}
 }
 
 // rollback is the SDP that offers the other peer of a staged offer the
@@ -155,7 +155,7 @@ func (p *mediaPlan) rollback(ro *reoffer) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restoring the earlier SDP: %w", err)
 	}
-	p.sdp[to] = sdpLeg{origin: next, last: body, formats: ro.sent.formats}
+	p.sdp[to] = sdpLeg{origin: next, last: body, formats: ro.sent.formats, noSend: ro.sent.noSend}
 	return body, nil
 }
 
@@ -264,8 +264,8 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte, reply bool) ([]byte, error)
 		_, events := d.TelephoneEvent()
 		// The offer to the other peer is already in p.sdp; the answer to
 		// the offerer is d, sent once this succeeds.
-		answered := relayPeer{ro.offer, d.Codecs[0], formatsIn(d.Codecs)}
-		answering := relayPeer{ans, ans.G711()[0], p.sdp[ro.from.Other()].formats}
+		answered := relayPeer{ro.offer, d.Codecs[0], formatsIn(d.Codecs), !sends(d.Direction)}
+		answering := relayPeer{ans, ans.G711()[0], p.sdp[ro.from.Other()].formats, p.sdp[ro.from.Other()].noSend}
 		if ro.from == relay.Edge {
 			err = p.pointRelay(answering, answered, events)
 		} else {

@@ -21,7 +21,8 @@ const (
 	// (flash) towards a leg without events.
 	DropUnknownPT
 	// DropNoPeer: a leg is not set yet, or its peer address is not usable
-	// (on hold: port 0 or 0.0.0.0).
+	// (on hold: port 0 or 0.0.0.0), or the leg is on hold by direction
+	// (Leg.NoSend: we may not send it RTP).
 	DropNoPeer
 	// DropForeign: the source address is neither the one latched for the
 	// leg nor the one its SDP gave.

@@ -293,8 +293,9 @@ func readReport(t *testing.T, c *call, conn *net.UDPConn, crypto *clientCrypto) 
 }
 
 // TestSessionLatchesRTCP: reports go to the SDP RTCP address, then to the
-// port above the latched RTP source, then to where the peer's own RTCP
-// comes from; a third RTCP source is ignored.
+// port above the latched RTP source (a NAT: another IP than the SDP's),
+// then to where the peer's own RTCP comes from; a third RTCP source is
+// ignored.
 func TestSessionLatchesRTCP(t *testing.T) {
 	a := newTestAllocator(t, 2)
 	s, err := NewSession(a, testLogger(t), WithRTCPInterval(20*time.Millisecond))
@@ -304,11 +305,15 @@ func TestSessionLatchesRTCP(t *testing.T) {
 	defer s.Close()
 	c := &call{s: s, edge: newFakePeer(t), gw: newFakePeer(t), alloc: a, ctx: testContext(t),
 		sessionEdge: s.Local(Edge), sessionGW: s.Local(Gateway)}
-	// The NAT maps the client's RTP and RTCP to consecutive ports.
+	// The NAT, at the client's SIP source address, maps its RTP and RTCP
+	// to consecutive ports.
+	natIP := netip.MustParseAddr("127.0.1.61")
 	low, _ := freeRange(t, 1)
-	nat := &fakePeer{rtp: listenAt(t, low), rtcp: listenAt(t, low+1)}
+	nat := &fakePeer{rtp: listenAtOn(t, natIP, low), rtcp: listenAtOn(t, natIP, low+1)}
 	elsewhere, third := listenLoopback(t), listenLoopback(t)
-	c.setLegs(t, codecPCMU, Codec{PT: 0, Name: "PCMU"})
+	edge := c.edge.leg(codecPCMU)
+	edge.Sources = []netip.Addr{natIP}
+	c.setLegLegs(t, edge, c.gw.leg(Codec{PT: 0, Name: "PCMU"}))
 	s.Start()
 
 	readReport(t, c, c.edge.rtcp, nil)
@@ -331,9 +336,60 @@ func TestSessionLatchesRTCP(t *testing.T) {
 	}
 }
 
+// TestSessionRTCPToSDPOnSameIP: a peer whose RTP comes from another port
+// of its SDP's own IP (an SBC sending from another socket than the one it
+// receives on: no NAT) gets our reports at the RTCP address its SDP named
+// (a=rtcp, RFC 3605), not at the port above its RTP source, which it
+// never named; until its own RTCP comes from elsewhere, which wins.
+func TestSessionRTCPToSDPOnSameIP(t *testing.T) {
+	a := newTestAllocator(t, 2)
+	s, err := NewSession(a, testLogger(t), WithRTCPInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := &call{s: s, edge: newFakePeer(t), gw: newFakePeer(t), alloc: a, ctx: testContext(t),
+		sessionEdge: s.Local(Edge), sessionGW: s.Local(Gateway)}
+	// The SBC sends its RTP from low, and listens for RTCP at its a=rtcp
+	// (c.gw.rtcp, not its RTP port + 1); low+1 would get the guess.
+	low, _ := freeRange(t, 1)
+	sender := &fakePeer{rtp: listenAt(t, low), rtcp: listenAt(t, low+1)}
+	c.setLegs(t, codecPCMU, Codec{PT: 0, Name: "PCMU"})
+	s.Start()
+
+	sendSeed(t, sender, c.sessionGW, 1, 1)
+	expectSeed(t, c, c.edge.rtp, 1)
+	waitFor(c.ctx, t, "the SBC's RTP latched", func() bool { return s.Stats().Gateway.Latched == localAddr(sender.rtp) })
+	// Reports sent after the latch: the next one or two at c.gw.rtcp.
+	for range 3 {
+		readReport(t, c, c.gw.rtcp, nil)
+	}
+	if got, _ := s.legs[Gateway].rtcpDest(s.legs[Gateway].peer.Load(), true); got != localAddr(c.gw.rtcp) {
+		t.Fatalf("reports go to %s, want the SDP's RTCP address %s", got, localAddr(c.gw.rtcp))
+	}
+	_ = sender.rtcp.SetReadDeadline(time.Now())
+	if _, _, err := sender.rtcp.ReadFromUDPAddrPort(make([]byte, 1500)); err == nil {
+		t.Fatal("a report went to the port above the SBC's RTP source, which it never named")
+	}
+
+	// The SBC's own RTCP from another port of its IP takes the RTCP latch.
+	rr, err := (&rtcp.ReceiverReport{SSRC: 1000}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := listenLoopback(t)
+	sendRaw(t, own, rtcpOf(c.sessionGW), rr)
+	readReport(t, c, own, nil)
+}
+
 func listenAt(t *testing.T, port int) *net.UDPConn {
 	t.Helper()
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(port))))
+	return listenAtOn(t, loopback, port)
+}
+
+func listenAtOn(t *testing.T, ip netip.Addr, port int) *net.UDPConn {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,13 @@ type Leg struct {
 	// RTP is the peer's RTP address. An unspecified IP or port 0 (a held or
 	// rejected stream) is accepted; packets towards it are dropped as "no peer".
 	RTP netip.AddrPort
+	// NoSend says the negotiated stream does not let us send the peer RTP:
+	// our SDP to it is recvonly or inactive, or its own is sendonly or
+	// inactive (RFC 3264 §5.1, §6.1). RTP towards it is dropped as "no
+	// peer", as for an unspecified address (events and tones too); RTCP
+	// still goes both ways (RFC 3264 §5.1), and what the peer sends is
+	// taken as ever (latching, statistics, the media timeout).
+	NoSend bool
 	// RTCP is the peer's RTCP address; the zero value means RTP port + 1,
 	// the RFC 3550 default when the SDP carries no a=rtcp.
 	RTCP netip.AddrPort
@@ -135,7 +142,7 @@ type peer struct {
 	formats []format
 	rtp     netip.AddrPort
 	rtcp    netip.AddrPort
-	rtpOK   bool          // rtp is a usable destination
+	rtpOK   bool          // rtp is a usable destination we may send to (Leg.NoSend)
 	rtcpOK  bool          // rtcp is a usable destination
 	srtp    *srtpContexts // nil: plain RTP
 	// sources are Leg.Sources, unmapped.
@@ -184,7 +191,7 @@ func newPeer(leg Leg, prev *peer) (*peer, error) {
 	if p.rtcp.IsValid() {
 		p.rtcp = unmap(p.rtcp)
 	}
-	p.rtpOK = usable(p.rtp)
+	p.rtpOK = usable(p.rtp) && !leg.NoSend
 	p.rtcpOK = usable(p.rtcp)
 	for _, a := range leg.Sources {
 		if a.IsValid() && !a.IsUnspecified() {

@@ -56,15 +56,19 @@ func (l *legState) rtpDest(p *peer, latching bool) netip.AddrPort {
 }
 
 // rtcpDest is where RTCP for p goes: the latched RTCP source; else, when
-// the RTP source differs from the SDP (a NAT), the port above it, as a NAT
-// usually maps RTP and RTCP alike; else the SDP address. ok is false when
-// there is nowhere to send.
+// the RTP source's IP differs from the SDP's (a NAT), the port above the
+// source, as a NAT usually maps RTP and RTCP alike; else the SDP's RTCP
+// address (its a=rtcp, or its RTP port + 1). A source on the SDP's own IP
+// but another port is no NAT, only a peer (an SBC) that sends from another
+// socket than it receives on: the RTCP port it named is where it listens,
+// and the port above its sending one may be another call's. ok is false
+// when there is nowhere to send.
 func (l *legState) rtcpDest(p *peer, latching bool) (netip.AddrPort, bool) {
 	if latching {
 		if a, ok := l.rtcpLatch.addr(p); ok {
 			return a, true
 		}
-		if a, ok := l.rtpLatch.addr(p); ok && a != p.rtp && a.Port() < maxPort {
+		if a, ok := l.rtpLatch.addr(p); ok && a.Addr() != p.rtp.Addr() && a.Port() < maxPort {
 			return netip.AddrPortFrom(a.Addr(), a.Port()+1), true
 		}
 	}

@@ -126,10 +126,15 @@ func rtcpOnRTP(datagram []byte) bool {
 func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReason) {
 	p.toneTo, p.at = nil, now
 	r := classify(p.in.PayloadType, from, to)
-	if r.drop == DropUnknownPT {
+	switch {
+	case r.drop == DropUnknownPT:
 		// Dropped on purpose (comfort noise, a codec not negotiated): our
 		// stream runs on without a gap, or the peer would count it lost.
 		p.rw.skip(&p.in.Header)
+	case r.drop == DropNoPeer && to != nil:
+		// Not sent to a peer on hold (Leg.NoSend, c=0.0.0.0): neither is
+		// it lost, and our stream resumes with the marker bit.
+		p.rw.pause(&p.in.Header)
 	}
 	if r.drop != dropNone {
 		return nil, r.drop

@@ -85,6 +85,16 @@ func (r *rewriter) skip(in *rtp.Header) {
 	}
 }
 
+// pause is skip for a packet not sent because the receiving peer is on
+// hold: the packet after the pause, whenever it comes, carries the marker
+// bit (RFC 3551 §4.1: the first packet after packets were not sent
+// contiguously), so the receiver's jitter buffer re-anchors on the
+// resumed stream, whose timestamps jumped by the time on hold.
+func (r *rewriter) pause(in *rtp.Header) {
+	r.skip(in)
+	r.jumped = r.jumped || r.haveLast
+}
+
 // another makes room for one more outgoing packet after the last one
 // rewritten, from the same input packet (a tone frame): rewriting that
 // input again gives the next sequence number, and the later input

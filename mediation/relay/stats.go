@@ -76,7 +76,8 @@ type Drops struct {
 	// codecs, telephone-events towards a leg without telephone-event).
 	UnknownPT uint64
 	// NoPeer: the other leg (or this one, needed to classify RTP) is not
-	// set yet or has no usable address.
+	// set yet, has no usable address, or is on hold by direction
+	// (Leg.NoSend).
 	NoPeer uint64
 	// Malformed: not a parseable RTP version 2 (or RTCP) packet.
 	Malformed uint64
