@@ -40,6 +40,13 @@ type peer struct {
 	changed  chan struct{}
 	onInvite func(*peerInvite)
 	answer   map[gosip.RequestMethod]func(req *gosip.Request, tx gosip.ServerTransaction)
+
+	// over is set, under overMu, when the test ends (the peer's cleanup):
+	// a handler goroutine still waiting then (for an ACK, on the test's
+	// context, which the test's end cancels) must not report to a test
+	// that has completed, which panics the whole package (errorf).
+	overMu sync.Mutex
+	over   bool
 }
 
 // startPeer starts a peer on an ephemeral loopback port; t.Cleanup stops it.
@@ -103,8 +110,24 @@ func startPeerOn(t *testing.T, name string, listen netip.AddrPort, tls *sip.TLSC
 	if err := stack.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = stack.Close() })
+	t.Cleanup(func() {
+		p.overMu.Lock()
+		p.over = true
+		p.overMu.Unlock()
+		_ = stack.Close()
+	})
 	return p
+}
+
+// errorf marks the test failed from a peer's handler goroutine, unless the
+// test has ended: the test's end cancels the context such a goroutine
+// waits on, and its report would then come after the test completed.
+func (p *peer) errorf(format string, args ...any) {
+	p.overMu.Lock()
+	defer p.overMu.Unlock()
+	if !p.over {
+		p.t.Errorf(format, args...)
+	}
 }
 
 var peerParser = gosip.NewParser()
@@ -405,7 +428,7 @@ func (pi *peerInvite) waitAck(ctx context.Context) bool {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			p.t.Errorf("%s: no ACK of the INVITE %s/%d (got %s)", p.stack.Name(), callID, seq, p.methods())
+			p.errorf("%s: no ACK of the INVITE %s/%d (got %s)", p.stack.Name(), callID, seq, p.methods())
 			return false
 		}
 	}
