@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -79,6 +80,8 @@ func (t *ClientTx) heard(res *gosip.Response, local net.Addr) {
 // that closes an idle connection during a long ring answers over a new
 // one to our Via (RFC 3261 §18.2.2), and failing over then could ring the
 // called party twice; only a reset or a read error says the call is gone.
+// Such an INVITE waits ClosedWait at most for a response over another
+// connection (drain).
 func (t *ClientTx) lostConnection() error {
 	if t.final.Load() || t.elsewhere.Load() || t.provisional.Load() && t.conn.orderly() {
 		return nil
@@ -201,6 +204,7 @@ func (t *ClientTx) drain() {
 		dead = t.conn.Dead()
 	}
 	var lost error
+	var wait <-chan time.Time // after an orderly close while ringing
 	for {
 		select {
 		case <-t.tx.Responses():
@@ -208,6 +212,20 @@ func (t *ClientTx) drain() {
 			dead = nil
 			if lost = t.lostConnection(); lost != nil {
 				t.tx.Terminate() // Done follows
+			} else if !t.final.Load() && !t.elsewhere.Load() {
+				// Closed in order while ringing: a response may come over
+				// a new connection, but not for ever (an SBC process that
+				// dies closes its connections in order too).
+				timer := time.NewTimer(t.side.closedWait)
+				defer timer.Stop()
+				wait = timer.C
+			}
+		case <-wait:
+			wait = nil
+			if !t.final.Load() && !t.elsewhere.Load() {
+				lost = fmt.Errorf("%w: connection %s>%s closed while ringing, and no response over another within %v", ErrTransport,
+					t.conn.LocalAddr(), t.conn.RemoteAddr(), t.side.closedWait)
+				t.tx.Terminate()
 			}
 		case <-t.tx.Done():
 			err := doneError(t.tx.Err())

@@ -95,6 +95,19 @@ func (c *watchedConn) carried(remote string, local net.Addr) bool {
 	return remote == c.RemoteAddr().String() && addrString(local) == c.LocalAddr().String()
 }
 
+// errUnreadable ends a connection we close because the peer's stream
+// cannot be read as SIP: no orderly close, so an INVITE on it fails at
+// once whatever it has heard (lostConnection).
+var errUnreadable = errors.New("closed by us: the peer's stream cannot be read as SIP")
+
+// failConn marks the watched connection under c as ended by
+// errUnreadable, before the caller closes it.
+func failConn(c gosip.Connection) {
+	if w := watchOf(c); w != nil {
+		w.end(errUnreadable)
+	}
+}
+
 // watchListener wraps every connection ln accepts.
 type watchListener struct {
 	net.Listener

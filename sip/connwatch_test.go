@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 )
 
 // resetPeer is a raw TCP SBC: it accepts the side's connection and reads
@@ -178,6 +180,58 @@ func TestInviteOutlivesOrderlyCloseWhileRinging(t *testing.T) {
 		peer.respond(other, 486, "Busy Here")
 		waitCode(t, sink, 486)
 	})
+}
+
+// TestInviteFailsWhenUnreadableAfterRinging: a connection we close
+// because the peer's stream cannot be read as SIP (a 200 with two
+// Content-Length values, after a 180) is no orderly close: the INVITE on
+// it fails at once, as before the orderly-close rule (r25-reviewC #4).
+func TestInviteFailsWhenUnreadableAfterRinging(t *testing.T) {
+	peer := listenResetPeer(t)
+	s := startSide(t, newRecorder())
+	sink := sendInvite(t, s, peer.addr())
+	peer.accept()
+	peer.respond(peer.conn, 180, "Ringing")
+	waitCode(t, sink, 180)
+	res := gosip.NewResponseFromRequest(peer.inv, 200, "OK", nil)
+	res.To().Params.Add("tag", "sbc")
+	peer.conn.send(strings.Replace(res.String(), "Content-Length: 0", "Content-Length: 0\r\nContent-Length: 5", 1))
+	select {
+	case err := <-sink.done:
+		if !errors.Is(err, ErrTransport) {
+			t.Fatalf("transaction ended with %v, want ErrTransport", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("transaction still pending 5 s after its connection was closed as unreadable (got %v)", sinkCodes(sink))
+	}
+}
+
+// TestInviteClosedWhileRingingWaitsBounded: after an orderly close while
+// ringing, the INVITE waits ClosedWait for a response over another
+// connection (an SBC process that dies closes its connections in order
+// too), then fails as a transport error.
+func TestInviteClosedWhileRingingWaitsBounded(t *testing.T) {
+	peer := listenResetPeer(t)
+	const wait = 300 * time.Millisecond
+	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: newRecorder(), ClosedWait: wait})
+	sink := sendInvite(t, s, peer.addr())
+	peer.accept()
+	peer.respond(peer.conn, 180, "Ringing")
+	waitCode(t, sink, 180)
+	closed := time.Now()
+	peer.conn.conn.Close()
+	select {
+	case err := <-sink.done:
+		if !errors.Is(err, ErrTransport) {
+			t.Fatalf("transaction ended with %v, want ErrTransport", err)
+		}
+		if d := time.Since(closed); d < wait {
+			t.Errorf("transaction ended %v after the close, before ClosedWait (%v)", d, wait)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("transaction still pending 10 s after an orderly close while ringing")
+	}
 }
 
 // TestInviteOutlivesConnectionAnsweredElsewhere: when the peer's responses

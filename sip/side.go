@@ -32,6 +32,11 @@ type SideConfig struct {
 	Tracer Tracer
 	// DialTimeout bounds a TCP connect (sipgo's default is a minute).
 	DialTimeout time.Duration
+	// ClosedWait is how long an INVITE that has had a provisional waits,
+	// once its TCP or TLS connection was closed in order, for a response
+	// over a new connection before it fails as a transport error
+	// (ClientTx.drain); 0: 32 s, Timer B with the default T1.
+	ClosedWait time.Duration
 	// Trust, when set, is the only sources the side takes messages from
 	// (trust.go); nil takes every source.
 	Trust *Trust
@@ -102,18 +107,19 @@ type Stats struct {
 type Side struct {
 	Name string
 
-	stack   *Stack
-	tpl     *gosip.TransportLayer
-	parser  *gosip.Parser
-	handler Handler
-	tracer  Tracer
-	tap     WriteTap
-	log     zerolog.Logger
-	ua      string
-	dial    time.Duration
-	stats   Stats
-	limit   Limiter
-	trust   *Trust
+	stack      *Stack
+	tpl        *gosip.TransportLayer
+	parser     *gosip.Parser
+	handler    Handler
+	tracer     Tracer
+	tap        WriteTap
+	log        zerolog.Logger
+	ua         string
+	dial       time.Duration
+	closedWait time.Duration
+	stats      Stats
+	limit      Limiter
+	trust      *Trust
 	// untrustedLog limits the log of untrusted requests on its own, so
 	// that a flood of them does not hide other warnings.
 	untrustedLog Limiter
@@ -147,11 +153,14 @@ func NewSide(cfg SideConfig) (*Side, error) {
 	}
 	s := &Side{
 		Name: cfg.Name, parser: newParser(), handler: cfg.Handler, tracer: cfg.Tracer,
-		ua: cfg.UserAgent, dial: cfg.DialTimeout, trust: cfg.Trust, msgTimeout: cfg.Conn.MessageTimeout,
+		ua: cfg.UserAgent, dial: cfg.DialTimeout, closedWait: cfg.ClosedWait, trust: cfg.Trust, msgTimeout: cfg.Conn.MessageTimeout,
 		servers: map[string]*gosip.ServerTx{}, clients: map[string]*ClientTx{}, streams: map[string]*stream{},
 	}
 	if s.dial <= 0 {
 		s.dial = 10 * time.Second
+	}
+	if s.closedWait <= 0 {
+		s.closedWait = 32 * time.Second
 	}
 	s.tap = s.tapWrite(cfg.Tracer)
 	cfg.Conn.trust = cfg.Trust // accepted connections are told apart by it (connlimit.go)
