@@ -532,9 +532,13 @@ func (c *call) answerCaller(body []byte) {
 
 // callerAcked completes the exchange of a delayed-offer call with the
 // answer in the gateway's ACK; without a usable one the call is hung up
-// (RFC 3261 §13.2.2.4).
+// (RFC 3261 §13.2.2.4). A gateway given the client's address in an early
+// answer, whose 200 anchored the call, is offered the relay (earlymove.go).
 func (c *call) callerAcked(ack *gosip.Request) {
 	c.armSettle()
+	if c.state == stateAnswered && c.media.takeGatewayMove() {
+		c.moveGatewayToRelay()
+	}
 	if !c.media.awaitingLateAnswer() || c.state != stateAnswered {
 		return
 	}

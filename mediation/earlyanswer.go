@@ -19,17 +19,21 @@ import (
 // Inbound, each fork of the callee is an early dialog of its own towards
 // the gateway (forks.go), so the answer is kept per To-tag of ours.
 //
-// An inbound early dialog whose early answer was bypassed keeps that too,
-// its decision only: the gateway already sends its media to the client's
-// address, and ignores the relay's in a 200 it gets later in the same
-// early dialog (RFC 3261 §13.2.1). A client's 200 there without our
-// bypass ID (or with another) so leaves the call bypassed, its SDP passed
-// on to the gateway as a bypassed call's new answer is (inboundAnswer),
-// and the relay is released at the 200 as for any bypassed call. Re-
-// decided, the call went to the relay, which the gateway never sent to:
-// no audio (r25-bypass F1). The mirror case, an anchored early answer and
-// a 200 with the bypass ID, stays anchored (answerAgain). Another fork's
-// answer is another early dialog, decided on its own.
+// An inbound early dialog whose early answer was bypassed is recorded too,
+// its decision only: the gateway was given the client's own address
+// there. A client's 200 in it without our bypass ID (or with another) is
+// decided afresh, anchored: the client sends its media to the relay, the
+// default address of our offer to it (clientOffer), and the relay stays.
+// Our 200 gives the gateway the relay's address in a new version, which a
+// gateway that keeps the first answer (RFC 3261 §13.2.1) ignores: it
+// keeps sending to the client's early address. So once that 200 is ACKed
+// the gateway is offered the relay's SDP again in a re-offer of ours
+// (earlymove.go), which every gateway takes. Keeping the call bypassed
+// instead (r25-bypass F1) released the relay the client was sending to:
+// the gateway heard nothing, and a bypassed call has no media timeout to
+// end it. The mirror case, an anchored early answer and a 200 with the
+// bypass ID, stays anchored (answerAgain). Another fork's answer is
+// another early dialog, decided on its own.
 //
 // An offer/answer completed in the early dialog (an UPDATE, from either
 // peer, RFC 3311) moves the session on: the caller now has the SDP of that
@@ -56,6 +60,10 @@ type earlyAnswer struct {
 	codec    sdp.Codec
 	events   bool
 	decision decision
+	// moved: the early answer was bypassed and the 200 of its dialog
+	// anchored, so the gateway is to be offered the relay once the 200
+	// is ACKed (takeGatewayMove).
+	moved bool
 }
 
 // earlyFor is the answer already sent in the early dialog tag, nil if none.
@@ -110,8 +118,9 @@ func (p *mediaPlan) keepEarly(tag string, d sdp.Description, peer sdp.Media, raw
 // too; the caller ignores it there (its 183 completed that dialog's
 // offer/answer), and the relay stays where the caller last said.
 //
-// The early dialogs whose answer was bypassed stay so: the gateway sends
-// to their client whatever the exchange was (earlyBypassed).
+// The early dialogs whose answer was bypassed keep their record
+// (earlyBypassed): their 200 tells whether the gateway must be moved to
+// the relay (earlymove.go).
 func (p *mediaPlan) earlyRenegotiated() {
 	p.updated = true
 	if len(p.early) == 0 || p.decision.bypass || p.relay == nil {

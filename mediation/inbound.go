@@ -60,23 +60,15 @@ func (p *mediaPlan) clientOffer() ([]byte, error) {
 }
 
 // inboundAnswer is the gateway's answer from the client's, as sent and as
-// built; early: it goes in an 18x (earlyDirection). kept is the decision
-// of a bypassed early answer in the same early dialog, nil if none: the
-// call stays bypassed whatever ans says (earlyanswer.go).
-func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool, kept *decision) ([]byte, sdp.Description, error) {
+// built; early: it goes in an 18x (earlyDirection).
+func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte, sdp.Description, error) {
 	caller, callerRaw := p.callerLatest()
 	p.heard(relay.Gateway, caller, callerRaw)
 	if !p.updated {
 		p.gwOfferDir = p.offer.Direction
 	}
 	p.heard(relay.Edge, ans, raw)
-	fresh := decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired, p.keys[relay.Gateway].theirs != nil)
-	if kept != nil && !fresh.bypass {
-		p.log.Info().Str("reason", fresh.code).Str("why", fresh.reason).
-			Msg("the client's new answer does not choose bypass, but the gateway already sends to the client: the call stays bypassed")
-		fresh = *kept
-	}
-	p.decide(fresh)
+	p.decide(decideInbound(p.bypassID, p.noOffer, ans, p.offer.RequiresSRTP() || p.gwSRTP == srtpRequired, p.keys[relay.Gateway].theirs != nil))
 	// Against the caller's SDP the relay goes to: after an early UPDATE
 	// the law must be one the caller accepted last, not one of its
 	// INVITE's offer.

@@ -182,9 +182,12 @@ type relayedOffer struct {
 	// changes it).
 	session sip.SessionTimer
 	// rollback: not a peer's offer but ours, restoring the session of the
-	// other leg's peer (rollback.go); glare counts its 491s.
-	rollback bool
-	glare    int
+	// other leg's peer (rollback.go); glare counts its 491s. moveGateway:
+	// such an offer of ours that moves the gateway to the relay after an
+	// early bypass (earlymove.go), handled as a rollback but for its logs
+	// and end reason.
+	rollback, moveGateway bool
+	glare                 int
 }
 
 // offersOf tells whether the offer in progress is l's peer's own, still
@@ -544,7 +547,7 @@ func (c *call) sendOffer(off *relayedOffer) {
 		c.log.Warn().Err(err).Msg("re-offer not sent")
 		c.abortOffer(503, "Service Unavailable")
 		if off.rollback {
-			c.endForOffer(reasonRollback, failedRollback)
+			c.endForOffer(off.failReason(), failedRollback)
 		}
 		return
 	}
@@ -571,7 +574,7 @@ func (c *call) dialogGone(to *leg, d *sip.Dialog) bool {
 func (c *call) offerUnanswered() {
 	reason, se := "re-offer: no answer", setupError{408, "Request Timeout", "reoffer_no_answer"}
 	if c.offer != nil && c.offer.rollback {
-		reason, se = reasonRollback, failedRollback
+		reason, se = c.offer.failReason(), failedRollback
 	}
 	c.abortOffer(408, "Request Timeout")
 	c.endForOffer(reason, se)

@@ -286,13 +286,17 @@ func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, err
 	case p.lateOffer:
 		return p.delayedAnswer(ans, body, final)
 	case p.earlyFor(tag) != nil && p.earlyFor(tag).decision.bypass:
-		out, d, err = p.inboundAnswer(ans, body, !final, &p.earlyFor(tag).decision)
+		// Decided afresh: the client's answer says where it sends
+		// (earlyanswer.go).
+		e := p.earlyFor(tag)
+		out, d, err = p.inboundAnswer(ans, body, !final)
+		e.moved = err == nil && final && !p.decision.bypass
 	case p.earlyFor(tag) != nil:
 		out, err = p.answerAgain(p.earlyFor(tag), ans, body)
 	case p.dir == outbound:
 		out, d, err = p.outboundAnswer(ans, body, !final)
 	default:
-		out, d, err = p.inboundAnswer(ans, body, !final, nil)
+		out, d, err = p.inboundAnswer(ans, body, !final)
 	}
 	if err != nil {
 		return nil, err

@@ -1,0 +1,93 @@
+package mediation
+
+import (
+	"errors"
+	"fmt"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation/relay"
+)
+
+// Moving the gateway to the relay after an early bypass (earlyanswer.go):
+// an inbound call whose client answered its 18x with our bypass ID gave
+// the gateway the client's own address; its 200 in the same early dialog
+// without the ID is anchored, and the client sends to the relay. Our 200
+// carries the relay's address, but a gateway that keeps the first answer
+// (RFC 3261 §13.2.1) ignores it and keeps sending to the client's early
+// address. Once the 200 is ACKed, the gateway is offered the relay's SDP
+// again, in a new version, in a re-offer of ours: UPDATE when its dialog
+// allows it, else re-INVITE, as the session refresh chooses. Every
+// gateway takes that one. Its answer is handled as the rollback's
+// restoring offer is (rollback.go): a 2xx is ACKed and its answer taken
+// (one that moves the gateway's media binds), a 491 is tried again, and
+// anything else ends the call: the gateway would send to an address the
+// client no longer listens to for the rest of the call.
+
+// reasonGatewayNotMoved is the end reason of a call whose gateway did not
+// take our re-offer of the relay.
+const reasonGatewayNotMoved = "re-offer: gateway not moved to the relay"
+
+// takeGatewayMove reports whether the 200 just ACKed anchored an early
+// dialog whose early answer was bypassed, and forgets it: the gateway is
+// offered the relay once.
+func (p *mediaPlan) takeGatewayMove() bool {
+	moved := false
+	for i := range p.early {
+		if p.early[i].moved {
+			p.early[i].moved, moved = false, true
+		}
+	}
+	return moved && !p.decision.bypass && p.relay != nil
+}
+
+// offerAgain is the SDP last sent side's peer, in a new version (RFC 3264
+// §8: a peer that took a version's SDP, or ignored it, must see this one as
+// a new offer); it is that leg's last SDP from now on.
+func (p *mediaPlan) offerAgain(side relay.Side) ([]byte, error) {
+	l := p.sdp[side]
+	if l.last == nil {
+		return nil, errors.New("no SDP sent to that peer yet")
+	}
+	if l.unsent {
+		// Stamped with a version not sent yet (refuse): that one.
+		p.sdp[side].unsent = false
+		return l.last, nil
+	}
+	next := l.origin.Next()
+	body, err := l.origin.Restamp(l.last, next.Version)
+	if err != nil {
+		return nil, fmt.Errorf("offering the relay's SDP again: %w", err)
+	}
+	p.sdp[side] = sdpLeg{origin: next, last: body, formats: l.formats}
+	return body, nil
+}
+
+// moveGatewayToRelay offers the caller's gateway the relay's SDP again
+// (see above), once no other exchange is in progress on the call.
+func (c *call) moveGatewayToRelay() {
+	gw, edge := &c.caller.leg, &c.callee.leg
+	busy := func() bool { return c.offer != nil || gw.ok != nil || edge.ok != nil || gw.refreshing }
+	try := func() {
+		if c.state != stateAnswered {
+			return
+		}
+		body, err := c.media.offerAgain(gw.media)
+		if err != nil {
+			c.log.Warn().Err(err).Msg("gateway not offered the relay after an early bypass")
+			return
+		}
+		method := gosip.INVITE
+		if gw.dialog.Allows(gosip.UPDATE) {
+			method = gosip.UPDATE
+		}
+		c.log.Info().Str("leg", gw.role).Str("method", string(method)).Str("reason", c.media.decision.code).
+			Msg("the gateway got the client's own address in the early answer and may keep it (RFC 3261 §13.2.1), but the client's 200 did not choose bypass and it sends to the relay: offering the gateway the relay's address again")
+		c.sendRollback(&relayedOffer{from: edge, method: method, body: body, rollback: true, moveGateway: true, dialog: gw.dialog})
+	}
+	if !busy() {
+		try()
+		return
+	}
+	c.afterGlare(gw, 4*c.deps.sip.T1, busy, try)
+}
