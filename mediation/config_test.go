@@ -202,6 +202,35 @@ func TestValidate(t *testing.T) {
 			withTLS(c)
 			c.TLS.GatewayListen, c.Gateways[0].Address, c.Gateways[0].Transport = "127.0.0.1:5067", "127.0.0.1:5067", "tls"
 		}, "gateways[0].address", "own tls.gateway_listen (127.0.0.1:5067)"},
+		// r25-reviewC F3: a TLS listener takes TCP only, so a UDP (or TCP)
+		// trunk at its IP:PORT reaches nothing of ours: a lab SBC on this
+		// host on 5061/udp.
+		{"udp trunk at tls.gateway_listen's address", func(c *mediation.Config) {
+			withTLS(c)
+			c.TLS.GatewayListen, c.Gateways[0].Address, c.Gateways[0].Transport = "127.0.0.1:5067", "127.0.0.1:5067", "udp"
+		}, "", ""},
+		{"trunk without transport (udp) at tls.gateway_listen's address", func(c *mediation.Config) {
+			withTLS(c)
+			c.TLS.GatewayListen, c.Gateways[0].Address, c.Gateways[0].Transport = "127.0.0.1:5067", "127.0.0.1:5067", ""
+		}, "", ""},
+		{"tcp trunk at tls.edge_listen's address", func(c *mediation.Config) {
+			withTLS(c)
+			c.TLS.EdgeListen, c.Gateways[0].Address, c.Gateways[0].Transport = "127.0.0.1:5071", "127.0.0.1:5071", "tcp"
+		}, "", ""},
+		{"tls trunk at gateway_listen's address", func(c *mediation.Config) {
+			withTLS(c)
+			c.Gateways[0].Address, c.Gateways[0].Transport = "127.0.0.1:5068", "tls"
+		}, "", ""},
+		{"udp edge peer at tls.edge_listen's address", func(c *mediation.Config) {
+			withTLS(c)
+			c.TLS.EdgeListen, c.Edge.Peer, c.Edge.PeerTransport = "127.0.0.1:5071", "127.0.0.1:5071", "udp"
+		}, "", ""},
+		{"tcp trunk is gateway_listen", func(c *mediation.Config) {
+			c.Gateways[0].Address, c.Gateways[0].Transport = "127.0.0.1:5068", "tcp"
+		}, "gateways[0].address", "own gateway_listen (127.0.0.1:5068)"},
+		{"tcp edge peer is edge.listen", func(c *mediation.Config) {
+			c.Edge.Peer, c.Edge.PeerTransport = "127.0.0.1:5070", "tcp"
+		}, "edge.peer", "own edge.listen (127.0.0.1:5070)"},
 		{"edge peer is edge.listen", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1:5070" },
 			"edge.peer", "is this server's own edge.listen (127.0.0.1:5070): every inbound call would come back to us"},
 		{"edge peer is gateway_listen", func(c *mediation.Config) { c.Edge.Peer = "127.0.0.1:5068" }, "edge.peer", "own gateway_listen"},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -19,22 +20,39 @@ import (
 // ours; a host name that resolves to us is only known at start and is
 // logged as a warning (selfAddressWarnings).
 
-// sipListener is one of the server's SIP listeners: its key and address.
+// sipListener is one of the server's SIP listeners: its key, address, and
+// whether it is a TLS listener (tls.*, TCP only) or a plain one
+// (gateway_listen, edge.listen: UDP and TCP on the same address).
 type sipListener struct {
 	field string
 	addr  netip.AddrPort
+	tls   bool
+}
+
+// reaches reports whether requests sent with transport (udp, tcp or tls)
+// can arrive at l: udp and tcp at a plain listener only, tls at a TLS one
+// only. A UDP trunk at the IP:PORT of a TLS listener reaches nothing of
+// ours (the TLS listener takes TCP alone, and checkListenConflicts keeps
+// the plain ones off its port), so it is a working configuration, e.g. a
+// lab SBC on this host on 5061/udp; a TLS trunk at a plain listener's
+// TCP port gets a handshake our SIP reader cannot frame, no call.
+func (l sipListener) reaches(transport string) bool {
+	return strings.EqualFold(transport, "tls") == l.tls
 }
 
 // sipListeners are the server's SIP listeners that are bound to a known
 // port (port 0 is picked at bind time and cannot be compared).
 func (c *Config) sipListeners() []sipListener {
 	var out []sipListener
-	for _, l := range []struct{ field, v string }{
-		{"gateway_listen", c.GatewayListen}, {"edge.listen", c.Edge.Listen},
-		{"tls.gateway_listen", c.TLS.GatewayListen}, {"tls.edge_listen", c.TLS.EdgeListen},
+	for _, l := range []struct {
+		field, v string
+		tls      bool
+	}{
+		{"gateway_listen", c.GatewayListen, false}, {"edge.listen", c.Edge.Listen, false},
+		{"tls.gateway_listen", c.TLS.GatewayListen, true}, {"tls.edge_listen", c.TLS.EdgeListen, true},
 	} {
 		if ap, err := netip.ParseAddrPort(l.v); err == nil && ap.Port() != 0 {
-			out = append(out, sipListener{l.field, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())})
+			out = append(out, sipListener{l.field, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), l.tls})
 		}
 	}
 	return out
@@ -81,11 +99,11 @@ func localAddrs() func(netip.Addr) bool {
 	}
 }
 
-// selfListener is the first of the server's SIP listeners that target
-// certainly reaches, if any.
-func (c *Config) selfListener(target netip.AddrPort, local func(netip.Addr) bool) (sipListener, bool) {
+// selfListener is the first of the server's SIP listeners that requests
+// sent to target over transport certainly reach, if any.
+func (c *Config) selfListener(target netip.AddrPort, transport string, local func(netip.Addr) bool) (sipListener, bool) {
 	for _, l := range c.sipListeners() {
-		if isSelf(l.addr, target, local) {
+		if l.reaches(transport) && isSelf(l.addr, target, local) {
 			return l, true
 		}
 	}
@@ -101,14 +119,14 @@ func (c *Config) checkSelfAddresses() *ConfigError {
 		if err != nil || !ip.IsValid() {
 			continue // a host name: checked when resolved (selfAddressWarnings)
 		}
-		if l, ok := c.selfListener(netip.AddrPortFrom(ip, port), local); ok {
+		if l, ok := c.selfListener(netip.AddrPortFrom(ip, port), g.TransportName(), local); ok {
 			field := fmt.Sprintf("gateways[%d].address", i)
 			return invalid(field, g.Address, "trunk %q is this server's own %s (%s): every call to it would come back to us and loop until Max-Forwards runs out (give the SBC's address)",
 				g.DisplayName(), l.field, l.addr)
 		}
 	}
 	if peer, err := netip.ParseAddrPort(c.Edge.Peer); err == nil {
-		if l, ok := c.selfListener(peer, local); ok {
+		if l, ok := c.selfListener(peer, c.Edge.PeerTransport, local); ok {
 			return invalid("edge.peer", c.Edge.Peer, "is this server's own %s (%s): every inbound call would come back to us and loop until Max-Forwards runs out (give the Online edge's next hop)",
 				l.field, l.addr)
 		}
@@ -127,7 +145,7 @@ func (c *Config) warnSelfTrunk(tr gateway.Trunk, log zerolog.Logger) {
 	}
 	local := localAddrs()
 	for _, tg := range tr.Targets {
-		if l, ok := c.selfListener(tg.Addr, local); ok {
+		if l, ok := c.selfListener(tg.Addr, tr.Transport, local); ok {
 			log.Warn().Str("trunk", tr.Name).Str("host", tr.Host).Stringer("addr", tg.Addr).Str("listener", l.field).
 				Msg("gateway trunk's host name resolves to this server's own SIP listener: calls to that address loop until Max-Forwards runs out")
 			return
@@ -141,7 +159,7 @@ func (c *Config) warnSelfEdgePeer(edgePeer netip.AddrPort, log zerolog.Logger) {
 	if _, err := netip.ParseAddrPort(c.Edge.Peer); err == nil {
 		return // a literal address: Validate refused it already
 	}
-	if l, ok := c.selfListener(edgePeer, localAddrs()); ok {
+	if l, ok := c.selfListener(edgePeer, c.Edge.PeerTransport, localAddrs()); ok {
 		log.Warn().Str("peer", c.Edge.Peer).Stringer("addr", edgePeer).Str("listener", l.field).
 			Msg("edge.peer's host name resolves to this server's own SIP listener: inbound calls loop until Max-Forwards runs out")
 	}

@@ -11,6 +11,7 @@ import (
 
 	gosip "github.com/emiago/sipgo/sip"
 
+	"github.com/mediation-emulator/mediation/mediation"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
@@ -200,62 +201,111 @@ func TestFromWithWhiteSpaceEchoed(t *testing.T) {
 // TestNoNumberGetsAddressIncomplete: an INVITE whose Request-URI names no
 // number (no user part, or nothing before the user's first ";") is
 // answered 484 Address Incomplete by us on both sides, counted as failed
-// with reason address_incomplete, instead of being relayed as a call to the
-// far side's own URI (r25-loop F2).
+// with reason address_incomplete, and sent nowhere, instead of being
+// relayed as a call to the far side's own URI (r25-loop F2). Requests that
+// must not get 484 do not (r25-reviewC F7): a tel: URI with a number is
+// relayed, an OPTIONS without user part is answered as OPTIONS are, an
+// in-dialog request goes to its dialog (481 for none).
 func TestNoNumberGetsAddressIncomplete(t *testing.T) {
-	lab := mediationtest.Start(t, mediationtest.Options{})
+	ctx := testCtx(t, 60*time.Second)
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	for _, p := range []*peer{sbc, edge} {
+		p.invites(func(pi *peerInvite) { pi.respond(486, nil) })
+	}
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Edge.Peer, c.Edge.PeerTransport = edge.addr().String(), "udp"
+	})
 	sides := []struct {
 		name, direction string
 		target          string
+		far             *peer // where a relayed INVITE would go
 	}{
-		{"gateway", "inbound", lab.Server.GatewayAddr().String()},
-		{"edge", "outbound", lab.Server.EdgeAddr().String()},
+		{"gateway", "inbound", srv.GatewayAddr().String(), edge},
+		{"edge", "outbound", srv.EdgeAddr().String(), sbc},
 	}
 	uris := []struct{ name, uri string }{
 		{"no user", "sip:%A"},
 		{"empty number before parameters", "sip:;x=1@%A"},
 	}
+	// send writes one request, its Request-URI and To uri, over tr to
+	// target, as method (in-dialog with a To tag), with body as SDP, and
+	// returns its final response.
+	send := func(t *testing.T, tr, target, method, uri string, inDialog bool, body []byte) *gosip.Response {
+		t.Helper()
+		conn, err := net.Dial(tr, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		uri = strings.ReplaceAll(uri, "%A", target)
+		msg := rawInvite(conn.LocalAddr().String(), target, func(l string) string {
+			switch {
+			case strings.HasPrefix(l, "INVITE "):
+				return method + " " + uri + " SIP/2.0"
+			case strings.HasPrefix(l, "To:") && inDialog:
+				return "To: <" + uri + ">;tag=t" + gosip.GenerateTagN(6)
+			case strings.HasPrefix(l, "To:"):
+				return "To: <" + uri + ">"
+			case strings.HasPrefix(l, "CSeq:"):
+				return "CSeq: 1 " + method
+			case strings.HasPrefix(l, "Content-Length:") && body != nil:
+				return fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d", len(body))
+			}
+			return l
+		})
+		msg = strings.ReplaceAll(msg, "%T", strings.ToUpper(tr)) + string(body)
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		rd := bufio.NewReader(conn)
+		for {
+			if res := readResponse(t, conn, rd, tr); res.StatusCode >= 200 {
+				return res
+			}
+		}
+	}
 	for _, side := range sides {
 		for _, tr := range transports {
 			for _, u := range uris {
 				t.Run(side.name+"/"+tr+"/"+u.name, func(t *testing.T) {
-					conn, err := net.Dial(tr, side.target)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer conn.Close()
-					_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-					uri := strings.ReplaceAll(u.uri, "%A", side.target)
-					msg := rawInvite(conn.LocalAddr().String(), side.target, func(l string) string {
-						if strings.HasPrefix(l, "INVITE ") {
-							return "INVITE " + uri + " SIP/2.0"
-						}
-						if strings.HasPrefix(l, "To:") {
-							return "To: <" + uri + ">"
-						}
-						return l
-					})
-					msg = strings.ReplaceAll(msg, "%T", strings.ToUpper(tr))
-					if _, err := conn.Write([]byte(msg)); err != nil {
-						t.Fatal(err)
-					}
-					rd := bufio.NewReader(conn)
-					for {
-						res := readResponse(t, conn, rd, tr)
-						if res.StatusCode == 100 {
-							continue
-						}
-						if res.StatusCode != 484 || res.Reason != "Address Incomplete" {
-							t.Fatalf("got %d %q, want 484 Address Incomplete", res.StatusCode, res.Reason)
-						}
-						break
+					res := send(t, tr, side.target, "INVITE", u.uri, false, nil)
+					if res.StatusCode != 484 || res.Reason != "Address Incomplete" {
+						t.Fatalf("got %d %q, want 484 Address Incomplete", res.StatusCode, res.Reason)
 					}
 				})
 			}
 		}
-		mediationtest.WaitMetric(t, lab.Server, float64(len(transports)*len(uris)), "mediationserver_failed_calls_total",
+		mediationtest.WaitMetric(t, srv, float64(len(transports)*len(uris)), "mediationserver_failed_calls_total",
 			"direction", side.direction, "reason", "address_incomplete")
+
+		t.Run(side.name+"/OPTIONS without user", func(t *testing.T) {
+			if res := send(t, "udp", side.target, "OPTIONS", "sip:%A", false, nil); res.StatusCode != 200 {
+				t.Errorf("got %d %q, want 200 (answered as OPTIONS are)", res.StatusCode, res.Reason)
+			}
+		})
+		t.Run(side.name+"/in-dialog re-INVITE without user", func(t *testing.T) {
+			if res := send(t, "udp", side.target, "INVITE", "sip:%A", true, loopSDP(40000, "sendrecv", true, "PCMU")); res.StatusCode != 481 {
+				t.Errorf("got %d %q, want 481 (no such dialog), not a 484", res.StatusCode, res.Reason)
+			}
+		})
+		t.Run(side.name+"/tel URI with a number", func(t *testing.T) {
+			number := "+1555010" + fmt.Sprint(len(side.name)%10)
+			res := send(t, "udp", side.target, "INVITE", "tel:"+number, false, loopSDP(40000, "sendrecv", true, "PCMU"))
+			if res.StatusCode != 486 {
+				t.Fatalf("got %d %q, want the far end's 486: the call relayed", res.StatusCode, res.Reason)
+			}
+			// The 484s came before this INVITE: had one been relayed, the
+			// far end would have got it first.
+			first := side.far.wait(ctx, gosip.INVITE, 1)
+			if user := first.To().Address.User; user != number {
+				t.Errorf("the far end's first INVITE is to %q (%s), want the tel: call to %s: a 484'd INVITE was relayed", user, first.Recipient.String(), number)
+			}
+			if n := side.far.count(gosip.INVITE); n != 1 {
+				t.Errorf("the far end got %d INVITEs (%s), want only the tel: call", n, side.far.methods())
+			}
+		})
 	}
-	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "outbound")
-	mediationtest.WaitMetric(t, lab.Server, 0, "mediationserver_calls_current", "direction", "inbound")
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "inbound")
 }

@@ -517,6 +517,16 @@ func anchored(anchor netip.AddrPort, codecs []Codec, dir string, other Media) (D
 	}, nil
 }
 
+// relayMaxPtime is the longest packet, in ms, an anchored SDP lets a peer
+// send: what one datagram the relay takes (at most 1472 bytes, the UDP
+// payload of a 1,500-byte MTU; larger ones are dropped as malformed) holds
+// of the audio the anchor carries. G.711 and G.722 are 8 bytes a ms, so
+// (1472 - 12 RTP header - 10 SRTP tag - 4 MKI) / 8 = 182 ms; 180 is a
+// multiple of 10, 20 and 30 ms and leaves room for a sender's header
+// extension. A flat cap: every audio codec an anchored leg takes is one of
+// these, and telephone-event packets are far smaller.
+const relayMaxPtime = 180
+
 // packetisation is the a=ptime and a=maxptime an anchored SDP carries:
 // the other peer's, as its SDP gave them. The relay forwards each packet
 // as it comes (transcoding G.711 keeps its duration), so the peer this SDP
@@ -524,13 +534,28 @@ func anchored(anchor netip.AddrPort, codecs []Codec, dir string, other Media) (D
 // will get, and, as a relay that does not repacketise must, a=maxptime
 // passes on the longest packet the other peer takes, so that this peer
 // packs within it (RFC 4566 §6). No a=ptime from the other peer is G.711's
-// default (defaultPtime); no a=maxptime stays none.
+// default (defaultPtime), or the other peer's a=maxptime if that is
+// shorter; no a=maxptime stays none. Both are capped at relayMaxPtime:
+// the relay itself receives the packets, and drops any it cannot carry
+// (a peer's a=maxptime:200 would invite 200 ms packets of 1,612 bytes).
+// The a=maxptime written is never below the a=ptime written (a peer's own
+// a=ptime:30 a=maxptime:20 goes on as 30, 30): an SDP that contradicts
+// itself leaves the receiver to guess, and the other peer's packets are
+// what its a=ptime says.
 func packetisation(other Media) (ptime, maxptime int) {
+	maxptime = min(max(int(other.MaxPtime), 0), relayMaxPtime)
 	ptime = int(other.Ptime)
 	if ptime <= 0 {
 		ptime = defaultPtime
+		if maxptime > 0 {
+			ptime = min(ptime, maxptime)
+		}
 	}
-	return ptime, max(int(other.MaxPtime), 0)
+	ptime = min(ptime, relayMaxPtime)
+	if maxptime > 0 && maxptime < ptime {
+		maxptime = ptime
+	}
+	return ptime, maxptime
 }
 
 func rtcpOf(rtp netip.AddrPort) netip.AddrPort {

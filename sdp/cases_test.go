@@ -173,7 +173,7 @@ func TestGatewayOffer(t *testing.T) {
 		{
 			name:  "anchored: anchor address, PCMU PCMA telephone-event (Fixture B)",
 			build: offer("sfb-edge-srtp-optional-offer.sdp", false, gatewayAnchor),
-			want:  withMaxPtime(anchoredAt(gatewayAnchor, SendRecv, PCMU, PCMA, TelephoneEvent), 200),
+			want:  withMaxPtime(anchoredAt(gatewayAnchor, SendRecv, PCMU, PCMA, TelephoneEvent), relayMaxPtime), // the client's 200, capped
 		},
 		{
 			name:  "anchored: client without G.711 is transcoded, not refused",
@@ -194,7 +194,7 @@ func TestGatewayOffer(t *testing.T) {
 		{
 			name:  "anchored: IPv6 anchor",
 			build: offer("sfb-bypass-offer.sdp", false, v6Anchor),
-			want:  withMaxPtime(anchoredAt(v6Anchor, SendRecv, PCMU, PCMA, TelephoneEvent), 200),
+			want:  withMaxPtime(anchoredAt(v6Anchor, SendRecv, PCMU, PCMA, TelephoneEvent), relayMaxPtime), // the client's 200, capped
 		},
 		{
 			name:  "anchored: sendonly hold is forwarded",
@@ -428,7 +428,7 @@ func TestGatewayAnswer(t *testing.T) {
 		{
 			name:  "anchored: client's law when the gateway offered it",
 			build: answer("sbc-offer-pcma-pcmu.sdp", "sfb-answer-no-bypassid.sdp", false, gatewayAnchor),
-			want:  withMaxPtime(anchoredAt(gatewayAnchor, SendRecv, PCMU, sbcTE), 200),
+			want:  withMaxPtime(anchoredAt(gatewayAnchor, SendRecv, PCMU, sbcTE), relayMaxPtime), // the client's 200, capped
 		},
 		{
 			name:  "anchored: gateway's first G.711 when the client's law was not offered",
@@ -457,7 +457,7 @@ func TestGatewayAnswer(t *testing.T) {
 			build: func(t *testing.T) (Description, error) {
 				return GatewayAnswer(media(t, "sbc-offer-pcma-pcmu.sdp"), media(t, "sfb-answer-with-bypassid.sdp"), false, v6Anchor)
 			},
-			want: withMaxPtime(anchoredAt(v6Anchor, SendRecv, PCMA, sbcTE), 200),
+			want: withMaxPtime(anchoredAt(v6Anchor, SendRecv, PCMA, sbcTE), relayMaxPtime), // the client's 200, capped
 		},
 		{
 			name:  "anchored: client's recvonly answer is forwarded",
@@ -814,6 +814,21 @@ func TestPacketisationPassesThrough(t *testing.T) {
 			func() (Description, error) { return ClientOffer(pkt(gateway, 0, 0), edgeAnchor, "") }, defaultPtime, 0},
 		{"bypass: the client's own, to the gateway",
 			func() (Description, error) { return GatewayOffer(client, true, netip.AddrPort{}) }, 40, 60},
+		// SfB clients send a=maxptime:200: a 200 ms G.711 packet (1,612
+		// bytes) is more than one datagram the relay takes, so the SBC is
+		// told the relay's cap.
+		{"a maxptime beyond the relay's largest packet: the cap",
+			func() (Description, error) { return GatewayOffer(pkt(client, 20, 200), false, gatewayAnchor) }, 20, relayMaxPtime},
+		{"a ptime beyond the relay's largest packet: the cap",
+			func() (Description, error) { return ClientOffer(pkt(gateway, 200, 0), edgeAnchor, "") }, relayMaxPtime, 0},
+		{"both beyond the cap: the cap",
+			func() (Description, error) { return ClientOffer(pkt(gateway, 240, 300), edgeAnchor, "") }, relayMaxPtime, relayMaxPtime},
+		{"a maxptime shorter than the default ptime: ptime follows it",
+			func() (Description, error) { return ClientAnswerPrefer(client, pkt(gateway, 0, 10), edgeAnchor, nil) }, 10, 10},
+		{"a maxptime shorter than the peer's own ptime: raised to the ptime",
+			func() (Description, error) { return ClientOffer(pkt(gateway, 30, 20), edgeAnchor, "") }, 30, 30},
+		{"bypass: the client's a=maxptime:200 as it is (the relay is not on the path)",
+			func() (Description, error) { return GatewayOffer(pkt(client, 20, 200), true, netip.AddrPort{}) }, 20, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := tc.build()

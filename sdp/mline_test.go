@@ -286,7 +286,7 @@ func TestAudioVideoAnswerBytes(t *testing.T) {
 				"a=rtpmap:101 telephone-event/8000",
 				"a=fmtp:101 0-15",
 				"a=ptime:20",
-				"a=maxptime:200",
+				"a=maxptime:180",
 				"a=rtcp:49153",
 				"a=sendrecv",
 			},

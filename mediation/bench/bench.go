@@ -506,7 +506,12 @@ func (r *runner) call(ctx context.Context, k kind) {
 // failure: answered on the wrong media path, or not transcoded (r25-reviewB
 // #2: a cut call answered in PCMA counted as interrupted). So the reason is
 // worked out first, and the cut only takes the place of the error it
-// caused, or of the final response it caused (a 487).
+// caused, or of the final response it caused (a 487). The codec is judged
+// only of a call whose answer was taken (codecJudged): a 200 that crossed
+// our CANCEL is ACKed and hung up without starting media, so its report
+// has Code 200 and no codec (r25-reviewC F2: such a transcoded call, cut
+// while ringing with --sbc-progress 180 or none, counted as "not
+// transcoded").
 func classify(ctx context.Context, k kind, rep endpoint.CallReport, err error) result {
 	res := result{kind: k, report: rep}
 	cut := err != nil && ctx.Err() != nil && interruption(ctx, err)
@@ -515,7 +520,7 @@ func classify(ctx context.Context, k kind, rep endpoint.CallReport, err error) r
 		res.reason = "error: " + errorClass(err)
 	case rep.Code == 200 && rep.BypassAnswered != (k == kindBypass):
 		res.reason = "wrong media path"
-	case rep.Code == 200 && k == kindTranscoded && rep.Codec != endpoint.PCMU:
+	case rep.Code == 200 && k == kindTranscoded && codecJudged(rep, cut) && rep.Codec != endpoint.PCMU:
 		res.reason = "not transcoded"
 	case cut:
 		res.interrupted = true
@@ -523,6 +528,14 @@ func classify(ctx context.Context, k kind, rep endpoint.CallReport, err error) r
 		res.reason = fmt.Sprintf("%d", rep.Code)
 	}
 	return res
+}
+
+// codecJudged reports whether a call's codec tells how it was answered:
+// not when it ended by CANCEL (a 200 that crossed it is hung up, its SDP
+// never used; any codec is the early media's), nor when the run's end cut
+// it before media started on the answer (the ACK failed as the run ended).
+func codecJudged(rep endpoint.CallReport, cut bool) bool {
+	return rep.EndedBy != endpoint.EndedCancel && (!cut || rep.Codec != "")
 }
 
 // interruption tells whether a call's error is the run's context ending:

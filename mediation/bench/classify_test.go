@@ -36,6 +36,17 @@ func TestClassifyCutCalls(t *testing.T) {
 		{"transcoded answered PCMU, cut in talk", ended, kindTranscoded, answered(false, endpoint.PCMU), cutErr, "", true},
 		{"bypass answered anchored, cut in talk", ended, kindBypass, answered(false, endpoint.PCMU), cutErr, "wrong media path", false},
 		{"bypass answered bypassed, cut in talk", ended, kindBypass, answered(true, endpoint.PCMU), cutErr, "", true},
+		// r25-reviewC F2: with --sbc-progress 180 or none no early SDP
+		// started media; the SBC's 200 crossed the signal's CANCEL, was
+		// ACKed and hung up: Code 200, no codec.
+		{"transcoded, 200 crossed CANCEL, no early media", ended, kindTranscoded,
+			endpoint.CallReport{Code: 200, EndedBy: endpoint.EndedCancel}, cutErr, "", true},
+		{"transcoded, 200 crossed CANCEL after early media in PCMU", ended, kindTranscoded,
+			endpoint.CallReport{Code: 200, EndedBy: endpoint.EndedCancel, Codec: endpoint.PCMU}, cutErr, "", true},
+		{"transcoded, ACK failed as the run ended, no media", ended, kindTranscoded,
+			endpoint.CallReport{Code: 200, EndedBy: endpoint.EndedError}, fmt.Errorf("call abc: ACK: %w", context.Canceled), "", true},
+		{"bypass, 200 crossed CANCEL, answered anchored", ended, kindBypass,
+			endpoint.CallReport{Code: 200, EndedBy: endpoint.EndedCancel}, cutErr, "wrong media path", false},
 		{"anchored cancelled while ringing", ended, kindAnchored, endpoint.CallReport{Code: 487}, cutErr, "", true},
 		{"cancelled before any response", ended, kindAnchored, endpoint.CallReport{}, context.Canceled, "", true},
 		{"transcoded answered PCMA, not cut", live, kindTranscoded, answered(false, endpoint.PCMA), nil, "not transcoded", false},
