@@ -165,17 +165,7 @@ func (s *Stack) dialBack(ctx context.Context, network string, dest netip.AddrPor
 	lim := s.limits
 	var cfg *tls.Config
 	if network == "tls" {
-		if s.tlsDial != nil {
-			cfg = s.tlsDial.config(dest)
-		}
-		if cfg == nil && s.tlsClient != nil {
-			cfg = s.tlsClient
-			if cfg.ServerName == "" {
-				cfg = cfg.Clone()
-				cfg.ServerName = serverName
-			}
-		}
-		if cfg == nil {
+		if cfg = s.tlsConfigFor(dest, serverName); cfg == nil {
 			return false, errors.New("no TLS client settings")
 		}
 	}

@@ -48,21 +48,29 @@ func (s *Stack) ensureStream(ctx context.Context, req interface {
 	dest = netip.AddrPortFrom(dest.Addr().Unmap(), dest.Port())
 	var cfg *tls.Config
 	if network == "tls" {
-		if s.tlsDial != nil {
-			cfg = s.tlsDial.config(dest)
-		}
-		if cfg == nil && s.tlsClient != nil {
-			cfg = s.tlsClient
-			if cfg.ServerName == "" {
-				cfg = cfg.Clone()
-				cfg.ServerName = dest.Addr().String()
-			}
-		}
-		if cfg == nil {
+		if cfg = s.tlsConfigFor(dest, dest.Addr().String()); cfg == nil {
 			return nil // no TLS settings: sipgo says so
 		}
 	}
 	return s.connect(ctx, network, dest, func(ctx context.Context) (net.Conn, error) {
 		return dialStream(ctx, s.localIP(), dest, cfg, nil)
 	})
+}
+
+// tlsConfigFor is the TLS client configuration for a connection to dest:
+// TLSConfig.Dial's settings for dest, else the client settings checking
+// the peer's certificate against serverName (when they name no server);
+// nil without either.
+func (s *Stack) tlsConfigFor(dest netip.AddrPort, serverName string) *tls.Config {
+	if s.tlsDial != nil {
+		if cfg := s.tlsDial.config(dest); cfg != nil {
+			return cfg
+		}
+	}
+	cfg := s.tlsClient
+	if cfg != nil && cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = serverName
+	}
+	return cfg
 }
