@@ -225,6 +225,11 @@ func (t *ClientTx) drain() {
 			if !t.final.Load() && !t.elsewhere.Load() {
 				lost = fmt.Errorf("%w: connection %s>%s closed while ringing, and no response over another within %v", ErrTransport,
 					t.conn.LocalAddr(), t.conn.RemoteAddr(), t.side.closedWait)
+				// The peer closed in order and may still ring the
+				// called party: CANCEL the INVITE (over a new
+				// connection) before the call goes elsewhere, so that
+				// it does not ring on, or answer a call no one is on.
+				go t.cancelLost()
 				t.tx.Terminate()
 			}
 		case <-t.tx.Done():
@@ -333,6 +338,17 @@ func (s *Side) WriteRequest(ctx context.Context, req *gosip.Request) error {
 		return fmt.Errorf("send %s to %s: %w: %w", req.Method, req.Destination(), ErrTransport, err)
 	}
 	return nil
+}
+
+// cancelLost CANCELs an INVITE given up after its connection was closed
+// in order while ringing, within the side's dial timeout; its outcome,
+// like any CANCEL's, is not reported.
+func (t *ClientTx) cancelLost() {
+	ctx, cancel := context.WithTimeout(context.Background(), t.side.dial)
+	defer cancel()
+	if err := t.Cancel(ctx); err != nil {
+		t.side.log.Debug().Err(err).Str("call_id", t.Req.CallID().Value()).Msg("CANCEL of an INVITE whose connection closed while ringing not sent")
+	}
 }
 
 // Cancel sends a CANCEL for the INVITE of t (RFC 3261 §9.1: same

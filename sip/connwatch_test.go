@@ -232,6 +232,26 @@ func TestInviteClosedWhileRingingWaitsBounded(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("transaction still pending 10 s after an orderly close while ringing")
 	}
+	// The peer may still ring the called party: it gets a CANCEL of the
+	// INVITE, over a new connection (r25-regr N1).
+	_ = peer.ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+	c, err := peer.ln.Accept()
+	if err != nil {
+		t.Fatalf("no new connection for the CANCEL: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := &raw{t: t, conn: c, rd: bufio.NewReader(c), tr: "tcp"}
+	req, ok := r.read().(*gosip.Request)
+	if !ok || req.Method != gosip.CANCEL || req.CallID().Value() != peer.inv.CallID().Value() ||
+		req.CSeq().SeqNo != peer.inv.CSeq().SeqNo {
+		t.Fatalf("peer read %v, want the CANCEL of the INVITE", req)
+	}
+	got, _ := req.Via().Params.Get("branch")
+	want, _ := peer.inv.Via().Params.Get("branch")
+	if got != want {
+		t.Errorf("CANCEL's branch %q, want the INVITE's %q", got, want)
+	}
 }
 
 // TestInviteOutlivesConnectionAnsweredElsewhere: when the peer's responses
