@@ -206,14 +206,14 @@ func (c *call) pickTrunk(req *gosip.Request) *setupError {
 }
 
 // noNumber refuses an INVITE whose Request-URI names no number: no user
-// part (INVITE sip:192.0.2.1:5070), or one with nothing before its first
-// ";" (sip:;x=1@host, tel:;phone-context=...). Relayed, it would be a call
+// part (INVITE sip:192.0.2.1:5070), or one with nothing but a "+" before
+// its first ";" (sip:;x=1@host, sip:+@host, tel:;phone-context=...). Relayed, it would be a call
 // to the far side's own URI (the SBC's, the edge peer's), which many peers
 // take as a request to themselves or their default route (r25-loop F2).
 // RFC 3261 §21.4.22: 484 Address Incomplete, on both sides.
 func (c *call) noNumber(req *gosip.Request, user string) *setupError {
 	number, _, _ := strings.Cut(user, ";")
-	if strings.TrimSpace(number) != "" {
+	if strings.TrimPrefix(strings.TrimSpace(number), "+") != "" {
 		return nil
 	}
 	c.log.Info().Str("request_uri", req.Recipient.String()).Msg("Request-URI names no number: 484")

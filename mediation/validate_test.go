@@ -226,6 +226,7 @@ func TestNoNumberGetsAddressIncomplete(t *testing.T) {
 	uris := []struct{ name, uri string }{
 		{"no user", "sip:%A"},
 		{"empty number before parameters", "sip:;x=1@%A"},
+		{"a plus sign alone", "sip:+@%A"}, // r25-regr
 	}
 	// send writes one request, its Request-URI and To uri, over tr to
 	// target, as method (in-dialog with a To tag), with body as SDP, and
