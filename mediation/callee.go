@@ -448,6 +448,15 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 		c.reAck(res)
 		return
 	}
+	if c.givenUpAttempt(side, res) {
+		// The 2xx of a trunk the call failed over from, whose INVITE's
+		// transaction had ended (its connection reset or closed while
+		// ringing): its callee picked up a call no one is on. ACKed and
+		// hung up in its own dialog, as an abandoned INVITE's 2xx is.
+		c.log.Info().Str("sip_call_id", string(*res.CallID())).Msg("a trunk the call failed over from answered after all: ACK and BYE")
+		c.deps.lateAnswer(side, nil, res)
+		return
+	}
 	l := c.legOf(side)
 	if l == nil || l.dialog == nil || res.CallID() == nil || string(*res.CallID()) != l.dialog.CallID {
 		return
@@ -462,4 +471,18 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 	if l.lastAck != nil && l.lastAck.CSeq().SeqNo == cseq.SeqNo {
 		_ = l.dialog.WriteAck(context.Background(), l.lastAck)
 	}
+}
+
+// givenUpAttempt reports whether res, a 2xx to an INVITE that found this
+// call, answers an outbound call's earlier attempt on the gateway side: a
+// Call-ID of the call's that is neither its callee's INVITE's nor its
+// callee dialog's. Only outbound: the gateway side has no other INVITEs
+// of a call (transfers are on the edge side).
+func (c *call) givenUpAttempt(side *sip.Side, res *gosip.Response) bool {
+	b := c.callee
+	if c.dir != outbound || side != b.side || res.CallID() == nil {
+		return false
+	}
+	id := string(*res.CallID())
+	return id != b.invCallID && (b.dialog == nil || id != b.dialog.CallID)
 }

@@ -15,6 +15,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
@@ -189,4 +190,126 @@ func TestInboundConnectionResetFailsCall(t *testing.T) {
 		t.Errorf("edge peer got %d INVITEs, want 1", n)
 	}
 	waitCalls(t, srv, 0)
+}
+
+// TestLateAnswerAfterConnectionReset: a TCP trunk that rings, resets the
+// connection carrying our INVITE (the call fails over to the next trunk)
+// and then answers after all over a new connection gets its 2xx ACKed and
+// the call it set up hung up with BYE, while the call rings on at the next
+// trunk: its callee must not sit in a call no one is on (r25-reviewD #1).
+func TestLateAnswerAfterConnectionReset(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	first := netip.MustParseAddrPort(ln.Addr().String())
+	// Everything the first trunk reads after its reset, on any connection.
+	got := make(chan *gosip.Request, 16)
+	read := func(c net.Conn) {
+		rd := bufio.NewReader(c)
+		for {
+			msg, err := readStreamMessage(rd)
+			if err != nil {
+				return
+			}
+			if req, ok := msg.(*gosip.Request); ok {
+				got <- req
+			}
+		}
+	}
+	invite := make(chan *gosip.Request, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		msg, err := readStreamMessage(bufio.NewReader(c))
+		req, ok := msg.(*gosip.Request)
+		if err != nil || !ok || !req.IsInvite() {
+			c.Close()
+			return
+		}
+		res := gosip.NewResponseFromRequest(req, 180, "Ringing", nil)
+		res.To().Params.Add("tag", "first")
+		_, _ = c.Write([]byte(res.String()))
+		_ = c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+		invite <- req
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go read(c)
+		}
+	}()
+	release := make(chan struct{})
+	backup := startPeer(t, "backup")
+	backup.invites(func(pi *peerInvite) {
+		pi.respond(180, nil)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, backup.addr(), "udp", func(c *mediation.Config) {
+		resetConfig(c)
+		c.Gateways = []mediation.GatewayConfig{
+			{Name: "first", Address: first.String(), Transport: "tcp", Numbers: []string{"+1"}, Priority: 0},
+			trunkConfig("backup", backup, 1, "+1"),
+		}
+	})
+	client := startClient(t, ctx, "")
+	type result struct {
+		code int
+		err  error
+	}
+	calls := make(chan result, 1)
+	go func() {
+		rep, err := client.Call(ctx, endpoint.CallOptions{Target: srv.EdgeAddr(), To: "+15550100", From: "+15550111", Duration: 50 * time.Millisecond})
+		calls <- result{rep.Code, err}
+	}()
+	var inv *gosip.Request
+	select {
+	case inv = <-invite:
+	case <-ctx.Done():
+		t.Fatal("the first trunk got no INVITE")
+	}
+	backup.wait(ctx, gosip.INVITE, 1) // failed over, ringing there
+	// The first trunk answers after all, over a new connection to our Via.
+	ok := gosip.NewResponseFromRequest(inv, 200, "OK", fixtureBody(t, "sbc-answer-pcma.sdp"))
+	ok.To().Params.Add("tag", "first")
+	ok.AppendHeader(gosip.NewHeader("Contact", "<sip:sbc@"+first.String()+";transport=tcp>"))
+	ok.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	c, err := net.Dial("tcp", srv.GatewayAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go read(c)
+	if _, err := c.Write([]byte(ok.String())); err != nil {
+		t.Fatal(err)
+	}
+	var ack, bye bool
+	for !ack || !bye {
+		select {
+		case req := <-got:
+			if req.CallID().Value() != inv.CallID().Value() {
+				continue
+			}
+			ack = ack || req.IsAck()
+			bye = bye || req.Method == gosip.BYE
+		case <-ctx.Done():
+			t.Fatalf("the first trunk's late 200: ACK %v, BYE %v", ack, bye)
+		}
+	}
+	close(release)
+	if r := <-calls; r.err != nil || r.code != 200 {
+		t.Fatalf("caller got %d (%v), want 200 from the backup trunk", r.code, r.err)
+	}
 }

@@ -294,12 +294,12 @@ func (s *Server) bind() error {
 		gwTLS.Dial = trunkDial(s.gateways, gwTLS.Client)
 	}
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer(), Trust: s.edgeTrust(), TLS: edgeTLS, Conn: s.cfg.SIP.TCP.Limits(), UDPBuffer: s.cfg.SIP.UDPBufferBytes, ClosedWait: s.cfg.SIP.Timeout()}); err != nil {
+		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer(), Trust: s.edgeTrust(), TLS: edgeTLS, Conn: s.cfg.SIP.TCP.Limits(), UDPBuffer: s.cfg.SIP.UDPBufferBytes}); err != nil {
 		s.records.close()
 		return &ListenError{Listener: "edge.listen", Addr: edgeAddr.String(), Err: err}
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
-		Handler: sideHandler{s, inbound}, Tracer: s.wires.tracer(), Trust: s.gatewayTrust(), TLS: gwTLS, Conn: s.cfg.SIP.TCP.Limits(), UDPBuffer: s.cfg.SIP.UDPBufferBytes, ClosedWait: s.cfg.SIP.Timeout()}); err != nil {
+		Handler: sideHandler{s, inbound}, Tracer: s.wires.tracer(), Trust: s.gatewayTrust(), TLS: gwTLS, Conn: s.cfg.SIP.TCP.Limits(), UDPBuffer: s.cfg.SIP.UDPBufferBytes}); err != nil {
 		s.records.close()
 		s.edge.Close()
 		return &ListenError{Listener: "gateway_listen", Addr: gwAddr.String(), Err: err}

@@ -35,7 +35,8 @@ type SideConfig struct {
 	// ClosedWait is how long an INVITE that has had a provisional waits,
 	// once its TCP or TLS connection was closed in order, for a response
 	// over a new connection before it fails as a transport error
-	// (ClientTx.drain); 0: 32 s, Timer B with the default T1.
+	// (ClientTx.drain); 0: 70 s, as a ringing UAS sends a provisional at
+	// least once a minute (RFC 3261 §13.3.1.1).
 	ClosedWait time.Duration
 	// Trust, when set, is the only sources the side takes messages from
 	// (trust.go); nil takes every source.
@@ -160,7 +161,7 @@ func NewSide(cfg SideConfig) (*Side, error) {
 		s.dial = 10 * time.Second
 	}
 	if s.closedWait <= 0 {
-		s.closedWait = 32 * time.Second
+		s.closedWait = 70 * time.Second
 	}
 	s.tap = s.tapWrite(cfg.Tracer)
 	cfg.Conn.trust = cfg.Trust // accepted connections are told apart by it (connlimit.go)
