@@ -59,7 +59,7 @@ func (p *mediaPlan) offerAgain(side relay.Side) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("offering the relay's SDP again: %w", err)
 	}
-	p.sdp[side] = sdpLeg{origin: next, last: body, formats: l.formats}
+	p.sdp[side] = sdpLeg{origin: next, last: body, formats: l.formats, noSend: l.noSend}
 	return body, nil
 }
 
