@@ -764,11 +764,15 @@ func TestServeSecondSignalSaysWhatIsLost(t *testing.T) {
 	}
 	code := d.proc.wait(ctx, t)
 	stderr := d.proc.stderr.String()
+	if code != -1 || !strings.Contains(stderr, `"message":"second signal during the shutdown: exiting at once; calls still being ended are not recorded, records held in memory are lost"`) {
+		t.Fatalf("exit %d (want -1: killed by the signal), stderr %q", code, stderr)
+	}
 	// The call is still being ended (our BYE to the stopped SBC waits 4 s)
 	// unless a loaded machine let that wait pass before the second signal
-	// came: then it was recorded, and 0 is the truth.
-	if code != -1 || !strings.Contains(stderr, `"message":"second signal during the shutdown: exiting at once; calls still being ended are not recorded, records held in memory are lost"`) ||
-		!strings.Contains(stderr, `"calls_not_recorded":1`) && !strings.Contains(stderr, `"calls_not_recorded":0`) {
-		t.Fatalf("exit %d (want -1: killed by the signal), stderr %q", code, stderr)
+	// came: then the BYE's failure was logged, the call ended, and 0 is
+	// the truth. Otherwise the one call is the one not recorded.
+	byeGaveUp := strings.Contains(stderr, `"message":"BYE could not be delivered"`)
+	if !strings.Contains(stderr, `"calls_not_recorded":1`) && !(byeGaveUp && strings.Contains(stderr, `"calls_not_recorded":0`)) {
+		t.Fatalf("calls_not_recorded: want 1 (or 0 after the BYE gave up), stderr %q", stderr)
 	}
 }
