@@ -230,26 +230,16 @@ func (r *registry) byCallID(callID string) *call {
 	return r.callIDs[callID]
 }
 
-// liveID is the id of the call in progress one of whose legs has this
-// Call-ID, "" for none.
-func (r *registry) liveID(callID string) string {
+// traceIDs are, for the trace, the id of the call in progress one of
+// whose legs has this Call-ID and, when there is none, that of the call
+// that ended recently with it ("" for none), under one lock.
+func (r *registry) traceIDs(callID string) (live, ended string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c := r.callIDs[callID]; c != nil {
-		return c.id
+		return c.id, ""
 	}
-	return ""
-}
-
-// idOf is the id of the call in progress, or recently ended, one of
-// whose legs has this Call-ID ("" for none), for the trace.
-func (r *registry) idOf(callID string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c := r.callIDs[callID]; c != nil {
-		return c.id
-	}
-	return r.ended[callID]
+	return "", r.ended[callID]
 }
 
 // HasDialog implements sip.Dialogs.

@@ -98,9 +98,10 @@ func (t *wireTrace) trace(w *sip.Wire) {
 		// which a new INVITE reusing an ended call's Call-ID is, and its
 		// responses; then an ended call (its last messages, a copy of its
 		// INVITE).
-		if id = t.calls.liveID(cid); id == "" {
-			if id = t.pendingID(w, cid); id == "" {
-				id = t.calls.idOf(cid)
+		live, ended := t.calls.traceIDs(cid)
+		if id = live; id == "" {
+			if id = t.pendingID(w, cid, ended != ""); id == "" {
+				id = ended
 			}
 		}
 	}
@@ -124,7 +125,11 @@ func (t *wireTrace) trace(w *sip.Wire) {
 // given here to one that may start a call (not to a copy of an ended
 // call's INVITE, staleinvite.go, which stays that call's); "" for none.
 // Our final response to the INVITE is noted for its refusal.
-func (t *wireTrace) pendingID(w *sip.Wire, cid string) string {
+//
+// endedCall says that cid was a leg of a call that ended recently: only
+// then can an INVITE be a copy of an ended call's (registry.endedInviteOf,
+// whose lookup a new Call-ID is spared).
+func (t *wireTrace) pendingID(w *sip.Wire, cid string, endedCall bool) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.pending[cid]
@@ -134,8 +139,10 @@ func (t *wireTrace) pendingID(w *sip.Wire, cid string) string {
 	}
 	if req, ok := w.Msg.(*gosip.Request); ok && w.Dir == sip.In && req.IsInvite() && !hasToTag(req) &&
 		req.From() != nil && req.CSeq() != nil && (p == nil || !p.same(req)) {
-		if _, _, stale := t.calls.endedInviteOf(req); stale {
-			return ""
+		if endedCall {
+			if _, _, stale := t.calls.endedInviteOf(req); stale {
+				return ""
+			}
 		}
 		tag, _ := req.From().Params.Get("tag")
 		// Copies: the Call-ID and tag share the INVITE's memory, which

@@ -36,7 +36,7 @@ func TestFreshIDsBounded(t *testing.T) {
 	var lastID string
 	for i := range 3 * freshIDs {
 		last = invite(fmt.Sprint("c", i))
-		lastID = tr.pendingID(&sip.Wire{Dir: sip.In, Msg: last, Time: now}, last.CallID().Value())
+		lastID = tr.pendingID(&sip.Wire{Dir: sip.In, Msg: last, Time: now}, last.CallID().Value(), true)
 	}
 	if len(tr.pending) > freshIDs || len(tr.order) > 2*freshIDs+16 {
 		t.Fatalf("%d ids, %d in order: want at most %d", len(tr.pending), len(tr.order), freshIDs)
@@ -59,9 +59,9 @@ func TestRefusedInviteKeepsItsID(t *testing.T) {
 	tr := newWireTrace(newRegistry(), zerolog.Nop(), told)
 	now := time.Now()
 	req := invite("refused-1")
-	id := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: req, Time: now}, "refused-1")
+	id := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: req, Time: now}, "refused-1", true)
 	res := gosip.NewResponseFromRequest(req, 400, "Missing Contact", nil)
-	if got := tr.pendingID(&sip.Wire{Dir: sip.Out, Msg: res, Time: now}, "refused-1"); got != id || id == "" {
+	if got := tr.pendingID(&sip.Wire{Dir: sip.Out, Msg: res, Time: now}, "refused-1", true); got != id || id == "" {
 		t.Fatalf("our 400 traced under %q, the INVITE under %q", got, id)
 	}
 	tr.forget(req)
@@ -69,26 +69,26 @@ func TestRefusedInviteKeepsItsID(t *testing.T) {
 		t.Errorf("the sink was told %v, want %s ended with our 400", told, id)
 	}
 	again := invite("refused-1")
-	if got := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: again, Time: now.Add(time.Second)}, "refused-1"); got != id {
+	if got := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: again, Time: now.Add(time.Second)}, "refused-1", true); got != id {
 		t.Errorf("a retransmission traced under %q, want %q", got, id)
 	}
 	tr.forget(again) // absorbed by the transaction in truth; a second refusal tells nothing
 	if len(told) != 1 {
 		t.Errorf("told %v, want one refusal", told)
 	}
-	if got := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: again, Time: now.Add(refusalKept + 2*time.Second)}, "refused-1"); got == id || got == "" {
+	if got := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: again, Time: now.Add(refusalKept + 2*time.Second)}, "refused-1", true); got == id || got == "" {
 		t.Errorf("an INVITE past the transaction's lifetime traced under %q, want a new id", got)
 	}
 	// A new INVITE reusing the Call-ID (the next CSeq) is a call of its
 	// own, and our response to it its.
 	next := invite("refused-1")
 	next.CSeq().SeqNo = 2
-	nextID := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: next, Time: now.Add(refusalKept + 3*time.Second)}, "refused-1")
+	nextID := tr.pendingID(&sip.Wire{Dir: sip.In, Msg: next, Time: now.Add(refusalKept + 3*time.Second)}, "refused-1", true)
 	if nextID == id || nextID == "" {
 		t.Errorf("an INVITE with the next CSeq traced under %q, want a new id", nextID)
 	}
 	res2 := gosip.NewResponseFromRequest(next, 503, "Service Unavailable", nil)
-	if got := tr.pendingID(&sip.Wire{Dir: sip.Out, Msg: res2, Time: now.Add(refusalKept + 3*time.Second)}, "refused-1"); got != nextID {
+	if got := tr.pendingID(&sip.Wire{Dir: sip.Out, Msg: res2, Time: now.Add(refusalKept + 3*time.Second)}, "refused-1", true); got != nextID {
 		t.Errorf("our 503 to it traced under %q, want %q", got, nextID)
 	}
 }

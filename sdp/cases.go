@@ -296,7 +296,7 @@ func ClientReofferAnchored(gateway Media, anchor netip.AddrPort, client Media, p
 		law.Fmtp = ""
 		if ptUsed(d.Codecs, law.PT) || ptUsed(added, law.PT) {
 			law.PT = PCMU.PT
-			if strings.EqualFold(law.Name, PCMA.Name) {
+			if law.Same(PCMA) {
 				law.PT = PCMA.PT
 			}
 			if ptUsed(d.Codecs, law.PT) || ptUsed(added, law.PT) {
@@ -543,7 +543,7 @@ const relayMaxPtime = 180
 // itself leaves the receiver to guess, and the other peer's packets are
 // what its a=ptime says.
 func packetisation(other Media) (ptime, maxptime int) {
-	maxptime = min(max(int(other.MaxPtime), 0), relayMaxPtime)
+	maxptime = min(int(other.MaxPtime), relayMaxPtime) // 0: none (Parse keeps only positive values)
 	ptime = int(other.Ptime)
 	if ptime <= 0 {
 		ptime = defaultPtime

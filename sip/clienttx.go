@@ -63,7 +63,7 @@ func (t *ClientTx) heard(res *gosip.Response, local net.Addr) {
 	} else {
 		t.provisional.Store(true)
 	}
-	if t.conn != nil && !t.conn.carried(res.Source(), local) {
+	if t.conn != nil && !t.elsewhere.Load() && !t.conn.carried(res.Source(), local) {
 		t.elsewhere.Store(true)
 	}
 }

@@ -31,10 +31,13 @@ type watchedConn struct {
 	// closed: it ended in order, the peer's close (EOF) or ours, not a
 	// reset or a read error; written before dead is closed.
 	closed bool
+	// remote and local are the connection's addresses as strings, made
+	// once (carried compares them with every response of an INVITE).
+	remote, local string
 }
 
 func watchConn(c net.Conn) *watchedConn {
-	return &watchedConn{Conn: c, dead: make(chan struct{})}
+	return &watchedConn{Conn: c, dead: make(chan struct{}), remote: c.RemoteAddr().String(), local: c.LocalAddr().String()}
 }
 
 // Read implements net.Conn. sipgo's reader is the only caller; any error
@@ -92,7 +95,7 @@ func (c *watchedConn) Err() error {
 // carried reports whether a message read from remote at local came over
 // this connection (and not over another one from the same peer).
 func (c *watchedConn) carried(remote string, local net.Addr) bool {
-	return remote == c.RemoteAddr().String() && addrString(local) == c.LocalAddr().String()
+	return remote == c.remote && addrString(local) == c.local
 }
 
 // errUnreadable ends a connection we close because the peer's stream
@@ -100,12 +103,15 @@ func (c *watchedConn) carried(remote string, local net.Addr) bool {
 // once whatever it has heard (lostConnection).
 var errUnreadable = errors.New("closed by us: the peer's stream cannot be read as SIP")
 
-// failConn marks the watched connection under c as ended by
-// errUnreadable, before the caller closes it.
-func failConn(c gosip.Connection) {
+// closeUnreadable closes c, a stream connection whose peer's bytes cannot
+// be read as SIP, as no orderly close: its watched connection ends by
+// errUnreadable first.
+func closeUnreadable(c gosip.Connection) {
 	if w := watchOf(c); w != nil {
 		w.end(errUnreadable)
 	}
+	_ = c.Close()
+	_, _ = c.TryClose()
 }
 
 // watchListener wraps every connection ln accepts.

@@ -182,9 +182,7 @@ func (s *Side) condemn(msg gosip.Message) {
 	s.condemned[network+" "+remote] = c
 	s.nCondemned.Store(int32(len(s.condemned)))
 	s.mu.Unlock()
-	failConn(c)
-	_ = c.Close()
-	_, _ = c.TryClose()
+	closeUnreadable(c)
 }
 
 // isCondemned reports a message read on a connection condemn closed.

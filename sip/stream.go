@@ -172,9 +172,7 @@ func (s *Side) readStream(props gosip.TransportReadProps, remote string, data []
 // closeStream closes the connection of a stream that cannot go on.
 func (s *Side) closeStream(network, remote string) {
 	if c, err := s.tpl.GetConnection(network, remote); err == nil {
-		failConn(c)
-		_ = c.Close()
-		_, _ = c.TryClose()
+		closeUnreadable(c)
 	}
 }
 

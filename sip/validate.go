@@ -152,9 +152,8 @@ func param(p gosip.HeaderParams, name string) (string, bool) {
 // Side's parser (a generic header whose value sipgo's typed getter cannot
 // parse either: it returns nil).
 func invalidMaxForwards(req *gosip.Request) bool {
-	if !hasHeader(req, "Max-Forwards") {
-		return false
+	if mf := req.MaxForwards(); mf != nil {
+		return mf.Val() > 255
 	}
-	mf := req.MaxForwards()
-	return mf == nil || mf.Val() > 255
+	return hasHeader(req, "Max-Forwards")
 }
