@@ -51,16 +51,14 @@ func (p *mediaPlan) offerAgain(side relay.Side) ([]byte, error) {
 	}
 	if l.unsent {
 		// Stamped with a version not sent yet (refuse): that one.
-		p.sdp[side].unsent = false
-		return l.last, nil
+		return p.sdp[side].send(), nil
 	}
-	next := l.origin.Next()
-	body, err := l.origin.Restamp(l.last, next.Version)
+	r, err := l.restamped(l.origin)
 	if err != nil {
 		return nil, fmt.Errorf("offering the relay's SDP again: %w", err)
 	}
-	p.sdp[side] = sdpLeg{origin: next, last: body, formats: l.formats, noSend: l.noSend}
-	return body, nil
+	p.sdp[side] = r
+	return r.last, nil
 }
 
 // moveGatewayToRelay offers the caller's gateway the relay's SDP again

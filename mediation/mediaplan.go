@@ -164,6 +164,18 @@ func (l *sdpLeg) marshal(d sdp.Description) []byte {
 	return body
 }
 
+// restamped is l, its SDP stamped with the version after after's (RFC
+// 3264 §8): the same session offered again, as the leg's record from then
+// on (refuse, rollback, offerAgain).
+func (l sdpLeg) restamped(after sdp.Origin) (sdpLeg, error) {
+	next := after.Next()
+	body, err := l.origin.Restamp(l.last, next.Version)
+	if err != nil {
+		return sdpLeg{}, err
+	}
+	return sdpLeg{origin: next, last: body, formats: l.formats, noSend: l.noSend}, nil
+}
+
 // send is last, about to be sent to the peer again (the SDP it already
 // has, offered in our 200 to its re-INVITE without SDP, say): a restored
 // session not sent yet (unsent) takes its version by going out.

@@ -128,8 +128,7 @@ func (p *mediaPlan) refuse(ro *reoffer) {
 		// as the refused offer.)
 		return
 	}
-	next := offered.Next()
-	body, err := ro.sent.origin.Restamp(ro.sent.last, next.Version)
+	r, err := ro.sent.restamped(offered)
 	if err != nil {
 		// Not one of our bodies (cannot be): the next SDP built takes
 		// the version after the refused offer's all the same.
@@ -137,7 +136,8 @@ func (p *mediaPlan) refuse(ro *reoffer) {
 		p.sdp[to].origin = offered
 		return
 	}
-	p.sdp[to] = sdpLeg{origin: next, last: body, formats: ro.sent.formats, unsent: true, noSend: ro.sent.noSend}
+	r.unsent = true
+	p.sdp[to] = r
 }
 
 // rollback is the SDP that offers the other peer of a staged offer the
@@ -150,13 +150,12 @@ func (p *mediaPlan) rollback(ro *reoffer) ([]byte, error) {
 	if ro.sent.last == nil {
 		return nil, errors.New("no earlier SDP to restore")
 	}
-	next := p.sdp[to].origin.Next()
-	body, err := ro.sent.origin.Restamp(ro.sent.last, next.Version)
+	r, err := ro.sent.restamped(p.sdp[to].origin)
 	if err != nil {
 		return nil, fmt.Errorf("restoring the earlier SDP: %w", err)
 	}
-	p.sdp[to] = sdpLeg{origin: next, last: body, formats: ro.sent.formats, noSend: ro.sent.noSend}
-	return body, nil
+	p.sdp[to] = r
+	return r.last, nil
 }
 
 // restored checks side's answer to a rollback: an anchored call needs a
