@@ -228,13 +228,9 @@ func (c *srtpContexts) decryptRTP(datagram []byte, hdr *rtp.Header) ([]byte, err
 // it. A failed try leaves datagram and the context as they were (pion
 // authenticates before it decrypts or moves the replay window).
 func (c *srtpContexts) graceRTP(datagram []byte, hdr *rtp.Header) ([]byte, error) {
-	if c.rtpPrev != nil {
-		if time.Now().Before(c.graceEnd) {
-			if plain, err := c.rtpPrev.DecryptRTP(datagram, datagram, hdr); err == nil {
-				return plain, nil
-			}
-		} else {
-			c.rtpPrev = nil
+	if prev := c.previous(&c.rtpPrev); prev != nil {
+		if plain, err := prev.DecryptRTP(datagram, datagram, hdr); err == nil {
+			return plain, nil
 		}
 	}
 	var plain []byte
@@ -310,17 +306,23 @@ func encryptRTP(ctx *srtp.Context, pkt []byte, hdr *rtp.Header) ([]byte, error) 
 	return ctx.EncryptRTP(pkt, pkt, hdr)
 }
 
+// previous is *prev, the context of the peer's previous key (rtpPrev or
+// rtcpPrev, of the calling reader), while the grace lasts; after it, nil,
+// and *prev is dropped.
+func (c *srtpContexts) previous(prev **srtp.Context) *srtp.Context {
+	if *prev != nil && !time.Now().Before(c.graceEnd) {
+		*prev = nil
+	}
+	return *prev
+}
+
 // decryptRTCP authenticates and decrypts an SRTCP datagram in place, under
 // the peer's previous key too during a key change's grace (graceRTP).
 // Called by the leg's RTCP reader only.
 func (c *srtpContexts) decryptRTCP(datagram []byte) ([]byte, error) {
-	if c.rtcpPrev != nil {
-		if time.Now().Before(c.graceEnd) {
-			if plain, err := c.rtcpPrev.DecryptRTCP(datagram, datagram, nil); err == nil {
-				return plain, nil
-			}
-		} else {
-			c.rtcpPrev = nil
+	if prev := c.previous(&c.rtcpPrev); prev != nil {
+		if plain, err := prev.DecryptRTCP(datagram, datagram, nil); err == nil {
+			return plain, nil
 		}
 	}
 	plain, err := c.rtcpIn.DecryptRTCP(datagram, datagram, nil)
