@@ -28,6 +28,15 @@ import (
 // take our re-offer of the relay.
 const reasonGatewayNotMoved = "re-offer: gateway not moved to the relay"
 
+// moveWords are what the logs and end reason of that re-offer call it.
+var moveWords = offerWords{
+	what:     "re-offer of the relay's address",
+	unusable: "gateway's answer to our re-offer of the relay's address not usable: ending the call",
+	refused:  "gateway refused our re-offer of the relay's address: ending the call",
+	done:     "gateway moved to the relay",
+	reason:   reasonGatewayNotMoved,
+}
+
 // takeGatewayMove reports whether the 200 just ACKed anchored an early
 // dialog whose early answer was bypassed, and forgets it: the gateway is
 // offered the relay once.
@@ -81,7 +90,7 @@ func (c *call) moveGatewayToRelay() {
 		}
 		c.log.Info().Str("leg", gw.role).Str("method", string(method)).Str("reason", c.media.decision.code).
 			Msg("the gateway got the client's own address in the early answer and may keep it (RFC 3261 §13.2.1), but the client's 200 did not choose bypass and it sends to the relay: offering the gateway the relay's address again")
-		c.sendRollback(&relayedOffer{from: edge, method: method, body: body, rollback: true, moveGateway: true, dialog: gw.dialog})
+		c.sendRollback(&relayedOffer{from: edge, method: method, body: body, rollback: true, words: &moveWords, dialog: gw.dialog})
 	}
 	if !busy() {
 		try()

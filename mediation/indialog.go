@@ -182,12 +182,13 @@ type relayedOffer struct {
 	// changes it).
 	session sip.SessionTimer
 	// rollback: not a peer's offer but ours, restoring the session of the
-	// other leg's peer (rollback.go); glare counts its 491s. moveGateway:
-	// such an offer of ours that moves the gateway to the relay after an
-	// early bypass (earlymove.go), handled as a rollback but for its logs
-	// and end reason.
-	rollback, moveGateway bool
-	glare                 int
+	// other leg's peer (rollback.go); glare counts its 491s. words: what
+	// its logs and end reason call it, nil for a rollback's (an offer of
+	// ours that moves the gateway to the relay after an early bypass,
+	// earlymove.go, is handled as a rollback but for those).
+	rollback bool
+	words    *offerWords
+	glare    int
 }
 
 // offersOf tells whether the offer in progress is l's peer's own, still

@@ -61,23 +61,38 @@ func (c *call) sendRollback(rb *relayedOffer) {
 	c.sendOffer(rb)
 }
 
-// failReason is the end reason of a call whose offer of ours rb failed.
-func (rb *relayedOffer) failReason() string {
-	if rb.moveGateway {
-		return reasonGatewayNotMoved
-	}
-	return reasonRollback
+// offerWords are what the logs and end reason of an offer of ours
+// handled as a rollback call it.
+type offerWords struct {
+	what, unusable, refused, done, reason string
 }
+
+// rollbackWords are a rollback's own.
+var rollbackWords = offerWords{
+	what:     "restoring offer",
+	unusable: "far side's answer to its restored session not usable either: ending the call",
+	refused:  "far side refused its restored session: ending the call",
+	done:     "far side's earlier session restored",
+	reason:   reasonRollback,
+}
+
+// wording is rb's words: its own, or a rollback's.
+func (rb *relayedOffer) wording() *offerWords {
+	if rb.words != nil {
+		return rb.words
+	}
+	return &rollbackWords
+}
+
+// failReason is the end reason of a call whose offer of ours rb failed.
+func (rb *relayedOffer) failReason() string { return rb.wording().reason }
 
 // onRollbackAnswer takes the final response to the rollback rb (its 2xx
 // already ACKed, a 422 already handled by onOfferAnswer), or to our offer
 // of the relay to the gateway after an early bypass (earlymove.go).
 func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 	to := c.other(rb.from)
-	what := "restoring offer"
-	if rb.moveGateway {
-		what = "re-offer of the relay's address"
-	}
+	w := rb.wording()
 	switch {
 	case res.IsSuccess():
 		if t := sip.NegotiateUAC(res, to.timer.Interval); t.Active {
@@ -85,26 +100,18 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 			c.armSessionTimer(to)
 		}
 		if err := c.media.restored(to.media, res.Body()); err != nil {
-			msg := "far side's answer to its restored session not usable either: ending the call"
-			if rb.moveGateway {
-				msg = "gateway's answer to our re-offer of the relay's address not usable: ending the call"
-			}
-			c.log.Warn().Err(err).Str("leg", to.role).Msg(msg)
-			c.endForOffer(rb.failReason(), failedRollback)
+			c.log.Warn().Err(err).Str("leg", to.role).Msg(w.unusable)
+			c.endForOffer(w.reason, failedRollback)
 			return
 		}
-		if rb.moveGateway {
-			c.log.Info().Str("leg", to.role).Msg("gateway moved to the relay")
-		} else {
-			c.log.Info().Str("leg", to.role).Msg("far side's earlier session restored")
-		}
+		c.log.Info().Str("leg", to.role).Msg(w.done)
 		// An answer that moves its media binds us, as the answer to our
 		// session refresh does.
 		c.peerAnswered(to, res.Body())
 	case res.StatusCode == 491 && rb.glare < maxRollbackGlare:
 		rb.glare++
 		wait := c.glareWait(to)
-		c.log.Info().Str("leg", to.role).Int64("retry_in_ms", wait.Milliseconds()).Msg(what + " met 491: trying again")
+		c.log.Info().Str("leg", to.role).Int64("retry_in_ms", wait.Milliseconds()).Msg(w.what + " met 491: trying again")
 		busy := func() bool { return c.offer != nil || to.ok != nil || rb.from.ok != nil || to.refreshing }
 		c.afterGlare(to, wait, busy, func() {
 			switch {
@@ -113,22 +120,18 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 				// since (a fork's early dialog that another fork's
 				// 2xx ended, a dialog a transfer replaced): its peer
 				// is gone, nothing to restore.
-				c.log.Info().Str("leg", to.role).Msg("far side's dialog ended since: " + what + " dropped")
+				c.log.Info().Str("leg", to.role).Msg("far side's dialog ended since: " + w.what + " dropped")
 			case !bytes.Equal(c.legSDP(to), rb.body):
 				// An exchange since (the far side's own offer, relayed
 				// and answered) has given that peer a session both
 				// peers agree on: nothing to restore.
-				c.log.Info().Str("leg", to.role).Msg("far side's session renegotiated since: " + what + " dropped")
+				c.log.Info().Str("leg", to.role).Msg("far side's session renegotiated since: " + w.what + " dropped")
 			default:
 				c.sendRollback(rb)
 			}
 		})
 	default:
-		msg := "far side refused its restored session: ending the call"
-		if rb.moveGateway {
-			msg = "gateway refused our re-offer of the relay's address: ending the call"
-		}
-		c.log.Warn().Int("code", res.StatusCode).Str("leg", to.role).Msg(msg)
-		c.endForOffer(rb.failReason(), failedRollback)
+		c.log.Warn().Int("code", res.StatusCode).Str("leg", to.role).Msg(w.refused)
+		c.endForOffer(w.reason, failedRollback)
 	}
 }
