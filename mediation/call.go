@@ -346,14 +346,29 @@ func (s *callSink) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
 	if res.IsProvisional() && s.armed.Load() {
 		s.onProvisional(tx, res)
 	}
-	if c := s.c.Load(); c != nil {
-		c.OnResponse(tx, res)
+	if h := testHookSinkResponse.Load(); h != nil {
+		(*h)(s, res)
+	}
+	if c := s.c.Load(); c != nil && c.push(evResponse{tx, res}) {
 		return
 	}
-	if res.IsSuccess() && tx.Req.IsInvite() {
+	// The call is over (or its queue full). It may have ended since the
+	// look above, giving up on tx before any provisional had reached it
+	// (the caller's CANCEL crossing this first provisional): the CANCEL
+	// armed for it goes now. onProvisional acts once.
+	switch {
+	case res.IsProvisional() && s.armed.Load():
+		s.onProvisional(tx, res)
+	case res.IsSuccess() && tx.Req.IsInvite():
+		// The call is over but its INVITE was answered after all.
 		s.deps.lateAnswer(tx.Side(), tx.Req, res)
 	}
 }
+
+// testHookSinkResponse, set by a test only, runs as a response reaches a
+// call's sink, between its two looks for an abandoned INVITE: a test holds
+// a provisional there until the call has ended.
+var testHookSinkResponse atomic.Pointer[func(*callSink, *gosip.Response)]
 
 // OnDone implements sip.ResponseSink.
 func (s *callSink) OnDone(tx *sip.ClientTx, err error) {
@@ -361,7 +376,7 @@ func (s *callSink) OnDone(tx *sip.ClientTx, err error) {
 		s.forget(tx)
 	}
 	if c := s.c.Load(); c != nil {
-		c.OnDone(tx, err)
+		c.push(evTxDone{tx, err})
 	}
 }
 
@@ -481,17 +496,6 @@ func (s *callSink) cancel(tx *sip.ClientTx, reason []gosip.Header) {
 
 // release drops the sink's hold on the call.
 func (s *callSink) release() { s.c.Store(nil) }
-
-// OnResponse implements sip.ResponseSink for every request the call sends.
-func (c *call) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
-	if !c.push(evResponse{tx, res}) && res.IsSuccess() && tx.Req.IsInvite() {
-		// The call is over but its INVITE was answered after all.
-		c.deps.lateAnswer(tx.Side(), tx.Req, res)
-	}
-}
-
-// OnDone implements sip.ResponseSink.
-func (c *call) OnDone(tx *sip.ClientTx, err error) { c.push(evTxDone{tx, err}) }
 
 // run takes the call's events in order until none is left (the next event
 // runs it again, on a new goroutine: see inbox) or the call has ended.

@@ -511,6 +511,38 @@ func TestCancelCrossingProvisional(t *testing.T) {
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
 }
 
+// TestCancelCrossingHeldProvisional: the SBC's first provisional is
+// read but reaches the call only after the caller's CANCEL has ended it
+// (held there by a test hook; under load it is a matter of scheduling).
+// The call, having seen no provisional, left the CANCEL to the first one:
+// it still goes, and the SBC's 487 is ACKed. It used to be lost with the
+// provisional, and the SBC rang on (CI, stop 25).
+func TestCancelCrossingHeldProvisional(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startRawSBC(t)
+	srv := serveTo(t, sbc.addr(), "udp", nil)
+	oc := startPeer(t, "caller").call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	inv, from := sbc.read("")
+	mediation.HoldProvisionals(t, inv.CallID().Value())
+	sbc.respond(inv, from, 180, "held", nil)
+	if res, err := oc.p.stack.Client("udp").Do(ctx, oc.cancel()); err != nil || res.StatusCode != 200 {
+		t.Fatalf("the caller's CANCEL: %v %v", res, err)
+	}
+	if res := oc.answer(ctx, nil); res.StatusCode != 487 {
+		t.Fatalf("caller got %d, want 487", res.StatusCode)
+	}
+	r, src := sbc.read(gosip.INVITE)
+	if r.Method != gosip.CANCEL || r.CallID().Value() != inv.CallID().Value() {
+		t.Fatalf("SBC got %s after the caller's CANCEL, want the CANCEL of its INVITE", r.Method)
+	}
+	sbc.respond(r, src, 200, "", nil)
+	sbc.respond(inv, from, 487, "held", nil)
+	if ack, _ := sbc.read(gosip.CANCEL); ack.Method != gosip.ACK {
+		t.Fatalf("SBC got %s after its 487, want ACK", ack.Method)
+	}
+	mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", "outbound")
+}
+
 // TestCancelFromAnotherSentBy: a CANCEL whose top Via has the INVITE's
 // branch but another sent-by (another trusted host that learnt the
 // branch, Call-ID and From-tag) matches no transaction (RFC 3261 §9.2,

@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"testing"
 	"time"
 	"unsafe"
 	"weak"
@@ -180,4 +181,30 @@ func (s *Server) BookEnds() map[string]string {
 		}
 	}
 	return out
+}
+
+// HoldProvisionals holds each provisional response with Call-ID callID,
+// as it reaches its call's sink, until that call has ended (10 s at most),
+// for the rest of the test t: a caller's CANCEL then crosses the first
+// provisional of our INVITE, which the call never sees.
+func HoldProvisionals(t testing.TB, callID string) {
+	h := func(s *callSink, res *gosip.Response) {
+		if !res.IsProvisional() || res.CallID().Value() != callID {
+			return
+		}
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			c := s.c.Load()
+			if c == nil {
+				return
+			}
+			c.box.mu.Lock()
+			closed := c.box.closed
+			c.box.mu.Unlock()
+			if closed {
+				return
+			}
+		}
+	}
+	testHookSinkResponse.Store(&h)
+	t.Cleanup(func() { testHookSinkResponse.Store(nil) })
 }
