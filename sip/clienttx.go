@@ -97,16 +97,51 @@ func (t *ClientTx) lostConnection() error {
 // ACK (its "ACK loop" guard), on the goroutine that delivered the response,
 // which is the socket's reader, so one retransmitted 486 would stall every
 // call on the socket for 4 s.
+//
+// Over TCP or TLS it also takes an ACK that the INVITE's connection can no
+// longer carry (the peer closed it and answered over a new one, RFC 3261
+// §18.2.2) to the INVITE's destination over another connection, as RFC
+// 3261 §17.1.1.3 would have it: sipgo writes it to the old one.
 type ackRecorder struct {
 	gosip.Connection
 	ack atomic.Pointer[gosip.Request]
+	// t is the INVITE's transaction when its connection is one we watch.
+	t *ClientTx
 }
 
 func (c *ackRecorder) WriteMsg(msg gosip.Message) error {
-	if req, ok := msg.(*gosip.Request); ok && req.IsAck() {
-		c.ack.Store(req)
+	req, ok := msg.(*gosip.Request)
+	if !ok || !req.IsAck() {
+		return c.Connection.WriteMsg(msg)
+	}
+	c.ack.Store(req)
+	if c.t != nil {
+		select {
+		case <-c.t.conn.Dead():
+			// Not from here: this is the goroutine that reads the
+			// connection the response came on, and a dial may wait.
+			// A copy: the recorded ACK may be sent again (reack).
+			ack := req.Clone()
+			ack.SetDestination(c.t.Req.Destination())
+			ack.SetTransport(c.t.Req.Transport())
+			go c.t.side.ackAnew(ack)
+			return nil
+		default:
+		}
 	}
 	return c.Connection.WriteMsg(msg)
+}
+
+// ackAnew sends ack, the ACK of a non-2xx final response whose INVITE's
+// connection has ended, over another connection to the INVITE's
+// destination (an open one, else a new one), within the side's dial
+// timeout.
+func (s *Side) ackAnew(ack *gosip.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.dial)
+	defer cancel()
+	if err := s.WriteRequest(ctx, ack); err != nil {
+		s.log.Debug().Err(err).Str("call_id", ack.CallID().Value()).Msg("ACK of a final response over a new connection not sent")
+	}
 }
 
 // reack answers a retransmission of the non-2xx final response t has ACKed
@@ -170,6 +205,9 @@ func (s *Side) Send(ctx context.Context, req *gosip.Request, sink ResponseSink) 
 	if req.IsInvite() {
 		ct.conn = watchOf(conn)
 		ct.acks.Connection = conn
+		if ct.conn != nil {
+			ct.acks.t = ct
+		}
 		conn = &ct.acks
 	}
 	ct.tx = gosip.NewClientTx(key, req, conn, s.stack.Slog())
@@ -204,7 +242,9 @@ func (t *ClientTx) drain() {
 		dead = t.conn.Dead()
 	}
 	var lost error
-	var wait <-chan time.Time // after an orderly close while ringing
+	var wait <-chan time.Time  // after an orderly close while ringing
+	var bound <-chan time.Time // after giving up on that wait
+	reported := false
 	for {
 		select {
 		case <-t.tx.Responses():
@@ -229,10 +269,24 @@ func (t *ClientTx) drain() {
 				// called party: CANCEL the INVITE (over a new
 				// connection) before the call goes elsewhere, so that
 				// it does not ring on, or answer a call no one is on.
+				// The sink has the end now; the transaction stays to
+				// take the INVITE's final response (its 487 is ACKed,
+				// a 2xx goes to the sink, whose call is done with it),
+				// for another ClosedWait at most.
 				go t.cancelLost()
-				t.tx.Terminate()
+				t.sink.OnDone(t, lost)
+				reported = true
+				timer := time.NewTimer(t.side.closedWait)
+				defer timer.Stop()
+				bound = timer.C
 			}
+		case <-bound:
+			bound = nil
+			t.tx.Terminate()
 		case <-t.tx.Done():
+			if reported {
+				return
+			}
 			err := doneError(t.tx.Err())
 			if lost != nil && !t.final.Load() {
 				err = lost
@@ -344,6 +398,9 @@ func (s *Side) WriteRequest(ctx context.Context, req *gosip.Request) error {
 // in order while ringing, within the side's dial timeout; its outcome,
 // like any CANCEL's, is not reported.
 func (t *ClientTx) cancelLost() {
+	if t.final.Load() {
+		return // answered as the wait ran out: a CANCEL would do nothing (RFC 3261 §9.1)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), t.side.dial)
 	defer cancel()
 	if err := t.Cancel(ctx); err != nil {

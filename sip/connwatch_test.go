@@ -74,16 +74,19 @@ func (p *resetPeer) reset() {
 	p.conn.conn.Close()
 }
 
-// sendInvite sends an INVITE over TCP to to.
+// sendInvite sends an INVITE over TCP to to; the sink keeps its
+// transaction.
 func sendInvite(t *testing.T, s *Side, to netip.AddrPort) *sinkRec {
 	t.Helper()
 	inv := s.NewInvite(Invite{Target: to, Transport: "tcp", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
 	sink := &sinkRec{done: make(chan error, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.Send(ctx, inv, sink); err != nil {
+	tx, err := s.Send(ctx, inv, sink)
+	if err != nil {
 		t.Fatal(err)
 	}
+	sink.tx = tx
 	return sink
 }
 
@@ -252,6 +255,57 @@ func TestInviteClosedWhileRingingWaitsBounded(t *testing.T) {
 	if got != want {
 		t.Errorf("CANCEL's branch %q, want the INVITE's %q", got, want)
 	}
+	// The peer answers the CANCEL and the INVITE (487) on the new
+	// connection: the 487 is ACKed (RFC 3261 §17.1.1.3; r25-reviewD #1),
+	// over that connection, and the sink, which had the end already,
+	// hears of no other.
+	r.send(gosip.NewResponseFromRequest(req, 200, "OK", nil).String())
+	peer.respond(r, 487, "Request Terminated")
+	ack, ok := r.read().(*gosip.Request)
+	if !ok || !ack.IsAck() || ack.CSeq().SeqNo != peer.inv.CSeq().SeqNo {
+		t.Fatalf("peer read %v after its 487, want the ACK", ack)
+	}
+	if got, _ := ack.Via().Params.Get("branch"); got != want {
+		t.Errorf("ACK's branch %q, want the INVITE's %q", got, want)
+	}
+	select {
+	case <-sink.tx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the INVITE's transaction still there 5 s after its 487")
+	}
+	select {
+	case err := <-sink.done:
+		t.Errorf("the sink heard of a second end: %v", err)
+	default:
+	}
+}
+
+// TestInviteClosedWhileRingingEndsUnanswered: after the wait, a peer that
+// answers neither the CANCEL nor the INVITE does not keep the INVITE's
+// transaction for ever: it ends after another ClosedWait.
+func TestInviteClosedWhileRingingEndsUnanswered(t *testing.T) {
+	peer := listenResetPeer(t)
+	const wait = 200 * time.Millisecond
+	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: newRecorder(), ClosedWait: wait})
+	sink := sendInvite(t, s, peer.addr())
+	peer.accept()
+	peer.respond(peer.conn, 180, "Ringing")
+	waitCode(t, sink, 180)
+	peer.conn.conn.Close()
+	select {
+	case err := <-sink.done:
+		if !errors.Is(err, ErrTransport) {
+			t.Fatalf("transaction ended with %v, want ErrTransport", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("transaction still pending 10 s after an orderly close while ringing")
+	}
+	select {
+	case <-sink.tx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the INVITE's transaction still there 10 s after its wait ran out")
+	}
 }
 
 // TestInviteOutlivesConnectionAnsweredElsewhere: when the peer's responses
@@ -283,12 +337,24 @@ func TestInviteOutlivesConnectionAnsweredElsewhere(t *testing.T) {
 	peer.respond(other, 486, "Busy Here")
 	select {
 	case err := <-sink.done:
-		// sipgo's ACK of the 486 goes to the INVITE's connection, which is
-		// gone (RFC 3261 §17.1.1.3 would dial a new one): the transaction
-		// may end with that write's error, after its sink had the 486.
-		t.Logf("ended with %v", err)
+		if err != nil {
+			t.Errorf("transaction ended with %v after its 486", err)
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no end 5 s after the 486")
+	}
+	// The INVITE's connection is gone: its ACK goes to the INVITE's
+	// destination over a new one (RFC 3261 §17.1.1.3).
+	_ = peer.ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+	c, err := peer.ln.Accept()
+	if err != nil {
+		t.Fatalf("no new connection for the ACK: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := &raw{t: t, conn: c, rd: bufio.NewReader(c), tr: "tcp"}
+	if ack, ok := r.read().(*gosip.Request); !ok || !ack.IsAck() || ack.CallID().Value() != peer.inv.CallID().Value() {
+		t.Fatalf("peer read %v on the new connection, want the ACK of its 486", ack)
 	}
 	if got := sinkCodes(sink); !slices.Equal(got, []int{100, 486}) {
 		t.Errorf("sink got %v, want 100 and 486", got)

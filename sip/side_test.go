@@ -299,6 +299,7 @@ type sinkRec struct {
 	mu    sync.Mutex
 	codes []int
 	done  chan error
+	tx    *ClientTx // when the test keeps it
 }
 
 func (s *sinkRec) OnResponse(_ *ClientTx, res *gosip.Response) {
