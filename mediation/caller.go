@@ -536,7 +536,7 @@ func (c *call) answerCaller(body []byte) {
 // answer, whose 200 anchored the call, is offered the relay (earlymove.go).
 func (c *call) callerAcked(ack *gosip.Request) {
 	c.armSettle()
-	if c.state == stateAnswered && c.media.takeGatewayMove() {
+	if c.state == stateAnswered && c.media.takeGatewayMove(c.caller.tag) {
 		c.moveGatewayToRelay()
 	}
 	if !c.media.awaitingLateAnswer() || c.state != stateAnswered {

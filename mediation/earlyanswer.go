@@ -60,9 +60,10 @@ type earlyAnswer struct {
 	codec    sdp.Codec
 	events   bool
 	decision decision
-	// moved: the early answer was bypassed and the 200 of its dialog
-	// anchored, so the gateway is to be offered the relay once the 200
-	// is ACKed (takeGatewayMove).
+	// moved: the early answer was bypassed and a later answer in its
+	// dialog (an 18x or the 200) anchored it, so the gateway is to be
+	// offered the relay once a 200 of that dialog is ACKed, unless an
+	// answer after that bypassed it again (takeGatewayMove).
 	moved bool
 }
 

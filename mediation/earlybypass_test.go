@@ -26,7 +26,9 @@ import (
 // both ways through the relay. Kept bypassed instead (r25-bypass F1), the
 // relay the client sent to was released: the SBC heard nothing, for ever.
 // Another fork answering 200 without the ID is another early dialog: that
-// one is anchored, the SBC takes its 200's SDP, no re-offer.
+// one is anchored, the SBC takes its 200's SDP, no re-offer. So is a
+// 180 in the same early dialog without the ID followed by a 200 without
+// SDP (the SBC keeps the 183's answer all the same; r25-reviewD #4).
 func TestInboundEarlyBypassMovedToRelay(t *testing.T) {
 	withID := func(b []byte, id string) []byte {
 		return bytes.Replace(b, []byte("a=ptime"), []byte("a=x-bypassid:"+id+"\r\na=ptime"), 1)
@@ -36,12 +38,15 @@ func TestInboundEarlyBypassMovedToRelay(t *testing.T) {
 		fork   string // the To-tag of the 200, "" for the 183's own
 		update bool   // the SBC allows UPDATE
 		first  int    // the SBC's response to our first re-offer (0: 200)
+		// then180: the client's 180 without the ID, and its 200 without SDP
+		then180 bool
 	}{
-		{"same early dialog", "", false, 0},
-		{"same early dialog, SBC allows UPDATE", "", true, 0},
-		{"same early dialog, glare", "", false, 491},
-		{"same early dialog, refused", "", false, 488},
-		{"another fork", "forkB", false, 0},
+		{"same early dialog", "", false, 0, false},
+		{"same early dialog, SBC allows UPDATE", "", true, 0, false},
+		{"same early dialog, glare", "", false, 491, false},
+		{"same early dialog, refused", "", false, 488, false},
+		{"another fork", "forkB", false, 0, false},
+		{"same early dialog, 180 without the ID, 200 without SDP", "", false, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
@@ -57,6 +62,11 @@ func TestInboundEarlyBypassMovedToRelay(t *testing.T) {
 				pi.respond(183, withID(loopSDP(early, "sendrecv", true, "PCMA"), id))
 				if tc.fork != "" {
 					pi.tag = tc.fork
+				}
+				if tc.then180 {
+					pi.respond(180, loopSDP(late, "sendrecv", true, "PCMU", "PCMA"))
+					pi.respond(200, nil)
+					return
 				}
 				pi.respond(200, loopSDP(late, "sendrecv", true, "PCMU", "PCMA"))
 			})

@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -37,17 +38,18 @@ var moveWords = offerWords{
 	reason:   reasonGatewayNotMoved,
 }
 
-// takeGatewayMove reports whether the 200 just ACKed anchored an early
-// dialog whose early answer was bypassed, and forgets it: the gateway is
-// offered the relay once.
-func (p *mediaPlan) takeGatewayMove() bool {
-	moved := false
-	for i := range p.early {
-		if p.early[i].moved {
-			p.early[i].moved, moved = false, true
-		}
+// takeGatewayMove reports whether the 200 just ACKed, in our early
+// dialog tag, ended an early dialog whose early answer was bypassed and
+// later answers anchored, and forgets it: the gateway is offered the
+// relay once. Another fork's early answers do not count: the 200's
+// dialog has its own.
+func (p *mediaPlan) takeGatewayMove(tag string) bool {
+	e := p.earlyFor(tag)
+	if e == nil || !e.moved {
+		return false
 	}
-	return moved && !p.decision.bypass && p.relay != nil
+	e.moved = false
+	return !p.decision.bypass && p.relay != nil
 }
 
 // offerAgain is the SDP last sent side's peer, in a new version (RFC 3264
@@ -71,12 +73,24 @@ func (p *mediaPlan) offerAgain(side relay.Side) ([]byte, error) {
 }
 
 // moveGatewayToRelay offers the caller's gateway the relay's SDP again
-// (see above), once no other exchange is in progress on the call.
+// (see above), once no other exchange is in progress on the call (a
+// transfer's included: it re-offers the gateway itself when its target
+// answers). One that waited is dropped when an exchange since has given
+// the gateway another SDP of ours, in an offer or answer it cannot
+// ignore: the relay's address, already taken (a refusal of the redundant
+// re-offer would end a call whose gateway has moved).
 func (c *call) moveGatewayToRelay() {
 	gw, edge := &c.caller.leg, &c.callee.leg
-	busy := func() bool { return c.offer != nil || gw.ok != nil || edge.ok != nil || gw.refreshing }
+	busy := func() bool {
+		return c.offer != nil || gw.ok != nil || edge.ok != nil || gw.refreshing || c.xfer != nil
+	}
+	sent := c.legSDP(gw)
 	try := func() {
 		if c.state != stateAnswered {
+			return
+		}
+		if !bytes.Equal(c.legSDP(gw), sent) {
+			c.log.Info().Str("leg", gw.role).Msg("gateway's session renegotiated since: " + moveWords.what + " dropped")
 			return
 		}
 		body, err := c.media.offerAgain(gw.media)

@@ -302,7 +302,11 @@ func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, err
 		// (earlyanswer.go).
 		e := p.earlyFor(tag)
 		out, d, err = p.inboundAnswer(ans, body, !final)
-		e.moved = err == nil && final && !p.decision.bypass
+		// Any answer that anchors the dialog, an 18x's too (a 200
+		// without SDP repeats it): the gateway may keep the first.
+		if err == nil {
+			e.moved = !p.decision.bypass
+		}
 	case p.earlyFor(tag) != nil:
 		out, err = p.answerAgain(p.earlyFor(tag), ans, body)
 	case p.dir == outbound:
