@@ -184,6 +184,20 @@ func (p *mediaPlan) restored(side relay.Side, body []byte) error {
 	return p.familyErr(side, ans)
 }
 
+// legCodec is the codec an anchored leg takes from its peer's answer: the
+// gateway's first G.711 law; the client's first codec media.edge_codecs
+// allows (G.722 too: the client's leg kept on it, as its first exchange
+// put it there, when our re-offer listed it).
+func (p *mediaPlan) legCodec(side relay.Side, ans sdp.Media) (sdp.Codec, error) {
+	if side == relay.Edge {
+		return sdp.ClientCodec(ans, p.edgeCodecs)
+	}
+	if g := ans.G711(); len(g) > 0 {
+		return g[0], nil
+	}
+	return sdp.Codec{}, sdp.ErrNoG711
+}
+
 // commit completes a staged offer with the other peer's answer: it builds
 // the answer for the offerer and applies the new state (keys, relay peers,
 // hold as offer and answer make it). On error nothing is applied. reply
@@ -247,9 +261,10 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte, reply bool) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
+	var answerCodec sdp.Codec
 	if !p.decision.bypass {
-		if len(ans.G711()) == 0 {
-			return nil, fmt.Errorf("far side's answer to the re-offer: %w", sdp.ErrNoG711)
+		if answerCodec, err = p.legCodec(ro.from.Other(), ans); err != nil {
+			return nil, fmt.Errorf("far side's answer to the re-offer: %w", err)
 		}
 		if err := p.familyErr(ro.from.Other(), ans); err != nil {
 			return nil, err
@@ -264,7 +279,7 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte, reply bool) ([]byte, error)
 		// The offer to the other peer is already in p.sdp; the answer to
 		// the offerer is d, sent once this succeeds.
 		answered := relayPeer{ro.offer, d.Codecs[0], formatsIn(d.Codecs), !sends(d.Direction)}
-		answering := relayPeer{ans, ans.G711()[0], p.sdp[ro.from.Other()].formats, p.sdp[ro.from.Other()].noSend}
+		answering := relayPeer{ans, answerCodec, p.sdp[ro.from.Other()].formats, p.sdp[ro.from.Other()].noSend}
 		if ro.from == relay.Edge {
 			err = p.pointRelay(answering, answered, events)
 		} else {

@@ -202,10 +202,19 @@ func ClientAnswerPrefer(client, gateway Media, anchor netip.AddrPort, prefer []s
 // PCMA): ErrNoG711. A client's re-offer is checked before it goes to the
 // gateway, which must not take an offer the client then gets refused.
 func CheckClientCodec(client Media, prefer []string) error {
-	if _, ok := preferredCodec(client, Codec{}, prefer); !ok {
-		return fmt.Errorf("client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
+	_, err := ClientCodec(client, prefer)
+	return err
+}
+
+// ClientCodec is the codec an anchored client leg takes from the client's
+// SDP: its first format at 8 kHz mono that prefer (media.edge_codecs;
+// empty: PCMU, PCMA) allows, G.711 or G.722; ErrNoG711 when none is.
+func ClientCodec(client Media, prefer []string) (Codec, error) {
+	c, ok := preferredCodec(client, Codec{}, prefer)
+	if !ok {
+		return Codec{}, fmt.Errorf("client offered %s: %w", codecNames(client.Codecs), ErrNoG711)
 	}
-	return nil
+	return c, nil
 }
 
 // preferredCodec picks the client's codec for an anchored leg.
@@ -276,7 +285,10 @@ func ClientOffer(gateway Media, anchor netip.AddrPort, bypassID string) (Descrip
 // it and the call runs without transcoding. An added law keeps the
 // client's payload type, or takes its static one when the gateway's offer
 // uses that number for another format, and is left out when both are
-// taken.
+// taken. A client whose leg is on G.722 (the codec ClientAnswerPrefer
+// picks from its latest SDP) gets G.722 first, ahead of the gateway's
+// laws: an SBC's hold or resume does not take the client's wideband
+// audio away for the rest of the call.
 func ClientReofferAnchored(gateway Media, anchor netip.AddrPort, client Media, prefer []string) (Description, error) {
 	d, err := ClientOffer(gateway, anchor, "")
 	if err != nil {
@@ -284,6 +296,10 @@ func ClientReofferAnchored(gateway Media, anchor netip.AddrPort, client Media, p
 	}
 	if prefer == nil {
 		prefer = []string{"PCMU", "PCMA"}
+	}
+	if c, ok := preferredCodec(client, Codec{}, prefer); ok && !c.IsG711() && !ptUsed(d.Codecs, c.PT) {
+		c.Fmtp = ""
+		d.Codecs = append([]Codec{c}, d.Codecs...)
 	}
 	var added []Codec
 	for _, law := range G711Order(client.Codecs, prefer) {

@@ -740,6 +740,7 @@ func TestClientReofferAnchored(t *testing.T) {
 			Direction: SendRecv, Ptime: defaultPtime, Candidates: edgePair}
 	}
 	pcmu96 := Codec{PT: 96, Name: "PCMU", Rate: 8000, Channels: 1}
+	g722 := Codec{PT: 9, Name: "G722", Rate: 8000, Channels: 1}
 	runBuilderCases(t, false, []builderCase{
 		{
 			name:  "the SBC's PCMA alone to a PCMU client: PCMA, then PCMU",
@@ -772,9 +773,24 @@ func TestClientReofferAnchored(t *testing.T) {
 			want:  at(PCMA, sbcTE),
 		},
 		{
-			name:  "a client without G.711",
-			build: reoffer(withCodecs(gw, PCMA), withCodecs(cl, Codec{PT: 9, Name: "G722", Rate: 8000, Channels: 1}), []string{"G722", "PCMU", "PCMA"}),
-			want:  at(PCMA),
+			name:  "a client on G.722 alone: G.722 first",
+			build: reoffer(withCodecs(gw, PCMA), withCodecs(cl, g722), []string{"G722", "PCMU", "PCMA"}),
+			want:  at(g722, PCMA),
+		},
+		{
+			name:  "a client on G.722 (its latest SDP's first codec media.edge_codecs allows): G.722 first, then the laws",
+			build: reoffer(withCodecs(gw, PCMA, sbcTE), withCodecs(cl, g722, PCMU, PCMA, TelephoneEvent), []string{"G722", "PCMU", "PCMA"}),
+			want:  at(g722, PCMA, PCMU, sbcTE),
+		},
+		{
+			name:  "G.722 left out by media.edge_codecs: not offered",
+			build: reoffer(withCodecs(gw, PCMA), withCodecs(cl, g722, PCMU), []string{"PCMU", "PCMA"}),
+			want:  at(PCMA, PCMU),
+		},
+		{
+			name:  "a client on PCMU although it lists G.722 later: no G.722",
+			build: reoffer(withCodecs(gw, PCMA), withCodecs(cl, PCMU, g722), []string{"G722", "PCMU", "PCMA"}),
+			want:  at(PCMA, PCMU),
 		},
 		{
 			name:    "the SBC without G.711",
