@@ -336,8 +336,8 @@ func TestTLSSipsRequestURIGetsSipsContact(t *testing.T) {
 // the same, and nothing for a valid certificate.
 func TestTLSExpiredCertWarnedAtStart(t *testing.T) {
 	dir := t.TempDir()
-	// Issued an hour ago for half an hour: expired half an hour ago.
-	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 30 * time.Minute}); err != nil {
+	// Issued two hours ago for half an hour: expired.
+	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 30 * time.Minute, Issued: time.Now().Add(-2 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	valid := newLab(t, []string{"127.0.0.1"}, []string{"sbc.lab"})

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -24,9 +25,13 @@ func cert(args []string) int {
 	dir := fs.String("dir", "certs", "`directory` to write the files to (created if missing)")
 	server := fs.String("server-names", "mediation.lab,127.0.0.1,::1", "comma-separated DNS names and IPs of the server certificate")
 	client := fs.String("client-names", "sbc.lab,127.0.0.1,::1", "comma-separated DNS names and IPs of the SBC's client certificate")
-	validity := fs.Duration("validity", 365*24*time.Hour, "how long the certificates are valid")
+	validity := fs.Duration("validity", 365*24*time.Hour, "how long the certificates are valid from now (they are valid from an hour ago too, for clock skew)")
 	if done, code := parseCommand(fs, args, certUsage); done {
 		return code
+	}
+	if *validity <= 0 {
+		fmt.Fprintf(os.Stderr, "mediation: cert: --validity %v: want a positive duration\n", *validity)
+		return exitUsage
 	}
 	opt := labca.Options{ServerNames: names(*server), ClientNames: names(*client), Validity: *validity}
 	if err := labca.Generate(*dir, opt); err != nil {

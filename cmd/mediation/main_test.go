@@ -383,7 +383,7 @@ func TestServeValidateSharedTrunkAddress(t *testing.T) {
 // (a renewal may be on its way) with one warning line naming it.
 func TestServeValidateExpiredTLSCert(t *testing.T) {
 	dir := t.TempDir()
-	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 30 * time.Minute}); err != nil {
+	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 30 * time.Minute, Issued: time.Now().Add(-2 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	cert := filepath.Join(dir, labca.ServerFile)

@@ -29,8 +29,13 @@ type Options struct {
 	ServerNames []string
 	// ClientNames are those of the SBC's certificate (client.pem).
 	ClientNames []string
-	// Validity is how long the certificates are valid; 0 means a year.
+	// Validity is how long the certificates are valid from their issue
+	// (Issued); 0 means a year. They are valid from an hour before it
+	// too, for some clock skew between lab hosts.
 	Validity time.Duration
+	// Issued is when they are issued; zero means now (a test issues
+	// certificates in the past to have expired ones).
+	Issued time.Time
 }
 
 // Files written by Generate, in the directory given.
@@ -50,13 +55,20 @@ func Generate(dir string, opt Options) error {
 	if len(opt.ServerNames) == 0 || len(opt.ClientNames) == 0 {
 		return errors.New("labca: server and client names are required")
 	}
-	if opt.Validity <= 0 {
+	if opt.Validity < 0 {
+		return fmt.Errorf("labca: validity %v is negative", opt.Validity)
+	}
+	if opt.Validity == 0 {
 		opt.Validity = 365 * 24 * time.Hour
+	}
+	if opt.Issued.IsZero() {
+		opt.Issued = time.Now()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("labca: %w", err)
 	}
-	now := time.Now().Add(-time.Hour) // some clock skew between lab hosts
+	now := opt.Issued.Add(-time.Hour) // some clock skew between lab hosts
+	opt.Validity += time.Hour         // counted from the issue, not from an hour before
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("labca: CA key: %w", err)

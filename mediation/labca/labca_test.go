@@ -3,9 +3,11 @@ package labca
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestGenerate(t *testing.T) {
@@ -49,5 +51,40 @@ func TestGenerate(t *testing.T) {
 	}
 	if err := Generate(dir, Options{}); err == nil {
 		t.Error("no names: no error")
+	}
+}
+
+// TestValidityFromNow: --validity counts from the issue (a 30 minute
+// certificate is valid for the next 30 minutes, and from an hour before
+// for clock skew); a negative one is an error. It counted from the hour
+// before, so 30 minutes made certificates already expired (r26-tls F4).
+func TestValidityFromNow(t *testing.T) {
+	dir := t.TempDir()
+	issued := time.Now()
+	if err := Generate(dir, Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 30 * time.Minute, Issued: issued}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{CAFile, ServerFile, ClientFile} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			t.Fatalf("%s holds no PEM block", f)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := issued.Add(30 * time.Minute); c.NotAfter.Sub(want).Abs() > 2*time.Second {
+			t.Errorf("%s valid until %v, want %v", f, c.NotAfter, want)
+		}
+		if want := issued.Add(-time.Hour); c.NotBefore.Sub(want).Abs() > 2*time.Second {
+			t.Errorf("%s valid from %v, want %v", f, c.NotBefore, want)
+		}
+	}
+	if err := Generate(dir, Options{ServerNames: []string{"a"}, ClientNames: []string{"b"}, Validity: -time.Hour}); err == nil {
+		t.Error("negative validity: no error")
 	}
 }
