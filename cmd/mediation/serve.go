@@ -27,6 +27,9 @@ type serveFlag struct {
 	isBool bool
 	get    func(c *mediation.Config) string
 	set    func(c *mediation.Config, v string)
+	// check, when set, refuses a value set cannot take as it is (a
+	// number that is none): the error names the flag and the value.
+	check func(v string) error
 }
 
 // serveFlags override the config only when given on the command line; their
@@ -112,17 +115,29 @@ func newServeFlagSet(def *mediation.Config) (fs *flag.FlagSet, configPath *strin
 }
 
 // applyFlags copies the flags given on the command line into cfg; flags left
-// out keep the value from the config file (Visit skips unset flags).
-func applyFlags(fs *flag.FlagSet, cfg *mediation.Config) {
+// out keep the value from the config file (Visit skips unset flags). A
+// value a flag's check refuses is an error naming the flag.
+func applyFlags(fs *flag.FlagSet, cfg *mediation.Config) error {
 	byName := make(map[string]serveFlag, len(serveFlags))
 	for _, f := range serveFlags {
 		byName[f.name] = f
 	}
+	var err error
 	fs.Visit(func(fl *flag.Flag) {
-		if f, ok := byName[fl.Name]; ok {
-			f.set(cfg, fl.Value.String())
+		f, ok := byName[fl.Name]
+		if !ok || err != nil {
+			return
 		}
+		v := fl.Value.String()
+		if f.check != nil {
+			if cerr := f.check(v); cerr != nil {
+				err = fmt.Errorf("--%s %q: %w", f.name, v, cerr)
+				return
+			}
+		}
+		f.set(cfg, v)
 	})
+	return err
 }
 
 // serveConfig builds the configuration: the default or --config file, then the
@@ -135,7 +150,9 @@ func serveConfig(fs *flag.FlagSet, configPath string) (*mediation.Config, error)
 			return nil, err
 		}
 	}
-	applyFlags(fs, cfg)
+	if err := applyFlags(fs, cfg); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mediation-emulator/mediation/mediation"
@@ -109,7 +110,9 @@ func TestGatewayFlagCreatesGatewayWhenListEmpty(t *testing.T) {
 	if err := fs.Parse([]string{"--gateway", "127.0.0.1:5090"}); err != nil {
 		t.Fatal(err)
 	}
-	applyFlags(fs, cfg)
+	if err := applyFlags(fs, cfg); err != nil {
+		t.Fatal(err)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
@@ -140,5 +143,37 @@ func TestServeConfigErrorIsConfigError(t *testing.T) {
 	var ce *mediation.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "bypass.bypass_id" {
 		t.Fatalf("err = %v, want *ConfigError for bypass.bypass_id", err)
+	}
+}
+
+// TestNumberFlagsChecked: a numeric flag's value that is no number in its
+// range is refused with the flag and the value as typed; it used to
+// become 0 or the type's maximum (--hep-id), or be quoted as "-1"
+// (--pcap-max-size) (r26-docs F2, F3).
+func TestNumberFlagsChecked(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string // "" for no error
+	}{
+		{[]string{"--hep-id", "abc"}, `--hep-id "abc": capture.hep_capture_id: want a whole number from 0 to 4294967295`},
+		{[]string{"--hep-id", "-1"}, `--hep-id "-1"`},
+		{[]string{"--hep-id", "99999999999"}, `--hep-id "99999999999"`},
+		{[]string{"--pcap-max-size", "abc"}, `--pcap-max-size "abc": capture.pcap_max_size: want a whole number`},
+		{[]string{"--hep-id", "2001"}, ""},
+	} {
+		fs, _, _ := newServeFlagSet(mediation.DefaultConfig())
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg := mediation.DefaultConfig()
+		err := applyFlags(fs, cfg)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%v: %v", tt.args, err)
+		case tt.want == "" && cfg.Capture.HEPCaptureID != 2001:
+			t.Errorf("%v: capture id %d", tt.args, cfg.Capture.HEPCaptureID)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%v: error %v, want %q", tt.args, err, tt.want)
+		}
 	}
 }
