@@ -306,18 +306,38 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 		c.log.Warn().Err(err).Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) not usable: the session stays as it was")
 		return
 	}
-	if sdp.SameStream(ans, c.media.latest(l.media)) {
+	if c.media.unchangedAnswer(l.media, ans) {
 		return
 	}
-	if c.offer != nil || c.other(l).ok != nil || c.other(l).refreshing {
-		// An offer of ours is in progress (a relayed one, our refresh),
-		// or our 2xx to the other peer waits for its ACK: a re-INVITE now
-		// would cross it (RFC 3261 §14.1).
-		c.log.Warn().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media while another offer is in progress: not relayed")
+	l.answers++
+	busy := func() bool { return c.offer != nil || c.other(l).ok != nil || c.other(l).refreshing }
+	if !busy() {
+		c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
+		c.relayOffer(l, nil, gosip.INVITE, body, l.timer)
 		return
 	}
-	c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
-	c.relayOffer(l, nil, gosip.INVITE, body, l.timer)
+	// An offer of ours is in progress (a relayed one, our refresh of the
+	// other leg), or our 2xx to the other peer waits for its ACK: a
+	// re-INVITE now would cross it (RFC 3261 §14.1). The answer binds
+	// all the same (a new SRTP key the peer sends with from now on, a new
+	// address): it goes once that is over, checked every T1, unless a
+	// later answer of the peer's came meanwhile. Dropped, the peer's
+	// media under its new key failed to decrypt until its next refresh.
+	c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media while another offer is in progress: relayed once that is over")
+	n := l.answers
+	var retry func()
+	retry = func() {
+		switch {
+		case !c.live() || l.answers != n:
+		case busy():
+			c.after(c.deps.sip.T1, retry)
+		case c.media.unchangedAnswer(l.media, ans):
+		default:
+			c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
+			c.relayOffer(l, nil, gosip.INVITE, body, l.timer)
+		}
+	}
+	c.after(c.deps.sip.T1, retry)
 }
 
 // onUpdate handles UPDATE (RFC 3311) in an early or confirmed dialog: with

@@ -47,6 +47,10 @@ type leg struct {
 	expiryDue bool
 	// refreshTries counts the retries of the current refresh cycle.
 	refreshTries uint8
+	// answers counts the peer's answers that changed its media
+	// (peerAnswered): one waiting for an offer in progress to end goes
+	// only if no later one came meanwhile.
+	answers uint8
 }
 
 // legSDP is the SDP we last sent this leg's peer, or after an offer it

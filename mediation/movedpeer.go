@@ -45,3 +45,21 @@ func (p *mediaPlan) moveMedia(side relay.Side, prev, offer sdp.Media, raw []byte
 		Msg("peer moved its media: the relay follows, the other peer is not asked")
 	return true
 }
+
+// unchangedAnswer reports whether ans, side's peer's answer to the SDP it
+// had offered again, changes nothing: the same stream as its latest SDP,
+// or, on an anchored call, a subset of its formats whose first is the one
+// the relay takes from it (sdp.SameAnswer). A peer's first refresh answer
+// lists fewer formats than its offer did and used to count as a change:
+// an offer to the other peer that changed nothing.
+func (p *mediaPlan) unchangedAnswer(side relay.Side, ans sdp.Media) bool {
+	prev := p.latest(side)
+	if sdp.SameStream(ans, prev) {
+		return true
+	}
+	if p.decision.bypass || p.legs == nil {
+		return false
+	}
+	c := p.legs[side].Codec
+	return sdp.SameAnswer(ans, prev, sdp.Codec{PT: c.PT, Name: c.Name})
+}

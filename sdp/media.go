@@ -127,6 +127,27 @@ func SameStream(a, b Media) bool {
 		slices.Equal(a.Crypto, b.Crypto)
 }
 
+// SameAnswer reports whether ans, a peer's answer to an SDP of ours that
+// offered it the session it had (a session refresh), changes nothing of
+// the stream that prev, the peer's latest SDP, and sending, the format we
+// take from it, describe: SameStream but for the formats, of which an
+// answer lists a subset (RFC 3264 §6.1). So the first answer of a peer
+// whose offer listed several formats is no change, while every format it
+// lists is one of prev's (payload type and name) and the first is sending.
+func SameAnswer(ans, prev Media, sending Codec) bool {
+	same := func(x, y Codec) bool { return x.PT == y.PT && strings.EqualFold(x.Name, y.Name) }
+	if len(ans.Codecs) == 0 || !same(ans.Codecs[0], sending) {
+		return false
+	}
+	for _, c := range ans.Codecs {
+		if !slices.ContainsFunc(prev.Codecs, func(p Codec) bool { return same(p, c) }) {
+			return false
+		}
+	}
+	prev.Codecs = ans.Codecs
+	return SameStream(ans, prev)
+}
+
 // HasBypassID reports whether the peer's a=x-bypassid equals id. GUIDs are
 // compared case-insensitively and without braces; an empty ID on either side
 // never matches, so a client without bypass support is never bypassed.

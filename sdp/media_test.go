@@ -445,6 +445,40 @@ func TestSameStream(t *testing.T) {
 	}
 }
 
+// TestSameAnswer: a peer's answer to our SDP offered again changes nothing
+// when it lists a subset of its earlier formats led by the one we take
+// from it, and nothing else differs.
+func TestSameAnswer(t *testing.T) {
+	base := "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+	parse := func(s string) Media {
+		t.Helper()
+		m, err := Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	prev := parse(base)
+	for _, tt := range []struct {
+		name    string
+		sdp     string
+		sending Codec
+		same    bool
+	}{
+		{"itself", base, PCMU, true},
+		{"a subset led by the format in use", strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 0 101", 1), PCMU, true},
+		{"the other law first", strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 8 101", 1), PCMU, false},
+		{"a format it had not", strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 0 9 101", 1), PCMU, false},
+		{"another port", strings.Replace(strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 0 101", 1), "m=audio 4000", "m=audio 4002", 1), PCMU, false},
+		{"a new key", strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 0 101", 1) + "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n", PCMU, false},
+		{"hold", strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 0 101", 1) + "a=sendonly\r\n", PCMU, false},
+	} {
+		if got := SameAnswer(parse(tt.sdp), prev, tt.sending); got != tt.same {
+			t.Errorf("%s: SameAnswer = %v, want %v", tt.name, got, tt.same)
+		}
+	}
+}
+
 // TestMoved: a stream at another address and nothing else changed is
 // moved; the same address, a hold, or any other change is not.
 func TestMoved(t *testing.T) {
