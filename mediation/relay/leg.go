@@ -60,9 +60,9 @@ type Codec struct {
 	// those its SDP and ours have in common (RFC 3264 §6.1: an answerer
 	// may send any format of the offer it also listed in its answer, an
 	// offerer any format of the answer), by the payload type of its SDP
-	// and, when ours numbered the format otherwise, ours too. Each packet is converted by its
-	// own payload type to the other leg's codec; what we send the peer
-	// stays PT. Names as Name's; SetLeg refuses a format this side cannot
+	// and, when ours numbered the format otherwise, ours too. Each packet
+	// is converted by its own payload type to the other leg's codec; what
+	// we send the peer stays PT. Names as Name's; SetLeg refuses a format this side cannot
 	// decode. The relay keeps no reference to the slice.
 	Accept []Format
 }
