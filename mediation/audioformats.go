@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"math/bits"
 	"strings"
 
 	"github.com/mediation-emulator/mediation/sdp"
@@ -33,11 +34,37 @@ func formatOf(c sdp.Codec) audioFormats {
 	}
 }
 
-// formatsIn is the set of formats of list.
-func formatsIn(list []sdp.Codec) audioFormats {
-	var set audioFormats
+// declared is what an SDP we sent a peer says we receive, with the payload
+// types the peer is to send with (RFC 3264 §5.1: an offer's numbers are
+// those its author expects in the RTP it receives; §6.1: an answerer uses
+// the offer's even where its answer differs): the audio formats the relay
+// decodes, the payload type of each, and the telephone-event's. A few
+// bytes, kept by value in an sdpLeg's padding.
+type declared struct {
+	audio audioFormats
+	event uint8    // telephone-event's payload type, 0: none
+	pts   [3]uint8 // by format: PCMU, PCMA, G722 (when audio has it)
+}
+
+// declaredIn is what list, the formats of an SDP of ours, declares; a
+// format listed twice counts by its first payload type.
+func declaredIn(list []sdp.Codec) declared {
+	var d declared
 	for _, c := range list {
-		set |= formatOf(c)
+		if c.IsTelephoneEvent() && d.event == 0 {
+			d.event = c.PT
+		}
+		bit := formatOf(c)
+		if bit == 0 || d.audio&bit != 0 {
+			continue
+		}
+		d.audio |= bit
+		d.pts[bits.TrailingZeros8(uint8(bit))] = c.PT
 	}
-	return set
+	return d
+}
+
+// pt is the payload type d declares for the format bit (one of d.audio's).
+func (d declared) pt(bit audioFormats) uint8 {
+	return d.pts[bits.TrailingZeros8(uint8(bit))]
 }

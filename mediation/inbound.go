@@ -98,7 +98,7 @@ func (p *mediaPlan) inboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byte
 	p.keys[relay.Gateway].apply(&d)
 	p.earlyDirection(&d, early)
 	_, events := d.TelephoneEvent()
-	if err := p.pointRelay(relayPeer{caller, d.Codecs[0], formatsIn(d.Codecs), !sends(d.Direction)},
+	if err := p.pointRelay(relayPeer{caller, d.Codecs[0], declaredIn(d.Codecs), !sends(d.Direction)},
 		relayPeer{ans, ans.G711()[0], p.sdp[relay.Edge].formats, p.sdp[relay.Edge].noSend}, events); err != nil {
 		return nil, d, err
 	}

@@ -121,9 +121,10 @@ type mediaPlan struct {
 type sdpLeg struct {
 	origin sdp.Origin
 	last   []byte
-	// formats are the audio formats the relay decodes that last listed:
-	// the peer may send any of them that its own SDP lists too.
-	formats audioFormats
+	// formats are what last declares we receive (the audio formats the
+	// relay decodes, telephone-event, with their payload types): the peer
+	// may send any of them that its own SDP lists too.
+	formats declared
 	// unsent: last is the session restored after an offer the peer
 	// refused (mediaPlan.refuse), stamped with the version after the
 	// refused offer's and not sent yet. The refused offer's version was
@@ -159,7 +160,7 @@ func (l *sdpLeg) marshal(d sdp.Description) []byte {
 	// already: the next SDP sent takes it, whatever it says.
 	l.unsent = false
 	l.last = body
-	l.formats = formatsIn(d.Codecs)
+	l.formats = declaredIn(d.Codecs)
 	l.noSend = !sends(d.Direction)
 	return body
 }
@@ -398,9 +399,9 @@ func (p *mediaPlan) local(side relay.Side) netip.AddrPort {
 
 // relayPeer is one peer as the relay is told of it after an offer/answer.
 type relayPeer struct {
-	media sdp.Media    // the peer's SDP
-	codec sdp.Codec    // the format we send it, and the first it may send
-	ours  audioFormats // the audio formats of our SDP to it
+	media sdp.Media // the peer's SDP
+	codec sdp.Codec // the format we send it, and the first it may send
+	ours  declared  // what our SDP to it declares we receive
 	// noSend: our SDP to it does not let us send (recvonly, inactive).
 	noSend bool
 }
@@ -439,7 +440,12 @@ func (p *mediaPlan) pointRelayEvents(gw, edge relayPeer, gwEvents, edgeEvents bo
 // SDP that ours lists too and the relay decodes on side: RFC 3264 §6.1
 // lets either end send any format both list, not only the first), and the
 // IPs its media may come from before the relay latches to it (its SIP
-// peer's, its ICE candidates').
+// peer's, its ICE candidates'). The peer may send its events and audio
+// formats with the payload types of our SDP as well as its own: RFC 3264
+// §5.1 and §6.1 have each end send with the numbers of the other's SDP
+// (an answerer with the offer's, even where its answer renumbered them),
+// and many SBCs send with their own; a number of ours that the peer's SDP
+// gives to another format is left out (its own numbering wins).
 func (p *mediaPlan) legFor(side relay.Side, rp relayPeer, events bool) relay.Leg {
 	m, c := rp.media, rp.codec
 	// RFC 3264 §5.1, §6.1: we send the peer media only if our SDP to it
@@ -450,16 +456,36 @@ func (p *mediaPlan) legFor(side relay.Side, rp relayPeer, events bool) relay.Leg
 	l := relay.Leg{RTP: m.RTP(), RTCP: m.RTCP(), NoSend: noSend, Codec: relay.Codec{PT: c.PT, Name: c.Name}}
 	if ev, ok := m.TelephoneEvent(); ok && events {
 		l.Codec.EventPT = ev.PT
+		if o := rp.ours.event; o != 0 && o != c.PT && !ptIn(m.Codecs, o) {
+			l.Codec.OurEventPT = o
+		}
 	}
 	for _, f := range m.Codecs {
 		bit := formatOf(f)
-		if bit == 0 || rp.ours&bit == 0 || f.PT == c.PT || (side == relay.Gateway && bit == formatG722) {
+		if bit == 0 || rp.ours.audio&bit == 0 || (side == relay.Gateway && bit == formatG722) {
 			continue
 		}
-		l.Codec.Accept = append(l.Codec.Accept, relay.Format{PT: f.PT, Name: f.Name})
+		if f.PT != c.PT {
+			l.Codec.Accept = append(l.Codec.Accept, relay.Format{PT: f.PT, Name: f.Name})
+		}
+		// Static numbers (0, 8, 9) are the same in both SDPs; a dynamic
+		// one for a G.711 law may not be.
+		if o := rp.ours.pt(bit); o != c.PT && !ptIn(m.Codecs, o) {
+			l.Codec.Accept = append(l.Codec.Accept, relay.Format{PT: o, Name: f.Name})
+		}
 	}
 	l.Sources = p.sources(side, m)
 	return l
+}
+
+// ptIn reports whether list has a format of payload type pt.
+func ptIn(list []sdp.Codec, pt uint8) bool {
+	for _, f := range list {
+		if f.PT == pt {
+			return true
+		}
+	}
+	return false
 }
 
 // sends reports whether an SDP of direction dir lets its sender send

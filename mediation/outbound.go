@@ -118,7 +118,7 @@ func (p *mediaPlan) outboundAnswer(ans sdp.Media, raw []byte, early bool) ([]byt
 	}
 	_, events := d.TelephoneEvent()
 	if err := p.pointRelay(relayPeer{ans, ans.G711()[0], p.sdp[relay.Gateway].formats, p.sdp[relay.Gateway].noSend},
-		relayPeer{caller, d.Codecs[0], formatsIn(d.Codecs), !sends(d.Direction)}, events); err != nil {
+		relayPeer{caller, d.Codecs[0], declaredIn(d.Codecs), !sends(d.Direction)}, events); err != nil {
 		return nil, d, err
 	}
 	return p.sdp[relay.Edge].marshal(d), d, nil

@@ -278,7 +278,7 @@ func (p *mediaPlan) commit(ro *reoffer, body []byte, reply bool) ([]byte, error)
 		_, events := d.TelephoneEvent()
 		// The offer to the other peer is already in p.sdp; the answer to
 		// the offerer is d, sent once this succeeds.
-		answered := relayPeer{ro.offer, d.Codecs[0], formatsIn(d.Codecs), !sends(d.Direction)}
+		answered := relayPeer{ro.offer, d.Codecs[0], declaredIn(d.Codecs), !sends(d.Direction)}
 		answering := relayPeer{ans, answerCodec, p.sdp[ro.from.Other()].formats, p.sdp[ro.from.Other()].noSend}
 		if ro.from == relay.Edge {
 			err = p.pointRelay(answering, answered, events)

@@ -22,10 +22,12 @@ func classify(pt uint8, from, to *peer) route {
 		return route{pt: to.leg.Codec.PT, conv: conversionOf(k, to.codec)}
 	}
 	switch {
-	case pt == from.leg.Codec.EventPT && pt != 0 && to.leg.Codec.EventPT != 0:
-		// RFC 4733 events are codec-independent: only the PT changes.
+	case from.event(pt) && to.leg.Codec.EventPT != 0:
+		// RFC 4733 events are codec-independent: only the PT changes, to
+		// the one of the receiver's SDP, whichever of its two the sender
+		// used (Codec.OurEventPT).
 		return route{pt: to.leg.Codec.EventPT, conv: convCopy}
-	case pt == from.leg.Codec.EventPT && pt != 0:
+	case from.event(pt):
 		// The other leg takes no events: its peer hears them as tones.
 		return route{pt: to.leg.Codec.PT, conv: convTone}
 	default:

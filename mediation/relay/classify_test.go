@@ -25,6 +25,9 @@ func TestClassify(t *testing.T) {
 	multi := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 8, Name: "PCMA", EventPT: 101,
 		Accept: []Format{{0, "PCMU"}, {9, "G722"}, {8, "PCMA"}}}})
 	held := mustPeer(t, Leg{RTP: netip.MustParseAddrPort("0.0.0.0:40000"), Codec: Codec{PT: 0, Name: "PCMU"}})
+	// An SBC that answered our telephone-event 101 with its own 96: it may
+	// send on either (RFC 3264 §6.1 has it use ours).
+	renumbered := mustPeer(t, Leg{RTP: addr, Codec: Codec{PT: 8, Name: "PCMA", EventPT: 96, OurEventPT: 101}})
 
 	tests := []struct {
 		name     string
@@ -51,6 +54,11 @@ func TestClassify(t *testing.T) {
 		{"answer's G.722", 9, multi, pcma, route{pt: 8, conv: convG722ToAlaw}},
 		{"event beside several laws", 101, multi, pcma, route{pt: 96}},
 		{"format the peer did not list", 3, multi, pcma, route{drop: DropUnknownPT}},
+		{"event on the PT of our SDP", 101, renumbered, pcmu, route{pt: 101}},
+		{"event on the PT of the peer's SDP", 96, renumbered, pcmu, route{pt: 101}},
+		{"event on our PT remapped to the other leg's", 101, renumbered, pcma, route{pt: 96}},
+		{"event on our PT as tones", 101, renumbered, pcmaNoEvents, route{pt: 8, conv: convTone}},
+		{"our event PT is not the other leg's", 96, pcmu, renumbered, route{drop: DropUnknownPT}},
 		{"to leg unset", 0, pcmu, nil, route{drop: DropNoPeer}},
 		{"from leg unset", 0, nil, pcma, route{drop: DropNoPeer}},
 		{"to leg held (0.0.0.0)", 8, pcma, held, route{drop: DropNoPeer}},
@@ -87,6 +95,12 @@ func TestNewPeer(t *testing.T) {
 		{"event PT out of range", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", EventPT: 200}}, true, netip.AddrPort{}, false},
 		{"event PT equals PT", Leg{RTP: rtpAddr, Codec: Codec{PT: 101, Name: "PCMU", EventPT: 101}}, true, netip.AddrPort{}, false},
 		{"no RTP address", Leg{Codec: Codec{Name: "PCMU"}}, true, netip.AddrPort{}, false},
+		{"our event PT", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", EventPT: 96, OurEventPT: 101}}, false,
+			netip.MustParseAddrPort("127.0.0.1:40001"), true},
+		{"our event PT without events", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", OurEventPT: 101}}, true, netip.AddrPort{}, false},
+		{"our event PT out of range", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", EventPT: 96, OurEventPT: 128}}, true, netip.AddrPort{}, false},
+		{"our event PT is the codec's", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", EventPT: 96, PT: 110, OurEventPT: 110}}, true, netip.AddrPort{}, false},
+		{"our event PT is an accepted format's", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", EventPT: 96, OurEventPT: 8, Accept: []Format{{8, "PCMA"}}}}, true, netip.AddrPort{}, false},
 		{"accepted formats", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", Accept: []Format{{8, "PCMA"}, {0, "pcmu"}}}}, false,
 			netip.MustParseAddrPort("127.0.0.1:40001"), true},
 		{"accepted PT names two codecs", Leg{RTP: rtpAddr, Codec: Codec{Name: "PCMU", Accept: []Format{{0, "PCMA"}}}}, true, netip.AddrPort{}, false},

@@ -43,15 +43,26 @@ type Codec struct {
 	// Name is the codec's SDP encoding name, case-insensitive: "PCMU",
 	// "PCMA", or "G722" (Edge side only: the gateway side is G.711).
 	Name string
-	// EventPT is the telephone-event (RFC 4733) payload type on this leg; 0
-	// means the leg negotiated none.
+	// EventPT is the telephone-event (RFC 4733) payload type on this leg,
+	// the peer's SDP's: what we send the peer events on, and one they are
+	// taken on; 0 means the leg negotiated none.
 	EventPT uint8
+	// OurEventPT is the telephone-event payload type of our SDP to the
+	// peer when it differs from EventPT (0: the same, or none). The peer
+	// may send its events on it as well: RFC 3264 §5.1 and §6.1 have each
+	// end send with the payload types of the other's SDP, the numbers that
+	// SDP's author expects to receive, so an answerer whose answer renumbered
+	// our offer's telephone-event sends on our number, while many SBCs send
+	// on their own. Only with EventPT set, and not one of the peer's audio
+	// payload types (PT, Accept).
+	OurEventPT uint8
 	// Accept are the other audio formats the peer may send us besides PT:
 	// those its SDP and ours have in common (RFC 3264 §6.1: an answerer
 	// may send any format of the offer it also listed in its answer, an
-	// offerer any format of the answer). Each packet is converted by its
-	// own payload type to the other leg's codec; what we send the peer
-	// stays PT. Names as Name's; SetLeg refuses a format this side cannot
+	// offerer any format of the answer), by the payload type of its SDP
+	// and, when ours numbered the format otherwise, ours too. Each packet
+	// is converted by its own payload type to the other leg's codec; what
+	// we send the peer stays PT. Names as Name's; SetLeg refuses a format this side cannot
 	// decode. The relay keeps no reference to the slice.
 	Accept []Format
 }
@@ -166,11 +177,14 @@ func newPeer(leg Leg, prev *peer) (*peer, error) {
 		return nil, err
 	}
 	c := leg.Codec
-	if c.PT > maxPT || c.EventPT > maxPT {
-		return nil, fmt.Errorf("payload type out of range (PT %d, event PT %d)", c.PT, c.EventPT)
+	if c.PT > maxPT || c.EventPT > maxPT || c.OurEventPT > maxPT {
+		return nil, fmt.Errorf("payload type out of range (PT %d, event PT %d, our event PT %d)", c.PT, c.EventPT, c.OurEventPT)
 	}
 	if c.EventPT != 0 && c.EventPT == c.PT {
 		return nil, fmt.Errorf("event payload type %d equals codec payload type", c.EventPT)
+	}
+	if c.OurEventPT != 0 && c.EventPT == 0 {
+		return nil, fmt.Errorf("our event payload type %d on a leg without events", c.OurEventPT)
 	}
 	if !leg.RTP.IsValid() {
 		return nil, fmt.Errorf("invalid RTP address %q", leg.RTP)
@@ -180,6 +194,12 @@ func newPeer(leg Leg, prev *peer) (*peer, error) {
 		return nil, err
 	}
 	p.leg.Codec.Accept = nil // kept as p.formats
+	if _, ok := p.audio(c.OurEventPT); ok && c.OurEventPT != 0 {
+		return nil, fmt.Errorf("our event payload type %d is an audio format's", c.OurEventPT)
+	}
+	if c.OurEventPT == c.EventPT {
+		p.leg.Codec.OurEventPT = 0 // one test per packet fewer
+	}
 	if p.srtp, err = contextsFor(leg.SRTP, prev); err != nil {
 		return nil, err
 	}
@@ -257,7 +277,15 @@ func (p *peer) negotiated(pt uint8) (audio, ok bool) {
 	if _, audio = p.audio(pt); audio {
 		return true, true
 	}
-	return false, pt == p.leg.Codec.EventPT && pt != 0
+	return false, p.event(pt)
+}
+
+// event reports whether pt is a telephone-event payload type the peer may
+// send: its SDP's or ours (Codec.OurEventPT). Never when the leg has no
+// events (both 0).
+func (p *peer) event(pt uint8) bool {
+	c := &p.leg.Codec
+	return pt != 0 && (pt == c.EventPT || pt == c.OurEventPT)
 }
 
 func unmap(a netip.AddrPort) netip.AddrPort {

@@ -145,7 +145,7 @@ func (s *Session) SetLeg(side Side, leg Leg) error {
 	l.setPeer(p)
 	s.logger().Debug().Stringer("side", side).Stringer("peer_rtp", p.rtp).Stringer("peer_rtcp", p.rtcp).
 		Str("codec", p.codec.String()).Uint8("pt", leg.Codec.PT).Uint8("event_pt", leg.Codec.EventPT).
-		Bool("srtp", p.srtp != nil).Bool("no_send", leg.NoSend).Msg("leg set")
+		Uint8("our_event_pt", p.leg.Codec.OurEventPT).Bool("srtp", p.srtp != nil).Bool("no_send", leg.NoSend).Msg("leg set")
 	return nil
 }
 

@@ -1,0 +1,182 @@
+package mediation_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+
+	"github.com/mediation-emulator/mediation/mediation"
+)
+
+// digitPackets is one RFC 4733 digit as an SBC or a client sends it: the
+// start (marker), updates every 20 ms, then the end packet three times, all
+// on the event's start timestamp.
+func digitPackets(digit byte, pt uint8, ssrc uint32) []rtp.Packet {
+	durations := []uint16{160, 320, 480, 640, 800, 800, 800, 800}
+	out := make([]rtp.Packet, len(durations))
+	for i, d := range durations {
+		flags := byte(10) // volume -10 dBm0
+		if i >= 5 {
+			flags |= 0x80 // the end bit
+		}
+		payload := []byte{digit, flags, 0, 0}
+		binary.BigEndian.PutUint16(payload[2:], d)
+		out[i] = rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: uint16(500 + i),
+			Timestamp: 16000, SSRC: ssrc, Marker: i == 0}, Payload: payload}
+	}
+	return out
+}
+
+// relayDigit sends digit on payload type sendPT from sock to the relay's
+// address to, and checks that the other peer's socket gets every packet
+// of it with payload type wantPT and the event payload as sent.
+func relayDigit(t *testing.T, sock *net.UDPConn, to netip.AddrPort, digit byte, sendPT uint8, recv *net.UDPConn, wantPT uint8) {
+	t.Helper()
+	sent := digitPackets(digit, sendPT, 0x4733)
+	for _, p := range sent {
+		b, _ := p.Marshal()
+		if _, err := sock.WriteToUDPAddrPort(b, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 1500)
+	for i := range sent {
+		_ = recv.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, err := recv.Read(buf)
+		if err != nil {
+			t.Fatalf("digit %d sent on PT %d: packet %d of %d not received: %v", digit, sendPT, i+1, len(sent), err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(buf[:n]); err != nil {
+			t.Fatalf("packet %d: %v", i+1, err)
+		}
+		if p.PayloadType != wantPT || !bytes.Equal(p.Payload, sent[i].Payload) || p.Marker != (i == 0) {
+			t.Fatalf("digit %d sent on PT %d: packet %d arrived as PT %d, payload %x, marker %v; want PT %d, payload %x",
+				digit, sendPT, i+1, p.PayloadType, p.Payload, p.Marker, wantPT, sent[i].Payload)
+		}
+	}
+}
+
+// waitLegEvents waits until the one call's leg (pick chooses it) took
+// in n packets, and fails if any was dropped as unknown_payload_type.
+func waitLegEvents(t *testing.T, srv *mediation.Server, who string, n uint64, pick func(mediation.Record) mediation.LegRecord) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		calls := srv.Calls()
+		if len(calls) == 1 {
+			l := pick(calls[0])
+			if l.PacketsDropped != nil && l.PacketsDropped.UnknownPayloadType != 0 {
+				t.Fatalf("%s leg dropped %d packets as unknown_payload_type (%+v)", who, l.PacketsDropped.UnknownPayloadType, *l.PacketsDropped)
+			}
+			if l.PacketsReceived == n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s leg: want %d packets received; calls %+v", who, n, calls)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestEventsOnOfferedPT: outbound, the client offers telephone-event 100,
+// we offer the SBC our 101, and the SBC answers its own 96. RFC 3264 §6.1
+// has the SBC send its DTMF on 101, our offer's number (the one §5.1 says
+// the offerer expects to receive), which the relay takes and hands the
+// client as its 100; an SBC that sends on its own answer's 96 (the lab's
+// SBC, many real ones) is heard too. Either way none of it is dropped as
+// unknown_payload_type, the events count as the SBC's stream, and the
+// client's events reach the SBC on its 96.
+func TestEventsOnOfferedPT(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sbcPT uint8 // what the SBC sends its digit on
+	}{
+		{"on our offer's PT (RFC 3264)", 101},
+		{"on the SBC's answer's PT (lenient)", 96},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbcMedia, sbcPort := mediaSocket(t)
+			sbc.invites(func(pi *peerInvite) { pi.respond(200, lawSDP(sbcPort, 0, 96)) })
+			srv := serveTo(t, sbc.addr(), "udp", nil)
+			client, clientPort := mediaSocket(t)
+			d := answeredCall(ctx, t, nil, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", lawSDP(clientPort, 0, 100)))
+			answer := media(t, "answer to the client", d.InviteResponse.Body())
+			if ev, ok := answer.TelephoneEvent(); !ok || ev.PT != 100 {
+				t.Fatalf("client answered [%s], want telephone-event 100", codecNames(answer))
+			}
+			offer := media(t, "offer to the SBC", sbc.wait(ctx, gosip.INVITE, 1).Body())
+			if ev, ok := offer.TelephoneEvent(); !ok || ev.PT != 101 {
+				t.Fatalf("SBC offered [%s], want telephone-event 101", codecNames(offer))
+			}
+
+			relayDigit(t, sbcMedia, offer.RTP(), 9, tc.sbcPT, client, 100)
+			waitLegEvents(t, srv, "gateway", 8, func(r mediation.Record) mediation.LegRecord { return r.GatewayLeg })
+			relayDigit(t, client, answer.RTP(), 5, 100, sbcMedia, 96)
+			waitLegEvents(t, srv, "edge", 8, func(r mediation.Record) mediation.LegRecord { return r.EdgeLeg })
+			if err := d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestInboundEventsOnOfferedPT: inbound, the SBC offers telephone-event
+// 96, we offer the client the same 96, and the client answers 100. The
+// client sends its DTMF on 96, as RFC 3264 §6.1 has it (the SfB user's
+// digits to an IVR), or on its own 100: either reaches the SBC as 96, none
+// dropped as unknown_payload_type; the SBC's events reach the client as
+// its 100.
+func TestInboundEventsOnOfferedPT(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		clientPT uint8
+	}{
+		{"on our offer's PT (RFC 3264)", 96},
+		{"on the client's answer's PT (lenient)", 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			sbc, edge := startPeer(t, "sbc"), startPeer(t, "client")
+			client, clientPort := mediaSocket(t)
+			edge.invites(func(pi *peerInvite) { pi.respond(200, lawSDP(clientPort, 0, 100)) })
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+			sbcMedia, sbcPort := mediaSocket(t)
+			oc := sbc.call(ctx, srv.GatewayAddr(), "udp", lawSDP(sbcPort, 0, 96))
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+				t.Fatalf("SBC got %d", res.StatusCode)
+			}
+			if err := oc.d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			answer := media(t, "answer to the SBC", oc.final.Body())
+			if ev, ok := answer.TelephoneEvent(); !ok || ev.PT != 96 {
+				t.Fatalf("SBC answered [%s], want telephone-event 96", codecNames(answer))
+			}
+			offer := media(t, "offer to the client", edge.wait(ctx, gosip.INVITE, 1).Body())
+			if ev, ok := offer.TelephoneEvent(); !ok || ev.PT != 96 {
+				t.Fatalf("client offered [%s], want telephone-event 96", codecNames(offer))
+			}
+
+			relayDigit(t, client, offer.RTP(), 7, tc.clientPT, sbcMedia, 96)
+			waitLegEvents(t, srv, "edge", 8, func(r mediation.Record) mediation.LegRecord { return r.EdgeLeg })
+			relayDigit(t, sbcMedia, answer.RTP(), 3, 96, client, 100)
+			waitLegEvents(t, srv, "gateway", 8, func(r mediation.Record) mediation.LegRecord { return r.GatewayLeg })
+			byeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if err := oc.d.Bye(byeCtx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
