@@ -16,14 +16,14 @@ var captureFlags = []serveFlag{
 	{name: "pcap-media", isBool: true, usage: "add the RTP and RTCP of anchored calls to the pcap file (capture.pcap_media)",
 		get: func(c *mediation.Config) string { return strconv.FormatBool(c.Capture.PcapMedia) },
 		set: func(c *mediation.Config, v string) { c.Capture.PcapMedia = v == "true" }},
-	{name: "pcap-max-size", usage: "rotate the pcap file at this many `BYTES`; 0: never (capture.pcap_max_size)",
+	{name: "pcap-max-size", isNumber: true, usage: "rotate the pcap file at this many `BYTES`; 0: never (capture.pcap_max_size)",
 		get:   func(c *mediation.Config) string { return strconv.FormatInt(c.Capture.PcapMaxSize, 10) },
 		set:   func(c *mediation.Config, v string) { c.Capture.PcapMaxSize, _ = strconv.ParseInt(v, 10, 64) },
 		check: func(v string) error { return checkNumber(v, 63, "capture.pcap_max_size") }},
 	{name: "hep", usage: "send every SIP message as HEPv3 to the collector at `IP:PORT` (capture.hep)",
 		get: func(c *mediation.Config) string { return c.Capture.HEP },
 		set: func(c *mediation.Config, v string) { c.Capture.HEP = v }},
-	{name: "hep-id", usage: "HEP capture agent `ID` (capture.hep_capture_id)",
+	{name: "hep-id", isNumber: true, usage: "HEP capture agent `ID` (capture.hep_capture_id)",
 		get: func(c *mediation.Config) string { return strconv.FormatUint(uint64(c.Capture.HEPCaptureID), 10) },
 		set: func(c *mediation.Config, v string) {
 			n, _ := strconv.ParseUint(v, 10, 32)

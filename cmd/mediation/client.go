@@ -77,7 +77,7 @@ func client(args []string) int {
 	codecs := fs.String("codecs", "", "the only codecs the client offers, a `list` in order of preference of G722, PCMU and PCMA (one G.711 law makes an anchored call transcode when the SBC prefers the other); default: Skype for Business's full offer, SILK, G722, ..., PCMU, PCMA, ..., of which the client sends and decodes G722, PCMU and PCMA")
 	tone := fs.Float64("tone", mediationtest.DefaultClientHz, "tone this client sends, `Hz`")
 	farTone := fs.Float64("sbc-tone", mediationtest.DefaultSBCHz, "tone the SBC sends, `Hz`, for the audio check")
-	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is answered, placed or answered")
+	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is up, whether it placed the call or answered it")
 	jsonOut := fs.Bool("json", false, "print each summary as one JSON object per line")
 	logLevel := fs.String("log-level", "warn", "zerolog `level` of the log on stderr")
 	responseTimeout := fs.Duration("response-timeout", 32*time.Second, "how long a placed call waits for any response to its INVITE (RFC 3261 Timer B: 32s)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +22,17 @@ func init() {
 	summaries["counters"] = "show a running server's LS:MediationServer counters as PerfMon does"
 }
 
+const countersUsage = `Usage: mediation counters [flags]
+
+Reads a running server's /metrics (--url, its http_listen) and prints the
+LS:MediationServer counters as PerfMon shows them, grouped by object
+(Inbound Calls, Outbound Calls, Global Counters, ...). With --watch it
+samples again every --interval until SIGINT (or --count samples), adding
+the rate per second of the cumulative counters. The exit status is 0, or 1
+when the server does not answer (one-shot) or a watch got no sample
+answered.
+`
+
 // countersCmd is `mediation counters [--url URL] [--watch]`.
 func countersCmd(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -32,20 +42,12 @@ func countersCmd(args []string) int {
 
 func countersRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("counters", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the server's HTTP `URL` (http_listen)")
 	watch := fs.Bool("watch", false, "sample again every --interval, with rates per second, until SIGINT")
 	interval := fs.Duration("interval", time.Second, "time between samples in watch mode")
 	count := fs.Int("count", 0, "in watch mode, stop after `N` samples (0: until SIGINT)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mediation: counters: takes no arguments (got %q)\n", fs.Args())
-		return exitUsage
+	if done, code := parseCommandTo(fs, args, countersUsage, stdout, stderr); done {
+		return code
 	}
 	if *interval <= 0 {
 		fmt.Fprintf(stderr, "mediation: counters: --interval must be positive (got %v)\n", *interval)

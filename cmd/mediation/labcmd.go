@@ -27,20 +27,26 @@ import (
 // parseCommand parses args into fs. done is true when the command must stop
 // at once with code: help was asked for (0) or the flags are wrong (2).
 func parseCommand(fs *flag.FlagSet, args []string, usage string) (done bool, code int) {
+	return parseCommandTo(fs, args, usage, os.Stdout, os.Stderr)
+}
+
+// parseCommandTo is parseCommand writing the help to stdout and the error
+// line to stderr, for a command that takes its writers (counters).
+func parseCommandTo(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (done bool, code int) {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(os.Stdout, usage+"\nFlags:\n")
-			fs.SetOutput(os.Stdout)
+			fmt.Fprint(stdout, usage+"\nFlags:\n")
+			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			fs.SetOutput(io.Discard)
 			return true, exitOK
 		}
-		fail(fmt.Errorf("%s: %w", fs.Name(), err))
+		failTo(stderr, fmt.Errorf("%s: %w", fs.Name(), err))
 		return true, exitUsage
 	}
 	if fs.NArg() > 0 {
-		fail(fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
+		failTo(stderr, fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
 		return true, exitUsage
 	}
 	return false, exitOK

@@ -58,7 +58,16 @@ func run(args []string) int {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
-			if cmd, ok := commands[args[1]]; ok {
+			switch topic := args[1]; topic {
+			case "help", "-h", "-help", "--help":
+			default:
+				cmd, ok := commands[topic]
+				if !ok {
+					// As "mediation nosuch" does: a script asking for the
+					// help of a command this build lacks learns it.
+					fmt.Fprintf(os.Stderr, "mediation: unknown command %q (run \"mediation help\")\n", topic)
+					return exitUsage
+				}
 				return cmd([]string{"-h"})
 			}
 		}
@@ -93,7 +102,10 @@ func usage(w io.Writer) {
 
 // fail prints err as the single stderr line that scripts and operators read;
 // newlines are folded so the one-line promise holds whatever err says.
-func fail(err error) {
+func fail(err error) { failTo(os.Stderr, err) }
+
+// failTo is fail writing to w, for a command that takes its writers.
+func failTo(w io.Writer, err error) {
 	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
-	fmt.Fprintf(os.Stderr, "mediation: %s\n", msg)
+	fmt.Fprintf(w, "mediation: %s\n", msg)
 }

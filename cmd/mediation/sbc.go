@@ -81,7 +81,7 @@ func sbc(args []string) int {
 	expect := fs.String("expect", expectAny, "media path required for exit status 0: `bypass|anchored|any`")
 	mediaIP := fs.String("mediation-media-ip", def.Media.IP, "the mediation server's media `IP` (its --media-ip)")
 	mediaPorts := fs.String("mediation-media-ports", def.Media.Ports, "the mediation server's media port range `LOW-HIGH` (its --media-ports)")
-	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is answered, placed or answered")
+	dtmf := fs.String("dtmf", "", "DTMF `digits` (0-9, *, #, A-D) to send as RFC 4733 telephone-events once each call is up, whether it placed the call or answered it")
 	dtmfPT := fs.Int("dtmf-pt", 0, "telephone-event payload `type`, 96-127, in the SBC's offers and answers (0: offer 101, answer with the offer's; -1: no telephone-event, DTMF only in-band)")
 	dtmfIn183 := fs.Bool("dtmf-in-183", false, "with --dtmf-pt -1, on the calls it answers: list the offer's telephone-event in the 183 all the same, and drop it in the 200")
 	jsonOut := fs.Bool("json", false, "print each summary as one JSON object per line")

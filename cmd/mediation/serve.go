@@ -25,8 +25,11 @@ type serveFlag struct {
 	usage string
 	// isBool makes it a boolean flag, so --bypass alone means true.
 	isBool bool
-	get    func(c *mediation.Config) string
-	set    func(c *mediation.Config, v string)
+	// isNumber shows its help default unquoted, as a number: the flag
+	// package quotes the defaults of its own string flags only.
+	isNumber bool
+	get      func(c *mediation.Config) string
+	set      func(c *mediation.Config, v string)
 	// check, when set, refuses a value set cannot take as it is (a
 	// number that is none): the error names the flag and the value.
 	check func(v string) error
@@ -41,7 +44,7 @@ var serveFlags = []serveFlag{
 	{name: "edge-peer", usage: "`HOST:PORT` of the Online edge next hop (edge.peer)",
 		get: func(c *mediation.Config) string { return c.Edge.Peer },
 		set: func(c *mediation.Config, v string) { c.Edge.Peer = v }},
-	{name: "edge-transport", usage: "`udp|tcp` towards the edge peer (edge.peer_transport)",
+	{name: "edge-transport", usage: "`udp|tcp|tls` towards the edge peer; tls needs the tls section (edge.peer_transport)",
 		get: func(c *mediation.Config) string { return c.Edge.PeerTransport },
 		set: func(c *mediation.Config, v string) { c.Edge.PeerTransport = v }},
 	{name: "gateway-listen", usage: "`IP:PORT` the gateway side listens on, UDP and TCP (gateway_listen)",
@@ -50,10 +53,10 @@ var serveFlags = []serveFlag{
 	{name: "gateway", usage: "`HOST:PORT` of the first SBC (gateways[0].address)",
 		get: func(c *mediation.Config) string { return firstGateway(c).Address },
 		set: func(c *mediation.Config, v string) { firstGateway(c).Address = v }},
-	{name: "gateway-transport", usage: "`udp|tcp` towards the first SBC (gateways[0].transport)",
+	{name: "gateway-transport", usage: "`udp|tcp|tls` towards the first SBC; tls needs the tls section (gateways[0].transport)",
 		get: func(c *mediation.Config) string { return firstGateway(c).Transport },
 		set: func(c *mediation.Config, v string) { firstGateway(c).Transport = v }},
-	{name: "http-listen", usage: "`IP:PORT` of the bypass web service, /metrics and /healthz (http_listen)",
+	{name: "http-listen", usage: "`IP:PORT` of the bypass web service, /metrics, /healthz and /readyz (http_listen)",
 		get: func(c *mediation.Config) string { return c.HTTPListen },
 		set: func(c *mediation.Config, v string) { c.HTTPListen = v }},
 	{name: "web-service-url", usage: "HybridConfigServiceInternalUrl `URL` advertised; empty: this server's own web service on http_listen as bound (bypass.web_service_url)",
@@ -88,6 +91,13 @@ var serveFlags = []serveFlag{
 		set: func(c *mediation.Config, v string) { c.Log.Format = v }},
 }
 
+// numberValue is a numeric serve flag's value, kept as typed: applyFlags
+// checks it and names the flag when it is no number in range.
+type numberValue string
+
+func (v *numberValue) String() string     { return string(*v) }
+func (v *numberValue) Set(s string) error { *v = numberValue(s); return nil }
+
 // firstGateway returns gateways[0], creating it when a config file emptied
 // the list, so --gateway alone is enough to name a trunk.
 func firstGateway(c *mediation.Config) *mediation.GatewayConfig {
@@ -105,9 +115,13 @@ func newServeFlagSet(def *mediation.Config) (fs *flag.FlagSet, configPath *strin
 	configPath = fs.String("config", "", "YAML `FILE` overlaid on the built-in default configuration")
 	validate = fs.Bool("validate", false, "check the configuration (config file, flags, the files they name) and exit: \"config ok\" and 0, or the error and 2; binds nothing")
 	for _, f := range serveFlags {
-		if f.isBool {
+		switch {
+		case f.isBool:
 			fs.Bool(f.name, f.get(def) == "true", f.usage)
-		} else {
+		case f.isNumber:
+			v := numberValue(f.get(def))
+			fs.Var(&v, f.name, f.usage)
+		default:
 			fs.String(f.name, f.get(def), f.usage)
 		}
 	}

@@ -492,7 +492,8 @@ func psBool(v bool) string {
 func settingsUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, "Usage: mediation settings get [--admin URL]... [--token TOKEN] [--json]\n"+
 		"       mediation settings set [--admin URL]... [--token TOKEN] [--enabled=true|false]\n"+
-		"                              [--bypass-id GUID] [--web-service-url URL] [--always-bypass=true]\n\n"+
+		"                              [--bypass-id GUID] [--web-service-url URL] [--always-bypass=true]\n"+
+		"                              [--json]\n\n"+
 		"Reads or changes the MediaBypassSettings and the web service URL through the admin API of each\n"+
 		"server given (Get-/Set-CsNetworkConfiguration, Set-CsTenantHybridConfiguration). set changes only\n"+
 		"the fields given, on every server, and reports each result; the exit code is 1 if any failed.\n"+

@@ -26,16 +26,19 @@ func traceCmd(args []string) int {
 
 func traceRun(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() time.Time) int {
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: mediation trace [flags] [FILE|-]\n"+
+	// As parseCommand does: the help on stdout, a bad flag one line on stderr.
+	fs.SetOutput(io.Discard)
+	usage := func() {
+		fmt.Fprintf(stdout, "Usage: mediation trace [flags] [FILE|-]\n"+
 			"       mediation trace --follow [--admin URL] [--token TOKEN] [flags]\n\n"+
 			"Reads the JSON log of `mediation serve` (--log-format json; --log-level debug for the SIP\n"+
 			"messages) from FILE, or stdin, and prints every call: numbers, gateway, the media bypass\n"+
 			"decision and its reason, the media path, how it ended, and the ladder of both legs.\n"+
 			"With --follow it reads the server's live log from its admin API instead (SIP messages\n"+
 			"included whatever its log level) and prints each call when it ends, until interrupted.\n\nFlags:\n")
+		fs.SetOutput(stdout)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	var f ladder.Filter
 	fs.StringVar(&f.Call, "call", "", "only the call with this `ID` (its own id, or either leg's Call-ID)")
@@ -50,8 +53,10 @@ func traceRun(args []string, stdin io.Reader, stdout, stderr io.Writer, now func
 	token := fs.String("token", "", "bearer `TOKEN` of the admin API (default $MEDIATION_ADMIN_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage()
 			return exitOK
 		}
+		failTo(stderr, fmt.Errorf("trace: %w", err))
 		return exitUsage
 	}
 	if *follow && fs.NArg() > 0 {

@@ -1,18 +1,32 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"strings"
 )
 
+const versionUsage = `Usage: mediation version
+       mediation --version
+
+Prints one line: the module version, the VCS revision and time the Go
+toolchain stamped into the binary ("+dirty" for a tree with uncommitted
+changes) and the Go version, so that a bug report names the build. It takes
+no flags and no arguments.
+`
+
 // version prints what the binary was built from: the module version, the VCS
 // revision and time the Go toolchain stamped (with "+dirty" for a tree with
 // uncommitted changes) and the Go version, so a bug report names the build.
+// -h asks for its help, as of every command ("mediation help version").
 func version(args []string) int {
 	if len(args) > 0 {
-		fail(errors.New("version: takes no arguments"))
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Print(versionUsage)
+			return exitOK
+		}
+		fail(fmt.Errorf("version: unexpected argument %q", args[0]))
 		return exitUsage
 	}
 	fmt.Println(versionString())
