@@ -269,7 +269,7 @@ type EdgeConfig struct {
 	Listen string `yaml:"listen"`
 	// Peer is HOST:PORT of the Online edge next hop that inbound calls are sent to.
 	Peer string `yaml:"peer"`
-	// PeerTransport is udp or tcp.
+	// PeerTransport is udp, tcp or tls (tls needs the tls section).
 	PeerTransport string `yaml:"peer_transport"`
 	// Trust are the subnets the edge side accepts requests from, besides
 	// the peer's own address.
