@@ -30,7 +30,8 @@ type callerLeg struct {
 	finalCode int
 
 	// reliable: our 18x go with 100rel (RFC 3262), retransmitted until
-	// PRACKed; one at a time, later ones queued (rel, nil once settled).
+	// PRACKed; one at a time in each early dialog, later ones queued (rel,
+	// nil once settled).
 	reliable bool
 	// seq is the CSeq number of the INVITE, which a copy of it has too
 	// (staleinvite.go); here in what would be reliable's padding.
@@ -53,18 +54,54 @@ func (a *callerLeg) answered(req *gosip.Request) bool {
 }
 
 // callerReliable is our reliable provisionals to a caller that supports
-// 100rel: its RSeq, the one awaiting its PRACK (out, sdp: it carried SDP)
-// and its retransmission, those queued behind it, and heldFinal, our 2xx
-// held until the PRACK of a reliable 18x that carried SDP (RFC 3262 §3).
-// Only the set-up uses them: out of the call's allocation, which they
-// would make larger for the whole call, and let go once it settles.
+// 100rel, per early dialog of ours (relDialog), and heldFinal, our 2xx
+// held until the PRACK of a reliable 18x with SDP in its own dialog (RFC
+// 3262 §3). Only the set-up uses them: out of the call's allocation, which
+// they would make larger for the whole call, and let go once it settles.
 type callerReliable struct {
-	sender    *sip.ReliableSender
-	out       *gosip.Response
-	sdp       bool
-	send      resend
-	queue     []pendingProvisional
+	// dialogs has one entry per To-tag of ours that a reliable
+	// provisional went out with: one on an outbound call (the caller's
+	// one early dialog for all the callee's forks), one per fork of the
+	// client on an inbound call (forks.go). Each early dialog is a UAS of
+	// its own to the caller (RFC 3262 §3): an RSeq of its own, numbered
+	// from a random start, and its PRACKs matched in it alone; one shared
+	// count skipped numbers in each dialog, and an SBC that checks RSeq per
+	// dialog (as we do, sip.ReliableReceivers) never PRACKed the skipping
+	// ones (r26-fork F1).
+	dialogs   []*relDialog
 	heldFinal func()
+}
+
+// relDialog is the reliable provisionals of one early dialog towards the
+// caller (our To-tag tag): its RSeq, the one awaiting its PRACK (out, sdp:
+// it carried SDP) and its retransmission, and those queued behind it (RFC
+// 3262 §3: one outstanding at a time in a dialog, which also keeps at most
+// one unacknowledged answer in it for offer/answer).
+type relDialog struct {
+	tag    string
+	sender *sip.ReliableSender
+	out    *gosip.Response
+	sdp    bool
+	send   resend
+	queue  []pendingProvisional
+}
+
+// dialog is the reliable provisionals of our early dialog tag, nil when
+// none went out in it.
+func (r *callerReliable) dialog(tag string) *relDialog {
+	for _, d := range r.dialogs {
+		if d.tag == tag {
+			return d
+		}
+	}
+	return nil
+}
+
+// held reports whether our 2xx in the early dialog tag must wait: a
+// reliable 18x with SDP there still awaits its PRACK.
+func (r *callerReliable) held(tag string) bool {
+	d := r.dialog(tag)
+	return d != nil && d.out != nil && d.sdp
 }
 
 type pendingProvisional struct {
@@ -124,7 +161,7 @@ func (c *call) onStart() {
 		return
 	case mode != PrackOff && callerRel:
 		a.reliable = true
-		a.rel = &callerReliable{sender: sip.NewReliableSender(sip.NewRSeq())}
+		a.rel = &callerReliable{}
 	}
 	t, err := sip.NegotiateUAS(req, a.policy.SessionTimer.Min())
 	switch {
@@ -357,51 +394,77 @@ func (c *call) relayProvisional(res *gosip.Response) {
 	c.sendReliable(out, body != nil)
 }
 
-// sendReliable sends a reliable provisional (RFC 3262 §3), or queues it
-// while an earlier one awaits its PRACK.
+// sendReliable sends a reliable provisional (RFC 3262 §3) in its early
+// dialog (res's To-tag), or queues it while an earlier one of that dialog
+// awaits its PRACK. Each early dialog numbers its own from a random RSeq.
 func (c *call) sendReliable(res *gosip.Response, hasSDP bool) {
 	a := c.caller
 	r := a.rel
 	if r == nil {
 		return // settled: no provisional is relayed any more
 	}
-	rseq, ok := r.sender.Send()
+	tag, _ := res.To().Params.Get("tag")
+	if r.heldFinal != nil && tag != a.tag {
+		// The call is answered in another early dialog (our 2xx there
+		// only waits for a PRACK): this one ends with that 2xx.
+		return
+	}
+	d := r.dialog(tag)
+	if d == nil {
+		d = &relDialog{tag: tag, sender: sip.NewReliableSender(sip.NewRSeq())}
+		r.dialogs = append(r.dialogs, d)
+	}
+	rseq, ok := d.sender.Send()
 	if !ok {
-		if len(r.queue) < 16 {
-			r.queue = append(r.queue, pendingProvisional{res, hasSDP})
+		if len(d.queue) < 16 {
+			d.queue = append(d.queue, pendingProvisional{res, hasSDP})
 		}
 		return
 	}
 	res.AppendHeader(sip.OptionHeader("Require", sip.Ext100rel))
 	res.AppendHeader(gosip.NewHeader("RSeq", fmt.Sprint(rseq)))
-	r.out, r.sdp, r.send = res, hasSDP, resend{}
+	d.out, d.sdp, d.send = res, hasSDP, resend{}
 	if err := a.invite.Respond(res); err != nil {
 		c.log.Debug().Err(err).Msg("reliable provisional not delivered")
 	}
-	if tag, _ := res.To().Params.Get("tag"); hasSDP && !slices.Contains(a.reliableAnswers, tag) {
+	if hasSDP && !slices.Contains(a.reliableAnswers, tag) {
 		a.reliableAnswers = append(a.reliableAnswers, tag)
 	}
 	// RFC 3262 §3: T1, doubling, no cap; 64*T1 without PRACK and the
 	// caller gets a 5xx, the callee a CANCEL.
 	b := sip.Backoff{T1: c.deps.sip.T1, Total: c.deps.sip.Timeout()}
-	c.resendUntil(&r.send, b, sip.IsTCP(a.invite.Req), func() { _ = a.invite.Respond(res) }, func() {
-		c.log.Warn().Msg("no PRACK for our reliable provisional response")
+	c.resendUntil(&d.send, b, sip.IsTCP(a.invite.Req), func() { _ = a.invite.Respond(res) }, func() {
+		c.log.Warn().Str("tag", tag).Msg("no PRACK for our reliable provisional response")
 		c.failSetup(setupError{504, "Server Time-out", "no_prack"}, warning(a.side, "no PRACK for the reliable provisional response"))
 	})
 }
 
-// stopReliable ends reliable provisional retransmission (a final response
-// went out).
+// stopReliable ends reliable provisional retransmission in every early
+// dialog (a final response went out).
 func (c *call) stopReliable() {
+	c.stopReliableBut("")
+}
+
+// stopReliableBut ends reliable provisional retransmission, and drops the
+// queued ones, in every early dialog but keep's ("": all). A PRACK of one
+// already sent still gets its 200.
+func (c *call) stopReliableBut(keep string) {
 	r := c.caller.rel
 	if r == nil {
 		return
 	}
-	c.stopResend(&r.send)
-	r.out, r.queue = nil, nil
+	for _, d := range r.dialogs {
+		if keep != "" && d.tag == keep {
+			continue
+		}
+		c.stopResend(&d.send)
+		d.out, d.queue = nil, nil
+	}
 }
 
-// onPrack handles the caller's PRACK of a reliable provisional.
+// onPrack handles the caller's PRACK of a reliable provisional: it
+// matches the provisional awaiting it in the PRACK's own early dialog (its
+// To-tag), and nothing in another (RFC 3262 §3: else 481).
 func (c *call) onPrack(l *leg, in *sip.Incoming) {
 	a := c.caller
 	if l != &a.leg || a.rel == nil || a.settled() {
@@ -413,7 +476,10 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		_ = in.Reply(400, "Bad Request - "+err.Error(), a.tag)
 		return
 	}
-	if !a.rel.sender.Acknowledge(rack, a.invite.Req.CSeq().SeqNo, in.Req.CSeq().SeqNo) {
+	r := a.rel
+	tag, _ := in.Req.To().Params.Get("tag")
+	d := r.dialog(tag)
+	if d == nil || !d.sender.Acknowledge(rack, a.invite.Req.CSeq().SeqNo, in.Req.CSeq().SeqNo) {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", a.tag)
 		return
 	}
@@ -431,19 +497,20 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		res.AppendHeader(&contact)
 		_ = in.Respond(res)
 	}
-	r := a.rel
-	if out := r.out; out != nil {
+	if out := d.out; out != nil {
 		if rseq, _, _ := sip.RSeq(out); rseq == rack.RSeq {
-			c.stopResend(&r.send)
-			r.out = nil
+			c.stopResend(&d.send)
+			d.out = nil
 		}
 	}
-	if r.out == nil && len(r.queue) > 0 && a.final() == 0 {
-		next := r.queue[0]
-		r.queue = r.queue[1:]
+	if d.out == nil && len(d.queue) > 0 && a.final() == 0 {
+		next := d.queue[0]
+		d.queue = d.queue[1:]
 		c.sendReliable(next.res, next.hasSDP)
 	}
-	if r.heldFinal != nil && (r.out == nil || !r.sdp) {
+	if r.heldFinal != nil && !r.held(a.tag) {
+		// Our 2xx is in the answering fork's dialog (a.tag): only a
+		// PRACK owed there held it.
 		f := r.heldFinal
 		r.heldFinal = nil
 		f()
@@ -492,10 +559,17 @@ func branch(req *gosip.Request) string {
 // answered), retransmitted until the ACK.
 func (c *call) answerCaller(body []byte) {
 	a := c.caller
-	if r := a.rel; r != nil && r.out != nil && r.sdp {
-		// RFC 3262 §3: no 2xx before the PRACK of a reliable 18x with SDP.
-		r.heldFinal = func() { c.answerCaller(body) }
-		return
+	if r := a.rel; r != nil && a.final() == 0 {
+		// Our 2xx ends our early dialogs of the callee's other forks
+		// (RFC 3261 §13.2.2.4): their provisionals are retransmitted no
+		// more, and a PRACK still owed there cannot hold the call.
+		c.stopReliableBut(a.tag)
+		if r.held(a.tag) {
+			// RFC 3262 §3: no 2xx before the PRACK of a reliable 18x
+			// with SDP in the 2xx's own dialog.
+			r.heldFinal = func() { c.answerCaller(body) }
+			return
+		}
 	}
 	if a.final() != 0 || !c.live() {
 		return

@@ -83,7 +83,7 @@ func earlyUpdateToItsFork(t *testing.T, aReliable bool) {
 	}
 	var first *gosip.Response
 	var ures *gosip.Response
-	pracked := map[string]bool{}
+	pracked, heard := map[string]bool{}, map[string]*gosip.Response{}
 	res := oc.answer(ctx, func(r *gosip.Response) {
 		tag, _ := r.To().Params.Get("tag")
 		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || pracked[tag] {
@@ -93,11 +93,13 @@ func earlyUpdateToItsFork(t *testing.T, aReliable bool) {
 		if p := inDialog(r, gosip.PRACK, nil, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE")); p.StatusCode != 200 {
 			t.Errorf("PRACK in %q got %d", tag, p.StatusCode)
 		}
-		if first == nil {
-			first = r
+		heard[tag] = r
+		if len(heard) < 2 {
 			return
 		}
-		// Both forks heard, B last: the UPDATE in A's early dialog.
+		// Both forks heard: the UPDATE in A's early dialog (the first
+		// on the wire).
+		first = heard[reliableTags(sbc, oc)[0]]
 		ures = inDialog(first, gosip.UPDATE, loopSDP(sockPort(s2), "sendrecv", true, "PCMU", "PCMA"))
 		close(proceed)
 	})
@@ -204,7 +206,7 @@ func TestEarlyUpdateOtherForkAnswers(t *testing.T) {
 		return sbc.stack.Client("udp").Do(ctx, req)
 	}
 	var first *gosip.Response
-	pracked := map[string]bool{}
+	pracked, heard := map[string]bool{}, map[string]*gosip.Response{}
 	ures := make(chan *gosip.Response, 1)
 	res := oc.answer(ctx, func(r *gosip.Response) {
 		tag, _ := r.To().Params.Get("tag")
@@ -215,12 +217,13 @@ func TestEarlyUpdateOtherForkAnswers(t *testing.T) {
 		if p, err := inDialog(r, gosip.PRACK, nil, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE")); err != nil || p.StatusCode != 200 {
 			t.Errorf("PRACK in %q: %v %v", tag, p, err)
 		}
-		if first == nil {
-			first = r
+		heard[tag] = r
+		if len(heard) < 2 {
 			return
 		}
-		// Both forks heard: the UPDATE in A's early dialog, answered
-		// only after the INVITE's 200.
+		// Both forks heard: the UPDATE in A's early dialog (the first
+		// on the wire), answered only after the INVITE's 200.
+		first = heard[reliableTags(sbc, oc)[0]]
 		f := first
 		go func() {
 			r, err := inDialog(f, gosip.UPDATE, loopSDP(sockPort(s2), "sendrecv", true, "PCMU", "PCMA"))
@@ -339,7 +342,7 @@ func TestEarlyRollbackGoesToItsFork(t *testing.T) {
 	}
 	var first *gosip.Response
 	var ures *gosip.Response
-	pracked := map[string]bool{}
+	pracked, heard := map[string]bool{}, map[string]*gosip.Response{}
 	res := oc.answer(ctx, func(r *gosip.Response) {
 		tag, _ := r.To().Params.Get("tag")
 		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || pracked[tag] {
@@ -347,11 +350,13 @@ func TestEarlyRollbackGoesToItsFork(t *testing.T) {
 		}
 		pracked[tag] = true
 		inDialog(r, gosip.PRACK, nil, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE"))
-		if first == nil {
-			first = r
+		heard[tag] = r
+		if len(heard) < 2 {
 			return
 		}
-		// Both forks heard, B last: the UPDATE in A's early dialog.
+		// Both forks heard: the UPDATE in A's early dialog (the first
+		// on the wire).
+		first = heard[reliableTags(sbc, oc)[0]]
 		ures = inDialog(first, gosip.UPDATE, loopSDP(sockPort(s2), "sendrecv", true, "PCMU", "PCMA"))
 		edge.wait(ctx, gosip.UPDATE, 2) // the rollback
 		close(proceed)
@@ -429,6 +434,13 @@ func TestByeInLosingForkDialog(t *testing.T) {
 	}
 	if err := oc.d.Ack(ctx); err != nil {
 		t.Fatal(err)
+	}
+	for _, r := range sbc.wireResponses(string(*oc.inv.CallID()), 183) {
+		if tag, _ := r.To().Params.Get("tag"); early[tag] == nil && r.GetHeader("RSeq") != nil {
+			// One that sipgo, handing each response on in a goroutine
+			// of its own, passed on after the 200 or not at all.
+			early[tag] = r
+		}
 	}
 	answered, _ := res.To().Params.Get("tag")
 	var losing *gosip.Response

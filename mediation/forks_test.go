@@ -141,10 +141,13 @@ func TestInboundForksBypassPerDialog(t *testing.T) {
 // each early dialog's CSeq on its own (RFC 3261 §12.1.2: here the second
 // dialog's PRACK has a lower CSeq than the first's). Each PRACK's 200 is
 // in the PRACK's own early dialog (RFC 3261 §8.2.6.2), and the call is
-// answered in the second.
+// answered in the second, once both PRACKs are answered (our 200 there
+// ends the first early dialog: a PRACK crossing it is in no dialog).
 func TestInboundForksPRACK(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
-	sbc, edge := startPeer(t, "sbc"), forkingEdge(t)
+	sbc := startPeer(t, "sbc")
+	release := make(chan struct{})
+	edge := forkingClient(ctx, t, []clientFork{{tag: "forkA"}, {tag: "forkB"}}, release, "forkB")
 	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
 	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"), gosip.NewHeader("Supported", "100rel"))
 	type prack struct {
@@ -153,13 +156,28 @@ func TestInboundForksPRACK(t *testing.T) {
 		got  string
 	}
 	pracks := make(chan prack, 2)
-	seq := oc.inv.CSeq().SeqNo + 2 // the first dialog's PRACK: as if it had sent a request before
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		wg.Wait()
+		close(release)
+	}()
+	var first string
+	seen := map[string]bool{}
 	res := oc.answer(ctx, func(r *gosip.Response) {
 		rseq := r.GetHeader("RSeq")
-		if r.StatusCode != 183 || rseq == nil {
-			return
-		}
 		tag, _ := r.To().Params.Get("tag")
+		if r.StatusCode != 183 || rseq == nil || seen[tag] {
+			return // not reliable, or a retransmission
+		}
+		seen[tag] = true
+		if first == "" {
+			first = reliableTags(sbc, oc)[0]
+		}
+		seq := oc.inv.CSeq().SeqNo + 1 // the second dialog's first request
+		if tag == first {
+			seq++ // the first dialog's PRACK: as if it had sent a request before
+		}
 		p := gosip.NewRequest(gosip.PRACK, r.Contact().Address)
 		p.AppendHeader(gosip.HeaderClone(oc.inv.From()))
 		p.AppendHeader(gosip.HeaderClone(r.To()))
@@ -167,8 +185,8 @@ func TestInboundForksPRACK(t *testing.T) {
 		p.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: gosip.PRACK})
 		p.AppendHeader(gosip.NewHeader("RAck", rseq.Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE"))
 		p.SetTransport("UDP")
-		seq = oc.inv.CSeq().SeqNo + 1 // the second dialog's first request
 		go func() {
+			defer wg.Done()
 			res, err := sbc.stack.Client("udp").Do(ctx, p)
 			if err != nil {
 				t.Errorf("PRACK: %v", err)
