@@ -8,7 +8,7 @@ import (
 
 // Bad input the sides refuse before any call state exists, as counters:
 // requests that cannot be acted on, reads that are not SIP, connections
-// whose read failed.
+// whose read failed, TLS handshakes that failed.
 
 // registerInputMetrics exports the sides' counts of refused input.
 func (s *Server) registerInputMetrics() {
@@ -44,5 +44,12 @@ func (s *Server) registerInputMetrics() {
 			Help:        "TCP and TLS connections whose read failed, mostly reset by the peer, and so closed; by side. Their log lines are sampled, one a second at most.",
 			ConstLabels: prometheus.Labels{"side": side.Name},
 		}, func() float64 { return float64(conns.ReadErrors.Load()) }))
+		for reason, n := range conns.Handshakes.ByReason() {
+			s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "mediationserver_tls_handshake_failures_total",
+				Help:        "TLS handshakes on the side's listener that failed, the connection closed, by reason: timeout (not done within sip.tcp.message_timeout, counted as slow connections too), no_certificate (mutual TLS, no client certificate), bad_certificate (expired, from another CA, not for client use), not_trunk (the gateway side: a certificate naming no trunk at its source address), other (the peer refused our certificate, spoke no TLS or closed the connection).",
+				ConstLabels: prometheus.Labels{"side": side.Name, "reason": reason},
+			}, func() float64 { return float64(n.Load()) }))
+		}
 	}
 }

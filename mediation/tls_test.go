@@ -71,14 +71,20 @@ func (l lab) sbcTLS(t *testing.T) *sip.TLSConfig {
 // trunk sbc over TLS, named sbc.lab.
 func tlsServer(t *testing.T, l lab, sbc netip.AddrPort, configure func(*mediation.Config)) *mediation.Server {
 	t.Helper()
-	return serveTo(t, sbc, "tls", func(c *mediation.Config) {
-		c.TLS = mediation.TLSConfig{Cert: l.file(labca.ServerFile), Key: l.file(labca.ServerKeyFile), CA: l.file(labca.CAFile),
-			GatewayListen: "127.0.0.1:0", Mutual: true}
-		c.Gateways[0].TLSName = "sbc.lab"
-		if configure != nil {
-			configure(c)
-		}
-	})
+	return tlsServerLog(t, l, sbc, testLog(t), configure)
+}
+
+// tlsServerLog is tlsServer logging to log.
+func tlsServerLog(t *testing.T, l lab, sbc netip.AddrPort, log zerolog.Logger, configure func(*mediation.Config)) *mediation.Server {
+	t.Helper()
+	cfg := labConfig(sbc, "tls")
+	cfg.TLS = mediation.TLSConfig{Cert: l.file(labca.ServerFile), Key: l.file(labca.ServerKeyFile), CA: l.file(labca.CAFile),
+		GatewayListen: "127.0.0.1:0", Mutual: true}
+	cfg.Gateways[0].TLSName = "sbc.lab"
+	if configure != nil {
+		configure(cfg)
+	}
+	return mediationtest.Serve(t, cfg, log)
 }
 
 // TestTLSCallsMutual: an outbound call reaches the SBC over TLS (the

@@ -215,7 +215,7 @@ func verifyPeer(cs tls.ConnectionState, pool *x509.CertPool, names []string, usa
 			return nil
 		}
 	}
-	return fmt.Errorf("tls: peer certificate names %v %v, none of the trunks' %v", leaf.DNSNames, leaf.IPAddresses, names)
+	return &sip.NameError{Msg: fmt.Sprintf("tls: peer certificate names %v %v, none of the trunks' %v", leaf.DNSNames, leaf.IPAddresses, names)}
 }
 
 // GatewayTLSAddr is the gateway side's TLS address (invalid without a TLS

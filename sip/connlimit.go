@@ -59,6 +59,33 @@ type ConnStats struct {
 	// ReadErrors counts connections whose read failed (a peer's reset,
 	// mostly), as sipgo reports them: closed by sipgo.
 	ReadErrors atomic.Uint64
+	// Handshakes counts the TLS handshakes on the side's listener that
+	// failed, by why (tls.go); a timed-out one counts in Slow too.
+	Handshakes HandshakeFailures
+}
+
+// HandshakeFailures count the TLS handshakes a side's listener gave up
+// on, by reason.
+type HandshakeFailures struct {
+	// Timeout: not done within MessageTimeout.
+	Timeout atomic.Uint64
+	// NoCertificate: mutual TLS, and the peer sent no client certificate.
+	NoCertificate atomic.Uint64
+	// BadCertificate: the peer's certificate is not valid for us:
+	// expired, from a CA we do not trust, not for client use, unreadable.
+	BadCertificate atomic.Uint64
+	// NotTrunk: a valid certificate that names none of the names taken
+	// at the peer's address (NameError).
+	NotTrunk atomic.Uint64
+	// Other: anything else (the peer refused our certificate, spoke no
+	// TLS, closed the connection, no common version or cipher suite).
+	Other atomic.Uint64
+}
+
+// ByReason is each counter with its reason as /metrics names it.
+func (h *HandshakeFailures) ByReason() map[string]*atomic.Uint64 {
+	return map[string]*atomic.Uint64{"timeout": &h.Timeout, "no_certificate": &h.NoCertificate,
+		"bad_certificate": &h.BadCertificate, "not_trunk": &h.NotTrunk, "other": &h.Other}
 }
 
 // connLimiter keeps the counts ConnLimits bound: one per side, shared by

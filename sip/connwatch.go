@@ -34,6 +34,10 @@ type watchedConn struct {
 	// remote and local are the connection's addresses as strings, made
 	// once (carried compares them with every response of an INVITE).
 	remote, local string
+	// accepted: the peer opened the connection, to one of our listeners
+	// (its port is an ephemeral one, not one it listens on); else we
+	// dialled it (Dialog.takesFlow).
+	accepted bool
 }
 
 func watchConn(c net.Conn) *watchedConn {
@@ -125,7 +129,9 @@ func (l watchListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return watchConn(c), nil
+	w := watchConn(c)
+	w.accepted = true
+	return w, nil
 }
 
 // watchOf is the watched connection under a sipgo connection a side

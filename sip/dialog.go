@@ -358,10 +358,11 @@ func (d *Dialog) transportFor(u gosip.Uri) string {
 
 // targets are the destinations an in-dialog request may take, best first,
 // each named "how:address": over TCP the connection the peer's messages
-// arrive on while it is open ("flow"); then the first route or the remote
-// target (RFC 3261 §12.2.1.1), dialled anew over TCP if need be
-// ("target"); then, over UDP, the address the peer's messages come from,
-// for peers whose Contact cannot be reached ("source").
+// arrive on while it is open ("flow", see takesFlow); then the first route
+// or the remote target (RFC 3261 §12.2.1.1), over a connection open to it
+// or dialled anew over TCP ("target"); then, over UDP, the address the
+// peer's messages come from, for peers whose Contact cannot be reached
+// ("source").
 func (d *Dialog) targets(req *gosip.Request) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -379,18 +380,47 @@ func (d *Dialog) targets(req *gosip.Request) []string {
 		// goes there, not to the first Route (RFC 3261 §8.1.2, §12.2.1.1).
 		route = nil
 	}
-	target := uriHostPort(req.Recipient, route, tcp)
-	if tcp && d.Flow != "" && d.Side.ConnectionOpen(d.Flow) && (len(d.RouteSet) == 0 || sameHost(d.Flow, target)) {
-		// The peer's connection, unless the route set names another host
-		// as the next hop (a proxy that recorded another interface of its
-		// own, or another proxy): the request goes there.
-		add("flow", d.Flow)
+	target := uriHostPort(req.Recipient, route, req.Transport())
+	if tcp && d.Flow != "" {
+		if open, accepted := d.Side.streamFlow(d.Flow); open && d.takesFlow(target, accepted) {
+			add("flow", d.Flow)
+		}
 	}
 	add("target", target)
 	if !tcp {
 		add("source", d.Flow)
 	}
 	return out
+}
+
+// takesFlow reports whether a request whose next hop is target (IP:PORT,
+// or host:port) goes on the flow, the open connection the peer's messages
+// arrive on (accepted: the peer opened it, to our listener).
+//
+//   - The next hop is the flow's own address: the flow.
+//   - Another host: the flow only without a route set, the peer's Contact
+//     then (a private address behind NAT, say, that only the peer's
+//     connection reaches); a route set naming another host (a proxy, or
+//     another interface of the peer's) has the request go there.
+//   - Another port of the flow's IP: the flow when the peer opened it.
+//     Its source port is an ephemeral one that nothing listens on, never
+//     the port its Record-Route or Contact names, and the connection is
+//     how to reach it (RFC 5923-style reuse that SBCs behind NAT rely on).
+//     When we dialled it, its port is one the peer listens on, and a route
+//     or Contact naming another port names another listener of the peer's
+//     (an SBC with a SIP interface per port): the request goes to that
+//     port, as RFC 3263 has it, over a connection open to that port or a
+//     new one (RFC 3261 §18.1.1 reuses connections per IP and port).
+func (d *Dialog) takesFlow(target string, accepted bool) bool {
+	host, port := sameHostPort(d.Flow, target)
+	switch {
+	case host && port:
+		return true
+	case !host:
+		return len(d.RouteSet) == 0
+	default:
+		return accepted
+	}
 }
 
 func routeOf(req *gosip.Request) *gosip.Uri {
@@ -405,8 +435,8 @@ func routeOf(req *gosip.Request) *gosip.Uri {
 
 // uriHostPort is where a request goes by URI: route (the first Route of a
 // loose-routed request), else the Request-URI, with the transport's
-// default port.
-func uriHostPort(ruri gosip.Uri, route *gosip.Uri, tcp bool) string {
+// default port (5061 for TLS, else 5060: RFC 3263 §4.2).
+func uriHostPort(ruri gosip.Uri, route *gosip.Uri, transport string) string {
 	u := ruri
 	if route != nil {
 		u = *route
@@ -414,6 +444,9 @@ func uriHostPort(ruri gosip.Uri, route *gosip.Uri, tcp bool) string {
 	port := u.Port
 	if port == 0 {
 		port = 5060
+		if strings.EqualFold(transport, "tls") {
+			port = 5061
+		}
 	}
 	host := strings.Trim(u.Host, "[]")
 	if a, err := netip.ParseAddr(host); err == nil {
@@ -495,19 +528,22 @@ func (d *Dialog) WriteAck(ctx context.Context, ack *gosip.Request) error {
 	return err
 }
 
-// sameHost reports whether two host:port strings name the same host.
-func sameHost(a, b string) bool {
-	ha, _, errA := net.SplitHostPort(a)
-	hb, _, errB := net.SplitHostPort(b)
+// sameHostPort reports whether two host:port strings name the same host,
+// and then whether the same port too.
+func sameHostPort(a, b string) (host, port bool) {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
 	if errA != nil || errB != nil {
-		return false
+		return false, false
 	}
 	ia, errA := netip.ParseAddr(ha)
 	ib, errB := netip.ParseAddr(hb)
 	if errA == nil && errB == nil {
-		return ia.Unmap() == ib.Unmap()
+		host = ia.Unmap() == ib.Unmap()
+	} else {
+		host = strings.EqualFold(ha, hb)
 	}
-	return strings.EqualFold(ha, hb)
+	return host, host && pa == pb
 }
 
 // OurContact is our Contact for a request we send in the dialog: a SIPS URI

@@ -228,3 +228,42 @@ func TestHeardAllow(t *testing.T) {
 		t.Fatalf("Allow %q after a new list, want %q", d.Allow, want)
 	}
 }
+
+// TestTakesFlow: an in-dialog request goes on the peer's open connection
+// when its next hop is that connection's address; to another port of
+// the same IP only when the peer opened the connection (from an
+// ephemeral port: NAT-friendly reuse), not when we dialled it to a port
+// the peer listens on (r26-tls F1); to another host only without a route
+// set.
+func TestTakesFlow(t *testing.T) {
+	rr := []gosip.Uri{{Scheme: "sip", Host: "10.0.0.2", Port: 5062, UriParams: gosip.HeaderParams{{K: "lr"}}}}
+	for _, tt := range []struct {
+		name     string
+		target   string
+		routes   []gosip.Uri
+		accepted bool
+		want     bool
+	}{
+		{"same address, dialled", "10.0.0.2:5061", rr, false, true},
+		{"same address, accepted", "10.0.0.2:5061", rr, true, true},
+		{"another port, dialled, route set", "10.0.0.2:5062", rr, false, false},
+		{"another port, dialled, contact only", "10.0.0.2:5062", nil, false, false},
+		{"another port, accepted, route set", "10.0.0.2:5062", rr, true, true},
+		{"another port, accepted, contact only", "10.0.0.2:5062", nil, true, true},
+		{"another host, route set", "10.0.0.3:5061", rr, true, false},
+		{"another host, contact only", "10.0.0.3:5061", nil, false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Dialog{Flow: "10.0.0.2:5061", RouteSet: tt.routes}
+			if got := d.takesFlow(tt.target, tt.accepted); got != tt.want {
+				t.Errorf("takesFlow(%s, accepted %v) = %v, want %v", tt.target, tt.accepted, got, tt.want)
+			}
+		})
+	}
+	if got := uriHostPort(gosip.Uri{Scheme: "sips", Host: "10.0.0.2"}, nil, "TLS"); got != "10.0.0.2:5061" {
+		t.Errorf("a TLS URI without a port goes to %s, want port 5061", got)
+	}
+	if got := uriHostPort(gosip.Uri{Scheme: "sip", Host: "10.0.0.2"}, nil, "TCP"); got != "10.0.0.2:5060" {
+		t.Errorf("a TCP URI without a port goes to %s, want port 5060", got)
+	}
+}

@@ -482,6 +482,22 @@ func (s *Side) tapped(c gosip.Connection, transport string) gosip.Connection {
 	return tapConnection{Connection: c, tap: s.tap, transport: transportName(transport)}
 }
 
+// streamFlow reports whether a TCP or TLS connection to addr (IP:PORT as
+// the peer's messages came from) is in sipgo's pool and, when it is,
+// whether the peer opened it (accepted by one of our listeners) rather
+// than we (dialled to an address the peer listens on: a trunk, a Contact,
+// a Via for a response; sipgo's own dials of a host name too).
+func (s *Side) streamFlow(addr string) (open, accepted bool) {
+	for _, network := range []string{"tcp", "tls"} {
+		if c, err := s.tpl.GetConnection(network, addr); err == nil {
+			w := watchOf(c)
+			_, _ = c.TryClose()
+			return true, w != nil && w.accepted
+		}
+	}
+	return false, false
+}
+
 // ConnectionOpen reports whether a TCP connection to addr (IP:PORT as the
 // peer's messages came from) is still in sipgo's pool.
 func (s *Side) ConnectionOpen(addr string) bool {

@@ -3,10 +3,15 @@ package sip
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -44,18 +49,54 @@ func listenTLS(cfg *TLSConfig, limits *connLimiter, messageTimeout time.Duration
 	// The limits apply to the raw connections, under TLS: a peer that
 	// never completes its handshake is idle too.
 	limited := limits.listen(ln)
-	if messageTimeout > 0 {
-		return newHandshakeListener(limited, cfg.Server, messageTimeout, stats, log), addr, nil
+	return newHandshakeListener(limited, cfg.Server, messageTimeout, stats, log), addr, nil
+}
+
+// NameError is a TLS peer's certificate refused for the names it carries:
+// valid otherwise, but naming none of those taken at the peer's address
+// (a trunk's, on the gateway side's listener). A tls.Config's
+// VerifyConnection returns it so that the listener counts the refusal as
+// not_trunk.
+type NameError struct{ Msg string }
+
+func (e *NameError) Error() string { return e.Msg }
+
+// errNoClientCert is how crypto/tls words a mutual-TLS refusal of a peer
+// that sent no certificate (an untyped error).
+const errNoClientCert = "didn't provide a certificate"
+
+// handshakeFailure is why a handshake on our listener failed (ctxErr: its
+// context's, set when it ran out of time), the counter of that reason, and
+// the log message; quiet when not worth a warning: a peer that closed the
+// connection before any handshake, as a TCP check of the port does.
+func handshakeFailure(err, ctxErr error, h *HandshakeFailures) (n *atomic.Uint64, reason, msg string, quiet bool) {
+	var verr *tls.CertificateVerificationError
+	var nerr *NameError
+	var invalid x509.CertificateInvalidError
+	var unknown x509.UnknownAuthorityError
+	switch {
+	case ctxErr != nil:
+		return &h.Timeout, "timeout", "TLS handshake not done within the message timeout: connection closed", false
+	case errors.As(err, &nerr):
+		return &h.NotTrunk, "not_trunk", "TLS handshake refused: the peer's certificate names no trunk at its address", false
+	case strings.Contains(err.Error(), errNoClientCert):
+		return &h.NoCertificate, "no_certificate", "TLS handshake refused: the peer sent no client certificate", false
+	case errors.As(err, &verr), errors.As(err, &invalid), errors.As(err, &unknown),
+		strings.Contains(err.Error(), "client certificate"):
+		return &h.BadCertificate, "bad_certificate", "TLS handshake refused: the peer's certificate is not valid", false
 	}
-	return tls.NewListener(limited, cfg.Server), addr, nil
+	return &h.Other, "other", "TLS handshake failed: connection closed", errors.Is(err, io.EOF)
 }
 
 // handshakeListener hands out TLS connections whose handshake is done,
 // each run on a goroutine of its own and bounded by timeout (the message
-// timeout: a ClientHello is a message too). tls.NewListener's connections
-// shake hands on their first read instead, unbounded but for the idle
-// timeout (30 min by default): five bytes of a ClientHello held a
-// connection slot that long.
+// timeout: a ClientHello is a message too; 0: unbounded). tls.NewListener's
+// connections shake hands on their first read instead, unbounded but for
+// the idle timeout (30 min by default): five bytes of a ClientHello held a
+// connection slot that long. Every failed handshake is counted by reason
+// and logged at warn, one line a second at most (a peer that closed the
+// connection before any handshake, at info): a trunk whose certificate is
+// refused is seen in the log at warn level and in /metrics.
 type handshakeListener struct {
 	net.Listener
 	cfg     *tls.Config
@@ -63,15 +104,19 @@ type handshakeListener struct {
 	stats   *ConnStats
 	log     zerolog.Logger
 	logs    Limiter
-	conns   chan net.Conn
-	done    chan struct{}
-	once    sync.Once
-	err     error // the raw listener's, once conns is closed
+	// quietLogs limits the info lines of peers that closed before any
+	// handshake apart, so that a TCP check of the port every second
+	// cannot take the warnings' turn.
+	quietLogs Limiter
+	conns     chan net.Conn
+	done      chan struct{}
+	once      sync.Once
+	err       error // the raw listener's, once conns is closed
 }
 
 func newHandshakeListener(raw net.Listener, cfg *tls.Config, timeout time.Duration, stats *ConnStats, log zerolog.Logger) *handshakeListener {
 	l := &handshakeListener{Listener: raw, cfg: cfg, timeout: timeout, stats: stats, log: log,
-		logs: Limiter{Every: time.Second}, conns: make(chan net.Conn), done: make(chan struct{})}
+		logs: Limiter{Every: time.Second}, quietLogs: Limiter{Every: time.Second}, conns: make(chan net.Conn), done: make(chan struct{})}
 	go l.accept()
 	return l
 }
@@ -90,16 +135,28 @@ func (l *handshakeListener) accept() {
 
 func (l *handshakeListener) handshake(raw net.Conn) {
 	c := tls.Server(raw, l.cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if l.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, l.timeout)
+	}
 	defer cancel()
 	if err := c.HandshakeContext(ctx); err != nil {
-		if ctx.Err() != nil {
+		n, reason, msg, quiet := handshakeFailure(err, ctx.Err(), &l.stats.Handshakes)
+		n.Add(1)
+		if reason == "timeout" {
 			l.stats.Slow.Add(1)
 		}
 		_ = c.Close()
-		if ok, n := l.logs.Allow(); ok {
-			l.log.Info().Err(err).Str("remote", raw.RemoteAddr().String()).Int64("message_timeout_ms", l.timeout.Milliseconds()).
-				Int("suppressed", n).Msg("TLS handshake failed or not done in time: connection closed")
+		logs, ev := &l.logs, l.log.Warn()
+		if quiet {
+			logs, ev = &l.quietLogs, l.log.Info()
+		}
+		if ok, suppressed := logs.Allow(); ok {
+			ev = ev.Err(err).Str("remote", raw.RemoteAddr().String()).Str("reason", reason)
+			if reason == "timeout" {
+				ev = ev.Int64("message_timeout_ms", l.timeout.Milliseconds())
+			}
+			ev.Int("suppressed", suppressed).Msg(msg)
 		}
 		return
 	}
