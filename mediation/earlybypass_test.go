@@ -74,12 +74,21 @@ func TestInboundEarlyBypassMovedToRelay(t *testing.T) {
 			// in the law offered.
 			var mu sync.Mutex
 			var reoffers []*gosip.Request
+			// A refusal ends the call: not before the test has looked
+			// at it in progress.
+			checked := make(chan struct{})
 			answer := func(req *gosip.Request, tx gosip.ServerTransaction) {
 				mu.Lock()
 				reoffers = append(reoffers, req)
 				n := len(reoffers)
 				mu.Unlock()
 				if n == 1 && tc.first != 0 {
+					if tc.first != 491 {
+						select {
+						case <-checked:
+						case <-ctx.Done():
+						}
+					}
 					sbc.reply(req, tx, tc.first, nil)
 					return
 				}
@@ -129,6 +138,7 @@ func TestInboundEarlyBypassMovedToRelay(t *testing.T) {
 			if calls[0].MediationServerBypass {
 				t.Errorf("record bypass=true (%s), want anchored", calls[0].BypassReason)
 			}
+			close(checked)
 			relayEdge := media(t, "our offer to the client", edge.wait(ctx, gosip.INVITE, 1).Body()).RTP()
 			if tc.fork == "" {
 				if final.OriginVersion != first.OriginVersion+1 || final.OriginSessionID != first.OriginSessionID {
