@@ -528,6 +528,15 @@ func (p *mediaPlan) legRecords() (edge, gw LegRecord) {
 		return edge, gw
 	}
 	st := p.relay.Stats()
+	if before, ok := p.relay.Earlier(); ok {
+		// A transfer we performed moved the call to this relay: the
+		// record is the whole call's (README "Call quality records").
+		// The edge leg's peer was another party then, so its jitter and
+		// round trip are the last one's alone.
+		cur := st.Edge
+		st = st.Plus(before)
+		st.Edge.Jitter, st.Edge.RTT = cur.Jitter, cur.RTT
+	}
 	fill := func(l *LegRecord, s relay.SideStats) {
 		l.PacketsSent, l.PacketsReceived = s.RTPSent, s.RTPAccepted
 		l.BytesSent, l.BytesReceived = s.RTPSentBytes, s.RTPAcceptedBytes

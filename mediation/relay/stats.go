@@ -147,3 +147,47 @@ func (c *counters) snapshot() SideStats {
 		},
 	}
 }
+
+// Plus is s with earlier added: the statistics of a session and those of
+// the call's sessions before it (Session.Continues), as one call's. Both
+// sides' counts (packets, bytes, loss, drops) are summed. The
+// measurements of the moment (FractionLost, Jitter, RTT, Codec, Latched)
+// are s's, or earlier's where s has none: Jitter and FractionLost before
+// s accepted RTP, RTT before the peer reported, Codec before the leg was
+// set. Latched stays s's.
+func (s Stats) Plus(earlier Stats) Stats {
+	return Stats{Edge: s.Edge.Plus(earlier.Edge), Gateway: s.Gateway.Plus(earlier.Gateway)}
+}
+
+// Plus is Stats.Plus for one side.
+func (s SideStats) Plus(e SideStats) SideStats {
+	out := s
+	out.RTPReceived += e.RTPReceived
+	out.RTPReceivedBytes += e.RTPReceivedBytes
+	out.RTPAccepted += e.RTPAccepted
+	out.RTPAcceptedBytes += e.RTPAcceptedBytes
+	out.RTPSent += e.RTPSent
+	out.RTPSentBytes += e.RTPSentBytes
+	out.RTCPReceived += e.RTCPReceived
+	out.RTCPReceivedBytes += e.RTCPReceivedBytes
+	out.RTCPSent += e.RTCPSent
+	out.RTCPSentBytes += e.RTCPSentBytes
+	out.Dropped = s.Dropped.Plus(e.Dropped)
+	out.Lost += e.Lost
+	if s.RTPAccepted == 0 {
+		out.FractionLost, out.Jitter, out.JitterUnits = e.FractionLost, e.Jitter, e.JitterUnits
+	}
+	if s.RTT == 0 {
+		out.RTT = e.RTT
+	}
+	if s.Codec == "" {
+		out.Codec = e.Codec
+	}
+	return out
+}
+
+// Plus is d with e's drops added, reason by reason.
+func (d Drops) Plus(e Drops) Drops {
+	return Drops{UnknownPT: d.UnknownPT + e.UnknownPT, NoPeer: d.NoPeer + e.NoPeer, Malformed: d.Malformed + e.Malformed,
+		SendFailed: d.SendFailed + e.SendFailed, Foreign: d.Foreign + e.Foreign, Decrypt: d.Decrypt + e.Decrypt}
+}
