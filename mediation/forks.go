@@ -37,6 +37,10 @@ type fork struct {
 	// dialog (0: none yet) when its tag is not the caller dialog's: a
 	// caller counts each early dialog's CSeq apart (RFC 3261 §12.1.2).
 	remoteSeq uint32
+	// hungUp: the fork answered 2xx after the call's, and was ACKed and
+	// sent BYE (hangUpFork); its 2xx again gets the ACK only. (In the
+	// word remoteSeq leaves half empty.)
+	hungUp bool
 }
 
 // checkRemoteSeq is RFC 3261 §12.2.2's CSeq check of a request from l's
@@ -96,6 +100,25 @@ func (c *call) forkTag(res *gosip.Response) string {
 		f.sdp = res.Body()
 	}
 	return f.tag
+}
+
+// forkHungUp marks the callee's fork tag hung up (hangUpFork). A fork
+// heard of first by its 2xx is added to c.forks, up to maxEarlyDialogs
+// forks in all, and not once the call has settled (c.forks released).
+func (c *call) forkHungUp(tag string) {
+	f := c.forks[tag]
+	if f == nil {
+		if c.caller.settled() || len(c.forks) >= maxEarlyDialogs {
+			return
+		}
+		if c.forks == nil {
+			c.forks = map[string]*fork{}
+		}
+		// No tag of ours: the caller never heard of this fork.
+		f = &fork{}
+		c.forks[tag] = f
+	}
+	f.hungUp = true
 }
 
 // answeredFork makes the fork of the callee's 2xx the caller's dialog, and
