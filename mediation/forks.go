@@ -121,6 +121,27 @@ func (c *call) forkHungUp(tag string) {
 	f.hungUp = true
 }
 
+// ownEarlyDialog reports whether the early dialog of the callee's fork
+// that res (a provisional) is in has an early dialog of its own towards
+// the caller: only on an inbound call, for a fork the caller has heard of
+// that shares its tag with no other (beyond maxEarlyDialogs forks share
+// one). A 199 Early Dialog Terminated of that fork is relayed there (RFC
+// 6228); of any other, it would end the caller's early dialog of forks
+// that go on.
+func (c *call) ownEarlyDialog(res *gosip.Response) bool {
+	remote, _ := res.To().Params.Get("tag")
+	f := c.forks[remote]
+	if c.dir != inbound || f == nil {
+		return false
+	}
+	for other, g := range c.forks {
+		if other != remote && g.tag == f.tag {
+			return false
+		}
+	}
+	return true
+}
+
 // answeredFork makes the fork of the callee's 2xx the caller's dialog, and
 // returns the SDP the caller's 200 is to be built from: the 2xx's own, or
 // the fork's early answer when the 2xx has none.
