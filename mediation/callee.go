@@ -286,7 +286,10 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 	}
 	c.abortLosingForkOffer()
 	b.timer = sip.NegotiateUAC(res, b.requestedSE)
-	body, err := c.answerBody(c.answeredFork(res))
+	body, err := c.answeredFork(res)
+	if err == nil {
+		body, err = c.answerBody(body)
+	}
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far side's 2xx has no usable SDP; hanging up")
 		c.failSetup(answerFailure(err), warning(c.caller.side, err.Error()))

@@ -9,6 +9,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
 // forkCall is a call through a lab server, either way, to a callee that
@@ -129,6 +130,89 @@ func TestSecondForkRetransmittedAnswerReAcked(t *testing.T) {
 			}
 			if r := fc.next(); r.Method != gosip.BYE || reqToTag(r) != "forkA" {
 				t.Fatalf("after the caller's BYE the callee got %s to %q, want BYE to forkA", r.Method, reqToTag(r))
+			}
+			waitCalls(t, fc.srv, 0)
+		})
+	}
+}
+
+// TestForkWithoutAnswerAnswers: forks A and B answer the offer in their
+// 183s, then fork C, never heard before (or heard with a 180 without
+// SDP), answers 200 without SDP. Fork C gave no answer to our offer
+// (RFC 3261 §13.3.1.1): A's and B's are theirs, other UASs (§13.2.2.4).
+// It is taken as a non-forked callee's 2xx without any answer: fork C is
+// ACKed and hung up, and the caller gets 488 with a Warning, counted as
+// bad_answer_sdp. It used to be answered with B's SDP (the fork heard
+// last), the media sent to B. Both directions.
+func TestForkWithoutAnswerAnswers(t *testing.T) {
+	for _, dir := range []string{"outbound", "inbound"} {
+		for _, ringing := range []bool{false, true} {
+			name := dir
+			if ringing {
+				name += " after its 180"
+			}
+			t.Run(name, func(t *testing.T) {
+				ctx := testCtx(t, 30*time.Second)
+				fc := startForkCall(ctx, t, dir)
+				fc.write(fc.response(183, "forkA", fc.answer))
+				fc.write(fc.response(183, "forkB", fc.answer))
+				if ringing {
+					fc.write(fc.response(180, "forkC", nil))
+				}
+				fc.write(fc.response(200, "forkC", nil))
+				var got []string
+				for {
+					r := fc.next()
+					got = append(got, string(r.Method)+" "+reqToTag(r))
+					if r.Method == gosip.BYE {
+						break
+					}
+				}
+				if len(got) != 2 || got[0] != "ACK forkC" || got[1] != "BYE forkC" {
+					t.Fatalf("callee got %v, want ACK forkC, BYE forkC", got)
+				}
+				res := fc.oc.answer(ctx, nil)
+				if res.StatusCode != 488 {
+					t.Fatalf("caller got %d, want 488", res.StatusCode)
+				}
+				if w := header(res, "Warning"); w == "" {
+					t.Error("the 488 has no Warning saying why")
+				}
+				mediationtest.WaitMetric(t, fc.srv, 1, "mediationserver_failed_calls_total", "direction", dir, "reason", "bad_answer_sdp")
+				waitCalls(t, fc.srv, 0)
+			})
+		}
+	}
+}
+
+// TestForkAnswersWithOwnEarlyAnswer: the fork that answers 200 without
+// SDP after an 18x with SDP of its own is the call, with its own early
+// answer, though another fork's 183 came last; the other fork, silent
+// after its 183, is not hung up (its branch is the forking proxy's to
+// cancel). Both directions, as a guard of what TestForkWithoutAnswer
+// Answers refuses.
+func TestForkAnswersWithOwnEarlyAnswer(t *testing.T) {
+	for _, dir := range []string{"outbound", "inbound"} {
+		t.Run(dir, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			fc := startForkCall(ctx, t, dir)
+			fc.write(fc.response(183, "forkA", fc.answer))
+			fc.write(fc.response(183, "forkB", fc.answer))
+			fc.write(fc.response(200, "forkA", nil))
+			if r := fc.next(); r.Method != gosip.ACK || reqToTag(r) != "forkA" {
+				t.Fatalf("callee got %s to %q, want the ACK of fork A", r.Method, reqToTag(r))
+			}
+			if res := fc.oc.answer(ctx, nil); res.StatusCode != 200 {
+				t.Fatalf("caller got %d, want 200", res.StatusCode)
+			}
+			if err := fc.oc.d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := fc.oc.d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if r := fc.next(); r.Method != gosip.BYE || reqToTag(r) != "forkA" {
+				t.Fatalf("callee got %s to %q, want BYE to fork A", r.Method, reqToTag(r))
 			}
 			waitCalls(t, fc.srv, 0)
 		})
