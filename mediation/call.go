@@ -69,6 +69,8 @@ type callDeps struct {
 	trunkMetrics *trunkMetrics
 	// lateAnswer cleans up a 2xx that arrives for a call already over.
 	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
+	// ackLate ACKs again a retransmitted 2xx that lateAnswer hung up.
+	ackLate func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
 	// workers run the calls' event drains.
 	workers *workers
 	// noPortsLog rate-limits the warning of calls refused for want of
@@ -544,7 +546,7 @@ func (c *call) drainClosed(rest []event) {
 			}
 		case evStray:
 			if cseq := e.res.CSeq(); e.res.IsSuccess() && cseq != nil && cseq.MethodName == gosip.INVITE {
-				c.deps.lateAnswer(e.side, nil, e.res)
+				c.lateCalleeAnswer(e.side, e.res)
 			}
 		}
 	}

@@ -286,7 +286,10 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 	}
 	c.abortLosingForkOffer()
 	b.timer = sip.NegotiateUAC(res, b.requestedSE)
-	body, err := c.answerBody(c.answeredFork(res))
+	body, err := c.answeredFork(res)
+	if err == nil {
+		body, err = c.answerBody(body)
+	}
 	if err != nil {
 		c.log.Warn().Err(err).Msg("far side's 2xx has no usable SDP; hanging up")
 		c.failSetup(answerFailure(err), warning(c.caller.side, err.Error()))
@@ -326,11 +329,46 @@ func (c *call) reAck(res *gosip.Response) {
 	if tag != b.dialog.RemoteTag {
 		// Another fork answered too: ACK and hang up that dialog (RFC 3261
 		// §13.2.2.4), the call stays with the first.
-		c.log.Info().Str("fork_tag", tag).Msg("second 2xx from another fork: ACK and BYE")
-		c.deps.lateAnswer(b.side, b.inviteReq(), res)
+		if c.hangUpFork(b.inviteReq(), res) {
+			c.log.Info().Str("fork_tag", tag).Msg("second 2xx from another fork: ACK and BYE")
+		}
 		return
 	}
 	c.ackAgain()
+}
+
+// hangUpFork ACKs a 2xx of the callee's INVITE in a dialog that is not
+// the call's (another fork's, RFC 3261 §13.2.2.4) and hangs that dialog
+// up with BYE, once: its UAS sends the 2xx again until our ACK reaches it
+// (§13.3.1.4), and each copy is ACKed again, but another BYE would be a
+// request in a dialog the first one ended, with the CSeq that one already
+// used (§12.2.1.1), refused and needless. The fork is marked in c.forks
+// (forks.go), which holds at most maxEarlyDialogs forks heard of first by
+// their 2xx, and goes at settle: a fork not remembered gets a BYE per copy,
+// as all did before. It reports whether the BYE went.
+func (c *call) hangUpFork(invite *gosip.Request, res *gosip.Response) bool {
+	b := c.callee
+	tag, _ := res.To().Params.Get("tag")
+	if f := c.forks[tag]; f != nil && f.hungUp {
+		c.log.Debug().Str("fork_tag", tag).Msg("2xx of a fork already hung up, again: ACK only")
+		c.deps.ackLate(b.side, invite, res)
+		return false
+	}
+	c.forkHungUp(tag)
+	c.deps.lateAnswer(b.side, invite, res)
+	return true
+}
+
+// lateCalleeAnswer handles a 2xx that comes once the call has ended: one
+// of the callee's INVITE (a fork's, or the call's own dialog's) as
+// hangUpFork does, any other (a transfer target's, a trunk the call failed
+// over from) ACKed and sent BYE.
+func (c *call) lateCalleeAnswer(side *sip.Side, res *gosip.Response) {
+	if b := c.callee; side == b.side && res.CallID() != nil && string(*res.CallID()) == b.invCallID {
+		_ = c.hangUpFork(nil, res)
+		return
+	}
+	c.deps.lateAnswer(side, nil, res)
 }
 
 // onCalleeRejected handles the callee's final non-2xx response.

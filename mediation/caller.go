@@ -358,12 +358,22 @@ func (c *call) relayProvisional(res *gosip.Response) {
 	if a.final() != 0 {
 		return
 	}
-	if res.StatusCode == 199 && !sip.HasOptionTag(a.invite.Req, "Supported", "199") {
-		// 199 Early Dialog Terminated (RFC 6228) goes only to a UAC that
-		// supports it (§7), and it would end the caller's early dialog,
-		// which is still the call's (the callee's other forks carry on).
-		c.log.Debug().Msg("199 Early Dialog Terminated from the callee absorbed: the caller does not support 199")
-		return
+	if res.StatusCode == 199 {
+		switch {
+		case !sip.HasOptionTag(a.invite.Req, "Supported", "199"):
+			// 199 Early Dialog Terminated (RFC 6228) goes only to a UAC
+			// that supports it (§7).
+			c.log.Debug().Msg("199 Early Dialog Terminated from the callee absorbed: the caller does not support 199")
+			return
+		case !c.ownEarlyDialog(res):
+			// It would end the caller's early dialog, which is not that
+			// fork's alone but the call's (outbound: the one early
+			// dialog of all the SBC's forks), and the call goes on in it
+			// with the other forks; the last fork's 199 is followed by
+			// the INVITE's final response anyway.
+			c.log.Debug().Msg("199 Early Dialog Terminated from one of the callee's forks absorbed: the caller's early dialog is the call's")
+			return
+		}
 	}
 	if c.state == stateSetup {
 		_ = c.setState(stateEarly)

@@ -1,6 +1,8 @@
 package mediation
 
 import (
+	"errors"
+
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/sip"
@@ -37,6 +39,10 @@ type fork struct {
 	// dialog (0: none yet) when its tag is not the caller dialog's: a
 	// caller counts each early dialog's CSeq apart (RFC 3261 §12.1.2).
 	remoteSeq uint32
+	// hungUp: the fork answered 2xx after the call's, and was ACKed and
+	// sent BYE (hangUpFork); its 2xx again gets the ACK only. (In the
+	// word remoteSeq leaves half empty.)
+	hungUp bool
 }
 
 // checkRemoteSeq is RFC 3261 §12.2.2's CSeq check of a request from l's
@@ -98,34 +104,96 @@ func (c *call) forkTag(res *gosip.Response) string {
 	return f.tag
 }
 
+// forkHungUp marks the callee's fork tag hung up (hangUpFork). A fork
+// heard of first by its 2xx is added to c.forks, up to maxEarlyDialogs
+// forks in all, and not once the call has settled (c.forks released).
+func (c *call) forkHungUp(tag string) {
+	f := c.forks[tag]
+	if f == nil {
+		if c.caller.settled() || len(c.forks) >= maxEarlyDialogs {
+			return
+		}
+		if c.forks == nil {
+			c.forks = map[string]*fork{}
+		}
+		// No tag of ours: the caller never heard of this fork.
+		f = &fork{}
+		c.forks[tag] = f
+	}
+	f.hungUp = true
+}
+
+// ownEarlyDialog reports whether the early dialog of the callee's fork
+// that res (a provisional) is in has an early dialog of its own towards
+// the caller: only on an inbound call, for a fork the caller has heard of
+// that shares its tag with no other (beyond maxEarlyDialogs forks share
+// one). A 199 Early Dialog Terminated of that fork is relayed there (RFC
+// 6228); of any other, it would end the caller's early dialog of forks
+// that go on.
+func (c *call) ownEarlyDialog(res *gosip.Response) bool {
+	remote, _ := res.To().Params.Get("tag")
+	f := c.forks[remote]
+	if c.dir != inbound || f == nil {
+		return false
+	}
+	for other, g := range c.forks {
+		if other != remote && g.tag == f.tag {
+			return false
+		}
+	}
+	return true
+}
+
+// errForkNoAnswer: the callee forked, and the fork that answered 2xx
+// gave no SDP answer, in its 2xx nor in its early dialog (another fork's
+// early answer is not its).
+var errForkNoAnswer = errors.New("no SDP answer in the answering fork's 18x or 200")
+
 // answeredFork makes the fork of the callee's 2xx the caller's dialog, and
 // returns the SDP the caller's 200 is to be built from: the 2xx's own, or
-// the fork's early answer when the 2xx has none.
-func (c *call) answeredFork(res *gosip.Response) []byte {
+// the fork's early answer when the 2xx has none. errForkNoAnswer when the
+// 2xx has none and its fork gave none either, while the callee forked:
+// the early answers heard were other forks' (RFC 3261 §13.2.2.4: each
+// fork is a UAS of its own), and a 2xx without SDP to an INVITE with an
+// offer must carry the answer unless a reliable 18x of its dialog did
+// (RFC 3261 §13.3.1.1, RFC 3262 §5). The call then fails as a non-forked
+// callee's 2xx without any answer makes it (onCalleeAnswer): it is not
+// waited on for the other forks, whose pending branches the forking
+// proxy cancels at the first 2xx (RFC 3261 §16.7 step 10). The caller's
+// dialog stays as it was then.
+func (c *call) answeredFork(res *gosip.Response) ([]byte, error) {
 	a := c.caller
+	remote, _ := res.To().Params.Get("tag")
+	if f := c.forks[remote]; len(res.Body()) == 0 && remote != "" && (f == nil || f.sdp == nil) {
+		// Forked: another fork than this one (a fork of its own or not
+		// yet heard of) sent 18x. A callee that did not fork fails with
+		// answerBody's error as it always did.
+		if forks := len(c.forks); (f == nil && forks >= 1) || forks >= 2 {
+			c.log.Info().Str("fork_tag", remote).Msg("a fork without an answer of its own answered 2xx without SDP")
+			return nil, errForkNoAnswer
+		}
+	}
 	tag := c.forkTag(res)
 	if tag != a.tag {
 		c.log.Info().Str("tag", tag).Msg("a later fork answered: the call continues in its dialog")
 		a.tag = tag
 		a.dialog.LocalTag = tag
-		remote, _ := res.To().Params.Get("tag")
 		if f := c.forks[remote]; f != nil {
 			// The caller's CSeq in this dialog is the fork's count.
 			a.dialog.RemoteSeq = f.remoteSeq
 		}
 	}
 	if len(res.Body()) > 0 || len(c.forks) < 2 {
-		return res.Body()
+		return res.Body(), nil
 	}
-	remote, _ := res.To().Params.Get("tag")
 	if f := c.forks[remote]; f != nil && f.sdp != nil {
 		// Another fork's early answer may have been relayed last: the
 		// caller's 200 is built from this fork's, and an anchored call's
 		// relay goes back to it (outbound, the caller's one early
 		// dialog got the forks' SDP in turn).
-		return f.sdp
+		return f.sdp, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // earlyOfferDone notes the callee's SDP of an offer/answer that off (an

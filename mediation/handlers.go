@@ -253,6 +253,19 @@ func (s *Server) callOf(req *gosip.Request) *call {
 // (a 2xx racing our CANCEL, or one to an INVITE we gave up): ACK, then BYE
 // (RFC 3261 §15). invite is nil when only the response is known.
 func (s *Server) lateAnswer(side *sip.Side, invite *gosip.Request, res *gosip.Response) {
+	s.answerLate(side, invite, res, true)
+}
+
+// ackLate ACKs again a retransmission of a 2xx that lateAnswer already
+// hung up (RFC 3261 §13.2.2.4): its dialog is over, a BYE in it would
+// only be refused.
+func (s *Server) ackLate(side *sip.Side, invite *gosip.Request, res *gosip.Response) {
+	s.answerLate(side, invite, res, false)
+}
+
+// answerLate ACKs a 2xx in the dialog it makes, and sends that dialog a
+// BYE when bye is set.
+func (s *Server) answerLate(side *sip.Side, invite *gosip.Request, res *gosip.Response, bye bool) {
 	defer func() {
 		// It runs on a goroutine of its own, outside the read path's
 		// recovery: a response no dialog can be made of must not take
@@ -267,8 +280,11 @@ func (s *Server) lateAnswer(side *sip.Side, invite *gosip.Request, res *gosip.Re
 	if _, err := d.Ack(ctx, res.CSeq().SeqNo, nil); err != nil {
 		side.Log().Debug().Err(err).Msg("ACK of a late 2xx")
 	}
-	bye := d.NewRequest(gosip.BYE, 0, nil, nil)
-	if _, _, err := d.Send(ctx, bye, sip.Discard); err != nil {
+	if !bye {
+		return
+	}
+	byeReq := d.NewRequest(gosip.BYE, 0, nil, nil)
+	if _, _, err := d.Send(ctx, byeReq, sip.Discard); err != nil {
 		side.Log().Debug().Err(err).Msg("BYE after a late 2xx")
 	}
 }

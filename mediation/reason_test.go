@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,36 +120,83 @@ func TestReasonRelayed(t *testing.T) {
 }
 
 // Test199Absorbed: a forking SBC's 199 Early Dialog Terminated for one
-// fork is not passed to a caller that does not support 199 (RFC 6228 §7):
-// it would end the caller's only early dialog, which the other fork
-// answers.
+// fork is not passed to the caller of an outbound call: not to one that
+// does not support 199 (RFC 6228 §7), nor to one that does, since the
+// caller has one early dialog for all the SBC's forks (README "Forked
+// early dialogs"): the 199 would end the early dialog the other fork then
+// answers in. The caller with Supported: 199 used to get it, then the 200
+// in the same dialog.
 func Test199Absorbed(t *testing.T) {
+	for _, supported := range []bool{false, true} {
+		t.Run(fmt.Sprintf("supported=%v", supported), func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) {
+				other := *pi
+				other.tag = "forkB"
+				other.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				other.respond(199, nil)
+				pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+				pi.waitAck(ctx)
+			})
+			srv := serveTo(t, sbc.addr(), "udp", nil)
+			caller := startPeer(t, "caller")
+			var hdrs []gosip.Header
+			if supported {
+				hdrs = append(hdrs, gosip.NewHeader("Supported", "199"))
+			}
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"), hdrs...)
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+				t.Fatalf("got %d", res.StatusCode)
+			}
+			_ = oc.d.Ack(ctx)
+			// In wire order, the 199 would have come before the 200.
+			if got := caller.wireResponses(string(*oc.inv.CallID()), 199); len(got) > 0 {
+				t.Errorf("the caller got a 199 (provisionals %v)", caller.responses(string(*oc.inv.CallID()), gosip.INVITE))
+			}
+			_ = oc.d.Bye(ctx)
+			sbc.wait(ctx, gosip.BYE, 1)
+		})
+	}
+}
+
+// Test199RelayedInboundFork: on an inbound call each of the client's
+// forks is an early dialog of its own towards the SBC, so a fork's 199
+// reaches an SBC that supports 199 in that fork's early dialog (its
+// To-tag), and the other fork's 200 comes in its own.
+func Test199RelayedInboundFork(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
-	sbc := startPeer(t, "sbc")
-	sbc.invites(func(pi *peerInvite) {
-		other := *pi
-		other.tag = "forkB"
-		other.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
-		pi.respond(183, fixtureBody(t, "sbc-answer-pcma.sdp"))
-		other.respond(199, nil)
-		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
-		pi.waitAck(ctx)
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	answer := fixtureBody(t, "sfb-answer-no-bypassid.sdp")
+	edge.invites(func(pi *peerInvite) {
+		a, b := *pi, *pi
+		a.tag, b.tag = "forkA", "forkB"
+		a.respond(183, answer)
+		b.respond(183, answer)
+		a.respond(199, nil)
+		b.respond(200, answer)
+		b.waitAck(ctx)
 	})
-	srv := serveTo(t, sbc.addr(), "udp", nil)
-	caller := startPeer(t, "caller")
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-	var codes []int
-	if res := oc.answer(ctx, func(r *gosip.Response) { codes = append(codes, r.StatusCode) }); res.StatusCode != 200 {
-		t.Fatalf("got %d", res.StatusCode)
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"), gosip.NewHeader("Supported", "199"))
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC got %d", res.StatusCode)
 	}
 	_ = oc.d.Ack(ctx)
-	for _, c := range codes {
-		if c == 199 {
-			t.Errorf("the caller got a 199 (provisionals %v)", codes)
-		}
+	callID := string(*oc.inv.CallID())
+	early, ended := sbc.wireResponses(callID, 183), sbc.wireResponses(callID, 199)
+	if len(early) != 2 || len(ended) != 1 {
+		t.Fatalf("SBC got %d 183s and %d 199s, want 2 and 1", len(early), len(ended))
+	}
+	tagOf := func(r *gosip.Response) string { tag, _ := r.To().Params.Get("tag"); return tag }
+	if tagOf(ended[0]) != tagOf(early[0]) || tagOf(res) != tagOf(early[1]) || tagOf(early[0]) == tagOf(early[1]) {
+		t.Errorf("To-tags: 183s %q and %q, 199 %q, 200 %q; want the 199 in the first fork's dialog, the 200 in the second's",
+			tagOf(early[0]), tagOf(early[1]), tagOf(ended[0]), tagOf(res))
 	}
 	_ = oc.d.Bye(ctx)
-	sbc.wait(ctx, gosip.BYE, 1)
+	edge.wait(ctx, gosip.BYE, 1)
 }
 
 // TestFailureHeadersBounded: of a callee's failure response's many

@@ -339,6 +339,7 @@ func (s *Server) bind() error {
 		sip: s.cfg.SIP, media: s.cfg.Media, mediaTap: s.mediaTap,
 		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
 		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
+		ackLate:    func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.ackLate(side, inv, res) },
 		workers:    newWorkers(workerIdle),
 		noPortsLog: &sip.Limiter{Every: 10 * time.Second},
 		foreignLog: &sip.Limiter{Every: 10 * time.Second},

@@ -66,6 +66,9 @@ func (c *call) settle() {
 	// their tags' registry keys stay with the call (c.dialogKeys), and a
 	// request still sent in one is checked in the caller's dialog.
 	c.forks = nil
+	// With them go the marks of forks hung up (hangUpFork): one that
+	// answered before the caller's ACK has given up retransmitting its 2xx
+	// by now (64*T1, RFC 3261 §13.3.1.4).
 	// The parsed SDP goes too where its body is kept (peersdp.go).
 	c.media.pack()
 	c.packStrings()
