@@ -616,12 +616,17 @@ func (c *call) answerCaller(body []byte) {
 
 // callerAcked completes the exchange of a delayed-offer call with the
 // answer in the gateway's ACK; without a usable one the call is hung up
-// (RFC 3261 §13.2.2.4). A gateway given the client's address in an early
-// answer, whose 200 anchored the call, is offered the relay (earlymove.go).
+// (RFC 3261 §13.2.2.4). A caller that keeps an early answer our 200
+// contradicts is offered the 200's SDP (earlymove.go): a gateway given the
+// client's address in an early answer, whose 200 anchored the call, the
+// relay's; a bypassed client that got one fork's answer reliably, the
+// answering fork's.
 func (c *call) callerAcked(ack *gosip.Request) {
 	c.armSettle()
-	if c.state == stateAnswered && c.media.takeGatewayMove(c.caller.tag) {
-		c.moveGatewayToRelay()
+	if a := c.caller; c.state == stateAnswered {
+		if m := c.media.takeCallerMove(a.tag, slices.Contains(a.reliableAnswers, a.tag)); m != nil {
+			c.moveCaller(m)
+		}
 	}
 	if !c.media.awaitingLateAnswer() || c.state != stateAnswered {
 		return

@@ -14,7 +14,9 @@ import (
 // SDP of our first answer again, byte for byte (same o= version), and the
 // relay moves its callee leg (address, law: it transcodes when the laws
 // now differ). A bypassed call has no relay to absorb it, and its new
-// answer is passed on (README "Wire behaviour").
+// answer is passed on (README "Wire behaviour"); an outbound client that
+// keeps the answer of a reliable 18x (the SBC forking: another fork's 200)
+// is offered the 200's SDP after its ACK (earlymove.go).
 //
 // Inbound, each fork of the callee is an early dialog of its own towards
 // the gateway (forks.go), so the answer is kept per To-tag of ours.
@@ -46,10 +48,13 @@ import (
 
 // earlyAnswer is what an anchored call answered the caller in a
 // provisional of one early dialog; for an inbound bypassed one, only tag
-// and decision are set.
+// and decision are set, for an outbound bypassed one tag, decision and
+// leg.
 type earlyAnswer struct {
 	tag string // our To-tag towards the caller
 	// leg is the caller's SDP leg as the answer left it: its o= and body.
+	// Outbound bypassed, its body is the SDP the client keeps, if the 18x
+	// came reliably (earlymove.go), nil once that was looked at.
 	leg sdpLeg
 	// peer is the caller's SDP the answer goes with (its INVITE's offer,
 	// or its side of an early UPDATE), raw its body (nil: changed since).
@@ -63,7 +68,7 @@ type earlyAnswer struct {
 	// moved: the early answer was bypassed and a later answer in its
 	// dialog (an 18x or the 200) anchored it, so the gateway is to be
 	// offered the relay once a 200 of that dialog is ACKed, unless an
-	// answer after that bypassed it again (takeGatewayMove).
+	// answer after that bypassed it again (takeCallerMove).
 	moved bool
 }
 
@@ -82,17 +87,21 @@ func (p *mediaPlan) earlyFor(tag string) *earlyAnswer {
 // SDP the relay was just pointed at (callerLatest), the INVITE's offer or,
 // after an early UPDATE, the caller's side of it. Recording the INVITE's
 // offer there put the relay back on the caller's pre-UPDATE address at
-// that fork's 200. A bypassed answer is kept only inbound, as its
-// decision: an outbound call's bypass is decided on the client's offer,
-// once for all its answers.
+// that fork's 200. A bypassed answer is kept inbound as its decision,
+// outbound as the SDP sent (an outbound call's bypass is decided on the
+// client's offer, once for all its answers): a client that got it in a
+// reliable 18x keeps it, and our 200 may name another fork's media
+// (earlymove.go).
 func (p *mediaPlan) keepEarly(tag string, d sdp.Description, peer sdp.Media, raw []byte) {
 	if len(d.Codecs) == 0 || p.earlyFor(tag) != nil {
 		return
 	}
 	if p.decision.bypass {
-		if p.dir == inbound {
-			p.early = append(p.early, earlyAnswer{tag: tag, decision: p.decision})
+		e := earlyAnswer{tag: tag, decision: p.decision}
+		if p.dir == outbound {
+			e.leg = p.sdp[relay.Edge]
 		}
+		p.early = append(p.early, e)
 		return
 	}
 	_, events := d.TelephoneEvent()
@@ -120,12 +129,19 @@ func (p *mediaPlan) keepEarly(tag string, d sdp.Description, peer sdp.Media, raw
 // offer/answer), and the relay stays where the caller last said.
 //
 // The early dialogs whose answer was bypassed keep their record
-// (earlyBypassed): their 200 tells whether the gateway must be moved to
-// the relay (earlymove.go).
+// (earlyBypassed): their 200 tells whether the caller must be moved
+// (earlymove.go), inbound the gateway to the relay, outbound the client
+// to the answering fork, whose SDP the client now compares with its side
+// of this exchange: the SDP of ours it has from it.
 func (p *mediaPlan) earlyRenegotiated() {
 	p.updated = true
 	if len(p.early) == 0 || p.decision.bypass || p.relay == nil {
 		p.early = p.earlyBypassed()
+		for i := range p.early {
+			if p.dir == outbound && p.early[i].leg.last != nil {
+				p.early[i].leg = p.sdp[relay.Edge]
+			}
+		}
 		return
 	}
 	side := p.callerSide()

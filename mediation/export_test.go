@@ -208,3 +208,18 @@ func HoldProvisionals(t testing.TB, callID string) {
 	testHookSinkResponse.Store(&h)
 	t.Cleanup(func() { testHookSinkResponse.Store(nil) })
 }
+
+// CallersAcked says, for each call in progress, whether it is answered
+// and has taken the caller's ACK of our 200 (no 2xx of ours to the caller
+// awaits one): what follows that ACK (a re-offer of ours, earlymove.go)
+// has gone out by then.
+func (s *Server) CallersAcked() []bool {
+	var out []bool
+	for _, c := range s.calls.all() {
+		var acked bool
+		if c.query(func() { acked = c.state == stateAnswered && c.caller.ok == nil }, 5*time.Second) {
+			out = append(out, acked)
+		}
+	}
+	return out
+}

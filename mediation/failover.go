@@ -146,7 +146,9 @@ func (c *call) abandon(b *calleeLeg) {
 // (RFC 3264 §8). An anchored call whose caller already has an early answer
 // keeps it instead, with the relay and the caller's keys it names: the
 // caller ignores any later answer (earlyanswer.go), and the new trunk is
-// offered the same relay, which takes its answer as a changed callee.
+// offered the same relay, which takes its answer as a changed callee. A
+// bypassed client, whose answer the next trunk's bypassed 200 may
+// contradict, keeps its record of that answer too (earlymove.go).
 func (c *call) replan() ([]byte, error) {
 	old := c.media
 	keep := old.relay != nil && len(old.early) > 0 && !old.decision.bypass
@@ -176,6 +178,13 @@ func (c *call) replan() ([]byte, error) {
 	}
 	body, err := c.offerFor()
 	c.media.sdp[relay.Edge] = old.sdp[relay.Edge]
+	if err == nil && c.dir == outbound && old.decision.bypass && c.media.decision.bypass {
+		// A bypassed client keeps the failed trunk's answer it got in a
+		// reliable 18x, whatever the next trunk answers: its 200 is
+		// compared with that one (earlymove.go), and that trunk's 18x
+		// are not the client's answer.
+		c.media.early = old.earlyBypassed()
+	}
 	return body, err
 }
 

@@ -184,8 +184,8 @@ type relayedOffer struct {
 	// rollback: not a peer's offer but ours, restoring the session of the
 	// other leg's peer (rollback.go); glare counts its 491s. words: what
 	// its logs and end reason call it, nil for a rollback's (an offer of
-	// ours that moves the gateway to the relay after an early bypass,
-	// earlymove.go, is handled as a rollback but for those).
+	// ours that moves the caller to the session of our 200, earlymove.go,
+	// is handled as a rollback but for those).
 	rollback bool
 	words    *offerWords
 	glare    int

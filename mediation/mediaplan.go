@@ -295,21 +295,21 @@ func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, err
 	}
 	var out []byte
 	var d sdp.Description
+	e := p.earlyFor(tag)
 	switch {
 	case p.lateOffer:
 		return p.delayedAnswer(ans, body, final)
-	case p.earlyFor(tag) != nil && p.earlyFor(tag).decision.bypass:
+	case e != nil && e.decision.bypass && p.dir == inbound:
 		// Decided afresh: the client's answer says where it sends
 		// (earlyanswer.go).
-		e := p.earlyFor(tag)
 		out, d, err = p.inboundAnswer(ans, body, !final)
 		// Any answer that anchors the dialog, an 18x's too (a 200
 		// without SDP repeats it): the gateway may keep the first.
 		if err == nil {
 			e.moved = !p.decision.bypass
 		}
-	case p.earlyFor(tag) != nil:
-		out, err = p.answerAgain(p.earlyFor(tag), ans, body)
+	case e != nil && !e.decision.bypass:
+		out, err = p.answerAgain(e, ans, body)
 	case p.dir == outbound:
 		out, d, err = p.outboundAnswer(ans, body, !final)
 	default:

@@ -89,7 +89,7 @@ func (rb *relayedOffer) failReason() string { return rb.wording().reason }
 
 // onRollbackAnswer takes the final response to the rollback rb (its 2xx
 // already ACKed, a 422 already handled by onOfferAnswer), or to our offer
-// of the relay to the gateway after an early bypass (earlymove.go).
+// of our 200's SDP to a caller that kept an early answer (earlymove.go).
 func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 	to := c.other(rb.from)
 	w := rb.wording()
