@@ -399,7 +399,7 @@ func TestFailoverOffersTheCallersLatestSDP(t *testing.T) {
 	if offer.RTP().Port() != uint16(sockPort(c2)) {
 		t.Errorf("the backup trunk was offered %v, want the client's UPDATE port %d", offer.RTP(), sockPort(c2))
 	}
-	_ = oc.d.Bye(ctx)
+	byeCall(ctx, t, oc)
 	backup.wait(ctx, gosip.BYE, 1)
 }
 
@@ -437,6 +437,6 @@ func TestFailoverAfterTrunksUpdateOffersTheInvitesOffer(t *testing.T) {
 	if got := codecNames(offer); offer.Direction != "sendrecv" || !strings.Contains(got, "PCMU") || !strings.Contains(got, "PCMA") {
 		t.Errorf("the backup trunk was offered %s, %s; want the INVITE's offer: PCMU and PCMA, sendrecv", got, offer.Direction)
 	}
-	_ = oc.d.Bye(ctx)
+	byeCall(ctx, t, oc)
 	backup.wait(ctx, gosip.BYE, 1)
 }
