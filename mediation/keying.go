@@ -103,23 +103,6 @@ func (k keying) continuing(cryptos []sdp.Crypto) *sdp.Crypto {
 	return nil
 }
 
-// keepOurs makes our key k's of prev, the keying of the same peer's
-// previous media session in the call (a transfer's new relay takes over
-// the PSTN party's), when the peer's own crypto context goes on there
-// (continuing: our tag and suite, its key as before), as a re-offer
-// that keeps the peer's context keeps ours (answerTo): our SDP repeats
-// our a=crypto line, and our stream with its send context, rollover
-// counter and SRTCP index, goes on (relay.Session.Inherit). Otherwise
-// k keeps its own new key.
-func (k *keying) keepOurs(prev keying) {
-	if k.ours == nil || k.theirs == nil || prev.ours == nil || prev.theirs == nil {
-		return
-	}
-	if prev.continuing([]sdp.Crypto{*k.theirs}) != nil {
-		k.ours = prev.ours
-	}
-}
-
 // offer makes the key we offer the peer: reuse when given (the other
 // peer's own key, so that media bypass works end to end), else a new one.
 func (k *keying) offer(savp bool, reuse *sdp.Crypto) error {

@@ -318,14 +318,6 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	// §8), as it is now: a re-offer may have moved it on while the target
 	// rang.
 	x.plan.sdp[relay.Gateway] = c.media.sdp[relay.Gateway]
-	if c.media.relay != nil && x.plan.relay != nil {
-		// Our stream to the PSTN party goes on in the new relay (README
-		// "Headers"): under the key it has of us, and nothing of another
-		// stream of ours reaches it before the old relay's is carried
-		// over (Inherit, below).
-		x.plan.keys[relay.Gateway].keepOurs(c.media.keys[relay.Gateway])
-		x.plan.relay.Await(relay.Gateway)
-	}
 	gwSDP, err := []byte(nil), errors.New("no SDP answer in 18x or 200")
 	if answer := x.answerOf(res); answer != nil {
 		gwSDP, err = x.plan.planAnswer(answer, true, "")
@@ -349,25 +341,16 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	}
 	// The call is anchored from now on.
 	prevRelay := c.media.relay
-	if prevRelay != nil && x.plan.relay != nil {
-		// Our stream to the PSTN party does not end: no RTCP BYE.
-		prevRelay.HandOff(relay.Gateway)
-	}
 	c.media.closeRelay()
-	if x.plan.relay != nil {
-		if prevRelay != nil {
-			// The record counts the whole call: the old relay's final
-			// counts, taken now that it is closed (after its last
-			// packet).
-			x.plan.relay.Continues(prevRelay)
-		}
+	if prevRelay != nil && x.plan.relay != nil {
+		// The record counts the whole call: the old relay's final
+		// counts, taken now that it is closed (after its last packet).
+		x.plan.relay.Continues(prevRelay)
 		// The PSTN party's stream goes on into the new relay: its SRTP
 		// rollover counter with it (relay.Session.Inherit), else all its
-		// media would be refused once its stream has wrapped; and so
-		// does ours towards it (same SSRC, next sequence number, marker).
-		// Without an old relay it only releases what Await held.
+		// media would be refused once its stream has wrapped.
 		if err := x.plan.relay.Inherit(relay.Gateway, prevRelay); err != nil {
-			c.log.Warn().Err(err).Msg("PSTN party's media state not carried over to the transferred call's relay")
+			c.log.Warn().Err(err).Msg("PSTN party's SRTP state not carried over to the transferred call's relay")
 		}
 	}
 	if c.bypassCounted {

@@ -112,7 +112,7 @@ func (s *Session) handleRTCP(x Side, datagram []byte, src netip.AddrPort, wall t
 // our stream (RFC 3550 6.4.1: arrival - LSR - DLSR).
 func (s *Session) readBlocks(x Side, blocks []rtcp.ReceptionReport, wall time.Time) {
 	for _, b := range blocks {
-		if b.SSRC != s.ssrc[x].Load() || b.LastSenderReport == 0 {
+		if b.SSRC != s.ssrc[x] || b.LastSenderReport == 0 {
 			continue
 		}
 		rtt := ntpMiddle(ntpTime(wall)) - b.LastSenderReport - b.Delay
@@ -135,9 +135,6 @@ func (s *Session) sendReports() {
 // have sent it RTP (else an RR), with a reception block about its stream,
 // and an SDES CNAME (RFC 3550 6.1 requires one in every compound packet).
 func (s *Session) sendReport(y Side, wall time.Time) {
-	if s.handover[y].Load() == awaitingStream {
-		return // before the report is built: its SSRC would be another stream's
-	}
 	s.sendRTCP(y, s.buildReport(y, wall))
 }
 
@@ -150,10 +147,10 @@ func (s *Session) sendGoodbyes() {
 	wall := time.Now()
 	for _, y := range []Side{Edge, Gateway} {
 		l := &s.legs[y]
-		if l.rtpSent.Load() == 0 && l.rtcpSent.Load() == 0 || s.handedOff[y].Load() {
-			continue // nothing sent, or our stream goes on in another session
+		if l.rtpSent.Load() == 0 && l.rtcpSent.Load() == 0 {
+			continue
 		}
-		s.sendRTCP(y, append(s.buildReport(y, wall), &rtcp.Goodbye{Sources: []uint32{s.ssrc[y].Load()}}))
+		s.sendRTCP(y, append(s.buildReport(y, wall), &rtcp.Goodbye{Sources: []uint32{s.ssrc[y]}}))
 	}
 }
 
@@ -161,12 +158,6 @@ func (s *Session) sendGoodbyes() {
 // RTCP address.
 func (s *Session) sendRTCP(y Side, pkts []rtcp.Packet) {
 	l := &s.legs[y]
-	if s.handover[y].Load() == awaitingStream {
-		// Nothing before our stream is carried over (Await); checked
-		// before the peer is loaded, which comes with its send contexts
-		// (Inherit).
-		return
-	}
 	p := l.peer.Load()
 	if p == nil {
 		return
@@ -201,7 +192,7 @@ func (s *Session) sendRTCP(y Side, pkts []rtcp.Packet) {
 func (s *Session) buildReport(y Side, wall time.Time) []rtcp.Packet {
 	l := &s.legs[y]
 	now := wall.Sub(s.epoch)
-	ssrc := s.ssrc[y].Load()
+	ssrc := s.ssrc[y]
 	var blocks []rtcp.ReceptionReport
 	if rr, ok := l.recv.report(now); ok {
 		blocks = append(blocks, rr)

@@ -39,20 +39,9 @@ type Session struct {
 	legs  [2]legState
 	// pipes[x] relays RTP received on side x; only x's RTP reader uses it.
 	pipes [2]*pipeline
-	// ssrc[y] is the SSRC of our stream towards side y: atomic, as
-	// Inherit makes it the previous session's while the reporter and the
-	// RTCP readers run.
-	ssrc  [2]atomic.Uint32
+	// ssrc[y] is the SSRC of our stream towards side y.
+	ssrc  [2]uint32
 	cname string
-	// handover[y] is the state of our stream towards side y that this
-	// session carries on from a previous one (Inherit), until y's sending
-	// reader (the other side's RTP reader) installs it in its rewriter at
-	// its next packet; awaitingStream while it is awaited (Await), when
-	// nothing goes to y's peer; nil otherwise.
-	handover [2]atomic.Pointer[rewriter]
-	// handedOff[y]: our stream towards side y goes on in another session
-	// (HandOff), so Close sends y's peer no RTCP BYE for it.
-	handedOff [2]atomic.Bool
 	// earlier is what the call's previous sessions carried (Continues),
 	// nil for none.
 	earlier atomic.Pointer[Stats]
@@ -110,7 +99,7 @@ func NewSession(a *Allocator, log zerolog.Logger, opts ...SessionOption) (*Sessi
 		// Random starting values (RFC 3550 §5.1) so our streams cannot be
 		// confused with an earlier call's on a reused port.
 		s.pipes[side] = newPipeline(newRewriter(rand.Uint32(), uint16(rand.Uint32()), rand.Uint32()))
-		s.ssrc[side.Other()].Store(s.pipes[side].rw.ssrc)
+		s.ssrc[side.Other()] = s.pipes[side].rw.ssrc
 	}
 	return s, nil
 }
@@ -163,62 +152,24 @@ func (s *Session) SetLeg(side Side, leg Leg) error {
 	return nil
 }
 
-// awaitingStream marks a stream awaited from a previous session (Await).
-var awaitingStream = &rewriter{}
-
-// Await holds what the session sends side's peer, RTP and RTCP, until
-// Inherit gives it the state of our stream towards that peer from the
-// call's previous session: a peer whose media moves to this session (a
-// transfer re-points the PSTN party to the new call's relay) must not
-// get a packet of another stream of ours first. The RTP that would have
-// gone meanwhile is dropped as no peer. Call it before side's leg is
-// set.
-func (s *Session) Await(side Side) {
-	if side.valid() {
-		s.handover[side].CompareAndSwap(nil, awaitingStream)
-	}
-}
-
-// HandOff says that our stream towards side's peer goes on in another
-// session of the call (Inherit), so Close sends that peer no RTCP BYE
-// for it (RFC 3550 §6.3.7: the peer would end the source, whose packets
-// then go on). Call it before Close.
-func (s *Session) HandOff(side Side) {
-	if side.valid() {
-		s.handedOff[side].Store(true)
-	}
-}
-
-// Inherit carries side's streams over from old, a session of the same
-// call that has been closed (Close has returned: its readers are gone,
-// so its state is no goroutine's), to this one, whose leg on side SetLeg
-// gave: a peer whose media moves to this session (a transfer re-points
-// the PSTN party to the new call's relay) goes on with its stream, and
-// so does ours towards it.
-//
-// The peer's stream: its SSRC, sequence numbers and rollover counter go
-// on (RFC 3711 §3.2.1), and a new receive context at rollover counter 0
-// would refuse all of it once that stream has wrapped (about 22 minutes
-// in). Under the same receive key the old contexts are taken as they are
-// (rollover counters, replay window, SRTCP index); under another the new
-// ones start from their rollover counters (seededRTP), and the old key
-// has its grace.
-//
-// Ours: the same SSRC, the next sequence number, the timestamp advanced
-// by the wall time since our last packet and the marker bit on the first
-// packet (as when the other peer restarts its stream: rewriter.rebase),
-// the sender report's counts going on. Under the same send key the old
-// send contexts are taken as they are, so that its rollover counter and
-// SRTCP index go on (new contexts under that key would repeat key
-// stream); under another key the stream is new to the peer's contexts,
-// at rollover counter 0, as after a re-offer that changes our key.
-//
-// Whatever comes of it, a stream Await held is released.
+// Inherit carries side's SRTP receive contexts over from old, a session
+// of the same call that has been closed (Close has returned: its readers
+// are gone, so its contexts are no goroutine's), to the leg SetLeg gave
+// side: a peer whose media moves to this session (a transfer re-points
+// the PSTN party to the new call's relay) goes on with its stream, SSRC,
+// sequence numbers and rollover counter (RFC 3711 §3.2.1), and a new
+// receive context at rollover counter 0 would refuse all of it once that
+// stream has wrapped (about 22 minutes in). Under the same receive key
+// the old contexts are taken as they are (rollover counters, replay
+// window, SRTCP index); under another the new ones start from their
+// rollover counters (seededRTP), and the old key has its grace. Our send
+// contexts stay this session's: our stream towards the peer is a new one
+// (another SSRC). It does nothing when either leg is plain RTP or the
+// suites differ.
 func (s *Session) Inherit(side Side, old *Session) error {
 	if !side.valid() {
 		return fmt.Errorf("relay inherit: unknown side %d", int(side))
 	}
-	defer s.handover[side].CompareAndSwap(awaitingStream, nil)
 	if old == nil || old == s {
 		return nil
 	}
@@ -228,55 +179,19 @@ func (s *Session) Inherit(side Side, old *Session) error {
 	if !closed {
 		return errors.New("relay inherit: the old session is still open")
 	}
+	prev := old.legs[side].peer.Load()
 	s.setMu.Lock()
 	defer s.setMu.Unlock()
-	s.inheritSRTP(side, old)
-	// After the send contexts: the reader that installs the stream loads
-	// the peer, with them, after it (handleRTP).
-	s.inheritStream(side, old)
-	return nil
-}
-
-// inheritSRTP carries side's SRTP contexts over from old (Inherit), when
-// both legs use SRTP of one suite. s.setMu is held.
-func (s *Session) inheritSRTP(side Side, old *Session) {
-	prev := old.legs[side].peer.Load()
 	l := &s.legs[side]
 	cur := l.peer.Load()
 	if prev == nil || cur == nil || prev.srtp == nil || cur.srtp == nil || prev.srtp.cfg.Profile != cur.srtp.cfg.Profile {
-		return
+		return nil
 	}
 	next := *cur
 	next.srtp = cur.srtp.inheriting(prev.srtp)
 	l.setPeer(&next)
-	s.logger().Debug().Stringer("side", side).Bool("send_contexts", next.srtp.rtpOut == prev.srtp.rtpOut).
-		Msg("SRTP state carried over from the call's previous relay")
-}
-
-// inheritStream makes our stream towards side old's (Inherit): its
-// rewriter, SSRC and sender report state, their times moved to this
-// session's clock.
-func (s *Session) inheritStream(side Side, old *Session) {
-	shift := old.epoch.Sub(s.epoch)
-	rw := *old.pipes[side.Other()].rw
-	if h := old.handover[side].Load(); h != nil && h != awaitingStream {
-		// old took the stream over itself and sent nothing since.
-		rw = *h
-	}
-	rw.lastAt += shift
-	// The next packet, whatever its input stream, starts a new one of
-	// ours from the last packet sent (rebase).
-	rw.started = false
-	from, to := &old.legs[side].send, &s.legs[side].send
-	from.mu.Lock()
-	packets, octets, haveTS, lastTS, lastAt := from.packets, from.octets, from.haveTS, from.lastTS, from.lastAt+shift
-	from.mu.Unlock()
-	to.mu.Lock()
-	to.packets, to.octets, to.haveTS, to.lastTS, to.lastAt = packets, octets, haveTS, lastTS, lastAt
-	to.mu.Unlock()
-	s.ssrc[side].Store(rw.ssrc)
-	s.handover[side].Store(&rw)
-	s.logger().Debug().Stringer("side", side).Uint32("ssrc", rw.ssrc).Msg("our stream carried over from the call's previous relay")
+	s.logger().Debug().Stringer("side", side).Msg("SRTP receive state carried over from the call's previous relay")
+	return nil
 }
 
 // Continues makes s the successor of old, a closed session of the same
@@ -503,16 +418,6 @@ func (s *Session) handleRTP(x Side, datagram []byte, src netip.AddrPort, now tim
 	} else {
 		// Its sequence number is the source's all the same: not lost.
 		in.recv.skipped(&pipe.in.Header)
-	}
-	if h := s.handover[x.Other()].Load(); h != nil {
-		if h == awaitingStream {
-			return nil, netip.AddrPort{}, DropNoPeer
-		}
-		// Before the peer is loaded: with the stream come its send
-		// contexts (Inherit).
-		if s.handover[x.Other()].CompareAndSwap(h, nil) {
-			*pipe.rw = *h
-		}
 	}
 	to := out.peer.Load()
 	pkt, r := pipe.forward(from, to, now)

@@ -147,19 +147,14 @@ func contextsFor(cfg *SRTP, prev *peer) (*srtpContexts, error) {
 	return c, nil
 }
 
-// inheriting is c with the contexts of old, contexts of the same suite
-// no goroutine uses any more (Session.Inherit). Receive: taken as they
-// are under the same receive key, else the previous ones of new
-// contexts, for their rollover counters and the grace. Send: old's under
-// the same send key, so that our stream's rollover counter and SRTCP
-// index go on (c's, new under that key, would repeat old's key stream);
-// else c's. Only the fields fixed at construction are read from c: the
-// others are its reader's.
+// inheriting is c with the receive contexts of old, contexts of the same
+// suite no goroutine uses any more (Session.Inherit): taken as they are
+// under the same receive key, else the previous ones of new contexts, for
+// their rollover counters and the grace. c's send contexts are kept. Only
+// the fields fixed at construction are read from c: the others are its
+// reader's.
 func (c *srtpContexts) inheriting(old *srtpContexts) *srtpContexts {
 	n := &srtpContexts{cfg: c.cfg, rtpIn: c.rtpIn, rtcpIn: c.rtcpIn, rtpOut: c.rtpOut, rtcpOut: c.rtcpOut}
-	if sameKeying(old.cfg.Send, c.cfg.Send) {
-		n.rtpOut, n.rtcpOut = old.rtpOut, old.rtcpOut
-	}
 	if sameKeying(old.cfg.Recv, c.cfg.Recv) {
 		n.rtpIn, n.rtcpIn = old.rtpIn, old.rtcpIn
 		n.prior.Store(old.prior.Load())
