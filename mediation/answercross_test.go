@@ -126,3 +126,82 @@ func TestRefreshAnswerWithFewerFormats(t *testing.T) {
 	_ = oc.d.Bye(ctx)
 	sbc.wait(ctx, gosip.BYE, 1)
 }
+
+// TestDeferredRefreshAnswerOutdated: as TestRefreshAnswerCrossingOther-
+// Refresh, the SBC's answer to our refresh moves it (port "after") while
+// our refresh of the client is in progress, and waits; before it goes,
+// the SBC moves again by a re-INVITE of its own (port "third"), relayed
+// and answered. The waiting answer is then out of date and dropped: the
+// client's media goes to "third". It used to go as it was, and the relay
+// sent the client's media back to "after", which the SBC had left
+// (r26-reviewB B1).
+func TestDeferredRefreshAnswerOutdated(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	clientRTP, before, after, third := rtpSock(t), rtpSock(t), rtpSock(t), rtpSock(t)
+	sdpAt := func(port, ver int) []byte {
+		return []byte(strings.Replace(string(loopSDP(port, "sendrecv", false, "PCMU")),
+			fmt.Sprintf("o=peer %d 1 ", port), fmt.Sprintf("o=peer %d %d ", sockPort(before), ver), 1))
+	}
+	sbc := startPeer(t, "sbc")
+	pis := make(chan *peerInvite, 1)
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, loopSDP(sockPort(before), "sendrecv", false, "PCMU"),
+			gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer"))
+		pis <- pi
+	})
+	clientRefreshed := make(chan struct{})
+	sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		select {
+		case <-clientRefreshed:
+		case <-ctx.Done():
+			return
+		}
+		sbc.reply(req, tx, 200, sdpAt(sockPort(after), 2), gosip.NewHeader("Session-Expires", "60;refresher=uac"))
+	})
+	logs := new(syncBuffer)
+	cfg := labConfig(sbc.addr(), "udp")
+	cfg.SIP.T1 = 400 * time.Millisecond
+	cfg.Gateways[0].SessionTimer.MinSE = time.Second
+	cfg.Edge.SessionTimer.MinSE = time.Second
+	srv := mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
+	caller := startPeer(t, "caller")
+	var once sync.Once
+	caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		once.Do(func() { close(clientRefreshed) })
+		waitLogged(ctx, t, logs, "peer's answer (in an ACK or a refresh's 2xx) changes the media while another offer is in progress")
+		caller.reply(req, tx, 200, loopSDP(sockPort(clientRTP), "sendrecv", false, "PCMU"), gosip.NewHeader("Session-Expires", "60;refresher=uas"))
+	})
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", loopSDP(sockPort(clientRTP), "sendrecv", false, "PCMU"),
+		gosip.NewHeader("Supported", "timer"), gosip.NewHeader("Session-Expires", "2;refresher=uas"))
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	relayEdge := media(t, "our answer to the client", res.Body()).RTP()
+	pi := <-pis
+	ackOf := caller.wait(ctx, gosip.INVITE, 1)
+	caller.waitSeq(ctx, gosip.ACK, ackOf.CSeq().SeqNo)
+	rr := pi.do(ctx, pi.inDialog(gosip.INVITE, 1, sdpAt(sockPort(third), 3)))
+	if rr.StatusCode != 200 {
+		t.Fatalf("SBC's re-INVITE got %d", rr.StatusCode)
+	}
+	ack := pi.inDialog(gosip.ACK, 1, nil)
+	ack.Recipient = rr.Contact().Address
+	if err := sbc.stack.Client("udp").WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+	waitLogged(ctx, t, logs, "peer's answer (in an ACK or a refresh's 2xx) waited for another offer, which changed its media since: dropped")
+	gotThird, gotAfter := false, false
+	for seq := uint16(1); seq < 100 && !gotThird && !gotAfter; seq++ {
+		sendRTPFrom(t, clientRTP, relayEdge, 0, seq, make([]byte, 160))
+		gotThird = receivedPT(third, 0, 50*time.Millisecond)
+		if !gotThird {
+			gotAfter = receivedPT(after, 0, 10*time.Millisecond)
+		}
+	}
+	if !gotThird {
+		t.Errorf("client's media does not reach the SBC's latest port (after=%v)", gotAfter)
+	}
+	_ = oc.d.Bye(ctx)
+}

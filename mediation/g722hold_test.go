@@ -90,3 +90,44 @@ func TestSBCHoldKeepsClientG722(t *testing.T) {
 		}
 	}
 }
+
+// TestSBCHoldClientLawOutsideEdgeCodecs: an inbound call, the SBC
+// offering PCMA alone, media.edge_codecs [G722, PCMU] (no PCMA): the
+// client answers PCMA, the only law offered, and the call is up on PCMA.
+// The SBC's hold re-offer (PCMA again) goes to the client, whose PCMA
+// answer is taken: the relay takes any G.711 law. For a while (e248746)
+// the answer had to be in media.edge_codecs, and the hold got 488
+// (r26-reviewC C1).
+func TestSBCHoldClientLawOutsideEdgeCodecs(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	clientRTP, sbcRTP := rtpSock(t), rtpSock(t)
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	edge.invites(func(pi *peerInvite) { pi.respond(200, loopSDP(sockPort(clientRTP), "sendrecv", true, "PCMA")) })
+	var reoffers atomic.Int32
+	edge.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		reoffers.Add(1)
+		off := media(t, "re-offer to the client", req.Body())
+		dir := "sendrecv"
+		if off.Direction == "sendonly" {
+			dir = "recvonly"
+		}
+		edge.reply(req, tx, 200, loopSDP(sockPort(clientRTP), dir, true, "PCMA"))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Edge.Peer = edge.addr().String()
+		c.Media.IP = "127.0.0.1"
+		c.Media.EdgeCodecs = []string{"G722", "PCMU"}
+	})
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(sbcRTP), "sendrecv", true, "PCMA"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	ackTaken(ctx, t, oc)
+	reinvite := callerReinvites(t, oc)
+	body := bumpVersion(t, string(loopSDP(sockPort(sbcRTP), "sendonly", true, "PCMA")))
+	res := reinvite(ctx, []byte(body))
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC's hold re-offer got %d %s (client re-offers %d)", res.StatusCode, res.Reason, reoffers.Load())
+	}
+}

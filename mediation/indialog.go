@@ -306,10 +306,13 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 		c.log.Warn().Err(err).Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) not usable: the session stays as it was")
 		return
 	}
+	// Counted before the look for a change: a later answer, changing
+	// nothing or not, is the peer's latest word, and an earlier one still
+	// waiting (below) no longer goes.
+	l.answers++
 	if c.media.unchangedAnswer(l.media, ans) {
 		return
 	}
-	l.answers++
 	busy := func() bool { return c.offer != nil || c.other(l).ok != nil || c.other(l).refreshing }
 	if !busy() {
 		c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
@@ -324,13 +327,18 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 	// later answer of the peer's came meanwhile. Dropped, the peer's
 	// media under its new key failed to decrypt until its next refresh.
 	c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media while another offer is in progress: relayed once that is over")
-	n := l.answers
+	n, was := l.answers, c.media.latest(l.media)
 	var retry func()
 	retry = func() {
 		switch {
 		case !c.live() || l.answers != n:
 		case busy():
 			c.after(c.deps.sip.T1, retry)
+		case !sdp.SameStream(c.media.latest(l.media), was):
+			// The peer's SDP changed meanwhile (its own re-INVITE or
+			// UPDATE, its answer to an offer we relayed it): this
+			// answer is out of date.
+			c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) waited for another offer, which changed its media since: dropped")
 		case c.media.unchangedAnswer(l.media, ans):
 		default:
 			c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")

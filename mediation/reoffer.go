@@ -174,8 +174,9 @@ func (p *mediaPlan) restored(side relay.Side, body []byte) error {
 	if side == relay.Edge {
 		// The client's leg takes the codecs of media.edge_codecs (G.722
 		// too), as its first exchange did: its earlier session may be in
-		// none of G.711.
-		if err := sdp.CheckClientCodec(ans, p.edgeCodecs); err != nil {
+		// none of G.711; and any G.711 law (an inbound call's client leg
+		// is on the SBC's law, which media.edge_codecs may leave out).
+		if err := sdp.CheckClientCodec(ans, p.edgeCodecs); err != nil && len(ans.G711()) == 0 {
 			return fmt.Errorf("answer to the restoring offer: %w", err)
 		}
 	} else if len(ans.G711()) == 0 {
@@ -190,7 +191,12 @@ func (p *mediaPlan) restored(side relay.Side, body []byte) error {
 // put it there, when our re-offer listed it).
 func (p *mediaPlan) legCodec(side relay.Side, ans sdp.Media) (sdp.Codec, error) {
 	if side == relay.Edge {
-		return sdp.ClientCodec(ans, p.edgeCodecs)
+		if c, err := sdp.ClientCodec(ans, p.edgeCodecs); err == nil {
+			return c, nil
+		}
+		// A law media.edge_codecs leaves out: our re-offer lists the
+		// SBC's laws whatever it says (an inbound call's client leg is
+		// on the SBC's law from the start), and the relay takes any.
 	}
 	if g := ans.G711(); len(g) > 0 {
 		return g[0], nil

@@ -133,11 +133,18 @@ func SameStream(a, b Media) bool {
 // take from it, describe: SameStream but for the formats, of which an
 // answer lists a subset (RFC 3264 §6.1). So the first answer of a peer
 // whose offer listed several formats is no change, while every format it
-// lists is one of prev's (payload type and name) and the first is sending.
+// lists is one of prev's (payload type and name), the first is sending,
+// and it keeps telephone-event if prev had it.
 func SameAnswer(ans, prev Media, sending Codec) bool {
 	same := func(x, y Codec) bool { return x.PT == y.PT && strings.EqualFold(x.Name, y.Name) }
 	if len(ans.Codecs) == 0 || !same(ans.Codecs[0], sending) {
 		return false
+	}
+	if _, had := prev.TelephoneEvent(); had {
+		// Events dropped from the answer: the peer takes them no more.
+		if _, has := ans.TelephoneEvent(); !has {
+			return false
+		}
 	}
 	for _, c := range ans.Codecs {
 		if !slices.ContainsFunc(prev.Codecs, func(p Codec) bool { return same(p, c) }) {

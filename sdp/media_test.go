@@ -472,6 +472,7 @@ func TestSameAnswer(t *testing.T) {
 		{"another port", strings.Replace(strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 0 101", 1), "m=audio 4000", "m=audio 4002", 1), PCMU, false},
 		{"a new key", strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 0 101", 1) + "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n", PCMU, false},
 		{"hold", strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 0 101", 1) + "a=sendonly\r\n", PCMU, false},
+		{"telephone-event dropped", strings.Replace(base, "RTP/AVP 0 8 101", "RTP/AVP 0", 1), PCMU, false},
 	} {
 		if got := SameAnswer(parse(tt.sdp), prev, tt.sending); got != tt.same {
 			t.Errorf("%s: SameAnswer = %v, want %v", tt.name, got, tt.same)
