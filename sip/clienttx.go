@@ -437,8 +437,21 @@ func (t *ClientTx) Cancel(ctx context.Context, extra ...gosip.Header) error {
 	c.SetTransport(inv.Transport())
 	c.SetDestination(inv.Destination())
 	c.Laddr = inv.Laddr
-	_, err := t.side.Send(ctx, c, Discard)
-	return err
+	if _, err := t.side.Send(ctx, c, Discard); err != nil {
+		return err
+	}
+	// RFC 3261 §9.1: with no final response 64*T1 after the CANCEL, the
+	// INVITE's transaction is destroyed (a peer may answer the CANCEL and
+	// never the INVITE).
+	time.AfterFunc(t.side.cancelWait, func() {
+		select {
+		case <-t.tx.Done():
+		default:
+			t.side.log.Debug().Str("call_id", inv.CallID().Value()).Msg("CANCELled INVITE without a final response: transaction ended")
+			t.tx.Terminate()
+		}
+	})
+	return nil
 }
 
 // LocalAddr is the side's address as a netip value.

@@ -394,3 +394,33 @@ func TestWatchedConnEnds(t *testing.T) {
 		t.Errorf("Err = %v, want net.ErrClosed", w.Err())
 	}
 }
+
+// TestCancelledInviteWithoutFinalEnds: a peer that answers our CANCEL but
+// never sends the INVITE's 487 does not keep the INVITE's transaction for
+// ever: it ends CancelWait after the CANCEL (RFC 3261 §9.1: 64*T1). It
+// used to stay until the side closed (r26-reviewA F7).
+func TestCancelledInviteWithoutFinalEnds(t *testing.T) {
+	peer := listenResetPeer(t)
+	const wait = 200 * time.Millisecond
+	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: newRecorder(), CancelWait: wait})
+	sink := sendInvite(t, s, peer.addr())
+	peer.accept()
+	peer.respond(peer.conn, 180, "Ringing")
+	waitCode(t, sink, 180)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sink.tx.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req, ok := peer.conn.read().(*gosip.Request)
+	if !ok || req.Method != gosip.CANCEL {
+		t.Fatalf("peer read %v, want the CANCEL", req)
+	}
+	peer.conn.send(gosip.NewResponseFromRequest(req, 200, "OK", nil).String())
+	select {
+	case <-sink.tx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the CANCELled INVITE's transaction still there 10 s after its CANCEL was answered")
+	}
+}

@@ -38,6 +38,11 @@ type SideConfig struct {
 	// (ClientTx.drain); 0: 70 s, as a ringing UAS sends a provisional at
 	// least once a minute (RFC 3261 §13.3.1.1).
 	ClosedWait time.Duration
+	// CancelWait is how long an INVITE we CANCELled waits for its final
+	// response once the CANCEL went before its transaction is ended (RFC
+	// 3261 §9.1: 64*T1); 0: sipgo's Timer B (64*T1). A peer that answers
+	// the CANCEL but never the INVITE would otherwise keep it for ever.
+	CancelWait time.Duration
 	// Trust, when set, is the only sources the side takes messages from
 	// (trust.go); nil takes every source.
 	Trust *Trust
@@ -118,6 +123,7 @@ type Side struct {
 	ua         string
 	dial       time.Duration
 	closedWait time.Duration
+	cancelWait time.Duration
 	stats      Stats
 	limit      Limiter
 	trust      *Trust
@@ -154,7 +160,7 @@ func NewSide(cfg SideConfig) (*Side, error) {
 	}
 	s := &Side{
 		Name: cfg.Name, parser: newParser(), handler: cfg.Handler, tracer: cfg.Tracer,
-		ua: cfg.UserAgent, dial: cfg.DialTimeout, closedWait: cfg.ClosedWait, trust: cfg.Trust, msgTimeout: cfg.Conn.MessageTimeout,
+		ua: cfg.UserAgent, dial: cfg.DialTimeout, closedWait: cfg.ClosedWait, cancelWait: cfg.CancelWait, trust: cfg.Trust, msgTimeout: cfg.Conn.MessageTimeout,
 		servers: map[string]*gosip.ServerTx{}, clients: map[string]*ClientTx{}, streams: map[string]*stream{},
 	}
 	if s.dial <= 0 {
@@ -162,6 +168,9 @@ func NewSide(cfg SideConfig) (*Side, error) {
 	}
 	if s.closedWait <= 0 {
 		s.closedWait = 70 * time.Second
+	}
+	if s.cancelWait <= 0 {
+		s.cancelWait = gosip.Timer_B
 	}
 	s.tap = s.tapWrite(cfg.Tracer)
 	cfg.Conn.trust = cfg.Trust // accepted connections are told apart by it (connlimit.go)
