@@ -424,3 +424,40 @@ func TestCancelledInviteWithoutFinalEnds(t *testing.T) {
 		t.Fatal("the CANCELled INVITE's transaction still there 10 s after its CANCEL was answered")
 	}
 }
+
+// TestDialledFlowOtherPortUnreachable: we dialled the peer (its port P);
+// its 200's Contact names another port Q of its IP where nothing listens
+// (a port forward of P alone, a misconfigured advertised port). The BYE
+// tries Q first (RFC 3263), then the open connection to P, and is
+// delivered there (r26-reviewA F1).
+func TestDialledFlowOtherPortUnreachable(t *testing.T) {
+	peer := listenResetPeer(t)
+	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: newRecorder(), DialTimeout: 2 * time.Second})
+	sink := sendInvite(t, s, peer.addr())
+	peer.accept()
+	// A free port: listen and close.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	q := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	res := gosip.NewResponseFromRequest(peer.inv, 200, "OK", nil)
+	res.To().Params.Add("tag", "sbc")
+	res.AppendHeader(&gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: q, UriParams: gosip.HeaderParams{{K: "transport", V: "tcp"}}}})
+	peer.conn.send(res.String())
+	waitCode(t, sink, 200)
+	// Build the dialog from the 200 as the call does.
+	r := gosip.NewResponseFromRequest(sink.tx.Req, 200, "OK", nil)
+	r.To().Params.Add("tag", "sbc")
+	r.AppendHeader(&gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: q, UriParams: gosip.HeaderParams{{K: "transport", V: "tcp"}}}})
+	r.SetSource(peer.addr().String())
+	d := NewUACDialog(s, sink.tx.Req, r)
+	bye := d.NewRequest(gosip.BYE, 0, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := d.Send(ctx, bye, Discard); err != nil {
+		t.Fatalf("BYE not sent: %v", err)
+	}
+	if req, ok := peer.conn.read().(*gosip.Request); !ok || req.Method != gosip.BYE {
+		t.Fatalf("peer read %v on its connection, want the BYE", req)
+	}
+}

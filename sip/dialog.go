@@ -381,12 +381,22 @@ func (d *Dialog) targets(req *gosip.Request) []string {
 		route = nil
 	}
 	target := uriHostPort(req.Recipient, route, req.Transport())
+	fallback := false
 	if tcp && d.Flow != "" {
 		if open, accepted := d.Side.streamFlow(d.Flow); open && d.takesFlow(target, accepted) {
 			add("flow", d.Flow)
+		} else if open {
+			// Another port of the flow's IP (takesFlow): the flow after
+			// it, should nothing take a connection there (an SBC behind a
+			// port forward of its trunk port alone, advertising another).
+			host, _ := sameHostPort(d.Flow, target)
+			fallback = host
 		}
 	}
 	add("target", target)
+	if fallback {
+		add("flow", d.Flow)
+	}
 	if !tcp {
 		add("source", d.Flow)
 	}
