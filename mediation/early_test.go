@@ -523,8 +523,13 @@ func TestCancelCrossingHeldProvisional(t *testing.T) {
 	srv := serveTo(t, sbc.addr(), "udp", nil)
 	oc := startPeer(t, "caller").call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
 	inv, from := sbc.read("")
-	mediation.HoldProvisionals(t, inv.CallID().Value())
+	held := mediation.HoldProvisionals(t, inv.CallID().Value())
 	sbc.respond(inv, from, 180, "held", nil)
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatal("the 180 never reached the call's sink")
+	}
 	if res, err := oc.p.stack.Client("udp").Do(ctx, oc.cancel()); err != nil || res.StatusCode != 200 {
 		t.Fatalf("the caller's CANCEL: %v %v", res, err)
 	}

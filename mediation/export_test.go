@@ -1,6 +1,7 @@
 package mediation
 
 import (
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -186,12 +187,16 @@ func (s *Server) BookEnds() map[string]string {
 // HoldProvisionals holds each provisional response with Call-ID callID,
 // as it reaches its call's sink, until that call has ended (10 s at most),
 // for the rest of the test t: a caller's CANCEL then crosses the first
-// provisional of our INVITE, which the call never sees.
-func HoldProvisionals(t testing.TB, callID string) {
+// provisional of our INVITE, which the call never sees. The channel is
+// closed once the first is held.
+func HoldProvisionals(t testing.TB, callID string) <-chan struct{} {
+	held := make(chan struct{})
+	var once sync.Once
 	h := func(s *callSink, res *gosip.Response) {
 		if !res.IsProvisional() || res.CallID().Value() != callID {
 			return
 		}
+		once.Do(func() { close(held) })
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 			c := s.c.Load()
 			if c == nil {
@@ -207,6 +212,7 @@ func HoldProvisionals(t testing.TB, callID string) {
 	}
 	testHookSinkResponse.Store(&h)
 	t.Cleanup(func() { testHookSinkResponse.Store(nil) })
+	return held
 }
 
 // CallersAcked says, for each call in progress, whether it is answered

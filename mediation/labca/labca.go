@@ -122,7 +122,9 @@ func IssueClient(dir string, names []string, certFile, keyFile string) error {
 	if !ok {
 		return errors.New("labca: the CA key is not ECDSA")
 	}
-	return issue(dir, ca, caKey, names, x509.ExtKeyUsageClientAuth, certFile, keyFile, time.Now().Add(-time.Hour), ca.NotAfter.Sub(time.Now()))
+	// Valid from an hour ago (clock skew, as Generate's) to the CA's end.
+	from := time.Now().Add(-time.Hour)
+	return issue(dir, ca, caKey, names, x509.ExtKeyUsageClientAuth, certFile, keyFile, from, ca.NotAfter.Sub(from))
 }
 
 // issue makes a leaf certificate for names, signed by ca.
