@@ -153,6 +153,15 @@ func TestTLSHandshakeFailuresCounted(t *testing.T) {
 			}
 			c.Close()
 		}},
+		// A check that resets the connection (SO_LINGER 0) is as quiet.
+		{"other", "info", func(t *testing.T, addr netip.AddrPort) {
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
 			logs := &syncBuffer{}

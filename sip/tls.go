@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -67,8 +68,9 @@ const errNoClientCert = "didn't provide a certificate"
 
 // handshakeFailure is why a handshake on our listener failed (ctxErr: its
 // context's, set when it ran out of time), the counter of that reason, and
-// the log message; quiet when not worth a warning: a peer that closed the
-// connection before any handshake, as a TCP check of the port does.
+// the log message; quiet when not worth a warning: a peer that closed (or
+// reset) the connection before any handshake, as a TCP check of the port
+// does.
 func handshakeFailure(err, ctxErr error, h *HandshakeFailures) (n *atomic.Uint64, reason, msg string, quiet bool) {
 	var verr *tls.CertificateVerificationError
 	var nerr *NameError
@@ -85,7 +87,9 @@ func handshakeFailure(err, ctxErr error, h *HandshakeFailures) (n *atomic.Uint64
 		strings.Contains(err.Error(), "client certificate"):
 		return &h.BadCertificate, "bad_certificate", "TLS handshake refused: the peer's certificate is not valid", false
 	}
-	return &h.Other, "other", "TLS handshake failed: connection closed", errors.Is(err, io.EOF)
+	// A check that closes with a reset (SO_LINGER 0, as load balancers'
+	// TCP checks do) is as quiet as one that closes in order.
+	return &h.Other, "other", "TLS handshake failed: connection closed", errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // handshakeListener hands out TLS connections whose handshake is done,
