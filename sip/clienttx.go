@@ -53,6 +53,10 @@ type ClientTx struct {
 	// 3261 §18.2.2).
 	conn                          *watchedConn
 	final, provisional, elsewhere atomic.Bool
+	// finalFrom is where the final response came from (res.Source()),
+	// for an INVITE on a connection the peer opened: its ACK goes back
+	// there when that connection has ended (ackRecorder).
+	finalFrom atomic.Pointer[string]
 }
 
 // heard notes, before the state machine has it, a response read at local
@@ -60,6 +64,10 @@ type ClientTx struct {
 func (t *ClientTx) heard(res *gosip.Response, local net.Addr) {
 	if res.StatusCode >= 200 {
 		t.final.Store(true)
+		if t.conn != nil && t.conn.accepted && t.finalFrom.Load() == nil {
+			src := res.Source()
+			t.finalFrom.Store(&src)
+		}
 	} else {
 		t.provisional.Store(true)
 	}
@@ -123,6 +131,13 @@ func (c *ackRecorder) WriteMsg(msg gosip.Message) error {
 			// A copy: the recorded ACK may be sent again (reack).
 			ack := req.Clone()
 			ack.SetDestination(c.t.Req.Destination())
+			if from := c.t.finalFrom.Load(); from != nil && *from != "" {
+				// The INVITE went on a connection the peer opened, to
+				// its ephemeral port, where nothing listens: the ACK
+				// goes back the way the response came (the peer's new
+				// connection, RFC 5923-style reuse).
+				ack.SetDestination(*from)
+			}
 			ack.SetTransport(c.t.Req.Transport())
 			go c.t.side.ackAnew(ack)
 			return nil

@@ -461,3 +461,61 @@ func TestDialledFlowOtherPortUnreachable(t *testing.T) {
 		t.Fatalf("peer read %v on its connection, want the BYE", req)
 	}
 }
+
+// TestAckOverPeersNewConnection: an INVITE sent on a connection the peer
+// opened (a NAT'd SBC's flow: the destination is its ephemeral source
+// port, where nothing listens). The peer closes that connection after a
+// 180 and sends its 486 over a new one it opens to our listener: the ACK
+// goes back on that new connection. It was dialled to the dead ephemeral
+// port (r26-reviewA F3).
+func TestAckOverPeersNewConnection(t *testing.T) {
+	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: newRecorder(), ClosedWait: 5 * time.Second, DialTimeout: 2 * time.Second})
+	c1 := dialRaw(t, "tcp", s.Addr())
+	flow := netip.MustParseAddrPort(c1.conn.LocalAddr().String())
+	// Wait until the accepted connection is in sipgo's pool.
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.ConnectionOpen(flow.String()) {
+		if time.Now().After(deadline) {
+			t.Fatal("flow not in pool")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	inv := s.NewInvite(Invite{Target: flow, Transport: "tcp", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
+	sink := &sinkRec{done: make(chan error, 2)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tx, err := s.Send(ctx, inv, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.tx = tx
+	req, ok := c1.read().(*gosip.Request)
+	if !ok || !req.IsInvite() {
+		t.Fatalf("peer read %v", req)
+	}
+	peer := &resetPeer{t: t, inv: req}
+	peer.respond(c1, 180, "Ringing")
+	waitCode(t, sink, 180)
+	c1.conn.Close()
+	// wait until our side saw the close
+	deadline = time.Now().Add(5 * time.Second)
+	for s.ConnectionOpen(flow.String()) {
+		if time.Now().After(deadline) {
+			t.Fatal("flow still open")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c2 := dialRaw(t, "tcp", s.Addr())
+	peer.respond(c2, 486, "Busy Here")
+	waitCode(t, sink, 486)
+	_ = c2.conn.SetReadDeadline(time.Now().Add(4 * time.Second))
+	rd := bufio.NewReader(c2.conn)
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		t.Fatalf("no ACK on the peer's new connection within 4 s: %v", err)
+	}
+	if !strings.HasPrefix(line, "ACK ") {
+		t.Fatalf("peer's new connection got %q, want the ACK", line)
+	}
+}
