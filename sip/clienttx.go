@@ -19,7 +19,11 @@ type ResponseSink interface {
 	OnResponse(tx *ClientTx, res *gosip.Response)
 	// OnDone is called once, when the transaction has ended: err is nil
 	// after a final response, else it says why none came (ErrTimeout,
-	// ErrTransport, or a termination by Terminate).
+	// ErrTransport, or a termination by Terminate). One exception: an
+	// INVITE given up after its connection closed while ringing
+	// (ClosedWait) has OnDone(ErrTransport) at once while its transaction
+	// goes on a while to take its final response; responses may then
+	// follow OnDone, to be treated as those of an INVITE given up on.
 	OnDone(tx *ClientTx, err error)
 }
 
@@ -183,8 +187,8 @@ func (t *ClientTx) Side() *Side { return t.side }
 // Done is closed when the transaction has ended.
 func (t *ClientTx) Done() <-chan struct{} { return t.tx.Done() }
 
-// Terminate ends the transaction now (its sink's OnDone follows); later
-// responses to it are stray.
+// Terminate ends the transaction now (its sink's OnDone follows, unless
+// it came already: see ResponseSink); later responses to it are stray.
 func (t *ClientTx) Terminate() { t.tx.Terminate() }
 
 // discard is a sink for transactions whose outcome does not matter (a
