@@ -60,14 +60,16 @@ type ConnStats struct {
 	// mostly), as sipgo reports them: closed by sipgo.
 	ReadErrors atomic.Uint64
 	// Handshakes counts the TLS handshakes on the side's listener that
-	// failed, by why (tls.go); a timed-out one counts in Slow too.
+	// failed, by why (tls.go); one timed out at MessageTimeout counts in
+	// Slow too, one closed at its idle timeout in Idle.
 	Handshakes HandshakeFailures
 }
 
 // HandshakeFailures count the TLS handshakes a side's listener gave up
 // on, by reason.
 type HandshakeFailures struct {
-	// Timeout: not done within MessageTimeout.
+	// Timeout: not done within MessageTimeout, or closed under the
+	// handshake at a stranger's UntrustedIdleTimeout.
 	Timeout atomic.Uint64
 	// NoCertificate: mutual TLS, and the peer sent no client certificate.
 	NoCertificate atomic.Uint64

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -517,5 +520,27 @@ func TestAckOverPeersNewConnection(t *testing.T) {
 	}
 	if !strings.HasPrefix(line, "ACK ") {
 		t.Fatalf("peer's new connection got %q, want the ACK", line)
+	}
+}
+
+// TestHandshakeFailureReasons: a handshake we cut short by closing the
+// connection (a stranger's idle timeout) is a timeout, not "other" with
+// Go's "use of closed network connection" (r26-hostile H2); a reset
+// before any handshake is quiet, as a close is.
+func TestHandshakeFailureReasons(t *testing.T) {
+	var h HandshakeFailures
+	for _, tt := range []struct {
+		err    error
+		reason string
+		quiet  bool
+	}{
+		{fmt.Errorf("read tcp: %w", net.ErrClosed), "timeout", false},
+		{fmt.Errorf("read tcp: %w", syscall.ECONNRESET), "other", true},
+		{io.EOF, "other", true},
+		{errors.New("tls: first record does not look like a TLS handshake"), "other", false},
+	} {
+		if _, reason, _, quiet := handshakeFailure(tt.err, nil, &h); reason != tt.reason || quiet != tt.quiet {
+			t.Errorf("%v: reason %s quiet %v, want %s %v", tt.err, reason, quiet, tt.reason, tt.quiet)
+		}
 	}
 }

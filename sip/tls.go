@@ -79,6 +79,11 @@ func handshakeFailure(err, ctxErr error, h *HandshakeFailures) (n *atomic.Uint64
 	switch {
 	case ctxErr != nil:
 		return &h.Timeout, "timeout", "TLS handshake not done within the message timeout: connection closed", false
+	case errors.Is(err, net.ErrClosed):
+		// We closed it under the handshake: a stranger's connection at
+		// its idle timeout (sip.tcp.untrusted_idle_timeout), shorter
+		// than the message timeout.
+		return &h.Timeout, "timeout", "TLS handshake not done within the connection's idle timeout: connection closed", false
 	case errors.As(err, &nerr):
 		return &h.NotTrunk, "not_trunk", "TLS handshake refused: the peer's certificate names no trunk at its address", false
 	case strings.Contains(err.Error(), errNoClientCert):
@@ -147,7 +152,9 @@ func (l *handshakeListener) handshake(raw net.Conn) {
 	if err := c.HandshakeContext(ctx); err != nil {
 		n, reason, msg, quiet := handshakeFailure(err, ctx.Err(), &l.stats.Handshakes)
 		n.Add(1)
-		if reason == "timeout" {
+		// One closed at its idle timeout counts as idle already.
+		slow := reason == "timeout" && ctx.Err() != nil
+		if slow {
 			l.stats.Slow.Add(1)
 		}
 		_ = c.Close()
@@ -157,7 +164,7 @@ func (l *handshakeListener) handshake(raw net.Conn) {
 		}
 		if ok, suppressed := logs.Allow(); ok {
 			ev = ev.Err(err).Str("remote", raw.RemoteAddr().String()).Str("reason", reason)
-			if reason == "timeout" {
+			if slow {
 				ev = ev.Int64("message_timeout_ms", l.timeout.Milliseconds())
 			}
 			ev.Int("suppressed", suppressed).Msg(msg)
