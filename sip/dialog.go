@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -56,6 +57,12 @@ type Dialog struct {
 	// not do (405 without UPDATE in its Allow, 501), whatever its Allow
 	// says: Allows(UPDATE) is false for the rest of the dialog.
 	NoUpdate bool
+	// flowFirst: a request to another port of the flow's IP could not
+	// get through while the flow was open and then went on the flow:
+	// later requests take the flow first while it is open, the target
+	// after, so that each does not wait on that port again (an SBC's
+	// port that takes TCP and never finishes a TLS handshake).
+	flowFirst bool
 }
 
 // NewUASDialog is the dialog of an INVITE we received (we are its UAS):
@@ -388,9 +395,13 @@ func (d *Dialog) targets(req *gosip.Request) []string {
 		} else if open {
 			// Another port of the flow's IP (takesFlow): the flow after
 			// it, should nothing take a connection there (an SBC behind a
-			// port forward of its trunk port alone, advertising another).
+			// port forward of its trunk port alone, advertising another);
+			// first, once that port has failed us (flowFirst).
 			host, _ := sameHostPort(d.Flow, target)
 			fallback = host
+			if host && d.flowFirst {
+				add("flow", d.Flow)
+			}
 		}
 	}
 	add("target", target)
@@ -479,7 +490,8 @@ func (d *Dialog) Send(ctx context.Context, req *gosip.Request, sink ResponseSink
 // a connection may have closed in the meantime.
 func (d *Dialog) SendNext(ctx context.Context, req *gosip.Request, sink ResponseSink, tried []string) (*ClientTx, string, error) {
 	var errs []error
-	for _, target := range d.targets(req) {
+	targets := d.targets(req)
+	for i, target := range targets {
 		if slices.Contains(tried, target) {
 			continue
 		}
@@ -492,8 +504,11 @@ func (d *Dialog) SendNext(ctx context.Context, req *gosip.Request, sink Response
 		r.SetTransport(req.Transport())
 		_, addr, _ := strings.Cut(target, ":")
 		r.SetDestination(addr)
-		tx, err := d.Side.Send(ctx, r, sink)
+		tctx, cancel := d.Side.tryContext(ctx, r, targets, i)
+		tx, err := d.Side.Send(tctx, r, sink)
+		cancel()
 		if err == nil {
+			d.noteFallback(targets, i, tried)
 			return tx, target, nil
 		}
 		tried = append(tried, target)
@@ -521,7 +536,9 @@ func (d *Dialog) Ack(ctx context.Context, inviteSeq uint32, body []byte) (*gosip
 // retransmission) a copy with a Via of its own, as SendNext does.
 func (d *Dialog) WriteAck(ctx context.Context, ack *gosip.Request) error {
 	var err error
-	for _, t := range d.targets(ack) {
+	var tried []string
+	targets := d.targets(ack)
+	for i, t := range targets {
 		_, addr, _ := strings.Cut(t, ":")
 		r := ack
 		if hasHeader(ack, "Via") {
@@ -531,11 +548,49 @@ func (d *Dialog) WriteAck(ctx context.Context, ack *gosip.Request) error {
 		}
 		r.SetTransport(ack.Transport())
 		r.SetDestination(addr)
-		if err = d.Side.WriteRequest(ctx, r); err == nil || !errors.Is(err, ErrTransport) {
+		tctx, cancel := d.Side.tryContext(ctx, r, targets, i)
+		err = d.Side.WriteRequest(tctx, r)
+		cancel()
+		if err == nil {
+			d.noteFallback(targets, i, tried)
+		}
+		if err == nil || !errors.Is(err, ErrTransport) {
 			return err
 		}
+		tried = append(tried, t)
 	}
 	return err
+}
+
+// fallbackDial bounds the connection to a target that has another after
+// it: a port that takes TCP and stalls the TLS handshake holds the
+// request (the ACK that the caller's 200 waits on, say) that long, not
+// the whole dial timeout, before the next target is tried.
+const fallbackDial = 2 * time.Second
+
+// tryContext is the context for sending req to targets[i]: ctx, bounded
+// by fallbackDial (or the dial timeout, if shorter) when a target follows
+// and req needs a dial or a DNS lookup (a UDP request to an IP address
+// waits for nothing: no timer for it, as in prepare).
+func (s *Side) tryContext(ctx context.Context, req *gosip.Request, targets []string, i int) (context.Context, context.CancelFunc) {
+	if i == len(targets)-1 || !IsTCP(req) && isIPAddrPort(req.Destination()) {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, min(fallbackDial, s.dial))
+}
+
+// noteFallback sets flowFirst when the request got through on the flow,
+// targets[i], after its target, another port of the flow's IP, failed.
+func (d *Dialog) noteFallback(targets []string, i int, tried []string) {
+	if d.flowFirst || !strings.HasPrefix(targets[i], "flow:") {
+		return
+	}
+	for _, t := range tried {
+		if strings.HasPrefix(t, "target:") {
+			d.flowFirst = true
+			return
+		}
+	}
 }
 
 // sameHostPort reports whether two host:port strings name the same host,

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,12 +11,15 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 )
 
@@ -164,5 +168,121 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("slow closes %d, want 1", s.stack.connStats.Slow.Load())
 		}
+	}
+}
+
+// TestDialledTLSOtherPortStalls: we dialled the peer over TLS; its 200's
+// Contact names another port of its IP that takes TCP and never finishes
+// a TLS handshake (r26-regr R3). The dialog's first request waits
+// fallbackDial there, not the side's whole dial timeout, and goes on the
+// open connection; the next goes there at once, that port left alone.
+func TestDialledTLSOtherPortStalls(t *testing.T) {
+	cert, pool := selfSigned(t, "peer.lab")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	peer := &resetPeer{t: t, ln: ln}
+	// The stalling port: accepts, reads nothing.
+	stall, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stall.Close() })
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := stall.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() {
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	q := stall.Addr().(*net.TCPAddr).Port
+
+	// A dial timeout the test's deadlines would not wait out.
+	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: newRecorder(), DialTimeout: time.Minute,
+		TLS: &TLSConfig{Client: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool},
+			Dial: func(netip.AddrPort) *tls.Config {
+				return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: "peer.lab"}
+			}}})
+	inv := s.NewInvite(Invite{Target: peer.addr(), Transport: "tls", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
+	sink := &sinkRec{done: make(chan error, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() {
+		// The handshake needs the peer's reads (accept).
+		tx, err := s.Send(ctx, inv, sink)
+		sink.tx = tx
+		sent <- err
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	peer.conn = &raw{t: t, conn: c, rd: bufio.NewReader(c), tr: "tls"}
+	if req, ok := peer.conn.read().(*gosip.Request); !ok || !req.IsInvite() {
+		t.Fatalf("peer read %v, want the INVITE", req)
+	} else {
+		peer.inv = req
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	contact := &gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: q, UriParams: gosip.HeaderParams{{K: "transport", V: "tls"}}}}
+	res := gosip.NewResponseFromRequest(peer.inv, 200, "OK", nil)
+	res.To().Params.Add("tag", "sbc")
+	res.AppendHeader(contact)
+	peer.conn.send(res.String())
+	waitCode(t, sink, 200)
+	r := gosip.NewResponseFromRequest(sink.tx.Req, 200, "OK", nil)
+	r.To().Params.Add("tag", "sbc")
+	r.AppendHeader(contact)
+	r.SetSource(peer.addr().String())
+	d := NewUACDialog(s, sink.tx.Req, r)
+
+	// The ACK, as the call sends it before relaying the 200.
+	start := time.Now()
+	if _, err := d.Ack(ctx, inv.CSeq().SeqNo, nil); err != nil {
+		t.Fatalf("ACK not sent: %v", err)
+	}
+	if took := time.Since(start); took >= 20*time.Second {
+		t.Fatalf("ACK took %v", took)
+	}
+	if req, ok := peer.conn.read().(*gosip.Request); !ok || req.Method != gosip.ACK {
+		t.Fatalf("peer read %v on its connection, want the ACK", req)
+	}
+	select {
+	case c := <-accepted:
+		accepted <- c
+	default:
+		t.Fatal("the ACK never tried the Contact's port")
+	}
+	_ = peer.conn.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	bye := d.NewRequest(gosip.BYE, 0, nil, nil)
+	if _, target, err := d.Send(ctx, bye, Discard); err != nil || !strings.HasPrefix(target, "flow:") {
+		t.Fatalf("BYE sent to %s, %v; want the flow", target, err)
+	}
+	if req, ok := peer.conn.read().(*gosip.Request); !ok || req.Method != gosip.BYE {
+		t.Fatalf("peer read %v on its connection, want the BYE", req)
+	}
+	if n := len(accepted); n != 1 {
+		t.Errorf("the Contact's port took %d connections, want the ACK's alone", n)
 	}
 }
