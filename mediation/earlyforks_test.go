@@ -59,7 +59,7 @@ func (p *mediaPlan) sbcUpdate(t *testing.T, pts ...int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro, _, err := p.reOffer(relay.Gateway, off, raw)
+	ro, _, err := p.reOffer(relay.Gateway, off, raw, false)
 	if err != nil {
 		t.Fatal(err)
 	}

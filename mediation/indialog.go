@@ -315,6 +315,9 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 	}
 	busy := func() bool { return c.offer != nil || c.other(l).ok != nil || c.other(l).refreshing }
 	if !busy() {
+		if c.media.rekeyed(l.media, ans, body) {
+			return
+		}
 		c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
 		c.relayOffer(l, nil, gosip.INVITE, body, l.timer)
 		return
@@ -339,7 +342,7 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 			// UPDATE, its answer to an offer we relayed it): this
 			// answer is out of date.
 			c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) waited for another offer, which changed its media since: dropped")
-		case c.media.unchangedAnswer(l.media, ans):
+		case c.media.unchangedAnswer(l.media, ans), c.media.rekeyed(l.media, ans, body):
 		default:
 			c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
 			c.relayOffer(l, nil, gosip.INVITE, body, l.timer)
@@ -528,7 +531,7 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		replyOffer(in, 491, "Request Pending")
 		return
 	}
-	ro, body, err := c.media.reOffer(l.media, offer, sdpBody)
+	ro, body, err := c.media.reOffer(l.media, offer, sdpBody, in == nil)
 	if err != nil {
 		c.log.Warn().Err(err).Str("leg", l.role).Msg("re-offer refused: not relayed to the other peer")
 		replyOffer(in, 488, "Not Acceptable Here", warning(l.side, err.Error()))

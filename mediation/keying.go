@@ -90,6 +90,18 @@ func (k *keying) answerTo(offer, prev sdp.Media, require bool) error {
 	return nil
 }
 
+// take takes the keys of the peer's new SDP: an offer as answerTo does;
+// its answer to an SDP of ours (answer: in an ACK, a refresh's 2xx), which
+// nothing answers, as accept does, our key staying the one that SDP gave
+// it. A new key of ours there, which the peer never learns, had it
+// decrypt nothing the relay sent it from then on.
+func (k *keying) take(sdpOf, prev sdp.Media, answer, require bool) error {
+	if answer {
+		return k.accept(sdpOf, require)
+	}
+	return k.answerTo(sdpOf, prev, require)
+}
+
 // continuing is the line of cryptos that continues the side's crypto
 // context: our line's tag and suite, with the peer's key as before. nil
 // when there is none.

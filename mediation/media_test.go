@@ -127,14 +127,14 @@ func TestBypassSAVPAnswerWithoutKey(t *testing.T) {
 	if _, err := p.planAnswer([]byte(keyed), true, "t"); err != nil {
 		t.Fatal(err)
 	}
-	ro, _, err := p.reOffer(relay.Edge, offer, nil)
+	ro, _, err := p.reOffer(relay.Edge, offer, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.commit(ro, []byte(keyless), true); !errors.As(err, new(errNotAcceptable)) {
 		t.Fatalf("keyless answer to an RTP/SAVP re-offer: err %v, want a 488 reason", err)
 	}
-	ro, _, err = p.reOffer(relay.Edge, offer, nil)
+	ro, _, err = p.reOffer(relay.Edge, offer, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

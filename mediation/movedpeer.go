@@ -63,3 +63,42 @@ func (p *mediaPlan) unchangedAnswer(side relay.Side, ans sdp.Media) bool {
 	c := p.legs[side].Codec
 	return sdp.SameAnswer(ans, prev, sdp.Codec{PT: c.PT, Name: c.Name})
 }
+
+// rekeyed takes ans, side's peer's answer to an SDP of ours that offered
+// it the session it had (a session refresh, our 200 to its re-INVITE
+// without SDP), on an anchored call whose leg to it runs SRTP, when the
+// answer changes nothing but the peer's own key (the line of our tag and
+// suite, a new key or lifetime: the peer re-keys what it sends, RFC 4568
+// §7.1.4): the relay decrypts its media under the new key at once (the
+// old one keeps its grace for packets already on their way), and the
+// other peer, whose leg nothing changes, is not asked. It reports whether
+// it did; false leaves everything as it was. Relayed as an offer instead,
+// the new key was applied only once the other peer had answered: the
+// peer's media failed to decrypt meanwhile (r26-regr R1).
+func (p *mediaPlan) rekeyed(side relay.Side, ans sdp.Media, raw []byte) bool {
+	k := p.keys[side]
+	if p.decision.bypass || p.relay == nil || p.legs == nil || k.relay() == nil {
+		return false
+	}
+	prev := p.latest(side)
+	same := ans
+	same.Crypto = prev.Crypto
+	if !p.unchangedAnswer(side, same) {
+		return false
+	}
+	if err := k.accept(ans, false); err != nil || k.theirs == nil || k.theirs.Suite != p.keys[side].theirs.Suite {
+		// No line of ours in it (the peer drops SRTP), another suite:
+		// for the other peer to hear of as any change.
+		return false
+	}
+	leg := p.legs[side]
+	leg.SRTP = k.relay()
+	if err := p.relay.SetLeg(side, leg); err != nil {
+		p.log.Warn().Err(err).Stringer("side", side).Msg("relay cannot take the peer's new SRTP key")
+		return false
+	}
+	p.legs[side], p.keys[side] = leg, k
+	p.heard(side, ans, raw)
+	p.log.Info().Stringer("side", side).Msg("peer re-keyed in its answer: the relay decrypts under its new key, the other peer is not asked")
+	return true
+}

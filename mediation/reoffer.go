@@ -34,7 +34,11 @@ type reoffer struct {
 }
 
 // reOffer builds the offer for the other peer from a new offer of from.
-func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reoffer, []byte, error) {
+// answer: the offer is from's answer to an SDP of ours (in an ACK, a
+// refresh's 2xx) that changes its session, which nothing answers: from
+// keeps the SDP it has from us, so the key we encrypt with towards it
+// stays, and its key is the one its answer gives for our line.
+func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte, answer bool) (*reoffer, []byte, error) {
 	if from == relay.Gateway && len(p.gwCodecs) > 0 {
 		var err error
 		if offer, err = sdp.LimitG711(offer, p.gwCodecs); err != nil {
@@ -86,13 +90,13 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte) (*reof
 			// offer (a hold, say) that the client then gets 488 for.
 			return nil, nil, errNotAcceptable{err.Error()}
 		}
-		if err = ro.keys[relay.Edge].answerTo(offer, p.latest(from), false); err == nil {
+		if err = ro.keys[relay.Edge].take(offer, p.latest(from), answer, false); err == nil {
 			d, err = sdp.GatewayOfferPrefer(offer, false, p.local(relay.Gateway), p.gwCodecs)
 			ro.keys[relay.Gateway].apply(&d)
 		}
 	default:
 		if p.gwSRTP != srtpOff {
-			err = ro.keys[relay.Gateway].answerTo(offer, p.latest(from), p.gwSRTP == srtpRequired)
+			err = ro.keys[relay.Gateway].take(offer, p.latest(from), answer, p.gwSRTP == srtpRequired)
 		}
 		if err == nil {
 			// With the client's own law when the SBC's offer lacks it

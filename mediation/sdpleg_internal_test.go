@@ -67,7 +67,7 @@ func TestRefusedOffersTakeVersions(t *testing.T) {
 		t.Helper()
 		o := offer
 		o.Direction = dir
-		ro, body, err := p.reOffer(relay.Edge, o, nil)
+		ro, body, err := p.reOffer(relay.Edge, o, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -440,3 +440,90 @@ func reinviteAs(ctx context.Context, t *testing.T, body []byte, afterOK func(*go
 	}
 	return res
 }
+
+// TestSRTPAnswerRekeys: the client re-INVITEs without SDP, our 200
+// offers it the session it has, and its ACK answers with a new key of its
+// own, under which it sends at once. In an anchored call a new key alone
+// changes nothing for the SBC's leg: the relay decrypts under it at once
+// and the SBC gets no re-INVITE; relayed to the SBC as an offer, the key
+// was taken only once the SBC had answered, and the client's packets
+// meanwhile were lost (r26-regr R1). With its media at a new port too, it
+// goes to the SBC as a re-offer; our key towards the client stays the one
+// it has (nothing answers an answer): a new one, which the client never
+// learnt, had the relay's packets to it fail to decrypt from then on.
+func TestSRTPAnswerRekeys(t *testing.T) {
+	newKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 30))
+	for _, move := range []bool{false, true} {
+		name := "new key"
+		if move {
+			name = "new key at a new port"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			client, sbc := newRekeyParty(t, "client", fixtureKey), newRekeyParty(t, "sbc", sbcKey)
+			invited := make(chan *peerInvite, 1)
+			sbc.p.invites(func(pi *peerInvite) {
+				pi.respond(200, sbc.sdp())
+				invited <- pi
+			})
+			srv := serveTo(t, sbc.p.addr(), "udp", func(c *mediation.Config) { c.Gateways[0].SRTP = "required" })
+			oc := client.p.call(ctx, srv.EdgeAddr(), "udp", client.sdp())
+			if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+				t.Fatalf("call got %d", res.StatusCode)
+			}
+			_ = oc.d.Ack(ctx)
+			ackTaken(ctx, t, oc)
+			var pi *peerInvite
+			select {
+			case pi = <-invited:
+			case <-ctx.Done():
+				t.Fatal("the SBC got no INVITE")
+			}
+			pi.mustWaitAck(ctx)
+			toClient, toSBC := oc.final.Body(), pi.req.Body()
+			client.run(ctx, media(t, "answer to the client", toClient).RTP(), keyOf(t, "answer to the client", toClient))
+			sbc.run(ctx, media(t, "offer to the SBC", toSBC).RTP(), keyOf(t, "offer to the SBC", toSBC))
+			sbc.heard(ctx, "the client's first packets", span(1, 5))
+
+			ourTag, _ := oc.inv.From().Params.Get("tag")
+			reinv := inCallerDialog(oc, gosip.INVITE, 2, ourTag) // 1 was ackTaken's OPTIONS
+			ok := doIn(ctx, t, oc, reinv)
+			if ok.StatusCode != 200 || len(ok.Body()) == 0 {
+				t.Fatalf("re-INVITE without SDP got %d with %d bytes of SDP, want 200 with an offer", ok.StatusCode, len(ok.Body()))
+			}
+			if got := keyOf(t, "our offer in the 200", ok.Body()); !bytes.Equal(got, keyOf(t, "answer to the client", toClient)) {
+				t.Fatalf("our offer in the 200 has another key of ours")
+			}
+			if move {
+				client.move(ctx)
+			}
+			ack := inCallerDialog(oc, gosip.ACK, 2, ourTag)
+			ack.Recipient = ok.Contact().Address
+			ack.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+			ack.SetBody(client.offer(newKey))
+			if err := client.p.stack.Client("udp").WriteRequest(ack); err != nil {
+				t.Fatal(err)
+			}
+			client.setKey(newKey)
+			invites := 1
+			if move {
+				invites = 2
+				// Its ACK goes once its answer is applied.
+				sbc.p.wait(ctx, gosip.ACK, 2)
+			}
+			from, fromSBC := client.sent()+1, sbc.sent()+1
+			for client.sent() < from+30 || sbc.sent() < fromSBC+30 {
+				select {
+				case <-time.After(10 * time.Millisecond):
+				case <-ctx.Done():
+					t.Fatal("the parties stopped talking")
+				}
+			}
+			sbc.heard(ctx, "the client's packets under its new key", span(from, from+30))
+			client.heard(ctx, "the SBC's packets", span(fromSBC, fromSBC+30))
+			if n := sbc.p.count(gosip.INVITE); n != invites {
+				t.Errorf("the SBC got %d INVITEs, want %d", n, invites)
+			}
+		})
+	}
+}
