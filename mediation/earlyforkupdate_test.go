@@ -466,3 +466,119 @@ func TestByeInLosingForkDialog(t *testing.T) {
 	}
 	waitCalls(t, srv, 0)
 }
+
+// TestClientEarlyUpdateInItsFork: the client forks (A, then B, each a
+// reliable 183 with SDP), and fork B sends an UPDATE with an offer in its
+// early dialog: it goes to the SBC in our early dialog of fork B (its
+// To-tag as our From-tag), not in fork A's, the caller dialog's own; fork
+// A's goes in A's. It went in A's whichever fork made it (r26-regr R2).
+func TestClientEarlyUpdateInItsFork(t *testing.T) {
+	for _, from := range []string{"forkA", "forkB"} {
+		t.Run(from, func(t *testing.T) { clientEarlyUpdateInItsFork(t, from) })
+	}
+}
+
+func clientEarlyUpdateInItsFork(t *testing.T, from string) {
+	ctx := testCtx(t, 30*time.Second)
+	s1, eA, eB, eU := rtpSock(t), rtpSock(t), rtpSock(t), rtpSock(t)
+	ansA, ansB := loopSDP(sockPort(eA), "sendrecv", true, "PCMU"), loopSDP(sockPort(eB), "sendrecv", true, "PCMU")
+	sbc, edge := startPeer(t, "sbc"), startPeer(t, "edge")
+	sbcUpdates := make(chan string, 4)
+	sbc.on(gosip.UPDATE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		tag, _ := req.From().Params.Get("tag")
+		sbc.reply(req, tx, 200, loopSDP(sockPort(s1), "sendrecv", true, "PCMU"), allowUpdate())
+		sbcUpdates <- tag
+	})
+	proceed, updated := make(chan struct{}), make(chan int, 1)
+	edge.invites(func(pi *peerInvite) {
+		pi.tag = "forkA"
+		pi.reliable(183, 1, ansA)
+		pi.tag = "forkB"
+		pi.reliable(183, 1, ansB)
+		select {
+		case <-proceed:
+		case <-ctx.Done():
+			return
+		}
+		pi.tag = from
+		res, err := edge.stack.Client("udp").Do(ctx, pi.inDialog(gosip.UPDATE, 1, loopSDP(sockPort(eU), "sendrecv", true, "PCMU")))
+		code := 0
+		if err == nil {
+			code = res.StatusCode
+		}
+		updated <- code
+		pi.respond(200, ansA)
+		pi.waitAck(ctx)
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"),
+		gosip.NewHeader("Supported", "100rel"), allowUpdate())
+	seq := oc.inv.CSeq().SeqNo
+	var seqMu sync.Mutex
+	inDialog := func(r *gosip.Response, method gosip.RequestMethod, hdrs ...gosip.Header) *gosip.Response {
+		req := gosip.NewRequest(method, r.Contact().Address)
+		req.AppendHeader(gosip.HeaderClone(oc.inv.From()))
+		req.AppendHeader(gosip.HeaderClone(r.To()))
+		req.AppendHeader(gosip.HeaderClone(oc.inv.CallID()))
+		seqMu.Lock()
+		seq++
+		req.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: method})
+		seqMu.Unlock()
+		for _, h := range hdrs {
+			req.AppendHeader(h)
+		}
+		req.SetTransport("UDP")
+		res, err := sbc.stack.Client("udp").Do(ctx, req)
+		if err != nil {
+			t.Errorf("%s: %v", method, err)
+			return nil
+		}
+		return res
+	}
+	pracked := map[string]bool{}
+	res := oc.answer(ctx, func(r *gosip.Response) {
+		tag, _ := r.To().Params.Get("tag")
+		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || pracked[tag] {
+			return
+		}
+		pracked[tag] = true
+		if p := inDialog(r, gosip.PRACK, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE")); p == nil || p.StatusCode != 200 {
+			t.Errorf("PRACK in %q got %v", tag, p)
+		}
+		if len(pracked) == 2 {
+			close(proceed)
+		}
+	})
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	select {
+	case code := <-updated:
+		if code != 200 {
+			t.Fatalf("the client's early UPDATE in %s got %d, want 200", from, code)
+		}
+	case <-ctx.Done():
+		t.Fatal("the client's early UPDATE got no answer")
+	}
+	tags := reliableTags(sbc, oc)
+	if len(tags) != 2 {
+		t.Fatalf("the SBC got reliable 183s of %d early dialogs, want 2", len(tags))
+	}
+	want := tags[0]
+	if from == "forkB" {
+		want = tags[1]
+	}
+	select {
+	case got := <-sbcUpdates:
+		if got != want {
+			t.Errorf("the client's UPDATE in %s reached the SBC with our tag %q, want %s's early dialog %q (early dialogs %q)", from, got, from, want, tags)
+		}
+	case <-ctx.Done():
+		t.Fatal("no UPDATE at the SBC")
+	}
+	if b := inDialog(res, gosip.BYE); b == nil || b.StatusCode != 200 {
+		t.Fatalf("BYE got %v", b)
+	}
+	edge.wait(ctx, gosip.BYE, 1)
+}

@@ -239,3 +239,41 @@ func (c *call) forkDialog(from *leg, in *sip.Incoming) *sip.Dialog {
 	}
 	return nil
 }
+
+// callerForkTag is our tag in the caller's early dialog that an offer of
+// the client (in, an UPDATE from the leg from) made in the early dialog
+// of one of its forks goes to: that fork's, paired with it by forkTag,
+// when it is not the caller dialog's own; "" otherwise. The caller's
+// dialog carries the tag of the fork heard first (or of the one that
+// answered), and the offer went there whichever fork made it.
+func (c *call) callerForkTag(from *leg, in *sip.Incoming) string {
+	if c.dir != inbound || c.state == stateAnswered || from != &c.callee.leg || in == nil || len(c.forks) < 2 {
+		return ""
+	}
+	remote, _ := in.Req.From().Params.Get("tag")
+	if f := c.forks[remote]; f != nil && f.tag != c.caller.tag {
+		return f.tag
+	}
+	return ""
+}
+
+// forkGone reports whether our early dialog of tag towards the caller (an
+// offer's ourTag) has ended: the call was answered in another.
+func (c *call) forkGone(tag string) bool {
+	return tag != "" && c.state == stateAnswered && tag != c.caller.tag
+}
+
+// newRequestAs is d.NewRequest with tag as our tag, when not "": a request
+// in our early dialog of another fork towards the caller, which is d but
+// for our tag. The CSeq count stays d's, one for all: it only grows in
+// each of them (RFC 3261 §12.2.1.1).
+func newRequestAs(d *sip.Dialog, tag string, method gosip.RequestMethod, body []byte, contact *gosip.ContactHeader) *gosip.Request {
+	if tag == "" || tag == d.LocalTag {
+		return d.NewRequest(method, 0, body, contact)
+	}
+	own := d.LocalTag
+	d.LocalTag = tag
+	req := d.NewRequest(method, 0, body, contact)
+	d.LocalTag = own
+	return req
+}

@@ -174,6 +174,11 @@ type relayedOffer struct {
 	// the 405/501 re-INVITE) and its rollback go there too, not to
 	// whichever fork was heard last by then.
 	dialog *sip.Dialog
+	// ourTag is our tag in the caller's early dialog the offer goes in
+	// when it is not the caller dialog's own: an inbound call's client
+	// fork's UPDATE goes to the SBC in that fork's early dialog with it
+	// (callerForkTag), as its resends and rollback do. "" otherwise.
+	ourTag string
 	// ack is our ACK of a 2xx to the re-INVITE out (ackReinvite).
 	ack *gosip.Request
 	// session is the session timer of from's dialog once our 2xx to in is
@@ -552,10 +557,11 @@ func (c *call) sendOffer(off *relayedOffer) {
 	}
 	if d == nil {
 		d = to.dialog
+		off.ourTag = c.callerForkTag(off.from, off.in)
 	}
 	off.dialog = d
 	contact := d.OurContact()
-	req := d.NewRequest(off.method, 0, off.body, &contact)
+	req := newRequestAs(d, off.ourTag, off.method, off.body, &contact)
 	req.AppendHeader(sip.OptionHeader("Supported", to.supported()...))
 	if to.timer.Active && to.timer.WeRefresh {
 		// Our re-offer refreshes that leg's session as well (RFC 4028 §7.4).

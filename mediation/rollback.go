@@ -50,7 +50,7 @@ func (c *call) rollback(off *relayedOffer) {
 	c.log.Warn().Str("leg", to.role).Str("method", string(off.method)).
 		Msg("far side took a re-offer whose answer is not usable: offering it its earlier session again")
 	// In the dialog off went in: the peer that took off's session.
-	c.sendRollback(&relayedOffer{from: off.from, method: off.method, body: body, rollback: true, dialog: off.out.dialog})
+	c.sendRollback(&relayedOffer{from: off.from, method: off.method, body: body, rollback: true, dialog: off.out.dialog, ourTag: off.ourTag})
 }
 
 // sendRollback sends (or sends again) the rollback rb: an offer in
@@ -115,7 +115,7 @@ func (c *call) onRollbackAnswer(rb *relayedOffer, res *gosip.Response) {
 		busy := func() bool { return c.offer != nil || to.ok != nil || rb.from.ok != nil || to.refreshing }
 		c.afterGlare(to, wait, busy, func() {
 			switch {
-			case c.dialogGone(to, rb.dialog):
+			case c.dialogGone(to, rb.dialog) || c.forkGone(rb.ourTag):
 				// The dialog the restored session is for has ended
 				// since (a fork's early dialog that another fork's
 				// 2xx ended, a dialog a transfer replaced): its peer
