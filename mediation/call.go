@@ -79,6 +79,9 @@ type callDeps struct {
 	// foreignLog rate-limits the warning of in-dialog requests from
 	// another peer than the call's (dialogtrust.go).
 	foreignLog *sip.Limiter
+	// forkLog rate-limits the warning of 2xx from excess forks
+	// (hangUpFork).
+	forkLog *sip.Limiter
 }
 
 // recordSink takes a call's quality record when it ends.
@@ -194,6 +197,10 @@ type call struct {
 	// firstInv is taken. Together at the end, where a flag between two
 	// words would take a word of its own.
 	bypassCounted, usedInv bool
+	// lateForks counts the forks hangUpFork sent BYE that c.forks does
+	// not remember (beyond maxEarlyDialogs, or once settled), up to
+	// maxEarlyDialogs: later ones are ACKed only.
+	lateForks uint8
 	// done is over once the call has ended; final is its record by then.
 	done  doneSignal
 	final *Record

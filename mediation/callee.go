@@ -345,14 +345,33 @@ func (c *call) reAck(res *gosip.Response) {
 // used (§12.2.1.1), refused and needless. The fork is marked in c.forks
 // (forks.go), which holds at most maxEarlyDialogs forks heard of first by
 // their 2xx, and goes at settle: a fork not remembered gets a BYE per copy,
-// as all did before. It reports whether the BYE went.
+// as all did before, up to maxEarlyDialogs such forks (c.lateForks); the
+// 2xx of any fork beyond those is ACKed only, counted and logged
+// (rate-limited): a callee (or whoever can put responses on its path)
+// sending 2xx under ever new To-tags had each cost an ACK, a BYE
+// transaction and a goroutine waiting for it, without bound (r26-hostile
+// H1). It reports whether the BYE went.
 func (c *call) hangUpFork(invite *gosip.Request, res *gosip.Response) bool {
 	b := c.callee
 	tag, _ := res.To().Params.Get("tag")
-	if f := c.forks[tag]; f != nil && f.hungUp {
+	f := c.forks[tag]
+	if f != nil && f.hungUp {
 		c.log.Debug().Str("fork_tag", tag).Msg("2xx of a fork already hung up, again: ACK only")
 		c.deps.ackLate(b.side, invite, res)
 		return false
+	}
+	if f == nil && (c.caller.settled() || len(c.forks) >= maxEarlyDialogs) {
+		// A fork c.forks will not remember.
+		if c.lateForks >= maxEarlyDialogs {
+			c.deps.metrics.sipExcessForks.WithLabelValues(b.side.Name).Inc()
+			if ok, n := c.deps.forkLog.Allow(); ok {
+				c.log.Warn().Str("fork_tag", tag).Int("forks_max", 2*maxEarlyDialogs).Int("suppressed", n).
+					Msg("2xx from more forks than a call hangs up: ACK only, no BYE")
+			}
+			c.deps.ackLate(b.side, invite, res)
+			return false
+		}
+		c.lateForks++
 	}
 	c.forkHungUp(tag)
 	c.deps.lateAnswer(b.side, invite, res)

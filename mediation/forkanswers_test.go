@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -217,4 +218,60 @@ func TestForkAnswersWithOwnEarlyAnswer(t *testing.T) {
 			waitCalls(t, fc.srv, 0)
 		})
 	}
+}
+
+// TestExcessForkAnswersAckedOnly: once fork A has answered, the callee
+// sends 2xx under 50 To-tags never heard before (a callee, or whoever
+// can put responses on its path, making up forks). Each is ACKed; the
+// first 39 (with fork A, the 20 forks a call remembers and 20 more) are
+// hung up with BYE, the rest ACKed only and counted: each used to cost a
+// BYE transaction and a goroutine waiting for it, without bound
+// (r26-hostile H1). The call goes on.
+func TestExcessForkAnswersAckedOnly(t *testing.T) {
+	const forks = 50
+	ctx := testCtx(t, 30*time.Second)
+	fc := startForkCall(ctx, t, "outbound")
+	fc.write(fc.response(200, "forkA", fc.answer))
+	if r := fc.next(); r.Method != gosip.ACK || reqToTag(r) != "forkA" {
+		t.Fatalf("callee got %s to %q, want the ACK of fork A", r.Method, reqToTag(r))
+	}
+	for i := range forks {
+		fc.write(fc.response(200, fmt.Sprintf("made-up-%d", i), fc.answer))
+	}
+	acks, byes := map[string]bool{}, map[string]bool{}
+	for len(acks) < forks || len(byes) < 2*20-1 {
+		r := fc.next()
+		switch r.Method {
+		case gosip.ACK:
+			acks[reqToTag(r)] = true
+		case gosip.BYE:
+			byes[reqToTag(r)] = true
+		}
+	}
+	mediationtest.WaitMetric(t, fc.srv, forks-(2*20-1), "mediationserver_sip_excess_fork_answers_total", "side", "gateway")
+	if len(byes) != 2*20-1 {
+		t.Errorf("%d made-up forks got BYE, want 39", len(byes))
+	}
+	if res := fc.oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("caller got %d", res.StatusCode)
+	}
+	if err := fc.oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.oc.d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r := fc.next()
+		if r.Method == gosip.BYE && reqToTag(r) == "forkA" {
+			break
+		}
+		if r.Method == gosip.BYE {
+			byes[reqToTag(r)] = true
+		}
+	}
+	if len(byes) != 2*20-1 {
+		t.Errorf("%d made-up forks got BYE, want 39", len(byes))
+	}
+	waitCalls(t, fc.srv, 0)
 }

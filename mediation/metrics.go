@@ -30,9 +30,12 @@ type metrics struct {
 	sipStaleInvites *prometheus.CounterVec
 	// sipForeign: in-dialog requests from a trusted source that is not the
 	// call's own peer (dialogtrust.go), by side.
-	sipForeign   *prometheus.CounterVec
-	mediaRefused *prometheus.CounterVec // RTP from neither the peer's IPs nor its latched address
-	relayDelay   *prometheus.HistogramVec
+	sipForeign *prometheus.CounterVec
+	// sipExcessForks: 2xx of forks beyond the ones a call hangs up with
+	// BYE (hangUpFork), ACKed only, by side.
+	sipExcessForks *prometheus.CounterVec
+	mediaRefused   *prometheus.CounterVec // RTP from neither the peer's IPs nor its latched address
+	relayDelay     *prometheus.HistogramVec
 	// relayDelayBy are relayDelay's two series, looked up once: observed
 	// for every relayed packet.
 	relayDelayBy [2]prometheus.Observer
@@ -118,6 +121,10 @@ func newMetrics(ports portPool) *metrics {
 			Name: "mediationserver_sip_foreign_dialog_requests_total",
 			Help: "In-dialog requests refused with 403 because they came from a source the side trusts that is not the call's own peer (on the gateway side another trunk's address; on the edge side neither the leg's peer nor edge.peer); by side.",
 		}, []string{"side"}),
+		sipExcessForks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediationserver_sip_excess_fork_answers_total",
+			Help: "2xx responses to a call's INVITE from callee forks beyond the 40 a call hangs up with BYE (20 remembered, 20 more heard of first by their 2xx): ACKed only, not sent BYE; by side.",
+		}, []string{"side"}),
 		mediaRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_media_packets_refused_total",
 			Help: "RTP and RTCP packets an anchored call's relay port refused because they came from a stranger: neither the peer's own IPs (SDP, SIP, ICE candidates) before latching, nor its latched or SDP address after; by side, counted as they come.",
@@ -145,7 +152,7 @@ func newMetrics(ports portPool) *metrics {
 		Help: "Port pairs handed out before their quarantine ended because no other pair was free: the port range (media.ports) is small for the call rate.",
 	}, func() float64 { return float64(ports.EarlyReuses()) })
 	m.reg.MustRegister(quarantined, inUse, earlyReuse, m.callsCurrent, m.callsTotal, m.bypassActive, m.bypassTotal, m.failedCalls,
-		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipUnanswered, m.sipStray, m.sipStaleInvites, m.sipForeign, m.mediaRefused, m.relayDelay, m.relayDropped,
+		m.gatewayPorts, m.legJitter, m.legLoss, m.legRTT, m.sipUnanswered, m.sipStray, m.sipStaleInvites, m.sipForeign, m.sipExcessForks, m.mediaRefused, m.relayDelay, m.relayDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both directions exist from the start so dashboards see zeros, not gaps.
 	for _, side := range []string{"edge", "gateway"} {
@@ -153,6 +160,7 @@ func newMetrics(ports portPool) *metrics {
 		m.sipStray.WithLabelValues(side)
 		m.sipStaleInvites.WithLabelValues(side)
 		m.sipForeign.WithLabelValues(side)
+		m.sipExcessForks.WithLabelValues(side)
 	}
 	m.relayDelayBy[relay.Edge] = m.relayDelay.WithLabelValues("edge")
 	m.mediaRefusedBy[relay.Edge] = m.mediaRefused.WithLabelValues("edge")

@@ -343,6 +343,7 @@ func (s *Server) bind() error {
 		workers:    newWorkers(workerIdle),
 		noPortsLog: &sip.Limiter{Every: 10 * time.Second},
 		foreignLog: &sip.Limiter{Every: 10 * time.Second},
+		forkLog:    &sip.Limiter{Every: 10 * time.Second},
 	}
 	return nil
 }
