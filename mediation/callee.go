@@ -306,16 +306,50 @@ func (c *call) onCalleeAnswer(res *gosip.Response) {
 // is stale, so nothing else would finish the offer. Kept, it would hold the
 // call's offer slot (later offers refused with 491) until 64*T1 hung up the
 // answered call. The caller's UPDATE gets 487 and keeps its old session, as
-// for an offer ended by the CANCEL of its transaction. An offer the callee
-// made is in the caller's dialog and stays.
+// for an offer ended by the CANCEL of its transaction.
+//
+// So too an inbound call's offer that another fork of the client made in
+// its own early dialog, relayed to the SBC in our early dialog of that
+// fork (callerForkTag), which our 2xx in the answering fork's ends: the
+// SBC's answer there, 481 or a 2xx, is stale, and taken it hung up the
+// answered call or moved its media to the losing fork (r27-review F1).
+// That fork's UPDATE gets 487. An outbound call's callee offer (the SBC
+// forking) is in the client's one dialog, which goes on, and stays.
 func (c *call) abortLosingForkOffer() {
 	off := c.offer
-	if off == nil || off.from != &c.caller.leg || off.out == nil || off.out.dialog == c.callee.dialog {
+	if off == nil || off.out == nil {
 		return
 	}
-	c.log.Info().Str("method", string(off.method)).Bool("rollback", off.rollback).
-		Msg("callee answered in another fork than the one an early offer went to: offer ended with 487")
+	switch {
+	case off.from == &c.caller.leg && off.out.dialog != c.callee.dialog:
+	case off.from == &c.callee.leg && c.dir == inbound && c.callee.dialog != nil && c.forkOfferLost(off):
+	default:
+		return
+	}
+	c.log.Info().Str("method", string(off.method)).Bool("rollback", off.rollback).Str("leg", off.from.role).
+		Msg("callee answered in another fork than the one an early offer was made in: offer ended with 487")
 	c.abortOffer(487, "Request Terminated")
+}
+
+// forkOfferLost reports whether off, an offer of the client (its UPDATE,
+// or our rollback towards the SBC after it) relayed to the SBC in our
+// early dialog of one of its forks, went in another of our early dialogs
+// than the one of the fork whose 2xx has just come (callee.dialog, before
+// answeredFork moves the caller's dialog to it).
+func (c *call) forkOfferLost(off *relayedOffer) bool {
+	went := off.ourTag
+	if went == "" {
+		went = c.caller.tag // the caller dialog's own, still the first fork's
+	}
+	f := c.forks[c.callee.dialog.RemoteTag]
+	switch {
+	case f != nil:
+		return f.tag != went
+	case len(c.forks) == 0 || len(c.forks) >= maxEarlyDialogs:
+		return went != c.caller.tag // the answering fork takes the caller dialog's tag (forkTag)
+	default:
+		return true // a fork first heard by its 2xx: a new tag of ours (forkTag)
+	}
 }
 
 // reAck answers a retransmitted 2xx of the callee's INVITE with our ACK

@@ -318,11 +318,14 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 	if c.media.unchangedAnswer(l.media, ans) {
 		return
 	}
+	if c.media.rekeyed(l.media, ans, body) {
+		// At once, even with another offer in progress: the other peer
+		// is not asked, and an offer staged meanwhile takes this peer's
+		// key from its answer to it, or keeps what it has, at commit.
+		return
+	}
 	busy := func() bool { return c.offer != nil || c.other(l).ok != nil || c.other(l).refreshing }
 	if !busy() {
-		if c.media.rekeyed(l.media, ans, body) {
-			return
-		}
 		c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
 		c.relayOffer(l, nil, gosip.INVITE, body, l.timer)
 		return
@@ -347,7 +350,7 @@ func (c *call) peerAnswered(l *leg, body []byte) {
 			// UPDATE, its answer to an offer we relayed it): this
 			// answer is out of date.
 			c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) waited for another offer, which changed its media since: dropped")
-		case c.media.unchangedAnswer(l.media, ans), c.media.rekeyed(l.media, ans, body):
+		case c.media.unchangedAnswer(l.media, ans):
 		default:
 			c.log.Info().Str("leg", l.role).Msg("peer's answer (in an ACK or a refresh's 2xx) changes the media: relayed to the other leg unless only its address moved")
 			c.relayOffer(l, nil, gosip.INVITE, body, l.timer)
