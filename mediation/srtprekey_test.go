@@ -557,3 +557,78 @@ func TestSRTPAnswerRekeys(t *testing.T) {
 		})
 	}
 }
+
+// TestSRTPAnswerRekeysDuringRefresh: we refresh both legs; the client
+// answers our refresh with a new key of its own, under which it sends at
+// once, while our refresh of the SBC waits for its answer. The new key
+// applies at once all the same (r27-review F2): it waited for the SBC's
+// answer, the client's media under its new key dropped meanwhile.
+func TestSRTPAnswerRekeysDuringRefresh(t *testing.T) {
+	newKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x6b}, 30))
+	ctx := testCtx(t, 30*time.Second)
+	client, sbc := newRekeyParty(t, "client", fixtureKey), newRekeyParty(t, "sbc", sbcKey)
+	invited := make(chan *peerInvite, 1)
+	sbc.p.invites(func(pi *peerInvite) {
+		pi.respond(200, sbc.sdp(), gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer"))
+		invited <- pi
+	})
+	// Our refresh of the SBC: held until the client's media under its
+	// new key has come through.
+	sbcRefreshing, release := make(chan struct{}), make(chan struct{})
+	var sbcOnce, clientOnce sync.Once
+	sbc.p.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		sbcOnce.Do(func() { close(sbcRefreshing) })
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return
+		}
+		sbc.p.reply(req, tx, 200, sbc.sdp(), gosip.NewHeader("Session-Expires", "60;refresher=uac"))
+	})
+	// Our refresh of the client: answered with its new key once our
+	// refresh of the SBC is in progress; it sends under that key from then.
+	client.p.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		select {
+		case <-sbcRefreshing:
+		case <-ctx.Done():
+			return
+		}
+		body := client.sdp()
+		clientOnce.Do(func() { body = client.offer(newKey) })
+		client.p.reply(req, tx, 200, body, gosip.NewHeader("Session-Expires", "60;refresher=uas"))
+		client.setKey(newKey)
+	})
+	srv := serveTo(t, sbc.p.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways[0].SRTP = "required"
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+		c.Edge.SessionTimer.MinSE = time.Second
+	})
+	oc := client.p.call(ctx, srv.EdgeAddr(), "udp", client.sdp(),
+		gosip.NewHeader("Supported", "timer"), gosip.NewHeader("Session-Expires", "2;refresher=uas"))
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	var pi *peerInvite
+	select {
+	case pi = <-invited:
+	case <-ctx.Done():
+		t.Fatal("the SBC got no INVITE")
+	}
+	pi.mustWaitAck(ctx)
+	toClient, toSBC := oc.final.Body(), pi.req.Body()
+	client.run(ctx, media(t, "answer to the client", toClient).RTP(), keyOf(t, "answer to the client", toClient))
+	sbc.run(ctx, media(t, "offer to the SBC", toSBC).RTP(), keyOf(t, "offer to the SBC", toSBC))
+	sbc.heard(ctx, "the client's first packets", span(1, 5))
+	client.p.wait(ctx, gosip.INVITE, 1) // our refresh, answered with the new key
+	from := sbc.firstHeard(ctx, client.sent()+1)
+	for client.sent() < from+20 {
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("the client stopped talking")
+		}
+	}
+	sbc.heard(ctx, "the client's packets under its new key, our refresh of the SBC unanswered", span(from, from+20))
+	close(release)
+}
