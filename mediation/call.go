@@ -67,8 +67,11 @@ type callDeps struct {
 	// failover is gateway_failover; trunkMetrics count per trunk.
 	failover     FailoverConfig
 	trunkMetrics *trunkMetrics
-	// lateAnswer cleans up a 2xx that arrives for a call already over.
-	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
+	// lateAnswer cleans up a 2xx that arrives for a call already over:
+	// its BYE's CSeq above seq, our last in that dialog (latedialogs.go).
+	lateAnswer func(side *sip.Side, invite *gosip.Request, res *gosip.Response, seq uint32)
+	// hungUp are the dialogs late 2xx were hung up in (latedialogs.go).
+	hungUp *hungUpDialogs
 	// ackLate ACKs again a retransmitted 2xx that lateAnswer hung up.
 	ackLate func(side *sip.Side, invite *gosip.Request, res *gosip.Response)
 	// workers run the calls' event drains.
@@ -370,7 +373,8 @@ func (s *callSink) OnResponse(tx *sip.ClientTx, res *gosip.Response) {
 		s.onProvisional(tx, res)
 	case res.IsSuccess() && tx.Req.IsInvite():
 		// The call is over but its INVITE was answered after all.
-		s.deps.lateAnswer(tx.Side(), tx.Req, res)
+		tag, _ := res.To().Params.Get("tag")
+		s.deps.lateAnswer(tx.Side(), tx.Req, res, s.earlySeq(tx, tag))
 	}
 }
 
@@ -548,8 +552,10 @@ func (c *call) drainClosed(rest []event) {
 			case e.res.IsProvisional():
 				c.sink.onProvisional(e.tx, e.res)
 			case e.res.IsSuccess() && e.tx.Req.IsInvite():
+				tag, _ := e.res.To().Params.Get("tag")
+				seq := max(c.sink.earlySeq(e.tx, tag), c.earlySeq(tag))
 				c.sink.forget(e.tx)
-				c.deps.lateAnswer(e.tx.Side(), e.tx.Req, e.res)
+				c.deps.lateAnswer(e.tx.Side(), e.tx.Req, e.res, seq)
 			}
 		case evStray:
 			if cseq := e.res.CSeq(); e.res.IsSuccess() && cseq != nil && cseq.MethodName == gosip.INVITE {

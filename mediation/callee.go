@@ -396,6 +396,12 @@ func (c *call) hangUpFork(invite *gosip.Request, res *gosip.Response) bool {
 	}
 	if f == nil && (c.caller.settled() || len(c.forks) >= maxEarlyDialogs) {
 		// A fork c.forks will not remember.
+		if c.deps.hungUp.seen(res) {
+			// The server remembers it (latedialogs.go): a copy.
+			c.log.Debug().Str("fork_tag", tag).Msg("2xx of a fork already hung up, again: ACK only")
+			c.deps.ackLate(b.side, invite, res)
+			return false
+		}
 		if c.lateForks >= maxEarlyDialogs {
 			c.deps.metrics.sipExcessForks.WithLabelValues(b.side.Name).Inc()
 			if ok, n := c.deps.forkLog.Allow(); ok {
@@ -408,7 +414,7 @@ func (c *call) hangUpFork(invite *gosip.Request, res *gosip.Response) bool {
 		c.lateForks++
 	}
 	c.forkHungUp(tag)
-	c.deps.lateAnswer(b.side, invite, res)
+	c.deps.lateAnswer(b.side, invite, res, c.earlySeq(tag))
 	return true
 }
 
@@ -421,7 +427,7 @@ func (c *call) lateCalleeAnswer(side *sip.Side, res *gosip.Response) {
 		_ = c.hangUpFork(nil, res)
 		return
 	}
-	c.deps.lateAnswer(side, nil, res)
+	c.deps.lateAnswer(side, nil, res, 0)
 }
 
 // onCalleeRejected handles the callee's final non-2xx response.
@@ -545,7 +551,7 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 		// ringing): its callee picked up a call no one is on. ACKed and
 		// hung up in its own dialog, as an abandoned INVITE's 2xx is.
 		c.log.Info().Str("sip_call_id", string(*res.CallID())).Msg("a trunk the call failed over from answered after all: ACK and BYE")
-		c.deps.lateAnswer(side, nil, res)
+		c.deps.lateAnswer(side, nil, res, 0)
 		return
 	}
 	l := c.legOf(side)
@@ -556,7 +562,7 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 		// Another fork's 2xx to the INVITE that made l's dialog (a
 		// transfer target's: the callee's are reAck's): ACKed and hung
 		// up in its own dialog (RFC 3261 §13.2.2.4), never ACKed in ours.
-		c.deps.lateAnswer(side, nil, res)
+		c.deps.lateAnswer(side, nil, res, 0)
 		return
 	}
 	if l.lastAck != nil && l.lastAck.CSeq().SeqNo == cseq.SeqNo {

@@ -95,6 +95,17 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 		}
 		s.reply(in, 405, "Method Not Allowed", gosip.NewHeader("Allow", sip.Allow))
 	case sip.UnknownDialog:
+		if req.Method == gosip.CANCEL && !hasToTag(req) {
+			if _, _, ok := s.calls.endedInviteOf(req); ok {
+				// A copy of the caller's CANCEL (our 200 to it lost) of an
+				// INVITE whose call ended at the CANCEL and left the
+				// registry, while our final response to that INVITE is
+				// still being retransmitted: it matched a transaction,
+				// so 200 again, not 481 (RFC 3261 §9.2, §17.2.2).
+				s.reply(in, 200, "OK")
+				return
+			}
+		}
 		s.unknownDialog(in)
 	}
 }
@@ -132,12 +143,14 @@ func (h sideHandler) HandleStrayResponse(side *sip.Side, res *gosip.Response) {
 	if c := h.s.calls.byResponse(res); c != nil && c.push(evStray{side, res}) {
 		return
 	}
-	if res.IsSuccess() && res.CSeq() != nil && res.CSeq().MethodName == gosip.INVITE &&
-		h.s.calls.endedRecently(string(*res.CallID())) {
-		// A 2xx for a call that is over (its INVITE given up): ACK it and
-		// hang up, or the far side keeps a call nobody is on.
-		go h.s.lateAnswer(side, nil, res)
-		return
+	if res.IsSuccess() && res.CSeq() != nil && res.CSeq().MethodName == gosip.INVITE {
+		if seq, ok := h.s.calls.endedSeq(string(*res.CallID())); ok {
+			// A 2xx for a call that is over (its INVITE given up): ACK it
+			// and hang up, or the far side keeps a call nobody is on;
+			// the BYE above our last request in that dialog.
+			go h.s.answerLate(side, nil, res, h.s.hungUp.add(res), seq)
+			return
+		}
 	}
 	// Nothing of ours: a response to a request we never sent (or long
 	// forgotten) is dropped. Answering a stray 2xx with ACK and BYE to
@@ -249,23 +262,20 @@ func (s *Server) callOf(req *gosip.Request) *call {
 	return s.calls.byDialog(string(*req.CallID()), tag)
 }
 
-// lateAnswer hangs up a call that the callee answered after it was over
-// (a 2xx racing our CANCEL, or one to an INVITE we gave up): ACK, then BYE
-// (RFC 3261 §15). invite is nil when only the response is known.
-func (s *Server) lateAnswer(side *sip.Side, invite *gosip.Request, res *gosip.Response) {
-	s.answerLate(side, invite, res, true)
-}
-
 // ackLate ACKs again a retransmission of a 2xx that lateAnswer already
 // hung up (RFC 3261 §13.2.2.4): its dialog is over, a BYE in it would
 // only be refused.
 func (s *Server) ackLate(side *sip.Side, invite *gosip.Request, res *gosip.Response) {
-	s.answerLate(side, invite, res, false)
+	s.answerLate(side, invite, res, false, 0)
 }
 
-// answerLate ACKs a 2xx in the dialog it makes, and sends that dialog a
-// BYE when bye is set.
-func (s *Server) answerLate(side *sip.Side, invite *gosip.Request, res *gosip.Response, bye bool) {
+// answerLate hangs up a call that the callee answered after it was over
+// (a 2xx racing our CANCEL, or one to an INVITE we gave up): it ACKs the
+// 2xx in the dialog it makes, and sends that dialog a BYE (RFC 3261 §15)
+// when bye is set (not for a copy of a 2xx already hung up: hungUp), with
+// a CSeq above seq, our last request's in that dialog (latedialogs.go).
+// invite is nil when only the response is known.
+func (s *Server) answerLate(side *sip.Side, invite *gosip.Request, res *gosip.Response, bye bool, seq uint32) {
 	defer func() {
 		// It runs on a goroutine of its own, outside the read path's
 		// recovery: a response no dialog can be made of must not take
@@ -283,6 +293,7 @@ func (s *Server) answerLate(side *sip.Side, invite *gosip.Request, res *gosip.Re
 	if !bye {
 		return
 	}
+	d.LocalSeq = max(d.LocalSeq, seq)
 	byeReq := d.NewRequest(gosip.BYE, 0, nil, nil)
 	if _, _, err := d.Send(ctx, byeReq, sip.Discard); err != nil {
 		side.Log().Debug().Err(err).Msg("BYE after a late 2xx")

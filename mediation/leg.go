@@ -225,7 +225,8 @@ func (c *call) abandonInvite(o *outgoing, provisional bool, side *sip.Side, rel 
 			}
 		case res.IsSuccess():
 			c.log.Info().Str("side", side.Name).Msg("an abandoned INVITE was answered after all: ACK and BYE")
-			c.deps.lateAnswer(side, o.req, res)
+			tag, _ := res.To().Params.Get("tag")
+			c.deps.lateAnswer(side, o.req, res, max(c.sink.earlySeq(tx, tag), c.earlySeq(tag)))
 		}
 	}
 }

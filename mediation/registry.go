@@ -24,13 +24,22 @@ type registry struct {
 	// their (last) call's id, oldest first in endedOrder: a 2xx that comes after
 	// its call is over is ours to ACK and hang up only if its Call-ID is
 	// one of them, and the trace files a late message under its call.
-	ended      map[string]string
+	ended      map[string]endedCall
 	endedOrder []string
 	// endedInvites are the ended calls' callers' INVITEs by Call-ID, with
 	// what a copy of one is answered (staleinvite.go), kept and dropped
 	// with the Call-ID in ended: the same horizon. seed hashes the From-tags.
 	endedInvites map[string]endedInvite
 	seed         maphash.Seed
+}
+
+// endedCall is what the registry keeps of an ended call by each of its
+// Call-IDs: its id, and seq, the highest CSeq of our requests in the
+// callee's dialogs with that Call-ID (early ones' PRACKs included): the
+// BYE to a 2xx that comes later goes above it (latedialogs.go).
+type endedCall struct {
+	id  string
+	seq uint32
 }
 
 // endedKept bounds the ended calls' Call-IDs remembered: at 1,000 calls/s
@@ -40,7 +49,7 @@ const endedKept = 65536
 
 func newRegistry() *registry {
 	return &registry{dialogs: map[legKey]*call{}, invites: map[legKey]*call{}, callIDs: map[string]*call{}, calls: map[*call]struct{}{},
-		ended: map[string]string{}, endedInvites: map[string]endedInvite{}, seed: maphash.MakeSeed()}
+		ended: map[string]endedCall{}, endedInvites: map[string]endedInvite{}, seed: maphash.MakeSeed()}
 }
 
 // legKey is a dialog's or an INVITE's key: a Call-ID and a tag. A struct
@@ -117,6 +126,13 @@ func (r *registry) remove(c *call) {
 		// The caller's INVITE is the first key.
 		inv = c.endedInvite(maphash.String(r.seed, c.keys[0].tag))
 	}
+	// Worked out before the lock, from the call's own state (remove runs
+	// on its goroutine, as endedInvite does).
+	var seqsFirst [2]uint32
+	seqs := seqsFirst[:0]
+	for _, id := range c.callIDs {
+		seqs = append(seqs, c.ourSeqIn(id))
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.calls, c)
@@ -128,7 +144,7 @@ func (r *registry) remove(c *call) {
 	}
 	// The call's own Call-IDs, not a scan of the map: removing a call
 	// must not cost more with thousands of calls up.
-	for _, id := range c.callIDs {
+	for i, id := range c.callIDs {
 		if r.callIDs[id] == c {
 			delete(r.callIDs, id)
 		}
@@ -141,7 +157,7 @@ func (r *registry) remove(c *call) {
 		// The latest call of a Call-ID used again (a new INVITE after a
 		// 401 or 3xx, with the next CSeq) is the one late messages and a
 		// copy of its INVITE belong to.
-		r.ended[id] = c.id
+		r.ended[id] = endedCall{c.id, seqs[i]}
 	}
 	if cid := c.keys; len(cid) > 0 {
 		// Its Call-ID is among c.callIDs: in ended, dropped with it. A
@@ -173,7 +189,7 @@ func (r *registry) endedInviteOf(req *gosip.Request) (e endedInvite, id string, 
 	callID := string(*req.CallID())
 	r.mu.Lock()
 	if e, ok = r.endedInvites[callID]; ok {
-		id = r.ended[callID]
+		id = r.ended[callID].id
 	}
 	r.mu.Unlock()
 	seq := req.CSeq().SeqNo
@@ -197,6 +213,16 @@ func (r *registry) endedRecently(callID string) bool {
 	defer r.mu.Unlock()
 	_, ok := r.ended[callID]
 	return ok
+}
+
+// endedSeq reports whether callID was a leg of a call that ended not long
+// ago (endedRecently), and then the highest CSeq of our requests in its
+// callee's dialogs with callID (endedCall).
+func (r *registry) endedSeq(callID string) (uint32, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.ended[callID]
+	return e.seq, ok
 }
 
 func (r *registry) byDialog(callID, localTag string) *call {
@@ -239,7 +265,7 @@ func (r *registry) traceIDs(callID string) (live, ended string) {
 	if c := r.callIDs[callID]; c != nil {
 		return c.id, ""
 	}
-	return "", r.ended[callID]
+	return "", r.ended[callID].id
 }
 
 // HasDialog implements sip.Dialogs.

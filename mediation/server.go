@@ -73,6 +73,8 @@ type Server struct {
 	malformedLog sip.Limiter
 	refusedLog   sip.Limiter
 	perSource    *sourceLimiter
+	// hungUp are the dialogs late 2xx were hung up in (latedialogs.go).
+	hungUp hungUpDialogs
 
 	edge, gw *sip.Side
 	// gwTrust is the gateway side's trust list, renewed when a trunk's
@@ -338,7 +340,12 @@ func (s *Server) bind() error {
 		edgeCalls: s.cfg.Edge.CallSettings, trunks: s.trunks,
 		sip: s.cfg.SIP, media: s.cfg.Media, mediaTap: s.mediaTap,
 		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
-		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.lateAnswer(side, inv, res) },
+		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response, seq uint32) {
+			// Marked here, in the order the 2xx came: its copy, close
+			// behind it, gets the ACK only.
+			go s.answerLate(side, inv, res, s.hungUp.add(res), seq)
+		},
+		hungUp:     &s.hungUp,
 		ackLate:    func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.ackLate(side, inv, res) },
 		workers:    newWorkers(workerIdle),
 		noPortsLog: &sip.Limiter{Every: 10 * time.Second},

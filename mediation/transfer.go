@@ -206,7 +206,7 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 	switch {
 	case x == nil || x.out.req != inv:
 		if res.IsSuccess() {
-			c.deps.lateAnswer(c.deps.edge, inv, res)
+			c.deps.lateAnswer(c.deps.edge, inv, res, 0)
 		}
 	case res.IsProvisional():
 		x.provisional = true
