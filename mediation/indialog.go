@@ -194,6 +194,16 @@ type relayedOffer struct {
 	rollback bool
 	words    *offerWords
 	glare    int
+	// cancelled: its offerer CANCELled its re-INVITE, answered 487 at
+	// once (RFC 3261 §9.2); the offer stays the call's until the far
+	// side's final response, which a 2xx crossing our CANCEL makes one we
+	// roll back (onOfferAnswer).
+	cancelled bool
+	// answer is the peer's answer (in an ACK, a refresh's 2xx) this offer
+	// was made from (in is nil), for a resend after the far side's 491;
+	// answers is that peer's count of answers then (leg.answers).
+	answer  []byte
+	answers uint8
 }
 
 // offersOf tells whether the offer in progress is l's peer's own, still
@@ -374,6 +384,18 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}
+	if ok := l.ok; len(in.Req.Body()) > 0 && ok != nil {
+		// Our 2xx to l's peer's INVITE still waits for its ACK. It
+		// offered (the INVITE had no SDP; the answer is due in the ACK):
+		// glare, RFC 3311 §5.2. Else the peer's INVITE is not done with
+		// until its ACK, as for a re-INVITE (onReInvite): RFC 3261 §14.2.
+		if len(ok.in.Req.Body()) == 0 && len(ok.res.Body()) > 0 {
+			_ = in.Reply(491, "Request Pending", "")
+		} else {
+			c.retryLater(in)
+		}
+		return
+	}
 	if len(in.Req.Body()) > 0 && c.offer != nil {
 		// RFC 3311 §5.2: an offer of l's peer still unanswered is 500
 		// with Retry-After; one we sent it (relayed from the other leg,
@@ -510,6 +532,7 @@ func (c *call) inDialogResponse(l *leg, in *sip.Incoming, code int, phrase strin
 // ACK (onAckAnswer), which nothing answers. timer is l's session timer
 // once our 2xx to in is sent (renegotiateTimer).
 func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, sdpBody []byte, timer sip.SessionTimer) {
+	answer := sdpBody
 	offer, err := sdp.Parse(sdpBody)
 	if err != nil {
 		why := "unparseable SDP in " + string(method)
@@ -546,6 +569,9 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		return
 	}
 	off := &relayedOffer{from: l, in: in, ro: ro, method: method, body: body, session: timer}
+	if in == nil {
+		off.answer, off.answers = answer, l.answers
+	}
 	c.offer = off
 	c.sendOffer(off)
 }
@@ -643,6 +669,21 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	if res.IsProvisional() || c.offer != off || stale {
 		return
 	}
+	if off.cancelled {
+		c.cancel(off.timer)
+		c.offer = nil
+		if !res.IsSuccess() {
+			c.media.refuse(off.ro)
+			return
+		}
+		// Its 2xx crossed our CANCEL: the far side took the offer its
+		// offerer cancelled and was answered 487 for, and the two no
+		// longer agree. It is offered its earlier session again, as the
+		// far side of an answer we cannot use is (rollback.go).
+		c.log.Warn().Str("leg", to.role).Msg("far side took a re-offer its offerer cancelled (its 2xx crossed our CANCEL): offering it its earlier session again")
+		c.rollback(off, false)
+		return
+	}
 	if min, ok, _ := sip.ParseMinSE(res); res.StatusCode == 422 && ok && to.timer.Active && to.timer.WeRefresh && min > to.timer.Interval {
 		// The 422 is about the Session-Expires we put on that leg, not
 		// about the offer: again with its Min-SE (RFC 4028 §7.4), the
@@ -692,8 +733,11 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		default:
 			replyOffer(off.in, res.StatusCode, res.Reason)
 		}
-		if res.StatusCode == 481 || res.StatusCode == 408 {
+		switch {
+		case res.StatusCode == 481 || res.StatusCode == 408:
 			c.endForOffer("re-offer: dialog gone", setupError{480, "Temporarily Unavailable", "reoffer_dialog_gone"})
+		case off.in == nil:
+			c.answerOfferRefused(off, res)
 		}
 		return
 	}
@@ -717,7 +761,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		replyOffer(off.in, 488, "Not Acceptable Here", warning(off.from.side, err.Error()))
 		// The far side took the offer all the same (its 2xx, ACKed):
 		// it is offered its old session again.
-		c.rollback(off)
+		c.rollback(off, true)
 		return
 	}
 	c.earlyOfferDone(off, res)
@@ -779,6 +823,10 @@ func (c *call) onReInviteCancel(l *leg, in *sip.Incoming) {
 				_ = x.tx.Cancel(context.Background())
 			}
 		}
-		c.abortOffer(487, "Request Terminated")
+		// The offerer gets 487 at once and keeps its session (RFC 3261
+		// §9.2); the offer stays in progress until the far side's final
+		// response: its 2xx may have crossed our CANCEL (onOfferAnswer).
+		off.cancelled = true
+		replyOffer(off.in, 487, "Request Terminated")
 	}
 }

@@ -36,19 +36,22 @@ const reasonAnswerUnusable = "re-offer from an answer: far side's answer not usa
 // maxRollbackGlare bounds the 491s a rollback is tried again after.
 const maxRollbackGlare = 3
 
-// rollback offers the far side of off, whose answer commit refused, the
-// session it had before off.
-func (c *call) rollback(off *relayedOffer) {
+// rollback offers the far side of off the session it had before off:
+// its answer was not usable (commit refused it: unusable), or its offerer
+// cancelled it and the far side's 2xx crossed our CANCEL.
+func (c *call) rollback(off *relayedOffer, unusable bool) {
 	to := c.other(off.from)
 	body, err := c.media.rollback(off.ro)
 	if err != nil {
 		c.log.Warn().Err(err).Str("leg", to.role).
-			Msg("far side took a re-offer whose answer is not usable, and its earlier session cannot be offered again: ending the call")
+			Msg("far side took a re-offer it should not have, and its earlier session cannot be offered again: ending the call")
 		c.endForOffer(reasonRollback, failedRollback)
 		return
 	}
-	c.log.Warn().Str("leg", to.role).Str("method", string(off.method)).
-		Msg("far side took a re-offer whose answer is not usable: offering it its earlier session again")
+	if unusable {
+		c.log.Warn().Str("leg", to.role).Str("method", string(off.method)).
+			Msg("far side took a re-offer whose answer is not usable: offering it its earlier session again")
+	}
 	// In the dialog off went in: the peer that took off's session.
 	c.sendRollback(&relayedOffer{from: off.from, method: off.method, body: body, rollback: true, dialog: off.out.dialog, ourTag: off.ourTag})
 }
