@@ -483,7 +483,47 @@ func (c *call) retryWithInterval(min time.Duration) {
 	b.retried422 = true
 	b.requestedSE = min
 	c.log.Info().Int64("session_expires_s", int64(min/time.Second)).Msg("callee wants a longer session interval (422): INVITE again")
-	c.sendInvite(withInterval(b.inv.req, min))
+	above := c.forgetEarlyDialogs()
+	again := withInterval(b.inv.req, min)
+	if cseq := again.CSeq(); cseq.SeqNo <= above {
+		// One higher than the previous request (RFC 3261 §8.1.3.5): our
+		// PRACKs (and UPDATEs relayed) in the INVITE's early dialogs
+		// counted above it, and a UAS that keeps its count per Call-ID
+		// and From-tag has seen them.
+		cseq.SeqNo = above + 1
+	}
+	c.sendInvite(again)
+}
+
+// forgetEarlyDialogs drops what the callee leg kept of its INVITE's
+// provisionals, which the INVITE's final response (a 422 we send the
+// INVITE again for) ended: the retry is a new request, whose provisionals
+// start over. RFC 3262 §3 numbers RSeq per request and §4 keeps the UAC's
+// RSeq state only until the request's final response, so the retry's
+// reliable 18x, from a callee that reuses its To-tag and counts from RSeq
+// 1 again (one deriving its tag from the Call-ID and From-tag, a sipp
+// scenario), is a new one to PRACK and relay, not a retransmission
+// (r27-early F2). The early dialogs are over too (RFC 3261 §12.3: a
+// non-2xx final response ends them): the retry's are made anew from it,
+// their PRACKs counted from its CSeq, and until one comes there is no
+// early dialog to relay an offer of the caller's into (491). Nor is a
+// CANCEL sent before a provisional to the retry (RFC 3261 §9.1). Outbound,
+// c.forks are the SBC's forks (their early answers to our first INVITE);
+// inbound they pair the client's forks with our early dialogs towards the
+// SBC, the caller's, which go on: those stay. It returns the highest CSeq
+// we used in those early dialogs (PRACKs, relayed UPDATEs), 0 for none.
+func (c *call) forgetEarlyDialogs() uint32 {
+	b := c.callee
+	var above uint32
+	for _, d := range b.early {
+		above = max(above, d.LocalSeq)
+	}
+	b.rel, b.reliableAnswers, b.early, b.dialog = sip.ReliableReceivers{}, nil, nil, nil
+	b.provisional = false
+	if c.dir == outbound {
+		c.forks = nil
+	}
+	return above
 }
 
 // withInterval is INVITE inv again with Session-Expires and Min-SE min,

@@ -389,19 +389,45 @@ func (c *call) relayProvisional(res *gosip.Response) {
 			body = nil
 		}
 	}
+	reliable := a.reliable
+	if reliable && c.media.lateOffer {
+		if !c.callerRequires100rel() {
+			// A delayed offer: the first reliable 18x would have to carry
+			// our offer (RFC 3261 §13.2.1), which goes in the 200 to a
+			// gateway that only supports 100rel (delayedoffer.go).
+			reliable = false
+		} else if a.rel != nil && a.rel.dialog(tag) == nil {
+			// It requires it: the first reliable 18x of each early dialog
+			// carries our offer, answered in its PRACK (RFC 3262 §5).
+			offer, err := c.media.offerIn18x(tag)
+			if err != nil {
+				c.log.Warn().Err(err).Msg("delayed offer: no offer for the reliable provisional")
+				c.failSetup(mediaFailure(err), warningFor(a.side, err)...)
+				return
+			}
+			body = offer
+		}
+	}
 	key := fmt.Sprintf("%d\n%s\n%s", res.StatusCode, tag, body)
-	if a.reliable && key == a.lastProvisional {
+	if reliable && key == a.lastProvisional {
 		return // the callee repeating itself; the caller has it reliably
 	}
 	a.lastProvisional = key
 	out := c.callerResponseAs(tag, res.StatusCode, res.Reason, body)
-	if !a.reliable {
+	if !reliable {
 		if err := a.invite.Respond(out); err != nil {
 			c.log.Debug().Err(err).Msg("provisional response to the caller not delivered")
 		}
 		return
 	}
 	c.sendReliable(out, body != nil)
+}
+
+// callerRequires100rel reports whether the caller's 18x must go reliably:
+// its INVITE has Require: 100rel, or its side's prack is required.
+func (c *call) callerRequires100rel() bool {
+	a := c.caller
+	return a.policy.PrackMode() == PrackRequired || sip.HasOptionTag(a.invite.Req, "Require", sip.Ext100rel)
 }
 
 // sendReliable sends a reliable provisional (RFC 3262 §3) in its early
@@ -493,7 +519,26 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		_ = in.Reply(481, "Call/Transaction Does Not Exist", a.tag)
 		return
 	}
-	if len(in.Req.Body()) > 0 {
+	awaited, seen := c.media.answerAwaited(tag, in.Req.CSeq().SeqNo)
+	switch {
+	case awaited && len(in.Req.Body()) == 0:
+		// RFC 3262 §5: the PRACK of a reliable 18x with an offer carries
+		// the answer; no other request of the gateway's may.
+		c.log.Info().Msg("delayed offer: PRACK without the answer to our offer in the reliable provisional")
+		c.okPrack(in)
+		c.failSetup(setupError{488, "Not Acceptable Here", "bad_answer_sdp"}, warning(a.side, "no SDP answer in the PRACK of the reliable provisional that carried our offer"))
+		return
+	case awaited:
+		if err := c.media.prackAnswer(tag, in.Req.CSeq().SeqNo, in.Req.Body()); err != nil {
+			c.log.Warn().Err(err).Msg("delayed offer: no usable answer in the PRACK")
+			c.okPrack(in)
+			c.failSetup(setupError{488, "Not Acceptable Here", "bad_answer_sdp"}, warning(a.side, err.Error()))
+			return
+		}
+		c.okPrack(in)
+	case seen:
+		c.okPrack(in) // a copy of the PRACK that answered
+	case len(in.Req.Body()) > 0:
 		// An offer in a PRACK (RFC 3262 §5) would need the other leg's
 		// answer in the PRACK's 200, while this leg's own offer/answer is
 		// still settling; the PRACK still acknowledges its provisional,
@@ -501,11 +546,8 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		// UPDATE carries a new offer in an early dialog).
 		c.log.Info().Msg("offer in a PRACK refused: 488")
 		_ = in.Reply(488, "Not Acceptable Here", a.tag, warning(a.side, "offers in PRACK are not supported: use UPDATE"))
-	} else {
-		res := in.Response(200, "OK", a.tag, nil)
-		contact := a.side.ContactFor(in.Req)
-		res.AppendHeader(&contact)
-		_ = in.Respond(res)
+	default:
+		c.okPrack(in)
 	}
 	if out := d.out; out != nil {
 		if rseq, _, _ := sip.RSeq(out); rseq == rack.RSeq {
@@ -525,6 +567,15 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 		r.heldFinal = nil
 		f()
 	}
+}
+
+// okPrack answers the caller's PRACK in 200.
+func (c *call) okPrack(in *sip.Incoming) {
+	a := c.caller
+	res := in.Response(200, "OK", a.tag, nil)
+	contact := a.side.ContactFor(in.Req)
+	res.AppendHeader(&contact)
+	_ = in.Respond(res)
 }
 
 // onCancel handles the caller's CANCEL of its INVITE (RFC 3261 §9.2): the
@@ -644,6 +695,11 @@ func (c *call) answerBody(b []byte) ([]byte, error) {
 		return c.media.planAnswer(b, true, c.caller.tag)
 	}
 	if c.media.lateOffer {
+		if c.media.earlyAnswered(c.caller.tag) {
+			// Our offer went in a reliable 18x of this dialog, the
+			// client's answer in an 18x: the 200 carries no SDP.
+			return nil, nil
+		}
 		return nil, errors.New("no SDP answer in 18x or 200")
 	}
 	if last := c.media.lastAnswer(); last != nil {

@@ -83,6 +83,9 @@ type mediaPlan struct {
 	// pendingEdge is the client's answer of a delayed-offer call until the
 	// gateway's ACK completes the exchange.
 	pendingEdge *sdp.Media
+	// relOffer is a delayed-offer call's offer in reliable 18x, to a
+	// gateway that requires 100rel (delayedoffer.go); nil otherwise.
+	relOffer *reliableOffer
 	// keys are the SDES keying of each side; gwSRTP is the trunk's srtp mode.
 	keys   [2]keying
 	gwSRTP string
@@ -298,7 +301,7 @@ func (p *mediaPlan) planAnswer(body []byte, final bool, tag string) ([]byte, err
 	e := p.earlyFor(tag)
 	switch {
 	case p.lateOffer:
-		return p.delayedAnswer(ans, body, final)
+		return p.delayedAnswer(ans, body, final, tag)
 	case e != nil && e.decision.bypass && p.dir == inbound:
 		// Decided afresh: the client's answer says where it sends
 		// (earlyanswer.go).

@@ -1,0 +1,230 @@
+package mediation_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+)
+
+// delayedOfferCall is an SBC's delayed-offer INVITE (no SDP, with hdrs)
+// through a lab server (configured by configure, when not nil) to a raw
+// client, which has read the server's INVITE.
+type delayedOfferCall struct {
+	raw  *rawSBC
+	srv  *mediation.Server
+	sbc  *peer
+	oc   *outCall
+	inv  *gosip.Request
+	from func(wire []byte)
+}
+
+func startDelayedOfferCall(ctx context.Context, t *testing.T, configure func(*mediation.Config), hdrs ...gosip.Header) *delayedOfferCall {
+	t.Helper()
+	dc := &delayedOfferCall{raw: startRawSBC(t), sbc: startPeer(t, "sbc")}
+	dc.srv = serveTo(t, dc.sbc.addr(), "udp", func(c *mediation.Config) {
+		c.Edge.Peer = dc.raw.addr().String()
+		if configure != nil {
+			configure(c)
+		}
+	})
+	dc.oc = dc.sbc.call(ctx, dc.srv.GatewayAddr(), "udp", nil, hdrs...)
+	inv, from := dc.raw.read("")
+	dc.inv = inv
+	dc.from = func(wire []byte) {
+		t.Helper()
+		if _, err := dc.raw.conn.WriteToUDPAddrPort(wire, from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dc
+}
+
+// gatewayCodec waits until the call's gateway leg has a codec (its relay
+// pointed at the SBC's answer) and returns it.
+func gatewayCodec(t *testing.T, srv *mediation.Server) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if calls := srv.Calls(); len(calls) == 1 && calls[0].GatewayLeg.Codec != "" {
+			return calls[0].GatewayLeg.Codec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay was never pointed at the SBC's answer: %+v", srv.Calls())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDelayedOfferSupported100relUnreliable18x: an SBC's INVITE without
+// SDP (delayed offer) with Supported: 100rel; the client answers our offer
+// in a 183 from two forks, fork A then 200. RFC 3261 §13.2.1: "The initial
+// offer MUST be in either an INVITE or, if not there, in the first
+// reliable non-failure message from the UAS back to the UAC." Our offer
+// goes in the 200, so our 18x go unreliably (no Require: 100rel, no RSeq)
+// and without SDP; the SBC answers in its ACK, and the relay is pointed
+// at that answer. They used to go reliably without SDP, the offer first
+// in the 200 (r27-early F3).
+func TestDelayedOfferSupported100relUnreliable18x(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	dc := startDelayedOfferCall(ctx, t, nil, gosip.NewHeader("Supported", "100rel"))
+	ans := fixtureBody(t, "sfb-answer-no-bypassid.sdp")
+	dc.from(rawResponseWith(dc.raw, dc.inv, 183, "A", ans))
+	dc.from(rawResponseWith(dc.raw, dc.inv, 183, "B", ans))
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		dc.from(rawResponseWith(dc.raw, dc.inv, 200, "A", nil))
+	}()
+	var mu sync.Mutex
+	var bad []string
+	res := dc.oc.answer(ctx, func(r *gosip.Response) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.GetHeader("RSeq") != nil:
+			bad = append(bad, fmt.Sprintf("reliable %d", r.StatusCode))
+		case len(r.Body()) > 0:
+			bad = append(bad, fmt.Sprintf("SDP in %d", r.StatusCode))
+		}
+	})
+	if res.StatusCode != 200 || len(res.Body()) == 0 {
+		t.Fatalf("SBC got %d with %d bytes of SDP, want 200 with our offer", res.StatusCode, len(res.Body()))
+	}
+	ack := gosip.NewRequest(gosip.ACK, res.Contact().Address)
+	ack.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	ack.SetBody(fixtureBody(t, "sbc-answer-pcma.sdp"))
+	if err := dc.oc.d.WriteAck(ctx, ack); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(bad) > 0 {
+		t.Errorf("18x to a delayed-offer INVITE from an SBC that only supports 100rel: %v; want them unreliable and without SDP, the offer in the 200 (RFC 3261 §13.2.1)", bad)
+	}
+	mu.Unlock()
+	if codec := gatewayCodec(t, dc.srv); codec != "PCMA" {
+		t.Errorf("gateway leg codec %q, want the ACK's PCMA", codec)
+	}
+}
+
+// TestDelayedOfferRequired100relOfferIn18x: an SBC that requires 100rel
+// (Require: 100rel in its INVITE, or the trunk's prack: required) sends a
+// delayed-offer INVITE; the client answers our offer in a 183 from two
+// forks, fork A then 200 without SDP. Our 18x must go reliably (RFC 3262
+// §3), so the first reliable 18x of each early dialog carries our offer
+// (RFC 3261 §13.2.1), and the SBC answers in the PRACK (RFC 3262 §5),
+// which gets 200 (not the 488 an offer in a PRACK gets). Our 200 waits
+// for that PRACK and carries no SDP (the exchange is done), the ACK none
+// either, and the relay is pointed at the PRACK's answer.
+func TestDelayedOfferRequired100relOfferIn18x(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		configure func(*mediation.Config)
+		hdrs      []gosip.Header
+	}{
+		{"Require header", nil, []gosip.Header{gosip.NewHeader("Require", "100rel")}},
+		{"trunk prack required", func(c *mediation.Config) { c.Gateways[0].Prack = mediation.PrackRequired },
+			[]gosip.Header{gosip.NewHeader("Supported", "100rel")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			dc := startDelayedOfferCall(ctx, t, tc.configure, tc.hdrs...)
+			ans := fixtureBody(t, "sfb-answer-no-bypassid.sdp")
+			dc.from(rawResponseWith(dc.raw, dc.inv, 183, "A", ans))
+			dc.from(rawResponseWith(dc.raw, dc.inv, 183, "B", ans))
+			go func() {
+				time.Sleep(200 * time.Millisecond)
+				dc.from(rawResponseWith(dc.raw, dc.inv, 200, "A", nil))
+			}()
+			s := newStrictSBC(ctx, t, dc.sbc, dc.oc, 0)
+			var mu sync.Mutex
+			var problems []string
+			offered := map[string]bool{}
+			var wg sync.WaitGroup
+			res := dc.oc.answer(ctx, func(r *gosip.Response) {
+				if r.StatusCode == 100 {
+					return
+				}
+				if r.GetHeader("RSeq") == nil {
+					mu.Lock()
+					problems = append(problems, fmt.Sprintf("unreliable %d", r.StatusCode))
+					mu.Unlock()
+					return
+				}
+				rseq, tag := rseqTag(r)
+				p := s.prack(r, rseq, tag)
+				mu.Lock()
+				if !offered[tag] {
+					offered[tag] = true
+					if len(r.Body()) == 0 {
+						problems = append(problems, "no offer in the first reliable 18x of early dialog "+tag)
+					} else {
+						p.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+						p.SetBody(fixtureBody(t, "sbc-answer-pcma.sdp"))
+					}
+				}
+				mu.Unlock()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if code := s.do(p); code != 200 {
+						mu.Lock()
+						problems = append(problems, fmt.Sprintf("PRACK of %d in early dialog %s got %d", r.StatusCode, tag, code))
+						mu.Unlock()
+					}
+				}()
+			})
+			wg.Wait()
+			if res.StatusCode != 200 {
+				t.Fatalf("SBC got %d", res.StatusCode)
+			}
+			if len(res.Body()) > 0 {
+				t.Errorf("our 200 carries SDP after the offer/answer in the reliable 18x and its PRACK:\n%s", res.Body())
+			}
+			ack := gosip.NewRequest(gosip.ACK, res.Contact().Address)
+			if err := dc.oc.d.WriteAck(ctx, ack); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			if len(offered) != 2 || len(problems) > 0 {
+				t.Errorf("reliable 18x in early dialogs %v; %v", offered, problems)
+			}
+			mu.Unlock()
+			if codec := gatewayCodec(t, dc.srv); codec != "PCMA" {
+				t.Errorf("gateway leg codec %q, want the PRACK's PCMA", codec)
+			}
+		})
+	}
+}
+
+// TestDelayedOfferRequired100relPrackWithoutAnswer: an SBC that requires
+// 100rel PRACKs our reliable 183 that carried the offer of its delayed-offer
+// INVITE without the answer RFC 3262 §5 puts there: the PRACK gets 200 (it
+// acknowledges the 183), and the INVITE 488 with a Warning, the call having
+// no answer to go on with (no other request of the SBC's may carry it).
+func TestDelayedOfferRequired100relPrackWithoutAnswer(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	dc := startDelayedOfferCall(ctx, t, nil, gosip.NewHeader("Require", "100rel"))
+	dc.from(rawResponseWith(dc.raw, dc.inv, 183, "A", fixtureBody(t, "sfb-answer-no-bypassid.sdp")))
+	s := newStrictSBC(ctx, t, dc.sbc, dc.oc, 0)
+	prack := make(chan int, 4)
+	res := dc.oc.answer(ctx, func(r *gosip.Response) {
+		if r.GetHeader("RSeq") == nil {
+			return
+		}
+		rseq, tag := rseqTag(r)
+		p := s.prack(r, rseq, tag)
+		go func() { prack <- s.do(p) }()
+	})
+	if res.StatusCode != 488 || res.GetHeader("Warning") == nil {
+		t.Errorf("SBC got %d (Warning %v), want 488 with a Warning", res.StatusCode, res.GetHeader("Warning"))
+	}
+	if code := <-prack; code != 200 {
+		t.Errorf("PRACK got %d, want 200", code)
+	}
+	waitCalls(t, dc.srv, 0)
+}
