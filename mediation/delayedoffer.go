@@ -50,7 +50,7 @@ func (p *mediaPlan) delayedAnswer(ans sdp.Media, raw []byte, final bool, tag str
 	if err := p.keys[relay.Edge].accept(ans, false); err != nil {
 		return nil, err
 	}
-	if ro := p.relOffer; ro != nil && (!final || ro.offeredIn(tag)) {
+	if ro := p.relOffer(); ro != nil && (!final || ro.offeredIn(tag)) {
 		if err := p.pointEarly(tag); err != nil {
 			return nil, err
 		}
@@ -65,7 +65,7 @@ func (p *mediaPlan) delayedAnswer(ans sdp.Media, raw []byte, final bool, tag str
 	if err != nil {
 		return nil, err
 	}
-	p.pendingEdge = &ans
+	p.delayed().pendingEdge = &ans
 	return p.sdp[relay.Gateway].marshal(d), nil
 }
 
@@ -84,6 +84,32 @@ func (p *mediaPlan) gatewayLateOffer(ans sdp.Media) (sdp.Description, error) {
 	_, events := ans.TelephoneEvent()
 	d.Codecs = lateOfferCodecs(law, p.gwCodecs, events)
 	return d, nil
+}
+
+// delayedState is what only a delayed-offer call keeps (mediaPlan.late).
+type delayedState struct {
+	// pendingEdge is the client's answer until the gateway's ACK
+	// completes the exchange.
+	pendingEdge *sdp.Media
+	// rel is our offer in reliable 18x, to a gateway that requires
+	// 100rel; nil otherwise.
+	rel *reliableOffer
+}
+
+// delayed is the call's delayedState, made at its first use.
+func (p *mediaPlan) delayed() *delayedState {
+	if p.late == nil {
+		p.late = &delayedState{}
+	}
+	return p.late
+}
+
+// relOffer is our offer in reliable 18x (delayedState.rel), nil for none.
+func (p *mediaPlan) relOffer() *reliableOffer {
+	if p.late == nil {
+		return nil
+	}
+	return p.late.rel
 }
 
 // reliableOffer is a delayed-offer call's offer to a gateway that requires
@@ -124,14 +150,14 @@ func (ro *reliableOffer) answer(tag string) *prackAnswer {
 // our early dialog tag (reliableOffer), built from the client's latest
 // answer, if any (its law first), at the first such 18x.
 func (p *mediaPlan) offerIn18x(tag string) ([]byte, error) {
-	ro := p.relOffer
+	ro := p.relOffer()
 	if ro == nil {
 		d, err := p.gatewayLateOffer(p.latest(relay.Edge))
 		if err != nil {
 			return nil, err
 		}
 		ro = &reliableOffer{sdp: p.sdp[relay.Gateway].marshal(d)}
-		p.relOffer = ro
+		p.delayed().rel = ro
 	}
 	if !ro.offeredIn(tag) {
 		ro.tags = append(ro.tags, tag)
@@ -143,7 +169,7 @@ func (p *mediaPlan) offerIn18x(tag string) ([]byte, error) {
 // the gateway's answer to the offer in our reliable 18x there: none came
 // yet. seen reports a copy of the PRACK that carried it (same CSeq).
 func (p *mediaPlan) answerAwaited(tag string, prackSeq uint32) (awaited, seen bool) {
-	ro := p.relOffer
+	ro := p.relOffer()
 	if !p.lateOffer || ro == nil || !ro.offeredIn(tag) {
 		return false, false
 	}
@@ -164,7 +190,8 @@ func (p *mediaPlan) prackAnswer(tag string, seq uint32, body []byte) error {
 	if len(ans.G711()) == 0 {
 		return fmt.Errorf("gateway's answer in PRACK: %w", sdp.ErrNoG711)
 	}
-	p.relOffer.answers = append(p.relOffer.answers, prackAnswer{tag, seq, ans, body})
+	ro := p.relOffer()
+	ro.answers = append(ro.answers, prackAnswer{tag, seq, ans, body})
 	return p.pointEarly(tag)
 }
 
@@ -172,7 +199,7 @@ func (p *mediaPlan) prackAnswer(tag string, seq uint32, body []byte) error {
 // our early dialog tag (or, without one there, the latest from any) and
 // the client's latest answer, once both are in.
 func (p *mediaPlan) pointEarly(tag string) error {
-	ro := p.relOffer
+	ro := p.relOffer()
 	gw := ro.answer(tag)
 	if gw == nil && len(ro.answers) > 0 {
 		gw = &ro.answers[len(ro.answers)-1]
@@ -189,7 +216,7 @@ func (p *mediaPlan) pointEarly(tag string) error {
 // earlyAnswered reports whether the client's answer and the gateway's from
 // a PRACK in our early dialog tag are in: our 200 there needs no SDP.
 func (p *mediaPlan) earlyAnswered(tag string) bool {
-	ro := p.relOffer
+	ro := p.relOffer()
 	return p.lateOffer && ro != nil && ro.offeredIn(tag) && len(p.latest(relay.Edge).G711()) > 0
 }
 
@@ -216,7 +243,9 @@ func lateOfferCodecs(clientLaw sdp.Codec, trunkCodecs []string, events bool) []s
 
 // awaitingLateAnswer reports a delayed-offer call whose gateway has not
 // answered our offer yet.
-func (p *mediaPlan) awaitingLateAnswer() bool { return p.lateOffer && p.pendingEdge != nil }
+func (p *mediaPlan) awaitingLateAnswer() bool {
+	return p.lateOffer && p.late != nil && p.late.pendingEdge != nil
+}
 
 // lateAnswer takes the gateway's answer from its ACK and points the relay.
 func (p *mediaPlan) lateAnswer(body []byte) error {
@@ -227,12 +256,12 @@ func (p *mediaPlan) lateAnswer(body []byte) error {
 	if len(ans.G711()) == 0 {
 		return fmt.Errorf("gateway's answer in ACK: %w", sdp.ErrNoG711)
 	}
-	if p.pendingEdge == nil {
+	if p.late == nil || p.late.pendingEdge == nil {
 		return errors.New("gateway's answer in ACK: no client answer")
 	}
 	p.heard(relay.Gateway, ans, body)
-	edge := *p.pendingEdge
-	p.pendingEdge = nil
+	edge := *p.late.pendingEdge
+	p.late.pendingEdge = nil
 	return p.pointLate(ans, edge)
 }
 

@@ -80,12 +80,10 @@ type mediaPlan struct {
 	// callee's UPDATE it is the caller's answer, narrowed to that offer.
 	// Beside packed and lateOffer, in one word.
 	onHold, counting, updated, bestEffortSeen, callerOffered bool
-	// pendingEdge is the client's answer of a delayed-offer call until the
-	// gateway's ACK completes the exchange.
-	pendingEdge *sdp.Media
-	// relOffer is a delayed-offer call's offer in reliable 18x, to a
-	// gateway that requires 100rel (delayedoffer.go); nil otherwise.
-	relOffer *reliableOffer
+	// late is a delayed-offer call's own state (delayedoffer.go), nil
+	// for any other call and until needed: one word of the call's for
+	// what only such a call uses (TestLongLivedSizeClasses).
+	late *delayedState
 	// keys are the SDES keying of each side; gwSRTP is the trunk's srtp mode.
 	keys   [2]keying
 	gwSRTP string
