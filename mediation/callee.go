@@ -515,8 +515,21 @@ func (c *call) retryWithInterval(min time.Duration) {
 func (c *call) forgetEarlyDialogs() uint32 {
 	b := c.callee
 	var above uint32
+	gone := false
 	for _, d := range b.early {
 		above = max(above, d.LocalSeq)
+		gone = gone || c.offer != nil && c.offer.out != nil && c.offer.out.dialog == d
+	}
+	if off := c.offer; off != nil && (gone || off.out != nil && off.out.dialog != nil && off.out.dialog == b.dialog) {
+		// An early offer relayed into one of those dialogs (the
+		// caller's UPDATE) has no dialog to be answered in any more:
+		// ended as when another fork's 2xx ends its dialog
+		// (abortLosingForkOffer), its UPDATE answered 487; a rollback of
+		// ours there is dropped (r27-review2 F2). Kept, it held the
+		// call's offer until 64*T1 failed the ringing call.
+		c.log.Info().Str("method", string(off.method)).Bool("rollback", off.rollback).
+			Msg("INVITE sent again after 422: an early offer in the early dialog it ended ended with 487")
+		c.abortOffer(487, "Request Terminated")
 	}
 	b.rel, b.reliableAnswers, b.early, b.dialog = sip.ReliableReceivers{}, nil, nil, nil
 	b.provisional = false
@@ -591,7 +604,7 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 		// ringing): its callee picked up a call no one is on. ACKed and
 		// hung up in its own dialog, as an abandoned INVITE's 2xx is.
 		c.log.Info().Str("sip_call_id", string(*res.CallID())).Msg("a trunk the call failed over from answered after all: ACK and BYE")
-		c.deps.lateAnswer(side, nil, res, 0)
+		c.deps.lateAnswer(side, nil, res, c.ourSeqIn(string(*res.CallID())))
 		return
 	}
 	l := c.legOf(side)

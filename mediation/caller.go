@@ -463,7 +463,11 @@ func (c *call) sendReliable(res *gosip.Response, hasSDP bool) {
 	if err := a.invite.Respond(res); err != nil {
 		c.log.Debug().Err(err).Msg("reliable provisional not delivered")
 	}
-	if hasSDP && !slices.Contains(a.reliableAnswers, tag) {
+	if hasSDP && !slices.Contains(a.reliableAnswers, tag) && !c.media.offeredIn18x(tag) {
+		// Our answer to the caller's offer. Not our offer to a delayed-
+		// offer caller (delayedoffer.go): that exchange is complete at
+		// the PRACK with its answer (onPrack), and until then an offer of
+		// the caller's there is glare (RFC 3311 §5.2).
 		a.reliableAnswers = append(a.reliableAnswers, tag)
 	}
 	// RFC 3262 §3: T1, doubling, no cap; 64*T1 without PRACK and the
@@ -536,6 +540,10 @@ func (c *call) onPrack(l *leg, in *sip.Incoming) {
 			return
 		}
 		c.okPrack(in)
+		if !slices.Contains(a.reliableAnswers, tag) {
+			// The offer/answer of the early dialog is complete.
+			a.reliableAnswers = append(a.reliableAnswers, tag)
+		}
 	case seen:
 		c.okPrack(in) // a copy of the PRACK that answered
 	case len(in.Req.Body()) > 0:

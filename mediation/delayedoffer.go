@@ -165,6 +165,13 @@ func (p *mediaPlan) offerIn18x(tag string) ([]byte, error) {
 	return ro.sdp, nil
 }
 
+// offeredIn18x reports whether our reliable 18x in our early dialog tag
+// carried our offer to a delayed-offer gateway (reliableOffer).
+func (p *mediaPlan) offeredIn18x(tag string) bool {
+	ro := p.relOffer()
+	return p.lateOffer && ro != nil && ro.offeredIn(tag)
+}
+
 // answerAwaited reports whether a PRACK in our early dialog tag must carry
 // the gateway's answer to the offer in our reliable 18x there: none came
 // yet. seen reports a copy of the PRACK that carried it (same CSeq).

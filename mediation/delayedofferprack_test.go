@@ -228,3 +228,71 @@ func TestDelayedOfferRequired100relPrackWithoutAnswer(t *testing.T) {
 	}
 	waitCalls(t, dc.srv, 0)
 }
+
+// TestDelayedOfferRequired100relUpdateBeforePrack: as above, the SBC
+// requiring 100rel; before its PRACK answers our offer in the reliable
+// 183, it sends an UPDATE with an offer of its own in that early dialog:
+// 491 (RFC 3311 §5.2: an offer while one we made there is unanswered),
+// not relayed. Our reliable 183 used to count as the INVITE's exchange
+// done in that dialog (an answer's), and the UPDATE went on to the client
+// (r27-review2 F6). The PRACK with the answer then completes the exchange
+// and the call is answered.
+func TestDelayedOfferRequired100relUpdateBeforePrack(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	dc := startDelayedOfferCall(ctx, t, nil, gosip.NewHeader("Require", "100rel"))
+	dc.from(rawResponseWith(dc.raw, dc.inv, 183, "A", fixtureBody(t, "sfb-answer-no-bypassid.sdp")))
+	s := newStrictSBC(ctx, t, dc.sbc, dc.oc, 0)
+	codes := make(chan [2]int, 1)
+	answered := false
+	res := dc.oc.answer(ctx, func(r *gosip.Response) {
+		if r.GetHeader("RSeq") == nil || answered {
+			return
+		}
+		answered = true
+		rseq, tag := rseqTag(r)
+		// The UPDATE first, in the CSeq count of that early dialog.
+		p := s.prack(r, rseq, tag)
+		u := gosip.NewRequest(gosip.UPDATE, r.Contact().Address)
+		for _, h := range []gosip.Header{p.From(), p.To(), p.CallID()} {
+			u.AppendHeader(gosip.HeaderClone(h))
+		}
+		u.AppendHeader(&gosip.CSeqHeader{SeqNo: p.CSeq().SeqNo, MethodName: gosip.UPDATE})
+		u.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		u.SetBody(fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+		u.SetTransport(p.Transport())
+		p = s.prack(r, rseq, tag)
+		p.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		p.SetBody(fixtureBody(t, "sbc-answer-pcma.sdp"))
+		go func() {
+			uc := s.do(u)
+			pc := s.do(p)
+			if pc == 200 {
+				dc.from(rawResponseWith(dc.raw, dc.inv, 200, "A", nil))
+			}
+			codes <- [2]int{uc, pc}
+		}()
+	})
+	c := <-codes
+	if c[0] != 491 {
+		t.Errorf("the SBC's UPDATE offer before its PRACK answered ours got %d, want 491", c[0])
+	}
+	if c[1] != 200 {
+		t.Errorf("the PRACK with the answer got %d", c[1])
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC got %d", res.StatusCode)
+	}
+	ack := gosip.NewRequest(gosip.ACK, res.Contact().Address)
+	if err := dc.oc.d.WriteAck(ctx, ack); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, _ := dc.raw.read(gosip.INVITE)
+		if r.Method == gosip.UPDATE {
+			t.Fatal("the SBC's UPDATE offer reached the client")
+		}
+		if r.Method == gosip.ACK {
+			break
+		}
+	}
+}

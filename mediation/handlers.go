@@ -96,12 +96,14 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 		s.reply(in, 405, "Method Not Allowed", gosip.NewHeader("Allow", sip.Allow))
 	case sip.UnknownDialog:
 		if req.Method == gosip.CANCEL && !hasToTag(req) {
-			if _, _, ok := s.calls.endedInviteOf(req); ok {
+			if e, _, ok := s.calls.endedInviteOf(req); ok && e.code >= 300 {
 				// A copy of the caller's CANCEL (our 200 to it lost) of an
 				// INVITE whose call ended at the CANCEL and left the
 				// registry, while our final response to that INVITE is
 				// still being retransmitted: it matched a transaction,
-				// so 200 again, not 481 (RFC 3261 §9.2, §17.2.2).
+				// so 200 again, not 481 (RFC 3261 §9.2, §17.2.2). Not
+				// for an INVITE answered 2xx (its transaction ended with
+				// the 2xx) or one the caller replaced (e.code 0): 481.
 				s.reply(in, 200, "OK")
 				return
 			}

@@ -211,7 +211,7 @@ type relayedOffer struct {
 // 500 with Retry-After). A rollback of that peer's refused offer is ours,
 // to the other peer: an offer crossing it is glare.
 func (c *call) offersOf(l *leg) bool {
-	return c.offer != nil && c.offer.from == l && !c.offer.rollback
+	return c.offer != nil && c.offer.from == l && !c.offer.rollback && !c.offer.cancelled
 }
 
 // onReInvite handles a re-INVITE: relayed to the other leg when it has
@@ -415,6 +415,11 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		// ours to the callee an offer we sent that it has not answered:
 		// glare, 491.
 		switch {
+		case l == &c.caller.leg && !c.caller.answered(in.Req) && c.media.offeredIn18x(ourTagOf(in.Req)):
+			// A delayed offer's: the offer is ours, in our reliable 18x
+			// there, its answer due in the PRACK: glare (RFC 3311 §5.2).
+			_ = in.Reply(491, "Request Pending", "")
+			return
 		case l == &c.caller.leg && !c.caller.answered(in.Req):
 			c.retryLater(in)
 			return
@@ -639,6 +644,17 @@ func (c *call) dialogGone(to *leg, d *sip.Dialog) bool {
 // late 2xx the far side sent us, a 408 its offerer got). A late 2xx is
 // then a stray one of an ended call: ACKed and hung up.
 func (c *call) offerUnanswered() {
+	if off := c.offer; off != nil && off.cancelled {
+		// Its offerer has its 487 and its session: the far side, which
+		// answered our CANCEL (or not) but never the re-INVITE, is taken
+		// to have cancelled it too (RFC 3261 §9.1: the transaction is
+		// considered cancelled after 64*T1), and the call goes on.
+		c.log.Info().Str("leg", c.other(off.from).role).Msg("cancelled re-offer got no final response from the far side: taken as cancelled")
+		c.cancel(off.timer)
+		c.offer = nil
+		c.media.refuse(off.ro)
+		return
+	}
 	reason, se := "re-offer: no answer", setupError{408, "Request Timeout", "reoffer_no_answer"}
 	if c.offer != nil && c.offer.rollback {
 		reason, se = c.offer.failReason(), failedRollback

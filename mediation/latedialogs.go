@@ -138,3 +138,9 @@ func (s *callSink) seqIn(callID string) uint32 {
 	}
 	return seq
 }
+
+// ourTagOf is the To-tag of a request of a peer's: our tag in its dialog.
+func ourTagOf(req *gosip.Request) string {
+	tag, _ := req.To().Params.Get("tag")
+	return tag
+}

@@ -186,11 +186,26 @@ func TestLateAnswerCopyAckedOnly(t *testing.T) {
 // 487 to its INVITE is still being retransmitted (no ACK yet). The call
 // ended at the CANCEL and left the registry, but the CANCEL still matches
 // that transaction: 200 again (§9.2, §17.2.2), not 481 (r27-early F4).
+// A CANCEL of an INVITE we answered 2xx, the call since ended, matches no
+// transaction (it ended with the 2xx, §17.2.1): 481 (r27-review2 F5).
 func TestCancelCopyAfterCallEnded(t *testing.T) {
+	for _, answered := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cancelled", true: "answered"}[answered], func(t *testing.T) {
+			cancelCopyAfterCallEnded(t, answered)
+		})
+	}
+}
+
+func cancelCopyAfterCallEnded(t *testing.T, answered bool) {
 	ctx := testCtx(t, 20*time.Second)
 	sbc := startPeer(t, "sbc")
 	ringing := make(chan struct{})
 	sbc.invites(func(pi *peerInvite) {
+		if answered {
+			pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+			close(ringing)
+			return
+		}
 		pi.respond(180, nil)
 		close(ringing)
 		<-ctx.Done()
@@ -205,18 +220,23 @@ func TestCancelCopyAfterCallEnded(t *testing.T) {
 	to, a := srv.EdgeAddr(), caller.addr()
 	callID := fmt.Sprintf("cancel-copy-%d", time.Now().UnixNano())
 	body := fixtureBody(t, "sfb-bypass-offer.sdp")
-	head := func(method string) string {
-		return fmt.Sprintf("%s sip:+15550100@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKcancelcopy\r\nMax-Forwards: 70\r\n"+
-			"From: <sip:+15550199@%s>;tag=rawcaller\r\nTo: <sip:+15550100@%s>\r\nCall-ID: %s\r\nCSeq: 1 %s\r\n",
-			method, to, a, a.Addr(), to.Addr(), callID, method)
+	request := func(method string, seq int, toTag, branch string) string {
+		tt := ""
+		if toTag != "" {
+			tt = ";tag=" + toTag
+		}
+		return fmt.Sprintf("%s sip:+15550100@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s\r\nMax-Forwards: 70\r\n"+
+			"From: <sip:+15550199@%s>;tag=rawcaller\r\nTo: <sip:+15550100@%s>%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n",
+			method, to, a, branch, a.Addr(), to.Addr(), tt, callID, seq, method)
 	}
-	caller.writeTo(fmt.Appendf(nil, "%sContact: <sip:caller@%s>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", head("INVITE"), a, len(body), body), to)
+	caller.writeTo(fmt.Appendf(nil, "%sContact: <sip:caller@%s>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		request("INVITE", 1, "", "z9hG4bKcancelcopy"), a, len(body), body), to)
 	select {
 	case <-ringing:
 	case <-ctx.Done():
 		t.Fatal("the SBC got no INVITE")
 	}
-	cancel := []byte(head("CANCEL") + "Content-Length: 0\r\n\r\n")
+	cancel := []byte(request("CANCEL", 1, "", "z9hG4bKcancelcopy") + "Content-Length: 0\r\n\r\n")
 	// response reads the caller's responses until one to method comes.
 	response := func(method gosip.RequestMethod) *gosip.Response {
 		t.Helper()
@@ -228,22 +248,38 @@ func TestCancelCopyAfterCallEnded(t *testing.T) {
 				t.Fatalf("no response to the %s: %v", method, err)
 			}
 			m, err := gosip.ParseMessage(append([]byte(nil), buf[:n]...))
-			if r, ok := m.(*gosip.Response); err == nil && ok && r.CSeq().MethodName == method {
+			if r, ok := m.(*gosip.Response); err == nil && ok && r.CSeq().MethodName == method && r.StatusCode >= 200 {
 				return r
 			}
 		}
 	}
-	caller.writeTo(cancel, to)
-	if r := response(gosip.CANCEL); r.StatusCode != 200 {
-		t.Fatalf("the CANCEL got %d", r.StatusCode)
-	}
-	if r := response(gosip.INVITE); r.StatusCode != 487 {
-		t.Fatalf("the INVITE got %d, want 487", r.StatusCode)
+	want := 200
+	if answered {
+		ok := response(gosip.INVITE)
+		if ok.StatusCode != 200 {
+			t.Fatalf("the INVITE got %d, want 200", ok.StatusCode)
+		}
+		tag, _ := ok.To().Params.Get("tag")
+		caller.writeTo([]byte(request("ACK", 1, tag, "z9hG4bKcancelcopyack")+"Content-Length: 0\r\n\r\n"), to)
+		caller.writeTo([]byte(request("BYE", 2, tag, "z9hG4bKcancelcopybye")+"Content-Length: 0\r\n\r\n"), to)
+		if r := response(gosip.BYE); r.StatusCode != 200 {
+			t.Fatalf("the BYE got %d", r.StatusCode)
+		}
+		want = 481
+	} else {
+		caller.writeTo(cancel, to)
+		if r := response(gosip.CANCEL); r.StatusCode != 200 {
+			t.Fatalf("the CANCEL got %d", r.StatusCode)
+		}
+		if r := response(gosip.INVITE); r.StatusCode != 487 {
+			t.Fatalf("the INVITE got %d, want 487", r.StatusCode)
+		}
 	}
 	waitCalls(t, srv, 0)
-	// Its 200 lost, the caller sends the CANCEL again.
+	// Its 200 lost, the caller sends the CANCEL again (or, answered, a
+	// CANCEL of its INVITE comes after the call).
 	caller.writeTo(cancel, to)
-	if r := response(gosip.CANCEL); r.StatusCode != 200 {
-		t.Errorf("the CANCEL's copy got %d %s, want 200 again", r.StatusCode, r.Reason)
+	if r := response(gosip.CANCEL); r.StatusCode != want {
+		t.Errorf("the CANCEL's copy got %d %s, want %d", r.StatusCode, r.Reason, want)
 	}
 }
