@@ -199,6 +199,10 @@ type relayedOffer struct {
 	// side's final response, which a 2xx crossing our CANCEL makes one we
 	// roll back (onOfferAnswer).
 	cancelled bool
+	// provisional: the far side sent a provisional response to the
+	// relayed re-INVITE; cancelDue: its offerer CANCELled it before one
+	// came, so our CANCEL waits for one (RFC 3261 §9.1).
+	provisional, cancelDue bool
 	// answer is the peer's answer (in an ACK, a refresh's 2xx) this offer
 	// was made from (in is nil), for a resend after the far side's 491;
 	// answers is that peer's count of answers then (leg.answers).
@@ -682,6 +686,13 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 	case res.IsSuccess():
 		d.Refresh(res) // an UPDATE is a target refresh too (RFC 3311 §5.2)
 	}
+	if res.IsProvisional() && c.offer == off {
+		off.provisional = true
+		if off.cancelDue {
+			off.cancelDue = false
+			c.cancelOffer(off)
+		}
+	}
 	if res.IsProvisional() || c.offer != off || stale {
 		return
 	}
@@ -829,15 +840,26 @@ func replyOffer(in *sip.Incoming, code int, phrase string, hdrs ...gosip.Header)
 	}
 }
 
+// cancelOffer CANCELs the relayed re-INVITE of off.
+func (c *call) cancelOffer(off *relayedOffer) {
+	for _, x := range c.out {
+		if x.o == off.out {
+			_ = x.tx.Cancel(context.Background())
+		}
+	}
+}
+
 // onReInviteCancel handles a CANCEL of a re-INVITE: 200, and 487 for the
 // re-INVITE if it is still waiting for the other leg.
 func (c *call) onReInviteCancel(l *leg, in *sip.Incoming) {
 	_ = in.Reply(200, "OK", "")
 	if off := c.offer; off != nil && off.from == l && off.in != nil && branch(off.in.Req) == branch(in.Req) {
-		for _, x := range c.out {
-			if x.o == off.out {
-				_ = x.tx.Cancel(context.Background())
-			}
+		if off.provisional {
+			c.cancelOffer(off)
+		} else {
+			// RFC 3261 §9.1: no CANCEL before a provisional; it goes
+			// with the first (onOfferAnswer), if any comes.
+			off.cancelDue = true
 		}
 		// The offerer gets 487 at once and keeps its session (RFC 3261
 		// §9.2); the offer stays in progress until the far side's final

@@ -17,7 +17,20 @@ import (
 // earlier session again (sendrecv, a rollback), which it takes: the call
 // goes on as before the hold. The SBC was left on hold, one-way audio in
 // a call both peers believed healthy (r27-midcall F1).
+//
+// With a 100 Trying from the SBC our CANCEL goes at once; without any
+// provisional it waits for one (RFC 3261 §9.1: no CANCEL before a
+// provisional), so the SBC's 200, the first it sends, meets none: the
+// next request it gets is our ACK.
 func TestCancelledReinviteAnsweredAnyway(t *testing.T) {
+	for _, trying := range []bool{true, false} {
+		t.Run(map[bool]string{true: "100 Trying", false: "no provisional"}[trying], func(t *testing.T) {
+			cancelledReinviteAnsweredAnyway(t, trying)
+		})
+	}
+}
+
+func cancelledReinviteAnsweredAnyway(t *testing.T, trying bool) {
 	ctx := testCtx(t, 20*time.Second)
 	sbc := midRaw(t, 2)
 	srv := midServe(t, sbc.addr(), "udp", nil)
@@ -48,6 +61,9 @@ func TestCancelledReinviteAnsweredAnyway(t *testing.T) {
 	if rinv.Method != gosip.INVITE || !strings.Contains(string(rinv.Body()), "a=sendonly") {
 		t.Fatalf("SBC got %s, want the relayed hold re-INVITE", rinv.Method)
 	}
+	if trying {
+		rawRespond(t, sbc, rinv, rfrom, 100, "", nil)
+	}
 	// The client gives up on its hold.
 	cancel := gosip.NewRequest(gosip.CANCEL, reinv.Recipient)
 	cancel.AppendHeader(reinv.Via().Clone())
@@ -73,14 +89,21 @@ func TestCancelledReinviteAnsweredAnyway(t *testing.T) {
 	if final.StatusCode != 487 {
 		t.Fatalf("cancelled re-INVITE got %d, want 487", final.StatusCode)
 	}
-	// Our CANCEL reaches the SBC after it has answered its re-INVITE 200.
-	c, cfrom := sbc.read(gosip.INVITE)
-	if c.Method != gosip.CANCEL {
-		t.Fatalf("SBC got %s, want our CANCEL", c.Method)
-	}
 	held := strings.Replace(strings.Replace(string(answer), "1718291842", "1718291843", 1), "a=sendrecv", "a=recvonly", 1)
-	rawRespond(t, sbc, rinv, rfrom, 200, "", []byte(held))
-	rawRespond(t, sbc, c, cfrom, 200, "", nil)
+	if trying {
+		// Our CANCEL reaches the SBC after it has answered its re-INVITE 200.
+		c, cfrom := sbc.read(gosip.INVITE)
+		if c.Method != gosip.CANCEL {
+			t.Fatalf("SBC got %s, want our CANCEL", c.Method)
+		}
+		rawRespond(t, sbc, rinv, rfrom, 200, "", []byte(held))
+		rawRespond(t, sbc, c, cfrom, 200, "", nil)
+	} else {
+		rawRespond(t, sbc, rinv, rfrom, 200, "", []byte(held))
+		if r, _ := sbc.read(gosip.INVITE); r.Method != gosip.ACK {
+			t.Fatalf("SBC got %s before our ACK of its 200, having sent no provisional: no CANCEL before one (RFC 3261 §9.1)", r.Method)
+		}
+	}
 	// ACK of the crossing 200, then our offer of the earlier session.
 	var rb *gosip.Request
 	for rb == nil {
