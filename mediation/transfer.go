@@ -43,6 +43,10 @@ type transfer struct {
 	// for 100rel and session timers as inbound calls' do.
 	policy      CallSettings
 	requestedSE time.Duration
+	// earlierSeq is the highest CSeq of our requests (PRACKs) in the
+	// early dialogs of the INVITE a 422 had us send again: a 2xx of that
+	// INVITE's, late, is hung up above it (latedialogs.go).
+	earlierSeq uint32
 	// rel and early are the target's reliable provisionals PRACKed so far
 	// and their early dialogs, by its tag (RFC 3262 §4).
 	rel   sip.ReliableReceivers
@@ -206,7 +210,11 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 	switch {
 	case x == nil || x.out.req != inv:
 		if res.IsSuccess() {
-			c.deps.lateAnswer(c.deps.edge, inv, res, 0)
+			var seq uint32
+			if x != nil {
+				seq = x.earlierSeq // the INVITE a 422 had us send again
+			}
+			c.deps.lateAnswer(c.deps.edge, inv, res, seq)
 		}
 	case res.IsProvisional():
 		x.provisional = true
@@ -227,7 +235,19 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 		if min, ok, _ := sip.ParseMinSE(res); ok && min > x.requestedSE {
 			x.retried422, x.requestedSE = true, min
 			c.log.Info().Int64("session_expires_s", int64(min/time.Second)).Msg("transfer target wants a longer session interval (422): INVITE again")
-			c.sendTransferInvite(edge, withInterval(inv, min))
+			// A new request, as a callee's retry is (forgetEarlyDialogs):
+			// its provisionals start over, under the target's tag and
+			// RSeq again or not, and its CSeq is above our PRACKs in the
+			// early dialogs the 422 ended (RFC 3262 §3-4, RFC 3261 §12.3).
+			for _, d := range x.early {
+				x.earlierSeq = max(x.earlierSeq, d.LocalSeq)
+			}
+			x.rel, x.early, x.earlySDP, x.provisional = sip.ReliableReceivers{}, nil, nil, false
+			again := withInterval(inv, min)
+			if cseq := again.CSeq(); cseq.SeqNo <= x.earlierSeq {
+				cseq.SeqNo = x.earlierSeq + 1
+			}
+			c.sendTransferInvite(edge, again)
 			return
 		}
 		c.transferFailed(edge, res.StatusCode, res.Reason)

@@ -975,3 +975,54 @@ func (l *transferLab) ringingTarget(ctx context.Context) chan struct{} {
 	})
 	return release
 }
+
+// TestReferPerformedByServerTarget422Reliable: the transfer target sends a
+// reliable 183 (To-tag T, RSeq 1), PRACKed, then 422; the retry's reliable
+// 183, under the same tag and RSeq 1 again (a target deriving its tag from
+// the Call-ID and From-tag, a sipp scenario), is a new one: PRACKed too
+// (RFC 3262 §3-4: RSeq is per request), and the transfer completes. It was
+// taken for a retransmission, never PRACKed (r27-review2 F4, as r27-early
+// F2 for a callee).
+func TestReferPerformedByServerTarget422Reliable(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, func(c *mediation.Config) {
+		c.Edge.SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 4 * time.Second, MinSE: time.Second}
+	})
+	// pracks waits (within ctx) until the target has had n PRACKs.
+	pracks := func(n int) bool {
+		for l.edge.count(gosip.PRACK) < n {
+			select {
+			case <-time.After(5 * time.Millisecond):
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return true
+	}
+	l.edge.invites(func(pi *peerInvite) {
+		pi.tag = "T"
+		pi.reliable(183, 1, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+		if !strings.HasPrefix(headerValue(pi.req, "Session-Expires"), "10") {
+			if pracks(1) {
+				_ = pi.tx.Respond(pi.response(422, nil, gosip.NewHeader("Min-SE", "10")))
+			}
+			return
+		}
+		if !pracks(2) {
+			return // never PRACKed: the test fails waiting for the target
+		}
+		l.targets <- pi
+		pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	target := next(ctx, t, l.targets, "transfer (after the 422, its reliable 183 PRACKed)")
+	invs := l.edge.count(gosip.INVITE)
+	retry := l.edge.wait(ctx, gosip.INVITE, invs)
+	if prack := l.edge.wait(ctx, gosip.PRACK, 1); retry.CSeq().SeqNo <= prack.CSeq().SeqNo {
+		t.Errorf("the retried INVITE has CSeq %d, not above our PRACK's %d", retry.CSeq().SeqNo, prack.CSeq().SeqNo)
+	}
+	l.sbc.wait(ctx, gosip.INVITE, 2) // the PSTN party re-pointed: the transfer is done
+	l.targetHangsUp(ctx, t, target)
+}
