@@ -99,3 +99,15 @@ func clientSDP(t *testing.T, v int, dir string) []byte {
 	}
 	return []byte(b)
 }
+
+// cancelOfReinvite is the CANCEL of the client's re-INVITE reinv.
+func cancelOfReinvite(reinv *gosip.Request) *gosip.Request {
+	cancel := gosip.NewRequest(gosip.CANCEL, reinv.Recipient)
+	cancel.AppendHeader(reinv.Via().Clone())
+	for _, h := range []gosip.Header{reinv.From(), reinv.To(), reinv.CallID()} {
+		cancel.AppendHeader(gosip.HeaderClone(h))
+	}
+	cancel.AppendHeader(&gosip.CSeqHeader{SeqNo: reinv.CSeq().SeqNo, MethodName: gosip.CANCEL})
+	cancel.SetTransport("udp")
+	return cancel
+}

@@ -65,14 +65,7 @@ func cancelledReinviteAnsweredAnyway(t *testing.T, trying bool) {
 		rawRespond(t, sbc, rinv, rfrom, 100, "", nil)
 	}
 	// The client gives up on its hold.
-	cancel := gosip.NewRequest(gosip.CANCEL, reinv.Recipient)
-	cancel.AppendHeader(reinv.Via().Clone())
-	for _, h := range []gosip.Header{reinv.From(), reinv.To(), reinv.CallID()} {
-		cancel.AppendHeader(gosip.HeaderClone(h))
-	}
-	cancel.AppendHeader(&gosip.CSeqHeader{SeqNo: reinv.CSeq().SeqNo, MethodName: gosip.CANCEL})
-	cancel.SetTransport("udp")
-	if res, err := caller.stack.Client("udp").Do(ctx, cancel); err != nil || res.StatusCode != 200 {
+	if res, err := caller.stack.Client("udp").Do(ctx, cancelOfReinvite(reinv)); err != nil || res.StatusCode != 200 {
 		t.Fatalf("CANCEL of the re-INVITE: %v %v", res, err)
 	}
 	var final *gosip.Response

@@ -1,10 +1,8 @@
 package mediation_test
 
 // Offers that end with their dialog or transaction (r27-review2 F1, F2).
-// Sockets bound here are on 127.0.71.0/24.
 
 import (
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -14,43 +12,6 @@ import (
 
 	"github.com/mediation-emulator/mediation/mediation"
 )
-
-func endsServe(t *testing.T, sbc netip.AddrPort, configure func(*mediation.Config)) *mediation.Server {
-	t.Helper()
-	return serveTo(t, sbc, "udp", func(c *mediation.Config) {
-		c.Edge.Listen, c.GatewayListen = "127.0.71.1:0", "127.0.71.1:0"
-		if configure != nil {
-			configure(c)
-		}
-	})
-}
-
-func endsRaw(t *testing.T, host int) *rawSBC {
-	t.Helper()
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 71, byte(host)}), 0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return &rawSBC{t: t, conn: conn}
-}
-
-func endsPeer(t *testing.T, name string, host int) *peer {
-	t.Helper()
-	return startPeerOn(t, name, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 71, byte(host)}), 0), nil)
-}
-
-// cancelOfReinvite is the CANCEL of the client's re-INVITE reinv.
-func cancelOfReinvite(reinv *gosip.Request) *gosip.Request {
-	cancel := gosip.NewRequest(gosip.CANCEL, reinv.Recipient)
-	cancel.AppendHeader(reinv.Via().Clone())
-	for _, h := range []gosip.Header{reinv.From(), reinv.To(), reinv.CallID()} {
-		cancel.AppendHeader(gosip.HeaderClone(h))
-	}
-	cancel.AppendHeader(&gosip.CSeqHeader{SeqNo: reinv.CSeq().SeqNo, MethodName: gosip.CANCEL})
-	cancel.SetTransport("udp")
-	return cancel
-}
 
 // TestCancelledReinviteNeverAnswered: outbound call over UDP, T1 100 ms
 // (64*T1 = 6.4 s). The client's hold re-INVITE is relayed to the SBC, which
@@ -64,9 +25,9 @@ func cancelOfReinvite(reinv *gosip.Request) *gosip.Request {
 // README: "the offer stays in progress (later offers get 491)".
 func TestCancelledReinviteNeverAnswered(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
-	sbc := endsRaw(t, 2)
-	srv := endsServe(t, sbc.addr(), func(c *mediation.Config) { c.SIP.T1 = 100 * time.Millisecond })
-	caller := endsPeer(t, "caller", 3)
+	sbc := midRaw(t, 2)
+	srv := midServe(t, sbc.addr(), "udp", func(c *mediation.Config) { c.SIP.T1 = 100 * time.Millisecond })
+	caller := midPeer(t, "caller", 3)
 	oc := caller.call(ctx, srv.EdgeAddr(), "udp", clientSDP(t, 0, ""))
 	inv, from := sbc.read("")
 	answer := fixtureBody(t, "sbc-answer-pcma.sdp")
@@ -213,12 +174,12 @@ func TestCancelledReinviteNeverAnswered(t *testing.T) {
 // went in, abortLosingForkOffer) at once, and the call still ringing.
 func TestEarly422EndsPendingUpdate(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
-	sbc := endsRaw(t, 12)
-	srv := endsServe(t, sbc.addr(), func(c *mediation.Config) {
+	sbc := midRaw(t, 12)
+	srv := midServe(t, sbc.addr(), "udp", func(c *mediation.Config) {
 		c.SIP.T1 = 100 * time.Millisecond
 		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 90 * time.Second}
 	})
-	caller := endsPeer(t, "caller", 13)
+	caller := midPeer(t, "caller", 13)
 	oc := caller.call(ctx, srv.EdgeAddr(), "udp", clientSDP(t, 0, ""), gosip.NewHeader("Supported", "100rel"))
 	ans := fixtureBody(t, "sbc-answer-pcma.sdp")
 	sbcDone := make(chan string, 1)
