@@ -587,11 +587,20 @@ func (c *call) onCalleeFail(err error) {
 // the callee's INVITE (whose transaction we ended after the ACK) or of a
 // re-INVITE.
 func (c *call) onStray(side *sip.Side, res *gosip.Response) {
-	if !res.IsSuccess() {
+	cseq := res.CSeq()
+	if cseq == nil || cseq.MethodName != gosip.INVITE || res.IsProvisional() {
 		return
 	}
-	cseq := res.CSeq()
-	if cseq == nil || cseq.MethodName != gosip.INVITE {
+	if off := c.offer; off != nil && off.lost && off.out != nil && side == c.other(off.from).side &&
+		cseq.SeqNo == off.out.req.CSeq().SeqNo && res.CallID() != nil && string(*res.CallID()) == off.out.dialog.CallID {
+		// The final response to a relayed re-INVITE whose connection
+		// ended under it, over another connection (onOfferAnswer ACKs a
+		// 2xx). A non-2xx's ACK was its transaction's, which is gone:
+		// its UAS gives up retransmitting at its Timer H.
+		c.onOfferAnswer(off, res)
+		return
+	}
+	if !res.IsSuccess() {
 		return
 	}
 	if b := c.callee; side == b.side && b.inv != nil && cseq.SeqNo == b.invSeq && res.CallID() != nil && string(*res.CallID()) == b.invCallID {
@@ -620,6 +629,15 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 	}
 	if l.lastAck != nil && l.lastAck.CSeq().SeqNo == cseq.SeqNo {
 		_ = l.dialog.WriteAck(context.Background(), l.lastAck)
+		return
+	}
+	if l.lastAck == nil || cseq.SeqNo > l.lastAck.CSeq().SeqNo {
+		// A 2xx to a re-INVITE of ours that nothing ACKed (its offer
+		// over, the call ending): every 2xx is ACKed (RFC 3261
+		// §13.2.2.4), or its UAS resends it for 64*T1.
+		c.log.Debug().Uint32("cseq", cseq.SeqNo).Str("leg", l.role).Msg("2xx to a re-INVITE no longer ours to take: ACK only")
+		ack := l.dialog.NewRequest(gosip.ACK, cseq.SeqNo, nil, nil)
+		_ = l.dialog.WriteAck(context.Background(), ack)
 	}
 }
 

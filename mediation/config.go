@@ -137,6 +137,9 @@ type TCPLimits struct {
 	// UntrustedIdleTimeout closes a connection from an untrusted source
 	// silent that long; 0: IdleTimeout.
 	UntrustedIdleTimeout time.Duration `yaml:"untrusted_idle_timeout"`
+	// WriteTimeout closes a connection, accepted or ours, a write to which
+	// does not finish that long (the peer reads nothing); 0: never.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 }
 
 // Limits is t as the sip package takes it.
@@ -146,7 +149,7 @@ func (t TCPLimits) Limits() sip.ConnLimits {
 		untrusted = max(t.MaxConnections/10, 1)
 	}
 	return sip.ConnLimits{MaxPerIP: t.MaxConnectionsPerIP, Max: t.MaxConnections, IdleTimeout: t.IdleTimeout, MessageTimeout: t.MessageTimeout,
-		MaxUntrusted: untrusted, UntrustedIdleTimeout: t.UntrustedIdleTimeout}
+		MaxUntrusted: untrusted, UntrustedIdleTimeout: t.UntrustedIdleTimeout, WriteTimeout: t.WriteTimeout}
 }
 
 // Timeout is 64*T1, RFC 3261's Timer B/F/H.
@@ -818,6 +821,8 @@ func (s SIPConfig) check() *ConfigError {
 		return invalid("sip.tcp.idle_timeout", s.TCP.IdleTimeout.String(), "must not be negative (0: never)")
 	case s.TCP.MessageTimeout < 0:
 		return invalid("sip.tcp.message_timeout", s.TCP.MessageTimeout.String(), "must not be negative (0: never)")
+	case s.TCP.WriteTimeout < 0:
+		return invalid("sip.tcp.write_timeout", s.TCP.WriteTimeout.String(), "must not be negative (0: never)")
 	case s.TCP.MaxUntrustedConnections < 0 || s.TCP.MaxConnections > 0 && s.TCP.MaxUntrustedConnections >= s.TCP.MaxConnections:
 		return invalid("sip.tcp.max_untrusted_connections", strconv.Itoa(s.TCP.MaxUntrustedConnections),
 			"must be 0 (a tenth of sip.tcp.max_connections) or below sip.tcp.max_connections, so that trusted peers keep room")

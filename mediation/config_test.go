@@ -488,7 +488,7 @@ func TestLoadConfigExample(t *testing.T) {
 		Log:      mediation.LogConfig{Level: "debug", Format: "json"},
 		Records:  mediation.RecordsConfig{Path: "calls.jsonl"},
 		MaxCalls: 200,
-		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second, TCP: mediation.TCPLimits{MaxConnectionsPerIP: 100, MaxConnections: 2000, IdleTimeout: 30 * time.Minute, MessageTimeout: 30 * time.Second, UntrustedIdleTimeout: 5 * time.Second}, UDPBufferBytes: 4 << 20},
+		SIP:      mediation.SIPConfig{T1: 500 * time.Millisecond, T2: 4 * time.Second, TCP: mediation.TCPLimits{MaxConnectionsPerIP: 100, MaxConnections: 2000, IdleTimeout: 30 * time.Minute, MessageTimeout: 30 * time.Second, UntrustedIdleTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}, UDPBufferBytes: 4 << 20},
 		Runtime:  mediation.RuntimeConfig{GCPercent: 400},
 	}
 	if !reflect.DeepEqual(*cfg, want) {

@@ -203,6 +203,12 @@ type relayedOffer struct {
 	// relayed re-INVITE; cancelDue: its offerer CANCELled it before one
 	// came, so our CANCEL waits for one (RFC 3261 §9.1).
 	provisional, cancelDue bool
+	// lost: the connection the relayed re-INVITE went on ended before a
+	// final response (the SBC closed it, as one with short-lived
+	// connections does); the offer waits for the response over another
+	// connection (RFC 3261 §18.2.2), which comes as a stray (onStray),
+	// until its timer.
+	lost bool
 	// answer is the peer's answer (in an ACK, a refresh's 2xx) this offer
 	// was made from (in is nil), for a resend after the far side's 491;
 	// answers is that peer's count of answers then (leg.answers).
@@ -611,10 +617,23 @@ func (c *call) sendOffer(off *relayedOffer) {
 	off.ack = nil // a new request: its 2xx gets an ACK of its own
 	off.out, err = c.sendIn(to, d, req, func(res *gosip.Response) { c.onOfferAnswer(off, res) },
 		func(err error) {
-			if c.offer == off {
-				c.log.Warn().Err(err).Msg("re-offer got no answer")
-				c.offerUnanswered()
+			if c.offer != off {
+				return
 			}
+			if errors.Is(err, sip.ErrTransport) && off.out.req.IsInvite() && !off.lost {
+				// Its connection ended under it: a transport error is a
+				// 503 to that transaction (RFC 3261 §8.1.3.1), not the
+				// call's end, and the far side may answer over a new
+				// connection (§18.2.2). The offer waits for that, until
+				// its timer (off.timer: 64*T1 ends it as any unanswered
+				// offer). It used to end the call at once.
+				off.lost = true
+				c.log.Info().Err(err).Str("leg", c.other(off.from).role).
+					Msg("connection of the relayed re-INVITE ended before its answer: waiting for one over another connection")
+				return
+			}
+			c.log.Warn().Err(err).Msg("re-offer got no answer")
+			c.offerUnanswered()
 		})
 	if err == nil && off.ro != nil {
 		off.ro.out = true

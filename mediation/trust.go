@@ -50,10 +50,10 @@ func (s *Server) registerTrustMetrics() {
 			ConstLabels: prometheus.Labels{"side": side.Name},
 		}, func() float64 { return float64(stats.UntrustedResponses.Load()) }))
 		conns := side.ConnStats()
-		for reason, n := range map[string]*atomic.Uint64{"refused": &conns.Refused, "idle": &conns.Idle, "slow": &conns.Slow, "untrusted": &conns.Untrusted} {
+		for reason, n := range map[string]*atomic.Uint64{"refused": &conns.Refused, "idle": &conns.Idle, "slow": &conns.Slow, "untrusted": &conns.Untrusted, "write_timeout": &conns.WriteTimeouts} {
 			s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name:        "mediationserver_tcp_connections_closed_total",
-				Help:        "TCP and TLS connections the side closed under sip.tcp: refused (over max_connections_per_ip, max_connections or max_untrusted_connections), idle (idle_timeout, untrusted_idle_timeout), slow (message_timeout), untrusted (from an untrusted source, closed at accept under untrusted.tcp: drop).",
+				Help:        "TCP and TLS connections the side closed under sip.tcp: refused (over max_connections_per_ip, max_connections or max_untrusted_connections), idle (idle_timeout, untrusted_idle_timeout), slow (message_timeout), untrusted (from an untrusted source, closed at accept under untrusted.tcp: drop), write_timeout (a write, to any of the side's connections, not done within write_timeout: the peer reads nothing).",
 				ConstLabels: prometheus.Labels{"side": side.Name, "reason": reason},
 			}, func() float64 { return float64(n.Load()) }))
 		}

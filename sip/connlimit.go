@@ -38,6 +38,10 @@ type ConnLimits struct {
 	// untrusted source that sent nothing for this long (it can only ever
 	// get 403s); 0: IdleTimeout.
 	UntrustedIdleTimeout time.Duration
+	// WriteTimeout closes a connection, accepted or dialled, a write to
+	// which does not finish within it (the peer reads nothing: watchedConn);
+	// 0: never.
+	WriteTimeout time.Duration
 
 	// trust, set by the Side, tells trusted sources from the others at
 	// accept; when it drops untrusted TCP requests (not RejectTCP), an
@@ -53,6 +57,8 @@ type ConnStats struct {
 	Idle atomic.Uint64
 	// Slow counts connections closed for MessageTimeout.
 	Slow atomic.Uint64
+	// WriteTimeouts counts connections closed for WriteTimeout.
+	WriteTimeouts atomic.Uint64
 	// Untrusted counts connections from untrusted sources closed at
 	// accept, as their requests would be dropped anyway.
 	Untrusted atomic.Uint64

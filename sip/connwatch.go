@@ -4,7 +4,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -38,10 +41,55 @@ type watchedConn struct {
 	// (its port is an ephemeral one, not one it listens on); else we
 	// dialled it (Dialog.takesFlow).
 	accepted bool
+	// write bounds each write (Write).
+	write writeLimit
 }
 
-func watchConn(c net.Conn) *watchedConn {
-	return &watchedConn{Conn: c, dead: make(chan struct{}), remote: c.RemoteAddr().String(), local: c.LocalAddr().String()}
+// writeLimit is how long a write to a stream connection may take
+// (ConnLimits.WriteTimeout; 0: no bound), and where the connections
+// closed for it are counted (nil: nowhere).
+type writeLimit struct {
+	timeout  time.Duration
+	timeouts *atomic.Uint64
+}
+
+func watchConn(c net.Conn, write writeLimit) *watchedConn {
+	return &watchedConn{Conn: c, dead: make(chan struct{}), remote: c.RemoteAddr().String(), local: c.LocalAddr().String(),
+		write: write}
+}
+
+// errWriteTimeout ends a connection we close because a write to it did
+// not finish within the write timeout: the peer stopped reading (a hung
+// process whose kernel still holds the connection, a path that drops
+// everything) and our send buffer is full.
+var errWriteTimeout = errors.New("closed by us: a write did not finish within sip.tcp.write_timeout (the peer reads nothing)")
+
+// Write implements net.Conn: each write (sipgo's of a message; under TLS,
+// the TLS record layer's) has write.timeout to finish. One that runs out
+// has left part of a message on the stream, which nothing can follow: the
+// connection is closed, ended by errWriteTimeout (no orderly close), so
+// that the transactions on it fail at once as transport errors
+// (lostConnection: failover, 503) and sipgo's pool lets it go. Without a
+// deadline, a peer that stopped reading held every later write, and the
+// calls behind it, for good. (The deadline is ours, not sipgo's
+// TransportTCP.WriteTimeout: a transport of our own there would log
+// through sipgo's process-wide logger, not the side's, which counts the
+// read errors.)
+func (c *watchedConn) Write(b []byte) (int, error) {
+	if c.write.timeout > 0 {
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.write.timeout)); err != nil {
+			return 0, err
+		}
+	}
+	n, err := c.Conn.Write(b)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.end(errWriteTimeout)
+		if c.write.timeouts != nil {
+			c.write.timeouts.Add(1)
+		}
+		_ = c.Conn.Close()
+	}
+	return n, err
 }
 
 // Read implements net.Conn. sipgo's reader is the only caller; any error
@@ -121,6 +169,7 @@ func closeUnreadable(c gosip.Connection) {
 // watchListener wraps every connection ln accepts.
 type watchListener struct {
 	net.Listener
+	write writeLimit
 }
 
 // Accept implements net.Listener.
@@ -129,7 +178,7 @@ func (l watchListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := watchConn(c)
+	w := watchConn(c, l.write)
 	w.accepted = true
 	return w, nil
 }

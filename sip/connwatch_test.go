@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -368,7 +369,7 @@ func TestInviteOutlivesConnectionAnsweredElsewhere(t *testing.T) {
 // a Close, and says why.
 func TestWatchedConnEnds(t *testing.T) {
 	a, b := net.Pipe()
-	w := watchConn(a)
+	w := watchConn(a, writeLimit{})
 	if w.Err() != nil {
 		t.Fatal("open connection has an error")
 	}
@@ -386,7 +387,7 @@ func TestWatchedConnEnds(t *testing.T) {
 	}
 	c, d := net.Pipe()
 	defer d.Close()
-	w = watchConn(c)
+	w = watchConn(c, writeLimit{})
 	w.Close()
 	select {
 	case <-w.Dead():
@@ -542,5 +543,76 @@ func TestHandshakeFailureReasons(t *testing.T) {
 		if _, reason, _, quiet := handshakeFailure(tt.err, nil, &h); reason != tt.reason || quiet != tt.quiet {
 			t.Errorf("%v: reason %s quiet %v, want %s %v", tt.err, reason, quiet, tt.reason, tt.quiet)
 		}
+	}
+}
+
+// TestWriteTimeoutClosesStalledConnection: a peer that takes our TCP
+// connection and never reads it (a hung SBC whose kernel keeps the
+// connection, its window at zero). Once the socket buffers are full, a
+// write waits WriteTimeout at most: the request fails as a transport
+// error (a caller of Send gets it, a call fails over or gets 503), the
+// connection is closed and counted. Without a deadline every later write,
+// and what waited on it, hung for good (r27-tcp F1).
+func TestWriteTimeoutClosesStalledConnection(t *testing.T) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	held := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // never read
+		}
+	}()
+	t.Cleanup(func() {
+		for {
+			select {
+			case c := <-held:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: newRecorder(), Conn: ConnLimits{WriteTimeout: 200 * time.Millisecond}})
+	peer := netip.MustParseAddrPort(ln.Addr().String())
+	body := bytes.Repeat([]byte("a"), 60000)
+	failed := make(chan error, 1)
+	go func() {
+		for range 400 { // 24 MB: far more than the socket buffers hold
+			inv := s.NewInvite(Invite{Target: peer, Transport: "tcp", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
+			inv.SetBody(body)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			tx, err := s.Send(ctx, inv, Discard)
+			cancel()
+			if err != nil {
+				failed <- err
+				return
+			}
+			tx.Terminate()
+		}
+		failed <- nil
+	}()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, ErrTransport) {
+			t.Fatalf("a write to a peer that reads nothing ended with %v, want a transport error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a write to a peer that reads nothing still blocks after 20 s")
+	}
+	if n := s.stack.connStats.WriteTimeouts.Load(); n != 1 {
+		t.Errorf("write timeouts counted %d, want 1", n)
 	}
 }

@@ -144,7 +144,7 @@ func (s *Stack) connect(ctx context.Context, network string, dest netip.AddrPort
 	if err != nil {
 		return err
 	}
-	return feed.hand(ctx, watchConn(c))
+	return feed.hand(ctx, watchConn(c, s.writeLimit()))
 }
 
 // dialStream dials dest over TCP from local (any address when invalid),

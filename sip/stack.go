@@ -75,13 +75,15 @@ type Stack struct {
 	tcpServe  net.Listener // tcpLn within the connection limits
 	tlsLn     net.Listener // nil without TLS
 	connStats ConnStats
-	tlsAddr   netip.AddrPort
-	tlsDial   *tlsDialer  // nil: sipgo dials every TLS connection
-	tlsClient *tls.Config // the UA's TLS client settings; nil without TLS
-	feeds     dialFeeds   // connections the stack dials itself (dialer.go)
-	udpClient *sipgo.Client
-	tcpClient *sipgo.Client
-	udpBufs   UDPBuffers // as the kernel reports them; zero when not set
+	// writeTimeout is ConnLimits.WriteTimeout (watchedConn).
+	writeTimeout time.Duration
+	tlsAddr      netip.AddrPort
+	tlsDial      *tlsDialer  // nil: sipgo dials every TLS connection
+	tlsClient    *tls.Config // the UA's TLS client settings; nil without TLS
+	feeds        dialFeeds   // connections the stack dials itself (dialer.go)
+	udpClient    *sipgo.Client
+	tcpClient    *sipgo.Client
+	udpBufs      UDPBuffers // as the kernel reports them; zero when not set
 
 	// limits keeps the side's connection counts (nil: no limits): one
 	// set for its TCP and TLS listeners and the connections it dials back
@@ -125,6 +127,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	sl := newSipgoLogger(log, &s.connStats.ReadErrors)
 	s.slog = sl
 	s.limits = newConnLimiter(cfg.Conn, &s.connStats, log)
+	s.writeTimeout = cfg.Conn.WriteTimeout
 	s.tcpServe = s.limits.listen(tcpLn)
 	uaOpts := []sipgo.UserAgentOption{}
 	if cfg.TLS != nil && cfg.TLS.Server != nil {
@@ -237,10 +240,16 @@ func (s *Stack) Start() error {
 		var udp net.PacketConn = s.udpConn
 		s.serving.Add(2)
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeUDP(udp) }()
-		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(watchListener{s.tcpServe}) }()
+		go func() {
+			defer s.serving.Done()
+			s.errc <- s.Server.ServeTCP(watchListener{s.tcpServe, s.writeLimit()})
+		}()
 		if s.tlsLn != nil {
 			s.serving.Add(1)
-			go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTLS(watchListener{s.tlsLn}) }()
+			go func() {
+				defer s.serving.Done()
+				s.errc <- s.Server.ServeTLS(watchListener{s.tlsLn, s.writeLimit()})
+			}()
 		}
 		s.serving.Add(1)
 		go func() { defer s.serving.Done(); s.errc <- s.Server.ServeTCP(s.feeds.tcp) }()
@@ -296,6 +305,11 @@ func (s *Stack) open() error {
 
 // ConnStats counts the connections the limits refused or closed.
 func (s *Stack) ConnStats() *ConnStats { return &s.connStats }
+
+// writeLimit is the stack's write timeout for its stream connections.
+func (s *Stack) writeLimit() writeLimit {
+	return writeLimit{timeout: s.writeTimeout, timeouts: &s.connStats.WriteTimeouts}
+}
 
 // Failed delivers the error of a listener that stopped on its own (not by
 // Close).
