@@ -635,9 +635,24 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 		// A 2xx to a re-INVITE of ours that nothing ACKed (its offer
 		// over, the call ending): every 2xx is ACKed (RFC 3261
 		// §13.2.2.4), or its UAS resends it for 64*T1.
-		c.log.Debug().Uint32("cseq", cseq.SeqNo).Str("leg", l.role).Msg("2xx to a re-INVITE no longer ours to take: ACK only")
 		ack := l.dialog.NewRequest(gosip.ACK, cseq.SeqNo, nil, nil)
 		_ = l.dialog.WriteAck(context.Background(), ack)
+		if !c.live() || c.state != stateAnswered || len(res.Body()) == 0 {
+			c.log.Debug().Uint32("cseq", cseq.SeqNo).Str("leg", l.role).Msg("2xx to a re-INVITE no longer ours to take: ACK only")
+			return
+		}
+		// The call goes on, and the far side took an offer we gave up
+		// (its offerer's CANCEL, taken as cancelled at 64*T1): the two
+		// peers disagree, as after a 2xx crossing our CANCEL
+		// (onOfferAnswer). It is offered the session it had again, as a
+		// rollback (r27-review3 F2); with another exchange in progress,
+		// that one settles it.
+		if c.offer != nil || l.ok != nil || l.refreshing {
+			c.log.Info().Str("leg", l.role).Msg("far side answered a re-INVITE of ours given up, another exchange in progress: left to it")
+			return
+		}
+		c.log.Warn().Str("leg", l.role).Msg("far side answered a re-INVITE of ours given up: offering it its session again")
+		c.sendRollback(&relayedOffer{from: c.other(l), method: gosip.INVITE, body: c.sendLegSDP(l), rollback: true, dialog: l.dialog})
 	}
 }
 

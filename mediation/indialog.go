@@ -614,7 +614,8 @@ func (c *call) sendOffer(off *relayedOffer) {
 		}
 	}
 	var err error
-	off.ack = nil // a new request: its 2xx gets an ACK of its own
+	off.ack = nil    // a new request: its 2xx gets an ACK of its own
+	off.lost = false // and a connection of its own (r27-review3 F3)
 	off.out, err = c.sendIn(to, d, req, func(res *gosip.Response) { c.onOfferAnswer(off, res) },
 		func(err error) {
 			if c.offer != off {

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
 // TestCancelledReinviteNeverAnswered: outbound call over UDP, T1 100 ms
@@ -269,5 +271,87 @@ func TestEarly422EndsPendingUpdate(t *testing.T) {
 	}
 	if res.StatusCode != 487 {
 		t.Errorf("the ringing call, which the caller CANCELled, ended with %d, want 487: an early UPDATE the SBC answered after its 422 ended it", res.StatusCode)
+	}
+}
+
+// TestCancelledReinviteAnsweredAfterGivenUp: as
+// TestCancelledReinviteNeverAnswered, the SBC answering our CANCEL but not
+// the re-INVITE, which is taken as cancelled at 64*T1; its 200 (the hold
+// its offerer cancelled) comes after that: it is ACKed and the SBC
+// offered its earlier session again (sendrecv), as when its 200 crossed
+// our CANCEL. It was ACKed only, the SBC left on hold (r27-review3 F2).
+func TestCancelledReinviteAnsweredAfterGivenUp(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := midRaw(t, 22)
+	logs := new(syncBuffer)
+	cfg := labConfig(sbc.addr(), "udp")
+	cfg.SIP.T1 = 100 * time.Millisecond
+	cfg.Edge.Listen, cfg.GatewayListen = "127.0.63.1:0", "127.0.63.1:0"
+	srv := mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
+	caller := midPeer(t, "caller", 23)
+	oc := caller.call(ctx, srv.EdgeAddr(), "udp", clientSDP(t, 0, ""))
+	inv, from := sbc.read("")
+	answer := fixtureBody(t, "sbc-answer-pcma.sdp")
+	rawRespond(t, sbc, inv, from, 200, "sbctag", answer)
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ack, _ := sbc.read(gosip.INVITE); ack.Method != gosip.ACK {
+		t.Fatalf("SBC got %s, want ACK", ack.Method)
+	}
+	ourTag, _ := oc.inv.From().Params.Get("tag")
+	reinv := inCallerDialog(oc, gosip.INVITE, 1, ourTag)
+	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	reinv.SetBody(clientSDP(t, 1, "sendonly"))
+	tx, err := caller.stack.Client("udp").TransactionRequest(ctx, reinv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Terminate()
+	rinv, rfrom := sbc.read(gosip.ACK)
+	if rinv.Method != gosip.INVITE {
+		t.Fatalf("SBC got %s, want the relayed re-INVITE", rinv.Method)
+	}
+	rawRespond(t, sbc, rinv, rfrom, 100, "", nil)
+	if res, err := caller.stack.Client("udp").Do(ctx, cancelOfReinvite(reinv)); err != nil || res.StatusCode != 200 {
+		t.Fatalf("CANCEL of the re-INVITE: %v %v", res, err)
+	}
+	c, cfrom := sbc.read(gosip.INVITE)
+	if c.Method != gosip.CANCEL {
+		t.Fatalf("SBC got %s, want our CANCEL", c.Method)
+	}
+	rawRespond(t, sbc, c, cfrom, 200, "", nil) // and the re-INVITE not yet answered
+	if !waitLogged(ctx, t, logs, "cancelled re-offer got no final response from the far side: taken as cancelled") {
+		t.Fatal("the cancelled re-offer was never taken as cancelled")
+	}
+	held := strings.Replace(strings.Replace(string(answer), "1718291842", "1718291843", 1), "a=sendrecv", "a=recvonly", 1)
+	rawRespond(t, sbc, rinv, rfrom, 200, "", []byte(held))
+	var acked bool
+	for {
+		r, src := rawReadTimeout(sbc, 5*time.Second, gosip.CANCEL)
+		switch {
+		case r == nil:
+			t.Fatalf("the SBC, on the hold its offerer cancelled, was not offered its earlier session again (ACKed: %v)", acked)
+		case r.Method == gosip.ACK && r.CSeq().SeqNo == rinv.CSeq().SeqNo:
+			acked = true
+			continue
+		case r.Method == gosip.BYE:
+			t.Fatal("the call was ended: the SBC could be offered its earlier session again")
+		case r.Method == gosip.INVITE && r.CSeq().SeqNo > rinv.CSeq().SeqNo:
+			rawRespond(t, sbc, r, src, 200, "", answer)
+			if m := media(t, "our offer after the cancelled hold", r.Body()); m.Direction != "sendrecv" && m.Direction != "" {
+				t.Errorf("the SBC was offered %q, want its earlier session (sendrecv)", m.Direction)
+			}
+			if !acked {
+				t.Error("the SBC's late 200 was not ACKed before our offer")
+			}
+			if n := len(srv.Calls()); n != 1 {
+				t.Errorf("%d calls in progress, want the call going on", n)
+			}
+			return
+		}
 	}
 }

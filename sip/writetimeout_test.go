@@ -1,0 +1,106 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// TestWriteTimeoutUnderSteadyTraffic: the same stalled peer as
+// TestWriteTimeoutClosesStalledConnection, but the writes come from several
+// goroutines (one per call, as the server's calls do), a new one every
+// 100 ms, with a write timeout of 500 ms: a write still fails, and the
+// connection is closed, once the buffers are full. Each new writer used to
+// set the connection's (shared) write deadline before it queued behind
+// the blocked write, so that deadline moved on and never fired
+// (r27-review3 F1): the writes now go one at a time, each setting the
+// deadline once it has the connection.
+func TestWriteTimeoutUnderSteadyTraffic(t *testing.T) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.77.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	held := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // never read
+		}
+	}()
+	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: newRecorder(), Conn: ConnLimits{WriteTimeout: 500 * time.Millisecond}})
+	peer := netip.MustParseAddrPort(ln.Addr().String())
+	body := bytes.Repeat([]byte("a"), 200000)
+	var ok, failed atomic.Int64
+	firstFail := make(chan time.Time, 1)
+	send := func() {
+		inv := s.NewInvite(Invite{Target: peer, Transport: "tcp", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
+		inv.SetBody(body)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		tx, err := s.Send(ctx, inv, Discard)
+		if err != nil {
+			if errors.Is(err, ErrTransport) {
+				select {
+				case firstFail <- time.Now():
+				default:
+				}
+			}
+			failed.Add(1)
+			return
+		}
+		ok.Add(1)
+		tx.Terminate()
+	}
+	// Steady traffic: a new writer every 100 ms for 8 s (the buffers, ~2.5 MB, are full after ~1.3 s).
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for time.Since(start) < 8*time.Second {
+		<-tick.C
+		go send()
+		select {
+		case at := <-firstFail:
+			t.Logf("a write failed as a transport error %v after steady traffic began (ok %d)", at.Sub(start), ok.Load())
+			return
+		default:
+		}
+	}
+	t.Errorf("with a new writer every 100 ms, no write to a peer that reads nothing failed within 8 s (write_timeout 500ms); write_timeouts=%d ok=%d failed=%d",
+		s.stack.connStats.WriteTimeouts.Load(), ok.Load(), failed.Load())
+	// Control: no new writer from now on; the blocked write's deadline is
+	// left alone and fires.
+	stop := time.Now()
+	select {
+	case at := <-firstFail:
+		t.Logf("once no new writer came, a write failed %v later (write_timeouts=%d)", at.Sub(stop), s.stack.connStats.WriteTimeouts.Load())
+	case <-time.After(5 * time.Second):
+		t.Logf("control: still no failure 5 s after the last writer")
+	}
+	// release the blocked writers
+	for {
+		select {
+		case c := <-held:
+			c.Close()
+		default:
+			return
+		}
+	}
+}
