@@ -318,6 +318,12 @@ func (c *call) ackReinvite(d *sip.Dialog, req *gosip.Request, res *gosip.Respons
 		return false
 	}
 	d.Refresh(res)
+	// Where the 2xx came from is the flow the ACK takes: a peer that
+	// closed the connection our re-INVITE went on and answered over a new
+	// one of its own gets the ACK there, not down the old one, whose end
+	// we may not have read yet: written there, the ACK was lost (a race
+	// seen in CI: TestReinviteConnectionClosedAnswerLater).
+	d.Heard(res)
 	a, err := d.Ack(context.Background(), req.CSeq().SeqNo, nil)
 	if err != nil {
 		c.log.Debug().Err(err).Str("call_id", d.CallID).Msg("ACK of a re-INVITE's 2xx")

@@ -208,14 +208,19 @@ func (s *tcpSBC) answer(m tcpMsg, code int, tag, contact string, body []byte, ex
 // client hangs up), the SBC's 200 is still ACKed (r27-tcp F3).
 func TestReinviteConnectionClosedAnswerLater(t *testing.T) {
 	for _, tc := range []struct {
-		name        string
-		rst, hangUp bool
-	}{{"FIN", false, false}, {"RST", true, false}, {"client hangs up meanwhile", false, true}} {
-		t.Run(tc.name, func(t *testing.T) { reinviteConnectionClosed(t, tc.rst, tc.hangUp) })
+		name                     string
+		rst, hangUp, answerFirst bool
+	}{{"FIN", false, false, false}, {"RST", true, false, false}, {"client hangs up meanwhile", false, true, false},
+		{"answered on a new connection, then the old one closed", false, false, true}} {
+		t.Run(tc.name, func(t *testing.T) { reinviteConnectionClosed(t, tc.rst, tc.hangUp, tc.answerFirst) })
 	}
 }
 
-func reinviteConnectionClosed(t *testing.T, rst, hangUp bool) {
+// reinviteConnectionClosed: with answerFirst the SBC's 200 comes over its
+// new connection just before it closes the old one, which the server may
+// not have seen closed when it ACKs: the ACK goes where the 200 came from,
+// not down the old connection, where it was lost (a race seen in CI).
+func reinviteConnectionClosed(t *testing.T, rst, hangUp, answerFirst bool) {
 	ctx := testCtx(t, 30*time.Second)
 	sbc := startTCPSBC(t, "127.0.64.10")
 	srv := serveTo(t, sbc.addr(), "tcp", nil)
@@ -248,6 +253,10 @@ func reinviteConnectionClosed(t *testing.T, rst, hangUp bool) {
 	if rst {
 		_ = rel.c.(*net.TCPConn).SetLinger(0)
 	}
+	var newConn string
+	if answerFirst {
+		newConn = answerOnNewConnection(t, sbc, srv.GatewayAddr(), rel, contact)
+	}
 	_ = rel.c.Close() // FIN (or RST), no response yet
 	if hangUp {
 		// The client hangs up: the call ends, our BYE to the SBC waits
@@ -259,17 +268,16 @@ func reinviteConnectionClosed(t *testing.T, rst, hangUp bool) {
 		sbc.wait(ctx, "BYE", isRequest(callID, gosip.BYE))
 	}
 	// The SBC's 200, over a connection of its own.
-	c2, _ := sbc.dial(srv.GatewayAddr())
-	res := gosip.NewResponseFromRequest(rel.msg.(*gosip.Request), 200, "OK", fixtureBody(t, "sbc-answer-pcma.sdp"))
-	res.AppendHeader(gosip.NewHeader("Contact", contact))
-	res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	if _, err := c2.Write([]byte(res.String())); err != nil {
-		t.Fatal(err)
+	if !answerFirst {
+		newConn = answerOnNewConnection(t, sbc, srv.GatewayAddr(), rel, contact)
 	}
-	sbc.wait(ctx, "the ACK of the SBC's 200 to our re-INVITE", func(m gosip.Message) bool {
+	ack := sbc.wait(ctx, "the ACK of the SBC's 200 to our re-INVITE", func(m gosip.Message) bool {
 		r, ok := m.(*gosip.Request)
 		return ok && r.IsAck() && r.CSeq().SeqNo == rel.msg.CSeq().SeqNo
 	})
+	if answerFirst && ack.conn != newConn {
+		t.Errorf("the ACK came on %s, want %s, where the SBC's 200 came from", ack.conn, newConn)
+	}
 	if hangUp {
 		return
 	}
@@ -285,4 +293,18 @@ func reinviteConnectionClosed(t *testing.T, rst, hangUp bool) {
 		t.Errorf("the call ended (%d BYEs to the client, %d calls) though the SBC answered the re-INVITE (wire at the SBC: %s)",
 			n, len(srv.Calls()), sbc.summary())
 	}
+}
+
+// answerOnNewConnection has the SBC answer rel, our re-INVITE, 200 over a
+// new connection of its own; it returns that connection's name.
+func answerOnNewConnection(t *testing.T, sbc *tcpSBC, to netip.AddrPort, rel tcpMsg, contact string) string {
+	t.Helper()
+	c2, name := sbc.dial(to)
+	res := gosip.NewResponseFromRequest(rel.msg.(*gosip.Request), 200, "OK", fixtureBody(t, "sbc-answer-pcma.sdp"))
+	res.AppendHeader(gosip.NewHeader("Contact", contact))
+	res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	if _, err := c2.Write([]byte(res.String())); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }
