@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strconv"
@@ -110,4 +111,48 @@ func cancelOfReinvite(reinv *gosip.Request) *gosip.Request {
 	cancel.AppendHeader(&gosip.CSeqHeader{SeqNo: reinv.CSeq().SeqNo, MethodName: gosip.CANCEL})
 	cancel.SetTransport("udp")
 	return cancel
+}
+
+// pendingHold is an answered outbound call from caller through srv to sbc,
+// a raw SBC, whose client has sent a hold re-INVITE (reinv, its
+// transaction tx), relayed to the SBC (rinv, from rfrom), not answered.
+type pendingHold struct {
+	oc          *outCall
+	answer      []byte // the SBC's SDP
+	ourTag      string // the client's From-tag
+	reinv, rinv *gosip.Request
+	tx          gosip.ClientTransaction
+	rfrom       netip.AddrPort
+}
+
+func startPendingHold(ctx context.Context, t *testing.T, srv *mediation.Server, sbc *rawSBC, caller *peer) *pendingHold {
+	t.Helper()
+	h := &pendingHold{answer: fixtureBody(t, "sbc-answer-pcma.sdp")}
+	h.oc = caller.call(ctx, srv.EdgeAddr(), "udp", clientSDP(t, 0, ""))
+	inv, from := sbc.read("")
+	rawRespond(t, sbc, inv, from, 200, "sbctag", h.answer)
+	if res := h.oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	if err := h.oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ack, _ := sbc.read(gosip.INVITE); ack.Method != gosip.ACK {
+		t.Fatalf("SBC got %s, want ACK", ack.Method)
+	}
+	h.ourTag, _ = h.oc.inv.From().Params.Get("tag")
+	h.reinv = inCallerDialog(h.oc, gosip.INVITE, 1, h.ourTag)
+	h.reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	h.reinv.SetBody(clientSDP(t, 1, "sendonly"))
+	tx, err := caller.stack.Client("udp").TransactionRequest(ctx, h.reinv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tx.Terminate)
+	h.tx = tx
+	h.rinv, h.rfrom = sbc.read(gosip.ACK)
+	if h.rinv.Method != gosip.INVITE || !strings.Contains(string(h.rinv.Body()), "a=sendonly") {
+		t.Fatalf("SBC got %s, want the relayed hold re-INVITE", h.rinv.Method)
+	}
+	return h
 }

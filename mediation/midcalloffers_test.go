@@ -35,32 +35,8 @@ func cancelledReinviteAnsweredAnyway(t *testing.T, trying bool) {
 	sbc := midRaw(t, 2)
 	srv := midServe(t, sbc.addr(), "udp", nil)
 	caller := midPeer(t, "caller", 3)
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", clientSDP(t, 0, ""))
-	inv, from := sbc.read("")
-	answer := fixtureBody(t, "sbc-answer-pcma.sdp")
-	rawRespond(t, sbc, inv, from, 200, "sbctag", answer)
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("call got %d", res.StatusCode)
-	}
-	if err := oc.d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ack, _ := sbc.read(gosip.INVITE); ack.Method != gosip.ACK {
-		t.Fatalf("SBC got %s, want ACK", ack.Method)
-	}
-	ourTag, _ := oc.inv.From().Params.Get("tag")
-	reinv := inCallerDialog(oc, gosip.INVITE, 1, ourTag)
-	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	reinv.SetBody(clientSDP(t, 1, "sendonly"))
-	tx, err := caller.stack.Client("udp").TransactionRequest(ctx, reinv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Terminate()
-	rinv, rfrom := sbc.read(gosip.ACK)
-	if rinv.Method != gosip.INVITE || !strings.Contains(string(rinv.Body()), "a=sendonly") {
-		t.Fatalf("SBC got %s, want the relayed hold re-INVITE", rinv.Method)
-	}
+	h := startPendingHold(ctx, t, srv, sbc, caller)
+	oc, answer, reinv, tx, rinv, rfrom := h.oc, h.answer, h.reinv, h.tx, h.rinv, h.rfrom
 	if trying {
 		rawRespond(t, sbc, rinv, rfrom, 100, "", nil)
 	}

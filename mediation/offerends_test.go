@@ -30,32 +30,8 @@ func TestCancelledReinviteNeverAnswered(t *testing.T) {
 	sbc := midRaw(t, 2)
 	srv := midServe(t, sbc.addr(), "udp", func(c *mediation.Config) { c.SIP.T1 = 100 * time.Millisecond })
 	caller := midPeer(t, "caller", 3)
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", clientSDP(t, 0, ""))
-	inv, from := sbc.read("")
-	answer := fixtureBody(t, "sbc-answer-pcma.sdp")
-	rawRespond(t, sbc, inv, from, 200, "sbctag", answer)
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("call got %d", res.StatusCode)
-	}
-	if err := oc.d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ack, _ := sbc.read(gosip.INVITE); ack.Method != gosip.ACK {
-		t.Fatalf("SBC got %s, want ACK", ack.Method)
-	}
-	ourTag, _ := oc.inv.From().Params.Get("tag")
-	reinv := inCallerDialog(oc, gosip.INVITE, 1, ourTag)
-	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	reinv.SetBody(clientSDP(t, 1, "sendonly"))
-	tx, err := caller.stack.Client("udp").TransactionRequest(ctx, reinv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Terminate()
-	rinv, rfrom := sbc.read(gosip.ACK)
-	if rinv.Method != gosip.INVITE {
-		t.Fatalf("SBC got %s, want the relayed re-INVITE", rinv.Method)
-	}
+	h := startPendingHold(ctx, t, srv, sbc, caller)
+	oc, answer, ourTag, reinv, tx, rinv, rfrom := h.oc, h.answer, h.ourTag, h.reinv, h.tx, h.rinv, h.rfrom
 	rawRespond(t, sbc, rinv, rfrom, 100, "", nil)
 	if res, err := caller.stack.Client("udp").Do(ctx, cancelOfReinvite(reinv)); err != nil || res.StatusCode != 200 {
 		t.Fatalf("CANCEL of the re-INVITE: %v %v", res, err)
@@ -289,32 +265,8 @@ func TestCancelledReinviteAnsweredAfterGivenUp(t *testing.T) {
 	cfg.Edge.Listen, cfg.GatewayListen = "127.0.63.1:0", "127.0.63.1:0"
 	srv := mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
 	caller := midPeer(t, "caller", 23)
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", clientSDP(t, 0, ""))
-	inv, from := sbc.read("")
-	answer := fixtureBody(t, "sbc-answer-pcma.sdp")
-	rawRespond(t, sbc, inv, from, 200, "sbctag", answer)
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("call got %d", res.StatusCode)
-	}
-	if err := oc.d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ack, _ := sbc.read(gosip.INVITE); ack.Method != gosip.ACK {
-		t.Fatalf("SBC got %s, want ACK", ack.Method)
-	}
-	ourTag, _ := oc.inv.From().Params.Get("tag")
-	reinv := inCallerDialog(oc, gosip.INVITE, 1, ourTag)
-	reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	reinv.SetBody(clientSDP(t, 1, "sendonly"))
-	tx, err := caller.stack.Client("udp").TransactionRequest(ctx, reinv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Terminate()
-	rinv, rfrom := sbc.read(gosip.ACK)
-	if rinv.Method != gosip.INVITE {
-		t.Fatalf("SBC got %s, want the relayed re-INVITE", rinv.Method)
-	}
+	h := startPendingHold(ctx, t, srv, sbc, caller)
+	answer, reinv, rinv, rfrom := h.answer, h.reinv, h.rinv, h.rfrom
 	rawRespond(t, sbc, rinv, rfrom, 100, "", nil)
 	if res, err := caller.stack.Client("udp").Do(ctx, cancelOfReinvite(reinv)); err != nil || res.StatusCode != 200 {
 		t.Fatalf("CANCEL of the re-INVITE: %v %v", res, err)

@@ -554,39 +554,9 @@ func TestHandshakeFailureReasons(t *testing.T) {
 // connection is closed and counted. Without a deadline every later write,
 // and what waited on it, hung for good (r27-tcp F1).
 func TestWriteTimeoutClosesStalledConnection(t *testing.T) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-		})
-	}}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	held := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held <- c // never read
-		}
-	}()
-	t.Cleanup(func() {
-		for {
-			select {
-			case c := <-held:
-				c.Close()
-			default:
-				return
-			}
-		}
-	})
+	peer, _ := stalledPeer(t)
 	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
 		Log: zerolog.Nop(), Handler: newRecorder(), Conn: ConnLimits{WriteTimeout: 200 * time.Millisecond}})
-	peer := netip.MustParseAddrPort(ln.Addr().String())
 	body := bytes.Repeat([]byte("a"), 60000)
 	failed := make(chan error, 1)
 	go func() {

@@ -24,29 +24,9 @@ import (
 // (r27-review3 F1): the writes now go one at a time, each setting the
 // deadline once it has the connection.
 func TestWriteTimeoutUnderSteadyTraffic(t *testing.T) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-		})
-	}}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.77.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	held := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held <- c // never read
-		}
-	}()
+	peer, held := stalledPeer(t)
 	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
 		Log: zerolog.Nop(), Handler: newRecorder(), Conn: ConnLimits{WriteTimeout: 500 * time.Millisecond}})
-	peer := netip.MustParseAddrPort(ln.Addr().String())
 	body := bytes.Repeat([]byte("a"), 200000)
 	var ok, failed atomic.Int64
 	firstFail := make(chan time.Time, 1)
@@ -103,4 +83,42 @@ func TestWriteTimeoutUnderSteadyTraffic(t *testing.T) {
 			return
 		}
 	}
+}
+
+// stalledPeer is a TCP peer that takes connections and never reads them
+// (a hung SBC whose kernel keeps them, its window at zero): its address,
+// and the connections it took, which the test's end closes.
+func stalledPeer(t *testing.T) (netip.AddrPort, chan net.Conn) {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	held := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // never read
+		}
+	}()
+	t.Cleanup(func() {
+		for {
+			select {
+			case c := <-held:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	return netip.MustParseAddrPort(ln.Addr().String()), held
 }
