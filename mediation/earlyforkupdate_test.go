@@ -2,7 +2,9 @@ package mediation_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -511,48 +513,7 @@ func clientEarlyUpdateInItsFork(t *testing.T, from string) {
 		pi.waitAck(ctx)
 	})
 	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
-	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"),
-		gosip.NewHeader("Supported", "100rel"), allowUpdate())
-	seq := oc.inv.CSeq().SeqNo
-	var seqMu sync.Mutex
-	inDialog := func(r *gosip.Response, method gosip.RequestMethod, hdrs ...gosip.Header) *gosip.Response {
-		req := gosip.NewRequest(method, r.Contact().Address)
-		req.AppendHeader(gosip.HeaderClone(oc.inv.From()))
-		req.AppendHeader(gosip.HeaderClone(r.To()))
-		req.AppendHeader(gosip.HeaderClone(oc.inv.CallID()))
-		seqMu.Lock()
-		seq++
-		req.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: method})
-		seqMu.Unlock()
-		for _, h := range hdrs {
-			req.AppendHeader(h)
-		}
-		req.SetTransport("UDP")
-		res, err := sbc.stack.Client("udp").Do(ctx, req)
-		if err != nil {
-			t.Errorf("%s: %v", method, err)
-			return nil
-		}
-		return res
-	}
-	pracked := map[string]bool{}
-	res := oc.answer(ctx, func(r *gosip.Response) {
-		tag, _ := r.To().Params.Get("tag")
-		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || pracked[tag] {
-			return
-		}
-		pracked[tag] = true
-		if p := inDialog(r, gosip.PRACK, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE")); p == nil || p.StatusCode != 200 {
-			t.Errorf("PRACK in %q got %v", tag, p)
-		}
-		if len(pracked) == 2 {
-			close(proceed)
-		}
-	})
-	if res.StatusCode != 200 {
-		t.Fatalf("SBC got %d", res.StatusCode)
-	}
-	_ = oc.d.Ack(ctx)
+	oc, res, inDialog := forkedInboundCall(ctx, t, sbc, srv, s1, proceed)
 	select {
 	case code := <-updated:
 		if code != 200 {
@@ -581,4 +542,58 @@ func clientEarlyUpdateInItsFork(t *testing.T, from string) {
 		t.Fatalf("BYE got %v", b)
 	}
 	edge.wait(ctx, gosip.BYE, 1)
+}
+
+// forkedInboundCall has sbc call srv (s1 its media socket) with 100rel and
+// UPDATE while the client forks (two reliable 183s): each is PRACKed in
+// its own early dialog, proceed closed once both are, and it returns once
+// the call is answered and ACKed, with res our 200 and inDialog, which
+// sends the SBC's request in the dialog of a response of ours (early or
+// confirmed), its CSeq counted for all of them.
+func forkedInboundCall(ctx context.Context, t *testing.T, sbc *peer, srv *mediation.Server, s1 *net.UDPConn, proceed chan struct{}) (
+	oc *outCall, res *gosip.Response, inDialog func(*gosip.Response, gosip.RequestMethod, ...gosip.Header) *gosip.Response) {
+	t.Helper()
+	oc = sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"),
+		gosip.NewHeader("Supported", "100rel"), allowUpdate())
+	seq := oc.inv.CSeq().SeqNo
+	var seqMu sync.Mutex
+	inDialog = func(r *gosip.Response, method gosip.RequestMethod, hdrs ...gosip.Header) *gosip.Response {
+		req := gosip.NewRequest(method, r.Contact().Address)
+		req.AppendHeader(gosip.HeaderClone(oc.inv.From()))
+		req.AppendHeader(gosip.HeaderClone(r.To()))
+		req.AppendHeader(gosip.HeaderClone(oc.inv.CallID()))
+		seqMu.Lock()
+		seq++
+		req.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: method})
+		seqMu.Unlock()
+		for _, h := range hdrs {
+			req.AppendHeader(h)
+		}
+		req.SetTransport("UDP")
+		res, err := sbc.stack.Client("udp").Do(ctx, req)
+		if err != nil {
+			t.Errorf("%s: %v", method, err)
+			return nil
+		}
+		return res
+	}
+	pracked := map[string]bool{}
+	res = oc.answer(ctx, func(r *gosip.Response) {
+		tag, _ := r.To().Params.Get("tag")
+		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || pracked[tag] {
+			return
+		}
+		pracked[tag] = true
+		if p := inDialog(r, gosip.PRACK, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE")); p == nil || p.StatusCode != 200 {
+			t.Errorf("PRACK in %q got %v", tag, p)
+		}
+		if len(pracked) == 2 {
+			close(proceed)
+		}
+	})
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	return oc, res, inDialog
 }

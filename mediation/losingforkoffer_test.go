@@ -3,7 +3,6 @@ package mediation_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,48 +85,7 @@ func losingForkUpdate(t *testing.T, sbcCode int) {
 		pi.waitAck(ctx)
 	})
 	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
-	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(s1), "sendrecv", true, "PCMU", "PCMA"),
-		gosip.NewHeader("Supported", "100rel"), allowUpdate())
-	seq := oc.inv.CSeq().SeqNo
-	var seqMu sync.Mutex
-	inDialog := func(r *gosip.Response, method gosip.RequestMethod, hdrs ...gosip.Header) *gosip.Response {
-		req := gosip.NewRequest(method, r.Contact().Address)
-		req.AppendHeader(gosip.HeaderClone(oc.inv.From()))
-		req.AppendHeader(gosip.HeaderClone(r.To()))
-		req.AppendHeader(gosip.HeaderClone(oc.inv.CallID()))
-		seqMu.Lock()
-		seq++
-		req.AppendHeader(&gosip.CSeqHeader{SeqNo: seq, MethodName: method})
-		seqMu.Unlock()
-		for _, h := range hdrs {
-			req.AppendHeader(h)
-		}
-		req.SetTransport("UDP")
-		res, err := sbc.stack.Client("udp").Do(ctx, req)
-		if err != nil {
-			t.Errorf("%s: %v", method, err)
-			return nil
-		}
-		return res
-	}
-	pracked := map[string]bool{}
-	res := oc.answer(ctx, func(r *gosip.Response) {
-		tag, _ := r.To().Params.Get("tag")
-		if r.StatusCode != 183 || r.GetHeader("RSeq") == nil || pracked[tag] {
-			return
-		}
-		pracked[tag] = true
-		if p := inDialog(r, gosip.PRACK, gosip.NewHeader("RAck", r.GetHeader("RSeq").Value()+" "+fmt.Sprint(oc.inv.CSeq().SeqNo)+" INVITE")); p == nil || p.StatusCode != 200 {
-			t.Errorf("PRACK in %q got %v", tag, p)
-		}
-		if len(pracked) == 2 {
-			close(proceed)
-		}
-	})
-	if res.StatusCode != 200 {
-		t.Fatalf("SBC got %d", res.StatusCode)
-	}
-	_ = oc.d.Ack(ctx)
+	_, res, inDialog := forkedInboundCall(ctx, t, sbc, srv, s1, proceed)
 	answeredTag, _ = res.To().Params.Get("tag")
 	close(answered)
 	select {
