@@ -424,8 +424,9 @@ func (c *call) onUpdate(l *leg, in *sip.Incoming) {
 		// offer we received and have not answered: 500 with Retry-After;
 		// ours to the callee an offer we sent that it has not answered:
 		// glare, 491.
+		ourTag, _ := in.Req.To().Params.Get("tag")
 		switch {
-		case l == &c.caller.leg && !c.caller.answered(in.Req) && c.media.offeredIn18x(ourTagOf(in.Req)):
+		case l == &c.caller.leg && !c.caller.answered(in.Req) && c.media.offeredIn18x(ourTag):
 			// A delayed offer's: the offer is ours, in our reliable 18x
 			// there, its answer due in the PRACK: glare (RFC 3311 §5.2).
 			_ = in.Reply(491, "Request Pending", "")

@@ -37,26 +37,35 @@ type hungUpDialogs struct {
 	order   []legKey
 }
 
-// seen reports whether the dialog of res, a 2xx to an INVITE, was hung up.
-func (h *hungUpDialogs) seen(res *gosip.Response) bool {
+// answeredDialog is the dialog a 2xx to an INVITE makes: its Call-ID and
+// To-tag; ok is false without a Call-ID.
+func answeredDialog(res *gosip.Response) (k legKey, ok bool) {
 	if res.CallID() == nil {
-		return false
+		return legKey{}, false
 	}
 	tag, _ := res.To().Params.Get("tag")
+	return legKey{string(*res.CallID()), tag}, true
+}
+
+// seen reports whether the dialog of res, a 2xx to an INVITE, was hung up.
+func (h *hungUpDialogs) seen(res *gosip.Response) bool {
+	k, ok := answeredDialog(res)
+	if !ok {
+		return false
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, ok := h.dialogs[legKey{string(*res.CallID()), tag}]
+	_, ok = h.dialogs[k]
 	return ok
 }
 
 // add records the dialog of res, a 2xx to an INVITE, and reports whether
 // it is new: false for a copy of a 2xx already hung up.
 func (h *hungUpDialogs) add(res *gosip.Response) bool {
-	if res.CallID() == nil {
+	k, ok := answeredDialog(res)
+	if !ok {
 		return true
 	}
-	tag, _ := res.To().Params.Get("tag")
-	k := legKey{string(*res.CallID()), tag}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.dialogs[k]; ok {
@@ -137,10 +146,4 @@ func (s *callSink) seqIn(callID string) uint32 {
 		}
 	}
 	return seq
-}
-
-// ourTagOf is the To-tag of a request of a peer's: our tag in its dialog.
-func ourTagOf(req *gosip.Request) string {
-	tag, _ := req.To().Params.Get("tag")
-	return tag
 }

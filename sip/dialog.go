@@ -489,6 +489,24 @@ func (d *Dialog) Send(ctx context.Context, req *gosip.Request, sink ResponseSink
 // target is retried on the next: the targets are worked out again, since
 // a connection may have closed in the meantime.
 func (d *Dialog) SendNext(ctx context.Context, req *gosip.Request, sink ResponseSink, tried []string) (*ClientTx, string, error) {
+	var tx *ClientTx
+	target, err := d.sendOn(ctx, req, tried, func(ctx context.Context, r *gosip.Request) (err error) {
+		tx, err = d.Side.Send(ctx, r, sink)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return tx, target, nil
+}
+
+// sendOn hands req to send for the first of its targets not in tried,
+// then the next while a target cannot even be written (ErrTransport),
+// and returns the target that took it. Each try gets req itself the first
+// time, then a copy with a Via of its own (so a retransmission or another
+// target is a new branch), its destination set, and a context bounded
+// for a target that has another after it (tryContext).
+func (d *Dialog) sendOn(ctx context.Context, req *gosip.Request, tried []string, send func(context.Context, *gosip.Request) error) (string, error) {
 	var errs []error
 	targets := d.targets(req)
 	for i, target := range targets {
@@ -505,11 +523,11 @@ func (d *Dialog) SendNext(ctx context.Context, req *gosip.Request, sink Response
 		_, addr, _ := strings.Cut(target, ":")
 		r.SetDestination(addr)
 		tctx, cancel := d.Side.tryContext(ctx, r, targets, i)
-		tx, err := d.Side.Send(tctx, r, sink)
+		err := send(tctx, r)
 		cancel()
 		if err == nil {
 			d.noteFallback(targets, i, tried)
-			return tx, target, nil
+			return target, nil
 		}
 		tried = append(tried, target)
 		errs = append(errs, fmt.Errorf("%s: %w", target, err))
@@ -518,9 +536,9 @@ func (d *Dialog) SendNext(ctx context.Context, req *gosip.Request, sink Response
 		}
 	}
 	if len(errs) == 0 {
-		return nil, "", fmt.Errorf("%s: no target left: %w", req.Method, ErrTransport)
+		return "", fmt.Errorf("%s: no target left: %w", req.Method, ErrTransport)
 	}
-	return nil, "", errors.Join(errs...)
+	return "", errors.Join(errs...)
 }
 
 // Ack sends the ACK of a 2xx to our INVITE (RFC 3261 §13.2.2.4): in the
@@ -535,30 +553,7 @@ func (d *Dialog) Ack(ctx context.Context, inviteSeq uint32, body []byte) (*gosip
 // first write sends ack itself; a later one (another target, a
 // retransmission) a copy with a Via of its own, as SendNext does.
 func (d *Dialog) WriteAck(ctx context.Context, ack *gosip.Request) error {
-	var err error
-	var tried []string
-	targets := d.targets(ack)
-	for i, t := range targets {
-		_, addr, _ := strings.Cut(t, ":")
-		r := ack
-		if hasHeader(ack, "Via") {
-			r = ack.Clone()
-			r.SetBody(ack.Body())
-			r.RemoveHeader("Via")
-		}
-		r.SetTransport(ack.Transport())
-		r.SetDestination(addr)
-		tctx, cancel := d.Side.tryContext(ctx, r, targets, i)
-		err = d.Side.WriteRequest(tctx, r)
-		cancel()
-		if err == nil {
-			d.noteFallback(targets, i, tried)
-		}
-		if err == nil || !errors.Is(err, ErrTransport) {
-			return err
-		}
-		tried = append(tried, t)
-	}
+	_, err := d.sendOn(ctx, ack, nil, d.Side.WriteRequest)
 	return err
 }
 

@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -121,4 +122,67 @@ func stalledPeer(t *testing.T) (netip.AddrPort, chan net.Conn) {
 		}
 	})
 	return netip.MustParseAddrPort(ln.Addr().String()), held
+}
+
+// TestWriteTimeoutClosesStalledTLSConnection: as
+// TestWriteTimeoutClosesStalledConnection over TLS (README: "any TCP or TLS
+// connection"): the peer completes its handshake, then reads nothing; a
+// write to it fails as a transport error within WriteTimeout once the
+// buffers are full, and the connection is closed and counted.
+func TestWriteTimeoutClosesStalledTLSConnection(t *testing.T) {
+	cert, pool := selfSigned(t, "peer.lab")
+	raw, held := stalledPeer(t)
+	// The stalled peer's connections, handshaken as TLS before they stall.
+	stalled := make(chan net.Conn, 4)
+	go func() {
+		for c := range held {
+			tc := tls.Server(c, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
+			_ = tc.Handshake()
+			stalled <- c // never read again
+		}
+	}()
+	t.Cleanup(func() {
+		for {
+			select {
+			case c := <-stalled:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
+		Log: zerolog.Nop(), Handler: newRecorder(), Conn: ConnLimits{WriteTimeout: 200 * time.Millisecond},
+		TLS: &TLSConfig{Client: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool},
+			Dial: func(netip.AddrPort) *tls.Config {
+				return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: "peer.lab"}
+			}}})
+	body := bytes.Repeat([]byte("a"), 60000)
+	failed := make(chan error, 1)
+	go func() {
+		for range 400 {
+			inv := s.NewInvite(Invite{Target: raw, Transport: "tls", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
+			inv.SetBody(body)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			tx, err := s.Send(ctx, inv, Discard)
+			cancel()
+			if err != nil {
+				failed <- err
+				return
+			}
+			tx.Terminate()
+		}
+		failed <- nil
+	}()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, ErrTransport) {
+			t.Fatalf("a write to a TLS peer that reads nothing ended with %v, want a transport error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a write to a TLS peer that reads nothing still blocks after 20 s")
+	}
+	if n := s.stack.connStats.WriteTimeouts.Load(); n != 1 {
+		t.Errorf("write timeouts counted %d, want 1", n)
+	}
 }
