@@ -487,29 +487,8 @@ func TestSRTPAnswerRekeys(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			client, sbc := newRekeyParty(t, "client", fixtureKey), newRekeyParty(t, "sbc", sbcKey)
-			invited := make(chan *peerInvite, 1)
-			sbc.p.invites(func(pi *peerInvite) {
-				pi.respond(200, sbc.sdp())
-				invited <- pi
-			})
 			srv := serveTo(t, sbc.p.addr(), "udp", func(c *mediation.Config) { c.Gateways[0].SRTP = "required" })
-			oc := client.p.call(ctx, srv.EdgeAddr(), "udp", client.sdp())
-			if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-				t.Fatalf("call got %d", res.StatusCode)
-			}
-			_ = oc.d.Ack(ctx)
-			ackTaken(ctx, t, oc)
-			var pi *peerInvite
-			select {
-			case pi = <-invited:
-			case <-ctx.Done():
-				t.Fatal("the SBC got no INVITE")
-			}
-			pi.mustWaitAck(ctx)
-			toClient, toSBC := oc.final.Body(), pi.req.Body()
-			client.run(ctx, media(t, "answer to the client", toClient).RTP(), keyOf(t, "answer to the client", toClient))
-			sbc.run(ctx, media(t, "offer to the SBC", toSBC).RTP(), keyOf(t, "offer to the SBC", toSBC))
-			sbc.heard(ctx, "the client's first packets", span(1, 5))
+			oc, _ := srtpCallUp(ctx, t, client, sbc, srv, nil)
 
 			ourTag, _ := oc.inv.From().Params.Get("tag")
 			reinv := inCallerDialog(oc, gosip.INVITE, 2, ourTag) // 1 was ackTaken's OPTIONS
@@ -517,7 +496,7 @@ func TestSRTPAnswerRekeys(t *testing.T) {
 			if ok.StatusCode != 200 || len(ok.Body()) == 0 {
 				t.Fatalf("re-INVITE without SDP got %d with %d bytes of SDP, want 200 with an offer", ok.StatusCode, len(ok.Body()))
 			}
-			if got := keyOf(t, "our offer in the 200", ok.Body()); !bytes.Equal(got, keyOf(t, "answer to the client", toClient)) {
+			if got := keyOf(t, "our offer in the 200", ok.Body()); !bytes.Equal(got, keyOf(t, "answer to the client", oc.final.Body())) {
 				t.Fatalf("our offer in the 200 has another key of ours")
 			}
 			if move {
@@ -567,11 +546,6 @@ func TestSRTPAnswerRekeysDuringRefresh(t *testing.T) {
 	newKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x6b}, 30))
 	ctx := testCtx(t, 30*time.Second)
 	client, sbc := newRekeyParty(t, "client", fixtureKey), newRekeyParty(t, "sbc", sbcKey)
-	invited := make(chan *peerInvite, 1)
-	sbc.p.invites(func(pi *peerInvite) {
-		pi.respond(200, sbc.sdp(), gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer"))
-		invited <- pi
-	})
 	// Our refresh of the SBC: held until the client's media under its
 	// new key has come through.
 	sbcRefreshing, release := make(chan struct{}), make(chan struct{})
@@ -603,23 +577,9 @@ func TestSRTPAnswerRekeysDuringRefresh(t *testing.T) {
 		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
 		c.Edge.SessionTimer.MinSE = time.Second
 	})
-	oc := client.p.call(ctx, srv.EdgeAddr(), "udp", client.sdp(),
+	srtpCallUp(ctx, t, client, sbc, srv,
+		[]gosip.Header{gosip.NewHeader("Session-Expires", "2;refresher=uac"), gosip.NewHeader("Require", "timer")},
 		gosip.NewHeader("Supported", "timer"), gosip.NewHeader("Session-Expires", "2;refresher=uas"))
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("call got %d", res.StatusCode)
-	}
-	_ = oc.d.Ack(ctx)
-	var pi *peerInvite
-	select {
-	case pi = <-invited:
-	case <-ctx.Done():
-		t.Fatal("the SBC got no INVITE")
-	}
-	pi.mustWaitAck(ctx)
-	toClient, toSBC := oc.final.Body(), pi.req.Body()
-	client.run(ctx, media(t, "answer to the client", toClient).RTP(), keyOf(t, "answer to the client", toClient))
-	sbc.run(ctx, media(t, "offer to the SBC", toSBC).RTP(), keyOf(t, "offer to the SBC", toSBC))
-	sbc.heard(ctx, "the client's first packets", span(1, 5))
 	client.p.wait(ctx, gosip.INVITE, 1) // our refresh, answered with the new key
 	from := sbc.firstHeard(ctx, client.sent()+1)
 	for client.sent() < from+20 {
@@ -631,4 +591,36 @@ func TestSRTPAnswerRekeysDuringRefresh(t *testing.T) {
 	}
 	sbc.heard(ctx, "the client's packets under its new key, our refresh of the SBC unanswered", span(from, from+20))
 	close(release)
+}
+
+// srtpCallUp places an anchored call from client to sbc through srv, both
+// legs SRTP: the SBC answers 200 with sbcHdrs, the client's INVITE carries
+// callHdrs. It returns once both parties talk under the keys of that
+// exchange and the SBC has the client's first packets, with the client's
+// call and the SBC's INVITE.
+func srtpCallUp(ctx context.Context, t *testing.T, client, sbc *rekeyParty, srv *mediation.Server, sbcHdrs []gosip.Header, callHdrs ...gosip.Header) (*outCall, *peerInvite) {
+	t.Helper()
+	invited := make(chan *peerInvite, 1)
+	sbc.p.invites(func(pi *peerInvite) {
+		pi.respond(200, sbc.sdp(), sbcHdrs...)
+		invited <- pi
+	})
+	oc := client.p.call(ctx, srv.EdgeAddr(), "udp", client.sdp(), callHdrs...)
+	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	ackTaken(ctx, t, oc)
+	var pi *peerInvite
+	select {
+	case pi = <-invited:
+	case <-ctx.Done():
+		t.Fatal("the SBC got no INVITE")
+	}
+	pi.mustWaitAck(ctx)
+	toClient, toSBC := oc.final.Body(), pi.req.Body()
+	client.run(ctx, media(t, "answer to the client", toClient).RTP(), keyOf(t, "answer to the client", toClient))
+	sbc.run(ctx, media(t, "offer to the SBC", toSBC).RTP(), keyOf(t, "offer to the SBC", toSBC))
+	sbc.heard(ctx, "the client's first packets", span(1, 5))
+	return oc, pi
 }
