@@ -458,9 +458,13 @@ func decodeYAML(data []byte, name string, cfg *Config) error {
 	if err := checkKnownKeys(&root, reflect.TypeOf(cfg).Elem(), "", name); err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+	// The tree, not data, is decoded: checkKnownKeys has rewritten a bare 0
+	// given for a duration, and has already refused any key without a field
+	// (what the decoder's KnownFields would).
+	if root.Kind == 0 { // no document at all: the defaults stand
+		return nil
+	}
+	if err := root.Decode(cfg); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			if ce := typeError(&root, te, name); ce != nil {
@@ -482,8 +486,16 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
+// durationType is the type of every duration setting.
+var durationType = reflect.TypeFor[time.Duration]()
+
 // checkKnownKeys walks the YAML tree alongside the Go type and reports the
 // first mapping key that has no field, with its full YAML path and line.
+//
+// On the way it reads durations as an operator writes them: a bare 0 (the
+// README's "0: never") is 0s, rewritten in the tree, since the decoder takes
+// a duration only as a string with a unit; another bare number is refused
+// with the unit it lacks, not the decoder's "cannot unmarshal !!int".
 func checkKnownKeys(n *yaml.Node, t reflect.Type, path, file string) error {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
@@ -492,6 +504,12 @@ func checkKnownKeys(n *yaml.Node, t reflect.Type, path, file string) error {
 		t = t.Elem()
 	}
 	switch {
+	case n.Kind == yaml.ScalarNode && t == durationType && (n.Tag == "!!int" || n.Tag == "!!float"):
+		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == 0 {
+			n.Tag, n.Value = "!!str", "0s"
+			return nil
+		}
+		return &ConfigError{Field: path, Reason: fmt.Sprintf("%q is a duration without a unit: write it with one, as %ss or %sms (%s line %d)", n.Value, n.Value, n.Value, file, n.Line)}
 	case n.Kind == yaml.DocumentNode:
 		for _, c := range n.Content {
 			if err := checkKnownKeys(c, t, path, file); err != nil {

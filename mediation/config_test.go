@@ -610,6 +610,47 @@ func TestLoadConfigOneDocument(t *testing.T) {
 	}
 }
 
+// TestLoadConfigDurations: a duration is written with a unit, but a bare 0 (as
+// README's "0: never" reads) is 0s, in a merged mapping too; another bare
+// number is refused with the unit it lacks, naming its key and line.
+func TestLoadConfigDurations(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, yaml string
+		want       time.Duration // WriteTimeout, when wantErr is ""
+		wantErr    string
+	}{
+		{"bare zero", "sip:\n  tcp:\n    write_timeout: 0\n", 0, ""},
+		{"bare float zero", "sip:\n  tcp:\n    write_timeout: 0.0\n", 0, ""},
+		{"with unit", "sip:\n  tcp:\n    write_timeout: 2s\n", 2 * time.Second, ""},
+		{"quoted zero", "sip:\n  tcp:\n    write_timeout: \"0\"\n", 0, ""},
+		{"zero through an alias", "sip:\n  tcp:\n    idle_timeout: &z 0\n    write_timeout: *z\n", 0, ""},
+		{"bare number", "sip:\n  tcp:\n    write_timeout: 5\n", 0, `config: sip.tcp.write_timeout: "5" is a duration without a unit: write it with one, as 5s or 5ms (`},
+		{"bare number line", "max_calls: 3\nsip:\n  t1: 500\n", 0, "line 3)"},
+		{"not a duration", "sip:\n  tcp:\n    write_timeout: soon\n", 0, "sip.tcp.write_timeout: cannot unmarshal"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := mediation.LoadConfig(path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("LoadConfig: %v; want one line with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			if got := cfg.SIP.TCP.WriteTimeout; got != tt.want {
+				t.Fatalf("write_timeout = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadConfigThenValidate(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	cfg, err := mediation.LoadConfig(filepath.Join(configDir, "bad-ports.yaml"))
