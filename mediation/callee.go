@@ -588,16 +588,24 @@ func (c *call) onCalleeFail(err error) {
 // re-INVITE.
 func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 	cseq := res.CSeq()
-	if cseq == nil || cseq.MethodName != gosip.INVITE || res.IsProvisional() {
+	if cseq == nil || cseq.MethodName != gosip.INVITE {
 		return
 	}
 	if off := c.offer; off != nil && off.lost && off.out != nil && side == c.other(off.from).side &&
 		cseq.SeqNo == off.out.req.CSeq().SeqNo && res.CallID() != nil && string(*res.CallID()) == off.out.dialog.CallID {
-		// The final response to a relayed re-INVITE whose connection
-		// ended under it, over another connection (onOfferAnswer ACKs a
-		// 2xx). A non-2xx's ACK was its transaction's, which is gone:
-		// its UAS gives up retransmitting at its Timer H.
+		// A response to a relayed re-INVITE whose connection ended
+		// under it, over another connection. A non-2xx's ACK was its
+		// transaction's, which is gone: sent here, back where it came
+		// from (onOfferAnswer ACKs a 2xx). A provisional may send the
+		// CANCEL that waited for one (onOfferAnswer), to where it came
+		// from.
+		if res.StatusCode >= 300 {
+			side.AckLost(off.out.req, res)
+		}
 		c.onOfferAnswer(off, res)
+		return
+	}
+	if res.IsProvisional() {
 		return
 	}
 	if !res.IsSuccess() {

@@ -711,7 +711,7 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		off.provisional = true
 		if off.cancelDue {
 			off.cancelDue = false
-			c.cancelOffer(off)
+			c.cancelOffer(off, res.Source())
 		}
 	}
 	if res.IsProvisional() || c.offer != off || stale {
@@ -861,8 +861,16 @@ func replyOffer(in *sip.Incoming, code int, phrase string, hdrs ...gosip.Header)
 	}
 }
 
-// cancelOffer CANCELs the relayed re-INVITE of off.
-func (c *call) cancelOffer(off *relayedOffer) {
+// cancelOffer CANCELs the relayed re-INVITE of off; from is where the
+// far side's latest response to it came from, if known, where the CANCEL
+// of a re-INVITE whose connection ended goes (off.lost).
+func (c *call) cancelOffer(off *relayedOffer, from string) {
+	if off.lost {
+		// Its transaction ended with its connection: the CANCEL goes in
+		// a transaction of its own, over a connection still open.
+		c.other(off.from).side.CancelLost(off.out.req, from)
+		return
+	}
 	for _, x := range c.out {
 		if x.o == off.out {
 			_ = x.tx.Cancel(context.Background())
@@ -876,7 +884,7 @@ func (c *call) onReInviteCancel(l *leg, in *sip.Incoming) {
 	_ = in.Reply(200, "OK", "")
 	if off := c.offer; off != nil && off.from == l && off.in != nil && branch(off.in.Req) == branch(in.Req) {
 		if off.provisional {
-			c.cancelOffer(off)
+			c.cancelOffer(off, "")
 		} else {
 			// RFC 3261 §9.1: no CANCEL before a provisional; it goes
 			// with the first (onOfferAnswer), if any comes.

@@ -69,7 +69,10 @@ func (l *leg) supported() []string { return l.policy.optionTags() }
 type outgoing struct {
 	leg    *leg
 	dialog *sip.Dialog
-	req    *gosip.Request
+	// req is the request as last sent (its transaction's): the Via
+	// branch a CANCEL or a non-2xx's ACK repeats is of the target that
+	// took it (sip.Dialog.SendNext copies it with a new one for another).
+	req *gosip.Request
 	// tried are the dialog targets the request went to (sip.Dialog.SendNext).
 	tried []string
 	final bool
@@ -90,7 +93,7 @@ func (c *call) sendIn(l *leg, d *sip.Dialog, req *gosip.Request, onResponse func
 	if err != nil {
 		return nil, err
 	}
-	o.tried = append(o.tried, target)
+	o.req, o.tried = tx.Req, append(o.tried, target)
 	c.track(tx, o)
 	return o, nil
 }
@@ -128,7 +131,7 @@ func (c *call) resend(o *outgoing) bool {
 	if err != nil {
 		return false
 	}
-	o.tried, o.final = append(o.tried, target), false
+	o.req, o.tried, o.final = tx.Req, append(o.tried, target), false
 	c.track(tx, o)
 	return true
 }

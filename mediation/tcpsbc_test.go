@@ -13,6 +13,8 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
 )
 
 // tcpSBC is a raw SBC over TCP on 127.0.64.x: it listens on one port (its
@@ -222,34 +224,23 @@ func TestReinviteConnectionClosedAnswerLater(t *testing.T) {
 // not down the old connection, where it was lost (a race seen in CI).
 func reinviteConnectionClosed(t *testing.T, rst, hangUp, answerFirst bool) {
 	ctx := testCtx(t, 30*time.Second)
-	sbc := startTCPSBC(t, "127.0.64.10")
-	srv := serveTo(t, sbc.addr(), "tcp", nil)
-	caller := startPeerOn(t, "caller", netip.MustParseAddrPort("127.0.64.11:0"), nil)
-	oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
-	inv := sbc.wait(ctx, "INVITE", func(m gosip.Message) bool { r, ok := m.(*gosip.Request); return ok && r.IsInvite() })
-	contact := fmt.Sprintf("<sip:sbc@%s;transport=tcp>", sbc.addr())
-	ok := sbc.answer(inv, 200, "", contact, fixtureBody(t, "sbc-answer-pcma.sdp"))
-	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
-		t.Fatalf("caller got %d", res.StatusCode)
-	}
-	if err := oc.d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-	callID := string(*ok.CallID())
-	sbc.wait(ctx, "ACK", isRequest(callID, gosip.ACK))
-
-	reo := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
-	reo.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	reo.SetBody(fixtureBody(t, "hold-offer.sdp"))
+	h := startTCPReinvite(ctx, t)
+	sbc, srv, caller, oc, rel, callID, contact := h.sbc, h.srv, h.caller, h.oc, h.rel, h.callID, h.contact
 	done := make(chan *gosip.Response, 1)
 	go func() {
-		res, _ := oc.d.Do(ctx, reo)
-		done <- res
+		for {
+			select {
+			case r := <-h.tx.Responses():
+				if r.StatusCode >= 200 {
+					done <- r
+					return
+				}
+			case <-ctx.Done():
+				done <- nil
+				return
+			}
+		}
 	}()
-	rel := sbc.wait(ctx, "relayed re-INVITE", func(m gosip.Message) bool {
-		r, ok := m.(*gosip.Request)
-		return ok && r.IsInvite() && string(*r.CallID()) == callID && r.CSeq().SeqNo != inv.msg.CSeq().SeqNo
-	})
 	if rst {
 		_ = rel.c.(*net.TCPConn).SetLinger(0)
 	}
@@ -262,8 +253,9 @@ func reinviteConnectionClosed(t *testing.T, rst, hangUp, answerFirst bool) {
 		// The client hangs up: the call ends, our BYE to the SBC waits
 		// for its answer, which the SBC holds back.
 		<-done // 487: the call ended under its re-INVITE
-		if err := oc.d.Bye(ctx); err != nil {
-			t.Fatal(err)
+		ourTag, _ := oc.inv.From().Params.Get("tag")
+		if res, err := caller.stack.Client("udp").Do(ctx, inCallerDialog(oc, gosip.BYE, 2, ourTag)); err != nil || res.StatusCode != 200 {
+			t.Fatalf("the client's BYE: %v %v", res, err)
 		}
 		sbc.wait(ctx, "BYE", isRequest(callID, gosip.BYE))
 	}
@@ -307,4 +299,144 @@ func answerOnNewConnection(t *testing.T, sbc *tcpSBC, to netip.AddrPort, rel tcp
 		t.Fatal(err)
 	}
 	return name
+}
+
+// tcpReinvite is an answered outbound call from caller (UDP) through srv
+// to sbc over TCP, whose client has sent a hold re-INVITE (reinv, its
+// transaction tx), relayed to the SBC (rel), not answered.
+type tcpReinvite struct {
+	sbc      *tcpSBC
+	srv      *mediation.Server
+	caller   *peer
+	oc       *outCall
+	reinv    *gosip.Request
+	tx       gosip.ClientTransaction
+	rel      tcpMsg
+	callID   string // of the gateway leg
+	contact  string // the SBC's
+	inviteCS uint32 // CSeq of our INVITE to the SBC
+}
+
+func startTCPReinvite(ctx context.Context, t *testing.T) *tcpReinvite {
+	t.Helper()
+	h := &tcpReinvite{sbc: startTCPSBC(t, "127.0.64.10")}
+	h.srv = serveTo(t, h.sbc.addr(), "tcp", nil)
+	h.caller = startPeerOn(t, "caller", netip.MustParseAddrPort("127.0.64.11:0"), nil)
+	h.oc = h.caller.call(ctx, h.srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+	inv := h.sbc.wait(ctx, "INVITE", func(m gosip.Message) bool { r, ok := m.(*gosip.Request); return ok && r.IsInvite() })
+	h.inviteCS = inv.msg.CSeq().SeqNo
+	h.contact = fmt.Sprintf("<sip:sbc@%s;transport=tcp>", h.sbc.addr())
+	ok := h.sbc.answer(inv, 200, "", h.contact, fixtureBody(t, "sbc-answer-pcma.sdp"))
+	if res := h.oc.answer(ctx, nil); res.StatusCode != 200 {
+		t.Fatalf("caller got %d", res.StatusCode)
+	}
+	if err := h.oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.callID = string(*ok.CallID())
+	h.sbc.wait(ctx, "ACK", isRequest(h.callID, gosip.ACK))
+	ourTag, _ := h.oc.inv.From().Params.Get("tag")
+	h.reinv = inCallerDialog(h.oc, gosip.INVITE, 1, ourTag)
+	h.reinv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	h.reinv.SetBody(fixtureBody(t, "hold-offer.sdp"))
+	tx, err := h.caller.stack.Client("udp").TransactionRequest(ctx, h.reinv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tx.Terminate)
+	h.tx = tx
+	h.rel = h.sbc.wait(ctx, "relayed re-INVITE", func(m gosip.Message) bool {
+		r, ok := m.(*gosip.Request)
+		return ok && r.IsInvite() && string(*r.CallID()) == h.callID && r.CSeq().SeqNo != h.inviteCS
+	})
+	return h
+}
+
+// respondOn writes the SBC's code to req over c.
+func respondOn(t *testing.T, c net.Conn, req *gosip.Request, code int, body []byte) {
+	t.Helper()
+	res := gosip.NewResponseFromRequest(req, code, "X", body)
+	if body != nil {
+		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	}
+	if _, err := c.Write([]byte(res.String())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReinviteConnectionClosedThenRefusedOrCancelled: our relayed
+// re-INVITE's TCP connection ends before any response (the SBC closes
+// it), and the SBC's responses come over a new connection of its own
+// (RFC 3261 §18.2.2). Its transaction is gone with the connection, so:
+//   - a non-2xx final response (488) is ACKed here, in the INVITE's
+//     transaction (its Via branch, RFC 3261 §17.1.1.3), back over the
+//     connection it came on; the client gets the 488 and the call goes on;
+//   - the client's CANCEL, which waited for a provisional (§9.1), goes
+//     when the SBC's 180 comes, with the re-INVITE's branch; the SBC's 487
+//     is ACKed in turn.
+//
+// Neither used to go: the SBC's transaction waited for its Timer H, and
+// the cancelled re-INVITE rang on until its final response.
+func TestReinviteConnectionClosedThenRefusedOrCancelled(t *testing.T) {
+	for _, cancelled := range []bool{false, true} {
+		t.Run(map[bool]string{false: "488", true: "CANCEL after 180"}[cancelled], func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			h := startTCPReinvite(ctx, t)
+			rel := h.rel.msg.(*gosip.Request)
+			branch, _ := rel.Via().Params.Get("branch")
+			if cancelled {
+				if res, err := h.caller.stack.Client("udp").Do(ctx, cancelOfReinvite(h.reinv)); err != nil || res.StatusCode != 200 {
+					t.Fatalf("CANCEL of the re-INVITE: %v %v", res, err)
+				}
+				if final := finalOf(ctx, t, h.tx); final.StatusCode != 487 {
+					t.Fatalf("cancelled re-INVITE got %d, want 487", final.StatusCode)
+				}
+			}
+			_ = h.rel.c.Close()
+			c2, name := h.sbc.dial(h.srv.GatewayAddr())
+			code := 488
+			if cancelled {
+				respondOn(t, c2, rel, 180, nil)
+				cm := h.sbc.wait(ctx, "our CANCEL of the re-INVITE, due since the client's", isRequest(h.callID, gosip.CANCEL))
+				c := cm.msg.(*gosip.Request)
+				if b, _ := c.Via().Params.Get("branch"); b != branch || c.CSeq().SeqNo != rel.CSeq().SeqNo {
+					t.Fatalf("CANCEL branch %s CSeq %d, want the re-INVITE's %s %d", b, c.CSeq().SeqNo, branch, rel.CSeq().SeqNo)
+				}
+				respondOn(t, cm.c, c, 200, nil)
+				code = 487
+			}
+			respondOn(t, c2, rel, code, nil)
+			am := h.sbc.wait(ctx, "the ACK of the SBC's final response", func(m gosip.Message) bool {
+				r, ok := m.(*gosip.Request)
+				return ok && r.IsAck() && r.CSeq().SeqNo == rel.CSeq().SeqNo
+			})
+			ack := am.msg.(*gosip.Request)
+			if b, _ := ack.Via().Params.Get("branch"); b != branch || am.conn != name {
+				t.Errorf("ACK of the %d: branch %s on %s, want the re-INVITE's %s on %s, where the %d came from", code, b, am.conn, branch, name, code)
+			}
+			if !cancelled {
+				if final := finalOf(ctx, t, h.tx); final.StatusCode != 488 {
+					t.Fatalf("the client's re-INVITE got %d, want the SBC's 488", final.StatusCode)
+				}
+			}
+			if n := h.caller.count(gosip.BYE); n > 0 || len(h.srv.Calls()) != 1 {
+				t.Errorf("the call ended (%d BYEs to the client, %d calls); wire at the SBC: %s", n, len(h.srv.Calls()), h.sbc.summary())
+			}
+		})
+	}
+}
+
+// finalOf is the final response of the client transaction tx.
+func finalOf(ctx context.Context, t *testing.T, tx gosip.ClientTransaction) *gosip.Response {
+	t.Helper()
+	for {
+		select {
+		case r := <-tx.Responses():
+			if r.StatusCode >= 200 {
+				return r
+			}
+		case <-ctx.Done():
+			t.Fatal("no final response to the client's re-INVITE")
+		}
+	}
 }

@@ -438,24 +438,8 @@ func (t *ClientTx) Cancel(ctx context.Context, extra ...gosip.Header) error {
 	if !inv.IsInvite() {
 		return fmt.Errorf("cancel: %s is not an INVITE", inv.Method)
 	}
-	c := gosip.NewRequest(gosip.CANCEL, inv.Recipient)
-	c.SipVersion = inv.SipVersion
-	c.AppendHeader(inv.Via().Clone())
-	gosip.CopyHeaders("Route", inv, c)
-	mf := gosip.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
-	for _, h := range []gosip.Header{inv.From(), inv.To(), inv.CallID()} {
-		if h != nil {
-			c.AppendHeader(gosip.HeaderClone(h))
-		}
-	}
-	c.AppendHeader(&gosip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: gosip.CANCEL})
-	for _, h := range extra {
-		c.AppendHeader(h)
-	}
-	c.SetTransport(inv.Transport())
+	c := cancelOf(inv, extra...)
 	c.SetDestination(inv.Destination())
-	c.Laddr = inv.Laddr
 	if _, err := t.side.Send(ctx, c, Discard); err != nil {
 		return err
 	}
@@ -471,6 +455,71 @@ func (t *ClientTx) Cancel(ctx context.Context, extra ...gosip.Header) error {
 		}
 	})
 	return nil
+}
+
+// cancelOf builds the CANCEL of inv (RFC 3261 §9.1), with extra.
+func cancelOf(inv *gosip.Request, extra ...gosip.Header) *gosip.Request {
+	c := ofTransaction(gosip.CANCEL, inv, inv.To())
+	for _, h := range extra {
+		c.AppendHeader(h)
+	}
+	return c
+}
+
+// ofTransaction builds a request of inv's transaction, a CANCEL (RFC 3261
+// §9.1) or the ACK of a non-2xx (§17.1.1.3): inv's Request-URI, top Via
+// (so its branch), Route, From, Call-ID and CSeq number, with to as its To.
+func ofTransaction(method gosip.RequestMethod, inv *gosip.Request, to *gosip.ToHeader) *gosip.Request {
+	r := gosip.NewRequest(method, inv.Recipient)
+	r.SipVersion = inv.SipVersion
+	r.AppendHeader(inv.Via().Clone())
+	gosip.CopyHeaders("Route", inv, r)
+	mf := gosip.MaxForwardsHeader(70)
+	r.AppendHeader(&mf)
+	for _, h := range []gosip.Header{inv.From(), to, inv.CallID()} {
+		if h != nil {
+			r.AppendHeader(gosip.HeaderClone(h))
+		}
+	}
+	r.AppendHeader(&gosip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: method})
+	r.SetTransport(inv.Transport())
+	r.Laddr = inv.Laddr
+	return r
+}
+
+// CancelLost CANCELs inv, an INVITE of ours whose client transaction ended
+// with its TCP or TLS connection (ErrTransport) while its responses still
+// come over another one (RFC 3261 §18.2.2), in a transaction of its own
+// whose outcome is not reported. It goes to dest, where the far side's
+// latest response came from ("" for the INVITE's destination), over the
+// connection open there or a new one; not waited for, since a dial may
+// take the side's dial timeout.
+func (s *Side) CancelLost(inv *gosip.Request, dest string) {
+	c := cancelOf(inv)
+	if dest == "" {
+		dest = inv.Destination()
+	}
+	c.SetDestination(dest)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.dial)
+		defer cancel()
+		if _, err := s.Send(ctx, c, Discard); err != nil {
+			s.log.Debug().Err(err).Str("call_id", inv.CallID().Value()).Msg("CANCEL of an INVITE whose connection ended not sent")
+		}
+	}()
+}
+
+// AckLost acknowledges res, a non-2xx final response to inv, an INVITE of
+// ours whose client transaction ended with its TCP or TLS connection and
+// which the far side answered over another one (RFC 3261 §18.2.2): the
+// transaction's ACK (§17.1.1.3: the INVITE's top Via, so its branch, and
+// its Route, From, Call-ID and CSeq number, with the response's To), back
+// over the connection res came on; not waited for, as ackAnew. Without it
+// the far side's transaction waits for its Timer H.
+func (s *Side) AckLost(inv *gosip.Request, res *gosip.Response) {
+	ack := ofTransaction(gosip.ACK, inv, res.To())
+	ack.SetDestination(res.Source())
+	go s.ackAnew(ack)
 }
 
 // LocalAddr is the side's address as a netip value.
