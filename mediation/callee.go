@@ -591,14 +591,16 @@ func (c *call) onStray(side *sip.Side, res *gosip.Response) {
 	if cseq == nil || cseq.MethodName != gosip.INVITE {
 		return
 	}
-	if off := c.offer; off != nil && off.lost && off.out != nil && side == c.other(off.from).side &&
-		cseq.SeqNo == off.out.req.CSeq().SeqNo && res.CallID() != nil && string(*res.CallID()) == off.out.dialog.CallID {
-		// A response to a relayed re-INVITE whose connection ended
-		// under it, over another connection. A non-2xx's ACK was its
-		// transaction's, which is gone: sent here, back where it came
-		// from (onOfferAnswer ACKs a 2xx). A provisional may send the
-		// CANCEL that waited for one (onOfferAnswer), to where it came
-		// from.
+	if off := c.offer; off != nil && off.out != nil && side == c.other(off.from).side &&
+		cseq.SeqNo == off.out.req.CSeq().SeqNo && branch(res) == branch(off.out.req) {
+		// A response to the relayed re-INVITE in progress, whose
+		// transaction is gone: its connection ended under it (off.lost,
+		// or about to be: the end of the transaction may reach the call
+		// after this response over another connection did). A non-2xx's
+		// ACK was that transaction's: sent here, back where it came from
+		// (onOfferAnswer ACKs a 2xx). A provisional may send the CANCEL
+		// that waited for one (onOfferAnswer), to where it came from.
+		off.lost = true
 		if res.StatusCode >= 300 {
 			side.AckLost(off.out.req, res)
 		}

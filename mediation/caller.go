@@ -616,8 +616,8 @@ func sameSentBy(a, b *gosip.Request) bool {
 	return va != nil && vb != nil && strings.EqualFold(va.Host, vb.Host) && va.Port == vb.Port
 }
 
-func branch(req *gosip.Request) string {
-	if v := req.Via(); v != nil {
+func branch(msg gosip.Message) string {
+	if v := msg.Via(); v != nil {
 		b, _ := v.Params.Get("branch")
 		return b
 	}

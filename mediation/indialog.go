@@ -622,16 +622,20 @@ func (c *call) sendOffer(off *relayedOffer) {
 			if c.offer != off {
 				return
 			}
-			if errors.Is(err, sip.ErrTransport) && off.out.req.IsInvite() && !off.lost {
+			if errors.Is(err, sip.ErrTransport) && off.out.req.IsInvite() {
 				// Its connection ended under it: a transport error is a
 				// 503 to that transaction (RFC 3261 §8.1.3.1), not the
 				// call's end, and the far side may answer over a new
 				// connection (§18.2.2). The offer waits for that, until
 				// its timer (off.timer: 64*T1 ends it as any unanswered
-				// offer). It used to end the call at once.
-				off.lost = true
-				c.log.Info().Err(err).Str("leg", c.other(off.from).role).
-					Msg("connection of the relayed re-INVITE ended before its answer: waiting for one over another connection")
+				// offer). It used to end the call at once. A response
+				// over the new connection may have come first (onStray
+				// set lost).
+				if !off.lost {
+					off.lost = true
+					c.log.Info().Err(err).Str("leg", c.other(off.from).role).
+						Msg("connection of the relayed re-INVITE ended before its answer: waiting for one over another connection")
+				}
 				return
 			}
 			c.log.Warn().Err(err).Msg("re-offer got no answer")

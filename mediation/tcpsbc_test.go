@@ -13,8 +13,10 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
 // tcpSBC is a raw SBC over TCP on 127.0.64.x: it listens on one port (its
@@ -224,7 +226,7 @@ func TestReinviteConnectionClosedAnswerLater(t *testing.T) {
 // not down the old connection, where it was lost (a race seen in CI).
 func reinviteConnectionClosed(t *testing.T, rst, hangUp, answerFirst bool) {
 	ctx := testCtx(t, 30*time.Second)
-	h := startTCPReinvite(ctx, t)
+	h := startTCPReinvite(ctx, t, nil)
 	sbc, srv, caller, oc, rel, callID, contact := h.sbc, h.srv, h.caller, h.oc, h.rel, h.callID, h.contact
 	done := make(chan *gosip.Response, 1)
 	go func() {
@@ -317,10 +319,14 @@ type tcpReinvite struct {
 	inviteCS uint32 // CSeq of our INVITE to the SBC
 }
 
-func startTCPReinvite(ctx context.Context, t *testing.T) *tcpReinvite {
+func startTCPReinvite(ctx context.Context, t *testing.T, logs *syncBuffer) *tcpReinvite {
 	t.Helper()
 	h := &tcpReinvite{sbc: startTCPSBC(t, "127.0.64.10")}
-	h.srv = serveTo(t, h.sbc.addr(), "tcp", nil)
+	if logs != nil {
+		h.srv = mediationtest.Serve(t, labConfig(h.sbc.addr(), "tcp"), zerolog.New(logs).Level(zerolog.InfoLevel))
+	} else {
+		h.srv = serveTo(t, h.sbc.addr(), "tcp", nil)
+	}
 	h.caller = startPeerOn(t, "caller", netip.MustParseAddrPort("127.0.64.11:0"), nil)
 	h.oc = h.caller.call(ctx, h.srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
 	inv := h.sbc.wait(ctx, "INVITE", func(m gosip.Message) bool { r, ok := m.(*gosip.Request); return ok && r.IsInvite() })
@@ -376,15 +382,21 @@ func respondOn(t *testing.T, c net.Conn, req *gosip.Request, code int, body []by
 //     is ACKed in turn.
 //
 // Neither used to go: the SBC's transaction waited for its Timer H, and
-// the cancelled re-INVITE rang on until its final response.
+// the cancelled re-INVITE rang on until its final response. The SBC
+// answers once the server has seen the connection end (its log line):
+// before, the transaction is still there and does this itself.
 func TestReinviteConnectionClosedThenRefusedOrCancelled(t *testing.T) {
-	for _, cancelled := range []bool{false, true} {
-		t.Run(map[bool]string{false: "488", true: "CANCEL after 180"}[cancelled], func(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cancelled bool
+	}{{"488", false}, {"CANCEL after 180", true}} {
+		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
-			h := startTCPReinvite(ctx, t)
+			logs := new(syncBuffer)
+			h := startTCPReinvite(ctx, t, logs)
 			rel := h.rel.msg.(*gosip.Request)
 			branch, _ := rel.Via().Params.Get("branch")
-			if cancelled {
+			if tc.cancelled {
 				if res, err := h.caller.stack.Client("udp").Do(ctx, cancelOfReinvite(h.reinv)); err != nil || res.StatusCode != 200 {
 					t.Fatalf("CANCEL of the re-INVITE: %v %v", res, err)
 				}
@@ -393,14 +405,18 @@ func TestReinviteConnectionClosedThenRefusedOrCancelled(t *testing.T) {
 				}
 			}
 			_ = h.rel.c.Close()
+			waitLogged(ctx, t, logs, "connection of the relayed re-INVITE ended before its answer")
 			c2, name := h.sbc.dial(h.srv.GatewayAddr())
 			code := 488
-			if cancelled {
+			if tc.cancelled {
 				respondOn(t, c2, rel, 180, nil)
 				cm := h.sbc.wait(ctx, "our CANCEL of the re-INVITE, due since the client's", isRequest(h.callID, gosip.CANCEL))
 				c := cm.msg.(*gosip.Request)
 				if b, _ := c.Via().Params.Get("branch"); b != branch || c.CSeq().SeqNo != rel.CSeq().SeqNo {
 					t.Fatalf("CANCEL branch %s CSeq %d, want the re-INVITE's %s %d", b, c.CSeq().SeqNo, branch, rel.CSeq().SeqNo)
+				}
+				if cm.conn != name {
+					t.Errorf("CANCEL on %s, want %s, where the 180 came from", cm.conn, name)
 				}
 				respondOn(t, cm.c, c, 200, nil)
 				code = 487
@@ -414,7 +430,7 @@ func TestReinviteConnectionClosedThenRefusedOrCancelled(t *testing.T) {
 			if b, _ := ack.Via().Params.Get("branch"); b != branch || am.conn != name {
 				t.Errorf("ACK of the %d: branch %s on %s, want the re-INVITE's %s on %s, where the %d came from", code, b, am.conn, branch, name, code)
 			}
-			if !cancelled {
+			if !tc.cancelled {
 				if final := finalOf(ctx, t, h.tx); final.StatusCode != 488 {
 					t.Fatalf("the client's re-INVITE got %d, want the SBC's 488", final.StatusCode)
 				}
