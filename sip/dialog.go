@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,12 +58,15 @@ type Dialog struct {
 	// not do (405 without UPDATE in its Allow, 501), whatever its Allow
 	// says: Allows(UPDATE) is false for the rest of the dialog.
 	NoUpdate bool
-	// flowFirst: a request to another port of the flow's IP could not
-	// get through while the flow was open and then went on the flow:
-	// later requests take the flow first while it is open, the target
-	// after, so that each does not wait on that port again (an SBC's
-	// port that takes TCP and never finishes a TLS handshake).
-	flowFirst bool
+	// flowFirst: a request to this target, another port of the flow's
+	// IP, could not get through while the flow was open and then went on
+	// the flow: later requests to that target take the flow first while
+	// it is open, the target after, so that each does not wait on that
+	// port again (an SBC's port that takes TCP and never finishes a TLS
+	// handshake). It is that target's port (the IP being the flow's; 0:
+	// none), not a string, to keep Dialog in its size class: a target
+	// refresh or route naming another port is tried first again.
+	flowFirst uint16
 }
 
 // NewUASDialog is the dialog of an INVITE we received (we are its UAS):
@@ -399,7 +403,7 @@ func (d *Dialog) targets(req *gosip.Request) []string {
 			// first, once that port has failed us (flowFirst).
 			host, _ := sameHostPort(d.Flow, target)
 			fallback = host
-			if host && d.flowFirst {
+			if host && d.flowFirst != 0 && d.flowFirst == portOf(target) {
 				add("flow", d.Flow)
 			}
 		}
@@ -577,15 +581,28 @@ func (s *Side) tryContext(ctx context.Context, req *gosip.Request, targets []str
 // noteFallback sets flowFirst when the request got through on the flow,
 // targets[i], after its target, another port of the flow's IP, failed.
 func (d *Dialog) noteFallback(targets []string, i int, tried []string) {
-	if d.flowFirst || !strings.HasPrefix(targets[i], "flow:") {
+	if !strings.HasPrefix(targets[i], "flow:") {
 		return
 	}
 	for _, t := range tried {
-		if strings.HasPrefix(t, "target:") {
-			d.flowFirst = true
+		if addr, ok := strings.CutPrefix(t, "target:"); ok {
+			d.flowFirst = portOf(addr)
 			return
 		}
 	}
+}
+
+// portOf is the port of host:port, 0 when there is none.
+func portOf(hostPort string) uint16 {
+	_, p, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return 0
+	}
+	return uint16(n)
 }
 
 // sameHostPort reports whether two host:port strings name the same host,

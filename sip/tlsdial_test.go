@@ -285,4 +285,12 @@ func TestDialledTLSOtherPortStalls(t *testing.T) {
 	if n := len(accepted); n != 1 {
 		t.Errorf("the Contact's port took %d connections, want the ACK's alone", n)
 	}
+	// A target refresh to yet another port of the peer's is that port's
+	// first: its failure is not known.
+	refresh := gosip.NewResponseFromRequest(sink.tx.Req, 200, "OK", nil)
+	refresh.AppendHeader(&gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: q + 1, UriParams: gosip.HeaderParams{{K: "transport", V: "tls"}}}})
+	d.Refresh(refresh)
+	if got := d.targets(d.NewRequest(gosip.BYE, 0, nil, nil)); len(got) == 0 || !strings.HasPrefix(got[0], "target:") {
+		t.Errorf("after a refresh to port %d, targets %v; want that target first", q+1, got)
+	}
 }
