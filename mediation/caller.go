@@ -166,7 +166,7 @@ func (c *call) onStart() {
 	t, err := sip.NegotiateUAS(req, a.policy.SessionTimer.Min())
 	switch {
 	case errors.Is(err, sip.ErrIntervalTooSmall):
-		c.failSetup(setupError{422, "Session Interval Too Small", "session_interval_too_small"}, sip.MinSEHeader(a.policy.SessionTimer.Min()))
+		c.failSetup(setupError{422, "Session Interval Too Small", "session_interval_too_small"}, sip.MinSEHeader(sip.TooSmallMinSE(req, a.policy.SessionTimer.Min())))
 		return
 	case err != nil:
 		c.failSetup(setupError{400, "Bad Request - " + err.Error(), "malformed"})

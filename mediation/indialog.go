@@ -511,7 +511,7 @@ func (c *call) renegotiateTimer(l *leg, in *sip.Incoming) (sip.SessionTimer, boo
 	t, err := sip.NegotiateUAS(in.Req, l.policy.SessionTimer.Min())
 	switch {
 	case errors.Is(err, sip.ErrIntervalTooSmall):
-		_ = in.Reply(422, "Session Interval Too Small", "", sip.MinSEHeader(l.policy.SessionTimer.Min()))
+		_ = in.Reply(422, "Session Interval Too Small", "", sip.MinSEHeader(sip.TooSmallMinSE(in.Req, l.policy.SessionTimer.Min())))
 		return l.timer, false
 	case err != nil:
 		_ = in.Reply(400, "Bad Request - "+err.Error(), "")

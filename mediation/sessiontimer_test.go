@@ -137,28 +137,41 @@ func TestSessionTimerWeRefresh(t *testing.T) {
 }
 
 // TestSessionTimer422: a caller asking for an interval below our Min-SE
-// gets 422 with Min-SE; an SBC that finds our interval too small is
-// INVITEd again with its Min-SE (RFC 4028 §7.4).
+// gets 422 with Min-SE; one asking for an interval below its own Min-SE
+// gets 422 with that higher Min-SE (r28-sbc: it named ours, below the
+// interval refused, and a UAC retrying with it would send the same
+// request again); an SBC that finds our interval too small is INVITEd
+// again with its Min-SE (RFC 4028 §7.4).
 func TestSessionTimer422(t *testing.T) {
 	for _, tr := range transports {
-		t.Run(tr+"/caller", func(t *testing.T) {
-			ctx := testCtx(t, 20*time.Second)
-			sbc := startPeer(t, "sbc")
-			srv := serveTo(t, sbc.addr(), tr, nil)
-			caller := startPeer(t, "caller")
-			oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"),
-				gosip.NewHeader("Supported", "timer"), gosip.NewHeader("Session-Expires", "30"))
-			res := oc.answer(ctx, nil)
-			if res.StatusCode != 422 {
-				t.Fatalf("got %d, want 422", res.StatusCode)
-			}
-			if m := res.GetHeader("Min-SE"); m == nil || m.Value() != "90" {
-				t.Errorf("Min-SE %v, want 90", m)
-			}
-			if sbc.count(gosip.INVITE) != 0 {
-				t.Error("the refused call reached the SBC")
-			}
-		})
+		for _, tc := range []struct {
+			name   string
+			hdrs   []string
+			wantSE string
+		}{{"caller", []string{"Session-Expires: 30"}, "90"}, {"caller below its own Min-SE", []string{"Session-Expires: 120", "Min-SE: 150"}, "150"}} {
+			t.Run(tr+"/"+tc.name, func(t *testing.T) {
+				ctx := testCtx(t, 20*time.Second)
+				sbc := startPeer(t, "sbc")
+				srv := serveTo(t, sbc.addr(), tr, nil)
+				caller := startPeer(t, "caller")
+				hdrs := []gosip.Header{gosip.NewHeader("Supported", "timer")}
+				for _, h := range tc.hdrs {
+					k, v, _ := strings.Cut(h, ": ")
+					hdrs = append(hdrs, gosip.NewHeader(k, v))
+				}
+				oc := caller.call(ctx, srv.EdgeAddr(), tr, fixtureBody(t, "sfb-bypass-offer.sdp"), hdrs...)
+				res := oc.answer(ctx, nil)
+				if res.StatusCode != 422 {
+					t.Fatalf("got %d, want 422", res.StatusCode)
+				}
+				if m := res.GetHeader("Min-SE"); m == nil || m.Value() != tc.wantSE {
+					t.Errorf("Min-SE %v, want %s", m, tc.wantSE)
+				}
+				if sbc.count(gosip.INVITE) != 0 {
+					t.Error("the refused call reached the SBC")
+				}
+			})
+		}
 		t.Run(tr+"/sbc", func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
 			sbc := startPeer(t, "sbc")

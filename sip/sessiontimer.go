@@ -118,6 +118,18 @@ func MinSEHeader(d time.Duration) gosip.Header {
 	return gosip.NewHeader("Min-SE", seconds(d))
 }
 
+// TooSmallMinSE is the Min-SE of our 422 to req, whose Session-Expires
+// NegotiateUAS found too small (ErrIntervalTooSmall): minSE, ours, or the
+// request's own Min-SE when that is higher, so that a UAC retrying with it
+// (RFC 4028 §7.4) clears both floors: a 422 naming a Min-SE below the
+// interval it refused would have the UAC send the same request again.
+func TooSmallMinSE(req *gosip.Request, minSE time.Duration) time.Duration {
+	if theirs, ok, err := ParseMinSE(req); ok && err == nil && theirs > minSE {
+		return theirs
+	}
+	return minSE
+}
+
 // SessionTimer is the negotiated timer of one dialog leg.
 type SessionTimer struct {
 	Active    bool // a Session-Expires was negotiated
