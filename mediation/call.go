@@ -85,6 +85,9 @@ type callDeps struct {
 	// forkLog rate-limits the warning of 2xx from excess forks
 	// (hangUpFork).
 	forkLog *sip.Limiter
+	// challengeLog rate-limits the warning of a callee's 401 or 407 to
+	// our INVITE (logChallenge).
+	challengeLog *sip.Limiter
 }
 
 // recordSink takes a call's quality record when it ends.

@@ -436,7 +436,11 @@ func (c *call) onCalleeRejected(res *gosip.Response) {
 	if b.final != 0 {
 		return
 	}
-	if res.StatusCode == 422 && b.requestedSE > 0 && !b.retried422 && c.live() {
+	if res.StatusCode == 422 && !b.retried422 && c.live() {
+		// Also when our INVITE asked for no timer (requestedSE 0): a
+		// proxy on the way may have put its own Session-Expires in it
+		// (RFC 4028 §8.1), and the callee's minimum is then ours to
+		// meet (§7.4). Once only: a 422 to the retry is not retried.
 		if min, ok, _ := sip.ParseMinSE(res); ok && min > b.requestedSE {
 			c.retryWithInterval(min)
 			return
@@ -462,8 +466,7 @@ func (c *call) onCalleeRejected(res *gosip.Response) {
 		}
 	}
 	c.log.Info().Int("code", res.StatusCode).Str("reason", res.Reason).Msg("far side rejected the call")
-	code, phrase := c.translateCode(res.StatusCode, res.Reason)
-	hdrs := failureHeaders(res, code)
+	code, phrase, hdrs := c.failureFor(res)
 	if code >= 300 && code < 400 {
 		// redirect.go: the caller may recurse through us.
 		if redirect := c.redirectContacts(res); len(redirect) > 0 {

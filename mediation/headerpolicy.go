@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
-
-	"github.com/mediation-emulator/mediation/sip"
 )
 
 // Header policy of a gateway trunk, as CCE's trunk configuration
@@ -89,17 +87,18 @@ func (c *call) calleeNumber(user string) string {
 	return user
 }
 
-// translateCode applies the trunk's response-code translation to a final
-// response of an outbound call; the phrase goes with the new code.
-func (c *call) translateCode(code int, phrase string) (int, string) {
+// translation is the code the trunk's response-code translation turns
+// code, a final response of an outbound call, into; false if no rule
+// names it.
+func (c *call) translation(code int) (int, bool) {
 	if c.dir != outbound {
-		return code, phrase
+		return 0, false
 	}
 	for _, r := range c.headerPolicy().ResponseCodeTranslation {
 		if r.Received == code {
 			c.log.Info().Int("received", code).Int("translated", r.Translated).Msg("response code translated")
-			return r.Translated, sip.ReasonPhrase(r.Translated)
+			return r.Translated, true
 		}
 	}
-	return code, phrase
+	return 0, false
 }

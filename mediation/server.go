@@ -345,12 +345,13 @@ func (s *Server) bind() error {
 			// behind it, gets the ACK only.
 			go s.answerLate(side, inv, res, s.hungUp.add(res), seq)
 		},
-		hungUp:     &s.hungUp,
-		ackLate:    func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.ackLate(side, inv, res) },
-		workers:    newWorkers(workerIdle),
-		noPortsLog: &sip.Limiter{Every: 10 * time.Second},
-		foreignLog: &sip.Limiter{Every: 10 * time.Second},
-		forkLog:    &sip.Limiter{Every: 10 * time.Second},
+		hungUp:       &s.hungUp,
+		ackLate:      func(side *sip.Side, inv *gosip.Request, res *gosip.Response) { go s.ackLate(side, inv, res) },
+		workers:      newWorkers(workerIdle),
+		noPortsLog:   &sip.Limiter{Every: 10 * time.Second},
+		foreignLog:   &sip.Limiter{Every: 10 * time.Second},
+		forkLog:      &sip.Limiter{Every: 10 * time.Second},
+		challengeLog: &sip.Limiter{Every: 10 * time.Second},
 	}
 	return nil
 }

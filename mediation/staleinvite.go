@@ -93,13 +93,14 @@ func (e endedInvite) answer() (code int, phrase, tag string) {
 }
 
 // headerBound reports a failure whose meaning is in headers not kept: a
-// 3xx's Contact, a 401 or 407's challenge, a 405's Allow, a 420's
-// Unsupported, a 421's Require, a 422's Min-SE, a 423's Min-Expires.
+// 3xx's Contact, a 401 or 407's challenge, a 405's Allow, a 415's Accept,
+// a 420's Unsupported, a 421's Require, a 422's Min-SE, a 423's
+// Min-Expires.
 // Repeated without them it would be malformed (RFC 3261 §20), so a copy
 // after one gets 481, as after an answered call.
 func headerBound(code int) bool {
 	switch code {
-	case 401, 405, 407, 420, 421, 422, 423:
+	case 401, 405, 407, 415, 420, 421, 422, 423:
 		return true
 	}
 	return code >= 300 && code < 400

@@ -1,0 +1,163 @@
+package mediation
+
+import (
+	"fmt"
+	"strings"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/sip"
+)
+
+// A callee's failure whose meaning is in a header the RFC makes mandatory
+// for its code: a 401's WWW-Authenticate, a 407's Proxy-Authenticate
+// (RFC 3261 §21.4.2, §21.4.8), a 415's Accept (§21.4.13), a 422's Min-SE
+// (RFC 4028 §6), a 423's Min-Expires (§21.4.17). Relayed with only its
+// code, as other failures are, it would reach the caller malformed and
+// about an INVITE the caller never sent (ours). A 422 we could not send
+// again with its Min-SE and a challenge (we do not authenticate to our
+// peers, and the caller cannot answer a challenge meant for us) become a
+// code that needs no header, with a Warning saying why; a 415 or 423 is
+// relayed with its header, checked as other copied values are. 420 and
+// 421 are extmismatch.go's.
+
+// maxRealmLen bounds the challenge's realm in our log line.
+const maxRealmLen = 64
+
+// failureFor is our answer to the caller for the callee's final failure
+// res (neither a 420 nor a 421): its code and phrase, translated by the
+// trunk's response_code_translation, and the headers it carries.
+func (c *call) failureFor(res *gosip.Response) (code int, phrase string, hdrs []gosip.Header) {
+	code, phrase = res.StatusCode, res.Reason
+	peer := "the client"
+	if c.dir == outbound {
+		peer = "the gateway"
+	}
+	var own []gosip.Header
+	switch res.StatusCode {
+	case 401, 407:
+		c.logChallenge(res)
+		peers := "clients"
+		if c.dir == outbound {
+			peers = "trunks"
+		}
+		code, phrase = 403, "Forbidden"
+		own = []gosip.Header{warning(c.caller.side, fmt.Sprintf(
+			"%s challenged the INVITE (%d); the mediation server does not authenticate to %s", peer, res.StatusCode, peers))}
+	case 422:
+		// Not sent again (onCalleeRejected): its Min-SE is missing, not
+		// above what we asked for, or our retry got a 422 too.
+		code, phrase = 500, "Server Internal Error"
+		own = []gosip.Header{warning(c.caller.side, peer+" refused the session interval (422) and the INVITE could not be sent again with its Min-SE")}
+	case 415, 423:
+		names := []string{"Min-Expires"}
+		if res.StatusCode == 415 {
+			names = []string{"Accept", "Accept-Encoding", "Accept-Language"}
+		}
+		copied, refused := copyNamed(res, names, maxCopiedPerName, maxCopiedValueSize)
+		if refused != "" || len(copied) == 0 {
+			code, phrase = 500, "Server Internal Error"
+			own = []gosip.Header{warning(c.caller.side, fmt.Sprintf("%s answered %d without a usable %s", peer, res.StatusCode, names[0]))}
+			break
+		}
+		own = copied
+	}
+	if m, ok := c.translation(res.StatusCode); ok {
+		code, phrase = m, sip.ReasonPhrase(m)
+	}
+	hdrs = append(failureHeaders(res, code), own...)
+	if name := missingRequired(code, hdrs); name != "" {
+		// A translation to a code whose meaning is in a header we do
+		// not have (response_code_translation allows any 4xx-6xx).
+		c.log.Warn().Int("received", res.StatusCode).Int("translated", code).Str("missing", name).
+			Msg("response_code_translation names a code that needs a header the server has none of: 500 instead")
+		why := fmt.Sprintf("%s answered %d, translated to %d, which needs %s", peer, res.StatusCode, code, name)
+		code, phrase = 500, "Server Internal Error"
+		hdrs = append(failureHeaders(res, code), warning(c.caller.side, why))
+	}
+	return code, phrase, hdrs
+}
+
+// missingRequired names the header a failure response of ours with code
+// must carry and hdrs lack ("" if none is missing); Allow, which a 405
+// needs, is in every response of ours (callerResponse).
+func missingRequired(code int, hdrs []gosip.Header) string {
+	var need []string
+	switch code {
+	case 401:
+		need = []string{"WWW-Authenticate"}
+	case 407:
+		need = []string{"Proxy-Authenticate"}
+	case 415:
+		need = []string{"Accept", "Accept-Encoding", "Accept-Language"}
+	case 420:
+		need = []string{"Unsupported"}
+	case 421:
+		need = []string{"Require"}
+	case 422:
+		need = []string{"Min-SE"}
+	case 423:
+		need = []string{"Min-Expires"}
+	default:
+		return ""
+	}
+	for _, h := range hdrs {
+		for _, n := range need {
+			if strings.EqualFold(h.Name(), n) {
+				return ""
+			}
+		}
+	}
+	return need[0]
+}
+
+// logChallenge logs (rate-limited: every call to a trunk set up for
+// digest gets one) the callee's challenge of our INVITE with its realm,
+// which tells the operator which peer wants credentials.
+func (c *call) logChallenge(res *gosip.Response) {
+	ok, n := c.deps.challengeLog.Allow()
+	if !ok {
+		return
+	}
+	name := "WWW-Authenticate"
+	if res.StatusCode == 407 {
+		name = "Proxy-Authenticate"
+	}
+	var realm string
+	if hs := sip.HeadersNamed(res, name); len(hs) > 0 {
+		realm = challengeRealm(hs[0].Value())
+	}
+	c.log.Warn().Int("code", res.StatusCode).Str("realm", realm).Int("suppressed", n).
+		Msg("far side challenged our INVITE; the mediation server does not authenticate: 403 to the caller")
+}
+
+// challengeRealm is the realm parameter of a challenge (RFC 3261 §25.1:
+// realm = "realm" EQUAL quoted-string), unquoted and at most maxRealmLen
+// bytes; "" without one.
+func challengeRealm(v string) string {
+	i := strings.Index(strings.ToLower(v), "realm")
+	if i < 0 {
+		return ""
+	}
+	rest := strings.TrimLeft(v[i+len("realm"):], " \t")
+	if !strings.HasPrefix(rest, "=") {
+		return ""
+	}
+	rest = strings.TrimLeft(rest[1:], " \t")
+	if !strings.HasPrefix(rest, `"`) {
+		return ""
+	}
+	var b strings.Builder
+	for j := 1; j < len(rest) && b.Len() < maxRealmLen; j++ {
+		switch ch := rest[j]; {
+		case ch == '"':
+			return b.String()
+		case ch == '\\' && j+1 < len(rest):
+			j++
+			b.WriteByte(rest[j])
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,222 @@
+package mediation_test
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/mediation-emulator/mediation/mediation"
+)
+
+// The far side's failures whose meaning is in a header the RFC makes
+// mandatory (r28-sbc F1): never relayed without it. The peers and server
+// are on 127.0.66.x.
+
+// farServe runs a lab server on 127.0.66.10 whose trunk is sbc.
+func farServe(t *testing.T, sbc netip.AddrPort, configure func(*mediation.Config)) *mediation.Server {
+	t.Helper()
+	return serveTo(t, sbc, "udp", func(c *mediation.Config) {
+		c.Edge.Listen, c.GatewayListen = "127.0.66.10:0", "127.0.66.10:0"
+		c.HTTPListen, c.Admin.Listen = "127.0.66.10:0", "127.0.66.10:0"
+		if configure != nil {
+			configure(c)
+		}
+	})
+}
+
+// farPeer starts a peer on 127.0.66.<host>.
+func farPeer(t *testing.T, name string, host int) *peer {
+	t.Helper()
+	return startPeerOn(t, name, netip.MustParseAddrPort(fmt.Sprintf("127.0.66.%d:0", host)), nil)
+}
+
+const sbcChallenge = `Digest realm="sbc.example.com", nonce="8f2a", algorithm=MD5, qop="auth"`
+
+// farFailureCases are far-side failures with the headers they carry, and
+// what the caller must get: code, the headers it must have (name: value),
+// and the text its Warning must contain ("": no Warning of ours; %s: whom
+// we do not authenticate to).
+var farFailureCases = []struct {
+	name    string
+	code    int
+	hdrs    []gosip.Header
+	want    int
+	copied  []string
+	warning string
+}{
+	// RFC 3261 §21.4.2, §21.4.8: the challenge is for us, who do not
+	// authenticate; the caller cannot answer it on our behalf.
+	{"401", 401, []gosip.Header{gosip.NewHeader("WWW-Authenticate", sbcChallenge)}, 403, nil,
+		"challenged the INVITE (401); the mediation server does not authenticate to %s"},
+	{"407", 407, []gosip.Header{gosip.NewHeader("Proxy-Authenticate", sbcChallenge)}, 403, nil,
+		"challenged the INVITE (407); the mediation server does not authenticate to %s"},
+	// RFC 3261 §21.4.13: relayed with what is acceptable.
+	{"415", 415, []gosip.Header{gosip.NewHeader("Accept", "application/sdp"), gosip.NewHeader("Accept-Language", "en")}, 415,
+		[]string{"Accept: application/sdp", "Accept-Language: en"}, ""},
+	{"415 without Accept", 415, nil, 500, nil, "answered 415 without a usable Accept"},
+	// RFC 3261 §21.4.17.
+	{"423", 423, []gosip.Header{gosip.NewHeader("Min-Expires", "3600")}, 423, []string{"Min-Expires: 3600"}, ""},
+	// RFC 4028 §6: a 422 that cannot be retried (no Min-SE) is no 422 of ours.
+	{"422 without Min-SE", 422, nil, 500, nil, "refused the session interval (422)"},
+}
+
+// checkFarFailure checks the caller's answer res to a far-side failure.
+func checkFarFailure(t *testing.T, res *gosip.Response, want int, copied []string, warning string) {
+	t.Helper()
+	if res.StatusCode != want {
+		t.Fatalf("caller got %d %s, want %d:\n%s", res.StatusCode, res.Reason, want, res)
+	}
+	for _, c := range copied {
+		name, value, _ := strings.Cut(c, ": ")
+		if got := header(res, name); got != value {
+			t.Errorf("%s %q, want %q:\n%s", name, got, value, res)
+		}
+	}
+	if warning == "" {
+		return
+	}
+	if w := header(res, "Warning"); !strings.Contains(w, warning) {
+		t.Errorf("Warning %q, want one saying %q", w, warning)
+	}
+	for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
+		if res.GetHeader(name) != nil {
+			t.Errorf("the far side's %s reached the caller:\n%s", name, res)
+		}
+	}
+}
+
+// TestFarFailureNeedingHeaderOutbound: the SBC's 401, 407, 415, 423 or
+// unretriable 422 (each a failure whose meaning is in a header it must
+// carry) reaches the client either with that header (415 Accept, 423
+// Min-Expires) or as a code that needs none with a Warning saying why
+// (403 for a challenge, 500), never as the bare code (r28-sbc F1).
+func TestFarFailureNeedingHeaderOutbound(t *testing.T) {
+	for _, tt := range farFailureCases {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := farPeer(t, "sbc", 11)
+			sbc.invites(func(pi *peerInvite) { pi.respond(tt.code, nil, tt.hdrs...) })
+			srv := farServe(t, sbc.addr(), nil)
+			caller := farPeer(t, "caller", 12)
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+			checkFarFailure(t, oc.answer(ctx, nil), tt.want, tt.copied, strings.Replace(tt.warning, "%s", "trunks", 1))
+		})
+	}
+}
+
+// TestFarFailureNeedingHeaderInbound: the same failures from the client
+// of an SBC's call reach the SBC the same way.
+func TestFarFailureNeedingHeaderInbound(t *testing.T) {
+	for _, tt := range farFailureCases {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc, edge := farPeer(t, "sbc", 11), farPeer(t, "edge", 13)
+			edge.invites(func(pi *peerInvite) { pi.respond(tt.code, nil, tt.hdrs...) })
+			srv := farServe(t, sbc.addr(), func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+			oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU", "PCMA"))
+			checkFarFailure(t, oc.answer(ctx, nil), tt.want, tt.copied, strings.Replace(tt.warning, "%s", "clients", 1))
+		})
+	}
+}
+
+// TestFar422RetriedWithoutOwnTimer: a 422 to an INVITE of ours that asked
+// for no session timer (the trunk's and the edge's session_timer off, the
+// default) is INVITEd again once with its Min-SE as Session-Expires (RFC
+// 4028 §7.4; a proxy on the way may have put a Session-Expires in our
+// INVITE, §8.1), and the call goes on; a 422 to that retry too gets the
+// caller 500 with a Warning, not a 422 without Min-SE.
+func TestFar422RetriedWithoutOwnTimer(t *testing.T) {
+	for _, dir := range []string{"outbound", "inbound"} {
+		for _, again := range []bool{false, true} {
+			name := dir
+			if again {
+				name += "/422 again"
+			}
+			t.Run(name, func(t *testing.T) {
+				ctx := testCtx(t, 20*time.Second)
+				sbc := farPeer(t, "sbc", 11)
+				callee := sbc
+				if dir == "inbound" {
+					callee = farPeer(t, "edge", 13)
+				}
+				callee.invites(func(pi *peerInvite) {
+					if header(pi.req, "Session-Expires") == "" || again {
+						pi.respond(422, nil, gosip.NewHeader("Min-SE", "1800"))
+						return
+					}
+					pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"), gosip.NewHeader("Session-Expires", "1800;refresher=uac"))
+				})
+				srv := farServe(t, sbc.addr(), func(c *mediation.Config) {
+					if dir == "inbound" {
+						c.Edge.Peer = callee.addr().String()
+					}
+				})
+				var oc *outCall
+				if dir == "outbound" {
+					oc = farPeer(t, "caller", 12).call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+				} else {
+					oc = sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU", "PCMA"))
+				}
+				res := oc.answer(ctx, nil)
+				if first := callee.wait(ctx, gosip.INVITE, 1); header(first, "Session-Expires") != "" {
+					t.Fatalf("our first INVITE asked for a timer (%s): the test needs one that did not", header(first, "Session-Expires"))
+				}
+				second := callee.wait(ctx, gosip.INVITE, 2)
+				if se, min := header(second, "Session-Expires"), header(second, "Min-SE"); se != "1800;refresher=uac" || min != "1800" {
+					t.Errorf("INVITE after the 422: Session-Expires %q, Min-SE %q, want 1800;refresher=uac and 1800", se, min)
+				}
+				if again {
+					checkFarFailure(t, res, 500, nil, "refused the session interval (422)")
+					if n := callee.count(gosip.INVITE); n != 2 {
+						t.Errorf("%d INVITEs, want 2: a 422 to the retry is not retried", n)
+					}
+					return
+				}
+				if res.StatusCode != 200 {
+					t.Fatalf("caller got %d, want 200 after the retry", res.StatusCode)
+				}
+				_ = oc.d.Ack(ctx)
+				_ = oc.d.Bye(ctx)
+				callee.wait(ctx, gosip.BYE, 1)
+			})
+		}
+	}
+}
+
+// TestFarChallengeTranslated: response_code_translation applies to a
+// challenge as to any failure, by the code received (a rule for 401 turns
+// our 403 into its code, the Warning kept); a rule that names a code
+// needing a header the server has none of (480 to 401, which needs
+// WWW-Authenticate) gets the caller 500 with a Warning instead of a
+// malformed 401.
+func TestFarChallengeTranslated(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		code    int
+		hdrs    []gosip.Header
+		rule    mediation.CodeTranslation
+		want    int
+		warning string
+	}{
+		{"401 to 404", 401, []gosip.Header{gosip.NewHeader("WWW-Authenticate", sbcChallenge)},
+			mediation.CodeTranslation{Received: 401, Translated: 404}, 404, "challenged the INVITE (401)"},
+		{"480 to 401", 480, nil, mediation.CodeTranslation{Received: 480, Translated: 401}, 500,
+			"answered 480, translated to 401, which needs WWW-Authenticate"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := farPeer(t, "sbc", 11)
+			sbc.invites(func(pi *peerInvite) { pi.respond(tt.code, nil, tt.hdrs...) })
+			srv := farServe(t, sbc.addr(), func(c *mediation.Config) {
+				c.Gateways[0].ResponseCodeTranslation = []mediation.CodeTranslation{tt.rule}
+			})
+			caller := farPeer(t, "caller", 12)
+			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+			checkFarFailure(t, oc.answer(ctx, nil), tt.want, nil, tt.warning)
+		})
+	}
+}
