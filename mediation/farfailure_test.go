@@ -16,8 +16,8 @@ import (
 // mandatory (r28-sbc F1): never relayed without it. The peers and server
 // are on 127.0.66.x.
 
-// farServe runs a lab server on 127.0.66.10 whose trunk is sbc.
-func farServe(t *testing.T, sbc netip.AddrPort, configure func(*mediation.Config)) *mediation.Server {
+// serve66 runs a lab server on 127.0.66.10 whose trunk is sbc.
+func serve66(t *testing.T, sbc netip.AddrPort, configure func(*mediation.Config)) *mediation.Server {
 	t.Helper()
 	return serveTo(t, sbc, "udp", func(c *mediation.Config) {
 		c.Edge.Listen, c.GatewayListen = "127.0.66.10:0", "127.0.66.10:0"
@@ -28,8 +28,8 @@ func farServe(t *testing.T, sbc netip.AddrPort, configure func(*mediation.Config
 	})
 }
 
-// farPeer starts a peer on 127.0.66.<host>.
-func farPeer(t *testing.T, name string, host int) *peer {
+// peer66 starts a peer on 127.0.66.<host>.
+func peer66(t *testing.T, name string, host int) *peer {
 	t.Helper()
 	return startPeerOn(t, name, netip.MustParseAddrPort(fmt.Sprintf("127.0.66.%d:0", host)), nil)
 }
@@ -98,10 +98,10 @@ func TestFarFailureNeedingHeaderOutbound(t *testing.T) {
 	for _, tt := range farFailureCases {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
-			sbc := farPeer(t, "sbc", 11)
+			sbc := peer66(t, "sbc", 11)
 			sbc.invites(func(pi *peerInvite) { pi.respond(tt.code, nil, tt.hdrs...) })
-			srv := farServe(t, sbc.addr(), nil)
-			caller := farPeer(t, "caller", 12)
+			srv := serve66(t, sbc.addr(), nil)
+			caller := peer66(t, "caller", 12)
 			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
 			checkFarFailure(t, oc.answer(ctx, nil), tt.want, tt.copied, strings.Replace(tt.warning, "%s", "trunks", 1))
 		})
@@ -114,9 +114,9 @@ func TestFarFailureNeedingHeaderInbound(t *testing.T) {
 	for _, tt := range farFailureCases {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
-			sbc, edge := farPeer(t, "sbc", 11), farPeer(t, "edge", 13)
+			sbc, edge := peer66(t, "sbc", 11), peer66(t, "edge", 13)
 			edge.invites(func(pi *peerInvite) { pi.respond(tt.code, nil, tt.hdrs...) })
-			srv := farServe(t, sbc.addr(), func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
+			srv := serve66(t, sbc.addr(), func(c *mediation.Config) { c.Edge.Peer = edge.addr().String() })
 			oc := sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU", "PCMA"))
 			checkFarFailure(t, oc.answer(ctx, nil), tt.want, tt.copied, strings.Replace(tt.warning, "%s", "clients", 1))
 		})
@@ -138,10 +138,10 @@ func TestFar422RetriedWithoutOwnTimer(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				ctx := testCtx(t, 20*time.Second)
-				sbc := farPeer(t, "sbc", 11)
+				sbc := peer66(t, "sbc", 11)
 				callee := sbc
 				if dir == "inbound" {
-					callee = farPeer(t, "edge", 13)
+					callee = peer66(t, "edge", 13)
 				}
 				callee.invites(func(pi *peerInvite) {
 					if header(pi.req, "Session-Expires") == "" || again {
@@ -150,14 +150,14 @@ func TestFar422RetriedWithoutOwnTimer(t *testing.T) {
 					}
 					pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"), gosip.NewHeader("Session-Expires", "1800;refresher=uac"))
 				})
-				srv := farServe(t, sbc.addr(), func(c *mediation.Config) {
+				srv := serve66(t, sbc.addr(), func(c *mediation.Config) {
 					if dir == "inbound" {
 						c.Edge.Peer = callee.addr().String()
 					}
 				})
 				var oc *outCall
 				if dir == "outbound" {
-					oc = farPeer(t, "caller", 12).call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+					oc = peer66(t, "caller", 12).call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
 				} else {
 					oc = sbc.call(ctx, srv.GatewayAddr(), "udp", loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU", "PCMA"))
 				}
@@ -209,12 +209,12 @@ func TestFarChallengeTranslated(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
-			sbc := farPeer(t, "sbc", 11)
+			sbc := peer66(t, "sbc", 11)
 			sbc.invites(func(pi *peerInvite) { pi.respond(tt.code, nil, tt.hdrs...) })
-			srv := farServe(t, sbc.addr(), func(c *mediation.Config) {
+			srv := serve66(t, sbc.addr(), func(c *mediation.Config) {
 				c.Gateways[0].ResponseCodeTranslation = []mediation.CodeTranslation{tt.rule}
 			})
-			caller := farPeer(t, "caller", 12)
+			caller := peer66(t, "caller", 12)
 			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
 			checkFarFailure(t, oc.answer(ctx, nil), tt.want, nil, tt.warning)
 		})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -317,5 +318,51 @@ func TestRouteSetFromThe2xx(t *testing.T) {
 			}
 			waitCalls(t, srv, 0)
 		})
+	}
+}
+
+// TestContactMaddr: an SBC whose 200 names its remote target with an maddr
+// parameter (Contact: <sip:sbc@H:P;maddr=SBC>) gets the ACK and the BYE at
+// maddr, the URI's port kept (RFC 3261 §19.1.1: maddr overrides the host;
+// RFC 3263 §4: "If the URI contains an maddr parameter, the maddr is used
+// as the target"). They went to H:P, where nothing answers: the ACK never
+// reached the SBC (which retransmits its 200 and, after 64*T1, hangs up),
+// and the BYE only after the next-target fallback (r28-sbc F2).
+func TestContactMaddr(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := peer66(t, "sbc", 11)
+	// H:P is bound and never read: what goes there is lost.
+	hole, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.66.13"), sbc.addr().Port())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	calls := make(chan *peerInvite, 1)
+	sbc.invites(func(pi *peerInvite) {
+		res := pi.response(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		res.RemoveHeader("Contact")
+		res.AppendHeader(gosip.NewHeader("Contact", fmt.Sprintf("<sip:sbc@127.0.66.13:%d;maddr=%s>",
+			sbc.addr().Port(), sbc.addr().Addr())))
+		_ = pi.tx.Respond(res)
+		calls <- pi
+	})
+	srv := serve66(t, sbc.addr(), nil)
+	oc := upCall(ctx, t, peer66(t, "caller", 12), srv, "udp")
+	pi := <-calls
+	ackCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if !pi.waitAck(ackCtx) {
+		t.Error("the SBC never got the ACK of its 200: it went to the Contact's host, not its maddr")
+	}
+	start := time.Now()
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bye := sbc.wait(ctx, gosip.BYE, 1)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the SBC got the BYE %v after the client's: it went to the Contact's host first", d.Round(time.Millisecond))
+	}
+	if got := bye.Recipient.String(); !strings.Contains(got, "maddr=") {
+		t.Errorf("BYE Request-URI %s, want the remote target as the Contact gave it (maddr kept)", got)
 	}
 }

@@ -460,7 +460,11 @@ func routeOf(req *gosip.Request) *gosip.Uri {
 
 // uriHostPort is where a request goes by URI: route (the first Route of a
 // loose-routed request), else the Request-URI, with the transport's
-// default port (5061 for TLS, else 5060: RFC 3263 §4.2).
+// default port (5061 for TLS, else 5060: RFC 3263 §4.2). The URI's maddr
+// parameter, when it has a usable one, is the host (RFC 3261 §19.1.1:
+// it "overrides the address derived from the host field"; RFC 3263 §4:
+// "the maddr is used as the target"): a peer that names its signalling
+// address so in its Contact or Record-Route gets its ACK and BYE there.
 func uriHostPort(ruri gosip.Uri, route *gosip.Uri, transport string) string {
 	u := ruri
 	if route != nil {
@@ -473,11 +477,36 @@ func uriHostPort(ruri gosip.Uri, route *gosip.Uri, transport string) string {
 			port = 5061
 		}
 	}
-	host := strings.Trim(u.Host, "[]")
-	if a, err := netip.ParseAddr(host); err == nil {
+	host := u.Host
+	if m := maddrOf(u); m != "" {
+		host = m
+	}
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		return netip.AddrPortFrom(a, uint16(port)).String()
 	}
-	return fmt.Sprintf("%s:%d", u.Host, port)
+	return fmt.Sprintf("%s:%d", host, port)
+}
+
+// maddrOf is u's maddr parameter when it is an IP address or a host name
+// (RFC 3261 §19.1.1, §25.1: maddr-param = "maddr=" host), "" otherwise:
+// anything else would make a destination of whatever the peer wrote.
+func maddrOf(u gosip.Uri) string {
+	if u.UriParams == nil {
+		return ""
+	}
+	m, ok := u.UriParams.Get("maddr")
+	if !ok || m == "" {
+		return ""
+	}
+	if _, err := netip.ParseAddr(strings.Trim(m, "[]")); err == nil {
+		return m
+	}
+	for _, r := range m {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return ""
+		}
+	}
+	return m
 }
 
 // Send sends an in-dialog request, trying its targets in order while the

@@ -44,22 +44,38 @@ func TestDialogRequests(t *testing.T) {
 	tests := []struct {
 		name       string
 		rr         []string
+		contact    string // the 2xx's Contact, <sip:b@10.0.0.2:5070> if ""
 		wantRURI   string
 		wantRoutes []string
 		wantNext   string // where it is sent (RFC 3261 §8.1.2)
 	}{
-		{"no route set", nil, "sip:b@10.0.0.2:5070", nil, "target:10.0.0.2:5070"},
-		{"loose routers, reversed from the 2xx", []string{"<sip:p2.example;lr>", "<sip:p1.example;lr>"},
+		{"no route set", nil, "", "sip:b@10.0.0.2:5070", nil, "target:10.0.0.2:5070"},
+		{"loose routers, reversed from the 2xx", []string{"<sip:p2.example;lr>", "<sip:p1.example;lr>"}, "",
 			"sip:b@10.0.0.2:5070", []string{"<sip:p1.example;lr>", "<sip:p2.example;lr>"}, "target:p1.example:5060"},
-		{"strict router", []string{"<sip:p1.example>"}, "sip:p1.example", []string{"<sip:b@10.0.0.2:5070>"}, "target:p1.example:5060"},
-		{"strict router, then a loose one", []string{"<sip:p2.example;lr>", "<sip:p1.example:5062>"}, "sip:p1.example:5062",
+		{"strict router", []string{"<sip:p1.example>"}, "", "sip:p1.example", []string{"<sip:b@10.0.0.2:5070>"}, "target:p1.example:5060"},
+		{"strict router, then a loose one", []string{"<sip:p2.example;lr>", "<sip:p1.example:5062>"}, "", "sip:p1.example:5062",
 			[]string{"<sip:p2.example;lr>", "<sip:b@10.0.0.2:5070>"}, "target:p1.example:5062"},
+		// RFC 3261 §19.1.1, RFC 3263 §4: maddr overrides the host, the
+		// URI's port kept; the Request-URI keeps the parameter.
+		{"maddr in the Contact", nil, "<sip:b@10.0.0.2:5070;maddr=10.0.0.9>",
+			"sip:b@10.0.0.2:5070;maddr=10.0.0.9", nil, "target:10.0.0.9:5070"},
+		{"maddr host name in the Contact", nil, "<sip:b@10.0.0.2;maddr=sbc.example>",
+			"sip:b@10.0.0.2;maddr=sbc.example", nil, "target:sbc.example:5060"},
+		{"maddr in a loose route", []string{"<sip:p1.example:5062;lr;maddr=10.0.0.8>"}, "",
+			"sip:b@10.0.0.2:5070", []string{"<sip:p1.example:5062;lr;maddr=10.0.0.8>"}, "target:10.0.0.8:5062"},
+		{"maddr in a strict route", []string{"<sip:p1.example;maddr=10.0.0.8>"}, "",
+			"sip:p1.example;maddr=10.0.0.8", []string{"<sip:b@10.0.0.2:5070>"}, "target:10.0.0.8:5060"},
+		{"maddr unusable", nil, "<sip:b@10.0.0.2:5070;maddr=a%2Fb>",
+			"sip:b@10.0.0.2:5070;maddr=a%2Fb", nil, "target:10.0.0.2:5070"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lines := []string{"SIP/2.0 200 OK", "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa",
 				"From: <sip:a@10.0.0.1>;tag=ours", "To: <sip:b@10.0.0.2>;tag=theirs", "Call-ID: c1", "CSeq: 7 INVITE",
 				"Contact: <sip:b@10.0.0.2:5070>"}
+			if tt.contact != "" {
+				lines[len(lines)-1] = "Contact: " + tt.contact
+			}
 			for _, rr := range tt.rr {
 				lines = append(lines, "Record-Route: "+rr)
 			}
