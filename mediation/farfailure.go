@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 
 	"github.com/mediation-emulator/mediation/sip"
 )
@@ -131,33 +132,15 @@ func (c *call) logChallenge(res *gosip.Response) {
 		Msg("far side challenged our INVITE; the mediation server does not authenticate: 403 to the caller")
 }
 
-// challengeRealm is the realm parameter of a challenge (RFC 3261 §25.1:
-// realm = "realm" EQUAL quoted-string), unquoted and at most maxRealmLen
-// bytes; "" without one.
+// challengeRealm is the realm of a challenge (RFC 3261 §25.1), at most
+// maxRealmLen bytes; "" without one, or when it does not parse.
 func challengeRealm(v string) string {
-	i := strings.Index(strings.ToLower(v), "realm")
-	if i < 0 {
+	ch, err := digest.ParseChallenge(v)
+	if err != nil {
 		return ""
 	}
-	rest := strings.TrimLeft(v[i+len("realm"):], " \t")
-	if !strings.HasPrefix(rest, "=") {
-		return ""
+	if len(ch.Realm) > maxRealmLen {
+		return ch.Realm[:maxRealmLen]
 	}
-	rest = strings.TrimLeft(rest[1:], " \t")
-	if !strings.HasPrefix(rest, `"`) {
-		return ""
-	}
-	var b strings.Builder
-	for j := 1; j < len(rest) && b.Len() < maxRealmLen; j++ {
-		switch ch := rest[j]; {
-		case ch == '"':
-			return b.String()
-		case ch == '\\' && j+1 < len(rest):
-			j++
-			b.WriteByte(rest[j])
-		default:
-			b.WriteByte(ch)
-		}
-	}
-	return b.String()
+	return ch.Realm
 }
