@@ -11,12 +11,12 @@ import (
 	"github.com/mediation-emulator/mediation/sip"
 )
 
-// openCapture builds the SIP trace with the capture sinks of the config
-// (pcap file, HEP collector) and the relay's packet tap. The returned
-// function closes them once the sides and calls are gone.
+// openCapture adds to the SIP trace the capture sinks of the config (pcap
+// file, HEP collector) and gives the calls the relay's packet tap. It runs
+// after bind, before the sides start (so before any message is traced).
+// The returned function closes them once the sides and calls are gone.
 func (s *Server) openCapture() (closeAll func(), err error) {
-	s.book = newCallBook()
-	sinks := []WireSink{s.book}
+	var sinks []WireSink
 	var closers []func() error
 	cc := s.cfg.Capture
 	if cc.Pcap != "" {
@@ -28,7 +28,7 @@ func (s *Server) openCapture() (closeAll func(), err error) {
 		closers = append(closers, p.Close)
 		sinks = append(sinks, pcapSink{p})
 		if cc.PcapMedia {
-			s.mediaTap = pcapSink{p}.media
+			s.deps.mediaTap = pcapSink{p}.media
 		}
 	}
 	if cc.HEP != "" {
@@ -42,7 +42,7 @@ func (s *Server) openCapture() (closeAll func(), err error) {
 		closers = append(closers, h.Close)
 		sinks = append(sinks, hepSink{h})
 	}
-	s.wires = newWireTrace(s.calls, s.log, sinks...)
+	s.wires.sinks = append(s.wires.sinks, sinks...)
 	return func() {
 		for _, c := range closers {
 			if err := c(); err != nil {

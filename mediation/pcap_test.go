@@ -2,7 +2,10 @@ package mediation_test
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/mediation-emulator/mediation/mediation/endpoint"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest/tools"
+	"github.com/rs/zerolog"
 )
 
 // TestPcapCapture: with capture.pcap and capture.pcap_media, tshark finds
@@ -147,5 +151,43 @@ func TestPcapCapturesRefusedRequests(t *testing.T) {
 	}
 	if count[stranger.String()+" INVITE "] != 3 || count[lab.Server.GatewayAddr().Addr().String()+"  403"] != 3 {
 		t.Errorf("capture of the stranger's traffic: %v, want 3 INVITEs from %s and 3 403s", count, stranger)
+	}
+}
+
+// TestFailedStartKeepsPcap: a start that fails because a listener's port
+// is in use (exit 2, "before anything binds") leaves capture.pcap as it
+// was. The usual way to get there is starting `serve --pcap FILE` a second
+// time while the first server runs: a capture begun before the bind would
+// truncate the running server's file, which then goes on writing at its
+// old offset and leaves a file tshark calls corrupt.
+func TestFailedStartKeepsPcap(t *testing.T) {
+	busy, err := net.ListenPacket("udp", "127.0.64.20:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	file := filepath.Join(t.TempDir(), "mediation.pcap")
+	const earlier = "the capture of the server already running"
+	if err := os.WriteFile(file, []byte(earlier), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := mediation.DefaultConfig()
+	cfg.Edge.Listen = busy.LocalAddr().String() // in use: the start fails
+	cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.64.20:0", "127.0.64.20:0", "127.0.64.20:0"
+	cfg.Capture.Pcap = file
+	s, err := mediation.NewServer(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var le *mediation.ListenError
+	if err := s.Run(testCtx(t, 10*time.Second)); !errors.As(err, &le) || le.Listener != "edge.listen" {
+		t.Fatalf("Run: %v, want the ListenError of edge.listen (port in use)", err)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != earlier {
+		t.Errorf("a start that failed to bind rewrote capture.pcap: %d bytes %q, want the earlier file untouched", len(got), got)
 	}
 }

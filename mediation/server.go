@@ -61,7 +61,6 @@ type Server struct {
 	draining atomic.Bool
 	deps     *callDeps
 	wires    *wireTrace
-	mediaTap relay.PacketTap
 	book     *callBook
 	// pcap is the capture file (capture.pcap), nil without one.
 	pcap *capture.Pcap
@@ -174,22 +173,25 @@ func resolve(r *net.Resolver, hostPort string, listen netip.Addr) (netip.AddrPor
 // both legs (or CANCEL), and the listeners close. It returns a listener's
 // error, or nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
-	closeCapture, err := s.openCapture()
-	if err != nil {
-		return err
-	}
-	defer closeCapture()
+	s.book = newCallBook()
+	s.wires = newWireTrace(s.calls, s.log, s.book)
 	if err := s.bind(); err != nil {
 		return err
 	}
+	// The capture files are begun only once every listener is bound: a
+	// start that fails (a port in use, as when the same server is started
+	// twice) leaves an earlier capture.pcap as it was, not truncated under
+	// the server still writing it. Nothing is missed: the sides serve only
+	// from Start, below.
+	closeCapture, err := s.openCapture()
+	if err != nil {
+		s.closeBound()
+		return err
+	}
+	defer closeCapture()
 	for _, side := range []*sip.Side{s.edge, s.gw} {
 		if err := side.Start(); err != nil {
-			s.edge.Close()
-			s.gw.Close()
-			s.httpLn.Close()
-			s.adminLn.Close()
-			s.closeDNS()
-			s.records.close()
+			s.closeBound()
 			return err
 		}
 	}
@@ -251,6 +253,16 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info().Err(runErr).Msg("mediation server stopped")
 	return runErr
+}
+
+// closeBound closes what bind opened, for a start that fails after it.
+func (s *Server) closeBound() {
+	s.edge.Close()
+	s.gw.Close()
+	s.httpLn.Close()
+	s.adminLn.Close()
+	s.closeDNS()
+	s.records.close()
 }
 
 // bind opens every socket; on failure it closes what it opened.
@@ -338,7 +350,7 @@ func (s *Server) bind() error {
 		alloc: s.alloc, gateways: s.gateways, edge: s.edge, gw: s.gw, gwTrust: s.gwTrust,
 		edgePeer: s.edgePeer, edgeTransport: s.edgeTransport,
 		edgeCalls: s.cfg.Edge.CallSettings, trunks: s.trunks,
-		sip: s.cfg.SIP, media: s.cfg.Media, mediaTap: s.mediaTap,
+		sip: s.cfg.SIP, media: s.cfg.Media,
 		failover: s.cfg.GatewayFailover, trunkMetrics: newTrunkMetrics(s.metrics.reg, s.gateways.Trunks()),
 		lateAnswer: func(side *sip.Side, inv *gosip.Request, res *gosip.Response, seq uint32) {
 			// Marked here, in the order the 2xx came: its copy, close
