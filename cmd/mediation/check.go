@@ -93,6 +93,9 @@ func check(args []string) int {
 	}
 	c := &checkRun{token: adminToken(*token), webService: *webService, call: *call, timeout: *timeout}
 	for _, a := range admins {
+		if err := httpURLFlag("admin", a); err != nil {
+			return exitFor("check", err)
+		}
 		c.admins = append(c.admins, strings.TrimSuffix(a, "/"))
 	}
 	var err error

@@ -49,6 +49,10 @@ func countersRun(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if done, code := parseCommandTo(fs, args, countersUsage, stdout, stderr); done {
 		return code
 	}
+	if err := httpURLFlag("url", *url); err != nil {
+		failTo(stderr, fmt.Errorf("counters: %w", err))
+		return exitUsage
+	}
 	if *interval <= 0 {
 		fmt.Fprintf(stderr, "mediation: counters: --interval must be positive (got %v)\n", *interval)
 		return exitUsage

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -111,6 +112,18 @@ func addrFlag(name, v string, portRequired bool) (netip.AddrPort, error) {
 		return netip.AddrPort{}, usagef("--%s %q: want a literal IP:PORT such as 127.0.0.1:5070", name, v)
 	}
 	return ap, nil
+}
+
+// httpURLFlag refuses a flag's URL of a server (--admin, --url) that is
+// not an http(s) URL with a host, as a usage error: 127.0.0.1:8081 without
+// a scheme would reach Go's URL parser and come back as a puzzling "first
+// path segment in URL cannot contain colon", after the command had run.
+func httpURLFlag(name, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--%s %q: want http(s)://HOST:PORT", name, v)
+	}
+	return nil
 }
 
 func ipFlag(name, v string) (netip.Addr, error) {

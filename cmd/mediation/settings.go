@@ -10,7 +10,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -109,7 +108,7 @@ func settings(args []string) int {
 		admins = listFlag{defaultAdmin}
 	}
 	for _, a := range admins {
-		if err := checkAdminURL(a); err != nil {
+		if err := httpURLFlag("admin", a); err != nil {
 			fail(fmt.Errorf("settings %s: %w", verb, err))
 			return exitUsage
 		}
@@ -272,17 +271,6 @@ func enablePool(client *http.Client, admins []string, token string, change media
 		fmt.Fprintln(out)
 	}
 	return results
-}
-
-// checkAdminURL refuses an --admin value that is not an http(s) URL with a
-// host (127.0.0.1:8081 without a scheme would reach Go's URL parser and
-// come back as a puzzling error).
-func checkAdminURL(v string) error {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--admin %q: want http(s)://HOST:PORT", v)
-	}
-	return nil
 }
 
 // poolBypassID is the one BypassID for enabling bypass on every server of

@@ -164,6 +164,31 @@ func TestSettingsAdminWithoutScheme(t *testing.T) {
 	}
 }
 
+// TestAdminURLWithoutSchemeOtherCommands: every command that takes the
+// admin API's or the server's URL refuses HOST:PORT without http:// as
+// `settings` does, a usage error naming the flag (exit 2) before anything
+// runs: check's --admin (documented "as for mediation settings", and any
+// server of a pool), trace --follow's --admin and counters' --url. Go's URL
+// parser would answer "first path segment in URL cannot contain colon",
+// and check would report every step failed (exit 1, a broken deployment to
+// CI) for what is a typo.
+func TestAdminURLWithoutSchemeOtherCommands(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check", "--admin", "127.0.64.9:8081"}, `check: --admin "127.0.64.9:8081"`},
+		{[]string{"check", "--admin", "http://127.0.64.9:8081,127.0.64.9:8082"}, `check: --admin "127.0.64.9:8082"`},
+		{[]string{"trace", "--follow", "--admin", "127.0.64.9:8081"}, `trace: --admin "127.0.64.9:8081"`},
+		{[]string{"counters", "--url", "127.0.64.9:8080"}, `counters: --url "127.0.64.9:8080"`},
+	} {
+		res := runBinary(t, c.args...)
+		if want := "mediation: " + c.want + ": want http(s)://HOST:PORT\n"; res.code != 2 || res.stderr != want || res.stdout != "" {
+			t.Errorf("%v: exit %d stdout %q stderr %q; want 2, no output and %q", c.args, res.code, res.stdout, res.stderr, want)
+		}
+	}
+}
+
 // interferingProxy forwards to admin and, at the first PATCH it sees, lets
 // another writer give the server BypassID other: before the PATCH reaches
 // it (before) or just after (the other writer's later write).

@@ -63,6 +63,12 @@ func traceRun(args []string, stdin io.Reader, stdout, stderr io.Writer, now func
 		fmt.Fprintln(stderr, "mediation: trace: --follow reads the admin API, not a FILE")
 		return exitUsage
 	}
+	if *follow {
+		if err := httpURLFlag("admin", *admin); err != nil {
+			failTo(stderr, fmt.Errorf("trace: %w", err))
+			return exitUsage
+		}
+	}
 	if fs.NArg() > 1 {
 		fmt.Fprintln(stderr, "mediation: trace: one FILE at most (or - for stdin)")
 		return exitUsage
