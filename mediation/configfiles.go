@@ -2,11 +2,10 @@ package mediation
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
 )
 
 // CheckFiles reads, changing nothing, the files beyond the config itself
@@ -38,8 +37,10 @@ func (c *Config) CheckFiles() error {
 // replaces (records.path, capture.pcap, state.path) before anything binds:
 // an existing file must open for writing, and the directory must take new
 // files where the server creates the file, rotates it (capture.pcap with
-// pcap_max_size) or replaces it atomically (state.path). It creates and
-// changes nothing. `serve` runs it before binding, `serve --validate` too.
+// pcap_max_size) or replaces it atomically (state.path). It changes
+// nothing and leaves nothing behind: the directory is tried with a file
+// created and removed at once. `serve` runs it before binding, `serve
+// --validate` too.
 func (c *Config) CheckWritable() error {
 	for _, f := range []struct {
 		field, path string
@@ -70,11 +71,32 @@ func checkWritable(field, path string, dirToo bool) error {
 		return invalid(field, path, "cannot be written: %v", errors.Unwrap(err))
 	}
 	if dir := filepath.Dir(linkTarget(path)); dirToo {
-		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		if err := tryCreate(dir); err != nil {
 			return invalid(field, path, "directory %s is not writable: %v", dir, err)
 		}
 	}
 	return nil
+}
+
+// tryCreate creates a file in dir and removes it. Only
+// a real creation tells: access(2) lets root "write" any directory of a
+// read-write file system, /proc and /sys included, where creating a file
+// still fails, and the start would then fail after --validate said ok.
+func tryCreate(dir string) error {
+	f, err := os.CreateTemp(dir, ".mediation-check-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err // the temporary name would only puzzle
+		}
+		return err
+	}
+	name := f.Name()
+	cerr := f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("removing the file %s created to try it: %w", name, err)
+	}
+	return cerr
 }
 
 // linkTarget is where a file at path is created: the target of a symbolic
