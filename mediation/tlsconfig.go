@@ -95,9 +95,25 @@ func (t TLSConfig) certWarning(now time.Time) string {
 	case now.Before(leaf.NotBefore):
 		return fmt.Sprintf("tls.cert %s is not valid before %s: TLS peers refuse the handshake until then", t.Cert, leaf.NotBefore.UTC().Format(day))
 	case leaf.NotAfter.Sub(now) < certExpiryWarn:
-		return fmt.Sprintf("tls.cert %s expires on %s, in %d hours: renew it", t.Cert, leaf.NotAfter.UTC().Format(day), int(leaf.NotAfter.Sub(now).Hours()))
+		return fmt.Sprintf("tls.cert %s expires on %s, in %s: renew it", t.Cert, leaf.NotAfter.UTC().Format(day), timeLeft(leaf.NotAfter.Sub(now)))
 	}
 	return ""
+}
+
+// timeLeft is d in whole hours, or in whole minutes under an hour: a
+// certificate of the README's 30-minute lab read "in 0 hours".
+func timeLeft(d time.Duration) string {
+	n, unit := int(d.Hours()), "hour"
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < time.Hour:
+		n, unit = int(d.Minutes()), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // TLSCertWarning says when tls.cert is expired, not valid yet or expires

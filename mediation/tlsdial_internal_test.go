@@ -3,6 +3,7 @@ package mediation
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -98,6 +99,39 @@ func TestTLSCertWarningNotYetValid(t *testing.T) {
 	}{{now.Add(-48 * time.Hour), "is not valid before"}, {now, "expires on"}, {now.Add(48 * time.Hour), "expired on"}} {
 		if w := tc.certWarning(tt.at); !strings.Contains(w, tt.want) {
 			t.Errorf("at %s: %q, want %q", tt.at, w, tt.want)
+		}
+	}
+}
+
+// TestTLSCertWarningWithinTheHour: the expiry warning counts whole hours,
+// and whole minutes under an hour: the README's 30-minute lab certificate
+// read "expires on DATE, in 0 hours" (r28 F4).
+func TestTLSCertWarningWithinTheHour(t *testing.T) {
+	dir := t.TempDir()
+	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"127.0.0.1"}, ClientNames: []string{"sbc.lab"}, Validity: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	tc := TLSConfig{Cert: filepath.Join(dir, labca.ServerFile), Key: filepath.Join(dir, labca.ServerKeyFile)}
+	pair, err := tls.LoadX509KeyPair(tc.Cert, tc.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		left time.Duration
+		want string
+	}{
+		{29*time.Minute + 30*time.Second, ", in 29 minutes: renew it"},
+		{90 * time.Second, ", in 1 minute: renew it"},
+		{30 * time.Second, ", in less than a minute: renew it"},
+		{90 * time.Minute, ", in 1 hour: renew it"},
+		{5*time.Hour + time.Minute, ", in 5 hours: renew it"},
+	} {
+		if w := tc.certWarning(leaf.NotAfter.Add(-tt.left)); !strings.HasSuffix(w, tt.want) {
+			t.Errorf("%s before the end: %q, want it to end %q", tt.left, w, tt.want)
 		}
 	}
 }
