@@ -27,7 +27,13 @@ import (
 // rtpSock is a loopback UDP socket for a test peer's media.
 func rtpSock(t *testing.T) *net.UDPConn {
 	t.Helper()
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	return rtpSockOn(t, "127.0.0.1")
+}
+
+// rtpSockOn is rtpSock on the loopback address ip.
+func rtpSockOn(t *testing.T, ip string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), 0)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,13 +38,17 @@ const holdTimeout = 800 * time.Millisecond
 // the relay until silenced, the o= version of its SDP, the direction it
 // answers re-offers with, and how it sends a re-INVITE in its dialog.
 type holdParty struct {
-	t     *testing.T
-	p     *peer
+	t *testing.T
+	p *peer
+	// ip is its media address, its SDP's c= (its SIP one is 127.0.0.1).
+	ip    string
 	media *net.UDPConn
 	// rtcp is where its SDP (a=rtcp) asks for RTCP.
 	rtcp  *net.UDPConn
 	relay netip.AddrPort // the relay's address for it, once known
 	quiet atomic.Bool
+	// zero makes its next SDPs hold the RFC 2543 way: c=0.0.0.0.
+	zero atomic.Bool
 
 	mu        sync.Mutex
 	version   int
@@ -54,8 +58,10 @@ type holdParty struct {
 	send func(ctx context.Context, body []byte) *gosip.Response
 }
 
-func newHoldParty(t *testing.T, name string) *holdParty {
-	h := &holdParty{t: t, p: startPeer(t, name), media: rtpSock(t), rtcp: rtpSock(t), answerDir: "sendrecv"}
+// newHoldParty is a party named name with its media on the loopback
+// address ip.
+func newHoldParty(t *testing.T, name, ip string) *holdParty {
+	h := &holdParty{t: t, p: startPeer(t, name), ip: ip, media: rtpSockOn(t, ip), rtcp: rtpSockOn(t, ip), answerDir: "sendrecv"}
 	// Its re-INVITEs (INVITEs with a To-tag) are answered answerDir.
 	h.p.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
 		h.mu.Lock()
@@ -74,6 +80,11 @@ func (h *holdParty) sdp(dir string) []byte {
 	h.mu.Unlock()
 	port := sockPort(h.media)
 	b := bytes.Replace(loopSDP(port, dir, true, "PCMU"), fmt.Appendf(nil, "o=peer %d 1 ", port), fmt.Appendf(nil, "o=peer %d %d ", port, v), 1)
+	c := h.ip
+	if h.zero.Load() {
+		c = "0.0.0.0"
+	}
+	b = bytes.Replace(b, []byte("c=IN IP4 127.0.0.1"), []byte("c=IN IP4 "+c), 1)
 	return bytes.Replace(b, []byte("a=ptime"), fmt.Appendf(nil, "a=rtcp:%d\r\na=ptime", sockPort(h.rtcp)), 1)
 }
 
@@ -216,7 +227,13 @@ type holdCall struct {
 // trunk's rtcp_calls_on_hold. Both parties talk.
 func startHoldCall(ctx context.Context, t *testing.T, inbound, late bool, answerDir string, rtcpOnHold bool) *holdCall {
 	t.Helper()
-	hc := &holdCall{client: newHoldParty(t, "client"), sbc: newHoldParty(t, "sbc"), records: t.TempDir() + "/calls.jsonl", dir: "outbound"}
+	return startHoldCallSBC(ctx, t, newHoldParty(t, "sbc", "127.0.0.1"), inbound, late, answerDir, rtcpOnHold)
+}
+
+// startHoldCallSBC is startHoldCall with sbc the SBC party.
+func startHoldCallSBC(ctx context.Context, t *testing.T, sbc *holdParty, inbound, late bool, answerDir string, rtcpOnHold bool) *holdCall {
+	t.Helper()
+	hc := &holdCall{client: newHoldParty(t, "client", "127.0.0.1"), sbc: sbc, records: t.TempDir() + "/calls.jsonl", dir: "outbound"}
 	hc.caller, hc.callee = hc.client, hc.sbc
 	if inbound {
 		hc.caller, hc.callee, hc.dir = hc.sbc, hc.client, "inbound"
@@ -429,6 +446,49 @@ func TestHeldCallEndsWithoutRTCP(t *testing.T) {
 				hc.client.quiet.Store(true)
 				stopClient()
 			}
+			hc.timesOut(ctx, t)
+		})
+	}
+}
+
+// TestZeroHoldFromSeparateMediaIP: an SBC whose media address
+// (127.0.65.2) is not its SIP one (127.0.0.1), as SBCs with separate
+// signalling and media interfaces are, holds the RFC 2543 way (c=0.0.0.0,
+// a=sendonly, which RFC 3264 §8.4 still has answerers take) and goes on
+// sending from its media address: its music on hold reaches the client
+// (README Direction), and its RTCP alone, though it sent none before the
+// hold, keeps the held call up past the media timeout; once it stops,
+// the media timeout ends the call. Before, on hold the relay took the
+// SBC's media address for a stranger's (the c= it had latched from was
+// gone): the client heard no music on hold, and the call ended with a
+// false media timeout.
+func TestZeroHoldFromSeparateMediaIP(t *testing.T) {
+	for _, moh := range []bool{true, false} {
+		name := "RTCP alone"
+		if moh {
+			name = "music on hold"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			hc := startHoldCallSBC(ctx, t, newHoldParty(t, "sbc", "127.0.65.2"), false, false, "sendrecv", true)
+			clientRTP := countArrivals(hc.client.media)
+			waitUntil(ctx, t, "the SBC's audio at the client", func() bool { return clientRTP.Load() >= 5 })
+			hc.sbc.zero.Store(true)
+			hc.sbc.quiet.Store(!moh)
+			hc.run(ctx, t, holdStep{dir: "sendonly", answer: "recvonly"})
+			// Its first RTCP report comes on hold: no RTCP latch to keep.
+			stopReports := hc.sbc.report(ctx)
+			if moh {
+				heard := clientRTP.Load()
+				waitUntil(ctx, t, "music on hold at the client", func() bool { return clientRTP.Load() >= heard+20 })
+			}
+			hc.outlives(t)
+			if refused := oneCall(t, hc.srv).GatewayLeg.PacketsRefused; refused != 0 {
+				t.Errorf("%d of the held SBC's packets refused as a stranger's", refused)
+			}
+			hc.client.quiet.Store(true)
+			hc.sbc.quiet.Store(true)
+			stopReports()
 			hc.timesOut(ctx, t)
 		})
 	}

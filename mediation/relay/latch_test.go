@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -429,5 +430,48 @@ func TestLatchRTCPKeptOnZeroHold(t *testing.T) {
 	waitFor(c.ctx, t, "RTCP on hold read", func() bool { return c.s.Stats().Gateway.RTCPReceived == 5 })
 	if d := c.s.Stats().Gateway.Dropped; d.Foreign != 0 {
 		t.Fatalf("the held peer's RTCP was dropped as foreign (%d): its latch was lost", d.Foreign)
+	}
+}
+
+// TestLatchZeroHoldKeepsPeerIPs: a peer that holds with c=0.0.0.0 (RFC
+// 2543) keeps the IPs it used as its own: from the media address of its
+// SDP before the hold (an SBC's media interface, not its SIP one), its
+// music on hold and its RTCP latch on hold though no latch was there to
+// carry, after a repeated hold offer too; a stranger's IP still does not;
+// once it resumes at another address, the old one is no longer its own.
+// Before, only the signalling IP was, and an SBC whose media interface is
+// not its SIP one lost its music on hold and its RTCP (a false media
+// timeout) as foreign.
+func TestLatchZeroHoldKeepsPeerIPs(t *testing.T) {
+	sip := netip.MustParseAddr("192.0.2.1")
+	media := netip.MustParseAddrPort("192.0.2.50:4000")
+	mediaRTCP := netip.AddrPortFrom(media.Addr(), 4001)
+	stranger := netip.MustParseAddrPort("203.0.113.9:4000")
+	talking := mustPeer(t, Leg{RTP: media, Codec: codecPCMU, Sources: []netip.Addr{sip}})
+	zero := Leg{RTP: netip.MustParseAddrPort("0.0.0.0:4000"), Codec: codecPCMU, Sources: []netip.Addr{sip}}
+	next := func(leg Leg, prev *peer) *peer {
+		t.Helper()
+		p, err := newPeer(leg, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	held := next(zero, talking)
+	for _, p := range []*peer{held, next(zero, held)} {
+		var rtpLatch, rtcpLatch latch
+		if !rtpLatch.accepts(p, p.rtp, media, 0) || !rtcpLatch.accepts(p, p.rtcp, mediaRTCP, 0) {
+			t.Errorf("on hold (sources %v): the peer's media address %s refused", p.sources, media.Addr())
+		}
+		if rtpLatch.accepts(p, p.rtp, stranger, 0) || rtcpLatch.accepts(p, p.rtcp, stranger, 0) {
+			t.Errorf("on hold (sources %v): the stranger %s accepted", p.sources, stranger)
+		}
+	}
+	if first := mustPeer(t, zero); !slices.Equal(first.sources, []netip.Addr{sip}) {
+		t.Errorf("a first leg on hold has sources %v, want %s alone", first.sources, sip)
+	}
+	var l latch
+	if resumed := next(Leg{RTP: netip.MustParseAddrPort("192.0.2.60:4000"), Codec: codecPCMU, Sources: []netip.Addr{sip}}, held); l.accepts(resumed, resumed.rtp, media, 0) {
+		t.Errorf("resumed elsewhere (sources %v): the address before the hold %s still accepted", resumed.sources, media)
 	}
 }

@@ -6,6 +6,7 @@ package relay
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -99,7 +100,10 @@ type Leg struct {
 	// NAT sends from the NAT's address, not its SDP's) and the addresses of
 	// its ICE candidates. With latching on, a packet from an IP that is
 	// neither the SDP's nor one of these is never relayed nor latched to, so
-	// a stranger cannot take the stream over by sending first.
+	// a stranger cannot take the stream over by sending first. A leg on
+	// an RFC 2543 hold (an unspecified RTP address) also keeps the IPs of
+	// the leg it replaces, where the held peer's RTCP and music on hold
+	// still come from.
 	Sources []netip.Addr
 }
 
@@ -213,12 +217,29 @@ func newPeer(leg Leg, prev *peer) (*peer, error) {
 	}
 	p.rtpOK = usable(p.rtp) && !leg.NoSend
 	p.rtcpOK = usable(p.rtcp)
-	for _, a := range leg.Sources {
-		if a.IsValid() && !a.IsUnspecified() {
+	p.addSources(leg.Sources...)
+	if prev != nil && p.rtp.Addr().IsUnspecified() {
+		// An RFC 2543 hold (c=0.0.0.0) names no address, but the held
+		// peer goes on sending from the one it used: its RTCP (RFC 3264
+		// §8.4), a sendonly holder's music on hold. The IPs of the leg it
+		// replaces stay its own, so those packets latch as before the
+		// hold, even with no latch to carry (an SBC whose media address
+		// is not its SIP one, holding before its first RTCP report); a
+		// stranger's IP still does not.
+		p.addSources(prev.rtp.Addr(), prev.rtcp.Addr())
+		p.addSources(prev.sources...)
+	}
+	return p, nil
+}
+
+// addSources adds the usable addresses of ips, unmapped, to p.sources,
+// each once.
+func (p *peer) addSources(ips ...netip.Addr) {
+	for _, a := range ips {
+		if a.IsValid() && !a.IsUnspecified() && !slices.Contains(p.sources, a.Unmap()) {
 			p.sources = append(p.sources, a.Unmap())
 		}
 	}
-	return p, nil
 }
 
 // formatsOf is c's accepted formats, k (c.PT's codec) first. A payload
