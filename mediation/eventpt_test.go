@@ -94,14 +94,21 @@ func waitLegEvents(t *testing.T, srv *mediation.Server, who string, n uint64, pi
 // client as its 100; an SBC that sends on its own answer's 96 (the lab's
 // SBC, many real ones) is heard too. Either way none of it is dropped as
 // unknown_payload_type, the events count as the SBC's stream, and the
-// client's events reach the SBC on its 96.
+// client's events reach the SBC on its 96. A client's telephone-event on
+// 80 (RFC 3551 §3 lets dynamic bindings go below 96; no rtcp-mux is
+// negotiated, so RFC 5761 §4's "not 64-95" does not apply) is answered and
+// relayed whole: its start packet's marker bit makes its second byte 208,
+// an RTCP packet type, which before was dropped as RTCP sent to our RTP
+// port, losing the start of every digit.
 func TestEventsOnOfferedPT(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		sbcPT uint8 // what the SBC sends its digit on
+		name     string
+		sbcPT    uint8 // what the SBC sends its digit on
+		clientPT uint8 // the client's telephone-event
 	}{
-		{"on our offer's PT (RFC 3264)", 101},
-		{"on the SBC's answer's PT (lenient)", 96},
+		{"on our offer's PT (RFC 3264)", 101, 100},
+		{"on the SBC's answer's PT (lenient)", 96, 100},
+		{"the client's PT below 96", 101, 80},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
@@ -110,19 +117,19 @@ func TestEventsOnOfferedPT(t *testing.T) {
 			sbc.invites(func(pi *peerInvite) { pi.respond(200, lawSDP(sbcPort, 0, 96)) })
 			srv := serveTo(t, sbc.addr(), "udp", nil)
 			client, clientPort := mediaSocket(t)
-			d := answeredCall(ctx, t, nil, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", lawSDP(clientPort, 0, 100)))
+			d := answeredCall(ctx, t, nil, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", lawSDP(clientPort, 0, tc.clientPT)))
 			answer := media(t, "answer to the client", d.InviteResponse.Body())
-			if ev, ok := answer.TelephoneEvent(); !ok || ev.PT != 100 {
-				t.Fatalf("client answered [%s], want telephone-event 100", codecNames(answer))
+			if ev, ok := answer.TelephoneEvent(); !ok || ev.PT != tc.clientPT {
+				t.Fatalf("client answered [%s], want telephone-event %d", codecNames(answer), tc.clientPT)
 			}
 			offer := media(t, "offer to the SBC", sbc.wait(ctx, gosip.INVITE, 1).Body())
 			if ev, ok := offer.TelephoneEvent(); !ok || ev.PT != 101 {
 				t.Fatalf("SBC offered [%s], want telephone-event 101", codecNames(offer))
 			}
 
-			relayDigit(t, sbcMedia, offer.RTP(), 9, tc.sbcPT, client, 100)
+			relayDigit(t, sbcMedia, offer.RTP(), 9, tc.sbcPT, client, tc.clientPT)
 			waitLegEvents(t, srv, "gateway", 8, func(r mediation.Record) mediation.LegRecord { return r.GatewayLeg })
-			relayDigit(t, client, answer.RTP(), 5, 100, sbcMedia, 96)
+			relayDigit(t, client, answer.RTP(), 5, tc.clientPT, sbcMedia, 96)
 			waitLegEvents(t, srv, "edge", 8, func(r mediation.Record) mediation.LegRecord { return r.EdgeLeg })
 			if err := d.Bye(ctx); err != nil {
 				t.Fatal(err)

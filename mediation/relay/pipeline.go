@@ -95,7 +95,7 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 	if len(datagram) < rtpHeaderLen || datagram[0]>>6 != rtpVersion {
 		return DropMalformed
 	}
-	if rtcpOnRTP(datagram) {
+	if rtcpOnRTP(datagram, from) {
 		return dropRTCPOnRTP
 	}
 	if from.srtp != nil {
@@ -111,13 +111,22 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 	return dropNone
 }
 
-// rtcpOnRTP reports whether datagram, a version 2 packet, is RTCP: its
-// second byte is an RTCP packet type of 192-223 (SR 200, RR 201, SDES,
-// BYE, ...), which as RTP would be the marker bit with payload types 64-95,
-// those RFC 5761 §4 keeps free of RTP for this test. It is in the clear in
-// SRTP and SRTCP alike.
-func rtcpOnRTP(datagram []byte) bool {
-	return datagram[1] >= 192 && datagram[1] <= 223
+// rtcpOnRTP reports whether datagram, a version 2 packet from from's peer,
+// is RTCP sent to our RTP port (an rtcp-mux peer): its second byte is an
+// RTCP packet type of 192-223 (SR 200, RR 201, SDES, BYE, ..., RTPFB 205,
+// PSFB 206, XR 207), which as RTP is the marker bit with a payload type of
+// 64-95, and that payload type is not one the leg negotiated. RFC 5761 §4
+// keeps 64-95 free of RTP only in sessions that multiplex RTCP, which ours
+// never do, and RFC 3551 §3 lets dynamic bindings go there: a peer's
+// telephone-event on 80 starts each digit with 208 (the marker bit with
+// 80), which is its RTP. The byte is in the clear in SRTP and SRTCP alike.
+func rtcpOnRTP(datagram []byte, from *peer) bool {
+	b := datagram[1]
+	if b < 192 || b > 223 {
+		return false
+	}
+	_, negotiated := from.negotiated(b & 0x7f)
+	return !negotiated
 }
 
 // forward turns the packet in p.in, which arrived at now (session clock),

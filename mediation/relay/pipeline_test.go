@@ -119,6 +119,28 @@ func TestPipelineDrops(t *testing.T) {
 	}
 }
 
+// TestRTCPOnRTPPort: a datagram on our RTP port is taken for RTCP (an
+// rtcp-mux peer, RFC 5761 §4) when its second byte is an RTCP packet type,
+// 192-223, whose low 7 bits are no payload type the leg negotiated; with
+// the marker bit, a negotiated payload type of 64-95 (telephone-event on
+// 80, a law on 72: RFC 3551 §3 allows dynamic bindings there) is RTP.
+// Before, every such start of a digit or talkspurt was dropped as RTCP.
+func TestRTCPOnRTPPort(t *testing.T) {
+	p := mustPeer(t, Leg{RTP: benchAddr, Codec: Codec{PT: 0, Name: "PCMU", EventPT: 80, Accept: []Format{{PT: 72, Name: "PCMA"}}}})
+	for _, tc := range []struct {
+		second byte
+		rtcp   bool
+	}{
+		{192, true}, {201, true}, {202, true}, {206, true}, {223, true}, // RTCP types
+		{0x80 | 80, false}, {0x80 | 72, false}, // the marker bit with a negotiated PT
+		{80, false}, {0x80, false}, {191, false}, {224, false},
+	} {
+		if got := rtcpOnRTP([]byte{0x80, tc.second}, p); got != tc.rtcp {
+			t.Errorf("second byte %d (PT %d, marker %v): taken for RTCP %v, want %v", tc.second, tc.second&0x7f, tc.second&0x80 != 0, got, tc.rtcp)
+		}
+	}
+}
+
 // TestPipelineDoesNotAllocate makes the zero-allocation promise a test, not
 // just a benchmark number.
 func TestPipelineDoesNotAllocate(t *testing.T) {
