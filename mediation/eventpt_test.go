@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/sdp"
 )
 
 // digitPackets is one RFC 4733 digit as an SBC or a client sends it: the
@@ -34,29 +37,40 @@ func digitPackets(digit byte, pt uint8, ssrc uint32) []rtp.Packet {
 	return out
 }
 
+// sendPacket sends p from sock to to.
+func sendPacket(t *testing.T, sock *net.UDPConn, to netip.AddrPort, p *rtp.Packet) {
+	t.Helper()
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sock.WriteToUDPAddrPort(b, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readRTPPacket is readPacket's datagram, parsed as RTP.
+func readRTPPacket(t *testing.T, recv *net.UDPConn, what string) rtp.Packet {
+	t.Helper()
+	b, _ := readPacket(t, recv, what)
+	var p rtp.Packet
+	if err := p.Unmarshal(b); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return p
+}
+
 // relayDigit sends digit on payload type sendPT from sock to the relay's
 // address to, and checks that the other peer's socket gets every packet
 // of it with payload type wantPT and the event payload as sent.
 func relayDigit(t *testing.T, sock *net.UDPConn, to netip.AddrPort, digit byte, sendPT uint8, recv *net.UDPConn, wantPT uint8) {
 	t.Helper()
 	sent := digitPackets(digit, sendPT, 0x4733)
-	for _, p := range sent {
-		b, _ := p.Marshal()
-		if _, err := sock.WriteToUDPAddrPort(b, to); err != nil {
-			t.Fatal(err)
-		}
-	}
-	buf := make([]byte, 1500)
 	for i := range sent {
-		_ = recv.SetReadDeadline(time.Now().Add(3 * time.Second))
-		n, err := recv.Read(buf)
-		if err != nil {
-			t.Fatalf("digit %d sent on PT %d: packet %d of %d not received: %v", digit, sendPT, i+1, len(sent), err)
-		}
-		var p rtp.Packet
-		if err := p.Unmarshal(buf[:n]); err != nil {
-			t.Fatalf("packet %d: %v", i+1, err)
-		}
+		sendPacket(t, sock, to, &sent[i])
+	}
+	for i := range sent {
+		p := readRTPPacket(t, recv, fmt.Sprintf("digit %d sent on PT %d: packet %d of %d", digit, sendPT, i+1, len(sent)))
 		if p.PayloadType != wantPT || !bytes.Equal(p.Payload, sent[i].Payload) || p.Marker != (i == 0) {
 			t.Fatalf("digit %d sent on PT %d: packet %d arrived as PT %d, payload %x, marker %v; want PT %d, payload %x",
 				digit, sendPT, i+1, p.PayloadType, p.Payload, p.Marker, wantPT, sent[i].Payload)
@@ -87,6 +101,33 @@ func waitLegEvents(t *testing.T, srv *mediation.Server, who string, n uint64, pi
 	}
 }
 
+// eventCall is an answered, anchored outbound call between a client and
+// an SBC that both offer PCMU and telephone-event: each one's media
+// socket, and our SDP to each.
+type eventCall struct {
+	srv              *mediation.Server
+	d                *sipgo.DialogClientSession
+	sbcMedia, client *net.UDPConn
+	offer, answer    sdp.Media // ours to the SBC, ours to the client
+}
+
+// startEventCall places an eventCall: the SBC answers telephone-event
+// sbcPT, the client offers clientPT.
+func startEventCall(ctx context.Context, t *testing.T, sbcPT, clientPT uint8) *eventCall {
+	t.Helper()
+	c := &eventCall{}
+	sbc := startPeer(t, "sbc")
+	var sbcPort, clientPort int
+	c.sbcMedia, sbcPort = mediaSocket(t)
+	sbc.invites(func(pi *peerInvite) { pi.respond(200, lawSDP(sbcPort, 0, sbcPT)) })
+	c.srv = serveTo(t, sbc.addr(), "udp", nil)
+	c.client, clientPort = mediaSocket(t)
+	c.d = answeredCall(ctx, t, nil, request(gosip.INVITE, c.srv.EdgeAddr().String(), "udp", lawSDP(clientPort, 0, clientPT)))
+	c.answer = media(t, "answer to the client", c.d.InviteResponse.Body())
+	c.offer = media(t, "offer to the SBC", sbc.wait(ctx, gosip.INVITE, 1).Body())
+	return c
+}
+
 // TestEventsOnOfferedPT: outbound, the client offers telephone-event 100,
 // we offer the SBC our 101, and the SBC answers its own 96. RFC 3264 §6.1
 // has the SBC send its DTMF on 101, our offer's number (the one §5.1 says
@@ -112,26 +153,19 @@ func TestEventsOnOfferedPT(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
-			sbc := startPeer(t, "sbc")
-			sbcMedia, sbcPort := mediaSocket(t)
-			sbc.invites(func(pi *peerInvite) { pi.respond(200, lawSDP(sbcPort, 0, 96)) })
-			srv := serveTo(t, sbc.addr(), "udp", nil)
-			client, clientPort := mediaSocket(t)
-			d := answeredCall(ctx, t, nil, request(gosip.INVITE, srv.EdgeAddr().String(), "udp", lawSDP(clientPort, 0, tc.clientPT)))
-			answer := media(t, "answer to the client", d.InviteResponse.Body())
-			if ev, ok := answer.TelephoneEvent(); !ok || ev.PT != tc.clientPT {
-				t.Fatalf("client answered [%s], want telephone-event %d", codecNames(answer), tc.clientPT)
+			c := startEventCall(ctx, t, 96, tc.clientPT)
+			if ev, ok := c.answer.TelephoneEvent(); !ok || ev.PT != tc.clientPT {
+				t.Fatalf("client answered [%s], want telephone-event %d", codecNames(c.answer), tc.clientPT)
 			}
-			offer := media(t, "offer to the SBC", sbc.wait(ctx, gosip.INVITE, 1).Body())
-			if ev, ok := offer.TelephoneEvent(); !ok || ev.PT != 101 {
-				t.Fatalf("SBC offered [%s], want telephone-event 101", codecNames(offer))
+			if ev, ok := c.offer.TelephoneEvent(); !ok || ev.PT != 101 {
+				t.Fatalf("SBC offered [%s], want telephone-event 101", codecNames(c.offer))
 			}
 
-			relayDigit(t, sbcMedia, offer.RTP(), 9, tc.sbcPT, client, tc.clientPT)
-			waitLegEvents(t, srv, "gateway", 8, func(r mediation.Record) mediation.LegRecord { return r.GatewayLeg })
-			relayDigit(t, client, answer.RTP(), 5, tc.clientPT, sbcMedia, 96)
-			waitLegEvents(t, srv, "edge", 8, func(r mediation.Record) mediation.LegRecord { return r.EdgeLeg })
-			if err := d.Bye(ctx); err != nil {
+			relayDigit(t, c.sbcMedia, c.offer.RTP(), 9, tc.sbcPT, c.client, tc.clientPT)
+			waitLegEvents(t, c.srv, "gateway", 8, func(r mediation.Record) mediation.LegRecord { return r.GatewayLeg })
+			relayDigit(t, c.client, c.answer.RTP(), 5, tc.clientPT, c.sbcMedia, 96)
+			waitLegEvents(t, c.srv, "edge", 8, func(r mediation.Record) mediation.LegRecord { return r.EdgeLeg })
+			if err := c.d.Bye(ctx); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -185,5 +219,51 @@ func TestInboundEventsOnOfferedPT(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestNewSourceAfterDigit: the SBC's last packets on its SSRC are a 100 ms
+// digit (every packet on the event's start timestamp, RFC 4733 §2.3, the
+// duration reaching 800), then it starts a new SSRC at once (an IVR that
+// took the digit hands the call on). The client gets the new source's
+// first packet stamped after the event's end (start + duration), not
+// inside its tone: RFC 3550 §5.1, the timestamp is the sampling instant.
+// Before, it came 160 after the event's start, 640 units inside it.
+func TestNewSourceAfterDigit(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	c := startEventCall(ctx, t, 101, 101)
+	sbcMedia, toRelay := c.sbcMedia, c.offer.RTP()
+	audio := func(ssrc uint32, seq uint16, ts uint32) *rtp.Packet {
+		return &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, SSRC: ssrc}, Payload: bytes.Repeat([]byte{0xff}, 160)}
+	}
+	for i := range 10 {
+		sendPacket(t, sbcMedia, toRelay, audio(0xA, uint16(100+i), uint32(1000+160*i)))
+		time.Sleep(20 * time.Millisecond)
+	}
+	digit := digitPackets(5, 101, 0xA)
+	for i := range digit {
+		digit[i].SequenceNumber, digit[i].Timestamp = uint16(110+i), 1000+160*10
+		sendPacket(t, sbcMedia, toRelay, &digit[i])
+		if i < 5 { // the end packet's repeats go back to back
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for i := range 5 {
+		sendPacket(t, sbcMedia, toRelay, audio(0xB, uint16(9000+i), uint32(700000+160*i)))
+		time.Sleep(20 * time.Millisecond)
+	}
+	var got []rtp.Packet
+	for i := range 10 + len(digit) + 5 {
+		got = append(got, readRTPPacket(t, c.client, fmt.Sprintf("packet %d", i+1)))
+	}
+	event, next := got[10], got[10+len(digit)]
+	if event.PayloadType != 101 || next.PayloadType != 0 {
+		t.Fatalf("packets %d and %d are PT %d and %d, want the event's 101 and the new source's 0", 11, 11+len(digit), event.PayloadType, next.PayloadType)
+	}
+	if d := int32(next.Timestamp - event.Timestamp); d < 800 {
+		t.Errorf("the new source's first packet is stamped %d after the event's start, inside its 800-unit duration", d)
+	}
+	if err := c.d.Bye(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -324,7 +324,7 @@ func (p *pipeline) toneFrame(another bool) ([]byte, DropReason) {
 	if another {
 		p.rw.another()
 	}
-	p.rw.rewrite(&h, to.leg.Codec.PT, &p.hdr, p.at)
+	p.rw.rewrite(&h, to.leg.Codec.PT, 0, &p.hdr, p.at)
 	p.audio = true
 	hl, err := p.hdr.MarshalTo(p.out[:])
 	if err != nil || hl != rtpHeaderLen {

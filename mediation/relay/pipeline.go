@@ -164,7 +164,14 @@ func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReaso
 		p.rw.skip(&p.in.Header)
 		return nil, dropAbsorbed
 	}
-	p.rw.rewrite(&p.in.Header, r.pt, &p.hdr, p.at)
+	var span uint32
+	if !p.audio {
+		// An event (its length checked above) reached its start
+		// timestamp plus its duration.
+		e, _ := parseEvent(p.in.Payload)
+		span = uint32(e.duration)
+	}
+	p.rw.rewrite(&p.in.Header, r.pt, span, &p.hdr, p.at)
 	n, err := p.hdr.MarshalTo(p.out[:])
 	if err != nil || n != rtpHeaderLen {
 		// Cannot happen for the fixed header we build; treated as malformed

@@ -32,6 +32,10 @@ type rewriter struct {
 	haveLast bool
 	lastSeq  uint16 // highest sequence number sent since the last re-base
 	lastTS   uint32 // timestamp sent with lastSeq
+	// lastSpan is how far past lastTS the packet of lastSeq reached: an
+	// RFC 4733 event's duration (its packets carry the event's start
+	// timestamp, RFC 4733 §2.3), 0 for audio.
+	lastSpan uint32
 	tsDelta  uint32 // last positive timestamp step between consecutive packets
 	// lastAt is when the input packet of lastSeq arrived (session clock).
 	lastAt time.Duration
@@ -50,16 +54,17 @@ func newRewriter(ssrc uint32, seq uint16, ts uint32) *rewriter {
 }
 
 // rewrite fills out with the outgoing header for in, which arrived at now
-// (session clock), using payload type pt. CSRCs, extensions and padding
-// are dropped: we are the only source of our stream, and the input's
-// extensions describe the other leg's stream.
-func (r *rewriter) rewrite(in *rtp.Header, pt uint8, out *rtp.Header, now time.Duration) {
+// (session clock), using payload type pt; span is the duration of an RFC
+// 4733 event packet (in timestamp units), 0 for audio. CSRCs, extensions
+// and padding are dropped: we are the only source of our stream, and the
+// input's extensions describe the other leg's stream.
+func (r *rewriter) rewrite(in *rtp.Header, pt uint8, span uint32, out *rtp.Header, now time.Duration) {
 	if !r.started || in.SSRC != r.inSSRC {
 		r.rebase(in, now)
 	}
 	seq := in.SequenceNumber + r.seqOffset
 	ts := in.Timestamp + r.tsOffset
-	r.observe(seq, ts, now)
+	r.observe(seq, ts, span, now)
 	marker := in.Marker || r.jumped
 	r.jumped = false
 
@@ -105,12 +110,14 @@ func (r *rewriter) another() {
 
 // rebase aligns a new input stream, whose first packet arrived at now, so
 // that this packet follows the last one we sent (or starts at our initial
-// values): the next sequence number, and the timestamp advanced by the
-// wall time since the last packet, in whole steps of the learnt
-// packetisation (at least one). RFC 3550 §5.1: the timestamp is the
-// sampling instant, so 3 s of silence before a new SSRC (a transfer, hold
-// and resume, a DSP restart) must not look like 20 ms to the receiver's
-// jitter buffer and estimate. That packet carries the marker bit, whether
+// values): the next sequence number, and the timestamp advanced from where
+// the last packet ended (its timestamp; for an RFC 4733 event, whose
+// packets carry its start, the start plus its duration) by the wall time
+// since that packet, in whole steps of the learnt packetisation (at least
+// one). RFC 3550 §5.1: the timestamp is the sampling instant, so 3 s of
+// silence before a new SSRC (a transfer, hold and resume, a DSP restart)
+// must not look like 20 ms to the receiver's jitter buffer and estimate,
+// nor audio right after a digit fall inside the digit's tone. That packet carries the marker bit, whether
 // the sender set it on its new stream or not: RFC 3551 §4.1 asks it of
 // the first packet after packets were not sent contiguously, and a
 // receiver's adaptive jitter buffer re-anchors its playout on it.
@@ -119,7 +126,7 @@ func (r *rewriter) rebase(in *rtp.Header, now time.Duration) {
 	if r.haveLast {
 		nextSeq = r.lastSeq + 1
 		steps := max(1, (units(now-r.lastAt)+r.tsDelta/2)/r.tsDelta)
-		nextTS = r.lastTS + steps*r.tsDelta
+		nextTS = r.lastTS + r.lastSpan + steps*r.tsDelta
 		r.jumped = true
 	}
 	r.seqOffset = nextSeq - in.SequenceNumber
@@ -129,20 +136,22 @@ func (r *rewriter) rebase(in *rtp.Header, now time.Duration) {
 	r.haveLast = false
 }
 
-// observe tracks the newest packet sent, ignoring late (reordered) ones, and
-// learns the timestamp step from consecutive packets. Steps of zero (the
-// packets of one RFC 4733 event share a timestamp) are not learnt.
-func (r *rewriter) observe(seq uint16, ts uint32, now time.Duration) {
+// observe tracks the newest packet sent (span: its event duration, 0 for
+// audio), ignoring late (reordered) ones, and learns the timestamp step
+// from consecutive audio packets. An event's packets share a timestamp,
+// and the audio after it steps by the event's length: neither is the
+// packetisation.
+func (r *rewriter) observe(seq uint16, ts, span uint32, now time.Duration) {
 	if !r.haveLast {
-		r.lastSeq, r.lastTS, r.lastAt, r.haveLast = seq, ts, now, true
+		r.lastSeq, r.lastTS, r.lastSpan, r.lastAt, r.haveLast = seq, ts, span, now, true
 		return
 	}
 	d := int16(seq - r.lastSeq)
 	if d <= 0 {
 		return
 	}
-	if step := int32(ts - r.lastTS); d == 1 && step > 0 {
+	if step := int32(ts - r.lastTS); d == 1 && step > 0 && span == 0 && r.lastSpan == 0 {
 		r.tsDelta = uint32(step)
 	}
-	r.lastSeq, r.lastTS, r.lastAt = seq, ts, now
+	r.lastSeq, r.lastTS, r.lastSpan, r.lastAt = seq, ts, span, now
 }

@@ -90,7 +90,7 @@ func TestRewrite(t *testing.T) {
 					Version: 2, SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: p.ts, Marker: p.marker,
 					PayloadType: 0, CSRC: []uint32{1, 2},
 				}
-				rw.rewrite(&h, 8, &got, 0)
+				rw.rewrite(&h, 8, 0, &got, 0)
 				if got.SequenceNumber != tt.want[i].seq || got.Timestamp != tt.want[i].ts {
 					t.Errorf("packet %d: seq/ts = %d/%d, want %d/%d",
 						i, got.SequenceNumber, got.Timestamp, tt.want[i].seq, tt.want[i].ts)
@@ -131,13 +131,47 @@ func TestRewriteRebaseKeepsWallTime(t *testing.T) {
 			rw := newRewriter(1, 100, 5000)
 			var got rtp.Header
 			for i := range 5 {
-				rw.rewrite(&rtp.Header{SSRC: 0xC1, SequenceNumber: uint16(i), Timestamp: uint32(i) * tt.step}, 0, &got, time.Duration(i)*20*ms)
+				rw.rewrite(&rtp.Header{SSRC: 0xC1, SequenceNumber: uint16(i), Timestamp: uint32(i) * tt.step}, 0, 0, &got, time.Duration(i)*20*ms)
 			}
 			last := got.Timestamp
-			rw.rewrite(&rtp.Header{SSRC: 0xD2, SequenceNumber: 9999, Timestamp: 77}, 0, &got, 4*20*ms+tt.gap)
+			rw.rewrite(&rtp.Header{SSRC: 0xD2, SequenceNumber: 9999, Timestamp: 77}, 0, 0, &got, 4*20*ms+tt.gap)
 			if got.SequenceNumber != 105 || got.Timestamp-last != tt.wantTS {
 				t.Fatalf("new source at seq %d, ts +%d; want seq 105, ts +%d", got.SequenceNumber, got.Timestamp-last, tt.wantTS)
 			}
 		})
+	}
+}
+
+// TestRewriteRebaseAfterEvent: a new input SSRC right after an RFC 4733
+// event (all its packets on the event's start timestamp, RFC 4733 §2.3)
+// is stamped after the event's end (start + duration), not inside its
+// tone; and the audio after an event teaches no packetisation (its step
+// is the event's length). Before, the new source came 160 after the
+// event's start, 640 units inside an 800-unit digit.
+func TestRewriteRebaseAfterEvent(t *testing.T) {
+	const ms = time.Millisecond
+	rw := newRewriter(1, 100, 5000)
+	var got rtp.Header
+	at := func(i int) time.Duration { return time.Duration(i) * 20 * ms }
+	for i := range 5 {
+		rw.rewrite(&rtp.Header{SSRC: 0xC1, SequenceNumber: uint16(i), Timestamp: uint32(i) * 160}, 0, 0, &got, at(i))
+	}
+	start := got.Timestamp + 160
+	for i, d := range []uint32{160, 320, 480, 640, 800, 800, 800, 800} {
+		rw.rewrite(&rtp.Header{SSRC: 0xC1, SequenceNumber: uint16(5 + i), Timestamp: 800}, 101, d, &got, at(5+min(i, 4)))
+	}
+	if got.Timestamp != start {
+		t.Fatalf("event stamped %d, want %d", got.Timestamp, start)
+	}
+	rw.rewrite(&rtp.Header{SSRC: 0xD2, SequenceNumber: 9000, Timestamp: 77}, 0, 0, &got, at(9))
+	if d := got.Timestamp - start; d != 800+160 {
+		t.Fatalf("new source %d after the event's start, want 960: one packet after the event's 800", d)
+	}
+	// Same stream, audio after an event: the step of 960 is not learnt.
+	rw = newRewriter(1, 100, 5000)
+	rw.rewrite(&rtp.Header{SSRC: 0xC1, SequenceNumber: 1, Timestamp: 0}, 101, 800, &got, 0)
+	rw.rewrite(&rtp.Header{SSRC: 0xC1, SequenceNumber: 2, Timestamp: 960}, 0, 0, &got, 20*ms)
+	if rw.tsDelta != defaultTSDelta {
+		t.Fatalf("learnt a step of %d from an event to audio", rw.tsDelta)
 	}
 }
