@@ -48,8 +48,9 @@ type SideStats struct {
 
 	// Lost is the cumulative number of the peer's RTP packets lost (RFC
 	// 3550 A.3, from sequence numbers), over all the sources the peer sent
-	// (an SSRC change keeps the loss before it); never negative, as in our
-	// RTCP reports (duplicates do not offset losses).
+	// (an SSRC change keeps the loss before it): expected less received,
+	// a duplicate counting as received, so duplicates offset losses, but
+	// never below zero, as in our RTCP reports.
 	Lost int64
 	// FractionLost is the fraction (0-1) of the peer's packets lost since
 	// our last RTCP report to it (or since its stream began).
