@@ -164,6 +164,11 @@ func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReaso
 		p.rw.skip(&p.in.Header)
 		return nil, dropAbsorbed
 	}
+	if p.rw.stale(&p.in.Header) {
+		// A late packet of the stream the peer replaced: used (its
+		// side's statistics have it), not relayed.
+		return nil, dropAbsorbed
+	}
 	var span uint32
 	if !p.audio {
 		// An event (its length checked above) reached its start

@@ -45,6 +45,15 @@ type rewriter struct {
 
 	firstSeq uint16
 	firstTS  uint32
+
+	// prevSSRC is the input stream the current one replaced (hadPrev);
+	// backSeq is the sequence number of a packet of it seen since
+	// (backPending), which a switch back to it waits on (stale); curN
+	// counts the current stream's packets rewritten, up to 2.
+	prevSSRC             uint32
+	backSeq              uint16
+	curN                 uint8
+	hadPrev, backPending bool
 }
 
 // newRewriter returns a rewriter for an outgoing stream with the given SSRC,
@@ -65,6 +74,9 @@ func (r *rewriter) rewrite(in *rtp.Header, pt uint8, span uint32, out *rtp.Heade
 	seq := in.SequenceNumber + r.seqOffset
 	ts := in.Timestamp + r.tsOffset
 	r.observe(seq, ts, span, now)
+	if r.curN < 2 {
+		r.curN++
+	}
 	marker := in.Marker || r.jumped
 	r.jumped = false
 
@@ -78,6 +90,28 @@ func (r *rewriter) rewrite(in *rtp.Header, pt uint8, span uint32, out *rtp.Heade
 		CSRC:           out.CSRC[:0],
 		Extensions:     out.Extensions[:0],
 	}
+}
+
+// stale reports whether in, a packet of the input stream the current one
+// replaced, is not to be relayed: a late packet of that stream, reordered
+// across the switch, would re-base our stream back onto the old one (its
+// timestamp the newest audio, with the marker bit) and the next packet of
+// the new stream forward again, a frame late for the rest of the call. So
+// the switch back to that stream is taken only when two of its packets
+// come in sequence (RFC 3550 A.1's probation, for that stream alone: a
+// stream never seen before is taken at its first packet); the first of the
+// two is not relayed. A current stream of a single packet (a stray, itself
+// a late or foreign source's) holds nothing back: the stream it cut into
+// goes on at once.
+func (r *rewriter) stale(in *rtp.Header) bool {
+	if !r.started || in.SSRC == r.inSSRC || !r.hadPrev || in.SSRC != r.prevSSRC || r.curN < 2 {
+		return false
+	}
+	if r.backPending && in.SequenceNumber == r.backSeq+1 {
+		return false // the old stream is back (rebase)
+	}
+	r.backSeq, r.backPending = in.SequenceNumber, true
+	return true
 }
 
 // skip accounts for in, the newest packet of its stream, that produces
@@ -131,6 +165,10 @@ func (r *rewriter) rebase(in *rtp.Header, now time.Duration) {
 	}
 	r.seqOffset = nextSeq - in.SequenceNumber
 	r.tsOffset = nextTS - in.Timestamp
+	if r.started {
+		r.prevSSRC, r.hadPrev = r.inSSRC, true
+	}
+	r.backPending, r.curN = false, 0
 	r.inSSRC = in.SSRC
 	r.started = true
 	r.haveLast = false

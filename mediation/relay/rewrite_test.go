@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -173,5 +174,63 @@ func TestRewriteRebaseAfterEvent(t *testing.T) {
 	rw.rewrite(&rtp.Header{SSRC: 0xC1, SequenceNumber: 2, Timestamp: 960}, 0, 0, &got, 20*ms)
 	if rw.tsDelta != defaultTSDelta {
 		t.Fatalf("learnt a step of %d from an event to audio", rw.tsDelta)
+	}
+}
+
+// TestRewriteLateOldSource: after the peer's stream moves from SSRC A to
+// B, a late packet of A (reordered across the switch) is not relayed: it
+// would re-base our stream back onto A, its stale audio the newest, and
+// B's next packet forward again, a frame late for the rest of the call
+// (r28-media F2). A back for good (two packets in sequence, RFC 3550 A.1)
+// is taken from its second packet; a stream that cut in for one packet
+// holds nothing back ("returning to an earlier SSRC" in TestRewrite).
+func TestRewriteLateOldSource(t *testing.T) {
+	type pkt struct {
+		ssrc uint32
+		seq  uint16
+	}
+	const a, b = 0xA, 0xB
+	tests := []struct {
+		name    string
+		in      []pkt
+		dropped []int // indexes of the packets not relayed
+	}{
+		{"late packet of the old source", []pkt{{a, 1}, {a, 2}, {a, 3}, {b, 70}, {b, 71}, {b, 72}, {a, 3}, {b, 73}, {b, 74}}, []int{6}},
+		{"old source back for good", []pkt{{a, 1}, {a, 2}, {b, 70}, {b, 71}, {a, 9}, {a, 10}, {a, 11}}, []int{4}},
+		{"two late packets out of sequence", []pkt{{a, 1}, {a, 2}, {b, 70}, {b, 71}, {a, 2}, {a, 1}, {b, 72}}, []int{4, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rw := newRewriter(1, 100, 5000)
+			var got, prev rtp.Header
+			var dropped []int
+			prevI, prevSSRC, prevSeq := -1, uint32(0), uint16(0)
+			for i, p := range tt.in {
+				h := rtp.Header{SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: uint32(p.seq) * 160}
+				if rw.stale(&h) {
+					dropped = append(dropped, i)
+					continue
+				}
+				// Packets 20 ms apart: the same source keeps its own
+				// timing, a re-based one is stamped by the wall time
+				// since the last one relayed.
+				rw.rewrite(&h, 0, 0, &got, time.Duration(i)*20*time.Millisecond)
+				step := uint32(160 * (i - prevI))
+				if p.ssrc == prevSSRC {
+					step = 160 * uint32(p.seq-prevSeq)
+				}
+				if prevI >= 0 && (got.SequenceNumber != prev.SequenceNumber+1 || got.Timestamp-prev.Timestamp != step) {
+					t.Errorf("packet %d (%#x/%d): seq/ts %d/%d after %d/%d, want the next sequence number, %d later",
+						i, p.ssrc, p.seq, got.SequenceNumber, got.Timestamp, prev.SequenceNumber, prev.Timestamp, step)
+				}
+				if switched := prevI >= 0 && p.ssrc != prevSSRC; got.Marker != switched {
+					t.Errorf("packet %d (%#x/%d): marker %v, want %v (set only where our stream changes source)", i, p.ssrc, p.seq, got.Marker, switched)
+				}
+				prev, prevI, prevSSRC, prevSeq = got, i, p.ssrc, p.seq
+			}
+			if !slices.Equal(dropped, tt.dropped) {
+				t.Errorf("packets not relayed %v, want %v", dropped, tt.dropped)
+			}
+		})
 	}
 }
