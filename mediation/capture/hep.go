@@ -112,7 +112,19 @@ func EncodeHEP(p Packet, captureID uint32) []byte {
 	if p.CallID != "" {
 		chunk(hepCorrelate, []byte(p.CallID))
 	}
-	chunk(hepPayload, p.Payload)
+	payload := p.Payload
+	if room := maxHEPDatagram - len(b) - 6; len(payload) > room {
+		// A TCP message near sipgo's 65,535 bytes does not fit one UDP
+		// datagram with its HEP header, nor its lengths a uint16: the
+		// collector gets its start (the start line and headers), not a
+		// datagram the kernel refuses or lengths that wrapped.
+		payload = payload[:room]
+	}
+	chunk(hepPayload, payload)
 	binary.BigEndian.PutUint16(b[4:], uint16(len(b)))
 	return b
 }
+
+// maxHEPDatagram is the largest UDP datagram (IPv4: 65,535 bytes less
+// the IP and UDP headers).
+const maxHEPDatagram = 65507

@@ -57,7 +57,15 @@ type Pcap struct {
 	size int64
 	seq  map[[2]netip.AddrPort]uint32
 	err  error
+	// last is the timestamp of the frame written last: no frame is
+	// stamped before it (write).
+	last time.Time
 }
+
+// maxSegment is the most payload one TCP frame carries: a larger message
+// (sipgo reads up to 65,535 bytes) is written as several segments, which
+// Wireshark reassembles, since one frame's IP length could not say it.
+const maxSegment = 32 << 10
 
 // OpenPcap creates (or truncates) path and starts the writer. maxSize is
 // in bytes, 0 for no rotation.
@@ -167,6 +175,29 @@ func (p *Pcap) run() {
 func (p *Pcap) write(buf gopacket.SerializeBuffer, pkt Packet) {
 	if p.err != nil {
 		return // keep draining; the error is reported by Close
+	}
+	// Each packet is stamped as it crossed its socket, by the goroutine
+	// that read or wrote it, and queued after: two goroutines may queue in
+	// the other order than they stamped. The file's frames stay in time
+	// order (Wireshark would show negative deltas), the later-queued one
+	// taking the earlier's time, a few milliseconds at most.
+	if pkt.Time.Before(p.last) {
+		pkt.Time = p.last
+	}
+	p.last = pkt.Time
+	for pkt.TCP && len(pkt.Payload) > maxSegment {
+		head := pkt
+		head.Payload = pkt.Payload[:maxSegment]
+		p.writeFrame(buf, head)
+		pkt.Payload = pkt.Payload[maxSegment:]
+	}
+	p.writeFrame(buf, pkt)
+}
+
+// writeFrame writes pkt as one frame.
+func (p *Pcap) writeFrame(buf gopacket.SerializeBuffer, pkt Packet) {
+	if p.err != nil {
+		return
 	}
 	frame, err := p.frame(buf, pkt)
 	if err != nil {

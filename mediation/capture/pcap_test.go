@@ -3,6 +3,7 @@ package capture_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/mediation-emulator/mediation/mediation/capture"
@@ -191,3 +194,68 @@ func TestPcapBeginsAfresh(t *testing.T) {
 		t.Fatalf("not a pcap file: %v", err)
 	}
 }
+
+// TestPcapFramesInTimeOrder: packets are stamped as they cross their
+// sockets and queued after, so two goroutines may queue them in the other
+// order than they stamped them (r28-trace F1: up to 6 ms apart with three
+// calls at a time). The file's frames are never stamped before the frame
+// written before them: Wireshark would show negative deltas.
+func TestPcapFramesInTimeOrder(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "order.pcap")
+	p, err := capture.OpenPcap(file, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	src, dst := netip.MustParseAddrPort("192.0.2.1:5068"), netip.MustParseAddrPort("192.0.2.20:5060")
+	for i, d := range []time.Duration{0, 5 * time.Millisecond, 2 * time.Millisecond, 6 * time.Millisecond} {
+		p.Write(capture.Packet{Time: now.Add(d), Src: src, Dst: dst, Payload: sipMessage("OPTIONS", fmt.Sprint("o", i))})
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	frames := tools.PcapFrames(t, file)
+	want := []time.Duration{0, 5 * time.Millisecond, 5 * time.Millisecond, 6 * time.Millisecond}
+	if len(frames) != len(want) {
+		t.Fatalf("%d frames, want %d", len(frames), len(want))
+	}
+	for i, f := range frames {
+		if got := f.CI.Timestamp.Sub(now); got != want[i].Truncate(time.Microsecond) && got != want[i] {
+			t.Errorf("frame %d at +%v, want +%v", i, got, want[i])
+		}
+	}
+}
+
+// TestPcapLargeTCPMessage: a TCP message too large for one frame's IP
+// length (sipgo reads up to 65,535 bytes) is written as segments of at
+// most 32 KiB that carry it whole, each frame's IP length its own.
+func TestPcapLargeTCPMessage(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "large.pcap")
+	p, err := capture.OpenPcap(file, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := bytes.Repeat([]byte("x"), 65500)
+	p.Write(capture.Packet{Time: time.Now(), TCP: true, Src: netip.MustParseAddrPort("192.0.2.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.20:5060"), Payload: msg})
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	frames := tools.PcapFrames(t, file)
+	for i, f := range frames {
+		pkt := gopacket.NewPacket(f.Data, layers.LayerTypeEthernet, gopacket.Default)
+		ip, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		tcp, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		if ip == nil || tcp == nil || int(ip.Length) != len(f.Data)-14 {
+			t.Fatalf("frame %d: IP %v TCP %v, frame of %d bytes: want IPv4/TCP whose length is the frame's", i, ip, tcp, len(f.Data))
+		}
+		if want := uint32(1 + len(got)); tcp.Seq != want {
+			t.Errorf("frame %d: TCP seq %d, want %d", i, tcp.Seq, want)
+		}
+		got = append(got, tcp.Payload...)
+	}
+	if len(frames) < 2 || !bytes.Equal(got, msg) {
+		t.Fatalf("%d frames carrying %d bytes, want the %d-byte message whole in several", len(frames), len(got), len(msg))
+	}
+}
+

@@ -5,12 +5,19 @@ import (
 	"os"
 	"testing"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/pcapgo"
 )
 
-// PcapPackets reads a pcap file with pcapgo and returns its packets'
-// data, failing the test on a file that is not whole.
-func PcapPackets(t testing.TB, file string) [][]byte {
+// Frame is one packet of a pcap file: its capture info and data.
+type Frame struct {
+	CI   gopacket.CaptureInfo
+	Data []byte
+}
+
+// PcapFrames reads a pcap file with pcapgo and returns its frames,
+// failing the test on a file that is not whole.
+func PcapFrames(t testing.TB, file string) []Frame {
 	t.Helper()
 	f, err := os.Open(file)
 	if err != nil {
@@ -21,15 +28,26 @@ func PcapPackets(t testing.TB, file string) [][]byte {
 	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
-	var out [][]byte
+	var out []Frame
 	for {
-		data, _, err := r.ReadPacketData()
+		data, ci, err := r.ReadPacketData()
 		if err == io.EOF {
 			return out
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
-		out = append(out, data)
+		out = append(out, Frame{ci, data})
 	}
+}
+
+// PcapPackets reads a pcap file with pcapgo and returns its packets'
+// data, failing the test on a file that is not whole.
+func PcapPackets(t testing.TB, file string) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, f := range PcapFrames(t, file) {
+		out = append(out, f.Data)
+	}
+	return out
 }
