@@ -71,17 +71,24 @@ func (p *mediaPlan) delayedAnswer(ans sdp.Media, raw []byte, final bool, tag str
 
 // gatewayLateOffer is our offer to a delayed-offer gateway, the client's
 // law first (no transcoding if the gateway takes it) when its answer ans
-// has one, telephone-event when it has that.
+// has one, telephone-event when it has that. Without a client answer yet
+// (a reliable 180 without SDP must carry our offer: offerIn18x), the
+// offer has telephone-event: the client was offered it, and whatever it
+// answers the relay takes the gateway's events (played as tones to a
+// client without them), where an offer without it would have the gateway
+// send its DTMF in-band or not at all for the whole call (r27-review2 F6).
 func (p *mediaPlan) gatewayLateOffer(ans sdp.Media) (sdp.Description, error) {
 	d, err := sdp.GatewayOffer(sdp.Media{}, false, p.local(relay.Gateway))
 	if err != nil {
 		return d, err
 	}
 	law := sdp.PCMU
-	if g := ans.G711(); len(g) > 0 {
+	g := ans.G711()
+	if len(g) > 0 {
 		law = g[0]
 	}
 	_, events := ans.TelephoneEvent()
+	events = events || len(g) == 0
 	d.Codecs = lateOfferCodecs(law, p.gwCodecs, events)
 	return d, nil
 }

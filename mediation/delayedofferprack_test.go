@@ -3,10 +3,12 @@ package mediation_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
@@ -294,5 +296,47 @@ func TestDelayedOfferRequired100relUpdateBeforePrack(t *testing.T) {
 		if r.Method == gosip.ACK {
 			break
 		}
+	}
+}
+
+// TestDelayedOfferRequired100relOfferBeforeClientAnswer: the client's first
+// provisional of a delayed-offer call from an SBC that requires 100rel is a
+// 180 without SDP, so our reliable 180 must carry our offer before the
+// client has answered ours (RFC 3261 §13.2.1). That offer has
+// telephone-event: the client was offered it, and the relay takes the
+// SBC's events whatever the client answers (tones to a client without
+// them). Without it the SBC could send no RFC 4733 events for the whole
+// call (r27-review2 F6: the offer was built from no answer, G.711 alone).
+func TestDelayedOfferRequired100relOfferBeforeClientAnswer(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	dc := startDelayedOfferCall(ctx, t, nil, gosip.NewHeader("Require", "100rel"))
+	if !strings.Contains(string(dc.inv.Body()), "telephone-event") {
+		t.Fatalf("the client's offer has no telephone-event:\n%s", dc.inv.Body())
+	}
+	dc.from(rawResponseWith(dc.raw, dc.inv, 180, "A", nil))
+	first := make(chan *gosip.Response, 1)
+	wctx, cancel := context.WithCancel(ctx)
+	waited := make(chan struct{})
+	go func() {
+		defer close(waited)
+		_ = dc.oc.d.WaitAnswer(wctx, sipgo.AnswerOptions{OnResponse: func(r *gosip.Response) error {
+			if r.StatusCode != 100 && r.GetHeader("RSeq") != nil {
+				select {
+				case first <- r:
+				default:
+				}
+			}
+			return nil
+		}})
+	}()
+	defer func() { cancel(); <-waited }()
+	select {
+	case r := <-first:
+		m := media(t, "our offer in the reliable 180", r.Body())
+		if _, ok := m.TelephoneEvent(); !ok || len(m.G711()) == 0 {
+			t.Errorf("our offer in the reliable %d before the client answered: %s; want G.711 and telephone-event", r.StatusCode, r.Body())
+		}
+	case <-ctx.Done():
+		t.Fatal("no reliable 18x")
 	}
 }
