@@ -258,4 +258,3 @@ func TestPcapLargeTCPMessage(t *testing.T) {
 		t.Fatalf("%d frames carrying %d bytes, want the %d-byte message whole in several", len(frames), len(got), len(msg))
 	}
 }
-
