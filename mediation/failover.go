@@ -25,11 +25,23 @@ import (
 // the trunks tried. It all runs on the call's goroutine, as events of the
 // call.
 
-// useTrunk makes t the trunk of the call's next attempt.
+// useTrunk makes t the trunk of the call's first attempt, or of its next
+// one after a failover: a trunk tried, named in the call's record.
 func (c *call) useTrunk(t gateway.Trunk) {
-	c.trunk = t
 	c.tried = append(c.tried, t.Name)
-	c.caller.policy, c.callee.policy = c.deps.edgeCalls, c.deps.trunks[t.Name].calls
+	c.caller.policy = c.deps.edgeCalls
+	c.atTrunk(t)
+}
+
+// atTrunk points the call's callee leg at trunk t (whichever of its
+// addresses t.Addr is) with t's call settings: session_timer, prack and
+// ring_timeout are the trunk's, not an address's. The one place they reach
+// an outbound callee leg: the first attempt, a failover to the next trunk
+// and a retry at the same trunk's next address (RFC 3263 §4.3) all come
+// here, so that no new leg goes out with empty settings (r28-trunks F1).
+func (c *call) atTrunk(t gateway.Trunk) {
+	c.trunk = t
+	c.callee.policy = c.deps.trunks[t.Name].calls
 }
 
 // canFailover reports whether a failed attempt may go to another trunk.
@@ -65,7 +77,7 @@ func (c *call) retryTarget(reason string) bool {
 	c.log.Warn().Str("reason", reason).Str("address", c.trunk.Addr.String()).
 		Str("next_address", next.Addr.String()).Msg("gateway trunk's address failed the call: trying the trunk's next address")
 	c.restartCallee()
-	c.trunk = next
+	c.atTrunk(next)
 	c.reinvite()
 	return true
 }
@@ -107,7 +119,8 @@ func (c *call) failover(reason string) bool {
 	return true
 }
 
-// restartCallee gives up the callee's attempt for a new one.
+// restartCallee gives up the callee's attempt for a new one, whose trunk
+// (and with it its settings) atTrunk gives.
 func (c *call) restartCallee() {
 	c.abandon(c.callee)
 	c.callee = &calleeLeg{leg: leg{role: "callee", side: c.deps.gw, media: relay.Gateway}}

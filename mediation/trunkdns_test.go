@@ -179,12 +179,7 @@ func TestTrunkNextSRVTarget(t *testing.T) {
 			backup := startPeerOn(t, "backup", netip.MustParseAddrPort("127.0.0.4:0"), nil)
 			var dead netip.AddrPort
 			if tc.transport == "tcp" {
-				ln, err := net.Listen("tcp", "127.0.0.3:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				dead = netip.MustParseAddrPort(ln.Addr().String())
-				ln.Close()
+				dead = refusedTCP(t, netip.MustParseAddr("127.0.0.3"))
 			} else {
 				silent, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 3)})
 				if err != nil {
@@ -193,14 +188,8 @@ func TestTrunkNextSRVTarget(t *testing.T) {
 				t.Cleanup(func() { silent.Close() })
 				dead = netip.MustParseAddrPort(silent.LocalAddr().String())
 			}
-			srvName := "_sip._" + tc.transport + ".sbc.test."
 			zone := dnstest.Start(t)
-			zone.Set(
-				fmt.Sprintf("%s 60 IN SRV 0 1 %d dead.sbc.test.", srvName, dead.Port()),
-				fmt.Sprintf("%s 60 IN SRV 1 1 %d live.sbc.test.", srvName, live.addr().Port()),
-				fmt.Sprintf("dead.sbc.test. 60 IN A %s", dead.Addr()),
-				fmt.Sprintf("live.sbc.test. 60 IN A %s", live.addr().Addr()),
-			)
+			zone.Set(srvPair(tc.transport, dead, live.addr())...)
 			records := filepath.Join(t.TempDir(), "records.jsonl")
 			srv := serveTo(t, live.addr(), tc.transport, func(c *mediation.Config) {
 				c.Gateways = []mediation.GatewayConfig{{Name: "sbc", Address: "sbc.test", Transport: tc.transport},
@@ -335,5 +324,84 @@ func waitTrunkAt(ctx context.Context, t *testing.T, srv *mediation.Server, p *pe
 			t.Fatalf("the trunk is still at %s after the record changed", srv.TrunkStates()[0].Address)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestTrunkNextSRVTargetKeepsTrunkSettings: the INVITE a trunk's second SRV
+// target gets after the first refused TCP (RFC 3263 §4.3) is the same
+// trunk's, so it carries the trunk's settings as the first attempt did:
+// session_timer (Session-Expires), prack (Require: 100rel when required, no
+// 100rel at all when off) and ring_timeout (the call ringing there ends with
+// 408 after 1 s, not the 180 s default). Before, the retry's callee leg had
+// empty settings (r28-trunks F1).
+func TestTrunkNextSRVTargetKeepsTrunkSettings(t *testing.T) {
+	for i, prack := range []string{mediation.PrackRequired, mediation.PrackOff} {
+		t.Run("prack "+prack, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			live := startPeerOn(t, "live", netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 67, byte(2 + 2*i)}), 0), nil)
+			live.invites(func(pi *peerInvite) {
+				pi.respond(180, nil)
+				<-pi.tx.Done()
+			})
+			dead := refusedTCP(t, netip.AddrFrom4([4]byte{127, 0, 67, byte(3 + 2*i)}))
+			zone := dnstest.Start(t)
+			zone.Set(srvPair("tcp", dead, live.addr())...)
+			srv := serveTo(t, live.addr(), "tcp", func(c *mediation.Config) {
+				gw := mediation.GatewayConfig{Name: "sbc", Address: "sbc.test", Transport: "tcp"}
+				gw.SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 600 * time.Second}
+				gw.Prack = prack
+				gw.RingTimeout = time.Second
+				c.Gateways = []mediation.GatewayConfig{gw}
+				c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
+			})
+			caller := startPeer(t, "caller")
+			start := time.Now()
+			// Within 10 s: the 180 s default would run into ctx.
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			oc := caller.call(wctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
+			inv := live.wait(ctx, gosip.INVITE, 1)
+			if inv.GetHeader("Session-Expires") == nil {
+				t.Error("INVITE to the trunk's next address has no Session-Expires (trunk session_timer enabled)")
+			}
+			require := inv.GetHeader("Require")
+			supported := inv.GetHeader("Supported")
+			switch {
+			case prack == mediation.PrackRequired && (require == nil || !strings.Contains(require.Value(), "100rel")):
+				t.Errorf("INVITE to the trunk's next address: Require %v; want 100rel (trunk prack: required)", require)
+			case prack == mediation.PrackOff && supported != nil && strings.Contains(supported.Value(), "100rel"):
+				t.Errorf("INVITE to the trunk's next address: Supported %q; want no 100rel (trunk prack: off)", supported.Value())
+			}
+			if res := oc.answer(wctx, nil); res.StatusCode != 408 {
+				t.Errorf("caller got %d, want 408 after the trunk's ring_timeout", res.StatusCode)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("the call rang %v at the trunk's second target; ring_timeout is 1s", d.Round(time.Millisecond))
+			}
+		})
+	}
+}
+
+// refusedTCP is an address on ip whose TCP port refuses connections (a
+// listener opened and closed).
+func refusedTCP(t *testing.T, ip netip.Addr) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// srvPair are the zone lines of sbc.test's SRV record over transport with
+// two targets: first (priority 0) then second (priority 1).
+func srvPair(transport string, first, second netip.AddrPort) []string {
+	name := "_sip._" + transport + ".sbc.test."
+	return []string{
+		fmt.Sprintf("%s 60 IN SRV 0 1 %d first.sbc.test.", name, first.Port()),
+		fmt.Sprintf("%s 60 IN SRV 1 1 %d second.sbc.test.", name, second.Port()),
+		fmt.Sprintf("first.sbc.test. 60 IN A %s", first.Addr()),
+		fmt.Sprintf("second.sbc.test. 60 IN A %s", second.Addr()),
 	}
 }
