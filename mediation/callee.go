@@ -579,7 +579,16 @@ func (c *call) onCalleeFail(err error) {
 		c.failSetup(setupError{503, "Service Unavailable", "next hop unreachable"})
 		return
 	}
-	if c.retryTarget("timeout") {
+	// No response at all (Timer B) is what the fast failover timer waits
+	// for, only sooner when 64*T1 is shorter than gateway_failover.timeout:
+	// the call goes on as that timer would have sent it, to the trunk's
+	// next address, else to the next trunk (r28-trunks F2). After a
+	// provisional the trunk has answered: only its next address is left.
+	retry := c.retryTarget
+	if !b.provisional {
+		retry = c.retryElsewhere
+	}
+	if retry("timeout") {
 		return
 	}
 	c.log.Info().Err(err).Msg("no final answer from the far side")

@@ -22,8 +22,9 @@ import (
 
 // failoverServer runs a server whose "+1" calls go to first, then to the
 // backup peer; first is an address (a peer, a silent socket, a closed
-// port). It returns the server and its records file.
-func failoverServer(t *testing.T, first netip.AddrPort, firstTransport string, backup *peer) (*mediation.Server, string) {
+// port). configure, if any, is applied last. It returns the server and its
+// records file.
+func failoverServer(t *testing.T, first netip.AddrPort, firstTransport string, backup *peer, configure ...func(*mediation.Config)) (*mediation.Server, string) {
 	t.Helper()
 	records := filepath.Join(t.TempDir(), "records.jsonl")
 	srv := serveTo(t, backup.addr(), "udp", func(c *mediation.Config) {
@@ -33,8 +34,24 @@ func failoverServer(t *testing.T, first netip.AddrPort, firstTransport string, b
 		}
 		c.GatewayFailover.Timeout = 500 * time.Millisecond
 		c.Records.Path = records
+		for _, f := range configure {
+			f(c)
+		}
 	})
 	return srv, records
+}
+
+// silentUDP is a UDP address on ip that reads every datagram and answers
+// none (a trunk that is gone: no ICMP is seen, see README Failover); heard
+// counts the datagrams.
+func silentUDP(t *testing.T, ip netip.Addr) (addr netip.AddrPort, heard *atomic.Int64) {
+	t.Helper()
+	silent, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	return silent.LocalAddr().(*net.UDPAddr).AddrPort(), countArrivals(silent)
 }
 
 // placeCall calls +15550100 through srv's edge side and returns the code.
@@ -121,23 +138,9 @@ func TestNoFailoverOn486(t *testing.T) {
 // 100 Trying) for gateway_failover.timeout is given up for the next one;
 // the caller gets the backup's answer.
 func TestFailoverNoProvisional(t *testing.T) {
-	silent, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	var heard atomic.Int32
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			if _, _, err := silent.ReadFromUDP(buf); err != nil {
-				return
-			}
-			heard.Add(1)
-		}
-	}()
+	silent, heard := silentUDP(t, netip.MustParseAddr("127.0.0.1"))
 	backup := startPeer(t, "backup")
-	srv, records := failoverServer(t, netip.MustParseAddrPort(silent.LocalAddr().String()), "udp", backup)
+	srv, records := failoverServer(t, silent, "udp", backup)
 	start := time.Now()
 	if code := placeCall(t, srv); code != 200 {
 		t.Fatalf("caller got %d, want 200 from the backup trunk", code)
@@ -150,6 +153,27 @@ func TestFailoverNoProvisional(t *testing.T) {
 	}
 	checkTried(t, srv, records, "first", "backup")
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_failovers_total", "gateway", "first", "reason", "no_provisional")
+}
+
+// TestFailoverNoResponseBeforeTimer: when Timer B (64*T1: 1.28 s with
+// sip.t1 20ms) ends the INVITE to a silent trunk before
+// gateway_failover.timeout (2 s), the call fails over as it would have at
+// that timer (reason timeout): the trunk sent no provisional and another
+// candidate is left. Before, the caller got 408 and the backup
+// never heard of the call (r28-trunks F2); also with sip.t1 100ms and the
+// default 10 s timer, or T1 500ms and a 40 s one.
+func TestFailoverNoResponseBeforeTimer(t *testing.T) {
+	silent, _ := silentUDP(t, netip.MustParseAddr("127.0.67.40"))
+	backup := startPeerOn(t, "backup", netip.MustParseAddrPort("127.0.67.41:0"), nil)
+	srv, records := failoverServer(t, silent, "udp", backup, func(c *mediation.Config) {
+		c.SIP.T1 = 20 * time.Millisecond // Timer B: 1.28 s
+		c.GatewayFailover.Timeout = 2 * time.Second
+	})
+	if code := placeCall(t, srv); code != 200 {
+		t.Fatalf("caller got %d, want 200 from the backup trunk (the first never answered)", code)
+	}
+	checkTried(t, srv, records, "first", "backup")
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_failovers_total", "gateway", "first", "reason", "timeout")
 }
 
 // TestFailoverClosedTCPPort: a TCP trunk whose port refuses connections

@@ -181,12 +181,7 @@ func TestTrunkNextSRVTarget(t *testing.T) {
 			if tc.transport == "tcp" {
 				dead = refusedTCP(t, netip.MustParseAddr("127.0.0.3"))
 			} else {
-				silent, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 3)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { silent.Close() })
-				dead = netip.MustParseAddrPort(silent.LocalAddr().String())
+				dead, _ = silentUDP(t, netip.MustParseAddr("127.0.0.3"))
 			}
 			zone := dnstest.Start(t)
 			zone.Set(srvPair(tc.transport, dead, live.addr())...)
