@@ -212,7 +212,9 @@ func (c *call) offerFor() ([]byte, error) {
 // wait in c.next for a failover); inbound, the trunk the INVITE came from.
 func (c *call) pickTrunk(req *gosip.Request) *setupError {
 	if c.dir == outbound {
-		number := sip.UserOf(req.Recipient)
+		// The number without its parameters (;ext=...): what the
+		// trunks' patterns are written for (r28-trunks F3).
+		number := sip.NumberOf(req.Recipient)
 		if se := c.noNumber(req, number); se != nil {
 			return se
 		}
@@ -239,17 +241,17 @@ func (c *call) pickTrunk(req *gosip.Request) *setupError {
 	c.pinPeer(t, src.Addr())
 	c.tried = []string{t.Name}
 	c.caller.policy, c.callee.policy = c.deps.trunks[c.trunk.Name].calls, c.deps.edgeCalls
-	return c.noNumber(req, sip.UserOf(req.Recipient))
+	return c.noNumber(req, sip.NumberOf(req.Recipient))
 }
 
-// noNumber refuses an INVITE whose Request-URI names no number: no user
-// part (INVITE sip:192.0.2.1:5070), or one with nothing but a "+" before
-// its first ";" (sip:;x=1@host, sip:+@host, tel:;phone-context=...). Relayed, it would be a call
-// to the far side's own URI (the SBC's, the edge peer's), which many peers
-// take as a request to themselves or their default route (r25-loop F2).
-// RFC 3261 §21.4.22: 484 Address Incomplete, on both sides.
-func (c *call) noNumber(req *gosip.Request, user string) *setupError {
-	number, _, _ := strings.Cut(user, ";")
+// noNumber refuses an INVITE whose Request-URI names no number (number is
+// its sip.NumberOf): no user part (INVITE sip:192.0.2.1:5070), or one with
+// nothing but a "+" before its first ";" (sip:;x=1@host, sip:+@host,
+// tel:;phone-context=...). Relayed, it would be a call to the far side's
+// own URI (the SBC's, the edge peer's), which many peers take as a request
+// to themselves or their default route (r25-loop F2). RFC 3261 §21.4.22:
+// 484 Address Incomplete, on both sides.
+func (c *call) noNumber(req *gosip.Request, number string) *setupError {
 	if strings.TrimPrefix(strings.TrimSpace(number), "+") != "" {
 		return nil
 	}

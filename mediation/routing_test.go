@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,6 +87,40 @@ func TestRoutingNoTrunk(t *testing.T) {
 	}
 	if n := uk.count(gosip.INVITE); n != 0 {
 		t.Errorf("the +44 trunk got %d INVITEs for a +1 number", n)
+	}
+}
+
+// TestRoutingNumberWithParameters: SfB clients dial an extension as
+// sip:+14255550100;ext=123@domain;user=phone (RFC 3966's ext in a SIP
+// URI's user part, RFC 3261 §19.1.6). Routing matches the number,
+// +14255550100, without the parameters (ext, isub, phone-context), as it
+// does for tel:+14255550100;ext=123: the re: trunk gets the call, not the
+// default route, and its INVITE's Request-URI keeps the parameters. Before,
+// the whole user part was matched and missed every re: pattern
+// (r28-trunks F3).
+func TestRoutingNumberWithParameters(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	us := startPeerOn(t, "us", netip.MustParseAddrPort("127.0.67.50:0"), nil)
+	lcr := startPeerOn(t, "lcr", netip.MustParseAddrPort("127.0.67.51:0"), nil)
+	for _, p := range []*peer{us, lcr} {
+		p.invites(func(pi *peerInvite) { pi.respond(486, nil) })
+	}
+	srv := serveTo(t, us.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways = []mediation.GatewayConfig{
+			trunkConfig("us", us, 0, `re:\+1\d{10}`),
+			trunkConfig("lcr", lcr, 9),
+		}
+	})
+	caller := startPeer(t, "caller")
+	for i, user := range []string{"+14255550100;ext=123", "+14255550100;isub=77;ext=9", "+14255550100;phone-context=+1"} {
+		oc := caller.callNumber(ctx, srv.EdgeAddr(), "udp", user, fixtureBody(t, "sfb-bypass-offer.sdp"))
+		oc.answer(ctx, nil)
+		if n, d := us.count(gosip.INVITE), lcr.count(gosip.INVITE); n != i+1 || d != 0 {
+			t.Fatalf("%s: INVITEs: %d at the re: trunk, %d at the default route; want %d, 0 (the number is +14255550100)", user, n, d, i+1)
+		}
+		if got := us.wait(ctx, gosip.INVITE, i+1).Recipient.User; got != user {
+			t.Errorf("the trunk's INVITE is to user %q, want %q: the Request-URI goes on unchanged", got, user)
+		}
 	}
 }
 

@@ -124,6 +124,17 @@ func UserOf(u gosip.Uri) string {
 	return u.User
 }
 
+// NumberOf is the number a URI names without the RFC 3966 parameters that
+// may follow it (ext, isub, phone-context, ...): UserOf up to its first
+// ";", in a tel: URI as in a SIP URI's user part, where SfB clients put an
+// extension (sip:+14255550100;ext=123@example.com;user=phone, RFC 3261
+// §19.1.6). Routing matches it, so that one number routes alike whatever
+// the URI's form; what is relayed keeps UserOf's whole user part.
+func NumberOf(u gosip.Uri) string {
+	number, _, _ := strings.Cut(UserOf(u), ";")
+	return number
+}
+
 // IsPhone reports a URI naming a telephone number: a tel: URI, or a SIP URI
 // with user=phone (RFC 3261 §19.1.1, RFC 3966).
 func IsPhone(u gosip.Uri) bool {
