@@ -338,8 +338,9 @@ type Status struct {
 	// resolves to; its one IP:PORT otherwise), best first, each with its
 	// own probes' verdict; none while unresolved.
 	Addresses []AddressStatus
-	// UnavailableUntil is set while the trunk rests after a 503 with
-	// Retry-After.
+	// UnavailableUntil is set while the trunk rests after 503s with
+	// Retry-After: every one of its addresses that is up rests (its one
+	// address, for a trunk of one); the earliest end of their rests.
 	UnavailableUntil time.Time
 	// Unresolved: the trunk's host name has not resolved yet (Address is
 	// ""); it takes no calls until it does.
@@ -355,6 +356,9 @@ type AddressStatus struct {
 	// Answered: one of its probes got a reply (false before the first
 	// probe, when Healthy proves nothing).
 	Answered bool
+	// UnavailableUntil is set while the address rests after its 503 with
+	// Retry-After: calls leave it out while the trunk has another.
+	UnavailableUntil time.Time
 }
 
 // Status reports every trunk's state, in configuration order.
@@ -367,14 +371,13 @@ func (t *Table) Status() []Status {
 		h := t.health[i]
 		out[i] = Status{Name: tr.Name, Address: tr.Addr.String(), Host: tr.Host, Transport: tr.Transport, Healthy: h.up}
 		for _, tg := range tr.Targets {
-			out[i].Addresses = append(out[i].Addresses, AddressStatus{Addr: tg.Addr, Healthy: h.addrUp(tg.Addr), Answered: h.addrAnswered(tg.Addr)})
+			out[i].Addresses = append(out[i].Addresses, AddressStatus{Addr: tg.Addr, Healthy: h.addrUp(tg.Addr), Answered: h.addrAnswered(tg.Addr),
+				UnavailableUntil: h.addrRestUntil(tg.Addr, now)})
 		}
 		if !tr.resolved() {
 			out[i].Address, out[i].Healthy, out[i].Unresolved = "", false, true
 		}
-		if u := h.unavailableUntil; u.After(now) {
-			out[i].UnavailableUntil = u
-		}
+		out[i].UnavailableUntil = h.restingUntil(now)
 	}
 	return out
 }

@@ -15,16 +15,17 @@ import (
 // after the trunk's other addresses; while down it is probed every
 // DownInterval and its first reply brings it back. The trunk is up while
 // one of its addresses is; when all are down, routing skips the trunk.
-// Apart from the probes, a 503 with Retry-After rests a trunk for that
-// long (MarkUnavailable).
+// Apart from the probes, a 503 with Retry-After rests the address that
+// sent it for that long (MarkUnavailable): calls leave it out while the
+// trunk has another address to try, and routing skips the trunk while all
+// its addresses that are up rest.
 
 // trunkHealth is one trunk's state, guarded by the table's lock.
 type trunkHealth struct {
 	// up: one of the trunk's addresses is up (or it has none yet).
 	up bool
 	// addrs is the health of each of the trunk's current targets.
-	addrs            map[netip.AddrPort]*addrHealth
-	unavailableUntil time.Time
+	addrs map[netip.AddrPort]*addrHealth
 }
 
 // addrHealth is one address's probe record.
@@ -34,6 +35,9 @@ type addrHealth struct {
 	// answered: a probe got a reply since the address became the
 	// trunk's (an address is up before its first probe, unproven).
 	answered bool
+	// restUntil: the address answered 503 with Retry-After, and is not
+	// to be sent calls before then (RFC 3261 §21.5.4).
+	restUntil time.Time
 }
 
 // newTrunkHealth is the state of a trunk at targets: every address up
@@ -91,22 +95,67 @@ func (h trunkHealth) addrUp(a netip.AddrPort) bool {
 	return !ok || ah.up
 }
 
-// available reports whether routing may pick the trunk now.
-func (h trunkHealth) available(now time.Time) bool {
-	return h.up && !now.Before(h.unavailableUntil)
+// addrResting reports whether address a rests at now after a 503 with
+// Retry-After.
+func (h trunkHealth) addrResting(a netip.AddrPort, now time.Time) bool {
+	ah, ok := h.addrs[a]
+	return ok && now.Before(ah.restUntil)
 }
 
-// MarkUnavailable keeps routing away from the trunk until until: CCE's
-// answer to a 503 with Retry-After. It returns false for an unknown name.
-func (t *Table) MarkUnavailable(name string, until time.Time) bool {
+// addrRestUntil is when address a's rest ends; zero when it does not rest
+// at now.
+func (h trunkHealth) addrRestUntil(a netip.AddrPort, now time.Time) time.Time {
+	if !h.addrResting(a, now) {
+		return time.Time{}
+	}
+	return h.addrs[a].restUntil
+}
+
+// restingUntil is when the trunk takes calls again if every one of its
+// addresses that is up (every one, when none is) rests at now: the
+// earliest end of their rests; zero when one of them does not rest.
+func (h trunkHealth) restingUntil(now time.Time) time.Time {
+	var until time.Time
+	for _, ah := range h.addrs {
+		if h.up && !ah.up {
+			continue
+		}
+		if !now.Before(ah.restUntil) {
+			return time.Time{}
+		}
+		if until.IsZero() || ah.restUntil.Before(until) {
+			until = ah.restUntil
+		}
+	}
+	return until
+}
+
+// available reports whether routing may pick the trunk now: up, and not
+// resting at every address that is up.
+func (h trunkHealth) available(now time.Time) bool {
+	return h.up && h.restingUntil(now).IsZero()
+}
+
+// MarkUnavailable rests address addr of the trunk until until: our answer
+// to its 503 with Retry-After (RFC 3261 §21.5.4; CCE rests the gateway, which
+// for a trunk of one address is the same). Calls leave the address out
+// while the trunk has another to try (RFC 3263 §4.3: an SBC pair behind
+// one name, one box drained at a time), and routing skips the trunk while
+// every address of it that is up rests. It returns false for an unknown
+// name or an address that is no longer the trunk's (its DNS moved).
+func (t *Table) MarkUnavailable(name string, addr netip.AddrPort, until time.Time) bool {
 	i := t.index(name)
 	if i < 0 {
 		return false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if until.After(t.health[i].unavailableUntil) {
-		t.health[i].unavailableUntil = until
+	ah, ok := t.health[i].addrs[addr]
+	if !ok {
+		return false
+	}
+	if until.After(ah.restUntil) {
+		ah.restUntil = until
 	}
 	return true
 }

@@ -218,7 +218,7 @@ func (t *Table) Route(number string) ([]Trunk, error) {
 			t.next[key]++
 		}
 		for k := range group {
-			out = append(out, t.pick(group[(turn+k)%len(group)].i))
+			out = append(out, t.pick(group[(turn+k)%len(group)].i, now))
 		}
 		start = end
 	}
@@ -246,9 +246,12 @@ func (t *Table) match(i int, number string) (int, bool) {
 // records), and Alternates are the rest, drawn the same way, then the next
 // priorities. Addresses whose probes say they are down come after all
 // the others (in the same order among themselves): tried only when
-// nothing else is left. The call tries Alternates in turn when Addr fails
-// at transport level. t.mu is held.
-func (t *Table) pick(i int) Trunk {
+// nothing else is left. Addresses resting after a 503 with Retry-After
+// are left out, unless every address rests: then all are tried, as
+// routing tries resting trunks when nothing else serves the number. The
+// call tries Alternates in turn when Addr fails at transport level, gives
+// no response, or answers 503 (RFC 3263 §4.3). t.mu is held.
+func (t *Table) pick(i int, now time.Time) Trunk {
 	tr := t.trunks[i]
 	tr.Alternates = nil
 	if len(tr.Targets) < 2 {
@@ -264,6 +267,9 @@ func (t *Table) pick(i int) Trunk {
 		start = end
 	}
 	h := t.health[i]
+	if awake := slices.DeleteFunc(slices.Clone(order), func(a netip.AddrPort) bool { return h.addrResting(a, now) }); len(awake) > 0 {
+		order = awake
+	}
 	slices.SortStableFunc(order, func(a, b netip.AddrPort) int {
 		return cmp.Compare(downRank(h.addrUp(a)), downRank(h.addrUp(b)))
 	})

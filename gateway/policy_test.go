@@ -116,7 +116,11 @@ func TestRouteSkipsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab.MarkUnavailable("a", time.Now().Add(time.Hour))
+	at := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port) }
+	if tab.MarkUnavailable("a", at(5999), time.Now().Add(time.Hour)) {
+		t.Error("MarkUnavailable took an address that is not the trunk's")
+	}
+	tab.MarkUnavailable("a", at(5060), time.Now().Add(time.Hour))
 	for range 4 {
 		if got, _ := tab.Route("+1"); !reflect.DeepEqual(names(got), []string{"b"}) {
 			t.Fatalf("Route = %v, want only b while a rests", names(got))
@@ -126,15 +130,51 @@ func TestRouteSkipsUnavailable(t *testing.T) {
 		t.Fatalf("Status = %+v", st)
 	}
 	// Every candidate resting: all are tried rather than none.
-	tab.MarkUnavailable("b", time.Now().Add(time.Hour))
+	tab.MarkUnavailable("b", at(5061), time.Now().Add(time.Hour))
 	if got, _ := tab.Route("+1"); len(got) != 2 {
 		t.Fatalf("Route = %v, want both as a last resort", names(got))
 	}
 	// A rest in the past is over.
 	tab2, _ := NewTable([]Trunk{trunk("a", 5060, 0), trunk("b", 5061, 0)})
-	tab2.MarkUnavailable("a", time.Now().Add(-time.Second))
+	tab2.MarkUnavailable("a", at(5060), time.Now().Add(-time.Second))
 	if got, _ := tab2.Route("+1"); len(got) != 2 {
 		t.Fatalf("Route = %v after the rest", names(got))
+	}
+}
+
+// TestRouteSkipsRestingAddress: a 503 with Retry-After from one address
+// of a trunk with two (an SBC pair behind one name) rests that address
+// alone: calls go to the other, with no alternate, and the trunk takes
+// calls; once both rest the trunk rests (skipped while another trunk
+// serves the number; tried at both addresses when nothing else does).
+func TestRouteSkipsRestingAddress(t *testing.T) {
+	a, b := netip.MustParseAddrPort("127.0.0.1:5060"), netip.MustParseAddrPort("127.0.0.2:5060")
+	tab, err := NewTable([]Trunk{{Name: "pair", Host: "sbc.test", Transport: "udp", Targets: []Target{{Addr: a}, {Addr: b, Priority: 1}}},
+		trunk("backup", 5070, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour)
+	tab.MarkUnavailable("pair", a, until)
+	got, _ := tab.Route("+1")
+	if !reflect.DeepEqual(names(got), []string{"pair", "backup"}) || got[0].Addr != b || len(got[0].Alternates) != 0 {
+		t.Fatalf("Route = %v, pair at %v then %v; want pair at %v alone, then backup", names(got), got[0].Addr, got[0].Alternates, b)
+	}
+	st := tab.Status()[0]
+	if !st.UnavailableUntil.IsZero() || !st.Addresses[0].UnavailableUntil.Equal(until) || !st.Addresses[1].UnavailableUntil.IsZero() {
+		t.Errorf("Status = %+v; want the first address resting, not the trunk", st)
+	}
+	tab.MarkUnavailable("pair", b, until.Add(time.Minute))
+	if got, _ := tab.Route("+1"); !reflect.DeepEqual(names(got), []string{"backup"}) {
+		t.Errorf("Route = %v with both addresses resting; want backup alone", names(got))
+	}
+	if st := tab.Status()[0]; !st.UnavailableUntil.Equal(until) {
+		t.Errorf("trunk UnavailableUntil %v; want %v, the end of the first rest", st.UnavailableUntil, until)
+	}
+	tab.MarkUnavailable("backup", netip.MustParseAddrPort("127.0.0.1:5070"), until)
+	got, _ = tab.Route("+1")
+	if len(got) != 2 || got[0].Name != "pair" || got[0].Addr != a || !reflect.DeepEqual(got[0].Alternates, []netip.AddrPort{b}) {
+		t.Errorf("Route = %v with everything resting; want pair at both addresses first, then backup", got)
 	}
 }
 

@@ -461,7 +461,10 @@ func (c *call) onCalleeRejected(res *gosip.Response) {
 	}
 	if res.StatusCode >= 500 && res.StatusCode < 600 {
 		c.restTrunk(res)
-		if c.failover(strconv.Itoa(res.StatusCode)) {
+		// A 503 is the address's failure (RFC 3263 §4.3: a box of an
+		// SBC pair being drained): the trunk's next address first.
+		// Other 5xx are the trunk's answer.
+		if res.StatusCode == 503 && c.retryTarget("503") || c.failover(strconv.Itoa(res.StatusCode)) {
 			return
 		}
 	}

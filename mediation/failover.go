@@ -19,8 +19,8 @@ import (
 // to the next trunk that serves the number (Route's order). Other 4xx and
 // 6xx are the callee's answer and final. Before that, a trunk whose host name
 // gave several addresses (SRV targets, A records) is tried at its next
-// address when the failure is the address's own: unreachable, no response
-// (RFC 3263 §4.3), or no provisional within the timer. The caller sees one call: its
+// address when the failure is the address's own: unreachable, no
+// response or a 503 (RFC 3263 §4.3), or no provisional within the timer. The caller sees one call: its
 // INVITE's transaction, tag and early answers carry on; the record lists
 // the trunks tried. It all runs on the call's goroutine, as events of the
 // call.
@@ -201,8 +201,12 @@ func (c *call) replan() ([]byte, error) {
 	return body, err
 }
 
-// restTrunk keeps routing away from the call's trunk for as long as its
-// 503's Retry-After says (CCE does the same).
+// restTrunk keeps calls away from the address of the call's trunk that
+// answered 503 with Retry-After, for as long as it says (RFC 3261
+// §21.5.4): the trunk's other addresses take its calls meanwhile (an SBC
+// pair behind one name, one box drained at a time); a trunk of one
+// address, or whose every address rests, is skipped by routing (CCE rests
+// the gateway).
 func (c *call) restTrunk(res *gosip.Response) {
 	if c.dir != outbound || res.StatusCode != 503 {
 		return
@@ -212,9 +216,9 @@ func (c *call) restTrunk(res *gosip.Response) {
 		return
 	}
 	until := time.Now().Add(time.Duration(secs) * time.Second)
-	if c.deps.gateways.MarkUnavailable(c.trunk.Name, until) {
-		c.log.Warn().Int("retry_after_s", secs).
-			Msg("gateway trunk answered 503 with Retry-After: skipped by routing until then")
+	if c.deps.gateways.MarkUnavailable(c.trunk.Name, c.trunk.Addr, until) {
+		c.log.Warn().Int("retry_after_s", secs).Str("address", c.trunk.Addr.String()).
+			Msg("gateway trunk's address answered 503 with Retry-After: no calls to it until then (the trunk's other addresses take them; a trunk with none left is skipped by routing)")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -374,6 +375,70 @@ func TestTrunkNextSRVTargetKeepsTrunkSettings(t *testing.T) {
 				t.Errorf("the call rang %v at the trunk's second target; ring_timeout is 1s", d.Round(time.Millisecond))
 			}
 		})
+	}
+}
+
+// TestTrunkNextSRVTargetOn503: one trunk by host name whose SRV records
+// name an SBC pair (sbc1 preferred, sbc2 next), and a backup trunk. sbc1
+// is being drained: 503 with Retry-After: 300. RFC 3263 §4.3: a 503 is a
+// failure of that element, and the request goes to the next one: the call
+// reaches sbc2, not the backup trunk. The Retry-After rests sbc1 alone:
+// the next call goes straight to sbc2 and the trunk keeps taking calls
+// (GET /gateways shows the address resting). When sbc2 answers 503 too,
+// the resting sbc1 is not tried again and the call goes to the backup
+// trunk. Before, sbc1's 503 went to the next trunk (with no other trunk the
+// caller got 503) and rested the whole pair (r28-trunks F4).
+func TestTrunkNextSRVTargetOn503(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	sbc1 := startPeerOn(t, "sbc1", netip.MustParseAddrPort("127.0.67.100:0"), nil)
+	sbc2 := startPeerOn(t, "sbc2", netip.MustParseAddrPort("127.0.67.101:0"), nil)
+	backup := startPeerOn(t, "backup", netip.MustParseAddrPort("127.0.67.102:0"), nil)
+	sbc1.invites(func(pi *peerInvite) { pi.respond(503, nil, gosip.NewHeader("Retry-After", "300")) })
+	var sbc2Draining atomic.Bool
+	sbc2.invites(func(pi *peerInvite) {
+		if sbc2Draining.Load() {
+			pi.respond(503, nil)
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		pi.waitAck(ctx)
+	})
+	zone := dnstest.Start(t)
+	zone.Set(srvPair("udp", sbc1.addr(), sbc2.addr())...)
+	records := filepath.Join(t.TempDir(), "records.jsonl")
+	srv := serveTo(t, sbc1.addr(), "udp", func(c *mediation.Config) {
+		c.Gateways = []mediation.GatewayConfig{{Name: "pair", Address: "sbc.test", Transport: "udp"},
+			trunkConfig("backup", backup, 1)}
+		c.GatewayDNS = mediation.GatewayDNSConfig{Resolver: zone.Addr(), MinTTL: time.Second, MaxTTL: time.Hour}
+		c.Records.Path = records
+	})
+	for i := range 2 {
+		if code := placeCall(t, srv); code != 200 {
+			t.Fatalf("call %d: caller got %d; want 200 from sbc2", i+1, code)
+		}
+		checkTried(t, srv, records, "pair")
+		if n1, n2, b := sbc1.count(gosip.INVITE), sbc2.count(gosip.INVITE), backup.count(gosip.INVITE); n1 != 1 || n2 != i+1 || b != 0 {
+			t.Fatalf("after call %d: INVITEs at sbc1 %d, sbc2 %d, backup %d; want 1, %d, 0 (sbc1 rests after its 503)", i+1, n1, n2, b, i+1)
+		}
+	}
+	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_target_retries_total", "gateway", "pair", "reason", "503")
+	st := srv.TrunkStates()[0]
+	if !st.TakesCalls || st.UnavailableUntil != nil {
+		t.Errorf("trunk pair: takesCalls %v, unavailableUntil %v; want it taking calls at sbc2", st.TakesCalls, st.UnavailableUntil)
+	}
+	for _, a := range st.Addresses {
+		if resting := a.UnavailableUntil != nil; resting != (a.Address == sbc1.addr().String()) {
+			t.Errorf("address %s: unavailableUntil %v; want it set for sbc1 (%s) only", a.Address, a.UnavailableUntil, sbc1.addr())
+		}
+	}
+
+	sbc2Draining.Store(true)
+	if code := placeCall(t, srv); code != 200 {
+		t.Fatalf("call 3: caller got %d; want 200 from the backup trunk", code)
+	}
+	checkTried(t, srv, records, "pair", "backup")
+	if n1, n2 := sbc1.count(gosip.INVITE), sbc2.count(gosip.INVITE); n1 != 1 || n2 != 3 {
+		t.Errorf("call 3: INVITEs at sbc1 %d, sbc2 %d; want 1 (resting), 3", n1, n2)
 	}
 }
 

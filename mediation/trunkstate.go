@@ -46,6 +46,10 @@ type TrunkAddress struct {
 	// stays true once the address is down (Up says whether it answers
 	// now), as README says.
 	Answered bool `json:"answered"`
+	// UnavailableUntil is when an address that answered 503 with
+	// Retry-After is sent calls again; absent otherwise. Calls leave it
+	// out while the trunk has another address.
+	UnavailableUntil *time.Time `json:"unavailableUntil,omitempty"`
 }
 
 // TrunkStates is every configured trunk with its health, from the gateway
@@ -57,13 +61,19 @@ func (s *Server) TrunkStates() []TrunkState {
 		ts := TrunkState{Name: st.Name, Address: st.Address, Host: st.Host, Transport: st.Transport, Up: st.Healthy, TakesCalls: st.Healthy && !st.Unresolved && st.UnavailableUntil.IsZero(), Unresolved: st.Unresolved,
 			Probed: s.cfg.GatewayHealth.Enabled}
 		for _, a := range st.Addresses {
-			ts.Addresses = append(ts.Addresses, TrunkAddress{Address: a.Addr.String(), Up: a.Healthy, Answered: a.Answered})
+			ts.Addresses = append(ts.Addresses, TrunkAddress{Address: a.Addr.String(), Up: a.Healthy, Answered: a.Answered,
+				UnavailableUntil: timeOrNil(a.UnavailableUntil)})
 		}
-		if !st.UnavailableUntil.IsZero() {
-			until := st.UnavailableUntil
-			ts.UnavailableUntil = &until
-		}
+		ts.UnavailableUntil = timeOrNil(st.UnavailableUntil)
 		out = append(out, ts)
 	}
 	return out
+}
+
+// timeOrNil is t, nil for the zero time (absent in JSON).
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
