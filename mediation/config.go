@@ -490,26 +490,22 @@ func oneLine(err error) string {
 var durationType = reflect.TypeFor[time.Duration]()
 
 // checkKnownKeys walks the YAML tree alongside the Go type and reports the
-// first mapping key that has no field, with its full YAML path and line.
+// first mapping key that has no field, with its full YAML path and line,
+// the keys a merge (<<) brings in included: the tree is decoded without the
+// decoder's own KnownFields check (decodeYAML).
 //
 // On the way it reads durations as an operator writes them: a bare 0 (the
-// README's "0: never") is 0s, rewritten in the tree, since the decoder takes
-// a duration only as a string with a unit; another bare number is refused
-// with the unit it lacks, not the decoder's "cannot unmarshal !!int".
+// README's "0: never") is 0s, since the decoder takes a duration only as a
+// string with a unit; another bare number is refused with the unit it
+// lacks, not the decoder's "cannot unmarshal !!int". The 0 is replaced in
+// its mapping by a node of its own, never rewritten where it stands: an
+// anchor may be an integer setting's value too.
 func checkKnownKeys(n *yaml.Node, t reflect.Type, path, file string) error {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
+	n = resolveAlias(n)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch {
-	case n.Kind == yaml.ScalarNode && t == durationType && (n.Tag == "!!int" || n.Tag == "!!float"):
-		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == 0 {
-			n.Tag, n.Value = "!!str", "0s"
-			return nil
-		}
-		return &ConfigError{Field: path, Reason: fmt.Sprintf("%q is a duration without a unit: write it with one, as %ss or %sms (%s line %d)", n.Value, n.Value, n.Value, file, n.Line)}
 	case n.Kind == yaml.DocumentNode:
 		for _, c := range n.Content {
 			if err := checkKnownKeys(c, t, path, file); err != nil {
@@ -519,8 +515,22 @@ func checkKnownKeys(n *yaml.Node, t reflect.Type, path, file string) error {
 	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i]
-			if key.Value == "<<" { // merge key: its contents are checked by the decoder
+			key, v := n.Content[i], n.Content[i+1]
+			if key.Value == "<<" {
+				// A merge: a mapping, or a sequence of them, whose keys
+				// are this mapping's.
+				merged := resolveAlias(v)
+				if merged.Kind == yaml.SequenceNode {
+					for _, m := range merged.Content {
+						if err := checkKnownKeys(m, t, path, file); err != nil {
+							return err
+						}
+					}
+					continue
+				}
+				if err := checkKnownKeys(merged, t, path, file); err != nil {
+					return err
+				}
 				continue
 			}
 			sub := joinPath(path, key.Value)
@@ -528,7 +538,17 @@ func checkKnownKeys(n *yaml.Node, t reflect.Type, path, file string) error {
 			if !ok {
 				return &ConfigError{Field: sub, Reason: fmt.Sprintf("unknown key (%s line %d)", file, key.Line)}
 			}
-			if err := checkKnownKeys(n.Content[i+1], ft, sub, file); err != nil {
+			if ft == durationType {
+				d, err := durationNode(resolveAlias(v), sub, file)
+				if err != nil {
+					return err
+				}
+				if d != nil {
+					n.Content[i+1] = d
+				}
+				continue
+			}
+			if err := checkKnownKeys(v, ft, sub, file); err != nil {
 				return err
 			}
 		}
@@ -540,6 +560,28 @@ func checkKnownKeys(n *yaml.Node, t reflect.Type, path, file string) error {
 		}
 	}
 	return nil
+}
+
+// resolveAlias is the node an alias stands for, n itself otherwise.
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// durationNode reads n, the value of the duration setting at path: a bare
+// number 0 gives a new node of 0s to decode in its place; another bare
+// number an error naming the unit it lacks; anything else nil, for the
+// decoder to read.
+func durationNode(n *yaml.Node, path, file string) (*yaml.Node, error) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" && n.Tag != "!!float" {
+		return nil, nil
+	}
+	if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == 0 {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "0s", Line: n.Line, Column: n.Column}, nil
+	}
+	return nil, &ConfigError{Field: path, Reason: fmt.Sprintf("%q is a duration without a unit: write it with one, as %ss or %sms (%s line %d)", n.Value, n.Value, n.Value, file, n.Line)}
 }
 
 // yamlFields maps each yaml key of struct type t to its field type.

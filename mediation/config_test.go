@@ -611,8 +611,9 @@ func TestLoadConfigOneDocument(t *testing.T) {
 }
 
 // TestLoadConfigDurations: a duration is written with a unit, but a bare 0 (as
-// README's "0: never" reads) is 0s, in a merged mapping too; another bare
-// number is refused with the unit it lacks, naming its key and line.
+// README's "0: never" reads) is 0s, through an alias and in a merged
+// mapping too; another bare number is refused with the unit it lacks,
+// naming its key and line; a merge's keys are checked as the mapping's own.
 func TestLoadConfigDurations(t *testing.T) {
 	dir := t.TempDir()
 	for _, tt := range []struct {
@@ -625,6 +626,14 @@ func TestLoadConfigDurations(t *testing.T) {
 		{"with unit", "sip:\n  tcp:\n    write_timeout: 2s\n", 2 * time.Second, ""},
 		{"quoted zero", "sip:\n  tcp:\n    write_timeout: \"0\"\n", 0, ""},
 		{"zero through an alias", "sip:\n  tcp:\n    idle_timeout: &z 0\n    write_timeout: *z\n", 0, ""},
+		// The anchor is an integer setting's too: the 0 is not rewritten
+		// where it stands (r28-review F2).
+		{"zero anchor shared with an integer", "sip:\n  tcp:\n    max_connections_per_ip: &z 0\n    write_timeout: *z\n", 0, ""},
+		// Merged keys are read as the mapping's own (r28-review F1).
+		{"zero in a merge", "sip:\n  tcp:\n    <<: {write_timeout: 0}\n", 0, ""},
+		{"unit in a merged sequence", "sip:\n  tcp:\n    <<: [{idle_timeout: 1s}, {write_timeout: 3s}]\n", 3 * time.Second, ""},
+		{"unknown key in a merge", "sip:\n  tcp:\n    <<: {write_timout: 2s}\n", 0, "sip.tcp.write_timout: unknown key"},
+		{"bare number in a merge", "sip:\n  tcp:\n    <<: {write_timeout: 7}\n", 0, `"7" is a duration without a unit`},
 		{"bare number", "sip:\n  tcp:\n    write_timeout: 5\n", 0, `config: sip.tcp.write_timeout: "5" is a duration without a unit: write it with one, as 5s or 5ms (`},
 		{"bare number line", "max_calls: 3\nsip:\n  t1: 500\n", 0, "line 3)"},
 		{"not a duration", "sip:\n  tcp:\n    write_timeout: soon\n", 0, "sip.tcp.write_timeout: cannot unmarshal"},
