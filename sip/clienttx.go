@@ -61,6 +61,9 @@ type ClientTx struct {
 	// for an INVITE on a connection the peer opened: its ACK goes back
 	// there when that connection has ended (ackRecorder).
 	finalFrom atomic.Pointer[string]
+	// awayFrom is where the final response came from when that was
+	// another connection than the INVITE's (ackRecorder).
+	awayFrom atomic.Pointer[string]
 }
 
 // heard notes, before the state machine has it, a response read at local
@@ -71,6 +74,10 @@ func (t *ClientTx) heard(res *gosip.Response, local net.Addr) {
 		if t.conn != nil && t.conn.accepted && t.finalFrom.Load() == nil {
 			src := res.Source()
 			t.finalFrom.Store(&src)
+		}
+		if t.conn != nil && t.awayFrom.Load() == nil && !t.conn.carried(res.Source(), local) {
+			src := res.Source()
+			t.awayFrom.Store(&src)
 		}
 	} else {
 		t.provisional.Store(true)
@@ -146,6 +153,18 @@ func (c *ackRecorder) WriteMsg(msg gosip.Message) error {
 			go c.t.side.ackAnew(ack)
 			return nil
 		default:
+		}
+		if from := c.t.awayFrom.Load(); from != nil && *from != "" {
+			// The final response came over another connection than the
+			// INVITE's, which is not seen to have ended: a peer that
+			// answers so has often closed it, and the ACK written there
+			// before we read its end is lost. A copy goes back the way
+			// the response came too: the peer's transaction absorbs a
+			// second ACK (RFC 3261 §17.2.1).
+			ack := req.Clone()
+			ack.SetDestination(*from)
+			ack.SetTransport(c.t.Req.Transport())
+			go c.t.side.ackAnew(ack)
 		}
 	}
 	return c.Connection.WriteMsg(msg)
