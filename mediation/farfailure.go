@@ -68,11 +68,15 @@ func (c *call) failureFor(res *gosip.Response) (code int, phrase string, hdrs []
 	}
 	hdrs = append(failureHeaders(res, code), own...)
 	if name := missingRequired(code, hdrs); name != "" {
-		// A translation to a code whose meaning is in a header we do
-		// not have (response_code_translation allows any 4xx-6xx).
-		c.log.Warn().Int("received", res.StatusCode).Int("translated", code).Str("missing", name).
-			Msg("response_code_translation names a code that needs a header the server has none of: 500 instead")
-		why := fmt.Sprintf("%s answered %d, translated to %d, which needs %s", peer, res.StatusCode, code, name)
+		// A code whose meaning is in a header we do not relay (a 470's
+		// Permission-Missing, a 494's Security-Server), or a translation
+		// to one (response_code_translation allows any 4xx-6xx).
+		why := fmt.Sprintf("%s answered %d, which needs %s", peer, res.StatusCode, name)
+		if code != res.StatusCode {
+			c.log.Warn().Int("received", res.StatusCode).Int("translated", code).Str("missing", name).
+				Msg("response_code_translation names a code that needs a header the server has none of: 500 instead")
+			why = fmt.Sprintf("%s answered %d, translated to %d, which needs %s", peer, res.StatusCode, code, name)
+		}
 		code, phrase = 500, "Server Internal Error"
 		hdrs = append(failureHeaders(res, code), warning(c.caller.side, why))
 	}
@@ -99,6 +103,10 @@ func missingRequired(code int, hdrs []gosip.Header) string {
 		need = []string{"Min-SE"}
 	case 423:
 		need = []string{"Min-Expires"}
+	case 470:
+		need = []string{"Permission-Missing"} // RFC 5360 §5.9.2
+	case 494:
+		need = []string{"Security-Server"} // RFC 3329 §2.3.1
 	default:
 		return ""
 	}

@@ -60,6 +60,10 @@ var farFailureCases = []struct {
 	{"415 without Accept", 415, nil, 500, nil, "answered 415 without a usable Accept"},
 	// RFC 3261 §21.4.17.
 	{"423", 423, []gosip.Header{gosip.NewHeader("Min-Expires", "3600")}, 423, []string{"Min-Expires: 3600"}, ""},
+	// RFC 5360 §5.9.2, RFC 3329 §2.3.1: headers the server does not relay
+	// (r28-review F7).
+	{"470", 470, []gosip.Header{gosip.NewHeader("Permission-Missing", "<sip:b@example.com>")}, 500, nil, "answered 470, which needs Permission-Missing"},
+	{"494", 494, []gosip.Header{gosip.NewHeader("Security-Server", "digest")}, 500, nil, "answered 494, which needs Security-Server"},
 	// RFC 4028 §6: a 422 that cannot be retried (no Min-SE) is no 422 of ours.
 	{"422 without Min-SE", 422, nil, 500, nil, "refused the session interval (422)"},
 }
