@@ -131,3 +131,44 @@ func TestSBCHoldClientLawOutsideEdgeCodecs(t *testing.T) {
 		t.Fatalf("SBC's hold re-offer got %d %s (client re-offers %d)", res.StatusCode, res.Reason, reoffers.Load())
 	}
 }
+
+// TestClientG722OnlyOfferAnchored: a client offering G.722 and no G.711 (a
+// wideband-only lab client) on a server whose media.edge_codecs has G722
+// is anchored and transcoded, G.722 on its leg and G.711 to the SBC, as a
+// G.722-only re-offer already was; without G722 there it gets 488. The
+// first offer used to be refused 488 either way ("No G.711 codec"), the
+// SBC never called (r28-client F1).
+func TestClientG722OnlyOfferAnchored(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		codecs []string
+		want   int
+	}{{"edge_codecs with G722", []string{"G722", "PCMU", "PCMA"}, 200}, {"edge_codecs without G722", []string{"PCMU", "PCMA"}, 488}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := startPeer(t, "sbc")
+			sbc.invites(func(pi *peerInvite) { pi.respond(200, loopSDP(sockPort(rtpSock(t)), "sendrecv", true, "PCMU")) })
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+				c.Media.IP = "127.0.0.1"
+				c.Media.EdgeCodecs = tc.codecs
+			})
+			offer := fmt.Appendf(nil, "v=0\r\no=peer 5 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+				"m=audio %d RTP/AVP 9 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", sockPort(rtpSock(t)))
+			oc := startPeer(t, "caller").call(ctx, srv.EdgeAddr(), "udp", offer)
+			res := oc.answer(ctx, nil)
+			if res.StatusCode != tc.want {
+				t.Fatalf("client got %d %s (%v), want %d", res.StatusCode, res.Reason, res.GetHeader("Warning"), tc.want)
+			}
+			if tc.want != 200 {
+				if n := sbc.count(gosip.INVITE); n != 0 {
+					t.Errorf("the SBC got %d INVITEs for a call refused", n)
+				}
+				return
+			}
+			if ans := media(t, "our 200", res.Body()); len(ans.Codecs) == 0 || ans.Codecs[0].Name != "G722" {
+				t.Errorf("our 200 to the client answers %s, want G722", codecNames(ans))
+			}
+			_ = oc.d.Ack(ctx)
+		})
+	}
+}

@@ -41,7 +41,9 @@ func (p *mediaPlan) outboundOffer(s BypassSettings, trunkBypass bool, alloc *rel
 	if err := p.keys[relay.Edge].answerTo(p.offer, sdp.Media{}, false); err != nil {
 		return nil, err
 	}
-	if len(p.offer.G711()) == 0 {
+	if sdp.CheckClientCodec(p.offer, p.edgeCodecs) != nil {
+		// Nothing the anchored client leg can take (G.711, or G.722 where
+		// media.edge_codecs allows it), as for a re-offer (reoffer.go).
 		return nil, errNotAcceptable{"No G.711 codec in the SDP offer"}
 	}
 	if err := p.openRelay(alloc); err != nil {
