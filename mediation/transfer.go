@@ -229,9 +229,10 @@ func (c *call) onTransferResponse(edge *leg, inv *gosip.Request, res *gosip.Resp
 			x.progressed = true
 			c.notifyTransfer(edge, x, sipfrag(res.StatusCode, res.Reason), false, nil)
 		}
-	case res.StatusCode == 422 && x.requestedSE > 0 && !x.retried422:
+	case res.StatusCode == 422 && !x.retried422:
 		// As for a callee (retryWithInterval): INVITE again with its
-		// Min-SE, once.
+		// Min-SE, once, also when ours asked for no timer (a proxy may
+		// have put its own Session-Expires in it, RFC 4028 §8.1).
 		if min, ok, _ := sip.ParseMinSE(res); ok && min > x.requestedSE {
 			x.retried422, x.requestedSE = true, min
 			c.log.Info().Int64("session_expires_s", int64(min/time.Second)).Msg("transfer target wants a longer session interval (422): INVITE again")

@@ -653,11 +653,25 @@ func TestReferPerformedByServerReleasedLegOnEnd(t *testing.T) {
 
 // TestReferPerformedByServerTarget422: the transfer target answers the
 // INVITE 422 with a larger Min-SE (RFC 4028 §7.4): it is INVITEd again
-// with that interval, as a callee would be, and the transfer completes.
+// with that interval, as a callee would be, and the transfer completes;
+// also when the edge's session timer is off and our INVITE asked for none
+// (a proxy may put its own Session-Expires in it, §8.1): such a 422 used
+// to fail the transfer (r28-review F5).
 func TestReferPerformedByServerTarget422(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		timer mediation.SessionTimerConfig
+	}{{"edge timer on", mediation.SessionTimerConfig{Enabled: true, Expires: 4 * time.Second, MinSE: time.Second}}, {"edge timer off", mediation.SessionTimerConfig{}}} {
+		t.Run(tc.name, func(t *testing.T) { referPerformedByServerTarget422(t, tc.timer) })
+	}
+}
+
+func referPerformedByServerTarget422(t *testing.T, timer mediation.SessionTimerConfig) {
 	ctx := testCtx(t, 30*time.Second)
 	l := newTransferLab(t, func(c *mediation.Config) {
-		c.Edge.SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 4 * time.Second, MinSE: time.Second}
+		if timer.Enabled {
+			c.Edge.SessionTimer = timer
+		}
 	})
 	l.edge.invites(func(pi *peerInvite) {
 		if !strings.HasPrefix(headerValue(pi.req, "Session-Expires"), "10") {
