@@ -164,7 +164,7 @@ func (p *pipeline) forward(from, to *peer, now time.Duration) ([]byte, DropReaso
 		p.rw.skip(&p.in.Header)
 		return nil, dropAbsorbed
 	}
-	if p.rw.stale(&p.in.Header) {
+	if p.rw.stale(&p.in.Header, now) {
 		// A late packet of the stream the peer replaced: used (its
 		// side's statistics have it), not relayed.
 		return nil, dropAbsorbed

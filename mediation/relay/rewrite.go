@@ -46,13 +46,16 @@ type rewriter struct {
 	firstSeq uint16
 	firstTS  uint32
 
-	// prevSSRC is the input stream the current one replaced (hadPrev);
-	// backSeq is the sequence number of a packet of it seen since
-	// (backPending), which a switch back to it waits on (stale); curN
-	// counts the current stream's packets rewritten, up to 2.
-	prevSSRC             uint32
+	// prevSSRC is the input stream the current one replaced (hadPrev),
+	// prevTS the input timestamp its last packet relayed reached (an
+	// event's end), at prevAt; backSeq is the sequence number of a late
+	// packet of it seen since (backPending), backRun how many came in
+	// sequence (stale); curN counts the current stream's packets
+	// rewritten, up to 2.
+	prevSSRC, prevTS     uint32
+	prevAt               time.Duration
 	backSeq              uint16
-	curN                 uint8
+	curN, backRun        uint8
 	hadPrev, backPending bool
 }
 
@@ -93,25 +96,32 @@ func (r *rewriter) rewrite(in *rtp.Header, pt uint8, span uint32, out *rtp.Heade
 }
 
 // stale reports whether in, a packet of the input stream the current one
-// replaced, is not to be relayed: a late packet of that stream, reordered
-// across the switch, would re-base our stream back onto the old one (its
-// timestamp the newest audio, with the marker bit) and the next packet of
-// the new stream forward again, a frame late for the rest of the call. So
-// the switch back to that stream is taken only when two of its packets
-// come in sequence (RFC 3550 A.1's probation, for that stream alone: a
-// stream never seen before is taken at its first packet); the first of the
-// two is not relayed. A current stream of a single packet (a stray, itself
-// a late or foreign source's) holds nothing back: the stream it cut into
-// goes on at once.
-func (r *rewriter) stale(in *rtp.Header) bool {
+// replaced arriving at now, is a late one not to be relayed: reordered
+// across the switch, it would re-base our stream back onto the old one
+// (its stale audio the newest, with the marker bit) and the next packet of
+// the new stream forward again, a frame late for the rest of the call. A
+// late packet is known by its timestamp: behind where the old stream's own
+// timeline has got to by now (its last packet relayed, plus the wall time
+// since) by more than a frame. A packet on time is the old stream back (a
+// sender resuming after an announcement, or its RFC 4733 events on an SSRC
+// of their own, interleaved with its audio): relayed at once. A sender
+// whose timestamps did not run on while it was silent is taken back at
+// its third packet in sequence. A current stream of a single packet (a
+// stray) holds nothing back: the stream it cut into goes on at once.
+func (r *rewriter) stale(in *rtp.Header, now time.Duration) bool {
 	if !r.started || in.SSRC == r.inSSRC || !r.hadPrev || in.SSRC != r.prevSSRC || r.curN < 2 {
 		return false
 	}
+	if behind := int32(r.prevTS + units(now-r.prevAt) - in.Timestamp); behind <= int32(r.tsDelta) {
+		return false
+	}
 	if r.backPending && in.SequenceNumber == r.backSeq+1 {
-		return false // the old stream is back (rebase)
+		r.backRun++
+	} else {
+		r.backRun = 1
 	}
 	r.backSeq, r.backPending = in.SequenceNumber, true
-	return true
+	return r.backRun < 3
 }
 
 // skip accounts for in, the newest packet of its stream, that produces
@@ -163,11 +173,15 @@ func (r *rewriter) rebase(in *rtp.Header, now time.Duration) {
 		nextTS = r.lastTS + r.lastSpan + steps*r.tsDelta
 		r.jumped = true
 	}
-	r.seqOffset = nextSeq - in.SequenceNumber
-	r.tsOffset = nextTS - in.Timestamp
 	if r.started {
 		r.prevSSRC, r.hadPrev = r.inSSRC, true
+		if r.haveLast {
+			// Where the old stream had got to in its own timeline.
+			r.prevTS, r.prevAt = r.lastTS+r.lastSpan-r.tsOffset, r.lastAt
+		}
 	}
+	r.seqOffset = nextSeq - in.SequenceNumber
+	r.tsOffset = nextTS - in.Timestamp
 	r.backPending, r.curN = false, 0
 	r.inSSRC = in.SSRC
 	r.started = true

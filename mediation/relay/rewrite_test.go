@@ -178,55 +178,69 @@ func TestRewriteRebaseAfterEvent(t *testing.T) {
 }
 
 // TestRewriteLateOldSource: after the peer's stream moves from SSRC A to
-// B, a late packet of A (reordered across the switch) is not relayed: it
-// would re-base our stream back onto A, its stale audio the newest, and
-// B's next packet forward again, a frame late for the rest of the call
-// (r28-media F2). A back for good (two packets in sequence, RFC 3550 A.1)
-// is taken from its second packet; a stream that cut in for one packet
-// holds nothing back ("returning to an earlier SSRC" in TestRewrite).
+// B, a late packet of A (reordered across the switch, a delayed burst of
+// them) is not relayed: it would re-base our stream back onto A, its stale
+// audio the newest, and B's next packet forward again, a frame late for
+// the rest of the call (r28-media F2, r28-review F3). A late packet is
+// behind A's own timeline by more than a frame; A on time is back, at
+// once (a sender resuming, or RFC 4733 events on an SSRC of their own,
+// interleaved with the audio); A whose timestamps stopped while it was
+// silent is back at its third packet in sequence; a stream that cut in for
+// one packet holds nothing back ("returning to an earlier SSRC" in
+// TestRewrite). Packets come 20 ms apart; ts 0 means seq*160.
 func TestRewriteLateOldSource(t *testing.T) {
 	type pkt struct {
 		ssrc uint32
 		seq  uint16
+		ts   uint32
 	}
-	const a, b = 0xA, 0xB
+	const a, b, e = 0xA, 0xB, 0xE
 	tests := []struct {
 		name    string
 		in      []pkt
 		dropped []int // indexes of the packets not relayed
 	}{
-		{"late packet of the old source", []pkt{{a, 1}, {a, 2}, {a, 3}, {b, 70}, {b, 71}, {b, 72}, {a, 3}, {b, 73}, {b, 74}}, []int{6}},
-		{"old source back for good", []pkt{{a, 1}, {a, 2}, {b, 70}, {b, 71}, {a, 9}, {a, 10}, {a, 11}}, []int{4}},
-		{"two late packets out of sequence", []pkt{{a, 1}, {a, 2}, {b, 70}, {b, 71}, {a, 2}, {a, 1}, {b, 72}}, []int{4, 5}},
+		{"late packet of the old source", []pkt{{a, 1, 0}, {a, 2, 0}, {a, 3, 0}, {b, 70, 0}, {b, 71, 0}, {b, 72, 0}, {a, 3, 0}, {b, 73, 0}, {b, 74, 0}}, []int{6}},
+		{"late pair of the old source in sequence", []pkt{{a, 1, 0}, {a, 2, 0}, {b, 70, 0}, {b, 71, 0}, {a, 3, 0}, {a, 4, 0}, {b, 72, 0}, {b, 73, 0}}, []int{4, 5}},
+		{"two late packets out of sequence", []pkt{{a, 1, 0}, {a, 2, 0}, {b, 70, 0}, {b, 71, 0}, {a, 2, 0}, {a, 1, 0}, {b, 72, 0}}, []int{4, 5}},
+		{"old source back on time", []pkt{{a, 1, 0}, {a, 2, 0}, {b, 70, 0}, {b, 71, 0}, {a, 6, 0}, {a, 7, 0}, {a, 8, 0}}, nil},
+		{"old source back with its timestamps stopped", []pkt{{a, 1, 0}, {a, 2, 0}, {b, 70, 0}, {b, 71, 0}, {b, 72, 0}, {a, 3, 0}, {a, 4, 0}, {a, 5, 0}, {a, 6, 0}}, []int{5, 6}},
+		{"events on an SSRC of their own", []pkt{{a, 1, 0}, {a, 2, 0}, {a, 3, 0}, {e, 100, 10000}, {e, 101, 10000}, {e, 102, 10000},
+			{a, 4, 1120}, {a, 5, 1280}, {e, 103, 10800}, {e, 104, 10800}, {a, 6, 1760}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rw := newRewriter(1, 100, 5000)
 			var got, prev rtp.Header
 			var dropped []int
-			prevI, prevSSRC, prevSeq := -1, uint32(0), uint16(0)
+			var prevIn rtp.Header
+			prevI := -1
 			for i, p := range tt.in {
-				h := rtp.Header{SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: uint32(p.seq) * 160}
-				if rw.stale(&h) {
+				ts := p.ts
+				if ts == 0 {
+					ts = uint32(p.seq) * 160
+				}
+				h := rtp.Header{SSRC: p.ssrc, SequenceNumber: p.seq, Timestamp: ts}
+				now := time.Duration(i) * 20 * time.Millisecond
+				if rw.stale(&h, now) {
 					dropped = append(dropped, i)
 					continue
 				}
-				// Packets 20 ms apart: the same source keeps its own
-				// timing, a re-based one is stamped by the wall time
-				// since the last one relayed.
-				rw.rewrite(&h, 0, 0, &got, time.Duration(i)*20*time.Millisecond)
+				rw.rewrite(&h, 0, 0, &got, now)
+				// The same source keeps its own timing; a re-based one is
+				// stamped by the wall time since the last one relayed.
 				step := uint32(160 * (i - prevI))
-				if p.ssrc == prevSSRC {
-					step = 160 * uint32(p.seq-prevSeq)
+				if p.ssrc == prevIn.SSRC {
+					step = h.Timestamp - prevIn.Timestamp
 				}
 				if prevI >= 0 && (got.SequenceNumber != prev.SequenceNumber+1 || got.Timestamp-prev.Timestamp != step) {
 					t.Errorf("packet %d (%#x/%d): seq/ts %d/%d after %d/%d, want the next sequence number, %d later",
 						i, p.ssrc, p.seq, got.SequenceNumber, got.Timestamp, prev.SequenceNumber, prev.Timestamp, step)
 				}
-				if switched := prevI >= 0 && p.ssrc != prevSSRC; got.Marker != switched {
+				if switched := prevI >= 0 && p.ssrc != prevIn.SSRC; got.Marker != switched {
 					t.Errorf("packet %d (%#x/%d): marker %v, want %v (set only where our stream changes source)", i, p.ssrc, p.seq, got.Marker, switched)
 				}
-				prev, prevI, prevSSRC, prevSeq = got, i, p.ssrc, p.seq
+				prev, prevI, prevIn = got, i, h
 			}
 			if !slices.Equal(dropped, tt.dropped) {
 				t.Errorf("packets not relayed %v, want %v", dropped, tt.dropped)
