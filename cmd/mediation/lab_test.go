@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -754,6 +756,12 @@ func TestServeSecondSignalSaysWhatIsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sbc.cmd.Process.Signal(syscall.SIGCONT) })
+	// The signal is only queued by kill(2): the SBC is stopped once the
+	// kernel says so (state T), not before (a loaded CI machine had it
+	// answer our BYE after the SIGSTOP was sent).
+	if err := poll(ctx, func() bool { return processStopped(sbc.cmd.Process.Pid) }); err != nil {
+		t.Fatalf("the SBC never stopped: %v", err)
+	}
 	if err := d.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -778,4 +786,17 @@ func TestServeSecondSignalSaysWhatIsLost(t *testing.T) {
 	if !(strings.Contains(stderr, `"calls_not_recorded":1`) && !ended) && !(ended && strings.Contains(stderr, `"calls_not_recorded":0`)) {
 		t.Fatalf("calls_not_recorded: want 1 (or 0 after the call ended), stderr %q", stderr)
 	}
+}
+
+// processStopped reports whether the process pid is stopped by a signal
+// (state T in /proc/PID/stat; Linux).
+func processStopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses, which may itself
+	// hold spaces or parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'T'
 }
