@@ -788,15 +788,26 @@ func TestServeSecondSignalSaysWhatIsLost(t *testing.T) {
 	}
 }
 
-// processStopped reports whether the process pid is stopped by a signal
-// (state T in /proc/PID/stat; Linux).
+// processStopped reports whether every thread of the process pid is
+// stopped by a signal (state T in /proc/PID/task/TID/stat; Linux): a group
+// stop takes each thread as it next enters the kernel, and a Go process's
+// other threads may still run for a moment after the first has stopped.
 func processStopped(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
 		return false
 	}
-	// The state follows the command name in parentheses, which may itself
-	// hold spaces or parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] == 'T'
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false
+		}
+		// The state follows the command name in parentheses, which may
+		// itself hold spaces or parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
