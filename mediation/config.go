@@ -623,7 +623,10 @@ func (c *Config) Validate() error {
 		func() *ConfigError { return checkHostPort("edge.peer", c.Edge.Peer) },
 		func() *ConfigError { return checkEdgeFamily(c.Edge.Listen, c.Edge.Peer) },
 		func() *ConfigError {
-			return checkTransport("edge.peer_transport", c.Edge.PeerTransport, c.TLS.enabled())
+			if err := checkTransport("edge.peer_transport", c.Edge.PeerTransport, c.TLS.enabled()); err != nil {
+				return err
+			}
+			return checkTLSListener("edge.peer_transport", c.Edge.PeerTransport, "tls.edge_listen", c.TLS.EdgeListen)
 		},
 		func() *ConfigError { return checkSubnets("edge.trust", c.Edge.Trust) },
 		func() *ConfigError { return c.Edge.CallSettings.check("edge") },
@@ -771,6 +774,19 @@ func checkTransport(field, value string, tlsConfigured bool) *ConfigError {
 	return nil
 }
 
+// checkTLSListener refuses a peer over TLS on a side without a TLS
+// listener: our Via and Contact towards it say TLS, and the peer's
+// requests in the dialog (its BYE, a re-INVITE) and responses dialled back
+// come over TLS to that port (RFC 3261 §12.2.1.1, §18.2.2), where only
+// plain UDP and TCP would listen: they would never reach us, and the
+// other leg would never be hung up.
+func checkTLSListener(field, transport, listenField, listen string) *ConfigError {
+	if transport != "tls" || listen != "" {
+		return nil
+	}
+	return invalid(field, transport, "needs %s: the peer's requests in a call (its BYE, a re-INVITE) come over TLS to our Contact, and without a TLS listener they would reach none", listenField)
+}
+
 func (c *Config) checkGateways() *ConfigError {
 	if len(c.Gateways) == 0 {
 		return &ConfigError{Field: "gateways", Reason: "at least one gateway is required"}
@@ -785,6 +801,9 @@ func (c *Config) checkGateways() *ConfigError {
 			return err
 		}
 		if err := checkTransport(field+".transport", g.TransportName(), c.TLS.enabled()); err != nil {
+			return err
+		}
+		if err := checkTLSListener(field+".transport", g.TransportName(), "tls.gateway_listen", c.TLS.GatewayListen); err != nil {
 			return err
 		}
 		switch g.SRTP {

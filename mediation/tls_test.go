@@ -87,6 +87,19 @@ func tlsServerLog(t *testing.T, l lab, sbc netip.AddrPort, log zerolog.Logger, c
 	return mediationtest.Serve(t, cfg, log)
 }
 
+// listenOn puts a server's own listeners, the TLS ones configured
+// included, on ip (a test's own loopback address).
+func listenOn(c *mediation.Config, ip string) {
+	addr := ip + ":0"
+	c.Edge.Listen, c.GatewayListen, c.HTTPListen, c.Admin.Listen = addr, addr, addr, addr
+	if c.TLS.GatewayListen != "" {
+		c.TLS.GatewayListen = addr
+	}
+	if c.TLS.EdgeListen != "" {
+		c.TLS.EdgeListen = addr
+	}
+}
+
 // TestTLSCallsMutual: an outbound call reaches the SBC over TLS (the
 // server checks that the SBC's certificate names sbc.lab, the SBC that
 // the server's is from the lab CA), and an inbound call from the SBC over
@@ -210,7 +223,8 @@ func TestFailoverTLSHandshake(t *testing.T) {
 	backup := startPeer(t, "backup")
 	records := filepath.Join(t.TempDir(), "records.jsonl")
 	srv := serveTo(t, backup.addr(), "udp", func(c *mediation.Config) {
-		c.TLS = mediation.TLSConfig{CA: l.file(labca.CAFile)}
+		c.TLS = mediation.TLSConfig{Cert: l.file(labca.ServerFile), Key: l.file(labca.ServerKeyFile), CA: l.file(labca.CAFile),
+			GatewayListen: "127.0.0.1:0"}
 		c.Gateways = []mediation.GatewayConfig{
 			{Name: "first", Address: ln.Addr().String(), Transport: "tls", Numbers: []string{"+1"}, TLSName: "sbc.lab"},
 			trunkConfig("backup", backup, 1, "+1"),

@@ -2,6 +2,7 @@ package mediation_test
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -202,4 +203,50 @@ func TestTLSHandshakeFailuresCounted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTLSTrunkNeedsTLSListener: our requests to a TLS trunk say TLS in
+// Via and Contact, so the SBC's requests in the call (its BYE, RFC 3261
+// §12.2.1.1) come over TLS to our Contact. Without tls.gateway_listen
+// that Contact's port was the plain UDP/TCP one: the BYE's handshake
+// failed there and the caller was never hung up (r28-tls F4). Such a
+// configuration is refused now, naming both keys; with the listener the
+// SBC's BYE reaches us and ends the call on both legs.
+func TestTLSTrunkNeedsTLSListener(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newLab(t, []string{"mediation.lab", "127.0.72.1"}, []string{"sbc.lab", "127.0.72.9"})
+	sbcTLS := l.sbcTLS(t)
+	sbcTLS.Listen = netip.MustParseAddrPort("127.0.72.9:0")
+	sbcTLS.Server.ClientAuth = tls.NoClientCert
+	sbc := startPeerOn(t, "sbc", netip.MustParseAddrPort("127.0.72.9:0"), sbcTLS)
+	answered := make(chan *peerInvite, 1)
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+		answered <- pi
+	})
+	configure := func(c *mediation.Config) {
+		listenOn(c, "127.0.72.1")
+		c.TLS.Mutual = false
+	}
+
+	cfg := labConfig(sbc.stack.TLSAddr(), "tls")
+	cfg.TLS = mediation.TLSConfig{Cert: l.file(labca.ServerFile), Key: l.file(labca.ServerKeyFile), CA: l.file(labca.CAFile)}
+	configure(cfg) // TLS only towards the trunk
+	var ce *mediation.ConfigError
+	if _, err := mediation.NewServer(cfg, testLog(t)); !errors.As(err, &ce) || ce.Field != "gateways[0].transport" || !strings.Contains(ce.Reason, "tls.gateway_listen") {
+		t.Fatalf("a TLS trunk without tls.gateway_listen: NewServer error %v, want a ConfigError on gateways[0].transport naming tls.gateway_listen", err)
+	}
+
+	srv := tlsServer(t, l, sbc.stack.TLSAddr(), configure)
+	caller := startPeerOn(t, "caller", netip.MustParseAddrPort("127.0.72.10:0"), nil)
+	upCall(ctx, t, caller, srv, "udp")
+	pi := <-answered
+	sbc.wait(ctx, gosip.ACK, 1)
+	bye := pi.inDialog(gosip.BYE, 1, nil)
+	res, err := sbc.stack.Client("TLS").Do(ctx, bye)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the SBC's BYE to our Contact %v: %v %v", pi.req.Contact().Address.String(), res, err)
+	}
+	caller.wait(ctx, gosip.BYE, 1)
+	waitCalls(t, srv, 0)
 }

@@ -195,7 +195,8 @@ func TestCheckNoGuessedWebService(t *testing.T) {
 		t.Fatal(err)
 	}
 	tlsLab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
-		c.TLS = mediation.TLSConfig{CA: filepath.Join(ca, labca.CAFile)}
+		c.TLS = mediation.TLSConfig{Cert: filepath.Join(ca, labca.ServerFile), Key: filepath.Join(ca, labca.ServerKeyFile), CA: filepath.Join(ca, labca.CAFile),
+			GatewayListen: "127.0.0.1:0"}
 		c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "tlssbc", Address: hole.Addr().String(), Transport: "tls"})
 		c.GatewayHealth = mediation.HealthConfig{Enabled: true, Interval: 100 * time.Millisecond, DownInterval: 100 * time.Millisecond, MaxFails: 1}
 		c.SIP.T1 = 20 * time.Millisecond // a probe gives up at 64*T1
@@ -384,7 +385,8 @@ func TestCheckTLSTrunkNotProbedYet(t *testing.T) {
 	dead := hole.Addr().String()
 	hole.Close() // nothing listens there
 	lab := mediationtest.Start(t, mediationtest.Options{Configure: func(c *mediation.Config) {
-		c.TLS = mediation.TLSConfig{Cert: filepath.Join(dir, labca.ServerFile), Key: filepath.Join(dir, labca.ServerKeyFile), CA: filepath.Join(dir, labca.CAFile)}
+		c.TLS = mediation.TLSConfig{Cert: filepath.Join(dir, labca.ServerFile), Key: filepath.Join(dir, labca.ServerKeyFile), CA: filepath.Join(dir, labca.CAFile),
+			GatewayListen: "127.0.0.1:0"}
 		c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "tlssbc", Address: dead, Transport: "tls", TLSName: "sbc.lab", Numbers: []string{"+44"}})
 		c.GatewayHealth = mediation.HealthConfig{Enabled: true, Interval: time.Hour, DownInterval: time.Hour, MaxFails: 1}
 	}})
