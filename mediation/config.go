@@ -274,6 +274,9 @@ type EdgeConfig struct {
 	Peer string `yaml:"peer"`
 	// PeerTransport is udp, tcp or tls (tls needs the tls section).
 	PeerTransport string `yaml:"peer_transport"`
+	// TLSName is the name the peer's TLS certificate must carry, sent as
+	// SNI; "": Peer's host (its IP, with no SNI, when Peer is one).
+	TLSName string `yaml:"tls_name"`
 	// Trust are the subnets the edge side accepts requests from, besides
 	// the peer's own address.
 	Trust []string `yaml:"trust"`
@@ -628,6 +631,7 @@ func (c *Config) Validate() error {
 			}
 			return checkTLSListener("edge.peer_transport", c.Edge.PeerTransport, "tls.edge_listen", c.TLS.EdgeListen)
 		},
+		func() *ConfigError { return checkTLSName("edge.tls_name", c.Edge.TLSName) },
 		func() *ConfigError { return checkSubnets("edge.trust", c.Edge.Trust) },
 		func() *ConfigError { return c.Edge.CallSettings.check("edge") },
 		func() *ConfigError { return checkListen("gateway_listen", c.GatewayListen) },
@@ -785,6 +789,18 @@ func checkTLSListener(field, transport, listenField, listen string) *ConfigError
 		return nil
 	}
 	return invalid(field, transport, "needs %s: the peer's requests in a call (its BYE, a re-INVITE) come over TLS to our Contact, and without a TLS listener they would reach none", listenField)
+}
+
+// checkTLSName checks a peer's tls_name: a host name or an IP address
+// ("" is the peer's host).
+func checkTLSName(field, name string) *ConfigError {
+	if name == "" || validHostname(name) {
+		return nil
+	}
+	if _, err := netip.ParseAddr(name); err != nil {
+		return invalid(field, name, "must be a host name or an IP address")
+	}
+	return nil
 }
 
 func (c *Config) checkGateways() *ConfigError {

@@ -145,6 +145,8 @@ func TestValidate(t *testing.T) {
 		}, "", ""},
 		{"tls key mismatch", func(c *mediation.Config) { withTLS(c); c.TLS.Key = filepath.Join(certs, labca.ClientKeyFile) }, "tls.cert", "private key does not match"},
 		{"gateway tls name bad", func(c *mediation.Config) { c.Gateways[0].TLSName = "bad name" }, "gateways[0].tls_name", "host name"},
+		{"edge tls name", func(c *mediation.Config) { c.Edge.TLSName = "edge.lab" }, "", ""},
+		{"edge tls name bad", func(c *mediation.Config) { c.Edge.TLSName = "bad name" }, "edge.tls_name", "host name"},
 		{"second gateway transport bad", func(c *mediation.Config) {
 			c.Gateways = append(c.Gateways, mediation.GatewayConfig{Name: "b", Address: "127.0.0.1:5062", Transport: "UDP"})
 		}, "gateways[1].transport", `"udp", "tcp" or "tls"`},

@@ -299,6 +299,9 @@ func (s *Server) bind() error {
 		s.records.close()
 		return err
 	}
+	if edgeTLS != nil {
+		edgeTLS.Dial = edgeDial(s.edgePeer, s.cfg.Edge.CertName(), edgeTLS.Client)
+	}
 	gwTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.GatewayListen, s.gateways.NamesAt)
 	if err != nil {
 		s.records.close()

@@ -277,3 +277,33 @@ func trunkDial(t *gateway.Table, base *tls.Config) func(netip.AddrPort) *tls.Con
 		return c
 	}
 }
+
+// CertName is the name the edge peer's TLS certificate must carry:
+// tls_name, else edge.peer's host, which may be an IP (validated).
+func (e EdgeConfig) CertName() string {
+	if e.TLSName != "" {
+		return e.TLSName
+	}
+	host, _, _ := net.SplitHostPort(e.Peer)
+	return host
+}
+
+// edgeDial is the TLS of a connection the edge side dials to an IP
+// address. To the edge peer (peer, edge.peer as resolved at start): SNI
+// and the certificate's name are name (EdgeConfig.CertName), checked as
+// crypto/tls does against base's roots. The peer is resolved once, and
+// its name would be lost with it: dialled by IP, Go sends no SNI and
+// checks the certificate for an IP SAN, which a real edge's certificate
+// (a DNS name) does not carry. To another address: nil, sipgo's dial by
+// IP (tlsdial.go).
+func edgeDial(peer netip.AddrPort, name string, base *tls.Config) func(netip.AddrPort) *tls.Config {
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	return func(dest netip.AddrPort) *tls.Config {
+		if netip.AddrPortFrom(dest.Addr().Unmap(), dest.Port()) != peer {
+			return nil
+		}
+		c := base.Clone()
+		c.ServerName = name
+		return c
+	}
+}

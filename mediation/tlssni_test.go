@@ -2,6 +2,9 @@ package mediation_test
 
 import (
 	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/labca"
 )
 
 // sniRecorder is an SBC's TLS listener noting the SNI of each handshake.
@@ -88,5 +92,69 @@ func TestTLSTrunkNameIsTheDialledOnes(t *testing.T) {
 	}
 	if n := sbc.count(gosip.INVITE); n != 0 {
 		t.Errorf("the SBC got %d INVITEs", n)
+	}
+}
+
+// TestTLSEdgePeerName: the edge side dials its peer over TLS with a name,
+// as the gateway side does a trunk: edge.tls_name, else edge.peer's host
+// name (as a browser checks the name it was given, not the address that
+// name resolved to). That name is sent as SNI and the edge's certificate
+// must carry it, so an edge whose certificate names its DNS name only (as
+// a real edge's or SfB Online's does: no IP SANs) is reached. Before, the
+// peer was dialled by its IP, with no SNI, and every inbound call got 503
+// (r28-tls F1). A tls_name the certificate lacks fails the call.
+func TestTLSEdgePeerName(t *testing.T) {
+	for _, tc := range []struct {
+		name, peerHost, tlsName string
+		ok                      bool
+	}{
+		{"edge.peer by host name", "localhost", "", true},
+		{"edge.tls_name", "127.0.0.1", "edge.lab", true},
+		{"edge.tls_name not on the certificate", "127.0.0.1", "other.lab", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			// The edge's certificate names DNS names only, no IP.
+			l := newLab(t, []string{"mediation.lab", "127.0.72.1"}, []string{"localhost", "edge.lab"})
+			edgeTLS := l.sbcTLS(t)
+			var sni sniRecorder
+			sni.record(edgeTLS.Server)
+			// 127.0.0.1: the one address localhost resolves to on this host.
+			edge := startPeerTLS(t, "edge", edgeTLS)
+			sbc := startPeerOn(t, "sbc", netip.MustParseAddrPort("127.0.72.2:0"), nil)
+			srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+				c.TLS = mediation.TLSConfig{Cert: l.file(labca.ServerFile), Key: l.file(labca.ServerKeyFile), CA: l.file(labca.CAFile),
+					EdgeListen: "127.0.72.1:0"}
+				listenOn(c, "127.0.72.1")
+				c.Edge.Peer = net.JoinHostPort(tc.peerHost, fmt.Sprint(edge.stack.TLSAddr().Port()))
+				c.Edge.PeerTransport, c.Edge.TLSName = "tls", tc.tlsName
+			})
+			want := tc.tlsName
+			if want == "" {
+				want = tc.peerHost
+			}
+			in := sbc.call(ctx, srv.GatewayAddr(), "udp", fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"))
+			res := in.answer(ctx, nil)
+			if got := sni.seen(); len(got) == 0 || got[0] != want {
+				t.Errorf("the edge saw SNI %q, want %s", got, want)
+			}
+			if !tc.ok {
+				if res.StatusCode == 200 {
+					t.Fatalf("the call reached an edge whose certificate lacks %s", want)
+				}
+				waitCalls(t, srv, 0)
+				return
+			}
+			if res.StatusCode != 200 {
+				t.Fatalf("inbound call to edge.peer %s (certificate for localhost, edge.lab) got %d %s", tc.peerHost, res.StatusCode, res.Reason)
+			}
+			if err := in.d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := in.d.Bye(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitCalls(t, srv, 0)
+		})
 	}
 }

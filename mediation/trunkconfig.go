@@ -253,10 +253,8 @@ func (g GatewayConfig) checkTrunk(field string) *ConfigError {
 	if err := checkSubnets(field+".trust", g.Trust); err != nil {
 		return err
 	}
-	if g.TLSName != "" && !validHostname(g.TLSName) {
-		if _, err := netip.ParseAddr(g.TLSName); err != nil {
-			return invalid(field+".tls_name", g.TLSName, "must be a host name or an IP address")
-		}
+	if err := checkTLSName(field+".tls_name", g.TLSName); err != nil {
+		return err
 	}
 	return g.HeaderPolicy.check(field)
 }
