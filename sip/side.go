@@ -275,16 +275,26 @@ func (s *Side) Contact(transport string) gosip.ContactHeader {
 }
 
 // ContactFor is the side's Contact in a response to req over req's
-// transport: a SIPS URI when req came over TLS with a SIPS Request-URI or
-// a SIPS top Record-Route (RFC 3261 §12.1.1, and §8.1.1.8 for the
-// in-dialog requests that then target it).
+// transport: a SIPS URI when req came over TLS with a SIPS Request-URI,
+// a SIPS top Record-Route, or, without Record-Route, a SIPS Contact
+// (RFC 3261 §12.1.1, and §8.1.1.8 for the in-dialog requests that then
+// target it: the peer's remote target is then sips:, and so is our
+// Contact in our own requests of the dialog, Dialog.OurContact).
 func (s *Side) ContactFor(req *gosip.Request) gosip.ContactHeader {
 	c := s.Contact(req.Transport())
 	if !strings.EqualFold(req.Transport(), "tls") {
 		return c
 	}
-	rr := req.RecordRoute()
-	return sipsIf(c, strings.EqualFold(req.Recipient.Scheme, "sips") || rr != nil && strings.EqualFold(rr.Address.Scheme, "sips"))
+	// The top Record-Route, when there is one, is where the dialog's
+	// requests go first, else the peer's Contact: that hop is the one
+	// whose scheme counts, a sips: Contact behind a sip: proxy does not.
+	secure := strings.EqualFold(req.Recipient.Scheme, "sips")
+	if rr := req.RecordRoute(); rr != nil {
+		secure = secure || strings.EqualFold(rr.Address.Scheme, "sips")
+	} else if pc := req.Contact(); pc != nil {
+		secure = secure || strings.EqualFold(pc.Address.Scheme, "sips")
+	}
+	return sipsIf(c, secure)
 }
 
 // sipsIf is Contact c as a SIPS URI when secure.
