@@ -284,8 +284,12 @@ func (p *mediaPlan) lateAnswer(body []byte) error {
 func (p *mediaPlan) pointLate(gw, edge sdp.Media) error {
 	_, gwEvents := gw.TelephoneEvent()
 	_, edgeEvents := edge.TelephoneEvent()
-	if err := p.pointRelay(relayPeer{gw, gw.G711()[0], p.sdp[relay.Gateway].formats, p.sdp[relay.Gateway].noSend},
-		relayPeer{edge, edge.G711()[0], p.sdp[relay.Edge].formats, p.sdp[relay.Edge].noSend}, gwEvents && edgeEvents); err != nil {
+	// Each leg's own events: our offer in a reliable 180 sent before the
+	// client answered has telephone-event, which the gateway may take
+	// while the client's answer has none; its digits then reach the
+	// client as tones (the relay renders them), not dropped.
+	if err := p.pointRelayEvents(relayPeer{gw, gw.G711()[0], p.sdp[relay.Gateway].formats, p.sdp[relay.Gateway].noSend},
+		relayPeer{edge, edge.G711()[0], p.sdp[relay.Edge].formats, p.sdp[relay.Edge].noSend}, gwEvents, edgeEvents); err != nil {
 		return err
 	}
 	// The gateway's answer completes the first exchange: it may hold.

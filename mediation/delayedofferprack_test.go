@@ -2,7 +2,9 @@ package mediation_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -10,8 +12,11 @@ import (
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+	"github.com/zaf/g711"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/tone"
 )
 
 // delayedOfferCall is an SBC's delayed-offer INVITE (no SDP, with hdrs)
@@ -338,5 +343,86 @@ func TestDelayedOfferRequired100relOfferBeforeClientAnswer(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no reliable 18x")
+	}
+}
+
+// TestDelayedOfferRequired100relDigitsAsTones: the call of
+// TestDelayedOfferRequired100relOfferBeforeClientAnswer goes on: the SBC
+// answers our offer (with telephone-event) in its PRACK, the client's 200
+// has none. The SBC's RFC 4733 digit reaches the client as in-band DTMF in
+// its law, as when a callee's 200 drops the events of its 183: the relay
+// pointed both legs at the events of neither, and dropped every digit of
+// the call as an unknown payload type (r28-review2 F2).
+func TestDelayedOfferRequired100relDigitsAsTones(t *testing.T) {
+	const digit = 5 // 770 + 1336 Hz
+	ctx := testCtx(t, 30*time.Second)
+	clientMedia, sbcMedia := rtpSock(t), rtpSock(t)
+	dc := startDelayedOfferCall(ctx, t, nil, gosip.NewHeader("Require", "100rel"))
+	dc.from(rawResponseWith(dc.raw, dc.inv, 180, "A", nil))
+	s := newStrictSBC(ctx, t, dc.sbc, dc.oc, 0)
+	var relayGW netip.AddrPort
+	prackDone := make(chan struct{})
+	var once sync.Once
+	go func() {
+		<-prackDone
+		// The client answers, without telephone-event.
+		dc.from(rawResponseWith(dc.raw, dc.inv, 200, "A", loopSDP(sockPort(clientMedia), "sendrecv", false, "PCMU")))
+	}()
+	res := dc.oc.answer(ctx, func(r *gosip.Response) {
+		if r.StatusCode == 100 || r.GetHeader("RSeq") == nil {
+			return
+		}
+		rseq, tag := rseqTag(r)
+		p := s.prack(r, rseq, tag)
+		if len(r.Body()) > 0 {
+			relayGW = media(t, "our offer in the reliable 18x", r.Body()).RTP()
+			p.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+			p.SetBody(loopSDP(sockPort(sbcMedia), "sendrecv", true, "PCMU"))
+		}
+		go func() {
+			if code := s.do(p); code != 200 {
+				t.Errorf("PRACK got %d", code)
+			}
+			once.Do(func() { close(prackDone) })
+		}()
+	})
+	if res.StatusCode != 200 || !relayGW.IsValid() {
+		t.Fatalf("SBC got %d, our offer's address %v", res.StatusCode, relayGW)
+	}
+	if err := dc.oc.d.WriteAck(ctx, gosip.NewRequest(gosip.ACK, res.Contact().Address)); err != nil {
+		t.Fatal(err)
+	}
+	gatewayCodec(t, dc.srv)
+	// A 100 ms digit: a start, updates, three end packets, all on the
+	// event's start timestamp (RFC 4733 §2.3), on the SBC answer's 101.
+	for i, d := range []uint16{160, 480, 800, 800, 800} {
+		end := byte(0)
+		if i >= 2 {
+			end = 0x80
+		}
+		payload := []byte{digit, end | 10, 0, 0}
+		binary.BigEndian.PutUint16(payload[2:], d)
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SequenceNumber: uint16(10 + i), Timestamp: 4000, SSRC: 0x55, Marker: i == 0}, Payload: payload}
+		b, _ := pkt.Marshal()
+		if _, err := sbcMedia.WriteToUDPAddrPort(b, relayGW); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var heard []int16
+	buf := make([]byte, 1500)
+	for len(heard) < 800 {
+		_ = clientMedia.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := clientMedia.Read(buf)
+		if err != nil {
+			t.Fatalf("the client heard %d samples of the SBC's digit: %v", len(heard), err)
+		}
+		var p rtp.Packet
+		if p.Unmarshal(buf[:n]) != nil || p.PayloadType != 0 {
+			t.Fatalf("the client got %d bytes, not PCMU RTP (PT %d)", n, p.PayloadType)
+		}
+		heard = append(heard, pcmSamples(g711.DecodeUlaw(p.Payload))...)
+	}
+	if got, ok := tone.DetectDTMF(heard, 8000); !ok || got != digit {
+		t.Errorf("the client heard DTMF %d (%v), want %d", got, ok, digit)
 	}
 }
