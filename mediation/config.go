@@ -626,10 +626,7 @@ func (c *Config) Validate() error {
 		func() *ConfigError { return checkHostPort("edge.peer", c.Edge.Peer) },
 		func() *ConfigError { return checkEdgeFamily(c.Edge.Listen, c.Edge.Peer) },
 		func() *ConfigError {
-			if err := checkTransport("edge.peer_transport", c.Edge.PeerTransport, c.TLS.enabled()); err != nil {
-				return err
-			}
-			return checkTLSListener("edge.peer_transport", c.Edge.PeerTransport, "tls.edge_listen", c.TLS.EdgeListen)
+			return checkTransport("edge.peer_transport", c.Edge.PeerTransport, c.TLS.enabled())
 		},
 		func() *ConfigError { return checkTLSName("edge.tls_name", c.Edge.TLSName) },
 		func() *ConfigError { return checkSubnets("edge.trust", c.Edge.Trust) },
@@ -778,17 +775,26 @@ func checkTransport(field, value string, tlsConfigured bool) *ConfigError {
 	return nil
 }
 
-// checkTLSListener refuses a peer over TLS on a side without a TLS
-// listener: our Via and Contact towards it say TLS, and the peer's
-// requests in the dialog (its BYE, a re-INVITE) and responses dialled back
-// come over TLS to that port (RFC 3261 §12.2.1.1, §18.2.2), where only
-// plain UDP and TCP would listen: they would never reach us, and the
-// other leg would never be hung up.
-func checkTLSListener(field, transport, listenField, listen string) *ConfigError {
-	if transport != "tls" || listen != "" {
-		return nil
+// TLSListenerWarnings names each TLS peer on a side without a TLS
+// listener: our Via and Contact towards it say TLS with that side's plain
+// port, so its requests in a call (its BYE, a re-INVITE, RFC 3261
+// §12.2.1.1) reach us only if it sends them back over the connection we
+// opened (RFC 5923-style reuse, which many SBCs do); one that dials our
+// Contact fails its handshake there, and the other leg is never hung up.
+// A configuration that works with such peers, so a warning (serve
+// --validate, and the log at start), not an error.
+func (c *Config) TLSListenerWarnings() []string {
+	var out []string
+	for i, g := range c.Gateways {
+		if g.TransportName() == "tls" && c.TLS.GatewayListen == "" {
+			out = append(out, fmt.Sprintf("gateways[%d] %q is over TLS but tls.gateway_listen is empty: our Via and Contact name TLS on the plain port of gateway_listen, so the SBC's requests in a call (BYE, re-INVITE) reach us only over the connection we opened; set tls.gateway_listen if it dials our Contact",
+				i, g.DisplayName()))
+		}
 	}
-	return invalid(field, transport, "needs %s: the peer's requests in a call (its BYE, a re-INVITE) come over TLS to our Contact, and without a TLS listener they would reach none", listenField)
+	if c.Edge.PeerTransport == "tls" && c.TLS.EdgeListen == "" {
+		out = append(out, "edge.peer_transport is tls but tls.edge_listen is empty: our Via and Contact name TLS on the plain port of edge.listen, so the edge's requests in a call reach us only over the connection we opened; set tls.edge_listen if it dials our Contact")
+	}
+	return out
 }
 
 // checkTLSName checks a peer's tls_name: a host name or an IP address
@@ -817,9 +823,6 @@ func (c *Config) checkGateways() *ConfigError {
 			return err
 		}
 		if err := checkTransport(field+".transport", g.TransportName(), c.TLS.enabled()); err != nil {
-			return err
-		}
-		if err := checkTLSListener(field+".transport", g.TransportName(), "tls.gateway_listen", c.TLS.GatewayListen); err != nil {
 			return err
 		}
 		switch g.SRTP {

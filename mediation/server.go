@@ -294,6 +294,9 @@ func (s *Server) bind() error {
 	for _, w := range s.cfg.TrunkAddressWarnings() {
 		s.log.Warn().Msg(w)
 	}
+	for _, w := range s.cfg.TLSListenerWarnings() {
+		s.log.Warn().Msg(w)
+	}
 	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
 	if err != nil {
 		s.records.close()

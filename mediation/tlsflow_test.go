@@ -2,7 +2,6 @@ package mediation_test
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -206,12 +205,15 @@ func TestTLSHandshakeFailuresCounted(t *testing.T) {
 }
 
 // TestTLSTrunkNeedsTLSListener: our requests to a TLS trunk say TLS in
-// Via and Contact, so the SBC's requests in the call (its BYE, RFC 3261
-// §12.2.1.1) come over TLS to our Contact. Without tls.gateway_listen
-// that Contact's port was the plain UDP/TCP one: the BYE's handshake
-// failed there and the caller was never hung up (r28-tls F4). Such a
-// configuration is refused now, naming both keys; with the listener the
-// SBC's BYE reaches us and ends the call on both legs.
+// Via and Contact, so an SBC that dials our Contact for its requests in
+// the call (its BYE, RFC 3261 §12.2.1.1) needs a TLS listener there:
+// without tls.gateway_listen that Contact's port is the plain UDP/TCP one,
+// where the BYE's handshake fails and the caller is never hung up
+// (r28-tls F4). An SBC that sends them back over the connection we opened
+// needs none, so such a configuration is valid, with a warning naming both
+// keys (serve --validate and the log at start; refusing it broke
+// outbound-only TLS trunks, r28-review2 F1). With the listener the SBC's
+// BYE reaches us and ends the call on both legs.
 func TestTLSTrunkNeedsTLSListener(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	l := newLab(t, []string{"mediation.lab", "127.0.72.1"}, []string{"sbc.lab", "127.0.72.9"})
@@ -232,9 +234,11 @@ func TestTLSTrunkNeedsTLSListener(t *testing.T) {
 	cfg := labConfig(sbc.stack.TLSAddr(), "tls")
 	cfg.TLS = mediation.TLSConfig{Cert: l.file(labca.ServerFile), Key: l.file(labca.ServerKeyFile), CA: l.file(labca.CAFile)}
 	configure(cfg) // TLS only towards the trunk
-	var ce *mediation.ConfigError
-	if _, err := mediation.NewServer(cfg, testLog(t)); !errors.As(err, &ce) || ce.Field != "gateways[0].transport" || !strings.Contains(ce.Reason, "tls.gateway_listen") {
-		t.Fatalf("a TLS trunk without tls.gateway_listen: NewServer error %v, want a ConfigError on gateways[0].transport naming tls.gateway_listen", err)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("a TLS trunk without tls.gateway_listen: %v, want valid", err)
+	}
+	if w := cfg.TLSListenerWarnings(); len(w) != 1 || !strings.Contains(w[0], "gateways[0]") || !strings.Contains(w[0], "tls.gateway_listen") {
+		t.Fatalf("warnings %q, want one naming gateways[0] and tls.gateway_listen", w)
 	}
 
 	srv := tlsServer(t, l, sbc.stack.TLSAddr(), configure)

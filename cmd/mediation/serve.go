@@ -247,6 +247,9 @@ func serve(args []string) int {
 		for _, w := range cfg.TrunkAddressWarnings() {
 			fmt.Fprintln(os.Stderr, "mediation: warning: "+w)
 		}
+		for _, w := range cfg.TLSListenerWarnings() {
+			fmt.Fprintln(os.Stderr, "mediation: warning: "+w)
+		}
 		fmt.Println("config ok")
 		return exitOK
 	}
