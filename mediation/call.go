@@ -200,9 +200,11 @@ type call struct {
 	firstOut    [2]txOut
 	firstInv    outgoing
 	// bypassCounted: the call is in the bypassed calls' gauge; usedInv:
-	// firstInv is taken. Together at the end, where a flag between two
-	// words would take a word of its own.
-	bypassCounted, usedInv bool
+	// firstInv is taken; repointing: a transfer's re-INVITE of the PSTN
+	// party is waiting to go or in flight (repointGateway). Together at
+	// the end, where a flag between two words would take a word of its
+	// own.
+	bypassCounted, usedInv, repointing bool
 	// lateForks counts the forks hangUpFork sent BYE that c.forks does
 	// not remember (beyond maxEarlyDialogs, or once settled), up to
 	// maxEarlyDialogs: later ones are ACKed only.

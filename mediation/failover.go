@@ -212,7 +212,7 @@ func (c *call) restTrunk(res *gosip.Response) {
 		return
 	}
 	secs, ok := retryAfter(res)
-	if !ok {
+	if !ok || secs == 0 {
 		return
 	}
 	until := time.Now().Add(time.Duration(secs) * time.Second)
@@ -227,7 +227,8 @@ func (c *call) restTrunk(res *gosip.Response) {
 const maxRetryAfter = 3600
 
 // retryAfter reads the seconds of a Retry-After header (RFC 3261 §20.33:
-// delta-seconds, then an optional comment and parameters).
+// delta-seconds, then an optional comment and parameters), at most
+// maxRetryAfter; false without one.
 func retryAfter(res *gosip.Response) (int, bool) {
 	h := sip.HeaderNamed(res, "Retry-After")
 	if h == nil {
@@ -239,7 +240,7 @@ func retryAfter(res *gosip.Response) (int, bool) {
 		end++
 	}
 	secs, err := strconv.Atoi(v[:end])
-	if err != nil || secs <= 0 {
+	if err != nil {
 		return 0, false
 	}
 	return min(secs, maxRetryAfter), true

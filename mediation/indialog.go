@@ -203,6 +203,12 @@ type relayedOffer struct {
 	// relayed re-INVITE; cancelDue: its offerer CANCELled it before one
 	// came, so our CANCEL waits for one (RFC 3261 §9.1).
 	provisional, cancelDue bool
+	// superseded: a transfer ended the offer for its sender (dropOffer)
+	// while it was pending at the PSTN party's leg, which the call keeps:
+	// its sender has its answer, nothing is staged, and it stays the
+	// call's offer only until the far side's final response, so that no
+	// INVITE of ours crosses it in that dialog (RFC 3261 §14.1).
+	superseded bool
 	// lost: the connection the relayed re-INVITE went on ended before a
 	// final response (the SBC closed it, as one with short-lived
 	// connections does); the offer waits for the response over another
@@ -221,7 +227,7 @@ type relayedOffer struct {
 // 500 with Retry-After). A rollback of that peer's refused offer is ours,
 // to the other peer: an offer crossing it is glare.
 func (c *call) offersOf(l *leg) bool {
-	return c.offer != nil && c.offer.from == l && !c.offer.rollback && !c.offer.cancelled
+	return c.offer != nil && c.offer.from == l && !c.offer.rollback && !c.offer.cancelled && !c.offer.superseded
 }
 
 // onReInvite handles a re-INVITE: relayed to the other leg when it has
@@ -673,6 +679,16 @@ func (c *call) dialogGone(to *leg, d *sip.Dialog) bool {
 // late 2xx the far side sent us, a 408 its offerer got). A late 2xx is
 // then a stray one of an ended call: ACKed and hung up.
 func (c *call) offerUnanswered() {
+	if off := c.offer; off != nil && off.superseded {
+		// Its sender has its answer and the transfer's re-point offers
+		// the session: the far side, which never answered (our CANCEL
+		// neither), is taken to have cancelled it (RFC 3261 §9.1), and
+		// the call goes on.
+		c.log.Info().Str("leg", c.other(off.from).role).Msg("superseded re-offer got no final response from the far side: taken as cancelled")
+		c.cancel(off.timer)
+		c.offer = nil
+		return
+	}
 	if off := c.offer; off != nil && off.cancelled {
 		// Its offerer has its 487 and its session: the far side, which
 		// answered our CANCEL (or not) but never the re-INVITE, is taken
@@ -719,6 +735,14 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		}
 	}
 	if res.IsProvisional() || c.offer != off || stale {
+		return
+	}
+	if off.superseded {
+		// Its 2xx is ACKed (above) and binds nothing: the transfer's
+		// re-point, which waited for this, offers the session.
+		c.log.Info().Int("code", res.StatusCode).Str("leg", to.role).Msg("re-offer superseded by the transfer answered by the far side")
+		c.cancel(off.timer)
+		c.offer = nil
 		return
 	}
 	if off.cancelled {

@@ -86,9 +86,10 @@ func (c *call) refresh(l *leg) {
 	if c.state != stateAnswered {
 		return
 	}
-	if c.offer != nil || l.ok != nil {
-		// An offer is in progress; it refreshes the session when it
-		// completes. Try again shortly in any case.
+	if c.offer != nil || l.ok != nil || l.refreshing {
+		// An offer is in progress, or a transfer's re-point re-INVITE
+		// (repointGateway): it refreshes the session when it completes.
+		// Try again shortly in any case.
 		l.timerID = c.after(4*c.deps.sip.T1, func() { c.refresh(l) })
 		return
 	}

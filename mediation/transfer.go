@@ -105,7 +105,9 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 		_ = in.Reply(403, "Forbidden", "", warning(l.side, "transfers from the gateway side are not supported with enable_refer_support false"))
 		return
 	}
-	if c.xfer != nil || c.offer != nil {
+	if c.xfer != nil || c.offer != nil || c.repointing {
+		// A transfer is not done until the PSTN party is re-pointed: a
+		// REFER before then gets 491, as one during an offer does.
 		_ = in.Reply(491, "Request Pending", "")
 		return
 	}
@@ -354,11 +356,11 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 		c.notifyTransfer(edge, x, "SIP/2.0 488 Not Acceptable Here", true, nil)
 		return
 	}
-	if c.offer != nil {
+	if c.offer != nil && !c.offer.superseded {
 		// A re-offer that came while the target rang: it was for the
 		// media and the leg now replaced. Its sender may offer again.
 		c.log.Info().Msg("re-offer in progress when the transfer target answered: 491")
-		c.abortOffer(491, "Request Pending")
+		c.dropOffer(491, "Request Pending")
 	}
 	// The call is anchored from now on.
 	prevRelay := c.media.relay
@@ -409,15 +411,81 @@ func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	c.repointGateway(gwSDP)
 }
 
-// maxRepointGlare bounds the re-INVITEs of the PSTN party that meet 491.
+// dropOffer ends the offer in progress for its sender, whose leg a
+// transfer replaces or whose transferor hung up: its request gets code
+// and what it staged is dropped (abortOffer). One that went to the PSTN
+// party's leg, which the call keeps, is not over there: its re-INVITE is
+// CANCELled (at its first provisional, RFC 3261 §9.1; an UPDATE cannot
+// be) and it stays the call's offer, superseded, until the far side's
+// final response (ACKed, binding nothing: onOfferAnswer), so that no
+// INVITE of ours crosses it in that dialog (RFC 3261 §14.1): the re-point
+// waits for it. One that went to the transferor's leg stays in that
+// dialog, whose answer is its own (onOfferAnswer: stale).
+func (c *call) dropOffer(code int, phrase string) {
+	off := c.offer
+	if off == nil || off.superseded {
+		return
+	}
+	if c.other(off.from).side != c.deps.gw || off.out == nil {
+		c.abortOffer(code, phrase)
+		return
+	}
+	if off.ro != nil { // a rollback has nothing staged
+		c.media.refuse(off.ro)
+	}
+	replyOffer(off.in, code, phrase)
+	off.superseded, off.in, off.ro = true, nil, nil
+	if off.out.req.IsInvite() {
+		if off.provisional {
+			c.cancelOffer(off, "")
+		} else {
+			off.cancelDue = true
+		}
+	}
+}
+
+// inviteInProgress tells whether an INVITE exchange is in progress in
+// l's dialog, in either direction, which another INVITE of ours there
+// must not cross (RFC 3261 §14.1): an offer (the call's offers are
+// between its two legs, relayed either way, and a superseded one is
+// waiting for its final response), our 2xx to l's peer's INVITE waiting
+// for its ACK, our session refresh or re-point re-INVITE.
+func (c *call) inviteInProgress(l *leg) bool {
+	return c.offer != nil || l.ok != nil || l.refreshing
+}
+
+// maxRepointGlare bounds the re-INVITEs of the PSTN party that meet 491,
+// or 500 with Retry-After.
 const maxRepointGlare = 3
 
+// maxRepointRetryAfter bounds the Retry-After of a 500 to the re-point
+// that is waited for: RFC 3261 §14.2's 500 for an INVITE crossing another
+// gives 0 to 10 s.
+const maxRepointRetryAfter = 10 * time.Second
+
 // repointGateway re-INVITEs the PSTN party's leg to the relay with body,
-// the SDP of the transferred call. Its old media path is gone (the relay
-// it used is closed): a 491 is retried after the RFC 3261 §14.1 wait, up
-// to maxRepointGlare times; any other refusal, or no answer, ends the call
-// (transfer_failed) rather than leave the two parties without audio.
-func (c *call) repointGateway(body []byte) { c.repointTry(body, 0) }
+// the SDP of the transferred call, once no other INVITE exchange is in
+// progress in that dialog (RFC 3261 §14.1: an offer pending there, our
+// 2xx waiting for its ACK, our session refresh): checked again after the
+// RFC 3261 §14.1 wait, as a rollback's retry is. Until it has its answer,
+// a REFER gets 491 (performTransfer). Its old media path is gone (the
+// relay it used is closed): a 491, or a 500 with a Retry-After of at most
+// maxRepointRetryAfter (RFC 3261 §14.2: an INVITE of the SBC's crossed
+// it), is retried after the RFC 3261 §14.1 wait (the Retry-After's, if
+// longer), up to maxRepointGlare times; any other refusal, or no answer,
+// ends the call (transfer_failed) rather than leave the two parties
+// without audio.
+func (c *call) repointGateway(body []byte) {
+	g := c.legOf(c.deps.gw)
+	c.repointing = true
+	if !c.inviteInProgress(g) {
+		c.repointTry(body, 0)
+		return
+	}
+	wait := c.glareWait(g)
+	c.log.Info().Int64("retry_in_ms", wait.Milliseconds()).Msg("transfer re-INVITE to the PSTN party waits for the exchange in progress in its dialog")
+	c.afterGlare(g, wait, func() bool { return c.inviteInProgress(g) }, func() { c.repointTry(body, 0) })
+}
 
 func (c *call) repointTry(body []byte, glare int) {
 	g := c.legOf(c.deps.gw)
@@ -449,8 +517,13 @@ func (c *call) repointTry(body []byte, glare int) {
 			g.refreshing = false
 			c.cancel(wait)
 		}
+		retryIn, retry := c.glareWait(g), r.StatusCode == 491
+		if secs, ok := retryAfter(r); ok && r.StatusCode == 500 && time.Duration(secs)*time.Second <= maxRepointRetryAfter {
+			retryIn, retry = max(retryIn, time.Duration(secs)*time.Second), true
+		}
 		switch {
 		case r.IsSuccess():
+			c.repointing = false
 			c.ackReinvite(d, reinv, r, &ack)
 			g.lastAck = ack
 			if t := sip.NegotiateUAC(r, g.timer.Interval); t.Active {
@@ -459,10 +532,9 @@ func (c *call) repointTry(body []byte, glare int) {
 			}
 			// An answer that moves its media binds us as an offer would.
 			c.peerAnswered(g, r.Body())
-		case r.StatusCode == 491 && glare < maxRepointGlare:
-			pause := c.glareWait(g)
-			c.log.Info().Int64("retry_in_ms", pause.Milliseconds()).Msg("transfer re-INVITE to the PSTN party met 491: trying again")
-			c.afterGlare(g, pause, func() bool { return c.offer != nil || g.ok != nil },
+		case retry && glare < maxRepointGlare:
+			c.log.Info().Int("code", r.StatusCode).Int64("retry_in_ms", retryIn.Milliseconds()).Msg("transfer re-INVITE to the PSTN party met another INVITE in its dialog: trying again")
+			c.afterGlare(g, retryIn, func() bool { return c.inviteInProgress(g) },
 				func() { c.repointTry(body, glare+1) })
 		case !r.IsProvisional():
 			fail(strconv.Itoa(r.StatusCode) + " " + r.Reason)

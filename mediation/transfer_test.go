@@ -83,6 +83,19 @@ func takeNotifies(p *peer) {
 	})
 }
 
+// codeOf is the status code a request sent on another goroutine got, from
+// ch, failing the test at ctx's end.
+func codeOf(ctx context.Context, t *testing.T, ch <-chan int, what string) int {
+	t.Helper()
+	select {
+	case code := <-ch:
+		return code
+	case <-ctx.Done():
+		t.Fatalf("%s got no answer", what)
+		return 0
+	}
+}
+
 // next is the next INVITE of ch, failing the test at ctx's end.
 func next(ctx context.Context, t *testing.T, ch <-chan *peerInvite, what string) *peerInvite {
 	t.Helper()
@@ -563,16 +576,24 @@ func TestReferPerformedByServerTransferorLeaves(t *testing.T) {
 }
 
 // TestReferPerformedByServerRepointRefused: the PSTN party's re-INVITE to
-// the relay, after the target answered, meets 491 (glare): it is sent again
-// after the RFC 3261 §14.1 wait, and the call goes on. Refused otherwise
-// (488), the PSTN party's old media path being gone, the call ends with BYE
-// to both (transfer_failed) instead of leaving them without audio until the
-// media timeout.
+// the relay, after the target answered, meets 491 (glare), or 500 with
+// Retry-After (RFC 3261 §14.2: an INVITE of the SBC's crossed it): it is
+// sent again after the RFC 3261 §14.1 wait, and the call goes on; the 500
+// used to end it. Refused otherwise (488, a 500 without Retry-After), the
+// PSTN party's old media path being gone, the call ends with BYE to both
+// (transfer_failed) instead of leaving them without audio until the media
+// timeout.
 func TestReferPerformedByServerRepointRefused(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		codes []int
-	}{{"491 then 200", []int{491, 200}}, {"488", []int{488}}} {
+		name       string
+		codes      []int
+		retryAfter string
+	}{
+		{"491 then 200", []int{491, 200}, ""},
+		{"500 with Retry-After then 200", []int{500, 200}, "0"},
+		{"488", []int{488}, ""},
+		{"500", []int{500}, ""},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			l := newTransferLab(t, nil)
@@ -581,11 +602,14 @@ func TestReferPerformedByServerRepointRefused(t *testing.T) {
 			l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
 				code := tc.codes[min(n, len(tc.codes)-1)]
 				n++
-				if code == 200 {
+				switch {
+				case code == 200:
 					l.sbc.reply(req, tx, 200, sbcSDP)
-					return
+				case tc.retryAfter != "":
+					l.sbc.reply(req, tx, code, nil, gosip.NewHeader("Retry-After", tc.retryAfter))
+				default:
+					l.sbc.reply(req, tx, code, nil)
 				}
-				l.sbc.reply(req, tx, code, nil)
 			})
 			oc := upCall(ctx, t, l.caller, l.srv, "udp")
 			next(ctx, t, l.sbcCalls, "SBC's")
@@ -604,7 +628,7 @@ func TestReferPerformedByServerRepointRefused(t *testing.T) {
 				}
 				return
 			}
-			l.sbc.wait(ctx, gosip.INVITE, 3) // the call's, the 491's, the retry
+			l.sbc.wait(ctx, gosip.INVITE, 3) // the call's, the refused one, the retry
 			target.mustWaitAck(ctx)          // its BYE after our ACK (RFC 3261 §15), not ahead of its 200
 			if res := target.do(ctx, target.inDialog(gosip.BYE, 2, nil)); res.StatusCode != 200 {
 				t.Fatalf("target's BYE got %d", res.StatusCode)
@@ -804,13 +828,8 @@ func TestReferPerformedByServerLateAnswerOfOldLeg(t *testing.T) {
 	l.caller.wait(ctx, gosip.INVITE, 1)
 	close(release)
 	next(ctx, t, l.targets, "transfer")
-	select {
-	case code := <-holdDone:
-		if code != 491 {
-			t.Errorf("the PSTN party's hold got %d, want 491 (the target answered)", code)
-		}
-	case <-ctx.Done():
-		t.Fatal("the PSTN party's hold got no answer")
+	if code := codeOf(ctx, t, holdDone, "the PSTN party's hold"); code != 491 {
+		t.Errorf("the PSTN party's hold got %d, want 491 (the target answered)", code)
 	}
 	close(answerHold)                // the transferor's 200 comes late
 	l.caller.wait(ctx, gosip.ACK, 1) // our ACK of its late 2xx
@@ -1038,5 +1057,176 @@ func TestReferPerformedByServerTarget422Reliable(t *testing.T) {
 		t.Errorf("the retried INVITE has CSeq %d, not above our PRACK's %d", retry.CSeq().SeqNo, prack.CSeq().SeqNo)
 	}
 	l.sbc.wait(ctx, gosip.INVITE, 2) // the PSTN party re-pointed: the transfer is done
+	l.targetHangsUp(ctx, t, target)
+}
+
+// repointed waits until the SBC has had n INVITEs, the call's own among
+// them, and our ACK of the latest: the PSTN party re-pointed, the transfer
+// done (a REFER before then gets 491). The ACK by its CSeq (waitSeq).
+func (l *transferLab) repointed(ctx context.Context, n int) *gosip.Request {
+	reinv := l.sbc.waitLast(ctx, gosip.INVITE, n)
+	l.sbc.waitSeq(ctx, gosip.ACK, reinv.CSeq().SeqNo)
+	return reinv
+}
+
+// strictSBC makes the lab's SBC answer INVITEs as RFC 3261 §14.2 has a UAS
+// do: one that comes while another of ours is pending in the dialog gets
+// 500 with Retry-After, and is counted as an overlap (RFC 3261 §14.1: a
+// UAC MUST NOT send it); the others get 200 with the SBC's SDP (recvonly
+// to a hold) and hdrs once pause(req) returns, unless a CANCEL ended it
+// first (487). overlaps reports how many came.
+func (l *transferLab) strictSBC(pause func(req *gosip.Request), hdrs ...gosip.Header) (overlaps func() int) {
+	sdp := loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMA")
+	var pending, overlapped atomic.Int32
+	l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		defer pending.Add(-1)
+		if pending.Add(1) > 1 {
+			overlapped.Add(1)
+			l.sbc.reply(req, tx, 500, nil, gosip.NewHeader("Retry-After", "1"))
+			return
+		}
+		cancelled, paused := make(chan struct{}), make(chan struct{})
+		tx.OnCancel(func(*gosip.Request) { close(cancelled) }) // the stack answers 487
+		go func() { pause(req); close(paused) }()
+		select {
+		case <-paused:
+		case <-cancelled:
+			return
+		}
+		body := sdp
+		if bytes.Contains(req.Body(), []byte("a=sendonly")) {
+			body = bytes.Replace(sdp, []byte("a=sendrecv"), []byte("a=recvonly"), 1)
+		}
+		l.sbc.reply(req, tx, 200, body, hdrs...)
+	})
+	return func() int { return int(overlapped.Load()) }
+}
+
+// TestReferPerformedByServerRepointWaitsForReoffer: the client's re-INVITE
+// (a hold), sent while the target rings, is relayed to the SBC, which has
+// not answered it when the target answers. The client gets 491 (its leg
+// is replaced), and the re-INVITE that re-points the PSTN party waits for
+// the SBC's answer to the relayed one (RFC 3261 §14.1: no second INVITE
+// of ours while one is pending in the dialog). It used to go at once, and
+// the SBC's 500 to it (RFC 3261 §14.2) ended the call (transfer_failed)
+// although the target had answered (r28-refer F1).
+func TestReferPerformedByServerRepointWaitsForReoffer(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	release := l.ringingTarget(ctx)
+	overlaps := l.strictSBC(func(req *gosip.Request) {
+		if !bytes.Contains(req.Body(), []byte("a=sendonly")) {
+			return
+		}
+		select { // the SBC answers the hold only after the target answered
+		case <-release:
+			time.Sleep(300 * time.Millisecond)
+		case <-ctx.Done():
+		}
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	l.sbc.wait(ctx, gosip.ACK, 1)
+	ackTaken(ctx, t, oc)
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	l.edge.wait(ctx, gosip.INVITE, 1) // the target rings
+	hold := make(chan int, 1)
+	go func() {
+		req := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(fixtureBody(t, "hold-offer.sdp"))
+		res, err := oc.d.Do(ctx, req)
+		if err != nil {
+			hold <- 0
+			return
+		}
+		hold <- res.StatusCode
+	}()
+	l.sbc.wait(ctx, gosip.INVITE, 2) // the relayed hold, pending at the SBC
+	close(release)
+	target := next(ctx, t, l.targets, "transfer")
+	if code := codeOf(ctx, t, hold, "the client's re-INVITE"); code != 491 {
+		t.Errorf("the client's re-INVITE got %d, want 491 (its leg was replaced)", code)
+	}
+	repoint := l.sbc.wait(ctx, gosip.INVITE, 3)
+	if bytes.Contains(repoint.Body(), []byte("a=sendonly")) {
+		t.Errorf("the PSTN party was re-pointed on hold: the transferor's hold ended with its leg")
+	}
+	l.sbc.waitSeq(ctx, gosip.ACK, repoint.CSeq().SeqNo) // the re-point answered
+	if n := overlaps(); n != 0 {
+		t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
+	}
+	if n := l.sbc.count(gosip.BYE); n != 0 {
+		t.Fatal("the PSTN party got BYE after the target answered")
+	}
+	l.targetHangsUp(ctx, t, target)
+	if recs := readRecords(t, l.records); len(recs) != 1 || recs[0].EndReason != "bye from edge" {
+		t.Fatalf("records %+v, want one ended by the target's BYE", recs)
+	}
+}
+
+// TestReferPerformedByServerReferDuringRepoint: the target answers and at
+// once transfers the call on (an auto-attendant, a call queue) while the
+// SBC has not answered the re-INVITE that re-points the PSTN party. The
+// transfer is not done until then: the REFER gets 491, as one during an
+// offer does, and once the re-point is answered a REFER again is taken and
+// the second transfer completes. The second transfer used to start, and
+// its re-point to go while the first was pending (RFC 3261 §14.1); the
+// SBC's 500 ended the call (r28-refer F1).
+func TestReferPerformedByServerReferDuringRepoint(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	overlaps := l.strictSBC(func(*gosip.Request) { time.Sleep(300 * time.Millisecond) }) // a slow SBC
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	l.sbc.wait(ctx, gosip.ACK, 1)
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	first := next(ctx, t, l.targets, "first transfer")
+	first.mustWaitAck(ctx)
+	l.sbc.wait(ctx, gosip.INVITE, 2) // the re-point, pending at the SBC
+	referTo := gosip.NewHeader("Refer-To", "<sip:+15550300@sfb.example.com;user=phone>")
+	if res := first.do(ctx, first.inDialog(gosip.REFER, 2, nil, referTo)); res.StatusCode != 491 {
+		t.Fatalf("the target's REFER during the re-point got %d, want 491", res.StatusCode)
+	}
+	l.repointed(ctx, 2) // the first transfer is done
+	if res := first.do(ctx, first.inDialog(gosip.REFER, 3, nil, referTo)); res.StatusCode != 202 {
+		t.Fatalf("the target's REFER after the re-point got %d, want 202", res.StatusCode)
+	}
+	second := next(ctx, t, l.targets, "second transfer")
+	l.repointed(ctx, 3) // the second is done
+	if n := overlaps(); n != 0 {
+		t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
+	}
+	if n := l.sbc.count(gosip.BYE); n != 0 {
+		t.Fatal("the PSTN party got BYE")
+	}
+	l.targetHangsUp(ctx, t, second)
+}
+
+// TestReferPerformedByServerRepointWaitsForRefresh: we refresh the PSTN
+// party's session by re-INVITE (the trunk's session_timer, the SBC allows
+// no UPDATE), and the target answers while the SBC has not answered that
+// refresh: the re-point waits for it (RFC 3261 §14.1), then goes, and the
+// call goes on. It used to go at once, and the SBC's 500 ended the call
+// (r28-refer F1).
+func TestReferPerformedByServerRepointWaitsForRefresh(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, func(c *mediation.Config) {
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+	})
+	overlaps := l.strictSBC(func(*gosip.Request) { time.Sleep(300 * time.Millisecond) }, gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	l.sbc.wait(ctx, gosip.ACK, 1)
+	l.sbc.wait(ctx, gosip.INVITE, 2) // our session refresh, pending at the SBC
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	target := next(ctx, t, l.targets, "transfer")
+	l.repointed(ctx, 3) // the refresh, then the re-point, answered
+	if n := overlaps(); n != 0 {
+		t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
+	}
+	if n := l.sbc.count(gosip.BYE); n != 0 {
+		t.Fatal("the PSTN party got BYE")
+	}
 	l.targetHangsUp(ctx, t, target)
 }

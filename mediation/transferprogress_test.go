@@ -228,7 +228,7 @@ func TestReferPerformedByServerEarlierTransferorsBye(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the client's old leg got no BYE")
 	}
-	l.sbc.wait(ctx, gosip.INVITE, 2)
+	l.repointed(ctx, 2)
 	first.mustWaitAck(ctx)
 	refer := first.inDialog(gosip.REFER, 2, nil, gosip.NewHeader("Refer-To", "<sip:+15550300@sfb.example.com;user=phone>"))
 	if res := first.do(ctx, refer); res.StatusCode != 202 {
@@ -285,6 +285,7 @@ func TestReferPerformedByServerReleasedLegsBeyondBound(t *testing.T) {
 	const transfers = 9
 	for i := 2; i <= transfers; i++ {
 		target.mustWaitAck(ctx)
+		l.repointed(ctx, i) // transfer i-1 is done
 		refer := target.inDialog(gosip.REFER, 2, nil, gosip.NewHeader("Refer-To", "<sip:+15550200@sfb.example.com;user=phone>"))
 		if res := target.do(ctx, refer); res.StatusCode != 202 {
 			t.Fatalf("target %d's REFER got %d, want 202", i-1, res.StatusCode)
