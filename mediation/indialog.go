@@ -577,6 +577,19 @@ func (c *call) relayOffer(l *leg, in *sip.Incoming, method gosip.RequestMethod, 
 		}
 	}
 	to := c.other(l)
+	if to.side == c.deps.edge && c.transferorGone() {
+		// The transferor hung up while the target rings: its dialog is
+		// over (a request in it gets 481, which would end the PSTN
+		// party's call) and nobody can answer the offer yet (answered
+		// here, it would bind a session the target never agreed to).
+		// 491, as to an offer crossing one of ours: the PSTN party
+		// offers again after the RFC 3261 §14.1 wait, to the target once
+		// it has answered. An answer (in an ACK, a refresh's 2xx) is not
+		// relayed either: the re-point offers the whole session.
+		c.log.Info().Str("method", string(method)).Msg("re-offer of the PSTN party while the transferor is gone and the transfer target rings: not relayed, 491")
+		replyOffer(in, 491, "Request Pending")
+		return
+	}
 	if method != gosip.UPDATE || (!to.dialog.Allows(gosip.UPDATE) && c.state == stateAnswered) {
 		method = gosip.INVITE
 	}

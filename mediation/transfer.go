@@ -78,6 +78,19 @@ type transfer struct {
 func (c *call) transferorLeft(l *leg) {
 	c.xfer.transferorGone = true
 	c.reason = nil // its Reason is not for the PSTN party
+	if off := c.offer; off != nil {
+		if off.from == l {
+			// Its own offer, pending at the PSTN party: a request still
+			// pending when its dialog ends gets 487 (RFC 3261 §15.1.2).
+			c.dropOffer(487, "Request Terminated")
+		} else {
+			// The PSTN party's, relayed to it: nobody is left to answer
+			// it; 491 as to an offer of the PSTN party's from now on
+			// (relayOffer), it may offer again once the target answered.
+			c.log.Info().Msg("re-offer of the PSTN party pending at the transferor as it hung up: 491")
+			c.dropOffer(491, "Request Pending")
+		}
+	}
 	c.dropRefresh(l)
 	// Its dialog is over: a call that ends now sends it no BYE. The
 	// target's leg, should it answer, starts afresh (transferAnswered).
@@ -89,6 +102,10 @@ func (c *call) transferorLeft(l *leg) {
 	}
 	c.log.Info().Str("target", c.xfer.target).Msg("the transferor hung up while the transfer target rings: the transfer goes on")
 }
+
+// transferorGone tells whether the transferor hung up while the target
+// rings: its leg, still the call's edge leg, has no dialog any more.
+func (c *call) transferorGone() bool { return c.xfer != nil && c.xfer.transferorGone }
 
 // transferLost ends the call of a transfer that failed after its
 // transferor hung up: the PSTN party gets BYE.

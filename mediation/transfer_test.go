@@ -83,6 +83,24 @@ func takeNotifies(p *peer) {
 	})
 }
 
+// clientHolds sends the client's hold re-INVITE in oc on a goroutine of
+// its own; its status code (0 for none) comes on the channel (codeOf).
+func clientHolds(ctx context.Context, t *testing.T, oc *outCall) <-chan int {
+	hold := make(chan int, 1)
+	req := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
+	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(fixtureBody(t, "hold-offer.sdp"))
+	go func() {
+		res, err := oc.d.Do(ctx, req)
+		if err != nil {
+			hold <- 0
+			return
+		}
+		hold <- res.StatusCode
+	}()
+	return hold
+}
+
 // codeOf is the status code a request sent on another goroutine got, from
 // ch, failing the test at ctx's end.
 func codeOf(ctx context.Context, t *testing.T, ch <-chan int, what string) int {
@@ -911,6 +929,20 @@ func (l *transferLab) targetHangsUp(ctx context.Context, t *testing.T, target *p
 	waitCalls(t, l.srv, 0)
 }
 
+// wentOn: the PSTN party's call went on with the transfer's target (no
+// BYE to it so far); the target hangs up, and the call's one record says
+// so.
+func (l *transferLab) wentOn(ctx context.Context, t *testing.T, target *peerInvite) {
+	t.Helper()
+	if n := l.sbc.count(gosip.BYE); n != 0 {
+		t.Fatal("the PSTN party got BYE")
+	}
+	l.targetHangsUp(ctx, t, target)
+	if recs := readRecords(t, l.records); len(recs) != 1 || recs[0].EndReason != "bye from edge" {
+		t.Fatalf("records %+v, want one ended by the target's BYE", recs)
+	}
+}
+
 // TestReferPerformedByServerTargetForkAnswersLate: the transfer target
 // forks and a second fork answers 200 after the first: that fork is ACKed
 // and hung up in its own dialog (RFC 3261 §13.2.2.4), not ACKed in the
@@ -1130,18 +1162,7 @@ func TestReferPerformedByServerRepointWaitsForReoffer(t *testing.T) {
 	ackTaken(ctx, t, oc)
 	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	l.edge.wait(ctx, gosip.INVITE, 1) // the target rings
-	hold := make(chan int, 1)
-	go func() {
-		req := gosip.NewRequest(gosip.INVITE, oc.final.Contact().Address)
-		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-		req.SetBody(fixtureBody(t, "hold-offer.sdp"))
-		res, err := oc.d.Do(ctx, req)
-		if err != nil {
-			hold <- 0
-			return
-		}
-		hold <- res.StatusCode
-	}()
+	hold := clientHolds(ctx, t, oc)
 	l.sbc.wait(ctx, gosip.INVITE, 2) // the relayed hold, pending at the SBC
 	close(release)
 	target := next(ctx, t, l.targets, "transfer")
@@ -1156,13 +1177,7 @@ func TestReferPerformedByServerRepointWaitsForReoffer(t *testing.T) {
 	if n := overlaps(); n != 0 {
 		t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
 	}
-	if n := l.sbc.count(gosip.BYE); n != 0 {
-		t.Fatal("the PSTN party got BYE after the target answered")
-	}
-	l.targetHangsUp(ctx, t, target)
-	if recs := readRecords(t, l.records); len(recs) != 1 || recs[0].EndReason != "bye from edge" {
-		t.Fatalf("records %+v, want one ended by the target's BYE", recs)
-	}
+	l.wentOn(ctx, t, target)
 }
 
 // TestReferPerformedByServerReferDuringRepoint: the target answers and at
@@ -1229,4 +1244,135 @@ func TestReferPerformedByServerRepointWaitsForRefresh(t *testing.T) {
 		t.Fatal("the PSTN party got BYE")
 	}
 	l.targetHangsUp(ctx, t, target)
+}
+
+// TestReferPerformedByServerTransferorGoneReoffer: the transferor hangs up
+// after its REFER's 202 while the target rings (RFC 5589 §6), and the PSTN
+// party offers (a hold by re-INVITE, then by UPDATE): nothing reaches the
+// transferor's ended dialog. Each offer gets 491, and the PSTN party's
+// call goes on; a session refresh without SDP is answered here, as ever.
+// Once the target has answered and the PSTN party is re-pointed, its offer
+// again goes to the target. Such an offer used to be relayed to the
+// transferor, whose 481 ended the PSTN party's call while the target rang
+// (r28-refer F2).
+func TestReferPerformedByServerTransferorGoneReoffer(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	release := l.ringingTarget(ctx)
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	first := next(ctx, t, l.sbcCalls, "SBC's")
+	l.sbc.wait(ctx, gosip.ACK, 1)
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	l.edge.wait(ctx, gosip.INVITE, 1) // the target rings
+	if err := oc.d.Bye(ctx); err != nil {
+		t.Fatalf("client's BYE: %v", err)
+	}
+	// Its dialog is over: it answers anything in it 481 (RFC 3261 §12.2.2).
+	for _, m := range []gosip.RequestMethod{gosip.INVITE, gosip.UPDATE} {
+		l.caller.on(m, func(req *gosip.Request, tx gosip.ServerTransaction) { l.caller.reply(req, tx, 481, nil) })
+	}
+	hold, seq := fixtureBody(t, "hold-offer.sdp"), first.req.CSeq().SeqNo
+	for _, m := range []gosip.RequestMethod{gosip.INVITE, gosip.UPDATE} {
+		seq++
+		if res := first.do(ctx, first.inDialog(m, seq, hold)); res.StatusCode != 491 {
+			t.Errorf("the PSTN party's hold by %s while the target rings got %d, want 491", m, res.StatusCode)
+		}
+	}
+	seq++
+	if res := first.do(ctx, first.inDialog(gosip.UPDATE, seq, nil)); res.StatusCode != 200 {
+		t.Errorf("the PSTN party's session refresh while the target rings got %d, want 200", res.StatusCode)
+	}
+	if n := l.caller.count(gosip.INVITE) + l.caller.count(gosip.UPDATE); n != 0 {
+		t.Errorf("the transferor, gone, got %d request(s) in the dialog its BYE ended", n)
+	}
+	close(release)
+	target := next(ctx, t, l.targets, "transfer")
+	l.repointed(ctx, 2)
+	seq++
+	res := first.do(ctx, first.inDialog(gosip.INVITE, seq, hold))
+	if res.StatusCode != 200 {
+		t.Fatalf("the PSTN party's hold after the transfer got %d, want 200", res.StatusCode)
+	}
+	_ = first.p.stack.Client("udp").WriteRequest(first.inDialog(gosip.ACK, seq, nil))
+	if reinv := l.edge.wait(ctx, gosip.INVITE, 2); reinv.CallID().Value() != target.req.CallID().Value() {
+		t.Errorf("the PSTN party's hold went in Call-ID %s, want the target's", reinv.CallID().Value())
+	}
+	l.wentOn(ctx, t, target)
+}
+
+// TestReferPerformedByServerTransferorLeavesOfferPending: the transferor
+// hangs up while the target rings with an offer pending across the call.
+// The PSTN party's, relayed to the transferor, gets 491 (as a later one
+// would: TestReferPerformedByServerTransferorGoneReoffer), and the
+// transferor's 481 to it, for the dialog its BYE ended, changes nothing; it
+// used to end the call. The transferor's own, relayed to the PSTN party,
+// gets 487 (RFC 3261 §15.1.2), and the re-point waits for the SBC's answer
+// to it (RFC 3261 §14.1). Either way the transfer completes.
+func TestReferPerformedByServerTransferorLeavesOfferPending(t *testing.T) {
+	for _, from := range []string{"PSTN party", "transferor"} {
+		t.Run(from, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			l := newTransferLab(t, nil)
+			release, gone, refused := l.ringingTarget(ctx), make(chan struct{}), make(chan struct{}, 1)
+			l.caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				select {
+				case <-gone:
+				case <-ctx.Done():
+				}
+				l.caller.reply(req, tx, 481, nil)
+				refused <- struct{}{}
+			})
+			overlaps := l.strictSBC(func(req *gosip.Request) {
+				if bytes.Contains(req.Body(), []byte("a=sendonly")) {
+					select { // the SBC answers the transferor's hold once it left
+					case <-gone:
+					case <-ctx.Done():
+					}
+				}
+			})
+			oc := upCall(ctx, t, l.caller, l.srv, "udp")
+			first := next(ctx, t, l.sbcCalls, "SBC's")
+			l.sbc.wait(ctx, gosip.ACK, 1)
+			ackTaken(ctx, t, oc)
+			referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+			l.edge.wait(ctx, gosip.INVITE, 1) // the target rings
+			var hold <-chan int
+			want := 491
+			if from == "PSTN party" {
+				ch := make(chan int, 1)
+				hold = ch
+				go func() {
+					ch <- first.do(ctx, first.inDialog(gosip.INVITE, first.req.CSeq().SeqNo+1, fixtureBody(t, "hold-offer.sdp"))).StatusCode
+				}()
+				l.caller.wait(ctx, gosip.INVITE, 1) // relayed to the transferor, which does not answer
+			} else {
+				want, hold = 487, clientHolds(ctx, t, oc)
+				l.sbc.wait(ctx, gosip.INVITE, 2) // relayed to the SBC, which does not answer yet
+			}
+			if err := oc.d.Bye(ctx); err != nil {
+				t.Fatalf("client's BYE: %v", err)
+			}
+			if code := codeOf(ctx, t, hold, "the "+from+"'s hold"); code != want {
+				t.Errorf("the %s's hold got %d when the transferor left, want %d", from, code, want)
+			}
+			close(gone)
+			if from == "PSTN party" {
+				<-refused // the transferor's 481 comes before the target's answer
+			}
+			close(release)
+			target := next(ctx, t, l.targets, "transfer")
+			if from == "PSTN party" {
+				l.repointed(ctx, 2)
+			} else {
+				l.repointed(ctx, 3) // after the transferor's hold
+			}
+			if n := overlaps(); n != 0 {
+				t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
+			}
+			if n := l.sbc.count(gosip.BYE); n != 0 {
+				t.Fatal("the PSTN party got BYE")
+			}
+			l.targetHangsUp(ctx, t, target)
+		})
+	}
 }
