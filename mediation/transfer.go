@@ -450,6 +450,12 @@ func (c *call) dropOffer(code int, phrase string) {
 	if off.ro != nil { // a rollback has nothing staged
 		c.media.refuse(off.ro)
 	}
+	if off.cancelled {
+		// Its sender CANCELled it and has its 487; our CANCEL has gone,
+		// or goes with the first provisional (onReInviteCancel).
+		off.superseded, off.in, off.ro = true, nil, nil
+		return
+	}
 	replyOffer(off.in, code, phrase)
 	off.superseded, off.in, off.ro = true, nil, nil
 	if off.out.req.IsInvite() {
@@ -504,6 +510,21 @@ func (c *call) repointGateway(body []byte) {
 	c.afterGlare(g, wait, func() bool { return c.inviteInProgress(g) }, func() { c.repointTry(body, 0) })
 }
 
+// repointRetry tells whether r, a response to the re-point in g's dialog,
+// says an INVITE of the SBC's crossed it, and after how long it may go
+// again: a 491 after the RFC 3261 §14.1 wait, a 500 with a Retry-After of
+// at most maxRepointRetryAfter (RFC 3261 §14.2) after that or the wait,
+// whichever is longer.
+func (c *call) repointRetry(g *leg, r *gosip.Response) (time.Duration, bool) {
+	switch secs, ok := retryAfter(r); {
+	case r.StatusCode == 491:
+		return c.glareWait(g), true
+	case r.StatusCode == 500 && ok && time.Duration(secs)*time.Second <= maxRepointRetryAfter:
+		return max(c.glareWait(g), time.Duration(secs)*time.Second), true
+	}
+	return 0, false
+}
+
 func (c *call) repointTry(body []byte, glare int) {
 	g := c.legOf(c.deps.gw)
 	d := g.dialog
@@ -534,10 +555,7 @@ func (c *call) repointTry(body []byte, glare int) {
 			g.refreshing = false
 			c.cancel(wait)
 		}
-		retryIn, retry := c.glareWait(g), r.StatusCode == 491
-		if secs, ok := retryAfter(r); ok && r.StatusCode == 500 && time.Duration(secs)*time.Second <= maxRepointRetryAfter {
-			retryIn, retry = max(retryIn, time.Duration(secs)*time.Second), true
-		}
+		retryIn, retry := c.repointRetry(g, r)
 		switch {
 		case r.IsSuccess():
 			c.repointing = false
