@@ -160,7 +160,8 @@ func (c *ackRecorder) WriteMsg(msg gosip.Message) error {
 			// answers so has often closed it, and the ACK written there
 			// before we read its end is lost. A copy goes back the way
 			// the response came too: the peer's transaction absorbs a
-			// second ACK (RFC 3261 §17.2.1).
+			// second ACK (RFC 3261 §17.2.1), or, ended (Timer I is 0
+			// over TCP), matches it with nothing and drops it.
 			ack := req.Clone()
 			ack.SetDestination(*from)
 			ack.SetTransport(c.t.Req.Transport())
