@@ -28,8 +28,10 @@ func (c *call) redirectContacts(res *gosip.Response) []gosip.Header {
 		if !ok {
 			continue
 		}
+		// The number before its RFC 3966 parameters (an ;ext=) makes it
+		// one, as for routing (sip.NumberOf); the parameters go on with it.
 		number := sip.UserOf(ch.Address)
-		if !isNumber(number) || ch.Address.Wildcard {
+		if !isNumber(sip.NumberOf(ch.Address)) || ch.Address.Wildcard {
 			continue
 		}
 		ours := a.side.Contact(a.invite.Req.Transport())

@@ -9,8 +9,8 @@ import (
 
 // TestRedirectFromSBC: the SBC's 302 reaches the caller with its Contact's
 // number at our own edge address (a caller that recurses calls it through
-// us, never the SBC's side directly); a 302 whose Contact names no number
-// becomes 480. Nothing is sent to the Contact's host.
+// us, never the SBC's side directly), its RFC 3966 parameters (;ext=) kept;
+// a 302 whose Contact names no number becomes 480. Nothing is sent to the Contact's host.
 func TestRedirectFromSBC(t *testing.T) {
 	for _, tt := range []struct {
 		name, contact string
@@ -22,6 +22,9 @@ func TestRedirectFromSBC(t *testing.T) {
 		{"no user", "<sip:127.0.0.9:5060>", 480, ""},
 		{"a name, not a number", "<sip:sbc@127.0.0.9:5060>", 480, ""},
 		{"user=ip kept out", "<sip:+15550777@127.0.0.9:5060;user=ip>", 302, "+15550777"},
+		// The number before its RFC 3966 parameters is what makes it one;
+		// the extension goes on with it (r28-review2 F4: 480 before).
+		{"number with an extension", "<sip:+15550666;ext=12@127.0.0.9:5060;user=phone>", 302, "+15550666;ext=12"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
