@@ -267,8 +267,13 @@ func (t *Table) pick(i int, now time.Time) Trunk {
 		start = end
 	}
 	h := t.health[i]
-	if awake := slices.DeleteFunc(slices.Clone(order), func(a netip.AddrPort) bool { return h.addrResting(a, now) }); len(awake) > 0 {
-		order = awake
+	// Resting addresses (a 503's Retry-After) are left out while an
+	// address that is up and awake remains; otherwise (a trunk tried as
+	// the last resort) every address is, those up first, a resting one
+	// that is up before one that is down.
+	upAwake := func(a netip.AddrPort) bool { return h.addrUp(a) && !h.addrResting(a, now) }
+	if slices.ContainsFunc(order, upAwake) {
+		order = slices.DeleteFunc(order, func(a netip.AddrPort) bool { return h.addrResting(a, now) })
 	}
 	slices.SortStableFunc(order, func(a, b netip.AddrPort) int {
 		return cmp.Compare(downRank(h.addrUp(a)), downRank(h.addrUp(b)))

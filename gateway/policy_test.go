@@ -178,6 +178,25 @@ func TestRouteSkipsRestingAddress(t *testing.T) {
 	}
 }
 
+// TestRouteRestingUpBeforeDown: a trunk whose one address that is up
+// rests (a 503's Retry-After) and whose other is down is tried, as the
+// last resort, at the resting address first, the down one after: it was
+// tried at the down address alone, the SBC that is up never asked
+// (r28-review2 F3).
+func TestRouteRestingUpBeforeDown(t *testing.T) {
+	a, b := netip.MustParseAddrPort("127.0.0.1:5060"), netip.MustParseAddrPort("127.0.0.2:5060")
+	tab, err := NewTable([]Trunk{{Name: "pair", Host: "sbc.test", Transport: "udp", Targets: []Target{{Addr: a}, {Addr: b, Priority: 1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.probed(0, b, false, 1) // b down
+	tab.MarkUnavailable("pair", a, time.Now().Add(time.Hour))
+	got, err := tab.Route("+1")
+	if err != nil || len(got) != 1 || got[0].Addr != a || !reflect.DeepEqual(got[0].Alternates, []netip.AddrPort{b}) {
+		t.Fatalf("Route = %v, %v; want pair at %v, then %v", got, err, a, b)
+	}
+}
+
 // TestPatternSpecificity: a regular expression counts the literal prefix
 // every match of it starts with (README, Outbound routing, rule 2),
 // whatever shape the rest has: Go's own LiteralPrefix of the anchored
