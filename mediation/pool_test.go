@@ -9,10 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
@@ -195,3 +197,43 @@ func TestKamailioPool(t *testing.T) {
 		t.Errorf("long call on the survivor: code %d, ended by %q, err %v", rep.Code, rep.EndedBy, rep.Err)
 	}
 }
+
+// TestKamailioPoolSBC503: the SBC refuses one call with a plain 503 (all
+// circuits busy). The server relays it without Retry-After, and the
+// proxy's failure route takes a 503 for the server's own unavailability
+// only with one: the call is not tried again on the other server (the SBC
+// gets it once), and a call right after reaches a server (r28-pool F1:
+// every server was marked inactive in turn, the SBC got the call once per
+// server, and new callers got "503 No Mediation Server Available").
+func TestKamailioPoolSBC503(t *testing.T) {
+	kamailioBinary(t)
+	ctx := testCtx(t, 60*time.Second)
+	sbc := startPeer(t, "sbc")
+	var refused atomic.Bool
+	sbc.invites(func(pi *peerInvite) {
+		if refused.CompareAndSwap(false, true) {
+			pi.respond(503, nil)
+			return
+		}
+		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
+	})
+	var edges []netip.AddrPort
+	for range 2 {
+		srv, _ := runServer(t, labConfig(sbc.addr(), "udp"))
+		edges = append(edges, srv.EdgeAddr())
+	}
+	proxy := startKamailio(t, ctx, edges)
+	client := startClient(t, ctx, "")
+	rep, err := client.Call(ctx, endpoint.CallOptions{Target: proxy, To: "+15550100", From: "+15550111", Duration: 20 * time.Millisecond})
+	if err != nil || rep.Code == 200 {
+		t.Fatalf("the call the SBC refused: code %d, %v; want a failure", rep.Code, err)
+	}
+	if n := sbc.count(gosip.INVITE); n != 1 {
+		t.Errorf("the SBC got %d INVITEs for the call it refused, want 1 (the proxy placed it again through the other server)", n)
+	}
+	rep, err = client.Call(ctx, endpoint.CallOptions{Target: proxy, To: "+15550100", From: "+15550111", Duration: 20 * time.Millisecond})
+	if err != nil || rep.Code != 200 {
+		t.Errorf("a call right after the SBC's 503: code %d, %v; want 200 (both servers are up)", rep.Code, err)
+	}
+}
+
