@@ -82,6 +82,15 @@ func (h sideHandler) HandleRequest(in *sip.Incoming) {
 				s.reply(in, 503, "Service Unavailable", gosip.NewHeader("Retry-After", "30"))
 				return
 			}
+			if in.Side == s.edge && !s.trunkTakesCalls() {
+				// Nor should it send us the clients' calls while no trunk
+				// can take one (/readyz says so too): they would wait for
+				// Timer B, where another server of the pool could place
+				// them (r28-pool F2).
+				s.reply(in, 503, "Service Unavailable", gosip.NewHeader("Retry-After", "5"),
+					warning(in.Side, "no gateway trunk takes calls"))
+				return
+			}
 			s.reply(in, 200, "OK", sip.CapabilityHeaders(s.sideCalls(in).optionTags()...)...)
 			return
 		}

@@ -54,3 +54,16 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Write([]byte("ready\n"))
 }
+
+// trunkTakesCalls reports whether a trunk takes calls now (up, resolved,
+// not resting): what /readyz and the edge's OPTIONS answer (handlers.go)
+// require.
+func (s *Server) trunkTakesCalls() bool {
+	for _, t := range s.TrunkStates() {
+		if t.TakesCalls {
+			return true
+		}
+	}
+	return false
+}
+

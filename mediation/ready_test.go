@@ -17,8 +17,22 @@ import (
 
 // TestReadyz checks /readyz against the trunks' OPTIONS health: ready while
 // a trunk answers, 503 naming the trunks once none does, ready again when
-// one answers (TestDrainingRefusesCalls checks it while draining).
+// one answers (TestDrainingRefusesCalls checks it while draining). An
+// OPTIONS to the edge, a pool proxy's probe, gets 200 and 503 with
+// Retry-After alike, so that the proxy sends the clients' calls to a
+// server that can place them (r28-pool F2: 200 while no trunk was up, and
+// the calls waited for Timer B).
 func TestReadyz(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	probe := startPeer(t, "probe").stack.Client("udp")
+	edgeOptions := func(srv *mediation.Server) *gosip.Response {
+		t.Helper()
+		res, err := probe.Do(ctx, request(gosip.OPTIONS, srv.EdgeAddr().String(), "udp", nil))
+		if err != nil {
+			t.Fatalf("OPTIONS to the edge: %v", err)
+		}
+		return res
+	}
 	sbc := startPeer(t, "sbc")
 	var mute atomic.Bool
 	sbc.on(gosip.OPTIONS, func(req *gosip.Request, tx gosip.ServerTransaction) {
@@ -41,10 +55,16 @@ func TestReadyz(t *testing.T) {
 	if code, body := adminDo(t, http.MethodGet, url, "", ""); code != 200 || string(body) != "ready\n" {
 		t.Fatalf("/readyz with a trunk up = %d %q", code, body)
 	}
+	if res := edgeOptions(srv); res.StatusCode != 200 {
+		t.Fatalf("edge OPTIONS with a trunk up = %d", res.StatusCode)
+	}
 	mute.Store(true)
 	mediationtest.WaitMetric(t, srv, 0, "mediationserver_gateway_up", "gateway", "sbc")
 	if code, body := adminDo(t, http.MethodGet, url, "", ""); code != 503 || !strings.Contains(string(body), "no trunk up (down: sbc, backup)") {
 		t.Fatalf("/readyz with every trunk down = %d %q", code, body)
+	}
+	if res := edgeOptions(srv); res.StatusCode != 503 || res.GetHeader("Retry-After") == nil || !strings.Contains(header(res, "Warning"), "no gateway trunk takes calls") {
+		t.Fatalf("edge OPTIONS with every trunk down = %d (Retry-After %v, Warning %q), want 503 with both", res.StatusCode, res.GetHeader("Retry-After"), header(res, "Warning"))
 	}
 	if code, body := adminDo(t, http.MethodGet, mediationtest.AdminURL(srv, "/gateways"), "", ""); code != 200 || !strings.Contains(string(body), `"up": false`) {
 		t.Fatalf("GET /gateways = %d %s", code, body)
@@ -53,6 +73,9 @@ func TestReadyz(t *testing.T) {
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_gateway_up", "gateway", "sbc")
 	if code, body := adminDo(t, http.MethodGet, url, "", ""); code != 200 {
 		t.Fatalf("/readyz with the trunk back = %d %q", code, body)
+	}
+	if res := edgeOptions(srv); res.StatusCode != 200 {
+		t.Fatalf("edge OPTIONS with the trunk back = %d", res.StatusCode)
 	}
 }
 
