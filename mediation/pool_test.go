@@ -236,4 +236,3 @@ func TestKamailioPoolSBC503(t *testing.T) {
 		t.Errorf("a call right after the SBC's 503: code %d, %v; want 200 (both servers are up)", rep.Code, err)
 	}
 }
-

@@ -66,4 +66,3 @@ func (s *Server) trunkTakesCalls() bool {
 	}
 	return false
 }
-
