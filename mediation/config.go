@@ -112,7 +112,16 @@ type SIPConfig struct {
 	// buffers (the kernel caps it at net.core.rmem_max unless the process
 	// has CAP_NET_ADMIN); 0 keeps the system's default.
 	UDPBufferBytes int `yaml:"udp_buffer_bytes"`
+	// LeaveRotation is how long a stopping server keeps its listeners
+	// open at least, answering OPTIONS and INVITEs 503 with Retry-After,
+	// so that a SIP load balancer's probes take it out of the rotation
+	// before it stops answering at all; 0: close as soon as the calls are
+	// ended.
+	LeaveRotation time.Duration `yaml:"leave_rotation"`
 }
+
+// maxLeaveRotation bounds sip.leave_rotation: beyond it a typo.
+const maxLeaveRotation = time.Minute
 
 // maxUDPBuffer bounds sip.udp_buffer_bytes: beyond it a typo, not a plan.
 const maxUDPBuffer = 1 << 30
@@ -928,6 +937,8 @@ func (s SIPConfig) check() *ConfigError {
 		return invalid("sip.tcp.untrusted_idle_timeout", s.TCP.UntrustedIdleTimeout.String(), "must not be negative (0: idle_timeout)")
 	case s.UDPBufferBytes < 0 || s.UDPBufferBytes > maxUDPBuffer:
 		return invalid("sip.udp_buffer_bytes", strconv.Itoa(s.UDPBufferBytes), "must be 0 (the system's default) to 1073741824")
+	case s.LeaveRotation < 0 || s.LeaveRotation > maxLeaveRotation:
+		return invalid("sip.leave_rotation", s.LeaveRotation.String(), "must be 0s to 1m")
 	}
 	return nil
 }

@@ -418,19 +418,7 @@ func TestDrainingRefusesCalls(t *testing.T) {
 	}
 	mediationtest.WaitMetric(t, srv, 1, "mediationserver_media_bypass_calls_active", "direction", "outbound")
 	stop()
-	for {
-		res, err := http.Get(mediationtest.URL(srv, "/healthz"))
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusServiceUnavailable {
-				break
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatal("/healthz never reported draining")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitDraining(ctx, t, srv)
 	if res, err := http.Get(mediationtest.URL(srv, "/readyz")); err != nil || res.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz while draining: %v %v, want 503", res, err)
 	} else {
@@ -497,5 +485,57 @@ func TestEndedCallReleased(t *testing.T) {
 			t.Fatal("the ended call is still in memory 5 s after it ended")
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestLeaveRotation: an idle server stopped with sip.leave_rotation keeps
+// its SIP listeners open that long, answering a load balancer's OPTIONS
+// 503 with Retry-After, before it stops answering: it closed them at
+// once, so a pool proxy (probing each second) never saw it leave and sent
+// it its next call, which waited for the proxy's own timer (r28-pool F4).
+func TestLeaveRotation(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sbc := startPeer(t, "sbc")
+	cfg := labConfig(sbc.addr(), "udp")
+	cfg.SIP.LeaveRotation = 3 * time.Second
+	srv, stop := runServer(t, cfg)
+	probe := startPeer(t, "probe").stack.Client("udp")
+	stopped := make(chan error, 1)
+	start := time.Now()
+	go func() { stopped <- stop() }()
+	waitDraining(ctx, t, srv)
+	http.DefaultClient.CloseIdleConnections()
+	res, err := probe.Do(ctx, request(gosip.OPTIONS, srv.EdgeAddr().String(), "udp", nil))
+	if err != nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("OPTIONS to the stopping idle server: %v %v, want 503 with Retry-After", res, err)
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Run returned %v", err)
+		}
+		if took := time.Since(start); took < cfg.SIP.LeaveRotation {
+			t.Errorf("stopped after %v, before sip.leave_rotation (%v)", took, cfg.SIP.LeaveRotation)
+		}
+	case <-ctx.Done():
+		t.Fatal("the server never stopped")
+	}
+}
+
+// waitDraining returns once srv's /healthz says it is draining.
+func waitDraining(ctx context.Context, t *testing.T, srv *mediation.Server) {
+	t.Helper()
+	for {
+		res, err := http.Get(mediationtest.URL(srv, "/healthz"))
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusServiceUnavailable {
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatal("/healthz never reported draining")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

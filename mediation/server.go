@@ -59,9 +59,11 @@ type Server struct {
 	metrics  *metrics
 	alloc    *relay.Allocator
 	draining atomic.Bool
-	deps     *callDeps
-	wires    *wireTrace
-	book     *callBook
+	// drainStart is when the drain began (Run's goroutine only).
+	drainStart time.Time
+	deps       *callDeps
+	wires      *wireTrace
+	book       *callBook
 	// pcap is the capture file (capture.pcap), nil without one.
 	pcap *capture.Pcap
 
@@ -234,6 +236,7 @@ func (s *Server) Run(ctx context.Context) error {
 		pending--
 	}
 	s.drain()
+	s.leaveRotation()
 	stopHealth()
 	stopResolve()
 	stopSIP()
@@ -376,6 +379,7 @@ func (s *Server) bind() error {
 
 // drain refuses new calls and ends the ones in progress.
 func (s *Server) drain() {
+	s.drainStart = time.Now()
 	s.draining.Store(true)
 	if n := s.calls.len(); n > 0 {
 		s.log.Info().Int("calls", n).Msg("ending calls in progress")
@@ -401,6 +405,18 @@ func (s *Server) drain() {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// leaveRotation keeps the listeners open until sip.leave_rotation has
+// passed since the drain began, answering 503 with Retry-After: an idle
+// server would otherwise close them at once, before a load balancer's
+// next probe, and the load balancer's next call to it would wait for its
+// own timer before trying another (r28-pool F4).
+func (s *Server) leaveRotation() {
+	if wait := s.cfg.SIP.LeaveRotation - time.Since(s.drainStart); wait > 0 {
+		s.log.Info().Int64("wait_ms", wait.Milliseconds()).Msg("staying 503 to probes before closing the SIP listeners (sip.leave_rotation)")
+		time.Sleep(wait)
 	}
 }
 
