@@ -300,6 +300,17 @@ func joinAddrs(addrs []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
+// familyMismatch reports a URL whose host is an IP address of the other
+// family than source: a client bound to source cannot reach it.
+func familyMismatch(raw string, source netip.Addr) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && source.IsValid() && ip.Unmap().Is4() != source.Unmap().Is4()
+}
+
 // isIPURL reports a URL whose host is an IP address.
 func isIPURL(raw string) bool {
 	u, err := url.Parse(raw)
@@ -320,6 +331,10 @@ func (c *checkRun) checkWebService(ctx context.Context, url string) endpoint.Byp
 	case err != nil:
 		c.add("web service", checkFail, err.Error(), "check bypass.web_service_url (Set-CsTenantHybridConfiguration -HybridConfigServiceInternalUrl)")
 		return grant
+	case grant.Status == 0 && familyMismatch(url, c.source):
+		// Our own client cannot reach it, whatever the firewall says.
+		c.add("web service", checkFail, url+": "+grant.Reason, fmt.Sprintf(
+			"--source-ip %s is not of the web service's address family: give --source-ip an address of its family (::1 or 127.0.0.1)", c.source))
 	case grant.Status == 0:
 		c.add("web service", checkFail, url+": "+grant.Reason, "check that http_listen is reachable from the client's subnet (firewall, URL, port)")
 	case grant.Status == http.StatusForbidden:

@@ -399,18 +399,7 @@ func TestCheckTLSTrunkNotProbedYet(t *testing.T) {
 // TestCheckIPv6Trunk: a UDP trunk on [::1] gets check's OPTIONS (its
 // Request-URI host in brackets) and passes.
 func TestCheckIPv6Trunk(t *testing.T) {
-	if pc, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	} else {
-		pc.Close()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: "[::1]:0", Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sbc.Close() })
+	sbc := ipv6SBC(t)
 	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/settings":
@@ -454,4 +443,47 @@ func TestCheckRestingTrunk(t *testing.T) {
 		!strings.Contains(l, "resting after a 503 with Retry-After until "+until.Format(time.RFC3339)) {
 		t.Errorf("resting trunk: exit %d, line %q; want 0 and a WARN saying it rests\n%s%s", res.code, l, res.stdout, res.stderr)
 	}
+}
+
+// TestCheckIPv6ServerDefaultSourceIP: a server whose listeners are all on
+// [::1], checked with the default --source-ip 127.0.0.1: the web service
+// step fails (check's own client, bound to an IPv4 address, cannot reach
+// an IPv6 URL) and says so, naming --source-ip, instead of sending the
+// operator to the firewall (r28-pool F5); with --source-ip ::1 it passes.
+func TestCheckIPv6ServerDefaultSourceIP(t *testing.T) {
+	sbc := ipv6SBC(t)
+	cfg := mediation.DefaultConfig()
+	cfg.Edge.Listen, cfg.GatewayListen, cfg.Edge.Peer = "[::1]:0", "[::1]:0", "[::1]:5061"
+	cfg.HTTPListen, cfg.Admin.Listen, cfg.Media.IP = "[::1]:0", "[::1]:0", "::1"
+	cfg.Gateways[0].Address, cfg.Gateways[0].Transport = sbc.Addr().String(), "udp"
+	srv := mediationtest.Serve(t, cfg, zerolog.Nop())
+	admin := "http://" + srv.AdminAddr().String()
+	res := runBinary(t, "check", "--admin", admin, "--source-ip", "::1", "--timeout", "3s")
+	if l := stepLine(res.stdout, "web service"); !strings.HasPrefix(l, "PASS") {
+		t.Fatalf("with --source-ip ::1: web service line %q, want PASS\n%s%s", l, res.stdout, res.stderr)
+	}
+	res = runBinary(t, "check", "--admin", admin, "--timeout", "3s")
+	if l := stepLine(res.stdout, "web service"); !strings.HasPrefix(l, "FAIL") || strings.Contains(l, "firewall") ||
+		!strings.Contains(l, "--source-ip 127.0.0.1 is not of the web service's address family") {
+		t.Errorf("with the default --source-ip: web service line %q, want a FAIL naming --source-ip's family, not the firewall", l)
+	}
+}
+
+// ipv6SBC is the lab's SBC on [::1] (the test is skipped without an IPv6
+// loopback).
+func ipv6SBC(t *testing.T) *endpoint.SBC {
+	t.Helper()
+	if pc, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		pc.Close()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	sbc, err := endpoint.StartSBC(ctx, endpoint.SBCConfig{Listen: "[::1]:0", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sbc.Close() })
+	return sbc
 }
