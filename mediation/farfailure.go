@@ -29,27 +29,54 @@ const maxRealmLen = 64
 // res (neither a 420 nor a 421): its code and phrase, translated by the
 // trunk's response_code_translation, and the headers it carries.
 func (c *call) failureFor(res *gosip.Response) (code int, phrase string, hdrs []gosip.Header) {
-	code, phrase = res.StatusCode, res.Reason
-	peer := "the client"
+	peer, peers := "the client", "clients"
 	if c.dir == outbound {
-		peer = "the gateway"
+		peer, peers = "the gateway", "trunks"
 	}
+	return c.refusal(res, refusalOf{peer: peer, peers: peers, request: "INVITE", to: c.caller.side, translate: true})
+}
+
+// offerFailure is our answer to the offerer of a re-INVITE or UPDATE we
+// relayed that the far side refused with res: its code and phrase, except
+// for a code whose meaning is in a header, which is mapped as a callee's
+// failure is (failureFor; no response_code_translation, which is the
+// INVITE's): a challenge, or a 415, 423, 470 or 494, reached the offerer
+// with the code alone.
+func (c *call) offerFailure(off *relayedOffer, res *gosip.Response) (code int, phrase string, hdrs []gosip.Header) {
+	to := c.other(off.from)
+	peer, peers := "the client", "clients"
+	if to.side == c.deps.gw {
+		peer, peers = "the gateway", "trunks"
+	}
+	return c.refusal(res, refusalOf{peer: peer, peers: peers, request: string(off.method), to: off.from.side})
+}
+
+// refusalOf says whose refusal refusal maps: the far peer (for our
+// Warnings), the request it refused, the side our answer goes to, and
+// whether the trunk's response_code_translation applies.
+type refusalOf struct {
+	peer, peers, request string
+	to                   *sip.Side
+	translate            bool
+}
+
+// refusal is failureFor and offerFailure's mapping of the far side's
+// refusal res.
+func (c *call) refusal(res *gosip.Response, r refusalOf) (code int, phrase string, hdrs []gosip.Header) {
+	code, phrase = res.StatusCode, res.Reason
 	var own []gosip.Header
 	switch res.StatusCode {
 	case 401, 407:
-		c.logChallenge(res)
-		peers := "clients"
-		if c.dir == outbound {
-			peers = "trunks"
-		}
+		c.logChallenge(res, r.request)
 		code, phrase = 403, "Forbidden"
-		own = []gosip.Header{warning(c.caller.side, fmt.Sprintf(
-			"%s challenged the INVITE (%d); the mediation server does not authenticate to %s", peer, res.StatusCode, peers))}
+		own = []gosip.Header{warning(r.to, fmt.Sprintf(
+			"%s challenged the %s (%d); the mediation server does not authenticate to %s", r.peer, r.request, res.StatusCode, r.peers))}
 	case 422:
-		// Not sent again (onCalleeRejected): its Min-SE is missing, not
-		// above what we asked for, or our retry got a 422 too.
+		// Not sent again (onCalleeRejected, onOfferAnswer): its Min-SE
+		// is missing, not above what we asked for, or our retry got a
+		// 422 too.
 		code, phrase = 500, "Server Internal Error"
-		own = []gosip.Header{warning(c.caller.side, peer+" refused the session interval (422) and the INVITE could not be sent again with its Min-SE")}
+		own = []gosip.Header{warning(r.to, fmt.Sprintf("%s refused the session interval (422) and the %s could not be sent again with its Min-SE", r.peer, r.request))}
 	case 415, 423:
 		names := []string{"Min-Expires"}
 		if res.StatusCode == 415 {
@@ -58,12 +85,12 @@ func (c *call) failureFor(res *gosip.Response) (code int, phrase string, hdrs []
 		copied, refused := copyNamed(res, names, maxCopiedPerName, maxCopiedValueSize)
 		if refused != "" || len(copied) == 0 {
 			code, phrase = 500, "Server Internal Error"
-			own = []gosip.Header{warning(c.caller.side, fmt.Sprintf("%s answered %d without a usable %s", peer, res.StatusCode, names[0]))}
+			own = []gosip.Header{warning(r.to, fmt.Sprintf("%s answered %d without a usable %s", r.peer, res.StatusCode, names[0]))}
 			break
 		}
 		own = copied
 	}
-	if m, ok := c.translation(res.StatusCode); ok {
+	if m, ok := c.translation(res.StatusCode); ok && r.translate {
 		code, phrase = m, sip.ReasonPhrase(m)
 	}
 	hdrs = append(failureHeaders(res, code), own...)
@@ -71,14 +98,14 @@ func (c *call) failureFor(res *gosip.Response) (code int, phrase string, hdrs []
 		// A code whose meaning is in a header we do not relay (a 470's
 		// Permission-Missing, a 494's Security-Server), or a translation
 		// to one (response_code_translation allows any 4xx-6xx).
-		why := fmt.Sprintf("%s answered %d, which needs %s", peer, res.StatusCode, name)
+		why := fmt.Sprintf("%s answered %d, which needs %s", r.peer, res.StatusCode, name)
 		if code != res.StatusCode {
 			c.log.Warn().Int("received", res.StatusCode).Int("translated", code).Str("missing", name).
 				Msg("response_code_translation names a code that needs a header the server has none of: 500 instead")
-			why = fmt.Sprintf("%s answered %d, translated to %d, which needs %s", peer, res.StatusCode, code, name)
+			why = fmt.Sprintf("%s answered %d, translated to %d, which needs %s", r.peer, res.StatusCode, code, name)
 		}
 		code, phrase = 500, "Server Internal Error"
-		hdrs = append(failureHeaders(res, code), warning(c.caller.side, why))
+		hdrs = append(failureHeaders(res, code), warning(r.to, why))
 	}
 	return code, phrase, hdrs
 }
@@ -123,7 +150,7 @@ func missingRequired(code int, hdrs []gosip.Header) string {
 // logChallenge logs (rate-limited: every call to a trunk set up for
 // digest gets one) the callee's challenge of our INVITE with its realm,
 // which tells the operator which peer wants credentials.
-func (c *call) logChallenge(res *gosip.Response) {
+func (c *call) logChallenge(res *gosip.Response, request string) {
 	ok, n := c.deps.challengeLog.Allow()
 	if !ok {
 		return
@@ -136,7 +163,7 @@ func (c *call) logChallenge(res *gosip.Response) {
 	if hs := sip.HeadersNamed(res, name); len(hs) > 0 {
 		realm = challengeRealm(hs[0].Value())
 	}
-	c.log.Warn().Int("code", res.StatusCode).Str("realm", realm).Int("suppressed", n).
+	c.log.Warn().Int("code", res.StatusCode).Str("realm", realm).Str("request", request).Int("suppressed", n).
 		Msg("far side challenged our INVITE; the mediation server does not authenticate: 403 to the caller")
 }
 

@@ -36,18 +36,22 @@ func peer66(t *testing.T, name string, host int) *peer {
 
 const sbcChallenge = `Digest realm="sbc.example.com", nonce="8f2a", algorithm=MD5, qop="auth"`
 
-// farFailureCases are far-side failures with the headers they carry, and
-// what the caller must get: code, the headers it must have (name: value),
-// and the text its Warning must contain ("": no Warning of ours; %s: whom
-// we do not authenticate to).
-var farFailureCases = []struct {
+// farFailureCase is a far-side failure with the headers it carries, and
+// what the caller must get (farFailureCases).
+type farFailureCase struct {
 	name    string
 	code    int
 	hdrs    []gosip.Header
 	want    int
 	copied  []string
 	warning string
-}{
+}
+
+// farFailureCases are far-side failures with the headers they carry, and
+// what the caller must get: code, the headers it must have (name: value),
+// and the text its Warning must contain ("": no Warning of ours; %s: whom
+// we do not authenticate to).
+var farFailureCases = []farFailureCase{
 	// RFC 3261 §21.4.2, §21.4.8: the challenge is for us, who do not
 	// authenticate; the caller cannot answer it on our behalf.
 	{"401", 401, []gosip.Header{gosip.NewHeader("WWW-Authenticate", sbcChallenge)}, 403, nil,
@@ -221,6 +225,39 @@ func TestFarChallengeTranslated(t *testing.T) {
 			caller := peer66(t, "caller", 12)
 			oc := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp"))
 			checkFarFailure(t, oc.answer(ctx, nil), tt.want, nil, tt.warning)
+		})
+	}
+}
+
+// TestFarFailureNeedingHeaderReoffer: the SBC refuses a hold re-INVITE we
+// relayed from the client with a failure whose meaning is in a header: the
+// client gets it mapped as a callee's failure is (TestFarFailureNeedingHeaderOutbound),
+// a challenge as 403, a 415 with the SBC's Accept, a 470 as 500, each with
+// the Warning that says why; it used to get the code alone (r28-review2 F5).
+func TestFarFailureNeedingHeaderReoffer(t *testing.T) {
+	for _, tt := range []farFailureCase{
+		{"401", 401, []gosip.Header{gosip.NewHeader("WWW-Authenticate", sbcChallenge)}, 403, nil,
+			"challenged the INVITE (401); the mediation server does not authenticate to trunks"},
+		{"415", 415, []gosip.Header{gosip.NewHeader("Accept", "application/sdp")}, 415, []string{"Accept: application/sdp"}, ""},
+		{"470", 470, []gosip.Header{gosip.NewHeader("Permission-Missing", "<sip:b@example.com>")}, 500, nil, "answered 470, which needs Permission-Missing"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			sbc := midRaw(t, 2)
+			srv := midServe(t, sbc.addr(), "udp", nil)
+			caller := midPeer(t, "caller", 3)
+			h := startPendingHold(ctx, t, srv, sbc, caller)
+			res := gosip.NewResponseFromRequest(h.rinv, tt.code, "Refused", nil)
+			for _, hd := range tt.hdrs {
+				res.AppendHeader(hd)
+			}
+			if _, err := sbc.conn.WriteToUDPAddrPort([]byte(res.String()), h.rfrom); err != nil {
+				t.Fatal(err)
+			}
+			checkFarFailure(t, finalOf(ctx, t, h.tx), tt.want, tt.copied, tt.warning)
+			if n := len(srv.Calls()); n != 1 {
+				t.Errorf("%d calls, want the call going on after its refused re-offer", n)
+			}
 		})
 	}
 }

@@ -819,8 +819,10 @@ func (c *call) onOfferAnswer(off *relayedOffer, res *gosip.Response) {
 		case res.StatusCode == 405:
 			// Relayed, a 405 must say what we allow (RFC 3261 §21.4.6).
 			replyOffer(off.in, res.StatusCode, res.Reason, gosip.NewHeader("Allow", sip.Allow))
-		default:
-			replyOffer(off.in, res.StatusCode, res.Reason)
+		case off.in != nil:
+			// Never without the header its code needs (farfailure.go).
+			code, phrase, hdrs := c.offerFailure(off, res)
+			replyOffer(off.in, code, phrase, hdrs...)
 		}
 		switch {
 		case res.StatusCode == 481 || res.StatusCode == 408:
