@@ -106,6 +106,8 @@ func TestValidate(t *testing.T) {
 		{"udp buffers the system's", func(c *mediation.Config) { c.SIP.UDPBufferBytes = 0 }, "", ""},
 		{"udp buffers negative", func(c *mediation.Config) { c.SIP.UDPBufferBytes = -1 }, "sip.udp_buffer_bytes", "must be 0"},
 		{"udp buffers absurd", func(c *mediation.Config) { c.SIP.UDPBufferBytes = 2 << 30 }, "sip.udp_buffer_bytes", "must be 0"},
+		{"leave_rotation negative", func(c *mediation.Config) { c.SIP.LeaveRotation = -time.Second }, "sip.leave_rotation", "must be 0s to 1m"},
+		{"leave_rotation over a minute", func(c *mediation.Config) { c.SIP.LeaveRotation = 2 * time.Minute }, "sip.leave_rotation", "must be 0s to 1m"},
 		{"edge listen ipv6", func(c *mediation.Config) { c.Edge.Listen, c.Edge.Peer = "[::1]:5070", "[::1]:5061" }, "", ""},
 		{"edge listen hostname", func(c *mediation.Config) { c.Edge.Listen = "localhost:5070" }, "edge.listen", "IP:PORT"},
 		{"edge listen no port", func(c *mediation.Config) { c.Edge.Listen = "127.0.0.1" }, "edge.listen", "IP:PORT"},

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 
 	"github.com/mediation-emulator/mediation/mediation"
+	"github.com/mediation-emulator/mediation/mediation/mediationtest"
 )
 
 // The far side's failures whose meaning is in a header the RFC makes
@@ -259,5 +261,36 @@ func TestFarFailureNeedingHeaderReoffer(t *testing.T) {
 				t.Errorf("%d calls, want the call going on after its refused re-offer", n)
 			}
 		})
+	}
+}
+
+// TestFarChallengeLogged: the SBC's challenges of our INVITEs are logged at
+// warn with their realm, which tells the operator which peer wants
+// credentials, once in 10 s however many calls it challenges (README,
+// "Failures are relayed").
+func TestFarChallengeLogged(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	sbc := peer66(t, "sbc", 11)
+	sbc.invites(func(pi *peerInvite) {
+		pi.respond(401, nil, gosip.NewHeader("WWW-Authenticate", sbcChallenge))
+	})
+	logs := new(syncBuffer)
+	cfg := labConfig(sbc.addr(), "udp")
+	cfg.Edge.Listen, cfg.GatewayListen = "127.0.66.10:0", "127.0.66.10:0"
+	srv := mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.WarnLevel))
+	caller := peer66(t, "caller", 12)
+	for range 3 {
+		if res := caller.call(ctx, srv.EdgeAddr(), "udp", fixtureBody(t, "sfb-bypass-offer.sdp")).answer(ctx, nil); res.StatusCode != 403 {
+			t.Fatalf("caller got %d, want 403", res.StatusCode)
+		}
+	}
+	var found []map[string]any
+	for _, l := range logs.lines() {
+		if msg, _ := l["message"].(string); strings.HasPrefix(msg, "far side challenged our INVITE") {
+			found = append(found, l)
+		}
+	}
+	if len(found) != 1 || found[0]["level"] != "warn" || found[0]["realm"] != "sbc.example.com" {
+		t.Fatalf("challenge log lines %v, want one warning with realm sbc.example.com for three challenged calls", found)
 	}
 }

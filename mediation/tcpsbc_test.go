@@ -125,31 +125,17 @@ func (s *tcpSBC) read(name string, c net.Conn) {
 // wait returns the first message recorded that matches.
 func (s *tcpSBC) wait(ctx context.Context, what string, match func(gosip.Message) bool) tcpMsg {
 	s.t.Helper()
-	for {
-		s.mu.Lock()
-		for _, m := range s.msgs {
-			if match(m.msg) {
-				s.mu.Unlock()
-				return m
-			}
-		}
-		ch := s.ch
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			s.t.Fatalf("SBC: no %s (got %s)", what, s.summary())
-		}
-	}
+	return s.waitOn(ctx, "", what, match)
 }
 
-// waitOn is wait for a message read on the connection named conn.
+// waitOn is wait for a message read on the connection named conn ("":
+// any).
 func (s *tcpSBC) waitOn(ctx context.Context, conn, what string, match func(gosip.Message) bool) tcpMsg {
 	s.t.Helper()
 	for {
 		s.mu.Lock()
 		for _, m := range s.msgs {
-			if m.conn == conn && match(m.msg) {
+			if (conn == "" || m.conn == conn) && match(m.msg) {
 				s.mu.Unlock()
 				return m
 			}
@@ -159,7 +145,7 @@ func (s *tcpSBC) waitOn(ctx context.Context, conn, what string, match func(gosip
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			s.t.Fatalf("SBC: no %s on %s (got %s)", what, conn, s.summary())
+			s.t.Fatalf("SBC: no %s on %q (got %s)", what, conn, s.summary())
 		}
 	}
 }

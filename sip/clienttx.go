@@ -69,20 +69,31 @@ type ClientTx struct {
 // heard notes, before the state machine has it, a response read at local
 // (the address of our end of its connection).
 func (t *ClientTx) heard(res *gosip.Response, local net.Addr) {
+	if t.conn == nil {
+		if res.StatusCode >= 200 {
+			t.final.Store(true)
+		} else {
+			t.provisional.Store(true)
+		}
+		return
+	}
+	// Whether it came over another connection than the INVITE's: worked
+	// out once (carried formats our address).
+	away := !t.conn.carried(res.Source(), local)
 	if res.StatusCode >= 200 {
 		t.final.Store(true)
-		if t.conn != nil && t.conn.accepted && t.finalFrom.Load() == nil {
+		if t.conn.accepted && t.finalFrom.Load() == nil {
 			src := res.Source()
 			t.finalFrom.Store(&src)
 		}
-		if t.conn != nil && t.awayFrom.Load() == nil && !t.conn.carried(res.Source(), local) {
+		if away && t.awayFrom.Load() == nil {
 			src := res.Source()
 			t.awayFrom.Store(&src)
 		}
 	} else {
 		t.provisional.Store(true)
 	}
-	if t.conn != nil && !t.elsewhere.Load() && !t.conn.carried(res.Source(), local) {
+	if away && !t.elsewhere.Load() {
 		t.elsewhere.Store(true)
 	}
 }

@@ -2,7 +2,6 @@ package sip
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -557,32 +556,5 @@ func TestWriteTimeoutClosesStalledConnection(t *testing.T) {
 	peer, _ := stalledPeer(t)
 	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
 		Log: zerolog.Nop(), Handler: newRecorder(), Conn: ConnLimits{WriteTimeout: 200 * time.Millisecond}})
-	body := bytes.Repeat([]byte("a"), 60000)
-	failed := make(chan error, 1)
-	go func() {
-		for range 400 { // 24 MB: far more than the socket buffers hold
-			inv := s.NewInvite(Invite{Target: peer, Transport: "tcp", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
-			inv.SetBody(body)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			tx, err := s.Send(ctx, inv, Discard)
-			cancel()
-			if err != nil {
-				failed <- err
-				return
-			}
-			tx.Terminate()
-		}
-		failed <- nil
-	}()
-	select {
-	case err := <-failed:
-		if !errors.Is(err, ErrTransport) {
-			t.Fatalf("a write to a peer that reads nothing ended with %v, want a transport error", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("a write to a peer that reads nothing still blocks after 20 s")
-	}
-	if n := s.stack.connStats.WriteTimeouts.Load(); n != 1 {
-		t.Errorf("write timeouts counted %d, want 1", n)
-	}
+	floodStalled(t, s, peer, "tcp")
 }

@@ -25,7 +25,7 @@ import (
 // (r27-review3 F1): the writes now go one at a time, each setting the
 // deadline once it has the connection.
 func TestWriteTimeoutUnderSteadyTraffic(t *testing.T) {
-	peer, held := stalledPeer(t)
+	peer, _ := stalledPeer(t)
 	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
 		Log: zerolog.Nop(), Handler: newRecorder(), Conn: ConnLimits{WriteTimeout: 500 * time.Millisecond}})
 	body := bytes.Repeat([]byte("a"), 200000)
@@ -75,15 +75,6 @@ func TestWriteTimeoutUnderSteadyTraffic(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Logf("control: still no failure 5 s after the last writer")
 	}
-	// release the blocked writers
-	for {
-		select {
-		case c := <-held:
-			c.Close()
-		default:
-			return
-		}
-	}
 }
 
 // stalledPeer is a TCP peer that takes connections and never reads them
@@ -111,17 +102,56 @@ func stalledPeer(t *testing.T) (netip.AddrPort, chan net.Conn) {
 			held <- c // never read
 		}
 	}()
-	t.Cleanup(func() {
-		for {
-			select {
-			case c := <-held:
-				c.Close()
-			default:
+	t.Cleanup(func() { closeQueued(held) })
+	return netip.MustParseAddrPort(ln.Addr().String()), held
+}
+
+// closeQueued closes the connections waiting in ch.
+func closeQueued(ch chan net.Conn) {
+	for {
+		select {
+		case c := <-ch:
+			c.Close()
+		default:
+			return
+		}
+	}
+}
+
+// floodStalled sends s's INVITEs with 60 kB bodies to target, a stalled
+// peer, until one fails (24 MB at most: far more than the socket buffers
+// hold), and fails the test unless that is a transport error within 20 s
+// and one write timeout is counted.
+func floodStalled(t *testing.T, s *Side, target netip.AddrPort, transport string) {
+	t.Helper()
+	body := bytes.Repeat([]byte("a"), 60000)
+	failed := make(chan error, 1)
+	go func() {
+		for range 400 {
+			inv := s.NewInvite(Invite{Target: target, Transport: transport, RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
+			inv.SetBody(body)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			tx, err := s.Send(ctx, inv, Discard)
+			cancel()
+			if err != nil {
+				failed <- err
 				return
 			}
+			tx.Terminate()
 		}
-	})
-	return netip.MustParseAddrPort(ln.Addr().String()), held
+		failed <- nil
+	}()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, ErrTransport) {
+			t.Fatalf("a write over %s to a peer that reads nothing ended with %v, want a transport error", transport, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("a write over %s to a peer that reads nothing still blocks after 20 s", transport)
+	}
+	if n := s.stack.connStats.WriteTimeouts.Load(); n != 1 {
+		t.Errorf("write timeouts counted %d, want 1", n)
+	}
 }
 
 // TestWriteTimeoutClosesStalledTLSConnection: as
@@ -141,48 +171,12 @@ func TestWriteTimeoutClosesStalledTLSConnection(t *testing.T) {
 			stalled <- c // never read again
 		}
 	}()
-	t.Cleanup(func() {
-		for {
-			select {
-			case c := <-stalled:
-				c.Close()
-			default:
-				return
-			}
-		}
-	})
+	t.Cleanup(func() { closeQueued(stalled) })
 	s := startSideConfig(t, SideConfig{Name: "test", Listen: netip.MustParseAddrPort("127.0.0.1:0"), UserAgent: "test",
 		Log: zerolog.Nop(), Handler: newRecorder(), Conn: ConnLimits{WriteTimeout: 200 * time.Millisecond},
 		TLS: &TLSConfig{Client: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool},
 			Dial: func(netip.AddrPort) *tls.Config {
 				return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: "peer.lab"}
 			}}})
-	body := bytes.Repeat([]byte("a"), 60000)
-	failed := make(chan error, 1)
-	go func() {
-		for range 400 {
-			inv := s.NewInvite(Invite{Target: raw, Transport: "tls", RequestUser: "b", FromUser: "a", ToUser: "b", MaxForwards: 70})
-			inv.SetBody(body)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			tx, err := s.Send(ctx, inv, Discard)
-			cancel()
-			if err != nil {
-				failed <- err
-				return
-			}
-			tx.Terminate()
-		}
-		failed <- nil
-	}()
-	select {
-	case err := <-failed:
-		if !errors.Is(err, ErrTransport) {
-			t.Fatalf("a write to a TLS peer that reads nothing ended with %v, want a transport error", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("a write to a TLS peer that reads nothing still blocks after 20 s")
-	}
-	if n := s.stack.connStats.WriteTimeouts.Load(); n != 1 {
-		t.Errorf("write timeouts counted %d, want 1", n)
-	}
+	floodStalled(t, s, raw, "tls")
 }
