@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bytes"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -118,5 +119,58 @@ func TestSipgoAckLoopDemoted(t *testing.T) {
 		case level == zerolog.DebugLevel && !strings.Contains(got, `"level":"debug"`):
 			t.Errorf("at debug level: %q", got)
 		}
+	}
+}
+
+// gateSampler admits events below min only while open is set, as the
+// daemon's logger does while someone follows its log stream
+// (logstream.Hub.Logger).
+type gateSampler struct {
+	open *atomic.Bool
+	min  zerolog.Level
+}
+
+func (g gateSampler) Sample(l zerolog.Level) bool { return l >= g.min || g.open.Load() }
+
+// TestSipgoLoggerEnabledAsksSampler: behind a debug logger whose sampler
+// drops debug events (the daemon's at log.level error while nobody
+// follows the stream), sipgo's debug records are not enabled, so slog
+// never builds them (with their caller's stack) only for zerolog to drop
+// them; when the sampler admits them they are enabled and written, and
+// read errors stay enabled and counted whatever the level.
+func TestSipgoLoggerEnabledAsksSampler(t *testing.T) {
+	var buf bytes.Buffer
+	open := new(atomic.Bool)
+	reads := new(atomic.Uint64)
+	zl := zerolog.New(&buf).Level(zerolog.DebugLevel).Sample(gateSampler{open: open, min: zerolog.ErrorLevel})
+	l := newSipgoLogger(zl, reads).With("tx", "z9hG4bK1")
+	ctx := t.Context()
+	if l.Enabled(ctx, slog.LevelDebug) || l.Enabled(ctx, slog.LevelWarn) {
+		t.Error("debug and warn enabled while the sampler drops them")
+	}
+	l.Debug("Client transaction initialized")
+	if buf.Len() != 0 {
+		t.Errorf("written while the sampler drops debug: %q", buf.String())
+	}
+	if !l.Enabled(ctx, slog.LevelError) {
+		t.Error("error level not enabled: read errors would not be counted")
+	}
+	l.Error(readErrorMsg, "error", "connection reset by peer")
+	if reads.Load() != 1 {
+		t.Errorf("read errors counted %d, want 1", reads.Load())
+	}
+	open.Store(true)
+	buf.Reset()
+	if !l.Enabled(ctx, slog.LevelDebug) {
+		t.Error("debug not enabled while the sampler admits it")
+	}
+	l.Debug("Client transaction initialized")
+	if !strings.Contains(buf.String(), `"level":"debug"`) || !strings.Contains(buf.String(), `"tx":"z9hG4bK1"`) {
+		t.Errorf("with the sampler open, %q", buf.String())
+	}
+	// A logger without a sampler at warn: debug off, warn on.
+	w := newSipgoLogger(zerolog.New(&buf).Level(zerolog.WarnLevel), nil)
+	if w.Enabled(ctx, slog.LevelDebug) || !w.Enabled(ctx, slog.LevelWarn) {
+		t.Error("a warn logger: want debug off, warn on")
 	}
 }
