@@ -66,6 +66,8 @@ type Server struct {
 	book       *callBook
 	// pcap is the capture file (capture.pcap), nil without one.
 	pcap *capture.Pcap
+	// tls holds the TLS files in use, re-read at SIGHUP; nil without TLS.
+	tls *tlsStore
 
 	trunks       map[string]trunkPolicy
 	unknownLog   sip.Limiter
@@ -291,30 +293,37 @@ func (s *Server) bind() error {
 	s.metrics.addOps(func() bool { return s.Settings().Enabled })
 	s.registerRecordMetrics()
 	s.wires.metrics = s.metrics
-	if w := s.cfg.TLSCertWarning(); w != "" {
-		s.log.Warn().Str("cert", s.cfg.TLS.Cert).Msg(w)
+	if s.tls, err = newTLSStore(s.cfg.TLS); err != nil {
+		s.records.close()
+		return err
 	}
+	if s.tls != nil {
+		if w := s.cfg.TLS.leafWarning(s.tls.leaf(), time.Now()); w != "" {
+			s.log.Warn().Str("cert", s.cfg.TLS.Cert).Msg(w)
+		}
+	}
+	s.registerTLSMetrics()
 	for _, w := range s.cfg.TrunkAddressWarnings() {
 		s.log.Warn().Msg(w)
 	}
 	for _, w := range s.cfg.TLSListenerWarnings() {
 		s.log.Warn().Msg(w)
 	}
-	edgeTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.EdgeListen, nil)
+	edgeTLS, err := s.tls.sideTLS(s.cfg.TLS.EdgeListen, nil)
 	if err != nil {
 		s.records.close()
 		return err
 	}
 	if edgeTLS != nil {
-		edgeTLS.Dial = edgeDial(s.edgePeer, s.cfg.Edge.CertName(), edgeTLS.Client)
+		edgeTLS.Dial = edgeDial(s.edgePeer, s.cfg.Edge.CertName(), s.tls, edgeTLS.Client)
 	}
-	gwTLS, err := s.cfg.TLS.sideTLS(s.cfg.TLS.GatewayListen, s.gateways.NamesAt)
+	gwTLS, err := s.tls.sideTLS(s.cfg.TLS.GatewayListen, s.gateways.NamesAt)
 	if err != nil {
 		s.records.close()
 		return err
 	}
 	if gwTLS != nil {
-		gwTLS.Dial = trunkDial(s.gateways, gwTLS.Client)
+		gwTLS.Dial = trunkDial(s.gateways, s.tls, gwTLS.Client)
 	}
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer(), Trust: s.edgeTrust(), TLS: edgeTLS, Conn: s.cfg.SIP.TCP.Limits(), UDPBuffer: s.cfg.SIP.UDPBufferBytes}); err != nil {

@@ -176,10 +176,22 @@ func TestTLSRefusesClientCertificates(t *testing.T) {
 // tlsExchange connects over TLS with certs and sends an OPTIONS; nil when
 // an answer came back.
 func tlsExchange(addr netip.AddrPort, roots *x509.CertPool, certs []tls.Certificate) error {
+	_, err := tlsExchangeFrom(netip.Addr{}, addr, roots, certs)
+	return err
+}
+
+// tlsExchangeFrom is tlsExchange from the address from (any when
+// invalid), checking the server's certificate for addr's IP; it returns
+// the certificate the server showed once the answer came back.
+func tlsExchangeFrom(from netip.Addr, addr netip.AddrPort, roots *x509.CertPool, certs []tls.Certificate) (*x509.Certificate, error) {
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	conn, err := tls.DialWithDialer(d, "tcp", addr.String(), &tls.Config{RootCAs: roots, Certificates: certs, ServerName: "127.0.0.1"})
+	serverName := "127.0.0.1"
+	if from.IsValid() {
+		d.LocalAddr, serverName = &net.TCPAddr{IP: from.AsSlice()}, addr.Addr().String()
+	}
+	conn, err := tls.DialWithDialer(d, "tcp", addr.String(), &tls.Config{RootCAs: roots, Certificates: certs, ServerName: serverName})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
@@ -189,11 +201,13 @@ func tlsExchange(addr netip.AddrPort, roots *x509.CertPool, certs []tls.Certific
 		"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:" + addr.String() + ">\r\n" +
 		"Call-ID: tls-" + gosip.GenerateTagN(8) + "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 	if _, err := conn.Write([]byte(msg)); err != nil {
-		return err
+		return nil, err
 	}
 	buf := make([]byte, 512)
-	_, err = conn.Read(buf)
-	return err
+	if _, err = conn.Read(buf); err != nil {
+		return nil, err
+	}
+	return conn.ConnectionState().PeerCertificates[0], nil
 }
 
 // TestFailoverTLSHandshake: a TLS trunk whose certificate is not from the

@@ -75,7 +75,8 @@ const certExpiryWarn = 14 * 24 * time.Hour
 // certWarning says when tls.cert is not valid at now (expired, or not
 // valid yet) or expires within certExpiryWarn, or "": peers then refuse
 // the handshake, but a clock or a renewal may set it right, so this is a
-// warning (serve --validate, and the log at start), never an error.
+// warning (serve --validate, and the log at start and after a reload),
+// never an error.
 func (t TLSConfig) certWarning(now time.Time) string {
 	if t.Cert == "" {
 		return ""
@@ -88,14 +89,24 @@ func (t TLSConfig) certWarning(now time.Time) string {
 	if err != nil {
 		return ""
 	}
-	const day = "2006-01-02 15:04:05 MST"
+	return t.leafWarning(leaf, now)
+}
+
+// certDay is how the certificate warnings write a date.
+const certDay = "2006-01-02 15:04:05 MST"
+
+// leafWarning is certWarning for leaf, tls.cert's certificate as read.
+func (t TLSConfig) leafWarning(leaf *x509.Certificate, now time.Time) string {
+	if leaf == nil {
+		return ""
+	}
 	switch {
 	case now.After(leaf.NotAfter):
-		return fmt.Sprintf("tls.cert %s expired on %s: TLS peers refuse the handshake", t.Cert, leaf.NotAfter.UTC().Format(day))
+		return fmt.Sprintf("tls.cert %s expired on %s: TLS peers refuse the handshake", t.Cert, leaf.NotAfter.UTC().Format(certDay))
 	case now.Before(leaf.NotBefore):
-		return fmt.Sprintf("tls.cert %s is not valid before %s: TLS peers refuse the handshake until then", t.Cert, leaf.NotBefore.UTC().Format(day))
+		return fmt.Sprintf("tls.cert %s is not valid before %s: TLS peers refuse the handshake until then", t.Cert, leaf.NotBefore.UTC().Format(certDay))
 	case leaf.NotAfter.Sub(now) < certExpiryWarn:
-		return fmt.Sprintf("tls.cert %s expires on %s, in %s: renew it", t.Cert, leaf.NotAfter.UTC().Format(day), timeLeft(leaf.NotAfter.Sub(now)))
+		return fmt.Sprintf("tls.cert %s expires on %s, in %s: renew it", t.Cert, leaf.NotAfter.UTC().Format(certDay), timeLeft(leaf.NotAfter.Sub(now)))
 	}
 	return ""
 }
@@ -132,29 +143,20 @@ func loadPool(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// sideTLS builds a side's TLS settings; nil when the side has no TLS at
-// all. names, when set (the gateway side), are the certificate names a
-// peer at an address may have: its certificate must carry one of them.
-func (t TLSConfig) sideTLS(listen string, names func(netip.Addr) []string) (*sip.TLSConfig, error) {
-	if !t.enabled() {
+// sideTLS builds a side's TLS settings from the files in st; nil when the
+// side has no TLS at all (st nil). names, when set (the gateway side), are
+// the certificate names a peer at an address may have: its certificate
+// must carry one of them. Every handshake takes the certificate, key and
+// CA in st as it starts, so a reload (SIGHUP) applies to the next one.
+func (st *tlsStore) sideTLS(listen string, names func(netip.Addr) []string) (*sip.TLSConfig, error) {
+	if st == nil {
 		return nil, nil
 	}
-	var certs []tls.Certificate
-	if t.Cert != "" {
-		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert: %w", err)
-		}
-		certs = []tls.Certificate{pair}
-	}
-	var pool *x509.CertPool
-	if t.CA != "" {
-		var err error
-		if pool, err = loadPool(t.CA); err != nil {
-			return nil, fmt.Errorf("tls.ca: %w", err)
-		}
-	}
-	out := &sip.TLSConfig{Client: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs, RootCAs: pool}}
+	// crypto/tls checks a peer against RootCAs, which a tls.Config fixes;
+	// sipgo keeps the one it is given. The checks are ours instead, with
+	// the CA in use at the handshake.
+	client := &tls.Config{MinVersion: tls.VersionTLS12, GetClientCertificate: st.clientCertificate, InsecureSkipVerify: true}
+	out := &sip.TLSConfig{Client: client}
 	if names != nil {
 		// TLS sends no IP in SNI, so the connection state does not say
 		// which address was dialled: connections to an IP are dialled
@@ -163,19 +165,29 @@ func (t TLSConfig) sideTLS(listen string, names func(netip.Addr) []string) (*sip
 		// a host name (a Contact by name): its certificate must carry that
 		// name, and the name be one of a trunk's. A connection state
 		// without a name is refused: it never stands for every trunk.
-		out.Client.InsecureSkipVerify = true
-		out.Client.VerifyConnection = func(cs tls.ConnectionState) error {
+		client.VerifyConnection = func(cs tls.ConnectionState) error {
 			if cs.ServerName == "" {
 				return errors.New("tls: no destination to check the peer certificate's names against")
 			}
 			if ip, err := netip.ParseAddr(cs.ServerName); err == nil {
-				return verifyPeer(cs, pool, names(ip), x509.ExtKeyUsageServerAuth)
+				return verifyPeer(cs, st.pool(), names(ip), x509.ExtKeyUsageServerAuth)
 			}
 			if !slices.Contains(names(netip.Addr{}), cs.ServerName) {
 				return fmt.Errorf("tls: %s is no trunk's certificate name", cs.ServerName)
 			}
-			return verifyPeer(cs, pool, []string{cs.ServerName}, x509.ExtKeyUsageServerAuth)
+			return verifyPeer(cs, st.pool(), []string{cs.ServerName}, x509.ExtKeyUsageServerAuth)
 		}
+	} else {
+		// The side dials every IP itself (ClientFor, Dial): sipgo's dial
+		// with these settings is to a host name, sent as SNI, which the
+		// certificate must carry, as crypto/tls checks it.
+		client.VerifyConnection = func(cs tls.ConnectionState) error {
+			if cs.ServerName == "" {
+				return errors.New("tls: no name to check the peer certificate against")
+			}
+			return verifyPeer(cs, st.pool(), []string{cs.ServerName}, x509.ExtKeyUsageServerAuth)
+		}
+		out.ClientFor = func(serverName string) *tls.Config { return st.named(client, serverName) }
 	}
 	if listen == "" {
 		return out, nil
@@ -185,23 +197,32 @@ func (t TLSConfig) sideTLS(listen string, names func(netip.Addr) []string) (*sip
 		return nil, err
 	}
 	out.Listen = ap
-	out.Server = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs}
-	if t.Mutual {
-		out.Server.ClientAuth = tls.RequireAndVerifyClientCert
-		out.Server.ClientCAs = pool
-		if names != nil {
-			base := out.Server
-			out.Server = &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-				c := base.Clone()
+	out.Server = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: st.certificate}
+	if st.cfg.Mutual {
+		base := out.Server
+		out.Server = &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			pool := st.pool()
+			c := base.Clone()
+			c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, pool
+			if names != nil {
 				ip := remoteIP(hello.Conn)
 				c.VerifyConnection = func(cs tls.ConnectionState) error {
 					return verifyPeer(cs, pool, names(ip), x509.ExtKeyUsageClientAuth)
 				}
-				return c, nil
-			}}
-		}
+			}
+			return c, nil
+		}}
 	}
 	return out, nil
+}
+
+// named is base for a connection to a peer whose certificate crypto/tls
+// checks against name (sent as SNI unless an IP) and the CA in use.
+func (st *tlsStore) named(base *tls.Config, name string) *tls.Config {
+	c := base.Clone()
+	c.ServerName, c.RootCAs = name, st.pool()
+	c.InsecureSkipVerify, c.VerifyConnection = false, nil
+	return c
 }
 
 func remoteIP(c net.Conn) netip.Addr {
@@ -252,19 +273,17 @@ func addrOrNone(a netip.AddrPort) string {
 // trunkDial is the TLS of a connection the gateway side dials to an IP
 // address. To a TLS trunk's address: SNI and the certificate's name are
 // that trunk's (tls_name, else its host name, else its IP, which Go sends
-// no SNI for), checked as crypto/tls does against base's roots. To another
-// address (an SBC's Contact or Record-Route elsewhere, a dial-back): no
-// SNI, and the certificate must carry the name of one of the trunks at
-// that IP (Table.NamesAt), none when no trunk is there.
-func trunkDial(t *gateway.Table, base *tls.Config) func(netip.AddrPort) *tls.Config {
+// no SNI for), checked as crypto/tls does against the CA in use. To
+// another address (an SBC's Contact or Record-Route elsewhere, a
+// dial-back): no SNI, and the certificate must carry the name of one of
+// the trunks at that IP (Table.NamesAt), none when no trunk is there.
+func trunkDial(t *gateway.Table, st *tlsStore, base *tls.Config) func(netip.AddrPort) *tls.Config {
 	return func(dest netip.AddrPort) *tls.Config {
-		c := base.Clone()
 		if tr, ok := t.AtTarget(dest); ok && tr.Transport == "tls" {
-			c.InsecureSkipVerify, c.VerifyConnection = false, nil
-			c.ServerName = tr.CertName()
-			return c
+			return st.named(base, tr.CertName())
 		}
-		ip, pool := dest.Addr().Unmap(), base.RootCAs
+		c := base.Clone()
+		ip, pool := dest.Addr().Unmap(), st.pool()
 		c.ServerName = ip.String() // no SNI for an IP
 		c.InsecureSkipVerify = true
 		c.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -291,19 +310,17 @@ func (e EdgeConfig) CertName() string {
 // edgeDial is the TLS of a connection the edge side dials to an IP
 // address. To the edge peer (peer, edge.peer as resolved at start): SNI
 // and the certificate's name are name (EdgeConfig.CertName), checked as
-// crypto/tls does against base's roots. The peer is resolved once, and
+// crypto/tls does against the CA in use. The peer is resolved once, and
 // its name would be lost with it: dialled by IP, Go sends no SNI and
 // checks the certificate for an IP SAN, which a real edge's certificate
 // (a DNS name) does not carry. To another address: nil, sipgo's dial by
-// IP (tlsdial.go).
-func edgeDial(peer netip.AddrPort, name string, base *tls.Config) func(netip.AddrPort) *tls.Config {
+// IP (tlsdial.go), with TLSConfig.ClientFor's settings.
+func edgeDial(peer netip.AddrPort, name string, st *tlsStore, base *tls.Config) func(netip.AddrPort) *tls.Config {
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 	return func(dest netip.AddrPort) *tls.Config {
 		if netip.AddrPortFrom(dest.Addr().Unmap(), dest.Port()) != peer {
 			return nil
 		}
-		c := base.Clone()
-		c.ServerName = name
-		return c
+		return st.named(base, name)
 	}
 }

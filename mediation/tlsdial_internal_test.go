@@ -36,11 +36,15 @@ func TestTLSContactDialNamesOfTheTrunksAtTheIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	side, err := TLSConfig{Cert: f(labca.ServerFile), Key: f(labca.ServerKeyFile), CA: f(labca.CAFile)}.sideTLS("", table.NamesAt)
+	st, err := newTLSStore(TLSConfig{Cert: f(labca.ServerFile), Key: f(labca.ServerKeyFile), CA: f(labca.CAFile)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dial := trunkDial(table, side.Client)
+	side, err := st.sideTLS("", table.NamesAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := trunkDial(table, st, side.Client)
 
 	handshake := func(certFile, keyFile string) error {
 		cert, err := tls.LoadX509KeyPair(f(certFile), f(keyFile))

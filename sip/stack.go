@@ -81,6 +81,8 @@ type Stack struct {
 	tlsDial      *tlsDialer  // nil: sipgo dials every TLS connection
 	tlsClient    *tls.Config // the UA's TLS client settings; nil without TLS
 	feeds        dialFeeds   // connections the stack dials itself (dialer.go)
+
+	tlsClientFor func(serverName string) *tls.Config // TLSConfig.ClientFor
 	udpClient    *sipgo.Client
 	tcpClient    *sipgo.Client
 	udpBufs      UDPBuffers // as the kernel reports them; zero when not set
@@ -153,7 +155,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 		if client == nil {
 			client = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
-		s.tlsClient = client
+		s.tlsClient, s.tlsClientFor = client, cfg.TLS.ClientFor
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(client))
 	}
 	closeAll := func() {

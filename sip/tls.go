@@ -36,6 +36,11 @@ type TLSConfig struct {
 	// and the certificate must carry it. nil from Dial (or no Dial): sipgo
 	// dials with Client, by IP, without SNI.
 	Dial func(dest netip.AddrPort) *tls.Config
+	// ClientFor, when set, gives the settings of a connection the side
+	// dials itself that Dial has none for, checking the peer's
+	// certificate against serverName, as they are at the dial (a
+	// certificate reload changes them). nil: Client with that ServerName.
+	ClientFor func(serverName string) *tls.Config
 }
 
 // listenTLS binds the TLS listener, within limits (the side's, shared with

@@ -58,14 +58,17 @@ func (s *Stack) ensureStream(ctx context.Context, req interface {
 }
 
 // tlsConfigFor is the TLS client configuration for a connection to dest:
-// TLSConfig.Dial's settings for dest, else the client settings checking
-// the peer's certificate against serverName (when they name no server);
-// nil without either.
+// TLSConfig.Dial's settings for dest, else TLSConfig.ClientFor's for
+// serverName, else the client settings checking the peer's certificate
+// against serverName (when they name no server); nil without any.
 func (s *Stack) tlsConfigFor(dest netip.AddrPort, serverName string) *tls.Config {
 	if s.tlsDial != nil {
 		if cfg := s.tlsDial.config(dest); cfg != nil {
 			return cfg
 		}
+	}
+	if s.tlsClientFor != nil {
+		return s.tlsClientFor(serverName)
 	}
 	cfg := s.tlsClient
 	if cfg != nil && cfg.ServerName == "" {

@@ -1,0 +1,203 @@
+package mediation
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// tlsFiles is what tls.cert, tls.key and tls.ca held when they were read:
+// at start, and at each SIGHUP whose files are all good (Server.reloadTLS).
+type tlsFiles struct {
+	cert *tls.Certificate // nil without tls.cert
+	pool *x509.CertPool   // nil without tls.ca: the system's roots
+}
+
+// tlsStore holds the TLS files in use. Every handshake, on a listener or
+// dialled, takes them from it as it starts; a reload swaps them whole, so
+// a handshake has the old files or the new, never a mix, and no lock is
+// held across one. Connections already up keep the certificate they were
+// made with: TLS checks certificates at the handshake only.
+type tlsStore struct {
+	cfg      TLSConfig
+	cur      atomic.Pointer[tlsFiles]
+	failures atomic.Uint64 // reloads refused, the files in use kept
+}
+
+// newTLSStore reads t's files; nil without any TLS.
+func newTLSStore(t TLSConfig) (*tlsStore, error) {
+	if !t.enabled() {
+		return nil, nil
+	}
+	f, err := readTLSFiles(t)
+	if err != nil {
+		return nil, err
+	}
+	st := &tlsStore{cfg: t}
+	st.cur.Store(f)
+	return st, nil
+}
+
+// tlsFileError is a TLS file that cannot be used: its config key, its
+// path and why.
+type tlsFileError struct {
+	field, path string
+	err         error
+}
+
+func (e *tlsFileError) Error() string { return fmt.Sprintf("%s %s: %v", e.field, e.path, e.err) }
+func (e *tlsFileError) Unwrap() error { return e.err }
+
+// readTLSFiles reads and parses t's certificate, key and CA bundle.
+func readTLSFiles(t TLSConfig) (*tlsFiles, error) {
+	f := &tlsFiles{}
+	if t.Cert != "" {
+		certPEM, err := os.ReadFile(t.Cert)
+		if err != nil {
+			return nil, &tlsFileError{"tls.cert", t.Cert, err}
+		}
+		keyPEM, err := os.ReadFile(t.Key)
+		if err != nil {
+			return nil, &tlsFileError{"tls.key", t.Key, err}
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			// crypto/tls says which input it could not use: the
+			// certificate's, else the key's (unparseable, or not the
+			// certificate's key).
+			if strings.Contains(err.Error(), "certificate input") {
+				return nil, &tlsFileError{"tls.cert", t.Cert, err}
+			}
+			return nil, &tlsFileError{"tls.key", t.Key, fmt.Errorf("%w (tls.cert %s)", err, t.Cert)}
+		}
+		if pair.Leaf == nil { // GODEBUG x509keypairleaf=0
+			if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+				return nil, &tlsFileError{"tls.cert", t.Cert, err}
+			}
+		}
+		f.cert = &pair
+	}
+	if t.CA != "" {
+		pool, err := loadPool(t.CA)
+		if err != nil {
+			return nil, &tlsFileError{"tls.ca", t.CA, err}
+		}
+		f.pool = pool
+	}
+	return f, nil
+}
+
+// files are the TLS files in use.
+func (st *tlsStore) files() *tlsFiles { return st.cur.Load() }
+
+// pool is tls.ca in use (nil: the system's roots).
+func (st *tlsStore) pool() *x509.CertPool { return st.files().pool }
+
+// leaf is tls.cert's certificate in use; nil without one.
+func (st *tlsStore) leaf() *x509.Certificate {
+	if c := st.files().cert; c != nil {
+		return c.Leaf
+	}
+	return nil
+}
+
+// certificate is our certificate for a handshake on our listeners.
+func (st *tlsStore) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c := st.files().cert; c != nil {
+		return c, nil
+	}
+	return nil, errors.New("tls: no certificate (tls.cert)")
+}
+
+// clientCertificate is ours for a peer that asks for one when we dial it;
+// none when the peer could not take it (as crypto/tls does with
+// Certificates: the peer then decides whether to go on without).
+func (st *tlsStore) clientCertificate(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	c := st.files().cert
+	if c == nil || cri.SupportsCertificate(c) != nil {
+		return &tls.Certificate{}, nil
+	}
+	return c, nil
+}
+
+// reload reads the files again and, when they are all good, makes them
+// the ones in use. A certificate that has expired is refused too: peers
+// would refuse every handshake with it, while the one in use may still
+// be valid. now is the time it is checked against.
+func (st *tlsStore) reload(now time.Time) (*tlsFiles, error) {
+	f, err := readTLSFiles(st.cfg)
+	if err == nil && f.cert != nil && now.After(f.cert.Leaf.NotAfter) {
+		err = &tlsFileError{"tls.cert", st.cfg.Cert, fmt.Errorf("expired on %s", f.cert.Leaf.NotAfter.UTC().Format(certDay))}
+	}
+	if err != nil {
+		st.failures.Add(1)
+		return nil, err
+	}
+	st.cur.Store(f)
+	return f, nil
+}
+
+// reloadTLS re-reads tls.cert, tls.key and tls.ca (SIGHUP): new
+// handshakes, on the listeners and dialled, use the new files; a file
+// that cannot be used keeps the ones in use, logged at error and counted
+// in mediationserver_tls_reload_failures_total.
+func (s *Server) reloadTLS() {
+	if s.tls == nil {
+		return
+	}
+	f, err := s.tls.reload(time.Now())
+	if err != nil {
+		ev := s.log.Error().Err(err)
+		var fe *tlsFileError
+		if errors.As(err, &fe) {
+			ev = ev.Str("field", fe.field).Str("file", fe.path)
+		}
+		ev.Msg("cannot re-read the TLS files: new handshakes keep the certificate and CA in use")
+		return
+	}
+	ev := s.log.Info().Str("cert", s.cfg.TLS.Cert).Str("ca", s.cfg.TLS.CA)
+	if f.cert != nil {
+		leaf := f.cert.Leaf
+		ev = ev.Str("subject", leaf.Subject.String()).Strs("dns_names", leaf.DNSNames).
+			Strs("ip_addresses", ipStrings(leaf)).Time("not_after", leaf.NotAfter.UTC())
+	}
+	ev.Msg("TLS files re-read: new handshakes use them, connections up keep theirs")
+	if w := s.cfg.TLS.leafWarning(s.tls.leaf(), time.Now()); w != "" {
+		s.log.Warn().Str("cert", s.cfg.TLS.Cert).Msg(w)
+	}
+}
+
+func ipStrings(c *x509.Certificate) []string {
+	out := make([]string, len(c.IPAddresses))
+	for i, ip := range c.IPAddresses {
+		out[i] = ip.String()
+	}
+	return out
+}
+
+// registerTLSMetrics counts refused reloads and shows the expiry of the
+// certificate in use, so that a renewal that did not take is seen.
+func (s *Server) registerTLSMetrics() {
+	st := s.tls
+	if st == nil {
+		return
+	}
+	s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "mediationserver_tls_reload_failures_total",
+		Help: "SIGHUPs whose tls.cert, tls.key or tls.ca could not be used (missing, unparseable, a key not the certificate's, an expired certificate): the files in use were kept.",
+	}, func() float64 { return float64(st.failures.Load()) }))
+	if st.leaf() == nil {
+		return
+	}
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mediationserver_tls_cert_not_after_seconds",
+		Help: "When the certificate in use (tls.cert, as read at start or at the last SIGHUP that took) expires, in seconds since the Unix epoch.",
+	}, func() float64 { return float64(st.leaf().NotAfter.Unix()) }))
+}
