@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediation-emulator/mediation/mediation/labca"
 	"github.com/mediation-emulator/mediation/mediation/mediationtest/tools"
 )
 
@@ -116,7 +120,7 @@ func TestServeReopensOnSIGHUP(t *testing.T) {
 	}
 	// Said once, on the SIGHUP's line: the configuration is not read
 	// again (systemctl reload sends it too; r25 F6).
-	if n := strings.Count(d.proc.stderr.String(), `"config":"not re-read: a configuration change takes a restart`); n != 1 {
+	if n := strings.Count(d.proc.stderr.String(), `"config":"not re-read, but for the TLS files (tls.cert, tls.key, tls.ca): a configuration change takes a restart`); n != 1 {
 		t.Errorf("SIGHUP logged %d times that the configuration is not re-read, want 1: %s", n, d.proc.stderr.String())
 	}
 	// The records file is reopened at once (created), not at the next
@@ -197,4 +201,117 @@ func TestLogrotateSnippet(t *testing.T) {
 	if got := recordCallIDs(t, records+".1"); len(got) != 1 || got[0] != firstID {
 		t.Errorf("rotated records (delaycompress: not compressed yet): %v, want the first call %s", got, firstID)
 	}
+}
+
+// TestServeReloadsTLSOnSIGHUP: a real SIGHUP to `serve` re-reads the TLS
+// files, as after a certificate renewal: the next handshake on
+// tls.gateway_listen shows the renewed certificate, logged with its
+// subject. A broken replacement at the next SIGHUP is logged at error
+// naming the file, and the renewed certificate stays in use. Every
+// address is the test's own, 127.0.82.4.
+func TestServeReloadsTLSOnSIGHUP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	if err := labca.Generate(dir, labca.Options{ServerNames: []string{"mediation.lab", "127.0.82.4"}, ClientNames: []string{"sbc.lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	f := func(name string) string { return filepath.Join(dir, name) }
+	config := f("tls.yaml")
+	yaml := "edge:\n  listen: 127.0.82.4:0\n  peer: 127.0.82.5:5060\ngateway_listen: 127.0.82.4:0\nhttp_listen: 127.0.82.4:0\n" +
+		"admin:\n  listen: 127.0.82.4:0\nmedia:\n  ip: 127.0.82.4\ngateways:\n  - name: sbc\n    address: 127.0.82.5:5060\n    transport: udp\n" +
+		"tls:\n  cert: " + f(labca.ServerFile) + "\n  key: " + f(labca.ServerKeyFile) + "\n  ca: " + f(labca.CAFile) + "\n  gateway_listen: 127.0.82.4:0\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, "serve", "--config", config, "--log-format", "json", "--log-level", "info")
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	var tlsAddr string
+	if err := poll(ctx, func() bool {
+		tlsAddr = logField(p.stderr.String(), "mediation server listening", "gateway_tls")
+		return p.exited() || tlsAddr != ""
+	}); err != nil || p.exited() {
+		t.Fatalf("serve not listening: %v: %s", err, p.stderr.String())
+	}
+	pem, err := os.ReadFile(f(labca.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	served := func() string {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: &tls.Config{RootCAs: roots, ServerName: "127.0.82.4"}}
+		c, err := d.DialContext(ctx, "tcp", tlsAddr)
+		if err != nil {
+			t.Fatalf("handshake with %s: %v", tlsAddr, err)
+		}
+		defer c.Close()
+		return c.(*tls.Conn).ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if cn := served(); cn != "mediation.lab" {
+		t.Fatalf("certificate at start: %s", cn)
+	}
+	if err := labca.IssueClient(dir, []string{"renewed.lab", "127.0.82.4"}, "renewed.pem", "renewed-key.pem"); err != nil {
+		t.Fatal(err)
+	}
+	for from, to := range map[string]string{"renewed.pem": labca.ServerFile, "renewed-key.pem": labca.ServerKeyFile} {
+		if err := os.Rename(f(from), f(to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hup := func(msg string) string {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		var line string
+		if err := poll(ctx, func() bool { line = logField(p.stderr.String(), msg, "message"); return p.exited() || line != "" }); err != nil || p.exited() {
+			t.Fatalf("after SIGHUP, no %q: %v: %s", msg, err, p.stderr.String())
+		}
+		return lastLine(p.stderr.String(), msg)
+	}
+	if line := hup("TLS files re-read: new handshakes use them, connections up keep theirs"); !strings.Contains(line, "CN=renewed.lab") {
+		t.Errorf("reload logged %s, want the renewed certificate's subject", line)
+	}
+	if cn := served(); cn != "renewed.lab" {
+		t.Errorf("certificate after SIGHUP: %s, want renewed.lab", cn)
+	}
+	if err := os.WriteFile(f(labca.ServerFile), []byte("half a renewal\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if line := hup("cannot re-read the TLS files: new handshakes keep the certificate and CA in use"); !strings.Contains(line, `"level":"error"`) || !strings.Contains(line, `"file":"`+f(labca.ServerFile)+`"`) {
+		t.Errorf("broken certificate logged %s, want an error naming %s", line, f(labca.ServerFile))
+	}
+	if cn := served(); cn != "renewed.lab" {
+		t.Errorf("certificate after a broken SIGHUP: %s, want renewed.lab kept", cn)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(ctx, t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM: %s", code, p.stderr.String())
+	}
+}
+
+// lastLine is the last JSON log line in log with message msg, "" if none.
+func lastLine(log, msg string) string {
+	var last string
+	for _, l := range strings.Split(log, "\n") {
+		var m struct{ Message string }
+		if json.Unmarshal([]byte(l), &m) == nil && m.Message == msg {
+			last = l
+		}
+	}
+	return last
+}
+
+// logField is field of the last JSON log line with message msg, "" if
+// none.
+func logField(log, msg, field string) string {
+	var m map[string]any
+	if json.Unmarshal([]byte(lastLine(log, msg)), &m) != nil {
+		return ""
+	}
+	s, _ := m[field].(string)
+	return s
 }

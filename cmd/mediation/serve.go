@@ -176,8 +176,9 @@ func serveConfig(fs *flag.FlagSet, configPath string) (*mediation.Config, error)
 func serveUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, "Usage: mediation serve [flags]\n\n"+
 		"Runs the mediation server until SIGINT or SIGTERM; SIGHUP reopens records.path\n"+
-		"and a rotated capture.pcap (logrotate), and does not re-read the configuration:\n"+
-		"a change takes a restart (which ends calls in progress). The configuration is the\n"+
+		"and a rotated capture.pcap (logrotate) and re-reads the TLS files (tls.cert,\n"+
+		"tls.key, tls.ca: a renewed certificate), and does not re-read the configuration\n"+
+		"otherwise: a change takes a restart (which ends calls in progress). The configuration is the\n"+
 		"built-in default, or --config FILE over it; flags given override both.\n\nFlags:\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
@@ -206,8 +207,9 @@ func reopenOnHUP(hup <-chan os.Signal, srv *mediation.Server, log zerolog.Logger
 // serve runs the daemon: exit 2 for a bad flag or config, 1 if the server
 // fails, 0 after a clean shutdown on a signal.
 func serve(args []string) int {
-	// SIGHUP (logrotate's postrotate) reopens the files the server
-	// appends to; it never ends the process, not even while it starts.
+	// SIGHUP (logrotate's postrotate, a certificate renewal's hook)
+	// reopens the files the server appends to and re-reads the TLS
+	// files; it never ends the process, not even while it starts.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
