@@ -47,7 +47,7 @@ func (s *Server) registerInputMetrics() {
 		for reason, n := range conns.Handshakes.ByReason() {
 			s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name:        "mediationserver_tls_handshake_failures_total",
-				Help:        "TLS handshakes on the side's listener that failed, the connection closed, by reason: timeout (not done within sip.tcp.message_timeout, counted as slow connections too, or cut at a stranger's untrusted_idle_timeout, counted as idle), no_certificate (mutual TLS, no client certificate), bad_certificate (expired, from another CA, not for client use), not_trunk (the gateway side: a certificate naming no trunk at its source address), other (the peer refused our certificate, spoke no TLS or closed the connection).",
+				Help:        "TLS handshakes on the side's listener that failed, the connection closed, by reason: timeout (not done within sip.tcp.message_timeout, counted as slow connections too, or cut at a stranger's untrusted_idle_timeout, counted as idle), no_certificate (mutual TLS, no client certificate), bad_certificate (expired, from another CA, without a TLS usage), not_trunk (the gateway side: a certificate naming no trunk at its source address), other (the peer refused our certificate, spoke no TLS or closed the connection).",
 				ConstLabels: prometheus.Labels{"side": side.Name, "reason": reason},
 			}, func() float64 { return float64(n.Load()) }))
 		}

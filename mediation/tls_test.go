@@ -173,6 +173,41 @@ func TestTLSRefusesClientCertificates(t *testing.T) {
 	}
 }
 
+// TestTLSMutualServerAuthOnlyClientCert: under mutual TLS a client
+// certificate with the serverAuth usage alone (as public CAs issue them
+// since 2026) is taken on both sides' listeners, checked as any other
+// (a trunk's name at its address on the gateway side); one with neither
+// TLS usage is refused and counted as bad_certificate.
+func TestTLSMutualServerAuthOnlyClientCert(t *testing.T) {
+	l := newLab(t, []string{"mediation.lab", "127.0.0.1"}, []string{"sbc.lab", "127.0.0.1"})
+	issue := func(name string, usages ...x509.ExtKeyUsage) tls.Certificate {
+		if err := labca.IssueWithUsages(string(l), []string{"sbc.lab", "127.0.0.1"}, usages, name+".pem", name+"-key.pem"); err != nil {
+			t.Fatal(err)
+		}
+		cert, err := tls.LoadX509KeyPair(l.file(name+".pem"), l.file(name+"-key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert
+	}
+	serverOnly := issue("server-only", x509.ExtKeyUsageServerAuth)
+	codeSigning := issue("code-signing", x509.ExtKeyUsageCodeSigning)
+	sbc := startPeerTLS(t, "sbc", l.sbcTLS(t))
+	srv := tlsServer(t, l, sbc.stack.TLSAddr(), func(c *mediation.Config) { c.TLS.EdgeListen = "127.0.0.1:0" })
+	for _, side := range []struct {
+		name string
+		addr netip.AddrPort
+	}{{"gateway", srv.GatewayTLSAddr()}, {"edge", srv.EdgeTLSAddr()}} {
+		if err := tlsExchange(side.addr, l.pool(t), []tls.Certificate{serverOnly}); err != nil {
+			t.Errorf("%s side: a serverAuth-only client certificate was refused: %v", side.name, err)
+		}
+		if err := tlsExchange(side.addr, l.pool(t), []tls.Certificate{codeSigning}); err == nil {
+			t.Errorf("%s side: a certificate without a TLS usage was taken", side.name)
+		}
+		mediationtest.WaitMetric(t, srv, 1, "mediationserver_tls_handshake_failures_total", "side", side.name, "reason", "bad_certificate")
+	}
+}
+
 // tlsExchange connects over TLS with certs and sends an OPTIONS; nil when
 // an answer came back.
 func tlsExchange(addr netip.AddrPort, roots *x509.CertPool, certs []tls.Certificate) error {

@@ -203,12 +203,17 @@ func (st *tlsStore) sideTLS(listen string, names func(netip.Addr) []string) (*si
 		out.Server = &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			pool := st.pool()
 			c := base.Clone()
-			c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, pool
-			if names != nil {
-				ip := remoteIP(hello.Conn)
-				c.VerifyConnection = func(cs tls.ConnectionState) error {
-					return verifyPeer(cs, pool, names(ip), x509.ExtKeyUsageClientAuth)
+			// crypto/tls's own check of a client certificate wants the
+			// clientAuth usage; ours takes serverAuth too (clientUsages),
+			// so it is done in VerifyConnection. ClientCAs still tells the
+			// peer which CA we take.
+			c.ClientAuth, c.ClientCAs = tls.RequireAnyClientCert, pool
+			ip := remoteIP(hello.Conn)
+			c.VerifyConnection = func(cs tls.ConnectionState) error {
+				if names == nil {
+					return verifyChain(cs, pool, clientUsages)
 				}
+				return verifyPeer(cs, pool, names(ip), clientUsages...)
 			}
 			return c, nil
 		}}
@@ -233,26 +238,44 @@ func remoteIP(c net.Conn) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
+// clientUsages are the extended key usages a client certificate may have
+// under mutual TLS: clientAuth, or serverAuth without it. A SIP peer's
+// certificate is its identity both ways (RFC 5922 §7: a SIP server dials
+// its peers too), and public CAs have issued TLS certificates with
+// serverAuth alone since 2026 (the browsers' root programs dropped
+// clientAuth): such an SBC certificate is taken, checked as any other
+// (chain to tls.ca, a trunk's name at its address).
+var clientUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}
+
 // verifyPeer checks a peer's chain against pool (the system's roots when
-// nil) and that it names one of names.
-func verifyPeer(cs tls.ConnectionState, pool *x509.CertPool, names []string, usage x509.ExtKeyUsage) error {
-	if len(cs.PeerCertificates) == 0 {
-		return errors.New("tls: the peer sent no certificate")
+// nil), for one of usages, and that it names one of names.
+func verifyPeer(cs tls.ConnectionState, pool *x509.CertPool, names []string, usages ...x509.ExtKeyUsage) error {
+	if err := verifyChain(cs, pool, usages); err != nil {
+		return err
 	}
 	leaf := cs.PeerCertificates[0]
-	inter := x509.NewCertPool()
-	for _, c := range cs.PeerCertificates[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
-		return fmt.Errorf("tls: peer certificate: %w", err)
-	}
 	for _, n := range names {
 		if leaf.VerifyHostname(n) == nil {
 			return nil
 		}
 	}
 	return &sip.NameError{Msg: fmt.Sprintf("tls: peer certificate names %v %v, none of the trunks' %v", leaf.DNSNames, leaf.IPAddresses, names)}
+}
+
+// verifyChain checks a peer's chain against pool (the system's roots when
+// nil), for one of usages.
+func verifyChain(cs tls.ConnectionState, pool *x509.CertPool, usages []x509.ExtKeyUsage) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("tls: the peer sent no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: usages}); err != nil {
+		return fmt.Errorf("tls: peer certificate: %w", err)
+	}
+	return nil
 }
 
 // GatewayTLSAddr is the gateway side's TLS address (invalid without a TLS

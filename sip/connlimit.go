@@ -80,7 +80,7 @@ type HandshakeFailures struct {
 	// NoCertificate: mutual TLS, and the peer sent no client certificate.
 	NoCertificate atomic.Uint64
 	// BadCertificate: the peer's certificate is not valid for us:
-	// expired, from a CA we do not trust, not for client use, unreadable.
+	// expired, from a CA we do not trust, without a TLS usage, unreadable.
 	BadCertificate atomic.Uint64
 	// NotTrunk: a valid certificate that names none of the names taken
 	// at the peer's address (NameError).

@@ -97,7 +97,10 @@ func Generate(dir string, opt Options) error {
 		{opt.ServerNames, x509.ExtKeyUsageServerAuth, ServerFile, ServerKeyFile},
 		{opt.ClientNames, x509.ExtKeyUsageClientAuth, ClientFile, ClientKeyFile},
 	} {
-		if err := issue(dir, ca, caKey, leaf.names, leaf.usage, leaf.cert, leaf.key, now, opt.Validity); err != nil {
+		// SIP servers are TLS clients too (they dial their peers): both
+		// usages, as CCE's certificates carry.
+		usages := []x509.ExtKeyUsage{leaf.usage, otherUsage(leaf.usage)}
+		if err := issue(dir, ca, caKey, leaf.names, usages, leaf.cert, leaf.key, now, opt.Validity); err != nil {
 			return err
 		}
 	}
@@ -107,6 +110,13 @@ func Generate(dir string, opt Options) error {
 // IssueClient signs one more client certificate with the CA in dir (made
 // by Generate) and writes it as certFile and keyFile in dir.
 func IssueClient(dir string, names []string, certFile, keyFile string) error {
+	return IssueWithUsages(dir, names, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, certFile, keyFile)
+}
+
+// IssueWithUsages is IssueClient with the certificate's extended key
+// usages as given: serverAuth alone, as public CAs issue TLS certificates
+// since 2026, or none for TLS, to test a peer's checks.
+func IssueWithUsages(dir string, names []string, usages []x509.ExtKeyUsage, certFile, keyFile string) error {
 	if len(names) == 0 {
 		return errors.New("labca: names are required")
 	}
@@ -124,11 +134,11 @@ func IssueClient(dir string, names []string, certFile, keyFile string) error {
 	}
 	// Valid from an hour ago (clock skew, as Generate's) to the CA's end.
 	from := time.Now().Add(-time.Hour)
-	return issue(dir, ca, caKey, names, x509.ExtKeyUsageClientAuth, certFile, keyFile, from, ca.NotAfter.Sub(from))
+	return issue(dir, ca, caKey, names, usages, certFile, keyFile, from, ca.NotAfter.Sub(from))
 }
 
 // issue makes a leaf certificate for names, signed by ca.
-func issue(dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, names []string, usage x509.ExtKeyUsage,
+func issue(dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, names []string, usages []x509.ExtKeyUsage,
 	certFile, keyFile string, notBefore time.Time, validity time.Duration) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -137,9 +147,7 @@ func issue(dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, names []st
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(), Subject: pkix.Name{CommonName: names[0]},
 		NotBefore: notBefore, NotAfter: notBefore.Add(validity), KeyUsage: x509.KeyUsageDigitalSignature,
-		// SIP servers are TLS clients too (they dial their peers): both
-		// usages, as CCE's certificates carry.
-		ExtKeyUsage: []x509.ExtKeyUsage{usage, otherUsage(usage)},
+		ExtKeyUsage: usages,
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
