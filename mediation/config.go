@@ -118,6 +118,11 @@ type SIPConfig struct {
 	// before it stops answering at all; 0: close as soon as the calls are
 	// ended.
 	LeaveRotation time.Duration `yaml:"leave_rotation"`
+	// glareWait, set by tests only (SetGlareWait in export_test.go),
+	// replaces RFC 3261 §14.1's random wait before an INVITE that met
+	// 491 goes again (glareWait): a test made to wait minutes for it
+	// proves that what it waits for went on an event, not on that timer.
+	glareWait time.Duration
 }
 
 // maxLeaveRotation bounds sip.leave_rotation: beyond it a typo.

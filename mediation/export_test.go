@@ -229,3 +229,9 @@ func (s *Server) CallersAcked() []bool {
 	}
 	return out
 }
+
+// SetGlareWait makes RFC 3261 §14.1's wait before an INVITE that met 491
+// goes again d on the server cfg configures (SIPConfig.glareWait), in
+// place of its random 2.1-4 s or 0-2 s: a test sets it far beyond its own
+// deadline to prove that something went on an event, not on that wait.
+func SetGlareWait(cfg *Config, d time.Duration) { cfg.SIP.glareWait = d }

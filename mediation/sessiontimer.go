@@ -207,8 +207,11 @@ const maxQuickRefreshes = 3
 // dialog that got 491 (RFC 3261 §14.1): 2.1 to 4 s when we own the
 // dialog's Call-ID (we sent the INVITE that made it: the callee's leg, or
 // a transfer target's that took a leg's place), 0 to 2 s otherwise, in
-// steps of 10 ms.
+// steps of 10 ms. A test may set it (SIPConfig.glareWait).
 func (c *call) glareWait(l *leg) time.Duration {
+	if w := c.deps.sip.glareWait; w > 0 {
+		return w
+	}
 	if l.dialog != nil && l.dialog.UAC {
 		return 2100*time.Millisecond + time.Duration(rand.IntN(191))*10*time.Millisecond
 	}
