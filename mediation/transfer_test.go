@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,13 +31,24 @@ type transferLab struct {
 	sbcMedia, targetMedia *net.UDPConn
 	records               string
 	sbcCalls, targets     chan *peerInvite
+	// host is the loopback address the lab binds, the relay's too.
+	host netip.Addr
 }
 
 func newTransferLab(t *testing.T, configure func(*mediation.Config)) *transferLab {
 	t.Helper()
-	l := &transferLab{sbc: startPeer(t, "sbc"), caller: startPeer(t, "caller"), edge: startPeer(t, "edge"),
-		sbcMedia: rtpSock(t), targetMedia: rtpSock(t), records: filepath.Join(t.TempDir(), "calls.jsonl"),
-		sbcCalls: make(chan *peerInvite, 4), targets: make(chan *peerInvite, 4)}
+	return newTransferLabOn(t, "127.0.0.1", configure)
+}
+
+// newTransferLabOn is newTransferLab with everything it binds (the peers,
+// their media sockets, the server's listeners and relay) on the loopback
+// address host.
+func newTransferLabOn(t *testing.T, host string, configure func(*mediation.Config)) *transferLab {
+	t.Helper()
+	at := netip.AddrPortFrom(netip.MustParseAddr(host), 0)
+	l := &transferLab{sbc: startPeerOn(t, "sbc", at, nil), caller: startPeerOn(t, "caller", at, nil), edge: startPeerOn(t, "edge", at, nil),
+		sbcMedia: rtpSockOn(t, host), targetMedia: rtpSockOn(t, host), records: filepath.Join(t.TempDir(), "calls.jsonl"),
+		sbcCalls: make(chan *peerInvite, 4), targets: make(chan *peerInvite, 4), host: at.Addr()}
 	takeNotifies(l.caller)
 	takeNotifies(l.edge)
 	sbcSDP := loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMA")
@@ -50,6 +62,9 @@ func newTransferLab(t *testing.T, configure func(*mediation.Config)) *transferLa
 		pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
 	})
 	l.srv = serveTo(t, l.sbc.addr(), "udp", func(c *mediation.Config) {
+		listen := at.String()
+		c.Edge.Listen, c.GatewayListen, c.HTTPListen, c.Admin.Listen = listen, listen, listen, listen
+		c.Media.IP = host
 		off := false
 		c.Gateways[0].EnableReferSupport = &off
 		c.Gateways[0].ForwardCallHistory = true
@@ -1102,23 +1117,28 @@ func (l *transferLab) repointed(ctx context.Context, n int) *gosip.Request {
 }
 
 // strictSBC makes the lab's SBC answer INVITEs as RFC 3261 §14.2 has a UAS
-// do: one that comes while another of ours is pending in the dialog gets
-// 500 with Retry-After, and is counted as an overlap (RFC 3261 §14.1: a
-// UAC MUST NOT send it); the others get 200 with the SBC's SDP (recvonly
-// to a hold) and hdrs once pause(req) returns, unless a CANCEL ended it
-// first (487). overlaps reports how many came.
+// do: one that comes while another of ours is pending in the dialog (its
+// final response not sent yet) gets 500 with Retry-After, and is counted
+// as an overlap (RFC 3261 §14.1: a UAC MUST NOT send it); the others get
+// 200 with the SBC's SDP (recvonly to a hold) and hdrs once pause(req)
+// returns, unless a CANCEL ended it first (487). overlaps reports how
+// many came. An INVITE is no longer pending from just before its final
+// response goes: an INVITE of ours sent on that response (a re-point that
+// waited for it) is no overlap.
 func (l *transferLab) strictSBC(pause func(req *gosip.Request), hdrs ...gosip.Header) (overlaps func() int) {
 	sdp := loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMA")
 	var pending, overlapped atomic.Int32
 	l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
-		defer pending.Add(-1)
+		over := sync.OnceFunc(func() { pending.Add(-1) })
 		if pending.Add(1) > 1 {
+			over()
 			overlapped.Add(1)
 			l.sbc.reply(req, tx, 500, nil, gosip.NewHeader("Retry-After", "1"))
 			return
 		}
 		cancelled, paused := make(chan struct{}), make(chan struct{})
-		tx.OnCancel(func(*gosip.Request) { close(cancelled) }) // the stack answers 487
+		// The stack answers 487 once this returns.
+		tx.OnCancel(func(*gosip.Request) { over(); close(cancelled) })
 		go func() { pause(req); close(paused) }()
 		select {
 		case <-paused:
@@ -1129,6 +1149,7 @@ func (l *transferLab) strictSBC(pause func(req *gosip.Request), hdrs ...gosip.He
 		if bytes.Contains(req.Body(), []byte("a=sendonly")) {
 			body = bytes.Replace(sdp, []byte("a=sendrecv"), []byte("a=recvonly"), 1)
 		}
+		over()
 		l.sbc.reply(req, tx, 200, body, hdrs...)
 	})
 	return func() int { return int(overlapped.Load()) }
