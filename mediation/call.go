@@ -151,11 +151,8 @@ type call struct {
 	offer *relayedOffer
 	// xfer is the transfer we perform for a REFER, if any (transfer.go).
 	xfer *transfer
-	// released are the transferors' old edge legs after transfers we
-	// performed (transfer.go), oldest first, at most maxReleasedLegs;
-	// nil before. Behind a pointer: most calls are never transferred,
-	// and a slice header would take the call to the next size class.
-	released *[]*leg
+	// extra is what few calls ever need (callExtra), nil before.
+	extra *callExtra
 	// refers are the REFERs relayed whose NOTIFYs may come back
 	// (refer.go), nil before the first.
 	refers *referSubs
@@ -212,6 +209,27 @@ type call struct {
 	// done is over once the call has ended; final is its record by then.
 	done  doneSignal
 	final *Record
+}
+
+// callExtra is what few calls ever need: the legs a transfer released,
+// the actions waiting for a dialog to be idle. Behind one pointer: most
+// calls are never transferred, and a slice header would take the call to
+// the next size class (TestLongLivedSizeClasses).
+type callExtra struct {
+	// released are the transferors' old edge legs after transfers we
+	// performed (transfer.go), oldest first, at most maxReleasedLegs.
+	released []*leg
+	// idle are the actions waiting for no INVITE exchange to be in
+	// progress in their leg's dialog (whenIdle), in the order they came.
+	idle []idleWait
+}
+
+// extras is c.extra, made on first use.
+func (c *call) extras() *callExtra {
+	if c.extra == nil {
+		c.extra = &callExtra{}
+	}
+	return c.extra
 }
 
 // event is anything a call's goroutine handles.
@@ -620,8 +638,10 @@ func (c *call) handle(ev event) {
 		c.onAttended(e)
 	}
 	// Whatever the event did, a peer's refresh pending at its session's
-	// expiry may have had its final response now.
+	// expiry may have had its final response now, and an INVITE exchange
+	// that an action waits for may have ended.
 	c.expireAfterRefresh()
+	c.runIdle()
 }
 
 // query runs fn on the call's goroutine and waits for it, at most wait;

@@ -489,25 +489,22 @@ const maxRepointRetryAfter = 10 * time.Second
 // repointGateway re-INVITEs the PSTN party's leg to the relay with body,
 // the SDP of the transferred call, once no other INVITE exchange is in
 // progress in that dialog (RFC 3261 §14.1: an offer pending there, our
-// 2xx waiting for its ACK, our session refresh): checked again after the
-// RFC 3261 §14.1 wait, as a rollback's retry is. Until it has its answer,
-// a REFER gets 491 (performTransfer). Its old media path is gone (the
-// relay it used is closed): a 491, or a 500 with a Retry-After of at most
-// maxRepointRetryAfter (RFC 3261 §14.2: an INVITE of the SBC's crossed
-// it), is retried after the RFC 3261 §14.1 wait (the Retry-After's, if
-// longer), up to maxRepointGlare times; any other refusal, or no answer,
-// ends the call (transfer_failed) rather than leave the two parties
-// without audio.
+// 2xx waiting for its ACK, our session refresh): right after the event
+// that ends it (whenIdle), the PSTN party having no media path until
+// then. Until it has its answer, a REFER gets 491 (performTransfer). Its
+// old media path is gone (the relay it used is closed): a 491, or a 500
+// with a Retry-After of at most maxRepointRetryAfter (RFC 3261 §14.2: an
+// INVITE of the SBC's crossed it), is retried after the RFC 3261 §14.1
+// wait (the Retry-After's, if longer), then once that dialog is idle, up
+// to maxRepointGlare times; any other refusal, or no answer, ends the
+// call (transfer_failed) rather than leave the two parties without audio.
 func (c *call) repointGateway(body []byte) {
 	g := c.legOf(c.deps.gw)
 	c.repointing = true
-	if !c.inviteInProgress(g) {
-		c.repointTry(body, 0)
-		return
+	if c.inviteInProgress(g) {
+		c.log.Info().Msg("transfer re-INVITE to the PSTN party waits for the end of the exchange in progress in its dialog")
 	}
-	wait := c.glareWait(g)
-	c.log.Info().Int64("retry_in_ms", wait.Milliseconds()).Msg("transfer re-INVITE to the PSTN party waits for the exchange in progress in its dialog")
-	c.afterGlare(g, wait, func() bool { return c.inviteInProgress(g) }, func() { c.repointTry(body, 0) })
+	c.whenIdle(g, func() { c.repointTry(body, 0) })
 }
 
 // repointRetry tells whether r, a response to the re-point in g's dialog,
@@ -569,8 +566,11 @@ func (c *call) repointTry(body []byte, glare int) {
 			c.peerAnswered(g, r.Body())
 		case retry && glare < maxRepointGlare:
 			c.log.Info().Int("code", r.StatusCode).Int64("retry_in_ms", retryIn.Milliseconds()).Msg("transfer re-INVITE to the PSTN party met another INVITE in its dialog: trying again")
-			c.afterGlare(g, retryIn, func() bool { return c.inviteInProgress(g) },
-				func() { c.repointTry(body, glare+1) })
+			c.after(retryIn, func() {
+				if c.live() {
+					c.whenIdle(g, func() { c.repointTry(body, glare+1) })
+				}
+			})
 		case !r.IsProvisional():
 			fail(strconv.Itoa(r.StatusCode) + " " + r.Reason)
 		}
@@ -619,7 +619,7 @@ func (c *call) releaseLeg(old *leg) {
 const maxReleasedLegs = 8
 
 // release adds old, a transferor's edge leg the call no longer has, to
-// c.released: requests in its dialog are its own, not the edge leg's
+// c.extra.released: requests in its dialog are its own, not the edge leg's
 // (onReleased). Beyond maxReleasedLegs the oldest leg whose dialog is
 // over goes. A leg whose dialog is not over never goes: dropped, it
 // would get no BYE when the call ends (hangup BYEs the released legs it
@@ -629,10 +629,8 @@ const maxReleasedLegs = 8
 // bound only while its BYE is under way (answered, or given up, within
 // the BYE's wait) and the next release drops it.
 func (c *call) release(old *leg) {
-	if c.released == nil {
-		c.released = new([]*leg)
-	}
-	r := *c.released
+	x := c.extras()
+	r := x.released
 	for len(r) >= maxReleasedLegs {
 		i := slices.IndexFunc(r, func(l *leg) bool { return l.byeDone })
 		if i < 0 {
@@ -647,15 +645,15 @@ func (c *call) release(old *leg) {
 			c.releaseLeg(r[i])
 		}
 	}
-	*c.released = append(r, old)
+	x.released = append(r, old)
 }
 
 // releasedLegs are the call's released legs, oldest first.
 func (c *call) releasedLegs() []*leg {
-	if c.released == nil {
+	if c.extra == nil {
 		return nil
 	}
-	return *c.released
+	return c.extra.released
 }
 
 // releasedLeg is the released leg whose Call-ID is callID, nil for none.

@@ -1116,6 +1116,70 @@ func (l *transferLab) repointed(ctx context.Context, n int) *gosip.Request {
 	return reinv
 }
 
+// newRepointLab is a transfer lab on 127.0.83.1 whose RFC 3261 §14.1
+// wait before an INVITE that met 491 goes again is an hour
+// (mediation.SetGlareWait): a re-point that waited for it would not come
+// before the test's deadline, so one that comes went on an event.
+func newRepointLab(t *testing.T, configure func(*mediation.Config)) *transferLab {
+	t.Helper()
+	return newTransferLabOn(t, "127.0.83.1", func(c *mediation.Config) {
+		mediation.SetGlareWait(c, time.Hour)
+		if configure != nil {
+			configure(c)
+		}
+	})
+}
+
+// repointPrompt bounds how long after the end of the exchange it waited
+// for the re-point may come: well under the shortest RFC 3261 §14.1 wait
+// in the PSTN party's dialog of an outbound call (2.1 s: its Call-ID is
+// ours), which the re-point used to wait at least, and under half the
+// session interval of TestReferPerformedByServerRepointWaitsForRefresh,
+// whose next refresh carries the relay's SDP as the re-point does.
+const repointPrompt = time.Second
+
+// repointOnEnd waits for the re-INVITE that re-points the PSTN party, the
+// SBC's nth INVITE, and checks that it went on the end of the exchange it
+// waited for: within repointPrompt of ended, when the SBC ended that
+// exchange, and, when a 2xx of the SBC's to an INVITE of ours with CSeq
+// ackSeq ended it, after our ACK of that 2xx (in the order the SBC read
+// them; 0: nothing to look for: the SBC's own ACK ended it, or a non-2xx
+// response, whose ACK the transaction layer sends in no set order with
+// what the call does next, RFC 3261 §17.1.1.3). The re-point
+// is known by its SDP, the relay's (the lab's call was bypassed before):
+// not a session refresh of ours, which would carry the old one. Then
+// waits for our ACK of the re-point's 200.
+func (l *transferLab) repointOnEnd(ctx context.Context, t *testing.T, n int, ackSeq uint32, ended time.Time) *gosip.Request {
+	t.Helper()
+	reinv := l.sbc.waitLast(ctx, gosip.INVITE, n)
+	if addr := media(t, "re-point", reinv.Body()).Addr; addr != l.host {
+		t.Fatalf("the SBC's INVITE #%d offers media at %v, not the relay's %v: the re-point has not come", n, addr, l.host)
+	}
+	if d := time.Since(ended); d > repointPrompt {
+		t.Errorf("the re-point came %v after the exchange it waited for ended, want within %v: on that end, not after RFC 3261 §14.1's wait", d, repointPrompt)
+	}
+	if ackSeq != 0 {
+		if ack, inv := l.sbc.wireAt(gosip.ACK, ackSeq), l.sbc.wireAt(gosip.INVITE, reinv.CSeq().SeqNo); ack < 0 || inv < ack {
+			t.Errorf("the re-point (CSeq %d) came before our ACK of the exchange it waited for (CSeq %d): it crossed it (RFC 3261 §14.1)", reinv.CSeq().SeqNo, ackSeq)
+		}
+	}
+	l.sbc.waitSeq(ctx, gosip.ACK, reinv.CSeq().SeqNo)
+	return reinv
+}
+
+// wireAt is the place of the first request with method and CSeq number
+// seq among the messages p read, -1 for none.
+func (p *peer) wireAt(method gosip.RequestMethod, seq uint32) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, m := range p.wire {
+		if r, ok := m.(*gosip.Request); ok && r.Method == method && r.CSeq().SeqNo == seq {
+			return i
+		}
+	}
+	return -1
+}
+
 // strictSBC makes the lab's SBC answer INVITEs as RFC 3261 §14.2 has a UAS
 // do: one that comes while another of ours is pending in the dialog (its
 // final response not sent yet) gets 500 with Retry-After, and is counted
@@ -1159,13 +1223,16 @@ func (l *transferLab) strictSBC(pause func(req *gosip.Request), hdrs ...gosip.He
 // (a hold), sent while the target rings, is relayed to the SBC, which has
 // not answered it when the target answers. The client gets 491 (its leg
 // is replaced), and the re-INVITE that re-points the PSTN party waits for
-// the SBC's answer to the relayed one (RFC 3261 §14.1: no second INVITE
-// of ours while one is pending in the dialog). It used to go at once, and
-// the SBC's 500 to it (RFC 3261 §14.2) ended the call (transfer_failed)
-// although the target had answered (r28-refer F1).
+// the SBC's final response to the relayed one (RFC 3261 §14.1: no second
+// INVITE of ours while one is pending in the dialog), then goes at once,
+// after our ACK of it. It used to go at once, and the SBC's 500 to it
+// (RFC 3261 §14.2) ended the call (transfer_failed) although the target
+// had answered (r28-refer F1); then it waited for RFC 3261 §14.1's 2.1-4 s
+// after that response, the PSTN party hearing nothing meanwhile (the lab
+// makes that wait an hour).
 func TestReferPerformedByServerRepointWaitsForReoffer(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
-	l := newTransferLab(t, nil)
+	l := newRepointLab(t, nil)
 	release := l.ringingTarget(ctx)
 	overlaps := l.strictSBC(func(req *gosip.Request) {
 		if !bytes.Contains(req.Body(), []byte("a=sendonly")) {
@@ -1185,16 +1252,19 @@ func TestReferPerformedByServerRepointWaitsForReoffer(t *testing.T) {
 	l.edge.wait(ctx, gosip.INVITE, 1) // the target rings
 	hold := clientHolds(ctx, t, oc)
 	l.sbc.wait(ctx, gosip.INVITE, 2) // the relayed hold, pending at the SBC
+	// From here the hold's end (a 487 to our CANCEL, or the SBC's 200)
+	// is at most 300 ms away; the SBC counts an INVITE of ours that comes
+	// before it (overlaps).
+	ended := time.Now()
 	close(release)
 	target := next(ctx, t, l.targets, "transfer")
 	if code := codeOf(ctx, t, hold, "the client's re-INVITE"); code != 491 {
 		t.Errorf("the client's re-INVITE got %d, want 491 (its leg was replaced)", code)
 	}
-	repoint := l.sbc.wait(ctx, gosip.INVITE, 3)
+	repoint := l.repointOnEnd(ctx, t, 3, 0, ended.Add(300*time.Millisecond))
 	if bytes.Contains(repoint.Body(), []byte("a=sendonly")) {
 		t.Errorf("the PSTN party was re-pointed on hold: the transferor's hold ended with its leg")
 	}
-	l.sbc.waitSeq(ctx, gosip.ACK, repoint.CSeq().SeqNo) // the re-point answered
 	if n := overlaps(); n != 0 {
 		t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
 	}
@@ -1242,22 +1312,36 @@ func TestReferPerformedByServerReferDuringRepoint(t *testing.T) {
 // TestReferPerformedByServerRepointWaitsForRefresh: we refresh the PSTN
 // party's session by re-INVITE (the trunk's session_timer, the SBC allows
 // no UPDATE), and the target answers while the SBC has not answered that
-// refresh: the re-point waits for it (RFC 3261 §14.1), then goes, and the
-// call goes on. It used to go at once, and the SBC's 500 ended the call
-// (r28-refer F1).
+// refresh: the re-point waits for it (RFC 3261 §14.1), then goes at once,
+// after our ACK of the refresh's 200, and the call goes on. It used to go
+// at once, and the SBC's 500 ended the call (r28-refer F1); then it waited
+// for RFC 3261 §14.1's 2.1-4 s after that 200 (the lab makes that wait an
+// hour).
 func TestReferPerformedByServerRepointWaitsForRefresh(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
-	l := newTransferLab(t, func(c *mediation.Config) {
-		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+	l := newRepointLab(t, func(c *mediation.Config) {
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 4 * time.Second, MinSE: time.Second}
 	})
-	overlaps := l.strictSBC(func(*gosip.Request) { time.Sleep(300 * time.Millisecond) }, gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+	release := make(chan struct{})
+	var held atomic.Bool
+	overlaps := l.strictSBC(func(*gosip.Request) {
+		if held.CompareAndSwap(false, true) { // our refresh: answered once the target has answered
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+	}, gosip.NewHeader("Session-Expires", "4;refresher=uac"))
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
 	next(ctx, t, l.sbcCalls, "SBC's")
 	l.sbc.wait(ctx, gosip.ACK, 1)
-	l.sbc.wait(ctx, gosip.INVITE, 2) // our session refresh, pending at the SBC
+	refresh := l.sbc.waitLast(ctx, gosip.INVITE, 2) // our session refresh, pending at the SBC
 	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
 	target := next(ctx, t, l.targets, "transfer")
-	l.repointed(ctx, 3) // the refresh, then the re-point, answered
+	target.mustWaitAck(ctx)
+	ended := time.Now()
+	close(release)
+	l.repointOnEnd(ctx, t, 3, refresh.CSeq().SeqNo, ended)
 	if n := overlaps(); n != 0 {
 		t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
 	}
@@ -1265,6 +1349,64 @@ func TestReferPerformedByServerRepointWaitsForRefresh(t *testing.T) {
 		t.Fatal("the PSTN party got BYE")
 	}
 	l.targetHangsUp(ctx, t, target)
+}
+
+// TestReferPerformedByServerRepointWaitsForAck: the SBC re-INVITEs (a
+// hold), relayed to the client, which answers; our 200 to the SBC waits
+// for its ACK when the client transfers the call and the target answers.
+// The re-point waits for that ACK (RFC 3261 §14.1: the SBC's INVITE
+// transaction is not over until then), and goes as soon as it comes; it
+// used to wait for RFC 3261
+// §14.1's 2.1-4 s after it (the lab makes that wait an hour). An SBC that
+// never ACKs does not leave the call waiting: our 2xx gives up after
+// 64*T1 (RFC 3261 §13.3.1.4) and the call ends, the target and the SBC
+// getting BYE, as it would without the transfer.
+func TestReferPerformedByServerRepointWaitsForAck(t *testing.T) {
+	for _, acks := range []bool{true, false} {
+		name := map[bool]string{true: "acked", false: "never acked"}[acks]
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			l := newRepointLab(t, func(c *mediation.Config) {
+				// 64*T1 = 2.56 s for our 2xx's ACK: time for the transfer.
+				c.SIP.T1 = 40 * time.Millisecond
+			})
+			l.caller.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+				l.caller.reply(req, tx, 200, bytes.Replace(fixtureBody(t, "sfb-bypass-offer.sdp"), []byte("a=sendrecv"), []byte("a=recvonly"), 1))
+			})
+			oc := upCall(ctx, t, l.caller, l.srv, "udp")
+			ackTaken(ctx, t, oc) // no 2xx of ours waits for the client's ACK
+			first := next(ctx, t, l.sbcCalls, "SBC's")
+			l.sbc.wait(ctx, gosip.ACK, 1)
+			seq := first.req.CSeq().SeqNo + 1
+			if res := first.do(ctx, first.inDialog(gosip.INVITE, seq, fixtureBody(t, "hold-offer.sdp"))); res.StatusCode != 200 {
+				t.Fatalf("the PSTN party's hold got %d", res.StatusCode)
+			}
+			// The SBC holds its ACK back.
+			ackTaken(ctx, t, oc)
+			referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+			target := next(ctx, t, l.targets, "transfer")
+			target.mustWaitAck(ctx)
+			if !acks {
+				l.edge.wait(ctx, gosip.BYE, 1) // the call ends after 64*T1
+				l.sbc.wait(ctx, gosip.BYE, 1)
+				waitCalls(t, l.srv, 0)
+				if recs := readRecords(t, l.records); len(recs) != 1 || recs[0].EndReason != "no ACK for our 2xx to a re-INVITE" {
+					t.Errorf("records %+v, want one ended for want of the SBC's ACK", recs)
+				}
+				if n := l.sbc.count(gosip.INVITE); n != 1 {
+					t.Errorf("the SBC got %d INVITEs, want its call's only: no re-point while our 2xx waited for its ACK", n)
+				}
+				return
+			}
+			if n := l.sbc.count(gosip.INVITE); n != 1 {
+				t.Fatalf("the SBC got %d INVITEs before its ACK, want its call's only: the re-point crossed its INVITE transaction (RFC 3261 §14.1)", n)
+			}
+			ended := time.Now()
+			_ = first.p.stack.Client("udp").WriteRequest(first.inDialog(gosip.ACK, seq, nil))
+			l.repointOnEnd(ctx, t, 2, 0, ended)
+			l.wentOn(ctx, t, target)
+		})
+	}
 }
 
 // TestReferPerformedByServerTransferorGoneReoffer: the transferor hangs up
