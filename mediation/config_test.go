@@ -145,7 +145,7 @@ func TestValidate(t *testing.T) {
 			withTLS(c)
 			c.TLS.GatewayListen, c.TLS.Mutual, c.Gateways[0].Transport = "127.0.0.1:5067", true, "tls"
 		}, "", ""},
-		{"tls key mismatch", func(c *mediation.Config) { withTLS(c); c.TLS.Key = filepath.Join(certs, labca.ClientKeyFile) }, "tls.cert", "private key does not match"},
+		{"tls key mismatch", func(c *mediation.Config) { withTLS(c); c.TLS.Key = filepath.Join(certs, labca.ClientKeyFile) }, "tls.key", "private key does not match"},
 		{"gateway tls name bad", func(c *mediation.Config) { c.Gateways[0].TLSName = "bad name" }, "gateways[0].tls_name", "host name"},
 		{"edge tls name", func(c *mediation.Config) { c.Edge.TLSName = "edge.lab" }, "", ""},
 		{"edge tls name bad", func(c *mediation.Config) { c.Edge.TLSName = "bad name" }, "edge.tls_name", "host name"},

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"time"
 
@@ -49,15 +48,13 @@ func (t TLSConfig) check() *ConfigError {
 	case t.Mutual && t.CA == "":
 		return &ConfigError{Field: "tls.ca", Reason: "mutual TLS needs the CA that client certificates are checked against"}
 	}
-	if t.Cert != "" {
-		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
-			return invalid("tls.cert", t.Cert, "%v", err)
+	// The files are read as the start and a SIGHUP read them.
+	if _, err := readTLSFiles(t); err != nil {
+		var fe *tlsFileError
+		if errors.As(err, &fe) {
+			return invalid(fe.field, fe.path, "%v", fe.err)
 		}
-	}
-	if t.CA != "" {
-		if _, err := loadPool(t.CA); err != nil {
-			return invalid("tls.ca", t.CA, "%v", err)
-		}
+		return invalid("tls.cert", t.Cert, "%v", err)
 	}
 	for _, l := range []struct{ field, v string }{{"tls.gateway_listen", t.GatewayListen}, {"tls.edge_listen", t.EdgeListen}} {
 		if l.v != "" {
@@ -130,18 +127,6 @@ func timeLeft(d time.Duration) string {
 // TLSCertWarning says when tls.cert is expired, not valid yet or expires
 // within 14 days, or "" (serve --validate prints it).
 func (c *Config) TLSCertWarning() string { return c.TLS.certWarning(time.Now()) }
-
-func loadPool(path string) (*x509.CertPool, error) {
-	pemData, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemData) {
-		return nil, errors.New("no PEM certificate in the file")
-	}
-	return pool, nil
-}
 
 // sideTLS builds a side's TLS settings from the files in st; nil when the
 // side has no TLS at all (st nil). names, when set (the gateway side), are

@@ -1,12 +1,13 @@
 package mediation
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -55,12 +56,22 @@ type tlsFileError struct {
 func (e *tlsFileError) Error() string { return fmt.Sprintf("%s %s: %v", e.field, e.path, e.err) }
 func (e *tlsFileError) Unwrap() error { return e.err }
 
-// readTLSFiles reads and parses t's certificate, key and CA bundle.
+// readTLSFiles reads and parses t's certificate, key and CA bundle,
+// strictly (pemCertificates): a file caught half written at a SIGHUP
+// must be refused, not taken for what parsed before the cut. serve
+// --validate and the start read them with it too.
 func readTLSFiles(t TLSConfig) (*tlsFiles, error) {
 	f := &tlsFiles{}
 	if t.Cert != "" {
 		certPEM, err := os.ReadFile(t.Cert)
 		if err != nil {
+			return nil, &tlsFileError{"tls.cert", t.Cert, err}
+		}
+		// The chain is parsed before the key, so that a certificate
+		// that cannot be used is blamed on tls.cert: crypto/tls's
+		// errors for a malformed one do not say which input it was.
+		// Other blocks are left to the key (a file holding both).
+		if _, err := pemCertificates(certPEM, true); err != nil {
 			return nil, &tlsFileError{"tls.cert", t.Cert, err}
 		}
 		keyPEM, err := os.ReadFile(t.Key)
@@ -69,12 +80,8 @@ func readTLSFiles(t TLSConfig) (*tlsFiles, error) {
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			// crypto/tls says which input it could not use: the
-			// certificate's, else the key's (unparseable, or not the
-			// certificate's key).
-			if strings.Contains(err.Error(), "certificate input") {
-				return nil, &tlsFileError{"tls.cert", t.Cert, err}
-			}
+			// The certificates parsed: the key is unparseable, or not
+			// the certificate's.
 			return nil, &tlsFileError{"tls.key", t.Key, fmt.Errorf("%w (tls.cert %s)", err, t.Cert)}
 		}
 		if pair.Leaf == nil { // GODEBUG x509keypairleaf=0
@@ -85,13 +92,73 @@ func readTLSFiles(t TLSConfig) (*tlsFiles, error) {
 		f.cert = &pair
 	}
 	if t.CA != "" {
-		pool, err := loadPool(t.CA)
+		pemData, err := os.ReadFile(t.CA)
 		if err != nil {
 			return nil, &tlsFileError{"tls.ca", t.CA, err}
 		}
-		f.pool = pool
+		cas, err := pemCertificates(pemData, false)
+		if err != nil {
+			return nil, &tlsFileError{"tls.ca", t.CA, err}
+		}
+		f.pool = x509.NewCertPool()
+		for _, c := range cas {
+			f.pool.AddCert(c)
+		}
 	}
 	return f, nil
+}
+
+// pemBegin starts every PEM block (RFC 7468 §2).
+const pemBegin = "-----BEGIN"
+
+// pemCertificates parses every CERTIFICATE block of data, at least one.
+// x509.CertPool.AppendCertsFromPEM takes a bundle if any certificate in
+// it parses, and tls.X509KeyPair stops at the first block it cannot
+// decode: either takes a file cut short for whole. Here every block must
+// decode, each certificate parse, and nothing but whitespace follow the
+// last block. Text before a block is allowed (openssl's "Bag Attributes"
+// and "subject=" lines). other says whether blocks of another type may
+// be in the file (tls.cert holding the key too), else they are refused
+// (tls.ca is certificates only).
+func pemCertificates(data []byte, other bool) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for n := 1; ; n++ {
+		i := bytes.Index(data, []byte(pemBegin))
+		if i < 0 {
+			// Text in a file of no PEM block at all (n 1) is no
+			// certificate, below.
+			if n > 1 && len(bytes.TrimSpace(data)) > 0 {
+				return nil, errors.New("text after the last PEM block: is the file cut short, or being written?")
+			}
+			break
+		}
+		// Decode this block alone: pem.Decode skips one it cannot
+		// decode and goes on to the next.
+		data = data[i:]
+		end := len(data)
+		if j := bytes.Index(data[len(pemBegin):], []byte(pemBegin)); j >= 0 {
+			end = len(pemBegin) + j
+		}
+		block, rest := pem.Decode(data[:end])
+		if block == nil {
+			return nil, fmt.Errorf("PEM block %d cannot be decoded: is the file cut short, or being written?", n)
+		}
+		data = data[end-len(rest):]
+		switch {
+		case block.Type == "CERTIFICATE":
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("PEM block %d: %w", n, err)
+			}
+			certs = append(certs, c)
+		case !other:
+			return nil, fmt.Errorf("PEM block %d is a %s, not a certificate", n, block.Type)
+		}
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM certificate in the file")
+	}
+	return certs, nil
 }
 
 // files are the TLS files in use.
@@ -191,7 +258,7 @@ func (s *Server) registerTLSMetrics() {
 	}
 	s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mediationserver_tls_reload_failures_total",
-		Help: "SIGHUPs whose tls.cert, tls.key or tls.ca could not be used (missing, unparseable, a key not the certificate's, an expired certificate): the files in use were kept.",
+		Help: "SIGHUPs whose tls.cert, tls.key or tls.ca could not be used (missing, unparseable or cut short, a key not the certificate's, an expired certificate): the files in use were kept.",
 	}, func() float64 { return float64(st.failures.Load()) }))
 	if st.leaf() == nil {
 		return
