@@ -194,14 +194,26 @@ func (st *tlsStore) clientCertificate(cri *tls.CertificateRequestInfo) (*tls.Cer
 	return c, nil
 }
 
+// tlsReloadSkew is how far ahead of our clock a certificate's start may
+// be and still be taken at a reload: a CA whose clock is a little ahead
+// of ours, issuing from its now (labca and Let's Encrypt start theirs an
+// hour before, so they are valid at once).
+const tlsReloadSkew = 5 * time.Minute
+
 // reload reads the files again and, when they are all good, makes them
-// the ones in use. A certificate that has expired is refused too: peers
-// would refuse every handshake with it, while the one in use may still
+// the ones in use. A certificate that has expired, or is not valid yet
+// (beyond tlsReloadSkew), is refused too: peers would refuse every
+// handshake with it (until it starts), while the one in use may still
 // be valid. now is the time it is checked against.
 func (st *tlsStore) reload(now time.Time) (*tlsFiles, error) {
 	f, err := readTLSFiles(st.cfg)
-	if err == nil && f.cert != nil && now.After(f.cert.Leaf.NotAfter) {
-		err = &tlsFileError{"tls.cert", st.cfg.Cert, fmt.Errorf("expired on %s", f.cert.Leaf.NotAfter.UTC().Format(certDay))}
+	if err == nil && f.cert != nil {
+		switch leaf := f.cert.Leaf; {
+		case now.After(leaf.NotAfter):
+			err = &tlsFileError{"tls.cert", st.cfg.Cert, fmt.Errorf("expired on %s", leaf.NotAfter.UTC().Format(certDay))}
+		case leaf.NotBefore.After(now.Add(tlsReloadSkew)):
+			err = &tlsFileError{"tls.cert", st.cfg.Cert, fmt.Errorf("not valid before %s", leaf.NotBefore.UTC().Format(certDay))}
+		}
 	}
 	if err != nil {
 		st.failures.Add(1)
@@ -258,7 +270,7 @@ func (s *Server) registerTLSMetrics() {
 	}
 	s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mediationserver_tls_reload_failures_total",
-		Help: "SIGHUPs whose tls.cert, tls.key or tls.ca could not be used (missing, unparseable or cut short, a key not the certificate's, an expired certificate): the files in use were kept.",
+		Help: "SIGHUPs whose tls.cert, tls.key or tls.ca could not be used (missing, unparseable or cut short, a key not the certificate's, a certificate expired or not valid yet): the files in use were kept.",
 	}, func() float64 { return float64(st.failures.Load()) }))
 	if st.leaf() == nil {
 		return

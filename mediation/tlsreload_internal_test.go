@@ -188,3 +188,44 @@ func TestTLSReloadRefusesCutFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSReloadRefusesNotYetValid: a certificate not valid yet is
+// refused at SIGHUP, as an expired one is: every handshake with it would
+// fail until it starts, while the one in use works. One starting within
+// tlsReloadSkew is taken (with the start's warning): a CA whose clock is
+// a little ahead of ours. labca's certificates start an hour before they
+// are issued, so a renewal made now is valid at once.
+func TestTLSReloadRefusesNotYetValid(t *testing.T) {
+	dir := reloadLab(t, labca.Options{})
+	st := reloadStore(t, dir, false)
+	in := st.leaf()
+	for _, tt := range []struct {
+		name   string
+		issued time.Time // labca: valid from an hour before
+		taken  bool
+	}{
+		{"valid in two days", time.Now().Add(48 * time.Hour), false},
+		{"valid in a minute", time.Now().Add(time.Hour + time.Minute), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			next := reloadLab(t, labca.Options{Issued: tt.issued})
+			for _, f := range []string{labca.ServerFile, labca.ServerKeyFile} {
+				writeFile(t, filepath.Join(dir, f), readFile(t, filepath.Join(next, f)))
+			}
+			_, err := st.reload(time.Now())
+			if tt.taken {
+				if err != nil {
+					t.Errorf("a certificate valid within the skew allowance was refused: %v", err)
+				}
+				return
+			}
+			var fe *tlsFileError
+			if !errors.As(err, &fe) || fe.field != "tls.cert" || !strings.Contains(err.Error(), "not valid before") {
+				t.Errorf("reload of a certificate valid from %s: %v; want tls.cert refused, not valid before", st.leaf().NotBefore, err)
+			}
+			if !st.leaf().Equal(in) {
+				t.Error("the certificate in use was not kept")
+			}
+		})
+	}
+}
