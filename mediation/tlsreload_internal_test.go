@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediation-emulator/mediation/gateway"
 	"github.com/mediation-emulator/mediation/mediation/labca"
 )
 
@@ -227,5 +228,82 @@ func TestTLSReloadRefusesNotYetValid(t *testing.T) {
 				t.Error("the certificate in use was not kept")
 			}
 		})
+	}
+}
+
+// TestTLSReloadedCAChecksDialledPeers: a tls.ca taken at SIGHUP checks
+// the certificates of the peers the server dials, not only those of the
+// clients of our listeners: a TLS trunk (trunkDial: its tls_name) and the
+// edge peer (edgeDial: edge.tls_name), each checked by crypto/tls against
+// the CA in use at the dial. Their certificates, from the new CA, are
+// refused before the reload and taken after it.
+func TestTLSReloadedCAChecksDialledPeers(t *testing.T) {
+	dir := reloadLab(t, labca.Options{})
+	other := reloadLab(t, labca.Options{ServerNames: []string{"edgepeer.lab"}})
+	st := reloadStore(t, dir, false)
+	trunk := serveTLSOn(t, "127.0.85.2", &tls.Config{Certificates: []tls.Certificate{labPair(t, other, labca.ClientFile, labca.ClientKeyFile)}})
+	edge := serveTLSOn(t, "127.0.85.3", &tls.Config{Certificates: []tls.Certificate{labPair(t, other, labca.ServerFile, labca.ServerKeyFile)}})
+	table, err := gateway.NewTable([]gateway.Trunk{{Name: "sbc", Addr: trunk, Transport: "tls", TLSName: "sbc.lab"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := st.sideTLS("", table.NamesAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, err := st.sideTLS("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := []struct {
+		name string
+		addr netip.AddrPort
+		dial func(netip.AddrPort) *tls.Config
+	}{
+		{"trunk", trunk, trunkDial(table, st, gw.Client)},
+		{"edge peer", edge, edgeDial(edge, "edgepeer.lab", st, ed.Client)},
+	}
+	for _, p := range peers {
+		if err := dialTLSFrom(p.addr, p.dial(p.addr)); err == nil {
+			t.Fatalf("%s: a certificate from a CA not in tls.ca was taken", p.name)
+		}
+	}
+	writeFile(t, filepath.Join(dir, labca.CAFile), readFile(t, filepath.Join(other, labca.CAFile)))
+	if _, err := st.reload(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		if err := dialTLSFrom(p.addr, p.dial(p.addr)); err != nil {
+			t.Errorf("%s: after tls.ca's reload, its certificate from the new CA: %v", p.name, err)
+		}
+	}
+}
+
+// TestTLSEdgeClientDialByName: the edge side's client settings as sipgo
+// dials with them a host name (a Contact or Route by name, _sips._tls
+// SRV: a clone whose ServerName is the host): the certificate must chain
+// to tls.ca and carry that name. The check is our VerifyConnection, with
+// the CA in use at the handshake, no longer crypto/tls's.
+func TestTLSEdgeClientDialByName(t *testing.T) {
+	names := labca.Options{ServerNames: []string{"edgepeer.lab", "127.0.85.1"}}
+	dir, other := reloadLab(t, names), reloadLab(t, names)
+	side, err := reloadStore(t, dir, false).sideTLS("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, certDir, serverName string
+		ok                        bool
+	}{
+		{"from tls.ca, named", dir, "edgepeer.lab", true},
+		{"from tls.ca, another name", dir, "elsewhere.lab", false},
+		{"another CA, named", other, "edgepeer.lab", false},
+	} {
+		peer := serveTLSOn(t, "127.0.85.1", &tls.Config{Certificates: []tls.Certificate{labPair(t, tt.certDir, labca.ServerFile, labca.ServerKeyFile)}})
+		cfg := side.Client.Clone()
+		cfg.ServerName = tt.serverName // as sipgo's dial sets it
+		if err := dialTLSFrom(peer, cfg); (err == nil) != tt.ok {
+			t.Errorf("%s: %v, want taken %v", tt.name, err, tt.ok)
+		}
 	}
 }
