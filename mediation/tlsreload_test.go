@@ -48,11 +48,12 @@ func (r *certRecorder) seen() (server, clients []string) {
 }
 
 // renewCert replaces l's server certificate and key with a new pair
-// from l's CA naming names (the first its common name), moved into place
-// as a renewal (certbot, ACME) does.
+// from l's CA naming names (the first its common name), valid for 90
+// days as ACME's (the lab's expires in a year: the renewal's expiry tells
+// it apart), moved into place as a renewal (certbot, ACME) does.
 func renewCert(t *testing.T, l lab, names ...string) {
 	t.Helper()
-	if err := labca.IssueClient(string(l), names, "renewed.pem", "renewed-key.pem"); err != nil {
+	if err := labca.IssueClientFor(string(l), names, 90*24*time.Hour, "renewed.pem", "renewed-key.pem"); err != nil {
 		t.Fatal(err)
 	}
 	for from, to := range map[string]string{"renewed.pem": labca.ServerFile, "renewed-key.pem": labca.ServerKeyFile} {
@@ -101,7 +102,7 @@ const (
 // TLS), while a call up on a TLS connection made with the old one goes
 // on and ends (BYE, 200) on that connection, not dialled again. The
 // reload logs the new certificate's subject, names and expiry, and
-// /metrics shows that expiry.
+// /metrics shows that expiry (90 days, the first certificate's a year).
 func TestTLSCertReload(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	l := newLab(t, []string{"mediation.lab", "127.0.82.1"}, []string{"sbc.lab", "127.0.82.2"})
@@ -162,12 +163,16 @@ func TestTLSCertReload(t *testing.T) {
 	waitCalls(t, srv, 0)
 
 	line := reloadLine(logs, msgReloaded)
-	if line == nil || !strings.Contains(fmt.Sprint(line["subject"]), "CN=renewed.lab") || fmt.Sprint(line["ip_addresses"]) != "[127.0.82.1]" || line["not_after"] == nil {
+	if line == nil || !strings.Contains(fmt.Sprint(line["subject"]), "CN=renewed.lab") || fmt.Sprint(line["dns_names"]) != "[renewed.lab]" ||
+		fmt.Sprint(line["ip_addresses"]) != "[127.0.82.1]" || line["not_after"] == nil {
 		t.Errorf("reload logged %v, want the new certificate's subject, names and expiry", line)
 	}
 	renewed, err := tls.LoadX509KeyPair(l.file(labca.ServerFile), l.file(labca.ServerKeyFile))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if d := time.Until(renewed.Leaf.NotAfter); d > 91*24*time.Hour {
+		t.Fatalf("the renewal expires in %s: as the lab's, the gauge check below cannot fail", d)
 	}
 	mediationtest.WaitMetric(t, srv, float64(renewed.Leaf.NotAfter.Unix()), "mediationserver_tls_cert_not_after_seconds")
 }

@@ -113,10 +113,26 @@ func IssueClient(dir string, names []string, certFile, keyFile string) error {
 	return IssueWithUsages(dir, names, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, certFile, keyFile)
 }
 
+// IssueClientFor is IssueClient valid for validity from now (and from an
+// hour before, as Generate's), not to the CA's end: a renewal that tells
+// from the certificate it replaces by its expiry too (ACME's 90 days).
+func IssueClientFor(dir string, names []string, validity time.Duration, certFile, keyFile string) error {
+	if validity <= 0 {
+		return fmt.Errorf("labca: validity %v is not positive", validity)
+	}
+	return issueWith(dir, names, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, validity, certFile, keyFile)
+}
+
 // IssueWithUsages is IssueClient with the certificate's extended key
 // usages as given: serverAuth alone, as public CAs issue TLS certificates
 // since 2026, or none for TLS, to test a peer's checks.
 func IssueWithUsages(dir string, names []string, usages []x509.ExtKeyUsage, certFile, keyFile string) error {
+	return issueWith(dir, names, usages, 0, certFile, keyFile)
+}
+
+// issueWith signs a certificate with the CA in dir, valid for validity
+// from now, or to the CA's end when 0.
+func issueWith(dir string, names []string, usages []x509.ExtKeyUsage, validity time.Duration, certFile, keyFile string) error {
 	if len(names) == 0 {
 		return errors.New("labca: names are required")
 	}
@@ -132,9 +148,13 @@ func IssueWithUsages(dir string, names []string, usages []x509.ExtKeyUsage, cert
 	if !ok {
 		return errors.New("labca: the CA key is not ECDSA")
 	}
-	// Valid from an hour ago (clock skew, as Generate's) to the CA's end.
+	// Valid from an hour ago (clock skew, as Generate's), to the CA's
+	// end unless told.
 	from := time.Now().Add(-time.Hour)
-	return issue(dir, ca, caKey, names, usages, certFile, keyFile, from, ca.NotAfter.Sub(from))
+	if validity == 0 {
+		return issue(dir, ca, caKey, names, usages, certFile, keyFile, from, ca.NotAfter.Sub(from))
+	}
+	return issue(dir, ca, caKey, names, usages, certFile, keyFile, from, validity+time.Hour)
 }
 
 // issue makes a leaf certificate for names, signed by ca.

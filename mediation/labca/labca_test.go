@@ -88,3 +88,31 @@ func TestValidityFromNow(t *testing.T) {
 		t.Error("negative validity: no error")
 	}
 }
+
+// TestIssueClientForValidity: IssueClientFor's certificate is valid for
+// the validity asked from now (and an hour before), not to the CA's end
+// as IssueClient's: a test renewal whose expiry differs from the lab's.
+func TestIssueClientForValidity(t *testing.T) {
+	dir := t.TempDir()
+	if err := Generate(dir, Options{ServerNames: []string{"mediation.lab"}, ClientNames: []string{"sbc.lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if err := IssueClientFor(dir, []string{"renewed.lab"}, 90*24*time.Hour, "r.pem", "r-key.pem"); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "r.pem"), filepath.Join(dir, "r-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := before.Add(90 * 24 * time.Hour)
+	if d := pair.Leaf.NotAfter.Sub(want); d < -time.Second || d > time.Minute {
+		t.Errorf("NotAfter %s, want %s", pair.Leaf.NotAfter, want)
+	}
+	if pair.Leaf.NotBefore.After(before.Add(-59 * time.Minute)) {
+		t.Errorf("NotBefore %s, want an hour before %s", pair.Leaf.NotBefore, before)
+	}
+	if err := IssueClientFor(dir, []string{"x.lab"}, 0, "x.pem", "x-key.pem"); err == nil {
+		t.Error("a validity of 0 was taken")
+	}
+}
