@@ -163,9 +163,14 @@ func (st *tlsStore) sideTLS(listen string, names func(netip.Addr) []string) (*si
 			return verifyPeer(cs, st.pool(), []string{cs.ServerName}, x509.ExtKeyUsageServerAuth)
 		}
 	} else {
-		// The side dials every IP itself (ClientFor, Dial): sipgo's dial
-		// with these settings is to a host name, sent as SNI, which the
-		// certificate must carry, as crypto/tls checks it.
+		// The side dials its IPs itself (edgeDial for the edge peer,
+		// ClientFor for requests to another IP and dial-backs). sipgo dials with these settings a
+		// host name (a Contact, Route or SRV target by name), sent as SNI,
+		// which the certificate must carry, as crypto/tls checks it. Were
+		// sipgo to dial an IP itself (a connection pooled for a request
+		// closed before the request takes it), the state says no name
+		// (no SNI for an IP), and which IP was dialled cannot be known
+		// here: refused, the request's transport failure.
 		client.VerifyConnection = func(cs tls.ConnectionState) error {
 			if cs.ServerName == "" {
 				return errors.New("tls: no name to check the peer certificate against")

@@ -22,10 +22,14 @@ type tlsFiles struct {
 }
 
 // tlsStore holds the TLS files in use. Every handshake, on a listener or
-// dialled, takes them from it as it starts; a reload swaps them whole, so
-// a handshake has the old files or the new, never a mix, and no lock is
-// held across one. Connections already up keep the certificate they were
-// made with: TLS checks certificates at the handshake only.
+// dialled, reads them from it, no lock held across one; a reload swaps
+// them whole, so each read gives one good set. A handshake reads the
+// store more than once, though: the CA when it starts (the ClientHello,
+// the dial) or ends (VerifyConnection), our certificate when it is sent.
+// A reload in between gives it the new certificate with the old CA, or
+// the reverse: harmless, as both sets were good files. Connections
+// already up keep the certificate they were made with: TLS checks
+// certificates at the handshake only.
 type tlsStore struct {
 	cfg      TLSConfig
 	cur      atomic.Pointer[tlsFiles]
