@@ -20,12 +20,18 @@ import (
 // the relay sends to the plain line's port, and the SBC's refresh
 // re-INVITE repeating that offer is answered without bothering the client.
 // Before, the RTP/SAVP line first got 488 ("SRTP is off"). The choice is
-// logged at info once a call, not at every refresh.
+// logged at info once a call, not at every refresh. The same with the
+// feedback profiles (RTP/SAVPF, then RTP/AVPF, as a WebRTC-leaning SBC
+// offers): the RTP/AVPF line is the plain one, answered RTP/AVPF.
 func TestBestEffortSRTPOffer(t *testing.T) {
-	for _, savpFirst := range []bool{true, false} {
-		name := "AVP first"
+	for _, tt := range []struct {
+		savpFirst bool
+		f         string // "F": the feedback profiles, RTP/SAVPF and RTP/AVPF
+	}{{true, ""}, {false, ""}, {true, "F"}, {false, "F"}} {
+		savpFirst, savpProto, avpProto := tt.savpFirst, "RTP/SAVP"+tt.f, "RTP/AVP"+tt.f
+		name := "AVP" + tt.f + " first"
 		if savpFirst {
-			name = "SAVP first"
+			name = "SAVP" + tt.f + " first"
 		}
 		t.Run(name, func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
@@ -36,9 +42,9 @@ func TestBestEffortSRTPOffer(t *testing.T) {
 			cfg.Edge.Peer = edge.addr().String()
 			logs := new(syncBuffer)
 			srv := mediationtest.Serve(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
-			savp := fmt.Sprintf("m=audio %d RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"+
-				"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\na=sendrecv\r\n", sockPort(savpRTP))
-			avp := fmt.Sprintf("m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", sockPort(avpRTP))
+			savp := fmt.Sprintf("m=audio %d %s 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"+
+				"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\na=sendrecv\r\n", sockPort(savpRTP), savpProto)
+			avp := fmt.Sprintf("m=audio %d %s 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", sockPort(avpRTP), avpProto)
 			lines := avp + savp
 			if savpFirst {
 				lines = savp + avp
@@ -59,9 +65,9 @@ func TestBestEffortSRTPOffer(t *testing.T) {
 				savpAt, avpAt = 0, 1
 			}
 			if mds := ans.MediaDescriptions; len(mds) != 2 ||
-				mds[savpAt].MediaName.Port.Value != 0 || strings.Join(mds[savpAt].MediaName.Protos, "/") != "RTP/SAVP" ||
-				mds[avpAt].MediaName.Port.Value == 0 || strings.Join(mds[avpAt].MediaName.Protos, "/") != "RTP/AVP" {
-				t.Fatalf("answer is not the offer's two lines with RTP/SAVP rejected and RTP/AVP taken:\n%s", res.Body())
+				mds[savpAt].MediaName.Port.Value != 0 || strings.Join(mds[savpAt].MediaName.Protos, "/") != savpProto ||
+				mds[avpAt].MediaName.Port.Value == 0 || strings.Join(mds[avpAt].MediaName.Protos, "/") != avpProto {
+				t.Fatalf("answer is not the offer's two lines with %s rejected and %s taken:\n%s", savpProto, avpProto, res.Body())
 			}
 			if strings.Contains(string(res.Body()), "a=crypto") {
 				t.Errorf("answer has a key though SRTP is off:\n%s", res.Body())
@@ -73,7 +79,7 @@ func TestBestEffortSRTPOffer(t *testing.T) {
 					break
 				}
 				if ctx.Err() != nil {
-					t.Fatal("the client's media never reached the SBC's RTP/AVP line")
+					t.Fatalf("the client's media never reached the SBC's %s line", avpProto)
 				}
 			}
 			// A session refresh repeating the offer, version and all.

@@ -160,6 +160,14 @@ func (m Media) SRTP() []Crypto {
 	return out
 }
 
-// RequiresSRTP reports an offer that only accepts SRTP (RTP/SAVP); SfB's
-// RTP/AVP offers with a=crypto lines make SRTP optional.
+// RequiresSRTP reports an offer that only accepts SRTP (RTP/SAVP, or
+// RTP/SAVPF, its feedback variant: RFC 5124); SfB's RTP/AVP offers with
+// a=crypto lines make SRTP optional.
 func (m Media) RequiresSRTP() bool { return strings.Contains(strings.ToUpper(m.Proto), "SAVP") }
+
+// Feedback reports an m-line in a feedback profile of RFC 4585 (RTP/AVPF)
+// or RFC 5124 (RTP/SAVPF), which an answer keeps (Description.AVPF).
+func (m Media) Feedback() bool {
+	p := m.Proto
+	return len(p) >= 4 && strings.EqualFold(p[len(p)-4:], "AVPF")
+}

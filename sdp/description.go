@@ -74,6 +74,14 @@ type Description struct {
 	// without, crypto lines in RTP/AVP make SRTP optional, as SfB does.
 	Crypto []Crypto
 	SAVP   bool
+	// AVPF writes the feedback profile of RFC 4585 (RTP/AVPF, with SAVP
+	// RTP/SAVPF, RFC 5124). Answering sets it from the offer: an answer
+	// keeps the offer's transport protocol or rejects the stream (RFC
+	// 3264 §6; RFC 4585 §4.2), so an RTP/AVPF offer is answered
+	// RTP/AVPF. No a=rtcp-fb goes with it: the relay sends no feedback
+	// messages, and AVPF without rtcp-fb has only its timing rules (RFC
+	// 4585 §4.2). Our offers leave it off.
+	AVPF bool
 	// Rejected are the m-lines of the offer this Description answers other
 	// than the audio one, in the offer's order; Marshal writes each with
 	// port 0, its Media, Proto and Formats, and no attributes. AudioIndex
@@ -187,12 +195,19 @@ func (d Description) appendAudio(b []byte) []byte {
 	return append(append(b, d.direction()...), "\r\n"...)
 }
 
-// proto is the audio m-line's transport.
+// proto is the audio m-line's transport: S for SRTP as negotiated, F for
+// the offer's feedback profile.
 func (d Description) proto() string {
-	if d.SAVP {
+	switch {
+	case d.SAVP && d.AVPF:
+		return "RTP/SAVPF"
+	case d.SAVP:
 		return "RTP/SAVP"
+	case d.AVPF:
+		return "RTP/AVPF"
+	default:
+		return "RTP/AVP"
 	}
-	return "RTP/AVP"
 }
 
 // TelephoneEvent is d's telephone-event/8000 format, if it lists one.

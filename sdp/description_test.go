@@ -182,7 +182,7 @@ func expectedMedia(d Description) Media {
 		Addr:            d.Addr.Unmap(),
 		Port:            d.Port,
 		RTCPPort:        d.RTCPPort,
-		Proto:           "RTP/AVP",
+		Proto:           d.proto(),
 		BypassID:        d.BypassID,
 		Direction:       d.direction(),
 		Ptime:           ptimeRead(d.Ptime),

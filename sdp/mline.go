@@ -60,6 +60,11 @@ func joinProto(protos []string) string {
 // ignored), and carries no attributes. An offer with nothing but its audio
 // m-line, or a Media not made by Parse, leaves d's m-lines as they are.
 //
+// It keeps the offer's feedback profile (Description.AVPF): RTP/AVPF is
+// answered RTP/AVPF and RTP/SAVPF RTP/SAVPF, the S as the caller
+// negotiates it (Description.SAVP); an answer cannot change the offer's
+// transport protocol (RFC 3264 §6, RFC 4585 §4.2).
+//
 // Its direction is capped by the offer's (AnswerDirection; an RFC 2543
 // hold, c=0.0.0.0, counts as sendonly), so whatever direction the other
 // peer gave, the answer is one RFC 3264 §6.1 allows.
@@ -68,6 +73,7 @@ func joinProto(protos []string) string {
 // an answer they build with an offer builder.
 func (d Description) Answering(offer Media) Description {
 	d.Rejected, d.AudioIndex = rejectedLines(offer)
+	d.AVPF = offer.Feedback()
 	if dir := AnswerDirection(peerDirection(offer), d.Direction); dir != normalDirection(d.Direction) {
 		d.Direction = dir
 	}
