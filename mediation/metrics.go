@@ -136,7 +136,7 @@ func newMetrics(ports portPool) *metrics {
 		}, []string{"side"}),
 		relayDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediationserver_relay_dropped_packets_total",
-			Help: "RTP and RTCP packets anchored calls' relays did not relay or use, by side and reason: malformed (not RTP/RTCP version 2, or over 1472 bytes), unknown_payload_type (not negotiated), no_peer (a leg without a media address yet, or on hold), foreign (from a stranger), decrypt_failed (SRTP authentication or replay), send_failed (towards the side's peer); counted as they happen.",
+			Help: "RTP and RTCP packets anchored calls' relays did not relay or use, by side and reason: malformed (not RTP/RTCP version 2, or over 1472 bytes), unknown_payload_type (not negotiated), no_peer (a leg without a media address yet, or on hold), foreign (from a stranger), decrypt_failed (SRTP authentication or replay), send_failed (towards the side's peer), stun (a STUN message: an ICE keep-alive of a peer we negotiated no ICE with); counted as they happen.",
 		}, []string{"side", "reason"}),
 	}
 	quarantined := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -86,6 +86,9 @@ type DroppedPackets struct {
 	DecryptFailed uint64 `json:"decryptFailed,omitempty"`
 	// SendFailed: encrypting or sending to the peer failed.
 	SendFailed uint64 `json:"sendFailed,omitempty"`
+	// STUN: STUN messages (ICE keep-alives of a peer with which no ICE
+	// was negotiated).
+	STUN uint64 `json:"stun,omitempty"`
 }
 
 // droppedPackets is d in the record's form, nil when nothing was dropped.
@@ -94,7 +97,7 @@ func droppedPackets(d relay.Drops) *DroppedPackets {
 		return nil
 	}
 	return &DroppedPackets{Malformed: d.Malformed, UnknownPayloadType: d.UnknownPT, NoPeer: d.NoPeer,
-		Foreign: d.Foreign, DecryptFailed: d.Decrypt, SendFailed: d.SendFailed}
+		Foreign: d.Foreign, DecryptFailed: d.Decrypt, SendFailed: d.SendFailed, STUN: d.STUN}
 }
 
 // Calls returns a snapshot of the calls in progress, in the call record's

@@ -32,6 +32,12 @@ const (
 	DropDecrypt
 	// DropSendFailed: encrypting or writing towards the peer failed.
 	DropSendFailed
+	// DropSTUN: a STUN message (RFC 8489 §5), such as the binding
+	// requests a peer without ICE negotiated sends as keep-alives
+	// (Linphone does, to our RTP and RTCP ports). Expected, not a fault:
+	// counted on its own and logged at debug, so that a real malformed
+	// packet's warning stands out.
+	DropSTUN
 	// dropAbsorbed: nothing to send for a packet that was used, not
 	// dropped (dtmf.go: an event's retransmission, audio a tone replaces);
 	// neither counted nor logged.
@@ -53,11 +59,11 @@ func (r DropReason) counted() DropReason {
 // DropReasons returns every reason a packet is dropped for, in a fixed
 // order, for callers that keep a counter per reason.
 func DropReasons() []DropReason {
-	return []DropReason{DropMalformed, DropUnknownPT, DropNoPeer, DropForeign, DropDecrypt, DropSendFailed}
+	return []DropReason{DropMalformed, DropUnknownPT, DropNoPeer, DropForeign, DropDecrypt, DropSendFailed, DropSTUN}
 }
 
 // String is the reason as a metric label: malformed, unknown_payload_type,
-// no_peer, foreign, decrypt_failed, send_failed.
+// no_peer, foreign, decrypt_failed, send_failed, stun.
 func (r DropReason) String() string {
 	switch r {
 	case DropMalformed:
@@ -72,6 +78,8 @@ func (r DropReason) String() string {
 		return "decrypt_failed"
 	case DropSendFailed:
 		return "send_failed"
+	case DropSTUN:
+		return "stun"
 	default:
 		return fmt.Sprintf("reason(%d)", uint8(r))
 	}
@@ -95,6 +103,8 @@ func (r DropReason) warning() string {
 		return "SRTP authentication failed on this leg: check the keys (or the peer replays packets)"
 	case DropSendFailed:
 		return "sending media to the peer failed: check the route to it"
+	case DropSTUN:
+		return "dropped a STUN message from the peer (an ICE keep-alive or connectivity check): no ICE is negotiated with it"
 	case dropRTCPOnRTP:
 		return "dropped RTCP the peer sent to our RTP port (counted as malformed): rtcp-mux (RFC 5761) is not supported, the peer must send RTCP to the RTCP port of our SDP"
 	default:
@@ -117,10 +127,14 @@ func (s *Session) dropped(side Side, r DropReason, pt int) {
 		return
 	}
 	// A held leg's and an unanswered call's packets are expected, not a
-	// fault: noted, not warned.
+	// fault: noted, not warned; so are a peer's STUN keep-alives, which
+	// would otherwise warn on every call with such a peer.
 	ev := s.logger().Warn()
-	if r == DropNoPeer {
+	switch r {
+	case DropNoPeer:
 		ev = s.logger().Info()
+	case DropSTUN:
+		ev = s.logger().Debug()
 	}
 	if !ev.Enabled() {
 		return

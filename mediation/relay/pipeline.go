@@ -93,7 +93,7 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 	// The cheap checks come first so common garbage (STUN, keep-alives) is
 	// rejected without pion building an error value.
 	if len(datagram) < rtpHeaderLen || datagram[0]>>6 != rtpVersion {
-		return DropMalformed
+		return notRTP(datagram)
 	}
 	if rtcpOnRTP(datagram, from) {
 		return dropRTCPOnRTP
@@ -109,6 +109,26 @@ func (p *pipeline) receive(datagram []byte, from *peer) DropReason {
 		return DropMalformed
 	}
 	return dropNone
+}
+
+// notRTP is why datagram, which is no RTP or RTCP version 2, is dropped:
+// DropSTUN for a STUN message (a peer's ICE keep-alive), else
+// DropMalformed.
+func notRTP(datagram []byte) DropReason {
+	if isSTUN(datagram) {
+		return DropSTUN
+	}
+	return DropMalformed
+}
+
+// isSTUN reports whether datagram is a STUN message (RFC 8489 §5): at
+// least its 20-byte header, the first two bits 0 (RFC 7983 §7: a first
+// byte of 0-3), a length that is a multiple of 4 and the magic cookie
+// 0x2112A442 at bytes 4-7. The first two bits alone tell it from RTP and
+// RTCP, whose version is 2.
+func isSTUN(datagram []byte) bool {
+	return len(datagram) >= 20 && datagram[0]>>6 == 0 && datagram[3]&3 == 0 &&
+		datagram[4] == 0x21 && datagram[5] == 0x12 && datagram[6] == 0xA4 && datagram[7] == 0x42
 }
 
 // rtcpOnRTP reports whether datagram, a version 2 packet from from's peer,

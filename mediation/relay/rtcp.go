@@ -77,7 +77,7 @@ func (s *Session) handleRTCP(x Side, datagram []byte, src netip.AddrPort, wall t
 		return DropForeign
 	}
 	if len(datagram) < rtcpHeaderLen || datagram[0]>>6 != rtpVersion {
-		return DropMalformed
+		return notRTP(datagram)
 	}
 	if from.srtp != nil {
 		plain, err := from.srtp.decryptRTCP(datagram)

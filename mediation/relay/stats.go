@@ -90,11 +90,14 @@ type Drops struct {
 	Foreign uint64
 	// Decrypt: SRTP or SRTCP authentication failed, or a replayed packet.
 	Decrypt uint64
+	// STUN: a STUN message (an ICE keep-alive of a peer we negotiated no
+	// ICE with).
+	STUN uint64
 }
 
 // Total is the sum of all drop reasons.
 func (d Drops) Total() uint64 {
-	return d.UnknownPT + d.NoPeer + d.Malformed + d.SendFailed + d.Foreign + d.Decrypt
+	return d.UnknownPT + d.NoPeer + d.Malformed + d.SendFailed + d.Foreign + d.Decrypt + d.STUN
 }
 
 // counters is the live, lock-free form of SideStats' counts, updated by the
@@ -107,6 +110,7 @@ type counters struct {
 	rtcpSent, rtcpSentBytes         atomic.Uint64
 	unknownPT, noPeer, malformed    atomic.Uint64
 	sendFailed, foreign, decrypt    atomic.Uint64
+	stun                            atomic.Uint64
 }
 
 func (c *counters) drop(r DropReason) {
@@ -123,6 +127,8 @@ func (c *counters) drop(r DropReason) {
 		c.foreign.Add(1)
 	case DropDecrypt:
 		c.decrypt.Add(1)
+	case DropSTUN:
+		c.stun.Add(1)
 	}
 }
 
@@ -145,6 +151,7 @@ func (c *counters) snapshot() SideStats {
 			SendFailed: c.sendFailed.Load(),
 			Foreign:    c.foreign.Load(),
 			Decrypt:    c.decrypt.Load(),
+			STUN:       c.stun.Load(),
 		},
 	}
 }
@@ -190,5 +197,5 @@ func (s SideStats) Plus(e SideStats) SideStats {
 // Plus is d with e's drops added, reason by reason.
 func (d Drops) Plus(e Drops) Drops {
 	return Drops{UnknownPT: d.UnknownPT + e.UnknownPT, NoPeer: d.NoPeer + e.NoPeer, Malformed: d.Malformed + e.Malformed,
-		SendFailed: d.SendFailed + e.SendFailed, Foreign: d.Foreign + e.Foreign, Decrypt: d.Decrypt + e.Decrypt}
+		SendFailed: d.SendFailed + e.SendFailed, Foreign: d.Foreign + e.Foreign, Decrypt: d.Decrypt + e.Decrypt, STUN: d.STUN + e.STUN}
 }
