@@ -92,14 +92,14 @@ func startPeerOn(t *testing.T, name string, listen netip.AddrPort, tls *sip.TLSC
 		}
 		<-tx.Done() // sipgo terminates a transaction whose handler returned
 	})
-	for _, m := range []gosip.RequestMethod{gosip.ACK, gosip.BYE, gosip.PRACK, gosip.UPDATE, gosip.OPTIONS, gosip.INFO, gosip.REFER, gosip.NOTIFY} {
+	for _, m := range []gosip.RequestMethod{gosip.ACK, gosip.BYE, gosip.PRACK, gosip.UPDATE, gosip.OPTIONS, gosip.INFO, gosip.REFER, gosip.NOTIFY, gosip.SUBSCRIBE} {
 		srv.OnRequest(m, func(req *gosip.Request, tx gosip.ServerTransaction) {
 			p.record(req)
 			if req.IsAck() {
 				return
 			}
 			def := func() { p.reply(req, tx, 200, nil) }
-			if req.Method == gosip.REFER || req.Method == gosip.NOTIFY {
+			if req.Method == gosip.REFER || req.Method == gosip.NOTIFY || req.Method == gosip.SUBSCRIBE {
 				// Handled only where a test says how (p.on): registering
 				// sipgo handlers once the stack runs races its reads.
 				def = func() { p.reply(req, tx, 405, nil) }
