@@ -139,10 +139,12 @@ func (s *Server) sideCalls(in *sip.Incoming) CallSettings {
 
 // handledMethod reports the methods the server implements; other methods
 // it knows (sip.KnownMethod: INFO, MESSAGE, ...) get 405 wherever they
-// come from, unknown ones 501.
+// come from, unknown ones 501. A SUBSCRIBE is taken only in a call's
+// dialog, a refresh of a REFER's subscription (onSubscribe); outside one
+// it gets 405 as before.
 func handledMethod(m gosip.RequestMethod) bool {
 	switch m {
-	case gosip.INVITE, gosip.ACK, gosip.BYE, gosip.CANCEL, gosip.OPTIONS, gosip.PRACK, gosip.UPDATE, gosip.REFER, gosip.NOTIFY:
+	case gosip.INVITE, gosip.ACK, gosip.BYE, gosip.CANCEL, gosip.OPTIONS, gosip.PRACK, gosip.UPDATE, gosip.REFER, gosip.NOTIFY, gosip.SUBSCRIBE:
 		return true
 	}
 	return false

@@ -57,6 +57,8 @@ func (c *call) onRequest(in *sip.Incoming) {
 		c.inDialog(l, in, c.onRefer)
 	case gosip.NOTIFY:
 		c.inDialog(l, in, c.onNotify)
+	case gosip.SUBSCRIBE:
+		c.inDialog(l, in, c.onSubscribe)
 	case gosip.OPTIONS:
 		_ = in.Reply(200, "OK", "", sip.CapabilityHeaders(l.supported()...)...)
 	default:

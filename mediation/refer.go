@@ -88,6 +88,57 @@ func (c *call) onNotify(l *leg, in *sip.Incoming) {
 	c.relayRequest(l, in, relaySet{event: event}, "Event", "Subscription-State")
 }
 
+// onSubscribe takes an in-dialog SUBSCRIBE from l's peer: a refresh (or,
+// with Expires: 0, the end) of the implicit subscription of a REFER it
+// sent (RFC 3515 §2.4.4, RFC 6665 §4.1.2.2-4.1.2.3). One of a REFER we
+// relayed goes to the other leg's peer, the notifier, its id the CSeq of
+// our REFER there (the reverse of onNotify's mapping), and its answer
+// comes back; one of the transfer we perform ourselves is answered here
+// (refreshTransfer). Answering 405 instead made the issuer drop its
+// subscription (RFC 6665 §4.1.2.2) and miss the transfer's outcome. Any
+// other is no subscription of ours: 489 for another event package (RFC
+// 6665 §4.2.1.1), 481 for a refer id of no REFER whose subscription is on.
+func (c *call) onSubscribe(l *leg, in *sip.Incoming) {
+	if !referEvent(in.Req) {
+		c.log.Info().Str("leg", l.role).Str("event", headerOf(in.Req, "Event")).Msg("SUBSCRIBE of an event package other than refer: 489")
+		_ = in.Reply(489, "Bad Event", "", gosip.NewHeader("Allow-Events", "refer"))
+		return
+	}
+	event := headerOf(in.Req, "Event")
+	id, hasID := eventID(event)
+	if x := c.xfer; x != nil && l.side == c.deps.edge && !x.transferorGone && (!hasID || id == strconv.FormatUint(uint64(x.referSeq), 10)) {
+		c.refreshTransfer(x, in)
+		return
+	}
+	sub := c.refers.findIssued(c.other(l), id, hasID)
+	if sub == nil {
+		c.log.Info().Str("leg", l.role).Str("event", event).Msg("SUBSCRIBE matching no REFER relayed from its sender: 481")
+		_ = in.Reply(481, "Subscription Does Not Exist", "")
+		return
+	}
+	c.relayRequest(l, in, relaySet{event: withEventID(event, sub.ours), sub: sub}, "Event", "Expires", "Accept")
+}
+
+// refreshTransfer answers the transferor's SUBSCRIBE of x's subscription:
+// 200 with the Expires it asked for, at most what is left of the
+// subscription (RFC 6665 §4.2.1.2: a notifier may shorten, never
+// lengthen, an interval; the target rings no longer than that). An
+// Expires: 0 gets 200 too; the transfer goes on (RFC 3515 §2.4.4 ties no
+// transfer to its subscription) and its NOTIFYs with it.
+func (c *call) refreshTransfer(x *transfer, in *sip.Incoming) {
+	left := x.expiresLeft()
+	if v := headerOf(in.Req, "Expires"); v != "" {
+		asked, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+		if err != nil {
+			_ = in.Reply(400, "Bad Request - Invalid Expires", "")
+			return
+		}
+		left = min(left, int64(asked))
+	}
+	c.log.Info().Int64("expires_s", left).Msg("transferor refreshed its REFER's subscription")
+	_ = in.Reply(200, "OK", "", gosip.NewHeader("Expires", strconv.FormatInt(left, 10)))
+}
+
 // referEvent reports a request whose Event package is refer (RFC 3515 §3;
 // an id parameter may follow).
 func referEvent(req *gosip.Request) bool {
@@ -105,8 +156,12 @@ func headerOf(msg gosip.Message, name string) string {
 
 // relaySet are the values relayRequest puts in place of the received
 // request's: a Refer-To (attended.go's, naming the other call's gateway
-// leg; else referTarget's), an Event (a NOTIFY's, its id the issuer's).
-type relaySet struct{ referTo, event string }
+// leg; else referTarget's), an Event (a NOTIFY's, its id the issuer's; a
+// SUBSCRIBE's, its id ours). sub is the subscription a SUBSCRIBE is for.
+type relaySet struct {
+	referTo, event string
+	sub            *referSub
+}
 
 // relayRequest sends in's request in the other leg's dialog with the
 // headers named (and its body), and answers in with the final response. A
@@ -174,6 +229,15 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, set relaySet, headers ...s
 				c.refers.drop(sub)
 			}
 		}
+		if set.sub != nil {
+			// A 2xx says for how long (RFC 6665 §4.2.1.1: it must).
+			hdrs = copyValid(res, "Expires")
+			if endsSubscription(res.StatusCode) {
+				// The issuer takes its subscription for ended: a NOTIFY
+				// of it from now on matches nothing.
+				c.refers.drop(set.sub)
+			}
+		}
 		_ = in.Reply(res.StatusCode, res.Reason, "", hdrs...)
 	}, func(err error) {
 		c.log.Warn().Err(err).Str("method", method).Msg("relayed request got no answer")
@@ -197,16 +261,34 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, set relaySet, headers ...s
 // relayed REFER that go back to its issuer: Refer-Sub (RFC 4488 §4: false,
 // no subscription was made) and a norefersub in its Supported.
 func referAnswerHeaders(res *gosip.Response) []gosip.Header {
-	var hdrs []gosip.Header
-	for _, h := range sip.HeadersNamed(res, "Refer-Sub") {
-		if sip.CheckHeaderValue(h.Value()) == nil {
-			hdrs = append(hdrs, gosip.NewHeader("Refer-Sub", h.Value()))
-		}
-	}
+	hdrs := copyValid(res, "Refer-Sub")
 	if sip.HasOptionTag(res, "Supported", "norefersub") {
 		hdrs = append(hdrs, sip.OptionHeader("Supported", "norefersub"))
 	}
 	return hdrs
+}
+
+// copyValid are res's headers named name, those whose value has no
+// control character.
+func copyValid(res *gosip.Response, name string) []gosip.Header {
+	var hdrs []gosip.Header
+	for _, h := range sip.HeadersNamed(res, name) {
+		if sip.CheckHeaderValue(h.Value()) == nil {
+			hdrs = append(hdrs, gosip.NewHeader(name, h.Value()))
+		}
+	}
+	return hdrs
+}
+
+// endsSubscription reports a response to a refresh SUBSCRIBE that makes
+// the subscriber consider its subscription terminated (RFC 6665
+// §4.1.2.2): 404, 405, 410, 416, 480-485, 489, 501, 604.
+func endsSubscription(code int) bool {
+	switch code {
+	case 404, 405, 410, 416, 489, 501, 604:
+		return true
+	}
+	return code >= 480 && code <= 485
 }
 
 // noReferSub reports a REFER's 2xx that made no subscription: Refer-Sub:
@@ -328,6 +410,19 @@ func (c *call) addReferSub(s referSub) *referSub {
 // §2.4.6: only its NOTIFYs may omit the id), while its subscription is on;
 // nil when none (a later REFER's NOTIFY without id is no NOTIFY of it).
 func (r *referSubs) find(to *leg, id string, hasID bool) *referSub {
+	return r.match(to, id, hasID, func(s *referSub) uint32 { return s.ours })
+}
+
+// findIssued is the subscription a SUBSCRIBE from its issuer is for: the
+// REFER relayed to to whose issuer's CSeq its id names, or without id the
+// first REFER relayed there (RFC 3515 §2.4.6, as for find); nil when none.
+func (r *referSubs) findIssued(to *leg, id string, hasID bool) *referSub {
+	return r.match(to, id, hasID, func(s *referSub) uint32 { return s.theirs })
+}
+
+// match is the subscription of a REFER relayed to to whose id (idOf: in
+// to's dialog, or in its issuer's) is id, or without id the first one.
+func (r *referSubs) match(to *leg, id string, hasID bool, idOf func(*referSub) uint32) *referSub {
 	if r == nil {
 		return nil
 	}
@@ -339,7 +434,7 @@ func (r *referSubs) find(to *leg, id string, hasID bool) *referSub {
 		}
 	}
 	for _, s := range r.subs {
-		if s.to == to && (hasID && uint64(s.ours) == n || !hasID && s.first) {
+		if s.to == to && (hasID && uint64(idOf(s)) == n || !hasID && s.first) {
 			return s
 		}
 	}

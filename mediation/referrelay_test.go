@@ -207,3 +207,162 @@ func TestReferSubFalseRelayed(t *testing.T) {
 	_ = rc.oc.d.Bye(ctx)
 	rc.sbc.wait(ctx, gosip.BYE, 1)
 }
+
+// hangUp ends the call with the client's BYE, which reaches the SBC.
+func (rc *relayCall) hangUp(ctx context.Context) {
+	_ = rc.oc.d.Bye(ctx)
+	rc.sbc.wait(ctx, gosip.BYE, 1)
+}
+
+// answerSubscribes makes p answer SUBSCRIBE with code, echoing its Expires
+// in a 2xx (RFC 6665 §4.2.1.1: a 2xx says how long).
+func answerSubscribes(p *peer, code int) {
+	p.on(gosip.SUBSCRIBE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if code/100 == 2 {
+			p.reply(req, tx, code, nil, gosip.NewHeader("Expires", headerValue(req, "Expires")))
+			return
+		}
+		p.reply(req, tx, code, nil)
+	})
+}
+
+// clientSubscribe sends the client's in-dialog SUBSCRIBE with Event event
+// and Expires expires.
+func (rc *relayCall) clientSubscribe(ctx context.Context, t *testing.T, event, expires string) *gosip.Response {
+	t.Helper()
+	sub := gosip.NewRequest(gosip.SUBSCRIBE, rc.oc.final.Contact().Address)
+	sub.AppendHeader(gosip.NewHeader("Event", event))
+	sub.AppendHeader(gosip.NewHeader("Expires", expires))
+	return doIn(ctx, t, rc.oc, sub)
+}
+
+// TestReferSubscribeRefreshRelayed: a REFER issuer's in-dialog SUBSCRIBE
+// refreshing the implicit subscription of its relayed REFER (RFC 3515
+// §2.4.4; RFC 6665 §4.1.2.2: the subscriber refreshes before it expires)
+// reaches the notifier with its Event id mapped to the CSeq of our REFER
+// there, and the notifier's 200 (with its Expires) comes back; both ways,
+// a client's REFER to the SBC and an SBC's to the client. The server
+// answered it 405 itself, which RFC 6665 §4.1.2.2 makes end the
+// subscription at the issuer: Twinkle 1.10 (auto_refresh_refer_sub,
+// refreshing 54 s into a 60 s subscription while the target rang) then
+// answered the final NOTIFY 481 and never learned the transfer's outcome.
+// r29-twinkle #1.
+func TestReferSubscribeRefreshRelayed(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	rc := newRelayCall(ctx, t)
+	answerSubscribes(rc.sbc, 200)
+	answerSubscribes(rc.caller, 200)
+
+	ref, _, got := rc.clientRefer(ctx, t)
+	if res := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo), "active;expires=60"); res.StatusCode != 200 {
+		t.Fatalf("SBC's NOTIFY got %d", res.StatusCode)
+	}
+	rc.caller.wait(ctx, gosip.NOTIFY, 1)
+	res := rc.clientSubscribe(ctx, t, fmt.Sprintf("refer;id=%d", ref.CSeq().SeqNo), "60")
+	if res.StatusCode != 200 || headerValue2(res, "Expires") != "60" {
+		t.Errorf("client's refresh SUBSCRIBE got %d %s, Expires %q; want the SBC's 200 with Expires 60", res.StatusCode, res.Reason, headerValue2(res, "Expires"))
+	} else if at := rc.sbc.wait(ctx, gosip.SUBSCRIBE, 1); headerValue(at, "Event") != fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo) || headerValue(at, "Expires") != "60" {
+		t.Errorf("SBC's SUBSCRIBE has Event %q, Expires %q; want refer;id=%d and 60", headerValue(at, "Event"), headerValue(at, "Expires"), got.CSeq().SeqNo)
+	}
+	// Its NOTIFYs still reach the client.
+	if res := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo), "active;expires=60"); res.StatusCode != 200 {
+		t.Fatalf("SBC's NOTIFY after the refresh got %d", res.StatusCode)
+	}
+
+	// The SBC's REFER, CSeq 61 in its dialog, reaches the client with our
+	// CSeq in the edge dialog; the SBC's SUBSCRIBE names 61.
+	rc.seq = 60
+	sbcRefer := rc.pi.inDialog(gosip.REFER, 61, nil, gosip.NewHeader("Refer-To", "<sip:+15550300@sbc.example.com;user=phone>"))
+	if res := rc.pi.do(ctx, sbcRefer); res.StatusCode != 202 {
+		t.Fatalf("SBC's REFER got %d", res.StatusCode)
+	}
+	atClient := rc.caller.wait(ctx, gosip.REFER, 1)
+	sub := rc.pi.inDialog(gosip.SUBSCRIBE, 62, nil, gosip.NewHeader("Event", "refer;id=61"), gosip.NewHeader("Expires", "30"))
+	rc.seq = 62
+	if res := rc.pi.do(ctx, sub); res.StatusCode != 200 || headerValue2(res, "Expires") != "30" {
+		t.Errorf("SBC's refresh SUBSCRIBE got %d %s, Expires %q; want the client's 200 with Expires 30", res.StatusCode, res.Reason, headerValue2(res, "Expires"))
+	} else if at := rc.caller.wait(ctx, gosip.SUBSCRIBE, 1); headerValue(at, "Event") != fmt.Sprintf("refer;id=%d", atClient.CSeq().SeqNo) {
+		t.Errorf("client's SUBSCRIBE has Event %q, want refer;id=%d", headerValue(at, "Event"), atClient.CSeq().SeqNo)
+	}
+	rc.hangUp(ctx)
+}
+
+// TestReferUnsubscribeRelayed: a REFER issuer's SUBSCRIBE with Expires: 0
+// (RFC 6665 §4.1.2.3: it ends the subscription) is relayed like a
+// refresh; the notifier's final NOTIFY comes back and ends the
+// subscription, after which a SUBSCRIBE for it gets 481. A notifier's 481
+// to a refresh goes back as 481 and ends the subscription too (RFC 6665
+// §4.1.2.2): its later NOTIFY gets 481 and is not relayed. r29-twinkle #1.
+func TestReferUnsubscribeRelayed(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	rc := newRelayCall(ctx, t)
+	answerSubscribes(rc.sbc, 200)
+	ref, _, got := rc.clientRefer(ctx, t)
+	theirs, ours := fmt.Sprintf("refer;id=%d", ref.CSeq().SeqNo), fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo)
+	if res := rc.clientSubscribe(ctx, t, theirs, "0"); res.StatusCode != 200 || headerValue2(res, "Expires") != "0" {
+		t.Errorf("client's unsubscribe got %d, Expires %q; want the SBC's 200 with Expires 0", res.StatusCode, headerValue2(res, "Expires"))
+	} else if at := rc.sbc.wait(ctx, gosip.SUBSCRIBE, 1); headerValue(at, "Event") != ours || headerValue(at, "Expires") != "0" {
+		t.Errorf("SBC's SUBSCRIBE has Event %q, Expires %q; want %s and 0", headerValue(at, "Event"), headerValue(at, "Expires"), ours)
+	}
+	if res := rc.sbcNotify(ctx, ours, "terminated;reason=timeout"); res.StatusCode != 200 {
+		t.Fatalf("SBC's final NOTIFY got %d", res.StatusCode)
+	}
+	if got := headerValue(rc.caller.wait(ctx, gosip.NOTIFY, 1), "Event"); got != theirs {
+		t.Errorf("client's final NOTIFY has Event %q, want %s", got, theirs)
+	}
+	if res := rc.clientSubscribe(ctx, t, theirs, "60"); res.StatusCode != 481 {
+		t.Errorf("SUBSCRIBE of an ended subscription got %d, want 481", res.StatusCode)
+	}
+
+	answerSubscribes(rc.sbc, 481)
+	ref, _, got = rc.clientRefer(ctx, t)
+	if res := rc.clientSubscribe(ctx, t, fmt.Sprintf("refer;id=%d", ref.CSeq().SeqNo), "60"); res.StatusCode != 481 {
+		t.Errorf("client's refresh answered 481 by the SBC got %d, want 481", res.StatusCode)
+	}
+	if res := rc.sbcNotify(ctx, fmt.Sprintf("refer;id=%d", got.CSeq().SeqNo), "active"); res.StatusCode != 481 {
+		t.Errorf("SBC's NOTIFY of a subscription its 481 ended got %d, want 481", res.StatusCode)
+	}
+	if n := rc.sbc.count(gosip.SUBSCRIBE); n != 2 {
+		t.Errorf("the SBC got %d SUBSCRIBEs, want 2 (the unsubscribe, the refused refresh)", n)
+	}
+	rc.hangUp(ctx)
+}
+
+// TestReferSubscribeUnknown: an in-dialog SUBSCRIBE for no subscription
+// the call relays is answered by the server and relayed nowhere: 481 for
+// a refer id of no REFER relayed from its sender (RFC 6665 §4.1.2.2), 489
+// Bad Event with Allow-Events: refer for another event package (RFC 6665
+// §4.2.1.1); never the 405 that told nothing. r29-twinkle #1.
+func TestReferSubscribeUnknown(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	rc := newRelayCall(ctx, t)
+	answerSubscribes(rc.sbc, 200)
+	ref, _, _ := rc.clientRefer(ctx, t)
+	for _, tc := range []struct {
+		why, event string
+		code       int
+	}{
+		{"an id of no REFER", fmt.Sprintf("refer;id=%d", ref.CSeq().SeqNo+100), 481},
+		{"an unparseable id", "refer;id=x", 481},
+		{"another event package", "dialog", 489},
+		{"another event package with the REFER's id", fmt.Sprintf("presence;id=%d", ref.CSeq().SeqNo), 489},
+	} {
+		res := rc.clientSubscribe(ctx, t, tc.event, "60")
+		if res.StatusCode != tc.code {
+			t.Errorf("SUBSCRIBE with %s got %d, want %d", tc.why, res.StatusCode, tc.code)
+		}
+		if tc.code == 489 && headerValue2(res, "Allow-Events") != "refer" {
+			t.Errorf("489 has Allow-Events %q, want refer", headerValue2(res, "Allow-Events"))
+		}
+	}
+	// The SBC's SUBSCRIBE naming the client's REFER, not one of its own.
+	sub := rc.pi.inDialog(gosip.SUBSCRIBE, 50, nil, gosip.NewHeader("Event", fmt.Sprintf("refer;id=%d", ref.CSeq().SeqNo)), gosip.NewHeader("Expires", "60"))
+	rc.seq = 50
+	if res := rc.pi.do(ctx, sub); res.StatusCode != 481 {
+		t.Errorf("SBC's SUBSCRIBE of the client's REFER got %d, want 481", res.StatusCode)
+	}
+	if n := rc.sbc.count(gosip.SUBSCRIBE) + rc.caller.count(gosip.SUBSCRIBE); n != 0 {
+		t.Errorf("%d SUBSCRIBEs relayed, want none", n)
+	}
+	rc.hangUp(ctx)
+}

@@ -70,6 +70,13 @@ type transfer struct {
 	retried422 bool
 }
 
+// expiresLeft is what is left of x's subscription in whole seconds,
+// rounded up, at least 1.
+func (x *transfer) expiresLeft() int64 {
+	left := max(time.Until(x.subscribedUntil), time.Second)
+	return int64((left + time.Second - 1) / time.Second)
+}
+
 // transferorLeft takes the transferor's BYE while the target rings: RFC
 // 5589 §6 lets it end its dialog once its REFER is accepted, and the
 // transfer goes on for the PSTN party. Its leg gets no NOTIFY or BYE any
@@ -173,7 +180,7 @@ func (c *call) performTransfer(l *leg, in *sip.Incoming) {
 	// The target rings at most the edge side's ring_timeout (then it is
 	// CANCELled, as a callee is); the subscription outlasts that by 64*T1,
 	// so its final NOTIFY always comes while it is active and it needs no
-	// refresh (an in-dialog SUBSCRIBE gets 405).
+	// refresh (one gets 200 all the same: refreshTransfer).
 	x.subscribedUntil = time.Now().Add(x.policy.Ring() + c.deps.sip.Timeout())
 	x.ringTimer = c.after(x.policy.Ring(), func() { c.onTransferRingTimeout(l, x) })
 	c.notifyTransfer(l, x, "SIP/2.0 100 Trying", false, nil)
@@ -722,8 +729,7 @@ func (c *call) transferFailed(edge *leg, code int, reason string) {
 func (c *call) notifyTransfer(l *leg, x *transfer, frag string, final bool, then func()) {
 	state := "terminated;reason=noresource"
 	if !final {
-		left := max(time.Until(x.subscribedUntil), time.Second)
-		state = "active;expires=" + strconv.FormatInt(int64((left+time.Second-1)/time.Second), 10)
+		state = "active;expires=" + strconv.FormatInt(x.expiresLeft(), 10)
 	}
 	contact := l.dialog.OurContact()
 	n := l.dialog.NewRequest(gosip.NOTIFY, 0, nil, &contact)

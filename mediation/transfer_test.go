@@ -920,13 +920,14 @@ func finalNotify(ctx context.Context, t *testing.T, p *peer) *gosip.Request {
 }
 
 // referAccepted sends the client's REFER to referTo in oc and wants 202.
-func referAccepted(ctx context.Context, t *testing.T, oc *outCall, referTo string) {
+func referAccepted(ctx context.Context, t *testing.T, oc *outCall, referTo string) *gosip.Request {
 	t.Helper()
 	refer := gosip.NewRequest(gosip.REFER, oc.final.Contact().Address)
 	refer.AppendHeader(gosip.NewHeader("Refer-To", referTo))
 	if res := doIn(ctx, t, oc, refer); res.StatusCode != 202 {
 		t.Fatalf("REFER got %d, want 202", res.StatusCode)
 	}
+	return refer
 }
 
 // targetHangsUp: the transfer's target hangs up; the PSTN party gets BYE
@@ -1538,4 +1539,64 @@ func TestReferPerformedByServerTransferorLeavesOfferPending(t *testing.T) {
 			l.targetHangsUp(ctx, t, target)
 		})
 	}
+}
+
+// TestReferPerformedByServerSubscribeRefresh: with enable_refer_support
+// off, the transferor's in-dialog SUBSCRIBE refreshing its REFER's
+// subscription while the target rings (RFC 6665 §4.1.2.2; Twinkle does,
+// before the NOTIFYs' expires runs out) gets 200 from the server with an
+// Expires no longer than asked nor than what is left of the subscription
+// (RFC 6665 §4.2.1.2), and the transfer's final NOTIFY still comes; a
+// SUBSCRIBE naming another REFER, or once the subscription is over, gets
+// 481. It got 405, which RFC 6665 §4.1.2.2 makes end the subscription at
+// the transferor. r29-twinkle #1.
+func TestReferPerformedByServerSubscribeRefresh(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	release := make(chan struct{})
+	l.edge.invites(func(pi *peerInvite) {
+		pi.respond(180, nil)
+		select {
+		case <-release:
+			pi.respond(486, nil)
+		case <-ctx.Done():
+		}
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	refer := referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	ringing := l.caller.wait(ctx, gosip.NOTIFY, 2) // 100 Trying, 180 Ringing
+	var left int
+	if _, err := fmt.Sscanf(headerValue(ringing, "Subscription-State"), "active;expires=%d", &left); err != nil {
+		t.Fatalf("NOTIFY Subscription-State %q: %v", headerValue(ringing, "Subscription-State"), err)
+	}
+	subscribe := func(event, expires string) *gosip.Response {
+		sub := gosip.NewRequest(gosip.SUBSCRIBE, oc.final.Contact().Address)
+		sub.AppendHeader(gosip.NewHeader("Event", event))
+		sub.AppendHeader(gosip.NewHeader("Expires", expires))
+		return doIn(ctx, t, oc, sub)
+	}
+	event := fmt.Sprintf("refer;id=%d", refer.CSeq().SeqNo)
+	for _, asked := range []int{10, 3600} {
+		res := subscribe(event, fmt.Sprint(asked))
+		var got int
+		if _, err := fmt.Sscanf(headerValue2(res, "Expires"), "%d", &got); res.StatusCode != 200 || err != nil || got < 1 || got > min(asked, left) {
+			t.Errorf("refresh asking %d s got %d, Expires %q; want 200 with at most %d", asked, res.StatusCode, headerValue2(res, "Expires"), min(asked, left))
+		}
+	}
+	if res := subscribe(fmt.Sprintf("refer;id=%d", refer.CSeq().SeqNo+1), "60"); res.StatusCode != 481 {
+		t.Errorf("SUBSCRIBE naming no REFER got %d, want 481", res.StatusCode)
+	}
+	close(release)
+	if notify := finalNotify(ctx, t, l.caller); !strings.HasPrefix(string(notify.Body()), "SIP/2.0 486") {
+		t.Errorf("final NOTIFY %q, want 486", notify.Body())
+	}
+	if res := subscribe(event, "60"); res.StatusCode != 481 {
+		t.Errorf("SUBSCRIBE after the final NOTIFY got %d, want 481", res.StatusCode)
+	}
+	if n := l.edge.count(gosip.SUBSCRIBE) + l.sbc.count(gosip.SUBSCRIBE); n != 0 {
+		t.Errorf("%d SUBSCRIBEs sent on, want none", n)
+	}
+	_ = oc.d.Bye(ctx)
+	l.sbc.wait(ctx, gosip.BYE, 1)
 }
