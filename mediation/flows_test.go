@@ -333,6 +333,8 @@ func TestRequestsAnsweredWithoutACall(t *testing.T) {
 		{"OPTIONS", gosip.OPTIONS, nil, nil, 200, "", "Allow"},
 		{"unknown method", gosip.RequestMethod("FOO"), nil, nil, 501, "", "Allow"},
 		{"method known, not handled", gosip.MESSAGE, nil, nil, 405, "", "Allow"},
+		// Taken only in a call's dialog (a REFER's subscription refresh).
+		{"SUBSCRIBE outside a dialog", gosip.SUBSCRIBE, nil, []gosip.Header{gosip.NewHeader("Event", "refer")}, 405, "", "Allow"},
 		{"BYE for no call", gosip.BYE, nil, []gosip.Header{toTagged()}, 481, "", ""},
 		{"Max-Forwards exhausted", gosip.INVITE, fixtureBody(t, "sbc-offer-pcma-pcmu.sdp"), []gosip.Header{mf(1)}, 483, "", ""},
 		{"initial offer on hold", gosip.INVITE, fixtureBody(t, "hold-offer.sdp"), nil, 488, "Invalid incoming Gateway SDP: Call hold not allowed for initial INVITE offer", ""},
