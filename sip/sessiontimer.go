@@ -170,8 +170,9 @@ func uacSupportsTimer(req *gosip.Request) bool {
 // minSE is taken as given.
 //
 // With no Session-Expires in req, the result is inactive: RFC 4028 §9 lets
-// the UAS ask for a timer in its 2xx, but we do not impose timers on a
-// caller. Otherwise a value below minSE, or below the request's own Min-SE,
+// the UAS ask for a timer in its 2xx, which a caller's INVITE gets only
+// where the side's session_timer is on and the caller cannot refresh
+// (ImposedUAS). Otherwise a value below minSE, or below the request's own Min-SE,
 // gives an error wrapping ErrIntervalTooSmall (RFC 4028 §9: answer 422);
 // else Interval is the request's value; Refresher is the request's
 // refresher if given (RFC 4028 §9: the 2xx MUST then keep it), else
@@ -211,6 +212,28 @@ func NegotiateUAS(req *gosip.Request, minSE time.Duration) (SessionTimer, error)
 	}
 	t.WeRefresh = t.Refresher == RefresherUAS
 	return t, nil
+}
+
+// ImposedUAS is the timer we put in our 2xx to req, an initial INVITE
+// without Session-Expires from a UAC that does not list "timer" in
+// Supported or Require, when we want the session refreshed with interval:
+// RFC 4028 §9 lets the UAS add Session-Expires to a 2xx whose request had
+// none, and with a UAC that does not support timers the refresher MUST be
+// uas, so we refresh with plain re-INVITEs or UPDATEs any UA answers, and
+// AnswerHeaders adds no Require: timer (a UAS may not require what the UAC
+// does not support, RFC 3261 §8.2.2.3). The interval is not below the
+// request's Min-SE (§9). Inactive for a request with Session-Expires (that
+// is NegotiateUAS's) or from a UAC that supports timers: such a UAC could
+// have asked for one and did not, and is left without (RFC 4028 §9 lets a
+// UAS ask it too, with refresher uac, which this daemon does not do).
+func ImposedUAS(req *gosip.Request, interval time.Duration) SessionTimer {
+	if _, ok, _ := ParseSessionExpires(req); ok || uacSupportsTimer(req) {
+		return SessionTimer{}
+	}
+	if theirs, ok, err := ParseMinSE(req); ok && err == nil && theirs > interval {
+		interval = theirs
+	}
+	return SessionTimer{Active: true, Interval: interval, Refresher: RefresherUAS, WeRefresh: true}
 }
 
 // KeptFor is t, a timer the dialog already has, as it stands in our 2xx

@@ -281,6 +281,47 @@ func TestNegotiateUAS(t *testing.T) {
 	}
 }
 
+// TestImposedUAS: a caller that neither asked for a timer nor supports one
+// gets ours in the 2xx with refresher uas and no Require: timer (RFC 4028
+// §9), at least its own Min-SE; one that asked, or that supports timers,
+// gets none imposed.
+func TestImposedUAS(t *testing.T) {
+	tests := []struct {
+		name       string
+		headers    []string
+		want       SessionTimer
+		wantAnswer []string
+	}{
+		{
+			name:       "no timer support, no Session-Expires: we refresh",
+			headers:    []string{"Supported: 100rel"},
+			want:       SessionTimer{Active: true, Interval: 120 * time.Second, Refresher: RefresherUAS, WeRefresh: true},
+			wantAnswer: []string{"Session-Expires: 120;refresher=uas"},
+		},
+		{
+			name:       "the request's higher Min-SE wins",
+			headers:    []string{"Min-SE: 300"},
+			want:       SessionTimer{Active: true, Interval: 300 * time.Second, Refresher: RefresherUAS, WeRefresh: true},
+			wantAnswer: []string{"Session-Expires: 300;refresher=uas"},
+		},
+		{name: "Session-Expires: NegotiateUAS's", headers: []string{"Session-Expires: 1800"}},
+		{name: "Supported: timer: left alone", headers: []string{"Supported: timer"}},
+		{name: "Require: timer: left alone", headers: []string{"Require: timer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := inviteWith(t, tt.headers...)
+			got := ImposedUAS(req, 120*time.Second)
+			if got != tt.want {
+				t.Errorf("ImposedUAS = %+v, want %+v", got, tt.want)
+			}
+			if hs := headerStrings(got.AnswerHeaders(req)); !slices.Equal(hs, tt.wantAnswer) {
+				t.Errorf("AnswerHeaders = %q, want %q", hs, tt.wantAnswer)
+			}
+		})
+	}
+}
+
 func TestNegotiateUAC(t *testing.T) {
 	tests := []struct {
 		name      string
