@@ -172,6 +172,12 @@ func (c *call) onStart() {
 		c.failSetup(setupError{400, "Bad Request - " + err.Error(), "malformed"})
 		return
 	}
+	if st := a.policy.SessionTimer; !t.Active && st.Enabled {
+		// A caller that cannot refresh gets our timer all the same, with
+		// us refreshing (RFC 4028 §9): where session_timer is on, a caller
+		// that vanished must not leave its call up (r29-twinkle #2).
+		t = sip.ImposedUAS(req, st.Interval())
+	}
 	a.timer = t
 
 	offer, late, err := parseInitialOffer(c.dir, req.Body())
