@@ -202,7 +202,9 @@ type CallSettings struct {
 // is always honoured, whatever Enabled says.
 type SessionTimerConfig struct {
 	// Enabled adds Session-Expires (refresher=uac: we refresh) to the
-	// INVITEs we send to this side.
+	// INVITEs we send to this side, and to our 200 to a caller of this
+	// side whose INVITE has no Session-Expires and no timer support
+	// (refresher=uas: we refresh; RFC 4028 §9, sip.ImposedUAS).
 	Enabled bool `yaml:"enabled"`
 	// Expires is the session interval we ask for; 0 means 1800 s.
 	Expires time.Duration `yaml:"expires"`
