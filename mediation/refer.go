@@ -107,7 +107,7 @@ func (c *call) onSubscribe(l *leg, in *sip.Incoming) {
 	event := headerOf(in.Req, "Event")
 	id, hasID := eventID(event)
 	if x := c.xfer; x != nil && l.side == c.deps.edge && !x.transferorGone && (!hasID || id == strconv.FormatUint(uint64(x.referSeq), 10)) {
-		c.refreshTransfer(x, in)
+		c.refreshTransfer(l, x, in)
 		return
 	}
 	sub := c.refers.findIssued(c.other(l), id, hasID)
@@ -125,7 +125,7 @@ func (c *call) onSubscribe(l *leg, in *sip.Incoming) {
 // lengthen, an interval; the target rings no longer than that). An
 // Expires: 0 gets 200 too; the transfer goes on (RFC 3515 §2.4.4 ties no
 // transfer to its subscription) and its NOTIFYs with it.
-func (c *call) refreshTransfer(x *transfer, in *sip.Incoming) {
+func (c *call) refreshTransfer(l *leg, x *transfer, in *sip.Incoming) {
 	left := x.expiresLeft()
 	if v := headerOf(in.Req, "Expires"); v != "" {
 		asked, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
@@ -136,7 +136,7 @@ func (c *call) refreshTransfer(x *transfer, in *sip.Incoming) {
 		left = min(left, int64(asked))
 	}
 	c.log.Info().Int64("expires_s", left).Msg("transferor refreshed its REFER's subscription")
-	_ = in.Reply(200, "OK", "", gosip.NewHeader("Expires", strconv.FormatInt(left, 10)))
+	answerSubscribe(l, in, 200, "OK", gosip.NewHeader("Expires", strconv.FormatInt(left, 10)))
 }
 
 // referEvent reports a request whose Event package is refer (RFC 3515 §3;
@@ -221,21 +221,21 @@ func (c *call) relayRequest(l *leg, in *sip.Incoming, set relaySet, headers ...s
 			return
 		}
 		var hdrs []gosip.Header
+		if set.sub != nil {
+			if endsSubscription(res.StatusCode) {
+				// The issuer takes its subscription for ended: a NOTIFY
+				// of it from now on matches nothing.
+				c.refers.drop(set.sub)
+			}
+			answerSubscribe(l, in, res.StatusCode, res.Reason, subscribeAnswerHeaders(res)...)
+			return
+		}
 		if refer {
 			hdrs = referAnswerHeaders(res)
 			if !res.IsSuccess() || noReferSub(res) {
 				// Refused, or accepted without a subscription (RFC 4488
 				// §4): no NOTIFY of it is to come.
 				c.refers.drop(sub)
-			}
-		}
-		if set.sub != nil {
-			// A 2xx says for how long (RFC 6665 §4.2.1.1: it must).
-			hdrs = copyValid(res, "Expires")
-			if endsSubscription(res.StatusCode) {
-				// The issuer takes its subscription for ended: a NOTIFY
-				// of it from now on matches nothing.
-				c.refers.drop(set.sub)
 			}
 		}
 		_ = in.Reply(res.StatusCode, res.Reason, "", hdrs...)
@@ -266,6 +266,37 @@ func referAnswerHeaders(res *gosip.Response) []gosip.Header {
 		hdrs = append(hdrs, sip.OptionHeader("Supported", "norefersub"))
 	}
 	return hdrs
+}
+
+// subscribeAnswerHeaders are the headers of the notifier's final response
+// to a relayed SUBSCRIBE that go back to its issuer, those without which
+// the answer means nothing: a 2xx's Expires, how long (RFC 6665 §4.2.1.1:
+// it must say), a 423's Min-Expires, the shortest interval the notifier
+// takes (RFC 6665 §4.2.1.1, RFC 3261 §21.4.17), and a 489's Allow-Events,
+// the packages it knows (RFC 6665 §4.2.1.1). Nothing else of the other
+// dialog's crosses.
+func subscribeAnswerHeaders(res *gosip.Response) []gosip.Header {
+	switch {
+	case res.IsSuccess():
+		return copyValid(res, "Expires")
+	case res.StatusCode == 423:
+		return copyValid(res, "Min-Expires")
+	case res.StatusCode == 489:
+		return copyValid(res, "Allow-Events")
+	}
+	return nil
+}
+
+// answerSubscribe answers in, an in-dialog SUBSCRIBE of l's peer, with
+// code and hdrs; a 2xx carries our Contact, which the header table of RFC
+// 6665 §7.1 makes mandatory in a 2xx to SUBSCRIBE (a target refresh
+// request, §4.1.2.1), as inDialogResponse puts it in other 2xx responses.
+func answerSubscribe(l *leg, in *sip.Incoming, code int, reason string, hdrs ...gosip.Header) {
+	if code >= 200 && code < 300 {
+		contact := l.side.ContactFor(in.Req)
+		hdrs = append(hdrs, &contact)
+	}
+	_ = in.Reply(code, reason, "", hdrs...)
 }
 
 // copyValid are res's headers named name, those whose value has no

@@ -3,6 +3,7 @@ package mediation_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,15 @@ type relayCall struct {
 
 func newRelayCall(ctx context.Context, t *testing.T) *relayCall {
 	t.Helper()
-	rc := &relayCall{sbc: startPeer(t, "sbc"), caller: startPeer(t, "caller"), seq: 40}
+	return newRelayCallOn(ctx, t, "127.0.0.1")
+}
+
+// newRelayCallOn is newRelayCall with the peers, the server's listeners
+// and its relay on the loopback address host.
+func newRelayCallOn(ctx context.Context, t *testing.T, host string) *relayCall {
+	t.Helper()
+	at := netip.AddrPortFrom(netip.MustParseAddr(host), 0)
+	rc := &relayCall{sbc: startPeerOn(t, "sbc", at, nil), caller: startPeerOn(t, "caller", at, nil), seq: 40}
 	for _, p := range []*peer{rc.sbc, rc.caller} {
 		p := p
 		p.on(gosip.REFER, func(req *gosip.Request, tx gosip.ServerTransaction) {
@@ -44,7 +53,10 @@ func newRelayCall(ctx context.Context, t *testing.T) *relayCall {
 		pi.respond(200, fixtureBody(t, "sbc-answer-pcma.sdp"))
 		invites <- pi
 	})
-	rc.srv = serveTo(t, rc.sbc.addr(), "udp", nil)
+	rc.srv = serveTo(t, rc.sbc.addr(), "udp", func(c *mediation.Config) {
+		listenOn(c, host)
+		c.Media.IP = host
+	})
 	rc.oc = upCall(ctx, t, rc.caller, rc.srv, "udp")
 	rc.pi = next(ctx, t, invites, "SBC's")
 	return rc
@@ -363,6 +375,44 @@ func TestReferSubscribeUnknown(t *testing.T) {
 	}
 	if n := rc.sbc.count(gosip.SUBSCRIBE) + rc.caller.count(gosip.SUBSCRIBE); n != 0 {
 		t.Errorf("%d SUBSCRIBEs relayed, want none", n)
+	}
+	rc.hangUp(ctx)
+}
+
+// TestReferSubscribeRelayedAnswerHeaders: the answer that goes back to a
+// relayed refresh SUBSCRIBE carries what gives it meaning. A 2xx has our
+// Contact, as the header table of RFC 6665 §7.1 (RFC 3265's before it)
+// requires in a 2xx to SUBSCRIBE, a target refresh request (§4.1.2.1);
+// it had Expires alone, which a strict subscriber refuses. A notifier's
+// 423 Interval Too Brief keeps its Min-Expires (RFC 6665 §4.2.1.1, RFC
+// 3261 §21.4.17), without which the issuer cannot pick an interval the
+// notifier takes, and a 489 its Allow-Events (RFC 6665 §4.2.1.1); both went
+// back bare. r29-review2 F1, F2.
+func TestReferSubscribeRelayedAnswerHeaders(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	rc := newRelayCallOn(ctx, t, "127.0.89.1")
+	answerSubscribes(rc.sbc, 200)
+	ref, _, _ := rc.clientRefer(ctx, t)
+	event := fmt.Sprintf("refer;id=%d", ref.CSeq().SeqNo)
+	res := rc.clientSubscribe(ctx, t, event, "60")
+	if res.StatusCode != 200 || res.Contact() == nil {
+		t.Errorf("client's refresh SUBSCRIBE got %d with Contact %v; want 200 with our Contact:\n%s", res.StatusCode, res.Contact(), res)
+	}
+	for _, tc := range []struct {
+		code   int
+		header string
+		value  string
+	}{{423, "Min-Expires", "120"}, {489, "Allow-Events", "refer"}} {
+		rc.sbc.on(gosip.SUBSCRIBE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+			rc.sbc.reply(req, tx, tc.code, nil, gosip.NewHeader(tc.header, tc.value))
+		})
+		res := rc.clientSubscribe(ctx, t, event, "30")
+		if res.StatusCode != tc.code || headerValue2(res, tc.header) != tc.value {
+			t.Errorf("client's SUBSCRIBE got %d with %s %q; want the SBC's %d with %s", res.StatusCode, tc.header, headerValue2(res, tc.header), tc.code, tc.value)
+		}
+		if res.Contact() != nil {
+			t.Errorf("%d has a Contact", res.StatusCode)
+		}
 	}
 	rc.hangUp(ctx)
 }
