@@ -85,8 +85,7 @@ func (c *call) end(from *leg, reason string) {
 	if x := c.xfer; x != nil {
 		// A transfer still ringing: its target is CANCELled as the
 		// callee would be.
-		c.xfer = nil
-		c.cancel(x.ringTimer)
+		c.dropXfer(x)
 		c.abandonInvite(x.out, x.provisional, c.deps.edge, x.rel, x.early)
 		x.plan.closeRelay()
 		if e := c.legOf(c.deps.edge); !x.transferorGone && e != nil && e.dialog != nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -106,7 +107,7 @@ func (c *call) onSubscribe(l *leg, in *sip.Incoming) {
 	}
 	event := headerOf(in.Req, "Event")
 	id, hasID := eventID(event)
-	if x := c.xfer; x != nil && l.side == c.deps.edge && !x.transferorGone && (!hasID || id == strconv.FormatUint(uint64(x.referSeq), 10)) {
+	if x := c.xfer; x != nil && l.side == c.deps.edge && !x.transferorGone && !x.subEnded && (!hasID || id == strconv.FormatUint(uint64(x.referSeq), 10)) {
 		c.refreshTransfer(l, x, in)
 		return
 	}
@@ -122,9 +123,12 @@ func (c *call) onSubscribe(l *leg, in *sip.Incoming) {
 // refreshTransfer answers the transferor's SUBSCRIBE of x's subscription:
 // 200 with the Expires it asked for, at most what is left of the
 // subscription (RFC 6665 §4.2.1.2: a notifier may shorten, never
-// lengthen, an interval; the target rings no longer than that). An
-// Expires: 0 gets 200 too; the transfer goes on (RFC 3515 §2.4.4 ties no
-// transfer to its subscription) and its NOTIFYs with it.
+// lengthen, an interval; the target rings no longer than that), which
+// is now when the subscription ends: later NOTIFYs count down from it,
+// and should the target still ring then, the subscription ends with a
+// final NOTIFY. An Expires: 0 gets 200 and that final NOTIFY at once (RFC
+// 6665 §4.1.2.3). The transfer goes on either way (RFC 3515 §2.4.4 ties
+// no transfer to its subscription), telling the transferor no more.
 func (c *call) refreshTransfer(l *leg, x *transfer, in *sip.Incoming) {
 	left := x.expiresLeft()
 	if v := headerOf(in.Req, "Expires"); v != "" {
@@ -137,6 +141,18 @@ func (c *call) refreshTransfer(l *leg, x *transfer, in *sip.Incoming) {
 	}
 	c.log.Info().Int64("expires_s", left).Msg("transferor refreshed its REFER's subscription")
 	answerSubscribe(l, in, 200, "OK", gosip.NewHeader("Expires", strconv.FormatInt(left, 10)))
+	if left == 0 {
+		c.endTransferSubscription(l, x)
+		return
+	}
+	granted := time.Duration(left) * time.Second
+	x.subscribedUntil = time.Now().Add(granted)
+	c.cancel(x.subTimer)
+	x.subTimer = c.after(granted, func() {
+		if c.xfer == x && !x.transferorGone && !x.subEnded {
+			c.endTransferSubscription(l, x)
+		}
+	})
 }
 
 // referEvent reports a request whose Event package is refer (RFC 3515 §3;

@@ -61,6 +61,14 @@ type transfer struct {
 	referSeq        uint32
 	subscribedUntil time.Time
 	ringTimer       timerID
+	// subTimer ends the subscription when the time a refresh granted runs
+	// out while the target still rings (refreshTransfer); subEnded: it
+	// ended so (or by the transferor's unsubscribe) and its final NOTIFY
+	// went, so the transfer, which goes on, notifies nothing more.
+	// lastFrag is the sipfrag of the latest NOTIFY, the final one's then.
+	subTimer timerID
+	subEnded bool
+	lastFrag string
 	// progressed: the transferor was told of the target's first 18x.
 	progressed bool
 	// transferorGone: the client hung up its leg after our 202, while the
@@ -108,6 +116,14 @@ func (c *call) transferorLeft(l *leg) {
 		l.ok = nil
 	}
 	c.log.Info().Str("target", c.xfer.target).Msg("the transferor hung up while the transfer target rings: the transfer goes on")
+}
+
+// dropXfer forgets x, the transfer of the call's, which is over (or the
+// call is), with its timers.
+func (c *call) dropXfer(x *transfer) {
+	c.xfer = nil
+	c.cancel(x.ringTimer)
+	c.cancel(x.subTimer)
 }
 
 // transferorGone tells whether the transferor hung up while the target
@@ -348,8 +364,7 @@ func sipfrag(code int, reason string) string {
 // re-INVITE the PSTN party to the relay.
 func (c *call) transferAnswered(edge *leg, res *gosip.Response) {
 	x := c.xfer
-	c.xfer = nil
-	c.cancel(x.ringTimer)
+	c.dropXfer(x)
 	// The early dialog a PRACK went in, if any, carries on: its CSeq is
 	// past the PRACK's.
 	d := earlyDialogOf(&x.early, c.deps.edge, x.out.req, res)
@@ -708,8 +723,7 @@ func (c *call) transferFailed(edge *leg, code int, reason string) {
 	if x == nil {
 		return
 	}
-	c.xfer = nil
-	c.cancel(x.ringTimer)
+	c.dropXfer(x)
 	x.plan.closeRelay()
 	if x.transferorGone {
 		c.transferLost(edge, code)
@@ -727,10 +741,38 @@ func (c *call) transferFailed(edge *leg, code int, reason string) {
 // 6665 §7.1, §4.3); an active subscription's expires is what is left of
 // it (RFC 6665 §4.2.2).
 func (c *call) notifyTransfer(l *leg, x *transfer, frag string, final bool, then func()) {
+	if x.subEnded {
+		// Its final NOTIFY went when it ended (endTransferSubscription).
+		if then != nil {
+			then()
+		}
+		return
+	}
 	state := "terminated;reason=noresource"
 	if !final {
 		state = "active;expires=" + strconv.FormatInt(x.expiresLeft(), 10)
 	}
+	x.lastFrag = frag
+	c.sendTransferNotify(l, x, frag, state, then)
+}
+
+// endTransferSubscription ends x's subscription before the transfer's
+// outcome, at the transferor's unsubscribe or when the time a refresh
+// granted runs out: its final NOTIFY says terminated;reason=timeout (RFC
+// 6665 §4.1.3: the subscription was not refreshed; §4.1.2.3, §4.2.2: a
+// notifier sends one as a subscription ends) with the target's latest
+// progress. The transfer goes on without it (RFC 3515 ties no transfer to
+// its subscription).
+func (c *call) endTransferSubscription(l *leg, x *transfer) {
+	c.cancel(x.subTimer)
+	x.subEnded = true
+	c.log.Info().Str("target", x.target).Msg("the transferor's subscription to its REFER ended while the target rings: the transfer goes on")
+	c.sendTransferNotify(l, x, x.lastFrag, "terminated;reason=timeout", nil)
+}
+
+// sendTransferNotify sends notifyTransfer's NOTIFY with Subscription-State
+// state.
+func (c *call) sendTransferNotify(l *leg, x *transfer, frag, state string, then func()) {
 	contact := l.dialog.OurContact()
 	n := l.dialog.NewRequest(gosip.NOTIFY, 0, nil, &contact)
 	n.AppendHeader(gosip.NewHeader("Event", "refer;id="+strconv.FormatUint(uint64(x.referSeq), 10)))

@@ -1541,6 +1541,66 @@ func TestReferPerformedByServerTransferorLeavesOfferPending(t *testing.T) {
 	}
 }
 
+// TestReferPerformedByServerUnsubscribe: with enable_refer_support off,
+// the transferor's SUBSCRIBE ending its REFER's subscription (Expires: 0)
+// while the target rings gets 200 with our Contact (RFC 6665 §7.1) and
+// at once a final NOTIFY, Subscription-State: terminated;reason=timeout
+// with the target's latest progress (RFC 6665 §4.1.2.3: "a successful
+// unsubscription will also trigger a final NOTIFY"; §4.2.1.2); one
+// shortening it (Expires: 1) gets that final NOTIFY when the time granted
+// runs out (RFC 6665 §4.2.2), not the NOTIFYs' older, longer expires.
+// Either way the transfer goes on (RFC 3515 ties no transfer to its
+// subscription) and tells the transferor nothing more: the target's
+// answer releases the transferor's leg with BYE and no NOTIFY; a
+// SUBSCRIBE after it ended gets 481. The unsubscribe got 200 and nothing
+// after it, and the shortened time was not kept. r29-review2 F4.
+func TestReferPerformedByServerUnsubscribe(t *testing.T) {
+	for _, expires := range []string{"0", "1"} {
+		t.Run("expires "+expires, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			l := newTransferLabOn(t, "127.0.89.2", nil)
+			release := make(chan struct{})
+			l.edge.invites(func(pi *peerInvite) {
+				pi.respond(180, nil)
+				select {
+				case <-release:
+					l.targets <- pi
+					pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+				case <-ctx.Done():
+				}
+			})
+			oc := upCall(ctx, t, l.caller, l.srv, "udp")
+			next(ctx, t, l.sbcCalls, "SBC's")
+			refer := referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+			l.caller.wait(ctx, gosip.NOTIFY, 2) // 100 Trying, 180 Ringing
+			event := fmt.Sprintf("refer;id=%d", refer.CSeq().SeqNo)
+			subscribe := func(expires string) *gosip.Response {
+				sub := gosip.NewRequest(gosip.SUBSCRIBE, oc.final.Contact().Address)
+				sub.AppendHeader(gosip.NewHeader("Event", event))
+				sub.AppendHeader(gosip.NewHeader("Expires", expires))
+				return doIn(ctx, t, oc, sub)
+			}
+			if res := subscribe(expires); res.StatusCode != 200 || headerValue2(res, "Expires") != expires || res.Contact() == nil {
+				t.Errorf("SUBSCRIBE with Expires %s got %d, Expires %q, Contact %v; want 200, Expires %s, our Contact", expires, res.StatusCode, headerValue2(res, "Expires"), res.Contact(), expires)
+			}
+			final := l.caller.wait(ctx, gosip.NOTIFY, 3)
+			if state := headerValue(final, "Subscription-State"); state != "terminated;reason=timeout" || !strings.HasPrefix(string(final.Body()), "SIP/2.0 180") {
+				t.Errorf("NOTIFY after the SUBSCRIBE: %q, %q; want terminated;reason=timeout with the 180", state, final.Body())
+			}
+			if res := subscribe("60"); res.StatusCode != 481 {
+				t.Errorf("SUBSCRIBE after the subscription ended got %d, want 481", res.StatusCode)
+			}
+			close(release)
+			target := next(ctx, t, l.targets, "target's")
+			l.caller.wait(ctx, gosip.BYE, 1)
+			if n := l.caller.count(gosip.NOTIFY); n != 3 {
+				t.Errorf("the transferor got %d NOTIFYs, want 3 (none after the subscription ended)", n)
+			}
+			l.targetHangsUp(ctx, t, target)
+		})
+	}
+}
+
 // TestReferPerformedByServerSubscribeRefresh: with enable_refer_support
 // off, the transferor's in-dialog SUBSCRIBE refreshing its REFER's
 // subscription while the target rings (RFC 6665 §4.1.2.2; Twinkle does,
