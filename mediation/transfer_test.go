@@ -1601,6 +1601,53 @@ func TestReferPerformedByServerUnsubscribe(t *testing.T) {
 	}
 }
 
+// TestReferPerformedByServerSubscribeShortens: with enable_refer_support
+// off, a transferor's refresh asking for less than is left of its REFER's
+// subscription (Expires: 10) shortens it (RFC 6665 §4.2.1.2): the target's
+// 180 that follows is notified as active;expires= at most 10, not the
+// ring time the subscription began with, which the subscriber was no
+// longer granted. r29-review2 F4.
+func TestReferPerformedByServerSubscribeShortens(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLabOn(t, "127.0.89.3", nil)
+	ring, release := make(chan struct{}), make(chan struct{})
+	l.edge.invites(func(pi *peerInvite) {
+		for _, step := range []chan struct{}{ring, release} {
+			select {
+			case <-step:
+			case <-ctx.Done():
+				return
+			}
+			if step == ring {
+				pi.respond(180, nil)
+			}
+		}
+		pi.respond(486, nil)
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	next(ctx, t, l.sbcCalls, "SBC's")
+	refer := referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	l.caller.wait(ctx, gosip.NOTIFY, 1) // 100 Trying
+	sub := gosip.NewRequest(gosip.SUBSCRIBE, oc.final.Contact().Address)
+	sub.AppendHeader(gosip.NewHeader("Event", fmt.Sprintf("refer;id=%d", refer.CSeq().SeqNo)))
+	sub.AppendHeader(gosip.NewHeader("Expires", "10"))
+	if res := doIn(ctx, t, oc, sub); res.StatusCode != 200 || headerValue2(res, "Expires") != "10" {
+		t.Fatalf("SUBSCRIBE with Expires 10 got %d, Expires %q; want 200, 10", res.StatusCode, headerValue2(res, "Expires"))
+	}
+	close(ring)
+	ringing := l.caller.wait(ctx, gosip.NOTIFY, 2)
+	var left int
+	if _, err := fmt.Sscanf(headerValue(ringing, "Subscription-State"), "active;expires=%d", &left); err != nil || left < 1 || left > 10 {
+		t.Errorf("NOTIFY of the 180 after the refresh says %q; want active;expires= at most 10", headerValue(ringing, "Subscription-State"))
+	}
+	close(release)
+	if notify := finalNotify(ctx, t, l.caller); !strings.HasPrefix(string(notify.Body()), "SIP/2.0 486") {
+		t.Errorf("final NOTIFY %q, want 486", notify.Body())
+	}
+	_ = oc.d.Bye(ctx)
+	l.sbc.wait(ctx, gosip.BYE, 1)
+}
+
 // TestReferPerformedByServerSubscribeRefresh: with enable_refer_support
 // off, the transferor's in-dialog SUBSCRIBE refreshing its REFER's
 // subscription while the target rings (RFC 6665 §4.1.2.2; Twinkle does,
