@@ -80,7 +80,8 @@ type Description struct {
 	// 3264 §6; RFC 4585 §4.2), so an RTP/AVPF offer is answered
 	// RTP/AVPF. No a=rtcp-fb goes with it: the relay sends no feedback
 	// messages, and AVPF without rtcp-fb has only its timing rules (RFC
-	// 4585 §4.2). Our offers leave it off.
+	// 4585 §4.2). Our initial offers leave it off; Reoffering sets it for
+	// an offer inside a session from the profile the peer it goes to has.
 	AVPF bool
 	// Rejected are the m-lines of the offer this Description answers other
 	// than the audio one, in the offer's order; Marshal writes each with

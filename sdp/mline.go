@@ -80,6 +80,21 @@ func (d Description) Answering(offer Media) Description {
 	return d
 }
 
+// Reoffering returns d, an offer inside a session to a peer whose latest
+// SDP of that session is peer, in the feedback profile that peer has
+// (Description.AVPF): a peer that offered or answered RTP/AVPF (RTP/SAVPF)
+// is offered RTP/AVPF again (RTP/SAVPF with SAVP), one in RTP/AVP stays in
+// RTP/AVP. A re-offer describes the session it modifies (RFC 3264 §8), and
+// our answers keep the offer's profile (Answering), so the stream would
+// otherwise change profile with each re-offer of ours and back with each
+// refresh that re-sends our answer; a peer that takes only AVPF (RFC 8834
+// endpoints require SAVPF) refuses an RTP/AVP re-offer with 488. An empty
+// peer (none yet: an initial offer) leaves d in RTP/AVP or RTP/SAVP.
+func (d Description) Reoffering(peer Media) Description {
+	d.AVPF = peer.Feedback()
+	return d
+}
+
 // rejectedLines are offer's m-lines other than its audio one, rejected,
 // and the audio line's position among them. nil when there are none.
 func rejectedLines(offer Media) ([]MLine, int) {

@@ -185,3 +185,65 @@ func TestAnswersKeepOfferProfile(t *testing.T) {
 		})
 	}
 }
+
+// TestReoffersKeepPeerProfile: an offer of ours inside a session goes in
+// the feedback profile of the peer it goes to (Reoffering, from that
+// peer's latest SDP): the re-offer builders' Descriptions, whatever the
+// profile of the SDP they are built from, come out RTP/AVPF to a peer in
+// RTP/AVPF and RTP/SAVPF to one in RTP/SAVPF (with SAVP, as the mediation
+// package's keying sets it), RTP/AVP to one in RTP/AVP, and without
+// a=rtcp-fb. Before, every offer of ours said RTP/AVP, so our re-offer
+// moved an AVPF peer's stream to AVP (RFC 3264 §8; r29-review2 F3).
+func TestReoffersKeepPeerProfile(t *testing.T) {
+	for _, to := range []string{"RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF"} {
+		t.Run(to, func(t *testing.T) {
+			// The receiving peer's latest SDP, and the other peer's
+			// offer the re-offer is built from, in the other profile.
+			receiver := peer("203.0.113.10", 20000, PCMU, sbcTE)
+			receiver.Proto = to
+			from := peer("198.51.100.20", 50010, PCMU, TelephoneEvent)
+			from.Proto = "RTP/AVP"
+			if !receiver.Feedback() {
+				from.Proto = "RTP/AVPF"
+			}
+			offers := []struct {
+				name  string
+				build func() (Description, error)
+			}{
+				{"gateway re-offer, bypass", func() (Description, error) {
+					return GatewayOfferPrefer(from, true, netip.AddrPort{}, nil)
+				}},
+				{"gateway re-offer, anchored", func() (Description, error) {
+					return GatewayOfferPrefer(from, false, gatewayAnchor, []string{"PCMA", "PCMU"})
+				}},
+				{"client re-offer, bypass", func() (Description, error) { return ClientReoffer(from, testBypass) }},
+				{"client re-offer, anchored", func() (Description, error) {
+					return ClientReofferAnchored(from, edgeAnchor, receiver, nil)
+				}},
+			}
+			for _, o := range offers {
+				d, err := o.build()
+				if err != nil {
+					t.Fatalf("%s: %v", o.name, err)
+				}
+				d = d.Reoffering(receiver)
+				d.SAVP = receiver.RequiresSRTP()
+				body := d.Marshal()
+				if got := audioProto(t, body); got != to {
+					t.Errorf("%s to a peer in %s: offered %s:\n%s", o.name, to, got, body)
+				}
+				if strings.Contains(string(body), "rtcp-fb") {
+					t.Errorf("%s: offer negotiates RTCP feedback:\n%s", o.name, body)
+				}
+			}
+			// No peer SDP yet (an initial offer): RTP/AVP.
+			d, err := GatewayOffer(from, false, gatewayAnchor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := audioProto(t, d.Reoffering(Media{}).Marshal()); got != "RTP/AVP" {
+				t.Errorf("offer with no peer SDP yet in %s, want RTP/AVP", got)
+			}
+		})
+	}
+}
