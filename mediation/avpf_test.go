@@ -2,9 +2,12 @@ package mediation_test
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/mediation-emulator/mediation/mediation"
 )
@@ -78,5 +81,81 @@ func TestLinphoneAVPFOfferAnsweredInItsProfile(t *testing.T) {
 				t.Errorf("answer's keys %v (want one: %v) or RTCP feedback:\n%s", answer.SRTP(), tt.crypto != "", res.Body())
 			}
 		})
+	}
+}
+
+// avpfHost is where the AVPF re-offer test binds everything.
+const avpfHost = "127.0.90.1"
+
+// TestRelayedReofferKeepsPeersAVPF: an SBC's call offered in RTP/AVPF is
+// answered RTP/AVPF; the client's hold, relayed to the SBC as a re-offer of
+// ours, goes in RTP/AVPF too: a re-offer describes the session it modifies
+// (RFC 3264 §8), and the SBC's stream is AVPF. It used to go RTP/AVP, as
+// our offers always did, while our session refreshes re-send the AVPF
+// answer: the SBC's profile flipped with every relayed re-offer, and a peer
+// that takes only AVPF refused the hold with 488 (r29-review2 F3).
+func TestRelayedReofferKeepsPeersAVPF(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	at := netip.AddrPortFrom(netip.MustParseAddr(avpfHost), 0)
+	sbc, edge := startPeerOn(t, "sbc", at, nil), startPeerOn(t, "client", at, nil)
+	sdpOn := func(port int, proto, dir string) []byte {
+		return fmt.Appendf(nil, "v=0\r\no=p 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"+
+			"m=audio %d %s 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=%s\r\n",
+			avpfHost, avpfHost, port, proto, dir)
+	}
+	clientPort, sbcPort := sockPort(rtpSockOn(t, avpfHost)), sockPort(rtpSockOn(t, avpfHost))
+	calls := make(chan *peerInvite, 1)
+	edge.invites(func(pi *peerInvite) { pi.respond(200, sdpOn(clientPort, "RTP/AVP", "sendrecv")); calls <- pi })
+	reoffers := make(chan *gosip.Request, 1)
+	sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		reoffers <- req
+		sbc.reply(req, tx, 200, sdpOn(sbcPort, "RTP/AVPF", "recvonly"))
+	})
+	srv := serveTo(t, sbc.addr(), "udp", func(c *mediation.Config) {
+		listen := at.String()
+		c.Edge.Listen, c.GatewayListen, c.HTTPListen, c.Admin.Listen = listen, listen, listen, listen
+		c.Media.IP = avpfHost
+		c.Edge.Peer = edge.addr().String()
+	})
+	oc := sbc.call(ctx, srv.GatewayAddr(), "udp", sdpOn(sbcPort, "RTP/AVPF", "sendrecv"))
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("SBC got %d", res.StatusCode)
+	}
+	if err := oc.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer oc.d.Bye(ctx)
+	if p := media(t, "answer", res.Body()).Proto; p != "RTP/AVPF" {
+		t.Fatalf("the SBC's RTP/AVPF offer answered %s", p)
+	}
+	pi := next(ctx, t, calls, "client's")
+	edge.wait(ctx, gosip.ACK, 1)
+	// The SBC's ACK taken: before, the hold would meet our 2xx waiting
+	// for it (491, RFC 3261 §14.1).
+	for acked := srv.CallersAcked(); len(acked) != 1 || !acked[0]; acked = srv.CallersAcked() {
+		if ctx.Err() != nil {
+			t.Fatalf("the SBC's ACK was not taken (%v)", acked)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	hold := pi.inDialog(gosip.INVITE, 500, sdpOn(clientPort, "RTP/AVP", "sendonly"), gosip.NewHeader("Content-Type", "application/sdp"))
+	if r := pi.do(ctx, hold); r.StatusCode != 200 {
+		t.Fatalf("client's hold got %d", r.StatusCode)
+	} else if p := media(t, "answer to the client's hold", r.Body()).Proto; p != "RTP/AVP" {
+		t.Errorf("the client's RTP/AVP hold answered %s", p)
+	}
+	_ = pi.p.stack.Client("udp").WriteRequest(pi.inDialog(gosip.ACK, 500, nil))
+	var reoffer *gosip.Request
+	select {
+	case reoffer = <-reoffers:
+	case <-ctx.Done():
+		t.Fatal("no re-INVITE at the SBC")
+	}
+	if p := media(t, "re-offer to the SBC", reoffer.Body()).Proto; p != "RTP/AVPF" {
+		t.Errorf("the SBC's session is RTP/AVPF (our answer said so); our relayed re-offer switches it to %s:\n%s", p, reoffer.Body())
+	}
+	if strings.Contains(string(reoffer.Body()), "rtcp-fb") {
+		t.Errorf("re-offer negotiates RTCP feedback:\n%s", reoffer.Body())
 	}
 }

@@ -109,6 +109,10 @@ func (p *mediaPlan) reOffer(from relay.Side, offer sdp.Media, raw []byte, answer
 	if err != nil {
 		return nil, nil, err
 	}
+	// In the profile the other peer's stream has (RTP/AVPF after its AVPF
+	// offer, which we answered so): a re-offer in RTP/AVP would move it
+	// to AVP, and back with our next refresh (RFC 3264 §8).
+	d = d.Reoffering(p.latest(to))
 	ro.sent = p.sdp[to]
 	return ro, p.sdp[to].marshal(d), nil
 }
