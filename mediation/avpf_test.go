@@ -1,6 +1,7 @@
 package mediation_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -157,5 +158,47 @@ func TestRelayedReofferKeepsPeersAVPF(t *testing.T) {
 	}
 	if strings.Contains(string(reoffer.Body()), "rtcp-fb") {
 		t.Errorf("re-offer negotiates RTCP feedback:\n%s", reoffer.Body())
+	}
+}
+
+// TestReferRepointKeepsPeersAVPF: a transfer the server performs on an
+// SBC's call offered in RTP/AVPF re-INVITEs the SBC to the new relay in
+// RTP/AVPF, the profile its stream has: the re-point answers the SBC's
+// latest SDP anew (sdp.Description.Answering), so it keeps the SBC's
+// profile as a relayed re-offer does (RFC 3264 §8; r29-review2 F3).
+func TestReferRepointKeepsPeersAVPF(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLabOn(t, avpfHost, nil)
+	clientSDP := loopSDP(sockPort(rtpSockOn(t, avpfHost)), "sendrecv", false, "PCMA")
+	l.edge.invites(func(pi *peerInvite) {
+		if pi.req.Recipient.User == "+15550200" {
+			l.targets <- pi
+			pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
+			return
+		}
+		pi.respond(200, clientSDP)
+		l.sbcCalls <- pi // the client's leg
+	})
+	offer := bytes.Replace(loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMU", "PCMA"), []byte(" RTP/AVP "), []byte(" RTP/AVPF "), 1)
+	oc := l.sbc.call(ctx, l.srv.GatewayAddr(), "udp", offer)
+	res := oc.answer(ctx, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("call got %d", res.StatusCode)
+	}
+	_ = oc.d.Ack(ctx)
+	defer oc.d.Bye(ctx)
+	if p := media(t, "answer", res.Body()).Proto; p != "RTP/AVPF" {
+		t.Fatalf("the SBC's RTP/AVPF offer answered %s", p)
+	}
+	client := next(ctx, t, l.sbcCalls, "client's")
+	client.mustWaitAck(ctx)
+	refer := client.inDialog(gosip.REFER, 2, nil, gosip.NewHeader("Refer-To", "<tel:+15550200>"))
+	if res := client.do(ctx, refer); res.StatusCode != 202 {
+		t.Fatalf("REFER got %d, want 202", res.StatusCode)
+	}
+	next(ctx, t, l.targets, "transfer")
+	repoint := l.sbc.wait(ctx, gosip.INVITE, 1) // our re-INVITE to the relay
+	if p := media(t, "re-point", repoint.Body()).Proto; p != "RTP/AVPF" {
+		t.Errorf("the SBC's session is RTP/AVPF; the transfer's re-point switches it to %s:\n%s", p, repoint.Body())
 	}
 }
