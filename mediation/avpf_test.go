@@ -169,16 +169,7 @@ func TestRelayedReofferKeepsPeersAVPF(t *testing.T) {
 func TestReferRepointKeepsPeersAVPF(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	l := newTransferLabOn(t, avpfHost, nil)
-	clientSDP := loopSDP(sockPort(rtpSockOn(t, avpfHost)), "sendrecv", false, "PCMA")
-	l.edge.invites(func(pi *peerInvite) {
-		if pi.req.Recipient.User == "+15550200" {
-			l.targets <- pi
-			pi.respond(200, loopSDP(sockPort(l.targetMedia), "sendrecv", false, "PCMA"))
-			return
-		}
-		pi.respond(200, clientSDP)
-		l.sbcCalls <- pi // the client's leg
-	})
+	l.inboundClient(loopSDP(sockPort(rtpSockOn(t, avpfHost)), "sendrecv", false, "PCMA"))
 	offer := bytes.Replace(loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMU", "PCMA"), []byte(" RTP/AVP "), []byte(" RTP/AVPF "), 1)
 	oc := l.sbc.call(ctx, l.srv.GatewayAddr(), "udp", offer)
 	res := oc.answer(ctx, nil)

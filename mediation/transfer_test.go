@@ -263,14 +263,10 @@ func TestReferPerformedByServer(t *testing.T) {
 	}
 }
 
-// TestReferPerformedByServerInbound: the PSTN calls the client, which
-// transfers the caller to another number: the transfer INVITE goes to the
-// edge from the PSTN caller, the SBC's leg stays (re-INVITEd, never BYE),
-// the client's leg gets BYE, and the SBC's BYE later reaches the target.
-func TestReferPerformedByServerInbound(t *testing.T) {
-	ctx := testCtx(t, 30*time.Second)
-	l := newTransferLab(t, nil)
-	clientSDP := loopSDP(sockPort(rtpSock(t)), "sendrecv", false, "PCMA")
+// inboundClient makes the edge next hop answer an inbound call as the
+// client, with clientSDP, its leg on sbcCalls, and the transfer target
+// (+15550200) as the lab's target.
+func (l *transferLab) inboundClient(clientSDP []byte) {
 	l.edge.invites(func(pi *peerInvite) {
 		if pi.req.Recipient.User == "+15550200" {
 			l.targets <- pi
@@ -280,6 +276,16 @@ func TestReferPerformedByServerInbound(t *testing.T) {
 		pi.respond(200, clientSDP)
 		l.sbcCalls <- pi // the client's leg
 	})
+}
+
+// TestReferPerformedByServerInbound: the PSTN calls the client, which
+// transfers the caller to another number: the transfer INVITE goes to the
+// edge from the PSTN caller, the SBC's leg stays (re-INVITEd, never BYE),
+// the client's leg gets BYE, and the SBC's BYE later reaches the target.
+func TestReferPerformedByServerInbound(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLab(t, nil)
+	l.inboundClient(loopSDP(sockPort(rtpSock(t)), "sendrecv", false, "PCMA"))
 	oc := l.sbc.call(ctx, l.srv.GatewayAddr(), "udp", loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMU", "PCMA"))
 	if res := oc.answer(ctx, nil); res.StatusCode != 200 {
 		t.Fatalf("call got %d", res.StatusCode)
