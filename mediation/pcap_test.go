@@ -191,3 +191,40 @@ func TestFailedStartKeepsPcap(t *testing.T) {
 		t.Errorf("a start that failed to bind rewrote capture.pcap: %d bytes %q, want the earlier file untouched", len(got), got)
 	}
 }
+
+// TestFailedStartCreatesNoRecordsFile: a start that fails because a
+// listener's port is in use (the first one bound, or the last) creates no
+// records file: the records file is opened once every socket is bound, so
+// a second `serve` started by mistake leaves no empty file where the
+// operator's collector looks for records.
+func TestFailedStartCreatesNoRecordsFile(t *testing.T) {
+	for _, busyListener := range []string{"edge.listen", "admin.listen"} {
+		t.Run(busyListener, func(t *testing.T) {
+			busy, err := net.Listen("tcp", "127.0.64.21:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer busy.Close()
+			cfg := mediation.DefaultConfig()
+			cfg.Edge.Listen, cfg.GatewayListen, cfg.HTTPListen, cfg.Admin.Listen = "127.0.64.21:0", "127.0.64.21:0", "127.0.64.21:0", "127.0.64.21:0"
+			switch busyListener {
+			case "edge.listen": // SIP binds UDP and TCP on the port
+				cfg.Edge.Listen = busy.Addr().String()
+			case "admin.listen":
+				cfg.Admin.Listen = busy.Addr().String()
+			}
+			cfg.Records.Path = filepath.Join(t.TempDir(), "calls.jsonl")
+			s, err := mediation.NewServer(cfg, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var le *mediation.ListenError
+			if err := s.Run(testCtx(t, 10*time.Second)); !errors.As(err, &le) || le.Listener != busyListener {
+				t.Fatalf("Run: %v, want the ListenError of %s (port in use)", err, busyListener)
+			}
+			if _, err := os.Stat(cfg.Records.Path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a start that failed to bind left a records file (stat: %v)", err)
+			}
+		})
+	}
+}

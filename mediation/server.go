@@ -286,15 +286,10 @@ func (s *Server) bind() error {
 	if err := s.mediaProbe(s.mediaIP); err != nil {
 		return &ListenError{Listener: "media.ip", Addr: s.mediaIP.String(), Err: err}
 	}
-	if s.records, err = openRecords(s.cfg.Records.Path, s.log); err != nil {
-		return err
-	}
 	s.metrics = newMetrics(s.alloc)
 	s.metrics.addOps(func() bool { return s.Settings().Enabled })
-	s.registerRecordMetrics()
 	s.wires.metrics = s.metrics
 	if s.tls, err = newTLSStore(s.cfg.TLS); err != nil {
-		s.records.close()
 		return err
 	}
 	if s.tls != nil {
@@ -311,7 +306,6 @@ func (s *Server) bind() error {
 	}
 	edgeTLS, err := s.tls.sideTLS(s.cfg.TLS.EdgeListen, nil)
 	if err != nil {
-		s.records.close()
 		return err
 	}
 	if edgeTLS != nil {
@@ -319,7 +313,6 @@ func (s *Server) bind() error {
 	}
 	gwTLS, err := s.tls.sideTLS(s.cfg.TLS.GatewayListen, s.gateways.NamesAt)
 	if err != nil {
-		s.records.close()
 		return err
 	}
 	if gwTLS != nil {
@@ -327,12 +320,10 @@ func (s *Server) bind() error {
 	}
 	if s.edge, err = sip.NewSide(sip.SideConfig{Name: "edge", Listen: edgeAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, outbound}, Tracer: s.wires.tracer(), Trust: s.edgeTrust(), TLS: edgeTLS, Conn: s.cfg.SIP.TCP.Limits(), UDPBuffer: s.cfg.SIP.UDPBufferBytes}); err != nil {
-		s.records.close()
 		return &ListenError{Listener: "edge.listen", Addr: edgeAddr.String(), Err: err}
 	}
 	if s.gw, err = sip.NewSide(sip.SideConfig{Name: "gateway", Listen: gwAddr, UserAgent: s.userAgent, Log: s.log,
 		Handler: sideHandler{s, inbound}, Tracer: s.wires.tracer(), Trust: s.gatewayTrust(), TLS: gwTLS, Conn: s.cfg.SIP.TCP.Limits(), UDPBuffer: s.cfg.SIP.UDPBufferBytes}); err != nil {
-		s.records.close()
 		s.edge.Close()
 		return &ListenError{Listener: "gateway_listen", Addr: gwAddr.String(), Err: err}
 	}
@@ -341,13 +332,11 @@ func (s *Server) bind() error {
 	s.registerSizeMetrics()
 	s.registerDialBackMetrics()
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPListen); err != nil {
-		s.records.close()
 		s.edge.Close()
 		s.gw.Close()
 		return &ListenError{Listener: "http_listen", Addr: s.cfg.HTTPListen, Err: err}
 	}
 	if s.adminLn, err = net.Listen("tcp", s.cfg.Admin.Listen); err != nil {
-		s.records.close()
 		s.edge.Close()
 		s.gw.Close()
 		s.httpLn.Close()
@@ -355,7 +344,6 @@ func (s *Server) bind() error {
 	}
 	if s.cfg.DNS.Listen != "" {
 		if s.dns, err = geodns.Listen(netip.MustParseAddrPort(s.cfg.DNS.Listen), s.cfg.geoDNSConfig(s.log)); err != nil {
-			s.records.close()
 			s.edge.Close()
 			s.gw.Close()
 			s.httpLn.Close()
@@ -363,6 +351,14 @@ func (s *Server) bind() error {
 			return &ListenError{Listener: "dns.listen", Addr: s.cfg.DNS.Listen, Err: err}
 		}
 	}
+	// The records file is opened once every socket is bound: a start that
+	// fails to bind (a second `serve` while one runs) creates no empty
+	// records file where none was.
+	if s.records, err = openRecords(s.cfg.Records.Path, s.log); err != nil {
+		s.closeBound()
+		return err
+	}
+	s.registerRecordMetrics()
 	s.deps = &callDeps{
 		log: s.log, metrics: s.metrics, records: teeRecords{s.records, s.book}, index: s.calls, settings: s.Settings,
 		alloc: s.alloc, gateways: s.gateways, edge: s.edge, gw: s.gw, gwTrust: s.gwTrust,
