@@ -173,9 +173,11 @@ func (c *call) onStart() {
 		return
 	}
 	if st := a.policy.SessionTimer; !t.Active && st.Enabled {
-		// A caller that cannot refresh gets our timer all the same, with
-		// us refreshing (RFC 4028 §9): where session_timer is on, a caller
-		// that vanished must not leave its call up (r29-twinkle #2).
+		// A caller that asked for no timer gets ours all the same (RFC
+		// 4028 §9): where session_timer is on, a caller that vanished must
+		// not leave its call up (r29-twinkle #2). One that cannot refresh
+		// has us refreshing; one that supports timers refreshes, and its
+		// session expires if it does not.
 		t = sip.ImposedUAS(req, st.Interval())
 	}
 	a.timer = t

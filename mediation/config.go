@@ -203,8 +203,9 @@ type CallSettings struct {
 type SessionTimerConfig struct {
 	// Enabled adds Session-Expires (refresher=uac: we refresh) to the
 	// INVITEs we send to this side, and to our 200 to a caller of this
-	// side whose INVITE has no Session-Expires and no timer support
-	// (refresher=uas: we refresh; RFC 4028 §9, sip.ImposedUAS).
+	// side whose INVITE has no Session-Expires (refresher=uas, we refresh,
+	// when it has no timer support; refresher=uac with Require: timer
+	// when it lists timer; RFC 4028 §9, sip.ImposedUAS).
 	Enabled bool `yaml:"enabled"`
 	// Expires is the session interval we ask for; 0 means 1800 s.
 	Expires time.Duration `yaml:"expires"`

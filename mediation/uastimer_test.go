@@ -134,21 +134,106 @@ func TestSessionTimerCoversCallerLeg(t *testing.T) {
 }
 
 // TestSessionTimerNotImposedWhenOff: with the caller's side's session_timer
-// off (the default), a caller that asks for no timer gets none: no
-// Session-Expires in our 200, and no refresh.
+// off (the default), a caller that asks for no timer gets none, whether it
+// supports timers or not: no Session-Expires in our 200, and no refresh.
 func TestSessionTimerNotImposedWhenOff(t *testing.T) {
 	for _, inbound := range []bool{false, true} {
-		t.Run(direction(inbound), func(t *testing.T) {
-			ctx := testCtx(t, 20*time.Second)
-			_, caller, _, oc, res, _ := uasTimerCall(ctx, t, inbound, false)
-			if se := res.GetHeader("Session-Expires"); se != nil {
-				t.Errorf("our 200 has Session-Expires %s with session_timer off", se.Value())
+		for _, supported := range []bool{false, true} {
+			name := direction(inbound)
+			var hdrs []gosip.Header
+			if supported {
+				name += "/Supported: timer"
+				hdrs = append(hdrs, gosip.NewHeader("Supported", "timer"))
 			}
-			time.Sleep(1500 * time.Millisecond) // past where a 2 s timer would refresh
-			if n := caller.count(gosip.INVITE) + caller.count(gosip.UPDATE); n != 0 {
-				t.Errorf("%d refreshes to the caller with session_timer off", n)
+			t.Run(name, func(t *testing.T) {
+				ctx := testCtx(t, 20*time.Second)
+				_, caller, _, oc, res, _ := uasTimerCall(ctx, t, inbound, false, hdrs...)
+				if se := res.GetHeader("Session-Expires"); se != nil {
+					t.Errorf("our 200 has Session-Expires %s with session_timer off", se.Value())
+				}
+				time.Sleep(1500 * time.Millisecond) // past where a 2 s timer would refresh
+				if n := caller.count(gosip.INVITE) + caller.count(gosip.UPDATE); n != 0 {
+					t.Errorf("%d refreshes to the caller with session_timer off", n)
+				}
+				if r := res.GetHeader("Require"); r != nil && sipHasTimer([]gosip.Header{r}) {
+					t.Errorf("our 200 has Require: %s with session_timer off", r.Value())
+				}
+				_ = oc.d.Bye(ctx)
+			})
+		}
+	}
+}
+
+// TestSessionTimerCallerSupportsTimer: with the caller's side's
+// session_timer enabled, a caller whose INVITE lists timer in Supported (or
+// Require) but has no Session-Expires gets Session-Expires:
+// 2;refresher=uac and Require: timer in our 200 (RFC 4028 §9: the UAS may
+// add Session-Expires to the 2xx and picks the refresher; with the UAC as
+// refresher the 2xx MUST Require timer), on the edge side as on the
+// gateway side. A caller that never refreshes has its session expire: BYE
+// to both legs, end reason "session timer expired", as any peer refresher
+// that misses its refresh; one that refreshes (UPDATE with Session-Expires)
+// keeps the call up past several intervals. Before, such a caller got no
+// timer and, if it vanished, its call stayed up.
+func TestSessionTimerCallerSupportsTimer(t *testing.T) {
+	for _, inbound := range []bool{false, true} {
+		for _, tag := range []string{"Supported", "Require"} {
+			t.Run(direction(inbound)+"/"+tag+"/vanished", func(t *testing.T) {
+				ctx := testCtx(t, 20*time.Second)
+				srv, caller, other, _, res, records := uasTimerCall(ctx, t, inbound, true, gosip.NewHeader(tag, "timer"))
+				callerRefreshes(t, res)
+				start := time.Now()
+				other.wait(ctx, gosip.BYE, 1)
+				caller.wait(ctx, gosip.BYE, 1)
+				mediationtest.WaitMetric(t, srv, 0, "mediationserver_calls_current", "direction", direction(inbound))
+				if d := time.Since(start); d < time.Second {
+					t.Errorf("call ended %v after the answer, before the session could expire", d)
+				}
+				if n := caller.count(gosip.INVITE) + caller.count(gosip.UPDATE); n != 0 {
+					t.Errorf("%d refreshes of ours to a caller that is the refresher", n)
+				}
+				if recs := readRecords(t, records); len(recs) != 1 || recs[0].EndReason != "session timer expired" {
+					t.Fatalf("records %+v, want one ended by the session's expiry", recs)
+				}
+			})
+		}
+		t.Run(direction(inbound)+"/refreshes", func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			_, caller, other, oc, res, _ := uasTimerCall(ctx, t, inbound, true, gosip.NewHeader("Supported", "timer"))
+			callerRefreshes(t, res)
+			// Four refreshes at 0.8 s: 1.6 intervals, past the first expiry
+			// (1.33 s) a second time.
+			for range 4 {
+				time.Sleep(800 * time.Millisecond)
+				upd := gosip.NewRequest(gosip.UPDATE, res.Contact().Address)
+				upd.AppendHeader(gosip.NewHeader("Supported", "timer"))
+				upd.AppendHeader(gosip.NewHeader("Session-Expires", "2;refresher=uac"))
+				r, err := oc.d.Do(ctx, upd)
+				if err != nil || r.StatusCode != 200 {
+					t.Fatalf("refresh UPDATE: %v %v", r, err)
+				}
+				if se := r.GetHeader("Session-Expires"); se == nil || se.Value() != "2;refresher=uac" {
+					t.Errorf("200 to the refresh has Session-Expires %v, want 2;refresher=uac", se)
+				}
+			}
+			if n := caller.count(gosip.BYE) + other.count(gosip.BYE); n != 0 {
+				t.Fatalf("%d BYEs in a call whose caller refreshed", n)
 			}
 			_ = oc.d.Bye(ctx)
+			other.wait(ctx, gosip.BYE, 1)
 		})
+	}
+}
+
+// callerRefreshes checks our 200 to a caller that supports timers and
+// asked for none: our 2 s interval with the caller as refresher, and
+// Require: timer (RFC 4028 §9).
+func callerRefreshes(t *testing.T, res *gosip.Response) {
+	t.Helper()
+	if se := res.GetHeader("Session-Expires"); se == nil || se.Value() != "2;refresher=uac" {
+		t.Errorf("our 200 has Session-Expires %v, want 2;refresher=uac", se)
+	}
+	if !sipHasTimer(res.GetHeaders("Require")) {
+		t.Errorf("our 200 has no Require: timer; RFC 4028 §9 requires it with refresher=uac")
 	}
 }

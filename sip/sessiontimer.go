@@ -171,8 +171,7 @@ func uacSupportsTimer(req *gosip.Request) bool {
 //
 // With no Session-Expires in req, the result is inactive: RFC 4028 §9 lets
 // the UAS ask for a timer in its 2xx, which a caller's INVITE gets only
-// where the side's session_timer is on and the caller cannot refresh
-// (ImposedUAS). Otherwise a value below minSE, or below the request's own Min-SE,
+// where the side's session_timer is on (ImposedUAS). Otherwise a value below minSE, or below the request's own Min-SE,
 // gives an error wrapping ErrIntervalTooSmall (RFC 4028 §9: answer 422);
 // else Interval is the request's value; Refresher is the request's
 // refresher if given (RFC 4028 §9: the 2xx MUST then keep it), else
@@ -215,23 +214,28 @@ func NegotiateUAS(req *gosip.Request, minSE time.Duration) (SessionTimer, error)
 }
 
 // ImposedUAS is the timer we put in our 2xx to req, an initial INVITE
-// without Session-Expires from a UAC that does not list "timer" in
-// Supported or Require, when we want the session refreshed with interval:
-// RFC 4028 §9 lets the UAS add Session-Expires to a 2xx whose request had
-// none, and with a UAC that does not support timers the refresher MUST be
-// uas, so we refresh with plain re-INVITEs or UPDATEs any UA answers, and
-// AnswerHeaders adds no Require: timer (a UAS may not require what the UAC
-// does not support, RFC 3261 §8.2.2.3). The interval is not below the
-// request's Min-SE (§9). Inactive for a request with Session-Expires (that
-// is NegotiateUAS's) or from a UAC that supports timers: such a UAC could
-// have asked for one and did not, and is left without (RFC 4028 §9 lets a
-// UAS ask it too, with refresher uac, which this daemon does not do).
+// without Session-Expires, when we want the session refreshed with
+// interval: RFC 4028 §9 lets the UAS add Session-Expires to a 2xx whose
+// request had none. The interval is not below the request's Min-SE (§9).
+// The refresher is the UAC when it lists "timer" in Supported or Require
+// (§9 lets the UAS pick either; a UAC that says it supports timers
+// refreshes its own session, and AnswerHeaders adds the Require: timer §9
+// makes mandatory then): a caller that then never refreshes has its
+// session expire, as any peer refresher's. With a UAC that does not
+// support timers the refresher MUST be uas, so we refresh with plain
+// re-INVITEs or UPDATEs any UA answers, and AnswerHeaders adds no Require:
+// timer (a UAS may not require what the UAC does not support, RFC 3261
+// §8.2.2.3). Inactive for a request with Session-Expires: that is
+// NegotiateUAS's.
 func ImposedUAS(req *gosip.Request, interval time.Duration) SessionTimer {
-	if _, ok, _ := ParseSessionExpires(req); ok || uacSupportsTimer(req) {
+	if _, ok, _ := ParseSessionExpires(req); ok {
 		return SessionTimer{}
 	}
 	if theirs, ok, err := ParseMinSE(req); ok && err == nil && theirs > interval {
 		interval = theirs
+	}
+	if uacSupportsTimer(req) {
+		return SessionTimer{Active: true, Interval: interval, Refresher: RefresherUAC}
 	}
 	return SessionTimer{Active: true, Interval: interval, Refresher: RefresherUAS, WeRefresh: true}
 }

@@ -283,8 +283,10 @@ func TestNegotiateUAS(t *testing.T) {
 
 // TestImposedUAS: a caller that neither asked for a timer nor supports one
 // gets ours in the 2xx with refresher uas and no Require: timer (RFC 4028
-// §9), at least its own Min-SE; one that asked, or that supports timers,
-// gets none imposed.
+// §9), at least its own Min-SE; one that supports timers but asked for none
+// gets ours with refresher uac and Require: timer (§9: the UAS picks the
+// refresher, and MUST Require timer when it is the UAC); one that asked
+// gets none imposed (NegotiateUAS's).
 func TestImposedUAS(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -305,8 +307,20 @@ func TestImposedUAS(t *testing.T) {
 			wantAnswer: []string{"Session-Expires: 300;refresher=uas"},
 		},
 		{name: "Session-Expires: NegotiateUAS's", headers: []string{"Session-Expires: 1800"}},
-		{name: "Supported: timer: left alone", headers: []string{"Supported: timer"}},
-		{name: "Require: timer: left alone", headers: []string{"Require: timer"}},
+		{
+			// RFC 4028 §9: the UAS picks the refresher; a UAC that
+			// supports timers refreshes, and the 2xx MUST Require timer.
+			name:       "Supported: timer: the caller refreshes",
+			headers:    []string{"Supported: timer"},
+			want:       SessionTimer{Active: true, Interval: 120 * time.Second, Refresher: RefresherUAC},
+			wantAnswer: []string{"Session-Expires: 120;refresher=uac", "Require: timer"},
+		},
+		{
+			name:       "Require: timer, higher Min-SE: the caller refreshes",
+			headers:    []string{"Require: timer", "Min-SE: 300"},
+			want:       SessionTimer{Active: true, Interval: 300 * time.Second, Refresher: RefresherUAC},
+			wantAnswer: []string{"Session-Expires: 300;refresher=uac", "Require: timer"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
