@@ -86,16 +86,18 @@ func (c *call) refresh(l *leg) {
 	if c.state != stateAnswered {
 		return
 	}
-	if c.offer != nil || l.ok != nil || l.refreshing {
+	reinvite := !l.dialog.Allows(gosip.UPDATE)
+	if c.offer != nil || l.ok != nil || l.refreshing || reinvite && c.repointAwaits(l) {
 		// An offer is in progress, or a transfer's re-point re-INVITE
-		// (repointGateway): it refreshes the session when it completes.
-		// Try again shortly in any case.
+		// (repointGateway), in flight or waiting to go: it refreshes the
+		// session when it completes (RFC 4028 §7.4). Try again shortly
+		// in any case.
 		l.timerID = c.after(4*c.deps.sip.T1, func() { c.refresh(l) })
 		return
 	}
 	method := gosip.UPDATE
 	var body []byte
-	if !l.dialog.Allows(gosip.UPDATE) {
+	if reinvite {
 		method, body = gosip.INVITE, c.sendLegSDP(l)
 	}
 	interval := l.timer.Interval
@@ -197,6 +199,20 @@ func (c *call) refresh(l *leg) {
 		c.log.Warn().Err(err).Str("leg", l.role).Msg("session refresh not sent")
 		c.hangup(nil, "session refresh failed")
 	}
+}
+
+// repointAwaits tells whether l is the PSTN party's leg with a transfer's
+// re-point re-INVITE waiting to go there (repointGateway): for the end of
+// an exchange in its dialog, or after a 491 for RFC 3261 §14.1's wait. A
+// refresh re-INVITE of ours must not go meanwhile: it would be the
+// re-point's offer sent again ahead of that wait, to glare again, and the
+// re-point, once answered, refreshes the session itself (RFC 4028 §7.4).
+// The re-point is bounded (maxRepointGlare tries, each within its 64*T1
+// and a wait of at most maxRepointRetryAfter): then the call goes on
+// refreshed, or ends (transfer_failed). A refresh by UPDATE, which carries
+// no SDP and crosses no INVITE (RFC 3311 §5.1), need not wait.
+func (c *call) repointAwaits(l *leg) bool {
+	return c.repointing && l == c.legOf(c.deps.gw)
 }
 
 // maxQuickRefreshes bounds the refreshes sent again at once for a 422

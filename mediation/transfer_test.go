@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -771,6 +772,93 @@ func TestReferPerformedByServerRepointRefreshes(t *testing.T) {
 	reinv := l.sbc.wait(ctx, gosip.INVITE, 2)
 	if se := headerValue(reinv, "Session-Expires"); !strings.HasPrefix(se, "90") {
 		t.Errorf("re-INVITE to the PSTN party has Session-Expires %q, want the leg's 90 s", se)
+	}
+	l.targetHangsUp(ctx, t, target)
+}
+
+// TestReferPerformedByServerRefreshDuringRepoint: the trunk's session
+// timer has us refresh the PSTN party's leg by re-INVITE every second (2 s
+// interval, an SBC that allows no UPDATE), and the re-INVITE that re-points
+// the PSTN party to the relay after the transfer gets 491, so that it waits
+// RFC 3261 §14.1's wait (1.5 s here, SetGlareWait) while our refresh falls
+// due. The refresh waits for the re-point, which refreshes the session
+// itself (RFC 4028 §7.4): no INVITE of ours reaches the SBC during the wait
+// (a refresh re-INVITE there is the re-point sent again early, against
+// §14.1), none offers the pre-transfer media (which would point the SBC
+// back at the path the transfer left), the re-point's retry comes with the
+// relay's address, the call goes on (no BYE: the deferral expires nothing)
+// and our refreshes resume after it, with the relay's address too. Before,
+// the refresh went out during the wait.
+func TestReferPerformedByServerRefreshDuringRepoint(t *testing.T) {
+	const glare = 1500 * time.Millisecond
+	ctx := testCtx(t, 30*time.Second)
+	l := newTransferLabOn(t, "127.0.91.1", func(c *mediation.Config) {
+		c.Gateways[0].SessionTimer = mediation.SessionTimerConfig{Enabled: true, Expires: 2 * time.Second, MinSE: time.Second}
+		mediation.SetGlareWait(c, glare)
+	})
+	sbcSDP := loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMA")
+	at := func(body []byte) netip.AddrPort {
+		m := media(t, "SBC's INVITE", body)
+		return netip.AddrPortFrom(m.Addr, uint16(m.Port))
+	}
+	type seen struct {
+		at   netip.AddrPort
+		when time.Time
+	}
+	var mu sync.Mutex
+	var old netip.AddrPort  // the media our INVITE gave the SBC
+	var refusedAt time.Time // the first re-point's 491
+	var after []seen        // our INVITEs since
+	l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
+		addr := at(req.Body())
+		mu.Lock()
+		first := refusedAt.IsZero() && addr != old
+		if first {
+			refusedAt = time.Now()
+		} else if !refusedAt.IsZero() {
+			after = append(after, seen{addr, time.Now()})
+		}
+		mu.Unlock()
+		if first {
+			l.sbc.reply(req, tx, 491, nil)
+			return
+		}
+		l.sbc.reply(req, tx, 200, sbcSDP)
+	})
+	oc := upCall(ctx, t, l.caller, l.srv, "udp")
+	mu.Lock()
+	old = at(next(ctx, t, l.sbcCalls, "SBC's").req.Body())
+	mu.Unlock()
+	referAccepted(ctx, t, oc, "<sip:+15550200@sfb.example.com;user=phone>")
+	target := next(ctx, t, l.targets, "transfer")
+	// After the 491: the re-point's retry, then a refresh of ours.
+	n := l.sbc.count(gosip.INVITE)
+	for {
+		mu.Lock()
+		k := len(after)
+		mu.Unlock()
+		if k >= 2 {
+			break
+		}
+		n++
+		l.sbc.wait(ctx, gosip.INVITE, n)
+	}
+	mu.Lock()
+	got, refused := slices.Clone(after), refusedAt
+	mu.Unlock()
+	if d := got[0].when.Sub(refused); d < glare-100*time.Millisecond {
+		t.Errorf("an INVITE of ours reached the SBC %v after the re-point's 491, within RFC 3261 §14.1's %v wait: a refresh that did not wait for the re-point", d, glare)
+	}
+	for i, s := range got {
+		switch {
+		case s.at == old:
+			t.Errorf("the SBC's INVITE #%d after the re-point's 491 offers the pre-transfer media %v: a refresh pointing it back at the old path", i+1, s.at)
+		case s.at.Addr() != l.host:
+			t.Errorf("the SBC's INVITE #%d after the re-point's 491 offers media at %v, not the relay's %v", i+1, s.at, l.host)
+		}
+	}
+	if n := l.sbc.count(gosip.BYE); n != 0 {
+		t.Fatal("the PSTN party got BYE")
 	}
 	l.targetHangsUp(ctx, t, target)
 }
