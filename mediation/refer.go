@@ -100,6 +100,14 @@ func (c *call) onNotify(l *leg, in *sip.Incoming) {
 // other is no subscription of ours: 489 for another event package (RFC
 // 6665 §4.2.1.1), 481 for a refer id of no REFER whose subscription is on.
 func (c *call) onSubscribe(l *leg, in *sip.Incoming) {
+	if n := len(sip.HeadersNamed(in.Req, "Event")); n != 1 {
+		// A SUBSCRIBE names exactly one event (RFC 3265 §3.1.2, kept by
+		// RFC 6665): with two, which subscription it refreshes is a guess,
+		// and relayed it would carry both.
+		c.log.Info().Str("leg", l.role).Int("event_headers", n).Msg("SUBSCRIBE without exactly one Event header: 400")
+		_ = in.Reply(400, "Bad Request - Exactly One Event Header", "")
+		return
+	}
 	if !referEvent(in.Req) {
 		c.log.Info().Str("leg", l.role).Str("event", headerOf(in.Req, "Event")).Msg("SUBSCRIBE of an event package other than refer: 489")
 		_ = in.Reply(489, "Bad Event", "", gosip.NewHeader("Allow-Events", "refer"))

@@ -367,6 +367,18 @@ func TestReferSubscribeUnknown(t *testing.T) {
 			t.Errorf("489 has Allow-Events %q, want refer", headerValue2(res, "Allow-Events"))
 		}
 	}
+	// Two Event headers (RFC 3265 §3.1.2: exactly one), or none: 400, not
+	// relayed with both.
+	for _, events := range [][]string{{fmt.Sprintf("refer;id=%d", ref.CSeq().SeqNo), "refer"}, nil} {
+		sub := gosip.NewRequest(gosip.SUBSCRIBE, rc.oc.final.Contact().Address)
+		for _, e := range events {
+			sub.AppendHeader(gosip.NewHeader("Event", e))
+		}
+		sub.AppendHeader(gosip.NewHeader("Expires", "60"))
+		if res := doIn(ctx, t, rc.oc, sub); res.StatusCode != 400 {
+			t.Errorf("SUBSCRIBE with %d Event headers got %d, want 400", len(events), res.StatusCode)
+		}
+	}
 	// The SBC's SUBSCRIBE naming the client's REFER, not one of its own.
 	sub := rc.pi.inDialog(gosip.SUBSCRIBE, 50, nil, gosip.NewHeader("Event", fmt.Sprintf("refer;id=%d", ref.CSeq().SeqNo)), gosip.NewHeader("Expires", "60"))
 	rc.seq = 50
