@@ -87,7 +87,7 @@ func (c *call) refresh(l *leg) {
 		return
 	}
 	reinvite := !l.dialog.Allows(gosip.UPDATE)
-	if c.offer != nil || l.ok != nil || l.refreshing || reinvite && c.repointAwaits(l) {
+	if c.inviteInProgress(l) || reinvite && c.repointAwaits(l) {
 		// An offer is in progress, or a transfer's re-point re-INVITE
 		// (repointGateway), in flight or waiting to go: it refreshes the
 		// session when it completes (RFC 4028 §7.4). Try again shortly

@@ -75,33 +75,39 @@ const certExpiryWarn = 14 * 24 * time.Hour
 // warning (serve --validate, and the log at start and after a reload),
 // never an error.
 func (t TLSConfig) certWarning(now time.Time) string {
-	if t.Cert == "" {
-		return ""
-	}
-	pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-	if err != nil || len(pair.Certificate) == 0 {
+	f, err := readTLSFiles(t)
+	if err != nil {
 		return "" // check's error
 	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return ""
-	}
-	return t.leafWarning(leaf, now)
+	return t.leafWarning(f.leaf(), now)
 }
 
 // certDay is how the certificate warnings write a date.
 const certDay = "2006-01-02 15:04:05 MST"
+
+// leafInvalid says why leaf is not valid at now, "expired on DATE" or
+// "not valid before DATE" (a start up to skew after now passes), or "":
+// the warning at start and the refusal of a reload say the same.
+func leafInvalid(leaf *x509.Certificate, now time.Time, skew time.Duration) (expired bool, why string) {
+	switch {
+	case now.After(leaf.NotAfter):
+		return true, "expired on " + leaf.NotAfter.UTC().Format(certDay)
+	case leaf.NotBefore.After(now.Add(skew)):
+		return false, "not valid before " + leaf.NotBefore.UTC().Format(certDay)
+	}
+	return false, ""
+}
 
 // leafWarning is certWarning for leaf, tls.cert's certificate as read.
 func (t TLSConfig) leafWarning(leaf *x509.Certificate, now time.Time) string {
 	if leaf == nil {
 		return ""
 	}
-	switch {
-	case now.After(leaf.NotAfter):
-		return fmt.Sprintf("tls.cert %s expired on %s: TLS peers refuse the handshake", t.Cert, leaf.NotAfter.UTC().Format(certDay))
-	case now.Before(leaf.NotBefore):
-		return fmt.Sprintf("tls.cert %s is not valid before %s: TLS peers refuse the handshake until then", t.Cert, leaf.NotBefore.UTC().Format(certDay))
+	switch expired, why := leafInvalid(leaf, now, 0); {
+	case expired:
+		return fmt.Sprintf("tls.cert %s %s: TLS peers refuse the handshake", t.Cert, why)
+	case why != "":
+		return fmt.Sprintf("tls.cert %s is %s: TLS peers refuse the handshake until then", t.Cert, why)
 	case leaf.NotAfter.Sub(now) < certExpiryWarn:
 		return fmt.Sprintf("tls.cert %s expires on %s, in %s: renew it", t.Cert, leaf.NotAfter.UTC().Format(certDay), timeLeft(leaf.NotAfter.Sub(now)))
 	}
@@ -189,23 +195,25 @@ func (st *tlsStore) sideTLS(listen string, names func(netip.Addr) []string) (*si
 	out.Listen = ap
 	out.Server = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: st.certificate}
 	if st.cfg.Mutual {
-		base := out.Server
+		// crypto/tls's own check of a client certificate wants the
+		// clientAuth usage; ours takes serverAuth too (clientUsages), so it
+		// is done in VerifyConnection, against the CA in use at the
+		// handshake. ClientCAs still tells the peer which CA we take. The
+		// edge side checks no name; the gateway side the trunks' at the
+		// connection's source.
+		verify := func(hello *tls.ClientHelloInfo, pool *x509.CertPool) func(tls.ConnectionState) error {
+			return func(cs tls.ConnectionState) error { return verifyChain(cs, pool, clientUsages) }
+		}
+		if names != nil {
+			verify = func(hello *tls.ClientHelloInfo, pool *x509.CertPool) func(tls.ConnectionState) error {
+				at := names(remoteIP(hello.Conn))
+				return func(cs tls.ConnectionState) error { return verifyPeer(cs, pool, at, clientUsages...) }
+			}
+		}
 		out.Server = &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			pool := st.pool()
-			c := base.Clone()
-			// crypto/tls's own check of a client certificate wants the
-			// clientAuth usage; ours takes serverAuth too (clientUsages),
-			// so it is done in VerifyConnection. ClientCAs still tells the
-			// peer which CA we take.
-			c.ClientAuth, c.ClientCAs = tls.RequireAnyClientCert, pool
-			ip := remoteIP(hello.Conn)
-			c.VerifyConnection = func(cs tls.ConnectionState) error {
-				if names == nil {
-					return verifyChain(cs, pool, clientUsages)
-				}
-				return verifyPeer(cs, pool, names(ip), clientUsages...)
-			}
-			return c, nil
+			return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: st.certificate,
+				ClientAuth: tls.RequireAnyClientCert, ClientCAs: pool, VerifyConnection: verify(hello, pool)}, nil
 		}}
 	}
 	return out, nil

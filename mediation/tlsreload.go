@@ -172,9 +172,12 @@ func (st *tlsStore) files() *tlsFiles { return st.cur.Load() }
 func (st *tlsStore) pool() *x509.CertPool { return st.files().pool }
 
 // leaf is tls.cert's certificate in use; nil without one.
-func (st *tlsStore) leaf() *x509.Certificate {
-	if c := st.files().cert; c != nil {
-		return c.Leaf
+func (st *tlsStore) leaf() *x509.Certificate { return st.files().leaf() }
+
+// leaf is the parsed certificate of tls.cert, nil without one.
+func (f *tlsFiles) leaf() *x509.Certificate {
+	if f.cert != nil {
+		return f.cert.Leaf
 	}
 	return nil
 }
@@ -212,11 +215,8 @@ const tlsReloadSkew = 5 * time.Minute
 func (st *tlsStore) reload(now time.Time) (*tlsFiles, error) {
 	f, err := readTLSFiles(st.cfg)
 	if err == nil && f.cert != nil {
-		switch leaf := f.cert.Leaf; {
-		case now.After(leaf.NotAfter):
-			err = &tlsFileError{"tls.cert", st.cfg.Cert, fmt.Errorf("expired on %s", leaf.NotAfter.UTC().Format(certDay))}
-		case leaf.NotBefore.After(now.Add(tlsReloadSkew)):
-			err = &tlsFileError{"tls.cert", st.cfg.Cert, fmt.Errorf("not valid before %s", leaf.NotBefore.UTC().Format(certDay))}
+		if _, why := leafInvalid(f.cert.Leaf, now, tlsReloadSkew); why != "" {
+			err = &tlsFileError{"tls.cert", st.cfg.Cert, errors.New(why)}
 		}
 	}
 	if err != nil {
@@ -235,7 +235,8 @@ func (s *Server) reloadTLS() {
 	if s.tls == nil {
 		return
 	}
-	f, err := s.tls.reload(time.Now())
+	now := time.Now()
+	f, err := s.tls.reload(now)
 	if err != nil {
 		ev := s.log.Error().Err(err)
 		var fe *tlsFileError
@@ -252,7 +253,8 @@ func (s *Server) reloadTLS() {
 			Strs("ip_addresses", ipStrings(leaf)).Time("not_after", leaf.NotAfter.UTC())
 	}
 	ev.Msg("TLS files re-read: new handshakes use them, connections up keep theirs")
-	if w := s.cfg.TLS.leafWarning(s.tls.leaf(), time.Now()); w != "" {
+	// f's certificate, not the store's: another SIGHUP may have swapped it.
+	if w := s.cfg.TLS.leafWarning(f.leaf(), now); w != "" {
 		s.log.Warn().Str("cert", s.cfg.TLS.Cert).Msg(w)
 	}
 }

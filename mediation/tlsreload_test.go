@@ -53,7 +53,7 @@ func (r *certRecorder) seen() (server, clients []string) {
 // it apart), moved into place as a renewal (certbot, ACME) does.
 func renewCert(t *testing.T, l lab, names ...string) {
 	t.Helper()
-	if err := labca.IssueClientFor(string(l), names, 90*24*time.Hour, "renewed.pem", "renewed-key.pem"); err != nil {
+	if err := labca.IssueFor(string(l), names, 90*24*time.Hour, "renewed.pem", "renewed-key.pem"); err != nil {
 		t.Fatal(err)
 	}
 	for from, to := range map[string]string{"renewed.pem": labca.ServerFile, "renewed-key.pem": labca.ServerKeyFile} {

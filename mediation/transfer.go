@@ -574,8 +574,8 @@ func (c *call) repointTry(body []byte, glare int) {
 			g.refreshing = false
 			c.cancel(wait)
 		}
-		retryIn, retry := c.repointRetry(g, r)
 		switch {
+		case r.IsProvisional():
 		case r.IsSuccess():
 			c.repointing = false
 			c.ackReinvite(d, reinv, r, &ack)
@@ -586,15 +586,18 @@ func (c *call) repointTry(body []byte, glare int) {
 			}
 			// An answer that moves its media binds us as an offer would.
 			c.peerAnswered(g, r.Body())
-		case retry && glare < maxRepointGlare:
+		default:
+			retryIn, retry := c.repointRetry(g, r)
+			if !retry || glare >= maxRepointGlare {
+				fail(strconv.Itoa(r.StatusCode) + " " + r.Reason)
+				return
+			}
 			c.log.Info().Int("code", r.StatusCode).Int64("retry_in_ms", retryIn.Milliseconds()).Msg("transfer re-INVITE to the PSTN party met another INVITE in its dialog: trying again")
 			c.after(retryIn, func() {
 				if c.live() {
 					c.whenIdle(g, func() { c.repointTry(body, glare+1) })
 				}
 			})
-		case !r.IsProvisional():
-			fail(strconv.Itoa(r.StatusCode) + " " + r.Reason)
 		}
 	}, func(err error) {
 		if !final {

@@ -1280,11 +1280,11 @@ func (p *peer) wireAt(method gosip.RequestMethod, seq uint32) int {
 // final response not sent yet) gets 500 with Retry-After, and is counted
 // as an overlap (RFC 3261 §14.1: a UAC MUST NOT send it); the others get
 // 200 with the SBC's SDP (recvonly to a hold) and hdrs once pause(req)
-// returns, unless a CANCEL ended it first (487). overlaps reports how
-// many came. An INVITE is no longer pending from just before its final
+// returns, unless a CANCEL ended it first (487). noOverlaps fails the
+// test if any came. An INVITE is no longer pending from just before its final
 // response goes: an INVITE of ours sent on that response (a re-point that
 // waited for it) is no overlap.
-func (l *transferLab) strictSBC(pause func(req *gosip.Request), hdrs ...gosip.Header) (overlaps func() int) {
+func (l *transferLab) strictSBC(pause func(req *gosip.Request), hdrs ...gosip.Header) (noOverlaps func(t *testing.T)) {
 	sdp := loopSDP(sockPort(l.sbcMedia), "sendrecv", false, "PCMA")
 	var pending, overlapped atomic.Int32
 	l.sbc.on(gosip.INVITE, func(req *gosip.Request, tx gosip.ServerTransaction) {
@@ -1311,7 +1311,12 @@ func (l *transferLab) strictSBC(pause func(req *gosip.Request), hdrs ...gosip.He
 		over()
 		l.sbc.reply(req, tx, 200, body, hdrs...)
 	})
-	return func() int { return int(overlapped.Load()) }
+	return func(t *testing.T) {
+		t.Helper()
+		if n := overlapped.Load(); n != 0 {
+			t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
+		}
+	}
 }
 
 // TestReferPerformedByServerRepointWaitsForReoffer: the client's re-INVITE
@@ -1329,7 +1334,7 @@ func TestReferPerformedByServerRepointWaitsForReoffer(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	l := newRepointLab(t, nil)
 	release := l.ringingTarget(ctx)
-	overlaps := l.strictSBC(func(req *gosip.Request) {
+	noOverlaps := l.strictSBC(func(req *gosip.Request) {
 		if !bytes.Contains(req.Body(), []byte("a=sendonly")) {
 			return
 		}
@@ -1349,7 +1354,7 @@ func TestReferPerformedByServerRepointWaitsForReoffer(t *testing.T) {
 	l.sbc.wait(ctx, gosip.INVITE, 2) // the relayed hold, pending at the SBC
 	// From here the hold's end (a 487 to our CANCEL, or the SBC's 200)
 	// is at most 300 ms away; the SBC counts an INVITE of ours that comes
-	// before it (overlaps).
+	// before it (noOverlaps).
 	ended := time.Now()
 	close(release)
 	target := next(ctx, t, l.targets, "transfer")
@@ -1360,9 +1365,7 @@ func TestReferPerformedByServerRepointWaitsForReoffer(t *testing.T) {
 	if bytes.Contains(repoint.Body(), []byte("a=sendonly")) {
 		t.Errorf("the PSTN party was re-pointed on hold: the transferor's hold ended with its leg")
 	}
-	if n := overlaps(); n != 0 {
-		t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
-	}
+	noOverlaps(t)
 	l.wentOn(ctx, t, target)
 }
 
@@ -1377,7 +1380,7 @@ func TestReferPerformedByServerRepointWaitsForReoffer(t *testing.T) {
 func TestReferPerformedByServerReferDuringRepoint(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	l := newTransferLab(t, nil)
-	overlaps := l.strictSBC(func(*gosip.Request) { time.Sleep(300 * time.Millisecond) }) // a slow SBC
+	noOverlaps := l.strictSBC(func(*gosip.Request) { time.Sleep(300 * time.Millisecond) }) // a slow SBC
 	oc := upCall(ctx, t, l.caller, l.srv, "udp")
 	next(ctx, t, l.sbcCalls, "SBC's")
 	l.sbc.wait(ctx, gosip.ACK, 1)
@@ -1395,9 +1398,7 @@ func TestReferPerformedByServerReferDuringRepoint(t *testing.T) {
 	}
 	second := next(ctx, t, l.targets, "second transfer")
 	l.repointed(ctx, 3) // the second is done
-	if n := overlaps(); n != 0 {
-		t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
-	}
+	noOverlaps(t)
 	if n := l.sbc.count(gosip.BYE); n != 0 {
 		t.Fatal("the PSTN party got BYE")
 	}
@@ -1419,7 +1420,7 @@ func TestReferPerformedByServerRepointWaitsForRefresh(t *testing.T) {
 	})
 	release := make(chan struct{})
 	var held atomic.Bool
-	overlaps := l.strictSBC(func(*gosip.Request) {
+	noOverlaps := l.strictSBC(func(*gosip.Request) {
 		if held.CompareAndSwap(false, true) { // our refresh: answered once the target has answered
 			select {
 			case <-release:
@@ -1437,9 +1438,7 @@ func TestReferPerformedByServerRepointWaitsForRefresh(t *testing.T) {
 	ended := time.Now()
 	close(release)
 	l.repointOnEnd(ctx, t, 3, refresh.CSeq().SeqNo, ended)
-	if n := overlaps(); n != 0 {
-		t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
-	}
+	noOverlaps(t)
 	if n := l.sbc.count(gosip.BYE); n != 0 {
 		t.Fatal("the PSTN party got BYE")
 	}
@@ -1580,7 +1579,7 @@ func TestReferPerformedByServerTransferorLeavesOfferPending(t *testing.T) {
 				l.caller.reply(req, tx, 481, nil)
 				refused <- struct{}{}
 			})
-			overlaps := l.strictSBC(func(req *gosip.Request) {
+			noOverlaps := l.strictSBC(func(req *gosip.Request) {
 				if bytes.Contains(req.Body(), []byte("a=sendonly")) {
 					select { // the SBC answers the transferor's hold once it left
 					case <-gone:
@@ -1624,9 +1623,7 @@ func TestReferPerformedByServerTransferorLeavesOfferPending(t *testing.T) {
 			} else {
 				l.repointed(ctx, 3) // after the transferor's hold
 			}
-			if n := overlaps(); n != 0 {
-				t.Errorf("%d INVITE(s) of ours in the PSTN party's dialog while another was pending (RFC 3261 §14.1)", n)
-			}
+			noOverlaps(t)
 			if n := l.sbc.count(gosip.BYE); n != 0 {
 				t.Fatal("the PSTN party got BYE")
 			}

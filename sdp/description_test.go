@@ -177,12 +177,16 @@ func ptimeRead(n int) int32 {
 	return int32(n)
 }
 
+// wantProto is the m= line's profile for a Description's SAVP and AVPF,
+// written out, not taken from proto(), so that a wrong proto() fails.
+var wantProto = map[[2]bool]string{{false, false}: "RTP/AVP", {true, false}: "RTP/SAVP", {false, true}: "RTP/AVPF", {true, true}: "RTP/SAVPF"}
+
 func expectedMedia(d Description) Media {
 	m := Media{
 		Addr:            d.Addr.Unmap(),
 		Port:            d.Port,
 		RTCPPort:        d.RTCPPort,
-		Proto:           d.proto(),
+		Proto:           wantProto[[2]bool{d.SAVP, d.AVPF}],
 		BypassID:        d.BypassID,
 		Direction:       d.direction(),
 		Ptime:           ptimeRead(d.Ptime),

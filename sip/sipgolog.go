@@ -88,9 +88,9 @@ func (h sipgoHandler) Enabled(ctx context.Context, level slog.Level) bool {
 	if level >= slog.LevelError {
 		return true
 	}
-	if !h.Handler.Enabled(ctx, level) {
-		return false
-	}
+	// WithLevel checks the level and the sampler, and builds nothing when
+	// either refuses; zerolog's handler's Enabled would check the level
+	// again.
 	e := h.log.WithLevel(zerologLevel(level))
 	if e == nil {
 		return false

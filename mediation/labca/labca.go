@@ -91,36 +91,40 @@ func Generate(dir string, opt Options) error {
 	}
 	for _, leaf := range []struct {
 		names     []string
-		usage     x509.ExtKeyUsage
 		cert, key string
 	}{
-		{opt.ServerNames, x509.ExtKeyUsageServerAuth, ServerFile, ServerKeyFile},
-		{opt.ClientNames, x509.ExtKeyUsageClientAuth, ClientFile, ClientKeyFile},
+		{opt.ServerNames, ServerFile, ServerKeyFile},
+		{opt.ClientNames, ClientFile, ClientKeyFile},
 	} {
 		// SIP servers are TLS clients too (they dial their peers): both
 		// usages, as CCE's certificates carry.
-		usages := []x509.ExtKeyUsage{leaf.usage, otherUsage(leaf.usage)}
-		if err := issue(dir, ca, caKey, leaf.names, usages, leaf.cert, leaf.key, now, opt.Validity); err != nil {
+		if err := issue(dir, ca, caKey, leaf.names, bothUsages, leaf.cert, leaf.key, now, opt.Validity); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// IssueClient signs one more client certificate with the CA in dir (made
-// by Generate) and writes it as certFile and keyFile in dir.
+// bothUsages are a SIP element's certificate's usages: it serves and it
+// dials its peers (Generate's leaves carry them too).
+var bothUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}
+
+// IssueClient signs one more certificate, with both TLS usages, with the
+// CA in dir (made by Generate) and writes it as certFile and keyFile in
+// dir.
 func IssueClient(dir string, names []string, certFile, keyFile string) error {
-	return IssueWithUsages(dir, names, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, certFile, keyFile)
+	return IssueWithUsages(dir, names, bothUsages, certFile, keyFile)
 }
 
-// IssueClientFor is IssueClient valid for validity from now (and from an
-// hour before, as Generate's), not to the CA's end: a renewal that tells
-// from the certificate it replaces by its expiry too (ACME's 90 days).
-func IssueClientFor(dir string, names []string, validity time.Duration, certFile, keyFile string) error {
+// IssueFor is IssueClient valid for validity from now (and from an hour
+// before, as Generate's), not to the CA's end: a renewal of the server's
+// or a client's certificate that tells from the one it replaces by its
+// expiry too (ACME's 90 days).
+func IssueFor(dir string, names []string, validity time.Duration, certFile, keyFile string) error {
 	if validity <= 0 {
 		return fmt.Errorf("labca: validity %v is not positive", validity)
 	}
-	return issueWith(dir, names, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, validity, certFile, keyFile)
+	return issueWith(dir, names, bothUsages, validity, certFile, keyFile)
 }
 
 // IssueWithUsages is IssueClient with the certificate's extended key
@@ -181,13 +185,6 @@ func issue(dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, names []st
 		return fmt.Errorf("labca: %s: %w", certFile, err)
 	}
 	return write(dir, certFile, keyFile, der, key)
-}
-
-func otherUsage(u x509.ExtKeyUsage) x509.ExtKeyUsage {
-	if u == x509.ExtKeyUsageServerAuth {
-		return x509.ExtKeyUsageClientAuth
-	}
-	return x509.ExtKeyUsageServerAuth
 }
 
 func serial() *big.Int {

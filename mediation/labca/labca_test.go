@@ -89,16 +89,16 @@ func TestValidityFromNow(t *testing.T) {
 	}
 }
 
-// TestIssueClientForValidity: IssueClientFor's certificate is valid for
+// TestIssueForValidity: IssueFor's certificate is valid for
 // the validity asked from now (and an hour before), not to the CA's end
 // as IssueClient's: a test renewal whose expiry differs from the lab's.
-func TestIssueClientForValidity(t *testing.T) {
+func TestIssueForValidity(t *testing.T) {
 	dir := t.TempDir()
 	if err := Generate(dir, Options{ServerNames: []string{"mediation.lab"}, ClientNames: []string{"sbc.lab"}}); err != nil {
 		t.Fatal(err)
 	}
 	before := time.Now()
-	if err := IssueClientFor(dir, []string{"renewed.lab"}, 90*24*time.Hour, "r.pem", "r-key.pem"); err != nil {
+	if err := IssueFor(dir, []string{"renewed.lab"}, 90*24*time.Hour, "r.pem", "r-key.pem"); err != nil {
 		t.Fatal(err)
 	}
 	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "r.pem"), filepath.Join(dir, "r-key.pem"))
@@ -112,7 +112,7 @@ func TestIssueClientForValidity(t *testing.T) {
 	if pair.Leaf.NotBefore.After(before.Add(-59 * time.Minute)) {
 		t.Errorf("NotBefore %s, want an hour before %s", pair.Leaf.NotBefore, before)
 	}
-	if err := IssueClientFor(dir, []string{"x.lab"}, 0, "x.pem", "x-key.pem"); err == nil {
+	if err := IssueFor(dir, []string{"x.lab"}, 0, "x.pem", "x-key.pem"); err == nil {
 		t.Error("a validity of 0 was taken")
 	}
 }
